@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/myaccount/myaccount/internal/secret"
+)
+
+// cli runs the command line against a data directory of its own.
+type cli struct {
+	t   *testing.T
+	dir string
+}
+
+func newCLI(t *testing.T) *cli { return &cli{t: t, dir: t.TempDir()} }
+
+func (c *cli) run(stdin string, args ...string) (string, string, error) {
+	c.t.Helper()
+	var out, errOut bytes.Buffer
+	e := env{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errOut, getenv: func(k string) string {
+		if k == "MYACCOUNT_DATA_DIR" {
+			return c.dir
+		}
+		return ""
+	}}
+	err := run(context.Background(), e, args)
+	return out.String(), errOut.String(), err
+}
+
+func (c *cli) mustRun(stdin string, args ...string) string {
+	c.t.Helper()
+	out, errOut, err := c.run(stdin, args...)
+	if err != nil {
+		c.t.Fatalf("%v: %v\n%s", args, err, errOut)
+	}
+	return out
+}
+
+func TestClientCreateJSONAndLifecycle(t *testing.T) {
+	c := newCLI(t)
+	out := c.mustRun("", "client", "create", "--name", "Portal", "--type", "confidential",
+		"--redirect-uri", "https://portal.example/cb", "--redirect-uri", "https://portal.example/cb2",
+		"--post-logout-redirect-uri", "https://portal.example/bye", "--first-party", "--json")
+	var created struct {
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
+	}
+	if err := json.Unmarshal([]byte(out), &created); err != nil {
+		t.Fatalf("--json output %q: %v", out, err)
+	}
+	if created.ClientID == "" || len(created.ClientSecret) < 40 {
+		t.Fatalf("created = %+v, want an id and a high-entropy secret", created)
+	}
+	// show never prints the secret or its hash.
+	show := c.mustRun("", "client", "show", created.ClientID, "--json")
+	if strings.Contains(show, created.ClientSecret) || strings.Contains(show, secret.HashToken(created.ClientSecret)) {
+		t.Fatal("client show leaks the secret")
+	}
+	var v clientView
+	if err := json.Unmarshal([]byte(show), &v); err != nil {
+		t.Fatal(err)
+	}
+	if len(v.RedirectURIs) != 2 || !v.FirstParty || strings.Join(v.GrantTypes, ",") != "authorization_code,refresh_token" {
+		t.Errorf("show = %+v", v)
+	}
+	list := c.mustRun("", "client", "list", "--json")
+	if !strings.Contains(list, created.ClientID) {
+		t.Errorf("list does not contain the client: %s", list)
+	}
+	rot := c.mustRun("", "client", "rotate-secret", created.ClientID, "--json")
+	if strings.Contains(rot, created.ClientSecret) || !strings.Contains(rot, "client_secret") {
+		t.Errorf("rotate-secret output %q", rot)
+	}
+	c.mustRun("", "client", "delete", created.ClientID)
+	if _, _, err := c.run("", "client", "show", created.ClientID); err == nil {
+		t.Error("deleted client still shown")
+	}
+}
+
+func TestClientCreateRefusesBadInput(t *testing.T) {
+	c := newCLI(t)
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no name", []string{"--type", "public", "--redirect-uri", "https://a.example/cb"}, "--name"},
+		{"bad type", []string{"--name", "x", "--type", "weird", "--redirect-uri", "https://a.example/cb"}, "--type"},
+		{"no redirect", []string{"--name", "x", "--type", "public"}, "--redirect-uri"},
+		{"fragment", []string{"--name", "x", "--type", "public", "--redirect-uri", "https://a.example/cb#x"}, "not allowed"},
+		{"http off loopback", []string{"--name", "x", "--type", "confidential", "--redirect-uri", "http://a.example/cb"}, "not allowed"},
+		{"custom scheme for web", []string{"--name", "x", "--type", "public", "--redirect-uri", "com.example.app:/cb"}, "not allowed"},
+		{"client_credentials for public", []string{"--name", "x", "--type", "public", "--grant-type", "client_credentials"}, "confidential"},
+		{"unknown grant", []string{"--name", "x", "--type", "confidential", "--grant-type", "password"}, "not supported"},
+		{"bad format", []string{"--name", "x", "--type", "public", "--redirect-uri", "https://a.example/cb", "--access-token-format", "xml"}, "jwt or opaque"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := c.run("", append([]string{"client", "create"}, tt.args...)...)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want it to mention %q", err, tt.want)
+			}
+		})
+	}
+	// A native app may use a reverse-domain private scheme and a loopback redirect.
+	c.mustRun("", "client", "create", "--name", "Desktop", "--type", "native",
+		"--redirect-uri", "com.example.app:/callback", "--redirect-uri", "http://127.0.0.1/callback")
+}
+
+func TestUserLifecycle(t *testing.T) {
+	c := newCLI(t)
+	out := c.mustRun("a very long password\n", "user", "create", "--email", "Ada@Example.com", "--password-stdin", "--json")
+	var u userView
+	if err := json.Unmarshal([]byte(out), &u); err != nil {
+		t.Fatal(err)
+	}
+	if u.Status != "active" || !u.EmailVerified {
+		t.Errorf("created user = %+v, want active and verified", u)
+	}
+	if _, _, err := c.run("another long password\n", "user", "create", "--email", "ada@example.COM", "--password-stdin"); err == nil {
+		t.Error("duplicate email (different case) accepted")
+	}
+	if _, _, err := c.run("short\n", "user", "create", "--email", "bob@example.com", "--password-stdin"); err == nil {
+		t.Error("short password accepted")
+	}
+	if _, _, err := c.run("", "user", "create", "--email", "bob@example.com", "--password-stdin"); err == nil {
+		t.Error("empty stdin accepted")
+	}
+	lock := c.mustRun("", "user", "lock", "ada@example.com", "--json")
+	if !strings.Contains(lock, `"locked"`) {
+		t.Errorf("lock output %s", lock)
+	}
+	c.mustRun("", "user", "unlock", u.ID)
+	if show := c.mustRun("", "user", "show", "ada@example.com", "--json"); !strings.Contains(show, `"active"`) {
+		t.Errorf("after unlock: %s", show)
+	}
+	if list := c.mustRun("", "user", "list"); !strings.Contains(list, "Ada@Example.com") {
+		t.Errorf("list: %s", list)
+	}
+	c.mustRun("", "user", "delete", "ada@example.com")
+	if _, _, err := c.run("", "user", "show", "ada@example.com"); err == nil {
+		t.Error("deleted user still shown")
+	}
+}
+
+func TestKeysListRotate(t *testing.T) {
+	c := newCLI(t)
+	c.mustRun("", "migrate")
+	var before []map[string]string
+	if err := json.Unmarshal([]byte(c.mustRun("", "keys", "rotate", "--json")), &before); err != nil {
+		t.Fatal(err)
+	}
+	var after []map[string]string
+	if err := json.Unmarshal([]byte(c.mustRun("", "keys", "rotate", "--json")), &after); err != nil {
+		t.Fatal(err)
+	}
+	active, retired := 0, 0
+	for _, k := range after {
+		switch k["state"] {
+		case "active":
+			active++
+		case "retired":
+			retired++
+		}
+	}
+	if active != 2 || retired < 2 {
+		t.Errorf("after two rotations: %d active, %d retired (%v); want 2 active (RS256+ES256) and the old ones retired", active, retired, after)
+	}
+	mk := strings.TrimSpace(c.mustRun("", "keys", "new-master-key"))
+	if len(mk) != 44 {
+		t.Errorf("new-master-key printed %q, want 32 bytes base64", mk)
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	c := newCLI(t)
+	if _, _, err := c.run("", "frobnicate"); err == nil {
+		t.Error("unknown command accepted")
+	}
+	if _, _, err := c.run(""); err == nil {
+		t.Error("no command accepted")
+	}
+}

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/myaccount/myaccount/internal/server"
+)
+
+func cmdServe(ctx context.Context, e env, args []string) error {
+	fs, path := newFlags(e, "serve")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(e, *path)
+	if err != nil {
+		return err
+	}
+	log := newLogger(e.stderr, cfg)
+	// zitadel/oidc logs through the default logger.
+	slog.SetDefault(log)
+	srv, err := server.New(ctx, cfg, log, server.Options{})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	mail := "printed to this log (set mail.smtp.host to send)"
+	if cfg.Mail.SMTP.Host != "" {
+		mail = fmt.Sprintf("sent via %s:%d", cfg.Mail.SMTP.Host, cfg.Mail.SMTP.Port)
+	}
+	log.Info("MyAccount is starting",
+		"issuer", cfg.Issuer,
+		"listen", cfg.Listen,
+		"database", cfg.Database.URL,
+		"data_dir", cfg.DataDir,
+		"mail", mail,
+		"discovery", cfg.Issuer+"/.well-known/openid-configuration")
+	log.Info("first steps: create a user with `printf '%s' 'a long password' | go run ./cmd/myaccount user create --email you@example.com --password-stdin`, " +
+		"and a client with `go run ./cmd/myaccount client create --name 'My app' --type confidential --redirect-uri https://app.example/callback`")
+	return srv.ListenAndServe(ctx)
+}
+
+func cmdMigrate(ctx context.Context, e env, args []string) error {
+	fs, path := newFlags(e, "migrate")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(e, *path)
+	if err != nil {
+		return err
+	}
+	// Opening the store applies every pending migration.
+	st, err := server.OpenStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	fmt.Fprintln(e.stdout, "migrations applied:", cfg.Database.URL)
+	return nil
+}

@@ -1,0 +1,217 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/myaccount/myaccount/internal/account"
+	"github.com/myaccount/myaccount/internal/server"
+	"github.com/myaccount/myaccount/storage"
+)
+
+func cmdUser(ctx context.Context, e env, args []string) error {
+	if len(args) == 0 {
+		return errors.New("usage: myaccount user create|list|show|lock|unlock|delete")
+	}
+	switch args[0] {
+	case "create":
+		return userCreate(ctx, e, args[1:])
+	case "list", "show", "lock", "unlock", "delete":
+		return userOther(ctx, e, args[0], args[1:])
+	default:
+		return fmt.Errorf("unknown user command %q", args[0])
+	}
+}
+
+type userView struct {
+	ID            string `json:"id"`
+	Email         string `json:"email"`
+	EmailVerified bool   `json:"email_verified"`
+	Status        string `json:"status"`
+	Name          string `json:"name,omitempty"`
+	Locale        string `json:"locale,omitempty"`
+	ZoneInfo      string `json:"zoneinfo,omitempty"`
+	Country       string `json:"country,omitempty"`
+	Region        string `json:"region,omitempty"`
+	DateFormat    string `json:"date_format,omitempty"`
+	CreatedAt     string `json:"created_at"`
+}
+
+func viewUser(u *storage.User) userView {
+	return userView{ID: u.ID, Email: u.Email, EmailVerified: u.EmailVerified, Status: u.Status, Name: u.Name,
+		Locale: u.Locale, ZoneInfo: u.ZoneInfo, Country: u.Country, Region: u.Region, DateFormat: u.DateFormat,
+		CreatedAt: u.CreatedAt.UTC().Format(time.RFC3339)}
+}
+
+// readPassword reads one line from stdin: the password never appears in argv or the shell
+// history.
+func readPassword(r io.Reader) (string, error) {
+	line, err := bufio.NewReader(io.LimitReader(r, 4096)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("read password: %w", err)
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if pw == "" {
+		return "", errors.New("no password on standard input")
+	}
+	return pw, nil
+}
+
+func userCreate(ctx context.Context, e env, args []string) error {
+	fs, path := newFlags(e, "user create")
+	email := fs.String("email", "", "email address (required)")
+	fromStdin := fs.Bool("password-stdin", false, "read the password from standard input (required)")
+	name := fs.String("name", "", "full name")
+	locale := fs.String("locale", "", "BCP 47 language tag, e.g. en or de-CH")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	if *email == "" || !*fromStdin {
+		return errors.New("usage: myaccount user create --email E --password-stdin")
+	}
+	pw, err := readPassword(e.stdin)
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfig(e, *path)
+	if err != nil {
+		return err
+	}
+	st, err := server.OpenStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	svc := &account.Service{Store: st}
+	u, err := svc.Create(ctx, *email, pw, storage.UserActive)
+	if errors.Is(err, storage.ErrConflict) {
+		return fmt.Errorf("an account with the email %q already exists", *email)
+	}
+	if err != nil {
+		return err
+	}
+	if *name != "" || *locale != "" {
+		u, err = st.UpdateUser(ctx, u.ID, func(x *storage.User) error { x.Name, x.Locale = *name, *locale; return nil })
+		if err != nil {
+			return err
+		}
+	}
+	if *asJSON {
+		return printJSON(e.stdout, viewUser(u))
+	}
+	fmt.Fprintf(e.stdout, "user %s created (%s, active)\n", u.ID, u.Email)
+	return nil
+}
+
+// findUser accepts an email or a user id.
+func findUser(ctx context.Context, st storage.Store, ref string) (*storage.User, error) {
+	if strings.Contains(ref, "@") {
+		u, err := st.GetUserByEmail(ctx, account.NormalizeEmail(ref))
+		if err != nil {
+			return nil, fmt.Errorf("user %q: %w", ref, err)
+		}
+		return u, nil
+	}
+	u, err := st.GetUser(ctx, ref)
+	if err != nil {
+		return nil, fmt.Errorf("user %q: %w", ref, err)
+	}
+	return u, nil
+}
+
+func userOther(ctx context.Context, e env, sub string, args []string) error {
+	fs, path := newFlags(e, "user "+sub)
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if sub != "list" && len(pos) != 1 {
+		return fmt.Errorf("usage: myaccount user %s EMAIL|ID [--json]", sub)
+	}
+	cfg, err := loadConfig(e, *path)
+	if err != nil {
+		return err
+	}
+	st, err := server.OpenStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if sub == "list" {
+		us, err := st.ListUsers(ctx)
+		if err != nil {
+			return err
+		}
+		views := make([]userView, 0, len(us))
+		for _, u := range us {
+			views = append(views, viewUser(u))
+		}
+		if *asJSON {
+			return printJSON(e.stdout, views)
+		}
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tEMAIL\tSTATUS\tCREATED")
+		for _, v := range views {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", v.ID, v.Email, v.Status, v.CreatedAt)
+		}
+		return tw.Flush()
+	}
+	u, err := findUser(ctx, st, pos[0])
+	if err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	switch sub {
+	case "show":
+		if *asJSON {
+			return printJSON(e.stdout, viewUser(u))
+		}
+		return printFields(e.stdout, viewUser(u))
+	case "lock", "unlock":
+		status := storage.UserLocked
+		if sub == "unlock" {
+			status = storage.UserActive
+		}
+		u, err = st.UpdateUser(ctx, u.ID, func(x *storage.User) error {
+			if sub == "unlock" && x.Status != storage.UserLocked {
+				return fmt.Errorf("account is %s, not locked", x.Status)
+			}
+			x.Status, x.UpdatedAt = status, now
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if sub == "lock" {
+			// A locked account keeps no live sessions or tokens.
+			if err := st.RevokeUserSessions(ctx, u.ID, now); err != nil {
+				return err
+			}
+			if err := st.RevokeUserClientGrants(ctx, u.ID, "", now); err != nil {
+				return err
+			}
+		}
+		if *asJSON {
+			return printJSON(e.stdout, viewUser(u))
+		}
+		fmt.Fprintf(e.stdout, "user %s is now %s\n", u.Email, u.Status)
+		return nil
+	default: // delete
+		if err := st.DeleteUser(ctx, u.ID); err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(e.stdout, map[string]any{"id": u.ID, "deleted": true})
+		}
+		fmt.Fprintf(e.stdout, "user %s deleted\n", u.Email)
+		return nil
+	}
+}

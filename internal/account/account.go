@@ -1,0 +1,167 @@
+// Package account holds the rules of a person's account: email normalisation, the password
+// policy, creation, and password sign-in. It knows nothing of HTTP.
+package account
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+
+	"github.com/myaccount/myaccount/internal/secret"
+	"github.com/myaccount/myaccount/storage"
+)
+
+// Errors of the account rules. Callers show ErrInvalidCredentials for both an unknown email
+// and a wrong password, so the two cannot be told apart.
+var (
+	ErrInvalidCredentials = errors.New("account: invalid email or password")
+	ErrNotActive          = errors.New("account: not activated")
+	ErrLocked             = errors.New("account: locked")
+	ErrInvalidEmail       = errors.New("account: invalid email address")
+	ErrPasswordTooShort   = errors.New("account: password too short")
+	ErrPasswordTooLong    = errors.New("account: password too long")
+)
+
+// Password length bounds. The maximum keeps hashing cost bounded; there are no composition
+// rules (NIST SP 800-63B §5.1.1.2).
+const (
+	DefaultMinPasswordLen = 12
+	MaxPasswordLen        = 128
+)
+
+// Store is what the account rules need from storage.
+type Store interface {
+	CreateUser(ctx context.Context, u *storage.User) error
+	GetUserByEmail(ctx context.Context, emailNormalized string) (*storage.User, error)
+	UpdateUser(ctx context.Context, id string, fn func(*storage.User) error) (*storage.User, error)
+}
+
+// Service applies the account rules over a store.
+type Service struct {
+	Store          Store
+	MinPasswordLen int
+	Now            func() time.Time
+	Logger         *slog.Logger
+}
+
+// NormalizeEmail returns the form emails are unique on: NFKC, trimmed, lower-cased.
+func NormalizeEmail(email string) string {
+	return strings.ToLower(norm.NFKC.String(strings.TrimSpace(email)))
+}
+
+// ValidateEmail accepts a plain addr-spec (no display name) of sane length.
+func ValidateEmail(email string) error {
+	email = strings.TrimSpace(email)
+	if email == "" || len(email) > 254 {
+		return ErrInvalidEmail
+	}
+	a, err := mail.ParseAddress(email)
+	if err != nil || a.Address != email || a.Name != "" {
+		return ErrInvalidEmail
+	}
+	at := strings.LastIndexByte(email, '@')
+	if at < 1 || !strings.Contains(email[at+1:], ".") && email[at+1:] != "localhost" {
+		return ErrInvalidEmail
+	}
+	return nil
+}
+
+// ValidatePassword applies the length policy (counted in characters, not bytes).
+func (s *Service) ValidatePassword(pw string) error {
+	minLen := s.MinPasswordLen
+	if minLen <= 0 {
+		minLen = DefaultMinPasswordLen
+	}
+	n := utf8.RuneCountInString(pw)
+	switch {
+	case n < minLen:
+		return fmt.Errorf("%w: at least %d characters", ErrPasswordTooShort, minLen)
+	case n > MaxPasswordLen:
+		return fmt.Errorf("%w: at most %d characters", ErrPasswordTooLong, MaxPasswordLen)
+	}
+	return nil
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// Create makes an account with the given status. Admin-created accounts are active at once.
+func (s *Service) Create(ctx context.Context, email, password, status string) (*storage.User, error) {
+	if err := ValidateEmail(email); err != nil {
+		return nil, err
+	}
+	if err := s.ValidatePassword(password); err != nil {
+		return nil, err
+	}
+	hash, err := secret.HashPassword(password)
+	if err != nil {
+		return nil, fmt.Errorf("hash password: %w", err)
+	}
+	now := s.now()
+	u := &storage.User{
+		ID:              secret.NewID(),
+		Email:           strings.TrimSpace(email),
+		EmailNormalized: NormalizeEmail(email),
+		PasswordHash:    hash,
+		Status:          status,
+		CreatedAt:       now,
+		UpdatedAt:       now,
+	}
+	if status == storage.UserActive {
+		u.EmailVerified = true
+		u.ActivatedAt = &now
+	}
+	if err := s.Store.CreateUser(ctx, u); err != nil {
+		return nil, fmt.Errorf("create user: %w", err)
+	}
+	return u, nil
+}
+
+// Authenticate checks an email and password. An unknown email costs the same argon2id work
+// as a wrong password, and both return ErrInvalidCredentials. Account state (pending,
+// locked) is revealed only after the correct password.
+func (s *Service) Authenticate(ctx context.Context, email, password string) (*storage.User, error) {
+	if len(password) > 4*MaxPasswordLen {
+		// Bound the hashing work an attacker can ask for; still do one hash for timing.
+		secret.DummyVerify("")
+		return nil, ErrInvalidCredentials
+	}
+	u, err := s.Store.GetUserByEmail(ctx, NormalizeEmail(email))
+	if err != nil {
+		secret.DummyVerify(password)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, ErrInvalidCredentials
+		}
+		return nil, fmt.Errorf("authenticate: %w", err)
+	}
+	ok, err := secret.VerifyPassword(u.PasswordHash, password)
+	if err != nil || !ok {
+		return nil, ErrInvalidCredentials
+	}
+	switch u.Status {
+	case storage.UserActive:
+	case storage.UserPending:
+		return u, ErrNotActive
+	default:
+		return u, ErrLocked
+	}
+	if secret.NeedsRehash(u.PasswordHash) {
+		if h, err := secret.HashPassword(password); err == nil {
+			if _, err := s.Store.UpdateUser(ctx, u.ID, func(x *storage.User) error { x.PasswordHash = h; return nil }); err != nil && s.Logger != nil {
+				s.Logger.WarnContext(ctx, "rehash password", "err", err, "user_id", u.ID)
+			}
+		}
+	}
+	return u, nil
+}

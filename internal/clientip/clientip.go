@@ -1,0 +1,78 @@
+// Package clientip finds the address of the client behind a request. X-Forwarded-For is
+// believed only when the direct peer is a configured trusted proxy; otherwise anyone could
+// claim any address and dodge per-IP limits.
+package clientip
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+)
+
+// Resolver resolves client IPs. The zero value trusts no proxy.
+type Resolver struct {
+	trusted []netip.Prefix
+}
+
+// New parses trusted proxies given as CIDRs or single IPs.
+func New(trusted []string) (*Resolver, error) {
+	r := &Resolver{}
+	for _, t := range trusted {
+		if p, err := netip.ParsePrefix(t); err == nil {
+			r.trusted = append(r.trusted, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(t)
+		if err != nil {
+			return nil, fmt.Errorf("clientip: trusted proxy %q: %w", t, err)
+		}
+		r.trusted = append(r.trusted, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return r, nil
+}
+
+// IP returns the client address: the peer, or — when the peer is trusted — the right-most
+// X-Forwarded-For entry that is not itself a trusted proxy.
+func (r *Resolver) IP(req *http.Request) string {
+	peer := hostOnly(req.RemoteAddr)
+	if !r.isTrusted(peer) {
+		return peer
+	}
+	hops := strings.Split(strings.Join(req.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		h := strings.TrimSpace(hops[i])
+		if h == "" {
+			continue
+		}
+		if _, err := netip.ParseAddr(h); err != nil {
+			return peer
+		}
+		if !r.isTrusted(h) {
+			return h
+		}
+	}
+	return peer
+}
+
+func (r *Resolver) isTrusted(ip string) bool {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range r.trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+func hostOnly(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
+}

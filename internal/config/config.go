@@ -1,0 +1,408 @@
+package config
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is MyAccount's complete runtime configuration. Field yaml tags are the keys of
+// config.example.yaml; see that file for the meaning and default of each option.
+type Config struct {
+	// Issuer is the OIDC issuer identifier: the exact string placed in the "iss" claim and the
+	// base of the discovery document, so it must be the public URL clients use.
+	Issuer string `yaml:"issuer"`
+	// Listen is the host:port the HTTP server binds. It is deliberately not derived from the
+	// issuer's port: behind a reverse proxy the public and bind ports usually differ.
+	Listen string `yaml:"listen"`
+	// DataDir holds the SQLite database and the generated master key by default.
+	DataDir string `yaml:"data_dir"`
+
+	Database Database `yaml:"database"`
+	Keys     Keys     `yaml:"keys"`
+	Tokens   Tokens   `yaml:"tokens"`
+	Session  Session  `yaml:"session"`
+	Mail     Mail     `yaml:"mail"`
+	UI       UI       `yaml:"ui"`
+	Security Security `yaml:"security"`
+	Log      Log      `yaml:"log"`
+}
+
+// Database selects the storage backend.
+type Database struct {
+	// URL is a SQLite path or "file:" URL, or a postgres:// / postgresql:// URL. Empty means
+	// <data_dir>/myaccount.db; Load fills it in after all overrides.
+	URL string `yaml:"url"`
+}
+
+// Keys configures the master key that encrypts signing keys at rest, and signing-key rotation.
+type Keys struct {
+	// MasterKey is 32 random bytes, standard base64. Empty (with MasterKeyFile empty) means the
+	// key is generated into <data_dir>/master.key on first start, see
+	// [Config.GeneratedMasterKeyPath].
+	MasterKey string `yaml:"master_key"`
+	// MasterKeyFile names a file holding the base64 master key; Load reads it into MasterKey.
+	MasterKeyFile string `yaml:"master_key_file"`
+	// RotationPeriod is how long a signing key is used before a new one is introduced.
+	RotationPeriod Duration `yaml:"rotation_period"`
+}
+
+// Tokens sets the lifetimes of issued artefacts.
+type Tokens struct {
+	AccessTokenTTL  Duration `yaml:"access_token_ttl"`
+	IDTokenTTL      Duration `yaml:"id_token_ttl"`
+	RefreshTokenTTL Duration `yaml:"refresh_token_ttl"`
+	// AuthCodeTTL is kept short because an authorization code is a bearer credential in a URL.
+	AuthCodeTTL Duration `yaml:"auth_code_ttl"`
+	// AuthRequestTTL bounds how long a user may take on the login/consent pages.
+	AuthRequestTTL Duration `yaml:"auth_request_ttl"`
+}
+
+// Session configures the browser login session.
+type Session struct {
+	// TTL is the absolute lifetime: the session ends this long after sign-in regardless of use.
+	TTL Duration `yaml:"ttl"`
+	// IdleTTL ends a session that has not been used for this long.
+	IdleTTL    Duration `yaml:"idle_ttl"`
+	CookieName string   `yaml:"cookie_name"`
+}
+
+// Mail configures outgoing e-mail (verification, password reset).
+type Mail struct {
+	// From is the RFC 5322 From header, e.g. "MyAccount <no-reply@example.com>".
+	From string `yaml:"from"`
+	SMTP SMTP   `yaml:"smtp"`
+}
+
+// SMTP starttls modes.
+const (
+	StartTLSMandatory     = "mandatory"     // refuse to send unless STARTTLS succeeds
+	StartTLSOpportunistic = "opportunistic" // use STARTTLS when offered, else plaintext
+	StartTLSNone          = "none"          // never use STARTTLS (local relays only)
+)
+
+// SMTP is the submission server. An empty Host means mail is printed to the log instead of
+// sent, which keeps the embedded setup usable without a mail server.
+type SMTP struct {
+	Host     string `yaml:"host"`
+	Port     int    `yaml:"port"`
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	// PasswordFile names a file holding the password; Load reads it into Password.
+	PasswordFile string `yaml:"password_file"`
+	StartTLS     string `yaml:"starttls"`
+}
+
+// UI customises the user-facing pages.
+type UI struct {
+	ProductName string `yaml:"product_name"`
+	LogoURL     string `yaml:"logo_url"`
+	// AccentColor is a #rrggbb colour; the strict form keeps it safe to inline into CSS.
+	AccentColor string `yaml:"accent_color"`
+	// ThemeDir, when set, is a directory whose templates/ and static/ files override the
+	// embedded ones.
+	ThemeDir string `yaml:"theme_dir"`
+}
+
+// Security holds request-handling limits and trust settings.
+type Security struct {
+	// TrustedProxies lists CIDRs (or single IPs) whose X-Forwarded-For header is believed.
+	// From anyone else the header is ignored, since otherwise any client could forge its IP and
+	// evade rate limiting or pollute audit logs.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// MaxBodyBytes caps request bodies, bounding memory a single request can consume.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+}
+
+// Log configures the process logger.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn or error
+	Format string `yaml:"format"` // text or json
+}
+
+// Default returns the built-in configuration: the embedded setup with SQLite in ./data, issuer
+// http://localhost:8080 and mail printed to the log. Database.URL is left empty because it is
+// derived from DataDir after overrides; use Load("", nil) for a fully derived config.
+func Default() *Config {
+	return &Config{
+		Issuer:  "http://localhost:8080",
+		Listen:  ":8080",
+		DataDir: "./data",
+		Keys: Keys{
+			RotationPeriod: Duration(720 * time.Hour),
+		},
+		Tokens: Tokens{
+			AccessTokenTTL:  Duration(15 * time.Minute),
+			IDTokenTTL:      Duration(time.Hour),
+			RefreshTokenTTL: Duration(720 * time.Hour),
+			AuthCodeTTL:     Duration(60 * time.Second),
+			AuthRequestTTL:  Duration(30 * time.Minute),
+		},
+		Session: Session{
+			TTL:        Duration(720 * time.Hour),
+			IdleTTL:    Duration(168 * time.Hour),
+			CookieName: "myaccount_session",
+		},
+		Mail: Mail{
+			From: "MyAccount <no-reply@localhost>",
+			SMTP: SMTP{
+				Port:     587,
+				StartTLS: StartTLSMandatory,
+			},
+		},
+		UI: UI{
+			ProductName: "My Account",
+			AccentColor: "#2563eb",
+		},
+		Security: Security{
+			// Non-nil so that Default() is deep-equal to a file saying "trusted_proxies: []".
+			TrustedProxies: []string{},
+			MaxBodyBytes:   65536,
+		},
+		Log: Log{
+			Level:  "info",
+			Format: "text",
+		},
+	}
+}
+
+// Load builds the configuration: Default(), then the YAML file at path (skipped when path is
+// empty), then environment overrides looked up through env (os.Getenv in main, a map in tests;
+// nil means no environment), then *_file indirection, then derived defaults, then Validate.
+// Problems after decoding are all reported together, joined with errors.Join.
+func Load(path string, env func(string) string) (*Config, error) {
+	cfg := Default()
+	if path != "" {
+		if err := cfg.decodeFile(path); err != nil {
+			return nil, err
+		}
+	}
+	if env == nil {
+		env = func(string) string { return "" }
+	}
+	errs := []error{
+		cfg.applyEnv(env),
+		cfg.resolveFiles(),
+	}
+	cfg.fillDerived()
+	errs = append(errs, cfg.Validate())
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// decodeFile strictly decodes the YAML file over c, so keys it omits keep their defaults.
+func (c *Config) decodeFile(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil // an empty (or comment-only) file means "all defaults"
+		}
+		return fmt.Errorf("config: %s: %w", path, err)
+	}
+	// A second document would otherwise be silently ignored.
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config: %s: must contain a single YAML document", path)
+	}
+	return nil
+}
+
+// envVar is one MYACCOUNT_* override. Keeping them in a table lets a test check that every
+// variable is documented in config.example.yaml and the package doc.
+type envVar struct {
+	name  string
+	key   string // the YAML key it overrides, for error messages
+	apply func(c *Config, v string) error
+}
+
+var envVars = []envVar{
+	{"MYACCOUNT_ISSUER", "issuer", func(c *Config, v string) error { c.Issuer = v; return nil }},
+	{"MYACCOUNT_LISTEN", "listen", func(c *Config, v string) error { c.Listen = v; return nil }},
+	{"MYACCOUNT_DATA_DIR", "data_dir", func(c *Config, v string) error { c.DataDir = v; return nil }},
+	{"MYACCOUNT_DATABASE_URL", "database.url", func(c *Config, v string) error { c.Database.URL = v; return nil }},
+	{"MYACCOUNT_MASTER_KEY", "keys.master_key", func(c *Config, v string) error { c.Keys.MasterKey = v; return nil }},
+	{"MYACCOUNT_MASTER_KEY_FILE", "keys.master_key_file", func(c *Config, v string) error { c.Keys.MasterKeyFile = v; return nil }},
+	{"MYACCOUNT_MAIL_FROM", "mail.from", func(c *Config, v string) error { c.Mail.From = v; return nil }},
+	{"MYACCOUNT_SMTP_HOST", "mail.smtp.host", func(c *Config, v string) error { c.Mail.SMTP.Host = v; return nil }},
+	{"MYACCOUNT_SMTP_PORT", "mail.smtp.port", func(c *Config, v string) error {
+		p, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("%q is not a port number", v)
+		}
+		c.Mail.SMTP.Port = p
+		return nil
+	}},
+	{"MYACCOUNT_SMTP_USERNAME", "mail.smtp.username", func(c *Config, v string) error { c.Mail.SMTP.Username = v; return nil }},
+	{"MYACCOUNT_SMTP_PASSWORD", "mail.smtp.password", func(c *Config, v string) error { c.Mail.SMTP.Password = v; return nil }},
+	{"MYACCOUNT_SMTP_PASSWORD_FILE", "mail.smtp.password_file", func(c *Config, v string) error { c.Mail.SMTP.PasswordFile = v; return nil }},
+	{"MYACCOUNT_SMTP_STARTTLS", "mail.smtp.starttls", func(c *Config, v string) error { c.Mail.SMTP.StartTLS = v; return nil }},
+	{"MYACCOUNT_TRUSTED_PROXIES", "security.trusted_proxies", func(c *Config, v string) error {
+		c.Security.TrustedProxies = []string{}
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				c.Security.TrustedProxies = append(c.Security.TrustedProxies, p)
+			}
+		}
+		return nil
+	}},
+	{"MYACCOUNT_LOG_LEVEL", "log.level", func(c *Config, v string) error { c.Log.Level = v; return nil }},
+	{"MYACCOUNT_LOG_FORMAT", "log.format", func(c *Config, v string) error { c.Log.Format = v; return nil }},
+}
+
+// applyEnv applies the MYACCOUNT_* overrides. A secret and its _FILE form are one setting: if
+// the environment supplies only one of them, the other (from the file) is cleared so the
+// environment wins instead of tripping the "both set" check.
+func (c *Config) applyEnv(env func(string) string) error {
+	var errs []error
+	for _, e := range envVars {
+		v := env(e.name)
+		if v == "" {
+			continue
+		}
+		if err := e.apply(c, v); err != nil {
+			errs = append(errs, fmt.Errorf("%s (%s): %w", e.name, e.key, err))
+		}
+	}
+	pairs := []struct {
+		value, file       string
+		valueDst, fileDst *string
+	}{
+		{"MYACCOUNT_MASTER_KEY", "MYACCOUNT_MASTER_KEY_FILE", &c.Keys.MasterKey, &c.Keys.MasterKeyFile},
+		{"MYACCOUNT_SMTP_PASSWORD", "MYACCOUNT_SMTP_PASSWORD_FILE", &c.Mail.SMTP.Password, &c.Mail.SMTP.PasswordFile},
+	}
+	for _, p := range pairs {
+		hasValue, hasFile := env(p.value) != "", env(p.file) != ""
+		switch {
+		case hasValue && !hasFile:
+			*p.fileDst = ""
+		case hasFile && !hasValue:
+			*p.valueDst = ""
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// resolveFiles replaces each *_file setting with the file's contents. The file name is kept in
+// the struct (useful for diagnostics); the secret itself lands in the value field. Error
+// messages never include file contents, since they are secrets.
+func (c *Config) resolveFiles() error {
+	items := []struct {
+		key, fileKey string
+		envKey       string
+		value        *string
+		file         string
+	}{
+		{"keys.master_key", "keys.master_key_file", "MYACCOUNT_MASTER_KEY", &c.Keys.MasterKey, c.Keys.MasterKeyFile},
+		{"mail.smtp.password", "mail.smtp.password_file", "MYACCOUNT_SMTP_PASSWORD", &c.Mail.SMTP.Password, c.Mail.SMTP.PasswordFile},
+	}
+	var errs []error
+	for _, it := range items {
+		if it.file == "" {
+			continue
+		}
+		if *it.value != "" {
+			errs = append(errs, fmt.Errorf("%s and %s are both set (in the config file, or as %s and %s_FILE); set only one",
+				it.key, it.fileKey, it.envKey, it.envKey))
+			continue
+		}
+		data, err := os.ReadFile(it.file)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", it.fileKey, err))
+			continue
+		}
+		s := strings.TrimRight(string(data), "\r\n")
+		if s == "" {
+			errs = append(errs, fmt.Errorf("%s: %s is empty", it.fileKey, it.file))
+			continue
+		}
+		*it.value = s
+	}
+	return errors.Join(errs...)
+}
+
+// fillDerived computes defaults that depend on other settings. It runs after the file and the
+// environment so that, e.g., MYACCOUNT_DATA_DIR moves the default database too.
+func (c *Config) fillDerived() {
+	if c.Database.URL == "" {
+		c.Database.URL = filepath.Join(c.DataDir, "myaccount.db")
+	}
+}
+
+// Database drivers returned by Config.DatabaseDriver.
+const (
+	DriverSQLite   = "sqlite"
+	DriverPostgres = "postgres"
+)
+
+// DatabaseDriver reports which backend Database.URL selects: DriverPostgres for postgres:// and
+// postgresql:// URLs, DriverSQLite for everything else (paths and file: URLs).
+func (c *Config) DatabaseDriver() string {
+	if s, ok := urlScheme(c.Database.URL); ok && (s == "postgres" || s == "postgresql") {
+		return DriverPostgres
+	}
+	return DriverSQLite
+}
+
+// urlScheme returns the lower-cased scheme of a "scheme://..." string. Only the "://" form is
+// recognised, so Windows paths ("C:\db") and "file:rel.db" are not mistaken for schemes.
+func urlScheme(s string) (string, bool) {
+	i := strings.Index(s, "://")
+	if i <= 0 {
+		return "", false
+	}
+	scheme := s[:i]
+	for j, r := range scheme {
+		isAlpha := (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z')
+		if !isAlpha && (j == 0 || !(r >= '0' && r <= '9' || r == '+' || r == '-' || r == '.')) {
+			return "", false
+		}
+	}
+	return strings.ToLower(scheme), true
+}
+
+// SecureCookies reports whether cookies must carry the Secure attribute: exactly when the issuer
+// is https. Over plain-http localhost a Secure cookie would never be sent back, breaking login.
+func (c *Config) SecureCookies() bool {
+	u, err := url.Parse(c.Issuer)
+	return err == nil && strings.EqualFold(u.Scheme, "https")
+}
+
+// MasterKeyBytes decodes Keys.MasterKey. It returns (nil, nil) when no key is configured, in
+// which case the key store generates one at GeneratedMasterKeyPath.
+func (c *Config) MasterKeyBytes() ([]byte, error) {
+	if c.Keys.MasterKey == "" {
+		return nil, nil
+	}
+	b, err := base64.StdEncoding.DecodeString(c.Keys.MasterKey)
+	if err != nil {
+		return nil, errors.New("keys.master_key: not valid standard base64")
+	}
+	if len(b) != 32 {
+		return nil, fmt.Errorf("keys.master_key: decodes to %d bytes, want 32", len(b))
+	}
+	return b, nil
+}
+
+// GeneratedMasterKeyPath is where the master key is generated (and later re-read) when neither
+// keys.master_key nor keys.master_key_file is set. It lives here so the key store and the docs
+// agree on one location.
+func (c *Config) GeneratedMasterKeyPath() string {
+	return filepath.Join(c.DataDir, "master.key")
+}

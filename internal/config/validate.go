@@ -1,0 +1,235 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/mail"
+	"net/netip"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+var hexColor = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
+
+// Validate checks the whole configuration and returns every problem found, joined with
+// errors.Join, so an operator can fix them all in one pass. Each message starts with the YAML
+// key at fault. Validate does no I/O: files and directories are checked where they are used.
+// An empty Database.URL is accepted because it means "derive from data_dir" (Load does so).
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+
+	if err := validateIssuer(c.Issuer); err != nil {
+		add("issuer", "%v", err)
+	}
+	if err := validateListen(c.Listen); err != nil {
+		add("listen", "%v", err)
+	}
+	if c.DataDir == "" {
+		add("data_dir", "must not be empty")
+	}
+
+	if s, ok := urlScheme(c.Database.URL); ok && s != "file" && s != "postgres" && s != "postgresql" {
+		add("database.url", "unsupported scheme %q (want a SQLite path, file:, postgres:// or postgresql://)", s)
+	}
+
+	if _, err := c.MasterKeyBytes(); err != nil {
+		// MasterKeyBytes already prefixes the key name; never echo the key itself.
+		errs = append(errs, err)
+	}
+
+	durations := []struct {
+		key string
+		d   Duration
+	}{
+		{"keys.rotation_period", c.Keys.RotationPeriod},
+		{"tokens.access_token_ttl", c.Tokens.AccessTokenTTL},
+		{"tokens.id_token_ttl", c.Tokens.IDTokenTTL},
+		{"tokens.refresh_token_ttl", c.Tokens.RefreshTokenTTL},
+		{"tokens.auth_code_ttl", c.Tokens.AuthCodeTTL},
+		{"tokens.auth_request_ttl", c.Tokens.AuthRequestTTL},
+		{"session.ttl", c.Session.TTL},
+		{"session.idle_ttl", c.Session.IdleTTL},
+	}
+	for _, d := range durations {
+		if d.d <= 0 {
+			add(d.key, "must be positive, got %s", d.d)
+		}
+	}
+	// An access token outliving the refresh token that mints it would make refresh pointless
+	// and is almost certainly a units mistake.
+	if c.Tokens.AccessTokenTTL > c.Tokens.RefreshTokenTTL {
+		add("tokens.access_token_ttl", "%s exceeds tokens.refresh_token_ttl %s", c.Tokens.AccessTokenTTL, c.Tokens.RefreshTokenTTL)
+	}
+
+	if !isCookieName(c.Session.CookieName) {
+		// net/http silently drops cookies with invalid names, which would surface as a
+		// mysterious login loop.
+		add("session.cookie_name", "%q is not a valid cookie name (letters, digits and !#$%%&'*+-.^_`|~)", c.Session.CookieName)
+	}
+
+	if _, err := mail.ParseAddress(c.Mail.From); err != nil {
+		add("mail.from", "%q is not a valid address: %v", c.Mail.From, err)
+	}
+	if p := c.Mail.SMTP.Port; p < 1 || p > 65535 {
+		add("mail.smtp.port", "%d is out of range 1..65535", p)
+	}
+	switch c.Mail.SMTP.StartTLS {
+	case StartTLSMandatory, StartTLSOpportunistic, StartTLSNone:
+	default:
+		add("mail.smtp.starttls", "%q must be one of %s, %s, %s", c.Mail.SMTP.StartTLS, StartTLSMandatory, StartTLSOpportunistic, StartTLSNone)
+	}
+
+	if c.UI.ProductName == "" {
+		add("ui.product_name", "must not be empty")
+	}
+	if !hexColor.MatchString(c.UI.AccentColor) {
+		add("ui.accent_color", "%q must have the form #rrggbb", c.UI.AccentColor)
+	}
+	if err := validateLogoURL(c.UI.LogoURL); err != nil {
+		add("ui.logo_url", "%v", err)
+	}
+
+	for _, p := range c.Security.TrustedProxies {
+		if _, err := parseProxy(p); err != nil {
+			add("security.trusted_proxies", "%q is neither a CIDR nor an IP address", p)
+		}
+	}
+	if c.Security.MaxBodyBytes <= 0 {
+		add("security.max_body_bytes", "must be positive, got %d", c.Security.MaxBodyBytes)
+	}
+
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log.level", "%q must be one of debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		add("log.format", "%q must be one of text, json", c.Log.Format)
+	}
+
+	return errors.Join(errs...)
+}
+
+// validateIssuer enforces OIDC Core's issuer rules (https, no query or fragment) with a carve-out
+// for plain http on loopback so the embedded setup works without certificates.
+func validateIssuer(s string) error {
+	if s == "" {
+		return errors.New("must not be empty")
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a URL: %v", s, err)
+	}
+	if !u.IsAbs() || u.Host == "" || u.Opaque != "" {
+		return fmt.Errorf("%q must be an absolute URL such as https://id.example.com", s)
+	}
+	var errs []error
+	scheme := strings.ToLower(u.Scheme)
+	switch scheme {
+	case "https":
+	case "http":
+		if !isLoopbackHost(strings.ToLower(u.Hostname())) {
+			errs = append(errs, fmt.Errorf("%q uses http, which is only allowed for localhost, 127.0.0.1 and [::1]; use https", s))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("%q must use http or https", s))
+	}
+	if u.User != nil {
+		errs = append(errs, fmt.Errorf("%q must not contain user info", s))
+	}
+	if u.RawQuery != "" || u.ForceQuery || strings.Contains(s, "#") {
+		errs = append(errs, fmt.Errorf("%q must not have a query or fragment", s))
+	}
+	// The issuer is compared byte-for-byte with "iss"; a trailing slash also yields
+	// "//.well-known/..." paths. Rejecting it avoids a hard-to-debug mismatch.
+	if strings.HasSuffix(u.Path, "/") {
+		errs = append(errs, fmt.Errorf("%q must not end with a slash", s))
+	}
+	return errors.Join(errs...)
+}
+
+func isLoopbackHost(h string) bool {
+	return h == "localhost" || h == "127.0.0.1" || h == "::1"
+}
+
+// validateListen requires host:port with a numeric port; port 0 (any free port) is allowed for
+// tests.
+func validateListen(s string) error {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port (e.g. \":8080\" or \"127.0.0.1:8080\"): %v", s, err)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("%q: port %q must be a number 0..65535", s, port)
+	}
+	return nil
+}
+
+// validateLogoURL allows an absolute http(s) URL or a site-relative path; other schemes
+// (javascript:, data:) have no business in an <img src>.
+func validateLogoURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a URL: %v", s, err)
+	}
+	switch {
+	case u.Scheme == "" && u.Host == "" && strings.HasPrefix(u.Path, "/"):
+		return nil
+	case (strings.EqualFold(u.Scheme, "https") || strings.EqualFold(u.Scheme, "http")) && u.Host != "":
+		return nil
+	}
+	return fmt.Errorf("%q must be an http(s) URL or a path starting with /", s)
+}
+
+// isCookieName reports whether s is an RFC 6265 cookie-name (an RFC 7230 token).
+func isCookieName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		case strings.ContainsRune("!#$%&'*+-.^_`|~", r):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func parseProxy(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// TrustedProxyPrefixes parses TrustedProxies, turning single IPs into /32 or /128 prefixes, so
+// the forwarded-header middleware does not re-implement the parsing Validate already accepts.
+// Callers should Unmap() IPv4-mapped IPv6 peer addresses before matching.
+func (s Security) TrustedProxyPrefixes() ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(s.TrustedProxies))
+	for _, p := range s.TrustedProxies {
+		pfx, err := parseProxy(p)
+		if err != nil {
+			return nil, fmt.Errorf("security.trusted_proxies: %q is neither a CIDR nor an IP address", p)
+		}
+		out = append(out, pfx)
+	}
+	return out, nil
+}

@@ -1,0 +1,54 @@
+package secret
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+)
+
+// idBytes is the entropy of NewID: 128 bits, enough that ids never collide and cannot be
+// guessed.
+const idBytes = 16
+
+// randomBytes returns n bytes from crypto/rand. Since Go 1.24 crypto/rand.Read never returns
+// an error (the program crashes instead if the OS cannot supply randomness), so there is no
+// error to propagate and no way to hand out a predictable value.
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return b
+}
+
+// RandomToken returns nbytes of crypto/rand entropy encoded as unpadded base64url, for
+// secrets handed to browsers and clients (session cookies, codes, refresh tokens, client
+// secrets). Store only HashToken of it. It panics if nbytes < 1: that is a programming error,
+// and an empty "secret" must never be returned.
+func RandomToken(nbytes int) string {
+	if nbytes < 1 {
+		panic(fmt.Sprintf("secret: RandomToken(%d): need at least one byte", nbytes))
+	}
+	return base64.RawURLEncoding.EncodeToString(randomBytes(nbytes))
+}
+
+// NewID returns a new random identifier: 16 bytes from crypto/rand as unpadded base64url
+// (22 characters of [A-Za-z0-9_-]). It never contains ':' so ids can be joined with it.
+func NewID() string {
+	return base64.RawURLEncoding.EncodeToString(randomBytes(idBytes))
+}
+
+// HashToken returns the lower-case hex SHA-256 of s. High-entropy tokens need no salt or
+// slow hash: storing only this means a leaked database does not reveal usable tokens.
+func HashToken(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+// Equal compares two secrets in constant time, so an attacker cannot learn a secret byte by
+// byte from response times. Only the lengths may leak, which is fine for hashes and tokens
+// of fixed size.
+func Equal(a, b string) bool {
+	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+}

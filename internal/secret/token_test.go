@@ -1,0 +1,87 @@
+package secret
+
+import (
+	"encoding/base64"
+	"strings"
+	"testing"
+)
+
+func TestRandomToken(t *testing.T) {
+	for _, n := range []int{1, 16, 32, 33} {
+		tok := RandomToken(n)
+		if len(tok) != base64.RawURLEncoding.EncodedLen(n) {
+			t.Errorf("RandomToken(%d) has length %d", n, len(tok))
+		}
+		b, err := base64.RawURLEncoding.DecodeString(tok)
+		if err != nil || len(b) != n {
+			t.Errorf("RandomToken(%d) = %q does not decode to %d bytes: %v", n, tok, n, err)
+		}
+	}
+	seen := make(map[string]bool)
+	for range 10000 {
+		tok := RandomToken(16)
+		if seen[tok] {
+			t.Fatalf("duplicate token %q", tok)
+		}
+		seen[tok] = true
+	}
+}
+
+func TestRandomTokenPanicsOnNonPositive(t *testing.T) {
+	for _, n := range []int{0, -1} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("RandomToken(%d) did not panic", n)
+				}
+			}()
+			_ = RandomToken(n)
+		}()
+	}
+}
+
+func TestNewID(t *testing.T) {
+	seen := make(map[string]bool)
+	for range 10000 {
+		id := NewID()
+		if len(id) != 22 {
+			t.Fatalf("NewID() = %q, want 22 characters", id)
+		}
+		if strings.ContainsAny(id, ":+/=") {
+			t.Fatalf("NewID() = %q contains a forbidden character", id)
+		}
+		if seen[id] {
+			t.Fatalf("duplicate id %q", id)
+		}
+		seen[id] = true
+	}
+}
+
+func TestHashToken(t *testing.T) {
+	// SHA-256("abc"), FIPS 180-2 test vector.
+	const want = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+	if got := HashToken("abc"); got != want {
+		t.Fatalf("HashToken(abc) = %s, want %s", got, want)
+	}
+	if HashToken("a") == HashToken("b") {
+		t.Fatal("different inputs hash equal")
+	}
+}
+
+func TestEqual(t *testing.T) {
+	cases := []struct {
+		a, b string
+		want bool
+	}{
+		{"", "", true},
+		{"abc", "abc", true},
+		{"abc", "abd", false},
+		{"abc", "ab", false},
+		{"", "a", false},
+	}
+	for _, c := range cases {
+		if got := Equal(c.a, c.b); got != c.want {
+			t.Errorf("Equal(%q, %q) = %v, want %v", c.a, c.b, got, c.want)
+		}
+	}
+}

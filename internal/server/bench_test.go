@@ -1,0 +1,116 @@
+package server_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"golang.org/x/oauth2"
+
+	"github.com/myaccount/myaccount/storage"
+)
+
+// Benchmarks run against the real server over loopback. Compare each figure with
+// BenchmarkBaselineHealthz from the same run (the cheapest request the server answers), since
+// these machines are shared and absolute numbers drift.
+
+func benchGet(b *testing.B, url string) {
+	b.Helper()
+	c := &http.Client{}
+	b.ResetTimer()
+	for b.Loop() {
+		resp, err := c.Get(url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+}
+
+func BenchmarkBaselineHealthz(b *testing.B) {
+	e := newEnv(b)
+	benchGet(b, e.issuer+"/healthz")
+}
+
+func BenchmarkDiscovery(b *testing.B) {
+	e := newEnv(b)
+	benchGet(b, e.issuer+"/.well-known/openid-configuration")
+}
+
+func BenchmarkJWKS(b *testing.B) {
+	e := newEnv(b)
+	benchGet(b, e.issuer+"/keys")
+}
+
+func benchPost(b *testing.B, e *testEnv, c *testClient, form func() url.Values, check func(int, string)) {
+	b.Helper()
+	hc := &http.Client{}
+	for b.Loop() {
+		req, _ := http.NewRequest(http.MethodPost, e.issuer+"/oauth/token", strings.NewReader(form().Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(c.ID, c.Secret)
+		resp, err := hc.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		check(resp.StatusCode, string(body))
+	}
+}
+
+func BenchmarkTokenClientCredentials(b *testing.B) {
+	for _, format := range []string{storage.TokenFormatJWT, storage.TokenFormatOpaque} {
+		b.Run(format, func(b *testing.B) {
+			e := newEnv(b)
+			c := e.addClient(storage.ClientConfidential, withGrants("client_credentials"), func(c *storage.Client) { c.AccessTokenFormat = format })
+			benchPost(b, e, c, func() url.Values { return url.Values{"grant_type": {"client_credentials"}} }, func(st int, body string) {
+				if st != 200 {
+					b.Fatalf("%d %s", st, body)
+				}
+			})
+		})
+	}
+}
+
+func BenchmarkTokenRefresh(b *testing.B) {
+	e := newEnv(b)
+	e.addUser("ada@example.com")
+	c := e.addClient(storage.ClientConfidential, firstParty)
+	tok := e.tokens(context.Background(), e.browser(), c, "ada@example.com")
+	rt := tok.RefreshToken
+	b.ResetTimer()
+	benchPost(b, e, c, func() url.Values { return url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}} }, func(st int, body string) {
+		if st != 200 {
+			b.Fatalf("%d %s", st, body)
+		}
+		i := strings.Index(body, `"refresh_token":"`)
+		rest := body[i+len(`"refresh_token":"`):]
+		rt = rest[:strings.IndexByte(rest, '"')]
+	})
+}
+
+func BenchmarkTokenCodeExchange(b *testing.B) {
+	e := newEnv(b)
+	e.addUser("ada@example.com")
+	c := e.addClient(storage.ClientConfidential, firstParty)
+	br := e.browser()
+	e.signIn(br, c, "ada@example.com") // establishes the SSO session
+	cfg := e.oauth2Config(c)
+	for b.Loop() {
+		b.StopTimer()
+		verifier, _ := pkce()
+		res := redirectResult(b, br.get(cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier))), c.Redirect)
+		b.StartTimer()
+		if _, err := cfg.Exchange(context.Background(), res.code, oauth2.VerifierOption(verifier)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,254 @@
+// Package server assembles MyAccount from its parts: storage, keys, the provider and the UI.
+// cmd/myaccount calls it to serve, and end-to-end tests call it to get the very same handler;
+// keeping the wiring here (not in main) is what lets tests run the real server.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/myaccount/myaccount/internal/account"
+	"github.com/myaccount/myaccount/internal/clientip"
+	"github.com/myaccount/myaccount/internal/config"
+	"github.com/myaccount/myaccount/keys"
+	"github.com/myaccount/myaccount/op"
+	"github.com/myaccount/myaccount/storage"
+	"github.com/myaccount/myaccount/storage/sqlite"
+	"github.com/myaccount/myaccount/ui"
+)
+
+// browserCookie binds authorization requests to the browser that started them.
+const browserCookie = "myaccount_browser"
+
+// Server is a running MyAccount: its store, keys and HTTP handler.
+type Server struct {
+	Store    storage.Store
+	Keys     *keys.Manager
+	Accounts *account.Service
+	Handler  http.Handler
+	cfg      *config.Config
+	log      *slog.Logger
+}
+
+// Options tweak a server for tests; production passes the zero value.
+type Options struct {
+	// Now replaces the clock (tests that move time).
+	Now func() time.Time
+}
+
+// OpenStore opens the configured database and applies migrations.
+func OpenStore(ctx context.Context, cfg *config.Config) (storage.Store, error) {
+	switch cfg.DatabaseDriver() {
+	case "sqlite":
+		db, err := sqlite.Open(ctx, cfg.Database.URL)
+		if err != nil {
+			return nil, fmt.Errorf("open sqlite: %w", err)
+		}
+		return db, nil
+	default:
+		return nil, fmt.Errorf("database %q: only SQLite is supported in this version", cfg.DatabaseDriver())
+	}
+}
+
+// MasterKey returns the configured master key, or the one generated into the data directory
+// on first start (created reports that it was just generated).
+func MasterKey(cfg *config.Config) (key []byte, created bool, err error) {
+	key, err = cfg.MasterKeyBytes()
+	if err != nil {
+		return nil, false, err
+	}
+	if key != nil {
+		return key, false, nil
+	}
+	return keys.LoadOrCreateMasterKey(cfg.DataDir)
+}
+
+// NewKeyManager builds the signing-key manager over the store.
+func NewKeyManager(cfg *config.Config, store storage.Store, masterKey []byte, log *slog.Logger, now func() time.Time) (*keys.Manager, error) {
+	lifetime := max(cfg.Tokens.AccessTokenTTL.Std(), cfg.Tokens.IDTokenTTL.Std())
+	return keys.NewManager(store, masterKey, keys.Options{TokenLifetime: lifetime, Now: now, Logger: log})
+}
+
+// New opens everything and builds the HTTP handler.
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options) (*Server, error) {
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	store, err := OpenStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	s, err := build(ctx, cfg, log, store, now)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store storage.Store, now func() time.Time) (*Server, error) {
+	mk, created, err := MasterKey(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("master key: %w", err)
+	}
+	if created {
+		log.Warn("generated a new master key; back it up: without it the signing keys cannot be read",
+			"path", cfg.GeneratedMasterKeyPath())
+	}
+	km, err := NewKeyManager(cfg, store, mk, log, now)
+	if err != nil {
+		return nil, fmt.Errorf("key manager: %w", err)
+	}
+	if err := km.Ensure(ctx); err != nil {
+		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+	ips, err := clientip.New(cfg.Security.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	accounts := &account.Service{Store: store, Now: now, Logger: log}
+	secure := cfg.SecureCookies()
+	issuer := strings.TrimSuffix(cfg.Issuer, "/")
+
+	// The provider needs the UI's error page and the UI needs the provider's callback URL;
+	// both are plain functions so neither package imports the other.
+	var uiH *ui.Handler
+	prov, err := op.New(op.Config{
+		Issuer:    issuer,
+		Store:     store,
+		Keys:      km,
+		MasterKey: mk,
+		Lifetimes: op.Lifetimes{
+			AccessToken:  cfg.Tokens.AccessTokenTTL.Std(),
+			IDToken:      cfg.Tokens.IDTokenTTL.Std(),
+			RefreshToken: cfg.Tokens.RefreshTokenTTL.Std(),
+			AuthCode:     cfg.Tokens.AuthCodeTTL.Std(),
+			AuthRequest:  cfg.Tokens.AuthRequestTTL.Std(),
+		},
+		LoginPath:     "/login",
+		LogoutPath:    "/logout",
+		BrowserCookie: browserCookie,
+		SecureCookies: secure,
+		ClientIP:      ips.IP,
+		ErrorPage: func(w http.ResponseWriter, r *http.Request, status int, title, msg string) {
+			uiH.ErrorPage(w, r, status, title, msg)
+		},
+		Logger: log,
+		Now:    now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	uiH, err = ui.New(ui.Config{
+		Store:         store,
+		Accounts:      accounts,
+		Issuer:        issuer,
+		MasterKey:     mk,
+		SecureCookies: secure,
+		CallbackURL:   prov.CallbackURL,
+		BrowserCookie: browserCookie,
+		SessionCookie: cfg.Session.CookieName,
+		SessionTTL:    cfg.Session.TTL.Std(),
+		SessionIdle:   cfg.Session.IdleTTL.Std(),
+		ClientIP:      ips.IP,
+		ProductName:   cfg.UI.ProductName,
+		LogoURL:       cfg.UI.LogoURL,
+		AccentColor:   cfg.UI.AccentColor,
+		ThemeDir:      cfg.UI.ThemeDir,
+		Logger:        log,
+		Now:           now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	root := mux.NewRouter()
+	for _, p := range prov.Paths() {
+		root.Handle(p, prov.Handler())
+	}
+	uiRouter := mux.NewRouter()
+	uiH.Mount(uiRouter)
+	root.PathPrefix("/").Handler(uiH.Middleware(uiRouter))
+	handler := ui.SecurityHeaders(recoverer(root, log), secure, cfg.Security.MaxBodyBytes)
+	return &Server{Store: store, Keys: km, Accounts: accounts, Handler: handler, cfg: cfg, log: log}, nil
+}
+
+// recoverer turns a panic into a plain 500 and a log line: never a stack trace to the client.
+func recoverer(next http.Handler, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				log.ErrorContext(r.Context(), "panic serving request", "path", r.URL.Path, "panic", fmt.Sprint(v))
+				http.Error(w, "Internal error", http.StatusInternalServerError)
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// RunJobs runs the periodic housekeeping until ctx ends: expired rows and retired keys.
+func (s *Server) RunJobs(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		s.housekeeping(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Server) housekeeping(ctx context.Context) {
+	if n, err := s.Store.DeleteExpired(ctx, time.Now().UTC()); err != nil {
+		s.log.ErrorContext(ctx, "delete expired rows", "err", err)
+	} else if n > 0 {
+		s.log.InfoContext(ctx, "deleted expired rows", "rows", n)
+	}
+	if _, err := s.Keys.Prune(ctx); err != nil {
+		s.log.ErrorContext(ctx, "prune signing keys", "err", err)
+	}
+}
+
+// ListenAndServe serves until ctx ends, then shuts down gracefully.
+func (s *Server) ListenAndServe(ctx context.Context) error {
+	srv := &http.Server{
+		Addr:              s.cfg.Listen,
+		Handler:           s.Handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	jobsCtx, stopJobs := context.WithCancel(ctx)
+	defer stopJobs()
+	go s.RunJobs(jobsCtx, 10*time.Minute)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	select {
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	case <-ctx.Done():
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return srv.Shutdown(shutdownCtx)
+	}
+}
+
+// Close releases the store.
+func (s *Server) Close() error { return s.Store.Close() }

@@ -1,0 +1,135 @@
+package op
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	zop "github.com/zitadel/oidc/v3/pkg/op"
+	"golang.org/x/text/language"
+
+	"github.com/myaccount/myaccount/internal/secret"
+	"github.com/myaccount/myaccount/storage"
+)
+
+// SetUserinfoFromScopes is deprecated in the library; SetUserinfoFromRequest does the work.
+func (s *opStorage) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, string, string, []string) error {
+	return nil
+}
+
+// sessionIDer is implemented by the requests that come from a browser sign-in.
+type sessionIDer interface{ GetSessionID() string }
+
+// SetUserinfoFromRequest fills the ID token's user claims, plus sid.
+func (s *opStorage) SetUserinfoFromRequest(ctx context.Context, ui *oidc.UserInfo, req zop.IDTokenRequest, scopes []string) error {
+	if err := s.fillUserinfo(ctx, ui, req.GetSubject(), scopes); err != nil {
+		return err
+	}
+	if r, ok := req.(sessionIDer); ok && r.GetSessionID() != "" {
+		ui.AppendClaims("sid", r.GetSessionID())
+	}
+	return nil
+}
+
+// SetUserinfoFromToken serves /userinfo: the access token must be live (not revoked, not
+// expired, its grant not revoked) and belong to a user.
+func (s *opStorage) SetUserinfoFromToken(ctx context.Context, ui *oidc.UserInfo, tokenID, subject, _ string) error {
+	at, err := s.liveAccessToken(ctx, tokenID, subject)
+	if err != nil {
+		return err
+	}
+	if at.GrantID == "" {
+		return fmt.Errorf("userinfo: token has no user: %w", errInvalid)
+	}
+	return s.fillUserinfo(ctx, ui, subject, at.Scopes)
+}
+
+// SetIntrospectionFromToken serves RFC 7662. Any authenticated client may learn whether a
+// token is active, but only the token's own audience gets its details beyond that.
+func (s *opStorage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.IntrospectionResponse, tokenID, subject, clientID string) error {
+	at, err := s.liveAccessToken(ctx, tokenID, subject)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(at.Audience, clientID) && at.ClientID != clientID {
+		return fmt.Errorf("introspect: client %q is not in the audience: %w", clientID, errInvalid)
+	}
+	resp.Scope = at.Scopes
+	resp.ClientID = at.ClientID
+	resp.Subject = at.Subject
+	resp.Audience = at.Audience
+	resp.Expiration = oidc.FromTime(at.ExpiresAt)
+	resp.IssuedAt = oidc.FromTime(at.CreatedAt)
+	resp.TokenType = oidc.BearerToken
+	if at.GrantID != "" {
+		ui := new(oidc.UserInfo)
+		if err := s.fillUserinfo(ctx, ui, subject, at.Scopes); err == nil {
+			resp.SetUserInfo(ui)
+		}
+	}
+	return nil
+}
+
+func (s *opStorage) liveAccessToken(ctx context.Context, tokenID, subject string) (*storage.AccessToken, error) {
+	at, err := s.store.GetAccessToken(ctx, secret.HashToken(tokenID))
+	if err != nil {
+		return nil, fmt.Errorf("access token: %w", err)
+	}
+	switch {
+	case at.RevokedAt != nil:
+		return nil, fmt.Errorf("access token: %w", storage.ErrRevoked)
+	case !s.now().Before(at.ExpiresAt):
+		return nil, fmt.Errorf("access token: %w", storage.ErrExpired)
+	case !secret.Equal(at.Subject, subject):
+		return nil, fmt.Errorf("access token: subject mismatch: %w", errInvalid)
+	}
+	if at.GrantID != "" {
+		g, err := s.store.GetGrant(ctx, at.GrantID)
+		if err != nil {
+			return nil, fmt.Errorf("access token grant: %w", err)
+		}
+		if g.RevokedAt != nil {
+			return nil, fmt.Errorf("access token grant: %w", storage.ErrRevoked)
+		}
+	}
+	return at, nil
+}
+
+// fillUserinfo maps the account onto the standard claims the scopes ask for.
+func (s *opStorage) fillUserinfo(ctx context.Context, ui *oidc.UserInfo, userID string, scopes []string) error {
+	u, err := s.store.GetUser(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("userinfo user: %w", err)
+	}
+	if u.Status != storage.UserActive {
+		return fmt.Errorf("userinfo user %q is %s: %w", userID, u.Status, errInvalid)
+	}
+	ui.Subject = u.ID
+	for _, sc := range scopes {
+		switch sc {
+		case oidc.ScopeEmail:
+			ui.Email = u.Email
+			ui.EmailVerified = oidc.Bool(u.EmailVerified)
+		case oidc.ScopeProfile:
+			ui.Name = u.Name
+			ui.Zoneinfo = u.ZoneInfo
+			if u.Locale != "" {
+				if tag, err := language.Parse(u.Locale); err == nil {
+					ui.Locale = oidc.NewLocale(tag)
+				}
+			}
+			ui.UpdatedAt = oidc.FromTime(u.UpdatedAt)
+		case oidc.ScopeAddress:
+			if u.Country != "" {
+				ui.Address = &oidc.UserInfoAddress{Country: u.Country, Region: u.Region}
+			}
+		}
+	}
+	return nil
+}
+
+// GetPrivateClaimsFromScopes adds nothing to JWT access tokens beyond the standard claims.
+func (s *opStorage) GetPrivateClaimsFromScopes(context.Context, string, string, []string) (map[string]any, error) {
+	return nil, nil
+}

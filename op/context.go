@@ -1,0 +1,36 @@
+package op
+
+import (
+	"context"
+)
+
+// requestInfo carries what storage callbacks need to know about the HTTP request; zitadel's
+// storage interface never sees the request itself.
+type requestInfo struct {
+	// browserHash is the SHA-256 of the browser-binding cookie (set on /authorize).
+	browserHash string
+	userAgent   string
+	ip          string
+	deviceName  string
+	// idTokenAlg is filled by GetClientByClientID so that SigningKey can honour the client's
+	// registered algorithm within the same request.
+	idTokenAlg string
+	// postLogoutURI and state are the raw end_session parameters, passed on to the logout
+	// page when there is no id_token_hint.
+	postLogoutURI string
+	state         string
+}
+
+type requestInfoKey struct{}
+
+func withRequestInfo(ctx context.Context, ri *requestInfo) context.Context {
+	return context.WithValue(ctx, requestInfoKey{}, ri)
+}
+
+func requestInfoFrom(ctx context.Context) *requestInfo {
+	ri, _ := ctx.Value(requestInfoKey{}).(*requestInfo)
+	if ri == nil {
+		return &requestInfo{}
+	}
+	return ri
+}

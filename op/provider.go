@@ -1,0 +1,332 @@
+package op
+
+import (
+	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rs/cors"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	zop "github.com/zitadel/oidc/v3/pkg/op"
+	"golang.org/x/text/language"
+
+	"github.com/myaccount/myaccount/internal/redirecturi"
+	"github.com/myaccount/myaccount/internal/secret"
+	"github.com/myaccount/myaccount/storage"
+)
+
+// Config is what the provider is built from. cmd/myaccount fills it.
+type Config struct {
+	Issuer    string
+	Store     storage.Store
+	Keys      KeySource
+	MasterKey []byte // opaque access tokens are encrypted under a key derived from it
+	Lifetimes Lifetimes
+	// LoginPath and LogoutPath are the UI pages (e.g. "/login", "/logout").
+	LoginPath  string
+	LogoutPath string
+	// BrowserCookie names the cookie that binds an authorization request to a browser.
+	BrowserCookie string
+	SecureCookies bool
+	// ClientIP resolves the client address (honouring only trusted proxies).
+	ClientIP func(*http.Request) string
+	// ErrorPage renders MyAccount's own error page; used where redirecting back to the client
+	// would be unsafe (unknown client, unregistered redirect URI, foreign browser).
+	ErrorPage func(w http.ResponseWriter, r *http.Request, status int, title, message string)
+	Logger    *slog.Logger
+	Now       func() time.Time
+}
+
+// Provider is the OpenID provider: zitadel's handlers behind our policy middleware.
+type Provider struct {
+	cfg     Config
+	zop     *zop.Provider
+	storage *opStorage
+	handler http.Handler
+}
+
+// New builds the provider. Build one per process: the library keeps some state per provider
+// and its custom-endpoint options touch package globals.
+func New(cfg Config) (*Provider, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.ClientIP == nil {
+		cfg.ClientIP = func(r *http.Request) string { return r.RemoteAddr }
+	}
+	if len(cfg.MasterKey) != 32 {
+		return nil, errors.New("op: master key must be 32 bytes")
+	}
+	cryptoKey, err := hkdf.Key(sha256.New, cfg.MasterKey, nil, "myaccount opaque access tokens v1", 32)
+	if err != nil {
+		return nil, fmt.Errorf("op: derive token key: %w", err)
+	}
+	st := &opStorage{
+		store:      cfg.Store,
+		keys:       cfg.Keys,
+		lifetimes:  cfg.Lifetimes,
+		logoutPath: cfg.LogoutPath,
+		loginURL: func(id string) string {
+			return cfg.LoginPath + "?authRequestID=" + url.QueryEscape(id)
+		},
+		now: func() time.Time { return cfg.Now().UTC() },
+		log: cfg.Logger,
+	}
+	zcfg := &zop.Config{
+		CodeMethodS256:           true,
+		AuthMethodPost:           true,
+		GrantTypeRefreshToken:    true,
+		DefaultLogoutRedirectURI: cfg.LogoutPath + "?done=1",
+		SupportedUILocales:       []language.Tag{language.English},
+		SupportedScopes:          []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeAddress, oidc.ScopeOfflineAccess},
+		SupportedClaims: []string{"sub", "aud", "exp", "iat", "iss", "auth_time", "nonce", "acr", "amr",
+			"c_hash", "at_hash", "sid", "azp", "email", "email_verified", "name", "locale", "zoneinfo", "address", "updated_at"},
+	}
+	copy(zcfg.CryptoKey[:], cryptoKey)
+	var opts []zop.Option
+	if strings.HasPrefix(cfg.Issuer, "http://") {
+		opts = append(opts, zop.WithAllowInsecure())
+	}
+	// Cross-origin calls (SPAs exchanging codes, reading JWKS) are fine without credentials;
+	// with credentials they are not: no page of ours answers a credentialed cross-site read.
+	corsOpts := cors.Options{
+		AllowCredentials: false,
+		AllowedHeaders:   []string{"Accept", "Authorization", "Content-Type"},
+		AllowedMethods:   []string{http.MethodGet, http.MethodHead, http.MethodPost},
+		AllowOriginFunc:  func(string) bool { return true },
+	}
+	opts = append(opts, zop.WithCORSOptions(&corsOpts), zop.WithLogger(cfg.Logger))
+	p, err := zop.NewProvider(zcfg, st, zop.StaticIssuer(cfg.Issuer), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("op: new provider: %w", err)
+	}
+	pr := &Provider{cfg: cfg, zop: p, storage: st}
+	pr.handler = pr.middleware(p)
+	return pr, nil
+}
+
+// Handler serves discovery, JWKS and every protocol endpoint.
+func (p *Provider) Handler() http.Handler { return p.handler }
+
+// CallbackURL returns where the login UI sends the browser once an auth request is done.
+func (p *Provider) CallbackURL(ctx context.Context, authRequestID string) string {
+	return strings.TrimSuffix(p.cfg.Issuer, "/") + "/authorize/callback?id=" + url.QueryEscape(authRequestID)
+}
+
+// Paths lists the URL paths the provider answers, for the router.
+func (p *Provider) Paths() []string {
+	return []string{
+		"/.well-known/openid-configuration", "/authorize", "/authorize/callback", "/oauth/token",
+		"/oauth/introspect", "/userinfo", "/revoke", "/end_session", "/keys",
+		"/device_authorization", "/healthz", "/ready",
+	}
+}
+
+func (p *Provider) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ri := &requestInfo{userAgent: r.UserAgent(), ip: p.cfg.ClientIP(r)}
+		r = r.WithContext(withRequestInfo(r.Context(), ri))
+		switch r.URL.Path {
+		case "/authorize":
+			if !p.preAuthorize(w, r, ri) {
+				return
+			}
+		case "/authorize/callback":
+			if !p.checkBrowserBinding(w, r) {
+				return
+			}
+			w = &issWriter{ResponseWriter: w, issuer: p.cfg.Issuer}
+		case "/oauth/token", "/oauth/introspect", "/userinfo", "/revoke":
+			// Tokens and user data must never sit in a cache (RFC 6749 §5.1).
+			w.Header().Set("Cache-Control", "no-store")
+			w.Header().Set("Pragma", "no-cache")
+		case "/end_session":
+			if err := r.ParseForm(); err == nil {
+				ri.postLogoutURI = r.Form.Get("post_logout_redirect_uri")
+				ri.state = r.Form.Get("state")
+			}
+		case "/keys":
+			w.Header().Set("Cache-Control", "public, max-age=300")
+		case "/.well-known/openid-configuration":
+			w.Header().Set("Cache-Control", "public, max-age=300")
+			p.serveDiscovery(next, w, r)
+			return
+		case "/device_authorization":
+			// Not offered yet: the library would answer with its own error format.
+			w.Header().Set("Cache-Control", "no-store")
+			http.Error(w, `{"error":"unsupported_grant_type"}`, http.StatusBadRequest)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// preAuthorize applies our rules before the library sees an authorization request. Until the
+// client and redirect URI are known good, errors are shown here and never redirected.
+func (p *Provider) preAuthorize(w http.ResponseWriter, r *http.Request, ri *requestInfo) bool {
+	if err := r.ParseForm(); err != nil {
+		p.cfg.ErrorPage(w, r, http.StatusBadRequest, "Invalid request", "The sign-in request could not be read.")
+		return false
+	}
+	q := r.Form
+	clientID, redirect := q.Get("client_id"), q.Get("redirect_uri")
+	if clientID == "" {
+		p.cfg.ErrorPage(w, r, http.StatusBadRequest, "Invalid request", "The sign-in request does not name an application.")
+		return false
+	}
+	c, err := p.cfg.Store.GetClient(r.Context(), clientID)
+	if err != nil {
+		p.cfg.ErrorPage(w, r, http.StatusBadRequest, "Unknown application", "The application that sent you here is not registered with this service.")
+		return false
+	}
+	if redirect == "" || !redirecturi.Allowed(c.RedirectURIs, redirect, c.Type == storage.ClientNative) {
+		p.cfg.Logger.WarnContext(r.Context(), "authorize: redirect_uri not registered", "client_id", clientID)
+		p.cfg.ErrorPage(w, r, http.StatusBadRequest, "Invalid redirect",
+			"The application asked to send you to an address it has not registered. You have not been redirected.")
+		return false
+	}
+	state := q.Get("state")
+	fail := func(code, desc string) bool {
+		redirectError(w, r, redirect, code, desc, state, p.cfg.Issuer)
+		return false
+	}
+	if q.Get("request") != "" || q.Get("request_uri") != "" {
+		return fail("request_not_supported", "request objects are not supported")
+	}
+	if !slices.Contains(strings.Fields(q.Get("scope")), "openid") {
+		return fail("invalid_scope", "the openid scope is required")
+	}
+	if rt := q.Get("response_type"); rt != "code" {
+		return fail("unsupported_response_type", "only response_type=code is supported")
+	}
+	challenge, method := q.Get("code_challenge"), q.Get("code_challenge_method")
+	switch {
+	case challenge == "" && c.Type != storage.ClientConfidential:
+		return fail("invalid_request", "PKCE with code_challenge_method=S256 is required")
+	case challenge != "" && method != "S256":
+		return fail("invalid_request", "code_challenge_method must be S256")
+	case challenge == "" && method != "":
+		return fail("invalid_request", "code_challenge_method without code_challenge")
+	}
+	if !slices.Contains(c.GrantTypes, "authorization_code") {
+		return fail("unauthorized_client", "this client may not use the authorization code grant")
+	}
+	ri.deviceName = truncate(q.Get("device_name"), 100)
+	ri.browserHash = p.browserBinding(w, r)
+	return true
+}
+
+// browserBinding returns the hash of the browser's binding secret, creating the cookie when
+// the browser has none. Only the hash is stored with the auth request.
+func (p *Provider) browserBinding(w http.ResponseWriter, r *http.Request) string {
+	if c, err := r.Cookie(p.cfg.BrowserCookie); err == nil && len(c.Value) >= 32 && len(c.Value) <= 64 {
+		return secret.HashToken(c.Value)
+	}
+	v := secret.RandomToken(32)
+	http.SetCookie(w, &http.Cookie{
+		Name:     p.cfg.BrowserCookie,
+		Value:    v,
+		Path:     "/",
+		HttpOnly: true,
+		Secure:   p.cfg.SecureCookies,
+		SameSite: http.SameSiteLaxMode,
+	})
+	return secret.HashToken(v)
+}
+
+// checkBrowserBinding refuses to complete an auth request in a browser other than the one
+// that started it: a leaked callback URL is useless elsewhere.
+func (p *Provider) checkBrowserBinding(w http.ResponseWriter, r *http.Request) bool {
+	id := r.URL.Query().Get("id")
+	ar, err := p.cfg.Store.GetAuthRequest(r.Context(), id)
+	if err != nil {
+		p.cfg.ErrorPage(w, r, http.StatusBadRequest, "Sign-in expired", "This sign-in request is unknown or has expired. Please return to the application and start again.")
+		return false
+	}
+	c, err := r.Cookie(p.cfg.BrowserCookie)
+	if err != nil || !secret.Equal(secret.HashToken(c.Value), ar.BrowserHash) {
+		p.cfg.Logger.WarnContext(r.Context(), "authorize callback from another browser", "client_id", ar.ClientID)
+		p.cfg.ErrorPage(w, r, http.StatusForbidden, "Different browser",
+			"This sign-in was started in another browser. Please return to the application and start again here.")
+		return false
+	}
+	return true
+}
+
+// redirectError sends an OAuth error to a redirect URI already known to be registered.
+func redirectError(w http.ResponseWriter, r *http.Request, redirect, code, desc, state, issuer string) {
+	u, err := redirecturi.ErrorURL(redirect, code, desc, state, issuer)
+	if err != nil {
+		http.Error(w, "invalid redirect_uri", http.StatusBadRequest)
+		return
+	}
+	http.Redirect(w, r, u, http.StatusFound)
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// logoutURL sends a logout without id_token_hint to the UI's confirmation page, passing on
+// the post-logout redirect only when it is registered for the client, exactly.
+func (s *opStorage) logoutURL(ctx context.Context, req *zop.EndSessionRequest) string {
+	v := url.Values{}
+	if uri := s.postLogoutURI(ctx, req); uri != "" {
+		v.Set("client_id", req.ClientID)
+		v.Set("post_logout_redirect_uri", uri)
+		if st := requestInfoFrom(ctx).state; st != "" {
+			v.Set("state", st)
+		}
+	}
+	if len(v) == 0 {
+		return s.logoutPath
+	}
+	return s.logoutPath + "?" + v.Encode()
+}
+
+// postLogoutURI returns the requested post-logout redirect URI when it is registered for the
+// client byte for byte (the library would also accept a loopback port change), else "".
+func (s *opStorage) postLogoutURI(ctx context.Context, req *zop.EndSessionRequest) string {
+	uri := requestInfoFrom(ctx).postLogoutURI
+	if uri == "" || req.ClientID == "" {
+		return ""
+	}
+	c, err := s.store.GetClient(ctx, req.ClientID)
+	if err != nil || !redirecturi.Allowed(c.PostLogoutRedirectURIs, uri, false) {
+		return ""
+	}
+	return uri
+}
+
+// issWriter adds iss to the authorization response redirect (RFC 9207), which lets a client
+// that talks to several providers detect a mix-up attack. The library does not add it.
+type issWriter struct {
+	http.ResponseWriter
+	issuer string
+}
+
+func (w *issWriter) WriteHeader(code int) {
+	if code == http.StatusFound || code == http.StatusSeeOther {
+		if u, err := url.Parse(w.Header().Get("Location")); err == nil && u.Query().Get("iss") == "" {
+			q := u.Query()
+			q.Set("iss", w.issuer)
+			u.RawQuery = q.Encode()
+			w.Header().Set("Location", u.String())
+		}
+	}
+	w.ResponseWriter.WriteHeader(code)
+}

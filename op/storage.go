@@ -1,0 +1,245 @@
+package op
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	zop "github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/myaccount/myaccount/internal/secret"
+	"github.com/myaccount/myaccount/keys"
+	"github.com/myaccount/myaccount/storage"
+)
+
+// KeySource is what the provider needs from the signing-key manager.
+type KeySource interface {
+	Signer(ctx context.Context, alg string) (*keys.Key, error)
+	PublicKeys(ctx context.Context) ([]jose.JSONWebKey, error)
+}
+
+// Lifetimes are the default token lifetimes; a client may override some of them.
+type Lifetimes struct {
+	AccessToken  time.Duration
+	IDToken      time.Duration
+	RefreshToken time.Duration
+	AuthCode     time.Duration
+	AuthRequest  time.Duration
+}
+
+// opStorage implements zitadel's op.Storage over our store and keys.
+type opStorage struct {
+	store      storage.Store
+	keys       KeySource
+	lifetimes  Lifetimes
+	loginURL   func(string) string
+	logoutPath string
+	now        func() time.Time
+	log        *slog.Logger
+}
+
+var (
+	_ zop.Storage                        = (*opStorage)(nil)
+	_ zop.ClientCredentialsStorage       = (*opStorage)(nil)
+	_ zop.CanSetUserinfoFromRequest      = (*opStorage)(nil)
+	_ zop.CanTerminateSessionFromRequest = (*opStorage)(nil)
+)
+
+// errInvalid is returned where the library only needs "no"; the cause is logged, not shown.
+var errInvalid = errors.New("op: invalid")
+
+func (s *opStorage) Health(ctx context.Context) error { return s.store.Ping(ctx) }
+
+// CreateAuthRequest stores the request, bound to the browser that sent it.
+func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, _ string) (zop.AuthRequest, error) {
+	ri := requestInfoFrom(ctx)
+	if ri.browserHash == "" {
+		return nil, errors.New("create auth request: no browser binding")
+	}
+	now := s.now()
+	ar := &storage.AuthRequest{
+		ID:                  secret.NewID(),
+		ClientID:            req.ClientID,
+		RedirectURI:         req.RedirectURI,
+		State:               req.State,
+		Nonce:               req.Nonce,
+		Scopes:              req.Scopes,
+		ResponseType:        string(req.ResponseType),
+		ResponseMode:        string(req.ResponseMode),
+		CodeChallenge:       req.CodeChallenge,
+		CodeChallengeMethod: string(req.CodeChallengeMethod),
+		Prompt:              req.Prompt,
+		UILocales:           uiLocales(req.UILocales),
+		LoginHint:           req.LoginHint,
+		ACRValues:           req.ACRValues,
+		DeviceName:          ri.deviceName,
+		BrowserHash:         ri.browserHash,
+		CreatedAt:           now,
+		ExpiresAt:           now.Add(s.lifetimes.AuthRequest),
+	}
+	if req.MaxAge != nil {
+		v := int64(*req.MaxAge)
+		ar.MaxAge = &v
+	}
+	if err := s.store.CreateAuthRequest(ctx, ar); err != nil {
+		return nil, fmt.Errorf("create auth request: %w", err)
+	}
+	return authRequest{ar}, nil
+}
+
+func uiLocales(l oidc.Locales) []string {
+	out := make([]string, 0, len(l))
+	for _, t := range l {
+		out = append(out, t.String())
+	}
+	return out
+}
+
+func (s *opStorage) AuthRequestByID(ctx context.Context, id string) (zop.AuthRequest, error) {
+	ar, err := s.store.GetAuthRequest(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("auth request %q: %w", id, err)
+	}
+	if ar.CodeHash != "" {
+		// A code was already issued for it: the callback must not mint a second one.
+		return nil, fmt.Errorf("auth request %q: %w", id, storage.ErrAlreadyUsed)
+	}
+	return authRequest{ar}, nil
+}
+
+// AuthRequestByCode consumes the code: it works exactly once. A second presentation revokes
+// every token issued from the first (RFC 6749 §4.1.2), because a replayed code means it leaked.
+func (s *opStorage) AuthRequestByCode(ctx context.Context, code string) (zop.AuthRequest, error) {
+	ar, err := s.store.ConsumeAuthCode(ctx, secret.HashToken(code), s.now())
+	if errors.Is(err, storage.ErrAlreadyUsed) && ar != nil {
+		if rerr := s.store.RevokeGrant(ctx, ar.ID, s.now()); rerr != nil && !errors.Is(rerr, storage.ErrNotFound) {
+			s.log.ErrorContext(ctx, "revoke grant after code reuse", "err", rerr, "client_id", ar.ClientID)
+		}
+		s.log.WarnContext(ctx, "authorization code replayed; grant revoked", "client_id", ar.ClientID, "user_id", ar.UserID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("consume code: %w", err)
+	}
+	return authRequest{ar}, nil
+}
+
+func (s *opStorage) SaveAuthCode(ctx context.Context, id, code string) error {
+	return s.store.SaveAuthCode(ctx, id, secret.HashToken(code), s.now().Add(s.lifetimes.AuthCode))
+}
+
+// DeleteAuthRequest is called by the library after a code exchange. The row is kept (garbage
+// collection removes it later) because a replayed code must still find it to revoke the grant.
+func (s *opStorage) DeleteAuthRequest(context.Context, string) error { return nil }
+
+func (s *opStorage) GetClientByClientID(ctx context.Context, id string) (zop.Client, error) {
+	c, err := s.store.GetClient(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("client %q: %w", id, err)
+	}
+	ri := requestInfoFrom(ctx)
+	ri.idTokenAlg = c.IDTokenAlg
+	return &client{c: c, loginURL: s.loginURL, defaults: s.lifetimes}, nil
+}
+
+// AuthorizeClientIDSecret checks a confidential client's secret. Client secrets are
+// high-entropy, so SHA-256 plus a constant-time compare is the right strength.
+func (s *opStorage) AuthorizeClientIDSecret(ctx context.Context, id, sec string) error {
+	c, err := s.store.GetClient(ctx, id)
+	if err != nil {
+		// Same work as a real check, so a probe cannot time client existence.
+		secret.Equal(secret.HashToken(sec), secret.HashToken(""))
+		return fmt.Errorf("client %q: %w", id, errInvalid)
+	}
+	if c.Type != storage.ClientConfidential || c.SecretHash == "" || sec == "" {
+		return fmt.Errorf("client %q: not confidential: %w", id, errInvalid)
+	}
+	if !secret.Equal(secret.HashToken(sec), c.SecretHash) {
+		return fmt.Errorf("client %q: wrong secret: %w", id, errInvalid)
+	}
+	return nil
+}
+
+func (s *opStorage) ClientCredentials(ctx context.Context, id, sec string) (zop.Client, error) {
+	if err := s.AuthorizeClientIDSecret(ctx, id, sec); err != nil {
+		return nil, err
+	}
+	c, err := s.GetClientByClientID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(c.GrantTypes(), oidc.GrantTypeClientCredentials) {
+		return nil, oidc.ErrUnauthorizedClient().WithDescription("client_credentials is not allowed for this client")
+	}
+	return c, nil
+}
+
+func (s *opStorage) ClientCredentialsTokenRequest(ctx context.Context, id string, scopes []string) (zop.TokenRequest, error) {
+	c, err := s.store.GetClient(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("client %q: %w", id, err)
+	}
+	// Only the client's registered extra scopes make sense for a machine token.
+	allowed := make([]string, 0, len(scopes))
+	for _, sc := range scopes {
+		if slices.Contains(c.Scopes, sc) {
+			allowed = append(allowed, sc)
+		}
+	}
+	return &clientCredentialsRequest{clientID: id, scopes: allowed}, nil
+}
+
+// SigningKey returns the active key for the algorithm the client registered (RS256 unless
+// it asked for ES256), from the key manager's in-memory cache.
+func (s *opStorage) SigningKey(ctx context.Context) (zop.SigningKey, error) {
+	alg := requestInfoFrom(ctx).idTokenAlg
+	if alg == "" {
+		alg = string(jose.RS256)
+	}
+	k, err := s.keys.Signer(ctx, alg)
+	if err != nil {
+		return nil, fmt.Errorf("signing key %s: %w", alg, err)
+	}
+	return signingKey{k}, nil
+}
+
+func (s *opStorage) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm, error) {
+	return []jose.SignatureAlgorithm{jose.RS256, jose.ES256}, nil
+}
+
+func (s *opStorage) KeySet(ctx context.Context) ([]zop.Key, error) {
+	pub, err := s.keys.PublicKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("key set: %w", err)
+	}
+	out := make([]zop.Key, 0, len(pub))
+	for _, k := range pub {
+		out = append(out, publicKey{k})
+	}
+	return out, nil
+}
+
+func (s *opStorage) GetKeyByIDAndClientID(context.Context, string, string) (*jose.JSONWebKey, error) {
+	return nil, errors.New("op: jwt profile is not supported")
+}
+
+func (s *opStorage) ValidateJWTProfileScopes(context.Context, string, []string) ([]string, error) {
+	return nil, errors.New("op: jwt profile is not supported")
+}
+
+type signingKey struct{ k *keys.Key }
+
+func (k signingKey) SignatureAlgorithm() jose.SignatureAlgorithm { return k.k.Alg() }
+func (k signingKey) Key() any                                    { return k.k.Private() }
+func (k signingKey) ID() string                                  { return k.k.ID() }
+
+type publicKey struct{ k jose.JSONWebKey }
+
+func (k publicKey) ID() string                         { return k.k.KeyID }
+func (k publicKey) Algorithm() jose.SignatureAlgorithm { return jose.SignatureAlgorithm(k.k.Algorithm) }
+func (k publicKey) Use() string                        { return "sig" }
+func (k publicKey) Key() any                           { return k.k.Key }

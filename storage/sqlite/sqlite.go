@@ -1,0 +1,148 @@
+// Package sqlite opens MyAccount's store on a SQLite file: the single-binary deployment.
+// It configures the driver (github.com/mattn/go-sqlite3, cgo) for a multi-connection server,
+// applies the embedded migrations and returns the shared sqlstore implementation.
+package sqlite
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/mattn/go-sqlite3"
+
+	"github.com/myaccount/myaccount/storage/sqlstore"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// MigrationsFS returns the embedded migrations (files NNNN_name.sql at its root), so tests
+// can compare them with another backend's set.
+func MigrationsFS() fs.FS {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil { // cannot happen: the directory is embedded
+		panic(err)
+	}
+	return sub
+}
+
+// Dialect is SQLite's sqlstore dialect.
+func Dialect() sqlstore.Dialect {
+	return sqlstore.Dialect{
+		Name:              "sqlite",
+		BindType:          sqlx.QUESTION,
+		IsUniqueViolation: isUniqueViolation,
+		ForUpdate:         "", // BEGIN IMMEDIATE already serialises writers
+	}
+}
+
+func isUniqueViolation(err error) bool {
+	var se sqlite3.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	return se.ExtendedCode == sqlite3.ErrConstraintUnique || se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey
+}
+
+// Open opens (creating if needed) the database at dsn, a file path or a "file:" URI, applies
+// pending migrations and returns the store. It creates the file's parent directory (0700:
+// the database holds credentials) when missing.
+//
+// Whatever dsn says, every connection gets:
+//   - journal_mode=WAL, so readers do not block the writer and vice versa;
+//   - foreign_keys=on, which the schema's ON DELETE CASCADE relies on (SQLite defaults it
+//     off, per connection);
+//   - _txlock=immediate, so a transaction takes the write lock at BEGIN: a transaction that
+//     reads and then writes cannot deadlock against another doing the same (a deferred
+//     transaction's lock upgrade fails with SQLITE_BUSY without waiting), and so
+//     read-modify-write calls are serialised;
+//
+// and busy_timeout=5000 (ms) unless dsn sets _busy_timeout, so writers queue instead of
+// failing with "database is locked".
+func Open(ctx context.Context, dsn string) (*sqlstore.DB, error) {
+	driverDSN, file, err := buildDSN(dsn)
+	if err != nil {
+		return nil, err
+	}
+	if file != "" {
+		if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
+			return nil, fmt.Errorf("open sqlite: create directory: %w", err)
+		}
+	}
+	db, err := sqlx.Open("sqlite3", driverDSN)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite: %w", err)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open sqlite %q: %w", file, err)
+	}
+	if err := Migrate(ctx, db); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return sqlstore.New(db, Dialect()), nil
+}
+
+// Migrate applies the embedded migrations not yet applied to db.
+func Migrate(ctx context.Context, db *sqlx.DB) error {
+	if err := sqlstore.Migrate(ctx, db, Dialect(), MigrationsFS()); err != nil {
+		return fmt.Errorf("migrate sqlite: %w", err)
+	}
+	return nil
+}
+
+// buildDSN turns a path or file: URI into the driver's DSN with the settings Open enforces,
+// and returns the file path on disk ("" for in-memory databases, which have no directory).
+// Plain paths become file: URIs so that a '?' or '#' in a path cannot be read as options.
+func buildDSN(dsn string) (driverDSN, file string, err error) {
+	if dsn == "" {
+		return "", "", errors.New("open sqlite: empty dsn")
+	}
+	uriPath, rawQuery := dsn, ""
+	if strings.HasPrefix(dsn, "file:") {
+		rest := strings.TrimPrefix(dsn, "file:")
+		if i := strings.IndexByte(rest, '?'); i >= 0 {
+			rest, rawQuery = rest[:i], rest[i+1:]
+		}
+		if i := strings.IndexByte(rest, '#'); i >= 0 {
+			rest = rest[:i]
+		}
+		if after, ok := strings.CutPrefix(rest, "//"); ok { // file://host/path: host must be empty or localhost
+			host, p, _ := strings.Cut(after, "/")
+			if host != "" && host != "localhost" {
+				return "", "", fmt.Errorf("open sqlite: unsupported host %q in %q", host, dsn)
+			}
+			rest = "/" + p
+		}
+		if uriPath, err = url.PathUnescape(rest); err != nil {
+			return "", "", fmt.Errorf("open sqlite: bad path in %q: %w", dsn, err)
+		}
+	}
+	params, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return "", "", fmt.Errorf("open sqlite: bad options in %q: %w", dsn, err)
+	}
+	// Drop the driver's aliases for the settings we force; it would let them win.
+	for _, k := range []string{"_journal", "_journal_mode", "_fk", "_foreign_keys", "_txlock"} {
+		params.Del(k)
+	}
+	params.Set("_journal_mode", "WAL")
+	params.Set("_foreign_keys", "on")
+	params.Set("_txlock", "immediate")
+	if params.Get("_busy_timeout") == "" && params.Get("_timeout") == "" {
+		params.Set("_busy_timeout", "5000")
+	}
+	if uriPath != ":memory:" && params.Get("mode") != "memory" && uriPath != "" {
+		file = uriPath
+	}
+	escaped := strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23").Replace(uriPath)
+	return "file:" + escaped + "?" + params.Encode(), file, nil
+}

@@ -1,0 +1,208 @@
+package sqlite_test
+
+import (
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/myaccount/myaccount/storage"
+	"github.com/myaccount/myaccount/storage/sqlite"
+	"github.com/myaccount/myaccount/storage/sqlstore"
+	"github.com/myaccount/myaccount/storage/storagetest"
+)
+
+// openTemp opens a fresh database file under t.TempDir(); a file, not :memory:, so WAL,
+// locking between connections and busy handling are exercised as in production.
+func openTemp(t *testing.T) *sqlstore.DB {
+	t.Helper()
+	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "myaccount.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestConformance(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T) storage.Store { return openTemp(t) })
+}
+
+// pragma reads a PRAGMA on n distinct pooled connections, since SQLite settings such as
+// foreign_keys are per connection.
+func pragma(t *testing.T, db *sqlstore.DB, name string, n int) []string {
+	t.Helper()
+	var out []string
+	for range n {
+		conn, err := db.SQLX().Connx(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		var v string
+		if err := conn.GetContext(t.Context(), &v, "PRAGMA "+name); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, strings.ToLower(v))
+	}
+	return out
+}
+
+func TestOpenConfiguresEveryConnection(t *testing.T) {
+	db := openTemp(t)
+	for name, want := range map[string]string{"journal_mode": "wal", "foreign_keys": "1", "busy_timeout": "5000"} {
+		for i, got := range pragma(t, db, name, 3) {
+			if got != want {
+				t.Errorf("connection %d: PRAGMA %s = %q, want %q", i, name, got, want)
+			}
+		}
+	}
+}
+
+func TestOpenForcesSafetySettings(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.db")
+	db, err := sqlite.Open(t.Context(), "file:"+path+"?_fk=off&_journal_mode=DELETE&_busy_timeout=1234")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if got := pragma(t, db, "foreign_keys", 1)[0]; got != "1" {
+		t.Errorf("foreign_keys = %s despite _fk=off, want 1", got)
+	}
+	if got := pragma(t, db, "journal_mode", 1)[0]; got != "wal" {
+		t.Errorf("journal_mode = %s, want wal", got)
+	}
+	if got := pragma(t, db, "busy_timeout", 1)[0]; got != "1234" {
+		t.Errorf("busy_timeout = %s, want the dsn's 1234", got)
+	}
+}
+
+// TestOpenTakesWriteLockAtBegin checks _txlock=immediate: a second transaction cannot even
+// begin while one is open, so no transaction ever has to upgrade a read lock (the upgrade is
+// what fails with SQLITE_BUSY without waiting, deadlocking read-modify-write callers).
+func TestOpenTakesWriteLockAtBegin(t *testing.T) {
+	db, err := sqlite.Open(t.Context(), "file:"+filepath.Join(t.TempDir(), "x.db")+"?_busy_timeout=50")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	first, err := db.SQLX().BeginTxx(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Rollback()
+	second, err := db.SQLX().BeginTxx(t.Context(), nil)
+	if err == nil {
+		second.Rollback()
+		t.Fatal("a second transaction began while the first was open; want BEGIN IMMEDIATE to wait and fail")
+	}
+	if !strings.Contains(err.Error(), "locked") {
+		t.Fatalf("second BEGIN: %v, want database is locked", err)
+	}
+}
+
+func TestOpenCreatesParentDirectory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a", "b", "myaccount.db")
+	db, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("database file: %v", err)
+	}
+}
+
+func TestOpenFileURL(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "with space")
+	path := filepath.Join(dir, "my#account.db")
+	escaped := (&url.URL{Path: path}).EscapedPath()
+	forms := []struct{ name, dsn string }{
+		{"file:path", "file:" + escaped},
+		{"file:///path", "file://" + escaped + "?cache=private"}, // the same file again
+		{"plain path with ? and #", filepath.Join(t.TempDir(), "odd?name#x.db")},
+	}
+	for i, f := range forms {
+		t.Run(f.name, func(t *testing.T) {
+			db, err := sqlite.Open(t.Context(), f.dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			id := fmt.Sprintf("u%d", i)
+			if err := db.CreateUser(t.Context(), &storage.User{ID: id, Email: id, EmailNormalized: id, Status: storage.UserActive}); err != nil {
+				t.Fatal(err)
+			}
+			if got := pragma(t, db, "journal_mode", 1)[0]; got != "wal" {
+				t.Errorf("journal_mode = %s, want wal", got)
+			}
+			if i == 1 {
+				if _, err := db.GetUser(t.Context(), "u0"); err != nil {
+					t.Errorf("file:/// form did not open the file:path database: %v", err)
+				}
+			}
+		})
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("file: URL did not create %s: %v", path, err)
+	}
+}
+
+func TestMigrationsIdempotentOnReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "myaccount.db")
+	db, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateClient(t.Context(), &storage.Client{ID: "c1", Type: storage.ClientPublic}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sqlite.Migrate(t.Context(), db.SQLX()); err != nil { // again, on the open handle
+		t.Fatalf("second Migrate: %v", err)
+	}
+	db.Close()
+
+	db, err = sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer db.Close()
+	if _, err := db.GetClient(t.Context(), "c1"); err != nil {
+		t.Fatalf("data lost on reopen: %v", err)
+	}
+	applied, err := sqlstore.AppliedMigrations(t.Context(), db.SQLX())
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := sqlstore.LoadMigrations(sqlite.MigrationsFS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) == 0 || len(applied) != len(all) {
+		t.Fatalf("applied %v, embedded %d migrations", applied, len(all))
+	}
+	for i, m := range all {
+		if applied[i] != m.Version {
+			t.Fatalf("applied %v, want versions of %v", applied, all)
+		}
+	}
+}
+
+func TestMigrationsFS(t *testing.T) {
+	names, err := fs.Glob(sqlite.MigrationsFS(), "*.sql")
+	if err != nil || len(names) == 0 || names[0] != "0001_init.sql" {
+		t.Fatalf("MigrationsFS has %v (%v), want 0001_init.sql first", names, err)
+	}
+}
+
+func TestOpenRejectsBadDSN(t *testing.T) {
+	for _, dsn := range []string{"", "file://remote.example/x.db"} {
+		if db, err := sqlite.Open(t.Context(), dsn); err == nil {
+			db.Close()
+			t.Errorf("Open(%q) succeeded", dsn)
+		}
+	}
+}

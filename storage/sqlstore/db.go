@@ -1,0 +1,230 @@
+// Package sqlstore is MyAccount's one SQL implementation of storage.Store, written against
+// sqlx so that SQLite and PostgreSQL share every query. What differs between backends (bind
+// placeholders, how a unique violation looks, row locking) is described by a Dialect; each
+// backend package (storage/sqlite, later storage/postgres) opens the driver, applies its
+// migrations and hands the handle to New.
+//
+// Schema conventions shared by every backend's migrations:
+//   - times are BIGINT unix milliseconds (UTC); a zero time.Time is stored as NULL;
+//   - string lists are JSON arrays in TEXT columns (an empty list is "[]" and reads back nil);
+//   - durations are BIGINT seconds;
+//   - booleans are BOOLEAN (PostgreSQL) or INTEGER 0/1 (SQLite);
+//   - ids are TEXT primary keys, and an empty optional reference (user_id of a
+//     client_credentials grant, grant_id of a standalone access token, a request's code_hash)
+//     is NULL so that foreign keys and UNIQUE constraints ignore it.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/myaccount/myaccount/storage"
+)
+
+// Dialect describes what differs between SQL backends. Backend packages build one; sqlstore
+// itself imports no driver.
+type Dialect struct {
+	// Name identifies the backend in error messages ("sqlite", "postgres").
+	Name string
+	// BindType is the sqlx bind type (sqlx.QUESTION, sqlx.DOLLAR, ...). Queries are written
+	// once with ? placeholders and rebound to it once, in New.
+	BindType int
+	// IsUniqueViolation reports whether err is the driver's unique or primary-key violation;
+	// the store maps it to storage.ErrConflict. Only the driver knows its error type, so the
+	// backend supplies this.
+	IsUniqueViolation func(error) bool
+	// ForUpdate is appended to the SELECT that starts a read-modify-write (UpdateUser, ...).
+	// PostgreSQL needs " FOR UPDATE" or two concurrent updates of one row lose one write under
+	// READ COMMITTED; SQLite has no such clause and needs none, because its write transactions
+	// begin IMMEDIATE and so already exclude each other.
+	ForUpdate string
+}
+
+// DB implements storage.Store on a *sqlx.DB. A DB returned by New runs each call in its own
+// statement or transaction; inside InTx the callback gets a DB bound to the transaction.
+type DB struct {
+	root    *sqlx.DB
+	ex      sqlx.ExtContext // root or tx: where statements run
+	tx      *sqlx.Tx        // non-nil when bound to a transaction
+	dialect Dialect
+	q       *queries // shared, read-only after New
+	now     func() time.Time
+}
+
+var _ storage.Store = (*DB)(nil)
+
+// New wraps an open database whose schema is already migrated. It panics when the dialect
+// is incomplete: that is a wiring bug, not a runtime condition.
+func New(db *sqlx.DB, dialect Dialect) *DB {
+	if db == nil {
+		panic("sqlstore: nil *sqlx.DB")
+	}
+	if dialect.IsUniqueViolation == nil {
+		panic("sqlstore: dialect " + dialect.Name + " has no IsUniqueViolation")
+	}
+	if dialect.BindType == sqlx.UNKNOWN {
+		panic("sqlstore: dialect " + dialect.Name + " has no bind type")
+	}
+	return &DB{root: db, ex: db, dialect: dialect, q: newQueries(dialect), now: time.Now}
+}
+
+// WithClock returns a DB sharing the same connection pool whose wall clock is now. The
+// clock is only used by calls that take no now argument (GetAuthRequest's and
+// CompleteAuthRequest's expiry checks, default CreatedAt values); tests use it to pin time.
+func (d *DB) WithClock(now func() time.Time) *DB {
+	c := *d
+	c.now = now
+	return &c
+}
+
+// SQLX returns the underlying handle, for health checks and backend-specific tests.
+func (d *DB) SQLX() *sqlx.DB { return d.root }
+
+// Dialect returns the dialect the store was built with.
+func (d *DB) Dialect() Dialect { return d.dialect }
+
+// Ping checks that the database answers.
+func (d *DB) Ping(ctx context.Context) error {
+	if err := d.root.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping %s: %w", d.dialect.Name, err)
+	}
+	return nil
+}
+
+// Close closes the pool. Calling it on a transaction-bound DB is a bug and fails, rather
+// than closing the pool under the transaction.
+func (d *DB) Close() error {
+	if d.tx != nil {
+		return errors.New("close: store is bound to a transaction")
+	}
+	if err := d.root.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", d.dialect.Name, err)
+	}
+	return nil
+}
+
+// InTx runs fn in one transaction: fn's error (or panic, which propagates) rolls back, nil
+// commits. A nested InTx joins the outer transaction, so composite operations stay atomic.
+func (d *DB) InTx(ctx context.Context, fn func(storage.Store) error) error {
+	return d.inTx(ctx, func(tx *DB) error { return fn(tx) })
+}
+
+// inTx is InTx for internal callers, which need the concrete type.
+func (d *DB) inTx(ctx context.Context, fn func(tx *DB) error) error {
+	if d.tx != nil {
+		return fn(d)
+	}
+	tx, err := d.root.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	bound := *d
+	bound.ex, bound.tx = tx, tx
+	finished := false
+	defer func() {
+		// Also reached when fn panics or calls runtime.Goexit (t.Fatal in a test): the
+		// transaction must not outlive the call, or on SQLite it would hold the write lock.
+		if !finished {
+			_ = tx.Rollback()
+		}
+	}()
+	if err := fn(&bound); err != nil {
+		finished = true
+		if rbErr := tx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
+			return errors.Join(err, fmt.Errorf("rollback: %w", rbErr))
+		}
+		return err
+	}
+	finished = true
+	if err := tx.Commit(); err != nil {
+		return d.wrap(err, "commit")
+	}
+	return nil
+}
+
+// get, sel and exec run a rebound query on the current handle (pool or transaction).
+func (d *DB) get(ctx context.Context, dest any, query string, args ...any) error {
+	return sqlx.GetContext(ctx, d.ex, dest, query, args...)
+}
+
+func (d *DB) sel(ctx context.Context, dest any, query string, args ...any) error {
+	return sqlx.SelectContext(ctx, d.ex, dest, query, args...)
+}
+
+// exec returns the number of rows the statement matched, which the single-use and
+// "not found" checks rely on.
+func (d *DB) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	res, err := d.ex.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// wrap prefixes err with the operation and maps driver errors onto the storage sentinels:
+// sql.ErrNoRows becomes ErrNotFound and a unique violation ErrConflict (the driver error is
+// kept in the chain for its detail). Errors that already carry a sentinel, or that came from
+// a caller's closure, are only prefixed.
+func (d *DB) wrap(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	op := fmt.Sprintf(format, args...)
+	switch {
+	case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrConflict),
+		errors.Is(err, storage.ErrAlreadyUsed), errors.Is(err, storage.ErrExpired),
+		errors.Is(err, storage.ErrRevoked):
+		return fmt.Errorf("%s: %w", op, err)
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("%s: %w", op, storage.ErrNotFound)
+	case d.dialect.IsUniqueViolation(err):
+		return fmt.Errorf("%s: %w: %w", op, storage.ErrConflict, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// one turns "the statement matched no row" into ErrNotFound.
+func one(n int64, err error) error {
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return storage.ErrNotFound
+	}
+	return nil
+}
+
+// clockNow is the store's wall clock in UTC, for calls that take no now argument.
+func (d *DB) clockNow() time.Time { return d.now().UTC() }
+
+// queries holds every statement, rebound for the dialect once in New so no call pays for
+// placeholder rewriting.
+type queries struct {
+	users    userSQL
+	clients  clientSQL
+	authReqs authRequestSQL
+	sessions sessionSQL
+	tokens   tokenSQL
+	consents consentSQL
+	keys     keySQL
+	gc       gcSQL
+}
+
+func newQueries(d Dialect) *queries {
+	rb := func(q string) string { return sqlx.Rebind(d.BindType, q) }
+	return &queries{
+		users:    newUserSQL(rb, d.ForUpdate),
+		clients:  newClientSQL(rb, d.ForUpdate),
+		authReqs: newAuthRequestSQL(rb),
+		sessions: newSessionSQL(rb),
+		tokens:   newTokenSQL(rb),
+		consents: newConsentSQL(rb),
+		keys:     newKeySQL(rb, d.ForUpdate),
+		gc:       newGCSQL(rb),
+	}
+}

@@ -1,0 +1,118 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"path"
+	"regexp"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// Migration is one numbered schema change, read from a file named NNNN_name.sql. Every
+// backend keeps its own set with the same version numbers and the same resulting tables and
+// columns, so a store can move between backends and the sets can be compared in tests.
+type Migration struct {
+	Version int
+	Name    string
+	SQL     string
+}
+
+var migrationName = regexp.MustCompile(`^(\d{4})_([a-z0-9_]+)\.sql$`)
+
+// LoadMigrations reads the *.sql files at the root of fsys, sorted by version. Any other
+// file name, or two files with one version, is an error: a silently skipped migration would
+// leave backends with different schemas.
+func LoadMigrations(fsys fs.FS) ([]Migration, error) {
+	entries, err := fs.ReadDir(fsys, ".")
+	if err != nil {
+		return nil, fmt.Errorf("read migrations: %w", err)
+	}
+	var out []Migration
+	seen := map[int]string{}
+	for _, e := range entries {
+		if e.IsDir() || path.Ext(e.Name()) != ".sql" {
+			continue
+		}
+		m := migrationName.FindStringSubmatch(e.Name())
+		if m == nil {
+			return nil, fmt.Errorf("migration %q: name is not NNNN_name.sql", e.Name())
+		}
+		v, _ := strconv.Atoi(m[1]) // four digits always parse
+		if prev, dup := seen[v]; dup {
+			return nil, fmt.Errorf("migrations %q and %q share version %d", prev, e.Name(), v)
+		}
+		seen[v] = e.Name()
+		body, err := fs.ReadFile(fsys, e.Name())
+		if err != nil {
+			return nil, fmt.Errorf("read migration %q: %w", e.Name(), err)
+		}
+		out = append(out, Migration{Version: v, Name: m[2], SQL: string(body)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
+	return out, nil
+}
+
+// Migrate applies the migrations in fsys that schema_migrations does not list yet, in
+// version order, each in its own transaction together with its schema_migrations row, so a
+// failed migration leaves no half-applied schema (both SQLite and PostgreSQL have
+// transactional DDL). Each transaction re-checks its version first, so two processes
+// migrating at once apply it once on SQLite (whose write transactions serialise); on
+// PostgreSQL the loser fails on the version's primary key instead, and the backend should
+// take an advisory lock around Migrate. A migration's SQL runs as one Exec without
+// arguments, which both drivers accept as several statements.
+func Migrate(ctx context.Context, db *sqlx.DB, d Dialect, fsys fs.FS) error {
+	migrations, err := LoadMigrations(fsys)
+	if err != nil {
+		return err
+	}
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    BIGINT NOT NULL PRIMARY KEY,
+		name       TEXT NOT NULL,
+		applied_at BIGINT NOT NULL)`); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	applied := sqlx.Rebind(d.BindType, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`)
+	record := sqlx.Rebind(d.BindType, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`)
+	for _, m := range migrations {
+		if err := migrateOne(ctx, db, m, applied, record); err != nil {
+			return fmt.Errorf("migration %04d_%s: %w", m.Version, m.Name, err)
+		}
+	}
+	return nil
+}
+
+func migrateOne(ctx context.Context, db *sqlx.DB, m Migration, applied, record string) error {
+	tx, err := db.BeginTxx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	var n int
+	if err := tx.GetContext(ctx, &n, applied, m.Version); err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, record, m.Version, m.Name, time.Now().UnixMilli()); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// AppliedMigrations lists the versions recorded in schema_migrations, ascending.
+func AppliedMigrations(ctx context.Context, db *sqlx.DB) ([]int, error) {
+	var vs []int
+	if err := db.SelectContext(ctx, &vs, `SELECT version FROM schema_migrations ORDER BY version`); err != nil {
+		return nil, fmt.Errorf("list applied migrations: %w", err)
+	}
+	return vs, nil
+}

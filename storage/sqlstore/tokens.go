@@ -1,0 +1,365 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/myaccount/myaccount/storage"
+)
+
+const (
+	grantColumns = `id, user_id, client_id, scopes, audience, auth_time, amr, acr, session_id,
+	device_name, user_agent, ip, created_at, last_used_at, revoked_at`
+	accessTokenColumns = `id_hash, grant_id, client_id, subject, scopes, audience, created_at,
+	expires_at, revoked_at`
+	refreshTokenColumns = `id, hash, grant_id, parent_id, client_id, user_id, scopes, created_at,
+	expires_at, used_at, revoked_at`
+)
+
+type tokenSQL struct {
+	insertGrant, getGrant, listGrants, revokeGrant, touchGrant string
+	// Revoking a family: the grant's tokens, or every grant of a user (and client).
+	revokeGrantRefresh, revokeGrantAccess                                   string
+	revokeUserGrants, revokeUserRefresh, revokeUserAccess                   string
+	revokeUserClientGrants, revokeUserClientRefresh, revokeUserClientAccess string
+
+	insertAccess, getAccess, revokeAccess string
+
+	insertRefresh, getRefresh, rotateRefresh, revokeRefresh string
+}
+
+func newTokenSQL(rb func(string) string) tokenSQL {
+	const (
+		ofUser       = `SELECT id FROM grants WHERE user_id = ?`
+		ofUserClient = `SELECT id FROM grants WHERE user_id = ? AND client_id = ?`
+	)
+	return tokenSQL{
+		insertGrant: rb(`INSERT INTO grants (` + grantColumns + `)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		getGrant:   rb(`SELECT ` + grantColumns + ` FROM grants WHERE id = ?`),
+		listGrants: rb(`SELECT ` + grantColumns + ` FROM grants WHERE user_id = ? ORDER BY created_at DESC, id`),
+		// COALESCE keeps the first revocation time and still matches the row, so revoking
+		// twice is not mistaken for an unknown id.
+		revokeGrant:        rb(`UPDATE grants SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`),
+		touchGrant:         rb(`UPDATE grants SET last_used_at = ? WHERE id = ?`),
+		revokeGrantRefresh: rb(`UPDATE refresh_tokens SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL`),
+		revokeGrantAccess:  rb(`UPDATE access_tokens SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL`),
+
+		revokeUserGrants: rb(`UPDATE grants SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL`),
+		revokeUserRefresh: rb(`UPDATE refresh_tokens SET revoked_at = ?
+			WHERE revoked_at IS NULL AND grant_id IN (` + ofUser + `)`),
+		revokeUserAccess: rb(`UPDATE access_tokens SET revoked_at = ?
+			WHERE revoked_at IS NULL AND grant_id IN (` + ofUser + `)`),
+		revokeUserClientGrants: rb(`UPDATE grants SET revoked_at = ?
+			WHERE user_id = ? AND client_id = ? AND revoked_at IS NULL`),
+		revokeUserClientRefresh: rb(`UPDATE refresh_tokens SET revoked_at = ?
+			WHERE revoked_at IS NULL AND grant_id IN (` + ofUserClient + `)`),
+		revokeUserClientAccess: rb(`UPDATE access_tokens SET revoked_at = ?
+			WHERE revoked_at IS NULL AND grant_id IN (` + ofUserClient + `)`),
+
+		insertAccess: rb(`INSERT INTO access_tokens (` + accessTokenColumns + `)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		getAccess:    rb(`SELECT ` + accessTokenColumns + ` FROM access_tokens WHERE id_hash = ?`),
+		revokeAccess: rb(`UPDATE access_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id_hash = ?`),
+
+		insertRefresh: rb(`INSERT INTO refresh_tokens (` + refreshTokenColumns + `)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		getRefresh: rb(`SELECT ` + refreshTokenColumns + ` FROM refresh_tokens WHERE hash = ?`),
+		// Single use is decided by this one statement: of concurrent rotations exactly one
+		// matches used_at IS NULL. A token of a revoked grant never matches.
+		rotateRefresh: rb(`UPDATE refresh_tokens SET used_at = ?
+			WHERE hash = ? AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?
+			AND EXISTS (SELECT 1 FROM grants g WHERE g.id = refresh_tokens.grant_id AND g.revoked_at IS NULL)`),
+		revokeRefresh: rb(`UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE hash = ?`),
+	}
+}
+
+// grantRow is the grants table's shape.
+type grantRow struct {
+	ID         string         `db:"id"`
+	UserID     sql.NullString `db:"user_id"`
+	ClientID   string         `db:"client_id"`
+	Scopes     string         `db:"scopes"`
+	Audience   string         `db:"audience"`
+	AuthTime   sql.NullInt64  `db:"auth_time"`
+	AMR        string         `db:"amr"`
+	ACR        string         `db:"acr"`
+	SessionID  string         `db:"session_id"`
+	DeviceName string         `db:"device_name"`
+	UserAgent  string         `db:"user_agent"`
+	IP         string         `db:"ip"`
+	CreatedAt  sql.NullInt64  `db:"created_at"`
+	LastUsedAt sql.NullInt64  `db:"last_used_at"`
+	RevokedAt  sql.NullInt64  `db:"revoked_at"`
+}
+
+func (r *grantRow) grant() (*storage.Grant, error) {
+	var ld listDecoder
+	g := &storage.Grant{
+		ID: r.ID, UserID: r.UserID.String, ClientID: r.ClientID,
+		Scopes:   ld.list("scopes", r.Scopes),
+		Audience: ld.list("audience", r.Audience),
+		AuthTime: fromMS(r.AuthTime),
+		AMR:      ld.list("amr", r.AMR),
+		ACR:      r.ACR, SessionID: r.SessionID, DeviceName: r.DeviceName, UserAgent: r.UserAgent, IP: r.IP,
+		CreatedAt: fromMS(r.CreatedAt), LastUsedAt: fromMS(r.LastUsedAt), RevokedAt: fromMSPtr(r.RevokedAt),
+	}
+	if ld.err != nil {
+		return nil, ld.err
+	}
+	return g, nil
+}
+
+// accessTokenRow is the access_tokens table's shape.
+type accessTokenRow struct {
+	IDHash    string         `db:"id_hash"`
+	GrantID   sql.NullString `db:"grant_id"`
+	ClientID  string         `db:"client_id"`
+	Subject   string         `db:"subject"`
+	Scopes    string         `db:"scopes"`
+	Audience  string         `db:"audience"`
+	CreatedAt sql.NullInt64  `db:"created_at"`
+	ExpiresAt sql.NullInt64  `db:"expires_at"`
+	RevokedAt sql.NullInt64  `db:"revoked_at"`
+}
+
+// refreshTokenRow is the refresh_tokens table's shape.
+type refreshTokenRow struct {
+	ID        string        `db:"id"`
+	Hash      string        `db:"hash"`
+	GrantID   string        `db:"grant_id"`
+	ParentID  string        `db:"parent_id"`
+	ClientID  string        `db:"client_id"`
+	UserID    string        `db:"user_id"`
+	Scopes    string        `db:"scopes"`
+	CreatedAt sql.NullInt64 `db:"created_at"`
+	ExpiresAt sql.NullInt64 `db:"expires_at"`
+	UsedAt    sql.NullInt64 `db:"used_at"`
+	RevokedAt sql.NullInt64 `db:"revoked_at"`
+}
+
+// CreateGrant inserts g. A zero CreatedAt is set to now and a zero LastUsedAt to CreatedAt,
+// in g as well. The client (and the user, unless UserID is empty) must exist.
+func (d *DB) CreateGrant(ctx context.Context, g *storage.Grant) error {
+	g.CreatedAt = orNow(g.CreatedAt, d.clockNow())
+	g.LastUsedAt = orNow(g.LastUsedAt, g.CreatedAt)
+	_, err := d.exec(ctx, d.q.tokens.insertGrant,
+		g.ID, nullIfEmpty(g.UserID), g.ClientID, encodeList(g.Scopes), encodeList(g.Audience),
+		msOrNull(g.AuthTime), encodeList(g.AMR), g.ACR, g.SessionID, g.DeviceName, g.UserAgent,
+		g.IP, msOrNull(g.CreatedAt), msOrNull(g.LastUsedAt), msPtr(g.RevokedAt))
+	return d.wrap(err, "create grant %q", g.ID)
+}
+
+// GetGrant returns the grant by id whatever its state.
+func (d *DB) GetGrant(ctx context.Context, id string) (*storage.Grant, error) {
+	g, err := d.getGrant(ctx, id)
+	return g, d.wrap(err, "get grant %q", id)
+}
+
+func (d *DB) getGrant(ctx context.Context, id string) (*storage.Grant, error) {
+	var r grantRow
+	if err := d.get(ctx, &r, d.q.tokens.getGrant, id); err != nil {
+		return nil, err
+	}
+	return r.grant()
+}
+
+// ListGrants returns all of the user's grants still stored, revoked ones included (the
+// caller filters), newest first.
+func (d *DB) ListGrants(ctx context.Context, userID string) ([]*storage.Grant, error) {
+	var rows []grantRow
+	if err := d.sel(ctx, &rows, d.q.tokens.listGrants, userID); err != nil {
+		return nil, d.wrap(err, "list grants of %q", userID)
+	}
+	out := make([]*storage.Grant, len(rows))
+	for i := range rows {
+		g, err := rows[i].grant()
+		if err != nil {
+			return nil, d.wrap(err, "list grants of %q", userID)
+		}
+		out[i] = g
+	}
+	return out, nil
+}
+
+// RevokeGrant revokes the grant and every refresh and access token in it, in one
+// transaction. Revoking again keeps the first revocation time.
+func (d *DB) RevokeGrant(ctx context.Context, id string, now time.Time) error {
+	err := d.inTx(ctx, func(tx *DB) error { return tx.revokeGrant(ctx, id, now) })
+	return d.wrap(err, "revoke grant %q", id)
+}
+
+// revokeGrant is RevokeGrant's body; the caller provides the transaction.
+func (d *DB) revokeGrant(ctx context.Context, id string, now time.Time) error {
+	ms := now.UnixMilli()
+	if err := one(d.exec(ctx, d.q.tokens.revokeGrant, ms, id)); err != nil {
+		return err
+	}
+	if _, err := d.exec(ctx, d.q.tokens.revokeGrantRefresh, ms, id); err != nil {
+		return err
+	}
+	_, err := d.exec(ctx, d.q.tokens.revokeGrantAccess, ms, id)
+	return err
+}
+
+// RevokeUserClientGrants revokes every grant of the user for the client (all clients when
+// clientID is empty) and every token in them, in one transaction.
+func (d *DB) RevokeUserClientGrants(ctx context.Context, userID, clientID string, now time.Time) error {
+	q := &d.q.tokens
+	stmts, args := []string{q.revokeUserRefresh, q.revokeUserAccess, q.revokeUserGrants}, []any{now.UnixMilli(), userID}
+	if clientID != "" {
+		stmts = []string{q.revokeUserClientRefresh, q.revokeUserClientAccess, q.revokeUserClientGrants}
+		args = append(args, clientID)
+	}
+	err := d.inTx(ctx, func(tx *DB) error {
+		for _, s := range stmts {
+			if _, err := tx.exec(ctx, s, args...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return d.wrap(err, "revoke grants of user %q client %q", userID, clientID)
+}
+
+// CreateAccessToken records an issued access token. A zero CreatedAt is set to now (in t as
+// well). An empty GrantID is a standalone token.
+func (d *DB) CreateAccessToken(ctx context.Context, t *storage.AccessToken) error {
+	t.CreatedAt = orNow(t.CreatedAt, d.clockNow())
+	_, err := d.exec(ctx, d.q.tokens.insertAccess,
+		t.IDHash, nullIfEmpty(t.GrantID), t.ClientID, t.Subject, encodeList(t.Scopes),
+		encodeList(t.Audience), msOrNull(t.CreatedAt), msOrNull(t.ExpiresAt), msPtr(t.RevokedAt))
+	return d.wrap(err, "create access token")
+}
+
+// GetAccessToken returns the token by id hash whatever its state; the caller checks
+// RevokedAt and ExpiresAt.
+func (d *DB) GetAccessToken(ctx context.Context, idHash string) (*storage.AccessToken, error) {
+	var r accessTokenRow
+	if err := d.get(ctx, &r, d.q.tokens.getAccess, idHash); err != nil {
+		return nil, d.wrap(err, "get access token")
+	}
+	var ld listDecoder
+	t := &storage.AccessToken{
+		IDHash: r.IDHash, GrantID: r.GrantID.String, ClientID: r.ClientID, Subject: r.Subject,
+		Scopes: ld.list("scopes", r.Scopes), Audience: ld.list("audience", r.Audience),
+		CreatedAt: fromMS(r.CreatedAt), ExpiresAt: fromMS(r.ExpiresAt), RevokedAt: fromMSPtr(r.RevokedAt),
+	}
+	if ld.err != nil {
+		return nil, d.wrap(ld.err, "get access token")
+	}
+	return t, nil
+}
+
+// RevokeAccessToken revokes one access token; revoking again keeps the first time.
+func (d *DB) RevokeAccessToken(ctx context.Context, idHash string, now time.Time) error {
+	return d.wrap(one(d.exec(ctx, d.q.tokens.revokeAccess, now.UnixMilli(), idHash)), "revoke access token")
+}
+
+// CreateRefreshToken inserts t. A zero CreatedAt is set to now (in t as well). The grant
+// must exist; a duplicate id or hash is ErrConflict.
+func (d *DB) CreateRefreshToken(ctx context.Context, t *storage.RefreshToken) error {
+	t.CreatedAt = orNow(t.CreatedAt, d.clockNow())
+	return d.wrap(d.insertRefreshToken(ctx, t), "create refresh token %q", t.ID)
+}
+
+func (d *DB) insertRefreshToken(ctx context.Context, t *storage.RefreshToken) error {
+	_, err := d.exec(ctx, d.q.tokens.insertRefresh,
+		t.ID, t.Hash, t.GrantID, t.ParentID, t.ClientID, t.UserID, encodeList(t.Scopes),
+		msOrNull(t.CreatedAt), msOrNull(t.ExpiresAt), msPtr(t.UsedAt), msPtr(t.RevokedAt))
+	return err
+}
+
+// GetRefreshToken returns the token by hash whatever its state.
+func (d *DB) GetRefreshToken(ctx context.Context, hash string) (*storage.RefreshToken, error) {
+	t, err := d.getRefreshToken(ctx, hash)
+	return t, d.wrap(err, "get refresh token")
+}
+
+func (d *DB) getRefreshToken(ctx context.Context, hash string) (*storage.RefreshToken, error) {
+	var r refreshTokenRow
+	if err := d.get(ctx, &r, d.q.tokens.getRefresh, hash); err != nil {
+		return nil, err
+	}
+	scopes, err := decodeList("scopes", r.Scopes)
+	if err != nil {
+		return nil, err
+	}
+	return &storage.RefreshToken{
+		ID: r.ID, Hash: r.Hash, GrantID: r.GrantID, ParentID: r.ParentID, ClientID: r.ClientID,
+		UserID: r.UserID, Scopes: scopes, CreatedAt: fromMS(r.CreatedAt), ExpiresAt: fromMS(r.ExpiresAt),
+		UsedAt: fromMSPtr(r.UsedAt), RevokedAt: fromMSPtr(r.RevokedAt),
+	}, nil
+}
+
+// RotateRefreshToken marks the token with oldHash used, stores next and touches the grant,
+// in one transaction. next.GrantID defaults to the old token's grant (another grant is an
+// error), next.ParentID to the old token's id and a zero next.CreatedAt to now; next is
+// updated in place.
+//
+// The rotate UPDATE decides single use; only when it matched nothing is the row read to say
+// why. A token already used means it leaked (the legitimate client only ever holds the
+// newest one), so the whole grant is revoked (RFC 9700 section 4.14.2) and ErrAlreadyUsed
+// returned; that revocation is committed even though an error is returned. Called inside
+// InTx, the revocation joins the caller's transaction and survives only if the caller
+// commits.
+func (d *DB) RotateRefreshToken(ctx context.Context, oldHash string, next *storage.RefreshToken, now time.Time) error {
+	reused := false
+	err := d.inTx(ctx, func(tx *DB) error {
+		ms := now.UnixMilli()
+		n, err := tx.exec(ctx, tx.q.tokens.rotateRefresh, ms, oldHash, ms)
+		if err != nil {
+			return err
+		}
+		old, err := tx.getRefreshToken(ctx, oldHash)
+		if err != nil {
+			return err
+		}
+		if n == 1 {
+			return tx.storeRotated(ctx, old, next, now)
+		}
+		switch {
+		case old.UsedAt != nil:
+			reused = true
+			return tx.revokeGrant(ctx, old.GrantID, now)
+		case old.RevokedAt != nil:
+			return storage.ErrRevoked
+		case !old.ExpiresAt.After(now):
+			return storage.ErrExpired
+		default: // the token is live, so its grant must be revoked
+			return storage.ErrRevoked
+		}
+	})
+	if err == nil && reused {
+		err = storage.ErrAlreadyUsed
+	}
+	return d.wrap(err, "rotate refresh token")
+}
+
+// storeRotated inserts next after old was marked used, and records the grant's use.
+func (d *DB) storeRotated(ctx context.Context, old, next *storage.RefreshToken, now time.Time) error {
+	switch next.GrantID {
+	case "":
+		next.GrantID = old.GrantID
+	case old.GrantID:
+	default:
+		return fmt.Errorf("next token is for grant %q, the old one for %q", next.GrantID, old.GrantID)
+	}
+	if next.ParentID == "" {
+		next.ParentID = old.ID
+	}
+	next.CreatedAt = orNow(next.CreatedAt, now)
+	if err := d.insertRefreshToken(ctx, next); err != nil {
+		return err
+	}
+	_, err := d.exec(ctx, d.q.tokens.touchGrant, now.UnixMilli(), old.GrantID)
+	return err
+}
+
+// RevokeRefreshToken revokes one refresh token (not its grant: use RevokeGrant for that);
+// revoking again keeps the first time.
+func (d *DB) RevokeRefreshToken(ctx context.Context, hash string, now time.Time) error {
+	return d.wrap(one(d.exec(ctx, d.q.tokens.revokeRefresh, now.UnixMilli(), hash)), "revoke refresh token")
+}

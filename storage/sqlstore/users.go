@@ -1,0 +1,155 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+
+	"github.com/myaccount/myaccount/storage"
+)
+
+const userColumns = `id, email, email_normalized, email_verified, password_hash, status, name,
+	locale, zoneinfo, country, region, date_format, created_at, updated_at, activated_at`
+
+type userSQL struct {
+	insert, get, getForUpdate, getByEmail, list, update, delete, deleteStandaloneTokens string
+}
+
+func newUserSQL(rb func(string) string, forUpdate string) userSQL {
+	get := `SELECT ` + userColumns + ` FROM users WHERE id = ?`
+	return userSQL{
+		insert: rb(`INSERT INTO users (` + userColumns + `)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		get:          rb(get),
+		getForUpdate: rb(get + forUpdate),
+		getByEmail:   rb(`SELECT ` + userColumns + ` FROM users WHERE email_normalized = ?`),
+		list:         rb(`SELECT ` + userColumns + ` FROM users ORDER BY created_at, id`),
+		update: rb(`UPDATE users SET email = ?, email_normalized = ?, email_verified = ?,
+			password_hash = ?, status = ?, name = ?, locale = ?, zoneinfo = ?, country = ?,
+			region = ?, date_format = ?, created_at = ?, updated_at = ?, activated_at = ?
+			WHERE id = ?`),
+		delete: rb(`DELETE FROM users WHERE id = ?`),
+		// Standalone access tokens (no grant) are tied to the user only by subject, so no
+		// foreign key cascades to them.
+		deleteStandaloneTokens: rb(`DELETE FROM access_tokens WHERE grant_id IS NULL AND subject = ?`),
+	}
+}
+
+// userRow is the users table's shape.
+type userRow struct {
+	ID              string        `db:"id"`
+	Email           string        `db:"email"`
+	EmailNormalized string        `db:"email_normalized"`
+	EmailVerified   bool          `db:"email_verified"`
+	PasswordHash    string        `db:"password_hash"`
+	Status          string        `db:"status"`
+	Name            string        `db:"name"`
+	Locale          string        `db:"locale"`
+	ZoneInfo        string        `db:"zoneinfo"`
+	Country         string        `db:"country"`
+	Region          string        `db:"region"`
+	DateFormat      string        `db:"date_format"`
+	CreatedAt       sql.NullInt64 `db:"created_at"`
+	UpdatedAt       sql.NullInt64 `db:"updated_at"`
+	ActivatedAt     sql.NullInt64 `db:"activated_at"`
+}
+
+func (r *userRow) user() *storage.User {
+	return &storage.User{
+		ID: r.ID, Email: r.Email, EmailNormalized: r.EmailNormalized, EmailVerified: r.EmailVerified,
+		PasswordHash: r.PasswordHash, Status: r.Status, Name: r.Name, Locale: r.Locale,
+		ZoneInfo: r.ZoneInfo, Country: r.Country, Region: r.Region, DateFormat: r.DateFormat,
+		CreatedAt: fromMS(r.CreatedAt), UpdatedAt: fromMS(r.UpdatedAt), ActivatedAt: fromMSPtr(r.ActivatedAt),
+	}
+}
+
+// userValues lists the mutable columns in the order insert and update use after the id.
+func userValues(u *storage.User) []any {
+	return []any{u.Email, u.EmailNormalized, u.EmailVerified, u.PasswordHash, u.Status, u.Name,
+		u.Locale, u.ZoneInfo, u.Country, u.Region, u.DateFormat,
+		msOrNull(u.CreatedAt), msOrNull(u.UpdatedAt), msPtr(u.ActivatedAt)}
+}
+
+// CreateUser inserts u. A zero CreatedAt is set to now and a zero UpdatedAt to CreatedAt,
+// in u as well. A duplicate id or normalised email is ErrConflict.
+func (d *DB) CreateUser(ctx context.Context, u *storage.User) error {
+	u.CreatedAt = orNow(u.CreatedAt, d.clockNow())
+	u.UpdatedAt = orNow(u.UpdatedAt, u.CreatedAt)
+	_, err := d.exec(ctx, d.q.users.insert, append([]any{u.ID}, userValues(u)...)...)
+	return d.wrap(err, "create user %q", u.ID)
+}
+
+// GetUser returns the user by id.
+func (d *DB) GetUser(ctx context.Context, id string) (*storage.User, error) {
+	u, err := d.getUser(ctx, d.q.users.get, id)
+	return u, d.wrap(err, "get user %q", id)
+}
+
+// GetUserByEmail returns the user by normalised email.
+func (d *DB) GetUserByEmail(ctx context.Context, emailNormalized string) (*storage.User, error) {
+	u, err := d.getUser(ctx, d.q.users.getByEmail, emailNormalized)
+	return u, d.wrap(err, "get user by email")
+}
+
+func (d *DB) getUser(ctx context.Context, query string, arg string) (*storage.User, error) {
+	var r userRow
+	if err := d.get(ctx, &r, query, arg); err != nil {
+		return nil, err
+	}
+	return r.user(), nil
+}
+
+// ListUsers returns every user, oldest first.
+func (d *DB) ListUsers(ctx context.Context) ([]*storage.User, error) {
+	var rows []userRow
+	if err := d.sel(ctx, &rows, d.q.users.list); err != nil {
+		return nil, d.wrap(err, "list users")
+	}
+	out := make([]*storage.User, len(rows))
+	for i := range rows {
+		out[i] = rows[i].user()
+	}
+	return out, nil
+}
+
+// UpdateUser loads the user, lets fn change it and stores it, in one transaction; fn's
+// error aborts without writing. The id cannot change. UpdatedAt is set to now unless fn set
+// it itself.
+func (d *DB) UpdateUser(ctx context.Context, id string, fn func(*storage.User) error) (*storage.User, error) {
+	var out *storage.User
+	err := d.inTx(ctx, func(tx *DB) error {
+		u, err := tx.getUser(ctx, tx.q.users.getForUpdate, id)
+		if err != nil {
+			return err
+		}
+		before := u.UpdatedAt
+		if err := fn(u); err != nil {
+			return err
+		}
+		u.ID = id
+		if u.UpdatedAt.Equal(before) {
+			u.UpdatedAt = tx.clockNow()
+		}
+		if _, err := tx.exec(ctx, tx.q.users.update, append(userValues(u), id)...); err != nil {
+			return err
+		}
+		out = u
+		return nil
+	})
+	if err != nil {
+		return nil, d.wrap(err, "update user %q", id)
+	}
+	return out, nil
+}
+
+// DeleteUser removes the user. Sessions, auth requests, grants (and through them refresh
+// and access tokens) and consents go by ON DELETE CASCADE; standalone access tokens whose
+// subject is the user are deleted explicitly, in the same transaction.
+func (d *DB) DeleteUser(ctx context.Context, id string) error {
+	err := d.inTx(ctx, func(tx *DB) error {
+		if _, err := tx.exec(ctx, tx.q.users.deleteStandaloneTokens, id); err != nil {
+			return err
+		}
+		return one(tx.exec(ctx, tx.q.users.delete, id))
+	})
+	return d.wrap(err, "delete user %q", id)
+}

@@ -1,0 +1,135 @@
+package storagetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/myaccount/myaccount/storage"
+)
+
+var clientTests = []test{
+	{"create and get round-trip every field", func(t *testing.T, s storage.Store) {
+		c := newClient("c1")
+		must(t, s.CreateClient(ctx(t), c))
+		got, err := s.GetClient(ctx(t), "c1")
+		must(t, err)
+		equal(t, "GetClient", got, stored(c))
+	}},
+	{"durations keep whole seconds", func(t *testing.T, s storage.Store) {
+		c := newClient("c1")
+		c.AccessTokenTTL = 90*time.Second + 700*time.Millisecond
+		c.IDTokenTTL = 0
+		c.RefreshTokenTTL = 400 * 24 * time.Hour
+		must(t, s.CreateClient(ctx(t), c))
+		got, err := s.GetClient(ctx(t), "c1")
+		must(t, err)
+		equal(t, "AccessTokenTTL", got.AccessTokenTTL, 90*time.Second)
+		equal(t, "IDTokenTTL", got.IDTokenTTL, time.Duration(0))
+		equal(t, "RefreshTokenTTL", got.RefreshTokenTTL, 400*24*time.Hour)
+	}},
+	{"empty lists read back nil and false bools false", func(t *testing.T, s storage.Store) {
+		c := newClient("c1")
+		c.RedirectURIs, c.PostLogoutRedirectURIs, c.GrantTypes, c.Scopes = []string{}, nil, []string{}, nil
+		c.FirstParty, c.RequireMFA, c.Type, c.SecretHash = false, false, storage.ClientPublic, ""
+		must(t, s.CreateClient(ctx(t), c))
+		got, err := s.GetClient(ctx(t), "c1")
+		must(t, err)
+		equal(t, "GetClient", got, stored(c))
+		if got.RedirectURIs != nil || got.Scopes != nil {
+			t.Fatalf("empty lists read back as %#v, %#v; want nil", got.RedirectURIs, got.Scopes)
+		}
+	}},
+	{"lists keep order and special characters", func(t *testing.T, s storage.Store) {
+		c := newClient("c1")
+		c.RedirectURIs = []string{"https://z.example/cb?a=1&b=\"2\"", "http://127.0.0.1:8080/é", "com.example.app:/cb"}
+		must(t, s.CreateClient(ctx(t), c))
+		got, err := s.GetClient(ctx(t), "c1")
+		must(t, err)
+		equal(t, "RedirectURIs", got.RedirectURIs, c.RedirectURIs)
+	}},
+	{"duplicate id is ErrConflict", func(t *testing.T, s storage.Store) {
+		must(t, s.CreateClient(ctx(t), newClient("c1")))
+		dup := newClient("c1")
+		dup.Name = "other"
+		wantErr(t, s.CreateClient(ctx(t), dup), storage.ErrConflict)
+		got, err := s.GetClient(ctx(t), "c1")
+		must(t, err)
+		equal(t, "Name", got.Name, "Client c1")
+	}},
+	{"unknown client is ErrNotFound", func(t *testing.T, s storage.Store) {
+		_, err := s.GetClient(ctx(t), "nope")
+		wantErr(t, err, storage.ErrNotFound)
+		_, err = s.UpdateClient(ctx(t), "nope", func(*storage.Client) error { return nil })
+		wantErr(t, err, storage.ErrNotFound)
+		wantErr(t, s.DeleteClient(ctx(t), "nope"), storage.ErrNotFound)
+	}},
+	{"list is ordered by id", func(t *testing.T, s storage.Store) {
+		for _, id := range []string{"b", "c", "a"} {
+			must(t, s.CreateClient(ctx(t), newClient(id)))
+		}
+		got, err := s.ListClients(ctx(t))
+		must(t, err)
+		equal(t, "ListClients", got, []*storage.Client{stored(newClient("a")), stored(newClient("b")), stored(newClient("c"))})
+	}},
+	{"update stores fn's changes", func(t *testing.T, s storage.Store) {
+		c := newClient("c1")
+		must(t, s.CreateClient(ctx(t), c))
+		got, err := s.UpdateClient(ctx(t), "c1", func(c *storage.Client) error {
+			c.ID = "hijack"
+			c.RedirectURIs = append(c.RedirectURIs, "https://new.example/cb")
+			c.Scopes = nil
+			c.AccessTokenTTL = 5 * time.Minute
+			c.RequireMFA = false
+			return nil
+		})
+		must(t, err)
+		if !got.UpdatedAt.After(c.UpdatedAt) {
+			t.Fatalf("UpdatedAt = %v, want it bumped past %v", got.UpdatedAt, c.UpdatedAt)
+		}
+		read, err := s.GetClient(ctx(t), "c1")
+		must(t, err)
+		equal(t, "stored client", read, stored(got))
+		equal(t, "RedirectURIs", read.RedirectURIs, append(c.RedirectURIs, "https://new.example/cb"))
+		equal(t, "Scopes", read.Scopes, []string(nil))
+		equal(t, "RequireMFA", read.RequireMFA, false)
+		_, err = s.GetClient(ctx(t), "hijack")
+		wantErr(t, err, storage.ErrNotFound)
+	}},
+	{"update fn error rolls back", func(t *testing.T, s storage.Store) {
+		c := newClient("c1")
+		must(t, s.CreateClient(ctx(t), c))
+		_, err := s.UpdateClient(ctx(t), "c1", func(c *storage.Client) error {
+			c.Name = "changed"
+			return errBoom
+		})
+		wantErr(t, err, errBoom)
+		got, err := s.GetClient(ctx(t), "c1")
+		must(t, err)
+		equal(t, "client after failed update", got, stored(c))
+	}},
+	{"delete removes the client's grants, tokens, consents and requests", func(t *testing.T, s storage.Store) {
+		w := makeWorld(t, s, "1")
+		other := makeWorld(t, s, "2")
+		must(t, s.SaveConsent(ctx(t), &storage.Consent{UserID: w.user.ID, ClientID: w.client.ID}))
+		must(t, s.CreateAuthRequest(ctx(t), newAuthRequest("ar1", w.client.ID)))
+
+		must(t, s.DeleteClient(ctx(t), w.client.ID))
+
+		_, err := s.GetClient(ctx(t), w.client.ID)
+		wantErr(t, err, storage.ErrNotFound)
+		_, err = s.GetGrant(ctx(t), w.grant.ID)
+		wantErr(t, err, storage.ErrNotFound)
+		_, err = s.GetRefreshToken(ctx(t), w.refresh.Hash)
+		wantErr(t, err, storage.ErrNotFound)
+		_, err = s.GetAccessToken(ctx(t), w.access.IDHash)
+		wantErr(t, err, storage.ErrNotFound)
+		_, err = s.GetConsent(ctx(t), w.user.ID, w.client.ID)
+		wantErr(t, err, storage.ErrNotFound)
+		_, err = s.GetAuthRequest(ctx(t), "ar1")
+		wantErr(t, err, storage.ErrNotFound)
+		_, err = s.GetUser(ctx(t), w.user.ID)
+		must(t, err)
+		_, err = s.GetGrant(ctx(t), other.grant.ID)
+		must(t, err)
+	}},
+}

@@ -1,0 +1,115 @@
+package storagetest
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/myaccount/myaccount/storage"
+)
+
+var gcTests = []test{
+	{"removes exactly what is dead", func(t *testing.T, s storage.Store) {
+		now := base()
+		w := makeWorld(t, s, "1") // live grant with a live refresh and access token
+		u, c := w.user.ID, w.client.ID
+
+		// Auth requests are kept for a day after expiry so code reuse is still detected.
+		arOld, arRecent, arLive := newAuthRequest("old", c), newAuthRequest("recent", c), newAuthRequest("live", c)
+		arOld.ExpiresAt = now.Add(-25 * time.Hour)
+		arRecent.ExpiresAt = now.Add(-23 * time.Hour)
+		arLive.ExpiresAt = now.Add(time.Hour)
+		for _, ar := range []*storage.AuthRequest{arOld, arRecent, arLive} {
+			ar.CreatedAt = ar.ExpiresAt.Add(-time.Hour)
+			must(t, s.CreateAuthRequest(ctx(t), ar))
+		}
+
+		sExpired, sRevoked, sLive := newSession("expired", u), newSession("revoked", u), newSession("live", u)
+		sExpired.ExpiresAt = now.Add(-time.Minute)
+		sRevoked.RevokedAt = ptr(now.Add(-time.Minute))
+		for _, x := range []*storage.Session{sExpired, sRevoked, sLive} {
+			must(t, s.CreateSession(ctx(t), x))
+		}
+
+		// In the live grant: one expired refresh and access token besides the live ones.
+		rtExpired, atExpired := newRefresh("rt-expired", w.grant), newAccess("at-expired", w.grant)
+		rtExpired.ExpiresAt, atExpired.ExpiresAt = now, now.Add(-time.Second)
+		must(t, s.CreateRefreshToken(ctx(t), rtExpired))
+		must(t, s.CreateAccessToken(ctx(t), atExpired))
+
+		// A revoked grant whose tokens have all expired goes, tokens first.
+		gDead := newGrant("dead", u, c)
+		must(t, s.CreateGrant(ctx(t), gDead))
+		rtDead, atDead := newRefresh("rt-dead", gDead), newAccess("at-dead", gDead)
+		rtDead.ExpiresAt, atDead.ExpiresAt = now.Add(-time.Hour), now.Add(-time.Hour)
+		must(t, s.CreateRefreshToken(ctx(t), rtDead))
+		must(t, s.CreateAccessToken(ctx(t), atDead))
+		must(t, s.RevokeGrant(ctx(t), gDead.ID, now.Add(-2*time.Hour)))
+
+		// A revoked grant with a token not yet expired stays, and so does that token: it must
+		// still answer "revoked", not "unknown".
+		gRevoked := newGrant("revoked", u, c)
+		must(t, s.CreateGrant(ctx(t), gRevoked))
+		rtRevoked := newRefresh("rt-revoked", gRevoked)
+		must(t, s.CreateRefreshToken(ctx(t), rtRevoked))
+		must(t, s.RevokeGrant(ctx(t), gRevoked.ID, now.Add(-time.Hour)))
+
+		// A grant that is not revoked stays even without tokens.
+		gEmpty := newGrant("empty", u, c)
+		must(t, s.CreateGrant(ctx(t), gEmpty))
+
+		standalone := &storage.AccessToken{IDHash: "standalone", ClientID: c, Subject: u, CreatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(-time.Minute)}
+		must(t, s.CreateAccessToken(ctx(t), standalone))
+
+		n, err := s.DeleteExpired(ctx(t), now)
+		must(t, err)
+		// arOld, sExpired, sRevoked, rtExpired, rtDead, atExpired, atDead, standalone, gDead
+		equal(t, "rows removed", n, int64(9))
+
+		gone := map[string]error{}
+		_, gone["auth request old"] = s.GetAuthRequest(ctx(t), arOld.ID)
+		_, gone["session expired"] = s.GetSession(ctx(t), sExpired.ID)
+		_, gone["session revoked"] = s.GetSession(ctx(t), sRevoked.ID)
+		_, gone["refresh expired"] = s.GetRefreshToken(ctx(t), rtExpired.Hash)
+		_, gone["refresh dead"] = s.GetRefreshToken(ctx(t), rtDead.Hash)
+		_, gone["access expired"] = s.GetAccessToken(ctx(t), atExpired.IDHash)
+		_, gone["access dead"] = s.GetAccessToken(ctx(t), atDead.IDHash)
+		_, gone["access standalone"] = s.GetAccessToken(ctx(t), standalone.IDHash)
+		_, gone["grant dead"] = s.GetGrant(ctx(t), gDead.ID)
+		for what, err := range gone {
+			if !errors.Is(err, storage.ErrNotFound) {
+				t.Errorf("%s: got %v after DeleteExpired, want ErrNotFound", what, err)
+			}
+		}
+
+		kept := map[string]error{}
+		_, kept["session live"] = s.GetSession(ctx(t), sLive.ID)
+		_, kept["refresh live"] = s.GetRefreshToken(ctx(t), w.refresh.Hash)
+		_, kept["refresh in revoked grant"] = s.GetRefreshToken(ctx(t), rtRevoked.Hash)
+		_, kept["access live"] = s.GetAccessToken(ctx(t), w.access.IDHash)
+		_, kept["grant live"] = s.GetGrant(ctx(t), w.grant.ID)
+		_, kept["grant revoked with tokens"] = s.GetGrant(ctx(t), gRevoked.ID)
+		_, kept["grant without tokens"] = s.GetGrant(ctx(t), gEmpty.ID)
+		_, kept["user"] = s.GetUser(ctx(t), u)
+		for what, err := range kept {
+			if err != nil {
+				t.Errorf("%s: %v after DeleteExpired", what, err)
+			}
+		}
+		// The other requests are kept. By the wall clock both are expired (base() is in the
+		// past), so GetAuthRequest answers ErrExpired rather than ErrNotFound.
+		for _, ar := range []*storage.AuthRequest{arRecent, arLive} {
+			_, err = s.GetAuthRequest(ctx(t), ar.ID)
+			wantErr(t, err, storage.ErrExpired)
+		}
+
+		n, err = s.DeleteExpired(ctx(t), now)
+		must(t, err)
+		equal(t, "rows removed by a second run", n, int64(0))
+	}},
+	{"empty store", func(t *testing.T, s storage.Store) {
+		n, err := s.DeleteExpired(ctx(t), base())
+		must(t, err)
+		equal(t, "rows removed", n, int64(0))
+	}},
+}

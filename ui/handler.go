@@ -1,0 +1,212 @@
+package ui
+
+import (
+	"bytes"
+	"context"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"regexp"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/myaccount/myaccount/storage"
+	"github.com/myaccount/myaccount/ui/web"
+)
+
+// Store is what the UI needs from storage.
+type Store interface {
+	GetAuthRequest(ctx context.Context, id string) (*storage.AuthRequest, error)
+	CompleteAuthRequest(ctx context.Context, id, userID, sessionID string, authTime time.Time, amr []string, acr string) error
+	GetClient(ctx context.Context, id string) (*storage.Client, error)
+	GetUser(ctx context.Context, id string) (*storage.User, error)
+	GetConsent(ctx context.Context, userID, clientID string) (*storage.Consent, error)
+	SaveConsent(ctx context.Context, c *storage.Consent) error
+	CreateSession(ctx context.Context, s *storage.Session) error
+	GetSessionByTokenHash(ctx context.Context, tokenHash string, now time.Time) (*storage.Session, error)
+	TouchSession(ctx context.Context, id string, now time.Time) error
+	RevokeSession(ctx context.Context, id string, now time.Time) error
+}
+
+// Authenticator checks an email and password (internal/account.Service).
+type Authenticator interface {
+	Authenticate(ctx context.Context, email, password string) (*storage.User, error)
+}
+
+// Config holds the UI's dependencies.
+type Config struct {
+	Store         Store
+	Accounts      Authenticator
+	Issuer        string
+	MasterKey     []byte // the CSRF key is derived from it
+	SecureCookies bool
+	// CallbackURL returns where to send the browser once an auth request is done.
+	CallbackURL func(ctx context.Context, authRequestID string) string
+	// BrowserCookie is the cookie that binds an auth request to the browser (set by op).
+	BrowserCookie string
+	SessionCookie string
+	SessionTTL    time.Duration
+	SessionIdle   time.Duration
+	ClientIP      func(*http.Request) string
+	ProductName   string
+	LogoURL       string
+	AccentColor   string
+	ThemeDir      string // optional: files here override the embedded templates and static files
+	Logger        *slog.Logger
+	Now           func() time.Time
+}
+
+// Handler serves the UI.
+type Handler struct {
+	cfg     Config
+	pages   map[string]*template.Template
+	static  fs.FS
+	csrfKey []byte
+}
+
+var accentRE = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
+
+var pageNames = []string{"login", "consent", "error", "logout", "account"}
+
+// New parses every template once, failing on a missing or broken one.
+func New(cfg Config) (*Handler, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.ClientIP == nil {
+		cfg.ClientIP = func(r *http.Request) string { return r.RemoteAddr }
+	}
+	if !accentRE.MatchString(cfg.AccentColor) {
+		cfg.AccentColor = "#2563eb"
+	}
+	if len(cfg.MasterKey) != 32 {
+		return nil, errors.New("ui: master key must be 32 bytes")
+	}
+	key, err := hkdf.Key(sha256.New, cfg.MasterKey, nil, "myaccount csrf v1", 32)
+	if err != nil {
+		return nil, fmt.Errorf("ui: derive csrf key: %w", err)
+	}
+	var files fs.FS = web.FS
+	if cfg.ThemeDir != "" {
+		files = overlayFS{top: os.DirFS(cfg.ThemeDir), base: web.FS}
+	}
+	h := &Handler{cfg: cfg, pages: map[string]*template.Template{}, csrfKey: key}
+	for _, name := range pageNames {
+		t, err := template.ParseFS(files, "templates/layout.html", "templates/"+name+".html")
+		if err != nil {
+			return nil, fmt.Errorf("ui: parse %s: %w", name, err)
+		}
+		h.pages[name] = t
+	}
+	h.static, err = fs.Sub(files, "static")
+	if err != nil {
+		return nil, fmt.Errorf("ui: static: %w", err)
+	}
+	return h, nil
+}
+
+// Mount registers the UI's routes.
+func (h *Handler) Mount(r *mux.Router) {
+	r.PathPrefix("/static/").Handler(http.StripPrefix("/static/", staticHandler(h.static)))
+	r.HandleFunc("/theme.css", h.themeCSS).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/account", http.StatusFound)
+	}).Methods(http.MethodGet, http.MethodHead)
+	h.mountLogin(r)
+	h.mountConsent(r)
+	h.mountLogout(r)
+	h.mountAccount(r)
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ErrorPage(w, r, http.StatusNotFound, "Not found", "There is no page at this address.")
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ErrorPage(w, r, http.StatusMethodNotAllowed, "Not allowed", "This page cannot be used that way.")
+	})
+}
+
+func (h *Handler) themeCSS(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/css; charset=utf-8")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	fmt.Fprintf(w, ":root{--accent:%s}\n", h.cfg.AccentColor)
+}
+
+func staticHandler(files fs.FS) http.Handler {
+	fsrv := http.FileServerFS(files)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		fsrv.ServeHTTP(w, r)
+	})
+}
+
+// common is the data every page gets.
+type common struct {
+	Title       string
+	Lang        string
+	ProductName string
+	LogoURL     string
+	CSRF        string
+}
+
+func (h *Handler) common(w http.ResponseWriter, r *http.Request, title string) common {
+	return common{Title: title, Lang: "en", ProductName: h.cfg.ProductName, LogoURL: h.cfg.LogoURL, CSRF: h.csrfToken(w, r)}
+}
+
+// render executes a page into a buffer first, so a template error is a clean 500 rather than
+// half a page.
+func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, page string, data any) {
+	var buf bytes.Buffer
+	if err := h.pages[page].ExecuteTemplate(&buf, "layout", data); err != nil {
+		h.cfg.Logger.ErrorContext(r.Context(), "render page", "page", page, "err", err)
+		http.Error(w, "Internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+type errorPage struct {
+	common
+	Heading string
+	Message string
+}
+
+// ErrorPage renders a plain error page. The message is always a safe, fixed text: causes go
+// to the log, never to the person.
+func (h *Handler) ErrorPage(w http.ResponseWriter, r *http.Request, status int, title, message string) {
+	h.render(w, r, status, "error", errorPage{common: h.common(w, r, title), Heading: title, Message: message})
+}
+
+func (h *Handler) now() time.Time { return h.cfg.Now().UTC() }
+
+// mac is HMAC-SHA256 under the CSRF key.
+func (h *Handler) mac(parts ...string) []byte {
+	m := hmac.New(sha256.New, h.csrfKey)
+	for _, p := range parts {
+		m.Write([]byte(p))
+		m.Write([]byte{0})
+	}
+	return m.Sum(nil)
+}
+
+// overlayFS serves a file from top when it exists there, else from base.
+type overlayFS struct{ top, base fs.FS }
+
+func (o overlayFS) Open(name string) (fs.File, error) {
+	if f, err := o.top.Open(name); err == nil {
+		return f, nil
+	}
+	return o.base.Open(name)
+}

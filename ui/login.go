@@ -1,0 +1,203 @@
+package ui
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+
+	"github.com/gorilla/mux"
+
+	"github.com/myaccount/myaccount/internal/account"
+	"github.com/myaccount/myaccount/internal/redirecturi"
+	"github.com/myaccount/myaccount/internal/secret"
+	"github.com/myaccount/myaccount/storage"
+)
+
+func (h *Handler) mountLogin(r *mux.Router) {
+	r.HandleFunc("/login", h.loginGet).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/login", h.loginPost).Methods(http.MethodPost)
+}
+
+type loginPage struct {
+	common
+	AuthRequestID string
+	ClientName    string
+	CancelURL     string
+	Email         string
+	Error         string
+}
+
+// authFlow is an authorization request being served to the browser that started it.
+type authFlow struct {
+	ar     *storage.AuthRequest
+	client *storage.Client
+}
+
+// loadFlow loads the auth request named by the form and checks that this browser started
+// it; a leaked authRequestID is useless in another browser. It renders the error itself.
+func (h *Handler) loadFlow(w http.ResponseWriter, r *http.Request, id string) (*authFlow, bool) {
+	ar, err := h.cfg.Store.GetAuthRequest(r.Context(), id)
+	if err != nil || ar.Done {
+		h.ErrorPage(w, r, http.StatusBadRequest, "Sign-in expired",
+			"This sign-in request is unknown, finished or has expired. Please return to the application and start again.")
+		return nil, false
+	}
+	c, err := r.Cookie(h.cfg.BrowserCookie)
+	if err != nil || !secret.Equal(secret.HashToken(c.Value), ar.BrowserHash) {
+		h.cfg.Logger.WarnContext(r.Context(), "auth request used from another browser", "client_id", ar.ClientID)
+		h.ErrorPage(w, r, http.StatusForbidden, "Different browser",
+			"This sign-in was started in another browser. Please return to the application and start again here.")
+		return nil, false
+	}
+	cl, err := h.cfg.Store.GetClient(r.Context(), ar.ClientID)
+	if err != nil {
+		h.ErrorPage(w, r, http.StatusBadRequest, "Unknown application", "The application that sent you here is no longer registered.")
+		return nil, false
+	}
+	return &authFlow{ar: ar, client: cl}, true
+}
+
+// sessionSatisfies reports whether an existing SSO session may answer the request without a
+// new password: not when prompt=login, and not when it is older than max_age.
+func (h *Handler) sessionSatisfies(ar *storage.AuthRequest, s *storage.Session) bool {
+	if slices.Contains(ar.Prompt, "login") {
+		return false
+	}
+	if ar.MaxAge != nil && h.now().Sub(s.AuthTime).Seconds() > float64(*ar.MaxAge) {
+		return false
+	}
+	return true
+}
+
+func (h *Handler) loginGet(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("authRequestID")
+	if id == "" {
+		if s, _ := h.currentSession(r); s != nil {
+			http.Redirect(w, r, "/account", http.StatusFound)
+			return
+		}
+		h.render(w, r, http.StatusOK, "login", loginPage{common: h.common(w, r, "Sign in")})
+		return
+	}
+	f, ok := h.loadFlow(w, r, id)
+	if !ok {
+		return
+	}
+	if s, u := h.currentSession(r); s != nil && h.sessionSatisfies(f.ar, s) {
+		h.proceed(w, r, f, s, u)
+		return
+	}
+	if slices.Contains(f.ar.Prompt, "none") {
+		h.redirectError(w, r, f.ar, "login_required", "the user is not signed in")
+		return
+	}
+	h.renderLogin(w, r, f, f.ar.LoginHint, "", http.StatusOK)
+}
+
+func (h *Handler) renderLogin(w http.ResponseWriter, r *http.Request, f *authFlow, email, msg string, status int) {
+	p := loginPage{common: h.common(w, r, "Sign in"), Email: email, Error: msg}
+	if f != nil {
+		p.AuthRequestID = f.ar.ID
+		p.ClientName = f.client.Name
+		if u, err := redirecturi.ErrorURL(f.ar.RedirectURI, "access_denied", "the user cancelled the sign-in", f.ar.State, h.cfg.Issuer); err == nil {
+			p.CancelURL = u
+		}
+	}
+	h.render(w, r, status, "login", p)
+}
+
+func (h *Handler) loginPost(w http.ResponseWriter, r *http.Request) {
+	if !h.parsePost(w, r) {
+		return
+	}
+	var f *authFlow
+	if id := r.PostFormValue("authRequestID"); id != "" {
+		var ok bool
+		if f, ok = h.loadFlow(w, r, id); !ok {
+			return
+		}
+	}
+	email, password := r.PostFormValue("email"), r.PostFormValue("password")
+	u, err := h.cfg.Accounts.Authenticate(r.Context(), email, password)
+	switch {
+	case errors.Is(err, account.ErrInvalidCredentials):
+		// The same page, status and wording for an unknown email and a wrong password.
+		h.renderLogin(w, r, f, email, "The email or password is incorrect.", http.StatusOK)
+		return
+	case errors.Is(err, account.ErrNotActive):
+		h.renderLogin(w, r, f, email, "Please activate your account first: follow the link in the email we sent you.", http.StatusOK)
+		return
+	case errors.Is(err, account.ErrLocked):
+		h.renderLogin(w, r, f, email, "This account is locked. Please contact support.", http.StatusOK)
+		return
+	case err != nil:
+		h.cfg.Logger.ErrorContext(r.Context(), "authenticate", "err", err)
+		h.ErrorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Please try again in a moment.")
+		return
+	}
+	s, err := h.startSession(w, r, u, []string{"pwd"})
+	if err != nil {
+		h.cfg.Logger.ErrorContext(r.Context(), "start session", "err", err, "user_id", u.ID)
+		h.ErrorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Please try again in a moment.")
+		return
+	}
+	h.cfg.Logger.InfoContext(r.Context(), "signed in", "user_id", u.ID)
+	if f == nil {
+		http.Redirect(w, r, "/account", http.StatusSeeOther)
+		return
+	}
+	h.proceed(w, r, f, s, u)
+}
+
+// proceed continues a signed-in auth request: consent when needed, then completion.
+func (h *Handler) proceed(w http.ResponseWriter, r *http.Request, f *authFlow, s *storage.Session, u *storage.User) {
+	if h.needsConsent(r, f, u) {
+		if slices.Contains(f.ar.Prompt, "none") {
+			h.redirectError(w, r, f.ar, "consent_required", "the user has not yet allowed this application")
+			return
+		}
+		http.Redirect(w, r, "/consent?authRequestID="+f.ar.ID, http.StatusSeeOther)
+		return
+	}
+	h.complete(w, r, f, s)
+}
+
+func (h *Handler) needsConsent(r *http.Request, f *authFlow, u *storage.User) bool {
+	if f.client.FirstParty {
+		return false
+	}
+	if slices.Contains(f.ar.Prompt, "consent") {
+		return true
+	}
+	c, err := h.cfg.Store.GetConsent(r.Context(), u.ID, f.client.ID)
+	if err != nil {
+		return true
+	}
+	for _, sc := range f.ar.Scopes {
+		if !slices.Contains(c.Scopes, sc) {
+			return true
+		}
+	}
+	return false
+}
+
+// complete marks the auth request done and hands the browser to the provider's callback.
+func (h *Handler) complete(w http.ResponseWriter, r *http.Request, f *authFlow, s *storage.Session) {
+	if err := h.cfg.Store.CompleteAuthRequest(r.Context(), f.ar.ID, s.UserID, s.ID, s.AuthTime, s.AMR, ""); err != nil {
+		h.ErrorPage(w, r, http.StatusBadRequest, "Sign-in expired",
+			"This sign-in request has expired or was already used. Please return to the application and start again.")
+		return
+	}
+	http.Redirect(w, r, h.cfg.CallbackURL(r.Context(), f.ar.ID), http.StatusSeeOther)
+}
+
+// redirectError answers an auth request with an OAuth error at its redirect URI, which the
+// provider verified against the client's registration before the request was stored.
+func (h *Handler) redirectError(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest, code, desc string) {
+	u, err := redirecturi.ErrorURL(ar.RedirectURI, code, desc, ar.State, h.cfg.Issuer)
+	if err != nil {
+		h.ErrorPage(w, r, http.StatusBadRequest, "Invalid request", "The application's address is invalid.")
+		return
+	}
+	http.Redirect(w, r, u, http.StatusFound)
+}
