@@ -52,7 +52,8 @@ func isUniqueViolation(err error) bool {
 }
 
 // Open opens (creating if needed) the database at dsn, a file path or a "file:" URI, applies
-// pending migrations and returns the store. It creates the file's parent directory (0700:
+// pending migrations and returns the store. ":memory:" (or mode=memory) gives a private
+// in-memory database on a single connection, for tests that need no file. It creates the file's parent directory (0700:
 // the database holds credentials) when missing.
 //
 // Whatever dsn says, every connection gets:
@@ -79,6 +80,13 @@ func Open(ctx context.Context, dsn string) (*sqlstore.DB, error) {
 	db, err := sqlx.Open("sqlite3", driverDSN)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite: %w", err)
+	}
+	if file == "" {
+		// Each connection to an in-memory database is a separate, empty database: keep
+		// exactly one, forever, so the store sees one database (for tests only: memory
+		// databases have no WAL and no durability).
+		db.SetMaxOpenConns(1)
+		db.SetConnMaxLifetime(0)
 	}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()

@@ -198,6 +198,20 @@ func TestMigrationsFS(t *testing.T) {
 	}
 }
 
+func TestOpenMemory(t *testing.T) {
+	db, err := sqlite.Open(t.Context(), ":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.CreateClient(t.Context(), &storage.Client{ID: "c1", Type: storage.ClientPublic}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.GetClient(t.Context(), "c1"); err != nil { // same database on every call
+		t.Fatal(err)
+	}
+}
+
 func TestOpenRejectsBadDSN(t *testing.T) {
 	for _, dsn := range []string{"", "file://remote.example/x.db"} {
 		if db, err := sqlite.Open(t.Context(), dsn); err == nil {
