@@ -170,7 +170,11 @@ func TestTokenEndpointAttacks(t *testing.T) {
 		{"wrong secret", func() (int, string) { code, v := fresh(); return exchange(code, v, c.ID, "wrong", nil) }, 401, "invalid_client"},
 		{"unknown client", func() (int, string) { code, v := fresh(); return exchange(code, v, "nobody", "x", nil) }, 401, "invalid_client"},
 		{"code of another client", func() (int, string) { code, v := fresh(); return exchange(code, v, other.ID, other.Secret, nil) }, 400, "invalid_grant"},
-		{"wrong verifier", func() (int, string) { code, _ := fresh(); v2, _ := pkce(); return exchange(code, v2, c.ID, c.Secret, nil) }, 400, "invalid_grant"},
+		{"wrong verifier", func() (int, string) {
+			code, _ := fresh()
+			v2, _ := pkce()
+			return exchange(code, v2, c.ID, c.Secret, nil)
+		}, 400, "invalid_grant"},
 		{"missing verifier", func() (int, string) { code, _ := fresh(); return exchange(code, "", c.ID, c.Secret, nil) }, 400, "invalid_request"},
 		{"wrong redirect_uri", func() (int, string) {
 			code, v := fresh()
