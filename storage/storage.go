@@ -48,6 +48,14 @@ type User struct {
 	CreatedAt       time.Time  `db:"created_at"`
 	UpdatedAt       time.Time  `db:"updated_at"`
 	ActivatedAt     *time.Time `db:"activated_at"`
+	// ReminderSentAt is when the "activate within a day" reminder went out (pending only).
+	ReminderSentAt *time.Time `db:"reminder_sent_at"`
+	// LockedUntil is the end of a temporary password lockout (nil when not locked out);
+	// LockoutCount counts lockouts so each one lasts longer (reset by a password reset).
+	LockedUntil  *time.Time `db:"locked_until"`
+	LockoutCount int        `db:"lockout_count"`
+	// MFA settings (issue 4): the preferred factor is offered first at sign-in.
+	PreferredMFA string `db:"preferred_mfa"`
 }
 
 // Client types.
@@ -219,6 +227,113 @@ type SigningKey struct {
 	DeleteAfter *time.Time
 }
 
+// One-time token purposes.
+const (
+	TokenActivation  = "activation"   // email activation link
+	TokenReset       = "reset"        // password reset link
+	TokenEmailChange = "email_change" // verify a new email address (Data holds it)
+	TokenEmailCode   = "email_code"   // 6-digit sign-in code sent by email
+)
+
+// OneTimeToken is a single-use secret sent to a person (a link or a code). Only its SHA-256
+// is stored.
+type OneTimeToken struct {
+	Hash      string
+	Purpose   string
+	UserID    string
+	Data      string // purpose-specific, e.g. the new email for email_change
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    *time.Time
+}
+
+// Captcha is one captcha challenge; only the hash of its answer is stored.
+type Captcha struct {
+	ID         string
+	AnswerHash string
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+	UsedAt     *time.Time
+}
+
+// AuditEvent is one entry of a person's security activity.
+type AuditEvent struct {
+	ID        string
+	UserID    string
+	Type      string // e.g. "login", "login_failed", "password_changed"
+	IP        string
+	UserAgent string
+	ClientID  string
+	Detail    string
+	CreatedAt time.Time
+}
+
+// Second-factor kinds stored in mfa_credentials.
+const (
+	MFATOTP     = "totp"
+	MFAWebAuthn = "webauthn"
+)
+
+// MFACredential is an enrolled second factor: a TOTP secret (sealed) or a WebAuthn
+// credential.
+type MFACredential struct {
+	ID           string
+	UserID       string
+	Kind         string // MFATOTP or MFAWebAuthn
+	Name         string // chosen by the person
+	CredentialID []byte // WebAuthn credential id (nil for TOTP); unique
+	Secret       []byte // TOTP: sealed secret; WebAuthn: the JSON of webauthn.Credential
+	SignCount    uint32
+	// LastStep is the last accepted TOTP time step, so a code is accepted once.
+	LastStep   int64
+	Flagged    bool // a WebAuthn sign-count regression was seen (possible clone)
+	CreatedAt  time.Time
+	LastUsedAt *time.Time
+}
+
+// RecoveryCode is one hashed single-use recovery code.
+type RecoveryCode struct {
+	UserID string
+	Hash   string
+	UsedAt *time.Time
+}
+
+// TrustedBrowser remembers that a browser passed MFA ("remember this browser for 30 days").
+type TrustedBrowser struct {
+	TokenHash string
+	UserID    string
+	UserAgent string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// Device-code states (RFC 8628).
+const (
+	DevicePending  = "pending"
+	DeviceApproved = "approved"
+	DeviceDenied   = "denied"
+)
+
+// DeviceCode is a device authorization request. DeviceCodeHash is the SHA-256 of the device
+// code; UserCode is stored normalised (upper case, no dash) and is low-entropy, so it expires
+// fast and guesses are rate-limited.
+type DeviceCode struct {
+	DeviceCodeHash string
+	UserCode       string
+	ClientID       string
+	Scopes         []string
+	DeviceName     string
+	State          string
+	UserID         string
+	AuthTime       time.Time
+	AMR            []string
+	CreatedAt      time.Time
+	ExpiresAt      time.Time
+	LastPolledAt   *time.Time
+	// ConsumedAt is set when the tokens were issued: a device code yields tokens once.
+	ConsumedAt *time.Time
+}
+
 // UserStore keeps accounts.
 type UserStore interface {
 	CreateUser(ctx context.Context, u *User) error
@@ -229,8 +344,98 @@ type UserStore interface {
 	// UpdateUser runs fn on the current row inside one transaction and stores the result.
 	UpdateUser(ctx context.Context, id string, fn func(*User) error) (*User, error)
 	// DeleteUser removes the user and everything that belongs to it (sessions, grants, tokens,
-	// consents).
+	// consents, one-time tokens, MFA credentials, audit events).
 	DeleteUser(ctx context.Context, id string) error
+	// ListPendingUsers returns pending (never activated) users created before the given time.
+	ListPendingUsers(ctx context.Context, createdBefore time.Time) ([]*User, error)
+	// DeletePendingUsers deletes pending users created before the given time, and only those
+	// (a user activated meanwhile is kept); it returns how many were deleted.
+	DeletePendingUsers(ctx context.Context, createdBefore time.Time) (int64, error)
+}
+
+// OneTimeTokenStore keeps single-use links and codes.
+type OneTimeTokenStore interface {
+	CreateOneTimeToken(ctx context.Context, t *OneTimeToken) error
+	// ConsumeOneTimeToken marks the token used atomically (UPDATE ... WHERE used_at IS NULL)
+	// and returns it. Unknown or other-purpose: ErrNotFound; used: ErrAlreadyUsed (token
+	// returned too); expired: ErrExpired.
+	ConsumeOneTimeToken(ctx context.Context, hash, purpose string, now time.Time) (*OneTimeToken, error)
+	// DeleteOneTimeTokens removes every token of the user with the purpose ("" = all).
+	DeleteOneTimeTokens(ctx context.Context, userID, purpose string) error
+}
+
+// CaptchaStore keeps captcha challenges.
+type CaptchaStore interface {
+	CreateCaptcha(ctx context.Context, c *Captcha) error
+	// ConsumeCaptcha marks the captcha used and returns it; a captcha is good for one
+	// answer, right or wrong. ErrNotFound / ErrAlreadyUsed / ErrExpired as for tokens.
+	ConsumeCaptcha(ctx context.Context, id string, now time.Time) (*Captcha, error)
+}
+
+// CounterStore keeps fixed-window counters for rate limits and lockouts, in SQL so they hold
+// across restarts and instances.
+type CounterStore interface {
+	// HitCounter adds one to the counter key in the current window and returns the new count.
+	// When the stored window started more than window ago, the counter restarts at 1. Parallel
+	// hits lose nothing.
+	HitCounter(ctx context.Context, key string, window time.Duration, now time.Time) (int, error)
+	// CounterValue returns the count in the current window (0 when absent or expired).
+	CounterValue(ctx context.Context, key string, window time.Duration, now time.Time) (int, error)
+	// GetCounter returns the stored count and window start whatever their age (ErrNotFound
+	// when absent); lockouts use the window start to say when a lock ends.
+	GetCounter(ctx context.Context, key string) (count int, windowStart time.Time, err error)
+	ResetCounter(ctx context.Context, key string) error
+}
+
+// AuditStore keeps the security activity log.
+type AuditStore interface {
+	AddAuditEvent(ctx context.Context, e *AuditEvent) error
+	// ListAuditEvents returns the user's newest events first.
+	ListAuditEvents(ctx context.Context, userID string, limit int) ([]*AuditEvent, error)
+}
+
+// MFAStore keeps second factors, recovery codes and trusted browsers.
+type MFAStore interface {
+	CreateMFACredential(ctx context.Context, c *MFACredential) error
+	ListMFACredentials(ctx context.Context, userID string) ([]*MFACredential, error)
+	GetMFACredentialByCredentialID(ctx context.Context, credentialID []byte) (*MFACredential, error)
+	UpdateMFACredential(ctx context.Context, id string, fn func(*MFACredential) error) (*MFACredential, error)
+	// AcceptTOTPStep records step as used for the credential only if it is greater than the
+	// last accepted step (in SQL); false means the code was already used (a replay).
+	AcceptTOTPStep(ctx context.Context, id string, step int64, now time.Time) (bool, error)
+	DeleteMFACredential(ctx context.Context, userID, id string) error
+	// ReplaceRecoveryCodes voids the old set and stores the new hashes.
+	ReplaceRecoveryCodes(ctx context.Context, userID string, hashes []string) error
+	// UseRecoveryCode marks a matching unused code used; ErrNotFound when none matches.
+	UseRecoveryCode(ctx context.Context, userID, hash string, now time.Time) error
+	CountRecoveryCodes(ctx context.Context, userID string) (unused int, err error)
+	CreateTrustedBrowser(ctx context.Context, b *TrustedBrowser) error
+	// GetTrustedBrowser returns a live (unexpired) entry.
+	GetTrustedBrowser(ctx context.Context, tokenHash, userID string, now time.Time) (*TrustedBrowser, error)
+	DeleteTrustedBrowsers(ctx context.Context, userID string) error
+}
+
+// DeviceCodeStore keeps device authorization requests (RFC 8628).
+type DeviceCodeStore interface {
+	// CreateDeviceCode fails with ErrConflict when the user code is taken.
+	CreateDeviceCode(ctx context.Context, d *DeviceCode) error
+	GetDeviceCodeByUserCode(ctx context.Context, userCode string) (*DeviceCode, error)
+	GetDeviceCode(ctx context.Context, deviceCodeHash string) (*DeviceCode, error)
+	// DecideDeviceCode approves or denies a pending, unexpired code (ErrNotFound otherwise).
+	DecideDeviceCode(ctx context.Context, userCode, state, userID string, authTime time.Time, amr []string, now time.Time) error
+	// PollDeviceCode records a poll and returns the code with the previous poll time, so the
+	// caller can answer slow_down.
+	PollDeviceCode(ctx context.Context, deviceCodeHash string, now time.Time) (d *DeviceCode, previousPoll *time.Time, err error)
+	// ConsumeDeviceCode marks an approved code consumed, exactly once (ErrAlreadyUsed after).
+	ConsumeDeviceCode(ctx context.Context, deviceCodeHash string, now time.Time) (*DeviceCode, error)
+}
+
+// LeaseStore lets one instance of a cluster run a job at a time.
+type LeaseStore interface {
+	// AcquireLease takes or renews the named lease for holder until now+ttl when it is free,
+	// expired, or already held by holder; it reports whether holder has it.
+	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration, now time.Time) (bool, error)
+	ReleaseLease(ctx context.Context, name, holder string) error
 }
 
 // ClientStore keeps OAuth clients.
@@ -322,11 +527,19 @@ type Store interface {
 	TokenStore
 	ConsentStore
 	KeyStore
+	OneTimeTokenStore
+	CaptchaStore
+	CounterStore
+	AuditStore
+	MFAStore
+	DeviceCodeStore
+	LeaseStore
 	// InTx runs fn with a Store whose calls all happen in one transaction; fn's error rolls
 	// back. Nested InTx calls reuse the outer transaction.
 	InTx(ctx context.Context, fn func(Store) error) error
-	// DeleteExpired removes expired auth requests, sessions, tokens and revoked grants older
-	// than the given time; it returns the number of rows removed.
+	// DeleteExpired removes expired auth requests, sessions, tokens, revoked grants, one-time
+	// tokens, captchas, device codes, trusted browsers and stale counters; it returns the
+	// number of rows removed.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 	Ping(ctx context.Context) error
 	Close() error

@@ -1,30 +1,219 @@
 package ui
 
 import (
+	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/gorilla/mux"
+
+	"github.com/myaccount/myaccount/internal/account"
+	"github.com/myaccount/myaccount/storage"
 )
 
 func (h *Handler) mountAccount(r *mux.Router) {
 	r.HandleFunc("/account", h.accountGet).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/account/password", h.accountPassword).Methods(http.MethodPost)
+	r.HandleFunc("/account/email", h.accountEmail).Methods(http.MethodPost)
+	r.HandleFunc("/account/email/confirm", h.emailConfirmGet).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/account/email/confirm", h.emailConfirmPost).Methods(http.MethodPost)
+	r.HandleFunc("/account/delete", h.accountDelete).Methods(http.MethodPost)
 }
+
+type activityRow struct{ What, When, IP, Client string }
 
 type accountPage struct {
 	common
-	Email      string
-	SignedInAt string
+	Email       string
+	CountryName string
+	RegionName  string
+	ZoneInfo    string
+	Today       string
+	SignedInAt  string
+	Flash       string
+	Errors      map[string]string
+	Activity    []activityRow
 }
 
-// accountGet is the signed-in person's own page.
-func (h *Handler) accountGet(w http.ResponseWriter, r *http.Request) {
+// eventText names audit event types in plain words (translated in the template).
+var eventText = map[string]string{
+	"login": "Sign-in", "login_failed": "Failed sign-in", "locked_out": "Sign-in locked",
+	"password_changed": "Password changed", "password_reset": "Password reset", "reset_requested": "Password reset requested",
+	"email_changed": "Email changed", "registered": "Account created", "activated": "Account activated",
+	"profile_updated": "Profile updated", "registration_attempt": "Someone tried to register with your email",
+}
+
+// signedIn returns the session and user, redirecting to sign-in when there is none.
+func (h *Handler) signedIn(w http.ResponseWriter, r *http.Request) (*storage.Session, *storage.User, bool) {
 	s, u := h.currentSession(r)
 	if s == nil {
-		http.Redirect(w, r, "/login", http.StatusFound)
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return nil, nil, false
+	}
+	return s, u, true
+}
+
+func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, s *storage.Session, u *storage.User, flash string, errs map[string]string, status int) {
+	c := h.commonFor(w, r, "Your account", u)
+	p := accountPage{common: c, Email: u.Email, ZoneInfo: u.ZoneInfo, Flash: flash, Errors: errs,
+		Today: h.formatTime(h.now(), u), SignedInAt: h.formatTime(s.AuthTime, u)}
+	for _, ct := range h.cfg.Geo.Countries(c.Lang) {
+		if ct.Code == u.Country {
+			p.CountryName = ct.Name
+		}
+	}
+	for _, rg := range h.cfg.Geo.Regions(u.Country) {
+		if rg.Code == u.Region {
+			p.RegionName = rg.Name
+		}
+	}
+	events, err := h.cfg.Store.ListAuditEvents(r.Context(), u.ID, 20)
+	if err != nil {
+		h.cfg.Logger.WarnContext(r.Context(), "list audit events", "err", err)
+	}
+	for _, e := range events {
+		what := eventText[e.Type]
+		if what == "" {
+			what = e.Type
+		}
+		client := e.ClientID
+		if client != "" {
+			if cl, err := h.cfg.Store.GetClient(r.Context(), client); err == nil {
+				client = cl.Name
+			}
+		}
+		p.Activity = append(p.Activity, activityRow{What: what, When: h.formatTime(e.CreatedAt, u), IP: e.IP, Client: client})
+	}
+	h.render(w, r, status, "account", p)
+}
+
+// accountGet is the signed-in person's dashboard; an incomplete profile is completed first.
+func (h *Handler) accountGet(w http.ResponseWriter, r *http.Request) {
+	s, u, ok := h.signedIn(w, r)
+	if !ok {
 		return
 	}
-	h.render(w, r, http.StatusOK, "account", accountPage{
-		common: h.common(w, r, "Your account"), Email: u.Email,
-		SignedInAt: s.AuthTime.Format("2 January 2006, 15:04 MST"),
-	})
+	if !account.Complete(u) {
+		http.Redirect(w, r, "/profile", http.StatusSeeOther)
+		return
+	}
+	flash := ""
+	switch r.URL.Query().Get("done") {
+	case "email":
+		flash = h.cfg.I18n.T(h.lang(r, u), "Check your new mailbox: we sent a link to confirm the change.")
+	case "password":
+		flash = h.cfg.I18n.T(h.lang(r, u), "Your password was changed.")
+	case "email-changed":
+		flash = h.cfg.I18n.T(h.lang(r, u), "Your email address was changed.")
+	}
+	h.renderAccount(w, r, s, u, flash, nil, http.StatusOK)
+}
+
+func (h *Handler) accountPassword(w http.ResponseWriter, r *http.Request) {
+	if !h.parsePost(w, r) {
+		return
+	}
+	s, u, ok := h.signedIn(w, r)
+	if !ok {
+		return
+	}
+	lang := h.lang(r, u)
+	pw := r.PostFormValue("password")
+	fail := func(msg string) { h.renderAccount(w, r, s, u, "", map[string]string{"password": msg}, http.StatusOK) }
+	if msg := h.passwordProblem(lang, pw); msg != "" {
+		fail(msg)
+		return
+	}
+	if pw != r.PostFormValue("confirm") {
+		fail(h.cfg.I18n.T(lang, "The passwords do not match."))
+		return
+	}
+	err := h.cfg.Accounts.ChangePassword(r.Context(), u, r.PostFormValue("current"), pw, h.meta(r, lang))
+	if errors.Is(err, account.ErrInvalidCredentials) {
+		fail(h.cfg.I18n.T(lang, "The current password is incorrect."))
+		return
+	}
+	if err != nil {
+		h.cfg.Logger.ErrorContext(r.Context(), "change password", "err", err)
+		h.ErrorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Please try again in a moment.")
+		return
+	}
+	// Every session ended with the change; this browser continues with a fresh one.
+	if _, err := h.startSession(w, r, u, []string{"pwd"}); err != nil {
+		h.cfg.Logger.ErrorContext(r.Context(), "start session", "err", err)
+	}
+	http.Redirect(w, r, "/account?done=password", http.StatusSeeOther)
+}
+
+func (h *Handler) accountEmail(w http.ResponseWriter, r *http.Request) {
+	if !h.parsePost(w, r) {
+		return
+	}
+	s, u, ok := h.signedIn(w, r)
+	if !ok {
+		return
+	}
+	lang := h.lang(r, u)
+	err := h.cfg.Accounts.StartEmailChange(r.Context(), u, r.PostFormValue("current"), strings.TrimSpace(r.PostFormValue("email")), h.meta(r, lang))
+	msg := ""
+	switch {
+	case errors.Is(err, account.ErrInvalidCredentials):
+		msg = "The current password is incorrect."
+	case errors.Is(err, account.ErrInvalidEmail):
+		msg = "Enter a valid email address."
+	case errors.Is(err, account.ErrTooManyAttempts):
+		msg = "Too many requests. Please try again later."
+	case err != nil:
+		h.cfg.Logger.ErrorContext(r.Context(), "start email change", "err", err)
+		msg = "Something went wrong"
+	}
+	if msg != "" {
+		h.renderAccount(w, r, s, u, "", map[string]string{"email": h.cfg.I18n.T(lang, msg)}, http.StatusOK)
+		return
+	}
+	http.Redirect(w, r, "/account?done=email", http.StatusSeeOther)
+}
+
+func (h *Handler) emailConfirmGet(w http.ResponseWriter, r *http.Request) {
+	c := h.common(w, r, "Change email")
+	h.render(w, r, http.StatusOK, "confirm", confirmPage{common: c, Heading: c.T("Change email"),
+		Message: c.T("Click the button to confirm your new email address."), Action: "/account/email/confirm",
+		Token: r.URL.Query().Get("token"), Button: c.T("Confirm")})
+}
+
+func (h *Handler) emailConfirmPost(w http.ResponseWriter, r *http.Request) {
+	if !h.parsePost(w, r) {
+		return
+	}
+	lang := h.lang(r, nil)
+	if _, err := h.cfg.Accounts.ConfirmEmailChange(r.Context(), r.PostFormValue("token"), h.meta(r, lang)); err != nil {
+		h.message(w, r, http.StatusBadRequest, "This link has expired or was already used.", h.cfg.I18n.T(lang, "Change the email again from your account."), func(mp *messagePage) {
+			mp.Alert, mp.LinkURL, mp.LinkText = true, "/account", h.cfg.I18n.T(lang, "Go to your account")
+		})
+		return
+	}
+	http.Redirect(w, r, "/account?done=email-changed", http.StatusSeeOther)
+}
+
+func (h *Handler) accountDelete(w http.ResponseWriter, r *http.Request) {
+	if !h.parsePost(w, r) {
+		return
+	}
+	s, u, ok := h.signedIn(w, r)
+	if !ok {
+		return
+	}
+	lang := h.lang(r, u)
+	err := h.cfg.Accounts.DeleteAccount(r.Context(), u, r.PostFormValue("current"), h.meta(r, lang))
+	if errors.Is(err, account.ErrInvalidCredentials) {
+		h.renderAccount(w, r, s, u, "", map[string]string{"delete": h.cfg.I18n.T(lang, "The current password is incorrect.")}, http.StatusOK)
+		return
+	}
+	if err != nil {
+		h.cfg.Logger.ErrorContext(r.Context(), "delete account", "err", err)
+		h.ErrorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Please try again in a moment.")
+		return
+	}
+	h.endSession(w, r)
+	h.message(w, r, http.StatusOK, "Account deleted", h.cfg.I18n.T(lang, "Your account and everything in it was deleted."), nil)
 }

@@ -14,10 +14,16 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
 
+	"github.com/myaccount/myaccount/internal/account"
+	"github.com/myaccount/myaccount/internal/captcha"
+	"github.com/myaccount/myaccount/internal/geo"
+	"github.com/myaccount/myaccount/internal/i18n"
+	"github.com/myaccount/myaccount/internal/passwords"
 	"github.com/myaccount/myaccount/storage"
 	"github.com/myaccount/myaccount/ui/web"
 )
@@ -34,17 +40,24 @@ type Store interface {
 	GetSessionByTokenHash(ctx context.Context, tokenHash string, now time.Time) (*storage.Session, error)
 	TouchSession(ctx context.Context, id string, now time.Time) error
 	RevokeSession(ctx context.Context, id string, now time.Time) error
+	ListAuditEvents(ctx context.Context, userID string, limit int) ([]*storage.AuditEvent, error)
 }
 
-// Authenticator checks an email and password (internal/account.Service).
-type Authenticator interface {
-	Authenticate(ctx context.Context, email, password string) (*storage.User, error)
+// Translator localizes UI text (internal/i18n.Bundle).
+type Translator interface {
+	Lang(prefs ...string) string
+	T(lang, msg string, args ...any) string
+	Languages() []i18n.Language
 }
 
 // Config holds the UI's dependencies.
 type Config struct {
 	Store         Store
-	Accounts      Authenticator
+	Accounts      *account.Service
+	I18n          Translator
+	Captcha       *captcha.Service
+	Geo           *geo.Data
+	Passwords     *passwords.Checker
 	Issuer        string
 	MasterKey     []byte // the CSRF key is derived from it
 	SecureCookies bool
@@ -74,7 +87,8 @@ type Handler struct {
 
 var accentRE = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
 
-var pageNames = []string{"login", "consent", "error", "logout", "account"}
+var pageNames = []string{"login", "consent", "error", "logout", "account", "register", "message",
+	"profile", "forgot", "reset", "confirm"}
 
 // New parses every template once, failing on a missing or broken one.
 func New(cfg Config) (*Handler, error) {
@@ -123,10 +137,14 @@ func (h *Handler) Mount(r *mux.Router) {
 	r.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/account", http.StatusFound)
 	}).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/lang", h.switchLang).Methods(http.MethodGet)
 	h.mountLogin(r)
 	h.mountConsent(r)
 	h.mountLogout(r)
 	h.mountAccount(r)
+	h.mountRegister(r)
+	h.mountProfile(r)
+	h.mountReset(r)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.ErrorPage(w, r, http.StatusNotFound, "Not found", "There is no page at this address.")
 	})
@@ -149,17 +167,63 @@ func staticHandler(files fs.FS) http.Handler {
 	})
 }
 
-// common is the data every page gets.
+// common is the data every page gets. Templates translate with {{.T "English text"}}.
 type common struct {
 	Title       string
 	Lang        string
 	ProductName string
 	LogoURL     string
 	CSRF        string
+	Languages   []i18n.Language
+	// Here is the current path and query, for the language switcher's way back.
+	Here string
+	tr   Translator
+}
+
+// T translates msg into the page's language.
+func (c common) T(msg string, args ...any) string { return c.tr.T(c.Lang, msg, args...) }
+
+const langCookie = "myaccount_lang"
+
+// lang picks the page language: an explicit choice (cookie), then the account's locale,
+// then Accept-Language.
+func (h *Handler) lang(r *http.Request, u *storage.User) string {
+	var prefs []string
+	if c, err := r.Cookie(langCookie); err == nil {
+		prefs = append(prefs, c.Value)
+	}
+	if u != nil && u.Locale != "" {
+		prefs = append(prefs, u.Locale)
+	}
+	prefs = append(prefs, r.Header.Get("Accept-Language"))
+	return h.cfg.I18n.Lang(prefs...)
 }
 
 func (h *Handler) common(w http.ResponseWriter, r *http.Request, title string) common {
-	return common{Title: title, Lang: "en", ProductName: h.cfg.ProductName, LogoURL: h.cfg.LogoURL, CSRF: h.csrfToken(w, r)}
+	return h.commonFor(w, r, title, nil)
+}
+
+func (h *Handler) commonFor(w http.ResponseWriter, r *http.Request, title string, u *storage.User) common {
+	lang := h.lang(r, u)
+	return common{Title: h.cfg.I18n.T(lang, title), Lang: lang, ProductName: h.cfg.ProductName, LogoURL: h.cfg.LogoURL,
+		CSRF: h.csrfToken(w, r), Languages: h.cfg.I18n.Languages(), Here: r.URL.RequestURI(), tr: h.cfg.I18n}
+}
+
+// switchLang remembers a language choice and goes back to a local page.
+func (h *Handler) switchLang(w http.ResponseWriter, r *http.Request) {
+	to := r.URL.Query().Get("to")
+	lang := h.cfg.I18n.Lang(to)
+	http.SetCookie(w, &http.Cookie{Name: langCookie, Value: lang, Path: "/", MaxAge: 365 * 24 * 3600,
+		HttpOnly: true, Secure: h.cfg.SecureCookies, SameSite: http.SameSiteLaxMode})
+	http.Redirect(w, r, localPath(r.URL.Query().Get("back")), http.StatusSeeOther)
+}
+
+// localPath keeps only same-site paths ("/x"), never "//host" or "/\host": no open redirect.
+func localPath(p string) string {
+	if p == "" || p[0] != '/' || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") || strings.ContainsAny(p, "\\\r\n") {
+		return "/account"
+	}
+	return p
 }
 
 // render executes a page into a buffer first, so a template error is a clean 500 rather than
@@ -186,7 +250,8 @@ type errorPage struct {
 // ErrorPage renders a plain error page. The message is always a safe, fixed text: causes go
 // to the log, never to the person.
 func (h *Handler) ErrorPage(w http.ResponseWriter, r *http.Request, status int, title, message string) {
-	h.render(w, r, status, "error", errorPage{common: h.common(w, r, title), Heading: title, Message: message})
+	c := h.common(w, r, title)
+	h.render(w, r, status, "error", errorPage{common: c, Heading: c.Title, Message: c.T(message)})
 }
 
 func (h *Handler) now() time.Time { return h.cfg.Now().UTC() }

@@ -3,6 +3,7 @@ package ui
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 
 	"github.com/gorilla/mux"
@@ -25,6 +26,12 @@ type loginPage struct {
 	CancelURL     string
 	Email         string
 	Error         string
+	Pending       bool
+}
+
+// bindingOK compares a browser-binding cookie with the hash stored on an auth request.
+func (h *Handler) bindingOK(cookie, hash string) bool {
+	return hash != "" && secret.Equal(secret.HashToken(cookie), hash)
 }
 
 // authFlow is an authorization request being served to the browser that started it.
@@ -43,7 +50,7 @@ func (h *Handler) loadFlow(w http.ResponseWriter, r *http.Request, id string) (*
 		return nil, false
 	}
 	c, err := r.Cookie(h.cfg.BrowserCookie)
-	if err != nil || !secret.Equal(secret.HashToken(c.Value), ar.BrowserHash) {
+	if err != nil || !h.bindingOK(c.Value, ar.BrowserHash) {
 		h.cfg.Logger.WarnContext(r.Context(), "auth request used from another browser", "client_id", ar.ClientID)
 		h.ErrorPage(w, r, http.StatusForbidden, "Different browser",
 			"This sign-in was started in another browser. Please return to the application and start again here.")
@@ -95,7 +102,11 @@ func (h *Handler) loginGet(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) renderLogin(w http.ResponseWriter, r *http.Request, f *authFlow, email, msg string, status int) {
-	p := loginPage{common: h.common(w, r, "Sign in"), Email: email, Error: msg}
+	h.renderLoginPage(w, r, f, loginPage{Email: email, Error: msg}, status)
+}
+
+func (h *Handler) renderLoginPage(w http.ResponseWriter, r *http.Request, f *authFlow, p loginPage, status int) {
+	p.common = h.common(w, r, "Sign in")
 	if f != nil {
 		p.AuthRequestID = f.ar.ID
 		p.ClientName = f.client.Name
@@ -118,17 +129,33 @@ func (h *Handler) loginPost(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	email, password := r.PostFormValue("email"), r.PostFormValue("password")
-	u, err := h.cfg.Accounts.Authenticate(r.Context(), email, password)
+	lang := h.lang(r, nil)
+	t := func(msg string, args ...any) string { return h.cfg.I18n.T(lang, msg, args...) }
+	m := h.meta(r, lang)
+	if f != nil {
+		m.ClientID = f.client.ID
+	}
+	u, err := h.cfg.Accounts.SignIn(r.Context(), email, password, m)
+	var locked *account.LockedError
 	switch {
 	case errors.Is(err, account.ErrInvalidCredentials):
 		// The same page, status and wording for an unknown email and a wrong password.
-		h.renderLogin(w, r, f, email, "The email or password is incorrect.", http.StatusOK)
+		h.renderLogin(w, r, f, email, t("The email or password is incorrect."), http.StatusOK)
+		return
+	case errors.As(err, &locked):
+		// Unknown addresses lock exactly like real ones, so this reveals nothing either.
+		h.renderLogin(w, r, f, email, t("Too many failed sign-in attempts. Try again after %s, or reset your password.",
+			locked.Until.UTC().Format("15:04 MST")), http.StatusOK)
+		return
+	case errors.Is(err, account.ErrTooManyAttempts):
+		h.renderLogin(w, r, f, email, t("Too many requests. Please try again later."), http.StatusTooManyRequests)
 		return
 	case errors.Is(err, account.ErrNotActive):
-		h.renderLogin(w, r, f, email, "Please activate your account first: follow the link in the email we sent you.", http.StatusOK)
+		h.renderLoginPage(w, r, f, loginPage{Email: email, Pending: true,
+			Error: t("Please activate your account first: follow the link in the email we sent you.")}, http.StatusOK)
 		return
 	case errors.Is(err, account.ErrLocked):
-		h.renderLogin(w, r, f, email, "This account is locked. Please contact support.", http.StatusOK)
+		h.renderLogin(w, r, f, email, t("This account is locked. Please contact support."), http.StatusOK)
 		return
 	case err != nil:
 		h.cfg.Logger.ErrorContext(r.Context(), "authenticate", "err", err)
@@ -149,8 +176,17 @@ func (h *Handler) loginPost(w http.ResponseWriter, r *http.Request) {
 	h.proceed(w, r, f, s, u)
 }
 
-// proceed continues a signed-in auth request: consent when needed, then completion.
+// proceed continues a signed-in auth request: profile completion and consent when needed,
+// then completion.
 func (h *Handler) proceed(w http.ResponseWriter, r *http.Request, f *authFlow, s *storage.Session, u *storage.User) {
+	if !account.Complete(u) {
+		if slices.Contains(f.ar.Prompt, "none") {
+			h.redirectError(w, r, f.ar, "interaction_required", "the user must complete the profile")
+			return
+		}
+		http.Redirect(w, r, "/profile?authRequestID="+url.QueryEscape(f.ar.ID), http.StatusSeeOther)
+		return
+	}
 	if h.needsConsent(r, f, u) {
 		if slices.Contains(f.ar.Prompt, "none") {
 			h.redirectError(w, r, f.ar, "consent_required", "the user has not yet allowed this application")

@@ -17,7 +17,7 @@ func SecurityHeaders(next http.Handler, https bool, maxBody int64) http.Handler 
 		h := w.Header()
 		// No form-action: Chrome applies it to the redirects after a form post, and sign-in
 		// ends in a redirect to the product's registered redirect URI.
-		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; frame-ancestors 'none'")
+		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' data:; connect-src 'self'; base-uri 'none'; frame-ancestors 'none'")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "no-referrer")

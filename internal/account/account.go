@@ -7,13 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/mail"
+	netmail "net/mail"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
 
+	"github.com/myaccount/myaccount/internal/mail"
 	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/storage"
 )
@@ -27,6 +28,9 @@ var (
 	ErrInvalidEmail       = errors.New("account: invalid email address")
 	ErrPasswordTooShort   = errors.New("account: password too short")
 	ErrPasswordTooLong    = errors.New("account: password too long")
+	ErrPasswordCommon     = errors.New("account: password too common")
+	ErrTooManyAttempts    = errors.New("account: too many attempts")
+	ErrLinkInvalid        = errors.New("account: link expired or already used")
 )
 
 // Password length bounds. The maximum keeps hashing cost bounded; there are no composition
@@ -38,17 +42,37 @@ const (
 
 // Store is what the account rules need from storage.
 type Store interface {
-	CreateUser(ctx context.Context, u *storage.User) error
-	GetUserByEmail(ctx context.Context, emailNormalized string) (*storage.User, error)
-	UpdateUser(ctx context.Context, id string, fn func(*storage.User) error) (*storage.User, error)
+	storage.UserStore
+	storage.OneTimeTokenStore
+	storage.CounterStore
+	storage.AuditStore
+	storage.LeaseStore
+	RevokeUserSessions(ctx context.Context, userID string, now time.Time) error
+	RevokeUserClientGrants(ctx context.Context, userID, clientID string, now time.Time) error
+}
+
+// Blocklist knows common and breached passwords.
+type Blocklist interface {
+	Common(password string) bool
 }
 
 // Service applies the account rules over a store.
 type Service struct {
 	Store          Store
 	MinPasswordLen int
-	Now            func() time.Time
-	Logger         *slog.Logger
+	// Blocklist refuses common passwords when set.
+	Blocklist Blocklist
+	// Mail sends notifications; Templates renders them. Nil Mail sends nothing (CLI use).
+	Mail      mail.Sender
+	Templates *mail.Renderer
+	// BaseURL is the issuer: links in emails point below it.
+	BaseURL string
+	Lockout LockoutPolicy
+	// ActivationTTL is how long an activation link works and a pending account lives.
+	ActivationTTL time.Duration
+	ResetTTL      time.Duration
+	Now           func() time.Time
+	Logger        *slog.Logger
 }
 
 // NormalizeEmail returns the form emails are unique on: NFKC, trimmed, lower-cased.
@@ -62,7 +86,7 @@ func ValidateEmail(email string) error {
 	if email == "" || len(email) > 254 {
 		return ErrInvalidEmail
 	}
-	a, err := mail.ParseAddress(email)
+	a, err := netmail.ParseAddress(email)
 	if err != nil || a.Address != email || a.Name != "" {
 		return ErrInvalidEmail
 	}
@@ -85,6 +109,8 @@ func (s *Service) ValidatePassword(pw string) error {
 		return fmt.Errorf("%w: at least %d characters", ErrPasswordTooShort, minLen)
 	case n > MaxPasswordLen:
 		return fmt.Errorf("%w: at most %d characters", ErrPasswordTooLong, MaxPasswordLen)
+	case s.Blocklist != nil && s.Blocklist.Common(pw):
+		return ErrPasswordCommon
 	}
 	return nil
 }
@@ -128,9 +154,18 @@ func (s *Service) Create(ctx context.Context, email, password, status string) (*
 	return u, nil
 }
 
-// Authenticate checks an email and password. An unknown email costs the same argon2id work
-// as a wrong password, and both return ErrInvalidCredentials. Account state (pending,
-// locked) is revealed only after the correct password.
+// MinPasswordLength is the configured minimum, for messages.
+func (s *Service) MinPasswordLength() int {
+	if s.MinPasswordLen > 0 {
+		return s.MinPasswordLen
+	}
+	return DefaultMinPasswordLen
+}
+
+// Authenticate checks an email and password without lockout bookkeeping (SignIn adds it).
+// An unknown email costs the same argon2id work as a wrong password, and both return
+// ErrInvalidCredentials. Account state (pending, locked) is revealed only after the correct
+// password.
 func (s *Service) Authenticate(ctx context.Context, email, password string) (*storage.User, error) {
 	if len(password) > 4*MaxPasswordLen {
 		// Bound the hashing work an attacker can ask for; still do one hash for timing.

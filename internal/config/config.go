@@ -35,7 +35,32 @@ type Config struct {
 	Mail     Mail     `yaml:"mail"`
 	UI       UI       `yaml:"ui"`
 	Security Security `yaml:"security"`
+	Accounts Accounts `yaml:"accounts"`
 	Log      Log      `yaml:"log"`
+}
+
+// Accounts configures self-service accounts: registration, activation, passwords, lockout.
+type Accounts struct {
+	// MinPasswordLength is the shortest password accepted (there are no composition rules).
+	MinPasswordLength int `yaml:"min_password_length"`
+	// ActivationTTL is how long an activation link works; accounts never activated are
+	// deleted after it (with a reminder a day before).
+	ActivationTTL Duration `yaml:"activation_ttl"`
+	// PurgeInterval is how often the job that reminds and deletes unactivated accounts runs.
+	PurgeInterval Duration `yaml:"purge_interval"`
+	// BreachedPasswordsURL is an optional k-anonymity range API (HIBP-compatible, e.g.
+	// "https://api.pwnedpasswords.com/range/"); only the first 5 hex digits of a password's
+	// SHA-1 are sent. Empty: only the embedded list of common passwords is checked.
+	BreachedPasswordsURL string `yaml:"breached_passwords_url"`
+	// LockoutThreshold wrong passwords within LockoutWindow lock password sign-in for
+	// LockoutDuration, doubling with each lock in a row up to LockoutMax.
+	LockoutThreshold int      `yaml:"lockout_threshold"`
+	LockoutWindow    Duration `yaml:"lockout_window"`
+	LockoutDuration  Duration `yaml:"lockout_duration"`
+	LockoutMax       Duration `yaml:"lockout_max"`
+	// FailuresPerIP caps wrong passwords per client IP per LockoutWindow, so one attacker
+	// cannot cheaply lock every account.
+	FailuresPerIP int `yaml:"failures_per_ip"`
 }
 
 // Database selects the storage backend.
@@ -168,6 +193,16 @@ func Default() *Config {
 			// Non-nil so that Default() is deep-equal to a file saying "trusted_proxies: []".
 			TrustedProxies: []string{},
 			MaxBodyBytes:   65536,
+		},
+		Accounts: Accounts{
+			MinPasswordLength: 12,
+			ActivationTTL:     Duration(120 * time.Hour),
+			PurgeInterval:     Duration(time.Hour),
+			LockoutThreshold:  5,
+			LockoutWindow:     Duration(15 * time.Minute),
+			LockoutDuration:   Duration(15 * time.Minute),
+			LockoutMax:        Duration(24 * time.Hour),
+			FailuresPerIP:     50,
 		},
 		Log: Log{
 			Level:  "info",

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 var hexColor = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
@@ -99,6 +100,24 @@ func (c *Config) Validate() error {
 		if _, err := parseProxy(p); err != nil {
 			add("security.trusted_proxies", "%q is neither a CIDR nor an IP address", p)
 		}
+	}
+	if a := c.Accounts; a.MinPasswordLength < 8 || a.MinPasswordLength > 128 {
+		add("accounts.min_password_length", "must be between 8 and 128, got %d", a.MinPasswordLength)
+	}
+	for name, d := range map[string]Duration{"accounts.activation_ttl": c.Accounts.ActivationTTL, "accounts.purge_interval": c.Accounts.PurgeInterval,
+		"accounts.lockout_window": c.Accounts.LockoutWindow, "accounts.lockout_duration": c.Accounts.LockoutDuration, "accounts.lockout_max": c.Accounts.LockoutMax} {
+		if d <= 0 {
+			add(name, "must be positive")
+		}
+	}
+	if c.Accounts.ActivationTTL > 0 && c.Accounts.ActivationTTL.Std() <= 24*time.Hour {
+		add("accounts.activation_ttl", "must be longer than a day (the reminder goes out a day before)")
+	}
+	if c.Accounts.LockoutThreshold < 1 || c.Accounts.FailuresPerIP < 1 {
+		add("accounts.lockout_threshold", "lockout_threshold and failures_per_ip must be at least 1")
+	}
+	if u := c.Accounts.BreachedPasswordsURL; u != "" && !strings.HasPrefix(u, "https://") {
+		add("accounts.breached_passwords_url", "must be an https URL")
 	}
 	if c.Security.MaxBodyBytes <= 0 {
 		add("security.max_body_bytes", "must be positive, got %d", c.Security.MaxBodyBytes)

@@ -1,9 +1,12 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
+	cryptorand "crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"fmt"
 	"html"
 	"io"
 	"log/slog"
@@ -22,7 +25,9 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/myaccount/myaccount/internal/account"
+	"github.com/myaccount/myaccount/internal/captcha"
 	"github.com/myaccount/myaccount/internal/config"
+	"github.com/myaccount/myaccount/internal/mail/mailtest"
 	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/internal/server"
 	"github.com/myaccount/myaccount/storage"
@@ -62,11 +67,26 @@ type testEnv struct {
 	store  storage.Store
 	clock  *clock
 	cfg    *config.Config
+	tape   *randTape
+	smtp   *mailtest.Server
 }
 
 const testPassword = "correct horse battery staple"
 
 func newEnv(t testing.TB) *testEnv {
+	t.Helper()
+	return newEnvWith(t, envOptions{})
+}
+
+// envOptions adds real parts a test needs.
+type envOptions struct {
+	// smtp is a loopback SMTP server that receives the server's mail.
+	smtp *mailtest.Server
+	// env adds MYACCOUNT_* variables.
+	env map[string]string
+}
+
+func newEnvWith(t testing.TB, o envOptions) *testEnv {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -74,15 +94,17 @@ func newEnv(t testing.TB) *testEnv {
 	}
 	issuer := "http://" + ln.Addr().String()
 	dir := t.TempDir()
-	cfg, err := config.Load("", func(k string) string {
-		switch k {
-		case "MYACCOUNT_ISSUER":
-			return issuer
-		case "MYACCOUNT_DATA_DIR":
-			return dir
-		}
-		return ""
-	})
+	vars := map[string]string{"MYACCOUNT_ISSUER": issuer, "MYACCOUNT_DATA_DIR": dir}
+	if o.smtp != nil {
+		vars["MYACCOUNT_SMTP_HOST"] = o.smtp.Host()
+		vars["MYACCOUNT_SMTP_PORT"] = fmt.Sprint(o.smtp.Port())
+		vars["MYACCOUNT_SMTP_STARTTLS"] = "none"
+		vars["MYACCOUNT_MAIL_FROM"] = "MyAccount <no-reply@myaccount.test>"
+	}
+	for k, v := range o.env {
+		vars[k] = v
+	}
+	cfg, err := config.Load("", func(k string) string { return vars[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +113,8 @@ func newEnv(t testing.TB) *testEnv {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(&testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	srv, err := server.New(context.Background(), cfg, log, server.Options{Now: clk.Now})
+	tape := &randTape{}
+	srv, err := server.New(context.Background(), cfg, log, server.Options{Now: clk.Now, CaptchaRand: tape})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +126,45 @@ func newEnv(t testing.TB) *testEnv {
 		hs.Close()
 		srv.Close()
 	})
-	return &testEnv{t: t, srv: srv, http: hs, issuer: issuer, store: srv.Store, clock: clk, cfg: cfg}
+	return &testEnv{t: t, srv: srv, http: hs, issuer: issuer, store: srv.Store, clock: clk, cfg: cfg, tape: tape, smtp: o.smtp}
+}
+
+// randTape is the captcha's randomness: crypto/rand, with a record of what the server drew,
+// so a test can compute the answers the way an attacker cannot.
+type randTape struct {
+	mu  sync.Mutex
+	log []byte
+}
+
+func (r *randTape) Read(p []byte) (int, error) {
+	n, err := cryptorand.Read(p)
+	r.mu.Lock()
+	r.log = append(r.log, p[:n]...)
+	r.mu.Unlock()
+	return n, err
+}
+
+// answer returns the answer of the last captcha drawn since the previous call (an error page
+// draws a new picture, so several may have been drawn).
+func (r *randTape) answer(t testing.TB) string {
+	t.Helper()
+	r.mu.Lock()
+	drawn := r.log
+	r.log = nil
+	r.mu.Unlock()
+	rd := bytes.NewReader(drawn)
+	last := ""
+	for {
+		a, err := captcha.Digits(rd, captcha.DefaultLength)
+		if err != nil {
+			break
+		}
+		last = a
+	}
+	if last == "" {
+		t.Fatal("no captcha was drawn")
+	}
+	return last
 }
 
 type testWriter struct{ t testing.TB }

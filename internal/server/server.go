@@ -5,8 +5,11 @@ package server
 
 import (
 	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -15,8 +18,14 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/myaccount/myaccount/internal/account"
+	"github.com/myaccount/myaccount/internal/captcha"
 	"github.com/myaccount/myaccount/internal/clientip"
 	"github.com/myaccount/myaccount/internal/config"
+	"github.com/myaccount/myaccount/internal/geo"
+	"github.com/myaccount/myaccount/internal/i18n"
+	"github.com/myaccount/myaccount/internal/mail"
+	"github.com/myaccount/myaccount/internal/passwords"
+	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/keys"
 	"github.com/myaccount/myaccount/op"
 	"github.com/myaccount/myaccount/storage"
@@ -35,12 +44,19 @@ type Server struct {
 	Handler  http.Handler
 	cfg      *config.Config
 	log      *slog.Logger
+	now      func() time.Time
+	// holder names this instance when it takes a job lease.
+	holder string
 }
 
 // Options tweak a server for tests; production passes the zero value.
 type Options struct {
 	// Now replaces the clock (tests that move time).
 	Now func() time.Time
+	// CaptchaRand replaces the captcha's source of randomness. Tests seed it so they know the
+	// answers the way an attacker cannot (an attacker does not choose the server's RNG);
+	// production leaves it nil (crypto/rand).
+	CaptchaRand io.Reader
 }
 
 // OpenStore opens the configured database and applies migrations.
@@ -86,7 +102,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	if err != nil {
 		return nil, err
 	}
-	s, err := build(ctx, cfg, log, store, now)
+	s, err := build(ctx, cfg, log, store, now, opts)
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -94,7 +110,18 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	return s, nil
 }
 
-func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store storage.Store, now func() time.Time) (*Server, error) {
+// NewMailer returns the configured mail sender: SMTP when a host is set, else the log.
+func NewMailer(cfg *config.Config, log *slog.Logger) (mail.Sender, error) {
+	if cfg.Mail.SMTP.Host == "" {
+		return mail.LogSender{Logger: log}, nil
+	}
+	return mail.NewSMTPSender(mail.SMTPConfig{
+		Host: cfg.Mail.SMTP.Host, Port: cfg.Mail.SMTP.Port, Username: cfg.Mail.SMTP.Username,
+		Password: cfg.Mail.SMTP.Password, StartTLS: cfg.Mail.SMTP.StartTLS, From: cfg.Mail.From,
+	})
+}
+
+func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store storage.Store, now func() time.Time, opts Options) (*Server, error) {
 	mk, created, err := MasterKey(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("master key: %w", err)
@@ -114,7 +141,42 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store stor
 	if err != nil {
 		return nil, err
 	}
-	accounts := &account.Service{Store: store, Now: now, Logger: log}
+	mailer, err := NewMailer(cfg, log)
+	if err != nil {
+		return nil, fmt.Errorf("mail: %w", err)
+	}
+	templates, err := mail.NewRenderer(cfg.UI.ProductName)
+	if err != nil {
+		return nil, fmt.Errorf("mail templates: %w", err)
+	}
+	blocklist, err := passwords.New()
+	if err != nil {
+		return nil, fmt.Errorf("password blocklist: %w", err)
+	}
+	var checker account.Blocklist = blocklist
+	if u := cfg.Accounts.BreachedPasswordsURL; u != "" {
+		checker = breachedOrCommon{common: blocklist, rng: &passwords.RangeChecker{URL: u}, log: log}
+	}
+	a := cfg.Accounts
+	accounts := &account.Service{
+		Store: store, Now: now, Logger: log, Mail: mailer, Templates: templates, Blocklist: checker,
+		BaseURL: strings.TrimSuffix(cfg.Issuer, "/"), MinPasswordLen: a.MinPasswordLength, ActivationTTL: a.ActivationTTL.Std(),
+		Lockout: account.LockoutPolicy{Threshold: a.LockoutThreshold, Window: a.LockoutWindow.Std(), Base: a.LockoutDuration.Std(),
+			Max: a.LockoutMax.Std(), IPLimit: a.FailuresPerIP},
+	}
+	captchaKey, err := hkdf.Key(sha256.New, mk, nil, "myaccount captcha v1", 32)
+	if err != nil {
+		return nil, fmt.Errorf("captcha key: %w", err)
+	}
+	captchas := &captcha.Service{Store: store, Key: captchaKey, Now: now, Rand: opts.CaptchaRand}
+	bundle, err := i18n.New()
+	if err != nil {
+		return nil, fmt.Errorf("i18n: %w", err)
+	}
+	geoData, err := geo.New()
+	if err != nil {
+		return nil, fmt.Errorf("geo: %w", err)
+	}
 	secure := cfg.SecureCookies()
 	issuer := strings.TrimSuffix(cfg.Issuer, "/")
 
@@ -150,6 +212,9 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store stor
 	uiH, err = ui.New(ui.Config{
 		Store:         store,
 		Accounts:      accounts,
+		I18n:          bundle,
+		Captcha:       captchas,
+		Geo:           geoData,
 		Issuer:        issuer,
 		MasterKey:     mk,
 		SecureCookies: secure,
@@ -177,7 +242,29 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store stor
 	uiH.Mount(uiRouter)
 	root.PathPrefix("/").Handler(uiH.Middleware(uiRouter))
 	handler := ui.SecurityHeaders(recoverer(root, log), secure, cfg.Security.MaxBodyBytes)
-	return &Server{Store: store, Keys: km, Accounts: accounts, Handler: handler, cfg: cfg, log: log}, nil
+	return &Server{Store: store, Keys: km, Accounts: accounts, Handler: handler, cfg: cfg, log: log, now: now, holder: secret.NewID()}, nil
+}
+
+// breachedOrCommon refuses common passwords and, when the range API answers, breached ones.
+// An unreachable API does not block registration: the embedded list still applies.
+type breachedOrCommon struct {
+	common *passwords.Checker
+	rng    *passwords.RangeChecker
+	log    *slog.Logger
+}
+
+func (b breachedOrCommon) Common(pw string) bool {
+	if b.common.Common(pw) {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	breached, err := b.rng.Breached(ctx, pw)
+	if err != nil {
+		b.log.Warn("breached-password API unavailable", "err", err)
+		return false
+	}
+	return breached
 }
 
 // recoverer turns a panic into a plain 500 and a log line: never a stack trace to the client.
@@ -196,28 +283,59 @@ func recoverer(next http.Handler, log *slog.Logger) http.Handler {
 	})
 }
 
-// RunJobs runs the periodic housekeeping until ctx ends: expired rows and retired keys.
-func (s *Server) RunJobs(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		s.housekeeping(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+// RunJobs runs the periodic jobs until ctx ends. Each takes a lease row in SQL first, so on
+// several instances only one runs a job at a time.
+func (s *Server) RunJobs(ctx context.Context) {
+	jobs := []struct {
+		name  string
+		every time.Duration
+		run   func(context.Context)
+	}{
+		{"housekeeping", 10 * time.Minute, s.Housekeeping},
+		{"purge-pending", s.cfg.Accounts.PurgeInterval.Std(), s.PurgePending},
 	}
+	for _, j := range jobs {
+		go func() {
+			t := time.NewTicker(j.every)
+			defer t.Stop()
+			for {
+				if ok, err := s.Store.AcquireLease(ctx, j.name, s.holder, j.every/2+time.Minute, s.now().UTC()); err != nil {
+					s.log.ErrorContext(ctx, "job lease", "job", j.name, "err", err)
+				} else if ok {
+					j.run(ctx)
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+			}
+		}()
+	}
+	<-ctx.Done()
 }
 
-func (s *Server) housekeeping(ctx context.Context) {
-	if n, err := s.Store.DeleteExpired(ctx, time.Now().UTC()); err != nil {
+// Housekeeping deletes expired rows and retired keys.
+func (s *Server) Housekeeping(ctx context.Context) {
+	if n, err := s.Store.DeleteExpired(ctx, s.now().UTC()); err != nil {
 		s.log.ErrorContext(ctx, "delete expired rows", "err", err)
 	} else if n > 0 {
 		s.log.InfoContext(ctx, "deleted expired rows", "rows", n)
 	}
 	if _, err := s.Keys.Prune(ctx); err != nil {
 		s.log.ErrorContext(ctx, "prune signing keys", "err", err)
+	}
+}
+
+// PurgePending reminds and then deletes accounts never activated.
+func (s *Server) PurgePending(ctx context.Context) {
+	reminded, deleted, err := s.Accounts.PurgePending(ctx)
+	if err != nil {
+		s.log.ErrorContext(ctx, "purge pending accounts", "err", err)
+		return
+	}
+	if reminded > 0 || deleted > 0 {
+		s.log.InfoContext(ctx, "purged pending accounts", "reminded", reminded, "deleted", deleted)
 	}
 }
 
@@ -234,7 +352,7 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	}
 	jobsCtx, stopJobs := context.WithCancel(ctx)
 	defer stopJobs()
-	go s.RunJobs(jobsCtx, 10*time.Minute)
+	go s.RunJobs(jobsCtx)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 	select {

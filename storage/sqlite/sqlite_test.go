@@ -8,6 +8,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/jmoiron/sqlx"
 
 	"github.com/myaccount/myaccount/storage"
 	"github.com/myaccount/myaccount/storage/sqlite"
@@ -218,5 +222,46 @@ func TestOpenRejectsBadDSN(t *testing.T) {
 			db.Close()
 			t.Errorf("Open(%q) succeeded", dsn)
 		}
+	}
+}
+
+// TestUpgradeKeepsData opens a database created at version 1 with the current code: the
+// later migrations must apply on top of existing rows, giving new columns their defaults.
+func TestUpgradeKeepsData(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	old := fstest.MapFS{}
+	body, err := fs.ReadFile(sqlite.MigrationsFS(), "0001_init.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old["0001_init.sql"] = &fstest.MapFile{Data: body}
+	raw, err := sqlx.Open("sqlite3", "file:"+path+"?_foreign_keys=on")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sqlstore.Migrate(t.Context(), raw, sqlite.Dialect(), old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.ExecContext(t.Context(), `INSERT INTO users (id, email, email_normalized, status, created_at, updated_at)
+		VALUES ('u1', 'a@example.com', 'a@example.com', 'pending', 1, 1)`); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+
+	db, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatalf("upgrade: %v", err)
+	}
+	defer db.Close()
+	u, err := db.GetUser(t.Context(), "u1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.LockoutCount != 0 || u.PreferredMFA != "" || u.LockedUntil != nil || u.ReminderSentAt != nil {
+		t.Fatalf("new columns of an old row: %+v", u)
+	}
+	pending, err := db.ListPendingUsers(t.Context(), time.Now())
+	if err != nil || len(pending) != 1 {
+		t.Fatalf("ListPendingUsers after upgrade: %v, %v", pending, err)
 	}
 }

@@ -1,14 +1,15 @@
 // Package sqlstore is MyAccount's one SQL implementation of storage.Store, written against
 // sqlx so that SQLite and PostgreSQL share every query. What differs between backends (bind
-// placeholders, how a unique violation looks, row locking) is described by a Dialect; each
-// backend package (storage/sqlite, later storage/postgres) opens the driver, applies its
+// placeholders, how a unique violation looks, row locking, which failures deserve a retry)
+// is described by a Dialect; each
+// backend package (storage/sqlite, storage/postgres) opens the driver, applies its
 // migrations and hands the handle to New.
 //
 // Schema conventions shared by every backend's migrations:
 //   - times are BIGINT unix milliseconds (UTC); a zero time.Time is stored as NULL;
 //   - string lists are JSON arrays in TEXT columns (an empty list is "[]" and reads back nil);
 //   - durations are BIGINT seconds;
-//   - booleans are BOOLEAN (PostgreSQL) or INTEGER 0/1 (SQLite);
+//   - booleans are BOOLEAN (PostgreSQL) or INTEGER 0/1 (SQLite), bytes BYTEA or BLOB;
 //   - ids are TEXT primary keys, and an empty optional reference (user_id of a
 //     client_credentials grant, grant_id of a standalone access token, a request's code_hash)
 //     is NULL so that foreign keys and UNIQUE constraints ignore it.
@@ -19,6 +20,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -43,7 +45,20 @@ type Dialect struct {
 	// READ COMMITTED; SQLite has no such clause and needs none, because its write transactions
 	// begin IMMEDIATE and so already exclude each other.
 	ForUpdate string
+	// IsRetryable reports whether a transaction failed only because of concurrency
+	// (PostgreSQL's serialization failure or deadlock) and may succeed if run again; such
+	// transactions are retried a few times with jittered backoff. nil means never: SQLite
+	// serialises writers and waits (busy_timeout) instead of failing.
+	IsRetryable func(error) bool
 }
+
+// Retry policy for transactions the dialect calls retryable. A deadlock victim has been
+// rolled back, so running it again is safe; the jitter keeps the same two transactions from
+// colliding again in lock step.
+const (
+	txAttempts    = 5
+	txBackoffBase = 5 * time.Millisecond
+)
 
 // DB implements storage.Store on a *sqlx.DB. A DB returned by New runs each call in its own
 // statement or transaction; inside InTx the callback gets a DB bound to the transaction.
@@ -110,15 +125,36 @@ func (d *DB) Close() error {
 
 // InTx runs fn in one transaction: fn's error (or panic, which propagates) rolls back, nil
 // commits. A nested InTx joins the outer transaction, so composite operations stay atomic.
+// When the dialect reports the failure as retryable (a PostgreSQL deadlock or serialization
+// failure), the whole transaction, fn included, runs again: fn must only touch the store
+// and its own variables, not send email or the like.
 func (d *DB) InTx(ctx context.Context, fn func(storage.Store) error) error {
 	return d.inTx(ctx, func(tx *DB) error { return fn(tx) })
 }
 
-// inTx is InTx for internal callers, which need the concrete type.
+// inTx is InTx for internal callers, which need the concrete type. Callers' closures reset
+// what they set at the start, because a retried transaction runs them again.
 func (d *DB) inTx(ctx context.Context, fn func(tx *DB) error) error {
 	if d.tx != nil {
 		return fn(d)
 	}
+	for attempt := 1; ; attempt++ {
+		err := d.runTx(ctx, fn)
+		if err == nil || d.dialect.IsRetryable == nil || !d.dialect.IsRetryable(err) || attempt == txAttempts {
+			return err
+		}
+		// Exponential backoff with full jitter: 0..5ms, 0..10ms, 0..20ms, ...
+		wait := time.Duration(rand.Int64N(int64(txBackoffBase << (attempt - 1))))
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(wait):
+		}
+	}
+}
+
+// runTx runs fn in one new transaction.
+func (d *DB) runTx(ctx context.Context, fn func(tx *DB) error) error {
 	tx, err := d.root.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
@@ -213,6 +249,11 @@ type queries struct {
 	consents consentSQL
 	keys     keySQL
 	gc       gcSQL
+	oneTime  oneTimeSQL
+	counters counterSQL
+	audit    auditSQL
+	mfa      mfaSQL
+	devices  deviceCodeSQL
 }
 
 func newQueries(d Dialect) *queries {
@@ -226,5 +267,10 @@ func newQueries(d Dialect) *queries {
 		consents: newConsentSQL(rb),
 		keys:     newKeySQL(rb, d.ForUpdate),
 		gc:       newGCSQL(rb),
+		oneTime:  newOneTimeSQL(rb),
+		counters: newCounterSQL(rb),
+		audit:    newAuditSQL(rb),
+		mfa:      newMFASQL(rb, d.ForUpdate),
+		devices:  newDeviceCodeSQL(rb, d.ForUpdate),
 	}
 }

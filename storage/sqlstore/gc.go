@@ -10,6 +10,10 @@ import (
 // as reused (so the tokens it issued get revoked) rather than answered "unknown".
 const authRequestRetention = 24 * time.Hour
 
+// usedTokenRetention is how long a used one-time token is kept after its use, so that a
+// second click on an activation or reset link is answered "already used", not "unknown".
+const usedTokenRetention = 24 * time.Hour
+
 type gcSQL struct {
 	// steps run in order; grants go last because they are removed only once their tokens are.
 	steps []gcStep
@@ -36,18 +40,31 @@ func newGCSQL(rb func(string) string) gcSQL {
 		{"grants", rb(`DELETE FROM grants WHERE revoked_at <= ?
 			AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = grants.id)
 			AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.grant_id = grants.id)`), nowArg},
+		// Unused tokens go when they expire, used ones a day after their use.
+		{"one-time tokens", rb(`DELETE FROM one_time_tokens
+			WHERE (used_at IS NULL AND expires_at <= ?) OR used_at <= ?`),
+			func(now int64) []any { return []any{now, now - usedTokenRetention.Milliseconds()} }},
+		{"captchas", rb(`DELETE FROM captchas WHERE expires_at <= ?`), nowArg},
+		{"device codes", rb(`DELETE FROM device_codes WHERE expires_at <= ?`), nowArg},
+		{"trusted browsers", rb(`DELETE FROM trusted_browsers WHERE expires_at <= ?`), nowArg},
+		{"counters", rb(`DELETE FROM counters WHERE window_start <= ?`),
+			func(now int64) []any { return []any{now - CounterRetention.Milliseconds()} }},
+		{"leases", rb(`DELETE FROM leases WHERE expires_at <= ?`), nowArg},
 	}}
 }
 
 // DeleteExpired removes, in one transaction: auth requests that expired more than a day
 // before now; sessions expired or revoked by now; refresh and access tokens expired by now;
-// and grants revoked by now that have no tokens left. It returns the number of rows removed.
+// grants revoked by now that have no tokens left; one-time tokens unused and expired, or used
+// more than a day ago; expired captchas, device codes, trusted browsers and leases; and
+// counters whose window started more than CounterRetention ago. It returns the number of
+// rows removed.
 // Grants that are not revoked are kept even without tokens: they are what the account page
 // lists as connected apps.
 func (d *DB) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
 	var total int64
 	err := d.inTx(ctx, func(tx *DB) error {
-		total = 0
+		total = 0 // a retried transaction starts over
 		for _, s := range tx.q.gc.steps {
 			n, err := tx.exec(ctx, s.query, s.args(now.UnixMilli())...)
 			if err != nil {

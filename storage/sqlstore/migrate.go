@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"io/fs"
 	"path"
@@ -57,15 +58,27 @@ func LoadMigrations(fsys fs.FS) ([]Migration, error) {
 	return out, nil
 }
 
+// Migrator is where migrations run: a *sqlx.DB, or a *sqlx.Conn when the backend must keep
+// one session for the whole run (PostgreSQL holds its advisory lock on that session).
+type Migrator interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	BeginTxx(ctx context.Context, opts *sql.TxOptions) (*sqlx.Tx, error)
+}
+
+var (
+	_ Migrator = (*sqlx.DB)(nil)
+	_ Migrator = (*sqlx.Conn)(nil)
+)
+
 // Migrate applies the migrations in fsys that schema_migrations does not list yet, in
 // version order, each in its own transaction together with its schema_migrations row, so a
 // failed migration leaves no half-applied schema (both SQLite and PostgreSQL have
 // transactional DDL). Each transaction re-checks its version first, so two processes
 // migrating at once apply it once on SQLite (whose write transactions serialise); on
 // PostgreSQL the loser fails on the version's primary key instead, and the backend should
-// take an advisory lock around Migrate. A migration's SQL runs as one Exec without
-// arguments, which both drivers accept as several statements.
-func Migrate(ctx context.Context, db *sqlx.DB, d Dialect, fsys fs.FS) error {
+// take an advisory lock around Migrate and pass the connection holding it. A migration's
+// SQL runs as one Exec without arguments, which both drivers accept as several statements.
+func Migrate(ctx context.Context, db Migrator, d Dialect, fsys fs.FS) error {
 	migrations, err := LoadMigrations(fsys)
 	if err != nil {
 		return err
@@ -86,7 +99,7 @@ func Migrate(ctx context.Context, db *sqlx.DB, d Dialect, fsys fs.FS) error {
 	return nil
 }
 
-func migrateOne(ctx context.Context, db *sqlx.DB, m Migration, applied, record string) error {
+func migrateOne(ctx context.Context, db Migrator, m Migration, applied, record string) error {
 	tx, err := db.BeginTxx(ctx, nil)
 	if err != nil {
 		return err

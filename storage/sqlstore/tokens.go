@@ -308,6 +308,7 @@ func (d *DB) getRefreshToken(ctx context.Context, hash string) (*storage.Refresh
 func (d *DB) RotateRefreshToken(ctx context.Context, oldHash string, next *storage.RefreshToken, now time.Time) error {
 	reused := false
 	err := d.inTx(ctx, func(tx *DB) error {
+		reused = false // a retried transaction starts over
 		ms := now.UnixMilli()
 		n, err := tx.exec(ctx, tx.q.tokens.rotateRefresh, ms, oldHash, ms)
 		if err != nil {

@@ -3,34 +3,45 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"time"
 
 	"github.com/myaccount/myaccount/storage"
 )
 
 const userColumns = `id, email, email_normalized, email_verified, password_hash, status, name,
-	locale, zoneinfo, country, region, date_format, created_at, updated_at, activated_at`
+	locale, zoneinfo, country, region, date_format, created_at, updated_at, activated_at,
+	reminder_sent_at, locked_until, lockout_count, preferred_mfa`
 
 type userSQL struct {
 	insert, get, getForUpdate, getByEmail, list, update, delete, deleteStandaloneTokens string
+	listPending, deletePending, deletePendingStandaloneTokens                           string
 }
 
 func newUserSQL(rb func(string) string, forUpdate string) userSQL {
 	get := `SELECT ` + userColumns + ` FROM users WHERE id = ?`
 	return userSQL{
 		insert: rb(`INSERT INTO users (` + userColumns + `)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		get:          rb(get),
 		getForUpdate: rb(get + forUpdate),
 		getByEmail:   rb(`SELECT ` + userColumns + ` FROM users WHERE email_normalized = ?`),
 		list:         rb(`SELECT ` + userColumns + ` FROM users ORDER BY created_at, id`),
 		update: rb(`UPDATE users SET email = ?, email_normalized = ?, email_verified = ?,
 			password_hash = ?, status = ?, name = ?, locale = ?, zoneinfo = ?, country = ?,
-			region = ?, date_format = ?, created_at = ?, updated_at = ?, activated_at = ?
+			region = ?, date_format = ?, created_at = ?, updated_at = ?, activated_at = ?,
+			reminder_sent_at = ?, locked_until = ?, lockout_count = ?, preferred_mfa = ?
 			WHERE id = ?`),
 		delete: rb(`DELETE FROM users WHERE id = ?`),
 		// Standalone access tokens (no grant) are tied to the user only by subject, so no
 		// foreign key cascades to them.
 		deleteStandaloneTokens: rb(`DELETE FROM access_tokens WHERE grant_id IS NULL AND subject = ?`),
+		listPending: rb(`SELECT ` + userColumns + ` FROM users WHERE status = ? AND created_at < ?
+			ORDER BY created_at, id`),
+		// The status test is in the DELETE itself, so a user activated between a
+		// ListPendingUsers and this call is never deleted.
+		deletePending: rb(`DELETE FROM users WHERE status = ? AND created_at < ?`),
+		deletePendingStandaloneTokens: rb(`DELETE FROM access_tokens WHERE grant_id IS NULL AND subject IN
+			(SELECT id FROM users WHERE status = ? AND created_at < ?)`),
 	}
 }
 
@@ -51,6 +62,10 @@ type userRow struct {
 	CreatedAt       sql.NullInt64 `db:"created_at"`
 	UpdatedAt       sql.NullInt64 `db:"updated_at"`
 	ActivatedAt     sql.NullInt64 `db:"activated_at"`
+	ReminderSentAt  sql.NullInt64 `db:"reminder_sent_at"`
+	LockedUntil     sql.NullInt64 `db:"locked_until"`
+	LockoutCount    int           `db:"lockout_count"`
+	PreferredMFA    string        `db:"preferred_mfa"`
 }
 
 func (r *userRow) user() *storage.User {
@@ -59,6 +74,8 @@ func (r *userRow) user() *storage.User {
 		PasswordHash: r.PasswordHash, Status: r.Status, Name: r.Name, Locale: r.Locale,
 		ZoneInfo: r.ZoneInfo, Country: r.Country, Region: r.Region, DateFormat: r.DateFormat,
 		CreatedAt: fromMS(r.CreatedAt), UpdatedAt: fromMS(r.UpdatedAt), ActivatedAt: fromMSPtr(r.ActivatedAt),
+		ReminderSentAt: fromMSPtr(r.ReminderSentAt), LockedUntil: fromMSPtr(r.LockedUntil),
+		LockoutCount: r.LockoutCount, PreferredMFA: r.PreferredMFA,
 	}
 }
 
@@ -66,7 +83,8 @@ func (r *userRow) user() *storage.User {
 func userValues(u *storage.User) []any {
 	return []any{u.Email, u.EmailNormalized, u.EmailVerified, u.PasswordHash, u.Status, u.Name,
 		u.Locale, u.ZoneInfo, u.Country, u.Region, u.DateFormat,
-		msOrNull(u.CreatedAt), msOrNull(u.UpdatedAt), msPtr(u.ActivatedAt)}
+		msOrNull(u.CreatedAt), msOrNull(u.UpdatedAt), msPtr(u.ActivatedAt),
+		msPtr(u.ReminderSentAt), msPtr(u.LockedUntil), u.LockoutCount, u.PreferredMFA}
 }
 
 // CreateUser inserts u. A zero CreatedAt is set to now and a zero UpdatedAt to CreatedAt,
@@ -152,4 +170,39 @@ func (d *DB) DeleteUser(ctx context.Context, id string) error {
 		return one(tx.exec(ctx, tx.q.users.delete, id))
 	})
 	return d.wrap(err, "delete user %q", id)
+}
+
+// ListPendingUsers returns users still pending that were created before createdBefore,
+// oldest first: the candidates for an activation reminder or for deletion.
+func (d *DB) ListPendingUsers(ctx context.Context, createdBefore time.Time) ([]*storage.User, error) {
+	var rows []userRow
+	if err := d.sel(ctx, &rows, d.q.users.listPending, storage.UserPending, createdBefore.UnixMilli()); err != nil {
+		return nil, d.wrap(err, "list pending users")
+	}
+	out := make([]*storage.User, len(rows))
+	for i := range rows {
+		out[i] = rows[i].user()
+	}
+	return out, nil
+}
+
+// DeletePendingUsers deletes the users still pending that were created before createdBefore
+// and returns how many went. The status is tested by the DELETE itself, not by a prior read,
+// so an account activated at the last moment survives. What the users own goes by cascade
+// as in DeleteUser, in the same transaction.
+func (d *DB) DeletePendingUsers(ctx context.Context, createdBefore time.Time) (int64, error) {
+	var n int64
+	err := d.inTx(ctx, func(tx *DB) error {
+		args := []any{storage.UserPending, createdBefore.UnixMilli()}
+		if _, err := tx.exec(ctx, tx.q.users.deletePendingStandaloneTokens, args...); err != nil {
+			return err
+		}
+		var err error
+		n, err = tx.exec(ctx, tx.q.users.deletePending, args...)
+		return err
+	})
+	if err != nil {
+		return 0, d.wrap(err, "delete pending users")
+	}
+	return n, nil
 }

@@ -17,7 +17,8 @@ func newUser(id string) *storage.User {
 		PasswordHash: "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA", Status: storage.UserActive,
 		Name: "Name " + id, Locale: "fr-CH", ZoneInfo: "Europe/Zurich", Country: "CH", Region: "VD",
 		DateFormat: "dd.MM.yyyy", CreatedAt: t, UpdatedAt: t.Add(time.Minute),
-		ActivatedAt: ptr(t.Add(2 * time.Minute)),
+		ActivatedAt: ptr(t.Add(2 * time.Minute)), ReminderSentAt: ptr(t.Add(3 * time.Minute)),
+		LockedUntil: ptr(t.Add(4 * time.Minute)), LockoutCount: 3, PreferredMFA: storage.MFAWebAuthn,
 	}
 }
 
@@ -129,4 +130,30 @@ func completedWithCode(t *testing.T, s storage.Store, id string) (*storage.AuthR
 	must(t, s.CompleteAuthRequest(ctx(t), id, u.ID, "sess-1", base(), []string{"pwd"}, "urn:pwd"))
 	must(t, s.SaveAuthCode(ctx(t), id, "code-"+id, base().Add(time.Minute)))
 	return ar, u
+}
+
+func newOneTimeToken(hash, purpose, userID string) *storage.OneTimeToken {
+	t := base()
+	return &storage.OneTimeToken{Hash: hash, Purpose: purpose, UserID: userID, Data: "data-" + hash,
+		CreatedAt: t, ExpiresAt: t.Add(time.Hour)}
+}
+
+func newMFA(id, userID, kind string) *storage.MFACredential {
+	t := base()
+	c := &storage.MFACredential{ID: id, UserID: userID, Kind: kind, Name: "Key " + id,
+		Secret: []byte("secret-" + id), SignCount: 7, LastStep: 100, CreatedAt: t,
+		LastUsedAt: ptr(t.Add(time.Minute))}
+	if kind == storage.MFAWebAuthn {
+		c.CredentialID = []byte{0x00, 0xff, byte(len(id)), id[0]}
+		c.Flagged = true
+	}
+	return c
+}
+
+// newDeviceCode is pending and expires ten minutes after base().
+func newDeviceCode(hash, userCode, clientID string) *storage.DeviceCode {
+	t := base()
+	return &storage.DeviceCode{DeviceCodeHash: hash, UserCode: userCode, ClientID: clientID,
+		Scopes: []string{"openid", "offline_access"}, DeviceName: "TV", State: storage.DevicePending,
+		CreatedAt: t, ExpiresAt: t.Add(10 * time.Minute)}
 }

@@ -113,3 +113,101 @@ var gcTests = []test{
 		equal(t, "rows removed", n, int64(0))
 	}},
 }
+
+var gcAccountTests = []test{
+	{"removes dead tokens, captchas, device codes, browsers, counters and leases", func(t *testing.T, s storage.Store) {
+		now := base()
+		must(t, s.CreateUser(ctx(t), newUser("u1")))
+		must(t, s.CreateClient(ctx(t), newClient("c1")))
+
+		// One-time tokens: unused ones go at expiry; used ones are kept a day after their use
+		// (so a second click says "already used"), even past their expiry.
+		tokens := map[string]struct {
+			expires time.Duration
+			used    *time.Duration
+			gone    bool
+		}{
+			"unused-expired":     {-time.Second, nil, true},
+			"unused-live":        {time.Hour, nil, false},
+			"used-recently":      {-time.Hour, ptr(-23 * time.Hour), false},
+			"used-long-ago":      {time.Hour, ptr(-25 * time.Hour), true},
+			"used-at-retention":  {time.Hour, ptr(-24 * time.Hour), true},
+			"unused-expires-now": {0, nil, true},
+		}
+		for h, c := range tokens {
+			tok := newOneTimeToken(h, storage.TokenReset, "u1")
+			tok.CreatedAt, tok.ExpiresAt = now.Add(-48*time.Hour), now.Add(c.expires)
+			if c.used != nil {
+				tok.UsedAt = ptr(now.Add(*c.used))
+			}
+			must(t, s.CreateOneTimeToken(ctx(t), tok))
+		}
+		for id, exp := range map[string]time.Duration{"cap-dead": 0, "cap-live": time.Second} {
+			must(t, s.CreateCaptcha(ctx(t), &storage.Captcha{ID: id, AnswerHash: "x", CreatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(exp)}))
+		}
+		dDead, dLive := newDeviceCode("dev-dead", "AAAA", "c1"), newDeviceCode("dev-live", "BBBB", "c1")
+		dDead.ExpiresAt = now
+		must(t, s.CreateDeviceCode(ctx(t), dDead))
+		must(t, s.CreateDeviceCode(ctx(t), dLive))
+		for h, exp := range map[string]time.Duration{"tb-dead": -time.Minute, "tb-live": time.Minute} {
+			must(t, s.CreateTrustedBrowser(ctx(t), &storage.TrustedBrowser{TokenHash: h, UserID: "u1", CreatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(exp)}))
+		}
+		// Counters carry no window length: they go CounterRetention after their window began.
+		_, err := s.HitCounter(ctx(t), "ctr-stale", time.Minute, now.Add(-8*24*time.Hour))
+		must(t, err)
+		_, err = s.HitCounter(ctx(t), "ctr-recent", time.Minute, now.Add(-time.Hour))
+		must(t, err)
+		ok, err := s.AcquireLease(ctx(t), "lease-dead", "a", time.Minute, now.Add(-time.Minute))
+		must(t, err)
+		equal(t, "lease taken", ok, true)
+		ok, err = s.AcquireLease(ctx(t), "lease-live", "a", time.Minute, now)
+		must(t, err)
+		equal(t, "lease taken", ok, true)
+		// Never collected: credentials, recovery codes, audit events.
+		must(t, s.CreateMFACredential(ctx(t), newMFA("t1", "u1", storage.MFATOTP)))
+		must(t, s.ReplaceRecoveryCodes(ctx(t), "u1", []string{"r1"}))
+		must(t, s.AddAuditEvent(ctx(t), &storage.AuditEvent{UserID: "u1", Type: "login", CreatedAt: now.Add(-365 * 24 * time.Hour)}))
+
+		n, err := s.DeleteExpired(ctx(t), now)
+		must(t, err)
+		// 4 tokens, 1 captcha, 1 device code, 1 browser, 1 counter, 1 lease
+		equal(t, "rows removed", n, int64(9))
+
+		for h, c := range tokens {
+			_, err := s.ConsumeOneTimeToken(ctx(t), h, storage.TokenReset, now)
+			if gone := errors.Is(err, storage.ErrNotFound); gone != c.gone {
+				t.Errorf("token %s: consume says %v, want gone=%v", h, err, c.gone)
+			}
+		}
+		_, err = s.ConsumeCaptcha(ctx(t), "cap-dead", now)
+		wantErr(t, err, storage.ErrNotFound)
+		_, err = s.ConsumeCaptcha(ctx(t), "cap-live", now)
+		must(t, err)
+		_, err = s.GetDeviceCode(ctx(t), "dev-dead")
+		wantErr(t, err, storage.ErrNotFound)
+		_, err = s.GetDeviceCode(ctx(t), "dev-live")
+		must(t, err)
+		_, err = s.GetTrustedBrowser(ctx(t), "tb-live", "u1", now)
+		must(t, err)
+		_, _, err = s.GetCounter(ctx(t), "ctr-stale")
+		wantErr(t, err, storage.ErrNotFound)
+		_, _, err = s.GetCounter(ctx(t), "ctr-recent")
+		must(t, err)
+		ok, err = s.AcquireLease(ctx(t), "lease-live", "b", time.Minute, now)
+		must(t, err)
+		equal(t, "live lease still held by a", ok, false)
+		creds, err := s.ListMFACredentials(ctx(t), "u1")
+		must(t, err)
+		equal(t, "mfa credentials kept", len(creds), 1)
+		codes, err := s.CountRecoveryCodes(ctx(t), "u1")
+		must(t, err)
+		equal(t, "recovery codes kept", codes, 1)
+		events, err := s.ListAuditEvents(ctx(t), "u1", 0)
+		must(t, err)
+		equal(t, "audit events kept", len(events), 1)
+
+		n, err = s.DeleteExpired(ctx(t), now)
+		must(t, err)
+		equal(t, "rows removed by a second run", n, int64(0))
+	}},
+}

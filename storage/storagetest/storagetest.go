@@ -32,7 +32,19 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"SigningKeys", keyTests},
 		{"Transactions", txTests},
 		{"DeleteExpired", gcTests},
+		{"DeleteExpiredAccounts", gcAccountTests},
+		{"PendingUsers", pendingUserTests},
+		{"OneTimeTokens", oneTimeTokenTests},
+		{"Captchas", captchaTests},
+		{"Counters", counterTests},
+		{"Leases", leaseTests},
+		{"Audit", auditTests},
+		{"MFA", mfaTests},
+		{"RecoveryCodes", recoveryTests},
+		{"TrustedBrowsers", browserTests},
+		{"DeviceCodes", deviceCodeTests},
 		{"Concurrency", concurrencyTests},
+		{"ConcurrencySingleUse", singleUseConcurrencyTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

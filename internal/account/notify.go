@@ -1,0 +1,80 @@
+package account
+
+import (
+	"context"
+	"net/url"
+	"strings"
+
+	"github.com/myaccount/myaccount/internal/mail"
+	"github.com/myaccount/myaccount/storage"
+)
+
+// Meta describes the request behind an account action, for audit events and mail language.
+type Meta struct {
+	IP        string
+	UserAgent string
+	ClientID  string
+	Lang      string
+	// Continue is an authorization request to return to after activation (optional).
+	Continue string
+}
+
+// link builds an absolute link below BaseURL.
+func (s *Service) link(path string, q url.Values) string {
+	u := strings.TrimSuffix(s.BaseURL, "/") + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	return u
+}
+
+// notify renders and sends one email. Failures are logged, not returned: a person's action
+// must not fail (or reveal anything) because the mail relay hiccupped.
+func (s *Service) notify(ctx context.Context, to, lang, kind string, data mail.Data) {
+	if s.Mail == nil || s.Templates == nil {
+		return
+	}
+	msg, err := s.Templates.Render(kind, lang, data)
+	if err != nil {
+		s.log().ErrorContext(ctx, "render mail", "kind", kind, "err", err)
+		return
+	}
+	msg.To = to
+	if err := s.Mail.Send(ctx, msg); err != nil {
+		s.log().ErrorContext(ctx, "send mail", "kind", kind, "err", err)
+	}
+}
+
+// userLang is the language for mail to u: the account's locale, else the request's.
+func userLang(u *storage.User, m Meta) string {
+	if u != nil && u.Locale != "" {
+		return u.Locale
+	}
+	return m.Lang
+}
+
+// audit records a security event; failures are logged only.
+func (s *Service) audit(ctx context.Context, userID, typ string, m Meta, detail string) {
+	if userID == "" {
+		return
+	}
+	err := s.Store.AddAuditEvent(ctx, &storage.AuditEvent{
+		ID: newID(), UserID: userID, Type: typ, IP: m.IP, UserAgent: truncate(m.UserAgent, 256),
+		ClientID: m.ClientID, Detail: detail, CreatedAt: s.now(),
+	})
+	if err != nil {
+		s.log().WarnContext(ctx, "audit event", "type", typ, "err", err)
+	}
+}
+
+// Audit records an event on behalf of other packages (sign-in through the UI, consent).
+func (s *Service) Audit(ctx context.Context, userID, typ string, m Meta, detail string) {
+	s.audit(ctx, userID, typ, m, detail)
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

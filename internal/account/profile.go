@@ -1,0 +1,195 @@
+package account
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/myaccount/myaccount/internal/mail"
+	"github.com/myaccount/myaccount/internal/secret"
+	"github.com/myaccount/myaccount/storage"
+)
+
+// Profile is what a person (or an admin) may set about themselves.
+type Profile struct {
+	Name       string
+	Country    string
+	Region     string
+	ZoneInfo   string
+	DateFormat string
+	Locale     string
+}
+
+// ProfileRules validates profile values; internal/geo implements it.
+type ProfileRules interface {
+	ValidCountry(code string) bool
+	ValidRegion(country, region string) bool
+	ValidTimeZone(name string) bool
+	ValidDateFormat(id string) bool
+}
+
+// ProfileError names the fields that are wrong.
+type ProfileError struct{ Fields map[string]string }
+
+func (e *ProfileError) Error() string {
+	parts := make([]string, 0, len(e.Fields))
+	for f, msg := range e.Fields {
+		parts = append(parts, f+": "+msg)
+	}
+	return "account: invalid profile: " + strings.Join(parts, "; ")
+}
+
+// Complete reports whether the profile has what sign-in requires (the country).
+func Complete(u *storage.User) bool { return u.Country != "" }
+
+// ValidateProfile checks every field and reports each problem. Country is mandatory; the
+// region is mandatory where the country has regions.
+func ValidateProfile(rules ProfileRules, p Profile) error {
+	bad := map[string]string{}
+	if p.Country == "" || !rules.ValidCountry(p.Country) {
+		bad["country"] = "Choose a country"
+	} else if !rules.ValidRegion(p.Country, p.Region) {
+		bad["region"] = "Choose a region"
+	}
+	if p.ZoneInfo != "" && !rules.ValidTimeZone(p.ZoneInfo) {
+		bad["zoneinfo"] = "Choose a time zone"
+	}
+	if p.DateFormat != "" && !rules.ValidDateFormat(p.DateFormat) {
+		bad["date_format"] = "Choose a date format"
+	}
+	if len(p.Name) > 200 {
+		bad["name"] = "Too long"
+	}
+	if len(bad) > 0 {
+		return &ProfileError{Fields: bad}
+	}
+	return nil
+}
+
+// UpdateProfile validates and stores the profile.
+func (s *Service) UpdateProfile(ctx context.Context, rules ProfileRules, userID string, p Profile, m Meta) (*storage.User, error) {
+	if err := ValidateProfile(rules, p); err != nil {
+		return nil, err
+	}
+	u, err := s.Store.UpdateUser(ctx, userID, func(x *storage.User) error {
+		x.Name, x.Country, x.Region, x.ZoneInfo, x.DateFormat = strings.TrimSpace(p.Name), p.Country, p.Region, p.ZoneInfo, p.DateFormat
+		if p.Locale != "" {
+			x.Locale = p.Locale
+		}
+		x.UpdatedAt = s.now()
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("update profile: %w", err)
+	}
+	s.audit(ctx, userID, "profile_updated", m, "")
+	return u, nil
+}
+
+// checkPassword verifies the current password of a signed-in person.
+func (s *Service) checkPassword(u *storage.User, password string) error {
+	ok, err := secret.VerifyPassword(u.PasswordHash, password)
+	if err != nil || !ok {
+		return ErrInvalidCredentials
+	}
+	return nil
+}
+
+// ChangePassword needs the current password. Every session and token of the account ends;
+// the caller signs the browser in again with a fresh session.
+func (s *Service) ChangePassword(ctx context.Context, u *storage.User, current, next string, m Meta) error {
+	if err := s.checkPassword(u, current); err != nil {
+		return err
+	}
+	if err := s.ValidatePassword(next); err != nil {
+		return err
+	}
+	hash, err := secret.HashPassword(next)
+	if err != nil {
+		return fmt.Errorf("hash password: %w", err)
+	}
+	if _, err := s.Store.UpdateUser(ctx, u.ID, func(x *storage.User) error {
+		x.PasswordHash, x.UpdatedAt = hash, s.now()
+		return nil
+	}); err != nil {
+		return fmt.Errorf("change password: %w", err)
+	}
+	if err := s.endEverything(ctx, u.ID); err != nil {
+		return err
+	}
+	s.audit(ctx, u.ID, "password_changed", m, "")
+	s.notify(ctx, u.Email, userLang(u, m), mail.PasswordChanged, mail.Data{Email: u.Email, IP: m.IP, UserAgent: m.UserAgent, Link: s.link("/forgot", nil)})
+	return nil
+}
+
+// StartEmailChange mails a confirmation link to the new address; nothing changes until it is
+// followed. When the new address belongs to another account, that owner gets the "someone
+// tried to use your address" notice instead, and the caller shows the same page.
+func (s *Service) StartEmailChange(ctx context.Context, u *storage.User, password, newEmail string, m Meta) error {
+	if err := s.checkPassword(u, password); err != nil {
+		return err
+	}
+	if err := ValidateEmail(newEmail); err != nil {
+		return err
+	}
+	norm := NormalizeEmail(newEmail)
+	if !s.allowMail(ctx, "email_change", u.EmailNormalized, m.IP) {
+		return ErrTooManyAttempts
+	}
+	if other, err := s.Store.GetUserByEmail(ctx, norm); err == nil {
+		if other.ID != u.ID {
+			s.notify(ctx, other.Email, userLang(other, m), mail.AlreadyRegistered, mail.Data{Email: other.Email, Link: s.link("/login", nil), ResetLink: s.link("/forgot", nil)})
+		}
+		return nil
+	}
+	tok := secret.RandomToken(32)
+	now := s.now()
+	if err := s.Store.CreateOneTimeToken(ctx, &storage.OneTimeToken{
+		Hash: secret.HashToken(tok), Purpose: storage.TokenEmailChange, UserID: u.ID, Data: strings.TrimSpace(newEmail),
+		CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour),
+	}); err != nil {
+		return fmt.Errorf("email change token: %w", err)
+	}
+	s.notify(ctx, strings.TrimSpace(newEmail), userLang(u, m), mail.EmailChangeVerify, mail.Data{
+		Email: u.Email, NewEmail: newEmail, Link: s.link("/account/email/confirm", url.Values{"token": {tok}}),
+	})
+	return nil
+}
+
+// ConfirmEmailChange applies a verified email change and notifies the old address.
+func (s *Service) ConfirmEmailChange(ctx context.Context, token string, m Meta) (*storage.User, error) {
+	t, err := s.Store.ConsumeOneTimeToken(ctx, secret.HashToken(token), storage.TokenEmailChange, s.now())
+	if err != nil {
+		return nil, ErrLinkInvalid
+	}
+	var old string
+	u, err := s.Store.UpdateUser(ctx, t.UserID, func(x *storage.User) error {
+		old = x.Email
+		x.Email, x.EmailNormalized, x.EmailVerified, x.UpdatedAt = t.Data, NormalizeEmail(t.Data), true, s.now()
+		return nil
+	})
+	if errors.Is(err, storage.ErrConflict) {
+		return nil, ErrLinkInvalid // taken meanwhile
+	}
+	if err != nil {
+		return nil, fmt.Errorf("confirm email change: %w", err)
+	}
+	s.audit(ctx, u.ID, "email_changed", m, "")
+	s.notify(ctx, old, userLang(u, m), mail.EmailChanged, mail.Data{Email: old, NewEmail: u.Email})
+	return u, nil
+}
+
+// DeleteAccount needs the password; it removes the account and everything it owns.
+func (s *Service) DeleteAccount(ctx context.Context, u *storage.User, password string, m Meta) error {
+	if err := s.checkPassword(u, password); err != nil {
+		return err
+	}
+	if err := s.Store.DeleteUser(ctx, u.ID); err != nil {
+		return fmt.Errorf("delete account: %w", err)
+	}
+	s.notify(ctx, u.Email, userLang(u, m), mail.AccountDeleted, mail.Data{Email: u.Email})
+	return nil
+}

@@ -1,0 +1,192 @@
+package account
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/myaccount/myaccount/internal/mail"
+	"github.com/myaccount/myaccount/internal/secret"
+	"github.com/myaccount/myaccount/storage"
+)
+
+// Resend limits for activation and reset mails.
+const (
+	perAccountMailLimit = 3  // per hour and account
+	perIPMailLimit      = 10 // per hour and client IP
+	mailLimitWindow     = time.Hour
+)
+
+func (s *Service) activationTTL() time.Duration {
+	if s.ActivationTTL > 0 {
+		return s.ActivationTTL
+	}
+	return 5 * 24 * time.Hour
+}
+
+func (s *Service) resetTTL() time.Duration {
+	if s.ResetTTL > 0 {
+		return s.ResetTTL
+	}
+	return time.Hour
+}
+
+// Register creates a pending account and mails its activation link. When the email is
+// already registered it mails the owner a notice instead and returns nil all the same: the
+// caller shows the same page either way, and both paths do the same work.
+func (s *Service) Register(ctx context.Context, email, password string, m Meta) error {
+	if err := ValidateEmail(email); err != nil {
+		return err
+	}
+	if err := s.ValidatePassword(password); err != nil {
+		return err
+	}
+	hash, err := secret.HashPassword(password)
+	if err != nil {
+		return fmt.Errorf("hash password: %w", err)
+	}
+	norm := NormalizeEmail(email)
+	if existing, err := s.Store.GetUserByEmail(ctx, norm); err == nil {
+		s.notify(ctx, existing.Email, userLang(existing, m), mail.AlreadyRegistered, mail.Data{
+			Email: existing.Email, Link: s.link("/login", nil), ResetLink: s.link("/forgot", nil), IP: m.IP, UserAgent: m.UserAgent,
+		})
+		s.audit(ctx, existing.ID, "registration_attempt", m, "")
+		return nil
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("register: %w", err)
+	}
+	now := s.now()
+	u := &storage.User{
+		ID: secret.NewID(), Email: strings.TrimSpace(email), EmailNormalized: norm, PasswordHash: hash,
+		Status: storage.UserPending, Locale: m.Lang, CreatedAt: now, UpdatedAt: now,
+	}
+	if err := s.Store.CreateUser(ctx, u); err != nil {
+		if errors.Is(err, storage.ErrConflict) {
+			return nil // a parallel registration of the same address won; same answer
+		}
+		return fmt.Errorf("register: %w", err)
+	}
+	s.audit(ctx, u.ID, "registered", m, "")
+	return s.sendActivation(ctx, u, m)
+}
+
+func (s *Service) sendActivation(ctx context.Context, u *storage.User, m Meta) error {
+	tok := secret.RandomToken(32)
+	now := s.now()
+	err := s.Store.CreateOneTimeToken(ctx, &storage.OneTimeToken{
+		Hash: secret.HashToken(tok), Purpose: storage.TokenActivation, UserID: u.ID, Data: m.Continue,
+		CreatedAt: now, ExpiresAt: u.CreatedAt.Add(s.activationTTL()),
+	})
+	if err != nil {
+		return fmt.Errorf("activation token: %w", err)
+	}
+	s.notify(ctx, u.Email, userLang(u, m), mail.Activation, mail.Data{
+		Email: u.Email, Link: s.link("/activate", url.Values{"token": {tok}}), ValidFor: u.CreatedAt.Add(s.activationTTL()).Sub(now),
+	})
+	return nil
+}
+
+// allowMail applies the resend limits; false means "do nothing, answer as usual".
+func (s *Service) allowMail(ctx context.Context, kind, email, ip string) bool {
+	now := s.now()
+	if ip != "" {
+		if n, err := s.Store.HitCounter(ctx, "mail:"+kind+":ip:"+ip, mailLimitWindow, now); err != nil || n > perIPMailLimit {
+			return false
+		}
+	}
+	n, err := s.Store.HitCounter(ctx, "mail:"+kind+":"+email, mailLimitWindow, now)
+	return err == nil && n <= perAccountMailLimit
+}
+
+// ResendActivation mails a fresh activation link to a pending account. It reports whether
+// the limits allowed it; the caller shows the same page whatever the account's state.
+func (s *Service) ResendActivation(ctx context.Context, email string, m Meta) (limited bool, err error) {
+	norm := NormalizeEmail(email)
+	if !s.allowMail(ctx, "activation", norm, m.IP) {
+		return true, nil
+	}
+	u, err := s.Store.GetUserByEmail(ctx, norm)
+	if err != nil || u.Status != storage.UserPending {
+		return false, nil
+	}
+	return false, s.sendActivation(ctx, u, m)
+}
+
+// Activate consumes an activation link and activates its account. It returns the user and
+// the authorization request to continue (if the registration started in one).
+func (s *Service) Activate(ctx context.Context, token string, m Meta) (*storage.User, string, error) {
+	t, err := s.Store.ConsumeOneTimeToken(ctx, secret.HashToken(token), storage.TokenActivation, s.now())
+	if err != nil {
+		return nil, "", ErrLinkInvalid
+	}
+	now := s.now()
+	u, err := s.Store.UpdateUser(ctx, t.UserID, func(x *storage.User) error {
+		if x.Status != storage.UserPending {
+			return ErrLinkInvalid
+		}
+		x.Status, x.EmailVerified, x.ActivatedAt, x.UpdatedAt = storage.UserActive, true, &now, now
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, ErrLinkInvalid) || errors.Is(err, storage.ErrNotFound) {
+			return nil, "", ErrLinkInvalid
+		}
+		return nil, "", fmt.Errorf("activate: %w", err)
+	}
+	_ = s.Store.DeleteOneTimeTokens(ctx, u.ID, storage.TokenActivation)
+	s.audit(ctx, u.ID, "activated", m, "")
+	return u, t.Data, nil
+}
+
+// PurgePending sends the "activate by tomorrow" reminder and deletes accounts never activated
+// within the activation period. Safe on several instances at once: each step is a conditional
+// SQL update or delete, and the caller holds a lease so only one instance mails.
+func (s *Service) PurgePending(ctx context.Context) (reminded int, deleted int64, err error) {
+	now := s.now()
+	ttl := s.activationTTL()
+	due, err := s.Store.ListPendingUsers(ctx, now.Add(-(ttl - 24*time.Hour)))
+	if err != nil {
+		return 0, 0, fmt.Errorf("purge: %w", err)
+	}
+	for _, u := range due {
+		if u.ReminderSentAt != nil || !now.Before(u.CreatedAt.Add(ttl)) {
+			continue
+		}
+		claimed := false
+		if _, err := s.Store.UpdateUser(ctx, u.ID, func(x *storage.User) error {
+			if x.ReminderSentAt != nil || x.Status != storage.UserPending {
+				return errAlreadyDone
+			}
+			x.ReminderSentAt = &now
+			claimed = true
+			return nil
+		}); err != nil && !errors.Is(err, errAlreadyDone) {
+			return reminded, 0, fmt.Errorf("purge reminder: %w", err)
+		}
+		if !claimed {
+			continue
+		}
+		// A fresh link: the old one may be lost; it expires with the account anyway.
+		tok := secret.RandomToken(32)
+		if err := s.Store.CreateOneTimeToken(ctx, &storage.OneTimeToken{
+			Hash: secret.HashToken(tok), Purpose: storage.TokenActivation, UserID: u.ID,
+			CreatedAt: now, ExpiresAt: u.CreatedAt.Add(ttl),
+		}); err != nil {
+			return reminded, 0, fmt.Errorf("purge reminder token: %w", err)
+		}
+		s.notify(ctx, u.Email, u.Locale, mail.ActivationReminder, mail.Data{
+			Email: u.Email, Link: s.link("/activate", url.Values{"token": {tok}}),
+		})
+		reminded++
+	}
+	deleted, err = s.Store.DeletePendingUsers(ctx, now.Add(-ttl))
+	if err != nil {
+		return reminded, 0, fmt.Errorf("purge delete: %w", err)
+	}
+	return reminded, deleted, nil
+}
+
+var errAlreadyDone = errors.New("account: already done")

@@ -1,0 +1,325 @@
+package mail
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	htmltemplate "html/template"
+	"strings"
+	texttemplate "text/template"
+	"time"
+
+	"golang.org/x/text/language"
+)
+
+// Kinds of message a Renderer knows. Each has a subject, a text and an HTML template in
+// every supported language; NewRenderer fails if one is missing.
+const (
+	// Activation asks a new user to confirm their address. Needs Link; valid 5 days by default.
+	Activation = "activation"
+	// AlreadyRegistered goes to an address someone tried to register again, instead of
+	// revealing on the sign-up page that the address is taken. Needs Link (sign-in page)
+	// and ResetLink (password reset page).
+	AlreadyRegistered = "already_registered"
+	// ActivationReminder warns that an unactivated account will be deleted tomorrow.
+	// Needs Link (activation).
+	ActivationReminder = "activation_reminder"
+	// PasswordReset carries a reset link. Needs Link; valid 1 hour by default.
+	PasswordReset = "password_reset"
+	// PasswordChanged notifies of a password change. Link (optional) is where to reset the
+	// password if the change was not the user's.
+	PasswordChanged = "password_changed"
+	// Lockout tells that too many failed sign-ins locked the account until Until, and that
+	// resetting the password lifts the lock. Needs Link (reset); valid 1 hour by default.
+	Lockout = "lockout"
+	// EmailChangeVerify goes to the NEW address to confirm it. Needs Link and NewEmail.
+	EmailChangeVerify = "email_change_verify"
+	// EmailChanged notifies the OLD address (Email) that the address is now NewEmail.
+	// Needs NewEmail; Link (optional) is where to get help.
+	EmailChanged = "email_changed"
+	// SignInCode carries a one-time sign-in code. Needs Code; valid 10 minutes by default.
+	SignInCode = "sign_in_code"
+	// MFAChanged notifies that a second factor (Factor) was added, or removed when
+	// FactorRemoved is set. Link (optional) is where to secure the account.
+	MFAChanged = "mfa_changed"
+	// AccountDeleted confirms the deletion of the account. Link (optional) is where to get
+	// help if the deletion was not the user's.
+	AccountDeleted = "account_deleted"
+)
+
+// Kinds lists every kind of message, in a stable order.
+func Kinds() []string {
+	return []string{
+		Activation, AlreadyRegistered, ActivationReminder, PasswordReset, PasswordChanged,
+		Lockout, EmailChangeVerify, EmailChanged, SignInCode, MFAChanged, AccountDeleted,
+	}
+}
+
+// Languages lists the languages templates exist for; the first is the fallback.
+func Languages() []string { return []string{"en", "de", "ru"} }
+
+// defaultValidity is the validity shown when Data gives neither ExpiresIn nor ValidFor. It
+// matches what the account flows promise; callers with configurable lifetimes should pass
+// ValidFor so the mail never claims a different one. Zero means the kind shows none.
+func defaultValidity(kind string) time.Duration {
+	switch kind {
+	case Activation:
+		return 5 * 24 * time.Hour
+	case PasswordReset, Lockout:
+		return time.Hour
+	case SignInCode:
+		return 10 * time.Minute
+	}
+	return 0
+}
+
+// checkRequired rejects Data missing a field without which the kind makes no sense:
+// rendering an activation mail without a link is a bug upstream, better reported than sent.
+func checkRequired(kind string, d Data) error {
+	need := func(name, v string) error {
+		if strings.TrimSpace(v) == "" {
+			return fmt.Errorf("mail: %s message needs Data.%s", kind, name)
+		}
+		return nil
+	}
+	switch kind {
+	case Activation, ActivationReminder, PasswordReset, Lockout:
+		return need("Link", d.Link)
+	case AlreadyRegistered:
+		return errors.Join(need("Link", d.Link), need("ResetLink", d.ResetLink))
+	case EmailChangeVerify:
+		return errors.Join(need("Link", d.Link), need("NewEmail", d.NewEmail))
+	case EmailChanged:
+		return need("NewEmail", d.NewEmail)
+	case SignInCode:
+		return need("Code", d.Code)
+	case MFAChanged:
+		return need("Factor", d.Factor)
+	}
+	return nil
+}
+
+// Data is what templates may show. Unused fields are simply ignored by a kind.
+type Data struct {
+	// ProductName defaults to the name given to NewRenderer.
+	ProductName string
+	// Email is the account's address (for EmailChanged: the old one).
+	Email string
+	// Link is the kind's main link: activation, reset, confirmation, sign-in or help page.
+	Link string
+	// ResetLink is the password reset page, for AlreadyRegistered.
+	ResetLink string
+	// Code is the one-time code of SignInCode.
+	Code string
+	// NewEmail is the address being switched to (EmailChangeVerify, EmailChanged).
+	NewEmail string
+	// Factor names the second factor of MFAChanged. The identifiers "totp", "webauthn",
+	// "passkey", "recovery_codes" and "email" are translated; anything else is shown as is.
+	Factor string
+	// FactorRemoved makes MFAChanged say the factor was removed rather than added.
+	FactorRemoved bool
+	// Until is when a Lockout ends; zero says "temporarily".
+	Until time.Time
+	// TimeZone is the IANA zone Until is shown in (e.g. "Europe/Berlin"); empty or unknown
+	// means UTC.
+	TimeZone string
+	// ExpiresIn, when set, is shown verbatim as the link's or code's validity and must
+	// already be in the message's language (e.g. "2 hours", "2 Stunden", "2 часа").
+	ExpiresIn string
+	// ValidFor is the validity to show, localized; zero means the kind's default.
+	// ExpiresIn wins when both are set.
+	ValidFor time.Duration
+	// IP and UserAgent describe the request that caused the mail; shown when set, so a
+	// user can tell whether it was them.
+	IP, UserAgent string
+}
+
+// view is what templates execute on: the caller's Data with defaults filled in, plus what
+// the renderer computes per language.
+type view struct {
+	Data
+	Lang      string
+	Subject   string
+	UntilText string
+}
+
+// action is the argument of the HTML "action" template: a button with the link repeated
+// as text underneath, for clients that block or mangle buttons.
+type action struct {
+	URL   string
+	Label string
+}
+
+//go:embed templates
+var templateFS embed.FS
+
+// Renderer renders localized messages. It is immutable after NewRenderer and safe for
+// concurrent use.
+type Renderer struct {
+	product string
+	text    map[string]*texttemplate.Template            // lang → set with "<kind>.subject" and "<kind>"
+	html    map[string]map[string]*htmltemplate.Template // lang → kind → page
+}
+
+// ErrUnknownKind is returned by Render for a kind not in Kinds().
+var ErrUnknownKind = errors.New("mail: unknown message kind")
+
+// NewRenderer parses every template once and renders each kind in each language with
+// sample data, so a missing or broken template stops start-up instead of a sign-up.
+func NewRenderer(productName string) (*Renderer, error) {
+	productName = strings.TrimSpace(productName)
+	if productName == "" {
+		return nil, errors.New("mail: product name is required")
+	}
+	r := &Renderer{
+		product: productName,
+		text:    map[string]*texttemplate.Template{},
+		html:    map[string]map[string]*htmltemplate.Template{},
+	}
+	funcs := map[string]any{"action": func(url, label string) action { return action{url, label} }}
+	for _, lang := range Languages() {
+		txt, err := texttemplate.New(lang).ParseFS(templateFS, "templates/"+lang+"/text.tmpl")
+		if err != nil {
+			return nil, fmt.Errorf("mail: text templates for %q: %w", lang, err)
+		}
+		base, err := htmltemplate.New(lang).Funcs(funcs).ParseFS(templateFS,
+			"templates/layout.html.tmpl", "templates/"+lang+"/html.tmpl")
+		if err != nil {
+			return nil, fmt.Errorf("mail: HTML templates for %q: %w", lang, err)
+		}
+		r.text[lang] = txt
+		r.html[lang] = map[string]*htmltemplate.Template{}
+		for _, kind := range Kinds() {
+			for _, name := range []string{kind + ".subject", kind} {
+				if txt.Lookup(name) == nil {
+					return nil, fmt.Errorf("mail: missing text template %q for %q", name, lang)
+				}
+			}
+			if base.Lookup(kind) == nil {
+				return nil, fmt.Errorf("mail: missing HTML template %q for %q", kind, lang)
+			}
+			page, err := base.Clone()
+			if err == nil {
+				_, err = page.New("content").Parse(`{{template "` + kind + `" .}}`)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("mail: HTML page %q for %q: %w", kind, lang, err)
+			}
+			r.html[lang][kind] = page.Lookup("layout")
+			if r.html[lang][kind] == nil {
+				return nil, fmt.Errorf("mail: missing HTML template \"layout\" for %q", lang)
+			}
+		}
+	}
+	sample := Data{
+		Email: "user@example.com", Link: "https://example.com/l?t=x", ResetLink: "https://example.com/r",
+		Code: "123456", NewEmail: "new@example.com", Factor: "totp", Until: time.Unix(0, 0),
+		IP: "192.0.2.1", UserAgent: "Mozilla/5.0",
+	}
+	for _, lang := range Languages() {
+		for _, kind := range Kinds() {
+			if _, err := r.Render(kind, lang, sample); err != nil {
+				return nil, fmt.Errorf("mail: trial render: %w", err)
+			}
+		}
+	}
+	return r, nil
+}
+
+// Render renders kind in the language best matching lang (see MatchLanguage). The
+// returned Message has no To: the recipient is the caller's decision (EmailChangeVerify,
+// for one, goes to Data.NewEmail, not Data.Email).
+func (r *Renderer) Render(kind, lang string, data Data) (Message, error) {
+	if _, ok := r.html[Languages()[0]][kind]; !ok {
+		return Message{}, fmt.Errorf("%w: %q", ErrUnknownKind, kind)
+	}
+	if err := checkRequired(kind, data); err != nil {
+		return Message{}, err
+	}
+	lang = MatchLanguage(lang)
+	v := view{Data: data, Lang: lang}
+	if v.ProductName == "" {
+		v.ProductName = r.product
+	}
+	if v.ExpiresIn == "" {
+		d := v.ValidFor
+		if d <= 0 {
+			d = defaultValidity(kind)
+		}
+		if d > 0 {
+			v.ExpiresIn = formatDuration(lang, d)
+		}
+	}
+	if !v.Until.IsZero() {
+		v.UntilText = formatTime(lang, v.Until, v.TimeZone)
+	}
+	v.Factor = factorName(lang, v.Factor)
+
+	var buf bytes.Buffer
+	if err := r.text[lang].ExecuteTemplate(&buf, kind+".subject", v); err != nil {
+		return Message{}, fmt.Errorf("mail: %s subject (%s): %w", kind, lang, err)
+	}
+	// A subject is one header line: fold whatever whitespace the template produced.
+	v.Subject = strings.Join(strings.Fields(buf.String()), " ")
+	buf.Reset()
+	if err := r.text[lang].ExecuteTemplate(&buf, kind, v); err != nil {
+		return Message{}, fmt.Errorf("mail: %s text (%s): %w", kind, lang, err)
+	}
+	text := tidyText(buf.String())
+	buf.Reset()
+	if err := r.html[lang][kind].Execute(&buf, v); err != nil {
+		return Message{}, fmt.Errorf("mail: %s HTML (%s): %w", kind, lang, err)
+	}
+	return Message{Subject: v.Subject, Text: text, HTML: buf.String()}, nil
+}
+
+// MatchLanguage maps a language tag ("de-CH", "ru_RU") or an Accept-Language value
+// ("fr-CH, de;q=0.9") to a supported language by base language, in preference order,
+// falling back to "en".
+func MatchLanguage(tag string) string {
+	supported := func(base string) bool {
+		for _, l := range Languages() {
+			if l == base {
+				return true
+			}
+		}
+		return false
+	}
+	if tags, _, err := language.ParseAcceptLanguage(tag); err == nil {
+		for _, t := range tags {
+			if b, conf := t.Base(); conf != language.No && supported(b.String()) {
+				return b.String()
+			}
+		}
+		return Languages()[0]
+	}
+	// Unknown subtags make the parser give up on the whole list; fall back to reading the
+	// base language of each entry by hand.
+	for _, part := range strings.Split(tag, ",") {
+		part, _, _ = strings.Cut(part, ";")
+		base := strings.ToLower(strings.TrimSpace(part))
+		if i := strings.IndexAny(base, "-_"); i >= 0 {
+			base = base[:i]
+		}
+		if supported(base) {
+			return base
+		}
+	}
+	return Languages()[0]
+}
+
+// tidyText lets the text templates be written readably (conditionals on their own lines)
+// without the mail showing the seams: trailing spaces go, blank lines collapse to one.
+func tidyText(s string) string {
+	lines := strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n")
+	out := make([]string, 0, len(lines))
+	for _, l := range lines {
+		l = strings.TrimRight(l, " \t")
+		if l == "" && len(out) > 0 && out[len(out)-1] == "" {
+			continue
+		}
+		out = append(out, l)
+	}
+	return strings.TrimSpace(strings.Join(out, "\n")) + "\n"
+}

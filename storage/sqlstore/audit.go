@@ -1,0 +1,67 @@
+package sqlstore
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"math"
+
+	"github.com/myaccount/myaccount/storage"
+)
+
+const auditColumns = `id, user_id, type, ip, user_agent, client_id, detail, created_at`
+
+type auditSQL struct {
+	insert, list string
+}
+
+func newAuditSQL(rb func(string) string) auditSQL {
+	return auditSQL{
+		insert: rb(`INSERT INTO audit_events (` + auditColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+		// id breaks ties between events of the same millisecond so paging is stable.
+		list: rb(`SELECT ` + auditColumns + ` FROM audit_events WHERE user_id = ?
+			ORDER BY created_at DESC, id DESC LIMIT ?`),
+	}
+}
+
+type auditRow struct {
+	ID        string         `db:"id"`
+	UserID    sql.NullString `db:"user_id"`
+	Type      string         `db:"type"`
+	IP        string         `db:"ip"`
+	UserAgent string         `db:"user_agent"`
+	ClientID  string         `db:"client_id"`
+	Detail    string         `db:"detail"`
+	CreatedAt sql.NullInt64  `db:"created_at"`
+}
+
+// AddAuditEvent records e. An empty ID is filled with a random one and a zero CreatedAt with
+// now (in e as well), because callers log from many places and should not each mint ids. An
+// empty UserID is stored as NULL: an event about no known account (a failed sign-in with an
+// unknown email) is still worth keeping.
+func (d *DB) AddAuditEvent(ctx context.Context, e *storage.AuditEvent) error {
+	if e.ID == "" {
+		e.ID = rand.Text()
+	}
+	e.CreatedAt = orNow(e.CreatedAt, d.clockNow())
+	_, err := d.exec(ctx, d.q.audit.insert, e.ID, nullIfEmpty(e.UserID), e.Type, e.IP, e.UserAgent,
+		e.ClientID, e.Detail, msOrNull(e.CreatedAt))
+	return d.wrap(err, "add audit event %q", e.Type)
+}
+
+// ListAuditEvents returns the user's newest limit events, newest first; limit <= 0 means all.
+func (d *DB) ListAuditEvents(ctx context.Context, userID string, limit int) ([]*storage.AuditEvent, error) {
+	if limit <= 0 {
+		limit = math.MaxInt32 // a number both backends accept in LIMIT
+	}
+	var rows []auditRow
+	if err := d.sel(ctx, &rows, d.q.audit.list, userID, limit); err != nil {
+		return nil, d.wrap(err, "list audit events of %q", userID)
+	}
+	out := make([]*storage.AuditEvent, len(rows))
+	for i, r := range rows {
+		out[i] = &storage.AuditEvent{ID: r.ID, UserID: r.UserID.String, Type: r.Type, IP: r.IP,
+			UserAgent: r.UserAgent, ClientID: r.ClientID, Detail: r.Detail, CreatedAt: fromMS(r.CreatedAt)}
+	}
+	return out, nil
+}

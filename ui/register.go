@@ -1,0 +1,227 @@
+package ui
+
+import (
+	"errors"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/gorilla/mux"
+
+	"github.com/myaccount/myaccount/internal/account"
+)
+
+func (h *Handler) mountRegister(r *mux.Router) {
+	r.HandleFunc("/register", h.registerGet).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/register", h.registerPost).Methods(http.MethodPost)
+	r.HandleFunc("/activate", h.activateGet).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/activate", h.activatePost).Methods(http.MethodPost)
+	r.HandleFunc("/activate/resend", h.resendPost).Methods(http.MethodPost)
+}
+
+type registerPage struct {
+	common
+	AuthRequestID string
+	ClientName    string
+	Email         string
+	MinLen        int
+	CaptchaID     string
+	CaptchaImage  template.URL
+	CaptchaAudio  template.URL
+	Errors        map[string]string
+	Focus         string
+}
+
+// messagePage is a plain page with a heading, a message and optional next steps.
+type messagePage struct {
+	common
+	Heading      string
+	Message      string
+	Alert        bool
+	ResendEmail  string
+	ResendAction string
+	LinkURL      string
+	LinkText     string
+}
+
+func (h *Handler) message(w http.ResponseWriter, r *http.Request, status int, heading, msg string, fill func(*messagePage)) {
+	c := h.common(w, r, heading)
+	p := messagePage{common: c, Heading: c.T(heading), Message: msg}
+	if fill != nil {
+		fill(&p)
+	}
+	h.render(w, r, status, "message", p)
+}
+
+// optionalFlow loads the auth request a page continues, when it names one and this browser
+// started it; anything else just means "no product to return to".
+func (h *Handler) optionalFlow(r *http.Request, id string) *authFlow {
+	if id == "" {
+		return nil
+	}
+	ar, err := h.cfg.Store.GetAuthRequest(r.Context(), id)
+	if err != nil || ar.Done {
+		return nil
+	}
+	if c, err := r.Cookie(h.cfg.BrowserCookie); err != nil || !h.bindingOK(c.Value, ar.BrowserHash) {
+		return nil
+	}
+	cl, err := h.cfg.Store.GetClient(r.Context(), ar.ClientID)
+	if err != nil {
+		return nil
+	}
+	return &authFlow{ar: ar, client: cl}
+}
+
+func (h *Handler) renderRegister(w http.ResponseWriter, r *http.Request, p registerPage, status int) {
+	p.common = h.common(w, r, "Create account")
+	p.MinLen = h.cfg.Accounts.MinPasswordLength()
+	if f := h.optionalFlow(r, p.AuthRequestID); f != nil {
+		p.ClientName = f.client.Name
+	} else {
+		p.AuthRequestID = ""
+	}
+	ch, err := h.cfg.Captcha.NewInLanguage(r.Context(), p.Lang)
+	if err != nil {
+		h.cfg.Logger.ErrorContext(r.Context(), "new captcha", "err", err)
+		h.ErrorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Please try again in a moment.")
+		return
+	}
+	p.CaptchaID, p.CaptchaImage, p.CaptchaAudio = ch.ID, ch.ImageDataURL(), ch.AudioDataURL()
+	h.render(w, r, status, "register", p)
+}
+
+func (h *Handler) registerGet(w http.ResponseWriter, r *http.Request) {
+	h.renderRegister(w, r, registerPage{AuthRequestID: r.URL.Query().Get("authRequestID")}, http.StatusOK)
+}
+
+func (h *Handler) registerPost(w http.ResponseWriter, r *http.Request) {
+	if !h.parsePost(w, r) {
+		return
+	}
+	lang := h.lang(r, nil)
+	t := func(msg string, args ...any) string { return h.cfg.I18n.T(lang, msg, args...) }
+	email := strings.TrimSpace(r.PostFormValue("email"))
+	pw, confirm := r.PostFormValue("password"), r.PostFormValue("confirm")
+	p := registerPage{AuthRequestID: r.PostFormValue("authRequestID"), Email: email, Errors: map[string]string{}}
+	if r.PostFormValue("action") == "reload" {
+		p.Focus = "captcha"
+		h.renderRegister(w, r, p, http.StatusOK)
+		return
+	}
+	// The captcha is checked (and consumed) first, whatever else is wrong: one answer per picture.
+	ok, err := h.cfg.Captcha.Verify(r.Context(), r.PostFormValue("captcha_id"), r.PostFormValue("captcha"))
+	if err != nil {
+		h.cfg.Logger.ErrorContext(r.Context(), "verify captcha", "err", err)
+	}
+	if !ok {
+		p.Errors["captcha"] = t("The answer to the picture was wrong. Try the new one.")
+	}
+	if account.ValidateEmail(email) != nil {
+		p.Errors["email"] = t("Enter a valid email address.")
+	}
+	if msg := h.passwordProblem(lang, pw); msg != "" {
+		p.Errors["password"] = msg
+	} else if pw != confirm {
+		p.Errors["confirm"] = t("The passwords do not match.")
+	}
+	if len(p.Errors) > 0 {
+		p.Focus = firstOf(p.Errors, "email", "password", "confirm", "captcha")
+		h.renderRegister(w, r, p, http.StatusOK)
+		return
+	}
+	m := h.meta(r, lang)
+	m.Continue = p.AuthRequestID
+	if err := h.cfg.Accounts.Register(r.Context(), email, pw, m); err != nil {
+		h.cfg.Logger.ErrorContext(r.Context(), "register", "err", err)
+		h.ErrorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Please try again in a moment.")
+		return
+	}
+	// The same page whether the address was new or already registered.
+	h.message(w, r, http.StatusOK, "Check your email", t("We sent a link to %s. Follow it to activate your account. The link is valid for 5 days.", email), func(mp *messagePage) {
+		mp.ResendEmail, mp.ResendAction = email, "/activate/resend"
+	})
+}
+
+// passwordProblem returns the localized reason a new password is refused, or "".
+func (h *Handler) passwordProblem(lang, pw string) string {
+	t := func(msg string, args ...any) string { return h.cfg.I18n.T(lang, msg, args...) }
+	switch err := h.cfg.Accounts.ValidatePassword(pw); {
+	case errors.Is(err, account.ErrPasswordTooShort):
+		return t("Use at least %d characters.", h.cfg.Accounts.MinPasswordLength())
+	case errors.Is(err, account.ErrPasswordTooLong):
+		return t("Use at most %d characters.", account.MaxPasswordLen)
+	case errors.Is(err, account.ErrPasswordCommon):
+		return t("This password is too common. Choose another.")
+	case err != nil:
+		return t("Something went wrong")
+	}
+	return ""
+}
+
+func firstOf(errs map[string]string, order ...string) string {
+	for _, f := range order {
+		if _, ok := errs[f]; ok {
+			return f
+		}
+	}
+	return ""
+}
+
+func (h *Handler) meta(r *http.Request, lang string) account.Meta {
+	return account.Meta{IP: h.cfg.ClientIP(r), UserAgent: r.UserAgent(), Lang: lang}
+}
+
+// activateGet asks for a click before activating: mail scanners fetch links, and a GET must
+// not use up the single-use token.
+func (h *Handler) activateGet(w http.ResponseWriter, r *http.Request) {
+	c := h.common(w, r, "Activate your account")
+	h.render(w, r, http.StatusOK, "confirm", confirmPage{common: c, Heading: c.T("Activate your account"),
+		Message: c.T("Click the button to activate your account and sign in."), Action: "/activate",
+		Token: r.URL.Query().Get("token"), Button: c.T("Activate")})
+}
+
+type confirmPage struct {
+	common
+	Heading, Message, Action, Token, Button string
+}
+
+func (h *Handler) activatePost(w http.ResponseWriter, r *http.Request) {
+	if !h.parsePost(w, r) {
+		return
+	}
+	lang := h.lang(r, nil)
+	u, cont, err := h.cfg.Accounts.Activate(r.Context(), r.PostFormValue("token"), h.meta(r, lang))
+	if err != nil {
+		h.message(w, r, http.StatusBadRequest, "This link has expired or was already used.",
+			h.cfg.I18n.T(lang, "Sign in to get a new activation link, or create the account again."), func(mp *messagePage) {
+				mp.Alert, mp.LinkURL, mp.LinkText = true, "/login", h.cfg.I18n.T(lang, "Sign in")
+			})
+		return
+	}
+	if _, err := h.startSession(w, r, u, []string{"pwd"}); err != nil {
+		h.cfg.Logger.ErrorContext(r.Context(), "start session", "err", err)
+		h.ErrorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Please try again in a moment.")
+		return
+	}
+	q := url.Values{"activated": {"1"}}
+	if cont != "" {
+		q.Set("authRequestID", cont)
+	}
+	http.Redirect(w, r, "/profile?"+q.Encode(), http.StatusSeeOther)
+}
+
+// resendPost mails a fresh activation link; the answer is the same for every address.
+func (h *Handler) resendPost(w http.ResponseWriter, r *http.Request) {
+	if !h.parsePost(w, r) {
+		return
+	}
+	lang := h.lang(r, nil)
+	email := strings.TrimSpace(r.PostFormValue("email"))
+	if _, err := h.cfg.Accounts.ResendActivation(r.Context(), email, h.meta(r, lang)); err != nil {
+		h.cfg.Logger.ErrorContext(r.Context(), "resend activation", "err", err)
+	}
+	h.message(w, r, http.StatusOK, "Check your email",
+		h.cfg.I18n.T(lang, "If %s has an account waiting for activation, we sent it a new link. We send at most a few per hour.", email), nil)
+}

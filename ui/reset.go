@@ -1,0 +1,100 @@
+package ui
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/gorilla/mux"
+
+	"github.com/myaccount/myaccount/internal/account"
+)
+
+func (h *Handler) mountReset(r *mux.Router) {
+	r.HandleFunc("/forgot", h.forgotGet).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/forgot", h.forgotPost).Methods(http.MethodPost)
+	r.HandleFunc("/reset", h.resetGet).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/reset", h.resetPost).Methods(http.MethodPost)
+}
+
+type forgotPage struct {
+	common
+	AuthRequestID string
+	Email         string
+	Error         string
+	Sent          bool
+}
+
+func (h *Handler) forgotGet(w http.ResponseWriter, r *http.Request) {
+	h.render(w, r, http.StatusOK, "forgot", forgotPage{common: h.common(w, r, "Reset your password"),
+		AuthRequestID: r.URL.Query().Get("authRequestID")})
+}
+
+// forgotPost answers identically whether or not the email has an account.
+func (h *Handler) forgotPost(w http.ResponseWriter, r *http.Request) {
+	if !h.parsePost(w, r) {
+		return
+	}
+	c := h.common(w, r, "Reset your password")
+	email := strings.TrimSpace(r.PostFormValue("email"))
+	p := forgotPage{common: c, AuthRequestID: r.PostFormValue("authRequestID"), Email: email}
+	if account.ValidateEmail(email) != nil {
+		p.Error = c.T("Enter a valid email address.")
+		h.render(w, r, http.StatusOK, "forgot", p)
+		return
+	}
+	if err := h.cfg.Accounts.StartReset(r.Context(), email, h.meta(r, c.Lang)); err != nil {
+		h.cfg.Logger.ErrorContext(r.Context(), "start reset", "err", err)
+	}
+	p.Sent = true
+	h.render(w, r, http.StatusOK, "forgot", p)
+}
+
+type resetPage struct {
+	common
+	Token  string
+	MinLen int
+	Errors map[string]string
+}
+
+func (h *Handler) resetGet(w http.ResponseWriter, r *http.Request) {
+	h.render(w, r, http.StatusOK, "reset", resetPage{common: h.common(w, r, "Set a new password"),
+		Token: r.URL.Query().Get("token"), MinLen: h.cfg.Accounts.MinPasswordLength()})
+}
+
+func (h *Handler) resetPost(w http.ResponseWriter, r *http.Request) {
+	if !h.parsePost(w, r) {
+		return
+	}
+	c := h.common(w, r, "Set a new password")
+	pw, confirm := r.PostFormValue("password"), r.PostFormValue("confirm")
+	p := resetPage{common: c, Token: r.PostFormValue("token"), MinLen: h.cfg.Accounts.MinPasswordLength(), Errors: map[string]string{}}
+	if msg := h.passwordProblem(c.Lang, pw); msg != "" {
+		p.Errors["password"] = msg
+	} else if pw != confirm {
+		p.Errors["confirm"] = c.T("The passwords do not match.")
+	}
+	if len(p.Errors) > 0 {
+		h.render(w, r, http.StatusOK, "reset", p)
+		return
+	}
+	_, err := h.cfg.Accounts.Reset(r.Context(), p.Token, pw, h.meta(r, c.Lang))
+	switch {
+	case errors.Is(err, account.ErrLinkInvalid):
+		h.message(w, r, http.StatusBadRequest, "This link has expired or was already used.", c.T("Ask for a new link to reset your password."), func(mp *messagePage) {
+			mp.Alert, mp.LinkURL, mp.LinkText = true, "/forgot", c.T("Get a new link")
+		})
+		return
+	case errors.Is(err, account.ErrLocked):
+		h.message(w, r, http.StatusForbidden, "Request refused", c.T("This account is locked. Please contact support."), nil)
+		return
+	case err != nil:
+		h.cfg.Logger.ErrorContext(r.Context(), "reset password", "err", err)
+		h.ErrorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Please try again in a moment.")
+		return
+	}
+	h.endSession(w, r)
+	h.message(w, r, http.StatusOK, "Set a new password", c.T("Your password was changed. Please sign in with the new one."), func(mp *messagePage) {
+		mp.LinkURL, mp.LinkText = "/login", c.T("Sign in")
+	})
+}
