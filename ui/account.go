@@ -8,6 +8,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/myaccount/myaccount/internal/account"
+	"github.com/myaccount/myaccount/internal/i18n"
 	"github.com/myaccount/myaccount/storage"
 )
 
@@ -37,10 +38,17 @@ type accountPage struct {
 
 // eventText names audit event types in plain words (translated in the template).
 var eventText = map[string]string{
-	"login": "Sign-in", "login_failed": "Failed sign-in", "locked_out": "Sign-in locked",
-	"password_changed": "Password changed", "password_reset": "Password reset", "reset_requested": "Password reset requested",
-	"email_changed": "Email changed", "registered": "Account created", "activated": "Account activated",
-	"profile_updated": "Profile updated", "registration_attempt": "Someone tried to register with your email",
+	"login":                i18n.N("Sign-in"),
+	"login_failed":         i18n.N("Failed sign-in"),
+	"locked_out":           i18n.N("Sign-in locked"),
+	"password_changed":     i18n.N("Password changed"),
+	"password_reset":       i18n.N("Password reset"),
+	"reset_requested":      i18n.N("Password reset requested"),
+	"email_changed":        i18n.N("Email changed"),
+	"registered":           i18n.N("Account created"),
+	"activated":            i18n.N("Account activated"),
+	"profile_updated":      i18n.N("Profile updated"),
+	"registration_attempt": i18n.N("Someone tried to register with your email"),
 }
 
 // signedIn returns the session and user, redirecting to sign-in when there is none.
@@ -54,7 +62,7 @@ func (h *Handler) signedIn(w http.ResponseWriter, r *http.Request) (*storage.Ses
 }
 
 func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, s *storage.Session, u *storage.User, flash string, errs map[string]string, status int) {
-	c := h.commonFor(w, r, "Your account", u)
+	c := h.commonFor(w, r, i18n.N("Your account"), u)
 	p := accountPage{common: c, Email: u.Email, ZoneInfo: u.ZoneInfo, Flash: flash, Errors: errs,
 		Today: h.formatTime(h.now(), u), SignedInAt: h.formatTime(s.AuthTime, u)}
 	for _, ct := range h.cfg.Geo.Countries(c.Lang) {
@@ -135,7 +143,7 @@ func (h *Handler) accountPassword(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		h.cfg.Logger.ErrorContext(r.Context(), "change password", "err", err)
-		h.ErrorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Please try again in a moment.")
+		h.ErrorPage(w, r, http.StatusInternalServerError, i18n.N("Something went wrong"), i18n.N("Please try again in a moment."))
 		return
 	}
 	// Every session ended with the change; this browser continues with a fresh one.
@@ -158,14 +166,14 @@ func (h *Handler) accountEmail(w http.ResponseWriter, r *http.Request) {
 	msg := ""
 	switch {
 	case errors.Is(err, account.ErrInvalidCredentials):
-		msg = "The current password is incorrect."
+		msg = i18n.N("The current password is incorrect.")
 	case errors.Is(err, account.ErrInvalidEmail):
-		msg = "Enter a valid email address."
+		msg = i18n.N("Enter a valid email address.")
 	case errors.Is(err, account.ErrTooManyAttempts):
-		msg = "Too many requests. Please try again later."
+		msg = i18n.N("Too many requests. Please try again later.")
 	case err != nil:
 		h.cfg.Logger.ErrorContext(r.Context(), "start email change", "err", err)
-		msg = "Something went wrong"
+		msg = i18n.N("Something went wrong")
 	}
 	if msg != "" {
 		h.renderAccount(w, r, s, u, "", map[string]string{"email": h.cfg.I18n.T(lang, msg)}, http.StatusOK)
@@ -175,7 +183,7 @@ func (h *Handler) accountEmail(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) emailConfirmGet(w http.ResponseWriter, r *http.Request) {
-	c := h.common(w, r, "Change email")
+	c := h.common(w, r, i18n.N("Change email"))
 	h.render(w, r, http.StatusOK, "confirm", confirmPage{common: c, Heading: c.T("Change email"),
 		Message: c.T("Click the button to confirm your new email address."), Action: "/account/email/confirm",
 		Token: r.URL.Query().Get("token"), Button: c.T("Confirm")})
@@ -187,7 +195,7 @@ func (h *Handler) emailConfirmPost(w http.ResponseWriter, r *http.Request) {
 	}
 	lang := h.lang(r, nil)
 	if _, err := h.cfg.Accounts.ConfirmEmailChange(r.Context(), r.PostFormValue("token"), h.meta(r, lang)); err != nil {
-		h.message(w, r, http.StatusBadRequest, "This link has expired or was already used.", h.cfg.I18n.T(lang, "Change the email again from your account."), func(mp *messagePage) {
+		h.message(w, r, http.StatusBadRequest, i18n.N("This link has expired or was already used."), h.cfg.I18n.T(lang, "Change the email again from your account."), func(mp *messagePage) {
 			mp.Alert, mp.LinkURL, mp.LinkText = true, "/account", h.cfg.I18n.T(lang, "Go to your account")
 		})
 		return
@@ -211,9 +219,9 @@ func (h *Handler) accountDelete(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		h.cfg.Logger.ErrorContext(r.Context(), "delete account", "err", err)
-		h.ErrorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Please try again in a moment.")
+		h.ErrorPage(w, r, http.StatusInternalServerError, i18n.N("Something went wrong"), i18n.N("Please try again in a moment."))
 		return
 	}
 	h.endSession(w, r)
-	h.message(w, r, http.StatusOK, "Account deleted", h.cfg.I18n.T(lang, "Your account and everything in it was deleted."), nil)
+	h.message(w, r, http.StatusOK, i18n.N("Account deleted"), h.cfg.I18n.T(lang, "Your account and everything in it was deleted."), nil)
 }

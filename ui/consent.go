@@ -6,6 +6,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/myaccount/myaccount/internal/i18n"
 	"github.com/myaccount/myaccount/storage"
 )
 
@@ -19,24 +20,28 @@ type consentPage struct {
 	AuthRequestID string
 	ClientName    string
 	Email         string
-	Scopes        []string
+	Scopes        []string // what the application may do, already translated
 }
 
+// scopeText says what each standard scope lets an application do, as the end of the
+// sentence "… wants to use your account … to:".
 var scopeText = map[string]string{
-	"openid":         "Sign you in",
-	"profile":        "See your name, language and time zone",
-	"email":          "See your email address",
-	"address":        "See your country and region",
-	"offline_access": "Stay signed in when you are not using it",
+	"openid":         i18n.N("Sign you in"),
+	"profile":        i18n.N("See your name, language and time zone"),
+	"email":          i18n.N("See your email address"),
+	"address":        i18n.N("See your country and region"),
+	"offline_access": i18n.N("Stay signed in when you are not using it"),
 }
 
-func describeScopes(scopes []string) []string {
+// describeScopes translates what the requested scopes allow into the page's language. A
+// scope without a description is named as it is, inside a translated sentence.
+func describeScopes(c common, scopes []string) []string {
 	out := make([]string, 0, len(scopes))
 	for _, s := range scopes {
 		if t, ok := scopeText[s]; ok {
-			out = append(out, t)
+			out = append(out, c.T(t))
 		} else {
-			out = append(out, "Access: "+s)
+			out = append(out, c.T("Access “%s”", s))
 		}
 	}
 	return out
@@ -61,9 +66,10 @@ func (h *Handler) consentGet(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	c := h.common(w, r, i18n.N("Allow access"))
 	h.render(w, r, http.StatusOK, "consent", consentPage{
-		common: h.common(w, r, "Allow access"), AuthRequestID: f.ar.ID,
-		ClientName: f.client.Name, Email: u.Email, Scopes: describeScopes(f.ar.Scopes),
+		common: c, AuthRequestID: f.ar.ID,
+		ClientName: f.client.Name, Email: u.Email, Scopes: describeScopes(c, f.ar.Scopes),
 	})
 }
 
@@ -89,7 +95,7 @@ func (h *Handler) consentPost(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := h.cfg.Store.SaveConsent(r.Context(), &storage.Consent{UserID: u.ID, ClientID: f.client.ID, Scopes: scopes, GrantedAt: h.now()}); err != nil {
 		h.cfg.Logger.ErrorContext(r.Context(), "save consent", "err", err)
-		h.ErrorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Please try again in a moment.")
+		h.ErrorPage(w, r, http.StatusInternalServerError, i18n.N("Something went wrong"), i18n.N("Please try again in a moment."))
 		return
 	}
 	h.complete(w, r, f, s)

@@ -146,10 +146,10 @@ func (h *Handler) Mount(r *mux.Router) {
 	h.mountProfile(r)
 	h.mountReset(r)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.ErrorPage(w, r, http.StatusNotFound, "Not found", "There is no page at this address.")
+		h.ErrorPage(w, r, http.StatusNotFound, i18n.N("Not found"), i18n.N("There is no page at this address."))
 	})
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.ErrorPage(w, r, http.StatusMethodNotAllowed, "Not allowed", "This page cannot be used that way.")
+		h.ErrorPage(w, r, http.StatusMethodNotAllowed, i18n.N("Not allowed"), i18n.N("This page cannot be used that way."))
 	})
 }
 

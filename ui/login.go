@@ -9,6 +9,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/myaccount/myaccount/internal/account"
+	"github.com/myaccount/myaccount/internal/i18n"
 	"github.com/myaccount/myaccount/internal/redirecturi"
 	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/storage"
@@ -45,20 +46,20 @@ type authFlow struct {
 func (h *Handler) loadFlow(w http.ResponseWriter, r *http.Request, id string) (*authFlow, bool) {
 	ar, err := h.cfg.Store.GetAuthRequest(r.Context(), id)
 	if err != nil || ar.Done {
-		h.ErrorPage(w, r, http.StatusBadRequest, "Sign-in expired",
-			"This sign-in request is unknown, finished or has expired. Please return to the application and start again.")
+		h.ErrorPage(w, r, http.StatusBadRequest, i18n.N("Sign-in expired"),
+			i18n.N("This sign-in request is unknown, finished or has expired. Please return to the application and start again."))
 		return nil, false
 	}
 	c, err := r.Cookie(h.cfg.BrowserCookie)
 	if err != nil || !h.bindingOK(c.Value, ar.BrowserHash) {
 		h.cfg.Logger.WarnContext(r.Context(), "auth request used from another browser", "client_id", ar.ClientID)
-		h.ErrorPage(w, r, http.StatusForbidden, "Different browser",
-			"This sign-in was started in another browser. Please return to the application and start again here.")
+		h.ErrorPage(w, r, http.StatusForbidden, i18n.N("Different browser"),
+			i18n.N("This sign-in was started in another browser. Please return to the application and start again here."))
 		return nil, false
 	}
 	cl, err := h.cfg.Store.GetClient(r.Context(), ar.ClientID)
 	if err != nil {
-		h.ErrorPage(w, r, http.StatusBadRequest, "Unknown application", "The application that sent you here is no longer registered.")
+		h.ErrorPage(w, r, http.StatusBadRequest, i18n.N("Unknown application"), i18n.N("The application that sent you here is no longer registered."))
 		return nil, false
 	}
 	return &authFlow{ar: ar, client: cl}, true
@@ -83,7 +84,7 @@ func (h *Handler) loginGet(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, "/account", http.StatusFound)
 			return
 		}
-		h.render(w, r, http.StatusOK, "login", loginPage{common: h.common(w, r, "Sign in")})
+		h.render(w, r, http.StatusOK, "login", loginPage{common: h.common(w, r, i18n.N("Sign in"))})
 		return
 	}
 	f, ok := h.loadFlow(w, r, id)
@@ -106,7 +107,7 @@ func (h *Handler) renderLogin(w http.ResponseWriter, r *http.Request, f *authFlo
 }
 
 func (h *Handler) renderLoginPage(w http.ResponseWriter, r *http.Request, f *authFlow, p loginPage, status int) {
-	p.common = h.common(w, r, "Sign in")
+	p.common = h.common(w, r, i18n.N("Sign in"))
 	if f != nil {
 		p.AuthRequestID = f.ar.ID
 		p.ClientName = f.client.Name
@@ -130,7 +131,7 @@ func (h *Handler) loginPost(w http.ResponseWriter, r *http.Request) {
 	}
 	email, password := r.PostFormValue("email"), r.PostFormValue("password")
 	lang := h.lang(r, nil)
-	t := func(msg string, args ...any) string { return h.cfg.I18n.T(lang, msg, args...) }
+	T := func(msg string, args ...any) string { return h.cfg.I18n.T(lang, msg, args...) }
 	m := h.meta(r, lang)
 	if f != nil {
 		m.ClientID = f.client.ID
@@ -140,32 +141,32 @@ func (h *Handler) loginPost(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, account.ErrInvalidCredentials):
 		// The same page, status and wording for an unknown email and a wrong password.
-		h.renderLogin(w, r, f, email, t("The email or password is incorrect."), http.StatusOK)
+		h.renderLogin(w, r, f, email, T("The email or password is incorrect."), http.StatusOK)
 		return
 	case errors.As(err, &locked):
 		// Unknown addresses lock exactly like real ones, so this reveals nothing either.
-		h.renderLogin(w, r, f, email, t("Too many failed sign-in attempts. Try again after %s, or reset your password.",
+		h.renderLogin(w, r, f, email, T("Too many failed sign-in attempts. Try again after %s, or reset your password.",
 			locked.Until.UTC().Format("15:04 MST")), http.StatusOK)
 		return
 	case errors.Is(err, account.ErrTooManyAttempts):
-		h.renderLogin(w, r, f, email, t("Too many requests. Please try again later."), http.StatusTooManyRequests)
+		h.renderLogin(w, r, f, email, T("Too many requests. Please try again later."), http.StatusTooManyRequests)
 		return
 	case errors.Is(err, account.ErrNotActive):
 		h.renderLoginPage(w, r, f, loginPage{Email: email, Pending: true,
-			Error: t("Please activate your account first: follow the link in the email we sent you.")}, http.StatusOK)
+			Error: T("Please activate your account first: follow the link in the email we sent you.")}, http.StatusOK)
 		return
 	case errors.Is(err, account.ErrLocked):
-		h.renderLogin(w, r, f, email, t("This account is locked. Please contact support."), http.StatusOK)
+		h.renderLogin(w, r, f, email, T("This account is locked. Please contact support."), http.StatusOK)
 		return
 	case err != nil:
 		h.cfg.Logger.ErrorContext(r.Context(), "authenticate", "err", err)
-		h.ErrorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Please try again in a moment.")
+		h.ErrorPage(w, r, http.StatusInternalServerError, i18n.N("Something went wrong"), i18n.N("Please try again in a moment."))
 		return
 	}
 	s, err := h.startSession(w, r, u, []string{"pwd"})
 	if err != nil {
 		h.cfg.Logger.ErrorContext(r.Context(), "start session", "err", err, "user_id", u.ID)
-		h.ErrorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Please try again in a moment.")
+		h.ErrorPage(w, r, http.StatusInternalServerError, i18n.N("Something went wrong"), i18n.N("Please try again in a moment."))
 		return
 	}
 	h.cfg.Logger.InfoContext(r.Context(), "signed in", "user_id", u.ID)
@@ -220,8 +221,8 @@ func (h *Handler) needsConsent(r *http.Request, f *authFlow, u *storage.User) bo
 // complete marks the auth request done and hands the browser to the provider's callback.
 func (h *Handler) complete(w http.ResponseWriter, r *http.Request, f *authFlow, s *storage.Session) {
 	if err := h.cfg.Store.CompleteAuthRequest(r.Context(), f.ar.ID, s.UserID, s.ID, s.AuthTime, s.AMR, ""); err != nil {
-		h.ErrorPage(w, r, http.StatusBadRequest, "Sign-in expired",
-			"This sign-in request has expired or was already used. Please return to the application and start again.")
+		h.ErrorPage(w, r, http.StatusBadRequest, i18n.N("Sign-in expired"),
+			i18n.N("This sign-in request has expired or was already used. Please return to the application and start again."))
 		return
 	}
 	http.Redirect(w, r, h.cfg.CallbackURL(r.Context(), f.ar.ID), http.StatusSeeOther)
@@ -232,7 +233,7 @@ func (h *Handler) complete(w http.ResponseWriter, r *http.Request, f *authFlow, 
 func (h *Handler) redirectError(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest, code, desc string) {
 	u, err := redirecturi.ErrorURL(ar.RedirectURI, code, desc, ar.State, h.cfg.Issuer)
 	if err != nil {
-		h.ErrorPage(w, r, http.StatusBadRequest, "Invalid request", "The application's address is invalid.")
+		h.ErrorPage(w, r, http.StatusBadRequest, i18n.N("Invalid request"), i18n.N("The application's address is invalid."))
 		return
 	}
 	http.Redirect(w, r, u, http.StatusFound)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/myaccount/myaccount/internal/i18n"
 	"github.com/myaccount/myaccount/internal/redirecturi"
 )
 
@@ -27,7 +28,7 @@ type logoutPage struct {
 // people out with an image tag.
 func (h *Handler) logoutGet(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	p := logoutPage{common: h.common(w, r, "Sign out"), Done: q.Get("done") != "",
+	p := logoutPage{common: h.common(w, r, i18n.N("Sign out")), Done: q.Get("done") != "",
 		ClientID: q.Get("client_id"), PostLogoutURI: q.Get("post_logout_redirect_uri"), State: q.Get("state")}
 	if _, u := h.currentSession(r); u != nil {
 		p.Email = u.Email

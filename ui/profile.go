@@ -9,6 +9,7 @@ import (
 
 	"github.com/myaccount/myaccount/internal/account"
 	"github.com/myaccount/myaccount/internal/geo"
+	"github.com/myaccount/myaccount/internal/i18n"
 	"github.com/myaccount/myaccount/storage"
 )
 
@@ -36,7 +37,7 @@ type profilePage struct {
 }
 
 func (h *Handler) renderProfile(w http.ResponseWriter, r *http.Request, u *storage.User, p profilePage, status int) {
-	p.common = h.commonFor(w, r, "Complete your profile", u)
+	p.common = h.commonFor(w, r, i18n.N("Complete your profile"), u)
 	p.Countries = h.cfg.Geo.Countries(p.Lang)
 	if p.Country != "" {
 		p.Regions = h.cfg.Geo.Regions(p.Country)
@@ -102,7 +103,7 @@ func (h *Handler) profilePost(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		h.cfg.Logger.ErrorContext(r.Context(), "update profile", "err", err)
-		h.ErrorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Please try again in a moment.")
+		h.ErrorPage(w, r, http.StatusInternalServerError, i18n.N("Something went wrong"), i18n.N("Please try again in a moment."))
 		return
 	}
 	if fl := h.optionalFlow(r, p.AuthRequestID); fl != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/myaccount/myaccount/internal/account"
+	"github.com/myaccount/myaccount/internal/i18n"
 )
 
 func (h *Handler) mountRegister(r *mux.Router) {
@@ -75,7 +76,7 @@ func (h *Handler) optionalFlow(r *http.Request, id string) *authFlow {
 }
 
 func (h *Handler) renderRegister(w http.ResponseWriter, r *http.Request, p registerPage, status int) {
-	p.common = h.common(w, r, "Create account")
+	p.common = h.common(w, r, i18n.N("Create account"))
 	p.MinLen = h.cfg.Accounts.MinPasswordLength()
 	if f := h.optionalFlow(r, p.AuthRequestID); f != nil {
 		p.ClientName = f.client.Name
@@ -85,7 +86,7 @@ func (h *Handler) renderRegister(w http.ResponseWriter, r *http.Request, p regis
 	ch, err := h.cfg.Captcha.NewInLanguage(r.Context(), p.Lang)
 	if err != nil {
 		h.cfg.Logger.ErrorContext(r.Context(), "new captcha", "err", err)
-		h.ErrorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Please try again in a moment.")
+		h.ErrorPage(w, r, http.StatusInternalServerError, i18n.N("Something went wrong"), i18n.N("Please try again in a moment."))
 		return
 	}
 	p.CaptchaID, p.CaptchaImage, p.CaptchaAudio = ch.ID, ch.ImageDataURL(), ch.AudioDataURL()
@@ -101,7 +102,7 @@ func (h *Handler) registerPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	lang := h.lang(r, nil)
-	t := func(msg string, args ...any) string { return h.cfg.I18n.T(lang, msg, args...) }
+	T := func(msg string, args ...any) string { return h.cfg.I18n.T(lang, msg, args...) }
 	email := strings.TrimSpace(r.PostFormValue("email"))
 	pw, confirm := r.PostFormValue("password"), r.PostFormValue("confirm")
 	p := registerPage{AuthRequestID: r.PostFormValue("authRequestID"), Email: email, Errors: map[string]string{}}
@@ -116,15 +117,15 @@ func (h *Handler) registerPost(w http.ResponseWriter, r *http.Request) {
 		h.cfg.Logger.ErrorContext(r.Context(), "verify captcha", "err", err)
 	}
 	if !ok {
-		p.Errors["captcha"] = t("The answer to the picture was wrong. Try the new one.")
+		p.Errors["captcha"] = T("The answer to the picture was wrong. Try the new one.")
 	}
 	if account.ValidateEmail(email) != nil {
-		p.Errors["email"] = t("Enter a valid email address.")
+		p.Errors["email"] = T("Enter a valid email address.")
 	}
 	if msg := h.passwordProblem(lang, pw); msg != "" {
 		p.Errors["password"] = msg
 	} else if pw != confirm {
-		p.Errors["confirm"] = t("The passwords do not match.")
+		p.Errors["confirm"] = T("The passwords do not match.")
 	}
 	if len(p.Errors) > 0 {
 		p.Focus = firstOf(p.Errors, "email", "password", "confirm", "captcha")
@@ -135,27 +136,27 @@ func (h *Handler) registerPost(w http.ResponseWriter, r *http.Request) {
 	m.Continue = p.AuthRequestID
 	if err := h.cfg.Accounts.Register(r.Context(), email, pw, m); err != nil {
 		h.cfg.Logger.ErrorContext(r.Context(), "register", "err", err)
-		h.ErrorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Please try again in a moment.")
+		h.ErrorPage(w, r, http.StatusInternalServerError, i18n.N("Something went wrong"), i18n.N("Please try again in a moment."))
 		return
 	}
 	// The same page whether the address was new or already registered.
-	h.message(w, r, http.StatusOK, "Check your email", t("We sent a link to %s. Follow it to activate your account. The link is valid for 5 days.", email), func(mp *messagePage) {
+	h.message(w, r, http.StatusOK, i18n.N("Check your email"), T("We sent a link to %s. Follow it to activate your account. The link is valid for 5 days.", email), func(mp *messagePage) {
 		mp.ResendEmail, mp.ResendAction = email, "/activate/resend"
 	})
 }
 
 // passwordProblem returns the localized reason a new password is refused, or "".
 func (h *Handler) passwordProblem(lang, pw string) string {
-	t := func(msg string, args ...any) string { return h.cfg.I18n.T(lang, msg, args...) }
+	T := func(msg string, args ...any) string { return h.cfg.I18n.T(lang, msg, args...) }
 	switch err := h.cfg.Accounts.ValidatePassword(pw); {
 	case errors.Is(err, account.ErrPasswordTooShort):
-		return t("Use at least %d characters.", h.cfg.Accounts.MinPasswordLength())
+		return T("Use at least %d characters.", h.cfg.Accounts.MinPasswordLength())
 	case errors.Is(err, account.ErrPasswordTooLong):
-		return t("Use at most %d characters.", account.MaxPasswordLen)
+		return T("Use at most %d characters.", account.MaxPasswordLen)
 	case errors.Is(err, account.ErrPasswordCommon):
-		return t("This password is too common. Choose another.")
+		return T("This password is too common. Choose another.")
 	case err != nil:
-		return t("Something went wrong")
+		return T("Something went wrong")
 	}
 	return ""
 }
@@ -176,7 +177,7 @@ func (h *Handler) meta(r *http.Request, lang string) account.Meta {
 // activateGet asks for a click before activating: mail scanners fetch links, and a GET must
 // not use up the single-use token.
 func (h *Handler) activateGet(w http.ResponseWriter, r *http.Request) {
-	c := h.common(w, r, "Activate your account")
+	c := h.common(w, r, i18n.N("Activate your account"))
 	h.render(w, r, http.StatusOK, "confirm", confirmPage{common: c, Heading: c.T("Activate your account"),
 		Message: c.T("Click the button to activate your account and sign in."), Action: "/activate",
 		Token: r.URL.Query().Get("token"), Button: c.T("Activate")})
@@ -194,7 +195,7 @@ func (h *Handler) activatePost(w http.ResponseWriter, r *http.Request) {
 	lang := h.lang(r, nil)
 	u, cont, err := h.cfg.Accounts.Activate(r.Context(), r.PostFormValue("token"), h.meta(r, lang))
 	if err != nil {
-		h.message(w, r, http.StatusBadRequest, "This link has expired or was already used.",
+		h.message(w, r, http.StatusBadRequest, i18n.N("This link has expired or was already used."),
 			h.cfg.I18n.T(lang, "Sign in to get a new activation link, or create the account again."), func(mp *messagePage) {
 				mp.Alert, mp.LinkURL, mp.LinkText = true, "/login", h.cfg.I18n.T(lang, "Sign in")
 			})
@@ -202,7 +203,7 @@ func (h *Handler) activatePost(w http.ResponseWriter, r *http.Request) {
 	}
 	if _, err := h.startSession(w, r, u, []string{"pwd"}); err != nil {
 		h.cfg.Logger.ErrorContext(r.Context(), "start session", "err", err)
-		h.ErrorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Please try again in a moment.")
+		h.ErrorPage(w, r, http.StatusInternalServerError, i18n.N("Something went wrong"), i18n.N("Please try again in a moment."))
 		return
 	}
 	q := url.Values{"activated": {"1"}}
@@ -222,6 +223,6 @@ func (h *Handler) resendPost(w http.ResponseWriter, r *http.Request) {
 	if _, err := h.cfg.Accounts.ResendActivation(r.Context(), email, h.meta(r, lang)); err != nil {
 		h.cfg.Logger.ErrorContext(r.Context(), "resend activation", "err", err)
 	}
-	h.message(w, r, http.StatusOK, "Check your email",
+	h.message(w, r, http.StatusOK, i18n.N("Check your email"),
 		h.cfg.I18n.T(lang, "If %s has an account waiting for activation, we sent it a new link. We send at most a few per hour.", email), nil)
 }

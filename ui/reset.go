@@ -8,6 +8,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/myaccount/myaccount/internal/account"
+	"github.com/myaccount/myaccount/internal/i18n"
 )
 
 func (h *Handler) mountReset(r *mux.Router) {
@@ -26,7 +27,7 @@ type forgotPage struct {
 }
 
 func (h *Handler) forgotGet(w http.ResponseWriter, r *http.Request) {
-	h.render(w, r, http.StatusOK, "forgot", forgotPage{common: h.common(w, r, "Reset your password"),
+	h.render(w, r, http.StatusOK, "forgot", forgotPage{common: h.common(w, r, i18n.N("Reset your password")),
 		AuthRequestID: r.URL.Query().Get("authRequestID")})
 }
 
@@ -35,7 +36,7 @@ func (h *Handler) forgotPost(w http.ResponseWriter, r *http.Request) {
 	if !h.parsePost(w, r) {
 		return
 	}
-	c := h.common(w, r, "Reset your password")
+	c := h.common(w, r, i18n.N("Reset your password"))
 	email := strings.TrimSpace(r.PostFormValue("email"))
 	p := forgotPage{common: c, AuthRequestID: r.PostFormValue("authRequestID"), Email: email}
 	if account.ValidateEmail(email) != nil {
@@ -58,7 +59,7 @@ type resetPage struct {
 }
 
 func (h *Handler) resetGet(w http.ResponseWriter, r *http.Request) {
-	h.render(w, r, http.StatusOK, "reset", resetPage{common: h.common(w, r, "Set a new password"),
+	h.render(w, r, http.StatusOK, "reset", resetPage{common: h.common(w, r, i18n.N("Set a new password")),
 		Token: r.URL.Query().Get("token"), MinLen: h.cfg.Accounts.MinPasswordLength()})
 }
 
@@ -66,7 +67,7 @@ func (h *Handler) resetPost(w http.ResponseWriter, r *http.Request) {
 	if !h.parsePost(w, r) {
 		return
 	}
-	c := h.common(w, r, "Set a new password")
+	c := h.common(w, r, i18n.N("Set a new password"))
 	pw, confirm := r.PostFormValue("password"), r.PostFormValue("confirm")
 	p := resetPage{common: c, Token: r.PostFormValue("token"), MinLen: h.cfg.Accounts.MinPasswordLength(), Errors: map[string]string{}}
 	if msg := h.passwordProblem(c.Lang, pw); msg != "" {
@@ -81,20 +82,20 @@ func (h *Handler) resetPost(w http.ResponseWriter, r *http.Request) {
 	_, err := h.cfg.Accounts.Reset(r.Context(), p.Token, pw, h.meta(r, c.Lang))
 	switch {
 	case errors.Is(err, account.ErrLinkInvalid):
-		h.message(w, r, http.StatusBadRequest, "This link has expired or was already used.", c.T("Ask for a new link to reset your password."), func(mp *messagePage) {
+		h.message(w, r, http.StatusBadRequest, i18n.N("This link has expired or was already used."), c.T("Ask for a new link to reset your password."), func(mp *messagePage) {
 			mp.Alert, mp.LinkURL, mp.LinkText = true, "/forgot", c.T("Get a new link")
 		})
 		return
 	case errors.Is(err, account.ErrLocked):
-		h.message(w, r, http.StatusForbidden, "Request refused", c.T("This account is locked. Please contact support."), nil)
+		h.message(w, r, http.StatusForbidden, i18n.N("Request refused"), c.T("This account is locked. Please contact support."), nil)
 		return
 	case err != nil:
 		h.cfg.Logger.ErrorContext(r.Context(), "reset password", "err", err)
-		h.ErrorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Please try again in a moment.")
+		h.ErrorPage(w, r, http.StatusInternalServerError, i18n.N("Something went wrong"), i18n.N("Please try again in a moment."))
 		return
 	}
 	h.endSession(w, r)
-	h.message(w, r, http.StatusOK, "Set a new password", c.T("Your password was changed. Please sign in with the new one."), func(mp *messagePage) {
+	h.message(w, r, http.StatusOK, i18n.N("Set a new password"), c.T("Your password was changed. Please sign in with the new one."), func(mp *messagePage) {
 		mp.LinkURL, mp.LinkText = "/login", c.T("Sign in")
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"net/http"
 
+	"github.com/myaccount/myaccount/internal/i18n"
 	"github.com/myaccount/myaccount/internal/secret"
 )
 
@@ -55,7 +56,7 @@ func (h *Handler) withCSRFCookie(next http.Handler) http.Handler {
 func (h *Handler) Middleware(next http.Handler) http.Handler {
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.ErrorPage(w, r, http.StatusForbidden, "Request refused", "This form was sent from another site. Please go back and try again.")
+		h.ErrorPage(w, r, http.StatusForbidden, i18n.N("Request refused"), i18n.N("This form was sent from another site. Please go back and try again."))
 	}))
 	return h.withCSRFCookie(cop.Handler(next))
 }
@@ -84,11 +85,11 @@ func (h *Handler) checkCSRF(r *http.Request) bool {
 // parsePost parses a form post and checks its CSRF token, rendering the refusal itself.
 func (h *Handler) parsePost(w http.ResponseWriter, r *http.Request) bool {
 	if err := r.ParseForm(); err != nil {
-		h.ErrorPage(w, r, http.StatusBadRequest, "Invalid request", "The form could not be read.")
+		h.ErrorPage(w, r, http.StatusBadRequest, i18n.N("Invalid request"), i18n.N("The form could not be read."))
 		return false
 	}
 	if !h.checkCSRF(r) {
-		h.ErrorPage(w, r, http.StatusForbidden, "Request refused", "This form has expired or was not sent from this site. Please go back, reload the page and try again.")
+		h.ErrorPage(w, r, http.StatusForbidden, i18n.N("Request refused"), i18n.N("This form has expired or was not sent from this site. Please go back, reload the page and try again."))
 		return false
 	}
 	return true

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/myaccount/myaccount/internal/i18n"
 	"github.com/myaccount/myaccount/internal/mail"
 	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/storage"
@@ -50,18 +51,18 @@ func Complete(u *storage.User) bool { return u.Country != "" }
 func ValidateProfile(rules ProfileRules, p Profile) error {
 	bad := map[string]string{}
 	if p.Country == "" || !rules.ValidCountry(p.Country) {
-		bad["country"] = "Choose a country"
+		bad["country"] = i18n.N("Choose a country")
 	} else if !rules.ValidRegion(p.Country, p.Region) {
-		bad["region"] = "Choose a region"
+		bad["region"] = i18n.N("Choose a region")
 	}
 	if p.ZoneInfo != "" && !rules.ValidTimeZone(p.ZoneInfo) {
-		bad["zoneinfo"] = "Choose a time zone"
+		bad["zoneinfo"] = i18n.N("Choose a time zone")
 	}
 	if p.DateFormat != "" && !rules.ValidDateFormat(p.DateFormat) {
-		bad["date_format"] = "Choose a date format"
+		bad["date_format"] = i18n.N("Choose a date format")
 	}
 	if len(p.Name) > 200 {
-		bad["name"] = "Too long"
+		bad["name"] = i18n.N("Too long")
 	}
 	if len(bad) > 0 {
 		return &ProfileError{Fields: bad}

@@ -80,6 +80,13 @@ type Keys struct {
 	MasterKeyFile string `yaml:"master_key_file"`
 	// RotationPeriod is how long a signing key is used before a new one is introduced.
 	RotationPeriod Duration `yaml:"rotation_period"`
+	// Prepublish is how long the next key is published in JWKS before it starts signing, so
+	// relying parties that cache JWKS know it before they meet it. At least the JWKS cache
+	// period (5 minutes) plus CacheTTL.
+	Prepublish Duration `yaml:"prepublish"`
+	// CacheTTL is how long an instance trusts its in-memory copy of the signing keys: a key
+	// rotated on another instance is used and served here within this time.
+	CacheTTL Duration `yaml:"cache_ttl"`
 }
 
 // Tokens sets the lifetimes of issued artefacts.
@@ -165,6 +172,8 @@ func Default() *Config {
 		DataDir: "./data",
 		Keys: Keys{
 			RotationPeriod: Duration(720 * time.Hour),
+			Prepublish:     Duration(24 * time.Hour),
+			CacheTTL:       Duration(30 * time.Second),
 		},
 		Tokens: Tokens{
 			AccessTokenTTL:  Duration(15 * time.Minute),

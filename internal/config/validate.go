@@ -101,6 +101,11 @@ func (c *Config) Validate() error {
 			add("security.trusted_proxies", "%q is neither a CIDR nor an IP address", p)
 		}
 	}
+	if k := c.Keys; k.CacheTTL <= 0 || k.CacheTTL.Std() > 10*time.Minute {
+		add("keys.cache_ttl", "must be between 0 and 10m")
+	} else if k.Prepublish.Std() < 5*time.Minute+k.CacheTTL.Std() || k.Prepublish >= k.RotationPeriod {
+		add("keys.prepublish", "must be at least 5m + keys.cache_ttl (the JWKS cache period) and shorter than keys.rotation_period")
+	}
 	if a := c.Accounts; a.MinPasswordLength < 8 || a.MinPasswordLength > 128 {
 		add("accounts.min_password_length", "must be between 8 and 128, got %d", a.MinPasswordLength)
 	}

@@ -64,11 +64,13 @@ type testEnv struct {
 	srv    *server.Server
 	http   *httptest.Server
 	issuer string
-	store  storage.Store
-	clock  *clock
-	cfg    *config.Config
-	tape   *randTape
-	smtp   *mailtest.Server
+	// addr is where this instance listens (differs from issuer for a second instance).
+	addr  string
+	store storage.Store
+	clock *clock
+	cfg   *config.Config
+	tape  *randTape
+	smtp  *mailtest.Server
 }
 
 const testPassword = "correct horse battery staple"
@@ -84,15 +86,33 @@ type envOptions struct {
 	smtp *mailtest.Server
 	// env adds MYACCOUNT_* variables.
 	env map[string]string
+	// issuer overrides the issuer (several instances of one deployment share it).
+	issuer string
+	// clock shares a clock between instances.
+	clock *clock
+	// configure adjusts the loaded configuration.
+	configure func(*config.Config)
+	// listen is the address to listen on ("" = a free loopback port).
+	listen string
 }
 
 func newEnvWith(t testing.TB, o envOptions) *testEnv {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	listen := o.listen
+	if listen == "" {
+		listen = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		t.Fatal(err)
 	}
 	issuer := "http://" + ln.Addr().String()
+	if o.localhost {
+		issuer = fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
+	}
+	if o.issuer != "" {
+		issuer = o.issuer
+	}
 	dir := t.TempDir()
 	vars := map[string]string{"MYACCOUNT_ISSUER": issuer, "MYACCOUNT_DATA_DIR": dir}
 	if o.smtp != nil {
@@ -108,7 +128,13 @@ func newEnvWith(t testing.TB, o envOptions) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := &clock{}
+	if o.configure != nil {
+		o.configure(cfg)
+	}
+	clk := o.clock
+	if clk == nil {
+		clk = &clock{}
+	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(&testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -126,7 +152,7 @@ func newEnvWith(t testing.TB, o envOptions) *testEnv {
 		hs.Close()
 		srv.Close()
 	})
-	return &testEnv{t: t, srv: srv, http: hs, issuer: issuer, store: srv.Store, clock: clk, cfg: cfg, tape: tape, smtp: o.smtp}
+	return &testEnv{t: t, srv: srv, http: hs, issuer: issuer, addr: "http://" + ln.Addr().String(), store: srv.Store, clock: clk, cfg: cfg, tape: tape, smtp: o.smtp}
 }
 
 // randTape is the captcha's randomness: crypto/rand, with a record of what the server drew,
@@ -413,7 +439,7 @@ func (e *testEnv) tokens(ctx context.Context, b *browser, c *testClient, email s
 // postForm posts to a protocol endpoint with optional basic auth and returns status and body.
 func (e *testEnv) postForm(path string, form url.Values, user, pass string) (int, http.Header, string) {
 	e.t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, e.issuer+path, strings.NewReader(form.Encode()))
+	req, _ := http.NewRequest(http.MethodPost, e.addr+path, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if user != "" {
 		req.SetBasicAuth(url.QueryEscape(user), url.QueryEscape(pass))

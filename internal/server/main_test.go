@@ -4,8 +4,9 @@ import (
 	"flag"
 	"io"
 	"log/slog"
-	"os"
 	"testing"
+
+	"github.com/myaccount/myaccount/storage/postgres/pgtest"
 )
 
 // TestMain quiets zitadel/oidc, which logs protocol errors (expected in the attack tests)
@@ -15,5 +16,5 @@ func TestMain(m *testing.M) {
 	if !testing.Verbose() {
 		slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}
-	os.Exit(m.Run())
+	pgtest.Main(m)
 }

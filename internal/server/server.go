@@ -29,6 +29,7 @@ import (
 	"github.com/myaccount/myaccount/keys"
 	"github.com/myaccount/myaccount/op"
 	"github.com/myaccount/myaccount/storage"
+	"github.com/myaccount/myaccount/storage/postgres"
 	"github.com/myaccount/myaccount/storage/sqlite"
 	"github.com/myaccount/myaccount/ui"
 )
@@ -62,14 +63,20 @@ type Options struct {
 // OpenStore opens the configured database and applies migrations.
 func OpenStore(ctx context.Context, cfg *config.Config) (storage.Store, error) {
 	switch cfg.DatabaseDriver() {
-	case "sqlite":
+	case config.DriverSQLite:
 		db, err := sqlite.Open(ctx, cfg.Database.URL)
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite: %w", err)
 		}
 		return db, nil
+	case config.DriverPostgres:
+		db, err := postgres.Open(ctx, cfg.Database.URL)
+		if err != nil {
+			return nil, fmt.Errorf("open postgres: %w", err)
+		}
+		return db, nil
 	default:
-		return nil, fmt.Errorf("database %q: only SQLite is supported in this version", cfg.DatabaseDriver())
+		return nil, fmt.Errorf("database driver %q is not supported", cfg.DatabaseDriver())
 	}
 }
 
@@ -89,7 +96,7 @@ func MasterKey(cfg *config.Config) (key []byte, created bool, err error) {
 // NewKeyManager builds the signing-key manager over the store.
 func NewKeyManager(cfg *config.Config, store storage.Store, masterKey []byte, log *slog.Logger, now func() time.Time) (*keys.Manager, error) {
 	lifetime := max(cfg.Tokens.AccessTokenTTL.Std(), cfg.Tokens.IDTokenTTL.Std())
-	return keys.NewManager(store, masterKey, keys.Options{TokenLifetime: lifetime, Now: now, Logger: log})
+	return keys.NewManager(store, masterKey, keys.Options{TokenLifetime: lifetime, CacheTTL: cfg.Keys.CacheTTL.Std(), Now: now, Logger: log})
 }
 
 // New opens everything and builds the HTTP handler.
@@ -134,7 +141,8 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store stor
 	if err != nil {
 		return nil, fmt.Errorf("key manager: %w", err)
 	}
-	if err := km.Ensure(ctx); err != nil {
+	holder := secret.NewID()
+	if err := ensureKeys(ctx, store, km, holder, now); err != nil {
 		return nil, fmt.Errorf("signing keys: %w", err)
 	}
 	ips, err := clientip.New(cfg.Security.TrustedProxies)
@@ -242,7 +250,32 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store stor
 	uiH.Mount(uiRouter)
 	root.PathPrefix("/").Handler(uiH.Middleware(uiRouter))
 	handler := ui.SecurityHeaders(recoverer(root, log), secure, cfg.Security.MaxBodyBytes)
-	return &Server{Store: store, Keys: km, Accounts: accounts, Handler: handler, cfg: cfg, log: log, now: now, holder: secret.NewID()}, nil
+	return &Server{Store: store, Keys: km, Accounts: accounts, Handler: handler, cfg: cfg, log: log, now: now, holder: holder}, nil
+}
+
+// ensureKeys creates the first signing keys under a lease, so instances starting together on
+// an empty database make one set instead of racing (the key manager would still resolve a
+// race, but then instances briefly disagree).
+func ensureKeys(ctx context.Context, store storage.Store, km *keys.Manager, holder string, now func() time.Time) error {
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ok, err := store.AcquireLease(ctx, "keys-ensure", holder, 30*time.Second, now().UTC())
+		if err != nil {
+			return err
+		}
+		if ok || time.Now().After(deadline) {
+			err := km.Ensure(ctx)
+			if ok {
+				_ = store.ReleaseLease(ctx, "keys-ensure", holder)
+			}
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // breachedOrCommon refuses common passwords and, when the range API answers, breached ones.
@@ -293,6 +326,7 @@ func (s *Server) RunJobs(ctx context.Context) {
 	}{
 		{"housekeeping", 10 * time.Minute, s.Housekeeping},
 		{"purge-pending", s.cfg.Accounts.PurgeInterval.Std(), s.PurgePending},
+		{"key-rotation", 10 * time.Minute, s.RotateKeys},
 	}
 	for _, j := range jobs {
 		go func() {
@@ -324,6 +358,19 @@ func (s *Server) Housekeeping(ctx context.Context) {
 	}
 	if _, err := s.Keys.Prune(ctx); err != nil {
 		s.log.ErrorContext(ctx, "prune signing keys", "err", err)
+	}
+}
+
+// RotateKeys publishes the next signing key ahead of time and promotes it when due. Two
+// instances doing this at once still make one key: the key manager compares and swaps in SQL.
+func (s *Server) RotateKeys(ctx context.Context) {
+	changed, err := s.Keys.RotateIfDue(ctx, s.cfg.Keys.RotationPeriod.Std(), s.cfg.Keys.Prepublish.Std())
+	if err != nil {
+		s.log.ErrorContext(ctx, "rotate signing keys", "err", err)
+		return
+	}
+	if changed {
+		s.log.InfoContext(ctx, "signing keys rotated on schedule")
 	}
 }
 

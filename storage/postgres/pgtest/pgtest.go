@@ -54,7 +54,11 @@ var state struct {
 
 // Main runs the tests, then stops the server pgtest started (and drops its template
 // database), and exits with the tests' status. Call it from TestMain.
-func Main(m *testing.M) {
+func Main(m *testing.M) { os.Exit(Run(m)) }
+
+// Run is Main for a TestMain that does more after the tests: it returns the exit code
+// instead of exiting.
+func Run(m *testing.M) int {
 	state.mu.Lock()
 	state.mainCalled = true
 	state.mu.Unlock()
@@ -68,7 +72,7 @@ func Main(m *testing.M) {
 			fmt.Fprintln(os.Stderr, "pgtest:", err)
 		}
 	}
-	os.Exit(code)
+	return code
 }
 
 // URL returns the URL of a new, empty database (not even migrated) that is dropped when t
@@ -108,7 +112,7 @@ func get(t testing.TB) *server {
 	state.mu.Lock()
 	defer state.mu.Unlock()
 	if !state.mainCalled {
-		t.Fatal("pgtest: call pgtest.Main(m) from TestMain, or the PostgreSQL started for the tests is never stopped")
+		t.Fatal("pgtest: call pgtest.Main(m) (or Run) from TestMain, or the PostgreSQL started for the tests is never stopped")
 	}
 	if !state.started {
 		state.started = true
@@ -160,9 +164,11 @@ type server struct {
 	prefix  string   // of every database this process creates, so runs sharing a server never collide
 	cluster *cluster // nil for an EnvURL server
 
-	mu       sync.Mutex // serialises database creation and guards what follows
-	seq      int
-	template string // the migrated template's name, once made
+	mu  sync.Mutex // serialises database creation
+	seq int
+
+	tmplMu   sync.Mutex // held while the template is made, so there is one
+	template string     // the migrated template's name, once made
 }
 
 func newServer(ctx context.Context, base *url.URL, prefix string, c *cluster) (*server, error) {
@@ -204,11 +210,10 @@ func (s *server) createDatabase(ctx context.Context, template string) (*url.URL,
 
 // migratedTemplate creates and migrates the template database on first use.
 func (s *server) migratedTemplate(ctx context.Context) (string, error) {
-	s.mu.Lock()
-	done := s.template
-	s.mu.Unlock()
-	if done != "" {
-		return done, nil
+	s.tmplMu.Lock()
+	defer s.tmplMu.Unlock()
+	if s.template != "" {
+		return s.template, nil
 	}
 	u, err := s.createDatabase(ctx, "")
 	if err != nil {
@@ -216,19 +221,15 @@ func (s *server) migratedTemplate(ctx context.Context) (string, error) {
 	}
 	name := strings.TrimPrefix(u.Path, "/")
 	db, err := postgres.Open(ctx, u.String())
+	if err == nil {
+		// No session may stay connected to a template while it is copied.
+		err = db.Close()
+	}
 	if err != nil {
-		return "", fmt.Errorf("migrate template: %w", err)
+		return "", errors.Join(fmt.Errorf("migrate template: %w", err), s.drop(ctx, name))
 	}
-	// No session may stay connected to a template while it is copied.
-	if err := db.Close(); err != nil {
-		return "", fmt.Errorf("migrate template: %w", err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.template == "" { // a concurrent first call may have won; keep one template
-		s.template = name
-	}
-	return s.template, nil
+	s.template = name
+	return name, nil
 }
 
 // dropDatabase removes a test database at the end of its test. Sessions the test left open
@@ -257,6 +258,8 @@ func (s *server) close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var errs []error
+	s.tmplMu.Lock()
+	defer s.tmplMu.Unlock()
 	if s.template != "" {
 		errs = append(errs, s.drop(ctx, s.template))
 	}
