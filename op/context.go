@@ -2,6 +2,8 @@ package op
 
 import (
 	"context"
+
+	"github.com/myaccount/myaccount/storage"
 )
 
 // requestInfo carries what storage callbacks need to know about the HTTP request; zitadel's
@@ -19,6 +21,8 @@ type requestInfo struct {
 	// page when there is no id_token_hint.
 	postLogoutURI string
 	state         string
+	// device is the consumed device code whose tokens are being issued (device grant).
+	device *storage.DeviceCode
 }
 
 type requestInfoKey struct{}

@@ -10,7 +10,7 @@ import (
 
 // discoveryDoc is the library's discovery document corrected to what we actually serve: the
 // library advertises implicit and JWT-bearer grants and hybrid response types, which our
-// policy refuses, and a device endpoint that is not wired yet.
+// policy refuses.
 type discoveryDoc struct {
 	*oidc.DiscoveryConfiguration
 	// RFC 9207: we add iss to every authorization response.
@@ -28,8 +28,7 @@ func (p *Provider) serveDiscovery(next http.Handler, w http.ResponseWriter, r *h
 	}
 	doc.ResponseTypesSupported = []string{string(oidc.ResponseTypeCode)}
 	doc.ResponseModesSupported = []string{"query"}
-	doc.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials}
-	doc.DeviceAuthorizationEndpoint = ""
+	doc.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials, oidc.GrantTypeDeviceCode}
 	doc.RevocationEndpointAuthSigningAlgValuesSupported = nil
 	doc.IntrospectionEndpointAuthSigningAlgValuesSupported = nil
 	doc.IntrospectionEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost}

@@ -43,6 +43,12 @@ type Config struct {
 	ErrorPage func(w http.ResponseWriter, r *http.Request, status int, title, message string)
 	Logger    *slog.Logger
 	Now       func() time.Time
+	// DevicePath is the UI page where a person enters a device's user code ("/device" when
+	// empty); DeviceCodeLifetime (10 minutes) and DevicePollInterval (5 seconds) configure the
+	// device authorization grant.
+	DevicePath         string
+	DeviceCodeLifetime time.Duration
+	DevicePollInterval time.Duration
 }
 
 // Provider is the OpenID provider: zitadel's handlers behind our policy middleware.
@@ -65,6 +71,15 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.ClientIP == nil {
 		cfg.ClientIP = func(r *http.Request) string { return r.RemoteAddr }
 	}
+	if cfg.DevicePath == "" {
+		cfg.DevicePath = defaultDevicePath
+	}
+	if cfg.DeviceCodeLifetime <= 0 {
+		cfg.DeviceCodeLifetime = defaultDeviceCodeLifetime
+	}
+	if cfg.DevicePollInterval < time.Second {
+		cfg.DevicePollInterval = defaultDevicePollInterval
+	}
 	if len(cfg.MasterKey) != 32 {
 		return nil, errors.New("op: master key must be 32 bytes")
 	}
@@ -80,8 +95,10 @@ func New(cfg Config) (*Provider, error) {
 		loginURL: func(id string) string {
 			return cfg.LoginPath + "?authRequestID=" + url.QueryEscape(id)
 		},
-		now: func() time.Time { return cfg.Now().UTC() },
-		log: cfg.Logger,
+		now:            func() time.Time { return cfg.Now().UTC() },
+		log:            cfg.Logger,
+		deviceLifetime: cfg.DeviceCodeLifetime,
+		devicePoll:     cfg.DevicePollInterval,
 	}
 	zcfg := &zop.Config{
 		CodeMethodS256:           true,
@@ -92,6 +109,7 @@ func New(cfg Config) (*Provider, error) {
 		SupportedScopes:          []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeAddress, oidc.ScopeOfflineAccess},
 		SupportedClaims: []string{"sub", "aud", "exp", "iat", "iss", "auth_time", "nonce", "acr", "amr",
 			"c_hash", "at_hash", "sid", "azp", "email", "email_verified", "name", "locale", "zoneinfo", "address", "updated_at"},
+		DeviceAuthorization: deviceConfig(cfg),
 	}
 	copy(zcfg.CryptoKey[:], cryptoKey)
 	var opts []zop.Option
@@ -151,6 +169,12 @@ func (p *Provider) middleware(next http.Handler) http.Handler {
 			// Tokens and user data must never sit in a cache (RFC 6749 §5.1).
 			w.Header().Set("Cache-Control", "no-store")
 			w.Header().Set("Pragma", "no-cache")
+			// The device grant is ours: the library cannot answer slow_down or use a code once.
+			if r.URL.Path == "/oauth/token" && r.Method == http.MethodPost && r.ParseForm() == nil &&
+				r.PostForm.Get("grant_type") == string(oidc.GrantTypeDeviceCode) {
+				p.deviceToken(w, r)
+				return
+			}
 		case "/end_session":
 			if err := r.ParseForm(); err == nil {
 				ri.postLogoutURI = r.Form.Get("post_logout_redirect_uri")
@@ -163,10 +187,11 @@ func (p *Provider) middleware(next http.Handler) http.Handler {
 			p.serveDiscovery(next, w, r)
 			return
 		case "/device_authorization":
-			// Not offered yet: the library would answer with its own error format.
 			w.Header().Set("Cache-Control", "no-store")
-			http.Error(w, `{"error":"unsupported_grant_type"}`, http.StatusBadRequest)
-			return
+			w.Header().Set("Pragma", "no-cache")
+			if !p.preDeviceAuthorization(w, r, ri) {
+				return
+			}
 		}
 		next.ServeHTTP(w, r)
 	})

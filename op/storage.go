@@ -41,6 +41,9 @@ type opStorage struct {
 	logoutPath string
 	now        func() time.Time
 	log        *slog.Logger
+	// deviceLifetime and devicePoll are the device grant's code lifetime and poll interval.
+	deviceLifetime time.Duration
+	devicePoll     time.Duration
 }
 
 var (

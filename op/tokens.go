@@ -37,6 +37,9 @@ func (s *opStorage) CreateAccessToken(ctx context.Context, req zop.TokenRequest)
 		return id, exp, err
 	case *clientCredentialsRequest:
 		return s.newAccessToken(ctx, s.store, "", r.clientID, r.clientID, r.scopes, r.GetAudience(), now)
+	case *zop.DeviceAuthorizationState:
+		id, _, exp, err := s.deviceTokens(ctx, r, false)
+		return id, exp, err
 	default:
 		return "", time.Time{}, fmt.Errorf("create access token: unsupported request %T", req)
 	}
@@ -93,6 +96,8 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.To
 			return "", "", time.Time{}, err
 		}
 		return accessID, value, exp, nil
+	case *zop.DeviceAuthorizationState:
+		return s.deviceTokens(ctx, r, true)
 	default:
 		return "", "", time.Time{}, fmt.Errorf("create tokens: unsupported request %T", req)
 	}

@@ -38,17 +38,21 @@ type accountPage struct {
 
 // eventText names audit event types in plain words (translated in the template).
 var eventText = map[string]string{
-	"login":                i18n.N("Sign-in"),
-	"login_failed":         i18n.N("Failed sign-in"),
-	"locked_out":           i18n.N("Sign-in locked"),
-	"password_changed":     i18n.N("Password changed"),
-	"password_reset":       i18n.N("Password reset"),
-	"reset_requested":      i18n.N("Password reset requested"),
-	"email_changed":        i18n.N("Email changed"),
-	"registered":           i18n.N("Account created"),
-	"activated":            i18n.N("Account activated"),
-	"profile_updated":      i18n.N("Profile updated"),
-	"registration_attempt": i18n.N("Someone tried to register with your email"),
+	"login":                 i18n.N("Sign-in"),
+	"login_failed":          i18n.N("Failed sign-in"),
+	"locked_out":            i18n.N("Sign-in locked"),
+	"password_changed":      i18n.N("Password changed"),
+	"password_reset":        i18n.N("Password reset"),
+	"reset_requested":       i18n.N("Password reset requested"),
+	"email_changed":         i18n.N("Email changed"),
+	"registered":            i18n.N("Account created"),
+	"activated":             i18n.N("Account activated"),
+	"profile_updated":       i18n.N("Profile updated"),
+	"registration_attempt":  i18n.N("Someone tried to register with your email"),
+	"device_signed_out":     i18n.N("Device signed out"),
+	"signed_out_everywhere": i18n.N("Signed out everywhere else"),
+	"device_approved":       i18n.N("Device connected"),
+	"device_denied":         i18n.N("Device request denied"),
 }
 
 // signedIn returns the session and user, redirecting to sign-in when there is none.

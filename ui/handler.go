@@ -41,6 +41,15 @@ type Store interface {
 	TouchSession(ctx context.Context, id string, now time.Time) error
 	RevokeSession(ctx context.Context, id string, now time.Time) error
 	ListAuditEvents(ctx context.Context, userID string, limit int) ([]*storage.AuditEvent, error)
+	GetSession(ctx context.Context, id string) (*storage.Session, error)
+	ListSessions(ctx context.Context, userID string) ([]*storage.Session, error)
+	GetGrant(ctx context.Context, id string) (*storage.Grant, error)
+	ListGrants(ctx context.Context, userID string) ([]*storage.Grant, error)
+	RevokeGrant(ctx context.Context, id string, now time.Time) error
+	RevokeUserClientGrants(ctx context.Context, userID, clientID string, now time.Time) error
+	GetDeviceCodeByUserCode(ctx context.Context, userCode string) (*storage.DeviceCode, error)
+	DecideDeviceCode(ctx context.Context, userCode, state, userID string, authTime time.Time, amr []string, now time.Time) error
+	HitCounter(ctx context.Context, key string, window time.Duration, now time.Time) (int, error)
 }
 
 // Translator localizes UI text (internal/i18n.Bundle).
@@ -88,7 +97,7 @@ type Handler struct {
 var accentRE = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
 
 var pageNames = []string{"login", "consent", "error", "logout", "account", "register", "message",
-	"profile", "forgot", "reset", "confirm"}
+	"profile", "forgot", "reset", "confirm", "devices", "device"}
 
 // New parses every template once, failing on a missing or broken one.
 func New(cfg Config) (*Handler, error) {
@@ -145,6 +154,8 @@ func (h *Handler) Mount(r *mux.Router) {
 	h.mountRegister(r)
 	h.mountProfile(r)
 	h.mountReset(r)
+	h.mountDevices(r)
+	h.mountDevice(r)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.ErrorPage(w, r, http.StatusNotFound, i18n.N("Not found"), i18n.N("There is no page at this address."))
 	})

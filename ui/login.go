@@ -28,6 +28,17 @@ type loginPage struct {
 	Email         string
 	Error         string
 	Pending       bool
+	// Return is a local page to go back to after a sign-in without an auth request (the
+	// device page); "" means the account page.
+	Return string
+}
+
+// returnPath keeps a requested return page only when it is a same-site path.
+func returnPath(p string) string {
+	if p == "" || len(p) > 512 || localPath(p) != p {
+		return ""
+	}
+	return p
 }
 
 // bindingOK compares a browser-binding cookie with the hash stored on an auth request.
@@ -81,10 +92,10 @@ func (h *Handler) loginGet(w http.ResponseWriter, r *http.Request) {
 	id := r.URL.Query().Get("authRequestID")
 	if id == "" {
 		if s, _ := h.currentSession(r); s != nil {
-			http.Redirect(w, r, "/account", http.StatusFound)
+			http.Redirect(w, r, localPath(returnPath(r.URL.Query().Get("return"))), http.StatusFound)
 			return
 		}
-		h.render(w, r, http.StatusOK, "login", loginPage{common: h.common(w, r, i18n.N("Sign in"))})
+		h.renderLoginPage(w, r, nil, loginPage{}, http.StatusOK)
 		return
 	}
 	f, ok := h.loadFlow(w, r, id)
@@ -108,7 +119,9 @@ func (h *Handler) renderLogin(w http.ResponseWriter, r *http.Request, f *authFlo
 
 func (h *Handler) renderLoginPage(w http.ResponseWriter, r *http.Request, f *authFlow, p loginPage, status int) {
 	p.common = h.common(w, r, i18n.N("Sign in"))
-	if f != nil {
+	if f == nil {
+		p.Return = returnPath(r.FormValue("return"))
+	} else {
 		p.AuthRequestID = f.ar.ID
 		p.ClientName = f.client.Name
 		if u, err := redirecturi.ErrorURL(f.ar.RedirectURI, "access_denied", "the user cancelled the sign-in", f.ar.State, h.cfg.Issuer); err == nil {
@@ -171,7 +184,7 @@ func (h *Handler) loginPost(w http.ResponseWriter, r *http.Request) {
 	}
 	h.cfg.Logger.InfoContext(r.Context(), "signed in", "user_id", u.ID)
 	if f == nil {
-		http.Redirect(w, r, "/account", http.StatusSeeOther)
+		http.Redirect(w, r, localPath(returnPath(r.PostFormValue("return"))), http.StatusSeeOther)
 		return
 	}
 	h.proceed(w, r, f, s, u)

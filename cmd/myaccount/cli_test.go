@@ -6,8 +6,11 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/myaccount/myaccount/internal/secret"
+	"github.com/myaccount/myaccount/internal/server"
+	"github.com/myaccount/myaccount/storage"
 )
 
 // cli runs the command line against a data directory of its own.
@@ -183,5 +186,60 @@ func TestUnknownCommand(t *testing.T) {
 	}
 	if _, _, err := c.run(""); err == nil {
 		t.Error("no command accepted")
+	}
+}
+
+func TestUserSessionsAndSignout(t *testing.T) {
+	c := newCLI(t)
+	out := c.mustRun("a very long password\n", "user", "create", "--email", "ada@example.com", "--password-stdin", "--json")
+	var u userView
+	if err := json.Unmarshal([]byte(out), &u); err != nil {
+		t.Fatal(err)
+	}
+	cl := c.mustRun("", "client", "create", "--name", "Vault", "--type", "native", "--redirect-uri", "http://127.0.0.1/cb", "--json")
+	var created struct {
+		ClientID string `json:"client_id"`
+	}
+	if err := json.Unmarshal([]byte(cl), &created); err != nil {
+		t.Fatal(err)
+	}
+	// Sign the account in somewhere: a browser session and an installation.
+	ctx := context.Background()
+	cfg, err := loadConfig(env{getenv: func(k string) string {
+		if k == "MYACCOUNT_DATA_DIR" {
+			return c.dir
+		}
+		return ""
+	}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := server.OpenStore(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	if err := st.CreateSession(ctx, &storage.Session{ID: "sess1", TokenHash: "h1", UserID: u.ID, AuthTime: now, UserAgent: "Mozilla/5.0 (X11; Linux x86_64) Firefox/121.0",
+		IP: "192.0.2.1", CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateGrant(ctx, &storage.Grant{ID: "grant1", UserID: u.ID, ClientID: created.ClientID, Scopes: []string{"openid", "offline_access"},
+		AuthTime: now, DeviceName: "Office laptop", CreatedAt: now, LastUsedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	var views []sessionView
+	if err := json.Unmarshal([]byte(c.mustRun("", "user", "sessions", "ada@example.com", "--json")), &views); err != nil {
+		t.Fatal(err)
+	}
+	if len(views) != 2 || views[0].Device != "Firefox on Linux" || views[1].Device != "Office laptop" || views[1].Client != "Vault" {
+		t.Fatalf("sessions = %+v", views)
+	}
+	c.mustRun("", "user", "signout", "ada@example.com")
+	if err := json.Unmarshal([]byte(c.mustRun("", "user", "sessions", "ada@example.com", "--json")), &views); err != nil {
+		t.Fatal(err)
+	}
+	if len(views) != 0 {
+		t.Errorf("after signout: %+v", views)
 	}
 }

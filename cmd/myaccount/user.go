@@ -6,24 +6,28 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/myaccount/myaccount/internal/account"
 	"github.com/myaccount/myaccount/internal/server"
+	"github.com/myaccount/myaccount/internal/useragent"
 	"github.com/myaccount/myaccount/storage"
 )
 
 func cmdUser(ctx context.Context, e env, args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: myaccount user create|list|show|lock|unlock|delete")
+		return errors.New("usage: myaccount user create|list|show|lock|unlock|delete|sessions|signout")
 	}
 	switch args[0] {
 	case "create":
 		return userCreate(ctx, e, args[1:])
 	case "list", "show", "lock", "unlock", "delete":
 		return userOther(ctx, e, args[0], args[1:])
+	case "sessions", "signout":
+		return userSessions(ctx, e, args[0], args[1:])
 	default:
 		return fmt.Errorf("unknown user command %q", args[0])
 	}
@@ -214,4 +218,105 @@ func userOther(ctx context.Context, e env, sub string, args []string) error {
 		fmt.Fprintf(e.stdout, "user %s deleted\n", u.Email)
 		return nil
 	}
+}
+
+// sessionView is one place the account is signed in: a browser session or an installation
+// (a grant holding a refresh token).
+type sessionView struct {
+	Kind      string `json:"kind"` // "browser" or "installation"
+	ID        string `json:"id"`
+	Client    string `json:"client,omitempty"`
+	Device    string `json:"device"`
+	IP        string `json:"ip"`
+	CreatedAt string `json:"created_at"`
+	LastUsed  string `json:"last_used_at"`
+}
+
+func userSessions(ctx context.Context, e env, sub string, args []string) error {
+	fs, path := newFlags(e, "user "+sub)
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return fmt.Errorf("usage: myaccount user %s EMAIL|ID [--json]", sub)
+	}
+	cfg, err := loadConfig(e, *path)
+	if err != nil {
+		return err
+	}
+	st, err := server.OpenStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	u, err := findUser(ctx, st, pos[0])
+	if err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	if sub == "signout" {
+		if err := st.RevokeUserSessions(ctx, u.ID, now); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+		if err := st.RevokeUserClientGrants(ctx, u.ID, "", now); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+		if *asJSON {
+			return printJSON(e.stdout, map[string]any{"id": u.ID, "signed_out": true})
+		}
+		fmt.Fprintf(e.stdout, "%s is signed out everywhere: browser sessions ended, refresh tokens revoked\n", u.Email)
+		return nil
+	}
+	views, err := signedInPlaces(ctx, st, u.ID, now)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(e.stdout, views)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KIND\tCLIENT\tDEVICE\tIP\tSINCE\tLAST USED")
+	for _, v := range views {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", v.Kind, v.Client, v.Device, v.IP, v.CreatedAt, v.LastUsed)
+	}
+	return tw.Flush()
+}
+
+// signedInPlaces lists live browser sessions and installations of a user.
+func signedInPlaces(ctx context.Context, st storage.Store, userID string, now time.Time) ([]sessionView, error) {
+	views := []sessionView{}
+	ts := func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+	sessions, err := st.ListSessions(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range sessions {
+		if s.RevokedAt != nil || !now.Before(s.ExpiresAt) {
+			continue
+		}
+		views = append(views, sessionView{Kind: "browser", ID: s.ID, Device: useragent.Describe(s.UserAgent), IP: s.IP,
+			CreatedAt: ts(s.CreatedAt), LastUsed: ts(s.LastSeenAt)})
+	}
+	grants, err := st.ListGrants(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range grants {
+		if g.RevokedAt != nil || !slices.Contains(g.Scopes, "offline_access") {
+			continue
+		}
+		name := g.ClientID
+		if c, err := st.GetClient(ctx, g.ClientID); err == nil {
+			name = c.Name
+		}
+		device := g.DeviceName
+		if device == "" {
+			device = useragent.Describe(g.UserAgent)
+		}
+		views = append(views, sessionView{Kind: "installation", ID: g.ID, Client: name, Device: device, IP: g.IP,
+			CreatedAt: ts(g.CreatedAt), LastUsed: ts(g.LastUsedAt)})
+	}
+	return views, nil
 }

@@ -52,7 +52,7 @@ func TestDiscoveryAndJWKS(t *testing.T) {
 		"id_token_signing_alg_values_supported": {"RS256", "ES256"},
 		"code_challenge_methods_supported":      {"S256"},
 		"response_types_supported":              {"code"},
-		"grant_types_supported":                 {"authorization_code", "refresh_token", "client_credentials"},
+		"grant_types_supported":                 {"authorization_code", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:device_code"},
 	} {
 		var got []string
 		for _, v := range doc[key].([]any) {

@@ -94,6 +94,9 @@ type envOptions struct {
 	configure func(*config.Config)
 	// listen is the address to listen on ("" = a free loopback port).
 	listen string
+	// localhost makes the issuer http://localhost:PORT (the listener stays on 127.0.0.1):
+	// a real browser's WebAuthn needs a domain, not an IP address.
+	localhost bool
 }
 
 func newEnvWith(t testing.TB, o envOptions) *testEnv {

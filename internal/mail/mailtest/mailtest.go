@@ -78,8 +78,8 @@ type Server struct {
 	mu      sync.Mutex
 	msgs    []Received
 	taken   []map[string]bool // per message, the recipients WaitFor has returned it for
-	arrived chan struct{} // closed and replaced whenever a message arrives
-	closed  bool          // stops logging to t once the test is over
+	arrived chan struct{}     // closed and replaced whenever a message arrives
+	closed  bool              // stops logging to t once the test is over
 }
 
 // NewServer starts a server on 127.0.0.1 with a free port and stops it in t.Cleanup.
@@ -116,6 +116,9 @@ func NewServer(t testing.TB, opts ...Option) *Server {
 	}()
 	t.Cleanup(func() {
 		_ = s.srv.Close()
+		// Close only closes listeners Serve has registered; if Serve's goroutine has not
+		// got that far yet, closing ln ourselves is what makes it return.
+		_ = ln.Close()
 		<-s.done
 		s.mu.Lock()
 		s.closed = true

@@ -1,0 +1,243 @@
+package mfa
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/myaccount/myaccount/internal/secret"
+	"github.com/myaccount/myaccount/storage"
+)
+
+// totpKID is the additional authenticated data a stored TOTP secret is sealed with: the
+// credential id (so a sealed secret copied onto another row does not open), prefixed so that
+// it can never equal a signing key's kid under the same master key.
+func totpKID(credentialID string) string { return "mfa-totp:" + credentialID }
+
+// pendingKID binds a pending enrolment to the person it was shown to.
+func pendingKID(userID string) string { return "mfa-totp-pending:" + userID }
+
+// pendingTOTP is the content of a sealed pending enrolment.
+type pendingTOTP struct {
+	Secret  []byte `json:"s"`
+	Expires int64  `json:"e"` // Unix seconds
+}
+
+// BeginTOTP starts a TOTP enrolment for userID (account is the name the app shows, normally
+// the email). It returns what to show, and pending: the new secret sealed for this person,
+// to carry in the confirmation form. Carrying it sealed keeps no server state for a QR code
+// that may never be scanned, survives restarts and instances, and cannot be read or moved to
+// another account by the browser.
+func (s *Service) BeginTOTP(userID, account string) (enrolment *TOTPEnrolment, pending string, err error) {
+	if s.Sealer == nil {
+		return nil, "", errors.New("mfa: totp needs a sealer")
+	}
+	e, err := NewTOTPSecret(s.Issuer, account)
+	if err != nil {
+		return nil, "", err
+	}
+	blob, err := json.Marshal(pendingTOTP{Secret: e.Secret, Expires: s.now().Add(TOTPEnrolmentTTL).Unix()})
+	if err != nil {
+		return nil, "", fmt.Errorf("mfa: begin totp: %w", err)
+	}
+	sealed, err := s.Sealer.Seal(pendingKID(userID), blob)
+	if err != nil {
+		return nil, "", fmt.Errorf("mfa: begin totp: %w", err)
+	}
+	return e, base64.RawURLEncoding.EncodeToString(sealed), nil
+}
+
+// openPending returns the secret of a pending enrolment, or ErrEnrolmentExpired.
+func (s *Service) openPending(userID, pending string) ([]byte, error) {
+	if s.Sealer == nil {
+		return nil, errors.New("mfa: totp needs a sealer")
+	}
+	sealed, err := base64.RawURLEncoding.DecodeString(pending)
+	if err != nil {
+		return nil, ErrEnrolmentExpired
+	}
+	blob, err := s.Sealer.Open(pendingKID(userID), sealed)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrEnrolmentExpired, err)
+	}
+	var p pendingTOTP
+	if err := json.Unmarshal(blob, &p); err != nil || len(p.Secret) != TOTPSecretSize {
+		return nil, ErrEnrolmentExpired
+	}
+	if s.now().Unix() >= p.Expires {
+		return nil, ErrEnrolmentExpired
+	}
+	return p.Secret, nil
+}
+
+// ResumeTOTP rebuilds the enrolment shown for pending, so the page can show the same QR code
+// again after a mistyped confirmation code.
+func (s *Service) ResumeTOTP(userID, account, pending string) (*TOTPEnrolment, error) {
+	key, err := s.openPending(userID, pending)
+	if err != nil {
+		return nil, err
+	}
+	return newTOTPEnrolment(key, s.Issuer, account)
+}
+
+// FinishTOTP confirms a pending enrolment with a code from the app (proving the person
+// scanned it and their clock is right) and stores the credential: the secret sealed with the
+// new credential's id, and the confirming step as already used, so the code just typed cannot
+// be replayed at sign-in. A wrong code is ErrInvalidCode and leaves pending usable.
+func (s *Service) FinishTOTP(ctx context.Context, userID, pending, code, name string) (*storage.MFACredential, error) {
+	key, err := s.openPending(userID, pending)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	step, ok := VerifyTOTP(key, code, now)
+	if !ok {
+		return nil, ErrInvalidCode
+	}
+	id := secret.NewID()
+	sealed, err := s.Sealer.Seal(totpKID(id), key)
+	if err != nil {
+		return nil, fmt.Errorf("mfa: seal totp secret: %w", err)
+	}
+	c := &storage.MFACredential{ID: id, UserID: userID, Kind: storage.MFATOTP, Name: name,
+		Secret: sealed, LastStep: step, CreatedAt: now, LastUsedAt: &now}
+	if err := s.Store.CreateMFACredential(ctx, c); err != nil {
+		return nil, fmt.Errorf("mfa: store totp credential: %w", err)
+	}
+	return c, nil
+}
+
+// VerifyTOTP checks a sign-in code against each of the person's TOTP credentials, within the
+// attempt limit, and accepts it once: the matched step is recorded with AcceptTOTPStep, whose
+// UPDATE … WHERE last_step < ? decides, so the same code submitted twice (even concurrently,
+// on two instances) succeeds once and then gives ErrCodeReused. It returns the credential
+// that matched.
+func (s *Service) VerifyTOTP(ctx context.Context, userID, code string) (*storage.MFACredential, error) {
+	if err := s.attempt(ctx, userID); err != nil {
+		return nil, err
+	}
+	creds, err := s.Store.ListMFACredentials(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("mfa: list factors: %w", err)
+	}
+	now := s.now()
+	reused := false
+	for _, c := range creds {
+		if c.Kind != storage.MFATOTP {
+			continue
+		}
+		if s.Sealer == nil {
+			return nil, errors.New("mfa: totp needs a sealer")
+		}
+		key, err := s.Sealer.Open(totpKID(c.ID), c.Secret)
+		if err != nil {
+			return nil, fmt.Errorf("mfa: open totp secret %q: %w", c.ID, err)
+		}
+		step, ok := VerifyTOTP(key, code, now)
+		if !ok {
+			continue
+		}
+		accepted, err := s.Store.AcceptTOTPStep(ctx, c.ID, step, now)
+		if err != nil {
+			return nil, fmt.Errorf("mfa: accept totp step: %w", err)
+		}
+		if !accepted {
+			reused = true
+			continue // another credential of the person's may still match
+		}
+		c.LastStep, c.LastUsedAt = step, &now
+		return c, s.succeeded(ctx, userID)
+	}
+	if reused {
+		return nil, ErrCodeReused
+	}
+	return nil, ErrInvalidCode
+}
+
+// RegenerateRecoveryCodes issues a new set of recovery codes and returns them for showing
+// once; the previous set stops working in the same transaction.
+func (s *Service) RegenerateRecoveryCodes(ctx context.Context, userID string) ([]string, error) {
+	plain, hashes := NewRecoveryCodes()
+	if err := s.Store.ReplaceRecoveryCodes(ctx, userID, hashes); err != nil {
+		return nil, fmt.Errorf("mfa: store recovery codes: %w", err)
+	}
+	return plain, nil
+}
+
+// UseRecoveryCode accepts one of the person's unused recovery codes, within the attempt
+// limit, and returns how many remain (so the page can urge a new set when few do). Single use
+// is decided by UseRecoveryCode's UPDATE … WHERE used_at IS NULL.
+func (s *Service) UseRecoveryCode(ctx context.Context, userID, code string) (remaining int, err error) {
+	if err := s.attempt(ctx, userID); err != nil {
+		return 0, err
+	}
+	h := HashRecoveryCode(code)
+	if h == "" {
+		return 0, ErrInvalidCode
+	}
+	err = s.Store.UseRecoveryCode(ctx, userID, h, s.now())
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return 0, ErrInvalidCode
+	case err != nil:
+		return 0, fmt.Errorf("mfa: use recovery code: %w", err)
+	}
+	if err := s.succeeded(ctx, userID); err != nil {
+		return 0, err
+	}
+	if remaining, err = s.Store.CountRecoveryCodes(ctx, userID); err != nil {
+		return 0, fmt.Errorf("mfa: count recovery codes: %w", err)
+	}
+	return remaining, nil
+}
+
+// CreateEmailCode makes a new sign-in code for userID, valid for EmailCodeTTL, and returns it
+// for the caller to mail (never log it). Earlier codes of the person stop working, so only the
+// newest email is live. Limiting how often codes are mailed is the caller's job, as for any
+// mail.
+func (s *Service) CreateEmailCode(ctx context.Context, userID string) (string, error) {
+	if err := s.Store.DeleteOneTimeTokens(ctx, userID, storage.TokenEmailCode); err != nil {
+		return "", fmt.Errorf("mfa: void email codes: %w", err)
+	}
+	now := s.now()
+	var err error
+	for range 5 {
+		code, hash := NewEmailCode(userID)
+		t := &storage.OneTimeToken{Hash: hash, Purpose: storage.TokenEmailCode, UserID: userID,
+			CreatedAt: now, ExpiresAt: now.Add(EmailCodeTTL)}
+		err = s.Store.CreateOneTimeToken(ctx, t)
+		if errors.Is(err, storage.ErrConflict) {
+			// A concurrent request drew the same code for the same person (1 in 10^6):
+			// draw again.
+			continue
+		}
+		if err != nil {
+			break
+		}
+		return code, nil
+	}
+	return "", fmt.Errorf("mfa: store email code: %w", err)
+}
+
+// VerifyEmailCode accepts the person's live emailed code, once, within the attempt limit.
+func (s *Service) VerifyEmailCode(ctx context.Context, userID, code string) error {
+	if err := s.attempt(ctx, userID); err != nil {
+		return err
+	}
+	h := EmailCodeHash(userID, code)
+	if h == "" {
+		return ErrInvalidCode
+	}
+	t, err := s.Store.ConsumeOneTimeToken(ctx, h, storage.TokenEmailCode, s.now())
+	switch {
+	case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrExpired), errors.Is(err, storage.ErrAlreadyUsed):
+		return ErrInvalidCode
+	case err != nil:
+		return fmt.Errorf("mfa: verify email code: %w", err)
+	case !secret.Equal(t.UserID, userID): // cannot happen: the hash covers the user id
+		return ErrInvalidCode
+	}
+	return s.succeeded(ctx, userID)
+}

@@ -1,0 +1,237 @@
+package mfa
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/myaccount/myaccount/internal/secret"
+	"github.com/myaccount/myaccount/storage"
+)
+
+// Errors of the second-factor rules, matched with errors.Is. The ui shows ErrInvalidCode for
+// every wrong, unknown, expired or used code, so a guesser learns nothing about which.
+var (
+	ErrInvalidCode = errors.New("mfa: invalid or expired code")
+	// ErrCodeReused: a correct TOTP code that was already accepted (a replay, or the same
+	// person submitting twice); the person should wait for the next code.
+	ErrCodeReused = errors.New("mfa: code already used")
+	// ErrTooManyAttempts: the person's second-factor attempts are used up for now.
+	ErrTooManyAttempts = errors.New("mfa: too many attempts")
+	// ErrEnrolmentExpired: a pending TOTP enrolment that does not open, belongs to someone
+	// else, or is too old.
+	ErrEnrolmentExpired = errors.New("mfa: enrolment expired or invalid")
+	// ErrCeremonyInvalid: ceremony state that is unknown, expired, already taken, or another
+	// person's.
+	ErrCeremonyInvalid = errors.New("mfa: ceremony expired, used or unknown")
+)
+
+// Lifetimes of the state Service keeps.
+const (
+	// TOTPEnrolmentTTL bounds the time between showing a QR code and confirming it.
+	TOTPEnrolmentTTL = 30 * time.Minute
+	// CeremonyTTL bounds a WebAuthn ceremony: the browser's own timeout is five minutes.
+	CeremonyTTL = 5 * time.Minute
+	// TrustedBrowserTTL is "remember this browser for 30 days".
+	TrustedBrowserTTL = 30 * 24 * time.Hour
+	// PurposeCeremony is the one-time-token purpose of saved ceremony state.
+	PurposeCeremony = "mfa_ceremony"
+)
+
+// Store is what the second-factor rules need from storage.
+type Store interface {
+	storage.MFAStore
+	storage.OneTimeTokenStore
+	storage.CounterStore
+}
+
+// Sealer encrypts secrets at rest with additional authenticated data; *keys.Sealer is one.
+type Sealer interface {
+	Seal(kid string, plaintext []byte) ([]byte, error)
+	Open(kid string, sealed []byte) ([]byte, error)
+}
+
+// Limits bound second-factor guessing per person: at most MaxFailures attempts in Window,
+// shared by TOTP, recovery codes and emailed codes (they all guard the same door). Only a
+// person who already passed the password reaches them, so the limit cannot be used to lock
+// out someone else. A correct code resets the count.
+type Limits struct {
+	MaxFailures int
+	Window      time.Duration
+}
+
+// DefaultLimits allows 5 attempts per 15 minutes: against a 6-digit TOTP with a ±1 step
+// window that is a 1.5·10⁻⁵ chance per window, about 1.4·10⁻³ per day of non-stop guessing.
+func DefaultLimits() Limits { return Limits{MaxFailures: 5, Window: 15 * time.Minute} }
+
+// Service applies the second-factor rules over a store.
+type Service struct {
+	Store Store
+	// Sealer seals TOTP secrets (required for TOTP).
+	Sealer Sealer
+	// Issuer is the product name authenticator apps show next to the code.
+	Issuer string
+	// Limits; the zero value means DefaultLimits.
+	Limits Limits
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (s *Service) limits() Limits {
+	if s.Limits.MaxFailures <= 0 || s.Limits.Window <= 0 {
+		return DefaultLimits()
+	}
+	return s.Limits
+}
+
+// attemptKey is the counter of a person's second-factor attempts.
+func attemptKey(userID string) string { return "mfa:" + userID }
+
+// attempt counts one attempt before the code is even looked at. Counting first (an atomic
+// SQL increment) rather than checking and counting failures afterwards means that N parallel
+// guesses get N distinct counts, so no burst of concurrent requests slips past the limit.
+func (s *Service) attempt(ctx context.Context, userID string) error {
+	l := s.limits()
+	n, err := s.Store.HitCounter(ctx, attemptKey(userID), l.Window, s.now())
+	if err != nil {
+		return fmt.Errorf("mfa: count attempt: %w", err)
+	}
+	if n > l.MaxFailures {
+		return ErrTooManyAttempts
+	}
+	return nil
+}
+
+// succeeded clears the attempt count after a correct code, so the person's next sign-in does
+// not inherit their typos.
+func (s *Service) succeeded(ctx context.Context, userID string) error {
+	if err := s.Store.ResetCounter(ctx, attemptKey(userID)); err != nil {
+		return fmt.Errorf("mfa: reset attempts: %w", err)
+	}
+	return nil
+}
+
+// Enrolled summarises the person's second factors for NextStep. Flagged WebAuthn credentials
+// (possible clones) are not counted: they cannot sign in. EmailCode is left for the caller.
+func (s *Service) Enrolled(ctx context.Context, userID string) (Enrolled, error) {
+	creds, err := s.Store.ListMFACredentials(ctx, userID)
+	if err != nil {
+		return Enrolled{}, fmt.Errorf("mfa: list factors: %w", err)
+	}
+	var e Enrolled
+	for _, c := range creds {
+		switch {
+		case c.Kind == storage.MFATOTP:
+			e.TOTP++
+		case c.Kind == storage.MFAWebAuthn && !c.Flagged:
+			e.WebAuthn++
+		}
+	}
+	if e.RecoveryCodes, err = s.Store.CountRecoveryCodes(ctx, userID); err != nil {
+		return Enrolled{}, fmt.Errorf("mfa: count recovery codes: %w", err)
+	}
+	return e, nil
+}
+
+// RemoveFactor deletes one of the person's credentials. Any trusted browser is forgotten (it
+// was trusted on the strength of the factors as they were), and when no TOTP or WebAuthn
+// credential is left the recovery codes are voided too: they are the fallback of a factor
+// that no longer exists, and a sheet lying around for years should not come back to life when
+// the person enrols again (enrolment issues a fresh set).
+func (s *Service) RemoveFactor(ctx context.Context, userID, id string) error {
+	if err := s.Store.DeleteMFACredential(ctx, userID, id); err != nil {
+		return fmt.Errorf("mfa: remove factor: %w", err)
+	}
+	if err := s.Store.DeleteTrustedBrowsers(ctx, userID); err != nil {
+		return fmt.Errorf("mfa: forget trusted browsers: %w", err)
+	}
+	e, err := s.Enrolled(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if !e.Strong() {
+		if err := s.Store.ReplaceRecoveryCodes(ctx, userID, nil); err != nil {
+			return fmt.Errorf("mfa: void recovery codes: %w", err)
+		}
+	}
+	return nil
+}
+
+// SaveCeremony keeps state (a WebAuthn session) server-side, single use, bound to userID, for
+// CeremonyTTL, and returns the handle to give the browser. Keeping it in SQL rather than in
+// process memory is what lets the Finish request land on another instance or after a restart;
+// storing only the handle's hash means a leaked database cannot answer a ceremony.
+// Usernameless (discoverable) logins have no user to bind to: store those elsewhere.
+func (s *Service) SaveCeremony(ctx context.Context, userID string, state []byte) (handle string, err error) {
+	handle = secret.RandomToken(32)
+	now := s.now()
+	t := &storage.OneTimeToken{
+		Hash: secret.HashToken(handle), Purpose: PurposeCeremony, UserID: userID,
+		Data:      base64.StdEncoding.EncodeToString(state),
+		CreatedAt: now, ExpiresAt: now.Add(CeremonyTTL),
+	}
+	if err := s.Store.CreateOneTimeToken(ctx, t); err != nil {
+		return "", fmt.Errorf("mfa: save ceremony: %w", err)
+	}
+	return handle, nil
+}
+
+// TakeCeremony returns the state saved under handle for userID and marks it used, so each
+// challenge can be answered once: a second take, an expired one, an unknown handle or another
+// person's all give ErrCeremonyInvalid.
+func (s *Service) TakeCeremony(ctx context.Context, userID, handle string) ([]byte, error) {
+	if handle == "" {
+		return nil, ErrCeremonyInvalid
+	}
+	t, err := s.Store.ConsumeOneTimeToken(ctx, secret.HashToken(handle), PurposeCeremony, s.now())
+	switch {
+	case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrExpired), errors.Is(err, storage.ErrAlreadyUsed):
+		return nil, fmt.Errorf("%w: %w", ErrCeremonyInvalid, err)
+	case err != nil:
+		return nil, fmt.Errorf("mfa: take ceremony: %w", err)
+	case !secret.Equal(t.UserID, userID):
+		return nil, ErrCeremonyInvalid
+	}
+	state, err := base64.StdEncoding.DecodeString(t.Data)
+	if err != nil {
+		return nil, fmt.Errorf("mfa: take ceremony: corrupt state: %w", err)
+	}
+	return state, nil
+}
+
+// TrustBrowser remembers that this browser passed MFA for userID and returns the secret for
+// its cookie (only the hash is stored).
+func (s *Service) TrustBrowser(ctx context.Context, userID, userAgent string) (string, error) {
+	token := secret.RandomToken(32)
+	now := s.now()
+	b := &storage.TrustedBrowser{TokenHash: secret.HashToken(token), UserID: userID,
+		UserAgent: userAgent, CreatedAt: now, ExpiresAt: now.Add(TrustedBrowserTTL)}
+	if err := s.Store.CreateTrustedBrowser(ctx, b); err != nil {
+		return "", fmt.Errorf("mfa: trust browser: %w", err)
+	}
+	return token, nil
+}
+
+// BrowserTrusted reports whether the cookie token marks this browser as trusted for userID.
+func (s *Service) BrowserTrusted(ctx context.Context, userID, token string) (bool, error) {
+	if token == "" {
+		return false, nil
+	}
+	_, err := s.Store.GetTrustedBrowser(ctx, secret.HashToken(token), userID, s.now())
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("mfa: trusted browser: %w", err)
+	}
+	return true, nil
+}

@@ -1,0 +1,185 @@
+package ui
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/myaccount/myaccount/internal/devicecode"
+	"github.com/myaccount/myaccount/internal/i18n"
+	"github.com/myaccount/myaccount/storage"
+)
+
+// The device page (RFC 8628 §3.3): a person enters the code a TV or a command-line tool
+// shows, signs in, and approves or denies. User codes are short (20^8), so looking one up is
+// rate-limited per client IP in SQL: an attacker cannot find live codes by guessing.
+const (
+	deviceGuessLimit  = 20
+	deviceGuessWindow = 15 * time.Minute
+)
+
+func (h *Handler) mountDevice(r *mux.Router) {
+	r.HandleFunc("/device", h.deviceGet).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/device", h.devicePost).Methods(http.MethodPost)
+	r.HandleFunc("/device/decision", h.deviceDecision).Methods(http.MethodPost)
+}
+
+type devicePage struct {
+	common
+	Step       string // "enter", "confirm" or "done"
+	UserCode   string // as shown: BCDF-GHJK (or what was typed, on an error)
+	Error      string
+	ClientName string
+	DeviceName string
+	Email      string
+	Scopes     []string
+	Approved   bool
+}
+
+// deviceLookup is a pending user code found for this request, with its client.
+type deviceLookup struct {
+	dc     *storage.DeviceCode
+	client *storage.Client
+}
+
+// deviceGet shows the form; verification_uri_complete fills in the code, which the person
+// still confirms (a link cannot approve anything by itself).
+func (h *Handler) deviceGet(w http.ResponseWriter, r *http.Request) {
+	shown := r.URL.Query().Get("user_code")
+	if code := devicecode.Normalize(shown); code != "" {
+		shown = devicecode.Format(code)
+	}
+	h.renderDeviceEnter(w, r, shown, "", http.StatusOK)
+}
+
+func (h *Handler) renderDeviceEnter(w http.ResponseWriter, r *http.Request, shown, msg string, status int) {
+	_, u := h.currentSession(r)
+	c := h.commonFor(w, r, i18n.N("Connect a device"), u)
+	if msg != "" {
+		msg = c.T(msg)
+	}
+	h.render(w, r, status, "device", devicePage{common: c, Step: "enter", UserCode: truncate(shown, 32), Error: msg})
+}
+
+// devicePost looks up the entered code and, once the person is signed in, asks them to
+// approve it.
+func (h *Handler) devicePost(w http.ResponseWriter, r *http.Request) {
+	if !h.parsePost(w, r) {
+		return
+	}
+	typed := r.PostFormValue("user_code")
+	l, msg, status := h.lookupDevice(r, typed)
+	if l == nil {
+		h.renderDeviceEnter(w, r, typed, msg, status)
+		return
+	}
+	s, u := h.currentSession(r)
+	if s == nil {
+		h.deviceSignIn(w, r, l.dc.UserCode)
+		return
+	}
+	c := h.commonFor(w, r, i18n.N("Connect a device"), u)
+	h.render(w, r, http.StatusOK, "device", devicePage{
+		common: c, Step: "confirm", UserCode: devicecode.Format(l.dc.UserCode),
+		ClientName: l.client.Name, DeviceName: l.dc.DeviceName, Email: u.Email,
+		Scopes: describeScopes(c, l.dc.Scopes),
+	})
+}
+
+// deviceSignIn sends the person to the normal sign-in page, which comes back to the device
+// page with the code filled in.
+func (h *Handler) deviceSignIn(w http.ResponseWriter, r *http.Request, code string) {
+	back := "/device?user_code=" + url.QueryEscape(code)
+	http.Redirect(w, r, "/login?return="+url.QueryEscape(back), http.StatusSeeOther)
+}
+
+// deviceDecision records Approve or Deny for the signed-in person.
+func (h *Handler) deviceDecision(w http.ResponseWriter, r *http.Request) {
+	if !h.parsePost(w, r) {
+		return
+	}
+	typed := r.PostFormValue("user_code")
+	s, u := h.currentSession(r)
+	if s == nil {
+		h.deviceSignIn(w, r, devicecode.Normalize(typed))
+		return
+	}
+	l, msg, status := h.lookupDevice(r, typed)
+	if l == nil {
+		h.renderDeviceEnter(w, r, typed, msg, status)
+		return
+	}
+	approved := r.PostFormValue("decision") == "approve"
+	state := storage.DeviceDenied
+	if approved {
+		state = storage.DeviceApproved
+	}
+	err := h.cfg.Store.DecideDeviceCode(r.Context(), l.dc.UserCode, state, u.ID, s.AuthTime, s.AMR, h.now())
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		// Expired meanwhile, or answered in another tab.
+		h.renderDeviceEnter(w, r, devicecode.Format(l.dc.UserCode), msgDeviceUnknown, http.StatusOK)
+		return
+	case err != nil:
+		h.cfg.Logger.ErrorContext(r.Context(), "decide device code", "err", err)
+		h.ErrorPage(w, r, http.StatusInternalServerError, i18n.N("Something went wrong"), i18n.N("Please try again in a moment."))
+		return
+	}
+	lang := h.lang(r, u)
+	m := h.meta(r, lang)
+	m.ClientID = l.client.ID
+	event := "device_denied"
+	if approved {
+		event = "device_approved"
+	}
+	h.cfg.Accounts.Audit(r.Context(), u.ID, event, m, l.dc.DeviceName)
+	h.cfg.Logger.InfoContext(r.Context(), "device code decided", "state", state, "client_id", l.client.ID, "user_id", u.ID)
+	title := i18n.N("Request denied")
+	if approved {
+		title = i18n.N("Device connected")
+	}
+	c := h.commonFor(w, r, title, u)
+	h.render(w, r, http.StatusOK, "device", devicePage{common: c, Step: "done", Approved: approved, ClientName: l.client.Name})
+}
+
+var msgDeviceUnknown = i18n.N("This code is unknown or has expired. Check the code on your device, or start again there.")
+
+// lookupDevice finds the pending, unexpired device code for what was typed. Every
+// well-formed code counts against the client IP's limit, whether it exists or not; the
+// counter is incremented atomically first, so parallel guesses cannot slip past it. On
+// failure it returns the (untranslated) message and status to show.
+func (h *Handler) lookupDevice(r *http.Request, typed string) (*deviceLookup, string, int) {
+	ctx := r.Context()
+	code := devicecode.Normalize(typed)
+	if code == "" {
+		return nil, i18n.N("That is not a valid code. Check the code shown on your device and try again."), http.StatusOK
+	}
+	now := h.now()
+	n, err := h.cfg.Store.HitCounter(ctx, "device_code_ip:"+h.cfg.ClientIP(r), deviceGuessWindow, now)
+	if err != nil {
+		h.cfg.Logger.ErrorContext(ctx, "device code rate limit", "err", err)
+		return nil, i18n.N("Please try again in a moment."), http.StatusInternalServerError
+	}
+	if n > deviceGuessLimit {
+		h.cfg.Logger.WarnContext(ctx, "too many device code lookups", "ip", h.cfg.ClientIP(r))
+		return nil, i18n.N("Too many requests. Please try again later."), http.StatusTooManyRequests
+	}
+	dc, err := h.cfg.Store.GetDeviceCodeByUserCode(ctx, code)
+	if err != nil {
+		if !errors.Is(err, storage.ErrNotFound) {
+			h.cfg.Logger.ErrorContext(ctx, "get device code", "err", err)
+		}
+		return nil, msgDeviceUnknown, http.StatusOK
+	}
+	if dc.State != storage.DevicePending || !now.Before(dc.ExpiresAt) {
+		return nil, msgDeviceUnknown, http.StatusOK
+	}
+	cl, err := h.cfg.Store.GetClient(ctx, dc.ClientID)
+	if err != nil {
+		return nil, msgDeviceUnknown, http.StatusOK
+	}
+	return &deviceLookup{dc: dc, client: cl}, "", http.StatusOK
+}

@@ -1,0 +1,174 @@
+package ui
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+
+	"github.com/gorilla/mux"
+
+	"github.com/myaccount/myaccount/internal/i18n"
+	"github.com/myaccount/myaccount/internal/useragent"
+	"github.com/myaccount/myaccount/storage"
+)
+
+func (h *Handler) mountDevices(r *mux.Router) {
+	r.HandleFunc("/account/devices", h.devicesGet).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/account/devices/revoke", h.deviceRevoke).Methods(http.MethodPost)
+	r.HandleFunc("/account/sessions/revoke", h.sessionRevoke).Methods(http.MethodPost)
+	r.HandleFunc("/account/signout-others", h.signOutOthers).Methods(http.MethodPost)
+}
+
+type installationRow struct {
+	ID, Product, Device, IP, FirstSignIn, LastUsed string
+}
+
+type sessionRow struct {
+	ID, Device, IP, LastActivity string
+	Current                      bool
+}
+
+type devicesPage struct {
+	common
+	Installations []installationRow
+	Sessions      []sessionRow
+	Flash         string
+}
+
+// installations are the grants that hold a refresh token: each is an installed product
+// that stays signed in.
+func (h *Handler) installations(r *http.Request, u *storage.User) []installationRow {
+	grants, err := h.cfg.Store.ListGrants(r.Context(), u.ID)
+	if err != nil {
+		h.cfg.Logger.WarnContext(r.Context(), "list grants", "err", err)
+		return nil
+	}
+	var rows []installationRow
+	for _, g := range grants {
+		if g.RevokedAt != nil || !slices.Contains(g.Scopes, "offline_access") {
+			continue
+		}
+		product := g.ClientID
+		if c, err := h.cfg.Store.GetClient(r.Context(), g.ClientID); err == nil {
+			product = c.Name
+		}
+		device := g.DeviceName
+		if device == "" {
+			device = useragent.Describe(g.UserAgent)
+		}
+		rows = append(rows, installationRow{ID: g.ID, Product: product, Device: device, IP: g.IP,
+			FirstSignIn: h.formatTime(g.CreatedAt, u), LastUsed: h.formatTime(g.LastUsedAt, u)})
+	}
+	return rows
+}
+
+func (h *Handler) browserSessions(r *http.Request, u *storage.User, current *storage.Session) []sessionRow {
+	sessions, err := h.cfg.Store.ListSessions(r.Context(), u.ID)
+	if err != nil {
+		h.cfg.Logger.WarnContext(r.Context(), "list sessions", "err", err)
+		return nil
+	}
+	now := h.now()
+	var rows []sessionRow
+	for _, s := range sessions {
+		if s.RevokedAt != nil || !now.Before(s.ExpiresAt) {
+			continue
+		}
+		rows = append(rows, sessionRow{ID: s.ID, Device: useragent.Describe(s.UserAgent), IP: s.IP,
+			LastActivity: h.formatTime(s.LastSeenAt, u), Current: s.ID == current.ID})
+	}
+	return rows
+}
+
+func (h *Handler) devicesGet(w http.ResponseWriter, r *http.Request) {
+	s, u, ok := h.signedIn(w, r)
+	if !ok {
+		return
+	}
+	c := h.commonFor(w, r, i18n.N("Your devices"), u)
+	flash := ""
+	switch r.URL.Query().Get("done") {
+	case "device":
+		flash = c.T("The device was signed out. It has to sign in again.")
+	case "others":
+		flash = c.T("You were signed out everywhere else.")
+	}
+	h.render(w, r, http.StatusOK, "devices", devicesPage{common: c, Flash: flash,
+		Installations: h.installations(r, u), Sessions: h.browserSessions(r, u, s)})
+}
+
+// deviceRevoke signs one installation out: its whole token family is revoked, so the product
+// notices at its next refresh or introspection.
+func (h *Handler) deviceRevoke(w http.ResponseWriter, r *http.Request) {
+	if !h.parsePost(w, r) {
+		return
+	}
+	_, u, ok := h.signedIn(w, r)
+	if !ok {
+		return
+	}
+	g, err := h.cfg.Store.GetGrant(r.Context(), r.PostFormValue("grant_id"))
+	if err != nil || g.UserID != u.ID {
+		// Someone else's grant is as good as no grant: nothing to see here.
+		h.ErrorPage(w, r, http.StatusNotFound, i18n.N("Not found"), i18n.N("There is no page at this address."))
+		return
+	}
+	if err := h.cfg.Store.RevokeGrant(r.Context(), g.ID, h.now()); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		h.cfg.Logger.ErrorContext(r.Context(), "revoke grant", "err", err)
+		h.ErrorPage(w, r, http.StatusInternalServerError, i18n.N("Something went wrong"), i18n.N("Please try again in a moment."))
+		return
+	}
+	h.cfg.Accounts.Audit(r.Context(), u.ID, "device_signed_out", h.meta(r, h.lang(r, u)), g.ClientID)
+	http.Redirect(w, r, "/account/devices?done=device", http.StatusSeeOther)
+}
+
+func (h *Handler) sessionRevoke(w http.ResponseWriter, r *http.Request) {
+	if !h.parsePost(w, r) {
+		return
+	}
+	cur, u, ok := h.signedIn(w, r)
+	if !ok {
+		return
+	}
+	id := r.PostFormValue("session_id")
+	if id == cur.ID {
+		h.endSession(w, r)
+		http.Redirect(w, r, "/logout?done=1", http.StatusSeeOther)
+		return
+	}
+	sess, err := h.cfg.Store.GetSession(r.Context(), id)
+	if err != nil || sess.UserID != u.ID {
+		h.ErrorPage(w, r, http.StatusNotFound, i18n.N("Not found"), i18n.N("There is no page at this address."))
+		return
+	}
+	if err := h.cfg.Store.RevokeSession(r.Context(), id, h.now()); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		h.cfg.Logger.ErrorContext(r.Context(), "revoke session", "err", err)
+	}
+	http.Redirect(w, r, "/account/devices?done=device", http.StatusSeeOther)
+}
+
+// signOutOthers keeps only this browser's session: every other session ends and every
+// installation's tokens are revoked.
+func (h *Handler) signOutOthers(w http.ResponseWriter, r *http.Request) {
+	if !h.parsePost(w, r) {
+		return
+	}
+	cur, u, ok := h.signedIn(w, r)
+	if !ok {
+		return
+	}
+	now := h.now()
+	sessions, err := h.cfg.Store.ListSessions(r.Context(), u.ID)
+	if err == nil {
+		for _, s := range sessions {
+			if s.ID != cur.ID && s.RevokedAt == nil {
+				_ = h.cfg.Store.RevokeSession(r.Context(), s.ID, now)
+			}
+		}
+	}
+	if err := h.cfg.Store.RevokeUserClientGrants(r.Context(), u.ID, "", now); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		h.cfg.Logger.ErrorContext(r.Context(), "revoke grants", "err", err)
+	}
+	h.cfg.Accounts.Audit(r.Context(), u.ID, "signed_out_everywhere", h.meta(r, h.lang(r, u)), "")
+	http.Redirect(w, r, "/account/devices?done=others", http.StatusSeeOther)
+}
