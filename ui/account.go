@@ -9,6 +9,7 @@ import (
 
 	"github.com/myaccount/myaccount/internal/account"
 	"github.com/myaccount/myaccount/internal/i18n"
+	"github.com/myaccount/myaccount/internal/mfa"
 	"github.com/myaccount/myaccount/storage"
 )
 
@@ -151,7 +152,8 @@ func (h *Handler) accountPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Every session ended with the change; this browser continues with a fresh one.
-	if _, err := h.startSession(w, r, u, []string{"pwd"}); err != nil {
+	// The person proved as much as the session they changed it from had.
+	if _, err := h.startSession(w, r, u, mfa.EvidenceFromAMR(s.AMR)); err != nil {
 		h.cfg.Logger.ErrorContext(r.Context(), "start session", "err", err)
 	}
 	http.Redirect(w, r, "/account?done=password", http.StatusSeeOther)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/myaccount/myaccount/internal/devicecode"
 	"github.com/myaccount/myaccount/internal/i18n"
+	"github.com/myaccount/myaccount/internal/mfa"
 	"github.com/myaccount/myaccount/storage"
 )
 
@@ -113,6 +114,16 @@ func (h *Handler) deviceDecision(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	approved := r.PostFormValue("decision") == "approve"
+	if approved && l.client.RequireMFA && !mfa.EvidenceFromAMR(s.AMR).MFA() {
+		// The product requires two-step verification and this session has not done it: set up
+		// a factor first, or sign in again (with the second step) and come back.
+		if e, err := h.enrolled(r, u); err == nil && !e.Strong() {
+			http.Redirect(w, r, "/account/security?enrol=1", http.StatusSeeOther)
+			return
+		}
+		http.Redirect(w, r, "/login?reauth=1&return="+url.QueryEscape("/device?user_code="+devicecode.Format(l.dc.UserCode)), http.StatusSeeOther)
+		return
+	}
 	state := storage.DeviceDenied
 	if approved {
 		state = storage.DeviceApproved

@@ -23,6 +23,8 @@ import (
 	"github.com/myaccount/myaccount/internal/captcha"
 	"github.com/myaccount/myaccount/internal/geo"
 	"github.com/myaccount/myaccount/internal/i18n"
+	"github.com/myaccount/myaccount/internal/mfa"
+	"github.com/myaccount/myaccount/internal/mfa/webauthnx"
 	"github.com/myaccount/myaccount/internal/passwords"
 	"github.com/myaccount/myaccount/storage"
 	"github.com/myaccount/myaccount/ui/web"
@@ -30,6 +32,8 @@ import (
 
 // Store is what the UI needs from storage.
 type Store interface {
+	storage.MFAStore
+	UpdateUser(ctx context.Context, id string, fn func(*storage.User) error) (*storage.User, error)
 	GetAuthRequest(ctx context.Context, id string) (*storage.AuthRequest, error)
 	CompleteAuthRequest(ctx context.Context, id, userID, sessionID string, authTime time.Time, amr []string, acr string) error
 	GetClient(ctx context.Context, id string) (*storage.Client, error)
@@ -61,12 +65,17 @@ type Translator interface {
 
 // Config holds the UI's dependencies.
 type Config struct {
-	Store         Store
-	Accounts      *account.Service
-	I18n          Translator
-	Captcha       *captcha.Service
-	Geo           *geo.Data
-	Passwords     *passwords.Checker
+	Store     Store
+	Accounts  *account.Service
+	I18n      Translator
+	Captcha   *captcha.Service
+	Geo       *geo.Data
+	Passwords *passwords.Checker
+	MFA       *mfa.Service
+	// WebAuthn is nil when the issuer cannot be a WebAuthn relying party (an IP address).
+	WebAuthn *webauthnx.WebAuthn
+	// EmailCodes asks accounts without a strong factor for an emailed code in new browsers.
+	EmailCodes    bool
 	Issuer        string
 	MasterKey     []byte // the CSRF key is derived from it
 	SecureCookies bool
@@ -97,7 +106,7 @@ type Handler struct {
 var accentRE = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
 
 var pageNames = []string{"login", "consent", "error", "logout", "account", "register", "message",
-	"profile", "forgot", "reset", "confirm", "devices", "device"}
+	"profile", "forgot", "reset", "confirm", "devices", "device", "mfa"}
 
 // New parses every template once, failing on a missing or broken one.
 func New(cfg Config) (*Handler, error) {
@@ -155,6 +164,7 @@ func (h *Handler) Mount(r *mux.Router) {
 	h.mountProfile(r)
 	h.mountReset(r)
 	h.mountDevices(r)
+	h.mountMFA(r)
 	h.mountDevice(r)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.ErrorPage(w, r, http.StatusNotFound, i18n.N("Not found"), i18n.N("There is no page at this address."))

@@ -10,6 +10,7 @@ import (
 
 	"github.com/myaccount/myaccount/internal/account"
 	"github.com/myaccount/myaccount/internal/i18n"
+	"github.com/myaccount/myaccount/internal/mfa"
 	"github.com/myaccount/myaccount/internal/redirecturi"
 	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/storage"
@@ -77,8 +78,12 @@ func (h *Handler) loadFlow(w http.ResponseWriter, r *http.Request, id string) (*
 }
 
 // sessionSatisfies reports whether an existing SSO session may answer the request without a
-// new password: not when prompt=login, and not when it is older than max_age.
+// new password: not when prompt=login, and not when it is older than max_age — unless the
+// sign-in happened after the request was made, which is what both ask for.
 func (h *Handler) sessionSatisfies(ar *storage.AuthRequest, s *storage.Session) bool {
+	if !s.AuthTime.Before(ar.CreatedAt) {
+		return true
+	}
 	if slices.Contains(ar.Prompt, "login") {
 		return false
 	}
@@ -91,7 +96,8 @@ func (h *Handler) sessionSatisfies(ar *storage.AuthRequest, s *storage.Session) 
 func (h *Handler) loginGet(w http.ResponseWriter, r *http.Request) {
 	id := r.URL.Query().Get("authRequestID")
 	if id == "" {
-		if s, _ := h.currentSession(r); s != nil {
+		// reauth=1 asks a signed-in person to sign in again (before removing a factor, say).
+		if s, _ := h.currentSession(r); s != nil && r.URL.Query().Get("reauth") == "" {
 			http.Redirect(w, r, localPath(returnPath(r.URL.Query().Get("return"))), http.StatusFound)
 			return
 		}
@@ -103,7 +109,23 @@ func (h *Handler) loginGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s, u := h.currentSession(r); s != nil && h.sessionSatisfies(f.ar, s) {
-		h.proceed(w, r, f, s, u)
+		ev := mfa.EvidenceFromAMR(s.AMR)
+		if mfa.Satisfies(ev.ACR(), requirement(f)) {
+			h.proceed(w, r, f, s, u)
+			return
+		}
+		// The session is good but not strong enough for this request: step up.
+		if slices.Contains(f.ar.Prompt, "none") {
+			h.redirectError(w, r, f.ar, "interaction_required", "a second factor is required")
+			return
+		}
+		target, _, err := h.nextStep(w, r, u, ev, f, "")
+		if err != nil {
+			h.cfg.Logger.ErrorContext(r.Context(), "step up", "err", err)
+			h.ErrorPage(w, r, http.StatusInternalServerError, i18n.N("Something went wrong"), i18n.N("Please try again in a moment."))
+			return
+		}
+		http.Redirect(w, r, target, http.StatusSeeOther)
 		return
 	}
 	if slices.Contains(f.ar.Prompt, "none") {
@@ -176,18 +198,22 @@ func (h *Handler) loginPost(w http.ResponseWriter, r *http.Request) {
 		h.ErrorPage(w, r, http.StatusInternalServerError, i18n.N("Something went wrong"), i18n.N("Please try again in a moment."))
 		return
 	}
-	s, err := h.startSession(w, r, u, []string{"pwd"})
+	h.cfg.Logger.InfoContext(r.Context(), "password accepted", "user_id", u.ID)
+	ret := ""
+	if f == nil {
+		ret = returnPath(r.PostFormValue("return"))
+	}
+	target, sess, err := h.nextStep(w, r, u, mfa.Evidence{Password: true}, f, ret)
 	if err != nil {
-		h.cfg.Logger.ErrorContext(r.Context(), "start session", "err", err, "user_id", u.ID)
+		h.cfg.Logger.ErrorContext(r.Context(), "sign in", "err", err, "user_id", u.ID)
 		h.ErrorPage(w, r, http.StatusInternalServerError, i18n.N("Something went wrong"), i18n.N("Please try again in a moment."))
 		return
 	}
-	h.cfg.Logger.InfoContext(r.Context(), "signed in", "user_id", u.ID)
-	if f == nil {
-		http.Redirect(w, r, localPath(returnPath(r.PostFormValue("return"))), http.StatusSeeOther)
+	if sess != nil && f != nil && target == flowTarget(f.ar.ID, "") {
+		h.proceed(w, r, f, sess, u)
 		return
 	}
-	h.proceed(w, r, f, s, u)
+	http.Redirect(w, r, target, http.StatusSeeOther)
 }
 
 // proceed continues a signed-in auth request: profile completion and consent when needed,
@@ -233,7 +259,7 @@ func (h *Handler) needsConsent(r *http.Request, f *authFlow, u *storage.User) bo
 
 // complete marks the auth request done and hands the browser to the provider's callback.
 func (h *Handler) complete(w http.ResponseWriter, r *http.Request, f *authFlow, s *storage.Session) {
-	if err := h.cfg.Store.CompleteAuthRequest(r.Context(), f.ar.ID, s.UserID, s.ID, s.AuthTime, s.AMR, ""); err != nil {
+	if err := h.cfg.Store.CompleteAuthRequest(r.Context(), f.ar.ID, s.UserID, s.ID, s.AuthTime, s.AMR, mfa.EvidenceFromAMR(s.AMR).ACR()); err != nil {
 		h.ErrorPage(w, r, http.StatusBadRequest, i18n.N("Sign-in expired"),
 			i18n.N("This sign-in request has expired or was already used. Please return to the application and start again."))
 		return

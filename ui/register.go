@@ -11,6 +11,7 @@ import (
 
 	"github.com/myaccount/myaccount/internal/account"
 	"github.com/myaccount/myaccount/internal/i18n"
+	"github.com/myaccount/myaccount/internal/mfa"
 )
 
 func (h *Handler) mountRegister(r *mux.Router) {
@@ -201,7 +202,8 @@ func (h *Handler) activatePost(w http.ResponseWriter, r *http.Request) {
 			})
 		return
 	}
-	if _, err := h.startSession(w, r, u, []string{"pwd"}); err != nil {
+	// A brand-new account has no second factor: the password it was created with suffices.
+	if _, err := h.startSession(w, r, u, mfa.Evidence{Password: true}); err != nil {
 		h.cfg.Logger.ErrorContext(r.Context(), "start session", "err", err)
 		h.ErrorPage(w, r, http.StatusInternalServerError, i18n.N("Something went wrong"), i18n.N("Please try again in a moment."))
 		return

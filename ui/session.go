@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/myaccount/myaccount/internal/mfa"
 	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/storage"
 )
@@ -38,7 +39,7 @@ func (h *Handler) currentSession(r *http.Request) (*storage.Session, *storage.Us
 // startSession signs the browser in with a fresh session: a new id and a new cookie every
 // time, so a session id planted before sign-in is worthless after it. Any previous session
 // of this browser is revoked.
-func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, u *storage.User, amr []string) (*storage.Session, error) {
+func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, u *storage.User, ev mfa.Evidence) (*storage.Session, error) {
 	now := h.now()
 	if old, _ := h.currentSession(r); old != nil {
 		_ = h.cfg.Store.RevokeSession(r.Context(), old.ID, now)
@@ -49,7 +50,8 @@ func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, u *storag
 		TokenHash:  secret.HashToken(token),
 		UserID:     u.ID,
 		AuthTime:   now,
-		AMR:        amr,
+		AMR:        ev.AMR(),
+		ACR:        ev.ACR(),
 		UserAgent:  truncate(r.UserAgent(), 256),
 		IP:         h.cfg.ClientIP(r),
 		CreatedAt:  now,

@@ -78,3 +78,19 @@ func truncate(s string, n int) string {
 	}
 	return s
 }
+
+// SendSignInCode mails a sign-in code (a second step from a new browser).
+func (s *Service) SendSignInCode(ctx context.Context, u *storage.User, code string, m Meta) {
+	s.notify(ctx, u.Email, userLang(u, m), mail.SignInCode, mail.Data{Email: u.Email, Code: code, IP: m.IP, UserAgent: m.UserAgent})
+}
+
+// NotifyFactorChange tells the owner that a second factor was added or removed.
+func (s *Service) NotifyFactorChange(ctx context.Context, u *storage.User, factor string, removed bool, m Meta) {
+	typ := "mfa_added"
+	if removed {
+		typ = "mfa_removed"
+	}
+	s.audit(ctx, u.ID, typ, m, factor)
+	s.notify(ctx, u.Email, userLang(u, m), mail.MFAChanged, mail.Data{Email: u.Email, Factor: factor, FactorRemoved: removed,
+		Link: s.link("/account/security", nil), IP: m.IP, UserAgent: m.UserAgent})
+}

@@ -36,7 +36,16 @@ type Config struct {
 	UI       UI       `yaml:"ui"`
 	Security Security `yaml:"security"`
 	Accounts Accounts `yaml:"accounts"`
+	MFA      MFA      `yaml:"mfa"`
 	Log      Log      `yaml:"log"`
+}
+
+// MFA configures second factors.
+type MFA struct {
+	// EmailCodeForNewBrowsers asks accounts without an authenticator app or security key for
+	// a code sent by email when they sign in from a browser that has not signed in before.
+	// It never replaces TOTP or WebAuthn for accounts that have them.
+	EmailCodeForNewBrowsers bool `yaml:"email_code_for_new_browsers"`
 }
 
 // Accounts configures self-service accounts: registration, activation, passwords, lockout.

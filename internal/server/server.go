@@ -24,6 +24,8 @@ import (
 	"github.com/myaccount/myaccount/internal/geo"
 	"github.com/myaccount/myaccount/internal/i18n"
 	"github.com/myaccount/myaccount/internal/mail"
+	"github.com/myaccount/myaccount/internal/mfa"
+	"github.com/myaccount/myaccount/internal/mfa/webauthnx"
 	"github.com/myaccount/myaccount/internal/passwords"
 	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/keys"
@@ -185,6 +187,18 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store stor
 	if err != nil {
 		return nil, fmt.Errorf("geo: %w", err)
 	}
+	sealer, err := keys.NewSealer(mk)
+	if err != nil {
+		return nil, fmt.Errorf("mfa sealer: %w", err)
+	}
+	factors := &mfa.Service{Store: store, Sealer: sealer, Issuer: cfg.UI.ProductName, Now: now}
+	// WebAuthn needs a domain name as its relying-party id; an issuer on an IP address
+	// (tests, odd setups) simply has no passkeys.
+	wa, err := webauthnx.New(strings.TrimSuffix(cfg.Issuer, "/"), cfg.UI.ProductName)
+	if err != nil {
+		log.Warn("passkeys and security keys are disabled", "reason", err)
+		wa = nil
+	}
 	secure := cfg.SecureCookies()
 	issuer := strings.TrimSuffix(cfg.Issuer, "/")
 
@@ -223,6 +237,9 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store stor
 		I18n:          bundle,
 		Captcha:       captchas,
 		Geo:           geoData,
+		MFA:           factors,
+		WebAuthn:      wa,
+		EmailCodes:    cfg.MFA.EmailCodeForNewBrowsers,
 		Issuer:        issuer,
 		MasterKey:     mk,
 		SecureCookies: secure,

@@ -1,0 +1,379 @@
+package ui
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/gorilla/mux"
+
+	"github.com/myaccount/myaccount/internal/i18n"
+	"github.com/myaccount/myaccount/internal/mfa"
+	"github.com/myaccount/myaccount/internal/mfa/webauthnx"
+	"github.com/myaccount/myaccount/storage"
+)
+
+func (h *Handler) mountMFA(r *mux.Router) {
+	r.HandleFunc("/mfa", h.mfaGet).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/mfa", h.mfaPost).Methods(http.MethodPost)
+	r.HandleFunc("/mfa/webauthn/begin", h.mfaWebAuthnBegin).Methods(http.MethodPost)
+	r.HandleFunc("/mfa/webauthn/finish", h.mfaWebAuthnFinish).Methods(http.MethodPost)
+	r.HandleFunc("/passkey/begin", h.passkeyBegin).Methods(http.MethodPost)
+	r.HandleFunc("/passkey/finish", h.passkeyFinish).Methods(http.MethodPost)
+}
+
+type mfaPage struct {
+	common
+	Email    string
+	Methods  []string // "webauthn", "totp", "recovery_code", "email_code" — preferred first
+	Error    string
+	Notice   string
+	Remember bool
+}
+
+// methodsFor lists the factors to offer, the one used last first.
+func (h *Handler) methodsFor(r *http.Request, u *storage.User, p *pendingSignIn) ([]string, error) {
+	enrolled, err := h.enrolled(r, u)
+	if err != nil {
+		return nil, err
+	}
+	var f *authFlow
+	if p.Flow != "" {
+		f = h.optionalFlow(r, p.Flow)
+	}
+	d := mfa.NextStep(enrolled, mfa.EvidenceFromAMR(p.AMR), requirement(f), false)
+	var out []string
+	for _, m := range d.Methods {
+		out = append(out, string(m))
+	}
+	if i := slices.Index(out, u.PreferredMFA); i > 0 {
+		out = append([]string{out[i]}, slices.Delete(out, i, i+1)...)
+	}
+	return out, nil
+}
+
+func (h *Handler) renderMFA(w http.ResponseWriter, r *http.Request, u *storage.User, p *pendingSignIn, msg, notice string, status int) {
+	methods, err := h.methodsFor(r, u, p)
+	if err != nil {
+		h.cfg.Logger.ErrorContext(r.Context(), "mfa methods", "err", err)
+		h.ErrorPage(w, r, http.StatusInternalServerError, i18n.N("Something went wrong"), i18n.N("Please try again in a moment."))
+		return
+	}
+	h.render(w, r, status, "mfa", mfaPage{common: h.commonFor(w, r, i18n.N("Two-step verification"), u),
+		Email: u.Email, Methods: methods, Error: msg, Notice: notice})
+}
+
+func (h *Handler) mfaGet(w http.ResponseWriter, r *http.Request) {
+	p, u := h.pending(r)
+	if p == nil {
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return
+	}
+	h.renderMFA(w, r, u, p, "", "", http.StatusOK)
+}
+
+// mfaPost checks a TOTP, recovery or emailed code, or resends the emailed one.
+func (h *Handler) mfaPost(w http.ResponseWriter, r *http.Request) {
+	if !h.parsePost(w, r) {
+		return
+	}
+	p, u := h.pending(r)
+	if p == nil {
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return
+	}
+	lang := h.lang(r, u)
+	T := func(msg string, args ...any) string { return h.cfg.I18n.T(lang, msg, args...) }
+	method, code := r.PostFormValue("method"), strings.TrimSpace(r.PostFormValue("code"))
+	methods, err := h.methodsFor(r, u, p)
+	if err != nil || !slices.Contains(methods, method) && !(method == "email_resend" && slices.Contains(methods, "email_code")) {
+		h.renderMFA(w, r, u, p, T("Choose one of the ways offered."), "", http.StatusBadRequest)
+		return
+	}
+	var ev mfa.Evidence
+	switch method {
+	case "email_resend":
+		notice := T("We sent a new code.")
+		if !h.sendEmailCode(r, u) {
+			notice = T("Too many requests. Please try again later.")
+		}
+		h.renderMFA(w, r, u, p, "", notice, http.StatusOK)
+		return
+	case "totp":
+		_, err = h.cfg.MFA.VerifyTOTP(r.Context(), u.ID, code)
+		ev.OTP = true
+	case "recovery_code":
+		var left int
+		left, err = h.cfg.MFA.UseRecoveryCode(r.Context(), u.ID, code)
+		ev.OTP = true
+		if err == nil && left <= 2 {
+			h.cfg.Logger.InfoContext(r.Context(), "few recovery codes left", "user_id", u.ID, "left", left)
+		}
+	case "email_code":
+		err = h.cfg.MFA.VerifyEmailCode(r.Context(), u.ID, code)
+		ev.EmailCode = true
+	}
+	m := h.meta(r, lang)
+	switch {
+	case errors.Is(err, mfa.ErrTooManyAttempts):
+		h.cfg.Accounts.Audit(r.Context(), u.ID, "mfa_failed", m, method)
+		h.renderMFA(w, r, u, p, T("Too many wrong codes. Try again in 15 minutes."), "", http.StatusTooManyRequests)
+		return
+	case errors.Is(err, mfa.ErrCodeReused):
+		h.cfg.Accounts.Audit(r.Context(), u.ID, "mfa_failed", m, method)
+		h.renderMFA(w, r, u, p, T("This code was already used. Wait for the next one."), "", http.StatusOK)
+		return
+	case err != nil:
+		h.cfg.Accounts.Audit(r.Context(), u.ID, "mfa_failed", m, method)
+		h.renderMFA(w, r, u, p, T("The code is not correct."), "", http.StatusOK)
+		return
+	}
+	h.secondFactorDone(w, r, u, p, ev, method, r.PostFormValue("remember") != "", false)
+}
+
+// secondFactorDone finishes a sign-in after a factor: remembers the method (offered first next
+// time) and, if asked, the browser; then continues. JSON callers get {"redirect": …}.
+func (h *Handler) secondFactorDone(w http.ResponseWriter, r *http.Request, u *storage.User, p *pendingSignIn, ev mfa.Evidence, method string, remember, asJSON bool) {
+	ctx := r.Context()
+	if u.PreferredMFA != method && method != "recovery_code" {
+		if _, err := h.cfg.Store.UpdateUser(ctx, u.ID, func(x *storage.User) error { x.PreferredMFA = method; return nil }); err != nil {
+			h.cfg.Logger.WarnContext(ctx, "remember preferred factor", "err", err)
+		}
+	}
+	if remember || method == "email_code" {
+		// An emailed code marks the browser as known, so it is not asked for again.
+		if tok, err := h.cfg.MFA.TrustBrowser(ctx, u.ID, truncate(r.UserAgent(), 256)); err == nil {
+			http.SetCookie(w, &http.Cookie{Name: trustCookie, Value: tok, Path: "/", MaxAge: int(mfa.TrustedBrowserTTL.Seconds()),
+				HttpOnly: true, Secure: h.cfg.SecureCookies, SameSite: http.SameSiteLaxMode})
+		}
+	}
+	var f *authFlow
+	if p.Flow != "" {
+		f = h.optionalFlow(r, p.Flow)
+	}
+	target, _, err := h.nextStep(w, r, u, mfa.EvidenceFromAMR(p.AMR).Merge(ev), f, p.Return)
+	if err != nil {
+		h.cfg.Logger.ErrorContext(ctx, "finish sign-in", "err", err)
+		h.ErrorPage(w, r, http.StatusInternalServerError, i18n.N("Something went wrong"), i18n.N("Please try again in a moment."))
+		return
+	}
+	h.cfg.Accounts.Audit(ctx, u.ID, "mfa_passed", h.meta(r, h.lang(r, u)), method)
+	if asJSON {
+		writeJSON(w, http.StatusOK, map[string]string{"redirect": target})
+		return
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// jsonError answers a script with a message it shows as is (already translated).
+func (h *Handler) jsonError(w http.ResponseWriter, r *http.Request, u *storage.User, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": h.cfg.I18n.T(h.lang(r, u), msg)})
+}
+
+// jsonRequest checks a script's POST: CSRF header, size; it returns the body.
+func (h *Handler) jsonRequest(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	if !h.checkCSRFHeader(r) {
+		h.jsonError(w, r, nil, http.StatusForbidden, i18n.N("Request refused"))
+		return nil, false
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+	if err != nil {
+		h.jsonError(w, r, nil, http.StatusBadRequest, i18n.N("Request refused"))
+		return nil, false
+	}
+	return body, true
+}
+
+func (h *Handler) webAuthnUser(r *http.Request, u *storage.User) (*webauthnx.User, error) {
+	rows, err := h.cfg.Store.ListMFACredentials(r.Context(), u.ID)
+	if err != nil {
+		return nil, err
+	}
+	return webauthnx.NewUser(u, rows)
+}
+
+// mfaWebAuthnBegin starts a security-key or passkey check as the second factor.
+func (h *Handler) mfaWebAuthnBegin(w http.ResponseWriter, r *http.Request) {
+	if _, ok := h.jsonRequest(w, r); !ok {
+		return
+	}
+	p, u := h.pending(r)
+	if p == nil || h.cfg.WebAuthn == nil {
+		h.jsonError(w, r, u, http.StatusBadRequest, i18n.N("Sign-in expired"))
+		return
+	}
+	wu, err := h.webAuthnUser(r, u)
+	if err != nil {
+		h.jsonError(w, r, u, http.StatusInternalServerError, i18n.N("Something went wrong"))
+		return
+	}
+	options, state, err := h.cfg.WebAuthn.BeginLogin(wu)
+	if err != nil {
+		h.jsonError(w, r, u, http.StatusBadRequest, i18n.N("No security key or passkey is set up."))
+		return
+	}
+	handle, err := h.cfg.MFA.SaveCeremony(r.Context(), u.ID, state)
+	if err != nil {
+		h.jsonError(w, r, u, http.StatusInternalServerError, i18n.N("Something went wrong"))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"options": json.RawMessage(options), "handle": handle})
+}
+
+type webAuthnFinish struct {
+	Handle        string          `json:"handle"`
+	Credential    json.RawMessage `json:"credential"`
+	Remember      bool            `json:"remember"`
+	AuthRequestID string          `json:"authRequestID"`
+	Return        string          `json:"return"`
+}
+
+// mfaWebAuthnFinish verifies the assertion. A signature counter that went backwards means a
+// cloned authenticator: the sign-in fails and the credential is flagged.
+func (h *Handler) mfaWebAuthnFinish(w http.ResponseWriter, r *http.Request) {
+	body, ok := h.jsonRequest(w, r)
+	if !ok {
+		return
+	}
+	p, u := h.pending(r)
+	var in webAuthnFinish
+	if p == nil || h.cfg.WebAuthn == nil || json.Unmarshal(body, &in) != nil {
+		h.jsonError(w, r, u, http.StatusBadRequest, i18n.N("Sign-in expired"))
+		return
+	}
+	state, err := h.cfg.MFA.TakeCeremony(r.Context(), u.ID, in.Handle)
+	if err != nil {
+		h.jsonError(w, r, u, http.StatusBadRequest, i18n.N("Sign-in expired"))
+		return
+	}
+	wu, err := h.webAuthnUser(r, u)
+	if err != nil {
+		h.jsonError(w, r, u, http.StatusInternalServerError, i18n.N("Something went wrong"))
+		return
+	}
+	a, err := h.cfg.WebAuthn.FinishLogin(wu, state, in.Credential)
+	if !h.recordAssertion(w, r, u, a, err) {
+		return
+	}
+	h.secondFactorDone(w, r, u, p, a.Evidence(), "webauthn", in.Remember, true)
+}
+
+// recordAssertion stores the new signature count (flagging a clone) and answers failures.
+func (h *Handler) recordAssertion(w http.ResponseWriter, r *http.Request, u *storage.User, a *webauthnx.Assertion, err error) bool {
+	if a != nil && (err == nil || errors.Is(err, webauthnx.ErrCloned)) {
+		if rerr := webauthnx.Record(r.Context(), h.cfg.Store, u.ID, a, h.now()); rerr != nil {
+			if errors.Is(rerr, webauthnx.ErrCloned) {
+				err = rerr
+			} else if err == nil {
+				err = rerr
+			}
+		}
+	}
+	switch {
+	case errors.Is(err, webauthnx.ErrCloned):
+		h.cfg.Logger.WarnContext(r.Context(), "webauthn sign count went backwards; credential flagged", "user_id", u.ID)
+		h.cfg.Accounts.Audit(r.Context(), u.ID, "mfa_cloned_key", h.meta(r, h.lang(r, u)), "")
+		h.jsonError(w, r, u, http.StatusForbidden, i18n.N("This security key looks copied and was blocked. Use another way to sign in."))
+		return false
+	case err != nil:
+		h.cfg.Logger.InfoContext(r.Context(), "webauthn assertion refused", "err", err)
+		h.jsonError(w, r, u, http.StatusBadRequest, i18n.N("The security key or passkey could not be verified."))
+		return false
+	}
+	return true
+}
+
+// A usernameless (passkey) sign-in has no user to bind its challenge to, so its state travels
+// in a sealed cookie and single use is enforced by a counter in SQL.
+const passkeyCookie, passkeyPurpose = "myaccount_passkey", "passkey-login"
+
+type passkeyState struct {
+	State   []byte `json:"s"`
+	Expires int64  `json:"e"`
+}
+
+func (h *Handler) passkeyBegin(w http.ResponseWriter, r *http.Request) {
+	if _, ok := h.jsonRequest(w, r); !ok {
+		return
+	}
+	if h.cfg.WebAuthn == nil {
+		h.jsonError(w, r, nil, http.StatusNotFound, i18n.N("Not found"))
+		return
+	}
+	options, state, err := h.cfg.WebAuthn.BeginDiscoverableLogin()
+	if err != nil {
+		h.jsonError(w, r, nil, http.StatusInternalServerError, i18n.N("Something went wrong"))
+		return
+	}
+	if err := h.sealCookie(w, passkeyCookie, passkeyPurpose, passkeyState{State: state, Expires: h.now().Add(mfa.CeremonyTTL).Unix()}, mfa.CeremonyTTL); err != nil {
+		h.jsonError(w, r, nil, http.StatusInternalServerError, i18n.N("Something went wrong"))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"options": json.RawMessage(options)})
+}
+
+// passkeyFinish signs in with a passkey alone: one that verified the user (PIN, biometric) is
+// two factors in one; one that did not leaves the password to be typed.
+func (h *Handler) passkeyFinish(w http.ResponseWriter, r *http.Request) {
+	body, ok := h.jsonRequest(w, r)
+	if !ok {
+		return
+	}
+	var in webAuthnFinish
+	var st passkeyState
+	if h.cfg.WebAuthn == nil || json.Unmarshal(body, &in) != nil ||
+		!h.openCookie(r, passkeyCookie, passkeyPurpose, &st) || h.now().Unix() > st.Expires {
+		h.jsonError(w, r, nil, http.StatusBadRequest, i18n.N("Sign-in expired"))
+		return
+	}
+	h.clearCookie(w, passkeyCookie)
+	sum := sha256.Sum256(st.State)
+	if n, err := h.cfg.Store.HitCounter(r.Context(), "passkey-challenge:"+hex.EncodeToString(sum[:]), mfa.CeremonyTTL, h.now()); err != nil || n != 1 {
+		h.jsonError(w, r, nil, http.StatusBadRequest, i18n.N("Sign-in expired"))
+		return
+	}
+	wu, a, err := h.cfg.WebAuthn.FinishDiscoverableLogin(st.State, in.Credential, webauthnx.StoreLookup(r.Context(), h.cfg.Store))
+	var u *storage.User
+	if wu != nil {
+		u, _ = h.cfg.Store.GetUser(r.Context(), string(wu.Handle))
+	}
+	if u == nil {
+		if err == nil {
+			err = webauthnx.ErrUnknownCredential
+		}
+		h.cfg.Logger.InfoContext(r.Context(), "passkey sign-in refused", "err", err)
+		h.jsonError(w, r, nil, http.StatusBadRequest, i18n.N("The security key or passkey could not be verified."))
+		return
+	}
+	if !h.recordAssertion(w, r, u, a, err) {
+		return
+	}
+	if u.Status != storage.UserActive {
+		h.jsonError(w, r, u, http.StatusForbidden, i18n.N("This account is locked. Please contact support."))
+		return
+	}
+	f := h.optionalFlow(r, in.AuthRequestID)
+	target, _, err := h.nextStep(w, r, u, a.Evidence(), f, in.Return)
+	if errors.Is(err, errNeedPassword) {
+		h.jsonError(w, r, u, http.StatusUnauthorized, i18n.N("Your passkey did not confirm it is you. Sign in with your password."))
+		return
+	}
+	if err != nil {
+		h.jsonError(w, r, u, http.StatusInternalServerError, i18n.N("Something went wrong"))
+		return
+	}
+	h.cfg.Accounts.Audit(r.Context(), u.ID, "login", h.meta(r, h.lang(r, u)), "passkey")
+	writeJSON(w, http.StatusOK, map[string]string{"redirect": target})
+}

@@ -1,0 +1,203 @@
+package ui
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/myaccount/myaccount/internal/mfa"
+	"github.com/myaccount/myaccount/storage"
+)
+
+// A sign-in that has passed its first factor and waits for the next is carried in a sealed
+// cookie (AES-256-GCM under a key derived from the master key): any instance can read it,
+// nothing lives in process memory, and it is no credential by itself — it only says which
+// account the next factor is for.
+const (
+	signinCookie   = "myaccount_signin"
+	trustCookie    = "myaccount_trusted"
+	pendingTTL     = 10 * time.Minute
+	pendingPurpose = "signin-pending"
+)
+
+type pendingSignIn struct {
+	UserID  string   `json:"u"`
+	AMR     []string `json:"amr"`
+	Flow    string   `json:"f,omitempty"` // authorization request to continue
+	Return  string   `json:"r,omitempty"` // local page to return to otherwise
+	Expires int64    `json:"e"`
+}
+
+func (h *Handler) cookieAEAD() (cipher.AEAD, error) {
+	key, err := hkdf.Key(sha256.New, h.cfg.MasterKey, nil, "myaccount ui sealed cookies v1", 32)
+	if err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
+}
+
+// sealCookie sets a cookie holding v, encrypted and bound to purpose.
+func (h *Handler) sealCookie(w http.ResponseWriter, name, purpose string, v any, ttl time.Duration) error {
+	plain, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	aead, err := h.cookieAEAD()
+	if err != nil {
+		return err
+	}
+	nonce := make([]byte, aead.NonceSize())
+	_, _ = rand.Read(nonce)
+	sealed := aead.Seal(nonce, nonce, plain, []byte(purpose))
+	http.SetCookie(w, &http.Cookie{Name: name, Value: base64.RawURLEncoding.EncodeToString(sealed), Path: "/",
+		MaxAge: int(ttl.Seconds()), HttpOnly: true, Secure: h.cfg.SecureCookies, SameSite: http.SameSiteLaxMode})
+	return nil
+}
+
+// openCookie decrypts a sealed cookie into v; false when absent, forged or for another purpose.
+func (h *Handler) openCookie(r *http.Request, name, purpose string, v any) bool {
+	c, err := r.Cookie(name)
+	if err != nil || len(c.Value) > 8192 {
+		return false
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(c.Value)
+	if err != nil {
+		return false
+	}
+	aead, err := h.cookieAEAD()
+	if err != nil || len(raw) < aead.NonceSize() {
+		return false
+	}
+	plain, err := aead.Open(nil, raw[:aead.NonceSize()], raw[aead.NonceSize():], []byte(purpose))
+	return err == nil && json.Unmarshal(plain, v) == nil
+}
+
+func (h *Handler) clearCookie(w http.ResponseWriter, name string) {
+	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
+		Secure: h.cfg.SecureCookies, SameSite: http.SameSiteLaxMode})
+}
+
+// pending returns the sign-in waiting for its next factor, and its user.
+func (h *Handler) pending(r *http.Request) (*pendingSignIn, *storage.User) {
+	var p pendingSignIn
+	if !h.openCookie(r, signinCookie, pendingPurpose, &p) || h.now().Unix() > p.Expires {
+		return nil, nil
+	}
+	u, err := h.cfg.Store.GetUser(r.Context(), p.UserID)
+	if err != nil || u.Status != storage.UserActive {
+		return nil, nil
+	}
+	return &p, u
+}
+
+// requirement is what the flow (if any) demands of the sign-in.
+func requirement(f *authFlow) mfa.Requirement {
+	if f == nil {
+		return mfa.Requirement{}
+	}
+	return mfa.Requirement{ClientRequiresMFA: f.client.RequireMFA, ACRValues: f.ar.ACRValues}
+}
+
+// browserTrusted reports whether this browser was remembered after a second factor.
+func (h *Handler) browserTrusted(r *http.Request, userID string) bool {
+	c, err := r.Cookie(trustCookie)
+	if err != nil {
+		return false
+	}
+	ok, err := h.cfg.MFA.BrowserTrusted(r.Context(), userID, c.Value)
+	return err == nil && ok
+}
+
+// enrolled is what factors the person can be asked for in this browser.
+func (h *Handler) enrolled(r *http.Request, u *storage.User) (mfa.Enrolled, error) {
+	e, err := h.cfg.MFA.Enrolled(r.Context(), u.ID)
+	if err != nil {
+		return e, err
+	}
+	if h.cfg.WebAuthn == nil {
+		e.WebAuthn = 0
+	}
+	if h.cfg.EmailCodes && !e.Strong() {
+		e.EmailCode = true
+	}
+	return e, nil
+}
+
+// flowTarget is where a finished sign-in continues: the authorization request (the sign-in
+// page resumes it with the new session), or a local page.
+func flowTarget(flow, ret string) string {
+	if flow != "" {
+		return "/login?authRequestID=" + url.QueryEscape(flow)
+	}
+	return localPath(returnPath(ret))
+}
+
+var errNeedPassword = errors.New("ui: the password is still needed")
+
+// nextStep decides what follows the evidence gathered so far and does it: a session when the
+// sign-in is complete, the second-factor page when another factor is due, the security page
+// when the request needs a factor the person has not set up. It returns where to send the
+// browser; the session (if any) is already set.
+func (h *Handler) nextStep(w http.ResponseWriter, r *http.Request, u *storage.User, ev mfa.Evidence, f *authFlow, ret string) (string, *storage.Session, error) {
+	enrolled, err := h.enrolled(r, u)
+	if err != nil {
+		return "", nil, err
+	}
+	flow := ""
+	if f != nil {
+		flow = f.ar.ID
+	}
+	d := mfa.NextStep(enrolled, ev, requirement(f), h.browserTrusted(r, u.ID))
+	switch d.Step {
+	case mfa.StepDone:
+		h.clearCookie(w, signinCookie)
+		s, err := h.startSession(w, r, u, ev)
+		return flowTarget(flow, ret), s, err
+	case mfa.StepEnrol:
+		// Stepped up, not refused: the person sets up a factor, then the request continues.
+		s, err := h.startSession(w, r, u, ev)
+		q := url.Values{"enrol": {"1"}}
+		if flow != "" {
+			q.Set("authRequestID", flow)
+		}
+		return "/account/security?" + q.Encode(), s, err
+	}
+	if len(d.Methods) == 1 && d.Methods[0] == mfa.MethodPassword {
+		return "", nil, errNeedPassword
+	}
+	p := pendingSignIn{UserID: u.ID, AMR: ev.AMR(), Flow: flow, Return: returnPath(ret), Expires: h.now().Add(pendingTTL).Unix()}
+	if err := h.sealCookie(w, signinCookie, pendingPurpose, p, pendingTTL); err != nil {
+		return "", nil, err
+	}
+	if len(d.Methods) == 1 && d.Methods[0] == mfa.MethodEmailCode {
+		h.sendEmailCode(r, u)
+	}
+	return "/mfa", nil, nil
+}
+
+// sendEmailCode mails a fresh sign-in code, at most a few per ten minutes.
+func (h *Handler) sendEmailCode(r *http.Request, u *storage.User) bool {
+	n, err := h.cfg.Store.HitCounter(r.Context(), "mfa-email:"+u.ID, 10*time.Minute, h.now())
+	if err != nil || n > 3 {
+		return false
+	}
+	code, err := h.cfg.MFA.CreateEmailCode(r.Context(), u.ID)
+	if err != nil {
+		h.cfg.Logger.ErrorContext(r.Context(), "create email code", "err", err)
+		return false
+	}
+	h.cfg.Accounts.SendSignInCode(r.Context(), u, code, h.meta(r, h.lang(r, u)))
+	return true
+}

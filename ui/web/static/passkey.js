@@ -1,0 +1,104 @@
+// WebAuthn in the browser: passkey sign-in on the sign-in page (a button, and autofill through
+// conditional mediation where supported) and the security-key step of two-step verification.
+// The server does every check; this only carries options and results.
+(function () {
+  "use strict";
+  if (!window.PublicKeyCredential) return;
+  var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+
+  function b64urlToBuf(s) {
+    s = s.replace(/-/g, "+").replace(/_/g, "/");
+    while (s.length % 4) s += "=";
+    var bin = atob(s), buf = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) buf[i] = bin.charCodeAt(i);
+    return buf.buffer;
+  }
+  function bufToB64url(buf) {
+    var bytes = new Uint8Array(buf), s = "";
+    for (var i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]);
+    return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+  // requestOptions turns the server's JSON into what navigator.credentials.get takes.
+  function requestOptions(o) {
+    var pk = o.publicKey || o;
+    if (PublicKeyCredential.parseRequestOptionsFromJSON) return PublicKeyCredential.parseRequestOptionsFromJSON(pk);
+    pk.challenge = b64urlToBuf(pk.challenge);
+    (pk.allowCredentials || []).forEach(function (c) { c.id = b64urlToBuf(c.id); });
+    return pk;
+  }
+  function credentialJSON(c) {
+    if (c.toJSON) return c.toJSON();
+    var r = c.response;
+    return {
+      id: c.id, rawId: bufToB64url(c.rawId), type: c.type,
+      authenticatorAttachment: c.authenticatorAttachment || null,
+      clientExtensionResults: c.getClientExtensionResults ? c.getClientExtensionResults() : {},
+      response: {
+        clientDataJSON: bufToB64url(r.clientDataJSON), authenticatorData: bufToB64url(r.authenticatorData),
+        signature: bufToB64url(r.signature), userHandle: r.userHandle ? bufToB64url(r.userHandle) : null
+      }
+    };
+  }
+  function post(url, body) {
+    return fetch(url, {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+      body: JSON.stringify(body || {})
+    }).then(function (resp) {
+      return resp.json().then(function (j) {
+        if (!resp.ok) throw new Error(j.error || "error");
+        return j;
+      });
+    });
+  }
+  function showError(msg) {
+    var el = document.getElementById("webauthn-error");
+    if (!el) { alert(msg); return; }
+    el.textContent = msg; el.hidden = false; el.focus && el.focus();
+  }
+  function field(name) {
+    var el = document.querySelector('input[name="' + name + '"]');
+    return el ? el.value : "";
+  }
+
+  // Two-step verification: the security-key button.
+  var verify = document.getElementById("webauthn-verify");
+  if (verify) {
+    verify.addEventListener("click", function () {
+      verify.disabled = true;
+      var remember = document.querySelector('input[name="remember"]');
+      post(verify.dataset.begin).then(function (j) {
+        return navigator.credentials.get({ publicKey: requestOptions(j.options) }).then(function (cred) {
+          return post(verify.dataset.finish, { handle: j.handle, credential: credentialJSON(cred), remember: !!(remember && remember.checked) });
+        });
+      }).then(function (j) { window.location.assign(j.redirect); })
+        .catch(function (e) { verify.disabled = false; showError(e.message); });
+    });
+  }
+
+  // Sign-in page: passkeys without typing an email.
+  var button = document.getElementById("passkey-signin");
+  if (!button) return;
+  button.hidden = false;
+  var pending = null; // the conditional request, aborted when the button starts its own
+  function signIn(mediation) {
+    var abort = new AbortController();
+    return post("/passkey/begin").then(function (j) {
+      var req = { publicKey: requestOptions(j.options), signal: abort.signal };
+      if (mediation) req.mediation = mediation;
+      return navigator.credentials.get(req);
+    }).then(function (cred) {
+      if (!cred) return null;
+      return post("/passkey/finish", { credential: credentialJSON(cred), authRequestID: field("authRequestID"), "return": field("return") });
+    }).then(function (j) { if (j) window.location.assign(j.redirect); });
+  }
+  button.addEventListener("click", function () {
+    if (pending) pending.abort && pending.abort();
+    signIn(null).catch(function (e) { if (e.name !== "AbortError") showError(e.message); });
+  });
+  if (PublicKeyCredential.isConditionalMediationAvailable) {
+    PublicKeyCredential.isConditionalMediationAvailable().then(function (ok) {
+      if (ok) signIn("conditional").catch(function (e) { if (e.name !== "AbortError" && e.name !== "NotAllowedError") showError(e.message); });
+    });
+  }
+})();
