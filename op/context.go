@@ -23,6 +23,9 @@ type requestInfo struct {
 	state         string
 	// device is the consumed device code whose tokens are being issued (device grant).
 	device *storage.DeviceCode
+	// client memoises the client read during this request: a token request reads it for
+	// authentication, policy, and each token's lifetime.
+	client *storage.Client
 }
 
 type requestInfoKey struct{}

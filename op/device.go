@@ -57,7 +57,7 @@ func (s *opStorage) StoreDeviceAuthorization(ctx context.Context, clientID, devi
 	if code == "" {
 		return errors.New("store device authorization: the user code is not of the device-code alphabet")
 	}
-	c, err := s.store.GetClient(ctx, clientID)
+	c, err := s.getClient(ctx, clientID)
 	if err != nil {
 		return fmt.Errorf("store device authorization: client %q: %w", clientID, err)
 	}

@@ -53,6 +53,20 @@ var (
 	_ zop.CanTerminateSessionFromRequest = (*opStorage)(nil)
 )
 
+// getClient reads a client once per request (see requestInfo.client).
+func (s *opStorage) getClient(ctx context.Context, id string) (*storage.Client, error) {
+	ri := requestInfoFrom(ctx)
+	if ri.client != nil && ri.client.ID == id {
+		return ri.client, nil
+	}
+	c, err := s.store.GetClient(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	ri.client = c
+	return c, nil
+}
+
 // errInvalid is returned where the library only needs "no"; the cause is logged, not shown.
 var errInvalid = errors.New("op: invalid")
 
@@ -140,7 +154,7 @@ func (s *opStorage) SaveAuthCode(ctx context.Context, id, code string) error {
 func (s *opStorage) DeleteAuthRequest(context.Context, string) error { return nil }
 
 func (s *opStorage) GetClientByClientID(ctx context.Context, id string) (zop.Client, error) {
-	c, err := s.store.GetClient(ctx, id)
+	c, err := s.getClient(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("client %q: %w", id, err)
 	}
@@ -152,7 +166,7 @@ func (s *opStorage) GetClientByClientID(ctx context.Context, id string) (zop.Cli
 // AuthorizeClientIDSecret checks a confidential client's secret. Client secrets are
 // high-entropy, so SHA-256 plus a constant-time compare is the right strength.
 func (s *opStorage) AuthorizeClientIDSecret(ctx context.Context, id, sec string) error {
-	c, err := s.store.GetClient(ctx, id)
+	c, err := s.getClient(ctx, id)
 	if err != nil {
 		// Same work as a real check, so a probe cannot time client existence.
 		secret.Equal(secret.HashToken(sec), secret.HashToken(""))
@@ -182,7 +196,7 @@ func (s *opStorage) ClientCredentials(ctx context.Context, id, sec string) (zop.
 }
 
 func (s *opStorage) ClientCredentialsTokenRequest(ctx context.Context, id string, scopes []string) (zop.TokenRequest, error) {
-	c, err := s.store.GetClient(ctx, id)
+	c, err := s.getClient(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("client %q: %w", id, err)
 	}

@@ -126,7 +126,7 @@ func (s *opStorage) grantFromAuthRequest(ctx context.Context, r authRequest, now
 
 func (s *opStorage) newAccessToken(ctx context.Context, st storage.Store, grantID, clientID, subject string, scopes, aud []string, now time.Time) (string, time.Time, error) {
 	ttl := s.lifetimes.AccessToken
-	if c, err := st.GetClient(ctx, clientID); err == nil && c.AccessTokenTTL > 0 {
+	if c, err := s.getClient(ctx, clientID); err == nil && c.AccessTokenTTL > 0 {
 		ttl = c.AccessTokenTTL
 	}
 	id := secret.NewID()
@@ -167,7 +167,7 @@ func (s *opStorage) newRefreshToken(ctx context.Context, st storage.Store, g *st
 }
 
 func (s *opStorage) refreshTTL(ctx context.Context, clientID string) time.Duration {
-	if c, err := s.store.GetClient(ctx, clientID); err == nil && c.RefreshTokenTTL > 0 {
+	if c, err := s.getClient(ctx, clientID); err == nil && c.RefreshTokenTTL > 0 {
 		return c.RefreshTokenTTL
 	}
 	return s.lifetimes.RefreshToken

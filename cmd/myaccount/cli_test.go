@@ -243,3 +243,60 @@ func TestUserSessionsAndSignout(t *testing.T) {
 		t.Errorf("after signout: %+v", views)
 	}
 }
+
+func TestUserProfileFlags(t *testing.T) {
+	c := newCLI(t)
+	out := c.mustRun("a very long password\n", "user", "create", "--email", "ada@example.com", "--password-stdin",
+		"--country", "de", "--region", "BY", "--timezone", "Europe/Berlin", "--date-format", "dmy-dot", "--locale", "de-CH", "--json")
+	var u userView
+	if err := json.Unmarshal([]byte(out), &u); err != nil {
+		t.Fatal(err)
+	}
+	if u.Country != "DE" || u.Region != "BY" || u.ZoneInfo != "Europe/Berlin" || u.DateFormat != "dmy-dot" || u.Locale != "de-CH" {
+		t.Errorf("created profile = %+v", u)
+	}
+	out = c.mustRun("", "user", "update", "ada@example.com", "--country", "FR", "--region", "ARA", "--timezone", "Europe/Paris", "--json")
+	if err := json.Unmarshal([]byte(out), &u); err != nil {
+		t.Fatal(err)
+	}
+	if u.Country != "FR" || u.ZoneInfo != "Europe/Paris" || u.Locale != "de-CH" {
+		t.Errorf("updated profile = %+v", u)
+	}
+	for name, args := range map[string][]string{
+		"unknown country":          {"--country", "XX"},
+		"region elsewhere":         {"--country", "DE", "--region", "ZZ"},
+		"bad zone":                 {"--timezone", "Mars/Olympus"},
+		"bad format":               {"--date-format", "yyyy"},
+		"bad locale":               {"--locale", "not a tag!"},
+		"country needs its region": {"--country", "DE"},
+		"nothing to set":           {},
+	} {
+		if _, _, err := c.run("", append([]string{"user", "update", "ada@example.com"}, args...)...); err == nil {
+			t.Errorf("%s accepted", name)
+		}
+	}
+	// Without --country the account is asked for its profile at the next sign-in.
+	out = c.mustRun("another long password\n", "user", "create", "--email", "bob@example.com", "--password-stdin", "--json")
+	var bob userView
+	if err := json.Unmarshal([]byte(out), &bob); err != nil || bob.Country != "" {
+		t.Errorf("bob = %+v, %v", bob, err)
+	}
+}
+
+func TestClientRequireMFA(t *testing.T) {
+	c := newCLI(t)
+	out := c.mustRun("", "client", "create", "--name", "Bank", "--type", "confidential", "--redirect-uri", "https://bank.example/cb", "--require-mfa", "--json")
+	var created struct {
+		ClientID string `json:"client_id"`
+	}
+	if err := json.Unmarshal([]byte(out), &created); err != nil {
+		t.Fatal(err)
+	}
+	var v clientView
+	if err := json.Unmarshal([]byte(c.mustRun("", "client", "show", created.ClientID, "--json")), &v); err != nil {
+		t.Fatal(err)
+	}
+	if !v.RequireMFA {
+		t.Error("--require-mfa not stored")
+	}
+}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/myaccount/myaccount/internal/redirecturi"
 	"github.com/myaccount/myaccount/internal/secret"
-	"github.com/myaccount/myaccount/internal/server"
 	"github.com/myaccount/myaccount/storage"
 )
 
@@ -53,6 +52,7 @@ type clientView struct {
 	FirstParty             bool     `json:"first_party"`
 	AccessTokenFormat      string   `json:"access_token_format"`
 	IDTokenAlg             string   `json:"id_token_alg"`
+	RequireMFA             bool     `json:"require_mfa"`
 	CreatedAt              string   `json:"created_at"`
 }
 
@@ -61,7 +61,7 @@ func viewClient(c *storage.Client) clientView {
 		ClientID: c.ID, Name: c.Name, Type: c.Type,
 		RedirectURIs: nonNil(c.RedirectURIs), PostLogoutRedirectURIs: nonNil(c.PostLogoutRedirectURIs),
 		GrantTypes: nonNil(c.GrantTypes), Scopes: nonNil(c.Scopes), FirstParty: c.FirstParty,
-		AccessTokenFormat: c.AccessTokenFormat, IDTokenAlg: c.IDTokenAlg,
+		AccessTokenFormat: c.AccessTokenFormat, IDTokenAlg: c.IDTokenAlg, RequireMFA: c.RequireMFA,
 		CreatedAt: c.CreatedAt.UTC().Format(time.RFC3339),
 	}
 }
@@ -85,6 +85,7 @@ func clientCreate(ctx context.Context, e env, args []string) error {
 	firstParty := fs.Bool("first-party", false, "trusted first-party client: no consent page")
 	format := fs.String("access-token-format", storage.TokenFormatJWT, "jwt | opaque")
 	alg := fs.String("id-token-alg", "RS256", "ID token signing algorithm: RS256 | ES256")
+	requireMFA := fs.Bool("require-mfa", false, "require two-step verification for sign-ins to this client")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if _, err := parse(fs, args); err != nil {
 		return err
@@ -93,16 +94,13 @@ func clientCreate(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	c.RequireMFA = *requireMFA
 	var sec string
 	if c.Type == storage.ClientConfidential {
 		sec = secret.RandomToken(32)
 		c.SecretHash = secret.HashToken(sec)
 	}
-	cfg, err := loadConfig(e, *path)
-	if err != nil {
-		return err
-	}
-	st, err := server.OpenStore(ctx, cfg)
+	_, st, err := openStore(ctx, e, *path)
 	if err != nil {
 		return err
 	}
@@ -191,11 +189,7 @@ func clientOther(ctx context.Context, e env, sub string, args []string) error {
 	if sub != "list" && len(pos) != 1 {
 		return fmt.Errorf("usage: myaccount client %s CLIENT_ID [--json]", sub)
 	}
-	cfg, err := loadConfig(e, *path)
-	if err != nil {
-		return err
-	}
-	st, err := server.OpenStore(ctx, cfg)
+	_, st, err := openStore(ctx, e, *path)
 	if err != nil {
 		return err
 	}

@@ -30,11 +30,7 @@ func cmdKeys(ctx context.Context, e env, args []string) error {
 	if sub != "list" && sub != "rotate" {
 		return fmt.Errorf("unknown keys command %q", sub)
 	}
-	cfg, err := loadConfig(e, *path)
-	if err != nil {
-		return err
-	}
-	st, err := server.OpenStore(ctx, cfg)
+	cfg, st, err := openStore(ctx, e, *path)
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,8 @@ import (
 	"syscall"
 
 	"github.com/myaccount/myaccount/internal/config"
+	"github.com/myaccount/myaccount/internal/server"
+	"github.com/myaccount/myaccount/storage"
 )
 
 const usage = `MyAccount — an OAuth2 / OpenID Connect identity provider.
@@ -132,3 +134,16 @@ type multiFlag []string
 
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// openStore loads the configuration and opens its database (applying migrations).
+func openStore(ctx context.Context, e env, path string) (*config.Config, storage.Store, error) {
+	cfg, err := loadConfig(e, path)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := server.OpenStore(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, st, nil
+}

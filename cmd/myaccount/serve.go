@@ -46,12 +46,8 @@ func cmdMigrate(ctx context.Context, e env, args []string) error {
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(e, *path)
-	if err != nil {
-		return err
-	}
 	// Opening the store applies every pending migration.
-	st, err := server.OpenStore(ctx, cfg)
+	cfg, st, err := openStore(ctx, e, *path)
 	if err != nil {
 		return err
 	}

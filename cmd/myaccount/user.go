@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"slices"
@@ -11,19 +12,23 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"golang.org/x/text/language"
+
 	"github.com/myaccount/myaccount/internal/account"
-	"github.com/myaccount/myaccount/internal/server"
+	"github.com/myaccount/myaccount/internal/geo"
 	"github.com/myaccount/myaccount/internal/useragent"
 	"github.com/myaccount/myaccount/storage"
 )
 
 func cmdUser(ctx context.Context, e env, args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: myaccount user create|list|show|lock|unlock|delete|sessions|signout")
+		return errors.New("usage: myaccount user create|update|list|show|lock|unlock|delete|sessions|signout")
 	}
 	switch args[0] {
 	case "create":
 		return userCreate(ctx, e, args[1:])
+	case "update":
+		return userUpdate(ctx, e, args[1:])
 	case "list", "show", "lock", "unlock", "delete":
 		return userOther(ctx, e, args[0], args[1:])
 	case "sessions", "signout":
@@ -71,8 +76,7 @@ func userCreate(ctx context.Context, e env, args []string) error {
 	fs, path := newFlags(e, "user create")
 	email := fs.String("email", "", "email address (required)")
 	fromStdin := fs.Bool("password-stdin", false, "read the password from standard input (required)")
-	name := fs.String("name", "", "full name")
-	locale := fs.String("locale", "", "BCP 47 language tag, e.g. en or de-CH")
+	pf := profileFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
 	if _, err := parse(fs, args); err != nil {
 		return err
@@ -84,11 +88,7 @@ func userCreate(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := loadConfig(e, *path)
-	if err != nil {
-		return err
-	}
-	st, err := server.OpenStore(ctx, cfg)
+	_, st, err := openStore(ctx, e, *path)
 	if err != nil {
 		return err
 	}
@@ -101,9 +101,8 @@ func userCreate(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *name != "" || *locale != "" {
-		u, err = st.UpdateUser(ctx, u.ID, func(x *storage.User) error { x.Name, x.Locale = *name, *locale; return nil })
-		if err != nil {
+	if pf.set(fs) {
+		if u, err = pf.apply(ctx, st, u); err != nil {
 			return err
 		}
 	}
@@ -140,11 +139,7 @@ func userOther(ctx context.Context, e env, sub string, args []string) error {
 	if sub != "list" && len(pos) != 1 {
 		return fmt.Errorf("usage: myaccount user %s EMAIL|ID [--json]", sub)
 	}
-	cfg, err := loadConfig(e, *path)
-	if err != nil {
-		return err
-	}
-	st, err := server.OpenStore(ctx, cfg)
+	_, st, err := openStore(ctx, e, *path)
 	if err != nil {
 		return err
 	}
@@ -242,11 +237,7 @@ func userSessions(ctx context.Context, e env, sub string, args []string) error {
 	if len(pos) != 1 {
 		return fmt.Errorf("usage: myaccount user %s EMAIL|ID [--json]", sub)
 	}
-	cfg, err := loadConfig(e, *path)
-	if err != nil {
-		return err
-	}
-	st, err := server.OpenStore(ctx, cfg)
+	_, st, err := openStore(ctx, e, *path)
 	if err != nil {
 		return err
 	}
@@ -319,4 +310,102 @@ func signedInPlaces(ctx context.Context, st storage.Store, userID string, now ti
 			CreatedAt: ts(g.CreatedAt), LastUsed: ts(g.LastUsedAt)})
 	}
 	return views, nil
+}
+
+// profileSettings are the profile flags of user create and user update.
+type profileSettings struct {
+	name, country, region, timezone, dateFormat, locale *string
+	given                                               map[string]bool
+}
+
+func profileFlags(fs *flag.FlagSet) *profileSettings {
+	return &profileSettings{
+		name:       fs.String("name", "", "full name"),
+		country:    fs.String("country", "", "ISO 3166-1 alpha-2 country code, e.g. DE (makes the profile complete)"),
+		region:     fs.String("region", "", "ISO 3166-2 subdivision code, e.g. BY, where the country has regions"),
+		timezone:   fs.String("timezone", "", "IANA time zone, e.g. Europe/Berlin"),
+		dateFormat: fs.String("date-format", "", "date format: ymd, dmy-dot, dmy-slash, mdy-slash or long"),
+		locale:     fs.String("locale", "", "BCP 47 language tag, e.g. en or de-CH"),
+	}
+}
+
+// set records which profile flags were given (an empty value clears a field) and reports
+// whether there was any.
+func (p *profileSettings) set(fs *flag.FlagSet) bool {
+	p.given = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "name", "country", "region", "timezone", "date-format", "locale":
+			p.given[f.Name] = true
+		}
+	})
+	return len(p.given) > 0
+}
+
+// apply validates the merged profile with the same rules as the profile page and stores it.
+func (p *profileSettings) apply(ctx context.Context, st storage.Store, u *storage.User) (*storage.User, error) {
+	pick := func(name string, flagVal *string, cur string) string {
+		if p.given[name] {
+			return *flagVal
+		}
+		return cur
+	}
+	prof := account.Profile{
+		Name: pick("name", p.name, u.Name), Country: strings.ToUpper(pick("country", p.country, u.Country)),
+		ZoneInfo: pick("timezone", p.timezone, u.ZoneInfo), DateFormat: pick("date-format", p.dateFormat, u.DateFormat),
+		Locale: pick("locale", p.locale, u.Locale),
+	}
+	// A region belongs to its country: a new country without --region clears it.
+	if p.given["region"] || prof.Country == u.Country {
+		prof.Region = pick("region", p.region, u.Region)
+	}
+	data, err := geo.New()
+	if err != nil {
+		return nil, err
+	}
+	if prof.Country != "" {
+		if err := account.ValidateProfile(data, prof); err != nil {
+			return nil, err
+		}
+	}
+	if prof.Locale != "" {
+		if _, err := language.Parse(prof.Locale); err != nil {
+			return nil, fmt.Errorf("--locale %q: %w", prof.Locale, err)
+		}
+	}
+	return st.UpdateUser(ctx, u.ID, func(x *storage.User) error {
+		x.Name, x.Country, x.Region, x.ZoneInfo, x.DateFormat, x.Locale = prof.Name, prof.Country, prof.Region, prof.ZoneInfo, prof.DateFormat, prof.Locale
+		x.UpdatedAt = time.Now().UTC()
+		return nil
+	})
+}
+
+func userUpdate(ctx context.Context, e env, args []string) error {
+	fs, path := newFlags(e, "user update")
+	pf := profileFlags(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 || !pf.set(fs) {
+		return errors.New("usage: myaccount user update EMAIL|ID [--country C] [--region R] [--timezone TZ] [--date-format F] [--locale L] [--name N]")
+	}
+	_, st, err := openStore(ctx, e, *path)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	u, err := findUser(ctx, st, pos[0])
+	if err != nil {
+		return err
+	}
+	if u, err = pf.apply(ctx, st, u); err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(e.stdout, viewUser(u))
+	}
+	fmt.Fprintf(e.stdout, "user %s updated\n", u.Email)
+	return nil
 }

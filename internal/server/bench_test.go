@@ -11,6 +11,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/myaccount/myaccount/storage"
+	"github.com/myaccount/myaccount/storage/postgres/pgtest"
 )
 
 // Benchmarks run against the real server over loopback. Compare each figure with
@@ -66,22 +67,33 @@ func benchPost(b *testing.B, e *testEnv, c *testClient, form func() url.Values, 
 	}
 }
 
+// backends runs a benchmark on the embedded SQLite and on PostgreSQL (a real server from
+// pgtest), so the issue notes can put the figures side by side from one run.
+func backends(b *testing.B, run func(b *testing.B, e *testEnv)) {
+	b.Run("sqlite", func(b *testing.B) { run(b, newEnv(b)) })
+	b.Run("postgres", func(b *testing.B) {
+		run(b, newEnvWith(b, envOptions{env: map[string]string{"MYACCOUNT_DATABASE_URL": pgtest.MigratedURL(b)}}))
+	})
+}
+
 func BenchmarkTokenClientCredentials(b *testing.B) {
 	for _, format := range []string{storage.TokenFormatJWT, storage.TokenFormatOpaque} {
 		b.Run(format, func(b *testing.B) {
-			e := newEnv(b)
-			c := e.addClient(storage.ClientConfidential, withGrants("client_credentials"), func(c *storage.Client) { c.AccessTokenFormat = format })
-			benchPost(b, e, c, func() url.Values { return url.Values{"grant_type": {"client_credentials"}} }, func(st int, body string) {
-				if st != 200 {
-					b.Fatalf("%d %s", st, body)
-				}
+			backends(b, func(b *testing.B, e *testEnv) {
+				c := e.addClient(storage.ClientConfidential, withGrants("client_credentials"), func(c *storage.Client) { c.AccessTokenFormat = format })
+				benchPost(b, e, c, func() url.Values { return url.Values{"grant_type": {"client_credentials"}} }, func(st int, body string) {
+					if st != 200 {
+						b.Fatalf("%d %s", st, body)
+					}
+				})
 			})
 		})
 	}
 }
 
-func BenchmarkTokenRefresh(b *testing.B) {
-	e := newEnv(b)
+func BenchmarkTokenRefresh(b *testing.B) { backends(b, benchRefresh) }
+
+func benchRefresh(b *testing.B, e *testEnv) {
 	e.addUser("ada@example.com")
 	c := e.addClient(storage.ClientConfidential, firstParty)
 	tok := e.tokens(context.Background(), e.browser(), c, "ada@example.com")
@@ -97,8 +109,9 @@ func BenchmarkTokenRefresh(b *testing.B) {
 	})
 }
 
-func BenchmarkTokenCodeExchange(b *testing.B) {
-	e := newEnv(b)
+func BenchmarkTokenCodeExchange(b *testing.B) { backends(b, benchCodeExchange) }
+
+func benchCodeExchange(b *testing.B, e *testEnv) {
 	e.addUser("ada@example.com")
 	c := e.addClient(storage.ClientConfidential, firstParty)
 	br := e.browser()
