@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -345,8 +346,12 @@ func (s *Server) RunJobs(ctx context.Context) {
 		{"purge-pending", s.cfg.Accounts.PurgeInterval.Std(), s.PurgePending},
 		{"key-rotation", 10 * time.Minute, s.RotateKeys},
 	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for _, j := range jobs {
+		wg.Add(1)
 		go func() {
+			defer wg.Done()
 			t := time.NewTicker(j.every)
 			defer t.Stop()
 			for {
@@ -414,9 +419,11 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 	}
+	// The jobs stop (and are waited for) before the caller closes the store.
 	jobsCtx, stopJobs := context.WithCancel(ctx)
-	defer stopJobs()
-	go s.RunJobs(jobsCtx)
+	jobsDone := make(chan struct{})
+	go func() { s.RunJobs(jobsCtx); close(jobsDone) }()
+	defer func() { stopJobs(); <-jobsDone }()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 	select {
