@@ -106,7 +106,7 @@ type Handler struct {
 var accentRE = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
 
 var pageNames = []string{"login", "consent", "error", "logout", "account", "register", "message",
-	"profile", "forgot", "reset", "confirm", "devices", "device", "mfa"}
+	"profile", "forgot", "reset", "confirm", "devices", "device", "mfa", "security"}
 
 // New parses every template once, failing on a missing or broken one.
 func New(cfg Config) (*Handler, error) {
@@ -165,6 +165,7 @@ func (h *Handler) Mount(r *mux.Router) {
 	h.mountReset(r)
 	h.mountDevices(r)
 	h.mountMFA(r)
+	h.mountFactors(r)
 	h.mountDevice(r)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.ErrorPage(w, r, http.StatusNotFound, i18n.N("Not found"), i18n.N("There is no page at this address."))

@@ -374,6 +374,5 @@ func (h *Handler) passkeyFinish(w http.ResponseWriter, r *http.Request) {
 		h.jsonError(w, r, u, http.StatusInternalServerError, i18n.N("Something went wrong"))
 		return
 	}
-	h.cfg.Accounts.Audit(r.Context(), u.ID, "login", h.meta(r, h.lang(r, u)), "passkey")
 	writeJSON(w, http.StatusOK, map[string]string{"redirect": target})
 }

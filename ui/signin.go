@@ -11,6 +11,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/myaccount/myaccount/internal/mfa"
@@ -164,6 +165,13 @@ func (h *Handler) nextStep(w http.ResponseWriter, r *http.Request, u *storage.Us
 	case mfa.StepDone:
 		h.clearCookie(w, signinCookie)
 		s, err := h.startSession(w, r, u, ev)
+		if err == nil {
+			m := h.meta(r, h.lang(r, u))
+			if f != nil {
+				m.ClientID = f.client.ID
+			}
+			h.cfg.Accounts.Audit(r.Context(), u.ID, "login", m, strings.Join(ev.AMR(), " "))
+		}
 		return flowTarget(flow, ret), s, err
 	case mfa.StepEnrol:
 		// Stepped up, not refused: the person sets up a factor, then the request continues.

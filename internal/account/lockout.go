@@ -105,7 +105,7 @@ func (s *Service) SignIn(ctx context.Context, email, password string, m Meta) (*
 		return u, err
 	}
 	_ = s.Store.ResetCounter(ctx, failKey(norm))
-	s.audit(ctx, u.ID, "login", m, "")
+	// "login" is recorded when the session starts, after any second step.
 	return u, nil
 }
 

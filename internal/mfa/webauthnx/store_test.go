@@ -94,7 +94,7 @@ func TestStoreRoundTripAndRecord(t *testing.T) {
 	if err := Record(ctx, db, "alice", a, now); !errors.Is(err, ErrCloned) {
 		t.Errorf("second Record of one counter: %v, want ErrCloned", err)
 	}
-	stored, err := db.GetMFACredentialByCredentialID(ctx, k.credID)
+	stored, err := db.GetMFACredentialByCredentialID(ctx, k.CredID)
 	if err != nil || !stored.Flagged {
 		t.Fatalf("credential not flagged: %+v, %v", stored, err)
 	}
@@ -136,7 +136,7 @@ func TestStoreLookup(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return w.FinishDiscoverableLogin(state, k.get(t, opts, browser), lookup)
+		return w.FinishDiscoverableLogin(state, k.Get(t, opts, browser), lookup)
 	}
 
 	who, a, err := signIn(keys["bob"])
@@ -151,12 +151,12 @@ func TestStoreLookup(t *testing.T) {
 	}
 
 	stranger := newSoftKey(t)
-	stranger.userHandle = []byte("bob")
+	stranger.UserHandle = []byte("bob")
 	if _, _, err := signIn(stranger); !errors.Is(err, ErrUnknownCredential) {
 		t.Errorf("unregistered passkey: %v, want ErrUnknownCredential", err)
 	}
 
-	row, err := db.GetMFACredentialByCredentialID(ctx, keys["alice"].credID)
+	row, err := db.GetMFACredentialByCredentialID(ctx, keys["alice"].CredID)
 	if err != nil {
 		t.Fatal(err)
 	}

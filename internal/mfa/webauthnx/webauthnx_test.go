@@ -16,7 +16,7 @@ const (
 	rpID   = "id.example.com"
 )
 
-var browser = client{origin: origin, rpID: rpID}
+var browser = client{Origin: origin, RPID: rpID}
 
 func newRP(t *testing.T) *WebAuthn {
 	t.Helper()
@@ -38,7 +38,7 @@ func register(t *testing.T, w *WebAuthn, u *User, k *softKey, discoverable bool)
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := w.FinishRegistration(u, state, k.create(t, opts, browser))
+	reg, err := w.FinishRegistration(u, state, k.Create(t, opts, browser))
 	if err != nil {
 		t.Fatalf("FinishRegistration: %v", err)
 	}
@@ -53,7 +53,7 @@ func login(t *testing.T, w *WebAuthn, u *User, k *softKey, c client) (*Assertion
 	if err != nil {
 		t.Fatal(err)
 	}
-	return w.FinishLogin(u, state, k.get(t, opts, c))
+	return w.FinishLogin(u, state, k.Get(t, opts, c))
 }
 
 func TestNewFromIssuer(t *testing.T) {
@@ -157,7 +157,7 @@ func TestCeremonySuccess(t *testing.T) {
 
 	// Without user verification the key is still a second factor, but not "user".
 	u.Credentials[0] = *a.Credential
-	k.userVerified = false
+	k.UserVerified = false
 	a, err = login(t, w, u, k, browser)
 	if err != nil {
 		t.Fatalf("FinishLogin without UV: %v", err)
@@ -175,7 +175,7 @@ func TestSyncedPasskeyIsSoftwareKey(t *testing.T) {
 	w := newRP(t)
 	u := newUser("alice")
 	k := newSoftKey(t)
-	k.backupEligible, k.backupState, k.noCounter, k.attachment = true, true, true, "platform"
+	k.BackupEligible, k.BackupState, k.NoCounter, k.Attachment = true, true, true, "platform"
 	reg := register(t, w, u, k, true)
 	if reg.HardwareBound {
 		t.Error("backup-eligible credential reported hardware-bound")
@@ -191,7 +191,7 @@ func TestSyncedPasskeyIsSoftwareKey(t *testing.T) {
 		}
 	}
 	// A synced phone passkey used over hybrid reports cross-platform: still swk.
-	k.attachment = "cross-platform"
+	k.Attachment = "cross-platform"
 	if a, err := login(t, w, u, k, browser); err != nil || a.HardwareBound {
 		t.Errorf("hybrid passkey: hardware-bound %v, %v", a != nil && a.HardwareBound, err)
 	}
@@ -206,7 +206,7 @@ func TestRejections(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = w.FinishRegistration(u, state, k.create(t, opts, c))
+			_, err = w.FinishRegistration(u, state, k.Create(t, opts, c))
 			return err
 		}
 	}
@@ -219,9 +219,9 @@ func TestRejections(t *testing.T) {
 		}
 	}
 	none := func(*softKey) {}
-	evil := client{origin: "https://id.example.com.evil.test", rpID: rpID}
-	wrongRP := client{origin: origin, rpID: "evil.test"}
-	parentRP := client{origin: origin, rpID: "example.com"}
+	evil := client{Origin: "https://id.example.com.evil.test", RPID: rpID}
+	wrongRP := client{Origin: origin, RPID: "evil.test"}
+	parentRP := client{Origin: origin, RPID: "example.com"}
 	tests := []struct {
 		name string
 		run  step
@@ -229,16 +229,16 @@ func TestRejections(t *testing.T) {
 	}{
 		{"registration from another origin", regWith(evil, none), ErrVerification},
 		{"registration for another RP ID", regWith(wrongRP, none), ErrVerification},
-		{"registration without user presence", regWith(browser, func(k *softKey) { k.userPresent = false }), ErrVerification},
-		{"registration with BS but not BE", regWith(browser, func(k *softKey) { k.backupState = true }), ErrVerification},
+		{"registration without user presence", regWith(browser, func(k *softKey) { k.UserPresent = false }), ErrVerification},
+		{"registration with BS but not BE", regWith(browser, func(k *softKey) { k.BackupState = true }), ErrVerification},
 		{"login from another origin", loginWith(evil, none), ErrVerification},
 		{"login for another RP ID", loginWith(wrongRP, none), ErrVerification},
 		{"login for the parent domain", loginWith(parentRP, none), ErrVerification},
-		{"login without user presence", loginWith(browser, func(k *softKey) { k.userPresent = false }), ErrVerification},
+		{"login without user presence", loginWith(browser, func(k *softKey) { k.UserPresent = false }), ErrVerification},
 		{"login with another key's signature", loginWith(browser, func(k *softKey) {
-			k.priv = newSoftKey(t).priv
+			k.Priv = newSoftKey(t).Priv
 		}), ErrVerification},
-		{"login with an unknown credential", loginWith(browser, func(k *softKey) { k.credID = []byte("unknown-credential-id") }), ErrUnknownCredential},
+		{"login with an unknown credential", loginWith(browser, func(k *softKey) { k.CredID = []byte("unknown-credential-id") }), ErrUnknownCredential},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -262,7 +262,7 @@ func TestChallengeReuse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stale := k.get(t, oldOpts, browser)
+	stale := k.Get(t, oldOpts, browser)
 	_, state, err := w.BeginLogin(u)
 	if err != nil {
 		t.Fatal(err)
@@ -285,7 +285,7 @@ func TestChallengeReuse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp := k.get(t, opts, browser)
+	resp := k.Get(t, opts, browser)
 	taken, err := svc.TakeCeremony(ctx, "alice", handle)
 	if err != nil {
 		t.Fatal(err)
@@ -338,7 +338,7 @@ func TestSignCountRegression(t *testing.T) {
 			k := newSoftKey(t)
 			register(t, w, u, k, true)
 			u.Credentials[0].Authenticator.SignCount = tt.stored
-			k.counter = tt.present
+			k.Counter = tt.present
 			a, err := login(t, w, u, k, browser)
 			if got := errors.Is(err, ErrCloned); got != tt.cloned {
 				t.Fatalf("stored %d, presented %d: err = %v, want cloned %v", tt.stored, tt.present, err, tt.cloned)
@@ -385,7 +385,7 @@ func TestDiscoverableLogin(t *testing.T) {
 	if _, listed := o.PublicKey["allowCredentials"]; listed {
 		t.Error("usernameless options list credentials")
 	}
-	who, a, err := w.FinishDiscoverableLogin(state, kb.get(t, opts, browser), lookup)
+	who, a, err := w.FinishDiscoverableLogin(state, kb.Get(t, opts, browser), lookup)
 	if err != nil {
 		t.Fatalf("FinishDiscoverableLogin: %v", err)
 	}
@@ -398,8 +398,8 @@ func TestDiscoverableLogin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kb.userHandle = alice.Handle
-	if _, _, err := w.FinishDiscoverableLogin(state, kb.get(t, opts, browser), lookup); !errors.Is(err, ErrVerification) {
+	kb.UserHandle = alice.Handle
+	if _, _, err := w.FinishDiscoverableLogin(state, kb.Get(t, opts, browser), lookup); !errors.Is(err, ErrVerification) {
 		t.Errorf("user handle of another person: %v, want ErrVerification", err)
 	}
 	// An unknown credential is refused.
@@ -408,8 +408,8 @@ func TestDiscoverableLogin(t *testing.T) {
 		t.Fatal(err)
 	}
 	stranger := newSoftKey(t)
-	stranger.userHandle = []byte("nobody")
-	if _, _, err := w.FinishDiscoverableLogin(state, stranger.get(t, opts, browser), lookup); !errors.Is(err, ErrUnknownCredential) {
+	stranger.UserHandle = []byte("nobody")
+	if _, _, err := w.FinishDiscoverableLogin(state, stranger.Get(t, opts, browser), lookup); !errors.Is(err, ErrUnknownCredential) {
 		t.Errorf("unknown passkey: %v, want ErrUnknownCredential", err)
 	}
 	// Second-factor state cannot finish a usernameless sign-in.
@@ -417,7 +417,7 @@ func TestDiscoverableLogin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := w.FinishDiscoverableLogin(loginState, ka.get(t, opts, browser), lookup); !errors.Is(err, ErrSession) {
+	if _, _, err := w.FinishDiscoverableLogin(loginState, ka.Get(t, opts, browser), lookup); !errors.Is(err, ErrSession) {
 		t.Errorf("login state for discoverable: %v, want ErrSession", err)
 	}
 }

@@ -81,19 +81,23 @@
   if (!button) return;
   button.hidden = false;
   var pending = null; // the conditional request, aborted when the button starts its own
+  var finishing = false; // one credential is enough: a second finish would lose the redirect
   function signIn(mediation) {
     var abort = new AbortController();
+    if (mediation) pending = abort;
     return post("/passkey/begin").then(function (j) {
       var req = { publicKey: requestOptions(j.options), signal: abort.signal };
       if (mediation) req.mediation = mediation;
       return navigator.credentials.get(req);
     }).then(function (cred) {
-      if (!cred) return null;
+      if (!cred || finishing || abort.signal.aborted) return null;
+      finishing = true;
       return post("/passkey/finish", { credential: credentialJSON(cred), authRequestID: field("authRequestID"), "return": field("return") });
-    }).then(function (j) { if (j) window.location.assign(j.redirect); });
+    }).then(function (j) { if (j) window.location.assign(j.redirect); },
+      function (e) { finishing = false; throw e; });
   }
   button.addEventListener("click", function () {
-    if (pending) pending.abort && pending.abort();
+    if (pending) { pending.abort(); pending = null; }
     signIn(null).catch(function (e) { if (e.name !== "AbortError") showError(e.message); });
   });
   if (PublicKeyCredential.isConditionalMediationAvailable) {
