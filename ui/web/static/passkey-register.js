@@ -4,66 +4,26 @@
   "use strict";
   var button = document.getElementById("passkey-register");
   if (!button) return;
-  if (!window.PublicKeyCredential || !navigator.credentials || !navigator.credentials.create) {
+  if (!window.PublicKeyCredential || !window.MyAccountWebAuthn || !navigator.credentials || !navigator.credentials.create) {
     var note = document.getElementById("passkey-unsupported");
     if (note) note.hidden = false;
     return;
   }
   var box = document.getElementById("passkey-add");
   if (box) box.hidden = false;
-  var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
-
-  function b64urlToBuf(s) {
-    s = s.replace(/-/g, "+").replace(/_/g, "/");
-    while (s.length % 4) s += "=";
-    var bin = atob(s), buf = new Uint8Array(bin.length);
-    for (var i = 0; i < bin.length; i++) buf[i] = bin.charCodeAt(i);
-    return buf.buffer;
-  }
-  function bufToB64url(buf) {
-    var bytes = new Uint8Array(buf), s = "";
-    for (var i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]);
-    return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-  }
+  var W = window.MyAccountWebAuthn;
   // creationOptions turns the server's JSON into what navigator.credentials.create takes.
   function creationOptions(o) {
     var pk = o.publicKey || o;
     if (PublicKeyCredential.parseCreationOptionsFromJSON) return PublicKeyCredential.parseCreationOptionsFromJSON(pk);
-    pk.challenge = b64urlToBuf(pk.challenge);
-    pk.user.id = b64urlToBuf(pk.user.id);
-    (pk.excludeCredentials || []).forEach(function (c) { c.id = b64urlToBuf(c.id); });
+    pk.challenge = W.b64urlToBuf(pk.challenge);
+    pk.user.id = W.b64urlToBuf(pk.user.id);
+    (pk.excludeCredentials || []).forEach(function (c) { c.id = W.b64urlToBuf(c.id); });
     return pk;
   }
-  function credentialJSON(c) {
-    if (c.toJSON) return c.toJSON();
-    var r = c.response;
-    return {
-      id: c.id, rawId: bufToB64url(c.rawId), type: c.type,
-      authenticatorAttachment: c.authenticatorAttachment || null,
-      clientExtensionResults: c.getClientExtensionResults ? c.getClientExtensionResults() : {},
-      response: {
-        clientDataJSON: bufToB64url(r.clientDataJSON), attestationObject: bufToB64url(r.attestationObject),
-        transports: r.getTransports ? r.getTransports() : []
-      }
-    };
-  }
-  function post(url, body) {
-    return fetch(url, {
-      method: "POST", credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
-      body: JSON.stringify(body || {})
-    }).then(function (resp) {
-      return resp.json().then(function (j) {
-        if (!resp.ok) throw new Error(j.error || button.dataset.msgFailed);
-        return j;
-      });
-    });
-  }
-  function showError(msg) {
-    var el = document.getElementById("passkey-error");
-    if (!el) { alert(msg); return; }
-    el.textContent = msg; el.hidden = false; el.focus && el.focus();
-  }
+  function post(url, body) { return W.post(url, body, button.dataset.msgFailed); }
+  var credentialJSON = W.credentialJSON;
+  function showError(msg) { W.showError("passkey-error", msg); }
   function hideError() {
     var el = document.getElementById("passkey-error");
     if (el) el.hidden = true;

@@ -3,58 +3,17 @@
 // The server does every check; this only carries options and results.
 (function () {
   "use strict";
-  if (!window.PublicKeyCredential) return;
-  var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
-
-  function b64urlToBuf(s) {
-    s = s.replace(/-/g, "+").replace(/_/g, "/");
-    while (s.length % 4) s += "=";
-    var bin = atob(s), buf = new Uint8Array(bin.length);
-    for (var i = 0; i < bin.length; i++) buf[i] = bin.charCodeAt(i);
-    return buf.buffer;
-  }
-  function bufToB64url(buf) {
-    var bytes = new Uint8Array(buf), s = "";
-    for (var i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]);
-    return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-  }
+  if (!window.PublicKeyCredential || !window.MyAccountWebAuthn) return;
+  var W = window.MyAccountWebAuthn;
+  var post = W.post, credentialJSON = W.credentialJSON;
+  function showError(msg) { W.showError("webauthn-error", msg); }
   // requestOptions turns the server's JSON into what navigator.credentials.get takes.
   function requestOptions(o) {
     var pk = o.publicKey || o;
     if (PublicKeyCredential.parseRequestOptionsFromJSON) return PublicKeyCredential.parseRequestOptionsFromJSON(pk);
-    pk.challenge = b64urlToBuf(pk.challenge);
-    (pk.allowCredentials || []).forEach(function (c) { c.id = b64urlToBuf(c.id); });
+    pk.challenge = W.b64urlToBuf(pk.challenge);
+    (pk.allowCredentials || []).forEach(function (c) { c.id = W.b64urlToBuf(c.id); });
     return pk;
-  }
-  function credentialJSON(c) {
-    if (c.toJSON) return c.toJSON();
-    var r = c.response;
-    return {
-      id: c.id, rawId: bufToB64url(c.rawId), type: c.type,
-      authenticatorAttachment: c.authenticatorAttachment || null,
-      clientExtensionResults: c.getClientExtensionResults ? c.getClientExtensionResults() : {},
-      response: {
-        clientDataJSON: bufToB64url(r.clientDataJSON), authenticatorData: bufToB64url(r.authenticatorData),
-        signature: bufToB64url(r.signature), userHandle: r.userHandle ? bufToB64url(r.userHandle) : null
-      }
-    };
-  }
-  function post(url, body) {
-    return fetch(url, {
-      method: "POST", credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
-      body: JSON.stringify(body || {})
-    }).then(function (resp) {
-      return resp.json().then(function (j) {
-        if (!resp.ok) throw new Error(j.error || "error");
-        return j;
-      });
-    });
-  }
-  function showError(msg) {
-    var el = document.getElementById("webauthn-error");
-    if (!el) { alert(msg); return; }
-    el.textContent = msg; el.hidden = false; el.focus && el.focus();
   }
   function field(name) {
     var el = document.querySelector('input[name="' + name + '"]');
