@@ -8,6 +8,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/myaccount/myaccount/internal/account"
+	"github.com/myaccount/myaccount/internal/geo"
 	"github.com/myaccount/myaccount/internal/i18n"
 	"github.com/myaccount/myaccount/internal/mfa"
 	"github.com/myaccount/myaccount/storage"
@@ -75,7 +76,7 @@ func (h *Handler) signedIn(w http.ResponseWriter, r *http.Request) (*storage.Ses
 func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, s *storage.Session, u *storage.User, flash string, errs map[string]string, status int) {
 	c := h.commonFor(w, r, i18n.N("Your account"), u)
 	p := accountPage{common: c, Email: u.Email, ZoneInfo: u.ZoneInfo, Flash: flash, Errors: errs,
-		Today: h.formatTime(h.now(), u), SignedInAt: h.formatTime(s.AuthTime, u)}
+		Today: geo.FormatDateIn(h.now(), u.DateFormat, u.ZoneInfo, c.Lang), SignedInAt: h.formatTime(s.AuthTime, u)}
 	for _, ct := range h.cfg.Geo.Countries(c.Lang) {
 		if ct.Code == u.Country {
 			p.CountryName = ct.Name
