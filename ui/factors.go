@@ -288,6 +288,7 @@ func (h *Handler) totpConfirm(w http.ResponseWriter, r *http.Request) {
 		h.ErrorPage(w, r, http.StatusInternalServerError, i18n.N("Something went wrong"), i18n.N("Please try again in a moment."))
 		return
 	}
+	h.forgetBrowsersOnNewFactor(r, u)
 	h.cfg.Accounts.NotifyFactorChange(ctx, u, "totp", false, h.meta(r, lang))
 	http.Redirect(w, r, h.afterEnrol(w, r, s, u, mfa.Evidence{OTP: true}, ep, first, "totp"), http.StatusSeeOther)
 }
@@ -603,9 +604,18 @@ func (h *Handler) keyFinish(w http.ResponseWriter, r *http.Request) {
 		h.jsonError(w, r, u, http.StatusInternalServerError, i18n.N("Something went wrong"))
 		return
 	}
+	h.forgetBrowsersOnNewFactor(r, u)
 	h.cfg.Accounts.NotifyFactorChange(ctx, u, factor, false, h.meta(r, lang))
 	// The registration proved possession of the key; user verification at registration is
 	// not counted, to stay on the safe side.
 	ev := mfa.Evidence{HardwareKey: reg.HardwareBound, SoftwareKey: !reg.HardwareBound}
 	writeJSON(w, http.StatusOK, map[string]string{"redirect": h.afterEnrol(w, r, s, u, ev, enrolParams{Enrol: in.Enrol, AuthRequestID: in.AuthRequestID}, first, "key")})
+}
+
+// forgetBrowsersOnNewFactor forgets remembered browsers when a factor is added: a browser
+// remembered after an emailed code (or before the factor existed) must not skip the new one.
+func (h *Handler) forgetBrowsersOnNewFactor(r *http.Request, u *storage.User) {
+	if err := h.cfg.Store.DeleteTrustedBrowsers(r.Context(), u.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		h.cfg.Logger.WarnContext(r.Context(), "forget remembered browsers", "err", err)
+	}
 }

@@ -74,7 +74,11 @@ func (h *Handler) mfaGet(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
 	}
-	h.renderMFA(w, r, u, p, "", "", http.StatusOK)
+	notice := ""
+	if r.URL.Query().Get("limited") != "" {
+		notice = h.cfg.I18n.T(h.lang(r, u), "Too many requests. Please try again later.")
+	}
+	h.renderMFA(w, r, u, p, "", notice, http.StatusOK)
 }
 
 // mfaPost checks a TOTP, recovery or emailed code, or resends the emailed one.

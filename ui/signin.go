@@ -189,8 +189,8 @@ func (h *Handler) nextStep(w http.ResponseWriter, r *http.Request, u *storage.Us
 	if err := h.sealCookie(w, signinCookie, pendingPurpose, p, pendingTTL); err != nil {
 		return "", nil, err
 	}
-	if len(d.Methods) == 1 && d.Methods[0] == mfa.MethodEmailCode {
-		h.sendEmailCode(r, u)
+	if len(d.Methods) == 1 && d.Methods[0] == mfa.MethodEmailCode && !h.sendEmailCode(r, u) {
+		return "/mfa?limited=1", nil, nil
 	}
 	return "/mfa", nil, nil
 }

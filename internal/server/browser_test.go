@@ -171,12 +171,20 @@ func tabClick(t testing.TB, ctx context.Context, label string) {
 // tabExpect waits until the tab shows path with each of texts visible, and fails otherwise.
 func tabExpect(t testing.TB, ctx context.Context, path string, texts ...string) {
 	t.Helper()
-	sctx, cancel := context.WithTimeout(ctx, browserStep)
-	defer cancel()
-	_, err := chromedp.Run(sctx, chromedp.PollFunction[bool](`(path, texts) =>
-		location.pathname === path && document.readyState === "complete" &&
-		texts.every(s => document.body.innerText.includes(s))`,
-		chromedp.WithPollingArgs(path, texts), chromedp.WithPollingTimeout(5*time.Second)))
+	var err error
+	// A navigation that lands while the poll runs destroys its JavaScript context
+	// ("Cannot find context with specified id"); that is a retry, not a failure.
+	for attempt := 0; attempt < 3; attempt++ {
+		sctx, cancel := context.WithTimeout(ctx, browserStep)
+		_, err = chromedp.Run(sctx, chromedp.PollFunction[bool](`(path, texts) =>
+			location.pathname === path && document.readyState === "complete" &&
+			texts.every(s => document.body.innerText.includes(s))`,
+			chromedp.WithPollingArgs(path, texts), chromedp.WithPollingTimeout(5*time.Second)))
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), "Cannot find context") {
+			break
+		}
+	}
 	if err != nil {
 		t.Fatalf("want the page %s showing %q: %v\n%s", path, texts, err, tabState(ctx))
 	}
