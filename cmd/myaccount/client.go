@@ -162,7 +162,7 @@ func buildClient(name, typ string, redirects, postLogout, grants, scopes []strin
 	}
 	now := time.Now().UTC()
 	return &storage.Client{
-		ID: secret.RandomToken(16), Name: name, Type: typ,
+		ID: secret.NewID(), Name: name, Type: typ,
 		RedirectURIs: redirects, PostLogoutRedirectURIs: postLogout, GrantTypes: dedupe(grants),
 		Scopes: scopes, FirstParty: firstParty, AccessTokenFormat: format, IDTokenAlg: alg,
 		CreatedAt: now, UpdatedAt: now,

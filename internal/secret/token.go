@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base32"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
@@ -33,10 +34,14 @@ func RandomToken(nbytes int) string {
 	return base64.RawURLEncoding.EncodeToString(randomBytes(nbytes))
 }
 
-// NewID returns a new random identifier: 16 bytes from crypto/rand as unpadded base64url
-// (22 characters of [A-Za-z0-9_-]). It never contains ':' so ids can be joined with it.
+// idEncoding is lower-case base32 without padding: ids are safe in URLs, file names and
+// shell arguments, and never start with '-' (an admin's `client show ID` must not read as a
+// flag) nor contain ':' (so ids can be joined with it).
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// NewID returns a new random identifier: 16 bytes from crypto/rand, 26 characters of [a-z2-7].
 func NewID() string {
-	return base64.RawURLEncoding.EncodeToString(randomBytes(idBytes))
+	return idEncoding.EncodeToString(randomBytes(idBytes))
 }
 
 // HashToken returns the lower-case hex SHA-256 of s. High-entropy tokens need no salt or

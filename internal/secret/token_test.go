@@ -44,11 +44,11 @@ func TestNewID(t *testing.T) {
 	seen := make(map[string]bool)
 	for range 10000 {
 		id := NewID()
-		if len(id) != 22 {
-			t.Fatalf("NewID() = %q, want 22 characters", id)
+		if len(id) != 26 {
+			t.Fatalf("NewID() = %q, want 26 characters", id)
 		}
-		if strings.ContainsAny(id, ":+/=") {
-			t.Fatalf("NewID() = %q contains a forbidden character", id)
+		if strings.Trim(id, "abcdefghijklmnopqrstuvwxyz234567") != "" {
+			t.Fatalf("NewID() = %q has a character outside [a-z2-7]", id)
 		}
 		if seen[id] {
 			t.Fatalf("duplicate id %q", id)

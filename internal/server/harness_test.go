@@ -221,7 +221,7 @@ func withGrants(g ...string) clientOpt {
 // addClient registers a client directly in the store, as `myaccount client create` does.
 func (e *testEnv) addClient(typ string, opts ...clientOpt) *testClient {
 	e.t.Helper()
-	id := secret.RandomToken(16)
+	id := secret.NewID()
 	redirect := "https://rp.example/" + id + "/callback"
 	if typ == storage.ClientNative {
 		redirect = "http://127.0.0.1/callback"
