@@ -154,8 +154,7 @@ func (h *Handler) accountPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		h.cfg.Logger.ErrorContext(r.Context(), "change password", "err", err)
-		h.ErrorPage(w, r, http.StatusInternalServerError, i18n.N("Something went wrong"), i18n.N("Please try again in a moment."))
+		h.fail(w, r, "change password", err)
 		return
 	}
 	// Every session ended with the change; this browser continues with a fresh one.
@@ -231,8 +230,7 @@ func (h *Handler) accountDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		h.cfg.Logger.ErrorContext(r.Context(), "delete account", "err", err)
-		h.ErrorPage(w, r, http.StatusInternalServerError, i18n.N("Something went wrong"), i18n.N("Please try again in a moment."))
+		h.fail(w, r, "delete account", err)
 		return
 	}
 	h.endSession(w, r)

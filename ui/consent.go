@@ -94,8 +94,7 @@ func (h *Handler) consentPost(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err := h.cfg.Store.SaveConsent(r.Context(), &storage.Consent{UserID: u.ID, ClientID: f.client.ID, Scopes: scopes, GrantedAt: h.now()}); err != nil {
-		h.cfg.Logger.ErrorContext(r.Context(), "save consent", "err", err)
-		h.ErrorPage(w, r, http.StatusInternalServerError, i18n.N("Something went wrong"), i18n.N("Please try again in a moment."))
+		h.fail(w, r, "save consent", err)
 		return
 	}
 	h.complete(w, r, f, s)

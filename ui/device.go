@@ -135,8 +135,7 @@ func (h *Handler) deviceDecision(w http.ResponseWriter, r *http.Request) {
 		h.renderDeviceEnter(w, r, devicecode.Format(l.dc.UserCode), msgDeviceUnknown, http.StatusOK)
 		return
 	case err != nil:
-		h.cfg.Logger.ErrorContext(r.Context(), "decide device code", "err", err)
-		h.ErrorPage(w, r, http.StatusInternalServerError, i18n.N("Something went wrong"), i18n.N("Please try again in a moment."))
+		h.fail(w, r, "decide device code", err)
 		return
 	}
 	lang := h.lang(r, u)

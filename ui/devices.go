@@ -114,8 +114,7 @@ func (h *Handler) deviceRevoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.cfg.Store.RevokeGrant(r.Context(), g.ID, h.now()); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		h.cfg.Logger.ErrorContext(r.Context(), "revoke grant", "err", err)
-		h.ErrorPage(w, r, http.StatusInternalServerError, i18n.N("Something went wrong"), i18n.N("Please try again in a moment."))
+		h.fail(w, r, "revoke grant", err)
 		return
 	}
 	h.cfg.Accounts.Audit(r.Context(), u.ID, "device_signed_out", h.meta(r, h.lang(r, u)), g.ClientID)

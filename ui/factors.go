@@ -124,8 +124,7 @@ func (h *Handler) renderSecurity(w http.ResponseWriter, r *http.Request, u *stor
 	p := securityPage{common: c, Email: u.Email, Enrol: ep.Enrol, AuthRequestID: ep.AuthRequestID, WebAuthn: h.cfg.WebAuthn != nil}
 	rows, err := h.cfg.Store.ListMFACredentials(ctx, u.ID)
 	if err != nil {
-		h.cfg.Logger.ErrorContext(ctx, "list factors", "err", err)
-		h.ErrorPage(w, r, http.StatusInternalServerError, i18n.N("Something went wrong"), i18n.N("Please try again in a moment."))
+		h.fail(w, r, "list factors", err)
 		return
 	}
 	for _, row := range rows {
@@ -142,8 +141,7 @@ func (h *Handler) renderSecurity(w http.ResponseWriter, r *http.Request, u *stor
 	}
 	enrolled, err := h.enrolled(r, u)
 	if err != nil {
-		h.cfg.Logger.ErrorContext(ctx, "enrolled factors", "err", err)
-		h.ErrorPage(w, r, http.StatusInternalServerError, i18n.N("Something went wrong"), i18n.N("Please try again in a moment."))
+		h.fail(w, r, "enrolled factors", err)
 		return
 	}
 	p.Strong, p.RecoveryCodes = enrolled.Strong(), enrolled.RecoveryCodes
@@ -233,8 +231,7 @@ func (h *Handler) totpBegin(w http.ResponseWriter, r *http.Request) {
 	}
 	e, pending, err := h.cfg.MFA.BeginTOTP(u.ID, u.Email)
 	if err != nil {
-		h.cfg.Logger.ErrorContext(r.Context(), "begin totp", "err", err)
-		h.ErrorPage(w, r, http.StatusInternalServerError, i18n.N("Something went wrong"), i18n.N("Please try again in a moment."))
+		h.fail(w, r, "begin totp", err)
 		return
 	}
 	h.renderSecurity(w, r, u, enrolFrom(r), func(p *securityPage) {
@@ -284,8 +281,7 @@ func (h *Handler) totpConfirm(w http.ResponseWriter, r *http.Request) {
 	}
 	first := !h.hasStrongFactor(r, u)
 	if _, err := h.cfg.MFA.FinishTOTP(ctx, u.ID, pending, code, name); err != nil {
-		h.cfg.Logger.ErrorContext(ctx, "finish totp", "err", err)
-		h.ErrorPage(w, r, http.StatusInternalServerError, i18n.N("Something went wrong"), i18n.N("Please try again in a moment."))
+		h.fail(w, r, "finish totp", err)
 		return
 	}
 	h.forgetBrowsersOnNewFactor(r, u)
@@ -401,8 +397,7 @@ func (h *Handler) recoveryCodesRegenerate(w http.ResponseWriter, r *http.Request
 	}
 	codes, err := h.cfg.MFA.RegenerateRecoveryCodes(ctx, u.ID)
 	if err != nil {
-		h.cfg.Logger.ErrorContext(ctx, "regenerate recovery codes", "err", err)
-		h.ErrorPage(w, r, http.StatusInternalServerError, i18n.N("Something went wrong"), i18n.N("Please try again in a moment."))
+		h.fail(w, r, "regenerate recovery codes", err)
 		return
 	}
 	h.cfg.Accounts.NotifyFactorChange(ctx, u, "recovery_codes", false, h.meta(r, h.lang(r, u)))
@@ -435,8 +430,7 @@ func (h *Handler) factorRemove(w http.ResponseWriter, r *http.Request) {
 	id := r.PostFormValue("id")
 	rows, err := h.cfg.Store.ListMFACredentials(ctx, u.ID)
 	if err != nil {
-		h.cfg.Logger.ErrorContext(ctx, "list factors", "err", err)
-		h.ErrorPage(w, r, http.StatusInternalServerError, i18n.N("Something went wrong"), i18n.N("Please try again in a moment."))
+		h.fail(w, r, "list factors", err)
 		return
 	}
 	var row *storage.MFACredential
@@ -450,8 +444,7 @@ func (h *Handler) factorRemove(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.cfg.MFA.RemoveFactor(ctx, u.ID, row.ID); err != nil {
-		h.cfg.Logger.ErrorContext(ctx, "remove factor", "err", err)
-		h.ErrorPage(w, r, http.StatusInternalServerError, i18n.N("Something went wrong"), i18n.N("Please try again in a moment."))
+		h.fail(w, r, "remove factor", err)
 		return
 	}
 	h.clearCookie(w, trustCookie)
@@ -470,8 +463,7 @@ func (h *Handler) forgetBrowsers(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	if err := h.cfg.Store.DeleteTrustedBrowsers(ctx, u.ID); err != nil {
-		h.cfg.Logger.ErrorContext(ctx, "forget trusted browsers", "err", err)
-		h.ErrorPage(w, r, http.StatusInternalServerError, i18n.N("Something went wrong"), i18n.N("Please try again in a moment."))
+		h.fail(w, r, "forget trusted browsers", err)
 		return
 	}
 	h.clearCookie(w, trustCookie)

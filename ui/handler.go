@@ -278,6 +278,13 @@ func (h *Handler) ErrorPage(w http.ResponseWriter, r *http.Request, status int, 
 
 func (h *Handler) now() time.Time { return h.cfg.Now().UTC() }
 
+// fail logs an unexpected error and shows the generic error page: the cause goes to the log,
+// never to the person.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, what string, err error) {
+	h.cfg.Logger.ErrorContext(r.Context(), what, "err", err)
+	h.ErrorPage(w, r, http.StatusInternalServerError, i18n.N("Something went wrong"), i18n.N("Please try again in a moment."))
+}
+
 // mac is HMAC-SHA256 under the CSRF key.
 func (h *Handler) mac(parts ...string) []byte {
 	m := hmac.New(sha256.New, h.csrfKey)

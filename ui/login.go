@@ -121,8 +121,7 @@ func (h *Handler) loginGet(w http.ResponseWriter, r *http.Request) {
 		}
 		target, _, err := h.nextStep(w, r, u, ev, f, "")
 		if err != nil {
-			h.cfg.Logger.ErrorContext(r.Context(), "step up", "err", err)
-			h.ErrorPage(w, r, http.StatusInternalServerError, i18n.N("Something went wrong"), i18n.N("Please try again in a moment."))
+			h.fail(w, r, "step up", err)
 			return
 		}
 		http.Redirect(w, r, target, http.StatusSeeOther)
@@ -194,8 +193,7 @@ func (h *Handler) loginPost(w http.ResponseWriter, r *http.Request) {
 		h.renderLogin(w, r, f, email, T("This account is locked. Please contact support."), http.StatusOK)
 		return
 	case err != nil:
-		h.cfg.Logger.ErrorContext(r.Context(), "authenticate", "err", err)
-		h.ErrorPage(w, r, http.StatusInternalServerError, i18n.N("Something went wrong"), i18n.N("Please try again in a moment."))
+		h.fail(w, r, "authenticate", err)
 		return
 	}
 	h.cfg.Logger.InfoContext(r.Context(), "password accepted", "user_id", u.ID)

@@ -60,8 +60,7 @@ func (h *Handler) methodsFor(r *http.Request, u *storage.User, p *pendingSignIn)
 func (h *Handler) renderMFA(w http.ResponseWriter, r *http.Request, u *storage.User, p *pendingSignIn, msg, notice string, status int) {
 	methods, err := h.methodsFor(r, u, p)
 	if err != nil {
-		h.cfg.Logger.ErrorContext(r.Context(), "mfa methods", "err", err)
-		h.ErrorPage(w, r, http.StatusInternalServerError, i18n.N("Something went wrong"), i18n.N("Please try again in a moment."))
+		h.fail(w, r, "mfa methods", err)
 		return
 	}
 	h.render(w, r, status, "mfa", mfaPage{common: h.commonFor(w, r, i18n.N("Two-step verification"), u),
@@ -162,8 +161,7 @@ func (h *Handler) secondFactorDone(w http.ResponseWriter, r *http.Request, u *st
 	}
 	target, _, err := h.nextStep(w, r, u, mfa.EvidenceFromAMR(p.AMR).Merge(ev), f, p.Return)
 	if err != nil {
-		h.cfg.Logger.ErrorContext(ctx, "finish sign-in", "err", err)
-		h.ErrorPage(w, r, http.StatusInternalServerError, i18n.N("Something went wrong"), i18n.N("Please try again in a moment."))
+		h.fail(w, r, "finish sign-in", err)
 		return
 	}
 	h.cfg.Accounts.Audit(ctx, u.ID, "mfa_passed", h.meta(r, h.lang(r, u)), method)

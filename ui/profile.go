@@ -102,8 +102,7 @@ func (h *Handler) profilePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		h.cfg.Logger.ErrorContext(r.Context(), "update profile", "err", err)
-		h.ErrorPage(w, r, http.StatusInternalServerError, i18n.N("Something went wrong"), i18n.N("Please try again in a moment."))
+		h.fail(w, r, "update profile", err)
 		return
 	}
 	if fl := h.optionalFlow(r, p.AuthRequestID); fl != nil {

@@ -86,8 +86,7 @@ func (h *Handler) renderRegister(w http.ResponseWriter, r *http.Request, p regis
 	}
 	ch, err := h.cfg.Captcha.NewInLanguage(r.Context(), p.Lang)
 	if err != nil {
-		h.cfg.Logger.ErrorContext(r.Context(), "new captcha", "err", err)
-		h.ErrorPage(w, r, http.StatusInternalServerError, i18n.N("Something went wrong"), i18n.N("Please try again in a moment."))
+		h.fail(w, r, "new captcha", err)
 		return
 	}
 	p.CaptchaID, p.CaptchaImage, p.CaptchaAudio = ch.ID, ch.ImageDataURL(), ch.AudioDataURL()
@@ -136,8 +135,7 @@ func (h *Handler) registerPost(w http.ResponseWriter, r *http.Request) {
 	m := h.meta(r, lang)
 	m.Continue = p.AuthRequestID
 	if err := h.cfg.Accounts.Register(r.Context(), email, pw, m); err != nil {
-		h.cfg.Logger.ErrorContext(r.Context(), "register", "err", err)
-		h.ErrorPage(w, r, http.StatusInternalServerError, i18n.N("Something went wrong"), i18n.N("Please try again in a moment."))
+		h.fail(w, r, "register", err)
 		return
 	}
 	// The same page whether the address was new or already registered.
@@ -204,8 +202,7 @@ func (h *Handler) activatePost(w http.ResponseWriter, r *http.Request) {
 	}
 	// A brand-new account has no second factor: the password it was created with suffices.
 	if _, err := h.startSession(w, r, u, mfa.Evidence{Password: true}); err != nil {
-		h.cfg.Logger.ErrorContext(r.Context(), "start session", "err", err)
-		h.ErrorPage(w, r, http.StatusInternalServerError, i18n.N("Something went wrong"), i18n.N("Please try again in a moment."))
+		h.fail(w, r, "start session", err)
 		return
 	}
 	q := url.Values{"activated": {"1"}}

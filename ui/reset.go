@@ -90,8 +90,7 @@ func (h *Handler) resetPost(w http.ResponseWriter, r *http.Request) {
 		h.message(w, r, http.StatusForbidden, i18n.N("Request refused"), c.T("This account is locked. Please contact support."), nil)
 		return
 	case err != nil:
-		h.cfg.Logger.ErrorContext(r.Context(), "reset password", "err", err)
-		h.ErrorPage(w, r, http.StatusInternalServerError, i18n.N("Something went wrong"), i18n.N("Please try again in a moment."))
+		h.fail(w, r, "reset password", err)
 		return
 	}
 	h.endSession(w, r)
