@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -321,9 +322,24 @@ func TestLoginEnumerationResistance(t *testing.T) {
 	if norm(known, "ada@example.com") != norm(unknown, "nobody@example.com") {
 		t.Errorf("pages differ:\n%s\n---\n%s", norm(known, "ada@example.com"), norm(unknown, "nobody@example.com"))
 	}
-	// Both cost one argon2id verification; allow generous noise on a shared machine.
-	if r := float64(tUnknown) / float64(tKnown); r < 0.3 || r > 3 {
-		t.Errorf("timing ratio unknown/known = %.2f (%v vs %v); want similar", r, tUnknown, tKnown)
+	// Both cost one argon2id verification. Compare medians of interleaved tries (fewer than
+	// the lockout threshold) and allow generous noise: the machine is shared.
+	ks, us := []time.Duration{tKnown}, []time.Duration{tUnknown}
+	for range 3 {
+		_, d := try("ada@example.com")
+		ks = append(ks, d)
+		_, d = try("nobody@example.com")
+		us = append(us, d)
+	}
+	slices.Sort(ks)
+	slices.Sort(us)
+	mk, mu := ks[len(ks)/2], us[len(us)/2]
+	if r := float64(mu) / float64(mk); r < 0.33 || r > 3 {
+		t.Errorf("median time unknown/known = %.2f (%v vs %v); want similar", r, mu, mk)
+	}
+	// A signed-up address with no password check at all would be ~100x faster than argon2id.
+	if mu < time.Millisecond {
+		t.Errorf("unknown email answered in %v: no password-hashing work was done", mu)
 	}
 }
 
