@@ -169,6 +169,9 @@ func (p *Provider) middleware(next http.Handler) http.Handler {
 			// Tokens and user data must never sit in a cache (RFC 6749 §5.1).
 			w.Header().Set("Cache-Control", "no-store")
 			w.Header().Set("Pragma", "no-cache")
+			if r.URL.Path == "/oauth/introspect" && p.introspectRefresh(w, r) {
+				return
+			}
 			// The device grant is ours: the library cannot answer slow_down or use a code once.
 			if r.URL.Path == "/oauth/token" && r.Method == http.MethodPost && r.ParseForm() == nil &&
 				r.PostForm.Get("grant_type") == string(oidc.GrantTypeDeviceCode) {

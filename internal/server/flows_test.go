@@ -313,6 +313,14 @@ func TestRefreshRotationAndReuse(t *testing.T) {
 	if rt2 == tok.RefreshToken {
 		t.Fatal("refresh token not rotated")
 	}
+	// Refresh tokens introspect too (RFC 7662): the rotated one is inactive, the new one
+	// active, and another client learns nothing.
+	if e.introspectActive(c, tok.RefreshToken) || !e.introspectActive(c, rt2) {
+		t.Error("refresh-token introspection: want old inactive, new active")
+	}
+	if other := e.addClient(storage.ClientConfidential); e.introspectActive(other, rt2) {
+		t.Error("another client sees our refresh token as active")
+	}
 	if !e.introspectActive(c, at2) {
 		t.Fatal("fresh access token inactive")
 	}
@@ -329,6 +337,9 @@ func TestRefreshRotationAndReuse(t *testing.T) {
 	}
 	if e.introspectActive(c, tok.AccessToken) {
 		t.Error("original access token still active after reuse")
+	}
+	if e.introspectActive(c, rt2) {
+		t.Error("descendant refresh token introspects active after reuse")
 	}
 }
 
