@@ -6,6 +6,8 @@ import (
 	"net/http"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
+
+	"github.com/myaccount/myaccount/internal/mfa"
 )
 
 // discoveryDoc is the library's discovery document corrected to what we actually serve: the
@@ -28,6 +30,7 @@ func (p *Provider) serveDiscovery(next http.Handler, w http.ResponseWriter, r *h
 	}
 	doc.ResponseTypesSupported = []string{string(oidc.ResponseTypeCode)}
 	doc.ResponseModesSupported = []string{"query"}
+	doc.ACRValuesSupported = []string{mfa.ACR1FA, mfa.ACRMFA}
 	doc.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials, oidc.GrantTypeDeviceCode}
 	doc.RevocationEndpointAuthSigningAlgValuesSupported = nil
 	doc.IntrospectionEndpointAuthSigningAlgValuesSupported = nil
