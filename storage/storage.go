@@ -392,6 +392,9 @@ type AuditStore interface {
 	AddAuditEvent(ctx context.Context, e *AuditEvent) error
 	// ListAuditEvents returns the user's newest events first.
 	ListAuditEvents(ctx context.Context, userID string, limit int) ([]*AuditEvent, error)
+	// DeleteAuditEventsBefore removes events older than the retention boundary and returns
+	// how many went.
+	DeleteAuditEventsBefore(ctx context.Context, before time.Time) (int64, error)
 }
 
 // MFAStore keeps second factors, recovery codes and trusted browsers.

@@ -70,6 +70,8 @@ type Accounts struct {
 	// FailuresPerIP caps wrong passwords per client IP per LockoutWindow, so one attacker
 	// cannot cheaply lock every account.
 	FailuresPerIP int `yaml:"failures_per_ip"`
+	// AuditRetention is how long the activity log (sign-ins, failures, changes) is kept.
+	AuditRetention Duration `yaml:"audit_retention"`
 }
 
 // Database selects the storage backend.
@@ -221,6 +223,7 @@ func Default() *Config {
 			LockoutDuration:   Duration(15 * time.Minute),
 			LockoutMax:        Duration(24 * time.Hour),
 			FailuresPerIP:     50,
+			AuditRetention:    Duration(365 * 24 * time.Hour),
 		},
 		Log: Log{
 			Level:  "info",

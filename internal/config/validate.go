@@ -110,7 +110,8 @@ func (c *Config) Validate() error {
 		add("accounts.min_password_length", "must be between 8 and 128, got %d", a.MinPasswordLength)
 	}
 	for name, d := range map[string]Duration{"accounts.activation_ttl": c.Accounts.ActivationTTL, "accounts.purge_interval": c.Accounts.PurgeInterval,
-		"accounts.lockout_window": c.Accounts.LockoutWindow, "accounts.lockout_duration": c.Accounts.LockoutDuration, "accounts.lockout_max": c.Accounts.LockoutMax} {
+		"accounts.lockout_window": c.Accounts.LockoutWindow, "accounts.lockout_duration": c.Accounts.LockoutDuration, "accounts.lockout_max": c.Accounts.LockoutMax,
+		"accounts.audit_retention": c.Accounts.AuditRetention} {
 		if d <= 0 {
 			add(name, "must be positive")
 		}

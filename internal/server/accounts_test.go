@@ -500,3 +500,23 @@ func TestLanguages(t *testing.T) {
 		}
 	}
 }
+
+func TestAuditRetention(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	u := e.addUser("ada@example.com")
+	b := e.browser()
+	b.submitLogin(b.get(e.issuer+"/login"), "ada@example.com", testPassword)
+	if evs, _ := e.store.ListAuditEvents(ctx, u.ID, 0); len(evs) == 0 {
+		t.Fatal("sign-in left no activity")
+	}
+	e.srv.Housekeeping(ctx)
+	if evs, _ := e.store.ListAuditEvents(ctx, u.ID, 0); len(evs) == 0 {
+		t.Fatal("housekeeping deleted fresh activity")
+	}
+	e.clock.Advance(e.cfg.Accounts.AuditRetention.Std() + time.Hour)
+	e.srv.Housekeeping(ctx)
+	if evs, _ := e.store.ListAuditEvents(ctx, u.ID, 0); len(evs) != 0 {
+		t.Errorf("%d events older than the retention period kept", len(evs))
+	}
+}

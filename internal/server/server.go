@@ -381,6 +381,11 @@ func (s *Server) Housekeeping(ctx context.Context) {
 	if _, err := s.Keys.Prune(ctx); err != nil {
 		s.log.ErrorContext(ctx, "prune signing keys", "err", err)
 	}
+	if n, err := s.Store.DeleteAuditEventsBefore(ctx, s.now().UTC().Add(-s.cfg.Accounts.AuditRetention.Std())); err != nil {
+		s.log.ErrorContext(ctx, "delete old audit events", "err", err)
+	} else if n > 0 {
+		s.log.InfoContext(ctx, "deleted old audit events", "rows", n)
+	}
 }
 
 // RotateKeys publishes the next signing key ahead of time and promotes it when due. Two

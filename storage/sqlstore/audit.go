@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"math"
+	"time"
 
 	"github.com/myaccount/myaccount/storage"
 )
@@ -12,7 +13,7 @@ import (
 const auditColumns = `id, user_id, type, ip, user_agent, client_id, detail, created_at`
 
 type auditSQL struct {
-	insert, list string
+	insert, list, prune string
 }
 
 func newAuditSQL(rb func(string) string) auditSQL {
@@ -21,6 +22,7 @@ func newAuditSQL(rb func(string) string) auditSQL {
 		// id breaks ties between events of the same millisecond so paging is stable.
 		list: rb(`SELECT ` + auditColumns + ` FROM audit_events WHERE user_id = ?
 			ORDER BY created_at DESC, id DESC LIMIT ?`),
+		prune: rb(`DELETE FROM audit_events WHERE created_at < ?`),
 	}
 }
 
@@ -64,4 +66,10 @@ func (d *DB) ListAuditEvents(ctx context.Context, userID string, limit int) ([]*
 			UserAgent: r.UserAgent, ClientID: r.ClientID, Detail: r.Detail, CreatedAt: fromMS(r.CreatedAt)}
 	}
 	return out, nil
+}
+
+// DeleteAuditEventsBefore enforces the retention period of the activity log.
+func (d *DB) DeleteAuditEventsBefore(ctx context.Context, before time.Time) (int64, error) {
+	n, err := d.exec(ctx, d.q.audit.prune, before.UnixMilli())
+	return n, d.wrap(err, "delete audit events")
 }

@@ -35,6 +35,19 @@ var auditTests = []test{
 		must(t, err)
 		equal(t, "other user's events", len(got), 1)
 	}},
+	{"retention deletes only older events", func(t *testing.T, s storage.Store) {
+		must(t, s.CreateUser(ctx(t), newUser("u1")))
+		for i, age := range []time.Duration{48 * time.Hour, 25 * time.Hour, time.Hour} {
+			must(t, s.AddAuditEvent(ctx(t), &storage.AuditEvent{ID: fmt.Sprintf("r%d", i), UserID: "u1", Type: "login", CreatedAt: base().Add(-age)}))
+		}
+		n, err := s.DeleteAuditEventsBefore(ctx(t), base().Add(-24*time.Hour))
+		must(t, err)
+		equal(t, "deleted", n, int64(2))
+		got, err := s.ListAuditEvents(ctx(t), "u1", 0)
+		must(t, err)
+		equal(t, "kept", len(got), 1)
+		equal(t, "kept id", got[0].ID, "r2")
+	}},
 	{"id and time are filled; no user is allowed", func(t *testing.T, s storage.Store) {
 		must(t, s.CreateUser(ctx(t), newUser("u1")))
 		a, b := &storage.AuditEvent{UserID: "u1", Type: "password_changed"}, &storage.AuditEvent{UserID: "u1", Type: "login"}
