@@ -73,6 +73,14 @@ func (h *Handler) signedIn(w http.ResponseWriter, r *http.Request) (*storage.Ses
 	return s, u, true
 }
 
+// signedInPost checks a signed-in person's form post: its CSRF token, then the session.
+func (h *Handler) signedInPost(w http.ResponseWriter, r *http.Request) (*storage.Session, *storage.User, bool) {
+	if !h.parsePost(w, r) {
+		return nil, nil, false
+	}
+	return h.signedIn(w, r)
+}
+
 func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, s *storage.Session, u *storage.User, flash string, errs map[string]string, status int) {
 	c := h.commonFor(w, r, i18n.N("Your account"), u)
 	p := accountPage{common: c, Email: u.Email, ZoneInfo: u.ZoneInfo, Flash: flash, Errors: errs,
@@ -130,10 +138,7 @@ func (h *Handler) accountGet(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) accountPassword(w http.ResponseWriter, r *http.Request) {
-	if !h.parsePost(w, r) {
-		return
-	}
-	s, u, ok := h.signedIn(w, r)
+	s, u, ok := h.signedInPost(w, r)
 	if !ok {
 		return
 	}
@@ -166,10 +171,7 @@ func (h *Handler) accountPassword(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) accountEmail(w http.ResponseWriter, r *http.Request) {
-	if !h.parsePost(w, r) {
-		return
-	}
-	s, u, ok := h.signedIn(w, r)
+	s, u, ok := h.signedInPost(w, r)
 	if !ok {
 		return
 	}
@@ -216,10 +218,7 @@ func (h *Handler) emailConfirmPost(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) accountDelete(w http.ResponseWriter, r *http.Request) {
-	if !h.parsePost(w, r) {
-		return
-	}
-	s, u, ok := h.signedIn(w, r)
+	s, u, ok := h.signedInPost(w, r)
 	if !ok {
 		return
 	}

@@ -100,10 +100,7 @@ func (h *Handler) devicesGet(w http.ResponseWriter, r *http.Request) {
 // deviceRevoke signs one installation out: its whole token family is revoked, so the product
 // notices at its next refresh or introspection.
 func (h *Handler) deviceRevoke(w http.ResponseWriter, r *http.Request) {
-	if !h.parsePost(w, r) {
-		return
-	}
-	_, u, ok := h.signedIn(w, r)
+	_, u, ok := h.signedInPost(w, r)
 	if !ok {
 		return
 	}
@@ -122,10 +119,7 @@ func (h *Handler) deviceRevoke(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) sessionRevoke(w http.ResponseWriter, r *http.Request) {
-	if !h.parsePost(w, r) {
-		return
-	}
-	cur, u, ok := h.signedIn(w, r)
+	cur, u, ok := h.signedInPost(w, r)
 	if !ok {
 		return
 	}
@@ -149,10 +143,7 @@ func (h *Handler) sessionRevoke(w http.ResponseWriter, r *http.Request) {
 // signOutOthers keeps only this browser's session: every other session ends and every
 // installation's tokens are revoked.
 func (h *Handler) signOutOthers(w http.ResponseWriter, r *http.Request) {
-	if !h.parsePost(w, r) {
-		return
-	}
-	cur, u, ok := h.signedIn(w, r)
+	cur, u, ok := h.signedInPost(w, r)
 	if !ok {
 		return
 	}

@@ -222,10 +222,7 @@ func groupKey(k string) string {
 // totpBegin starts adding an authenticator app: a new secret, shown as a QR code and as text.
 // Nothing is stored until a code from the app confirms it.
 func (h *Handler) totpBegin(w http.ResponseWriter, r *http.Request) {
-	if !h.parsePost(w, r) {
-		return
-	}
-	_, u, ok := h.signedIn(w, r)
+	_, u, ok := h.signedInPost(w, r)
 	if !ok {
 		return
 	}
@@ -241,10 +238,7 @@ func (h *Handler) totpBegin(w http.ResponseWriter, r *http.Request) {
 
 // totpConfirm adds the authenticator app once the person types a correct code from it.
 func (h *Handler) totpConfirm(w http.ResponseWriter, r *http.Request) {
-	if !h.parsePost(w, r) {
-		return
-	}
-	s, u, ok := h.signedIn(w, r)
+	s, u, ok := h.signedInPost(w, r)
 	if !ok {
 		return
 	}
@@ -381,10 +375,7 @@ func (h *Handler) takeCodes(w http.ResponseWriter, r *http.Request, u *storage.U
 
 // recoveryCodesRegenerate replaces the recovery codes; the old set stops working.
 func (h *Handler) recoveryCodesRegenerate(w http.ResponseWriter, r *http.Request) {
-	if !h.parsePost(w, r) {
-		return
-	}
-	s, u, ok := h.signedIn(w, r)
+	s, u, ok := h.signedInPost(w, r)
 	if !ok || !h.needFresh(w, r, s, u) {
 		return
 	}
@@ -419,10 +410,7 @@ func factorName(row *storage.MFACredential) string {
 // factorRemove removes one of the person's factors (and, with the last strong one, the
 // recovery codes). Every remembered browser is forgotten with it.
 func (h *Handler) factorRemove(w http.ResponseWriter, r *http.Request) {
-	if !h.parsePost(w, r) {
-		return
-	}
-	s, u, ok := h.signedIn(w, r)
+	s, u, ok := h.signedInPost(w, r)
 	if !ok || !h.needFresh(w, r, s, u) {
 		return
 	}
@@ -454,10 +442,7 @@ func (h *Handler) factorRemove(w http.ResponseWriter, r *http.Request) {
 
 // forgetBrowsers makes every browser ask for the second step again.
 func (h *Handler) forgetBrowsers(w http.ResponseWriter, r *http.Request) {
-	if !h.parsePost(w, r) {
-		return
-	}
-	s, u, ok := h.signedIn(w, r)
+	s, u, ok := h.signedInPost(w, r)
 	if !ok || !h.needFresh(w, r, s, u) {
 		return
 	}

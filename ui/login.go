@@ -56,25 +56,60 @@ type authFlow struct {
 // loadFlow loads the auth request named by the form and checks that this browser started
 // it; a leaked authRequestID is useless in another browser. It renders the error itself.
 func (h *Handler) loadFlow(w http.ResponseWriter, r *http.Request, id string) (*authFlow, bool) {
-	ar, err := h.cfg.Store.GetAuthRequest(r.Context(), id)
-	if err != nil || ar.Done {
-		h.ErrorPage(w, r, http.StatusBadRequest, i18n.N("Sign-in expired"),
-			i18n.N("This sign-in request is unknown, finished or has expired. Please return to the application and start again."))
-		return nil, false
-	}
-	c, err := r.Cookie(h.cfg.BrowserCookie)
-	if err != nil || !h.bindingOK(c.Value, ar.BrowserHash) {
-		h.cfg.Logger.WarnContext(r.Context(), "auth request used from another browser", "client_id", ar.ClientID)
+	f, problem := h.findFlow(r, id)
+	switch problem {
+	case flowOK:
+		return f, true
+	case flowOtherBrowser:
+		h.cfg.Logger.WarnContext(r.Context(), "auth request used from another browser", "client_id", f.ar.ClientID)
 		h.ErrorPage(w, r, http.StatusForbidden, i18n.N("Different browser"),
 			i18n.N("This sign-in was started in another browser. Please return to the application and start again here."))
-		return nil, false
+	case flowNoClient:
+		h.ErrorPage(w, r, http.StatusBadRequest, i18n.N("Unknown application"), i18n.N("The application that sent you here is no longer registered."))
+	default:
+		h.ErrorPage(w, r, http.StatusBadRequest, i18n.N("Sign-in expired"),
+			i18n.N("This sign-in request is unknown, finished or has expired. Please return to the application and start again."))
+	}
+	return nil, false
+}
+
+// optionalFlow loads the auth request a page continues, when it names one and this browser
+// started it; anything else just means "no product to return to".
+func (h *Handler) optionalFlow(r *http.Request, id string) *authFlow {
+	if id == "" {
+		return nil
+	}
+	if f, problem := h.findFlow(r, id); problem == flowOK {
+		return f
+	}
+	return nil
+}
+
+type flowProblem int
+
+const (
+	flowOK flowProblem = iota
+	flowUnknown
+	flowOtherBrowser
+	flowNoClient
+)
+
+// findFlow loads a live auth request and its client, only for the browser that started it:
+// the one place the browser binding is checked in the UI. Unless the problem is flowOK, the
+// flow (when not nil) holds only the request, for logging.
+func (h *Handler) findFlow(r *http.Request, id string) (*authFlow, flowProblem) {
+	ar, err := h.cfg.Store.GetAuthRequest(r.Context(), id)
+	if err != nil || ar.Done {
+		return nil, flowUnknown
+	}
+	if c, err := r.Cookie(h.cfg.BrowserCookie); err != nil || !h.bindingOK(c.Value, ar.BrowserHash) {
+		return &authFlow{ar: ar}, flowOtherBrowser
 	}
 	cl, err := h.cfg.Store.GetClient(r.Context(), ar.ClientID)
 	if err != nil {
-		h.ErrorPage(w, r, http.StatusBadRequest, i18n.N("Unknown application"), i18n.N("The application that sent you here is no longer registered."))
-		return nil, false
+		return nil, flowNoClient
 	}
-	return &authFlow{ar: ar, client: cl}, true
+	return &authFlow{ar: ar, client: cl}, flowOK
 }
 
 // sessionSatisfies reports whether an existing SSO session may answer the request without a

@@ -56,26 +56,6 @@ func (h *Handler) message(w http.ResponseWriter, r *http.Request, status int, he
 	h.render(w, r, status, "message", p)
 }
 
-// optionalFlow loads the auth request a page continues, when it names one and this browser
-// started it; anything else just means "no product to return to".
-func (h *Handler) optionalFlow(r *http.Request, id string) *authFlow {
-	if id == "" {
-		return nil
-	}
-	ar, err := h.cfg.Store.GetAuthRequest(r.Context(), id)
-	if err != nil || ar.Done {
-		return nil
-	}
-	if c, err := r.Cookie(h.cfg.BrowserCookie); err != nil || !h.bindingOK(c.Value, ar.BrowserHash) {
-		return nil
-	}
-	cl, err := h.cfg.Store.GetClient(r.Context(), ar.ClientID)
-	if err != nil {
-		return nil
-	}
-	return &authFlow{ar: ar, client: cl}
-}
-
 func (h *Handler) renderRegister(w http.ResponseWriter, r *http.Request, p registerPage, status int) {
 	p.common = h.common(w, r, i18n.N("Create account"))
 	p.MinLen = h.cfg.Accounts.MinPasswordLength()
