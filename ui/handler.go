@@ -25,7 +25,6 @@ import (
 	"github.com/myaccount/myaccount/internal/i18n"
 	"github.com/myaccount/myaccount/internal/mfa"
 	"github.com/myaccount/myaccount/internal/mfa/webauthnx"
-	"github.com/myaccount/myaccount/internal/passwords"
 	"github.com/myaccount/myaccount/storage"
 	"github.com/myaccount/myaccount/ui/web"
 )
@@ -65,13 +64,12 @@ type Translator interface {
 
 // Config holds the UI's dependencies.
 type Config struct {
-	Store     Store
-	Accounts  *account.Service
-	I18n      Translator
-	Captcha   *captcha.Service
-	Geo       *geo.Data
-	Passwords *passwords.Checker
-	MFA       *mfa.Service
+	Store    Store
+	Accounts *account.Service
+	I18n     Translator
+	Captcha  *captcha.Service
+	Geo      *geo.Data
+	MFA      *mfa.Service
 	// WebAuthn is nil when the issuer cannot be a WebAuthn relying party (an IP address).
 	WebAuthn *webauthnx.WebAuthn
 	// EmailCodes asks accounts without a strong factor for an emailed code in new browsers.
