@@ -71,18 +71,7 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.To
 		}
 		return accessID, refresh, exp, nil
 	case *refreshRequest:
-		value := secret.RandomToken(32)
-		next := &storage.RefreshToken{
-			ID:        secret.NewID(),
-			Hash:      secret.HashToken(value),
-			GrantID:   r.grant.ID,
-			ParentID:  r.token.ID,
-			ClientID:  r.grant.ClientID,
-			UserID:    r.grant.UserID,
-			Scopes:    r.token.Scopes,
-			CreatedAt: now,
-			ExpiresAt: now.Add(s.refreshTTL(ctx, r.grant.ClientID)),
-		}
+		value, next := s.refreshRow(ctx, r.grant, r.token.ID, r.token.Scopes, now)
 		// Not inside InTx: when the rotation detects reuse, its revocation of the grant must
 		// commit even though we return an error.
 		if err := s.store.RotateRefreshToken(ctx, secret.HashToken(current), next, now); err != nil {
@@ -148,8 +137,18 @@ func (s *opStorage) newAccessToken(ctx context.Context, st storage.Store, grantI
 }
 
 func (s *opStorage) newRefreshToken(ctx context.Context, st storage.Store, g *storage.Grant, parent string, scopes []string, now time.Time) (string, error) {
+	value, row := s.refreshRow(ctx, g, parent, scopes, now)
+	if err := st.CreateRefreshToken(ctx, row); err != nil {
+		return "", fmt.Errorf("store refresh token: %w", err)
+	}
+	return value, nil
+}
+
+// refreshRow mints a refresh token of grant g: the value for the client and the row to store
+// (only its hash).
+func (s *opStorage) refreshRow(ctx context.Context, g *storage.Grant, parent string, scopes []string, now time.Time) (string, *storage.RefreshToken) {
 	value := secret.RandomToken(32)
-	err := st.CreateRefreshToken(ctx, &storage.RefreshToken{
+	return value, &storage.RefreshToken{
 		ID:        secret.NewID(),
 		Hash:      secret.HashToken(value),
 		GrantID:   g.ID,
@@ -159,11 +158,7 @@ func (s *opStorage) newRefreshToken(ctx context.Context, st storage.Store, g *st
 		Scopes:    scopes,
 		CreatedAt: now,
 		ExpiresAt: now.Add(s.refreshTTL(ctx, g.ClientID)),
-	})
-	if err != nil {
-		return "", fmt.Errorf("store refresh token: %w", err)
 	}
-	return value, nil
 }
 
 func (s *opStorage) refreshTTL(ctx context.Context, clientID string) time.Duration {
