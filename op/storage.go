@@ -30,6 +30,9 @@ type Lifetimes struct {
 	RefreshToken time.Duration
 	AuthCode     time.Duration
 	AuthRequest  time.Duration
+	// RefreshReuse is how long after a rotation the same client may present the previous
+	// refresh token again (a lost response) without the family being revoked; 0 = never.
+	RefreshReuse time.Duration
 }
 
 // opStorage implements zitadel's op.Storage over our store and keys.

@@ -79,6 +79,9 @@ type Database struct {
 	// URL is a SQLite path or "file:" URL, or a postgres:// / postgresql:// URL. Empty means
 	// <data_dir>/myaccount.db; Load fills it in after all overrides.
 	URL string `yaml:"url"`
+	// Timeout bounds every database call (a transaction as a whole): a stalled or frozen
+	// database turns into fast 503 answers instead of hung requests.
+	Timeout Duration `yaml:"timeout"`
 }
 
 // Keys configures the master key that encrypts signing keys at rest, and signing-key rotation.
@@ -109,6 +112,10 @@ type Tokens struct {
 	AuthCodeTTL Duration `yaml:"auth_code_ttl"`
 	// AuthRequestTTL bounds how long a user may take on the login/consent pages.
 	AuthRequestTTL Duration `yaml:"auth_request_ttl"`
+	// RefreshReuseInterval is how long after a rotation the previous refresh token may be
+	// presented again by the same client (its response was lost) and still get an answer
+	// instead of revoking the family. 0 turns the grace off.
+	RefreshReuseInterval Duration `yaml:"refresh_reuse_interval"`
 }
 
 // Session configures the browser login session.
@@ -165,6 +172,11 @@ type Security struct {
 	TrustedProxies []string `yaml:"trusted_proxies"`
 	// MaxBodyBytes caps request bodies, bounding memory a single request can consume.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// PasswordHashConcurrency bounds how many password hashes (argon2id, ~19 MiB each) run at
+	// once; 0 means one per CPU. PasswordHashQueue bounds how many more may wait for a slot;
+	// beyond that a sign-in is answered "busy, try again" (503) at once.
+	PasswordHashConcurrency int `yaml:"password_hash_concurrency"`
+	PasswordHashQueue       int `yaml:"password_hash_queue"`
 }
 
 // Log configures the process logger.
@@ -181,6 +193,9 @@ func Default() *Config {
 		Issuer:  "http://localhost:8080",
 		Listen:  ":8080",
 		DataDir: "./data",
+		Database: Database{
+			Timeout: Duration(5 * time.Second),
+		},
 		Keys: Keys{
 			RotationPeriod: Duration(720 * time.Hour),
 			Prepublish:     Duration(24 * time.Hour),
@@ -192,6 +207,9 @@ func Default() *Config {
 			RefreshTokenTTL: Duration(720 * time.Hour),
 			AuthCodeTTL:     Duration(60 * time.Second),
 			AuthRequestTTL:  Duration(30 * time.Minute),
+			// Okta and Auth0 default their "reuse interval" to about this: enough for a
+			// client to retry a lost response, short for a thief.
+			RefreshReuseInterval: Duration(30 * time.Second),
 		},
 		Session: Session{
 			TTL:        Duration(720 * time.Hour),
@@ -213,6 +231,9 @@ func Default() *Config {
 			// Non-nil so that Default() is deep-equal to a file saying "trusted_proxies: []".
 			TrustedProxies: []string{},
 			MaxBodyBytes:   65536,
+			// 0 = runtime.NumCPU(); the queue bounds waiting sign-ins (and their memory).
+			PasswordHashConcurrency: 0,
+			PasswordHashQueue:       64,
 		},
 		Accounts: Accounts{
 			MinPasswordLength: 12,

@@ -54,6 +54,7 @@ func (c *Config) Validate() error {
 		{"tokens.refresh_token_ttl", c.Tokens.RefreshTokenTTL},
 		{"tokens.auth_code_ttl", c.Tokens.AuthCodeTTL},
 		{"tokens.auth_request_ttl", c.Tokens.AuthRequestTTL},
+		{"database.timeout", c.Database.Timeout},
 		{"session.ttl", c.Session.TTL},
 		{"session.idle_ttl", c.Session.IdleTTL},
 	}
@@ -66,6 +67,16 @@ func (c *Config) Validate() error {
 	// and is almost certainly a units mistake.
 	if c.Tokens.AccessTokenTTL > c.Tokens.RefreshTokenTTL {
 		add("tokens.access_token_ttl", "%s exceeds tokens.refresh_token_ttl %s", c.Tokens.AccessTokenTTL, c.Tokens.RefreshTokenTTL)
+	}
+
+	if r := c.Tokens.RefreshReuseInterval; r < 0 || r.Std() > 5*time.Minute {
+		add("tokens.refresh_reuse_interval", "must be between 0 and 5m, got %s", r)
+	}
+	if c.Security.PasswordHashConcurrency < 0 || c.Security.PasswordHashConcurrency > 256 {
+		add("security.password_hash_concurrency", "must be between 0 (one per CPU) and 256")
+	}
+	if c.Security.PasswordHashQueue < 0 || c.Security.PasswordHashQueue > 100000 {
+		add("security.password_hash_queue", "must be between 0 and 100000")
 	}
 
 	if !isCookieName(c.Session.CookieName) {

@@ -22,6 +22,7 @@ import (
 	"github.com/myaccount/myaccount/internal/captcha"
 	"github.com/myaccount/myaccount/internal/clientip"
 	"github.com/myaccount/myaccount/internal/config"
+	"github.com/myaccount/myaccount/internal/fault"
 	"github.com/myaccount/myaccount/internal/geo"
 	"github.com/myaccount/myaccount/internal/i18n"
 	"github.com/myaccount/myaccount/internal/mail"
@@ -61,6 +62,10 @@ type Options struct {
 	// answers the way an attacker cannot (an attacker does not choose the server's RNG);
 	// production leaves it nil (crypto/rand).
 	CaptchaRand io.Reader
+	// WrapStore, when set, wraps the opened store before anything uses it (under the guard
+	// that applies deadlines and classifies failures). The fault tests put
+	// storage/faultstore here to fail or stall chosen calls of the real database.
+	WrapStore func(storage.Store) storage.Store
 }
 
 // OpenStore opens the configured database and applies migrations.
@@ -112,6 +117,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	if err != nil {
 		return nil, err
 	}
+	if opts.WrapStore != nil {
+		store = opts.WrapStore(store)
+	}
+	// Every consumer below sees the guarded store: deadlines on every call, and failures
+	// marked as ours (fault.ErrUnavailable) and recorded for the request's answer.
+	store = fault.GuardStore(store, cfg.Database.Timeout.Std(), log)
 	s, err := build(ctx, cfg, log, store, now, opts)
 	if err != nil {
 		store.Close()
@@ -217,6 +228,8 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store stor
 			RefreshToken: cfg.Tokens.RefreshTokenTTL.Std(),
 			AuthCode:     cfg.Tokens.AuthCodeTTL.Std(),
 			AuthRequest:  cfg.Tokens.AuthRequestTTL.Std(),
+			// RefreshReuse is the grace after a rotation (tokens.refresh_reuse_interval).
+			RefreshReuse: cfg.Tokens.RefreshReuseInterval.Std(),
 		},
 		LoginPath:     "/login",
 		LogoutPath:    "/logout",
