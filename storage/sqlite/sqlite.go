@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"github.com/jmoiron/sqlx"
@@ -39,7 +40,7 @@ func Dialect() sqlstore.Dialect {
 		Name:              "sqlite",
 		BindType:          sqlx.QUESTION,
 		IsUniqueViolation: isUniqueViolation,
-		ForUpdate:         "", // BEGIN IMMEDIATE already serialises writers
+		ForUpdate:         "", // one write connection and BEGIN IMMEDIATE already serialise writers
 	}
 }
 
@@ -53,20 +54,27 @@ func isUniqueViolation(err error) bool {
 
 // Open opens (creating if needed) the database at dsn, a file path or a "file:" URI, applies
 // pending migrations and returns the store. ":memory:" (or mode=memory) gives a private
-// in-memory database on a single connection, for tests that need no file. It creates the file's parent directory (0700:
-// the database holds credentials) when missing.
+// in-memory database on a single connection, for tests that need no file. It creates the
+// file's parent directory (0700: the database holds credentials) when missing.
+//
+// SQLite allows one writer at a time, so the store has one by design: a write pool of exactly
+// one connection, which runs every transaction and every statement that writes, and a pool
+// of read-only connections (query_only) for plain SELECTs, which WAL lets run beside the
+// writer. Writers thus queue in database/sql's pool, which gives up when the caller's
+// context ends, rather than in SQLite's busy handler, which does not know the context and
+// answers "database is locked" after busy_timeout.
 //
 // Whatever dsn says, every connection gets:
 //   - journal_mode=WAL, so readers do not block the writer and vice versa;
 //   - foreign_keys=on, which the schema's ON DELETE CASCADE relies on (SQLite defaults it
 //     off, per connection);
-//   - _txlock=immediate, so a transaction takes the write lock at BEGIN: a transaction that
-//     reads and then writes cannot deadlock against another doing the same (a deferred
-//     transaction's lock upgrade fails with SQLITE_BUSY without waiting), and so
-//     read-modify-write calls are serialised;
+//   - _txlock=immediate, so a transaction takes the write lock at BEGIN: against another
+//     process (the CLI) a transaction that reads and then writes cannot deadlock (a deferred
+//     transaction's lock upgrade fails with SQLITE_BUSY without waiting);
 //
-// and busy_timeout=5000 (ms) unless dsn sets _busy_timeout, so writers queue instead of
-// failing with "database is locked".
+// and busy_timeout=5000 (ms) unless dsn sets _busy_timeout, so that against another process
+// writing the same file (the CLI), and during checkpoints, statements wait instead of failing
+// with "database is locked".
 func Open(ctx context.Context, dsn string) (*sqlstore.DB, error) {
 	driverDSN, file, err := buildDSN(dsn)
 	if err != nil {
@@ -77,27 +85,49 @@ func Open(ctx context.Context, dsn string) (*sqlstore.DB, error) {
 			return nil, fmt.Errorf("open sqlite: create directory: %w", err)
 		}
 	}
-	db, err := sqlx.Open("sqlite3", driverDSN)
+	write, err := sqlx.Open("sqlite3", driverDSN)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite: %w", err)
 	}
-	if file == "" {
-		// Each connection to an in-memory database is a separate, empty database: keep
-		// exactly one, forever, so the store sees one database (for tests only: memory
-		// databases have no WAL and no durability).
-		db.SetMaxOpenConns(1)
-		db.SetConnMaxLifetime(0)
-	}
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
+	// One connection, kept forever: for a file, the single writer; for an in-memory
+	// database, the whole database (each connection to one is a separate, empty database;
+	// tests only: memory databases have no WAL and no durability).
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	write.SetConnMaxIdleTime(0)
+	if err := write.PingContext(ctx); err != nil {
+		write.Close()
 		return nil, fmt.Errorf("open sqlite %q: %w", file, err)
 	}
-	if err := Migrate(ctx, db); err != nil {
-		db.Close()
+	if err := Migrate(ctx, write); err != nil {
+		write.Close()
 		return nil, err
 	}
-	return sqlstore.New(db, Dialect()), nil
+	if file == "" {
+		return sqlstore.New(write, Dialect()), nil
+	}
+	// Opened after migrating, so the file is already in WAL mode (which a query_only
+	// connection could not switch on).
+	read, err := sqlx.Open("sqlite3", driverDSN+"&_query_only=true")
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open sqlite: %w", err)
+	}
+	n := readConns()
+	read.SetMaxOpenConns(n)
+	read.SetMaxIdleConns(n)
+	if err := read.PingContext(ctx); err != nil {
+		write.Close()
+		read.Close()
+		return nil, fmt.Errorf("open sqlite %q for reading: %w", file, err)
+	}
+	return sqlstore.NewSplit(write, read, Dialect()), nil
 }
+
+// readConns is the size of the read pool: reads are short and run in cgo (one OS thread
+// each), so a few per CPU are plenty.
+func readConns() int { return max(4, 2*runtime.NumCPU()) }
 
 // Migrate applies the embedded migrations not yet applied to db.
 func Migrate(ctx context.Context, db *sqlx.DB) error {
@@ -139,7 +169,7 @@ func buildDSN(dsn string) (driverDSN, file string, err error) {
 		return "", "", fmt.Errorf("open sqlite: bad options in %q: %w", dsn, err)
 	}
 	// Drop the driver's aliases for the settings we force; it would let them win.
-	for _, k := range []string{"_journal", "_journal_mode", "_fk", "_foreign_keys", "_txlock"} {
+	for _, k := range []string{"_journal", "_journal_mode", "_fk", "_foreign_keys", "_txlock", "_query_only"} {
 		params.Del(k)
 	}
 	params.Set("_journal_mode", "WAL")

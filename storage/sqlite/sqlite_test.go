@@ -1,12 +1,15 @@
 package sqlite_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -35,13 +38,17 @@ func TestConformance(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) storage.Store { return openTemp(t) })
 }
 
-// pragma reads a PRAGMA on n distinct pooled connections, since SQLite settings such as
-// foreign_keys are per connection.
+// pragma reads a PRAGMA on the write connection and on n-1 distinct read connections, since
+// SQLite settings such as foreign_keys are per connection.
 func pragma(t *testing.T, db *sqlstore.DB, name string, n int) []string {
 	t.Helper()
 	var out []string
-	for range n {
-		conn, err := db.SQLX().Connx(t.Context())
+	for i := range n {
+		pool := db.ReadSQLX()
+		if i == 0 {
+			pool = db.SQLX()
+		}
+		conn, err := pool.Connx(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -64,11 +71,18 @@ func TestOpenConfiguresEveryConnection(t *testing.T) {
 			}
 		}
 	}
+	// One writer by design; the readers cannot write.
+	if got := db.SQLX().Stats().MaxOpenConnections; got != 1 {
+		t.Errorf("write pool allows %d connections, want 1", got)
+	}
+	if got := pragma(t, db, "query_only", 2); got[0] != "0" || got[1] != "1" {
+		t.Errorf("query_only on writer, reader = %v, want [0 1]", got)
+	}
 }
 
 func TestOpenForcesSafetySettings(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "x.db")
-	db, err := sqlite.Open(t.Context(), "file:"+path+"?_fk=off&_journal_mode=DELETE&_busy_timeout=1234")
+	db, err := sqlite.Open(t.Context(), "file:"+path+"?_fk=off&_journal_mode=DELETE&_busy_timeout=1234&_query_only=true")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,32 +93,137 @@ func TestOpenForcesSafetySettings(t *testing.T) {
 	if got := pragma(t, db, "journal_mode", 1)[0]; got != "wal" {
 		t.Errorf("journal_mode = %s, want wal", got)
 	}
-	if got := pragma(t, db, "busy_timeout", 1)[0]; got != "1234" {
-		t.Errorf("busy_timeout = %s, want the dsn's 1234", got)
+	if got := pragma(t, db, "busy_timeout", 2); got[0] != "1234" || got[1] != "1234" {
+		t.Errorf("busy_timeout = %v, want the dsn's 1234", got)
+	}
+	if got := pragma(t, db, "query_only", 1)[0]; got != "0" {
+		t.Errorf("query_only on the writer = %s despite being forced off, want 0", got)
 	}
 }
 
-// TestOpenTakesWriteLockAtBegin checks _txlock=immediate: a second transaction cannot even
-// begin while one is open, so no transaction ever has to upgrade a read lock (the upgrade is
-// what fails with SQLITE_BUSY without waiting, deadlocking read-modify-write callers).
+// TestOpenTakesWriteLockAtBegin checks _txlock=immediate, which still matters against another
+// process on the same file (the CLI): a second transaction cannot even begin while one is
+// open, so no transaction ever has to upgrade a read lock (the upgrade is what fails with
+// SQLITE_BUSY without waiting, deadlocking read-modify-write callers).
 func TestOpenTakesWriteLockAtBegin(t *testing.T) {
-	db, err := sqlite.Open(t.Context(), "file:"+filepath.Join(t.TempDir(), "x.db")+"?_busy_timeout=50")
+	path := filepath.Join(t.TempDir(), "x.db")
+	db, err := sqlite.Open(t.Context(), "file:"+path+"?_busy_timeout=50")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	other, err := sqlite.Open(t.Context(), "file:"+path+"?_busy_timeout=50") // as another process would
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
 	first, err := db.SQLX().BeginTxx(t.Context(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer first.Rollback()
-	second, err := db.SQLX().BeginTxx(t.Context(), nil)
+	second, err := other.SQLX().BeginTxx(t.Context(), nil)
 	if err == nil {
 		second.Rollback()
 		t.Fatal("a second transaction began while the first was open; want BEGIN IMMEDIATE to wait and fail")
 	}
 	if !strings.Contains(err.Error(), "locked") {
 		t.Fatalf("second BEGIN: %v, want database is locked", err)
+	}
+}
+
+// TestWritersQueueInThePool: our own writers never meet SQLite's lock. While a transaction
+// is open, another write waits for the one write connection (and gives up when its context
+// ends, not with "database is locked"), and reads go on beside it.
+func TestWritersQueueInThePool(t *testing.T) {
+	db, err := sqlite.Open(t.Context(), "file:"+filepath.Join(t.TempDir(), "x.db")+"?_busy_timeout=50")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.CreateClient(t.Context(), &storage.Client{ID: "c1", Type: storage.ClientPublic}); err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	held := make(chan struct{})
+	txDone := make(chan error, 1)
+	go func() {
+		txDone <- db.InTx(t.Context(), func(tx storage.Store) error {
+			if err := tx.CreateClient(t.Context(), &storage.Client{ID: "c2", Type: storage.ClientPublic}); err != nil {
+				return err
+			}
+			close(held)
+			<-release // far longer than busy_timeout
+			return nil
+		})
+	}()
+	<-held
+	// A read runs beside the open write transaction.
+	if _, err := db.GetClient(t.Context(), "c1"); err != nil {
+		t.Fatalf("read beside a writer: %v", err)
+	}
+	// A write queues in the pool and ends with its context, not with SQLITE_BUSY.
+	ctx, cancel := context.WithTimeout(t.Context(), 150*time.Millisecond)
+	err = db.CreateClient(ctx, &storage.Client{ID: "c3", Type: storage.ClientPublic})
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("write behind an open transaction: %v, want context.DeadlineExceeded", err)
+	}
+	// A queued write waits as long as it takes (here 300 ms, six times busy_timeout).
+	queued := make(chan error, 1)
+	go func() { queued <- db.CreateClient(t.Context(), &storage.Client{ID: "c4", Type: storage.ClientPublic}) }()
+	time.Sleep(300 * time.Millisecond)
+	close(release)
+	if err := <-txDone; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-queued; err != nil {
+		t.Fatalf("queued write: %v", err)
+	}
+}
+
+// TestConcurrentWritersNeverLocked hammers one file with many goroutines mixing
+// transactions, single writes and reads, with a busy_timeout far too short to hide a lock
+// conflict: none may fail.
+func TestConcurrentWritersNeverLocked(t *testing.T) {
+	db, err := sqlite.Open(t.Context(), "file:"+filepath.Join(t.TempDir(), "x.db")+"?_busy_timeout=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var wg sync.WaitGroup
+	errs := make(chan error, 64*20)
+	for g := range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 20 {
+				id := fmt.Sprintf("c%d-%d", g, i)
+				err := db.InTx(t.Context(), func(tx storage.Store) error {
+					if _, err := tx.HitCounter(t.Context(), "k", time.Hour, time.Now()); err != nil {
+						return err
+					}
+					return tx.CreateClient(t.Context(), &storage.Client{ID: id, Type: storage.ClientPublic})
+				})
+				if err == nil {
+					_, err = db.HitCounter(t.Context(), "k", time.Hour, time.Now())
+				}
+				if err == nil {
+					_, err = db.GetClient(t.Context(), id)
+				}
+				if err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n, err := db.CounterValue(t.Context(), "k", time.Hour, time.Now()); err != nil || n != 64*20*2 {
+		t.Fatalf("counter = %d, %v; want %d", n, err, 64*20*2)
 	}
 }
 

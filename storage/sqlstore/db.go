@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -62,8 +63,15 @@ const (
 
 // DB implements storage.Store on a *sqlx.DB. A DB returned by New runs each call in its own
 // statement or transaction; inside InTx the callback gets a DB bound to the transaction.
+//
+// It may have two pools (see NewSplit): root, where every transaction and every statement
+// that writes runs, and read, for plain SELECTs outside transactions. SQLite gives root a
+// single connection, so writers queue in database/sql's pool, which honours the caller's
+// context deadline, instead of in SQLite's busy handler, and "database is locked" cannot
+// happen between our own connections; WAL lets the readers run beside the writer.
 type DB struct {
 	root    *sqlx.DB
+	read    *sqlx.DB        // plain SELECTs outside transactions; root when there is one pool
 	ex      sqlx.ExtContext // root or tx: where statements run
 	tx      *sqlx.Tx        // non-nil when bound to a transaction
 	dialect Dialect
@@ -73,10 +81,19 @@ type DB struct {
 
 var _ storage.Store = (*DB)(nil)
 
-// New wraps an open database whose schema is already migrated. It panics when the dialect
-// is incomplete: that is a wiring bug, not a runtime condition.
+// New wraps an open database whose schema is already migrated, using its pool for
+// everything. It panics when the dialect is incomplete: that is a wiring bug, not a runtime
+// condition.
 func New(db *sqlx.DB, dialect Dialect) *DB {
-	if db == nil {
+	return NewSplit(db, db, dialect)
+}
+
+// NewSplit is New with a separate pool for reads: write gets every transaction and every
+// statement that is not a plain SELECT, read the SELECTs run outside a transaction. Both
+// must open the same database. Close closes both.
+func NewSplit(write, read *sqlx.DB, dialect Dialect) *DB {
+	db := write
+	if db == nil || read == nil {
 		panic("sqlstore: nil *sqlx.DB")
 	}
 	if dialect.IsUniqueViolation == nil {
@@ -85,7 +102,7 @@ func New(db *sqlx.DB, dialect Dialect) *DB {
 	if dialect.BindType == sqlx.UNKNOWN {
 		panic("sqlstore: dialect " + dialect.Name + " has no bind type")
 	}
-	return &DB{root: db, ex: db, dialect: dialect, q: newQueries(dialect), now: time.Now}
+	return &DB{root: db, read: read, ex: db, dialect: dialect, q: newQueries(dialect), now: time.Now}
 }
 
 // WithClock returns a DB sharing the same connection pool whose wall clock is now. The
@@ -97,15 +114,20 @@ func (d *DB) WithClock(now func() time.Time) *DB {
 	return &c
 }
 
-// SQLX returns the underlying handle, for health checks and backend-specific tests.
+// SQLX returns the underlying handle (the write pool when there are two), for health checks,
+// migrations and backend-specific tests.
 func (d *DB) SQLX() *sqlx.DB { return d.root }
+
+// ReadSQLX returns the pool plain reads use: SQLX() unless the backend opened a separate one.
+func (d *DB) ReadSQLX() *sqlx.DB { return d.read }
 
 // Dialect returns the dialect the store was built with.
 func (d *DB) Dialect() Dialect { return d.dialect }
 
-// Ping checks that the database answers.
+// Ping checks that the database answers. It uses the read pool, so that on SQLite a queue
+// of writers on the one write connection does not make a healthy database look down.
 func (d *DB) Ping(ctx context.Context) error {
-	if err := d.root.PingContext(ctx); err != nil {
+	if err := d.read.PingContext(ctx); err != nil {
 		return fmt.Errorf("ping %s: %w", d.dialect.Name, err)
 	}
 	return nil
@@ -117,7 +139,11 @@ func (d *DB) Close() error {
 	if d.tx != nil {
 		return errors.New("close: store is bound to a transaction")
 	}
-	if err := d.root.Close(); err != nil {
+	err := d.root.Close()
+	if d.read != d.root {
+		err = errors.Join(err, d.read.Close())
+	}
+	if err != nil {
 		return fmt.Errorf("close %s: %w", d.dialect.Name, err)
 	}
 	return nil
@@ -185,11 +211,27 @@ func (d *DB) runTx(ctx context.Context, fn func(tx *DB) error) error {
 
 // get, sel and exec run a rebound query on the current handle (pool or transaction).
 func (d *DB) get(ctx context.Context, dest any, query string, args ...any) error {
-	return sqlx.GetContext(ctx, d.ex, dest, query, args...)
+	return sqlx.GetContext(ctx, d.queryer(query), dest, query, args...)
 }
 
 func (d *DB) sel(ctx context.Context, dest any, query string, args ...any) error {
-	return sqlx.SelectContext(ctx, d.ex, dest, query, args...)
+	return sqlx.SelectContext(ctx, d.queryer(query), dest, query, args...)
+}
+
+// queryer picks where a query runs: the read pool for a plain SELECT outside a transaction,
+// else the current handle. Deciding on the statement itself (not on the caller) keeps an
+// INSERT ... RETURNING read through get on the writer.
+func (d *DB) queryer(query string) sqlx.QueryerContext {
+	if d.tx == nil && d.read != d.root && isSelect(query) {
+		return d.read
+	}
+	return d.ex
+}
+
+// isSelect reports whether query starts with SELECT (ignoring leading white space and case).
+func isSelect(query string) bool {
+	q := strings.TrimLeft(query, " \t\r\n")
+	return len(q) >= 6 && strings.EqualFold(q[:6], "select")
 }
 
 // exec returns the number of rows the statement matched, which the single-use and
