@@ -147,7 +147,7 @@ func (p *Provider) Paths() []string {
 	return []string{
 		"/.well-known/openid-configuration", "/authorize", "/authorize/callback", "/oauth/token",
 		"/oauth/introspect", "/userinfo", "/revoke", "/end_session", "/keys",
-		"/device_authorization", "/healthz", "/ready",
+		"/device_authorization",
 	}
 }
 

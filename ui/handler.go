@@ -274,6 +274,14 @@ func (h *Handler) ErrorPage(w http.ResponseWriter, r *http.Request, status int, 
 	h.render(w, r, status, "error", errorPage{common: c, Heading: c.Title, Message: c.T(message)})
 }
 
+// UnavailablePage answers 503 when a dependency of ours failed (database down or too slow,
+// too many sign-ins hashing at once): the person did nothing wrong and may simply retry.
+func (h *Handler) UnavailablePage(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Retry-After", "5")
+	h.ErrorPage(w, r, http.StatusServiceUnavailable, i18n.N("Temporarily unavailable"),
+		i18n.N("We could not finish this just now. Nothing you entered is wrong: please try again in a moment."))
+}
+
 func (h *Handler) now() time.Time { return h.cfg.Now().UTC() }
 
 // fail logs an unexpected error and shows the generic error page: the cause goes to the log,

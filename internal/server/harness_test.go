@@ -94,6 +94,8 @@ type envOptions struct {
 	configure func(*config.Config)
 	// listen is the address to listen on ("" = a free loopback port).
 	listen string
+	// wrapStore wraps the real store (e.g. with storage/faultstore) under the server's guard.
+	wrapStore func(storage.Store) storage.Store
 	// localhost makes the issuer http://localhost:PORT (the listener stays on 127.0.0.1):
 	// a real browser's WebAuthn needs a domain, not an IP address.
 	localhost bool
@@ -143,7 +145,7 @@ func newEnvWith(t testing.TB, o envOptions) *testEnv {
 		log = slog.New(slog.NewTextHandler(&testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	tape := &randTape{}
-	srv, err := server.New(context.Background(), cfg, log, server.Options{Now: clk.Now, CaptchaRand: tape})
+	srv, err := server.New(context.Background(), cfg, log, server.Options{Now: clk.Now, CaptchaRand: tape, WrapStore: o.wrapStore})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,159 @@
+package server
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/url"
+
+	"github.com/myaccount/myaccount/internal/fault"
+)
+
+// Fixed answers for our own failures. error_description never carries internal text (a driver
+// message names hosts, users and files): these sentences are the only ones a client sees for a
+// failure of ours, and README documents them.
+const (
+	descUnavailable = "The service is temporarily unavailable. Please retry shortly."
+	descServerError = "The server could not complete the request."
+	// retryAfter is the Retry-After (seconds) sent with every 503: long enough for a
+	// restarted database or a drained hash queue, short enough not to strand a sign-in.
+	retryAfter = "5"
+)
+
+// apiPaths answer in JSON (RFC 6749 §5.2 shape); every other path answers with a page.
+var apiPaths = map[string]bool{
+	"/oauth/token": true, "/oauth/introspect": true, "/revoke": true, "/userinfo": true,
+	"/device_authorization": true, "/keys": true, "/.well-known/openid-configuration": true,
+}
+
+// faultAnswers is the one place that decides how a failure of ours reaches a client. Each
+// request carries a fault.Recorder; the store guard and the password-hash limiter record
+// failures in it. When the response a handler (ours or the library's) starts to write is an
+// error and a failure was recorded, it is replaced: OAuth endpoints answer 503
+// temporarily_unavailable with Retry-After, pages answer the 503 "try again" page, and an
+// authorization error redirect carries error=temporarily_unavailable. Whatever a library made
+// of the failure on its way up (invalid_grant, invalid_client, "unknown application", 403), the
+// client never hears that it is at fault. A 5xx without a recorded failure keeps its status
+// but its description is replaced by a fixed one.
+func faultAnswers(next http.Handler, page func(http.ResponseWriter, *http.Request), log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, rec := fault.NewContext(r.Context())
+		r = r.WithContext(ctx)
+		fw := &faultWriter{ResponseWriter: w, r: r, rec: rec, page: page, log: log, base: w.Header().Clone()}
+		next.ServeHTTP(fw, r)
+	})
+}
+
+type faultWriter struct {
+	http.ResponseWriter
+	r    *http.Request
+	rec  *fault.Recorder
+	page func(http.ResponseWriter, *http.Request)
+	log  *slog.Logger
+	// base is the header set before the handler ran (security headers): kept when the
+	// handler's own response is replaced.
+	base        http.Header
+	wroteHeader bool
+	replaced    bool
+}
+
+func (w *faultWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *faultWriter) Write(b []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.replaced {
+		return len(b), nil // the handler's body belongs to the response we replaced
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *faultWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok && !w.replaced {
+		f.Flush()
+	}
+}
+
+func (w *faultWriter) WriteHeader(code int) {
+	if w.wroteHeader {
+		return
+	}
+	w.wroteHeader = true
+	failed := w.rec.Err() != nil
+	api := apiPaths[w.r.URL.Path]
+	switch {
+	case (code == http.StatusFound || code == http.StatusSeeOther) && w.errorRedirect(failed):
+		// Location rewritten in place; the redirect itself stands.
+	case code >= 400 && failed:
+		w.log.WarnContext(w.r.Context(), "answered 503: a dependency failed", "path", w.r.URL.Path,
+			"status_before", code, "cause", w.rec.Err())
+		w.replace(http.StatusServiceUnavailable, api)
+		return
+	case code >= 500 && api:
+		w.replace(code, true)
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// replace discards the handler's response and writes ours.
+func (w *faultWriter) replace(status int, api bool) {
+	w.replaced = true
+	h := w.ResponseWriter.Header()
+	for k := range h {
+		if _, keep := w.base[k]; !keep {
+			delete(h, k)
+		}
+	}
+	for k, v := range w.base {
+		h[k] = v
+	}
+	if status == http.StatusServiceUnavailable {
+		h.Set("Retry-After", retryAfter)
+	}
+	if !api {
+		// The page writes through the underlying writer: our own answer is not intercepted.
+		if status == http.StatusServiceUnavailable {
+			w.page(w.ResponseWriter, w.r)
+			return
+		}
+		http.Error(w.ResponseWriter, "Internal error", status)
+		return
+	}
+	code, desc := "server_error", descServerError
+	if status == http.StatusServiceUnavailable {
+		code, desc = "temporarily_unavailable", descUnavailable
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.ResponseWriter.WriteHeader(status)
+	_ = json.NewEncoder(w.ResponseWriter).Encode(map[string]string{"error": code, "error_description": desc})
+}
+
+// errorRedirect rewrites an OAuth error redirect (error=… in the query) that stems from our
+// failure, or that reports server_error, to carry a fixed code and description. It reports
+// whether the Location was an error redirect.
+func (w *faultWriter) errorRedirect(failed bool) bool {
+	h := w.ResponseWriter.Header()
+	u, err := url.Parse(h.Get("Location"))
+	if err != nil {
+		return false
+	}
+	q := u.Query()
+	if q.Get("error") == "" {
+		return false
+	}
+	switch {
+	case failed:
+		q.Set("error", "temporarily_unavailable")
+		q.Set("error_description", descUnavailable)
+	case q.Get("error") == "server_error":
+		q.Set("error_description", descServerError)
+	default:
+		return true
+	}
+	u.RawQuery = q.Encode()
+	h.Set("Location", u.String())
+	return true
+}

@@ -1,0 +1,256 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/myaccount/myaccount/internal/config"
+	"github.com/myaccount/myaccount/storage"
+	"github.com/myaccount/myaccount/storage/faultstore"
+)
+
+// faultEnv is a real server over a real SQLite file whose store calls can be made to fail.
+func faultEnv(t *testing.T, configure func(*config.Config)) (*testEnv, *faultstore.Store) {
+	t.Helper()
+	var fs *faultstore.Store
+	e := newEnvWith(t, envOptions{configure: configure, wrapStore: func(s storage.Store) storage.Store {
+		fs = faultstore.New(s)
+		return fs
+	}})
+	return e, fs
+}
+
+// answer is one HTTP response as a client sees it.
+type answer struct {
+	status int
+	header http.Header
+	body   string
+}
+
+// leaks lists text that must never reach a client: what the injected error says, and
+// what the store's own error messages look like.
+var leaks = []string{"faultstore", "injected", "db.internal", "disk is full", "storage:", "sql", "get client"}
+
+// checkFailureAnswer asserts what a client may be told when a store call failed: the normal
+// answer (the call was best effort), or a 5xx with a fixed description — never a 4xx that
+// blames the client, and never internal text.
+func checkFailureAnswer(t *testing.T, what string, normal, got answer) {
+	t.Helper()
+	for _, l := range leaks {
+		if strings.Contains(strings.ToLower(got.body), l) || strings.Contains(strings.ToLower(got.header.Get("Location")), l) {
+			t.Errorf("%s: answer leaks %q: %d %s %.300s", what, l, got.status, got.header.Get("Location"), got.body)
+		}
+	}
+	if loc := got.header.Get("Location"); loc != "" {
+		u, _ := url.Parse(loc)
+		if e := u.Query().Get("error"); e != "" && e != "temporarily_unavailable" && e != "server_error" {
+			t.Errorf("%s: error redirect %q blames the client for our failure", what, e)
+		}
+	}
+	switch {
+	case got.status >= 500:
+		if got.status == http.StatusServiceUnavailable && got.header.Get("Retry-After") == "" {
+			t.Errorf("%s: 503 without Retry-After", what)
+		}
+		if strings.HasPrefix(got.header.Get("Content-Type"), "application/json") {
+			var m map[string]string
+			if err := json.Unmarshal([]byte(got.body), &m); err != nil {
+				t.Errorf("%s: %d body is not JSON: %s", what, got.status, got.body)
+			}
+			want := map[string]string{
+				"temporarily_unavailable": "The service is temporarily unavailable. Please retry shortly.",
+				"server_error":            "The server could not complete the request.",
+			}
+			if d, ok := want[m["error"]]; !ok || m["error_description"] != d {
+				t.Errorf("%s: %d answered %v, want a fixed temporarily_unavailable/server_error", what, got.status, m)
+			}
+		}
+	case got.status != normal.status:
+		t.Errorf("%s: status %d, want %d (as without the failure) or 5xx:\n%.300s", what, got.status, normal.status, got.body)
+	}
+}
+
+// TestEveryStoreFailureIsOurs fails, one at a time, every store call each OAuth endpoint
+// makes, and checks that the client is never told it is at fault.
+func TestEveryStoreFailureIsOurs(t *testing.T) {
+	e, fs := faultEnv(t, nil)
+	ctx := context.Background()
+	e.addUser("ada@example.com")
+	conf := e.addClient(storage.ClientConfidential, firstParty, opaqueTokens,
+		withGrants("authorization_code", "refresh_token", "client_credentials", grantDevice))
+	b := e.browser()
+
+	post := func(path string, form url.Values, basic bool) answer {
+		user, pass := "", ""
+		if basic {
+			user, pass = conf.ID, conf.Secret
+		}
+		st, hdr, body := e.postForm(path, form, user, pass)
+		return answer{st, hdr, body}
+	}
+	get := func(u string, bearer string) answer {
+		req, _ := http.NewRequest(http.MethodGet, u, nil)
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var sb strings.Builder
+		buf := make([]byte, 4096)
+		for {
+			n, err := resp.Body.Read(buf)
+			sb.Write(buf[:n])
+			if err != nil {
+				break
+			}
+		}
+		return answer{resp.StatusCode, resp.Header, sb.String()}
+	}
+	fresh := func() *oauth2.Token { return e.tokens(ctx, b, conf, "ada@example.com") }
+
+	type scenario struct {
+		name string
+		// prep runs without failures and returns the request to make.
+		prep func() func() answer
+	}
+	scenarios := []scenario{
+		{"client_credentials", func() func() answer {
+			return func() answer { return post("/oauth/token", url.Values{"grant_type": {"client_credentials"}}, true) }
+		}},
+		{"refresh", func() func() answer {
+			rt := fresh().RefreshToken
+			return func() answer {
+				return post("/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, true)
+			}
+		}},
+		{"code exchange", func() func() answer {
+			res, verifier := e.signIn(b, conf, "ada@example.com")
+			return func() answer {
+				return post("/oauth/token", url.Values{"grant_type": {"authorization_code"}, "code": {res.code},
+					"redirect_uri": {conf.Redirect}, "code_verifier": {verifier}}, true)
+			}
+		}},
+		{"introspection", func() func() answer {
+			at := fresh().AccessToken
+			return func() answer { return post("/oauth/introspect", url.Values{"token": {at}}, true) }
+		}},
+		{"revocation", func() func() answer {
+			rt := fresh().RefreshToken
+			return func() answer { return post("/revoke", url.Values{"token": {rt}}, true) }
+		}},
+		{"userinfo", func() func() answer {
+			at := fresh().AccessToken
+			return func() answer { return get(e.addr+"/userinfo", at) }
+		}},
+		{"device authorization", func() func() answer {
+			return func() answer { return post("/device_authorization", url.Values{"scope": {"openid"}}, true) }
+		}},
+		{"device poll", func() func() answer {
+			da := e.authorizeDevice(conf, "openid", nil)
+			return func() answer {
+				return post("/oauth/token", url.Values{"grant_type": {grantDevice}, "device_code": {da.DeviceCode}}, true)
+			}
+		}},
+		{"authorize", func() func() answer {
+			_, challenge := pkce()
+			u := e.oauth2Config(conf).AuthCodeURL("st", oauth2.SetAuthURLParam("code_challenge", challenge),
+				oauth2.SetAuthURLParam("code_challenge_method", "S256"))
+			return func() answer { return get(u, "") }
+		}},
+	}
+	for _, sc := range scenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			req := sc.prep()
+			fs.ResetCalls()
+			normal := req()
+			methods := fs.Calls()
+			if len(methods) == 0 {
+				t.Fatalf("%s touched no store method (status %d)", sc.name, normal.status)
+			}
+			if normal.status >= 400 && sc.name != "device poll" {
+				t.Fatalf("%s fails without any failure: %d %s", sc.name, normal.status, normal.body)
+			}
+			for _, m := range methods {
+				req := sc.prep()
+				fs.Add(faultstore.Rule{Method: m, Err: faultstore.ErrInjected})
+				got := req()
+				fs.Clear()
+				checkFailureAnswer(t, sc.name+" with "+m+" failing", normal, got)
+			}
+		})
+	}
+}
+
+// TestStalledDatabaseAnswers503Fast: a call that hangs is cut at the database deadline and
+// answered 503 temporarily_unavailable, not left hanging.
+func TestStalledDatabaseAnswers503Fast(t *testing.T) {
+	e, fs := faultEnv(t, func(c *config.Config) { c.Database.Timeout = config.Duration(300 * time.Millisecond) })
+	c := e.addClient(storage.ClientConfidential, withGrants("client_credentials"))
+	fs.Add(faultstore.Rule{Method: "GetClient", Delay: time.Minute})
+	start := time.Now()
+	st, hdr, body := e.postForm("/oauth/token", url.Values{"grant_type": {"client_credentials"}}, c.ID, c.Secret)
+	took := time.Since(start)
+	if st != http.StatusServiceUnavailable || !strings.Contains(body, "temporarily_unavailable") || hdr.Get("Retry-After") == "" {
+		t.Fatalf("stalled database: %d %s (Retry-After %q), want 503 temporarily_unavailable", st, body, hdr.Get("Retry-After"))
+	}
+	if took > 5*time.Second {
+		t.Errorf("answer took %v with a 300ms database deadline", took)
+	}
+	// The readiness probe fails too, and recovers when the database does.
+	fs.Clear()
+	fs.Add(faultstore.Rule{Method: "Ping", Delay: time.Minute})
+	if r := probe(t, e.addr+"/readyz"); r != http.StatusServiceUnavailable {
+		t.Errorf("/readyz with a stalled database: %d, want 503", r)
+	}
+	if r := probe(t, e.addr+"/healthz"); r != http.StatusOK {
+		t.Errorf("/healthz with a stalled database: %d, want 200 (the process serves)", r)
+	}
+	fs.Clear()
+	if r := probe(t, e.addr+"/readyz"); r != http.StatusOK {
+		t.Errorf("/readyz after recovery: %d, want 200", r)
+	}
+	if st, _, body := e.postForm("/oauth/token", url.Values{"grant_type": {"client_credentials"}}, c.ID, c.Secret); st != 200 {
+		t.Errorf("after recovery: %d %s", st, body)
+	}
+}
+
+// TestUnavailablePage: a page whose store call fails answers the 503 "try again" page,
+// not "unknown application" or a stack trace.
+func TestUnavailablePage(t *testing.T) {
+	e, fs := faultEnv(t, nil)
+	c := e.addClient(storage.ClientConfidential)
+	fs.Fail("GetClient")
+	_, challenge := pkce()
+	p := e.browser().get(e.oauth2Config(c).AuthCodeURL("st", oauth2.SetAuthURLParam("code_challenge", challenge),
+		oauth2.SetAuthURLParam("code_challenge_method", "S256")))
+	if p.status != http.StatusServiceUnavailable || p.header.Get("Retry-After") == "" {
+		t.Fatalf("authorize with the client store failing: %d (Retry-After %q)\n%.400s", p.status, p.header.Get("Retry-After"), p.body)
+	}
+	if strings.Contains(p.body, "not registered") || !strings.Contains(p.body, "Temporarily unavailable") {
+		t.Errorf("page does not say the service is briefly unavailable:\n%.600s", p.body)
+	}
+	if p.header.Get("Content-Security-Policy") == "" {
+		t.Error("the 503 page lost the security headers")
+	}
+}
+
+func probe(t *testing.T, u string) int {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
