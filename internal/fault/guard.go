@@ -3,6 +3,7 @@ package fault
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -20,6 +21,12 @@ func GuardStore(inner storage.Store, timeout time.Duration, log *slog.Logger) st
 		log = slog.Default()
 	}
 	return wrap.New(inner, func(ctx context.Context, method string, next func(context.Context) error) error {
+		// Once a call of this request ran out of time the database is stalled: further calls
+		// would each wait out their own deadline, so they fail at once and the request is
+		// answered within one deadline.
+		if rec := FromContext(ctx); rec != nil && errors.Is(rec.Err(), context.DeadlineExceeded) {
+			return Mark(fmt.Errorf("%s skipped: %w", method, rec.Err()))
+		}
 		callCtx := ctx
 		if timeout > 0 {
 			var cancel context.CancelFunc

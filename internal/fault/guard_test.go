@@ -83,4 +83,13 @@ func TestGuardDeadline(t *testing.T) {
 	if !strings.Contains(logs.String(), "deadline") {
 		t.Errorf("log does not say the deadline passed: %s", logs)
 	}
+	// The rest of that request does not wait out a deadline per call.
+	start = time.Now()
+	if _, err := st.GetUser(ctx, "u"); !fault.Is(err) || time.Since(start) > 20*time.Millisecond {
+		t.Errorf("call after a stall: %v after %v, want an immediate failure", err, time.Since(start))
+	}
+	// Another request is not affected.
+	if _, err := st.GetUser(context.Background(), "u"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("another request: %v, want ErrNotFound", err)
+	}
 }
