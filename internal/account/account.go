@@ -73,6 +73,10 @@ type Service struct {
 	ResetTTL      time.Duration
 	Now           func() time.Time
 	Logger        *slog.Logger
+	// Hashes bounds the password hashing done at once (argon2id, ~19 MiB each); every hash
+	// and verification of the service waits for one of its slots, and a full queue fails
+	// the call with an error marked fault.ErrUnavailable. Nil means no limit (CLI, tests).
+	Hashes *secret.Limiter
 }
 
 // NormalizeEmail returns the form emails are unique on: NFKC, trimmed, lower-cased.
@@ -130,9 +134,9 @@ func (s *Service) Create(ctx context.Context, email, password, status string) (*
 	if err := s.ValidatePassword(password); err != nil {
 		return nil, err
 	}
-	hash, err := secret.HashPassword(password)
+	hash, err := s.hashPassword(ctx, password)
 	if err != nil {
-		return nil, fmt.Errorf("hash password: %w", err)
+		return nil, err
 	}
 	now := s.now()
 	u := &storage.User{
@@ -154,6 +158,16 @@ func (s *Service) Create(ctx context.Context, email, password, status string) (*
 	return u, nil
 }
 
+// linkError is what a failure to consume an emailed link means: an unknown, used or expired
+// link is ErrLinkInvalid, and a storage failure stays a failure (our fault, not the link's).
+func linkError(op string, err error) error {
+	if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrAlreadyUsed) ||
+		errors.Is(err, storage.ErrExpired) || errors.Is(err, storage.ErrRevoked) {
+		return ErrLinkInvalid
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
 // MinPasswordLength is the configured minimum, for messages.
 func (s *Service) MinPasswordLength() int {
 	if s.MinPasswordLen > 0 {
@@ -165,23 +179,31 @@ func (s *Service) MinPasswordLength() int {
 // Authenticate checks an email and password without lockout bookkeeping (SignIn adds it).
 // An unknown email costs the same argon2id work as a wrong password, and both return
 // ErrInvalidCredentials. Account state (pending, locked) is revealed only after the correct
-// password.
+// password. When no hashing slot is free (see Service.Hashes) the error is marked
+// fault.ErrUnavailable, for an unknown email as for a known one.
 func (s *Service) Authenticate(ctx context.Context, email, password string) (*storage.User, error) {
 	if len(password) > 4*MaxPasswordLen {
 		// Bound the hashing work an attacker can ask for; still do one hash for timing.
-		secret.DummyVerify("")
+		if err := s.dummyVerify(ctx, ""); err != nil {
+			return nil, err
+		}
 		return nil, ErrInvalidCredentials
 	}
 	u, err := s.Store.GetUserByEmail(ctx, NormalizeEmail(email))
-	if err != nil {
-		secret.DummyVerify(password)
-		if errors.Is(err, storage.ErrNotFound) {
-			return nil, ErrInvalidCredentials
+	if errors.Is(err, storage.ErrNotFound) {
+		if err := s.dummyVerify(ctx, password); err != nil {
+			return nil, err
 		}
+		return nil, ErrInvalidCredentials
+	}
+	if err != nil {
 		return nil, fmt.Errorf("authenticate: %w", err)
 	}
-	ok, err := secret.VerifyPassword(u.PasswordHash, password)
-	if err != nil || !ok {
+	ok, err := s.verifyPassword(ctx, u.PasswordHash, password)
+	if err != nil {
+		return nil, fmt.Errorf("authenticate: %w", err)
+	}
+	if !ok {
 		return nil, ErrInvalidCredentials
 	}
 	switch u.Status {
@@ -192,11 +214,25 @@ func (s *Service) Authenticate(ctx context.Context, email, password string) (*st
 		return u, ErrLocked
 	}
 	if secret.NeedsRehash(u.PasswordHash) {
-		if h, err := secret.HashPassword(password); err == nil {
-			if _, err := s.Store.UpdateUser(ctx, u.ID, func(x *storage.User) error { x.PasswordHash = h; return nil }); err != nil && s.Logger != nil {
-				s.Logger.WarnContext(ctx, "rehash password", "err", err, "user_id", u.ID)
-			}
-		}
+		s.rehash(ctx, u, password)
 	}
 	return u, nil
+}
+
+// rehash upgrades a weak stored hash after a successful sign-in. It is best effort: when no
+// hashing slot is free right now it waits for none and records no failure (the sign-in
+// succeeded; the next one will upgrade the hash).
+func (s *Service) rehash(ctx context.Context, u *storage.User, password string) {
+	release, err := s.Hashes.Acquire(ctx)
+	if err != nil {
+		return
+	}
+	h, err := secret.HashPassword(password)
+	release()
+	if err != nil {
+		return
+	}
+	if _, err := s.Store.UpdateUser(ctx, u.ID, func(x *storage.User) error { x.PasswordHash = h; return nil }); err != nil && s.Logger != nil {
+		s.Logger.WarnContext(ctx, "rehash password", "err", err, "user_id", u.ID)
+	}
 }

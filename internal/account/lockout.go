@@ -84,7 +84,9 @@ func (s *Service) SignIn(ctx context.Context, email, password string, m Meta) (*
 	now := s.now()
 	if m.IP != "" {
 		if n, err := s.Store.CounterValue(ctx, ipFailKey(m.IP), p.Window, now); err == nil && n >= p.IPLimit {
-			secret.DummyVerify(password)
+			if err := s.dummyVerify(ctx, password); err != nil {
+				return nil, err
+			}
 			return nil, ErrTooManyAttempts
 		}
 	}
@@ -94,7 +96,9 @@ func (s *Service) SignIn(ctx context.Context, email, password string, m Meta) (*
 	}
 	if !until.IsZero() {
 		// Same work as a real check: the lock must not be a timing oracle either.
-		secret.DummyVerify(password)
+		if err := s.dummyVerify(ctx, password); err != nil {
+			return nil, err
+		}
 		return nil, &LockedError{Until: until}
 	}
 	u, err := s.Authenticate(ctx, email, password)

@@ -91,9 +91,12 @@ func (s *Service) UpdateProfile(ctx context.Context, rules ProfileRules, userID 
 }
 
 // checkPassword verifies the current password of a signed-in person.
-func (s *Service) checkPassword(u *storage.User, password string) error {
-	ok, err := secret.VerifyPassword(u.PasswordHash, password)
-	if err != nil || !ok {
+func (s *Service) checkPassword(ctx context.Context, u *storage.User, password string) error {
+	ok, err := s.verifyPassword(ctx, u.PasswordHash, password)
+	if err != nil {
+		return err
+	}
+	if !ok {
 		return ErrInvalidCredentials
 	}
 	return nil
@@ -102,15 +105,15 @@ func (s *Service) checkPassword(u *storage.User, password string) error {
 // ChangePassword needs the current password. Every session and token of the account ends;
 // the caller signs the browser in again with a fresh session.
 func (s *Service) ChangePassword(ctx context.Context, u *storage.User, current, next string, m Meta) error {
-	if err := s.checkPassword(u, current); err != nil {
+	if err := s.checkPassword(ctx, u, current); err != nil {
 		return err
 	}
 	if err := s.ValidatePassword(next); err != nil {
 		return err
 	}
-	hash, err := secret.HashPassword(next)
+	hash, err := s.hashPassword(ctx, next)
 	if err != nil {
-		return fmt.Errorf("hash password: %w", err)
+		return err
 	}
 	if _, err := s.Store.UpdateUser(ctx, u.ID, func(x *storage.User) error {
 		x.PasswordHash, x.UpdatedAt = hash, s.now()
@@ -130,7 +133,7 @@ func (s *Service) ChangePassword(ctx context.Context, u *storage.User, current, 
 // followed. When the new address belongs to another account, that owner gets the "someone
 // tried to use your address" notice instead, and the caller shows the same page.
 func (s *Service) StartEmailChange(ctx context.Context, u *storage.User, password, newEmail string, m Meta) error {
-	if err := s.checkPassword(u, password); err != nil {
+	if err := s.checkPassword(ctx, u, password); err != nil {
 		return err
 	}
 	if err := ValidateEmail(newEmail); err != nil {
@@ -164,7 +167,7 @@ func (s *Service) StartEmailChange(ctx context.Context, u *storage.User, passwor
 func (s *Service) ConfirmEmailChange(ctx context.Context, token string, m Meta) (*storage.User, error) {
 	t, err := s.Store.ConsumeOneTimeToken(ctx, secret.HashToken(token), storage.TokenEmailChange, s.now())
 	if err != nil {
-		return nil, ErrLinkInvalid
+		return nil, linkError("confirm email change", err)
 	}
 	var old string
 	u, err := s.Store.UpdateUser(ctx, t.UserID, func(x *storage.User) error {
@@ -185,7 +188,7 @@ func (s *Service) ConfirmEmailChange(ctx context.Context, token string, m Meta) 
 
 // DeleteAccount needs the password; it removes the account and everything it owns.
 func (s *Service) DeleteAccount(ctx context.Context, u *storage.User, password string, m Meta) error {
-	if err := s.checkPassword(u, password); err != nil {
+	if err := s.checkPassword(ctx, u, password); err != nil {
 		return err
 	}
 	if err := s.Store.DeleteUser(ctx, u.ID); err != nil {

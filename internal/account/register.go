@@ -44,9 +44,9 @@ func (s *Service) Register(ctx context.Context, email, password string, m Meta) 
 	if err := s.ValidatePassword(password); err != nil {
 		return err
 	}
-	hash, err := secret.HashPassword(password)
+	hash, err := s.hashPassword(ctx, password)
 	if err != nil {
-		return fmt.Errorf("hash password: %w", err)
+		return err
 	}
 	norm := NormalizeEmail(email)
 	if existing, err := s.Store.GetUserByEmail(ctx, norm); err == nil {
@@ -120,7 +120,7 @@ func (s *Service) ResendActivation(ctx context.Context, email string, m Meta) (l
 func (s *Service) Activate(ctx context.Context, token string, m Meta) (*storage.User, string, error) {
 	t, err := s.Store.ConsumeOneTimeToken(ctx, secret.HashToken(token), storage.TokenActivation, s.now())
 	if err != nil {
-		return nil, "", ErrLinkInvalid
+		return nil, "", linkError("activate", err)
 	}
 	now := s.now()
 	u, err := s.Store.UpdateUser(ctx, t.UserID, func(x *storage.User) error {

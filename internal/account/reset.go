@@ -45,11 +45,19 @@ func (s *Service) Reset(ctx context.Context, token, password string, m Meta) (*s
 	if err := s.ValidatePassword(password); err != nil {
 		return nil, err
 	}
+	// The hashing slot is taken before the link is consumed: a server too busy to hash
+	// must answer "try again" and leave the link usable, not spend it.
+	release, err := s.hashSlot(ctx)
+	if err != nil {
+		return nil, err
+	}
 	t, err := s.Store.ConsumeOneTimeToken(ctx, secret.HashToken(token), storage.TokenReset, s.now())
 	if err != nil {
-		return nil, ErrLinkInvalid
+		release()
+		return nil, linkError("reset", err)
 	}
 	hash, err := secret.HashPassword(password)
+	release()
 	if err != nil {
 		return nil, fmt.Errorf("hash password: %w", err)
 	}

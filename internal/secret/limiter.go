@@ -1,0 +1,86 @@
+package secret
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+)
+
+// ErrBusy reports that a password hash was refused because every slot is taken and the
+// queue behind them is full. The request may succeed if tried again shortly.
+var ErrBusy = errors.New("secret: too many password hashes in progress")
+
+// Limiter bounds the password hashing done at once. Each argon2id hash takes about 19 MiB
+// and a CPU for tens of milliseconds, so a burst of sign-ins hashed all at once would
+// exhaust memory and make every one of them slow. A Limiter runs at most n hashes at a time
+// and lets at most queue more wait for a slot; beyond that it refuses at once with ErrBusy,
+// so excess load costs a fast "try again" instead of time-outs for everyone.
+//
+// A nil *Limiter imposes no limit.
+type Limiter struct {
+	// admitted holds one token per hash running or waiting (capacity n+queue): a full
+	// channel is a full queue. slots holds one per running hash (capacity n).
+	admitted chan struct{}
+	slots    chan struct{}
+}
+
+// NewLimiter returns a Limiter running at most concurrency hashes at once (0 or less: one
+// per CPU) with at most queue more waiting (less than 0 counts as 0).
+func NewLimiter(concurrency, queue int) *Limiter {
+	if concurrency <= 0 {
+		concurrency = runtime.NumCPU()
+	}
+	queue = max(queue, 0)
+	return &Limiter{
+		admitted: make(chan struct{}, concurrency+queue),
+		slots:    make(chan struct{}, concurrency),
+	}
+}
+
+// Acquire takes a slot, waiting in the queue if needed. It fails at once with ErrBusy when
+// the queue is full, and with the context's error when ctx ends while waiting. On success
+// the caller must call release exactly once when done hashing.
+func (l *Limiter) Acquire(ctx context.Context) (release func(), err error) {
+	if l == nil {
+		return func() {}, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("wait for password hashing: %w", err)
+	}
+	select {
+	case l.admitted <- struct{}{}:
+	default:
+		return nil, ErrBusy
+	}
+	select {
+	case l.slots <- struct{}{}:
+	case <-ctx.Done():
+		<-l.admitted
+		return nil, fmt.Errorf("wait for password hashing: %w", ctx.Err())
+	}
+	return func() {
+		<-l.slots
+		<-l.admitted
+	}, nil
+}
+
+// Do runs fn in a slot; see Acquire.
+func (l *Limiter) Do(ctx context.Context, fn func()) error {
+	release, err := l.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	fn()
+	return nil
+}
+
+// Stats reports how many hashes are running and how many are waiting now.
+func (l *Limiter) Stats() (running, waiting int) {
+	if l == nil {
+		return 0, 0
+	}
+	running = len(l.slots)
+	return running, max(len(l.admitted)-running, 0)
+}
