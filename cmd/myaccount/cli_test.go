@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +13,8 @@ import (
 	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/internal/server"
 	"github.com/myaccount/myaccount/storage"
+	"github.com/myaccount/myaccount/storage/sqlite"
+	"github.com/myaccount/myaccount/storage/sqlstore"
 )
 
 // cli runs the command line against a data directory of its own.
@@ -298,5 +302,47 @@ func TestClientRequireMFA(t *testing.T) {
 	}
 	if !v.RequireMFA {
 		t.Error("--require-mfa not stored")
+	}
+}
+
+// TestRefusesNewerSchema: migrate and serve refuse a database that a newer myaccount
+// migrated, naming both versions; migrate otherwise reports the version it left.
+func TestRefusesNewerSchema(t *testing.T) {
+	c := newCLI(t)
+	out := c.mustRun("", "migrate")
+	all, err := sqlstore.LoadMigrations(sqlite.MigrationsFS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := all[len(all)-1].Version
+	if want := fmt.Sprintf("database schema is at version %d", known); !strings.Contains(out, want) {
+		t.Fatalf("migrate printed %q, want %q", out, want)
+	}
+	db, err := sqlite.Open(t.Context(), filepath.Join(c.dir, "myaccount.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SQLX().ExecContext(t.Context(), `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, 'future', 1)`, known+7); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	want := fmt.Sprintf("database schema is at version %d, this myaccount knows up to %d: upgrade myaccount, or restore a backup", known+7, known)
+	for _, cmd := range []string{"migrate", "serve"} {
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		var stdout, stderr bytes.Buffer
+		e := env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, getenv: func(k string) string {
+			switch k {
+			case "MYACCOUNT_DATA_DIR":
+				return c.dir
+			case "MYACCOUNT_LISTEN":
+				return "127.0.0.1:0"
+			}
+			return ""
+		}}
+		err := run(ctx, e, []string{cmd})
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want an error saying %q", cmd, err, want)
+		}
 	}
 }

@@ -46,12 +46,24 @@ func cmdMigrate(ctx context.Context, e env, args []string) error {
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
-	// Opening the store applies every pending migration.
-	cfg, st, err := openStore(ctx, e, *path)
+	// Opening the store applies every pending migration, after refusing a database that a
+	// newer myaccount migrated (sqlstore.ErrSchemaTooNew).
+	_, st, err := openStore(ctx, e, *path)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	fmt.Fprintln(e.stdout, "migrations applied:", cfg.Database.URL)
+	// Not the database URL: it may hold a password.
+	if v, ok := st.(interface {
+		SchemaVersion(context.Context) (int, error)
+	}); ok {
+		n, err := v.SchemaVersion(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "database schema is at version %d (up to date)\n", n)
+		return nil
+	}
+	fmt.Fprintln(e.stdout, "database schema is up to date")
 	return nil
 }

@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -196,5 +197,33 @@ func TestOpenOptions(t *testing.T) {
 			db.Close()
 			t.Errorf("Open(%q) succeeded", bad)
 		}
+	}
+}
+
+// TestRefusesNewerSchema: a database migrated by a newer MyAccount is refused, naming both
+// versions.
+func TestRefusesNewerSchema(t *testing.T) {
+	url := pgtest.MigratedURL(t)
+	db, err := postgres.Open(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := sqlstore.LoadMigrations(postgres.MigrationsFS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := all[len(all)-1].Version
+	newer := known + 3
+	if _, err := db.SQLX().ExecContext(t.Context(), `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, 'future', 1)`, newer); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	_, err = postgres.Open(t.Context(), url)
+	if !errors.Is(err, sqlstore.ErrSchemaTooNew) {
+		t.Fatalf("Open of a newer database: %v, want ErrSchemaTooNew", err)
+	}
+	want := fmt.Sprintf("database schema is at version %d, this myaccount knows up to %d", newer, known)
+	if !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not say %q", err, want)
 	}
 }

@@ -384,3 +384,69 @@ func TestUpgradeKeepsData(t *testing.T) {
 		t.Fatalf("ListPendingUsers after upgrade: %v, %v", pending, err)
 	}
 }
+
+// TestRefusesNewerSchema: a database migrated by a newer MyAccount (a version this binary
+// does not know) is refused, naming both versions, and nothing is applied to it.
+func TestRefusesNewerSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "newer.db")
+	db, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := sqlstore.LoadMigrations(sqlite.MigrationsFS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := all[len(all)-1].Version
+	newer := known + 10
+	// As a newer binary would leave it: its own migration recorded.
+	if _, err := db.SQLX().ExecContext(t.Context(), `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, 'future', 1)`, newer); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	_, err = sqlite.Open(t.Context(), path)
+	if !errors.Is(err, sqlstore.ErrSchemaTooNew) {
+		t.Fatalf("Open of a newer database: %v, want ErrSchemaTooNew", err)
+	}
+	want := fmt.Sprintf("database schema is at version %d, this myaccount knows up to %d: upgrade myaccount, or restore a backup", newer, known)
+	if !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not say %q", err, want)
+	}
+	raw, err := sqlx.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if err := sqlite.Migrate(t.Context(), raw); !errors.Is(err, sqlstore.ErrSchemaTooNew) {
+		t.Fatalf("Migrate of a newer database: %v, want ErrSchemaTooNew", err)
+	}
+}
+
+// TestRefusesUnknownOlderVersion: an applied version below ours that we do not have (another
+// build's) is refused too, and no pending migration is applied on top of it.
+func TestRefusesUnknownOlderVersion(t *testing.T) {
+	mig := func(names ...string) fstest.MapFS {
+		m := fstest.MapFS{}
+		for _, n := range names {
+			m[n] = &fstest.MapFile{Data: []byte("CREATE TABLE t" + n[:4] + " (x INTEGER);")}
+		}
+		return m
+	}
+	raw, err := sqlx.Open("sqlite3", "file:"+filepath.Join(t.TempDir(), "x.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if err := sqlstore.Migrate(t.Context(), raw, sqlite.Dialect(), mig("0001_a.sql", "0003_other_branch.sql")); err != nil {
+		t.Fatal(err)
+	}
+	err = sqlstore.Migrate(t.Context(), raw, sqlite.Dialect(), mig("0001_a.sql", "0002_b.sql", "0004_c.sql"))
+	if !errors.Is(err, sqlstore.ErrSchemaTooNew) || !strings.Contains(err.Error(), "version 3") || !strings.Contains(err.Error(), "up to 4") {
+		t.Fatalf("Migrate over an unknown version: %v", err)
+	}
+	applied, err := sqlstore.AppliedMigrations(t.Context(), raw)
+	if err != nil || len(applied) != 2 {
+		t.Fatalf("applied = %v, %v; want only the first run's [1 3]", applied, err)
+	}
+}

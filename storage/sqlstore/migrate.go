@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -58,10 +59,61 @@ func LoadMigrations(fsys fs.FS) ([]Migration, error) {
 	return out, nil
 }
 
+// ErrSchemaTooNew reports a database whose applied migrations include one this binary does
+// not know: a newer MyAccount wrote it, and this one must not serve it (it would misread or
+// corrupt what it does not know) nor migrate it. Match with errors.Is; the error is a
+// *SchemaTooNewError naming the versions.
+var ErrSchemaTooNew = errors.New("database schema is newer than this myaccount")
+
+// SchemaTooNewError names the versions of a database refused with ErrSchemaTooNew.
+type SchemaTooNewError struct {
+	// Database is the highest migration version applied to the database that this binary
+	// does not know; Known is the highest version this binary has.
+	Database, Known int
+}
+
+func (e *SchemaTooNewError) Error() string {
+	if e.Database > e.Known {
+		return fmt.Sprintf("database schema is at version %d, this myaccount knows up to %d: upgrade myaccount, or restore a backup",
+			e.Database, e.Known)
+	}
+	// A version below ours that we do not have: written by another build (a branch).
+	return fmt.Sprintf("database has schema version %d, which this myaccount (versions up to %d) does not know: "+
+		"use the myaccount that migrated it, or restore a backup", e.Database, e.Known)
+}
+
+func (e *SchemaTooNewError) Is(target error) bool { return target == ErrSchemaTooNew }
+
+// CheckSchema fails with a *SchemaTooNewError when db has applied a migration that is not
+// among known. A database without schema_migrations (new, empty) passes.
+func CheckSchema(ctx context.Context, db sqlx.QueryerContext, known []Migration) error {
+	var applied []int
+	if err := sqlx.SelectContext(ctx, db, &applied, `SELECT version FROM schema_migrations ORDER BY version`); err != nil {
+		return fmt.Errorf("list applied migrations: %w", err)
+	}
+	have := make(map[int]bool, len(known))
+	maxKnown := 0
+	for _, m := range known {
+		have[m.Version] = true
+		maxKnown = max(maxKnown, m.Version)
+	}
+	unknown := 0
+	for _, v := range applied {
+		if !have[v] {
+			unknown = max(unknown, v)
+		}
+	}
+	if unknown != 0 {
+		return &SchemaTooNewError{Database: unknown, Known: maxKnown}
+	}
+	return nil
+}
+
 // Migrator is where migrations run: a *sqlx.DB, or a *sqlx.Conn when the backend must keep
 // one session for the whole run (PostgreSQL holds its advisory lock on that session).
 type Migrator interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	sqlx.QueryerContext
 	BeginTxx(ctx context.Context, opts *sql.TxOptions) (*sqlx.Tx, error)
 }
 
@@ -78,6 +130,9 @@ var (
 // PostgreSQL the loser fails on the version's primary key instead, and the backend should
 // take an advisory lock around Migrate and pass the connection holding it. A migration's
 // SQL runs as one Exec without arguments, which both drivers accept as several statements.
+//
+// Before applying anything it refuses (ErrSchemaTooNew) a database that has applied a
+// migration not in fsys: a newer MyAccount migrated it.
 func Migrate(ctx context.Context, db Migrator, d Dialect, fsys fs.FS) error {
 	migrations, err := LoadMigrations(fsys)
 	if err != nil {
@@ -88,6 +143,9 @@ func Migrate(ctx context.Context, db Migrator, d Dialect, fsys fs.FS) error {
 		name       TEXT NOT NULL,
 		applied_at BIGINT NOT NULL)`); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	if err := CheckSchema(ctx, db, migrations); err != nil {
+		return err
 	}
 	applied := sqlx.Rebind(d.BindType, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`)
 	record := sqlx.Rebind(d.BindType, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`)
@@ -128,4 +186,13 @@ func AppliedMigrations(ctx context.Context, db *sqlx.DB) ([]int, error) {
 		return nil, fmt.Errorf("list applied migrations: %w", err)
 	}
 	return vs, nil
+}
+
+// SchemaVersion is the highest migration version applied to the database (0 for none).
+func (d *DB) SchemaVersion(ctx context.Context) (int, error) {
+	var v sql.NullInt64
+	if err := d.root.GetContext(ctx, &v, `SELECT MAX(version) FROM schema_migrations`); err != nil {
+		return 0, fmt.Errorf("schema version: %w", err)
+	}
+	return int(v.Int64), nil
 }
