@@ -1,6 +1,7 @@
 package keys
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -9,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/myaccount/myaccount/storage"
 )
 
 // MasterKeySize is the length of the master key: an AES-256 key.
@@ -19,6 +22,47 @@ const MasterKeyFile = "master.key"
 
 // ErrInvalidMasterKey reports a master key that is not 32 bytes of standard base64.
 var ErrInvalidMasterKey = errors.New("keys: invalid master key")
+
+// ErrMasterKeyMissing reports that no master key is configured or found although the
+// database already holds data sealed with one: a new key could open none of it.
+var ErrMasterKeyMissing = errors.New("keys: master key missing")
+
+// ResolveMasterKey returns the master key to use: configured when not nil (from the
+// configuration or the environment), else <dataDir>/master.key. The file is generated (see
+// LoadOrCreateMasterKey) only for a database that holds nothing sealed yet (no signing
+// keys): next to an existing database a missing key is an error naming the path where it
+// is expected, and nothing is written, because a fresh key would only leave a useless file
+// behind and the start would fail anyway.
+func ResolveMasterKey(ctx context.Context, configured []byte, dataDir string, store storage.KeyStore) (key []byte, created bool, err error) {
+	if configured != nil {
+		return configured, false, nil
+	}
+	path := filepath.Join(dataDir, MasterKeyFile)
+	key, err = readMasterKey(path)
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return key, false, err
+	}
+	inUse, err := MasterKeyInUse(ctx, store)
+	if err != nil {
+		return nil, false, err
+	}
+	if inUse {
+		return nil, false, fmt.Errorf("%w: %s does not exist, but the database holds signing keys sealed with a master key: "+
+			"restore that file from a backup, or set keys.master_key_file or MYACCOUNT_MASTER_KEY(_FILE) to the key", ErrMasterKeyMissing, path)
+	}
+	return LoadOrCreateMasterKey(dataDir)
+}
+
+// MasterKeyInUse reports whether store holds data sealed with a master key (signing keys,
+// created at the first start), that is whether a missing master key must be restored
+// rather than generated.
+func MasterKeyInUse(ctx context.Context, store storage.KeyStore) (bool, error) {
+	ks, err := store.ListSigningKeys(ctx)
+	if err != nil {
+		return false, fmt.Errorf("keys: look for sealed signing keys: %w", err)
+	}
+	return len(ks) > 0, nil
+}
 
 // ParseMasterKey decodes a master key given as standard base64 (as produced by NewMasterKey),
 // for example from an environment variable or a secrets manager. Surrounding white space is
@@ -48,6 +92,9 @@ func NewMasterKey() string {
 // new, so the caller can tell the operator to back it up: without it, sealed signing keys
 // cannot be opened. Creation is atomic (a complete temporary file is hard-linked into place),
 // so two processes starting together agree on one key and never see a partial file.
+//
+// It knows nothing of the database: servers use ResolveMasterKey, which refuses to generate a
+// key next to a database already sealed with another.
 func LoadOrCreateMasterKey(dataDir string) (key []byte, created bool, err error) {
 	path := filepath.Join(dataDir, MasterKeyFile)
 	key, err = readMasterKey(path)

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/internal/server"
+	"github.com/myaccount/myaccount/keys"
 	"github.com/myaccount/myaccount/storage"
 	"github.com/myaccount/myaccount/storage/sqlite"
 	"github.com/myaccount/myaccount/storage/sqlstore"
@@ -343,6 +346,39 @@ func TestRefusesNewerSchema(t *testing.T) {
 		cancel()
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want an error saying %q", cmd, err, want)
+		}
+	}
+}
+
+// TestMissingMasterKeyNextToDatabase: once the database holds signing keys, a missing
+// master.key is an error naming where it is expected, and no new key is generated, for the
+// CLI as for serve.
+func TestMissingMasterKeyNextToDatabase(t *testing.T) {
+	c := newCLI(t)
+	c.mustRun("", "keys", "rotate") // first use: generates master.key and signing keys
+	path := filepath.Join(c.dir, "master.key")
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"keys", "list"}, {"serve"}} {
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		var stdout, stderr bytes.Buffer
+		e := env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, getenv: func(k string) string {
+			switch k {
+			case "MYACCOUNT_DATA_DIR":
+				return c.dir
+			case "MYACCOUNT_LISTEN":
+				return "127.0.0.1:0"
+			}
+			return ""
+		}}
+		err := run(ctx, e, args)
+		cancel()
+		if !errors.Is(err, keys.ErrMasterKeyMissing) || !strings.Contains(err.Error(), path) {
+			t.Errorf("%v: %v, want ErrMasterKeyMissing naming %s", args, err, path)
+		}
+		if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%v generated a master key next to the existing database (%v)", args, err)
 		}
 	}
 }

@@ -35,9 +35,14 @@ func cmdKeys(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer st.Close()
-	mk, _, err := server.MasterKey(cfg)
+	configured, err := cfg.MasterKeyBytes()
 	if err != nil {
 		return err
+	}
+	// Generated only for a database that holds no keys yet; never next to existing ones.
+	mk, _, err := keys.ResolveMasterKey(ctx, configured, cfg.DataDir, st)
+	if err != nil {
+		return fmt.Errorf("master key: %w", err)
 	}
 	km, err := server.NewKeyManager(cfg, st, mk, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
