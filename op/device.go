@@ -242,7 +242,7 @@ func (p *Provider) deviceToken(w http.ResponseWriter, r *http.Request) {
 	fail := func(err *oidc.Error) { zop.RequestError(w, r, err, p.cfg.Logger) }
 	c, oerr := p.authenticateClient(r)
 	if oerr != nil {
-		fail(oerr)
+		p.clientError(w, r, oerr)
 		return
 	}
 	if !zop.ValidateGrantType(c, oidc.GrantTypeDeviceCode) {
@@ -287,9 +287,13 @@ func (p *Provider) preDeviceAuthorization(w http.ResponseWriter, r *http.Request
 		zop.RequestError(w, r, oidc.ErrInvalidRequest().WithDescription("cannot parse the form"), p.cfg.Logger)
 		return false
 	}
+	if k := repeated(r.Form); k != "" {
+		httphelper.MarshalJSONWithStatus(w, oidc.ErrInvalidRequest().WithDescription("a parameter is repeated: %s", k), http.StatusBadRequest)
+		return false
+	}
 	c, err := p.authenticateClient(r)
 	if err != nil {
-		zop.RequestError(w, r, err, p.cfg.Logger)
+		p.clientError(w, r, err)
 		return false
 	}
 	if !zop.ValidateGrantType(c, oidc.GrantTypeDeviceCode) {
@@ -304,6 +308,28 @@ func (p *Provider) preDeviceAuthorization(w http.ResponseWriter, r *http.Request
 // for a confidential client, which must authenticate, and client_id alone for a public or
 // native one. Failures are invalid_client (RFC 6749 §5.2).
 func (p *Provider) authenticateClient(r *http.Request) (*client, *oidc.Error) {
+	if blocked, err := p.clientAuthBlocked(r); err != nil {
+		return nil, oidc.ErrServerError()
+	} else if blocked {
+		return nil, &oidc.Error{ErrorType: "too_many_attempts"}
+	}
+	c, err := p.checkClient(r)
+	if err != nil && err.ErrorType == oidc.InvalidClient {
+		// Only a presented secret is a guess worth counting; a public client probing
+		// Basic without one (see checkClient) is not.
+		id, sec, basic := r.BasicAuth()
+		if !basic {
+			id, sec = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+		}
+		if sec != "" {
+			id, _ = url.QueryUnescape(id)
+			p.clientAuthFailed(r, id)
+		}
+	}
+	return c, err
+}
+
+func (p *Provider) checkClient(r *http.Request) (*client, *oidc.Error) {
 	ctx := r.Context()
 	id, sec, basic := r.BasicAuth()
 	if basic {
@@ -313,10 +339,11 @@ func (p *Provider) authenticateClient(r *http.Request) (*client, *oidc.Error) {
 		if err1 != nil || err2 != nil {
 			return nil, oidc.ErrInvalidClient().WithDescription("malformed basic authentication")
 		}
-		if sec == "" {
-			// Basic means a secret, as elsewhere. Refusing it before the code is looked at also
+		if sec == "" && r.PostForm.Get("grant_type") == string(oidc.GrantTypeDeviceCode) {
+			// Basic means a secret on device polls. Refusing it before the code is looked at
 			// keeps clients that probe Basic first and then retry with client_id in the form
-			// (golang.org/x/oauth2 does) from polling twice and earning slow_down.
+			// (golang.org/x/oauth2 does) from polling twice and earning slow_down. Elsewhere
+			// Basic with an empty password names a public client, as that library sends it.
 			return nil, oidc.ErrInvalidClient().WithDescription("client authentication failed")
 		}
 		if r.PostForm.Get("client_secret") != "" {

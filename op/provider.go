@@ -57,6 +57,8 @@ type Provider struct {
 	zop     *zop.Provider
 	storage *opStorage
 	handler http.Handler
+	// origins are the web origins allowed cross-origin calls (see corsAllowed).
+	origins *originCache
 }
 
 // New builds the provider. Build one per process: the library keeps some state per provider
@@ -118,18 +120,19 @@ func New(cfg Config) (*Provider, error) {
 	}
 	// Cross-origin calls (SPAs exchanging codes, reading JWKS) are fine without credentials;
 	// with credentials they are not: no page of ours answers a credentialed cross-site read.
+	origins := &originCache{store: cfg.Store, now: cfg.Now}
 	corsOpts := cors.Options{
-		AllowCredentials: false,
-		AllowedHeaders:   []string{"Accept", "Authorization", "Content-Type"},
-		AllowedMethods:   []string{http.MethodGet, http.MethodHead, http.MethodPost},
-		AllowOriginFunc:  func(string) bool { return true },
+		AllowOriginRequestFunc: func(r *http.Request, origin string) bool { return corsAllowed(origins, r, origin) },
+		AllowCredentials:       false,
+		AllowedHeaders:         []string{"Accept", "Authorization", "Content-Type"},
+		AllowedMethods:         []string{http.MethodGet, http.MethodHead, http.MethodPost},
 	}
 	opts = append(opts, zop.WithCORSOptions(&corsOpts), zop.WithLogger(cfg.Logger))
 	p, err := zop.NewProvider(zcfg, st, zop.StaticIssuer(cfg.Issuer), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("op: new provider: %w", err)
 	}
-	pr := &Provider{cfg: cfg, zop: p, storage: st}
+	pr := &Provider{cfg: cfg, zop: p, storage: st, origins: origins}
 	pr.handler = pr.middleware(p)
 	return pr, nil
 }
@@ -157,10 +160,15 @@ func (p *Provider) middleware(next http.Handler) http.Handler {
 		r = r.WithContext(withRequestInfo(r.Context(), ri))
 		switch r.URL.Path {
 		case "/authorize":
+			r.Header.Del("Origin") // front channel: no CORS (see corsAllowed)
+			// Every authorization response carries iss (RFC 9207), the library's own
+			// errors (login_required, a bad hint) included.
+			w = &issWriter{ResponseWriter: w, issuer: p.cfg.Issuer}
 			if !p.preAuthorize(w, r, ri) {
 				return
 			}
 		case "/authorize/callback":
+			r.Header.Del("Origin")
 			if !p.checkBrowserBinding(w, r) {
 				return
 			}
@@ -169,6 +177,18 @@ func (p *Provider) middleware(next http.Handler) http.Handler {
 			// Tokens and user data must never sit in a cache (RFC 6749 §5.1).
 			w.Header().Set("Cache-Control", "no-store")
 			w.Header().Set("Pragma", "no-cache")
+			switch r.URL.Path {
+			case "/oauth/token":
+				if !p.preToken(w, r) {
+					return
+				}
+			case "/userinfo":
+				if !p.preUserinfo(w, r) {
+					return
+				}
+				w = &bearerWriter{ResponseWriter: w, issuer: p.cfg.Issuer,
+					hadToken: r.Header.Get("Authorization") != "" || r.PostFormValue("access_token") != ""}
+			}
 			if r.URL.Path == "/oauth/introspect" && p.introspectRefresh(w, r) {
 				return
 			}
@@ -179,6 +199,7 @@ func (p *Provider) middleware(next http.Handler) http.Handler {
 				return
 			}
 		case "/end_session":
+			r.Header.Del("Origin") // front channel: no CORS (see corsAllowed)
 			if err := r.ParseForm(); err == nil {
 				ri.postLogoutURI = r.Form.Get("post_logout_redirect_uri")
 				ri.state = r.Form.Get("state")
@@ -208,6 +229,11 @@ func (p *Provider) preAuthorize(w http.ResponseWriter, r *http.Request, ri *requ
 		return false
 	}
 	q := r.Form
+	// A repeated client_id or redirect_uri cannot be trusted enough to redirect to.
+	if len(q["client_id"]) > 1 || len(q["redirect_uri"]) > 1 {
+		p.cfg.ErrorPage(w, r, http.StatusBadRequest, "Invalid request", "The sign-in request could not be read.")
+		return false
+	}
 	clientID, redirect := q.Get("client_id"), q.Get("redirect_uri")
 	if clientID == "" {
 		p.cfg.ErrorPage(w, r, http.StatusBadRequest, "Invalid request", "The sign-in request does not name an application.")
@@ -229,6 +255,9 @@ func (p *Provider) preAuthorize(w http.ResponseWriter, r *http.Request, ri *requ
 		redirectError(w, r, redirect, code, desc, state, p.cfg.Issuer)
 		return false
 	}
+	if k := repeated(q); k != "" {
+		return fail("invalid_request", "a parameter is repeated: "+k)
+	}
 	if q.Get("request") != "" || q.Get("request_uri") != "" {
 		return fail("request_not_supported", "request objects are not supported")
 	}
@@ -244,13 +273,15 @@ func (p *Provider) preAuthorize(w http.ResponseWriter, r *http.Request, ri *requ
 		return fail("invalid_request", "PKCE with code_challenge_method=S256 is required")
 	case challenge != "" && method != "S256":
 		return fail("invalid_request", "code_challenge_method must be S256")
+	case challenge != "" && !validS256Challenge(challenge):
+		return fail("invalid_request", "code_challenge must be 43 characters of base64url (RFC 7636)")
 	case challenge == "" && method != "":
 		return fail("invalid_request", "code_challenge_method without code_challenge")
 	}
 	if !slices.Contains(c.GrantTypes, "authorization_code") {
 		return fail("unauthorized_client", "this client may not use the authorization code grant")
 	}
-	ri.deviceName = truncate(q.Get("device_name"), 100)
+	ri.deviceName = deviceName(q.Get("device_name"))
 	ri.browserHash = p.browserBinding(w, r)
 	return true
 }
@@ -302,13 +333,6 @@ func redirectError(w http.ResponseWriter, r *http.Request, redirect, code, desc,
 	http.Redirect(w, r, u, http.StatusFound)
 }
 
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
-}
-
 // logoutURL sends a logout without id_token_hint to the UI's confirmation page, passing on
 // the post-logout redirect only when it is registered for the client, exactly.
 func (s *opStorage) logoutURL(ctx context.Context, req *zop.EndSessionRequest) string {
@@ -349,7 +373,9 @@ type issWriter struct {
 
 func (w *issWriter) WriteHeader(code int) {
 	if code == http.StatusFound || code == http.StatusSeeOther {
-		if u, err := url.Parse(w.Header().Get("Location")); err == nil && u.Query().Get("iss") == "" {
+		// Only authorization responses (to the client): not our redirect to the sign-in page.
+		if u, err := url.Parse(w.Header().Get("Location")); err == nil && u.Query().Get("iss") == "" &&
+			(u.Query().Has("code") || u.Query().Has("error")) {
 			q := u.Query()
 			q.Set("iss", w.issuer)
 			u.RawQuery = q.Encode()

@@ -12,10 +12,14 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
+	"path"
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gorilla/mux"
 
@@ -238,10 +242,27 @@ func (h *Handler) switchLang(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, localPath(r.URL.Query().Get("back")), http.StatusSeeOther)
 }
 
-// localPath keeps only same-site paths ("/x"), never "//host" or "/\host": no open redirect.
+// localPath keeps only a path on this origin, else "/account": no open redirect. Browsers
+// strip tabs and newlines from URLs and read "\" as "/", so "/\t/evil.example" or "/\evil"
+// would leave the site; such characters, any scheme, host or user part, and a "//" at the
+// start before or after cleaning are refused outright rather than repaired.
 func localPath(p string) string {
-	if p == "" || p[0] != '/' || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") || strings.ContainsAny(p, "\\\r\n") {
-		return "/account"
+	const fallback = "/account"
+	if p == "" || p[0] != '/' || len(p) > 2048 || strings.ContainsRune(p, '\\') {
+		return fallback
+	}
+	for _, r := range p {
+		if unicode.IsControl(r) || unicode.IsSpace(r) || r == utf8.RuneError {
+			return fallback
+		}
+	}
+	u, err := url.Parse(p)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
+		return fallback
+	}
+	if strings.HasPrefix(p, "//") || strings.HasPrefix(u.Path, "//") || strings.HasPrefix(path.Clean(u.Path), "//") ||
+		strings.HasPrefix(strings.ToLower(u.EscapedPath()), "/%2f") || strings.HasPrefix(strings.ToLower(u.EscapedPath()), "/%5c") {
+		return fallback
 	}
 	return p
 }

@@ -181,8 +181,8 @@ func TestTokenEndpointAttacks(t *testing.T) {
 			code, v := fresh()
 			return exchange(code, v, c.ID, c.Secret, url.Values{"redirect_uri": {c.Redirect + "x"}})
 		}, 400, "invalid_grant"},
-		{"garbage code", func() (int, string) { return exchange("garbage", "x", c.ID, c.Secret, nil) }, 400, "invalid_grant"},
-		{"sql in code", func() (int, string) { return exchange("' OR 1=1 --", "x", c.ID, c.Secret, nil) }, 400, "invalid_grant"},
+		{"garbage code", func() (int, string) { v, _ := pkce(); return exchange("garbage", v, c.ID, c.Secret, nil) }, 400, "invalid_grant"},
+		{"sql in code", func() (int, string) { v, _ := pkce(); return exchange("' OR 1=1 --", v, c.ID, c.Secret, nil) }, 400, "invalid_grant"},
 		{"expired code", func() (int, string) {
 			code, v := fresh()
 			e.clock.Advance(2 * e.cfg.Tokens.AuthCodeTTL.Std())

@@ -1,0 +1,287 @@
+package server_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"golang.org/x/oauth2"
+
+	"github.com/myaccount/myaccount/storage"
+)
+
+// Attack tests for the hardening issue: each fails on the code before the fix.
+
+// noFollow is a browser that reports redirects instead of following them.
+func (e *testEnv) noFollow() *browser {
+	b := e.browser()
+	b.c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return b
+}
+
+// TestHardeningReturnPathsStayOnSite (1): return paths with control characters, backslashes
+// or a second slash hidden behind encoding never leave the site.
+func TestHardeningReturnPathsStayOnSite(t *testing.T) {
+	e := newEnv(t)
+	e.addUser("ada@example.com")
+	evil := []string{"/\t/evil.example/", "/\n/evil.example", "/ /evil.example", "/\\evil.example", "//evil.example",
+		"/%2F/evil.example", "/%5Cevil.example", "/./\t/evil.example", "https://evil.example", "/\u00a0/evil.example", "/\x00/x"}
+	for _, ret := range evil {
+		b := e.noFollow()
+		p := b.get(e.issuer + "/lang?to=en&back=" + url.QueryEscape(ret))
+		if loc := p.header.Get("Location"); loc != "/account" {
+			t.Errorf("/lang back=%q: Location %q, want /account", ret, loc)
+		}
+		f := b.get(e.issuer + "/login").formValues()
+		f.Set("return", ret)
+		f.Set("email", "ada@example.com")
+		f.Set("password", testPassword)
+		if loc := b.post(e.issuer+"/login", f).header.Get("Location"); loc != "/account" {
+			t.Errorf("/login return=%q: Location %q, want /account", ret, loc)
+		}
+	}
+	if loc := e.noFollow().get(e.issuer + "/lang?to=de&back=" + url.QueryEscape("/account/security?x=1")).header.Get("Location"); loc != "/account/security?x=1" {
+		t.Errorf("a local path was not kept: %q", loc)
+	}
+}
+
+// TestHardeningRepeatedParameters (2): a repeated parameter is refused, so our checks and
+// the library read the same values.
+func TestHardeningRepeatedParameters(t *testing.T) {
+	e := newEnv(t)
+	e.addUser("ada@example.com")
+	c := e.addClient(storage.ClientNative, firstParty, withGrants("authorization_code", "refresh_token", grantDevice))
+	_, challenge := pkce()
+	base := url.Values{"response_type": {"code"}, "client_id": {c.ID}, "scope": {"openid"}, "state": {"st"},
+		"code_challenge": {challenge}, "code_challenge_method": {"S256"}, "redirect_uri": {"http://127.0.0.1:5555/callback"}}
+
+	// Two redirect URIs: neither is trusted, the person sees our page, no code goes anywhere.
+	q := url.Values{}
+	for k, v := range base {
+		q[k] = append([]string(nil), v...)
+	}
+	q.Add("redirect_uri", "http://localhost:5555/callback")
+	b := e.signedInBrowser("ada@example.com")
+	b.c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	p := b.get(e.issuer + "/authorize?" + q.Encode())
+	if p.status != http.StatusBadRequest || p.header.Get("Location") != "" {
+		t.Errorf("two redirect_uri: %d Location %q, want 400 and no redirect", p.status, p.header.Get("Location"))
+	}
+	// A repeated code_challenge_method cannot sneak plain past the S256 check.
+	q = url.Values{}
+	for k, v := range base {
+		q[k] = append([]string(nil), v...)
+	}
+	q.Add("code_challenge_method", "plain")
+	res := redirectResult(t, b.get(e.issuer+"/authorize?"+q.Encode()), "http://127.0.0.1:5555/callback")
+	if res.err != "invalid_request" || res.code != "" {
+		t.Errorf("two code_challenge_method: error %q code %q, want invalid_request", res.err, res.code)
+	}
+	// Token and device endpoints.
+	for path, form := range map[string]url.Values{
+		"/oauth/token":          {"grant_type": {"refresh_token", "refresh_token"}, "refresh_token": {"x"}, "client_id": {c.ID}},
+		"/device_authorization": {"scope": {"openid", "email"}, "client_id": {c.ID}},
+	} {
+		st, _, body := e.postForm(path, form, "", "")
+		if st != http.StatusBadRequest || !strings.Contains(body, "invalid_request") {
+			t.Errorf("%s with a repeated parameter: %d %s, want 400 invalid_request", path, st, body)
+		}
+	}
+}
+
+// TestHardeningClientAuthenticationFirst (10, 14): the client is authenticated before the
+// grant is looked at; unknown client and wrong secret look the same; failures are counted
+// per address.
+func TestHardeningClientAuthenticationFirst(t *testing.T) {
+	e := newEnv(t)
+	c := e.addClient(storage.ClientConfidential, withGrants("authorization_code", "refresh_token", "client_credentials"))
+	bodyOf := func(form url.Values, user, pass string) (int, http.Header, map[string]any) {
+		st, hdr, body := e.postForm("/oauth/token", form, user, pass)
+		var m map[string]any
+		_ = json.Unmarshal([]byte(body), &m)
+		return st, hdr, m
+	}
+	cases := map[string]func() (int, http.Header, map[string]any){
+		"refresh, unknown client": func() (int, http.Header, map[string]any) {
+			return bodyOf(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}}, "nobody", "secret")
+		},
+		"code, unknown client": func() (int, http.Header, map[string]any) {
+			return bodyOf(url.Values{"grant_type": {"authorization_code"}, "code": {"x"}}, "nobody", "secret")
+		},
+		"code, wrong secret": func() (int, http.Header, map[string]any) {
+			return bodyOf(url.Values{"grant_type": {"authorization_code"}, "code": {"x"}}, c.ID, "wrong")
+		},
+		"malformed basic": func() (int, http.Header, map[string]any) {
+			req, _ := http.NewRequest(http.MethodPost, e.addr+"/oauth/token", strings.NewReader("grant_type=authorization_code&code=x"))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Authorization", "Basic %%%not-base64")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var m map[string]any
+			_ = json.NewDecoder(resp.Body).Decode(&m)
+			return resp.StatusCode, resp.Header, m
+		},
+	}
+	var descs []any
+	for name, run := range cases {
+		st, hdr, m := run()
+		if st != http.StatusUnauthorized || m["error"] != "invalid_client" || !strings.HasPrefix(hdr.Get("WWW-Authenticate"), "Basic") {
+			t.Errorf("%s: %d %v (WWW-Authenticate %q), want 401 invalid_client with WWW-Authenticate: Basic", name, st, m, hdr.Get("WWW-Authenticate"))
+		}
+		if name != "malformed basic" {
+			descs = append(descs, m["error_description"])
+		}
+	}
+	for _, d := range descs[1:] {
+		if d != descs[0] {
+			t.Errorf("unknown client and wrong secret are told apart: %v", descs)
+		}
+	}
+	// Guessing secrets from one address is cut off (the three failures above count too).
+	var last int
+	for range 40 {
+		last, _, _ = bodyOf(url.Values{"grant_type": {"client_credentials"}}, c.ID, "guess")
+	}
+	if last != http.StatusTooManyRequests {
+		t.Errorf("after 40 wrong secrets from one address: %d, want 429", last)
+	}
+}
+
+// TestHardeningUserinfoBearerErrors (12): RFC 6750 §3 answers.
+func TestHardeningUserinfoBearerErrors(t *testing.T) {
+	e := newEnv(t)
+	e.addUser("ada@example.com")
+	c := e.addClient(storage.ClientConfidential, firstParty, opaqueTokens)
+	tok := e.tokens(t.Context(), e.browser(), c, "ada@example.com")
+	userinfo := func(rawQuery, bearer string) (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, e.addr+"/userinfo"+rawQuery, nil)
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("WWW-Authenticate")
+	}
+	if st, _ := userinfo("", tok.AccessToken); st != http.StatusOK {
+		t.Fatalf("valid token: %d", st)
+	}
+	if st, _, _ := e.postForm("/revoke", url.Values{"token": {tok.AccessToken}}, c.ID, c.Secret); st != http.StatusOK {
+		t.Fatalf("revoke: %d", st)
+	}
+	for name, tc := range map[string]struct{ query, bearer, wantChallenge string }{
+		"revoked": {"", tok.AccessToken, `error="invalid_token"`},
+		"forged":  {"", "not-a-token", `error="invalid_token"`},
+		"missing": {"", "", `Bearer realm=`},
+	} {
+		st, wa := userinfo(tc.query, tc.bearer)
+		if st != http.StatusUnauthorized || !strings.HasPrefix(wa, "Bearer") || !strings.Contains(wa, tc.wantChallenge) {
+			t.Errorf("%s token: %d WWW-Authenticate %q, want 401 with %s", name, st, wa, tc.wantChallenge)
+		}
+	}
+	if st, wa := userinfo("?access_token="+url.QueryEscape(tok.AccessToken), ""); st != http.StatusBadRequest || !strings.Contains(wa, "invalid_request") {
+		t.Errorf("token in the query string: %d %q, want 400 invalid_request", st, wa)
+	}
+}
+
+// TestHardeningCORS (13): no CORS on front-channel pages; back-channel endpoints only for
+// the web origins of public clients' redirect URIs; never for "null".
+func TestHardeningCORS(t *testing.T) {
+	e := newEnv(t)
+	spa := e.addClient(storage.ClientPublic, func(c *storage.Client) { c.RedirectURIs = []string{"https://spa.example:8443/cb"} })
+	allowed := func(method, path, origin string) string {
+		req, _ := http.NewRequest(method, e.addr+path, nil)
+		req.Header.Set("Origin", origin)
+		if method == http.MethodOptions {
+			req.Header.Set("Access-Control-Request-Method", "POST")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.Header.Get("Access-Control-Allow-Origin")
+	}
+	for _, path := range []string{"/oauth/token", "/keys", "/userinfo", "/oauth/introspect", "/revoke"} {
+		if got := allowed(http.MethodOptions, path, "https://spa.example:8443"); got != "https://spa.example:8443" {
+			t.Errorf("preflight %s from the SPA: allow-origin %q", path, got)
+		}
+		for _, o := range []string{"https://evil.example", "null", "https://spa.example"} {
+			if got := allowed(http.MethodOptions, path, o); got != "" {
+				t.Errorf("preflight %s from %s: allow-origin %q, want none", path, o, got)
+			}
+		}
+	}
+	for _, path := range []string{"/authorize?client_id=" + spa.ID, "/end_session"} {
+		if got := allowed(http.MethodGet, path, "https://spa.example:8443"); got != "" {
+			t.Errorf("front channel %s answers CORS: %q", path, got)
+		}
+	}
+}
+
+// TestHardeningPKCESyntaxAndIss (17): PKCE syntax is enforced, and the library's own
+// authorization errors carry iss too.
+func TestHardeningPKCESyntaxAndIss(t *testing.T) {
+	e := newEnv(t)
+	e.addUser("ada@example.com")
+	c := e.addClient(storage.ClientConfidential, firstParty)
+	q := url.Values{"response_type": {"code"}, "client_id": {c.ID}, "redirect_uri": {c.Redirect}, "scope": {"openid"},
+		"state": {"st"}, "code_challenge": {"abc"}, "code_challenge_method": {"S256"}}
+	if res := redirectResult(t, e.browser().get(e.issuer+"/authorize?"+q.Encode()), c.Redirect); res.err != "invalid_request" || res.iss != e.issuer {
+		t.Errorf("3-character challenge: error %q iss %q, want invalid_request with iss", res.err, res.iss)
+	}
+	// prompt=none without a session: the library's login_required carries iss.
+	_, challenge := pkce()
+	q.Set("code_challenge", challenge)
+	q.Set("prompt", "none")
+	res := redirectResult(t, e.browser().get(e.issuer+"/authorize?"+q.Encode()), c.Redirect)
+	if res.err != "login_required" || res.iss != e.issuer {
+		t.Errorf("prompt=none signed out: error %q iss %q, want login_required with iss %q", res.err, res.iss, e.issuer)
+	}
+	// Verifiers of the wrong length or alphabet are refused before any comparison.
+	for _, v := range []string{strings.Repeat("a", 42), strings.Repeat("a", 129), strings.Repeat("a", 42) + "+", strings.Repeat("a", 42) + "="} {
+		res, _ := e.signIn(e.browser(), c, "ada@example.com")
+		st, _, body := e.postForm("/oauth/token", url.Values{"grant_type": {"authorization_code"}, "code": {res.code},
+			"redirect_uri": {c.Redirect}, "code_verifier": {v}}, c.ID, c.Secret)
+		if st != http.StatusBadRequest || !strings.Contains(body, "invalid_request") {
+			t.Errorf("verifier %q: %d %s, want 400 invalid_request", v, st, body)
+		}
+	}
+}
+
+// TestHardeningDeviceNameCleanedOnce (22): device_name is cleaned by one function on both
+// paths: no control characters, no split UTF-8.
+func TestHardeningDeviceNameCleanedOnce(t *testing.T) {
+	e := newEnv(t)
+	e.addUser("ada@example.com")
+	c := e.addClient(storage.ClientConfidential, firstParty)
+	name := "Kitchen\x1b[31m TV\u202e" + strings.Repeat("é", 120)
+	res, verifier := e.signIn(e.browser(), c, "ada@example.com", oauthParam("device_name", name))
+	tok, err := e.oauth2Config(c).Exchange(t.Context(), res.code, oauthVerifier(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = tok
+	u, err := e.store.GetUserByEmail(t.Context(), "ada@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	grants, err := e.store.ListGrants(t.Context(), u.ID)
+	if err != nil || len(grants) == 0 {
+		t.Fatalf("grants: %v %v", grants, err)
+	}
+	got := grants[0].DeviceName
+	if strings.ContainsAny(got, "\x1b\u202e") || !strings.HasPrefix(got, "Kitchen[31m TV") || len([]rune(got)) != 100 {
+		t.Errorf("device name stored as %q (%d runes), want control and format characters removed, 100 runes", got, len([]rune(got)))
+	}
+}
+
+func oauthParam(k, v string) oauth2.AuthCodeOption { return oauth2.SetAuthURLParam(k, v) }
+func oauthVerifier(v string) oauth2.AuthCodeOption  { return oauth2.VerifierOption(v) }

@@ -1,0 +1,185 @@
+package op
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	httphelper "github.com/zitadel/oidc/v3/pkg/http"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+)
+
+// Limits on failed client authentication (RFC 6749 §10.10 asks for brute-force protection).
+// Secrets are 256 random bits, so guessing is hopeless anyway; the per-IP cap keeps one
+// source from hammering the endpoint, and the per-client count is logged so an operator sees a
+// client under attack. The client itself is never locked: an attacker could otherwise lock
+// out a product's backend by naming its client_id.
+const (
+	clientFailWindow   = 15 * time.Minute
+	clientFailsPerIP   = 30
+	clientFailsLogFrom = 20
+)
+
+// repeated returns the first parameter given more than once (in the query and the body
+// together), or "". RFC 6749 §3.1 and §3.2: parameters must not be included more than once;
+// refusing them means our checks and the library read the very same values.
+func repeated(form url.Values) string {
+	for k, v := range form {
+		if len(v) > 1 {
+			return k
+		}
+	}
+	return ""
+}
+
+// PKCE syntax (RFC 7636 §4.1, §4.2): the verifier is 43–128 unreserved characters, and an
+// S256 challenge is the base64url (no padding) of a SHA-256: exactly 43 characters.
+func validVerifier(v string) bool {
+	return len(v) >= 43 && len(v) <= 128 && onlyChars(v, "-._~")
+}
+
+func validS256Challenge(c string) bool { return len(c) == 43 && onlyChars(c, "-_") }
+
+func onlyChars(s, extra string) bool {
+	for _, r := range s {
+		if !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || strings.ContainsRune(extra, r)) {
+			return false
+		}
+	}
+	return true
+}
+
+// preToken checks a token request before the library sees it: a form without repeated
+// parameters, the client authenticated first whatever the grant (so an unknown client and a
+// wrong secret look alike, and a code is never looked at for an unauthenticated client), and
+// a well-formed PKCE verifier.
+func (p *Provider) preToken(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodPost {
+		return true // the library answers other methods
+	}
+	if err := r.ParseForm(); err != nil {
+		httphelper.MarshalJSONWithStatus(w, oidc.ErrInvalidRequest().WithDescription("cannot parse the form"), http.StatusBadRequest)
+		return false
+	}
+	if k := repeated(r.Form); k != "" {
+		httphelper.MarshalJSONWithStatus(w, oidc.ErrInvalidRequest().WithDescription("a parameter is repeated: %s", k), http.StatusBadRequest)
+		return false
+	}
+	if _, err := p.authenticateClient(r); err != nil {
+		p.clientError(w, r, err)
+		return false
+	}
+	if r.PostForm.Get("grant_type") == string(oidc.GrantTypeCode) {
+		if v := r.PostForm.Get("code_verifier"); v != "" && !validVerifier(v) {
+			httphelper.MarshalJSONWithStatus(w, oidc.ErrInvalidRequest().WithDescription("code_verifier must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~"), http.StatusBadRequest)
+			return false
+		}
+	}
+	return true
+}
+
+// clientError answers a failed client authentication: 401 invalid_client with
+// WWW-Authenticate (RFC 6749 §5.2), or 429 once the caller's address has failed too often.
+func (p *Provider) clientError(w http.ResponseWriter, r *http.Request, err *oidc.Error) {
+	status := http.StatusBadRequest
+	switch err.ErrorType {
+	case oidc.InvalidClient:
+		status = http.StatusUnauthorized
+		w.Header().Set("WWW-Authenticate", `Basic realm="`+p.cfg.Issuer+`", charset="UTF-8"`)
+	case "too_many_attempts":
+		status = http.StatusTooManyRequests
+		w.Header().Set("Retry-After", "900")
+		err = oidc.ErrInvalidClient().WithDescription("too many failed attempts from this address; try again later")
+	}
+	httphelper.MarshalJSONWithStatus(w, err, status)
+}
+
+// clientAuthFailed counts a failed client authentication per address and per client id.
+func (p *Provider) clientAuthFailed(r *http.Request, clientID string) {
+	ctx := r.Context()
+	now := p.cfg.Now().UTC()
+	ip := p.cfg.ClientIP(r)
+	if _, err := p.cfg.Store.HitCounter(ctx, "client-auth-ip:"+ip, clientFailWindow, now); err != nil {
+		p.cfg.Logger.ErrorContext(ctx, "count failed client authentication", "err", err)
+	}
+	if clientID == "" {
+		return
+	}
+	n, err := p.cfg.Store.HitCounter(ctx, "client-auth-client:"+clientID, clientFailWindow, now)
+	if err == nil && n >= clientFailsLogFrom {
+		p.cfg.Logger.WarnContext(ctx, "repeated failed authentication of a client: its secret may be under attack",
+			"client_id", clientID, "failures", n, "window", clientFailWindow, "ip", ip)
+	}
+}
+
+// clientAuthBlocked reports whether the caller's address has failed too often.
+func (p *Provider) clientAuthBlocked(r *http.Request) (bool, error) {
+	n, err := p.cfg.Store.CounterValue(r.Context(), "client-auth-ip:"+p.cfg.ClientIP(r), clientFailWindow, p.cfg.Now().UTC())
+	return n >= clientFailsPerIP, err
+}
+
+// preUserinfo refuses an access token in the URL (RFC 6750 §2.3 is "SHOULD NOT": URLs end up
+// in logs and Referer headers).
+func (p *Provider) preUserinfo(w http.ResponseWriter, r *http.Request) bool {
+	if r.URL.Query().Has("access_token") {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="`+p.cfg.Issuer+`", error="invalid_request", error_description="send the access token in the Authorization header"`)
+		httphelper.MarshalJSONWithStatus(w, oidc.ErrInvalidRequest().WithDescription("send the access token in the Authorization header"), http.StatusBadRequest)
+		return false
+	}
+	return true
+}
+
+// bearerWriter makes the library's userinfo refusals what RFC 6750 §3 says: 401 with
+// WWW-Authenticate: Bearer, error="invalid_token" when a token was presented (expired,
+// revoked, forged), and no error code when none was. The library answers 403 {} or a bare
+// 401 for these.
+type bearerWriter struct {
+	http.ResponseWriter
+	issuer   string
+	hadToken bool
+	dropBody bool
+}
+
+func (w *bearerWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *bearerWriter) WriteHeader(code int) {
+	if code != http.StatusUnauthorized && code != http.StatusForbidden {
+		w.ResponseWriter.WriteHeader(code)
+		return
+	}
+	h := w.Header()
+	challenge := `Bearer realm="` + w.issuer + `"`
+	if w.hadToken {
+		challenge += `, error="invalid_token", error_description="the access token is invalid, expired or revoked"`
+	}
+	h.Set("WWW-Authenticate", challenge)
+	h.Set("Content-Type", "application/json")
+	h.Del("Content-Length")
+	w.dropBody = true
+	w.ResponseWriter.WriteHeader(http.StatusUnauthorized)
+	body := `{"error":"invalid_token","error_description":"the access token is invalid, expired or revoked"}`
+	if !w.hadToken {
+		body = `{"error":"invalid_request","error_description":"an access token is required"}`
+	}
+	_, _ = w.ResponseWriter.Write([]byte(body + "\n"))
+}
+
+func (w *bearerWriter) Write(b []byte) (int, error) {
+	if w.dropBody {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
