@@ -132,18 +132,26 @@ func (s *opStorage) AuthRequestByID(ctx context.Context, id string) (zop.AuthReq
 	return authRequest{ar}, nil
 }
 
-// AuthRequestByCode consumes the code: it works exactly once. A second presentation revokes
-// every token issued from the first (RFC 6749 §4.1.2), because a replayed code means it leaked.
+// AuthRequestByCode finds the code's request; the code is consumed later, in the transaction
+// that issues the tokens (exchangeCode), so that a failure to store them leaves it usable for
+// the client's retry. A code already used is a replay: every token issued from its first use
+// is revoked (RFC 6749 §4.1.2), because a replayed code means it leaked.
 func (s *opStorage) AuthRequestByCode(ctx context.Context, code string) (zop.AuthRequest, error) {
-	ar, err := s.store.ConsumeAuthCode(ctx, secret.HashToken(code), s.now())
-	if errors.Is(err, storage.ErrAlreadyUsed) && ar != nil {
-		if rerr := s.store.RevokeGrant(ctx, ar.ID, s.now()); rerr != nil && !errors.Is(rerr, storage.ErrNotFound) {
-			s.log.ErrorContext(ctx, "revoke grant after code reuse", "err", rerr, "client_id", ar.ClientID)
+	now := s.now()
+	ar, err := s.store.GetAuthRequestByCode(ctx, secret.HashToken(code))
+	if err != nil {
+		return nil, fmt.Errorf("code: %w", err)
+	}
+	if ar.CodeUsedAt != nil {
+		if err := s.store.RevokeGrant(ctx, ar.ID, now); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			s.log.ErrorContext(ctx, "revoke grant after code reuse", "err", err, "client_id", ar.ClientID)
+			return nil, fmt.Errorf("code replayed, revoking its grant: %w", err)
 		}
 		s.log.WarnContext(ctx, "authorization code replayed; grant revoked", "client_id", ar.ClientID, "user_id", ar.UserID)
+		return nil, fmt.Errorf("code: %w", storage.ErrAlreadyUsed)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("consume code: %w", err)
+	if !now.Before(ar.CodeExpiresAt) {
+		return nil, fmt.Errorf("code: %w", storage.ErrExpired)
 	}
 	return authRequest{ar}, nil
 }

@@ -26,7 +26,7 @@ func (s *opStorage) CreateAccessToken(ctx context.Context, req zop.TokenRequest)
 	case authRequest:
 		var id string
 		var exp time.Time
-		err := s.store.InTx(ctx, func(tx storage.Store) error {
+		err := s.exchangeCode(ctx, r, now, func(tx storage.Store) error {
 			if err := tx.CreateGrant(ctx, s.grantFromAuthRequest(ctx, r, now)); err != nil {
 				return err
 			}
@@ -47,14 +47,14 @@ func (s *opStorage) CreateAccessToken(ctx context.Context, req zop.TokenRequest)
 
 // CreateAccessAndRefreshTokens issues a first refresh token for a new grant, or rotates the
 // presented one: the old token is consumed in SQL, and a token already consumed revokes the
-// whole grant (reuse detection, RFC 9700 §4.14.2).
+// whole grant (reuse detection, RFC 9700 §4.14.2), unless it is a retry within the grace.
 func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.TokenRequest, current string) (string, string, time.Time, error) {
 	now := s.now()
 	switch r := req.(type) {
 	case authRequest:
 		var accessID, refresh string
 		var exp time.Time
-		err := s.store.InTx(ctx, func(tx storage.Store) error {
+		err := s.exchangeCode(ctx, r, now, func(tx storage.Store) error {
 			g := s.grantFromAuthRequest(ctx, r, now)
 			if err := tx.CreateGrant(ctx, g); err != nil {
 				return err
@@ -67,29 +67,114 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.To
 			return err
 		})
 		if err != nil {
-			return "", "", time.Time{}, fmt.Errorf("issue tokens: %w", err)
+			return "", "", time.Time{}, err
 		}
 		return accessID, refresh, exp, nil
 	case *refreshRequest:
-		value, next := s.refreshRow(ctx, r.grant, r.token.ID, r.token.Scopes, now)
-		// Not inside InTx: when the rotation detects reuse, its revocation of the grant must
-		// commit even though we return an error.
-		if err := s.store.RotateRefreshToken(ctx, secret.HashToken(current), next, now); err != nil {
-			if errors.Is(err, storage.ErrAlreadyUsed) {
-				s.log.WarnContext(ctx, "refresh token reused; grant revoked", "client_id", r.grant.ClientID, "user_id", r.grant.UserID)
-			}
-			return "", "", time.Time{}, oidc.ErrInvalidGrant().WithParent(err)
-		}
-		accessID, exp, err := s.newAccessToken(ctx, s.store, r.grant.ID, r.grant.ClientID, r.grant.UserID, r.scopes, r.grant.Audience, now)
-		if err != nil {
-			return "", "", time.Time{}, err
-		}
-		return accessID, value, exp, nil
+		return s.rotate(ctx, r, current, now)
 	case *zop.DeviceAuthorizationState:
 		return s.deviceTokens(ctx, r, true)
 	default:
 		return "", "", time.Time{}, fmt.Errorf("create tokens: unsupported request %T", req)
 	}
+}
+
+// exchangeCode consumes the authorization code and runs issue (grant and tokens) in one
+// transaction: if storing the tokens fails, the code stays unused and the client's retry
+// with the same code works.
+//
+// Unlike a refresh token, a code has no retry grace: once the exchange has committed, a
+// second presentation revokes what the first issued, even if the first response was lost
+// (RFC 6749 §4.1.2: the server SHOULD revoke the tokens issued from a code used twice). A
+// code travels through the browser and can leak from it; a refresh token travels only
+// between the client and us, and its retry is further limited to the token's own
+// authenticated client and to successors never used.
+func (s *opStorage) exchangeCode(ctx context.Context, r authRequest, now time.Time, issue func(tx storage.Store) error) error {
+	if r.CodeHash == "" {
+		return errors.New("exchange code: the auth request has no code")
+	}
+	replayed := false
+	err := s.store.InTx(ctx, func(tx storage.Store) error {
+		replayed = false // a retried transaction starts over
+		_, err := tx.ConsumeAuthCode(ctx, r.CodeHash, now)
+		if errors.Is(err, storage.ErrAlreadyUsed) {
+			// A concurrent exchange won since AuthRequestByCode looked: a replay all the same.
+			// Revoke in this transaction and commit it, then refuse.
+			replayed = true
+			if err := tx.RevokeGrant(ctx, r.ID, now); err != nil && !errors.Is(err, storage.ErrNotFound) {
+				return err
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return issue(tx)
+	})
+	switch {
+	case err == nil && replayed:
+		s.log.WarnContext(ctx, "authorization code replayed; grant revoked", "client_id", r.ClientID, "user_id", r.UserID)
+		return oidc.ErrInvalidGrant().WithDescription("invalid code")
+	case errors.Is(err, storage.ErrExpired), errors.Is(err, storage.ErrNotFound):
+		return oidc.ErrInvalidGrant().WithDescription("invalid code").WithParent(err)
+	case err != nil:
+		return fmt.Errorf("issue tokens: %w", err)
+	}
+	return nil
+}
+
+// rotate exchanges a refresh token: the rotation and the new access token commit together, so
+// a failure in between leaves the presented token unused for the client's retry.
+//
+// A client that lost the response of a committed rotation (a dropped connection, a crash)
+// retries with the only token it has, the previous one. Within Lifetimes.RefreshReuse after
+// that rotation, from the same client, and while no successor was used, the store answers
+// with a fresh successor and retires the one the client never received (only token hashes
+// are stored, so the same successor cannot be returned). Anything else is reuse: the grant
+// is revoked, and that revocation commits even though the client gets invalid_grant.
+func (s *opStorage) rotate(ctx context.Context, r *refreshRequest, current string, now time.Time) (string, string, time.Time, error) {
+	grace := storage.RefreshGrace{Window: s.lifetimes.RefreshReuse, ClientID: presentingClient(ctx)}
+	var accessID, value string
+	var exp time.Time
+	reused := false
+	err := s.store.InTx(ctx, func(tx storage.Store) error {
+		reused = false // a retried transaction starts over
+		v, next := s.refreshRow(ctx, r.grant, r.token.ID, r.token.Scopes, now)
+		err := tx.RotateRefreshToken(ctx, secret.HashToken(current), next, now, grace)
+		if errors.Is(err, storage.ErrAlreadyUsed) {
+			reused = true // the grant's revocation must commit: no error from here
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		value = v
+		accessID, exp, err = s.newAccessToken(ctx, tx, r.grant.ID, r.grant.ClientID, r.grant.UserID, r.scopes, r.grant.Audience, now)
+		return err
+	})
+	switch {
+	case err == nil && reused:
+		s.log.WarnContext(ctx, "refresh token reused; grant revoked", "client_id", r.grant.ClientID, "user_id", r.grant.UserID)
+		return "", "", time.Time{}, oidc.ErrInvalidGrant()
+	case errors.Is(err, storage.ErrRevoked), errors.Is(err, storage.ErrExpired), errors.Is(err, storage.ErrNotFound):
+		return "", "", time.Time{}, oidc.ErrInvalidGrant().WithParent(err)
+	case err != nil:
+		// Our failure, not the client's: its token is still good for a retry.
+		return "", "", time.Time{}, fmt.Errorf("rotate refresh token: %w", err)
+	}
+	if r.token.UsedAt != nil {
+		s.log.InfoContext(ctx, "refresh retried within the grace; earlier successor retired", "client_id", r.grant.ClientID, "user_id", r.grant.UserID)
+	}
+	return accessID, value, exp, nil
+}
+
+// presentingClient is the client that authenticated this token request: the library looks it
+// up (GetClientByClientID, memoised in requestInfo) before it asks for the refresh token.
+func presentingClient(ctx context.Context) string {
+	if c := requestInfoFrom(ctx).client; c != nil {
+		return c.ID
+	}
+	return ""
 }
 
 func (s *opStorage) grantFromAuthRequest(ctx context.Context, r authRequest, now time.Time) *storage.Grant {
@@ -169,16 +254,20 @@ func (s *opStorage) refreshTTL(ctx context.Context, clientID string) time.Durati
 }
 
 // TokenRequestByRefreshToken loads what a refresh token stands for. A token that was already
-// rotated away is a replay: the whole family is revoked before we refuse it.
+// rotated away is a replay, and the whole family is revoked before we refuse it; except a
+// token its own client presents again within the retry grace after its rotation: that one
+// goes on to the rotation, which decides atomically whether it is a retry or reuse.
 func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, token string) (zop.RefreshTokenRequest, error) {
 	now := s.now()
 	rt, err := s.store.GetRefreshToken(ctx, secret.HashToken(token))
 	if err != nil {
 		return nil, fmt.Errorf("refresh token: %w", err)
 	}
-	if rt.UsedAt != nil {
+	if rt.UsedAt != nil && !s.mayRetry(ctx, rt, now) {
 		if err := s.store.RevokeGrant(ctx, rt.GrantID, now); err != nil {
 			s.log.ErrorContext(ctx, "revoke grant after refresh reuse", "err", err, "client_id", rt.ClientID)
+			// Not revoked: say so (a storage failure), rather than claim reuse was handled.
+			return nil, fmt.Errorf("refresh token reused, revoking its grant: %w", err)
 		}
 		s.log.WarnContext(ctx, "refresh token reused; grant revoked", "client_id", rt.ClientID, "user_id", rt.UserID)
 		return nil, fmt.Errorf("refresh token: %w", storage.ErrAlreadyUsed)
@@ -197,6 +286,13 @@ func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, token string
 		return nil, fmt.Errorf("refresh token grant: %w", storage.ErrRevoked)
 	}
 	return &refreshRequest{grant: g, token: rt, scopes: rt.Scopes}, nil
+}
+
+// mayRetry reports whether the used token rt may still be a retry (see rotate); the rotation
+// makes the final, atomic decision.
+func (s *opStorage) mayRetry(ctx context.Context, rt *storage.RefreshToken, now time.Time) bool {
+	return s.lifetimes.RefreshReuse > 0 && rt.RevokedAt == nil &&
+		now.Before(rt.UsedAt.Add(s.lifetimes.RefreshReuse)) && presentingClient(ctx) == rt.ClientID
 }
 
 // GetRefreshTokenInfo identifies a refresh token for revocation.

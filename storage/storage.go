@@ -181,6 +181,16 @@ type RefreshToken struct {
 	RevokedAt *time.Time
 }
 
+// RefreshGrace lets a client retry a refresh whose response it lost (a dropped connection, a
+// crash after the commit): it presents its previous token again. Within Window after that
+// token's rotation, from the token's own client (ClientID, the authenticated client), and as
+// long as no successor of it was used, RotateRefreshToken treats it as a retry, not as reuse.
+// The zero value allows no retry.
+type RefreshGrace struct {
+	Window   time.Duration
+	ClientID string
+}
+
 // AccessToken records an issued access token (JWT or opaque) so that it can be revoked and
 // introspected. IDHash is the SHA-256 of the token id (the JWT's jti): a leaked database does
 // not reveal token ids.
@@ -460,9 +470,15 @@ type AuthRequestStore interface {
 	CompleteAuthRequest(ctx context.Context, id, userID, sessionID string, authTime time.Time, amr []string, acr string) error
 	// SaveAuthCode stores the hash of a code issued for a done request.
 	SaveAuthCode(ctx context.Context, id, codeHash string, expiresAt time.Time) error
+	// GetAuthRequestByCode returns the request holding the code whatever the code's state
+	// (used, expired): the code exchange validates with it and consumes the code later, in the
+	// transaction that issues the tokens. ErrNotFound when no request holds the code.
+	GetAuthRequestByCode(ctx context.Context, codeHash string) (*AuthRequest, error)
 	// ConsumeAuthCode atomically marks the code used and returns its request. A code already
 	// used returns the request together with ErrAlreadyUsed (so the caller can revoke what the
-	// first use issued); an expired code returns ErrExpired; an unknown one ErrNotFound.
+	// first use issued); an expired code returns ErrExpired; an unknown one ErrNotFound. Run
+	// it in the transaction that creates the grant and tokens, so that a failure in between
+	// leaves the code unused for the client's retry.
 	ConsumeAuthCode(ctx context.Context, codeHash string, now time.Time) (*AuthRequest, error)
 	DeleteAuthRequest(ctx context.Context, id string) error
 }
@@ -499,8 +515,12 @@ type TokenStore interface {
 	GetRefreshToken(ctx context.Context, hash string) (*RefreshToken, error)
 	// RotateRefreshToken marks the token with oldHash used and stores next (same grant) in one
 	// transaction. When the old token was already used it revokes the whole grant and returns
-	// ErrAlreadyUsed; when it (or its grant) is revoked, ErrRevoked; when expired, ErrExpired.
-	RotateRefreshToken(ctx context.Context, oldHash string, next *RefreshToken, now time.Time) error
+	// ErrAlreadyUsed, unless grace allows the retry (see RefreshGrace): then next is stored as
+	// the old token's new successor and its earlier, never-used successors are retired, so one
+	// live chain remains. When the old token (or its grant) is revoked: ErrRevoked; when
+	// expired, ErrExpired. Called inside InTx, a reuse revocation commits only if the caller
+	// commits: return nil from the transaction and report the reuse afterwards.
+	RotateRefreshToken(ctx context.Context, oldHash string, next *RefreshToken, now time.Time, grace RefreshGrace) error
 	RevokeRefreshToken(ctx context.Context, hash string, now time.Time) error
 }
 

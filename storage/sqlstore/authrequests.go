@@ -169,6 +169,13 @@ func (d *DB) SaveAuthCode(ctx context.Context, id, codeHash string, expiresAt ti
 	return d.wrap(err, "save auth code for %q", id)
 }
 
+// GetAuthRequestByCode returns the request holding the code, whatever the code's state (the
+// caller checks CodeUsedAt and CodeExpiresAt); ErrNotFound when none does.
+func (d *DB) GetAuthRequestByCode(ctx context.Context, codeHash string) (*storage.AuthRequest, error) {
+	ar, err := d.getAuthRequest(ctx, d.q.authReqs.getByCode, codeHash)
+	return ar, d.wrap(err, "get auth request by code")
+}
+
 // ConsumeAuthCode marks the code used and returns its request. The UPDATE's WHERE clause
 // decides single use in the database, so concurrent exchanges of one code cannot both win;
 // only when it matched nothing is the row read to say why. A reused code returns the request

@@ -28,6 +28,8 @@ type tokenSQL struct {
 	insertAccess, getAccess, revokeAccess string
 
 	insertRefresh, getRefresh, rotateRefresh, revokeRefresh string
+	// The retry grace of a rotation (see RotateRefreshToken).
+	lockGrantOf, graceLock, retireSuccessors, usedSuccessors string
 }
 
 func newTokenSQL(rb func(string) string) tokenSQL {
@@ -73,6 +75,23 @@ func newTokenSQL(rb func(string) string) tokenSQL {
 			WHERE hash = ? AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?
 			AND EXISTS (SELECT 1 FROM grants g WHERE g.id = refresh_tokens.grant_id AND g.revoked_at IS NULL)`),
 		revokeRefresh: rb(`UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE hash = ?`),
+		// Locks a token's grant row without changing it. A rotation takes it first, so that
+		// everything writing a family's rows (rotations, retries, RevokeGrant) locks the grant
+		// before its tokens: one lock order, no deadlocks on PostgreSQL.
+		lockGrantOf: rb(`UPDATE grants SET revoked_at = revoked_at
+			WHERE id = (SELECT grant_id FROM refresh_tokens WHERE hash = ?)`),
+		// Decides that a used token may be retried, and locks its row (an UPDATE that changes
+		// nothing still takes the row lock on PostgreSQL), so that concurrent retries of one
+		// token serialise: each then sees the successors the others stored.
+		graceLock: rb(`UPDATE refresh_tokens SET used_at = used_at
+			WHERE hash = ? AND used_at > ? AND revoked_at IS NULL AND client_id = ? AND expires_at > ?
+			AND EXISTS (SELECT 1 FROM grants g WHERE g.id = refresh_tokens.grant_id AND g.revoked_at IS NULL)`),
+		// Retired successors are marked used as well as revoked: they never reached the client,
+		// so presenting one later is reuse, and a used-and-revoked token is never retried.
+		retireSuccessors: rb(`UPDATE refresh_tokens SET used_at = ?, revoked_at = ?
+			WHERE grant_id = ? AND parent_id = ? AND used_at IS NULL AND revoked_at IS NULL`),
+		usedSuccessors: rb(`SELECT COUNT(*) FROM refresh_tokens
+			WHERE grant_id = ? AND parent_id = ? AND used_at IS NOT NULL AND revoked_at IS NULL`),
 	}
 }
 
@@ -305,11 +324,20 @@ func (d *DB) getRefreshToken(ctx context.Context, hash string) (*storage.Refresh
 // returned; that revocation is committed even though an error is returned. Called inside
 // InTx, the revocation joins the caller's transaction and survives only if the caller
 // commits.
-func (d *DB) RotateRefreshToken(ctx context.Context, oldHash string, next *storage.RefreshToken, now time.Time) error {
+//
+// The exception is a retry within grace (a client that lost the response of its last
+// refresh): the old token is locked, its unused successors are retired and next becomes its
+// successor. We store only hashes, so the successor already issued cannot be handed out
+// again: the retry gets a fresh one. If a successor was used in the meantime, it reached
+// its holder, and the retry is reuse after all.
+func (d *DB) RotateRefreshToken(ctx context.Context, oldHash string, next *storage.RefreshToken, now time.Time, grace storage.RefreshGrace) error {
 	reused := false
 	err := d.inTx(ctx, func(tx *DB) error {
 		reused = false // a retried transaction starts over
 		ms := now.UnixMilli()
+		if _, err := tx.exec(ctx, tx.q.tokens.lockGrantOf, oldHash); err != nil {
+			return err
+		}
 		n, err := tx.exec(ctx, tx.q.tokens.rotateRefresh, ms, oldHash, ms)
 		if err != nil {
 			return err
@@ -317,6 +345,21 @@ func (d *DB) RotateRefreshToken(ctx context.Context, oldHash string, next *stora
 		old, err := tx.getRefreshToken(ctx, oldHash)
 		if err != nil {
 			return err
+		}
+		if n == 0 && old.UsedAt != nil && grace.Window > 0 && grace.ClientID != "" {
+			n, err = tx.exec(ctx, tx.q.tokens.graceLock, oldHash, now.Add(-grace.Window).UnixMilli(), grace.ClientID, ms)
+			if err != nil {
+				return err
+			}
+			if n == 1 {
+				ok, err := tx.retireSuccessors(ctx, old, now)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					n = 0 // a successor was used: this is reuse after all
+				}
+			}
 		}
 		if n == 1 {
 			return tx.storeRotated(ctx, old, next, now)
@@ -337,6 +380,22 @@ func (d *DB) RotateRefreshToken(ctx context.Context, oldHash string, next *stora
 		err = storage.ErrAlreadyUsed
 	}
 	return d.wrap(err, "rotate refresh token")
+}
+
+// retireSuccessors retires the never-used successors of the (locked) token old and reports
+// whether none of them was used, i.e. whether the retry may have a new successor.
+func (d *DB) retireSuccessors(ctx context.Context, old *storage.RefreshToken, now time.Time) (bool, error) {
+	ms := now.UnixMilli()
+	// Retire first, then count: on PostgreSQL the UPDATE waits for a concurrent rotation of a
+	// successor to finish, so the count below sees that successor used.
+	if _, err := d.exec(ctx, d.q.tokens.retireSuccessors, ms, ms, old.GrantID, old.ID); err != nil {
+		return false, err
+	}
+	var used int
+	if err := d.get(ctx, &used, d.q.tokens.usedSuccessors, old.GrantID, old.ID); err != nil {
+		return false, err
+	}
+	return used == 0, nil
 }
 
 // storeRotated inserts next after old was marked used, and records the grant's use.

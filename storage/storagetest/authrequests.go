@@ -145,6 +145,38 @@ var authRequestTests = []test{
 		must(t, err)
 		equal(t, "CodeUsedAt after failed consumes", ar.CodeUsedAt, (*time.Time)(nil))
 	}},
+	{"get by code finds the request whatever the code's state", func(t *testing.T, s storage.Store) {
+		ar, u := completedWithCode(t, s, "ar1")
+		got, err := s.GetAuthRequestByCode(ctx(t), "code-ar1")
+		must(t, err)
+		if got.ID != ar.ID || got.UserID != u.ID || got.CodeHash != "code-ar1" || got.CodeUsedAt != nil {
+			t.Fatalf("GetAuthRequestByCode returned %+v", got)
+		}
+		equal(t, "CodeExpiresAt", got.CodeExpiresAt, ms(base().Add(time.Minute)))
+		now := base().Add(time.Second)
+		_, err = s.ConsumeAuthCode(ctx(t), "code-ar1", now)
+		must(t, err)
+		got, err = s.GetAuthRequestByCode(ctx(t), "code-ar1")
+		must(t, err)
+		equal(t, "CodeUsedAt after consume", got.CodeUsedAt, ptr(ms(now)))
+		_, err = s.GetAuthRequestByCode(ctx(t), "nope")
+		wantErr(t, err, storage.ErrNotFound)
+		_, err = s.GetAuthRequestByCode(ctx(t), "")
+		wantErr(t, err, storage.ErrNotFound)
+	}},
+	{"consume inside a rolled-back transaction leaves the code unused", func(t *testing.T, s storage.Store) {
+		completedWithCode(t, s, "ar1")
+		err := s.InTx(ctx(t), func(tx storage.Store) error {
+			if _, err := tx.ConsumeAuthCode(ctx(t), "code-ar1", base()); err != nil {
+				return err
+			}
+			return errBoom // e.g. storing the tokens failed
+		})
+		wantErr(t, err, errBoom)
+		got, err := s.ConsumeAuthCode(ctx(t), "code-ar1", base().Add(time.Second))
+		must(t, err)
+		equal(t, "CodeUsedAt of the retry", got.CodeUsedAt, ptr(ms(base().Add(time.Second))))
+	}},
 	{"delete removes the request", func(t *testing.T, s storage.Store) {
 		completedWithCode(t, s, "ar1")
 		must(t, s.DeleteAuthRequest(ctx(t), "ar1"))

@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -38,7 +39,7 @@ var concurrencyTests = []test{
 			nexts[i] = nextToken(fmt.Sprintf("next%d", i), w)
 		}
 		errs := race(racers, func(i int) error {
-			return s.RotateRefreshToken(ctx(t), w.refresh.Hash, nexts[i], now)
+			return s.RotateRefreshToken(ctx(t), w.refresh.Hash, nexts[i], now, noGrace)
 		})
 		ok, reused := countErrs(t, errs, storage.ErrAlreadyUsed)
 		if ok != 1 || reused != racers-1 {
@@ -61,6 +62,61 @@ var concurrencyTests = []test{
 			}
 		}
 		equal(t, "successor tokens stored", kept, 1)
+	}},
+	{"one used token, many retries within the grace: all answered, one live successor", func(t *testing.T, s storage.Store) {
+		w := makeWorld(t, s, "1")
+		grace := storage.RefreshGrace{Window: 30 * time.Second, ClientID: w.client.ID}
+		t1 := base().Add(time.Hour)
+		lost := nextToken("lost", w)
+		must(t, s.RotateRefreshToken(ctx(t), w.refresh.Hash, lost, t1, grace))
+		nexts := make([]*storage.RefreshToken, racers)
+		hashes := []string{w.refresh.Hash, lost.Hash}
+		for i := range nexts {
+			nexts[i] = nextToken(fmt.Sprintf("retry%d", i), w)
+			hashes = append(hashes, nexts[i].Hash)
+		}
+		errs := race(racers, func(i int) error {
+			return s.RotateRefreshToken(ctx(t), w.refresh.Hash, nexts[i], t1.Add(time.Second), grace)
+		})
+		ok, _ := countErrs(t, errs, storage.ErrAlreadyUsed)
+		equal(t, "retries answered", ok, racers)
+		// The retries serialised on the old token: each retired the successors before it.
+		equal(t, "live successors", len(liveTokens(t, s, hashes...)), 1)
+		g, _, _ := revokedAt(t, s, w.grant.ID, nil, nil)
+		noneRevoked(t, "grant", g)
+	}},
+	{"retries of the old token racing a rotation of its successor: never two live chains", func(t *testing.T, s storage.Store) {
+		w := makeWorld(t, s, "1")
+		grace := storage.RefreshGrace{Window: 30 * time.Second, ClientID: w.client.ID}
+		t1 := base().Add(time.Hour)
+		succ := nextToken("succ", w)
+		must(t, s.RotateRefreshToken(ctx(t), w.refresh.Hash, succ, t1, grace))
+		nexts := make([]*storage.RefreshToken, racers)
+		hashes := []string{w.refresh.Hash, succ.Hash}
+		for i := range nexts {
+			nexts[i] = nextToken(fmt.Sprintf("n%d", i), w)
+			hashes = append(hashes, nexts[i].Hash)
+		}
+		errs := race(racers, func(i int) error {
+			if i == 0 { // the successor's holder refreshes
+				return s.RotateRefreshToken(ctx(t), succ.Hash, nexts[i], t1.Add(time.Second), grace)
+			}
+			return s.RotateRefreshToken(ctx(t), w.refresh.Hash, nexts[i], t1.Add(time.Second), grace)
+		})
+		for i, err := range errs {
+			if err != nil && !errors.Is(err, storage.ErrAlreadyUsed) && !errors.Is(err, storage.ErrRevoked) {
+				t.Errorf("goroutine %d: %v", i, err)
+			}
+		}
+		live := liveTokens(t, s, hashes...)
+		g, _, _ := revokedAt(t, s, w.grant.ID, nil, nil)
+		// Either the successor's use came first (then every retry is reuse and the family is
+		// dead) or the retries retired it before its holder came (then presenting it is
+		// reuse): both old token and successor were presented, so the family must die.
+		if g == nil {
+			t.Fatalf("family alive with live tokens %v after both the old token and its used successor were presented", live)
+		}
+		equal(t, "live tokens in a revoked family", len(live), 0)
 	}},
 	{"same email, many sign-ups: one account", func(t *testing.T, s storage.Store) {
 		errs := race(racers, func(i int) error {

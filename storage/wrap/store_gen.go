@@ -307,6 +307,14 @@ func (s *Store) GetAuthRequest(ctx context.Context, a1 string) (r0 *storage.Auth
 	return
 }
 
+func (s *Store) GetAuthRequestByCode(ctx context.Context, a1 string) (r0 *storage.AuthRequest, err error) {
+	err = s.around(ctx, "GetAuthRequestByCode", func(ctx context.Context) (err error) {
+		r0, err = s.inner.GetAuthRequestByCode(ctx, a1)
+		return err
+	})
+	return
+}
+
 func (s *Store) GetClient(ctx context.Context, a1 string) (r0 *storage.Client, err error) {
 	err = s.around(ctx, "GetClient", func(ctx context.Context) (err error) {
 		r0, err = s.inner.GetClient(ctx, a1)
@@ -571,9 +579,9 @@ func (s *Store) RevokeUserSessions(ctx context.Context, a1 string, a2 time.Time)
 	return
 }
 
-func (s *Store) RotateRefreshToken(ctx context.Context, a1 string, a2 *storage.RefreshToken, a3 time.Time) (err error) {
+func (s *Store) RotateRefreshToken(ctx context.Context, a1 string, a2 *storage.RefreshToken, a3 time.Time, a4 storage.RefreshGrace) (err error) {
 	err = s.around(ctx, "RotateRefreshToken", func(ctx context.Context) (err error) {
-		err = s.inner.RotateRefreshToken(ctx, a1, a2, a3)
+		err = s.inner.RotateRefreshToken(ctx, a1, a2, a3, a4)
 		return err
 	})
 	return
