@@ -29,8 +29,9 @@ import (
 // factor lands here with ?enrol=1&authRequestID=…, and continues once a factor is added.
 
 const (
-	// reauthWindow: removing a factor, replacing recovery codes or forgetting browsers needs
-	// a sign-in this recent, so a browser left signed in cannot quietly weaken the account.
+	// reauthWindow: adding or removing a factor, replacing recovery codes or forgetting
+	// browsers needs a sign-in this recent, so a browser left signed in (or a stolen session)
+	// cannot quietly weaken the account or lock its owner out with a factor of its own.
 	reauthWindow = 5 * time.Minute
 	// Recovery codes travel from the request that made them to the one page that shows them
 	// in a sealed cookie (never in SQL as plain text), shown once: the cookie is cleared and a
@@ -222,8 +223,8 @@ func groupKey(k string) string {
 // totpBegin starts adding an authenticator app: a new secret, shown as a QR code and as text.
 // Nothing is stored until a code from the app confirms it.
 func (h *Handler) totpBegin(w http.ResponseWriter, r *http.Request) {
-	_, u, ok := h.signedInPost(w, r)
-	if !ok {
+	s, u, ok := h.signedInPost(w, r)
+	if !ok || !h.needFresh(w, r, s, u) {
 		return
 	}
 	e, pending, err := h.cfg.MFA.BeginTOTP(u.ID, u.Email)
@@ -239,7 +240,7 @@ func (h *Handler) totpBegin(w http.ResponseWriter, r *http.Request) {
 // totpConfirm adds the authenticator app once the person types a correct code from it.
 func (h *Handler) totpConfirm(w http.ResponseWriter, r *http.Request) {
 	s, u, ok := h.signedInPost(w, r)
-	if !ok {
+	if !ok || !h.needFresh(w, r, s, u) {
 		return
 	}
 	ctx := r.Context()
@@ -488,6 +489,12 @@ func (h *Handler) keyBegin(w http.ResponseWriter, r *http.Request) {
 		h.jsonError(w, r, nil, http.StatusUnauthorized, i18n.N("Your session has ended. Please sign in again."))
 		return
 	}
+	if !h.fresh(s) {
+		// Like every change to how the account signs in: a browser left signed in must not
+		// add a factor of a thief's.
+		h.jsonError(w, r, u, http.StatusForbidden, i18n.N("For your security, sign in again before making this change."))
+		return
+	}
 	if h.cfg.WebAuthn == nil {
 		h.jsonError(w, r, u, http.StatusNotFound, i18n.N("Not found"))
 		return
@@ -531,6 +538,12 @@ func (h *Handler) keyFinish(w http.ResponseWriter, r *http.Request) {
 	s, u := h.currentSession(r)
 	if s == nil {
 		h.jsonError(w, r, nil, http.StatusUnauthorized, i18n.N("Your session has ended. Please sign in again."))
+		return
+	}
+	if !h.fresh(s) {
+		// Like every change to how the account signs in: a browser left signed in must not
+		// add a factor of a thief's.
+		h.jsonError(w, r, u, http.StatusForbidden, i18n.N("For your security, sign in again before making this change."))
 		return
 	}
 	var in keyFinishRequest

@@ -29,6 +29,8 @@ type loginPage struct {
 	Email         string
 	Error         string
 	Pending       bool
+	// Notice is a status line (the address was just confirmed).
+	Notice string
 	// Return is a local page to go back to after a sign-in without an auth request (the
 	// device page); "" means the account page.
 	Return string
@@ -173,8 +175,14 @@ func (h *Handler) renderLogin(w http.ResponseWriter, r *http.Request, f *authFlo
 	h.renderLoginPage(w, r, f, loginPage{Email: email, Error: msg}, status)
 }
 
+// activatedNotice is shown on the sign-in page an activation link leads to.
+const activatedNotice = "Your email address is confirmed. Sign in with your password to continue."
+
 func (h *Handler) renderLoginPage(w http.ResponseWriter, r *http.Request, f *authFlow, p loginPage, status int) {
 	p.common = h.common(w, r, i18n.N("Sign in"))
+	if r.URL.Query().Get("activated") == "1" && p.Error == "" {
+		p.Notice = p.T(i18n.N(activatedNotice))
+	}
 	if f == nil {
 		p.Return = returnPath(r.FormValue("return"))
 	} else {

@@ -11,7 +11,6 @@ import (
 
 	"github.com/myaccount/myaccount/internal/account"
 	"github.com/myaccount/myaccount/internal/i18n"
-	"github.com/myaccount/myaccount/internal/mfa"
 )
 
 func (h *Handler) mountRegister(r *mux.Router) {
@@ -158,7 +157,7 @@ func (h *Handler) meta(r *http.Request, lang string) account.Meta {
 func (h *Handler) activateGet(w http.ResponseWriter, r *http.Request) {
 	c := h.common(w, r, i18n.N("Activate your account"))
 	h.render(w, r, http.StatusOK, "confirm", confirmPage{common: c, Heading: c.T("Activate your account"),
-		Message: c.T("Click the button to activate your account and sign in."), Action: "/activate",
+		Message: c.T("Click the button to confirm your email address and activate your account."), Action: "/activate",
 		Token: r.URL.Query().Get("token"), Button: c.T("Activate")})
 }
 
@@ -172,7 +171,7 @@ func (h *Handler) activatePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	lang := h.lang(r, nil)
-	u, cont, err := h.cfg.Accounts.Activate(r.Context(), r.PostFormValue("token"), h.meta(r, lang))
+	_, cont, err := h.cfg.Accounts.Activate(r.Context(), r.PostFormValue("token"), h.meta(r, lang))
 	if err != nil {
 		h.message(w, r, http.StatusBadRequest, i18n.N("This link has expired or was already used."),
 			h.cfg.I18n.T(lang, "Sign in to get a new activation link, or create the account again."), func(mp *messagePage) {
@@ -180,16 +179,15 @@ func (h *Handler) activatePost(w http.ResponseWriter, r *http.Request) {
 			})
 		return
 	}
-	// A brand-new account has no second factor: the password it was created with suffices.
-	if _, err := h.startSession(w, r, u, mfa.Evidence{Password: true}); err != nil {
-		h.fail(w, r, "start session", err)
-		return
-	}
+	// Activation confirms the address and nothing more: whoever opens the link is not
+	// signed in (a link forwarded, or planted in a victim's browser, must not hand out a
+	// session). The person signs in with the password, and the sign-in goes on to the
+	// profile and, when registration started from a product, back to it.
 	q := url.Values{"activated": {"1"}}
 	if cont != "" {
 		q.Set("authRequestID", cont)
 	}
-	http.Redirect(w, r, "/profile?"+q.Encode(), http.StatusSeeOther)
+	http.Redirect(w, r, "/login?"+q.Encode(), http.StatusSeeOther)
 }
 
 // resendPost mails a fresh activation link; the answer is the same for every address.

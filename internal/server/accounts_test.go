@@ -108,8 +108,16 @@ func TestRegisterActivateProfileDashboard(t *testing.T) {
 		t.Errorf("activation mail: subject %q, html %d bytes", m.Subject, len(m.HTML))
 	}
 	p = b.confirmLink(link)
+	if p.url.Path != "/login" || !strings.Contains(p.body, "Your email address is confirmed") {
+		t.Fatalf("activation led to %d %s, want the sign-in page saying the address is confirmed", p.status, p.url)
+	}
+	// Opening the link signed nobody in (hardening 9: no session by link).
+	if ap := b.get(e.issuer + "/account"); strings.Contains(ap.body, "New.Person@example.com") {
+		t.Fatal("the activation link signed the browser in")
+	}
+	p = b.submitLogin(b.get(e.issuer+"/login"), "new.person@example.com", "a fine long passphrase")
 	if p.url.Path != "/profile" {
-		t.Fatalf("activation led to %d %s, want the profile page", p.status, p.url)
+		t.Fatalf("first sign-in led to %d %s, want the profile page", p.status, p.url)
 	}
 	// The link works once.
 	if p2 := e.browser().confirmLink(link); p2.status != http.StatusBadRequest || !strings.Contains(p2.body, "expired or was already used") {
@@ -153,7 +161,11 @@ func TestRegisterFromAuthorizationRequest(t *testing.T) {
 	}
 	e.register(b, rp, "app.user@example.com", "another long passphrase", "another long passphrase")
 	link, _ := e.mailLink("app.user@example.com", "/activate?token=")
-	p = e.completeProfile(b, b.confirmLink(link), "FR")
+	p = b.confirmLink(link)
+	if !strings.Contains(p.body, c.c.Name) {
+		t.Errorf("sign-in after activation does not say which product asks:\n%.400s", p.body)
+	}
+	p = e.completeProfile(b, b.submitLogin(p, "app.user@example.com", "another long passphrase"), "FR")
 	res := redirectResult(t, p, c.Redirect)
 	if res.code == "" || res.state != "st8" {
 		t.Fatalf("no code after registration: %+v", res)

@@ -435,6 +435,14 @@ func TestBrowserRegisterAndActivate(t *testing.T) {
 	con.check(t, ctx, "activate")
 	tabClick(t, ctx, "Activate")
 
+	// Activation confirms the address; signing in still takes the password.
+	tabExpect(t, ctx, "/login", "Your email address is confirmed")
+	tabDo(t, ctx, "signing in after activation",
+		chromedp.SendKeys(chromedp.ID("email"), email),
+		chromedp.SendKeys(chromedp.ID("password"), password),
+	)
+	tabClick(t, ctx, "Sign in")
+
 	// The profile: choosing a country reloads the page with its regions (profile.js).
 	tabExpect(t, ctx, "/profile", "Complete your profile", "Country")
 	if got := tabEval[bool](t, ctx, `document.getElementById("region") !== null`); got {

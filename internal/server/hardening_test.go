@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 
@@ -285,3 +286,31 @@ func TestHardeningDeviceNameCleanedOnce(t *testing.T) {
 
 func oauthParam(k, v string) oauth2.AuthCodeOption { return oauth2.SetAuthURLParam(k, v) }
 func oauthVerifier(v string) oauth2.AuthCodeOption  { return oauth2.VerifierOption(v) }
+
+// TestHardeningEnrolmentNeedsFreshSignIn (4): a session older than five minutes cannot add
+// a first factor (a session thief would lock the owner out with it), by form or by JSON.
+func TestHardeningEnrolmentNeedsFreshSignIn(t *testing.T) {
+	e := newEnv(t)
+	e.clock.Advance(0)
+	u := e.addUser("ada@example.com")
+	b := e.browser()
+	e.passwordSignIn(b, "ada@example.com")
+	e.clock.Advance(6 * time.Minute)
+	p := b.get(e.issuer + "/account/security")
+	p = b.post(e.issuer+"/account/security/totp", url.Values{"csrf_token": {p.formValues().Get("csrf_token")}})
+	if p.status != http.StatusForbidden || !strings.Contains(p.body, "sign in again") || strings.Contains(p.body, `id="totp-key"`) {
+		t.Errorf("stale session starting TOTP enrolment: %d\n%.600s", p.status, p.body)
+	}
+	st, _ := b.postJSON(e.issuer+"/account/security/webauthn/begin", csrfOf(t, b.get(e.issuer+"/account/security")), map[string]any{})
+	if st != http.StatusForbidden {
+		t.Errorf("stale session starting passkey enrolment: %d, want 403", st)
+	}
+	if n := len(e.factors(u.ID)); n != 0 {
+		t.Errorf("%d factors added from a stale session", n)
+	}
+	// Signed in again, enrolment works.
+	b.submitLogin(b.get(e.issuer+"/login?reauth=1&return=/account/security"), "ada@example.com", testPassword)
+	if _, p := e.enrolTOTP(b, b.get(e.issuer+"/account/security"), "Phone"); len(e.factors(u.ID)) != 1 {
+		t.Errorf("fresh session could not add TOTP: %d %s", p.status, p.url)
+	}
+}
