@@ -285,7 +285,7 @@ func TestHardeningDeviceNameCleanedOnce(t *testing.T) {
 }
 
 func oauthParam(k, v string) oauth2.AuthCodeOption { return oauth2.SetAuthURLParam(k, v) }
-func oauthVerifier(v string) oauth2.AuthCodeOption  { return oauth2.VerifierOption(v) }
+func oauthVerifier(v string) oauth2.AuthCodeOption { return oauth2.VerifierOption(v) }
 
 // TestHardeningEnrolmentNeedsFreshSignIn (4): a session older than five minutes cannot add
 // a first factor (a session thief would lock the owner out with it), by form or by JSON.
