@@ -10,7 +10,9 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/myaccount/myaccount/internal/account"
+	"github.com/myaccount/myaccount/internal/captcha"
 	"github.com/myaccount/myaccount/internal/i18n"
+	"github.com/myaccount/myaccount/internal/secret"
 )
 
 func (h *Handler) mountRegister(r *mux.Router) {
@@ -30,7 +32,9 @@ type registerPage struct {
 	CaptchaID     string
 	CaptchaImage  template.URL
 	CaptchaAudio  template.URL
-	Errors        map[string]string
+	// FormID follows the form through its reloads, so new pictures are limited per form.
+	FormID string
+	Errors map[string]string
 	Focus         string
 }
 
@@ -63,7 +67,14 @@ func (h *Handler) renderRegister(w http.ResponseWriter, r *http.Request, p regis
 	} else {
 		p.AuthRequestID = ""
 	}
-	ch, err := h.cfg.Captcha.NewInLanguage(r.Context(), p.Lang)
+	if p.FormID == "" {
+		p.FormID = secret.RandomToken(16)
+	}
+	ch, err := h.cfg.Captcha.NewFor(r.Context(), p.Lang, h.cfg.ClientIP(r), p.FormID)
+	if errors.Is(err, captcha.ErrTooMany) {
+		h.captchaLimited(w, r)
+		return
+	}
 	if err != nil {
 		h.fail(w, r, "new captcha", err)
 		return
@@ -84,16 +95,21 @@ func (h *Handler) registerPost(w http.ResponseWriter, r *http.Request) {
 	T := func(msg string, args ...any) string { return h.cfg.I18n.T(lang, msg, args...) }
 	email := strings.TrimSpace(r.PostFormValue("email"))
 	pw, confirm := r.PostFormValue("password"), r.PostFormValue("confirm")
-	p := registerPage{AuthRequestID: r.PostFormValue("authRequestID"), Email: email, Errors: map[string]string{}}
+	p := registerPage{AuthRequestID: r.PostFormValue("authRequestID"), Email: email, Errors: map[string]string{}, FormID: formID(r.PostFormValue("form_id"))}
 	if r.PostFormValue("action") == "reload" {
 		p.Focus = "captcha"
 		h.renderRegister(w, r, p, http.StatusOK)
 		return
 	}
 	// The captcha is checked (and consumed) first, whatever else is wrong: one answer per picture.
-	ok, err := h.cfg.Captcha.Verify(r.Context(), r.PostFormValue("captcha_id"), r.PostFormValue("captcha"))
+	ok, err := h.cfg.Captcha.VerifyFrom(r.Context(), r.PostFormValue("captcha_id"), r.PostFormValue("captcha"), h.cfg.ClientIP(r))
+	if errors.Is(err, captcha.ErrTooMany) {
+		h.captchaLimited(w, r)
+		return
+	}
 	if err != nil {
-		h.cfg.Logger.ErrorContext(r.Context(), "verify captcha", "err", err)
+		h.fail(w, r, "verify captcha", err)
+		return
 	}
 	if !ok {
 		p.Errors["captcha"] = T("The answer to the picture was wrong. Try the new one.")
@@ -121,6 +137,23 @@ func (h *Handler) registerPost(w http.ResponseWriter, r *http.Request) {
 	h.message(w, r, http.StatusOK, i18n.N("Check your email"), T("We sent a link to %s. Follow it to activate your account. The link is valid for 5 days.", email), func(mp *messagePage) {
 		mp.ResendEmail, mp.ResendAction = email, "/activate/resend"
 	})
+}
+
+// captchaLimited answers a client that asked for too many pictures or gave too many wrong
+// answers: no new picture until the window passes.
+func (h *Handler) captchaLimited(w http.ResponseWriter, r *http.Request) {
+	h.cfg.Logger.WarnContext(r.Context(), "captcha limit reached", "ip", h.cfg.ClientIP(r))
+	w.Header().Set("Retry-After", "3600")
+	h.message(w, r, http.StatusTooManyRequests, i18n.N("Create account"),
+		h.cfg.I18n.T(h.lang(r, nil), "Too many requests. Please try again later."), func(mp *messagePage) { mp.Alert = true })
+}
+
+// formID keeps a posted form id only when it looks like one we issued.
+func formID(v string) string {
+	if len(v) < 16 || len(v) > 64 || strings.Trim(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
+		return ""
+	}
+	return v
 }
 
 // passwordProblem returns the localized reason a new password is refused, or "".

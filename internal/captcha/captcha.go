@@ -104,6 +104,36 @@ var (
 	ErrBadKey  = errors.New("captcha: key must be at least 32 bytes")
 )
 
+// ErrTooMany: this address (or this form) has asked for too many pictures, or answered too
+// many wrongly; no captcha is issued or checked until the window passes.
+var ErrTooMany = errors.New("captcha: too many attempts")
+
+// Counters are the SQL counters limits are kept in (storage.CounterStore satisfies it), so
+// they hold across instances and restarts.
+type Counters interface {
+	HitCounter(ctx context.Context, key string, window time.Duration, now time.Time) (int, error)
+	CounterValue(ctx context.Context, key string, window time.Duration, now time.Time) (int, error)
+}
+
+// Limits bound what one client address can get out of captchas. Without them a new
+// picture costs nothing: an OCR that reads one picture in twenty buys a registration with
+// twenty reloads. A person needs a handful of pictures; an office behind one address a few
+// dozen an hour.
+type Limits struct {
+	// NewPerAddress pictures per address per Window.
+	NewPerAddress int
+	// NewPerForm pictures per registration form (its first picture and the reloads).
+	NewPerForm int
+	// WrongPerAddress wrong answers per address per Window.
+	WrongPerAddress int
+	Window          time.Duration
+}
+
+// DefaultLimits: 60 pictures and 15 wrong answers per address per hour, 6 per form.
+func DefaultLimits() Limits {
+	return Limits{NewPerAddress: 60, NewPerForm: 6, WrongPerAddress: 15, Window: time.Hour}
+}
+
 // Service issues and verifies captchas. Fill in Store and Key; zero TTL, Length and Now
 // take their defaults. It holds no mutable state and is safe for concurrent use.
 type Service struct {
@@ -118,6 +148,10 @@ type Service struct {
 	// they know the answer the way an attacker cannot: nobody outside the process supplies
 	// the server's randomness. Nothing else reads from it.
 	Rand io.Reader
+	// Counters keep the Limits; nil means no limits (tests of the captcha itself).
+	Counters Counters
+	// Limits; the zero value means DefaultLimits.
+	Limits Limits
 	// Key is the server secret the answer hashes are keyed with, at least 32 random bytes.
 	// Every instance must share it; changing it invalidates the captchas in flight (which
 	// only makes people solve another one).
@@ -166,6 +200,70 @@ func (s *Service) New(ctx context.Context) (*Challenge, error) {
 func (s *Service) NewInLanguage(ctx context.Context, lang string) (*Challenge, error) {
 	ch, _, err := s.newChallenge(ctx, lang)
 	return ch, err
+}
+
+// NewFor issues a captcha for a client address and a registration form (form is a random
+// id the form carries through its reloads; "" for none), within the Limits.
+func (s *Service) NewFor(ctx context.Context, lang, addr, form string) (*Challenge, error) {
+	l := s.limits()
+	if err := s.within(ctx, "captcha-new:"+addr, l.NewPerAddress, true); err != nil {
+		return nil, err
+	}
+	if form != "" {
+		if err := s.within(ctx, "captcha-form:"+form, l.NewPerForm, true); err != nil {
+			return nil, err
+		}
+	}
+	return s.NewInLanguage(ctx, lang)
+}
+
+// VerifyFrom is Verify for a client address: an address with too many wrong answers gets
+// ErrTooMany (the captcha is used up all the same), and a wrong answer counts.
+func (s *Service) VerifyFrom(ctx context.Context, id, answer, addr string) (bool, error) {
+	blocked := s.within(ctx, "captcha-wrong:"+addr, s.limits().WrongPerAddress, false)
+	ok, err := s.Verify(ctx, id, answer)
+	if err != nil {
+		return false, err
+	}
+	if blocked != nil {
+		return false, blocked
+	}
+	if !ok && s.Counters != nil {
+		if _, err := s.Counters.HitCounter(ctx, "captcha-wrong:"+addr, s.limits().Window, s.now()); err != nil {
+			return false, fmt.Errorf("captcha: count wrong answer: %w", err)
+		}
+	}
+	return ok, nil
+}
+
+// within checks (hit: counts and checks) the counter key against max.
+func (s *Service) within(ctx context.Context, key string, max int, hit bool) error {
+	if s.Counters == nil {
+		return nil
+	}
+	l := s.limits()
+	var n int
+	var err error
+	if hit {
+		n, err = s.Counters.HitCounter(ctx, key, l.Window, s.now())
+	} else {
+		n, err = s.Counters.CounterValue(ctx, key, l.Window, s.now())
+		n++ // the attempt being made
+	}
+	if err != nil {
+		return fmt.Errorf("captcha: count: %w", err)
+	}
+	if n > max {
+		return ErrTooMany
+	}
+	return nil
+}
+
+func (s *Service) limits() Limits {
+	if s.Limits.Window <= 0 {
+		return DefaultLimits()
+	}
+	return s.Limits
 }
 
 // newChallenge does the work of New and also returns the answer, which only tests see.

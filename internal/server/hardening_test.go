@@ -314,3 +314,61 @@ func TestHardeningEnrolmentNeedsFreshSignIn(t *testing.T) {
 		t.Errorf("fresh session could not add TOTP: %d %s", p.status, p.url)
 	}
 }
+
+// TestHardeningCaptchaCosts (23): new pictures are limited per form and per address, and
+// wrong answers per address; beyond them no captcha is issued or checked.
+func TestHardeningCaptchaCosts(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	p := b.get(e.issuer + "/register")
+	// Reloading one form: six pictures in all, then no more.
+	var last *page
+	for range 6 {
+		f := p.formValues()
+		f.Set("action", "reload")
+		last = b.post(e.issuer+"/register", f)
+		if last.status != http.StatusOK {
+			break
+		}
+		p = last
+	}
+	if last.status != http.StatusTooManyRequests || strings.Contains(last.body, "data:image/png") {
+		t.Errorf("seventh picture of one form: %d, want 429 without a picture", last.status)
+	}
+	// Wrong answers from one address: after 15, even a right answer is not checked.
+	for i := range 15 {
+		p := b.get(e.issuer + "/register")
+		f := p.formValues()
+		f.Set("email", "x@example.com")
+		f.Set("captcha", "000000")
+		if st := b.post(e.issuer+"/register", f).status; st == http.StatusTooManyRequests {
+			t.Fatalf("limited after only %d wrong answers", i)
+		}
+	}
+	p = b.get(e.issuer + "/register")
+	if p.status == http.StatusOK {
+		f := p.formValues()
+		f.Set("email", "x@example.com")
+		f.Set("password", "a fine long passphrase")
+		f.Set("confirm", "a fine long passphrase")
+		f.Set("captcha", e.tape.answer(t))
+		if st := b.post(e.issuer+"/register", f).status; st != http.StatusTooManyRequests {
+			t.Errorf("right answer after 15 wrong ones from the address: %d, want 429", st)
+		}
+	}
+	// New pictures per address: 60 an hour (the ones above count).
+	got := 0
+	for range 80 {
+		if e.browser().get(e.issuer+"/register").status == http.StatusOK {
+			got++
+		}
+	}
+	if got == 80 {
+		t.Error("80 fresh registration pages from one address all got a picture")
+	}
+	// An hour later the address may try again.
+	e.clock.Advance(61 * time.Minute)
+	if st := e.browser().get(e.issuer + "/register").status; st != http.StatusOK {
+		t.Errorf("an hour later: %d", st)
+	}
+}

@@ -192,7 +192,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store stor
 	if err != nil {
 		return nil, fmt.Errorf("captcha key: %w", err)
 	}
-	captchas := &captcha.Service{Store: store, Key: captchaKey, Now: now, Rand: opts.CaptchaRand}
+	captchas := &captcha.Service{Store: store, Counters: store, Key: captchaKey, Now: now, Rand: opts.CaptchaRand}
 	bundle, err := i18n.New()
 	if err != nil {
 		return nil, fmt.Errorf("i18n: %w", err)
