@@ -35,7 +35,7 @@ type registerPage struct {
 	// FormID follows the form through its reloads, so new pictures are limited per form.
 	FormID string
 	Errors map[string]string
-	Focus         string
+	Focus  string
 }
 
 // messagePage is a plain page with a heading, a message and optional next steps.
