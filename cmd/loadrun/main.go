@@ -3,9 +3,16 @@
 // token grant, each with the same concurrency for the same time. Figures are reported as ratios
 // to the baseline from the same run, because shared machines drift.
 //
+// With --signins N it measures sign-ins instead: first a few alone (the baseline), then N at
+// once, each a whole authorization code flow (authorize, the password form, the code
+// exchange) for the users loadNNN@example.com (NNN from 000 to --users-1, all with
+// --password), through a first-party confidential client whose redirect URI is --redirect.
+//
 // It only targets loopback addresses: it is for measuring, not for hammering other hosts.
 //
 //	go run ./cmd/loadrun --url http://localhost:8080 --client-id ID --client-secret SECRET
+//	go run ./cmd/loadrun --url http://localhost:8080 --signins 50 --users 50 --password PW \
+//	    --client-id ID --client-secret SECRET --redirect https://app.example/cb
 package main
 
 import (
@@ -50,6 +57,10 @@ func run() error {
 	secret := flag.String("client-secret", "", "its secret")
 	duration := flag.Duration("duration", 5*time.Second, "time per endpoint (at most 60s)")
 	workers := flag.Int("concurrency", 8, "parallel requests (at most 64)")
+	signins := flag.Int("signins", 0, "measure this many concurrent sign-ins instead (at most 500)")
+	users := flag.Int("users", 50, "with --signins: how many loadNNN@example.com users exist")
+	password := flag.String("password", "", "with --signins: the users' password")
+	redirect := flag.String("redirect", "", "with --signins: the client's redirect URI")
 	flag.Parse()
 	u, err := url.Parse(*base)
 	if err != nil {
@@ -57,6 +68,11 @@ func run() error {
 	}
 	if ip := net.ParseIP(u.Hostname()); u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
 		return errors.New("--url must be a loopback address (localhost, 127.0.0.0/8, [::1])")
+	}
+	if *signins > 0 {
+		sr := signInRun{base: strings.TrimSuffix(*base, "/"), clientID: *clientID, secret: *secret, redirect: *redirect,
+			password: *password, users: max(*users, 1)}
+		return sr.run(min(*signins, 500))
 	}
 	*duration = min(*duration, time.Minute)
 	*workers = max(1, min(*workers, 64))
