@@ -12,6 +12,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/myaccount/myaccount/internal/fault"
 	"github.com/myaccount/myaccount/internal/i18n"
 	"github.com/myaccount/myaccount/internal/mfa"
 	"github.com/myaccount/myaccount/internal/mfa/webauthnx"
@@ -122,7 +123,15 @@ func (h *Handler) mfaPost(w http.ResponseWriter, r *http.Request) {
 		ev.EmailCode = true
 	}
 	m := h.meta(r, lang)
+	if err != nil && !fault.Is(err) {
+		// The password was right: its owner should hear that someone is at the second step.
+		h.cfg.Accounts.NotifySecondStepFailed(r.Context(), u, m)
+	}
 	switch {
+	case errors.Is(err, mfa.ErrAttemptsCapped):
+		h.cfg.Accounts.Audit(r.Context(), u.ID, "mfa_failed", m, method)
+		h.renderMFA(w, r, u, p, T("Too many wrong codes today. For your security the second step is closed for a day. If someone else knows your password, reset it."), "", http.StatusTooManyRequests)
+		return
 	case errors.Is(err, mfa.ErrTooManyAttempts):
 		h.cfg.Accounts.Audit(r.Context(), u.ID, "mfa_failed", m, method)
 		h.renderMFA(w, r, u, p, T("Too many wrong codes. Try again in 15 minutes."), "", http.StatusTooManyRequests)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/myaccount/myaccount/internal/mail"
 	"github.com/myaccount/myaccount/storage"
@@ -93,4 +94,23 @@ func (s *Service) NotifyFactorChange(ctx context.Context, u *storage.User, facto
 	s.audit(ctx, u.ID, typ, m, factor)
 	s.notify(ctx, u.Email, userLang(u, m), mail.MFAChanged, mail.Data{Email: u.Email, Factor: factor, FactorRemoved: removed,
 		Link: s.link("/account/security", nil), IP: m.IP, UserAgent: m.UserAgent})
+}
+
+// secondStepNoticeWindow: at most one "your password was used" mail per person per window,
+// however many second steps fail.
+const secondStepNoticeWindow = time.Hour
+
+// NotifySecondStepFailed tells the owner that someone passed the password but failed the
+// second step: the password is known to someone else (or it was them, mistyping a code).
+func (s *Service) NotifySecondStepFailed(ctx context.Context, u *storage.User, m Meta) {
+	n, err := s.Store.HitCounter(ctx, "mfa-notice:"+u.ID, secondStepNoticeWindow, s.now())
+	if err != nil {
+		s.log().WarnContext(ctx, "count second-step notices", "err", err)
+		return
+	}
+	if n != 1 {
+		return
+	}
+	s.notify(ctx, u.Email, userLang(u, m), mail.SecondStepFailed, mail.Data{Email: u.Email,
+		Link: s.link("/account", nil), IP: m.IP, UserAgent: m.UserAgent})
 }

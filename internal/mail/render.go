@@ -43,6 +43,9 @@ const (
 	// MFAChanged notifies that a second factor (Factor) was added, or removed when
 	// FactorRemoved is set. Link (optional) is where to secure the account.
 	MFAChanged = "mfa_changed"
+	// SecondStepFailed warns that someone passed the password but failed the second step:
+	// the password is known to someone. Link (optional) is where to change it.
+	SecondStepFailed = "second_step_failed"
 	// AccountDeleted confirms the deletion of the account. Link (optional) is where to get
 	// help if the deletion was not the user's.
 	AccountDeleted = "account_deleted"
@@ -52,7 +55,7 @@ const (
 func Kinds() []string {
 	return []string{
 		Activation, AlreadyRegistered, ActivationReminder, PasswordReset, PasswordChanged,
-		Lockout, EmailChangeVerify, EmailChanged, SignInCode, MFAChanged, AccountDeleted,
+		Lockout, EmailChangeVerify, EmailChanged, SignInCode, MFAChanged, SecondStepFailed, AccountDeleted,
 	}
 }
 

@@ -20,6 +20,9 @@ var (
 	ErrCodeReused = errors.New("mfa: code already used")
 	// ErrTooManyAttempts: the person's second-factor attempts are used up for now.
 	ErrTooManyAttempts = errors.New("mfa: too many attempts")
+	// ErrAttemptsCapped: the daily cap is reached; the second step stays closed until the
+	// day's window passes. It is an ErrTooManyAttempts too.
+	ErrAttemptsCapped = fmt.Errorf("%w: daily cap reached", ErrTooManyAttempts)
 	// ErrEnrolmentExpired: a pending TOTP enrolment that does not open, belongs to someone
 	// else, or is too old.
 	ErrEnrolmentExpired = errors.New("mfa: enrolment expired or invalid")
@@ -60,11 +63,18 @@ type Sealer interface {
 type Limits struct {
 	MaxFailures int
 	Window      time.Duration
+	// DayCap is a hard cap on attempts per person per day, whatever Window allows: at 5 per
+	// 15 minutes someone who has the password could otherwise try 480 codes a day.
+	DayCap int
 }
 
 // DefaultLimits allows 5 attempts per 15 minutes: against a 6-digit TOTP with a ±1 step
 // window that is a 1.5·10⁻⁵ chance per window, about 1.4·10⁻³ per day of non-stop guessing.
-func DefaultLimits() Limits { return Limits{MaxFailures: 5, Window: 15 * time.Minute} }
+// The day cap of 20 holds such a guesser to a 6·10⁻⁵ chance per day.
+func DefaultLimits() Limits { return Limits{MaxFailures: 5, Window: 15 * time.Minute, DayCap: 20} }
+
+// dayWindow is the window of the daily cap.
+const dayWindow = 24 * time.Hour
 
 // Service applies the second-factor rules over a store.
 type Service struct {
@@ -90,17 +100,29 @@ func (s *Service) limits() Limits {
 	if s.Limits.MaxFailures <= 0 || s.Limits.Window <= 0 {
 		return DefaultLimits()
 	}
-	return s.Limits
+	l := s.Limits
+	if l.DayCap <= 0 {
+		l.DayCap = DefaultLimits().DayCap
+	}
+	return l
 }
 
-// attemptKey is the counter of a person's second-factor attempts.
+// attemptKey and dayKey are the counters of a person's second-factor attempts.
 func attemptKey(userID string) string { return "mfa:" + userID }
+func dayKey(userID string) string     { return "mfa-day:" + userID }
 
 // attempt counts one attempt before the code is even looked at. Counting first (an atomic
 // SQL increment) rather than checking and counting failures afterwards means that N parallel
 // guesses get N distinct counts, so no burst of concurrent requests slips past the limit.
 func (s *Service) attempt(ctx context.Context, userID string) error {
 	l := s.limits()
+	day, err := s.Store.HitCounter(ctx, dayKey(userID), dayWindow, s.now())
+	if err != nil {
+		return fmt.Errorf("mfa: count attempt: %w", err)
+	}
+	if day > l.DayCap {
+		return ErrAttemptsCapped
+	}
 	n, err := s.Store.HitCounter(ctx, attemptKey(userID), l.Window, s.now())
 	if err != nil {
 		return fmt.Errorf("mfa: count attempt: %w", err)
@@ -114,8 +136,10 @@ func (s *Service) attempt(ctx context.Context, userID string) error {
 // succeeded clears the attempt count after a correct code, so the person's next sign-in does
 // not inherit their typos.
 func (s *Service) succeeded(ctx context.Context, userID string) error {
-	if err := s.Store.ResetCounter(ctx, attemptKey(userID)); err != nil {
-		return fmt.Errorf("mfa: reset attempts: %w", err)
+	for _, k := range []string{attemptKey(userID), dayKey(userID)} {
+		if err := s.Store.ResetCounter(ctx, k); err != nil {
+			return fmt.Errorf("mfa: reset attempts: %w", err)
+		}
 	}
 	return nil
 }

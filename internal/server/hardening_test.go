@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -371,4 +372,59 @@ func TestHardeningCaptchaCosts(t *testing.T) {
 	if st := e.browser().get(e.issuer + "/register").status; st != http.StatusOK {
 		t.Errorf("an hour later: %d", st)
 	}
+}
+
+// TestHardeningSecondStepCapAndNotice (18): beyond a daily cap the second step stays shut
+// even for the right code, and the owner hears (once an hour) that someone passed the
+// password but failed the second step.
+func TestHardeningSecondStepCapAndNotice(t *testing.T) {
+	e := newMailEnv(t)
+	e.clock.Advance(0)
+	const email = "capped@example.com"
+	e.addUser(email)
+	b := e.browser()
+	e.passwordSignIn(b, email)
+	key, _ := e.enrolTOTP(b, b.get(e.issuer+"/account/security"), "")
+	e.smtp.WaitFor(t, email, mailWait) // "a factor was added"
+	e.signOut(b)
+	e.nextTOTPStep()
+
+	notices := func() int {
+		n := 0
+		for _, m := range e.smtp.Messages() {
+			if strings.Contains(m.Subject, "entered your") {
+				n++
+			}
+		}
+		return n
+	}
+	// Four windows of five wrong codes: twenty attempts, the day's cap.
+	for round := range 4 {
+		p := e.passwordSignIn(b, email)
+		wrong := fmt.Sprintf("%06d", (mustAtoi(t, e.totpNow(key))+500000)%1000000)
+		for range 5 {
+			p = b.mfaPost(p, "totp", wrong, false)
+		}
+		if round == 0 {
+			m := e.smtp.WaitFor(t, email, mailWait)
+			if !strings.Contains(m.Subject, "entered your") || !strings.Contains(m.Text, "did not pass the second step") {
+				t.Errorf("notice mail: %q\n%s", m.Subject, m.Text)
+			}
+		}
+		e.clock.Advance(16 * time.Minute)
+	}
+	if n := notices(); n != 1 {
+		t.Errorf("%d notices within the hour, want 1", n)
+	}
+	p := e.passwordSignIn(b, email)
+	p = b.mfaPost(p, "totp", e.totpNow(key), false)
+	if p.status != http.StatusTooManyRequests || !strings.Contains(p.body, "closed for a day") {
+		t.Fatalf("right code after the day's cap: %d\n%.600s", p.status, p.body)
+	}
+	// A day later the owner gets in.
+	e.clock.Advance(24 * time.Hour)
+	e.nextTOTPStep()
+	p = e.passwordSignIn(b, email)
+	p = b.mfaPost(p, "totp", e.totpNow(key), false)
+	mustAt(t, p, "/account", "Your account")
 }
