@@ -14,6 +14,7 @@ import (
 	"github.com/myaccount/myaccount/internal/config"
 	"github.com/myaccount/myaccount/storage"
 	"github.com/myaccount/myaccount/storage/faultstore"
+	"github.com/myaccount/myaccount/storage/sqlite"
 )
 
 // faultEnv is a real server over a real SQLite file whose store calls can be made to fail.
@@ -253,4 +254,34 @@ func probe(t *testing.T, u string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// TestReadinessFollowsSchema: an instance whose database was migrated by a newer MyAccount
+// stops being ready (it would misread what it does not know), and is ready again when the
+// schema is one it knows.
+func TestReadinessFollowsSchema(t *testing.T) {
+	e := newEnv(t)
+	if r := probe(t, e.addr+"/readyz"); r != http.StatusOK {
+		t.Fatalf("/readyz on a fresh server: %d", r)
+	}
+	db, err := sqlite.Open(t.Context(), e.cfg.Database.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.SQLX().ExecContext(t.Context(), `INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'from_the_future', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	if r := probe(t, e.addr+"/readyz"); r != http.StatusServiceUnavailable {
+		t.Errorf("/readyz with an unknown migration applied: %d, want 503", r)
+	}
+	if r := probe(t, e.addr+"/healthz"); r != http.StatusOK {
+		t.Errorf("/healthz: %d, want 200", r)
+	}
+	if _, err := db.SQLX().ExecContext(t.Context(), `DELETE FROM schema_migrations WHERE version = 999`); err != nil {
+		t.Fatal(err)
+	}
+	if r := probe(t, e.addr+"/readyz"); r != http.StatusOK {
+		t.Errorf("/readyz after the schema is known again: %d, want 200", r)
+	}
 }

@@ -72,35 +72,40 @@ type Options struct {
 
 // OpenStore opens the configured database and applies migrations.
 func OpenStore(ctx context.Context, cfg *config.Config) (storage.Store, error) {
+	st, _, err := openStore(ctx, cfg)
+	return st, err
+}
+
+// openStore is OpenStore that also returns the readiness check of the schema.
+func openStore(ctx context.Context, cfg *config.Config) (storage.Store, func(context.Context) error, error) {
 	switch cfg.DatabaseDriver() {
 	case config.DriverSQLite:
 		db, err := sqlite.Open(ctx, cfg.Database.URL)
 		if err != nil {
-			return nil, fmt.Errorf("open sqlite: %w", err)
+			return nil, nil, fmt.Errorf("open sqlite: %w", err)
 		}
-		return db, nil
+		return db, func(ctx context.Context) error { return db.SchemaCurrent(ctx, sqlite.MigrationsFS()) }, nil
 	case config.DriverPostgres:
 		db, err := postgres.Open(ctx, cfg.Database.URL)
 		if err != nil {
-			return nil, fmt.Errorf("open postgres: %w", err)
+			return nil, nil, fmt.Errorf("open postgres: %w", err)
 		}
-		return db, nil
+		return db, func(ctx context.Context) error { return db.SchemaCurrent(ctx, postgres.MigrationsFS()) }, nil
 	default:
-		return nil, fmt.Errorf("database driver %q is not supported", cfg.DatabaseDriver())
+		return nil, nil, fmt.Errorf("database driver %q is not supported", cfg.DatabaseDriver())
 	}
 }
 
 // MasterKey returns the configured master key, or the one generated into the data directory
-// on first start (created reports that it was just generated).
-func MasterKey(cfg *config.Config) (key []byte, created bool, err error) {
+// on first start (created reports that it was just generated). Next to a database that
+// already holds sealed signing keys a missing key is an error saying where it is expected:
+// nothing is generated then.
+func MasterKey(ctx context.Context, cfg *config.Config, store storage.KeyStore) (key []byte, created bool, err error) {
 	key, err = cfg.MasterKeyBytes()
 	if err != nil {
 		return nil, false, err
 	}
-	if key != nil {
-		return key, false, nil
-	}
-	return keys.LoadOrCreateMasterKey(cfg.DataDir)
+	return keys.ResolveMasterKey(ctx, key, cfg.DataDir, store)
 }
 
 // NewKeyManager builds the signing-key manager over the store.
@@ -115,7 +120,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	if now == nil {
 		now = time.Now
 	}
-	store, err := OpenStore(ctx, cfg)
+	store, schema, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -130,6 +135,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 		store.Close()
 		return nil, err
 	}
+	s.schema = schema
 	return s, nil
 }
 
@@ -145,7 +151,7 @@ func NewMailer(cfg *config.Config, log *slog.Logger) (mail.Sender, error) {
 }
 
 func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store storage.Store, now func() time.Time, opts Options) (*Server, error) {
-	mk, created, err := MasterKey(cfg)
+	mk, created, err := MasterKey(ctx, cfg, store)
 	if err != nil {
 		return nil, fmt.Errorf("master key: %w", err)
 	}
@@ -184,6 +190,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store stor
 	a := cfg.Accounts
 	accounts := &account.Service{
 		Store: store, Now: now, Logger: log, Mail: mailer, Templates: templates, Blocklist: checker,
+		Hashes:  secret.NewLimiter(cfg.Security.PasswordHashConcurrency, cfg.Security.PasswordHashQueue),
 		BaseURL: strings.TrimSuffix(cfg.Issuer, "/"), MinPasswordLen: a.MinPasswordLength, ActivationTTL: a.ActivationTTL.Std(),
 		Lockout: account.LockoutPolicy{Threshold: a.LockoutThreshold, Window: a.LockoutWindow.Std(), Base: a.LockoutDuration.Std(),
 			Max: a.LockoutMax.Std(), IPLimit: a.FailuresPerIP},

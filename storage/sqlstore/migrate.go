@@ -196,3 +196,24 @@ func (d *DB) SchemaVersion(ctx context.Context) (int, error) {
 	}
 	return int(v.Int64), nil
 }
+
+// SchemaCurrent reports whether the database is exactly at the schema of fsys: every
+// migration applied, and none this binary does not know (readiness asks this; a binary
+// started before a newer one migrated the database must stop taking traffic).
+func (d *DB) SchemaCurrent(ctx context.Context, fsys fs.FS) error {
+	known, err := LoadMigrations(fsys)
+	if err != nil {
+		return err
+	}
+	if err := CheckSchema(ctx, d.root, known); err != nil {
+		return err
+	}
+	applied, err := AppliedMigrations(ctx, d.root)
+	if err != nil {
+		return err
+	}
+	if len(applied) < len(known) {
+		return fmt.Errorf("database schema has %d of %d migrations applied", len(applied), len(known))
+	}
+	return nil
+}
