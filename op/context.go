@@ -14,6 +14,9 @@ type requestInfo struct {
 	userAgent   string
 	ip          string
 	deviceName  string
+	// hintEmail is the email claim of a (shape-checked) id_token_hint, offered on the
+	// sign-in page when the hinted person must sign in.
+	hintEmail string
 	// idTokenAlg is filled by GetClientByClientID so that SigningKey can honour the client's
 	// registered algorithm within the same request.
 	idTokenAlg string

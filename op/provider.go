@@ -281,6 +281,14 @@ func (p *Provider) preAuthorize(w http.ResponseWriter, r *http.Request, ri *requ
 	if !slices.Contains(c.GrantTypes, "authorization_code") {
 		return fail("unauthorized_client", "this client may not use the authorization code grant")
 	}
+	if hint := q.Get("id_token_hint"); hint != "" {
+		// Only our ID tokens name a person; the library would take any JWT we signed.
+		h, ok := parseIDTokenHint(hint)
+		if !ok {
+			return fail("login_required", "the id_token_hint is not an ID token issued by this server")
+		}
+		ri.hintEmail = h.Email
+	}
 	ri.deviceName = deviceName(q.Get("device_name"))
 	ri.browserHash = p.browserBinding(w, r)
 	return true

@@ -75,8 +75,9 @@ var errInvalid = errors.New("op: invalid")
 
 func (s *opStorage) Health(ctx context.Context) error { return s.store.Ping(ctx) }
 
-// CreateAuthRequest stores the request, bound to the browser that sent it.
-func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, _ string) (zop.AuthRequest, error) {
+// CreateAuthRequest stores the request, bound to the browser that sent it. hintSubject is
+// the subject of the verified id_token_hint ("" without one): only that person may answer it.
+func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, hintSubject string) (zop.AuthRequest, error) {
 	ri := requestInfoFrom(ctx)
 	if ri.browserHash == "" {
 		return nil, errors.New("create auth request: no browser binding")
@@ -96,11 +97,15 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest
 		Prompt:              req.Prompt,
 		UILocales:           uiLocales(req.UILocales),
 		LoginHint:           req.LoginHint,
+		HintSubject:         hintSubject,
 		ACRValues:           req.ACRValues,
 		DeviceName:          ri.deviceName,
 		BrowserHash:         ri.browserHash,
 		CreatedAt:           now,
 		ExpiresAt:           now.Add(s.lifetimes.AuthRequest),
+	}
+	if ar.LoginHint == "" && hintSubject != "" {
+		ar.LoginHint = ri.hintEmail // the hint's own claim: nothing the holder did not know
 	}
 	if req.MaxAge != nil {
 		v := int64(*req.MaxAge)

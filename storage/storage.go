@@ -109,8 +109,11 @@ type AuthRequest struct {
 	MaxAge              *int64 // seconds; nil when absent
 	UILocales           []string
 	LoginHint           string
-	ACRValues           []string
-	DeviceName          string
+	// HintSubject is the subject of the request's verified id_token_hint: only that person
+	// may answer the request ("" when there was no hint).
+	HintSubject string
+	ACRValues   []string
+	DeviceName  string
 	// BrowserHash is the SHA-256 of the binding secret held in the browser's cookie.
 	BrowserHash string
 	// Filled when the person has signed in and consented.

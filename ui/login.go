@@ -114,10 +114,19 @@ func (h *Handler) findFlow(r *http.Request, id string) (*authFlow, flowProblem) 
 	return &authFlow{ar: ar, client: cl}, flowOK
 }
 
+// hintAllows reports whether userID may answer the request: a request with an
+// id_token_hint is for the hinted person only (OIDC Core §3.1.2.1), whoever else is signed in.
+func hintAllows(ar *storage.AuthRequest, userID string) bool {
+	return ar.HintSubject == "" || ar.HintSubject == userID
+}
+
 // sessionSatisfies reports whether an existing SSO session may answer the request without a
 // new password: not when prompt=login, and not when it is older than max_age — unless the
 // sign-in happened after the request was made, which is what both ask for.
 func (h *Handler) sessionSatisfies(ar *storage.AuthRequest, s *storage.Session) bool {
+	if !hintAllows(ar, s.UserID) {
+		return false
+	}
 	if !s.AuthTime.Before(ar.CreatedAt) {
 		return true
 	}
@@ -145,7 +154,13 @@ func (h *Handler) loginGet(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if s, u := h.currentSession(r); s != nil && h.sessionSatisfies(f.ar, s) {
+	s, u := h.currentSession(r)
+	if s != nil && !hintAllows(f.ar, s.UserID) && !s.AuthTime.Before(f.ar.CreatedAt) {
+		// Signed in for this very request, but as someone other than the hint names.
+		h.redirectError(w, r, f.ar, "login_required", "the signed-in account is not the one id_token_hint names")
+		return
+	}
+	if s != nil && h.sessionSatisfies(f.ar, s) {
 		ev := mfa.EvidenceFromAMR(s.AMR)
 		if mfa.Satisfies(ev.ACR(), requirement(f)) {
 			h.proceed(w, r, f, s, u)
@@ -260,6 +275,10 @@ func (h *Handler) loginPost(w http.ResponseWriter, r *http.Request) {
 // proceed continues a signed-in auth request: profile completion and consent when needed,
 // then completion.
 func (h *Handler) proceed(w http.ResponseWriter, r *http.Request, f *authFlow, s *storage.Session, u *storage.User) {
+	if !hintAllows(f.ar, s.UserID) {
+		h.redirectError(w, r, f.ar, "login_required", "the signed-in account is not the one id_token_hint names")
+		return
+	}
 	if !account.Complete(u) {
 		if slices.Contains(f.ar.Prompt, "none") {
 			h.redirectError(w, r, f.ar, "interaction_required", "the user must complete the profile")
@@ -300,6 +319,11 @@ func (h *Handler) needsConsent(r *http.Request, f *authFlow, u *storage.User) bo
 
 // complete marks the auth request done and hands the browser to the provider's callback.
 func (h *Handler) complete(w http.ResponseWriter, r *http.Request, f *authFlow, s *storage.Session) {
+	// Every path to a code ends here, the consent page's too: the hint is enforced once more.
+	if !hintAllows(f.ar, s.UserID) {
+		h.redirectError(w, r, f.ar, "login_required", "the signed-in account is not the one id_token_hint names")
+		return
+	}
 	if err := h.cfg.Store.CompleteAuthRequest(r.Context(), f.ar.ID, s.UserID, s.ID, s.AuthTime, s.AMR, mfa.EvidenceFromAMR(s.AMR).ACR()); err != nil {
 		h.ErrorPage(w, r, http.StatusBadRequest, i18n.N("Sign-in expired"),
 			i18n.N("This sign-in request has expired or was already used. Please return to the application and start again."))

@@ -12,7 +12,7 @@ import (
 const authRequestColumns = `id, client_id, redirect_uri, state, nonce, scopes, response_type,
 	response_mode, code_challenge, code_challenge_method, prompt, max_age, ui_locales, login_hint,
 	acr_values, device_name, browser_hash, user_id, session_id, auth_time, amr, acr, done,
-	code_hash, code_expires_at, code_used_at, created_at, expires_at`
+	code_hash, code_expires_at, code_used_at, created_at, expires_at, hint_subject`
 
 type authRequestSQL struct {
 	insert, get, getByCode, complete, saveCode, consumeCode, delete string
@@ -21,7 +21,7 @@ type authRequestSQL struct {
 func newAuthRequestSQL(rb func(string) string) authRequestSQL {
 	return authRequestSQL{
 		insert: rb(`INSERT INTO auth_requests (` + authRequestColumns + `)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		get:       rb(`SELECT ` + authRequestColumns + ` FROM auth_requests WHERE id = ?`),
 		getByCode: rb(`SELECT ` + authRequestColumns + ` FROM auth_requests WHERE code_hash = ?`),
 		// The WHERE clause is the rule: only a pending, unexpired request can be completed, and
@@ -69,6 +69,7 @@ type authRequestRow struct {
 	CodeUsedAt          sql.NullInt64  `db:"code_used_at"`
 	CreatedAt           sql.NullInt64  `db:"created_at"`
 	ExpiresAt           sql.NullInt64  `db:"expires_at"`
+	HintSubject         string         `db:"hint_subject"`
 }
 
 func (r *authRequestRow) authRequest() (*storage.AuthRequest, error) {
@@ -81,6 +82,7 @@ func (r *authRequestRow) authRequest() (*storage.AuthRequest, error) {
 		Prompt:      ld.list("prompt", r.Prompt),
 		UILocales:   ld.list("ui_locales", r.UILocales),
 		LoginHint:   r.LoginHint,
+		HintSubject: r.HintSubject,
 		ACRValues:   ld.list("acr_values", r.ACRValues),
 		DeviceName:  r.DeviceName,
 		BrowserHash: r.BrowserHash,
@@ -116,7 +118,7 @@ func (d *DB) CreateAuthRequest(ctx context.Context, ar *storage.AuthRequest) err
 		encodeList(ar.ACRValues), ar.DeviceName, ar.BrowserHash, nullIfEmpty(ar.UserID),
 		ar.SessionID, msOrNull(ar.AuthTime), encodeList(ar.AMR), ar.ACR, ar.Done,
 		nullIfEmpty(ar.CodeHash), msOrNull(ar.CodeExpiresAt), msPtr(ar.CodeUsedAt),
-		msOrNull(ar.CreatedAt), msOrNull(ar.ExpiresAt))
+		msOrNull(ar.CreatedAt), msOrNull(ar.ExpiresAt), ar.HintSubject)
 	return d.wrap(err, "create auth request %q", ar.ID)
 }
 

@@ -45,7 +45,8 @@ func newAuthRequest(id, clientID string) *storage.AuthRequest {
 		State: "state-" + id, Nonce: "nonce-" + id, Scopes: []string{"openid", "email", "profile"},
 		ResponseType: "code", ResponseMode: "query", CodeChallenge: "challenge-" + id,
 		CodeChallengeMethod: "S256", Prompt: []string{"login", "consent"}, MaxAge: ptr(int64(600)),
-		UILocales: []string{"fr-CH", "en"}, LoginHint: "hint@example.com", ACRValues: []string{"urn:mfa"},
+		UILocales: []string{"fr-CH", "en"}, LoginHint: "hint@example.com", HintSubject: "hinted-" + id,
+		ACRValues:  []string{"urn:mfa"},
 		DeviceName: "Pixel", BrowserHash: "browser-" + id,
 		CreatedAt: now, ExpiresAt: now.Add(time.Hour),
 	}

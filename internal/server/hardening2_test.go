@@ -1,0 +1,110 @@
+package server_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"golang.org/x/oauth2"
+
+	"github.com/myaccount/myaccount/storage"
+)
+
+// Attack tests for the second part of the hardening issue: each fails on the code before
+// its fix.
+
+// authWith starts an authorization request in b with extra parameters and returns the first
+// page it leads to.
+func (e *testEnv) authWith(b *browser, c *testClient, params ...string) *page {
+	e.t.Helper()
+	verifier, _ := pkce()
+	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier)}
+	for i := 0; i+1 < len(params); i += 2 {
+		opts = append(opts, oauth2.SetAuthURLParam(params[i], params[i+1]))
+	}
+	return b.get(e.oauth2Config(c).AuthCodeURL("st", opts...))
+}
+
+// TestHardening2IDTokenHint (7): an id_token_hint names the only person who may answer the
+// request, and only our ID tokens are hints.
+func TestHardening2IDTokenHint(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.addUser("ada@example.com")
+	bob := e.addUser("bob@example.com")
+	c := e.addClient(storage.ClientConfidential, firstParty)
+	adaTok := e.tokens(ctx, e.browser(), c, "ada@example.com")
+	adaID, _ := adaTok.Extra("id_token").(string)
+	b := e.browser()
+	bobTok := e.tokens(ctx, b, c, "bob@example.com")
+	bobID, _ := bobTok.Extra("id_token").(string)
+	if adaID == "" || bobID == "" || strings.Count(bobTok.AccessToken, ".") != 2 {
+		t.Fatal("expected ID tokens and a JWT access token")
+	}
+
+	t.Run("prompt=none with another person's hint is login_required", func(t *testing.T) {
+		res := redirectResult(t, e.authWith(b, c, "prompt", "none", "id_token_hint", adaID), c.Redirect)
+		if res.err != "login_required" || res.code != "" {
+			t.Errorf("B signed in, hint for A: code %q error %q, want login_required", res.code, res.err)
+		}
+	})
+	t.Run("the own ID token as hint still answers silently", func(t *testing.T) {
+		res := redirectResult(t, e.authWith(b, c, "prompt", "none", "id_token_hint", bobID), c.Redirect)
+		if res.code == "" {
+			t.Errorf("own hint refused: %q", res.err)
+		}
+	})
+	t.Run("a JWT access token is no hint", func(t *testing.T) {
+		res := redirectResult(t, e.authWith(b, c, "prompt", "none", "id_token_hint", bobTok.AccessToken), c.Redirect)
+		if res.code != "" || res.err == "" {
+			t.Errorf("access token accepted as id_token_hint: code %q error %q", res.code, res.err)
+		}
+	})
+	t.Run("without prompt=none the hinted person is asked to sign in", func(t *testing.T) {
+		p := e.authWith(b, c, "id_token_hint", adaID)
+		if !strings.Contains(p.body, `action="/login"`) {
+			t.Fatalf("expected the sign-in page, got %d at %s (Location %q)", p.status, p.url, p.header.Get("Location"))
+		}
+		if !strings.Contains(p.body, `value="ada@example.com"`) {
+			t.Error("the sign-in page does not offer the hinted account")
+		}
+		// Signing in as someone else does not answer the request either.
+		res := redirectResult(t, b.submitLogin(p, "bob@example.com", testPassword), c.Redirect)
+		if res.err != "login_required" || res.code != "" {
+			t.Errorf("signed in as B for a hint naming A: code %q error %q", res.code, res.err)
+		}
+		// The hinted person gets a code for themselves.
+		verifier, _ := pkce()
+		p = b.get(e.oauth2Config(c).AuthCodeURL("st", oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("id_token_hint", adaID)))
+		res = redirectResult(t, b.submitLogin(p, "ada@example.com", testPassword), c.Redirect)
+		if res.code == "" {
+			t.Fatalf("hinted person got no code: %q", res.err)
+		}
+		tok, err := e.oauth2Config(c).Exchange(ctx, res.code, oauth2.VerifierOption(verifier))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sub := jwtSubject(t, tok.Extra("id_token").(string)); sub == bob.ID {
+			t.Error("code issued for B")
+		}
+	})
+}
+
+// jwtSubject reads sub from a JWT without verifying it (the tests trust their server).
+func jwtSubject(t testing.TB, raw string) string {
+	t.Helper()
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWT: %q", raw)
+	}
+	var cl struct {
+		Sub string `json:"sub"`
+	}
+	raw2, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil || json.Unmarshal(raw2, &cl) != nil {
+		t.Fatalf("bad JWT payload: %v", err)
+	}
+	return cl.Sub
+}
