@@ -32,7 +32,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	log.Info("MyAccount is starting",
 		"issuer", cfg.Issuer,
 		"listen", cfg.Listen,
-		"database", cfg.Database.URL,
+		"database", cfg.RedactedDatabaseURL(),
 		"data_dir", cfg.DataDir,
 		"mail", mail,
 		"discovery", cfg.Issuer+"/.well-known/openid-configuration")

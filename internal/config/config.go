@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -79,6 +80,9 @@ type Database struct {
 	// URL is a SQLite path or "file:" URL, or a postgres:// / postgresql:// URL. Empty means
 	// <data_dir>/myaccount.db; Load fills it in after all overrides.
 	URL string `yaml:"url"`
+	// URLFile names a file holding the URL (it may carry a password, like a secret); Load
+	// reads it into URL.
+	URLFile string `yaml:"url_file"`
 	// Timeout bounds every database call (a transaction as a whole): a stalled or frozen
 	// database turns into fast 503 answers instead of hung requests.
 	Timeout Duration `yaml:"timeout"`
@@ -314,6 +318,7 @@ var envVars = []envVar{
 	{"MYACCOUNT_LISTEN", "listen", func(c *Config, v string) error { c.Listen = v; return nil }},
 	{"MYACCOUNT_DATA_DIR", "data_dir", func(c *Config, v string) error { c.DataDir = v; return nil }},
 	{"MYACCOUNT_DATABASE_URL", "database.url", func(c *Config, v string) error { c.Database.URL = v; return nil }},
+	{"MYACCOUNT_DATABASE_URL_FILE", "database.url_file", func(c *Config, v string) error { c.Database.URLFile = v; return nil }},
 	{"MYACCOUNT_MASTER_KEY", "keys.master_key", func(c *Config, v string) error { c.Keys.MasterKey = v; return nil }},
 	{"MYACCOUNT_MASTER_KEY_FILE", "keys.master_key_file", func(c *Config, v string) error { c.Keys.MasterKeyFile = v; return nil }},
 	{"MYACCOUNT_MAIL_FROM", "mail.from", func(c *Config, v string) error { c.Mail.From = v; return nil }},
@@ -363,6 +368,7 @@ func (c *Config) applyEnv(env func(string) string) error {
 	}{
 		{"MYACCOUNT_MASTER_KEY", "MYACCOUNT_MASTER_KEY_FILE", &c.Keys.MasterKey, &c.Keys.MasterKeyFile},
 		{"MYACCOUNT_SMTP_PASSWORD", "MYACCOUNT_SMTP_PASSWORD_FILE", &c.Mail.SMTP.Password, &c.Mail.SMTP.PasswordFile},
+		{"MYACCOUNT_DATABASE_URL", "MYACCOUNT_DATABASE_URL_FILE", &c.Database.URL, &c.Database.URLFile},
 	}
 	for _, p := range pairs {
 		hasValue, hasFile := env(p.value) != "", env(p.file) != ""
@@ -388,6 +394,7 @@ func (c *Config) resolveFiles() error {
 	}{
 		{"keys.master_key", "keys.master_key_file", "MYACCOUNT_MASTER_KEY", &c.Keys.MasterKey, c.Keys.MasterKeyFile},
 		{"mail.smtp.password", "mail.smtp.password_file", "MYACCOUNT_SMTP_PASSWORD", &c.Mail.SMTP.Password, c.Mail.SMTP.PasswordFile},
+		{"database.url", "database.url_file", "MYACCOUNT_DATABASE_URL", &c.Database.URL, c.Database.URLFile},
 	}
 	var errs []error
 	for _, it := range items {
@@ -421,6 +428,24 @@ func (c *Config) fillDerived() {
 		c.Database.URL = filepath.Join(c.DataDir, "myaccount.db")
 	}
 }
+
+// RedactedDatabaseURL is Database.URL fit for logs and messages: a password in a URL's user
+// part or in a key=value connection string is replaced by "xxxxx".
+func (c *Config) RedactedDatabaseURL() string {
+	raw := c.Database.URL
+	if u, err := url.Parse(raw); err == nil && u.Scheme != "" {
+		q := u.Query()
+		if q.Has("password") {
+			q.Set("password", "xxxxx")
+			u.RawQuery = q.Encode()
+		}
+		return u.Redacted()
+	}
+	return keywordPassword.ReplaceAllString(raw, "${1}xxxxx")
+}
+
+// keywordPassword finds password=... in a libpq key=value connection string.
+var keywordPassword = regexp.MustCompile(`(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)`)
 
 // Database drivers returned by Config.DatabaseDriver.
 const (

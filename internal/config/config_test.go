@@ -660,3 +660,43 @@ func TestTrustedProxyPrefixes(t *testing.T) {
 		})
 	}
 }
+
+func TestRedactedDatabaseURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"postgres://app:hunter2@db:5432/x?sslmode=require": "postgres://app:xxxxx@db:5432/x?sslmode=require",
+		"postgresql://db/x?user=app&password=hunter2":      "postgresql://db/x?password=xxxxx&user=app",
+		"host=db user=app password=hunter2 dbname=x":       "host=db user=app password=xxxxx dbname=x",
+		"host=db password='hun ter2' dbname=x":             "host=db password=xxxxx dbname=x",
+		"/var/lib/myaccount/myaccount.db":                  "/var/lib/myaccount/myaccount.db",
+		"file:/var/lib/x.db?_busy_timeout=5000":            "file:/var/lib/x.db?_busy_timeout=5000",
+	} {
+		c := &Config{Database: Database{URL: in}}
+		if got := c.RedactedDatabaseURL(); got != want || strings.Contains(got, "hunter2") || strings.Contains(got, "hun ter2") {
+			t.Errorf("RedactedDatabaseURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestDatabaseURLFile(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "url")
+	if err := os.WriteFile(f, []byte("postgres://app:pw@db/x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load("", func(k string) string {
+		if k == "MYACCOUNT_DATABASE_URL_FILE" {
+			return f
+		}
+		return ""
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Database.URL != "postgres://app:pw@db/x" || cfg.DatabaseDriver() != DriverPostgres {
+		t.Errorf("url from file: %q (%s)", cfg.Database.URL, cfg.DatabaseDriver())
+	}
+	if _, err := Load("", func(k string) string {
+		return map[string]string{"MYACCOUNT_DATABASE_URL_FILE": f, "MYACCOUNT_DATABASE_URL": "postgres://other/x"}[k]
+	}); err == nil {
+		t.Error("both MYACCOUNT_DATABASE_URL and its _FILE accepted")
+	}
+}

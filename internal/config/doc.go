@@ -26,6 +26,7 @@
 //	MYACCOUNT_LISTEN              listen
 //	MYACCOUNT_DATA_DIR            data_dir
 //	MYACCOUNT_DATABASE_URL        database.url
+//	MYACCOUNT_DATABASE_URL_FILE   database.url_file
 //	MYACCOUNT_MASTER_KEY          keys.master_key
 //	MYACCOUNT_MASTER_KEY_FILE     keys.master_key_file
 //	MYACCOUNT_MAIL_FROM           mail.from
