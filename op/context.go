@@ -24,6 +24,8 @@ type requestInfo struct {
 	// page when there is no id_token_hint.
 	postLogoutURI string
 	state         string
+	// sessionHash is the SHA-256 of the browser's session cookie at end_session.
+	sessionHash string
 	// device is the consumed device code whose tokens are being issued (device grant).
 	device *storage.DeviceCode
 	// client memoises the client read during this request: a token request reads it for

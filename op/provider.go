@@ -35,6 +35,9 @@ type Config struct {
 	LogoutPath string
 	// BrowserCookie names the cookie that binds an authorization request to a browser.
 	BrowserCookie string
+	// SessionCookie names the UI's SSO session cookie: end_session ends a session only for
+	// the browser holding it.
+	SessionCookie string
 	SecureCookies bool
 	// ClientIP resolves the client address (honouring only trusted proxies).
 	ClientIP func(*http.Request) string
@@ -203,6 +206,9 @@ func (p *Provider) middleware(next http.Handler) http.Handler {
 			if err := r.ParseForm(); err == nil {
 				ri.postLogoutURI = r.Form.Get("post_logout_redirect_uri")
 				ri.state = r.Form.Get("state")
+			}
+			if c, err := r.Cookie(p.cfg.SessionCookie); err == nil && c.Value != "" {
+				ri.sessionHash = secret.HashToken(c.Value)
 			}
 		case "/keys":
 			w.Header().Set("Cache-Control", "public, max-age=300")

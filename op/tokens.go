@@ -340,9 +340,10 @@ func (s *opStorage) TerminateSession(ctx context.Context, userID, clientID strin
 	return nil
 }
 
-// TerminateSessionFromRequest ends the SSO session named by the id_token_hint's sid. Without
-// an id_token_hint nothing is ended here: the person is sent to the logout page, which asks
-// before signing out, so a cross-site link cannot sign anyone out.
+// TerminateSessionFromRequest ends the SSO session named by the id_token_hint's sid, when
+// this browser holds it (its session cookie is that session's). Otherwise nothing is ended
+// here: the person is sent to the logout page, which asks before signing out, so neither a
+// cross-site link nor a leaked ID token can sign anyone out.
 func (s *opStorage) TerminateSessionFromRequest(ctx context.Context, req *zop.EndSessionRequest) (string, error) {
 	if req.IDTokenHintClaims == nil || req.UserID == "" {
 		return s.logoutURL(ctx, req), nil
@@ -353,12 +354,22 @@ func (s *opStorage) TerminateSessionFromRequest(ctx context.Context, req *zop.En
 			sid = v
 		}
 	}
-	if sid != "" {
-		sess, err := s.store.GetSession(ctx, sid)
-		if err == nil && sess.UserID == req.UserID {
-			if err := s.store.RevokeSession(ctx, sid, s.now()); err != nil {
-				return "", fmt.Errorf("end session: %w", err)
-			}
+	browser := requestInfoFrom(ctx).sessionHash
+	if sid == "" || browser == "" {
+		return s.logoutURL(ctx, req), nil
+	}
+	sess, err := s.store.GetSession(ctx, sid)
+	switch {
+	case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrExpired):
+		// Already over (or never existed): nothing to end, nothing to ask.
+	case err != nil:
+		return "", fmt.Errorf("end session: %w", err)
+	case sess.UserID != req.UserID || !secret.Equal(sess.TokenHash, browser):
+		// Another browser's session, or a hint that names someone else's: ask.
+		return s.logoutURL(ctx, req), nil
+	default:
+		if err := s.store.RevokeSession(ctx, sid, s.now()); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return "", fmt.Errorf("end session: %w", err)
 		}
 	}
 	if s.postLogoutURI(ctx, req) == "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -107,4 +108,45 @@ func jwtSubject(t testing.TB, raw string) string {
 		t.Fatalf("bad JWT payload: %v", err)
 	}
 	return cl.Sub
+}
+
+// TestHardening2EndSessionNeedsTheBrowser (11): an id_token_hint at end_session ends the
+// session only in the browser that holds it; anywhere else the person is asked.
+func TestHardening2EndSessionNeedsTheBrowser(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.addUser("ada@example.com")
+	e.addUser("eve@example.com")
+	c := e.addClient(storage.ClientConfidential, firstParty)
+	victim := e.browser()
+	tok := e.tokens(ctx, victim, c, "ada@example.com")
+	idt, _ := tok.Extra("id_token").(string)
+	bye := c.c.PostLogoutRedirectURIs[0]
+	stillSignedIn := func(b *browser, who string) {
+		t.Helper()
+		if res := redirectResult(t, e.authWith(b, c, "prompt", "none"), c.Redirect); res.code == "" {
+			t.Errorf("%s was signed out: %q", who, res.err)
+		}
+	}
+	logout := url.Values{"id_token_hint": {idt}, "post_logout_redirect_uri": {bye}, "state": {"x"}}.Encode()
+
+	// A stranger's browser, then the attacker's own signed-in browser, replay the hint.
+	for _, tc := range []struct {
+		name string
+		b    *browser
+	}{{"a browser without a session", e.browser()}, {"a browser with another session", e.signedInBrowser("eve@example.com")}} {
+		p := tc.b.get(e.issuer + "/end_session?" + logout)
+		if !strings.Contains(p.body, `action="/logout"`) {
+			t.Errorf("%s: expected the sign-out question, got %d at %s (Location %q)", tc.name, p.status, p.url, p.header.Get("Location"))
+		}
+		stillSignedIn(victim, "the victim, after the hint was replayed from "+tc.name)
+	}
+	// The victim's own browser still signs out at once.
+	p := victim.get(e.issuer + "/end_session?" + logout)
+	if loc := p.location(); loc == nil || !strings.HasPrefix(loc.String(), bye) {
+		t.Fatalf("own browser: got %d, Location %v, want the post-logout redirect", p.status, loc)
+	}
+	if res := redirectResult(t, e.authWith(victim, c, "prompt", "none"), c.Redirect); res.err != "login_required" {
+		t.Errorf("after signing out in the own browser prompt=none gave %q", res.err)
+	}
 }

@@ -243,6 +243,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store stor
 		LoginPath:     "/login",
 		LogoutPath:    "/logout",
 		BrowserCookie: browserCookie,
+		SessionCookie: cfg.Session.CookieName,
 		SecureCookies: secure,
 		ClientIP:      ips.IP,
 		ErrorPage: func(w http.ResponseWriter, r *http.Request, status int, title, msg string) {
