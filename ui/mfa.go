@@ -123,8 +123,9 @@ func (h *Handler) mfaPost(w http.ResponseWriter, r *http.Request) {
 		ev.EmailCode = true
 	}
 	m := h.meta(r, lang)
-	if err != nil && !fault.Is(err) {
+	if err != nil && !fault.Is(err) && method != "email_code" {
 		// The password was right: its owner should hear that someone is at the second step.
+		// (A wrong emailed code needs no mail about it: the code went to that mailbox.)
 		h.cfg.Accounts.NotifySecondStepFailed(r.Context(), u, m)
 	}
 	switch {
