@@ -30,3 +30,12 @@ func parseIDTokenHint(hint string) (idTokenHint, bool) {
 	}
 	return h, h.JTI == "" && h.AZP != ""
 }
+
+// hostCookieName adds the __Host- prefix, with which a browser accepts the cookie only with
+// Secure, Path=/ and no Domain: a sibling subdomain cannot plant or overwrite it.
+func hostCookieName(name string) string {
+	if strings.HasPrefix(name, "__Host-") {
+		return name
+	}
+	return "__Host-" + name
+}

@@ -88,6 +88,11 @@ func New(cfg Config) (*Provider, error) {
 	if len(cfg.MasterKey) != 32 {
 		return nil, errors.New("op: master key must be 32 bytes")
 	}
+	// On https every cookie carries the __Host- prefix (the UI names them the same way).
+	if cfg.SecureCookies {
+		cfg.BrowserCookie = hostCookieName(cfg.BrowserCookie)
+		cfg.SessionCookie = hostCookieName(cfg.SessionCookie)
+	}
 	cryptoKey, err := hkdf.Key(sha256.New, cfg.MasterKey, nil, "myaccount opaque access tokens v1", 32)
 	if err != nil {
 		return nil, fmt.Errorf("op: derive token key: %w", err)

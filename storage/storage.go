@@ -471,6 +471,10 @@ type AuthRequestStore interface {
 	// CompleteAuthRequest marks the request done for a user; it fails with ErrNotFound when the
 	// request is unknown, expired or already done.
 	CompleteAuthRequest(ctx context.Context, id, userID, sessionID string, authTime time.Time, amr []string, acr string) error
+	// RebindAuthRequests moves the unexpired requests without a code that are bound to a
+	// browser's old binding secret (oldHash) to its new one, when the browser's binding
+	// cookie is re-issued. It returns how many moved; an empty oldHash moves none.
+	RebindAuthRequests(ctx context.Context, oldHash, newHash string) (int64, error)
 	// SaveAuthCode stores the hash of a code issued for a done request.
 	SaveAuthCode(ctx context.Context, id, codeHash string, expiresAt time.Time) error
 	// GetAuthRequestByCode returns the request holding the code whatever the code's state

@@ -39,6 +39,7 @@ type Store interface {
 	UpdateUser(ctx context.Context, id string, fn func(*storage.User) error) (*storage.User, error)
 	GetAuthRequest(ctx context.Context, id string) (*storage.AuthRequest, error)
 	CompleteAuthRequest(ctx context.Context, id, userID, sessionID string, authTime time.Time, amr []string, acr string) error
+	RebindAuthRequests(ctx context.Context, oldHash, newHash string) (int64, error)
 	GetClient(ctx context.Context, id string) (*storage.Client, error)
 	GetUser(ctx context.Context, id string) (*storage.User, error)
 	GetConsent(ctx context.Context, userID, clientID string) (*storage.Consent, error)
@@ -135,6 +136,8 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.ThemeDir != "" {
 		files = overlayFS{top: os.DirFS(cfg.ThemeDir), base: web.FS}
 	}
+	cfg.SessionCookie = hostCookieName(cfg.SessionCookie, cfg.SecureCookies)
+	cfg.BrowserCookie = hostCookieName(cfg.BrowserCookie, cfg.SecureCookies)
 	h := &Handler{cfg: cfg, pages: map[string]*template.Template{}, csrfKey: key}
 	for _, name := range pageNames {
 		t, err := template.ParseFS(files, "templates/layout.html", "templates/"+name+".html")
@@ -213,7 +216,7 @@ const langCookie = "myaccount_lang"
 // then Accept-Language.
 func (h *Handler) lang(r *http.Request, u *storage.User) string {
 	var prefs []string
-	if c, err := r.Cookie(langCookie); err == nil {
+	if c, err := r.Cookie(h.cookieName(langCookie)); err == nil {
 		prefs = append(prefs, c.Value)
 	}
 	if u != nil && u.Locale != "" {
@@ -237,7 +240,7 @@ func (h *Handler) commonFor(w http.ResponseWriter, r *http.Request, title string
 func (h *Handler) switchLang(w http.ResponseWriter, r *http.Request) {
 	to := r.URL.Query().Get("to")
 	lang := h.cfg.I18n.Lang(to)
-	http.SetCookie(w, &http.Cookie{Name: langCookie, Value: lang, Path: "/", MaxAge: 365 * 24 * 3600,
+	http.SetCookie(w, &http.Cookie{Name: h.cookieName(langCookie), Value: lang, Path: "/", MaxAge: 365 * 24 * 3600,
 		HttpOnly: true, Secure: h.cfg.SecureCookies, SameSite: http.SameSiteLaxMode})
 	http.Redirect(w, r, localPath(r.URL.Query().Get("back")), http.StatusSeeOther)
 }

@@ -53,6 +53,8 @@ func (h *Handler) bindingOK(cookie, hash string) bool {
 type authFlow struct {
 	ar     *storage.AuthRequest
 	client *storage.Client
+	// rebound is set once this request has re-issued the browser binding (reissueBinding).
+	rebound bool
 }
 
 // loadFlow loads the auth request named by the form and checks that this browser started
@@ -322,6 +324,10 @@ func (h *Handler) complete(w http.ResponseWriter, r *http.Request, f *authFlow, 
 	// Every path to a code ends here, the consent page's too: the hint is enforced once more.
 	if !hintAllows(f.ar, s.UserID) {
 		h.redirectError(w, r, f.ar, "login_required", "the signed-in account is not the one id_token_hint names")
+		return
+	}
+	if err := h.reissueBinding(w, r, f); err != nil {
+		h.fail(w, r, "re-issue browser binding", err)
 		return
 	}
 	if err := h.cfg.Store.CompleteAuthRequest(r.Context(), f.ar.ID, s.UserID, s.ID, s.AuthTime, s.AMR, mfa.EvidenceFromAMR(s.AMR).ACR()); err != nil {

@@ -161,7 +161,7 @@ func (h *Handler) secondFactorDone(w http.ResponseWriter, r *http.Request, u *st
 	if remember || method == "email_code" {
 		// An emailed code marks the browser as known, so it is not asked for again.
 		if tok, err := h.cfg.MFA.TrustBrowser(ctx, u.ID, truncate(r.UserAgent(), 256)); err == nil {
-			http.SetCookie(w, &http.Cookie{Name: trustCookie, Value: tok, Path: "/", MaxAge: int(mfa.TrustedBrowserTTL.Seconds()),
+			http.SetCookie(w, &http.Cookie{Name: h.cookieName(trustCookie), Value: tok, Path: "/", MaxAge: int(mfa.TrustedBrowserTTL.Seconds()),
 				HttpOnly: true, Secure: h.cfg.SecureCookies, SameSite: http.SameSiteLaxMode})
 		}
 	}

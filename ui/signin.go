@@ -62,14 +62,14 @@ func (h *Handler) sealCookie(w http.ResponseWriter, name, purpose string, v any,
 	nonce := make([]byte, aead.NonceSize())
 	_, _ = rand.Read(nonce)
 	sealed := aead.Seal(nonce, nonce, plain, []byte(purpose))
-	http.SetCookie(w, &http.Cookie{Name: name, Value: base64.RawURLEncoding.EncodeToString(sealed), Path: "/",
+	http.SetCookie(w, &http.Cookie{Name: h.cookieName(name), Value: base64.RawURLEncoding.EncodeToString(sealed), Path: "/",
 		MaxAge: int(ttl.Seconds()), HttpOnly: true, Secure: h.cfg.SecureCookies, SameSite: http.SameSiteLaxMode})
 	return nil
 }
 
 // openCookie decrypts a sealed cookie into v; false when absent, forged or for another purpose.
 func (h *Handler) openCookie(r *http.Request, name, purpose string, v any) bool {
-	c, err := r.Cookie(name)
+	c, err := r.Cookie(h.cookieName(name))
 	if err != nil || len(c.Value) > 8192 {
 		return false
 	}
@@ -86,7 +86,7 @@ func (h *Handler) openCookie(r *http.Request, name, purpose string, v any) bool 
 }
 
 func (h *Handler) clearCookie(w http.ResponseWriter, name string) {
-	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
+	http.SetCookie(w, &http.Cookie{Name: h.cookieName(name), Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
 		Secure: h.cfg.SecureCookies, SameSite: http.SameSiteLaxMode})
 }
 
@@ -113,7 +113,7 @@ func requirement(f *authFlow) mfa.Requirement {
 
 // browserTrusted reports whether this browser was remembered after a second factor.
 func (h *Handler) browserTrusted(r *http.Request, userID string) bool {
-	c, err := r.Cookie(trustCookie)
+	c, err := r.Cookie(h.cookieName(trustCookie))
 	if err != nil {
 		return false
 	}
@@ -164,6 +164,9 @@ func (h *Handler) nextStep(w http.ResponseWriter, r *http.Request, u *storage.Us
 	switch d.Step {
 	case mfa.StepDone:
 		h.clearCookie(w, signinCookie)
+		if err := h.reissueBinding(w, r, f); err != nil {
+			return "", nil, err
+		}
 		s, err := h.startSession(w, r, u, ev)
 		if err == nil {
 			m := h.meta(r, h.lang(r, u))
@@ -175,6 +178,9 @@ func (h *Handler) nextStep(w http.ResponseWriter, r *http.Request, u *storage.Us
 		return flowTarget(flow, ret), s, err
 	case mfa.StepEnrol:
 		// Stepped up, not refused: the person sets up a factor, then the request continues.
+		if err := h.reissueBinding(w, r, f); err != nil {
+			return "", nil, err
+		}
 		s, err := h.startSession(w, r, u, ev)
 		q := url.Values{"enrol": {"1"}}
 		if flow != "" {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 
 	"golang.org/x/oauth2"
@@ -148,5 +150,114 @@ func TestHardening2EndSessionNeedsTheBrowser(t *testing.T) {
 	}
 	if res := redirectResult(t, e.authWith(victim, c, "prompt", "none"), c.Redirect); res.err != "login_required" {
 		t.Errorf("after signing out in the own browser prompt=none gave %q", res.err)
+	}
+}
+
+const bindingCookie = "myaccount_browser"
+
+// TestHardening2BindingReissuedAtSignIn (19): a browser-binding value planted in the victim's
+// browser before sign-in does not let its planter finish the victim's flow.
+func TestHardening2BindingReissuedAtSignIn(t *testing.T) {
+	e := newEnv(t)
+	e.addUser("ada@example.com")
+	c := e.addClient(storage.ClientConfidential, firstParty)
+	issuer, _ := url.Parse(e.issuer)
+
+	// The attacker learns a binding value of its own and plants it in the victim's browser
+	// (a sibling subdomain, a plain-http response, a shared machine).
+	attacker := e.noFollow()
+	attacker.get(e.oauth2Config(c).AuthCodeURL("a"))
+	planted := cookieValue(attacker, e.issuer, bindingCookie)
+	if planted == "" {
+		t.Fatal("no binding cookie from /authorize")
+	}
+	victim := e.noFollow()
+	victim.c.Jar.SetCookies(issuer, []*http.Cookie{{Name: bindingCookie, Value: planted, Path: "/"}})
+
+	verifier, _ := pkce()
+	p := victim.get(e.oauth2Config(c).AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)))
+	p = victim.get(resolve(e.issuer, p.header.Get("Location")))
+	p = victim.submitLogin(p, "ada@example.com", testPassword)
+	callback := p.header.Get("Location")
+	if !strings.Contains(callback, "/authorize/callback") {
+		t.Fatalf("sign-in did not lead to the callback: %d, Location %q", p.status, callback)
+	}
+	if now := cookieValue(victim, e.issuer, bindingCookie); now == planted || now == "" {
+		t.Error("the binding cookie was not re-issued at sign-in")
+	}
+	// The callback URL leaks (history, a proxy log); the planter replays it.
+	stolen := attacker.get(resolve(e.issuer, callback))
+	if strings.Contains(stolen.header.Get("Location"), "code=") {
+		t.Fatalf("the planter of the binding value received the victim's code: %s", stolen.header.Get("Location"))
+	}
+	// The victim's own browser finishes.
+	res := redirectResult(t, victim.get(resolve(e.issuer, callback)), c.Redirect)
+	if res.code == "" {
+		t.Fatalf("victim got no code: %q", res.err)
+	}
+}
+
+// resolve makes a Location absolute against the issuer.
+func resolve(issuer, loc string) string {
+	if strings.HasPrefix(loc, "/") {
+		return issuer + loc
+	}
+	return loc
+}
+
+// httpsTransport serves an https issuer from the plain-http test listener, so that a cookie
+// jar treats the site as secure.
+type httpsTransport struct {
+	to      *url.URL
+	mu      sync.Mutex
+	cookies []string
+}
+
+func (t *httpsTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r2 := r.Clone(r.Context())
+	r2.URL.Scheme, r2.URL.Host = t.to.Scheme, t.to.Host
+	resp, err := http.DefaultTransport.RoundTrip(r2)
+	if err == nil {
+		t.mu.Lock()
+		t.cookies = append(t.cookies, resp.Header.Values("Set-Cookie")...)
+		t.mu.Unlock()
+	}
+	return resp, err
+}
+
+// TestHardening2HostPrefixedCookies (19): on an https issuer every cookie is __Host-
+// prefixed, Secure, Path=/ and without Domain.
+func TestHardening2HostPrefixedCookies(t *testing.T) {
+	e := newEnvWith(t, envOptions{issuer: "https://myaccount.test"})
+	e.addUser("ada@example.com")
+	c := e.addClient(storage.ClientConfidential, firstParty)
+	to, _ := url.Parse(e.addr)
+	tr := &httpsTransport{to: to}
+	b := e.browser()
+	b.c.Transport = tr
+	b.get(e.issuer + "/lang?to=de&back=/login")
+	res, _ := e.signIn(b, c, "ada@example.com")
+	if res.code == "" {
+		t.Fatalf("no code over the https issuer: %q", res.err)
+	}
+	names := map[string]bool{}
+	for _, raw := range tr.cookies {
+		ck, err := http.ParseSetCookie(raw)
+		if err != nil {
+			t.Fatalf("bad Set-Cookie %q: %v", raw, err)
+		}
+		names[ck.Name] = true
+		if !strings.HasPrefix(ck.Name, "__Host-") || !ck.Secure || ck.Path != "/" || ck.Domain != "" {
+			t.Errorf("cookie not __Host- safe: %q", raw)
+		}
+	}
+	for _, want := range []string{"__Host-" + e.cfg.Session.CookieName, "__Host-" + bindingCookie, "__Host-myaccount_csrf", "__Host-myaccount_lang"} {
+		if !names[want] {
+			t.Errorf("cookie %s was not set (got %v)", want, names)
+		}
+	}
+	// The session works under its new name: a second sign-in is silent.
+	if res := redirectResult(t, e.authWith(b, c, "prompt", "none"), c.Redirect); res.code == "" {
+		t.Errorf("SSO under __Host- names: %q", res.err)
 	}
 }

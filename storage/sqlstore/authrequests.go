@@ -15,7 +15,7 @@ const authRequestColumns = `id, client_id, redirect_uri, state, nonce, scopes, r
 	code_hash, code_expires_at, code_used_at, created_at, expires_at, hint_subject`
 
 type authRequestSQL struct {
-	insert, get, getByCode, complete, saveCode, consumeCode, delete string
+	insert, get, getByCode, complete, rebind, saveCode, consumeCode, delete string
 }
 
 func newAuthRequestSQL(rb func(string) string) authRequestSQL {
@@ -29,6 +29,8 @@ func newAuthRequestSQL(rb func(string) string) authRequestSQL {
 		complete: rb(`UPDATE auth_requests
 			SET user_id = ?, session_id = ?, auth_time = ?, amr = ?, acr = ?, done = ?
 			WHERE id = ? AND done = ? AND expires_at > ?`),
+		rebind: rb(`UPDATE auth_requests SET browser_hash = ?
+			WHERE browser_hash = ? AND expires_at > ? AND code_hash IS NULL`),
 		saveCode: rb(`UPDATE auth_requests SET code_hash = ?, code_expires_at = ?
 			WHERE id = ? AND done = ? AND code_hash IS NULL`),
 		// Single use is decided by this one statement: of concurrent consumers exactly one
@@ -147,6 +149,16 @@ func (d *DB) CompleteAuthRequest(ctx context.Context, id, userID, sessionID stri
 		nullIfEmpty(userID), sessionID, msOrNull(authTime), encodeList(amr), acr, true,
 		id, false, d.clockNow().UnixMilli()))
 	return d.wrap(err, "complete auth request %q", id)
+}
+
+// RebindAuthRequests moves the browser's live requests (unexpired, no code yet) from oldHash
+// to newHash and returns how many moved.
+func (d *DB) RebindAuthRequests(ctx context.Context, oldHash, newHash string) (int64, error) {
+	if oldHash == "" || newHash == "" {
+		return 0, nil
+	}
+	n, err := d.exec(ctx, d.q.authReqs.rebind, newHash, oldHash, d.clockNow().UnixMilli())
+	return n, d.wrap(err, "rebind auth requests")
 }
 
 // SaveAuthCode attaches the hash of the issued code to a done request. Unknown or not yet

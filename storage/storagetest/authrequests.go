@@ -77,6 +77,37 @@ var authRequestTests = []test{
 		must(t, s.CreateAuthRequest(ctx(t), ar))
 		wantErr(t, s.CompleteAuthRequest(ctx(t), "old", "u1", "s", base(), nil, ""), storage.ErrNotFound)
 	}},
+	{"rebind moves a browser's live requests without a code", func(t *testing.T, s storage.Store) {
+		must(t, s.CreateUser(ctx(t), newUser("u1")))
+		must(t, s.CreateClient(ctx(t), newClient("c1")))
+		mk := func(id, hash string) *storage.AuthRequest {
+			ar := newAuthRequest(id, "c1")
+			ar.BrowserHash = hash
+			must(t, s.CreateAuthRequest(ctx(t), ar))
+			return ar
+		}
+		mk("pending", "old")
+		mk("done", "old")
+		mk("coded", "old")
+		mk("other", "other")
+		expired := newAuthRequest("expired", "c1")
+		expired.BrowserHash, expired.ExpiresAt = "old", wallNow().Add(-time.Second)
+		must(t, s.CreateAuthRequest(ctx(t), expired))
+		must(t, s.CompleteAuthRequest(ctx(t), "done", "u1", "s", base(), nil, ""))
+		must(t, s.CompleteAuthRequest(ctx(t), "coded", "u1", "s", base(), nil, ""))
+		must(t, s.SaveAuthCode(ctx(t), "coded", "code-hash", wallNow().Add(time.Minute)))
+		n, err := s.RebindAuthRequests(ctx(t), "old", "new")
+		must(t, err)
+		equal(t, "moved", n, int64(2))
+		for id, want := range map[string]string{"pending": "new", "done": "new", "coded": "old", "other": "other"} {
+			got, err := s.GetAuthRequest(ctx(t), id)
+			must(t, err)
+			equal(t, "BrowserHash of "+id, got.BrowserHash, want)
+		}
+		n, err = s.RebindAuthRequests(ctx(t), "", "x")
+		must(t, err)
+		equal(t, "moved from an empty hash", n, int64(0))
+	}},
 	{"save code needs a done request without a code", func(t *testing.T, s storage.Store) {
 		must(t, s.CreateUser(ctx(t), newUser("u1")))
 		must(t, s.CreateClient(ctx(t), newClient("c1")))

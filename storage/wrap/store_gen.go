@@ -507,6 +507,14 @@ func (s *Store) PollDeviceCode(ctx context.Context, a1 string, a2 time.Time) (r0
 	return
 }
 
+func (s *Store) RebindAuthRequests(ctx context.Context, a1 string, a2 string) (r0 int64, err error) {
+	err = s.around(ctx, "RebindAuthRequests", func(ctx context.Context) (err error) {
+		r0, err = s.inner.RebindAuthRequests(ctx, a1, a2)
+		return err
+	})
+	return
+}
+
 func (s *Store) ReleaseLease(ctx context.Context, a1 string, a2 string) (err error) {
 	err = s.around(ctx, "ReleaseLease", func(ctx context.Context) (err error) {
 		err = s.inner.ReleaseLease(ctx, a1, a2)
