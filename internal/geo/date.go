@@ -1,7 +1,6 @@
 package geo
 
 import (
-	"strconv"
 	"time"
 )
 
@@ -11,6 +10,9 @@ import (
 type DateFormat struct {
 	ID     string
 	Layout string
+	// Pattern spells the numeric formats in placeholders ("DD/MM/YYYY"), so 04/12 and 12/04
+	// can be told apart; the UI translates it ("TT/MM/JJJJ"). Empty for the written-out one.
+	Pattern string
 }
 
 // DefaultDateFormat is used until a person chooses: ISO 8601 is the one numeric form no
@@ -22,18 +24,11 @@ const longFormat = "long"
 
 // dateFormats are the choices, most common conventions first after ISO.
 var dateFormats = [...]DateFormat{
-	{ID: "ymd", Layout: "2006-01-02"},
-	{ID: "dmy-dot", Layout: "02.01.2006"},
-	{ID: "dmy-slash", Layout: "02/01/2006"},
-	{ID: "mdy-slash", Layout: "01/02/2006"},
+	{ID: "ymd", Layout: "2006-01-02", Pattern: "YYYY-MM-DD"},
+	{ID: "dmy-dot", Layout: "02.01.2006", Pattern: "DD.MM.YYYY"},
+	{ID: "dmy-slash", Layout: "02/01/2006", Pattern: "DD/MM/YYYY"},
+	{ID: "mdy-slash", Layout: "01/02/2006", Pattern: "MM/DD/YYYY"},
 	{ID: longFormat, Layout: "2 January 2006"},
-}
-
-// monthNames are month names as they follow a day number: German uses the nominative,
-// Russian the genitive ("2 января").
-var monthNames = map[string][12]string{
-	"de": {"Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober", "November", "Dezember"},
-	"ru": {"января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа", "сентября", "октября", "ноября", "декабря"},
 }
 
 // DateFormats lists the formats a person can choose from.
@@ -63,9 +58,9 @@ func FormatDate(t time.Time, id, tz string) string {
 	return FormatDateIn(t, id, tz, "en")
 }
 
-// FormatDateIn is FormatDate with month names in lang (de or ru; others get English) for
-// the written-out format: "2. Januar 2006", "2 января 2006 г.". Numeric formats do not
-// depend on lang.
+// FormatDateIn is FormatDate with the written-out format in lang's words and CLDR's
+// long pattern for it (de and ru; others get English): "4. Dezember 2026", "4 декабря
+// 2026 г.", "4 December 2026". Numeric formats do not depend on lang.
 func FormatDateIn(t time.Time, id, tz, lang string) string {
 	l, ok := layout(id)
 	if !ok {
@@ -76,12 +71,5 @@ func FormatDateIn(t time.Time, id, tz, lang string) string {
 	if id != longFormat {
 		return t.Format(l)
 	}
-	day, year := strconv.Itoa(t.Day()), strconv.Itoa(t.Year())
-	switch lang := nameLang(lang); lang {
-	case "de":
-		return day + ". " + monthNames[lang][t.Month()-1] + " " + year
-	case "ru":
-		return day + " " + monthNames[lang][t.Month()-1] + " " + year + " г."
-	}
-	return t.Format(l)
+	return formatPattern(t, word(lang, "date.long"), lang)
 }

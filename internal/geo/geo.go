@@ -5,7 +5,8 @@
 // Everything is read-only and built once by New from files embedded in the binary, so the
 // server needs no network and no data files on the host. Country names come from the CLDR
 // data in golang.org/x/text/language/display rather than a copied table; subdivisions and
-// the zone-per-country table are generated into data/ by gen.go (see data/README.md for
+// the zone-per-country table, and CLDR's date words and zone city names, are generated
+// into data/ by gen.go (see data/README.md for
 // sources and licences). Time zones use Go's embedded tzdata, so a zone chosen here loads
 // on a minimal container without /usr/share/zoneinfo as well.
 package geo
@@ -65,7 +66,8 @@ type Data struct {
 	regionNames  map[string]map[string]string   // lang → "CC-RR" → name
 	zones        []string                       // sorted, for TimeZones
 	zoneSet      map[string]bool
-	countryZones map[string][]string // country → zones in zone.tab order
+	countryZones map[string][]string  // country → zones in zone.tab order
+	zoneCities   map[string][3]string // zone → city in en, de, ru
 }
 
 // New loads and checks the embedded tables. It fails only if the binary was built with
@@ -87,6 +89,13 @@ func New() (*Data, error) {
 	}
 	if err := d.loadZones(); err != nil {
 		return nil, err
+	}
+	if err := d.loadZoneCities(); err != nil {
+		return nil, err
+	}
+	// Read the date words now, so a broken cldr.tsv fails here and not on a page.
+	if len(cldrWords()) == 0 {
+		return nil, fmt.Errorf("geo: cldr.tsv is empty")
 	}
 	return d, nil
 }
