@@ -18,6 +18,8 @@ import (
 func (h *Handler) mountRegister(r *mux.Router) {
 	r.HandleFunc("/register", h.registerGet).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/register", h.registerPost).Methods(http.MethodPost)
+	r.HandleFunc("/register/captcha", h.registerCaptcha).Methods(http.MethodPost)
+	r.HandleFunc("/register/check", h.registerCheck).Methods(http.MethodPost)
 	r.HandleFunc("/activate", h.activateGet).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/activate", h.activatePost).Methods(http.MethodPost)
 	r.HandleFunc("/activate/resend", h.resendPost).Methods(http.MethodPost)
@@ -34,8 +36,14 @@ type registerPage struct {
 	CaptchaAudio  template.URL
 	// FormID follows the form through its reloads, so new pictures are limited per form.
 	FormID string
-	Errors map[string]string
-	Focus  string
+	// Pass is set when the person already solved the captcha and the form comes back for
+	// another reason: it carries the solved captcha instead of a new picture.
+	Pass *captcha.Pass
+	// Password refills both password fields when they were valid and matched but something
+	// else was wrong, so a slip elsewhere does not cost the typing (the page is no-store).
+	Password string
+	Errors   map[string]string
+	Focus    string
 }
 
 // messagePage is a plain page with a heading, a message and optional next steps.
@@ -62,6 +70,7 @@ func (h *Handler) message(w http.ResponseWriter, r *http.Request, status int, he
 func (h *Handler) renderRegister(w http.ResponseWriter, r *http.Request, p registerPage, status int) {
 	p.common = h.common(w, r, i18n.N("Create account"))
 	p.MinLen = h.cfg.Accounts.MinPasswordLength()
+	w.Header().Set("Cache-Control", "no-store") // the page may carry the typed password
 	if f := h.optionalFlow(r, p.AuthRequestID); f != nil {
 		p.ClientName = f.client.Name
 	} else {
@@ -70,16 +79,18 @@ func (h *Handler) renderRegister(w http.ResponseWriter, r *http.Request, p regis
 	if p.FormID == "" {
 		p.FormID = secret.RandomToken(16)
 	}
-	ch, err := h.cfg.Captcha.NewFor(r.Context(), p.Lang, h.cfg.ClientIP(r), p.FormID)
-	if errors.Is(err, captcha.ErrTooMany) {
-		h.captchaLimited(w, r)
-		return
+	if p.Pass == nil {
+		ch, err := h.cfg.Captcha.NewFor(r.Context(), p.Lang, h.cfg.ClientIP(r), p.FormID)
+		if errors.Is(err, captcha.ErrTooMany) {
+			h.captchaLimited(w, r)
+			return
+		}
+		if err != nil {
+			h.fail(w, r, "new captcha", err)
+			return
+		}
+		p.CaptchaID, p.CaptchaImage, p.CaptchaAudio = ch.ID, ch.ImageDataURL(), ch.AudioDataURL()
 	}
-	if err != nil {
-		h.fail(w, r, "new captcha", err)
-		return
-	}
-	p.CaptchaID, p.CaptchaImage, p.CaptchaAudio = ch.ID, ch.ImageDataURL(), ch.AudioDataURL()
 	h.render(w, r, status, "register", p)
 }
 
@@ -103,16 +114,18 @@ func (h *Handler) registerPost(w http.ResponseWriter, r *http.Request) {
 	}
 	// The captcha is checked (and consumed) first, whatever else is wrong: one answer per picture.
 	ok, err := h.cfg.Captcha.VerifyFrom(r.Context(), r.PostFormValue("captcha_id"), r.PostFormValue("captcha"), h.cfg.ClientIP(r))
-	if errors.Is(err, captcha.ErrTooMany) {
+	switch {
+	case errors.Is(err, captcha.ErrTooMany):
 		h.captchaLimited(w, r)
 		return
-	}
-	if err != nil {
+	case errors.Is(err, captcha.ErrExpired):
+		p.Errors["captcha"] = T("These numbers have expired. Here are new ones.")
+	case err != nil:
 		h.fail(w, r, "verify captcha", err)
 		return
-	}
-	if !ok {
-		p.Errors["captcha"] = T("The answer to the picture was wrong. Try the new one.")
+	case !ok:
+		// "Numbers", not "picture": people who listened to them read this too.
+		p.Errors["captcha"] = T("Those were not the numbers. Try the new ones.")
 	}
 	if account.ValidateEmail(email) != nil {
 		p.Errors["email"] = T("Enter a valid email address.")
@@ -124,6 +137,16 @@ func (h *Handler) registerPost(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(p.Errors) > 0 {
 		p.Focus = firstOf(p.Errors, "email", "password", "confirm", "captcha")
+		if ok {
+			// Solved once is enough: the form comes back with a pass, not a new picture.
+			if p.Pass, err = h.cfg.Captcha.NewPass(r.Context()); err != nil {
+				h.fail(w, r, "captcha pass", err)
+				return
+			}
+		}
+		if p.Errors["password"] == "" && p.Errors["confirm"] == "" {
+			p.Password = pw
+		}
 		h.renderRegister(w, r, p, http.StatusOK)
 		return
 	}
@@ -137,6 +160,34 @@ func (h *Handler) registerPost(w http.ResponseWriter, r *http.Request) {
 	h.message(w, r, http.StatusOK, i18n.N("Check your email"), T("We sent a link to %s. Follow it to activate your account. The link is valid for 5 days.", email), func(mp *messagePage) {
 		mp.ResendEmail, mp.ResendAction = email, "/activate/resend"
 	})
+}
+
+// registerCaptcha gives the registration page a new picture and recording in place (the
+// "New picture" button with JavaScript), so nothing typed is lost.
+func (h *Handler) registerCaptcha(w http.ResponseWriter, r *http.Request) {
+	if !h.parsePost(w, r) {
+		return
+	}
+	lang := h.lang(r, nil)
+	ch, err := h.cfg.Captcha.NewFor(r.Context(), lang, h.cfg.ClientIP(r), formID(r.PostFormValue("form_id")))
+	if errors.Is(err, captcha.ErrTooMany) {
+		writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": h.cfg.I18n.T(lang, "Too many requests. Please try again later.")})
+		return
+	}
+	if err != nil {
+		h.fail(w, r, "new captcha", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"id": ch.ID, "image": string(ch.ImageDataURL()), "audio": string(ch.AudioDataURL())})
+}
+
+// registerCheck tells the page, before it is sent, what the server would say about a new
+// password (length, common passwords), so a slip is caught without losing the captcha.
+func (h *Handler) registerCheck(w http.ResponseWriter, r *http.Request) {
+	if !h.parsePost(w, r) {
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"problem": h.passwordProblem(h.lang(r, nil), r.PostFormValue("password"))})
 }
 
 // captchaLimited answers a client that asked for too many pictures or gave too many wrong

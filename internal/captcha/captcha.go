@@ -104,6 +104,10 @@ var (
 	ErrBadKey  = errors.New("captcha: key must be at least 32 bytes")
 )
 
+// ErrExpired: the captcha was answered after its TTL; the person should be told so (and get
+// a new one), not that the answer was wrong.
+var ErrExpired = errors.New("captcha: expired")
+
 // ErrTooMany: this address (or this form) has asked for too many pictures, or answered too
 // many wrongly; no captcha is issued or checked until the window passes.
 var ErrTooMany = errors.New("captcha: too many attempts")
@@ -202,6 +206,33 @@ func (s *Service) NewInLanguage(ctx context.Context, lang string) (*Challenge, e
 	return ch, err
 }
 
+// Pass is a captcha the person has already solved, carried by a form that has to be sent
+// again for other reasons (a password that does not match): the form holds the id and the
+// answer, so the person is not asked twice, and the pass is still single use and expires
+// like any captcha. Its answer is 12 random digits: as hard to guess as a captcha is to
+// solve is not enough here, since the pass needs no solving at all.
+type Pass struct {
+	ID, Answer string
+}
+
+// NewPass issues a Pass. Call it only after a Verify that succeeded.
+func (s *Service) NewPass(ctx context.Context) (*Pass, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	answer, err := Digits(rand.Reader, MaxLength)
+	if err != nil {
+		return nil, fmt.Errorf("captcha: pass: %w", err)
+	}
+	now := s.now()
+	c := &storage.Captcha{ID: secret.NewID(), CreatedAt: now, ExpiresAt: now.Add(s.ttl())}
+	c.AnswerHash = s.hash(c.ID, answer)
+	if err := s.Store.CreateCaptcha(ctx, c); err != nil {
+		return nil, fmt.Errorf("captcha: store pass: %w", err)
+	}
+	return &Pass{ID: c.ID, Answer: answer}, nil
+}
+
 // NewFor issues a captcha for a client address and a registration form (form is a random
 // id the form carries through its reloads; "" for none), within the Limits.
 func (s *Service) NewFor(ctx context.Context, lang, addr, form string) (*Challenge, error) {
@@ -223,7 +254,7 @@ func (s *Service) VerifyFrom(ctx context.Context, id, answer, addr string) (bool
 	blocked := s.within(ctx, "captcha-wrong:"+addr, s.limits().WrongPerAddress, false)
 	ok, err := s.Verify(ctx, id, answer)
 	if err != nil {
-		return false, err
+		return false, err // an expired captcha is no wrong answer: not counted
 	}
 	if blocked != nil {
 		return false, blocked
@@ -317,15 +348,20 @@ func (s *Service) Verify(ctx context.Context, id, answer string) (bool, error) {
 	now := s.now()
 	c, err := s.Store.ConsumeCaptcha(ctx, id, now)
 	switch {
-	case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrAlreadyUsed), errors.Is(err, storage.ErrExpired):
+	case errors.Is(err, storage.ErrExpired):
+		return false, ErrExpired
+	case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrAlreadyUsed):
 		return false, nil
 	case err != nil:
 		return false, fmt.Errorf("captcha: consume: %w", err)
 	}
 	// The store checks expiry too; checking here keeps a store that forgets from
 	// accepting stale captchas.
-	if c == nil || !now.Before(c.ExpiresAt) {
+	if c == nil {
 		return false, nil
+	}
+	if !now.Before(c.ExpiresAt) {
+		return false, ErrExpired
 	}
 	got := Normalize(answer)
 	if got == "" || len(got) > MaxLength {

@@ -101,7 +101,7 @@ func issue(t *testing.T, s *Service) (*Challenge, string) {
 func verify(t *testing.T, s *Service, id, answer string) bool {
 	t.Helper()
 	ok, err := s.Verify(context.Background(), id, answer)
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrExpired) {
 		t.Fatalf("Verify(%q, %q): %v", id, answer, err)
 	}
 	return ok
@@ -157,8 +157,8 @@ func TestExpiry(t *testing.T) {
 	clk.Add(DefaultTTL - time.Second)
 	ch2, answer2 := issue(t, s)
 	clk.Add(time.Second) // ch expires now; ch2 has 10 minutes minus a second left
-	if verify(t, s, ch.ID, answer) {
-		t.Fatal("expired captcha accepted")
+	if ok, err := s.Verify(context.Background(), ch.ID, answer); ok || !errors.Is(err, ErrExpired) {
+		t.Fatalf("expired captcha: %v, %v; want false, ErrExpired (the person is told it expired)", ok, err)
 	}
 	if !verify(t, s, ch2.ID, answer2) {
 		t.Fatal("live captcha rejected")
@@ -513,5 +513,22 @@ func TestConcurrentVerifyOnlyOneWins(t *testing.T) {
 	wg.Wait()
 	if wins != 1 {
 		t.Fatalf("%d concurrent verifications succeeded, want 1", wins)
+	}
+}
+
+func TestPassIsASolvedSingleUseCaptcha(t *testing.T) {
+	s, _, _ := newService(t)
+	p, err := s.NewPass(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Answer) != MaxLength {
+		t.Errorf("pass answer %q, want %d digits", p.Answer, MaxLength)
+	}
+	if !verify(t, s, p.ID, p.Answer) {
+		t.Fatal("pass refused")
+	}
+	if verify(t, s, p.ID, p.Answer) {
+		t.Fatal("pass accepted twice")
 	}
 }
