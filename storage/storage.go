@@ -454,6 +454,56 @@ type LeaseStore interface {
 	ReleaseLease(ctx context.Context, name, holder string) error
 }
 
+// Outbox item kinds and states.
+const (
+	// OutboxMessage is a rendered email; other kinds are tasks a handler turns into mail.
+	OutboxMessage = "message"
+
+	OutboxPending = "pending" // waiting for its (next) attempt
+	OutboxSent    = "sent"    // delivered, or a task done
+	OutboxFailed  = "failed"  // given up after the last attempt
+)
+
+// OutboxItem is one piece of mail work in the durable outbox: a message to send or a task
+// (e.g. "a reset was requested for this address") that becomes one.
+type OutboxItem struct {
+	ID   string
+	Kind string
+	// Payload is opaque to the store (the mail package seals it); it is emptied when the
+	// item is finished.
+	Payload       []byte
+	Status        string
+	Attempts      int // attempts started, counting the current claim
+	NextAttemptAt time.Time
+	ClaimedBy     string
+	ClaimedUntil  *time.Time
+	LastError     string
+	CreatedAt     time.Time
+	DoneAt        *time.Time
+}
+
+// OutboxStore keeps the mail outbox. Any number of workers may share it: a claim is a
+// per-item lease, so an item is worked on by one holder at a time, and an item whose claimer
+// died is claimed again once the claim expires.
+type OutboxStore interface {
+	// EnqueueOutbox stores a pending item, due at NextAttemptAt.
+	EnqueueOutbox(ctx context.Context, it *OutboxItem) error
+	// ClaimOutbox claims up to limit pending items due by now whose claim is absent or
+	// expired, for holder until now+ttl, oldest due first, and returns them with Attempts
+	// counting this claim. Items another holder claims meanwhile are skipped.
+	ClaimOutbox(ctx context.Context, holder string, limit int, ttl time.Duration, now time.Time) ([]*OutboxItem, error)
+	// FinishOutbox marks an item holder has claimed OutboxSent or OutboxFailed, records
+	// lastError and drops the payload. ErrNotFound when holder no longer holds the claim.
+	FinishOutbox(ctx context.Context, id, holder, status, lastError string, now time.Time) error
+	// RetryOutbox releases holder's claim and makes the item due again at next.
+	// ErrNotFound when holder no longer holds the claim.
+	RetryOutbox(ctx context.Context, id, holder string, next time.Time, lastError string) error
+	// GetOutbox returns an item whatever its state (tests, diagnosis).
+	GetOutbox(ctx context.Context, id string) (*OutboxItem, error)
+	// PurgeOutbox deletes items finished before the given time and returns how many went.
+	PurgeOutbox(ctx context.Context, finishedBefore time.Time) (int64, error)
+}
+
 // ClientStore keeps OAuth clients.
 type ClientStore interface {
 	CreateClient(ctx context.Context, c *Client) error
@@ -564,6 +614,7 @@ type Store interface {
 	MFAStore
 	DeviceCodeStore
 	LeaseStore
+	OutboxStore
 	// InTx runs fn with a Store whose calls all happen in one transaction; fn's error rolls
 	// back. Nested InTx calls reuse the outer transaction.
 	InTx(ctx context.Context, fn func(Store) error) error

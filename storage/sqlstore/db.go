@@ -296,6 +296,7 @@ type queries struct {
 	audit    auditSQL
 	mfa      mfaSQL
 	devices  deviceCodeSQL
+	outbox   outboxSQL
 }
 
 func newQueries(d Dialect) *queries {
@@ -314,5 +315,6 @@ func newQueries(d Dialect) *queries {
 		audit:    newAuditSQL(rb),
 		mfa:      newMFASQL(rb, d.ForUpdate),
 		devices:  newDeviceCodeSQL(rb, d.ForUpdate),
+		outbox:   newOutboxSQL(rb),
 	}
 }

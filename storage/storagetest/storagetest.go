@@ -38,6 +38,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Captchas", captchaTests},
 		{"Counters", counterTests},
 		{"Leases", leaseTests},
+		{"Outbox", outboxTests},
 		{"Audit", auditTests},
 		{"MFA", mfaTests},
 		{"RecoveryCodes", recoveryTests},

@@ -35,6 +35,14 @@ func (s *Store) AddAuditEvent(ctx context.Context, a1 *storage.AuditEvent) (err 
 	return
 }
 
+func (s *Store) ClaimOutbox(ctx context.Context, a1 string, a2 int, a3 time.Duration, a4 time.Time) (r0 []*storage.OutboxItem, err error) {
+	err = s.around(ctx, "ClaimOutbox", func(ctx context.Context) (err error) {
+		r0, err = s.inner.ClaimOutbox(ctx, a1, a2, a3, a4)
+		return err
+	})
+	return
+}
+
 func (s *Store) CompleteAuthRequest(ctx context.Context, a1 string, a2 string, a3 string, a4 time.Time, a5 []string, a6 string) (err error) {
 	err = s.around(ctx, "CompleteAuthRequest", func(ctx context.Context) (err error) {
 		err = s.inner.CompleteAuthRequest(ctx, a1, a2, a3, a4, a5, a6)
@@ -291,6 +299,22 @@ func (s *Store) DeleteUser(ctx context.Context, a1 string) (err error) {
 	return
 }
 
+func (s *Store) EnqueueOutbox(ctx context.Context, a1 *storage.OutboxItem) (err error) {
+	err = s.around(ctx, "EnqueueOutbox", func(ctx context.Context) (err error) {
+		err = s.inner.EnqueueOutbox(ctx, a1)
+		return err
+	})
+	return
+}
+
+func (s *Store) FinishOutbox(ctx context.Context, a1 string, a2 string, a3 string, a4 string, a5 time.Time) (err error) {
+	err = s.around(ctx, "FinishOutbox", func(ctx context.Context) (err error) {
+		err = s.inner.FinishOutbox(ctx, a1, a2, a3, a4, a5)
+		return err
+	})
+	return
+}
+
 func (s *Store) GetAccessToken(ctx context.Context, a1 string) (r0 *storage.AccessToken, err error) {
 	err = s.around(ctx, "GetAccessToken", func(ctx context.Context) (err error) {
 		r0, err = s.inner.GetAccessToken(ctx, a1)
@@ -366,6 +390,14 @@ func (s *Store) GetGrant(ctx context.Context, a1 string) (r0 *storage.Grant, err
 func (s *Store) GetMFACredentialByCredentialID(ctx context.Context, a1 []uint8) (r0 *storage.MFACredential, err error) {
 	err = s.around(ctx, "GetMFACredentialByCredentialID", func(ctx context.Context) (err error) {
 		r0, err = s.inner.GetMFACredentialByCredentialID(ctx, a1)
+		return err
+	})
+	return
+}
+
+func (s *Store) GetOutbox(ctx context.Context, a1 string) (r0 *storage.OutboxItem, err error) {
+	err = s.around(ctx, "GetOutbox", func(ctx context.Context) (err error) {
+		r0, err = s.inner.GetOutbox(ctx, a1)
 		return err
 	})
 	return
@@ -507,6 +539,14 @@ func (s *Store) PollDeviceCode(ctx context.Context, a1 string, a2 time.Time) (r0
 	return
 }
 
+func (s *Store) PurgeOutbox(ctx context.Context, a1 time.Time) (r0 int64, err error) {
+	err = s.around(ctx, "PurgeOutbox", func(ctx context.Context) (err error) {
+		r0, err = s.inner.PurgeOutbox(ctx, a1)
+		return err
+	})
+	return
+}
+
 func (s *Store) RebindAuthRequests(ctx context.Context, a1 string, a2 string) (r0 int64, err error) {
 	err = s.around(ctx, "RebindAuthRequests", func(ctx context.Context) (err error) {
 		r0, err = s.inner.RebindAuthRequests(ctx, a1, a2)
@@ -534,6 +574,14 @@ func (s *Store) ReplaceRecoveryCodes(ctx context.Context, a1 string, a2 []string
 func (s *Store) ResetCounter(ctx context.Context, a1 string) (err error) {
 	err = s.around(ctx, "ResetCounter", func(ctx context.Context) (err error) {
 		err = s.inner.ResetCounter(ctx, a1)
+		return err
+	})
+	return
+}
+
+func (s *Store) RetryOutbox(ctx context.Context, a1 string, a2 string, a3 time.Time, a4 string) (err error) {
+	err = s.around(ctx, "RetryOutbox", func(ctx context.Context) (err error) {
+		err = s.inner.RetryOutbox(ctx, a1, a2, a3, a4)
 		return err
 	})
 	return

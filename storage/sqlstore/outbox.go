@@ -1,0 +1,145 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/myaccount/myaccount/storage"
+)
+
+const outboxColumns = `id, kind, payload, status, attempts, next_attempt_at, claimed_by, claimed_until,
+	last_error, created_at, done_at`
+
+type outboxSQL struct {
+	insert, get, due, claim, finish, retry, purge string
+}
+
+func newOutboxSQL(rb func(string) string) outboxSQL {
+	// The claim condition, shared by the read that finds candidates and the UPDATE that
+	// takes one: pending, due, and not held under a live claim.
+	const claimable = `status = 'pending' AND next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until <= ?)`
+	return outboxSQL{
+		insert: rb(`INSERT INTO outbox (` + outboxColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		get:    rb(`SELECT ` + outboxColumns + ` FROM outbox WHERE id = ?`),
+		// A plain SELECT (the read pool on SQLite) so that an idle worker's poll never
+		// queues behind writers; outbox_due serves it.
+		due: rb(`SELECT id FROM outbox WHERE ` + claimable + ` ORDER BY next_attempt_at, id LIMIT ?`),
+		// The claim itself is this one conditional UPDATE: of workers racing for a row,
+		// exactly one matches (PostgreSQL re-checks the WHERE on the row a concurrent claim
+		// committed; SQLite runs writers one at a time).
+		claim: rb(`UPDATE outbox SET claimed_by = ?, claimed_until = ?, attempts = attempts + 1
+			WHERE id = ? AND ` + claimable + ` RETURNING ` + outboxColumns),
+		finish: rb(`UPDATE outbox SET status = ?, last_error = ?, done_at = ?, payload = ?,
+			claimed_by = NULL, claimed_until = NULL
+			WHERE id = ? AND status = 'pending' AND claimed_by = ?`),
+		retry: rb(`UPDATE outbox SET next_attempt_at = ?, last_error = ?, claimed_by = NULL, claimed_until = NULL
+			WHERE id = ? AND status = 'pending' AND claimed_by = ?`),
+		purge: rb(`DELETE FROM outbox WHERE status <> 'pending' AND done_at < ?`),
+	}
+}
+
+type outboxRow struct {
+	ID            string         `db:"id"`
+	Kind          string         `db:"kind"`
+	Payload       []byte         `db:"payload"`
+	Status        string         `db:"status"`
+	Attempts      int            `db:"attempts"`
+	NextAttemptAt sql.NullInt64  `db:"next_attempt_at"`
+	ClaimedBy     sql.NullString `db:"claimed_by"`
+	ClaimedUntil  sql.NullInt64  `db:"claimed_until"`
+	LastError     string         `db:"last_error"`
+	CreatedAt     sql.NullInt64  `db:"created_at"`
+	DoneAt        sql.NullInt64  `db:"done_at"`
+}
+
+func (r *outboxRow) item() *storage.OutboxItem {
+	return &storage.OutboxItem{
+		ID: r.ID, Kind: r.Kind, Payload: r.Payload, Status: r.Status, Attempts: r.Attempts,
+		NextAttemptAt: fromMS(r.NextAttemptAt), ClaimedBy: r.ClaimedBy.String, ClaimedUntil: fromMSPtr(r.ClaimedUntil),
+		LastError: r.LastError, CreatedAt: fromMS(r.CreatedAt), DoneAt: fromMSPtr(r.DoneAt),
+	}
+}
+
+// EnqueueOutbox stores it as pending. A zero CreatedAt is set to now and a zero
+// NextAttemptAt to CreatedAt (in it as well); a duplicate id is ErrConflict.
+func (d *DB) EnqueueOutbox(ctx context.Context, it *storage.OutboxItem) error {
+	if it.ID == "" || it.Kind == "" {
+		return fmt.Errorf("enqueue outbox: need an id and a kind")
+	}
+	it.CreatedAt = orNow(it.CreatedAt, d.clockNow())
+	it.NextAttemptAt = orNow(it.NextAttemptAt, it.CreatedAt)
+	it.Status, it.Attempts, it.ClaimedBy, it.ClaimedUntil, it.DoneAt = storage.OutboxPending, 0, "", nil, nil
+	payload := it.Payload
+	if payload == nil {
+		payload = []byte{} // NOT NULL; PostgreSQL would take nil for NULL
+	}
+	_, err := d.exec(ctx, d.q.outbox.insert, it.ID, it.Kind, payload, it.Status, 0,
+		msOrNull(it.NextAttemptAt), nil, nil, it.LastError, msOrNull(it.CreatedAt), nil)
+	return d.wrap(err, "enqueue outbox %s", it.Kind)
+}
+
+// ClaimOutbox reads candidates, then claims each with a conditional UPDATE; candidates
+// another holder took in between are skipped. The read costs an idle poll no write.
+func (d *DB) ClaimOutbox(ctx context.Context, holder string, limit int, ttl time.Duration, now time.Time) ([]*storage.OutboxItem, error) {
+	if holder == "" || ttl <= 0 || limit <= 0 {
+		return nil, fmt.Errorf("claim outbox: need a holder, a positive ttl and limit (got %q, %v, %d)", holder, ttl, limit)
+	}
+	ms := now.UnixMilli()
+	var ids []string
+	if err := d.sel(ctx, &ids, d.q.outbox.due, ms, ms, limit); err != nil {
+		return nil, d.wrap(err, "find due outbox items")
+	}
+	var out []*storage.OutboxItem
+	for _, id := range ids {
+		var r outboxRow
+		err := d.get(ctx, &r, d.q.outbox.claim, holder, now.Add(ttl).UnixMilli(), id, ms, ms)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue // claimed (or finished) by someone else since the read
+		}
+		if err != nil {
+			if len(out) > 0 {
+				// Hand over what is already claimed; the rest waits for the next poll.
+				return out, nil
+			}
+			return nil, d.wrap(err, "claim outbox item %s", id)
+		}
+		out = append(out, r.item())
+	}
+	return out, nil
+}
+
+// FinishOutbox marks a claimed item sent or failed and drops its payload.
+func (d *DB) FinishOutbox(ctx context.Context, id, holder, status, lastError string, now time.Time) error {
+	if status != storage.OutboxSent && status != storage.OutboxFailed {
+		return fmt.Errorf("finish outbox item %s: status %q is not final", id, status)
+	}
+	err := one(d.exec(ctx, d.q.outbox.finish, status, lastError, now.UnixMilli(), []byte{}, id, holder))
+	return d.wrap(err, "finish outbox item %s", id)
+}
+
+// RetryOutbox releases the claim and makes the item due at next.
+func (d *DB) RetryOutbox(ctx context.Context, id, holder string, next time.Time, lastError string) error {
+	err := one(d.exec(ctx, d.q.outbox.retry, next.UnixMilli(), lastError, id, holder))
+	return d.wrap(err, "retry outbox item %s", id)
+}
+
+// GetOutbox returns the item whatever its state.
+func (d *DB) GetOutbox(ctx context.Context, id string) (*storage.OutboxItem, error) {
+	var r outboxRow
+	if err := d.get(ctx, &r, d.q.outbox.get, id); err != nil {
+		return nil, d.wrap(err, "get outbox item %s", id)
+	}
+	return r.item(), nil
+}
+
+// PurgeOutbox deletes sent and failed items finished before the given time.
+func (d *DB) PurgeOutbox(ctx context.Context, finishedBefore time.Time) (int64, error) {
+	n, err := d.exec(ctx, d.q.outbox.purge, finishedBefore.UnixMilli())
+	if err != nil {
+		return 0, d.wrap(err, "purge outbox")
+	}
+	return n, nil
+}

@@ -1,0 +1,176 @@
+package storagetest
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/myaccount/myaccount/storage"
+)
+
+func outboxItem(id string, due time.Time) *storage.OutboxItem {
+	return &storage.OutboxItem{ID: id, Kind: storage.OutboxMessage, Payload: []byte("sealed " + id),
+		CreatedAt: base(), NextAttemptAt: due}
+}
+
+var outboxTests = []test{
+	{"enqueue, claim, finish: the payload goes", func(t *testing.T, s storage.Store) {
+		it := outboxItem("m1", base())
+		must(t, s.EnqueueOutbox(ctx(t), it))
+		wantErr(t, s.EnqueueOutbox(ctx(t), outboxItem("m1", base())), storage.ErrConflict)
+		got, err := s.GetOutbox(ctx(t), "m1")
+		must(t, err)
+		equal(t, "stored item", got, stored(&storage.OutboxItem{ID: "m1", Kind: storage.OutboxMessage,
+			Payload: []byte("sealed m1"), Status: storage.OutboxPending, NextAttemptAt: base(), CreatedAt: base()}))
+
+		claimed, err := s.ClaimOutbox(ctx(t), "w1", 10, time.Minute, base())
+		must(t, err)
+		equal(t, "claimed", len(claimed), 1)
+		c := claimed[0]
+		equal(t, "claim", []any{c.ID, c.Attempts, c.ClaimedBy, c.ClaimedUntil, string(c.Payload)},
+			[]any{"m1", 1, "w1", ptr(ms(base().Add(time.Minute))), "sealed m1"})
+		// Someone else's claim is not ours to finish.
+		wantErr(t, s.FinishOutbox(ctx(t), "m1", "w2", storage.OutboxSent, "", base()), storage.ErrNotFound)
+		must(t, s.FinishOutbox(ctx(t), "m1", "w1", storage.OutboxSent, "", base().Add(time.Second)))
+		got, err = s.GetOutbox(ctx(t), "m1")
+		must(t, err)
+		equal(t, "finished", []any{got.Status, len(got.Payload), got.ClaimedBy, got.ClaimedUntil, got.DoneAt},
+			[]any{storage.OutboxSent, 0, "", (*time.Time)(nil), ptr(ms(base().Add(time.Second)))})
+		// A finished item is neither claimed again nor finished twice.
+		claimed, err = s.ClaimOutbox(ctx(t), "w1", 10, time.Minute, base().Add(time.Hour))
+		must(t, err)
+		equal(t, "claimed after finish", len(claimed), 0)
+		wantErr(t, s.FinishOutbox(ctx(t), "m1", "w1", storage.OutboxFailed, "x", base()), storage.ErrNotFound)
+		_, err = s.GetOutbox(ctx(t), "nope")
+		wantErr(t, err, storage.ErrNotFound)
+	}},
+	{"only due items are claimed, oldest first, up to the limit", func(t *testing.T, s storage.Store) {
+		must(t, s.EnqueueOutbox(ctx(t), outboxItem("later", base().Add(time.Minute))))
+		must(t, s.EnqueueOutbox(ctx(t), outboxItem("b", base().Add(-time.Second))))
+		must(t, s.EnqueueOutbox(ctx(t), outboxItem("a", base().Add(-2*time.Second))))
+		must(t, s.EnqueueOutbox(ctx(t), outboxItem("c", base())))
+		claimed, err := s.ClaimOutbox(ctx(t), "w", 2, time.Hour, base())
+		must(t, err)
+		equal(t, "first batch", ids(claimed), []string{"a", "b"})
+		claimed, err = s.ClaimOutbox(ctx(t), "w", 10, time.Hour, base())
+		must(t, err)
+		equal(t, "second batch", ids(claimed), []string{"c"})
+		claimed, err = s.ClaimOutbox(ctx(t), "w", 10, time.Minute, base().Add(time.Minute))
+		must(t, err)
+		equal(t, "once due", ids(claimed), []string{"later"})
+	}},
+	{"a live claim excludes others; an expired one is taken over", func(t *testing.T, s storage.Store) {
+		must(t, s.EnqueueOutbox(ctx(t), outboxItem("m", base())))
+		claimed, err := s.ClaimOutbox(ctx(t), "crashed", 10, time.Minute, base())
+		must(t, err)
+		equal(t, "first claim", ids(claimed), []string{"m"})
+		claimed, err = s.ClaimOutbox(ctx(t), "other", 10, time.Minute, base().Add(time.Minute-time.Millisecond))
+		must(t, err)
+		equal(t, "during the claim", len(claimed), 0)
+		claimed, err = s.ClaimOutbox(ctx(t), "other", 10, time.Minute, base().Add(time.Minute))
+		must(t, err)
+		equal(t, "after the claim expired", ids(claimed), []string{"m"})
+		equal(t, "attempts", claimed[0].Attempts, 2)
+		// The crashed claimer, back, has lost it.
+		wantErr(t, s.FinishOutbox(ctx(t), "m", "crashed", storage.OutboxSent, "", base()), storage.ErrNotFound)
+		wantErr(t, s.RetryOutbox(ctx(t), "m", "crashed", base(), "x"), storage.ErrNotFound)
+		must(t, s.FinishOutbox(ctx(t), "m", "other", storage.OutboxSent, "", base()))
+	}},
+	{"retry releases the claim until the next attempt; failed is final", func(t *testing.T, s storage.Store) {
+		must(t, s.EnqueueOutbox(ctx(t), outboxItem("m", base())))
+		_, err := s.ClaimOutbox(ctx(t), "w", 10, time.Hour, base())
+		must(t, err)
+		next := base().Add(30 * time.Second)
+		must(t, s.RetryOutbox(ctx(t), "m", "w", next, "451 try later"))
+		got, err := s.GetOutbox(ctx(t), "m")
+		must(t, err)
+		equal(t, "after retry", []any{got.Status, got.Attempts, got.ClaimedBy, got.ClaimedUntil, got.NextAttemptAt, got.LastError},
+			[]any{storage.OutboxPending, 1, "", (*time.Time)(nil), ms(next), "451 try later"})
+		claimed, err := s.ClaimOutbox(ctx(t), "w", 10, time.Hour, next.Add(-time.Millisecond))
+		must(t, err)
+		equal(t, "before the next attempt", len(claimed), 0)
+		claimed, err = s.ClaimOutbox(ctx(t), "w2", 10, time.Hour, next)
+		must(t, err)
+		equal(t, "at the next attempt", []any{ids(claimed), claimed[0].Attempts}, []any{[]string{"m"}, 2})
+		if err := s.FinishOutbox(ctx(t), "m", "w2", storage.OutboxPending, "", next); err == nil {
+			t.Fatal("finishing as pending was accepted")
+		}
+		must(t, s.FinishOutbox(ctx(t), "m", "w2", storage.OutboxFailed, "550 no such user", next))
+		got, err = s.GetOutbox(ctx(t), "m")
+		must(t, err)
+		equal(t, "given up", []any{got.Status, got.LastError, len(got.Payload)}, []any{storage.OutboxFailed, "550 no such user", 0})
+	}},
+	{"purge deletes finished items only", func(t *testing.T, s storage.Store) {
+		for _, id := range []string{"sent", "failed", "recent", "pending"} {
+			must(t, s.EnqueueOutbox(ctx(t), outboxItem(id, base())))
+		}
+		_, err := s.ClaimOutbox(ctx(t), "w", 10, time.Minute, base())
+		must(t, err)
+		must(t, s.FinishOutbox(ctx(t), "sent", "w", storage.OutboxSent, "", base()))
+		must(t, s.FinishOutbox(ctx(t), "failed", "w", storage.OutboxFailed, "boom", base()))
+		must(t, s.FinishOutbox(ctx(t), "recent", "w", storage.OutboxSent, "", base().Add(time.Hour)))
+		n, err := s.PurgeOutbox(ctx(t), base().Add(time.Minute))
+		must(t, err)
+		equal(t, "purged", n, int64(2))
+		for id, want := range map[string]error{"sent": storage.ErrNotFound, "failed": storage.ErrNotFound, "recent": nil, "pending": nil} {
+			_, err := s.GetOutbox(ctx(t), id)
+			wantErr(t, err, want)
+		}
+	}},
+	{"parallel claimers take each item once", func(t *testing.T, s storage.Store) {
+		const items, workers = 40, 4
+		for i := range items {
+			must(t, s.EnqueueOutbox(ctx(t), outboxItem(fmt.Sprintf("m%02d", i), base())))
+		}
+		var mu sync.Mutex
+		seen := map[string]string{}
+		var wg sync.WaitGroup
+		errs := make(chan error, workers)
+		for w := range workers {
+			holder := fmt.Sprintf("w%d", w)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					claimed, err := s.ClaimOutbox(ctx(t), holder, 3, time.Minute, base())
+					if err != nil {
+						errs <- err
+						return
+					}
+					if len(claimed) == 0 {
+						return
+					}
+					for _, c := range claimed {
+						mu.Lock()
+						if prev, dup := seen[c.ID]; dup {
+							mu.Unlock()
+							errs <- fmt.Errorf("%s claimed by %s and %s", c.ID, prev, holder)
+							return
+						}
+						seen[c.ID] = holder
+						mu.Unlock()
+						if err := s.FinishOutbox(ctx(t), c.ID, holder, storage.OutboxSent, "", base()); err != nil {
+							errs <- err
+							return
+						}
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		equal(t, "items claimed", len(seen), items)
+	}},
+}
+
+func ids(items []*storage.OutboxItem) []string {
+	out := make([]string, 0, len(items))
+	for _, it := range items {
+		out = append(out, it.ID)
+	}
+	return out
+}
