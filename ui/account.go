@@ -83,18 +83,14 @@ func (h *Handler) signedInPost(w http.ResponseWriter, r *http.Request) (*storage
 
 func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, s *storage.Session, u *storage.User, flash string, errs map[string]string, status int) {
 	c := h.commonFor(w, r, i18n.N("Your account"), u)
-	p := accountPage{common: c, Email: u.Email, ZoneInfo: u.ZoneInfo, Flash: flash, Errors: errs,
-		Today: geo.FormatDateIn(h.now(), u.DateFormat, u.ZoneInfo, c.Lang), SignedInAt: h.formatTime(s.AuthTime, u)}
+	p := accountPage{common: c, Email: u.Email, ZoneInfo: h.cfg.Geo.ZoneLabel(u.ZoneInfo, c.Lang, h.now()), Flash: flash, Errors: errs,
+		Today: geo.FormatDateIn(h.now(), u.DateFormat, u.ZoneInfo, c.Lang), SignedInAt: h.formatTime(s.AuthTime, u, c.Lang)}
 	for _, ct := range h.cfg.Geo.Countries(c.Lang) {
 		if ct.Code == u.Country {
 			p.CountryName = ct.Name
 		}
 	}
-	for _, rg := range h.cfg.Geo.Regions(u.Country) {
-		if rg.Code == u.Region {
-			p.RegionName = rg.Name
-		}
-	}
+	p.RegionName = h.cfg.Geo.RegionName(u.Country, u.Region, c.Lang)
 	events, err := h.cfg.Store.ListAuditEvents(r.Context(), u.ID, 20)
 	if err != nil {
 		h.cfg.Logger.WarnContext(r.Context(), "list audit events", "err", err)
@@ -110,7 +106,7 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, s *stora
 				client = cl.Name
 			}
 		}
-		p.Activity = append(p.Activity, activityRow{What: what, When: h.formatTime(e.CreatedAt, u), IP: e.IP, Client: client})
+		p.Activity = append(p.Activity, activityRow{What: what, When: h.formatTime(e.CreatedAt, u, c.Lang), IP: e.IP, Client: client})
 	}
 	h.render(w, r, status, "account", p)
 }

@@ -43,6 +43,7 @@ func (h *Handler) installations(r *http.Request, u *storage.User) []installation
 		h.cfg.Logger.WarnContext(r.Context(), "list grants", "err", err)
 		return nil
 	}
+	lang := h.lang(r, u)
 	var rows []installationRow
 	for _, g := range grants {
 		if g.RevokedAt != nil || !slices.Contains(g.Scopes, "offline_access") {
@@ -57,7 +58,7 @@ func (h *Handler) installations(r *http.Request, u *storage.User) []installation
 			device = useragent.Describe(g.UserAgent)
 		}
 		rows = append(rows, installationRow{ID: g.ID, Product: product, Device: device, IP: g.IP,
-			FirstSignIn: h.formatTime(g.CreatedAt, u), LastUsed: h.formatTime(g.LastUsedAt, u)})
+			FirstSignIn: h.formatTime(g.CreatedAt, u, lang), LastUsed: h.formatTime(g.LastUsedAt, u, lang)})
 	}
 	return rows
 }
@@ -68,14 +69,14 @@ func (h *Handler) browserSessions(r *http.Request, u *storage.User, current *sto
 		h.cfg.Logger.WarnContext(r.Context(), "list sessions", "err", err)
 		return nil
 	}
-	now := h.now()
+	now, lang := h.now(), h.lang(r, u)
 	var rows []sessionRow
 	for _, s := range sessions {
 		if s.RevokedAt != nil || !now.Before(s.ExpiresAt) {
 			continue
 		}
 		rows = append(rows, sessionRow{ID: s.ID, Device: useragent.Describe(s.UserAgent), IP: s.IP,
-			LastActivity: h.formatTime(s.LastSeenAt, u), Current: s.ID == current.ID})
+			LastActivity: h.formatTime(s.LastSeenAt, u, lang), Current: s.ID == current.ID})
 	}
 	return rows
 }

@@ -129,9 +129,9 @@ func (h *Handler) renderSecurity(w http.ResponseWriter, r *http.Request, u *stor
 		return
 	}
 	for _, row := range rows {
-		fr := factorRow{ID: row.ID, Name: row.Name, Added: h.formatTime(row.CreatedAt, u), Flagged: row.Flagged}
+		fr := factorRow{ID: row.ID, Name: row.Name, Added: h.formatTime(row.CreatedAt, u, c.Lang), Flagged: row.Flagged}
 		if row.LastUsedAt != nil {
-			fr.LastUsed = h.formatTime(*row.LastUsedAt, u)
+			fr.LastUsed = h.formatTime(*row.LastUsedAt, u, c.Lang)
 		}
 		switch row.Kind {
 		case storage.MFATOTP:

@@ -18,14 +18,20 @@ func (h *Handler) mountProfile(r *mux.Router) {
 	r.HandleFunc("/profile", h.profilePost).Methods(http.MethodPost)
 }
 
-type dateChoice struct{ ID, Example string }
+// dateChoice is a date format offered on the profile page: today's date in it, and for
+// the numeric ones its pattern in the page's language, so 04/12 and 12/04 can be told
+// apart ("DD/MM/YYYY", "TT/MM/JJJJ").
+type dateChoice struct{ ID, Example, Pattern string }
+
+// datePatterns are geo's DateFormat patterns, marked for the catalogs.
+var datePatterns = []string{i18n.N("YYYY-MM-DD"), i18n.N("DD.MM.YYYY"), i18n.N("DD/MM/YYYY"), i18n.N("MM/DD/YYYY")}
 
 type profilePage struct {
 	common
 	AuthRequestID string
 	Countries     []geo.Country
 	Regions       []geo.Region
-	TimeZones     []string
+	TimeZones     []geo.Zone
 	DateFormats   []dateChoice
 	Country       string
 	Region        string
@@ -40,18 +46,23 @@ func (h *Handler) renderProfile(w http.ResponseWriter, r *http.Request, u *stora
 	p.common = h.commonFor(w, r, i18n.N("Complete your profile"), u)
 	p.Countries = h.cfg.Geo.Countries(p.Lang)
 	if p.Country != "" {
-		p.Regions = h.cfg.Geo.Regions(p.Country)
+		p.Regions = h.cfg.Geo.RegionsIn(p.Country, p.Lang)
 	}
-	p.TimeZones = h.cfg.Geo.TimeZones()
+	now := h.now()
+	// Labelled with a city in the page's language and today's offset, in offset order.
+	p.TimeZones = h.cfg.Geo.TimeZonesIn(p.Lang, now)
 	if p.ZoneInfo == "" {
 		p.ZoneInfo = h.cfg.Geo.DefaultTimeZone(p.Country)
 	}
 	if p.DateFormat == "" {
 		p.DateFormat = geo.DefaultDateFormat
 	}
-	now := h.now()
 	for _, f := range h.cfg.Geo.DateFormats() {
-		p.DateFormats = append(p.DateFormats, dateChoice{ID: f.ID, Example: geo.FormatDate(now, f.ID, p.ZoneInfo)})
+		c := dateChoice{ID: f.ID, Example: geo.FormatDateIn(now, f.ID, p.ZoneInfo, p.Lang)}
+		if f.Pattern != "" {
+			c.Pattern = p.T(f.Pattern)
+		}
+		p.DateFormats = append(p.DateFormats, c)
 	}
 	h.render(w, r, status, "profile", p)
 }
@@ -113,14 +124,23 @@ func (h *Handler) profilePost(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/account", http.StatusSeeOther)
 }
 
-// formatTime shows t in the person's zone and date format.
-func (h *Handler) formatTime(t time.Time, u *storage.User) string {
-	return geo.FormatDate(t, u.DateFormat, u.ZoneInfo) + " " + inZone(t, u.ZoneInfo).Format("15:04 MST")
+// formatTime shows t in the person's zone and date format, with month names in the
+// page's language lang: "4. Dezember 2026, 15:17 UTC+1".
+func (h *Handler) formatTime(t time.Time, u *storage.User, lang string) string {
+	return geo.FormatDateTime(t, u.DateFormat, u.ZoneInfo, lang)
 }
 
-func inZone(t time.Time, tz string) time.Time {
-	if loc, err := time.LoadLocation(tz); err == nil && tz != "" {
-		return t.In(loc)
+// lockoutText is the translated answer to a locked sign-in: when it ends relative to now
+// ("in 15 minutes": it needs no time zone, so it is right for a person not signed in
+// too) and, when u is known, the clock time in u's zone as well.
+func (h *Handler) lockoutText(lang string, until time.Time, u *storage.User) string {
+	in := geo.RelativeTime(until.Sub(h.now()), lang)
+	if u == nil {
+		return h.cfg.I18n.T(lang, "Too many failed sign-in attempts. Try again %s, or reset your password.", in)
 	}
-	return t.UTC()
+	at := geo.FormatClock(until, u.ZoneInfo)
+	if until.Sub(h.now()) > 12*time.Hour {
+		at = h.formatTime(until, u, lang) // another day: the date too
+	}
+	return h.cfg.I18n.T(lang, "Too many failed sign-in attempts. Try again %s (after %s), or reset your password.", in, at)
 }

@@ -44,10 +44,10 @@
       .catch(function (e) {
         button.disabled = false;
         // The browser's own messages (cancelled, timed out, already registered) are in its
-        // language and wording; the page's are translated.
+        // language and wording; the page's are translated. InvalidStateError on creation
+        // means this authenticator is registered already.
         if (e.name === "InvalidStateError") showError(button.dataset.msgDuplicate);
-        else if (e.name && e.name !== "Error") showError(button.dataset.msgFailed);
-        else showError(e.message || button.dataset.msgFailed);
+        else showError(W.message("passkey-error", e) || button.dataset.msgFailed);
       });
   });
 })();

@@ -6,7 +6,7 @@
   if (!window.PublicKeyCredential || !window.MyAccountWebAuthn) return;
   var W = window.MyAccountWebAuthn;
   var post = W.post, credentialJSON = W.credentialJSON;
-  function showError(msg) { W.showError("webauthn-error", msg); }
+  function fail(e) { W.fail("webauthn-error", e); }
   // requestOptions turns the server's JSON into what navigator.credentials.get takes.
   function requestOptions(o) {
     var pk = o.publicKey || o;
@@ -31,7 +31,7 @@
           return post(verify.dataset.finish, { handle: j.handle, credential: credentialJSON(cred), remember: !!(remember && remember.checked) });
         });
       }).then(function (j) { window.location.assign(j.redirect); })
-        .catch(function (e) { verify.disabled = false; showError(e.message); });
+        .catch(function (e) { verify.disabled = false; fail(e); });
     });
   }
 
@@ -57,11 +57,12 @@
   }
   button.addEventListener("click", function () {
     if (pending) { pending.abort(); pending = null; }
-    signIn(null).catch(function (e) { if (e.name !== "AbortError") showError(e.message); });
+    signIn(null).catch(fail);
   });
   if (PublicKeyCredential.isConditionalMediationAvailable) {
     PublicKeyCredential.isConditionalMediationAvailable().then(function (ok) {
-      if (ok) signIn("conditional").catch(function (e) { if (e.name !== "AbortError" && e.name !== "NotAllowedError") showError(e.message); });
+      // Autofill fails quietly when the person picks no passkey and types a password.
+      if (ok) signIn("conditional").catch(function (e) { if (e.name !== "NotAllowedError") fail(e); });
     });
   }
 })();

@@ -36,7 +36,7 @@
     };
   }
   // post sends JSON with the page's CSRF token; a refusal rejects with the server's message
-  // (already translated), or fallback.
+  // (already translated, marked fromServer), or fallback.
   function post(url, body, fallback) {
     return fetch(url, {
       method: "POST", credentials: "same-origin",
@@ -44,15 +44,42 @@
       body: JSON.stringify(body || {})
     }).then(function (resp) {
       return resp.json().then(function (j) {
-        if (!resp.ok) throw new Error(j.error || fallback || "error");
+        if (!resp.ok) {
+          var e = new Error(j.error || fallback || "");
+          e.fromServer = !!(j.error || fallback);
+          throw e;
+        }
         return j;
       });
     });
   }
+  // errorKeys map the DOMException names WebAuthn rejects with to the error box's data
+  // attributes: the browser's own message is in its language, often with a link into the
+  // specification, so the page shows its own translated text instead.
+  var errorKeys = {
+    NotAllowedError: "msgNotAllowed", InvalidStateError: "msgInvalidState",
+    SecurityError: "msgSecurity", NotSupportedError: "msgNotSupported",
+    ConstraintError: "msgConstraint", UnknownError: "msgUnknown"
+  };
+  // message is what to show for e in the box with id, or "" for nothing: an AbortError is
+  // our own cancelling of a request. A failed fetch or an answer that is not JSON is the
+  // network or the server, not the key.
+  function message(id, e) {
+    var d = (document.getElementById(id) || {}).dataset || {};
+    e = e || {};
+    if (e.name === "AbortError") return "";
+    if (e.fromServer && e.message) return e.message;
+    if (errorKeys[e.name]) return d[errorKeys[e.name]] || d.msgUnknown || "";
+    if (e.name === "TypeError" || e.name === "SyntaxError") return d.msgNetwork || d.msgUnknown || "";
+    return d.msgUnknown || "";
+  }
   function showError(id, msg) {
+    if (!msg) return;
     var el = document.getElementById(id);
     if (!el) { alert(msg); return; }
     el.textContent = msg; el.hidden = false; el.focus && el.focus();
   }
-  window.MyAccountWebAuthn = { b64urlToBuf: b64urlToBuf, credentialJSON: credentialJSON, post: post, showError: showError };
+  // fail shows the page's message for e in the box with id.
+  function fail(id, e) { showError(id, message(id, e)); }
+  window.MyAccountWebAuthn = { b64urlToBuf: b64urlToBuf, credentialJSON: credentialJSON, post: post, showError: showError, message: message, fail: fail };
 })();
