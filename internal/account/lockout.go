@@ -146,7 +146,7 @@ func (s *Service) failed(ctx context.Context, norm string, m Meta, p LockoutPoli
 	if uerr == nil {
 		s.audit(ctx, u.ID, "locked_out", m, until.UTC().Format(time.RFC3339))
 		s.notify(ctx, u.Email, userLang(u, m), mail.Lockout, mail.Data{
-			Email: u.Email, Until: until, TimeZone: u.ZoneInfo,
+			Email: u.Email, Until: until, TimeZone: u.ZoneInfo, DateFormat: u.DateFormat,
 			Link: s.link("/forgot", nil), IP: m.IP, UserAgent: m.UserAgent,
 		})
 		if _, err := s.Store.UpdateUser(ctx, u.ID, func(x *storage.User) error {

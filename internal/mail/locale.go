@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/myaccount/myaccount/internal/geo"
 )
 
-// The helpers below localize the few values templates cannot spell out themselves. They
-// are hand-written rather than taken from a CLDR library because three languages and three
-// units need a page of code, not a dependency.
+// The helpers below localize the few values templates cannot spell out themselves. Dates
+// come from geo, which holds CLDR's month names; durations are hand-written because three
+// languages and three units need a page of code, not a dependency.
 
 // formatDuration spells d in lang in the form the templates put after "valid for" /
 // "ist … gültig" / "действительна …": whole days, else whole hours, else minutes (rounded
@@ -66,31 +68,20 @@ func russianPlural(n int64) int {
 	}
 }
 
-// formatTime spells t in the zone named tz (UTC when empty or unknown) the way each
-// language writes a date and time, naming the zone so that "until 14:30" cannot be misread.
-func formatTime(lang string, t time.Time, tz string) string {
-	zone := "UTC"
-	loc := time.UTC
-	if tz != "" {
-		if l, err := time.LoadLocation(tz); err == nil {
-			loc, zone = l, tz
-		}
+// formatTime spells t in the zone named tz (UTC when empty or unknown) with the date in
+// the person's format (written out, with CLDR's month names, when none was chosen) and the
+// zone's UTC offset, so that "until 14:30" cannot be misread: "4. Dezember 2026, 15:17 Uhr
+// (UTC+1)".
+func formatTime(lang string, t time.Time, tz, dateFormat string) string {
+	if dateFormat == "" {
+		dateFormat = "long"
 	}
-	t = t.In(loc)
-	hm := t.Format("15:04")
-	switch lang {
-	case "de":
-		months := [...]string{"Januar", "Februar", "März", "April", "Mai", "Juni", "Juli",
-			"August", "September", "Oktober", "November", "Dezember"}
-		return fmt.Sprintf("%d. %s %d, %s Uhr (%s)", t.Day(), months[t.Month()-1], t.Year(), hm, zone)
-	case "ru":
-		// Genitive month names, as in "5 марта".
-		months := [...]string{"января", "февраля", "марта", "апреля", "мая", "июня", "июля",
-			"августа", "сентября", "октября", "ноября", "декабря"}
-		return fmt.Sprintf("%d %s %d г., %s (%s)", t.Day(), months[t.Month()-1], t.Year(), hm, zone)
-	default:
-		return fmt.Sprintf("%s %d, %d, %s (%s)", t.Month(), t.Day(), t.Year(), hm, zone)
+	date := geo.FormatDateIn(t, dateFormat, tz, lang)
+	clock, offset, _ := strings.Cut(geo.FormatClock(t, tz), " ")
+	if lang == "de" {
+		clock += " Uhr"
 	}
+	return fmt.Sprintf("%s, %s (%s)", date, clock, offset)
 }
 
 // factorName translates the second-factor identifiers the account code uses; anything

@@ -127,6 +127,8 @@ type Data struct {
 	// TimeZone is the IANA zone Until is shown in (e.g. "Europe/Berlin"); empty or unknown
 	// means UTC.
 	TimeZone string
+	// DateFormat is the person's date format (geo's IDs); empty writes the month out.
+	DateFormat string
 	// ExpiresIn, when set, is shown verbatim as the link's or code's validity and must
 	// already be in the message's language (e.g. "2 hours", "2 Stunden", "2 часа").
 	ExpiresIn string
@@ -255,7 +257,7 @@ func (r *Renderer) Render(kind, lang string, data Data) (Message, error) {
 		}
 	}
 	if !v.Until.IsZero() {
-		v.UntilText = formatTime(lang, v.Until, v.TimeZone)
+		v.UntilText = formatTime(lang, v.Until, v.TimeZone, v.DateFormat)
 	}
 	v.Factor = factorName(lang, v.Factor)
 

@@ -274,7 +274,7 @@ func TestRenderProductNameAndOptionalParts(t *testing.T) {
 	}
 	lock, _ = r.Render(Lockout, "de", Data{Link: "https://x/r",
 		Until: time.Date(2026, 3, 5, 13, 30, 0, 0, time.UTC), TimeZone: "Europe/Berlin"})
-	if !strings.Contains(lock.Text, "bis zum 5. März 2026, 14:30 Uhr (Europe/Berlin)") {
+	if !strings.Contains(lock.Text, "bis zum 5. März 2026, 14:30 Uhr (UTC+1)") {
 		t.Errorf("Lockout until, in the user's zone:\n%s", lock.Text)
 	}
 }
@@ -297,12 +297,19 @@ func TestFormatHelpers(t *testing.T) {
 	}
 	at := time.Date(2026, 12, 1, 8, 5, 0, 0, time.UTC)
 	for lang, want := range map[string]string{
-		"en": "December 1, 2026, 08:05 (UTC)",
+		"en": "1 December 2026, 08:05 (UTC)",
 		"de": "1. Dezember 2026, 08:05 Uhr (UTC)",
-		"ru": "1 декабря 2026 г., 08:05 (UTC)",
+		"ru": "1 декабря 2026\u202fг., 08:05 (UTC)",
 	} {
-		if got := formatTime(lang, at, "No/Such_Zone"); got != want {
+		if got := formatTime(lang, at, "No/Such_Zone", ""); got != want {
 			t.Errorf("formatTime(%s) = %q, want %q", lang, got, want)
 		}
+	}
+	// The person's zone and chosen format: an offset, never a bare clock time.
+	if got := formatTime("de", at, "Europe/Berlin", "dmy-dot"); got != "01.12.2026, 09:05 Uhr (UTC+1)" {
+		t.Errorf("formatTime(de, Berlin, dmy-dot) = %q", got)
+	}
+	if got := formatTime("ru", at, "Asia/Vladivostok", ""); got != "1 декабря 2026\u202fг., 18:05 (UTC+10)" {
+		t.Errorf("formatTime(ru, Vladivostok) = %q", got)
 	}
 }
