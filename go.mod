@@ -3,6 +3,7 @@ module github.com/myaccount/myaccount
 go 1.26.8
 
 require (
+	github.com/andybalholm/brotli v1.2.0
 	github.com/ccojocar/zxcvbn-go v1.0.4
 	github.com/chromedp/cdproto v0.159.0
 	github.com/chromedp/chromedp v0.23.0

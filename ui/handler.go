@@ -102,7 +102,7 @@ type Config struct {
 type Handler struct {
 	cfg     Config
 	pages   map[string]*template.Template
-	static  fs.FS
+	assets  *assets
 	csrfKey []byte
 }
 
@@ -123,7 +123,7 @@ func New(cfg Config) (*Handler, error) {
 		cfg.ClientIP = func(r *http.Request) string { return r.RemoteAddr }
 	}
 	if !accentRE.MatchString(cfg.AccentColor) {
-		cfg.AccentColor = "#2563eb"
+		cfg.AccentColor = defaultAccent
 	}
 	if len(cfg.MasterKey) != 32 {
 		return nil, errors.New("ui: master key must be 32 bytes")
@@ -139,24 +139,32 @@ func New(cfg Config) (*Handler, error) {
 	cfg.SessionCookie = hostCookieName(cfg.SessionCookie, cfg.SecureCookies)
 	cfg.BrowserCookie = hostCookieName(cfg.BrowserCookie, cfg.SecureCookies)
 	h := &Handler{cfg: cfg, pages: map[string]*template.Template{}, csrfKey: key}
+	th, err := deriveTheme(cfg.AccentColor)
+	if err != nil {
+		return nil, fmt.Errorf("ui: %w", err)
+	}
+	for _, a := range th.adjustments() {
+		cfg.Logger.Info("ui.accent_color adjusted for contrast (WCAG AA)", "change", a)
+	}
+	if h.assets, err = loadAssets(files, th); err != nil {
+		return nil, err
+	}
+	funcs := template.FuncMap{"asset": h.assets.url}
 	for _, name := range pageNames {
-		t, err := template.ParseFS(files, "templates/layout.html", "templates/"+name+".html")
+		t, err := template.New(name).Funcs(funcs).ParseFS(files, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("ui: parse %s: %w", name, err)
 		}
 		h.pages[name] = t
-	}
-	h.static, err = fs.Sub(files, "static")
-	if err != nil {
-		return nil, fmt.Errorf("ui: static: %w", err)
 	}
 	return h, nil
 }
 
 // Mount registers the UI's routes.
 func (h *Handler) Mount(r *mux.Router) {
-	r.PathPrefix("/static/").Handler(http.StripPrefix("/static/", staticHandler(h.static)))
+	r.PathPrefix("/static/").Handler(http.StripPrefix("/static/", h.assets))
 	r.HandleFunc("/theme.css", h.themeCSS).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/favicon.ico", h.favicon).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/account", http.StatusFound)
 	}).Methods(http.MethodGet, http.MethodHead)
@@ -180,18 +188,14 @@ func (h *Handler) Mount(r *mux.Router) {
 	})
 }
 
+// themeCSS keeps the old URL of the generated theme working; pages use its hashed URL.
 func (h *Handler) themeCSS(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/css; charset=utf-8")
-	w.Header().Set("Cache-Control", "public, max-age=300")
-	fmt.Fprintf(w, ":root{--accent:%s}\n", h.cfg.AccentColor)
+	h.assets.serveName(w, r, "theme.css")
 }
 
-func staticHandler(files fs.FS) http.Handler {
-	fsrv := http.FileServerFS(files)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "public, max-age=3600")
-		fsrv.ServeHTTP(w, r)
-	})
+// favicon answers clients that ask for /favicon.ico without reading the page's icon link.
+func (h *Handler) favicon(w http.ResponseWriter, r *http.Request) {
+	h.assets.serveName(w, r, "favicon.svg")
 }
 
 // common is the data every page gets. Templates translate with {{.T "English text"}}.
