@@ -42,6 +42,7 @@ type accountPage struct {
 var eventText = map[string]string{
 	"login":                      i18n.N("Sign-in"),
 	"login_failed":               i18n.N("Failed sign-in"),
+	"current_password_failed":    i18n.N("Wrong current password"),
 	"locked_out":                 i18n.N("Sign-in locked"),
 	"password_changed":           i18n.N("Password changed"),
 	"password_reset":             i18n.N("Password reset"),
@@ -149,9 +150,17 @@ func (h *Handler) accountPassword(w http.ResponseWriter, r *http.Request) {
 		fail(h.cfg.I18n.T(lang, "The passwords do not match."))
 		return
 	}
-	err := h.cfg.Accounts.ChangePassword(r.Context(), u, r.PostFormValue("current"), pw, h.meta(r, lang))
-	if errors.Is(err, account.ErrInvalidCredentials) {
-		fail(h.cfg.I18n.T(lang, "The current password is incorrect."))
+	err := h.cfg.Accounts.ChangePassword(r.Context(), u, r.PostFormValue("current"), pw, h.withDevice(r, h.meta(r, lang)))
+	if msg, status := h.currentPasswordProblem(lang, err); msg != "" {
+		h.renderAccount(w, r, s, u, "", map[string]string{"password": msg}, status)
+		return
+	}
+	if errors.Is(err, account.ErrPasswordPredictable) {
+		fail(h.cfg.I18n.T(lang, "Do not build the password from your email address, the product name or a keyboard row."))
+		return
+	}
+	if msg := h.passwordProblemOf(lang, err); msg != "" {
+		fail(msg)
 		return
 	}
 	if err != nil {
@@ -172,21 +181,18 @@ func (h *Handler) accountEmail(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	lang := h.lang(r, u)
-	err := h.cfg.Accounts.StartEmailChange(r.Context(), u, r.PostFormValue("current"), strings.TrimSpace(r.PostFormValue("email")), h.meta(r, lang))
-	msg := ""
-	switch {
-	case errors.Is(err, account.ErrInvalidCredentials):
-		msg = i18n.N("The current password is incorrect.")
-	case errors.Is(err, account.ErrInvalidEmail):
-		msg = i18n.N("Enter a valid email address.")
-	case errors.Is(err, account.ErrTooManyAttempts):
-		msg = i18n.N("Too many requests. Please try again later.")
-	case err != nil:
-		h.cfg.Logger.ErrorContext(r.Context(), "start email change", "err", err)
-		msg = i18n.N("Something went wrong")
+	err := h.cfg.Accounts.StartEmailChange(r.Context(), u, r.PostFormValue("current"), strings.TrimSpace(r.PostFormValue("email")), h.withDevice(r, h.meta(r, lang)))
+	if msg, status := h.currentPasswordProblem(lang, err); msg != "" {
+		h.renderAccount(w, r, s, u, "", map[string]string{"email": msg}, status)
+		return
 	}
-	if msg != "" {
-		h.renderAccount(w, r, s, u, "", map[string]string{"email": h.cfg.I18n.T(lang, msg)}, http.StatusOK)
+	if errors.Is(err, account.ErrInvalidEmail) {
+		h.renderAccount(w, r, s, u, "", map[string]string{"email": h.cfg.I18n.T(lang, "Enter a valid email address.")}, http.StatusOK)
+		return
+	}
+	if err != nil {
+		// Ours, not the person's: the fault middleware answers 503 for a failed dependency.
+		h.fail(w, r, "start email change", err)
 		return
 	}
 	http.Redirect(w, r, "/account?done=email", http.StatusSeeOther)
@@ -204,7 +210,12 @@ func (h *Handler) emailConfirmPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	lang := h.lang(r, nil)
-	if _, err := h.cfg.Accounts.ConfirmEmailChange(r.Context(), r.PostFormValue("token"), h.meta(r, lang)); err != nil {
+	_, err := h.cfg.Accounts.ConfirmEmailChange(r.Context(), r.PostFormValue("token"), h.meta(r, lang))
+	if err != nil && !errors.Is(err, account.ErrLinkInvalid) {
+		h.fail(w, r, "confirm email change", err)
+		return
+	}
+	if err != nil {
 		h.message(w, r, http.StatusBadRequest, i18n.N("This link has expired or was already used."), h.cfg.I18n.T(lang, "Change the email again from your account."), func(mp *messagePage) {
 			mp.Alert, mp.LinkURL, mp.LinkText = true, "/account", h.cfg.I18n.T(lang, "Go to your account")
 		})
@@ -219,9 +230,9 @@ func (h *Handler) accountDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	lang := h.lang(r, u)
-	err := h.cfg.Accounts.DeleteAccount(r.Context(), u, r.PostFormValue("current"), h.meta(r, lang))
-	if errors.Is(err, account.ErrInvalidCredentials) {
-		h.renderAccount(w, r, s, u, "", map[string]string{"delete": h.cfg.I18n.T(lang, "The current password is incorrect.")}, http.StatusOK)
+	err := h.cfg.Accounts.DeleteAccount(r.Context(), u, r.PostFormValue("current"), h.withDevice(r, h.meta(r, lang)))
+	if msg, status := h.currentPasswordProblem(lang, err); msg != "" {
+		h.renderAccount(w, r, s, u, "", map[string]string{"delete": msg}, status)
 		return
 	}
 	if err != nil {
@@ -230,4 +241,34 @@ func (h *Handler) accountDelete(w http.ResponseWriter, r *http.Request) {
 	}
 	h.endSession(w, r)
 	h.message(w, r, http.StatusOK, i18n.N("Account deleted"), h.cfg.I18n.T(lang, "Your account and everything in it was deleted."), nil)
+}
+
+// currentPasswordProblem is the localized answer to a refused current password, and its
+// status: wrong, or too many wrong ones (they count and lock like sign-in failures). "" when
+// err is none of those.
+func (h *Handler) currentPasswordProblem(lang string, err error) (string, int) {
+	var locked *account.LockedError
+	switch {
+	case errors.Is(err, account.ErrInvalidCredentials):
+		return h.cfg.I18n.T(lang, "The current password is incorrect."), http.StatusOK
+	case errors.As(err, &locked):
+		return h.lockoutText(lang, locked.Until, nil), http.StatusTooManyRequests
+	case errors.Is(err, account.ErrTooManyAttempts):
+		return h.cfg.I18n.T(lang, "Too many requests. Please try again later."), http.StatusTooManyRequests
+	}
+	return "", 0
+}
+
+// passwordProblemOf is the localized reason the account rules refused a new password (rules
+// that need the account, such as its email), or "".
+func (h *Handler) passwordProblemOf(lang string, err error) string {
+	switch {
+	case errors.Is(err, account.ErrPasswordTooShort):
+		return h.cfg.I18n.T(lang, "Use at least %d characters.", h.cfg.Accounts.MinPasswordLength())
+	case errors.Is(err, account.ErrPasswordTooLong):
+		return h.cfg.I18n.T(lang, "Use at most %d characters.", account.MaxPasswordLen)
+	case errors.Is(err, account.ErrPasswordCommon):
+		return h.cfg.I18n.T(lang, "This password is too common. Choose another.")
+	}
+	return ""
 }

@@ -226,7 +226,8 @@ func (h *Handler) loginPost(w http.ResponseWriter, r *http.Request) {
 	email, password := r.PostFormValue("email"), r.PostFormValue("password")
 	lang := h.lang(r, nil)
 	T := func(msg string, args ...any) string { return h.cfg.I18n.T(lang, msg, args...) }
-	m := h.meta(r, lang)
+	// A browser that signed in to this account before keeps its own failure count.
+	m := h.withDevice(r, h.meta(r, lang))
 	if f != nil {
 		m.ClientID = f.client.ID
 	}

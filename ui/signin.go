@@ -169,6 +169,7 @@ func (h *Handler) nextStep(w http.ResponseWriter, r *http.Request, u *storage.Us
 		}
 		s, err := h.startSession(w, r, u, ev)
 		if err == nil {
+			h.setDeviceCookie(w, u.ID)
 			m := h.meta(r, h.lang(r, u))
 			if f != nil {
 				m.ClientID = f.client.ID
@@ -182,6 +183,9 @@ func (h *Handler) nextStep(w http.ResponseWriter, r *http.Request, u *storage.Us
 			return "", nil, err
 		}
 		s, err := h.startSession(w, r, u, ev)
+		if err == nil {
+			h.setDeviceCookie(w, u.ID)
+		}
 		q := url.Values{"enrol": {"1"}}
 		if flow != "" {
 			q.Set("authRequestID", flow)

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	netmail "net/mail"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -15,6 +14,7 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/myaccount/myaccount/internal/mail"
+	"github.com/myaccount/myaccount/internal/passwords"
 	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/storage"
 )
@@ -31,6 +31,9 @@ var (
 	ErrPasswordCommon     = errors.New("account: password too common")
 	ErrTooManyAttempts    = errors.New("account: too many attempts")
 	ErrLinkInvalid        = errors.New("account: link expired or already used")
+	// ErrPasswordPredictable is a password made of the account's email, the product's name
+	// or keyboard walks; it is a kind of ErrPasswordCommon, and shown like one.
+	ErrPasswordPredictable = fmt.Errorf("%w: made of the email address, the product name or a keyboard walk", ErrPasswordCommon)
 )
 
 // Password length bounds. The maximum keeps hashing cost bounded; there are no composition
@@ -65,6 +68,8 @@ type Service struct {
 	// Mail sends notifications; Templates renders them. Nil Mail sends nothing (CLI use).
 	Mail      mail.Sender
 	Templates *mail.Renderer
+	// ProductName is refused as (the bulk of) a password, like "myaccount".
+	ProductName string
 	// BaseURL is the issuer: links in emails point below it.
 	BaseURL string
 	Lockout LockoutPolicy
@@ -79,34 +84,14 @@ type Service struct {
 	Hashes *secret.Limiter
 }
 
-// NormalizeEmail returns the form emails are unique on: NFKC, trimmed, lower-cased.
-func NormalizeEmail(email string) string {
-	return strings.ToLower(norm.NFKC.String(strings.TrimSpace(email)))
-}
-
-// ValidateEmail accepts a plain addr-spec (no display name) of sane length.
-func ValidateEmail(email string) error {
-	email = strings.TrimSpace(email)
-	if email == "" || len(email) > 254 {
-		return ErrInvalidEmail
-	}
-	a, err := netmail.ParseAddress(email)
-	if err != nil || a.Address != email || a.Name != "" {
-		return ErrInvalidEmail
-	}
-	at := strings.LastIndexByte(email, '@')
-	if at < 1 || !strings.Contains(email[at+1:], ".") && email[at+1:] != "localhost" {
-		return ErrInvalidEmail
-	}
-	return nil
-}
-
-// ValidatePassword applies the length policy (counted in characters, not bytes).
-func (s *Service) ValidatePassword(pw string) error {
-	minLen := s.MinPasswordLen
-	if minLen <= 0 {
-		minLen = DefaultMinPasswordLen
-	}
+// ValidatePassword applies the password policy to pw as it will be hashed (NFC): the length
+// bounds (counted in characters, not bytes), the blocklist, and predictability. context names
+// what the password must not be made of, besides the product's name: the account's email
+// address (its local part is checked too). There are no composition rules (NIST SP 800-63B
+// §5.1.1.2).
+func (s *Service) ValidatePassword(pw string, context ...string) error {
+	pw = norm.NFC.String(pw)
+	minLen := s.MinPasswordLength()
 	n := utf8.RuneCountInString(pw)
 	switch {
 	case n < minLen:
@@ -115,8 +100,19 @@ func (s *Service) ValidatePassword(pw string) error {
 		return fmt.Errorf("%w: at most %d characters", ErrPasswordTooLong, MaxPasswordLen)
 	case s.Blocklist != nil && s.Blocklist.Common(pw):
 		return ErrPasswordCommon
+	case passwords.Predictable(pw, append(context, s.productWords()...)...):
+		return ErrPasswordPredictable
 	}
 	return nil
+}
+
+// productWords are the names of this service a password must not be made of.
+func (s *Service) productWords() []string {
+	words := []string{"myaccount"}
+	if s.ProductName != "" {
+		words = append(words, s.ProductName)
+	}
+	return words
 }
 
 func (s *Service) now() time.Time {
@@ -128,10 +124,11 @@ func (s *Service) now() time.Time {
 
 // Create makes an account with the given status. Admin-created accounts are active at once.
 func (s *Service) Create(ctx context.Context, email, password, status string) (*storage.User, error) {
-	if err := ValidateEmail(email); err != nil {
+	email, err := CanonicalEmail(email)
+	if err != nil {
 		return nil, err
 	}
-	if err := s.ValidatePassword(password); err != nil {
+	if err := s.ValidatePassword(password, email); err != nil {
 		return nil, err
 	}
 	hash, err := s.hashPassword(ctx, password)
@@ -141,8 +138,8 @@ func (s *Service) Create(ctx context.Context, email, password, status string) (*
 	now := s.now()
 	u := &storage.User{
 		ID:              secret.NewID(),
-		Email:           strings.TrimSpace(email),
-		EmailNormalized: NormalizeEmail(email),
+		Email:           email,
+		EmailNormalized: strings.ToLower(email),
 		PasswordHash:    hash,
 		Status:          status,
 		CreatedAt:       now,
@@ -199,7 +196,7 @@ func (s *Service) Authenticate(ctx context.Context, email, password string) (*st
 	if err != nil {
 		return nil, fmt.Errorf("authenticate: %w", err)
 	}
-	ok, err := s.verifyPassword(ctx, u.PasswordHash, password)
+	ok, legacy, err := s.verifyPassword(ctx, u.PasswordHash, password)
 	if err != nil {
 		return nil, fmt.Errorf("authenticate: %w", err)
 	}
@@ -213,7 +210,7 @@ func (s *Service) Authenticate(ctx context.Context, email, password string) (*st
 	default:
 		return u, ErrLocked
 	}
-	if secret.NeedsRehash(u.PasswordHash) {
+	if legacy || secret.NeedsRehash(u.PasswordHash) {
 		s.rehash(ctx, u, password)
 	}
 	return u, nil
@@ -227,7 +224,7 @@ func (s *Service) rehash(ctx context.Context, u *storage.User, password string) 
 	if err != nil {
 		return
 	}
-	h, err := secret.HashPassword(password)
+	h, err := secret.HashPassword(norm.NFC.String(password))
 	release()
 	if err != nil {
 		return

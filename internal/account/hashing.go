@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"golang.org/x/text/unicode/norm"
+
 	"github.com/myaccount/myaccount/internal/fault"
 	"github.com/myaccount/myaccount/internal/secret"
 )
@@ -23,30 +25,42 @@ func (s *Service) hashSlot(ctx context.Context) (release func(), err error) {
 	return release, nil
 }
 
-// hashPassword returns the argon2id hash of password.
+// Passwords are hashed in Unicode NFC, so that "é" typed as one code point or as "e" plus a
+// combining accent (macOS and some keyboards send the latter) is the same password.
+
+// hashPassword returns the argon2id hash of password, in NFC.
 func (s *Service) hashPassword(ctx context.Context, password string) (string, error) {
 	release, err := s.hashSlot(ctx)
 	if err != nil {
 		return "", err
 	}
 	defer release()
-	hash, err := secret.HashPassword(password)
+	hash, err := secret.HashPassword(norm.NFC.String(password))
 	if err != nil {
 		return "", fmt.Errorf("hash password: %w", err)
 	}
 	return hash, nil
 }
 
-// verifyPassword reports whether password matches hash. A malformed hash is no match; the
-// error is only the limiter's.
-func (s *Service) verifyPassword(ctx context.Context, hash, password string) (bool, error) {
+// verifyPassword reports whether password matches hash. It tries the NFC form first, then,
+// when that differs, the string as typed: hashes made before passwords were normalised are
+// of the raw string. legacy reports a match of the raw form only; the caller rehashes then.
+// A malformed hash is no match; the error is only the limiter's.
+func (s *Service) verifyPassword(ctx context.Context, hash, password string) (ok, legacy bool, err error) {
 	release, err := s.hashSlot(ctx)
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	defer release()
-	ok, err := secret.VerifyPassword(hash, password)
-	return ok && err == nil, nil
+	nfc := norm.NFC.String(password)
+	if ok, err := secret.VerifyPassword(hash, nfc); ok && err == nil {
+		return true, false, nil
+	}
+	if nfc == password {
+		return false, false, nil
+	}
+	ok, err = secret.VerifyPassword(hash, password)
+	return ok && err == nil, ok && err == nil, nil
 }
 
 // dummyVerify does the work of a verification when there is no hash to check, so that the

@@ -90,25 +90,13 @@ func (s *Service) UpdateProfile(ctx context.Context, rules ProfileRules, userID 
 	return u, nil
 }
 
-// checkPassword verifies the current password of a signed-in person.
-func (s *Service) checkPassword(ctx context.Context, u *storage.User, password string) error {
-	ok, err := s.verifyPassword(ctx, u.PasswordHash, password)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return ErrInvalidCredentials
-	}
-	return nil
-}
-
 // ChangePassword needs the current password. Every session and token of the account ends;
 // the caller signs the browser in again with a fresh session.
 func (s *Service) ChangePassword(ctx context.Context, u *storage.User, current, next string, m Meta) error {
-	if err := s.checkPassword(ctx, u, current); err != nil {
+	if err := s.checkPassword(ctx, u, current, m); err != nil {
 		return err
 	}
-	if err := s.ValidatePassword(next); err != nil {
+	if err := s.ValidatePassword(next, u.Email); err != nil {
 		return err
 	}
 	hash, err := s.hashPassword(ctx, next)
@@ -133,13 +121,14 @@ func (s *Service) ChangePassword(ctx context.Context, u *storage.User, current, 
 // followed. When the new address belongs to another account, that owner gets the "someone
 // tried to use your address" notice instead, and the caller shows the same page.
 func (s *Service) StartEmailChange(ctx context.Context, u *storage.User, password, newEmail string, m Meta) error {
-	if err := s.checkPassword(ctx, u, password); err != nil {
+	if err := s.checkPassword(ctx, u, password, m); err != nil {
 		return err
 	}
-	if err := ValidateEmail(newEmail); err != nil {
+	newEmail, err := CanonicalEmail(newEmail)
+	if err != nil {
 		return err
 	}
-	norm := NormalizeEmail(newEmail)
+	norm := strings.ToLower(newEmail)
 	if !s.allowMail(ctx, "email_change", u.EmailNormalized, m.IP) {
 		return ErrTooManyAttempts
 	}
@@ -151,13 +140,13 @@ func (s *Service) StartEmailChange(ctx context.Context, u *storage.User, passwor
 	}
 	tok := secret.RandomToken(32)
 	now := s.now()
-	if err := s.Store.CreateOneTimeToken(ctx, &storage.OneTimeToken{
-		Hash: secret.HashToken(tok), Purpose: storage.TokenEmailChange, UserID: u.ID, Data: strings.TrimSpace(newEmail),
+	if err := s.issueToken(ctx, &storage.OneTimeToken{
+		Hash: secret.HashToken(tok), Purpose: storage.TokenEmailChange, UserID: u.ID, Data: newEmail,
 		CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour),
 	}); err != nil {
 		return fmt.Errorf("email change token: %w", err)
 	}
-	s.notify(ctx, strings.TrimSpace(newEmail), userLang(u, m), mail.EmailChangeVerify, mail.Data{
+	s.notify(ctx, newEmail, userLang(u, m), mail.EmailChangeVerify, mail.Data{
 		Email: u.Email, NewEmail: newEmail, Link: s.link("/account/email/confirm", url.Values{"token": {tok}}),
 	})
 	return nil
@@ -188,7 +177,7 @@ func (s *Service) ConfirmEmailChange(ctx context.Context, token string, m Meta) 
 
 // DeleteAccount needs the password; it removes the account and everything it owns.
 func (s *Service) DeleteAccount(ctx context.Context, u *storage.User, password string, m Meta) error {
-	if err := s.checkPassword(ctx, u, password); err != nil {
+	if err := s.checkPassword(ctx, u, password, m); err != nil {
 		return err
 	}
 	if err := s.Store.DeleteUser(ctx, u.ID); err != nil {

@@ -38,17 +38,18 @@ func (s *Service) resetTTL() time.Duration {
 // already registered it mails the owner a notice instead and returns nil all the same: the
 // caller shows the same page either way, and both paths do the same work.
 func (s *Service) Register(ctx context.Context, email, password string, m Meta) error {
-	if err := ValidateEmail(email); err != nil {
+	email, err := CanonicalEmail(email)
+	if err != nil {
 		return err
 	}
-	if err := s.ValidatePassword(password); err != nil {
+	if err := s.ValidatePassword(password, email); err != nil {
 		return err
 	}
 	hash, err := s.hashPassword(ctx, password)
 	if err != nil {
 		return err
 	}
-	norm := NormalizeEmail(email)
+	norm := strings.ToLower(email)
 	if existing, err := s.Store.GetUserByEmail(ctx, norm); err == nil {
 		s.notify(ctx, existing.Email, userLang(existing, m), mail.AlreadyRegistered, mail.Data{
 			Email: existing.Email, Link: s.link("/login", nil), ResetLink: s.link("/forgot", nil), IP: m.IP, UserAgent: m.UserAgent,
@@ -60,7 +61,7 @@ func (s *Service) Register(ctx context.Context, email, password string, m Meta) 
 	}
 	now := s.now()
 	u := &storage.User{
-		ID: secret.NewID(), Email: strings.TrimSpace(email), EmailNormalized: norm, PasswordHash: hash,
+		ID: secret.NewID(), Email: email, EmailNormalized: norm, PasswordHash: hash,
 		Status: storage.UserPending, Locale: m.Lang, CreatedAt: now, UpdatedAt: now,
 	}
 	if err := s.Store.CreateUser(ctx, u); err != nil {
@@ -76,7 +77,7 @@ func (s *Service) Register(ctx context.Context, email, password string, m Meta) 
 func (s *Service) sendActivation(ctx context.Context, u *storage.User, m Meta) error {
 	tok := secret.RandomToken(32)
 	now := s.now()
-	err := s.Store.CreateOneTimeToken(ctx, &storage.OneTimeToken{
+	err := s.issueToken(ctx, &storage.OneTimeToken{
 		Hash: secret.HashToken(tok), Purpose: storage.TokenActivation, UserID: u.ID, Data: m.Continue,
 		CreatedAt: now, ExpiresAt: u.CreatedAt.Add(s.activationTTL()),
 	})
@@ -169,9 +170,9 @@ func (s *Service) PurgePending(ctx context.Context) (reminded int, deleted int64
 		if !claimed {
 			continue
 		}
-		// A fresh link: the old one may be lost; it expires with the account anyway.
+		// A fresh link: the old one may be lost, and is void from now on.
 		tok := secret.RandomToken(32)
-		if err := s.Store.CreateOneTimeToken(ctx, &storage.OneTimeToken{
+		if err := s.issueToken(ctx, &storage.OneTimeToken{
 			Hash: secret.HashToken(tok), Purpose: storage.TokenActivation, UserID: u.ID,
 			CreatedAt: now, ExpiresAt: u.CreatedAt.Add(ttl),
 		}); err != nil {
@@ -190,3 +191,13 @@ func (s *Service) PurgePending(ctx context.Context) (reminded int, deleted int64
 }
 
 var errAlreadyDone = errors.New("account: already done")
+
+// issueToken stores a new one-time token and voids the user's older ones of the same
+// purpose: only the newest link of each kind works, so a link that leaked from an older
+// mail (or a forwarded one) stops working once the person asks for another.
+func (s *Service) issueToken(ctx context.Context, t *storage.OneTimeToken) error {
+	if err := s.Store.DeleteOneTimeTokens(ctx, t.UserID, t.Purpose); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("void older tokens: %w", err)
+	}
+	return s.Store.CreateOneTimeToken(ctx, t)
+}
