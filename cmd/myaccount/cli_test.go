@@ -148,7 +148,7 @@ func TestUserLifecycle(t *testing.T) {
 	if show := c.mustRun("", "user", "show", "ada@example.com", "--json"); !strings.Contains(show, `"active"`) {
 		t.Errorf("after unlock: %s", show)
 	}
-	if list := c.mustRun("", "user", "list"); !strings.Contains(list, "Ada@Example.com") {
+	if list := c.mustRun("", "user", "list"); !strings.Contains(list, "Ada@example.com") {
 		t.Errorf("list: %s", list)
 	}
 	c.mustRun("", "user", "delete", "ada@example.com")

@@ -88,21 +88,37 @@ func userCreate(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Everything is validated before anything is stored: a refused flag must not leave an
+	// account behind.
+	canon, err := account.CanonicalEmail(*email)
+	if err != nil {
+		return fmt.Errorf("--email %q: %w", *email, err)
+	}
+	if err := (&account.Service{}).ValidatePassword(pw, canon); err != nil {
+		return err
+	}
+	withProfile := pf.set(fs)
+	var prof account.Profile
+	if withProfile {
+		if prof, err = pf.merge(&storage.User{}); err != nil {
+			return err
+		}
+	}
 	_, st, err := openStore(ctx, e, *path)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	svc := &account.Service{Store: st}
-	u, err := svc.Create(ctx, *email, pw, storage.UserActive)
+	u, err := svc.Create(ctx, canon, pw, storage.UserActive)
 	if errors.Is(err, storage.ErrConflict) {
-		return fmt.Errorf("an account with the email %q already exists", *email)
+		return fmt.Errorf("an account with the email %q already exists", canon)
 	}
 	if err != nil {
 		return err
 	}
-	if pf.set(fs) {
-		if u, err = pf.apply(ctx, st, u); err != nil {
+	if withProfile {
+		if u, err = pf.store(ctx, st, u, prof); err != nil {
 			return err
 		}
 	}
@@ -344,6 +360,16 @@ func (p *profileSettings) set(fs *flag.FlagSet) bool {
 
 // apply validates the merged profile with the same rules as the profile page and stores it.
 func (p *profileSettings) apply(ctx context.Context, st storage.Store, u *storage.User) (*storage.User, error) {
+	prof, err := p.merge(u)
+	if err != nil {
+		return nil, err
+	}
+	return p.store(ctx, st, u, prof)
+}
+
+// merge builds the profile the flags ask for over u's current one and validates it, with the
+// same rules as the profile page, without storing anything.
+func (p *profileSettings) merge(u *storage.User) (account.Profile, error) {
 	pick := func(name string, flagVal *string, cur string) string {
 		if p.given[name] {
 			return *flagVal
@@ -359,20 +385,28 @@ func (p *profileSettings) apply(ctx context.Context, st storage.Store, u *storag
 	if p.given["region"] || prof.Country == u.Country {
 		prof.Region = pick("region", p.region, u.Region)
 	}
+	if prof.Country == "" && prof.Region != "" {
+		return prof, errors.New("--region needs --country")
+	}
 	data, err := geo.New()
 	if err != nil {
-		return nil, err
+		return prof, err
 	}
 	if prof.Country != "" {
 		if err := account.ValidateProfile(data, prof); err != nil {
-			return nil, err
+			return prof, err
 		}
 	}
 	if prof.Locale != "" {
 		if _, err := language.Parse(prof.Locale); err != nil {
-			return nil, fmt.Errorf("--locale %q: %w", prof.Locale, err)
+			return prof, fmt.Errorf("--locale %q: %w", prof.Locale, err)
 		}
 	}
+	return prof, nil
+}
+
+// store writes a profile that merge accepted.
+func (p *profileSettings) store(ctx context.Context, st storage.Store, u *storage.User, prof account.Profile) (*storage.User, error) {
 	return st.UpdateUser(ctx, u.ID, func(x *storage.User) error {
 		x.Name, x.Country, x.Region, x.ZoneInfo, x.DateFormat, x.Locale = prof.Name, prof.Country, prof.Region, prof.ZoneInfo, prof.DateFormat, prof.Locale
 		x.UpdatedAt = time.Now().UTC()
