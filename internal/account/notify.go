@@ -2,6 +2,7 @@ package account
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"strings"
 	"time"
@@ -18,10 +19,6 @@ type Meta struct {
 	Lang      string
 	// Continue is an authorization request to return to after activation (optional).
 	Continue string
-	// Device is the id of a device cookie the caller verified, and DeviceUser the account it
-	// names: a browser that signed in to that account before. Password failures from it
-	// count for it alone (see scope).
-	Device, DeviceUser string
 }
 
 // link builds an absolute link below BaseURL.
@@ -33,26 +30,24 @@ func (s *Service) link(path string, q url.Values) string {
 	return u
 }
 
-// notify renders and sends one email. Failures are logged, not returned: a person's action
-// must not fail (or reveal anything) because the mail relay hiccupped.
-func (s *Service) notify(ctx context.Context, to, lang, kind string, data mail.Data) {
+// notify renders and sends (with the outbox: queues) one email. Failures are logged, and
+// returned for the outbox tasks that retry; request paths ignore them: a person's action
+// must not fail (or reveal anything) because mail did.
+func (s *Service) notify(ctx context.Context, to, lang, kind string, data mail.Data) error {
 	if s.Mail == nil || s.Templates == nil {
-		return
+		return nil
 	}
 	msg, err := s.Templates.Render(kind, lang, data)
 	if err != nil {
 		s.log().ErrorContext(ctx, "render mail", "kind", kind, "err", err)
-		return
-	}
-	// Accounts stored before addresses were canonical may hold another spelling of the
-	// mailbox; mail goes to the canonical one.
-	if c, err := CanonicalEmail(to); err == nil {
-		to = c
+		return fmt.Errorf("render %s mail: %w", kind, err)
 	}
 	msg.To = to
 	if err := s.Mail.Send(ctx, msg); err != nil {
 		s.log().ErrorContext(ctx, "send mail", "kind", kind, "err", err)
+		return fmt.Errorf("send %s mail: %w", kind, err)
 	}
+	return nil
 }
 
 // userLang is the language for mail to u: the account's locale, else the request's.

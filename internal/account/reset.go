@@ -2,40 +2,92 @@ package account
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
-
-	"golang.org/x/text/unicode/norm"
 
 	"github.com/myaccount/myaccount/internal/mail"
 	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/storage"
 )
 
+// ResetRequestTask is the outbox task of a password-reset request (see StartReset); the
+// server registers RunResetRequest for it.
+const ResetRequestTask = "reset-request"
+
+// TaskQueue is a mail Sender that can also queue work for its worker (mail.Outbox).
+type TaskQueue interface {
+	Enqueue(ctx context.Context, kind string, payload []byte) error
+}
+
+// resetRequest is the payload of a ResetRequestTask: the address as typed and the request.
+type resetRequest struct {
+	Email string
+	Meta  Meta
+}
+
 // StartReset mails a password-reset link when the email has an account. The caller shows the
-// same page whether or not it does.
+// same page whether or not it does, and the request does the same work either way: when Mail
+// is an outbox, it only queues the request (one INSERT), and the worker looks the address
+// up, issues the link and sends it. Looking up and mailing inside the request made its
+// timing tell registered addresses apart.
 func (s *Service) StartReset(ctx context.Context, email string, m Meta) error {
 	norm := NormalizeEmail(email)
 	if !s.allowMail(ctx, "reset", norm, m.IP) {
 		return nil
 	}
+	q, ok := s.Mail.(TaskQueue)
+	if !ok {
+		return s.sendReset(ctx, norm, m) // no outbox (CLI, unit tests): at once
+	}
+	b, err := json.Marshal(resetRequest{Email: email, Meta: m})
+	if err != nil {
+		return fmt.Errorf("reset request: %w", err)
+	}
+	if err := q.Enqueue(ctx, ResetRequestTask, b); err != nil {
+		return fmt.Errorf("queue reset request: %w", err)
+	}
+	return nil
+}
+
+// RunResetRequest is the outbox worker's half of StartReset. An error (the database, the
+// outbox) makes the worker retry it later.
+func (s *Service) RunResetRequest(ctx context.Context, payload []byte) error {
+	var r resetRequest
+	if err := json.Unmarshal(payload, &r); err != nil {
+		return fmt.Errorf("decode reset request: %w", err)
+	}
+	return s.sendReset(ctx, NormalizeEmail(r.Email), r.Meta)
+}
+
+// sendReset issues and mails a reset link when norm is an active or pending account's
+// address; otherwise it sends nothing.
+func (s *Service) sendReset(ctx context.Context, norm string, m Meta) error {
 	u, err := s.Store.GetUserByEmail(ctx, norm)
-	if err != nil || (u.Status != storage.UserActive && u.Status != storage.UserPending) {
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reset: look up account: %w", err)
+	}
+	if u.Status != storage.UserActive && u.Status != storage.UserPending {
 		return nil
 	}
 	tok := secret.RandomToken(32)
 	now := s.now()
-	if err := s.issueToken(ctx, &storage.OneTimeToken{
+	if err := s.Store.CreateOneTimeToken(ctx, &storage.OneTimeToken{
 		Hash: secret.HashToken(tok), Purpose: storage.TokenReset, UserID: u.ID,
 		CreatedAt: now, ExpiresAt: now.Add(s.resetTTL()),
 	}); err != nil {
 		return fmt.Errorf("reset token: %w", err)
 	}
-	s.notify(ctx, u.Email, userLang(u, m), mail.PasswordReset, mail.Data{
+	if err := s.notify(ctx, u.Email, userLang(u, m), mail.PasswordReset, mail.Data{
 		Email: u.Email, Link: s.link("/reset", url.Values{"token": {tok}}), ValidFor: s.resetTTL(),
 		IP: m.IP, UserAgent: m.UserAgent,
-	})
+	}); err != nil {
+		return err
+	}
 	s.audit(ctx, u.ID, "reset_requested", m, "")
 	return nil
 }
@@ -58,7 +110,7 @@ func (s *Service) Reset(ctx context.Context, token, password string, m Meta) (*s
 		release()
 		return nil, linkError("reset", err)
 	}
-	hash, err := secret.HashPassword(norm.NFC.String(password))
+	hash, err := secret.HashPassword(password)
 	release()
 	if err != nil {
 		return nil, fmt.Errorf("hash password: %w", err)

@@ -54,6 +54,9 @@ type Server struct {
 	holder string
 	// schema checks that the database's schema is current and known (readiness); nil skips.
 	schema func(context.Context) error
+	// outbox queues all mail; its worker runs from New to Close (see startMail).
+	outbox   *mail.Outbox
+	stopMail func()
 }
 
 // Options tweak a server for tests; production passes the zero value.
@@ -124,18 +127,22 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	if err != nil {
 		return nil, err
 	}
+	// The mail worker uses the store as opened: its polling is no request's work, so it
+	// stays outside the request guard and the tests' fault injection.
+	raw := store
 	if opts.WrapStore != nil {
 		store = opts.WrapStore(store)
 	}
 	// Every consumer below sees the guarded store: deadlines on every call, and failures
 	// marked as ours (fault.ErrUnavailable) and recorded for the request's answer.
 	store = fault.GuardStore(store, cfg.Database.Timeout.Std(), log)
-	s, err := build(ctx, cfg, log, store, now, opts)
+	s, err := build(ctx, cfg, log, store, raw, now, opts)
 	if err != nil {
 		store.Close()
 		return nil, err
 	}
 	s.schema = schema
+	s.startMail()
 	return s, nil
 }
 
@@ -150,7 +157,7 @@ func NewMailer(cfg *config.Config, log *slog.Logger) (mail.Sender, error) {
 	})
 }
 
-func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store storage.Store, now func() time.Time, opts Options) (*Server, error) {
+func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw storage.Store, now func() time.Time, opts Options) (*Server, error) {
 	mk, created, err := MasterKey(ctx, cfg, store)
 	if err != nil {
 		return nil, fmt.Errorf("master key: %w", err)
@@ -175,6 +182,17 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store stor
 	if err != nil {
 		return nil, fmt.Errorf("mail: %w", err)
 	}
+	// Requests only queue mail (one INSERT); the worker delivers through mailer. A request
+	// then takes the same time whatever it mails and however slow the relay is.
+	outboxSealer, err := keys.NewSealer(mk)
+	if err != nil {
+		return nil, fmt.Errorf("mail outbox sealer: %w", err)
+	}
+	outbox, err := mail.NewOutbox(mail.OutboxConfig{Store: store, WorkerStore: raw, Sender: mailer,
+		Sealer: outboxSealer, Holder: holder, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("mail outbox: %w", err)
+	}
 	templates, err := mail.NewRenderer(cfg.UI.ProductName)
 	if err != nil {
 		return nil, fmt.Errorf("mail templates: %w", err)
@@ -189,12 +207,13 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store stor
 	}
 	a := cfg.Accounts
 	accounts := &account.Service{
-		Store: store, Now: now, Logger: log, Mail: mailer, Templates: templates, Blocklist: checker,
+		Store: store, Now: now, Logger: log, Mail: outbox, Templates: templates, Blocklist: checker,
 		Hashes:  secret.NewLimiter(cfg.Security.PasswordHashConcurrency, cfg.Security.PasswordHashQueue),
 		BaseURL: strings.TrimSuffix(cfg.Issuer, "/"), MinPasswordLen: a.MinPasswordLength, ActivationTTL: a.ActivationTTL.Std(),
 		Lockout: account.LockoutPolicy{Threshold: a.LockoutThreshold, Window: a.LockoutWindow.Std(), Base: a.LockoutDuration.Std(),
 			Max: a.LockoutMax.Std(), IPLimit: a.FailuresPerIP},
 	}
+	outbox.Handle(account.ResetRequestTask, accounts.RunResetRequest)
 	captchaKey, err := hkdf.Key(sha256.New, mk, nil, "myaccount captcha v1", 32)
 	if err != nil {
 		return nil, fmt.Errorf("captcha key: %w", err)
@@ -290,7 +309,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store stor
 	uiRouter := mux.NewRouter()
 	uiH.Mount(uiRouter)
 	root.PathPrefix("/").Handler(uiH.Middleware(uiRouter))
-	srv := &Server{Store: store, Keys: km, Accounts: accounts, cfg: cfg, log: log, now: now, holder: holder}
+	srv := &Server{Store: store, Keys: km, Accounts: accounts, cfg: cfg, log: log, now: now, holder: holder, outbox: outbox}
 	// Probes stand outside the fault mapping: their 503 is the answer, not a failure to map.
 	top := http.NewServeMux()
 	top.HandleFunc("/healthz", srv.live)
@@ -411,6 +430,11 @@ func (s *Server) Housekeeping(ctx context.Context) {
 	if _, err := s.Keys.Prune(ctx); err != nil {
 		s.log.ErrorContext(ctx, "prune signing keys", "err", err)
 	}
+	if n, err := s.Store.PurgeOutbox(ctx, s.now().UTC().Add(-outboxRetention)); err != nil {
+		s.log.ErrorContext(ctx, "purge mail outbox", "err", err)
+	} else if n > 0 {
+		s.log.InfoContext(ctx, "purged finished mail", "rows", n)
+	}
 	if n, err := s.Store.DeleteAuditEventsBefore(ctx, s.now().UTC().Add(-s.cfg.Accounts.AuditRetention.Std())); err != nil {
 		s.log.ErrorContext(ctx, "delete old audit events", "err", err)
 	} else if n > 0 {
@@ -474,5 +498,26 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	}
 }
 
-// Close releases the store.
-func (s *Server) Close() error { return s.Store.Close() }
+// outboxRetention is how long sent and given-up mail stays in the outbox (without its
+// payload) for diagnosis.
+const outboxRetention = 7 * 24 * time.Hour
+
+// startMail runs the mail outbox's worker until Close. It runs on every instance, from New
+// rather than RunJobs, so that any server that serves delivers promptly; instances share
+// the work through per-message claims (a lease per row), not a job lease.
+func (s *Server) startMail() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); s.outbox.Run(ctx) }()
+	var once sync.Once
+	s.stopMail = func() { once.Do(func() { cancel(); <-done }) }
+}
+
+// Close stops the mail worker (what it had not sent stays queued for the next start or
+// another instance) and releases the store.
+func (s *Server) Close() error {
+	if s.stopMail != nil {
+		s.stopMail()
+	}
+	return s.Store.Close()
+}

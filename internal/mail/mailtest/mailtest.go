@@ -80,6 +80,25 @@ type Server struct {
 	taken   []map[string]bool // per message, the recipients WaitFor has returned it for
 	arrived chan struct{}     // closed and replaced whenever a message arrives
 	closed  bool              // stops logging to t once the test is over
+	refuse  bool              // answer MAIL FROM with a temporary failure (see Refuse)
+	refused int               // transactions refused so far
+}
+
+// Refuse makes the server answer every MAIL FROM with "451 try again later" (on) or accept
+// mail again (off), like a relay in trouble; it returns how many transactions it had
+// refused so far.
+func (s *Server) Refuse(on bool) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refuse = on
+	return s.refused
+}
+
+// Refused returns how many transactions were refused (see Refuse).
+func (s *Server) Refused() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refused
 }
 
 // NewServer starts a server on 127.0.0.1 with a free port and stops it in t.Cleanup.
@@ -221,6 +240,15 @@ type session struct {
 func (se *session) Mail(from string, _ *smtp.MailOptions) error {
 	if se.srv.auth && se.user == "" {
 		return smtp.ErrAuthRequired
+	}
+	se.srv.mu.Lock()
+	refuse := se.srv.refuse
+	if refuse {
+		se.srv.refused++
+	}
+	se.srv.mu.Unlock()
+	if refuse {
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "mailtest: try again later"}
 	}
 	se.from = from
 	return nil

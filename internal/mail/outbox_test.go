@@ -1,0 +1,338 @@
+package mail_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/myaccount/myaccount/internal/mail"
+	"github.com/myaccount/myaccount/internal/mail/mailtest"
+	"github.com/myaccount/myaccount/keys"
+	"github.com/myaccount/myaccount/storage"
+	"github.com/myaccount/myaccount/storage/sqlite"
+)
+
+// openDB opens (or reopens) the SQLite file at path and closes it with the test.
+func openDB(t *testing.T, path string) storage.Store {
+	t.Helper()
+	db, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func testSealer(t *testing.T) mail.Sealer {
+	t.Helper()
+	s, err := keys.NewSealer(bytes.Repeat([]byte{7}, keys.MasterKeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// syncBuffer is a log destination the worker goroutines may write to.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func newOutbox(t *testing.T, st storage.Store, sender mail.Sender, holder string, mod ...func(*mail.OutboxConfig)) *mail.Outbox {
+	t.Helper()
+	cfg := mail.OutboxConfig{Store: st, Sender: sender, Sealer: testSealer(t), Holder: holder,
+		Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil)), Poll: 20 * time.Millisecond,
+		BaseDelay: 50 * time.Millisecond, MaxDelay: time.Second, SendTimeout: 5 * time.Second}
+	for _, m := range mod {
+		m(&cfg)
+	}
+	o, err := mail.NewOutbox(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// run starts o's worker and stops it (waiting) when the test ends.
+func run(t *testing.T, o *mail.Outbox) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { o.Run(ctx); close(done) }()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return stop
+}
+
+// onlyItem returns the one outbox item of st (a test queues one).
+func onlyItem(t *testing.T, st storage.Store, id string) *storage.OutboxItem {
+	t.Helper()
+	it, err := st.GetOutbox(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return it
+}
+
+// recordingStore remembers the id of every item queued through it.
+type recordingStore struct {
+	storage.Store
+	mu  sync.Mutex
+	ids []string
+}
+
+func (r *recordingStore) EnqueueOutbox(ctx context.Context, it *storage.OutboxItem) error {
+	err := r.Store.EnqueueOutbox(ctx, it)
+	r.mu.Lock()
+	r.ids = append(r.ids, it.ID)
+	r.mu.Unlock()
+	return err
+}
+
+func (r *recordingStore) last() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ids[len(r.ids)-1]
+}
+
+func smtpSender(t *testing.T, srv *mailtest.Server) mail.Sender {
+	t.Helper()
+	s, err := mail.NewSMTPSender(mail.SMTPConfig{Host: srv.Host(), Port: srv.Port(), StartTLS: "none",
+		From: "MyAccount <no-reply@myaccount.test>", Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestOutboxDeliversOverSMTPAndSealsAtRest(t *testing.T) {
+	srv := mailtest.NewServer(t)
+	st := &recordingStore{Store: openDB(t, filepath.Join(t.TempDir(), "db.sqlite"))}
+	o := newOutbox(t, st, smtpSender(t, srv), "a")
+	link := "https://id.example/reset?token=very-secret-token"
+	if err := o.Send(t.Context(), mail.Message{To: "ada@example.com", Subject: "Reset", Text: "Open " + link}); err != nil {
+		t.Fatal(err)
+	}
+	it := onlyItem(t, st, st.last())
+	if it.Status != storage.OutboxPending || bytes.Contains(it.Payload, []byte("very-secret-token")) || bytes.Contains(it.Payload, []byte("ada@")) {
+		t.Fatalf("queued item is not sealed: %+v", it)
+	}
+	run(t, o)
+	m := srv.WaitFor(t, "ada@example.com", 5*time.Second)
+	if !strings.Contains(m.Text, link) {
+		t.Fatalf("delivered text %q lacks the link", m.Text)
+	}
+	waitStatus(t, st, st.last(), storage.OutboxSent)
+	if it := onlyItem(t, st, st.last()); len(it.Payload) != 0 || it.Attempts != 1 {
+		t.Fatalf("a sent item keeps its payload or took several attempts: %+v", it)
+	}
+}
+
+// waitStatus waits until the item reaches status (the worker records after delivering).
+func waitStatus(t *testing.T, st storage.Store, id, status string) *storage.OutboxItem {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		it := onlyItem(t, st, id)
+		if it.Status == status {
+			return it
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("item %s is %s (attempts %d, %q), want %s", id, it.Status, it.Attempts, it.LastError, status)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestOutboxRetriesWithBackoffUntilTheRelayWorks(t *testing.T) {
+	srv := mailtest.NewServer(t)
+	srv.Refuse(true)
+	st := &recordingStore{Store: openDB(t, filepath.Join(t.TempDir(), "db.sqlite"))}
+	o := newOutbox(t, st, smtpSender(t, srv), "a", func(c *mail.OutboxConfig) {
+		c.BaseDelay, c.MaxDelay = 100*time.Millisecond, 10*time.Second
+	})
+	run(t, o)
+	start := time.Now()
+	if err := o.Send(t.Context(), mail.Message{To: "bob@example.com", Subject: "Hello", Text: "hi"}); err != nil {
+		t.Fatal(err)
+	}
+	// Attempt n waits 2^(n-2) × 100ms ± half before it (jitter): attempts 1..4 take at
+	// least 0 + 50 + 100 + 200 ms.
+	for srv.Refused() < 4 {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("only %d attempts in 10s", srv.Refused())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if took := time.Since(start); took < 350*time.Millisecond {
+		t.Fatalf("4 attempts within %v: no backoff", took)
+	}
+	it := onlyItem(t, st, st.last())
+	if it.Status != storage.OutboxPending || !strings.Contains(it.LastError, "451") {
+		t.Fatalf("after refusals: %+v", it)
+	}
+	srv.Refuse(false)
+	srv.WaitFor(t, "bob@example.com", 10*time.Second)
+	it = waitStatus(t, st, st.last(), storage.OutboxSent)
+	if it.Attempts < 5 {
+		t.Fatalf("sent after %d attempts, want at least 5", it.Attempts)
+	}
+	if n := len(srv.Messages()); n != 1 {
+		t.Fatalf("%d messages delivered, want 1", n)
+	}
+}
+
+func TestOutboxGivesUpAfterMaxAttempts(t *testing.T) {
+	srv := mailtest.NewServer(t)
+	srv.Refuse(true)
+	st := &recordingStore{Store: openDB(t, filepath.Join(t.TempDir(), "db.sqlite"))}
+	var logs syncBuffer
+	o := newOutbox(t, st, smtpSender(t, srv), "a", func(c *mail.OutboxConfig) {
+		c.MaxAttempts = 3
+		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	run(t, o)
+	if err := o.Send(t.Context(), mail.Message{To: "bob@example.com", Subject: "Hello", Text: "hi"}); err != nil {
+		t.Fatal(err)
+	}
+	it := waitStatus(t, st, st.last(), storage.OutboxFailed)
+	if it.Attempts != 3 || srv.Refused() != 3 || len(it.Payload) != 0 {
+		t.Fatalf("given up after %d attempts (%d refused), payload %d bytes", it.Attempts, srv.Refused(), len(it.Payload))
+	}
+	if !strings.Contains(logs.String(), "level=ERROR msg=\"mail outbox: giving up\"") {
+		t.Fatalf("giving up was not logged at ERROR:\n%s", logs.String())
+	}
+}
+
+func TestOutboxSurvivesRestartAndACrashedClaimer(t *testing.T) {
+	srv := mailtest.NewServer(t)
+	path := filepath.Join(t.TempDir(), "db.sqlite")
+	first := openDB(t, path)
+	o := newOutbox(t, first, smtpSender(t, srv), "first")
+	// Queued by a server that stops before its worker runs ...
+	for _, to := range []string{"one@example.com", "two@example.com"} {
+		if err := o.Send(t.Context(), mail.Message{To: to, Subject: "Queued", Text: "hi"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// ... one of them claimed by a worker that then died mid-send.
+	claimed, err := first.ClaimOutbox(t.Context(), "first", 1, 300*time.Millisecond, time.Now())
+	if err != nil || len(claimed) != 1 {
+		t.Fatalf("claim: %v %v", claimed, err)
+	}
+	first.Close()
+
+	second := openDB(t, path)
+	run(t, newOutbox(t, second, smtpSender(t, srv), "second"))
+	srv.WaitFor(t, "one@example.com", 10*time.Second)
+	srv.WaitFor(t, "two@example.com", 10*time.Second)
+}
+
+func TestOutboxTwoWorkersSendEachMessageOnce(t *testing.T) {
+	srv := mailtest.NewServer(t)
+	path := filepath.Join(t.TempDir(), "db.sqlite")
+	a, b := openDB(t, path), openDB(t, path) // two instances: two pools on one database
+	oa := newOutbox(t, a, smtpSender(t, srv), "a")
+	ob := newOutbox(t, b, smtpSender(t, srv), "b")
+	const n = 30
+	for i := range n {
+		o := oa
+		if i%2 == 1 {
+			o = ob
+		}
+		if err := o.Send(t.Context(), mail.Message{To: fmt.Sprintf("u%02d@example.com", i), Subject: "once", Text: "hi"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(t, oa)
+	run(t, ob)
+	for i := range n {
+		srv.WaitFor(t, fmt.Sprintf("u%02d@example.com", i), 10*time.Second)
+	}
+	time.Sleep(300 * time.Millisecond) // a duplicate would arrive now
+	if got := len(srv.Messages()); got != n {
+		t.Fatalf("%d messages delivered for %d queued", got, n)
+	}
+}
+
+func TestOutboxRunsTasksAndRetriesThem(t *testing.T) {
+	st := &recordingStore{Store: openDB(t, filepath.Join(t.TempDir(), "db.sqlite"))}
+	var sent atomic.Int32
+	sender := senderFunc(func(ctx context.Context, m mail.Message) error { sent.Add(1); return nil })
+	o := newOutbox(t, st, sender, "a")
+	var calls atomic.Int32
+	o.Handle("greet", func(ctx context.Context, payload []byte) error {
+		if calls.Add(1) == 1 {
+			return errors.New("database hiccup")
+		}
+		return o.Send(ctx, mail.Message{To: string(payload), Subject: "hi", Text: "hi"})
+	})
+	run(t, o)
+	if err := o.Enqueue(t.Context(), "greet", []byte("eve@example.com")); err != nil {
+		t.Fatal(err)
+	}
+	task := st.ids[0]
+	waitStatus(t, st, task, storage.OutboxSent)
+	deadline := time.Now().Add(5 * time.Second)
+	for sent.Load() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the task's message was not sent")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if calls.Load() != 2 {
+		t.Fatalf("task ran %d times, want 2 (one failure, one retry)", calls.Load())
+	}
+}
+
+func TestOutboxShutdownReleasesInFlightItems(t *testing.T) {
+	st := &recordingStore{Store: openDB(t, filepath.Join(t.TempDir(), "db.sqlite"))}
+	started := make(chan struct{})
+	sender := senderFunc(func(ctx context.Context, m mail.Message) error {
+		close(started)
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	o := newOutbox(t, st, sender, "a")
+	stop := run(t, o)
+	if err := o.Send(t.Context(), mail.Message{To: "x@example.com", Subject: "s", Text: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	stop()
+	it := onlyItem(t, st, st.last())
+	if it.Status != storage.OutboxPending || it.ClaimedBy != "" || it.NextAttemptAt.After(time.Now()) {
+		t.Fatalf("after shutdown: %+v", it)
+	}
+}
+
+type senderFunc func(ctx context.Context, m mail.Message) error
+
+func (f senderFunc) Send(ctx context.Context, m mail.Message) error { return f(ctx, m) }
