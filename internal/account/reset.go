@@ -61,10 +61,10 @@ func (s *Service) RunResetRequest(ctx context.Context, payload []byte) error {
 	return s.sendReset(ctx, NormalizeEmail(r.Email), r.Meta)
 }
 
-// sendReset issues and mails a reset link when norm is an active or pending account's
-// address; otherwise it sends nothing.
-func (s *Service) sendReset(ctx context.Context, norm string, m Meta) error {
-	u, err := s.Store.GetUserByEmail(ctx, norm)
+// sendReset issues and mails a reset link when normalized is an active or pending
+// account's address; otherwise it sends nothing.
+func (s *Service) sendReset(ctx context.Context, normalized string, m Meta) error {
+	u, err := s.Store.GetUserByEmail(ctx, normalized)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil
 	}
