@@ -19,6 +19,10 @@ type Meta struct {
 	Lang      string
 	// Continue is an authorization request to return to after activation (optional).
 	Continue string
+	// Device is the id of a device cookie the caller verified, and DeviceUser the account it
+	// names: a browser that signed in to that account before. Password failures from it
+	// count for it alone (see scope).
+	Device, DeviceUser string
 }
 
 // link builds an absolute link below BaseURL.
@@ -41,6 +45,11 @@ func (s *Service) notify(ctx context.Context, to, lang, kind string, data mail.D
 	if err != nil {
 		s.log().ErrorContext(ctx, "render mail", "kind", kind, "err", err)
 		return fmt.Errorf("render %s mail: %w", kind, err)
+	}
+	// Accounts stored before addresses were canonical may hold another spelling of the
+	// mailbox; mail goes to the canonical one.
+	if c, err := CanonicalEmail(to); err == nil {
+		to = c
 	}
 	msg.To = to
 	if err := s.Mail.Send(ctx, msg); err != nil {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/url"
 
+	"golang.org/x/text/unicode/norm"
+
 	"github.com/myaccount/myaccount/internal/mail"
 	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/storage"
@@ -76,7 +78,7 @@ func (s *Service) sendReset(ctx context.Context, normalized string, m Meta) erro
 	}
 	tok := secret.RandomToken(32)
 	now := s.now()
-	if err := s.Store.CreateOneTimeToken(ctx, &storage.OneTimeToken{
+	if err := s.issueToken(ctx, &storage.OneTimeToken{
 		Hash: secret.HashToken(tok), Purpose: storage.TokenReset, UserID: u.ID,
 		CreatedAt: now, ExpiresAt: now.Add(s.resetTTL()),
 	}); err != nil {
@@ -110,7 +112,7 @@ func (s *Service) Reset(ctx context.Context, token, password string, m Meta) (*s
 		release()
 		return nil, linkError("reset", err)
 	}
-	hash, err := secret.HashPassword(password)
+	hash, err := secret.HashPassword(norm.NFC.String(password))
 	release()
 	if err != nil {
 		return nil, fmt.Errorf("hash password: %w", err)
