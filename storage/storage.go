@@ -88,8 +88,14 @@ type Client struct {
 	IDTokenTTL             time.Duration `db:"-"`
 	RefreshTokenTTL        time.Duration `db:"-"`
 	RequireMFA             bool          `db:"require_mfa"`
-	CreatedAt              time.Time     `db:"created_at"`
-	UpdatedAt              time.Time     `db:"updated_at"`
+	// Who is asking, shown on the consent page: https URLs or "" (the CLI validates them).
+	LogoURI   string `db:"logo_uri"`
+	ClientURI string `db:"client_uri"` // home page; its domain is shown as text
+	PolicyURI string `db:"policy_uri"` // privacy policy
+	TosURI    string `db:"tos_uri"`    // terms of service
+
+	CreatedAt time.Time `db:"created_at"`
+	UpdatedAt time.Time `db:"updated_at"`
 }
 
 // AuthRequest is an OIDC authorization request between /authorize and the code exchange.
@@ -246,6 +252,10 @@ const (
 	TokenReset       = "reset"        // password reset link
 	TokenEmailChange = "email_change" // verify a new email address (Data holds it)
 	TokenEmailCode   = "email_code"   // 6-digit sign-in code sent by email
+	// TokenNotMe is the "This wasn't me" link of a security notice: it locks the account
+	// down and starts a password reset. Data holds the address to restore when the notice
+	// was about an email change (empty otherwise).
+	TokenNotMe = "not_me"
 )
 
 // OneTimeToken is a single-use secret sent to a person (a link or a code). Only its SHA-256

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/myaccount/myaccount/internal/clientmeta"
 	"github.com/myaccount/myaccount/internal/redirecturi"
 	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/storage"
@@ -27,11 +29,13 @@ var knownGrants = []string{grantCode, grantRefresh, grantClientCredentials, gran
 
 func cmdClient(ctx context.Context, e env, args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: myaccount client create|list|show|delete|rotate-secret")
+		return errors.New("usage: myaccount client create|update|list|show|delete|rotate-secret")
 	}
 	switch args[0] {
 	case "create":
 		return clientCreate(ctx, e, args[1:])
+	case "update":
+		return clientUpdate(ctx, e, args[1:])
 	case "list", "show", "delete", "rotate-secret":
 		return clientOther(ctx, e, args[0], args[1:])
 	default:
@@ -53,6 +57,10 @@ type clientView struct {
 	AccessTokenFormat      string   `json:"access_token_format"`
 	IDTokenAlg             string   `json:"id_token_alg"`
 	RequireMFA             bool     `json:"require_mfa"`
+	LogoURI                string   `json:"logo_uri"`
+	ClientURI              string   `json:"client_uri"`
+	PolicyURI              string   `json:"policy_uri"`
+	TosURI                 string   `json:"tos_uri"`
 	CreatedAt              string   `json:"created_at"`
 }
 
@@ -62,6 +70,7 @@ func viewClient(c *storage.Client) clientView {
 		RedirectURIs: nonNil(c.RedirectURIs), PostLogoutRedirectURIs: nonNil(c.PostLogoutRedirectURIs),
 		GrantTypes: nonNil(c.GrantTypes), Scopes: nonNil(c.Scopes), FirstParty: c.FirstParty,
 		AccessTokenFormat: c.AccessTokenFormat, IDTokenAlg: c.IDTokenAlg, RequireMFA: c.RequireMFA,
+		LogoURI: c.LogoURI, ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TosURI: c.TosURI,
 		CreatedAt: c.CreatedAt.UTC().Format(time.RFC3339),
 	}
 }
@@ -86,15 +95,20 @@ func clientCreate(ctx context.Context, e env, args []string) error {
 	format := fs.String("access-token-format", storage.TokenFormatJWT, "jwt | opaque")
 	alg := fs.String("id-token-alg", "RS256", "ID token signing algorithm: RS256 | ES256")
 	requireMFA := fs.Bool("require-mfa", false, "require two-step verification for sign-ins to this client")
+	meta := addMetaFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
 	c, err := buildClient(*name, *typ, redirects, postLogout, grants, scopes, *firstParty, *format, *alg)
+	if merr := meta.check(); merr != nil {
+		err = errors.Join(err, merr)
+	}
 	if err != nil {
 		return err
 	}
 	c.RequireMFA = *requireMFA
+	meta.apply(fs, c)
 	var sec string
 	if c.Type == storage.ClientConfidential {
 		sec = secret.RandomToken(32)
@@ -167,6 +181,96 @@ func buildClient(name, typ string, redirects, postLogout, grants, scopes []strin
 		Scopes: scopes, FirstParty: firstParty, AccessTokenFormat: format, IDTokenAlg: alg,
 		CreatedAt: now, UpdatedAt: now,
 	}, nil
+}
+
+// metaFlags are the addresses shown on the consent page, as create and update take them.
+type metaFlags struct {
+	flags []metaFlag
+}
+
+type metaFlag struct {
+	name  string
+	value *string
+	field func(*storage.Client) *string
+}
+
+func addMetaFlags(fs *flag.FlagSet) *metaFlags {
+	m := &metaFlags{}
+	add := func(name, usage string, field func(*storage.Client) *string) {
+		m.flags = append(m.flags, metaFlag{name: name, value: fs.String(name, "", usage), field: field})
+	}
+	add("logo-uri", "https URL of the application's logo, shown on the consent page (\"\" clears it)",
+		func(c *storage.Client) *string { return &c.LogoURI })
+	add("client-uri", "https URL of the application's home page; its domain is shown on the consent page (\"\" clears it)",
+		func(c *storage.Client) *string { return &c.ClientURI })
+	add("policy-uri", "https URL of the application's privacy policy, linked from the consent page (\"\" clears it)",
+		func(c *storage.Client) *string { return &c.PolicyURI })
+	add("tos-uri", "https URL of the application's terms of service, linked from the consent page (\"\" clears it)",
+		func(c *storage.Client) *string { return &c.TosURI })
+	return m
+}
+
+// check validates the flags given on the command line.
+func (m *metaFlags) check() error {
+	var problems []error
+	for _, f := range m.flags {
+		if err := clientmeta.Check(*f.value); err != nil {
+			problems = append(problems, fmt.Errorf("--%s %q %v", f.name, *f.value, err))
+		}
+	}
+	return errors.Join(problems...)
+}
+
+// apply copies the flags given on the command line into c and reports whether any was
+// given; an empty value clears the field.
+func (m *metaFlags) apply(fs *flag.FlagSet, c *storage.Client) bool {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	changed := false
+	for _, f := range m.flags {
+		if given[f.name] {
+			*f.field(c) = *f.value
+			changed = true
+		}
+	}
+	return changed
+}
+
+// clientUpdate changes what the consent page shows about an existing client.
+func clientUpdate(ctx context.Context, e env, args []string) error {
+	fs, path := newFlags(e, "client update")
+	meta := addMetaFlags(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return errors.New("usage: myaccount client update CLIENT_ID [--logo-uri URL] [--client-uri URL] [--policy-uri URL] [--tos-uri URL] [--json]")
+	}
+	if err := meta.check(); err != nil {
+		return err
+	}
+	if !meta.apply(fs, &storage.Client{}) {
+		return errors.New("nothing to update: give --logo-uri, --client-uri, --policy-uri or --tos-uri")
+	}
+	_, st, err := openStore(ctx, e, *path)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	c, err := st.UpdateClient(ctx, pos[0], func(c *storage.Client) error {
+		meta.apply(fs, c)
+		c.UpdatedAt = time.Now().UTC()
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("update client %q: %w", pos[0], err)
+	}
+	if *asJSON {
+		return printJSON(e.stdout, viewClient(c))
+	}
+	return printFields(e.stdout, viewClient(c))
 }
 
 func dedupe(s []string) []string {

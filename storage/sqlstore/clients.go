@@ -9,7 +9,8 @@ import (
 
 const clientColumns = `id, secret_hash, name, type, redirect_uris, post_logout_redirect_uris,
 	grant_types, scopes, first_party, access_token_format, id_token_alg, access_token_ttl,
-	id_token_ttl, refresh_token_ttl, require_mfa, created_at, updated_at`
+	id_token_ttl, refresh_token_ttl, require_mfa, logo_uri, client_uri, policy_uri, tos_uri,
+	created_at, updated_at`
 
 type clientSQL struct {
 	insert, get, getForUpdate, list, update, delete string
@@ -19,14 +20,15 @@ func newClientSQL(rb func(string) string, forUpdate string) clientSQL {
 	get := `SELECT ` + clientColumns + ` FROM clients WHERE id = ?`
 	return clientSQL{
 		insert: rb(`INSERT INTO clients (` + clientColumns + `)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		get:          rb(get),
 		getForUpdate: rb(get + forUpdate),
 		list:         rb(`SELECT ` + clientColumns + ` FROM clients ORDER BY id`),
 		update: rb(`UPDATE clients SET secret_hash = ?, name = ?, type = ?, redirect_uris = ?,
 			post_logout_redirect_uris = ?, grant_types = ?, scopes = ?, first_party = ?,
 			access_token_format = ?, id_token_alg = ?, access_token_ttl = ?, id_token_ttl = ?,
-			refresh_token_ttl = ?, require_mfa = ?, created_at = ?, updated_at = ?
+			refresh_token_ttl = ?, require_mfa = ?, logo_uri = ?, client_uri = ?, policy_uri = ?,
+			tos_uri = ?, created_at = ?, updated_at = ?
 			WHERE id = ?`),
 		delete: rb(`DELETE FROM clients WHERE id = ?`),
 	}
@@ -49,6 +51,10 @@ type clientRow struct {
 	IDTokenTTL             int64         `db:"id_token_ttl"`
 	RefreshTokenTTL        int64         `db:"refresh_token_ttl"`
 	RequireMFA             bool          `db:"require_mfa"`
+	LogoURI                string        `db:"logo_uri"`
+	ClientURI              string        `db:"client_uri"`
+	PolicyURI              string        `db:"policy_uri"`
+	TosURI                 string        `db:"tos_uri"`
 	CreatedAt              sql.NullInt64 `db:"created_at"`
 	UpdatedAt              sql.NullInt64 `db:"updated_at"`
 }
@@ -66,6 +72,10 @@ func (r *clientRow) client() (*storage.Client, error) {
 		IDTokenTTL:      fromSeconds(r.IDTokenTTL),
 		RefreshTokenTTL: fromSeconds(r.RefreshTokenTTL),
 		RequireMFA:      r.RequireMFA,
+		LogoURI:         r.LogoURI,
+		ClientURI:       r.ClientURI,
+		PolicyURI:       r.PolicyURI,
+		TosURI:          r.TosURI,
 		CreatedAt:       fromMS(r.CreatedAt), UpdatedAt: fromMS(r.UpdatedAt),
 	}
 	if ld.err != nil {
@@ -80,7 +90,7 @@ func clientValues(c *storage.Client) []any {
 		encodeList(c.PostLogoutRedirectURIs), encodeList(c.GrantTypes), encodeList(c.Scopes),
 		c.FirstParty, c.AccessTokenFormat, c.IDTokenAlg, seconds(c.AccessTokenTTL),
 		seconds(c.IDTokenTTL), seconds(c.RefreshTokenTTL), c.RequireMFA,
-		msOrNull(c.CreatedAt), msOrNull(c.UpdatedAt)}
+		c.LogoURI, c.ClientURI, c.PolicyURI, c.TosURI, msOrNull(c.CreatedAt), msOrNull(c.UpdatedAt)}
 }
 
 // CreateClient inserts c. A zero CreatedAt is set to now and a zero UpdatedAt to CreatedAt,

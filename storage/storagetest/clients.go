@@ -15,6 +15,42 @@ var clientTests = []test{
 		must(t, err)
 		equal(t, "GetClient", got, stored(c))
 	}},
+	{"logo, home page, policy and terms URIs round-trip and update", func(t *testing.T, s storage.Store) {
+		c := newClient("c1")
+		c.LogoURI = "https://cdn.photo.example/logo.png?v=2&size=\"64\""
+		c.ClientURI = "https://photo.example/"
+		c.PolicyURI = "https://photo.example/privacy#données"
+		c.TosURI = "https://photo.example/terms"
+		must(t, s.CreateClient(ctx(t), c))
+		got, err := s.GetClient(ctx(t), "c1")
+		must(t, err)
+		equal(t, "GetClient", got, stored(c))
+		list, err := s.ListClients(ctx(t))
+		must(t, err)
+		equal(t, "ListClients", list, []*storage.Client{stored(c)})
+
+		// An update may change one and clear another; the rest stay.
+		_, err = s.UpdateClient(ctx(t), "c1", func(c *storage.Client) error {
+			c.LogoURI = "https://photo.example/new-logo.svg"
+			c.TosURI = ""
+			return nil
+		})
+		must(t, err)
+		got, err = s.GetClient(ctx(t), "c1")
+		must(t, err)
+		equal(t, "LogoURI", got.LogoURI, "https://photo.example/new-logo.svg")
+		equal(t, "ClientURI", got.ClientURI, c.ClientURI)
+		equal(t, "PolicyURI", got.PolicyURI, c.PolicyURI)
+		equal(t, "TosURI", got.TosURI, "")
+
+		// A client without them (every client before migration 0006) reads back empty.
+		must(t, s.CreateClient(ctx(t), newClient("c2")))
+		got, err = s.GetClient(ctx(t), "c2")
+		must(t, err)
+		if got.LogoURI != "" || got.ClientURI != "" || got.PolicyURI != "" || got.TosURI != "" {
+			t.Fatalf("client without URIs read back %q %q %q %q", got.LogoURI, got.ClientURI, got.PolicyURI, got.TosURI)
+		}
+	}},
 	{"durations keep whole seconds", func(t *testing.T, s storage.Store) {
 		c := newClient("c1")
 		c.AccessTokenTTL = 90*time.Second + 700*time.Millisecond
