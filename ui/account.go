@@ -142,7 +142,7 @@ func (h *Handler) accountPassword(w http.ResponseWriter, r *http.Request) {
 	lang := h.lang(r, u)
 	pw := r.PostFormValue("password")
 	fail := func(msg string) { h.renderAccount(w, r, s, u, "", map[string]string{"password": msg}, http.StatusOK) }
-	if msg := h.passwordProblem(lang, pw); msg != "" {
+	if msg := h.passwordProblem(lang, pw, u.Email); msg != "" {
 		fail(msg)
 		return
 	}

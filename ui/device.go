@@ -48,10 +48,25 @@ type deviceLookup struct {
 
 // deviceGet shows the form; verification_uri_complete fills in the code, which the person
 // still confirms (a link cannot approve anything by itself).
+//
+// entered=1 marks the way back from the sign-in the code form sent the person to: they have
+// entered the code already, so a signed-in person goes straight to the confirmation (which
+// still needs their click) instead of the same code form a second time.
 func (h *Handler) deviceGet(w http.ResponseWriter, r *http.Request) {
 	shown := r.URL.Query().Get("user_code")
 	if code := devicecode.Normalize(shown); code != "" {
 		shown = devicecode.Format(code)
+	}
+	if r.URL.Query().Get("entered") == "1" && r.Method == http.MethodGet {
+		if s, u := h.currentSession(r); s != nil {
+			l, msg, status := h.lookupDevice(r, shown)
+			if l == nil {
+				h.renderDeviceEnter(w, r, shown, msg, status)
+				return
+			}
+			h.renderDeviceConfirm(w, r, l, u)
+			return
+		}
 	}
 	h.renderDeviceEnter(w, r, shown, "", http.StatusOK)
 }
@@ -82,6 +97,11 @@ func (h *Handler) devicePost(w http.ResponseWriter, r *http.Request) {
 		h.deviceSignIn(w, r, l.dc.UserCode)
 		return
 	}
+	h.renderDeviceConfirm(w, r, l, u)
+}
+
+// renderDeviceConfirm asks the signed-in person to approve or deny the device.
+func (h *Handler) renderDeviceConfirm(w http.ResponseWriter, r *http.Request, l *deviceLookup, u *storage.User) {
 	c := h.commonFor(w, r, i18n.N("Connect a device"), u)
 	h.render(w, r, http.StatusOK, "device", devicePage{
 		common: c, Step: "confirm", UserCode: devicecode.Format(l.dc.UserCode),
@@ -93,7 +113,7 @@ func (h *Handler) devicePost(w http.ResponseWriter, r *http.Request) {
 // deviceSignIn sends the person to the normal sign-in page, which comes back to the device
 // page with the code filled in.
 func (h *Handler) deviceSignIn(w http.ResponseWriter, r *http.Request, code string) {
-	back := "/device?user_code=" + url.QueryEscape(code)
+	back := "/device?" + url.Values{"user_code": {devicecode.Format(code)}, "entered": {"1"}}.Encode()
 	http.Redirect(w, r, "/login?return="+url.QueryEscape(back), http.StatusSeeOther)
 }
 

@@ -237,7 +237,7 @@ func (h *Handler) common(w http.ResponseWriter, r *http.Request, title string) c
 func (h *Handler) commonFor(w http.ResponseWriter, r *http.Request, title string, u *storage.User) common {
 	lang := h.lang(r, u)
 	return common{Title: h.cfg.I18n.T(lang, title), Lang: lang, ProductName: h.cfg.ProductName, LogoURL: h.cfg.LogoURL,
-		CSRF: h.csrfToken(w, r), Languages: h.cfg.I18n.Languages(), Here: r.URL.RequestURI(), tr: h.cfg.I18n}
+		CSRF: h.csrfToken(w, r), Languages: h.cfg.I18n.Languages(), Here: herePage(r), tr: h.cfg.I18n}
 }
 
 // switchLang remembers a language choice and goes back to a local page.
@@ -337,4 +337,50 @@ func (o overlayFS) Open(name string) (fs.File, error) {
 		return f, nil
 	}
 	return o.base.Open(name)
+}
+
+// getPages maps the path prefix of a form's target to the page that shows that form, with
+// the form fields that page needs in its query.
+var getPages = []struct {
+	prefix, page string
+	keep         []string
+}{
+	{"/account/security", "/account/security", nil},
+	{"/account/devices", "/account/devices", nil},
+	{"/account/email/confirm", "/account/email/confirm", []string{"token"}},
+	{"/account", "/account", nil},
+	{"/device", "/device", []string{"user_code"}},
+	{"/register", "/register", []string{"authRequestID"}},
+	{"/activate", "/activate", []string{"token"}},
+	{"/login", "/login", []string{"authRequestID", "return"}},
+	{"/mfa", "/mfa", nil},
+	{"/consent", "/consent", []string{"authRequestID"}},
+	{"/profile", "/profile", []string{"authRequestID"}},
+	{"/forgot", "/forgot", []string{"authRequestID"}},
+	{"/reset", "/reset", []string{"token"}},
+	{"/logout", "/logout", nil},
+}
+
+// herePage is the address the language switcher returns to: the request itself for a GET,
+// and for a page rendered in answer to a form post, the GET page that shows that form
+// (the post's own address would answer "method not allowed").
+func herePage(r *http.Request) string {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return r.URL.RequestURI()
+	}
+	for _, g := range getPages {
+		if r.URL.Path == g.prefix || strings.HasPrefix(r.URL.Path, g.prefix+"/") {
+			q := url.Values{}
+			for _, k := range g.keep {
+				if v := r.PostFormValue(k); v != "" {
+					q.Set(k, v)
+				}
+			}
+			if len(q) == 0 {
+				return g.page
+			}
+			return g.page + "?" + q.Encode()
+		}
+	}
+	return "/account"
 }

@@ -31,6 +31,8 @@ type loginPage struct {
 	Pending       bool
 	// Notice is a status line (the address was just confirmed).
 	Notice string
+	// Passkeys: passkey sign-in is offered (WebAuthn works only on a domain name).
+	Passkeys bool
 	// Return is a local page to go back to after a sign-in without an auth request (the
 	// device page); "" means the account page.
 	Return string
@@ -197,6 +199,7 @@ const activatedNotice = "Your email address is confirmed. Sign in with your pass
 
 func (h *Handler) renderLoginPage(w http.ResponseWriter, r *http.Request, f *authFlow, p loginPage, status int) {
 	p.common = h.common(w, r, i18n.N("Sign in"))
+	p.Passkeys = h.cfg.WebAuthn != nil
 	if r.URL.Query().Get("activated") == "1" && p.Error == "" {
 		p.Notice = p.T(i18n.N(activatedNotice))
 	}

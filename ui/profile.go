@@ -3,6 +3,7 @@ package ui
 import (
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -16,6 +17,7 @@ import (
 func (h *Handler) mountProfile(r *mux.Router) {
 	r.HandleFunc("/profile", h.profileGet).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/profile", h.profilePost).Methods(http.MethodPost)
+	r.HandleFunc("/profile/regions", h.profileRegions).Methods(http.MethodGet)
 }
 
 // dateChoice is a date format offered on the profile page: today's date in it, and for
@@ -122,6 +124,31 @@ func (h *Handler) profilePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/account", http.StatusSeeOther)
+}
+
+// profileRegions lists a country's regions in the page's language, and its usual time zone,
+// for the profile page to update its region list in place when the country changes
+// (reloading the page on every key press in the country list moved people's focus and
+// landed "Ger" on Gabon: WCAG 3.2.2). Public data: no session needed.
+func (h *Handler) profileRegions(w http.ResponseWriter, r *http.Request) {
+	country := strings.ToUpper(r.URL.Query().Get("country"))
+	type item struct {
+		Code string `json:"code"`
+		Name string `json:"name"`
+	}
+	out := struct {
+		Regions []item `json:"regions"`
+		Zone    string `json:"zone"`
+	}{Regions: []item{}}
+	if len(country) == 2 {
+		for _, rg := range h.cfg.Geo.RegionsIn(country, h.lang(r, nil)) {
+			out.Regions = append(out.Regions, item{rg.Code, rg.Name})
+		}
+		out.Zone = h.cfg.Geo.DefaultTimeZone(country)
+	}
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	w.Header().Set("Vary", "Accept-Language, Cookie")
+	writeJSON(w, http.StatusOK, out)
 }
 
 // formatTime shows t in the person's zone and date format, with month names in the

@@ -130,7 +130,7 @@ func (h *Handler) registerPost(w http.ResponseWriter, r *http.Request) {
 	if account.ValidateEmail(email) != nil {
 		p.Errors["email"] = T("Enter a valid email address.")
 	}
-	if msg := h.passwordProblem(lang, pw); msg != "" {
+	if msg := h.passwordProblem(lang, pw, email); msg != "" {
 		p.Errors["password"] = msg
 	} else if pw != confirm {
 		p.Errors["confirm"] = T("The passwords do not match.")
@@ -187,7 +187,7 @@ func (h *Handler) registerCheck(w http.ResponseWriter, r *http.Request) {
 	if !h.parsePost(w, r) {
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"problem": h.passwordProblem(h.lang(r, nil), r.PostFormValue("password"))})
+	writeJSON(w, http.StatusOK, map[string]string{"problem": h.passwordProblem(h.lang(r, nil), r.PostFormValue("password"), r.PostFormValue("email"))})
 }
 
 // captchaLimited answers a client that asked for too many pictures or gave too many wrong
@@ -208,9 +208,12 @@ func formID(v string) string {
 }
 
 // passwordProblem returns the localized reason a new password is refused, or "".
-func (h *Handler) passwordProblem(lang, pw string) string {
+// context are the account's own words (its email) that a password must not be built from.
+func (h *Handler) passwordProblem(lang, pw string, context ...string) string {
 	T := func(msg string, args ...any) string { return h.cfg.I18n.T(lang, msg, args...) }
-	switch err := h.cfg.Accounts.ValidatePassword(pw); {
+	switch err := h.cfg.Accounts.ValidatePassword(pw, context...); {
+	case errors.Is(err, account.ErrPasswordPredictable):
+		return T("Do not build the password from your email address, the product name or a keyboard row.")
 	case errors.Is(err, account.ErrPasswordTooShort):
 		return T("Use at least %d characters.", h.cfg.Accounts.MinPasswordLength())
 	case errors.Is(err, account.ErrPasswordTooLong):

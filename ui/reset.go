@@ -9,6 +9,7 @@ import (
 
 	"github.com/myaccount/myaccount/internal/account"
 	"github.com/myaccount/myaccount/internal/i18n"
+	"github.com/myaccount/myaccount/storage"
 )
 
 func (h *Handler) mountReset(r *mux.Router) {
@@ -59,8 +60,28 @@ type resetPage struct {
 }
 
 func (h *Handler) resetGet(w http.ResponseWriter, r *http.Request) {
+	token := r.URL.Query().Get("token")
+	usable, err := h.cfg.Accounts.LinkUsable(r.Context(), token, storage.TokenReset)
+	if err != nil {
+		h.fail(w, r, "check reset link", err)
+		return
+	}
+	if !usable {
+		// Said up front, with the way to a new link: not after typing a password twice.
+		h.deadResetLink(w, r, http.StatusOK) // a page that explains, not a failed request
+		return
+	}
 	h.render(w, r, http.StatusOK, "reset", resetPage{common: h.common(w, r, i18n.N("Set a new password")),
-		Token: r.URL.Query().Get("token"), MinLen: h.cfg.Accounts.MinPasswordLength()})
+		Token: token, MinLen: h.cfg.Accounts.MinPasswordLength()})
+}
+
+// deadResetLink tells that a reset link is used up or expired and offers a new one.
+func (h *Handler) deadResetLink(w http.ResponseWriter, r *http.Request, status int) {
+	lang := h.lang(r, nil)
+	h.message(w, r, status, i18n.N("This link has expired or was already used."),
+		h.cfg.I18n.T(lang, "Ask for a new link to reset your password."), func(mp *messagePage) {
+			mp.Alert, mp.LinkURL, mp.LinkText = true, "/forgot", h.cfg.I18n.T(lang, "Get a new link")
+		})
 }
 
 func (h *Handler) resetPost(w http.ResponseWriter, r *http.Request) {
@@ -82,9 +103,7 @@ func (h *Handler) resetPost(w http.ResponseWriter, r *http.Request) {
 	_, err := h.cfg.Accounts.Reset(r.Context(), p.Token, pw, h.meta(r, c.Lang))
 	switch {
 	case errors.Is(err, account.ErrLinkInvalid):
-		h.message(w, r, http.StatusBadRequest, i18n.N("This link has expired or was already used."), c.T("Ask for a new link to reset your password."), func(mp *messagePage) {
-			mp.Alert, mp.LinkURL, mp.LinkText = true, "/forgot", c.T("Get a new link")
-		})
+		h.deadResetLink(w, r, http.StatusBadRequest)
 		return
 	case errors.Is(err, account.ErrLocked):
 		h.message(w, r, http.StatusForbidden, i18n.N("Request refused"), c.T("This account is locked. Please contact support."), nil)

@@ -239,12 +239,10 @@ func TestDeviceFlowEndToEnd(t *testing.T) {
 		t.Errorf("sign-in page %s does not carry the way back", p.url)
 	}
 	p = b.submitLogin(p, "ada@example.com", testPassword)
-	if p.url.Path != "/device" || enteredCode(t, p) != da.UserCode {
-		t.Fatalf("after sign-in: %s with code %q, want the device page with the code", p.url, enteredCode(t, p))
+	// Straight to the confirmation: the code is not asked for a second time (issue 11, 6).
+	if p.url.Path != "/device" || strings.Contains(p.body, `id="user_code"`) || !strings.Contains(p.body, `action="/device/decision"`) {
+		t.Fatalf("after sign-in: %s, want the confirmation, not the code form again:\n%.800s", p.url, p.body)
 	}
-	f = p.formValues()
-	f.Set("user_code", enteredCode(t, p))
-	p = b.post(e.issuer+"/device", f)
 	for _, want := range []string{c.c.Name, "ada@example.com", "Living room TV", da.UserCode, "See your email address", "Stay signed in when you are not using it"} {
 		if !strings.Contains(p.body, html.EscapeString(want)) {
 			t.Errorf("confirmation page lacks %q:\n%.1500s", want, p.body)

@@ -208,8 +208,9 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 	a := cfg.Accounts
 	accounts := &account.Service{
 		Store: store, Now: now, Logger: log, Mail: outbox, Templates: templates, Blocklist: checker,
-		Hashes:  secret.NewLimiter(cfg.Security.PasswordHashConcurrency, cfg.Security.PasswordHashQueue),
-		BaseURL: strings.TrimSuffix(cfg.Issuer, "/"), MinPasswordLen: a.MinPasswordLength, ActivationTTL: a.ActivationTTL.Std(),
+		Hashes:      secret.NewLimiter(cfg.Security.PasswordHashConcurrency, cfg.Security.PasswordHashQueue),
+		ProductName: cfg.UI.ProductName,
+		BaseURL:     strings.TrimSuffix(cfg.Issuer, "/"), MinPasswordLen: a.MinPasswordLength, ActivationTTL: a.ActivationTTL.Std(),
 		Lockout: account.LockoutPolicy{Threshold: a.LockoutThreshold, Window: a.LockoutWindow.Std(), Base: a.LockoutDuration.Std(),
 			Max: a.LockoutMax.Std(), IPLimit: a.FailuresPerIP},
 	}

@@ -74,7 +74,7 @@
       form.requestSubmit(form.querySelector('button[value="create"]:not([hidden])'));
     };
     if (problems.password || problems.confirm) { finish(); return; }
-    post("/register/check", { password: pw.value }).then(function (res) {
+    post("/register/check", { password: pw.value, email: form.elements.email.value }).then(function (res) {
       if (res.ok && res.body.problem) problems.password = res.body.problem;
       finish();
     }).catch(finish); // the server checks again anyway

@@ -1,0 +1,45 @@
+package account
+
+import (
+	"context"
+	"errors"
+
+	"github.com/myaccount/myaccount/internal/secret"
+	"github.com/myaccount/myaccount/storage"
+)
+
+// errPeek rolls back the transaction LinkUsable looks through.
+var errPeek = errors.New("account: peek only")
+
+// LinkUsable reports whether an emailed link (purpose storage.TokenReset, …) can still be
+// used, without using it up: the page it opens says at once that a dead link is dead,
+// instead of after the person has typed a new password twice. The token is consumed in a
+// transaction that is always rolled back, so the one rule for "usable" (unknown, used,
+// expired) stays in the store's single-use statement.
+func (s *Service) LinkUsable(ctx context.Context, token, purpose string) (bool, error) {
+	if token == "" {
+		return false, nil
+	}
+	txs, ok := s.Store.(interface {
+		InTx(ctx context.Context, fn func(storage.Store) error) error
+	})
+	if !ok {
+		return true, nil // cannot look without using it up: the form will tell
+	}
+	var usable bool
+	err := txs.InTx(ctx, func(tx storage.Store) error {
+		_, err := tx.ConsumeOneTimeToken(ctx, secret.HashToken(token), purpose, s.now())
+		switch {
+		case err == nil:
+			usable = true
+		case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrAlreadyUsed), errors.Is(err, storage.ErrExpired):
+		default:
+			return err
+		}
+		return errPeek
+	})
+	if err != nil && !errors.Is(err, errPeek) {
+		return false, err
+	}
+	return usable, nil
+}
