@@ -93,6 +93,10 @@ type securityPage struct {
 	// Codes are new recovery codes, shown once; Continue, when set, resumes a sign-in.
 	Codes    []string
 	Continue string
+	// CodesFile names the .txt download of the codes (recoverycodes.js builds it in the
+	// page: the codes are never served again); CodesMade dates the copy and printout.
+	CodesFile string
+	CodesMade string
 }
 
 // enrolParams is the sign-in a factor enrolment continues, if any.
@@ -176,6 +180,8 @@ func (h *Handler) securityGet(w http.ResponseWriter, r *http.Request) {
 		}
 		if codes != nil {
 			p.Codes, p.Continue = codes.Codes, codes.Continue
+			p.CodesFile = codesFileName(p.ProductName)
+			p.CodesMade = h.formatTime(h.now(), u, p.Lang)
 		}
 	}, http.StatusOK)
 }
@@ -608,4 +614,25 @@ func (h *Handler) forgetBrowsersOnNewFactor(r *http.Request, u *storage.User) {
 	if err := h.cfg.Store.DeleteTrustedBrowsers(r.Context(), u.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		h.cfg.Logger.WarnContext(r.Context(), "forget remembered browsers", "err", err)
 	}
+}
+
+// codesFileName is the download name of a set of recovery codes: "<product>-recovery-codes.txt"
+// in lower-case ASCII letters, digits and dashes.
+func codesFileName(product string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(product) {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			b.WriteRune(r)
+			dash = false
+		} else if !dash && b.Len() > 0 {
+			b.WriteByte('-')
+			dash = true
+		}
+	}
+	name := strings.TrimSuffix(b.String(), "-")
+	if name == "" {
+		return "recovery-codes.txt"
+	}
+	return name + "-recovery-codes.txt"
 }

@@ -109,7 +109,7 @@ type Handler struct {
 var accentRE = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
 
 var pageNames = []string{"login", "consent", "error", "logout", "account", "register", "message",
-	"profile", "forgot", "reset", "confirm", "devices", "device", "mfa", "security"}
+	"profile", "forgot", "reset", "confirm", "devices", "device", "mfa", "security", "notme"}
 
 // New parses every template once, failing on a missing or broken one.
 func New(cfg Config) (*Handler, error) {
@@ -180,6 +180,7 @@ func (h *Handler) Mount(r *mux.Router) {
 	h.mountMFA(r)
 	h.mountFactors(r)
 	h.mountDevice(r)
+	h.mountNotMe(r)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.ErrorPage(w, r, http.StatusNotFound, i18n.N("Not found"), i18n.N("There is no page at this address."))
 	})

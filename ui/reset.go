@@ -57,11 +57,14 @@ type resetPage struct {
 	Token  string
 	MinLen int
 	Errors map[string]string
+	// Email is the link's account, in a hidden username field for password managers, so
+	// they save the new password under the right name.
+	Email string
 }
 
 func (h *Handler) resetGet(w http.ResponseWriter, r *http.Request) {
 	token := r.URL.Query().Get("token")
-	usable, err := h.cfg.Accounts.LinkUsable(r.Context(), token, storage.TokenReset)
+	email, usable, err := h.cfg.Accounts.LinkEmail(r.Context(), token, storage.TokenReset)
 	if err != nil {
 		h.fail(w, r, "check reset link", err)
 		return
@@ -72,7 +75,7 @@ func (h *Handler) resetGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.render(w, r, http.StatusOK, "reset", resetPage{common: h.common(w, r, i18n.N("Set a new password")),
-		Token: token, MinLen: h.cfg.Accounts.MinPasswordLength()})
+		Token: token, MinLen: h.cfg.Accounts.MinPasswordLength(), Email: email})
 }
 
 // deadResetLink tells that a reset link is used up or expired and offers a new one.
@@ -97,6 +100,7 @@ func (h *Handler) resetPost(w http.ResponseWriter, r *http.Request) {
 		p.Errors["confirm"] = c.T("The passwords do not match.")
 	}
 	if len(p.Errors) > 0 {
+		p.Email, _, _ = h.cfg.Accounts.LinkEmail(r.Context(), p.Token, storage.TokenReset)
 		h.render(w, r, http.StatusOK, "reset", p)
 		return
 	}

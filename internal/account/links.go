@@ -43,3 +43,33 @@ func (s *Service) LinkUsable(ctx context.Context, token, purpose string) (bool, 
 	}
 	return usable, nil
 }
+
+// LinkEmail is LinkUsable that also returns the address of the link's account (for the
+// reset page's hidden username field, so password managers save the new password under
+// it). The link holder received it at that address; nothing new is revealed.
+func (s *Service) LinkEmail(ctx context.Context, token, purpose string) (email string, usable bool, err error) {
+	if token == "" {
+		return "", false, nil
+	}
+	err = s.Store.InTx(ctx, func(tx storage.Store) error {
+		t, err := tx.ConsumeOneTimeToken(ctx, secret.HashToken(token), purpose, s.now())
+		switch {
+		case err == nil:
+			u, err := tx.GetUser(ctx, t.UserID)
+			if err != nil && !errors.Is(err, storage.ErrNotFound) {
+				return err
+			}
+			if u != nil {
+				email, usable = u.Email, true
+			}
+		case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrAlreadyUsed), errors.Is(err, storage.ErrExpired):
+		default:
+			return err
+		}
+		return errPeek
+	})
+	if err != nil && !errors.Is(err, errPeek) {
+		return "", false, err
+	}
+	return email, usable, nil
+}

@@ -95,7 +95,7 @@ func truncate(s string, n int) string {
 
 // SendSignInCode mails a sign-in code (a second step from a new browser).
 func (s *Service) SendSignInCode(ctx context.Context, u *storage.User, code string, m Meta) {
-	s.notify(ctx, u.Email, userLang(u, m), mail.SignInCode, mail.Data{Email: u.Email, Code: code, IP: m.IP, UserAgent: m.UserAgent})
+	s.notice(ctx, u, u.Email, m, mail.SignInCode, mail.Data{Email: u.Email, Code: code, IP: m.IP, UserAgent: m.UserAgent}, "")
 }
 
 // NotifyFactorChange tells the owner that a second factor was added or removed.
@@ -105,8 +105,8 @@ func (s *Service) NotifyFactorChange(ctx context.Context, u *storage.User, facto
 		typ = "mfa_removed"
 	}
 	s.audit(ctx, u.ID, typ, m, factor)
-	s.notify(ctx, u.Email, userLang(u, m), mail.MFAChanged, mail.Data{Email: u.Email, Factor: factor, FactorRemoved: removed,
-		Link: s.link("/account/security", nil), IP: m.IP, UserAgent: m.UserAgent})
+	s.notice(ctx, u, u.Email, m, mail.MFAChanged, mail.Data{Email: u.Email, Factor: factor, FactorRemoved: removed,
+		Link: s.link("/account/security", nil), IP: m.IP, UserAgent: m.UserAgent}, "")
 }
 
 // secondStepNoticeWindow: at most one "your password was used" mail per person per window,
@@ -124,6 +124,6 @@ func (s *Service) NotifySecondStepFailed(ctx context.Context, u *storage.User, m
 	if n != 1 {
 		return
 	}
-	s.notify(ctx, u.Email, userLang(u, m), mail.SecondStepFailed, mail.Data{Email: u.Email,
-		Link: s.link("/account", nil), IP: m.IP, UserAgent: m.UserAgent})
+	s.notice(ctx, u, u.Email, m, mail.SecondStepFailed, mail.Data{Email: u.Email,
+		Link: s.link("/account", nil), IP: m.IP, UserAgent: m.UserAgent}, "")
 }

@@ -113,7 +113,7 @@ func (s *Service) ChangePassword(ctx context.Context, u *storage.User, current, 
 		return err
 	}
 	s.audit(ctx, u.ID, "password_changed", m, "")
-	s.notify(ctx, u.Email, userLang(u, m), mail.PasswordChanged, mail.Data{Email: u.Email, IP: m.IP, UserAgent: m.UserAgent, Link: s.link("/forgot", nil)})
+	s.notice(ctx, u, u.Email, m, mail.PasswordChanged, mail.Data{Email: u.Email, IP: m.IP, UserAgent: m.UserAgent, Link: s.link("/forgot", nil)}, "")
 	return nil
 }
 
@@ -171,7 +171,8 @@ func (s *Service) ConfirmEmailChange(ctx context.Context, token string, m Meta) 
 		return nil, fmt.Errorf("confirm email change: %w", err)
 	}
 	s.audit(ctx, u.ID, "email_changed", m, "")
-	s.notify(ctx, old, userLang(u, m), mail.EmailChanged, mail.Data{Email: old, NewEmail: u.Email})
+	// Its "This wasn't me" link puts the old address back: it went there.
+	s.notice(ctx, u, old, m, mail.EmailChanged, mail.Data{Email: old, NewEmail: u.Email, IP: m.IP, UserAgent: m.UserAgent}, old)
 	return u, nil
 }
 

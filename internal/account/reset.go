@@ -142,7 +142,7 @@ func (s *Service) Reset(ctx context.Context, token, password string, m Meta) (*s
 		return nil, err
 	}
 	s.audit(ctx, u.ID, "password_reset", m, "")
-	s.notify(ctx, u.Email, userLang(u, m), mail.PasswordChanged, mail.Data{Email: u.Email, IP: m.IP, UserAgent: m.UserAgent, Link: s.link("/forgot", nil)})
+	s.notice(ctx, u, u.Email, m, mail.PasswordChanged, mail.Data{Email: u.Email, IP: m.IP, UserAgent: m.UserAgent, Link: s.link("/forgot", nil)}, "")
 	return u, nil
 }
 

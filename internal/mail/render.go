@@ -138,6 +138,10 @@ type Data struct {
 	// IP and UserAgent describe the request that caused the mail; shown when set, so a
 	// user can tell whether it was them.
 	IP, UserAgent string
+	// NotMeLink, on a security notice (PasswordChanged, EmailChanged, MFAChanged,
+	// SecondStepFailed, SignInCode), is the "This wasn't me" page: it signs out everywhere
+	// and starts a password reset. Shown when set.
+	NotMeLink string
 }
 
 // view is what templates execute on: the caller's Data with defaults filled in, plus what
@@ -220,7 +224,7 @@ func NewRenderer(productName string) (*Renderer, error) {
 	sample := Data{
 		Email: "user@example.com", Link: "https://example.com/l?t=x", ResetLink: "https://example.com/r",
 		Code: "123456", NewEmail: "new@example.com", Factor: "totp", Until: time.Unix(0, 0),
-		IP: "192.0.2.1", UserAgent: "Mozilla/5.0",
+		IP: "192.0.2.1", UserAgent: "Mozilla/5.0", NotMeLink: "https://example.com/not-me?token=x",
 	}
 	for _, lang := range Languages() {
 		for _, kind := range Kinds() {
