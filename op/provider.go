@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/cors"
@@ -62,6 +63,15 @@ type Provider struct {
 	handler http.Handler
 	// origins are the web origins allowed cross-origin calls (see corsAllowed).
 	origins *originCache
+	// discovery is the discovery document, made on first use; jwks the key set's JSON,
+	// remade when the set of key ids changes.
+	discoveryOnce sync.Once
+	discovery     *staticDoc
+	jwksMu        sync.Mutex
+	jwks          *staticDoc
+	jwksIDs       string
+	// cors applies the library's CORS rules to the documents answered here (JWKS, discovery).
+	cors *cors.Cors
 }
 
 // New builds the provider. Build one per process: the library keeps some state per provider
@@ -140,7 +150,7 @@ func New(cfg Config) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("op: new provider: %w", err)
 	}
-	pr := &Provider{cfg: cfg, zop: p, storage: st, origins: origins}
+	pr := &Provider{cfg: cfg, zop: p, storage: st, origins: origins, cors: cors.New(corsOpts)}
 	pr.handler = pr.middleware(p)
 	return pr, nil
 }
@@ -217,9 +227,19 @@ func (p *Provider) middleware(next http.Handler) http.Handler {
 			}
 		case "/keys":
 			w.Header().Set("Cache-Control", "public, max-age=300")
+			if r.Method == http.MethodGet || r.Method == http.MethodHead {
+				served := false
+				p.cors.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { served = p.serveJWKS(w, r) })).ServeHTTP(w, r)
+				if served {
+					return
+				}
+				// The key set could not be read: the library answers, through the fault mapping.
+				w.Header().Del("Access-Control-Allow-Origin")
+				w.Header().Del("Vary")
+			}
 		case "/.well-known/openid-configuration":
 			w.Header().Set("Cache-Control", "public, max-age=300")
-			p.serveDiscovery(next, w, r)
+			p.cors.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { p.serveDiscovery(next, w, r) })).ServeHTTP(w, r)
 			return
 		case "/device_authorization":
 			w.Header().Set("Cache-Control", "no-store")

@@ -428,3 +428,57 @@ func TestHardeningSecondStepCapAndNotice(t *testing.T) {
 	p = b.mfaPost(p, "totp", e.totpNow(key), false)
 	mustAt(t, p, "/account", "Your account")
 }
+
+// TestDocumentsPrecomputedWithETag: discovery and JWKS are answered from bytes made once, with
+// a strong ETag (304 on If-None-Match), and still with CORS for browser apps.
+func TestDocumentsPrecomputedWithETag(t *testing.T) {
+	e := newEnv(t)
+	e.addClient(storage.ClientPublic, func(c *storage.Client) { c.RedirectURIs = []string{"https://spa.example/cb"} })
+	for _, path := range []string{"/.well-known/openid-configuration", "/keys"} {
+		get := func(etag string) *http.Response {
+			req, _ := http.NewRequest(http.MethodGet, e.addr+path, nil)
+			req.Header.Set("Origin", "https://spa.example")
+			if etag != "" {
+				req.Header.Set("If-None-Match", etag)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			return resp
+		}
+		first := get("")
+		etag := first.Header.Get("ETag")
+		if first.StatusCode != 200 || etag == "" || first.Header.Get("Cache-Control") == "" {
+			t.Errorf("%s: %d ETag %q Cache-Control %q", path, first.StatusCode, etag, first.Header.Get("Cache-Control"))
+		}
+		if got := first.Header.Get("Access-Control-Allow-Origin"); got != "https://spa.example" {
+			t.Errorf("%s: allow-origin %q for a public client's origin", path, got)
+		}
+		if again := get(""); again.Header.Get("ETag") != etag {
+			t.Errorf("%s: ETag changed between requests", path)
+		}
+		if nm := get(etag); nm.StatusCode != http.StatusNotModified {
+			t.Errorf("%s with If-None-Match: %d, want 304", path, nm.StatusCode)
+		}
+	}
+	// A rotation changes the key set, and so the JWKS document.
+	before := probeETag(t, e.addr+"/keys")
+	if _, err := e.srv.Keys.Rotate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if after := probeETag(t, e.addr+"/keys"); after == before {
+		t.Error("JWKS unchanged after a rotation")
+	}
+}
+
+func probeETag(t *testing.T, u string) string {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.Header.Get("ETag")
+}
