@@ -36,6 +36,22 @@ type accountPage struct {
 	Flash       string
 	Errors      map[string]string
 	Activity    []activityRow
+	// Summaries for the dashboard's devices and apps sections (the first few of each; the
+	// full lists are on their own pages).
+	Sessions      []sessionRow
+	Installations []installationRow
+	Apps          []appRow
+}
+
+// dashboardItems is how many browsers, installations or apps the dashboard names before
+// pointing to the full page.
+const dashboardItems = 4
+
+func firstFew[T any](rows []T) []T {
+	if len(rows) > dashboardItems {
+		return rows[:dashboardItems]
+	}
+	return rows
 }
 
 // eventText names audit event types in plain words (translated in the template).
@@ -62,6 +78,7 @@ var eventText = map[string]string{
 	"signed_out_everywhere":      i18n.N("Signed out everywhere else"),
 	"device_approved":            i18n.N("Device connected"),
 	"device_denied":              i18n.N("Device request denied"),
+	"app_access_removed":         i18n.N("App access removed"),
 }
 
 // signedIn returns the session and user, redirecting to sign-in when there is none.
@@ -92,6 +109,9 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, s *stora
 		}
 	}
 	p.RegionName = h.cfg.Geo.RegionName(u.Country, u.Region, c.Lang)
+	p.Sessions = firstFew(h.browserSessions(r, u, s))
+	p.Installations = firstFew(h.installations(r, u))
+	p.Apps = firstFew(h.appRows(r, c, u))
 	events, err := h.cfg.Store.ListAuditEvents(r.Context(), u.ID, 20)
 	if err != nil {
 		h.cfg.Logger.WarnContext(r.Context(), "list audit events", "err", err)

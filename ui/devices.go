@@ -7,6 +7,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/myaccount/myaccount/internal/account"
 	"github.com/myaccount/myaccount/internal/i18n"
 	"github.com/myaccount/myaccount/internal/useragent"
 	"github.com/myaccount/myaccount/storage"
@@ -17,6 +18,7 @@ func (h *Handler) mountDevices(r *mux.Router) {
 	r.HandleFunc("/account/devices/revoke", h.deviceRevoke).Methods(http.MethodPost)
 	r.HandleFunc("/account/sessions/revoke", h.sessionRevoke).Methods(http.MethodPost)
 	r.HandleFunc("/account/signout-others", h.signOutOthers).Methods(http.MethodPost)
+	h.mountApps(r)
 }
 
 type installationRow struct {
@@ -35,8 +37,9 @@ type devicesPage struct {
 	Flash         string
 }
 
-// installations are the grants that hold a refresh token: each is an installed product
-// that stays signed in.
+// installations are the grants of installation clients (native apps, devices: see
+// account.IsInstallation) that hold a refresh token: each is an installed product that stays
+// signed in. Web apps' grants are listed on the Apps page instead.
 func (h *Handler) installations(r *http.Request, u *storage.User) []installationRow {
 	grants, err := h.cfg.Store.ListGrants(r.Context(), u.ID)
 	if err != nil {
@@ -49,10 +52,11 @@ func (h *Handler) installations(r *http.Request, u *storage.User) []installation
 		if g.RevokedAt != nil || !slices.Contains(g.Scopes, "offline_access") {
 			continue
 		}
-		product := g.ClientID
-		if c, err := h.cfg.Store.GetClient(r.Context(), g.ClientID); err == nil {
-			product = c.Name
+		c, err := h.cfg.Store.GetClient(r.Context(), g.ClientID)
+		if err != nil || !account.IsInstallation(c) {
+			continue
 		}
+		product := c.Name
 		device := g.DeviceName
 		if device == "" {
 			device = useragent.Describe(g.UserAgent)

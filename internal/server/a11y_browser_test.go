@@ -228,6 +228,7 @@ func TestBrowserA11yAxe(t *testing.T) {
 				{"/profile", "profile"},
 				{"/account/security", "security"},
 				{"/account/devices", "devices"},
+				{"/account/apps", "apps"},
 			} {
 				w.open(t, e.issuer+p.path, 200)
 				w.at(t, p.path)

@@ -24,7 +24,7 @@ func deviceRowButton(product string) string {
 }
 
 // installedProducts is a JavaScript expression: the product names the page lists under
-// "Apps and devices", in order.
+// "Installed apps and devices", in order.
 const installedProducts = `Array.from(document.querySelectorAll('section[aria-labelledby="apps-h"] ul.devices > li > strong')).map(s => s.textContent.trim())`
 
 func TestBrowserMyDevices(t *testing.T) {
@@ -35,8 +35,8 @@ func TestBrowserMyDevices(t *testing.T) {
 	shots := screenshotDir(t)
 	const email, productA, productB = "devices.person@example.com", "Encrypted Vault", "Antivirus Desktop"
 	e.addUser(email)
-	clientA := e.addClient(storage.ClientConfidential, firstParty, func(c *storage.Client) { c.Name = productA })
-	clientB := e.addClient(storage.ClientConfidential, firstParty, func(c *storage.Client) { c.Name = productB })
+	clientA := e.addClient(storage.ClientNative, firstParty, func(c *storage.Client) { c.Name = productA })
+	clientB := e.addClient(storage.ClientNative, firstParty, func(c *storage.Client) { c.Name = productB })
 
 	// Two installations (offline_access is among the harness's default scopes), signed in
 	// through the Go harness's browser.
@@ -62,7 +62,7 @@ func TestBrowserMyDevices(t *testing.T) {
 	con.check(t, ctx, "account")
 	tabNavigate(t, ctx, "clicking Your devices",
 		chromedp.Click(chromedp.Search(`//a[@href="/account/devices" and normalize-space()="Your devices"]`)))
-	tabExpect(t, ctx, "/account/devices", "Your devices", "Apps and devices",
+	tabExpect(t, ctx, "/account/devices", "Your devices", "Installed apps and devices",
 		productA, "Office laptop", productB, "Go HTTP client", "Browsers", "This browser", "Sign out everywhere else")
 	if got := tabEval[[]string](t, ctx, installedProducts); len(got) != 2 {
 		t.Errorf("the page lists the installations %q, want %s and %s", got, productA, productB)

@@ -19,8 +19,11 @@ func TestMyDevices(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	e.addUser("ada@example.com")
-	vault := e.addClient(storage.ClientConfidential, firstParty, func(c *storage.Client) { c.Name = "Encrypted Vault" })
-	av := e.addClient(storage.ClientConfidential, firstParty, func(c *storage.Client) { c.Name = "Antivirus Desktop" })
+	// Installation clients (they may use the device grant: see account.IsInstallation), and
+	// confidential, so that the test can introspect their access tokens.
+	installed := withGrants("authorization_code", "refresh_token", grantDevice)
+	vault := e.addClient(storage.ClientConfidential, firstParty, installed, func(c *storage.Client) { c.Name = "Encrypted Vault" })
+	av := e.addClient(storage.ClientConfidential, firstParty, installed, func(c *storage.Client) { c.Name = "Antivirus Desktop" })
 	b := e.browser()
 	tv := e.tokens(ctx, b, vault, "ada@example.com", oauth2.SetAuthURLParam("device_name", "Office laptop"))
 	ta := e.tokens(ctx, b, av, "ada@example.com")
