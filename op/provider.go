@@ -19,6 +19,7 @@ import (
 	zop "github.com/zitadel/oidc/v3/pkg/op"
 	"golang.org/x/text/language"
 
+	"github.com/myaccount/myaccount/internal/errcode"
 	"github.com/myaccount/myaccount/internal/redirecturi"
 	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/storage"
@@ -277,8 +278,10 @@ func (p *Provider) preAuthorize(w http.ResponseWriter, r *http.Request, ri *requ
 	}
 	if redirect == "" || !redirecturi.Allowed(c.RedirectURIs, redirect, c.Type == storage.ClientNative) {
 		p.cfg.Logger.WarnContext(r.Context(), "authorize: redirect_uri not registered", "client_id", clientID)
-		p.cfg.ErrorPage(w, r, http.StatusBadRequest, "Invalid redirect",
-			"The application asked to send you to an address it has not registered. You have not been redirected.")
+		// Said for the person (what happened, that they are safe, what to do); the code in
+		// small print is for the developer who has to fix the registration or the request.
+		p.cfg.ErrorPage(w, errcode.With(r, "invalid_redirect_uri"), http.StatusBadRequest, "Sign-in stopped",
+			"The application that sent you here asked us to send you back to an address it has not registered, so we stopped and sent nothing to it. Your account is safe. Go back to the application and try again; if this keeps happening, tell the application's support team and give them the error code below.")
 		return false
 	}
 	state := q.Get("state")

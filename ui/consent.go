@@ -3,9 +3,11 @@ package ui
 import (
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/gorilla/mux"
 
+	"github.com/myaccount/myaccount/internal/clientmeta"
 	"github.com/myaccount/myaccount/internal/i18n"
 	"github.com/myaccount/myaccount/storage"
 )
@@ -21,6 +23,57 @@ type consentPage struct {
 	ClientName    string
 	Email         string
 	Scopes        []string // what the application may do, already translated
+	// Who is asking, from the client's registration; each "" when not set (or not https).
+	// (Named Client… so they do not shadow common.LogoURL, the operator's logo.)
+	ClientLogo   string
+	ClientHome   string
+	ClientHost   string // the home page's domain, shown as text
+	ClientPolicy string
+	ClientTerms  string
+}
+
+// clientIdentity fills in what the page shows about the client. An address is used only
+// when clientmeta accepts it (https, ASCII host, no user name), whatever the row holds.
+// The logo is loaded by the browser from the client's own server: rather than proxying it
+// (a fetch from our side to any address an operator typed) or dropping the strict CSP,
+// this one response's img-src is widened by exactly the logo's origin. The page sends no
+// Referer, so that server learns only that someone is looking at a consent page for it.
+func clientIdentity(w http.ResponseWriter, p *consentPage, c *storage.Client) {
+	if origin := clientmeta.Origin(c.LogoURI); origin != "" && allowImagesFrom(w.Header(), origin) {
+		p.ClientLogo = c.LogoURI
+	}
+	if host := clientmeta.Host(c.ClientURI); host != "" {
+		p.ClientHome, p.ClientHost = c.ClientURI, host
+	}
+	if clientmeta.Check(c.PolicyURI) == nil {
+		p.ClientPolicy = c.PolicyURI
+	}
+	if clientmeta.Check(c.TosURI) == nil {
+		p.ClientTerms = c.TosURI
+	}
+}
+
+// allowImagesFrom adds origin to the img-src directive of the response's
+// Content-Security-Policy. Without such a directive to extend it changes nothing and
+// reports false: the logo is then not shown rather than loosening an unknown policy.
+func allowImagesFrom(h http.Header, origin string) bool {
+	csp := h.Get("Content-Security-Policy")
+	dirs := strings.Split(csp, ";")
+	for i, d := range dirs {
+		f := strings.Fields(d)
+		if len(f) > 0 && f[0] == "img-src" {
+			if slices.Contains(f[1:], "'none'") {
+				return false
+			}
+			dirs[i] = strings.Join(append(f, origin), " ")
+			for j := range dirs {
+				dirs[j] = strings.TrimSpace(dirs[j])
+			}
+			h.Set("Content-Security-Policy", strings.Join(dirs, "; "))
+			return true
+		}
+	}
+	return false
 }
 
 // scopeText says what each standard scope lets an application do, as the end of the
@@ -67,10 +120,12 @@ func (h *Handler) consentGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := h.common(w, r, i18n.N("Allow access"))
-	h.render(w, r, http.StatusOK, "consent", consentPage{
+	p := consentPage{
 		common: c, AuthRequestID: f.ar.ID,
 		ClientName: f.client.Name, Email: u.Email, Scopes: describeScopes(c, f.ar.Scopes),
-	})
+	}
+	clientIdentity(w, &p, f.client)
+	h.render(w, r, http.StatusOK, "consent", p)
 }
 
 func (h *Handler) consentPost(w http.ResponseWriter, r *http.Request) {

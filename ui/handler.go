@@ -25,6 +25,7 @@ import (
 
 	"github.com/myaccount/myaccount/internal/account"
 	"github.com/myaccount/myaccount/internal/captcha"
+	"github.com/myaccount/myaccount/internal/errcode"
 	"github.com/myaccount/myaccount/internal/geo"
 	"github.com/myaccount/myaccount/internal/i18n"
 	"github.com/myaccount/myaccount/internal/mfa"
@@ -294,13 +295,16 @@ type errorPage struct {
 	common
 	Heading string
 	Message string
+	// Code is a machine-readable error code for the application's developer, shown in
+	// small print ("" for none); see internal/errcode.
+	Code string
 }
 
 // ErrorPage renders a plain error page. The message is always a safe, fixed text: causes go
-// to the log, never to the person.
+// to the log, never to the person. An error code set with errcode.With is shown under it.
 func (h *Handler) ErrorPage(w http.ResponseWriter, r *http.Request, status int, title, message string) {
 	c := h.common(w, r, title)
-	h.render(w, r, status, "error", errorPage{common: c, Heading: c.Title, Message: c.T(message)})
+	h.render(w, r, status, "error", errorPage{common: c, Heading: c.Title, Message: c.T(message), Code: errcode.From(r.Context())})
 }
 
 // UnavailablePage answers 503 when a dependency of ours failed (database down or too slow,

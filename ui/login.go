@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 
 	"github.com/gorilla/mux"
 
@@ -195,7 +196,7 @@ func (h *Handler) renderLogin(w http.ResponseWriter, r *http.Request, f *authFlo
 }
 
 // activatedNotice is shown on the sign-in page an activation link leads to.
-const activatedNotice = "Your email address is confirmed. Sign in with your password to continue."
+const activatedNotice = "Your email address is confirmed and your account is active. Sign in with your password to continue."
 
 func (h *Handler) renderLoginPage(w http.ResponseWriter, r *http.Request, f *authFlow, p loginPage, status int) {
 	p.common = h.common(w, r, i18n.N("Sign in"))
@@ -229,6 +230,15 @@ func (h *Handler) loginPost(w http.ResponseWriter, r *http.Request) {
 	email, password := r.PostFormValue("email"), r.PostFormValue("password")
 	lang := h.lang(r, nil)
 	T := func(msg string, args ...any) string { return h.cfg.I18n.T(lang, msg, args...) }
+	// An empty field is a slip, not a failed sign-in: name the field and count nothing.
+	switch {
+	case strings.TrimSpace(email) == "":
+		h.renderLogin(w, r, f, email, T("Enter your email address."), http.StatusOK)
+		return
+	case password == "":
+		h.renderLogin(w, r, f, email, T("Enter your password."), http.StatusOK)
+		return
+	}
 	// A browser that signed in to this account before keeps its own failure count.
 	m := h.withDevice(r, h.meta(r, lang))
 	if f != nil {

@@ -1,13 +1,16 @@
 package ui
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 
 	"github.com/gorilla/mux"
 
+	"github.com/myaccount/myaccount/internal/clientmeta"
 	"github.com/myaccount/myaccount/internal/i18n"
 	"github.com/myaccount/myaccount/internal/redirecturi"
+	"github.com/myaccount/myaccount/storage"
 )
 
 func (h *Handler) mountLogout(r *mux.Router) {
@@ -22,6 +25,10 @@ type logoutPage struct {
 	ClientID      string
 	PostLogoutURI string
 	State         string
+	// CancelURL is where Cancel leads (keeping the session); ClientName is set when that
+	// is the application the logout came from.
+	CancelURL  string
+	ClientName string
 }
 
 // logoutGet asks before signing out: a GET must not end a session, or any site could sign
@@ -33,7 +40,27 @@ func (h *Handler) logoutGet(w http.ResponseWriter, r *http.Request) {
 	if _, u := h.currentSession(r); u != nil {
 		p.Email = u.Email
 	}
+	p.CancelURL = "/account"
+	if c := h.postLogoutClient(r.Context(), p.ClientID, p.PostLogoutURI); c != nil {
+		if back := clientHome(c, p.PostLogoutURI); back != "" {
+			p.CancelURL, p.ClientName = back, c.Name
+		}
+	}
 	h.render(w, r, http.StatusOK, "logout", p)
+}
+
+// clientHome is where Cancel returns a person to an application that asked to sign them
+// out: its registered home page, else the site of its post-logout address. Not that
+// address itself: arriving there tells the application the sign-out happened.
+func clientHome(c *storage.Client, postLogoutURI string) string {
+	if clientmeta.Host(c.ClientURI) != "" {
+		return c.ClientURI
+	}
+	u, err := url.Parse(postLogoutURI)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return "" // a native app's private scheme: nothing to open from a browser
+	}
+	return u.Scheme + "://" + u.Host + "/"
 }
 
 func (h *Handler) logoutPost(w http.ResponseWriter, r *http.Request) {
@@ -51,15 +78,24 @@ func (h *Handler) logoutPost(w http.ResponseWriter, r *http.Request) {
 // postLogoutTarget returns the post-logout redirect when it is registered for the client,
 // byte for byte; anything else would be an open redirect.
 func (h *Handler) postLogoutTarget(r *http.Request) string {
-	clientID, uri := r.PostFormValue("client_id"), r.PostFormValue("post_logout_redirect_uri")
-	if clientID == "" || uri == "" {
-		return ""
-	}
-	c, err := h.cfg.Store.GetClient(r.Context(), clientID)
-	if err != nil || !redirecturi.Allowed(c.PostLogoutRedirectURIs, uri, false) {
+	uri := r.PostFormValue("post_logout_redirect_uri")
+	if h.postLogoutClient(r.Context(), r.PostFormValue("client_id"), uri) == nil {
 		return ""
 	}
 	return withState(uri, r.PostFormValue("state"))
+}
+
+// postLogoutClient returns the client when uri is one of its registered post-logout
+// redirects, byte for byte, else nil.
+func (h *Handler) postLogoutClient(ctx context.Context, clientID, uri string) *storage.Client {
+	if clientID == "" || uri == "" {
+		return nil
+	}
+	c, err := h.cfg.Store.GetClient(ctx, clientID)
+	if err != nil || !redirecturi.Allowed(c.PostLogoutRedirectURIs, uri, false) {
+		return nil
+	}
+	return c
 }
 
 // withState appends state to a registered URI, keeping its own query.

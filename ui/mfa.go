@@ -143,10 +143,22 @@ func (h *Handler) mfaPost(w http.ResponseWriter, r *http.Request) {
 		return
 	case err != nil:
 		h.cfg.Accounts.Audit(r.Context(), u.ID, "mfa_failed", m, method)
-		h.renderMFA(w, r, u, p, T("The code is not correct."), "", http.StatusOK)
+		h.renderMFA(w, r, u, p, wrongCodeText(T, method), "", http.StatusOK)
 		return
 	}
 	h.secondFactorDone(w, r, u, p, ev, method, r.PostFormValue("remember") != "", false)
+}
+
+// wrongCodeText says a code was wrong and what to try next, for the kind of code it was.
+func wrongCodeText(T func(string, ...any) string, method string) string {
+	switch method {
+	case "recovery_code":
+		return T("The code is not correct. Each recovery code works only once: check it for typos or try another code from your list.")
+	case "email_code":
+		return T("The code is not correct. Enter the code from the latest email we sent you, or ask for a new one.")
+	default: // an authenticator app's code is usually wrong because the phone's clock is off
+		return T("The code is not correct. Check the time on your phone and enter the current code, or use a recovery code.")
+	}
 }
 
 // secondFactorDone finishes a sign-in after a factor: remembers the method (offered first next

@@ -42,10 +42,17 @@ type profilePage struct {
 	DateFormat    string
 	Errors        map[string]string
 	Focus         string
+	// Editing is set when the profile is already complete: the person came to change it
+	// ("Edit profile"), not to be asked for missing details ("Complete your profile").
+	Editing bool
 }
 
 func (h *Handler) renderProfile(w http.ResponseWriter, r *http.Request, u *storage.User, p profilePage, status int) {
-	p.common = h.commonFor(w, r, i18n.N("Complete your profile"), u)
+	title := i18n.N("Complete your profile")
+	if p.Editing = account.Complete(u); p.Editing {
+		title = i18n.N("Edit profile")
+	}
+	p.common = h.commonFor(w, r, title, u)
 	p.Countries = h.cfg.Geo.Countries(p.Lang)
 	if p.Country != "" {
 		p.Regions = h.cfg.Geo.RegionsIn(p.Country, p.Lang)

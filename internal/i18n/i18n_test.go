@@ -45,7 +45,7 @@ var seed = []string{
 	"There is no page at this address.", "Request refused", "Password strength: %s",
 	"very weak", "weak", "fair", "good", "strong", "Sign-in", "Failed sign-in", "Password changed",
 	"Email changed", "When", "IP address", "Application", "What", "Go to your account",
-	"Sign-in expired", "Different browser", "Unknown application", "Invalid redirect",
+	"Sign-in expired", "Different browser", "Unknown application", "Sign-in stopped",
 }
 
 func TestCatalogs(t *testing.T) {
