@@ -27,6 +27,8 @@ Usage:
   myaccount client create|list|show|delete|rotate-secret ...
   myaccount user create|list|show|lock|unlock|delete ...
   myaccount keys list|rotate|new-master-key
+  myaccount seed --users N --tokens N --sessions N   bulk-insert test data (for sizing)
+  myaccount bench --issuer URL ...    measure a running issuer (loopback only)
 
 Every command takes --config FILE; MYACCOUNT_* environment variables override the file.
 Run "myaccount COMMAND -h" for a command's flags.
@@ -70,6 +72,10 @@ func run(ctx context.Context, e env, args []string) error {
 		return cmdUser(ctx, e, rest)
 	case "keys":
 		return cmdKeys(ctx, e, rest)
+	case "seed":
+		return cmdSeed(ctx, e, rest)
+	case "bench":
+		return cmdBench(ctx, e, rest)
 	case "help", "-h", "--help":
 		fmt.Fprint(e.stdout, usage)
 		return nil

@@ -40,6 +40,15 @@ func newGCSQL(rb func(string) string) gcSQL {
 		{"grants", rb(`DELETE FROM grants WHERE revoked_at <= ?
 			AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = grants.id)
 			AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.grant_id = grants.id)`), nowArg},
+		// Every code exchange makes a grant, so without this step grants would grow with every
+		// sign-in. A grant with no tokens left is kept only while it is the newest live grant
+		// of its user and client: that one keeps the app listed on the account pages.
+		{"superseded grants", rb(`DELETE FROM grants WHERE revoked_at IS NULL AND user_id IS NOT NULL
+			AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = grants.id)
+			AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.grant_id = grants.id)
+			AND EXISTS (SELECT 1 FROM grants n WHERE n.user_id = grants.user_id
+				AND n.client_id = grants.client_id AND n.revoked_at IS NULL AND n.created_at > grants.created_at)`),
+			func(int64) []any { return nil }},
 		// Unused tokens go when they expire, used ones a day after their use.
 		{"one-time tokens", rb(`DELETE FROM one_time_tokens
 			WHERE (used_at IS NULL AND expires_at <= ?) OR used_at <= ?`),
@@ -55,12 +64,13 @@ func newGCSQL(rb func(string) string) gcSQL {
 
 // DeleteExpired removes, in one transaction: auth requests that expired more than a day
 // before now; sessions expired or revoked by now; refresh and access tokens expired by now;
-// grants revoked by now that have no tokens left; one-time tokens unused and expired, or used
+// grants revoked by now that have no tokens left; grants with no tokens left that a newer
+// live grant of the same user and client supersedes; one-time tokens unused and expired, or used
 // more than a day ago; expired captchas, device codes, trusted browsers and leases; and
 // counters whose window started more than CounterRetention ago. It returns the number of
 // rows removed.
-// Grants that are not revoked are kept even without tokens: they are what the account page
-// lists as connected apps.
+// The newest live grant of a user and client is kept even without tokens: it is what the
+// account pages list as a connected app.
 func (d *DB) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
 	var total int64
 	err := d.inTx(ctx, func(tx *DB) error {

@@ -107,6 +107,52 @@ var gcTests = []test{
 		must(t, err)
 		equal(t, "rows removed by a second run", n, int64(0))
 	}},
+	{"tokenless grants go once a newer live grant supersedes them", func(t *testing.T, s storage.Store) {
+		now := base()
+		u, c := "u1", "client1"
+		must(t, s.CreateUser(ctx(t), newUser(u)))
+		must(t, s.CreateClient(ctx(t), newClient(c)))
+		other := newClient("client2")
+		must(t, s.CreateClient(ctx(t), other))
+		at := func(id, client string, age time.Duration) *storage.Grant {
+			g := newGrant(id, u, client)
+			g.CreatedAt, g.LastUsedAt = now.Add(-age), now.Add(-age)
+			must(t, s.CreateGrant(ctx(t), g))
+			return g
+		}
+		// Three sign-ins through client 1 over time, each a grant whose tokens expired.
+		oldest, older, newest := at("g-oldest", c, 72*time.Hour), at("g-older", c, 48*time.Hour), at("g-newest", c, 24*time.Hour)
+		for _, g := range []*storage.Grant{oldest, older, newest} {
+			at := newAccess("at-"+g.ID, g)
+			at.ExpiresAt = now.Add(-time.Hour)
+			must(t, s.CreateAccessToken(ctx(t), at))
+		}
+		// An old grant that still holds a live refresh token stays.
+		withToken := at("g-with-token", c, 96*time.Hour)
+		must(t, s.CreateRefreshToken(ctx(t), newRefresh("rt-with-token", withToken)))
+		// The only grant for client 2, tokenless, stays: it lists the app.
+		alone := at("g-alone", other.ID, 96*time.Hour)
+		// A tokenless grant whose only newer one is revoked stays.
+		c3 := newClient("client3")
+		must(t, s.CreateClient(ctx(t), c3))
+		kept3 := at("g-c3-old", c3.ID, 72*time.Hour)
+		rev3 := at("g-c3-new", c3.ID, 24*time.Hour)
+		must(t, s.RevokeGrant(ctx(t), rev3.ID, now.Add(time.Hour))) // revoked later than now: not collected yet
+
+		n, err := s.DeleteExpired(ctx(t), now)
+		must(t, err)
+		// 3 expired access tokens, g-oldest and g-older
+		equal(t, "rows removed", n, int64(5))
+		for _, id := range []string{oldest.ID, older.ID} {
+			_, err := s.GetGrant(ctx(t), id)
+			wantErr(t, err, storage.ErrNotFound)
+		}
+		for _, id := range []string{newest.ID, withToken.ID, alone.ID, kept3.ID, rev3.ID} {
+			if _, err := s.GetGrant(ctx(t), id); err != nil {
+				t.Errorf("grant %s: %v after DeleteExpired", id, err)
+			}
+		}
+	}},
 	{"empty store", func(t *testing.T, s storage.Store) {
 		n, err := s.DeleteExpired(ctx(t), base())
 		must(t, err)

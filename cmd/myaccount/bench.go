@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/myaccount/myaccount/internal/loadgen"
+)
+
+const benchUsage = `usage: myaccount bench --issuer URL [flags]
+
+Measures a running issuer on this host (loopback only): req/s, p50/p99 and errors for each
+scenario, and each as a ratio to the baseline from the same run. Endpoints come from the
+issuer's discovery document, so any issuer can be measured; the sign-in and refresh
+scenarios need MyAccount's sign-in form and are skipped, with a note, for other issuers.
+--peer ISSUER,CLIENT_ID,SECRET adds another issuer, measured in alternation in each round.
+With --signins N it measures N sign-ins at once instead (the burst the password-hashing
+limiter sheds).
+
+`
+
+func cmdBench(ctx context.Context, e env, args []string) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() { fmt.Fprint(e.stderr, benchUsage); fs.PrintDefaults() }
+	issuer := fs.String("issuer", "http://localhost:8080", "the issuer to measure (loopback only)")
+	clientID := fs.String("client-id", "", "a confidential client allowed client_credentials (client_credentials, introspection)")
+	clientSecret := fs.String("client-secret", "", "its secret")
+	loginID := fs.String("login-client-id", "", "a first-party confidential client with a redirect URI (sign-in, refresh)")
+	loginSecret := fs.String("login-client-secret", "", "its secret")
+	redirect := fs.String("redirect", "", "the login client's redirect URI")
+	password := fs.String("password", "", "the users' password (as printed by myaccount seed)")
+	users := fs.Int("users", 1, "how many users the email pattern covers")
+	pattern := fs.String("email-pattern", seedEmail, "the users' addresses, fmt-style with one %d")
+	workers := fs.Int("workers", 8, fmt.Sprintf("closed-loop workers (at most %d)", loadgen.MaxWorkers))
+	duration := fs.Duration("duration", 5*time.Second, fmt.Sprintf("time per scenario and round (at most %v)", loadgen.MaxDuration))
+	rounds := fs.Int("rounds", 1, fmt.Sprintf("rounds; scenarios and issuers alternate in each (at most %d)", loadgen.MaxRounds))
+	maxReq := fs.Int("max-requests", 1_000_000, "cap on requests per scenario and round")
+	scenarios := fs.String("scenarios", strings.Join(loadgen.AllScenarios, ","), "which scenarios, comma-separated")
+	pid := fs.Int("pid", 0, "the server's process id: report its resident memory")
+	signins := fs.Int("signins", 0, fmt.Sprintf("measure this many concurrent sign-ins instead (at most %d)", loadgen.MaxBurst))
+	var peers multiFlag
+	fs.Var(&peers, "peer", "another issuer to measure side by side: ISSUER,CLIENT_ID,SECRET (repeatable)")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	tgt := loadgen.Target{Issuer: *issuer, ClientID: *clientID, ClientSecret: *clientSecret, PID: *pid}
+	if *loginID != "" {
+		if *redirect == "" || *password == "" {
+			return fmt.Errorf("--login-client-id needs --redirect and --password")
+		}
+		if strings.Count(*pattern, "%") != 1 || !strings.Contains(*pattern, "%d") && !strings.Contains(*pattern, "%0") {
+			return fmt.Errorf("--email-pattern needs exactly one %%d")
+		}
+		tgt.Login = &loadgen.Login{ClientID: *loginID, ClientSecret: *loginSecret, Redirect: *redirect,
+			Password: *password, Users: max(1, *users), EmailPattern: *pattern}
+	}
+	if *signins > 0 {
+		return loadgen.Burst(ctx, tgt, *signins, e.stdout)
+	}
+	targets := []loadgen.Target{tgt}
+	for _, p := range peers {
+		f := strings.SplitN(p, ",", 3)
+		if len(f) != 3 {
+			return fmt.Errorf("--peer %q: want ISSUER,CLIENT_ID,SECRET", p)
+		}
+		targets = append(targets, loadgen.Target{Issuer: f[0], ClientID: f[1], ClientSecret: f[2]})
+	}
+	var sc []string
+	for s := range strings.SplitSeq(*scenarios, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			sc = append(sc, s)
+		}
+	}
+	fmt.Fprintf(e.stdout, "bench: %d workers, %v per scenario, %d round(s)\n", *workers, *duration, *rounds)
+	return loadgen.Run(ctx, loadgen.Options{Workers: *workers, Duration: *duration, Rounds: *rounds,
+		Scenarios: sc, MaxRequests: *maxReq, Out: e.stdout}, targets)
+}

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/myaccount/myaccount/internal/secret"
+	"github.com/myaccount/myaccount/internal/server"
+)
+
+// TestSeedSmall seeds a few rows of each kind and checks they are there, usable (the
+// printed password verifies), and that a second run adds tokens without failing on users.
+func TestSeedSmall(t *testing.T) {
+	c := newCLI(t)
+	out := c.mustRun("", "seed", "--users", "30", "--tokens", "1201", "--sessions", "40")
+	m := regexp.MustCompile(`the password (\S+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no password printed:\n%s", out)
+	}
+	c.mustRun("", "seed", "--users", "30", "--tokens", "10", "--sessions", "5")
+	cfg, err := loadConfig(env{getenv: func(k string) string {
+		if k == "MYACCOUNT_DATA_DIR" {
+			return c.dir
+		}
+		return ""
+	}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := server.OpenStore(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	db := st.(interface{ SQLX() *sqlx.DB }).SQLX()
+	for table, want := range map[string]int{"users": 30, "sessions": 45, "grants": 601 + 5,
+		"refresh_tokens": 606, "access_tokens": 606} {
+		var n int
+		if err := db.Get(&n, "SELECT COUNT(*) FROM "+table); err != nil {
+			t.Fatal(err)
+		}
+		if n != want {
+			t.Errorf("%s: %d rows, want %d", table, n, want)
+		}
+	}
+	u, err := st.GetUserByEmail(t.Context(), "seed29@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := secret.VerifyPassword(u.PasswordHash, m[1]); !ok || err != nil {
+		t.Errorf("the printed password does not verify: %v %v", ok, err)
+	}
+	if _, _, err := c.run("", "seed", "--tokens", "5"); err == nil {
+		t.Error("tokens without users accepted")
+	}
+}
+
+// TestBenchAgainstServe runs `serve` in this process on a loopback port and `bench` against
+// it briefly with every scenario, and checks the table.
+func TestBenchAgainstServe(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	dir := t.TempDir()
+	vars := map[string]string{"MYACCOUNT_DATA_DIR": dir, "MYACCOUNT_LISTEN": addr,
+		"MYACCOUNT_ISSUER": "http://" + addr, "MYACCOUNT_LOG_LEVEL": "error"}
+	c := &cli{t: t, dir: dir}
+	var svc, web struct {
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
+	}
+	must(t, json.Unmarshal([]byte(c.mustRun("", "client", "create", "--name", "svc", "--type", "confidential",
+		"--grant-type", "client_credentials", "--json")), &svc))
+	must(t, json.Unmarshal([]byte(c.mustRun("", "client", "create", "--name", "web", "--type", "confidential",
+		"--redirect-uri", "https://app.example/cb", "--first-party", "--json")), &web))
+	pw := regexp.MustCompile(`the password (\S+)`).FindStringSubmatch(c.mustRun("", "seed", "--users", "3"))[1]
+
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	var serveLog strings.Builder
+	go func() {
+		served <- run(ctx, env{stdout: &serveLog, stderr: &serveLog, getenv: func(k string) string { return vars[k] }}, []string{"serve"})
+	}()
+	defer func() {
+		cancel()
+		select {
+		case <-served:
+		case <-time.After(10 * time.Second):
+			t.Error("serve did not stop")
+		}
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not come up: %v\n%s", err, serveLog.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	out := c.mustRun("", "bench", "--issuer", "http://"+addr, "--client-id", svc.ClientID, "--client-secret", svc.ClientSecret,
+		"--login-client-id", web.ClientID, "--login-client-secret", web.ClientSecret, "--redirect", "https://app.example/cb",
+		"--password", pw, "--users", "3", "--workers", "2", "--duration", "300ms")
+	for _, sc := range []string{"baseline", "discovery", "jwks", "client_credentials", "refresh", "introspection", "signin"} {
+		// issuer, scenario, requests > 0, errors 0
+		if !regexp.MustCompile(`(?m)^\S+\s+` + sc + `\s+[1-9]\d*\s+0\s`).MatchString(out) {
+			t.Errorf("no successful %s row:\n%s", sc, out)
+		}
+	}
+	if !strings.Contains(out, "vs baseline") || strings.Contains(out, "first error") {
+		t.Errorf("bench output:\n%s", out)
+	}
+
+	// Not loopback: refused before any request.
+	if _, _, err := c.run("", "bench", "--issuer", "http://192.0.2.1:8080"); err == nil || !strings.Contains(err.Error(), "loopback") {
+		t.Errorf("non-loopback issuer: %v", err)
+	}
+	// A foreign issuer (no /healthz, no sign-in form): the baseline is the built-in one and
+	// the MyAccount-only scenarios are skipped with a note.
+	foreign := newForeignIssuer(t)
+	out = c.mustRun("", "bench", "--issuer", foreign, "--workers", "1", "--duration", "100ms", "--scenarios", "baseline,discovery,signin")
+	if !strings.Contains(out, "signin skipped") || !strings.Contains(out, "hello-world") {
+		t.Errorf("foreign issuer output:\n%s", out)
+	}
+}
+
+// newForeignIssuer serves a discovery document and nothing else on a loopback port.
+func newForeignIssuer(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + ln.Addr().String()
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/.well-known/openid-configuration" {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprintf(w, `{"issuer":%q,"token_endpoint":"%s/token","jwks_uri":"%s/jwks"}`, base, base, base)
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close() })
+	return base
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
