@@ -26,6 +26,7 @@ func TestImportLayering(t *testing.T) {
 		{"ui", []string{mod + "op", "github.com/zitadel/oidc"}},
 		{"keys", []string{"net/http", "github.com/zitadel/oidc", mod + "ui", mod + "op"}},
 		{"internal/account", []string{"net/http"}},
+		{"internal/passwords", []string{"net/http"}},
 		{"internal/secret", []string{"net/http", mod}},
 	}
 	for _, r := range rules {

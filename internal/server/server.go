@@ -29,6 +29,7 @@ import (
 	"github.com/myaccount/myaccount/internal/mfa"
 	"github.com/myaccount/myaccount/internal/mfa/webauthnx"
 	"github.com/myaccount/myaccount/internal/passwords"
+	"github.com/myaccount/myaccount/internal/passwords/breached"
 	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/keys"
 	"github.com/myaccount/myaccount/op"
@@ -203,7 +204,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 	}
 	var checker account.Blocklist = blocklist
 	if u := cfg.Accounts.BreachedPasswordsURL; u != "" {
-		checker = breachedOrCommon{common: blocklist, rng: &passwords.RangeChecker{URL: u}, log: log}
+		checker = breachedOrCommon{common: blocklist, rng: &breached.RangeChecker{URL: u}, log: log}
 	}
 	a := cfg.Accounts
 	accounts := &account.Service{
@@ -350,7 +351,7 @@ func ensureKeys(ctx context.Context, store storage.Store, km *keys.Manager, hold
 // An unreachable API does not block registration: the embedded list still applies.
 type breachedOrCommon struct {
 	common *passwords.Checker
-	rng    *passwords.RangeChecker
+	rng    *breached.RangeChecker
 	log    *slog.Logger
 }
 

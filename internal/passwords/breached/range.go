@@ -1,4 +1,7 @@
-package passwords
+// Package breached asks a k-anonymity range API (Have I Been Pwned's) whether a password
+// appears in known breaches. It is the only part of the password rules that speaks HTTP, so it
+// lives apart: the account rules import the offline checks without net/http.
+package breached
 
 import (
 	"bufio"
