@@ -57,6 +57,10 @@ func (h *Handler) deviceGet(w http.ResponseWriter, r *http.Request) {
 	if code := devicecode.Normalize(shown); code != "" {
 		shown = devicecode.Format(code)
 	}
+	if done := r.URL.Query().Get("done"); done == "approved" || done == "denied" {
+		h.deviceDone(w, r, done)
+		return
+	}
 	if r.URL.Query().Get("entered") == "1" && r.Method == http.MethodGet {
 		if s, u := h.currentSession(r); s != nil {
 			l, msg, status := h.lookupDevice(r, shown)
@@ -167,12 +171,28 @@ func (h *Handler) deviceDecision(w http.ResponseWriter, r *http.Request) {
 	}
 	h.cfg.Accounts.Audit(r.Context(), u.ID, event, m, l.dc.DeviceName)
 	h.cfg.Logger.InfoContext(r.Context(), "device code decided", "state", state, "client_id", l.client.ID, "user_id", u.ID)
+	// Post/redirect/get: the result page survives a reload and the language switcher.
+	done := "denied"
+	if approved {
+		done = "approved"
+	}
+	http.Redirect(w, r, "/device?"+url.Values{"done": {done}, "client_id": {l.client.ID}}.Encode(), http.StatusSeeOther)
+}
+
+// deviceDone shows the result of a decision (after the redirect from deviceDecision).
+func (h *Handler) deviceDone(w http.ResponseWriter, r *http.Request, done string) {
+	_, u := h.currentSession(r)
+	approved := done == "approved"
 	title := i18n.N("Request denied")
 	if approved {
 		title = i18n.N("Device connected")
 	}
 	c := h.commonFor(w, r, title, u)
-	h.render(w, r, http.StatusOK, "device", devicePage{common: c, Step: "done", Approved: approved, ClientName: l.client.Name})
+	name := ""
+	if cl, err := h.cfg.Store.GetClient(r.Context(), r.URL.Query().Get("client_id")); err == nil {
+		name = cl.Name
+	}
+	h.render(w, r, http.StatusOK, "device", devicePage{common: c, Step: "done", Approved: approved, ClientName: name})
 }
 
 var msgDeviceUnknown = i18n.N("This code is unknown or has expired. Check the code on your device, or start again there.")

@@ -252,6 +252,10 @@ func TestDeviceFlowEndToEnd(t *testing.T) {
 	if p.status != http.StatusOK || !strings.Contains(p.body, "You can return to your device") {
 		t.Fatalf("after approval: %d\n%.800s", p.status, p.body)
 	}
+	// Post/redirect/get: the result is a page of its own (reload and language switch work).
+	if p.url.Path != "/device" || p.url.Query().Get("done") != "approved" || !strings.Contains(p.body, c.c.Name) {
+		t.Errorf("after approval the browser is at %s, want the GET result page naming the product", p.url)
+	}
 	approvedAt := time.Now()
 
 	var res result
