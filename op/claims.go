@@ -130,6 +130,15 @@ func (s *opStorage) fillUserinfo(ctx context.Context, ui *oidc.UserInfo, userID 
 }
 
 // GetPrivateClaimsFromScopes adds nothing to JWT access tokens beyond the standard claims.
+// The library calls GetPrivateClaimsFromRequest instead, since we implement it.
 func (s *opStorage) GetPrivateClaimsFromScopes(context.Context, string, string, []string) (map[string]any, error) {
+	return nil, nil
+}
+
+// GetPrivateClaimsFromRequest adds no claims either. The library calls it while building a
+// JWT access token, right before it asks SigningKey for the key, and only then: so it marks
+// that next key as the access token's (see SigningKey).
+func (s *opStorage) GetPrivateClaimsFromRequest(ctx context.Context, _ zop.TokenRequest, _ []string) (map[string]any, error) {
+	requestInfoFrom(ctx).signingAccessToken = true
 	return nil, nil
 }

@@ -20,6 +20,9 @@ type requestInfo struct {
 	// idTokenAlg is filled by GetClientByClientID so that SigningKey can honour the client's
 	// registered algorithm within the same request.
 	idTokenAlg string
+	// signingAccessToken marks the next SigningKey call as the one for a JWT access token
+	// (set by GetPrivateClaimsFromRequest, cleared by SigningKey).
+	signingAccessToken bool
 	// postLogoutURI and state are the raw end_session parameters, passed on to the logout
 	// page when there is no id_token_hint.
 	postLogoutURI string

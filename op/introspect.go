@@ -1,6 +1,7 @@
 package op
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -8,6 +9,17 @@ import (
 
 	"github.com/myaccount/myaccount/internal/secret"
 )
+
+// refreshTokenLen is the length of every refresh token we mint (secret.RandomToken(32), see
+// refreshRow).
+var refreshTokenLen = base64.RawURLEncoding.EncodedLen(32)
+
+// mayBeRefreshToken reports whether token has the shape of our refresh tokens. Access tokens
+// never do (a JWT has dots; an opaque one is longer), so their introspection skips the
+// refresh-token lookup, a database round trip.
+func mayBeRefreshToken(token string) bool {
+	return len(token) == refreshTokenLen && !strings.Contains(token, ".")
+}
 
 // introspectRefresh answers RFC 7662 introspection of a refresh token, which the library
 // does not (it understands access tokens only). It reports whether it answered; anything that
@@ -17,12 +29,7 @@ func (p *Provider) introspectRefresh(w http.ResponseWriter, r *http.Request) boo
 		return false
 	}
 	token := r.PostForm.Get("token")
-	if token == "" || r.PostForm.Get("token_type_hint") == "access_token" {
-		return false
-	}
-	ctx := r.Context()
-	rt, err := p.cfg.Store.GetRefreshToken(ctx, secret.HashToken(token))
-	if err != nil {
+	if !mayBeRefreshToken(token) || r.PostForm.Get("token_type_hint") == "access_token" {
 		return false
 	}
 	clientID, sec, ok := r.BasicAuth()
@@ -38,9 +45,15 @@ func (p *Provider) introspectRefresh(w http.ResponseWriter, r *http.Request) boo
 		w.WriteHeader(status)
 		_ = json.NewEncoder(w).Encode(v)
 	}
+	ctx := r.Context()
+	// The client authenticates before its token is looked at.
 	if err := p.storage.AuthorizeClientIDSecret(ctx, clientID, sec); err != nil {
 		writeJSON(http.StatusUnauthorized, map[string]string{"error": "invalid_client"})
 		return true
+	}
+	rt, err := p.cfg.Store.GetRefreshToken(ctx, secret.HashToken(token))
+	if err != nil {
+		return false
 	}
 	now := p.cfg.Now().UTC()
 	active := rt.ClientID == clientID && rt.UsedAt == nil && rt.RevokedAt == nil && now.Before(rt.ExpiresAt)
@@ -53,9 +66,20 @@ func (p *Provider) introspectRefresh(w http.ResponseWriter, r *http.Request) boo
 		writeJSON(http.StatusOK, map[string]bool{"active": false})
 		return true
 	}
-	writeJSON(http.StatusOK, map[string]any{
-		"active": true, "token_type": "refresh_token", "client_id": rt.ClientID, "sub": rt.UserID,
-		"scope": strings.Join(rt.Scopes, " "), "exp": rt.ExpiresAt.Unix(), "iat": rt.CreatedAt.Unix(),
+	writeJSON(http.StatusOK, refreshIntrospection{
+		Active: true, TokenType: "refresh_token", ClientID: rt.ClientID, Subject: rt.UserID,
+		Scope: strings.Join(rt.Scopes, " "), Expiry: rt.ExpiresAt.Unix(), IssuedAt: rt.CreatedAt.Unix(),
 	})
 	return true
+}
+
+// refreshIntrospection is the RFC 7662 answer for an active refresh token.
+type refreshIntrospection struct {
+	Active    bool   `json:"active"`
+	ClientID  string `json:"client_id"`
+	Expiry    int64  `json:"exp"`
+	IssuedAt  int64  `json:"iat"`
+	Scope     string `json:"scope"`
+	Subject   string `json:"sub"`
+	TokenType string `json:"token_type"`
 }

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
 	"github.com/rs/cors"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	zop "github.com/zitadel/oidc/v3/pkg/op"
@@ -54,6 +55,9 @@ type Config struct {
 	DevicePath         string
 	DeviceCodeLifetime time.Duration
 	DevicePollInterval time.Duration
+	// AccessTokenAlg signs JWT access tokens: "ES256" (the default when empty) or "RS256".
+	// ID tokens follow the client's registered algorithm (RS256 unless it chose ES256).
+	AccessTokenAlg string
 }
 
 // Provider is the OpenID provider: zitadel's handlers behind our policy middleware.
@@ -96,6 +100,13 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.DevicePollInterval < time.Second {
 		cfg.DevicePollInterval = defaultDevicePollInterval
 	}
+	switch cfg.AccessTokenAlg {
+	case "":
+		cfg.AccessTokenAlg = string(jose.ES256)
+	case string(jose.ES256), string(jose.RS256):
+	default:
+		return nil, fmt.Errorf("op: access token algorithm %q is not ES256 or RS256", cfg.AccessTokenAlg)
+	}
 	if len(cfg.MasterKey) != 32 {
 		return nil, errors.New("op: master key must be 32 bytes")
 	}
@@ -120,6 +131,7 @@ func New(cfg Config) (*Provider, error) {
 		log:            cfg.Logger,
 		deviceLifetime: cfg.DeviceCodeLifetime,
 		devicePoll:     cfg.DevicePollInterval,
+		accessTokenAlg: cfg.AccessTokenAlg,
 	}
 	zcfg := &zop.Config{
 		CodeMethodS256:           true,

@@ -93,3 +93,28 @@ func TestGuardDeadline(t *testing.T) {
 		t.Errorf("another request: %v, want ErrNotFound", err)
 	}
 }
+
+// BenchmarkGuard is the guard's cost per store call (a deadline, the stalled-request check)
+// over a call that does nothing, next to the bare call.
+func BenchmarkGuard(b *testing.B) {
+	db, err := sqlite.Open(b.Context(), b.TempDir()+"/g.db")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	fs := faultstore.New(db)
+	fs.Add(faultstore.Rule{Method: "GetUser", Err: storage.ErrNotFound})
+	ctx, _ := fault.NewContext(context.Background())
+	for _, bc := range []struct {
+		name string
+		st   storage.Store
+	}{{"bare", fs}, {"guarded", fault.GuardStore(fs, 5*time.Second, slog.New(slog.DiscardHandler))}} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := bc.st.GetUser(ctx, "u"); !errors.Is(err, storage.ErrNotFound) {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
@@ -52,9 +53,14 @@ func BenchmarkJWKS(b *testing.B) {
 
 func benchPost(b *testing.B, e *testEnv, c *testClient, form func() url.Values, check func(int, string)) {
 	b.Helper()
+	benchPostTo(b, e, "/oauth/token", c, form, check)
+}
+
+func benchPostTo(b *testing.B, e *testEnv, path string, c *testClient, form func() url.Values, check func(int, string)) {
+	b.Helper()
 	hc := &http.Client{}
 	for b.Loop() {
-		req, _ := http.NewRequest(http.MethodPost, e.issuer+"/oauth/token", strings.NewReader(form().Encode()))
+		req, _ := http.NewRequest(http.MethodPost, e.issuer+path, strings.NewReader(form().Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.SetBasicAuth(c.ID, c.Secret)
 		resp, err := hc.Do(req)
@@ -126,4 +132,54 @@ func benchCodeExchange(b *testing.B, e *testEnv) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkIntrospect introspects a live client_credentials access token (JWT and opaque) and a
+// live refresh token, as the token's own client (a resource server in its audience).
+func BenchmarkIntrospect(b *testing.B) {
+	for _, format := range []string{storage.TokenFormatJWT, storage.TokenFormatOpaque} {
+		b.Run(format, func(b *testing.B) {
+			backends(b, func(b *testing.B, e *testEnv) {
+				c := e.addClient(storage.ClientConfidential, withGrants("client_credentials"), func(c *storage.Client) { c.AccessTokenFormat = format })
+				st, _, body := e.postForm("/oauth/token", url.Values{"grant_type": {"client_credentials"}}, c.ID, c.Secret)
+				if st != 200 {
+					b.Fatalf("%d %s", st, body)
+				}
+				benchIntrospect(b, e, c, jsonField(b, body, "access_token"))
+			})
+		})
+	}
+	b.Run("refresh", func(b *testing.B) {
+		backends(b, func(b *testing.B, e *testEnv) {
+			e.addUser("ada@example.com")
+			c := e.addClient(storage.ClientConfidential, firstParty)
+			tok := e.tokens(context.Background(), e.browser(), c, "ada@example.com")
+			benchIntrospect(b, e, c, tok.RefreshToken)
+		})
+	})
+}
+
+func benchIntrospect(b *testing.B, e *testEnv, c *testClient, token string) {
+	b.Helper()
+	b.ResetTimer()
+	benchPostTo(b, e, "/oauth/introspect", c, func() url.Values { return url.Values{"token": {token}} }, func(st int, body string) {
+		if st != 200 || !strings.Contains(body, `"active":true`) {
+			b.Fatalf("%d %s", st, body)
+		}
+	})
+}
+
+func jsonField(b *testing.B, body, name string) string { return jsonFieldT(b, body, name) }
+
+func jsonFieldT(b testing.TB, body, name string) string {
+	b.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(body), &m); err != nil {
+		b.Fatal(err)
+	}
+	v, _ := m[name].(string)
+	if v == "" {
+		b.Fatalf("no %s in %s", name, body)
+	}
+	return v
 }

@@ -261,12 +261,13 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 			// RefreshReuse is the grace after a rotation (tokens.refresh_reuse_interval).
 			RefreshReuse: cfg.Tokens.RefreshReuseInterval.Std(),
 		},
-		LoginPath:     "/login",
-		LogoutPath:    "/logout",
-		BrowserCookie: browserCookie,
-		SessionCookie: cfg.Session.CookieName,
-		SecureCookies: secure,
-		ClientIP:      ips.IP,
+		AccessTokenAlg: cfg.Tokens.AccessTokenAlg,
+		LoginPath:      "/login",
+		LogoutPath:     "/logout",
+		BrowserCookie:  browserCookie,
+		SessionCookie:  cfg.Session.CookieName,
+		SecureCookies:  secure,
+		ClientIP:       ips.IP,
 		ErrorPage: func(w http.ResponseWriter, r *http.Request, status int, title, msg string) {
 			uiH.ErrorPage(w, r, status, title, msg)
 		},

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -71,9 +72,11 @@ func newTokenSQL(rb func(string) string) tokenSQL {
 		getRefresh: rb(`SELECT ` + refreshTokenColumns + ` FROM refresh_tokens WHERE hash = ?`),
 		// Single use is decided by this one statement: of concurrent rotations exactly one
 		// matches used_at IS NULL. A token of a revoked grant never matches.
+		// RETURNING hands back what storing the successor needs, saving a read of the row.
 		rotateRefresh: rb(`UPDATE refresh_tokens SET used_at = ?
 			WHERE hash = ? AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?
-			AND EXISTS (SELECT 1 FROM grants g WHERE g.id = refresh_tokens.grant_id AND g.revoked_at IS NULL)`),
+			AND EXISTS (SELECT 1 FROM grants g WHERE g.id = refresh_tokens.grant_id AND g.revoked_at IS NULL)
+			RETURNING id, grant_id`),
 		revokeRefresh: rb(`UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE hash = ?`),
 		// Locks a token's grant row without changing it. A rotation takes it first, so that
 		// everything writing a family's rows (rotations, retries, RevokeGrant) locks the grant
@@ -338,15 +341,25 @@ func (d *DB) RotateRefreshToken(ctx context.Context, oldHash string, next *stora
 		if _, err := tx.exec(ctx, tx.q.tokens.lockGrantOf, oldHash); err != nil {
 			return err
 		}
-		n, err := tx.exec(ctx, tx.q.tokens.rotateRefresh, ms, oldHash, ms)
-		if err != nil {
+		var rotated struct {
+			ID      string `db:"id"`
+			GrantID string `db:"grant_id"`
+		}
+		switch err := tx.get(ctx, &rotated, tx.q.tokens.rotateRefresh, ms, oldHash, ms); {
+		case err == nil:
+			// The common case: the token was live and is now used; its id and grant are all
+			// storing the successor needs.
+			return tx.storeRotated(ctx, &storage.RefreshToken{ID: rotated.ID, GrantID: rotated.GrantID}, next, now)
+		case !errors.Is(err, sql.ErrNoRows):
 			return err
 		}
+		// Nothing matched: read the row to say why (or to allow a retry within the grace).
+		var n int64
 		old, err := tx.getRefreshToken(ctx, oldHash)
 		if err != nil {
 			return err
 		}
-		if n == 0 && old.UsedAt != nil && grace.Window > 0 && grace.ClientID != "" {
+		if old.UsedAt != nil && grace.Window > 0 && grace.ClientID != "" {
 			n, err = tx.exec(ctx, tx.q.tokens.graceLock, oldHash, now.Add(-grace.Window).UnixMilli(), grace.ClientID, ms)
 			if err != nil {
 				return err

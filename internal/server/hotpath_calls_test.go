@@ -1,0 +1,92 @@
+package server_test
+
+import (
+	"context"
+	"net/url"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/myaccount/myaccount/storage"
+	"github.com/myaccount/myaccount/storage/wrap"
+)
+
+// callLog records every store call (with repeats) made while it is on.
+type callLog struct {
+	mu    sync.Mutex
+	on    bool
+	calls []string
+}
+
+func (l *callLog) wrap(s storage.Store) storage.Store {
+	return wrap.New(s, func(ctx context.Context, method string, next func(context.Context) error) error {
+		l.mu.Lock()
+		if l.on {
+			l.calls = append(l.calls, method)
+		}
+		l.mu.Unlock()
+		return next(ctx)
+	})
+}
+
+func (l *callLog) record(f func()) []string {
+	l.mu.Lock()
+	l.on, l.calls = true, nil
+	l.mu.Unlock()
+	f()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.on = false
+	return l.calls
+}
+
+// TestHotPathStoreCalls pins the store calls (database round trips) of the hot requests: a
+// new one there costs every request. The order is part of it: the client authenticates
+// (GetClient) before any token is looked at.
+func TestHotPathStoreCalls(t *testing.T) {
+	var log callLog
+	e := newEnvWith(t, envOptions{wrapStore: log.wrap})
+	check := func(name string, got []string, want ...string) {
+		t.Helper()
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: store calls %v, want %v", name, got, want)
+		}
+	}
+	c := e.addClient(storage.ClientConfidential, withGrants("client_credentials"))
+	var at string
+	check("client_credentials", log.record(func() {
+		st, _, body := e.postForm("/oauth/token", url.Values{"grant_type": {"client_credentials"}}, c.ID, c.Secret)
+		if st != 200 {
+			t.Fatal(body)
+		}
+		at = jsonFieldT(t, body, "access_token")
+	}), "CounterValue", "GetClient", "CreateAccessToken")
+	check("introspect access token", log.record(func() {
+		if !e.introspectActive(c, at) {
+			t.Error("access token inactive")
+		}
+	}), "GetClient", "GetAccessToken")
+
+	e.addUser("ada@example.com")
+	c2 := e.addClient(storage.ClientConfidential, firstParty)
+	tok := e.tokens(context.Background(), e.browser(), c2, "ada@example.com")
+	var rt string
+	check("refresh", log.record(func() {
+		st, _, body := e.postForm("/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}, c2.ID, c2.Secret)
+		if st != 200 {
+			t.Fatal(body)
+		}
+		rt = jsonFieldT(t, body, "refresh_token")
+	}), "CounterValue", "GetClient", "GetRefreshToken", "GetGrant", "InTx", "RotateRefreshToken", "CreateAccessToken", "GetUser")
+	check("introspect refresh token", log.record(func() {
+		if !e.introspectActive(c2, rt) {
+			t.Error("refresh token inactive")
+		}
+	}), "GetClient", "GetRefreshToken", "GetGrant")
+	// A wrong secret is refused before the token is looked up.
+	check("introspect refresh token, wrong secret", log.record(func() {
+		if st, _, _ := e.postForm("/oauth/introspect", url.Values{"token": {rt}}, c2.ID, "wrong"); st != 401 {
+			t.Errorf("status %d, want 401", st)
+		}
+	}), "GetClient")
+}
