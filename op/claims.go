@@ -72,8 +72,12 @@ func (s *opStorage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.In
 }
 
 func (s *opStorage) liveAccessToken(ctx context.Context, tokenID, subject string) (*storage.AccessToken, error) {
+	if c, ok := s.statelessClaims(ctx, tokenID, subject); ok {
+		return s.liveStatelessToken(ctx, tokenID, c)
+	}
 	at, err := s.store.GetAccessToken(ctx, secret.HashToken(tokenID))
 	if err != nil {
+		noteStoreFailure(ctx, err)
 		return nil, fmt.Errorf("access token: %w", err)
 	}
 	switch {
@@ -87,6 +91,7 @@ func (s *opStorage) liveAccessToken(ctx context.Context, tokenID, subject string
 	if at.GrantID != "" {
 		g, err := s.store.GetGrant(ctx, at.GrantID)
 		if err != nil {
+			noteStoreFailure(ctx, err)
 			return nil, fmt.Errorf("access token grant: %w", err)
 		}
 		if g.RevokedAt != nil {
@@ -135,10 +140,14 @@ func (s *opStorage) GetPrivateClaimsFromScopes(context.Context, string, string, 
 	return nil, nil
 }
 
-// GetPrivateClaimsFromRequest adds no claims either. The library calls it while building a
-// JWT access token, right before it asks SigningKey for the key, and only then: so it marks
-// that next key as the access token's (see SigningKey).
-func (s *opStorage) GetPrivateClaimsFromRequest(ctx context.Context, _ zop.TokenRequest, _ []string) (map[string]any, error) {
+// GetPrivateClaimsFromRequest adds nothing to a user's JWT access token; a client_credentials
+// one, which is stateless, gets its mark and scopes (see stateless.go). The library calls it
+// while building a JWT access token, right before it asks SigningKey for the key, and only
+// then: so it marks that next key as the access token's (see SigningKey).
+func (s *opStorage) GetPrivateClaimsFromRequest(ctx context.Context, req zop.TokenRequest, _ []string) (map[string]any, error) {
 	requestInfoFrom(ctx).signingAccessToken = true
+	if r, ok := req.(*clientCredentialsRequest); ok {
+		return s.statelessPrivateClaims(ctx, r)
+	}
 	return nil, nil
 }

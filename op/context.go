@@ -34,6 +34,12 @@ type requestInfo struct {
 	// client memoises the client read during this request: a token request reads it for
 	// authentication, policy, and each token's lifetime.
 	client *storage.Client
+	// verifiedAccessToken is the payload of the JWT access token whose signature the library
+	// verified in this request (see capturingKeySet): the claims of a stateless token.
+	verifiedAccessToken []byte
+	// storeFailed is a store failure met while deciding whether a token is active: the answer
+	// is then ours to fail (503), not "inactive" (see introspectWriter).
+	storeFailed error
 }
 
 type requestInfoKey struct{}

@@ -53,12 +53,14 @@ func (p *Provider) introspectRefresh(w http.ResponseWriter, r *http.Request) boo
 	}
 	rt, err := p.cfg.Store.GetRefreshToken(ctx, secret.HashToken(token))
 	if err != nil {
+		noteStoreFailure(ctx, err)
 		return false
 	}
 	now := p.cfg.Now().UTC()
 	active := rt.ClientID == clientID && rt.UsedAt == nil && rt.RevokedAt == nil && now.Before(rt.ExpiresAt)
 	if active {
 		g, err := p.cfg.Store.GetGrant(ctx, rt.GrantID)
+		noteStoreFailure(ctx, err)
 		active = err == nil && g.RevokedAt == nil
 	}
 	if !active {

@@ -132,6 +132,7 @@ func New(cfg Config) (*Provider, error) {
 		deviceLifetime: cfg.DeviceCodeLifetime,
 		devicePoll:     cfg.DevicePollInterval,
 		accessTokenAlg: cfg.AccessTokenAlg,
+		issuer:         cfg.Issuer,
 	}
 	zcfg := &zop.Config{
 		CodeMethodS256:           true,
@@ -158,7 +159,8 @@ func New(cfg Config) (*Provider, error) {
 		AllowedHeaders:         []string{"Accept", "Authorization", "Content-Type"},
 		AllowedMethods:         []string{http.MethodGet, http.MethodHead, http.MethodPost},
 	}
-	opts = append(opts, zop.WithCORSOptions(&corsOpts), zop.WithLogger(cfg.Logger))
+	opts = append(opts, zop.WithCORSOptions(&corsOpts), zop.WithLogger(cfg.Logger),
+		zop.WithAccessTokenKeySet(capturingKeySet{&zop.OpenIDKeySet{Storage: st}}))
 	p, err := zop.NewProvider(zcfg, st, zop.StaticIssuer(cfg.Issuer), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("op: new provider: %w", err)
@@ -220,8 +222,11 @@ func (p *Provider) middleware(next http.Handler) http.Handler {
 				w = &bearerWriter{ResponseWriter: w, issuer: p.cfg.Issuer,
 					hadToken: r.Header.Get("Authorization") != "" || r.PostFormValue("access_token") != ""}
 			}
-			if r.URL.Path == "/oauth/introspect" && p.introspectRefresh(w, r) {
-				return
+			if r.URL.Path == "/oauth/introspect" {
+				w = &introspectWriter{ResponseWriter: w, ri: ri}
+				if p.introspectRefresh(w, r) {
+					return
+				}
 			}
 			// The device grant is ours: the library cannot answer slow_down or use a code once.
 			if r.URL.Path == "/oauth/token" && r.Method == http.MethodPost && r.ParseForm() == nil &&

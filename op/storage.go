@@ -49,6 +49,8 @@ type opStorage struct {
 	devicePoll     time.Duration
 	// accessTokenAlg signs JWT access tokens (Config.AccessTokenAlg).
 	accessTokenAlg string
+	// issuer is checked again on a stateless token's claims.
+	issuer string
 }
 
 var (

@@ -36,6 +36,10 @@ func (s *opStorage) CreateAccessToken(ctx context.Context, req zop.TokenRequest)
 		})
 		return id, exp, err
 	case *clientCredentialsRequest:
+		if c, err := s.getClient(ctx, r.clientID); err == nil && c.AccessTokenFormat != storage.TokenFormatOpaque {
+			// A JWT: stateless, nothing stored (see stateless.go). An opaque token keeps its row.
+			return secret.NewID(), now.Add(s.accessTTL(c)), nil
+		}
 		return s.newAccessToken(ctx, s.store, "", r.clientID, r.clientID, r.scopes, r.GetAudience(), now)
 	case *zop.DeviceAuthorizationState:
 		id, _, exp, err := s.deviceTokens(ctx, r, false)
@@ -200,8 +204,8 @@ func (s *opStorage) grantFromAuthRequest(ctx context.Context, r authRequest, now
 
 func (s *opStorage) newAccessToken(ctx context.Context, st storage.Store, grantID, clientID, subject string, scopes, aud []string, now time.Time) (string, time.Time, error) {
 	ttl := s.lifetimes.AccessToken
-	if c, err := s.getClient(ctx, clientID); err == nil && c.AccessTokenTTL > 0 {
-		ttl = c.AccessTokenTTL
+	if c, err := s.getClient(ctx, clientID); err == nil {
+		ttl = s.accessTTL(c)
 	}
 	id := secret.NewID()
 	exp := now.Add(ttl)
@@ -219,6 +223,13 @@ func (s *opStorage) newAccessToken(ctx context.Context, st storage.Store, grantI
 		return "", time.Time{}, fmt.Errorf("store access token: %w", err)
 	}
 	return id, exp, nil
+}
+
+func (s *opStorage) accessTTL(c *storage.Client) time.Duration {
+	if c.AccessTokenTTL > 0 {
+		return c.AccessTokenTTL
+	}
+	return s.lifetimes.AccessToken
 }
 
 func (s *opStorage) newRefreshToken(ctx context.Context, st storage.Store, g *storage.Grant, parent string, scopes []string, now time.Time) (string, error) {
@@ -297,6 +308,9 @@ func (s *opStorage) mayRetry(ctx context.Context, rt *storage.RefreshToken, now 
 
 // GetRefreshTokenInfo identifies a refresh token for revocation.
 func (s *opStorage) GetRefreshTokenInfo(ctx context.Context, clientID, token string) (string, string, error) {
+	if !mayBeRefreshToken(token) {
+		return "", "", zop.ErrInvalidRefreshToken // an access token: no lookup
+	}
 	rt, err := s.store.GetRefreshToken(ctx, secret.HashToken(token))
 	if err != nil {
 		return "", "", zop.ErrInvalidRefreshToken
@@ -322,7 +336,23 @@ func (s *opStorage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID
 		}
 		return nil
 	}
+	if c, ok := s.statelessClaims(ctx, tokenOrID, userID); ok {
+		// No row to mark: the token goes on the denylist until it expires.
+		if c.ClientID != clientID {
+			return oidc.ErrInvalidClient().WithDescription("token was issued to another client")
+		}
+		// Kept a little past exp: an instance whose clock lags must not see it live once purged.
+		until := c.Expiration.AsTime().Add(denylistMargin)
+		if err := s.store.DenyAccessToken(ctx, secret.HashToken(tokenOrID), c.ClientID, until, now); err != nil {
+			return oidc.ErrServerError().WithParent(err)
+		}
+		return nil
+	}
 	at, err := s.store.GetAccessToken(ctx, secret.HashToken(tokenOrID))
+	if storeFailure(err) {
+		// Not known to be unknown: saying "revoked" could leave a live token behind.
+		return oidc.ErrServerError().WithParent(err)
+	}
 	if err != nil {
 		return nil
 	}

@@ -576,6 +576,12 @@ type TokenStore interface {
 	// GetAccessToken returns the token by id hash; revoked tokens come back with RevokedAt set.
 	GetAccessToken(ctx context.Context, idHash string) (*AccessToken, error)
 	RevokeAccessToken(ctx context.Context, idHash string, now time.Time) error
+	// DenyAccessToken revokes a stateless access token: a client_credentials JWT, which has
+	// no access_tokens row (issuing it writes nothing). The entry (the jti's hash) is kept
+	// until expiresAt, when the token's own expiry refuses it; denying again keeps the first.
+	DenyAccessToken(ctx context.Context, idHash, clientID string, expiresAt, now time.Time) error
+	// AccessTokenDenied reports whether the stateless access token idHash was revoked.
+	AccessTokenDenied(ctx context.Context, idHash string) (bool, error)
 
 	CreateRefreshToken(ctx context.Context, t *RefreshToken) error
 	// GetRefreshToken returns the token by hash whatever its state.
@@ -629,8 +635,8 @@ type Store interface {
 	// back. Nested InTx calls reuse the outer transaction.
 	InTx(ctx context.Context, fn func(Store) error) error
 	// DeleteExpired removes expired auth requests, sessions, tokens, revoked grants, one-time
-	// tokens, captchas, device codes, trusted browsers and stale counters; it returns the
-	// number of rows removed.
+	// tokens, captchas, device codes, trusted browsers, denylist entries and stale counters;
+	// it returns the number of rows removed.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 	Ping(ctx context.Context) error
 	Close() error

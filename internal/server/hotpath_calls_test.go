@@ -60,12 +60,29 @@ func TestHotPathStoreCalls(t *testing.T) {
 			t.Fatal(body)
 		}
 		at = jsonFieldT(t, body, "access_token")
-	}), "CounterValue", "GetClient", "CreateAccessToken")
+	}), "CounterValue", "GetClient") // a JWT client_credentials token writes nothing
 	check("introspect access token", log.record(func() {
 		if !e.introspectActive(c, at) {
 			t.Error("access token inactive")
 		}
-	}), "GetClient", "GetAccessToken")
+	}), "GetClient", "AccessTokenDenied")
+	check("revoke access token", log.record(func() {
+		if st, _, body := e.postForm("/revoke", url.Values{"token": {at}}, c.ID, c.Secret); st != 200 {
+			t.Errorf("revoke: %d %s", st, body)
+		}
+	}), "GetClient", "DenyAccessToken")
+	check("introspect revoked access token", log.record(func() {
+		if e.introspectActive(c, at) {
+			t.Error("revoked access token active")
+		}
+	}), "GetClient", "AccessTokenDenied")
+	// An opaque client_credentials token keeps its row.
+	co := e.addClient(storage.ClientConfidential, withGrants("client_credentials"), opaqueTokens)
+	check("client_credentials, opaque", log.record(func() {
+		if st, _, body := e.postForm("/oauth/token", url.Values{"grant_type": {"client_credentials"}}, co.ID, co.Secret); st != 200 {
+			t.Fatal(body)
+		}
+	}), "CounterValue", "GetClient", "CreateAccessToken")
 
 	e.addUser("ada@example.com")
 	c2 := e.addClient(storage.ClientConfidential, firstParty)

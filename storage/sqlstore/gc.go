@@ -37,6 +37,8 @@ func newGCSQL(rb func(string) string) gcSQL {
 		// answered "already used" or "revoked" (and reuse detected), not "unknown".
 		{"refresh tokens", rb(`DELETE FROM refresh_tokens WHERE expires_at <= ?`), nowArg},
 		{"access tokens", rb(`DELETE FROM access_tokens WHERE expires_at <= ?`), nowArg},
+		// A denylisted token past its expiry is refused for that alone.
+		{"denied access tokens", rb(`DELETE FROM revoked_access_tokens WHERE expires_at <= ?`), nowArg},
 		{"grants", rb(`DELETE FROM grants WHERE revoked_at <= ?
 			AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = grants.id)
 			AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.grant_id = grants.id)`), nowArg},
@@ -63,7 +65,8 @@ func newGCSQL(rb func(string) string) gcSQL {
 }
 
 // DeleteExpired removes, in one transaction: auth requests that expired more than a day
-// before now; sessions expired or revoked by now; refresh and access tokens expired by now;
+// before now; sessions expired or revoked by now; refresh and access tokens and denylist
+// entries expired by now;
 // grants revoked by now that have no tokens left; grants with no tokens left that a newer
 // live grant of the same user and client supersedes; one-time tokens unused and expired, or used
 // more than a day ago; expired captchas, device codes, trusted browsers and leases; and

@@ -27,6 +27,8 @@ type tokenSQL struct {
 	revokeUserClientGrants, revokeUserClientRefresh, revokeUserClientAccess string
 
 	insertAccess, getAccess, revokeAccess string
+	// The denylist of revoked stateless access tokens (see denylist.go).
+	insertDenied, getDenied string
 
 	insertRefresh, getRefresh, rotateRefresh, revokeRefresh string
 	// The retry grace of a rotation (see RotateRefreshToken).
@@ -66,6 +68,10 @@ func newTokenSQL(rb func(string) string) tokenSQL {
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		getAccess:    rb(`SELECT ` + accessTokenColumns + ` FROM access_tokens WHERE id_hash = ?`),
 		revokeAccess: rb(`UPDATE access_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id_hash = ?`),
+		// A second revocation of the same token keeps the first entry.
+		insertDenied: rb(`INSERT INTO revoked_access_tokens (id_hash, client_id, expires_at, revoked_at)
+			VALUES (?, ?, ?, ?) ON CONFLICT (id_hash) DO NOTHING`),
+		getDenied: rb(`SELECT 1 FROM revoked_access_tokens WHERE id_hash = ?`),
 
 		insertRefresh: rb(`INSERT INTO refresh_tokens (` + refreshTokenColumns + `)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),

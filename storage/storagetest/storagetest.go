@@ -28,6 +28,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Sessions", sessionTests},
 		{"Grants", grantTests},
 		{"RefreshTokens", refreshTests},
+		{"AccessTokenDenylist", denylistTests},
 		{"Consents", consentTests},
 		{"SigningKeys", keyTests},
 		{"Transactions", txTests},

@@ -19,6 +19,14 @@ func (s *Store) AcceptTOTPStep(ctx context.Context, a1 string, a2 int64, a3 time
 	return
 }
 
+func (s *Store) AccessTokenDenied(ctx context.Context, a1 string) (r0 bool, err error) {
+	err = s.around(ctx, "AccessTokenDenied", func(ctx context.Context) (err error) {
+		r0, err = s.inner.AccessTokenDenied(ctx, a1)
+		return err
+	})
+	return
+}
+
 func (s *Store) AcquireLease(ctx context.Context, a1 string, a2 string, a3 time.Duration, a4 time.Time) (r0 bool, err error) {
 	err = s.around(ctx, "AcquireLease", func(ctx context.Context) (err error) {
 		r0, err = s.inner.AcquireLease(ctx, a1, a2, a3, a4)
@@ -294,6 +302,14 @@ func (s *Store) DeleteTrustedBrowsers(ctx context.Context, a1 string) (err error
 func (s *Store) DeleteUser(ctx context.Context, a1 string) (err error) {
 	err = s.around(ctx, "DeleteUser", func(ctx context.Context) (err error) {
 		err = s.inner.DeleteUser(ctx, a1)
+		return err
+	})
+	return
+}
+
+func (s *Store) DenyAccessToken(ctx context.Context, a1 string, a2 string, a3 time.Time, a4 time.Time) (err error) {
+	err = s.around(ctx, "DenyAccessToken", func(ctx context.Context) (err error) {
+		err = s.inner.DenyAccessToken(ctx, a1, a2, a3, a4)
 		return err
 	})
 	return

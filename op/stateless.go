@@ -1,0 +1,200 @@
+package op
+
+// Stateless client_credentials access tokens.
+//
+// A JWT access token issued by the client_credentials grant has no access_tokens row: storing
+// one was a SQL write per token, the main cost of the grant. Everything a row held is in the
+// signed token (sub = client_id = the client, aud, scope, iat, exp, jti), and the token carries
+// gty=client_credentials, a signed mark that it has no row, so the lookup is skipped, and a
+// user token whose row is gone (its user deleted) is never taken for a stateless one.
+//
+// Revocation stays immediate on every instance: RFC 7009 revocation of such a token puts the
+// SHA-256 of its jti on a denylist in the shared database until the token expires, and
+// introspection reads that denylist. Introspection of a stateless token checks the signature,
+// issuer and expiry (the library, then us on the same verified bytes), that its client still
+// exists, is confidential and may use client_credentials, that the client was not deleted and
+// re-created since the token was issued (the token names the client's created_at), and the
+// denylist. A store failure on the way is answered 503, never "inactive". Opaque access
+// tokens and every user token (code, refresh, device) keep their rows: grants revoke them.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+
+	"github.com/myaccount/myaccount/internal/secret"
+	"github.com/myaccount/myaccount/storage"
+)
+
+const (
+	// grantTypeClaim marks a stateless access token (Auth0 names the grant type the same way).
+	grantTypeClaim    = "gty"
+	clientCredentials = "client_credentials"
+	// clientCreatedClaim is the creation time (unix ms) of the client the token was issued
+	// to: a client deleted and re-created under the same id does not revive its old tokens.
+	// Compared for equality with the stored value, it needs no clock agreement between
+	// instances.
+	clientCreatedClaim = "client_created"
+	// denylistMargin keeps a denylist entry past the token's expiry, longer than any clock
+	// skew between instances.
+	denylistMargin = 5 * time.Minute
+)
+
+// capturingKeySet is the library's access-token key set, remembering in the request the
+// payload whose signature it verified: the library hands the storage only the jti and subject,
+// and a stateless token's scopes, audience and expiry are in its claims.
+type capturingKeySet struct{ inner oidc.KeySet }
+
+func (k capturingKeySet) VerifySignature(ctx context.Context, jws *jose.JSONWebSignature) ([]byte, error) {
+	payload, err := k.inner.VerifySignature(ctx, jws)
+	if err == nil {
+		requestInfoFrom(ctx).verifiedAccessToken = payload
+	}
+	return payload, err
+}
+
+// statelessClaims returns the claims of the stateless token tokenID when it is the one whose
+// signature this request verified. Any other token (opaque, a user's JWT, a payload of another
+// jti) is not stateless.
+func (s *opStorage) statelessClaims(ctx context.Context, tokenID, subject string) (*oidc.AccessTokenClaims, bool) {
+	payload := requestInfoFrom(ctx).verifiedAccessToken
+	if payload == nil {
+		return nil, false
+	}
+	var c oidc.AccessTokenClaims
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return nil, false
+	}
+	if gty, _ := c.Claims[grantTypeClaim].(string); gty != clientCredentials ||
+		c.JWTID == "" || c.JWTID != tokenID || c.Subject != subject {
+		return nil, false
+	}
+	return &c, true
+}
+
+// liveStatelessToken decides whether a stateless token is active (see the package comment
+// above), and returns it in the shape of a stored one.
+func (s *opStorage) liveStatelessToken(ctx context.Context, tokenID string, c *oidc.AccessTokenClaims) (*storage.AccessToken, error) {
+	iat, exp := c.IssuedAt.AsTime(), c.Expiration.AsTime()
+	switch {
+	case c.Issuer != s.issuer:
+		return nil, fmt.Errorf("access token: issuer %q: %w", c.Issuer, errInvalid)
+	case !s.now().Before(exp):
+		return nil, fmt.Errorf("access token: %w", storage.ErrExpired)
+	case c.ClientID == "" || c.ClientID != c.Subject:
+		return nil, fmt.Errorf("access token: client %q is not the subject: %w", c.ClientID, errInvalid)
+	}
+	cl, err := s.getClient(ctx, c.ClientID)
+	if err != nil {
+		noteStoreFailure(ctx, err)
+		return nil, fmt.Errorf("access token client: %w", err)
+	}
+	switch {
+	case cl.Type != storage.ClientConfidential || !slices.Contains(cl.GrantTypes, clientCredentials):
+		return nil, fmt.Errorf("access token: client %q may no longer use client_credentials: %w", cl.ID, errInvalid)
+	case clientGeneration(c) != cl.CreatedAt.UnixMilli():
+		// A token of a deleted client of the same id: deleting a client revokes its tokens.
+		return nil, fmt.Errorf("access token: client %q was re-created: %w", cl.ID, storage.ErrRevoked)
+	}
+	idHash := secret.HashToken(tokenID)
+	denied, err := s.store.AccessTokenDenied(ctx, idHash)
+	if err != nil {
+		noteStoreFailure(ctx, err)
+		return nil, fmt.Errorf("access token denylist: %w", err)
+	}
+	if denied {
+		return nil, fmt.Errorf("access token: %w", storage.ErrRevoked)
+	}
+	return &storage.AccessToken{
+		IDHash: idHash, ClientID: c.ClientID, Subject: c.Subject, Scopes: c.Scopes,
+		Audience: c.Audience, CreatedAt: iat, ExpiresAt: exp,
+	}, nil
+}
+
+// statelessPrivateClaims are the claims a stateless token carries beyond the library's.
+func (s *opStorage) statelessPrivateClaims(ctx context.Context, r *clientCredentialsRequest) (map[string]any, error) {
+	c, err := s.getClient(ctx, r.clientID) // read for this request already
+	if err != nil {
+		return nil, fmt.Errorf("client %q: %w", r.clientID, err)
+	}
+	m := map[string]any{grantTypeClaim: clientCredentials, clientCreatedClaim: c.CreatedAt.UnixMilli()}
+	if len(r.scopes) > 0 {
+		m["scope"] = strings.Join(r.scopes, " ")
+	}
+	return m, nil
+}
+
+// clientGeneration is the token's clientCreatedClaim (-1 when absent or malformed).
+func clientGeneration(c *oidc.AccessTokenClaims) int64 {
+	switch v := c.Claims[clientCreatedClaim].(type) {
+	case float64: // unix ms are far below 2^53: exact
+		return int64(v)
+	case json.Number:
+		if n, err := v.Int64(); err == nil {
+			return n
+		}
+	}
+	return -1
+}
+
+// storeFailure reports whether err is a failure of the store rather than an answer about
+// the data (not found, revoked, ...).
+func storeFailure(err error) bool {
+	return err != nil && !errors.Is(err, storage.ErrNotFound) && !errors.Is(err, storage.ErrConflict) &&
+		!errors.Is(err, storage.ErrAlreadyUsed) && !errors.Is(err, storage.ErrExpired) &&
+		!errors.Is(err, storage.ErrRevoked)
+}
+
+// noteStoreFailure records a store failure met while deciding a token's state.
+func noteStoreFailure(ctx context.Context, err error) {
+	if storeFailure(err) {
+		requestInfoFrom(ctx).storeFailed = err
+	}
+}
+
+// introspectWriter answers 503 instead of the library's {"active":false} when the token's
+// state could not be read: a resource server must not be told that a live token is revoked
+// (nor, for a denylist it could not read, that a revoked one is live). The server's fault
+// mapping then writes its fixed temporarily_unavailable answer.
+type introspectWriter struct {
+	http.ResponseWriter
+	ri      *requestInfo
+	wrote   bool
+	dropped bool
+}
+
+func (w *introspectWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *introspectWriter) WriteHeader(code int) {
+	if w.wrote {
+		return
+	}
+	w.wrote = true
+	if code == http.StatusOK && w.ri.storeFailed != nil {
+		w.dropped = true
+		w.ResponseWriter.Header().Set("Content-Type", "application/json")
+		w.ResponseWriter.Header().Set("Retry-After", "5")
+		w.ResponseWriter.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.ResponseWriter.Write([]byte(`{"error":"temporarily_unavailable"}` + "\n"))
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *introspectWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.dropped {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
