@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sort"
 	"strings"
 	"unicode/utf8"
 
@@ -59,9 +60,22 @@ const (
 // Checker answers "is this password common?" and "how strong is it?". It is read-only after
 // New and safe for concurrent use.
 type Checker struct {
-	// common is the blocklist, sorted for binary search: about a third of the memory of a
-	// map of the same strings, and lookups are still well under a microsecond.
-	common []string
+	// The blocklist, sorted for binary search, as one string of all entries back to back
+	// (words) and each entry's end offset in it (ends): entry i is words[ends[i-1]:ends[i]].
+	// It lives for the whole process, so it is kept compact: ~0.55 MB for ~48k entries,
+	// where a []string of them was ~1.15 MB (a 16-byte header and a separate allocation per
+	// entry) and a map more again. Lookups stay well under a microsecond.
+	words string
+	ends  []uint32
+}
+
+// entry is the i-th blocklist entry, in sorted order.
+func (c *Checker) entry(i int) string {
+	start := uint32(0)
+	if i > 0 {
+		start = c.ends[i-1]
+	}
+	return c.words[start:c.ends[i]]
 }
 
 // New decompresses and indexes the embedded blocklist. Call it once at start-up and share the
@@ -96,11 +110,18 @@ func New() (*Checker, error) {
 	if len(list) < minEntries {
 		return nil, fmt.Errorf("passwords: embedded blocklist has %d entries, want at least %d", len(list), minEntries)
 	}
-	return &Checker{common: slices.Clip(list)}, nil
+	c := &Checker{ends: make([]uint32, len(list))}
+	var b strings.Builder
+	for i, w := range list {
+		b.WriteString(w)
+		c.ends[i] = uint32(b.Len()) // < maxDecompressed, so it fits
+	}
+	c.words = b.String()
+	return c, nil
 }
 
 // Len returns the number of distinct passwords on the blocklist.
-func (c *Checker) Len() int { return len(c.common) }
+func (c *Checker) Len() int { return len(c.ends) }
 
 // Common reports whether pw is on the blocklist, ignoring case. It also catches the most
 // common "make it pass the rules" tweak: one trailing "!" or "1" added to a listed password
@@ -126,8 +147,8 @@ func (c *Checker) Common(pw string) bool {
 
 // has reports whether the lower-cased p is on the list.
 func (c *Checker) has(p string) bool {
-	_, found := slices.BinarySearch(c.common, p)
-	return found
+	i := sort.Search(len(c.ends), func(i int) bool { return c.entry(i) >= p })
+	return i < len(c.ends) && c.entry(i) == p
 }
 
 // Strength scores pw from VeryWeak (0) to Strong (4) on zxcvbn's scale. userInputs are words

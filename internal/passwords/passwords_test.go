@@ -20,8 +20,11 @@ func TestListSize(t *testing.T) {
 	if c.Len() < 10000 {
 		t.Fatalf("blocklist has %d entries, want >= 10000", c.Len())
 	}
-	for _, p := range c.common {
-		if p != strings.ToLower(p) || p == "" {
+	for i := range c.Len() {
+		if p := c.entry(i); i > 0 && p <= c.entry(i-1) {
+			t.Fatalf("entry %q is not after %q", p, c.entry(i-1))
+		}
+		if p := c.entry(i); p != strings.ToLower(p) || p == "" {
 			t.Fatalf("entry %q is not a non-empty lower-case password", p)
 		}
 	}
@@ -29,7 +32,7 @@ func TestListSize(t *testing.T) {
 
 func TestNewGivesIndependentCheckers(t *testing.T) {
 	a, b := newChecker(t), newChecker(t)
-	if a == b || &a.common[0] == &b.common[0] {
+	if a == b || &a.ends[0] == &b.ends[0] {
 		t.Fatal("New returned shared state")
 	}
 }

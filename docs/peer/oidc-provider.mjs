@@ -1,0 +1,89 @@
+// A peer for `myaccount bench --peer`: oidc-provider (npm, 9.x) serving one confidential
+// client for client_credentials, with introspection, from memory, on loopback.
+//
+//   mkdir -p /tmp/peer && cd /tmp/peer && npm init -y && npm install oidc-provider@9
+//   cp docs/peer/oidc-provider.mjs /tmp/peer/ && node /tmp/peer/oidc-provider.mjs   # ESM resolves packages next to the script
+//   myaccount bench ... --peer http://127.0.0.1:3000,bench,bench-secret
+//
+// PORT (default 3000), CLIENT_ID (bench), CLIENT_SECRET (bench-secret).
+// FORMAT=opaque (default): opaque access tokens kept in memory (a Map, below); they can be
+// introspected. FORMAT=jwt: ES256-signed JWT access tokens for a default resource (the
+// like-for-like signing cost with MyAccount's ES256 access tokens); oidc-provider refuses to
+// introspect JWT access tokens, so the introspection scenario fails in this mode.
+import { generateKeyPairSync } from 'node:crypto';
+import Provider from 'oidc-provider';
+
+const port = Number(process.env.PORT || 3000);
+const issuer = `http://127.0.0.1:${port}`;
+const format = process.env.FORMAT || 'opaque';
+const resource = `${issuer}/api`;
+
+// Fresh keys per run: nothing is persisted.
+const jwk = (type, opts) => ({ ...generateKeyPairSync(type, opts).privateKey.export({ format: 'jwk' }) });
+const keys = [
+  { ...jwk('rsa', { modulusLength: 2048 }), use: 'sig', alg: 'RS256', kid: 'rs' },
+  { ...jwk('ec', { namedCurve: 'P-256' }), use: 'sig', alg: 'ES256', kid: 'es' },
+];
+
+// The bundled development adapter is an LRU of 1,000 entries: under load the token the
+// introspection scenario checks is evicted and comes back inactive. This one is a plain Map
+// that only forgets expired entries (swept once a minute), so nothing is evicted mid-run.
+const store = new Map();
+setInterval(() => {
+  const now = Date.now();
+  for (const [k, v] of store) if (v.exp && v.exp < now) store.delete(k);
+}, 60_000).unref();
+class MapAdapter {
+  constructor(model) { this.model = model; }
+  key(id) { return `${this.model}:${id}`; }
+  async upsert(id, payload, expiresIn) {
+    store.set(this.key(id), { payload, exp: expiresIn ? Date.now() + expiresIn * 1000 : 0 });
+  }
+  async find(id) {
+    const v = store.get(this.key(id));
+    return v && (!v.exp || v.exp > Date.now()) ? v.payload : undefined;
+  }
+  async findByUid(uid) {
+    for (const [k, v] of store) if (k.startsWith(`${this.model}:`) && v.payload.uid === uid) return v.payload;
+    return undefined;
+  }
+  async findByUserCode(code) {
+    for (const [k, v] of store) if (k.startsWith(`${this.model}:`) && v.payload.userCode === code) return v.payload;
+    return undefined;
+  }
+  async consume(id) { const v = store.get(this.key(id)); if (v) v.payload.consumed = Math.floor(Date.now() / 1000); }
+  async destroy(id) { store.delete(this.key(id)); }
+  async revokeByGrantId(grantId) {
+    for (const [k, v] of store) if (v.payload.grantId === grantId) store.delete(k);
+  }
+}
+
+const features = {
+  devInteractions: { enabled: false },
+  clientCredentials: { enabled: true },
+  introspection: { enabled: true },
+};
+if (format === 'jwt') {
+  features.resourceIndicators = {
+    enabled: true,
+    defaultResource: () => resource,
+    useGrantedResource: () => true,
+    getResourceServerInfo: () => ({
+      scope: '', audience: resource, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'ES256' } },
+    }),
+  };
+}
+
+const provider = new Provider(issuer, {
+  adapter: MapAdapter,
+  jwks: { keys },
+  features,
+  clients: [{
+    client_id: process.env.CLIENT_ID || 'bench',
+    client_secret: process.env.CLIENT_SECRET || 'bench-secret',
+    grant_types: ['client_credentials'],
+    response_types: [],
+    redirect_uris: [],
+  }],
+});
+provider.listen(port, '127.0.0.1', () => console.log(`oidc-provider ${format} access tokens at ${issuer}`));
