@@ -73,8 +73,9 @@ func TestHardening4ForgotPasswordTimingWithSMTP(t *testing.T) {
 	slices.Sort(us)
 	mk, mu := ks[len(ks)/2], us[len(us)/2]
 	t.Logf("median forgot-password answer: registered %v, unknown %v (%d tries each)", mk, mu, len(ks))
-	// Allow generous noise (the machine is shared) but not the cost of an SMTP conversation.
-	if diff := mk - mu; diff > 20*time.Millisecond || (diff > 2*time.Millisecond && float64(mk)/float64(mu) > 3) {
+	// Allow generous noise (the machine is shared, and CI runs other packages beside this
+	// one) but not the cost of an SMTP conversation with the relay's 40 ms latency.
+	if diff := mk - mu; diff > 20*time.Millisecond {
 		t.Errorf("a registered address answers %v slower (median %v vs %v): timing tells registered addresses", diff, mk, mu)
 	}
 	// The mail still goes out, promptly, and only to the registered addresses.
