@@ -180,7 +180,7 @@ func TestHardening4QueuedMailSurvivesRestart(t *testing.T) {
 	if p := b.post(first.issuer+"/forgot", f); p.status != 200 {
 		t.Fatalf("forgot: %d", p.status)
 	}
-	if took := time.Since(start); took > 2*time.Second {
+	if took := time.Since(start); took > 10*time.Second { // the relay stalls for longer than this
 		t.Fatalf("the request waited for the stalled relay (%v)", took)
 	}
 	time.Sleep(500 * time.Millisecond) // the worker is now stuck talking to the relay
