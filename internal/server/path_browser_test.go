@@ -1,12 +1,16 @@
 package server_test
 
 import (
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+
+	"github.com/myaccount/myaccount/storage"
 )
 
 // TestBrowserPersonPathFixes (issue 11, items 4, 5 and 7): no passkey UI (nor its red "Not
@@ -88,4 +92,39 @@ func TestBrowserPersonPathFixes(t *testing.T) {
 	}
 	tabScreenshot(t, ctx, shots, "02-dead-reset-link")
 	con.check(t, ctx, "dead reset link")
+}
+
+// TestBrowserDeviceCodeAskedOnce (issue 11, items 6 and 4): a person who opens the device's
+// link enters the code once, signs in, and lands on the confirmation; the result after
+// "Approve" is a page of its own, so the language switcher works there.
+func TestBrowserDeviceCodeAskedOnce(t *testing.T) {
+	ctx := newBrowser(t)
+	e := newEnv(t)
+	e.addUser("ada@example.com")
+	c := e.deviceClient(storage.ClientNative)
+	da := e.authorizeDevice(c, "openid offline_access", url.Values{"device_name": {"Living room TV"}})
+	con := watchConsole(t, ctx)
+	shots := screenshotDir(t)
+
+	tabNavigate(t, ctx, "opening the device's link", chromedp.Navigate(da.VerificationURIComplete))
+	tabExpect(t, ctx, "/device", "Connect a device")
+	tabClick(t, ctx, "Continue")
+	tabExpect(t, ctx, "/login", "Sign in")
+	tabDo(t, ctx, "signing in", chromedp.SendKeys(chromedp.ID("email"), "ada@example.com"),
+		chromedp.SendKeys(chromedp.ID("password"), testPassword))
+	tabClick(t, ctx, "Sign in")
+	// Straight to the confirmation: no second code form, no second "Continue".
+	tabExpect(t, ctx, "/device", "Living room TV", "Approve")
+	if tabEval[bool](t, ctx, `!!document.getElementById("user_code") && document.getElementById("user_code").type !== "hidden"`) {
+		t.Error("the code is asked for a second time after sign-in")
+	}
+	tabScreenshot(t, ctx, shots, "01-confirm-after-sign-in")
+	tabClick(t, ctx, "Approve")
+	tabExpect(t, ctx, "/device", "Device connected")
+	tabNavigate(t, ctx, "switching to German on the result", chromedp.Click(chromedp.Search(`//a[@hreflang="de"]`)))
+	tabExpect(t, ctx, "/device", "Gerät verbunden")
+	con.check(t, ctx, "device flow")
+	if st, m := e.pollDevice(c, da.DeviceCode); st != http.StatusOK || m["access_token"] == nil {
+		t.Errorf("the device's poll after approval: %d %v", st, m)
+	}
 }
