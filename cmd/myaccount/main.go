@@ -29,6 +29,9 @@ Usage:
   myaccount keys list|rotate|new-master-key
   myaccount seed --users N --tokens N --sessions N   bulk-insert test data (for sizing)
   myaccount bench --issuer URL ...    measure a running issuer (loopback only)
+  myaccount backup --output FILE      online copy of a SQLite database (PostgreSQL: pg_dump)
+  myaccount version [--json]          version, commit, build date, Go version
+  myaccount healthcheck [--url URL]   exit 0 if the server answers /readyz (container probes)
 
 Every command takes --config FILE; MYACCOUNT_* environment variables override the file.
 Run "myaccount COMMAND -h" for a command's flags.
@@ -46,6 +49,9 @@ type env struct {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// After the first signal starts the graceful shutdown, restore the default handling so
+	// a second one ends the process at once instead of being swallowed.
+	go func() { <-ctx.Done(); stop() }()
 	e := env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
 	if err := run(ctx, e, os.Args[1:]); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
@@ -76,6 +82,12 @@ func run(ctx context.Context, e env, args []string) error {
 		return cmdSeed(ctx, e, rest)
 	case "bench":
 		return cmdBench(ctx, e, rest)
+	case "backup":
+		return cmdBackup(ctx, e, rest)
+	case "version":
+		return cmdVersion(e, rest)
+	case "healthcheck":
+		return cmdHealthcheck(ctx, e, rest)
 	case "help", "-h", "--help":
 		fmt.Fprint(e.stdout, usage)
 		return nil
