@@ -614,6 +614,56 @@ type KeyStore interface {
 	DeleteSigningKey(ctx context.Context, id string) error
 }
 
+// Roles on accounts (issue 13). admin may do everything in the admin API; support may find
+// people and help them (unlock, resend, reset, sign out) but never sees clients or secrets.
+const (
+	RoleAdmin   = "admin"
+	RoleSupport = "support"
+)
+
+// Roles lists every role, for validation.
+var Roles = []string{RoleAdmin, RoleSupport}
+
+// RoleStore keeps the roles granted to accounts.
+type RoleStore interface {
+	// GrantRole gives the user the role; granting a held role again changes nothing.
+	// ErrNotFound when the user does not exist.
+	GrantRole(ctx context.Context, userID, role string, now time.Time) error
+	// RevokeRole takes the role away; ErrNotFound when the user did not hold it.
+	RevokeRole(ctx context.Context, userID, role string) error
+	// ListUserRoles returns the user's roles, sorted (empty when none).
+	ListUserRoles(ctx context.Context, userID string) ([]string, error)
+	// ListRoleUsers returns the ids of the users holding the role, sorted.
+	ListRoleUsers(ctx context.Context, role string) ([]string, error)
+}
+
+// UserQuery selects users for the admin API, in id order, one page at a time.
+type UserQuery struct {
+	EmailPrefix string // matched against the normalised email ("" = any)
+	Status      string // "" = any
+	AfterID     string // keyset cursor: only ids greater than this
+	Limit       int    // <= 0: no limit
+}
+
+// AuditQuery selects audit events for the admin API, newest first, one page at a time.
+type AuditQuery struct {
+	UserID   string
+	ClientID string
+	Type     string
+	Since    time.Time // inclusive; zero = unbounded
+	Until    time.Time // exclusive; zero = unbounded
+	// Before is a keyset cursor: only events older than (BeforeAt, BeforeID).
+	BeforeAt time.Time
+	BeforeID string
+	Limit    int // <= 0: no limit
+}
+
+// AdminQueryStore answers the admin API's searches.
+type AdminQueryStore interface {
+	SearchUsers(ctx context.Context, q UserQuery) ([]*User, error)
+	QueryAuditEvents(ctx context.Context, q AuditQuery) ([]*AuditEvent, error)
+}
+
 // Store is everything a backend provides.
 type Store interface {
 	UserStore
@@ -631,6 +681,8 @@ type Store interface {
 	DeviceCodeStore
 	LeaseStore
 	OutboxStore
+	RoleStore
+	AdminQueryStore
 	// InTx runs fn with a Store whose calls all happen in one transaction; fn's error rolls
 	// back. Nested InTx calls reuse the outer transaction.
 	InTx(ctx context.Context, fn func(Store) error) error

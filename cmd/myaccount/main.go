@@ -26,6 +26,7 @@ Usage:
   myaccount migrate                   apply database migrations
   myaccount client create|list|show|delete|rotate-secret ...
   myaccount user create|list|show|lock|unlock|delete ...
+  myaccount user grant-role|revoke-role EMAIL ROLE   roles: admin, support (admin API)
   myaccount keys list|rotate|new-master-key
   myaccount seed --users N --tokens N --sessions N   bulk-insert test data (for sizing)
   myaccount bench --issuer URL ...    measure a running issuer (loopback only)

@@ -22,7 +22,7 @@ import (
 
 func cmdUser(ctx context.Context, e env, args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: myaccount user create|update|list|show|lock|unlock|delete|sessions|signout")
+		return errors.New("usage: myaccount user create|update|list|show|lock|unlock|delete|sessions|signout|grant-role|revoke-role")
 	}
 	switch args[0] {
 	case "create":
@@ -33,6 +33,8 @@ func cmdUser(ctx context.Context, e env, args []string) error {
 		return userOther(ctx, e, args[0], args[1:])
 	case "sessions", "signout":
 		return userSessions(ctx, e, args[0], args[1:])
+	case "grant-role", "revoke-role":
+		return userRole(ctx, e, args[0], args[1:])
 	default:
 		return fmt.Errorf("unknown user command %q", args[0])
 	}
@@ -50,6 +52,8 @@ type userView struct {
 	Region        string `json:"region,omitempty"`
 	DateFormat    string `json:"date_format,omitempty"`
 	CreatedAt     string `json:"created_at"`
+	// Roles is filled by user show only.
+	Roles []string `json:"roles,omitempty"`
 }
 
 func viewUser(u *storage.User) userView {
@@ -186,10 +190,14 @@ func userOther(ctx context.Context, e env, sub string, args []string) error {
 	now := time.Now().UTC()
 	switch sub {
 	case "show":
-		if *asJSON {
-			return printJSON(e.stdout, viewUser(u))
+		v := viewUser(u)
+		if v.Roles, err = st.ListUserRoles(ctx, u.ID); err != nil {
+			return err
 		}
-		return printFields(e.stdout, viewUser(u))
+		if *asJSON {
+			return printJSON(e.stdout, v)
+		}
+		return printFields(e.stdout, v)
 	case "lock", "unlock":
 		status := storage.UserLocked
 		if sub == "unlock" {
@@ -441,5 +449,63 @@ func userUpdate(ctx context.Context, e env, args []string) error {
 		return printJSON(e.stdout, viewUser(u))
 	}
 	fmt.Fprintf(e.stdout, "user %s updated\n", u.Email)
+	return nil
+}
+
+// userRole grants or revokes an admin API role (issue 13). The change is an audit event of
+// the account, by actor "cli": who may administer is itself security activity.
+func userRole(ctx context.Context, e env, sub string, args []string) error {
+	fs, path := newFlags(e, "user "+sub)
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return fmt.Errorf("usage: myaccount user %s EMAIL|ID ROLE (roles: %s)", sub, strings.Join(storage.Roles, ", "))
+	}
+	role := pos[1]
+	if !slices.Contains(storage.Roles, role) {
+		return fmt.Errorf("unknown role %q (roles: %s)", role, strings.Join(storage.Roles, ", "))
+	}
+	_, st, err := openStore(ctx, e, *path)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	u, err := findUser(ctx, st, pos[0])
+	if err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	typ := "role_granted"
+	err = st.InTx(ctx, func(tx storage.Store) error {
+		if sub == "grant-role" {
+			if err := tx.GrantRole(ctx, u.ID, role, now); err != nil {
+				return err
+			}
+		} else {
+			typ = "role_revoked"
+			if err := tx.RevokeRole(ctx, u.ID, role); err != nil {
+				if errors.Is(err, storage.ErrNotFound) {
+					return fmt.Errorf("%s does not have the role %s", u.Email, role)
+				}
+				return err
+			}
+		}
+		return tx.AddAuditEvent(ctx, &storage.AuditEvent{UserID: u.ID, Type: typ, CreatedAt: now,
+			Detail: fmt.Sprintf(`{"actor":"cli","role":%q}`, role)})
+	})
+	if err != nil {
+		return err
+	}
+	roles, err := st.ListUserRoles(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(e.stdout, map[string]any{"id": u.ID, "roles": roles})
+	}
+	fmt.Fprintf(e.stdout, "%s roles: %s\n", u.Email, strings.Join(roles, ", "))
 	return nil
 }

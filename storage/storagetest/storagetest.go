@@ -41,6 +41,8 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Leases", leaseTests},
 		{"Outbox", outboxTests},
 		{"Audit", auditTests},
+		{"Roles", roleTests},
+		{"AdminQueries", adminQueryTests},
 		{"MFA", mfaTests},
 		{"RecoveryCodes", recoveryTests},
 		{"TrustedBrowsers", browserTests},

@@ -467,6 +467,14 @@ func (s *Store) GetUserByEmail(ctx context.Context, a1 string) (r0 *storage.User
 	return
 }
 
+func (s *Store) GrantRole(ctx context.Context, a1 string, a2 string, a3 time.Time) (err error) {
+	err = s.around(ctx, "GrantRole", func(ctx context.Context) (err error) {
+		err = s.inner.GrantRole(ctx, a1, a2, a3)
+		return err
+	})
+	return
+}
+
 func (s *Store) HitCounter(ctx context.Context, a1 string, a2 time.Duration, a3 time.Time) (r0 int, err error) {
 	err = s.around(ctx, "HitCounter", func(ctx context.Context) (err error) {
 		r0, err = s.inner.HitCounter(ctx, a1, a2, a3)
@@ -515,6 +523,14 @@ func (s *Store) ListPendingUsers(ctx context.Context, a1 time.Time) (r0 []*stora
 	return
 }
 
+func (s *Store) ListRoleUsers(ctx context.Context, a1 string) (r0 []string, err error) {
+	err = s.around(ctx, "ListRoleUsers", func(ctx context.Context) (err error) {
+		r0, err = s.inner.ListRoleUsers(ctx, a1)
+		return err
+	})
+	return
+}
+
 func (s *Store) ListSessions(ctx context.Context, a1 string) (r0 []*storage.Session, err error) {
 	err = s.around(ctx, "ListSessions", func(ctx context.Context) (err error) {
 		r0, err = s.inner.ListSessions(ctx, a1)
@@ -526,6 +542,14 @@ func (s *Store) ListSessions(ctx context.Context, a1 string) (r0 []*storage.Sess
 func (s *Store) ListSigningKeys(ctx context.Context) (r0 []*storage.SigningKey, err error) {
 	err = s.around(ctx, "ListSigningKeys", func(ctx context.Context) (err error) {
 		r0, err = s.inner.ListSigningKeys(ctx)
+		return err
+	})
+	return
+}
+
+func (s *Store) ListUserRoles(ctx context.Context, a1 string) (r0 []string, err error) {
+	err = s.around(ctx, "ListUserRoles", func(ctx context.Context) (err error) {
+		r0, err = s.inner.ListUserRoles(ctx, a1)
 		return err
 	})
 	return
@@ -558,6 +582,14 @@ func (s *Store) PollDeviceCode(ctx context.Context, a1 string, a2 time.Time) (r0
 func (s *Store) PurgeOutbox(ctx context.Context, a1 time.Time) (r0 int64, err error) {
 	err = s.around(ctx, "PurgeOutbox", func(ctx context.Context) (err error) {
 		r0, err = s.inner.PurgeOutbox(ctx, a1)
+		return err
+	})
+	return
+}
+
+func (s *Store) QueryAuditEvents(ctx context.Context, a1 storage.AuditQuery) (r0 []*storage.AuditEvent, err error) {
+	err = s.around(ctx, "QueryAuditEvents", func(ctx context.Context) (err error) {
+		r0, err = s.inner.QueryAuditEvents(ctx, a1)
 		return err
 	})
 	return
@@ -627,6 +659,14 @@ func (s *Store) RevokeRefreshToken(ctx context.Context, a1 string, a2 time.Time)
 	return
 }
 
+func (s *Store) RevokeRole(ctx context.Context, a1 string, a2 string) (err error) {
+	err = s.around(ctx, "RevokeRole", func(ctx context.Context) (err error) {
+		err = s.inner.RevokeRole(ctx, a1, a2)
+		return err
+	})
+	return
+}
+
 func (s *Store) RevokeSession(ctx context.Context, a1 string, a2 time.Time) (err error) {
 	err = s.around(ctx, "RevokeSession", func(ctx context.Context) (err error) {
 		err = s.inner.RevokeSession(ctx, a1, a2)
@@ -670,6 +710,14 @@ func (s *Store) SaveAuthCode(ctx context.Context, a1 string, a2 string, a3 time.
 func (s *Store) SaveConsent(ctx context.Context, a1 *storage.Consent) (err error) {
 	err = s.around(ctx, "SaveConsent", func(ctx context.Context) (err error) {
 		err = s.inner.SaveConsent(ctx, a1)
+		return err
+	})
+	return
+}
+
+func (s *Store) SearchUsers(ctx context.Context, a1 storage.UserQuery) (r0 []*storage.User, err error) {
+	err = s.around(ctx, "SearchUsers", func(ctx context.Context) (err error) {
+		r0, err = s.inner.SearchUsers(ctx, a1)
 		return err
 	})
 	return
