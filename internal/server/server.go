@@ -495,11 +495,25 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 		}
 		return err
 	case <-ctx.Done():
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		// Stop accepting, then let in-flight requests finish (their contexts are not the
+		// signal's: a sign-in being hashed completes). Past the grace period the remaining
+		// connections are cut, so a stuck client cannot hold the process up forever.
+		s.log.Info("shutting down: draining in-flight requests", "grace", ShutdownGrace)
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), ShutdownGrace)
 		defer cancel()
-		return srv.Shutdown(shutdownCtx)
+		if err := srv.Shutdown(shutdownCtx); err != nil {
+			srv.Close()
+			return fmt.Errorf("shutdown: requests still in flight after %s were cut: %w", ShutdownGrace, err)
+		}
+		s.log.Info("in-flight requests drained; stopping jobs")
+		return nil
 	}
 }
+
+// ShutdownGrace bounds how long a shutdown waits for in-flight requests. It stays under the
+// 30 s that deploy/ gives before SIGKILL (compose stop_grace_period, systemd TimeoutStopSec;
+// plain "docker stop" waits only 10 s: pass --time 30).
+var ShutdownGrace = 20 * time.Second
 
 // outboxRetention is how long sent and given-up mail stays in the outbox (without its
 // payload) for diagnosis.
