@@ -47,8 +47,11 @@ type Config struct {
 	// ErrorPage renders MyAccount's own error page; used where redirecting back to the client
 	// would be unsafe (unknown client, unregistered redirect URI, foreign browser).
 	ErrorPage func(w http.ResponseWriter, r *http.Request, status int, title, message string)
-	Logger    *slog.Logger
-	Now       func() time.Time
+	// OnToken, when set, is called with the grant type of every token response issued
+	// (metrics).
+	OnToken func(grant string)
+	Logger  *slog.Logger
+	Now     func() time.Time
 	// DevicePath is the UI page where a person enters a device's user code ("/device" when
 	// empty); DeviceCodeLifetime (10 minutes) and DevicePollInterval (5 seconds) configure the
 	// device authorization grant.
@@ -129,6 +132,7 @@ func New(cfg Config) (*Provider, error) {
 		},
 		now:            func() time.Time { return cfg.Now().UTC() },
 		log:            cfg.Logger,
+		onToken:        cfg.OnToken,
 		deviceLifetime: cfg.DeviceCodeLifetime,
 		devicePoll:     cfg.DevicePollInterval,
 		accessTokenAlg: cfg.AccessTokenAlg,

@@ -44,6 +44,8 @@ type opStorage struct {
 	logoutPath string
 	now        func() time.Time
 	log        *slog.Logger
+	// onToken counts an issued token by grant type (Config.OnToken); nil counts nothing.
+	onToken func(grant string)
 	// deviceLifetime and devicePoll are the device grant's code lifetime and poll interval.
 	deviceLifetime time.Duration
 	devicePoll     time.Duration

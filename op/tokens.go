@@ -21,6 +21,33 @@ const refreshIDPrefix = "rt."
 // CreateAccessToken issues an access token without a refresh token: a code exchange without
 // offline_access, or client_credentials.
 func (s *opStorage) CreateAccessToken(ctx context.Context, req zop.TokenRequest) (string, time.Time, error) {
+	id, exp, err := s.createAccessToken(ctx, req)
+	if err == nil {
+		s.countToken(req)
+	}
+	return id, exp, err
+}
+
+// countToken reports an issued token by its grant type (metrics).
+func (s *opStorage) countToken(req zop.TokenRequest) {
+	if s.onToken == nil {
+		return
+	}
+	grant := "other"
+	switch req.(type) {
+	case authRequest:
+		grant = "authorization_code"
+	case *clientCredentialsRequest:
+		grant = "client_credentials"
+	case *refreshRequest:
+		grant = "refresh_token"
+	case *zop.DeviceAuthorizationState:
+		grant = "device_code"
+	}
+	s.onToken(grant)
+}
+
+func (s *opStorage) createAccessToken(ctx context.Context, req zop.TokenRequest) (string, time.Time, error) {
 	now := s.now()
 	switch r := req.(type) {
 	case authRequest:
@@ -53,6 +80,14 @@ func (s *opStorage) CreateAccessToken(ctx context.Context, req zop.TokenRequest)
 // presented one: the old token is consumed in SQL, and a token already consumed revokes the
 // whole grant (reuse detection, RFC 9700 §4.14.2), unless it is a retry within the grace.
 func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.TokenRequest, current string) (string, string, time.Time, error) {
+	id, refresh, exp, err := s.createAccessAndRefreshTokens(ctx, req, current)
+	if err == nil {
+		s.countToken(req)
+	}
+	return id, refresh, exp, err
+}
+
+func (s *opStorage) createAccessAndRefreshTokens(ctx context.Context, req zop.TokenRequest, current string) (string, string, time.Time, error) {
 	now := s.now()
 	switch r := req.(type) {
 	case authRequest:

@@ -30,6 +30,7 @@ import (
 	"github.com/myaccount/myaccount/internal/i18n"
 	"github.com/myaccount/myaccount/internal/mfa"
 	"github.com/myaccount/myaccount/internal/mfa/webauthnx"
+	"github.com/myaccount/myaccount/internal/requestid"
 	"github.com/myaccount/myaccount/storage"
 	"github.com/myaccount/myaccount/ui/web"
 )
@@ -298,13 +299,16 @@ type errorPage struct {
 	// Code is a machine-readable error code for the application's developer, shown in
 	// small print ("" for none); see internal/errcode.
 	Code string
+	// Reference is the request id (X-Request-ID), for support to find the request's log.
+	Reference string
 }
 
 // ErrorPage renders a plain error page. The message is always a safe, fixed text: causes go
 // to the log, never to the person. An error code set with errcode.With is shown under it.
 func (h *Handler) ErrorPage(w http.ResponseWriter, r *http.Request, status int, title, message string) {
 	c := h.common(w, r, title)
-	h.render(w, r, status, "error", errorPage{common: c, Heading: c.Title, Message: c.T(message), Code: errcode.From(r.Context())})
+	h.render(w, r, status, "error", errorPage{common: c, Heading: c.Title, Message: c.T(message), Code: errcode.From(r.Context()),
+		Reference: requestid.From(r.Context())})
 }
 
 // UnavailablePage answers 503 when a dependency of ours failed (database down or too slow,

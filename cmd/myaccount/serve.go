@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 
+	"github.com/myaccount/myaccount/internal/requestid"
 	"github.com/myaccount/myaccount/internal/server"
 )
 
@@ -18,7 +19,8 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger(e.stderr, cfg)
+	// Wrapped here too, not only in server.New: the library logs through the default logger.
+	log := requestid.Logger(newLogger(e.stderr, cfg))
 	// zitadel/oidc logs through the default logger.
 	slog.SetDefault(log)
 	srv, err := server.New(ctx, cfg, log, server.Options{})

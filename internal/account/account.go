@@ -14,6 +14,7 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/myaccount/myaccount/internal/mail"
+	"github.com/myaccount/myaccount/internal/metrics"
 	"github.com/myaccount/myaccount/internal/passwords"
 	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/storage"
@@ -85,6 +86,8 @@ type Service struct {
 	// and verification of the service waits for one of its slots, and a full queue fails
 	// the call with an error marked fault.ErrUnavailable. Nil means no limit (CLI, tests).
 	Hashes *secret.Limiter
+	// Metrics counts sign-ins, second steps and lockouts; nil counts nothing.
+	Metrics *metrics.Metrics
 }
 
 // ValidatePassword applies the password policy to pw as it will be hashed (NFC): the length

@@ -126,7 +126,8 @@ func (s *Service) admit(ctx context.Context, sc scope, password string, m Meta) 
 
 // SignIn is a password sign-in with lockout and throttling. Errors: ErrInvalidCredentials,
 // *LockedError, ErrTooManyAttempts, ErrNotActive, ErrLocked (admin lock).
-func (s *Service) SignIn(ctx context.Context, email, password string, m Meta) (*storage.User, error) {
+func (s *Service) SignIn(ctx context.Context, email, password string, m Meta) (u *storage.User, err error) {
+	defer func() { s.Metrics.SignIn("password", signInResult(err)) }()
 	norm := NormalizeEmail(email)
 	var owner *storage.User
 	if m.Device != "" {
@@ -142,7 +143,7 @@ func (s *Service) SignIn(ctx context.Context, email, password string, m Meta) (*
 	if err := s.admit(ctx, sc, password, m); err != nil {
 		return nil, err
 	}
-	u, err := s.Authenticate(ctx, email, password)
+	u, err = s.Authenticate(ctx, email, password)
 	if errors.Is(err, ErrInvalidCredentials) {
 		return nil, s.failed(ctx, sc, norm, nil, "login_failed", m)
 	}
@@ -152,6 +153,25 @@ func (s *Service) SignIn(ctx context.Context, email, password string, m Meta) (*
 	_ = s.Store.ResetCounter(ctx, sc.fail)
 	// "login" is recorded when the session starts, after any second step.
 	return u, nil
+}
+
+// signInResult is the metrics label of a sign-in's outcome.
+func signInResult(err error) string {
+	var locked *LockedError
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, ErrInvalidCredentials):
+		return "failed"
+	case errors.As(err, &locked), errors.Is(err, ErrLocked):
+		return "locked"
+	case errors.Is(err, ErrTooManyAttempts):
+		return "throttled"
+	case errors.Is(err, ErrNotActive):
+		return "inactive"
+	default:
+		return "error"
+	}
 }
 
 // checkPassword verifies the current password of a signed-in person (before changing the
@@ -216,6 +236,11 @@ func (s *Service) failed(ctx context.Context, sc scope, norm string, u *storage.
 	}
 	_ = s.Store.ResetCounter(ctx, sc.fail)
 	until := now.Add(lockDuration(p, level))
+	if sc.device {
+		s.Metrics.Lockout("device")
+	} else {
+		s.Metrics.Lockout("account")
+	}
 	if u == nil {
 		return &LockedError{Until: until}
 	}

@@ -69,6 +69,13 @@ func userLang(u *storage.User, m Meta) string {
 
 // audit records a security event; failures are logged only.
 func (s *Service) audit(ctx context.Context, userID, typ string, m Meta, detail string) {
+	// The UI audits every second step with its kind as detail: one place to count them.
+	switch typ {
+	case "mfa_passed":
+		s.Metrics.MFA(detail, true)
+	case "mfa_failed":
+		s.Metrics.MFA(detail, false)
+	}
 	if userID == "" {
 		return
 	}

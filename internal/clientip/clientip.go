@@ -56,6 +56,12 @@ func (r *Resolver) IP(req *http.Request) string {
 	return peer
 }
 
+// TrustedPeer reports whether the request's direct peer is a trusted proxy, whose headers
+// (X-Forwarded-For, X-Request-ID) may be believed.
+func (r *Resolver) TrustedPeer(req *http.Request) bool {
+	return r.isTrusted(hostOnly(req.RemoteAddr))
+}
+
 func (r *Resolver) isTrusted(ip string) bool {
 	a, err := netip.ParseAddr(ip)
 	if err != nil {

@@ -39,6 +39,14 @@ type Config struct {
 	Accounts Accounts `yaml:"accounts"`
 	MFA      MFA      `yaml:"mfa"`
 	Log      Log      `yaml:"log"`
+	Metrics  Metrics  `yaml:"metrics"`
+}
+
+// Metrics configures the Prometheus endpoint.
+type Metrics struct {
+	// Listen is the host:port serving /metrics, apart from the public listener so that the
+	// numbers are not published to the internet. Empty: no metrics listener.
+	Listen string `yaml:"listen"`
 }
 
 // MFA configures second factors.
@@ -351,6 +359,7 @@ var envVars = []envVar{
 	}},
 	{"MYACCOUNT_LOG_LEVEL", "log.level", func(c *Config, v string) error { c.Log.Level = v; return nil }},
 	{"MYACCOUNT_LOG_FORMAT", "log.format", func(c *Config, v string) error { c.Log.Format = v; return nil }},
+	{"MYACCOUNT_METRICS_LISTEN", "metrics.listen", func(c *Config, v string) error { c.Metrics.Listen = v; return nil }},
 }
 
 // applyEnv applies the MYACCOUNT_* overrides. A secret and its _FILE form are one setting: if

@@ -39,6 +39,7 @@
 //	MYACCOUNT_TRUSTED_PROXIES     security.trusted_proxies (comma-separated)
 //	MYACCOUNT_LOG_LEVEL           log.level
 //	MYACCOUNT_LOG_FORMAT          log.format
+//	MYACCOUNT_METRICS_LISTEN      metrics.listen
 //
 // A secret and its *_FILE variant are treated as one setting: setting either in the environment
 // replaces whichever form the YAML file used, while setting both in the same layer (both keys in

@@ -31,6 +31,11 @@ func (c *Config) Validate() error {
 	if err := validateListen(c.Listen); err != nil {
 		add("listen", "%v", err)
 	}
+	if c.Metrics.Listen != "" {
+		if err := validateListen(c.Metrics.Listen); err != nil {
+			add("metrics.listen", "%v", err)
+		}
+	}
 	if c.DataDir == "" {
 		add("data_dir", "must not be empty")
 	}

@@ -68,6 +68,9 @@ type OutboxConfig struct {
 	SendTimeout time.Duration
 	// Parallel is how many items one worker handles at once (and claims at a time).
 	Parallel int
+	// OnFailure, when set, is called for each failed attempt with "retry" or "given_up"
+	// (metrics).
+	OnFailure func(outcome string)
 }
 
 // Outbox is the Sender requests use: Send stores the message in SQL (one INSERT) and
@@ -231,15 +234,23 @@ func (o *Outbox) attempt(ctx context.Context, it *storage.OutboxItem) {
 		return
 	case errors.Is(err, errUndeliverable) || it.Attempts >= o.cfg.MaxAttempts:
 		log.ErrorContext(rctx, "mail outbox: giving up", "err", err)
+		o.failed("given_up")
 		if ferr := o.cfg.WorkerStore.FinishOutbox(rctx, it.ID, o.cfg.Holder, storage.OutboxFailed, errText(err), now); ferr != nil {
 			log.ErrorContext(rctx, "mail outbox: record failure", "err", ferr)
 		}
 		return
 	}
+	o.failed("retry")
 	next := now.Add(o.backoff(it.Attempts))
 	log.WarnContext(rctx, "mail outbox: attempt failed; will retry", "err", err, "next", next)
 	if rerr := o.cfg.WorkerStore.RetryOutbox(rctx, it.ID, o.cfg.Holder, next, errText(err)); rerr != nil {
 		log.ErrorContext(rctx, "mail outbox: schedule retry", "err", rerr)
+	}
+}
+
+func (o *Outbox) failed(outcome string) {
+	if o.cfg.OnFailure != nil {
+		o.cfg.OnFailure(outcome)
 	}
 }
 

@@ -26,10 +26,12 @@ import (
 	"github.com/myaccount/myaccount/internal/geo"
 	"github.com/myaccount/myaccount/internal/i18n"
 	"github.com/myaccount/myaccount/internal/mail"
+	"github.com/myaccount/myaccount/internal/metrics"
 	"github.com/myaccount/myaccount/internal/mfa"
 	"github.com/myaccount/myaccount/internal/mfa/webauthnx"
 	"github.com/myaccount/myaccount/internal/passwords"
 	"github.com/myaccount/myaccount/internal/passwords/breached"
+	"github.com/myaccount/myaccount/internal/requestid"
 	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/keys"
 	"github.com/myaccount/myaccount/op"
@@ -58,6 +60,8 @@ type Server struct {
 	// outbox queues all mail; its worker runs from New to Close (see startMail).
 	outbox   *mail.Outbox
 	stopMail func()
+	// Metrics counts requests, sign-ins, tokens and more; served by StartMetrics.
+	Metrics *metrics.Metrics
 }
 
 // Options tweak a server for tests; production passes the zero value.
@@ -120,6 +124,8 @@ func NewKeyManager(cfg *config.Config, store storage.Store, masterKey []byte, lo
 
 // New opens everything and builds the HTTP handler.
 func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options) (*Server, error) {
+	// Every line logged with a request's context names the request.
+	log = requestid.Logger(log)
 	now := opts.Now
 	if now == nil {
 		now = time.Now
@@ -183,6 +189,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 	if err != nil {
 		return nil, fmt.Errorf("mail: %w", err)
 	}
+	m := metrics.New()
 	// Requests only queue mail (one INSERT); the worker delivers through mailer. A request
 	// then takes the same time whatever it mails and however slow the relay is.
 	outboxSealer, err := keys.NewSealer(mk)
@@ -190,7 +197,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 		return nil, fmt.Errorf("mail outbox sealer: %w", err)
 	}
 	outbox, err := mail.NewOutbox(mail.OutboxConfig{Store: store, WorkerStore: raw, Sender: mailer,
-		Sealer: outboxSealer, Holder: holder, Logger: log})
+		Sealer: outboxSealer, Holder: holder, Logger: log, OnFailure: m.MailFailure})
 	if err != nil {
 		return nil, fmt.Errorf("mail outbox: %w", err)
 	}
@@ -210,6 +217,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 	accounts := &account.Service{
 		Store: store, Now: now, Logger: log, Mail: outbox, Templates: templates, Blocklist: checker,
 		Hashes:      secret.NewLimiter(cfg.Security.PasswordHashConcurrency, cfg.Security.PasswordHashQueue),
+		Metrics:     m,
 		ProductName: cfg.UI.ProductName,
 		BaseURL:     strings.TrimSuffix(cfg.Issuer, "/"), MinPasswordLen: a.MinPasswordLength, ActivationTTL: a.ActivationTTL.Std(),
 		Lockout: account.LockoutPolicy{Threshold: a.LockoutThreshold, Window: a.LockoutWindow.Std(), Base: a.LockoutDuration.Std(),
@@ -271,8 +279,9 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 		ErrorPage: func(w http.ResponseWriter, r *http.Request, status int, title, msg string) {
 			uiH.ErrorPage(w, r, status, title, msg)
 		},
-		Logger: log,
-		Now:    now,
+		Logger:  log,
+		Now:     now,
+		OnToken: m.Token,
 	})
 	if err != nil {
 		return nil, err
@@ -312,7 +321,9 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 	uiRouter := mux.NewRouter()
 	uiH.Mount(uiRouter)
 	root.PathPrefix("/").Handler(uiH.Middleware(uiRouter))
-	srv := &Server{Store: store, Keys: km, Accounts: accounts, cfg: cfg, log: log, now: now, holder: holder, outbox: outbox}
+	srv := &Server{Store: store, Keys: km, Accounts: accounts, cfg: cfg, log: log, now: now, holder: holder, outbox: outbox, Metrics: m}
+	m.HashQueue(accounts.Hashes.Stats)
+	observeStore(m, raw)
 	// Probes stand outside the fault mapping: their 503 is the answer, not a failure to map.
 	top := http.NewServeMux()
 	top.HandleFunc("/healthz", srv.live)
@@ -320,6 +331,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 	top.HandleFunc("/ready", srv.ready) // the library's old name, kept for existing probes
 	top.Handle("/", faultAnswers(root, uiH.UnavailablePage, log))
 	srv.Handler = ui.SecurityHeaders(recoverer(top, log), secure, cfg.Security.MaxBodyBytes)
+	srv.Handler = requestid.Middleware(m.Middleware(srv.Handler, routeLabel(root, uiRouter)), ips.TrustedPeer)
 	return srv, nil
 }
 
@@ -410,6 +422,7 @@ func (s *Server) RunJobs(ctx context.Context) {
 				if ok, err := s.Store.AcquireLease(ctx, j.name, s.holder, j.every/2+time.Minute, s.now().UTC()); err != nil {
 					s.log.ErrorContext(ctx, "job lease", "job", j.name, "err", err)
 				} else if ok {
+					s.Metrics.JobRun(j.name)
 					j.run(ctx)
 				}
 				select {
@@ -486,6 +499,11 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	jobsDone := make(chan struct{})
 	go func() { s.RunJobs(jobsCtx); close(jobsDone) }()
 	defer func() { stopJobs(); <-jobsDone }()
+	_, stopMetrics, err := s.StartMetrics()
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 	select {

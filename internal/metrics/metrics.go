@@ -1,0 +1,215 @@
+// Package metrics defines MyAccount's Prometheus metrics on a registry of its own (no global
+// state: two servers in one test process count apart). Domain packages call the nil-safe
+// methods of *Metrics and never touch prometheus; a nil *Metrics counts nothing.
+package metrics
+
+import (
+	"database/sql"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+const namespace = "myaccount"
+
+// Metrics holds the registry and every metric MyAccount records.
+type Metrics struct {
+	reg       *prometheus.Registry
+	requests  *prometheus.CounterVec
+	latency   *prometheus.HistogramVec
+	signIns   *prometheus.CounterVec
+	mfa       *prometheus.CounterVec
+	tokens    *prometheus.CounterVec
+	lockouts  *prometheus.CounterVec
+	mailFails *prometheus.CounterVec
+	jobRuns   *prometheus.CounterVec
+}
+
+// New returns metrics on a fresh registry, with the Go runtime and process collectors.
+func New() *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace,
+			Name: "http_requests_total", Help: "HTTP requests by route template, method and status code."},
+			[]string{"route", "method", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace,
+			Name: "http_request_duration_seconds", Help: "HTTP request latency by route template.",
+			// Sign-ins hash with argon2id (tens of ms), so the buckets reach into seconds.
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}},
+			[]string{"route"}),
+		signIns: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace,
+			Name: "signins_total", Help: "Password sign-in attempts by result (ok, failed, locked, throttled, inactive, error)."},
+			[]string{"method", "result"}),
+		mfa: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace,
+			Name: "mfa_total", Help: "Second-step attempts by kind (totp, recovery_code, email_code, webauthn) and result."},
+			[]string{"kind", "result"}),
+		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace,
+			Name: "tokens_issued_total", Help: "Token responses issued by grant type."},
+			[]string{"grant"}),
+		lockouts: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace,
+			Name: "lockouts_total", Help: "Password lockouts started, by scope (account or device)."},
+			[]string{"scope"}),
+		mailFails: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace,
+			Name: "mail_failures_total", Help: "Failed mail outbox attempts by outcome (retry or given_up)."},
+			[]string{"outcome"}),
+		jobRuns: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace,
+			Name: "job_runs_total", Help: "Periodic job runs on this instance (lease taken), by job."},
+			[]string{"job"}),
+	}
+	m.reg.MustRegister(m.requests, m.latency, m.signIns, m.mfa, m.tokens, m.lockouts, m.mailFails, m.jobRuns,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// Registry is the registry itself, for collectors that belong to other packages.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// SignIn counts a sign-in attempt.
+func (m *Metrics) SignIn(method, result string) {
+	if m != nil {
+		m.signIns.WithLabelValues(method, result).Inc()
+	}
+}
+
+// MFA counts a second-step attempt of kind; ok says whether it passed.
+func (m *Metrics) MFA(kind string, ok bool) {
+	if m != nil {
+		res := "failed"
+		if ok {
+			res = "ok"
+		}
+		m.mfa.WithLabelValues(kind, res).Inc()
+	}
+}
+
+// Token counts a token response for grant (the OAuth grant_type).
+func (m *Metrics) Token(grant string) {
+	if m != nil {
+		m.tokens.WithLabelValues(grant).Inc()
+	}
+}
+
+// Lockout counts a lockout of scope ("account" or "device").
+func (m *Metrics) Lockout(scope string) {
+	if m != nil {
+		m.lockouts.WithLabelValues(scope).Inc()
+	}
+}
+
+// MailFailure counts a failed outbox attempt: "retry" or "given_up".
+func (m *Metrics) MailFailure(outcome string) {
+	if m != nil {
+		m.mailFails.WithLabelValues(outcome).Inc()
+	}
+}
+
+// JobRun counts a run of a periodic job.
+func (m *Metrics) JobRun(job string) {
+	if m != nil {
+		m.jobRuns.WithLabelValues(job).Inc()
+	}
+}
+
+// DBStats exports a database pool's sql.DBStats under db="name".
+func (m *Metrics) DBStats(name string, db *sql.DB) {
+	if m != nil && db != nil {
+		m.reg.MustRegister(collectors.NewDBStatsCollector(db, name))
+	}
+}
+
+// HashQueue exports the password-hash limiter's running and waiting counts.
+func (m *Metrics) HashQueue(stats func() (running, waiting int)) {
+	if m == nil || stats == nil {
+		return
+	}
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Name: "password_hashes_running",
+			Help: "Password hashes (argon2id) running now."}, func() float64 { r, _ := stats(); return float64(r) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Name: "password_hashes_waiting",
+			Help: "Password hashes waiting for a slot now."}, func() float64 { _, w := stats(); return float64(w) }),
+	)
+}
+
+// OutboxDepth exports the number of pending mail outbox items, read at scrape time; a
+// failed read is reported as -1 rather than failing the whole scrape.
+func (m *Metrics) OutboxDepth(count func() (int, error)) {
+	if m == nil || count == nil {
+		return
+	}
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Name: "mail_outbox_pending",
+		Help: "Mail outbox items waiting to be delivered (-1: the count failed)."}, func() float64 {
+		n, err := count()
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	}))
+}
+
+// Middleware records every request's count and latency under route(r), which must return
+// a bounded set of labels (a route template, never a raw path).
+func (m *Metrics) Middleware(next http.Handler, route func(*http.Request) string) http.Handler {
+	if m == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			code := sw.code
+			if code == 0 {
+				code = http.StatusOK
+			}
+			rt := route(r)
+			m.requests.WithLabelValues(rt, method(r.Method), strconv.Itoa(code)).Inc()
+			m.latency.WithLabelValues(rt).Observe(time.Since(start).Seconds())
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+// method bounds the method label: any client can send any token as a method.
+func method(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions:
+		return m
+	}
+	return "other"
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 && code >= 200 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
