@@ -14,7 +14,6 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/myaccount/myaccount/internal/mail"
-	"github.com/myaccount/myaccount/internal/metrics"
 	"github.com/myaccount/myaccount/internal/passwords"
 	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/storage"
@@ -87,7 +86,29 @@ type Service struct {
 	// the call with an error marked fault.ErrUnavailable. Nil means no limit (CLI, tests).
 	Hashes *secret.Limiter
 	// Metrics counts sign-ins, second steps and lockouts; nil counts nothing.
-	Metrics *metrics.Metrics
+	Metrics Recorder
+}
+
+// Recorder counts the outcomes the service sees. It is an interface so that the domain does
+// not import the Prometheus client (which brings net/http); *metrics.Metrics implements it.
+type Recorder interface {
+	SignIn(method, result string)
+	MFA(kind string, ok bool)
+	Lockout(scope string)
+}
+
+type noRecorder struct{}
+
+func (noRecorder) SignIn(string, string) {}
+func (noRecorder) MFA(string, bool)      {}
+func (noRecorder) Lockout(string)        {}
+
+// recorder is s.Metrics, or one that counts nothing.
+func (s *Service) recorder() Recorder {
+	if s.Metrics == nil {
+		return noRecorder{}
+	}
+	return s.Metrics
 }
 
 // ValidatePassword applies the password policy to pw as it will be hashed (NFC): the length

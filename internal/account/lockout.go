@@ -127,7 +127,7 @@ func (s *Service) admit(ctx context.Context, sc scope, password string, m Meta) 
 // SignIn is a password sign-in with lockout and throttling. Errors: ErrInvalidCredentials,
 // *LockedError, ErrTooManyAttempts, ErrNotActive, ErrLocked (admin lock).
 func (s *Service) SignIn(ctx context.Context, email, password string, m Meta) (u *storage.User, err error) {
-	defer func() { s.Metrics.SignIn("password", signInResult(err)) }()
+	defer func() { s.recorder().SignIn("password", signInResult(err)) }()
 	norm := NormalizeEmail(email)
 	var owner *storage.User
 	if m.Device != "" {
@@ -237,9 +237,9 @@ func (s *Service) failed(ctx context.Context, sc scope, norm string, u *storage.
 	_ = s.Store.ResetCounter(ctx, sc.fail)
 	until := now.Add(lockDuration(p, level))
 	if sc.device {
-		s.Metrics.Lockout("device")
+		s.recorder().Lockout("device")
 	} else {
-		s.Metrics.Lockout("account")
+		s.recorder().Lockout("account")
 	}
 	if u == nil {
 		return &LockedError{Until: until}

@@ -72,9 +72,9 @@ func (s *Service) audit(ctx context.Context, userID, typ string, m Meta, detail 
 	// The UI audits every second step with its kind as detail: one place to count them.
 	switch typ {
 	case "mfa_passed":
-		s.Metrics.MFA(detail, true)
+		s.recorder().MFA(detail, true)
 	case "mfa_failed":
-		s.Metrics.MFA(detail, false)
+		s.recorder().MFA(detail, false)
 	}
 	if userID == "" {
 		return
