@@ -289,6 +289,12 @@ type AuditEvent struct {
 	ClientID  string
 	Detail    string
 	CreatedAt time.Time
+	// Actor, Target and Reason describe an admin action (issue 13): who did it ("user:ID",
+	// "client:ID" or "cli"), what it touched ("user:ID", "client:ID") and why. They are
+	// empty on a person's own events.
+	Actor  string
+	Target string
+	Reason string
 }
 
 // Second-factor kinds stored in mfa_credentials.
@@ -650,6 +656,8 @@ type AuditQuery struct {
 	UserID   string
 	ClientID string
 	Type     string
+	Actor    string    // AuditEvent.Actor ("" = any)
+	Target   string    // AuditEvent.Target ("" = any)
 	Since    time.Time // inclusive; zero = unbounded
 	Until    time.Time // exclusive; zero = unbounded
 	// Before is a keyset cursor: only events older than (BeforeAt, BeforeID).

@@ -10,7 +10,7 @@ import (
 	"github.com/myaccount/myaccount/storage"
 )
 
-const auditColumns = `id, user_id, type, ip, user_agent, client_id, detail, created_at`
+const auditColumns = `id, user_id, type, ip, user_agent, client_id, detail, created_at, actor, target, reason`
 
 type auditSQL struct {
 	insert, list, prune string
@@ -18,7 +18,7 @@ type auditSQL struct {
 
 func newAuditSQL(rb func(string) string) auditSQL {
 	return auditSQL{
-		insert: rb(`INSERT INTO audit_events (` + auditColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+		insert: rb(`INSERT INTO audit_events (` + auditColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		// id breaks ties between events of the same millisecond so paging is stable.
 		list: rb(`SELECT ` + auditColumns + ` FROM audit_events WHERE user_id = ?
 			ORDER BY created_at DESC, id DESC LIMIT ?`),
@@ -35,6 +35,15 @@ type auditRow struct {
 	ClientID  string         `db:"client_id"`
 	Detail    string         `db:"detail"`
 	CreatedAt sql.NullInt64  `db:"created_at"`
+	Actor     string         `db:"actor"`
+	Target    string         `db:"target"`
+	Reason    string         `db:"reason"`
+}
+
+func (r auditRow) event() *storage.AuditEvent {
+	return &storage.AuditEvent{ID: r.ID, UserID: r.UserID.String, Type: r.Type, IP: r.IP,
+		UserAgent: r.UserAgent, ClientID: r.ClientID, Detail: r.Detail, CreatedAt: fromMS(r.CreatedAt),
+		Actor: r.Actor, Target: r.Target, Reason: r.Reason}
 }
 
 // AddAuditEvent records e. An empty ID is filled with a random one and a zero CreatedAt with
@@ -47,7 +56,7 @@ func (d *DB) AddAuditEvent(ctx context.Context, e *storage.AuditEvent) error {
 	}
 	e.CreatedAt = orNow(e.CreatedAt, d.clockNow())
 	_, err := d.exec(ctx, d.q.audit.insert, e.ID, nullIfEmpty(e.UserID), e.Type, e.IP, e.UserAgent,
-		e.ClientID, e.Detail, msOrNull(e.CreatedAt))
+		e.ClientID, e.Detail, msOrNull(e.CreatedAt), e.Actor, e.Target, e.Reason)
 	return d.wrap(err, "add audit event %q", e.Type)
 }
 
@@ -62,8 +71,7 @@ func (d *DB) ListAuditEvents(ctx context.Context, userID string, limit int) ([]*
 	}
 	out := make([]*storage.AuditEvent, len(rows))
 	for i, r := range rows {
-		out[i] = &storage.AuditEvent{ID: r.ID, UserID: r.UserID.String, Type: r.Type, IP: r.IP,
-			UserAgent: r.UserAgent, ClientID: r.ClientID, Detail: r.Detail, CreatedAt: fromMS(r.CreatedAt)}
+		out[i] = r.event()
 	}
 	return out, nil
 }

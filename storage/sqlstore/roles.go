@@ -111,6 +111,12 @@ func (d *DB) QueryAuditEvents(ctx context.Context, q storage.AuditQuery) ([]*sto
 	if q.Type != "" {
 		add("type = ?", q.Type)
 	}
+	if q.Actor != "" {
+		add("actor = ?", q.Actor)
+	}
+	if q.Target != "" {
+		add("target = ?", q.Target)
+	}
 	if !q.Since.IsZero() {
 		add("created_at >= ?", q.Since.UnixMilli())
 	}
@@ -133,8 +139,7 @@ func (d *DB) QueryAuditEvents(ctx context.Context, q storage.AuditQuery) ([]*sto
 	}
 	out := make([]*storage.AuditEvent, len(rows))
 	for i, r := range rows {
-		out[i] = &storage.AuditEvent{ID: r.ID, UserID: r.UserID.String, Type: r.Type, IP: r.IP,
-			UserAgent: r.UserAgent, ClientID: r.ClientID, Detail: r.Detail, CreatedAt: fromMS(r.CreatedAt)}
+		out[i] = r.event()
 	}
 	return out, nil
 }

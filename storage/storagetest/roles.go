@@ -135,4 +135,37 @@ var adminQueryTests = []test{
 		must(t, err)
 		equal(t, "by type and range", len(byType), 2)
 	}},
+	{"audit events keep actor, target and reason; query by actor and target", func(t *testing.T, s storage.Store) {
+		at := base()
+		unlock := &storage.AuditEvent{ID: "a1", Type: "admin.user.unlock", IP: "192.0.2.9", Actor: "user:staff",
+			Target: "user:u1", Reason: "called the desk, identity checked", CreatedAt: at}
+		must(t, s.AddAuditEvent(ctx(t), unlock))
+		must(t, s.AddAuditEvent(ctx(t), &storage.AuditEvent{ID: "a2", Type: "admin.client.update", Actor: "client:robot",
+			Target: "client:c1", CreatedAt: at.Add(time.Second)}))
+		must(t, s.AddAuditEvent(ctx(t), &storage.AuditEvent{ID: "a3", Type: "admin.user.lock", Actor: "user:staff",
+			Target: "user:u2", Reason: "fraud", CreatedAt: at.Add(2 * time.Second)}))
+		must(t, s.AddAuditEvent(ctx(t), &storage.AuditEvent{ID: "p1", UserID: "", Type: "login_failed", CreatedAt: at}))
+		byActor, err := s.QueryAuditEvents(ctx(t), storage.AuditQuery{Actor: "user:staff"})
+		must(t, err)
+		equal(t, "by actor", auditIDs(byActor), []string{"a3", "a1"})
+		byTarget, err := s.QueryAuditEvents(ctx(t), storage.AuditQuery{Target: "user:u1"})
+		must(t, err)
+		equal(t, "by target", byTarget, []*storage.AuditEvent{stored(unlock)})
+		both, err := s.QueryAuditEvents(ctx(t), storage.AuditQuery{Actor: "user:staff", Target: "user:u2", Type: "admin.user.lock"})
+		must(t, err)
+		equal(t, "by actor, target and type", auditIDs(both), []string{"a3"})
+		equal(t, "reason", both[0].Reason, "fraud")
+		// A person's own event has none of the three.
+		mine, err := s.QueryAuditEvents(ctx(t), storage.AuditQuery{Type: "login_failed"})
+		must(t, err)
+		equal(t, "own event", [3]string{mine[0].Actor, mine[0].Target, mine[0].Reason}, [3]string{})
+	}},
+}
+
+func auditIDs(es []*storage.AuditEvent) []string {
+	out := []string{}
+	for _, e := range es {
+		out = append(out, e.ID)
+	}
+	return out
 }
