@@ -1,0 +1,263 @@
+// Package sessions holds the rules of browser sign-in sessions: how one starts (always a new
+// id and secret, replacing the browser's previous one), when a cookie still names a live
+// session (not revoked, not expired, not idle, its account active), how often activity is
+// recorded, and what "sign out everywhere" ends. The UI, the admin API and the CLI all call
+// it, so each rule exists once. It knows nothing of HTTP: callers pass the cookie's value and
+// set the cookie themselves.
+package sessions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/myaccount/myaccount/internal/secret"
+	"github.com/myaccount/myaccount/storage"
+)
+
+// ErrNoSession means the token names no live session of an active account: the browser is
+// signed out. Storage failures are never reported as ErrNoSession.
+var ErrNoSession = errors.New("sessions: no live session")
+
+// TouchEvery is how stale the recorded last activity may get before a request writes it
+// again: one write a minute per session, not one per request.
+const TouchEvery = time.Minute
+
+// Token bounds: a cookie value outside them is not ours and costs no query.
+const (
+	minTokenLen = 32
+	maxTokenLen = 64
+)
+
+// Revoker is what ending every sign-in of a person needs; a transaction's store (InTx) is one.
+type Revoker interface {
+	RevokeUserSessions(ctx context.Context, userID string, now time.Time) error
+	RevokeUserClientGrants(ctx context.Context, userID, clientID string, now time.Time) error
+}
+
+// Store is what the session rules need from storage.
+type Store interface {
+	Revoker
+	GetUser(ctx context.Context, id string) (*storage.User, error)
+	CreateSession(ctx context.Context, s *storage.Session) error
+	GetSessionByTokenHash(ctx context.Context, tokenHash string, now time.Time) (*storage.Session, error)
+	GetSession(ctx context.Context, id string) (*storage.Session, error)
+	TouchSession(ctx context.Context, id string, now time.Time) error
+	RevokeSession(ctx context.Context, id string, now time.Time) error
+	ListSessions(ctx context.Context, userID string) ([]*storage.Session, error)
+	// InTx runs fn in one transaction (storage.Store.InTx).
+	InTx(ctx context.Context, fn func(storage.Store) error) error
+}
+
+// Service applies the session rules over a store.
+type Service struct {
+	Store Store
+	// TTL is a session's lifetime from sign-in.
+	TTL time.Duration
+	// Idle ends a session unused for this long; 0 means no idle limit.
+	Idle   time.Duration
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+func (s *Service) now() time.Time {
+	if s.Now == nil {
+		return time.Now().UTC()
+	}
+	return s.Now().UTC()
+}
+
+func (s *Service) logger() *slog.Logger {
+	if s.Logger == nil {
+		return slog.Default()
+	}
+	return s.Logger
+}
+
+// Start describes a new sign-in.
+type Start struct {
+	UserID    string
+	AMR       []string
+	ACR       string
+	UserAgent string // truncated to 256 bytes
+	IP        string
+	// Replaces is the browser's session before this sign-in (nil when none); it is revoked,
+	// so a session planted before sign-in is worthless after it.
+	Replaces *storage.Session
+}
+
+// Start opens a new session and returns it with the secret for the browser's cookie (only
+// its hash is stored). Every sign-in gets a fresh id and secret.
+func (s *Service) Start(ctx context.Context, st Start) (*storage.Session, string, error) {
+	now := s.now()
+	token := secret.RandomToken(32)
+	sess := &storage.Session{
+		ID:         secret.NewID(),
+		TokenHash:  secret.HashToken(token),
+		UserID:     st.UserID,
+		AuthTime:   now,
+		AMR:        st.AMR,
+		ACR:        st.ACR,
+		UserAgent:  truncate(st.UserAgent, 256),
+		IP:         st.IP,
+		CreatedAt:  now,
+		LastSeenAt: now,
+		ExpiresAt:  now.Add(s.TTL),
+	}
+	err := s.Store.InTx(ctx, func(tx storage.Store) error {
+		if st.Replaces != nil {
+			if err := tx.RevokeSession(ctx, st.Replaces.ID, now); err != nil && !errors.Is(err, storage.ErrNotFound) {
+				return fmt.Errorf("revoke previous session: %w", err)
+			}
+		}
+		if err := tx.CreateSession(ctx, sess); err != nil {
+			return fmt.Errorf("create session: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("start session: %w", err)
+	}
+	return sess, token, nil
+}
+
+// Resolve returns the live session the cookie token names and its account. ErrNoSession
+// when there is none: unknown, revoked, expired or idle too long, or the account is no
+// longer active. Activity is recorded at most every TouchEvery; a failure to record it is
+// logged, not fatal.
+func (s *Service) Resolve(ctx context.Context, token string) (*storage.Session, *storage.User, error) {
+	if len(token) < minTokenLen || len(token) > maxTokenLen {
+		return nil, nil, ErrNoSession
+	}
+	now := s.now()
+	sess, err := s.Store.GetSessionByTokenHash(ctx, secret.HashToken(token), now)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil, ErrNoSession
+	} else if err != nil {
+		return nil, nil, fmt.Errorf("resolve session: %w", err)
+	}
+	if s.Idle > 0 && now.Sub(sess.LastSeenAt) > s.Idle {
+		return nil, nil, ErrNoSession
+	}
+	u, err := s.Store.GetUser(ctx, sess.UserID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil, ErrNoSession
+	} else if err != nil {
+		return nil, nil, fmt.Errorf("resolve session: %w", err)
+	}
+	if u.Status != storage.UserActive {
+		return nil, nil, ErrNoSession
+	}
+	if now.Sub(sess.LastSeenAt) > TouchEvery {
+		if err := s.Store.TouchSession(ctx, sess.ID, now); err != nil {
+			s.logger().WarnContext(ctx, "touch session", "err", err, "user_id", u.ID)
+		} else {
+			sess.LastSeenAt = now
+		}
+	}
+	return sess, u, nil
+}
+
+// End revokes one session (signing out this browser); ending it again is no error.
+func (s *Service) End(ctx context.Context, sessionID string) error {
+	if err := s.Store.RevokeSession(ctx, sessionID, s.now()); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("end session: %w", err)
+	}
+	return nil
+}
+
+// Revoke ends the user's session sessionID. A session of someone else is as good as none:
+// storage.ErrNotFound, so an id cannot be probed.
+func (s *Service) Revoke(ctx context.Context, userID, sessionID string) error {
+	sess, err := s.Store.GetSession(ctx, sessionID)
+	if err != nil {
+		return fmt.Errorf("revoke session: %w", err)
+	}
+	if sess.UserID != userID {
+		return fmt.Errorf("revoke session %q: %w", sessionID, storage.ErrNotFound)
+	}
+	return s.End(ctx, sess.ID)
+}
+
+// List returns the user's live sessions (not revoked, not expired), most recently seen first.
+func (s *Service) List(ctx context.Context, userID string) ([]*storage.Session, error) {
+	all, err := s.Store.ListSessions(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("list sessions: %w", err)
+	}
+	now := s.now()
+	live := all[:0]
+	for _, sess := range all {
+		if Live(sess, now) {
+			live = append(live, sess)
+		}
+	}
+	return live, nil
+}
+
+// Live reports whether the session is neither revoked nor expired at now.
+func Live(sess *storage.Session, now time.Time) bool {
+	return sess.RevokedAt == nil && now.Before(sess.ExpiresAt)
+}
+
+// SignOutEverywhere ends every browser session of the user and revokes every grant (so
+// every refresh and access token), in one transaction: support's and the person's "sign me
+// out everywhere", a lock, a password reset.
+func (s *Service) SignOutEverywhere(ctx context.Context, userID string) error {
+	now := s.now()
+	err := s.Store.InTx(ctx, func(tx storage.Store) error { return EndAll(ctx, tx, userID, now) })
+	if err != nil {
+		return fmt.Errorf("sign out everywhere: %w", err)
+	}
+	return nil
+}
+
+// SignOutOthers is SignOutEverywhere except for the session keepID: the browser asking
+// stays signed in. Installations' grants are revoked too.
+func (s *Service) SignOutOthers(ctx context.Context, userID, keepID string) error {
+	now := s.now()
+	err := s.Store.InTx(ctx, func(tx storage.Store) error {
+		all, err := tx.ListSessions(ctx, userID)
+		if err != nil {
+			return fmt.Errorf("list sessions: %w", err)
+		}
+		for _, sess := range all {
+			if sess.ID == keepID || sess.RevokedAt != nil {
+				continue
+			}
+			if err := tx.RevokeSession(ctx, sess.ID, now); err != nil && !errors.Is(err, storage.ErrNotFound) {
+				return fmt.Errorf("revoke session: %w", err)
+			}
+		}
+		if err := tx.RevokeUserClientGrants(ctx, userID, "", now); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("revoke grants: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sign out others: %w", err)
+	}
+	return nil
+}
+
+// EndAll revokes every session and every grant of the user through st at now. It is the
+// body of SignOutEverywhere for callers already inside a transaction ("This wasn't me"
+// locks an account down together with other changes).
+func EndAll(ctx context.Context, st Revoker, userID string, now time.Time) error {
+	if err := st.RevokeUserSessions(ctx, userID, now); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("revoke sessions: %w", err)
+	}
+	if err := st.RevokeUserClientGrants(ctx, userID, "", now); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("revoke grants: %w", err)
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
