@@ -40,6 +40,17 @@ type Config struct {
 	MFA      MFA      `yaml:"mfa"`
 	Log      Log      `yaml:"log"`
 	Metrics  Metrics  `yaml:"metrics"`
+	Tracing  Tracing  `yaml:"tracing"`
+}
+
+// Tracing configures OpenTelemetry tracing (OTLP over HTTP). Off while OTLPEndpoint is empty.
+type Tracing struct {
+	// OTLPEndpoint is the base URL of an OTLP/HTTP receiver (spans go to its /v1/traces).
+	OTLPEndpoint string `yaml:"otlp_endpoint"`
+	// SampleRatio is the share of new traces recorded, 0..1.
+	SampleRatio float64 `yaml:"sample_ratio"`
+	// ServiceName is the service.name the spans carry.
+	ServiceName string `yaml:"service_name"`
 }
 
 // Metrics configures the Prometheus endpoint.
@@ -267,6 +278,10 @@ func Default() *Config {
 			Level:  "info",
 			Format: "text",
 		},
+		Tracing: Tracing{
+			SampleRatio: 1,
+			ServiceName: "myaccount",
+		},
 	}
 }
 
@@ -360,6 +375,17 @@ var envVars = []envVar{
 	{"MYACCOUNT_LOG_LEVEL", "log.level", func(c *Config, v string) error { c.Log.Level = v; return nil }},
 	{"MYACCOUNT_LOG_FORMAT", "log.format", func(c *Config, v string) error { c.Log.Format = v; return nil }},
 	{"MYACCOUNT_METRICS_LISTEN", "metrics.listen", func(c *Config, v string) error { c.Metrics.Listen = v; return nil }},
+	// The standard OpenTelemetry variable first, so that ours wins when both are set.
+	{"OTEL_EXPORTER_OTLP_ENDPOINT", "tracing.otlp_endpoint", func(c *Config, v string) error { c.Tracing.OTLPEndpoint = v; return nil }},
+	{"MYACCOUNT_TRACING_OTLP_ENDPOINT", "tracing.otlp_endpoint", func(c *Config, v string) error { c.Tracing.OTLPEndpoint = v; return nil }},
+	{"MYACCOUNT_TRACING_SAMPLE_RATIO", "tracing.sample_ratio", func(c *Config, v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return fmt.Errorf("not a number: %q", v)
+		}
+		c.Tracing.SampleRatio = f
+		return nil
+	}},
 }
 
 // applyEnv applies the MYACCOUNT_* overrides. A secret and its _FILE form are one setting: if

@@ -40,6 +40,9 @@
 //	MYACCOUNT_LOG_LEVEL           log.level
 //	MYACCOUNT_LOG_FORMAT          log.format
 //	MYACCOUNT_METRICS_LISTEN      metrics.listen
+//	MYACCOUNT_TRACING_OTLP_ENDPOINT  tracing.otlp_endpoint
+//	OTEL_EXPORTER_OTLP_ENDPOINT      tracing.otlp_endpoint (the standard variable; ours wins)
+//	MYACCOUNT_TRACING_SAMPLE_RATIO   tracing.sample_ratio
 //
 // A secret and its *_FILE variant are treated as one setting: setting either in the environment
 // replaces whichever form the YAML file used, while setting both in the same layer (both keys in

@@ -36,6 +36,14 @@ func (c *Config) Validate() error {
 			add("metrics.listen", "%v", err)
 		}
 	}
+	if e := c.Tracing.OTLPEndpoint; e != "" {
+		if u, err := url.Parse(e); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			add("tracing.otlp_endpoint", "must be an http:// or https:// base URL without query, e.g. http://otel-collector:4318")
+		}
+	}
+	if r := c.Tracing.SampleRatio; r < 0 || r > 1 || r != r {
+		add("tracing.sample_ratio", "must be between 0 and 1, got %v", r)
+	}
 	if c.DataDir == "" {
 		add("data_dir", "must not be empty")
 	}
