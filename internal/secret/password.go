@@ -1,8 +1,8 @@
 // Package secret holds MyAccount's small cryptographic helpers: argon2id password hashing
 // in PHC string format, random tokens and identifiers, token hashing and constant-time
-// comparison. It depends only on the standard library and golang.org/x/crypto/argon2 so that
-// every other package (storage backends, the CLI, the HTTP layer) can use it without pulling
-// in anything else.
+// comparison. It depends only on the standard library and golang.org/x/crypto (blake2b, for
+// its own argon2id with reused memory: argon2id.go) so that every other package (storage
+// backends, the CLI, the HTTP layer) can use it without pulling in anything else.
 package secret
 
 import (
@@ -12,8 +12,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-
-	"golang.org/x/crypto/argon2"
 )
 
 // Default argon2id parameters: the OWASP password storage recommendation (19 MiB, two passes,
@@ -119,7 +117,7 @@ func (h Hasher) Hash(password string) (string, error) {
 		return "", err
 	}
 	salt := randomBytes(saltLen)
-	key := argon2.IDKey([]byte(password), salt, p.Iterations, p.Memory, p.Parallelism, keyLen)
+	key := idKey([]byte(password), salt, p.Iterations, p.Memory, p.Parallelism, keyLen)
 	return encodePHC(phc{params: p, salt: salt, key: key}), nil
 }
 
@@ -131,7 +129,7 @@ func (h Hasher) Verify(phcString, password string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	got := argon2.IDKey([]byte(password), ph.salt, ph.params.Iterations, ph.params.Memory, ph.params.Parallelism, uint32(len(ph.key)))
+	got := idKey([]byte(password), ph.salt, ph.params.Iterations, ph.params.Memory, ph.params.Parallelism, uint32(len(ph.key)))
 	return subtle.ConstantTimeCompare(got, ph.key) == 1, nil
 }
 
