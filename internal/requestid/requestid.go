@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/myaccount/myaccount/internal/secret"
 )
 
@@ -58,7 +60,8 @@ func valid(s string) bool {
 }
 
 // Handler wraps a slog.Handler so that records logged with a request's context carry
-// request_id.
+// request_id, and trace_id when the request is traced (sampled: an id no trace was exported
+// for would send support looking for nothing).
 type Handler struct{ slog.Handler }
 
 // Logger returns log with its handler wrapped (once: an already wrapped logger is returned
@@ -70,11 +73,19 @@ func Logger(log *slog.Logger) *slog.Logger {
 	return slog.New(Handler{log.Handler()})
 }
 
-// Handle adds the request id of ctx, if any.
+// Handle adds the request id and trace id of ctx, if any.
 func (h Handler) Handle(ctx context.Context, r slog.Record) error {
-	if id := From(ctx); id != "" {
+	id := From(ctx)
+	sc := trace.SpanContextFromContext(ctx)
+	traced := sc.IsSampled()
+	if id != "" || traced {
 		r = r.Clone()
+	}
+	if id != "" {
 		r.AddAttrs(slog.String("request_id", id))
+	}
+	if traced {
+		r.AddAttrs(slog.String("trace_id", sc.TraceID().String()))
 	}
 	return h.Handler.Handle(ctx, r)
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/myaccount/myaccount/internal/passwords/breached"
 	"github.com/myaccount/myaccount/internal/requestid"
 	"github.com/myaccount/myaccount/internal/secret"
+	"github.com/myaccount/myaccount/internal/tracing"
 	"github.com/myaccount/myaccount/keys"
 	"github.com/myaccount/myaccount/op"
 	"github.com/myaccount/myaccount/storage"
@@ -62,6 +63,8 @@ type Server struct {
 	stopMail func()
 	// Metrics counts requests, sign-ins, tokens and more; served by StartMetrics.
 	Metrics *metrics.Metrics
+	// Tracing exports spans when tracing.otlp_endpoint is set (see tracing.go).
+	Tracing *tracing.Provider
 }
 
 // Options tweak a server for tests; production passes the zero value.
@@ -143,8 +146,15 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	// Every consumer below sees the guarded store: deadlines on every call, and failures
 	// marked as ours (fault.ErrUnavailable) and recorded for the request's answer.
 	store = fault.GuardStore(store, cfg.Database.Timeout.Std(), log)
-	s, err := build(ctx, cfg, log, store, raw, now, opts)
+	tp, err := newTracing(ctx, cfg, log)
 	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	store = traceStore(tp, cfg, store)
+	s, err := build(ctx, cfg, log, store, raw, now, opts, tp)
+	if err != nil {
+		tp.Shutdown(ctx)
 		store.Close()
 		return nil, err
 	}
@@ -164,7 +174,7 @@ func NewMailer(cfg *config.Config, log *slog.Logger) (mail.Sender, error) {
 	})
 }
 
-func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw storage.Store, now func() time.Time, opts Options) (*Server, error) {
+func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw storage.Store, now func() time.Time, opts Options, tp *tracing.Provider) (*Server, error) {
 	mk, created, err := MasterKey(ctx, cfg, store)
 	if err != nil {
 		return nil, fmt.Errorf("master key: %w", err)
@@ -189,6 +199,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 	if err != nil {
 		return nil, fmt.Errorf("mail: %w", err)
 	}
+	mailer = traceMail(tp, mailer)
 	m := metrics.New()
 	// Requests only queue mail (one INSERT); the worker delivers through mailer. A request
 	// then takes the same time whatever it mails and however slow the relay is.
@@ -223,7 +234,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 		Lockout: account.LockoutPolicy{Threshold: a.LockoutThreshold, Window: a.LockoutWindow.Std(), Base: a.LockoutDuration.Std(),
 			Max: a.LockoutMax.Std(), IPLimit: a.FailuresPerIP},
 	}
-	outbox.Handle(account.ResetRequestTask, accounts.RunResetRequest)
+	outbox.Handle(account.ResetRequestTask, traceTask(tp, account.ResetRequestTask, accounts.RunResetRequest))
 	captchaKey, err := hkdf.Key(sha256.New, mk, nil, "myaccount captcha v1", 32)
 	if err != nil {
 		return nil, fmt.Errorf("captcha key: %w", err)
@@ -321,7 +332,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 	uiRouter := mux.NewRouter()
 	uiH.Mount(uiRouter)
 	root.PathPrefix("/").Handler(uiH.Middleware(uiRouter))
-	srv := &Server{Store: store, Keys: km, Accounts: accounts, cfg: cfg, log: log, now: now, holder: holder, outbox: outbox, Metrics: m}
+	srv := &Server{Store: store, Keys: km, Accounts: accounts, cfg: cfg, log: log, now: now, holder: holder, outbox: outbox, Metrics: m, Tracing: tp}
 	m.HashQueue(accounts.Hashes.Stats)
 	observeStore(m, raw)
 	// Probes stand outside the fault mapping: their 503 is the answer, not a failure to map.
@@ -331,7 +342,8 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 	top.HandleFunc("/ready", srv.ready) // the library's old name, kept for existing probes
 	top.Handle("/", faultAnswers(root, uiH.UnavailablePage, log))
 	srv.Handler = ui.SecurityHeaders(recoverer(top, log), secure, cfg.Security.MaxBodyBytes)
-	srv.Handler = requestid.Middleware(m.Middleware(srv.Handler, routeLabel(root, uiRouter)), ips.TrustedPeer)
+	route := routeLabel(root, uiRouter)
+	srv.Handler = requestid.Middleware(traceHTTP(tp, m.Middleware(srv.Handler, route), route, ips.TrustedPeer), ips.TrustedPeer)
 	return srv, nil
 }
 
@@ -554,5 +566,6 @@ func (s *Server) Close() error {
 	if s.stopMail != nil {
 		s.stopMail()
 	}
+	s.stopTracing()
 	return s.Store.Close()
 }
