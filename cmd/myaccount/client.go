@@ -12,20 +12,47 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/myaccount/myaccount/internal/clientmeta"
-	"github.com/myaccount/myaccount/internal/redirecturi"
-	"github.com/myaccount/myaccount/internal/secret"
+	"github.com/myaccount/myaccount/internal/admin"
 	"github.com/myaccount/myaccount/storage"
 )
 
-const (
-	grantCode              = "authorization_code"
-	grantRefresh           = "refresh_token"
-	grantClientCredentials = "client_credentials"
-	grantDeviceCode        = "urn:ietf:params:oauth:grant-type:device_code"
-)
+// The client commands are the admin service's client operations (internal/admin), run as
+// the operator: the API, the console and the CLI share one set of rules, and each command
+// leaves an audit event naming "cli" as its actor.
 
-var knownGrants = []string{grantCode, grantRefresh, grantClientCredentials, grantDeviceCode}
+// adminService returns the admin service over the configured store.
+func adminService(ctx context.Context, e env, path string) (*admin.Service, storage.Store, error) {
+	_, st, err := openStore(ctx, e, path)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &admin.Service{Store: st}, st, nil
+}
+
+// flagOf names a field of the service's validation errors as the flag that sets it.
+var flagOf = map[string]string{
+	"name": "--name", "type": "--type", "grant_types": "--grant-type", "redirect_uris": "--redirect-uri",
+	"post_logout_redirect_uris": "--post-logout-redirect-uri", "access_token_format": "--access-token-format",
+	"id_token_alg": "--id-token-alg", "scopes": "--scope", "logo_uri": "--logo-uri", "client_uri": "--client-uri",
+	"policy_uri": "--policy-uri", "tos_uri": "--tos-uri",
+}
+
+// flagErrors rewrites a validation error to name flags; other errors pass unchanged.
+func flagErrors(err error) error {
+	var ve *admin.ValidationError
+	if !errors.As(err, &ve) {
+		return err
+	}
+	problems := make([]error, len(ve.Problems))
+	for i, p := range ve.Problems {
+		label := flagOf[p.Field]
+		if label == "" {
+			label = p.Field
+		}
+		problems[i] = errors.New(p.Text(label))
+	}
+	return errors.Join(problems...)
+}
 
 func cmdClient(ctx context.Context, e env, args []string) error {
 	if len(args) == 0 {
@@ -64,22 +91,15 @@ type clientView struct {
 	CreatedAt              string   `json:"created_at"`
 }
 
-func viewClient(c *storage.Client) clientView {
+func viewClient(c *admin.Client) clientView {
 	return clientView{
-		ClientID: c.ID, Name: c.Name, Type: c.Type,
-		RedirectURIs: nonNil(c.RedirectURIs), PostLogoutRedirectURIs: nonNil(c.PostLogoutRedirectURIs),
-		GrantTypes: nonNil(c.GrantTypes), Scopes: nonNil(c.Scopes), FirstParty: c.FirstParty,
+		ClientID: c.ClientID, Name: c.Name, Type: c.Type,
+		RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
+		GrantTypes: c.GrantTypes, Scopes: c.Scopes, FirstParty: c.FirstParty,
 		AccessTokenFormat: c.AccessTokenFormat, IDTokenAlg: c.IDTokenAlg, RequireMFA: c.RequireMFA,
 		LogoURI: c.LogoURI, ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TosURI: c.TosURI,
 		CreatedAt: c.CreatedAt.UTC().Format(time.RFC3339),
 	}
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
 }
 
 func clientCreate(ctx context.Context, e env, args []string) error {
@@ -100,87 +120,32 @@ func clientCreate(ctx context.Context, e env, args []string) error {
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
-	c, err := buildClient(*name, *typ, redirects, postLogout, grants, scopes, *firstParty, *format, *alg)
-	if merr := meta.check(); merr != nil {
-		err = errors.Join(err, merr)
+	// The consent-page flags are checked with the rest, so every problem is told at once.
+	mc := &storage.Client{}
+	meta.apply(fs, mc)
+	spec := admin.ClientSpec{Name: *name, Type: *typ, RedirectURIs: redirects, PostLogoutRedirectURIs: postLogout,
+		GrantTypes: grants, Scopes: scopes, FirstParty: *firstParty, AccessTokenFormat: *format, IDTokenAlg: *alg,
+		RequireMFA: *requireMFA, LogoURI: mc.LogoURI, ClientURI: mc.ClientURI, PolicyURI: mc.PolicyURI, TosURI: mc.TosURI}
+	if _, err := admin.NewClient(spec, time.Now()); err != nil {
+		return flagErrors(err) // before opening the store: a typo needs no database
 	}
-	if err != nil {
-		return err
-	}
-	c.RequireMFA = *requireMFA
-	meta.apply(fs, c)
-	var sec string
-	if c.Type == storage.ClientConfidential {
-		sec = secret.RandomToken(32)
-		c.SecretHash = secret.HashToken(sec)
-	}
-	_, st, err := openStore(ctx, e, *path)
+	svc, st, err := adminService(ctx, e, *path)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if err := st.CreateClient(ctx, c); err != nil {
-		return fmt.Errorf("create client: %w", err)
+	c, sec, err := svc.CreateClient(ctx, admin.CLI(), spec)
+	if err != nil {
+		return fmt.Errorf("create client: %w", flagErrors(err))
 	}
 	if *asJSON {
-		return printJSON(e.stdout, map[string]string{"client_id": c.ID, "client_secret": sec})
+		return printJSON(e.stdout, map[string]string{"client_id": c.ClientID, "client_secret": sec})
 	}
-	fmt.Fprintf(e.stdout, "client_id:     %s\n", c.ID)
+	fmt.Fprintf(e.stdout, "client_id:     %s\n", c.ClientID)
 	if sec != "" {
 		fmt.Fprintf(e.stdout, "client_secret: %s\n(the secret is shown only now; only its hash is stored)\n", sec)
 	}
 	return nil
-}
-
-// buildClient validates the flags and returns a new client with a fresh id.
-func buildClient(name, typ string, redirects, postLogout, grants, scopes []string, firstParty bool, format, alg string) (*storage.Client, error) {
-	var problems []error
-	if strings.TrimSpace(name) == "" {
-		problems = append(problems, errors.New("--name is required"))
-	}
-	if !slices.Contains([]string{storage.ClientConfidential, storage.ClientPublic, storage.ClientNative}, typ) {
-		problems = append(problems, errors.New("--type must be confidential, public or native"))
-	}
-	if len(grants) == 0 {
-		grants = []string{grantCode, grantRefresh}
-	}
-	for _, g := range grants {
-		if !slices.Contains(knownGrants, g) {
-			problems = append(problems, fmt.Errorf("--grant-type %q is not supported (use one of %s)", g, strings.Join(knownGrants, ", ")))
-		}
-	}
-	if slices.Contains(grants, grantClientCredentials) && typ != storage.ClientConfidential {
-		problems = append(problems, errors.New("client_credentials needs a confidential client"))
-	}
-	if slices.Contains(grants, grantCode) && len(redirects) == 0 {
-		problems = append(problems, errors.New("--redirect-uri is required for the authorization_code grant"))
-	}
-	for _, u := range append(slices.Clone(redirects), postLogout...) {
-		if !redirecturi.ValidForType(u, typ) {
-			problems = append(problems, fmt.Errorf("redirect URI %q is not allowed for a %s client (absolute, no fragment; http only on loopback; custom schemes only for native apps, in reverse-domain form)", u, typ))
-		}
-	}
-	if format != storage.TokenFormatJWT && format != storage.TokenFormatOpaque {
-		problems = append(problems, errors.New("--access-token-format must be jwt or opaque"))
-	}
-	if alg != "RS256" && alg != "ES256" {
-		problems = append(problems, errors.New("--id-token-alg must be RS256 or ES256"))
-	}
-	for _, s := range scopes {
-		if s == "" || strings.ContainsAny(s, " \t\"\\") {
-			problems = append(problems, fmt.Errorf("--scope %q is not a valid scope token", s))
-		}
-	}
-	if len(problems) > 0 {
-		return nil, errors.Join(problems...)
-	}
-	now := time.Now().UTC()
-	return &storage.Client{
-		ID: secret.NewID(), Name: name, Type: typ,
-		RedirectURIs: redirects, PostLogoutRedirectURIs: postLogout, GrantTypes: dedupe(grants),
-		Scopes: scopes, FirstParty: firstParty, AccessTokenFormat: format, IDTokenAlg: alg,
-		CreatedAt: now, UpdatedAt: now,
-	}, nil
 }
 
 // metaFlags are the addresses shown on the consent page, as create and update take them.
@@ -210,15 +175,23 @@ func addMetaFlags(fs *flag.FlagSet) *metaFlags {
 	return m
 }
 
-// check validates the flags given on the command line.
+// check validates the flags given on the command line (the service's rules).
 func (m *metaFlags) check() error {
-	var problems []error
+	var p admin.ClientPatch
 	for _, f := range m.flags {
-		if err := clientmeta.Check(*f.value); err != nil {
-			problems = append(problems, fmt.Errorf("--%s %q %v", f.name, *f.value, err))
+		v := *f.value
+		switch f.name {
+		case "logo-uri":
+			p.LogoURI = &v
+		case "client-uri":
+			p.ClientURI = &v
+		case "policy-uri":
+			p.PolicyURI = &v
+		case "tos-uri":
+			p.TosURI = &v
 		}
 	}
-	return errors.Join(problems...)
+	return flagErrors(admin.CheckPatch(p))
 }
 
 // apply copies the flags given on the command line into c and reports whether any was
@@ -254,33 +227,34 @@ func clientUpdate(ctx context.Context, e env, args []string) error {
 	if !meta.apply(fs, &storage.Client{}) {
 		return errors.New("nothing to update: give --logo-uri, --client-uri, --policy-uri or --tos-uri")
 	}
-	_, st, err := openStore(ctx, e, *path)
+	var given storage.Client
+	meta.apply(fs, &given)
+	var p admin.ClientPatch
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "logo-uri":
+			p.LogoURI = &given.LogoURI
+		case "client-uri":
+			p.ClientURI = &given.ClientURI
+		case "policy-uri":
+			p.PolicyURI = &given.PolicyURI
+		case "tos-uri":
+			p.TosURI = &given.TosURI
+		}
+	})
+	svc, st, err := adminService(ctx, e, *path)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	c, err := st.UpdateClient(ctx, pos[0], func(c *storage.Client) error {
-		meta.apply(fs, c)
-		c.UpdatedAt = time.Now().UTC()
-		return nil
-	})
+	c, err := svc.UpdateClient(ctx, admin.CLI(), pos[0], "", p)
 	if err != nil {
-		return fmt.Errorf("update client %q: %w", pos[0], err)
+		return fmt.Errorf("update client %q: %w", pos[0], flagErrors(err))
 	}
 	if *asJSON {
 		return printJSON(e.stdout, viewClient(c))
 	}
 	return printFields(e.stdout, viewClient(c))
-}
-
-func dedupe(s []string) []string {
-	out := []string{}
-	for _, v := range s {
-		if !slices.Contains(out, v) {
-			out = append(out, v)
-		}
-	}
-	return out
 }
 
 func clientOther(ctx context.Context, e env, sub string, args []string) error {
@@ -293,14 +267,15 @@ func clientOther(ctx context.Context, e env, sub string, args []string) error {
 	if sub != "list" && len(pos) != 1 {
 		return fmt.Errorf("usage: myaccount client %s CLIENT_ID [--json]", sub)
 	}
-	_, st, err := openStore(ctx, e, *path)
+	svc, st, err := adminService(ctx, e, *path)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	cli := admin.CLI()
 	switch sub {
 	case "list":
-		cs, err := st.ListClients(ctx)
+		cs, err := svc.ListClients(ctx, cli)
 		if err != nil {
 			return err
 		}
@@ -318,7 +293,7 @@ func clientOther(ctx context.Context, e env, sub string, args []string) error {
 		}
 		return tw.Flush()
 	case "show":
-		c, err := st.GetClient(ctx, pos[0])
+		c, err := svc.GetClient(ctx, cli, pos[0])
 		if err != nil {
 			return fmt.Errorf("client %q: %w", pos[0], err)
 		}
@@ -327,7 +302,7 @@ func clientOther(ctx context.Context, e env, sub string, args []string) error {
 		}
 		return printFields(e.stdout, viewClient(c))
 	case "delete":
-		if err := st.DeleteClient(ctx, pos[0]); err != nil {
+		if err := svc.DeleteClient(ctx, cli, pos[0], ""); err != nil {
 			return fmt.Errorf("delete client %q: %w", pos[0], err)
 		}
 		if *asJSON {
@@ -336,15 +311,7 @@ func clientOther(ctx context.Context, e env, sub string, args []string) error {
 		fmt.Fprintf(e.stdout, "client %s deleted\n", pos[0])
 		return nil
 	default: // rotate-secret
-		sec := secret.RandomToken(32)
-		_, err := st.UpdateClient(ctx, pos[0], func(c *storage.Client) error {
-			if c.Type != storage.ClientConfidential {
-				return errors.New("only confidential clients have a secret")
-			}
-			c.SecretHash = secret.HashToken(sec)
-			c.UpdatedAt = time.Now().UTC()
-			return nil
-		})
+		sec, err := svc.RotateSecret(ctx, cli, pos[0])
 		if err != nil {
 			return fmt.Errorf("rotate secret of %q: %w", pos[0], err)
 		}

@@ -1,0 +1,430 @@
+package admin
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/myaccount/myaccount/internal/clientmeta"
+	"github.com/myaccount/myaccount/internal/redirecturi"
+	"github.com/myaccount/myaccount/internal/secret"
+	"github.com/myaccount/myaccount/storage"
+)
+
+// Grant types a client may be registered for.
+const (
+	GrantCode              = "authorization_code"
+	GrantRefresh           = "refresh_token"
+	GrantClientCredentials = "client_credentials"
+	GrantDeviceCode        = "urn:ietf:params:oauth:grant-type:device_code"
+)
+
+// KnownGrants lists the supported grant types.
+var KnownGrants = []string{GrantCode, GrantRefresh, GrantClientCredentials, GrantDeviceCode}
+
+// Client is how a client is shown: never its secret (nor the secret's hash).
+type Client struct {
+	ClientID               string    `json:"client_id"`
+	Name                   string    `json:"name"`
+	Type                   string    `json:"type"`
+	RedirectURIs           []string  `json:"redirect_uris"`
+	PostLogoutRedirectURIs []string  `json:"post_logout_redirect_uris"`
+	GrantTypes             []string  `json:"grant_types"`
+	Scopes                 []string  `json:"scopes"`
+	FirstParty             bool      `json:"first_party"`
+	AccessTokenFormat      string    `json:"access_token_format"`
+	IDTokenAlg             string    `json:"id_token_alg"`
+	RequireMFA             bool      `json:"require_mfa"`
+	LogoURI                string    `json:"logo_uri"`
+	ClientURI              string    `json:"client_uri"`
+	PolicyURI              string    `json:"policy_uri"`
+	TosURI                 string    `json:"tos_uri"`
+	CreatedAt              time.Time `json:"created_at"`
+	UpdatedAt              time.Time `json:"updated_at"`
+	// ETag is the version of the stored client: pass it back to UpdateClient and
+	// DeleteClient to change only what was read.
+	ETag string `json:"-"`
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func viewClient(c *storage.Client) *Client {
+	return &Client{
+		ClientID: c.ID, Name: c.Name, Type: c.Type,
+		RedirectURIs: nonNil(c.RedirectURIs), PostLogoutRedirectURIs: nonNil(c.PostLogoutRedirectURIs),
+		GrantTypes: nonNil(c.GrantTypes), Scopes: nonNil(c.Scopes), FirstParty: c.FirstParty,
+		AccessTokenFormat: c.AccessTokenFormat, IDTokenAlg: c.IDTokenAlg, RequireMFA: c.RequireMFA,
+		LogoURI: c.LogoURI, ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TosURI: c.TosURI,
+		CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(), ETag: clientETag(c),
+	}
+}
+
+// clientETag covers every stored field, the secret's hash included (a rotation changes it),
+// in the form the store keeps them (times in milliseconds, no nil lists), so the client
+// returned by a write and the one read back later have the same tag.
+func clientETag(c *storage.Client) string {
+	n := *c
+	n.CreatedAt, n.UpdatedAt = time.UnixMilli(c.CreatedAt.UnixMilli()).UTC(), time.UnixMilli(c.UpdatedAt.UnixMilli()).UTC()
+	n.RedirectURIs, n.PostLogoutRedirectURIs = nonNil(c.RedirectURIs), nonNil(c.PostLogoutRedirectURIs)
+	n.GrantTypes, n.Scopes = nonNil(c.GrantTypes), nonNil(c.Scopes)
+	b, _ := json.Marshal(n) // a plain struct: cannot fail
+	sum := sha256.Sum256(b)
+	return `"` + hex.EncodeToString(sum[:12]) + `"`
+}
+
+// ClientSpec is a new client.
+type ClientSpec struct {
+	Name                   string
+	Type                   string // storage.ClientConfidential, ClientPublic or ClientNative
+	RedirectURIs           []string
+	PostLogoutRedirectURIs []string
+	GrantTypes             []string // default authorization_code and refresh_token
+	Scopes                 []string // extra scopes it may ask for (e.g. admin:read)
+	FirstParty             bool
+	AccessTokenFormat      string // storage.TokenFormatJWT (default) or TokenFormatOpaque
+	IDTokenAlg             string // RS256 (default) or ES256
+	RequireMFA             bool
+	LogoURI                string
+	ClientURI              string
+	PolicyURI              string
+	TosURI                 string
+}
+
+// NewClient validates spec and returns the client to store, with a fresh id (no secret).
+func NewClient(spec ClientSpec, now time.Time) (*storage.Client, error) {
+	var problems []Problem
+	bad := func(field, value, reason string) {
+		problems = append(problems, Problem{Field: field, Value: value, Reason: reason})
+	}
+	typ, grants := spec.Type, spec.GrantTypes
+	if spec.AccessTokenFormat == "" {
+		spec.AccessTokenFormat = storage.TokenFormatJWT
+	}
+	if spec.IDTokenAlg == "" {
+		spec.IDTokenAlg = "RS256"
+	}
+	if strings.TrimSpace(spec.Name) == "" {
+		bad("name", "", "is required")
+	}
+	if !slices.Contains([]string{storage.ClientConfidential, storage.ClientPublic, storage.ClientNative}, typ) {
+		bad("type", "", "must be confidential, public or native")
+	}
+	if len(grants) == 0 {
+		grants = []string{GrantCode, GrantRefresh}
+	}
+	for _, g := range grants {
+		if !slices.Contains(KnownGrants, g) {
+			bad("grant_types", g, "is not supported (use one of "+strings.Join(KnownGrants, ", ")+")")
+		}
+	}
+	if slices.Contains(grants, GrantClientCredentials) && typ != storage.ClientConfidential {
+		problems = append(problems, Problem{Field: "grant_types", Reason: "client_credentials needs a confidential client",
+			Sentence: "client_credentials needs a confidential client"})
+	}
+	if slices.Contains(grants, GrantCode) && len(spec.RedirectURIs) == 0 {
+		bad("redirect_uris", "", "is required for the authorization_code grant")
+	}
+	problems = append(problems, checkRedirects("redirect_uris", spec.RedirectURIs, typ)...)
+	problems = append(problems, checkRedirects("post_logout_redirect_uris", spec.PostLogoutRedirectURIs, typ)...)
+	if spec.AccessTokenFormat != storage.TokenFormatJWT && spec.AccessTokenFormat != storage.TokenFormatOpaque {
+		bad("access_token_format", "", "must be jwt or opaque")
+	}
+	if spec.IDTokenAlg != "RS256" && spec.IDTokenAlg != "ES256" {
+		bad("id_token_alg", "", "must be RS256 or ES256")
+	}
+	problems = append(problems, checkScopes(spec.Scopes)...)
+	problems = append(problems, checkMeta(map[string]string{"logo_uri": spec.LogoURI, "client_uri": spec.ClientURI,
+		"policy_uri": spec.PolicyURI, "tos_uri": spec.TosURI})...)
+	if len(problems) > 0 {
+		return nil, &ValidationError{Problems: problems}
+	}
+	return &storage.Client{
+		ID: secret.NewID(), Name: spec.Name, Type: typ,
+		RedirectURIs: spec.RedirectURIs, PostLogoutRedirectURIs: spec.PostLogoutRedirectURIs, GrantTypes: dedupe(grants),
+		Scopes: spec.Scopes, FirstParty: spec.FirstParty, AccessTokenFormat: spec.AccessTokenFormat, IDTokenAlg: spec.IDTokenAlg,
+		RequireMFA: spec.RequireMFA, LogoURI: spec.LogoURI, ClientURI: spec.ClientURI, PolicyURI: spec.PolicyURI, TosURI: spec.TosURI,
+		CreatedAt: now, UpdatedAt: now,
+	}, nil
+}
+
+func checkRedirects(field string, uris []string, typ string) []Problem {
+	var out []Problem
+	for _, u := range uris {
+		if !redirecturi.ValidForType(u, typ) {
+			out = append(out, Problem{Field: field, Value: u, Reason: "is not allowed for a " + typ + " client",
+				Sentence: fmt.Sprintf("redirect URI %q is not allowed for a %s client (absolute, no fragment; http only on loopback; custom schemes only for native apps, in reverse-domain form)", u, typ)})
+		}
+	}
+	return out
+}
+
+func checkScopes(scopes []string) []Problem {
+	var out []Problem
+	for _, s := range scopes {
+		if s == "" || strings.ContainsAny(s, " \t\"\\") {
+			out = append(out, Problem{Field: "scopes", Value: s, Reason: "is not a valid scope token"})
+		}
+	}
+	return out
+}
+
+// metaFields is the order the consent-page addresses are checked in.
+var metaFields = []string{"logo_uri", "client_uri", "policy_uri", "tos_uri"}
+
+func checkMeta(m map[string]string) []Problem {
+	var out []Problem
+	for _, f := range metaFields {
+		v, ok := m[f]
+		if !ok {
+			continue
+		}
+		if err := clientmeta.Check(v); err != nil {
+			out = append(out, Problem{Field: f, Value: v, Reason: err.Error()})
+		}
+	}
+	return out
+}
+
+func dedupe(s []string) []string {
+	out := []string{}
+	for _, v := range s {
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// CreateClient validates and stores a new client. For a confidential client it returns the
+// secret, which is shown only now (only its hash is stored).
+func (s *Service) CreateClient(ctx context.Context, a Actor, spec ClientSpec) (*Client, string, error) {
+	if err := authorize(a, ManageClients); err != nil {
+		return nil, "", err
+	}
+	c, err := NewClient(spec, s.now())
+	if err != nil {
+		return nil, "", err
+	}
+	var sec string
+	if c.Type == storage.ClientConfidential {
+		sec = secret.RandomToken(32)
+		c.SecretHash = secret.HashToken(sec)
+	}
+	if err := s.Store.CreateClient(ctx, c); err != nil {
+		return nil, "", fmt.Errorf("create client: %w", err)
+	}
+	if err := s.record(ctx, a, "admin.client.create", "client:"+c.ID, "", c.Name); err != nil {
+		return nil, "", err
+	}
+	return viewClient(c), sec, nil
+}
+
+// ListClients returns every client (there are few), in the store's order.
+func (s *Service) ListClients(ctx context.Context, a Actor) ([]*Client, error) {
+	if err := authorize(a, ReadClients); err != nil {
+		return nil, err
+	}
+	cs, err := s.Store.ListClients(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list clients: %w", err)
+	}
+	out := make([]*Client, len(cs))
+	for i, c := range cs {
+		out[i] = viewClient(c)
+	}
+	return out, nil
+}
+
+// GetClient returns one client.
+func (s *Service) GetClient(ctx context.Context, a Actor, id string) (*Client, error) {
+	if err := authorize(a, ReadClients); err != nil {
+		return nil, err
+	}
+	c, err := s.Store.GetClient(ctx, id)
+	if err != nil {
+		return nil, notFound(err, "client "+id)
+	}
+	return viewClient(c), nil
+}
+
+// ClientPatch changes some of a client's settings; nil fields stay as they are. The type,
+// grant types and token formats are fixed at creation (a client changing them is a new
+// client for the applications that use it).
+type ClientPatch struct {
+	Name                   *string   `json:"name,omitempty"`
+	RedirectURIs           *[]string `json:"redirect_uris,omitempty"`
+	PostLogoutRedirectURIs *[]string `json:"post_logout_redirect_uris,omitempty"`
+	Scopes                 *[]string `json:"scopes,omitempty"`
+	RequireMFA             *bool     `json:"require_mfa,omitempty"`
+	LogoURI                *string   `json:"logo_uri,omitempty"`
+	ClientURI              *string   `json:"client_uri,omitempty"`
+	PolicyURI              *string   `json:"policy_uri,omitempty"`
+	TosURI                 *string   `json:"tos_uri,omitempty"`
+}
+
+// Empty reports whether the patch changes nothing.
+func (p ClientPatch) Empty() bool { return p == ClientPatch{} }
+
+// fields names the patched fields, for the audit event.
+func (p ClientPatch) fields() string {
+	var f []string
+	add := func(set bool, name string) {
+		if set {
+			f = append(f, name)
+		}
+	}
+	add(p.Name != nil, "name")
+	add(p.RedirectURIs != nil, "redirect_uris")
+	add(p.PostLogoutRedirectURIs != nil, "post_logout_redirect_uris")
+	add(p.Scopes != nil, "scopes")
+	add(p.RequireMFA != nil, "require_mfa")
+	add(p.LogoURI != nil, "logo_uri")
+	add(p.ClientURI != nil, "client_uri")
+	add(p.PolicyURI != nil, "policy_uri")
+	add(p.TosURI != nil, "tos_uri")
+	return strings.Join(f, ",")
+}
+
+// CheckPatch validates what of a patch needs no stored client (a *ValidationError, or nil).
+// The redirect URIs depend on the client's type and are checked by UpdateClient.
+func CheckPatch(p ClientPatch) error {
+	meta := map[string]string{}
+	for f, v := range map[string]*string{"logo_uri": p.LogoURI, "client_uri": p.ClientURI, "policy_uri": p.PolicyURI, "tos_uri": p.TosURI} {
+		if v != nil {
+			meta[f] = *v
+		}
+	}
+	problems := checkMeta(meta)
+	if p.Name != nil && strings.TrimSpace(*p.Name) == "" {
+		problems = append(problems, Problem{Field: "name", Reason: "is required"})
+	}
+	if p.Scopes != nil {
+		problems = append(problems, checkScopes(*p.Scopes)...)
+	}
+	if len(problems) > 0 {
+		return &ValidationError{Problems: problems}
+	}
+	return nil
+}
+
+// UpdateClient applies the patch. A non-empty ifMatch must equal the stored client's ETag
+// (ErrPreconditionFailed otherwise), compared in the same transaction as the write.
+func (s *Service) UpdateClient(ctx context.Context, a Actor, id, ifMatch string, p ClientPatch) (*Client, error) {
+	if err := authorize(a, ManageClients); err != nil {
+		return nil, err
+	}
+	if err := CheckPatch(p); err != nil {
+		return nil, err
+	}
+	c, err := s.Store.UpdateClient(ctx, id, func(c *storage.Client) error {
+		if ifMatch != "" && ifMatch != clientETag(c) {
+			return ErrPreconditionFailed
+		}
+		var problems []Problem
+		if p.RedirectURIs != nil {
+			problems = append(problems, checkRedirects("redirect_uris", *p.RedirectURIs, c.Type)...)
+			if len(*p.RedirectURIs) == 0 && slices.Contains(c.GrantTypes, GrantCode) {
+				problems = append(problems, Problem{Field: "redirect_uris", Reason: "is required for the authorization_code grant"})
+			}
+		}
+		if p.PostLogoutRedirectURIs != nil {
+			problems = append(problems, checkRedirects("post_logout_redirect_uris", *p.PostLogoutRedirectURIs, c.Type)...)
+		}
+		if len(problems) > 0 {
+			return &ValidationError{Problems: problems}
+		}
+		set := func(dst *string, v *string) {
+			if v != nil {
+				*dst = *v
+			}
+		}
+		setList := func(dst *[]string, v *[]string) {
+			if v != nil {
+				*dst = slices.Clone(*v)
+			}
+		}
+		set(&c.Name, p.Name)
+		setList(&c.RedirectURIs, p.RedirectURIs)
+		setList(&c.PostLogoutRedirectURIs, p.PostLogoutRedirectURIs)
+		setList(&c.Scopes, p.Scopes)
+		if p.RequireMFA != nil {
+			c.RequireMFA = *p.RequireMFA
+		}
+		set(&c.LogoURI, p.LogoURI)
+		set(&c.ClientURI, p.ClientURI)
+		set(&c.PolicyURI, p.PolicyURI)
+		set(&c.TosURI, p.TosURI)
+		c.UpdatedAt = s.now()
+		return nil
+	})
+	if err != nil {
+		var ve *ValidationError
+		if errors.Is(err, ErrPreconditionFailed) || errors.As(err, &ve) {
+			return nil, err
+		}
+		return nil, notFound(err, "update client "+id)
+	}
+	if err := s.record(ctx, a, "admin.client.update", "client:"+id, "", p.fields()); err != nil {
+		return nil, err
+	}
+	return viewClient(c), nil
+}
+
+// DeleteClient deletes a client: its tokens stop working (see op/stateless.go). A
+// non-empty ifMatch must equal the client's ETag.
+func (s *Service) DeleteClient(ctx context.Context, a Actor, id, ifMatch string) error {
+	if err := authorize(a, ManageClients); err != nil {
+		return err
+	}
+	if ifMatch != "" {
+		c, err := s.Store.GetClient(ctx, id)
+		if err != nil {
+			return notFound(err, "client "+id)
+		}
+		if clientETag(c) != ifMatch {
+			return ErrPreconditionFailed
+		}
+	}
+	if err := s.Store.DeleteClient(ctx, id); err != nil {
+		return notFound(err, "delete client "+id)
+	}
+	return s.record(ctx, a, "admin.client.delete", "client:"+id, "", "")
+}
+
+// RotateSecret gives a confidential client a new secret (returned, shown only now); the old
+// one stops working at once.
+func (s *Service) RotateSecret(ctx context.Context, a Actor, id string) (string, error) {
+	if err := authorize(a, ManageClients); err != nil {
+		return "", err
+	}
+	sec := secret.RandomToken(32)
+	_, err := s.Store.UpdateClient(ctx, id, func(c *storage.Client) error {
+		if c.Type != storage.ClientConfidential {
+			return fmt.Errorf("only confidential clients have a secret: %w", ErrWrongState)
+		}
+		c.SecretHash = secret.HashToken(sec)
+		c.UpdatedAt = s.now()
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, ErrWrongState) {
+			return "", err
+		}
+		return "", notFound(err, "rotate secret of "+id)
+	}
+	if err := s.record(ctx, a, "admin.client.rotate_secret", "client:"+id, "", ""); err != nil {
+		return "", err
+	}
+	return sec, nil
+}

@@ -1,0 +1,545 @@
+package admin
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/myaccount/myaccount/internal/account"
+	"github.com/myaccount/myaccount/internal/sessions"
+	"github.com/myaccount/myaccount/storage"
+)
+
+// User is a person's account as a list shows it.
+type User struct {
+	ID            string     `json:"id"`
+	Email         string     `json:"email"`
+	EmailVerified bool       `json:"email_verified"`
+	Status        string     `json:"status"`
+	CreatedAt     time.Time  `json:"created_at"`
+	ActivatedAt   *time.Time `json:"activated_at"`
+	// ETag is the version of the account's state (status, lock, address).
+	ETag string `json:"-"`
+}
+
+func viewUser(u *storage.User) User {
+	return User{ID: u.ID, Email: u.Email, EmailVerified: u.EmailVerified, Status: u.Status,
+		CreatedAt: u.CreatedAt.UTC(), ActivatedAt: utc(u.ActivatedAt), ETag: userETag(u)}
+}
+
+func utc(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+func userETag(u *storage.User) string {
+	ms := func(t *time.Time) int64 {
+		if t == nil {
+			return 0
+		}
+		return t.UnixMilli()
+	}
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s|%s|%s|%t|%d|%d|%d|%d|%s", u.ID, u.Email, u.Status, u.EmailVerified,
+		u.UpdatedAt.UnixMilli(), ms(u.LockedUntil), u.LockoutCount, ms(u.ActivatedAt), u.PreferredMFA))
+	return `"` + hex.EncodeToString(sum[:12]) + `"`
+}
+
+// UserFilter selects people.
+type UserFilter struct {
+	EmailPrefix string // of the normalised address
+	Status      string // storage.UserPending, UserActive, UserLocked, UserDisabled; "" = any
+}
+
+// UserPage is one page of a search; Next is the opaque cursor of the following page ("" at
+// the end).
+type UserPage struct {
+	Users []User
+	Next  string
+}
+
+// MaxPage bounds a page.
+const MaxPage = 200
+
+func pageSize(limit int) int {
+	if limit <= 0 {
+		return 50
+	}
+	return min(limit, MaxPage)
+}
+
+// SearchUsers pages through people matching f in id order. cursor is "" or a Next.
+func (s *Service) SearchUsers(ctx context.Context, a Actor, f UserFilter, cursor string, limit int) (UserPage, error) {
+	if err := authorize(a, ReadUsers); err != nil {
+		return UserPage{}, err
+	}
+	if f.Status != "" && !slices.Contains([]string{storage.UserPending, storage.UserActive, storage.UserLocked, storage.UserDisabled}, f.Status) {
+		return UserPage{}, &ValidationError{Problems: []Problem{{Field: "status", Value: f.Status, Reason: "is not pending, active, locked or disabled"}}}
+	}
+	after := ""
+	if cursor != "" {
+		b, err := base64.RawURLEncoding.DecodeString(cursor)
+		if err != nil || !strings.HasPrefix(string(b), "u:") {
+			return UserPage{}, &ValidationError{Problems: []Problem{{Field: "cursor", Reason: "is not a cursor this API gave"}}}
+		}
+		after = string(b[2:])
+	}
+	n := pageSize(limit)
+	us, err := s.Store.SearchUsers(ctx, storage.UserQuery{EmailPrefix: account.NormalizeEmail(f.EmailPrefix),
+		Status: f.Status, AfterID: after, Limit: n + 1})
+	if err != nil {
+		return UserPage{}, fmt.Errorf("search users: %w", err)
+	}
+	var p UserPage
+	if len(us) > n {
+		us = us[:n]
+		p.Next = base64.RawURLEncoding.EncodeToString([]byte("u:" + us[n-1].ID))
+	}
+	p.Users = make([]User, len(us))
+	for i, u := range us {
+		p.Users[i] = viewUser(u)
+	}
+	return p, nil
+}
+
+// Lock is why password sign-in to an account is refused, if it is.
+type Lock struct {
+	// Locked: an operator locked the account (status locked); Reason and By say why and who
+	// (from the audit log).
+	Locked bool       `json:"locked"`
+	Reason string     `json:"reason,omitempty"`
+	By     string     `json:"by,omitempty"`
+	At     *time.Time `json:"at,omitempty"`
+	// LockedOutUntil is the end of a lockout after too many wrong passwords.
+	LockedOutUntil *time.Time `json:"locked_out_until,omitempty"`
+	LockoutLevel   int        `json:"lockout_level"`
+}
+
+// Factor is an enrolled second factor (never its secret).
+type Factor struct {
+	ID         string     `json:"id"`
+	Kind       string     `json:"kind"`
+	Name       string     `json:"name"`
+	Flagged    bool       `json:"flagged"`
+	CreatedAt  time.Time  `json:"created_at"`
+	LastUsedAt *time.Time `json:"last_used_at"`
+}
+
+// Session is a browser signed in to the account.
+type Session struct {
+	ID         string    `json:"id"`
+	UserAgent  string    `json:"user_agent"`
+	IP         string    `json:"ip"`
+	CreatedAt  time.Time `json:"created_at"`
+	LastSeenAt time.Time `json:"last_seen_at"`
+	ExpiresAt  time.Time `json:"expires_at"`
+}
+
+// Device is an installation signed in to the account (a native app, a TV).
+type Device struct {
+	GrantID    string    `json:"grant_id"`
+	ClientID   string    `json:"client_id"`
+	ClientName string    `json:"client_name"`
+	Name       string    `json:"name"`
+	CreatedAt  time.Time `json:"created_at"`
+	LastUsedAt time.Time `json:"last_used_at"`
+}
+
+// App is a product with access to the account.
+type App struct {
+	ClientID  string    `json:"client_id"`
+	Name      string    `json:"name"`
+	Scopes    []string  `json:"scopes"`
+	Consented bool      `json:"consented"`
+	FirstUse  time.Time `json:"first_use"`
+	LastUse   time.Time `json:"last_use"`
+}
+
+// UserDetail is everything support needs to see why a person cannot sign in.
+type UserDetail struct {
+	User
+	Name          string         `json:"name"`
+	Locale        string         `json:"locale"`
+	Roles         []string       `json:"roles"`
+	Lock          Lock           `json:"lock"`
+	Factors       []Factor       `json:"factors"`
+	FactorsByKind map[string]int `json:"factors_by_kind"`
+	RecoveryCodes int            `json:"recovery_codes"`
+	PreferredMFA  string         `json:"preferred_mfa"`
+	Sessions      []Session      `json:"sessions"`
+	Devices       []Device       `json:"devices"`
+	Apps          []App          `json:"apps"`
+	// Activity is the person's own recent security events and the admin actions on the
+	// account, newest first.
+	Activity []AuditEntry `json:"recent_activity"`
+}
+
+// recentActivity is how many events of each kind UserDetail shows.
+const recentActivity = 20
+
+// GetUser returns one account in detail.
+func (s *Service) GetUser(ctx context.Context, a Actor, id string) (*UserDetail, error) {
+	if err := authorize(a, ReadUsers); err != nil {
+		return nil, err
+	}
+	u, err := s.Store.GetUser(ctx, id)
+	if err != nil {
+		return nil, notFound(err, "user "+id)
+	}
+	d := &UserDetail{User: viewUser(u), Name: u.Name, Locale: u.Locale, PreferredMFA: u.PreferredMFA,
+		FactorsByKind: map[string]int{}, Factors: []Factor{}, Sessions: []Session{}, Devices: []Device{}, Apps: []App{}}
+	if d.Roles, err = s.Store.ListUserRoles(ctx, id); err != nil {
+		return nil, fmt.Errorf("user roles: %w", err)
+	}
+	if err := s.fillLock(ctx, u, d); err != nil {
+		return nil, err
+	}
+	creds, err := s.Store.ListMFACredentials(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("user factors: %w", err)
+	}
+	for _, c := range creds {
+		d.Factors = append(d.Factors, Factor{ID: c.ID, Kind: c.Kind, Name: c.Name, Flagged: c.Flagged,
+			CreatedAt: c.CreatedAt.UTC(), LastUsedAt: utc(c.LastUsedAt)})
+		d.FactorsByKind[c.Kind]++
+	}
+	if d.RecoveryCodes, err = s.Store.CountRecoveryCodes(ctx, id); err != nil {
+		return nil, fmt.Errorf("user recovery codes: %w", err)
+	}
+	now := s.now()
+	all, err := s.Store.ListSessions(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("user sessions: %w", err)
+	}
+	for _, x := range all {
+		if sessions.Live(x, now) {
+			d.Sessions = append(d.Sessions, Session{ID: x.ID, UserAgent: x.UserAgent, IP: x.IP,
+				CreatedAt: x.CreatedAt.UTC(), LastSeenAt: x.LastSeenAt.UTC(), ExpiresAt: x.ExpiresAt.UTC()})
+		}
+	}
+	if err := s.fillAppsAndDevices(ctx, id, d); err != nil {
+		return nil, err
+	}
+	own, err := s.Store.ListAuditEvents(ctx, id, recentActivity)
+	if err != nil {
+		return nil, fmt.Errorf("user activity: %w", err)
+	}
+	theirs, err := s.Store.QueryAuditEvents(ctx, storage.AuditQuery{Target: "user:" + id, Limit: recentActivity})
+	if err != nil {
+		return nil, fmt.Errorf("admin actions on user: %w", err)
+	}
+	events := append(own, theirs...)
+	slices.SortStableFunc(events, func(x, y *storage.AuditEvent) int {
+		if c := y.CreatedAt.Compare(x.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(y.ID, x.ID)
+	})
+	d.Activity = make([]AuditEntry, 0, len(events))
+	for _, e := range events {
+		d.Activity = append(d.Activity, viewEvent(e))
+	}
+	return d, nil
+}
+
+// fillLock reads the operator lock (and its reason) and the password lockout.
+func (s *Service) fillLock(ctx context.Context, u *storage.User, d *UserDetail) error {
+	if u.Status == storage.UserLocked {
+		d.Lock.Locked = true
+		last, err := s.Store.QueryAuditEvents(ctx, storage.AuditQuery{Target: "user:" + u.ID, Type: "admin.user.lock", Limit: 1})
+		if err != nil {
+			return fmt.Errorf("lock reason: %w", err)
+		}
+		if len(last) == 1 {
+			d.Lock.Reason, d.Lock.By, d.Lock.At = last[0].Reason, last[0].Actor, utc(&last[0].CreatedAt)
+		}
+	}
+	if s.Accounts != nil {
+		lo, err := s.Accounts.LockoutOf(ctx, u)
+		if err != nil {
+			return err
+		}
+		if !lo.Until.IsZero() {
+			d.Lock.LockedOutUntil = utc(&lo.Until)
+		}
+		d.Lock.LockoutLevel = lo.Level
+	}
+	return nil
+}
+
+func (s *Service) fillAppsAndDevices(ctx context.Context, id string, d *UserDetail) error {
+	if s.Accounts != nil {
+		apps, err := s.Accounts.Apps(ctx, id)
+		if err != nil {
+			return err
+		}
+		for _, x := range apps {
+			d.Apps = append(d.Apps, App{ClientID: x.Client.ID, Name: x.Client.Name, Scopes: nonNil(x.Scopes),
+				Consented: x.Consented, FirstUse: x.FirstUse.UTC(), LastUse: x.LastUse.UTC()})
+		}
+	}
+	grants, err := s.Store.ListGrants(ctx, id)
+	if err != nil {
+		return fmt.Errorf("user grants: %w", err)
+	}
+	clients := map[string]*storage.Client{}
+	for _, g := range grants {
+		if g.RevokedAt != nil {
+			continue
+		}
+		c, ok := clients[g.ClientID]
+		if !ok {
+			if c, err = s.Store.GetClient(ctx, g.ClientID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+				return fmt.Errorf("grant client: %w", err)
+			}
+			clients[g.ClientID] = c
+		}
+		if c == nil || !account.IsInstallation(c) {
+			continue
+		}
+		d.Devices = append(d.Devices, Device{GrantID: g.ID, ClientID: c.ID, ClientName: c.Name, Name: g.DeviceName,
+			CreatedAt: g.CreatedAt.UTC(), LastUsedAt: g.LastUsedAt.UTC()})
+	}
+	return nil
+}
+
+// userFor loads the target account, checking ifMatch (when given) against its ETag.
+func (s *Service) userFor(ctx context.Context, id, ifMatch string) (*storage.User, error) {
+	u, err := s.Store.GetUser(ctx, id)
+	if err != nil {
+		return nil, notFound(err, "user "+id)
+	}
+	if ifMatch != "" && ifMatch != userETag(u) {
+		return nil, ErrPreconditionFailed
+	}
+	return u, nil
+}
+
+func meta(a Actor) account.Meta { return account.Meta{IP: a.IP, UserAgent: a.UserAgent} }
+
+func needReason(reason string) error {
+	if strings.TrimSpace(reason) == "" {
+		return &ValidationError{Problems: []Problem{{Field: "reason", Reason: "is required"}}}
+	}
+	return nil
+}
+
+// LockUser locks an account: it may not sign in (not even with a reset link) until it is
+// unlocked, and every session and token of it ends. A reason is required.
+func (s *Service) LockUser(ctx context.Context, a Actor, id, ifMatch, reason string) (*User, error) {
+	if err := authorize(a, ManageUsers); err != nil {
+		return nil, err
+	}
+	if err := needReason(reason); err != nil {
+		return nil, err
+	}
+	if _, err := s.userFor(ctx, id, ifMatch); err != nil {
+		return nil, err
+	}
+	u, err := s.Store.UpdateUser(ctx, id, func(u *storage.User) error {
+		if u.Status == storage.UserLocked || u.Status == storage.UserDisabled {
+			return fmt.Errorf("lock a %s account: %w", u.Status, ErrWrongState)
+		}
+		u.Status, u.UpdatedAt = storage.UserLocked, s.now()
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, ErrWrongState) {
+			return nil, err
+		}
+		return nil, notFound(err, "lock user "+id)
+	}
+	if err := s.record(ctx, a, "admin.user.lock", "user:"+id, reason, ""); err != nil {
+		return nil, err
+	}
+	if err := s.signOut(ctx, id); err != nil {
+		return nil, err
+	}
+	v := viewUser(u)
+	return &v, nil
+}
+
+// UnlockUser lifts an operator lock (the account returns to active, or to pending when it
+// was never activated) and any password lockout after wrong passwords.
+func (s *Service) UnlockUser(ctx context.Context, a Actor, id, ifMatch, reason string) (*User, error) {
+	if err := authorize(a, SupportUsers); err != nil {
+		return nil, err
+	}
+	u, err := s.userFor(ctx, id, ifMatch)
+	if err != nil {
+		return nil, err
+	}
+	if u.Status == storage.UserLocked {
+		u, err = s.Store.UpdateUser(ctx, id, func(u *storage.User) error {
+			if u.Status != storage.UserLocked {
+				return nil // unlocked meanwhile
+			}
+			u.Status, u.UpdatedAt = storage.UserActive, s.now()
+			if u.ActivatedAt == nil {
+				u.Status = storage.UserPending
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, notFound(err, "unlock user "+id)
+		}
+	}
+	if s.Accounts == nil {
+		return nil, errors.New("admin: unlock needs the account service")
+	}
+	if err := s.Accounts.Unlock(ctx, u); err != nil {
+		return nil, err
+	}
+	if u, err = s.Store.GetUser(ctx, id); err != nil {
+		return nil, notFound(err, "user "+id)
+	}
+	if err := s.record(ctx, a, "admin.user.unlock", "user:"+id, reason, ""); err != nil {
+		return nil, err
+	}
+	v := viewUser(u)
+	return &v, nil
+}
+
+// ResendActivation mails a fresh activation link to a pending account (ErrWrongState for
+// any other).
+func (s *Service) ResendActivation(ctx context.Context, a Actor, id, reason string) error {
+	if err := authorize(a, SupportUsers); err != nil {
+		return err
+	}
+	u, err := s.userFor(ctx, id, "")
+	if err != nil {
+		return err
+	}
+	if err := s.Accounts.SupportResendActivation(ctx, u, meta(a)); err != nil {
+		if errors.Is(err, account.ErrWrongState) {
+			return fmt.Errorf("%w: %w", ErrWrongState, err)
+		}
+		return err
+	}
+	return s.record(ctx, a, "admin.user.resend_activation", "user:"+id, reason, "")
+}
+
+// SendReset mails a password-reset link to an active or pending account.
+func (s *Service) SendReset(ctx context.Context, a Actor, id, reason string) error {
+	if err := authorize(a, SupportUsers); err != nil {
+		return err
+	}
+	u, err := s.userFor(ctx, id, "")
+	if err != nil {
+		return err
+	}
+	if err := s.Accounts.SupportSendReset(ctx, u, meta(a)); err != nil {
+		if errors.Is(err, account.ErrWrongState) {
+			return fmt.Errorf("%w: %w", ErrWrongState, err)
+		}
+		return err
+	}
+	return s.record(ctx, a, "admin.user.send_reset", "user:"+id, reason, "")
+}
+
+// RemoveFactors deletes the person's second factors of one kind (storage.MFATOTP,
+// storage.MFAWebAuthn) or, with kind "", all of them (recovery codes and remembered browsers
+// go too, see mfa.Service.RemoveFactor). A reason is required; the owner is notified. It
+// returns how many were removed.
+func (s *Service) RemoveFactors(ctx context.Context, a Actor, id, kind, reason string) (int, error) {
+	if err := authorize(a, SupportUsers); err != nil {
+		return 0, err
+	}
+	if err := needReason(reason); err != nil {
+		return 0, err
+	}
+	if kind != "" && kind != storage.MFATOTP && kind != storage.MFAWebAuthn {
+		return 0, &ValidationError{Problems: []Problem{{Field: "kind", Value: kind, Reason: "is not totp or webauthn"}}}
+	}
+	u, err := s.userFor(ctx, id, "")
+	if err != nil {
+		return 0, err
+	}
+	creds, err := s.Store.ListMFACredentials(ctx, id)
+	if err != nil {
+		return 0, fmt.Errorf("list factors: %w", err)
+	}
+	n := 0
+	for _, c := range creds {
+		if kind != "" && c.Kind != kind {
+			continue
+		}
+		if err := s.Factors.RemoveFactor(ctx, id, c.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return n, err
+		}
+		n++
+	}
+	if kind == "" {
+		// Nothing strong is left: recovery codes and emailed codes go too.
+		if err := s.Store.ReplaceRecoveryCodes(ctx, id, nil); err != nil {
+			return n, fmt.Errorf("void recovery codes: %w", err)
+		}
+		if u.PreferredMFA != "" {
+			if _, err := s.Store.UpdateUser(ctx, id, func(x *storage.User) error {
+				x.PreferredMFA, x.UpdatedAt = "", s.now()
+				return nil
+			}); err != nil {
+				return n, notFound(err, "user "+id)
+			}
+		}
+	}
+	what := kind
+	if what == "" {
+		what = "all"
+	}
+	if err := s.record(ctx, a, "admin.user.remove_factors", "user:"+id, reason, fmt.Sprintf("%s (%d)", what, n)); err != nil {
+		return n, err
+	}
+	if n > 0 && s.Accounts != nil {
+		s.Accounts.NotifyFactorsRemoved(ctx, u, what, meta(a))
+	}
+	return n, nil
+}
+
+// SignOutEverywhere ends every browser session of the person and revokes every grant.
+func (s *Service) SignOutEverywhere(ctx context.Context, a Actor, id, reason string) error {
+	if err := authorize(a, SupportUsers); err != nil {
+		return err
+	}
+	if _, err := s.userFor(ctx, id, ""); err != nil {
+		return err
+	}
+	if err := s.signOut(ctx, id); err != nil {
+		return err
+	}
+	return s.record(ctx, a, "admin.user.sign_out_everywhere", "user:"+id, reason, "")
+}
+
+// signOut is the sessions service's rule (one copy of it).
+func (s *Service) signOut(ctx context.Context, id string) error {
+	if s.Sessions == nil {
+		return errors.New("admin: signing out needs the sessions service")
+	}
+	return s.Sessions.SignOutEverywhere(ctx, id)
+}
+
+// DeleteUser deletes the account and everything of it (sessions, tokens, factors, its own
+// audit events; the admin events about it stay, naming it by id only). A reason is required.
+func (s *Service) DeleteUser(ctx context.Context, a Actor, id, ifMatch, reason string) error {
+	if err := authorize(a, ManageUsers); err != nil {
+		return err
+	}
+	if err := needReason(reason); err != nil {
+		return err
+	}
+	if _, err := s.userFor(ctx, id, ifMatch); err != nil {
+		return err
+	}
+	if err := s.Store.DeleteUser(ctx, id); err != nil {
+		return notFound(err, "delete user "+id)
+	}
+	return s.record(ctx, a, "admin.user.delete", "user:"+id, reason, "")
+}
