@@ -140,15 +140,7 @@ func (h *Handler) consentPost(w http.ResponseWriter, r *http.Request) {
 		h.redirectError(w, r, f.ar, "access_denied", "the user denied the request")
 		return
 	}
-	scopes := slices.Clone(f.ar.Scopes)
-	if old, err := h.cfg.Store.GetConsent(r.Context(), u.ID, f.client.ID); err == nil {
-		for _, sc := range old.Scopes {
-			if !slices.Contains(scopes, sc) {
-				scopes = append(scopes, sc)
-			}
-		}
-	}
-	if err := h.cfg.Store.SaveConsent(r.Context(), &storage.Consent{UserID: u.ID, ClientID: f.client.ID, Scopes: scopes, GrantedAt: h.now()}); err != nil {
+	if err := h.cfg.Consent.Allow(r.Context(), u.ID, f.client.ID, f.ar.Scopes); err != nil {
 		h.fail(w, r, "save consent", err)
 		return
 	}

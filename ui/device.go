@@ -4,11 +4,11 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"time"
 
 	"github.com/gorilla/mux"
 
 	"github.com/myaccount/myaccount/internal/devicecode"
+	"github.com/myaccount/myaccount/internal/guard"
 	"github.com/myaccount/myaccount/internal/i18n"
 	"github.com/myaccount/myaccount/internal/mfa"
 	"github.com/myaccount/myaccount/storage"
@@ -16,11 +16,8 @@ import (
 
 // The device page (RFC 8628 §3.3): a person enters the code a TV or a command-line tool
 // shows, signs in, and approves or denies. User codes are short (20^8), so looking one up is
-// rate-limited per client IP in SQL: an attacker cannot find live codes by guessing.
-const (
-	deviceGuessLimit  = 20
-	deviceGuessWindow = 15 * time.Minute
-)
+// rate-limited per client IP in SQL (guard.DeviceCodeGuess): an attacker cannot find live
+// codes by guessing.
 
 func (h *Handler) mountDevice(r *mux.Router) {
 	r.HandleFunc("/device", h.deviceGet).Methods(http.MethodGet, http.MethodHead)
@@ -208,12 +205,12 @@ func (h *Handler) lookupDevice(r *http.Request, typed string) (*deviceLookup, st
 		return nil, i18n.N("That is not a valid code. Check the code shown on your device and try again."), http.StatusOK
 	}
 	now := h.now()
-	n, err := h.cfg.Store.HitCounter(ctx, "device_code_ip:"+h.cfg.ClientIP(r), deviceGuessWindow, now)
+	allowed, err := h.cfg.Guard.Allow(ctx, guard.DeviceCodeGuess, h.cfg.ClientIP(r))
 	if err != nil {
 		h.cfg.Logger.ErrorContext(ctx, "device code rate limit", "err", err)
 		return nil, i18n.N("Please try again in a moment."), http.StatusInternalServerError
 	}
-	if n > deviceGuessLimit {
+	if !allowed {
 		h.cfg.Logger.WarnContext(ctx, "too many device code lookups", "ip", h.cfg.ClientIP(r))
 		return nil, i18n.N("Too many requests. Please try again later."), http.StatusTooManyRequests
 	}

@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -14,7 +13,7 @@ import (
 )
 
 // A device cookie (OWASP "device cookies") marks a browser that signed in to an account:
-// "<user id>.<nonce>.<HMAC>", signed under a key derived from the master key. Wrong passwords
+// "<user id>.<nonce>.<HMAC>", signed under its own key (subkey.DeviceCookie). Wrong passwords
 // typed in such a browser count for its nonce alone (account.Meta.Device), so failures from
 // elsewhere, which lock the address for unknown browsers, never lock its owner out of a
 // browser they used before. It is no credential: the password is still checked.
@@ -33,11 +32,7 @@ func (h *Handler) deviceCookieName() string {
 }
 
 func (h *Handler) deviceMAC(userID, nonce string) []byte {
-	key, err := hkdf.Key(sha256.New, h.cfg.MasterKey, nil, "myaccount device cookie v1", 32)
-	if err != nil {
-		return nil // unreachable with a 32-byte master key; nothing then verifies
-	}
-	m := hmac.New(sha256.New, key)
+	m := hmac.New(sha256.New, h.cfg.Keys.DeviceCookie)
 	m.Write([]byte(userID))
 	m.Write([]byte{0})
 	m.Write([]byte(nonce))
@@ -49,9 +44,6 @@ func (h *Handler) deviceMAC(userID, nonce string) []byte {
 func (h *Handler) setDeviceCookie(w http.ResponseWriter, userID string) {
 	nonce := secret.RandomToken(16)
 	mac := h.deviceMAC(userID, nonce)
-	if mac == nil {
-		return
-	}
 	v := base64.RawURLEncoding.EncodeToString([]byte(userID)) + "." + nonce + "." + base64.RawURLEncoding.EncodeToString(mac)
 	http.SetCookie(w, &http.Cookie{Name: h.deviceCookieName(), Value: v, Path: "/", MaxAge: int(deviceCookieTTL.Seconds()),
 		HttpOnly: true, Secure: h.cfg.SecureCookies, SameSite: http.SameSiteLaxMode})
@@ -70,7 +62,7 @@ func (h *Handler) withDevice(r *http.Request, m account.Meta) account.Meta {
 	uid, err1 := base64.RawURLEncoding.DecodeString(parts[0])
 	mac, err2 := base64.RawURLEncoding.DecodeString(parts[2])
 	want := h.deviceMAC(string(uid), parts[1])
-	if err1 != nil || err2 != nil || len(uid) == 0 || want == nil || !hmac.Equal(mac, want) {
+	if err1 != nil || err2 != nil || len(uid) == 0 || !hmac.Equal(mac, want) {
 		return m
 	}
 	m.Device, m.DeviceUser = parts[1], string(uid)

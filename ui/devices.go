@@ -68,17 +68,14 @@ func (h *Handler) installations(r *http.Request, u *storage.User) []installation
 }
 
 func (h *Handler) browserSessions(r *http.Request, u *storage.User, current *storage.Session) []sessionRow {
-	sessions, err := h.cfg.Store.ListSessions(r.Context(), u.ID)
+	live, err := h.cfg.Sessions.List(r.Context(), u.ID)
 	if err != nil {
 		h.cfg.Logger.WarnContext(r.Context(), "list sessions", "err", err)
 		return nil
 	}
-	now, lang := h.now(), h.lang(r, u)
+	lang := h.lang(r, u)
 	var rows []sessionRow
-	for _, s := range sessions {
-		if s.RevokedAt != nil || !now.Before(s.ExpiresAt) {
-			continue
-		}
+	for _, s := range live {
 		rows = append(rows, sessionRow{ID: s.ID, Device: useragent.Describe(s.UserAgent), IP: s.IP,
 			LastActivity: h.formatTime(s.LastSeenAt, u, lang), Current: s.ID == current.ID})
 	}
@@ -134,13 +131,13 @@ func (h *Handler) sessionRevoke(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/logout?done=1", http.StatusSeeOther)
 		return
 	}
-	sess, err := h.cfg.Store.GetSession(r.Context(), id)
-	if err != nil || sess.UserID != u.ID {
+	// Someone else's session is as good as none (the service answers not found).
+	if err := h.cfg.Sessions.Revoke(r.Context(), u.ID, id); errors.Is(err, storage.ErrNotFound) {
 		h.ErrorPage(w, r, http.StatusNotFound, i18n.N("Not found"), i18n.N("There is no page at this address."))
 		return
-	}
-	if err := h.cfg.Store.RevokeSession(r.Context(), id, h.now()); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		h.cfg.Logger.ErrorContext(r.Context(), "revoke session", "err", err)
+	} else if err != nil {
+		h.fail(w, r, "revoke session", err)
+		return
 	}
 	http.Redirect(w, r, "/account/devices?done=device", http.StatusSeeOther)
 }
@@ -152,17 +149,9 @@ func (h *Handler) signOutOthers(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	now := h.now()
-	sessions, err := h.cfg.Store.ListSessions(r.Context(), u.ID)
-	if err == nil {
-		for _, s := range sessions {
-			if s.ID != cur.ID && s.RevokedAt == nil {
-				_ = h.cfg.Store.RevokeSession(r.Context(), s.ID, now)
-			}
-		}
-	}
-	if err := h.cfg.Store.RevokeUserClientGrants(r.Context(), u.ID, "", now); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		h.cfg.Logger.ErrorContext(r.Context(), "revoke grants", "err", err)
+	if err := h.cfg.Sessions.SignOutOthers(r.Context(), u.ID, cur.ID); err != nil {
+		h.fail(w, r, "sign out everywhere else", err)
+		return
 	}
 	h.cfg.Accounts.Audit(r.Context(), u.ID, "signed_out_everywhere", h.meta(r, h.lang(r, u)), "")
 	http.Redirect(w, r, "/account/devices?done=others", http.StatusSeeOther)

@@ -2,8 +2,6 @@ package ui
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"html/template"
@@ -16,6 +14,7 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/gorilla/mux"
 
+	"github.com/myaccount/myaccount/internal/guard"
 	"github.com/myaccount/myaccount/internal/i18n"
 	"github.com/myaccount/myaccount/internal/mfa"
 	"github.com/myaccount/myaccount/internal/mfa/webauthnx"
@@ -38,7 +37,6 @@ const (
 	// counter on its nonce refuses a replayed copy.
 	codesCookie  = "myaccount_codes"
 	codesPurpose = "recovery-codes-show"
-	codesTTL     = 10 * time.Minute
 	// maxFactorName bounds the name a person gives a factor, in characters.
 	maxFactorName = 64
 )
@@ -269,11 +267,10 @@ func (h *Handler) totpConfirm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// One pending enrolment adds one app, even when the form is sent twice.
-	sum := sha256.Sum256([]byte(pending))
-	if n, err := h.cfg.Store.HitCounter(ctx, "totp-enrol:"+hex.EncodeToString(sum[:]), mfa.TOTPEnrolmentTTL, h.now()); err != nil || n != 1 {
-		if err != nil {
-			h.cfg.Logger.ErrorContext(ctx, "count totp enrolment", "err", err)
-		}
+	if first, err := h.cfg.Guard.Allow(ctx, guard.TOTPEnrolment, pending); err != nil {
+		h.fail(w, r, "count totp enrolment", err)
+		return
+	} else if !first {
 		http.Redirect(w, r, "/account/security", http.StatusSeeOther)
 		return
 	}
@@ -352,8 +349,8 @@ type shownCodes struct {
 
 // showCodes hands new recovery codes to the page that shows them once.
 func (h *Handler) showCodes(w http.ResponseWriter, u *storage.User, codes []string, next string) bool {
-	sc := shownCodes{UserID: u.ID, Codes: codes, Continue: next, Nonce: secret.RandomToken(16), Expires: h.now().Add(codesTTL).Unix()}
-	if err := h.sealCookie(w, codesCookie, codesPurpose, sc, codesTTL); err != nil {
+	sc := shownCodes{UserID: u.ID, Codes: codes, Continue: next, Nonce: secret.RandomToken(16), Expires: h.now().Add(guard.CodesShown.Window()).Unix()}
+	if err := h.sealCookie(w, codesCookie, codesPurpose, sc, guard.CodesShown.Window()); err != nil {
 		h.cfg.Logger.Error("seal recovery codes", "err", err)
 		return false
 	}
@@ -371,7 +368,10 @@ func (h *Handler) takeCodes(w http.ResponseWriter, r *http.Request, u *storage.U
 	if sc.UserID != u.ID || h.now().Unix() > sc.Expires || len(sc.Codes) == 0 {
 		return nil
 	}
-	if n, err := h.cfg.Store.HitCounter(r.Context(), "codes-shown:"+sc.Nonce, codesTTL, h.now()); err != nil || n != 1 {
+	if first, err := h.cfg.Guard.Allow(r.Context(), guard.CodesShown, sc.Nonce); err != nil || !first {
+		if err != nil {
+			h.cfg.Logger.ErrorContext(r.Context(), "count recovery codes shown", "err", err)
+		}
 		return nil
 	}
 	if sc.Continue != "" {

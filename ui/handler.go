@@ -3,7 +3,6 @@ package ui
 import (
 	"bytes"
 	"context"
-	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/sha256"
 	"errors"
@@ -25,17 +24,21 @@ import (
 
 	"github.com/myaccount/myaccount/internal/account"
 	"github.com/myaccount/myaccount/internal/captcha"
+	"github.com/myaccount/myaccount/internal/consent"
 	"github.com/myaccount/myaccount/internal/errcode"
 	"github.com/myaccount/myaccount/internal/geo"
+	"github.com/myaccount/myaccount/internal/guard"
 	"github.com/myaccount/myaccount/internal/i18n"
 	"github.com/myaccount/myaccount/internal/mfa"
 	"github.com/myaccount/myaccount/internal/mfa/webauthnx"
 	"github.com/myaccount/myaccount/internal/requestid"
+	"github.com/myaccount/myaccount/internal/sessions"
 	"github.com/myaccount/myaccount/storage"
 	"github.com/myaccount/myaccount/ui/web"
 )
 
-// Store is what the UI needs from storage.
+// Store is what the UI needs from storage beyond the domain services (sessions, consent,
+// guards), which keep their own rules.
 type Store interface {
 	storage.MFAStore
 	UpdateUser(ctx context.Context, id string, fn func(*storage.User) error) (*storage.User, error)
@@ -44,22 +47,20 @@ type Store interface {
 	RebindAuthRequests(ctx context.Context, oldHash, newHash string) (int64, error)
 	GetClient(ctx context.Context, id string) (*storage.Client, error)
 	GetUser(ctx context.Context, id string) (*storage.User, error)
-	GetConsent(ctx context.Context, userID, clientID string) (*storage.Consent, error)
-	SaveConsent(ctx context.Context, c *storage.Consent) error
-	CreateSession(ctx context.Context, s *storage.Session) error
-	GetSessionByTokenHash(ctx context.Context, tokenHash string, now time.Time) (*storage.Session, error)
-	TouchSession(ctx context.Context, id string, now time.Time) error
-	RevokeSession(ctx context.Context, id string, now time.Time) error
 	ListAuditEvents(ctx context.Context, userID string, limit int) ([]*storage.AuditEvent, error)
-	GetSession(ctx context.Context, id string) (*storage.Session, error)
-	ListSessions(ctx context.Context, userID string) ([]*storage.Session, error)
 	GetGrant(ctx context.Context, id string) (*storage.Grant, error)
 	ListGrants(ctx context.Context, userID string) ([]*storage.Grant, error)
 	RevokeGrant(ctx context.Context, id string, now time.Time) error
-	RevokeUserClientGrants(ctx context.Context, userID, clientID string, now time.Time) error
 	GetDeviceCodeByUserCode(ctx context.Context, userCode string) (*storage.DeviceCode, error)
 	DecideDeviceCode(ctx context.Context, userCode, state, userID string, authTime time.Time, amr []string, now time.Time) error
-	HitCounter(ctx context.Context, key string, window time.Duration, now time.Time) (int, error)
+}
+
+// Keys are the UI's own keys, each derived for its purpose (internal/subkey); the UI never
+// holds the master key.
+type Keys struct {
+	CSRF          []byte // signs CSRF tokens
+	SealedCookies []byte // encrypts sealed cookies
+	DeviceCookie  []byte // signs device cookies
 }
 
 // Translator localizes UI text (internal/i18n.Bundle).
@@ -73,6 +74,10 @@ type Translator interface {
 type Config struct {
 	Store    Store
 	Accounts *account.Service
+	// Sessions starts, resolves and ends browser sessions (its TTL and idle limit apply).
+	Sessions *sessions.Service
+	Consent  *consent.Service
+	Guard    *guard.Guard
 	I18n     Translator
 	Captcha  *captcha.Service
 	Geo      *geo.Data
@@ -82,15 +87,13 @@ type Config struct {
 	// EmailCodes asks accounts without a strong factor for an emailed code in new browsers.
 	EmailCodes    bool
 	Issuer        string
-	MasterKey     []byte // the CSRF key is derived from it
+	Keys          Keys
 	SecureCookies bool
 	// CallbackURL returns where to send the browser once an auth request is done.
 	CallbackURL func(ctx context.Context, authRequestID string) string
 	// BrowserCookie is the cookie that binds an auth request to the browser (set by op).
 	BrowserCookie string
 	SessionCookie string
-	SessionTTL    time.Duration
-	SessionIdle   time.Duration
 	ClientIP      func(*http.Request) string
 	ProductName   string
 	LogoURL       string
@@ -127,12 +130,16 @@ func New(cfg Config) (*Handler, error) {
 	if !accentRE.MatchString(cfg.AccentColor) {
 		cfg.AccentColor = defaultAccent
 	}
-	if len(cfg.MasterKey) != 32 {
-		return nil, errors.New("ui: master key must be 32 bytes")
+	for _, k := range []struct {
+		name string
+		key  []byte
+	}{{"csrf", cfg.Keys.CSRF}, {"sealed cookies", cfg.Keys.SealedCookies}, {"device cookie", cfg.Keys.DeviceCookie}} {
+		if len(k.key) != 32 {
+			return nil, fmt.Errorf("ui: the %s key must be 32 bytes", k.name)
+		}
 	}
-	key, err := hkdf.Key(sha256.New, cfg.MasterKey, nil, "myaccount csrf v1", 32)
-	if err != nil {
-		return nil, fmt.Errorf("ui: derive csrf key: %w", err)
+	if cfg.Sessions == nil || cfg.Consent == nil || cfg.Guard == nil {
+		return nil, errors.New("ui: the sessions, consent and guard services are required")
 	}
 	var files fs.FS = web.FS
 	if cfg.ThemeDir != "" {
@@ -140,7 +147,7 @@ func New(cfg Config) (*Handler, error) {
 	}
 	cfg.SessionCookie = hostCookieName(cfg.SessionCookie, cfg.SecureCookies)
 	cfg.BrowserCookie = hostCookieName(cfg.BrowserCookie, cfg.SecureCookies)
-	h := &Handler{cfg: cfg, pages: map[string]*template.Template{}, csrfKey: key}
+	h := &Handler{cfg: cfg, pages: map[string]*template.Template{}, csrfKey: cfg.Keys.CSRF}
 	th, err := deriveTheme(cfg.AccentColor)
 	if err != nil {
 		return nil, fmt.Errorf("ui: %w", err)

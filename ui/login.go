@@ -303,7 +303,12 @@ func (h *Handler) proceed(w http.ResponseWriter, r *http.Request, f *authFlow, s
 		http.Redirect(w, r, "/profile?authRequestID="+url.QueryEscape(f.ar.ID), http.StatusSeeOther)
 		return
 	}
-	if h.needsConsent(r, f, u) {
+	need, err := h.cfg.Consent.Needed(r.Context(), u.ID, f.client, f.ar.Scopes, f.ar.Prompt)
+	if err != nil {
+		h.fail(w, r, "look up consent", err)
+		return
+	}
+	if need {
 		if slices.Contains(f.ar.Prompt, "none") {
 			h.redirectError(w, r, f.ar, "consent_required", "the user has not yet allowed this application")
 			return
@@ -312,25 +317,6 @@ func (h *Handler) proceed(w http.ResponseWriter, r *http.Request, f *authFlow, s
 		return
 	}
 	h.complete(w, r, f, s)
-}
-
-func (h *Handler) needsConsent(r *http.Request, f *authFlow, u *storage.User) bool {
-	if f.client.FirstParty {
-		return false
-	}
-	if slices.Contains(f.ar.Prompt, "consent") {
-		return true
-	}
-	c, err := h.cfg.Store.GetConsent(r.Context(), u.ID, f.client.ID)
-	if err != nil {
-		return true
-	}
-	for _, sc := range f.ar.Scopes {
-		if !slices.Contains(c.Scopes, sc) {
-			return true
-		}
-	}
-	return false
 }
 
 // complete marks the auth request done and hands the browser to the provider's callback.

@@ -1,8 +1,6 @@
 package ui
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -13,6 +11,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/myaccount/myaccount/internal/fault"
+	"github.com/myaccount/myaccount/internal/guard"
 	"github.com/myaccount/myaccount/internal/i18n"
 	"github.com/myaccount/myaccount/internal/mfa"
 	"github.com/myaccount/myaccount/internal/mfa/webauthnx"
@@ -363,8 +362,11 @@ func (h *Handler) passkeyFinish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.clearCookie(w, passkeyCookie)
-	sum := sha256.Sum256(st.State)
-	if n, err := h.cfg.Store.HitCounter(r.Context(), "passkey-challenge:"+hex.EncodeToString(sum[:]), mfa.CeremonyTTL, h.now()); err != nil || n != 1 {
+	if first, err := h.cfg.Guard.Allow(r.Context(), guard.PasskeyChallenge, string(st.State)); err != nil {
+		h.cfg.Logger.ErrorContext(r.Context(), "count passkey challenge", "err", err)
+		h.jsonError(w, r, nil, http.StatusInternalServerError, i18n.N("Please try again in a moment."))
+		return
+	} else if !first {
 		h.jsonError(w, r, nil, http.StatusBadRequest, i18n.N("Sign-in expired"))
 		return
 	}

@@ -3,9 +3,7 @@ package ui
 import (
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/hkdf"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -14,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/myaccount/myaccount/internal/guard"
 	"github.com/myaccount/myaccount/internal/mfa"
 	"github.com/myaccount/myaccount/storage"
 )
@@ -38,11 +37,7 @@ type pendingSignIn struct {
 }
 
 func (h *Handler) cookieAEAD() (cipher.AEAD, error) {
-	key, err := hkdf.Key(sha256.New, h.cfg.MasterKey, nil, "myaccount ui sealed cookies v1", 32)
-	if err != nil {
-		return nil, err
-	}
-	block, err := aes.NewCipher(key)
+	block, err := aes.NewCipher(h.cfg.Keys.SealedCookies)
 	if err != nil {
 		return nil, err
 	}
@@ -207,8 +202,11 @@ func (h *Handler) nextStep(w http.ResponseWriter, r *http.Request, u *storage.Us
 
 // sendEmailCode mails a fresh sign-in code, at most a few per ten minutes.
 func (h *Handler) sendEmailCode(r *http.Request, u *storage.User) bool {
-	n, err := h.cfg.Store.HitCounter(r.Context(), "mfa-email:"+u.ID, 10*time.Minute, h.now())
-	if err != nil || n > 3 {
+	allowed, err := h.cfg.Guard.Allow(r.Context(), guard.EmailCode, u.ID)
+	if err != nil {
+		h.cfg.Logger.ErrorContext(r.Context(), "count email codes", "err", err)
+	}
+	if !allowed {
 		return false
 	}
 	code, err := h.cfg.MFA.CreateEmailCode(r.Context(), u.ID)

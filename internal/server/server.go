@@ -5,8 +5,6 @@ package server
 
 import (
 	"context"
-	"crypto/hkdf"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -22,8 +20,10 @@ import (
 	"github.com/myaccount/myaccount/internal/captcha"
 	"github.com/myaccount/myaccount/internal/clientip"
 	"github.com/myaccount/myaccount/internal/config"
+	"github.com/myaccount/myaccount/internal/consent"
 	"github.com/myaccount/myaccount/internal/fault"
 	"github.com/myaccount/myaccount/internal/geo"
+	"github.com/myaccount/myaccount/internal/guard"
 	"github.com/myaccount/myaccount/internal/i18n"
 	"github.com/myaccount/myaccount/internal/mail"
 	"github.com/myaccount/myaccount/internal/metrics"
@@ -33,12 +33,15 @@ import (
 	"github.com/myaccount/myaccount/internal/passwords/breached"
 	"github.com/myaccount/myaccount/internal/requestid"
 	"github.com/myaccount/myaccount/internal/secret"
+	"github.com/myaccount/myaccount/internal/sessions"
+	"github.com/myaccount/myaccount/internal/subkey"
 	"github.com/myaccount/myaccount/internal/tracing"
 	"github.com/myaccount/myaccount/keys"
 	"github.com/myaccount/myaccount/op"
 	"github.com/myaccount/myaccount/storage"
 	"github.com/myaccount/myaccount/storage/postgres"
 	"github.com/myaccount/myaccount/storage/sqlite"
+	"github.com/myaccount/myaccount/storage/sqlstore"
 	"github.com/myaccount/myaccount/ui"
 )
 
@@ -50,6 +53,8 @@ type Server struct {
 	Store    storage.Store
 	Keys     *keys.Manager
 	Accounts *account.Service
+	// Sessions holds the browser-session rules (sign out everywhere) for every consumer.
+	Sessions *sessions.Service
 	Handler  http.Handler
 	cfg      *config.Config
 	log      *slog.Logger
@@ -136,6 +141,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	store, schema, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, err
+	}
+	// One clock: the store's own readings of the time (expiry checks, default timestamps)
+	// follow Options.Now too.
+	if db, ok := store.(*sqlstore.DB); ok && opts.Now != nil {
+		store = db.WithClock(now)
 	}
 	// The mail worker uses the store as opened: its polling is no request's work, so it
 	// stays outside the request guard and the tests' fault injection.
@@ -235,11 +245,12 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 			Max: a.LockoutMax.Std(), IPLimit: a.FailuresPerIP},
 	}
 	outbox.Handle(account.ResetRequestTask, traceTask(tp, account.ResetRequestTask, accounts.RunResetRequest))
-	captchaKey, err := hkdf.Key(sha256.New, mk, nil, "myaccount captcha v1", 32)
+	// Every consumer but the key manager and the sealers gets its own derived key.
+	subkeys, err := subkey.New(mk)
 	if err != nil {
-		return nil, fmt.Errorf("captcha key: %w", err)
+		return nil, fmt.Errorf("subkeys: %w", err)
 	}
-	captchas := &captcha.Service{Store: store, Counters: store, Key: captchaKey, Now: now, Rand: opts.CaptchaRand}
+	captchas := &captcha.Service{Store: store, Counters: store, Key: subkeys.Key(subkey.Captcha), Now: now, Rand: opts.CaptchaRand}
 	bundle, err := i18n.New()
 	if err != nil {
 		return nil, fmt.Errorf("i18n: %w", err)
@@ -297,9 +308,15 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 	if err != nil {
 		return nil, err
 	}
+	sessionSvc := &sessions.Service{Store: store, TTL: cfg.Session.TTL.Std(), Idle: cfg.Session.IdleTTL.Std(), Now: now, Logger: log}
 	uiH, err = ui.New(ui.Config{
-		Store:         store,
-		Accounts:      accounts,
+		Store:    store,
+		Accounts: accounts,
+		Sessions: sessionSvc,
+		Consent:  &consent.Service{Store: store, Now: now},
+		Guard:    &guard.Guard{Store: store, Now: now},
+		Keys: ui.Keys{CSRF: subkeys.Key(subkey.CSRF), SealedCookies: subkeys.Key(subkey.SealedCookies),
+			DeviceCookie: subkeys.Key(subkey.DeviceCookie)},
 		I18n:          bundle,
 		Captcha:       captchas,
 		Geo:           geoData,
@@ -307,13 +324,10 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 		WebAuthn:      wa,
 		EmailCodes:    cfg.MFA.EmailCodeForNewBrowsers,
 		Issuer:        issuer,
-		MasterKey:     mk,
 		SecureCookies: secure,
 		CallbackURL:   prov.CallbackURL,
 		BrowserCookie: browserCookie,
 		SessionCookie: cfg.Session.CookieName,
-		SessionTTL:    cfg.Session.TTL.Std(),
-		SessionIdle:   cfg.Session.IdleTTL.Std(),
 		ClientIP:      ips.IP,
 		ProductName:   cfg.UI.ProductName,
 		LogoURL:       cfg.UI.LogoURL,
@@ -333,6 +347,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 	uiH.Mount(uiRouter)
 	root.PathPrefix("/").Handler(uiH.Middleware(uiRouter))
 	srv := &Server{Store: store, Keys: km, Accounts: accounts, cfg: cfg, log: log, now: now, holder: holder, outbox: outbox, Metrics: m, Tracing: tp}
+	srv.Sessions = sessionSvc
 	m.HashQueue(accounts.Hashes.Stats)
 	observeStore(m, raw)
 	// Probes stand outside the fault mapping: their 503 is the answer, not a failure to map.
