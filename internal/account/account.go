@@ -57,6 +57,16 @@ type Store interface {
 	InTx(ctx context.Context, fn func(storage.Store) error) error
 }
 
+// Mailer sends one rendered email (mail.Outbox queues it durably; mail.LogSender logs it).
+type Mailer interface {
+	Send(ctx context.Context, m mail.Message) error
+}
+
+// Renderer renders one kind of email in a language (mail.Renderer).
+type Renderer interface {
+	Render(kind, lang string, data mail.Data) (mail.Message, error)
+}
+
 // Blocklist knows common and breached passwords.
 type Blocklist interface {
 	Common(password string) bool
@@ -69,8 +79,10 @@ type Service struct {
 	// Blocklist refuses common passwords when set.
 	Blocklist Blocklist
 	// Mail sends notifications; Templates renders them. Nil Mail sends nothing (CLI use).
-	Mail      mail.Sender
-	Templates *mail.Renderer
+	// When Mail is also a TaskQueue (the server's outbox), work that must not show in a
+	// request's timing is queued for its worker.
+	Mail      Mailer
+	Templates Renderer
 	// ProductName is refused as (the bulk of) a password, like "myaccount".
 	ProductName string
 	// BaseURL is the issuer: links in emails point below it.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/myaccount/myaccount/internal/mail"
 	"github.com/myaccount/myaccount/internal/secret"
+	"github.com/myaccount/myaccount/internal/sessions"
 	"github.com/myaccount/myaccount/storage"
 )
 
@@ -103,11 +104,8 @@ func (s *Service) NotMe(ctx context.Context, token string, m Meta) (*NotMeResult
 			return fmt.Errorf("not me: %w", err)
 		}
 		res.User = u
-		if err := tx.RevokeUserSessions(ctx, u.ID, now); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return fmt.Errorf("not me: revoke sessions: %w", err)
-		}
-		if err := tx.RevokeUserClientGrants(ctx, u.ID, "", now); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return fmt.Errorf("not me: revoke grants: %w", err)
+		if err := sessions.EndAll(ctx, tx, u.ID, now); err != nil {
+			return fmt.Errorf("not me: %w", err)
 		}
 		if err := tx.DeleteTrustedBrowsers(ctx, u.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return fmt.Errorf("not me: forget browsers: %w", err)

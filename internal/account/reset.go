@@ -11,6 +11,7 @@ import (
 
 	"github.com/myaccount/myaccount/internal/mail"
 	"github.com/myaccount/myaccount/internal/secret"
+	"github.com/myaccount/myaccount/internal/sessions"
 	"github.com/myaccount/myaccount/storage"
 )
 
@@ -18,7 +19,7 @@ import (
 // server registers RunResetRequest for it.
 const ResetRequestTask = "reset-request"
 
-// TaskQueue is a mail Sender that can also queue work for its worker (mail.Outbox).
+// TaskQueue is a Mailer that can also queue work for its worker (mail.Outbox).
 type TaskQueue interface {
 	Enqueue(ctx context.Context, kind string, payload []byte) error
 }
@@ -148,12 +149,5 @@ func (s *Service) Reset(ctx context.Context, token, password string, m Meta) (*s
 
 // endEverything revokes every browser session and every grant (refresh and access tokens).
 func (s *Service) endEverything(ctx context.Context, userID string) error {
-	now := s.now()
-	if err := s.Store.RevokeUserSessions(ctx, userID, now); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return fmt.Errorf("revoke sessions: %w", err)
-	}
-	if err := s.Store.RevokeUserClientGrants(ctx, userID, "", now); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return fmt.Errorf("revoke grants: %w", err)
-	}
-	return nil
+	return sessions.EndAll(ctx, s.Store, userID, s.now())
 }
