@@ -672,6 +672,33 @@ type AdminQueryStore interface {
 	QueryAuditEvents(ctx context.Context, q AuditQuery) ([]*AuditEvent, error)
 }
 
+// InitialAccessToken lets its holder register clients dynamically (RFC 7591 §3) a limited
+// number of times before it expires. Only its SHA-256 is stored.
+type InitialAccessToken struct {
+	Hash      string
+	UsesLeft  int
+	CreatedBy string // the admin actor that issued it ("cli", "user:ID")
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// RegistrationStore keeps dynamic client registration's tokens (RFC 7591/7592).
+type RegistrationStore interface {
+	// CreateInitialAccessToken stores t; a duplicate hash is ErrConflict.
+	CreateInitialAccessToken(ctx context.Context, t *InitialAccessToken) error
+	// UseInitialAccessToken spends one use of the token in one statement, so concurrent
+	// registrations cannot spend the same use twice. Unknown: ErrNotFound; expired:
+	// ErrExpired; no use left: ErrAlreadyUsed.
+	UseInitialAccessToken(ctx context.Context, hash string, now time.Time) error
+	// SetRegistrationToken stores (or replaces) the hash of the client's registration access
+	// token (RFC 7592). ErrNotFound when the client does not exist. The row goes with the
+	// client.
+	SetRegistrationToken(ctx context.Context, clientID, hash string, now time.Time) error
+	// ClientByRegistrationToken returns the id of the client registered under the token
+	// hash; ErrNotFound for an unknown hash.
+	ClientByRegistrationToken(ctx context.Context, hash string) (string, error)
+}
+
 // Store is everything a backend provides.
 type Store interface {
 	UserStore
@@ -691,6 +718,7 @@ type Store interface {
 	OutboxStore
 	RoleStore
 	AdminQueryStore
+	RegistrationStore
 	// InTx runs fn with a Store whose calls all happen in one transaction; fn's error rolls
 	// back. Nested InTx calls reuse the outer transaction.
 	InTx(ctx context.Context, fn func(Store) error) error

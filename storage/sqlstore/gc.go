@@ -56,6 +56,7 @@ func newGCSQL(rb func(string) string) gcSQL {
 			WHERE (used_at IS NULL AND expires_at <= ?) OR used_at <= ?`),
 			func(now int64) []any { return []any{now, now - usedTokenRetention.Milliseconds()} }},
 		{"captchas", rb(`DELETE FROM captchas WHERE expires_at <= ?`), nowArg},
+		{"initial access tokens", rb(`DELETE FROM initial_access_tokens WHERE expires_at <= ? OR uses_left = 0`), nowArg},
 		{"device codes", rb(`DELETE FROM device_codes WHERE expires_at <= ?`), nowArg},
 		{"trusted browsers", rb(`DELETE FROM trusted_browsers WHERE expires_at <= ?`), nowArg},
 		{"counters", rb(`DELETE FROM counters WHERE window_start <= ?`),
@@ -69,7 +70,7 @@ func newGCSQL(rb func(string) string) gcSQL {
 // entries expired by now;
 // grants revoked by now that have no tokens left; grants with no tokens left that a newer
 // live grant of the same user and client supersedes; one-time tokens unused and expired, or used
-// more than a day ago; expired captchas, device codes, trusted browsers and leases; and
+// more than a day ago; expired captchas, spent or expired initial access tokens, device codes, trusted browsers and leases; and
 // counters whose window started more than CounterRetention ago. It returns the number of
 // rows removed.
 // The newest live grant of a user and client is kept even without tokens: it is what the

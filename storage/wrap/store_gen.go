@@ -51,6 +51,14 @@ func (s *Store) ClaimOutbox(ctx context.Context, a1 string, a2 int, a3 time.Dura
 	return
 }
 
+func (s *Store) ClientByRegistrationToken(ctx context.Context, a1 string) (r0 string, err error) {
+	err = s.around(ctx, "ClientByRegistrationToken", func(ctx context.Context) (err error) {
+		r0, err = s.inner.ClientByRegistrationToken(ctx, a1)
+		return err
+	})
+	return
+}
+
 func (s *Store) CompleteAuthRequest(ctx context.Context, a1 string, a2 string, a3 string, a4 time.Time, a5 []string, a6 string) (err error) {
 	err = s.around(ctx, "CompleteAuthRequest", func(ctx context.Context) (err error) {
 		err = s.inner.CompleteAuthRequest(ctx, a1, a2, a3, a4, a5, a6)
@@ -150,6 +158,14 @@ func (s *Store) CreateDeviceCode(ctx context.Context, a1 *storage.DeviceCode) (e
 func (s *Store) CreateGrant(ctx context.Context, a1 *storage.Grant) (err error) {
 	err = s.around(ctx, "CreateGrant", func(ctx context.Context) (err error) {
 		err = s.inner.CreateGrant(ctx, a1)
+		return err
+	})
+	return
+}
+
+func (s *Store) CreateInitialAccessToken(ctx context.Context, a1 *storage.InitialAccessToken) (err error) {
+	err = s.around(ctx, "CreateInitialAccessToken", func(ctx context.Context) (err error) {
+		err = s.inner.CreateInitialAccessToken(ctx, a1)
 		return err
 	})
 	return
@@ -723,6 +739,14 @@ func (s *Store) SearchUsers(ctx context.Context, a1 storage.UserQuery) (r0 []*st
 	return
 }
 
+func (s *Store) SetRegistrationToken(ctx context.Context, a1 string, a2 string, a3 time.Time) (err error) {
+	err = s.around(ctx, "SetRegistrationToken", func(ctx context.Context) (err error) {
+		err = s.inner.SetRegistrationToken(ctx, a1, a2, a3)
+		return err
+	})
+	return
+}
+
 func (s *Store) TouchSession(ctx context.Context, a1 string, a2 time.Time) (err error) {
 	err = s.around(ctx, "TouchSession", func(ctx context.Context) (err error) {
 		err = s.inner.TouchSession(ctx, a1, a2)
@@ -758,6 +782,14 @@ func (s *Store) UpdateSigningKey(ctx context.Context, a1 string, a2 func(*storag
 func (s *Store) UpdateUser(ctx context.Context, a1 string, a2 func(*storage.User) error) (r0 *storage.User, err error) {
 	err = s.around(ctx, "UpdateUser", func(ctx context.Context) (err error) {
 		r0, err = s.inner.UpdateUser(ctx, a1, a2)
+		return err
+	})
+	return
+}
+
+func (s *Store) UseInitialAccessToken(ctx context.Context, a1 string, a2 time.Time) (err error) {
+	err = s.around(ctx, "UseInitialAccessToken", func(ctx context.Context) (err error) {
+		err = s.inner.UseInitialAccessToken(ctx, a1, a2)
 		return err
 	})
 	return
