@@ -7,10 +7,9 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/myaccount/myaccount/internal/deviceapproval"
 	"github.com/myaccount/myaccount/internal/devicecode"
-	"github.com/myaccount/myaccount/internal/guard"
 	"github.com/myaccount/myaccount/internal/i18n"
-	"github.com/myaccount/myaccount/internal/mfa"
 	"github.com/myaccount/myaccount/storage"
 )
 
@@ -35,12 +34,6 @@ type devicePage struct {
 	Email      string
 	Scopes     []string
 	Approved   bool
-}
-
-// deviceLookup is a pending user code found for this request, with its client.
-type deviceLookup struct {
-	dc     *storage.DeviceCode
-	client *storage.Client
 }
 
 // deviceGet shows the form; verification_uri_complete fills in the code, which the person
@@ -95,19 +88,19 @@ func (h *Handler) devicePost(w http.ResponseWriter, r *http.Request) {
 	}
 	s, u := h.currentSession(r)
 	if s == nil {
-		h.deviceSignIn(w, r, l.dc.UserCode)
+		h.deviceSignIn(w, r, l.Code.UserCode)
 		return
 	}
 	h.renderDeviceConfirm(w, r, l, u)
 }
 
 // renderDeviceConfirm asks the signed-in person to approve or deny the device.
-func (h *Handler) renderDeviceConfirm(w http.ResponseWriter, r *http.Request, l *deviceLookup, u *storage.User) {
+func (h *Handler) renderDeviceConfirm(w http.ResponseWriter, r *http.Request, l *deviceapproval.Request, u *storage.User) {
 	c := h.commonFor(w, r, i18n.N("Connect a device"), u)
 	h.render(w, r, http.StatusOK, "device", devicePage{
-		common: c, Step: "confirm", UserCode: devicecode.Format(l.dc.UserCode),
-		ClientName: l.client.Name, DeviceName: l.dc.DeviceName, Email: u.Email,
-		Scopes: describeScopes(c, l.dc.Scopes),
+		common: c, Step: "confirm", UserCode: devicecode.Format(l.Code.UserCode),
+		ClientName: l.Client.Name, DeviceName: l.Code.DeviceName, Email: u.Email,
+		Scopes: describeScopes(c, l.Code.Scopes),
 	})
 }
 
@@ -135,25 +128,20 @@ func (h *Handler) deviceDecision(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	approved := r.PostFormValue("decision") == "approve"
-	if approved && l.client.RequireMFA && !mfa.EvidenceFromAMR(s.AMR).MFA() {
+	err := h.cfg.Devices.Decide(r.Context(), l, approved, s)
+	switch {
+	case errors.Is(err, deviceapproval.ErrNeedsMFA):
 		// The product requires two-step verification and this session has not done it: set up
 		// a factor first, or sign in again (with the second step) and come back.
 		if e, err := h.enrolled(r, u); err == nil && !e.Strong() {
 			http.Redirect(w, r, "/account/security?enrol=1", http.StatusSeeOther)
 			return
 		}
-		http.Redirect(w, r, "/login?reauth=1&return="+url.QueryEscape("/device?user_code="+devicecode.Format(l.dc.UserCode)), http.StatusSeeOther)
+		http.Redirect(w, r, "/login?reauth=1&return="+url.QueryEscape("/device?user_code="+devicecode.Format(l.Code.UserCode)), http.StatusSeeOther)
 		return
-	}
-	state := storage.DeviceDenied
-	if approved {
-		state = storage.DeviceApproved
-	}
-	err := h.cfg.Store.DecideDeviceCode(r.Context(), l.dc.UserCode, state, u.ID, s.AuthTime, s.AMR, h.now())
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
+	case errors.Is(err, deviceapproval.ErrUnknown):
 		// Expired meanwhile, or answered in another tab.
-		h.renderDeviceEnter(w, r, devicecode.Format(l.dc.UserCode), msgDeviceUnknown, http.StatusOK)
+		h.renderDeviceEnter(w, r, devicecode.Format(l.Code.UserCode), msgDeviceUnknown, http.StatusOK)
 		return
 	case err != nil:
 		h.fail(w, r, "decide device code", err)
@@ -161,19 +149,19 @@ func (h *Handler) deviceDecision(w http.ResponseWriter, r *http.Request) {
 	}
 	lang := h.lang(r, u)
 	m := h.meta(r, lang)
-	m.ClientID = l.client.ID
+	m.ClientID = l.Client.ID
 	event := "device_denied"
 	if approved {
 		event = "device_approved"
 	}
-	h.cfg.Accounts.Audit(r.Context(), u.ID, event, m, l.dc.DeviceName)
-	h.cfg.Logger.InfoContext(r.Context(), "device code decided", "state", state, "client_id", l.client.ID, "user_id", u.ID)
+	h.cfg.Accounts.Audit(r.Context(), u.ID, event, m, l.Code.DeviceName)
+	h.cfg.Logger.InfoContext(r.Context(), "device code decided", "approved", approved, "client_id", l.Client.ID, "user_id", u.ID)
 	// Post/redirect/get: the result page survives a reload and the language switcher.
 	done := "denied"
 	if approved {
 		done = "approved"
 	}
-	http.Redirect(w, r, "/device?"+url.Values{"done": {done}, "client_id": {l.client.ID}}.Encode(), http.StatusSeeOther)
+	http.Redirect(w, r, "/device?"+url.Values{"done": {done}, "client_id": {l.Client.ID}}.Encode(), http.StatusSeeOther)
 }
 
 // deviceDone shows the result of a decision (after the redirect from deviceDecision).
@@ -194,39 +182,24 @@ func (h *Handler) deviceDone(w http.ResponseWriter, r *http.Request, done string
 
 var msgDeviceUnknown = i18n.N("This code is unknown or has expired. Check the code on your device, or start again there.")
 
-// lookupDevice finds the pending, unexpired device code for what was typed. Every
-// well-formed code counts against the client IP's limit, whether it exists or not; the
-// counter is incremented atomically first, so parallel guesses cannot slip past it. On
-// failure it returns the (untranslated) message and status to show.
-func (h *Handler) lookupDevice(r *http.Request, typed string) (*deviceLookup, string, int) {
+// lookupDevice finds the pending, unexpired device code for what was typed (the rules,
+// guessing limit included, are deviceapproval's). On failure it returns the (untranslated)
+// message and status to show.
+func (h *Handler) lookupDevice(r *http.Request, typed string) (*deviceapproval.Request, string, int) {
 	ctx := r.Context()
-	code := devicecode.Normalize(typed)
-	if code == "" {
+	req, err := h.cfg.Devices.Lookup(ctx, typed, h.cfg.ClientIP(r))
+	switch {
+	case err == nil:
+		return req, "", http.StatusOK
+	case errors.Is(err, deviceapproval.ErrMalformed):
 		return nil, i18n.N("That is not a valid code. Check the code shown on your device and try again."), http.StatusOK
-	}
-	now := h.now()
-	allowed, err := h.cfg.Guard.Allow(ctx, guard.DeviceCodeGuess, h.cfg.ClientIP(r))
-	if err != nil {
-		h.cfg.Logger.ErrorContext(ctx, "device code rate limit", "err", err)
-		return nil, i18n.N("Please try again in a moment."), http.StatusInternalServerError
-	}
-	if !allowed {
+	case errors.Is(err, deviceapproval.ErrUnknown):
+		return nil, msgDeviceUnknown, http.StatusOK
+	case errors.Is(err, deviceapproval.ErrTooManyGuesses):
 		h.cfg.Logger.WarnContext(ctx, "too many device code lookups", "ip", h.cfg.ClientIP(r))
 		return nil, i18n.N("Too many requests. Please try again later."), http.StatusTooManyRequests
+	default:
+		h.cfg.Logger.ErrorContext(ctx, "device code lookup", "err", err)
+		return nil, i18n.N("Please try again in a moment."), http.StatusInternalServerError
 	}
-	dc, err := h.cfg.Store.GetDeviceCodeByUserCode(ctx, code)
-	if err != nil {
-		if !errors.Is(err, storage.ErrNotFound) {
-			h.cfg.Logger.ErrorContext(ctx, "get device code", "err", err)
-		}
-		return nil, msgDeviceUnknown, http.StatusOK
-	}
-	if dc.State != storage.DevicePending || !now.Before(dc.ExpiresAt) {
-		return nil, msgDeviceUnknown, http.StatusOK
-	}
-	cl, err := h.cfg.Store.GetClient(ctx, dc.ClientID)
-	if err != nil {
-		return nil, msgDeviceUnknown, http.StatusOK
-	}
-	return &deviceLookup{dc: dc, client: cl}, "", http.StatusOK
 }

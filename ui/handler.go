@@ -23,8 +23,10 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/myaccount/myaccount/internal/account"
+	"github.com/myaccount/myaccount/internal/admin"
 	"github.com/myaccount/myaccount/internal/captcha"
 	"github.com/myaccount/myaccount/internal/consent"
+	"github.com/myaccount/myaccount/internal/deviceapproval"
 	"github.com/myaccount/myaccount/internal/errcode"
 	"github.com/myaccount/myaccount/internal/geo"
 	"github.com/myaccount/myaccount/internal/guard"
@@ -51,8 +53,6 @@ type Store interface {
 	GetGrant(ctx context.Context, id string) (*storage.Grant, error)
 	ListGrants(ctx context.Context, userID string) ([]*storage.Grant, error)
 	RevokeGrant(ctx context.Context, id string, now time.Time) error
-	GetDeviceCodeByUserCode(ctx context.Context, userCode string) (*storage.DeviceCode, error)
-	DecideDeviceCode(ctx context.Context, userCode, state, userID string, authTime time.Time, amr []string, now time.Time) error
 }
 
 // Keys are the UI's own keys, each derived for its purpose (internal/subkey); the UI never
@@ -78,10 +78,12 @@ type Config struct {
 	Sessions *sessions.Service
 	Consent  *consent.Service
 	Guard    *guard.Guard
-	I18n     Translator
-	Captcha  *captcha.Service
-	Geo      *geo.Data
-	MFA      *mfa.Service
+	// Devices finds and decides device-flow requests (RFC 8628).
+	Devices *deviceapproval.Service
+	I18n    Translator
+	Captcha *captcha.Service
+	Geo     *geo.Data
+	MFA     *mfa.Service
 	// WebAuthn is nil when the issuer cannot be a WebAuthn relying party (an IP address).
 	WebAuthn *webauthnx.WebAuthn
 	// EmailCodes asks accounts without a strong factor for an emailed code in new browsers.
@@ -101,6 +103,10 @@ type Config struct {
 	ThemeDir      string // optional: files here override the embedded templates and static files
 	Logger        *slog.Logger
 	Now           func() time.Time
+	// Admin serves the admin console at /admin (nil: no console); AdminKeys its signing-key
+	// page (nil: none).
+	Admin     *admin.Service
+	AdminKeys *admin.Keys
 }
 
 // Handler serves the UI.
@@ -114,7 +120,9 @@ type Handler struct {
 var accentRE = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
 
 var pageNames = []string{"login", "consent", "error", "logout", "account", "register", "message",
-	"profile", "forgot", "reset", "confirm", "devices", "device", "mfa", "security", "notme"}
+	"profile", "forgot", "reset", "confirm", "devices", "device", "mfa", "security", "notme",
+	"console_stepup", "console_invalid", "console_users", "console_user", "console_clients", "console_client",
+	"console_secret", "console_audit", "console_keys"}
 
 // New parses every template once, failing on a missing or broken one.
 func New(cfg Config) (*Handler, error) {
@@ -138,8 +146,8 @@ func New(cfg Config) (*Handler, error) {
 			return nil, fmt.Errorf("ui: the %s key must be 32 bytes", k.name)
 		}
 	}
-	if cfg.Sessions == nil || cfg.Consent == nil || cfg.Guard == nil {
-		return nil, errors.New("ui: the sessions, consent and guard services are required")
+	if cfg.Sessions == nil || cfg.Consent == nil || cfg.Guard == nil || cfg.Devices == nil {
+		return nil, errors.New("ui: the sessions, consent, guard and device approval services are required")
 	}
 	var files fs.FS = web.FS
 	if cfg.ThemeDir != "" {
@@ -190,6 +198,7 @@ func (h *Handler) Mount(r *mux.Router) {
 	h.mountFactors(r)
 	h.mountDevice(r)
 	h.mountNotMe(r)
+	h.mountConsole(r)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.ErrorPage(w, r, http.StatusNotFound, i18n.N("Not found"), i18n.N("There is no page at this address."))
 	})

@@ -21,6 +21,7 @@ import (
 	"github.com/myaccount/myaccount/internal/clientip"
 	"github.com/myaccount/myaccount/internal/config"
 	"github.com/myaccount/myaccount/internal/consent"
+	"github.com/myaccount/myaccount/internal/deviceapproval"
 	"github.com/myaccount/myaccount/internal/fault"
 	"github.com/myaccount/myaccount/internal/geo"
 	"github.com/myaccount/myaccount/internal/guard"
@@ -308,13 +309,15 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 	if err != nil {
 		return nil, err
 	}
+	guards := &guard.Guard{Store: store, Now: now}
 	sessionSvc := &sessions.Service{Store: store, TTL: cfg.Session.TTL.Std(), Idle: cfg.Session.IdleTTL.Std(), Now: now, Logger: log}
 	uiH, err = ui.New(ui.Config{
 		Store:    store,
 		Accounts: accounts,
 		Sessions: sessionSvc,
 		Consent:  &consent.Service{Store: store, Now: now},
-		Guard:    &guard.Guard{Store: store, Now: now},
+		Guard:    guards,
+		Devices:  &deviceapproval.Service{Store: store, Guard: guards, Now: now},
 		Keys: ui.Keys{CSRF: subkeys.Key(subkey.CSRF), SealedCookies: subkeys.Key(subkey.SealedCookies),
 			DeviceCookie: subkeys.Key(subkey.DeviceCookie)},
 		I18n:          bundle,
