@@ -17,8 +17,9 @@
 //
 // # Answer alphabet: digits only
 //
-// Drawing and speech come from github.com/mojocn/base64Captcha (its in-memory store is not
-// used; we supply the answer and keep state in SQL). Its audio driver can only say the
+// Drawing and speech come from github.com/mojocn/base64Captcha's digit and audio drivers,
+// copied into internal/captcha/draw (its in-memory store is not used; we supply the answer
+// and keep state in SQL). Its audio driver can only say the
 // digits 0-9 (in English, German, Russian, Chinese and Japanese), and the picture and the
 // recording must carry the same answer, because the form has one field and one stored hash.
 // So answers are digits. A mixed picture-letters/spoken-digits scheme would be no stronger:
@@ -53,9 +54,9 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/mojocn/base64Captcha"
 	"golang.org/x/text/unicode/norm"
 
+	"github.com/myaccount/myaccount/internal/captcha/draw"
 	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/storage"
 )
@@ -312,11 +313,11 @@ func (s *Service) newChallenge(ctx context.Context, lang string) (*Challenge, st
 		return nil, "", fmt.Errorf("captcha: answer: %w", err)
 	}
 
-	img, err := render(base64Captcha.NewDriverDigit(imageHeight, imageMargin+imageWidthPerDigit*length, length, imageMaxSkew, imageDotCount), answer)
+	img, err := render(draw.NewDriverDigit(imageHeight, imageMargin+imageWidthPerDigit*length, length, imageMaxSkew, imageDotCount), answer)
 	if err != nil {
 		return nil, "", fmt.Errorf("captcha: draw picture: %w", err)
 	}
-	audio, err := render(base64Captcha.NewDriverAudio(length, audioLanguage(lang)), answer)
+	audio, err := render(draw.NewDriverAudio(length, audioLanguage(lang)), answer)
 	if err != nil {
 		return nil, "", fmt.Errorf("captcha: record audio: %w", err)
 	}
@@ -485,7 +486,9 @@ func audioLanguage(tag string) string {
 // render draws answer with a base64Captcha driver and encodes it. The library signals some
 // failures (PNG encoding, out-of-range geometry) by panicking; render turns that into an
 // error so one bad captcha fails one request, not the process.
-func render(d base64Captcha.Driver, answer string) (out []byte, err error) {
+func render(d interface {
+	DrawCaptcha(string) (draw.Item, error)
+}, answer string) (out []byte, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			out, err = nil, fmt.Errorf("base64Captcha panicked: %v", r)
@@ -495,7 +498,7 @@ func render(d base64Captcha.Driver, answer string) (out []byte, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if img, ok := item.(*base64Captcha.ItemDigit); ok && len(img.Palette) > 0 {
+	if img, ok := item.(*draw.ItemDigit); ok && len(img.Palette) > 0 {
 		// The digit driver paints on a transparent background with dark digits, which
 		// vanish on a dark-mode page; an opaque white background reads everywhere.
 		img.Palette[0] = color.White
