@@ -14,9 +14,11 @@ const benchUsage = `usage: myaccount bench --issuer URL [flags]
 
 Measures a running issuer on this host (loopback only): req/s, p50/p99 and errors for each
 scenario, and each as a ratio to the baseline from the same run. Endpoints come from the
-issuer's discovery document, so any issuer can be measured; the sign-in and refresh
-scenarios need MyAccount's sign-in form and are skipped, with a note, for other issuers.
---peer ISSUER,CLIENT_ID,SECRET adds another issuer, measured in alternation in each round.
+issuer's discovery document, so any issuer can be measured; the sign-in scenario needs
+MyAccount's sign-in form and is skipped, with a note, for other issuers.
+--peer ISSUER,CLIENT_ID,SECRET[,REFRESH_TOKENS_URL] adds another issuer, measured in
+alternation in each round; with the fourth field (POST ?n=N answers N refresh tokens of that
+client as a JSON array, as docs/peer/oidc-provider.mjs does) its refresh scenario runs too.
 With --signins N it measures N sign-ins at once instead (the burst the password-hashing
 limiter sheds).
 
@@ -43,7 +45,7 @@ func cmdBench(ctx context.Context, e env, args []string) error {
 	pid := fs.Int("pid", 0, "the server's process id: report its resident memory")
 	signins := fs.Int("signins", 0, fmt.Sprintf("measure this many concurrent sign-ins instead (at most %d)", loadgen.MaxBurst))
 	var peers multiFlag
-	fs.Var(&peers, "peer", "another issuer to measure side by side: ISSUER,CLIENT_ID,SECRET (repeatable)")
+	fs.Var(&peers, "peer", "another issuer to measure side by side: ISSUER,CLIENT_ID,SECRET[,REFRESH_TOKENS_URL] (repeatable)")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
@@ -63,11 +65,15 @@ func cmdBench(ctx context.Context, e env, args []string) error {
 	}
 	targets := []loadgen.Target{tgt}
 	for _, p := range peers {
-		f := strings.SplitN(p, ",", 3)
-		if len(f) != 3 {
-			return fmt.Errorf("--peer %q: want ISSUER,CLIENT_ID,SECRET", p)
+		f := strings.SplitN(p, ",", 4)
+		if len(f) < 3 {
+			return fmt.Errorf("--peer %q: want ISSUER,CLIENT_ID,SECRET[,REFRESH_TOKENS_URL]", p)
 		}
-		targets = append(targets, loadgen.Target{Issuer: f[0], ClientID: f[1], ClientSecret: f[2]})
+		t := loadgen.Target{Issuer: f[0], ClientID: f[1], ClientSecret: f[2]}
+		if len(f) == 4 {
+			t.RefreshTokensURL = f[3]
+		}
+		targets = append(targets, t)
 	}
 	var sc []string
 	for s := range strings.SplitSeq(*scenarios, ",") {

@@ -3,7 +3,14 @@
 //
 //   mkdir -p /tmp/peer && cd /tmp/peer && npm init -y && npm install oidc-provider@9
 //   cp docs/peer/oidc-provider.mjs /tmp/peer/ && node /tmp/peer/oidc-provider.mjs   # ESM resolves packages next to the script
-//   myaccount bench ... --peer http://127.0.0.1:3000,bench,bench-secret
+//   myaccount bench ... --peer http://127.0.0.1:3000,bench,bench-secret,http://127.0.0.1:3000/bench/refresh-tokens
+//
+// The fourth --peer field is where the bench gets one refresh token per worker for the refresh
+// scenario: POST /bench/refresh-tokens?n=N mints N, each in its own grant for one fixed account,
+// as if a code flow with scope "openid offline_access" had just ended (this script's own
+// endpoint, untimed; oidc-provider has no password form to sign in through). Refresh tokens
+// rotate on every use (rotateRefreshToken: true, like MyAccount), and each refresh returns an
+// RS256 ID token, as MyAccount's default does.
 //
 // PORT (default 3000), CLIENT_ID (bench), CLIENT_SECRET (bench-secret).
 // FORMAT=opaque (default): opaque access tokens kept in memory (a Map, below); they can be
@@ -74,16 +81,39 @@ if (format === 'jwt') {
   };
 }
 
+const clientId = process.env.CLIENT_ID || 'bench';
 const provider = new Provider(issuer, {
   adapter: MapAdapter,
   jwks: { keys },
   features,
+  rotateRefreshToken: true,
+  findAccount: (ctx, sub) => ({ accountId: sub, claims: () => ({ sub }) }),
   clients: [{
-    client_id: process.env.CLIENT_ID || 'bench',
+    client_id: clientId,
     client_secret: process.env.CLIENT_SECRET || 'bench-secret',
-    grant_types: ['client_credentials'],
-    response_types: [],
-    redirect_uris: [],
+    grant_types: ['client_credentials', 'authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    redirect_uris: ['https://app.example/cb'],
   }],
+});
+
+// Refresh tokens for the bench, as a finished code flow would leave them.
+async function mintRefreshToken() {
+  const client = await provider.Client.find(clientId);
+  const grant = new provider.Grant({ accountId: 'bench-user', clientId });
+  grant.addOIDCScope('openid offline_access');
+  const grantId = await grant.save();
+  const rt = new provider.RefreshToken({
+    accountId: 'bench-user', client, grantId, gty: 'authorization_code',
+    scope: 'openid offline_access', authTime: Math.floor(Date.now() / 1000),
+  });
+  return rt.save();
+}
+provider.use(async (ctx, next) => {
+  if (ctx.path !== '/bench/refresh-tokens' || ctx.method !== 'POST') return next();
+  const n = Math.min(Math.max(Number(ctx.query.n) || 1, 1), 256);
+  const tokens = [];
+  for (let i = 0; i < n; i++) tokens.push(await mintRefreshToken());
+  ctx.body = tokens;
 });
 provider.listen(port, '127.0.0.1', () => console.log(`oidc-provider ${format} access tokens at ${issuer}`));

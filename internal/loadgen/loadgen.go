@@ -5,8 +5,9 @@
 // ratios to a baseline from the same run, because shared machines drift.
 //
 // Endpoints come from the issuer's discovery document, so any issuer can be measured given
-// client credentials; the scenarios that need MyAccount's own pages (the password form,
-// hence refresh tokens) are skipped, with a note, for other issuers. It only targets
+// client credentials; the sign-in scenario, which needs MyAccount's own password form, is
+// skipped, with a note, for other issuers, and so is refresh unless the issuer's target
+// names a URL that hands out refresh tokens (Target.RefreshTokensURL). It only targets
 // loopback addresses and every run is bounded in time and requests: it is for sizing one's
 // own hardware, not for hammering other hosts.
 package loadgen
@@ -61,6 +62,10 @@ type Target struct {
 	ClientID, ClientSecret string
 	// Login, when set, enables the sign-in and refresh scenarios on a MyAccount issuer.
 	Login *Login
+	// RefreshTokensURL, for another issuer, enables the refresh scenario there: POST
+	// RefreshTokensURL?n=N answers a JSON array of N fresh refresh tokens of ClientID (for
+	// oidc-provider, docs/peer/oidc-provider.mjs serves one). Loopback only.
+	RefreshTokensURL string
 	// PID, when set, is the server's process id (on this host): its resident memory is
 	// reported after each scenario.
 	PID int
@@ -254,7 +259,19 @@ func (e *env) prepare(ctx context.Context, t Target) (*plan, error) {
 		}
 		p.introToken = tok
 	}
-	if slices.Contains(p.scenarios, Refresh) {
+	if slices.Contains(p.scenarios, Refresh) && !p.ours {
+		var tokens []string
+		err := e.postJSON(ctx, fmt.Sprintf("%s?n=%d", p.RefreshTokensURL, e.opts.Workers), &tokens)
+		if err == nil && len(tokens) != e.opts.Workers {
+			err = fmt.Errorf("got %d refresh tokens, want %d", len(tokens), e.opts.Workers)
+		}
+		if err != nil {
+			p.note("refresh skipped: " + err.Error())
+			p.scenarios = slices.DeleteFunc(p.scenarios, func(s string) bool { return s == Refresh })
+		}
+		p.refresh = tokens
+	}
+	if slices.Contains(p.scenarios, Refresh) && p.ours {
 		// One chain per worker: rotating one token from two workers would be reuse.
 		err := parallel(e.opts.Workers, func(i int) error {
 			r := e.signIn(ctx, p, i)
@@ -290,6 +307,18 @@ func (p *plan) cannot(sc string) string {
 			return "discovery has no introspection_endpoint"
 		}
 	case Refresh, SignIn:
+		if sc == Refresh && !p.ours {
+			if p.RefreshTokensURL == "" {
+				return "needs MyAccount's sign-in form or a refresh-token URL (the fourth --peer field)"
+			}
+			if p.ClientID == "" {
+				return "needs the issuer's client id and secret"
+			}
+			if err := CheckLoopback(p.RefreshTokensURL); err != nil {
+				return err.Error()
+			}
+			return ""
+		}
 		if !p.ours {
 			return "needs MyAccount's sign-in form (not this issuer's)"
 		}
@@ -353,7 +382,16 @@ func (e *env) get(ctx context.Context, u string) (int, error) {
 }
 
 func (e *env) getJSON(ctx context.Context, u string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	return e.doJSON(ctx, http.MethodGet, u, v)
+}
+
+// postJSON is getJSON with an empty POST.
+func (e *env) postJSON(ctx context.Context, u string, v any) error {
+	return e.doJSON(ctx, http.MethodPost, u, v)
+}
+
+func (e *env) doJSON(ctx context.Context, method, u string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
 	if err != nil {
 		return err
 	}
@@ -363,7 +401,7 @@ func (e *env) getJSON(ctx context.Context, u string, v any) error {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", u, resp.Status)
+		return fmt.Errorf("%s %s: %s", method, u, resp.Status)
 	}
 	return json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(v)
 }
@@ -481,7 +519,11 @@ func (e *env) once(ctx context.Context, p *plan, sc string, w int) string {
 		}
 		return ""
 	case Refresh:
-		resp, body, err := post(ctx, e.client, p.tokenURL, p.Login.ClientID, p.Login.ClientSecret,
+		id, secret := p.ClientID, p.ClientSecret
+		if p.ours {
+			id, secret = p.Login.ClientID, p.Login.ClientSecret
+		}
+		resp, body, err := post(ctx, e.client, p.tokenURL, id, secret,
 			url.Values{"grant_type": {"refresh_token"}, "refresh_token": {p.refresh[w]}})
 		if err != nil {
 			return err.Error()
