@@ -288,35 +288,62 @@ func (h *Handler) loginPost(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, target, http.StatusSeeOther)
 }
 
+// flowNext is what a signed-in authorization request needs next.
+type flowNext int
+
+const (
+	flowComplete flowNext = iota // hand the browser back to the provider
+	flowRefuse                   // answer the client with an OAuth error
+	flowProfile                  // complete the profile first
+	flowConsent                  // ask the person to allow the client
+)
+
+// nextFlowStep decides what a signed-in request needs next, in this order: the account must
+// be the one id_token_hint names; the profile must be complete; a third-party client must be
+// allowed (needConsent, asked only when the earlier steps pass). With prompt=none a question
+// becomes an OAuth error (code and description) for the client instead.
+func nextFlowStep(ar *storage.AuthRequest, userID string, profileComplete bool, needConsent func() (bool, error)) (next flowNext, code, desc string, err error) {
+	silent := slices.Contains(ar.Prompt, "none")
+	if !hintAllows(ar, userID) {
+		return flowRefuse, "login_required", "the signed-in account is not the one id_token_hint names", nil
+	}
+	if !profileComplete {
+		if silent {
+			return flowRefuse, "interaction_required", "the user must complete the profile", nil
+		}
+		return flowProfile, "", "", nil
+	}
+	need, err := needConsent()
+	if err != nil {
+		return 0, "", "", err
+	}
+	if need {
+		if silent {
+			return flowRefuse, "consent_required", "the user has not yet allowed this application", nil
+		}
+		return flowConsent, "", "", nil
+	}
+	return flowComplete, "", "", nil
+}
+
 // proceed continues a signed-in auth request: profile completion and consent when needed,
 // then completion.
 func (h *Handler) proceed(w http.ResponseWriter, r *http.Request, f *authFlow, s *storage.Session, u *storage.User) {
-	if !hintAllows(f.ar, s.UserID) {
-		h.redirectError(w, r, f.ar, "login_required", "the signed-in account is not the one id_token_hint names")
-		return
-	}
-	if !account.Complete(u) {
-		if slices.Contains(f.ar.Prompt, "none") {
-			h.redirectError(w, r, f.ar, "interaction_required", "the user must complete the profile")
-			return
-		}
-		http.Redirect(w, r, "/profile?authRequestID="+url.QueryEscape(f.ar.ID), http.StatusSeeOther)
-		return
-	}
-	need, err := h.cfg.Consent.Needed(r.Context(), u.ID, f.client, f.ar.Scopes, f.ar.Prompt)
-	if err != nil {
+	next, code, desc, err := nextFlowStep(f.ar, s.UserID, account.Complete(u), func() (bool, error) {
+		return h.cfg.Consent.Needed(r.Context(), u.ID, f.client, f.ar.Scopes, f.ar.Prompt)
+	})
+	switch {
+	case err != nil:
 		h.fail(w, r, "look up consent", err)
-		return
-	}
-	if need {
-		if slices.Contains(f.ar.Prompt, "none") {
-			h.redirectError(w, r, f.ar, "consent_required", "the user has not yet allowed this application")
-			return
-		}
+	case next == flowRefuse:
+		h.redirectError(w, r, f.ar, code, desc)
+	case next == flowProfile:
+		http.Redirect(w, r, "/profile?authRequestID="+url.QueryEscape(f.ar.ID), http.StatusSeeOther)
+	case next == flowConsent:
 		http.Redirect(w, r, "/consent?authRequestID="+f.ar.ID, http.StatusSeeOther)
-		return
+	default:
+		h.complete(w, r, f, s)
 	}
-	h.complete(w, r, f, s)
 }
 
 // complete marks the auth request done and hands the browser to the provider's callback.
