@@ -54,6 +54,7 @@ func (p *Provider) buildDiscovery(next http.Handler, r *http.Request) *staticDoc
 	doc.IntrospectionEndpointAuthSigningAlgValuesSupported = nil
 	doc.IntrospectionEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost}
 	doc.RevocationEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodNone}
+	doc.RegistrationEndpoint = p.cfg.RegistrationEndpoint
 	body, err := json.Marshal(discoveryDoc{DiscoveryConfiguration: &doc, IssParameterSupported: true})
 	if err != nil {
 		return nil

@@ -61,6 +61,9 @@ type Config struct {
 	// AccessTokenAlg signs JWT access tokens: "ES256" (the default when empty) or "RS256".
 	// ID tokens follow the client's registered algorithm (RS256 unless it chose ES256).
 	AccessTokenAlg string
+	// RegistrationEndpoint, when set, is advertised in discovery as registration_endpoint
+	// (dynamic client registration is served outside the provider, by internal/registration).
+	RegistrationEndpoint string
 }
 
 // Provider is the OpenID provider: zitadel's handlers behind our policy middleware.

@@ -41,6 +41,16 @@ type Config struct {
 	Log      Log      `yaml:"log"`
 	Metrics  Metrics  `yaml:"metrics"`
 	Tracing  Tracing  `yaml:"tracing"`
+
+	Registration Registration `yaml:"registration"`
+}
+
+// Registration configures dynamic client registration (RFC 7591/7592).
+type Registration struct {
+	// Enabled serves the registration endpoint (/connect/register) and advertises it in
+	// discovery. Registering still needs an initial access token an admin issued
+	// (`myaccount client registration-token`): the endpoint is never open to anyone.
+	Enabled bool `yaml:"enabled"`
 }
 
 // Tracing configures OpenTelemetry tracing (OTLP over HTTP). Off while OTLPEndpoint is empty.
@@ -375,6 +385,14 @@ var envVars = []envVar{
 	{"MYACCOUNT_LOG_LEVEL", "log.level", func(c *Config, v string) error { c.Log.Level = v; return nil }},
 	{"MYACCOUNT_LOG_FORMAT", "log.format", func(c *Config, v string) error { c.Log.Format = v; return nil }},
 	{"MYACCOUNT_METRICS_LISTEN", "metrics.listen", func(c *Config, v string) error { c.Metrics.Listen = v; return nil }},
+	{"MYACCOUNT_REGISTRATION_ENABLED", "registration.enabled", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("must be true or false: %w", err)
+		}
+		c.Registration.Enabled = b
+		return nil
+	}},
 	// The standard OpenTelemetry variable first, so that ours wins when both are set.
 	{"OTEL_EXPORTER_OTLP_ENDPOINT", "tracing.otlp_endpoint", func(c *Config, v string) error { c.Tracing.OTLPEndpoint = v; return nil }},
 	{"MYACCOUNT_TRACING_OTLP_ENDPOINT", "tracing.otlp_endpoint", func(c *Config, v string) error { c.Tracing.OTLPEndpoint = v; return nil }},

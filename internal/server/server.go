@@ -293,12 +293,18 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 			RefreshReuse: cfg.Tokens.RefreshReuseInterval.Std(),
 		},
 		AccessTokenAlg: cfg.Tokens.AccessTokenAlg,
-		LoginPath:      "/login",
-		LogoutPath:     "/logout",
-		BrowserCookie:  browserCookie,
-		SessionCookie:  cfg.Session.CookieName,
-		SecureCookies:  secure,
-		ClientIP:       ips.IP,
+		RegistrationEndpoint: func() string {
+			if cfg.Registration.Enabled {
+				return issuer + registrationPath
+			}
+			return ""
+		}(),
+		LoginPath:     "/login",
+		LogoutPath:    "/logout",
+		BrowserCookie: browserCookie,
+		SessionCookie: cfg.Session.CookieName,
+		SecureCookies: secure,
+		ClientIP:      ips.IP,
 		ErrorPage: func(w http.ResponseWriter, r *http.Request, status int, title, msg string) {
 			uiH.ErrorPage(w, r, status, title, msg)
 		},
@@ -345,6 +351,9 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 	root := mux.NewRouter()
 	for _, p := range prov.Paths() {
 		root.Handle(p, prov.Handler())
+	}
+	if cfg.Registration.Enabled {
+		mountRegistration(root, store, issuer, ips.IP, log, now)
 	}
 	uiRouter := mux.NewRouter()
 	uiH.Mount(uiRouter)
