@@ -56,7 +56,7 @@ func flagErrors(err error) error {
 
 func cmdClient(ctx context.Context, e env, args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: myaccount client create|update|list|show|delete|rotate-secret")
+		return errors.New("usage: myaccount client create|update|list|show|delete|rotate-secret|registration-token")
 	}
 	switch args[0] {
 	case "create":
@@ -65,6 +65,8 @@ func cmdClient(ctx context.Context, e env, args []string) error {
 		return clientUpdate(ctx, e, args[1:])
 	case "list", "show", "delete", "rotate-secret":
 		return clientOther(ctx, e, args[0], args[1:])
+	case "registration-token":
+		return clientRegistrationToken(ctx, e, args[1:])
 	default:
 		return fmt.Errorf("unknown client command %q", args[0])
 	}
