@@ -282,7 +282,6 @@ func (h *Handler) totpConfirm(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, "finish totp", err)
 		return
 	}
-	h.forgetBrowsersOnNewFactor(r, u)
 	h.cfg.Accounts.NotifyFactorChange(ctx, u, "totp", false, h.meta(r, lang))
 	http.Redirect(w, r, h.afterEnrol(w, r, s, u, mfa.Evidence{OTP: true}, ep, first, "totp"), http.StatusSeeOther)
 }
@@ -303,13 +302,9 @@ func (h *Handler) hasStrongFactor(r *http.Request, u *storage.User) bool {
 // it (a remembered browser's) must not stand in for it.
 func (h *Handler) afterEnrol(w http.ResponseWriter, r *http.Request, s *storage.Session, u *storage.User, ev mfa.Evidence, ep enrolParams, first bool, done string) string {
 	ctx := r.Context()
-	var codes []string
-	if n, err := h.cfg.Store.CountRecoveryCodes(ctx, u.ID); err != nil {
-		h.cfg.Logger.ErrorContext(ctx, "count recovery codes", "err", err)
-	} else if n == 0 {
-		if codes, err = h.cfg.MFA.RegenerateRecoveryCodes(ctx, u.ID); err != nil {
-			h.cfg.Logger.ErrorContext(ctx, "create recovery codes", "err", err)
-		}
+	codes, err := h.cfg.MFA.EnsureRecoveryCodes(ctx, u.ID)
+	if err != nil {
+		h.cfg.Logger.ErrorContext(ctx, "create recovery codes", "err", err)
 	}
 	page := "/account/security?done=" + done
 	continues := ep.Enrol && first
@@ -423,19 +418,12 @@ func (h *Handler) factorRemove(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	id := r.PostFormValue("id")
-	rows, err := h.cfg.Store.ListMFACredentials(ctx, u.ID)
-	if err != nil {
-		h.fail(w, r, "list factors", err)
-		return
-	}
-	var row *storage.MFACredential
-	for _, c := range rows {
-		if c.ID == id && c.UserID == u.ID {
-			row = c
-		}
-	}
-	if row == nil {
+	row, err := h.cfg.MFA.Factor(ctx, u.ID, id)
+	if errors.Is(err, storage.ErrNotFound) {
 		http.Redirect(w, r, "/account/security", http.StatusSeeOther)
+		return
+	} else if err != nil {
+		h.fail(w, r, "find factor", err)
 		return
 	}
 	if err := h.cfg.MFA.RemoveFactor(ctx, u.ID, row.ID); err != nil {
@@ -454,7 +442,7 @@ func (h *Handler) forgetBrowsers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	if err := h.cfg.Store.DeleteTrustedBrowsers(ctx, u.ID); err != nil {
+	if err := h.cfg.MFA.ForgetBrowsers(ctx, u.ID); err != nil {
 		h.fail(w, r, "forget trusted browsers", err)
 		return
 	}
@@ -589,7 +577,7 @@ func (h *Handler) keyFinish(w http.ResponseWriter, r *http.Request) {
 	first := !h.hasStrongFactor(r, u)
 	row, err := webauthnx.NewMFACredential(u.ID, name, reg, h.now())
 	if err == nil {
-		err = h.cfg.Store.CreateMFACredential(ctx, row)
+		err = h.cfg.MFA.AddWebAuthn(ctx, row) // forgets remembered browsers too
 	}
 	if errors.Is(err, storage.ErrConflict) {
 		h.jsonError(w, r, u, http.StatusConflict, i18n.N("This security key or passkey is already registered."))
@@ -600,20 +588,11 @@ func (h *Handler) keyFinish(w http.ResponseWriter, r *http.Request) {
 		h.jsonError(w, r, u, http.StatusInternalServerError, i18n.N("Something went wrong"))
 		return
 	}
-	h.forgetBrowsersOnNewFactor(r, u)
 	h.cfg.Accounts.NotifyFactorChange(ctx, u, factor, false, h.meta(r, lang))
 	// The registration proved possession of the key; user verification at registration is
 	// not counted, to stay on the safe side.
 	ev := mfa.Evidence{HardwareKey: reg.HardwareBound, SoftwareKey: !reg.HardwareBound}
 	writeJSON(w, http.StatusOK, map[string]string{"redirect": h.afterEnrol(w, r, s, u, ev, enrolParams{Enrol: in.Enrol, AuthRequestID: in.AuthRequestID}, first, "key")})
-}
-
-// forgetBrowsersOnNewFactor forgets remembered browsers when a factor is added: a browser
-// remembered after an emailed code (or before the factor existed) must not skip the new one.
-func (h *Handler) forgetBrowsersOnNewFactor(r *http.Request, u *storage.User) {
-	if err := h.cfg.Store.DeleteTrustedBrowsers(r.Context(), u.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		h.cfg.Logger.WarnContext(r.Context(), "forget remembered browsers", "err", err)
-	}
 }
 
 // codesFileName is the download name of a set of recovery codes: "<product>-recovery-codes.txt"

@@ -85,7 +85,9 @@ func (s *Service) ResumeTOTP(userID, account, pending string) (*TOTPEnrolment, e
 // FinishTOTP confirms a pending enrolment with a code from the app (proving the person
 // scanned it and their clock is right) and stores the credential: the secret sealed with the
 // new credential's id, and the confirming step as already used, so the code just typed cannot
-// be replayed at sign-in. A wrong code is ErrInvalidCode and leaves pending usable.
+// be replayed at sign-in. A wrong code is ErrInvalidCode and leaves pending usable. Remembered
+// browsers are forgotten (FactorAdded); when that fails the credential is stored and returned
+// with the error.
 func (s *Service) FinishTOTP(ctx context.Context, userID, pending, code, name string) (*storage.MFACredential, error) {
 	key, err := s.openPending(userID, pending)
 	if err != nil {
@@ -105,6 +107,9 @@ func (s *Service) FinishTOTP(ctx context.Context, userID, pending, code, name st
 		Secret: sealed, LastStep: step, CreatedAt: now, LastUsedAt: &now}
 	if err := s.Store.CreateMFACredential(ctx, c); err != nil {
 		return nil, fmt.Errorf("mfa: store totp credential: %w", err)
+	}
+	if err := s.FactorAdded(ctx, userID); err != nil {
+		return c, err
 	}
 	return c, nil
 }

@@ -1,0 +1,69 @@
+package mfa
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/myaccount/myaccount/storage"
+)
+
+// Factor returns the person's second factor id. Someone else's factor is as good as none:
+// storage.ErrNotFound, so ids cannot be probed.
+func (s *Service) Factor(ctx context.Context, userID, id string) (*storage.MFACredential, error) {
+	rows, err := s.Store.ListMFACredentials(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("mfa: list factors: %w", err)
+	}
+	for _, c := range rows {
+		if c.ID == id && c.UserID == userID {
+			return c, nil
+		}
+	}
+	return nil, fmt.Errorf("mfa: factor %q: %w", id, storage.ErrNotFound)
+}
+
+// AddWebAuthn stores a registered WebAuthn credential (webauthnx.NewMFACredential) and
+// forgets remembered browsers, as every new factor does (see FactorAdded). A credential
+// registered already is storage.ErrConflict.
+func (s *Service) AddWebAuthn(ctx context.Context, c *storage.MFACredential) error {
+	if c.Kind != storage.MFAWebAuthn {
+		return fmt.Errorf("mfa: add webauthn: credential of kind %q", c.Kind)
+	}
+	if err := s.Store.CreateMFACredential(ctx, c); err != nil {
+		return fmt.Errorf("mfa: store webauthn credential: %w", err)
+	}
+	return s.FactorAdded(ctx, c.UserID)
+}
+
+// FactorAdded applies what follows a new factor: remembered browsers are forgotten, because
+// a browser remembered after an emailed code (or before the factor existed) must not skip
+// the new one. FinishTOTP and AddWebAuthn call it.
+func (s *Service) FactorAdded(ctx context.Context, userID string) error {
+	if err := s.ForgetBrowsers(ctx, userID); err != nil {
+		return err
+	}
+	return nil
+}
+
+// ForgetBrowsers makes every browser of the person ask for the second step again.
+func (s *Service) ForgetBrowsers(ctx context.Context, userID string) error {
+	if err := s.Store.DeleteTrustedBrowsers(ctx, userID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("mfa: forget trusted browsers: %w", err)
+	}
+	return nil
+}
+
+// EnsureRecoveryCodes issues a fresh set of recovery codes when the person has no unused
+// one left (the first strong factor comes with them) and returns it, to be shown once; nil
+// when they still have codes.
+func (s *Service) EnsureRecoveryCodes(ctx context.Context, userID string) ([]string, error) {
+	n, err := s.Store.CountRecoveryCodes(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("mfa: count recovery codes: %w", err)
+	}
+	if n > 0 {
+		return nil, nil
+	}
+	return s.RegenerateRecoveryCodes(ctx, userID)
+}
