@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"runtime/debug"
 
 	"github.com/myaccount/myaccount/internal/requestid"
+	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/internal/server"
 )
 
@@ -31,6 +33,9 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	// Start-up's peak (parsing templates, building tables) is garbage now: give it back to
 	// the OS, or idle RSS stays at that peak (about 5 MB here, docs/sizing.md).
 	debug.FreeOSMemory()
+	if e.getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(defaultMemoryLimit(cfg.Security.PasswordHashConcurrency))
+	}
 	mail := "printed to this log (set mail.smtp.host to send)"
 	if cfg.Mail.SMTP.Host != "" {
 		mail = fmt.Sprintf("sent via %s:%d", cfg.Mail.SMTP.Host, cfg.Mail.SMTP.Port)
@@ -45,6 +50,20 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	log.Info("first steps: create a user with `printf '%s' 'a long password' | go run ./cmd/myaccount user create --email you@example.com --password-stdin`, " +
 		"and a client with `go run ./cmd/myaccount client create --name 'My app' --type confidential --redirect-uri https://app.example/callback`")
 	return srv.ListenAndServe(ctx)
+}
+
+// defaultMemoryLimit is the soft heap limit serve sets when GOMEMLIMIT is not: 32 MiB for
+// everything but password hashing, plus one argon2id memory cost per hash that may run at
+// once (the Limiter's concurrency; 0 is one per CPU). Under a burst of sign-ins the live heap
+// is those buffers plus little else, and GOGC alone would let the heap grow to twice that
+// before collecting; the limit makes the collector run earlier instead, so the process stays
+// near this figure (200 sign-ins at once: docs/sizing.md). It is soft: a heap that really
+// needs more gets it, at the cost of more frequent collections.
+func defaultMemoryLimit(hashConcurrency int) int64 {
+	if hashConcurrency <= 0 {
+		hashConcurrency = runtime.NumCPU()
+	}
+	return 32<<20 + int64(hashConcurrency)*int64(secret.DefaultMemory)<<10
 }
 
 func cmdMigrate(ctx context.Context, e env, args []string) error {
