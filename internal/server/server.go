@@ -17,7 +17,6 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/myaccount/myaccount/internal/account"
-	"github.com/myaccount/myaccount/internal/admin"
 	"github.com/myaccount/myaccount/internal/captcha"
 	"github.com/myaccount/myaccount/internal/clientip"
 	"github.com/myaccount/myaccount/internal/config"
@@ -318,8 +317,6 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 	}
 	guards := &guard.Guard{Store: store, Now: now}
 	sessionSvc := &sessions.Service{Store: store, TTL: cfg.Session.TTL.Std(), Idle: cfg.Session.IdleTTL.Std(), Now: now, Logger: log}
-	// The admin console's service (the person's actor is built per request from their roles).
-	adminSvc := &admin.Service{Store: store, Accounts: accounts, Factors: factors, Sessions: sessionSvc, Now: now, Logger: log}
 	uiH, err = ui.New(ui.Config{
 		Store:    store,
 		Accounts: accounts,
@@ -347,8 +344,6 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 		ThemeDir:      cfg.UI.ThemeDir,
 		Logger:        log,
 		Now:           now,
-		Admin:         adminSvc,
-		AdminKeys:     &admin.Keys{Service: adminSvc, Manager: km},
 	})
 	if err != nil {
 		return nil, err
