@@ -23,6 +23,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/myaccount/myaccount/internal/account"
+	"github.com/myaccount/myaccount/internal/admin"
 	"github.com/myaccount/myaccount/internal/captcha"
 	"github.com/myaccount/myaccount/internal/consent"
 	"github.com/myaccount/myaccount/internal/deviceapproval"
@@ -102,6 +103,10 @@ type Config struct {
 	ThemeDir      string // optional: files here override the embedded templates and static files
 	Logger        *slog.Logger
 	Now           func() time.Time
+	// Admin serves the admin console at /admin (nil: no console); AdminKeys its signing-key
+	// page (nil: none).
+	Admin     *admin.Service
+	AdminKeys *admin.Keys
 }
 
 // Handler serves the UI.
@@ -115,7 +120,9 @@ type Handler struct {
 var accentRE = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
 
 var pageNames = []string{"login", "consent", "error", "logout", "account", "register", "message",
-	"profile", "forgot", "reset", "confirm", "devices", "device", "mfa", "security", "notme"}
+	"profile", "forgot", "reset", "confirm", "devices", "device", "mfa", "security", "notme",
+	"console_stepup", "console_invalid", "console_users", "console_user", "console_clients", "console_client",
+	"console_secret", "console_audit", "console_keys"}
 
 // New parses every template once, failing on a missing or broken one.
 func New(cfg Config) (*Handler, error) {
@@ -191,6 +198,7 @@ func (h *Handler) Mount(r *mux.Router) {
 	h.mountFactors(r)
 	h.mountDevice(r)
 	h.mountNotMe(r)
+	h.mountConsole(r)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.ErrorPage(w, r, http.StatusNotFound, i18n.N("Not found"), i18n.N("There is no page at this address."))
 	})

@@ -318,6 +318,31 @@ func CheckPatch(p ClientPatch) error {
 	return nil
 }
 
+// apply copies the patch's fields into c.
+func (p ClientPatch) apply(c *storage.Client) {
+	set := func(dst *string, v *string) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	setList := func(dst *[]string, v *[]string) {
+		if v != nil {
+			*dst = slices.Clone(*v)
+		}
+	}
+	set(&c.Name, p.Name)
+	setList(&c.RedirectURIs, p.RedirectURIs)
+	setList(&c.PostLogoutRedirectURIs, p.PostLogoutRedirectURIs)
+	setList(&c.Scopes, p.Scopes)
+	if p.RequireMFA != nil {
+		c.RequireMFA = *p.RequireMFA
+	}
+	set(&c.LogoURI, p.LogoURI)
+	set(&c.ClientURI, p.ClientURI)
+	set(&c.PolicyURI, p.PolicyURI)
+	set(&c.TosURI, p.TosURI)
+}
+
 // UpdateClient applies the patch. A non-empty ifMatch must equal the stored client's ETag
 // (ErrPreconditionFailed otherwise), compared in the same transaction as the write.
 func (s *Service) UpdateClient(ctx context.Context, a Actor, id, ifMatch string, p ClientPatch) (*Client, error) {
@@ -327,46 +352,41 @@ func (s *Service) UpdateClient(ctx context.Context, a Actor, id, ifMatch string,
 	if err := CheckPatch(p); err != nil {
 		return nil, err
 	}
-	c, err := s.Store.UpdateClient(ctx, id, func(c *storage.Client) error {
-		if ifMatch != "" && ifMatch != clientETag(c) {
-			return ErrPreconditionFailed
-		}
-		var problems []Problem
-		if p.RedirectURIs != nil {
-			problems = append(problems, checkRedirects("redirect_uris", *p.RedirectURIs, c.Type)...)
-			if len(*p.RedirectURIs) == 0 && slices.Contains(c.GrantTypes, GrantCode) {
-				problems = append(problems, Problem{Field: "redirect_uris", Reason: "is required for the authorization_code grant"})
+	// A refusal decided inside the update's callback is carried out of it in variables and
+	// returned from the transaction: an error returned by the callback itself would read as
+	// a failure of the store (see fault.GuardStore), and the transaction rolls the
+	// (unchanged) write back.
+	var c *storage.Client
+	err := s.Store.InTx(ctx, func(tx storage.Store) error {
+		var refused error
+		var err error
+		c, err = tx.UpdateClient(ctx, id, func(c *storage.Client) error {
+			if ifMatch != "" && ifMatch != clientETag(c) {
+				refused = ErrPreconditionFailed
+				return nil
 			}
-		}
-		if p.PostLogoutRedirectURIs != nil {
-			problems = append(problems, checkRedirects("post_logout_redirect_uris", *p.PostLogoutRedirectURIs, c.Type)...)
-		}
-		if len(problems) > 0 {
-			return &ValidationError{Problems: problems}
-		}
-		set := func(dst *string, v *string) {
-			if v != nil {
-				*dst = *v
+			var problems []Problem
+			if p.RedirectURIs != nil {
+				problems = append(problems, checkRedirects("redirect_uris", *p.RedirectURIs, c.Type)...)
+				if len(*p.RedirectURIs) == 0 && slices.Contains(c.GrantTypes, GrantCode) {
+					problems = append(problems, Problem{Field: "redirect_uris", Reason: "is required for the authorization_code grant"})
+				}
 			}
-		}
-		setList := func(dst *[]string, v *[]string) {
-			if v != nil {
-				*dst = slices.Clone(*v)
+			if p.PostLogoutRedirectURIs != nil {
+				problems = append(problems, checkRedirects("post_logout_redirect_uris", *p.PostLogoutRedirectURIs, c.Type)...)
 			}
+			if len(problems) > 0 {
+				refused = &ValidationError{Problems: problems}
+				return nil
+			}
+			p.apply(c)
+			c.UpdatedAt = s.now()
+			return nil
+		})
+		if err != nil {
+			return err
 		}
-		set(&c.Name, p.Name)
-		setList(&c.RedirectURIs, p.RedirectURIs)
-		setList(&c.PostLogoutRedirectURIs, p.PostLogoutRedirectURIs)
-		setList(&c.Scopes, p.Scopes)
-		if p.RequireMFA != nil {
-			c.RequireMFA = *p.RequireMFA
-		}
-		set(&c.LogoURI, p.LogoURI)
-		set(&c.ClientURI, p.ClientURI)
-		set(&c.PolicyURI, p.PolicyURI)
-		set(&c.TosURI, p.TosURI)
-		c.UpdatedAt = s.now()
-		return nil
+		return refused
 	})
 	if err != nil {
 		var ve *ValidationError
@@ -387,16 +407,22 @@ func (s *Service) DeleteClient(ctx context.Context, a Actor, id, ifMatch string)
 	if err := authorize(a, ManageClients); err != nil {
 		return err
 	}
-	if ifMatch != "" {
-		c, err := s.Store.GetClient(ctx, id)
-		if err != nil {
-			return notFound(err, "client "+id)
+	err := s.Store.InTx(ctx, func(tx storage.Store) error {
+		if ifMatch != "" {
+			c, err := tx.GetClient(ctx, id)
+			if err != nil {
+				return err
+			}
+			if clientETag(c) != ifMatch {
+				return ErrPreconditionFailed
+			}
 		}
-		if clientETag(c) != ifMatch {
-			return ErrPreconditionFailed
-		}
+		return tx.DeleteClient(ctx, id)
+	})
+	if errors.Is(err, ErrPreconditionFailed) {
+		return err
 	}
-	if err := s.Store.DeleteClient(ctx, id); err != nil {
+	if err != nil {
 		return notFound(err, "delete client "+id)
 	}
 	return s.record(ctx, a, "admin.client.delete", "client:"+id, "", "")
@@ -409,13 +435,19 @@ func (s *Service) RotateSecret(ctx context.Context, a Actor, id string) (string,
 		return "", err
 	}
 	sec := secret.RandomToken(32)
-	_, err := s.Store.UpdateClient(ctx, id, func(c *storage.Client) error {
-		if c.Type != storage.ClientConfidential {
+	err := s.Store.InTx(ctx, func(tx storage.Store) error {
+		public := false
+		_, err := tx.UpdateClient(ctx, id, func(c *storage.Client) error {
+			if public = c.Type != storage.ClientConfidential; !public {
+				c.SecretHash = secret.HashToken(sec)
+				c.UpdatedAt = s.now()
+			}
+			return nil // a refusal leaves the callback as a variable (see UpdateClient)
+		})
+		if err == nil && public {
 			return fmt.Errorf("only confidential clients have a secret: %w", ErrWrongState)
 		}
-		c.SecretHash = secret.HashToken(sec)
-		c.UpdatedAt = s.now()
-		return nil
+		return err
 	})
 	if err != nil {
 		if errors.Is(err, ErrWrongState) {

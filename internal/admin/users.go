@@ -344,12 +344,20 @@ func (s *Service) LockUser(ctx context.Context, a Actor, id, ifMatch, reason str
 	if _, err := s.userFor(ctx, id, ifMatch); err != nil {
 		return nil, err
 	}
-	u, err := s.Store.UpdateUser(ctx, id, func(u *storage.User) error {
-		if u.Status == storage.UserLocked || u.Status == storage.UserDisabled {
-			return fmt.Errorf("lock a %s account: %w", u.Status, ErrWrongState)
+	var u *storage.User
+	err := s.Store.InTx(ctx, func(tx storage.Store) error {
+		was := ""
+		var err error
+		u, err = tx.UpdateUser(ctx, id, func(u *storage.User) error {
+			if was = u.Status; was != storage.UserLocked && was != storage.UserDisabled {
+				u.Status, u.UpdatedAt = storage.UserLocked, s.now()
+			}
+			return nil // a refusal leaves the callback as a variable (see UpdateClient)
+		})
+		if err == nil && (was == storage.UserLocked || was == storage.UserDisabled) {
+			return fmt.Errorf("lock a %s account: %w", was, ErrWrongState)
 		}
-		u.Status, u.UpdatedAt = storage.UserLocked, s.now()
-		return nil
+		return err
 	})
 	if err != nil {
 		if errors.Is(err, ErrWrongState) {
@@ -535,10 +543,20 @@ func (s *Service) DeleteUser(ctx context.Context, a Actor, id, ifMatch, reason s
 	if err := needReason(reason); err != nil {
 		return err
 	}
-	if _, err := s.userFor(ctx, id, ifMatch); err != nil {
+	err := s.Store.InTx(ctx, func(tx storage.Store) error {
+		u, err := tx.GetUser(ctx, id)
+		if err != nil {
+			return err
+		}
+		if ifMatch != "" && ifMatch != userETag(u) {
+			return ErrPreconditionFailed
+		}
+		return tx.DeleteUser(ctx, id)
+	})
+	if errors.Is(err, ErrPreconditionFailed) {
 		return err
 	}
-	if err := s.Store.DeleteUser(ctx, id); err != nil {
+	if err != nil {
 		return notFound(err, "delete user "+id)
 	}
 	return s.record(ctx, a, "admin.user.delete", "user:"+id, reason, "")

@@ -84,16 +84,18 @@ func TestRegisterRefusesWhatOnlyAdminsMayGrant(t *testing.T) {
 		t.Fatal(err)
 	}
 	cases := map[string]func(*registration.Metadata){
-		"admin scope":          func(m *registration.Metadata) { m.Scope = "openid admin:write" },
-		"support scope":        func(m *registration.Metadata) { m.Scope = "support" },
-		"no name":              func(m *registration.Metadata) { m.ClientName = " " },
-		"implicit":             func(m *registration.Metadata) { m.ResponseTypes = []string{"token"} },
-		"private_key_jwt":      func(m *registration.Metadata) { m.TokenEndpointAuthMethod = "private_key_jwt" },
-		"unknown grant":        func(m *registration.Metadata) { m.GrantTypes = []string{"password"} },
-		"public + client_cred": func(m *registration.Metadata) { m.TokenEndpointAuthMethod, m.GrantTypes = "none", []string{"client_credentials"} },
-		"alg none":             func(m *registration.Metadata) { m.IDTokenSignedResponseAlg = "none" },
-		"bad app type":         func(m *registration.Metadata) { m.ApplicationType = "desktop" },
-		"javascript logo":      func(m *registration.Metadata) { m.LogoURI = "javascript:alert(1)" },
+		"admin scope":     func(m *registration.Metadata) { m.Scope = "openid admin:write" },
+		"support scope":   func(m *registration.Metadata) { m.Scope = "support" },
+		"no name":         func(m *registration.Metadata) { m.ClientName = " " },
+		"implicit":        func(m *registration.Metadata) { m.ResponseTypes = []string{"token"} },
+		"private_key_jwt": func(m *registration.Metadata) { m.TokenEndpointAuthMethod = "private_key_jwt" },
+		"unknown grant":   func(m *registration.Metadata) { m.GrantTypes = []string{"password"} },
+		"public + client_cred": func(m *registration.Metadata) {
+			m.TokenEndpointAuthMethod, m.GrantTypes = "none", []string{"client_credentials"}
+		},
+		"alg none":        func(m *registration.Metadata) { m.IDTokenSignedResponseAlg = "none" },
+		"bad app type":    func(m *registration.Metadata) { m.ApplicationType = "desktop" },
+		"javascript logo": func(m *registration.Metadata) { m.LogoURI = "javascript:alert(1)" },
 		"too many uris": func(m *registration.Metadata) {
 			for i := range 21 {
 				m.RedirectURIs = append(m.RedirectURIs, "https://notes.example/cb"+strings.Repeat("x", i))

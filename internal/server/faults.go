@@ -81,7 +81,7 @@ func (w *faultWriter) WriteHeader(code int) {
 	}
 	w.wroteHeader = true
 	failed := w.rec.Err() != nil
-	api := apiPaths[w.r.URL.Path] || isRegistrationAPI(w.r.URL.Path)
+	api := apiPaths[w.r.URL.Path] || isAdminAPI(w.r.URL.Path) || isRegistrationAPI(w.r.URL.Path)
 	switch {
 	case (code == http.StatusFound || code == http.StatusSeeOther) && w.errorRedirect(failed):
 		// Location rewritten in place; the redirect itself stands.
@@ -111,6 +111,10 @@ func (w *faultWriter) replace(status int, api bool) {
 	}
 	if status == http.StatusServiceUnavailable {
 		h.Set("Retry-After", retryAfter)
+	}
+	if isAdminAPI(w.r.URL.Path) {
+		adminFailure(w.ResponseWriter, status)
+		return
 	}
 	if !api {
 		// The page writes through the underlying writer: our own answer is not intercepted.

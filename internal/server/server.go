@@ -17,6 +17,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/myaccount/myaccount/internal/account"
+	"github.com/myaccount/myaccount/internal/admin"
 	"github.com/myaccount/myaccount/internal/captcha"
 	"github.com/myaccount/myaccount/internal/clientip"
 	"github.com/myaccount/myaccount/internal/config"
@@ -317,6 +318,8 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 	}
 	guards := &guard.Guard{Store: store, Now: now}
 	sessionSvc := &sessions.Service{Store: store, TTL: cfg.Session.TTL.Std(), Idle: cfg.Session.IdleTTL.Std(), Now: now, Logger: log}
+	// The admin console's service (the person's actor is built per request from their roles).
+	adminSvc := &admin.Service{Store: store, Accounts: accounts, Factors: factors, Sessions: sessionSvc, Now: now, Logger: log}
 	uiH, err = ui.New(ui.Config{
 		Store:    store,
 		Accounts: accounts,
@@ -344,6 +347,8 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 		ThemeDir:      cfg.UI.ThemeDir,
 		Logger:        log,
 		Now:           now,
+		Admin:         adminSvc,
+		AdminKeys:     &admin.Keys{Service: adminSvc, Manager: km},
 	})
 	if err != nil {
 		return nil, err
@@ -351,6 +356,10 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 	root := mux.NewRouter()
 	for _, p := range prov.Paths() {
 		root.Handle(p, prov.Handler())
+	}
+	if _, err := mountAdmin(root, adminDeps{store: store, accounts: accounts, factors: factors, sessions: sessionSvc,
+		provider: prov, clientIP: ips.IP, log: log, now: now}); err != nil {
+		return nil, fmt.Errorf("admin api: %w", err)
 	}
 	if cfg.Registration.Enabled {
 		mountRegistration(root, store, issuer, ips.IP, log, now)

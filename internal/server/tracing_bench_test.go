@@ -1,8 +1,13 @@
 package server_test
 
 import (
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/myaccount/myaccount/internal/tracing/tracingtest"
 	"github.com/myaccount/myaccount/storage"
@@ -31,4 +36,63 @@ func BenchmarkTokenTracing(b *testing.B) {
 			})
 		})
 	}
+}
+
+// BenchmarkTokenTracingRatio alternates the same token request between a server with tracing
+// off and one with tracing on (every request sampled and exported), so that both see the same
+// machine load, and reports each one's time per request and their ratio ("on/off"):
+//
+//	go test -run '^$' -bench BenchmarkTokenTracingRatio -benchtime 2000x ./internal/server/
+func BenchmarkTokenTracingRatio(b *testing.B) {
+	type side struct {
+		e    *testEnv
+		c    *testClient
+		took time.Duration
+	}
+	off := &side{e: newTracedEnv(b, "", nil, &syncBuffer{})}
+	// The collector only reads and discards: decoding the spans here would bill the
+	// collector's work to the server on this one machine.
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+	}))
+	b.Cleanup(collector.Close)
+	on := &side{e: newTracedEnv(b, collector.URL, nil, &syncBuffer{})}
+	hc := &http.Client{}
+	form := url.Values{"grant_type": {"client_credentials"}}.Encode()
+	post := func(s *side) {
+		req, _ := http.NewRequest(http.MethodPost, s.e.addr+"/oauth/token", strings.NewReader(form))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(s.c.ID, s.c.Secret)
+		start := time.Now()
+		resp, err := hc.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		s.took += time.Since(start)
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	for _, s := range []*side{off, on} {
+		s.c = s.e.addClient(storage.ClientConfidential, withGrants("client_credentials"))
+		post(s) // warm up connections and caches
+		s.took = 0
+	}
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		// Alternate which goes first, so neither always follows the other.
+		if i%2 == 0 {
+			post(off)
+			post(on)
+		} else {
+			post(on)
+			post(off)
+		}
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(off.took.Nanoseconds())/n, "off-ns/req")
+	b.ReportMetric(float64(on.took.Nanoseconds())/n, "on-ns/req")
+	b.ReportMetric(float64(on.took)/float64(off.took), "on/off")
 }

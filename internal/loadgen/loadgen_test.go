@@ -1,0 +1,113 @@
+package loadgen
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakePeer is an issuer that is not MyAccount: discovery, a token endpoint that rotates
+// refresh tokens (a token used twice is an error, as reuse would be), and a URL that mints
+// refresh tokens for the bench.
+type fakePeer struct {
+	mu     sync.Mutex
+	live   map[string]bool
+	n      int
+	reused int
+}
+
+func (f *fakePeer) mint() string {
+	f.n++
+	t := fmt.Sprintf("rt-%d", f.n)
+	f.live[t] = true
+	return t
+}
+
+func (f *fakePeer) handler(issuer *string) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(map[string]string{"issuer": *issuer, "token_endpoint": *issuer + "/token"})
+	})
+	mux.HandleFunc("POST /bench/refresh-tokens", func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		var n int
+		fmt.Sscan(r.URL.Query().Get("n"), &n)
+		out := []string{}
+		for range n {
+			out = append(out, f.mint())
+		}
+		json.NewEncoder(w).Encode(out)
+	})
+	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
+		id, secret, _ := r.BasicAuth()
+		if id != "peer" || secret != "s3cret" || r.PostFormValue("grant_type") != "refresh_token" {
+			http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized)
+			return
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		old := r.PostFormValue("refresh_token")
+		if !f.live[old] {
+			f.reused++
+			http.Error(w, `{"error":"invalid_grant"}`, http.StatusBadRequest)
+			return
+		}
+		delete(f.live, old)
+		json.NewEncoder(w).Encode(map[string]string{"access_token": "at", "refresh_token": f.mint()})
+	})
+	return mux
+}
+
+// Another issuer's refresh scenario runs on tokens from Target.RefreshTokensURL, one chain
+// per worker, each worker rotating only its own.
+func TestPeerRefresh(t *testing.T) {
+	f := &fakePeer{live: map[string]bool{}}
+	var issuer string
+	srv := httptest.NewServer(f.handler(&issuer))
+	defer srv.Close()
+	issuer = srv.URL
+
+	var out bytes.Buffer
+	err := Run(context.Background(), Options{Workers: 4, Duration: 200 * time.Millisecond, Rounds: 1,
+		Scenarios: []string{Refresh}, MaxRequests: 200, Out: &out},
+		[]Target{{Issuer: issuer, ClientID: "peer", ClientSecret: "s3cret", RefreshTokensURL: issuer + "/bench/refresh-tokens"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var row []string
+	for line := range strings.Lines(out.String()) {
+		if fields := strings.Fields(line); len(fields) > 3 && fields[1] == Refresh {
+			row = fields
+		}
+	}
+	if row == nil {
+		t.Fatalf("no refresh row in:\n%s", out.String())
+	}
+	// issuer scenario requests errors ...
+	if row[2] == "0" || row[3] != "0" {
+		t.Errorf("refresh: %s requests, %s errors; want some, none:\n%s", row[2], row[3], out.String())
+	}
+	t.Log(out.String())
+	if f.reused != 0 {
+		t.Errorf("%d refresh tokens presented twice", f.reused)
+	}
+
+	// Without the URL the scenario is skipped with a note, not failed.
+	out.Reset()
+	err = Run(context.Background(), Options{Workers: 1, Duration: 100 * time.Millisecond, Rounds: 1,
+		Scenarios: []string{Refresh}, Out: &out}, []Target{{Issuer: issuer, ClientID: "peer", ClientSecret: "s3cret"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "refresh skipped") {
+		t.Errorf("want a skip note:\n%s", out.String())
+	}
+}

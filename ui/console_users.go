@@ -1,0 +1,253 @@
+package ui
+
+import (
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+
+	"github.com/gorilla/mux"
+
+	"github.com/myaccount/myaccount/internal/admin"
+	"github.com/myaccount/myaccount/internal/i18n"
+	"github.com/myaccount/myaccount/storage"
+)
+
+// consolePageSize is how many people or events a console page lists.
+const consolePageSize = 50
+
+// consoleStatusText names account states (translated in the template).
+var consoleStatusText = map[string]string{
+	storage.UserPending:  i18n.N("Not activated"),
+	storage.UserActive:   i18n.N("Active"),
+	storage.UserLocked:   i18n.N("Locked"),
+	storage.UserDisabled: i18n.N("Disabled"),
+}
+
+// consoleFactorText names second-factor kinds.
+var consoleFactorText = map[string]string{
+	storage.MFATOTP:     i18n.N("Authenticator app"),
+	storage.MFAWebAuthn: i18n.N("Security key or passkey"),
+}
+
+func consoleTextOr(m map[string]string, k string) string {
+	if v, ok := m[k]; ok {
+		return v
+	}
+	return k
+}
+
+type consoleUserRow struct {
+	ID, Email, Status, Created, Activated string
+}
+
+type consoleUsersPage struct {
+	consolePage
+	Email, Status string
+	Statuses      []consoleOption
+	Users         []consoleUserRow
+	Next, First   string
+	Searched      bool
+}
+
+type consoleOption struct{ Value, Label string }
+
+func (h *Handler) consoleUsers(w http.ResponseWriter, r *http.Request) {
+	st, ok := h.who(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	f := admin.UserFilter{EmailPrefix: strings.TrimSpace(q.Get("email")), Status: q.Get("status")}
+	page, err := h.cfg.Admin.SearchUsers(r.Context(), st.actor, f, q.Get("cursor"), consolePageSize)
+	if err != nil {
+		h.consoleError(w, r, st, "search users", err)
+		return
+	}
+	c := h.commonFor(w, r, i18n.N("People"), st.u)
+	p := consoleUsersPage{consolePage: h.consolePage(c, st, "users"), Email: f.EmailPrefix, Status: f.Status,
+		Searched: f.EmailPrefix != "" || f.Status != ""}
+	if q.Get("done") == "deleted" {
+		p.Flash = c.T("The account was deleted.")
+	}
+	p.Statuses = []consoleOption{{"", c.T("Any")}}
+	for _, s := range []string{storage.UserActive, storage.UserPending, storage.UserLocked, storage.UserDisabled} {
+		p.Statuses = append(p.Statuses, consoleOption{s, c.T(consoleStatusText[s])})
+	}
+	for _, u := range page.Users {
+		p.Users = append(p.Users, consoleUserRow{ID: u.ID, Email: u.Email, Status: c.T(consoleTextOr(consoleStatusText, u.Status)),
+			Created: h.consoleTime(st, &u.CreatedAt), Activated: h.consoleTime(st, u.ActivatedAt)})
+	}
+	keep := url.Values{}
+	if f.EmailPrefix != "" {
+		keep.Set("email", f.EmailPrefix)
+	}
+	if f.Status != "" {
+		keep.Set("status", f.Status)
+	}
+	if page.Next != "" {
+		n := url.Values{"cursor": {page.Next}}
+		for k, v := range keep {
+			n[k] = v
+		}
+		p.Next = "/admin/users?" + n.Encode()
+	}
+	if q.Get("cursor") != "" {
+		p.First = "/admin/users?" + keep.Encode()
+	}
+	h.render(w, r, http.StatusOK, "console_users", p)
+}
+
+type consoleFactorRow struct{ Kind, Name, Created, LastUsed string }
+type consoleKindCount struct {
+	Kind  string
+	Count int
+}
+type consoleSessionInfo struct{ UserAgent, IP, Created, LastSeen string }
+type consoleDeviceInfo struct{ Product, Name, Created, LastUsed string }
+type consoleAppInfo struct{ Name, Scopes, LastUse string }
+type consoleEventRow struct{ What, When, Actor, Target, Reason, IP, Detail string }
+
+type consoleUserPage struct {
+	consolePage
+	User          *admin.UserDetail
+	Status        string
+	Created       string
+	Activated     string
+	Roles         string
+	LockedAt      string
+	LockedOut     string
+	Factors       []consoleFactorRow
+	FactorKinds   []consoleKindCount
+	Sessions      []consoleSessionInfo
+	Devices       []consoleDeviceInfo
+	Apps          []consoleAppInfo
+	Activity      []consoleEventRow
+	CanUnlock     bool
+	CanLock       bool
+	CanResend     bool
+	CanReset      bool
+	CanRemove     bool
+	HasFactorKind map[string]bool
+}
+
+// consoleDoneText is the notice after an action on a person.
+var consoleDoneText = map[string]string{
+	"unlock":            i18n.N("The account was unlocked."),
+	"lock":              i18n.N("The account was locked and signed out everywhere."),
+	"resend-activation": i18n.N("A new activation link was sent."),
+	"send-reset":        i18n.N("A password reset link was sent."),
+	"remove-factors":    i18n.N("The second factors were removed."),
+	"sign-out":          i18n.N("The person was signed out everywhere."),
+}
+
+func (h *Handler) consoleUser(w http.ResponseWriter, r *http.Request) {
+	st, ok := h.who(w, r)
+	if !ok {
+		return
+	}
+	d, err := h.cfg.Admin.GetUser(r.Context(), st.actor, mux.Vars(r)["id"])
+	if err != nil {
+		h.consoleError(w, r, st, "get user", err)
+		return
+	}
+	c := h.commonFor(w, r, i18n.N("Person"), st.u)
+	p := consoleUserPage{consolePage: h.consolePage(c, st, "users"), User: d, Status: c.T(consoleTextOr(consoleStatusText, d.Status)),
+		Created: h.consoleTime(st, &d.CreatedAt), Activated: h.consoleTime(st, d.ActivatedAt),
+		Roles: strings.Join(d.Roles, ", "), LockedAt: h.consoleTime(st, d.Lock.At), LockedOut: h.consoleTime(st, d.Lock.LockedOutUntil),
+		HasFactorKind: map[string]bool{}}
+	if msg, ok := consoleDoneText[r.URL.Query().Get("done")]; ok {
+		p.Flash = c.T(msg)
+	}
+	for _, f := range d.Factors {
+		p.Factors = append(p.Factors, consoleFactorRow{Kind: c.T(consoleTextOr(consoleFactorText, f.Kind)), Name: f.Name,
+			Created: h.consoleTime(st, &f.CreatedAt), LastUsed: h.consoleTime(st, f.LastUsedAt)})
+		p.HasFactorKind[f.Kind] = true
+	}
+	kinds := make([]string, 0, len(d.FactorsByKind))
+	for k := range d.FactorsByKind {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	for _, k := range kinds {
+		p.FactorKinds = append(p.FactorKinds, consoleKindCount{Kind: c.T(consoleTextOr(consoleFactorText, k)), Count: d.FactorsByKind[k]})
+	}
+	for _, s := range d.Sessions {
+		p.Sessions = append(p.Sessions, consoleSessionInfo{UserAgent: s.UserAgent, IP: s.IP, Created: h.consoleTime(st, &s.CreatedAt),
+			LastSeen: h.consoleTime(st, &s.LastSeenAt)})
+	}
+	for _, x := range d.Devices {
+		p.Devices = append(p.Devices, consoleDeviceInfo{Product: x.ClientName, Name: x.Name, Created: h.consoleTime(st, &x.CreatedAt),
+			LastUsed: h.consoleTime(st, &x.LastUsedAt)})
+	}
+	for _, x := range d.Apps {
+		p.Apps = append(p.Apps, consoleAppInfo{Name: x.Name, Scopes: strings.Join(x.Scopes, " "), LastUse: h.consoleTime(st, &x.LastUse)})
+	}
+	for _, e := range d.Activity {
+		p.Activity = append(p.Activity, h.consoleEventRow(c, st, e))
+	}
+	support := p.CanSupport
+	p.CanUnlock = support && (d.Lock.Locked || d.Lock.LockedOutUntil != nil)
+	p.CanLock = p.CanManageUsers && d.Status != storage.UserLocked && d.Status != storage.UserDisabled
+	p.CanResend = support && d.Status == storage.UserPending
+	p.CanReset = support && (d.Status == storage.UserActive || d.Status == storage.UserPending)
+	p.CanRemove = support && (len(d.Factors) > 0 || d.RecoveryCodes > 0)
+	h.render(w, r, http.StatusOK, "console_user", p)
+}
+
+func (h *Handler) consoleEventRow(c common, st *staff, e admin.AuditEntry) consoleEventRow {
+	what := e.Type
+	if t, ok := eventText[e.Type]; ok {
+		what = c.T(t)
+	}
+	return consoleEventRow{What: what, When: h.consoleTime(st, &e.At), Actor: e.Actor, Target: e.Target, Reason: e.Reason,
+		IP: e.IP, Detail: e.Detail}
+}
+
+// consoleUserAction runs one action on a person. Every action needs a reason (the audit log
+// keeps it); the ones that change the account's state send the ETag the page was rendered
+// with, so a change made meanwhile is reported rather than overwritten.
+func (h *Handler) consoleUserAction(w http.ResponseWriter, r *http.Request) {
+	st, ok := h.whoPost(w, r)
+	if !ok {
+		return
+	}
+	id, action := mux.Vars(r)["id"], mux.Vars(r)["action"]
+	reason := strings.TrimSpace(r.PostFormValue("reason"))
+	etag := r.PostFormValue("etag")
+	if _, known := consoleDoneText[action]; !known && action != "delete" {
+		h.ErrorPage(w, r, http.StatusNotFound, i18n.N("Not found"), i18n.N("There is no page at this address."))
+		return
+	}
+	if reason == "" {
+		h.consoleError(w, r, st, action, &admin.ValidationError{Problems: []admin.Problem{{Field: "reason", Reason: "is required"}}})
+		return
+	}
+	ctx, svc, a := r.Context(), h.cfg.Admin, st.actor
+	var err error
+	switch action {
+	case "unlock":
+		_, err = svc.UnlockUser(ctx, a, id, etag, reason)
+	case "lock":
+		_, err = svc.LockUser(ctx, a, id, etag, reason)
+	case "resend-activation":
+		err = svc.ResendActivation(ctx, a, id, reason)
+	case "send-reset":
+		err = svc.SendReset(ctx, a, id, reason)
+	case "remove-factors":
+		_, err = svc.RemoveFactors(ctx, a, id, r.PostFormValue("kind"), reason)
+	case "sign-out":
+		err = svc.SignOutEverywhere(ctx, a, id, reason)
+	case "delete":
+		err = svc.DeleteUser(ctx, a, id, etag, reason)
+	}
+	if err != nil {
+		h.consoleError(w, r, st, "user "+action, err)
+		return
+	}
+	if action == "delete" {
+		http.Redirect(w, r, "/admin/users?done=deleted", http.StatusSeeOther)
+		return
+	}
+	http.Redirect(w, r, "/admin/users/"+url.PathEscape(id)+"?done="+action, http.StatusSeeOther)
+}
