@@ -112,7 +112,7 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, s *stora
 	p.Sessions = firstFew(h.browserSessions(r, u, s))
 	p.Installations = firstFew(h.installations(r, u))
 	p.Apps = firstFew(h.appRows(r, c, u))
-	events, err := h.cfg.Store.ListAuditEvents(r.Context(), u.ID, 20)
+	events, err := h.cfg.Accounts.RecentActivity(r.Context(), u.ID, 20)
 	if err != nil {
 		h.cfg.Logger.WarnContext(r.Context(), "list audit events", "err", err)
 	}
@@ -121,13 +121,7 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, s *stora
 		if what == "" {
 			what = e.Type
 		}
-		client := e.ClientID
-		if client != "" {
-			if cl, err := h.cfg.Store.GetClient(r.Context(), client); err == nil {
-				client = cl.Name
-			}
-		}
-		p.Activity = append(p.Activity, activityRow{What: what, When: h.formatTime(e.CreatedAt, u, c.Lang), IP: e.IP, Client: client})
+		p.Activity = append(p.Activity, activityRow{What: what, When: h.formatTime(e.CreatedAt, u, c.Lang), IP: e.IP, Client: e.ClientName})
 	}
 	h.render(w, r, status, "account", p)
 }

@@ -49,7 +49,6 @@ type Store interface {
 	RebindAuthRequests(ctx context.Context, oldHash, newHash string) (int64, error)
 	GetClient(ctx context.Context, id string) (*storage.Client, error)
 	GetUser(ctx context.Context, id string) (*storage.User, error)
-	ListAuditEvents(ctx context.Context, userID string, limit int) ([]*storage.AuditEvent, error)
 	GetGrant(ctx context.Context, id string) (*storage.Grant, error)
 	ListGrants(ctx context.Context, userID string) ([]*storage.Grant, error)
 	RevokeGrant(ctx context.Context, id string, now time.Time) error
