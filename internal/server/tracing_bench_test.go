@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/myaccount/myaccount/internal/tracing/tracingtest"
 	"github.com/myaccount/myaccount/storage"
 )
 
@@ -24,7 +23,7 @@ func BenchmarkTokenTracing(b *testing.B) {
 		b.Run(mode, func(b *testing.B) {
 			endpoint := ""
 			if mode == "on" {
-				endpoint = tracingtest.New(b).URL()
+				endpoint = discardCollector(b)
 			}
 			e := newTracedEnv(b, endpoint, nil, &syncBuffer{})
 			c := e.addClient(storage.ClientConfidential, withGrants("client_credentials"))
@@ -50,13 +49,7 @@ func BenchmarkTokenTracingRatio(b *testing.B) {
 		took time.Duration
 	}
 	off := &side{e: newTracedEnv(b, "", nil, &syncBuffer{})}
-	// The collector only reads and discards: decoding the spans here would bill the
-	// collector's work to the server on this one machine.
-	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-	}))
-	b.Cleanup(collector.Close)
-	on := &side{e: newTracedEnv(b, collector.URL, nil, &syncBuffer{})}
+	on := &side{e: newTracedEnv(b, discardCollector(b), nil, &syncBuffer{})}
 	hc := &http.Client{}
 	form := url.Values{"grant_type": {"client_credentials"}}.Encode()
 	post := func(s *side) {
@@ -95,4 +88,15 @@ func BenchmarkTokenTracingRatio(b *testing.B) {
 	b.ReportMetric(float64(off.took.Nanoseconds())/n, "off-ns/req")
 	b.ReportMetric(float64(on.took.Nanoseconds())/n, "on-ns/req")
 	b.ReportMetric(float64(on.took)/float64(off.took), "on/off")
+}
+
+// discardCollector is an OTLP/HTTP endpoint that reads and drops what it is sent: decoding
+// the spans here (as tracingtest does) would bill the collector's work to the server on this
+// one machine.
+func discardCollector(b *testing.B) string {
+	c := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+	}))
+	b.Cleanup(c.Close)
+	return c.URL
 }
