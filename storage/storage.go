@@ -120,6 +120,9 @@ type AuthRequest struct {
 	HintSubject string
 	ACRValues   []string
 	DeviceName  string
+	// DeviceID is the installation's stable id the product sent (device_id), for licence
+	// seats (issue 14); "" when it sent none.
+	DeviceID string
 	// BrowserHash is the SHA-256 of the binding secret held in the browser's cookie.
 	BrowserHash string
 	// Filled when the person has signed in and consented.
@@ -168,6 +171,7 @@ type Grant struct {
 	ACR        string
 	SessionID  string
 	DeviceName string
+	DeviceID   string // the installation's stable id (see AuthRequest.DeviceID)
 	UserAgent  string
 	IP         string
 	CreatedAt  time.Time
@@ -352,6 +356,7 @@ type DeviceCode struct {
 	ClientID       string
 	Scopes         []string
 	DeviceName     string
+	DeviceID       string // the installation's stable id (see AuthRequest.DeviceID)
 	State          string
 	UserID         string
 	AuthTime       time.Time
@@ -719,6 +724,7 @@ type Store interface {
 	RoleStore
 	AdminQueryStore
 	RegistrationStore
+	LicenceStore
 	// InTx runs fn with a Store whose calls all happen in one transaction; fn's error rolls
 	// back. Nested InTx calls reuse the outer transaction.
 	InTx(ctx context.Context, fn func(Store) error) error

@@ -12,7 +12,7 @@ import (
 const authRequestColumns = `id, client_id, redirect_uri, state, nonce, scopes, response_type,
 	response_mode, code_challenge, code_challenge_method, prompt, max_age, ui_locales, login_hint,
 	acr_values, device_name, browser_hash, user_id, session_id, auth_time, amr, acr, done,
-	code_hash, code_expires_at, code_used_at, created_at, expires_at, hint_subject`
+	code_hash, code_expires_at, code_used_at, created_at, expires_at, hint_subject, device_id`
 
 type authRequestSQL struct {
 	insert, get, getByCode, complete, rebind, saveCode, consumeCode, delete string
@@ -21,7 +21,7 @@ type authRequestSQL struct {
 func newAuthRequestSQL(rb func(string) string) authRequestSQL {
 	return authRequestSQL{
 		insert: rb(`INSERT INTO auth_requests (` + authRequestColumns + `)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		get:       rb(`SELECT ` + authRequestColumns + ` FROM auth_requests WHERE id = ?`),
 		getByCode: rb(`SELECT ` + authRequestColumns + ` FROM auth_requests WHERE code_hash = ?`),
 		// The WHERE clause is the rule: only a pending, unexpired request can be completed, and
@@ -72,6 +72,7 @@ type authRequestRow struct {
 	CreatedAt           sql.NullInt64  `db:"created_at"`
 	ExpiresAt           sql.NullInt64  `db:"expires_at"`
 	HintSubject         string         `db:"hint_subject"`
+	DeviceID            string         `db:"device_id"`
 }
 
 func (r *authRequestRow) authRequest() (*storage.AuthRequest, error) {
@@ -87,6 +88,7 @@ func (r *authRequestRow) authRequest() (*storage.AuthRequest, error) {
 		HintSubject: r.HintSubject,
 		ACRValues:   ld.list("acr_values", r.ACRValues),
 		DeviceName:  r.DeviceName,
+		DeviceID:    r.DeviceID,
 		BrowserHash: r.BrowserHash,
 		UserID:      r.UserID.String, SessionID: r.SessionID,
 		AuthTime: fromMS(r.AuthTime),
@@ -120,7 +122,7 @@ func (d *DB) CreateAuthRequest(ctx context.Context, ar *storage.AuthRequest) err
 		encodeList(ar.ACRValues), ar.DeviceName, ar.BrowserHash, nullIfEmpty(ar.UserID),
 		ar.SessionID, msOrNull(ar.AuthTime), encodeList(ar.AMR), ar.ACR, ar.Done,
 		nullIfEmpty(ar.CodeHash), msOrNull(ar.CodeExpiresAt), msPtr(ar.CodeUsedAt),
-		msOrNull(ar.CreatedAt), msOrNull(ar.ExpiresAt), ar.HintSubject)
+		msOrNull(ar.CreatedAt), msOrNull(ar.ExpiresAt), ar.HintSubject, ar.DeviceID)
 	return d.wrap(err, "create auth request %q", ar.ID)
 }
 

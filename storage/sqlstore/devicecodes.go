@@ -11,7 +11,7 @@ import (
 )
 
 const deviceCodeColumns = `device_code_hash, user_code, client_id, scopes, device_name, state,
-	user_id, auth_time, amr, created_at, expires_at, last_polled_at, consumed_at`
+	user_id, auth_time, amr, created_at, expires_at, last_polled_at, consumed_at, device_id`
 
 type deviceCodeSQL struct {
 	insert, get, getForUpdate, getByUserCode, decide, poll, consume string
@@ -21,7 +21,7 @@ func newDeviceCodeSQL(rb func(string) string, forUpdate string) deviceCodeSQL {
 	get := `SELECT ` + deviceCodeColumns + ` FROM device_codes WHERE device_code_hash = ?`
 	return deviceCodeSQL{
 		insert: rb(`INSERT INTO device_codes (` + deviceCodeColumns + `)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		get:           rb(get),
 		getForUpdate:  rb(get + forUpdate),
 		getByUserCode: rb(`SELECT ` + deviceCodeColumns + ` FROM device_codes WHERE user_code = ?`),
@@ -51,6 +51,7 @@ type deviceCodeRow struct {
 	ExpiresAt      sql.NullInt64  `db:"expires_at"`
 	LastPolledAt   sql.NullInt64  `db:"last_polled_at"`
 	ConsumedAt     sql.NullInt64  `db:"consumed_at"`
+	DeviceID       string         `db:"device_id"`
 }
 
 func (r *deviceCodeRow) deviceCode() (*storage.DeviceCode, error) {
@@ -60,7 +61,7 @@ func (r *deviceCodeRow) deviceCode() (*storage.DeviceCode, error) {
 		Scopes: ld.list("scopes", r.Scopes), DeviceName: r.DeviceName, State: r.State,
 		UserID: r.UserID.String, AuthTime: fromMS(r.AuthTime), AMR: ld.list("amr", r.AMR),
 		CreatedAt: fromMS(r.CreatedAt), ExpiresAt: fromMS(r.ExpiresAt),
-		LastPolledAt: fromMSPtr(r.LastPolledAt), ConsumedAt: fromMSPtr(r.ConsumedAt),
+		LastPolledAt: fromMSPtr(r.LastPolledAt), ConsumedAt: fromMSPtr(r.ConsumedAt), DeviceID: r.DeviceID,
 	}
 	if ld.err != nil {
 		return nil, ld.err
@@ -87,7 +88,7 @@ func (d *DB) CreateDeviceCode(ctx context.Context, dc *storage.DeviceCode) error
 	_, err := d.exec(ctx, d.q.devices.insert,
 		dc.DeviceCodeHash, dc.UserCode, dc.ClientID, encodeList(dc.Scopes), dc.DeviceName, dc.State,
 		nullIfEmpty(dc.UserID), msOrNull(dc.AuthTime), encodeList(dc.AMR), msOrNull(dc.CreatedAt),
-		msOrNull(dc.ExpiresAt), msPtr(dc.LastPolledAt), msPtr(dc.ConsumedAt))
+		msOrNull(dc.ExpiresAt), msPtr(dc.LastPolledAt), msPtr(dc.ConsumedAt), dc.DeviceID)
 	return d.wrap(err, "create device code")
 }
 

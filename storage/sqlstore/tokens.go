@@ -12,7 +12,7 @@ import (
 
 const (
 	grantColumns = `id, user_id, client_id, scopes, audience, auth_time, amr, acr, session_id,
-	device_name, user_agent, ip, created_at, last_used_at, revoked_at`
+	device_name, user_agent, ip, created_at, last_used_at, revoked_at, device_id`
 	accessTokenColumns = `id_hash, grant_id, client_id, subject, scopes, audience, created_at,
 	expires_at, revoked_at`
 	refreshTokenColumns = `id, hash, grant_id, parent_id, client_id, user_id, scopes, created_at,
@@ -42,7 +42,7 @@ func newTokenSQL(rb func(string) string) tokenSQL {
 	)
 	return tokenSQL{
 		insertGrant: rb(`INSERT INTO grants (` + grantColumns + `)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		getGrant:   rb(`SELECT ` + grantColumns + ` FROM grants WHERE id = ?`),
 		listGrants: rb(`SELECT ` + grantColumns + ` FROM grants WHERE user_id = ? ORDER BY created_at DESC, id`),
 		// COALESCE keeps the first revocation time and still matches the row, so revoking
@@ -121,6 +121,7 @@ type grantRow struct {
 	CreatedAt  sql.NullInt64  `db:"created_at"`
 	LastUsedAt sql.NullInt64  `db:"last_used_at"`
 	RevokedAt  sql.NullInt64  `db:"revoked_at"`
+	DeviceID   string         `db:"device_id"`
 }
 
 func (r *grantRow) grant() (*storage.Grant, error) {
@@ -133,6 +134,7 @@ func (r *grantRow) grant() (*storage.Grant, error) {
 		AMR:      ld.list("amr", r.AMR),
 		ACR:      r.ACR, SessionID: r.SessionID, DeviceName: r.DeviceName, UserAgent: r.UserAgent, IP: r.IP,
 		CreatedAt: fromMS(r.CreatedAt), LastUsedAt: fromMS(r.LastUsedAt), RevokedAt: fromMSPtr(r.RevokedAt),
+		DeviceID: r.DeviceID,
 	}
 	if ld.err != nil {
 		return nil, ld.err
@@ -176,7 +178,7 @@ func (d *DB) CreateGrant(ctx context.Context, g *storage.Grant) error {
 	_, err := d.exec(ctx, d.q.tokens.insertGrant,
 		g.ID, nullIfEmpty(g.UserID), g.ClientID, encodeList(g.Scopes), encodeList(g.Audience),
 		msOrNull(g.AuthTime), encodeList(g.AMR), g.ACR, g.SessionID, g.DeviceName, g.UserAgent,
-		g.IP, msOrNull(g.CreatedAt), msOrNull(g.LastUsedAt), msPtr(g.RevokedAt))
+		g.IP, msOrNull(g.CreatedAt), msOrNull(g.LastUsedAt), msPtr(g.RevokedAt), g.DeviceID)
 	return d.wrap(err, "create grant %q", g.ID)
 }
 

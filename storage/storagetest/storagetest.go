@@ -44,6 +44,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Roles", roleTests},
 		{"AdminQueries", adminQueryTests},
 		{"Registration", registrationTests},
+		{"Licences", licenceTests},
 		{"MFA", mfaTests},
 		{"RecoveryCodes", recoveryTests},
 		{"TrustedBrowsers", browserTests},

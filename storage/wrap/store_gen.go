@@ -35,6 +35,14 @@ func (s *Store) AcquireLease(ctx context.Context, a1 string, a2 string, a3 time.
 	return
 }
 
+func (s *Store) Activate(ctx context.Context, a1 *storage.Activation, a2 time.Time) (r0 []*storage.Activation, err error) {
+	err = s.around(ctx, "Activate", func(ctx context.Context) (err error) {
+		r0, err = s.inner.Activate(ctx, a1, a2)
+		return err
+	})
+	return
+}
+
 func (s *Store) AddAuditEvent(ctx context.Context, a1 *storage.AuditEvent) (err error) {
 	err = s.around(ctx, "AddAuditEvent", func(ctx context.Context) (err error) {
 		err = s.inner.AddAuditEvent(ctx, a1)
@@ -171,6 +179,14 @@ func (s *Store) CreateInitialAccessToken(ctx context.Context, a1 *storage.Initia
 	return
 }
 
+func (s *Store) CreateLicences(ctx context.Context, a1 []*storage.Licence) (err error) {
+	err = s.around(ctx, "CreateLicences", func(ctx context.Context) (err error) {
+		err = s.inner.CreateLicences(ctx, a1)
+		return err
+	})
+	return
+}
+
 func (s *Store) CreateMFACredential(ctx context.Context, a1 *storage.MFACredential) (err error) {
 	err = s.around(ctx, "CreateMFACredential", func(ctx context.Context) (err error) {
 		err = s.inner.CreateMFACredential(ctx, a1)
@@ -182,6 +198,14 @@ func (s *Store) CreateMFACredential(ctx context.Context, a1 *storage.MFACredenti
 func (s *Store) CreateOneTimeToken(ctx context.Context, a1 *storage.OneTimeToken) (err error) {
 	err = s.around(ctx, "CreateOneTimeToken", func(ctx context.Context) (err error) {
 		err = s.inner.CreateOneTimeToken(ctx, a1)
+		return err
+	})
+	return
+}
+
+func (s *Store) CreateProduct(ctx context.Context, a1 *storage.Product) (err error) {
+	err = s.around(ctx, "CreateProduct", func(ctx context.Context) (err error) {
+		err = s.inner.CreateProduct(ctx, a1)
 		return err
 	})
 	return
@@ -230,6 +254,14 @@ func (s *Store) CreateUser(ctx context.Context, a1 *storage.User) (err error) {
 func (s *Store) DecideDeviceCode(ctx context.Context, a1 string, a2 string, a3 string, a4 time.Time, a5 []string, a6 time.Time) (err error) {
 	err = s.around(ctx, "DecideDeviceCode", func(ctx context.Context) (err error) {
 		err = s.inner.DecideDeviceCode(ctx, a1, a2, a3, a4, a5, a6)
+		return err
+	})
+	return
+}
+
+func (s *Store) DeleteActivation(ctx context.Context, a1 string, a2 string) (err error) {
+	err = s.around(ctx, "DeleteActivation", func(ctx context.Context) (err error) {
+		err = s.inner.DeleteActivation(ctx, a1, a2)
 		return err
 	})
 	return
@@ -294,6 +326,14 @@ func (s *Store) DeleteOneTimeTokens(ctx context.Context, a1 string, a2 string) (
 func (s *Store) DeletePendingUsers(ctx context.Context, a1 time.Time) (r0 int64, err error) {
 	err = s.around(ctx, "DeletePendingUsers", func(ctx context.Context) (err error) {
 		r0, err = s.inner.DeletePendingUsers(ctx, a1)
+		return err
+	})
+	return
+}
+
+func (s *Store) DeleteProduct(ctx context.Context, a1 string) (err error) {
+	err = s.around(ctx, "DeleteProduct", func(ctx context.Context) (err error) {
+		err = s.inner.DeleteProduct(ctx, a1)
 		return err
 	})
 	return
@@ -419,6 +459,14 @@ func (s *Store) GetGrant(ctx context.Context, a1 string) (r0 *storage.Grant, err
 	return
 }
 
+func (s *Store) GetLicence(ctx context.Context, a1 string) (r0 *storage.Licence, err error) {
+	err = s.around(ctx, "GetLicence", func(ctx context.Context) (err error) {
+		r0, err = s.inner.GetLicence(ctx, a1)
+		return err
+	})
+	return
+}
+
 func (s *Store) GetMFACredentialByCredentialID(ctx context.Context, a1 []uint8) (r0 *storage.MFACredential, err error) {
 	err = s.around(ctx, "GetMFACredentialByCredentialID", func(ctx context.Context) (err error) {
 		r0, err = s.inner.GetMFACredentialByCredentialID(ctx, a1)
@@ -430,6 +478,14 @@ func (s *Store) GetMFACredentialByCredentialID(ctx context.Context, a1 []uint8) 
 func (s *Store) GetOutbox(ctx context.Context, a1 string) (r0 *storage.OutboxItem, err error) {
 	err = s.around(ctx, "GetOutbox", func(ctx context.Context) (err error) {
 		r0, err = s.inner.GetOutbox(ctx, a1)
+		return err
+	})
+	return
+}
+
+func (s *Store) GetProduct(ctx context.Context, a1 string) (r0 *storage.Product, err error) {
+	err = s.around(ctx, "GetProduct", func(ctx context.Context) (err error) {
+		r0, err = s.inner.GetProduct(ctx, a1)
 		return err
 	})
 	return
@@ -499,6 +555,22 @@ func (s *Store) HitCounter(ctx context.Context, a1 string, a2 time.Duration, a3 
 	return
 }
 
+func (s *Store) LicencesDue(ctx context.Context, a1 time.Time, a2 int) (r0 []*storage.Licence, err error) {
+	err = s.around(ctx, "LicencesDue", func(ctx context.Context) (err error) {
+		r0, err = s.inner.LicencesDue(ctx, a1, a2)
+		return err
+	})
+	return
+}
+
+func (s *Store) ListActivations(ctx context.Context, a1 []string) (r0 []*storage.Activation, err error) {
+	err = s.around(ctx, "ListActivations", func(ctx context.Context) (err error) {
+		r0, err = s.inner.ListActivations(ctx, a1)
+		return err
+	})
+	return
+}
+
 func (s *Store) ListAuditEvents(ctx context.Context, a1 string, a2 int) (r0 []*storage.AuditEvent, err error) {
 	err = s.around(ctx, "ListAuditEvents", func(ctx context.Context) (err error) {
 		r0, err = s.inner.ListAuditEvents(ctx, a1, a2)
@@ -523,6 +595,14 @@ func (s *Store) ListGrants(ctx context.Context, a1 string) (r0 []*storage.Grant,
 	return
 }
 
+func (s *Store) ListLicences(ctx context.Context, a1 storage.LicenceQuery) (r0 []*storage.Licence, err error) {
+	err = s.around(ctx, "ListLicences", func(ctx context.Context) (err error) {
+		r0, err = s.inner.ListLicences(ctx, a1)
+		return err
+	})
+	return
+}
+
 func (s *Store) ListMFACredentials(ctx context.Context, a1 string) (r0 []*storage.MFACredential, err error) {
 	err = s.around(ctx, "ListMFACredentials", func(ctx context.Context) (err error) {
 		r0, err = s.inner.ListMFACredentials(ctx, a1)
@@ -534,6 +614,14 @@ func (s *Store) ListMFACredentials(ctx context.Context, a1 string) (r0 []*storag
 func (s *Store) ListPendingUsers(ctx context.Context, a1 time.Time) (r0 []*storage.User, err error) {
 	err = s.around(ctx, "ListPendingUsers", func(ctx context.Context) (err error) {
 		r0, err = s.inner.ListPendingUsers(ctx, a1)
+		return err
+	})
+	return
+}
+
+func (s *Store) ListProducts(ctx context.Context) (r0 []*storage.Product, err error) {
+	err = s.around(ctx, "ListProducts", func(ctx context.Context) (err error) {
+		r0, err = s.inner.ListProducts(ctx)
 		return err
 	})
 	return
@@ -579,6 +667,14 @@ func (s *Store) ListUsers(ctx context.Context) (r0 []*storage.User, err error) {
 	return
 }
 
+func (s *Store) MarkLicenceReminder(ctx context.Context, a1 string, a2 string, a3 time.Time) (r0 bool, err error) {
+	err = s.around(ctx, "MarkLicenceReminder", func(ctx context.Context) (err error) {
+		r0, err = s.inner.MarkLicenceReminder(ctx, a1, a2, a3)
+		return err
+	})
+	return
+}
+
 func (s *Store) Ping(ctx context.Context) (err error) {
 	err = s.around(ctx, "Ping", func(ctx context.Context) (err error) {
 		err = s.inner.Ping(ctx)
@@ -590,6 +686,14 @@ func (s *Store) Ping(ctx context.Context) (err error) {
 func (s *Store) PollDeviceCode(ctx context.Context, a1 string, a2 time.Time) (r0 *storage.DeviceCode, r1 *time.Time, err error) {
 	err = s.around(ctx, "PollDeviceCode", func(ctx context.Context) (err error) {
 		r0, r1, err = s.inner.PollDeviceCode(ctx, a1, a2)
+		return err
+	})
+	return
+}
+
+func (s *Store) ProductOfClient(ctx context.Context, a1 string) (r0 *storage.Product, err error) {
+	err = s.around(ctx, "ProductOfClient", func(ctx context.Context) (err error) {
+		r0, err = s.inner.ProductOfClient(ctx, a1)
 		return err
 	})
 	return
@@ -614,6 +718,14 @@ func (s *Store) QueryAuditEvents(ctx context.Context, a1 storage.AuditQuery) (r0
 func (s *Store) RebindAuthRequests(ctx context.Context, a1 string, a2 string) (r0 int64, err error) {
 	err = s.around(ctx, "RebindAuthRequests", func(ctx context.Context) (err error) {
 		r0, err = s.inner.RebindAuthRequests(ctx, a1, a2)
+		return err
+	})
+	return
+}
+
+func (s *Store) RedeemLicence(ctx context.Context, a1 string, a2 string, a3 time.Time) (r0 *storage.Licence, err error) {
+	err = s.around(ctx, "RedeemLicence", func(ctx context.Context) (err error) {
+		r0, err = s.inner.RedeemLicence(ctx, a1, a2, a3)
 		return err
 	})
 	return
@@ -763,9 +875,25 @@ func (s *Store) UpdateClient(ctx context.Context, a1 string, a2 func(*storage.Cl
 	return
 }
 
+func (s *Store) UpdateLicence(ctx context.Context, a1 string, a2 func(*storage.Licence) error) (r0 *storage.Licence, err error) {
+	err = s.around(ctx, "UpdateLicence", func(ctx context.Context) (err error) {
+		r0, err = s.inner.UpdateLicence(ctx, a1, a2)
+		return err
+	})
+	return
+}
+
 func (s *Store) UpdateMFACredential(ctx context.Context, a1 string, a2 func(*storage.MFACredential) error) (r0 *storage.MFACredential, err error) {
 	err = s.around(ctx, "UpdateMFACredential", func(ctx context.Context) (err error) {
 		r0, err = s.inner.UpdateMFACredential(ctx, a1, a2)
+		return err
+	})
+	return
+}
+
+func (s *Store) UpdateProduct(ctx context.Context, a1 string, a2 func(*storage.Product) error) (r0 *storage.Product, err error) {
+	err = s.around(ctx, "UpdateProduct", func(ctx context.Context) (err error) {
+		r0, err = s.inner.UpdateProduct(ctx, a1, a2)
 		return err
 	})
 	return
