@@ -106,7 +106,7 @@ type consoleKindCount struct {
 type consoleSessionInfo struct{ UserAgent, IP, Created, LastSeen string }
 type consoleDeviceInfo struct{ Product, Name, Created, LastUsed string }
 type consoleAppInfo struct{ Name, Scopes, LastUse string }
-type consoleEventRow struct{ What, When, Actor, Target, Reason, IP, Detail string }
+type consoleEventRow struct{ What, Type, When, Actor, Target, Reason, IP, Detail string }
 
 type consoleUserPage struct {
 	consolePage
@@ -195,13 +195,33 @@ func (h *Handler) consoleUser(w http.ResponseWriter, r *http.Request) {
 	h.render(w, r, http.StatusOK, "console_user", p)
 }
 
+// staffEventText names the audit events of admin actions (the person's own events are named
+// by eventText).
+var staffEventText = map[string]string{
+	"admin.user.lock":                i18n.N("Locked by staff"),
+	"admin.user.unlock":              i18n.N("Unlocked by staff"),
+	"admin.user.resend_activation":   i18n.N("Activation link sent by staff"),
+	"admin.user.send_reset":          i18n.N("Reset link sent by staff"),
+	"admin.user.remove_factors":      i18n.N("Second factors removed by staff"),
+	"admin.user.sign_out_everywhere": i18n.N("Signed out everywhere by staff"),
+	"admin.user.delete":              i18n.N("Account deleted by staff"),
+	"admin.client.create":            i18n.N("Client created"),
+	"admin.client.update":            i18n.N("Client changed"),
+	"admin.client.delete":            i18n.N("Client deleted"),
+	"admin.client.rotate_secret":     i18n.N("Client secret rotated"),
+	"admin.keys.rotate":              i18n.N("Signing keys rotated"),
+	"admin.audit.export":             i18n.N("Audit log exported"),
+}
+
 func (h *Handler) consoleEventRow(c common, st *staff, e admin.AuditEntry) consoleEventRow {
 	what := e.Type
 	if t, ok := eventText[e.Type]; ok {
 		what = c.T(t)
+	} else if t, ok := staffEventText[e.Type]; ok {
+		what = c.T(t)
 	}
-	return consoleEventRow{What: what, When: h.consoleTime(st, &e.At), Actor: e.Actor, Target: e.Target, Reason: e.Reason,
-		IP: e.IP, Detail: e.Detail}
+	return consoleEventRow{What: what, Type: e.Type, When: h.consoleTime(st, &e.At), Actor: e.Actor, Target: e.Target,
+		Reason: e.Reason, IP: e.IP, Detail: e.Detail}
 }
 
 // consoleUserAction runs one action on a person. Every action needs a reason (the audit log
