@@ -46,6 +46,13 @@ func traceHTTP(tp *tracing.Provider, next http.Handler, route func(*http.Request
 		Attributes: func(r *http.Request) []attribute.KeyValue {
 			return []attribute.KeyValue{attribute.String("myaccount.request_id", requestid.From(r.Context()))}
 		},
+		Skip: func(r *http.Request) bool {
+			switch r.URL.Path {
+			case "/healthz", "/readyz", "/ready":
+				return true
+			}
+			return false
+		},
 	})
 }
 

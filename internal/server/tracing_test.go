@@ -128,6 +128,14 @@ func TestTraceExportedToOTLPReceiver(t *testing.T) {
 		t.Fatalf("token request: %d", resp.StatusCode)
 	}
 	reqID := resp.Header.Get("X-Request-ID")
+	// Probes are not traced, nor are their store calls (no trace to put them in).
+	for _, probe := range []string{"/healthz", "/readyz"} {
+		r, err := http.Get(e.addr + probe)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+	}
 
 	e.addUser("ada@example.com")
 	rp := e.addClient(storage.ClientConfidential, firstParty)
@@ -212,6 +220,17 @@ func TestTraceExportedToOTLPReceiver(t *testing.T) {
 			}
 			if store := checkTree(t, rc.Trace(root.TraceID), root); len(store) == 0 {
 				t.Errorf("%s: no store spans", name)
+			}
+		}
+	})
+
+	t.Run("probes untraced", func(t *testing.T) {
+		for _, s := range rc.Spans() {
+			if r := s.Attributes["http.route"]; r == "/healthz" || r == "/readyz" {
+				t.Errorf("probe traced: %+v", s)
+			}
+			if strings.HasPrefix(s.Name, "store.") && s.ParentSpanID == "" {
+				t.Errorf("store span outside any trace: %+v", s)
 			}
 		}
 	})

@@ -21,6 +21,9 @@ type HTTPOptions struct {
 	TrustParent func(*http.Request) bool
 	// Attributes adds attributes known before the handler runs (e.g. the request id).
 	Attributes func(*http.Request) []attribute.KeyValue
+	// Skip leaves a request untraced (health probes: a trace every few seconds per probe
+	// would drown the real ones).
+	Skip func(*http.Request) bool
 }
 
 // Middleware starts a server span per request. With the provider off it returns next as is.
@@ -31,6 +34,10 @@ func (p *Provider) Middleware(next http.Handler, o HTTPOptions) http.Handler {
 	tracer := p.Tracer()
 	prop := propagation.TraceContext{}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if o.Skip != nil && o.Skip(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
 		ctx := r.Context()
 		if o.TrustParent != nil && r.Header.Get("traceparent") != "" && o.TrustParent(r) {
 			ctx = prop.Extract(ctx, propagation.HeaderCarrier(r.Header))

@@ -12,9 +12,11 @@ import (
 	"github.com/myaccount/myaccount/storage/wrap"
 )
 
-// WrapStore gives every call of st a client span "store.METHOD" (a child of the caller's
-// span), with db.system.name set to system ("sqlite", "postgresql"). With the provider off
-// it returns st itself: no wrapper, no cost.
+// WrapStore gives every call of st made under a recording span (a traced request, a mail
+// task) a client span "store.METHOD" beneath it, with db.system.name set to system ("sqlite",
+// "postgresql"). Calls outside any trace (job leases, probes, the CLI) make none: a lone
+// store span would be a trace of its own saying little. With the provider off it returns st
+// itself: no wrapper, no cost.
 //
 // Failures are marked as errors by kind only (deadline, cancelled, failure): a driver's
 // message can quote row values (an email in a constraint violation), and the guard already
@@ -27,6 +29,9 @@ func (p *Provider) WrapStore(st storage.Store, system string) storage.Store {
 	tracer := p.Tracer()
 	sys := attribute.String("db.system.name", system)
 	return wrap.New(st, func(ctx context.Context, method string, next func(context.Context) error) error {
+		if !trace.SpanFromContext(ctx).IsRecording() {
+			return next(ctx)
+		}
 		ctx, span := tracer.Start(ctx, "store."+method, trace.WithSpanKind(trace.SpanKindClient),
 			trace.WithAttributes(sys, attribute.String("db.operation.name", method)))
 		defer span.End()

@@ -72,6 +72,10 @@ func TestStoreSpans(t *testing.T) {
 	rc := tracingtest.New(t)
 	p := mustNew(t, Config{Endpoint: rc.URL(), SampleRatio: 1, ServiceName: "svc"})
 	st := p.WrapStore(openStore(t), "sqlite")
+	// Outside any trace: no span.
+	if _, err := st.GetClient(context.Background(), "nobody"); err == nil {
+		t.Fatal("GetClient of an unknown client succeeded")
+	}
 	ctx, parent := p.Tracer().Start(context.Background(), "parent")
 	if _, err := st.GetClient(ctx, "nobody"); err == nil {
 		t.Fatal("GetClient of an unknown client succeeded")
