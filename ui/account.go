@@ -11,6 +11,7 @@ import (
 	"github.com/myaccount/myaccount/internal/geo"
 	"github.com/myaccount/myaccount/internal/i18n"
 	"github.com/myaccount/myaccount/internal/mfa"
+	"github.com/myaccount/myaccount/internal/sessions"
 	"github.com/myaccount/myaccount/storage"
 )
 
@@ -83,9 +84,14 @@ var eventText = map[string]string{
 
 // signedIn returns the session and user, redirecting to sign-in when there is none.
 func (h *Handler) signedIn(w http.ResponseWriter, r *http.Request) (*storage.Session, *storage.User, bool) {
-	s, u := h.currentSession(r)
-	if s == nil {
+	s, u, err := h.resolveSession(r)
+	switch {
+	case errors.Is(err, sessions.ErrNoSession):
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return nil, nil, false
+	case err != nil:
+		// Not signed out: the database failed. Sending the person to sign in would be wrong.
+		h.fail(w, r, "resolve session", err)
 		return nil, nil, false
 	}
 	return s, u, true

@@ -9,15 +9,21 @@ import (
 	"github.com/myaccount/myaccount/storage"
 )
 
-// currentSession returns the browser's live SSO session and its user, or nil. The rules
-// (live, not idle, account active) are the sessions service's; a storage failure is logged
-// and the page is shown as to a signed-out browser, as the callers cannot tell the two apart.
-func (h *Handler) currentSession(r *http.Request) (*storage.Session, *storage.User) {
+// resolveSession returns the browser's live SSO session and its user; sessions.ErrNoSession
+// when it has none. The rules (live, not idle, account active) are the sessions service's.
+func (h *Handler) resolveSession(r *http.Request) (*storage.Session, *storage.User, error) {
 	c, err := r.Cookie(h.cfg.SessionCookie)
 	if err != nil {
-		return nil, nil
+		return nil, nil, sessions.ErrNoSession
 	}
-	s, u, err := h.cfg.Sessions.Resolve(r.Context(), c.Value)
+	return h.cfg.Sessions.Resolve(r.Context(), c.Value)
+}
+
+// currentSession returns the browser's live SSO session and its user, or nil. A storage
+// failure is logged and the page is shown as to a signed-out browser: pages that need the
+// session use signedIn, which answers the failure as ours instead.
+func (h *Handler) currentSession(r *http.Request) (*storage.Session, *storage.User) {
+	s, u, err := h.resolveSession(r)
 	if err != nil {
 		if !errors.Is(err, sessions.ErrNoSession) {
 			h.cfg.Logger.ErrorContext(r.Context(), "resolve session", "err", err)
