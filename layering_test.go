@@ -27,6 +27,12 @@ func TestImportLayering(t *testing.T) {
 		{"keys", []string{"net/http", "github.com/zitadel/oidc", mod + "ui", mod + "op"}},
 		{"internal/account", []string{"net/http"}},
 		{"internal/passwords", []string{"net/http"}},
+		// The domain services of issue 13 that the UI, the admin API and the CLI share.
+		{"internal/sessions", []string{"net/http", mod + "ui", mod + "op"}},
+		{"internal/consent", []string{"net/http", mod + "ui", mod + "op"}},
+		{"internal/guard", []string{"net/http", mod + "ui", mod + "op"}},
+		{"internal/deviceapproval", []string{"net/http", mod + "ui", mod + "op"}},
+		{"internal/subkey", []string{"net/http", mod}},
 		{"internal/secret", []string{"net/http", mod}},
 	}
 	for _, r := range rules {
