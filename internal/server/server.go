@@ -471,7 +471,9 @@ func (s *Server) RunJobs(ctx context.Context) {
 					s.log.ErrorContext(ctx, "job lease", "job", j.name, "err", err)
 				} else if ok {
 					s.Metrics.JobRun(j.name)
-					j.run(ctx)
+					jctx, end := s.jobSpan(ctx, j.name)
+					j.run(jctx)
+					end()
 				}
 				select {
 				case <-ctx.Done():

@@ -72,6 +72,16 @@ func tracerOrNil(tp *tracing.Provider) trace.Tracer {
 	return tp.Tracer()
 }
 
+// jobSpan makes one run of a periodic job a trace of its own ("job NAME"), so its store calls
+// have a parent; end ends it. With tracing off the context is returned as is.
+func (s *Server) jobSpan(ctx context.Context, name string) (context.Context, func()) {
+	if !s.Tracing.Enabled() {
+		return ctx, func() {}
+	}
+	ctx, span := s.Tracing.Tracer().Start(ctx, "job "+name, trace.WithAttributes(attribute.String("myaccount.job", name)))
+	return ctx, func() { span.End() }
+}
+
 // stopTracing exports what is left; a collector that is away costs at most a few seconds
 // of the shutdown.
 func (s *Server) stopTracing() {

@@ -256,6 +256,37 @@ func TestTraceExportedToOTLPReceiver(t *testing.T) {
 	})
 }
 
+// TestJobRunsAreTraces: each periodic job run is a trace "job NAME" with its store calls
+// beneath it.
+func TestJobRunsAreTraces(t *testing.T) {
+	rc := tracingtest.New(t)
+	e := newTracedEnv(t, rc.URL(), nil, &syncBuffer{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { e.srv.RunJobs(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		flush(t, e)
+		var job *tracingtest.Span
+		for _, s := range rc.Spans() {
+			if s.Name == "job housekeeping" {
+				job = &s
+			}
+		}
+		if job != nil {
+			if store := checkTree(t, rc.Trace(job.TraceID), *job); len(store) == 0 || job.ParentSpanID != "" {
+				t.Errorf("job span %+v: store spans %v", job, names(store))
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no job span after 15 s: %v", names(rc.Spans()))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // TestTraceParentOnlyFromTrustedProxies: a traceparent from a peer that is not a trusted
 // proxy is ignored (a new trace starts), as an X-Request-ID from it is.
 func TestTraceParentOnlyFromTrustedProxies(t *testing.T) {
