@@ -509,3 +509,41 @@ func BenchmarkAdminAPI(b *testing.B) {
 		})
 	}
 }
+
+// TestAdminAPIUnlockAfterLockout is the seeds' support path: a person locks themselves out
+// with wrong passwords, calls the desk, support sees why (the lockout and its end) and
+// unlocks, and the person signs in at once with the right password.
+func TestAdminAPIUnlockAfterLockout(t *testing.T) {
+	e := newEnv(t)
+	ada := e.addUser("ada@example.com")
+	desk := e.addUser("desk@example.com")
+	if err := e.store.GrantRole(context.Background(), desk.ID, storage.RoleSupport, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	support := e.personToken(t, desk.Email)
+	b := e.browser()
+	try := func(pw string) *page { return b.submitLogin(b.get(e.issuer+"/login"), ada.Email, pw) }
+	signedIn := func(p *page) bool { return p.url.Path == "/account" || p.url.Path == "/profile" }
+	for range 5 {
+		try("wrong password")
+	}
+	if p := try(testPassword); signedIn(p) || !strings.Contains(p.body, "Too many failed sign-in attempts") {
+		t.Fatalf("not locked out after 5 failures: %d %s", p.status, p.url)
+	}
+	var d admin.UserDetail
+	e.call(t, "GET", "/users/"+ada.ID, support, nil).json(t, &d)
+	if d.Lock.LockedOutUntil == nil || !d.Lock.LockedOutUntil.After(time.Now()) || d.Lock.Locked || d.Status != storage.UserActive {
+		t.Fatalf("support sees lock %+v, status %s", d.Lock, d.Status)
+	}
+	if a := e.call(t, "POST", "/users/"+ada.ID+"/unlock", support, map[string]string{"reason": "called the desk"}); a.status != 200 {
+		t.Fatalf("unlock: %d %s", a.status, a.body)
+	}
+	if p := try(testPassword); !signedIn(p) {
+		t.Fatalf("still locked out after support unlocked: %d %s %.200s", p.status, p.url, p.body)
+	}
+	var after admin.UserDetail // a fresh value: Unmarshal leaves absent fields as they were
+	e.call(t, "GET", "/users/"+ada.ID, support, nil).json(t, &after)
+	if after.Lock.LockedOutUntil != nil {
+		t.Fatalf("lock after unlock: %+v", after.Lock)
+	}
+}
