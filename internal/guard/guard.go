@@ -60,6 +60,9 @@ func (r Rule) spec() spec {
 	case DeviceCodeGuess:
 		return spec{"device code guess", "device_code_ip:", 15 * time.Minute, 20, false}
 	}
+	if sp, ok := licenceSpec(r); ok {
+		return sp
+	}
 	panic(fmt.Sprintf("guard: unknown rule %d", int(r)))
 }
 
