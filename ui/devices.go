@@ -3,11 +3,9 @@ package ui
 import (
 	"errors"
 	"net/http"
-	"slices"
 
 	"github.com/gorilla/mux"
 
-	"github.com/myaccount/myaccount/internal/account"
 	"github.com/myaccount/myaccount/internal/i18n"
 	"github.com/myaccount/myaccount/internal/useragent"
 	"github.com/myaccount/myaccount/storage"
@@ -41,22 +39,15 @@ type devicesPage struct {
 // account.IsInstallation) that hold a refresh token: each is an installed product that stays
 // signed in. Web apps' grants are listed on the Apps page instead.
 func (h *Handler) installations(r *http.Request, u *storage.User) []installationRow {
-	grants, err := h.cfg.Store.ListGrants(r.Context(), u.ID)
+	list, err := h.cfg.Accounts.Installations(r.Context(), u.ID)
 	if err != nil {
-		h.cfg.Logger.WarnContext(r.Context(), "list grants", "err", err)
+		h.cfg.Logger.WarnContext(r.Context(), "list installations", "err", err)
 		return nil
 	}
 	lang := h.lang(r, u)
 	var rows []installationRow
-	for _, g := range grants {
-		if g.RevokedAt != nil || !slices.Contains(g.Scopes, "offline_access") {
-			continue
-		}
-		c, err := h.cfg.Store.GetClient(r.Context(), g.ClientID)
-		if err != nil || !account.IsInstallation(c) {
-			continue
-		}
-		product := c.Name
+	for _, x := range list {
+		g, product := x.Grant, x.Client.Name
 		device := g.DeviceName
 		if device == "" {
 			device = useragent.Describe(g.UserAgent)
@@ -106,13 +97,12 @@ func (h *Handler) deviceRevoke(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	g, err := h.cfg.Store.GetGrant(r.Context(), r.PostFormValue("grant_id"))
-	if err != nil || g.UserID != u.ID {
+	g, err := h.cfg.Accounts.SignOutInstallation(r.Context(), u.ID, r.PostFormValue("grant_id"))
+	if errors.Is(err, storage.ErrNotFound) {
 		// Someone else's grant is as good as no grant: nothing to see here.
 		h.ErrorPage(w, r, http.StatusNotFound, i18n.N("Not found"), i18n.N("There is no page at this address."))
 		return
-	}
-	if err := h.cfg.Store.RevokeGrant(r.Context(), g.ID, h.now()); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	} else if err != nil {
 		h.fail(w, r, "revoke grant", err)
 		return
 	}

@@ -49,9 +49,6 @@ type Store interface {
 	RebindAuthRequests(ctx context.Context, oldHash, newHash string) (int64, error)
 	GetClient(ctx context.Context, id string) (*storage.Client, error)
 	GetUser(ctx context.Context, id string) (*storage.User, error)
-	GetGrant(ctx context.Context, id string) (*storage.Grant, error)
-	ListGrants(ctx context.Context, userID string) ([]*storage.Grant, error)
-	RevokeGrant(ctx context.Context, id string, now time.Time) error
 }
 
 // Keys are the UI's own keys, each derived for its purpose (internal/subkey); the UI never

@@ -52,8 +52,11 @@ type Store interface {
 	storage.LeaseStore
 	RevokeUserSessions(ctx context.Context, userID string, now time.Time) error
 	RevokeUserClientGrants(ctx context.Context, userID, clientID string, now time.Time) error
-	// GetClient names the applications in a person's activity.
+	// GetClient names the applications in a person's activity and installations.
 	GetClient(ctx context.Context, id string) (*storage.Client, error)
+	GetGrant(ctx context.Context, id string) (*storage.Grant, error)
+	ListGrants(ctx context.Context, userID string) ([]*storage.Grant, error)
+	RevokeGrant(ctx context.Context, id string, now time.Time) error
 	// InTx runs fn in one transaction (storage.Store.InTx): "This wasn't me" locks an
 	// account down all at once, and a link is peeked at in a transaction rolled back.
 	InTx(ctx context.Context, fn func(storage.Store) error) error
