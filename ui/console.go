@@ -202,12 +202,29 @@ func (h *Handler) consoleError(w http.ResponseWriter, r *http.Request, st *staff
 		c := h.commonFor(w, r, i18n.N("Check the form"), st.u)
 		p := consoleInvalid{consolePage: h.consolePage(c, st, ""), Back: consoleBack(r)}
 		for _, pr := range ve.Problems {
-			p.Problems = append(p.Problems, consoleInvalidField{Field: pr.Field, Value: pr.Value, Required: pr.Reason == "is required"})
+			field := pr.Field
+			if label, ok := consoleFieldText[field]; ok {
+				field = c.T(label)
+			}
+			p.Problems = append(p.Problems, consoleInvalidField{Field: field, Value: pr.Value, Required: pr.Reason == "is required"})
 		}
 		h.render(w, r, http.StatusUnprocessableEntity, "console_invalid", p)
 	default:
 		h.fail(w, r, what, err)
 	}
+}
+
+// consoleFieldText names the fields the service reports problems with, as the forms label them.
+var consoleFieldText = map[string]string{
+	"reason":                    i18n.N("Reason"),
+	"name":                      i18n.N("Name"),
+	"type":                      i18n.N("Type"),
+	"status":                    i18n.N("Status"),
+	"redirect_uris":             i18n.N("Redirect URIs"),
+	"post_logout_redirect_uris": i18n.N("Addresses to return to after sign-out"),
+	"since":                     i18n.N("From"),
+	"until":                     i18n.N("Until"),
+	"kind":                      i18n.N("Which second factors"),
 }
 
 type consoleInvalidField struct {
@@ -231,6 +248,34 @@ func consoleBack(r *http.Request) string {
 		return consoleHome
 	}
 	return p
+}
+
+// actorNames shows who did something: a person by their email address (the audit log names
+// them by id, which stays after the address changes), a client or the CLI by its id.
+type actorNames struct {
+	h     *Handler
+	r     *http.Request
+	known map[string]string
+}
+
+func (h *Handler) actorNames(r *http.Request) *actorNames {
+	return &actorNames{h: h, r: r, known: map[string]string{}}
+}
+
+func (n *actorNames) name(actor string) string {
+	id, ok := strings.CutPrefix(actor, "user:")
+	if !ok {
+		return actor
+	}
+	if v, ok := n.known[actor]; ok {
+		return v
+	}
+	v := actor
+	if u, err := n.h.cfg.Store.GetUser(n.r.Context(), id); err == nil {
+		v = u.Email
+	}
+	n.known[actor] = v
+	return v
 }
 
 // consoleTime formats a time for the viewer, in their zone and language; "" for none.

@@ -65,8 +65,9 @@ func (h *Handler) consoleAudit(w http.ResponseWriter, r *http.Request) {
 	c := h.commonFor(w, r, i18n.N("Audit log"), st.u)
 	p := consoleAuditPage{consolePage: h.consolePage(c, st, "audit"), User: f.UserID, Client: f.ClientID, Actor: f.Actor,
 		Target: f.Target, Type: f.Type, Since: get("since"), Until: get("until"), Zone: st.zone().String()}
+	names := h.actorNames(r)
 	for _, e := range page.Events {
-		p.Events = append(p.Events, h.consoleEventRow(c, st, e))
+		p.Events = append(p.Events, h.consoleEventRow(c, st, names, e))
 	}
 	keep := url.Values{}
 	for _, k := range []string{"user", "client", "actor", "target", "type", "since", "until"} {

@@ -106,7 +106,7 @@ type consoleKindCount struct {
 type consoleSessionInfo struct{ UserAgent, IP, Created, LastSeen string }
 type consoleDeviceInfo struct{ Product, Name, Created, LastUsed string }
 type consoleAppInfo struct{ Name, Scopes, LastUse string }
-type consoleEventRow struct{ What, Type, When, Actor, Target, Reason, IP, Detail string }
+type consoleEventRow struct{ What, Type, When, Actor, ActorName, Target, Reason, IP, Detail string }
 
 type consoleUserPage struct {
 	consolePage
@@ -116,6 +116,7 @@ type consoleUserPage struct {
 	Activated     string
 	Roles         string
 	LockedAt      string
+	LockedBy      string
 	LockedOut     string
 	Factors       []consoleFactorRow
 	FactorKinds   []consoleKindCount
@@ -183,8 +184,12 @@ func (h *Handler) consoleUser(w http.ResponseWriter, r *http.Request) {
 	for _, x := range d.Apps {
 		p.Apps = append(p.Apps, consoleAppInfo{Name: x.Name, Scopes: strings.Join(x.Scopes, " "), LastUse: h.consoleTime(st, &x.LastUse)})
 	}
+	names := h.actorNames(r)
 	for _, e := range d.Activity {
-		p.Activity = append(p.Activity, h.consoleEventRow(c, st, e))
+		p.Activity = append(p.Activity, h.consoleEventRow(c, st, names, e))
+	}
+	if d.Lock.By != "" {
+		p.LockedBy = names.name(d.Lock.By)
 	}
 	support := p.CanSupport
 	p.CanUnlock = support && (d.Lock.Locked || d.Lock.LockedOutUntil != nil)
@@ -213,15 +218,15 @@ var staffEventText = map[string]string{
 	"admin.audit.export":             i18n.N("Audit log exported"),
 }
 
-func (h *Handler) consoleEventRow(c common, st *staff, e admin.AuditEntry) consoleEventRow {
+func (h *Handler) consoleEventRow(c common, st *staff, names *actorNames, e admin.AuditEntry) consoleEventRow {
 	what := e.Type
 	if t, ok := eventText[e.Type]; ok {
 		what = c.T(t)
 	} else if t, ok := staffEventText[e.Type]; ok {
 		what = c.T(t)
 	}
-	return consoleEventRow{What: what, Type: e.Type, When: h.consoleTime(st, &e.At), Actor: e.Actor, Target: e.Target,
-		Reason: e.Reason, IP: e.IP, Detail: e.Detail}
+	return consoleEventRow{What: what, Type: e.Type, When: h.consoleTime(st, &e.At), Actor: e.Actor, ActorName: names.name(e.Actor),
+		Target: e.Target, Reason: e.Reason, IP: e.IP, Detail: e.Detail}
 }
 
 // consoleUserAction runs one action on a person. Every action needs a reason (the audit log

@@ -197,7 +197,7 @@ func TestConsoleSupportAndAdmin(t *testing.T) {
 	f = formAt(t, p, "/admin/users/"+person.ID+"/lock")
 	f.Set("reason", "fraud report 42")
 	p = adm.post(e.issuer+"/admin/users/"+person.ID+"/lock", f)
-	mustAt(t, p, "/admin/users/"+person.ID, "The account was locked", "fraud report 42", `/unlock"`)
+	mustAt(t, p, "/admin/users/"+person.ID, "The account was locked", "fraud report 42", "(admin@example.com, ", `/unlock"`)
 	if got, _ := e.store.GetUser(ctx, person.ID); got.Status != storage.UserLocked {
 		t.Fatalf("status after lock: %s", got.Status)
 	}
