@@ -10,43 +10,27 @@ import (
 
 	"github.com/gorilla/mux"
 
-	"github.com/myaccount/myaccount/internal/account"
 	"github.com/myaccount/myaccount/internal/admin"
-	"github.com/myaccount/myaccount/internal/mfa"
-	"github.com/myaccount/myaccount/internal/sessions"
 	"github.com/myaccount/myaccount/op"
-	"github.com/myaccount/myaccount/storage"
 )
 
-// adminDeps is what the admin API is built from.
-type adminDeps struct {
-	store    storage.Store
-	accounts *account.Service
-	factors  *mfa.Service
-	sessions *sessions.Service
-	provider *op.Provider
-	clientIP func(*http.Request) string
-	log      *slog.Logger
-	now      func() time.Time
-}
-
-// mountAdmin serves the admin API (internal/admin) at admin.Prefix on root. Bearer tokens
-// are checked by the provider's own verification (what /userinfo and introspection do).
-func mountAdmin(root *mux.Router, d adminDeps) (*admin.Service, error) {
-	svc := &admin.Service{Store: d.store, Accounts: d.accounts, Factors: d.factors, Sessions: d.sessions,
-		Now: d.now, Logger: d.log}
+// mountAdmin serves the admin API (internal/admin) at admin.Prefix on root, over svc (the
+// console's service too: one set of rules). Bearer tokens are checked by the provider's own
+// verification (what /userinfo and introspection do).
+func mountAdmin(root *mux.Router, svc *admin.Service, provider *op.Provider, clientIP func(*http.Request) string,
+	log *slog.Logger, now func() time.Time) error {
 	api, err := admin.NewAPI(admin.APIConfig{
 		Service:  svc,
-		Verify:   verifyWith(d.provider),
-		ClientIP: d.clientIP,
-		Logger:   d.log,
-		Now:      d.now,
+		Verify:   verifyWith(provider),
+		ClientIP: clientIP,
+		Logger:   log,
+		Now:      now,
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	root.PathPrefix(admin.Prefix + "/").Handler(api)
-	return svc, nil
+	return nil
 }
 
 // verifyWith adapts the provider's token verification to the admin API's.

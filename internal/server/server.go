@@ -357,8 +357,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 	for _, p := range prov.Paths() {
 		root.Handle(p, prov.Handler())
 	}
-	if _, err := mountAdmin(root, adminDeps{store: store, accounts: accounts, factors: factors, sessions: sessionSvc,
-		provider: prov, clientIP: ips.IP, log: log, now: now}); err != nil {
+	if err := mountAdmin(root, adminSvc, prov, ips.IP, log, now); err != nil {
 		return nil, fmt.Errorf("admin api: %w", err)
 	}
 	if cfg.Registration.Enabled {
