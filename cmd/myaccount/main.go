@@ -28,6 +28,8 @@ Usage:
   myaccount user create|list|show|lock|unlock|delete ...
   myaccount user grant-role|revoke-role EMAIL ROLE   roles: admin, support (admin API)
   myaccount keys list|rotate|new-master-key
+  myaccount product create|list|show|update|delete ...   products and their clients (licences)
+  myaccount licence issue|list|show|revoke|extend ...    activation codes, seats, terms
   myaccount seed --users N --tokens N --sessions N   bulk-insert test data (for sizing)
   myaccount bench --issuer URL ...    measure a running issuer (loopback only)
   myaccount backup --output FILE      online copy of a SQLite database (PostgreSQL: pg_dump)
@@ -79,6 +81,10 @@ func run(ctx context.Context, e env, args []string) error {
 		return cmdUser(ctx, e, rest)
 	case "keys":
 		return cmdKeys(ctx, e, rest)
+	case "product":
+		return cmdProduct(ctx, e, rest)
+	case "licence":
+		return cmdLicence(ctx, e, rest)
 	case "seed":
 		return cmdSeed(ctx, e, rest)
 	case "bench":

@@ -22,7 +22,7 @@ import (
 
 func cmdUser(ctx context.Context, e env, args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: myaccount user create|update|list|show|lock|unlock|delete|sessions|signout|grant-role|revoke-role")
+		return errors.New("usage: myaccount user create|update|list|show|lock|unlock|delete|sessions|signout|grant-role|revoke-role|licences")
 	}
 	switch args[0] {
 	case "create":
@@ -35,6 +35,8 @@ func cmdUser(ctx context.Context, e env, args []string) error {
 		return userSessions(ctx, e, args[0], args[1:])
 	case "grant-role", "revoke-role":
 		return userRole(ctx, e, args[0], args[1:])
+	case "licences":
+		return userLicences(ctx, e, args[1:])
 	default:
 		return fmt.Errorf("unknown user command %q", args[0])
 	}
