@@ -87,11 +87,11 @@ func termText(days int) string {
 }
 
 type activationView struct {
-	Device    string `json:"device"`
-	Name      string `json:"name"`
-	Client    string `json:"client"`
-	Seat      int    `json:"seat"`
-	Since     string `json:"since"`
+	Device string `json:"device"`
+	Name   string `json:"name"`
+	Client string `json:"client"`
+	Seat   int    `json:"seat"`
+	Since  string `json:"since"`
 }
 
 type licenceView struct {
