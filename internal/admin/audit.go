@@ -35,13 +35,13 @@ func viewEvent(e *storage.AuditEvent) AuditEntry {
 
 // AuditFilter selects audit events; empty fields match everything.
 type AuditFilter struct {
-	UserID   string // the person whose own event it is
-	ClientID string
-	Actor    string // "user:ID", "client:ID", "cli"
-	Target   string // "user:ID", "client:ID"
-	Type     string
-	Since    time.Time // inclusive
-	Until    time.Time // exclusive
+	UserID   string    `json:"user,omitempty"` // the person whose own event it is
+	ClientID string    `json:"client,omitempty"`
+	Actor    string    `json:"actor,omitempty"`  // "user:ID", "client:ID", "cli"
+	Target   string    `json:"target,omitempty"` // "user:ID", "client:ID"
+	Type     string    `json:"type,omitempty"`
+	Since    time.Time `json:"since,omitzero"` // inclusive
+	Until    time.Time `json:"until,omitzero"` // exclusive
 }
 
 // AuditPage is one page of events, newest first; Next is the opaque cursor of the next page

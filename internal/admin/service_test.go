@@ -460,7 +460,8 @@ func TestAuditQueryAndExport(t *testing.T) {
 	if lines != 4 {
 		t.Fatalf("%d lines", lines)
 	}
-	if ev := events(t, st, storage.AuditQuery{Type: "admin.audit.export"}); len(ev) != 1 || ev[0].Actor != "user:staff-admin" {
+	if ev := events(t, st, storage.AuditQuery{Type: "admin.audit.export"}); len(ev) != 1 || ev[0].Actor != "user:staff-admin" ||
+		ev[0].Detail != `{"target":"user:`+u1+`"}` {
 		t.Fatalf("export not audited: %+v", ev)
 	}
 }
