@@ -126,7 +126,7 @@ func TestConsoleSupportAndAdmin(t *testing.T) {
 	c := e.addClient(storage.ClientConfidential)
 
 	adm, admUser, _ := e.consoleStaff("admin@example.com", storage.RoleAdmin)
-	sup, _, _ := e.consoleStaff("support@example.com", storage.RoleSupport)
+	sup, supUser, _ := e.consoleStaff("support@example.com", storage.RoleSupport)
 
 	// Support: search, detail with support actions only.
 	p := sup.get(e.issuer + "/admin/users?email=person")
@@ -257,6 +257,35 @@ func TestConsoleSupportAndAdmin(t *testing.T) {
 	kf := formAt(t, p, "/admin/keys/rotate")
 	kf.Set("reason", "yearly rotation")
 	mustAt(t, adm.post(e.issuer+"/admin/keys/rotate", kf), "/admin/keys", "New signing keys are in use.")
+
+	// A new confidential client: its secret is shown once; a bad redirect URI is reported by
+	// field, nothing created.
+	p = adm.get(e.issuer + "/admin/clients")
+	cf := formAt(t, p, "/admin/clients")
+	cf.Set("name", "Billing")
+	cf.Set("type", storage.ClientConfidential)
+	cf.Set("redirect_uris", "http://billing.example/cb")
+	p = adm.post(e.issuer+"/admin/clients", cf)
+	if p.status != http.StatusUnprocessableEntity || !strings.Contains(p.body, "Redirect URIs") || !strings.Contains(p.body, "http://billing.example/cb") {
+		t.Fatalf("client with an http redirect URI: %d\n%.2000s", p.status, p.body)
+	}
+	cf.Set("redirect_uris", "https://billing.example/cb")
+	p = adm.post(e.issuer+"/admin/clients", cf)
+	mustAt(t, p, "/admin/clients", `id="client-secret"`, "Billing")
+	if !strings.Contains(p.header.Get("Cache-Control"), "no-store") {
+		t.Fatal("the new client's secret page may be stored")
+	}
+
+	// Removing a person's second factors (the support agent's, here): every one goes.
+	p = adm.get(e.issuer + "/admin/users/" + supUser.ID)
+	rf := formAt(t, p, "/admin/users/"+supUser.ID+"/remove-factors")
+	rf.Set("reason", "lost phone, identity checked")
+	rf.Set("kind", "")
+	mustAt(t, adm.post(e.issuer+"/admin/users/"+supUser.ID+"/remove-factors", rf), "/admin/users/"+supUser.ID,
+		"The second factors were removed.", "No second factor is set up.")
+	if got := e.factors(supUser.ID); len(got) != 0 {
+		t.Fatalf("factors left: %+v", got)
+	}
 }
 
 // TestConsoleActions: the other actions on a person, each with its reason in the audit log,
