@@ -125,7 +125,7 @@ func (h *Handler) renderSecurity(w http.ResponseWriter, r *http.Request, u *stor
 	ctx := r.Context()
 	c := h.commonFor(w, r, i18n.N("Security"), u)
 	p := securityPage{common: c, Email: u.Email, Enrol: ep.Enrol, AuthRequestID: ep.AuthRequestID, WebAuthn: h.cfg.WebAuthn != nil}
-	rows, err := h.cfg.Store.ListMFACredentials(ctx, u.ID)
+	rows, err := h.cfg.MFA.Factors(ctx, u.ID)
 	if err != nil {
 		h.fail(w, r, "list factors", err)
 		return
@@ -454,7 +454,7 @@ func (h *Handler) forgetBrowsers(w http.ResponseWriter, r *http.Request) {
 // registrationUser is the person as a new registration sees them: every WebAuthn credential,
 // flagged ones included, is excluded, so an authenticator is not registered twice.
 func (h *Handler) registrationUser(ctx context.Context, u *storage.User) (*webauthnx.User, error) {
-	rows, err := h.cfg.Store.ListMFACredentials(ctx, u.ID)
+	rows, err := h.cfg.MFA.Factors(ctx, u.ID)
 	if err != nil {
 		return nil, err
 	}

@@ -42,7 +42,10 @@ import (
 // Store is what the UI needs from storage beyond the domain services (sessions, consent,
 // guards), which keep their own rules.
 type Store interface {
-	storage.MFAStore
+	// The WebAuthn ceremonies read and record credentials (webauthnx.LookupStore, Store).
+	GetMFACredentialByCredentialID(ctx context.Context, credentialID []byte) (*storage.MFACredential, error)
+	ListMFACredentials(ctx context.Context, userID string) ([]*storage.MFACredential, error)
+	UpdateMFACredential(ctx context.Context, id string, fn func(*storage.MFACredential) error) (*storage.MFACredential, error)
 	UpdateUser(ctx context.Context, id string, fn func(*storage.User) error) (*storage.User, error)
 	GetAuthRequest(ctx context.Context, id string) (*storage.AuthRequest, error)
 	CompleteAuthRequest(ctx context.Context, id, userID, sessionID string, authTime time.Time, amr []string, acr string) error

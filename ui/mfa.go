@@ -220,7 +220,7 @@ func (h *Handler) jsonRequest(w http.ResponseWriter, r *http.Request) ([]byte, b
 }
 
 func (h *Handler) webAuthnUser(r *http.Request, u *storage.User) (*webauthnx.User, error) {
-	rows, err := h.cfg.Store.ListMFACredentials(r.Context(), u.ID)
+	rows, err := h.cfg.MFA.Factors(r.Context(), u.ID)
 	if err != nil {
 		return nil, err
 	}

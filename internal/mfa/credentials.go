@@ -8,12 +8,22 @@ import (
 	"github.com/myaccount/myaccount/storage"
 )
 
-// Factor returns the person's second factor id. Someone else's factor is as good as none:
-// storage.ErrNotFound, so ids cannot be probed.
-func (s *Service) Factor(ctx context.Context, userID, id string) (*storage.MFACredential, error) {
+// Factors returns the person's second factors (TOTP apps and WebAuthn credentials, flagged
+// ones included).
+func (s *Service) Factors(ctx context.Context, userID string) ([]*storage.MFACredential, error) {
 	rows, err := s.Store.ListMFACredentials(ctx, userID)
 	if err != nil {
 		return nil, fmt.Errorf("mfa: list factors: %w", err)
+	}
+	return rows, nil
+}
+
+// Factor returns the person's second factor id. Someone else's factor is as good as none:
+// storage.ErrNotFound, so ids cannot be probed.
+func (s *Service) Factor(ctx context.Context, userID, id string) (*storage.MFACredential, error) {
+	rows, err := s.Factors(ctx, userID)
+	if err != nil {
+		return nil, err
 	}
 	for _, c := range rows {
 		if c.ID == id && c.UserID == userID {
