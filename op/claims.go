@@ -9,6 +9,7 @@ import (
 	zop "github.com/zitadel/oidc/v3/pkg/op"
 	"golang.org/x/text/language"
 
+	"github.com/myaccount/myaccount/internal/licence"
 	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/storage"
 )
@@ -24,6 +25,9 @@ type sessionIDer interface{ GetSessionID() string }
 // SetUserinfoFromRequest fills the ID token's user claims, plus sid.
 func (s *opStorage) SetUserinfoFromRequest(ctx context.Context, ui *oidc.UserInfo, req zop.IDTokenRequest, scopes []string) error {
 	if err := s.fillUserinfo(ctx, ui, req.GetSubject(), scopes); err != nil {
+		return err
+	}
+	if err := s.addLicencesClaim(ctx, ui, req, scopes); err != nil {
 		return err
 	}
 	if r, ok := req.(sessionIDer); ok && r.GetSessionID() != "" {
@@ -42,7 +46,17 @@ func (s *opStorage) SetUserinfoFromToken(ctx context.Context, ui *oidc.UserInfo,
 	if at.GrantID == "" {
 		return fmt.Errorf("userinfo: token has no user: %w", errInvalid)
 	}
-	return s.fillUserinfo(ctx, ui, subject, at.Scopes)
+	if err := s.fillUserinfo(ctx, ui, subject, at.Scopes); err != nil {
+		return err
+	}
+	es, ok, err := s.tokenLicences(ctx, at)
+	if err != nil {
+		return err
+	}
+	if ok {
+		ui.AppendClaims(licence.Scope, es)
+	}
+	return nil
 }
 
 // SetIntrospectionFromToken serves RFC 7662. Any authenticated client may learn whether a
@@ -66,6 +80,18 @@ func (s *opStorage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.In
 		ui := new(oidc.UserInfo)
 		if err := s.fillUserinfo(ctx, ui, subject, at.Scopes); err == nil {
 			resp.SetUserInfo(ui)
+		}
+		// The product's entitlement summary; a store failure makes the answer a 503
+		// (introspectWriter), never "inactive".
+		es, ok, err := s.tokenLicences(ctx, at)
+		if err != nil {
+			return err
+		}
+		if ok {
+			if resp.Claims == nil {
+				resp.Claims = map[string]any{}
+			}
+			resp.Claims[licence.Scope] = es
 		}
 	}
 	return nil

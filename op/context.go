@@ -14,6 +14,11 @@ type requestInfo struct {
 	userAgent   string
 	ip          string
 	deviceName  string
+	// deviceID is the installation's stable id (device_id), for licence seats (issue 14).
+	deviceID string
+	// issuedGrant is the grant a device-grant token response was issued from, so the ID
+	// token's licences claim knows the installation.
+	issuedGrant *storage.Grant
 	// hintEmail is the email claim of a (shape-checked) id_token_hint, offered on the
 	// sign-in page when the hinted person must sign in.
 	hintEmail string

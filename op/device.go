@@ -68,6 +68,7 @@ func (s *opStorage) StoreDeviceAuthorization(ctx context.Context, clientID, devi
 		ClientID:       clientID,
 		Scopes:         deviceScopes(c, scopes),
 		DeviceName:     requestInfoFrom(ctx).deviceName,
+		DeviceID:       requestInfoFrom(ctx).deviceID,
 		State:          storage.DevicePending,
 		CreatedAt:      now,
 		ExpiresAt:      now.Add(s.deviceLifetime),
@@ -214,7 +215,9 @@ func (s *opStorage) deviceTokens(ctx context.Context, r *zop.DeviceAuthorization
 	}
 	if ri.device != nil {
 		g.DeviceName = ri.device.DeviceName
+		g.DeviceID = ri.device.DeviceID
 	}
+	ri.issuedGrant = g
 	err = s.store.InTx(ctx, func(tx storage.Store) error {
 		if err := tx.CreateGrant(ctx, g); err != nil {
 			return err
@@ -301,6 +304,7 @@ func (p *Provider) preDeviceAuthorization(w http.ResponseWriter, r *http.Request
 		return false
 	}
 	ri.deviceName = deviceName(r.PostForm.Get("device_name"))
+	ri.deviceID = deviceIDParam(r.PostForm.Get("device_id"))
 	return true
 }
 

@@ -140,11 +140,23 @@ type bearerWriter struct {
 	issuer   string
 	hadToken bool
 	dropBody bool
+	// ri tells a refusal caused by our store failing (answered 503, see introspectWriter)
+	// from a bad token.
+	ri *requestInfo
 }
 
 func (w *bearerWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (w *bearerWriter) WriteHeader(code int) {
+	if w.ri != nil && w.ri.storeFailed != nil && code != http.StatusOK {
+		w.dropBody = true
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Retry-After", "5")
+		w.Header().Del("Content-Length")
+		w.ResponseWriter.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.ResponseWriter.Write([]byte(`{"error":"temporarily_unavailable"}` + "\n"))
+		return
+	}
 	if code != http.StatusUnauthorized && code != http.StatusForbidden {
 		w.ResponseWriter.WriteHeader(code)
 		return

@@ -64,6 +64,9 @@ type Config struct {
 	// RegistrationEndpoint, when set, is advertised in discovery as registration_endpoint
 	// (dynamic client registration is served outside the provider, by internal/registration).
 	RegistrationEndpoint string
+	// Licences, when set, serves the licences scope (issue 14): the claim in ID tokens,
+	// userinfo and introspection, and seat binding at token issuance.
+	Licences Entitlements
 }
 
 // Provider is the OpenID provider: zitadel's handlers behind our policy middleware.
@@ -140,6 +143,7 @@ func New(cfg Config) (*Provider, error) {
 		devicePoll:     cfg.DevicePollInterval,
 		accessTokenAlg: cfg.AccessTokenAlg,
 		issuer:         cfg.Issuer,
+		licences:       cfg.Licences,
 	}
 	zcfg := &zop.Config{
 		CodeMethodS256:           true,
@@ -226,7 +230,7 @@ func (p *Provider) middleware(next http.Handler) http.Handler {
 				if !p.preUserinfo(w, r) {
 					return
 				}
-				w = &bearerWriter{ResponseWriter: w, issuer: p.cfg.Issuer,
+				w = &bearerWriter{ResponseWriter: w, issuer: p.cfg.Issuer, ri: ri,
 					hadToken: r.Header.Get("Authorization") != "" || r.PostFormValue("access_token") != ""}
 			}
 			if r.URL.Path == "/oauth/introspect" {
@@ -348,6 +352,7 @@ func (p *Provider) preAuthorize(w http.ResponseWriter, r *http.Request, ri *requ
 		ri.hintEmail = h.Email
 	}
 	ri.deviceName = deviceName(q.Get("device_name"))
+	ri.deviceID = deviceIDParam(q.Get("device_id"))
 	ri.browserHash = p.browserBinding(w, r)
 	return true
 }

@@ -53,6 +53,8 @@ type opStorage struct {
 	accessTokenAlg string
 	// issuer is checked again on a stateless token's claims.
 	issuer string
+	// licences serves the licences claim (Config.Licences); nil serves none.
+	licences Entitlements
 }
 
 var (
@@ -107,6 +109,7 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest
 		HintSubject:         hintSubject,
 		ACRValues:           req.ACRValues,
 		DeviceName:          ri.deviceName,
+		DeviceID:            ri.deviceID,
 		BrowserHash:         ri.browserHash,
 		CreatedAt:           now,
 		ExpiresAt:           now.Add(s.lifetimes.AuthRequest),

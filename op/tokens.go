@@ -230,6 +230,7 @@ func (s *opStorage) grantFromAuthRequest(ctx context.Context, r authRequest, now
 		ACR:        r.ACR,
 		SessionID:  r.SessionID,
 		DeviceName: r.DeviceName,
+		DeviceID:   r.DeviceID,
 		UserAgent:  ri.userAgent,
 		IP:         ri.ip,
 		CreatedAt:  now,
