@@ -139,4 +139,3 @@ func (p *Provider) VerifyLicenceToken(ctx context.Context, token string) (*Licen
 	}
 	return &LicenceBearer{Grant: g}, nil
 }
-
