@@ -106,7 +106,7 @@ type consoleKindCount struct {
 type consoleSessionInfo struct{ UserAgent, IP, Created, LastSeen string }
 type consoleDeviceInfo struct{ Product, Name, Created, LastUsed string }
 type consoleAppInfo struct{ Name, Scopes, LastUse string }
-type consoleEventRow struct{ What, Type, When, Actor, ActorName, Target, Reason, IP, Detail string }
+type consoleEventRow struct{ What, Type, When, Actor, ActorName, Target, TargetName, Reason, IP, Detail string }
 
 type consoleUserPage struct {
 	consolePage
@@ -226,7 +226,7 @@ func (h *Handler) consoleEventRow(c common, st *staff, names *actorNames, e admi
 		what = c.T(t)
 	}
 	return consoleEventRow{What: what, Type: e.Type, When: h.consoleTime(st, &e.At), Actor: e.Actor, ActorName: names.name(e.Actor),
-		Target: e.Target, Reason: e.Reason, IP: e.IP, Detail: e.Detail}
+		Target: e.Target, TargetName: names.name(e.Target), Reason: e.Reason, IP: e.IP, Detail: e.Detail}
 }
 
 // consoleUserAction runs one action on a person. Every action needs a reason (the audit log

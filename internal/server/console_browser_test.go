@@ -85,11 +85,16 @@ func TestBrowserConsoleUnlock(t *testing.T) {
 		t.Fatalf("lockout after unlocking: %q", s)
 	}
 	w.check(t, "console person unlocked")
+	tabScreenshot(t, ctx, w.shots, "console-person-light")
+	w.scheme(t, "dark")
+	tabScreenshot(t, ctx, w.shots, "console-person-dark")
+	w.scheme(t, "light")
 
 	// The audit log shows who did it and why.
 	w.open(t, e.issuer+"/admin/audit?type=admin.user.unlock", 200)
 	tabExpect(t, ctx, "/admin/audit", "Unlocked by staff", "admin.user.unlock", "Called the desk, identity checked", "user:"+adminUser.ID, "user:"+person.ID)
 	w.check(t, "console audit log")
+	tabScreenshot(t, ctx, w.shots, "console-audit-light")
 	for _, path := range []string{"/admin/keys", "/admin/clients"} {
 		w.open(t, e.issuer+path, 200)
 		w.check(t, "console "+path)
