@@ -100,7 +100,9 @@ func (h *Handler) who(w http.ResponseWriter, r *http.Request) (*staff, bool) {
 	st := &staff{s: s, u: u, actor: actor, lang: h.lang(r, u)}
 	if !mfa.EvidenceFromAMR(s.AMR).MFA() {
 		c := h.commonFor(w, r, i18n.N("Verify it's you"), u)
-		h.render(w, r, http.StatusForbidden, "console_stepup", h.consolePage(c, st, ""))
+		p := h.consolePage(c, st, "")
+		p.Nav = nil // nothing of the console before the second factor
+		h.render(w, r, http.StatusForbidden, "console_stepup", p)
 		return nil, false
 	}
 	return st, true
