@@ -122,9 +122,9 @@ type LicenceStore interface {
 	ListActivations(ctx context.Context, licenceIDs []string) ([]*Activation, error)
 	// DeleteActivation frees the installation's seat (ErrNotFound when it holds none).
 	DeleteActivation(ctx context.Context, licenceID, deviceID string) error
-	// LicencesDue returns owned, unrevoked licences expiring before `before` with a reminder
-	// not yet queued, soonest first.
-	LicencesDue(ctx context.Context, before time.Time, limit int) ([]*Licence, error)
+	// LicencesDue returns the owned, unrevoked licences with a reminder due at now and not
+	// yet queued (30 days before expiry, 7 days before, at expiry), soonest expiry first.
+	LicencesDue(ctx context.Context, now time.Time, limit int) ([]*Licence, error)
 	// MarkLicenceReminder records that the reminder kind was queued, once: false when it had
 	// been already (by another instance).
 	MarkLicenceReminder(ctx context.Context, id, kind string, now time.Time) (bool, error)

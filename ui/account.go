@@ -42,6 +42,9 @@ type accountPage struct {
 	Sessions      []sessionRow
 	Installations []installationRow
 	Apps          []appRow
+	// Licences (issue 14): shown when the licences page is served.
+	LicencesOn bool
+	Licences   []licenceRow
 }
 
 // dashboardItems is how many browsers, installations or apps the dashboard names before
@@ -80,6 +83,13 @@ var eventText = map[string]string{
 	"device_approved":            i18n.N("Device connected"),
 	"device_denied":              i18n.N("Device request denied"),
 	"app_access_removed":         i18n.N("App access removed"),
+	"licence_added":              i18n.N("Licence added"),
+	"licence_redeem_failed":      i18n.N("Activation code refused"),
+	"licence_activated":          i18n.N("Licence activated on a device"),
+	"licence_freed":              i18n.N("Licence removed from a device"),
+	"licence_expired":            i18n.N("Licence expired"),
+	"licence_revoked":            i18n.N("Licence revoked"),
+	"licence_extended":           i18n.N("Licence extended"),
 }
 
 // signedIn returns the session and user, redirecting to sign-in when there is none.
@@ -118,6 +128,14 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, s *stora
 	p.Sessions = firstFew(h.browserSessions(r, u, s))
 	p.Installations = firstFew(h.installations(r, u))
 	p.Apps = firstFew(h.appRows(r, c, u))
+	if h.cfg.Licences != nil {
+		p.LicencesOn = true
+		rows, err := h.licenceRows(r, u, c.Lang)
+		if err != nil {
+			h.cfg.Logger.WarnContext(r.Context(), "list licences", "err", err)
+		}
+		p.Licences = firstFew(rows)
+	}
 	events, err := h.cfg.Accounts.RecentActivity(r.Context(), u.ID, 20)
 	if err != nil {
 		h.cfg.Logger.WarnContext(r.Context(), "list audit events", "err", err)

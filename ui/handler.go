@@ -31,6 +31,7 @@ import (
 	"github.com/myaccount/myaccount/internal/geo"
 	"github.com/myaccount/myaccount/internal/guard"
 	"github.com/myaccount/myaccount/internal/i18n"
+	"github.com/myaccount/myaccount/internal/licence"
 	"github.com/myaccount/myaccount/internal/mfa"
 	"github.com/myaccount/myaccount/internal/mfa/webauthnx"
 	"github.com/myaccount/myaccount/internal/requestid"
@@ -106,6 +107,10 @@ type Config struct {
 	// page (nil: none).
 	Admin     *admin.Service
 	AdminKeys *admin.Keys
+	// Licences serves the person's licences page (nil: no page); LicenceRenewalURL is where
+	// licences are renewed (licences.renewal_url; "" = no link).
+	Licences          *licence.Service
+	LicenceRenewalURL string
 }
 
 // Handler serves the UI.
@@ -121,7 +126,7 @@ var accentRE = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
 var pageNames = []string{"login", "consent", "error", "logout", "account", "register", "message",
 	"profile", "forgot", "reset", "confirm", "devices", "device", "mfa", "security", "notme",
 	"console_stepup", "console_invalid", "console_users", "console_user", "console_clients", "console_client",
-	"console_secret", "console_audit", "console_keys"}
+	"console_secret", "console_audit", "console_keys", "licences"}
 
 // New parses every template once, failing on a missing or broken one.
 func New(cfg Config) (*Handler, error) {
@@ -198,6 +203,7 @@ func (h *Handler) Mount(r *mux.Router) {
 	h.mountDevice(r)
 	h.mountNotMe(r)
 	h.mountConsole(r)
+	h.mountLicences(r)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.ErrorPage(w, r, http.StatusNotFound, i18n.N("Not found"), i18n.N("There is no page at this address."))
 	})

@@ -43,6 +43,14 @@ type Config struct {
 	Tracing  Tracing  `yaml:"tracing"`
 
 	Registration Registration `yaml:"registration"`
+	Licences     Licences     `yaml:"licences"`
+}
+
+// Licences configures the licences people hold for products (issue 14).
+type Licences struct {
+	// RenewalURL is where people renew or buy licences: linked on the licences page and in
+	// the reminder mails ("" = no link). An https URL (http only for localhost).
+	RenewalURL string `yaml:"renewal_url"`
 }
 
 // Registration configures dynamic client registration (RFC 7591/7592).
@@ -385,6 +393,7 @@ var envVars = []envVar{
 	{"MYACCOUNT_LOG_LEVEL", "log.level", func(c *Config, v string) error { c.Log.Level = v; return nil }},
 	{"MYACCOUNT_LOG_FORMAT", "log.format", func(c *Config, v string) error { c.Log.Format = v; return nil }},
 	{"MYACCOUNT_METRICS_LISTEN", "metrics.listen", func(c *Config, v string) error { c.Metrics.Listen = v; return nil }},
+	{"MYACCOUNT_LICENCES_RENEWAL_URL", "licences.renewal_url", func(c *Config, v string) error { c.Licences.RenewalURL = v; return nil }},
 	{"MYACCOUNT_REGISTRATION_ENABLED", "registration.enabled", func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)
 		if err != nil {

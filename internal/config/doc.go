@@ -41,6 +41,7 @@
 //	MYACCOUNT_LOG_FORMAT          log.format
 //	MYACCOUNT_METRICS_LISTEN      metrics.listen
 //	MYACCOUNT_REGISTRATION_ENABLED registration.enabled
+//	MYACCOUNT_LICENCES_RENEWAL_URL licences.renewal_url
 //	MYACCOUNT_TRACING_OTLP_ENDPOINT  tracing.otlp_endpoint
 //	OTEL_EXPORTER_OTLP_ENDPOINT      tracing.otlp_endpoint (the standard variable; ours wins)
 //	MYACCOUNT_TRACING_SAMPLE_RATIO   tracing.sample_ratio

@@ -149,6 +149,11 @@ func (c *Config) Validate() error {
 	if c.Accounts.LockoutThreshold < 1 || c.Accounts.FailuresPerIP < 1 {
 		add("accounts.lockout_threshold", "lockout_threshold and failures_per_ip must be at least 1")
 	}
+	if u := c.Licences.RenewalURL; u != "" {
+		if p, err := url.Parse(u); err != nil || p.Scheme != "https" || p.Host == "" || p.User != nil {
+			add("licences.renewal_url", "must be an https URL, e.g. https://shop.example.com/renew")
+		}
+	}
 	if u := c.Accounts.BreachedPasswordsURL; u != "" && !strings.HasPrefix(u, "https://") {
 		add("accounts.breached_passwords_url", "must be an https URL")
 	}

@@ -81,7 +81,7 @@ func (w *faultWriter) WriteHeader(code int) {
 	}
 	w.wroteHeader = true
 	failed := w.rec.Err() != nil
-	api := apiPaths[w.r.URL.Path] || isAdminAPI(w.r.URL.Path) || isRegistrationAPI(w.r.URL.Path)
+	api := apiPaths[w.r.URL.Path] || isAdminAPI(w.r.URL.Path) || isRegistrationAPI(w.r.URL.Path) || isLicenceAPI(w.r.URL.Path)
 	switch {
 	case (code == http.StatusFound || code == http.StatusSeeOther) && w.errorRedirect(failed):
 		// Location rewritten in place; the redirect itself stands.

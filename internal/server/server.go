@@ -27,6 +27,7 @@ import (
 	"github.com/myaccount/myaccount/internal/geo"
 	"github.com/myaccount/myaccount/internal/guard"
 	"github.com/myaccount/myaccount/internal/i18n"
+	"github.com/myaccount/myaccount/internal/licence"
 	"github.com/myaccount/myaccount/internal/mail"
 	"github.com/myaccount/myaccount/internal/metrics"
 	"github.com/myaccount/myaccount/internal/mfa"
@@ -72,6 +73,8 @@ type Server struct {
 	Metrics *metrics.Metrics
 	// Tracing exports spans when tracing.otlp_endpoint is set (see tracing.go).
 	Tracing *tracing.Provider
+	// Licences holds the licence rules (issue 14) for the reminder job and tests.
+	Licences *licence.Service
 }
 
 // Options tweak a server for tests; production passes the zero value.
@@ -279,7 +282,9 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 	// The provider needs the UI's error page and the UI needs the provider's callback URL;
 	// both are plain functions so neither package imports the other.
 	var uiH *ui.Handler
+	licences := newLicences(store, outbox, bundle, issuer, cfg.Licences.RenewalURL, log, now)
 	prov, err := op.New(op.Config{
+		Licences:  licences,
 		Issuer:    issuer,
 		Store:     store,
 		Keys:      km,
@@ -349,6 +354,9 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 		Now:           now,
 		Admin:         adminSvc,
 		AdminKeys:     &admin.Keys{Service: adminSvc, Manager: km},
+
+		// The person's licences page (issue 14).
+		Licences: licences, LicenceRenewalURL: cfg.Licences.RenewalURL,
 	})
 	if err != nil {
 		return nil, err
@@ -360,6 +368,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 	if err := mountAdmin(root, adminSvc, prov, ips.IP, log, now); err != nil {
 		return nil, fmt.Errorf("admin api: %w", err)
 	}
+	mountLicenceAPI(root, licences, prov, ips.IP, log)
 	if cfg.Registration.Enabled {
 		mountRegistration(root, store, issuer, ips.IP, log, now)
 	}
@@ -368,6 +377,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 	root.PathPrefix("/").Handler(uiH.Middleware(uiRouter))
 	srv := &Server{Store: store, Keys: km, Accounts: accounts, cfg: cfg, log: log, now: now, holder: holder, outbox: outbox, Metrics: m, Tracing: tp}
 	srv.Sessions = sessionSvc
+	srv.Licences = licences
 	m.HashQueue(accounts.Hashes.Stats)
 	observeStore(m, raw)
 	// Probes stand outside the fault mapping: their 503 is the answer, not a failure to map.
@@ -456,6 +466,7 @@ func (s *Server) RunJobs(ctx context.Context) {
 		{"housekeeping", 10 * time.Minute, s.Housekeeping},
 		{"purge-pending", s.cfg.Accounts.PurgeInterval.Std(), s.PurgePending},
 		{"key-rotation", 10 * time.Minute, s.RotateKeys},
+		{"licence-reminders", time.Hour, s.SendLicenceReminders},
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()

@@ -405,18 +405,23 @@ func (d *DB) DeleteActivation(ctx context.Context, licenceID, deviceID string) e
 	return d.wrap(err, "free seat of %q on licence %q", deviceID, licenceID)
 }
 
-// LicencesDue returns the owned, unrevoked licences ending before `before` that still have
-// a reminder to send.
-func (d *DB) LicencesDue(ctx context.Context, before time.Time, limit int) ([]*storage.Licence, error) {
+// LicencesDue returns the owned, unrevoked licences with a reminder due and not yet
+// queued. Each returned licence has work, so a limited page cannot be filled with licences
+// that only wait for a later reminder.
+func (d *DB) LicencesDue(ctx context.Context, now time.Time, limit int) ([]*storage.Licence, error) {
+	const day = int64(24 * time.Hour / time.Millisecond)
+	ms := now.UnixMilli()
 	q := `SELECT ` + licenceColumns + ` FROM licences WHERE user_id IS NOT NULL AND revoked_at IS NULL
-		AND expires_at IS NOT NULL AND expires_at < ?
-		AND (reminded_30_at IS NULL OR reminded_7_at IS NULL OR expiry_notified_at IS NULL)
+		AND expires_at IS NOT NULL AND (
+			(reminded_30_at IS NULL AND expires_at <= CAST(? AS BIGINT)) OR
+			(reminded_7_at IS NULL AND expires_at <= CAST(? AS BIGINT)) OR
+			(expiry_notified_at IS NULL AND expires_at <= CAST(? AS BIGINT)))
 		ORDER BY expires_at, id`
 	if limit > 0 {
 		q += fmt.Sprintf(` LIMIT %d`, limit)
 	}
 	var rows []licenceRow
-	if err := d.sel(ctx, &rows, d.rb(q), before.UnixMilli()); err != nil {
+	if err := d.sel(ctx, &rows, d.rb(q), ms+30*day, ms+7*day, ms); err != nil {
 		return nil, d.wrap(err, "licences due")
 	}
 	out := make([]*storage.Licence, len(rows))
