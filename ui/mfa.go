@@ -102,7 +102,10 @@ func (h *Handler) mfaPost(w http.ResponseWriter, r *http.Request) {
 	switch method {
 	case "email_resend":
 		notice := T("We sent a new code.")
-		if !h.sendEmailCode(r, u) {
+		if sent, err := h.sendEmailCode(r, u); err != nil {
+			h.fail(w, r, "send email code", err)
+			return
+		} else if !sent {
 			notice = T("Too many requests. Please try again later.")
 		}
 		h.renderMFA(w, r, u, p, "", notice, http.StatusOK)

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -194,26 +195,28 @@ func (h *Handler) nextStep(w http.ResponseWriter, r *http.Request, u *storage.Us
 	if err := h.sealCookie(w, signinCookie, pendingPurpose, p, pendingTTL); err != nil {
 		return "", nil, err
 	}
-	if len(d.Methods) == 1 && d.Methods[0] == mfa.MethodEmailCode && !h.sendEmailCode(r, u) {
-		return "/mfa?limited=1", nil, nil
+	if len(d.Methods) == 1 && d.Methods[0] == mfa.MethodEmailCode {
+		if sent, err := h.sendEmailCode(r, u); err != nil {
+			return "", nil, err
+		} else if !sent {
+			return "/mfa?limited=1", nil, nil
+		}
 	}
 	return "/mfa", nil, nil
 }
 
-// sendEmailCode mails a fresh sign-in code, at most a few per ten minutes.
-func (h *Handler) sendEmailCode(r *http.Request, u *storage.User) bool {
+// sendEmailCode mails a fresh sign-in code, at most a few per ten minutes (guard.EmailCode);
+// sent is false when the limit is reached. A storage failure is an error: the person must
+// not be told they asked too often when the database failed.
+func (h *Handler) sendEmailCode(r *http.Request, u *storage.User) (sent bool, err error) {
 	allowed, err := h.cfg.Guard.Allow(r.Context(), guard.EmailCode, u.ID)
-	if err != nil {
-		h.cfg.Logger.ErrorContext(r.Context(), "count email codes", "err", err)
-	}
-	if !allowed {
-		return false
+	if err != nil || !allowed {
+		return false, err
 	}
 	code, err := h.cfg.MFA.CreateEmailCode(r.Context(), u.ID)
 	if err != nil {
-		h.cfg.Logger.ErrorContext(r.Context(), "create email code", "err", err)
-		return false
+		return false, fmt.Errorf("create email code: %w", err)
 	}
 	h.cfg.Accounts.SendSignInCode(r.Context(), u, code, h.meta(r, h.lang(r, u)))
-	return true
+	return true, nil
 }

@@ -2,8 +2,10 @@ package server_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
+	"github.com/myaccount/myaccount/internal/config"
 	"github.com/myaccount/myaccount/storage/faultstore"
 )
 
@@ -29,5 +31,27 @@ func TestSessionLookupFailureIsOurs(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestEmailCodeLimitFailureIsOurs: when the database fails while counting emailed sign-in
+// codes, the person is not told they asked too often: the answer is ours (503), and once the
+// database is back, resending works.
+func TestEmailCodeLimitFailureIsOurs(t *testing.T) {
+	e, fs := faultEnv(t, func(c *config.Config) { c.MFA.EmailCodeForNewBrowsers = true })
+	const email = "code.fault@example.com"
+	e.addUser(email)
+	b := e.browser()
+	p := b.submitLogin(b.get(e.issuer+"/login"), email, testPassword)
+	mustEmailCodeStep(t, p, email)
+
+	fs.Add(faultstore.Rule{Method: "HitCounter", Times: 1, Err: faultstore.ErrInjected})
+	got := b.mfaPost(p, "email_resend", "", false)
+	if got.status != http.StatusServiceUnavailable || strings.Contains(got.body, "Too many requests") {
+		t.Errorf("resend with the counter failing: status %d, want 503 without 'Too many requests'", got.status)
+	}
+	got = b.mfaPost(p, "email_resend", "", false)
+	if got.status != http.StatusOK || !strings.Contains(got.body, "We sent a new code.") {
+		t.Errorf("resend after the failure: status %d, want 200 'We sent a new code.'", got.status)
 	}
 }
