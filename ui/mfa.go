@@ -68,7 +68,11 @@ func (h *Handler) renderMFA(w http.ResponseWriter, r *http.Request, u *storage.U
 }
 
 func (h *Handler) mfaGet(w http.ResponseWriter, r *http.Request) {
-	p, u := h.pending(r)
+	p, u, err := h.pending(r)
+	if err != nil {
+		h.fail(w, r, "pending sign-in", err)
+		return
+	}
 	if p == nil {
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
@@ -85,7 +89,11 @@ func (h *Handler) mfaPost(w http.ResponseWriter, r *http.Request) {
 	if !h.parsePost(w, r) {
 		return
 	}
-	p, u := h.pending(r)
+	p, u, err := h.pending(r)
+	if err != nil {
+		h.fail(w, r, "pending sign-in", err)
+		return
+	}
 	if p == nil {
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
@@ -235,7 +243,12 @@ func (h *Handler) mfaWebAuthnBegin(w http.ResponseWriter, r *http.Request) {
 	if _, ok := h.jsonRequest(w, r); !ok {
 		return
 	}
-	p, u := h.pending(r)
+	p, u, err := h.pending(r)
+	if err != nil {
+		h.cfg.Logger.ErrorContext(r.Context(), "pending sign-in", "err", err)
+		h.jsonError(w, r, nil, http.StatusInternalServerError, i18n.N("Please try again in a moment."))
+		return
+	}
 	if p == nil || h.cfg.WebAuthn == nil {
 		h.jsonError(w, r, u, http.StatusBadRequest, i18n.N("Sign-in expired"))
 		return
@@ -273,7 +286,12 @@ func (h *Handler) mfaWebAuthnFinish(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	p, u := h.pending(r)
+	p, u, err := h.pending(r)
+	if err != nil {
+		h.cfg.Logger.ErrorContext(r.Context(), "pending sign-in", "err", err)
+		h.jsonError(w, r, nil, http.StatusInternalServerError, i18n.N("Please try again in a moment."))
+		return
+	}
 	var in webAuthnFinish
 	if p == nil || h.cfg.WebAuthn == nil || json.Unmarshal(body, &in) != nil {
 		h.jsonError(w, r, u, http.StatusBadRequest, i18n.N("Sign-in expired"))

@@ -86,17 +86,24 @@ func (h *Handler) clearCookie(w http.ResponseWriter, name string) {
 		Secure: h.cfg.SecureCookies, SameSite: http.SameSiteLaxMode})
 }
 
-// pending returns the sign-in waiting for its next factor, and its user.
-func (h *Handler) pending(r *http.Request) (*pendingSignIn, *storage.User) {
+// pending returns the sign-in waiting for its next factor, and its user; nil when there is
+// none (no cookie, expired, the account gone or no longer active). A storage failure is an
+// error: the person's sign-in has not expired because the database failed.
+func (h *Handler) pending(r *http.Request) (*pendingSignIn, *storage.User, error) {
 	var p pendingSignIn
 	if !h.openCookie(r, signinCookie, pendingPurpose, &p) || h.now().Unix() > p.Expires {
-		return nil, nil
+		return nil, nil, nil
 	}
 	u, err := h.cfg.Store.GetUser(r.Context(), p.UserID)
-	if err != nil || u.Status != storage.UserActive {
-		return nil, nil
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil, nil
+	} else if err != nil {
+		return nil, nil, fmt.Errorf("pending sign-in: %w", err)
 	}
-	return &p, u
+	if u.Status != storage.UserActive {
+		return nil, nil, nil
+	}
+	return &p, u, nil
 }
 
 // requirement is what the flow (if any) demands of the sign-in.

@@ -55,3 +55,24 @@ func TestEmailCodeLimitFailureIsOurs(t *testing.T) {
 		t.Errorf("resend after the failure: status %d, want 200 'We sent a new code.'", got.status)
 	}
 }
+
+// TestPendingSignInFailureIsOurs: a database failure while reading the sign-in that waits for
+// its second step is ours (503), not "sign in again"; the sign-in is still waiting afterwards.
+func TestPendingSignInFailureIsOurs(t *testing.T) {
+	e, fs := faultEnv(t, func(c *config.Config) { c.MFA.EmailCodeForNewBrowsers = true })
+	const email = "pending.fault@example.com"
+	e.addUser(email)
+	b := e.browser()
+	b.c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	p := b.submitLogin(b.get(e.issuer+"/login"), email, testPassword)
+	if p.status != http.StatusSeeOther || p.location().Path != "/mfa" {
+		t.Fatalf("after the password: %d to %q, want 303 to /mfa", p.status, p.header.Get("Location"))
+	}
+	fs.Add(faultstore.Rule{Method: "GetUser", Times: 1, Err: faultstore.ErrInjected})
+	if got := b.get(e.issuer + "/mfa"); got.status != http.StatusServiceUnavailable {
+		t.Errorf("/mfa with GetUser failing: status %d (Location %q), want 503", got.status, got.header.Get("Location"))
+	}
+	if got := b.get(e.issuer + "/mfa"); got.status != http.StatusOK || !strings.Contains(got.body, "Two-step verification") {
+		t.Errorf("/mfa after the failure: status %d, want the second-step page", got.status)
+	}
+}
