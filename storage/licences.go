@@ -74,6 +74,9 @@ type Activation struct {
 	GrantID    string
 	DeviceName string
 	CreatedAt  time.Time
+	// Automatic marks a binding at token issuance (not stored): it skips an installation the
+	// person removed the licence from, which only an explicit activation binds again.
+	Automatic bool
 }
 
 // LicenceQuery selects licences, in creation order then id.
@@ -115,12 +118,15 @@ type LicenceStore interface {
 	// Activate gives the installation a.DeviceID a seat of licence a.LicenceID, or moves the
 	// seat it holds to a.GrantID. The licence row is locked and the seats counted in the same
 	// transaction, so concurrent activations never exceed Seats. When every seat is held by
-	// another installation it returns ErrConflict with the holders. a.Seat is set.
+	// another installation it returns ErrConflict with the holders. a.Seat is set. An
+	// Automatic activation of a released installation (see DeleteActivation) is ErrRevoked;
+	// any other activation forgets the release.
 	Activate(ctx context.Context, a *Activation, now time.Time) (holders []*Activation, err error)
 	// ListActivations returns the live activations (grant not revoked) of the licences, by
 	// licence then seat.
 	ListActivations(ctx context.Context, licenceIDs []string) ([]*Activation, error)
-	// DeleteActivation frees the installation's seat (ErrNotFound when it holds none).
+	// DeleteActivation frees the installation's seat (ErrNotFound when it holds none) and
+	// records the release, in one transaction.
 	DeleteActivation(ctx context.Context, licenceID, deviceID string) error
 	// LicencesDue returns the owned, unrevoked licences with a reminder due at now and not
 	// yet queued (30 days before expiry, 7 days before, at expiry), soonest expiry first.

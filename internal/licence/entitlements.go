@@ -75,10 +75,10 @@ func (s *Service) Entitlements(ctx context.Context, userID, clientID string, g *
 	}
 	if bind && g != nil && g.DeviceID != "" && g.RevokedAt == nil && !holds() {
 		for _, l := range active {
-			_, err := s.bind(ctx, l, g, Meta{ClientID: clientID})
+			_, err := s.bind(ctx, l, g, true, Meta{ClientID: clientID})
 			var full *SeatsFullError
-			if errors.As(err, &full) {
-				continue
+			if errors.As(err, &full) || errors.Is(err, storage.ErrRevoked) {
+				continue // full, or removed from this installation by the person
 			}
 			if err != nil {
 				return nil, err

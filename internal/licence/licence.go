@@ -392,14 +392,16 @@ func (s *Service) Activate(ctx context.Context, licenceID string, g *storage.Gra
 	if err != nil {
 		return fmt.Errorf("activate: %w", err)
 	}
-	_, err = s.bind(ctx, l, g, m)
+	_, err = s.bind(ctx, l, g, false, m)
 	return err
 }
 
-// bind takes (or keeps) a seat of l for g's installation and reports whether it is new.
-func (s *Service) bind(ctx context.Context, l *storage.Licence, g *storage.Grant, m Meta) (bool, error) {
+// bind takes (or keeps) a seat of l for g's installation and reports whether it is new. An
+// automatic binding (at token issuance) skips an installation the person removed the
+// licence from (storage.ErrRevoked); an explicit one binds it again.
+func (s *Service) bind(ctx context.Context, l *storage.Licence, g *storage.Grant, automatic bool, m Meta) (bool, error) {
 	a := &storage.Activation{LicenceID: l.ID, DeviceID: DeviceKey(g), UserID: g.UserID, ClientID: g.ClientID,
-		GrantID: g.ID, DeviceName: deviceLabel(g)}
+		GrantID: g.ID, DeviceName: deviceLabel(g), Automatic: automatic}
 	now := s.now()
 	holders, err := s.Store.Activate(ctx, a, now)
 	if errors.Is(err, storage.ErrConflict) {

@@ -290,6 +290,12 @@ func TestSeatsEntitlementsAndProducts(t *testing.T) {
 		t.Fatalf("free by someone else: %v", err)
 	}
 	must(t, f.svc.Free(ctx, "u1", codes[0].ID, DeviceKey(g1), Meta{}))
+	// The installation the person removed it from does not take it back by itself.
+	es, err = f.svc.Entitlements(ctx, "u1", "av-app", g1, true)
+	must(t, err)
+	if len(es) != 1 || es[0].ThisDevice || es[0].SeatsUsed != 0 {
+		t.Fatalf("first device after removal: %+v", es)
+	}
 	es, err = f.svc.Entitlements(ctx, "u1", "av-app", g2, true)
 	must(t, err)
 	if len(es) != 1 || !es[0].ThisDevice {

@@ -342,6 +342,17 @@ func (d *DB) Activate(ctx context.Context, a *storage.Activation, now time.Time)
 			AND grant_id IN (SELECT id FROM grants WHERE revoked_at IS NOT NULL)`), a.LicenceID); err != nil {
 			return err
 		}
+		if a.Automatic {
+			var n int
+			if err := tx.get(ctx, &n, tx.rb(`SELECT COUNT(*) FROM licence_releases WHERE licence_id = ? AND device_id = ?`), a.LicenceID, a.DeviceID); err != nil {
+				return err
+			}
+			if n > 0 {
+				return storage.ErrRevoked
+			}
+		} else if _, err := tx.exec(ctx, tx.rb(`DELETE FROM licence_releases WHERE licence_id = ? AND device_id = ?`), a.LicenceID, a.DeviceID); err != nil {
+			return err
+		}
 		var rows []activationRow
 		if err := tx.sel(ctx, &rows, tx.rb(`SELECT `+activationColumns+` FROM licence_activations WHERE licence_id = ? ORDER BY seat`), a.LicenceID); err != nil {
 			return err
@@ -401,7 +412,14 @@ func (d *DB) ListActivations(ctx context.Context, licenceIDs []string) ([]*stora
 
 // DeleteActivation frees the device's seat.
 func (d *DB) DeleteActivation(ctx context.Context, licenceID, deviceID string) error {
-	err := one(d.exec(ctx, d.rb(`DELETE FROM licence_activations WHERE licence_id = ? AND device_id = ?`), licenceID, deviceID))
+	err := d.inTx(ctx, func(tx *DB) error {
+		if err := one(tx.exec(ctx, tx.rb(`DELETE FROM licence_activations WHERE licence_id = ? AND device_id = ?`), licenceID, deviceID)); err != nil {
+			return err
+		}
+		_, err := tx.exec(ctx, tx.rb(`INSERT INTO licence_releases (licence_id, device_id, released_at) VALUES (?, ?, ?)
+			ON CONFLICT (licence_id, device_id) DO UPDATE SET released_at = excluded.released_at`), licenceID, deviceID, tx.clockNow().UnixMilli())
+		return err
+	})
 	return d.wrap(err, "free seat of %q on licence %q", deviceID, licenceID)
 }
 

@@ -148,6 +148,14 @@ var licenceTests = []test{
 		must(t, err)
 		must(t, s.DeleteActivation(ctx(t), "l1", "dev2"))
 		wantErr(t, s.DeleteActivation(ctx(t), "l1", "dev2"), storage.ErrNotFound)
+		// A released installation is not bound again automatically, only explicitly.
+		_, err = s.Activate(ctx(t), &storage.Activation{LicenceID: "l1", DeviceID: "dev2", UserID: "u1", ClientID: "c1", GrantID: "g2", Automatic: true}, base())
+		wantErr(t, err, storage.ErrRevoked)
+		_, err = s.Activate(ctx(t), &storage.Activation{LicenceID: "l1", DeviceID: "dev2", UserID: "u1", ClientID: "c1", GrantID: "g2"}, base())
+		must(t, err)
+		// The explicit activation forgot the release: the device's next automatic one keeps it.
+		_, err = s.Activate(ctx(t), &storage.Activation{LicenceID: "l1", DeviceID: "dev2", UserID: "u1", ClientID: "c1", GrantID: "g2", Automatic: true}, base())
+		must(t, err)
 		_, err = s.Activate(ctx(t), &storage.Activation{LicenceID: "nope", DeviceID: "dev2", UserID: "u1", ClientID: "c1", GrantID: "g2"}, base())
 		wantErr(t, err, storage.ErrNotFound)
 	}},
