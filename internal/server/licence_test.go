@@ -69,9 +69,14 @@ type licenceEnv struct {
 
 func newLicenceEnv(t *testing.T) *licenceEnv {
 	t.Helper()
-	e := newEnvWith(t, envOptions{smtp: mailtest.NewServer(t),
-		env:       map[string]string{"MYACCOUNT_LICENCES_RENEWAL_URL": "https://shop.example/renew"},
-		configure: func(c *config.Config) { c.Tokens.RefreshTokenTTL = config.Duration(120 * 24 * time.Hour) }})
+	return newLicenceEnvWith(t, envOptions{smtp: mailtest.NewServer(t)})
+}
+
+func newLicenceEnvWith(t *testing.T, o envOptions) *licenceEnv {
+	t.Helper()
+	o.env = map[string]string{"MYACCOUNT_LICENCES_RENEWAL_URL": "https://shop.example/renew"}
+	o.configure = func(c *config.Config) { c.Tokens.RefreshTokenTTL = config.Duration(120 * 24 * time.Hour) }
+	e := newEnvWith(t, o)
 	scope := func(c *storage.Client) { c.Scopes = []string{licence.Scope} }
 	le := &licenceEnv{testEnv: e,
 		av:    e.addClient(storage.ClientNative, scope, opaqueTokens, firstParty),
