@@ -84,6 +84,7 @@ var scopeText = map[string]string{
 	"email":          i18n.N("See your email address"),
 	"address":        i18n.N("See your country and region"),
 	"offline_access": i18n.N("Stay signed in when you are not using it"),
+	"licences":       i18n.N("See your licences for this product and use one on this device"),
 }
 
 // describeScopes translates what the requested scopes allow into the page's language. A

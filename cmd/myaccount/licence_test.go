@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -39,6 +40,12 @@ func TestProductAndLicenceCommands(t *testing.T) {
 		t.Fatal("an id with spaces was accepted")
 	}
 	c.mustRun("", "product", "update", "--id", "antivirus", "--name", "Antivirus Pro")
+	var shown struct {
+		Scopes []string `json:"scopes"`
+	}
+	if out := c.mustRun("", "client", "show", client.ClientID, "--json"); json.Unmarshal([]byte(out), &shown) != nil || !slices.Contains(shown.Scopes, "licences") {
+		t.Fatalf("the product's client was not given the licences scope: %s", out)
+	}
 	if out := c.mustRun("", "product", "list"); !strings.Contains(out, "Antivirus Pro") || !strings.Contains(out, client.ClientID) {
 		t.Fatalf("product list:\n%s", out)
 	}

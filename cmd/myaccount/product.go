@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/myaccount/myaccount/internal/licence"
 	"github.com/myaccount/myaccount/storage"
 )
 
@@ -98,6 +99,18 @@ func productWrite(ctx context.Context, e env, sub string, args []string) error {
 		})
 		if err != nil {
 			return productErr(*id, err)
+		}
+	}
+	// A product's apps ask for the licences scope; a client gets a scope only if it has it.
+	for _, c := range p.ClientIDs {
+		if _, err := st.UpdateClient(ctx, c, func(cl *storage.Client) error {
+			if !slices.Contains(cl.Scopes, licence.Scope) {
+				cl.Scopes = append(cl.Scopes, licence.Scope)
+				cl.UpdatedAt = time.Now().UTC()
+			}
+			return nil
+		}); err != nil {
+			return fmt.Errorf("allow the %s scope to client %q: %w", licence.Scope, c, err)
 		}
 	}
 	if *asJSON {
