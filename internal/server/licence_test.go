@@ -379,3 +379,49 @@ func TestLicenceExpiryRemindersAndLimits(t *testing.T) {
 		t.Fatalf("a good code while limited: %d", p.status)
 	}
 }
+
+// TestLicenceDeviceGrantBindsSeat: a device-grant device (a TV app) names its installation
+// with device_id at device authorization; the tokens the approval yields bind a seat, and a
+// second device finds the one-seat licence taken.
+func TestLicenceDeviceGrantBindsSeat(t *testing.T) {
+	t.Parallel()
+	e := newLicenceEnv(t)
+	ctx := context.Background()
+	tv := e.addClient(storage.ClientNative, withGrants(grantDevice, "refresh_token"), opaqueTokens, firstParty,
+		func(c *storage.Client) { c.Scopes = []string{licence.Scope} })
+	if _, err := e.store.UpdateProduct(ctx, "antivirus", func(p *storage.Product) error {
+		p.ClientIDs = append(p.ClientIDs, tv.ID)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	codes := e.issue("antivirus", 1, 0, 1)
+	if p := e.redeem(codes[0].Code); p.status != http.StatusOK {
+		t.Fatalf("redeem: %d", p.status)
+	}
+	claim := func(id string) []entitlement {
+		t.Helper()
+		da := e.authorizeDevice(tv, "openid offline_access licences", url.Values{"device_id": {id}, "device_name": {"TV " + id}})
+		e.decideDevice(e.b, da.UserCode, "approve")
+		st, m := e.pollDevice(tv, da.DeviceCode)
+		if st != http.StatusOK {
+			t.Fatalf("poll: %d %v", st, m)
+		}
+		tok := (&oauth2.Token{AccessToken: m["access_token"].(string)}).WithExtra(m)
+		es, ok := idTokenLicences(t, tok)
+		if !ok {
+			t.Fatalf("no licences claim for %s", id)
+		}
+		return es
+	}
+	if es := claim("living-room"); len(es) != 1 || !es[0].ThisDevice || es[0].ExpiresAt != nil {
+		t.Fatalf("first TV: %+v (an unlimited licence has expires_at null)", es)
+	}
+	if es := claim("bedroom"); len(es) != 1 || es[0].ThisDevice || es[0].SeatsUsed != 1 {
+		t.Fatalf("second TV: %+v", es)
+	}
+	p := e.b.get(e.issuer + "/account/licences")
+	if !strings.Contains(p.body, "TV living-room") || strings.Contains(p.body, "TV bedroom") {
+		t.Fatalf("licences page:\n%.3000s", p.body)
+	}
+}
