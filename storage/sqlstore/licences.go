@@ -108,11 +108,20 @@ func (d *DB) products(ctx context.Context, where string, args ...any) ([]*storag
 	if err := d.sel(ctx, &rows, d.rb(`SELECT id, name, created_at, updated_at FROM products `+where+` ORDER BY id`), args...); err != nil {
 		return nil, err
 	}
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	// Only the found products' links: this runs for every token with the licences scope.
+	ids := make([]any, len(rows))
+	for i, r := range rows {
+		ids[i] = r.ID
+	}
 	var links []struct {
 		ClientID  string `db:"client_id"`
 		ProductID string `db:"product_id"`
 	}
-	if err := d.sel(ctx, &links, d.rb(`SELECT client_id, product_id FROM product_clients ORDER BY client_id`)); err != nil {
+	if err := d.sel(ctx, &links, d.rb(`SELECT client_id, product_id FROM product_clients WHERE product_id IN (?`+
+		strings.Repeat(`, ?`, len(ids)-1)+`) ORDER BY client_id`), ids...); err != nil {
 		return nil, err
 	}
 	out := make([]*storage.Product, len(rows))
