@@ -2,7 +2,10 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,7 +17,7 @@ import (
 	"github.com/myaccount/myaccount/storage"
 )
 
-// TestBrowserLicences: in Chromium, in English, German and Russian, a person adds an
+// TestBrowserLicences: the admin issues codes with the CLI; in Chromium, in English, German and Russian, a person adds an
 // activation code on the Licences page (a wrong one first: the field is marked invalid and
 // the message is announced), sees the licence with the device an app bound to it, removes it
 // from that device, and finds the licence on the dashboard. axe-core checks every state in
@@ -26,16 +29,29 @@ func TestBrowserLicences(t *testing.T) {
 	}
 	ctx := newBrowser(t)
 	e := newEnvWith(t, envOptions{localhost: true, env: map[string]string{"MYACCOUNT_LICENCES_RENEWAL_URL": "https://shop.example/renew"}})
-	app := e.addClient(storage.ClientNative, firstParty, opaqueTokens, func(c *storage.Client) {
-		c.Name, c.Scopes = "Antivirus Desktop", []string{licence.Scope}
-	})
-	if err := e.store.CreateProduct(context.Background(), &storage.Product{ID: "antivirus", Name: "Antivirus", ClientIDs: []string{app.ID}}); err != nil {
-		t.Fatal(err)
+	app := e.addClient(storage.ClientNative, firstParty, opaqueTokens, func(c *storage.Client) { c.Name = "Antivirus Desktop" })
+	// The admin's part with the real CLI on the server's database: the product (which gives
+	// its app the licences scope) and a batch of codes, printed once.
+	bin := buildMyAccount(t)
+	cli := func(args ...string) []byte {
+		t.Helper()
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "MYACCOUNT_DATA_DIR="+e.cfg.DataDir, "MYACCOUNT_ISSUER="+e.issuer)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("myaccount %s: %v", strings.Join(args, " "), err)
+		}
+		return out
 	}
-	_, codes, err := e.srv.Licences.Issue(context.Background(), licence.IssueRequest{ProductID: "antivirus", Seats: 3, Days: 365, Count: len(a11yLangs)}, licence.Meta{Actor: "cli"})
-	if err != nil {
-		t.Fatal(err)
+	cli("product", "create", "--id", "antivirus", "--name", "Antivirus", "--client", app.ID)
+	var batch struct {
+		Licences []licence.Issued `json:"licences"`
 	}
+	if err := json.Unmarshal(cli("licence", "issue", "--product", "antivirus", "--seats", "3", "--days", "365",
+		"--count", fmt.Sprint(len(a11yLangs)), "--json"), &batch); err != nil || len(batch.Licences) != len(a11yLangs) {
+		t.Fatalf("licence issue --json: %+v (%v)", batch, err)
+	}
+	codes := batch.Licences
 	w := &a11yWalk{t: t, ctx: ctx, axe: string(src), shots: screenshotDir(t)}
 	for i, lang := range a11yLangs {
 		w.lang = lang
