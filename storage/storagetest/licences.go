@@ -102,6 +102,24 @@ var licenceTests = []test{
 			t.Errorf("unlimited licence expires at %v", l.ExpiresAt)
 		}
 	}},
+	{"a deleted owner's licence stays, used up", func(t *testing.T, s storage.Store) {
+		licenceWorld(t, s, 1)
+		_, err := s.RedeemLicence(ctx(t), "h1", "u1", base())
+		must(t, err)
+		must(t, s.CreateGrant(ctx(t), newGrant("g1", "u1", "c1")))
+		_, err = s.Activate(ctx(t), &storage.Activation{LicenceID: "l1", DeviceID: "d1", UserID: "u1", ClientID: "c1", GrantID: "g1"}, base())
+		must(t, err)
+		must(t, s.DeleteUser(ctx(t), "u1"))
+		l, err := s.GetLicence(ctx(t), "l1")
+		must(t, err)
+		equal(t, "owner after deletion", l.UserID, "")
+		acts, err := s.ListActivations(ctx(t), []string{"l1"})
+		must(t, err)
+		equal(t, "activations after deletion", len(acts), 0)
+		// The code was spent: nobody else can redeem it.
+		_, err = s.RedeemLicence(ctx(t), "h1", "u2", base())
+		wantErr(t, err, storage.ErrAlreadyUsed)
+	}},
 	{"a batch is stored whole or not at all", func(t *testing.T, s storage.Store) {
 		licenceWorld(t, s, 1)
 		err := s.CreateLicences(ctx(t), []*storage.Licence{{ID: "n1", ProductID: "av", CodeHash: "x1", Seats: 1},
