@@ -70,7 +70,7 @@ func (s *opStorage) addLicencesClaim(ctx context.Context, ui *oidc.UserInfo, req
 	}
 	es, err := s.licences.Entitlements(ctx, req.GetSubject(), req.GetClientID(), g, true)
 	if err != nil {
-		requestInfoFrom(ctx).storeFailed = err
+		noteStoreFailure(ctx, err)
 		return fmt.Errorf("licences claim: %w", err)
 	}
 	ui.AppendClaims(licence.Scope, es)
@@ -90,7 +90,7 @@ func (s *opStorage) tokenLicences(ctx context.Context, at *storage.AccessToken) 
 			return es, true, nil
 		}
 	}
-	requestInfoFrom(ctx).storeFailed = err
+	noteStoreFailure(ctx, err)
 	return nil, false, fmt.Errorf("licences claim: %w", err)
 }
 
