@@ -6,7 +6,7 @@
 -- PostgreSQL edition of storage/sqlite/migrations/0012_client_registration.sql.
 CREATE TABLE initial_access_tokens (
     hash       TEXT    NOT NULL PRIMARY KEY CHECK (hash <> ''),
-    uses_left  INTEGER NOT NULL CHECK (uses_left >= 0),
+    uses_left  BIGINT  NOT NULL CHECK (uses_left >= 0),
     created_by TEXT    NOT NULL DEFAULT '',
     created_at BIGINT  NOT NULL,
     expires_at BIGINT  NOT NULL
