@@ -65,6 +65,9 @@ const (
 	ClientNative       = "native"
 )
 
+// AuthMethodPrivateKeyJWT is Client.TokenEndpointAuthMethod for RFC 7523 assertions.
+const AuthMethodPrivateKeyJWT = "private_key_jwt"
+
 // Access-token formats.
 const (
 	TokenFormatJWT    = "jwt"
@@ -93,6 +96,21 @@ type Client struct {
 	ClientURI string `db:"client_uri"` // home page; its domain is shown as text
 	PolicyURI string `db:"policy_uri"` // privacy policy
 	TosURI    string `db:"tos_uri"`    // terms of service
+
+	// Protocol features (issue 16; migration 0016).
+	// TokenEndpointAuthMethod is "" (the type's default: client_secret_basic for confidential
+	// clients, none for public ones) or AuthMethodPrivateKeyJWT.
+	TokenEndpointAuthMethod string `db:"token_endpoint_auth_method"`
+	JWKSURI                 string `db:"jwks_uri"` // https URL of the client's JWK Set
+	JWKS                    string `db:"jwks"`     // the client's JWK Set (JSON), when not by URI
+	// BackchannelLogoutURI receives logout tokens (OIDC Back-Channel Logout 1.0); with
+	// BackchannelLogoutSessionRequired the token always carries sid.
+	BackchannelLogoutURI             string `db:"backchannel_logout_uri"`
+	BackchannelLogoutSessionRequired bool   `db:"backchannel_logout_session_required"`
+	RequirePAR                       bool   `db:"require_par"`              // RFC 9126
+	DPoPBoundAccessTokens            bool   `db:"dpop_bound_access_tokens"` // RFC 9449 §5.2
+	// Resources are the resource indicators (RFC 8707) the client may name; absolute URIs.
+	Resources []string `db:"-"`
 
 	CreatedAt time.Time `db:"created_at"`
 	UpdatedAt time.Time `db:"updated_at"`

@@ -10,6 +10,8 @@ import (
 const clientColumns = `id, secret_hash, name, type, redirect_uris, post_logout_redirect_uris,
 	grant_types, scopes, first_party, access_token_format, id_token_alg, access_token_ttl,
 	id_token_ttl, refresh_token_ttl, require_mfa, logo_uri, client_uri, policy_uri, tos_uri,
+	token_endpoint_auth_method, jwks_uri, jwks, backchannel_logout_uri,
+	backchannel_logout_session_required, require_par, dpop_bound_access_tokens, resources,
 	created_at, updated_at`
 
 type clientSQL struct {
@@ -20,7 +22,7 @@ func newClientSQL(rb func(string) string, forUpdate string) clientSQL {
 	get := `SELECT ` + clientColumns + ` FROM clients WHERE id = ?`
 	return clientSQL{
 		insert: rb(`INSERT INTO clients (` + clientColumns + `)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		get:          rb(get),
 		getForUpdate: rb(get + forUpdate),
 		list:         rb(`SELECT ` + clientColumns + ` FROM clients ORDER BY id`),
@@ -28,7 +30,9 @@ func newClientSQL(rb func(string) string, forUpdate string) clientSQL {
 			post_logout_redirect_uris = ?, grant_types = ?, scopes = ?, first_party = ?,
 			access_token_format = ?, id_token_alg = ?, access_token_ttl = ?, id_token_ttl = ?,
 			refresh_token_ttl = ?, require_mfa = ?, logo_uri = ?, client_uri = ?, policy_uri = ?,
-			tos_uri = ?, created_at = ?, updated_at = ?
+			tos_uri = ?, token_endpoint_auth_method = ?, jwks_uri = ?, jwks = ?,
+			backchannel_logout_uri = ?, backchannel_logout_session_required = ?, require_par = ?,
+			dpop_bound_access_tokens = ?, resources = ?, created_at = ?, updated_at = ?
 			WHERE id = ?`),
 		delete: rb(`DELETE FROM clients WHERE id = ?`),
 	}
@@ -55,6 +59,14 @@ type clientRow struct {
 	ClientURI              string        `db:"client_uri"`
 	PolicyURI              string        `db:"policy_uri"`
 	TosURI                 string        `db:"tos_uri"`
+	AuthMethod             string        `db:"token_endpoint_auth_method"`
+	JWKSURI                string        `db:"jwks_uri"`
+	JWKS                   string        `db:"jwks"`
+	BackchannelLogoutURI   string        `db:"backchannel_logout_uri"`
+	BackchannelSessionReq  bool          `db:"backchannel_logout_session_required"`
+	RequirePAR             bool          `db:"require_par"`
+	DPoPBound              bool          `db:"dpop_bound_access_tokens"`
+	Resources              string        `db:"resources"`
 	CreatedAt              sql.NullInt64 `db:"created_at"`
 	UpdatedAt              sql.NullInt64 `db:"updated_at"`
 }
@@ -68,15 +80,23 @@ func (r *clientRow) client() (*storage.Client, error) {
 		GrantTypes:             ld.list("grant_types", r.GrantTypes),
 		Scopes:                 ld.list("scopes", r.Scopes),
 		FirstParty:             r.FirstParty, AccessTokenFormat: r.AccessTokenFormat, IDTokenAlg: r.IDTokenAlg,
-		AccessTokenTTL:  fromSeconds(r.AccessTokenTTL),
-		IDTokenTTL:      fromSeconds(r.IDTokenTTL),
-		RefreshTokenTTL: fromSeconds(r.RefreshTokenTTL),
-		RequireMFA:      r.RequireMFA,
-		LogoURI:         r.LogoURI,
-		ClientURI:       r.ClientURI,
-		PolicyURI:       r.PolicyURI,
-		TosURI:          r.TosURI,
-		CreatedAt:       fromMS(r.CreatedAt), UpdatedAt: fromMS(r.UpdatedAt),
+		AccessTokenTTL:                   fromSeconds(r.AccessTokenTTL),
+		IDTokenTTL:                       fromSeconds(r.IDTokenTTL),
+		RefreshTokenTTL:                  fromSeconds(r.RefreshTokenTTL),
+		RequireMFA:                       r.RequireMFA,
+		LogoURI:                          r.LogoURI,
+		ClientURI:                        r.ClientURI,
+		PolicyURI:                        r.PolicyURI,
+		TosURI:                           r.TosURI,
+		TokenEndpointAuthMethod:          r.AuthMethod,
+		JWKSURI:                          r.JWKSURI,
+		JWKS:                             r.JWKS,
+		BackchannelLogoutURI:             r.BackchannelLogoutURI,
+		BackchannelLogoutSessionRequired: r.BackchannelSessionReq,
+		RequirePAR:                       r.RequirePAR,
+		DPoPBoundAccessTokens:            r.DPoPBound,
+		Resources:                        ld.list("resources", r.Resources),
+		CreatedAt:                        fromMS(r.CreatedAt), UpdatedAt: fromMS(r.UpdatedAt),
 	}
 	if ld.err != nil {
 		return nil, ld.err
@@ -90,7 +110,9 @@ func clientValues(c *storage.Client) []any {
 		encodeList(c.PostLogoutRedirectURIs), encodeList(c.GrantTypes), encodeList(c.Scopes),
 		c.FirstParty, c.AccessTokenFormat, c.IDTokenAlg, seconds(c.AccessTokenTTL),
 		seconds(c.IDTokenTTL), seconds(c.RefreshTokenTTL), c.RequireMFA,
-		c.LogoURI, c.ClientURI, c.PolicyURI, c.TosURI, msOrNull(c.CreatedAt), msOrNull(c.UpdatedAt)}
+		c.LogoURI, c.ClientURI, c.PolicyURI, c.TosURI, c.TokenEndpointAuthMethod, c.JWKSURI, c.JWKS,
+		c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired, c.RequirePAR,
+		c.DPoPBoundAccessTokens, encodeList(c.Resources), msOrNull(c.CreatedAt), msOrNull(c.UpdatedAt)}
 }
 
 // CreateClient inserts c. A zero CreatedAt is set to now and a zero UpdatedAt to CreatedAt,

@@ -67,6 +67,7 @@ var clientTests = []test{
 		c := newClient("c1")
 		c.RedirectURIs, c.PostLogoutRedirectURIs, c.GrantTypes, c.Scopes = []string{}, nil, []string{}, nil
 		c.FirstParty, c.RequireMFA, c.Type, c.SecretHash = false, false, storage.ClientPublic, ""
+		c.RequirePAR, c.DPoPBoundAccessTokens, c.BackchannelLogoutSessionRequired, c.Resources = false, false, false, []string{}
 		must(t, s.CreateClient(ctx(t), c))
 		got, err := s.GetClient(ctx(t), "c1")
 		must(t, err)
@@ -116,6 +117,9 @@ var clientTests = []test{
 			c.Scopes = nil
 			c.AccessTokenTTL = 5 * time.Minute
 			c.RequireMFA = false
+			c.RequirePAR, c.DPoPBoundAccessTokens, c.BackchannelLogoutSessionRequired = false, false, false
+			c.Resources = []string{"urn:example:api", "https://api.example/"}
+			c.TokenEndpointAuthMethod, c.JWKSURI = "", ""
 			return nil
 		})
 		must(t, err)
@@ -128,6 +132,9 @@ var clientTests = []test{
 		equal(t, "RedirectURIs", read.RedirectURIs, append(c.RedirectURIs, "https://new.example/cb"))
 		equal(t, "Scopes", read.Scopes, []string(nil))
 		equal(t, "RequireMFA", read.RequireMFA, false)
+		equal(t, "RequirePAR", read.RequirePAR, false)
+		equal(t, "Resources", read.Resources, []string{"urn:example:api", "https://api.example/"})
+		equal(t, "TokenEndpointAuthMethod", read.TokenEndpointAuthMethod, "")
 		_, err = s.GetClient(ctx(t), "hijack")
 		wantErr(t, err, storage.ErrNotFound)
 	}},

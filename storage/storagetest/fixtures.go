@@ -33,6 +33,10 @@ func newClient(id string) *storage.Client {
 		FirstParty:             true, AccessTokenFormat: storage.TokenFormatOpaque, IDTokenAlg: "ES256",
 		AccessTokenTTL: 15 * time.Minute, IDTokenTTL: time.Hour, RefreshTokenTTL: 30 * 24 * time.Hour,
 		RequireMFA: true, CreatedAt: t, UpdatedAt: t.Add(time.Second),
+		TokenEndpointAuthMethod: storage.AuthMethodPrivateKeyJWT, JWKSURI: "https://" + id + ".example/jwks",
+		JWKS: `{"keys":[]}`, BackchannelLogoutURI: "https://" + id + ".example/bcl",
+		BackchannelLogoutSessionRequired: true, RequirePAR: true, DPoPBoundAccessTokens: true,
+		Resources: []string{"https://api." + id + ".example/"},
 	}
 }
 
