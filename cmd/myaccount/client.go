@@ -35,6 +35,9 @@ var flagOf = map[string]string{
 	"post_logout_redirect_uris": "--post-logout-redirect-uri", "access_token_format": "--access-token-format",
 	"id_token_alg": "--id-token-alg", "scopes": "--scope", "logo_uri": "--logo-uri", "client_uri": "--client-uri",
 	"policy_uri": "--policy-uri", "tos_uri": "--tos-uri",
+	"token_endpoint_auth_method": "--token-endpoint-auth-method", "jwks_uri": "--jwks-uri", "jwks": "--jwks-file",
+	"backchannel_logout_uri": "--backchannel-logout-uri", "backchannel_logout_session_required": "--backchannel-logout-session-required",
+	"resources": "--resource",
 }
 
 // flagErrors rewrites a validation error to name flags; other errors pass unchanged.
@@ -90,7 +93,8 @@ type clientView struct {
 	ClientURI              string   `json:"client_uri"`
 	PolicyURI              string   `json:"policy_uri"`
 	TosURI                 string   `json:"tos_uri"`
-	CreatedAt              string   `json:"created_at"`
+	admin.Protocol
+	CreatedAt string `json:"created_at"`
 }
 
 func viewClient(c *admin.Client) clientView {
@@ -100,6 +104,7 @@ func viewClient(c *admin.Client) clientView {
 		GrantTypes: c.GrantTypes, Scopes: c.Scopes, FirstParty: c.FirstParty,
 		AccessTokenFormat: c.AccessTokenFormat, IDTokenAlg: c.IDTokenAlg, RequireMFA: c.RequireMFA,
 		LogoURI: c.LogoURI, ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TosURI: c.TosURI,
+		Protocol:  c.Protocol,
 		CreatedAt: c.CreatedAt.UTC().Format(time.RFC3339),
 	}
 }
@@ -118,16 +123,24 @@ func clientCreate(ctx context.Context, e env, args []string) error {
 	alg := fs.String("id-token-alg", "RS256", "ID token signing algorithm: RS256 | ES256")
 	requireMFA := fs.Bool("require-mfa", false, "require two-step verification for sign-ins to this client")
 	meta := addMetaFlags(fs)
+	authMethod := fs.String("token-endpoint-auth-method", "", "private_key_jwt to authenticate with signed assertions (RFC 7523) instead of a secret; needs --jwks-uri or --jwks-file")
+	pf := addProtocolFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
+	proto, err := pf.protocol(e)
+	if err != nil {
+		return err
+	}
+	proto.TokenEndpointAuthMethod = *authMethod
 	// The consent-page flags are checked with the rest, so every problem is told at once.
 	mc := &storage.Client{}
 	meta.apply(fs, mc)
 	spec := admin.ClientSpec{Name: *name, Type: *typ, RedirectURIs: redirects, PostLogoutRedirectURIs: postLogout,
 		GrantTypes: grants, Scopes: scopes, FirstParty: *firstParty, AccessTokenFormat: *format, IDTokenAlg: *alg,
-		RequireMFA: *requireMFA, LogoURI: mc.LogoURI, ClientURI: mc.ClientURI, PolicyURI: mc.PolicyURI, TosURI: mc.TosURI}
+		RequireMFA: *requireMFA, LogoURI: mc.LogoURI, ClientURI: mc.ClientURI, PolicyURI: mc.PolicyURI, TosURI: mc.TosURI,
+		Protocol: proto}
 	if _, err := admin.NewClient(spec, time.Now()); err != nil {
 		return flagErrors(err) // before opening the store: a typo needs no database
 	}
@@ -215,23 +228,28 @@ func (m *metaFlags) apply(fs *flag.FlagSet, c *storage.Client) bool {
 func clientUpdate(ctx context.Context, e env, args []string) error {
 	fs, path := newFlags(e, "client update")
 	meta := addMetaFlags(fs)
+	pf := addProtocolFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
-		return errors.New("usage: myaccount client update CLIENT_ID [--logo-uri URL] [--client-uri URL] [--policy-uri URL] [--tos-uri URL] [--json]")
+		return errors.New("usage: myaccount client update CLIENT_ID [--logo-uri URL] [--client-uri URL] [--policy-uri URL] [--tos-uri URL] [--jwks-uri URL | --jwks-file FILE] [--backchannel-logout-uri URL] [--backchannel-logout-session-required[=false]] [--require-par[=false]] [--dpop-bound-access-tokens[=false]] [--resource URI ...] [--json]")
 	}
 	if err := meta.check(); err != nil {
 		return err
 	}
-	if !meta.apply(fs, &storage.Client{}) {
-		return errors.New("nothing to update: give --logo-uri, --client-uri, --policy-uri or --tos-uri")
+	var p admin.ClientPatch
+	protoChanged, err := pf.patch(e, &p)
+	if err != nil {
+		return err
+	}
+	if !meta.apply(fs, &storage.Client{}) && !protoChanged {
+		return errors.New("nothing to update: give --logo-uri, --client-uri, --policy-uri, --tos-uri or a protocol setting (see --help)")
 	}
 	var given storage.Client
 	meta.apply(fs, &given)
-	var p admin.ClientPatch
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
 		case "logo-uri":

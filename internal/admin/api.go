@@ -470,6 +470,7 @@ type clientSpecJSON struct {
 	ClientURI              string   `json:"client_uri"`
 	PolicyURI              string   `json:"policy_uri"`
 	TosURI                 string   `json:"tos_uri"`
+	Protocol
 }
 
 // createdClient is a new client with its secret, shown only in this answer.

@@ -30,23 +30,24 @@ var KnownGrants = []string{GrantCode, GrantRefresh, GrantClientCredentials, Gran
 
 // Client is how a client is shown: never its secret (nor the secret's hash).
 type Client struct {
-	ClientID               string    `json:"client_id"`
-	Name                   string    `json:"name"`
-	Type                   string    `json:"type"`
-	RedirectURIs           []string  `json:"redirect_uris"`
-	PostLogoutRedirectURIs []string  `json:"post_logout_redirect_uris"`
-	GrantTypes             []string  `json:"grant_types"`
-	Scopes                 []string  `json:"scopes"`
-	FirstParty             bool      `json:"first_party"`
-	AccessTokenFormat      string    `json:"access_token_format"`
-	IDTokenAlg             string    `json:"id_token_alg"`
-	RequireMFA             bool      `json:"require_mfa"`
-	LogoURI                string    `json:"logo_uri"`
-	ClientURI              string    `json:"client_uri"`
-	PolicyURI              string    `json:"policy_uri"`
-	TosURI                 string    `json:"tos_uri"`
-	CreatedAt              time.Time `json:"created_at"`
-	UpdatedAt              time.Time `json:"updated_at"`
+	ClientID               string   `json:"client_id"`
+	Name                   string   `json:"name"`
+	Type                   string   `json:"type"`
+	RedirectURIs           []string `json:"redirect_uris"`
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
+	GrantTypes             []string `json:"grant_types"`
+	Scopes                 []string `json:"scopes"`
+	FirstParty             bool     `json:"first_party"`
+	AccessTokenFormat      string   `json:"access_token_format"`
+	IDTokenAlg             string   `json:"id_token_alg"`
+	RequireMFA             bool     `json:"require_mfa"`
+	LogoURI                string   `json:"logo_uri"`
+	ClientURI              string   `json:"client_uri"`
+	PolicyURI              string   `json:"policy_uri"`
+	TosURI                 string   `json:"tos_uri"`
+	Protocol
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 	// ETag is the version of the stored client: pass it back to UpdateClient and
 	// DeleteClient to change only what was read.
 	ETag string `json:"-"`
@@ -66,6 +67,7 @@ func viewClient(c *storage.Client) *Client {
 		GrantTypes: nonNil(c.GrantTypes), Scopes: nonNil(c.Scopes), FirstParty: c.FirstParty,
 		AccessTokenFormat: c.AccessTokenFormat, IDTokenAlg: c.IDTokenAlg, RequireMFA: c.RequireMFA,
 		LogoURI: c.LogoURI, ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TosURI: c.TosURI,
+		Protocol:  protocolOf(c),
 		CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(), ETag: clientETag(c),
 	}
 }
@@ -77,7 +79,7 @@ func clientETag(c *storage.Client) string {
 	n := *c
 	n.CreatedAt, n.UpdatedAt = time.UnixMilli(c.CreatedAt.UnixMilli()).UTC(), time.UnixMilli(c.UpdatedAt.UnixMilli()).UTC()
 	n.RedirectURIs, n.PostLogoutRedirectURIs = nonNil(c.RedirectURIs), nonNil(c.PostLogoutRedirectURIs)
-	n.GrantTypes, n.Scopes = nonNil(c.GrantTypes), nonNil(c.Scopes)
+	n.GrantTypes, n.Scopes, n.Resources = nonNil(c.GrantTypes), nonNil(c.Scopes), nonNil(c.Resources)
 	b, _ := json.Marshal(n) // a plain struct: cannot fail
 	sum := sha256.Sum256(b)
 	return `"` + hex.EncodeToString(sum[:12]) + `"`
@@ -99,6 +101,7 @@ type ClientSpec struct {
 	ClientURI              string
 	PolicyURI              string
 	TosURI                 string
+	Protocol               // issue 16's settings; none by default
 }
 
 // NewClient validates spec and returns the client to store, with a fresh id (no secret).
@@ -144,18 +147,21 @@ func NewClient(spec ClientSpec, now time.Time) (*storage.Client, error) {
 		bad("id_token_alg", "", "must be RS256 or ES256")
 	}
 	problems = append(problems, checkScopes(spec.Scopes)...)
+	problems = append(problems, checkProtocol(spec.Protocol, typ)...)
 	problems = append(problems, checkMeta(map[string]string{"logo_uri": spec.LogoURI, "client_uri": spec.ClientURI,
 		"policy_uri": spec.PolicyURI, "tos_uri": spec.TosURI})...)
 	if len(problems) > 0 {
 		return nil, &ValidationError{Problems: problems}
 	}
-	return &storage.Client{
+	c := &storage.Client{
 		ID: secret.NewID(), Name: spec.Name, Type: typ,
 		RedirectURIs: spec.RedirectURIs, PostLogoutRedirectURIs: spec.PostLogoutRedirectURIs, GrantTypes: dedupe(grants),
 		Scopes: spec.Scopes, FirstParty: spec.FirstParty, AccessTokenFormat: spec.AccessTokenFormat, IDTokenAlg: spec.IDTokenAlg,
 		RequireMFA: spec.RequireMFA, LogoURI: spec.LogoURI, ClientURI: spec.ClientURI, PolicyURI: spec.PolicyURI, TosURI: spec.TosURI,
 		CreatedAt: now, UpdatedAt: now,
-	}, nil
+	}
+	spec.Protocol.applyTo(c)
+	return c, nil
 }
 
 func checkRedirects(field string, uris []string, typ string) []Problem {
@@ -217,7 +223,9 @@ func (s *Service) CreateClient(ctx context.Context, a Actor, spec ClientSpec) (*
 		return nil, "", err
 	}
 	var sec string
-	if c.Type == storage.ClientConfidential {
+	// A private_key_jwt client proves itself with its keys: a secret would be a second,
+	// weaker way in.
+	if c.Type == storage.ClientConfidential && c.TokenEndpointAuthMethod != storage.AuthMethodPrivateKeyJWT {
 		sec = secret.RandomToken(32)
 		c.SecretHash = secret.HashToken(sec)
 	}
@@ -271,6 +279,14 @@ type ClientPatch struct {
 	ClientURI              *string   `json:"client_uri,omitempty"`
 	PolicyURI              *string   `json:"policy_uri,omitempty"`
 	TosURI                 *string   `json:"tos_uri,omitempty"`
+	// Issue 16's settings that may change after creation (the auth method may not).
+	JWKSURI                          *string   `json:"jwks_uri,omitempty"`
+	JWKS                             *string   `json:"jwks,omitempty"`
+	BackchannelLogoutURI             *string   `json:"backchannel_logout_uri,omitempty"`
+	BackchannelLogoutSessionRequired *bool     `json:"backchannel_logout_session_required,omitempty"`
+	RequirePAR                       *bool     `json:"require_pushed_authorization_requests,omitempty"`
+	DPoPBoundAccessTokens            *bool     `json:"dpop_bound_access_tokens,omitempty"`
+	Resources                        *[]string `json:"resources,omitempty"`
 }
 
 // Empty reports whether the patch changes nothing.
@@ -293,6 +309,13 @@ func (p ClientPatch) fields() string {
 	add(p.ClientURI != nil, "client_uri")
 	add(p.PolicyURI != nil, "policy_uri")
 	add(p.TosURI != nil, "tos_uri")
+	add(p.JWKSURI != nil, "jwks_uri")
+	add(p.JWKS != nil, "jwks")
+	add(p.BackchannelLogoutURI != nil, "backchannel_logout_uri")
+	add(p.BackchannelLogoutSessionRequired != nil, "backchannel_logout_session_required")
+	add(p.RequirePAR != nil, "require_pushed_authorization_requests")
+	add(p.DPoPBoundAccessTokens != nil, "dpop_bound_access_tokens")
+	add(p.Resources != nil, "resources")
 	return strings.Join(f, ",")
 }
 
@@ -341,6 +364,18 @@ func (p ClientPatch) apply(c *storage.Client) {
 	set(&c.ClientURI, p.ClientURI)
 	set(&c.PolicyURI, p.PolicyURI)
 	set(&c.TosURI, p.TosURI)
+	set(&c.JWKSURI, p.JWKSURI)
+	set(&c.JWKS, p.JWKS)
+	set(&c.BackchannelLogoutURI, p.BackchannelLogoutURI)
+	setBool := func(dst *bool, v *bool) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	setBool(&c.BackchannelLogoutSessionRequired, p.BackchannelLogoutSessionRequired)
+	setBool(&c.RequirePAR, p.RequirePAR)
+	setBool(&c.DPoPBoundAccessTokens, p.DPoPBoundAccessTokens)
+	setList(&c.Resources, p.Resources)
 }
 
 // UpdateClient applies the patch. A non-empty ifMatch must equal the stored client's ETag
@@ -375,6 +410,10 @@ func (s *Service) UpdateClient(ctx context.Context, a Actor, id, ifMatch string,
 			if p.PostLogoutRedirectURIs != nil {
 				problems = append(problems, checkRedirects("post_logout_redirect_uris", *p.PostLogoutRedirectURIs, c.Type)...)
 			}
+			// The protocol settings are checked as a whole, on the client they would make.
+			next := *c
+			p.apply(&next)
+			problems = append(problems, checkProtocol(protocolOf(&next), c.Type)...)
 			if len(problems) > 0 {
 				refused = &ValidationError{Problems: problems}
 				return nil
