@@ -77,6 +77,7 @@ type DB struct {
 	dialect Dialect
 	q       *queries // shared, read-only after New
 	now     func() time.Time
+	gcCur   *gcCursor // shared by every copy: where housekeeping's grant sweep goes on
 }
 
 var _ storage.Store = (*DB)(nil)
@@ -102,7 +103,7 @@ func NewSplit(write, read *sqlx.DB, dialect Dialect) *DB {
 	if dialect.BindType == sqlx.UNKNOWN {
 		panic("sqlstore: dialect " + dialect.Name + " has no bind type")
 	}
-	return &DB{root: db, read: read, ex: db, dialect: dialect, q: newQueries(dialect), now: time.Now}
+	return &DB{root: db, read: read, ex: db, dialect: dialect, q: newQueries(dialect), now: time.Now, gcCur: &gcCursor{}}
 }
 
 // WithClock returns a DB sharing the same connection pool whose wall clock is now. The

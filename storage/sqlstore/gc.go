@@ -2,6 +2,9 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
+	"strconv"
+	"sync"
 	"time"
 )
 
@@ -14,82 +17,191 @@ const authRequestRetention = 24 * time.Hour
 // second click on an activation or reset link is answered "already used", not "unknown".
 const usedTokenRetention = 24 * time.Hour
 
+// gcBatch bounds every housekeeping statement: a purge deletes at most this many rows, and
+// the superseded-grants sweep looks at most at this many grants. One unbounded DELETE over
+// millions of rows ran past the call's deadline (and on SQLite held the one writer
+// connection for all of it); batches let requests' writes in between and make progress that
+// survives the deadline.
+const gcBatch = 1000
+
+// gcReserveMin is the least time left before the context's deadline at which another batch
+// is started; the real reserve is twice the slowest batch so far, when that is larger.
+const gcReserveMin = 50 * time.Millisecond
+
 type gcSQL struct {
 	// steps run in order; grants go last because they are removed only once their tokens are.
 	steps []gcStep
+	// The superseded-grants sweep, by primary-key windows of gcBatch grants: supersededHi
+	// finds the window's last id after the cursor, supersededDel deletes within (lo, hi].
+	supersededHi  string
+	supersededDel string
 }
 
 type gcStep struct {
 	name  string
-	query string
+	query string // DELETE of at most gcBatch rows
 	// args builds the arguments from now (unix ms).
 	args func(now int64) []any
 }
 
+// gcCursor remembers where the superseded-grants sweep stopped when a run ran out of time,
+// so the next run goes on from there instead of revisiting the same first grants. Shared by
+// every copy of a DB (WithClock, transaction-bound) through a pointer.
+type gcCursor struct {
+	mu    sync.Mutex
+	after string // the last grant id swept; "" = from the start
+}
+
+func (c *gcCursor) get() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.after
+}
+
+func (c *gcCursor) set(after string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.after = after
+}
+
+// batchDelete is a DELETE of at most gcBatch rows of table matching where, by primary key:
+// both SQLite and PostgreSQL accept LIMIT in the subquery (neither accepts it on DELETE
+// itself portably).
+func batchDelete(table, key, where string) string {
+	return `DELETE FROM ` + table + ` WHERE ` + key + ` IN (SELECT ` + key + ` FROM ` + table +
+		` WHERE ` + where + ` LIMIT ` + strconv.Itoa(gcBatch) + `)`
+}
+
 func newGCSQL(rb func(string) string) gcSQL {
 	nowArg := func(now int64) []any { return []any{now} }
-	return gcSQL{steps: []gcStep{
-		{"auth requests", rb(`DELETE FROM auth_requests WHERE expires_at < ?`),
-			func(now int64) []any { return []any{now - authRequestRetention.Milliseconds()} }},
-		{"sessions", rb(`DELETE FROM sessions WHERE expires_at <= ? OR revoked_at <= ?`),
-			func(now int64) []any { return []any{now, now} }},
-		// Used and revoked tokens are kept until they expire so that presenting one is
-		// answered "already used" or "revoked" (and reuse detected), not "unknown".
-		{"refresh tokens", rb(`DELETE FROM refresh_tokens WHERE expires_at <= ?`), nowArg},
-		{"access tokens", rb(`DELETE FROM access_tokens WHERE expires_at <= ?`), nowArg},
-		// A denylisted token past its expiry is refused for that alone.
-		{"denied access tokens", rb(`DELETE FROM revoked_access_tokens WHERE expires_at <= ?`), nowArg},
-		{"grants", rb(`DELETE FROM grants WHERE revoked_at <= ?
-			AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = grants.id)
-			AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.grant_id = grants.id)`), nowArg},
-		// Every code exchange makes a grant, so without this step grants would grow with every
+	step := func(name, table, key, where string, args func(int64) []any) gcStep {
+		return gcStep{name, rb(batchDelete(table, key, where)), args}
+	}
+	return gcSQL{
+		steps: []gcStep{
+			step("auth requests", "auth_requests", "id", `expires_at < ?`,
+				func(now int64) []any { return []any{now - authRequestRetention.Milliseconds()} }),
+			step("sessions", "sessions", "id", `expires_at <= ? OR revoked_at <= ?`,
+				func(now int64) []any { return []any{now, now} }),
+			// Used and revoked tokens are kept until they expire so that presenting one is
+			// answered "already used" or "revoked" (and reuse detected), not "unknown".
+			step("refresh tokens", "refresh_tokens", "id", `expires_at <= ?`, nowArg),
+			step("access tokens", "access_tokens", "id_hash", `expires_at <= ?`, nowArg),
+			// A denylisted token past its expiry is refused for that alone.
+			step("denied access tokens", "revoked_access_tokens", "id_hash", `expires_at <= ?`, nowArg),
+			step("grants", "grants", "id", `revoked_at <= ?
+				AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = grants.id)
+				AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.grant_id = grants.id)`, nowArg),
+			// Unused tokens go when they expire, used ones a day after their use.
+			step("one-time tokens", "one_time_tokens", "hash", `(used_at IS NULL AND expires_at <= ?) OR used_at <= ?`,
+				func(now int64) []any { return []any{now, now - usedTokenRetention.Milliseconds()} }),
+			step("captchas", "captchas", "id", `expires_at <= ?`, nowArg),
+			step("initial access tokens", "initial_access_tokens", "hash", `expires_at <= ? OR uses_left = 0`, nowArg),
+			step("device codes", "device_codes", "device_code_hash", `expires_at <= ?`, nowArg),
+			step("trusted browsers", "trusted_browsers", "token_hash", `expires_at <= ?`, nowArg),
+			step("counters", "counters", "key", `window_start <= ?`,
+				func(now int64) []any { return []any{now - CounterRetention.Milliseconds()} }),
+			step("leases", "leases", "name", `expires_at <= ?`, nowArg),
+		},
+		// Every code exchange makes a grant, so without this sweep grants would grow with every
 		// sign-in. A grant with no tokens left is kept only while it is the newest live grant
-		// of its user and client: that one keeps the app listed on the account pages.
-		{"superseded grants", rb(`DELETE FROM grants WHERE revoked_at IS NULL AND user_id IS NOT NULL
+		// of its user and client: that one keeps the app listed on the account pages. It has
+		// no cheap filter to LIMIT on (most live grants qualify for the scan), so it walks the
+		// table in windows of the primary key instead.
+		supersededHi: rb(`SELECT MAX(id) FROM (SELECT id FROM grants WHERE id > ? ORDER BY id LIMIT ` + strconv.Itoa(gcBatch) + `) w`),
+		supersededDel: rb(`DELETE FROM grants WHERE id > ? AND id <= ? AND revoked_at IS NULL AND user_id IS NOT NULL
 			AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = grants.id)
 			AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.grant_id = grants.id)
 			AND EXISTS (SELECT 1 FROM grants n WHERE n.user_id = grants.user_id
 				AND n.client_id = grants.client_id AND n.revoked_at IS NULL AND n.created_at > grants.created_at)`),
-			func(int64) []any { return nil }},
-		// Unused tokens go when they expire, used ones a day after their use.
-		{"one-time tokens", rb(`DELETE FROM one_time_tokens
-			WHERE (used_at IS NULL AND expires_at <= ?) OR used_at <= ?`),
-			func(now int64) []any { return []any{now, now - usedTokenRetention.Milliseconds()} }},
-		{"captchas", rb(`DELETE FROM captchas WHERE expires_at <= ?`), nowArg},
-		{"initial access tokens", rb(`DELETE FROM initial_access_tokens WHERE expires_at <= ? OR uses_left = 0`), nowArg},
-		{"device codes", rb(`DELETE FROM device_codes WHERE expires_at <= ?`), nowArg},
-		{"trusted browsers", rb(`DELETE FROM trusted_browsers WHERE expires_at <= ?`), nowArg},
-		{"counters", rb(`DELETE FROM counters WHERE window_start <= ?`),
-			func(now int64) []any { return []any{now - CounterRetention.Milliseconds()} }},
-		{"leases", rb(`DELETE FROM leases WHERE expires_at <= ?`), nowArg},
-	}}
+	}
 }
 
-// DeleteExpired removes, in one transaction: auth requests that expired more than a day
-// before now; sessions expired or revoked by now; refresh and access tokens and denylist
-// entries expired by now;
+// gcRun paces the batches of one DeleteExpired against its context's deadline.
+type gcRun struct {
+	deadline time.Time // zero: none
+	slowest  time.Duration
+}
+
+// more reports whether another batch fits before the deadline.
+func (r *gcRun) more() bool {
+	if r.deadline.IsZero() {
+		return true
+	}
+	return time.Until(r.deadline) > max(2*r.slowest, gcReserveMin)
+}
+
+// timed runs one batch and remembers the slowest.
+func (r *gcRun) timed(f func() (int64, error)) (int64, error) {
+	start := time.Now()
+	n, err := f()
+	r.slowest = max(r.slowest, time.Since(start))
+	return n, err
+}
+
+// DeleteExpired removes auth requests that expired more than a day before now; sessions
+// expired or revoked by now; refresh and access tokens and denylist entries expired by now;
 // grants revoked by now that have no tokens left; grants with no tokens left that a newer
-// live grant of the same user and client supersedes; one-time tokens unused and expired, or used
-// more than a day ago; expired captchas, spent or expired initial access tokens, device codes, trusted browsers and leases; and
-// counters whose window started more than CounterRetention ago. It returns the number of
-// rows removed.
+// live grant of the same user and client supersedes; one-time tokens unused and expired, or
+// used more than a day ago; expired captchas, spent or expired initial access tokens, device
+// codes, trusted browsers and leases; and counters whose window started more than
+// CounterRetention ago. It returns the number of rows removed.
+//
+// Every statement touches at most gcBatch rows and commits on its own (inside InTx they all
+// join the caller's transaction). When the context has a deadline, no batch is started that
+// might not finish before it: the call then returns what it removed so far, without error,
+// and the next call goes on (the superseded-grants sweep from where it stopped). A backlog
+// of millions of rows thus drains over a few runs instead of failing every run.
 // The newest live grant of a user and client is kept even without tokens: it is what the
 // account pages list as a connected app.
 func (d *DB) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
+	run := &gcRun{}
+	if dl, ok := ctx.Deadline(); ok {
+		run.deadline = dl
+	}
 	var total int64
-	err := d.inTx(ctx, func(tx *DB) error {
-		total = 0 // a retried transaction starts over
-		for _, s := range tx.q.gc.steps {
-			n, err := tx.exec(ctx, s.query, s.args(now.UnixMilli())...)
+	ms := now.UnixMilli()
+	for _, s := range d.q.gc.steps {
+		for run.more() {
+			n, err := run.timed(func() (int64, error) { return d.exec(ctx, s.query, s.args(ms)...) })
 			if err != nil {
-				return tx.wrap(err, "%s", s.name)
+				return total, d.wrap(err, "delete expired: %s", s.name)
 			}
 			total += n
+			if n < gcBatch {
+				break
+			}
 		}
-		return nil
-	})
+	}
+	n, err := d.sweepSuperseded(ctx, run)
+	total += n
 	if err != nil {
-		return 0, d.wrap(err, "delete expired")
+		return total, d.wrap(err, "delete expired: superseded grants")
+	}
+	return total, nil
+}
+
+// sweepSuperseded runs the superseded-grants step window by window from where the last call
+// stopped to the end of the table; reaching the end starts the next call from the beginning.
+func (d *DB) sweepSuperseded(ctx context.Context, run *gcRun) (int64, error) {
+	lo := d.gcCur.get()
+	var total int64
+	for run.more() {
+		var hi sql.NullString
+		if _, err := run.timed(func() (int64, error) { return 0, d.get(ctx, &hi, d.q.gc.supersededHi, lo) }); err != nil {
+			return total, err
+		}
+		if !hi.Valid { // past the last grant
+			d.gcCur.set("")
+			return total, nil
+		}
+		n, err := run.timed(func() (int64, error) { return d.exec(ctx, d.q.gc.supersededDel, lo, hi.String) })
+		if err != nil {
+			return total, err
+		}
+		total += n
+		lo = hi.String
+		d.gcCur.set(lo)
 	}
 	return total, nil
 }

@@ -1,7 +1,9 @@
 package storagetest
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -152,6 +154,60 @@ var gcTests = []test{
 				t.Errorf("grant %s: %v after DeleteExpired", id, err)
 			}
 		}
+	}},
+	{"a backlog larger than one statement's batch is removed whole, and none when no time is left", func(t *testing.T, s storage.Store) {
+		// Housekeeping deletes in bounded batches (1,000 rows per statement in sqlstore);
+		// 2,345 of each kind spans three batches, the last one partial.
+		const backlog = 2345
+		now := base()
+		u, c := "u-backlog", "c-backlog"
+		must(t, s.CreateUser(ctx(t), newUser(u)))
+		must(t, s.CreateClient(ctx(t), newClient(c)))
+		must(t, s.InTx(ctx(t), func(tx storage.Store) error {
+			for i := range backlog {
+				at := &storage.AccessToken{IDHash: fmt.Sprintf("jti-backlog-%05d", i), ClientID: c,
+					CreatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(-time.Minute)}
+				if err := tx.CreateAccessToken(ctx(t), at); err != nil {
+					return err
+				}
+				// Tokenless grants of one user and client, each newer than the last: all but
+				// the newest are superseded.
+				g := newGrant(fmt.Sprintf("g-backlog-%05d", i), u, c)
+				g.CreatedAt = now.Add(-time.Duration(backlog-i) * time.Minute)
+				g.LastUsedAt = g.CreatedAt
+				if err := tx.CreateGrant(ctx(t), g); err != nil {
+					return err
+				}
+			}
+			return nil
+		}))
+		live := newAccess("backlog-live", newGrant(fmt.Sprintf("g-backlog-%05d", backlog-1), u, c))
+		must(t, s.CreateAccessToken(ctx(t), live))
+
+		// A call whose deadline has passed starts no batch: it removes nothing and is no failure,
+		// so a later call with time left does the work.
+		spent, cancel := context.WithDeadline(context.WithoutCancel(ctx(t)), time.Now().Add(-time.Second))
+		defer cancel()
+		n, err := s.DeleteExpired(spent, now)
+		must(t, err)
+		equal(t, "rows removed without time", n, int64(0))
+
+		n, err = s.DeleteExpired(ctx(t), now)
+		must(t, err)
+		equal(t, "rows removed", n, int64(backlog+backlog-1))
+		_, err = s.GetAccessToken(ctx(t), live.IDHash)
+		must(t, err)
+		_, err = s.GetGrant(ctx(t), fmt.Sprintf("g-backlog-%05d", backlog-1))
+		must(t, err)
+		for _, i := range []int{0, 999, 1000, 2000, backlog - 2} {
+			_, err := s.GetGrant(ctx(t), fmt.Sprintf("g-backlog-%05d", i))
+			wantErr(t, err, storage.ErrNotFound)
+			_, err = s.GetAccessToken(ctx(t), fmt.Sprintf("jti-backlog-%05d", i))
+			wantErr(t, err, storage.ErrNotFound)
+		}
+		n, err = s.DeleteExpired(ctx(t), now)
+		must(t, err)
+		equal(t, "rows removed by a second run", n, int64(0))
 	}},
 	{"empty store", func(t *testing.T, s storage.Store) {
 		n, err := s.DeleteExpired(ctx(t), base())
