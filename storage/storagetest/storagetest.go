@@ -45,6 +45,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"AdminQueries", adminQueryTests},
 		{"Registration", registrationTests},
 		{"Licences", licenceTests},
+		{"Phones", phoneTests},
 		{"MFA", mfaTests},
 		{"RecoveryCodes", recoveryTests},
 		{"TrustedBrowsers", browserTests},

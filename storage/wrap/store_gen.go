@@ -75,6 +75,14 @@ func (s *Store) CompleteAuthRequest(ctx context.Context, a1 string, a2 string, a
 	return
 }
 
+func (s *Store) ConfirmPhone(ctx context.Context, a1 string, a2 string, a3 time.Time) (r0 *storage.Phone, err error) {
+	err = s.around(ctx, "ConfirmPhone", func(ctx context.Context) (err error) {
+		r0, err = s.inner.ConfirmPhone(ctx, a1, a2, a3)
+		return err
+	})
+	return
+}
+
 func (s *Store) ConsumeAuthCode(ctx context.Context, a1 string, a2 time.Time) (r0 *storage.AuthRequest, err error) {
 	err = s.around(ctx, "ConsumeAuthCode", func(ctx context.Context) (err error) {
 		r0, err = s.inner.ConsumeAuthCode(ctx, a1, a2)
@@ -102,6 +110,14 @@ func (s *Store) ConsumeDeviceCode(ctx context.Context, a1 string, a2 time.Time) 
 func (s *Store) ConsumeOneTimeToken(ctx context.Context, a1 string, a2 string, a3 time.Time) (r0 *storage.OneTimeToken, err error) {
 	err = s.around(ctx, "ConsumeOneTimeToken", func(ctx context.Context) (err error) {
 		r0, err = s.inner.ConsumeOneTimeToken(ctx, a1, a2, a3)
+		return err
+	})
+	return
+}
+
+func (s *Store) CountPhoneAttempt(ctx context.Context, a1 string, a2 int, a3 time.Time) (err error) {
+	err = s.around(ctx, "CountPhoneAttempt", func(ctx context.Context) (err error) {
+		err = s.inner.CountPhoneAttempt(ctx, a1, a2, a3)
 		return err
 	})
 	return
@@ -331,6 +347,14 @@ func (s *Store) DeletePendingUsers(ctx context.Context, a1 time.Time) (r0 int64,
 	return
 }
 
+func (s *Store) DeletePhone(ctx context.Context, a1 string) (err error) {
+	err = s.around(ctx, "DeletePhone", func(ctx context.Context) (err error) {
+		err = s.inner.DeletePhone(ctx, a1)
+		return err
+	})
+	return
+}
+
 func (s *Store) DeleteProduct(ctx context.Context, a1 string) (err error) {
 	err = s.around(ctx, "DeleteProduct", func(ctx context.Context) (err error) {
 		err = s.inner.DeleteProduct(ctx, a1)
@@ -478,6 +502,22 @@ func (s *Store) GetMFACredentialByCredentialID(ctx context.Context, a1 []uint8) 
 func (s *Store) GetOutbox(ctx context.Context, a1 string) (r0 *storage.OutboxItem, err error) {
 	err = s.around(ctx, "GetOutbox", func(ctx context.Context) (err error) {
 		r0, err = s.inner.GetOutbox(ctx, a1)
+		return err
+	})
+	return
+}
+
+func (s *Store) GetPhone(ctx context.Context, a1 string) (r0 *storage.Phone, err error) {
+	err = s.around(ctx, "GetPhone", func(ctx context.Context) (err error) {
+		r0, err = s.inner.GetPhone(ctx, a1)
+		return err
+	})
+	return
+}
+
+func (s *Store) GetPhoneVerification(ctx context.Context, a1 string) (r0 *storage.PhoneVerification, err error) {
+	err = s.around(ctx, "GetPhoneVerification", func(ctx context.Context) (err error) {
+		r0, err = s.inner.GetPhoneVerification(ctx, a1)
 		return err
 	})
 	return
@@ -707,6 +747,14 @@ func (s *Store) PurgeOutbox(ctx context.Context, a1 time.Time) (r0 int64, err er
 	return
 }
 
+func (s *Store) PutPhoneVerification(ctx context.Context, a1 *storage.PhoneVerification) (err error) {
+	err = s.around(ctx, "PutPhoneVerification", func(ctx context.Context) (err error) {
+		err = s.inner.PutPhoneVerification(ctx, a1)
+		return err
+	})
+	return
+}
+
 func (s *Store) QueryAuditEvents(ctx context.Context, a1 storage.AuditQuery) (r0 []*storage.AuditEvent, err error) {
 	err = s.around(ctx, "QueryAuditEvents", func(ctx context.Context) (err error) {
 		r0, err = s.inner.QueryAuditEvents(ctx, a1)
@@ -926,6 +974,14 @@ func (s *Store) UseInitialAccessToken(ctx context.Context, a1 string, a2 time.Ti
 func (s *Store) UseRecoveryCode(ctx context.Context, a1 string, a2 string, a3 time.Time) (err error) {
 	err = s.around(ctx, "UseRecoveryCode", func(ctx context.Context) (err error) {
 		err = s.inner.UseRecoveryCode(ctx, a1, a2, a3)
+		return err
+	})
+	return
+}
+
+func (s *Store) UserByPhone(ctx context.Context, a1 string) (r0 string, err error) {
+	err = s.around(ctx, "UserByPhone", func(ctx context.Context) (err error) {
+		r0, err = s.inner.UserByPhone(ctx, a1)
 		return err
 	})
 	return
