@@ -1,0 +1,248 @@
+package phone
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/big"
+	"time"
+
+	"github.com/myaccount/myaccount/storage"
+)
+
+// Verification limits. A code has 10^6 values; five guesses give an attacker 1 in 200,000
+// per code, and the sends that may be asked for are limited too (here and in internal/sms).
+const (
+	CodeTTL     = 10 * time.Minute
+	MaxAttempts = 5
+	// MaxSends is how many codes one verification may send (the first and the resends).
+	MaxSends = 5
+	// FirstResendDelay is the wait before the first resend; each further resend waits
+	// twice as long (30 s, 1 min, 2 min, 4 min).
+	FirstResendDelay = 30 * time.Second
+)
+
+// Code purposes: what a code sent by SMS is for; the message says so.
+const (
+	PurposeVerify = "verify" // confirm a number added to the profile
+	PurposeSignIn = "signin" // a sign-in's verification code
+	PurposeReset  = "reset"  // a password reset
+)
+
+var (
+	// ErrNoCode: no live code to check (none sent, expired, replaced or out of guesses).
+	ErrNoCode = errors.New("phone: no code to check")
+	// ErrWrongCode: the code does not match; guesses remain.
+	ErrWrongCode = errors.New("phone: wrong code")
+	// ErrTaken: the number is another account's verified number.
+	ErrTaken = errors.New("phone: number belongs to another account")
+)
+
+// TooSoonError says a resend must wait.
+type TooSoonError struct{ Wait time.Duration }
+
+func (e *TooSoonError) Error() string { return fmt.Sprintf("phone: resend in %s", e.Wait) }
+
+// Code is one code to send by SMS.
+type Code struct {
+	UserID  string
+	IP      string // the client IP of the request that asked for it (for the limits)
+	To      string // E.164
+	Lang    string
+	Code    string
+	Purpose string
+	Expires time.Time
+}
+
+// Sender sends codes (internal/sms). Its refusals (limits, countries) are its own error,
+// which the caller shows as one generic answer.
+type Sender interface {
+	SendCode(ctx context.Context, c Code) error
+}
+
+// Store is what the service needs of storage.
+type Store interface {
+	GetPhone(ctx context.Context, userID string) (*storage.Phone, error)
+	DeletePhone(ctx context.Context, userID string) error
+	PutPhoneVerification(ctx context.Context, v *storage.PhoneVerification) error
+	GetPhoneVerification(ctx context.Context, userID string) (*storage.PhoneVerification, error)
+	CountPhoneAttempt(ctx context.Context, userID string, max int, now time.Time) error
+	ConfirmPhone(ctx context.Context, userID, codeHash string, now time.Time) (*storage.Phone, error)
+}
+
+// Service verifies and keeps people's numbers.
+type Service struct {
+	Store Store
+	SMS   Sender
+	// Key keys the code hashes (subkey.PhoneCodes): a six-digit code's plain SHA-256 would
+	// be reversed from a leaked database in a moment.
+	Key []byte
+	Now func() time.Time
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// NewCode returns six random digits.
+func NewCode() (string, error) {
+	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
+	if err != nil {
+		return "", fmt.Errorf("phone: random code: %w", err)
+	}
+	return fmt.Sprintf("%06d", n.Int64()), nil
+}
+
+// HashCode is the stored form of a code sent for a purpose to a person: HMAC-SHA256 under
+// Key, bound to both, so a hash cannot stand for another person's or purpose's code.
+func (s *Service) HashCode(purpose, userID, code string) string {
+	m := hmac.New(sha256.New, s.Key)
+	m.Write([]byte(purpose + "\x00" + userID + "\x00" + code))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// State is what the profile shows: the verified number and the pending one, each nil when
+// absent (an expired or exhausted pending verification is absent).
+func (s *Service) State(ctx context.Context, userID string) (*storage.Phone, *storage.PhoneVerification, error) {
+	p, err := s.Store.GetPhone(ctx, userID)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return nil, nil, fmt.Errorf("phone of %s: %w", userID, err)
+	}
+	if err != nil {
+		p = nil
+	}
+	v, err := s.Store.GetPhoneVerification(ctx, userID)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return nil, nil, fmt.Errorf("phone verification of %s: %w", userID, err)
+	}
+	if err != nil || !s.now().Before(v.ExpiresAt) || v.Attempts >= MaxAttempts {
+		v = nil
+	}
+	return p, v, nil
+}
+
+// ResendWait is how long after its sends-th send a verification may send again; 0 when it
+// may now, and -1 when it has sent all it may.
+func ResendWait(v *storage.PhoneVerification, now time.Time) time.Duration {
+	if v.Sends >= MaxSends {
+		return -1
+	}
+	d := FirstResendDelay << max(v.Sends-1, 0)
+	if w := v.LastSentAt.Add(d).Sub(now); w > 0 {
+		return w
+	}
+	return 0
+}
+
+// Start sends a code to e164 to add or change the person's number. A live pending
+// verification (of any number) keeps counting its sends, so typing the number again does
+// not skip the resend delay.
+func (s *Service) Start(ctx context.Context, userID, e164, ip, lang string) error {
+	now := s.now()
+	_, prev, err := s.State(ctx, userID)
+	if err != nil {
+		return err
+	}
+	sends := 1
+	if prev != nil {
+		if err := waitErr(prev, now); err != nil {
+			return err
+		}
+		sends = prev.Sends + 1
+	}
+	return s.send(ctx, &storage.PhoneVerification{UserID: userID, E164: e164, Sends: sends, CreatedAt: now,
+		LastSentAt: now, ExpiresAt: now.Add(CodeTTL)}, ip, lang)
+}
+
+// Resend sends a new code for the pending verification, once its delay has passed; the
+// new code replaces the old and the guesses start again.
+func (s *Service) Resend(ctx context.Context, userID, ip, lang string) error {
+	now := s.now()
+	_, prev, err := s.State(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if prev == nil {
+		return ErrNoCode
+	}
+	if err := waitErr(prev, now); err != nil {
+		return err
+	}
+	return s.send(ctx, &storage.PhoneVerification{UserID: userID, E164: prev.E164, Sends: prev.Sends + 1,
+		CreatedAt: prev.CreatedAt, LastSentAt: now, ExpiresAt: now.Add(CodeTTL)}, ip, lang)
+}
+
+func waitErr(v *storage.PhoneVerification, now time.Time) error {
+	switch w := ResendWait(v, now); {
+	case w < 0:
+		return &TooSoonError{Wait: v.ExpiresAt.Sub(now)}
+	case w > 0:
+		return &TooSoonError{Wait: w}
+	}
+	return nil
+}
+
+// send stores the verification with a fresh code's hash, then hands the code to the sender.
+// Stored first: a code that went out can always be checked. A refused send leaves the
+// stored hash, which nobody knows the code of.
+func (s *Service) send(ctx context.Context, v *storage.PhoneVerification, ip, lang string) error {
+	code, err := NewCode()
+	if err != nil {
+		return err
+	}
+	v.CodeHash = s.HashCode(PurposeVerify, v.UserID, code)
+	if err := s.Store.PutPhoneVerification(ctx, v); err != nil {
+		return fmt.Errorf("store phone verification: %w", err)
+	}
+	return s.SMS.SendCode(ctx, Code{UserID: v.UserID, IP: ip, To: v.E164, Lang: lang, Code: code,
+		Purpose: PurposeVerify, Expires: v.ExpiresAt})
+}
+
+// Confirm checks code against the pending verification and, when it matches, makes its
+// number the person's verified number.
+func (s *Service) Confirm(ctx context.Context, userID, code string) (*storage.Phone, error) {
+	now := s.now()
+	_, v, err := s.State(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	if v == nil {
+		return nil, ErrNoCode
+	}
+	// Every check spends a guess first, so parallel guesses cannot exceed the limit.
+	if err := s.Store.CountPhoneAttempt(ctx, userID, MaxAttempts, now); err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, ErrNoCode
+		}
+		return nil, fmt.Errorf("count phone attempt: %w", err)
+	}
+	h := s.HashCode(PurposeVerify, userID, code)
+	if !hmac.Equal([]byte(h), []byte(v.CodeHash)) {
+		return nil, ErrWrongCode
+	}
+	p, err := s.Store.ConfirmPhone(ctx, userID, h, now)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return nil, ErrNoCode
+	case errors.Is(err, storage.ErrConflict):
+		return nil, ErrTaken
+	case err != nil:
+		return nil, fmt.Errorf("confirm phone: %w", err)
+	}
+	return p, nil
+}
+
+// Remove deletes the person's number and any pending verification.
+func (s *Service) Remove(ctx context.Context, userID string) error {
+	if err := s.Store.DeletePhone(ctx, userID); err != nil {
+		return fmt.Errorf("remove phone: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,101 @@
+package phone_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/myaccount/myaccount/internal/phone"
+	"github.com/myaccount/myaccount/storage"
+	"github.com/myaccount/myaccount/storage/sqlite"
+)
+
+// inbox is a Sender that keeps the codes (the real SMS path is tested end to end in
+// internal/server against a fake gateway).
+type inbox struct{ codes []phone.Code }
+
+func (b *inbox) SendCode(_ context.Context, c phone.Code) error {
+	b.codes = append(b.codes, c)
+	return nil
+}
+
+func setup(t *testing.T) (*phone.Service, *inbox, *time.Time) {
+	t.Helper()
+	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "p.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	if err := db.CreateUser(t.Context(), &storage.User{ID: "u1", Email: "a@example.com", EmailNormalized: "a@example.com",
+		Status: storage.UserActive, CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	b := &inbox{}
+	return &phone.Service{Store: db, SMS: b, Key: []byte("0123456789abcdef0123456789abcdef"), Now: func() time.Time { return now }}, b, &now
+}
+
+func TestVerify(t *testing.T) {
+	t.Parallel()
+	s, b, now := setup(t)
+	ctx := t.Context()
+	if err := s.Start(ctx, "u1", "+4930123456", "192.0.2.1", "de"); err != nil {
+		t.Fatal(err)
+	}
+	if len(b.codes) != 1 || len(b.codes[0].Code) != 6 || b.codes[0].To != "+4930123456" || b.codes[0].Purpose != phone.PurposeVerify {
+		t.Fatalf("sent %+v", b.codes)
+	}
+	// The resend waits 30 s, then 1 min.
+	var soon *phone.TooSoonError
+	if err := s.Resend(ctx, "u1", "", "de"); !errors.As(err, &soon) || soon.Wait != 30*time.Second {
+		t.Fatalf("resend at once: %v", err)
+	}
+	*now = now.Add(30 * time.Second)
+	if err := s.Resend(ctx, "u1", "", "de"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(ctx, "u1", "+4930999999", "", "de"); !errors.As(err, &soon) || soon.Wait != time.Minute {
+		t.Fatalf("typing another number skips the delay: %v", err)
+	}
+	if _, err := s.Confirm(ctx, "u1", b.codes[0].Code); !errors.Is(err, phone.ErrWrongCode) {
+		t.Fatalf("the replaced code: %v", err)
+	}
+	p, err := s.Confirm(ctx, "u1", b.codes[1].Code)
+	if err != nil || p.E164 != "+4930123456" {
+		t.Fatalf("confirm: %+v, %v", p, err)
+	}
+	if _, err := s.Confirm(ctx, "u1", b.codes[1].Code); !errors.Is(err, phone.ErrNoCode) {
+		t.Fatalf("second use: %v", err)
+	}
+}
+
+func TestVerifyGuessesAndExpiry(t *testing.T) {
+	t.Parallel()
+	s, b, now := setup(t)
+	ctx := t.Context()
+	if err := s.Start(ctx, "u1", "+4930123456", "", "en"); err != nil {
+		t.Fatal(err)
+	}
+	wrong := "000000"
+	if b.codes[0].Code == wrong {
+		wrong = "111111"
+	}
+	for i := range phone.MaxAttempts {
+		if _, err := s.Confirm(ctx, "u1", wrong); !errors.Is(err, phone.ErrWrongCode) {
+			t.Fatalf("guess %d: %v", i+1, err)
+		}
+	}
+	if _, err := s.Confirm(ctx, "u1", b.codes[0].Code); !errors.Is(err, phone.ErrNoCode) {
+		t.Fatalf("the right code after every guess is spent: %v", err)
+	}
+	*now = now.Add(10 * time.Minute)
+	if err := s.Start(ctx, "u1", "+4930123456", "", "en"); err != nil {
+		t.Fatal(err)
+	}
+	*now = now.Add(phone.CodeTTL)
+	if _, err := s.Confirm(ctx, "u1", b.codes[1].Code); !errors.Is(err, phone.ErrNoCode) {
+		t.Fatalf("expired code: %v", err)
+	}
+}
