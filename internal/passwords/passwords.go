@@ -5,8 +5,10 @@
 // The blocklist is embedded (common-passwords.txt.gz, see README.md beside it for its source
 // and licence) and loaded once by New into a Checker; there is no package-level state, so
 // tests and several services in one process each get their own Checker. Strength uses
-// zxcvbn (github.com/ccojocar/zxcvbn-go), which recognises dictionary words, names, keyboard
-// walks, dates, repeats and l33t substitutions rather than just counting character classes.
+// zxcvbn (a copy of github.com/ccojocar/zxcvbn-go in ./zxcvbn), which recognises dictionary
+// words, names, keyboard walks, dates, repeats and l33t substitutions rather than just
+// counting character classes. Its dictionaries (~6 MB of heap) are built by the first
+// Strength call, not at start-up: most processes (the CLI, an idle server) never need them.
 //
 // RangeChecker (range.go) optionally asks a "Have I Been Pwned"-style k-anonymity range API
 // whether a password appeared in a breach; it is the only part of this package that speaks
@@ -23,9 +25,10 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
-	zxcvbn "github.com/ccojocar/zxcvbn-go"
+	"github.com/myaccount/myaccount/internal/passwords/zxcvbn"
 )
 
 // commonGz is the gzipped blocklist, one lower-case password a line, most common first.
@@ -67,6 +70,9 @@ type Checker struct {
 	// entry) and a map more again. Lookups stay well under a microsecond.
 	words string
 	ends  []uint32
+
+	// estimator builds zxcvbn's tables on first use (see the package comment).
+	estimator func() (*zxcvbn.Estimator, error)
 }
 
 // entry is the i-th blocklist entry, in sorted order.
@@ -110,7 +116,7 @@ func New() (*Checker, error) {
 	if len(list) < minEntries {
 		return nil, fmt.Errorf("passwords: embedded blocklist has %d entries, want at least %d", len(list), minEntries)
 	}
-	c := &Checker{ends: make([]uint32, len(list))}
+	c := &Checker{ends: make([]uint32, len(list)), estimator: sync.OnceValues(zxcvbn.New)}
 	var b strings.Builder
 	for i, w := range list {
 		b.WriteString(w)
@@ -176,7 +182,13 @@ func (c *Checker) Strength(pw string, userInputs ...string) int {
 			inputs = append(inputs, local)
 		}
 	}
-	score := zxcvbn.PasswordStrength(pw, inputs).Score
+	est, err := c.estimator()
+	if err != nil {
+		// Only a broken build gets here (the tables are embedded; zxcvbn's
+		// TestSameAsUpstream loads them). Scoring nothing as strong is the safe side.
+		return VeryWeak
+	}
+	score := est.PasswordStrength(pw, inputs).Score
 	return min(max(score, VeryWeak), Strong)
 }
 
