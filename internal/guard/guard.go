@@ -63,6 +63,9 @@ func (r Rule) spec() spec {
 	if sp, ok := licenceSpec(r); ok {
 		return sp
 	}
+	if sp, ok := smsSpec(r); ok {
+		return sp
+	}
 	panic(fmt.Sprintf("guard: unknown rule %d", int(r)))
 }
 

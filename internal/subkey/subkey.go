@@ -28,6 +28,8 @@ const (
 	OpaqueAccessTokens Purpose = "myaccount opaque access tokens v1"
 	// Captcha signs captcha challenges.
 	Captcha Purpose = "myaccount captcha v1"
+	// PhoneCodes keys the hashes of the codes sent by SMS (internal/phone).
+	PhoneCodes Purpose = "myaccount phone codes v1"
 )
 
 // Size is the length of every derived key and of the master key.
