@@ -44,6 +44,7 @@ type Config struct {
 
 	Registration Registration `yaml:"registration"`
 	Licences     Licences     `yaml:"licences"`
+	SMS          SMS          `yaml:"sms"`
 }
 
 // Licences configures the licences people hold for products (issue 14).
@@ -84,6 +85,9 @@ type MFA struct {
 	// a code sent by email when they sign in from a browser that has not signed in before.
 	// It never replaces TOTP or WebAuthn for accounts that have them.
 	EmailCodeForNewBrowsers bool `yaml:"email_code_for_new_browsers"`
+	// SMS is off, fallback or enabled: whether a person with a verified phone number may get
+	// sign-in codes by SMS (the weakest second factor, amr "sms"); see SMSOff and friends.
+	SMS string `yaml:"sms"`
 }
 
 // Accounts configures self-service accounts: registration, activation, passwords, lockout.
@@ -110,6 +114,9 @@ type Accounts struct {
 	FailuresPerIP int `yaml:"failures_per_ip"`
 	// AuditRetention is how long the activity log (sign-ins, failures, changes) is kept.
 	AuditRetention Duration `yaml:"audit_retention"`
+	// ResetBySMS lets a person with a verified phone number reset their password with a code
+	// sent by SMS instead of the emailed link.
+	ResetBySMS bool `yaml:"reset_by_sms"`
 }
 
 // Database selects the storage backend.
@@ -292,6 +299,8 @@ func Default() *Config {
 			FailuresPerIP:     50,
 			AuditRetention:    Duration(365 * 24 * time.Hour),
 		},
+		MFA: MFA{SMS: SMSOff},
+		SMS: defaultSMS(),
 		Log: Log{
 			Level:  "info",
 			Format: "text",
@@ -394,6 +403,24 @@ var envVars = []envVar{
 	{"MYACCOUNT_LOG_FORMAT", "log.format", func(c *Config, v string) error { c.Log.Format = v; return nil }},
 	{"MYACCOUNT_METRICS_LISTEN", "metrics.listen", func(c *Config, v string) error { c.Metrics.Listen = v; return nil }},
 	{"MYACCOUNT_LICENCES_RENEWAL_URL", "licences.renewal_url", func(c *Config, v string) error { c.Licences.RenewalURL = v; return nil }},
+	{"MYACCOUNT_MFA_SMS", "mfa.sms", func(c *Config, v string) error { c.MFA.SMS = v; return nil }},
+	{"MYACCOUNT_SMS_SENDER", "sms.sender", func(c *Config, v string) error { c.SMS.Sender = v; return nil }},
+	{"MYACCOUNT_SMS_ALLOWED_COUNTRIES", "sms.allowed_countries", func(c *Config, v string) error {
+		c.SMS.AllowedCountries = []string{}
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				c.SMS.AllowedCountries = append(c.SMS.AllowedCountries, p)
+			}
+		}
+		return nil
+	}},
+	{"MYACCOUNT_SMS_WEBHOOK_URL", "sms.webhook.url", func(c *Config, v string) error { c.SMS.Webhook.URL = v; return nil }},
+	{"MYACCOUNT_SMS_WEBHOOK_SECRET", "sms.webhook.secret", func(c *Config, v string) error { c.SMS.Webhook.Secret = v; return nil }},
+	{"MYACCOUNT_SMS_WEBHOOK_SECRET_FILE", "sms.webhook.secret_file", func(c *Config, v string) error { c.SMS.Webhook.SecretFile = v; return nil }},
+	{"MYACCOUNT_SMS_TWILIO_ACCOUNT_SID", "sms.twilio.account_sid", func(c *Config, v string) error { c.SMS.Twilio.AccountSID = v; return nil }},
+	{"MYACCOUNT_SMS_TWILIO_AUTH_TOKEN", "sms.twilio.auth_token", func(c *Config, v string) error { c.SMS.Twilio.AuthToken = v; return nil }},
+	{"MYACCOUNT_SMS_TWILIO_AUTH_TOKEN_FILE", "sms.twilio.auth_token_file", func(c *Config, v string) error { c.SMS.Twilio.AuthTokenFile = v; return nil }},
+	{"MYACCOUNT_SMS_TWILIO_FROM", "sms.twilio.from", func(c *Config, v string) error { c.SMS.Twilio.From = v; return nil }},
 	{"MYACCOUNT_REGISTRATION_ENABLED", "registration.enabled", func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -436,6 +463,8 @@ func (c *Config) applyEnv(env func(string) string) error {
 		{"MYACCOUNT_MASTER_KEY", "MYACCOUNT_MASTER_KEY_FILE", &c.Keys.MasterKey, &c.Keys.MasterKeyFile},
 		{"MYACCOUNT_SMTP_PASSWORD", "MYACCOUNT_SMTP_PASSWORD_FILE", &c.Mail.SMTP.Password, &c.Mail.SMTP.PasswordFile},
 		{"MYACCOUNT_DATABASE_URL", "MYACCOUNT_DATABASE_URL_FILE", &c.Database.URL, &c.Database.URLFile},
+		{"MYACCOUNT_SMS_WEBHOOK_SECRET", "MYACCOUNT_SMS_WEBHOOK_SECRET_FILE", &c.SMS.Webhook.Secret, &c.SMS.Webhook.SecretFile},
+		{"MYACCOUNT_SMS_TWILIO_AUTH_TOKEN", "MYACCOUNT_SMS_TWILIO_AUTH_TOKEN_FILE", &c.SMS.Twilio.AuthToken, &c.SMS.Twilio.AuthTokenFile},
 	}
 	for _, p := range pairs {
 		hasValue, hasFile := env(p.value) != "", env(p.file) != ""
@@ -462,6 +491,8 @@ func (c *Config) resolveFiles() error {
 		{"keys.master_key", "keys.master_key_file", "MYACCOUNT_MASTER_KEY", &c.Keys.MasterKey, c.Keys.MasterKeyFile},
 		{"mail.smtp.password", "mail.smtp.password_file", "MYACCOUNT_SMTP_PASSWORD", &c.Mail.SMTP.Password, c.Mail.SMTP.PasswordFile},
 		{"database.url", "database.url_file", "MYACCOUNT_DATABASE_URL", &c.Database.URL, c.Database.URLFile},
+		{"sms.webhook.secret", "sms.webhook.secret_file", "MYACCOUNT_SMS_WEBHOOK_SECRET", &c.SMS.Webhook.Secret, c.SMS.Webhook.SecretFile},
+		{"sms.twilio.auth_token", "sms.twilio.auth_token_file", "MYACCOUNT_SMS_TWILIO_AUTH_TOKEN", &c.SMS.Twilio.AuthToken, c.SMS.Twilio.AuthTokenFile},
 	}
 	var errs []error
 	for _, it := range items {

@@ -42,6 +42,16 @@
 //	MYACCOUNT_METRICS_LISTEN      metrics.listen
 //	MYACCOUNT_REGISTRATION_ENABLED registration.enabled
 //	MYACCOUNT_LICENCES_RENEWAL_URL licences.renewal_url
+//	MYACCOUNT_MFA_SMS             mfa.sms
+//	MYACCOUNT_SMS_SENDER          sms.sender
+//	MYACCOUNT_SMS_ALLOWED_COUNTRIES sms.allowed_countries (comma-separated)
+//	MYACCOUNT_SMS_WEBHOOK_URL     sms.webhook.url
+//	MYACCOUNT_SMS_WEBHOOK_SECRET  sms.webhook.secret
+//	MYACCOUNT_SMS_WEBHOOK_SECRET_FILE sms.webhook.secret_file
+//	MYACCOUNT_SMS_TWILIO_ACCOUNT_SID sms.twilio.account_sid
+//	MYACCOUNT_SMS_TWILIO_AUTH_TOKEN sms.twilio.auth_token
+//	MYACCOUNT_SMS_TWILIO_AUTH_TOKEN_FILE sms.twilio.auth_token_file
+//	MYACCOUNT_SMS_TWILIO_FROM     sms.twilio.from
 //	MYACCOUNT_TRACING_OTLP_ENDPOINT  tracing.otlp_endpoint
 //	OTEL_EXPORTER_OTLP_ENDPOINT      tracing.otlp_endpoint (the standard variable; ours wins)
 //	MYACCOUNT_TRACING_SAMPLE_RATIO   tracing.sample_ratio

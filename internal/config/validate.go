@@ -154,6 +154,7 @@ func (c *Config) Validate() error {
 			add("licences.renewal_url", "must be an https URL, e.g. https://shop.example.com/renew")
 		}
 	}
+	c.validateSMS(add)
 	if u := c.Accounts.BreachedPasswordsURL; u != "" && !strings.HasPrefix(u, "https://") {
 		add("accounts.breached_passwords_url", "must be an https URL")
 	}
