@@ -155,6 +155,10 @@ func (s *opStorage) fillUserinfo(ctx context.Context, ui *oidc.UserInfo, userID 
 			if u.Country != "" {
 				ui.Address = &oidc.UserInfoAddress{Country: u.Country, Region: u.Region}
 			}
+		case oidc.ScopePhone:
+			if err := s.fillPhone(ctx, ui, userID); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

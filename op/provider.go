@@ -151,9 +151,9 @@ func New(cfg Config) (*Provider, error) {
 		GrantTypeRefreshToken:    true,
 		DefaultLogoutRedirectURI: cfg.LogoutPath + "?done=1",
 		SupportedUILocales:       []language.Tag{language.English},
-		SupportedScopes:          []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeAddress, oidc.ScopeOfflineAccess},
+		SupportedScopes:          []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeAddress, oidc.ScopePhone, oidc.ScopeOfflineAccess},
 		SupportedClaims: []string{"sub", "aud", "exp", "iat", "iss", "auth_time", "nonce", "acr", "amr",
-			"c_hash", "at_hash", "sid", "azp", "email", "email_verified", "name", "locale", "zoneinfo", "address", "updated_at"},
+			"c_hash", "at_hash", "sid", "azp", "email", "email_verified", "name", "locale", "zoneinfo", "address", "phone_number", "phone_number_verified", "updated_at"},
 		DeviceAuthorization: deviceConfig(cfg),
 	}
 	copy(zcfg.CryptoKey[:], cryptoKey)

@@ -83,6 +83,7 @@ var scopeText = map[string]string{
 	"profile":        i18n.N("See your name, language and time zone"),
 	"email":          i18n.N("See your email address"),
 	"address":        i18n.N("See your country and region"),
+	"phone":          i18n.N("See your verified phone number"),
 	"offline_access": i18n.N("Stay signed in when you are not using it"),
 	"licences":       i18n.N("See your licences for this product and use one on this device"),
 }

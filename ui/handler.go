@@ -34,6 +34,7 @@ import (
 	"github.com/myaccount/myaccount/internal/licence"
 	"github.com/myaccount/myaccount/internal/mfa"
 	"github.com/myaccount/myaccount/internal/mfa/webauthnx"
+	"github.com/myaccount/myaccount/internal/phone"
 	"github.com/myaccount/myaccount/internal/requestid"
 	"github.com/myaccount/myaccount/internal/sessions"
 	"github.com/myaccount/myaccount/storage"
@@ -111,6 +112,11 @@ type Config struct {
 	// licences are renewed (licences.renewal_url; "" = no link).
 	Licences          *licence.Service
 	LicenceRenewalURL string
+	// Phones serves the person's phone number page (nil: no page). SMS is mfa.sms (off,
+	// fallback, enabled); ResetBySMS is accounts.reset_by_sms (issue 15).
+	Phones     *phone.Service
+	SMS        string
+	ResetBySMS bool
 }
 
 // Handler serves the UI.
@@ -126,7 +132,7 @@ var accentRE = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
 var pageNames = []string{"login", "consent", "error", "logout", "account", "register", "message",
 	"profile", "forgot", "reset", "confirm", "devices", "device", "mfa", "security", "notme",
 	"console_stepup", "console_invalid", "console_users", "console_user", "console_clients", "console_client",
-	"console_secret", "console_audit", "console_keys", "licences"}
+	"console_secret", "console_audit", "console_keys", "licences", "phone"}
 
 // New parses every template once, failing on a missing or broken one.
 func New(cfg Config) (*Handler, error) {
@@ -204,6 +210,7 @@ func (h *Handler) Mount(r *mux.Router) {
 	h.mountNotMe(r)
 	h.mountConsole(r)
 	h.mountLicences(r)
+	h.mountPhone(r)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.ErrorPage(w, r, http.StatusNotFound, i18n.N("Not found"), i18n.N("There is no page at this address."))
 	})
@@ -377,6 +384,7 @@ var getPages = []struct {
 }{
 	{"/account/security", "/account/security", nil},
 	{"/account/devices", "/account/devices", nil},
+	{"/account/phone", "/account/phone", nil},
 	{"/account/email/confirm", "/account/email/confirm", []string{"token"}},
 	{"/account", "/account", nil},
 	{"/device", "/device", []string{"user_code"}},

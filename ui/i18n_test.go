@@ -46,6 +46,7 @@ func uiMessages(t *testing.T) []string {
 		{"../internal/account", "*.go"},
 		{"../op", "*.go"},
 		{"../internal/licence", "*.go"}, // the licence reminder mails
+		{"../internal/sms", "*.go"},     // the SMS texts
 	} {
 		found, err := i18n.Extract(os.DirFS(src.dir), src.glob)
 		if err != nil {
@@ -77,6 +78,7 @@ func TestCatalogUnused(t *testing.T) {
 		{"../internal/account", "*.go"},
 		{"../op", "*.go"},
 		{"../internal/licence", "*.go"}, // the licence reminder mails
+		{"../internal/sms", "*.go"},     // the SMS texts
 	} {
 		lits, err := i18n.Literals(os.DirFS(src.dir), src.glob)
 		if err != nil {

@@ -322,6 +322,10 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 		return nil, err
 	}
 	guards := &guard.Guard{Store: store, Now: now}
+	phones, err := newPhones(cfg, store, outbox, guards, bundle, subkeys, m, tp, issuer, log, now)
+	if err != nil {
+		return nil, fmt.Errorf("phones: %w", err)
+	}
 	sessionSvc := &sessions.Service{Store: store, TTL: cfg.Session.TTL.Std(), Idle: cfg.Session.IdleTTL.Std(), Now: now, Logger: log}
 	// The admin console's service (the person's actor is built per request from their roles).
 	adminSvc := &admin.Service{Store: store, Accounts: accounts, Factors: factors, Sessions: sessionSvc, Now: now, Logger: log}
@@ -357,6 +361,9 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 
 		// The person's licences page (issue 14).
 		Licences: licences, LicenceRenewalURL: cfg.Licences.RenewalURL,
+
+		// Phone numbers and codes by SMS (issue 15).
+		Phones: phones, SMS: cfg.MFA.SMS, ResetBySMS: cfg.Accounts.ResetBySMS,
 	})
 	if err != nil {
 		return nil, err
