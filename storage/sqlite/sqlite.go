@@ -40,7 +40,8 @@ func Dialect() sqlstore.Dialect {
 		Name:              "sqlite",
 		BindType:          sqlx.QUESTION,
 		IsUniqueViolation: isUniqueViolation,
-		ForUpdate:         "", // one write connection and BEGIN IMMEDIATE already serialise writers
+		ForUpdate:         "",   // one write connection and BEGIN IMMEDIATE already serialise writers
+		CacheStatements:   true, // the driver would prepare every statement at every call
 	}
 }
 
