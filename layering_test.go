@@ -32,6 +32,8 @@ func TestImportLayering(t *testing.T) {
 		{"internal/consent", []string{"net/http", mod + "ui", mod + "op"}},
 		{"internal/guard", []string{"net/http", mod + "ui", mod + "op"}},
 		{"internal/deviceapproval", []string{"net/http", mod + "ui", mod + "op"}},
+		// Phone numbers and their verification (issue 15); sending is internal/sms's.
+		{"internal/phone", []string{"net/http", mod + "ui", mod + "op", mod + "internal/sms"}},
 		{"internal/subkey", []string{"net/http", mod}},
 		{"internal/secret", []string{"net/http", mod}},
 	}

@@ -88,7 +88,7 @@ func deviceScopes(c *storage.Client, requested []string) []string {
 	for _, sc := range requested {
 		ok := false
 		switch sc {
-		case oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeAddress:
+		case oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeAddress, oidc.ScopePhone:
 			ok = true
 		case oidc.ScopeOfflineAccess:
 			ok = slices.Contains(c.GrantTypes, string(oidc.GrantTypeRefreshToken))
