@@ -53,3 +53,9 @@ type PhoneStore interface {
 	// account is ErrConflict.
 	ConfirmPhone(ctx context.Context, userID, codeHash string, now time.Time) (*Phone, error)
 }
+
+// One-time token purposes of codes sent by SMS (storage.OneTimeToken).
+const (
+	TokenSMSCode  = "sms_code"  // 6-digit sign-in code sent by SMS
+	TokenSMSReset = "sms_reset" // 6-digit password reset code sent by SMS
+)

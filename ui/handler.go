@@ -132,7 +132,7 @@ var accentRE = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
 var pageNames = []string{"login", "consent", "error", "logout", "account", "register", "message",
 	"profile", "forgot", "reset", "confirm", "devices", "device", "mfa", "security", "notme",
 	"console_stepup", "console_invalid", "console_users", "console_user", "console_clients", "console_client",
-	"console_secret", "console_audit", "console_keys", "licences", "phone"}
+	"console_secret", "console_audit", "console_keys", "licences", "phone", "forgot_sms"}
 
 // New parses every template once, failing on a missing or broken one.
 func New(cfg Config) (*Handler, error) {
@@ -211,6 +211,7 @@ func (h *Handler) Mount(r *mux.Router) {
 	h.mountConsole(r)
 	h.mountLicences(r)
 	h.mountPhone(r)
+	h.mountSMSReset(r)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.ErrorPage(w, r, http.StatusNotFound, i18n.N("Not found"), i18n.N("There is no page at this address."))
 	})

@@ -15,6 +15,7 @@ import (
 	"github.com/myaccount/myaccount/internal/i18n"
 	"github.com/myaccount/myaccount/internal/mfa"
 	"github.com/myaccount/myaccount/internal/mfa/webauthnx"
+	"github.com/myaccount/myaccount/internal/phone"
 	"github.com/myaccount/myaccount/storage"
 )
 
@@ -34,6 +35,8 @@ type mfaPage struct {
 	Error    string
 	Notice   string
 	Remember bool
+	// Phone is the verified number SMS codes go to, masked, when SMS is offered.
+	Phone string
 }
 
 // methodsFor lists the factors to offer, the one used last first.
@@ -63,8 +66,19 @@ func (h *Handler) renderMFA(w http.ResponseWriter, r *http.Request, u *storage.U
 		h.fail(w, r, "mfa methods", err)
 		return
 	}
-	h.render(w, r, status, "mfa", mfaPage{common: h.commonFor(w, r, i18n.N("Two-step verification"), u),
-		Email: u.Email, Methods: methods, Error: msg, Notice: notice})
+	page := mfaPage{common: h.commonFor(w, r, i18n.N("Two-step verification"), u),
+		Email: u.Email, Methods: methods, Error: msg, Notice: notice}
+	if slices.Contains(methods, string(mfa.MethodSMSCode)) {
+		ph, err := h.verifiedPhone(r, u)
+		if err != nil {
+			h.fail(w, r, "mfa phone", err)
+			return
+		}
+		if ph != nil {
+			page.Phone = phone.Masked(ph.E164)
+		}
+	}
+	h.render(w, r, status, "mfa", page)
 }
 
 func (h *Handler) mfaGet(w http.ResponseWriter, r *http.Request) {
@@ -102,7 +116,8 @@ func (h *Handler) mfaPost(w http.ResponseWriter, r *http.Request) {
 	T := func(msg string, args ...any) string { return h.cfg.I18n.T(lang, msg, args...) }
 	method, code := r.PostFormValue("method"), strings.TrimSpace(r.PostFormValue("code"))
 	methods, err := h.methodsFor(r, u, p)
-	if err != nil || !slices.Contains(methods, method) && !(method == "email_resend" && slices.Contains(methods, "email_code")) {
+	if err != nil || !slices.Contains(methods, method) && !(method == "email_resend" && slices.Contains(methods, "email_code")) &&
+		!(method == "sms_resend" && slices.Contains(methods, "sms_code")) {
 		h.renderMFA(w, r, u, p, T("Choose one of the ways offered."), "", http.StatusBadRequest)
 		return
 	}
@@ -118,6 +133,19 @@ func (h *Handler) mfaPost(w http.ResponseWriter, r *http.Request) {
 		}
 		h.renderMFA(w, r, u, p, "", notice, http.StatusOK)
 		return
+	case "sms_resend":
+		notice := T("We sent a new code.")
+		if err := h.sendSMSCode(r, u, storage.TokenSMSCode); errors.Is(err, errSMSRefused) {
+			notice = T("We cannot send a code to this number right now. Try again later or use another number.")
+		} else if err != nil {
+			h.fail(w, r, "send sms code", err)
+			return
+		}
+		h.renderMFA(w, r, u, p, "", notice, http.StatusOK)
+		return
+	case "sms_code":
+		err = h.cfg.MFA.VerifySMSCode(r.Context(), u.ID, storage.TokenSMSCode, code)
+		ev.SMSCode = true
 	case "totp":
 		_, err = h.cfg.MFA.VerifyTOTP(r.Context(), u.ID, code)
 		ev.OTP = true
@@ -133,7 +161,7 @@ func (h *Handler) mfaPost(w http.ResponseWriter, r *http.Request) {
 		ev.EmailCode = true
 	}
 	m := h.meta(r, lang)
-	if err != nil && !fault.Is(err) && method != "email_code" {
+	if err != nil && !fault.Is(err) && method != "email_code" && method != "sms_code" {
 		// The password was right: its owner should hear that someone is at the second step.
 		// (A wrong emailed code needs no mail about it: the code went to that mailbox.)
 		h.cfg.Accounts.NotifySecondStepFailed(r.Context(), u, m)
@@ -166,6 +194,8 @@ func wrongCodeText(T func(string, ...any) string, method string) string {
 		return T("The code is not correct. Each recovery code works only once: check it for typos or try another code from your list.")
 	case "email_code":
 		return T("The code is not correct. Enter the code from the latest email we sent you, or ask for a new one.")
+	case "sms_code":
+		return T("The code is not correct. Check the last text message we sent and try again.")
 	default: // an authenticator app's code is usually wrong because the phone's clock is off
 		return T("The code is not correct. Check the time on your phone and enter the current code, or use a recovery code.")
 	}
@@ -180,7 +210,7 @@ func (h *Handler) secondFactorDone(w http.ResponseWriter, r *http.Request, u *st
 			h.cfg.Logger.WarnContext(ctx, "remember preferred factor", "err", err)
 		}
 	}
-	if remember || method == "email_code" {
+	if remember || method == "email_code" || method == "sms_code" {
 		// An emailed code marks the browser as known, so it is not asked for again.
 		if tok, err := h.cfg.MFA.TrustBrowser(ctx, u.ID, truncate(r.UserAgent(), 256)); err == nil {
 			http.SetCookie(w, &http.Cookie{Name: h.cookieName(trustCookie), Value: tok, Path: "/", MaxAge: int(mfa.TrustedBrowserTTL.Seconds()),

@@ -25,11 +25,13 @@ type forgotPage struct {
 	Email         string
 	Error         string
 	Sent          bool
+	// SMS offers the reset by a code sent to a confirmed number (accounts.reset_by_sms).
+	SMS bool
 }
 
 func (h *Handler) forgotGet(w http.ResponseWriter, r *http.Request) {
 	h.render(w, r, http.StatusOK, "forgot", forgotPage{common: h.common(w, r, i18n.N("Reset your password")),
-		AuthRequestID: r.URL.Query().Get("authRequestID")})
+		AuthRequestID: r.URL.Query().Get("authRequestID"), SMS: h.smsResetOn()})
 }
 
 // forgotPost answers identically whether or not the email has an account.
@@ -39,7 +41,7 @@ func (h *Handler) forgotPost(w http.ResponseWriter, r *http.Request) {
 	}
 	c := h.common(w, r, i18n.N("Reset your password"))
 	email := strings.TrimSpace(r.PostFormValue("email"))
-	p := forgotPage{common: c, AuthRequestID: r.PostFormValue("authRequestID"), Email: email}
+	p := forgotPage{common: c, AuthRequestID: r.PostFormValue("authRequestID"), Email: email, SMS: h.smsResetOn()}
 	if account.ValidateEmail(email) != nil {
 		p.Error = c.T("Enter a valid email address.")
 		h.render(w, r, http.StatusOK, "forgot", p)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -136,6 +137,13 @@ func (h *Handler) enrolled(r *http.Request, u *storage.User) (mfa.Enrolled, erro
 	if h.cfg.EmailCodes && !e.Strong() {
 		e.EmailCode = true
 	}
+	if h.smsOffered(e.Strong()) {
+		p, err := h.verifiedPhone(r, u)
+		if err != nil {
+			return e, err
+		}
+		e.SMS = p != nil
+	}
 	return e, nil
 }
 
@@ -202,7 +210,18 @@ func (h *Handler) nextStep(w http.ResponseWriter, r *http.Request, u *storage.Us
 	if err := h.sealCookie(w, signinCookie, pendingPurpose, p, pendingTTL); err != nil {
 		return "", nil, err
 	}
-	if len(d.Methods) == 1 && d.Methods[0] == mfa.MethodEmailCode {
+	// The code goes out at once when the first way offered is a code: by SMS when the
+	// person chose it last time (or has only that), else by email.
+	if len(d.Methods) > 0 && (d.Methods[0] == mfa.MethodSMSCode ||
+		(slices.Contains(d.Methods, mfa.MethodSMSCode) && u.PreferredMFA == string(mfa.MethodSMSCode))) {
+		if err := h.sendSMSCode(r, u, storage.TokenSMSCode); errors.Is(err, errSMSRefused) {
+			return "/mfa?limited=1", nil, nil
+		} else if err != nil {
+			return "", nil, err
+		}
+		return "/mfa", nil, nil
+	}
+	if len(d.Methods) > 0 && d.Methods[0] == mfa.MethodEmailCode {
 		if sent, err := h.sendEmailCode(r, u); err != nil {
 			return "", nil, err
 		} else if !sent {

@@ -35,6 +35,9 @@ type Evidence struct {
 	// two independent factors; NIST SP 800-63B §5.1.3.1 likewise rules email out as an
 	// out-of-band authenticator. It therefore never counts towards MFA.
 	EmailCode bool
+	// SMSCode: a code sent by SMS to the verified number was entered (sms.go): weaker still,
+	// and never towards MFA either.
+	SMSCode bool
 	// HardwareKey / SoftwareKey: a WebAuthn assertion was verified with a credential that is
 	// not / is backup-eligible (webauthnx documents the rule).
 	HardwareKey bool
@@ -50,6 +53,7 @@ func (e Evidence) Merge(o Evidence) Evidence {
 		Password:     e.Password || o.Password,
 		OTP:          e.OTP || o.OTP,
 		EmailCode:    e.EmailCode || o.EmailCode,
+		SMSCode:      e.SMSCode || o.SMSCode,
 		HardwareKey:  e.HardwareKey || o.HardwareKey,
 		SoftwareKey:  e.SoftwareKey || o.SoftwareKey,
 		UserVerified: e.UserVerified || o.UserVerified,
@@ -93,6 +97,7 @@ func (e Evidence) AMR() []string {
 	add(e.Password, AMRPassword)
 	add(e.OTP, AMROTP)
 	add(e.EmailCode, AMREmail)
+	add(e.SMSCode, AMRSMS)
 	add(e.HardwareKey, AMRHardwareKey)
 	add(e.SoftwareKey, AMRSoftwareKey)
 	add(e.UserVerified && e.key(), AMRUser)
@@ -106,7 +111,7 @@ func (e Evidence) ACR() string {
 	switch {
 	case e.MFA():
 		return ACRMFA
-	case e.factors() > 0 || e.EmailCode:
+	case e.factors() > 0 || e.EmailCode || e.SMSCode:
 		return ACR1FA
 	}
 	return ""
@@ -121,6 +126,7 @@ func EvidenceFromAMR(amr []string) Evidence {
 		Password:     has(AMRPassword),
 		OTP:          has(AMROTP),
 		EmailCode:    has(AMREmail),
+		SMSCode:      has(AMRSMS),
 		HardwareKey:  has(AMRHardwareKey),
 		SoftwareKey:  has(AMRSoftwareKey),
 		UserVerified: has(AMRUser),
@@ -194,6 +200,9 @@ type Enrolled struct {
 	// EmailCode: the person chose emailed codes as their second factor (they have no
 	// stronger one). The caller decides this from the account's preference.
 	EmailCode bool
+	// SMS: the person has a verified number and mfa.sms offers SMS to them (the caller
+	// decides: fallback sets it only when the person has no strong factor).
+	SMS bool
 }
 
 // Strong reports whether the person has a factor that counts towards MFA (recovery codes
@@ -239,7 +248,7 @@ func NextStep(enrolled Enrolled, done Evidence, req Requirement, trustedBrowser 
 	case !done.Password: // a key without UV, a lone code, or nothing yet
 		return Decision{Step: StepVerify, Methods: []Method{MethodPassword}}
 	case enrolled.Strong(): // done is the password (and perhaps an emailed code) here
-		if trustedBrowser && !needMFA {
+		if (trustedBrowser || done.SMSCode) && !needMFA {
 			return Decision{Step: StepDone}
 		}
 		var m []Method
@@ -252,11 +261,21 @@ func NextStep(enrolled Enrolled, done Evidence, req Requirement, trustedBrowser 
 		if enrolled.RecoveryCodes > 0 {
 			m = append(m, MethodRecoveryCode)
 		}
+		if enrolled.SMS && !needMFA { // mfa.sms: enabled; the weakest, so last
+			m = append(m, MethodSMSCode)
+		}
 		return Decision{Step: StepVerify, Methods: m}
 	case needMFA:
 		return Decision{Step: StepEnrol}
-	case enrolled.EmailCode && !done.EmailCode && !trustedBrowser:
-		return Decision{Step: StepVerify, Methods: []Method{MethodEmailCode}}
+	case (enrolled.EmailCode || enrolled.SMS) && !done.EmailCode && !done.SMSCode && !trustedBrowser:
+		var m []Method
+		if enrolled.EmailCode {
+			m = append(m, MethodEmailCode)
+		}
+		if enrolled.SMS {
+			m = append(m, MethodSMSCode)
+		}
+		return Decision{Step: StepVerify, Methods: m}
 	}
 	return Decision{Step: StepDone}
 }

@@ -45,17 +45,18 @@ func TestEvidenceAMRAndACR(t *testing.T) {
 }
 
 func TestEvidenceFromAMRRoundTrip(t *testing.T) {
-	for bits := range 64 {
+	for bits := range 128 {
 		e := Evidence{
 			Password: bits&1 != 0, OTP: bits&2 != 0, EmailCode: bits&4 != 0,
 			HardwareKey: bits&8 != 0, SoftwareKey: bits&16 != 0, UserVerified: bits&32 != 0,
+			SMSCode: bits&64 != 0,
 		}
 		amr := e.AMR()
 		if got := EvidenceFromAMR(amr).AMR(); !slices.Equal(got, amr) {
 			t.Errorf("round trip of %q gave %q", amr, got)
 		}
 	}
-	if got := EvidenceFromAMR([]string{"mfa", "sms", "pwd"}); got != (Evidence{Password: true}) {
+	if got := EvidenceFromAMR([]string{"mfa", "face", "pwd"}); got != (Evidence{Password: true}) {
 		t.Errorf("EvidenceFromAMR read derived or foreign values: %+v", got)
 	}
 }

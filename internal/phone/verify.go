@@ -77,6 +77,8 @@ type Store interface {
 // Service verifies and keeps people's numbers.
 type Service struct {
 	Store Store
+	// Reset serves the SMS password reset (reset.go); nil when it is off.
+	Reset ResetStore
 	SMS   Sender
 	// Key keys the code hashes (subkey.PhoneCodes): a six-digit code's plain SHA-256 would
 	// be reversed from a leaked database in a moment.

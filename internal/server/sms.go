@@ -63,5 +63,9 @@ func newPhones(cfg *config.Config, store storage.Store, outbox *mail.Outbox, gua
 		Count: func(result, reason string) { counter.WithLabelValues(result, reason).Inc() },
 	}
 	outbox.Handle(sms.TaskKind, traceTask(tp, sms.TaskKind, svc.Deliver))
-	return &phone.Service{Store: store, SMS: svc, Key: subkeys.Key(subkey.PhoneCodes), Now: now}, nil
+	ps := &phone.Service{Store: store, SMS: svc, Key: subkeys.Key(subkey.PhoneCodes), Now: now}
+	if cfg.Accounts.ResetBySMS {
+		ps.Reset = store
+	}
+	return ps, nil
 }
