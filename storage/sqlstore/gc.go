@@ -109,7 +109,10 @@ func newGCSQL(rb func(string) string) gcSQL {
 		// no cheap filter to LIMIT on (most live grants qualify for the scan), so it walks the
 		// table in windows of the primary key instead.
 		supersededHi: rb(`SELECT MAX(id) FROM (SELECT id FROM grants WHERE id > ? ORDER BY id LIMIT ` + strconv.Itoa(gcBatch) + `) w`),
-		supersededDel: rb(`DELETE FROM grants WHERE id > ? AND id <= ? AND revoked_at IS NULL AND user_id IS NOT NULL
+		// The unary + keeps SQLite from walking the revoked_at index (every live grant, since
+		// without statistics it guesses an equality matches a few rows) instead of the
+		// window of the primary key; PostgreSQL accepts it as the identity on BIGINT.
+		supersededDel: rb(`DELETE FROM grants WHERE id > ? AND id <= ? AND +revoked_at IS NULL AND user_id IS NOT NULL
 			AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = grants.id)
 			AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.grant_id = grants.id)
 			AND EXISTS (SELECT 1 FROM grants n WHERE n.user_id = grants.user_id
