@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/jmoiron/sqlx"
 
 	"github.com/myaccount/myaccount/internal/secret"
@@ -103,6 +105,9 @@ func cmdSeed(ctx context.Context, e env, args []string) error {
 		}
 	}
 	s := seeder{db: conn, rebind: db.Rebind, now: time.Now().UTC().UnixMilli(), run: randomHex(4)}
+	if d, ok := st.(interface{ Dialect() sqlstore.Dialect }); ok && d.Dialect().Name == "postgres" {
+		s.copy = true
+	}
 	if err := s.client(ctx); err != nil {
 		return err
 	}
@@ -141,6 +146,7 @@ func cmdSeed(ctx context.Context, e env, args []string) error {
 type seeder struct {
 	db     *sqlx.Conn
 	rebind func(string) string
+	copy   bool   // load tables with COPY (PostgreSQL)
 	now    int64  // unix ms
 	run    string // makes this run's ids distinct from an earlier run's
 }
@@ -169,8 +175,13 @@ func (s seeder) client(ctx context.Context) error {
 }
 
 // insert writes n rows of table built by row(i) (one value per column), in multi-row
-// INSERTs batched into transactions. suffix ends each statement (ON CONFLICT ...).
+// INSERTs batched into transactions. suffix ends each statement (ON CONFLICT ...). On
+// PostgreSQL a table without a suffix is loaded with COPY instead, several times faster
+// than INSERT (COPY has no ON CONFLICT, so users, which may exist already, are inserted).
 func (s seeder) insert(ctx context.Context, table string, columns []string, suffix string, n int, row func(i int) []any) error {
+	if s.copy && suffix == "" {
+		return s.copyIn(ctx, table, columns, n, row)
+	}
 	one := "(" + strings.TrimSuffix(strings.Repeat("?,", len(columns)), ",") + ")"
 	head := "INSERT INTO " + table + " (" + strings.Join(columns, ", ") + ") VALUES "
 	full := s.rebind(head + strings.TrimSuffix(strings.Repeat(one+",", seedRowsPerInsert), ",") + suffix)
@@ -199,6 +210,28 @@ func (s seeder) insert(ctx context.Context, table string, columns []string, suff
 			done += k
 		}
 		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("seed %s: %w", table, err)
+		}
+	}
+	return nil
+}
+
+// copyIn loads n rows with PostgreSQL's COPY, one COPY (and so one transaction) per
+// seedRowsPerInsert × seedInsertsPerTx rows.
+func (s seeder) copyIn(ctx context.Context, table string, columns []string, n int, row func(i int) []any) error {
+	const chunk = seedRowsPerInsert * seedInsertsPerTx
+	for done := 0; done < n; done += chunk {
+		k := min(chunk, n-done)
+		err := s.db.Raw(func(driverConn any) error {
+			c, ok := driverConn.(*stdlib.Conn)
+			if !ok {
+				return fmt.Errorf("COPY needs pgx, the connection is %T", driverConn)
+			}
+			_, err := c.Conn().CopyFrom(ctx, pgx.Identifier{table}, columns,
+				pgx.CopyFromSlice(k, func(i int) ([]any, error) { return row(done + i), nil }))
+			return err
+		})
+		if err != nil {
 			return fmt.Errorf("seed %s: %w", table, err)
 		}
 	}

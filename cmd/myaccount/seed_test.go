@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,24 +16,42 @@ import (
 
 	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/internal/server"
+	"github.com/myaccount/myaccount/storage/postgres/pgtest"
 )
 
 // TestSeedSmall seeds a few rows of each kind and checks they are there, usable (the
-// printed password verifies), and that a second run adds tokens without failing on users.
+// printed password verifies), and that a second run adds tokens without failing on users;
+// on SQLite (multi-row INSERTs) and on PostgreSQL (COPY for everything but users).
 func TestSeedSmall(t *testing.T) {
-	c := newCLI(t)
-	out := c.mustRun("", "seed", "--users", "30", "--tokens", "1201", "--sessions", "40")
+	t.Run("sqlite", func(t *testing.T) { testSeedSmall(t, map[string]string{"MYACCOUNT_DATA_DIR": t.TempDir()}) })
+	t.Run("postgres", func(t *testing.T) {
+		testSeedSmall(t, map[string]string{"MYACCOUNT_DATA_DIR": t.TempDir(), "MYACCOUNT_DATABASE_URL": pgtest.URL(t)})
+	})
+}
+
+func testSeedSmall(t *testing.T, vars map[string]string) {
+	e := env{getenv: func(k string) string { return vars[k] }}
+	seed := func(args ...string) (string, error) {
+		var out, errOut bytes.Buffer
+		e.stdin, e.stdout, e.stderr = strings.NewReader(""), &out, &errOut
+		err := run(context.Background(), e, append([]string{"seed"}, args...))
+		if err != nil {
+			err = fmt.Errorf("%w\n%s", err, errOut.String())
+		}
+		return out.String(), err
+	}
+	out, err := seed("--users", "30", "--tokens", "1201", "--sessions", "40")
+	if err != nil {
+		t.Fatal(err)
+	}
 	m := regexp.MustCompile(`the password (\S+)`).FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("no password printed:\n%s", out)
 	}
-	c.mustRun("", "seed", "--users", "30", "--tokens", "10", "--sessions", "5")
-	cfg, err := loadConfig(env{getenv: func(k string) string {
-		if k == "MYACCOUNT_DATA_DIR" {
-			return c.dir
-		}
-		return ""
-	}}, "")
+	if _, err := seed("--users", "30", "--tokens", "10", "--sessions", "5"); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(e, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +78,15 @@ func TestSeedSmall(t *testing.T) {
 	if ok, err := secret.VerifyPassword(u.PasswordHash, m[1]); !ok || err != nil {
 		t.Errorf("the printed password does not verify: %v %v", ok, err)
 	}
-	if _, _, err := c.run("", "seed", "--tokens", "5"); err == nil {
+	// A seeded refresh token reads back through the store like any other.
+	var hash string
+	if err := db.Get(&hash, "SELECT hash FROM refresh_tokens WHERE client_id = 'seed-app' LIMIT 1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.GetRefreshToken(t.Context(), hash); err != nil {
+		t.Errorf("seeded refresh token: %v", err)
+	}
+	if _, err := seed("--tokens", "5"); err == nil {
 		t.Error("tokens without users accepted")
 	}
 }
