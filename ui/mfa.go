@@ -179,9 +179,13 @@ func (h *Handler) mfaPost(w http.ResponseWriter, r *http.Request) {
 		h.cfg.Accounts.Audit(r.Context(), u.ID, "mfa_failed", m, method)
 		h.renderMFA(w, r, u, p, T("This code was already used. Wait for the next one."), "", http.StatusOK)
 		return
-	case err != nil:
+	case errors.Is(err, mfa.ErrInvalidCode):
 		h.cfg.Accounts.Audit(r.Context(), u.ID, "mfa_failed", m, method)
 		h.renderMFA(w, r, u, p, wrongCodeText(T, method), "", http.StatusOK)
+		return
+	case err != nil:
+		// Not a wrong code: the check itself failed (the store). Ours, not the person's.
+		h.fail(w, r, "check second factor", err)
 		return
 	}
 	h.secondFactorDone(w, r, u, p, ev, method, r.PostFormValue("remember") != "", false)

@@ -181,6 +181,8 @@ func (h *Handler) phoneVerify(w http.ResponseWriter, r *http.Request) {
 	var msg string
 	switch {
 	case err == nil:
+		// The number can now receive sign-in and reset codes: its owner hears of it by mail.
+		h.cfg.Accounts.NotifyFactorChange(r.Context(), u, "phone", false, h.meta(r, lang))
 		http.Redirect(w, r, "/account/phone?done=verified", http.StatusSeeOther)
 		return
 	case errors.Is(err, phone.ErrWrongCode):
@@ -205,6 +207,7 @@ func (h *Handler) phoneRemove(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, "remove phone", err)
 		return
 	}
+	h.cfg.Accounts.NotifyFactorChange(r.Context(), u, "phone", true, h.meta(r, h.lang(r, u)))
 	http.Redirect(w, r, "/account/phone?done=removed", http.StatusSeeOther)
 }
 

@@ -93,6 +93,7 @@ func factorName(lang, factor string) string {
 		"passkey":        {"passkey", "Passkey", "ключ доступа (passkey)"},
 		"recovery_codes": {"recovery codes", "Wiederherstellungscodes", "резервные коды"},
 		"email":          {"codes by email", "Codes per E-Mail", "коды по электронной почте"},
+		"phone":          {"phone number for codes by text message", "Telefonnummer für Codes per SMS", "номер телефона для кодов в SMS"},
 	}
 	n, ok := names[strings.ToLower(strings.TrimSpace(factor))]
 	if !ok {
