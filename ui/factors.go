@@ -18,6 +18,7 @@ import (
 	"github.com/myaccount/myaccount/internal/i18n"
 	"github.com/myaccount/myaccount/internal/mfa"
 	"github.com/myaccount/myaccount/internal/mfa/webauthnx"
+	"github.com/myaccount/myaccount/internal/phone"
 	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/storage"
 )
@@ -86,6 +87,10 @@ type securityPage struct {
 	Strong         bool
 	RecoveryCodes  int
 	BrowserTrusted bool
+	// SMSOn: codes by text message are offered (mfa.sms); Phone is the confirmed number
+	// they go to ("" = none).
+	SMSOn bool
+	Phone string
 
 	TOTP *totpSetup
 	// Codes are new recovery codes, shown once; Continue, when set, resumes a sign-in.
@@ -125,6 +130,16 @@ func (h *Handler) renderSecurity(w http.ResponseWriter, r *http.Request, u *stor
 	ctx := r.Context()
 	c := h.commonFor(w, r, i18n.N("Security"), u)
 	p := securityPage{common: c, Email: u.Email, Enrol: ep.Enrol, AuthRequestID: ep.AuthRequestID, WebAuthn: h.cfg.WebAuthn != nil}
+	if p.SMSOn = h.cfg.SMS == "enabled" || h.cfg.SMS == "fallback"; p.SMSOn && h.cfg.Phones != nil {
+		ph, err := h.verifiedPhone(r, u)
+		if err != nil {
+			h.fail(w, r, "security phone", err)
+			return
+		}
+		if ph != nil {
+			p.Phone = phone.Display(ph.E164)
+		}
+	}
 	rows, err := h.cfg.MFA.Factors(ctx, u.ID)
 	if err != nil {
 		h.fail(w, r, "list factors", err)

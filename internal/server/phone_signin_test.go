@@ -37,7 +37,11 @@ func TestSMSSignIn(t *testing.T) {
 	t.Parallel()
 	e, g := phoneEnv(t, false, map[string]string{"MYACCOUNT_MFA_SMS": "fallback"}, envOptions{})
 	e.germanUser("ada@example.com")
-	e.confirmPhone(e.signedInBrowser("ada@example.com"), g, "DE", "0151 23456789")
+	first := e.signedInBrowser("ada@example.com")
+	e.confirmPhone(first, g, "DE", "0151 23456789")
+	if p := first.get(e.issuer + "/account/security"); !strings.Contains(p.body, `id="sms-h"`) || !strings.Contains(p.body, "Least safe") {
+		t.Fatalf("the security page does not show SMS as the weakest way:\n%.1500s", p.body)
+	}
 
 	ctx := context.Background()
 	c := e.addClient(storage.ClientConfidential, firstParty)
