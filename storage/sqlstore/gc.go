@@ -99,6 +99,8 @@ func newGCSQL(rb func(string) string) gcSQL {
 			step("initial access tokens", "initial_access_tokens", "hash", `expires_at <= ? OR uses_left = 0`, nowArg),
 			step("device codes", "device_codes", "device_code_hash", `expires_at <= ?`, nowArg),
 			step("trusted browsers", "trusted_browsers", "token_hash", `expires_at <= ?`, nowArg),
+			// A phone number's code nobody entered (issue 15): at most one row per person.
+			step("phone verifications", "phone_verifications", "user_id", `expires_at <= ?`, nowArg),
 			step("counters", "counters", "key", `window_start <= ?`,
 				func(now int64) []any { return []any{now - CounterRetention.Milliseconds()} }),
 			step("leases", "leases", "name", `expires_at <= ?`, nowArg),

@@ -89,6 +89,20 @@ var phoneTests = []test{
 		must(t, err)
 		equal(t, "attempts", v.Attempts, 5)
 	}},
+	{"DeleteExpired removes expired verifications only", func(t *testing.T, s storage.Store) {
+		must(t, s.CreateUser(ctx(t), newUser("u1")))
+		must(t, s.CreateUser(ctx(t), newUser("u2")))
+		must(t, s.PutPhoneVerification(ctx(t), pendingPhone("u1", "+4930123456", "h1")))
+		later := pendingPhone("u2", "+4930999999", "h2")
+		later.ExpiresAt = base().Add(time.Hour)
+		must(t, s.PutPhoneVerification(ctx(t), later))
+		_, err := s.DeleteExpired(ctx(t), base().Add(10*time.Minute))
+		must(t, err)
+		_, err = s.GetPhoneVerification(ctx(t), "u1")
+		wantErr(t, err, storage.ErrNotFound)
+		_, err = s.GetPhoneVerification(ctx(t), "u2")
+		must(t, err)
+	}},
 	{"deleting the user deletes the number", func(t *testing.T, s storage.Store) {
 		must(t, s.CreateUser(ctx(t), newUser("u1")))
 		must(t, s.PutPhoneVerification(ctx(t), pendingPhone("u1", "+4930123456", "h1")))
