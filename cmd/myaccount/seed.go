@@ -176,11 +176,12 @@ func (s seeder) client(ctx context.Context) error {
 
 // insert writes n rows of table built by row(i) (one value per column), in multi-row
 // INSERTs batched into transactions. suffix ends each statement (ON CONFLICT ...). On
-// PostgreSQL a table without a suffix is loaded with COPY instead, several times faster
-// than INSERT (COPY has no ON CONFLICT, so users, which may exist already, are inserted).
+// PostgreSQL rows are loaded with COPY instead, several times faster than INSERT; COPY has
+// no ON CONFLICT, so with a suffix they are copied into a temporary table of the session and
+// moved with one INSERT ... SELECT ... suffix per chunk.
 func (s seeder) insert(ctx context.Context, table string, columns []string, suffix string, n int, row func(i int) []any) error {
-	if s.copy && suffix == "" {
-		return s.copyIn(ctx, table, columns, n, row)
+	if s.copy {
+		return s.copyIn(ctx, table, columns, suffix, n, row)
 	}
 	one := "(" + strings.TrimSuffix(strings.Repeat("?,", len(columns)), ",") + ")"
 	head := "INSERT INTO " + table + " (" + strings.Join(columns, ", ") + ") VALUES "
@@ -217,9 +218,21 @@ func (s seeder) insert(ctx context.Context, table string, columns []string, suff
 }
 
 // copyIn loads n rows with PostgreSQL's COPY, one COPY (and so one transaction) per
-// seedRowsPerInsert × seedInsertsPerTx rows.
-func (s seeder) copyIn(ctx context.Context, table string, columns []string, n int, row func(i int) []any) error {
+// seedRowsPerInsert × seedInsertsPerTx rows; with a suffix through a temporary table (see
+// insert).
+func (s seeder) copyIn(ctx context.Context, table string, columns []string, suffix string, n int, row func(i int) []any) error {
 	const chunk = seedRowsPerInsert * seedInsertsPerTx
+	target := table
+	if suffix != "" {
+		target = "seed_" + table
+		// The pinned connection is one session, so the table is there for every chunk;
+		// ON COMMIT DELETE ROWS empties it after each.
+		if _, err := s.db.ExecContext(ctx, `CREATE TEMPORARY TABLE IF NOT EXISTS `+target+
+			` (LIKE `+table+` INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`); err != nil {
+			return fmt.Errorf("seed %s: %w", table, err)
+		}
+	}
+	cols := strings.Join(columns, ", ")
 	for done := 0; done < n; done += chunk {
 		k := min(chunk, n-done)
 		err := s.db.Raw(func(driverConn any) error {
@@ -227,9 +240,21 @@ func (s seeder) copyIn(ctx context.Context, table string, columns []string, n in
 			if !ok {
 				return fmt.Errorf("COPY needs pgx, the connection is %T", driverConn)
 			}
-			_, err := c.Conn().CopyFrom(ctx, pgx.Identifier{table}, columns,
-				pgx.CopyFromSlice(k, func(i int) ([]any, error) { return row(done + i), nil }))
-			return err
+			tx, err := c.Conn().Begin(ctx)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }() // nothing to undo after Commit
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{target}, columns,
+				pgx.CopyFromSlice(k, func(i int) ([]any, error) { return row(done + i), nil })); err != nil {
+				return err
+			}
+			if target != table {
+				if _, err := tx.Exec(ctx, `INSERT INTO `+table+` (`+cols+`) SELECT `+cols+` FROM `+target+suffix); err != nil {
+					return err
+				}
+			}
+			return tx.Commit(ctx)
 		})
 		if err != nil {
 			return fmt.Errorf("seed %s: %w", table, err)
