@@ -744,6 +744,7 @@ type Store interface {
 	RegistrationStore
 	LicenceStore
 	PhoneStore
+	PushedRequestStore
 	// InTx runs fn with a Store whose calls all happen in one transaction; fn's error rolls
 	// back. Nested InTx calls reuse the outer transaction.
 	InTx(ctx context.Context, fn func(Store) error) error

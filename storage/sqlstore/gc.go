@@ -101,6 +101,7 @@ func newGCSQL(rb func(string) string) gcSQL {
 			step("trusted browsers", "trusted_browsers", "token_hash", `expires_at <= ?`, nowArg),
 			// A phone number's code nobody entered (issue 15): at most one row per person.
 			step("phone verifications", "phone_verifications", "user_id", `expires_at <= ?`, nowArg),
+			step("pushed authorization requests", "pushed_requests", "hash", `expires_at <= ?`, nowArg),
 			step("counters", "counters", "key", `window_start <= ?`,
 				func(now int64) []any { return []any{now - CounterRetention.Milliseconds()} }),
 			step("leases", "leases", "name", `expires_at <= ?`, nowArg),

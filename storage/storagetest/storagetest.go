@@ -46,6 +46,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Registration", registrationTests},
 		{"Licences", licenceTests},
 		{"Phones", phoneTests},
+		{"PushedRequests", parTests},
 		{"MFA", mfaTests},
 		{"RecoveryCodes", recoveryTests},
 		{"TrustedBrowsers", browserTests},

@@ -755,6 +755,14 @@ func (s *Store) PutPhoneVerification(ctx context.Context, a1 *storage.PhoneVerif
 	return
 }
 
+func (s *Store) PutPushedRequest(ctx context.Context, a1 *storage.PushedRequest) (err error) {
+	err = s.around(ctx, "PutPushedRequest", func(ctx context.Context) (err error) {
+		err = s.inner.PutPushedRequest(ctx, a1)
+		return err
+	})
+	return
+}
+
 func (s *Store) QueryAuditEvents(ctx context.Context, a1 storage.AuditQuery) (r0 []*storage.AuditEvent, err error) {
 	err = s.around(ctx, "QueryAuditEvents", func(ctx context.Context) (err error) {
 		r0, err = s.inner.QueryAuditEvents(ctx, a1)
@@ -902,6 +910,14 @@ func (s *Store) SearchUsers(ctx context.Context, a1 storage.UserQuery) (r0 []*st
 func (s *Store) SetRegistrationToken(ctx context.Context, a1 string, a2 string, a3 time.Time) (err error) {
 	err = s.around(ctx, "SetRegistrationToken", func(ctx context.Context) (err error) {
 		err = s.inner.SetRegistrationToken(ctx, a1, a2, a3)
+		return err
+	})
+	return
+}
+
+func (s *Store) TakePushedRequest(ctx context.Context, a1 string, a2 string, a3 time.Time) (r0 *storage.PushedRequest, err error) {
+	err = s.around(ctx, "TakePushedRequest", func(ctx context.Context) (err error) {
+		r0, err = s.inner.TakePushedRequest(ctx, a1, a2, a3)
 		return err
 	})
 	return
