@@ -745,6 +745,7 @@ type Store interface {
 	LicenceStore
 	PhoneStore
 	PushedRequestStore
+	ReplayStore
 	// InTx runs fn with a Store whose calls all happen in one transaction; fn's error rolls
 	// back. Nested InTx calls reuse the outer transaction.
 	InTx(ctx context.Context, fn func(Store) error) error

@@ -102,6 +102,10 @@ func newGCSQL(rb func(string) string) gcSQL {
 			// A phone number's code nobody entered (issue 15): at most one row per person.
 			step("phone verifications", "phone_verifications", "user_id", `expires_at <= ?`, nowArg),
 			step("pushed authorization requests", "pushed_requests", "hash", `expires_at <= ?`, nowArg),
+			// A JWT id past its expiry: the JWT itself is refused by then. The key is (kind,
+			// jti_hash), so the batch is chosen by both (row values: SQLite 3.15+, PostgreSQL).
+			{"used jtis", rb(`DELETE FROM used_jtis WHERE (kind, jti_hash) IN (SELECT kind, jti_hash FROM used_jtis
+				WHERE expires_at <= ? LIMIT ` + strconv.Itoa(gcBatch) + `)`), nowArg},
 			step("counters", "counters", "key", `window_start <= ?`,
 				func(now int64) []any { return []any{now - CounterRetention.Milliseconds()} }),
 			step("leases", "leases", "name", `expires_at <= ?`, nowArg),

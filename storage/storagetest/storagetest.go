@@ -47,6 +47,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Licences", licenceTests},
 		{"Phones", phoneTests},
 		{"PushedRequests", parTests},
+		{"Replay", replayTests},
 		{"MFA", mfaTests},
 		{"RecoveryCodes", recoveryTests},
 		{"TrustedBrowsers", browserTests},

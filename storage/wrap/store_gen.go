@@ -795,6 +795,14 @@ func (s *Store) ReleaseLease(ctx context.Context, a1 string, a2 string) (err err
 	return
 }
 
+func (s *Store) RememberJTI(ctx context.Context, a1 string, a2 string, a3 time.Time) (r0 bool, err error) {
+	err = s.around(ctx, "RememberJTI", func(ctx context.Context) (err error) {
+		r0, err = s.inner.RememberJTI(ctx, a1, a2, a3)
+		return err
+	})
+	return
+}
+
 func (s *Store) ReplaceRecoveryCodes(ctx context.Context, a1 string, a2 []string) (err error) {
 	err = s.around(ctx, "ReplaceRecoveryCodes", func(ctx context.Context) (err error) {
 		err = s.inner.ReplaceRecoveryCodes(ctx, a1, a2)
