@@ -19,6 +19,8 @@ type requestInfo struct {
 	// issuedGrant is the grant a device-grant token response was issued from, so the ID
 	// token's licences claim knows the installation.
 	issuedGrant *storage.Grant
+	// pushed marks an authorization request whose parameters came from /par (RFC 9126).
+	pushed bool
 	// hintEmail is the email claim of a (shape-checked) id_token_hint, offered on the
 	// sign-in page when the hinted person must sign in.
 	hintEmail string

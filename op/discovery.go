@@ -23,6 +23,9 @@ type discoveryDoc struct {
 	*oidc.DiscoveryConfiguration
 	// RFC 9207: we add iss to every authorization response.
 	IssParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
+	// RFC 9126: pushed authorization requests, required per client (require_par), not for all.
+	PAREndpoint string `json:"pushed_authorization_request_endpoint"`
+	RequirePAR  bool   `json:"require_pushed_authorization_requests"`
 }
 
 // serveDiscovery answers from bytes made once: the document depends only on the issuer and
@@ -55,7 +58,8 @@ func (p *Provider) buildDiscovery(next http.Handler, r *http.Request) *staticDoc
 	doc.IntrospectionEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost}
 	doc.RevocationEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodNone}
 	doc.RegistrationEndpoint = p.cfg.RegistrationEndpoint
-	body, err := json.Marshal(discoveryDoc{DiscoveryConfiguration: &doc, IssParameterSupported: true})
+	body, err := json.Marshal(discoveryDoc{DiscoveryConfiguration: &doc, IssParameterSupported: true,
+		PAREndpoint: strings.TrimSuffix(p.cfg.Issuer, "/") + "/par"})
 	if err != nil {
 		return nil
 	}

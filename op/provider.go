@@ -194,7 +194,7 @@ func (p *Provider) Paths() []string {
 	return []string{
 		"/.well-known/openid-configuration", "/authorize", "/authorize/callback", "/oauth/token",
 		"/oauth/introspect", "/userinfo", "/revoke", "/end_session", "/keys",
-		"/device_authorization",
+		"/device_authorization", "/par",
 	}
 }
 
@@ -270,6 +270,9 @@ func (p *Provider) middleware(next http.Handler) http.Handler {
 			w.Header().Set("Cache-Control", "public, max-age=300")
 			p.cors.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { p.serveDiscovery(next, w, r) })).ServeHTTP(w, r)
 			return
+		case "/par":
+			p.pushAuthorization(w, r)
+			return
 		case "/device_authorization":
 			w.Header().Set("Cache-Control", "no-store")
 			w.Header().Set("Pragma", "no-cache")
@@ -286,6 +289,9 @@ func (p *Provider) middleware(next http.Handler) http.Handler {
 func (p *Provider) preAuthorize(w http.ResponseWriter, r *http.Request, ri *requestInfo) bool {
 	if err := r.ParseForm(); err != nil {
 		p.cfg.ErrorPage(w, r, http.StatusBadRequest, "Invalid request", "The sign-in request could not be read.")
+		return false
+	}
+	if r.Form.Has("request_uri") && !p.takePushed(w, r, ri) {
 		return false
 	}
 	q := r.Form
@@ -317,31 +323,11 @@ func (p *Provider) preAuthorize(w http.ResponseWriter, r *http.Request, ri *requ
 		redirectError(w, r, redirect, code, desc, state, p.cfg.Issuer)
 		return false
 	}
-	if k := repeated(q); k != "" {
-		return fail("invalid_request", "a parameter is repeated: "+k)
+	if c.RequirePAR && !ri.pushed {
+		return fail("invalid_request", "this client must push its authorization requests (RFC 9126)")
 	}
-	if q.Get("request") != "" || q.Get("request_uri") != "" {
-		return fail("request_not_supported", "request objects are not supported")
-	}
-	if !slices.Contains(strings.Fields(q.Get("scope")), "openid") {
-		return fail("invalid_scope", "the openid scope is required")
-	}
-	if rt := q.Get("response_type"); rt != "code" {
-		return fail("unsupported_response_type", "only response_type=code is supported")
-	}
-	challenge, method := q.Get("code_challenge"), q.Get("code_challenge_method")
-	switch {
-	case challenge == "" && c.Type != storage.ClientConfidential:
-		return fail("invalid_request", "PKCE with code_challenge_method=S256 is required")
-	case challenge != "" && method != "S256":
-		return fail("invalid_request", "code_challenge_method must be S256")
-	case challenge != "" && !validS256Challenge(challenge):
-		return fail("invalid_request", "code_challenge must be 43 characters of base64url (RFC 7636)")
-	case challenge == "" && method != "":
-		return fail("invalid_request", "code_challenge_method without code_challenge")
-	}
-	if !slices.Contains(c.GrantTypes, "authorization_code") {
-		return fail("unauthorized_client", "this client may not use the authorization code grant")
+	if err := authorizeParamsError(c, q); err != nil {
+		return fail(string(err.ErrorType), err.Description)
 	}
 	if hint := q.Get("id_token_hint"); hint != "" {
 		// Only our ID tokens name a person; the library would take any JWT we signed.
@@ -355,6 +341,43 @@ func (p *Provider) preAuthorize(w http.ResponseWriter, r *http.Request, ri *requ
 	ri.deviceID = deviceIDParam(q.Get("device_id"))
 	ri.browserHash = p.browserBinding(w, r)
 	return true
+}
+
+// authorizeParamsError checks an authorization request's parameters for client c, whose
+// redirect_uri is already known to be registered: what /authorize redirects back as an error
+// and /par answers in JSON. It returns the OAuth error code and description, or "" when the
+// request may go on.
+func authorizeParamsError(c *storage.Client, q url.Values) *oidc.Error {
+	if k := repeated(q); k != "" {
+		return oidc.ErrInvalidRequest().WithDescription("a parameter is repeated: %s", k)
+	}
+	if q.Get("request") != "" {
+		return oidc.ErrRequestNotSupported().WithDescription("request objects are not supported")
+	}
+	if q.Get("request_uri") != "" {
+		return oidc.ErrInvalidRequest().WithDescription("request_uri cannot be pushed")
+	}
+	if !slices.Contains(strings.Fields(q.Get("scope")), "openid") {
+		return oidc.ErrInvalidScope().WithDescription("the openid scope is required")
+	}
+	if rt := q.Get("response_type"); rt != "code" {
+		return &oidc.Error{ErrorType: "unsupported_response_type", Description: "only response_type=code is supported"}
+	}
+	challenge, method := q.Get("code_challenge"), q.Get("code_challenge_method")
+	switch {
+	case challenge == "" && c.Type != storage.ClientConfidential:
+		return oidc.ErrInvalidRequest().WithDescription("PKCE with code_challenge_method=S256 is required")
+	case challenge != "" && method != "S256":
+		return oidc.ErrInvalidRequest().WithDescription("code_challenge_method must be S256")
+	case challenge != "" && !validS256Challenge(challenge):
+		return oidc.ErrInvalidRequest().WithDescription("code_challenge must be 43 characters of base64url (RFC 7636)")
+	case challenge == "" && method != "":
+		return oidc.ErrInvalidRequest().WithDescription("code_challenge_method without code_challenge")
+	}
+	if !slices.Contains(c.GrantTypes, "authorization_code") {
+		return oidc.ErrUnauthorizedClient().WithDescription("this client may not use the authorization code grant")
+	}
+	return nil
 }
 
 // browserBinding returns the hash of the browser's binding secret, creating the cookie when

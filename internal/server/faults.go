@@ -23,7 +23,7 @@ const (
 // apiPaths answer in JSON (RFC 6749 §5.2 shape); every other path answers with a page.
 var apiPaths = map[string]bool{
 	"/oauth/token": true, "/oauth/introspect": true, "/revoke": true, "/userinfo": true,
-	"/device_authorization": true, "/keys": true, "/.well-known/openid-configuration": true,
+	"/device_authorization": true, "/par": true, "/keys": true, "/.well-known/openid-configuration": true,
 }
 
 // faultAnswers is the one place that decides how a failure of ours reaches a client. Each
