@@ -9,7 +9,9 @@
 package registration
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -70,6 +72,15 @@ type Metadata struct {
 	Scope                    string   `json:"scope,omitempty"`
 	Contacts                 []string `json:"contacts,omitempty"`
 	IDTokenSignedResponseAlg string   `json:"id_token_signed_response_alg,omitempty"`
+	// Issue 16's metadata: private_key_jwt keys (RFC 7591 §2: jwks is a JWK Set object),
+	// back-channel logout (OIDC Back-Channel Logout §2.2), PAR (RFC 9126 §6) and DPoP
+	// (RFC 9449 §5.2).
+	JWKSURI                          string          `json:"jwks_uri,omitempty"`
+	JWKS                             json.RawMessage `json:"jwks,omitempty"`
+	BackchannelLogoutURI             string          `json:"backchannel_logout_uri,omitempty"`
+	BackchannelLogoutSessionRequired bool            `json:"backchannel_logout_session_required,omitempty"`
+	RequirePAR                       bool            `json:"require_pushed_authorization_requests,omitempty"`
+	DPoPBoundAccessTokens            bool            `json:"dpop_bound_access_tokens,omitempty"`
 	// ClientID and ClientSecret are sent back in an RFC 7592 update.
 	ClientID     string `json:"client_id,omitempty"`
 	ClientSecret string `json:"client_secret,omitempty"`
@@ -165,7 +176,23 @@ func spec(md Metadata) (admin.ClientSpec, error) {
 		method = "client_secret_basic" // RFC 7591 §2
 	}
 	var typ string
+	proto := admin.Protocol{BackchannelLogoutURI: md.BackchannelLogoutURI,
+		BackchannelLogoutSessionRequired: md.BackchannelLogoutSessionRequired,
+		RequirePAR:                       md.RequirePAR, DPoPBoundAccessTokens: md.DPoPBoundAccessTokens, JWKSURI: md.JWKSURI}
+	if j := bytes.TrimSpace(md.JWKS); len(j) > 0 && !bytes.Equal(j, []byte("null")) {
+		proto.JWKS = string(j)
+	}
+	// The server calls these addresses itself. An administrator may register plain http on
+	// loopback for a local service; an anonymous registrant may not point the server at
+	// anything but https (it would reach services on this host).
+	for field, u := range map[string]string{"jwks_uri": md.JWKSURI, "backchannel_logout_uri": md.BackchannelLogoutURI} {
+		if u != "" && !strings.HasPrefix(u, "https://") {
+			return bad("%s must use https", field)
+		}
+	}
 	switch {
+	case method == storage.AuthMethodPrivateKeyJWT:
+		typ, proto.TokenEndpointAuthMethod = storage.ClientConfidential, storage.AuthMethodPrivateKeyJWT
 	case method == "none" && app == "native":
 		typ = storage.ClientNative
 	case method == "none":
@@ -173,7 +200,7 @@ func spec(md Metadata) (admin.ClientSpec, error) {
 	case method == "client_secret_basic" || method == "client_secret_post":
 		typ = storage.ClientConfidential
 	default:
-		return bad("token_endpoint_auth_method must be client_secret_basic, client_secret_post or none")
+		return bad("token_endpoint_auth_method must be client_secret_basic, client_secret_post, private_key_jwt or none")
 	}
 	grants := md.GrantTypes
 	if len(grants) == 0 {
@@ -205,7 +232,7 @@ func spec(md Metadata) (admin.ClientSpec, error) {
 	}
 	return admin.ClientSpec{Name: strings.TrimSpace(md.ClientName), Type: typ, RedirectURIs: md.RedirectURIs,
 		PostLogoutRedirectURIs: md.PostLogoutRedirectURIs, GrantTypes: grants, IDTokenAlg: alg,
-		LogoURI: md.LogoURI, ClientURI: md.ClientURI, PolicyURI: md.PolicyURI, TosURI: md.TosURI}, nil
+		LogoURI: md.LogoURI, ClientURI: md.ClientURI, PolicyURI: md.PolicyURI, TosURI: md.TosURI, Protocol: proto}, nil
 }
 
 // newClient validates md into a client to store, with the error codes of RFC 7591 §3.2.2.
@@ -239,16 +266,24 @@ func (s *Service) view(c *storage.Client, contacts []string, rat string) *Regist
 	if slices.Contains(c.GrantTypes, admin.GrantCode) {
 		md.ResponseTypes = []string{"code"}
 	}
+	md.JWKSURI, md.BackchannelLogoutURI = c.JWKSURI, c.BackchannelLogoutURI
+	md.BackchannelLogoutSessionRequired, md.RequirePAR, md.DPoPBoundAccessTokens = c.BackchannelLogoutSessionRequired, c.RequirePAR, c.DPoPBoundAccessTokens
+	if c.JWKS != "" {
+		md.JWKS = json.RawMessage(c.JWKS)
+	}
 	switch c.Type {
 	case storage.ClientConfidential:
 		md.TokenEndpointAuthMethod = "client_secret_basic"
+		if c.TokenEndpointAuthMethod == storage.AuthMethodPrivateKeyJWT {
+			md.TokenEndpointAuthMethod = storage.AuthMethodPrivateKeyJWT
+		}
 	case storage.ClientNative:
 		md.TokenEndpointAuthMethod, md.ApplicationType = "none", "native"
 	default:
 		md.TokenEndpointAuthMethod = "none"
 	}
 	r := &Registered{Metadata: md, ClientIDIssuedAt: c.CreatedAt.Unix(), RegistrationAccessToken: rat, RegistrationClientURI: s.ClientURI(c.ID)}
-	if c.Type == storage.ClientConfidential {
+	if c.Type == storage.ClientConfidential && c.TokenEndpointAuthMethod != storage.AuthMethodPrivateKeyJWT {
 		zero := int64(0) // secrets do not expire
 		r.ClientSecretExpiresAt = &zero
 	}
@@ -267,7 +302,7 @@ func (s *Service) Register(ctx context.Context, initialToken string, md Metadata
 		return nil, err
 	}
 	var sec string
-	if c.Type == storage.ClientConfidential {
+	if c.Type == storage.ClientConfidential && c.TokenEndpointAuthMethod != storage.AuthMethodPrivateKeyJWT {
 		sec = secret.RandomToken(32)
 		c.SecretHash = secret.HashToken(sec)
 	}
@@ -355,7 +390,7 @@ func (s *Service) Update(ctx context.Context, rat, clientID string, md Metadata,
 	if err != nil {
 		return nil, err
 	}
-	if next.Type != c.Type {
+	if next.Type != c.Type || next.TokenEndpointAuthMethod != c.TokenEndpointAuthMethod {
 		return nil, &MetadataError{Code: "invalid_client_metadata", Description: "token_endpoint_auth_method and application_type cannot change the kind of client"}
 	}
 	now := s.now()
@@ -366,6 +401,10 @@ func (s *Service) Update(ctx context.Context, rat, clientID string, md Metadata,
 			x.Name, x.RedirectURIs, x.PostLogoutRedirectURIs = next.Name, next.RedirectURIs, next.PostLogoutRedirectURIs
 			x.GrantTypes, x.IDTokenAlg = next.GrantTypes, next.IDTokenAlg
 			x.LogoURI, x.ClientURI, x.PolicyURI, x.TosURI = next.LogoURI, next.ClientURI, next.PolicyURI, next.TosURI
+			// Keys rotate and logout endpoints move; the authentication method stays (checked above).
+			x.JWKSURI, x.JWKS = next.JWKSURI, next.JWKS
+			x.BackchannelLogoutURI, x.BackchannelLogoutSessionRequired = next.BackchannelLogoutURI, next.BackchannelLogoutSessionRequired
+			x.RequirePAR, x.DPoPBoundAccessTokens = next.RequirePAR, next.DPoPBoundAccessTokens
 			return nil
 		})
 		if err != nil {

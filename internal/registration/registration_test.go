@@ -1,10 +1,16 @@
 package registration_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/myaccount/myaccount/internal/registration"
 	"github.com/myaccount/myaccount/internal/secret"
@@ -200,5 +206,93 @@ func TestManageOwnRegistrationOnly(t *testing.T) {
 	}
 	if _, err := s.Read(t.Context(), a.RegistrationAccessToken, a.ClientID); !errors.Is(err, registration.ErrInvalidToken) {
 		t.Fatalf("token of a deleted client: %v", err)
+	}
+}
+
+// TestRegisterProtocolMetadata: issue 16's client metadata registers dynamically: a
+// private_key_jwt client with a JWK Set object gets no secret; back-channel logout, PAR and
+// DPoP settings are stored and shown back; the server-called URLs must be https (no
+// loopback for an anonymous registrant); a private key in jwks is refused; an update cannot
+// switch the authentication method.
+func TestRegisterProtocolMetadata(t *testing.T) {
+	s, st, _ := newService(t)
+	tok, _, err := s.IssueInitialToken(t.Context(), "cli", 10, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "k1", Algorithm: "ES256", Use: "sig"}}})
+	priv, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key, KeyID: "k1", Algorithm: "ES256", Use: "sig"}}})
+
+	md := webApp()
+	md.TokenEndpointAuthMethod = "private_key_jwt"
+	md.JWKS = pub
+	md.BackchannelLogoutURI = "https://notes.example/bcl"
+	md.BackchannelLogoutSessionRequired = true
+	md.RequirePAR, md.DPoPBoundAccessTokens = true, true
+	reg, err := s.Register(t.Context(), tok, md, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reg.ClientSecret != "" || reg.ClientSecretExpiresAt != nil || reg.TokenEndpointAuthMethod != "private_key_jwt" {
+		t.Fatalf("private_key_jwt registration answered %+v", reg)
+	}
+	var shown jose.JSONWebKeySet
+	if err := json.Unmarshal(reg.JWKS, &shown); err != nil || len(shown.Keys) != 1 || shown.Keys[0].KeyID != "k1" {
+		t.Fatalf("jwks shown back: %s (%v)", reg.JWKS, err)
+	}
+	if !reg.RequirePAR || !reg.DPoPBoundAccessTokens || !reg.BackchannelLogoutSessionRequired || reg.BackchannelLogoutURI != md.BackchannelLogoutURI {
+		t.Fatalf("protocol settings shown back: %+v", reg.Metadata)
+	}
+	c, err := st.GetClient(t.Context(), reg.ClientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SecretHash != "" || c.TokenEndpointAuthMethod != storage.AuthMethodPrivateKeyJWT || c.JWKS == "" ||
+		!c.RequirePAR || !c.DPoPBoundAccessTokens || c.BackchannelLogoutURI != md.BackchannelLogoutURI {
+		t.Fatalf("stored client %+v", c)
+	}
+
+	refused := []struct {
+		name string
+		edit func(*registration.Metadata)
+	}{
+		{"private key in jwks", func(m *registration.Metadata) { m.TokenEndpointAuthMethod = "private_key_jwt"; m.JWKS = priv }},
+		{"private_key_jwt without keys", func(m *registration.Metadata) { m.TokenEndpointAuthMethod = "private_key_jwt" }},
+		{"jwks and jwks_uri", func(m *registration.Metadata) {
+			m.TokenEndpointAuthMethod, m.JWKS, m.JWKSURI = "private_key_jwt", pub, "https://notes.example/jwks"
+		}},
+		{"loopback jwks_uri", func(m *registration.Metadata) {
+			m.TokenEndpointAuthMethod, m.JWKSURI = "private_key_jwt", "http://127.0.0.1:9000/jwks"
+		}},
+		{"loopback logout uri", func(m *registration.Metadata) { m.BackchannelLogoutURI = "http://localhost/bcl" }},
+		{"session_required without a logout uri", func(m *registration.Metadata) { m.BackchannelLogoutSessionRequired = true }},
+		{"jwks with a secret method", func(m *registration.Metadata) { m.JWKS = pub }},
+	}
+	for _, tc := range refused {
+		m := webApp()
+		tc.edit(&m)
+		if _, err := s.Register(t.Context(), tok, m, "", ""); !isMeta(err, "invalid_client_metadata") {
+			t.Errorf("%s: %v, want invalid_client_metadata", tc.name, err)
+		}
+	}
+
+	// An update rotates keys and moves the logout endpoint, but cannot change the method.
+	up := md
+	up.ClientID = reg.ClientID
+	up.BackchannelLogoutURI = "https://notes.example/logout2"
+	up.RequirePAR = false
+	if _, err := s.Update(t.Context(), reg.RegistrationAccessToken, reg.ClientID, up, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := st.GetClient(t.Context(), reg.ClientID); c.BackchannelLogoutURI != up.BackchannelLogoutURI || c.RequirePAR {
+		t.Fatalf("after update: %+v", c)
+	}
+	up.TokenEndpointAuthMethod, up.JWKS = "client_secret_basic", nil
+	if _, err := s.Update(t.Context(), reg.RegistrationAccessToken, reg.ClientID, up, "", ""); !isMeta(err, "invalid_client_metadata") {
+		t.Fatalf("switching private_key_jwt to a secret: %v", err)
 	}
 }
