@@ -210,6 +210,9 @@ type RefreshToken struct {
 	ExpiresAt time.Time
 	UsedAt    *time.Time
 	RevokedAt *time.Time
+	// DPoPJKT binds the token to a DPoP key (RFC 9449 §5, public clients): the RFC 7638
+	// SHA-256 thumbprint of the key whose proof must come with its use; "" = not bound.
+	DPoPJKT string
 }
 
 // RefreshGrace lets a client retry a refresh whose response it lost (a dropped connection, a
@@ -235,6 +238,9 @@ type AccessToken struct {
 	CreatedAt time.Time
 	ExpiresAt time.Time
 	RevokedAt *time.Time
+	// DPoPJKT is the thumbprint of the DPoP key the token is bound to (cnf.jkt, RFC 9449
+	// §6); "" = a plain bearer token.
+	DPoPJKT string
 }
 
 // Consent records that a person allowed a third-party client these scopes.

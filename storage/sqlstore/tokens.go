@@ -14,9 +14,9 @@ const (
 	grantColumns = `id, user_id, client_id, scopes, audience, auth_time, amr, acr, session_id,
 	device_name, user_agent, ip, created_at, last_used_at, revoked_at, device_id`
 	accessTokenColumns = `id_hash, grant_id, client_id, subject, scopes, audience, created_at,
-	expires_at, revoked_at`
+	expires_at, revoked_at, dpop_jkt`
 	refreshTokenColumns = `id, hash, grant_id, parent_id, client_id, user_id, scopes, created_at,
-	expires_at, used_at, revoked_at`
+	expires_at, used_at, revoked_at, dpop_jkt`
 )
 
 type tokenSQL struct {
@@ -65,7 +65,7 @@ func newTokenSQL(rb func(string) string) tokenSQL {
 			WHERE revoked_at IS NULL AND grant_id IN (` + ofUserClient + `)`),
 
 		insertAccess: rb(`INSERT INTO access_tokens (` + accessTokenColumns + `)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		getAccess:    rb(`SELECT ` + accessTokenColumns + ` FROM access_tokens WHERE id_hash = ?`),
 		revokeAccess: rb(`UPDATE access_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id_hash = ?`),
 		// A second revocation of the same token keeps the first entry.
@@ -74,7 +74,7 @@ func newTokenSQL(rb func(string) string) tokenSQL {
 		getDenied: rb(`SELECT 1 FROM revoked_access_tokens WHERE id_hash = ?`),
 
 		insertRefresh: rb(`INSERT INTO refresh_tokens (` + refreshTokenColumns + `)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		getRefresh: rb(`SELECT ` + refreshTokenColumns + ` FROM refresh_tokens WHERE hash = ?`),
 		// Single use is decided by this one statement: of concurrent rotations exactly one
 		// matches used_at IS NULL. A token of a revoked grant never matches.
@@ -153,6 +153,7 @@ type accessTokenRow struct {
 	CreatedAt sql.NullInt64  `db:"created_at"`
 	ExpiresAt sql.NullInt64  `db:"expires_at"`
 	RevokedAt sql.NullInt64  `db:"revoked_at"`
+	DPoPJKT   string         `db:"dpop_jkt"`
 }
 
 // refreshTokenRow is the refresh_tokens table's shape.
@@ -168,6 +169,7 @@ type refreshTokenRow struct {
 	ExpiresAt sql.NullInt64 `db:"expires_at"`
 	UsedAt    sql.NullInt64 `db:"used_at"`
 	RevokedAt sql.NullInt64 `db:"revoked_at"`
+	DPoPJKT   string        `db:"dpop_jkt"`
 }
 
 // CreateGrant inserts g. A zero CreatedAt is set to now and a zero LastUsedAt to CreatedAt,
@@ -260,7 +262,7 @@ func (d *DB) CreateAccessToken(ctx context.Context, t *storage.AccessToken) erro
 	t.CreatedAt = orNow(t.CreatedAt, d.clockNow())
 	_, err := d.exec(ctx, d.q.tokens.insertAccess,
 		t.IDHash, nullIfEmpty(t.GrantID), t.ClientID, t.Subject, encodeList(t.Scopes),
-		encodeList(t.Audience), msOrNull(t.CreatedAt), msOrNull(t.ExpiresAt), msPtr(t.RevokedAt))
+		encodeList(t.Audience), msOrNull(t.CreatedAt), msOrNull(t.ExpiresAt), msPtr(t.RevokedAt), t.DPoPJKT)
 	return d.wrap(err, "create access token")
 }
 
@@ -276,6 +278,7 @@ func (d *DB) GetAccessToken(ctx context.Context, idHash string) (*storage.Access
 		IDHash: r.IDHash, GrantID: r.GrantID.String, ClientID: r.ClientID, Subject: r.Subject,
 		Scopes: ld.list("scopes", r.Scopes), Audience: ld.list("audience", r.Audience),
 		CreatedAt: fromMS(r.CreatedAt), ExpiresAt: fromMS(r.ExpiresAt), RevokedAt: fromMSPtr(r.RevokedAt),
+		DPoPJKT: r.DPoPJKT,
 	}
 	if ld.err != nil {
 		return nil, d.wrap(ld.err, "get access token")
@@ -298,7 +301,7 @@ func (d *DB) CreateRefreshToken(ctx context.Context, t *storage.RefreshToken) er
 func (d *DB) insertRefreshToken(ctx context.Context, t *storage.RefreshToken) error {
 	_, err := d.exec(ctx, d.q.tokens.insertRefresh,
 		t.ID, t.Hash, t.GrantID, t.ParentID, t.ClientID, t.UserID, encodeList(t.Scopes),
-		msOrNull(t.CreatedAt), msOrNull(t.ExpiresAt), msPtr(t.UsedAt), msPtr(t.RevokedAt))
+		msOrNull(t.CreatedAt), msOrNull(t.ExpiresAt), msPtr(t.UsedAt), msPtr(t.RevokedAt), t.DPoPJKT)
 	return err
 }
 
@@ -320,7 +323,7 @@ func (d *DB) getRefreshToken(ctx context.Context, hash string) (*storage.Refresh
 	return &storage.RefreshToken{
 		ID: r.ID, Hash: r.Hash, GrantID: r.GrantID, ParentID: r.ParentID, ClientID: r.ClientID,
 		UserID: r.UserID, Scopes: scopes, CreatedAt: fromMS(r.CreatedAt), ExpiresAt: fromMS(r.ExpiresAt),
-		UsedAt: fromMSPtr(r.UsedAt), RevokedAt: fromMSPtr(r.RevokedAt),
+		UsedAt: fromMSPtr(r.UsedAt), RevokedAt: fromMSPtr(r.RevokedAt), DPoPJKT: r.DPoPJKT,
 	}, nil
 }
 

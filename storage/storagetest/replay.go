@@ -109,3 +109,36 @@ var replayTests = []test{
 		equal(t, "rows removed by a second run", n, int64(0))
 	}},
 }
+
+// dpopBindingTests: the DPoP key thumbprint kept with refresh and access tokens (0017).
+var dpopBindingTests = []test{
+	{"a token's DPoP binding round-trips, and rotation stores the successor's", func(t *testing.T, s storage.Store) {
+		w := makeWorld(t, s, "1")
+		got, err := s.GetRefreshToken(ctx(t), w.refresh.Hash)
+		must(t, err)
+		equal(t, "unbound refresh token", got.DPoPJKT, "")
+		rt := newRefresh("bound", w.grant)
+		rt.DPoPJKT = "jkt-A"
+		must(t, s.CreateRefreshToken(ctx(t), rt))
+		got, err = s.GetRefreshToken(ctx(t), rt.Hash)
+		must(t, err)
+		equal(t, "bound refresh token", got.DPoPJKT, "jkt-A")
+
+		next := newRefresh("bound-next", w.grant)
+		next.DPoPJKT = "jkt-A"
+		must(t, s.RotateRefreshToken(ctx(t), rt.Hash, next, base().Add(time.Minute), storage.RefreshGrace{}))
+		got, err = s.GetRefreshToken(ctx(t), next.Hash)
+		must(t, err)
+		equal(t, "rotated successor", got.DPoPJKT, "jkt-A")
+
+		at := newAccess("bound", w.grant)
+		at.DPoPJKT = "jkt-B"
+		must(t, s.CreateAccessToken(ctx(t), at))
+		gotAT, err := s.GetAccessToken(ctx(t), at.IDHash)
+		must(t, err)
+		equal(t, "bound access token", gotAT.DPoPJKT, "jkt-B")
+		gotAT, err = s.GetAccessToken(ctx(t), w.access.IDHash)
+		must(t, err)
+		equal(t, "unbound access token", gotAT.DPoPJKT, "")
+	}},
+}

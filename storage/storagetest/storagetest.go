@@ -48,6 +48,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Phones", phoneTests},
 		{"PushedRequests", parTests},
 		{"Replay", replayTests},
+		{"DPoPBinding", dpopBindingTests},
 		{"MFA", mfaTests},
 		{"RecoveryCodes", recoveryTests},
 		{"TrustedBrowsers", browserTests},
