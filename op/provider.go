@@ -21,6 +21,7 @@ import (
 	"golang.org/x/text/language"
 
 	"github.com/myaccount/myaccount/internal/errcode"
+	"github.com/myaccount/myaccount/internal/licence"
 	"github.com/myaccount/myaccount/internal/redirecturi"
 	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/storage"
@@ -155,6 +156,11 @@ func New(cfg Config) (*Provider, error) {
 		SupportedClaims: []string{"sub", "aud", "exp", "iat", "iss", "auth_time", "nonce", "acr", "amr",
 			"c_hash", "at_hash", "sid", "azp", "email", "email_verified", "name", "locale", "zoneinfo", "address", "phone_number", "phone_number_verified", "updated_at"},
 		DeviceAuthorization: deviceConfig(cfg),
+	}
+	if cfg.Licences != nil {
+		// Served only when licences are (the claim, seat binding): advertise it then.
+		zcfg.SupportedScopes = append(zcfg.SupportedScopes, licence.Scope)
+		zcfg.SupportedClaims = append(zcfg.SupportedClaims, licence.Scope)
 	}
 	copy(zcfg.CryptoKey[:], cryptoKey)
 	var opts []zop.Option
