@@ -22,7 +22,7 @@ func newAuditSQL(rb func(string) string) auditSQL {
 		// id breaks ties between events of the same millisecond so paging is stable.
 		list: rb(`SELECT ` + auditColumns + ` FROM audit_events WHERE user_id = ?
 			ORDER BY created_at DESC, id DESC LIMIT ?`),
-		prune: rb(`DELETE FROM audit_events WHERE created_at < ?`),
+		prune: rb(batchDelete("audit_events", "id", `created_at < ?`)),
 	}
 }
 
@@ -78,6 +78,6 @@ func (d *DB) ListAuditEvents(ctx context.Context, userID string, limit int) ([]*
 
 // DeleteAuditEventsBefore enforces the retention period of the activity log.
 func (d *DB) DeleteAuditEventsBefore(ctx context.Context, before time.Time) (int64, error) {
-	n, err := d.exec(ctx, d.q.audit.prune, before.UnixMilli())
+	n, err := d.inBatches(ctx, d.q.audit.prune, before.UnixMilli())
 	return n, d.wrap(err, "delete audit events")
 }

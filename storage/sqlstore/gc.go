@@ -72,6 +72,23 @@ func batchDelete(table, key, where string) string {
 		` WHERE ` + where + ` LIMIT ` + strconv.Itoa(gcBatch) + `)`
 }
 
+// inBatches runs a batchDelete statement until it removes fewer than gcBatch rows: each
+// statement is its own short write, so a large purge never holds the write lock (SQLite) or
+// a long transaction (PostgreSQL) while sign-ins wait. It stops early when ctx ends.
+func (d *DB) inBatches(ctx context.Context, query string, args ...any) (int64, error) {
+	var total int64
+	for {
+		n, err := d.exec(ctx, query, args...)
+		total += n
+		if err != nil || n < gcBatch {
+			return total, err
+		}
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+	}
+}
+
 func newGCSQL(rb func(string) string) gcSQL {
 	nowArg := func(now int64) []any { return []any{now} }
 	step := func(name, table, key, where string, args func(int64) []any) gcStep {

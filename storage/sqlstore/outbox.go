@@ -37,7 +37,7 @@ func newOutboxSQL(rb func(string) string) outboxSQL {
 			WHERE id = ? AND status = 'pending' AND claimed_by = ?`),
 		retry: rb(`UPDATE outbox SET next_attempt_at = ?, last_error = ?, claimed_by = NULL, claimed_until = NULL
 			WHERE id = ? AND status = 'pending' AND claimed_by = ?`),
-		purge: rb(`DELETE FROM outbox WHERE status <> 'pending' AND done_at < ?`),
+		purge: rb(batchDelete("outbox", "id", `status <> 'pending' AND done_at < ?`)),
 	}
 }
 
@@ -137,9 +137,9 @@ func (d *DB) GetOutbox(ctx context.Context, id string) (*storage.OutboxItem, err
 
 // PurgeOutbox deletes sent and failed items finished before the given time.
 func (d *DB) PurgeOutbox(ctx context.Context, finishedBefore time.Time) (int64, error) {
-	n, err := d.exec(ctx, d.q.outbox.purge, finishedBefore.UnixMilli())
+	n, err := d.inBatches(ctx, d.q.outbox.purge, finishedBefore.UnixMilli())
 	if err != nil {
-		return 0, d.wrap(err, "purge outbox")
+		return n, d.wrap(err, "purge outbox")
 	}
 	return n, nil
 }

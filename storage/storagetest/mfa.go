@@ -48,6 +48,28 @@ var auditTests = []test{
 		equal(t, "kept", len(got), 1)
 		equal(t, "kept id", got[0].ID, "r2")
 	}},
+	{"retention removes more than one batch of events", func(t *testing.T, s storage.Store) {
+		// The purge runs in batches (a short write each); it must go on past the first.
+		const old = 2500
+		must(t, s.InTx(ctx(t), func(tx storage.Store) error {
+			for i := range old + 3 {
+				at := base().Add(-48 * time.Hour)
+				if i >= old {
+					at = base()
+				}
+				if err := tx.AddAuditEvent(ctx(t), &storage.AuditEvent{ID: fmt.Sprintf("b%05d", i), Type: "login", CreatedAt: at}); err != nil {
+					return err
+				}
+			}
+			return nil
+		}))
+		n, err := s.DeleteAuditEventsBefore(ctx(t), base().Add(-24*time.Hour))
+		must(t, err)
+		equal(t, "deleted", n, int64(old))
+		n, err = s.DeleteAuditEventsBefore(ctx(t), base().Add(time.Hour))
+		must(t, err)
+		equal(t, "left for the next purge", n, int64(3))
+	}},
 	{"id and time are filled; no user is allowed", func(t *testing.T, s storage.Store) {
 		must(t, s.CreateUser(ctx(t), newUser("u1")))
 		a, b := &storage.AuditEvent{UserID: "u1", Type: "password_changed"}, &storage.AuditEvent{UserID: "u1", Type: "login"}
