@@ -15,7 +15,10 @@ import (
 	"golang.org/x/text/language"
 
 	"github.com/myaccount/myaccount/internal/account"
+	"github.com/myaccount/myaccount/internal/config"
 	"github.com/myaccount/myaccount/internal/geo"
+	"github.com/myaccount/myaccount/internal/server"
+	"github.com/myaccount/myaccount/internal/sessions"
 	"github.com/myaccount/myaccount/internal/useragent"
 	"github.com/myaccount/myaccount/storage"
 )
@@ -161,7 +164,7 @@ func userOther(ctx context.Context, e env, sub string, args []string) error {
 	if sub != "list" && len(pos) != 1 {
 		return fmt.Errorf("usage: myaccount user %s EMAIL|ID [--json]", sub)
 	}
-	_, st, err := openStore(ctx, e, *path)
+	cfg, st, err := openStore(ctx, e, *path)
 	if err != nil {
 		return err
 	}
@@ -217,10 +220,7 @@ func userOther(ctx context.Context, e env, sub string, args []string) error {
 		}
 		if sub == "lock" {
 			// A locked account keeps no live sessions or tokens.
-			if err := st.RevokeUserSessions(ctx, u.ID, now); err != nil {
-				return err
-			}
-			if err := st.RevokeUserClientGrants(ctx, u.ID, "", now); err != nil {
+			if err := signOutEverywhere(ctx, e, cfg, st, u.ID, now); err != nil {
 				return err
 			}
 		}
@@ -263,7 +263,7 @@ func userSessions(ctx context.Context, e env, sub string, args []string) error {
 	if len(pos) != 1 {
 		return fmt.Errorf("usage: myaccount user %s EMAIL|ID [--json]", sub)
 	}
-	_, st, err := openStore(ctx, e, *path)
+	cfg, st, err := openStore(ctx, e, *path)
 	if err != nil {
 		return err
 	}
@@ -274,10 +274,7 @@ func userSessions(ctx context.Context, e env, sub string, args []string) error {
 	}
 	now := time.Now().UTC()
 	if sub == "signout" {
-		if err := st.RevokeUserSessions(ctx, u.ID, now); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return err
-		}
-		if err := st.RevokeUserClientGrants(ctx, u.ID, "", now); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		if err := signOutEverywhere(ctx, e, cfg, st, u.ID, now); err != nil {
 			return err
 		}
 		if *asJSON {
@@ -509,5 +506,29 @@ func userRole(ctx context.Context, e env, sub string, args []string) error {
 		return printJSON(e.stdout, map[string]any{"id": u.ID, "roles": roles})
 	}
 	fmt.Fprintf(e.stdout, "%s roles: %s\n", u.Email, strings.Join(roles, ", "))
+	return nil
+}
+
+// signOutEverywhere ends every session and grant of the user the one way every sign-out
+// does (sessions.EndAll), then queues the logout tokens of the clients that asked for them
+// (back-channel logout); the running servers' outbox workers deliver them.
+func signOutEverywhere(ctx context.Context, e env, cfg *config.Config, st storage.Store, userID string, now time.Time) error {
+	var ended sessions.Ended
+	err := st.InTx(ctx, func(tx storage.Store) error {
+		var err error
+		ended, err = sessions.EndAll(ctx, tx, userID, now)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sign out: %w", err)
+	}
+	log := newLogger(e.stderr, cfg)
+	n, err := server.BackchannelNotifier(ctx, cfg, st, log)
+	if err != nil {
+		// Signed out all the same; only the clients' notice is missing.
+		log.ErrorContext(ctx, "sign-out: clients not told (back-channel logout)", "err", err)
+		return nil
+	}
+	sessions.Notify(ctx, n, log, ended)
 	return nil
 }

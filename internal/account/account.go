@@ -16,6 +16,7 @@ import (
 	"github.com/myaccount/myaccount/internal/mail"
 	"github.com/myaccount/myaccount/internal/passwords"
 	"github.com/myaccount/myaccount/internal/secret"
+	"github.com/myaccount/myaccount/internal/sessions"
 	"github.com/myaccount/myaccount/storage"
 )
 
@@ -52,6 +53,8 @@ type Store interface {
 	storage.LeaseStore
 	RevokeUserSessions(ctx context.Context, userID string, now time.Time) error
 	RevokeUserClientGrants(ctx context.Context, userID, clientID string, now time.Time) error
+	// ListSessions names the sessions a reset ends, for their clients (back-channel logout).
+	ListSessions(ctx context.Context, userID string) ([]*storage.Session, error)
 	// GetClient names the applications in a person's activity and installations.
 	GetClient(ctx context.Context, id string) (*storage.Client, error)
 	GetGrant(ctx context.Context, id string) (*storage.Grant, error)
@@ -104,6 +107,9 @@ type Service struct {
 	Hashes *secret.Limiter
 	// Metrics counts sign-ins, second steps and lockouts; nil counts nothing.
 	Metrics Recorder
+	// SignedOut hears of the sessions a reset, a password change or "This wasn't me" ends
+	// (back-channel logout); nil tells no one.
+	SignedOut sessions.Notifier
 }
 
 // Recorder counts the outcomes the service sees. It is an interface so that the domain does

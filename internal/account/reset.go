@@ -149,5 +149,10 @@ func (s *Service) Reset(ctx context.Context, token, password string, m Meta) (*s
 
 // endEverything revokes every browser session and every grant (refresh and access tokens).
 func (s *Service) endEverything(ctx context.Context, userID string) error {
-	return sessions.EndAll(ctx, s.Store, userID, s.now())
+	ended, err := sessions.EndAll(ctx, s.Store, userID, s.now())
+	if err != nil {
+		return err
+	}
+	sessions.Notify(ctx, s.SignedOut, s.log(), ended)
+	return nil
 }

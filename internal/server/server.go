@@ -278,6 +278,11 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 	}
 	secure := cfg.SecureCookies()
 	issuer := strings.TrimSuffix(cfg.Issuer, "/")
+	// Every sign-out is told to the clients that registered a back-channel logout URI.
+	backchannelSvc := newBackchannel(store, outbox, km, tp, issuer, log)
+	accounts.SignedOut = backchannelSvc
+	sessionSvc := &sessions.Service{Store: store, TTL: cfg.Session.TTL.Std(), Idle: cfg.Session.IdleTTL.Std(), Now: now, Logger: log,
+		Notifier: backchannelSvc}
 
 	// The provider needs the UI's error page and the UI needs the provider's callback URL;
 	// both are plain functions so neither package imports the other.
@@ -326,7 +331,6 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 	if err != nil {
 		return nil, fmt.Errorf("phones: %w", err)
 	}
-	sessionSvc := &sessions.Service{Store: store, TTL: cfg.Session.TTL.Std(), Idle: cfg.Session.IdleTTL.Std(), Now: now, Logger: log}
 	// The admin console's service (the person's actor is built per request from their roles).
 	adminSvc := &admin.Service{Store: store, Accounts: accounts, Factors: factors, Sessions: sessionSvc, Now: now, Logger: log}
 	uiH, err = ui.New(ui.Config{

@@ -32,9 +32,32 @@ const (
 )
 
 // Revoker is what ending every sign-in of a person needs; a transaction's store (InTx) is one.
+// The sessions and grants are read first: they name the clients to tell (see Ended).
 type Revoker interface {
 	RevokeUserSessions(ctx context.Context, userID string, now time.Time) error
 	RevokeUserClientGrants(ctx context.Context, userID, clientID string, now time.Time) error
+	ListSessions(ctx context.Context, userID string) ([]*storage.Session, error)
+	ListGrants(ctx context.Context, userID string) ([]*storage.Grant, error)
+}
+
+// Ended is what one sign-out ended, for the clients that asked to hear of it (back-channel
+// logout): which sessions, and for a sign-out everywhere the person's grants as they were
+// before it revoked them.
+type Ended struct {
+	UserID string // "" when only the session id is known (the notifier looks it up)
+	// Sessions are the ids of the sessions that ended.
+	Sessions []string
+	// Everything means the person's grants were revoked too; Grants are those grants as
+	// read before (nil: read them now), Keep the session left signed in ("" for none).
+	Everything bool
+	Grants     []*storage.Grant
+	Keep       string
+}
+
+// Notifier hears of every ended sign-in after it is committed (internal/backchannel). Its
+// failure does not undo the sign-out: it is logged.
+type Notifier interface {
+	SessionsEnded(ctx context.Context, e Ended) error
 }
 
 // Store is what the session rules need from storage.
@@ -60,6 +83,27 @@ type Service struct {
 	Idle   time.Duration
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Notifier is told of every session this service ends; nil tells no one.
+	Notifier Notifier
+}
+
+// Notify tells the notifier what a sign-out ended; callers that end sessions inside their
+// own transaction (EndAll) call it after the commit.
+func (s *Service) Notify(ctx context.Context, e Ended) {
+	Notify(ctx, s.Notifier, s.logger(), e)
+}
+
+// Notify is Service.Notify for callers holding only a Notifier (nil tells no one).
+func Notify(ctx context.Context, n Notifier, log *slog.Logger, e Ended) {
+	if n == nil || (len(e.Sessions) == 0 && !e.Everything) {
+		return
+	}
+	if err := n.SessionsEnded(ctx, e); err != nil {
+		if log == nil {
+			log = slog.Default()
+		}
+		log.ErrorContext(ctx, "sign-out: clients not told (back-channel logout)", "err", err, "user_id", e.UserID)
+	}
 }
 
 func (s *Service) now() time.Time {
@@ -120,6 +164,10 @@ func (s *Service) Start(ctx context.Context, st Start) (*storage.Session, string
 	if err != nil {
 		return nil, "", fmt.Errorf("start session: %w", err)
 	}
+	if st.Replaces != nil {
+		// The browser's previous session ended: its clients hear of it like of a sign-out.
+		s.Notify(ctx, Ended{UserID: st.Replaces.UserID, Sessions: []string{st.Replaces.ID}})
+	}
 	return sess, token, nil
 }
 
@@ -162,9 +210,13 @@ func (s *Service) Resolve(ctx context.Context, token string) (*storage.Session, 
 
 // End revokes one session (signing out this browser); ending it again is no error.
 func (s *Service) End(ctx context.Context, sessionID string) error {
-	if err := s.Store.RevokeSession(ctx, sessionID, s.now()); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	err := s.Store.RevokeSession(ctx, sessionID, s.now())
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	} else if err != nil {
 		return fmt.Errorf("end session: %w", err)
 	}
+	s.Notify(ctx, Ended{Sessions: []string{sessionID}})
 	return nil
 }
 
@@ -207,10 +259,16 @@ func Live(sess *storage.Session, now time.Time) bool {
 // out everywhere", a lock, a password reset.
 func (s *Service) SignOutEverywhere(ctx context.Context, userID string) error {
 	now := s.now()
-	err := s.Store.InTx(ctx, func(tx storage.Store) error { return EndAll(ctx, tx, userID, now) })
+	var ended Ended
+	err := s.Store.InTx(ctx, func(tx storage.Store) error {
+		var err error
+		ended, err = EndAll(ctx, tx, userID, now)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("sign out everywhere: %w", err)
 	}
+	s.Notify(ctx, ended)
 	return nil
 }
 
@@ -218,18 +276,24 @@ func (s *Service) SignOutEverywhere(ctx context.Context, userID string) error {
 // stays signed in. Installations' grants are revoked too.
 func (s *Service) SignOutOthers(ctx context.Context, userID, keepID string) error {
 	now := s.now()
+	var ended Ended
 	err := s.Store.InTx(ctx, func(tx storage.Store) error {
+		ended = Ended{UserID: userID, Everything: true, Keep: keepID} // reset: a retried transaction runs again
 		all, err := tx.ListSessions(ctx, userID)
 		if err != nil {
 			return fmt.Errorf("list sessions: %w", err)
 		}
+		if ended.Grants, err = tx.ListGrants(ctx, userID); err != nil {
+			return fmt.Errorf("list grants: %w", err)
+		}
 		for _, sess := range all {
-			if sess.ID == keepID || sess.RevokedAt != nil {
+			if sess.ID == keepID || !Live(sess, now) {
 				continue
 			}
 			if err := tx.RevokeSession(ctx, sess.ID, now); err != nil && !errors.Is(err, storage.ErrNotFound) {
 				return fmt.Errorf("revoke session: %w", err)
 			}
+			ended.Sessions = append(ended.Sessions, sess.ID)
 		}
 		if err := tx.RevokeUserClientGrants(ctx, userID, "", now); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return fmt.Errorf("revoke grants: %w", err)
@@ -239,20 +303,35 @@ func (s *Service) SignOutOthers(ctx context.Context, userID, keepID string) erro
 	if err != nil {
 		return fmt.Errorf("sign out others: %w", err)
 	}
+	s.Notify(ctx, ended)
 	return nil
 }
 
 // EndAll revokes every session and every grant of the user through st at now. It is the
 // body of SignOutEverywhere for callers already inside a transaction ("This wasn't me"
-// locks an account down together with other changes).
-func EndAll(ctx context.Context, st Revoker, userID string, now time.Time) error {
+// locks an account down together with other changes), who pass what it returns to Notify
+// once their transaction committed.
+func EndAll(ctx context.Context, st Revoker, userID string, now time.Time) (Ended, error) {
+	ended := Ended{UserID: userID, Everything: true}
+	all, err := st.ListSessions(ctx, userID)
+	if err != nil {
+		return Ended{}, fmt.Errorf("list sessions: %w", err)
+	}
+	for _, sess := range all {
+		if Live(sess, now) {
+			ended.Sessions = append(ended.Sessions, sess.ID)
+		}
+	}
+	if ended.Grants, err = st.ListGrants(ctx, userID); err != nil {
+		return Ended{}, fmt.Errorf("list grants: %w", err)
+	}
 	if err := st.RevokeUserSessions(ctx, userID, now); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return fmt.Errorf("revoke sessions: %w", err)
+		return Ended{}, fmt.Errorf("revoke sessions: %w", err)
 	}
 	if err := st.RevokeUserClientGrants(ctx, userID, "", now); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return fmt.Errorf("revoke grants: %w", err)
+		return Ended{}, fmt.Errorf("revoke grants: %w", err)
 	}
-	return nil
+	return ended, nil
 }
 
 func truncate(s string, n int) string {

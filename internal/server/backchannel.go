@@ -1,0 +1,51 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/myaccount/myaccount/internal/backchannel"
+	"github.com/myaccount/myaccount/internal/config"
+	"github.com/myaccount/myaccount/internal/mail"
+	"github.com/myaccount/myaccount/internal/secret"
+	"github.com/myaccount/myaccount/internal/sessions"
+	"github.com/myaccount/myaccount/internal/tracing"
+	"github.com/myaccount/myaccount/keys"
+	"github.com/myaccount/myaccount/storage"
+)
+
+// newBackchannel builds the back-channel logout notifier and registers its delivery task on
+// the outbox, so every instance's worker delivers logout tokens.
+func newBackchannel(store storage.Store, outbox *mail.Outbox, km *keys.Manager, tp *tracing.Provider, issuer string, log *slog.Logger) *backchannel.Service {
+	bc := backchannel.New(backchannel.Service{Store: store, Queue: outbox, Keys: km, Issuer: issuer, Logger: log})
+	outbox.Handle(backchannel.TaskKind, traceTask(tp, backchannel.TaskKind, bc.Deliver))
+	return bc
+}
+
+// BackchannelNotifier is the notifier for the CLI's sign-outs (user signout, user lock): it
+// queues the logout tokens in the shared outbox, sealed like the server's, and the running
+// servers' workers deliver them.
+func BackchannelNotifier(ctx context.Context, cfg *config.Config, st storage.Store, log *slog.Logger) (sessions.Notifier, error) {
+	mk, _, err := MasterKey(ctx, cfg, st)
+	if err != nil {
+		return nil, fmt.Errorf("master key: %w", err)
+	}
+	sealer, err := keys.NewSealer(mk)
+	if err != nil {
+		return nil, fmt.Errorf("outbox sealer: %w", err)
+	}
+	outbox, err := mail.NewOutbox(mail.OutboxConfig{Store: st, Sender: mail.LogSender{Logger: log}, Sealer: sealer,
+		Holder: "cli-" + secret.NewID(), Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("outbox: %w", err)
+	}
+	km, err := NewKeyManager(cfg, st, mk, log, time.Now)
+	if err != nil {
+		return nil, fmt.Errorf("key manager: %w", err)
+	}
+	return backchannel.New(backchannel.Service{Store: st, Queue: outbox, Keys: km,
+		Issuer: strings.TrimSuffix(cfg.Issuer, "/"), Logger: log}), nil
+}
