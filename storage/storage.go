@@ -141,6 +141,9 @@ type AuthRequest struct {
 	// DeviceID is the installation's stable id the product sent (device_id), for licence
 	// seats (issue 14); "" when it sent none.
 	DeviceID string
+	// Resources are the resource indicators (RFC 8707) the request asked for, each one
+	// registered for the client; they become the tokens' audience.
+	Resources []string
 	// BrowserHash is the SHA-256 of the binding secret held in the browser's cookie.
 	BrowserHash string
 	// Filled when the person has signed in and consented.
@@ -595,6 +598,10 @@ type SessionStore interface {
 	RevokeSession(ctx context.Context, id string, now time.Time) error
 	ListSessions(ctx context.Context, userID string) ([]*Session, error)
 	RevokeUserSessions(ctx context.Context, userID string, now time.Time) error
+	// ListExpiredSessions returns up to limit sessions expired by now and never revoked,
+	// soonest expired first: housekeeping tells their clients (back-channel logout) and
+	// revokes them before the sweep deletes them.
+	ListExpiredSessions(ctx context.Context, now time.Time, limit int) ([]*Session, error)
 }
 
 // TokenStore keeps grants (token families), refresh tokens and access tokens.

@@ -195,7 +195,10 @@ func TestWhoIsTold(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.outbox.Work(ctx)
+	// Two tasks queued in all: none for the client without a logout URI.
+	if n := f.outbox.Work(ctx); n != 2 {
+		t.Errorf("%d tasks queued, want 2", n)
+	}
 	got := f.received()
 	if len(got) != 2 {
 		t.Fatalf("told %d times, want 2: %v", len(got), got)

@@ -509,6 +509,13 @@ func (s *Server) RunJobs(ctx context.Context) {
 
 // Housekeeping deletes expired rows and retired keys.
 func (s *Server) Housekeeping(ctx context.Context) {
+	// Expired sessions are told to their clients (back-channel logout) before the sweep
+	// deletes them.
+	if n, err := s.Sessions.EndExpired(ctx); err != nil {
+		s.log.ErrorContext(ctx, "end expired sessions", "err", err)
+	} else if n > 0 {
+		s.log.InfoContext(ctx, "ended expired sessions", "sessions", n)
+	}
 	if n, err := s.Store.DeleteExpired(ctx, s.now().UTC()); err != nil {
 		s.log.ErrorContext(ctx, "delete expired rows", "err", err)
 	} else if n > 0 {

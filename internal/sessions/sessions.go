@@ -70,6 +70,7 @@ type Store interface {
 	TouchSession(ctx context.Context, id string, now time.Time) error
 	RevokeSession(ctx context.Context, id string, now time.Time) error
 	ListSessions(ctx context.Context, userID string) ([]*storage.Session, error)
+	ListExpiredSessions(ctx context.Context, now time.Time, limit int) ([]*storage.Session, error)
 	// InTx runs fn in one transaction (storage.Store.InTx).
 	InTx(ctx context.Context, fn func(storage.Store) error) error
 }
@@ -247,6 +248,41 @@ func (s *Service) List(ctx context.Context, userID string) ([]*storage.Session, 
 		}
 	}
 	return live, nil
+}
+
+// expiredBatch bounds one read of expired sessions.
+const expiredBatch = 500
+
+// EndExpired tells the clients of every session that reached its end of life (back-channel
+// logout) and marks it revoked: housekeeping runs it before the sweep that deletes expired
+// rows. A session whose clients could not be told is left as it was and the run stops; the
+// sweep then deletes it untold, as the store that failed is the one the queue lives in. It
+// returns how many sessions it ended. An idle session is told when it expires (or when the
+// browser signs in again), not when it falls idle.
+func (s *Service) EndExpired(ctx context.Context) (int, error) {
+	if s.Notifier == nil {
+		return 0, nil
+	}
+	now := s.now()
+	n := 0
+	for {
+		batch, err := s.Store.ListExpiredSessions(ctx, now, expiredBatch)
+		if err != nil {
+			return n, fmt.Errorf("end expired sessions: %w", err)
+		}
+		for _, sess := range batch {
+			if err := s.Notifier.SessionsEnded(ctx, Ended{UserID: sess.UserID, Sessions: []string{sess.ID}}); err != nil {
+				return n, fmt.Errorf("end expired sessions: %w", err)
+			}
+			if err := s.Store.RevokeSession(ctx, sess.ID, now); err != nil && !errors.Is(err, storage.ErrNotFound) {
+				return n, fmt.Errorf("end expired sessions: %w", err)
+			}
+			n++
+		}
+		if len(batch) < expiredBatch {
+			return n, nil
+		}
+	}
 }
 
 // Live reports whether the session is neither revoked nor expired at now.

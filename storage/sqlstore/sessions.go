@@ -12,7 +12,7 @@ const sessionColumns = `id, token_hash, user_id, auth_time, amr, acr, user_agent
 	created_at, last_seen_at, expires_at, revoked_at`
 
 type sessionSQL struct {
-	insert, get, getLive, touch, revoke, list, revokeUser string
+	insert, get, getLive, touch, revoke, list, revokeUser, expired string
 }
 
 func newSessionSQL(rb func(string) string) sessionSQL {
@@ -28,6 +28,8 @@ func newSessionSQL(rb func(string) string) sessionSQL {
 		revoke:     rb(`UPDATE sessions SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`),
 		list:       rb(`SELECT ` + sessionColumns + ` FROM sessions WHERE user_id = ? ORDER BY last_seen_at DESC, id`),
 		revokeUser: rb(`UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL`),
+		expired: rb(`SELECT ` + sessionColumns + ` FROM sessions
+			WHERE expires_at <= ? AND revoked_at IS NULL ORDER BY expires_at, id LIMIT ?`),
 	}
 }
 
@@ -126,4 +128,22 @@ func (d *DB) ListSessions(ctx context.Context, userID string) ([]*storage.Sessio
 func (d *DB) RevokeUserSessions(ctx context.Context, userID string, now time.Time) error {
 	_, err := d.exec(ctx, d.q.sessions.revokeUser, now.UnixMilli(), userID)
 	return d.wrap(err, "revoke sessions of %q", userID)
+}
+
+// ListExpiredSessions returns up to limit sessions expired by now and not revoked, soonest
+// expired first (the expires_at index).
+func (d *DB) ListExpiredSessions(ctx context.Context, now time.Time, limit int) ([]*storage.Session, error) {
+	var rows []sessionRow
+	if err := d.sel(ctx, &rows, d.q.sessions.expired, now.UnixMilli(), limit); err != nil {
+		return nil, d.wrap(err, "list expired sessions")
+	}
+	out := make([]*storage.Session, len(rows))
+	for i := range rows {
+		s, err := rows[i].session()
+		if err != nil {
+			return nil, d.wrap(err, "list expired sessions")
+		}
+		out[i] = s
+	}
+	return out, nil
 }

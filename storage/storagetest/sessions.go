@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -105,5 +106,28 @@ var sessionTests = []test{
 		}
 		_, err = s.GetSessionByTokenHash(ctx(t), "token-other", base())
 		must(t, err)
+	}},
+	{"expired sessions are listed until revoked, soonest first", func(t *testing.T, s storage.Store) {
+		must(t, s.CreateUser(ctx(t), newUser("u1")))
+		for i, d := range []time.Duration{3 * time.Hour, time.Hour, 2 * time.Hour, 48 * time.Hour} {
+			sess := newSession(fmt.Sprintf("s%d", i), "u1")
+			sess.ExpiresAt = base().Add(d)
+			must(t, s.CreateSession(ctx(t), sess))
+		}
+		must(t, s.RevokeSession(ctx(t), "s0", base()))
+		ids := func(now time.Time, limit int) []string {
+			got, err := s.ListExpiredSessions(ctx(t), now, limit)
+			must(t, err)
+			out := []string{}
+			for _, g := range got {
+				out = append(out, g.ID)
+			}
+			return out
+		}
+		equal(t, "none expired", ids(base(), 10), []string{})
+		equal(t, "expired at 3h", ids(base().Add(3*time.Hour), 10), []string{"s1", "s2"})
+		equal(t, "limit", ids(base().Add(3*time.Hour), 1), []string{"s1"})
+		must(t, s.RevokeSession(ctx(t), "s1", base().Add(3*time.Hour)))
+		equal(t, "after revoking", ids(base().Add(3*time.Hour), 10), []string{"s2"})
 	}},
 }

@@ -627,6 +627,14 @@ func (s *Store) ListClients(ctx context.Context) (r0 []*storage.Client, err erro
 	return
 }
 
+func (s *Store) ListExpiredSessions(ctx context.Context, a1 time.Time, a2 int) (r0 []*storage.Session, err error) {
+	err = s.around(ctx, "ListExpiredSessions", func(ctx context.Context) (err error) {
+		r0, err = s.inner.ListExpiredSessions(ctx, a1, a2)
+		return err
+	})
+	return
+}
+
 func (s *Store) ListGrants(ctx context.Context, a1 string) (r0 []*storage.Grant, err error) {
 	err = s.around(ctx, "ListGrants", func(ctx context.Context) (err error) {
 		r0, err = s.inner.ListGrants(ctx, a1)
