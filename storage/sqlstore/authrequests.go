@@ -12,7 +12,8 @@ import (
 const authRequestColumns = `id, client_id, redirect_uri, state, nonce, scopes, response_type,
 	response_mode, code_challenge, code_challenge_method, prompt, max_age, ui_locales, login_hint,
 	acr_values, device_name, browser_hash, user_id, session_id, auth_time, amr, acr, done,
-	code_hash, code_expires_at, code_used_at, created_at, expires_at, hint_subject, device_id`
+	code_hash, code_expires_at, code_used_at, created_at, expires_at, hint_subject, device_id,
+	resources`
 
 type authRequestSQL struct {
 	insert, get, getByCode, complete, rebind, saveCode, consumeCode, delete string
@@ -21,7 +22,7 @@ type authRequestSQL struct {
 func newAuthRequestSQL(rb func(string) string) authRequestSQL {
 	return authRequestSQL{
 		insert: rb(`INSERT INTO auth_requests (` + authRequestColumns + `)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		get:       rb(`SELECT ` + authRequestColumns + ` FROM auth_requests WHERE id = ?`),
 		getByCode: rb(`SELECT ` + authRequestColumns + ` FROM auth_requests WHERE code_hash = ?`),
 		// The WHERE clause is the rule: only a pending, unexpired request can be completed, and
@@ -73,6 +74,7 @@ type authRequestRow struct {
 	ExpiresAt           sql.NullInt64  `db:"expires_at"`
 	HintSubject         string         `db:"hint_subject"`
 	DeviceID            string         `db:"device_id"`
+	Resources           string         `db:"resources"`
 }
 
 func (r *authRequestRow) authRequest() (*storage.AuthRequest, error) {
@@ -89,6 +91,7 @@ func (r *authRequestRow) authRequest() (*storage.AuthRequest, error) {
 		ACRValues:   ld.list("acr_values", r.ACRValues),
 		DeviceName:  r.DeviceName,
 		DeviceID:    r.DeviceID,
+		Resources:   ld.list("resources", r.Resources),
 		BrowserHash: r.BrowserHash,
 		UserID:      r.UserID.String, SessionID: r.SessionID,
 		AuthTime: fromMS(r.AuthTime),
@@ -122,7 +125,7 @@ func (d *DB) CreateAuthRequest(ctx context.Context, ar *storage.AuthRequest) err
 		encodeList(ar.ACRValues), ar.DeviceName, ar.BrowserHash, nullIfEmpty(ar.UserID),
 		ar.SessionID, msOrNull(ar.AuthTime), encodeList(ar.AMR), ar.ACR, ar.Done,
 		nullIfEmpty(ar.CodeHash), msOrNull(ar.CodeExpiresAt), msPtr(ar.CodeUsedAt),
-		msOrNull(ar.CreatedAt), msOrNull(ar.ExpiresAt), ar.HintSubject, ar.DeviceID)
+		msOrNull(ar.CreatedAt), msOrNull(ar.ExpiresAt), ar.HintSubject, ar.DeviceID, encodeList(ar.Resources))
 	return d.wrap(err, "create auth request %q", ar.ID)
 }
 

@@ -141,4 +141,13 @@ var dpopBindingTests = []test{
 		must(t, err)
 		equal(t, "unbound access token", gotAT.DPoPJKT, "")
 	}},
+	{"an auth request's resource indicators round-trip", func(t *testing.T, s storage.Store) {
+		must(t, s.CreateClient(ctx(t), newClient("c1")))
+		ar := newAuthRequest("ar1", "c1")
+		ar.Resources = []string{"https://api.example/", "https://files.example/"}
+		must(t, s.CreateAuthRequest(ctx(t), ar))
+		got, err := s.GetAuthRequest(ctx(t), "ar1")
+		must(t, err)
+		equal(t, "resources", got.Resources, ar.Resources)
+	}},
 }

@@ -6,6 +6,8 @@
 --     refresh token is bound to (RFC 9449 §5); '' = not bound.
 --   access_tokens.dpop_jkt: the same for a recorded (opaque or JWT) access token, so that
 --     introspection reports cnf.jkt and userinfo demands a proof by that key.
+--   auth_requests.resources: the resource indicators (RFC 8707) of an authorization request,
+--     a JSON list of URIs registered for the client, carried to the grant's audience.
 --
 -- The PostgreSQL set repeats this file with the same version and columns.
 CREATE TABLE used_jtis (
@@ -17,3 +19,4 @@ CREATE TABLE used_jtis (
 CREATE INDEX used_jtis_expires_at ON used_jtis (expires_at);
 ALTER TABLE refresh_tokens ADD COLUMN dpop_jkt TEXT NOT NULL DEFAULT '';
 ALTER TABLE access_tokens ADD COLUMN dpop_jkt TEXT NOT NULL DEFAULT '';
+ALTER TABLE auth_requests ADD COLUMN resources TEXT NOT NULL DEFAULT '[]';
