@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gorilla/mux"
 
@@ -37,6 +38,8 @@ type mfaPage struct {
 	Remember bool
 	// Phone is the verified number SMS codes go to, masked, when SMS is offered.
 	Phone string
+	// EmailSent: a code was emailed for this sign-in (else the email section only sends one).
+	EmailSent bool
 }
 
 // methodsFor lists the factors to offer, the one used last first.
@@ -55,7 +58,10 @@ func (h *Handler) methodsFor(r *http.Request, u *storage.User, p *pendingSignIn)
 		out = append(out, string(m))
 	}
 	if i := slices.Index(out, u.PreferredMFA); i > 0 {
-		out = append([]string{out[i]}, slices.Delete(out, i, i+1)...)
+		// out[i] is read first: Go does not order an index expression against a call in the
+		// same statement, and slices.Delete clears the element it removes.
+		pref := out[i]
+		out = append([]string{pref}, slices.Delete(out, i, i+1)...)
 	}
 	return out, nil
 }
@@ -67,7 +73,7 @@ func (h *Handler) renderMFA(w http.ResponseWriter, r *http.Request, u *storage.U
 		return
 	}
 	page := mfaPage{common: h.commonFor(w, r, i18n.N("Two-step verification"), u),
-		Email: u.Email, Methods: methods, Error: msg, Notice: notice}
+		Email: u.Email, Methods: methods, Error: msg, Notice: notice, EmailSent: p.EmailSent}
 	if slices.Contains(methods, string(mfa.MethodSMSCode)) {
 		ph, err := h.verifiedPhone(r, u)
 		if err != nil {
@@ -130,6 +136,12 @@ func (h *Handler) mfaPost(w http.ResponseWriter, r *http.Request) {
 			return
 		} else if !sent {
 			notice = T("Too many requests. Please try again later.")
+		} else if !p.EmailSent {
+			p.EmailSent = true
+			if err := h.sealCookie(w, signinCookie, pendingPurpose, *p, time.Unix(p.Expires, 0).Sub(h.now())); err != nil {
+				h.fail(w, r, "pending sign-in", err)
+				return
+			}
 		}
 		h.renderMFA(w, r, u, p, "", notice, http.StatusOK)
 		return

@@ -36,6 +36,9 @@ type pendingSignIn struct {
 	Flow    string   `json:"f,omitempty"` // authorization request to continue
 	Return  string   `json:"r,omitempty"` // local page to return to otherwise
 	Expires int64    `json:"e"`
+	// EmailSent: an emailed code went out for this sign-in, so the second-step page offers
+	// to enter it (else only to send one).
+	EmailSent bool `json:"m,omitempty"`
 }
 
 func (h *Handler) cookieAEAD() (cipher.AEAD, error) {
@@ -207,28 +210,31 @@ func (h *Handler) nextStep(w http.ResponseWriter, r *http.Request, u *storage.Us
 		return "", nil, errNeedPassword
 	}
 	p := pendingSignIn{UserID: u.ID, AMR: ev.AMR(), Flow: flow, Return: returnPath(ret), Expires: h.now().Add(pendingTTL).Unix()}
-	if err := h.sealCookie(w, signinCookie, pendingPurpose, p, pendingTTL); err != nil {
-		return "", nil, err
-	}
+	next := "/mfa"
 	// The code goes out at once when the first way offered is a code: by SMS when the
 	// person chose it last time (or has only that), else by email.
-	if len(d.Methods) > 0 && (d.Methods[0] == mfa.MethodSMSCode ||
-		(slices.Contains(d.Methods, mfa.MethodSMSCode) && u.PreferredMFA == string(mfa.MethodSMSCode))) {
+	switch {
+	case len(d.Methods) > 0 && (d.Methods[0] == mfa.MethodSMSCode ||
+		(slices.Contains(d.Methods, mfa.MethodSMSCode) && u.PreferredMFA == string(mfa.MethodSMSCode))):
 		if err := h.sendSMSCode(r, u, storage.TokenSMSCode); errors.Is(err, errSMSRefused) {
-			return "/mfa?limited=1", nil, nil
+			next = "/mfa?limited=1"
 		} else if err != nil {
 			return "", nil, err
 		}
-		return "/mfa", nil, nil
-	}
-	if len(d.Methods) > 0 && d.Methods[0] == mfa.MethodEmailCode {
-		if sent, err := h.sendEmailCode(r, u); err != nil {
+	case len(d.Methods) > 0 && d.Methods[0] == mfa.MethodEmailCode:
+		sent, err := h.sendEmailCode(r, u)
+		if err != nil {
 			return "", nil, err
-		} else if !sent {
-			return "/mfa?limited=1", nil, nil
+		}
+		p.EmailSent = sent
+		if !sent {
+			next = "/mfa?limited=1"
 		}
 	}
-	return "/mfa", nil, nil
+	if err := h.sealCookie(w, signinCookie, pendingPurpose, p, pendingTTL); err != nil {
+		return "", nil, err
+	}
+	return next, nil, nil
 }
 
 // sendEmailCode mails a fresh sign-in code, at most a few per ten minutes (guard.EmailCode);

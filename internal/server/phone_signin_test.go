@@ -8,11 +8,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
 	"github.com/myaccount/myaccount/internal/config"
+	"github.com/myaccount/myaccount/internal/mail/mailtest"
 	"github.com/myaccount/myaccount/internal/sms/smstest"
 	"github.com/myaccount/myaccount/storage"
 )
@@ -164,5 +166,69 @@ func TestSMSReset(t *testing.T) {
 	f.Set("code", code)
 	if p = b2.post(e.issuer+"/forgot/sms/code", f); p.status != http.StatusUnprocessableEntity {
 		t.Fatalf("an old code: %d", p.status)
+	}
+}
+
+// TestSMSPreferredEmailOffered: a person offered both emailed and SMS codes who chose SMS last
+// time gets the code by SMS only. The page's email way offers to send a code and does not
+// claim one was sent; asked for, the mail goes out and the page then takes the code.
+func TestSMSPreferredEmailOffered(t *testing.T) {
+	t.Parallel()
+	mail := mailtest.NewServer(t)
+	e, g := phoneEnv(t, false, map[string]string{"MYACCOUNT_MFA_SMS": "fallback"}, envOptions{smtp: mail,
+		configure: func(c *config.Config) { c.MFA.EmailCodeForNewBrowsers = true }})
+	u := e.germanUser("ada@example.com")
+	// The number is put in place directly: confirming it on the page needs a sign-in, which
+	// the new-browser check would already ask a code for.
+	ctx, now := context.Background(), e.clock.Now()
+	if err := e.store.PutPhoneVerification(ctx, &storage.PhoneVerification{UserID: u.ID, E164: "+4915123456789",
+		CodeHash: "h", CreatedAt: now, LastSentAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.ConfirmPhone(ctx, u.ID, "h", now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.UpdateUser(ctx, u.ID, func(x *storage.User) error { x.PreferredMFA = "sms_code"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	codeMails := func() (n int) {
+		for _, r := range mail.Messages() {
+			if strings.Contains(r.Subject, "sign-in code") {
+				n++
+			}
+		}
+		return n
+	}
+	before := codeMails()
+	b := e.browser()
+	p := b.submitLogin(b.get(e.issuer+"/login"), "ada@example.com", testPassword)
+	if p.url.Path != "/mfa" || !strings.Contains(p.body, `value="sms_code"`) {
+		t.Fatalf("after the password: %d at %s\n%.3000s", p.status, p.url, p.body)
+	}
+	smstest.Code(t, g.Wait(t))
+	if strings.Index(p.body, `value="sms_code"`) > strings.Index(p.body, `value="email_resend"`) {
+		t.Errorf("the way chosen last time (SMS) is not offered first")
+	}
+	if strings.Contains(p.body, "We sent a 6-digit code to") || !strings.Contains(p.body, `value="email_resend"`) ||
+		!strings.Contains(p.body, "Email me a code") || strings.Contains(p.body, `id="email-code"`) {
+		t.Fatalf("the email way when only an SMS went out:\n%.3000s", p.body)
+	}
+	if n := codeMails(); n != before {
+		t.Fatalf("%d sign-in codes emailed although SMS was the way chosen", n-before)
+	}
+	f := p.formValues()
+	f.Set("method", "email_resend")
+	p = b.post(e.issuer+"/mfa", f)
+	if !strings.Contains(p.body, `id="email-code"`) || !strings.Contains(p.body, "We sent a 6-digit code to") {
+		t.Fatalf("after asking for an emailed code: %d\n%.3000s", p.status, p.body)
+	}
+	// The page remembers it for this sign-in: reloaded, it still takes the emailed code.
+	if p = b.get(e.issuer + "/mfa"); !strings.Contains(p.body, `id="email-code"`) {
+		t.Fatalf("reloaded after the mail: the email code field is gone\n%.2000s", p.body)
+	}
+	for deadline := time.Now().Add(10 * time.Second); codeMails() != before+1; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sign-in code mails after asking for one, want 1", codeMails()-before)
+		}
 	}
 }
