@@ -77,36 +77,14 @@ func cmdClient(ctx context.Context, e env, args []string) error {
 
 // clientView is how a client is printed (never its secret hash).
 type clientView struct {
-	ClientID               string   `json:"client_id"`
-	ClientSecret           string   `json:"client_secret,omitempty"`
-	Name                   string   `json:"name"`
-	Type                   string   `json:"type"`
-	RedirectURIs           []string `json:"redirect_uris"`
-	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
-	GrantTypes             []string `json:"grant_types"`
-	Scopes                 []string `json:"scopes"`
-	FirstParty             bool     `json:"first_party"`
-	AccessTokenFormat      string   `json:"access_token_format"`
-	IDTokenAlg             string   `json:"id_token_alg"`
-	RequireMFA             bool     `json:"require_mfa"`
-	LogoURI                string   `json:"logo_uri"`
-	ClientURI              string   `json:"client_uri"`
-	PolicyURI              string   `json:"policy_uri"`
-	TosURI                 string   `json:"tos_uri"`
-	admin.Protocol
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret,omitempty"`
+	admin.ClientSpec
 	CreatedAt string `json:"created_at"`
 }
 
 func viewClient(c *admin.Client) clientView {
-	return clientView{
-		ClientID: c.ClientID, Name: c.Name, Type: c.Type,
-		RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
-		GrantTypes: c.GrantTypes, Scopes: c.Scopes, FirstParty: c.FirstParty,
-		AccessTokenFormat: c.AccessTokenFormat, IDTokenAlg: c.IDTokenAlg, RequireMFA: c.RequireMFA,
-		LogoURI: c.LogoURI, ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TosURI: c.TosURI,
-		Protocol:  c.Protocol,
-		CreatedAt: c.CreatedAt.UTC().Format(time.RFC3339),
-	}
+	return clientView{ClientID: c.ClientID, ClientSpec: c.ClientSpec, CreatedAt: c.CreatedAt.UTC().Format(time.RFC3339)}
 }
 
 func clientCreate(ctx context.Context, e env, args []string) error {

@@ -454,25 +454,6 @@ func (a *API) listClients(w http.ResponseWriter, r *http.Request, actor Actor) {
 	writePage(w, r, out, next)
 }
 
-// clientSpecJSON is the body of POST /clients.
-type clientSpecJSON struct {
-	Name                   string   `json:"name"`
-	Type                   string   `json:"type"`
-	RedirectURIs           []string `json:"redirect_uris"`
-	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
-	GrantTypes             []string `json:"grant_types"`
-	Scopes                 []string `json:"scopes"`
-	FirstParty             bool     `json:"first_party"`
-	AccessTokenFormat      string   `json:"access_token_format"`
-	IDTokenAlg             string   `json:"id_token_alg"`
-	RequireMFA             bool     `json:"require_mfa"`
-	LogoURI                string   `json:"logo_uri"`
-	ClientURI              string   `json:"client_uri"`
-	PolicyURI              string   `json:"policy_uri"`
-	TosURI                 string   `json:"tos_uri"`
-	Protocol
-}
-
 // createdClient is a new client with its secret, shown only in this answer.
 type createdClient struct {
 	*Client
@@ -484,11 +465,11 @@ func (a *API) createClient(w http.ResponseWriter, r *http.Request, actor Actor) 
 		a.fail(w, r, &ForbiddenError{Need: ManageClients})
 		return
 	}
-	var b clientSpecJSON
+	var b ClientSpec
 	if !decode(w, r, &b, false) {
 		return
 	}
-	c, sec, err := a.cfg.Service.CreateClient(r.Context(), actor, ClientSpec(b))
+	c, sec, err := a.cfg.Service.CreateClient(r.Context(), actor, b)
 	if err != nil {
 		a.fail(w, r, err)
 		return

@@ -28,24 +28,10 @@ const (
 // KnownGrants lists the supported grant types.
 var KnownGrants = []string{GrantCode, GrantRefresh, GrantClientCredentials, GrantDeviceCode}
 
-// Client is how a client is shown: never its secret (nor the secret's hash).
+// Client is how a client is shown: its settings, never its secret (nor the secret's hash).
 type Client struct {
-	ClientID               string   `json:"client_id"`
-	Name                   string   `json:"name"`
-	Type                   string   `json:"type"`
-	RedirectURIs           []string `json:"redirect_uris"`
-	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
-	GrantTypes             []string `json:"grant_types"`
-	Scopes                 []string `json:"scopes"`
-	FirstParty             bool     `json:"first_party"`
-	AccessTokenFormat      string   `json:"access_token_format"`
-	IDTokenAlg             string   `json:"id_token_alg"`
-	RequireMFA             bool     `json:"require_mfa"`
-	LogoURI                string   `json:"logo_uri"`
-	ClientURI              string   `json:"client_uri"`
-	PolicyURI              string   `json:"policy_uri"`
-	TosURI                 string   `json:"tos_uri"`
-	Protocol
+	ClientID string `json:"client_id"`
+	ClientSpec
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 	// ETag is the version of the stored client: pass it back to UpdateClient and
@@ -61,14 +47,19 @@ func nonNil(s []string) []string {
 }
 
 func viewClient(c *storage.Client) *Client {
-	return &Client{
-		ClientID: c.ID, Name: c.Name, Type: c.Type,
+	return &Client{ClientID: c.ID, ClientSpec: specOf(c),
+		CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(), ETag: clientETag(c)}
+}
+
+// specOf is the stored client's settings, lists never nil (JSON shows [] rather than null).
+func specOf(c *storage.Client) ClientSpec {
+	return ClientSpec{
+		Name: c.Name, Type: c.Type,
 		RedirectURIs: nonNil(c.RedirectURIs), PostLogoutRedirectURIs: nonNil(c.PostLogoutRedirectURIs),
 		GrantTypes: nonNil(c.GrantTypes), Scopes: nonNil(c.Scopes), FirstParty: c.FirstParty,
 		AccessTokenFormat: c.AccessTokenFormat, IDTokenAlg: c.IDTokenAlg, RequireMFA: c.RequireMFA,
 		LogoURI: c.LogoURI, ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TosURI: c.TosURI,
-		Protocol:  protocolOf(c),
-		CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(), ETag: clientETag(c),
+		Protocol: protocolOf(c),
 	}
 }
 
@@ -85,23 +76,25 @@ func clientETag(c *storage.Client) string {
 	return `"` + hex.EncodeToString(sum[:12]) + `"`
 }
 
-// ClientSpec is a new client.
+// ClientSpec is a client's settings: what an administrator chooses when creating one (the
+// body of POST /clients, the CLI's flags) and what every view of a client shows. One type
+// for all of them, so a new setting is added in one place.
 type ClientSpec struct {
-	Name                   string
-	Type                   string // storage.ClientConfidential, ClientPublic or ClientNative
-	RedirectURIs           []string
-	PostLogoutRedirectURIs []string
-	GrantTypes             []string // default authorization_code and refresh_token
-	Scopes                 []string // extra scopes it may ask for (e.g. admin:read)
-	FirstParty             bool
-	AccessTokenFormat      string // storage.TokenFormatJWT (default) or TokenFormatOpaque
-	IDTokenAlg             string // RS256 (default) or ES256
-	RequireMFA             bool
-	LogoURI                string
-	ClientURI              string
-	PolicyURI              string
-	TosURI                 string
-	Protocol               // issue 16's settings; none by default
+	Name                   string   `json:"name"`
+	Type                   string   `json:"type"` // storage.ClientConfidential, ClientPublic or ClientNative
+	RedirectURIs           []string `json:"redirect_uris"`
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
+	GrantTypes             []string `json:"grant_types"` // default authorization_code and refresh_token
+	Scopes                 []string `json:"scopes"`      // extra scopes it may ask for (e.g. admin:read)
+	FirstParty             bool     `json:"first_party"`
+	AccessTokenFormat      string   `json:"access_token_format"` // storage.TokenFormatJWT (default) or TokenFormatOpaque
+	IDTokenAlg             string   `json:"id_token_alg"`        // RS256 (default) or ES256
+	RequireMFA             bool     `json:"require_mfa"`
+	LogoURI                string   `json:"logo_uri"`
+	ClientURI              string   `json:"client_uri"`
+	PolicyURI              string   `json:"policy_uri"`
+	TosURI                 string   `json:"tos_uri"`
+	Protocol                        // issue 16's settings; none by default
 }
 
 // NewClient validates spec and returns the client to store, with a fresh id (no secret).
