@@ -8,7 +8,7 @@ import (
 // Kinds of JWT ids remembered by ReplayStore.
 const (
 	ReplayDPoP      = "dpop"      // a DPoP proof's jti (RFC 9449 §11.1)
-	ReplayAssertion = "assertion" // a private_key_jwt client assertion's jti (RFC 7523 §3)
+	ReplayAssertion = "client_assertion" // a private_key_jwt client assertion's jti (RFC 7523 §3)
 )
 
 // ReplayStore remembers JWT ids that may be used only once.

@@ -30,6 +30,9 @@ const (
 	Captcha Purpose = "myaccount captcha v1"
 	// PhoneCodes keys the hashes of the codes sent by SMS (internal/phone).
 	PhoneCodes Purpose = "myaccount phone codes v1"
+	// DPoPNonce signs the DPoP-Nonce values the token endpoint hands out (op, RFC 9449 §8):
+	// every instance recognises every other's nonces without shared state.
+	DPoPNonce Purpose = "myaccount dpop nonce v1"
 )
 
 // Size is the length of every derived key and of the master key.
