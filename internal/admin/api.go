@@ -163,6 +163,16 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.mux.ServeHTTP(w, r) // (not h: only the mux sets the path values)
 }
 
+// Route is the template of the route that serves r (e.g. "/admin/api/v1/clients/{id}"), for
+// metrics labels that stay a fixed set; "" when no route matches.
+func (a *API) Route(r *http.Request) string {
+	_, pattern := a.mux.Handler(r)
+	if _, path, ok := strings.Cut(pattern, " "); ok {
+		return path
+	}
+	return pattern
+}
+
 type statusCapture struct {
 	header http.Header
 	status int

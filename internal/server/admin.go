@@ -17,8 +17,10 @@ import (
 // mountAdmin serves the admin API (internal/admin) at admin.Prefix on root, over svc (the
 // console's service too: one set of rules). Bearer tokens are checked by the provider's own
 // verification (what /userinfo and introspection do).
+// mountAdmin serves the admin API under its prefix and returns it (its routes name the
+// metrics labels of its requests).
 func mountAdmin(root *mux.Router, svc *admin.Service, provider *op.Provider, clientIP func(*http.Request) string,
-	log *slog.Logger, now func() time.Time) error {
+	log *slog.Logger, now func() time.Time) (*admin.API, error) {
 	api, err := admin.NewAPI(admin.APIConfig{
 		Service:  svc,
 		Verify:   verifyWith(provider),
@@ -27,10 +29,10 @@ func mountAdmin(root *mux.Router, svc *admin.Service, provider *op.Provider, cli
 		Now:      now,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	root.PathPrefix(admin.Prefix + "/").Handler(api)
-	return nil
+	return api, nil
 }
 
 // verifyWith adapts the provider's token verification to the admin API's.

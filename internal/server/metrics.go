@@ -10,6 +10,7 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/jmoiron/sqlx"
 
+	"github.com/myaccount/myaccount/internal/admin"
 	"github.com/myaccount/myaccount/internal/metrics"
 	"github.com/myaccount/myaccount/storage"
 )
@@ -38,9 +39,9 @@ func (s *Server) StartMetrics() (addr string, stop func(), err error) {
 }
 
 // routeLabel names a request by the template of the route that serves it (the provider's
-// paths on root, then the UI's), so the metrics' labels stay a fixed set whatever paths
-// clients send.
-func routeLabel(root, uiRouter *mux.Router) func(*http.Request) string {
+// paths on root, the admin API's own routes, then the UI's), so the metrics' labels stay a
+// fixed set whatever paths clients send.
+func routeLabel(root, uiRouter *mux.Router, adminRoute func(*http.Request) string) func(*http.Request) string {
 	template := func(rt *mux.Router, r *http.Request) string {
 		var m mux.RouteMatch
 		if !rt.Match(r, &m) || m.Route == nil {
@@ -59,6 +60,11 @@ func routeLabel(root, uiRouter *mux.Router) func(*http.Request) string {
 		}
 		// root's catch-all "/" hands over to the UI router.
 		if t := template(root, r); t != "" && t != "/" {
+			if t == admin.Prefix+"/" {
+				if a := adminRoute(r); a != "" {
+					return a
+				}
+			}
 			return t
 		}
 		if t := template(uiRouter, r); t != "" {

@@ -102,6 +102,13 @@ func TestMetricsScrapedAfterSignInAndToken(t *testing.T) {
 		t.Fatalf("client_credentials: %d %s", st, body)
 	}
 
+	// The admin API's requests are labelled by its own routes, never by the raw id.
+	if resp, err := http.Get(e.addr + "/admin/api/v1/clients/ada-client-id"); err == nil {
+		resp.Body.Close()
+	} else {
+		t.Fatal(err)
+	}
+
 	after := scrape(t, addr)
 	delta := func(name string, labels map[string]string) float64 {
 		return value(after, name, labels) - value(before, name, labels)
@@ -120,6 +127,9 @@ func TestMetricsScrapedAfterSignInAndToken(t *testing.T) {
 	}
 	if d := delta("myaccount_http_requests_total", map[string]string{"route": "/oauth/token", "method": "POST", "code": "200"}); d < 2 {
 		t.Errorf("token route 200s moved by %v, want ≥ 2", d)
+	}
+	if d := delta("myaccount_http_requests_total", map[string]string{"route": "/admin/api/v1/clients/{id}", "method": "GET"}); d != 1 {
+		t.Errorf("admin client route requests moved by %v, want 1 (labelled by the admin API's route)", d)
 	}
 	for _, name := range []string{"go_sql_open_connections", "myaccount_password_hashes_waiting", "myaccount_mail_outbox_pending"} {
 		if after[name] == nil {

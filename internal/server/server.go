@@ -290,6 +290,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 	licences := newLicences(store, outbox, bundle, issuer, cfg.Licences.RenewalURL, log, now)
 	prov, err := op.New(op.Config{
 		Licences:  licences,
+		Sessions:  sessionSvc,
 		Issuer:    issuer,
 		Store:     store,
 		Keys:      km,
@@ -376,7 +377,8 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 	for _, p := range prov.Paths() {
 		root.Handle(p, prov.Handler())
 	}
-	if err := mountAdmin(root, adminSvc, prov, ips.IP, log, now); err != nil {
+	adminAPI, err := mountAdmin(root, adminSvc, prov, ips.IP, log, now)
+	if err != nil {
 		return nil, fmt.Errorf("admin api: %w", err)
 	}
 	mountLicenceAPI(root, licences, prov, ips.IP, log)
@@ -398,7 +400,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 	top.HandleFunc("/ready", srv.ready) // the library's old name, kept for existing probes
 	top.Handle("/", faultAnswers(root, uiH.UnavailablePage, log))
 	srv.Handler = ui.SecurityHeaders(recoverer(top, log), secure, cfg.Security.MaxBodyBytes)
-	route := routeLabel(root, uiRouter)
+	route := routeLabel(root, uiRouter, adminAPI.Route)
 	srv.Handler = requestid.Middleware(traceHTTP(tp, m.Middleware(srv.Handler, route), route, ips.TrustedPeer), ips.TrustedPeer)
 	return srv, nil
 }
