@@ -47,6 +47,20 @@ type requestInfo struct {
 	// storeFailed is a store failure met while deciding whether a token is active: the answer
 	// is then ours to fail (503), not "inactive" (see introspectWriter).
 	storeFailed error
+	// assertedClient is the client this request authenticated by a verified
+	// private_key_jwt assertion (see clientauth.go); "" when it did not.
+	assertedClient string
+	// dpopJKT is the thumbprint of the key of this request's valid DPoP proof (RFC 9449):
+	// at the token endpoint the tokens get bound to it, at userinfo it must be the token's.
+	dpopJKT string
+	// dpopScheme: the access token came as Authorization: DPoP (userinfo).
+	dpopScheme bool
+	// resources are the token request's resource indicators (RFC 8707), already checked
+	// against the client's registration; they narrow the tokens' audience.
+	resources []string
+	// invalidTarget: a resource was refused after the library took over; the token writer
+	// answers invalid_target instead of the library's invalid_grant.
+	invalidTarget bool
 }
 
 type requestInfoKey struct{}

@@ -1,0 +1,237 @@
+package op
+
+// JWT access tokens as RFC 9068 has them, and DPoP token responses.
+//
+// The library signs JWT access tokens itself, always with header typ "JWT"; RFC 9068 §2.1
+// wants "at+jwt", so that a resource server cannot take an ID token (or any other JWT of
+// ours) for an access token. The library offers no hook for the header, so tokenWriter takes
+// the token endpoint's successful answer (the library's and the device grant's alike) and
+// re-signs the access token's payload, unchanged, under the same kind of key with typ
+// at+jwt. Its claims are already RFC 9068's: iss, sub, aud, exp, iat, jti, client_id from the
+// library, scope and, for a DPoP-bound token, cnf.jkt from GetPrivateClaimsFromRequest. An ID
+// token in the same answer carries at_hash, the hash of the access token: it is re-signed
+// with the new hash. With a DPoP proof the answer's token_type is "DPoP" (RFC 9449 §5).
+//
+// Cost: one more signature per JWT access token (ES256 by default: tens of microseconds),
+// and for code and refresh answers with an ID token one more ID-token signature.
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+)
+
+// accessTokenType is RFC 9068's JWT header typ.
+const accessTokenType = "at+jwt"
+
+// tokenWriter holds back the token endpoint's successful answer until finish rewrites it
+// (see above). Error answers pass straight through, except an invalid_grant caused by a
+// refused resource indicator, which becomes invalid_target (RFC 8707 §2).
+type tokenWriter struct {
+	http.ResponseWriter
+	p           *Provider
+	r           *http.Request
+	code        int
+	wroteHeader bool
+	held        bool
+	buf         bytes.Buffer
+}
+
+func (w *tokenWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *tokenWriter) WriteHeader(code int) {
+	if w.wroteHeader {
+		return
+	}
+	w.wroteHeader = true
+	w.code = code
+	if code == http.StatusOK || (code == http.StatusBadRequest && requestInfoFrom(w.r.Context()).invalidTarget) {
+		w.held = true
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *tokenWriter) Write(b []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.held {
+		return w.buf.Write(b)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// finish writes the held answer, rewritten. It runs after the handler returned.
+func (w *tokenWriter) finish() {
+	if !w.held {
+		return
+	}
+	ctx := w.r.Context()
+	ri := requestInfoFrom(ctx)
+	h := w.ResponseWriter.Header()
+	h.Del("Content-Length")
+	if w.code != http.StatusOK {
+		writeOAuthError(w.ResponseWriter, &oidc.Error{ErrorType: errInvalidTarget,
+			Description: "a requested resource is not among those granted"}, http.StatusBadRequest)
+		return
+	}
+	out, err := w.p.rewriteTokenResponse(ctx, w.buf.Bytes(), ri.dpopJKT != "")
+	if err != nil {
+		// The tokens are issued but cannot be handed out in the right form: ours to fail.
+		w.p.cfg.Logger.ErrorContext(ctx, "rewrite token response", "err", err)
+		h.Del(dpopNonceHeader)
+		writeOAuthError(w.ResponseWriter, oidc.ErrServerError(), http.StatusInternalServerError)
+		return
+	}
+	h.Set("Content-Length", strconv.Itoa(len(out)))
+	w.ResponseWriter.WriteHeader(http.StatusOK)
+	_, _ = w.ResponseWriter.Write(out)
+}
+
+// rewriteTokenResponse re-signs a JWT access token as at+jwt (and the ID token's at_hash
+// with it), and types a DPoP-bound answer "DPoP". Other members pass through unchanged.
+func (p *Provider) rewriteTokenResponse(ctx context.Context, body []byte, dpop bool) ([]byte, error) {
+	var resp map[string]json.RawMessage
+	if err := json.Unmarshal(body, &resp); err != nil {
+		return nil, fmt.Errorf("token response: %w", err)
+	}
+	var access string
+	if raw, ok := resp["access_token"]; ok {
+		if err := json.Unmarshal(raw, &access); err != nil {
+			return nil, fmt.Errorf("token response access_token: %w", err)
+		}
+	}
+	changed := false
+	if isLibraryJWT(access) {
+		at, err := p.resignAccessToken(ctx, access)
+		if err != nil {
+			return nil, err
+		}
+		access, changed = at, true
+		resp["access_token"], _ = json.Marshal(access)
+		if raw, ok := resp["id_token"]; ok {
+			var idt string
+			if err := json.Unmarshal(raw, &idt); err != nil {
+				return nil, fmt.Errorf("token response id_token: %w", err)
+			}
+			if idt, err = p.rehashIDToken(ctx, idt, access); err != nil {
+				return nil, err
+			}
+			resp["id_token"], _ = json.Marshal(idt)
+		}
+	}
+	if dpop {
+		resp["token_type"], _ = json.Marshal("DPoP")
+		changed = true
+	}
+	if !changed {
+		return body, nil
+	}
+	return json.Marshal(resp)
+}
+
+// jwtHeader is the part of a JWS header we read.
+type jwtHeader struct {
+	Alg string `json:"alg"`
+	Kid string `json:"kid"`
+	Typ string `json:"typ"`
+}
+
+// splitJWT returns a compact JWS's decoded header and payload.
+func splitJWT(tok string) (jwtHeader, []byte, error) {
+	var h jwtHeader
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		return h, nil, errors.New("not a compact JWS")
+	}
+	hb, err := base64.RawURLEncoding.DecodeString(parts[0])
+	if err != nil {
+		return h, nil, fmt.Errorf("JWS header: %w", err)
+	}
+	if err := json.Unmarshal(hb, &h); err != nil {
+		return h, nil, fmt.Errorf("JWS header: %w", err)
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return h, nil, fmt.Errorf("JWS payload: %w", err)
+	}
+	return h, payload, nil
+}
+
+// isLibraryJWT reports whether tok is a JWT as the library signs it (typ JWT); an opaque
+// token has no header to read.
+func isLibraryJWT(tok string) bool {
+	if strings.Count(tok, ".") != 2 {
+		return false
+	}
+	h, _, err := splitJWT(tok)
+	return err == nil && h.Typ == "JWT"
+}
+
+// resignAccessToken signs the access token's payload again, byte for byte, with the current
+// access-token key and typ at+jwt. The token came from the library in this very request:
+// nothing outside can have touched it, so its signature need not be checked first.
+func (p *Provider) resignAccessToken(ctx context.Context, tok string) (string, error) {
+	_, payload, err := splitJWT(tok)
+	if err != nil {
+		return "", fmt.Errorf("access token: %w", err)
+	}
+	return p.sign(ctx, p.cfg.AccessTokenAlg, accessTokenType, payload)
+}
+
+// rehashIDToken re-signs the ID token with at_hash (OpenID Connect Core §3.1.3.6) for the
+// re-signed access token, under its own algorithm. An ID token without at_hash is kept.
+func (p *Provider) rehashIDToken(ctx context.Context, idt, access string) (string, error) {
+	h, payload, err := splitJWT(idt)
+	if err != nil {
+		return "", fmt.Errorf("id token: %w", err)
+	}
+	var claims map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		return "", fmt.Errorf("id token claims: %w", err)
+	}
+	if _, ok := claims["at_hash"]; !ok {
+		return idt, nil
+	}
+	atHash, err := oidc.ClaimHash(access, jose.SignatureAlgorithm(h.Alg))
+	if err != nil {
+		return "", fmt.Errorf("id token at_hash: %w", err)
+	}
+	claims["at_hash"], _ = json.Marshal(atHash)
+	payload, err = json.Marshal(claims)
+	if err != nil {
+		return "", fmt.Errorf("id token claims: %w", err)
+	}
+	return p.sign(ctx, h.Alg, h.Typ, payload)
+}
+
+// sign signs payload with the active key of alg, with header typ (none when empty).
+func (p *Provider) sign(ctx context.Context, alg, typ string, payload []byte) (string, error) {
+	k, err := p.cfg.Keys.Signer(ctx, alg)
+	if err != nil {
+		return "", fmt.Errorf("signing key %s: %w", alg, err)
+	}
+	opts := &jose.SignerOptions{}
+	if typ != "" {
+		opts = opts.WithType(jose.ContentType(typ))
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: k.Alg(), Key: &jose.JSONWebKey{Key: k.Private(), KeyID: k.ID()}}, opts)
+	if err != nil {
+		return "", fmt.Errorf("signer %s: %w", alg, err)
+	}
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		return "", fmt.Errorf("sign %s: %w", alg, err)
+	}
+	return jws.CompactSerialize()
+}
