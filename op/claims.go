@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	zop "github.com/zitadel/oidc/v3/pkg/op"
@@ -46,6 +47,9 @@ func (s *opStorage) SetUserinfoFromToken(ctx context.Context, ui *oidc.UserInfo,
 	if at.GrantID == "" {
 		return fmt.Errorf("userinfo: token has no user: %w", errInvalid)
 	}
+	if err := checkTokenBinding(requestInfoFrom(ctx), at); err != nil {
+		return fmt.Errorf("userinfo: %w", err)
+	}
 	if err := s.fillUserinfo(ctx, ui, subject, at.Scopes); err != nil {
 		return err
 	}
@@ -76,6 +80,14 @@ func (s *opStorage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.In
 	resp.Expiration = oidc.FromTime(at.ExpiresAt)
 	resp.IssuedAt = oidc.FromTime(at.CreatedAt)
 	resp.TokenType = oidc.BearerToken
+	if at.DPoPJKT != "" {
+		// RFC 9449 §6.2: the resource server learns the key the token is bound to.
+		resp.TokenType = "DPoP"
+		if resp.Claims == nil {
+			resp.Claims = map[string]any{}
+		}
+		resp.Claims["cnf"] = map[string]string{"jkt": at.DPoPJKT}
+	}
 	if at.GrantID != "" {
 		ui := new(oidc.UserInfo)
 		if err := s.fillUserinfo(ctx, ui, subject, at.Scopes); err == nil {
@@ -175,9 +187,19 @@ func (s *opStorage) GetPrivateClaimsFromScopes(context.Context, string, string, 
 // while building a JWT access token, right before it asks SigningKey for the key, and only
 // then: so it marks that next key as the access token's (see SigningKey).
 func (s *opStorage) GetPrivateClaimsFromRequest(ctx context.Context, req zop.TokenRequest, _ []string) (map[string]any, error) {
-	requestInfoFrom(ctx).signingAccessToken = true
+	ri := requestInfoFrom(ctx)
+	ri.signingAccessToken = true
+	m := map[string]any{}
 	if r, ok := req.(*clientCredentialsRequest); ok {
-		return s.statelessPrivateClaims(ctx, r)
+		var err error
+		if m, err = s.statelessPrivateClaims(ctx, r); err != nil {
+			return nil, err
+		}
+	} else if sc := req.GetScopes(); len(sc) > 0 {
+		m["scope"] = strings.Join(sc, " ") // RFC 9068 §2.2.3
 	}
-	return nil, nil
+	if ri.dpopJKT != "" {
+		m["cnf"] = map[string]string{"jkt": ri.dpopJKT} // RFC 9449 §6.1
+	}
+	return m, nil
 }

@@ -24,10 +24,11 @@ const (
 
 // repeated returns the first parameter given more than once (in the query and the body
 // together), or "". RFC 6749 §3.1 and §3.2: parameters must not be included more than once;
-// refusing them means our checks and the library read the very same values.
+// refusing them means our checks and the library read the very same values. resource is
+// repeatable (RFC 8707 §2) and only ever read by us.
 func repeated(form url.Values) string {
 	for k, v := range form {
-		if len(v) > 1 {
+		if len(v) > 1 && k != "resource" {
 			return k
 		}
 	}
@@ -67,8 +68,12 @@ func (p *Provider) preToken(w http.ResponseWriter, r *http.Request) bool {
 		httphelper.MarshalJSONWithStatus(w, oidc.ErrInvalidRequest().WithDescription("a parameter is repeated: %s", k), http.StatusBadRequest)
 		return false
 	}
-	if _, err := p.authenticateClient(r); err != nil {
+	c, err := p.authenticateClient(r)
+	if err != nil {
 		p.clientError(w, r, err)
+		return false
+	}
+	if !p.preTokenResources(w, r, c.c) || !p.preTokenDPoP(w, r, c.c) {
 		return false
 	}
 	if r.PostForm.Get("grant_type") == string(oidc.GrantTypeCode) {
@@ -165,6 +170,9 @@ func (w *bearerWriter) WriteHeader(code int) {
 	challenge := `Bearer realm="` + w.issuer + `"`
 	if w.hadToken {
 		challenge += `, error="invalid_token", error_description="the access token is invalid, expired or revoked"`
+	}
+	if w.ri != nil && w.ri.dpopScheme {
+		challenge = dpopChallenge(w.issuer, "invalid_token", "the access token is invalid, expired or revoked")
 	}
 	h.Set("WWW-Authenticate", challenge)
 	h.Set("Content-Type", "application/json")

@@ -115,7 +115,7 @@ func (s *opStorage) liveStatelessToken(ctx context.Context, tokenID string, c *o
 	}
 	return &storage.AccessToken{
 		IDHash: idHash, ClientID: c.ClientID, Subject: c.Subject, Scopes: c.Scopes,
-		Audience: c.Audience, CreatedAt: iat, ExpiresAt: exp,
+		Audience: c.Audience, CreatedAt: iat, ExpiresAt: exp, DPoPJKT: cnfJKT(c.Claims),
 	}, nil
 }
 

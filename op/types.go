@@ -17,7 +17,7 @@ var _ zop.AuthRequest = authRequest{}
 func (a authRequest) GetID() string          { return a.ID }
 func (a authRequest) GetACR() string         { return a.ACR }
 func (a authRequest) GetAMR() []string       { return a.AMR }
-func (a authRequest) GetAudience() []string  { return []string{a.ClientID} }
+func (a authRequest) GetAudience() []string  { return audience(a.ClientID, a.Resources) }
 func (a authRequest) GetAuthTime() time.Time { return a.AuthTime }
 func (a authRequest) GetClientID() string    { return a.ClientID }
 func (a authRequest) GetNonce() string       { return a.Nonce }
@@ -45,12 +45,13 @@ type refreshRequest struct {
 	grant  *storage.Grant
 	token  *storage.RefreshToken
 	scopes []string
+	// aud is the audience of this use: the grant's, or fewer resources (RFC 8707).
+	aud []string
 }
 
 var _ zop.RefreshTokenRequest = (*refreshRequest)(nil)
 
 func (r *refreshRequest) GetAMR() []string            { return r.grant.AMR }
-func (r *refreshRequest) GetAudience() []string       { return r.grant.Audience }
 func (r *refreshRequest) GetAuthTime() time.Time      { return r.grant.AuthTime }
 func (r *refreshRequest) GetClientID() string         { return r.grant.ClientID }
 func (r *refreshRequest) GetScopes() []string         { return r.scopes }
@@ -58,14 +59,24 @@ func (r *refreshRequest) GetSubject() string          { return r.grant.UserID }
 func (r *refreshRequest) SetCurrentScopes(s []string) { r.scopes = s }
 func (r *refreshRequest) GetSessionID() string        { return r.grant.SessionID }
 
+// GetAudience is this use's audience (see aud), else the grant's.
+func (r *refreshRequest) GetAudience() []string {
+	if r.aud != nil {
+		return r.aud
+	}
+	return r.grant.Audience
+}
+
 // clientCredentialsRequest is a client_credentials token request: the client is the subject.
 type clientCredentialsRequest struct {
 	clientID string
 	scopes   []string
+	// resources are the checked resource indicators (RFC 8707) of the request.
+	resources []string
 }
 
 func (c *clientCredentialsRequest) GetSubject() string    { return c.clientID }
-func (c *clientCredentialsRequest) GetAudience() []string { return []string{c.clientID} }
+func (c *clientCredentialsRequest) GetAudience() []string { return audience(c.clientID, c.resources) }
 func (c *clientCredentialsRequest) GetScopes() []string   { return c.scopes }
 
 // client adapts storage.Client to zop.Client.
@@ -73,6 +84,8 @@ type client struct {
 	c        *storage.Client
 	loginURL func(string) string
 	defaults Lifetimes
+	// asserted: this request authenticated the client by a private_key_jwt assertion.
+	asserted bool
 }
 
 var _ zop.Client = (*client)(nil)
@@ -100,6 +113,11 @@ func (c *client) ApplicationType() zop.ApplicationType {
 }
 
 func (c *client) AuthMethod() oidc.AuthMethod {
+	if c.c.TokenEndpointAuthMethod == storage.AuthMethodPrivateKeyJWT && !c.asserted {
+		return oidc.AuthMethodPrivateKeyJWT
+	}
+	// A verified assertion was handed on to the library as Basic without a secret, which
+	// AuthorizeClientIDSecret accepts for this client in this request only.
 	if c.c.Type == storage.ClientConfidential {
 		// Basic is what we announce; the library accepts client_secret_post as well.
 		return oidc.AuthMethodBasic

@@ -53,5 +53,9 @@ func (p *Provider) VerifyAccessToken(ctx context.Context, token string) (*Bearer
 		}
 		return nil, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
+	if at.DPoPJKT != "" {
+		// Bound to a DPoP key (RFC 9449): a bearer of it alone proves nothing.
+		return nil, fmt.Errorf("%w: DPoP-bound token presented as bearer", ErrInvalidToken)
+	}
 	return &BearerToken{Subject: at.Subject, ClientID: at.ClientID, Scopes: at.Scopes, Person: at.GrantID != ""}, nil
 }
