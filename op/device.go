@@ -335,6 +335,14 @@ func (p *Provider) authenticateClient(r *http.Request) (*client, *oidc.Error) {
 
 func (p *Provider) checkClient(r *http.Request) (*client, *oidc.Error) {
 	ctx := r.Context()
+	if id := requestInfoFrom(ctx).assertedClient; id != "" {
+		// Authenticated by its assertion (preClientAssertion).
+		zc, err := p.storage.GetClientByClientID(ctx, id)
+		if err != nil {
+			return nil, oidc.ErrInvalidClient().WithDescription("client authentication failed")
+		}
+		return zc.(*client), nil
+	}
 	id, sec, basic := r.BasicAuth()
 	if basic {
 		var err1, err2 error

@@ -26,6 +26,8 @@ type discoveryDoc struct {
 	// RFC 9126: pushed authorization requests, required per client (require_par), not for all.
 	PAREndpoint string `json:"pushed_authorization_request_endpoint"`
 	RequirePAR  bool   `json:"require_pushed_authorization_requests"`
+	// RFC 9449: the DPoP proof algorithms accepted, exactly (see dpopAlgs).
+	DPoPAlgs []string `json:"dpop_signing_alg_values_supported"`
 }
 
 // serveDiscovery answers from bytes made once: the document depends only on the issuer and
@@ -53,13 +55,16 @@ func (p *Provider) buildDiscovery(next http.Handler, r *http.Request) *staticDoc
 	doc.ResponseModesSupported = []string{"query"}
 	doc.ACRValuesSupported = []string{mfa.ACR1FA, mfa.ACRMFA}
 	doc.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials, oidc.GrantTypeDeviceCode}
-	doc.RevocationEndpointAuthSigningAlgValuesSupported = nil
-	doc.IntrospectionEndpointAuthSigningAlgValuesSupported = nil
-	doc.IntrospectionEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost}
-	doc.RevocationEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodNone}
+	// private_key_jwt (RFC 7523) at every endpoint that authenticates clients, with the
+	// asymmetric algorithms preClientAssertion accepts.
+	doc.TokenEndpointAuthSigningAlgValuesSupported = assertionAlgNames()
+	doc.RevocationEndpointAuthSigningAlgValuesSupported = assertionAlgNames()
+	doc.IntrospectionEndpointAuthSigningAlgValuesSupported = assertionAlgNames()
+	doc.IntrospectionEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodPrivateKeyJWT}
+	doc.RevocationEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodNone, oidc.AuthMethodPrivateKeyJWT}
 	doc.RegistrationEndpoint = p.cfg.RegistrationEndpoint
 	body, err := json.Marshal(discoveryDoc{DiscoveryConfiguration: &doc, IssParameterSupported: true,
-		PAREndpoint: strings.TrimSuffix(p.cfg.Issuer, "/") + "/par"})
+		PAREndpoint: strings.TrimSuffix(p.cfg.Issuer, "/") + "/par", DPoPAlgs: dpopAlgNames()})
 	if err != nil {
 		return nil
 	}

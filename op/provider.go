@@ -68,6 +68,9 @@ type Config struct {
 	// Licences, when set, serves the licences scope (issue 14): the claim in ID tokens,
 	// userinfo and introspection, and seat binding at token issuance.
 	Licences Entitlements
+	// Sessions ends the session an end_session request signs out, telling its clients
+	// (back-channel logout); nil only revokes it.
+	Sessions SessionEnder
 }
 
 // Provider is the OpenID provider: zitadel's handlers behind our policy middleware.
@@ -145,6 +148,8 @@ func New(cfg Config) (*Provider, error) {
 		accessTokenAlg: cfg.AccessTokenAlg,
 		issuer:         cfg.Issuer,
 		licences:       cfg.Licences,
+		sessions:       cfg.Sessions,
+		clientKeys:     newClientKeys(func() time.Time { return cfg.Now().UTC() }),
 	}
 	zcfg := &zop.Config{
 		CodeMethodS256:           true,
@@ -156,6 +161,12 @@ func New(cfg Config) (*Provider, error) {
 		SupportedClaims: []string{"sub", "aud", "exp", "iat", "iss", "auth_time", "nonce", "acr", "amr",
 			"c_hash", "at_hash", "sid", "azp", "email", "email_verified", "name", "locale", "zoneinfo", "address", "phone_number", "phone_number_verified", "updated_at"},
 		DeviceAuthorization: deviceConfig(cfg),
+		// Back-Channel Logout 1.0: every sign-out is told to clients that registered a
+		// backchannel_logout_uri, with sid whenever the grant has a session.
+		BackChannelLogoutSupported:        true,
+		BackChannelLogoutSessionSupported: true,
+		// RFC 7523 client assertions, checked by preClientAssertion (clientauth.go).
+		AuthMethodPrivateKeyJWT: true,
 	}
 	if cfg.Licences != nil {
 		// Served only when licences are (the claim, seat binding): advertise it then.
@@ -173,8 +184,10 @@ func New(cfg Config) (*Provider, error) {
 	corsOpts := cors.Options{
 		AllowOriginRequestFunc: func(r *http.Request, origin string) bool { return corsAllowed(origins, r, origin) },
 		AllowCredentials:       false,
-		AllowedHeaders:         []string{"Accept", "Authorization", "Content-Type"},
-		AllowedMethods:         []string{http.MethodGet, http.MethodHead, http.MethodPost},
+		// DPoP (RFC 9449): browser apps send proofs and must read the nonce and challenge.
+		AllowedHeaders: []string{"Accept", "Authorization", "Content-Type", dpopHeader},
+		ExposedHeaders: []string{dpopNonceHeader, "WWW-Authenticate"},
+		AllowedMethods: []string{http.MethodGet, http.MethodHead, http.MethodPost},
 	}
 	opts = append(opts, zop.WithCORSOptions(&corsOpts), zop.WithLogger(cfg.Logger),
 		zop.WithAccessTokenKeySet(capturingKeySet{&zop.OpenIDKeySet{Storage: st}}))
@@ -227,13 +240,20 @@ func (p *Provider) middleware(next http.Handler) http.Handler {
 			// Tokens and user data must never sit in a cache (RFC 6749 §5.1).
 			w.Header().Set("Cache-Control", "no-store")
 			w.Header().Set("Pragma", "no-cache")
+			if r.URL.Path != "/userinfo" && !p.preClientAssertion(w, r, ri) {
+				return
+			}
 			switch r.URL.Path {
 			case "/oauth/token":
 				if !p.preToken(w, r) {
 					return
 				}
+				// JWT access tokens are re-signed as at+jwt (RFC 9068), DPoP ones typed DPoP.
+				tw := &tokenWriter{ResponseWriter: w, p: p, r: r}
+				defer tw.finish()
+				w = tw
 			case "/userinfo":
-				if !p.preUserinfo(w, r) {
+				if !p.preUserinfo(w, r) || !p.preUserinfoDPoP(w, r, ri) {
 					return
 				}
 				w = &bearerWriter{ResponseWriter: w, issuer: p.cfg.Issuer, ri: ri,
@@ -282,7 +302,7 @@ func (p *Provider) middleware(next http.Handler) http.Handler {
 		case "/device_authorization":
 			w.Header().Set("Cache-Control", "no-store")
 			w.Header().Set("Pragma", "no-cache")
-			if !p.preDeviceAuthorization(w, r, ri) {
+			if !p.preClientAssertion(w, r, ri) || !p.preDeviceAuthorization(w, r, ri) {
 				return
 			}
 		}
@@ -335,6 +355,7 @@ func (p *Provider) preAuthorize(w http.ResponseWriter, r *http.Request, ri *requ
 	if err := authorizeParamsError(c, q); err != nil {
 		return fail(string(err.ErrorType), err.Description)
 	}
+	ri.resources, _ = checkResources(c, q["resource"]) // checked just above
 	if hint := q.Get("id_token_hint"); hint != "" {
 		// Only our ID tokens name a person; the library would take any JWT we signed.
 		h, ok := parseIDTokenHint(hint)
@@ -382,6 +403,9 @@ func authorizeParamsError(c *storage.Client, q url.Values) *oidc.Error {
 	}
 	if !slices.Contains(c.GrantTypes, "authorization_code") {
 		return oidc.ErrUnauthorizedClient().WithDescription("this client may not use the authorization code grant")
+	}
+	if _, err := checkResources(c, q["resource"]); err != nil {
+		return err // RFC 8707 §2: invalid_target
 	}
 	return nil
 }

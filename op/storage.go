@@ -55,6 +55,10 @@ type opStorage struct {
 	issuer string
 	// licences serves the licences claim (Config.Licences); nil serves none.
 	licences Entitlements
+	// sessions ends sessions at end_session (Config.Sessions); nil only revokes them.
+	sessions SessionEnder
+	// clientKeys serves private_key_jwt clients' public keys (see clientauth.go).
+	clientKeys *clientKeys
 }
 
 var (
@@ -110,6 +114,7 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest
 		ACRValues:           req.ACRValues,
 		DeviceName:          ri.deviceName,
 		DeviceID:            ri.deviceID,
+		Resources:           ri.resources,
 		BrowserHash:         ri.browserHash,
 		CreatedAt:           now,
 		ExpiresAt:           now.Add(s.lifetimes.AuthRequest),
@@ -168,6 +173,18 @@ func (s *opStorage) AuthRequestByCode(ctx context.Context, code string) (zop.Aut
 	if !now.Before(ar.CodeExpiresAt) {
 		return nil, fmt.Errorf("code: %w", storage.ErrExpired)
 	}
+	// RFC 8707: the exchange may name fewer of the authorized resources; when the
+	// authorization named none, any registered one (checked in preToken).
+	if ri := requestInfoFrom(ctx); len(ri.resources) > 0 && len(ar.Resources) > 0 {
+		res, ok := narrowResources(ar.Resources, ri.resources)
+		if !ok {
+			ri.invalidTarget = true
+			return nil, fmt.Errorf("code: resource not authorized: %w", errInvalid)
+		}
+		ar.Resources = res
+	} else if len(ri.resources) > 0 {
+		ar.Resources = ri.resources
+	}
 	return authRequest{ar}, nil
 }
 
@@ -186,12 +203,17 @@ func (s *opStorage) GetClientByClientID(ctx context.Context, id string) (zop.Cli
 	}
 	ri := requestInfoFrom(ctx)
 	ri.idTokenAlg = c.IDTokenAlg
-	return &client{c: c, loginURL: s.loginURL, defaults: s.lifetimes}, nil
+	return &client{c: c, loginURL: s.loginURL, defaults: s.lifetimes, asserted: ri.assertedClient == c.ID}, nil
 }
 
 // AuthorizeClientIDSecret checks a confidential client's secret. Client secrets are
 // high-entropy, so SHA-256 plus a constant-time compare is the right strength.
 func (s *opStorage) AuthorizeClientIDSecret(ctx context.Context, id, sec string) error {
+	if sec == "" && id != "" && requestInfoFrom(ctx).assertedClient == id {
+		// This request authenticated the client by its assertion (preClientAssertion),
+		// which handed it on as Basic with no secret.
+		return nil
+	}
 	c, err := s.getClient(ctx, id)
 	if err != nil {
 		// Same work as a real check, so a probe cannot time client existence.
@@ -200,6 +222,11 @@ func (s *opStorage) AuthorizeClientIDSecret(ctx context.Context, id, sec string)
 	}
 	if c.Type != storage.ClientConfidential || c.SecretHash == "" || sec == "" {
 		return fmt.Errorf("client %q: not confidential: %w", id, errInvalid)
+	}
+	if c.TokenEndpointAuthMethod == storage.AuthMethodPrivateKeyJWT {
+		// It authenticates by assertion only (it is issued no secret; this holds if one
+		// were stored anyway).
+		return fmt.Errorf("client %q: private_key_jwt only: %w", id, errInvalid)
 	}
 	if !secret.Equal(secret.HashToken(sec), c.SecretHash) {
 		return fmt.Errorf("client %q: wrong secret: %w", id, errInvalid)
@@ -233,7 +260,7 @@ func (s *opStorage) ClientCredentialsTokenRequest(ctx context.Context, id string
 			allowed = append(allowed, sc)
 		}
 	}
-	return &clientCredentialsRequest{clientID: id, scopes: allowed}, nil
+	return &clientCredentialsRequest{clientID: id, scopes: allowed, resources: requestInfoFrom(ctx).resources}, nil
 }
 
 // SigningKey returns the active key, from the key manager's in-memory cache: for a JWT access
@@ -273,10 +300,6 @@ func (s *opStorage) KeySet(ctx context.Context) ([]zop.Key, error) {
 		out = append(out, publicKey{k})
 	}
 	return out, nil
-}
-
-func (s *opStorage) GetKeyByIDAndClientID(context.Context, string, string) (*jose.JSONWebKey, error) {
-	return nil, errors.New("op: jwt profile is not supported")
 }
 
 func (s *opStorage) ValidateJWTProfileScopes(context.Context, string, []string) ([]string, error) {

@@ -179,6 +179,9 @@ func (s *opStorage) rotate(ctx context.Context, r *refreshRequest, current strin
 	err := s.store.InTx(ctx, func(tx storage.Store) error {
 		reused = false // a retried transaction starts over
 		v, next := s.refreshRow(ctx, r.grant, r.token.ID, r.token.Scopes, now)
+		if next.DPoPJKT == "" {
+			next.DPoPJKT = r.token.DPoPJKT // a binding is never dropped
+		}
 		err := tx.RotateRefreshToken(ctx, secret.HashToken(current), next, now, grace)
 		if errors.Is(err, storage.ErrAlreadyUsed) {
 			reused = true // the grant's revocation must commit: no error from here
@@ -188,7 +191,7 @@ func (s *opStorage) rotate(ctx context.Context, r *refreshRequest, current strin
 			return err
 		}
 		value = v
-		accessID, exp, err = s.newAccessToken(ctx, tx, r.grant.ID, r.grant.ClientID, r.grant.UserID, r.scopes, r.grant.Audience, now)
+		accessID, exp, err = s.newAccessToken(ctx, tx, r.grant.ID, r.grant.ClientID, r.grant.UserID, r.scopes, r.GetAudience(), now)
 		return err
 	})
 	switch {
@@ -254,6 +257,7 @@ func (s *opStorage) newAccessToken(ctx context.Context, st storage.Store, grantI
 		Audience:  aud,
 		CreatedAt: now,
 		ExpiresAt: exp,
+		DPoPJKT:   requestInfoFrom(ctx).dpopJKT,
 	})
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("store access token: %w", err)
@@ -280,6 +284,12 @@ func (s *opStorage) newRefreshToken(ctx context.Context, st storage.Store, g *st
 // (only its hash).
 func (s *opStorage) refreshRow(ctx context.Context, g *storage.Grant, parent string, scopes []string, now time.Time) (string, *storage.RefreshToken) {
 	value := secret.RandomToken(32)
+	// RFC 9449 §5: a public client's refresh token is bound to the DPoP key of the request
+	// that got it; a confidential client's is bound by its authentication already.
+	var jkt string
+	if c, err := s.getClient(ctx, g.ClientID); err == nil && c.Type != storage.ClientConfidential {
+		jkt = requestInfoFrom(ctx).dpopJKT
+	}
 	return value, &storage.RefreshToken{
 		ID:        secret.NewID(),
 		Hash:      secret.HashToken(value),
@@ -290,6 +300,7 @@ func (s *opStorage) refreshRow(ctx context.Context, g *storage.Grant, parent str
 		Scopes:    scopes,
 		CreatedAt: now,
 		ExpiresAt: now.Add(s.refreshTTL(ctx, g.ClientID)),
+		DPoPJKT:   jkt,
 	}
 }
 
@@ -309,6 +320,12 @@ func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, token string
 	rt, err := s.store.GetRefreshToken(ctx, secret.HashToken(token))
 	if err != nil {
 		return nil, fmt.Errorf("refresh token: %w", err)
+	}
+	// A bound token without a proof by its key is refused before anything else: a thief
+	// holding only the token can neither use it nor, by replaying it, revoke the grant.
+	ri := requestInfoFrom(ctx)
+	if rt.DPoPJKT != "" && !secret.Equal(rt.DPoPJKT, ri.dpopJKT) {
+		return nil, fmt.Errorf("refresh token is bound to another DPoP key: %w", errInvalid)
 	}
 	if rt.UsedAt != nil && !s.mayRetry(ctx, rt, now) {
 		if err := s.store.RevokeGrant(ctx, rt.GrantID, now); err != nil {
@@ -332,7 +349,13 @@ func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, token string
 	if g.RevokedAt != nil {
 		return nil, fmt.Errorf("refresh token grant: %w", storage.ErrRevoked)
 	}
-	return &refreshRequest{grant: g, token: rt, scopes: rt.Scopes}, nil
+	// RFC 8707 §2.2: a refresh may name fewer of the grant's resources, never others.
+	res, ok := narrowResources(grantResources(g), ri.resources)
+	if !ok {
+		ri.invalidTarget = true
+		return nil, fmt.Errorf("refresh token: resource not granted: %w", errInvalid)
+	}
+	return &refreshRequest{grant: g, token: rt, scopes: rt.Scopes, aud: audience(g.ClientID, res)}, nil
 }
 
 // mayRetry reports whether the used token rt may still be a retry (see rotate); the rotation
@@ -434,8 +457,8 @@ func (s *opStorage) TerminateSessionFromRequest(ctx context.Context, req *zop.En
 		// Another browser's session, or a hint that names someone else's: ask.
 		return s.logoutURL(ctx, req), nil
 	default:
-		if err := s.store.RevokeSession(ctx, sid, s.now()); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return "", fmt.Errorf("end session: %w", err)
+		if err := s.endSession(ctx, sid); err != nil {
+			return "", err
 		}
 	}
 	if s.postLogoutURI(ctx, req) == "" {

@@ -290,6 +290,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 	licences := newLicences(store, outbox, bundle, issuer, cfg.Licences.RenewalURL, log, now)
 	prov, err := op.New(op.Config{
 		Licences:  licences,
+		Sessions:  sessionSvc,
 		Issuer:    issuer,
 		Store:     store,
 		Keys:      km,
