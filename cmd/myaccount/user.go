@@ -522,6 +522,9 @@ func signOutEverywhere(ctx context.Context, e env, cfg *config.Config, st storag
 	if err != nil {
 		return fmt.Errorf("sign out: %w", err)
 	}
+	if len(ended.Grants) == 0 {
+		return nil // no client to tell (and no need for the master key)
+	}
 	log := newLogger(e.stderr, cfg)
 	n, err := server.BackchannelNotifier(ctx, cfg, st, log)
 	if err != nil {
