@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	jose "github.com/go-jose/go-jose/v4"
+	"golang.org/x/oauth2"
 
 	"github.com/myaccount/myaccount/internal/account"
 	"github.com/myaccount/myaccount/internal/backchannel"
@@ -311,5 +313,42 @@ func TestBackchannelSessionExpiry(t *testing.T) {
 	}
 	if _, err := e.store.GetSession(ctx, sid); err == nil {
 		t.Error("expired session not deleted by the sweep")
+	}
+}
+
+// TestBackchannelLogoutPage: signing out on MyAccount's own sign-out page (the form, with
+// its CSRF token) tells the clients of that browser's session; signing in again in a
+// browser replaces its session and tells them too.
+func TestBackchannelLogoutPage(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.addUser("ada@example.com")
+	rp := newLogoutRP(t, e)
+	a := e.addClient(storage.ClientConfidential, firstParty, func(c *storage.Client) { c.BackchannelLogoutURI = rp.srv.URL + "/bc/" + c.ID })
+	b := e.browser()
+	tok := e.tokens(ctx, b, a, "ada@example.com")
+	sid := idTokenSID(t, e, a, tok.Extra("id_token").(string))
+	p := b.get(e.issuer + "/logout")
+	if !strings.Contains(p.body, `action="/logout"`) {
+		t.Fatalf("expected the sign-out page, got %d", p.status)
+	}
+	if p = b.post(e.issuer+"/logout", p.formValues()); p.status >= 400 {
+		t.Fatalf("sign-out: %d", p.status)
+	}
+	got := rp.await(1)
+	if len(got[a.ID]) != 1 || got[a.ID][0].SID != sid {
+		t.Fatalf("after the sign-out page: %v, want one token with sid %q", got, sid)
+	}
+
+	// A new sign-in (prompt=login) in a signed-in browser replaces its session.
+	tok = e.tokens(ctx, b, a, "ada@example.com")
+	sid = idTokenSID(t, e, a, tok.Extra("id_token").(string))
+	tok = e.tokens(ctx, b, a, "ada@example.com", oauth2.SetAuthURLParam("prompt", "login"))
+	if again := idTokenSID(t, e, a, tok.Extra("id_token").(string)); again == sid {
+		t.Fatal("prompt=login kept the session")
+	}
+	got = rp.await(1)
+	if len(got[a.ID]) != 1 || got[a.ID][0].SID != sid {
+		t.Fatalf("after a new sign-in: %v, want one token for the replaced session %q", got, sid)
 	}
 }
