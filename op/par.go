@@ -64,6 +64,9 @@ func (p *Provider) pushAuthorization(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadRequest, oidc.ErrInvalidRequest().WithDescription("a parameter is repeated: %s", k))
 		return
 	}
+	if !p.preClientAssertion(w, r, requestInfoFrom(r.Context())) { // private_key_jwt
+		return
+	}
 	cl, oerr := p.authenticateClient(r)
 	if oerr != nil {
 		p.clientError(w, r, oerr)

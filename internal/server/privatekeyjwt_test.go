@@ -385,3 +385,24 @@ func TestPrivateKeyJWTDeviceGrant(t *testing.T) {
 		t.Fatalf("poll by assertion: %d %s", st, body)
 	}
 }
+
+// TestPrivateKeyJWTPushedRequest: the PAR endpoint authenticates a private_key_jwt client by
+// assertion (aud may be the issuer or the PAR endpoint) and refuses it without one.
+func TestPrivateKeyJWTPushedRequest(t *testing.T) {
+	e := newEnv(t)
+	key := newAssertionKey(t, "k1")
+	c := e.privateKeyJWTClient(jwksJSON(t, key), "", "authorization_code")
+	params := func() url.Values {
+		return url.Values{"response_type": {"code"}, "redirect_uri": {c.Redirect}, "scope": {"openid"}, "state": {"s"}}
+	}
+	st, _, body := e.postForm("/par", withForm(assertionForm(key.assertion(t, c.ID, e.issuer+"/par", nil)),
+		"response_type", "code", "redirect_uri", c.Redirect, "scope", "openid", "state", "s"), "", "")
+	if st != http.StatusCreated || !strings.Contains(body, "request_uri") {
+		t.Fatalf("PAR by assertion: %d %s", st, body)
+	}
+	f := params()
+	f.Set("client_id", c.ID)
+	if st, _, body := e.postForm("/par", f, "", ""); st != http.StatusUnauthorized || !strings.Contains(body, "invalid_client") {
+		t.Errorf("PAR without an assertion: %d %s", st, body)
+	}
+}
