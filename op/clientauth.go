@@ -154,15 +154,23 @@ func (k *clientKeys) fetch(ctx context.Context, uri string) ([]jose.JSONWebKey, 
 	return out, nil
 }
 
+// withKID returns the keys that may carry kid: those with that id, or when none has it the
+// keys registered without an id ("" = every key).
 func withKID(keys []jose.JSONWebKey, kid string) []jose.JSONWebKey {
 	if kid == "" {
 		return keys
 	}
-	var out []jose.JSONWebKey
+	var out, anonymous []jose.JSONWebKey
 	for _, k := range keys {
-		if k.KeyID == kid {
+		switch k.KeyID {
+		case kid:
 			out = append(out, k)
+		case "":
+			anonymous = append(anonymous, k)
 		}
+	}
+	if len(out) == 0 {
+		return anonymous
 	}
 	return out
 }
