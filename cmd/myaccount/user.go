@@ -230,6 +230,10 @@ func userOther(ctx context.Context, e env, sub string, args []string) error {
 		fmt.Fprintf(e.stdout, "user %s is now %s\n", u.Email, u.Status)
 		return nil
 	default: // delete
+		// Signed out first, so the clients of its sessions are told (back-channel logout).
+		if err := signOutEverywhere(ctx, e, cfg, st, u.ID, now); err != nil {
+			return err
+		}
 		if err := st.DeleteUser(ctx, u.ID); err != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/myaccount/myaccount/internal/i18n"
 	"github.com/myaccount/myaccount/internal/mail"
 	"github.com/myaccount/myaccount/internal/secret"
+	"github.com/myaccount/myaccount/internal/sessions"
 	"github.com/myaccount/myaccount/storage"
 )
 
@@ -181,9 +182,19 @@ func (s *Service) DeleteAccount(ctx context.Context, u *storage.User, password s
 	if err := s.checkPassword(ctx, u, password, m); err != nil {
 		return err
 	}
-	if err := s.Store.DeleteUser(ctx, u.ID); err != nil {
+	var ended sessions.Ended
+	err := s.Store.InTx(ctx, func(tx storage.Store) error {
+		var err error
+		// What the deletion signs out, for its clients (back-channel logout).
+		if ended, err = sessions.EndAll(ctx, tx, u.ID, s.now()); err != nil {
+			return err
+		}
+		return tx.DeleteUser(ctx, u.ID)
+	})
+	if err != nil {
 		return fmt.Errorf("delete account: %w", err)
 	}
+	sessions.Notify(ctx, s.SignedOut, s.log(), ended)
 	s.notify(ctx, u.Email, userLang(u, m), mail.AccountDeleted, mail.Data{Email: u.Email})
 	return nil
 }

@@ -543,6 +543,7 @@ func (s *Service) DeleteUser(ctx context.Context, a Actor, id, ifMatch, reason s
 	if err := needReason(reason); err != nil {
 		return err
 	}
+	var ended sessions.Ended
 	err := s.Store.InTx(ctx, func(tx storage.Store) error {
 		u, err := tx.GetUser(ctx, id)
 		if err != nil {
@@ -551,6 +552,10 @@ func (s *Service) DeleteUser(ctx context.Context, a Actor, id, ifMatch, reason s
 		if ifMatch != "" && ifMatch != userETag(u) {
 			return ErrPreconditionFailed
 		}
+		// What the deletion signs out, for its clients (back-channel logout).
+		if ended, err = sessions.EndAll(ctx, tx, id, s.now()); err != nil {
+			return err
+		}
 		return tx.DeleteUser(ctx, id)
 	})
 	if errors.Is(err, ErrPreconditionFailed) {
@@ -558,6 +563,9 @@ func (s *Service) DeleteUser(ctx context.Context, a Actor, id, ifMatch, reason s
 	}
 	if err != nil {
 		return notFound(err, "delete user "+id)
+	}
+	if s.Sessions != nil {
+		s.Sessions.Notify(ctx, ended)
 	}
 	return s.record(ctx, a, "admin.user.delete", "user:"+id, reason, "")
 }

@@ -352,3 +352,22 @@ func TestBackchannelLogoutPage(t *testing.T) {
 		t.Fatalf("after a new sign-in: %v, want one token for the replaced session %q", got, sid)
 	}
 }
+
+// TestBackchannelAccountDeleted: deleting the account signs it out everywhere first, so its
+// clients are told (by sub and sid) although the person is gone.
+func TestBackchannelAccountDeleted(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	u := e.addUser("ada@example.com")
+	rp := newLogoutRP(t, e)
+	a := e.addClient(storage.ClientConfidential, firstParty, func(c *storage.Client) { c.BackchannelLogoutURI = rp.srv.URL + "/bc/" + c.ID })
+	tok := e.tokens(ctx, e.browser(), a, "ada@example.com")
+	sid := idTokenSID(t, e, a, tok.Extra("id_token").(string))
+	if err := e.srv.Accounts.DeleteAccount(ctx, u, testPassword, account.Meta{}); err != nil {
+		t.Fatal(err)
+	}
+	got := rp.await(1)
+	if len(got[a.ID]) != 1 || got[a.ID][0].SID != sid || got[a.ID][0].Subject != u.ID {
+		t.Fatalf("after deleting the account: %v, want one token with sid %q", got, sid)
+	}
+}
