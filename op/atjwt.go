@@ -6,14 +6,17 @@ package op
 // wants "at+jwt", so that a resource server cannot take an ID token (or any other JWT of
 // ours) for an access token. The library offers no hook for the header, so tokenWriter takes
 // the token endpoint's successful answer (the library's and the device grant's alike) and
-// re-signs the access token's payload, unchanged, under the same kind of key with typ
-// at+jwt. Its claims are already RFC 9068's: iss, sub, aud, exp, iat, jti, client_id from the
-// library, scope and, for a DPoP-bound token, cnf.jkt from GetPrivateClaimsFromRequest. An ID
-// token in the same answer carries at_hash, the hash of the access token: it is re-signed
-// with the new hash. With a DPoP proof the answer's token_type is "DPoP" (RFC 9449 §5).
+// signs the access token's payload, unchanged, with the access-token key and typ at+jwt. Its
+// claims are already RFC 9068's: iss, sub, aud, exp, iat, jti, client_id from the library,
+// scope and, for a DPoP-bound token, cnf.jkt from GetPrivateClaimsFromRequest. The ID token
+// in the same answer carries at_hash, the hash of the access token: it is signed with the
+// new hash, by the client's ID-token key. With a DPoP proof the answer's token_type is
+// "DPoP" (RFC 9449 §5).
 //
-// Cost: one more signature per JWT access token (ES256 by default: tens of microseconds),
-// and for code and refresh answers with an ID token one more ID-token signature.
+// Signing everything twice would double the cost of a token answer (an RS256 ID token is a
+// millisecond or two). So at this endpoint the library signs drafts: SigningKey hands it a
+// throwaway Ed25519 key (requestInfo.draft), and only the signatures made here are
+// real. A draft that escaped would verify nowhere: its key is published nowhere.
 
 import (
 	"bytes"
@@ -85,7 +88,7 @@ func (w *tokenWriter) finish() {
 			Description: "a requested resource is not among those granted"}, http.StatusBadRequest)
 		return
 	}
-	out, err := w.p.rewriteTokenResponse(ctx, w.buf.Bytes(), ri.dpopJKT != "")
+	out, err := w.p.rewriteTokenResponse(ctx, w.buf.Bytes(), ri)
 	if err != nil {
 		// The tokens are issued but cannot be handed out in the right form: ours to fail.
 		w.p.cfg.Logger.ErrorContext(ctx, "rewrite token response", "err", err)
@@ -98,9 +101,10 @@ func (w *tokenWriter) finish() {
 	_, _ = w.ResponseWriter.Write(out)
 }
 
-// rewriteTokenResponse re-signs a JWT access token as at+jwt (and the ID token's at_hash
-// with it), and types a DPoP-bound answer "DPoP". Other members pass through unchanged.
-func (p *Provider) rewriteTokenResponse(ctx context.Context, body []byte, dpop bool) ([]byte, error) {
+// rewriteTokenResponse signs a JWT access token as at+jwt and the ID token for real (with
+// at_hash of the final access token), and types a DPoP-bound answer "DPoP". Other members
+// pass through unchanged.
+func (p *Provider) rewriteTokenResponse(ctx context.Context, body []byte, ri *requestInfo) ([]byte, error) {
 	var resp map[string]json.RawMessage
 	if err := json.Unmarshal(body, &resp); err != nil {
 		return nil, fmt.Errorf("token response: %w", err)
@@ -119,18 +123,24 @@ func (p *Provider) rewriteTokenResponse(ctx context.Context, body []byte, dpop b
 		}
 		access, changed = at, true
 		resp["access_token"], _ = json.Marshal(access)
-		if raw, ok := resp["id_token"]; ok {
-			var idt string
-			if err := json.Unmarshal(raw, &idt); err != nil {
-				return nil, fmt.Errorf("token response id_token: %w", err)
-			}
-			if idt, err = p.rehashIDToken(ctx, idt, access); err != nil {
-				return nil, err
-			}
-			resp["id_token"], _ = json.Marshal(idt)
-		}
 	}
-	if dpop {
+	if raw, ok := resp["id_token"]; ok && (changed || ri.draft) {
+		var idt string
+		if err := json.Unmarshal(raw, &idt); err != nil {
+			return nil, fmt.Errorf("token response id_token: %w", err)
+		}
+		alg := ri.idTokenAlg
+		if alg == "" {
+			alg = string(jose.RS256) // as SigningKey
+		}
+		idt, err := p.signIDToken(ctx, idt, access, alg)
+		if err != nil {
+			return nil, err
+		}
+		resp["id_token"], _ = json.Marshal(idt)
+		changed = true
+	}
+	if ri.dpopJKT != "" {
 		resp["token_type"], _ = json.Marshal("DPoP")
 		changed = true
 	}
@@ -178,9 +188,9 @@ func isLibraryJWT(tok string) bool {
 	return err == nil && h.Typ == "JWT"
 }
 
-// resignAccessToken signs the access token's payload again, byte for byte, with the current
+// resignAccessToken signs the access token's payload, byte for byte, with the current
 // access-token key and typ at+jwt. The token came from the library in this very request:
-// nothing outside can have touched it, so its signature need not be checked first.
+// nothing outside can have touched it, so its draft signature need not be checked.
 func (p *Provider) resignAccessToken(ctx context.Context, tok string) (string, error) {
 	_, payload, err := splitJWT(tok)
 	if err != nil {
@@ -189,9 +199,9 @@ func (p *Provider) resignAccessToken(ctx context.Context, tok string) (string, e
 	return p.sign(ctx, p.cfg.AccessTokenAlg, accessTokenType, payload)
 }
 
-// rehashIDToken re-signs the ID token with at_hash (OpenID Connect Core §3.1.3.6) for the
-// re-signed access token, under its own algorithm. An ID token without at_hash is kept.
-func (p *Provider) rehashIDToken(ctx context.Context, idt, access string) (string, error) {
+// signIDToken signs the ID token's claims with the active key of alg, at_hash (OpenID
+// Connect Core §3.1.3.6) computed for the access token the client gets.
+func (p *Provider) signIDToken(ctx context.Context, idt, access, alg string) (string, error) {
 	h, payload, err := splitJWT(idt)
 	if err != nil {
 		return "", fmt.Errorf("id token: %w", err)
@@ -200,19 +210,17 @@ func (p *Provider) rehashIDToken(ctx context.Context, idt, access string) (strin
 	if err := json.Unmarshal(payload, &claims); err != nil {
 		return "", fmt.Errorf("id token claims: %w", err)
 	}
-	if _, ok := claims["at_hash"]; !ok {
-		return idt, nil
+	if _, ok := claims["at_hash"]; ok {
+		atHash, err := oidc.ClaimHash(access, jose.SignatureAlgorithm(alg))
+		if err != nil {
+			return "", fmt.Errorf("id token at_hash: %w", err)
+		}
+		claims["at_hash"], _ = json.Marshal(atHash)
+		if payload, err = json.Marshal(claims); err != nil {
+			return "", fmt.Errorf("id token claims: %w", err)
+		}
 	}
-	atHash, err := oidc.ClaimHash(access, jose.SignatureAlgorithm(h.Alg))
-	if err != nil {
-		return "", fmt.Errorf("id token at_hash: %w", err)
-	}
-	claims["at_hash"], _ = json.Marshal(atHash)
-	payload, err = json.Marshal(claims)
-	if err != nil {
-		return "", fmt.Errorf("id token claims: %w", err)
-	}
-	return p.sign(ctx, h.Alg, h.Typ, payload)
+	return p.sign(ctx, alg, h.Typ, payload)
 }
 
 // sign signs payload with the active key of alg, with header typ (none when empty).

@@ -61,6 +61,10 @@ type requestInfo struct {
 	// invalidTarget: a resource was refused after the library took over; the token writer
 	// answers invalid_target instead of the library's invalid_grant.
 	invalidTarget bool
+	// draft, set at the token endpoint, has the library sign its JWTs with a throwaway key:
+	// the token writer signs them for real (see atjwt.go), so each costs one real signature,
+	// not two.
+	draft bool
 }
 
 type requestInfoKey struct{}

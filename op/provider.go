@@ -2,6 +2,7 @@ package op
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/hkdf"
 	"crypto/sha256"
 	"errors"
@@ -132,7 +133,12 @@ func New(cfg Config) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("op: derive token key: %w", err)
 	}
+	_, draft, err := ed25519.GenerateKey(nil) // crypto/rand
+	if err != nil {
+		return nil, fmt.Errorf("op: draft key: %w", err)
+	}
 	st := &opStorage{
+		draftKey:   draftKey{draft},
 		store:      cfg.Store,
 		keys:       cfg.Keys,
 		lifetimes:  cfg.Lifetimes,
@@ -249,6 +255,7 @@ func (p *Provider) middleware(next http.Handler) http.Handler {
 					return
 				}
 				// JWT access tokens are re-signed as at+jwt (RFC 9068), DPoP ones typed DPoP.
+				ri.draft = true
 				tw := &tokenWriter{ResponseWriter: w, p: p, r: r}
 				defer tw.finish()
 				w = tw

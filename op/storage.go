@@ -2,6 +2,7 @@ package op
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -55,6 +56,8 @@ type opStorage struct {
 	issuer string
 	// licences serves the licences claim (Config.Licences); nil serves none.
 	licences Entitlements
+	// draftKey signs what the token writer signs again (requestInfo.draft).
+	draftKey draftKey
 	// sessions ends sessions at end_session (Config.Sessions); nil only revokes them.
 	sessions SessionEnder
 	// clientKeys serves private_key_jwt clients' public keys (see clientauth.go).
@@ -271,6 +274,10 @@ func (s *opStorage) ClientCredentialsTokenRequest(ctx context.Context, id string
 // next call as the access token's.
 func (s *opStorage) SigningKey(ctx context.Context) (zop.SigningKey, error) {
 	ri := requestInfoFrom(ctx)
+	if ri.draft {
+		ri.signingAccessToken = false
+		return s.draftKey, nil // signed for real by the token writer
+	}
 	alg := ri.idTokenAlg
 	if ri.signingAccessToken {
 		ri.signingAccessToken = false
@@ -307,6 +314,15 @@ func (s *opStorage) ValidateJWTProfileScopes(context.Context, string, []string) 
 }
 
 type signingKey struct{ k *keys.Key }
+
+// draftKey signs the tokens the token writer signs again before they leave (see atjwt.go):
+// an Ed25519 key made at startup and never published, the cheapest algorithm the library
+// can hash at_hash with.
+type draftKey struct{ k ed25519.PrivateKey }
+
+func (k draftKey) SignatureAlgorithm() jose.SignatureAlgorithm { return jose.EdDSA }
+func (k draftKey) Key() any                                    { return k.k }
+func (k draftKey) ID() string                                  { return "draft" }
 
 func (k signingKey) SignatureAlgorithm() jose.SignatureAlgorithm { return k.k.Alg() }
 func (k signingKey) Key() any                                    { return k.k.Private() }

@@ -25,8 +25,8 @@ func TestAccessTokenJWTProfile(t *testing.T) {
 	tok := e.tokens(ctx, e.browser(), c, "at-jwt@example.com")
 	at := tok.AccessToken
 	h := jwtHeader(t, at)
-	if h["typ"] != "at+jwt" || h["kid"] == nil {
-		t.Errorf("access token header = %v, want typ at+jwt and a kid", h)
+	if h["typ"] != "at+jwt" || h["kid"] == nil || h["alg"] != "ES256" {
+		t.Errorf("access token header = %v, want typ at+jwt, alg ES256 and a kid", h)
 	}
 	claims := jwtPayload(t, at)
 	for _, k := range []string{"iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope"} {
@@ -49,9 +49,10 @@ func TestAccessTokenJWTProfile(t *testing.T) {
 	if err := idt.VerifyAccessToken(at); err != nil {
 		t.Errorf("at_hash: %v", err)
 	}
-	// The ID token is not typed at+jwt: one cannot pass for the other.
-	if jwtHeader(t, raw)["typ"] == "at+jwt" {
-		t.Error("the ID token is typed at+jwt")
+	// The ID token is not typed at+jwt: one cannot pass for the other. It is signed with the
+	// client's registered algorithm (the library's draft signature never leaves).
+	if h := jwtHeader(t, raw); h["typ"] == "at+jwt" || h["alg"] != "RS256" {
+		t.Errorf("ID token header = %v, want alg RS256 and not typ at+jwt", h)
 	}
 	ui, err := p.UserInfo(ctx, e.oauth2Config(c).TokenSource(ctx, tok))
 	if err != nil || ui.Email != "at-jwt@example.com" {
