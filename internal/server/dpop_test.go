@@ -512,3 +512,42 @@ func TestDPoPCORS(t *testing.T) {
 		t.Errorf("Access-Control-Expose-Headers %q, want DPoP-Nonce", h.Get("Access-Control-Expose-Headers"))
 	}
 }
+
+// The refresh retry grace works with bound refresh tokens: the holder of the key may present
+// the previous token again (a lost response); a thief presenting it with another key gets
+// invalid_grant, and that neither counts as reuse nor revokes the grant.
+func TestDPoPRefreshRetryGrace(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.addClient(storage.ClientPublic, firstParty)
+	e.addUser("dpop-retry@example.com")
+	keyA, keyB := newDPoPKey(t), newDPoPKey(t)
+	tokenURL := e.issuer + "/oauth/token"
+	nonce := e.dpopNonce(t, keyA, c)
+	res, verifier := e.signIn(e.browser(), c, "dpop-retry@example.com")
+	st, _, body := e.tokenRequest(url.Values{"grant_type": {"authorization_code"}, "code": {res.code},
+		"redirect_uri": {c.Redirect}, "code_verifier": {verifier}, "client_id": {c.ID}}, "", "", keyA.proof(t, "POST", tokenURL, nonce, ""))
+	if st != http.StatusOK {
+		t.Fatalf("code exchange: %d %s", st, body)
+	}
+	rt1 := jsonStr(body, "refresh_token")
+	refresh := func(rt string, k *dpopKey) (int, string) {
+		st, _, body := e.tokenRequest(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {c.ID}},
+			"", "", k.proof(t, "POST", tokenURL, nonce, ""))
+		return st, body
+	}
+	if st, body := refresh(rt1, keyA); st != http.StatusOK {
+		t.Fatalf("first refresh: %d %s", st, body)
+	}
+	// The response was "lost": the client retries with rt1, by its key, within the grace.
+	if st, body := refresh(rt1, keyB); st != http.StatusBadRequest || jsonStr(body, "error") != "invalid_grant" {
+		t.Errorf("retry with another key: %d %s, want 400 invalid_grant", st, body)
+	}
+	st, body = refresh(rt1, keyA)
+	if st != http.StatusOK {
+		t.Fatalf("retry within the grace by the key's holder: %d %s", st, body)
+	}
+	if st, body := refresh(jsonStr(body, "refresh_token"), keyA); st != http.StatusOK {
+		t.Errorf("the retry's successor: %d %s (the other key's try must not have revoked the grant)", st, body)
+	}
+}
