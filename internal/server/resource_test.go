@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 
 	"golang.org/x/oauth2"
@@ -100,5 +101,39 @@ func TestResourceIndicatorsCodeFlow(t *testing.T) {
 		oauth2.SetAuthURLParam("resource", "https://other.example/")))
 	if res := redirectResult(t, p, c.Redirect); res.err != "invalid_target" {
 		t.Errorf("unregistered resource at /authorize: error %q, want invalid_target", res.err)
+	}
+}
+
+// Resource indicators through PAR (RFC 9126 + RFC 8707): checked when pushed; two registered
+// resources pushed come back in the code's tokens.
+func TestResourceIndicatorsPushed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.addClient(storage.ClientConfidential, firstParty, withResources(apiResource, filesResource))
+	form, _, _ := parForm(c)
+	form["resource"] = []string{"https://other.example/"}
+	if st, _, body := e.push(form, c.ID, c.Secret); st != http.StatusBadRequest || jsonStr(body, "error") != "invalid_target" {
+		t.Errorf("unregistered resource pushed: %d %s, want 400 invalid_target", st, body)
+	}
+	e.addUser("res-par@example.com")
+	form, verifier, _ := parForm(c)
+	form["resource"] = []string{apiResource, filesResource}
+	st, pr, body := e.push(form, c.ID, c.Secret)
+	if st != http.StatusCreated {
+		t.Fatalf("two registered resources pushed: %d %s, want 201", st, body)
+	}
+	b := e.browser()
+	p := b.get(e.issuer + "/authorize?" + url.Values{"client_id": {c.ID}, "request_uri": {pr.RequestURI}}.Encode())
+	p = b.submitLogin(p, "res-par@example.com", testPassword)
+	if strings.Contains(p.body, `action="/consent"`) {
+		p = b.consent(p, "allow")
+	}
+	res := redirectResult(t, p, c.Redirect)
+	tok, err := e.oauth2Config(c).Exchange(context.Background(), res.code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aud := audOf(t, tok.AccessToken); !slices.Contains(aud, apiResource) || !slices.Contains(aud, filesResource) {
+		t.Errorf("aud = %v, want both pushed resources", aud)
 	}
 }
