@@ -551,3 +551,37 @@ func TestDPoPRefreshRetryGrace(t *testing.T) {
 		t.Errorf("the retry's successor: %d %s (the other key's try must not have revoked the grant)", st, body)
 	}
 }
+
+// The device grant with DPoP: a native app's device tokens are bound to its key (the refresh
+// token too); a resource indicator is refused for this grant.
+func TestDPoPDeviceGrant(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.addUser("dpop-device@example.com")
+	c := e.deviceClient(storage.ClientNative)
+	k, other := newDPoPKey(t), newDPoPKey(t)
+	tokenURL := e.issuer + "/oauth/token"
+	nonce := e.dpopNonce(t, k, c)
+	da := e.authorizeDevice(c, "openid offline_access", nil)
+	e.decideDevice(e.signedInBrowser("dpop-device@example.com"), da.UserCode, "approve")
+	poll := url.Values{"grant_type": {grantDevice}, "device_code": {da.DeviceCode}, "client_id": {c.ID}}
+	withResource := url.Values{"grant_type": {grantDevice}, "device_code": {da.DeviceCode}, "client_id": {c.ID}, "resource": {apiResource}}
+	if st, _, body := e.tokenRequest(withResource, "", "", k.proof(t, "POST", tokenURL, nonce, "")); st != http.StatusBadRequest || jsonStr(body, "error") != "invalid_target" {
+		t.Errorf("device grant with a resource: %d %s, want 400 invalid_target", st, body)
+	}
+	st, _, body := e.tokenRequest(poll, "", "", k.proof(t, "POST", tokenURL, nonce, ""))
+	if st != http.StatusOK {
+		t.Fatalf("device token: %d %s", st, body)
+	}
+	at := jsonStr(body, "access_token")
+	if jsonStr(body, "token_type") != "DPoP" || cnfOf(jwtPayload(t, at)) != k.jkt || jwtHeader(t, at)["typ"] != "at+jwt" {
+		t.Errorf("device tokens not bound or not at+jwt: %s", body)
+	}
+	refresh := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {jsonStr(body, "refresh_token")}, "client_id": {c.ID}}
+	if st, _, body := e.tokenRequest(refresh, "", "", other.proof(t, "POST", tokenURL, nonce, "")); st != http.StatusBadRequest {
+		t.Errorf("device refresh token with another key: %d %s, want 400", st, body)
+	}
+	if st, _, body := e.tokenRequest(refresh, "", "", k.proof(t, "POST", tokenURL, nonce, "")); st != http.StatusOK {
+		t.Errorf("device refresh token with its key: %d %s", st, body)
+	}
+}
