@@ -72,14 +72,14 @@ func dpopAlgNames() []string {
 	return names
 }
 
-// dpop returns the provider's proof checker. The nonce key is derived per call
-// (HKDF, a few microseconds): the Provider holds no key material of its own beyond Config.
-func (p *Provider) dpop() *dpopVerifier {
-	var key []byte
-	if d, err := subkey.New(p.cfg.MasterKey); err == nil { // New checked the size already
-		key = d.Key(subkey.DPoPNonce)
+// newDPoPVerifier makes the provider's proof checker, with the nonce key derived from the
+// master key.
+func newDPoPVerifier(cfg Config) (*dpopVerifier, error) {
+	d, err := subkey.New(cfg.MasterKey)
+	if err != nil {
+		return nil, fmt.Errorf("dpop nonce key: %w", err)
 	}
-	return &dpopVerifier{store: p.cfg.Store, nonceKey: key, now: p.cfg.Now}
+	return &dpopVerifier{store: cfg.Store, nonceKey: d.Key(subkey.DPoPNonce), now: cfg.Now}, nil
 }
 
 // dpopCheck is what a proof must match.
@@ -255,7 +255,7 @@ func (v *dpopVerifier) validNonce(n string, now time.Time) bool {
 // browser app must be able to read use_dpop_nonce and the nonce to retry.
 func (p *Provider) writeDPoPError(w http.ResponseWriter, r *http.Request, oerr *oidc.Error) {
 	p.cors.Handler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set(dpopNonceHeader, p.dpop().nonce(p.cfg.Now()))
+		w.Header().Set(dpopNonceHeader, p.dpopv.nonce(p.cfg.Now()))
 		writeOAuthError(w, oerr, http.StatusBadRequest)
 	})).ServeHTTP(w, r)
 }
@@ -284,7 +284,7 @@ func (p *Provider) preTokenDPoP(w http.ResponseWriter, r *http.Request, c *stora
 		p.writeDPoPError(w, r, invalidProof("send exactly one DPoP header"))
 		return false
 	}
-	jkt, oerr, err := p.dpop().verify(r.Context(), proofs[0], dpopCheck{
+	jkt, oerr, err := p.dpopv.verify(r.Context(), proofs[0], dpopCheck{
 		method: http.MethodPost, url: endpointURL(p.cfg.Issuer, "/oauth/token"), requireNonce: true,
 	})
 	if err != nil {
@@ -299,7 +299,7 @@ func (p *Provider) preTokenDPoP(w http.ResponseWriter, r *http.Request, c *stora
 	}
 	requestInfoFrom(r.Context()).dpopJKT = jkt
 	// The next proof needs a nonce: hand out the current one with the answer.
-	w.Header().Set(dpopNonceHeader, p.dpop().nonce(p.cfg.Now()))
+	w.Header().Set(dpopNonceHeader, p.dpopv.nonce(p.cfg.Now()))
 	return true
 }
 
@@ -319,7 +319,7 @@ func (p *Provider) preUserinfoDPoP(w http.ResponseWriter, r *http.Request, ri *r
 		p.cors.Handler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("WWW-Authenticate", dpopChallenge(p.cfg.Issuer, string(oerr.ErrorType), oerr.Description))
 			if oerr.ErrorType == errUseDPoPNonce {
-				w.Header().Set(dpopNonceHeader, p.dpop().nonce(p.cfg.Now()))
+				w.Header().Set(dpopNonceHeader, p.dpopv.nonce(p.cfg.Now()))
 			}
 			writeOAuthError(w, oerr, http.StatusUnauthorized)
 		})).ServeHTTP(w, r)
@@ -329,7 +329,7 @@ func (p *Provider) preUserinfoDPoP(w http.ResponseWriter, r *http.Request, ri *r
 	if token == "" || len(proofs) != 1 {
 		return fail(invalidProof("send the access token with exactly one DPoP proof"))
 	}
-	jkt, oerr, err := p.dpop().verify(r.Context(), proofs[0], dpopCheck{
+	jkt, oerr, err := p.dpopv.verify(r.Context(), proofs[0], dpopCheck{
 		method: r.Method, url: endpointURL(p.cfg.Issuer, r.URL.Path), accessToken: token,
 	})
 	if err != nil {

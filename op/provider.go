@@ -91,6 +91,8 @@ type Provider struct {
 	jwksIDs       string
 	// cors applies the library's CORS rules to the documents answered here (JWKS, discovery).
 	cors *cors.Cors
+	// dpopv checks DPoP proofs and makes nonces (see dpop.go).
+	dpopv *dpopVerifier
 }
 
 // New builds the provider. Build one per process: the library keeps some state per provider
@@ -202,6 +204,9 @@ func New(cfg Config) (*Provider, error) {
 		return nil, fmt.Errorf("op: new provider: %w", err)
 	}
 	pr := &Provider{cfg: cfg, zop: p, storage: st, origins: origins, cors: cors.New(corsOpts)}
+	if pr.dpopv, err = newDPoPVerifier(cfg); err != nil {
+		return nil, fmt.Errorf("op: %w", err)
+	}
 	pr.handler = pr.middleware(p)
 	return pr, nil
 }
