@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
@@ -28,7 +29,7 @@ func checkResources(c *storage.Client, requested []string) ([]string, *oidc.Erro
 	var out []string
 	for _, res := range requested {
 		u, err := url.Parse(res)
-		if err != nil || !u.IsAbs() || u.Fragment != "" || u.RawFragment != "" || len(res) > 2048 {
+		if err != nil || !u.IsAbs() || strings.Contains(res, "#") || len(res) > 2048 {
 			return nil, &oidc.Error{ErrorType: errInvalidTarget, Description: "resource must be an absolute URI without a fragment"}
 		}
 		if !slices.Contains(c.Resources, res) {

@@ -58,7 +58,7 @@ func TestResourceIndicatorsClientCredentials(t *testing.T) {
 	if aud := audOf(t, jsonStr(body, "access_token")); st != http.StatusOK || !slices.Contains(aud, apiResource) || !slices.Contains(aud, filesResource) {
 		t.Errorf("two resources: %d aud = %v", st, aud)
 	}
-	for _, bad := range []string{"https://other.example/", apiResource + "#frag", "/relative"} {
+	for _, bad := range []string{"https://other.example/", apiResource + "#frag", apiResource + "#", "/relative", "urn:x"} {
 		if st, body := cc(bad); st != http.StatusBadRequest || jsonStr(body, "error") != "invalid_target" {
 			t.Errorf("resource %q: %d %s, want 400 invalid_target", bad, st, body)
 		}
