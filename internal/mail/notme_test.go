@@ -10,7 +10,7 @@ import (
 // in every language, when Data carries one, and no other kind shows it.
 func TestNotMeLink(t *testing.T) {
 	r := newTestRenderer(t)
-	notices := map[string]bool{PasswordChanged: true, EmailChanged: true, MFAChanged: true, SecondStepFailed: true, SignInCode: true}
+	notices := map[string]bool{PasswordChanged: true, EmailChanged: true, MFAChanged: true, SecondStepFailed: true, SignInCode: true, NewSignIn: true}
 	const link = "https://id.example.com/not-me?token=abc_DEF-123"
 	for _, lang := range Languages() {
 		for _, kind := range Kinds() {

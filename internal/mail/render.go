@@ -47,6 +47,9 @@ const (
 	// SecondStepFailed warns that someone passed the password but failed the second step:
 	// the password is known to someone. Link (optional) is where to change it.
 	SecondStepFailed = "second_step_failed"
+	// NewSignIn tells that the account was signed in to from a browser that had not signed
+	// in to it before. Needs At (when); Link (optional) is the page listing signed-in devices.
+	NewSignIn = "new_sign_in"
 	// AccountDeleted confirms the deletion of the account. Link (optional) is where to get
 	// help if the deletion was not the user's.
 	AccountDeleted = "account_deleted"
@@ -56,7 +59,7 @@ const (
 func Kinds() []string {
 	return []string{
 		Activation, AlreadyRegistered, ActivationReminder, PasswordReset, PasswordChanged,
-		Lockout, EmailChangeVerify, EmailChanged, SignInCode, MFAChanged, SecondStepFailed, AccountDeleted,
+		Lockout, EmailChangeVerify, EmailChanged, SignInCode, MFAChanged, SecondStepFailed, NewSignIn, AccountDeleted,
 	}
 }
 
@@ -100,6 +103,10 @@ func checkRequired(kind string, d Data) error {
 		return need("Code", d.Code)
 	case MFAChanged:
 		return need("Factor", d.Factor)
+	case NewSignIn:
+		if d.At.IsZero() {
+			return fmt.Errorf("mail: %s message needs Data.At", kind)
+		}
 	}
 	return nil
 }
@@ -125,7 +132,9 @@ type Data struct {
 	FactorRemoved bool
 	// Until is when a Lockout ends; zero says "temporarily".
 	Until time.Time
-	// TimeZone is the IANA zone Until is shown in (e.g. "Europe/Berlin"); empty or unknown
+	// At is when the event a notice tells of happened (NewSignIn: the sign-in).
+	At time.Time
+	// TimeZone is the IANA zone Until and At are shown in (e.g. "Europe/Berlin"); empty or unknown
 	// means UTC.
 	TimeZone string
 	// DateFormat is the person's date format (geo's IDs); empty writes the month out.
@@ -140,7 +149,7 @@ type Data struct {
 	// user can tell whether it was them.
 	IP, UserAgent string
 	// NotMeLink, on a security notice (PasswordChanged, EmailChanged, MFAChanged,
-	// SecondStepFailed, SignInCode), is the "This wasn't me" page: it signs out everywhere
+	// SecondStepFailed, SignInCode, NewSignIn), is the "This wasn't me" page: it signs out everywhere
 	// and starts a password reset. Shown when set.
 	NotMeLink string
 }
@@ -152,6 +161,7 @@ type view struct {
 	Lang      string
 	Subject   string
 	UntilText string
+	AtText    string
 	// MessageKind selects the body the layout's "content" shows (see NewRenderer).
 	MessageKind string
 }
@@ -232,7 +242,7 @@ func NewRenderer(productName string) (*Renderer, error) {
 	}
 	sample := Data{
 		Email: "user@example.com", Link: "https://example.com/l?t=x", ResetLink: "https://example.com/r",
-		Code: "123456", NewEmail: "new@example.com", Factor: "totp", Until: time.Unix(0, 0),
+		Code: "123456", NewEmail: "new@example.com", Factor: "totp", Until: time.Unix(0, 0), At: time.Unix(0, 0),
 		IP: "192.0.2.1", UserAgent: "Mozilla/5.0", NotMeLink: "https://example.com/not-me?token=x",
 	}
 	for _, lang := range Languages() {
@@ -271,6 +281,9 @@ func (r *Renderer) Render(kind, lang string, data Data) (Message, error) {
 	}
 	if !v.Until.IsZero() {
 		v.UntilText = formatTime(lang, v.Until, v.TimeZone, v.DateFormat)
+	}
+	if !v.At.IsZero() {
+		v.AtText = formatTime(lang, v.At, v.TimeZone, v.DateFormat)
 	}
 	v.Factor = factorName(lang, v.Factor)
 

@@ -2,6 +2,7 @@ package mail
 
 import (
 	"errors"
+	"html"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +28,7 @@ func fullData() Data {
 		NewEmail:  "ada.new@example.org",
 		Factor:    "totp",
 		Until:     time.Date(2026, 3, 5, 13, 30, 0, 0, time.UTC),
+		At:        time.Date(2026, 3, 4, 21, 47, 0, 0, time.UTC),
 		TimeZone:  "UTC",
 		IP:        "192.0.2.7",
 		UserAgent: "Firefox 140 on Linux",
@@ -92,7 +94,7 @@ func mustContain(kind string, d Data) (text, html []string) {
 	esc := func(s string) string { return strings.ReplaceAll(s, "&", "&amp;") }
 	switch kind {
 	case Activation, ActivationReminder, PasswordReset, Lockout, EmailChangeVerify,
-		PasswordChanged, EmailChanged, MFAChanged, AccountDeleted:
+		PasswordChanged, EmailChanged, MFAChanged, NewSignIn, AccountDeleted:
 		text = append(text, "\n"+d.Link+"\n") // on a line of its own
 		html = append(html, `href="`+esc(d.Link)+`"`, ">"+esc(d.Link)+"</a>")
 	case AlreadyRegistered:
@@ -109,6 +111,9 @@ func mustContain(kind string, d Data) (text, html []string) {
 	case Lockout:
 		text = append(text, "2026", "13:30")
 		html = append(html, "2026", "13:30")
+	case NewSignIn:
+		text = append(text, "2026", "21:47", d.IP, d.UserAgent)
+		html = append(html, "2026", "21:47", d.IP, d.UserAgent)
 	}
 	return text, html
 }
@@ -209,7 +214,7 @@ func TestRenderSubjectsAreLocalized(t *testing.T) {
 func TestRenderRequiredFieldsAndUnknownKind(t *testing.T) {
 	r := newTestRenderer(t)
 	for _, kind := range []string{Activation, AlreadyRegistered, ActivationReminder, PasswordReset,
-		Lockout, EmailChangeVerify, EmailChanged, SignInCode, MFAChanged} {
+		Lockout, EmailChangeVerify, EmailChanged, SignInCode, MFAChanged, NewSignIn} {
 		if _, err := r.Render(kind, "en", Data{}); err == nil {
 			t.Errorf("%s with empty Data rendered; want an error naming the missing field", kind)
 		}
@@ -276,6 +281,21 @@ func TestRenderProductNameAndOptionalParts(t *testing.T) {
 		Until: time.Date(2026, 3, 5, 13, 30, 0, 0, time.UTC), TimeZone: "Europe/Berlin"})
 	if !strings.Contains(lock.Text, "bis zum 5. März 2026, 14:30 Uhr (UTC+1)") {
 		t.Errorf("Lockout until, in the user's zone:\n%s", lock.Text)
+	}
+	// A new sign-in is told in the person's zone and date format.
+	at := time.Date(2026, 3, 5, 23, 30, 0, 0, time.UTC)
+	for _, c := range []struct{ lang, zone, format, want, when string }{
+		{"de", "Europe/Berlin", "dmy-dot", "am 06.03.2026, 00:30 Uhr (UTC+1) ein Browser", "06.03.2026, 00:30 Uhr (UTC+1)"},
+		{"en", "America/New_York", "", "on 5 March 2026, 18:30 (UTC-5) from", "5 March 2026, 18:30 (UTC-5)"},
+		{"ru", "Asia/Vladivostok", "", "6 марта 2026\u202fг., 09:30 (UTC+10) в ваш аккаунт", "6 марта 2026\u202fг., 09:30 (UTC+10)"},
+	} {
+		m, err := r.Render(NewSignIn, c.lang, Data{At: at, TimeZone: c.zone, DateFormat: c.format})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(m.Text, c.want) || !strings.Contains(html.UnescapeString(m.HTML), "<strong>"+c.when+"</strong>") {
+			t.Errorf("NewSignIn (%s, %s): want %q:\n%s", c.lang, c.zone, c.want, m.Text)
+		}
 	}
 }
 
