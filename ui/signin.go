@@ -183,6 +183,7 @@ func (h *Handler) nextStep(w http.ResponseWriter, r *http.Request, u *storage.Us
 		}
 		s, err := h.startSession(w, r, u, ev)
 		if err == nil {
+			h.noticeNewBrowser(r, u, ev)
 			h.setDeviceCookie(w, u.ID)
 			m := h.meta(r, h.lang(r, u))
 			if f != nil {
@@ -198,6 +199,7 @@ func (h *Handler) nextStep(w http.ResponseWriter, r *http.Request, u *storage.Us
 		}
 		s, err := h.startSession(w, r, u, ev)
 		if err == nil {
+			h.noticeNewBrowser(r, u, ev)
 			h.setDeviceCookie(w, u.ID)
 		}
 		q := url.Values{"enrol": {"1"}}
@@ -235,6 +237,19 @@ func (h *Handler) nextStep(w http.ResponseWriter, r *http.Request, u *storage.Us
 		return "", nil, err
 	}
 	return next, nil, nil
+}
+
+// noticeNewBrowser mails the owner a "new sign-in" notice when this browser carries no
+// device cookie for u (it never signed in to u, or another account signed in here since). Not
+// when an emailed code was entered in this sign-in: that code's mail, with its own "This
+// wasn't me" link, already went to the owner. The mail is queued; nothing here can fail the
+// sign-in.
+func (h *Handler) noticeNewBrowser(r *http.Request, u *storage.User, ev mfa.Evidence) {
+	m := h.withDevice(r, h.meta(r, h.lang(r, u)))
+	if m.DeviceUser == u.ID || ev.EmailCode {
+		return
+	}
+	h.cfg.Accounts.NotifyNewSignIn(r.Context(), u, m)
 }
 
 // sendEmailCode mails a fresh sign-in code, at most a few per ten minutes (guard.EmailCode);

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/myaccount/myaccount/internal/mail"
+	"github.com/myaccount/myaccount/internal/useragent"
 	"github.com/myaccount/myaccount/storage"
 )
 
@@ -133,4 +135,36 @@ func (s *Service) NotifySecondStepFailed(ctx context.Context, u *storage.User, m
 	}
 	s.notice(ctx, u, u.Email, m, mail.SecondStepFailed, mail.Data{Email: u.Email,
 		Link: s.link("/account", nil), IP: m.IP, UserAgent: m.UserAgent}, "")
+}
+
+// firstSignInWindow: an account activated this recently whose activity log shows no sign-in
+// yet is signing in for the first time. The log is pruned after accounts.audit_retention
+// (a year by default), so the window must stay far below it or an old account would look new.
+const firstSignInWindow = 7 * 24 * time.Hour
+
+// NotifyNewSignIn tells the owner that their account was just signed in to from a browser
+// that had not signed in to it before (the UI decides that from its device cookie). The very
+// first sign-in of a freshly activated account is not told: activating proved the mailbox a
+// moment ago, and a "new browser" notice for the only browser ever used is noise that teaches
+// people to ignore these mails. It is recognised cheaply, with one read of the newest
+// activity and only for accounts activated within firstSignInWindow: no "login" event yet.
+// When that read fails the notice goes out (a needless mail beats a missed one). Call it
+// before the sign-in itself is audited.
+func (s *Service) NotifyNewSignIn(ctx context.Context, u *storage.User, m Meta) {
+	now := s.now()
+	if u.ActivatedAt != nil && now.Sub(*u.ActivatedAt) < firstSignInWindow {
+		const look = 50
+		events, err := s.Store.ListAuditEvents(ctx, u.ID, look)
+		if err != nil {
+			s.log().WarnContext(ctx, "new sign-in notice: read activity", "err", err)
+		} else if len(events) < look && !slices.ContainsFunc(events, func(e *storage.AuditEvent) bool { return e.Type == "login" }) {
+			return
+		}
+	}
+	agent := ""
+	if strings.TrimSpace(m.UserAgent) != "" {
+		agent = useragent.Describe(m.UserAgent)
+	}
+	s.notice(ctx, u, u.Email, m, mail.NewSignIn, mail.Data{Email: u.Email, At: now, TimeZone: u.ZoneInfo,
+		DateFormat: u.DateFormat, Link: s.link("/account/devices", nil), IP: m.IP, UserAgent: agent}, "")
 }

@@ -62,6 +62,10 @@ func TestNotMeFromPasswordChangedNotice(t *testing.T) {
 	if p := other.submitLogin(other.get(e.issuer+"/login"), addr, intruderPassword); p.url.Path != "/account" && p.url.Path != "/profile" {
 		t.Fatalf("sign-in with the changed password: %d %s", p.status, p.url)
 	}
+	// That browser is new to the account: its owner is told.
+	if m := e.smtp.WaitFor(t, addr, mailWait); !strings.HasPrefix(m.Subject, "New sign-in to your ") {
+		t.Errorf("after a sign-in from another browser: mail %q, want the new sign-in notice", m.Subject)
+	}
 
 	// Opening the link (a mail scanner, a preview) changes nothing: it shows a button.
 	owner := e.browser()
