@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"net/http"
+
+	"github.com/myaccount/myaccount/internal/config"
 	"net/url"
 	"slices"
 	"strings"
@@ -39,5 +41,47 @@ func TestHardening5RecoveryCodesNeedFreshSignIn(t *testing.T) {
 	fresh := recoveryCodes(p)
 	if len(fresh) != 10 || slices.Contains(fresh, old[1]) {
 		t.Fatalf("fresh session replacing recovery codes: %d %s, %d codes\n%.600s", p.status, p.url, len(fresh), p.body)
+	}
+}
+
+// TestHardening5CurrentPasswordCountsPerIP (issue 10 item 3): wrong current passwords on the
+// account forms count towards the client IP's failures too, so guessing against one account
+// (below its own lock) trips the address's limit for every other account.
+func TestHardening5CurrentPasswordCountsPerIP(t *testing.T) {
+	const limit = 4
+	e := newEnvWith(t, envOptions{configure: func(c *config.Config) { c.Accounts.FailuresPerIP = limit }})
+	for _, a := range []string{"ada@example.com", "bob@example.com", "cy@example.com"} {
+		e.addUser(a)
+	}
+	// Bob's session is copied (no device cookie) before the guessing starts.
+	bob := e.browser()
+	if p := e.passwordSignIn(bob, "bob@example.com"); !signedInPage(p) {
+		t.Fatalf("bob's sign-in: %d %s", p.status, p.url)
+	}
+	bobThief := e.stealSession(bob)
+	owner := e.browser()
+	if p := e.passwordSignIn(owner, "ada@example.com"); !signedInPage(p) {
+		t.Fatalf("ada's sign-in: %d %s", p.status, p.url)
+	}
+	thief := e.stealSession(owner)
+	csrf := csrfOf(t, thief.get(e.issuer+"/account"))
+	for i := range limit {
+		p := thief.post(e.issuer+"/account/delete", url.Values{"csrf_token": {csrf}, "current": {"guess " + string(rune('a'+i))}})
+		if !strings.Contains(p.body, "current password is incorrect") {
+			t.Fatalf("guess %d: %d %.300s", i+1, p.status, p.body)
+		}
+	}
+	// Ada's own count is below its lock (5); the address's is at its limit. Another account
+	// signing in from this address is refused even with the right password...
+	other := e.browser()
+	if p := e.passwordSignIn(other, "cy@example.com"); p.status != http.StatusTooManyRequests || signedInPage(p) {
+		t.Errorf("sign-in of another account from the address after %d wrong current passwords: %d %s", limit, p.status, p.url)
+	}
+	// ...and so is the right current password on another account's form.
+	pw := "bob's brand new passphrase"
+	p := bobThief.post(e.issuer+"/account/password", url.Values{"csrf_token": {csrfOf(t, bobThief.get(e.issuer+"/account"))},
+		"current": {testPassword}, "password": {pw}, "confirm": {pw}})
+	if p.status != http.StatusTooManyRequests || !strings.Contains(p.body, "Too many requests") {
+		t.Errorf("bob's right current password from the address at its limit: %d %.300s", p.status, p.body)
 	}
 }
