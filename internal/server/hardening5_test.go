@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/myaccount/myaccount/internal/config"
+	"github.com/myaccount/myaccount/storage"
 	"net/url"
 	"slices"
 	"strings"
@@ -83,5 +84,38 @@ func TestHardening5CurrentPasswordCountsPerIP(t *testing.T) {
 		"current": {testPassword}, "password": {pw}, "confirm": {pw}})
 	if p.status != http.StatusTooManyRequests || !strings.Contains(p.body, "Too many requests") {
 		t.Errorf("bob's right current password from the address at its limit: %d %.300s", p.status, p.body)
+	}
+}
+
+// TestHardening5IssOnHintAndRepeatErrors (issue 10 item 17): the authorization errors made for
+// a bad id_token_hint and for a repeated response_type reach the client with iss (RFC 9207).
+func TestHardening5IssOnHintAndRepeatErrors(t *testing.T) {
+	e := newEnv(t)
+	e.addUser("ada@example.com")
+	c := e.addClient(storage.ClientConfidential, firstParty)
+	base := func() url.Values {
+		return url.Values{"response_type": {"code"}, "client_id": {c.ID}, "redirect_uri": {c.Redirect}, "scope": {"openid"},
+			"state": {"st"}}
+	}
+	for _, tc := range []struct {
+		name string
+		q    func() url.Values
+	}{
+		{"garbage id_token_hint", func() url.Values { q := base(); q.Set("id_token_hint", "not.a.token"); return q }},
+		{"garbage id_token_hint, prompt=none", func() url.Values {
+			q := base()
+			q.Set("id_token_hint", "not.a.token")
+			q.Set("prompt", "none")
+			return q
+		}},
+		{"repeated response_type", func() url.Values { q := base(); q.Add("response_type", "code"); return q }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := e.signedInBrowser("ada@example.com")
+			res := redirectResult(t, b.get(e.issuer+"/authorize?"+tc.q().Encode()), c.Redirect)
+			if res.err == "" || res.code != "" || res.iss != e.issuer {
+				t.Errorf("error %q code %q iss %q, want an error with iss %q and no code", res.err, res.code, res.iss, e.issuer)
+			}
+		})
 	}
 }
