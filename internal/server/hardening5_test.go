@@ -119,3 +119,33 @@ func TestHardening5IssOnHintAndRepeatErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestHardening5ClientFailuresLogged (issue 10 item 14): failed authentications of one client
+// id are logged from the 20th in the window, naming the client (a client is never locked).
+func TestHardening5ClientFailuresLogged(t *testing.T) {
+	e, logs := newLoggedEnv(t, nil)
+	c := e.addClient(storage.ClientConfidential, firstParty)
+	const line = "repeated failed authentication of a client"
+	fail := func() {
+		t.Helper()
+		st, _, body := e.postForm("/oauth/token", url.Values{"grant_type": {"authorization_code"}, "code": {"x"},
+			"redirect_uri": {c.Redirect}}, c.ID, "wrong secret")
+		if st != http.StatusUnauthorized {
+			t.Fatalf("wrong secret: %d %s", st, body)
+		}
+	}
+	for range 19 {
+		fail()
+	}
+	if strings.Contains(logs.String(), line) {
+		t.Fatalf("logged before the 20th failure:\n%s", logs.String())
+	}
+	fail()
+	got := logs.String()
+	if !strings.Contains(got, line) || !strings.Contains(got, "client_id="+c.ID) || !strings.Contains(got, "failures=20") {
+		t.Errorf("no log line naming the client after 20 failures:\n%s", got)
+	}
+	if strings.Contains(got, "wrong secret") {
+		t.Error("the log shows the secret that was tried")
+	}
+}
