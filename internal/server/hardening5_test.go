@@ -1,10 +1,13 @@
 package server_test
 
 import (
+	"errors"
+	"io"
 	"net/http"
 
 	"github.com/myaccount/myaccount/internal/config"
 	"github.com/myaccount/myaccount/storage"
+	"github.com/myaccount/myaccount/storage/faultstore"
 	"net/url"
 	"slices"
 	"strings"
@@ -147,5 +150,40 @@ func TestHardening5ClientFailuresLogged(t *testing.T) {
 	}
 	if strings.Contains(got, "wrong secret") {
 		t.Error("the log shows the secret that was tried")
+	}
+}
+
+// TestHardening5ReadyzFollowsTheDatabase (issue 9): /readyz answers 503 naming the failed check
+// (not its cause) while the database refuses (Ping fails at once, unlike the stalled case of
+// TestStalledDatabaseAnswers503Fast), /healthz stays 200, and /readyz is 200 again after.
+func TestHardening5ReadyzFollowsTheDatabase(t *testing.T) {
+	e, fs := faultEnv(t, nil)
+	get := func(path string) (int, http.Header, string) {
+		t.Helper()
+		resp, err := http.Get(e.addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header, string(body)
+	}
+	if st, _, body := get("/readyz"); st != http.StatusOK {
+		t.Fatalf("/readyz before: %d %s", st, body)
+	}
+	fs.Add(faultstore.Rule{Method: "Ping", Err: errors.New("connection refused by 10.0.0.9:5432")})
+	st, hdr, body := get("/readyz")
+	if st != http.StatusServiceUnavailable || hdr.Get("Retry-After") == "" || !strings.Contains(body, `"database":"fail"`) {
+		t.Errorf("/readyz with the database down: %d (Retry-After %q) %s", st, hdr.Get("Retry-After"), body)
+	}
+	if strings.Contains(body, "10.0.0.9") || strings.Contains(body, "refused") {
+		t.Errorf("/readyz shows the cause: %s", body)
+	}
+	if st, _, _ := get("/healthz"); st != http.StatusOK {
+		t.Errorf("/healthz with the database down: %d, want 200", st)
+	}
+	fs.Clear()
+	if st, _, body := get("/readyz"); st != http.StatusOK || !strings.Contains(body, `"database":"ok"`) {
+		t.Errorf("/readyz after the database is back: %d %s", st, body)
 	}
 }
