@@ -4,15 +4,15 @@ import (
 	"errors"
 	"io"
 	"net/http"
-
-	"github.com/myaccount/myaccount/internal/config"
-	"github.com/myaccount/myaccount/storage"
-	"github.com/myaccount/myaccount/storage/faultstore"
 	"net/url"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/myaccount/myaccount/internal/config"
+	"github.com/myaccount/myaccount/storage"
+	"github.com/myaccount/myaccount/storage/faultstore"
 )
 
 // TestHardening5RecoveryCodesNeedFreshSignIn (issue 10 item 4): replacing the recovery codes
