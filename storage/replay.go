@@ -7,7 +7,7 @@ import (
 
 // Kinds of JWT ids remembered by ReplayStore.
 const (
-	ReplayDPoP      = "dpop"      // a DPoP proof's jti (RFC 9449 §11.1)
+	ReplayDPoP      = "dpop"             // a DPoP proof's jti (RFC 9449 §11.1)
 	ReplayAssertion = "client_assertion" // a private_key_jwt client assertion's jti (RFC 7523 §3)
 )
 
