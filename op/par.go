@@ -129,8 +129,9 @@ func (p *Provider) takePushed(w http.ResponseWriter, r *http.Request, ri *reques
 		if !errors.Is(err, storage.ErrNotFound) && !errors.Is(err, storage.ErrExpired) {
 			// Recorded by the store guard: the fault mapping answers 503 for this page.
 			p.cfg.Logger.ErrorContext(r.Context(), "authorize: take pushed request", "err", err)
+		} else {
+			p.cfg.Logger.WarnContext(r.Context(), "authorize: request_uri unknown, used or expired", "client_id", clientID)
 		}
-		p.cfg.Logger.WarnContext(r.Context(), "authorize: request_uri unknown, used or expired", "client_id", clientID)
 		return expired()
 	}
 	params, err := url.ParseQuery(pr.Params)
