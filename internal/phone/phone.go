@@ -9,7 +9,7 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/nyaruka/phonenumbers"
+	"github.com/myaccount/myaccount/internal/phone/phonenumbers"
 )
 
 // ErrInvalid is input that is not a valid phone number (for its country, when national).
