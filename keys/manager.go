@@ -71,6 +71,9 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives key lifecycle events (never key material). Default: discard.
 	Logger *slog.Logger
+	// OpenSSL chooses how RS256 keys sign: OpenSSLAuto ("" too) through the system's
+	// OpenSSL 3 when it loads, falling back to crypto/rsa; OpenSSLOff with crypto/rsa only.
+	OpenSSL string
 }
 
 // Manager creates, rotates, caches and publishes signing keys. It is safe for concurrent use.
@@ -79,6 +82,7 @@ type Manager struct {
 	sealer *Sealer
 	opts   Options
 	log    *slog.Logger
+	rsa    *rsaSigning // shared by every RS256 Key this Manager opens
 
 	// cache is the current immutable key set; Signer and PublicKeys read it without locking.
 	cache atomic.Pointer[keySet]
@@ -117,11 +121,17 @@ func NewManager(store storage.KeyStore, masterKey []byte, opts Options) (*Manage
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	log := opts.Logger.With("component", "keys")
+	rsaSign, err := newRSASigning(opts.OpenSSL, log)
+	if err != nil {
+		return nil, err
+	}
 	return &Manager{
 		store:  store,
 		sealer: sealer,
 		opts:   opts,
-		log:    opts.Logger.With("component", "keys"),
+		log:    log,
+		rsa:    rsaSign,
 		reload: make(chan struct{}, 1),
 	}, nil
 }
@@ -133,6 +143,10 @@ type Key struct {
 	alg  jose.SignatureAlgorithm
 	priv crypto.Signer
 	pub  jose.JSONWebKey
+	// rsa and accel are set for RS256 keys only (see JOSESigner); accel makes the OpenSSL
+	// key at the first signature, nil when signing stays with crypto/rsa.
+	rsa   *rsaSigning
+	accel func() rsaAccel
 }
 
 // ID returns the key id, which goes in the JWS "kid" header.
@@ -657,7 +671,11 @@ func (m *Manager) open(row *storage.SigningKey) (*Key, error) {
 	if !samePublicKey(stored.Key, priv.Public()) || stored.KeyID != row.ID {
 		return nil, fmt.Errorf("keys: stored public JWK of %s does not match its private key", row.ID)
 	}
-	return &Key{id: row.ID, alg: alg, priv: priv, pub: pub}, nil
+	k := &Key{id: row.ID, alg: alg, priv: priv, pub: pub}
+	if p, ok := priv.(*rsa.PrivateKey); ok {
+		k.rsa, k.accel = m.rsa, m.rsa.accelFor(row.ID, p)
+	}
+	return k, nil
 }
 
 // samePublicKey compares two public keys of the kinds we use.

@@ -233,7 +233,7 @@ func (p *Provider) sign(ctx context.Context, alg, typ string, payload []byte) (s
 	if typ != "" {
 		opts = opts.WithType(jose.ContentType(typ))
 	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: k.Alg(), Key: &jose.JSONWebKey{Key: k.Private(), KeyID: k.ID()}}, opts)
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: k.Alg(), Key: &jose.JSONWebKey{Key: k.JOSESigner(), KeyID: k.ID()}}, opts)
 	if err != nil {
 		return "", fmt.Errorf("signer %s: %w", alg, err)
 	}

@@ -227,7 +227,7 @@ func (s *Service) LogoutToken(ctx context.Context, c *storage.Client, sub, sid s
 	if err != nil {
 		return "", fmt.Errorf("backchannel: signing key: %w", err)
 	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: k.Alg(), Key: k.Private()},
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: k.Alg(), Key: k.JOSESigner()},
 		(&jose.SignerOptions{}).WithType(TokenType).WithHeader("kid", k.ID()))
 	if err != nil {
 		return "", fmt.Errorf("backchannel: signer: %w", err)

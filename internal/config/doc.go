@@ -29,6 +29,7 @@
 //	MYACCOUNT_DATABASE_URL_FILE   database.url_file
 //	MYACCOUNT_MASTER_KEY          keys.master_key
 //	MYACCOUNT_MASTER_KEY_FILE     keys.master_key_file
+//	MYACCOUNT_KEYS_OPENSSL        keys.openssl
 //	MYACCOUNT_MAIL_FROM           mail.from
 //	MYACCOUNT_SMTP_HOST           mail.smtp.host
 //	MYACCOUNT_SMTP_PORT           mail.smtp.port

@@ -133,6 +133,9 @@ func (c *Config) Validate() error {
 	} else if k.Prepublish.Std() < 5*time.Minute+k.CacheTTL.Std() || k.Prepublish >= k.RotationPeriod {
 		add("keys.prepublish", "must be at least 5m + keys.cache_ttl (the JWKS cache period) and shorter than keys.rotation_period")
 	}
+	if o := c.Keys.OpenSSL; o != "auto" && o != "off" {
+		add("keys.openssl", "must be auto or off, got %q", o)
+	}
 	if a := c.Accounts; a.MinPasswordLength < 8 || a.MinPasswordLength > 128 {
 		add("accounts.min_password_length", "must be between 8 and 128, got %d", a.MinPasswordLength)
 	}
