@@ -63,20 +63,25 @@ const (
 // Checker answers "is this password common?" and "how strong is it?". It is read-only after
 // New and safe for concurrent use.
 type Checker struct {
-	// The blocklist, sorted for binary search, as one string of all entries back to back
-	// (words) and each entry's end offset in it (ends): entry i is words[ends[i-1]:ends[i]].
-	// It lives for the whole process, so it is kept compact: ~0.55 MB for ~48k entries,
-	// where a []string of them was ~1.15 MB (a 16-byte header and a separate allocation per
-	// entry) and a map more again. Lookups stay well under a microsecond.
-	words string
-	ends  []uint32
+	// list builds the blocklist on first use (see New).
+	list func() (*blocklist, error)
 
 	// estimator builds zxcvbn's tables on first use (see the package comment).
 	estimator func() (*zxcvbn.Estimator, error)
 }
 
+// blocklist is sorted for binary search, as one string of all entries back to back (words)
+// and each entry's end offset in it (ends): entry i is words[ends[i-1]:ends[i]]. Once built
+// it lives for the whole process, so it is kept compact: ~0.55 MB for ~48k entries, where a
+// []string of them was ~1.15 MB (a 16-byte header and a separate allocation per entry) and
+// a map more again. Lookups stay well under a microsecond.
+type blocklist struct {
+	words string
+	ends  []uint32
+}
+
 // entry is the i-th blocklist entry, in sorted order.
-func (c *Checker) entry(i int) string {
+func (c *blocklist) entry(i int) string {
 	start := uint32(0)
 	if i > 0 {
 		start = c.ends[i-1]
@@ -84,9 +89,19 @@ func (c *Checker) entry(i int) string {
 	return c.words[start:c.ends[i]]
 }
 
-// New decompresses and indexes the embedded blocklist. Call it once at start-up and share the
-// Checker; it takes a few tens of milliseconds.
+// New checks the embedded blocklist: it decompresses and indexes it, failing if it is
+// broken. Call it once at start-up and share the Checker; it takes a few tens of
+// milliseconds. The index is then dropped and built again by the first Common call, so that
+// a process that never checks a password (the CLI, an idle server) does not hold it.
 func New() (*Checker, error) {
+	if _, err := loadBlocklist(); err != nil {
+		return nil, err
+	}
+	return &Checker{list: sync.OnceValues(loadBlocklist), estimator: sync.OnceValues(zxcvbn.New)}, nil
+}
+
+// loadBlocklist decompresses and indexes the embedded blocklist.
+func loadBlocklist() (*blocklist, error) {
 	zr, err := gzip.NewReader(bytes.NewReader(commonGz))
 	if err != nil {
 		return nil, fmt.Errorf("passwords: open embedded blocklist: %w", err)
@@ -116,7 +131,7 @@ func New() (*Checker, error) {
 	if len(list) < minEntries {
 		return nil, fmt.Errorf("passwords: embedded blocklist has %d entries, want at least %d", len(list), minEntries)
 	}
-	c := &Checker{ends: make([]uint32, len(list)), estimator: sync.OnceValues(zxcvbn.New)}
+	c := &blocklist{ends: make([]uint32, len(list))}
 	var b strings.Builder
 	for i, w := range list {
 		b.WriteString(w)
@@ -127,7 +142,13 @@ func New() (*Checker, error) {
 }
 
 // Len returns the number of distinct passwords on the blocklist.
-func (c *Checker) Len() int { return len(c.ends) }
+func (c *Checker) Len() int {
+	l, err := c.list()
+	if err != nil {
+		return 0
+	}
+	return len(l.ends)
+}
 
 // Common reports whether pw is on the blocklist, ignoring case. It also catches the most
 // common "make it pass the rules" tweak: one trailing "!" or "1" added to a listed password
@@ -139,12 +160,18 @@ func (c *Checker) Common(pw string) bool {
 	if pw == "" {
 		return false
 	}
+	l, err := c.list()
+	if err != nil {
+		// Only a broken build gets here (New checked the embedded list). Refusing is the
+		// safe side.
+		return true
+	}
 	p := strings.ToLower(pw)
-	if c.has(p) {
+	if l.has(p) {
 		return true
 	}
 	for _, suffix := range []string{"!", "1"} {
-		if base, ok := strings.CutSuffix(p, suffix); ok && base != "" && c.has(base) {
+		if base, ok := strings.CutSuffix(p, suffix); ok && base != "" && l.has(base) {
 			return true
 		}
 	}
@@ -152,7 +179,7 @@ func (c *Checker) Common(pw string) bool {
 }
 
 // has reports whether the lower-cased p is on the list.
-func (c *Checker) has(p string) bool {
+func (c *blocklist) has(p string) bool {
 	i := sort.Search(len(c.ends), func(i int) bool { return c.entry(i) >= p })
 	return i < len(c.ends) && c.entry(i) == p
 }
