@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -56,33 +57,33 @@ func onlyChars(s, extra string) bool {
 // parameters, the client authenticated first whatever the grant (so an unknown client and a
 // wrong secret look alike, and a code is never looked at for an unauthenticated client), and
 // a well-formed PKCE verifier.
-func (p *Provider) preToken(w http.ResponseWriter, r *http.Request) bool {
+func (p *Provider) preToken(w http.ResponseWriter, r *http.Request) (*client, bool) {
 	if r.Method != http.MethodPost {
-		return true // the library answers other methods
+		return nil, true // the library answers other methods
 	}
 	if err := r.ParseForm(); err != nil {
 		httphelper.MarshalJSONWithStatus(w, oidc.ErrInvalidRequest().WithDescription("cannot parse the form"), http.StatusBadRequest)
-		return false
+		return nil, false
 	}
 	if k := repeated(r.Form); k != "" {
 		httphelper.MarshalJSONWithStatus(w, oidc.ErrInvalidRequest().WithDescription("a parameter is repeated: %s", k), http.StatusBadRequest)
-		return false
+		return nil, false
 	}
 	c, err := p.authenticateClient(r)
 	if err != nil {
 		p.clientError(w, r, err)
-		return false
+		return nil, false
 	}
 	if !p.preTokenResources(w, r, c.c) || !p.preTokenDPoP(w, r, c.c) {
-		return false
+		return nil, false
 	}
 	if r.PostForm.Get("grant_type") == string(oidc.GrantTypeCode) {
 		if v := r.PostForm.Get("code_verifier"); v != "" && !validVerifier(v) {
 			httphelper.MarshalJSONWithStatus(w, oidc.ErrInvalidRequest().WithDescription("code_verifier must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~"), http.StatusBadRequest)
-			return false
+			return nil, false
 		}
 	}
-	return true
+	return c, true
 }
 
 // clientError answers a failed client authentication: 401 invalid_client with
@@ -106,6 +107,7 @@ func (p *Provider) clientAuthFailed(r *http.Request, clientID string) {
 	ctx := r.Context()
 	now := p.cfg.Now().UTC()
 	ip := p.cfg.ClientIP(r)
+	p.cleanAddrs.forget(ip)
 	if _, err := p.cfg.Store.HitCounter(ctx, "client-auth-ip:"+ip, clientFailWindow, now); err != nil {
 		p.cfg.Logger.ErrorContext(ctx, "count failed client authentication", "err", err)
 	}
@@ -121,8 +123,54 @@ func (p *Provider) clientAuthFailed(r *http.Request, clientID string) {
 
 // clientAuthBlocked reports whether the caller's address has failed too often.
 func (p *Provider) clientAuthBlocked(r *http.Request) (bool, error) {
-	n, err := p.cfg.Store.CounterValue(r.Context(), "client-auth-ip:"+p.cfg.ClientIP(r), clientFailWindow, p.cfg.Now().UTC())
+	ip := p.cfg.ClientIP(r)
+	if p.cleanAddrs.clean(ip) {
+		return false, nil
+	}
+	n, err := p.cfg.Store.CounterValue(r.Context(), "client-auth-ip:"+ip, clientFailWindow, p.cfg.Now().UTC())
+	if err == nil && n == 0 {
+		p.cleanAddrs.remember(ip)
+	}
 	return n >= clientFailsPerIP, err
+}
+
+// cleanAddrs remembers for a second the addresses whose failed-authentication count was
+// zero, so that a busy client's every request does not read its address's counter (a tenth
+// of a client_credentials grant's CPU). A failure seen here forgets the address at once,
+// so an address that has failed is read every time; failures counted by another instance
+// are seen here within cleanAddrTTL, which lets an attacker spread over n instances make at
+// most n guesses a second more than the limit before they are refused.
+type cleanAddrs struct {
+	mu sync.Mutex
+	m  map[string]time.Time
+}
+
+const (
+	cleanAddrTTL = time.Second
+	// maxCleanAddrs bounds the memory; past it the set is emptied and refills.
+	maxCleanAddrs = 8192
+)
+
+func (c *cleanAddrs) clean(ip string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	at, ok := c.m[ip]
+	return ok && time.Since(at) < cleanAddrTTL
+}
+
+func (c *cleanAddrs) remember(ip string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxCleanAddrs {
+		c.m = make(map[string]time.Time)
+	}
+	c.m[ip] = time.Now()
+}
+
+func (c *cleanAddrs) forget(ip string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, ip)
 }
 
 // preUserinfo refuses an access token in the URL (RFC 6750 §2.3 is "SHOULD NOT": URLs end up

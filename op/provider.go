@@ -93,6 +93,10 @@ type Provider struct {
 	cors *cors.Cors
 	// dpopv checks DPoP proofs and makes nonces (see dpop.go).
 	dpopv *dpopVerifier
+	// cleanAddrs spares reading the failed-authentication counter of a clean address.
+	cleanAddrs cleanAddrs
+	// verified remembers access tokens whose signature verified (introspectcc.go).
+	verified verifiedTokens
 }
 
 // New builds the provider. Build one per process: the library keeps some state per provider
@@ -256,7 +260,8 @@ func (p *Provider) middleware(next http.Handler) http.Handler {
 			}
 			switch r.URL.Path {
 			case "/oauth/token":
-				if !p.preToken(w, r) {
+				c, ok := p.preToken(w, r)
+				if !ok || (c != nil && p.clientCredentialsToken(w, r, c)) {
 					return
 				}
 				// JWT access tokens are re-signed as at+jwt (RFC 9068), DPoP ones typed DPoP.
@@ -273,7 +278,7 @@ func (p *Provider) middleware(next http.Handler) http.Handler {
 			}
 			if r.URL.Path == "/oauth/introspect" {
 				w = &introspectWriter{ResponseWriter: w, ri: ri}
-				if p.introspectRefresh(w, r) {
+				if p.introspectRefresh(w, r) || p.introspectStateless(w, r) {
 					return
 				}
 			}

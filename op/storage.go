@@ -232,9 +232,27 @@ func (s *opStorage) AuthorizeClientIDSecret(ctx context.Context, id, sec string)
 		return fmt.Errorf("client %q: private_key_jwt only: %w", id, errInvalid)
 	}
 	if !secret.Equal(secret.HashToken(sec), c.SecretHash) {
+		// The client may come from a cache (storage/clientcache) that has not seen a secret
+		// rotated by another process yet: a refused secret is checked once more against the
+		// row itself, so a new secret works at once everywhere.
+		if u, ok := s.store.(uncachedClients); ok {
+			fresh, err := u.GetClientUncached(ctx, id)
+			if err != nil {
+				return fmt.Errorf("client %q: %w", id, err)
+			}
+			if fresh.SecretHash != c.SecretHash {
+				requestInfoFrom(ctx).client = fresh
+				return s.AuthorizeClientIDSecret(ctx, id, sec)
+			}
+		}
 		return fmt.Errorf("client %q: wrong secret: %w", id, errInvalid)
 	}
 	return nil
+}
+
+// uncachedClients is a store that caches clients and can read one past its cache.
+type uncachedClients interface {
+	GetClientUncached(ctx context.Context, id string) (*storage.Client, error)
 }
 
 func (s *opStorage) ClientCredentials(ctx context.Context, id, sec string) (zop.Client, error) {

@@ -42,6 +42,7 @@ import (
 	"github.com/myaccount/myaccount/keys"
 	"github.com/myaccount/myaccount/op"
 	"github.com/myaccount/myaccount/storage"
+	"github.com/myaccount/myaccount/storage/clientcache"
 	"github.com/myaccount/myaccount/storage/postgres"
 	"github.com/myaccount/myaccount/storage/sqlite"
 	"github.com/myaccount/myaccount/storage/sqlstore"
@@ -167,6 +168,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 		return nil, err
 	}
 	store = traceStore(tp, cfg, store)
+	// Outermost, so that a cached read costs no deadline, span or SQL (storage/clientcache).
+	store = clientcache.New(store, clientCacheTTL, nil)
 	s, err := build(ctx, cfg, log, store, raw, now, opts, tp)
 	if err != nil {
 		tp.Shutdown(ctx)
@@ -177,6 +180,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	s.startMail()
 	return s, nil
 }
+
+// clientCacheTTL is how long an instance answers from its copy of a client. A change made
+// by another process (the CLI, another instance) is seen after at most this long; changes
+// made through this instance are seen at once.
+const clientCacheTTL = time.Second
 
 // NewMailer returns the configured mail sender: SMTP when a host is set, else the log.
 func NewMailer(cfg *config.Config, log *slog.Logger) (mail.Sender, error) {

@@ -29,7 +29,11 @@ func (p *Provider) WrapStore(st storage.Store, system string) storage.Store {
 	tracer := p.Tracer()
 	sys := attribute.String("db.system.name", system)
 	return wrap.New(st, func(ctx context.Context, method string, next func(context.Context) error) error {
-		if !trace.SpanFromContext(ctx).IsRecording() {
+		// Under a sampled request's span, whether or not the span in ctx records: zitadel/oidc
+		// starts its own spans from OpenTelemetry's global provider, which we do not set (no
+		// global state), so inside the library's handlers ctx holds a non-recording span
+		// that carries our server span's context. Its store calls belong to that trace.
+		if sc := trace.SpanContextFromContext(ctx); !sc.IsValid() || !sc.IsSampled() {
 			return next(ctx)
 		}
 		ctx, span := tracer.Start(ctx, "store."+method, trace.WithSpanKind(trace.SpanKindClient),

@@ -1,0 +1,171 @@
+package op
+
+// Introspection of stateless client_credentials tokens (stateless.go), answered here.
+//
+// A resource server typically introspects the same machine token on every call it serves.
+// Through the library each answer cost a signature verification (ES256 verification is
+// about three times a signature), the client read twice over and a generic claims merge.
+// Here a token whose signature was verified in the last minute is not verified again
+// (verifiedTokens, keyed by the token's hash), and the client comes from the request's cache.
+// Everything that can change is still checked on every call, as liveStatelessToken always
+// did: expiry, the client (still allowed the grant, not re-created) and the denylist, so a
+// revocation is seen at once. Anything else (user tokens, opaque tokens, failed client
+// authentication) is left to the library.
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	zop "github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/myaccount/myaccount/storage"
+)
+
+// stateless tokens carry a gty claim; this much of their payload is read before verifying.
+type gtyProbe struct {
+	GrantType string `json:"gty"`
+}
+
+// ccIntrospection is RFC 7662's answer for an active stateless token, in the library's
+// member order (oidc.IntrospectionResponse).
+type ccIntrospection struct {
+	Active    bool      `json:"active"`
+	Scope     string    `json:"scope,omitempty"`
+	ClientID  string    `json:"client_id"`
+	TokenType string    `json:"token_type"`
+	Expiry    int64     `json:"exp"`
+	IssuedAt  int64     `json:"iat"`
+	Subject   string    `json:"sub"`
+	Audience  []string  `json:"aud"`
+	Cnf       *cnfClaim `json:"cnf,omitempty"`
+}
+
+// introspectStateless answers the introspection of a stateless client_credentials token by
+// an authenticated confidential client; it reports whether it answered.
+func (p *Provider) introspectStateless(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodPost || r.ParseForm() != nil {
+		return false
+	}
+	token := r.PostForm.Get("token")
+	if strings.Count(token, ".") != 2 || r.PostForm.Get("token_type_hint") == "refresh_token" {
+		return false
+	}
+	_, payload, err := splitJWT(token)
+	var probe gtyProbe
+	if err != nil || json.Unmarshal(payload, &probe) != nil || probe.GrantType != clientCredentials {
+		return false // not one of ours, or a user's token: the library answers
+	}
+	c, oerr := p.checkClient(r)
+	if oerr != nil || (c.c.Type != storage.ClientConfidential && !c.asserted) {
+		return false // the library refuses the client, as it always has
+	}
+	ctx := r.Context()
+	inactive := func() bool {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK) // 503 instead when a store failure decided it (introspectWriter)
+		_, _ = w.Write([]byte(`{"active":false}`))
+		return true
+	}
+	payload, ok := p.verified.get(ctx, token, p.storage)
+	if !ok {
+		return inactive()
+	}
+	ri := requestInfoFrom(ctx)
+	ri.verifiedAccessToken = payload
+	var claims oidc.AccessTokenClaims
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		return inactive()
+	}
+	sc, ok := p.storage.statelessClaims(ctx, claims.JWTID, claims.Subject)
+	if !ok {
+		return inactive()
+	}
+	at, err := p.storage.liveStatelessToken(ctx, claims.JWTID, sc)
+	if err != nil {
+		return inactive()
+	}
+	if at.ClientID != c.c.ID && !slices.Contains(at.Audience, c.c.ID) {
+		return inactive() // another client's token, not meant for this one (§2.2)
+	}
+	resp := ccIntrospection{
+		Active: true, Scope: strings.Join(at.Scopes, " "), ClientID: at.ClientID, TokenType: oidc.BearerToken,
+		Expiry: at.ExpiresAt.Unix(), IssuedAt: at.CreatedAt.Unix(), Subject: at.Subject, Audience: at.Audience,
+	}
+	if at.DPoPJKT != "" {
+		resp.TokenType, resp.Cnf = "DPoP", &cnfClaim{JKT: at.DPoPJKT}
+	}
+	body, err := json.Marshal(resp)
+	if err != nil {
+		return false
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+	return true
+}
+
+// verifiedTokens remembers, for up to verifiedTTL and never past their expiry, the payloads
+// of access tokens whose signature verified. A signature that verified once verifies again
+// while its key is published; keys stay published long after the tokens they signed expire
+// (keys.Manager), so a minute's memory changes no answer. Keyed by the token's SHA-256: no
+// token is kept in memory.
+type verifiedTokens struct {
+	mu sync.Mutex
+	m  map[[sha256.Size]byte]verifiedToken
+}
+
+type verifiedToken struct {
+	payload []byte
+	until   time.Time
+}
+
+const (
+	verifiedTTL = time.Minute
+	// maxVerified bounds the memory (about a kilobyte an entry); past it the map is emptied.
+	maxVerified = 2048
+)
+
+// get returns the verified payload of token (checking its signature unless remembered).
+func (v *verifiedTokens) get(ctx context.Context, token string, st zop.Storage) ([]byte, bool) {
+	key := sha256.Sum256([]byte(token))
+	now := time.Now()
+	v.mu.Lock()
+	e, ok := v.m[key]
+	v.mu.Unlock()
+	if ok && now.Before(e.until) {
+		return e.payload, true
+	}
+	jws, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.ES256, jose.RS256})
+	if err != nil {
+		return nil, false
+	}
+	payload, err := (&zop.OpenIDKeySet{Storage: st}).VerifySignature(ctx, jws)
+	if err != nil {
+		return nil, false
+	}
+	var exp struct {
+		Expiration oidc.Time `json:"exp"`
+	}
+	if json.Unmarshal(payload, &exp) != nil {
+		return nil, false
+	}
+	until := now.Add(verifiedTTL)
+	if t := exp.Expiration.AsTime(); t.Before(until) {
+		until = t
+	}
+	v.mu.Lock()
+	if v.m == nil || len(v.m) >= maxVerified {
+		v.m = make(map[[sha256.Size]byte]verifiedToken)
+	}
+	v.m[key] = verifiedToken{payload: payload, until: until}
+	v.mu.Unlock()
+	return payload, true
+}
