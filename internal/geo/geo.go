@@ -2,9 +2,10 @@
 // alpha-2) with names in English, German and Russian, their first-level subdivisions
 // (ISO 3166-2), IANA time zones and a few date formats.
 //
-// Everything is read-only and built once by New from files embedded in the binary, so the
-// server needs no network and no data files on the host. Country names come from the CLDR
-// data in golang.org/x/text/language/display rather than a copied table; subdivisions and
+// Everything is read-only, checked by New and built on first use from files embedded in
+// the binary, so the server needs no network and no data files on the host. Country names
+// come from the CLDR data in golang.org/x/text/language/display rather than a copied
+// table; subdivisions and
 // the zone-per-country table, and CLDR's date words and zone city names, are generated
 // into data/ by gen.go (see data/README.md for
 // sources and licences). Time zones use Go's embedded tzdata, so a zone chosen here loads
@@ -59,9 +60,8 @@ var nameOverrides = map[string]map[string]string{
 	"SZ": {"en": "Eswatini", "de": "Eswatini", "ru": "Эсватини"},
 }
 
-// Data holds the tables. It is immutable after New and safe for concurrent use; methods
-// return fresh slices, so callers may sort or edit what they get.
-type Data struct {
+// tables are what Data serves, built by newTables. They are immutable once built.
+type tables struct {
 	countries    map[string][]Country         // lang → all countries, sorted by name
 	countryNames map[string]map[string]string // lang → code → name
 	regions      map[string]*countryRegions   // country → its subdivisions
@@ -71,10 +71,10 @@ type Data struct {
 	zoneCities   map[string][3]string // zone → city in en, de, ru
 }
 
-// New loads and checks the embedded tables. It fails only if the binary was built with
-// broken data files, which the package tests catch first.
-func New() (*Data, error) {
-	d := &Data{
+// newTables loads and checks the embedded tables. It fails only if the binary was built
+// with broken data files, which the package tests catch first.
+func newTables() (*tables, error) {
+	d := &tables{
 		countries:    map[string][]Country{},
 		countryNames: map[string]map[string]string{},
 		regions:      map[string]*countryRegions{},
@@ -128,7 +128,7 @@ func validCode(c string) bool {
 	return len(c) == 2 && c[0] >= 'A' && c[0] <= 'Z' && c[1] >= 'A' && c[1] <= 'Z'
 }
 
-func (d *Data) loadCountries() error {
+func (d *tables) loadCountries() error {
 	rows, err := readTSV("countries.tsv", 2)
 	if err != nil {
 		return err
@@ -215,7 +215,7 @@ func (c *countryRegions) find(code string) *subdivision {
 	return &c.rows[i]
 }
 
-func (d *Data) loadRegions() error {
+func (d *tables) loadRegions() error {
 	rows, err := readTSV("subdivisions.tsv", 5)
 	if err != nil {
 		return err
@@ -287,37 +287,37 @@ func nameLang(lang string) string {
 
 // Countries lists every country with its name in lang (en, de or ru; anything else is
 // English), sorted by that name.
-func (d *Data) Countries(lang string) []Country {
+func (d *tables) Countries(lang string) []Country {
 	return append([]Country(nil), d.countries[nameLang(lang)]...)
 }
 
 // ValidCountry reports whether code is a known upper-case country code.
-func (d *Data) ValidCountry(code string) bool {
+func (d *tables) ValidCountry(code string) bool {
 	_, ok := d.countryNames["en"][code]
 	return ok
 }
 
 // CountryName is the country's name in lang, or "" for an unknown code; for showing a
 // stored profile without scanning Countries.
-func (d *Data) CountryName(code, lang string) string {
+func (d *tables) CountryName(code, lang string) string {
 	return d.countryNames[nameLang(lang)][code]
 }
 
 // HasRegions reports whether a person from country must also choose a region.
-func (d *Data) HasRegions(country string) bool {
+func (d *tables) HasRegions(country string) bool {
 	return d.regions[country] != nil
 }
 
 // Regions lists the country's first-level subdivisions under their ISO names (usually
 // in the local language: "Bayern", "Île-de-France"), sorted by name; nil if it has none.
-func (d *Data) Regions(country string) []Region {
+func (d *tables) Regions(country string) []Region {
 	return d.RegionsIn(country, "")
 }
 
 // RegionsIn is Regions with the German or Russian name where iso-codes' translators
 // provided one ("Bavaria" stays "Bayern" in English: the ISO name is the English one).
 // lang "" gives the ISO names, like Regions.
-func (d *Data) RegionsIn(country, lang string) []Region {
+func (d *tables) RegionsIn(country, lang string) []Region {
 	if lang != "" {
 		lang = nameLang(lang)
 	}
@@ -335,7 +335,7 @@ func (d *Data) RegionsIn(country, lang string) []Region {
 
 // RegionName is the region's name in lang ("" for the ISO name), or "" if the country
 // has no such region.
-func (d *Data) RegionName(country, region, lang string) string {
+func (d *tables) RegionName(country, region, lang string) string {
 	if lang != "" {
 		lang = nameLang(lang)
 	}
@@ -355,7 +355,7 @@ func (d *Data) RegionName(country, region, lang string) string {
 // ValidRegion reports whether region (the code after the hyphen) belongs to country.
 // A country without subdivisions takes only the empty region, and one with them
 // requires a region: that is the profile rule, kept here so it cannot drift from the data.
-func (d *Data) ValidRegion(country, region string) bool {
+func (d *tables) ValidRegion(country, region string) bool {
 	if !d.ValidCountry(country) {
 		return false
 	}

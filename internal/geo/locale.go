@@ -188,7 +188,7 @@ type Zone struct {
 	Label string
 }
 
-func (d *Data) loadZoneCities() error {
+func (d *tables) loadZoneCities() error {
 	rows, err := readTSV("zonecities.tsv", 4)
 	if err != nil {
 		return err
@@ -213,7 +213,7 @@ func (d *Data) loadZoneCities() error {
 
 // ZoneCity is the city or place that names zone tz, in lang: "Moskau" for Europe/Moscow
 // in German. UTC is CLDR's name for it; a zone outside the list keeps its id.
-func (d *Data) ZoneCity(tz, lang string) string {
+func (d *tables) ZoneCity(tz, lang string) string {
 	if tz == "UTC" || tz == "" {
 		return word(lang, "utc")
 	}
@@ -232,7 +232,7 @@ func (d *Data) ZoneCity(tz, lang string) string {
 
 // ZoneLabel is tz's city in lang after its UTC offset at the instant at: "(UTC+01:00)
 // Berlin" in winter, "(UTC+02:00) Berlin" in summer; UTC itself is "(UTC) …".
-func (d *Data) ZoneLabel(tz, lang string, at time.Time) string {
+func (d *tables) ZoneLabel(tz, lang string, at time.Time) string {
 	if tz == "UTC" || tz == "" {
 		return "(UTC) " + d.ZoneCity(tz, lang)
 	}
@@ -242,7 +242,7 @@ func (d *Data) ZoneLabel(tz, lang string, at time.Time) string {
 
 // TimeZonesIn lists TimeZones with labels in lang, ordered as a person scans them: by
 // UTC offset at the instant at, west to east, and by city name within one offset.
-func (d *Data) TimeZonesIn(lang string, at time.Time) []Zone {
+func (d *tables) TimeZonesIn(lang string, at time.Time) []Zone {
 	type z struct {
 		Zone
 		off  int

@@ -186,7 +186,7 @@ func TestRegionNameCoverage(t *testing.T) {
 		t.Errorf("RegionName(BY-VI, de) = %q", got)
 	}
 	for _, lang := range nameLangs {
-		for c := range d.regions {
+		for c := range d.t().regions {
 			seen := map[string]bool{}
 			for _, r := range d.RegionsIn(c, lang) {
 				if seen[r.Name] {

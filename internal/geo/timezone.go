@@ -32,7 +32,7 @@ var capitalZones = map[string]string{
 // "Etc/GMT+5", "UTC"); it keeps odd input away from time.LoadLocation's file lookup.
 var zoneName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$`)
 
-func (d *Data) loadZones() error {
+func (d *tables) loadZones() error {
 	rows, err := readTSV("zones.tsv", 2)
 	if err != nil {
 		return err
@@ -63,14 +63,14 @@ func (d *Data) loadZones() error {
 // TimeZones lists the IANA zones people choose from: every zone tzdata's zone.tab assigns
 // to a country (which includes per-country aliases like "Europe/Vatican", so everyone
 // finds a name they recognise) plus "UTC", sorted.
-func (d *Data) TimeZones() []string {
+func (d *tables) TimeZones() []string {
 	return append([]string(nil), d.zones...)
 }
 
 // ValidTimeZone reports whether name is an IANA zone Go can load. It accepts any such
 // name, not only those TimeZones offers, so values set through the API ("Etc/GMT-3")
 // stay valid; it rejects "" and "Local", which would mean the server's zone.
-func (d *Data) ValidTimeZone(name string) bool {
+func (d *tables) ValidTimeZone(name string) bool {
 	if d.zoneSet[name] {
 		return true
 	}
@@ -84,7 +84,7 @@ func (d *Data) ValidTimeZone(name string) bool {
 // DefaultTimeZone suggests a zone for someone in country: its only zone, or the
 // capital's where there are several. It returns "UTC" when there is nothing better to
 // say (no or unknown country), so the result is always a valid zone.
-func (d *Data) DefaultTimeZone(country string) string {
+func (d *tables) DefaultTimeZone(country string) string {
 	if z, ok := capitalZones[country]; ok {
 		return z
 	}
