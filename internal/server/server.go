@@ -133,7 +133,8 @@ func MasterKey(ctx context.Context, cfg *config.Config, store storage.KeyStore) 
 // NewKeyManager builds the signing-key manager over the store.
 func NewKeyManager(cfg *config.Config, store storage.Store, masterKey []byte, log *slog.Logger, now func() time.Time) (*keys.Manager, error) {
 	lifetime := max(cfg.Tokens.AccessTokenTTL.Std(), cfg.Tokens.IDTokenTTL.Std())
-	return keys.NewManager(store, masterKey, keys.Options{TokenLifetime: lifetime, CacheTTL: cfg.Keys.CacheTTL.Std(), Now: now, Logger: log})
+	return keys.NewManager(store, masterKey, keys.Options{TokenLifetime: lifetime, CacheTTL: cfg.Keys.CacheTTL.Std(), Now: now, Logger: log,
+		OpenSSL: cfg.Keys.OpenSSL})
 }
 
 // New opens everything and builds the HTTP handler.
