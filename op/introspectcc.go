@@ -58,10 +58,14 @@ func (p *Provider) introspectStateless(w http.ResponseWriter, r *http.Request) b
 	if strings.Count(token, ".") != 2 || r.PostForm.Get("token_type_hint") == "refresh_token" {
 		return false
 	}
-	_, payload, err := splitJWT(token)
-	var probe gtyProbe
-	if err != nil || json.Unmarshal(payload, &probe) != nil || probe.GrantType != clientCredentials {
-		return false // not one of ours, or a user's token: the library answers
+	key := sha256.Sum256([]byte(token))
+	claims, known := p.verified.lookup(key)
+	if !known {
+		_, payload, err := splitJWT(token)
+		var probe gtyProbe
+		if err != nil || json.Unmarshal(payload, &probe) != nil || probe.GrantType != clientCredentials {
+			return false // not one of ours, or a user's token: the library answers
+		}
 	}
 	c, oerr := p.checkClient(r)
 	if oerr != nil || (c.c.Type != storage.ClientConfidential && !c.asserted) {
@@ -74,21 +78,17 @@ func (p *Provider) introspectStateless(w http.ResponseWriter, r *http.Request) b
 		_, _ = w.Write([]byte(`{"active":false}`))
 		return true
 	}
-	payload, ok := p.verified.get(ctx, token, p.storage)
-	if !ok {
+	if !known {
+		var ok bool
+		if claims, ok = p.verified.verify(ctx, key, token, p.storage); !ok {
+			return inactive()
+		}
+	}
+	// As statelessClaims, on claims that are shared and only read.
+	if gty, _ := claims.Claims[grantTypeClaim].(string); gty != clientCredentials || claims.JWTID == "" {
 		return inactive()
 	}
-	ri := requestInfoFrom(ctx)
-	ri.verifiedAccessToken = payload
-	var claims oidc.AccessTokenClaims
-	if err := json.Unmarshal(payload, &claims); err != nil {
-		return inactive()
-	}
-	sc, ok := p.storage.statelessClaims(ctx, claims.JWTID, claims.Subject)
-	if !ok {
-		return inactive()
-	}
-	at, err := p.storage.liveStatelessToken(ctx, claims.JWTID, sc)
+	at, err := p.storage.liveStatelessToken(ctx, claims.JWTID, claims)
 	if err != nil {
 		return inactive()
 	}
@@ -123,8 +123,9 @@ type verifiedTokens struct {
 }
 
 type verifiedToken struct {
-	payload []byte
-	until   time.Time
+	// claims are shared between requests: read, never changed.
+	claims *oidc.AccessTokenClaims
+	until  time.Time
 }
 
 const (
@@ -133,16 +134,19 @@ const (
 	maxVerified = 2048
 )
 
-// get returns the verified payload of token (checking its signature unless remembered).
-func (v *verifiedTokens) get(ctx context.Context, token string, st zop.Storage) ([]byte, bool) {
-	key := sha256.Sum256([]byte(token))
-	now := time.Now()
+// lookup returns the claims of a token verified less than verifiedTTL ago and not expired.
+func (v *verifiedTokens) lookup(key [sha256.Size]byte) (*oidc.AccessTokenClaims, bool) {
 	v.mu.Lock()
 	e, ok := v.m[key]
 	v.mu.Unlock()
-	if ok && now.Before(e.until) {
-		return e.payload, true
+	if !ok || !time.Now().Before(e.until) {
+		return nil, false
 	}
+	return e.claims, true
+}
+
+// verify checks token's signature against the published keys and remembers its claims.
+func (v *verifiedTokens) verify(ctx context.Context, key [sha256.Size]byte, token string, st zop.Storage) (*oidc.AccessTokenClaims, bool) {
 	jws, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.ES256, jose.RS256})
 	if err != nil {
 		return nil, false
@@ -151,21 +155,19 @@ func (v *verifiedTokens) get(ctx context.Context, token string, st zop.Storage) 
 	if err != nil {
 		return nil, false
 	}
-	var exp struct {
-		Expiration oidc.Time `json:"exp"`
-	}
-	if json.Unmarshal(payload, &exp) != nil {
+	claims := new(oidc.AccessTokenClaims)
+	if json.Unmarshal(payload, claims) != nil {
 		return nil, false
 	}
-	until := now.Add(verifiedTTL)
-	if t := exp.Expiration.AsTime(); t.Before(until) {
+	until := time.Now().Add(verifiedTTL)
+	if t := claims.Expiration.AsTime(); t.Before(until) {
 		until = t
 	}
 	v.mu.Lock()
 	if v.m == nil || len(v.m) >= maxVerified {
 		v.m = make(map[[sha256.Size]byte]verifiedToken)
 	}
-	v.m[key] = verifiedToken{payload: payload, until: until}
+	v.m[key] = verifiedToken{claims: claims, until: until}
 	v.mu.Unlock()
-	return payload, true
+	return claims, true
 }
