@@ -326,8 +326,12 @@ func localPath(p string) string {
 // half a page.
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, page string, data any) {
 	var buf bytes.Buffer
-	t, err := h.pages[page]()
-	if err == nil {
+	var err error
+	if parse := h.pages[page]; parse == nil {
+		err = fmt.Errorf("ui: no page %q", page)
+	} else if t, perr := parse(); perr != nil {
+		err = perr
+	} else {
 		err = t.ExecuteTemplate(&buf, "layout", data)
 	}
 	if err != nil {
