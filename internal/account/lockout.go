@@ -150,7 +150,11 @@ func (s *Service) SignIn(ctx context.Context, email, password string, m Meta) (u
 	if err != nil {
 		return u, err
 	}
-	_ = s.Store.ResetCounter(ctx, sc.fail)
+	// Read first: most sign-ins follow no failure, and a read spares the single writer a
+	// delete of nothing.
+	if n, _, err := s.Store.GetCounter(ctx, sc.fail); n > 0 || (err != nil && !errors.Is(err, storage.ErrNotFound)) {
+		_ = s.Store.ResetCounter(ctx, sc.fail)
+	}
 	// "login" is recorded when the session starts, after any second step.
 	return u, nil
 }
