@@ -311,8 +311,12 @@ func TestSupportActions(t *testing.T) {
 		t.Fatalf("after removal: %+v, %d codes", d.Factors, d.RecoveryCodes)
 	}
 	ev := events(t, st, storage.AuditQuery{Target: "user:" + u.ID, Type: "admin.user.remove_factors"})
-	if len(ev) != 2 || ev[0].Reason != "lost keys too" || ev[0].Detail != "all (2)" {
-		t.Fatalf("remove audit = %+v", ev)
+	// Both removals may share a millisecond, so their order in the log is not pinned.
+	if len(ev) != 2 || !slices.ContainsFunc(ev, func(e *storage.AuditEvent) bool { return e.Reason == "lost keys too" && e.Detail == "all (2)" }) {
+		for _, e := range ev {
+			t.Logf("event %+v", *e)
+		}
+		t.Fatalf("remove audit: %d events, want 2 with the removal of all factors", len(ev))
 	}
 
 	if err := svc.ResendActivation(ctx, supportPerson, u.ID, ""); !errors.Is(err, admin.ErrWrongState) {
