@@ -21,6 +21,7 @@ package op
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -228,6 +229,9 @@ func (p *Provider) sign(ctx context.Context, alg, typ string, payload []byte) (s
 	k, err := p.cfg.Keys.Signer(ctx, alg)
 	if err != nil {
 		return "", fmt.Errorf("signing key %s: %w", alg, err)
+	}
+	if ec, ok := k.Private().(*ecdsa.PrivateKey); ok && k.Alg() == jose.ES256 {
+		return compactES256(ec, k.ID(), typ, payload)
 	}
 	opts := &jose.SignerOptions{}
 	if typ != "" {
