@@ -340,7 +340,9 @@ func TestLoginEnumerationResistance(t *testing.T) {
 	slices.Sort(ks)
 	slices.Sort(us)
 	mk, mu := ks[len(ks)/2], us[len(us)/2]
-	if r := float64(mu) / float64(mk); r < 0.33 || r > 3 {
+	// The bound catches a path without the hash (~100x apart) while a CI run with other
+	// packages' tests beside it moves single medians by 3x (0.32 seen).
+	if r := float64(mu) / float64(mk); r < 0.2 || r > 5 {
 		t.Errorf("median time unknown/known = %.2f (%v vs %v); want similar", r, mu, mk)
 	}
 	// A signed-up address with no password check at all would be ~100x faster than argon2id.
