@@ -71,13 +71,7 @@ func (p *Provider) clientCredentialsToken(w http.ResponseWriter, r *http.Request
 	}
 	ctx := r.Context()
 	ri := requestInfoFrom(ctx)
-	// As ClientCredentialsTokenRequest: only the client's registered extra scopes.
-	var scopes []string
-	for _, sc := range strings.Split(r.PostForm.Get("scope"), " ") {
-		if slices.Contains(cl.Scopes, sc) {
-			scopes = append(scopes, sc)
-		}
-	}
+	scopes := machineScopes(cl, strings.Split(r.PostForm.Get("scope"), " "))
 	// As the library: issued and not-before from the wall clock, expiry from ours.
 	issued := time.Now().UTC()
 	exp := p.cfg.Now().Add(p.storage.accessTTL(cl))

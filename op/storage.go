@@ -274,14 +274,19 @@ func (s *opStorage) ClientCredentialsTokenRequest(ctx context.Context, id string
 	if err != nil {
 		return nil, fmt.Errorf("client %q: %w", id, err)
 	}
-	// Only the client's registered extra scopes make sense for a machine token.
-	allowed := make([]string, 0, len(scopes))
-	for _, sc := range scopes {
+	return &clientCredentialsRequest{clientID: id, scopes: machineScopes(c, scopes), resources: requestInfoFrom(ctx).resources}, nil
+}
+
+// machineScopes are the requested scopes a client_credentials token gets: only the client's
+// registered extra scopes make sense for a machine token.
+func machineScopes(c *storage.Client, requested []string) []string {
+	allowed := make([]string, 0, len(requested))
+	for _, sc := range requested {
 		if slices.Contains(c.Scopes, sc) {
 			allowed = append(allowed, sc)
 		}
 	}
-	return &clientCredentialsRequest{clientID: id, scopes: allowed, resources: requestInfoFrom(ctx).resources}, nil
+	return allowed
 }
 
 // SigningKey returns the active key, from the key manager's in-memory cache: for a JWT access

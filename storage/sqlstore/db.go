@@ -318,6 +318,12 @@ func (c *stmtCache) want(query string) {
 // this goroutine: it may wait for the pool's connection. A failure leaves the query
 // unprepared, to be wanted again.
 func (c *stmtCache) prepareWanted(ctx context.Context) {
+	c.mu.RLock()
+	none := len(c.wanted) == 0
+	c.mu.RUnlock()
+	if none {
+		return // every commit calls this; almost always nothing is wanted
+	}
 	c.mu.Lock()
 	wanted := c.wanted
 	c.wanted = nil
