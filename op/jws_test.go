@@ -1,9 +1,14 @@
 package op
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"errors"
+	"math/big"
 	"strings"
 	"testing"
 
@@ -63,6 +68,56 @@ func TestCompactES256SameAsGoJOSE(t *testing.T) {
 	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	if _, err := compactES256(p384, "k", "JWT", []byte("{}")); err == nil {
 		t.Error("a P-384 key signed as ES256")
+	}
+}
+
+// rsaPayloadSigner is what keys.Key.JOSESigner gives for RS256, with crypto/rsa.
+type rsaPayloadSigner struct{ k *rsa.PrivateKey }
+
+func (s rsaPayloadSigner) SignPayload(payload []byte, alg jose.SignatureAlgorithm) ([]byte, error) {
+	if alg != jose.RS256 {
+		return nil, errors.New("not RS256")
+	}
+	d := sha256.Sum256(payload)
+	return rsa.SignPKCS1v15(nil, s.k, crypto.SHA256, d[:])
+}
+
+// compactRS256 writes exactly what go-jose writes (PKCS #1 v1.5 signatures are
+// deterministic), and a failed signature is an error, not a token.
+func TestCompactRS256SameAsGoJOSE(t *testing.T) {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ kid, typ string }{{"kid1", "JWT"}, {"kid2", ""}, {"", "at+jwt"}, {`q"uote\`, "JWT"}} {
+		payload := []byte(`{"iss":"https://id.example","sub":"s","exp":1,"at_hash":"x"}`)
+		got, err := compactRS256(rsaPayloadSigner{k}, tc.kid, tc.typ, payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts := &jose.SignerOptions{}
+		if tc.typ != "" {
+			opts = opts.WithType(jose.ContentType(tc.typ))
+		}
+		var key any = k
+		if tc.kid != "" {
+			key = &jose.JSONWebKey{Key: k, KeyID: tc.kid}
+		}
+		s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key}, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		jws, err := s.Sign(payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want, _ := jws.CompactSerialize(); got != want {
+			t.Errorf("%+v:\n got %s\nwant %s", tc, got, want)
+		}
+	}
+	bad := rsaPayloadSigner{&rsa.PrivateKey{PublicKey: rsa.PublicKey{N: big.NewInt(0), E: 3}}}
+	if tok, err := compactRS256(bad, "k", "JWT", []byte("{}")); err == nil {
+		t.Errorf("a failed signature gave a token: %s", tok)
 	}
 }
 
