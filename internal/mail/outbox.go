@@ -137,17 +137,36 @@ func (o *Outbox) Send(ctx context.Context, m Message) error {
 // Enqueue queues a task of kind (or, with storage.OutboxMessage, a JSON Message) and wakes
 // this process's worker.
 func (o *Outbox) Enqueue(ctx context.Context, kind string, payload []byte) error {
+	if err := o.enqueue(ctx, o.cfg.Store, kind, payload); err != nil {
+		return err
+	}
+	o.Nudge()
+	return nil
+}
+
+// SendIn queues m through st, a transaction's store, so that the message commits (or rolls
+// back) with what it tells of; it costs the transaction one INSERT and no commit of its own.
+// It does not wake the worker, which would look before the commit: the caller calls Nudge
+// once the transaction committed.
+func (o *Outbox) SendIn(ctx context.Context, st storage.OutboxStore, m Message) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("mail: queue message: %w", err)
+	}
+	return o.enqueue(ctx, st, storage.OutboxMessage, b)
+}
+
+func (o *Outbox) enqueue(ctx context.Context, st storage.OutboxStore, kind string, payload []byte) error {
 	id := secret.NewID()
 	sealed, err := o.seal(id, payload)
 	if err != nil {
 		return err
 	}
 	now := o.cfg.Now().UTC()
-	if err := o.cfg.Store.EnqueueOutbox(ctx, &storage.OutboxItem{ID: id, Kind: kind, Payload: sealed,
+	if err := st.EnqueueOutbox(ctx, &storage.OutboxItem{ID: id, Kind: kind, Payload: sealed,
 		CreatedAt: now, NextAttemptAt: now}); err != nil {
 		return fmt.Errorf("mail: queue %s: %w", kind, err)
 	}
-	o.Nudge()
 	return nil
 }
 
