@@ -231,6 +231,12 @@ func (s *Service) MinPasswordLength() int {
 // password. When no hashing slot is free (see Service.Hashes) the error is marked
 // fault.ErrUnavailable, for an unknown email as for a known one.
 func (s *Service) Authenticate(ctx context.Context, email, password string) (*storage.User, error) {
+	return s.authenticate(ctx, email, password, nil)
+}
+
+// authenticate is Authenticate; known, when not nil, is the account the caller read for the
+// address already (known.u nil: it has none), which is not read again.
+func (s *Service) authenticate(ctx context.Context, email, password string, known *lookup) (*storage.User, error) {
 	if len(password) > 4*MaxPasswordLen {
 		// Bound the hashing work an attacker can ask for; still do one hash for timing.
 		if err := s.dummyVerify(ctx, ""); err != nil {
@@ -238,7 +244,16 @@ func (s *Service) Authenticate(ctx context.Context, email, password string) (*st
 		}
 		return nil, ErrInvalidCredentials
 	}
-	u, err := s.Store.GetUserByEmail(ctx, NormalizeEmail(email))
+	var u *storage.User
+	var err error
+	switch {
+	case known == nil:
+		u, err = s.Store.GetUserByEmail(ctx, NormalizeEmail(email))
+	case known.u == nil:
+		err = storage.ErrNotFound
+	default:
+		u = known.u
+	}
 	if errors.Is(err, storage.ErrNotFound) {
 		if err := s.dummyVerify(ctx, password); err != nil {
 			return nil, err

@@ -129,21 +129,22 @@ func (s *Service) admit(ctx context.Context, sc scope, password string, m Meta) 
 func (s *Service) SignIn(ctx context.Context, email, password string, m Meta) (u *storage.User, err error) {
 	defer func() { s.recorder().SignIn("password", signInResult(err)) }()
 	norm := NormalizeEmail(email)
-	var owner *storage.User
+	var known *lookup
 	if m.Device != "" {
 		// Only a device cookie makes the account matter before the password is checked; it
 		// names an account this browser signed in to, so the look-up tells its holder nothing.
+		// The password is then checked against the account read here, not read again.
 		u, err := s.Store.GetUserByEmail(ctx, norm)
 		if err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return nil, fmt.Errorf("sign in: %w", err)
 		}
-		owner = u
+		known = &lookup{u: u}
 	}
-	sc := scopeFor(norm, owner, m)
+	sc := scopeFor(norm, known.user(), m)
 	if err := s.admit(ctx, sc, password, m); err != nil {
 		return nil, err
 	}
-	u, err = s.Authenticate(ctx, email, password)
+	u, err = s.authenticate(ctx, email, password, known)
 	if errors.Is(err, ErrInvalidCredentials) {
 		return nil, s.failed(ctx, sc, norm, nil, "login_failed", m)
 	}
@@ -157,6 +158,16 @@ func (s *Service) SignIn(ctx context.Context, email, password string, m Meta) (u
 	}
 	// "login" is recorded when the session starts, after any second step.
 	return u, nil
+}
+
+// lookup is the result of reading an account by address: u is nil when there is none.
+type lookup struct{ u *storage.User }
+
+func (l *lookup) user() *storage.User {
+	if l == nil {
+		return nil
+	}
+	return l.u
 }
 
 // signInResult is the metrics label of a sign-in's outcome.
