@@ -207,7 +207,7 @@ func (h *Handler) accountPassword(w http.ResponseWriter, r *http.Request) {
 	}
 	// Every session ended with the change; this browser continues with a fresh one.
 	// The person proved as much as the session they changed it from had.
-	if _, err := h.startSession(w, r, u, mfa.EvidenceFromAMR(s.AMR)); err != nil {
+	if _, err := h.startSession(w, r, u, mfa.EvidenceFromAMR(s.AMR), nil); err != nil {
 		h.cfg.Logger.ErrorContext(r.Context(), "start session", "err", err)
 	}
 	http.Redirect(w, r, "/account?done=password", http.StatusSeeOther)

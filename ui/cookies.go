@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"net/http"
 	"strings"
 
@@ -29,23 +30,56 @@ func hostCookieName(name string, secure bool) string {
 // browser before (cookie tossing) is then worth nothing to whoever planted it. f is the flow
 // being served, if any.
 func (h *Handler) reissueBinding(w http.ResponseWriter, r *http.Request, f *authFlow) error {
+	b := h.newBinding(r, f)
+	if err := b.store(r.Context(), h.cfg.Store); err != nil {
+		return err
+	}
+	h.setBinding(w, f, b)
+	return nil
+}
+
+// rebinding is a new browser-binding secret about to replace the browser's: store moves
+// the browser's pending auth requests to it (in a transaction of the caller's, if it likes),
+// then setBinding hands it to the browser.
+type rebinding struct {
+	oldHash, value, newHash string
+}
+
+// newBinding draws the browser's next binding secret; nil when there is nothing to rebind
+// (no flow was started in this browser, or this request already rebound f: it still carries
+// the old value).
+func (h *Handler) newBinding(r *http.Request, f *authFlow) *rebinding {
 	if f != nil && f.rebound {
-		return nil // once per request: the request still carries the old value
+		return nil
 	}
 	c, err := r.Cookie(h.cfg.BrowserCookie)
 	if err != nil {
-		return nil // no flow was started in this browser
+		return nil
 	}
 	v := secret.RandomToken(32)
-	newHash := secret.HashToken(v)
-	if _, err := h.cfg.Store.RebindAuthRequests(r.Context(), secret.HashToken(c.Value), newHash); err != nil {
-		return err
+	return &rebinding{oldHash: secret.HashToken(c.Value), value: v, newHash: secret.HashToken(v)}
+}
+
+// store moves the browser's pending auth requests to the new secret (nil b: nothing to do).
+func (b *rebinding) store(ctx context.Context, st interface {
+	RebindAuthRequests(ctx context.Context, oldHash, newHash string) (int64, error)
+}) error {
+	if b == nil {
+		return nil
 	}
-	http.SetCookie(w, &http.Cookie{Name: h.cfg.BrowserCookie, Value: v, Path: "/", HttpOnly: true,
+	_, err := st.RebindAuthRequests(ctx, b.oldHash, b.newHash)
+	return err
+}
+
+// setBinding sets the stored new secret's cookie and notes it on f.
+func (h *Handler) setBinding(w http.ResponseWriter, f *authFlow, b *rebinding) {
+	if b == nil {
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: h.cfg.BrowserCookie, Value: b.value, Path: "/", HttpOnly: true,
 		Secure: h.cfg.SecureCookies, SameSite: http.SameSiteLaxMode})
 	if f != nil {
-		f.ar.BrowserHash = newHash
+		f.ar.BrowserHash = b.newHash
 		f.rebound = true
 	}
-	return nil
 }

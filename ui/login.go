@@ -58,6 +58,8 @@ type authFlow struct {
 	client *storage.Client
 	// rebound is set once this request has re-issued the browser binding (reissueBinding).
 	rebound bool
+	// decided is what decideFlow decided in this request (nil: nothing yet).
+	decided *flowDecision
 }
 
 // loadFlow loads the auth request named by the form and checks that this browser started
@@ -176,7 +178,7 @@ func (h *Handler) loginGet(w http.ResponseWriter, r *http.Request) {
 			h.redirectError(w, r, f.ar, "interaction_required", "a second factor is required")
 			return
 		}
-		target, _, err := h.nextStep(w, r, u, ev, f, "")
+		target, _, err := h.nextStep(w, r, u, ev, f, "", false)
 		if err != nil {
 			h.fail(w, r, "step up", err)
 			return
@@ -275,17 +277,31 @@ func (h *Handler) loginPost(w http.ResponseWriter, r *http.Request) {
 	if f == nil {
 		ret = returnPath(r.PostFormValue("return"))
 	}
-	target, sess, err := h.nextStep(w, r, u, mfa.Evidence{Password: true}, f, ret)
-	if err != nil {
+	// A request that needs nothing else of the person is completed with the session, in one
+	// transaction, and the browser goes on to the provider's callback.
+	target, sess, err := h.nextStep(w, r, u, mfa.Evidence{Password: true}, f, ret, true)
+	switch {
+	case errors.Is(err, errFlowGone):
+		h.flowGonePage(w, r)
+		return
+	case err != nil:
 		h.cfg.Logger.ErrorContext(r.Context(), "sign in", "err", err, "user_id", u.ID)
 		h.ErrorPage(w, r, http.StatusInternalServerError, i18n.N("Something went wrong"), i18n.N("Please try again in a moment."))
 		return
 	}
 	if sess != nil && f != nil && target == flowTarget(f.ar.ID, "") {
+		// Not completed: the profile, consent or a refusal comes first.
 		h.proceed(w, r, f, sess, u)
 		return
 	}
 	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+// flowGonePage answers a signed-in request that could not be completed because it finished
+// or expired meanwhile.
+func (h *Handler) flowGonePage(w http.ResponseWriter, r *http.Request) {
+	h.ErrorPage(w, r, http.StatusBadRequest, i18n.N("Sign-in expired"),
+		i18n.N("This sign-in request has expired or was already used. Please return to the application and start again."))
 }
 
 // flowNext is what a signed-in authorization request needs next.
@@ -326,12 +342,34 @@ func nextFlowStep(ar *storage.AuthRequest, userID string, profileComplete bool, 
 	return flowComplete, "", "", nil
 }
 
+// flowDecision is what nextFlowStep decided for a request signed in as userID.
+type flowDecision struct {
+	userID     string
+	next       flowNext
+	code, desc string
+	err        error
+}
+
+// decideFlow is nextFlowStep for f signed in as userID (account u), decided once per
+// request: the sign-in page decides before the session starts (planCompletion) what proceed
+// then acts on.
+func (h *Handler) decideFlow(r *http.Request, f *authFlow, userID string, u *storage.User) flowDecision {
+	if f.decided != nil && f.decided.userID == userID {
+		return *f.decided
+	}
+	d := flowDecision{userID: userID}
+	d.next, d.code, d.desc, d.err = nextFlowStep(f.ar, userID, account.Complete(u), func() (bool, error) {
+		return h.cfg.Consent.Needed(r.Context(), u.ID, f.client, f.ar.Scopes, f.ar.Prompt)
+	})
+	f.decided = &d
+	return d
+}
+
 // proceed continues a signed-in auth request: profile completion and consent when needed,
 // then completion.
 func (h *Handler) proceed(w http.ResponseWriter, r *http.Request, f *authFlow, s *storage.Session, u *storage.User) {
-	next, code, desc, err := nextFlowStep(f.ar, s.UserID, account.Complete(u), func() (bool, error) {
-		return h.cfg.Consent.Needed(r.Context(), u.ID, f.client, f.ar.Scopes, f.ar.Prompt)
-	})
+	d := h.decideFlow(r, f, s.UserID, u)
+	next, code, desc, err := d.next, d.code, d.desc, d.err
 	switch {
 	case err != nil:
 		h.fail(w, r, "look up consent", err)
@@ -357,9 +395,14 @@ func (h *Handler) complete(w http.ResponseWriter, r *http.Request, f *authFlow, 
 		h.fail(w, r, "re-issue browser binding", err)
 		return
 	}
-	if err := h.cfg.Store.CompleteAuthRequest(r.Context(), f.ar.ID, s.UserID, s.ID, s.AuthTime, s.AMR, mfa.EvidenceFromAMR(s.AMR).ACR()); err != nil {
-		h.ErrorPage(w, r, http.StatusBadRequest, i18n.N("Sign-in expired"),
-			i18n.N("This sign-in request has expired or was already used. Please return to the application and start again."))
+	err := h.cfg.Store.CompleteAuthRequest(r.Context(), f.ar.ID, s.UserID, s.ID, s.AuthTime, s.AMR, mfa.EvidenceFromAMR(s.AMR).ACR())
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		h.flowGonePage(w, r)
+		return
+	case err != nil:
+		// A failure of ours, not an expired request.
+		h.fail(w, r, "complete auth request", err)
 		return
 	}
 	http.Redirect(w, r, h.cfg.CallbackURL(r.Context(), f.ar.ID), http.StatusSeeOther)

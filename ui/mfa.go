@@ -237,7 +237,7 @@ func (h *Handler) secondFactorDone(w http.ResponseWriter, r *http.Request, u *st
 	if p.Flow != "" {
 		f = h.optionalFlow(r, p.Flow)
 	}
-	target, _, err := h.nextStep(w, r, u, mfa.EvidenceFromAMR(p.AMR).Merge(ev), f, p.Return)
+	target, _, err := h.nextStep(w, r, u, mfa.EvidenceFromAMR(p.AMR).Merge(ev), f, p.Return, false)
 	if err != nil {
 		h.fail(w, r, "finish sign-in", err)
 		return
@@ -458,7 +458,7 @@ func (h *Handler) passkeyFinish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := h.optionalFlow(r, in.AuthRequestID)
-	target, _, err := h.nextStep(w, r, u, a.Evidence(), f, in.Return)
+	target, _, err := h.nextStep(w, r, u, a.Evidence(), f, in.Return, false)
 	if errors.Is(err, errNeedPassword) {
 		h.jsonError(w, r, u, http.StatusUnauthorized, i18n.N("Your passkey did not confirm it is you. Sign in with your password."))
 		return

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
@@ -35,11 +36,14 @@ func (h *Handler) currentSession(r *http.Request) (*storage.Session, *storage.Us
 
 // startSession signs the browser in with a fresh session: a new id and a new cookie every
 // time, so a session id planted before sign-in is worthless after it. Any previous session
-// of this browser is revoked.
-func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, u *storage.User, ev mfa.Evidence) (*storage.Session, error) {
+// of this browser is revoked. also (nil: none) is the sign-in's other writes, committed with
+// the session (sessions.Start.Also).
+func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, u *storage.User, ev mfa.Evidence,
+	also func(ctx context.Context, tx storage.Store, s *storage.Session) error) (*storage.Session, error) {
 	old, _ := h.currentSession(r)
 	s, token, err := h.cfg.Sessions.Start(r.Context(), sessions.Start{
 		UserID: u.ID, AMR: ev.AMR(), ACR: ev.ACR(), UserAgent: r.UserAgent(), IP: h.cfg.ClientIP(r), Replaces: old,
+		Also: also,
 	})
 	if err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -11,9 +12,9 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 	"time"
 
+	"github.com/myaccount/myaccount/internal/account"
 	"github.com/myaccount/myaccount/internal/guard"
 	"github.com/myaccount/myaccount/internal/mfa"
 	"github.com/myaccount/myaccount/storage"
@@ -161,11 +162,18 @@ func flowTarget(flow, ret string) string {
 
 var errNeedPassword = errors.New("ui: the password is still needed")
 
+// errFlowGone: the sign-in succeeded (the session is set) but its authorization request
+// could no longer be completed: it finished or expired since it was loaded.
+var errFlowGone = errors.New("ui: the authorization request is finished or expired")
+
 // nextStep decides what follows the evidence gathered so far and does it: a session when the
 // sign-in is complete, the second-factor page when another factor is due, the security page
 // when the request needs a factor the person has not set up. It returns where to send the
-// browser; the session (if any) is already set.
-func (h *Handler) nextStep(w http.ResponseWriter, r *http.Request, u *storage.User, ev mfa.Evidence, f *authFlow, ret string) (string, *storage.Session, error) {
+// browser; the session (if any) is already set. With complete, a flow whose sign-in is done
+// and which needs nothing else of the person (see planCompletion) is completed together with
+// the session, and the browser goes straight to the provider's callback; errFlowGone (with
+// the session) when that request can no longer be completed.
+func (h *Handler) nextStep(w http.ResponseWriter, r *http.Request, u *storage.User, ev mfa.Evidence, f *authFlow, ret string, complete bool) (string, *storage.Session, error) {
 	enrolled, err := h.enrolled(r, u)
 	if err != nil {
 		return "", nil, err
@@ -178,30 +186,23 @@ func (h *Handler) nextStep(w http.ResponseWriter, r *http.Request, u *storage.Us
 	switch d.Step {
 	case mfa.StepDone:
 		h.clearCookie(w, signinCookie)
-		if err := h.reissueBinding(w, r, f); err != nil {
+		var c *completion
+		if complete && f != nil {
+			c = h.planCompletion(r, f, u)
+		}
+		s, err := h.finishSignIn(w, r, u, ev, f, true, c)
+		switch {
+		case err != nil:
 			return "", nil, err
+		case c == nil:
+			return flowTarget(flow, ret), s, nil
+		case c.gone:
+			return "", s, errFlowGone
 		}
-		s, err := h.startSession(w, r, u, ev)
-		if err == nil {
-			h.noticeNewBrowser(r, u, ev)
-			h.setDeviceCookie(w, u.ID)
-			m := h.meta(r, h.lang(r, u))
-			if f != nil {
-				m.ClientID = f.client.ID
-			}
-			h.cfg.Accounts.Audit(r.Context(), u.ID, "login", m, strings.Join(ev.AMR(), " "))
-		}
-		return flowTarget(flow, ret), s, err
+		return h.cfg.CallbackURL(r.Context(), f.ar.ID), s, nil
 	case mfa.StepEnrol:
 		// Stepped up, not refused: the person sets up a factor, then the request continues.
-		if err := h.reissueBinding(w, r, f); err != nil {
-			return "", nil, err
-		}
-		s, err := h.startSession(w, r, u, ev)
-		if err == nil {
-			h.noticeNewBrowser(r, u, ev)
-			h.setDeviceCookie(w, u.ID)
-		}
+		s, err := h.finishSignIn(w, r, u, ev, f, false, nil)
 		q := url.Values{"enrol": {"1"}}
 		if flow != "" {
 			q.Set("authRequestID", flow)
@@ -239,17 +240,71 @@ func (h *Handler) nextStep(w http.ResponseWriter, r *http.Request, u *storage.Us
 	return next, nil, nil
 }
 
-// noticeNewBrowser mails the owner a "new sign-in" notice when this browser carries no
-// device cookie for u (it never signed in to u, or another account signed in here since). Not
-// when an emailed code was entered in this sign-in: that code's mail, with its own "This
-// wasn't me" link, already went to the owner. The mail is queued; nothing here can fail the
-// sign-in.
-func (h *Handler) noticeNewBrowser(r *http.Request, u *storage.User, ev mfa.Evidence) {
+// finishSignIn starts the session of a sign-in that needs no other factor now, in one
+// transaction with the rest of what it writes: the browser binding's new secret (see
+// reissueBinding), the "login" event (when login: not for a person who must first set up a
+// factor), the owner's "new sign-in" notice when this browser carries no device cookie for u
+// (it never signed in to u, or another account signed in here since) and no emailed code
+// was entered in this sign-in, and the completion of c's request (nil: none). Then it sets
+// the cookies, among them the device cookie.
+func (h *Handler) finishSignIn(w http.ResponseWriter, r *http.Request, u *storage.User, ev mfa.Evidence, f *authFlow, login bool, c *completion) (*storage.Session, error) {
 	m := h.withDevice(r, h.meta(r, h.lang(r, u)))
-	if m.DeviceUser == u.ID || ev.EmailCode {
-		return
+	if f != nil {
+		m.ClientID = f.client.ID
 	}
-	h.cfg.Accounts.NotifyNewSignIn(r.Context(), u, m)
+	rec := h.cfg.Accounts.SignInRecords(r.Context(), account.SignedIn{User: u, Meta: m, Login: login, AMR: ev.AMR(),
+		NewBrowser: m.DeviceUser != u.ID && !ev.EmailCode})
+	bind := h.newBinding(r, f)
+	s, err := h.startSession(w, r, u, ev, func(ctx context.Context, tx storage.Store, s *storage.Session) error {
+		if err := bind.store(ctx, tx); err != nil {
+			return fmt.Errorf("re-issue browser binding: %w", err)
+		}
+		if err := rec.Write(ctx, tx); err != nil {
+			return err
+		}
+		return c.store(ctx, tx, s)
+	})
+	if err != nil {
+		return nil, err
+	}
+	h.setBinding(w, f, bind)
+	rec.Committed(r.Context())
+	h.setDeviceCookie(w, u.ID)
+	return s, nil
+}
+
+// completion is an authorization request to complete in the transaction that starts the
+// session.
+type completion struct {
+	f *authFlow
+	// gone: the request could not be completed (finished or expired since it was loaded);
+	// the session stands.
+	gone bool
+}
+
+// planCompletion returns the request f as a completion when, signed in as u, it needs
+// nothing more of the person (the decision proceed would take: hint, profile, consent); nil
+// when another step is due or the decision failed, which proceed then answers after the
+// session starts, from the same decision (decideFlow).
+func (h *Handler) planCompletion(r *http.Request, f *authFlow, u *storage.User) *completion {
+	if d := h.decideFlow(r, f, u.ID, u); d.err != nil || d.next != flowComplete {
+		return nil
+	}
+	return &completion{f: f}
+}
+
+// store completes the request with the session s (nil c: nothing to do). A request that
+// can no longer be completed is no failure of the transaction: the sign-in stands.
+func (c *completion) store(ctx context.Context, tx storage.Store, s *storage.Session) error {
+	if c == nil {
+		return nil
+	}
+	err := tx.CompleteAuthRequest(ctx, c.f.ar.ID, s.UserID, s.ID, s.AuthTime, s.AMR, mfa.EvidenceFromAMR(s.AMR).ACR())
+	c.gone = errors.Is(err, storage.ErrNotFound)
+	if err != nil && !c.gone {
+		return fmt.Errorf("complete auth request: %w", err)
+	}
+	return nil
 }
 
 // sendEmailCode mails a fresh sign-in code, at most a few per ten minutes (guard.EmailCode);

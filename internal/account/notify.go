@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/myaccount/myaccount/internal/mail"
-	"github.com/myaccount/myaccount/internal/useragent"
 	"github.com/myaccount/myaccount/storage"
 )
 
@@ -42,10 +41,23 @@ func (s *Service) notify(ctx context.Context, to, lang, kind string, data mail.D
 	if s.Mail == nil || s.Templates == nil {
 		return nil
 	}
+	msg, err := s.message(ctx, to, lang, kind, data)
+	if err != nil {
+		return err
+	}
+	if err := s.Mail.Send(ctx, msg); err != nil {
+		s.log().ErrorContext(ctx, "send mail", "kind", kind, "err", err)
+		return fmt.Errorf("send %s mail: %w", kind, err)
+	}
+	return nil
+}
+
+// message renders one email to to (a failure is logged and returned).
+func (s *Service) message(ctx context.Context, to, lang, kind string, data mail.Data) (mail.Message, error) {
 	msg, err := s.Templates.Render(kind, lang, data)
 	if err != nil {
 		s.log().ErrorContext(ctx, "render mail", "kind", kind, "err", err)
-		return fmt.Errorf("render %s mail: %w", kind, err)
+		return mail.Message{}, fmt.Errorf("render %s mail: %w", kind, err)
 	}
 	// Accounts stored before addresses were canonical may hold another spelling of the
 	// mailbox; mail goes to the canonical one.
@@ -53,11 +65,7 @@ func (s *Service) notify(ctx context.Context, to, lang, kind string, data mail.D
 		to = c
 	}
 	msg.To = to
-	if err := s.Mail.Send(ctx, msg); err != nil {
-		s.log().ErrorContext(ctx, "send mail", "kind", kind, "err", err)
-		return fmt.Errorf("send %s mail: %w", kind, err)
-	}
-	return nil
+	return msg, nil
 }
 
 // userLang is the language for mail to u: the account's locale, else the request's.
@@ -80,12 +88,16 @@ func (s *Service) audit(ctx context.Context, userID, typ string, m Meta, detail 
 	if userID == "" {
 		return
 	}
-	err := s.Store.AddAuditEvent(ctx, &storage.AuditEvent{
+	if err := s.Store.AddAuditEvent(ctx, s.auditEvent(userID, typ, m, detail)); err != nil {
+		s.log().WarnContext(ctx, "audit event", "type", typ, "err", err)
+	}
+}
+
+// auditEvent is the activity-log row of one event.
+func (s *Service) auditEvent(userID, typ string, m Meta, detail string) *storage.AuditEvent {
+	return &storage.AuditEvent{
 		ID: newID(), UserID: userID, Type: typ, IP: m.IP, UserAgent: truncate(m.UserAgent, 256),
 		ClientID: m.ClientID, Detail: detail, CreatedAt: s.now(),
-	})
-	if err != nil {
-		s.log().WarnContext(ctx, "audit event", "type", typ, "err", err)
 	}
 }
 
@@ -134,37 +146,4 @@ func (s *Service) NotifySecondStepFailed(ctx context.Context, u *storage.User, m
 	}
 	s.notice(ctx, u, u.Email, m, mail.SecondStepFailed, mail.Data{Email: u.Email,
 		Link: s.link("/account", nil), IP: m.IP, UserAgent: m.UserAgent}, "")
-}
-
-// firstSignInWindow: an account activated this recently whose activity log shows no sign-in
-// yet is signing in for the first time. The log is pruned after accounts.audit_retention
-// (a year by default), so the window must stay far below it or an old account would look new.
-const firstSignInWindow = 7 * 24 * time.Hour
-
-// NotifyNewSignIn tells the owner that their account was just signed in to from a browser
-// that had not signed in to it before (the UI decides that from its device cookie). The very
-// first sign-in of a freshly activated account is not told: activating proved the mailbox a
-// moment ago, and a "new browser" notice for the only browser ever used is noise that teaches
-// people to ignore these mails. It is recognised cheaply, with one read of the newest
-// activity and only for accounts activated within firstSignInWindow: no "login" event yet.
-// When that read fails the notice goes out (a needless mail beats a missed one). Call it
-// before the sign-in itself is audited.
-func (s *Service) NotifyNewSignIn(ctx context.Context, u *storage.User, m Meta) {
-	now := s.now()
-	if u.ActivatedAt != nil && now.Sub(*u.ActivatedAt) < firstSignInWindow {
-		// One row at most: any earlier sign-in (reading the newest 50 events instead was a
-		// tenth of a sign-in's CPU besides the password hash, docs/sizing.md).
-		events, err := s.Store.QueryAuditEvents(ctx, storage.AuditQuery{UserID: u.ID, Type: "login", Limit: 1})
-		if err != nil {
-			s.log().WarnContext(ctx, "new sign-in notice: read activity", "err", err)
-		} else if len(events) == 0 {
-			return
-		}
-	}
-	agent := ""
-	if strings.TrimSpace(m.UserAgent) != "" {
-		agent = useragent.Describe(m.UserAgent)
-	}
-	s.notice(ctx, u, u.Email, m, mail.NewSignIn, mail.Data{Email: u.Email, At: now, TimeZone: u.ZoneInfo,
-		DateFormat: u.DateFormat, Link: s.link("/account/devices", nil), IP: m.IP, UserAgent: agent}, "")
 }

@@ -27,19 +27,25 @@ const notMeTTL = 7 * 24 * time.Hour
 // by causing another notice. A token that cannot be stored costs the link, not the notice.
 func (s *Service) notice(ctx context.Context, u *storage.User, to string, m Meta, kind string, d mail.Data, restore string) {
 	if s.Mail != nil && s.Templates != nil {
-		tok := secret.RandomToken(32)
-		now := s.now()
-		err := s.Store.CreateOneTimeToken(ctx, &storage.OneTimeToken{
-			Hash: secret.HashToken(tok), Purpose: storage.TokenNotMe, UserID: u.ID, Data: restore,
-			CreatedAt: now, ExpiresAt: now.Add(notMeTTL),
-		})
-		if err != nil {
+		row, link := s.notMeToken(u, restore)
+		if err := s.Store.CreateOneTimeToken(ctx, row); err != nil {
 			s.log().WarnContext(ctx, "not-me token", "kind", kind, "err", err)
 		} else {
-			d.NotMeLink = s.link("/not-me", url.Values{"token": {tok}})
+			d.NotMeLink = link
 		}
 	}
 	_ = s.notify(ctx, to, userLang(u, m), kind, d)
+}
+
+// notMeToken makes the single-use token of a notice's "This wasn't me" link: the row to
+// store (its hash) and the link.
+func (s *Service) notMeToken(u *storage.User, restore string) (*storage.OneTimeToken, string) {
+	tok := secret.RandomToken(32)
+	now := s.now()
+	return &storage.OneTimeToken{
+		Hash: secret.HashToken(tok), Purpose: storage.TokenNotMe, UserID: u.ID, Data: restore,
+		CreatedAt: now, ExpiresAt: now.Add(notMeTTL),
+	}, s.link("/not-me", url.Values{"token": {tok}})
 }
 
 // NotMeResult is what NotMe did, for the page that confirms it.

@@ -131,6 +131,12 @@ type Start struct {
 	// Replaces is the browser's session before this sign-in (nil when none); it is revoked,
 	// so a session planted before sign-in is worthless after it.
 	Replaces *storage.Session
+	// Also is the rest of the sign-in's writes (its activity-log event, the owner's notice,
+	// the authorization request it completes), run in the session's transaction once the
+	// session is stored: they commit together, in one commit, or not at all. Its error rolls
+	// the session back and is returned. It runs again when the transaction is retried, so
+	// it must only touch tx and reset what it sets. Nil adds nothing.
+	Also func(ctx context.Context, tx storage.Store, s *storage.Session) error
 }
 
 // Start opens a new session and returns it with the secret for the browser's cookie (only
@@ -159,6 +165,9 @@ func (s *Service) Start(ctx context.Context, st Start) (*storage.Session, string
 		}
 		if err := tx.CreateSession(ctx, sess); err != nil {
 			return fmt.Errorf("create session: %w", err)
+		}
+		if st.Also != nil {
+			return st.Also(ctx, tx, sess)
 		}
 		return nil
 	})

@@ -1,0 +1,141 @@
+package account
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/myaccount/myaccount/internal/mail"
+	"github.com/myaccount/myaccount/internal/useragent"
+	"github.com/myaccount/myaccount/storage"
+)
+
+// A finished sign-in writes, besides its session, the "login" event of the activity log and,
+// from a browser new to the account, the owner's notice: a "This wasn't me" token and a
+// queued mail. They are prepared first (the read that decides the notice and the mail's
+// rendering, outside any transaction) and written in the session's own transaction
+// (sessions.Start.Also): one commit instead of four on the single writer, and a session
+// never exists without its event and its notice, nor they without it.
+
+// TxMailer is a Mailer that can also queue a message through a transaction's store
+// (mail.Outbox), so that the message commits with what it tells of. Nudge wakes its worker
+// once that transaction has committed.
+type TxMailer interface {
+	SendIn(ctx context.Context, st storage.OutboxStore, m mail.Message) error
+	Nudge()
+}
+
+// SignedIn describes a sign-in about to start its session.
+type SignedIn struct {
+	User *storage.User
+	// Meta is the request (its device fields are not looked at: NewBrowser says it).
+	Meta Meta
+	// Login records the "login" event, with AMR (the methods used) as its detail. A sign-in
+	// that must set up a second factor before it may continue records none.
+	Login bool
+	AMR   []string
+	// NewBrowser: the browser had not signed in to the account before (the UI tells it from
+	// its device cookie), and no emailed code was part of the sign-in (that code's mail,
+	// with its own "This wasn't me" link, already told the owner).
+	NewBrowser bool
+}
+
+// SignInRecords are the prepared records of one sign-in: Write them in the session's
+// transaction, then call Committed once it committed.
+type SignInRecords struct {
+	s     *Service
+	event *storage.AuditEvent
+	// token and msg are the new sign-in notice (nil: none is due, or it could not be
+	// rendered).
+	token *storage.OneTimeToken
+	msg   *mail.Message
+	// queued: Write queued msg in the transaction (the mailer is a TxMailer).
+	queued bool
+}
+
+// firstSignInWindow: an account activated this recently whose activity log shows no sign-in
+// yet is signing in for the first time. The log is pruned after accounts.audit_retention
+// (a year by default), so the window must stay far below it or an old account would look new.
+const firstSignInWindow = 7 * 24 * time.Hour
+
+// SignInRecords prepares what the sign-in records besides its session. A sign-in from a
+// new browser tells the owner ("New sign-in to your account"), except the very first
+// sign-in of a freshly activated account: activating proved the mailbox a moment ago, and a
+// "new browser" notice for the only browser ever used is noise that teaches people to
+// ignore these mails. That is recognised cheaply, with one read of the newest activity and
+// only for accounts activated within firstSignInWindow: no "login" event yet. When that
+// read fails the notice goes out (a needless mail beats a missed one). Nothing here fails:
+// a notice that cannot be rendered is logged and not sent.
+func (s *Service) SignInRecords(ctx context.Context, in SignedIn) *SignInRecords {
+	r := &SignInRecords{s: s}
+	u, m := in.User, in.Meta
+	if in.Login {
+		r.event = s.auditEvent(u.ID, "login", m, strings.Join(in.AMR, " "))
+	}
+	if !in.NewBrowser || s.Mail == nil || s.Templates == nil {
+		return r
+	}
+	now := s.now()
+	if u.ActivatedAt != nil && now.Sub(*u.ActivatedAt) < firstSignInWindow {
+		// One row at most: any earlier sign-in (reading the newest 50 events instead was a
+		// tenth of a sign-in's CPU besides the password hash, docs/sizing.md).
+		events, err := s.Store.QueryAuditEvents(ctx, storage.AuditQuery{UserID: u.ID, Type: "login", Limit: 1})
+		if err != nil {
+			s.log().WarnContext(ctx, "new sign-in notice: read activity", "err", err)
+		} else if len(events) == 0 {
+			return r
+		}
+	}
+	agent := ""
+	if strings.TrimSpace(m.UserAgent) != "" {
+		agent = useragent.Describe(m.UserAgent)
+	}
+	token, link := s.notMeToken(u, "")
+	msg, err := s.message(ctx, u.Email, userLang(u, m), mail.NewSignIn, mail.Data{Email: u.Email, At: now,
+		TimeZone: u.ZoneInfo, DateFormat: u.DateFormat, Link: s.link("/account/devices", nil), IP: m.IP,
+		UserAgent: agent, NotMeLink: link})
+	if err != nil {
+		return r // logged
+	}
+	r.token, r.msg = token, &msg
+	return r
+}
+
+// Write stores the records through tx, the session's transaction. An error rolls the
+// sign-in back. It may run again when the transaction is retried.
+func (r *SignInRecords) Write(ctx context.Context, tx storage.Store) error {
+	r.queued = false
+	if r.msg != nil {
+		if err := tx.CreateOneTimeToken(ctx, r.token); err != nil {
+			return fmt.Errorf("new sign-in notice: not-me token: %w", err)
+		}
+		if q, ok := r.s.Mail.(TxMailer); ok {
+			if err := q.SendIn(ctx, tx, *r.msg); err != nil {
+				return fmt.Errorf("new sign-in notice: %w", err)
+			}
+			r.queued = true
+		}
+	}
+	if r.event != nil {
+		if err := tx.AddAuditEvent(ctx, r.event); err != nil {
+			return fmt.Errorf("login event: %w", err)
+		}
+	}
+	return nil
+}
+
+// Committed finishes after the commit: it wakes the mail worker for the queued notice, or
+// sends the notice through a mailer that cannot queue in a transaction (a failure is
+// logged: the sign-in stands).
+func (r *SignInRecords) Committed(ctx context.Context) {
+	switch {
+	case r.msg == nil:
+	case r.queued:
+		r.s.Mail.(TxMailer).Nudge()
+	default:
+		if err := r.s.Mail.Send(ctx, *r.msg); err != nil {
+			r.s.log().ErrorContext(ctx, "send mail", "kind", mail.NewSignIn, "err", err)
+		}
+	}
+}
