@@ -20,7 +20,7 @@ const (
 )
 
 type tokenSQL struct {
-	insertGrant, getGrant, listGrants, revokeGrant, touchGrant string
+	insertGrant, getGrant, listGrants, revokeGrant string
 	// Revoking a family: the grant's tokens, or every grant of a user (and client).
 	revokeGrantRefresh, revokeGrantAccess                                   string
 	revokeUserGrants, revokeUserRefresh, revokeUserAccess                   string
@@ -48,7 +48,6 @@ func newTokenSQL(rb func(string) string) tokenSQL {
 		// COALESCE keeps the first revocation time and still matches the row, so revoking
 		// twice is not mistaken for an unknown id.
 		revokeGrant:        rb(`UPDATE grants SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`),
-		touchGrant:         rb(`UPDATE grants SET last_used_at = ? WHERE id = ?`),
 		revokeGrantRefresh: rb(`UPDATE refresh_tokens SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL`),
 		revokeGrantAccess:  rb(`UPDATE access_tokens SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL`),
 
@@ -84,10 +83,13 @@ func newTokenSQL(rb func(string) string) tokenSQL {
 			AND EXISTS (SELECT 1 FROM grants g WHERE g.id = refresh_tokens.grant_id AND g.revoked_at IS NULL)
 			RETURNING id, grant_id`),
 		revokeRefresh: rb(`UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE hash = ?`),
-		// Locks a token's grant row without changing it. A rotation takes it first, so that
-		// everything writing a family's rows (rotations, retries, RevokeGrant) locks the grant
-		// before its tokens: one lock order, no deadlocks on PostgreSQL.
-		lockGrantOf: rb(`UPDATE grants SET revoked_at = revoked_at
+		// Locks a token's grant row, and records its use on the way (the statement that
+		// took the lock did it before, as a second UPDATE of the same row). A rotation takes
+		// it first, so that everything writing a family's rows (rotations, retries,
+		// RevokeGrant) locks the grant before its tokens: one lock order, no deadlocks on
+		// PostgreSQL. A refused rotation rolls the use back, except reuse, whose revocation
+		// commits: the grant then shows when its leaked token came back.
+		lockGrantOf: rb(`UPDATE grants SET last_used_at = ?
 			WHERE id = (SELECT grant_id FROM refresh_tokens WHERE hash = ?)`),
 		// Decides that a used token may be retried, and locks its row (an UPDATE that changes
 		// nothing still takes the row lock on PostgreSQL), so that concurrent retries of one
@@ -349,7 +351,7 @@ func (d *DB) RotateRefreshToken(ctx context.Context, oldHash string, next *stora
 	err := d.inTx(ctx, func(tx *DB) error {
 		reused = false // a retried transaction starts over
 		ms := now.UnixMilli()
-		if _, err := tx.exec(ctx, tx.q.tokens.lockGrantOf, oldHash); err != nil {
+		if _, err := tx.exec(ctx, tx.q.tokens.lockGrantOf, ms, oldHash); err != nil {
 			return err
 		}
 		var rotated struct {
@@ -422,7 +424,8 @@ func (d *DB) retireSuccessors(ctx context.Context, old *storage.RefreshToken, no
 	return used == 0, nil
 }
 
-// storeRotated inserts next after old was marked used, and records the grant's use.
+// storeRotated inserts next after old was marked used (the grant's use was recorded when
+// it was locked).
 func (d *DB) storeRotated(ctx context.Context, old, next *storage.RefreshToken, now time.Time) error {
 	switch next.GrantID {
 	case "":
@@ -435,11 +438,7 @@ func (d *DB) storeRotated(ctx context.Context, old, next *storage.RefreshToken, 
 		next.ParentID = old.ID
 	}
 	next.CreatedAt = orNow(next.CreatedAt, now)
-	if err := d.insertRefreshToken(ctx, next); err != nil {
-		return err
-	}
-	_, err := d.exec(ctx, d.q.tokens.touchGrant, now.UnixMilli(), old.GrantID)
-	return err
+	return d.insertRefreshToken(ctx, next)
 }
 
 // RevokeRefreshToken revokes one refresh token (not its grant: use RevokeGrant for that);
