@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/myaccount/myaccount/internal/loadgen"
+	"github.com/myaccount/myaccount/internal/secret"
 )
 
 const benchUsage = `usage: myaccount bench --issuer URL [flags]
@@ -19,6 +20,10 @@ MyAccount's sign-in form and is skipped, with a note, for other issuers.
 --peer ISSUER,CLIENT_ID,SECRET[,REFRESH_TOKENS_URL] adds another issuer, measured in
 alternation in each round; with the fourth field (POST ?n=N answers N refresh tokens of that
 client as a JSON array, as docs/peer/oidc-provider.mjs does) its refresh scenario runs too.
+The argon2id scenario is no request: the bench hashes passwords itself, one hash per core it
+runs on, at --argon2-* (the server's defaults), and reports the sign-ins as a ratio to that
+ceiling on the server's cores (from --pid's CPU affinity). Pin the bench to cores like the
+server's (taskset) for a fair ceiling.
 With --signins N it measures N sign-ins at once instead (the burst the password-hashing
 limiter sheds).
 
@@ -43,6 +48,9 @@ func cmdBench(ctx context.Context, e env, args []string) error {
 	maxReq := fs.Int("max-requests", 1_000_000, "cap on requests per scenario and round")
 	scenarios := fs.String("scenarios", strings.Join(loadgen.AllScenarios, ","), "which scenarios, comma-separated")
 	pid := fs.Int("pid", 0, "the server's process id: report its resident memory")
+	a2mem := fs.Uint("argon2-memory", uint(secret.DefaultMemory), "argon2id scenario: memory cost in KiB (the server hashes with the default)")
+	a2time := fs.Uint("argon2-time", uint(secret.DefaultIterations), "argon2id scenario: passes")
+	a2threads := fs.Uint("argon2-threads", uint(secret.DefaultParallelism), "argon2id scenario: lanes")
 	signins := fs.Int("signins", 0, fmt.Sprintf("measure this many concurrent sign-ins instead (at most %d)", loadgen.MaxBurst))
 	var peers multiFlag
 	fs.Var(&peers, "peer", "another issuer to measure side by side: ISSUER,CLIENT_ID,SECRET[,REFRESH_TOKENS_URL] (repeatable)")
@@ -83,5 +91,6 @@ func cmdBench(ctx context.Context, e env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "bench: %d workers, %v per scenario, %d round(s)\n", *workers, *duration, *rounds)
 	return loadgen.Run(ctx, loadgen.Options{Workers: *workers, Duration: *duration, Rounds: *rounds,
-		Scenarios: sc, MaxRequests: *maxReq, Out: e.stdout}, targets)
+		Scenarios: sc, MaxRequests: *maxReq, Out: e.stdout,
+		Argon2: secret.Params{Memory: uint32(min(*a2mem, 1<<22)), Iterations: uint32(min(*a2time, 100)), Parallelism: uint8(min(*a2threads, 255))}}, targets)
 }

@@ -29,6 +29,8 @@ import (
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
+
+	"github.com/myaccount/myaccount/internal/secret"
 )
 
 // Bounds on what one run may ask for.
@@ -47,10 +49,13 @@ const (
 	Refresh           = "refresh"
 	Introspection     = "introspection"
 	SignIn            = "signin"
+	// Argon2id is not a request: the bench hashes passwords itself, at Options.Argon2, to
+	// measure the ceiling sign-ins are sized against (ceiling.go).
+	Argon2id = "argon2id"
 )
 
 // AllScenarios is every scenario, in run order.
-var AllScenarios = []string{Baseline, Discovery, JWKS, ClientCredentials, Refresh, Introspection, SignIn}
+var AllScenarios = []string{Baseline, Discovery, JWKS, ClientCredentials, Refresh, Introspection, Argon2id, SignIn}
 
 // Target is one issuer to measure.
 type Target struct {
@@ -90,6 +95,9 @@ type Options struct {
 	// MaxRequests caps the requests of one scenario in one round (0: 1,000,000).
 	MaxRequests int
 	Out         io.Writer
+	// Argon2 are the password-hashing parameters of the Argon2id scenario (zero fields: the
+	// server's defaults).
+	Argon2 secret.Params
 }
 
 // CheckLoopback refuses any URL whose host is not a loopback address.
@@ -135,6 +143,7 @@ type env struct {
 	opts   Options
 	client *http.Client
 	hello  string // the in-process hello-world baseline for foreign issuers
+	ceil   *ceiling
 }
 
 // Run measures every target and prints one table.
@@ -159,6 +168,11 @@ func Run(ctx context.Context, opts Options, targets []Target) error {
 	if opts.Out == nil {
 		opts.Out = os.Stdout
 	}
+	if slices.Contains(opts.Scenarios, Argon2id) {
+		if _, err := (secret.Hasher{Params: opts.Argon2}).Hash("probe"); err != nil {
+			return fmt.Errorf("argon2id scenario: %w", err)
+		}
+	}
 	e := &env{opts: opts, client: &http.Client{
 		Timeout: 30 * time.Second,
 		// One idle connection per worker: closed-loop workers keep theirs alive.
@@ -176,6 +190,10 @@ func Run(ctx context.Context, opts Options, targets []Target) error {
 	}
 	for r := range opts.Rounds {
 		for _, sc := range opts.Scenarios {
+			if sc == Argon2id {
+				e.measureCeiling(ctx) // once a round, whatever the targets
+				continue
+			}
 			for _, p := range plans {
 				if !slices.Contains(p.scenarios, sc) {
 					continue
@@ -567,6 +585,7 @@ func (e *env) report(plans []*plan) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	e.reportCeiling(e.opts.Out, plans)
 	for _, p := range plans {
 		for _, sc := range AllScenarios {
 			if t := p.results[sc]; t != nil && t.sample != "" {

@@ -7,10 +7,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/myaccount/myaccount/internal/secret"
 )
 
 // fakePeer is an issuer that is not MyAccount: discovery, a token endpoint that rotates
@@ -109,5 +112,55 @@ func TestPeerRefresh(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "refresh skipped") {
 		t.Errorf("want a skip note:\n%s", out.String())
+	}
+}
+
+func TestCountCPUList(t *testing.T) {
+	for list, want := range map[string]int{"0": 1, "0-3": 4, "0-3,8,10-11": 7, "1": 1} {
+		if got, err := countCPUList(list); err != nil || got != want {
+			t.Errorf("countCPUList(%q) = %d, %v; want %d", list, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "a", "3-1", "0-x"} {
+		if n, err := countCPUList(bad); err == nil {
+			t.Errorf("countCPUList(%q) = %d, want an error", bad, n)
+		}
+	}
+}
+
+// The argon2id scenario hashes in the bench (not against the issuer), once a round, and
+// reports the sign-ins as a ratio to cores × hashes per core; parameters the server would
+// refuse are refused before anything runs.
+func TestArgon2idCeiling(t *testing.T) {
+	var issuer string
+	peer := &fakePeer{live: map[string]bool{}}
+	srv := httptest.NewServer(peer.handler(&issuer))
+	defer srv.Close()
+	issuer = srv.URL
+	var out bytes.Buffer
+	cheap := secret.Params{Memory: 64, Iterations: 1, Parallelism: 1}
+	err := Run(context.Background(), Options{Workers: 1, Duration: 100 * time.Millisecond, Rounds: 2,
+		Scenarios: []string{Argon2id}, Out: &out, Argon2: cheap}, []Target{{Issuer: issuer}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "argon2id ceiling: ") || !strings.Contains(out.String(), "(m=64 KiB, t=1, p=1;") {
+		t.Errorf("no ceiling reported:\n%s", out.String())
+	}
+	e := &env{ceil: &ceiling{params: cheap, cores: 1, hashes: 100, busy: time.Second}}
+	out.Reset()
+	p := &plan{Target: Target{Name: "x", PID: os.Getpid()}, results: map[string]*tally{SignIn: {n: 80, elapsed: 2 * time.Second}}}
+	e.reportCeiling(&out, []*plan{p})
+	n, err := allowedCPUs(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("x: signin ÷ ceiling: 40.0/s ÷ (100.0/s × %d core(s), the server's CPU affinity) = %.3f", n, 40/(100*float64(n)))
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("got\n%s\nwant a line %q", out.String(), want)
+	}
+	err = Run(context.Background(), Options{Scenarios: []string{Argon2id}, Out: &out, Argon2: secret.Params{Memory: 1 << 30}}, []Target{{Issuer: issuer}})
+	if err == nil || !strings.Contains(err.Error(), "argon2id scenario") {
+		t.Errorf("a memory cost of 1 TiB: %v, want refused", err)
 	}
 }
