@@ -86,6 +86,22 @@ func (p *Provider) preToken(w http.ResponseWriter, r *http.Request) (*client, bo
 	return c, true
 }
 
+// preClientAuth authenticates the client of an introspection or revocation request as
+// preToken does at the token endpoint: a failure is counted against the caller's address
+// (and refused once it failed too often) whichever path answers the request afterwards
+// (ours for refresh and machine tokens, the library's for the rest), all of which check the
+// client again from the request's memoised copy. It reports whether the request may go on.
+func (p *Provider) preClientAuth(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodPost || r.ParseForm() != nil {
+		return true // the library answers
+	}
+	if _, err := p.authenticateClient(r); err != nil {
+		p.clientError(w, r, err)
+		return false
+	}
+	return true
+}
+
 // clientError answers a failed client authentication: 401 invalid_client with
 // WWW-Authenticate (RFC 6749 §5.2), or 429 once the caller's address has failed too often.
 func (p *Provider) clientError(w http.ResponseWriter, r *http.Request, err *oidc.Error) {

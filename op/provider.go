@@ -258,6 +258,9 @@ func (p *Provider) middleware(next http.Handler) http.Handler {
 			if r.URL.Path != "/userinfo" && !p.preClientAssertion(w, r, ri) {
 				return
 			}
+			if (r.URL.Path == "/oauth/introspect" || r.URL.Path == "/revoke") && !p.preClientAuth(w, r) {
+				return
+			}
 			switch r.URL.Path {
 			case "/oauth/token":
 				c, ok := p.preToken(w, r)

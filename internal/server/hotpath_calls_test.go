@@ -108,5 +108,5 @@ func TestHotPathStoreCalls(t *testing.T) {
 		if st, _, _ := e.postForm("/oauth/introspect", url.Values{"token": {rt}}, c2.ID, "wrong"); st != 401 {
 			t.Errorf("status %d, want 401", st)
 		}
-	}), "GetClient") // a refused secret is checked against the row, past the cache
+	}), "GetClient", "HitCounter", "HitCounter") // a refused secret is checked against the row, past the cache, and counted per address and client
 }
