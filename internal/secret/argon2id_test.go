@@ -177,3 +177,32 @@ func BenchmarkArgon2idDefault(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkArgon2idBetweenOtherWork: in a server a hash does not follow a hash; requests run
+// between them (HTTP, SQL, templates). "hot" hashes back to back, as the ceiling is usually
+// measured; "after-NMiB" walks N MiB of other memory (untimed) before each hash, as other
+// work between two sign-ins does, and shows what a hash costs when its 19 MiB are no longer
+// in the caches (docs/sizing.md, "Sign-in against the ceiling").
+func BenchmarkArgon2idBetweenOtherWork(b *testing.B) {
+	pw, salt := []byte("correct horse"), []byte("0123456789abcdef")
+	for _, mib := range []int{0, 2, 8, 32} {
+		name := "hot"
+		if mib > 0 {
+			name = fmt.Sprintf("after-%dMiB", mib)
+		}
+		other := make([]byte, mib<<20)
+		b.Run(name, func(b *testing.B) {
+			var sink byte
+			for b.Loop() {
+				b.StopTimer()
+				for i := 0; i < len(other); i += 64 {
+					other[i]++
+					sink += other[i]
+				}
+				b.StartTimer()
+				idKey(pw, salt, DefaultIterations, DefaultMemory, DefaultParallelism, 32)
+			}
+			_ = sink
+		})
+	}
+}
