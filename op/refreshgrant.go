@@ -67,8 +67,8 @@ func (p *Provider) refreshToken(w http.ResponseWriter, r *http.Request, c *clien
 	if cl.GetID() != req.GetClientID() {
 		return fail(oidc.ErrInvalidGrant())
 	}
-	if sc, ok := r.PostForm["scope"]; ok {
-		if err := zop.ValidateRefreshTokenScopes(strings.Split(sc[0], " "), req); err != nil {
+	if sc := r.PostForm.Get("scope"); sc != "" { // an empty scope asks for no narrowing
+		if err := zop.ValidateRefreshTokenScopes(strings.Split(sc, " "), req); err != nil {
 			return fail(err)
 		}
 	}
