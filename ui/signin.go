@@ -245,8 +245,9 @@ func (h *Handler) nextStep(w http.ResponseWriter, r *http.Request, u *storage.Us
 // reissueBinding), the "login" event (when login: not for a person who must first set up a
 // factor), the owner's "new sign-in" notice when this browser carries no device cookie for u
 // (it never signed in to u, or another account signed in here since) and no emailed code
-// was entered in this sign-in, and the completion of c's request (nil: none). Then it sets
-// the cookies, among them the device cookie.
+// was entered in this sign-in, and the completion of c's request (nil: none). The event and
+// the notice are best effort (see account.SignInRecords). Then it sets the cookies, among
+// them the device cookie.
 func (h *Handler) finishSignIn(w http.ResponseWriter, r *http.Request, u *storage.User, ev mfa.Evidence, f *authFlow, login bool, c *completion) (*storage.Session, error) {
 	m := h.withDevice(r, h.meta(r, h.lang(r, u)))
 	if f != nil {
@@ -255,15 +256,28 @@ func (h *Handler) finishSignIn(w http.ResponseWriter, r *http.Request, u *storag
 	rec := h.cfg.Accounts.SignInRecords(r.Context(), account.SignedIn{User: u, Meta: m, Login: login, AMR: ev.AMR(),
 		NewBrowser: m.DeviceUser != u.ID && !ev.EmailCode})
 	bind := h.newBinding(r, f)
-	s, err := h.startSession(w, r, u, ev, func(ctx context.Context, tx storage.Store, s *storage.Session) error {
-		if err := bind.store(ctx, tx); err != nil {
-			return fmt.Errorf("re-issue browser binding: %w", err)
+	start := func(records *account.SignInRecords) (*storage.Session, error) {
+		return h.startSession(w, r, u, ev, func(ctx context.Context, tx storage.Store, s *storage.Session) error {
+			if err := bind.store(ctx, tx); err != nil {
+				return fmt.Errorf("re-issue browser binding: %w", err)
+			}
+			if records != nil {
+				if err := records.Write(ctx, tx); err != nil {
+					return err
+				}
+			}
+			return c.store(ctx, tx, s)
+		})
+	}
+	s, err := start(rec)
+	if err != nil && rec.Failed() {
+		// The event or the notice could not be stored: they are best effort, so the sign-in
+		// starts without them and they are written apart.
+		h.cfg.Logger.WarnContext(r.Context(), "sign-in records", "err", err, "user_id", u.ID)
+		if s, err = start(nil); err == nil {
+			rec.WriteApart(r.Context())
 		}
-		if err := rec.Write(ctx, tx); err != nil {
-			return err
-		}
-		return c.store(ctx, tx, s)
-	})
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -15,8 +15,9 @@ import (
 // from a browser new to the account, the owner's notice: a "This wasn't me" token and a
 // queued mail. They are prepared first (the read that decides the notice and the mail's
 // rendering, outside any transaction) and written in the session's own transaction
-// (sessions.Start.Also): one commit instead of four on the single writer, and a session
-// never exists without its event and its notice, nor they without it.
+// (sessions.Start.Also): one commit instead of four on the single writer. They stay best
+// effort all the same: when one of them cannot be stored, the sign-in starts without them
+// and they are written apart, each failure logged (WriteApart), as they always were.
 
 // TxMailer is a Mailer that can also queue a message through a transaction's store
 // (mail.Outbox), so that the message commits with what it tells of. Nudge wakes its worker
@@ -50,8 +51,13 @@ type SignInRecords struct {
 	// rendered).
 	token *storage.OneTimeToken
 	msg   *mail.Message
+	// lang and data render the notice again without its link (WriteApart).
+	lang string
+	data mail.Data
 	// queued: Write queued msg in the transaction (the mailer is a TxMailer).
 	queued bool
+	// failed: a store call of the last Write failed.
+	failed bool
 }
 
 // firstSignInWindow: an account activated this recently whose activity log shows no sign-in
@@ -92,9 +98,12 @@ func (s *Service) SignInRecords(ctx context.Context, in SignedIn) *SignInRecords
 		agent = useragent.Describe(m.UserAgent)
 	}
 	token, link := s.notMeToken(u, "")
-	msg, err := s.message(ctx, u.Email, userLang(u, m), mail.NewSignIn, mail.Data{Email: u.Email, At: now,
-		TimeZone: u.ZoneInfo, DateFormat: u.DateFormat, Link: s.link("/account/devices", nil), IP: m.IP,
-		UserAgent: agent, NotMeLink: link})
+	r.lang = userLang(u, m)
+	r.data = mail.Data{Email: u.Email, At: now, TimeZone: u.ZoneInfo, DateFormat: u.DateFormat,
+		Link: s.link("/account/devices", nil), IP: m.IP, UserAgent: agent}
+	d := r.data
+	d.NotMeLink = link
+	msg, err := s.message(ctx, u.Email, r.lang, mail.NewSignIn, d)
 	if err != nil {
 		return r // logged
 	}
@@ -102,16 +111,20 @@ func (s *Service) SignInRecords(ctx context.Context, in SignedIn) *SignInRecords
 	return r
 }
 
-// Write stores the records through tx, the session's transaction. An error rolls the
-// sign-in back. It may run again when the transaction is retried.
+// Write stores the records through tx, the session's transaction. Its error rolls the
+// transaction back (on PostgreSQL a failed statement aborts it anyway); then Failed is true
+// and the caller starts the session without the records and calls WriteApart. It may run
+// again when the transaction is retried.
 func (r *SignInRecords) Write(ctx context.Context, tx storage.Store) error {
-	r.queued = false
+	r.queued, r.failed = false, false
 	if r.msg != nil {
 		if err := tx.CreateOneTimeToken(ctx, r.token); err != nil {
+			r.failed = true
 			return fmt.Errorf("new sign-in notice: not-me token: %w", err)
 		}
 		if q, ok := r.s.Mail.(TxMailer); ok {
 			if err := q.SendIn(ctx, tx, *r.msg); err != nil {
+				r.failed = true
 				return fmt.Errorf("new sign-in notice: %w", err)
 			}
 			r.queued = true
@@ -119,10 +132,45 @@ func (r *SignInRecords) Write(ctx context.Context, tx storage.Store) error {
 	}
 	if r.event != nil {
 		if err := tx.AddAuditEvent(ctx, r.event); err != nil {
+			r.failed = true
 			return fmt.Errorf("login event: %w", err)
 		}
 	}
 	return nil
+}
+
+// Failed reports whether the last Write failed (in a store call of its own).
+func (r *SignInRecords) Failed() bool { return r.failed }
+
+// WriteApart stores the records outside the session's transaction, each on its own and best
+// effort, once the session committed without them (Write failed): a notice whose token
+// cannot be stored goes out without its link, and a failure to queue the notice or to record
+// the event is logged. A person's sign-in does not fail because of them.
+func (r *SignInRecords) WriteApart(ctx context.Context) {
+	s := r.s
+	if r.msg != nil {
+		msg := r.msg
+		if err := s.Store.CreateOneTimeToken(ctx, r.token); err != nil {
+			s.log().WarnContext(ctx, "not-me token", "kind", mail.NewSignIn, "err", err)
+			m, err := s.message(ctx, r.data.Email, r.lang, mail.NewSignIn, r.data)
+			if err != nil {
+				msg = nil // logged
+			} else {
+				msg = &m
+			}
+		}
+		if msg != nil {
+			if err := s.Mail.Send(ctx, *msg); err != nil {
+				s.log().ErrorContext(ctx, "send mail", "kind", mail.NewSignIn, "err", err)
+			}
+		}
+		r.msg = nil // sent: Committed has nothing left to do
+	}
+	if r.event != nil {
+		if err := s.Store.AddAuditEvent(ctx, r.event); err != nil {
+			s.log().WarnContext(ctx, "audit event", "type", r.event.Type, "err", err)
+		}
+	}
 }
 
 // Committed finishes after the commit: it wakes the mail worker for the queued notice, or
