@@ -57,7 +57,7 @@ type Store interface {
 	ListSessions(ctx context.Context, userID string) ([]*storage.Session, error)
 	// GetClient names the applications in a person's activity and installations.
 	GetClient(ctx context.Context, id string) (*storage.Client, error)
-	// QueryAuditEvents tells a first sign-in (NotifyNewSignIn).
+	// QueryAuditEvents tells a first sign-in (SignInRecords).
 	QueryAuditEvents(ctx context.Context, q storage.AuditQuery) ([]*storage.AuditEvent, error)
 	GetGrant(ctx context.Context, id string) (*storage.Grant, error)
 	ListGrants(ctx context.Context, userID string) ([]*storage.Grant, error)
