@@ -450,3 +450,48 @@ func TestRefusesUnknownOlderVersion(t *testing.T) {
 		t.Fatalf("applied = %v, %v; want only the first run's [1 3]", applied, err)
 	}
 }
+
+// Commits never checkpoint (the writer's wal_autocheckpoint is 0): the background
+// checkpointer copies the WAL into the database file within a few ticks, and a last time at
+// Close, so the data is in the main file even though no commit crossed the automatic
+// threshold itself.
+func TestCheckpointsRunBesideTheWriter(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "myaccount.db")
+	db, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if got := pragma(t, db, "wal_autocheckpoint", 1); got[0] != "0" {
+		t.Fatalf("writer's wal_autocheckpoint = %s, want 0", got[0])
+	}
+	size := func() int64 {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	before := size()
+	// About 1,500 pages of rows in 300 commits: past the automatic threshold (1,000 pages).
+	if _, err := db.SQLX().Exec(`CREATE TABLE filler (b BLOB)`); err != nil {
+		t.Fatal(err)
+	}
+	blob := make([]byte, 20<<10)
+	for range 300 {
+		if _, err := db.SQLX().Exec(`INSERT INTO filler (b) VALUES (?)`, blob); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for size() < before+5<<20 {
+		if time.Now().After(deadline) {
+			t.Fatalf("database file %d bytes after 6 MB of commits (was %d): nothing checkpointed", size(), before)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var n int
+	if err := db.ReadSQLX().Get(&n, `SELECT COUNT(*) FROM filler`); err != nil || n != 300 {
+		t.Errorf("rows after the checkpoint: %d, %v", n, err)
+	}
+}

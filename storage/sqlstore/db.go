@@ -88,6 +88,8 @@ type DB struct {
 	gcCur   *gcCursor // shared by every copy: where housekeeping's grant sweep goes on
 	// Prepared statements of root and read (nil unless the dialect caches statements).
 	rootStmts, readStmts *stmtCache
+	// closers run at Close, before the pools close (see OnClose).
+	closers *[]func() error
 }
 
 var _ storage.Store = (*DB)(nil)
@@ -152,13 +154,28 @@ func (d *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
+// OnClose has Close run f first: a backend's own helpers (SQLite's checkpointer) end with
+// the store. Not safe to call concurrently with Close.
+func (d *DB) OnClose(f func() error) {
+	if d.closers == nil {
+		d.closers = &[]func() error{}
+	}
+	*d.closers = append(*d.closers, f)
+}
+
 // Close closes the pool. Calling it on a transaction-bound DB is a bug and fails, rather
 // than closing the pool under the transaction.
 func (d *DB) Close() error {
 	if d.tx != nil {
 		return errors.New("close: store is bound to a transaction")
 	}
-	err := errors.Join(d.rootStmts.close(), d.readStmts.close())
+	var err error
+	if d.closers != nil {
+		for _, f := range *d.closers {
+			err = errors.Join(err, f())
+		}
+	}
+	err = errors.Join(err, d.rootStmts.close(), d.readStmts.close())
 	err = errors.Join(err, d.root.Close())
 	if d.read != d.root {
 		err = errors.Join(err, d.read.Close())
