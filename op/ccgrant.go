@@ -106,11 +106,7 @@ func (p *Provider) clientCredentialsToken(w http.ResponseWriter, r *http.Request
 			})
 			if err == nil {
 				p.storage.countToken(&clientCredentialsRequest{clientID: cl.ID, scopes: scopes})
-				h := w.Header()
-				h.Set("Content-Type", "application/json")
-				h.Set("Content-Length", strconv.Itoa(len(body)))
-				w.WriteHeader(http.StatusOK)
-				_, _ = w.Write(body)
+				writeTokenJSON(w, body)
 				return true
 			}
 		}
@@ -120,4 +116,13 @@ func (p *Provider) clientCredentialsToken(w http.ResponseWriter, r *http.Request
 	w.Header().Del(dpopNonceHeader)
 	writeOAuthError(w, oidc.ErrServerError(), http.StatusInternalServerError)
 	return true
+}
+
+// writeTokenJSON writes a successful token response (our grants' answers, with their length).
+func writeTokenJSON(w http.ResponseWriter, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
 }

@@ -17,7 +17,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -99,11 +98,7 @@ func (p *Provider) refreshToken(w http.ResponseWriter, r *http.Request, c *clien
 	if err != nil {
 		return fail(err)
 	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(body)
+	writeTokenJSON(w, body)
 	return true
 }
 
