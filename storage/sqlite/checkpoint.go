@@ -27,8 +27,13 @@ type checkpointer struct {
 	done sync.WaitGroup
 }
 
-// startCheckpointer opens one connection with dsn and checkpoints through it until close.
-func startCheckpointer(dsn string) (*checkpointer, error) {
+// checkpointGiveUp is how many checkpoints in a row may fail before the writer checkpoints
+// by itself again (a WAL that is never copied back grows without bound).
+const checkpointGiveUp = 20
+
+// startCheckpointer opens one connection with dsn, turns the automatic checkpoint of the
+// write pool (one connection) off, and checkpoints until close.
+func startCheckpointer(ctx context.Context, dsn string, write *sqlx.DB) (*checkpointer, error) {
 	db, err := sqlx.Open("sqlite3", dsn)
 	if err != nil {
 		return nil, err
@@ -36,19 +41,34 @@ func startCheckpointer(dsn string) (*checkpointer, error) {
 	db.SetMaxOpenConns(1)
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(0)
-	ctx, cancel := context.WithCancel(context.Background())
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if _, err := write.ExecContext(ctx, "PRAGMA wal_autocheckpoint=0"); err != nil {
+		db.Close()
+		return nil, err
+	}
+	run, cancel := context.WithCancel(context.Background())
 	c := &checkpointer{db: db, stop: cancel}
 	c.done.Go(func() {
 		t := time.NewTicker(checkpointEvery)
 		defer t.Stop()
+		failed := 0
 		for {
 			select {
-			case <-ctx.Done():
+			case <-run.Done():
 				return
 			case <-t.C:
-				// A failure (a busy file, a full disk) leaves the pages in the WAL, where
-				// readers find them; the next tick tries again.
-				_, _ = db.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
+			}
+			// A failure leaves the pages in the WAL, where readers find them; the next tick
+			// tries again, and after checkpointGiveUp in a row the writer takes over.
+			if _, err := db.ExecContext(run, "PRAGMA wal_checkpoint(PASSIVE)"); err == nil {
+				failed = 0
+			} else if failed++; failed >= checkpointGiveUp {
+				if _, err := write.ExecContext(run, "PRAGMA wal_autocheckpoint=1000"); err == nil {
+					return
+				}
 			}
 		}
 	})

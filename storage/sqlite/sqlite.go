@@ -123,20 +123,12 @@ func Open(ctx context.Context, dsn string) (*sqlstore.DB, error) {
 		read.Close()
 		return nil, fmt.Errorf("open sqlite %q for reading: %w", file, err)
 	}
-	// Checkpoints run beside the writer, not inside its commits (checkpoint.go).
-	ck, err := startCheckpointer(driverDSN)
-	if err == nil {
-		if _, err = write.ExecContext(ctx, "PRAGMA wal_autocheckpoint=0"); err != nil {
-			err = errors.Join(err, ck.close())
-		}
-	}
-	if err != nil {
-		write.Close()
-		read.Close()
-		return nil, fmt.Errorf("open sqlite %q: checkpointer: %w", file, err)
-	}
 	db := sqlstore.NewSplit(write, read, Dialect())
-	db.OnClose(ck.close)
+	// Checkpoints run beside the writer, not inside its commits (checkpoint.go). Without a
+	// connection for them the writer keeps checkpointing as SQLite does by default.
+	if ck, err := startCheckpointer(ctx, driverDSN, write); err == nil {
+		db.OnClose(ck.close)
+	}
 	return db, nil
 }
 
