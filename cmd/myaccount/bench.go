@@ -47,7 +47,8 @@ func cmdBench(ctx context.Context, e env, args []string) error {
 	rounds := fs.Int("rounds", 1, fmt.Sprintf("rounds; scenarios and issuers alternate in each (at most %d)", loadgen.MaxRounds))
 	maxReq := fs.Int("max-requests", 1_000_000, "cap on requests per scenario and round")
 	scenarios := fs.String("scenarios", strings.Join(loadgen.AllScenarios, ","), "which scenarios, comma-separated")
-	pid := fs.Int("pid", 0, "the server's process id: report its resident memory")
+	pid := fs.Int("pid", 0, "the server's process id: report its resident memory (and its CPU per sign-in)")
+	metricsURL := fs.String("metrics", "", "the server's metrics URL (metrics.listen, loopback): what a password hash costs inside it")
 	a2mem := fs.Uint("argon2-memory", uint(secret.DefaultMemory), "argon2id scenario: memory cost in KiB (the server hashes with the default)")
 	a2time := fs.Uint("argon2-time", uint(secret.DefaultIterations), "argon2id scenario: passes")
 	a2threads := fs.Uint("argon2-threads", uint(secret.DefaultParallelism), "argon2id scenario: lanes")
@@ -57,7 +58,7 @@ func cmdBench(ctx context.Context, e env, args []string) error {
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
-	tgt := loadgen.Target{Issuer: *issuer, ClientID: *clientID, ClientSecret: *clientSecret, PID: *pid}
+	tgt := loadgen.Target{Issuer: *issuer, ClientID: *clientID, ClientSecret: *clientSecret, PID: *pid, MetricsURL: *metricsURL}
 	if *loginID != "" {
 		if *redirect == "" || *password == "" {
 			return fmt.Errorf("--login-client-id needs --redirect and --password")

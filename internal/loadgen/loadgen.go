@@ -74,6 +74,10 @@ type Target struct {
 	// PID, when set, is the server's process id (on this host): its resident memory is
 	// reported after each scenario.
 	PID int
+	// MetricsURL, when set, is the server's Prometheus metrics (MyAccount's metrics.listen,
+	// loopback only): the sign-in scenario then reports what a password hash cost inside
+	// the server (hashcost.go).
+	MetricsURL string
 }
 
 // Login is what a password sign-in through the code flow needs: a first-party confidential
@@ -129,6 +133,7 @@ type plan struct {
 	results map[string]*tally
 	rss     map[string]int64 // KiB after each scenario
 	peakRSS int64
+	cost    *signinCost // the sign-in scenario's server CPU and hashing, when readable
 }
 
 // tally accumulates one scenario of one target over the rounds.
@@ -201,7 +206,17 @@ func Run(ctx context.Context, opts Options, targets []Target) error {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
+				var before hashSample
+				if sc == SignIn {
+					before = e.sampleHash(ctx, p)
+				}
 				e.measure(ctx, p, sc)
+				if sc == SignIn {
+					if p.cost == nil {
+						p.cost = &signinCost{}
+					}
+					p.cost.add(before, e.sampleHash(ctx, p))
+				}
 				if p.PID > 0 {
 					if kb, peak, err := readRSS(p.PID); err == nil {
 						p.rss[sc] = kb
@@ -221,6 +236,11 @@ func (e *env) prepare(ctx context.Context, t Target) (*plan, error) {
 	t.Issuer = strings.TrimSuffix(t.Issuer, "/")
 	if err := CheckLoopback(t.Issuer); err != nil {
 		return nil, err
+	}
+	if t.MetricsURL != "" {
+		if err := CheckLoopback(t.MetricsURL); err != nil {
+			return nil, fmt.Errorf("--metrics: %w", err)
+		}
 	}
 	if t.Name == "" {
 		u, _ := url.Parse(t.Issuer)
@@ -586,6 +606,9 @@ func (e *env) report(plans []*plan) error {
 		return err
 	}
 	e.reportCeiling(e.opts.Out, plans)
+	for _, p := range plans {
+		e.reportSigninCost(e.opts.Out, p)
+	}
 	for _, p := range plans {
 		for _, sc := range AllScenarios {
 			if t := p.results[sc]; t != nil && t.sample != "" {

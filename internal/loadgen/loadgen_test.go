@@ -164,3 +164,35 @@ func TestArgon2idCeiling(t *testing.T) {
 		t.Errorf("a memory cost of 1 TiB: %v, want refused", err)
 	}
 }
+
+// The sign-in's cost split: unlabelled samples of a Prometheus exposition, this process's
+// CPU time, and the line that puts them together.
+func TestSigninCost(t *testing.T) {
+	m, err := parseSamples(strings.NewReader("# HELP x y\n# TYPE myaccount_password_hashes_total counter\n" +
+		"myaccount_password_hashes_total 12\nmyaccount_password_hash_cpu_seconds_total 0.25\n" +
+		"myaccount_http_requests_total{route=\"/\"} 3\nmyaccount_password_hash_seconds_total 3e-01\n"))
+	if err != nil || m["myaccount_password_hashes_total"] != 12 || m["myaccount_password_hash_cpu_seconds_total"] != 0.25 ||
+		m["myaccount_password_hash_seconds_total"] != 0.3 || len(m) != 3 {
+		t.Fatalf("parsed %v, %v", m, err)
+	}
+	c0, err := processCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for end := time.Now().Add(50 * time.Millisecond); time.Now().Before(end); {
+	}
+	if c1, err := processCPU(os.Getpid()); err != nil || c1 <= c0 {
+		t.Errorf("CPU time %v then %v (%v): a busy loop did not count", c0, c1, err)
+	}
+	e := &env{ceil: &ceiling{cores: 1, hashes: 40, busy: time.Second}}
+	p := &plan{Target: Target{Name: "x"}, results: map[string]*tally{SignIn: {n: 10, elapsed: time.Second}}}
+	p.cost = &signinCost{}
+	p.cost.add(hashSample{slots: 2, hashCPU: 0.1, hashWall: 0.12, procCPU: time.Second, ok: true, procOK: true},
+		hashSample{slots: 12, hashCPU: 0.35, hashWall: 0.42, procCPU: time.Second + 300*time.Millisecond, ok: true, procOK: true})
+	var out bytes.Buffer
+	e.reportSigninCost(&out, p)
+	want := "x: signin cost: server CPU 30.0 ms per sign-in, a hash 25.0 ms CPU (30.0 ms wall) inside the server, against 25.0 ms alone in the bench, hashing 83 % of the server's CPU\n"
+	if out.String() != want {
+		t.Errorf("got  %q\nwant %q", out.String(), want)
+	}
+}

@@ -139,6 +139,26 @@ func (m *Metrics) HashQueue(stats func() (running, waiting int)) {
 	)
 }
 
+// HashUsage exports what password hashing has cost on this instance: slots used and their
+// CPU and wall seconds (secret.Limiter.Usage). CPU over slots is a hash's cost as it runs
+// here, beside everything else the server does.
+func (m *Metrics) HashUsage(usage func() (slots int64, cpu, wall time.Duration)) {
+	if m == nil || usage == nil {
+		return
+	}
+	m.reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: namespace, Name: "password_hashes_total",
+			Help: "Password hashing slots used (a hash, or a verification of up to two hashes)."},
+			func() float64 { n, _, _ := usage(); return float64(n) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: namespace, Name: "password_hash_cpu_seconds_total",
+			Help: "CPU time of the threads that hashed passwords, while they did."},
+			func() float64 { _, c, _ := usage(); return c.Seconds() }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: namespace, Name: "password_hash_seconds_total",
+			Help: "Wall time password hashing slots were held."},
+			func() float64 { _, _, w := usage(); return w.Seconds() }),
+	)
+}
+
 // OutboxDepth exports the number of pending mail outbox items, read at scrape time; a
 // failed read is reported as -1 rather than failing the whole scrape.
 func (m *Metrics) OutboxDepth(count func() (int, error)) {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"sync/atomic"
+	"time"
 )
 
 // ErrBusy reports that a password hash was refused because every slot is taken and the
@@ -23,6 +25,8 @@ type Limiter struct {
 	// channel is a full queue. slots holds one per running hash (capacity n).
 	admitted chan struct{}
 	slots    chan struct{}
+	// used, cpu and wall add up the slots released so far (see Usage).
+	used, cpu, wall atomic.Int64
 }
 
 // NewLimiter returns a Limiter running at most concurrency hashes at once (0 or less: one
@@ -40,7 +44,8 @@ func NewLimiter(concurrency, queue int) *Limiter {
 
 // Acquire takes a slot, waiting in the queue if needed. It fails at once with ErrBusy when
 // the queue is full, and with the context's error when ctx ends while waiting. On success
-// the caller must call release exactly once when done hashing.
+// the caller must call release exactly once when done hashing, on the same goroutine (it
+// stays locked to its OS thread until then).
 func (l *Limiter) Acquire(ctx context.Context) (release func(), err error) {
 	if l == nil {
 		return func() {}, nil
@@ -59,10 +64,35 @@ func (l *Limiter) Acquire(ctx context.Context) (release func(), err error) {
 		<-l.admitted
 		return nil, fmt.Errorf("wait for password hashing: %w", ctx.Err())
 	}
+	// The slot's goroutine stays on its OS thread until release, so that the thread's CPU
+	// clock measures the hashing alone (the goroutine may still be preempted: wall time
+	// counts that, CPU time does not).
+	runtime.LockOSThread()
+	start := time.Now()
+	cpu0, cpuOK := threadCPU()
 	return func() {
+		cpu1, ok := threadCPU()
+		runtime.UnlockOSThread()
+		l.wall.Add(int64(time.Since(start)))
+		if cpuOK && ok {
+			l.cpu.Add(int64(cpu1 - cpu0))
+		}
+		l.used.Add(1)
 		<-l.slots
 		<-l.admitted
 	}, nil
+}
+
+// Usage reports the slots released so far (a slot is one password hash or verification;
+// a verification may hash twice, see account.verifyPassword) and the CPU and wall time
+// spent in them: CPU/slots is what a hash costs on this server as it runs (operators size by
+// it; myaccount bench compares it with a hash in isolation). CPU is 0 where the thread's
+// clock cannot be read.
+func (l *Limiter) Usage() (slots int64, cpu, wall time.Duration) {
+	if l == nil {
+		return 0, 0, 0
+	}
+	return l.used.Load(), time.Duration(l.cpu.Load()), time.Duration(l.wall.Load())
 }
 
 // Do runs fn in a slot; see Acquire.

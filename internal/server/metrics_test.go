@@ -131,6 +131,14 @@ func TestMetricsScrapedAfterSignInAndToken(t *testing.T) {
 	if d := delta("myaccount_http_requests_total", map[string]string{"route": "/admin/api/v1/clients/{id}", "method": "GET"}); d != 1 {
 		t.Errorf("admin client route requests moved by %v, want 1 (labelled by the admin API's route)", d)
 	}
+	// One password verification, and its CPU: an argon2id hash at the defaults is
+	// milliseconds, never nothing, and never more than the wall time its slot was held.
+	if d := delta("myaccount_password_hashes_total", nil); d != 1 {
+		t.Errorf("password hashes moved by %v, want 1", d)
+	}
+	if cpu, wall := delta("myaccount_password_hash_cpu_seconds_total", nil), delta("myaccount_password_hash_seconds_total", nil); cpu < 0.002 || cpu > wall+0.001 {
+		t.Errorf("hash CPU moved by %vs, wall by %vs: want a hash's milliseconds, within the wall time", cpu, wall)
+	}
 	for _, name := range []string{"go_sql_open_connections", "myaccount_password_hashes_waiting", "myaccount_mail_outbox_pending"} {
 		if after[name] == nil {
 			t.Errorf("%s is not exported", name)
