@@ -85,7 +85,7 @@ func (p *Provider) introspectStateless(w http.ResponseWriter, r *http.Request) b
 		}
 	}
 	// As statelessClaims, on claims that are shared and only read.
-	if gty, _ := claims.Claims[grantTypeClaim].(string); gty != clientCredentials || claims.JWTID == "" {
+	if !isStateless(claims) {
 		return inactive()
 	}
 	at, err := p.storage.liveStatelessToken(ctx, claims.JWTID, claims)

@@ -73,11 +73,17 @@ func (s *opStorage) statelessClaims(ctx context.Context, tokenID, subject string
 	if err := json.Unmarshal(payload, &c); err != nil {
 		return nil, false
 	}
-	if gty, _ := c.Claims[grantTypeClaim].(string); gty != clientCredentials ||
-		c.JWTID == "" || c.JWTID != tokenID || c.Subject != subject {
+	if !isStateless(&c) || c.JWTID != tokenID || c.Subject != subject {
 		return nil, false
 	}
 	return &c, true
+}
+
+// isStateless reports whether verified claims are a stateless (machine) token's: marked
+// client_credentials, with a jti to deny it by.
+func isStateless(c *oidc.AccessTokenClaims) bool {
+	gty, _ := c.Claims[grantTypeClaim].(string)
+	return gty == clientCredentials && c.JWTID != ""
 }
 
 // liveStatelessToken decides whether a stateless token is active (see the package comment
