@@ -15,6 +15,8 @@ package op
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -42,6 +44,13 @@ func (p *Provider) refreshToken(w http.ResponseWriter, r *http.Request, c *clien
 			writeOAuthError(w, &oidc.Error{ErrorType: errInvalidTarget,
 				Description: "a requested resource is not among those granted"}, http.StatusBadRequest)
 			return true
+		}
+		var oe *oidc.Error
+		if !errors.As(err, &oe) {
+			// Ours to fail, and its text is ours: logged, not handed to the client (the
+			// fault mapping turns a store failure's answer into a 503).
+			p.cfg.Logger.ErrorContext(ctx, "refresh token", "err", err)
+			err = oidc.ErrServerError()
 		}
 		zop.RequestError(w, r, err, nil)
 		return true
@@ -80,8 +89,7 @@ func (p *Provider) refreshToken(w http.ResponseWriter, r *http.Request, c *clien
 	access, idToken, err := p.refreshJWTs(r, cl, req, accessID, exp)
 	if err != nil {
 		// The rotation committed: the client's retry within the grace gets new tokens.
-		p.cfg.Logger.ErrorContext(ctx, "refresh token response", "client_id", cl.GetID(), "err", err)
-		return fail(oidc.ErrServerError())
+		return fail(fmt.Errorf("refresh token response for %s: %w", cl.GetID(), err))
 	}
 	tokenType := oidc.BearerToken
 	if ri.dpopJKT != "" {

@@ -395,14 +395,15 @@ func (h *Handler) complete(w http.ResponseWriter, r *http.Request, f *authFlow, 
 		h.fail(w, r, "re-issue browser binding", err)
 		return
 	}
-	err := h.cfg.Store.CompleteAuthRequest(r.Context(), f.ar.ID, s.UserID, s.ID, s.AuthTime, s.AMR, mfa.EvidenceFromAMR(s.AMR).ACR())
+	c := &completion{f: f}
+	err := c.store(r.Context(), h.cfg.Store, s)
 	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		h.flowGonePage(w, r)
-		return
 	case err != nil:
 		// A failure of ours, not an expired request.
 		h.fail(w, r, "complete auth request", err)
+		return
+	case c.gone:
+		h.flowGonePage(w, r)
 		return
 	}
 	http.Redirect(w, r, h.cfg.CallbackURL(r.Context(), f.ar.ID), http.StatusSeeOther)

@@ -309,7 +309,9 @@ func (h *Handler) planCompletion(r *http.Request, f *authFlow, u *storage.User) 
 
 // store completes the request with the session s (nil c: nothing to do). A request that
 // can no longer be completed is no failure of the transaction: the sign-in stands.
-func (c *completion) store(ctx context.Context, tx storage.Store, s *storage.Session) error {
+func (c *completion) store(ctx context.Context, tx interface {
+	CompleteAuthRequest(ctx context.Context, id, userID, sessionID string, authTime time.Time, amr []string, acr string) error
+}, s *storage.Session) error {
 	if c == nil {
 		return nil
 	}

@@ -51,8 +51,9 @@ type SignInRecords struct {
 	// rendered).
 	token *storage.OneTimeToken
 	msg   *mail.Message
-	// lang and data render the notice again without its link (WriteApart).
-	lang string
+	// user, meta and data send the notice apart, with a token of its own (WriteApart).
+	user *storage.User
+	meta Meta
 	data mail.Data
 	// queued: Write queued msg in the transaction (the mailer is a TxMailer).
 	queued bool
@@ -98,12 +99,12 @@ func (s *Service) SignInRecords(ctx context.Context, in SignedIn) *SignInRecords
 		agent = useragent.Describe(m.UserAgent)
 	}
 	token, link := s.notMeToken(u, "")
-	r.lang = userLang(u, m)
+	r.user, r.meta = u, m
 	r.data = mail.Data{Email: u.Email, At: now, TimeZone: u.ZoneInfo, DateFormat: u.DateFormat,
 		Link: s.link("/account/devices", nil), IP: m.IP, UserAgent: agent}
 	d := r.data
 	d.NotMeLink = link
-	msg, err := s.message(ctx, u.Email, r.lang, mail.NewSignIn, d)
+	msg, err := s.message(ctx, u.Email, userLang(u, m), mail.NewSignIn, d)
 	if err != nil {
 		return r // logged
 	}
@@ -143,27 +144,14 @@ func (r *SignInRecords) Write(ctx context.Context, tx storage.Store) error {
 func (r *SignInRecords) Failed() bool { return r.failed }
 
 // WriteApart stores the records outside the session's transaction, each on its own and best
-// effort, once the session committed without them (Write failed): a notice whose token
-// cannot be stored goes out without its link, and a failure to queue the notice or to record
-// the event is logged. A person's sign-in does not fail because of them.
+// effort, once the session committed without them (Write failed): the notice goes out as
+// every other notice does (Service.notice: without its link when its token cannot be
+// stored), and a failure to record the event is logged. A person's sign-in does not fail
+// because of them.
 func (r *SignInRecords) WriteApart(ctx context.Context) {
 	s := r.s
 	if r.msg != nil {
-		msg := r.msg
-		if err := s.Store.CreateOneTimeToken(ctx, r.token); err != nil {
-			s.log().WarnContext(ctx, "not-me token", "kind", mail.NewSignIn, "err", err)
-			m, err := s.message(ctx, r.data.Email, r.lang, mail.NewSignIn, r.data)
-			if err != nil {
-				msg = nil // logged
-			} else {
-				msg = &m
-			}
-		}
-		if msg != nil {
-			if err := s.Mail.Send(ctx, *msg); err != nil {
-				s.log().ErrorContext(ctx, "send mail", "kind", mail.NewSignIn, "err", err)
-			}
-		}
+		s.notice(ctx, r.user, r.user.Email, r.meta, mail.NewSignIn, r.data, "")
 		r.msg = nil // sent: Committed has nothing left to do
 	}
 	if r.event != nil {
