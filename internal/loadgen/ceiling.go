@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -95,18 +94,15 @@ func (e *env) reportCeiling(w io.Writer, plans []*plan) {
 
 // allowedCPUs counts the CPUs a process may run on (Linux: Cpus_allowed_list).
 func allowedCPUs(pid int) (int, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	st, err := procStatus(pid)
 	if err != nil {
 		return 0, err
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		list, ok := strings.CutPrefix(line, "Cpus_allowed_list:")
-		if !ok {
-			continue
-		}
-		return countCPUList(strings.TrimSpace(list))
+	list, ok := st["Cpus_allowed_list"]
+	if !ok {
+		return 0, fmt.Errorf("no Cpus_allowed_list for process %d", pid)
 	}
-	return 0, fmt.Errorf("no Cpus_allowed_list for process %d", pid)
+	return countCPUList(list)
 }
 
 // countCPUList counts a list such as "0-3,8,10-11".

@@ -659,21 +659,26 @@ func fmtRate(r float64) string {
 
 // readRSS reads a process's resident and peak resident memory in KiB (Linux).
 func readRSS(pid int) (rss, peak int64, err error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	st, err := procStatus(pid)
 	if err != nil {
 		return 0, 0, err
 	}
+	rss, _ = strconv.ParseInt(strings.TrimSuffix(st["VmRSS"], " kB"), 10, 64)
+	peak, _ = strconv.ParseInt(strings.TrimSuffix(st["VmHWM"], " kB"), 10, 64)
+	return rss, peak, nil
+}
+
+// procStatus reads /proc/PID/status as field: value (Linux).
+func procStatus(pid int) (map[string]string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
 	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		switch f[0] {
-		case "VmRSS:":
-			rss, _ = strconv.ParseInt(f[1], 10, 64)
-		case "VmHWM:":
-			peak, _ = strconv.ParseInt(f[1], 10, 64)
+		if k, v, ok := strings.Cut(line, ":"); ok {
+			out[k] = strings.TrimSpace(v)
 		}
 	}
-	return rss, peak, nil
+	return out, nil
 }

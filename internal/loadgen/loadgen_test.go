@@ -175,6 +175,9 @@ func TestSigninCost(t *testing.T) {
 		m["myaccount_password_hash_seconds_total"] != 0.3 || len(m) != 3 {
 		t.Fatalf("parsed %v, %v", m, err)
 	}
+	if rss, peak, err := readRSS(os.Getpid()); err != nil || rss <= 0 || peak < rss {
+		t.Errorf("readRSS: %d KiB, peak %d KiB, %v", rss, peak, err)
+	}
 	c0, err := processCPU(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
