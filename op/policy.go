@@ -110,6 +110,8 @@ func (p *Provider) clientError(w http.ResponseWriter, r *http.Request, err *oidc
 	case oidc.InvalidClient:
 		status = http.StatusUnauthorized
 		w.Header().Set("WWW-Authenticate", `Basic realm="`+p.cfg.Issuer+`", charset="UTF-8"`)
+	case oidc.ServerError:
+		status = http.StatusInternalServerError // ours (the failure counter could not be read)
 	case "too_many_attempts":
 		status = http.StatusTooManyRequests
 		w.Header().Set("Retry-After", "900")

@@ -175,6 +175,7 @@ func TestClientErrorStatuses(t *testing.T) {
 		{"invalid client", oidc.ErrInvalidClient(), http.StatusUnauthorized, "WWW-Authenticate", `Basic realm="https://id.example", charset="UTF-8"`, "invalid_client"},
 		{"too many", &oidc.Error{ErrorType: "too_many_attempts"}, http.StatusTooManyRequests, "Retry-After", "900", "invalid_client"},
 		{"other", oidc.ErrInvalidRequest(), http.StatusBadRequest, "WWW-Authenticate", "", "invalid_request"},
+		{"ours", oidc.ErrServerError(), http.StatusInternalServerError, "WWW-Authenticate", "", "server_error"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
