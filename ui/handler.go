@@ -52,6 +52,8 @@ type Store interface {
 	UpdateUser(ctx context.Context, id string, fn func(*storage.User) error) (*storage.User, error)
 	GetAuthRequest(ctx context.Context, id string) (*storage.AuthRequest, error)
 	CompleteAuthRequest(ctx context.Context, id, userID, sessionID string, authTime time.Time, amr []string, acr string) error
+	// InTx completes a request and stores its code in one transaction (completion.store).
+	InTx(ctx context.Context, fn func(tx storage.Store) error) error
 	RebindAuthRequests(ctx context.Context, oldHash, newHash string) (int64, error)
 	GetClient(ctx context.Context, id string) (*storage.Client, error)
 	GetUser(ctx context.Context, id string) (*storage.User, error)
@@ -95,6 +97,11 @@ type Config struct {
 	SecureCookies bool
 	// CallbackURL returns where to send the browser once an auth request is done.
 	CallbackURL func(ctx context.Context, authRequestID string) string
+	// IssueCode makes the code of a code-flow request about to be completed and the
+	// authorization response that hands it to the client (op.Provider.IssueCode): the code
+	// is stored in the completing transaction and the browser goes straight to the client.
+	// ok false (or nil IssueCode): the browser goes to CallbackURL, which issues it.
+	IssueCode func(ar *storage.AuthRequest) (code IssuedCode, ok bool)
 	// BrowserCookie is the cookie that binds an auth request to the browser (set by op).
 	BrowserCookie string
 	SessionCookie string

@@ -384,7 +384,8 @@ func (h *Handler) proceed(w http.ResponseWriter, r *http.Request, f *authFlow, s
 	}
 }
 
-// complete marks the auth request done and hands the browser to the provider's callback.
+// complete marks the auth request done and hands the browser to the client with its code (or
+// to the provider's callback, which issues it).
 func (h *Handler) complete(w http.ResponseWriter, r *http.Request, f *authFlow, s *storage.Session) {
 	// Every path to a code ends here, the consent page's too: the hint is enforced once more.
 	if !hintAllows(f.ar, s.UserID) {
@@ -395,8 +396,8 @@ func (h *Handler) complete(w http.ResponseWriter, r *http.Request, f *authFlow, 
 		h.fail(w, r, "re-issue browser binding", err)
 		return
 	}
-	c := &completion{f: f}
-	err := c.store(r.Context(), h.cfg.Store, s)
+	c := h.newCompletion(f)
+	err := h.cfg.Store.InTx(r.Context(), func(tx storage.Store) error { return c.store(r.Context(), tx, s) })
 	switch {
 	case err != nil:
 		// A failure of ours, not an expired request.
@@ -406,7 +407,7 @@ func (h *Handler) complete(w http.ResponseWriter, r *http.Request, f *authFlow, 
 		h.flowGonePage(w, r)
 		return
 	}
-	http.Redirect(w, r, h.cfg.CallbackURL(r.Context(), f.ar.ID), http.StatusSeeOther)
+	http.Redirect(w, r, c.target(r.Context(), h), http.StatusSeeOther)
 }
 
 // redirectError answers an auth request with an OAuth error at its redirect URI, which the

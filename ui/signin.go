@@ -199,7 +199,7 @@ func (h *Handler) nextStep(w http.ResponseWriter, r *http.Request, u *storage.Us
 		case c.gone:
 			return "", s, errFlowGone
 		}
-		return h.cfg.CallbackURL(r.Context(), f.ar.ID), s, nil
+		return c.target(r.Context(), h), s, nil
 	case mfa.StepEnrol:
 		// Stepped up, not refused: the person sets up a factor, then the request continues.
 		s, err := h.finishSignIn(w, r, u, ev, f, false, nil)
@@ -291,9 +291,40 @@ func (h *Handler) finishSignIn(w http.ResponseWriter, r *http.Request, u *storag
 // session.
 type completion struct {
 	f *authFlow
+	// code, when the provider issued one, is stored with the completion, and the browser
+	// goes straight to the client with it (see Config.IssueCode).
+	code *IssuedCode
 	// gone: the request could not be completed (finished or expired since it was loaded);
 	// the session stands.
 	gone bool
+}
+
+// IssuedCode is an authorization code to store with its completed request: its hash and
+// expiry, and the authorization response that carries it to the client.
+type IssuedCode struct {
+	Hash      string
+	ExpiresAt time.Time
+	Redirect  string
+}
+
+// newCompletion plans the completion of f, with its code when the provider issues it here.
+func (h *Handler) newCompletion(f *authFlow) *completion {
+	c := &completion{f: f}
+	if h.cfg.IssueCode != nil {
+		if ic, ok := h.cfg.IssueCode(f.ar); ok {
+			c.code = &ic
+		}
+	}
+	return c
+}
+
+// target is where the browser goes once c is stored: to the client with the code, or to
+// the provider's callback, which issues it.
+func (c *completion) target(ctx context.Context, h *Handler) string {
+	if c.code != nil {
+		return c.code.Redirect
+	}
+	return h.cfg.CallbackURL(ctx, c.f.ar.ID)
 }
 
 // planCompletion returns the request f as a completion when, signed in as u, it needs
@@ -304,13 +335,15 @@ func (h *Handler) planCompletion(r *http.Request, f *authFlow, u *storage.User) 
 	if d := h.decideFlow(r, f, u.ID, u); d.err != nil || d.next != flowComplete {
 		return nil
 	}
-	return &completion{f: f}
+	return h.newCompletion(f)
 }
 
-// store completes the request with the session s (nil c: nothing to do). A request that
-// can no longer be completed is no failure of the transaction: the sign-in stands.
+// store completes the request with the session s, and stores its code if it has one (nil c:
+// nothing to do). A request that can no longer be completed is no failure of the
+// transaction: the sign-in stands.
 func (c *completion) store(ctx context.Context, tx interface {
 	CompleteAuthRequest(ctx context.Context, id, userID, sessionID string, authTime time.Time, amr []string, acr string) error
+	SaveAuthCode(ctx context.Context, id, codeHash string, expiresAt time.Time) error
 }, s *storage.Session) error {
 	if c == nil {
 		return nil
@@ -319,6 +352,12 @@ func (c *completion) store(ctx context.Context, tx interface {
 	c.gone = errors.Is(err, storage.ErrNotFound)
 	if err != nil && !c.gone {
 		return fmt.Errorf("complete auth request: %w", err)
+	}
+	if c.gone || c.code == nil {
+		return nil
+	}
+	if err := tx.SaveAuthCode(ctx, c.f.ar.ID, c.code.Hash, c.code.ExpiresAt); err != nil {
+		return fmt.Errorf("save auth code: %w", err)
 	}
 	return nil
 }

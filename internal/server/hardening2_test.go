@@ -176,24 +176,26 @@ func TestHardening2BindingReissuedAtSignIn(t *testing.T) {
 
 	verifier, _ := pkce()
 	p := victim.get(e.oauth2Config(c).AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)))
-	p = victim.get(resolve(e.issuer, p.header.Get("Location")))
+	loginURL := resolve(e.issuer, p.header.Get("Location"))
+	p = victim.get(loginURL)
 	p = victim.submitLogin(p, "ada@example.com", testPassword)
-	callback := p.header.Get("Location")
-	if !strings.Contains(callback, "/authorize/callback") {
-		t.Fatalf("sign-in did not lead to the callback: %d, Location %q", p.status, callback)
+	// The sign-in hands the code straight to the client: no callback URL to leak.
+	res := redirectResult(t, p, c.Redirect)
+	if res.code == "" {
+		t.Fatalf("victim got no code: %q", res.err)
 	}
 	if now := cookieValue(victim, e.issuer, bindingCookie); now == planted || now == "" {
 		t.Error("the binding cookie was not re-issued at sign-in")
 	}
-	// The callback URL leaks (history, a proxy log); the planter replays it.
-	stolen := attacker.get(resolve(e.issuer, callback))
+	// The sign-in page's URL leaks (history, a proxy log); the planter of the binding value
+	// calls the provider's callback with its request id, and gets no code.
+	u, _ := url.Parse(loginURL)
+	stolen := attacker.get(e.issuer + "/authorize/callback?id=" + url.QueryEscape(u.Query().Get("authRequestID")))
 	if strings.Contains(stolen.header.Get("Location"), "code=") {
-		t.Fatalf("the planter of the binding value received the victim's code: %s", stolen.header.Get("Location"))
+		t.Fatalf("the planter of the binding value received a code: %s", stolen.header.Get("Location"))
 	}
-	// The victim's own browser finishes.
-	res := redirectResult(t, victim.get(resolve(e.issuer, callback)), c.Redirect)
-	if res.code == "" {
-		t.Fatalf("victim got no code: %q", res.err)
+	if stolen.status != http.StatusForbidden {
+		t.Errorf("callback in the planter's browser: %d, want 403", stolen.status)
 	}
 }
 

@@ -361,6 +361,10 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 		Issuer:        issuer,
 		SecureCookies: secure,
 		CallbackURL:   prov.CallbackURL,
+		IssueCode: func(ar *storage.AuthRequest) (ui.IssuedCode, bool) {
+			ic, ok := prov.IssueCode(ar)
+			return ui.IssuedCode(ic), ok
+		},
 		BrowserCookie: browserCookie,
 		SessionCookie: cfg.Session.CookieName,
 		ClientIP:      ips.IP,
