@@ -342,3 +342,25 @@ func TestFormatDate(t *testing.T) {
 		t.Error("ValidDateFormat accepted a non-ID")
 	}
 }
+
+// TestLocationMemoised: a zone is parsed once and handed out again; a name that does not
+// load is UTC and is not kept (the memo holds only real zones).
+func TestLocationMemoised(t *testing.T) {
+	a, b := location("Europe/Berlin"), location("Europe/Berlin")
+	if a != b || a.String() != "Europe/Berlin" {
+		t.Fatalf("Europe/Berlin: %v and %v, want the same loaded zone twice", a, b)
+	}
+	if got := location("Not/AZone"); got != time.UTC {
+		t.Errorf("unknown zone: %v, want UTC", got)
+	}
+	if _, kept := locations.Load("Not/AZone"); kept {
+		t.Error("an unknown zone name was memoised")
+	}
+}
+
+func BenchmarkFormatDateIn(b *testing.B) {
+	t := time.Date(2026, 12, 6, 2, 30, 0, 0, time.UTC)
+	for b.Loop() {
+		FormatDateIn(t, "long", "Europe/Berlin", "de")
+	}
+}

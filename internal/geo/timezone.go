@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"sync"
 	"time"
 
 	// The zones offered here must load wherever the server runs, including images
@@ -100,9 +101,18 @@ func location(tz string) *time.Location {
 	if tz == "" || tz == "Local" {
 		return time.UTC
 	}
+	if loc, ok := locations.Load(tz); ok {
+		return loc.(*time.Location)
+	}
 	loc, err := time.LoadLocation(tz)
 	if err != nil {
 		return time.UTC
 	}
+	locations.Store(tz, loc)
 	return loc
 }
+
+// locations memoises time.LoadLocation, which reads and parses the zone's tzdata on every
+// call (a fifth of the cost of rendering a sign-in notice). Only names that loaded are kept,
+// so it holds at most the few hundred zones there are; *time.Location is immutable.
+var locations sync.Map
