@@ -75,7 +75,7 @@ func isUniqueViolation(err error) bool {
 //
 // and busy_timeout=5000 (ms) unless dsn sets _busy_timeout, so that against another process
 // writing the same file (the CLI), and during checkpoints, statements wait instead of failing
-// with "database is locked".
+// with "database is locked"; and synchronous=NORMAL unless dsn sets _sync (see buildDSN).
 func Open(ctx context.Context, dsn string) (*sqlstore.DB, error) {
 	driverDSN, file, err := buildDSN(dsn)
 	if err != nil {
@@ -184,6 +184,17 @@ func buildDSN(dsn string) (driverDSN, file string, err error) {
 	params.Set("_txlock", "immediate")
 	if params.Get("_busy_timeout") == "" && params.Get("_timeout") == "" {
 		params.Set("_busy_timeout", "5000")
+	}
+	// synchronous=NORMAL unless the URL says otherwise (_sync=FULL syncs every commit).
+	// go-sqlite3 is built with SQLITE_DEFAULT_WAL_SYNCHRONOUS=1, so NORMAL is what a WAL
+	// database got anyway; saying so here keeps a different build of the driver from
+	// changing durability behind our back. With NORMAL a commit is in the WAL when it
+	// returns: a crash of the process loses nothing, and a power cut or a kernel crash only
+	// what was committed since the WAL was last synced, which every checkpoint does (every
+	// 250 ms, checkpoint.go). FULL syncs inside each commit: 1.8 ms instead of 0.11-0.19 ms a
+	// commit here, 0.48 ms of CPU instead of 0.11-0.12 (docs/sizing.md).
+	if params.Get("_sync") == "" && params.Get("_synchronous") == "" {
+		params.Set("_sync", "NORMAL")
 	}
 	if uriPath != ":memory:" && params.Get("mode") != "memory" && uriPath != "" {
 		file = uriPath

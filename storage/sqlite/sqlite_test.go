@@ -101,6 +101,24 @@ func TestOpenForcesSafetySettings(t *testing.T) {
 	}
 }
 
+// TestOpenSynchronous pins the durability level: synchronous=NORMAL (1) on every connection
+// unless the URL asks for another, FULL (2) when it does. The level is said in the DSN, so a
+// build of the driver with another default cannot change it unnoticed.
+func TestOpenSynchronous(t *testing.T) {
+	for _, tc := range []struct{ query, want string }{{"", "1"}, {"?_sync=FULL", "2"}, {"?_synchronous=FULL", "2"}} {
+		db, err := sqlite.Open(t.Context(), "file:"+filepath.Join(t.TempDir(), "x.db")+tc.query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, got := range pragma(t, db, "synchronous", 2) {
+			if got != tc.want {
+				t.Errorf("%q: connection %d: PRAGMA synchronous = %s, want %s", tc.query, i, got, tc.want)
+			}
+		}
+		db.Close()
+	}
+}
+
 // TestOpenTakesWriteLockAtBegin checks _txlock=immediate, which still matters against another
 // process on the same file (the CLI): a second transaction cannot even begin while one is
 // open, so no transaction ever has to upgrade a read lock (the upgrade is what fails with
