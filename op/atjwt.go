@@ -18,7 +18,8 @@ package op
 // throwaway Ed25519 key (requestInfo.draft), and only the signatures made here are
 // real. A draft that escaped would verify nowhere: its key is published nowhere. The hottest
 // grants of clients with JWT access tokens skip the drafts altogether: client_credentials
-// (ccgrant.go) and refresh_token (refreshgrant.go) build their claims and sign once.
+// (ccgrant.go), authorization_code (codegrant.go) and refresh_token (refreshgrant.go) build
+// their claims and sign once.
 
 import (
 	"bytes"
@@ -91,7 +92,11 @@ func (w *tokenWriter) finish() {
 			Description: "a requested resource is not among those granted"}, http.StatusBadRequest)
 		return
 	}
-	out, err := w.p.rewriteTokenResponse(ctx, w.buf.Bytes(), ri)
+	var code string // the ID token's c_hash is over it
+	if w.r.PostForm.Get("grant_type") == string(oidc.GrantTypeCode) {
+		code = w.r.PostForm.Get("code")
+	}
+	out, err := w.p.rewriteTokenResponse(ctx, w.buf.Bytes(), ri, code)
 	if err != nil {
 		// The tokens are issued but cannot be handed out in the right form: ours to fail.
 		w.p.cfg.Logger.ErrorContext(ctx, "rewrite token response", "err", err)
@@ -105,9 +110,9 @@ func (w *tokenWriter) finish() {
 }
 
 // rewriteTokenResponse signs a JWT access token as at+jwt and the ID token for real (with
-// at_hash of the final access token), and types a DPoP-bound answer "DPoP". Other members
-// pass through unchanged.
-func (p *Provider) rewriteTokenResponse(ctx context.Context, body []byte, ri *requestInfo) ([]byte, error) {
+// at_hash of the final access token and c_hash of code, a code exchange's), and types a
+// DPoP-bound answer "DPoP". Other members pass through unchanged.
+func (p *Provider) rewriteTokenResponse(ctx context.Context, body []byte, ri *requestInfo, code string) ([]byte, error) {
 	var resp map[string]json.RawMessage
 	if err := json.Unmarshal(body, &resp); err != nil {
 		return nil, fmt.Errorf("token response: %w", err)
@@ -136,7 +141,7 @@ func (p *Provider) rewriteTokenResponse(ctx context.Context, body []byte, ri *re
 		if alg == "" {
 			alg = string(jose.RS256) // as SigningKey
 		}
-		idt, err := p.signIDToken(ctx, idt, access, alg)
+		idt, err := p.signIDToken(ctx, idt, access, code, alg)
 		if err != nil {
 			return nil, err
 		}
@@ -203,8 +208,9 @@ func (p *Provider) resignAccessToken(ctx context.Context, tok string) (string, e
 }
 
 // signIDToken signs the ID token's claims with the active key of alg, at_hash (OpenID
-// Connect Core §3.1.3.6) computed for the access token the client gets.
-func (p *Provider) signIDToken(ctx context.Context, idt, access, alg string) (string, error) {
+// Connect Core §3.1.3.6) computed for the access token the client gets and c_hash (§3.3.2.11)
+// for code with alg's hash: the library computed both with the draft key's (SHA-512).
+func (p *Provider) signIDToken(ctx context.Context, idt, access, code, alg string) (string, error) {
 	h, payload, err := splitJWT(idt)
 	if err != nil {
 		return "", fmt.Errorf("id token: %w", err)
@@ -213,12 +219,19 @@ func (p *Provider) signIDToken(ctx context.Context, idt, access, alg string) (st
 	if err := json.Unmarshal(payload, &claims); err != nil {
 		return "", fmt.Errorf("id token claims: %w", err)
 	}
-	if _, ok := claims["at_hash"]; ok {
-		atHash, err := oidc.ClaimHash(access, jose.SignatureAlgorithm(alg))
-		if err != nil {
-			return "", fmt.Errorf("id token at_hash: %w", err)
+	changed := false
+	for claim, of := range map[string]string{"at_hash": access, "c_hash": code} {
+		if _, ok := claims[claim]; !ok || of == "" {
+			continue
 		}
-		claims["at_hash"], _ = json.Marshal(atHash)
+		h, err := oidc.ClaimHash(of, jose.SignatureAlgorithm(alg))
+		if err != nil {
+			return "", fmt.Errorf("id token %s: %w", claim, err)
+		}
+		claims[claim], _ = json.Marshal(h)
+		changed = true
+	}
+	if changed {
 		if payload, err = json.Marshal(claims); err != nil {
 			return "", fmt.Errorf("id token claims: %w", err)
 		}

@@ -264,7 +264,7 @@ func (p *Provider) middleware(next http.Handler) http.Handler {
 			switch r.URL.Path {
 			case "/oauth/token":
 				c, ok := p.preToken(w, r)
-				if !ok || (c != nil && (p.clientCredentialsToken(w, r, c) || p.refreshToken(w, r, c))) {
+				if !ok || (c != nil && (p.clientCredentialsToken(w, r, c) || p.refreshToken(w, r, c) || p.codeToken(w, r, c))) {
 					return
 				}
 				// JWT access tokens are re-signed as at+jwt (RFC 9068), DPoP ones typed DPoP.

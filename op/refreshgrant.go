@@ -14,47 +14,24 @@ package op
 // go through the library.
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
-	jose "github.com/go-jose/go-jose/v4"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	zop "github.com/zitadel/oidc/v3/pkg/op"
-
-	"github.com/myaccount/myaccount/storage"
 )
 
 // refreshToken answers the refresh_token grant for the authenticated client c when its
 // access tokens are JWTs; it reports whether it answered.
 func (p *Provider) refreshToken(w http.ResponseWriter, r *http.Request, c *client) bool {
-	if r.PostForm.Get("grant_type") != string(oidc.GrantTypeRefreshToken) || c.c.AccessTokenFormat == storage.TokenFormatOpaque {
+	if !jwtGrant(r, c, oidc.GrantTypeRefreshToken) {
 		return false
 	}
 	ctx := r.Context()
-	ri := requestInfoFrom(ctx)
 	s := p.storage
-	fail := func(err error) bool {
-		if ri.invalidTarget {
-			// RFC 8707 §2: a resource the grant does not cover (see tokenWriter).
-			writeOAuthError(w, &oidc.Error{ErrorType: errInvalidTarget,
-				Description: "a requested resource is not among those granted"}, http.StatusBadRequest)
-			return true
-		}
-		var oe *oidc.Error
-		if !errors.As(err, &oe) {
-			// Ours to fail, and its text is ours: logged, not handed to the client (the
-			// fault mapping turns a store failure's answer into a 503).
-			p.cfg.Logger.ErrorContext(ctx, "refresh token", "err", err)
-			err = oidc.ErrServerError()
-		}
-		zop.RequestError(w, r, err, nil)
-		return true
-	}
+	fail := func(err error) bool { return p.grantFailure(w, r, "refresh token", err) }
 	// The library's checks, in its order (AuthorizeRefreshClient, ValidateRefreshTokenRequest).
 	token := r.PostForm.Get("refresh_token")
 	if token == "" {
@@ -86,91 +63,13 @@ func (p *Provider) refreshToken(w http.ResponseWriter, r *http.Request, c *clien
 	}
 	skew := cl.ClockSkew()
 	validity := exp.Add(skew).Sub(time.Now().UTC())
-	access, idToken, err := p.refreshJWTs(r, cl, req, accessID, exp)
+	access, idToken, err := p.grantJWTs(ctx, cl, req, accessID, exp, "")
 	if err != nil {
 		// The rotation committed: the client's retry within the grace gets new tokens.
 		return fail(fmt.Errorf("refresh token response for %s: %w", cl.GetID(), err))
 	}
-	tokenType := oidc.BearerToken
-	if ri.dpopJKT != "" {
-		tokenType = "DPoP" // RFC 9449 §5
-	}
-	body, err := json.Marshal(&oidc.AccessTokenResponse{
-		AccessToken:  access,
-		IDToken:      idToken,
-		RefreshToken: refresh,
-		TokenType:    tokenType,
-		ExpiresIn:    uint64(validity.Seconds()),
-		Scope:        req.GetScopes(),
-	})
-	if err != nil {
+	if err := writeGrantTokens(w, requestInfoFrom(ctx), access, idToken, refresh, validity, req.GetScopes()); err != nil {
 		return fail(err)
 	}
-	writeTokenJSON(w, body)
 	return true
-}
-
-// refreshJWTs signs a refresh's access token (RFC 9068, as CreateJWT builds it) and ID token
-// (as CreateIDToken builds it, at_hash over the access token the client gets).
-func (p *Provider) refreshJWTs(r *http.Request, cl *client, req zop.RefreshTokenRequest, accessID string, exp time.Time) (string, string, error) {
-	ctx := r.Context()
-	ri := requestInfoFrom(ctx)
-	s := p.storage
-	skew := cl.ClockSkew()
-	at := oidc.NewAccessTokenClaims(p.cfg.Issuer, req.GetSubject(), req.GetAudience(), exp, accessID, cl.GetID(), skew)
-	private, err := s.GetPrivateClaimsFromRequest(ctx, req, removeUserinfoScopes(cl.RestrictAdditionalAccessTokenScopes()(req.GetScopes())))
-	ri.signingAccessToken = false // no SigningKey call follows here
-	if err != nil {
-		return "", "", err
-	}
-	at.Claims = private
-	payload, err := json.Marshal(at)
-	if err != nil {
-		return "", "", err
-	}
-	access, err := p.sign(ctx, p.cfg.AccessTokenAlg, accessTokenType, payload)
-	if err != nil {
-		return "", "", err
-	}
-
-	alg := ri.idTokenAlg
-	if alg == "" {
-		alg = string(jose.RS256) // as SigningKey
-	}
-	idt := oidc.NewIDTokenClaims(p.cfg.Issuer, req.GetSubject(), req.GetAudience(),
-		time.Now().UTC().Add(skew).Add(cl.IDTokenLifetime()), req.GetAuthTime(), "", "", req.GetAMR(), req.GetClientID(), skew)
-	if idt.AccessTokenHash, err = oidc.ClaimHash(access, jose.SignatureAlgorithm(alg)); err != nil {
-		return "", "", err
-	}
-	scopes := cl.RestrictAdditionalIdTokenScopes()(req.GetScopes())
-	if !cl.IDTokenUserinfoClaimsAssertion() {
-		scopes = removeUserinfoScopes(scopes)
-	}
-	if len(scopes) > 0 {
-		ui := new(oidc.UserInfo)
-		if err := s.SetUserinfoFromScopes(ctx, ui, req.GetSubject(), req.GetClientID(), scopes); err != nil {
-			return "", "", err
-		}
-		if err := s.SetUserinfoFromRequest(ctx, ui, req, scopes); err != nil {
-			return "", "", err
-		}
-		idt.SetUserInfo(ui)
-	}
-	if payload, err = json.Marshal(idt); err != nil {
-		return "", "", err
-	}
-	idToken, err := p.sign(ctx, alg, "JWT", payload)
-	return access, idToken, err
-}
-
-// removeUserinfoScopes is the library's (unexported there): the scopes that only ask for
-// user claims do not go into an access token.
-func removeUserinfoScopes(scopes []string) []string {
-	return slices.DeleteFunc(slices.Clone(scopes), func(s string) bool {
-		switch s {
-		case oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeAddress, oidc.ScopePhone:
-			return true
-		}
-		return false
-	})
 }

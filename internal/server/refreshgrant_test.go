@@ -17,11 +17,12 @@ import (
 )
 
 // A refresh (answered by op/refreshgrant.go, not the library) gives what the code exchange
-// (the library's answer, re-signed by op/atjwt.go) gives: the same response members, an ID
-// token go-oidc verifies with the same claims (less the sign-in's nonce) and an at_hash
-// over the new access token, and an at+jwt access token with the same claims. x/oauth2
-// refreshes through it, a narrower scope narrows every token, and the library's refusals
-// are kept: another client's token, a scope never granted, no token at all.
+// (op/codegrant.go, the library's answer member for member: TestCodeTokenShape) gives: the
+// same response members, an ID token go-oidc verifies with the same claims (less the
+// sign-in's nonce) and an at_hash over the new access token, and an at+jwt access token
+// with the same claims. x/oauth2 refreshes through it, a narrower scope narrows every token,
+// and the library's refusals are kept: another client's token, a scope never granted, no
+// token at all.
 func TestRefreshTokenShape(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)

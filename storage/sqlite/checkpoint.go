@@ -19,8 +19,8 @@ const checkpointEvery = 250 * time.Millisecond
 // refresh load kept the core 82-86 % busy; with this, 98-99 %, and 11-20 % more refreshes a
 // second, docs/sizing.md). The write connection has wal_autocheckpoint=0 and this goroutine
 // runs PASSIVE checkpoints on a connection of its own, which never wait for readers or the
-// writer: commits stay as durable as before (synchronous=FULL syncs the WAL at every
-// commit); only the copying into the main file moved.
+// writer. Each checkpoint first syncs the WAL (also with synchronous=NORMAL, the default):
+// this period is what bounds the commits a power cut can undo (see buildDSN).
 type checkpointer struct {
 	db   *sqlx.DB
 	stop context.CancelFunc
