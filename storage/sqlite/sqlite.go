@@ -124,6 +124,20 @@ func Open(ctx context.Context, dsn string) (*sqlstore.DB, error) {
 		return nil, fmt.Errorf("open sqlite %q for reading: %w", file, err)
 	}
 	db := sqlstore.NewSplit(write, read, Dialect())
+	// With synchronous=NORMAL (the default, buildDSN) the writes that take access away wait
+	// for a sync of the WAL (walsync.go); with FULL every commit is synced already, with OFF
+	// nothing is.
+	var level int
+	if err := write.GetContext(ctx, &level, `PRAGMA synchronous`); err != nil {
+		write.Close()
+		read.Close()
+		return nil, fmt.Errorf("open sqlite %q: read synchronous: %w", file, err)
+	}
+	if level == 1 {
+		ws := newWALSync(file)
+		db.SetLogSync(ws.sync)
+		db.OnClose(ws.close)
+	}
 	// Checkpoints run beside the writer, not inside its commits (checkpoint.go). Without a
 	// connection for them the writer keeps checkpointing as SQLite does by default.
 	if ck, err := startCheckpointer(ctx, driverDSN, write); err == nil {

@@ -179,7 +179,7 @@ func (d *DB) UpdateClient(ctx context.Context, id string, fn func(*storage.Clien
 		out = c
 		return nil
 	})
-	if err != nil {
+	if err := d.durable(ctx, err); err != nil {
 		return nil, d.wrap(err, "update client %q", id)
 	}
 	return out, nil
@@ -188,5 +188,5 @@ func (d *DB) UpdateClient(ctx context.Context, id string, fn func(*storage.Clien
 // DeleteClient removes the client; its auth requests, grants, tokens and consents go with it
 // by ON DELETE CASCADE, so deleting a client also revokes everything issued to it.
 func (d *DB) DeleteClient(ctx context.Context, id string) error {
-	return d.wrap(one(d.exec(ctx, d.q.clients.delete, id)), "delete client %q", id)
+	return d.wrap(d.durable(ctx, one(d.exec(ctx, d.q.clients.delete, id))), "delete client %q", id)
 }

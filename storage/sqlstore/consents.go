@@ -53,6 +53,6 @@ func (d *DB) SaveConsent(ctx context.Context, c *storage.Consent) error {
 
 // DeleteConsent forgets the consent; ErrNotFound when there is none.
 func (d *DB) DeleteConsent(ctx context.Context, userID, clientID string) error {
-	err := one(d.exec(ctx, d.q.consents.delete, userID, clientID))
+	err := d.durable(ctx, one(d.exec(ctx, d.q.consents.delete, userID, clientID)))
 	return d.wrap(err, "delete consent of user %q for client %q", userID, clientID)
 }

@@ -90,6 +90,11 @@ type DB struct {
 	rootStmts, readStmts *stmtCache
 	// closers run at Close, before the pools close (see OnClose).
 	closers *[]func() error
+	// syncLog makes every commit so far survive a power cut (SQLite's WAL sync); nil when
+	// each commit already does (PostgreSQL, SQLite with _sync=FULL). See durable.
+	syncLog func(context.Context) error
+	// txDurable is set, in a transaction, when it holds a durable write (see durable).
+	txDurable *bool
 }
 
 var _ storage.Store = (*DB)(nil)
@@ -224,6 +229,7 @@ func (d *DB) runTx(ctx context.Context, fn func(tx *DB) error) error {
 	}
 	bound := *d
 	bound.ex, bound.tx = tx, tx
+	bound.txDurable = new(bool)
 	finished := false
 	defer func() {
 		// Also reached when fn panics or calls runtime.Goexit (t.Fatal in a test): the
@@ -245,6 +251,45 @@ func (d *DB) runTx(ctx context.Context, fn func(tx *DB) error) error {
 	}
 	if d.rootStmts != nil {
 		d.rootStmts.prepareWanted(ctx)
+	}
+	if *bound.txDurable {
+		return d.syncNow(ctx)
+	}
+	return nil
+}
+
+// SetLogSync makes the writes that take access away or change credentials (see durable)
+// wait for sync, which must make every commit so far survive a power cut. Call it before
+// the DB is used.
+func (d *DB) SetLogSync(sync func(context.Context) error) { d.syncLog = sync }
+
+// durable finishes a write whose loss would give back what was taken away: a revocation,
+// a deleted credential or client, a changed password or key, a used one-time token. With a
+// log synced only periodically (SQLite's default synchronous=NORMAL, whose WAL the
+// checkpointer syncs every 250 ms) a power cut could otherwise undo it after the person was
+// told it is done. The caller is answered once it is on disk: in a transaction after the
+// commit (runTx), outside one now. err is the write's own error, passed through; nothing
+// is synced for a failed write. Sessions, codes, tokens and other writes whose loss only
+// makes someone sign in again are not durable: the sign-in and token paths do not wait.
+func (d *DB) durable(ctx context.Context, err error) error {
+	if err != nil || d.syncLog == nil {
+		return err
+	}
+	if d.tx != nil {
+		*d.txDurable = true
+		return nil
+	}
+	return d.syncNow(ctx)
+}
+
+// syncNow syncs the log. A failure leaves the write committed but not known to be on
+// disk: ours to fail, and the caller's retry finds it done.
+func (d *DB) syncNow(ctx context.Context) error {
+	if d.syncLog == nil {
+		return nil
+	}
+	if err := d.syncLog(ctx); err != nil {
+		return fmt.Errorf("sync the log after commit: %w", err)
 	}
 	return nil
 }

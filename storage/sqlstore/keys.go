@@ -86,10 +86,10 @@ func (d *DB) UpdateSigningKey(ctx context.Context, id string, fn func(*storage.S
 		_, err := tx.exec(ctx, tx.q.keys.update, append(keyValues(k), id)...)
 		return err
 	})
-	return d.wrap(err, "update signing key %q", id)
+	return d.wrap(d.durable(ctx, err), "update signing key %q", id)
 }
 
 // DeleteSigningKey removes the key; ErrNotFound when there is none.
 func (d *DB) DeleteSigningKey(ctx context.Context, id string) error {
-	return d.wrap(one(d.exec(ctx, d.q.keys.delete, id)), "delete signing key %q", id)
+	return d.wrap(d.durable(ctx, one(d.exec(ctx, d.q.keys.delete, id))), "delete signing key %q", id)
 }

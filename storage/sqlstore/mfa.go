@@ -157,7 +157,7 @@ func (d *DB) UpdateMFACredential(ctx context.Context, id string, fn func(*storag
 		out = c
 		return nil
 	})
-	if err != nil {
+	if err := d.durable(ctx, err); err != nil {
 		return nil, d.wrap(err, "update mfa credential %q", id)
 	}
 	return out, nil
@@ -189,7 +189,7 @@ func (d *DB) AcceptTOTPStep(ctx context.Context, id string, step int64, now time
 // DeleteMFACredential removes the user's credential; ErrNotFound when the user has no such
 // credential (the user id guards against deleting someone else's by id).
 func (d *DB) DeleteMFACredential(ctx context.Context, userID, id string) error {
-	return d.wrap(one(d.exec(ctx, d.q.mfa.delete, id, userID)), "delete mfa credential %q", id)
+	return d.wrap(d.durable(ctx, one(d.exec(ctx, d.q.mfa.delete, id, userID))), "delete mfa credential %q", id)
 }
 
 // ReplaceRecoveryCodes deletes the user's recovery codes, used or not, and stores hashes as
@@ -258,5 +258,5 @@ func (d *DB) GetTrustedBrowser(ctx context.Context, tokenHash, userID string, no
 // or when a factor is removed). Deleting none is not an error.
 func (d *DB) DeleteTrustedBrowsers(ctx context.Context, userID string) error {
 	_, err := d.exec(ctx, d.q.mfa.deleteBrowsers, userID)
-	return d.wrap(err, "delete trusted browsers of %q", userID)
+	return d.wrap(d.durable(ctx, err), "delete trusted browsers of %q", userID)
 }

@@ -98,7 +98,7 @@ func (d *DB) ConsumeOneTimeToken(ctx context.Context, hash, purpose string, now 
 	if err != nil && !errors.Is(err, storage.ErrAlreadyUsed) {
 		out = nil
 	}
-	return out, d.wrap(err, "consume one-time token")
+	return out, d.wrap(d.durable(ctx, err), "consume one-time token")
 }
 
 // DeleteOneTimeTokens removes the user's tokens of the purpose, or all of them when purpose
@@ -111,7 +111,7 @@ func (d *DB) DeleteOneTimeTokens(ctx context.Context, userID, purpose string) er
 	} else {
 		_, err = d.exec(ctx, d.q.oneTime.deleteUserPurposeTokens, userID, purpose)
 	}
-	return d.wrap(err, "delete one-time tokens of %q", userID)
+	return d.wrap(d.durable(ctx, err), "delete one-time tokens of %q", userID)
 }
 
 // CreateCaptcha stores c. A zero CreatedAt is set to now (in c as well); a duplicate id is

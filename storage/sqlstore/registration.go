@@ -51,7 +51,7 @@ func (d *DB) SetRegistrationToken(ctx context.Context, clientID, hash string, no
 		SELECT id, ?, ? FROM clients WHERE id = ?
 		ON CONFLICT (client_id) DO UPDATE SET token_hash = excluded.token_hash, updated_at = excluded.updated_at`),
 		hash, now.UnixMilli(), clientID))
-	return d.wrap(err, "set registration token of %q", clientID)
+	return d.wrap(d.durable(ctx, err), "set registration token of %q", clientID)
 }
 
 // ClientByRegistrationToken looks the client up by its registration token's hash.

@@ -38,7 +38,7 @@ func (d *DB) GrantRole(ctx context.Context, userID, role string, now time.Time) 
 
 // RevokeRole deletes the role row.
 func (d *DB) RevokeRole(ctx context.Context, userID, role string) error {
-	err := one(d.exec(ctx, d.rb(`DELETE FROM user_roles WHERE user_id = ? AND role = ?`), userID, role))
+	err := d.durable(ctx, one(d.exec(ctx, d.rb(`DELETE FROM user_roles WHERE user_id = ? AND role = ?`), userID, role)))
 	return d.wrap(err, "revoke role %q of %q", role, userID)
 }
 

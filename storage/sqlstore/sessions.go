@@ -103,7 +103,7 @@ func (d *DB) TouchSession(ctx context.Context, id string, now time.Time) error {
 
 // RevokeSession revokes the session; revoking it again keeps the first time.
 func (d *DB) RevokeSession(ctx context.Context, id string, now time.Time) error {
-	return d.wrap(one(d.exec(ctx, d.q.sessions.revoke, now.UnixMilli(), id)), "revoke session %q", id)
+	return d.wrap(d.durable(ctx, one(d.exec(ctx, d.q.sessions.revoke, now.UnixMilli(), id))), "revoke session %q", id)
 }
 
 // ListSessions returns all of the user's sessions still stored, including revoked and
@@ -127,7 +127,7 @@ func (d *DB) ListSessions(ctx context.Context, userID string) ([]*storage.Sessio
 // RevokeUserSessions revokes every live session of the user ("sign out everywhere").
 func (d *DB) RevokeUserSessions(ctx context.Context, userID string, now time.Time) error {
 	_, err := d.exec(ctx, d.q.sessions.revokeUser, now.UnixMilli(), userID)
-	return d.wrap(err, "revoke sessions of %q", userID)
+	return d.wrap(d.durable(ctx, err), "revoke sessions of %q", userID)
 }
 
 // ListExpiredSessions returns up to limit sessions expired by now and not revoked, soonest

@@ -235,7 +235,7 @@ func (d *DB) revokeGrant(ctx context.Context, id string, now time.Time) error {
 		return err
 	}
 	_, err := d.exec(ctx, d.q.tokens.revokeGrantAccess, ms, id)
-	return err
+	return d.durable(ctx, err) // a reused refresh token's revocation too (RotateRefreshToken)
 }
 
 // RevokeUserClientGrants revokes every grant of the user for the client (all clients when
@@ -255,7 +255,7 @@ func (d *DB) RevokeUserClientGrants(ctx context.Context, userID, clientID string
 		}
 		return nil
 	})
-	return d.wrap(err, "revoke grants of user %q client %q", userID, clientID)
+	return d.wrap(d.durable(ctx, err), "revoke grants of user %q client %q", userID, clientID)
 }
 
 // CreateAccessToken records an issued access token. A zero CreatedAt is set to now (in t as
@@ -290,7 +290,7 @@ func (d *DB) GetAccessToken(ctx context.Context, idHash string) (*storage.Access
 
 // RevokeAccessToken revokes one access token; revoking again keeps the first time.
 func (d *DB) RevokeAccessToken(ctx context.Context, idHash string, now time.Time) error {
-	return d.wrap(one(d.exec(ctx, d.q.tokens.revokeAccess, now.UnixMilli(), idHash)), "revoke access token")
+	return d.wrap(d.durable(ctx, one(d.exec(ctx, d.q.tokens.revokeAccess, now.UnixMilli(), idHash))), "revoke access token")
 }
 
 // CreateRefreshToken inserts t. A zero CreatedAt is set to now (in t as well). The grant
@@ -444,5 +444,5 @@ func (d *DB) storeRotated(ctx context.Context, old, next *storage.RefreshToken, 
 // RevokeRefreshToken revokes one refresh token (not its grant: use RevokeGrant for that);
 // revoking again keeps the first time.
 func (d *DB) RevokeRefreshToken(ctx context.Context, hash string, now time.Time) error {
-	return d.wrap(one(d.exec(ctx, d.q.tokens.revokeRefresh, now.UnixMilli(), hash)), "revoke refresh token")
+	return d.wrap(d.durable(ctx, one(d.exec(ctx, d.q.tokens.revokeRefresh, now.UnixMilli(), hash))), "revoke refresh token")
 }

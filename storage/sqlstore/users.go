@@ -153,7 +153,7 @@ func (d *DB) UpdateUser(ctx context.Context, id string, fn func(*storage.User) e
 		out = u
 		return nil
 	})
-	if err != nil {
+	if err := d.durable(ctx, err); err != nil {
 		return nil, d.wrap(err, "update user %q", id)
 	}
 	return out, nil
@@ -169,7 +169,7 @@ func (d *DB) DeleteUser(ctx context.Context, id string) error {
 		}
 		return one(tx.exec(ctx, tx.q.users.delete, id))
 	})
-	return d.wrap(err, "delete user %q", id)
+	return d.wrap(d.durable(ctx, err), "delete user %q", id)
 }
 
 // ListPendingUsers returns users still pending that were created before createdBefore,

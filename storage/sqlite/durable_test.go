@@ -1,0 +1,74 @@
+package sqlite_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/myaccount/myaccount/storage"
+	"github.com/myaccount/myaccount/storage/sqlite"
+)
+
+// TestDurableWritesWaitForTheLog: with synchronous=NORMAL the writes that take access away
+// (revocations, a changed user, a deleted client) return only after a sync of the log, once
+// per transaction and after its commit; sessions, grants and token rotations do not wait,
+// a reused refresh token's revocation does, and a rolled-back transaction syncs nothing.
+func TestDurableWritesWaitForTheLog(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "x.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	syncs := 0
+	db.SetLogSync(func(context.Context) error { syncs++; return nil })
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	step := func(name string, want int, wantErr bool, f func() error) {
+		t.Helper()
+		syncs = 0
+		if err := f(); (err != nil) != wantErr {
+			t.Fatalf("%s: error %v, want an error: %v", name, err, wantErr)
+		}
+		if syncs != want {
+			t.Errorf("%s: %d syncs of the log, want %d", name, syncs, want)
+		}
+	}
+	u := &storage.User{ID: "u1", Email: "a@example.com", EmailNormalized: "a@example.com", Status: storage.UserActive, CreatedAt: now, UpdatedAt: now}
+	c := &storage.Client{ID: "c1", Name: "c1", Type: storage.ClientConfidential, CreatedAt: now, UpdatedAt: now}
+	s := &storage.Session{ID: "s1", TokenHash: "th", UserID: "u1", AuthTime: now, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour)}
+	g := &storage.Grant{ID: "g1", UserID: "u1", ClientID: "c1", AuthTime: now, CreatedAt: now, LastUsedAt: now}
+	rt := &storage.RefreshToken{ID: "r1", Hash: "h1", GrantID: "g1", ClientID: "c1", UserID: "u1", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	step("create user, client, session, grant, refresh token", 0, false, func() error {
+		return errors.Join(db.CreateUser(ctx, u), db.CreateClient(ctx, c), db.CreateSession(ctx, s), db.CreateGrant(ctx, g), db.CreateRefreshToken(ctx, rt))
+	})
+	rotate := func(old, id string) error {
+		return db.RotateRefreshToken(ctx, old, &storage.RefreshToken{ID: id, Hash: "h-" + id, GrantID: "g1", ClientID: "c1", UserID: "u1",
+			CreatedAt: now, ExpiresAt: now.Add(time.Hour)}, now, storage.RefreshGrace{})
+	}
+	step("rotate a refresh token", 0, false, func() error { return rotate("h1", "r2") })
+	step("reuse the rotated token (the grant is revoked)", 1, true, func() error { return rotate("h1", "r3") })
+	step("update the user", 1, false, func() error {
+		_, err := db.UpdateUser(ctx, "u1", func(u *storage.User) error { u.Name = "A"; return nil })
+		return err
+	})
+	step("two durable writes in one transaction", 1, false, func() error {
+		return db.InTx(ctx, func(tx storage.Store) error {
+			if _, err := tx.UpdateUser(ctx, "u1", func(u *storage.User) error { u.Name = "B"; return nil }); err != nil {
+				return err
+			}
+			return tx.RevokeSession(ctx, "s1", now)
+		})
+	})
+	step("a rolled-back transaction", 0, true, func() error {
+		return db.InTx(ctx, func(tx storage.Store) error {
+			if err := tx.RevokeUserSessions(ctx, "u1", now); err != nil {
+				return err
+			}
+			return errors.New("changed my mind")
+		})
+	})
+	step("delete the client", 1, false, func() error { return db.DeleteClient(ctx, "c1") })
+
+}
