@@ -530,6 +530,17 @@ type OutboxItem struct {
 	DoneAt        *time.Time
 }
 
+// OutboxOutcome is how one attempt at a claimed item ended, for RecordOutbox.
+type OutboxOutcome struct {
+	ID string
+	// Status is OutboxSent or OutboxFailed to finish the item, as FinishOutbox does, or
+	// OutboxPending to release it for another attempt, as RetryOutbox does.
+	Status    string
+	LastError string
+	// At is when the item finished (final status) or when it is due again (OutboxPending).
+	At time.Time
+}
+
 // OutboxStore keeps the mail outbox. Any number of workers may share it: a claim is a
 // per-item lease, so an item is worked on by one holder at a time, and an item whose claimer
 // died is claimed again once the claim expires.
@@ -546,6 +557,10 @@ type OutboxStore interface {
 	// RetryOutbox releases holder's claim and makes the item due again at next.
 	// ErrNotFound when holder no longer holds the claim.
 	RetryOutbox(ctx context.Context, id, holder string, next time.Time, lastError string) error
+	// RecordOutbox records the outcomes of holder's attempts in one transaction, each as
+	// FinishOutbox or RetryOutbox would, and returns the ids of the items holder no longer
+	// held, which it left alone. An error records none of them.
+	RecordOutbox(ctx context.Context, holder string, outcomes []OutboxOutcome) (lost []string, err error)
 	// GetOutbox returns an item whatever its state (tests, diagnosis).
 	GetOutbox(ctx context.Context, id string) (*OutboxItem, error)
 	// PurgeOutbox deletes items finished before the given time and returns how many went.

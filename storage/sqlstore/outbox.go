@@ -81,8 +81,9 @@ func (d *DB) EnqueueOutbox(ctx context.Context, it *storage.OutboxItem) error {
 	return d.wrap(err, "enqueue outbox %s", it.Kind)
 }
 
-// ClaimOutbox reads candidates, then claims each with a conditional UPDATE; candidates
-// another holder took in between are skipped. The read costs an idle poll no write.
+// ClaimOutbox reads candidates, then claims them with one conditional UPDATE each, all in
+// one transaction (one commit for the batch); candidates another holder took in between are
+// skipped. The read costs an idle poll no write.
 func (d *DB) ClaimOutbox(ctx context.Context, holder string, limit int, ttl time.Duration, now time.Time) ([]*storage.OutboxItem, error) {
 	if holder == "" || ttl <= 0 || limit <= 0 {
 		return nil, fmt.Errorf("claim outbox: need a holder, a positive ttl and limit (got %q, %v, %d)", holder, ttl, limit)
@@ -92,38 +93,82 @@ func (d *DB) ClaimOutbox(ctx context.Context, holder string, limit int, ttl time
 	if err := d.sel(ctx, &ids, d.q.outbox.due, ms, ms, limit); err != nil {
 		return nil, d.wrap(err, "find due outbox items")
 	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
 	var out []*storage.OutboxItem
-	for _, id := range ids {
-		var r outboxRow
-		err := d.get(ctx, &r, d.q.outbox.claim, holder, now.Add(ttl).UnixMilli(), id, ms, ms)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue // claimed (or finished) by someone else since the read
-		}
-		if err != nil {
-			if len(out) > 0 {
-				// Hand over what is already claimed; the rest waits for the next poll.
-				return out, nil
+	err := d.inTx(ctx, func(tx *DB) error {
+		out = nil // a retried transaction starts over
+		for _, id := range ids {
+			var r outboxRow
+			err := tx.get(ctx, &r, tx.q.outbox.claim, holder, now.Add(ttl).UnixMilli(), id, ms, ms)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue // claimed (or finished) by someone else since the read
 			}
-			return nil, d.wrap(err, "claim outbox item %s", id)
+			if err != nil {
+				return d.wrap(err, "claim outbox item %s", id)
+			}
+			out = append(out, r.item())
 		}
-		out = append(out, r.item())
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
 
 // FinishOutbox marks a claimed item sent or failed and drops its payload.
 func (d *DB) FinishOutbox(ctx context.Context, id, holder, status, lastError string, now time.Time) error {
-	if status != storage.OutboxSent && status != storage.OutboxFailed {
+	if status == storage.OutboxPending {
 		return fmt.Errorf("finish outbox item %s: status %q is not final", id, status)
 	}
-	err := one(d.exec(ctx, d.q.outbox.finish, status, lastError, now.UnixMilli(), []byte{}, id, holder))
-	return d.wrap(err, "finish outbox item %s", id)
+	oc := storage.OutboxOutcome{ID: id, Status: status, LastError: lastError, At: now}
+	return d.wrap(one(d.record(ctx, holder, oc)), "finish outbox item %s", id)
 }
 
 // RetryOutbox releases the claim and makes the item due at next.
 func (d *DB) RetryOutbox(ctx context.Context, id, holder string, next time.Time, lastError string) error {
-	err := one(d.exec(ctx, d.q.outbox.retry, next.UnixMilli(), lastError, id, holder))
-	return d.wrap(err, "retry outbox item %s", id)
+	oc := storage.OutboxOutcome{ID: id, Status: storage.OutboxPending, LastError: lastError, At: next}
+	return d.wrap(one(d.record(ctx, holder, oc)), "retry outbox item %s", id)
+}
+
+// RecordOutbox records every outcome in one transaction; an outcome holder no longer holds
+// matches no row and is returned as lost.
+func (d *DB) RecordOutbox(ctx context.Context, holder string, outcomes []storage.OutboxOutcome) ([]string, error) {
+	if len(outcomes) == 0 {
+		return nil, nil
+	}
+	var lost []string
+	err := d.inTx(ctx, func(tx *DB) error {
+		lost = nil // a retried transaction starts over
+		for _, oc := range outcomes {
+			n, err := tx.record(ctx, holder, oc)
+			if err != nil {
+				return d.wrap(err, "record outbox item %s", oc.ID)
+			}
+			if n == 0 {
+				lost = append(lost, oc.ID)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return lost, nil
+}
+
+// record applies one outcome of holder's and returns how many rows it changed (0 when
+// holder no longer holds the claim). A final status drops the payload.
+func (d *DB) record(ctx context.Context, holder string, oc storage.OutboxOutcome) (int64, error) {
+	switch oc.Status {
+	case storage.OutboxSent, storage.OutboxFailed:
+		return d.exec(ctx, d.q.outbox.finish, oc.Status, oc.LastError, oc.At.UnixMilli(), []byte{}, oc.ID, holder)
+	case storage.OutboxPending:
+		return d.exec(ctx, d.q.outbox.retry, oc.At.UnixMilli(), oc.LastError, oc.ID, holder)
+	}
+	return 0, fmt.Errorf("status %q is neither final nor pending", oc.Status)
 }
 
 // GetOutbox returns the item whatever its state.

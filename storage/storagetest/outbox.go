@@ -101,6 +101,61 @@ var outboxTests = []test{
 		must(t, err)
 		equal(t, "given up", []any{got.Status, got.LastError, len(got.Payload)}, []any{storage.OutboxFailed, "550 no such user", 0})
 	}},
+	{"record writes a batch of outcomes and reports lost claims", func(t *testing.T, s storage.Store) {
+		for _, id := range []string{"sent", "failed", "retry", "lost"} {
+			must(t, s.EnqueueOutbox(ctx(t), outboxItem(id, base())))
+		}
+		claimed, err := s.ClaimOutbox(ctx(t), "w", 10, time.Minute, base())
+		must(t, err)
+		equal(t, "claimed", len(claimed), 4)
+		// "lost": w's claim lapsed and another holder took the item over.
+		must(t, s.RetryOutbox(ctx(t), "lost", "w", base(), ""))
+		_, err = s.ClaimOutbox(ctx(t), "other", 10, time.Minute, base())
+		must(t, err)
+
+		done, next := base().Add(time.Second), base().Add(time.Hour)
+		outcomes := []storage.OutboxOutcome{
+			{ID: "sent", Status: storage.OutboxSent, At: done},
+			{ID: "failed", Status: storage.OutboxFailed, LastError: "550 no such user", At: done},
+			{ID: "retry", Status: storage.OutboxPending, LastError: "451 try later", At: next},
+			{ID: "lost", Status: storage.OutboxSent, At: done},
+		}
+		// One invalid outcome records none of them.
+		bad := append([]storage.OutboxOutcome{}, outcomes...)
+		bad[2].Status = "bogus"
+		if _, err := s.RecordOutbox(ctx(t), "w", bad); err == nil {
+			t.Fatal("an outcome with an unknown status was accepted")
+		}
+		got, err := s.GetOutbox(ctx(t), "sent")
+		must(t, err)
+		equal(t, "after a refused batch", []any{got.Status, got.ClaimedBy}, []any{storage.OutboxPending, "w"})
+
+		lost, err := s.RecordOutbox(ctx(t), "w", outcomes)
+		must(t, err)
+		equal(t, "lost", lost, []string{"lost"})
+		for _, want := range []struct {
+			id, status, lastError string
+			payload               int
+			next                  time.Time
+			doneAt                *time.Time
+		}{
+			{"sent", storage.OutboxSent, "", 0, ms(base()), ptr(ms(done))},
+			{"failed", storage.OutboxFailed, "550 no such user", 0, ms(base()), ptr(ms(done))},
+			{"retry", storage.OutboxPending, "451 try later", len("sealed retry"), ms(next), nil},
+			{"lost", storage.OutboxPending, "", len("sealed lost"), ms(base()), nil},
+		} {
+			got, err := s.GetOutbox(ctx(t), want.id)
+			must(t, err)
+			wantHolder := ""
+			if want.id == "lost" {
+				wantHolder = "other"
+			}
+			equal(t, want.id, []any{got.Status, got.LastError, len(got.Payload), got.NextAttemptAt, got.DoneAt, got.ClaimedBy},
+				[]any{want.status, want.lastError, want.payload, want.next, want.doneAt, wantHolder})
+		}
+		lost, err = s.RecordOutbox(ctx(t), "w", nil)
+		equal(t, "an empty batch", []any{lost, err}, []any{[]string(nil), nil})
+	}},
 	{"purge deletes finished items only", func(t *testing.T, s storage.Store) {
 		for _, id := range []string{"sent", "failed", "recent", "pending"} {
 			must(t, s.EnqueueOutbox(ctx(t), outboxItem(id, base())))

@@ -787,6 +787,14 @@ func (s *Store) RebindAuthRequests(ctx context.Context, a1 string, a2 string) (r
 	return
 }
 
+func (s *Store) RecordOutbox(ctx context.Context, a1 string, a2 []storage.OutboxOutcome) (r0 []string, err error) {
+	err = s.around(ctx, "RecordOutbox", func(ctx context.Context) (err error) {
+		r0, err = s.inner.RecordOutbox(ctx, a1, a2)
+		return err
+	})
+	return
+}
+
 func (s *Store) RedeemLicence(ctx context.Context, a1 string, a2 string, a3 time.Time) (r0 *storage.Licence, err error) {
 	err = s.around(ctx, "RedeemLicence", func(ctx context.Context) (err error) {
 		r0, err = s.inner.RedeemLicence(ctx, a1, a2, a3)
