@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -22,6 +23,7 @@ const (
 	DefaultOutboxMaxAttempts = 10
 	DefaultOutboxSendTimeout = time.Minute
 	DefaultOutboxParallel    = 4
+	DefaultOutboxLinger      = 100 * time.Millisecond
 )
 
 // Sealer encrypts payloads at rest (keys.Sealer); kid is bound as associated data.
@@ -63,11 +65,26 @@ type OutboxConfig struct {
 	// ERROR and kept as failed until housekeeping purges it).
 	BaseDelay, MaxDelay time.Duration
 	MaxAttempts         int
-	// SendTimeout bounds one attempt; the claim outlives it by a margin, so an item is
-	// never claimed by a second worker while the first may still be sending it.
+	// SendTimeout bounds one attempt; a claim outlives its batch's attempts by a margin, so
+	// an item is never claimed by a second worker while the first may still be sending it.
 	SendTimeout time.Duration
-	// Parallel is how many items one worker handles at once (and claims at a time).
+	// Parallel is how many items one worker sends at once.
 	Parallel int
+	// ClaimBatch is how many items the worker claims at a time (at least Parallel): one
+	// commit claims them all and one records their outcomes, where each item took two
+	// commits of its own. Their claims last until the whole batch may have been sent
+	// (ClaimBatch/Parallel rounds of SendTimeout), which is also how long the items of a
+	// worker that died mid-batch wait before another takes them over. Zero is twice
+	// Parallel.
+	ClaimBatch int
+	// Linger is how long the worker waits after a Send wakes it before it claims, so that
+	// mails queued in a burst (a sign-in notice each) go out in one batch. Zero is
+	// DefaultOutboxLinger; negative claims at once.
+	//
+	// 100ms is a tenth of the idle Poll and nothing beside a relay's own seconds, yet at
+	// the ~35 new-browser sign-ins a second of one core it gathers some four notices a
+	// batch: half a commit a mail instead of two.
+	Linger time.Duration
 	// OnFailure, when set, is called for each failed attempt with "retry" or "given_up"
 	// (metrics).
 	OnFailure func(outcome string)
@@ -114,6 +131,13 @@ func NewOutbox(cfg OutboxConfig) (*Outbox, error) {
 	}
 	if cfg.Parallel <= 0 {
 		cfg.Parallel = DefaultOutboxParallel
+	}
+	if cfg.ClaimBatch <= 0 {
+		cfg.ClaimBatch = 2 * cfg.Parallel
+	}
+	cfg.ClaimBatch = max(cfg.ClaimBatch, cfg.Parallel)
+	if cfg.Linger == 0 {
+		cfg.Linger = DefaultOutboxLinger
 	}
 	return &Outbox{cfg: cfg, wake: make(chan struct{}, 1), tasks: map[string]Task{}}, nil
 }
@@ -178,92 +202,190 @@ func (o *Outbox) Nudge() {
 	}
 }
 
-// Run delivers until ctx ends: it drains what is due, then waits for a nudge or the next
-// poll. In-flight attempts are aborted when ctx ends and their items released for retry.
+// Run delivers until ctx ends: it drains what is due, then waits for a nudge (and lingers)
+// or the next poll. In-flight attempts are aborted when ctx ends and their items released
+// for retry.
 func (o *Outbox) Run(ctx context.Context) {
 	t := time.NewTicker(o.cfg.Poll)
 	defer t.Stop()
 	for {
-		o.Work(ctx)
+		// Batch after batch while they come back full; a partial one took all that was
+		// due, and whatever was queued since has nudged the worker.
+		for o.batch(ctx) == o.cfg.ClaimBatch {
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		case <-o.wake:
+			if !o.linger(ctx) {
+				return
+			}
 		}
 	}
+}
+
+// linger lets the rest of a burst be queued, then drops the wake-ups it sent: the coming
+// claim sees their items, which were committed before they nudged. It reports false when
+// ctx ended.
+func (o *Outbox) linger(ctx context.Context) bool {
+	if o.cfg.Linger > 0 {
+		t := time.NewTimer(o.cfg.Linger)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+	}
+	select {
+	case <-o.wake:
+	default:
+	}
+	return true
 }
 
 // Work handles due items until none is left (or ctx ends) and returns how many it handled.
 func (o *Outbox) Work(ctx context.Context) int {
 	done := 0
 	for ctx.Err() == nil {
-		cctx, cancel := context.WithTimeout(ctx, storeTimeout)
-		items, err := o.cfg.WorkerStore.ClaimOutbox(cctx, o.cfg.Holder, o.cfg.Parallel, o.claimTTL(), o.cfg.Now().UTC())
-		cancel()
-		if err != nil {
-			if ctx.Err() == nil {
-				o.cfg.Logger.ErrorContext(ctx, "mail outbox: claim", "err", err)
-			}
+		n := o.batch(ctx)
+		if n == 0 {
 			return done
 		}
-		if len(items) == 0 {
-			return done
-		}
-		var wg sync.WaitGroup
-		for _, it := range items {
-			wg.Go(func() { o.attempt(ctx, it) })
-		}
-		wg.Wait()
-		done += len(items)
+		done += n
 	}
 	return done
 }
 
+// batch claims up to ClaimBatch due items, attempts them, records their outcomes and
+// returns how many it claimed (0 also when the claim failed).
+func (o *Outbox) batch(ctx context.Context) int {
+	// No attempt of the batch runs past sendBy, and the claims last a margin longer.
+	budget := o.sendBudget()
+	sendBy := time.Now().Add(budget)
+	cctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	items, err := o.cfg.WorkerStore.ClaimOutbox(cctx, o.cfg.Holder, o.cfg.ClaimBatch, budget+claimMargin, o.cfg.Now().UTC())
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil {
+			o.cfg.Logger.ErrorContext(ctx, "mail outbox: claim", "err", err)
+		}
+		return 0
+	}
+	if len(items) > 0 {
+		o.record(ctx, items, o.attemptAll(ctx, items, sendBy))
+	}
+	return len(items)
+}
+
+// interrupted is the last error of an item released on shutdown.
+const interrupted = "interrupted by shutdown"
+
 // storeTimeout bounds each of the worker's own store calls.
 const storeTimeout = 10 * time.Second
 
-// claimTTL outlives an attempt by a margin, so a claim never lapses while its holder may
-// still be sending.
-func (o *Outbox) claimTTL() time.Duration { return o.cfg.SendTimeout + 30*time.Second }
+// claimMargin is how much longer a claim lasts than its batch's attempts may run: time to
+// record the outcomes, and some clock skew between instances.
+const claimMargin = 30 * time.Second
 
-// attempt handles one claimed item and records the outcome.
-func (o *Outbox) attempt(ctx context.Context, it *storage.OutboxItem) {
-	actx, cancel := context.WithTimeout(ctx, o.cfg.SendTimeout)
-	err := o.run(actx, it)
-	cancel()
-	// The outcome is recorded even when ctx ended (shutdown): the claim is released now
-	// instead of lapsing. The store is closed only after the worker returns.
-	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
-	defer rcancel()
+// sendBudget is how long a batch's attempts may take in all: ClaimBatch/Parallel rounds of
+// SendTimeout.
+func (o *Outbox) sendBudget() time.Duration {
+	rounds := (o.cfg.ClaimBatch + o.cfg.Parallel - 1) / o.cfg.Parallel
+	return time.Duration(rounds) * o.cfg.SendTimeout
+}
+
+// attemptAll attempts the items, at most Parallel at a time and none past sendBy, and
+// returns their outcomes in the same order.
+func (o *Outbox) attemptAll(ctx context.Context, items []*storage.OutboxItem, sendBy time.Time) []storage.OutboxOutcome {
+	bctx, cancel := context.WithDeadline(ctx, sendBy)
+	defer cancel()
+	outcomes := make([]storage.OutboxOutcome, len(items))
+	slots := make(chan struct{}, o.cfg.Parallel)
+	var wg sync.WaitGroup
+	for i, it := range items {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			outcomes[i] = o.attempt(ctx, bctx, it)
+		})
+	}
+	wg.Wait()
+	return outcomes
+}
+
+// attempt handles one claimed item within bctx (the batch's deadline) and returns the
+// outcome to record; ctx ending means shutdown.
+func (o *Outbox) attempt(ctx, bctx context.Context, it *storage.OutboxItem) storage.OutboxOutcome {
+	err := ctx.Err() // shut down before its turn came: released untried
+	if err == nil {
+		actx, cancel := context.WithTimeout(bctx, o.cfg.SendTimeout)
+		err = o.run(actx, it)
+		cancel()
+	}
 	log := o.cfg.Logger.With("id", it.ID, "kind", it.Kind, "attempt", it.Attempts)
 	now := o.cfg.Now().UTC()
 	switch {
 	case err == nil:
-		if ferr := o.cfg.WorkerStore.FinishOutbox(rctx, it.ID, o.cfg.Holder, storage.OutboxSent, "", now); ferr != nil {
-			// Delivered but not recorded: it may go out again once the claim lapses.
-			log.ErrorContext(rctx, "mail outbox: record delivery", "err", ferr)
-		}
-		return
+		return storage.OutboxOutcome{ID: it.ID, Status: storage.OutboxSent, At: now}
 	case ctx.Err() != nil:
 		// Shutting down: try again soon, elsewhere or after the restart.
-		if rerr := o.cfg.WorkerStore.RetryOutbox(rctx, it.ID, o.cfg.Holder, now, "interrupted by shutdown"); rerr != nil {
-			log.WarnContext(rctx, "mail outbox: release on shutdown", "err", rerr)
-		}
-		return
+		return storage.OutboxOutcome{ID: it.ID, Status: storage.OutboxPending, LastError: interrupted, At: now}
 	case errors.Is(err, errUndeliverable) || it.Attempts >= o.cfg.MaxAttempts:
-		log.ErrorContext(rctx, "mail outbox: giving up", "err", err)
+		log.ErrorContext(ctx, "mail outbox: giving up", "err", err)
 		o.failed("given_up")
-		if ferr := o.cfg.WorkerStore.FinishOutbox(rctx, it.ID, o.cfg.Holder, storage.OutboxFailed, errText(err), now); ferr != nil {
-			log.ErrorContext(rctx, "mail outbox: record failure", "err", ferr)
-		}
-		return
+		return storage.OutboxOutcome{ID: it.ID, Status: storage.OutboxFailed, LastError: errText(err), At: now}
 	}
 	o.failed("retry")
 	next := now.Add(o.backoff(it.Attempts))
-	log.WarnContext(rctx, "mail outbox: attempt failed; will retry", "err", err, "next", next)
-	if rerr := o.cfg.WorkerStore.RetryOutbox(rctx, it.ID, o.cfg.Holder, next, errText(err)); rerr != nil {
-		log.ErrorContext(rctx, "mail outbox: schedule retry", "err", rerr)
+	log.WarnContext(ctx, "mail outbox: attempt failed; will retry", "err", err, "next", next)
+	return storage.OutboxOutcome{ID: it.ID, Status: storage.OutboxPending, LastError: errText(err), At: next}
+}
+
+// record writes a batch's outcomes in one transaction or, if that fails, one by one. They
+// are recorded even when ctx ended (shutdown): the claims are released now instead of
+// lapsing. The store is closed only after the worker returns.
+func (o *Outbox) record(ctx context.Context, items []*storage.OutboxItem, outcomes []storage.OutboxOutcome) {
+	ctx = context.WithoutCancel(ctx)
+	rctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	lost, err := o.cfg.WorkerStore.RecordOutbox(rctx, o.cfg.Holder, outcomes)
+	cancel()
+	if err == nil {
+		for _, id := range lost {
+			i := slices.IndexFunc(items, func(it *storage.OutboxItem) bool { return it.ID == id })
+			o.unrecorded(ctx, items[i], outcomes[i], storage.ErrNotFound)
+		}
+		return
+	}
+	o.cfg.Logger.WarnContext(ctx, "mail outbox: record a batch; recording one by one", "err", err, "items", len(items))
+	for i, oc := range outcomes {
+		rctx, cancel := context.WithTimeout(ctx, storeTimeout)
+		if oc.Status == storage.OutboxPending {
+			err = o.cfg.WorkerStore.RetryOutbox(rctx, oc.ID, o.cfg.Holder, oc.At, oc.LastError)
+		} else {
+			err = o.cfg.WorkerStore.FinishOutbox(rctx, oc.ID, o.cfg.Holder, oc.Status, oc.LastError, oc.At)
+		}
+		cancel()
+		if err != nil {
+			o.unrecorded(ctx, items[i], oc, err)
+		}
+	}
+}
+
+// unrecorded logs an outcome the store did not take (ErrNotFound: the claim had lapsed).
+func (o *Outbox) unrecorded(ctx context.Context, it *storage.OutboxItem, oc storage.OutboxOutcome, err error) {
+	log := o.cfg.Logger.With("id", it.ID, "kind", it.Kind, "attempt", it.Attempts, "err", err)
+	switch {
+	case oc.Status == storage.OutboxSent:
+		// Delivered but not recorded: it may go out again once the claim lapses.
+		log.ErrorContext(ctx, "mail outbox: record delivery")
+	case oc.Status == storage.OutboxFailed:
+		log.ErrorContext(ctx, "mail outbox: record failure")
+	case oc.LastError == interrupted:
+		log.WarnContext(ctx, "mail outbox: release on shutdown")
+	default:
+		log.ErrorContext(ctx, "mail outbox: schedule retry")
 	}
 }
 
