@@ -17,14 +17,19 @@ import (
 // The argon2id ceiling: a password sign-in cannot be faster than its hash, so issue 12 sizes
 // sign-ins against cores × hashes per second per core at the configured parameters. The
 // Argon2id scenario measures that here, in the bench process, with the server's own
-// implementation (internal/secret), one hash per core at a time: run the bench on as many
-// cores of the same kind as the server's (taskset), and it measures in the same rounds as
-// the sign-ins, so the ratio is taken under the same conditions.
+// implementation (internal/secret), one hash per core at a time, in the same rounds as the
+// sign-ins. With --pid the hashes run on the server's own cores (its CPU affinity), one
+// thread pinned to each, while the server waits between rounds: a shared machine's cores
+// differ by more than the target's margin from minute to minute, and a ceiling measured on
+// the bench's cores moved the ratio by ±15 %. Without --pid, on the bench's cores: run the
+// bench on as many cores of the same kind as the server's (taskset).
 
 // ceiling accumulates the hashes of the Argon2id scenario over the rounds.
 type ceiling struct {
 	params secret.Params
 	cores  int
+	// cpus are the server's CPUs the hashes are pinned to, one thread each; nil: the bench's.
+	cpus   []int
 	hashes int
 	busy   time.Duration // summed over the cores
 }
@@ -37,10 +42,16 @@ func (c *ceiling) perCore() float64 {
 	return float64(c.hashes) / c.busy.Seconds()
 }
 
-// measureCeiling hashes on every core of this process for the duration.
-func (e *env) measureCeiling(ctx context.Context) {
+// measureCeiling hashes on every core of the server (pid > 0: its CPU affinity) or of this
+// process for the duration.
+func (e *env) measureCeiling(ctx context.Context, pid int) {
 	if e.ceil == nil {
 		e.ceil = &ceiling{params: e.opts.Argon2, cores: runtime.GOMAXPROCS(0)}
+		if pid > 0 {
+			if cpus, err := serverCPUs(pid); err == nil {
+				e.ceil.cpus, e.ceil.cores = cpus, len(cpus)
+			}
+		}
 	}
 	c := e.ceil
 	h := secret.Hasher{Params: c.params}
@@ -48,8 +59,22 @@ func (e *env) measureCeiling(ctx context.Context) {
 	var hashes atomic.Int64
 	var busy atomic.Int64
 	var wg sync.WaitGroup
-	for range c.cores {
+	for i := range c.cores {
 		wg.Go(func() {
+			if c.cpus != nil {
+				// This goroutine's thread, pinned, and put back afterwards; if it cannot be,
+				// the goroutine ends locked and the runtime retires the thread.
+				runtime.LockOSThread()
+				restore, err := pinThread(c.cpus[i])
+				if err != nil {
+					return
+				}
+				defer func() {
+					if restore() == nil {
+						runtime.UnlockOSThread()
+					}
+				}()
+			}
 			start := time.Now()
 			for ctx.Err() == nil && time.Now().Before(end) {
 				if _, err := h.Hash("correct horse battery staple"); err != nil {
@@ -73,8 +98,12 @@ func (e *env) reportCeiling(w io.Writer, plans []*plan) {
 		return
 	}
 	p := c.params
-	fmt.Fprintf(w, "argon2id ceiling: %.1f hashes/s per core (m=%d KiB, t=%d, p=%d; %d hashes on %d core(s) of the bench)\n",
-		c.perCore(), p.Memory, p.Iterations, p.Parallelism, c.hashes, c.cores)
+	where := "of the bench"
+	if c.cpus != nil {
+		where = "of the server, pinned"
+	}
+	fmt.Fprintf(w, "argon2id ceiling: %.1f hashes/s per core (m=%d KiB, t=%d, p=%d; %d hashes on %d core(s) %s)\n",
+		c.perCore(), p.Memory, p.Iterations, p.Parallelism, c.hashes, c.cores, where)
 	for _, pl := range plans {
 		t := pl.results[SignIn]
 		if t == nil || t.rps() == 0 {
@@ -94,36 +123,61 @@ func (e *env) reportCeiling(w io.Writer, plans []*plan) {
 
 // allowedCPUs counts the CPUs a process may run on (Linux: Cpus_allowed_list).
 func allowedCPUs(pid int) (int, error) {
+	cpus, err := serverCPUs(pid)
+	return len(cpus), err
+}
+
+// serverCPUs lists the CPUs a process may run on.
+func serverCPUs(pid int) ([]int, error) {
 	st, err := procStatus(pid)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	list, ok := st["Cpus_allowed_list"]
 	if !ok {
-		return 0, fmt.Errorf("no Cpus_allowed_list for process %d", pid)
+		return nil, fmt.Errorf("no Cpus_allowed_list for process %d", pid)
 	}
-	return countCPUList(list)
+	return parseCPUList(list)
 }
 
 // countCPUList counts a list such as "0-3,8,10-11".
 func countCPUList(list string) (int, error) {
-	n := 0
+	cpus, err := parseCPUList(list)
+	return len(cpus), err
+}
+
+// parseCPUList lists the CPUs of a list such as "0-3,8,10-11".
+func parseCPUList(list string) ([]int, error) {
+	var cpus []int
 	for part := range strings.SplitSeq(list, ",") {
 		lo, hi, isRange := strings.Cut(part, "-")
 		a, err := strconv.Atoi(lo)
-		if err != nil {
-			return 0, fmt.Errorf("cpu list %q: %w", list, err)
+		if err != nil || a < 0 {
+			return nil, fmt.Errorf("cpu list %q: bad cpu %q", list, lo)
 		}
 		b := a
 		if isRange {
-			if b, err = strconv.Atoi(hi); err != nil || b < a {
-				return 0, fmt.Errorf("cpu list %q: bad range %q", list, part)
+			if b, err = strconv.Atoi(hi); err != nil || b < a || b-a > 4096 {
+				return nil, fmt.Errorf("cpu list %q: bad range %q", list, part)
 			}
 		}
-		n += b - a + 1
+		for c := a; c <= b; c++ {
+			cpus = append(cpus, c)
+		}
 	}
-	if n == 0 {
-		return 0, fmt.Errorf("cpu list %q is empty", list)
+	if len(cpus) == 0 {
+		return nil, fmt.Errorf("cpu list %q is empty", list)
 	}
-	return n, nil
+	return cpus, nil
+}
+
+// ceilingPID is the server whose cores the ceiling is measured on: the first target given
+// with --pid (0: none).
+func ceilingPID(plans []*plan) int {
+	for _, p := range plans {
+		if p.PID > 0 {
+			return p.PID
+		}
+	}
+	return 0
 }

@@ -196,7 +196,7 @@ func Run(ctx context.Context, opts Options, targets []Target) error {
 	for r := range opts.Rounds {
 		for _, sc := range opts.Scenarios {
 			if sc == Argon2id {
-				e.measureCeiling(ctx) // once a round, whatever the targets
+				e.measureCeiling(ctx, ceilingPID(plans)) // once a round, whatever the targets
 				continue
 			}
 			for _, p := range plans {

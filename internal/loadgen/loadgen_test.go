@@ -121,10 +121,36 @@ func TestCountCPUList(t *testing.T) {
 			t.Errorf("countCPUList(%q) = %d, %v; want %d", list, got, err, want)
 		}
 	}
-	for _, bad := range []string{"", "a", "3-1", "0-x"} {
+	for _, bad := range []string{"", "a", "3-1", "0-x", "-1", "0-100000"} {
 		if n, err := countCPUList(bad); err == nil {
 			t.Errorf("countCPUList(%q) = %d, want an error", bad, n)
 		}
+	}
+	if got, err := parseCPUList("0-2,5"); err != nil || fmt.Sprint(got) != "[0 1 2 5]" {
+		t.Errorf("parseCPUList(0-2,5) = %v, %v", got, err)
+	}
+}
+
+// TestCeilingOnTheServersCores: with --pid the ceiling's hashes run on the server's CPUs,
+// one pinned thread each (here the server is this process), and the report says so.
+func TestCeilingOnTheServersCores(t *testing.T) {
+	cpus, err := serverCPUs(os.Getpid())
+	if err != nil {
+		t.Skip("no CPU affinity here:", err)
+	}
+	e := &env{opts: Options{Duration: 50 * time.Millisecond, Argon2: secret.Params{Memory: 64, Iterations: 1, Parallelism: 1}}}
+	e.measureCeiling(context.Background(), os.Getpid())
+	if fmt.Sprint(e.ceil.cpus) != fmt.Sprint(cpus) || e.ceil.cores != len(cpus) || e.ceil.hashes == 0 {
+		t.Fatalf("ceiling on cpus %v (%d cores, %d hashes), want the server's %v", e.ceil.cpus, e.ceil.cores, e.ceil.hashes, cpus)
+	}
+	var out bytes.Buffer
+	e.reportCeiling(&out, nil)
+	if !strings.Contains(out.String(), fmt.Sprintf("on %d core(s) of the server, pinned)", len(cpus))) {
+		t.Errorf("report:\n%s", out.String())
+	}
+	// The pinning is the hashing threads' alone: this goroutine's thread is as it was.
+	if after, err := serverCPUs(os.Getpid()); err != nil || fmt.Sprint(after) != fmt.Sprint(cpus) {
+		t.Errorf("the process's CPUs after the ceiling: %v, %v; want %v", after, err, cpus)
 	}
 }
 
