@@ -71,6 +71,9 @@ func TestDurableWritesWaitForTheLog(t *testing.T) {
 			return errors.New("changed my mind")
 		})
 	})
+	step("new recovery codes, one used", 2, false, func() error {
+		return errors.Join(db.ReplaceRecoveryCodes(ctx, "u1", []string{"rc1", "rc2"}), db.UseRecoveryCode(ctx, "u1", "rc1", now))
+	})
 	step("delete the client", 1, false, func() error { return db.DeleteClient(ctx, "c1") })
 
 }

@@ -264,7 +264,8 @@ func (d *DB) runTx(ctx context.Context, fn func(tx *DB) error) error {
 func (d *DB) SetLogSync(sync func(context.Context) error) { d.syncLog = sync }
 
 // durable finishes a write whose loss would give back what was taken away: a revocation,
-// a deleted credential or client, a changed password or key, a used one-time token. With a
+// a deleted credential, phone, seat or client, a changed password or key, a used one-time
+// token or recovery code. With a
 // log synced only periodically (SQLite's default synchronous=NORMAL, whose WAL the
 // checkpointer syncs every 250 ms) a power cut could otherwise undo it after the person was
 // told it is done. The caller is answered once it is on disk: in a transaction after the

@@ -429,7 +429,7 @@ func (d *DB) DeleteActivation(ctx context.Context, licenceID, deviceID string) e
 			ON CONFLICT (licence_id, device_id) DO UPDATE SET released_at = excluded.released_at`), licenceID, deviceID, tx.clockNow().UnixMilli())
 		return err
 	})
-	return d.wrap(err, "free seat of %q on licence %q", deviceID, licenceID)
+	return d.wrap(d.durable(ctx, err), "free seat of %q on licence %q", deviceID, licenceID)
 }
 
 // LicencesDue returns the owned, unrevoked licences with a reminder due and not yet

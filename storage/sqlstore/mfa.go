@@ -207,14 +207,14 @@ func (d *DB) ReplaceRecoveryCodes(ctx context.Context, userID string, hashes []s
 		}
 		return nil
 	})
-	return d.wrap(err, "replace recovery codes of %q", userID)
+	return d.wrap(d.durable(ctx, err), "replace recovery codes of %q", userID)
 }
 
 // UseRecoveryCode marks the user's unused code with this hash used. The UPDATE decides, so a
 // code works once even when presented twice at once; unknown and used codes are both
 // ErrNotFound (the caller answers "wrong code" either way).
 func (d *DB) UseRecoveryCode(ctx context.Context, userID, hash string, now time.Time) error {
-	err := one(d.exec(ctx, d.q.mfa.useRecovery, now.UnixMilli(), userID, hash))
+	err := d.durable(ctx, one(d.exec(ctx, d.q.mfa.useRecovery, now.UnixMilli(), userID, hash)))
 	return d.wrap(err, "use recovery code of %q", userID)
 }
 

@@ -56,7 +56,7 @@ func (d *DB) DeletePhone(ctx context.Context, userID string) error {
 		_, err := tx.exec(ctx, tx.rb(`DELETE FROM phones WHERE user_id = ?`), userID)
 		return err
 	})
-	return d.wrap(err, "delete phone of %q", userID)
+	return d.wrap(d.durable(ctx, err), "delete phone of %q", userID)
 }
 
 // PutPhoneVerification replaces the person's pending verification.

@@ -41,7 +41,7 @@ func (d *DB) UseInitialAccessToken(ctx context.Context, hash string, now time.Ti
 		}
 		return storage.ErrAlreadyUsed
 	})
-	return d.wrap(err, "use initial access token")
+	return d.wrap(d.durable(ctx, err), "use initial access token")
 }
 
 // SetRegistrationToken upserts the client's registration row, inserting from the clients row
