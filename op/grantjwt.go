@@ -30,8 +30,9 @@ func jwtGrant(r *http.Request, c *client, grant oidc.GrantType) bool {
 // grantJWTs signs the access token of req (RFC 9068, as CreateJWT builds it) and its ID token
 // (as CreateIDToken builds it, at_hash over the access token the client gets). For a code's
 // auth request the ID token carries its nonce and acr, and code, when given, is hashed into
-// c_hash, as the library does in a code exchange.
-func (p *Provider) grantJWTs(ctx context.Context, cl *client, req zop.IDTokenRequest, accessID string, exp time.Time, code string) (string, string, error) {
+// c_hash, as the library does in a code exchange. ui is the ID token's user claims from
+// idTokenClaims (nil: none).
+func (p *Provider) grantJWTs(ctx context.Context, cl *client, req zop.IDTokenRequest, accessID string, exp time.Time, code string, ui *oidc.UserInfo) (string, string, error) {
 	ri := requestInfoFrom(ctx)
 	s := p.storage
 	skew := cl.ClockSkew()
@@ -51,10 +52,7 @@ func (p *Provider) grantJWTs(ctx context.Context, cl *client, req zop.IDTokenReq
 		return "", "", err
 	}
 
-	alg := jose.SignatureAlgorithm(ri.idTokenAlg)
-	if alg == "" {
-		alg = jose.RS256 // as SigningKey
-	}
+	alg := idTokenAlg(ri)
 	var nonce, acr string
 	if ar, ok := req.(zop.AuthRequest); ok {
 		nonce, acr = ar.GetNonce(), ar.GetACR()
@@ -64,18 +62,7 @@ func (p *Provider) grantJWTs(ctx context.Context, cl *client, req zop.IDTokenReq
 	if idt.AccessTokenHash, err = oidc.ClaimHash(access, alg); err != nil {
 		return "", "", err
 	}
-	scopes := cl.RestrictAdditionalIdTokenScopes()(req.GetScopes())
-	if !cl.IDTokenUserinfoClaimsAssertion() {
-		scopes = removeUserinfoScopes(scopes)
-	}
-	if len(scopes) > 0 {
-		ui := new(oidc.UserInfo)
-		if err := s.SetUserinfoFromScopes(ctx, ui, req.GetSubject(), req.GetClientID(), scopes); err != nil {
-			return "", "", err
-		}
-		if err := s.SetUserinfoFromRequest(ctx, ui, req, scopes); err != nil {
-			return "", "", err
-		}
+	if ui != nil {
 		idt.SetUserInfo(ui)
 	}
 	if code != "" {
@@ -88,6 +75,34 @@ func (p *Provider) grantJWTs(ctx context.Context, cl *client, req zop.IDTokenReq
 	}
 	idToken, err := p.sign(ctx, string(alg), "JWT", payload)
 	return access, idToken, err
+}
+
+// idTokenClaims reads the user claims of req's ID token (as CreateIDToken gathers them; nil
+// when its scopes ask for none).
+func (p *Provider) idTokenClaims(ctx context.Context, cl *client, req zop.IDTokenRequest) (*oidc.UserInfo, error) {
+	scopes := cl.RestrictAdditionalIdTokenScopes()(req.GetScopes())
+	if !cl.IDTokenUserinfoClaimsAssertion() {
+		scopes = removeUserinfoScopes(scopes)
+	}
+	if len(scopes) == 0 {
+		return nil, nil
+	}
+	ui := new(oidc.UserInfo)
+	if err := p.storage.SetUserinfoFromScopes(ctx, ui, req.GetSubject(), req.GetClientID(), scopes); err != nil {
+		return nil, err
+	}
+	if err := p.storage.SetUserinfoFromRequest(ctx, ui, req, scopes); err != nil {
+		return nil, err
+	}
+	return ui, nil
+}
+
+// idTokenAlg is the algorithm of the ID tokens of the client this request authenticated.
+func idTokenAlg(ri *requestInfo) jose.SignatureAlgorithm {
+	if ri.idTokenAlg == "" {
+		return jose.RS256 // as SigningKey
+	}
+	return jose.SignatureAlgorithm(ri.idTokenAlg)
 }
 
 // writeGrantTokens writes the library's answer of a user grant (oidc.AccessTokenResponse),

@@ -63,7 +63,12 @@ func (p *Provider) refreshToken(w http.ResponseWriter, r *http.Request, c *clien
 	}
 	skew := cl.ClockSkew()
 	validity := exp.Add(skew).Sub(time.Now().UTC())
-	access, idToken, err := p.grantJWTs(ctx, cl, req, accessID, exp, "")
+	ui, err := p.idTokenClaims(ctx, cl, req)
+	if err != nil {
+		// The rotation committed: the client's retry within the grace gets new tokens.
+		return fail(fmt.Errorf("refresh token claims for %s: %w", cl.GetID(), err))
+	}
+	access, idToken, err := p.grantJWTs(ctx, cl, req, accessID, exp, "", ui)
 	if err != nil {
 		// The rotation committed: the client's retry within the grace gets new tokens.
 		return fail(fmt.Errorf("refresh token response for %s: %w", cl.GetID(), err))

@@ -306,7 +306,9 @@ func TestCodeTokenStoreFailure(t *testing.T) {
 		fs.Clear()
 		checkFailureAnswer(t, "code exchange with "+m+" failing", normal, got)
 	}
-	for _, m := range []string{"GetAuthRequestByCode", "ConsumeAuthCode", "CreateGrant", "CreateAccessToken", "CreateRefreshToken"} {
+	// Every read the tokens need happens before the code is consumed (GetUser: the ID token's
+	// claims), so a failure of any of these leaves the code for the client's retry.
+	for _, m := range []string{"GetAuthRequestByCode", "GetUser", "ConsumeAuthCode", "CreateGrant", "CreateAccessToken", "CreateRefreshToken"} {
 		if !slices.Contains(methods, m) {
 			t.Errorf("the exchange did not call %s (calls: %v)", m, methods)
 			continue

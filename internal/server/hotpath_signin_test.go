@@ -70,7 +70,8 @@ func testSignInStoreCalls(t *testing.T, env map[string]string) {
 			if _, err := cfg.Exchange(context.Background(), res.code, oauth2.VerifierOption(verifier)); err != nil {
 				t.Fatal(err)
 			}
-		}), "GetAuthRequestByCode", "InTx", "ConsumeAuthCode", "CreateGrant", "CreateAccessToken", "CreateRefreshToken", "GetUser")
+		}), "GetAuthRequestByCode", "GetUser", // the ID token's claims, read before the code is used
+			"InTx", "ConsumeAuthCode", "CreateGrant", "CreateAccessToken", "CreateRefreshToken")
 	}
 
 	b := e.browser()
