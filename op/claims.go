@@ -141,9 +141,12 @@ func (s *opStorage) liveAccessToken(ctx context.Context, tokenID, subject string
 
 // fillUserinfo maps the account onto the standard claims the scopes ask for.
 func (s *opStorage) fillUserinfo(ctx context.Context, ui *oidc.UserInfo, userID string, scopes []string) error {
-	u, err := s.store.GetUser(ctx, userID)
-	if err != nil {
-		return fmt.Errorf("userinfo user: %w", err)
+	u := requestInfoFrom(ctx).codeUser // read before the code was used (AuthRequestByCode)
+	if u == nil || u.ID != userID {
+		var err error
+		if u, err = s.store.GetUser(ctx, userID); err != nil {
+			return fmt.Errorf("userinfo user: %w", err)
+		}
 	}
 	if u.Status != storage.UserActive {
 		return fmt.Errorf("userinfo user %q is %s: %w", userID, u.Status, errInvalid)

@@ -8,10 +8,9 @@ package op
 // the library's claim building were a good part of the token endpoint's share of a
 // sign-in. Here the request that preToken authenticated (client, resource indicators,
 // DPoP, the verifier's syntax) goes through CodeExchange's checks in its order, with its
-// errors, and through the same storage callbacks (AuthRequestByCode, SetUserinfoFromRequest,
+// errors, and through the same storage callbacks in the library's order (AuthRequestByCode,
 // CreateAccessAndRefreshTokens or CreateAccessToken, GetPrivateClaimsFromRequest,
-// DeleteAuthRequest; the user's claims are read before the code is consumed, not after as
-// in the library, see codeToken); the claims are built by the library's own
+// SetUserinfoFromRequest, DeleteAuthRequest); the claims are built by the library's own
 // constructors (grantJWTs) and each token is signed once. The code is consumed, and a
 // replayed one revokes its grant, in those callbacks (exchangeCode). What the client gets
 // is the library's answer, member for member (TestCodeTokenShape). Opaque access tokens,
@@ -75,21 +74,6 @@ func (p *Provider) codeToken(w http.ResponseWriter, r *http.Request, c *client) 
 		return fail(oidc.ErrInvalidGrant().WithDescription("redirect_uri does not correspond"))
 	}
 
-	// What the tokens need from the store is read before the code is consumed: the user's
-	// claims and the signing keys (cached from here on). A failure after the consumption
-	// would leave the client a used code, whose retry is a replay (invalid_grant, the grant
-	// revoked) for a failure of ours; this way one can only happen before it, and the retry
-	// gets the tokens.
-	ui, err := p.idTokenClaims(ctx, c, ar)
-	if err != nil {
-		return fail(err)
-	}
-	for _, alg := range []string{p.cfg.AccessTokenAlg, string(idTokenAlg(requestInfoFrom(ctx)))} {
-		if _, err := p.cfg.Keys.Signer(ctx, alg); err != nil {
-			return fail(fmt.Errorf("signing key %s: %w", alg, err))
-		}
-	}
-
 	// CreateTokenResponse: a refresh token as needsRefreshToken decides for an auth request.
 	var accessID, refresh string
 	var exp time.Time
@@ -103,12 +87,18 @@ func (p *Provider) codeToken(w http.ResponseWriter, r *http.Request, c *client) 
 		return fail(err) // a replayed or expired code is invalid_grant (exchangeCode)
 	}
 	validity := exp.Add(c.ClockSkew()).Sub(time.Now().UTC())
-	access, idToken, err := p.grantJWTs(ctx, c, ar, accessID, exp, code, ui)
+	ui, err := p.idTokenClaims(ctx, c, ar) // the user read before the code was used (AuthRequestByCode)
+	var access, idToken string
+	if err == nil {
+		access, idToken, err = p.grantJWTs(ctx, c, ar, accessID, exp, code, ui)
+	}
 	if err == nil {
 		err = s.DeleteAuthRequest(ctx, ar.GetID())
 	}
 	if err != nil {
-		// The code is consumed: the client must sign in again.
+		// The code is consumed: the client must sign in again. The reads that can fail here
+		// are few: the user and the signing keys were read before the code was used
+		// (AuthRequestByCode); a licences claim still reads the seats of the grant it binds.
 		return fail(fmt.Errorf("code exchange response for %s: %w", c.GetID(), err))
 	}
 	if err := writeGrantTokens(w, requestInfoFrom(ctx), access, idToken, refresh, validity, ar.GetScopes()); err != nil {

@@ -188,6 +188,27 @@ func (s *opStorage) AuthRequestByCode(ctx context.Context, code string) (zop.Aut
 	} else if len(ri.resources) > 0 {
 		ar.Resources = ri.resources
 	}
+	// What the tokens will need is read now, while the code is unused: once it is used, a
+	// failure to read would leave the client a used code, whose retry is a replay
+	// (invalid_grant, the grant revoked) for a failure of ours. The user, for the ID token's
+	// claims, and the signing keys, which stay cached for the rest of the request.
+	ri := requestInfoFrom(ctx)
+	if ar.UserID != "" {
+		u, err := s.store.GetUser(ctx, ar.UserID)
+		if err != nil {
+			return nil, fmt.Errorf("code's user: %w", err)
+		}
+		ri.codeUser = u
+	}
+	idAlg := ri.idTokenAlg
+	if idAlg == "" {
+		idAlg = string(jose.RS256) // as SigningKey
+	}
+	for _, alg := range []string{s.accessTokenAlg, idAlg} {
+		if _, err := s.keys.Signer(ctx, alg); err != nil {
+			return nil, fmt.Errorf("signing key %s: %w", alg, err)
+		}
+	}
 	return authRequest{ar}, nil
 }
 
