@@ -278,12 +278,18 @@ func TestCodeTokenPublicAndDPoP(t *testing.T) {
 	}
 }
 
-// A store failure during a JWT client's code exchange is ours: 5xx with a fixed text,
+// A store failure during a code exchange (ours, or the library's for opaque tokens) is ours: 5xx with a fixed text,
 // never invalid_grant; one before the exchange commits leaves the code for the retry.
 func TestCodeTokenStoreFailure(t *testing.T) {
+	t.Run("jwt", func(t *testing.T) { testCodeTokenStoreFailure(t, firstParty) })
+	// The library's path: the same reads happen before the code is used (AuthRequestByCode).
+	t.Run("opaque", func(t *testing.T) { testCodeTokenStoreFailure(t, firstParty, opaqueTokens) })
+}
+
+func testCodeTokenStoreFailure(t *testing.T, opts ...clientOpt) {
 	e, fs := faultEnv(t, nil)
 	e.addUser("ada@example.com")
-	c := e.addClient(storage.ClientConfidential, firstParty)
+	c := e.addClient(storage.ClientConfidential, opts...)
 	b := e.browser()
 	prep := func() func() answer {
 		r, v := e.signIn(b, c, "ada@example.com")
