@@ -278,8 +278,9 @@ func TestCodeTokenPublicAndDPoP(t *testing.T) {
 	}
 }
 
-// A store failure during a code exchange (ours, or the library's for opaque tokens) is ours: 5xx with a fixed text,
-// never invalid_grant; one before the exchange commits leaves the code for the retry.
+// A store failure during a code exchange (ours, or the library's for opaque tokens) is
+// ours: 5xx with a fixed text, never invalid_grant; one before the exchange commits leaves
+// the code for the retry.
 func TestCodeTokenStoreFailure(t *testing.T) {
 	t.Run("jwt", func(t *testing.T) { testCodeTokenStoreFailure(t, firstParty) })
 	// The library's path: the same reads happen before the code is used (AuthRequestByCode).
