@@ -8,8 +8,9 @@ package op
 // the transaction that starts the session, in a request whose browser binding it has just
 // checked (findFlow), so it can store the code in that same transaction and send the
 // browser straight to the client: a round trip, a commit and two reads less per sign-in,
-// and the same answer (code, state, iss). Form-post answers (an HTML page) and requests of
-// other response types still go through the callback.
+// and the same answer (code, state, iss). /authorize accepts only the code flow in the query
+// and fragment modes (authorizeParamsError); anything else would still go through the
+// callback.
 
 import (
 	"net/url"

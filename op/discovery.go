@@ -52,7 +52,7 @@ func (p *Provider) buildDiscovery(next http.Handler, r *http.Request) *staticDoc
 		return nil
 	}
 	doc.ResponseTypesSupported = []string{string(oidc.ResponseTypeCode)}
-	doc.ResponseModesSupported = []string{"query"}
+	doc.ResponseModesSupported = []string{string(oidc.ResponseModeQuery), string(oidc.ResponseModeFragment)}
 	doc.ACRValuesSupported = []string{mfa.ACR1FA, mfa.ACRMFA}
 	doc.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials, oidc.GrantTypeDeviceCode}
 	// private_key_jwt (RFC 7523) at every endpoint that authenticates clients, with the

@@ -410,6 +410,13 @@ func authorizeParamsError(c *storage.Client, q url.Values) *oidc.Error {
 	if rt := q.Get("response_type"); rt != "code" {
 		return &oidc.Error{ErrorType: "unsupported_response_type", Description: "only response_type=code is supported"}
 	}
+	// The modes discovery names. form_post's page would need an inline script, which the
+	// Content-Security-Policy of every answer forbids: the library's page stayed blank.
+	switch oidc.ResponseMode(q.Get("response_mode")) {
+	case "", oidc.ResponseModeQuery, oidc.ResponseModeFragment:
+	default:
+		return oidc.ErrInvalidRequest().WithDescription("response_mode must be query or fragment")
+	}
 	challenge, method := q.Get("code_challenge"), q.Get("code_challenge_method")
 	switch {
 	case challenge == "" && c.Type != storage.ClientConfidential:

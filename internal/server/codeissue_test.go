@@ -3,10 +3,8 @@ package server_test
 import (
 	"context"
 	"errors"
-	"html"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -18,8 +16,8 @@ import (
 // TestSignInAnswersTheClientDirectly: the password post that completes a code flow answers
 // with the authorization response itself (code, state and iss at the client's redirect URI,
 // its own query kept; in the fragment when asked), not with a trip through
-// /authorize/callback, and the code works exactly once. A form-post request still goes
-// through the callback, whose page posts the code.
+// /authorize/callback, and the code works exactly once. A response mode discovery does not
+// name (form_post) is refused at /authorize, at the redirect URI.
 func TestSignInAnswersTheClientDirectly(t *testing.T) {
 	e := newEnv(t)
 	e.addUser("ada@example.com")
@@ -30,7 +28,7 @@ func TestSignInAnswersTheClientDirectly(t *testing.T) {
 	})
 	c.Redirect = redirect
 	state := "s &=?#1"
-	for _, mode := range []string{"", "query", "fragment", "form_post"} {
+	for _, mode := range []string{"", "query", "fragment"} {
 		t.Run("mode="+mode, func(t *testing.T) {
 			b := e.noFollow()
 			verifier, _ := pkce()
@@ -46,39 +44,26 @@ func TestSignInAnswersTheClientDirectly(t *testing.T) {
 			if p.status != http.StatusSeeOther {
 				t.Fatalf("password post: %d, Location %q", p.status, loc)
 			}
-			var code string
-			if mode == "form_post" {
-				if !strings.HasPrefix(loc, e.issuer+"/authorize/callback?") {
-					t.Fatalf("form_post went to %q, want the callback", loc)
-				}
-				p = b.get(resolve(e.issuer, loc))
-				m := regexp.MustCompile(`name="code" value="([^"]+)"`).FindStringSubmatch(p.body)
-				if p.status != http.StatusOK || m == nil || !strings.Contains(p.body, `action="`+strings.TrimSuffix(redirect, "?tenant=a+b")) {
-					t.Fatalf("callback's form post: %d\n%.600s", p.status, p.body)
-				}
-				code = html.UnescapeString(m[1])
-			} else {
-				u, err := url.Parse(loc)
-				if err != nil || !strings.HasPrefix(loc, strings.TrimSuffix(redirect, "?tenant=a+b")) {
-					t.Fatalf("password post went to %q, want the client's %q", loc, redirect)
-				}
-				params := u.Query()
-				if mode == "fragment" {
-					if params, err = url.ParseQuery(u.EscapedFragment()); err != nil {
-						t.Fatal(err)
-					}
-					if u.Query().Get("code") != "" {
-						t.Errorf("fragment mode put the code in the query: %q", loc)
-					}
-				}
-				if u.Query().Get("tenant") != "a b" {
-					t.Errorf("the redirect URI's own query was not kept: %q", loc)
-				}
-				if params.Get("state") != state || params.Get("iss") != e.issuer || params.Get("code") == "" {
-					t.Fatalf("authorization response %q: want code, state %q and iss %q", loc, state, e.issuer)
-				}
-				code = params.Get("code")
+			u, err := url.Parse(loc)
+			if err != nil || !strings.HasPrefix(loc, strings.TrimSuffix(redirect, "?tenant=a+b")) {
+				t.Fatalf("password post went to %q, want the client's %q", loc, redirect)
 			}
+			params := u.Query()
+			if mode == "fragment" {
+				if params, err = url.ParseQuery(u.EscapedFragment()); err != nil {
+					t.Fatal(err)
+				}
+				if u.Query().Get("code") != "" {
+					t.Errorf("fragment mode put the code in the query: %q", loc)
+				}
+			}
+			if u.Query().Get("tenant") != "a b" {
+				t.Errorf("the redirect URI's own query was not kept: %q", loc)
+			}
+			if params.Get("state") != state || params.Get("iss") != e.issuer || params.Get("code") == "" {
+				t.Fatalf("authorization response %q: want code, state %q and iss %q", loc, state, e.issuer)
+			}
+			code := params.Get("code")
 			tok, err := cfg.Exchange(context.Background(), code, oauth2.VerifierOption(verifier))
 			if err != nil {
 				t.Fatalf("exchange: %v", err)
@@ -92,5 +77,11 @@ func TestSignInAnswersTheClientDirectly(t *testing.T) {
 				t.Fatalf("second exchange of the code: %v, want invalid_grant", err)
 			}
 		})
+	}
+	b := e.noFollow()
+	verifier, _ := pkce()
+	p := b.get(e.oauth2Config(c).AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("response_mode", "form_post")))
+	if res := redirectResult(t, p, strings.TrimSuffix(redirect, "?tenant=a+b")); res.err != "invalid_request" || res.state != state || res.code != "" {
+		t.Errorf("form_post: %+v, want invalid_request at the redirect URI", res)
 	}
 }
