@@ -35,7 +35,7 @@ func goldenCases() map[string]struct {
 		}
 		for i, f := range []string{"", "ymd", "dmy-dot", "dmy-slash", "mdy-slash", "long"} {
 			d := Data{Email: "ada@example.com", At: time.Date(2026, 12, 6, 4, 5, 6, 0, time.UTC),
-				TimeZone: []string{"Asia/Kolkata", "America/St_Johns", "", "Unknown/Zone", "Europe/Moscow", "UTC"}[i],
+				TimeZone:   []string{"Asia/Kolkata", "America/St_Johns", "", "Unknown/Zone", "Europe/Moscow", "UTC"}[i],
 				DateFormat: f, Link: "https://id.example.com/account/devices", NotMeLink: "https://id.example.com/not-me?token=x&y=<z>",
 				IP: "2001:db8::1", UserAgent: `Chrome 131 on "Windows" <10>`, ProductName: "Acme & Co"}
 			if i%2 == 1 {
