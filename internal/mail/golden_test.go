@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -100,5 +101,47 @@ func BenchmarkRenderNewSignInNotice(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestViewHasDataFields: view copies every field of Data (newView), so that a field added
+// to Data reaches the templates.
+func TestViewHasDataFields(t *testing.T) {
+	dt, vt := reflect.TypeFor[Data](), reflect.TypeFor[view]()
+	d := reflect.ValueOf(&Data{}).Elem()
+	for i := range dt.NumField() {
+		f := dt.Field(i)
+		vf, ok := vt.FieldByName(f.Name)
+		if !ok || vf.Type != f.Type {
+			t.Errorf("view lacks Data.%s (%s)", f.Name, f.Type)
+			continue
+		}
+		// A value only this field holds must come through newView.
+		fv := d.Field(i)
+		switch f.Type.Kind() {
+		case reflect.String:
+			fv.SetString("x-" + f.Name)
+		case reflect.Bool:
+			fv.SetBool(true)
+		case reflect.Int64:
+			fv.SetInt(int64(i + 1))
+		}
+		if f.Type == reflect.TypeFor[time.Time]() {
+			fv.Set(reflect.ValueOf(time.Unix(int64(i+1), 0)))
+		}
+	}
+	v := reflect.ValueOf(newView(d.Interface().(Data)))
+	for i := range dt.NumField() {
+		if got, want := v.FieldByName(dt.Field(i).Name).Interface(), d.Field(i).Interface(); got != want {
+			t.Errorf("newView: %s = %v, want %v", dt.Field(i).Name, got, want)
+		}
+	}
+	for _, k := range Kinds() {
+		if !isKind(k) {
+			t.Errorf("isKind(%q) = false", k)
+		}
+	}
+	if isKind("nope") || isKind("") {
+		t.Error("isKind accepts an unknown kind")
 	}
 }

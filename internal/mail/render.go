@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	htmltemplate "html/template"
-	"slices"
 	"strings"
 	"sync"
 	texttemplate "text/template"
+	"text/template/parse"
 	"time"
 
 	"golang.org/x/text/language"
@@ -156,15 +156,29 @@ type Data struct {
 }
 
 // view is what templates execute on: the caller's Data with defaults filled in, plus what
-// the renderer computes per language.
+// the renderer computes per language. Data's fields are copied rather than embedded: a
+// template reaching a field of an embedded struct costs text/template a
+// reflect.FieldByNameFunc search (a map and a queue allocated per action), about a sixth of
+// rendering a message. TestViewHasDataFields keeps the two in step.
 type view struct {
-	Data
+	ProductName, Email, Link, ResetLink, Code, NewEmail, Factor string
+	FactorRemoved                                               bool
+	Until, At                                                   time.Time
+	TimeZone, DateFormat, ExpiresIn                             string
+	ValidFor                                                    time.Duration
+	IP, UserAgent, NotMeLink                                    string
+
 	Lang      string
 	Subject   string
 	UntilText string
 	AtText    string
-	// MessageKind selects the body the layout's "content" shows (see NewRenderer).
-	MessageKind string
+}
+
+func newView(d Data) view {
+	return view{ProductName: d.ProductName, Email: d.Email, Link: d.Link, ResetLink: d.ResetLink, Code: d.Code,
+		NewEmail: d.NewEmail, Factor: d.Factor, FactorRemoved: d.FactorRemoved, Until: d.Until, At: d.At,
+		TimeZone: d.TimeZone, DateFormat: d.DateFormat, ExpiresIn: d.ExpiresIn, ValidFor: d.ValidFor,
+		IP: d.IP, UserAgent: d.UserAgent, NotMeLink: d.NotMeLink}
 }
 
 // action is the argument of the HTML "action" template: a button with the link repeated
@@ -181,6 +195,8 @@ var templateFS embed.FS
 // concurrent use.
 type Renderer struct {
 	product string
+	// bufs holds *bytes.Buffer for Render (see buffer).
+	bufs sync.Pool
 	// sets are the parsed templates, parsed again on the first message (see NewRenderer).
 	sets func() (*templateSets, error)
 }
@@ -188,7 +204,16 @@ type Renderer struct {
 // templateSets are the parsed templates of every language.
 type templateSets struct {
 	text map[string]*texttemplate.Template // lang → set with "<kind>.subject" and "<kind>"
-	html map[string]*htmltemplate.Template // lang → "layout" of a set with every kind
+	// kinds maps lang → kind → the kind's templates, looked up once here rather than by name
+	// (under the set's lock) per message.
+	kinds map[string]map[string]kindTemplates
+}
+
+// kindTemplates are one kind's templates in one language.
+type kindTemplates struct {
+	subject, text *texttemplate.Template
+	// html is the language's "layout" with the kind's body in place of "content".
+	html *htmltemplate.Template
 }
 
 // ErrUnknownKind is returned by Render for a kind not in Kinds().
@@ -227,7 +252,7 @@ func NewRenderer(productName string) (*Renderer, error) {
 
 // parseTemplates parses and checks every language's templates.
 func parseTemplates() (*templateSets, error) {
-	ts := &templateSets{text: map[string]*texttemplate.Template{}, html: map[string]*htmltemplate.Template{}}
+	ts := &templateSets{text: map[string]*texttemplate.Template{}, kinds: map[string]map[string]kindTemplates{}}
 	funcs := map[string]any{"action": func(url, label string) action { return action{url, label} }}
 	for _, lang := range Languages() {
 		txt, err := texttemplate.New(lang).ParseFS(templateFS, "templates/"+lang+"/text.tmpl")
@@ -240,50 +265,80 @@ func parseTemplates() (*templateSets, error) {
 			return nil, fmt.Errorf("mail: HTML templates for %q: %w", lang, err)
 		}
 		ts.text[lang] = txt
-		// One HTML set per language whose "content" picks the kind's body, rather than a
-		// clone of the set per kind: html/template escapes (and so copies) a set on its first
-		// execution, and 3 languages × 14 kinds of clones held ~2.8 MB for the life of the
-		// process. The output is the same.
-		var dispatch strings.Builder
-		for i, kind := range Kinds() {
-			for _, name := range []string{kind + ".subject", kind} {
-				if txt.Lookup(name) == nil {
+		layout := base.Lookup("layout")
+		if layout == nil {
+			return nil, fmt.Errorf("mail: missing HTML template \"layout\" for %q", lang)
+		}
+		// One HTML set per language, in which a copy of the layout's tree per kind calls the
+		// kind's body where the layout says "content", rather than a clone of the set per kind:
+		// html/template escapes (and so copies) a set on its first execution, and 3 languages ×
+		// 14 kinds of clones held ~2.8 MB for the life of the process; a layout's tree is a few
+		// kB. (A "content" choosing the body with {{if eq .MessageKind …}} per kind cost a
+		// reflective call of eq per kind before the right one.) The output is the same.
+		ts.kinds[lang] = map[string]kindTemplates{}
+		for _, kind := range Kinds() {
+			kt := kindTemplates{subject: txt.Lookup(kind + ".subject"), text: txt.Lookup(kind)}
+			for name, t := range map[string]*texttemplate.Template{kind + ".subject": kt.subject, kind: kt.text} {
+				if t == nil {
 					return nil, fmt.Errorf("mail: missing text template %q for %q", name, lang)
 				}
 			}
 			if base.Lookup(kind) == nil {
 				return nil, fmt.Errorf("mail: missing HTML template %q for %q", kind, lang)
 			}
-			if i > 0 {
-				dispatch.WriteString("{{else ")
-			} else {
-				dispatch.WriteString("{{")
+			tree := layout.Tree.Copy()
+			tree.Name = "layout." + kind
+			if n := renameTemplateCalls(tree.Root, "content", kind); n != 1 {
+				return nil, fmt.Errorf("mail: the HTML layout calls \"content\" %d times, want once", n)
 			}
-			fmt.Fprintf(&dispatch, `if eq .MessageKind %q}}{{template %q .}}`, kind, kind)
-		}
-		dispatch.WriteString("{{end}}")
-		if _, err := base.New("content").Parse(dispatch.String()); err != nil {
-			return nil, fmt.Errorf("mail: HTML pages for %q: %w", lang, err)
-		}
-		if ts.html[lang] = base.Lookup("layout"); ts.html[lang] == nil {
-			return nil, fmt.Errorf("mail: missing HTML template \"layout\" for %q", lang)
+			if kt.html, err = base.AddParseTree(tree.Name, tree); err != nil {
+				return nil, fmt.Errorf("mail: HTML pages for %q: %w", lang, err)
+			}
+			ts.kinds[lang][kind] = kt
 		}
 	}
 	return ts, nil
+}
+
+// renameTemplateCalls makes every {{template from …}} below n call to instead and says how
+// many it changed.
+func renameTemplateCalls(n parse.Node, from, to string) int {
+	count := 0
+	switch n := n.(type) {
+	case *parse.ListNode:
+		if n != nil {
+			for _, c := range n.Nodes {
+				count += renameTemplateCalls(c, from, to)
+			}
+		}
+	case *parse.TemplateNode:
+		if n.Name == from {
+			n.Name = to
+			count++
+		}
+	case *parse.IfNode:
+		count += renameTemplateCalls(n.List, from, to) + renameTemplateCalls(n.ElseList, from, to)
+	case *parse.RangeNode:
+		count += renameTemplateCalls(n.List, from, to) + renameTemplateCalls(n.ElseList, from, to)
+	case *parse.WithNode:
+		count += renameTemplateCalls(n.List, from, to) + renameTemplateCalls(n.ElseList, from, to)
+	}
+	return count
 }
 
 // Render renders kind in the language best matching lang (see MatchLanguage). The
 // returned Message has no To: the recipient is the caller's decision (EmailChangeVerify,
 // for one, goes to Data.NewEmail, not Data.Email).
 func (r *Renderer) Render(kind, lang string, data Data) (Message, error) {
-	if !slices.Contains(Kinds(), kind) {
+	if !isKind(kind) {
 		return Message{}, fmt.Errorf("%w: %q", ErrUnknownKind, kind)
 	}
 	if err := checkRequired(kind, data); err != nil {
 		return Message{}, err
 	}
 	lang = MatchLanguage(lang)
-	v := view{Data: data, Lang: lang, MessageKind: kind}
+	v := newView(data)
+	v.Lang = lang
 	if v.ProductName == "" {
 		v.ProductName = r.product
 	}
@@ -308,22 +363,54 @@ func (r *Renderer) Render(kind, lang string, data Data) (Message, error) {
 	if err != nil {
 		return Message{}, err
 	}
-	var buf bytes.Buffer
-	if err := ts.text[lang].ExecuteTemplate(&buf, kind+".subject", v); err != nil {
+	kt := ts.kinds[lang][kind]
+	buf := r.buffer()
+	defer r.putBuffer(buf)
+	if err := kt.subject.Execute(buf, v); err != nil {
 		return Message{}, fmt.Errorf("mail: %s subject (%s): %w", kind, lang, err)
 	}
 	// A subject is one header line: fold whatever whitespace the template produced.
 	v.Subject = strings.Join(strings.Fields(buf.String()), " ")
 	buf.Reset()
-	if err := ts.text[lang].ExecuteTemplate(&buf, kind, v); err != nil {
+	if err := kt.text.Execute(buf, v); err != nil {
 		return Message{}, fmt.Errorf("mail: %s text (%s): %w", kind, lang, err)
 	}
 	text := tidyText(buf.String())
 	buf.Reset()
-	if err := ts.html[lang].Execute(&buf, v); err != nil {
+	if err := kt.html.Execute(buf, v); err != nil {
 		return Message{}, fmt.Errorf("mail: %s HTML (%s): %w", kind, lang, err)
 	}
 	return Message{Subject: v.Subject, Text: text, HTML: buf.String()}, nil
+}
+
+// buffer is an empty buffer from the pool: a message's HTML is about 4 kB, and growing a
+// new buffer to it took several copies per message. Render puts it back.
+func (r *Renderer) buffer() *bytes.Buffer {
+	if b, ok := r.bufs.Get().(*bytes.Buffer); ok {
+		b.Reset()
+		return b
+	}
+	return new(bytes.Buffer)
+}
+
+func (r *Renderer) putBuffer(b *bytes.Buffer) {
+	if b.Cap() <= maxPooledBuffer {
+		r.bufs.Put(b)
+	}
+}
+
+// maxPooledBuffer bounds what a pooled buffer may keep: a message with an unusually long
+// value is not worth holding on to.
+const maxPooledBuffer = 64 << 10
+
+// isKind reports whether kind is one of Kinds(), without building the list.
+func isKind(kind string) bool {
+	switch kind {
+	case Activation, AlreadyRegistered, ActivationReminder, PasswordReset, PasswordChanged,
+		Lockout, EmailChangeVerify, EmailChanged, SignInCode, MFAChanged, SecondStepFailed, NewSignIn, AccountDeleted:
+		return true
+	}
+	return false
 }
 
 // MatchLanguage maps a language tag ("de-CH", "ru_RU") or an Accept-Language value
