@@ -274,6 +274,13 @@ func (d *tables) loadRegions() error {
 // nameLang maps any language tag to one the names were prepared for: "de-CH" → "de",
 // "fr" → "en".
 func nameLang(lang string) string {
+	// The tags the UI and mail pass are already these: no need to parse them (a tenth of
+	// formatting a date otherwise).
+	for _, l := range nameLangs {
+		if lang == l {
+			return l
+		}
+	}
 	if t, err := language.Parse(lang); err == nil {
 		b, _ := t.Base()
 		for _, l := range nameLangs {

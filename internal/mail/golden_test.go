@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -144,4 +145,30 @@ func TestViewHasDataFields(t *testing.T) {
 	if isKind("nope") || isKind("") {
 		t.Error("isKind accepts an unknown kind")
 	}
+}
+
+// tidyTextSplit is tidyText as it was written first, by splitting and joining lines.
+func tidyTextSplit(s string) string {
+	lines := strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n")
+	out := make([]string, 0, len(lines))
+	for _, l := range lines {
+		l = strings.TrimRight(l, " \t")
+		if l == "" && len(out) > 0 && out[len(out)-1] == "" {
+			continue
+		}
+		out = append(out, l)
+	}
+	return strings.TrimSpace(strings.Join(out, "\n")) + "\n"
+}
+
+func FuzzTidyText(f *testing.F) {
+	for _, s := range []string{"", "\n", "a", " a \n\n\n b\t\r\n\r\n\r\nc\r", "\r\r\n", "x \r", "\n\n a", "a\n \n\t\nb\n\n",
+		"\u00a0x\u0085\n\n", "a\rb\r\n\r"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := tidyText(s), tidyTextSplit(s); got != want {
+			t.Errorf("tidyText(%q) = %q, want %q", s, got, want)
+		}
+	})
 }

@@ -81,21 +81,27 @@ func formatTime(lang string, t time.Time, tz, dateFormat string) string {
 	if lang == "de" {
 		clock += " Uhr"
 	}
-	return fmt.Sprintf("%s, %s (%s)", date, clock, offset)
+	return date + ", " + clock + " (" + offset + ")"
+}
+
+// factorNames are the second-factor identifiers the account code uses, in en, de and ru.
+// A fixed table (never written to), built once rather than on every message.
+var factorNames = map[string][3]string{
+	"totp":           {"authenticator app", "Authenticator-App", "приложение-аутентификатор"},
+	"webauthn":       {"security key", "Sicherheitsschlüssel", "ключ безопасности"},
+	"passkey":        {"passkey", "Passkey", "ключ доступа (passkey)"},
+	"recovery_codes": {"recovery codes", "Wiederherstellungscodes", "резервные коды"},
+	"email":          {"codes by email", "Codes per E-Mail", "коды по электронной почте"},
+	"phone":          {"phone number for codes by text message", "Telefonnummer für Codes per SMS", "номер телефона для кодов в SMS"},
 }
 
 // factorName translates the second-factor identifiers the account code uses; anything
 // else (a device name a user chose, say) is shown unchanged.
 func factorName(lang, factor string) string {
-	names := map[string][3]string{ // en, de, ru
-		"totp":           {"authenticator app", "Authenticator-App", "приложение-аутентификатор"},
-		"webauthn":       {"security key", "Sicherheitsschlüssel", "ключ безопасности"},
-		"passkey":        {"passkey", "Passkey", "ключ доступа (passkey)"},
-		"recovery_codes": {"recovery codes", "Wiederherstellungscodes", "резервные коды"},
-		"email":          {"codes by email", "Codes per E-Mail", "коды по электронной почте"},
-		"phone":          {"phone number for codes by text message", "Telefonnummer für Codes per SMS", "номер телефона для кодов в SMS"},
+	if factor == "" { // most messages name no factor
+		return factor
 	}
-	n, ok := names[strings.ToLower(strings.TrimSpace(factor))]
+	n, ok := factorNames[strings.ToLower(strings.TrimSpace(factor))]
 	if !ok {
 		return factor
 	}

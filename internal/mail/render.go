@@ -417,6 +417,10 @@ func isKind(kind string) bool {
 // ("fr-CH, de;q=0.9") to a supported language by base language, in preference order,
 // falling back to "en".
 func MatchLanguage(tag string) string {
+	switch tag {
+	case "en", "de", "ru": // what callers mostly pass: nothing to parse
+		return tag
+	}
 	supported := func(base string) bool {
 		for _, l := range Languages() {
 			if l == base {
@@ -450,15 +454,28 @@ func MatchLanguage(tag string) string {
 
 // tidyText lets the text templates be written readably (conditionals on their own lines)
 // without the mail showing the seams: trailing spaces go, blank lines collapse to one.
+// (One pass into one buffer: splitting into lines and joining them again allocated per line.)
 func tidyText(s string) string {
-	lines := strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n")
-	out := make([]string, 0, len(lines))
-	for _, l := range lines {
-		l = strings.TrimRight(l, " \t")
-		if l == "" && len(out) > 0 && out[len(out)-1] == "" {
-			continue
+	var b strings.Builder
+	b.Grow(len(s) + 1)
+	n, lastBlank := 0, false // lines written, and whether the last one was blank
+	for rest := s; ; {
+		line, more, found := strings.Cut(rest, "\n")
+		if found { // "\r\n" ends a line like "\n"; any other "\r" stays
+			line = strings.TrimSuffix(line, "\r")
 		}
-		out = append(out, l)
+		line = strings.TrimRight(line, " \t")
+		if line != "" || n == 0 || !lastBlank {
+			if n > 0 {
+				b.WriteByte('\n')
+			}
+			b.WriteString(line)
+			n, lastBlank = n+1, line == ""
+		}
+		if !found {
+			break
+		}
+		rest = more
 	}
-	return strings.TrimSpace(strings.Join(out, "\n")) + "\n"
+	return strings.TrimSpace(b.String()) + "\n"
 }
