@@ -134,6 +134,12 @@ type Handler struct {
 	pages   map[string]func() (*template.Template, error)
 	assets  *assets
 	csrfKey []byte
+	// languages is cfg.I18n.Languages(), asked once: pages only read it.
+	languages []i18n.Language
+	// static holds what every page in a language shows alike, computed once (see newPageStatic).
+	static map[string]*pageStatic
+	// bufs holds *bytes.Buffer for render.
+	bufs sync.Pool
 }
 
 var accentRE = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
@@ -186,6 +192,15 @@ func New(cfg Config) (*Handler, error) {
 	}
 	if h.assets, err = loadAssets(files, th); err != nil {
 		return nil, err
+	}
+	if cfg.I18n != nil {
+		h.languages = cfg.I18n.Languages()
+		h.static = map[string]*pageStatic{}
+		for _, l := range h.languages {
+			if h.static[l.Tag], err = newPageStatic(cfg.I18n, h.languages, l.Tag); err != nil {
+				return nil, err
+			}
+		}
 	}
 	funcs := template.FuncMap{"asset": h.assets.url}
 	for _, name := range pageNames {
@@ -264,6 +279,8 @@ type common struct {
 	// Here is the current path and query, for the language switcher's way back.
 	Here string
 	tr   Translator
+	// static is what the page's language shows on every page (nil: computed per call).
+	static *pageStatic
 }
 
 // T translates msg into the page's language.
@@ -292,7 +309,7 @@ func (h *Handler) common(w http.ResponseWriter, r *http.Request, title string) c
 func (h *Handler) commonFor(w http.ResponseWriter, r *http.Request, title string, u *storage.User) common {
 	lang := h.lang(r, u)
 	return common{Title: h.cfg.I18n.T(lang, title), Lang: lang, ProductName: h.cfg.ProductName, LogoURL: h.cfg.LogoURL,
-		CSRF: h.csrfToken(w, r), Languages: h.cfg.I18n.Languages(), Here: herePage(r), tr: h.cfg.I18n}
+		CSRF: h.csrfToken(w, r), Languages: h.languages, Here: herePage(r), tr: h.cfg.I18n, static: h.static[lang]}
 }
 
 // switchLang remembers a language choice and goes back to a local page.
@@ -332,14 +349,15 @@ func localPath(p string) string {
 // render executes a page into a buffer first, so a template error is a clean 500 rather than
 // half a page.
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, page string, data any) {
-	var buf bytes.Buffer
+	buf := h.buffer()
+	defer h.putBuffer(buf)
 	var err error
 	if parse := h.pages[page]; parse == nil {
 		err = fmt.Errorf("ui: no page %q", page)
 	} else if t, perr := parse(); perr != nil {
 		err = perr
 	} else {
-		err = t.ExecuteTemplate(&buf, "layout", data)
+		err = t.ExecuteTemplate(buf, "layout", data)
 	}
 	if err != nil {
 		h.cfg.Logger.ErrorContext(r.Context(), "render page", "page", page, "err", err)
@@ -350,6 +368,26 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, pag
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
+}
+
+// buffer is an empty buffer from the pool: a page is 3 to 10 kB, and growing a new buffer to
+// that took half a dozen allocations and copies per page. render puts it back.
+func (h *Handler) buffer() *bytes.Buffer {
+	if b, ok := h.bufs.Get().(*bytes.Buffer); ok {
+		b.Reset()
+		return b
+	}
+	return new(bytes.Buffer)
+}
+
+// maxPooledBuffer bounds what a pooled buffer may keep: an unusually long page (an admin's
+// list) is not worth holding on to.
+const maxPooledBuffer = 64 << 10
+
+func (h *Handler) putBuffer(b *bytes.Buffer) {
+	if b.Cap() <= maxPooledBuffer {
+		h.bufs.Put(b)
+	}
 }
 
 type errorPage struct {

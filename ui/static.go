@@ -52,6 +52,7 @@ const (
 type asset struct {
 	name     string // "style.css"
 	hashed   string // "style.3f2a9c1e5d7b.css"
+	url      string // "/static/" + hashed, for templates (built once, not per page)
 	hash     string
 	ctype    string
 	body     []byte
@@ -147,7 +148,8 @@ func (a *assets) add(name string, body []byte) {
 	if ctype == "" {
 		ctype = http.DetectContentType(body)
 	}
-	as := &asset{name: name, hashed: strings.TrimSuffix(name, ext) + "." + h + ext, hash: h, ctype: ctype, body: body,
+	hashed := strings.TrimSuffix(name, ext) + "." + h + ext
+	as := &asset{name: name, hashed: hashed, url: "/static/" + hashed, hash: h, ctype: ctype, body: body,
 		compress: len(body) >= compressMin && compressible(ctype)}
 	a.byName[name] = as
 	a.byHashed[as.hashed] = as
@@ -172,7 +174,7 @@ func compressible(ctype string) bool {
 func (a *assets) url(name string) string {
 	name = strings.TrimPrefix(name, "/")
 	if as := a.byName[name]; as != nil {
-		return "/static/" + as.hashed
+		return as.url
 	}
 	return "/static/" + name
 }

@@ -11,14 +11,23 @@ import (
 // instead of the browser's English message and specification link. A method on common
 // so login, second-step and security pages write {{.WebAuthnMessages}} on the box alike.
 func (c common) WebAuthnMessages() template.HTMLAttr {
+	if c.static != nil {
+		return c.static.webAuthnMessages
+	}
+	return webAuthnMessages(c.T)
+}
+
+// webAuthnMessages builds the attributes with T: once per language when the handler is made
+// (seven lookups and an escape per page otherwise).
+func webAuthnMessages(T func(msg string, args ...any) string) template.HTMLAttr {
 	attrs := []struct{ name, text string }{
-		{"not-allowed", c.T("The request was cancelled or took too long. Please try again.")},
-		{"invalid-state", c.T("This security key or passkey cannot be used here.")},
-		{"security", c.T("Security keys and passkeys cannot be used at this address. Use another way.")},
-		{"not-supported", c.T("This browser or device does not support security keys or passkeys.")},
-		{"constraint", c.T("Your device cannot confirm it is you: set up a screen lock or PIN, or use another way.")},
-		{"unknown", c.T("Something went wrong with the security key or passkey. Please try again.")},
-		{"network", c.T("The server could not be reached. Please try again.")},
+		{"not-allowed", T("The request was cancelled or took too long. Please try again.")},
+		{"invalid-state", T("This security key or passkey cannot be used here.")},
+		{"security", T("Security keys and passkeys cannot be used at this address. Use another way.")},
+		{"not-supported", T("This browser or device does not support security keys or passkeys.")},
+		{"constraint", T("Your device cannot confirm it is you: set up a screen lock or PIN, or use another way.")},
+		{"unknown", T("Something went wrong with the security key or passkey. Please try again.")},
+		{"network", T("The server could not be reached. Please try again.")},
 	}
 	var b strings.Builder
 	for i, a := range attrs {
