@@ -198,6 +198,10 @@ type Grant struct {
 	CreatedAt  time.Time
 	LastUsedAt time.Time
 	RevokedAt  *time.Time
+	// AccessExpiresAt is when the last row-less access token of the grant expires (a
+	// person's JWT, which names its grant instead of having an access_tokens row);
+	// housekeeping keeps the grant until then. Zero: none was issued.
+	AccessExpiresAt time.Time
 }
 
 // RefreshToken is one link of a rotating refresh-token chain. Only the hash is stored.
@@ -216,6 +220,11 @@ type RefreshToken struct {
 	// DPoPJKT binds the token to a DPoP key (RFC 9449 §5, public clients): the RFC 7638
 	// SHA-256 thumbprint of the key whose proof must come with its use; "" = not bound.
 	DPoPJKT string
+	// GrantAccessExpiresAt, on the successor handed to RotateRefreshToken, is the expiry of
+	// the row-less access token issued with it: the rotation records it on the grant
+	// (Grant.AccessExpiresAt) in the statement that already locks the grant row. Not a
+	// column of the token; zero records nothing.
+	GrantAccessExpiresAt time.Time
 }
 
 // RefreshGrace lets a client retry a refresh whose response it lost (a dropped connection, a
@@ -633,8 +642,8 @@ type TokenStore interface {
 	// GetAccessToken returns the token by id hash; revoked tokens come back with RevokedAt set.
 	GetAccessToken(ctx context.Context, idHash string) (*AccessToken, error)
 	RevokeAccessToken(ctx context.Context, idHash string, now time.Time) error
-	// DenyAccessToken revokes a stateless access token: a client_credentials JWT, which has
-	// no access_tokens row (issuing it writes nothing). The entry (the jti's hash) is kept
+	// DenyAccessToken revokes a stateless access token: a client_credentials JWT or a
+	// person's JWT naming its grant, neither of which has an access_tokens row. The entry (the jti's hash) is kept
 	// until expiresAt, when the token's own expiry refuses it; denying again keeps the first.
 	DenyAccessToken(ctx context.Context, idHash, clientID string, expiresAt, now time.Time) error
 	// AccessTokenDenied reports whether the stateless access token idHash was revoked.

@@ -106,9 +106,12 @@ func newGCSQL(rb func(string) string) gcSQL {
 			step("access tokens", "access_tokens", "id_hash", `expires_at <= ?`, nowArg),
 			// A denylisted token past its expiry is refused for that alone.
 			step("denied access tokens", "revoked_access_tokens", "id_hash", `expires_at <= ?`, nowArg),
+			// A grant goes only once none of its tokens can be live: no refresh or access
+			// token row is left, and its row-less access tokens (which name it) have expired.
 			step("grants", "grants", "id", `revoked_at <= ?
 				AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = grants.id)
-				AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.grant_id = grants.id)`, nowArg),
+				AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.grant_id = grants.id)
+				AND (access_expires_at IS NULL OR access_expires_at <= ?)`, func(now int64) []any { return []any{now, now} }),
 			// Unused tokens go when they expire, used ones a day after their use.
 			step("one-time tokens", "one_time_tokens", "hash", `(used_at IS NULL AND expires_at <= ?) OR used_at <= ?`,
 				func(now int64) []any { return []any{now, now - usedTokenRetention.Milliseconds()} }),
@@ -139,6 +142,7 @@ func newGCSQL(rb func(string) string) gcSQL {
 		supersededDel: rb(`DELETE FROM grants WHERE id > ? AND id <= ? AND +revoked_at IS NULL AND user_id IS NOT NULL
 			AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = grants.id)
 			AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.grant_id = grants.id)
+			AND (access_expires_at IS NULL OR access_expires_at <= ?)
 			AND EXISTS (SELECT 1 FROM grants n WHERE n.user_id = grants.user_id
 				AND n.client_id = grants.client_id AND n.revoked_at IS NULL AND n.created_at > grants.created_at)`),
 	}
@@ -168,7 +172,8 @@ func (r *gcRun) timed(f func() (int64, error)) (int64, error) {
 
 // DeleteExpired removes auth requests that expired more than a day before now; sessions
 // expired or revoked by now; refresh and access tokens and denylist entries expired by now;
-// grants revoked by now that have no tokens left; grants with no tokens left that a newer
+// grants revoked by now that have no tokens left (rows, or row-less access tokens still
+// unexpired: Grant.AccessExpiresAt); grants with no tokens left that a newer
 // live grant of the same user and client supersedes; one-time tokens unused and expired, or
 // used more than a day ago; expired captchas, spent or expired initial access tokens, device
 // codes, trusted browsers and leases; and counters whose window started more than
@@ -200,7 +205,7 @@ func (d *DB) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
 			}
 		}
 	}
-	n, err := d.sweepSuperseded(ctx, run)
+	n, err := d.sweepSuperseded(ctx, run, ms)
 	total += n
 	if err != nil {
 		return total, d.wrap(err, "delete expired: superseded grants")
@@ -210,7 +215,7 @@ func (d *DB) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
 
 // sweepSuperseded runs the superseded-grants step window by window from where the last call
 // stopped to the end of the table; reaching the end starts the next call from the beginning.
-func (d *DB) sweepSuperseded(ctx context.Context, run *gcRun) (int64, error) {
+func (d *DB) sweepSuperseded(ctx context.Context, run *gcRun, now int64) (int64, error) {
 	lo := d.gcCur.get()
 	var total int64
 	for run.more() {
@@ -222,7 +227,7 @@ func (d *DB) sweepSuperseded(ctx context.Context, run *gcRun) (int64, error) {
 			d.gcCur.set("")
 			return total, nil
 		}
-		n, err := run.timed(func() (int64, error) { return d.exec(ctx, d.q.gc.supersededDel, lo, hi.String) })
+		n, err := run.timed(func() (int64, error) { return d.exec(ctx, d.q.gc.supersededDel, lo, hi.String, now) })
 		if err != nil {
 			return total, err
 		}

@@ -12,7 +12,7 @@ import (
 
 const (
 	grantColumns = `id, user_id, client_id, scopes, audience, auth_time, amr, acr, session_id,
-	device_name, user_agent, ip, created_at, last_used_at, revoked_at, device_id`
+	device_name, user_agent, ip, created_at, last_used_at, revoked_at, device_id, access_expires_at`
 	accessTokenColumns = `id_hash, grant_id, client_id, subject, scopes, audience, created_at,
 	expires_at, revoked_at, dpop_jkt`
 	refreshTokenColumns = `id, hash, grant_id, parent_id, client_id, user_id, scopes, created_at,
@@ -42,7 +42,7 @@ func newTokenSQL(rb func(string) string) tokenSQL {
 	)
 	return tokenSQL{
 		insertGrant: rb(`INSERT INTO grants (` + grantColumns + `)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		getGrant:   rb(`SELECT ` + grantColumns + ` FROM grants WHERE id = ?`),
 		listGrants: rb(`SELECT ` + grantColumns + ` FROM grants WHERE user_id = ? ORDER BY created_at DESC, id`),
 		// COALESCE keeps the first revocation time and still matches the row, so revoking
@@ -89,7 +89,10 @@ func newTokenSQL(rb func(string) string) tokenSQL {
 		// RevokeGrant) locks the grant before its tokens: one lock order, no deadlocks on
 		// PostgreSQL. A refused rotation rolls the use back, except reuse, whose revocation
 		// commits: the grant then shows when its leaked token came back.
-		lockGrantOf: rb(`UPDATE grants SET last_used_at = ?
+		// It also records the expiry of the row-less access token issued with the rotation
+		// (NULL: none), never moving it earlier.
+		lockGrantOf: rb(`UPDATE grants SET last_used_at = ?,
+			access_expires_at = CASE WHEN access_expires_at IS NULL OR access_expires_at < ? THEN ? ELSE access_expires_at END
 			WHERE id = (SELECT grant_id FROM refresh_tokens WHERE hash = ?)`),
 		// Decides that a used token may be retried, and locks its row (an UPDATE that changes
 		// nothing still takes the row lock on PostgreSQL), so that concurrent retries of one
@@ -124,6 +127,7 @@ type grantRow struct {
 	LastUsedAt sql.NullInt64  `db:"last_used_at"`
 	RevokedAt  sql.NullInt64  `db:"revoked_at"`
 	DeviceID   string         `db:"device_id"`
+	AccessExp  sql.NullInt64  `db:"access_expires_at"`
 }
 
 func (r *grantRow) grant() (*storage.Grant, error) {
@@ -136,7 +140,7 @@ func (r *grantRow) grant() (*storage.Grant, error) {
 		AMR:      ld.list("amr", r.AMR),
 		ACR:      r.ACR, SessionID: r.SessionID, DeviceName: r.DeviceName, UserAgent: r.UserAgent, IP: r.IP,
 		CreatedAt: fromMS(r.CreatedAt), LastUsedAt: fromMS(r.LastUsedAt), RevokedAt: fromMSPtr(r.RevokedAt),
-		DeviceID: r.DeviceID,
+		DeviceID: r.DeviceID, AccessExpiresAt: fromMS(r.AccessExp),
 	}
 	if ld.err != nil {
 		return nil, ld.err
@@ -182,7 +186,8 @@ func (d *DB) CreateGrant(ctx context.Context, g *storage.Grant) error {
 	_, err := d.exec(ctx, d.q.tokens.insertGrant,
 		g.ID, nullIfEmpty(g.UserID), g.ClientID, encodeList(g.Scopes), encodeList(g.Audience),
 		msOrNull(g.AuthTime), encodeList(g.AMR), g.ACR, g.SessionID, g.DeviceName, g.UserAgent,
-		g.IP, msOrNull(g.CreatedAt), msOrNull(g.LastUsedAt), msPtr(g.RevokedAt), g.DeviceID)
+		g.IP, msOrNull(g.CreatedAt), msOrNull(g.LastUsedAt), msPtr(g.RevokedAt), g.DeviceID,
+		msOrNull(g.AccessExpiresAt))
 	return d.wrap(err, "create grant %q", g.ID)
 }
 
@@ -351,7 +356,8 @@ func (d *DB) RotateRefreshToken(ctx context.Context, oldHash string, next *stora
 	err := d.inTx(ctx, func(tx *DB) error {
 		reused = false // a retried transaction starts over
 		ms := now.UnixMilli()
-		if _, err := tx.exec(ctx, tx.q.tokens.lockGrantOf, ms, oldHash); err != nil {
+		accessExp := msOrNull(next.GrantAccessExpiresAt)
+		if _, err := tx.exec(ctx, tx.q.tokens.lockGrantOf, ms, accessExp, accessExp, oldHash); err != nil {
 			return err
 		}
 		var rotated struct {

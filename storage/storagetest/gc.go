@@ -155,6 +155,65 @@ var gcTests = []test{
 			}
 		}
 	}},
+	{"a grant stays while a row-less access token of it can be live", func(t *testing.T, s storage.Store) {
+		now := base()
+		u, c := "u1", "client1"
+		must(t, s.CreateUser(ctx(t), newUser(u)))
+		must(t, s.CreateClient(ctx(t), newClient(c)))
+		at := func(id string, age, accessLeft time.Duration) *storage.Grant {
+			g := newGrant(id, u, c)
+			g.CreatedAt, g.LastUsedAt, g.AccessExpiresAt = now.Add(-age), now.Add(-age), now.Add(accessLeft)
+			must(t, s.CreateGrant(ctx(t), g))
+			return g
+		}
+		// Superseded by g-newest, tokenless but for a row-less access token: one still live,
+		// one expired. Revoked ones alike.
+		superLive, superDead := at("g-super-live", 72*time.Hour, time.Minute), at("g-super-dead", 48*time.Hour, 0)
+		revLive, revDead := at("g-rev-live", 72*time.Hour, time.Minute), at("g-rev-dead", 48*time.Hour, -time.Second)
+		newest := at("g-newest", time.Hour, time.Hour)
+		must(t, s.RevokeGrant(ctx(t), revLive.ID, now.Add(-time.Hour)))
+		must(t, s.RevokeGrant(ctx(t), revDead.ID, now.Add(-time.Hour)))
+		g, err := s.GetGrant(ctx(t), superLive.ID)
+		must(t, err)
+		equal(t, "access_expires_at read back", g.AccessExpiresAt.UnixMilli(), now.Add(time.Minute).UnixMilli())
+
+		n, err := s.DeleteExpired(ctx(t), now)
+		must(t, err)
+		equal(t, "rows removed", n, int64(2))
+		for _, id := range []string{superDead.ID, revDead.ID} {
+			_, err := s.GetGrant(ctx(t), id)
+			wantErr(t, err, storage.ErrNotFound)
+		}
+		for _, id := range []string{superLive.ID, revLive.ID, newest.ID} {
+			if _, err := s.GetGrant(ctx(t), id); err != nil {
+				t.Errorf("grant %s: %v after DeleteExpired", id, err)
+			}
+		}
+		// Once those tokens expired, the grants go.
+		n, err = s.DeleteExpired(ctx(t), now.Add(time.Minute))
+		must(t, err)
+		equal(t, "rows removed once expired", n, int64(2))
+	}},
+	{"a rotation records its row-less access token's expiry on the grant, never earlier", func(t *testing.T, s storage.Store) {
+		w := makeWorld(t, s, "1")
+		t1 := base().Add(time.Minute)
+		next := newRefresh("rt-next", w.grant)
+		next.GrantAccessExpiresAt = t1.Add(time.Hour)
+		must(t, s.RotateRefreshToken(ctx(t), w.refresh.Hash, next, t1, storage.RefreshGrace{}))
+		g, err := s.GetGrant(ctx(t), w.grant.ID)
+		must(t, err)
+		equal(t, "access expiry", g.AccessExpiresAt.UnixMilli(), t1.Add(time.Hour).UnixMilli())
+		// A later rotation with a shorter-lived token (a lowered TTL) keeps the later expiry,
+		// and one that issues no row-less token changes nothing.
+		next2 := newRefresh("rt-next2", w.grant)
+		next2.GrantAccessExpiresAt = t1.Add(time.Minute)
+		must(t, s.RotateRefreshToken(ctx(t), next.Hash, next2, t1.Add(time.Second), storage.RefreshGrace{}))
+		next3 := newRefresh("rt-next3", w.grant)
+		must(t, s.RotateRefreshToken(ctx(t), next2.Hash, next3, t1.Add(2*time.Second), storage.RefreshGrace{}))
+		g, err = s.GetGrant(ctx(t), w.grant.ID)
+		must(t, err)
+		equal(t, "access expiry kept", g.AccessExpiresAt.UnixMilli(), t1.Add(time.Hour).UnixMilli())
+	}},
 	{"a backlog larger than one statement's batch is removed whole, and none when no time is left", func(t *testing.T, s storage.Store) {
 		// Housekeeping deletes in bounded batches (1,000 rows per statement in sqlstore);
 		// 2,345 of each kind spans three batches, the last one partial.
