@@ -131,7 +131,11 @@ type Config struct {
 type Handler struct {
 	cfg Config
 	// pages parse their templates on first use (see New).
-	pages   map[string]func() (*template.Template, error)
+	pages map[string]func() (*template.Template, error)
+	// folded are the pages rendered, by page and language ("": no translations folded):
+	// parsed on first use with what is the same on every page in the language folded into
+	// text (foldPage).
+	folded  map[string]map[string]func() (*template.Template, error)
 	assets  *assets
 	csrfKey []byte
 	// languages is cfg.I18n.Languages(), asked once: pages only read it.
@@ -150,8 +154,10 @@ var pageNames = []string{"login", "consent", "error", "logout", "account", "regi
 	"console_secret", "console_audit", "console_keys", "licences", "phone", "forgot_sms"}
 
 // New parses every template once, failing on a missing or broken one. The parsed pages are
-// not kept: each is parsed again on its first render, so an idle server does not hold the
-// 28 parsed sets (about 1.3 MB of heap, and twice that in RSS at the default GOGC).
+// not kept: each is parsed again on its first render in a language, and folded for it
+// (foldPage), so an idle server does not hold the 28 parsed sets (about 1.3 MB of heap,
+// and twice that in RSS at the default GOGC); a page is held once per language it was
+// shown in.
 func New(cfg Config) (*Handler, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -182,7 +188,8 @@ func New(cfg Config) (*Handler, error) {
 	}
 	cfg.SessionCookie = hostCookieName(cfg.SessionCookie, cfg.SecureCookies)
 	cfg.BrowserCookie = hostCookieName(cfg.BrowserCookie, cfg.SecureCookies)
-	h := &Handler{cfg: cfg, pages: map[string]func() (*template.Template, error){}, csrfKey: cfg.Keys.CSRF}
+	h := &Handler{cfg: cfg, pages: map[string]func() (*template.Template, error){},
+		folded: map[string]map[string]func() (*template.Template, error){}, csrfKey: cfg.Keys.CSRF}
 	th, err := deriveTheme(cfg.AccentColor)
 	if err != nil {
 		return nil, fmt.Errorf("ui: %w", err)
@@ -215,12 +222,33 @@ func New(cfg Config) (*Handler, error) {
 		if err != nil {
 			return nil, err
 		}
+		source := parse
 		if cfg.ThemeDir != "" {
 			// A theme directory's files may change or go after the start: keep what was checked.
 			h.pages[name] = func() (*template.Template, error) { return t, nil }
-			continue
+			source = t.Clone // a copy per language to fold; t itself is never executed
+		} else {
+			h.pages[name] = sync.OnceValues(parse) // the embedded files cannot change
 		}
-		h.pages[name] = sync.OnceValues(parse) // the embedded files cannot change
+		// Each language's copy is folded and parsed on its first page, like the page itself.
+		h.folded[name] = map[string]func() (*template.Template, error){}
+		for _, l := range append([]i18n.Language{{}}, h.languages...) {
+			lang := l.Tag
+			T := func(msg string) string { return cfg.I18n.T(lang, msg) }
+			if lang == "" {
+				T = nil // a page without the common data: only its assets fold
+			}
+			h.folded[name][lang] = sync.OnceValues(func() (*template.Template, error) {
+				t, err := source()
+				if err != nil {
+					return nil, err
+				}
+				if t, err = foldPage(t, T, h.assets.url); err != nil {
+					return nil, fmt.Errorf("ui: fold %s: %w", name, err)
+				}
+				return t, nil
+			})
+		}
 	}
 	return h, nil
 }
@@ -282,6 +310,9 @@ type common struct {
 	// static is what the page's language shows on every page (nil: computed per call).
 	static *pageStatic
 }
+
+// pageLang is the page's language, for render to pick the page's templates in it.
+func (c common) pageLang() string { return c.Lang }
 
 // T translates msg into the page's language.
 func (c common) T(msg string, args ...any) string { return c.tr.T(c.Lang, msg, args...) }
@@ -352,7 +383,15 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, pag
 	buf := h.buffer()
 	defer h.putBuffer(buf)
 	var err error
-	if parse := h.pages[page]; parse == nil {
+	lang := ""
+	if c, ok := data.(interface{ pageLang() string }); ok {
+		lang = c.pageLang()
+	}
+	parse := h.folded[page][lang]
+	if parse == nil {
+		parse = h.folded[page][""] // a language the handler was not made with
+	}
+	if parse == nil {
 		err = fmt.Errorf("ui: no page %q", page)
 	} else if t, perr := parse(); perr != nil {
 		err = perr
