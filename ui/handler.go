@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -142,8 +143,10 @@ type Handler struct {
 	languages []i18n.Language
 	// static holds what every page in a language shows alike, computed once (see newPageStatic).
 	static map[string]*pageStatic
-	// bufs holds *bytes.Buffer for render.
-	bufs sync.Pool
+	// bufs holds *bytes.Buffer for render; macs HMAC-SHA256 hashes keyed with csrfKey (mac).
+	bufs, macs sync.Pool
+	// csrfCookie and langCookie are the cookies' names (cookieName), named on every page.
+	csrfCookie, langCookie string
 }
 
 var accentRE = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
@@ -189,7 +192,8 @@ func New(cfg Config) (*Handler, error) {
 	cfg.SessionCookie = hostCookieName(cfg.SessionCookie, cfg.SecureCookies)
 	cfg.BrowserCookie = hostCookieName(cfg.BrowserCookie, cfg.SecureCookies)
 	h := &Handler{cfg: cfg, pages: map[string]func() (*template.Template, error){},
-		folded: map[string]map[string]func() (*template.Template, error){}, csrfKey: cfg.Keys.CSRF}
+		folded: map[string]map[string]func() (*template.Template, error){}, csrfKey: cfg.Keys.CSRF,
+		csrfCookie: hostCookieName(csrfCookie, cfg.SecureCookies), langCookie: hostCookieName(langCookie, cfg.SecureCookies)}
 	th, err := deriveTheme(cfg.AccentColor)
 	if err != nil {
 		return nil, fmt.Errorf("ui: %w", err)
@@ -311,6 +315,11 @@ type common struct {
 	static *pageStatic
 }
 
+// Common is the data every page has, for the layout to name once ({{$c := .Common}}): a
+// field of an embedded struct costs text/template a reflect.FieldByNameFunc search, with a
+// map allocated, each time it is named.
+func (c common) Common() common { return c }
+
 // pageLang is the page's language, for render to pick the page's templates in it.
 func (c common) pageLang() string { return c.Lang }
 
@@ -323,7 +332,7 @@ const langCookie = "myaccount_lang"
 // then Accept-Language.
 func (h *Handler) lang(r *http.Request, u *storage.User) string {
 	var prefs []string
-	if c, err := r.Cookie(h.cookieName(langCookie)); err == nil {
+	if c, err := r.Cookie(h.langCookie); err == nil {
 		prefs = append(prefs, c.Value)
 	}
 	if u != nil && u.Locale != "" {
@@ -465,9 +474,16 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, what string, err 
 	h.ErrorPage(w, r, http.StatusInternalServerError, i18n.N("Something went wrong"), i18n.N("Please try again in a moment."))
 }
 
-// mac is HMAC-SHA256 under the CSRF key.
+// mac is HMAC-SHA256 under the CSRF key. Keyed hashes are pooled: a new one hashes the key
+// into its pads and allocates both digests, on every page (its CSRF token) and form post.
 func (h *Handler) mac(parts ...string) []byte {
-	m := hmac.New(sha256.New, h.csrfKey)
+	m, ok := h.macs.Get().(hash.Hash)
+	if ok {
+		m.Reset() // back to the keyed state
+	} else {
+		m = hmac.New(sha256.New, h.csrfKey)
+	}
+	defer h.macs.Put(m)
 	for _, p := range parts {
 		m.Write([]byte(p))
 		m.Write([]byte{0})

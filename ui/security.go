@@ -52,11 +52,11 @@ type csrfKey struct{}
 func (h *Handler) withCSRFCookie(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v := ""
-		if c, err := r.Cookie(h.cookieName(csrfCookie)); err == nil && len(c.Value) >= 32 && len(c.Value) <= 64 {
+		if c, err := r.Cookie(h.csrfCookie); err == nil && len(c.Value) >= 32 && len(c.Value) <= 64 {
 			v = c.Value
 		} else {
 			v = secret.RandomToken(32)
-			http.SetCookie(w, &http.Cookie{Name: h.cookieName(csrfCookie), Value: v, Path: "/", HttpOnly: true,
+			http.SetCookie(w, &http.Cookie{Name: h.csrfCookie, Value: v, Path: "/", HttpOnly: true,
 				Secure: h.cfg.SecureCookies, SameSite: http.SameSiteLaxMode})
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), csrfKey{}, v)))
@@ -83,7 +83,7 @@ func (h *Handler) csrfToken(_ http.ResponseWriter, r *http.Request) string {
 
 // checkCSRF verifies a posted form's token against the browser's CSRF cookie.
 func (h *Handler) checkCSRF(r *http.Request) bool {
-	c, err := r.Cookie(h.cookieName(csrfCookie))
+	c, err := r.Cookie(h.csrfCookie)
 	if err != nil || c.Value == "" {
 		return false
 	}
@@ -110,7 +110,7 @@ func (h *Handler) parsePost(w http.ResponseWriter, r *http.Request) bool {
 // checkCSRFHeader verifies the token a script sends in X-CSRF-Token (JSON requests have no
 // form); cross-origin protection has already refused other sites' requests.
 func (h *Handler) checkCSRFHeader(r *http.Request) bool {
-	c, err := r.Cookie(h.cookieName(csrfCookie))
+	c, err := r.Cookie(h.csrfCookie)
 	if err != nil || c.Value == "" {
 		return false
 	}
