@@ -320,6 +320,13 @@ func verbs(s string) ([]rune, error) {
 // and when none is left the answer is "en".
 func (b *Bundle) Lang(prefs ...string) string {
 	for _, p := range prefs {
+		// A tag Lang returned (the language cookie, most accounts' locale) is its own best
+		// match: no need to parse it and run the matcher, on every page.
+		for _, l := range languages {
+			if p == l.Tag {
+				return p
+			}
+		}
 		tags := parsePref(p)
 		if len(tags) == 0 {
 			continue

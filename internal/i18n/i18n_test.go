@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"golang.org/x/text/language"
 )
 
 func newBundle(t testing.TB) *Bundle {
@@ -249,6 +251,17 @@ func TestVerbs(t *testing.T) {
 	for _, bad := range []string{"%", "%[x]s", "%[0]s", "%[1]s %[1]d", "%é"} {
 		if _, err := verbs(bad); err == nil {
 			t.Errorf("verbs(%q) accepted", bad)
+		}
+	}
+}
+
+// Lang takes a supported tag as it is; the matcher must agree.
+func TestLangExactTagsMatchThemselves(t *testing.T) {
+	b := newBundle(t)
+	for _, l := range languages {
+		_, i, conf := b.matcher.Match(parsePref(l.Tag)...)
+		if languages[i].Tag != l.Tag || conf < language.High {
+			t.Errorf("the matcher takes %q for %s (confidence %v)", languages[i].Tag, l.Tag, conf)
 		}
 	}
 }
