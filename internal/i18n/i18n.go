@@ -32,6 +32,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"golang.org/x/text/feature/plural"
@@ -64,11 +66,16 @@ const source = "en"
 // parsing attacker-sized input has been a DoS vector in the past (CVE-2022-32149).
 const maxPref = 1024
 
-// Bundle holds the parsed catalogs. It is immutable after New and safe for concurrent use.
+// Bundle holds the parsed catalogs. It is immutable after New, but for a bounded memo of
+// the languages preference strings matched, and safe for concurrent use.
 type Bundle struct {
 	matcher  language.Matcher
 	tags     []language.Tag
 	catalogs map[string]map[string]entry // lang → English text → translation
+	// matched maps a preference string Lang was given to its match ("" for none), at most
+	// maxMatched of them (nMatched counts them).
+	matched  sync.Map
+	nMatched atomic.Int64
 }
 
 // entry is one translation: text, or plural forms with the argument that selects them.
@@ -320,23 +327,48 @@ func verbs(s string) ([]rune, error) {
 // and when none is left the answer is "en".
 func (b *Bundle) Lang(prefs ...string) string {
 	for _, p := range prefs {
-		// A tag Lang returned (the language cookie, most accounts' locale) is its own best
-		// match: no need to parse it and run the matcher, on every page.
-		for _, l := range languages {
-			if p == l.Tag {
-				return p
-			}
-		}
-		tags := parsePref(p)
-		if len(tags) == 0 {
-			continue
-		}
-		if _, i, conf := b.matcher.Match(tags...); conf >= language.High {
-			return languages[i].Tag
+		if lang := b.match(p); lang != "" {
+			return lang
 		}
 	}
 	return source
 }
+
+// match is the supported language p matches with at least High confidence, or "".
+func (b *Bundle) match(p string) string {
+	// A tag Lang returned (the language cookie, most accounts' locale) is its own best
+	// match: no need to parse it and run the matcher, on every page.
+	for _, l := range languages {
+		if p == l.Tag {
+			return p
+		}
+	}
+	// Browsers send the same few Accept-Language values over and over; parsing one and
+	// running the matcher was a tenth of rendering a page.
+	if v, ok := b.matched.Load(p); ok {
+		return v.(string)
+	}
+	lang := ""
+	if tags := parsePref(p); len(tags) > 0 {
+		if _, i, conf := b.matcher.Match(tags...); conf >= language.High {
+			lang = languages[i].Tag
+		}
+	}
+	if len(p) <= maxMatchedPref && b.nMatched.Load() < maxMatched {
+		if _, loaded := b.matched.LoadOrStore(p, lang); !loaded {
+			b.nMatched.Add(1)
+		}
+	}
+	return lang
+}
+
+// maxMatched bounds how many preference strings a Bundle remembers the match of, and
+// maxMatchedPref their length: they come from requests, so anyone can send new ones. Past
+// the bound, new ones are parsed every time, as all were before.
+const (
+	maxMatched     = 1024
+	maxMatchedPref = 256
+)
 
 // parsePref reads a tag or an Accept-Language value. A header with one malformed entry
 // still yields its good ones, so a single odd browser setting does not discard the rest.

@@ -1,6 +1,7 @@
 package i18n
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -263,5 +264,31 @@ func TestLangExactTagsMatchThemselves(t *testing.T) {
 		if languages[i].Tag != l.Tag || conf < language.High {
 			t.Errorf("the matcher takes %q for %s (confidence %v)", languages[i].Tag, l.Tag, conf)
 		}
+	}
+}
+
+// A remembered match is the match, and only so many are remembered.
+func TestLangMemo(t *testing.T) {
+	b := newBundle(t)
+	prefs := []string{"de-CH, fr;q=0.5", "fr", "", "ru-RU,ru;q=0.9", "xx-;;q=", "en-GB", "gsw", strings.Repeat("de,", 200)}
+	want := make([]string, len(prefs))
+	for i, p := range prefs {
+		want[i] = newBundle(t).Lang(p) // a fresh bundle: parsed
+	}
+	for range 2 {
+		for i, p := range prefs {
+			if got := b.Lang(p); got != want[i] {
+				t.Errorf("Lang(%q) = %q, want %q", p, got, want[i])
+			}
+		}
+	}
+	for i := range 2 * maxMatched {
+		b.Lang(fmt.Sprintf("x-%d", i))
+	}
+	if n := b.nMatched.Load(); n > maxMatched {
+		t.Errorf("%d matches remembered, at most %d wanted", n, maxMatched)
+	}
+	if got := b.Lang("de-AT"); got != "de" {
+		t.Errorf("Lang(de-AT) with the memo full = %q", got)
 	}
 }
