@@ -185,8 +185,9 @@ func (s *opStorage) GetPrivateClaimsFromScopes(context.Context, string, string, 
 	return nil, nil
 }
 
-// GetPrivateClaimsFromRequest adds nothing to a user's JWT access token; a client_credentials
-// one, which is stateless, gets its mark and scopes (see stateless.go). The library calls it
+// GetPrivateClaimsFromRequest adds a user's JWT access token's scopes and the grant it names
+// (it has no row); a client_credentials one, which is stateless, gets its mark and scopes
+// (see stateless.go). The library calls it
 // while building a JWT access token, right before it asks SigningKey for the key, and only
 // then: so it marks that next key as the access token's (see SigningKey).
 func (s *opStorage) GetPrivateClaimsFromRequest(ctx context.Context, req zop.TokenRequest, _ []string) (map[string]any, error) {
@@ -198,8 +199,13 @@ func (s *opStorage) GetPrivateClaimsFromRequest(ctx context.Context, req zop.Tok
 		if m, err = s.statelessPrivateClaims(ctx, r); err != nil {
 			return nil, err
 		}
-	} else if sc := req.GetScopes(); len(sc) > 0 {
-		m["scope"] = strings.Join(sc, " ") // RFC 9068 §2.2.3
+	} else {
+		if sc := req.GetScopes(); len(sc) > 0 {
+			m["scope"] = strings.Join(sc, " ") // RFC 9068 §2.2.3
+		}
+		if ri.accessGrant != "" {
+			m[grantIDClaim] = ri.accessGrant // no row: the grant decides (stateless.go)
+		}
 	}
 	if ri.dpopJKT != "" {
 		m["cnf"] = map[string]string{"jkt": ri.dpopJKT} // RFC 9449 §6.1

@@ -44,6 +44,9 @@ type requestInfo struct {
 	// client memoises the client read during this request: a token request reads it for
 	// authentication, policy, and each token's lifetime.
 	client *storage.Client
+	// accessGrant is the grant named by the access token being issued when it has no row
+	// (mintAccessToken): GetPrivateClaimsFromRequest signs it into the token (gid).
+	accessGrant string
 	// verifiedAccessToken is the payload of the JWT access token whose signature the library
 	// verified in this request (see capturingKeySet): the claims of a stateless token.
 	verifiedAccessToken []byte

@@ -219,11 +219,8 @@ func (s *opStorage) deviceTokens(ctx context.Context, r *zop.DeviceAuthorization
 	}
 	ri.issuedGrant = g
 	err = s.store.InTx(ctx, func(tx storage.Store) error {
-		if err := tx.CreateGrant(ctx, g); err != nil {
-			return err
-		}
 		var err error
-		if accessID, exp, err = s.newAccessToken(ctx, tx, g.ID, g.ClientID, g.UserID, g.Scopes, g.Audience, now); err != nil {
+		if accessID, exp, err = s.newGrant(ctx, tx, g, now); err != nil {
 			return err
 		}
 		if withRefresh {

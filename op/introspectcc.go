@@ -84,8 +84,8 @@ func (p *Provider) introspectStateless(w http.ResponseWriter, r *http.Request) b
 			return inactive()
 		}
 	}
-	// As statelessClaims, on claims that are shared and only read.
-	if !isStateless(claims) {
+	// As statelessClaims, on claims that are shared and only read: a machine token's only.
+	if !isMachineToken(claims) {
 		return inactive()
 	}
 	at, err := p.storage.liveStatelessToken(ctx, claims.JWTID, claims)

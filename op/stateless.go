@@ -1,21 +1,29 @@
 package op
 
-// Stateless client_credentials access tokens.
+// Stateless JWT access tokens: a client_credentials token, and a person's token (code
+// exchange, refresh, device grant) of a client with JWT access tokens.
 //
-// A JWT access token issued by the client_credentials grant has no access_tokens row: storing
-// one was a SQL write per token, the main cost of the grant. Everything a row held is in the
-// signed token (sub = client_id = the client, aud, scope, iat, exp, jti), and the token carries
-// gty=client_credentials, a signed mark that it has no row, so the lookup is skipped, and a
-// user token whose row is gone (its user deleted) is never taken for a stateless one.
+// Neither has an access_tokens row: storing one was a SQL write per token (six B-tree pages:
+// the table and its indexes), the main cost of the client_credentials grant and the largest
+// part of a refresh's commit. Everything a row held is in the signed token (sub, client_id,
+// aud, scope, iat, exp, jti, cnf), plus a signed mark of how its state is decided, so that
+// the row lookup is skipped, and a token whose row is gone is never taken for a stateless
+// one:
 //
-// Revocation stays immediate on every instance: RFC 7009 revocation of such a token puts the
-// SHA-256 of its jti on a denylist in the shared database until the token expires, and
-// introspection reads that denylist. Introspection of a stateless token checks the signature,
-// issuer and expiry (the library, then us on the same verified bytes), that its client still
-// exists, is confidential and may use client_credentials, that the client was not deleted and
-// re-created since the token was issued (the token names the client's created_at), and the
-// denylist. A store failure on the way is answered 503, never "inactive". Opaque access
-// tokens and every user token (code, refresh, device) keep their rows: grants revoke them.
+//   - gty=client_credentials (a machine token): its client still exists, is confidential
+//     and may use client_credentials, and was not deleted and re-created since the token was
+//     issued (the token names the client's created_at).
+//   - gid=<grant id> (a person's token): its grant still exists, is not revoked, and is the
+//     token's subject's and client's. Every action that ended a person's access tokens by
+//     their rows (revoking the grant, every grant of the user or of the user and a client,
+//     deleting the user or the client, which deletes the grant) ends the grant with them;
+//     housekeeping keeps the grant while such a token can be live (Grant.AccessExpiresAt).
+//
+// Both are checked for issuer and expiry (the library, then us on the same verified bytes)
+// and against a denylist: RFC 7009 revocation of one token puts the SHA-256 of its jti in
+// the shared database until the token expires (plus denylistMargin), so revocation is
+// immediate on every instance. A store failure on the way is answered 503, never "inactive".
+// Opaque access tokens and tokens issued without the mark keep their rows.
 
 import (
 	"context"
@@ -43,6 +51,8 @@ const (
 	// Compared for equality with the stored value, it needs no clock agreement between
 	// instances.
 	clientCreatedClaim = "client_created"
+	// grantIDClaim names the grant of a person's stateless access token.
+	grantIDClaim = "gid"
 	// denylistMargin keeps a denylist entry past the token's expiry, longer than any clock
 	// skew between instances.
 	denylistMargin = 5 * time.Minute
@@ -62,8 +72,8 @@ func (k capturingKeySet) VerifySignature(ctx context.Context, jws *jose.JSONWebS
 }
 
 // statelessClaims returns the claims of the stateless token tokenID when it is the one whose
-// signature this request verified. Any other token (opaque, a user's JWT, a payload of another
-// jti) is not stateless.
+// signature this request verified. Any other token (opaque, a JWT with a row, a payload of
+// another jti) is not stateless.
 func (s *opStorage) statelessClaims(ctx context.Context, tokenID, subject string) (*oidc.AccessTokenClaims, bool) {
 	payload := requestInfoFrom(ctx).verifiedAccessToken
 	if payload == nil {
@@ -79,11 +89,22 @@ func (s *opStorage) statelessClaims(ctx context.Context, tokenID, subject string
 	return &c, true
 }
 
-// isStateless reports whether verified claims are a stateless (machine) token's: marked
-// client_credentials, with a jti to deny it by.
+// isStateless reports whether verified claims are a stateless token's: a machine one or a
+// person's naming its grant, with a jti to deny it by.
 func isStateless(c *oidc.AccessTokenClaims) bool {
+	return isMachineToken(c) || (c.JWTID != "" && tokenGrant(c) != "")
+}
+
+// isMachineToken reports whether verified claims are a stateless client_credentials token's.
+func isMachineToken(c *oidc.AccessTokenClaims) bool {
 	gty, _ := c.Claims[grantTypeClaim].(string)
 	return gty == clientCredentials && c.JWTID != ""
+}
+
+// tokenGrant is the grant a person's stateless token names ("" for any other token).
+func tokenGrant(c *oidc.AccessTokenClaims) string {
+	gid, _ := c.Claims[grantIDClaim].(string)
+	return gid
 }
 
 // liveStatelessToken decides whether a stateless token is active (see the package comment
@@ -95,20 +116,17 @@ func (s *opStorage) liveStatelessToken(ctx context.Context, tokenID string, c *o
 		return nil, fmt.Errorf("access token: issuer %q: %w", c.Issuer, errInvalid)
 	case !s.now().Before(exp):
 		return nil, fmt.Errorf("access token: %w", storage.ErrExpired)
-	case c.ClientID == "" || c.ClientID != c.Subject:
-		return nil, fmt.Errorf("access token: client %q is not the subject: %w", c.ClientID, errInvalid)
 	}
-	cl, err := s.getClient(ctx, c.ClientID)
+	var gid string
+	var err error
+	if isMachineToken(c) {
+		err = s.liveTokenClient(ctx, c)
+	} else {
+		gid = tokenGrant(c)
+		err = s.liveTokenGrant(ctx, gid, c)
+	}
 	if err != nil {
-		noteStoreFailure(ctx, err)
-		return nil, fmt.Errorf("access token client: %w", err)
-	}
-	switch {
-	case cl.Type != storage.ClientConfidential || !slices.Contains(cl.GrantTypes, clientCredentials):
-		return nil, fmt.Errorf("access token: client %q may no longer use client_credentials: %w", cl.ID, errInvalid)
-	case clientGeneration(c) != cl.CreatedAt.UnixMilli():
-		// A token of a deleted client of the same id: deleting a client revokes its tokens.
-		return nil, fmt.Errorf("access token: client %q was re-created: %w", cl.ID, storage.ErrRevoked)
+		return nil, err
 	}
 	idHash := secret.HashToken(tokenID)
 	denied, err := s.store.AccessTokenDenied(ctx, idHash)
@@ -120,9 +138,50 @@ func (s *opStorage) liveStatelessToken(ctx context.Context, tokenID string, c *o
 		return nil, fmt.Errorf("access token: %w", storage.ErrRevoked)
 	}
 	return &storage.AccessToken{
-		IDHash: idHash, ClientID: c.ClientID, Subject: c.Subject, Scopes: c.Scopes,
+		IDHash: idHash, GrantID: gid, ClientID: c.ClientID, Subject: c.Subject, Scopes: c.Scopes,
 		Audience: c.Audience, CreatedAt: iat, ExpiresAt: exp, DPoPJKT: cnfJKT(c.Claims),
 	}, nil
+}
+
+// liveTokenClient checks a machine token's client: the token's subject, still allowed the
+// grant, and not re-created since.
+func (s *opStorage) liveTokenClient(ctx context.Context, c *oidc.AccessTokenClaims) error {
+	if c.ClientID == "" || c.ClientID != c.Subject {
+		return fmt.Errorf("access token: client %q is not the subject: %w", c.ClientID, errInvalid)
+	}
+	cl, err := s.getClient(ctx, c.ClientID)
+	if err != nil {
+		noteStoreFailure(ctx, err)
+		return fmt.Errorf("access token client: %w", err)
+	}
+	switch {
+	case cl.Type != storage.ClientConfidential || !slices.Contains(cl.GrantTypes, clientCredentials):
+		return fmt.Errorf("access token: client %q may no longer use client_credentials: %w", cl.ID, errInvalid)
+	case clientGeneration(c) != cl.CreatedAt.UnixMilli():
+		// A token of a deleted client of the same id: deleting a client revokes its tokens.
+		return fmt.Errorf("access token: client %q was re-created: %w", cl.ID, storage.ErrRevoked)
+	}
+	return nil
+}
+
+// liveTokenGrant checks a person's token's grant gid, as the row path checks a row's grant:
+// it exists (a deleted user or client took it), is not revoked, and is the token's subject's
+// (compared in constant time, as a row's subject is) and client's.
+func (s *opStorage) liveTokenGrant(ctx context.Context, gid string, c *oidc.AccessTokenClaims) error {
+	g, err := s.store.GetGrant(ctx, gid)
+	if err != nil {
+		noteStoreFailure(ctx, err)
+		return fmt.Errorf("access token grant: %w", err)
+	}
+	switch {
+	case g.RevokedAt != nil:
+		return fmt.Errorf("access token grant: %w", storage.ErrRevoked)
+	case g.UserID == "" || !secret.Equal(g.UserID, c.Subject):
+		return fmt.Errorf("access token: subject mismatch: %w", errInvalid)
+	case c.ClientID == "" || g.ClientID != c.ClientID:
+		return fmt.Errorf("access token: grant of another client: %w", errInvalid)
+	}
+	return nil
 }
 
 // statelessPrivateClaims are the claims a stateless token carries beyond the library's.

@@ -54,11 +54,8 @@ func (s *opStorage) createAccessToken(ctx context.Context, req zop.TokenRequest)
 		var id string
 		var exp time.Time
 		err := s.exchangeCode(ctx, r, now, func(tx storage.Store) error {
-			if err := tx.CreateGrant(ctx, s.grantFromAuthRequest(ctx, r, now)); err != nil {
-				return err
-			}
 			var err error
-			id, exp, err = s.newAccessToken(ctx, tx, r.ID, r.ClientID, r.UserID, r.Scopes, r.GetAudience(), now)
+			id, exp, err = s.newGrant(ctx, tx, s.grantFromAuthRequest(ctx, r, now), now)
 			return err
 		})
 		return id, exp, err
@@ -67,7 +64,7 @@ func (s *opStorage) createAccessToken(ctx context.Context, req zop.TokenRequest)
 			// A JWT: stateless, nothing stored (see stateless.go). An opaque token keeps its row.
 			return secret.NewID(), now.Add(s.accessTTL(c)), nil
 		}
-		return s.newAccessToken(ctx, s.store, "", r.clientID, r.clientID, r.scopes, r.GetAudience(), now)
+		return s.newAccessToken(ctx, s.store, r.clientID, r.scopes, r.GetAudience(), now)
 	case *zop.DeviceAuthorizationState:
 		id, _, exp, err := s.deviceTokens(ctx, r, false)
 		return id, exp, err
@@ -95,11 +92,8 @@ func (s *opStorage) createAccessAndRefreshTokens(ctx context.Context, req zop.To
 		var exp time.Time
 		err := s.exchangeCode(ctx, r, now, func(tx storage.Store) error {
 			g := s.grantFromAuthRequest(ctx, r, now)
-			if err := tx.CreateGrant(ctx, g); err != nil {
-				return err
-			}
 			var err error
-			if accessID, exp, err = s.newAccessToken(ctx, tx, g.ID, g.ClientID, g.UserID, g.Scopes, g.Audience, now); err != nil {
+			if accessID, exp, err = s.newGrant(ctx, tx, g, now); err != nil {
 				return err
 			}
 			refresh, err = s.newRefreshToken(ctx, tx, g, "", r.Scopes, now)
@@ -182,6 +176,10 @@ func (s *opStorage) rotate(ctx context.Context, r *refreshRequest, current strin
 		if next.DPoPJKT == "" {
 			next.DPoPJKT = r.token.DPoPJKT // a binding is never dropped
 		}
+		id, aexp, rowless := s.mintAccessToken(ctx, r.grant.ID, r.grant.ClientID, now)
+		if rowless {
+			next.GrantAccessExpiresAt = aexp // recorded on the grant by the rotation
+		}
 		err := tx.RotateRefreshToken(ctx, secret.HashToken(current), next, now, grace)
 		if errors.Is(err, storage.ErrAlreadyUsed) {
 			reused = true // the grant's revocation must commit: no error from here
@@ -190,9 +188,11 @@ func (s *opStorage) rotate(ctx context.Context, r *refreshRequest, current strin
 		if err != nil {
 			return err
 		}
-		value = v
-		accessID, exp, err = s.newAccessToken(ctx, tx, r.grant.ID, r.grant.ClientID, r.grant.UserID, r.scopes, r.GetAudience(), now)
-		return err
+		value, accessID, exp = v, id, aexp
+		if rowless {
+			return nil
+		}
+		return s.storeAccessToken(ctx, tx, id, exp, r.grant.ID, r.grant.ClientID, r.grant.UserID, r.scopes, r.GetAudience(), now)
 	})
 	switch {
 	case err == nil && reused:
@@ -241,13 +241,57 @@ func (s *opStorage) grantFromAuthRequest(ctx context.Context, r authRequest, now
 	}
 }
 
-func (s *opStorage) newAccessToken(ctx context.Context, st storage.Store, grantID, clientID, subject string, scopes, aud []string, now time.Time) (string, time.Time, error) {
-	ttl := s.lifetimes.AccessToken
+// newGrant stores g and the first access token of it, in st (the caller's transaction). A
+// row-less token's expiry goes into the grant's own row (see mintAccessToken).
+func (s *opStorage) newGrant(ctx context.Context, st storage.Store, g *storage.Grant, now time.Time) (string, time.Time, error) {
+	id, exp, rowless := s.mintAccessToken(ctx, g.ID, g.ClientID, now)
+	if rowless {
+		g.AccessExpiresAt = exp
+	}
+	if err := st.CreateGrant(ctx, g); err != nil {
+		return "", time.Time{}, err
+	}
+	if rowless {
+		return id, exp, nil
+	}
+	if err := s.storeAccessToken(ctx, st, id, exp, g.ID, g.ClientID, g.UserID, g.Scopes, g.Audience, now); err != nil {
+		return "", time.Time{}, err
+	}
+	return id, exp, nil
+}
+
+// mintAccessToken draws the id and expiry of an access token of grant grantID ("" =
+// standalone) for clientID, and tells whether it goes without an access_tokens row: a
+// person's JWT, which names its grant in a signed claim (GetPrivateClaimsFromRequest), so
+// that the grant decides whether it is live (stateless.go). The caller records a row-less
+// token's expiry on the grant in the transaction that issues it, and stores a row for any
+// other token (storeAccessToken).
+func (s *opStorage) mintAccessToken(ctx context.Context, grantID, clientID string, now time.Time) (string, time.Time, bool) {
+	ttl, rowless := s.lifetimes.AccessToken, false
 	if c, err := s.getClient(ctx, clientID); err == nil {
 		ttl = s.accessTTL(c)
+		rowless = grantID != "" && c.AccessTokenFormat != storage.TokenFormatOpaque
 	}
-	id := secret.NewID()
-	exp := now.Add(ttl)
+	ri := requestInfoFrom(ctx)
+	ri.accessGrant = ""
+	if rowless {
+		ri.accessGrant = grantID
+	}
+	return secret.NewID(), now.Add(ttl), rowless
+}
+
+// newAccessToken issues a standalone access token (an opaque client_credentials one): its
+// row is all there is of it.
+func (s *opStorage) newAccessToken(ctx context.Context, st storage.Store, clientID string, scopes, aud []string, now time.Time) (string, time.Time, error) {
+	id, exp, _ := s.mintAccessToken(ctx, "", clientID, now)
+	if err := s.storeAccessToken(ctx, st, id, exp, "", clientID, clientID, scopes, aud, now); err != nil {
+		return "", time.Time{}, err
+	}
+	return id, exp, nil
+}
+
+// storeAccessToken stores the row of the access token id.
+func (s *opStorage) storeAccessToken(ctx context.Context, st storage.Store, id string, exp time.Time, grantID, clientID, subject string, scopes, aud []string, now time.Time) error {
 	err := st.CreateAccessToken(ctx, &storage.AccessToken{
 		IDHash:    secret.HashToken(id),
 		GrantID:   grantID,
@@ -260,9 +304,9 @@ func (s *opStorage) newAccessToken(ctx context.Context, st storage.Store, grantI
 		DPoPJKT:   requestInfoFrom(ctx).dpopJKT,
 	})
 	if err != nil {
-		return "", time.Time{}, fmt.Errorf("store access token: %w", err)
+		return fmt.Errorf("store access token: %w", err)
 	}
-	return id, exp, nil
+	return nil
 }
 
 func (s *opStorage) accessTTL(c *storage.Client) time.Duration {

@@ -316,6 +316,9 @@ func testCodeTokenStoreFailure(t *testing.T, opts ...clientOpt) {
 	// Every read the tokens need happens before the code is consumed (GetUser: the ID token's
 	// claims), so a failure of any of these leaves the code for the client's retry.
 	for _, m := range []string{"GetAuthRequestByCode", "GetUser", "ConsumeAuthCode", "CreateGrant", "CreateAccessToken", "CreateRefreshToken"} {
+		if m == "CreateAccessToken" && c.c.AccessTokenFormat != storage.TokenFormatOpaque {
+			continue // a person's JWT access token has no row
+		}
 		if !slices.Contains(methods, m) {
 			t.Errorf("the exchange did not call %s (calls: %v)", m, methods)
 			continue

@@ -90,14 +90,24 @@ func TestHotPathStoreCalls(t *testing.T) {
 	e.addUser("ada@example.com")
 	c2 := e.addClient(storage.ClientConfidential, firstParty)
 	tok := e.tokens(context.Background(), e.browser(), c2, "ada@example.com")
-	var rt string
+	var rt, uat string
 	check("refresh", log.record(func() {
 		st, _, body := e.postForm("/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}, c2.ID, c2.Secret)
 		if st != 200 {
 			t.Fatal(body)
 		}
-		rt = jsonFieldT(t, body, "refresh_token")
-	}), "GetRefreshToken", "GetGrant", "InTx", "RotateRefreshToken", "CreateAccessToken", "GetUser")
+		rt, uat = jsonFieldT(t, body, "refresh_token"), jsonFieldT(t, body, "access_token")
+	}), "GetRefreshToken", "GetGrant", "InTx", "RotateRefreshToken", "GetUser") // a person's JWT has no row either
+	check("introspect a person's access token", log.record(func() {
+		if !e.introspectActive(c2, uat) {
+			t.Error("access token inactive")
+		}
+	}), "GetGrant", "AccessTokenDenied", "GetUser") // its grant and the denylist; the user's claims
+	check("userinfo", log.record(func() {
+		if st := bearerStatus(t, e.addr+"/userinfo", uat); st != 200 {
+			t.Errorf("userinfo: %d", st)
+		}
+	}), "GetGrant", "AccessTokenDenied", "GetUser")
 	check("introspect refresh token", log.record(func() {
 		if !e.introspectActive(c2, rt) {
 			t.Error("refresh token inactive")

@@ -42,13 +42,13 @@ func (e *testEnv) refreshWith(c *testClient, rt string) tokenAnswer {
 	return tokenAnswer{status: st, refresh: m.RefreshToken, access: m.AccessToken, err: m.Error}
 }
 
-// retryEnv is a server whose store can fail, a user signed in to a confidential client, and
-// the client's first tokens.
-func retryEnv(t *testing.T) (*testEnv, *faultstore.Store, *testClient, *oauth2.Token) {
+// retryEnv is a server whose store can fail, a user signed in to a confidential client
+// (with opts), and the client's first tokens.
+func retryEnv(t *testing.T, opts ...clientOpt) (*testEnv, *faultstore.Store, *testClient, *oauth2.Token) {
 	t.Helper()
 	e, fs := faultEnv(t, nil)
 	e.addUser("ada@example.com")
-	c := e.addClient(storage.ClientConfidential, firstParty)
+	c := e.addClient(storage.ClientConfidential, append([]clientOpt{firstParty}, opts...)...)
 	tok := e.tokens(context.Background(), e.browser(), c, "ada@example.com")
 	if tok.RefreshToken == "" {
 		t.Fatal("no refresh token")
@@ -71,9 +71,10 @@ func (e *testEnv) grantOf(rt string) *storage.Grant {
 }
 
 // A failure to store the new access token rolls the rotation back: the client hears 5xx
-// (not invalid_grant) and its retry with the same token succeeds.
+// (not invalid_grant) and its retry with the same token succeeds. An opaque token's row is
+// stored after the rotation (a JWT has none: the rotation records it on the grant).
 func TestRefreshStoreFailureIsRetryable(t *testing.T) {
-	e, fs, c, tok := retryEnv(t)
+	e, fs, c, tok := retryEnv(t, opaqueTokens)
 	rule := fs.Add(faultstore.Rule{Method: "CreateAccessToken", Err: faultstore.ErrInjected, Times: 1})
 	got := e.refreshWith(c, tok.RefreshToken)
 	if fs.Applied(rule) != 1 {
@@ -233,10 +234,11 @@ func TestCodeExchangeStoreFailureIsRetryable(t *testing.T) {
 	e.addUser("ada@example.com")
 	c := e.addClient(storage.ClientConfidential, firstParty)
 	res, verifier := e.signIn(e.browser(), c, "ada@example.com")
-	rule := fs.Add(faultstore.Rule{Method: "CreateAccessToken", Err: faultstore.ErrInjected, Times: 1})
+	// The last insert of the exchange (a JWT access token has no row).
+	rule := fs.Add(faultstore.Rule{Method: "CreateRefreshToken", Err: faultstore.ErrInjected, Times: 1})
 	_, err := e.oauth2Config(c).Exchange(ctx, res.code, oauth2.VerifierOption(verifier))
 	if fs.Applied(rule) != 1 {
-		t.Fatalf("the access-token insert was not failed (calls %v, err %v)", fs.Calls(), err)
+		t.Fatalf("the refresh-token insert was not failed (calls %v, err %v)", fs.Calls(), err)
 	}
 	var re *oauth2.RetrieveError
 	if !errors.As(err, &re) || re.Response.StatusCode < 500 || re.ErrorCode == "invalid_grant" || re.ErrorCode == "invalid_client" {

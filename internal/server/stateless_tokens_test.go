@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/myaccount/myaccount/storage"
-	"github.com/myaccount/myaccount/storage/faultstore"
 	"github.com/myaccount/myaccount/storage/postgres/pgtest"
 )
 
@@ -192,26 +191,14 @@ func TestStatelessTokenStoreFailuresAreOurs(t *testing.T) {
 		}},
 	} {
 		t.Run(sc.name, func(t *testing.T) {
-			at := ccToken(t, e, c)
-			fs.ResetCalls()
-			normal := sc.req(at)
-			methods := fs.Calls()
-			if normal.status != 200 || len(methods) == 0 {
-				t.Fatalf("without failure: %d %s (calls %v)", normal.status, normal.body, methods)
-			}
-			for _, m := range methods {
-				at := ccToken(t, e, c)
-				fs.Add(faultstore.Rule{Method: m, Err: faultstore.ErrInjected})
-				got := sc.req(at)
-				fs.Clear()
-				checkFailureAnswer(t, sc.name+" with "+m+" failing", normal, got)
+			failEachCall(t, fs, sc.name, func() string { return ccToken(t, e, c) }, sc.req, func(m, at string, got answer) {
 				if got.status < 500 {
 					t.Errorf("%s with %s failing: %d %s, want 503", sc.name, m, got.status, got.body)
 				}
 				if sc.name == "revocation" && !e.introspectActive(c, at) {
 					t.Errorf("revocation failed with %s but the token is inactive", m)
 				}
-			}
+			})
 		})
 	}
 }
