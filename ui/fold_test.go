@@ -2,11 +2,15 @@ package ui
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/myaccount/myaccount/internal/i18n"
 )
 
 // pageData is a value of each page's data type, keyed by page.
@@ -139,4 +143,46 @@ func fillValue(v reflect.Value, filled, bools bool, c common, depth int) {
 // embedded makes an embedded field of an unexported type (common, consolePage) settable.
 func embedded(f reflect.Value) reflect.Value {
 	return reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem()
+}
+
+// A theme's templates are folded too, from what was checked at the start.
+func TestFoldedThemePage(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "templates"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	msg := filepath.Join(dir, "templates", "message.html")
+	if err := os.WriteFile(msg, []byte(`{{define "content"}}<p title="{{.T "Sign in"}}">{{.T "Sign in"}} <a href="{{asset "style.css"}}">{{.Heading}}</a></p>{{end}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := lazyTestConfig(dir)
+	b, err := i18n.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.I18n = b
+	h, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(msg); err != nil {
+		t.Fatal(err)
+	}
+	c := common{Lang: "de", Languages: h.languages, tr: b, static: h.static["de"]}
+	var got strings.Builder
+	folded, err := h.folded["message"]["de"]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := folded.ExecuteTemplate(&got, "content", messagePage{common: c, Heading: "<b>"}); err != nil {
+		t.Fatal(err)
+	}
+	want := `<p title="Anmelden">Anmelden <a href="` + h.assets.url("style.css") + `">&lt;b&gt;</a></p>`
+	if got.String() != want {
+		t.Errorf("themed page:\n got %s\nwant %s", got.String(), want)
+	}
+	// Only the heading is left to evaluate.
+	if src := folded.Lookup("content").Tree.Root.String(); strings.Count(src, "{{") != 1 {
+		t.Errorf("folded content: %s", src)
+	}
 }
