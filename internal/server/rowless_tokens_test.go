@@ -292,10 +292,7 @@ func TestUserJWTStoreFailuresAreOurs(t *testing.T) {
 		name string
 		req  func(at string) answer
 	}{
-		{"introspection", func(at string) answer {
-			st, h, body := e.postForm("/oauth/introspect", url.Values{"token": {at}}, c.ID, c.Secret)
-			return answer{st, h, body}
-		}},
+		{"introspection", e.tokenPost("/oauth/introspect", c)},
 		{"userinfo", func(at string) answer {
 			req, _ := http.NewRequest(http.MethodGet, e.addr+"/userinfo", nil)
 			req.Header.Set("Authorization", "Bearer "+at)
@@ -308,10 +305,7 @@ func TestUserJWTStoreFailuresAreOurs(t *testing.T) {
 			_, _ = io.Copy(&b, resp.Body)
 			return answer{resp.StatusCode, resp.Header, b.String()}
 		}},
-		{"revocation", func(at string) answer {
-			st, h, body := e.postForm("/revoke", url.Values{"token": {at}}, c.ID, c.Secret)
-			return answer{st, h, body}
-		}},
+		{"revocation", e.tokenPost("/revoke", c)},
 	} {
 		t.Run(sc.name, func(t *testing.T) {
 			e.rowlessToken(fresh(), "")
@@ -328,6 +322,14 @@ func TestUserJWTStoreFailuresAreOurs(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// tokenPost posts a token to path (introspection, revocation) as c.
+func (e *testEnv) tokenPost(path string, c *testClient) func(at string) answer {
+	return func(at string) answer {
+		st, h, body := e.postForm(path, url.Values{"token": {at}}, c.ID, c.Secret)
+		return answer{st, h, body}
 	}
 }
 

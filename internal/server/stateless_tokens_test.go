@@ -181,14 +181,8 @@ func TestStatelessTokenStoreFailuresAreOurs(t *testing.T) {
 		name string
 		req  func(at string) answer
 	}{
-		{"introspection", func(at string) answer {
-			st, h, body := e.postForm("/oauth/introspect", url.Values{"token": {at}}, c.ID, c.Secret)
-			return answer{st, h, body}
-		}},
-		{"revocation", func(at string) answer {
-			st, h, body := e.postForm("/revoke", url.Values{"token": {at}}, c.ID, c.Secret)
-			return answer{st, h, body}
-		}},
+		{"introspection", e.tokenPost("/oauth/introspect", c)},
+		{"revocation", e.tokenPost("/revoke", c)},
 	} {
 		t.Run(sc.name, func(t *testing.T) {
 			failEachCall(t, fs, sc.name, func() string { return ccToken(t, e, c) }, sc.req, func(m, at string, got answer) {
