@@ -141,7 +141,7 @@ func (s *opStorage) liveAccessToken(ctx context.Context, tokenID, subject string
 
 // fillUserinfo maps the account onto the standard claims the scopes ask for.
 func (s *opStorage) fillUserinfo(ctx context.Context, ui *oidc.UserInfo, userID string, scopes []string) error {
-	u := requestInfoFrom(ctx).codeUser // read before the code was used (AuthRequestByCode)
+	u := requestInfoFrom(ctx).tokenUser // read with the code or refresh token
 	if u == nil || u.ID != userID {
 		var err error
 		if u, err = s.store.GetUser(ctx, userID); err != nil {

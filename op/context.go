@@ -24,9 +24,10 @@ type requestInfo struct {
 	// hintEmail is the email claim of a (shape-checked) id_token_hint, offered on the
 	// sign-in page when the hinted person must sign in.
 	hintEmail string
-	// codeUser is the user of the code being exchanged, read by AuthRequestByCode before the
-	// code is used, so that building the ID token after it needs no read (fillUserinfo).
-	codeUser *storage.User
+	// tokenUser is the user the tokens of this request are for, read with what they are
+	// issued from (the code, by AuthRequestByCode before the code is used; the refresh
+	// token, with its grant), so that building the ID token needs no read (fillUserinfo).
+	tokenUser *storage.User
 	// idTokenAlg is filled by GetClientByClientID so that SigningKey can honour the client's
 	// registered algorithm within the same request.
 	idTokenAlg string

@@ -198,7 +198,7 @@ func (s *opStorage) AuthRequestByCode(ctx context.Context, code string) (zop.Aut
 		if err != nil {
 			return nil, fmt.Errorf("code's user: %w", err)
 		}
-		ri.codeUser = u
+		ri.tokenUser = u
 	}
 	idAlg := ri.idTokenAlg
 	if idAlg == "" {

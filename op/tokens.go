@@ -361,7 +361,8 @@ func (s *opStorage) refreshTTL(ctx context.Context, clientID string) time.Durati
 // goes on to the rotation, which decides atomically whether it is a retry or reuse.
 func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, token string) (zop.RefreshTokenRequest, error) {
 	now := s.now()
-	rt, err := s.store.GetRefreshToken(ctx, secret.HashToken(token))
+	// One read: the token, its grant and the grant's user (for the ID token's claims).
+	rt, g, u, err := s.store.GetRefreshTokenGrant(ctx, secret.HashToken(token))
 	if err != nil {
 		return nil, fmt.Errorf("refresh token: %w", err)
 	}
@@ -386,13 +387,10 @@ func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, token string
 	if !now.Before(rt.ExpiresAt) {
 		return nil, fmt.Errorf("refresh token: %w", storage.ErrExpired)
 	}
-	g, err := s.store.GetGrant(ctx, rt.GrantID)
-	if err != nil {
-		return nil, fmt.Errorf("refresh token grant: %w", err)
-	}
 	if g.RevokedAt != nil {
 		return nil, fmt.Errorf("refresh token grant: %w", storage.ErrRevoked)
 	}
+	ri.tokenUser = u
 	// RFC 8707 §2.2: a refresh may name fewer of the grant's resources, never others.
 	res, ok := narrowResources(grantResources(g), ri.resources)
 	if !ok {

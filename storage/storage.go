@@ -652,6 +652,9 @@ type TokenStore interface {
 	CreateRefreshToken(ctx context.Context, t *RefreshToken) error
 	// GetRefreshToken returns the token by hash whatever its state.
 	GetRefreshToken(ctx context.Context, hash string) (*RefreshToken, error)
+	// GetRefreshTokenGrant returns the token by hash whatever its state, with its grant and
+	// the grant's user, in one read; a token whose grant has no user is ErrNotFound.
+	GetRefreshTokenGrant(ctx context.Context, hash string) (*RefreshToken, *Grant, *User, error)
 	// RotateRefreshToken marks the token with oldHash used and stores next (same grant) in one
 	// transaction. When the old token was already used it revokes the whole grant and returns
 	// ErrAlreadyUsed, unless grace allows the retry (see RefreshGrace): then next is stored as

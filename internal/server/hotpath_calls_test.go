@@ -97,7 +97,7 @@ func TestHotPathStoreCalls(t *testing.T) {
 			t.Fatal(body)
 		}
 		rt, uat = jsonFieldT(t, body, "refresh_token"), jsonFieldT(t, body, "access_token")
-	}), "GetRefreshToken", "GetGrant", "InTx", "RotateRefreshToken", "GetUser") // a person's JWT has no row either
+	}), "GetRefreshTokenGrant", "InTx", "RotateRefreshToken") // one read: token, grant and user; a person's JWT has no row
 	check("introspect a person's access token", log.record(func() {
 		if !e.introspectActive(c2, uat) {
 			t.Error("access token inactive")

@@ -56,6 +56,30 @@ var refreshTests = []test{
 		wantErr(t, s.CreateRefreshToken(ctx(t), dupHash), storage.ErrConflict)
 		wantErr(t, s.RevokeRefreshToken(ctx(t), "nope", base()), storage.ErrNotFound)
 	}},
+	{"refresh token, grant and user in one read", func(t *testing.T, s storage.Store) {
+		w := makeWorld(t, s, "1")
+		must(t, s.RevokeRefreshToken(ctx(t), w.refresh.Hash, base().Add(time.Minute)))
+		rt, g, u, err := s.GetRefreshTokenGrant(ctx(t), w.refresh.Hash)
+		must(t, err)
+		wantRT, err := s.GetRefreshToken(ctx(t), w.refresh.Hash)
+		must(t, err)
+		equal(t, "token", rt, wantRT)
+		wantG, err := s.GetGrant(ctx(t), w.grant.ID)
+		must(t, err)
+		equal(t, "grant", g, wantG)
+		wantU, err := s.GetUser(ctx(t), w.user.ID)
+		must(t, err)
+		equal(t, "user", u, wantU)
+		_, _, _, err = s.GetRefreshTokenGrant(ctx(t), "nope")
+		wantErr(t, err, storage.ErrNotFound)
+		// Another world's token gets its own grant and user.
+		w2 := makeWorld(t, s, "2")
+		_, g, u, err = s.GetRefreshTokenGrant(ctx(t), w2.refresh.Hash)
+		must(t, err)
+		if g.ID != w2.grant.ID || u.ID != w2.user.ID {
+			t.Fatalf("second token: grant %q user %q, want %q and %q", g.ID, u.ID, w2.grant.ID, w2.user.ID)
+		}
+	}},
 	{"rotate marks old used, stores next and touches the grant", func(t *testing.T, s storage.Store) {
 		w := makeWorld(t, s, "1")
 		now := base().Add(time.Hour)

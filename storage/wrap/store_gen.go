@@ -539,6 +539,14 @@ func (s *Store) GetRefreshToken(ctx context.Context, a1 string) (r0 *storage.Ref
 	return
 }
 
+func (s *Store) GetRefreshTokenGrant(ctx context.Context, a1 string) (r0 *storage.RefreshToken, r1 *storage.Grant, r2 *storage.User, err error) {
+	err = s.around(ctx, "GetRefreshTokenGrant", func(ctx context.Context) (err error) {
+		r0, r1, r2, err = s.inner.GetRefreshTokenGrant(ctx, a1)
+		return err
+	})
+	return
+}
+
 func (s *Store) GetSession(ctx context.Context, a1 string) (r0 *storage.Session, err error) {
 	err = s.around(ctx, "GetSession", func(ctx context.Context) (err error) {
 		r0, err = s.inner.GetSession(ctx, a1)
