@@ -10,6 +10,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/myaccount/myaccount/internal/golden"
 	"github.com/myaccount/myaccount/internal/i18n"
 )
 
@@ -64,7 +65,7 @@ func TestFoldedPagesRenderAsTemplates(t *testing.T) {
 				gerr := folded.ExecuteTemplate(&got, "layout", data)
 				if (werr == nil) != (gerr == nil) || got.String() != want.String() {
 					t.Errorf("%s (%s, %+v): folded page differs (errors %v, %v):\n%s", name, l.Tag, m, gerr, werr,
-						firstDiff(got.String(), want.String()))
+						golden.FirstDiff(got.String(), want.String()))
 				}
 				if filled && werr != nil {
 					t.Logf("%s (%s): %v", name, l.Tag, werr)

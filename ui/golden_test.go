@@ -3,12 +3,10 @@ package ui
 import (
 	"context"
 	"encoding/base64"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -16,13 +14,11 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/myaccount/myaccount/internal/golden"
 	"github.com/myaccount/myaccount/internal/i18n"
 	"github.com/myaccount/myaccount/internal/mfa/webauthnx"
 	"github.com/myaccount/myaccount/storage"
 )
-
-// update rewrites the golden files from the current output: go test ./ui -run Golden -update.
-var update = flag.Bool("update", false, "rewrite testdata/golden from the current output")
 
 // goldenCSRF is the browser's CSRF secret in these tests, so the token on the page is fixed.
 const goldenCSRF = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"
@@ -134,21 +130,7 @@ func loginPageCases() []goldenCase {
 func TestLoginPageGolden(t *testing.T) {
 	for _, tc := range loginPageCases() {
 		t.Run(tc.name, func(t *testing.T) {
-			got := goldenRender(t, tc)
-			path := filepath.Join("testdata", "golden", tc.name+".golden")
-			if *update {
-				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != string(want) {
-				t.Errorf("%s differs from %s:\n%s", tc.name, path, firstDiff(got, string(want)))
-			}
+			golden.Check(t, filepath.Join("testdata", "golden", tc.name+".golden"), goldenRender(t, tc))
 		})
 	}
 }
@@ -198,16 +180,6 @@ func dumpResponse(status int, hdr http.Header, body string) string {
 	b.WriteString("\n")
 	b.WriteString(body)
 	return b.String()
-}
-
-// firstDiff shows where two texts part.
-func firstDiff(got, want string) string {
-	i := 0
-	for i < len(got) && i < len(want) && got[i] == want[i] {
-		i++
-	}
-	from := max(0, i-80)
-	return fmt.Sprintf("at byte %d:\n got …%q\nwant …%q", i, got[from:min(len(got), i+80)], want[from:min(len(want), i+80)])
 }
 
 // BenchmarkRenderLoginPage renders the sign-in page of an authorization request, with the

@@ -1,18 +1,15 @@
 package mail
 
 import (
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
-)
 
-// update rewrites the golden files from the current output: go test ./internal/mail -run Golden -update.
-var update = flag.Bool("update", false, "rewrite testdata/golden from the current output")
+	"github.com/myaccount/myaccount/internal/golden"
+)
 
 // goldenCases are the messages compared byte for byte with what the code rendered before
 // rendering was made cheaper: every kind in every language, and the new sign-in notice with
@@ -60,26 +57,7 @@ func TestRenderGolden(t *testing.T) {
 			t.Fatalf("%s: %v", name, err)
 		}
 		got := "Subject: " + m.Subject + "\n\n" + m.Text + "\n----\n" + m.HTML
-		path := filepath.Join("testdata", "golden", name+".golden")
-		if *update {
-			if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got != string(want) {
-			i := 0
-			for i < len(got) && i < len(want) && got[i] == want[i] {
-				i++
-			}
-			from := max(0, i-60)
-			t.Errorf("%s differs from %s at byte %d:\n got …%q\nwant …%q", name, path, i,
-				got[from:min(len(got), i+60)], string(want[from:min(len(want), i+60)]))
-		}
+		golden.Check(t, filepath.Join("testdata", "golden", name+".golden"), got)
 	}
 }
 

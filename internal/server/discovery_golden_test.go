@@ -1,18 +1,15 @@
 package server_test
 
 import (
-	"bytes"
 	"encoding/json"
-	"flag"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite golden files")
+	"github.com/myaccount/myaccount/internal/golden"
+)
 
 // TestDiscoveryGolden pins the discovery document: a relying party reads every field, so any
 // change to it must be deliberate (go test ./internal/server/ -run DiscoveryGolden -update).
@@ -36,17 +33,5 @@ func TestDiscoveryGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	got = append(got, '\n')
-	path := filepath.Join("testdata", "discovery.golden.json")
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("discovery document changed; if intended, run with -update.\ngot:\n%s\nwant:\n%s", got, want)
-	}
+	golden.Check(t, filepath.Join("testdata", "discovery.golden.json"), string(got))
 }
