@@ -149,6 +149,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	if err != nil {
 		return nil, err
 	}
+	// The server's single-row reads use SQLite's writer when it is idle: its page cache
+	// survives the commits that empty the read pool's (sqlstore.DB.ReadOnIdleWriter). The
+	// CLI, which may hold the writer's connection itself (seed), does not.
+	if db, ok := store.(*sqlstore.DB); ok {
+		db.ReadOnIdleWriter()
+	}
 	// One clock: the store's own readings of the time (expiry checks, default timestamps)
 	// follow Options.Now too.
 	if db, ok := store.(*sqlstore.DB); ok && opts.Now != nil {

@@ -95,6 +95,10 @@ type DB struct {
 	syncLog func(context.Context) error
 	// txDurable is set, in a transaction, when it holds a durable write (see durable).
 	txDurable *bool
+	// writer, when set (ReadOnIdleWriter), is the token of the write pool's one connection:
+	// a transaction holds it from BEGIN to COMMIT, and a plain single-row read takes it when
+	// it is free and runs on the writer (see get).
+	writer chan struct{}
 }
 
 var _ storage.Store = (*DB)(nil)
@@ -138,6 +142,54 @@ func (d *DB) WithClock(now func() time.Time) *DB {
 	c := *d
 	c.now = now
 	return &c
+}
+
+// ReadOnIdleWriter makes plain single-row reads run on the write connection when no
+// transaction holds it, instead of on the read pool. SQLite discards a connection's page
+// cache whenever another connection has committed since its last read, so under a stream
+// of commits nearly every read on the read pool starts from pread calls of each page it
+// walks (a refresh token's lookup: about 130 us of a refresh's CPU); the writer's own
+// commits leave its cache valid. A read never waits for the writer: when a transaction
+// holds it, the read goes to the read pool as before, so reads still run beside the
+// writer on several cores. Only for a split DB (NewSplit with two pools); call it before
+// the DB is used. A caller holding a connection of SQLX() itself (the seed command) must
+// not read through a DB that does this, so the server opts in and the CLI does not.
+func (d *DB) ReadOnIdleWriter() {
+	if d.read != d.root {
+		d.writer = make(chan struct{}, 1)
+	}
+}
+
+// borrowWriter returns a copy of d whose plain reads run on the write pool, and its release,
+// when query is a plain SELECT outside a transaction and the writer is idle.
+func (d *DB) borrowWriter(query string) (*DB, func(), bool) {
+	if d.writer == nil || d.tx != nil || !isSelect(query) {
+		return nil, nil, false
+	}
+	select {
+	case d.writer <- struct{}{}:
+	default:
+		return nil, nil, false
+	}
+	w := *d
+	w.read, w.readStmts = d.root, d.rootStmts
+	return &w, func() { <-d.writer }, true
+}
+
+// holdWriter waits for the writer token (ReadOnIdleWriter) and returns its release; a
+// transaction holds it so that no read is sent to the connection the transaction has (a
+// read through the DB rather than the transaction, by the transaction's own goroutine,
+// would otherwise wait for itself).
+func (d *DB) holdWriter(ctx context.Context) (func(), error) {
+	if d.writer == nil {
+		return func() {}, nil
+	}
+	select {
+	case d.writer <- struct{}{}:
+		return func() { <-d.writer }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("begin transaction: %w", ctx.Err())
+	}
 }
 
 // SQLX returns the underlying handle (the write pool when there are two), for health checks,
@@ -223,6 +275,18 @@ func (d *DB) inTx(ctx context.Context, fn func(tx *DB) error) error {
 
 // runTx runs fn in one new transaction.
 func (d *DB) runTx(ctx context.Context, fn func(tx *DB) error) error {
+	release, err := d.holdWriter(ctx)
+	if err != nil {
+		return err
+	}
+	released := false
+	releaseOnce := func() {
+		if !released {
+			released = true
+			release()
+		}
+	}
+	defer releaseOnce()
 	tx, err := d.root.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
@@ -252,6 +316,7 @@ func (d *DB) runTx(ctx context.Context, fn func(tx *DB) error) error {
 	if d.rootStmts != nil {
 		d.rootStmts.prepareWanted(ctx)
 	}
+	releaseOnce() // the log's sync is outside the writer
 	if *bound.txDurable {
 		return d.syncNow(ctx)
 	}
@@ -297,6 +362,10 @@ func (d *DB) syncNow(ctx context.Context) error {
 
 // get, sel and exec run a rebound query on the current handle (pool or transaction).
 func (d *DB) get(ctx context.Context, dest any, query string, args ...any) error {
+	if w, release, ok := d.borrowWriter(query); ok {
+		defer release()
+		d = w
+	}
 	if st, err := d.stmt(ctx, query); err != nil || st != nil {
 		if err != nil {
 			return err
