@@ -51,18 +51,15 @@ func (p *Provider) introspectRefresh(w http.ResponseWriter, r *http.Request) boo
 		writeJSON(http.StatusUnauthorized, map[string]string{"error": "invalid_client"})
 		return true
 	}
-	rt, err := p.cfg.Store.GetRefreshToken(ctx, secret.HashToken(token))
+	// The token with its grant, in the one read a refresh uses.
+	rt, g, _, err := p.cfg.Store.GetRefreshTokenGrant(ctx, secret.HashToken(token))
 	if err != nil {
 		noteStoreFailure(ctx, err)
 		return false
 	}
 	now := p.cfg.Now().UTC()
-	active := rt.ClientID == clientID && rt.UsedAt == nil && rt.RevokedAt == nil && now.Before(rt.ExpiresAt)
-	if active {
-		g, err := p.cfg.Store.GetGrant(ctx, rt.GrantID)
-		noteStoreFailure(ctx, err)
-		active = err == nil && g.RevokedAt == nil
-	}
+	active := rt.ClientID == clientID && rt.UsedAt == nil && rt.RevokedAt == nil && now.Before(rt.ExpiresAt) &&
+		g.RevokedAt == nil
 	if !active {
 		// Another client's token, a used or revoked one: inactive, and nothing more (§2.2).
 		writeJSON(http.StatusOK, map[string]bool{"active": false})

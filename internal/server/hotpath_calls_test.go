@@ -112,7 +112,7 @@ func TestHotPathStoreCalls(t *testing.T) {
 		if !e.introspectActive(c2, rt) {
 			t.Error("refresh token inactive")
 		}
-	}), "GetRefreshToken", "GetGrant")
+	}), "GetRefreshTokenGrant") // the token with its grant, as a refresh reads it
 	// A wrong secret is refused before the token is looked up.
 	check("introspect refresh token, wrong secret", log.record(func() {
 		if st, _, _ := e.postForm("/oauth/introspect", url.Values{"token": {rt}}, c2.ID, "wrong"); st != 401 {

@@ -391,3 +391,19 @@ func TestUserJWTGrantKeptWhileTokenLive(t *testing.T) {
 		}
 	})
 }
+
+// TestRefreshIntrospectionStoreFailuresAreOurs: introspecting a refresh token (its one read
+// with the grant, GetRefreshTokenGrant) answers a failing store 5xx, never "inactive".
+func TestRefreshIntrospectionStoreFailuresAreOurs(t *testing.T) {
+	e, fs := faultEnv(t, nil)
+	e.addUser("ada@example.com")
+	c := e.addClient(storage.ClientConfidential, firstParty)
+	fresh := func() string {
+		return e.tokens(context.Background(), e.browser(), c, "ada@example.com").RefreshToken
+	}
+	failEachCall(t, fs, "refresh introspection", fresh, e.tokenPost("/oauth/introspect", c), func(m, _ string, got answer) {
+		if got.status < 500 {
+			t.Errorf("refresh introspection with %s failing: %d %s, want 5xx", m, got.status, got.body)
+		}
+	})
+}
