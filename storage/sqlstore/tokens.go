@@ -354,23 +354,24 @@ func (d *DB) GetRefreshTokenGrant(ctx context.Context, hash string) (*storage.Re
 		G grantRow        `db:"g"`
 		U userRow         `db:"u"`
 	}
-	if err := d.get(ctx, &r, d.q.tokens.getRefreshGrant, hash); err != nil {
-		return nil, nil, nil, d.wrap(err, "get refresh token and grant")
+	err := d.get(ctx, &r, d.q.tokens.getRefreshGrant, hash)
+	var t *storage.RefreshToken
+	var g *storage.Grant
+	if err == nil {
+		t, err = r.T.token()
 	}
-	t, err := r.T.token()
-	if err != nil {
-		return nil, nil, nil, d.wrap(err, "get refresh token and grant")
+	if err == nil {
+		g, err = r.G.grant()
 	}
-	g, err := r.G.grant()
 	if err != nil {
 		return nil, nil, nil, d.wrap(err, "get refresh token and grant")
 	}
 	return t, g, r.U.user(), nil
 }
 
-// qualified turns a column list of table alias a into "a.col AS "a.col"", ...: the names
-// sqlx gives the fields of a struct field tagged a, so that rows of several tables with
-// columns of the same names scan into one struct.
+// qualified turns the column list of the table aliased a into a.col AS "a.col", ...: the
+// names sqlx gives the fields of a struct field tagged a, so that rows of several tables
+// whose columns share names scan into one struct.
 func qualified(a, columns string) string {
 	cols := strings.Split(columns, ",")
 	for i, c := range cols {

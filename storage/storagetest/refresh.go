@@ -79,6 +79,14 @@ var refreshTests = []test{
 		if g.ID != w2.grant.ID || u.ID != w2.user.ID {
 			t.Fatalf("second token: grant %q user %q, want %q and %q", g.ID, u.ID, w2.grant.ID, w2.user.ID)
 		}
+		// A grant without a person (as a machine's) gives its token no user: not found.
+		machine := newGrant("machine-grant", "", w.client.ID)
+		must(t, s.CreateGrant(ctx(t), machine))
+		orphan := newRefresh("machine-rt", machine)
+		orphan.UserID = ""
+		must(t, s.CreateRefreshToken(ctx(t), orphan))
+		_, _, _, err = s.GetRefreshTokenGrant(ctx(t), orphan.Hash)
+		wantErr(t, err, storage.ErrNotFound)
 	}},
 	{"rotate marks old used, stores next and touches the grant", func(t *testing.T, s storage.Store) {
 		w := makeWorld(t, s, "1")
