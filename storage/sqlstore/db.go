@@ -273,23 +273,27 @@ func (d *DB) inTx(ctx context.Context, fn func(tx *DB) error) error {
 	}
 }
 
-// runTx runs fn in one new transaction.
+// runTx runs fn in one new transaction, then, if it made a durable write, syncs the log
+// (outside the writer: commitTx has released it).
 func (d *DB) runTx(ctx context.Context, fn func(tx *DB) error) error {
-	release, err := d.holdWriter(ctx)
-	if err != nil {
+	durable, err := d.commitTx(ctx, fn)
+	if err != nil || !durable {
 		return err
 	}
-	released := false
-	releaseOnce := func() {
-		if !released {
-			released = true
-			release()
-		}
+	return d.syncNow(ctx)
+}
+
+// commitTx runs fn in one new transaction and commits it, holding the writer (holdWriter)
+// throughout; durable reports a durable write in it.
+func (d *DB) commitTx(ctx context.Context, fn func(tx *DB) error) (durable bool, err error) {
+	release, err := d.holdWriter(ctx)
+	if err != nil {
+		return false, err
 	}
-	defer releaseOnce()
+	defer release()
 	tx, err := d.root.BeginTxx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
+		return false, fmt.Errorf("begin transaction: %w", err)
 	}
 	bound := *d
 	bound.ex, bound.tx = tx, tx
@@ -305,22 +309,18 @@ func (d *DB) runTx(ctx context.Context, fn func(tx *DB) error) error {
 	if err := fn(&bound); err != nil {
 		finished = true
 		if rbErr := tx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
-			return errors.Join(err, fmt.Errorf("rollback: %w", rbErr))
+			return false, errors.Join(err, fmt.Errorf("rollback: %w", rbErr))
 		}
-		return err
+		return false, err
 	}
 	finished = true
 	if err := tx.Commit(); err != nil {
-		return d.wrap(err, "commit")
+		return false, d.wrap(err, "commit")
 	}
 	if d.rootStmts != nil {
 		d.rootStmts.prepareWanted(ctx)
 	}
-	releaseOnce() // the log's sync is outside the writer
-	if *bound.txDurable {
-		return d.syncNow(ctx)
-	}
-	return nil
+	return *bound.txDurable, nil
 }
 
 // SetLogSync makes the writes that take access away or change credentials (see durable)
