@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -84,4 +85,29 @@ func openTempB(b *testing.B) *sqlstore.DB {
 	}
 	b.Cleanup(func() { db.Close() })
 	return db
+}
+
+// BenchmarkAccessTokenDenied is a stateless token's introspection read: the denylist, which
+// holds nothing for a live token.
+func BenchmarkAccessTokenDenied(b *testing.B) { benchDenied(b, b.Context()) }
+
+// BenchmarkAccessTokenDeniedBackground is the same read with a context that cannot be
+// cancelled: the difference is what database/sql's per-query goroutine (Rows.initContextClose)
+// costs.
+func BenchmarkAccessTokenDeniedBackground(b *testing.B) { benchDenied(b, context.Background()) }
+
+func benchDenied(b *testing.B, ctx context.Context) {
+	db := openTempB(b)
+	now := time.Now()
+	for i := range 100 {
+		if err := db.DenyAccessToken(b.Context(), fmt.Sprintf("denied-%d", i), "c1", now.Add(time.Hour), now); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for b.Loop() {
+		denied, err := db.AccessTokenDenied(ctx, "a-live-token-hash")
+		if err != nil || denied {
+			b.Fatal(denied, err)
+		}
+	}
 }
