@@ -460,8 +460,9 @@ func TestAdminAPIStoreFault(t *testing.T) {
 		if a.header.Get("Retry-After") == "" {
 			t.Errorf("%s %s: no Retry-After", c.method, c.path)
 		}
+		body, _ := withoutRandom(answer(a))
 		for _, leak := range leaks {
-			if strings.Contains(strings.ToLower(a.body), leak) {
+			if strings.Contains(strings.ToLower(body), leak) {
 				t.Errorf("%s %s leaks %q: %s", c.method, c.path, leak, a.body)
 			}
 		}
