@@ -89,14 +89,14 @@ func openTempB(b *testing.B) *sqlstore.DB {
 
 // BenchmarkAccessTokenDenied is a stateless token's introspection read: the denylist, which
 // holds nothing for a live token.
-func BenchmarkAccessTokenDenied(b *testing.B) { benchDenied(b, b.Context()) }
+func BenchmarkAccessTokenDenied(b *testing.B) { benchDenied(b.Context(), b) }
 
 // BenchmarkAccessTokenDeniedBackground is the same read with a context that cannot be
 // cancelled: the difference is what database/sql's per-query goroutine (Rows.initContextClose)
 // costs.
-func BenchmarkAccessTokenDeniedBackground(b *testing.B) { benchDenied(b, context.Background()) }
+func BenchmarkAccessTokenDeniedBackground(b *testing.B) { benchDenied(context.Background(), b) }
 
-func benchDenied(b *testing.B, ctx context.Context) {
+func benchDenied(ctx context.Context, b *testing.B) {
 	db := openTempB(b)
 	now := time.Now()
 	for i := range 100 {
