@@ -14,8 +14,9 @@ int sqlite3_open_v2(const char *filename, sqlite3 **db, int flags, const char *v
 int sqlite3_close_v2(sqlite3 *db);
 int sqlite3_exec(sqlite3 *db, const char *sql, void *callback, void *arg, char **errmsg);
 int sqlite3_wal_checkpoint_v2(sqlite3 *db, const char *schema, int mode, int *log, int *ckpt);
+int sqlite3_busy_handler(sqlite3 *db, int (*handler)(void *, int), void *arg);
 
-enum { ck_open_readwrite = 0x2, ck_open_fullmutex = 0x10000, ck_passive = 0 };
+enum { ck_open_readwrite = 0x2, ck_open_fullmutex = 0x10000, ck_passive_mode = 0, ck_restart_mode = 2 };
 
 typedef struct {
 	sqlite3 *db;
@@ -23,16 +24,36 @@ typedef struct {
 	pthread_mutex_t mu;
 	pthread_cond_t cond;
 	long period_ms;
+	int restart_frames; // a log this long after a checkpoint is to be rewound (0: never)
 	int give_up;  // failures in a row after which the thread stops
+	int busy_polls; // how many times a RESTART looks again for the write lock or readers
 	int stop;     // under mu
+	int asked;    // under mu: a checkpoint Go asks for now (ck_ask)
 	int gave_up;  // atomic: the thread stopped after give_up failures
-	long runs;    // atomic: checkpoints that succeeded
+	int want_restart; // atomic: the log is past restart_frames
+	long long runs;    // atomic: PASSIVE checkpoints that succeeded
+	long long restarts; // atomic: RESTART checkpoints that succeeded
+	long long answered; // atomic: checkpoints asked for and run, done or not
 } ck_state;
 
-static int ck_checkpoint(ck_state *c) {
-	int rc = sqlite3_wal_checkpoint_v2(c->db, 0, ck_passive, 0, 0);
-	if (rc == 0) __atomic_add_fetch(&c->runs, 1, __ATOMIC_SEQ_CST);
-	return rc;
+// ck_passive copies the log into the database; it waits for no one.
+static int ck_passive(ck_state *c) {
+	int log = 0;
+	int rc = sqlite3_wal_checkpoint_v2(c->db, 0, ck_passive_mode, &log, 0);
+	if (rc != 0) return rc;
+	__atomic_add_fetch(&c->runs, 1, __ATOMIC_SEQ_CST);
+	if (c->restart_frames > 0 && log >= c->restart_frames)
+		__atomic_store_n(&c->want_restart, 1, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+// ck_restart_now copies what is left and waits for the readers still in the log, so that
+// the next commit rewinds it. Go holds the write connection meanwhile (checkpointer.rewind).
+static void ck_restart_now(ck_state *c) {
+	if (sqlite3_wal_checkpoint_v2(c->db, 0, ck_restart_mode, 0, 0) == 0) {
+		__atomic_add_fetch(&c->restarts, 1, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&c->want_restart, 0, __ATOMIC_SEQ_CST);
+	}
 }
 
 static void *ck_loop(void *arg) {
@@ -48,11 +69,19 @@ static void *ck_loop(void *arg) {
 			until.tv_sec++;
 			until.tv_nsec -= 1000000000L;
 		}
-		while (!c->stop && pthread_cond_timedwait(&c->cond, &c->mu, &until) != ETIMEDOUT) {
+		while (!c->stop && !c->asked && pthread_cond_timedwait(&c->cond, &c->mu, &until) != ETIMEDOUT) {
 		}
 		if (c->stop) break;
+		int asked = c->asked;
+		c->asked = 0;
 		pthread_mutex_unlock(&c->mu);
-		if (ck_checkpoint(c) == 0) {
+		if (asked == ck_restart_mode + 1) {
+			ck_restart_now(c);
+			__atomic_add_fetch(&c->answered, 1, __ATOMIC_SEQ_CST);
+		} else if (asked) {
+			ck_passive(c);
+			__atomic_add_fetch(&c->answered, 1, __ATOMIC_SEQ_CST);
+		} else if (ck_passive(c) == 0) {
 			failed = 0;
 		} else if (++failed >= c->give_up) {
 			__atomic_store_n(&c->gave_up, 1, __ATOMIC_SEQ_CST);
@@ -64,14 +93,36 @@ static void *ck_loop(void *arg) {
 	return 0;
 }
 
+// ck_ask has the thread run a checkpoint of mode now (ck_passive_mode or ck_restart_mode).
+static void ck_ask(ck_state *c, int mode) {
+	pthread_mutex_lock(&c->mu);
+	c->asked = mode + 1;
+	pthread_cond_signal(&c->cond);
+	pthread_mutex_unlock(&c->mu);
+}
+
+// ck_busy is the connection's busy handler: it looks again every 100 us. SQLite's own sleeps
+// 1, 2, 5, 10 ms ..., and a RESTART waiting for the last readers to leave the log (they do
+// within microseconds) then held the writer 14-30 ms.
+static int ck_busy(void *arg, int n) {
+	ck_state *c = arg;
+	if (n >= c->busy_polls) return 0;
+	struct timespec d = {0, 100000};
+	nanosleep(&d, 0);
+	return 1;
+}
+
 // ck_start opens path, runs pragma on it, and starts the thread. It returns 0, or the
 // SQLite (or pthread) error code, having freed everything.
-static int ck_start(const char *path, const char *pragma, long period_ms, int give_up, ck_state **out) {
+static int ck_start(const char *path, const char *pragma, long period_ms, int restart_frames, int busy_ms, int give_up, ck_state **out) {
 	ck_state *c = calloc(1, sizeof *c);
 	if (!c) return ENOMEM;
 	c->period_ms = period_ms;
+	c->restart_frames = restart_frames;
 	c->give_up = give_up;
 	int rc = sqlite3_open_v2(path, &c->db, ck_open_readwrite | ck_open_fullmutex, 0);
+	c->busy_polls = busy_ms * 10;
+	if (rc == 0) rc = sqlite3_busy_handler(c->db, ck_busy, c);
 	if (rc == 0) rc = sqlite3_exec(c->db, pragma, 0, 0, 0);
 	if (rc != 0) {
 		sqlite3_close_v2(c->db);
@@ -90,8 +141,6 @@ static int ck_start(const char *path, const char *pragma, long period_ms, int gi
 	return 0;
 }
 
-static int ck_gave_up(ck_state *c) { return __atomic_load_n(&c->gave_up, __ATOMIC_SEQ_CST); }
-static long ck_runs(ck_state *c) { return __atomic_load_n(&c->runs, __ATOMIC_SEQ_CST); }
 
 // ck_stop stops and joins the thread, checkpoints a last time, closes and frees.
 static int ck_stop(ck_state *c) {
@@ -100,7 +149,7 @@ static int ck_stop(ck_state *c) {
 	pthread_cond_signal(&c->cond);
 	pthread_mutex_unlock(&c->mu);
 	pthread_join(c->thread, 0);
-	int rc = ck_checkpoint(c);
+	int rc = ck_passive(c);
 	sqlite3_close_v2(c->db);
 	pthread_mutex_destroy(&c->mu);
 	pthread_cond_destroy(&c->cond);
@@ -114,15 +163,38 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
 	"github.com/jmoiron/sqlx"
 )
 
-// checkpointEvery is how often the background checkpointer copies the WAL into the database
-// file. At a few thousand small transactions a second the WAL grows by a few MB in between.
-const checkpointEvery = 250 * time.Millisecond
+// checkpointConfig says how the background checkpointer works.
+type checkpointConfig struct {
+	// every is how often it copies the WAL into the database file. At a few thousand small
+	// transactions a second the WAL grows by a few MB in between.
+	every time.Duration
+	// restartFrames is the WAL length (in pages) from which the WAL is rewound (see
+	// checkpointer); 0 never does. walLimit is what the WAL file is cut back to when
+	// rewound (the writer's journal_size_limit), should it have grown past that meanwhile.
+	restartFrames int
+	walLimit      int64
+	// restartWait bounds how long a rewinding checkpoint waits for the readers still in the
+	// WAL (and for a writer in another process): its busy_timeout.
+	restartWait time.Duration
+}
+
+// defaultCheckpoints is the server's configuration: 4,096 pages is 16 MiB at SQLite's 4 KiB
+// pages, half a second of a refresh load on one core.
+func defaultCheckpoints() checkpointConfig {
+	return checkpointConfig{
+		every:         250 * time.Millisecond,
+		restartFrames: 16384,
+		walLimit:      128 << 20,
+		restartWait:   100 * time.Millisecond,
+	}
+}
 
 // checkpointer moves WAL checkpoints out of the write path. SQLite's automatic checkpoint
 // runs inside the COMMIT that crosses 1,000 WAL pages: that commit copies the pages into the
@@ -135,12 +207,26 @@ const checkpointEvery = 250 * time.Millisecond
 // with synchronous=NORMAL, the default): this period is what bounds the commits a power cut
 // can undo (see buildDSN).
 //
+// A PASSIVE checkpoint copies the WAL but never rewinds it: only a writer does, at the start
+// of a transaction that finds the whole WAL copied and no reader in it, and beside a steady
+// stream of commits the writer has always appended again by then. The WAL then grew without
+// bound: 36 MB a second under a refresh load, 320 MB in 8 s, every page read searching a
+// longer WAL index and every commit extending the file. So once the WAL is restartFrames
+// long, the thread runs a PASSIVE checkpoint at once, then a goroutine takes the write
+// connection (writers queue behind it in Go, under their deadlines, not in SQLite's busy
+// handler, which sleeps 1, 2, 5, 10 ms ...) and the thread runs a RESTART checkpoint: it
+// copies the little that was committed since, syncs, and waits for the readers still in
+// the WAL, so the next commit starts it again from the beginning. The first PASSIVE keeps
+// that short: a RESTART that copied a period's commits held the writer 21-37 ms under a
+// refresh load.
+//
 // The checkpoints run on a thread of their own, started in C, not on a goroutine: a
 // goroutine in a cgo call keeps its P (Go's right to run Go code) until sysmon notices, which
 // can take up to 10 ms when sysmon has backed off, and a checkpoint spends milliseconds in
 // fsync and in writes that wait for writeback. With GOMAXPROCS=1 (a server on one core) the
 // core then idled while requests were waiting: 2-4 % of a sign-in load's time in `iowait`,
-// with no other thread runnable (docs/sizing.md, "The checkpointer's thread").
+// with no other thread runnable (docs/sizing.md, "The checkpointer's thread"). The goroutine
+// reads the thread's counters from C memory without a cgo call.
 type checkpointer struct {
 	c    *C.ck_state
 	stop context.CancelFunc
@@ -154,36 +240,56 @@ const checkpointGiveUp = 20
 
 // startCheckpointer opens a connection to file with the writer's synchronous level, turns
 // the automatic checkpoint of the write pool (one connection) off, and checkpoints on its
-// thread until close. A goroutine watches for the thread giving up, to give the checkpoints
-// back to the writer.
-func startCheckpointer(ctx context.Context, file string, synchronous int, write *sqlx.DB) (*checkpointer, error) {
+// thread until close. A goroutine holds the write connection for the RESTARTs, and watches
+// for the thread giving up, to give the checkpoints back to the writer.
+func startCheckpointer(ctx context.Context, file string, synchronous int, write *sqlx.DB, cfg checkpointConfig) (*checkpointer, error) {
 	path := C.CString(file)
 	defer C.free(unsafe.Pointer(path))
 	pragma := C.CString(fmt.Sprintf("PRAGMA synchronous=%d", synchronous))
 	defer C.free(unsafe.Pointer(pragma))
 	var c *C.ck_state
-	if rc := C.ck_start(path, pragma, C.long(checkpointEvery/time.Millisecond), checkpointGiveUp, &c); rc != 0 {
+	if rc := C.ck_start(path, pragma, C.long(cfg.every/time.Millisecond), C.int(cfg.restartFrames),
+		C.int(cfg.restartWait/time.Millisecond), checkpointGiveUp, &c); rc != 0 {
 		return nil, fmt.Errorf("start the checkpointer: error %d", int(rc))
 	}
-	if _, err := write.ExecContext(ctx, "PRAGMA wal_autocheckpoint=0"); err != nil {
-		C.ck_stop(c)
-		return nil, err
+	pragmas := []string{"PRAGMA wal_autocheckpoint=0"}
+	if cfg.walLimit > 0 {
+		pragmas = append(pragmas, fmt.Sprintf("PRAGMA journal_size_limit=%d", cfg.walLimit))
+	}
+	for _, p := range pragmas {
+		if _, err := write.ExecContext(ctx, p); err != nil {
+			C.ck_stop(c)
+			return nil, err
+		}
 	}
 	run, cancel := context.WithCancel(context.Background())
 	ck := &checkpointer{c: c, stop: cancel}
 	ck.done.Go(func() {
-		t := time.NewTicker(time.Second)
+		t := time.NewTicker(cfg.every)
 		defer t.Stop()
+		// After a RESTART that could not finish (a long read, such as a backup, kept the WAL
+		// in use), the next waits: each holds the writer for up to restartWait.
+		var notBefore time.Time
+		backoff := time.Second
 		for {
 			select {
 			case <-run.Done():
 				return
 			case <-t.C:
 			}
-			// The pages stay in the WAL, where readers find them; the writer takes over.
-			if C.ck_gave_up(c) != 0 {
+			if atomic.LoadInt32(ck.int32At(&c.gave_up)) != 0 {
+				// The pages stay in the WAL, where readers find them; the writer takes over.
 				if _, err := write.ExecContext(run, "PRAGMA wal_autocheckpoint=1000"); err == nil {
 					return
+				}
+				continue
+			}
+			if atomic.LoadInt32(ck.int32At(&c.want_restart)) != 0 && !time.Now().Before(notBefore) {
+				if ck.rewind(run, write, cfg.restartWait) {
+					backoff = time.Second
+				} else {
+					notBefore = time.Now().Add(backoff)
+					backoff = min(2*backoff, 30*time.Second)
 				}
 			}
 		}
@@ -191,8 +297,41 @@ func startCheckpointer(ctx context.Context, file string, synchronous int, write 
 	return ck, nil
 }
 
-// runs is how many checkpoints have succeeded.
-func (ck *checkpointer) runs() int64 { return int64(C.ck_runs(ck.c)) }
+// rewind has the thread copy the WAL, then holds the write connection while the thread runs
+// a RESTART checkpoint, and reports whether that succeeded.
+func (ck *checkpointer) rewind(ctx context.Context, write *sqlx.DB, wait time.Duration) bool {
+	ck.ask(ctx, C.ck_passive_mode, wait)
+	conn, err := write.Conn(ctx)
+	if err != nil {
+		return false // closing
+	}
+	defer conn.Close()
+	before := ck.restarts()
+	ck.ask(ctx, C.ck_restart_mode, wait)
+	return ck.restarts() > before
+}
+
+// ask has the thread run a checkpoint of mode and waits for it, for at most wait and a
+// second (a checkpoint that finds another process writing gives up after wait).
+func (ck *checkpointer) ask(ctx context.Context, mode C.int, wait time.Duration) {
+	answered := ck.int64At(&ck.c.answered)
+	before := atomic.LoadInt64(answered)
+	C.ck_ask(ck.c, mode)
+	for end := time.Now().Add(wait + time.Second); atomic.LoadInt64(answered) == before && time.Now().Before(end) && ctx.Err() == nil; {
+		time.Sleep(100 * time.Microsecond)
+	}
+}
+
+// int32At and int64At turn a field of the C state into a pointer for sync/atomic, which the
+// C side updates with __atomic builtins: C memory, so Go may read it without a cgo call.
+func (ck *checkpointer) int32At(p *C.int) *int32      { return (*int32)(unsafe.Pointer(p)) }
+func (ck *checkpointer) int64At(p *C.longlong) *int64 { return (*int64)(unsafe.Pointer(p)) }
+
+// runs is how many PASSIVE checkpoints have succeeded.
+func (ck *checkpointer) runs() int64 { return atomic.LoadInt64(ck.int64At(&ck.c.runs)) }
+
+// restarts is how many checkpoints have made the WAL start again.
+func (ck *checkpointer) restarts() int64 { return atomic.LoadInt64(ck.int64At(&ck.c.restarts)) }
 
 // close stops the thread and the watcher, runs a last checkpoint and closes the connection
 // (once). A last checkpoint that fails leaves the pages in the WAL, which SQLite copies back

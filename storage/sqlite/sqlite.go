@@ -140,7 +140,7 @@ func Open(ctx context.Context, dsn string) (*sqlstore.DB, error) {
 	}
 	// Checkpoints run beside the writer, not inside its commits (checkpoint.go). Without a
 	// connection for them the writer keeps checkpointing as SQLite does by default.
-	if ck, err := startCheckpointer(ctx, file, level, write); err == nil {
+	if ck, err := startCheckpointer(ctx, file, level, write, defaultCheckpoints()); err == nil {
 		db.OnClose(ck.close)
 	}
 	return db, nil
