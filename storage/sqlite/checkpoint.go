@@ -31,6 +31,7 @@ typedef struct {
 	int asked;    // under mu: a checkpoint Go asks for now (ck_ask)
 	int gave_up;  // atomic: the thread stopped after give_up failures
 	int want_restart; // atomic: the log is past restart_frames
+	int rewound_at; // the thread's: the log's length at the last RESTART
 	long long runs;    // atomic: PASSIVE checkpoints that succeeded
 	long long restarts; // atomic: RESTART checkpoints that succeeded
 	long long answered; // atomic: checkpoints asked for and run, done or not
@@ -42,7 +43,9 @@ static int ck_passive(ck_state *c) {
 	int rc = sqlite3_wal_checkpoint_v2(c->db, 0, ck_passive_mode, &log, 0);
 	if (rc != 0) return rc;
 	__atomic_add_fetch(&c->runs, 1, __ATOMIC_SEQ_CST);
-	if (c->restart_frames > 0 && log >= c->restart_frames)
+	// A log still as long as at the last RESTART has not been written to since: the next
+	// commit rewinds it, and another RESTART would have nothing to do.
+	if (c->restart_frames > 0 && log >= c->restart_frames && log != c->rewound_at)
 		__atomic_store_n(&c->want_restart, 1, __ATOMIC_SEQ_CST);
 	return 0;
 }
@@ -50,7 +53,9 @@ static int ck_passive(ck_state *c) {
 // ck_restart_now copies what is left and waits for the readers still in the log, so that
 // the next commit rewinds it. Go holds the write connection meanwhile (checkpointer.rewind).
 static void ck_restart_now(ck_state *c) {
-	if (sqlite3_wal_checkpoint_v2(c->db, 0, ck_restart_mode, 0, 0) == 0) {
+	int log = 0;
+	if (sqlite3_wal_checkpoint_v2(c->db, 0, ck_restart_mode, &log, 0) == 0) {
+		c->rewound_at = log;
 		__atomic_add_fetch(&c->restarts, 1, __ATOMIC_SEQ_CST);
 		__atomic_store_n(&c->want_restart, 0, __ATOMIC_SEQ_CST);
 	}

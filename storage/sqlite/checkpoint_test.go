@@ -134,8 +134,17 @@ func TestCheckpointerRewindsTheWAL(t *testing.T) {
 	}
 	close(stop)
 	readers.Wait()
-	if ck.restarts() == 0 {
+	restarts := ck.restarts()
+	if restarts == 0 {
 		t.Errorf("no RESTART checkpoint in %d commits", rows)
+	}
+	// Without commits the WAL keeps its length until the next one rewinds it: no more
+	// RESTARTs (each would hold the writer) once the one after the last commit is done.
+	time.Sleep(10 * cfg.every)
+	restarts = ck.restarts()
+	time.Sleep(10 * cfg.every)
+	if n := ck.restarts() - restarts; n != 0 {
+		t.Errorf("%d RESTARTs in %v without a commit", n, 10*cfg.every)
 	}
 	if maxWAL > 24<<20 {
 		t.Errorf("WAL reached %d MB while %d MB were written, want under 24 MB", maxWAL>>20, rows*blob>>20)
