@@ -175,6 +175,26 @@ func (m *Metrics) OutboxDepth(count func() (int, error)) {
 	}))
 }
 
+// WAL exports SQLite's write-ahead log, read at scrape time: its size, and how many
+// checkpoints copied it into the database and rewound it. A size that keeps growing under
+// load while rewinds stand still is a long read holding it (docs/sizing.md).
+func (m *Metrics) WAL(stats func() (bytes, checkpoints, rewinds int64)) {
+	if m == nil || stats == nil {
+		return
+	}
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Name: "sqlite_wal_bytes",
+			Help: "Size of SQLite's write-ahead log file."},
+			func() float64 { b, _, _ := stats(); return float64(b) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: namespace, Name: "sqlite_checkpoints_total",
+			Help: "Checkpoints that copied the write-ahead log into the database."},
+			func() float64 { _, c, _ := stats(); return float64(c) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: namespace, Name: "sqlite_wal_rewinds_total",
+			Help: "Checkpoints after which the write-ahead log started again from the beginning."},
+			func() float64 { _, _, r := stats(); return float64(r) }),
+	)
+}
+
 // Middleware records every request's count and latency under route(r), which must return
 // a bounded set of labels (a route template, never a raw path).
 func (m *Metrics) Middleware(next http.Handler, route func(*http.Request) string) http.Handler {

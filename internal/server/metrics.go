@@ -13,6 +13,7 @@ import (
 	"github.com/myaccount/myaccount/internal/admin"
 	"github.com/myaccount/myaccount/internal/metrics"
 	"github.com/myaccount/myaccount/storage"
+	"github.com/myaccount/myaccount/storage/sqlstore"
 )
 
 // StartMetrics serves /metrics on metrics.listen, apart from the public listener, until stop
@@ -87,6 +88,16 @@ func observeStore(m *metrics.Metrics, st storage.Store) {
 	m.DBStats("main", db.SQLX().DB)
 	if db.ReadSQLX() != db.SQLX() {
 		m.DBStats("read", db.ReadSQLX().DB)
+	}
+	if w, ok := st.(interface {
+		WALStats() (sqlstore.WALStats, bool)
+	}); ok {
+		if _, ok := w.WALStats(); ok {
+			m.WAL(func() (int64, int64, int64) {
+				s, _ := w.WALStats()
+				return s.Bytes, s.Checkpoints, s.Rewinds
+			})
+		}
 	}
 	m.OutboxDepth(func() (int, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -139,10 +139,16 @@ func TestMetricsScrapedAfterSignInAndToken(t *testing.T) {
 	if cpu, wall := delta("myaccount_password_hash_cpu_seconds_total", nil), delta("myaccount_password_hash_seconds_total", nil); cpu < 0.002 || cpu > wall+0.001 {
 		t.Errorf("hash CPU moved by %vs, wall by %vs: want a hash's milliseconds, within the wall time", cpu, wall)
 	}
-	for _, name := range []string{"go_sql_open_connections", "myaccount_password_hashes_waiting", "myaccount_mail_outbox_pending"} {
+	for _, name := range []string{"go_sql_open_connections", "myaccount_password_hashes_waiting", "myaccount_mail_outbox_pending",
+		"myaccount_sqlite_wal_bytes", "myaccount_sqlite_checkpoints_total", "myaccount_sqlite_wal_rewinds_total"} {
 		if after[name] == nil {
 			t.Errorf("%s is not exported", name)
 		}
+	}
+	// The sign-in and the tokens were written to the WAL (a checkpoint copies it, but only
+	// a commit after a rewind empties it).
+	if b := value(after, "myaccount_sqlite_wal_bytes", nil); b <= 0 {
+		t.Errorf("myaccount_sqlite_wal_bytes = %v after a sign-in, want the WAL's size", b)
 	}
 	// Labels are route templates, never raw paths.
 	for _, m := range after["myaccount_http_requests_total"].GetMetric() {

@@ -147,14 +147,17 @@ static int ck_start(const char *path, const char *pragma, long period_ms, int re
 }
 
 
-// ck_stop stops and joins the thread, checkpoints a last time, closes and frees.
-static int ck_stop(ck_state *c) {
+// ck_stop stops and joins the thread, checkpoints a last time, closes and frees; runs and
+// restarts, when not null, get the final counts.
+static int ck_stop(ck_state *c, long long *runs, long long *restarts) {
 	pthread_mutex_lock(&c->mu);
 	c->stop = 1;
 	pthread_cond_signal(&c->cond);
 	pthread_mutex_unlock(&c->mu);
 	pthread_join(c->thread, 0);
 	int rc = ck_passive(c);
+	if (runs) *runs = c->runs;
+	if (restarts) *restarts = c->restarts;
 	sqlite3_close_v2(c->db);
 	pthread_mutex_destroy(&c->mu);
 	pthread_cond_destroy(&c->cond);
@@ -233,10 +236,13 @@ func defaultCheckpoints() checkpointConfig {
 // with no other thread runnable (docs/sizing.md, "The checkpointer's thread"). The goroutine
 // reads the thread's counters from C memory without a cgo call.
 type checkpointer struct {
-	c    *C.ck_state
 	stop context.CancelFunc
 	done sync.WaitGroup
 	once sync.Once
+
+	mu    sync.RWMutex // c, and the counts it had, which close keeps when it frees c
+	c     *C.ck_state
+	final struct{ runs, restarts int64 }
 }
 
 // checkpointGiveUp is how many checkpoints in a row may fail before the writer checkpoints
@@ -263,7 +269,7 @@ func startCheckpointer(ctx context.Context, file string, synchronous int, write 
 	}
 	for _, p := range pragmas {
 		if _, err := write.ExecContext(ctx, p); err != nil {
-			C.ck_stop(c)
+			C.ck_stop(c, nil, nil)
 			return nil, err
 		}
 	}
@@ -333,10 +339,24 @@ func (ck *checkpointer) int32At(p *C.int) *int32      { return (*int32)(unsafe.P
 func (ck *checkpointer) int64At(p *C.longlong) *int64 { return (*int64)(unsafe.Pointer(p)) }
 
 // runs is how many PASSIVE checkpoints have succeeded.
-func (ck *checkpointer) runs() int64 { return atomic.LoadInt64(ck.int64At(&ck.c.runs)) }
+func (ck *checkpointer) runs() int64 {
+	ck.mu.RLock()
+	defer ck.mu.RUnlock()
+	if ck.c == nil {
+		return ck.final.runs
+	}
+	return atomic.LoadInt64(ck.int64At(&ck.c.runs))
+}
 
 // restarts is how many checkpoints have made the WAL start again.
-func (ck *checkpointer) restarts() int64 { return atomic.LoadInt64(ck.int64At(&ck.c.restarts)) }
+func (ck *checkpointer) restarts() int64 {
+	ck.mu.RLock()
+	defer ck.mu.RUnlock()
+	if ck.c == nil {
+		return ck.final.restarts
+	}
+	return atomic.LoadInt64(ck.int64At(&ck.c.restarts))
+}
 
 // close stops the thread and the watcher, runs a last checkpoint and closes the connection
 // (once). A last checkpoint that fails leaves the pages in the WAL, which SQLite copies back
@@ -345,7 +365,12 @@ func (ck *checkpointer) close() error {
 	ck.once.Do(func() {
 		ck.stop()
 		ck.done.Wait()
-		C.ck_stop(ck.c)
+		ck.mu.Lock()
+		defer ck.mu.Unlock()
+		var runs, restarts C.longlong
+		C.ck_stop(ck.c, &runs, &restarts)
+		ck.final.runs, ck.final.restarts = int64(runs), int64(restarts)
+		ck.c = nil
 	})
 	return nil
 }

@@ -209,3 +209,31 @@ func TestCheckpointerBacksOffBehindALongRead(t *testing.T) {
 	}
 	t.Logf("%d commits, %d stalled", commits, stalls)
 }
+
+// TestWALStats: an opened file reports its WAL's size and its checkpoints (the metrics read
+// them), and still answers after Close, with the final counts.
+func TestWALStats(t *testing.T) {
+	db, err := Open(t.Context(), filepath.Join(t.TempDir(), "x.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SQLX().Exec(`CREATE TABLE w (b BLOB); INSERT INTO w VALUES (zeroblob(50000))`); err != nil {
+		t.Fatal(err)
+	}
+	st, ok := db.WALStats()
+	if !ok || st.Bytes < 50000 {
+		t.Fatalf("WALStats = %+v, %v; want a WAL holding the 50,000-byte row", st, ok)
+	}
+	for end := time.Now().Add(5 * time.Second); st.Checkpoints == 0; st, _ = db.WALStats() {
+		if time.Now().After(end) {
+			t.Fatalf("no checkpoint counted in 5 s: %+v", st)
+		}
+		time.Sleep(defaultCheckpoints().every / 2)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if after, ok := db.WALStats(); !ok || after.Checkpoints < st.Checkpoints {
+		t.Errorf("after Close: %+v, %v; want the final counts, at least %d checkpoints", after, ok, st.Checkpoints)
+	}
+}

@@ -142,6 +142,13 @@ func Open(ctx context.Context, dsn string) (*sqlstore.DB, error) {
 	// connection for them the writer keeps checkpointing as SQLite does by default.
 	if ck, err := startCheckpointer(ctx, file, level, write, defaultCheckpoints()); err == nil {
 		db.OnClose(ck.close)
+		db.SetWALStats(func() sqlstore.WALStats {
+			st := sqlstore.WALStats{Checkpoints: ck.runs(), Rewinds: ck.restarts()}
+			if fi, err := os.Stat(file + "-wal"); err == nil {
+				st.Bytes = fi.Size()
+			}
+			return st
+		})
 	}
 	return db, nil
 }

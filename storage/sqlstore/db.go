@@ -93,6 +93,8 @@ type DB struct {
 	// syncLog makes every commit so far survive a power cut (SQLite's WAL sync); nil when
 	// each commit already does (PostgreSQL, SQLite with _sync=FULL). See durable.
 	syncLog func(context.Context) error
+	// walStats reports SQLite's write-ahead log (SetWALStats); nil for other backends.
+	walStats func() WALStats
 	// txDurable is set, in a transaction, when it holds a durable write (see durable).
 	txDurable *bool
 	// writer, when set (ReadOnIdleWriter), is the token of the write pool's one connection:
@@ -209,6 +211,24 @@ func (d *DB) Ping(ctx context.Context) error {
 		return fmt.Errorf("ping %s: %w", d.dialect.Name, err)
 	}
 	return nil
+}
+
+// WALStats is the state of SQLite's write-ahead log.
+type WALStats struct {
+	Bytes       int64 // the WAL file's size now
+	Checkpoints int64 // checkpoints that copied it into the database
+	Rewinds     int64 // checkpoints after which the next commit started it from the beginning
+}
+
+// SetWALStats has WALStats report through f; call it before the DB is used.
+func (d *DB) SetWALStats(f func() WALStats) { d.walStats = f }
+
+// WALStats reports the write-ahead log, and false for a backend without one to report.
+func (d *DB) WALStats() (WALStats, bool) {
+	if d.walStats == nil {
+		return WALStats{}, false
+	}
+	return d.walStats(), true
 }
 
 // OnClose has Close run f first: a backend's own helpers (SQLite's checkpointer) end with
