@@ -338,25 +338,19 @@ func (ck *checkpointer) ask(ctx context.Context, mode C.int, wait time.Duration)
 func (ck *checkpointer) int32At(p *C.int) *int32      { return (*int32)(unsafe.Pointer(p)) }
 func (ck *checkpointer) int64At(p *C.longlong) *int64 { return (*int64)(unsafe.Pointer(p)) }
 
-// runs is how many PASSIVE checkpoints have succeeded.
-func (ck *checkpointer) runs() int64 {
+// counts is how many PASSIVE checkpoints have succeeded, and how many checkpoints have made
+// the WAL start again.
+func (ck *checkpointer) counts() (runs, restarts int64) {
 	ck.mu.RLock()
 	defer ck.mu.RUnlock()
 	if ck.c == nil {
-		return ck.final.runs
+		return ck.final.runs, ck.final.restarts
 	}
-	return atomic.LoadInt64(ck.int64At(&ck.c.runs))
+	return atomic.LoadInt64(ck.int64At(&ck.c.runs)), atomic.LoadInt64(ck.int64At(&ck.c.restarts))
 }
 
-// restarts is how many checkpoints have made the WAL start again.
-func (ck *checkpointer) restarts() int64 {
-	ck.mu.RLock()
-	defer ck.mu.RUnlock()
-	if ck.c == nil {
-		return ck.final.restarts
-	}
-	return atomic.LoadInt64(ck.int64At(&ck.c.restarts))
-}
+func (ck *checkpointer) runs() int64     { n, _ := ck.counts(); return n }
+func (ck *checkpointer) restarts() int64 { _, n := ck.counts(); return n }
 
 // close stops the thread and the watcher, runs a last checkpoint and closes the connection
 // (once). A last checkpoint that fails leaves the pages in the WAL, which SQLite copies back

@@ -143,7 +143,8 @@ func Open(ctx context.Context, dsn string) (*sqlstore.DB, error) {
 	if ck, err := startCheckpointer(ctx, file, level, write, defaultCheckpoints()); err == nil {
 		db.OnClose(ck.close)
 		db.SetWALStats(func() sqlstore.WALStats {
-			st := sqlstore.WALStats{Checkpoints: ck.runs(), Rewinds: ck.restarts()}
+			var st sqlstore.WALStats
+			st.Checkpoints, st.Rewinds = ck.counts()
 			if fi, err := os.Stat(file + "-wal"); err == nil {
 				st.Bytes = fi.Size()
 			}
