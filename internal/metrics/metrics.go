@@ -132,10 +132,8 @@ func (m *Metrics) HashQueue(stats func() (running, waiting int)) {
 		return
 	}
 	m.reg.MustRegister(
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Name: "password_hashes_running",
-			Help: "Password hashes (argon2id) running now."}, func() float64 { r, _ := stats(); return float64(r) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Name: "password_hashes_waiting",
-			Help: "Password hashes waiting for a slot now."}, func() float64 { _, w := stats(); return float64(w) }),
+		gauge("password_hashes_running", "Password hashes (argon2id) running now.", func() float64 { r, _ := stats(); return float64(r) }),
+		gauge("password_hashes_waiting", "Password hashes waiting for a slot now.", func() float64 { _, w := stats(); return float64(w) }),
 	)
 }
 
@@ -147,15 +145,9 @@ func (m *Metrics) HashUsage(usage func() (slots int64, cpu, wall time.Duration))
 		return
 	}
 	m.reg.MustRegister(
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: namespace, Name: "password_hashes_total",
-			Help: "Password hashing slots used (a hash, or a verification of up to two hashes)."},
-			func() float64 { n, _, _ := usage(); return float64(n) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: namespace, Name: "password_hash_cpu_seconds_total",
-			Help: "CPU time of the threads that hashed passwords, while they did."},
-			func() float64 { _, c, _ := usage(); return c.Seconds() }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: namespace, Name: "password_hash_seconds_total",
-			Help: "Wall time password hashing slots were held."},
-			func() float64 { _, _, w := usage(); return w.Seconds() }),
+		counter("password_hashes_total", "Password hashing slots used (a hash, or a verification of up to two hashes).", func() float64 { n, _, _ := usage(); return float64(n) }),
+		counter("password_hash_cpu_seconds_total", "CPU time of the threads that hashed passwords, while they did.", func() float64 { _, c, _ := usage(); return c.Seconds() }),
+		counter("password_hash_seconds_total", "Wall time password hashing slots were held.", func() float64 { _, _, w := usage(); return w.Seconds() }),
 	)
 }
 
@@ -165,8 +157,7 @@ func (m *Metrics) OutboxDepth(count func() (int, error)) {
 	if m == nil || count == nil {
 		return
 	}
-	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Name: "mail_outbox_pending",
-		Help: "Mail outbox items waiting to be delivered (-1: the count failed)."}, func() float64 {
+	m.reg.MustRegister(gauge("mail_outbox_pending", "Mail outbox items waiting to be delivered (-1: the count failed).", func() float64 {
 		n, err := count()
 		if err != nil {
 			return -1
@@ -183,16 +174,19 @@ func (m *Metrics) WAL(stats func() (bytes, checkpoints, rewinds int64)) {
 		return
 	}
 	m.reg.MustRegister(
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Name: "sqlite_wal_bytes",
-			Help: "Size of SQLite's write-ahead log file."},
-			func() float64 { b, _, _ := stats(); return float64(b) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: namespace, Name: "sqlite_checkpoints_total",
-			Help: "Checkpoints that copied the write-ahead log into the database."},
-			func() float64 { _, c, _ := stats(); return float64(c) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: namespace, Name: "sqlite_wal_rewinds_total",
-			Help: "Checkpoints after which the write-ahead log started again from the beginning."},
-			func() float64 { _, _, r := stats(); return float64(r) }),
+		gauge("sqlite_wal_bytes", "Size of SQLite's write-ahead log file.", func() float64 { b, _, _ := stats(); return float64(b) }),
+		counter("sqlite_checkpoints_total", "Checkpoints that copied the write-ahead log into the database.", func() float64 { _, c, _ := stats(); return float64(c) }),
+		counter("sqlite_wal_rewinds_total", "Checkpoints after which the write-ahead log started again from the beginning.", func() float64 { _, _, r := stats(); return float64(r) }),
 	)
+}
+
+// gauge and counter make a metric of the namespace read from f at scrape time.
+func gauge(name, help string, f func() float64) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Name: name, Help: help}, f)
+}
+
+func counter(name, help string, f func() float64) prometheus.Collector {
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: namespace, Name: name, Help: help}, f)
 }
 
 // Middleware records every request's count and latency under route(r), which must return
