@@ -106,9 +106,9 @@ static void ck_ask(ck_state *c, int mode) {
 	pthread_mutex_unlock(&c->mu);
 }
 
-// ck_busy is the connection's busy handler: it looks again every 100 us. SQLite's own sleeps
-// 1, 2, 5, 10 ms ..., and a RESTART waiting for the last readers to leave the log (they do
-// within microseconds) then held the writer 14-30 ms.
+// ck_busy is the connection's busy handler: it looks again every 100 us, for the readers a
+// RESTART waits for leave the log within microseconds, where SQLite's own handler sleeps 1,
+// 2, 5, 10 ms ... (while Go holds the writer). The RESTART's hold is mostly its syncs.
 static int ck_busy(void *arg, int n) {
 	ck_state *c = arg;
 	if (n >= c->busy_polls) return 0;
@@ -145,7 +145,6 @@ static int ck_start(const char *path, const char *pragma, long period_ms, int re
 	*out = c;
 	return 0;
 }
-
 
 // ck_stop stops and joins the thread, checkpoints a last time, closes and frees; runs and
 // restarts, when not null, get the final counts.
