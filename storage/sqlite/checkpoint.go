@@ -188,12 +188,13 @@ type checkpointConfig struct {
 	restartFrames int
 	walLimit      int64
 	// restartWait bounds how long a rewinding checkpoint waits for the readers still in the
-	// WAL (and for a writer in another process): its busy_timeout.
+	// WAL (and for a writer in another process): its busy handler's budget (ck_busy).
 	restartWait time.Duration
 }
 
-// defaultCheckpoints is the server's configuration: 4,096 pages is 16 MiB at SQLite's 4 KiB
-// pages, half a second of a refresh load on one core.
+// defaultCheckpoints is the server's configuration: 16,384 pages is 64 MiB at SQLite's 4 KiB
+// pages, about 1.3 s of a refresh load on one core (a quarter of that held the writer half
+// as long, twice as often, and doubled the refresh p99; docs/sizing.md).
 func defaultCheckpoints() checkpointConfig {
 	return checkpointConfig{
 		every:         250 * time.Millisecond,
@@ -223,9 +224,9 @@ func defaultCheckpoints() checkpointConfig {
 // connection (writers queue behind it in Go, under their deadlines, not in SQLite's busy
 // handler, which sleeps 1, 2, 5, 10 ms ...) and the thread runs a RESTART checkpoint: it
 // copies the little that was committed since, syncs, and waits for the readers still in
-// the WAL, so the next commit starts it again from the beginning. The first PASSIVE keeps
-// that short: a RESTART that copied a period's commits held the writer 21-37 ms under a
-// refresh load.
+// the WAL, so the next commit starts it again from the beginning. The first PASSIVE leaves
+// the RESTART less to copy; what it holds the writer for is mostly its syncs (29-45 ms on
+// this project's virtual disks under a refresh load).
 //
 // The checkpoints run on a thread of their own, started in C, not on a goroutine: a
 // goroutine in a cgo call keeps its P (Go's right to run Go code) until sysmon notices, which
@@ -287,14 +288,14 @@ func startCheckpointer(ctx context.Context, file string, synchronous int, write 
 				return
 			case <-t.C:
 			}
-			if atomic.LoadInt32(ck.int32At(&c.gave_up)) != 0 {
+			if atomic.LoadInt32(int32At(&c.gave_up)) != 0 {
 				// The pages stay in the WAL, where readers find them; the writer takes over.
 				if _, err := write.ExecContext(run, "PRAGMA wal_autocheckpoint=1000"); err == nil {
 					return
 				}
 				continue
 			}
-			if atomic.LoadInt32(ck.int32At(&c.want_restart)) != 0 && !time.Now().Before(notBefore) {
+			if atomic.LoadInt32(int32At(&c.want_restart)) != 0 && !time.Now().Before(notBefore) {
 				if ck.rewind(run, write, cfg.restartWait) {
 					backoff = time.Second
 				} else {
@@ -324,7 +325,7 @@ func (ck *checkpointer) rewind(ctx context.Context, write *sqlx.DB, wait time.Du
 // ask has the thread run a checkpoint of mode and waits for it, for at most wait and a
 // second (a checkpoint that finds another process writing gives up after wait).
 func (ck *checkpointer) ask(ctx context.Context, mode C.int, wait time.Duration) {
-	answered := ck.int64At(&ck.c.answered)
+	answered := int64At(&ck.c.answered)
 	before := atomic.LoadInt64(answered)
 	C.ck_ask(ck.c, mode)
 	for end := time.Now().Add(wait + time.Second); atomic.LoadInt64(answered) == before && time.Now().Before(end) && ctx.Err() == nil; {
@@ -334,8 +335,8 @@ func (ck *checkpointer) ask(ctx context.Context, mode C.int, wait time.Duration)
 
 // int32At and int64At turn a field of the C state into a pointer for sync/atomic, which the
 // C side updates with __atomic builtins: C memory, so Go may read it without a cgo call.
-func (ck *checkpointer) int32At(p *C.int) *int32      { return (*int32)(unsafe.Pointer(p)) }
-func (ck *checkpointer) int64At(p *C.longlong) *int64 { return (*int64)(unsafe.Pointer(p)) }
+func int32At(p *C.int) *int32      { return (*int32)(unsafe.Pointer(p)) }
+func int64At(p *C.longlong) *int64 { return (*int64)(unsafe.Pointer(p)) }
 
 // counts is how many PASSIVE checkpoints have succeeded, and how many checkpoints have made
 // the WAL start again.
@@ -345,7 +346,7 @@ func (ck *checkpointer) counts() (runs, restarts int64) {
 	if ck.c == nil {
 		return ck.final.runs, ck.final.restarts
 	}
-	return atomic.LoadInt64(ck.int64At(&ck.c.runs)), atomic.LoadInt64(ck.int64At(&ck.c.restarts))
+	return atomic.LoadInt64(int64At(&ck.c.runs)), atomic.LoadInt64(int64At(&ck.c.restarts))
 }
 
 func (ck *checkpointer) runs() int64     { n, _ := ck.counts(); return n }

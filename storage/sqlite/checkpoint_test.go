@@ -64,10 +64,11 @@ func TestCheckpointerRunsOutsideGo(t *testing.T) {
 	}
 
 	calls, runs := runtime.NumCgoCall(), ck.runs()
-	time.Sleep(3*defaultCheckpoints().every + defaultCheckpoints().every/2)
+	window := 3*defaultCheckpoints().every + defaultCheckpoints().every/2
+	time.Sleep(window)
 	gotRuns, gotCalls := ck.runs(), runtime.NumCgoCall()
 	if gotRuns-runs < 2 {
-		t.Fatalf("%d checkpoints in %v, want at least 2", gotRuns-runs, 3*defaultCheckpoints().every+defaultCheckpoints().every/2)
+		t.Fatalf("%d checkpoints in %v, want at least 2", gotRuns-runs, window)
 	}
 	// ck.runs reads C memory without a call, and so does the watcher.
 	if n := gotCalls - calls; n != 0 {
