@@ -124,6 +124,9 @@ func Open(ctx context.Context, dsn string) (*sqlstore.DB, error) {
 		return nil, fmt.Errorf("open sqlite %q for reading: %w", file, err)
 	}
 	db := sqlstore.NewSplit(write, read, Dialect())
+	points := newPointReads(driverDSN+"&_query_only=true", n)
+	db.SetExists(points.exists)
+	db.OnClose(points.close)
 	// With synchronous=NORMAL (the default, buildDSN) the writes that take access away wait
 	// for a sync of the WAL (walsync.go); with FULL every commit is synced already, with OFF
 	// nothing is.

@@ -92,8 +92,9 @@ func openTempB(b *testing.B) *sqlstore.DB {
 func BenchmarkAccessTokenDenied(b *testing.B) { benchDenied(b.Context(), b) }
 
 // BenchmarkAccessTokenDeniedBackground is the same read with a context that cannot be
-// cancelled: the difference is what database/sql's per-query goroutine (Rows.initContextClose)
-// costs.
+// cancelled. Through database/sql the two differed by what a cancellable context costs
+// (a watcher per query: 5.3-7.4 against 3.9-4.9 µs); on the point-read connections
+// (pointread.go) they are the same, 3.1-3.5 µs and 5 allocations.
 func BenchmarkAccessTokenDeniedBackground(b *testing.B) { benchDenied(context.Background(), b) }
 
 func benchDenied(ctx context.Context, b *testing.B) {

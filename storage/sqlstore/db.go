@@ -95,6 +95,9 @@ type DB struct {
 	syncLog func(context.Context) error
 	// walStats reports SQLite's write-ahead log (SetWALStats); nil for other backends.
 	walStats func() WALStats
+	// exists, when set (SetExists), answers the hottest existence checks outside a
+	// transaction; nil: they run as any other read.
+	exists func(ctx context.Context, query string, args ...any) (bool, error)
 	// txDurable is set, in a transaction, when it holds a durable write (see durable).
 	txDurable *bool
 	// writer, when set (ReadOnIdleWriter), is the token of the write pool's one connection:
@@ -341,6 +344,13 @@ func (d *DB) commitTx(ctx context.Context, fn func(tx *DB) error) (durable bool,
 		d.rootStmts.prepareWanted(ctx)
 	}
 	return *bound.txDurable, nil
+}
+
+// SetExists gives the store a faster way to run the existence checks on its hottest path
+// (the denylist): exists reports whether query, a SELECT taking args, returns a row, reading
+// the same database as the read pool. Call it before the DB is used.
+func (d *DB) SetExists(exists func(ctx context.Context, query string, args ...any) (bool, error)) {
+	d.exists = exists
 }
 
 // SetLogSync makes the writes that take access away or change credentials (see durable)

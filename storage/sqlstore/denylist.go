@@ -20,6 +20,10 @@ func (d *DB) DenyAccessToken(ctx context.Context, idHash, clientID string, expir
 
 // AccessTokenDenied reports whether idHash is on the denylist.
 func (d *DB) AccessTokenDenied(ctx context.Context, idHash string) (bool, error) {
+	if d.exists != nil && d.tx == nil {
+		denied, err := d.exists(ctx, d.q.tokens.getDenied, idHash)
+		return denied, d.wrap(err, "access token denied")
+	}
 	var one int
 	err := d.get(ctx, &one, d.q.tokens.getDenied, idHash)
 	if errors.Is(err, sql.ErrNoRows) {

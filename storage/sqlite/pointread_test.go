@@ -1,0 +1,108 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestPointReadsAnswerTheDenylist: the denylist read goes to connections of its own, not the
+// read pool, and sees each commit at once.
+func TestPointReadsAnswerTheDenylist(t *testing.T) {
+	ctx := t.Context()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "myaccount.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+
+	// Every read-pool connection held: a read through the pool would wait for one.
+	var held []*sql.Conn
+	for range readConns() {
+		c, err := db.ReadSQLX().Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+
+	short, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	now := time.Now()
+	for i := range 3 {
+		hash := "h" + string(rune('a'+i))
+		if denied, err := db.AccessTokenDenied(short, hash); err != nil || denied {
+			t.Fatalf("%s before its revocation: denied=%v err=%v, want false, nil", hash, denied, err)
+		}
+		if err := db.DenyAccessToken(ctx, hash, "c1", now.Add(time.Hour), now); err != nil {
+			t.Fatal(err)
+		}
+		// The same connection answered before the commit; it must not answer from then.
+		if denied, err := db.AccessTokenDenied(short, hash); err != nil || !denied {
+			t.Fatalf("%s after its revocation: denied=%v err=%v, want true, nil", hash, denied, err)
+		}
+	}
+}
+
+// TestPointReadsPool: the wait for a connection ends with the caller's context, a failed
+// read gives back its slot, and a closed pool refuses at once and keeps nothing open.
+func TestPointReadsPool(t *testing.T) {
+	ctx := t.Context()
+	file := filepath.Join(t.TempDir(), "myaccount.db")
+	db, err := Open(ctx, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	dsn, _, err := buildDSN(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPointReads(dsn+"&_query_only=true", 1)
+	const q = `SELECT 1 FROM revoked_access_tokens WHERE id_hash = ?`
+
+	pc, err := p.get(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if _, err := p.exists(short, q, "x"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("with the only connection in use: %v, want the deadline", err)
+	}
+	p.put(pc)
+
+	if _, err := p.exists(ctx, `SELECT nonsense FROM nowhere`, "x"); err == nil {
+		t.Fatal("a bad query answered")
+	}
+	// The failed connection was discarded and its slot freed: the next read opens another.
+	if found, err := p.exists(ctx, q, "x"); err != nil || found {
+		t.Fatalf("after a failed read: %v, %v; want false, nil", found, err)
+	}
+	if len(p.slots) != 1 || len(p.idle) != 1 {
+		t.Fatalf("slots %d, idle %d; want 1, 1", len(p.slots), len(p.idle))
+	}
+
+	pc, err = p.get(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.exists(ctx, q, "x"); !errors.Is(err, errPointReadsClosed) {
+		t.Fatalf("after close: %v, want %v", err, errPointReadsClosed)
+	}
+	p.put(pc) // closes it
+	if len(p.idle) != 0 {
+		t.Fatalf("%d connections idle after close, want 0", len(p.idle))
+	}
+}
