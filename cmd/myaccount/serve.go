@@ -33,9 +33,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	// Start-up's peak (parsing templates, building tables) is garbage now: give it back to
 	// the OS, or idle RSS stays at that peak (about 5 MB here, docs/sizing.md).
 	debug.FreeOSMemory()
-	if e.getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(defaultMemoryLimit(cfg.Security.PasswordHashConcurrency))
-	}
+	runtimeDefaults(e.getenv, cfg.Security.PasswordHashConcurrency)
 	mail := "printed to this log (set mail.smtp.host to send)"
 	if cfg.Mail.SMTP.Host != "" {
 		mail = fmt.Sprintf("sent via %s:%d", cfg.Mail.SMTP.Host, cfg.Mail.SMTP.Port)
@@ -51,6 +49,24 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 		"and a client with `go run ./cmd/myaccount client create --name 'My app' --type confidential --redirect-uri https://app.example/callback`")
 	return srv.ListenAndServe(ctx)
 }
+
+// runtimeDefaults sets the memory limit and GOGC that the environment does not.
+func runtimeDefaults(getenv func(string) string, hashConcurrency int) {
+	if getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(defaultMemoryLimit(hashConcurrency))
+	}
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGCPercent)
+	}
+}
+
+// defaultGCPercent is the GOGC serve sets when GOGC is not, after start-up so that idle RSS
+// stays start-up's. A server's live heap is about 10 MB, so Go's default of 100 collects after
+// every 10 MB allocated: about a hundred collections a second under 15,000 introspections/s,
+// 12-15 % of the CPU. 400 collects a fifth as often; the memory limit still bounds the heap
+// (it, not GOGC, governs a burst of sign-ins). Measured: req/s +5-30 % for the baseline,
+// introspection and refresh in six pairs; RSS after a load 58 MB against 47 (docs/sizing.md).
+const defaultGCPercent = 400
 
 // defaultMemoryLimit is the soft heap limit serve sets when GOMEMLIMIT is not: 32 MiB for
 // everything but password hashing, plus one argon2id memory cost per hash that may run at

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"math"
 	"runtime"
+	"runtime/debug"
 	"testing"
 )
 
@@ -13,5 +15,32 @@ func TestDefaultMemoryLimit(t *testing.T) {
 	}
 	if got, want := defaultMemoryLimit(0), defaultMemoryLimit(runtime.NumCPU()); got != want {
 		t.Errorf("defaultMemoryLimit(0) = %d, want one hash per CPU (%d)", got, want)
+	}
+}
+
+// serve sets the memory limit and GOGC only where the environment says nothing.
+func TestRuntimeDefaults(t *testing.T) {
+	prevGC := debug.SetGCPercent(100)
+	prevLimit := debug.SetMemoryLimit(math.MaxInt64)
+	t.Cleanup(func() {
+		debug.SetGCPercent(prevGC)
+		debug.SetMemoryLimit(prevLimit)
+	})
+
+	runtimeDefaults(func(string) string { return "" }, 2)
+	if got := debug.SetGCPercent(100); got != defaultGCPercent {
+		t.Errorf("GOGC unset: GC percent %d, want %d", got, defaultGCPercent)
+	}
+	if got := debug.SetMemoryLimit(math.MaxInt64); got != defaultMemoryLimit(2) {
+		t.Errorf("GOMEMLIMIT unset: limit %d, want %d", got, defaultMemoryLimit(2))
+	}
+
+	set := map[string]string{"GOGC": "50", "GOMEMLIMIT": "1GiB"}
+	runtimeDefaults(func(k string) string { return set[k] }, 2)
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("GOGC set: GC percent changed to %d", got)
+	}
+	if got := debug.SetMemoryLimit(math.MaxInt64); got != math.MaxInt64 {
+		t.Errorf("GOMEMLIMIT set: limit changed to %d", got)
 	}
 }
