@@ -54,6 +54,9 @@ type requestInfo struct {
 	// storeFailed is a store failure met while deciding whether a token is active: the answer
 	// is then ours to fail (503), not "inactive" (see introspectWriter).
 	storeFailed error
+	// authenticatedClient is the client preClientAuth authenticated for this request, so
+	// that the endpoint's own check (checkClient) does not hash its secret again.
+	authenticatedClient *client
 	// assertedClient is the client this request authenticated by a verified
 	// private_key_jwt assertion (see clientauth.go); "" when it did not.
 	assertedClient string

@@ -332,7 +332,11 @@ func (p *Provider) authenticateClient(r *http.Request) (*client, *oidc.Error) {
 
 func (p *Provider) checkClient(r *http.Request) (*client, *oidc.Error) {
 	ctx := r.Context()
-	if id := requestInfoFrom(ctx).assertedClient; id != "" {
+	ri := requestInfoFrom(ctx)
+	if ri.authenticatedClient != nil {
+		return ri.authenticatedClient, nil // by preClientAuth, earlier in this request
+	}
+	if id := ri.assertedClient; id != "" {
 		// Authenticated by its assertion (preClientAssertion).
 		zc, err := p.storage.GetClientByClientID(ctx, id)
 		if err != nil {

@@ -95,10 +95,12 @@ func (p *Provider) preClientAuth(w http.ResponseWriter, r *http.Request) bool {
 	if r.Method != http.MethodPost || r.ParseForm() != nil {
 		return true // the library answers
 	}
-	if _, err := p.authenticateClient(r); err != nil {
+	c, err := p.authenticateClient(r)
+	if err != nil {
 		p.clientError(w, r, err)
 		return false
 	}
+	requestInfoFrom(r.Context()).authenticatedClient = c
 	return true
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 
 	sqlite3 "github.com/mattn/go-sqlite3"
@@ -36,6 +37,9 @@ type pointReads struct {
 type pointConn struct {
 	c     *sqlite3.SQLiteConn
 	stmts map[string]driver.StmtQueryContext
+	// args and dest are reused: a connection serves one read at a time.
+	args []driver.NamedValue
+	dest []driver.Value
 }
 
 var errPointReadsClosed = errors.New("sqlite: database closed")
@@ -83,18 +87,20 @@ func (c *pointConn) exists(query string, args []any) (bool, error) {
 		st = s.(driver.StmtQueryContext)
 		c.stmts[query] = st
 	}
-	named := make([]driver.NamedValue, len(args))
+	c.args = c.args[:0]
 	for i, a := range args {
-		named[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
+		c.args = append(c.args, driver.NamedValue{Ordinal: i + 1, Value: a})
 	}
 	// A context that cannot be cancelled: the driver starts no watcher for it (see above).
-	rows, err := st.QueryContext(context.Background(), named)
+	rows, err := st.QueryContext(context.Background(), c.args)
 	if err != nil {
 		return false, err
 	}
-	dest := make([]driver.Value, len(rows.Columns()))
-	err = rows.Next(dest)
+	c.dest = slices.Grow(c.dest[:0], len(rows.Columns()))[:len(rows.Columns())]
+	err = rows.Next(c.dest)
 	cerr := rows.Close()
+	clear(c.dest) // keep nothing of this read
+	clear(c.args)
 	switch {
 	case errors.Is(err, io.EOF):
 		return false, cerr
