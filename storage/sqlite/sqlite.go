@@ -81,6 +81,9 @@ func Open(ctx context.Context, dsn string) (*sqlstore.DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := stablePlans(); err != nil {
+		return nil, err
+	}
 	if file != "" {
 		if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
 			return nil, fmt.Errorf("open sqlite: create directory: %w", err)
