@@ -76,7 +76,8 @@ import (
 // refresh load (perf, docs/sizing.md), and the same for the sign-in's session and user reads.
 // Our queries' plans are the same with and without it (EXPLAIN QUERY PLAN of each, with
 // parameters bound); the partial indexes that would need a bound value to be usable are
-// queried with their condition spelled out (audit_events' actor <> '').
+// queried with their condition spelled out (audit events by actor or target also ask for a
+// non-empty one).
 //
 // SQLite offers this only per connection or for every connection of the process
 // (sqlite3_auto_extension); database/sql and go-sqlite3 give no handle to the connections
