@@ -43,7 +43,7 @@ func (p *Provider) grantJWTs(ctx context.Context, cl *client, req zop.IDTokenReq
 		return "", "", err
 	}
 	at.Claims = private
-	payload, err := json.Marshal(at)
+	payload, err := marshalAccessClaims(at)
 	if err != nil {
 		return "", "", err
 	}
@@ -70,7 +70,7 @@ func (p *Provider) grantJWTs(ctx context.Context, cl *client, req zop.IDTokenReq
 			return "", "", err
 		}
 	}
-	if payload, err = json.Marshal(idt); err != nil {
+	if payload, err = marshalIDClaims(idt); err != nil {
 		return "", "", err
 	}
 	idToken, err := p.sign(ctx, string(alg), "JWT", payload)
