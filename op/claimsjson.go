@@ -27,27 +27,29 @@ type (
 )
 
 var (
-	accessClaimNames = sync.OnceValue(func() map[string]bool { return jsonNames(reflect.TypeFor[accessClaimsJSON]()) })
-	idClaimNames     = sync.OnceValue(func() map[string]bool { return jsonNames(reflect.TypeFor[idClaimsJSON]()) })
+	accessClaimFields = sync.OnceValue(func() map[string][]jsonField { return jsonFields(reflect.TypeFor[accessClaimsJSON]()) })
+	idClaimFields     = sync.OnceValue(func() map[string][]jsonField { return jsonFields(reflect.TypeFor[idClaimsJSON]()) })
 )
 
 // marshalAccessClaims is json.Marshal(c) in one pass.
 func marshalAccessClaims(c *oidc.AccessTokenClaims) ([]byte, error) {
-	return marshalClaims((*accessClaimsJSON)(c), c.Claims, accessClaimNames(), c)
+	return marshalClaims(reflect.ValueOf((*accessClaimsJSON)(c)).Elem(), c.Claims, accessClaimFields(), c)
 }
 
 // marshalIDClaims is json.Marshal(c) in one pass.
 func marshalIDClaims(c *oidc.IDTokenClaims) ([]byte, error) {
-	return marshalClaims((*idClaimsJSON)(c), c.Claims, idClaimNames(), c)
+	return marshalClaims(reflect.ValueOf((*idClaimsJSON)(c)).Elem(), c.Claims, idClaimFields(), c)
 }
 
-func marshalClaims(registered any, extra map[string]any, names map[string]bool, whole any) ([]byte, error) {
+func marshalClaims(registered reflect.Value, extra map[string]any, fields map[string][]jsonField, whole any) ([]byte, error) {
 	for k := range extra {
-		if names[k] {
-			return json.Marshal(whole)
+		for _, f := range fields[k] {
+			if f.written(registered) {
+				return json.Marshal(whole) // a registered claim of that name: the library decides
+			}
 		}
 	}
-	b, err := json.Marshal(registered)
+	b, err := json.Marshal(registered.Addr().Interface())
 	if err != nil || len(extra) == 0 {
 		return b, err
 	}
@@ -67,32 +69,63 @@ func marshalClaims(registered any, extra map[string]any, names map[string]bool, 
 	return append(b, '}'), nil
 }
 
-// jsonNames is every member name encoding/json may write for a value of struct type t,
-// through embedded structs too.
-func jsonNames(t reflect.Type) map[string]bool {
-	names := map[string]bool{}
-	var walk func(reflect.Type)
-	walk = func(t reflect.Type) {
-		for f := range t.Fields() {
-			tag := f.Tag.Get("json")
-			if tag == "-" {
-				continue
-			}
-			name, _, _ := strings.Cut(tag, ",")
-			ft := f.Type
-			if ft.Kind() == reflect.Pointer {
-				ft = ft.Elem()
-			}
-			if f.Anonymous && name == "" && ft.Kind() == reflect.Struct {
-				walk(ft)
-				continue
-			}
-			if name == "" {
-				name = f.Name
-			}
-			names[name] = true
+// jsonField is a struct field that encoding/json may write under some member name.
+type jsonField struct {
+	index     []int
+	omitEmpty bool
+	omitZero  bool
+}
+
+// written reports whether encoding/json may write f of v: always, unless an omitempty or
+// omitzero option lets it leave f's value out.
+func (f jsonField) written(v reflect.Value) bool {
+	fv, err := v.FieldByIndexErr(f.index)
+	if err != nil {
+		return false // inside a nil embedded pointer: not written
+	}
+	switch {
+	case f.omitZero:
+		if z, ok := fv.Interface().(interface{ IsZero() bool }); ok {
+			return !z.IsZero()
+		}
+		return !fv.IsZero()
+	case f.omitEmpty:
+		switch fv.Kind() {
+		case reflect.Array, reflect.Map, reflect.Slice, reflect.String:
+			return fv.Len() > 0
+		case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+			reflect.Float32, reflect.Float64, reflect.Interface, reflect.Pointer:
+			return !fv.IsZero()
 		}
 	}
-	walk(t)
-	return names
+	return true
+}
+
+// jsonFields maps every member name encoding/json may write for struct type t, through
+// embedded structs too, to the fields that may write it (all of them, shadowed or not: a
+// name written by any is a registered claim).
+func jsonFields(t reflect.Type) map[string][]jsonField {
+	fields := map[string][]jsonField{}
+	for _, f := range reflect.VisibleFields(t) {
+		tag := f.Tag.Get("json")
+		if tag == "-" || !f.IsExported() && !f.Anonymous {
+			continue
+		}
+		name, opts, _ := strings.Cut(tag, ",")
+		ft := f.Type
+		if ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		if f.Anonymous && name == "" && ft.Kind() == reflect.Struct {
+			continue // its fields are promoted: VisibleFields lists them
+		}
+		if name == "" {
+			name = f.Name
+		}
+		fields[name] = append(fields[name], jsonField{index: f.Index,
+			omitEmpty: slices.Contains(strings.Split(opts, ","), "omitempty"),
+			omitZero:  slices.Contains(strings.Split(opts, ","), "omitzero")})
+	}
+	return fields
 }

@@ -3,6 +3,7 @@ package op
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,12 +22,20 @@ func TestClaimsJSONSameAsLibrary(t *testing.T) {
 		{"sub": "shadowed", "extra": "x"},        // registered sub wins
 		{"email": "from-extra", "k\u2028": 1e21}, // email omitted from the registered claims: the extra one stays
 		{"nbf": 1, "at_hash": "no"},
+		{"scope": "openid email", "gid": "g1"}, // as GetPrivateClaimsFromRequest gives them
 	}
 	for i, extra := range extras {
-		at := oidc.NewAccessTokenClaims("https://issuer.example", "user-1", []string{"c1", "https://api.example"}, exp, "jti-1", "c1", time.Second)
-		at.Scopes = []string{"openid", "offline_access"}
-		at.Claims = extra
-		same(t, i, "access", at, func() ([]byte, error) { return marshalAccessClaims(at) })
+		for _, scopes := range [][]string{nil, {"openid", "offline_access"}} {
+			at := oidc.NewAccessTokenClaims("https://issuer.example", "user-1", []string{"c1", "https://api.example"}, exp, "jti-1", "c1", time.Second)
+			at.Scopes = scopes // empty: omitted, so an extra scope claim is written
+			at.Claims = extra
+			same(t, i, "access", at, func() ([]byte, error) { return marshalAccessClaims(at) })
+			if b, _ := marshalAccessClaims(at); i == len(extras)-1 && scopes == nil && !strings.HasPrefix(string(b), `{"iss"`) {
+				// The library's path writes the members sorted (aud first); the one pass
+				// writes the registered ones first, in the struct's order (iss first).
+				t.Errorf("a refresh's access claims took the library's path: %s", b)
+			}
+		}
 
 		idt := oidc.NewIDTokenClaims("https://issuer.example", "user-1", []string{"c1"}, exp, exp.Add(-time.Hour), "nonce \"1\"", "urn:acr", []string{"pwd", "otp"}, "c1", 0)
 		idt.AccessTokenHash = "hash"
