@@ -76,6 +76,7 @@ func isUniqueViolation(err error) bool {
 // and busy_timeout=5000 (ms) unless dsn sets _busy_timeout, so that against another process
 // writing the same file (the CLI), and during checkpoints, statements wait instead of failing
 // with "database is locked"; and synchronous=NORMAL unless dsn sets _sync (see buildDSN).
+// Every connection of the process keeps its statements' plans whatever is bound (plans.go).
 func Open(ctx context.Context, dsn string) (*sqlstore.DB, error) {
 	driverDSN, file, err := buildDSN(dsn)
 	if err != nil {
