@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 )
@@ -104,5 +106,55 @@ func TestPointReadsPool(t *testing.T) {
 	p.put(pc) // closes it
 	if len(p.idle) != 0 {
 		t.Fatalf("%d connections idle after close, want 0", len(p.idle))
+	}
+}
+
+// TestPointReadsConcurrent: readers beyond the pool's size share its connections, each sees
+// what was committed before it started, and closing leaves none open.
+func TestPointReadsConcurrent(t *testing.T) {
+	ctx := t.Context()
+	file := filepath.Join(t.TempDir(), "myaccount.db")
+	db, err := Open(ctx, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	dsn, _, err := buildDSN(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPointReads(dsn+"&_query_only=true", 2)
+	const q = `SELECT 1 FROM revoked_access_tokens WHERE id_hash = ?`
+	now := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 50 {
+				hash := fmt.Sprintf("g%d-%d", g, i)
+				if err := db.DenyAccessToken(ctx, hash, "c1", now.Add(time.Hour), now); err != nil {
+					errs <- err
+					return
+				}
+				if found, err := p.exists(ctx, q, hash); err != nil || !found {
+					errs <- fmt.Errorf("%s after its commit: found=%v err=%v", hash, found, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := len(p.slots); n > 2 {
+		t.Fatalf("%d connections for a pool of 2", n)
+	}
+	if err := p.close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.idle) != 0 {
+		t.Fatalf("%d connections idle after close", len(p.idle))
 	}
 }
