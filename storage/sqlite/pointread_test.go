@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/myaccount/myaccount/storage/sqlstore"
 )
 
 // TestPointReadsAnswerTheDenylist: the denylist read goes to connections of its own, not the
@@ -58,18 +60,7 @@ func TestPointReadsAnswerTheDenylist(t *testing.T) {
 // read gives back its slot, and a closed pool refuses at once and keeps nothing open.
 func TestPointReadsPool(t *testing.T) {
 	ctx := t.Context()
-	file := filepath.Join(t.TempDir(), "myaccount.db")
-	db, err := Open(ctx, file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	dsn, _, err := buildDSN(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := newPointReads(dsn+"&_query_only=true", 1)
-	const q = `SELECT 1 FROM revoked_access_tokens WHERE id_hash = ?`
+	_, p := pointFixture(t, 1)
 
 	pc, err := p.get(ctx)
 	if err != nil {
@@ -113,18 +104,7 @@ func TestPointReadsPool(t *testing.T) {
 // what was committed before it started, and closing leaves none open.
 func TestPointReadsConcurrent(t *testing.T) {
 	ctx := t.Context()
-	file := filepath.Join(t.TempDir(), "myaccount.db")
-	db, err := Open(ctx, file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	dsn, _, err := buildDSN(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := newPointReads(dsn+"&_query_only=true", 2)
-	const q = `SELECT 1 FROM revoked_access_tokens WHERE id_hash = ?`
+	db, p := pointFixture(t, 2)
 	now := time.Now()
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
@@ -157,4 +137,23 @@ func TestPointReadsConcurrent(t *testing.T) {
 	if len(p.idle) != 0 {
 		t.Fatalf("%d connections idle after close", len(p.idle))
 	}
+}
+
+// q is the denylist's read, as sqlstore asks it.
+const q = `SELECT 1 FROM revoked_access_tokens WHERE id_hash = ?`
+
+// pointFixture opens a store on a new file and a point-read pool of n connections beside it.
+func pointFixture(t *testing.T, n int) (*sqlstore.DB, *pointReads) {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "myaccount.db")
+	db, err := Open(t.Context(), file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	dsn, _, err := buildDSN(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, newPointReads(dsn+"&_query_only=true", n)
 }
