@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -153,9 +154,15 @@ func TestClientCredentialsJWTClientGone(t *testing.T) {
 	}
 }
 
-// Revocation on one instance is seen at once by another over the same PostgreSQL.
+// Revocation on one instance is seen at once by another over the same PostgreSQL, or the
+// same SQLite file (whose denylist each process reads on connections of its own).
 func TestTwoInstancesClientCredentialsRevocation(t *testing.T) {
-	a, b := newCluster(t, pgtest.URL(t))
+	t.Run("postgres", func(t *testing.T) { twoInstancesRevocation(t, pgtest.URL(t)) })
+	t.Run("sqlite", func(t *testing.T) { twoInstancesRevocation(t, filepath.Join(t.TempDir(), "myaccount.db")) })
+}
+
+func twoInstancesRevocation(t *testing.T, dbURL string) {
+	a, b := newCluster(t, dbURL)
 	c := a.addClient(storage.ClientConfidential, withGrants("client_credentials"))
 	at := ccToken(t, a, c)
 	if !b.introspectActive(c, at) {
