@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/mattn/go-sqlite3"
@@ -101,7 +102,7 @@ func Open(ctx context.Context, dsn string) (*sqlstore.DB, error) {
 	write.SetMaxIdleConns(1)
 	write.SetConnMaxLifetime(0)
 	write.SetConnMaxIdleTime(0)
-	if err := write.PingContext(ctx); err != nil {
+	if err := ping(ctx, write); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open sqlite %q: %w", file, err)
 	}
@@ -122,7 +123,7 @@ func Open(ctx context.Context, dsn string) (*sqlstore.DB, error) {
 	n := readConns()
 	read.SetMaxOpenConns(n)
 	read.SetMaxIdleConns(n)
-	if err := read.PingContext(ctx); err != nil {
+	if err := ping(ctx, read); err != nil {
 		write.Close()
 		read.Close()
 		return nil, fmt.Errorf("open sqlite %q for reading: %w", file, err)
@@ -159,6 +160,28 @@ func Open(ctx context.Context, dsn string) (*sqlstore.DB, error) {
 		})
 	}
 	return db, nil
+}
+
+// ping opens db's first connection. Two processes opening a new file at once can meet while
+// one of them switches it to WAL, which SQLite answers "database is locked" at once, without
+// its busy handler (5 of 30 simultaneous first opens here): that is retried for up to
+// busyWait, as busy_timeout would have waited.
+func ping(ctx context.Context, db *sqlx.DB) error {
+	const busyWait = 5 * time.Second
+	deadline := time.Now().Add(busyWait)
+	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
+		err := db.PingContext(ctx)
+		var se sqlite3.Error
+		if err == nil || !errors.As(err, &se) || (se.Code != sqlite3.ErrBusy && se.Code != sqlite3.ErrLocked) ||
+			time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(wait):
+		}
+	}
 }
 
 // readConns is the size of the read pool: reads are short and run in cgo (one OS thread

@@ -513,3 +513,28 @@ func TestCheckpointsRunBesideTheWriter(t *testing.T) {
 		t.Errorf("rows after the checkpoint: %d, %v", n, err)
 	}
 }
+
+// TestConcurrentFirstOpen: two servers started at once on a new file both open it (before
+// ping's retry, about one pair in six got "database is locked" from the switch to WAL).
+func TestConcurrentFirstOpen(t *testing.T) {
+	for i := range 20 {
+		file := filepath.Join(t.TempDir(), "myaccount.db")
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		for j := range errs {
+			wg.Go(func() {
+				db, err := sqlite.Open(t.Context(), file)
+				if err == nil {
+					err = db.Close()
+				}
+				errs[j] = err
+			})
+		}
+		wg.Wait()
+		for j, err := range errs {
+			if err != nil {
+				t.Errorf("pair %d, open %d: %v", i, j, err)
+			}
+		}
+	}
+}
