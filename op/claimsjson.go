@@ -17,9 +17,9 @@ import (
 // exchange marshals two such sets (the access and the ID token): 8 % of a refresh's CPU.
 // These give the same JSON object (the same members and values; members in another order)
 // in one pass: the registered claims as the library's own alias type marshals them, then
-// the extra claims, sorted as the map encoding sorts them. An extra claim that could
-// collide with a registered one (the library lets the registered one win) takes the
-// library's path.
+// the extra claims, sorted as the map encoding sorts them. An extra claim named as a
+// registered claim that is written (not left out by omitempty) takes the library's path,
+// where the registered one wins.
 
 type (
 	accessClaimsJSON oidc.AccessTokenClaims // no MarshalJSON: the library's atcAlias
@@ -123,9 +123,9 @@ func jsonFields(t reflect.Type) map[string][]jsonField {
 		if name == "" {
 			name = f.Name
 		}
+		options := strings.Split(opts, ",")
 		fields[name] = append(fields[name], jsonField{index: f.Index,
-			omitEmpty: slices.Contains(strings.Split(opts, ","), "omitempty"),
-			omitZero:  slices.Contains(strings.Split(opts, ","), "omitzero")})
+			omitEmpty: slices.Contains(options, "omitempty"), omitZero: slices.Contains(options, "omitzero")})
 	}
 	return fields
 }

@@ -28,9 +28,8 @@ type pointReads struct {
 	idle  chan *pointConn // connections not in use
 	slots chan struct{}   // a token per connection open or being opened
 
-	mu     sync.Mutex
-	closed bool
-	done   chan struct{} // closed by close: waiters for a connection give up
+	mu   sync.Mutex    // orders put against close, so that no connection is left idle after it
+	done chan struct{} // closed by close: waiters for a connection give up
 }
 
 // pointConn is one connection with the statements prepared on it, by query.
@@ -140,11 +139,12 @@ func (p *pointReads) get(ctx context.Context) (*pointConn, error) {
 func (p *pointReads) put(pc *pointConn) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed {
+	select {
+	case <-p.done:
 		pc.close()
-		return
+	default:
+		p.idle <- pc // never blocks: at most n connections exist
 	}
-	p.idle <- pc // never blocks: at most n connections exist
 }
 
 // discard closes pc and frees its slot.
@@ -164,10 +164,11 @@ func (pc *pointConn) close() {
 func (p *pointReads) close() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed {
+	select {
+	case <-p.done:
 		return nil
+	default:
 	}
-	p.closed = true
 	close(p.done)
 	for {
 		select {
