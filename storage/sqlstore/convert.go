@@ -4,7 +4,9 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // The conversions below implement the portable column encodings described in the package
@@ -78,6 +80,9 @@ func decodeList(column, s string) ([]string, error) {
 	if s == "" || s == "[]" || s == "null" {
 		return nil, nil
 	}
+	if l, ok := plainList(s); ok {
+		return l, nil
+	}
 	var l []string
 	if err := json.Unmarshal([]byte(s), &l); err != nil {
 		return nil, fmt.Errorf("decode %s: %w", column, err)
@@ -86,6 +91,46 @@ func decodeList(column, s string) ([]string, error) {
 		return nil, nil
 	}
 	return l, nil
+}
+
+// plainList reads the lists encodeList writes for plain values (scopes, URIs, client ids):
+// ["a","b"] with no whitespace and no string needing an escape or a UTF-8 repair. It gives
+// exactly what json.Unmarshal gives for such input, without its reflection (a refresh reads
+// several lists); anything else reports false and goes to json.Unmarshal.
+func plainList(s string) ([]string, bool) {
+	if len(s) < 4 || s[0] != '[' || s[len(s)-1] != ']' {
+		return nil, false
+	}
+	n := strings.Count(s, `","`) + 1
+	l := make([]string, 0, n)
+	rest := s[1 : len(s)-1]
+	for {
+		if len(rest) < 2 || rest[0] != '"' {
+			return nil, false
+		}
+		end := strings.IndexByte(rest[1:], '"') + 1
+		if end == 0 {
+			return nil, false
+		}
+		v := rest[1:end]
+		for i := 0; i < len(v); i++ {
+			if c := v[i]; c < 0x20 || c == '\\' {
+				return nil, false
+			}
+		}
+		if !utf8.ValidString(v) {
+			return nil, false
+		}
+		l = append(l, v)
+		rest = rest[end+1:]
+		if rest == "" {
+			return l, true
+		}
+		if rest[0] != ',' {
+			return nil, false
+		}
+		rest = rest[1:]
+	}
 }
 
 // listDecoder decodes several list columns and remembers the first error, so row
