@@ -12,7 +12,8 @@
 // rotate on every use (rotateRefreshToken: true, like MyAccount), and each refresh returns an
 // RS256 ID token, as MyAccount's default does.
 //
-// PORT (default 3000), CLIENT_ID (bench), CLIENT_SECRET (bench-secret).
+// PORT (default 3000), CLIENT_ID (bench), CLIENT_SECRET (bench-secret), ID_TOKEN_ALG (RS256;
+// ES256 for the like-for-like comparison with a MyAccount client registered for ES256).
 // FORMAT=opaque (default): opaque access tokens kept in memory (a Map, below); they can be
 // introspected. FORMAT=jwt: ES256-signed JWT access tokens for a default resource (the
 // like-for-like signing cost with MyAccount's ES256 access tokens); oidc-provider refuses to
@@ -23,6 +24,7 @@ import Provider from 'oidc-provider';
 const port = Number(process.env.PORT || 3000);
 const issuer = `http://127.0.0.1:${port}`;
 const format = process.env.FORMAT || 'opaque';
+const idTokenAlg = process.env.ID_TOKEN_ALG || 'RS256';
 const resource = `${issuer}/api`;
 
 // Fresh keys per run: nothing is persisted.
@@ -94,6 +96,7 @@ const provider = new Provider(issuer, {
     grant_types: ['client_credentials', 'authorization_code', 'refresh_token'],
     response_types: ['code'],
     redirect_uris: ['https://app.example/cb'],
+    id_token_signed_response_alg: idTokenAlg,
   }],
 });
 
