@@ -158,6 +158,14 @@ func TestBenchAgainstServe(t *testing.T) {
 	if !strings.Contains(out, "vs baseline") || strings.Contains(out, "first error") {
 		t.Errorf("bench output:\n%s", out)
 	}
+	// What each token answer carried, so that issuers are compared like for like: access
+	// tokens ES256 by default, ID tokens RS256 unless the client registered otherwise.
+	for _, want := range []string{": tokens in client_credentials answers: access_token JWT ES256\n",
+		": tokens in refresh answers: access_token JWT ES256, id_token JWT RS256\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("bench output does not say %q:\n%s", want, out)
+		}
+	}
 
 	// Not loopback: refused before any request.
 	if _, _, err := c.run("", "bench", "--issuer", "http://192.0.2.1:8080"); err == nil || !strings.Contains(err.Error(), "loopback") {

@@ -14,6 +14,7 @@ package loadgen
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -130,6 +131,7 @@ type plan struct {
 	introToken                           string
 	// refresh holds one refresh token per worker, each rotated by its own worker.
 	refresh []string
+	shapes  tokenShapes
 	results map[string]*tally
 	rss     map[string]int64 // KiB after each scenario
 	peakRSS int64
@@ -475,6 +477,47 @@ func (e *env) clientCredentials(ctx context.Context, p *plan) (string, error) {
 	return tok.AccessToken, nil
 }
 
+// tokenShapes says, per scenario, what the issuer's first successful answer carried: two
+// issuers compare like for like only when they sign the same tokens with the same algorithms
+// (an RS256 ID token costs a dozen ES256 ones), so the report shows it beside the figures.
+type tokenShapes struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+// record sets scenario sc's description, made by describe, unless it is set already.
+func (t *tokenShapes) record(sc string, describe func() string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.m[sc]; ok {
+		return
+	}
+	if t.m == nil {
+		t.m = map[string]string{}
+	}
+	t.m[sc] = describe()
+}
+
+// tokenShape describes a token: "JWT <alg>" for a JWS whose header names its algorithm,
+// "opaque" for anything else, "none" when there is no token.
+func tokenShape(tok string) string {
+	if tok == "" {
+		return "none"
+	}
+	header, _, ok := strings.Cut(tok, ".")
+	if !ok || strings.Count(tok, ".") != 2 {
+		return "opaque"
+	}
+	b, err := base64.RawURLEncoding.DecodeString(header)
+	var h struct {
+		Alg string `json:"alg"`
+	}
+	if err != nil || json.Unmarshal(b, &h) != nil || h.Alg == "" {
+		return "opaque"
+	}
+	return "JWT " + h.Alg
+}
+
 func snippet(b []byte) string {
 	s := strings.Join(strings.Fields(string(b)), " ")
 	if len(s) > 160 {
@@ -542,10 +585,11 @@ func (e *env) once(ctx context.Context, p *plan, sc string, w int) string {
 	case JWKS:
 		return getOK(p.jwksURL)
 	case ClientCredentials:
-		_, err := e.clientCredentials(ctx, p)
+		at, err := e.clientCredentials(ctx, p)
 		if err != nil {
 			return err.Error()
 		}
+		p.shapes.record(ClientCredentials, func() string { return "access_token " + tokenShape(at) })
 		return ""
 	case Introspection:
 		resp, body, err := post(ctx, e.client, p.introURL, p.ClientID, p.ClientSecret, url.Values{"token": {p.introToken}})
@@ -568,11 +612,16 @@ func (e *env) once(ctx context.Context, p *plan, sc string, w int) string {
 		}
 		var tok struct {
 			RefreshToken string `json:"refresh_token"`
+			AccessToken  string `json:"access_token"`
+			IDToken      string `json:"id_token"`
 		}
 		if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &tok) != nil || tok.RefreshToken == "" {
 			return fmt.Sprintf("%d %s", resp.StatusCode, snippet(body))
 		}
 		p.refresh[w] = tok.RefreshToken // only worker w touches this slot
+		p.shapes.record(Refresh, func() string {
+			return "access_token " + tokenShape(tok.AccessToken) + ", id_token " + tokenShape(tok.IDToken)
+		})
 		return ""
 	case SignIn:
 		r := e.signIn(ctx, p, int(time.Now().UnixNano()))
@@ -617,6 +666,11 @@ func (e *env) report(plans []*plan) error {
 		}
 		for _, n := range p.notes {
 			fmt.Fprintf(e.opts.Out, "%s: note: %s\n", p.Name, n)
+		}
+		for _, sc := range AllScenarios {
+			if d, ok := p.shapes.m[sc]; ok {
+				fmt.Fprintf(e.opts.Out, "%s: tokens in %s answers: %s\n", p.Name, sc, d)
+			}
 		}
 		if p.PID > 0 {
 			var parts []string

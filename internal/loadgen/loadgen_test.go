@@ -3,6 +3,7 @@ package loadgen
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -99,6 +100,9 @@ func TestPeerRefresh(t *testing.T) {
 		t.Errorf("refresh: %s requests, %s errors; want some, none:\n%s", row[2], row[3], out.String())
 	}
 	t.Log(out.String())
+	if !strings.Contains(out.String(), ": tokens in refresh answers: access_token opaque, id_token none\n") {
+		t.Errorf("the refresh answers' tokens are not described:\n%s", out.String())
+	}
 	if f.reused != 0 {
 		t.Errorf("%d refresh tokens presented twice", f.reused)
 	}
@@ -112,6 +116,27 @@ func TestPeerRefresh(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "refresh skipped") {
 		t.Errorf("want a skip note:\n%s", out.String())
+	}
+}
+
+func TestTokenShape(t *testing.T) {
+	jws := func(header string) string {
+		return base64.RawURLEncoding.EncodeToString([]byte(header)) + ".e30.c2ln"
+	}
+	for tok, want := range map[string]string{
+		"":                                "none",
+		"opaque-token":                    "opaque",
+		jws(`{"alg":"ES256","kid":"k"}`):  "JWT ES256",
+		jws(`{"alg":"RS256"}`):            "JWT RS256",
+		jws(`{"kid":"k"}`):                "opaque",
+		jws(`not json`):                   "opaque",
+		"a.b":                             "opaque",
+		jws(`{"alg":"ES256"}`) + ".extra": "opaque",
+		"!!!.e30.c2ln":                    "opaque",
+	} {
+		if got := tokenShape(tok); got != want {
+			t.Errorf("tokenShape(%q) = %q, want %q", tok, got, want)
+		}
 	}
 }
 
