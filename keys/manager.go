@@ -1,5 +1,5 @@
-// Package keys manages MyAccount's token signing keys: one active RS256 and one active ES256
-// key, sealed at rest under a master key, published as a JWKS together with upcoming and
+// Package keys manages MyAccount's token signing keys: one active RS256, one active ES256 and
+// one active EdDSA (Ed25519) key, sealed at rest under a master key, published as a JWKS together with upcoming and
 // recently retired keys, and rotated manually or on a schedule. Several instances may share
 // one database: every state change is made inside the store's per-row transaction and
 // checks the state it expects, and each instance re-reads the key set after at most
@@ -11,6 +11,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
@@ -19,6 +20,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -155,7 +157,7 @@ func (k *Key) ID() string { return k.id }
 // Alg returns the JWS algorithm the key signs with.
 func (k *Key) Alg() jose.SignatureAlgorithm { return k.alg }
 
-// Private returns the private key (*rsa.PrivateKey or *ecdsa.PrivateKey) for signing.
+// Private returns the private key (*rsa.PrivateKey, *ecdsa.PrivateKey or ed25519.PrivateKey).
 func (k *Key) Private() crypto.Signer { return k.priv }
 
 // Public returns the public key as a JWK with kid, alg and use=sig set, as published.
@@ -163,11 +165,31 @@ func (k *Key) Public() jose.JSONWebKey { return k.pub }
 
 // Algorithms returns the signing algorithms the Manager keeps an active key for, in order of
 // preference (RS256 is the OIDC default).
-func (m *Manager) Algorithms() []jose.SignatureAlgorithm {
-	return []jose.SignatureAlgorithm{jose.RS256, jose.ES256}
+func (m *Manager) Algorithms() []jose.SignatureAlgorithm { return Algorithms() }
+
+// Algorithms returns the signing algorithms MyAccount signs tokens with, RS256 first (the
+// OIDC default): the one list that client registration, the admin API, the configuration
+// and the provider check an algorithm against (Supported).
+func Algorithms() []jose.SignatureAlgorithm {
+	return []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA}
 }
 
-// Signer returns the active key for alg ("RS256", "ES256"; "" means RS256, the OIDC default).
+// AlgorithmList is Algorithms() for messages: "RS256, ES256, EdDSA".
+func AlgorithmList() string {
+	names := make([]string, 0, 3)
+	for _, a := range Algorithms() {
+		names = append(names, string(a))
+	}
+	return strings.Join(names, ", ")
+}
+
+// Supported reports whether alg is one of Algorithms(), spelled exactly ("" is not).
+func Supported(alg string) bool {
+	return slices.Contains(Algorithms(), jose.SignatureAlgorithm(alg))
+}
+
+// Signer returns the active key for alg ("RS256", "ES256", "EdDSA"; "" means RS256, the OIDC
+// default).
 // It is served from memory and reads the store only when the cached set is older than
 // CacheTTL, so signing costs no database round trip.
 func (m *Manager) Signer(ctx context.Context, alg string) (*Key, error) {
@@ -659,6 +681,10 @@ func (m *Manager) open(row *storage.SigningKey) (*Key, error) {
 		if alg == jose.ES256 && p.Curve == elliptic.P256() {
 			priv = p
 		}
+	case ed25519.PrivateKey:
+		if alg == jose.EdDSA {
+			priv = p
+		}
 	}
 	if priv == nil {
 		return nil, fmt.Errorf("keys: private key %s (%T) is not a valid %s key", row.ID, parsed, alg)
@@ -700,6 +726,12 @@ func generate(alg jose.SignatureAlgorithm) (crypto.Signer, error) {
 			return nil, fmt.Errorf("keys: generate P-256 key: %w", err)
 		}
 		return k, nil
+	case jose.EdDSA:
+		_, k, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, fmt.Errorf("keys: generate Ed25519 key: %w", err)
+		}
+		return k, nil
 	}
 	return nil, fmt.Errorf("%w: %s", ErrUnsupportedAlgorithm, alg)
 }
@@ -712,10 +744,10 @@ func publicJWK(kid string, alg jose.SignatureAlgorithm, priv crypto.Signer) jose
 // parseAlg maps an algorithm name to one we support; "" is RS256, the OIDC default.
 func parseAlg(alg string) (jose.SignatureAlgorithm, error) {
 	switch jose.SignatureAlgorithm(alg) {
-	case "", jose.RS256:
+	case "":
 		return jose.RS256, nil
-	case jose.ES256:
-		return jose.ES256, nil
+	case jose.RS256, jose.ES256, jose.EdDSA:
+		return jose.SignatureAlgorithm(alg), nil
 	}
 	return "", fmt.Errorf("%w: %q", ErrUnsupportedAlgorithm, alg)
 }

@@ -145,7 +145,7 @@ func TestNewManagerValidates(t *testing.T) {
 	if m.opts.CacheTTL != DefaultCacheTTL || m.opts.TokenLifetime != DefaultTokenLifetime || m.opts.Now == nil || m.opts.Logger == nil {
 		t.Errorf("defaults not applied: %+v", m.opts)
 	}
-	if got := m.Algorithms(); len(got) != 2 || got[0] != jose.RS256 || got[1] != jose.ES256 {
+	if got := m.Algorithms(); len(got) != 3 || got[0] != jose.RS256 || got[1] != jose.ES256 || got[2] != jose.EdDSA {
 		t.Errorf("Algorithms() = %v", got)
 	}
 }
@@ -159,8 +159,8 @@ func TestEnsureIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(all) != 2 {
-		t.Fatalf("%d keys after three Ensure calls, want 2", len(all))
+	if len(all) != len(Algorithms()) {
+		t.Fatalf("%d keys after three Ensure calls, want one per algorithm", len(all))
 	}
 	for _, k := range all {
 		if k.State != storage.KeyActive || k.ActivatedAt == nil || !k.CreatedAt.Equal(f.clock.Now()) {
@@ -177,15 +177,15 @@ func TestEnsureIdempotent(t *testing.T) {
 			t.Errorf("PublicJWK contains private material: %s", k.PublicJWK)
 		}
 	}
-	if all[0].Alg != "ES256" || all[1].Alg != "RS256" {
-		t.Errorf("List not sorted by alg: %s, %s", all[0].Alg, all[1].Alg)
+	if all[0].Alg != "ES256" || all[1].Alg != "EdDSA" || all[2].Alg != "RS256" {
+		t.Errorf("List not sorted by alg: %s, %s, %s", all[0].Alg, all[1].Alg, all[2].Alg)
 	}
 }
 
 func TestSignerSignsVerifiableJWS(t *testing.T) {
 	f := newFixture(t)
 	mustEnsure(t, f.m)
-	for _, alg := range []string{"RS256", "ES256"} {
+	for _, alg := range algNames() {
 		t.Run(alg, func(t *testing.T) {
 			k := mustSigner(t, f.m, alg)
 			if string(k.Alg()) != alg || k.ID() == "" {
@@ -214,7 +214,7 @@ func TestSignerSignsVerifiableJWS(t *testing.T) {
 	if k := mustSigner(t, f.m, ""); k.Alg() != jose.RS256 {
 		t.Errorf(`Signer("") = %s, want RS256`, k.Alg())
 	}
-	for _, alg := range []string{"HS256", "none", "rs256", "PS256", "EdDSA"} {
+	for _, alg := range []string{"HS256", "none", "rs256", "PS256", "eddsa", "Ed25519", "ES384"} {
 		if _, err := f.m.Signer(context.Background(), alg); !errors.Is(err, ErrUnsupportedAlgorithm) {
 			t.Errorf("Signer(%q) = %v, want ErrUnsupportedAlgorithm", alg, err)
 		}
@@ -235,8 +235,8 @@ func TestPublicKeysArePublic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(pub) != 2 {
-		t.Fatalf("%d public keys, want 2", len(pub))
+	if len(pub) != len(Algorithms()) {
+		t.Fatalf("%d public keys, want one per algorithm", len(pub))
 	}
 	for _, k := range pub {
 		if !k.IsPublic() || !k.Valid() {
@@ -249,7 +249,10 @@ func TestRotate(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	mustEnsure(t, f.m)
-	old := map[string]*Key{"RS256": mustSigner(t, f.m, "RS256"), "ES256": mustSigner(t, f.m, "ES256")}
+	old := map[string]*Key{}
+	for _, alg := range algNames() {
+		old[alg] = mustSigner(t, f.m, alg)
+	}
 	oldTokens := map[string]string{}
 	for alg, k := range old {
 		oldTokens[alg] = sign(t, k, "payload")
@@ -261,10 +264,10 @@ func TestRotate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(created) != 2 {
-		t.Fatalf("Rotate created %d keys, want 2", len(created))
+	if len(created) != len(Algorithms()) {
+		t.Fatalf("Rotate created %d keys, want one per algorithm", len(created))
 	}
-	for _, alg := range []string{"RS256", "ES256"} {
+	for _, alg := range algNames() {
 		k := mustSigner(t, f.m, alg) // no clock advance: the rotation invalidated the cache
 		if k.ID() == old[alg].ID() {
 			t.Fatalf("%s: Signer still returns the old key after Rotate", alg)
@@ -288,8 +291,8 @@ func TestRotate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(pub) != 4 {
-		t.Fatalf("%d published keys after rotation, want 4", len(pub))
+	if len(pub) != 2*len(Algorithms()) {
+		t.Fatalf("%d published keys after rotation, want two per algorithm", len(pub))
 	}
 	if pub[0].KeyID != mustSigner(t, f.m, string(pub[0].Algorithm)).ID() {
 		t.Error("JWKS does not list an active key first")
@@ -347,8 +350,8 @@ func TestPrune(t *testing.T) {
 		t.Fatal("retired key still published after DeleteAfter")
 	}
 	n, err := f.m.Prune(ctx)
-	if err != nil || n != 2 {
-		t.Fatalf("Prune = %d, %v; want 2", n, err)
+	if err != nil || n != len(Algorithms()) {
+		t.Fatalf("Prune = %d, %v; want one per algorithm", n, err)
 	}
 	if f.store.get(oldRS) != nil {
 		t.Fatal("expired key not deleted")
@@ -471,13 +474,13 @@ func TestConcurrentRotationsLeaveOneActiveKey(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	for _, alg := range []string{"RS256", "ES256"} {
+	for _, alg := range algNames() {
 		if n := len(f.store.inState(alg, storage.KeyActive)); n != 1 {
 			t.Errorf("%s: %d active keys after concurrent rotations, want 1", alg, n)
 		}
 	}
 	f.clock.Advance(testCacheTTL)
-	for _, alg := range []string{"RS256", "ES256"} {
+	for _, alg := range algNames() {
 		want := f.store.inState(alg, storage.KeyActive)[0].ID
 		for i, m := range instances {
 			if got := mustSigner(t, m, alg).ID(); got != want {
@@ -617,7 +620,7 @@ func TestRotateIfDue(t *testing.T) {
 	step(day, false)
 	step(period-prepublish-day-time.Second, false) // just before the next key is due
 	step(time.Second, true)                        // next keys created
-	for _, alg := range []string{"RS256", "ES256"} {
+	for _, alg := range algNames() {
 		if n := len(f.store.inState(alg, storage.KeyNext)); n != 1 {
 			t.Fatalf("%s: %d next keys, want 1", alg, n)
 		}
@@ -630,7 +633,7 @@ func TestRotateIfDue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !kids(pub)[next] || len(pub) != 4 {
+	if !kids(pub)[next] || len(pub) != 2*len(Algorithms()) {
 		t.Fatalf("next key not pre-published (%d keys)", len(pub))
 	}
 
@@ -643,7 +646,7 @@ func TestRotateIfDue(t *testing.T) {
 	if old.State != storage.KeyRetired || old.DeleteAfter == nil || !old.DeleteAfter.Equal(f.clock.Now().Add(testTokenLifetime+testCacheTTL+RetireMargin)) {
 		t.Fatalf("old key after promotion: %+v", old)
 	}
-	for _, alg := range []string{"RS256", "ES256"} {
+	for _, alg := range algNames() {
 		if a, n := len(f.store.inState(alg, storage.KeyActive)), len(f.store.inState(alg, storage.KeyNext)); a != 1 || n != 0 {
 			t.Fatalf("%s: %d active, %d next after promotion", alg, a, n)
 		}
@@ -662,7 +665,7 @@ func TestRotateIfDue(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	for _, alg := range []string{"RS256", "ES256"} {
+	for _, alg := range algNames() {
 		if a, n := len(f.store.inState(alg, storage.KeyActive)), len(f.store.inState(alg, storage.KeyNext)); a != 1 || n != 1 {
 			t.Fatalf("%s: %d active, %d next after concurrent scheduling", alg, a, n)
 		}
@@ -777,5 +780,27 @@ func TestStateChangesCheckCurrentState(t *testing.T) {
 	}
 	if ok, err := f.m.promote(ctx, "gone", now); err != nil || ok {
 		t.Fatalf("promote of a missing key = %v, %v", ok, err)
+	}
+}
+
+// algNames is Algorithms() as strings.
+func algNames() []string {
+	var out []string
+	for _, a := range Algorithms() {
+		out = append(out, string(a))
+	}
+	return out
+}
+
+func TestSupported(t *testing.T) {
+	for _, alg := range []string{"RS256", "ES256", "EdDSA"} {
+		if !Supported(alg) {
+			t.Errorf("Supported(%q) = false", alg)
+		}
+	}
+	for _, alg := range []string{"", "rs256", "HS256", "none", "PS256", "ES384", "Ed25519", "eddsa"} {
+		if Supported(alg) {
+			t.Errorf("Supported(%q) = true", alg)
+		}
 	}
 }

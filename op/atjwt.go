@@ -25,6 +25,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -247,6 +248,9 @@ func (p *Provider) sign(ctx context.Context, alg, typ string, payload []byte) (s
 	}
 	if ec, ok := k.Private().(*ecdsa.PrivateKey); ok && k.Alg() == jose.ES256 {
 		return compactES256(ec, k.ID(), typ, payload)
+	}
+	if ed, ok := k.Private().(ed25519.PrivateKey); ok && k.Alg() == jose.EdDSA {
+		return compactEdDSA(ed, k.ID(), typ, payload)
 	}
 	if ps, ok := k.JOSESigner().(payloadSigner); ok && k.Alg() == jose.RS256 {
 		return compactRS256(ps, k.ID(), typ, payload)

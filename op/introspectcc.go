@@ -27,6 +27,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	zop "github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/myaccount/myaccount/keys"
 	"github.com/myaccount/myaccount/storage"
 )
 
@@ -192,7 +193,7 @@ func (v *verifiedTokens) lookup(key [sha256.Size]byte) (*oidc.AccessTokenClaims,
 
 // verify checks token's signature against the published keys and remembers its claims.
 func (v *verifiedTokens) verify(ctx context.Context, key [sha256.Size]byte, token string, st zop.Storage) (*oidc.AccessTokenClaims, bool) {
-	jws, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.ES256, jose.RS256})
+	jws, err := jose.ParseSigned(token, keys.Algorithms())
 	if err != nil {
 		return nil, false
 	}

@@ -3,6 +3,7 @@ package op
 import (
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
@@ -81,6 +82,39 @@ func TestCompactES256SameAsGoJOSE(t *testing.T) {
 	}
 }
 
+// compactEdDSA writes exactly what go-jose writes (Ed25519 is deterministic), the token
+// verifies with the key and not with another, and a key of the wrong size is refused.
+func TestCompactEdDSASameAsGoJOSE(t *testing.T) {
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherPub, _, _ := ed25519.GenerateKey(rand.Reader)
+	for _, tc := range []struct{ kid, typ string }{{"kid1", "at+jwt"}, {"kid2", ""}, {"", "JWT"}, {`q"uote\`, "at+jwt"}} {
+		payload := []byte(`{"iss":"https://id.example","sub":"s","exp":1}`)
+		got, err := compactEdDSA(k, tc.kid, tc.typ, payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := goJOSECompact(t, jose.EdDSA, k, tc.kid, tc.typ, payload); got != want {
+			t.Errorf("%+v:\n got %s\nwant %s", tc, got, want)
+		}
+		parsed, err := jose.ParseSigned(got, []jose.SignatureAlgorithm{jose.EdDSA})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out, err := parsed.Verify(k.Public()); err != nil || string(out) != string(payload) {
+			t.Errorf("%+v: does not verify with the key: %v", tc, err)
+		}
+		if _, err := parsed.Verify(otherPub); err == nil {
+			t.Errorf("%+v: verifies with another key", tc)
+		}
+	}
+	if _, err := compactEdDSA(k[:32], "k", "JWT", []byte("{}")); err == nil {
+		t.Error("a 32-byte seed signed as an Ed25519 private key")
+	}
+}
+
 // rsaPayloadSigner is what keys.Key.JOSESigner gives for RS256, with crypto/rsa.
 type rsaPayloadSigner struct{ k *rsa.PrivateKey }
 
@@ -122,6 +156,15 @@ func BenchmarkSignES256(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := compactES256(k, "kid", "at+jwt", payload); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("eddsa", func(b *testing.B) {
+		_, ek, _ := ed25519.GenerateKey(rand.Reader)
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := compactEdDSA(ek, "kid", "at+jwt", payload); err != nil {
 				b.Fatal(err)
 			}
 		}

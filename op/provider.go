@@ -25,6 +25,7 @@ import (
 	"github.com/myaccount/myaccount/internal/licence"
 	"github.com/myaccount/myaccount/internal/redirecturi"
 	"github.com/myaccount/myaccount/internal/secret"
+	"github.com/myaccount/myaccount/keys"
 	"github.com/myaccount/myaccount/storage"
 )
 
@@ -60,8 +61,9 @@ type Config struct {
 	DevicePath         string
 	DeviceCodeLifetime time.Duration
 	DevicePollInterval time.Duration
-	// AccessTokenAlg signs JWT access tokens: "ES256" (the default when empty) or "RS256".
-	// ID tokens follow the client's registered algorithm (RS256 unless it chose ES256).
+	// AccessTokenAlg signs JWT access tokens: "ES256" (the default when empty), "EdDSA" or
+	// "RS256" (keys.Algorithms). ID tokens follow the client's registered algorithm (RS256
+	// unless it chose another).
 	AccessTokenAlg string
 	// RegistrationEndpoint, when set, is advertised in discovery as registration_endpoint
 	// (dynamic client registration is served outside the provider, by internal/registration).
@@ -120,12 +122,11 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.DevicePollInterval < time.Second {
 		cfg.DevicePollInterval = defaultDevicePollInterval
 	}
-	switch cfg.AccessTokenAlg {
-	case "":
+	if cfg.AccessTokenAlg == "" {
 		cfg.AccessTokenAlg = string(jose.ES256)
-	case string(jose.ES256), string(jose.RS256):
-	default:
-		return nil, fmt.Errorf("op: access token algorithm %q is not ES256 or RS256", cfg.AccessTokenAlg)
+	}
+	if !keys.Supported(cfg.AccessTokenAlg) {
+		return nil, fmt.Errorf("op: access token algorithm %q is not one of %v", cfg.AccessTokenAlg, keys.Algorithms())
 	}
 	if len(cfg.MasterKey) != 32 {
 		return nil, errors.New("op: master key must be 32 bytes")
@@ -201,8 +202,17 @@ func New(cfg Config) (*Provider, error) {
 		ExposedHeaders: []string{dpopNonceHeader, "WWW-Authenticate"},
 		AllowedMethods: []string{http.MethodGet, http.MethodHead, http.MethodPost},
 	}
+	// The library's verifiers accept RS256, ES256 and PS256 unless told: told the algorithms
+	// we sign with, so that our EdDSA access tokens and ID token hints verify, and PS256,
+	// which we never sign, is not even parsed.
+	var signed []string
+	for _, a := range keys.Algorithms() {
+		signed = append(signed, string(a))
+	}
 	opts = append(opts, zop.WithCORSOptions(&corsOpts), zop.WithLogger(cfg.Logger),
-		zop.WithAccessTokenKeySet(capturingKeySet{&zop.OpenIDKeySet{Storage: st}}))
+		zop.WithAccessTokenKeySet(capturingKeySet{&zop.OpenIDKeySet{Storage: st}}),
+		zop.WithAccessTokenVerifierOpts(zop.WithSupportedAccessTokenSigningAlgorithms(signed...)),
+		zop.WithIDTokenHintVerifierOpts(zop.WithSupportedIDTokenHintSigningAlgorithms(signed...)))
 	p, err := zop.NewProvider(zcfg, st, zop.StaticIssuer(cfg.Issuer), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("op: new provider: %w", err)

@@ -313,7 +313,7 @@ func machineScopes(c *storage.Client, requested []string) []string {
 // SigningKey returns the active key, from the key manager's in-memory cache: for a JWT access
 // token the configured access-token algorithm (ES256 by default, about 20 times cheaper to
 // sign than RS256-2048), for an ID token the algorithm the client registered (RS256 unless it
-// asked for ES256). The library asks for the key of both through this one method; it calls
+// asked for ES256 or EdDSA). The library asks for the key of both through this one method; it calls
 // GetPrivateClaimsFromRequest right before asking for an access token's key, which marks the
 // next call as the access token's.
 func (s *opStorage) SigningKey(ctx context.Context) (zop.SigningKey, error) {
@@ -338,7 +338,7 @@ func (s *opStorage) SigningKey(ctx context.Context) (zop.SigningKey, error) {
 }
 
 func (s *opStorage) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm, error) {
-	return []jose.SignatureAlgorithm{jose.RS256, jose.ES256}, nil
+	return keys.Algorithms(), nil
 }
 
 func (s *opStorage) KeySet(ctx context.Context) ([]zop.Key, error) {

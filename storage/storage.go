@@ -86,7 +86,7 @@ type Client struct {
 	Scopes                 []string      `db:"-"` // allowed scopes beyond the OIDC standard ones
 	FirstParty             bool          `db:"first_party"`
 	AccessTokenFormat      string        `db:"access_token_format"`
-	IDTokenAlg             string        `db:"id_token_alg"` // RS256 (default) or ES256
+	IDTokenAlg             string        `db:"id_token_alg"` // RS256 (default), ES256 or EdDSA
 	AccessTokenTTL         time.Duration `db:"-"`
 	IDTokenTTL             time.Duration `db:"-"`
 	RefreshTokenTTL        time.Duration `db:"-"`
@@ -273,7 +273,7 @@ const (
 // SigningKey is a private signing key sealed under the master key.
 type SigningKey struct {
 	ID        string // kid
-	Alg       string // RS256 or ES256
+	Alg       string // RS256, ES256 or EdDSA
 	Sealed    []byte // AES-256-GCM(nonce||ciphertext), AAD = kid
 	PublicJWK []byte // the public key as JSON (JWK), for JWKS without unsealing
 	State     string

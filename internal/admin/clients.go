@@ -14,6 +14,7 @@ import (
 	"github.com/myaccount/myaccount/internal/clientmeta"
 	"github.com/myaccount/myaccount/internal/redirecturi"
 	"github.com/myaccount/myaccount/internal/secret"
+	"github.com/myaccount/myaccount/keys"
 	"github.com/myaccount/myaccount/storage"
 )
 
@@ -88,7 +89,7 @@ type ClientSpec struct {
 	Scopes                 []string `json:"scopes"`      // extra scopes it may ask for (e.g. admin:read)
 	FirstParty             bool     `json:"first_party"`
 	AccessTokenFormat      string   `json:"access_token_format"` // storage.TokenFormatJWT (default) or TokenFormatOpaque
-	IDTokenAlg             string   `json:"id_token_alg"`        // RS256 (default) or ES256
+	IDTokenAlg             string   `json:"id_token_alg"`        // RS256 (default), ES256 or EdDSA
 	RequireMFA             bool     `json:"require_mfa"`
 	LogoURI                string   `json:"logo_uri"`
 	ClientURI              string   `json:"client_uri"`
@@ -136,8 +137,8 @@ func NewClient(spec ClientSpec, now time.Time) (*storage.Client, error) {
 	if spec.AccessTokenFormat != storage.TokenFormatJWT && spec.AccessTokenFormat != storage.TokenFormatOpaque {
 		bad("access_token_format", "", "must be jwt or opaque")
 	}
-	if spec.IDTokenAlg != "RS256" && spec.IDTokenAlg != "ES256" {
-		bad("id_token_alg", "", "must be RS256 or ES256")
+	if !keys.Supported(spec.IDTokenAlg) {
+		bad("id_token_alg", "", "must be one of "+keys.AlgorithmList())
 	}
 	problems = append(problems, checkScopes(spec.Scopes)...)
 	problems = append(problems, checkProtocol(spec.Protocol, typ)...)

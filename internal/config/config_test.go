@@ -704,3 +704,19 @@ func TestDatabaseURLFile(t *testing.T) {
 		t.Error("both MYACCOUNT_DATABASE_URL and its _FILE accepted")
 	}
 }
+
+// tokens.access_token_alg takes exactly the algorithms the key manager signs with.
+func TestValidateAccessTokenAlg(t *testing.T) {
+	for alg, ok := range map[string]bool{"ES256": true, "RS256": true, "EdDSA": true,
+		"": false, "es256": false, "HS256": false, "none": false, "PS256": false, "Ed25519": false} {
+		c := Default()
+		c.Tokens.AccessTokenAlg = alg
+		err := c.Validate()
+		if (err == nil) != ok {
+			t.Errorf("access_token_alg %q: got %v, want accepted %v", alg, err, ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "RS256, ES256, EdDSA") {
+			t.Errorf("access_token_alg %q: error %q does not list the algorithms", alg, err)
+		}
+	}
+}

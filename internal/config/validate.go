@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/myaccount/myaccount/keys"
 )
 
 var hexColor = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
@@ -82,8 +84,8 @@ func (c *Config) Validate() error {
 		add("tokens.access_token_ttl", "%s exceeds tokens.refresh_token_ttl %s", c.Tokens.AccessTokenTTL, c.Tokens.RefreshTokenTTL)
 	}
 
-	if a := c.Tokens.AccessTokenAlg; a != "ES256" && a != "RS256" {
-		add("tokens.access_token_alg", "must be ES256 or RS256, got %q", a)
+	if a := c.Tokens.AccessTokenAlg; !keys.Supported(a) {
+		add("tokens.access_token_alg", "must be one of %s, got %q", keys.AlgorithmList(), a)
 	}
 	if r := c.Tokens.RefreshReuseInterval; r < 0 || r.Std() > 5*time.Minute {
 		add("tokens.refresh_reuse_interval", "must be between 0 and 5m, got %s", r)

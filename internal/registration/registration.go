@@ -21,6 +21,7 @@ import (
 
 	"github.com/myaccount/myaccount/internal/admin"
 	"github.com/myaccount/myaccount/internal/secret"
+	"github.com/myaccount/myaccount/keys"
 	"github.com/myaccount/myaccount/storage"
 )
 
@@ -227,8 +228,8 @@ func spec(md Metadata) (admin.ClientSpec, error) {
 		}
 	}
 	alg := md.IDTokenSignedResponseAlg
-	if alg != "" && alg != "RS256" && alg != "ES256" {
-		return bad("id_token_signed_response_alg must be RS256 or ES256")
+	if alg != "" && !keys.Supported(alg) {
+		return bad("id_token_signed_response_alg must be one of %s", keys.AlgorithmList())
 	}
 	return admin.ClientSpec{Name: strings.TrimSpace(md.ClientName), Type: typ, RedirectURIs: md.RedirectURIs,
 		PostLogoutRedirectURIs: md.PostLogoutRedirectURIs, GrantTypes: grants, IDTokenAlg: alg,

@@ -100,6 +100,8 @@ func TestRegisterRefusesWhatOnlyAdminsMayGrant(t *testing.T) {
 			m.TokenEndpointAuthMethod, m.GrantTypes = "none", []string{"client_credentials"}
 		},
 		"alg none":        func(m *registration.Metadata) { m.IDTokenSignedResponseAlg = "none" },
+		"alg HS256":       func(m *registration.Metadata) { m.IDTokenSignedResponseAlg = "HS256" },
+		"alg eddsa":       func(m *registration.Metadata) { m.IDTokenSignedResponseAlg = "eddsa" },
 		"bad app type":    func(m *registration.Metadata) { m.ApplicationType = "desktop" },
 		"javascript logo": func(m *registration.Metadata) { m.LogoURI = "javascript:alert(1)" },
 		"too many uris": func(m *registration.Metadata) {
@@ -113,6 +115,15 @@ func TestRegisterRefusesWhatOnlyAdminsMayGrant(t *testing.T) {
 		mutate(&md)
 		if _, err := s.Register(t.Context(), tok, md, "", ""); !isMeta(err, "invalid_client_metadata") {
 			t.Errorf("%s: got %v, want invalid_client_metadata", name, err)
+		}
+	}
+	// Every algorithm we sign with may be asked for, and is what the client gets.
+	for _, alg := range []string{"RS256", "ES256", "EdDSA"} {
+		md := webApp()
+		md.IDTokenSignedResponseAlg = alg
+		reg, err := s.Register(t.Context(), tok, md, "", "")
+		if err != nil || reg.IDTokenSignedResponseAlg != alg {
+			t.Errorf("id_token_signed_response_alg %s: got %+v, %v", alg, reg, err)
 		}
 	}
 	native := registration.Metadata{ClientName: "CLI", ApplicationType: "native", TokenEndpointAuthMethod: "none",

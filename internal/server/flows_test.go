@@ -49,7 +49,7 @@ func TestDiscoveryAndJWKS(t *testing.T) {
 		t.Errorf("issuer = %v, want %s", doc["issuer"], e.issuer)
 	}
 	for key, want := range map[string][]string{
-		"id_token_signing_alg_values_supported": {"RS256", "ES256"},
+		"id_token_signing_alg_values_supported": {"RS256", "ES256", "EdDSA"},
 		"code_challenge_methods_supported":      {"S256"},
 		"response_types_supported":              {"code"},
 		"grant_types_supported":                 {"authorization_code", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:device_code"},
@@ -73,15 +73,15 @@ func TestDiscoveryAndJWKS(t *testing.T) {
 	if err := json.NewDecoder(keys.Body).Decode(&set); err != nil {
 		t.Fatal(err)
 	}
-	algs := map[string]bool{}
+	algs := map[string]string{}
 	for _, k := range set.Keys {
-		algs[k.Alg] = true
+		algs[k.Alg] = k.Kty
 		if k.Use != "sig" || k.Kid == "" {
 			t.Errorf("key %+v: want use=sig and a kid", k)
 		}
 	}
-	if !algs["RS256"] || !algs["ES256"] {
-		t.Errorf("JWKS algorithms = %v, want RS256 and ES256", algs)
+	if algs["RS256"] != "RSA" || algs["ES256"] != "EC" || algs["EdDSA"] != "OKP" {
+		t.Errorf("JWKS algorithms (alg: kty) = %v, want RS256 RSA, ES256 EC and EdDSA OKP", algs)
 	}
 	if cc := keys.Header.Get("Cache-Control"); !strings.Contains(cc, "max-age") {
 		t.Errorf("JWKS Cache-Control = %q, want a max-age", cc)

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"net/url"
+	"strings"
 	"testing"
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
@@ -16,7 +17,7 @@ import (
 // verifies it (what a resource server does).
 func (e *testEnv) jwtAlg(ctx context.Context, token string) string {
 	e.t.Helper()
-	jws, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
+	jws, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA})
 	if err != nil {
 		e.t.Fatalf("parse %q: %v", token, err)
 	}
@@ -90,6 +91,59 @@ func TestTokenAlgorithms(t *testing.T) {
 		}
 		if got := e.jwtAlg(ctx, jsonFieldT(t, body, "access_token")); got != "RS256" {
 			t.Errorf("client_credentials access token alg = %s, want RS256", got)
+		}
+	})
+	// EdDSA (Ed25519) for both, where the relying party and resource servers accept it: the
+	// ID token verifies with coreos/go-oidc, at_hash included, on the code exchange and on a
+	// refresh; the access tokens are accepted by userinfo and introspection.
+	t.Run("tokens.access_token_alg EdDSA", func(t *testing.T) {
+		e := newEnvWith(t, envOptions{configure: func(c *config.Config) { c.Tokens.AccessTokenAlg = "EdDSA" }})
+		e.addUser("ada@example.com")
+		ed := e.addClient(storage.ClientConfidential, firstParty, func(c *storage.Client) { c.IDTokenAlg = "EdDSA" })
+		verifier := e.provider(ctx).Verifier(&gooidc.Config{ClientID: ed.ID, SupportedSigningAlgs: []string{"EdDSA"}})
+		check := func(step, access, idt string) {
+			t.Helper()
+			if a, i := e.jwtAlg(ctx, access), e.jwtAlg(ctx, idt); a != "EdDSA" || i != "EdDSA" {
+				t.Fatalf("%s: access/ID token algs = %s/%s, want EdDSA/EdDSA", step, a, i)
+			}
+			id, err := verifier.Verify(ctx, idt)
+			if err != nil {
+				t.Fatalf("%s: go-oidc does not verify the EdDSA ID token: %v", step, err)
+			}
+			if err := id.VerifyAccessToken(access); err != nil {
+				t.Fatalf("%s: at_hash: %v", step, err)
+			}
+			if st, _, body := e.userinfo("Bearer", access, ""); st != 200 {
+				t.Fatalf("%s: userinfo with the EdDSA access token: %d %s", step, st, body)
+			}
+		}
+		b := e.browser()
+		tok := e.tokens(ctx, b, ed, "ada@example.com")
+		idt, _ := tok.Extra("id_token").(string)
+		check("code exchange", tok.AccessToken, idt)
+		st, _, body := e.postForm("/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}, ed.ID, ed.Secret)
+		if st != 200 {
+			t.Fatalf("refresh: %d %s", st, body)
+		}
+		check("refresh", jsonFieldT(t, body, "access_token"), jsonFieldT(t, body, "id_token"))
+		// The EdDSA ID token is a valid id_token_hint: logout goes back to the client.
+		bye := ed.c.PostLogoutRedirectURIs[0]
+		p := b.get(e.issuer + "/end_session?" + url.Values{"id_token_hint": {jsonFieldT(t, body, "id_token")}, "post_logout_redirect_uri": {bye}, "state": {"s1"}}.Encode())
+		if loc := p.location(); loc == nil || !strings.HasPrefix(loc.String(), bye) || loc.Query().Get("state") != "s1" {
+			t.Fatalf("logout with an EdDSA id_token_hint: redirect %v, want %s?state=s1 (%d %.300s)", loc, bye, p.status, p.body)
+		}
+
+		cc := e.addClient(storage.ClientConfidential, withGrants("client_credentials"))
+		st, _, body = e.postForm("/oauth/token", url.Values{"grant_type": {"client_credentials"}}, cc.ID, cc.Secret)
+		if st != 200 {
+			t.Fatalf("client_credentials: %d %s", st, body)
+		}
+		at := jsonFieldT(t, body, "access_token")
+		if got := e.jwtAlg(ctx, at); got != "EdDSA" {
+			t.Errorf("client_credentials access token alg = %s, want EdDSA", got)
+		}
+		if !e.introspectActive(cc, at) {
+			t.Error("EdDSA access token does not introspect active")
 		}
 	})
 }
