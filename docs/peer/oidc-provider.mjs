@@ -13,7 +13,7 @@
 // RS256 ID token, as MyAccount's default does.
 //
 // PORT (default 3000), CLIENT_ID (bench), CLIENT_SECRET (bench-secret), ID_TOKEN_ALG (RS256;
-// ES256 for the like-for-like comparison with a MyAccount client registered for ES256).
+// ES256 or EdDSA for the like-for-like comparison with a MyAccount client registered for it).
 // FORMAT=opaque (default): opaque access tokens kept in memory (a Map, below); they can be
 // introspected. FORMAT=jwt: ES256-signed JWT access tokens for a default resource (the
 // like-for-like signing cost with MyAccount's ES256 access tokens); oidc-provider refuses to
@@ -32,6 +32,7 @@ const jwk = (type, opts) => ({ ...generateKeyPairSync(type, opts).privateKey.exp
 const keys = [
   { ...jwk('rsa', { modulusLength: 2048 }), use: 'sig', alg: 'RS256', kid: 'rs' },
   { ...jwk('ec', { namedCurve: 'P-256' }), use: 'sig', alg: 'ES256', kid: 'es' },
+  { ...jwk('ed25519'), use: 'sig', alg: 'EdDSA', kid: 'ed' },
 ];
 
 // The bundled development adapter is an LRU of 1,000 entries: under load the token the
