@@ -107,6 +107,7 @@ func TestClientCreateRefusesBadInput(t *testing.T) {
 		{"client_credentials for public", []string{"--name", "x", "--type", "public", "--grant-type", "client_credentials"}, "confidential"},
 		{"unknown grant", []string{"--name", "x", "--type", "confidential", "--grant-type", "password"}, "not supported"},
 		{"bad format", []string{"--name", "x", "--type", "public", "--redirect-uri", "https://a.example/cb", "--access-token-format", "xml"}, "jwt or opaque"},
+		{"bad id token alg", []string{"--name", "x", "--type", "public", "--redirect-uri", "https://a.example/cb", "--id-token-alg", "HS256"}, "RS256, ES256, EdDSA"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -119,6 +120,19 @@ func TestClientCreateRefusesBadInput(t *testing.T) {
 	// A native app may use a reverse-domain private scheme and a loopback redirect.
 	c.mustRun("", "client", "create", "--name", "Desktop", "--type", "native",
 		"--redirect-uri", "com.example.app:/callback", "--redirect-uri", "http://127.0.0.1/callback")
+	// Every algorithm we sign with may be chosen for ID tokens, and is kept.
+	for _, alg := range []string{"RS256", "ES256", "EdDSA"} {
+		var created struct {
+			ClientID string `json:"client_id"`
+		}
+		must(t, json.Unmarshal([]byte(c.mustRun("", "client", "create", "--name", "Alg "+alg, "--type", "public",
+			"--redirect-uri", "https://a.example/cb", "--id-token-alg", alg, "--json")), &created))
+		var v map[string]any
+		must(t, json.Unmarshal([]byte(c.mustRun("", "client", "show", created.ClientID, "--json")), &v))
+		if v["id_token_alg"] != alg {
+			t.Errorf("--id-token-alg %s: client show says %v", alg, v["id_token_alg"])
+		}
+	}
 }
 
 func TestUserLifecycle(t *testing.T) {

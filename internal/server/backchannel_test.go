@@ -46,6 +46,7 @@ type logoutClaims struct {
 	Subject  string                     `json:"sub"`
 	SID      string                     `json:"sid"`
 	Nonce    *string                    `json:"nonce"`
+	Alg      string                     `json:"-"` // the JWS header's
 }
 
 func newLogoutRP(t *testing.T, e *testEnv) *logoutRP {
@@ -89,7 +90,7 @@ func (rp *logoutRP) serve(w http.ResponseWriter, r *http.Request) {
 // nonce.
 func (rp *logoutRP) verify(ctx context.Context, clientID, raw string) (logoutClaims, error) {
 	var c logoutClaims
-	v := rp.provider.VerifierContext(ctx, &gooidc.Config{ClientID: clientID, SupportedSigningAlgs: []string{"RS256", "ES256"}})
+	v := rp.provider.VerifierContext(ctx, &gooidc.Config{ClientID: clientID, SupportedSigningAlgs: []string{"RS256", "ES256", "EdDSA"}})
 	tok, err := v.Verify(ctx, raw)
 	if err != nil {
 		return c, err
@@ -97,10 +98,11 @@ func (rp *logoutRP) verify(ctx context.Context, clientID, raw string) (logoutCla
 	if err := tok.Claims(&c); err != nil {
 		return c, err
 	}
-	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
+	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA})
 	if err != nil {
 		return c, err
 	}
+	c.Alg = jws.Signatures[0].Header.Algorithm
 	if typ, _ := jws.Signatures[0].Header.ExtraHeaders["typ"].(string); typ != backchannel.TokenType {
 		return c, errorf("typ %q, want %q", typ, backchannel.TokenType)
 	}
@@ -192,7 +194,9 @@ func TestBackchannelLogout(t *testing.T) {
 	a = e.addClient(storage.ClientConfidential, firstParty, func(c *storage.Client) {
 		c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired = rp.srv.URL+"/bc/"+c.ID, true
 	})
-	b = e.addClient(storage.ClientConfidential, firstParty, func(c *storage.Client) { c.BackchannelLogoutURI = rp.srv.URL + "/bc/" + c.ID })
+	b = e.addClient(storage.ClientConfidential, firstParty, func(c *storage.Client) {
+		c.BackchannelLogoutURI, c.IDTokenAlg = rp.srv.URL+"/bc/"+c.ID, "EdDSA" // its logout tokens too
+	})
 	d = e.addClient(storage.ClientConfidential, firstParty, func(c *storage.Client) { c.BackchannelLogoutURI = rp.srv.URL + "/bc/" + c.ID })
 	plain := e.addClient(storage.ClientConfidential, firstParty)
 
@@ -230,6 +234,9 @@ func TestBackchannelLogout(t *testing.T) {
 		if c.SID != sid1 || c.Subject != u.ID {
 			t.Errorf("token sid %q sub %q, want %q %q", c.SID, c.Subject, sid1, u.ID)
 		}
+	}
+	if a, b := got[a.ID][0].Alg, got[b.ID][0].Alg; a != "RS256" || b != "EdDSA" {
+		t.Errorf("logout tokens signed %s and %s, want each client's ID-token algorithm, RS256 and EdDSA", a, b)
 	}
 
 	// A password reset signs out everywhere: d hears of session 2, and a (whose grant of
