@@ -1,9 +1,9 @@
 // Package keys manages MyAccount's token signing keys: one active RS256, one active ES256 and
-// one active EdDSA (Ed25519) key, sealed at rest under a master key, published as a JWKS together with upcoming and
-// recently retired keys, and rotated manually or on a schedule. Several instances may share
-// one database: every state change is made inside the store's per-row transaction and
-// checks the state it expects, and each instance re-reads the key set after at most
-// Options.CacheTTL.
+// one active EdDSA (Ed25519) key, sealed at rest under a master key, published as a JWKS
+// together with upcoming and recently retired keys, and rotated manually or on a schedule.
+// Several instances may share one database: every state change is made inside the store's
+// per-row transaction and checks the state it expects, and each instance re-reads the key
+// set after at most Options.CacheTTL.
 package keys
 
 import (
@@ -174,14 +174,17 @@ func Algorithms() []jose.SignatureAlgorithm {
 	return []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA}
 }
 
-// AlgorithmList is Algorithms() for messages: "RS256, ES256, EdDSA".
-func AlgorithmList() string {
-	names := make([]string, 0, 3)
+// AlgorithmNames is Algorithms() as strings, for APIs that take names.
+func AlgorithmNames() []string {
+	var names []string
 	for _, a := range Algorithms() {
 		names = append(names, string(a))
 	}
-	return strings.Join(names, ", ")
+	return names
 }
+
+// AlgorithmList is Algorithms() for messages: "RS256, ES256, EdDSA".
+func AlgorithmList() string { return strings.Join(AlgorithmNames(), ", ") }
 
 // Supported reports whether alg is one of Algorithms(), spelled exactly ("" is not).
 func Supported(alg string) bool {

@@ -185,7 +185,7 @@ func TestEnsureIdempotent(t *testing.T) {
 func TestSignerSignsVerifiableJWS(t *testing.T) {
 	f := newFixture(t)
 	mustEnsure(t, f.m)
-	for _, alg := range algNames() {
+	for _, alg := range AlgorithmNames() {
 		t.Run(alg, func(t *testing.T) {
 			k := mustSigner(t, f.m, alg)
 			if string(k.Alg()) != alg || k.ID() == "" {
@@ -250,7 +250,7 @@ func TestRotate(t *testing.T) {
 	ctx := context.Background()
 	mustEnsure(t, f.m)
 	old := map[string]*Key{}
-	for _, alg := range algNames() {
+	for _, alg := range AlgorithmNames() {
 		old[alg] = mustSigner(t, f.m, alg)
 	}
 	oldTokens := map[string]string{}
@@ -267,7 +267,7 @@ func TestRotate(t *testing.T) {
 	if len(created) != len(Algorithms()) {
 		t.Fatalf("Rotate created %d keys, want one per algorithm", len(created))
 	}
-	for _, alg := range algNames() {
+	for _, alg := range AlgorithmNames() {
 		k := mustSigner(t, f.m, alg) // no clock advance: the rotation invalidated the cache
 		if k.ID() == old[alg].ID() {
 			t.Fatalf("%s: Signer still returns the old key after Rotate", alg)
@@ -474,13 +474,13 @@ func TestConcurrentRotationsLeaveOneActiveKey(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	for _, alg := range algNames() {
+	for _, alg := range AlgorithmNames() {
 		if n := len(f.store.inState(alg, storage.KeyActive)); n != 1 {
 			t.Errorf("%s: %d active keys after concurrent rotations, want 1", alg, n)
 		}
 	}
 	f.clock.Advance(testCacheTTL)
-	for _, alg := range algNames() {
+	for _, alg := range AlgorithmNames() {
 		want := f.store.inState(alg, storage.KeyActive)[0].ID
 		for i, m := range instances {
 			if got := mustSigner(t, m, alg).ID(); got != want {
@@ -620,7 +620,7 @@ func TestRotateIfDue(t *testing.T) {
 	step(day, false)
 	step(period-prepublish-day-time.Second, false) // just before the next key is due
 	step(time.Second, true)                        // next keys created
-	for _, alg := range algNames() {
+	for _, alg := range AlgorithmNames() {
 		if n := len(f.store.inState(alg, storage.KeyNext)); n != 1 {
 			t.Fatalf("%s: %d next keys, want 1", alg, n)
 		}
@@ -646,7 +646,7 @@ func TestRotateIfDue(t *testing.T) {
 	if old.State != storage.KeyRetired || old.DeleteAfter == nil || !old.DeleteAfter.Equal(f.clock.Now().Add(testTokenLifetime+testCacheTTL+RetireMargin)) {
 		t.Fatalf("old key after promotion: %+v", old)
 	}
-	for _, alg := range algNames() {
+	for _, alg := range AlgorithmNames() {
 		if a, n := len(f.store.inState(alg, storage.KeyActive)), len(f.store.inState(alg, storage.KeyNext)); a != 1 || n != 0 {
 			t.Fatalf("%s: %d active, %d next after promotion", alg, a, n)
 		}
@@ -665,7 +665,7 @@ func TestRotateIfDue(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	for _, alg := range algNames() {
+	for _, alg := range AlgorithmNames() {
 		if a, n := len(f.store.inState(alg, storage.KeyActive)), len(f.store.inState(alg, storage.KeyNext)); a != 1 || n != 1 {
 			t.Fatalf("%s: %d active, %d next after concurrent scheduling", alg, a, n)
 		}
@@ -781,15 +781,6 @@ func TestStateChangesCheckCurrentState(t *testing.T) {
 	if ok, err := f.m.promote(ctx, "gone", now); err != nil || ok {
 		t.Fatalf("promote of a missing key = %v, %v", ok, err)
 	}
-}
-
-// algNames is Algorithms() as strings.
-func algNames() []string {
-	var out []string
-	for _, a := range Algorithms() {
-		out = append(out, string(a))
-	}
-	return out
 }
 
 func TestSupported(t *testing.T) {

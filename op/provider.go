@@ -205,10 +205,7 @@ func New(cfg Config) (*Provider, error) {
 	// The library's verifiers accept RS256, ES256 and PS256 unless told: told the algorithms
 	// we sign with, so that our EdDSA access tokens and ID token hints verify, and PS256,
 	// which we never sign, is not even parsed.
-	var signed []string
-	for _, a := range keys.Algorithms() {
-		signed = append(signed, string(a))
-	}
+	signed := keys.AlgorithmNames()
 	opts = append(opts, zop.WithCORSOptions(&corsOpts), zop.WithLogger(cfg.Logger),
 		zop.WithAccessTokenKeySet(capturingKeySet{&zop.OpenIDKeySet{Storage: st}}),
 		zop.WithAccessTokenVerifierOpts(zop.WithSupportedAccessTokenSigningAlgorithms(signed...)),
