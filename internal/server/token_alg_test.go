@@ -27,6 +27,24 @@ func (e *testEnv) jwtAlg(ctx context.Context, token string) string {
 	return jws.Signatures[0].Header.Algorithm
 }
 
+// checkMachineToken gets a client_credentials token and checks it is signed alg and
+// introspects active.
+func (e *testEnv) checkMachineToken(ctx context.Context, alg string) {
+	e.t.Helper()
+	cc := e.addClient(storage.ClientConfidential, withGrants("client_credentials"))
+	st, _, body := e.postForm("/oauth/token", url.Values{"grant_type": {"client_credentials"}}, cc.ID, cc.Secret)
+	if st != 200 {
+		e.t.Fatalf("client_credentials: %d %s", st, body)
+	}
+	at := jsonFieldT(e.t, body, "access_token")
+	if got := e.jwtAlg(ctx, at); got != alg {
+		e.t.Errorf("client_credentials access token alg = %s, want %s", got, alg)
+	}
+	if !e.introspectActive(cc, at) {
+		e.t.Errorf("%s access token does not introspect active", alg)
+	}
+}
+
 // Access tokens are signed ES256 by default (an ES256 signature is far cheaper than an
 // RS256-2048 one); ID tokens stay RS256 unless the client registered ES256.
 func TestTokenAlgorithms(t *testing.T) {
@@ -62,18 +80,7 @@ func TestTokenAlgorithms(t *testing.T) {
 			t.Errorf("ES256 client: access/ID token algs = %s/%s, want ES256/ES256", a, i)
 		}
 
-		cc := e.addClient(storage.ClientConfidential, withGrants("client_credentials"))
-		st, _, body = e.postForm("/oauth/token", url.Values{"grant_type": {"client_credentials"}}, cc.ID, cc.Secret)
-		if st != 200 {
-			t.Fatalf("client_credentials: %d %s", st, body)
-		}
-		at := jsonFieldT(t, body, "access_token")
-		if got := e.jwtAlg(ctx, at); got != "ES256" {
-			t.Errorf("client_credentials access token alg = %s, want ES256", got)
-		}
-		if !e.introspectActive(cc, at) {
-			t.Error("ES256 access token does not introspect active")
-		}
+		e.checkMachineToken(ctx, "ES256")
 	})
 	t.Run("tokens.access_token_alg RS256", func(t *testing.T) {
 		e := newEnvWith(t, envOptions{configure: func(c *config.Config) { c.Tokens.AccessTokenAlg = "RS256" }})
@@ -84,14 +91,7 @@ func TestTokenAlgorithms(t *testing.T) {
 		if a, i := e.jwtAlg(ctx, tok.AccessToken), e.jwtAlg(ctx, idt); a != "RS256" || i != "ES256" {
 			t.Errorf("access/ID token algs = %s/%s, want RS256/ES256", a, i)
 		}
-		cc := e.addClient(storage.ClientConfidential, withGrants("client_credentials"))
-		st, _, body := e.postForm("/oauth/token", url.Values{"grant_type": {"client_credentials"}}, cc.ID, cc.Secret)
-		if st != 200 {
-			t.Fatalf("client_credentials: %d %s", st, body)
-		}
-		if got := e.jwtAlg(ctx, jsonFieldT(t, body, "access_token")); got != "RS256" {
-			t.Errorf("client_credentials access token alg = %s, want RS256", got)
-		}
+		e.checkMachineToken(ctx, "RS256")
 	})
 	// EdDSA (Ed25519) for both, where the relying party and resource servers accept it: the
 	// ID token verifies with coreos/go-oidc, at_hash included, on the code exchange and on a
@@ -133,17 +133,6 @@ func TestTokenAlgorithms(t *testing.T) {
 			t.Fatalf("logout with an EdDSA id_token_hint: redirect %v, want %s?state=s1 (%d %.300s)", loc, bye, p.status, p.body)
 		}
 
-		cc := e.addClient(storage.ClientConfidential, withGrants("client_credentials"))
-		st, _, body = e.postForm("/oauth/token", url.Values{"grant_type": {"client_credentials"}}, cc.ID, cc.Secret)
-		if st != 200 {
-			t.Fatalf("client_credentials: %d %s", st, body)
-		}
-		at := jsonFieldT(t, body, "access_token")
-		if got := e.jwtAlg(ctx, at); got != "EdDSA" {
-			t.Errorf("client_credentials access token alg = %s, want EdDSA", got)
-		}
-		if !e.introspectActive(cc, at) {
-			t.Error("EdDSA access token does not introspect active")
-		}
+		e.checkMachineToken(ctx, "EdDSA")
 	})
 }
