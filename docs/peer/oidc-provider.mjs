@@ -43,6 +43,50 @@ setInterval(() => {
   const now = Date.now();
   for (const [k, v] of store) if (v.exp && v.exp < now) store.delete(k);
 }, 60_000).unref();
+// STORE_SQLITE=path keeps everything in a SQLite file instead (better-sqlite3: npm install
+// better-sqlite3), WAL with synchronous=NORMAL as MyAccount's default: oidc-provider with a
+// durable store, as its documentation asks of a deployment (the Map is for development).
+// One table; each adapter call is one statement, committed on its own.
+let sql;
+if (process.env.STORE_SQLITE) {
+  const { default: Database } = await import('better-sqlite3');
+  const db = new Database(process.env.STORE_SQLITE);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.exec(`CREATE TABLE IF NOT EXISTS oidc (model TEXT NOT NULL, id TEXT NOT NULL, payload TEXT NOT NULL,
+      grant_id TEXT, user_code TEXT, uid TEXT, expires_at INTEGER, PRIMARY KEY (model, id));
+    CREATE INDEX IF NOT EXISTS oidc_grant_id ON oidc (grant_id);
+    CREATE INDEX IF NOT EXISTS oidc_uid ON oidc (uid);
+    CREATE INDEX IF NOT EXISTS oidc_user_code ON oidc (user_code);
+    CREATE INDEX IF NOT EXISTS oidc_expires_at ON oidc (expires_at);`);
+  sql = {
+    upsert: db.prepare(`INSERT INTO oidc (model, id, payload, grant_id, user_code, uid, expires_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (model, id) DO UPDATE SET payload = excluded.payload,
+      grant_id = excluded.grant_id, user_code = excluded.user_code, uid = excluded.uid, expires_at = excluded.expires_at`),
+    find: db.prepare('SELECT payload, expires_at FROM oidc WHERE model = ? AND id = ?'),
+    findBy: (col) => db.prepare(`SELECT payload, expires_at FROM oidc WHERE model = ? AND ${col} = ?`),
+    consume: db.prepare(`UPDATE oidc SET payload = json_set(payload, '$.consumed', ?) WHERE model = ? AND id = ?`),
+    destroy: db.prepare('DELETE FROM oidc WHERE model = ? AND id = ?'),
+    revoke: db.prepare('DELETE FROM oidc WHERE grant_id = ?'),
+  };
+  sql.byUid = sql.findBy('uid');
+  sql.byUserCode = sql.findBy('user_code');
+}
+const live = (row) => (row && (!row.expires_at || row.expires_at > Date.now()) ? JSON.parse(row.payload) : undefined);
+class SQLiteAdapter {
+  constructor(model) { this.model = model; }
+  async upsert(id, payload, expiresIn) {
+    sql.upsert.run(this.model, id, JSON.stringify(payload), payload.grantId ?? null, payload.userCode ?? null,
+      payload.uid ?? null, expiresIn ? Date.now() + expiresIn * 1000 : null);
+  }
+  async find(id) { return live(sql.find.get(this.model, id)); }
+  async findByUid(uid) { return live(sql.byUid.get(this.model, uid)); }
+  async findByUserCode(code) { return live(sql.byUserCode.get(this.model, code)); }
+  async consume(id) { sql.consume.run(Math.floor(Date.now() / 1000), this.model, id); }
+  async destroy(id) { sql.destroy.run(this.model, id); }
+  async revokeByGrantId(grantId) { sql.revoke.run(grantId); }
+}
+
 class MapAdapter {
   constructor(model) { this.model = model; }
   key(id) { return `${this.model}:${id}`; }
@@ -86,7 +130,7 @@ if (format === 'jwt') {
 
 const clientId = process.env.CLIENT_ID || 'bench';
 const provider = new Provider(issuer, {
-  adapter: MapAdapter,
+  adapter: sql ? SQLiteAdapter : MapAdapter,
   jwks: { keys },
   features,
   rotateRefreshToken: true,
@@ -120,4 +164,4 @@ provider.use(async (ctx, next) => {
   for (let i = 0; i < n; i++) tokens.push(await mintRefreshToken());
   ctx.body = tokens;
 });
-provider.listen(port, '127.0.0.1', () => console.log(`oidc-provider ${format} access tokens at ${issuer}`));
+provider.listen(port, '127.0.0.1', () => console.log(`oidc-provider ${format} access tokens at ${issuer}, ${sql ? 'SQLite ' + process.env.STORE_SQLITE : 'in memory'}`));
