@@ -1,5 +1,6 @@
 // A peer for `myaccount bench --peer`: oidc-provider (npm, 9.x) serving one confidential
-// client for client_credentials, with introspection, from memory, on loopback.
+// client for client_credentials, with introspection, from memory (or, with STORE_SQLITE, a
+// SQLite file: below), on loopback.
 //
 //   mkdir -p /tmp/peer && cd /tmp/peer && npm init -y && npm install oidc-provider@9
 //   cp docs/peer/oidc-provider.mjs /tmp/peer/ && node /tmp/peer/oidc-provider.mjs   # ESM resolves packages next to the script
