@@ -82,19 +82,12 @@ import (
 // SQLite offers this only per connection or for every connection of the process
 // (sqlite3_auto_extension); database/sql and go-sqlite3 give no handle to the connections
 // they open, so it is the process, once.
-func stablePlans() error {
-	registerPlans.Do(func() {
-		if rc := C.register_stable_plans(); rc != 0 {
-			registerPlansErr = fmt.Errorf("sqlite: turn on stable query plans: error %d", int(rc))
-		}
-	})
-	return registerPlansErr
-}
-
-var (
-	registerPlans    sync.Once
-	registerPlansErr error
-)
+var stablePlans = sync.OnceValue(func() error {
+	if rc := C.register_stable_plans(); rc != 0 {
+		return fmt.Errorf("sqlite: turn on stable query plans: error %d", int(rc))
+	}
+	return nil
+})
 
 // reprepares runs query n times on a read-only connection of its own to file, as go-sqlite3
 // runs a cached statement, and returns how many times SQLite prepared it again. qpsg < 0
