@@ -49,8 +49,8 @@ func cmdBench(ctx context.Context, e env, args []string) error {
 	scenarios := fs.String("scenarios", strings.Join(loadgen.AllScenarios, ","), "which scenarios, comma-separated")
 	pid := fs.Int("pid", 0, "the server's process id: report its resident memory (and its CPU per sign-in)")
 	metricsURL := fs.String("metrics", "", "the server's metrics URL (metrics.listen, loopback): what a password hash costs inside it")
-	a2mem := fs.Uint("argon2-memory", uint(secret.DefaultMemory), "argon2id scenario: memory cost in KiB (the server hashes with the default)")
-	a2time := fs.Uint("argon2-time", uint(secret.DefaultIterations), "argon2id scenario: passes")
+	a2mem := fs.Uint("argon2-memory", uint(secret.DefaultMemory), "argon2id scenario: memory cost in KiB (the server's security.password_hash_memory_kib)")
+	a2time := fs.Uint("argon2-time", uint(secret.DefaultIterations), "argon2id scenario: passes (the server's security.password_hash_iterations)")
 	a2threads := fs.Uint("argon2-threads", uint(secret.DefaultParallelism), "argon2id scenario: lanes")
 	signins := fs.Int("signins", 0, fmt.Sprintf("measure this many concurrent sign-ins instead (at most %d)", loadgen.MaxBurst))
 	var peers multiFlag

@@ -396,3 +396,29 @@ func TestMissingMasterKeyNextToDatabase(t *testing.T) {
 		}
 	}
 }
+
+// user create and seed follow the configuration as the server does: the shortest password
+// and the cost of the hash (a hash of another cost would be rewritten at the first sign-in).
+func TestUserCreateAndSeedFollowConfiguredPasswordRules(t *testing.T) {
+	c := newCLI(t)
+	cfgPath := filepath.Join(t.TempDir(), "c.yaml")
+	must(t, os.WriteFile(cfgPath, []byte("security:\n  password_hash_memory_kib: 7168\n  password_hash_iterations: 5\naccounts:\n  min_password_length: 20\n"), 0o600))
+	if _, _, err := c.run("nineteen characters\n", "user", "create", "--config", cfgPath, "--email", "bob@example.com", "--password-stdin"); err == nil {
+		t.Error("a 19-character password accepted with min_password_length 20")
+	}
+	c.mustRun("twenty characters ok\n", "user", "create", "--config", cfgPath, "--email", "ada@example.com", "--password-stdin")
+	c.mustRun("", "seed", "--config", cfgPath, "--users", "2")
+	db, err := sqlite.Open(t.Context(), filepath.Join(c.dir, "myaccount.db"))
+	must(t, err)
+	defer db.Close()
+	for _, email := range []string{"ada@example.com", "seed1@example.com"} {
+		u, err := db.GetUserByEmail(t.Context(), email)
+		must(t, err)
+		if !strings.HasPrefix(u.PasswordHash, "$argon2id$v=19$m=7168,t=5,p=1$") {
+			t.Errorf("%s: hash %q, want the configured m=7168,t=5", email, u.PasswordHash)
+		}
+		if (secret.Hasher{Params: secret.Params{Memory: 7168, Iterations: 5, Parallelism: 1}}).NeedsRehash(u.PasswordHash) {
+			t.Errorf("%s: the server would rehash it", email)
+		}
+	}
+}

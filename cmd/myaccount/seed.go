@@ -14,7 +14,6 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/jmoiron/sqlx"
 
-	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/storage"
 	"github.com/myaccount/myaccount/storage/sqlstore"
 )
@@ -72,7 +71,7 @@ func cmdSeed(ctx context.Context, e env, args []string) error {
 	if *users == 0 && (*tokens > 0 || *sessions > 0) {
 		return errors.New("--tokens and --sessions belong to generated users: give --users too")
 	}
-	_, st, err := openStore(ctx, e, *path)
+	cfg, st, err := openStore(ctx, e, *path)
 	if err != nil {
 		return err
 	}
@@ -115,8 +114,9 @@ func cmdSeed(ctx context.Context, e env, args []string) error {
 	if *users > 0 {
 		password := randomHex(12)
 		// One hash for everyone: argon2id costs ~50 ms a hash, which for a million users
-		// would be the whole run. Each row still holds a real, verifiable hash.
-		hash, err := secret.HashPassword(password)
+		// would be the whole run. Each row still holds a real, verifiable hash, of the
+		// configured cost (a cheaper one would be upgraded at each user's first sign-in).
+		hash, err := cfg.Security.PasswordHasher().Hash(password)
 		if err != nil {
 			return err
 		}

@@ -33,7 +33,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	// Start-up's peak (parsing templates, building tables) is garbage now: give it back to
 	// the OS, or idle RSS stays at that peak (about 5 MB here, docs/sizing.md).
 	debug.FreeOSMemory()
-	runtimeDefaults(e.getenv, cfg.Security.PasswordHashConcurrency)
+	runtimeDefaults(e.getenv, cfg.Security.PasswordHashConcurrency, cfg.Security.PasswordHash().Memory)
 	mail := "printed to this log (set mail.smtp.host to send)"
 	if cfg.Mail.SMTP.Host != "" {
 		mail = fmt.Sprintf("sent via %s:%d", cfg.Mail.SMTP.Host, cfg.Mail.SMTP.Port)
@@ -51,9 +51,9 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 }
 
 // runtimeDefaults sets the memory limit and GOGC that the environment does not.
-func runtimeDefaults(getenv func(string) string, hashConcurrency int) {
+func runtimeDefaults(getenv func(string) string, hashConcurrency int, hashKiB uint32) {
 	if getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(defaultMemoryLimit(hashConcurrency))
+		debug.SetMemoryLimit(defaultMemoryLimit(hashConcurrency, hashKiB))
 	}
 	if getenv("GOGC") == "" {
 		debug.SetGCPercent(defaultGCPercent)
@@ -75,11 +75,14 @@ const defaultGCPercent = 400
 // before collecting; the limit makes the collector run earlier instead, so the process stays
 // near this figure (200 sign-ins at once: docs/sizing.md). It is soft: a heap that really
 // needs more gets it, at the cost of more frequent collections.
-func defaultMemoryLimit(hashConcurrency int) int64 {
+func defaultMemoryLimit(hashConcurrency int, hashKiB uint32) int64 {
 	if hashConcurrency <= 0 {
 		hashConcurrency = runtime.NumCPU()
 	}
-	return 32<<20 + int64(hashConcurrency)*int64(secret.DefaultMemory)<<10
+	if hashKiB == 0 {
+		hashKiB = secret.DefaultMemory
+	}
+	return 32<<20 + int64(hashConcurrency)*int64(hashKiB)<<10
 }
 
 func cmdMigrate(ctx context.Context, e env, args []string) error {

@@ -103,7 +103,13 @@ func userCreate(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("--email %q: %w", *email, err)
 	}
-	if err := (&account.Service{}).ValidatePassword(pw, canon); err != nil {
+	cfg, err := loadConfig(e, *path)
+	if err != nil {
+		return err
+	}
+	// The configured rules: the shortest password and the hash's cost, as the server's.
+	svc := &account.Service{MinPasswordLen: cfg.Accounts.MinPasswordLength, Hasher: cfg.Security.PasswordHasher()}
+	if err := svc.ValidatePassword(pw, canon); err != nil {
 		return err
 	}
 	withProfile := pf.set(fs)
@@ -113,12 +119,12 @@ func userCreate(ctx context.Context, e env, args []string) error {
 			return err
 		}
 	}
-	_, st, err := openStore(ctx, e, *path)
+	st, err := server.OpenStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	svc := &account.Service{Store: st}
+	svc.Store = st
 	u, err := svc.Create(ctx, canon, pw, storage.UserActive)
 	if errors.Is(err, storage.ErrConflict) {
 		return fmt.Errorf("an account with the email %q already exists", canon)

@@ -103,7 +103,10 @@ type Service struct {
 	ResetTTL      time.Duration
 	Now           func() time.Time
 	Logger        *slog.Logger
-	// Hashes bounds the password hashing done at once (argon2id, ~19 MiB each); every hash
+	// Hasher hashes new passwords and tells which stored hashes to upgrade; its zero value
+	// uses the default argon2id parameters. The server builds it from the configuration.
+	Hasher secret.Hasher
+	// Hashes bounds the password hashing done at once (argon2id, Hasher's memory each); every hash
 	// and verification of the service waits for one of its slots, and a full queue fails
 	// the call with an error marked fault.ErrUnavailable. Nil means no limit (CLI, tests).
 	Hashes *secret.Limiter
@@ -277,7 +280,7 @@ func (s *Service) authenticate(ctx context.Context, email, password string, know
 	default:
 		return u, ErrLocked
 	}
-	if legacy || secret.NeedsRehash(u.PasswordHash) {
+	if legacy || s.Hasher.NeedsRehash(u.PasswordHash) {
 		s.rehash(ctx, u, password)
 	}
 	return u, nil
@@ -291,7 +294,7 @@ func (s *Service) rehash(ctx context.Context, u *storage.User, password string) 
 	if err != nil {
 		return
 	}
-	h, err := secret.HashPassword(norm.NFC.String(password))
+	h, err := s.Hasher.Hash(norm.NFC.String(password))
 	release()
 	if err != nil {
 		return

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/myaccount/myaccount/internal/account"
+	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/storage"
 	"github.com/myaccount/myaccount/storage/sqlite"
 )
@@ -108,5 +109,41 @@ func TestAuthenticate(t *testing.T) {
 	}
 	if _, err := svc.Authenticate(ctx, "pending@example.com", "a long enough password"); !errors.Is(err, account.ErrLocked) {
 		t.Errorf("locked: %v, want ErrLocked", err)
+	}
+}
+
+// The service hashes with its Hasher's parameters (the configured cost), and a sign-in
+// upgrades a stored hash of a lower cost to them, so raising the cost reaches every active
+// account without a reset. Cheap parameters keep the test fast; the policy that refuses them
+// in production is the configuration's (config.Validate).
+func TestConfiguredHashCostAndUpgrade(t *testing.T) {
+	s, db := newService(t)
+	ctx := t.Context()
+	s.Hasher = secret.Hasher{Params: secret.Params{Memory: 64, Iterations: 1, Parallelism: 1}}
+	const pw = "a long enough passphrase"
+	u, err := s.Create(ctx, "ada@example.com", pw, storage.UserActive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(u.PasswordHash, "$argon2id$v=19$m=64,t=1,p=1$") {
+		t.Fatalf("stored hash %q, want the configured m=64,t=1", u.PasswordHash)
+	}
+
+	s.Hasher = secret.Hasher{Params: secret.Params{Memory: 128, Iterations: 2, Parallelism: 1}}
+	if _, err := s.Authenticate(ctx, "ada@example.com", pw); err != nil {
+		t.Fatalf("sign-in with the old hash: %v", err)
+	}
+	got, err := db.GetUserByEmail(ctx, "ada@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(got.PasswordHash, "$argon2id$v=19$m=128,t=2,p=1$") {
+		t.Fatalf("after sign-in the hash is %q, want it upgraded to m=128,t=2", got.PasswordHash)
+	}
+	if _, err := s.Authenticate(ctx, "ada@example.com", pw); err != nil {
+		t.Fatalf("sign-in with the upgraded hash: %v", err)
+	}
+	if _, err := s.Authenticate(ctx, "ada@example.com", "not the passphrase"); !errors.Is(err, account.ErrInvalidCredentials) {
+		t.Fatalf("wrong password: %v, want ErrInvalidCredentials", err)
 	}
 }

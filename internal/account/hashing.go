@@ -7,7 +7,6 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/myaccount/myaccount/internal/fault"
-	"github.com/myaccount/myaccount/internal/secret"
 )
 
 // Every password hash and verification of the package runs through these, under the
@@ -35,7 +34,7 @@ func (s *Service) hashPassword(ctx context.Context, password string) (string, er
 		return "", err
 	}
 	defer release()
-	hash, err := secret.HashPassword(norm.NFC.String(password))
+	hash, err := s.Hasher.Hash(norm.NFC.String(password))
 	if err != nil {
 		return "", fmt.Errorf("hash password: %w", err)
 	}
@@ -53,13 +52,13 @@ func (s *Service) verifyPassword(ctx context.Context, hash, password string) (ok
 	}
 	defer release()
 	nfc := norm.NFC.String(password)
-	if ok, err := secret.VerifyPassword(hash, nfc); ok && err == nil {
+	if ok, err := s.Hasher.Verify(hash, nfc); ok && err == nil {
 		return true, false, nil
 	}
 	if nfc == password {
 		return false, false, nil
 	}
-	ok, err = secret.VerifyPassword(hash, password)
+	ok, err = s.Hasher.Verify(hash, password)
 	return ok && err == nil, ok && err == nil, nil
 }
 
@@ -71,6 +70,6 @@ func (s *Service) dummyVerify(ctx context.Context, password string) error {
 		return err
 	}
 	defer release()
-	secret.DummyVerify(password)
+	s.Hasher.DummyVerify(password)
 	return nil
 }

@@ -113,7 +113,7 @@ func (s *Service) Reset(ctx context.Context, token, password string, m Meta) (*s
 		release()
 		return nil, linkError("reset", err)
 	}
-	hash, err := secret.HashPassword(norm.NFC.String(password))
+	hash, err := s.Hasher.Hash(norm.NFC.String(password))
 	release()
 	if err != nil {
 		return nil, fmt.Errorf("hash password: %w", err)

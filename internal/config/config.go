@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/myaccount/myaccount/internal/secret"
 )
 
 // Config is MyAccount's complete runtime configuration. Field yaml tags are the keys of
@@ -229,12 +232,33 @@ type Security struct {
 	TrustedProxies []string `yaml:"trusted_proxies"`
 	// MaxBodyBytes caps request bodies, bounding memory a single request can consume.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
-	// PasswordHashConcurrency bounds how many password hashes (argon2id, ~19 MiB each) run at
-	// once; 0 means one per CPU. PasswordHashQueue bounds how many more may wait for a slot;
-	// beyond that a sign-in is answered "busy, try again" (503) at once.
+	// PasswordHashConcurrency bounds how many password hashes (argon2id, PasswordHashMemoryKiB
+	// each) run at once; 0 means one per CPU. PasswordHashQueue bounds how many more may wait
+	// for a slot; beyond that a sign-in is answered "busy, try again" (503) at once.
 	PasswordHashConcurrency int `yaml:"password_hash_concurrency"`
 	PasswordHashQueue       int `yaml:"password_hash_queue"`
+	// PasswordHashMemoryKiB and PasswordHashIterations are the argon2id cost of new password
+	// hashes (one lane). Stored hashes of a lower cost are upgraded at the next sign-in.
+	// Validate refuses anything cheaper than every OWASP recommendation (secret.CheckPolicy).
+	PasswordHashMemoryKiB  int `yaml:"password_hash_memory_kib"`
+	PasswordHashIterations int `yaml:"password_hash_iterations"`
 }
+
+// PasswordHash returns the argon2id parameters of new password hashes. Values out of uint32's
+// range (which Validate refuses) come out as zero, which the Hasher reads as the default.
+func (s Security) PasswordHash() secret.Params {
+	u32 := func(v int) uint32 {
+		if v < 0 || int64(v) > math.MaxUint32 {
+			return 0
+		}
+		return uint32(v)
+	}
+	return secret.Params{Memory: u32(s.PasswordHashMemoryKiB), Iterations: u32(s.PasswordHashIterations), Parallelism: 1}
+}
+
+// PasswordHasher is the hasher of new passwords at the configured cost: the server's, the
+// CLI's and the seed's, so that none writes a hash the others would upgrade.
+func (s Security) PasswordHasher() secret.Hasher { return secret.Hasher{Params: s.PasswordHash()} }
 
 // Log configures the process logger.
 type Log struct {
@@ -293,6 +317,8 @@ func Default() *Config {
 			// 0 = runtime.NumCPU(); the queue bounds waiting sign-ins (and their memory).
 			PasswordHashConcurrency: 0,
 			PasswordHashQueue:       64,
+			PasswordHashMemoryKiB:   int(secret.DefaultMemory),
+			PasswordHashIterations:  int(secret.DefaultIterations),
 		},
 		Accounts: Accounts{
 			MinPasswordLength: 12,
@@ -406,6 +432,12 @@ var envVars = []envVar{
 		}
 		return nil
 	}},
+	{"MYACCOUNT_PASSWORD_HASH_MEMORY_KIB", "security.password_hash_memory_kib", func(c *Config, v string) error {
+		return envInt(v, &c.Security.PasswordHashMemoryKiB)
+	}},
+	{"MYACCOUNT_PASSWORD_HASH_ITERATIONS", "security.password_hash_iterations", func(c *Config, v string) error {
+		return envInt(v, &c.Security.PasswordHashIterations)
+	}},
 	{"MYACCOUNT_LOG_LEVEL", "log.level", func(c *Config, v string) error { c.Log.Level = v; return nil }},
 	{"MYACCOUNT_LOG_FORMAT", "log.format", func(c *Config, v string) error { c.Log.Format = v; return nil }},
 	{"MYACCOUNT_METRICS_LISTEN", "metrics.listen", func(c *Config, v string) error { c.Metrics.Listen = v; return nil }},
@@ -447,6 +479,16 @@ var envVars = []envVar{
 		c.Tracing.SampleRatio = f
 		return nil
 	}},
+}
+
+// envInt parses a whole number for an integer override.
+func envInt(v string, dst *int) error {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil {
+		return fmt.Errorf("%q is not a whole number", v)
+	}
+	*dst = n
+	return nil
 }
 
 // applyEnv applies the MYACCOUNT_* overrides. A secret and its _FILE form are one setting: if

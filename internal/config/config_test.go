@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/myaccount/myaccount/internal/secret"
 )
 
 // validKey is a well-formed 32-byte master key.
@@ -276,6 +278,10 @@ log:
 			func(c *Config) (any, any) { return c.Mail.SMTP.StartTLS, "opportunistic" }},
 		{"trusted proxies", map[string]string{"MYACCOUNT_TRUSTED_PROXIES": " 10.0.0.0/8, ,fd00::/8 "},
 			func(c *Config) (any, any) { return strings.Join(c.Security.TrustedProxies, "|"), "10.0.0.0/8|fd00::/8" }},
+		{"password hash memory", map[string]string{"MYACCOUNT_PASSWORD_HASH_MEMORY_KIB": " 47104 "},
+			func(c *Config) (any, any) { return c.Security.PasswordHashMemoryKiB, 47104 }},
+		{"password hash iterations", map[string]string{"MYACCOUNT_PASSWORD_HASH_ITERATIONS": "3"},
+			func(c *Config) (any, any) { return c.Security.PasswordHashIterations, 3 }},
 		{"log level", map[string]string{"MYACCOUNT_LOG_LEVEL": "debug"},
 			func(c *Config) (any, any) { return c.Log.Level, "debug" }},
 		{"log format", map[string]string{"MYACCOUNT_LOG_FORMAT": "json"},
@@ -306,6 +312,10 @@ func TestEnvErrors(t *testing.T) {
 		{"non-numeric port", map[string]string{"MYACCOUNT_SMTP_PORT": "smtp"}, []string{"MYACCOUNT_SMTP_PORT", `"smtp"`}},
 		{"port out of range", map[string]string{"MYACCOUNT_SMTP_PORT": "70000"}, []string{"mail.smtp.port", "70000"}},
 		{"bad level", map[string]string{"MYACCOUNT_LOG_LEVEL": "verbose"}, []string{"log.level", "verbose"}},
+		{"non-numeric hash memory", map[string]string{"MYACCOUNT_PASSWORD_HASH_MEMORY_KIB": "19MiB"},
+			[]string{"MYACCOUNT_PASSWORD_HASH_MEMORY_KIB", `"19MiB"`}},
+		{"weak hash from env", map[string]string{"MYACCOUNT_PASSWORD_HASH_ITERATIONS": "1"},
+			[]string{"security.password_hash_memory_kib", "19456 KiB with 1 passes"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -718,5 +728,33 @@ func TestValidateAccessTokenAlg(t *testing.T) {
 		if err != nil && !strings.Contains(err.Error(), "RS256, ES256, EdDSA") {
 			t.Errorf("access_token_alg %q: error %q does not list the algorithms", alg, err)
 		}
+	}
+}
+
+// The argon2id cost is configurable, but never below what OWASP recommends: every one of its
+// sets, or more of either, is accepted; less than all of them is refused, as are values the
+// hash parser would not read back.
+func TestValidatePasswordHash(t *testing.T) {
+	for _, tt := range []struct {
+		kib, iterations int
+		ok              bool
+	}{
+		{19456, 2, true}, {47104, 1, true}, {12288, 3, true}, {9216, 4, true}, {7168, 5, true},
+		{65536, 3, true}, {262144, 10, true}, {7168, 10, true},
+		{19455, 2, false}, {47103, 1, false}, {7167, 5, false}, {12288, 2, false}, {1 << 20, 1, false},
+		{262145, 2, false}, {19456, 11, false}, {0, 2, false}, {19456, 0, false}, {-1, 2, false}, {1 << 40, 2, false},
+	} {
+		c := Default()
+		c.Security.PasswordHashMemoryKiB, c.Security.PasswordHashIterations = tt.kib, tt.iterations
+		err := c.Validate()
+		if (err == nil) != tt.ok {
+			t.Errorf("%d KiB, t=%d: got %v, want accepted %v", tt.kib, tt.iterations, err, tt.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "security.password_hash_memory_kib") {
+			t.Errorf("%d KiB, t=%d: error %q does not name the setting", tt.kib, tt.iterations, err)
+		}
+	}
+	if p := Default().Security.PasswordHash(); p != secret.DefaultParams() {
+		t.Errorf("default password hash %+v, want secret.DefaultParams %+v", p, secret.DefaultParams())
 	}
 }

@@ -38,6 +38,8 @@
 //	MYACCOUNT_SMTP_PASSWORD_FILE  mail.smtp.password_file
 //	MYACCOUNT_SMTP_STARTTLS       mail.smtp.starttls
 //	MYACCOUNT_TRUSTED_PROXIES     security.trusted_proxies (comma-separated)
+//	MYACCOUNT_PASSWORD_HASH_MEMORY_KIB security.password_hash_memory_kib
+//	MYACCOUNT_PASSWORD_HASH_ITERATIONS security.password_hash_iterations
 //	MYACCOUNT_LOG_LEVEL           log.level
 //	MYACCOUNT_LOG_FORMAT          log.format
 //	MYACCOUNT_METRICS_LISTEN      metrics.listen

@@ -96,6 +96,11 @@ func (c *Config) Validate() error {
 	if c.Security.PasswordHashQueue < 0 || c.Security.PasswordHashQueue > 100000 {
 		add("security.password_hash_queue", "must be between 0 and 100000")
 	}
+	if m, t := c.Security.PasswordHashMemoryKiB, c.Security.PasswordHashIterations; m < 1 || t < 1 {
+		add("security.password_hash_memory_kib", "password_hash_memory_kib and password_hash_iterations must be positive, got %d KiB and %d", m, t)
+	} else if err := c.Security.PasswordHash().CheckPolicy(); err != nil {
+		add("security.password_hash_memory_kib", "%v", err)
+	}
 
 	if !isCookieName(c.Session.CookieName) {
 		// net/http silently drops cookies with invalid names, which would surface as a

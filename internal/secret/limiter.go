@@ -13,11 +13,12 @@ import (
 // queue behind them is full. The request may succeed if tried again shortly.
 var ErrBusy = errors.New("secret: too many password hashes in progress")
 
-// Limiter bounds the password hashing done at once. Each argon2id hash takes about 19 MiB
-// and a CPU for tens of milliseconds, so a burst of sign-ins hashed all at once would
-// exhaust memory and make every one of them slow. A Limiter runs at most n hashes at a time
-// and lets at most queue more wait for a slot; beyond that it refuses at once with ErrBusy,
-// so excess load costs a fast "try again" instead of time-outs for everyone.
+// Limiter bounds the password hashing done at once. Each argon2id hash takes its memory
+// cost (19 MiB by default) and a CPU for tens of milliseconds, so a burst of sign-ins hashed
+// all at once would exhaust memory and make every one of them slow. A Limiter runs at most n
+// hashes at a time and lets at most queue more wait for a slot; beyond that it refuses at
+// once with ErrBusy, so excess load costs a fast "try again" instead of time-outs for
+// everyone.
 //
 // A nil *Limiter imposes no limit.
 type Limiter struct {

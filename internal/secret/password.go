@@ -98,10 +98,47 @@ func (p Params) validate() error {
 	return nil
 }
 
+// owaspParams are OWASP's argon2id recommendations (Password Storage Cheat Sheet): memory
+// and passes traded against each other, one lane each, meant to cost an attacker about the
+// same. The default is the second.
+func owaspParams() [5]Params {
+	return [5]Params{
+		{Memory: 47104, Iterations: 1, Parallelism: 1},
+		{Memory: 19456, Iterations: 2, Parallelism: 1},
+		{Memory: 12288, Iterations: 3, Parallelism: 1},
+		{Memory: 9216, Iterations: 4, Parallelism: 1},
+		{Memory: 7168, Iterations: 5, Parallelism: 1},
+	}
+}
+
+// ErrWeakParams reports parameters that CheckPolicy refuses.
+var ErrWeakParams = errors.New("secret: argon2id parameters below policy")
+
+// CheckPolicy reports whether p may be configured for new password hashes: one lane (the
+// Limiter counts a hash as one core's work), within the bounds a stored hash must parse back
+// within, and at least one of OWASP's recommendations in both memory and passes, so that no
+// setting makes new hashes cheaper to attack than the default. The error wraps ErrWeakParams.
+func (p Params) CheckPolicy() error {
+	if p.Parallelism != 1 {
+		return fmt.Errorf("%w: parallelism must be 1, got %d", ErrWeakParams, p.Parallelism)
+	}
+	if p.Memory > maxMemory || p.Iterations > maxIterations {
+		return fmt.Errorf("%w: at most %d KiB and %d passes, got %d KiB and %d", ErrWeakParams, maxMemory, maxIterations, p.Memory, p.Iterations)
+	}
+	for _, o := range owaspParams() {
+		if p.Memory >= o.Memory && p.Iterations >= o.Iterations {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: %d KiB with %d passes is cheaper than every OWASP set (47104 KiB t=1, 19456 t=2, 12288 t=3, 9216 t=4, 7168 t=5)",
+		ErrWeakParams, p.Memory, p.Iterations)
+}
+
 // Hasher hashes and verifies passwords with fixed argon2id parameters. Its zero value uses
 // DefaultParams (zero fields are filled with the defaults); tests construct it explicitly
-// with cheaper parameters to stay fast. Production code uses the package-level functions,
-// which always use the defaults.
+// with cheaper parameters to stay fast. The server builds one from its configuration
+// (security.password_hash_memory_kib and _iterations), which CheckPolicy has accepted; the
+// package-level functions use the defaults.
 type Hasher struct {
 	Params Params
 }

@@ -287,3 +287,27 @@ func BenchmarkDummyVerify(b *testing.B) {
 		DummyVerify("correct horse battery staple")
 	}
 }
+
+// CheckPolicy, the one rule for a configured cost: OWASP's sets and anything costlier pass;
+// more lanes, cheaper sets and values the parser would refuse to read back do not.
+func TestCheckPolicy(t *testing.T) {
+	for _, p := range owaspParams() {
+		if err := p.CheckPolicy(); err != nil {
+			t.Errorf("OWASP set %+v: %v", p, err)
+		}
+	}
+	if err := DefaultParams().CheckPolicy(); err != nil {
+		t.Errorf("defaults: %v", err)
+	}
+	for _, p := range []Params{
+		{Memory: 19456, Iterations: 2, Parallelism: 2},
+		{Memory: 19456, Iterations: 1, Parallelism: 1},
+		{Memory: 8192, Iterations: 4, Parallelism: 1},
+		{Memory: maxMemory + 1, Iterations: 2, Parallelism: 1},
+		{Memory: 19456, Iterations: maxIterations + 1, Parallelism: 1},
+	} {
+		if err := p.CheckPolicy(); !errors.Is(err, ErrWeakParams) {
+			t.Errorf("%+v: got %v, want ErrWeakParams", p, err)
+		}
+	}
+}

@@ -257,6 +257,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 	a := cfg.Accounts
 	accounts := &account.Service{
 		Store: store, Now: now, Logger: log, Mail: outbox, Templates: templates, Blocklist: checker,
+		Hasher:      cfg.Security.PasswordHasher(),
 		Hashes:      secret.NewLimiter(cfg.Security.PasswordHashConcurrency, cfg.Security.PasswordHashQueue),
 		Metrics:     m,
 		ProductName: cfg.UI.ProductName,
