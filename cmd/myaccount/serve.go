@@ -31,7 +31,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	}
 	defer srv.Close()
 	// Start-up's peak (parsing templates, building tables) is garbage now: give it back to
-	// the OS, or idle RSS stays at that peak (about 5 MB here, docs/sizing.md).
+	// the OS, or idle RSS stays at that peak (about 5 MB here, docs/sizing-journal.md).
 	debug.FreeOSMemory()
 	runtimeDefaults(e.getenv, cfg.Security.PasswordHashConcurrency, cfg.Security.PasswordHash().Memory)
 	mail := "printed to this log (set mail.smtp.host to send)"
@@ -65,7 +65,7 @@ func runtimeDefaults(getenv func(string) string, hashConcurrency int, hashKiB ui
 // every 10 MB allocated: about a hundred collections a second under 15,000 introspections/s,
 // 12-15 % of the CPU. 400 collects a fifth as often; the memory limit still bounds the heap
 // (it, not GOGC, governs a burst of sign-ins). Measured: req/s +5-30 % for the baseline,
-// introspection and refresh in six pairs; RSS after a load 58 MB against 47 (docs/sizing.md).
+// introspection and refresh in six pairs; RSS after a load 58 MB against 47 (docs/sizing-journal.md).
 const defaultGCPercent = 400
 
 // defaultMemoryLimit is the soft heap limit serve sets when GOMEMLIMIT is not: 32 MiB for

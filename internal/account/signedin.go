@@ -86,7 +86,7 @@ func (s *Service) SignInRecords(ctx context.Context, in SignedIn) *SignInRecords
 	now := s.now()
 	if u.ActivatedAt != nil && now.Sub(*u.ActivatedAt) < firstSignInWindow {
 		// One row at most: any earlier sign-in (reading the newest 50 events instead was a
-		// tenth of a sign-in's CPU besides the password hash, docs/sizing.md).
+		// tenth of a sign-in's CPU besides the password hash, docs/sizing-journal.md).
 		events, err := s.Store.QueryAuditEvents(ctx, storage.AuditQuery{UserID: u.ID, Type: "login", Limit: 1})
 		if err != nil {
 			s.log().WarnContext(ctx, "new sign-in notice: read activity", "err", err)

@@ -168,7 +168,7 @@ func (m *Metrics) OutboxDepth(count func() (int, error)) {
 
 // WAL exports SQLite's write-ahead log, read at scrape time: its size, and how many
 // checkpoints copied it into the database and rewound it. A size that keeps growing under
-// load while rewinds stand still is a long read holding it (docs/sizing.md).
+// load while rewinds stand still is a long read holding it (docs/sizing-journal.md).
 func (m *Metrics) WAL(stats func() (bytes, checkpoints, rewinds int64)) {
 	if m == nil || stats == nil {
 		return

@@ -182,7 +182,7 @@ func BenchmarkArgon2idDefault(b *testing.B) {
 // between them (HTTP, SQL, templates). "hot" hashes back to back, as the ceiling is usually
 // measured; "after-NMiB" walks N MiB of other memory (untimed) before each hash, as other
 // work between two sign-ins does, and shows what a hash costs when its 19 MiB are no longer
-// in the caches (docs/sizing.md, "Sign-in against the ceiling").
+// in the caches (docs/sizing-journal.md, "Sign-in against the ceiling").
 func BenchmarkArgon2idBetweenOtherWork(b *testing.B) {
 	pw, salt := []byte("correct horse"), []byte("0123456789abcdef")
 	for _, mib := range []int{0, 2, 8, 32} {
@@ -203,6 +203,25 @@ func BenchmarkArgon2idBetweenOtherWork(b *testing.B) {
 				idKey(pw, salt, DefaultIterations, DefaultMemory, DefaultParallelism, 32)
 			}
 			_ = sink
+		})
+	}
+}
+
+// BenchmarkArgon2idCosts: one hash at each cost an operator may configure (OWASP's five sets,
+// which CheckPolicy accepts as the floor, and RFC 9106's second choice with one lane), for
+// the trade-off table in docs/sizing-journal.md. A core's sign-ins per second are at most 1 / this.
+func BenchmarkArgon2idCosts(b *testing.B) {
+	pw, salt := []byte("correct horse"), []byte("0123456789abcdef")
+	owasp := owaspParams()
+	sets := append(owasp[:], Params{Memory: 65536, Iterations: 3, Parallelism: 1})
+	for _, p := range sets {
+		if err := p.CheckPolicy(); err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("m=%d,t=%d", p.Memory, p.Iterations), func(b *testing.B) {
+			for b.Loop() {
+				idKey(pw, salt, p.Iterations, p.Memory, p.Parallelism, 32)
+			}
 		})
 	}
 }

@@ -194,7 +194,7 @@ type checkpointConfig struct {
 
 // defaultCheckpoints is the server's configuration: 16,384 pages is 64 MiB at SQLite's 4 KiB
 // pages, about 1.3 s of a refresh load on one core (a quarter of that held the writer half
-// as long, twice as often, and doubled the refresh p99; docs/sizing.md).
+// as long, twice as often, and doubled the refresh p99; docs/sizing-journal.md).
 func defaultCheckpoints() checkpointConfig {
 	return checkpointConfig{
 		every:         250 * time.Millisecond,
@@ -209,7 +209,7 @@ func defaultCheckpoints() checkpointConfig {
 // database file and syncs it while holding the one write connection, so every writer queued
 // behind it waits, and on a one-core server the core idles through the sync (an ES256
 // refresh load kept the core 82-86 % busy; with a checkpointer beside the writer, 98-99 %,
-// and 11-20 % more refreshes a second, docs/sizing.md). The write connection has
+// and 11-20 % more refreshes a second, docs/sizing-journal.md). The write connection has
 // wal_autocheckpoint=0 and the checkpointer runs PASSIVE checkpoints on a connection of its
 // own, which never wait for readers or the writer. Each checkpoint first syncs the WAL (also
 // with synchronous=NORMAL, the default): this period is what bounds the commits a power cut
@@ -233,8 +233,8 @@ func defaultCheckpoints() checkpointConfig {
 // can take up to 10 ms when sysmon has backed off, and a checkpoint spends milliseconds in
 // fsync and in writes that wait for writeback. With GOMAXPROCS=1 (a server on one core) the
 // core then idled while requests were waiting: 2-4 % of a sign-in load's time in `iowait`,
-// with no other thread runnable (docs/sizing.md, "The checkpointer's thread"). The goroutine
-// reads the thread's counters from C memory without a cgo call.
+// with no other thread runnable (docs/sizing-journal.md, "What changed: checkpoints on a C
+// thread"). The goroutine reads the thread's counters from C memory without a cgo call.
 type checkpointer struct {
 	stop context.CancelFunc
 	done sync.WaitGroup

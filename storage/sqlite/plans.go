@@ -73,7 +73,7 @@ import (
 // sqlite3_clear_bindings, which go-sqlite3 calls before every execution, then expires the
 // statement whatever the new value. So the refresh grant's read of the token, its grant and
 // its user was parsed and planned afresh on every refresh: 14 % of the server's CPU under a
-// refresh load (perf, docs/sizing.md), and the same for the sign-in's session and user reads.
+// refresh load (perf, docs/sizing-journal.md), and the same for the sign-in's session and user reads.
 // Our queries' plans are the same with and without it (EXPLAIN QUERY PLAN of each, with
 // parameters bound); the partial indexes that would need a bound value to be usable are
 // queried with their condition spelled out (audit events by actor or target also ask for a

@@ -244,7 +244,7 @@ func buildDSN(dsn string) (driverDSN, file string, err error) {
 	// returns: a crash of the process loses nothing, and a power cut or a kernel crash only
 	// what was committed since the WAL was last synced, which every checkpoint does (every
 	// 250 ms, checkpoint.go). FULL syncs inside each commit: 1.8 ms instead of 0.11-0.19 ms a
-	// commit here, 0.48 ms of CPU instead of 0.11-0.12 (docs/sizing.md).
+	// commit here, 0.48 ms of CPU instead of 0.11-0.12 (docs/sizing-journal.md).
 	if params.Get("_sync") == "" && params.Get("_synchronous") == "" {
 		params.Set("_sync", "NORMAL")
 	}

@@ -346,7 +346,7 @@ func (r *refreshTokenRow) token() (*storage.RefreshToken, error) {
 
 // GetRefreshTokenGrant returns the token by hash whatever its state, with its grant and the
 // grant's user, in one read: a refresh needs all three, and three reads were a fifth of its
-// CPU (docs/sizing.md). A token whose grant has no user is ErrNotFound, as one without a
+// CPU (docs/sizing-journal.md). A token whose grant has no user is ErrNotFound, as one without a
 // grant.
 func (d *DB) GetRefreshTokenGrant(ctx context.Context, hash string) (*storage.RefreshToken, *storage.Grant, *storage.User, error) {
 	var r struct {

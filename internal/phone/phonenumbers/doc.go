@@ -6,7 +6,7 @@
 //     package init. Upstream's init decoded it in every process that linked the package,
 //     about 1.4 MB of heap kept and 2 MB allocated, whether or not a number was ever
 //     parsed; for `myaccount serve` that was the difference between an idle RSS under and
-//     over its 40 MB target (docs/sizing.md).
+//     over its 40 MB target (docs/sizing-journal.md).
 //   - the protobuf message types are plain structs with the same fields and getters
 //     (types.go), read from the same embedded wire-format data by decode.go, so that no
 //     .proto file is registered in protobuf's global registry (the upstream module, which
