@@ -115,6 +115,11 @@ type Service struct {
 	// SignedOut hears of the sessions a reset, a password change or "This wasn't me" ends
 	// (back-channel logout); nil tells no one.
 	SignedOut sessions.Notifier
+
+	// cost is what a hash at Hasher's cost takes here, to pad checks of other costs to.
+	cost hashCost
+	// padHook, in tests, is told each padding instead of waiting it.
+	padHook func(time.Duration)
 }
 
 // Recorder counts the outcomes the service sees. It is an interface so that the domain does

@@ -3,6 +3,8 @@ package account
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/text/unicode/norm"
 
@@ -34,42 +36,118 @@ func (s *Service) hashPassword(ctx context.Context, password string) (string, er
 		return "", err
 	}
 	defer release()
+	start := time.Now()
 	hash, err := s.Hasher.Hash(norm.NFC.String(password))
 	if err != nil {
 		return "", fmt.Errorf("hash password: %w", err)
 	}
+	s.cost.observe(time.Since(start))
 	return hash, nil
 }
 
-// verifyPassword reports whether password matches hash. It tries the NFC form first, then,
-// when that differs, the string as typed: hashes made before passwords were normalised are
-// of the raw string. legacy reports a match of the raw form only; the caller rehashes then.
-// A malformed hash is no match; the error is only the limiter's.
+// passwordForms are the strings a password is checked as, in order: its NFC form, then, when
+// that differs, the string as typed (hashes made before passwords were normalised are of the
+// raw string). A wrong password is checked in every form, so a check without an account
+// (dummyVerify) does as many hashes as one with.
+func passwordForms(password string) []string {
+	nfc := norm.NFC.String(password)
+	if nfc == password {
+		return []string{password}
+	}
+	return []string{nfc, password}
+}
+
+// verifyPassword reports whether password matches hash, trying each of passwordForms; legacy
+// reports a match of the raw form only, and the caller rehashes then. A malformed hash is no
+// match; the error is only the limiter's.
+//
+// A stored hash whose cost is not the configured one (made before the cost was raised, or
+// malformed) is checked in less time than an unknown address's dummyVerify at the configured
+// cost, which would tell an attacker the address has an account. Its check is therefore
+// padded, after the hashing slot is released, to what a check at the configured cost takes.
 func (s *Service) verifyPassword(ctx context.Context, hash, password string) (ok, legacy bool, err error) {
 	release, err := s.hashSlot(ctx)
 	if err != nil {
 		return false, false, err
 	}
-	defer release()
-	nfc := norm.NFC.String(password)
-	if ok, err := s.Hasher.Verify(hash, nfc); ok && err == nil {
-		return true, false, nil
+	current := !s.Hasher.NeedsRehash(hash)
+	forms := passwordForms(password)
+	start := time.Now()
+	n := 0
+	for i, form := range forms {
+		n++
+		if match, err := s.Hasher.Verify(hash, form); match && err == nil {
+			ok, legacy = true, i > 0
+			break
+		}
 	}
-	if nfc == password {
-		return false, false, nil
+	took := time.Since(start)
+	if current {
+		s.cost.observe(took / time.Duration(n))
+	} else if s.cost.typical() == 0 {
+		// Nothing to pad to yet in this process: do the configured work once instead.
+		s.Hasher.DummyVerify(password)
 	}
-	ok, err = s.Hasher.Verify(hash, password)
-	return ok && err == nil, ok && err == nil, nil
+	release()
+	if !current {
+		s.pad(ctx, time.Duration(n)*s.cost.typical()-took)
+	}
+	return ok, legacy, nil
 }
 
-// dummyVerify does the work of a verification when there is no hash to check, so that the
-// answer takes as long as for a wrong password.
+// dummyVerify does the work of a verification when there is no hash to check (as many
+// hashes as a wrong password's check), so that the answer takes as long as for a wrong
+// password.
 func (s *Service) dummyVerify(ctx context.Context, password string) error {
 	release, err := s.hashSlot(ctx)
 	if err != nil {
 		return err
 	}
 	defer release()
-	s.Hasher.DummyVerify(password)
+	for range passwordForms(password) {
+		start := time.Now()
+		s.Hasher.DummyVerify(password)
+		s.cost.observe(time.Since(start))
+	}
 	return nil
 }
+
+// pad waits d (when positive), or until ctx ends.
+func (s *Service) pad(ctx context.Context, d time.Duration) {
+	if s.padHook != nil {
+		s.padHook(d)
+		return
+	}
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// hashCost is a moving average of how long one hash at the configured cost takes here.
+type hashCost struct{ ns atomic.Int64 }
+
+// observe adds one hash's duration, weighted 1/8.
+func (c *hashCost) observe(d time.Duration) {
+	for {
+		old := c.ns.Load()
+		next := int64(d)
+		if old != 0 {
+			next = old + (int64(d)-old)/8
+		}
+		if next <= 0 {
+			next = 1
+		}
+		if c.ns.CompareAndSwap(old, next) {
+			return
+		}
+	}
+}
+
+// typical is the average, or 0 before any hash.
+func (c *hashCost) typical() time.Duration { return time.Duration(c.ns.Load()) }

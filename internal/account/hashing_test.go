@@ -89,3 +89,69 @@ func TestBusyHashingIsOurFault(t *testing.T) {
 		t.Errorf("authenticate with a free slot: %v", err)
 	}
 }
+
+// After the cost is raised, an account whose hash is still of the old, cheaper cost must not
+// answer a wrong password sooner than an unknown address does (the dummy check runs at the
+// configured cost): the check of the cheaper hash is padded to what a check at the configured
+// cost takes here. A check of a current hash is not padded.
+func TestCheaperStoredHashIsPaddedToTheConfiguredCost(t *testing.T) {
+	s, _ := newService(t)
+	s.Hasher = secret.Hasher{Params: secret.Params{Memory: 64, Iterations: 1, Parallelism: 1}}
+	if _, err := s.Create(t.Context(), "old@example.com", "correct horse battery", storage.UserActive); err != nil {
+		t.Fatal(err)
+	}
+	s.Hasher = secret.Hasher{Params: secret.Params{Memory: 4096, Iterations: 2, Parallelism: 1}} // the raised cost
+	if _, err := s.Create(t.Context(), "new@example.com", "correct horse battery", storage.UserActive); err != nil {
+		t.Fatal(err)
+	}
+	var pads []time.Duration
+	account.SetPadHook(s, func(d time.Duration) { pads = append(pads, d) })
+
+	// An unknown address, then the current hash: no padding, and the cost is measured.
+	if _, err := s.Authenticate(t.Context(), "nobody@example.com", "a wrong password"); !errors.Is(err, account.ErrInvalidCredentials) {
+		t.Fatalf("unknown address: %v", err)
+	}
+	if _, err := s.Authenticate(t.Context(), "new@example.com", "a wrong password"); !errors.Is(err, account.ErrInvalidCredentials) {
+		t.Fatalf("current hash: %v", err)
+	}
+	if len(pads) != 0 {
+		t.Fatalf("checks at the configured cost were padded: %v", pads)
+	}
+	typical := account.TypicalHashCost(s)
+	if typical <= 0 {
+		t.Fatal("no hash cost measured")
+	}
+
+	// The old hash: a wrong password (whose check took far less than one at 4 MiB, t=2) is
+	// padded by nearly all of the typical cost; the right one signs in, upgrades the hash,
+	// and the next check is not padded.
+	if _, err := s.Authenticate(t.Context(), "old@example.com", "a wrong password"); !errors.Is(err, account.ErrInvalidCredentials) {
+		t.Fatalf("old hash, wrong password: %v", err)
+	}
+	if len(pads) != 1 || pads[0] <= 0 || pads[0] > typical {
+		t.Fatalf("old hash: padded %v, want one padding in (0, %v]", pads, typical)
+	}
+	if _, err := s.Authenticate(t.Context(), "old@example.com", "correct horse battery"); err != nil {
+		t.Fatalf("old hash, right password: %v", err)
+	}
+	if len(pads) != 2 {
+		t.Fatalf("old hash, right password: paddings %v, want a second one", pads)
+	}
+	pads = nil
+	if _, err := s.Authenticate(t.Context(), "old@example.com", "a wrong password"); !errors.Is(err, account.ErrInvalidCredentials) {
+		t.Fatalf("upgraded hash: %v", err)
+	}
+	if len(pads) != 0 {
+		t.Fatalf("the upgraded hash is still padded: %v", pads)
+	}
+}
+
+// A wrong password is checked in as many forms as a check without an account does hashes:
+// one for a password already in NFC, two (NFC, then as typed) otherwise.
+func TestPasswordForms(t *testing.T) {
+	for pw, want := range map[string]int{"plain ascii password": 1, "caf\u00e9 au lait pass": 1, "cafe\u0301 au lait pass": 2} {
+		if got := account.PasswordForms(pw); len(got) != want || got[len(got)-1] != pw {
+			t.Errorf("%q: forms %q, want %d ending with the password as typed", pw, got, want)
+		}
+	}
+}
