@@ -111,19 +111,20 @@ func owaspParams() [5]Params {
 	}
 }
 
-// ErrWeakParams reports parameters that CheckPolicy refuses.
-var ErrWeakParams = errors.New("secret: argon2id parameters below policy")
+// ErrParamsOutsidePolicy reports parameters that CheckPolicy refuses.
+var ErrParamsOutsidePolicy = errors.New("secret: argon2id parameters outside policy")
 
 // CheckPolicy reports whether p may be configured for new password hashes: one lane (the
 // Limiter counts a hash as one core's work), within the bounds a stored hash must parse back
 // within, and at least one of OWASP's recommendations in both memory and passes, so that no
-// setting makes new hashes cheaper to attack than the default. The error wraps ErrWeakParams.
+// setting makes new hashes cheaper to attack than the default. The error wraps
+// ErrParamsOutsidePolicy.
 func (p Params) CheckPolicy() error {
 	if p.Parallelism != 1 {
-		return fmt.Errorf("%w: parallelism must be 1, got %d", ErrWeakParams, p.Parallelism)
+		return fmt.Errorf("%w: parallelism must be 1, got %d", ErrParamsOutsidePolicy, p.Parallelism)
 	}
 	if p.Memory > maxMemory || p.Iterations > maxIterations {
-		return fmt.Errorf("%w: at most %d KiB and %d passes, got %d KiB and %d", ErrWeakParams, maxMemory, maxIterations, p.Memory, p.Iterations)
+		return fmt.Errorf("%w: at most %d KiB and %d passes, got %d KiB and %d", ErrParamsOutsidePolicy, maxMemory, maxIterations, p.Memory, p.Iterations)
 	}
 	for _, o := range owaspParams() {
 		if p.Memory >= o.Memory && p.Iterations >= o.Iterations {
@@ -131,7 +132,7 @@ func (p Params) CheckPolicy() error {
 		}
 	}
 	return fmt.Errorf("%w: %d KiB with %d passes is cheaper than every OWASP set (47104 KiB t=1, 19456 t=2, 12288 t=3, 9216 t=4, 7168 t=5)",
-		ErrWeakParams, p.Memory, p.Iterations)
+		ErrParamsOutsidePolicy, p.Memory, p.Iterations)
 }
 
 // Hasher hashes and verifies passwords with fixed argon2id parameters. Its zero value uses

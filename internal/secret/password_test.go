@@ -306,8 +306,8 @@ func TestCheckPolicy(t *testing.T) {
 		{Memory: maxMemory + 1, Iterations: 2, Parallelism: 1},
 		{Memory: 19456, Iterations: maxIterations + 1, Parallelism: 1},
 	} {
-		if err := p.CheckPolicy(); !errors.Is(err, ErrWeakParams) {
-			t.Errorf("%+v: got %v, want ErrWeakParams", p, err)
+		if err := p.CheckPolicy(); !errors.Is(err, ErrParamsOutsidePolicy) {
+			t.Errorf("%+v: got %v, want ErrParamsOutsidePolicy", p, err)
 		}
 	}
 }
