@@ -335,7 +335,7 @@ func (s *opStorage) refreshRow(ctx context.Context, g *storage.Grant, parent str
 		jkt = requestInfoFrom(ctx).dpopJKT
 	}
 	return value, &storage.RefreshToken{
-		ID:        secret.NewID(),
+		ID:        secret.NewOrderedID(now),
 		Hash:      secret.HashToken(value),
 		GrantID:   g.ID,
 		ParentID:  parent,

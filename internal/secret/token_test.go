@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestRandomToken(t *testing.T) {
@@ -54,6 +55,34 @@ func TestNewID(t *testing.T) {
 			t.Fatalf("duplicate id %q", id)
 		}
 		seen[id] = true
+	}
+}
+
+// NewOrderedID has NewID's form, sorts by time (as text, which is how an index compares it),
+// and is unique within a millisecond.
+func TestNewOrderedID(t *testing.T) {
+	base := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	seen := make(map[string]bool)
+	prev := ""
+	for i := range 10000 {
+		at := base.Add(time.Duration(i/10) * time.Millisecond) // ten ids per millisecond
+		id := NewOrderedID(at)
+		if len(id) != 26 || strings.Trim(id, "abcdefghijklmnopqrstuvwxyz234567") != "" {
+			t.Fatalf("NewOrderedID = %q, want 26 characters of [a-z2-7]", id)
+		}
+		if seen[id] {
+			t.Fatalf("duplicate id %q", id)
+		}
+		seen[id] = true
+		if i%10 == 0 && id <= prev {
+			t.Fatalf("id %q of %v does not sort after %q of the millisecond before", id, at, prev)
+		}
+		prev = id
+	}
+	// Across the years and the alphabet's digit-letter boundary: still in order.
+	a, b := NewOrderedID(time.UnixMilli(0x7_ffff_ffff)), NewOrderedID(time.UnixMilli(0x8_0000_0000))
+	if a >= b {
+		t.Errorf("%q does not sort before %q", a, b)
 	}
 }
 
