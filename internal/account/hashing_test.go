@@ -155,3 +155,30 @@ func TestPasswordForms(t *testing.T) {
 		}
 	}
 }
+
+// The first check of a cheaper stored hash in a process has no measured cost to pad to: it
+// does the configured work instead (and measures it), so it is not answered sooner either.
+func TestFirstCheaperCheckDoesTheConfiguredWork(t *testing.T) {
+	s, _ := newService(t)
+	s.Hasher = secret.Hasher{Params: secret.Params{Memory: 64, Iterations: 1, Parallelism: 1}}
+	if _, err := s.Create(t.Context(), "old@example.com", "correct horse battery", storage.UserActive); err != nil {
+		t.Fatal(err)
+	}
+	s2 := &account.Service{Store: s.Store, Hasher: secret.Hasher{Params: secret.Params{Memory: 4096, Iterations: 2, Parallelism: 1}}}
+	var pads []time.Duration
+	account.SetPadHook(s2, func(d time.Duration) { pads = append(pads, d) })
+	if account.TypicalHashCost(s2) != 0 {
+		t.Fatal("a new service has a measured cost")
+	}
+	if _, err := s2.Authenticate(t.Context(), "old@example.com", "a wrong password"); !errors.Is(err, account.ErrInvalidCredentials) {
+		t.Fatalf("old hash: %v", err)
+	}
+	if account.TypicalHashCost(s2) == 0 {
+		t.Error("the configured work was not done (nothing measured)")
+	}
+	for _, d := range pads {
+		if d > 0 {
+			t.Errorf("padded %v on top of the configured work", d)
+		}
+	}
+}
