@@ -103,9 +103,15 @@ func TestBenchAgainstServe(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
+	mln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsAddr := mln.Addr().String()
+	mln.Close()
 	dir := t.TempDir()
 	vars := map[string]string{"MYACCOUNT_DATA_DIR": dir, "MYACCOUNT_LISTEN": addr,
-		"MYACCOUNT_ISSUER": "http://" + addr, "MYACCOUNT_LOG_LEVEL": "error"}
+		"MYACCOUNT_ISSUER": "http://" + addr, "MYACCOUNT_LOG_LEVEL": "error", "MYACCOUNT_METRICS_LISTEN": metricsAddr}
 	c := &cli{t: t, dir: dir}
 	var svc, web struct {
 		ClientID     string `json:"client_id"`
@@ -165,6 +171,19 @@ func TestBenchAgainstServe(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("bench output does not say %q:\n%s", want, out)
 		}
+	}
+
+	// The argon2id ceiling is measured at the server's cost, which its metrics tell: another
+	// cost is refused with the flags to pass; the server's own is measured.
+	metricsURL := "http://" + metricsAddr + "/metrics"
+	ceiling := []string{"bench", "--issuer", "http://" + addr, "--client-id", svc.ClientID, "--client-secret", svc.ClientSecret,
+		"--scenarios", "argon2id", "--duration", "100ms", "--metrics", metricsURL}
+	if _, _, err := c.run("", append(ceiling, "--argon2-memory", "7168", "--argon2-time", "5")...); err == nil ||
+		!strings.Contains(err.Error(), "pass --argon2-memory 19456 --argon2-time 2") {
+		t.Errorf("a ceiling at another cost than the server's: %v, want refused with the server's flags", err)
+	}
+	if out := c.mustRun("", ceiling...); !strings.Contains(out, "m=19456 KiB, t=2") {
+		t.Errorf("the ceiling at the server's cost:\n%s", out)
 	}
 
 	// Not loopback: refused before any request.

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/myaccount/myaccount/internal/secret"
 )
 
 // What a sign-in costs the server, split: with Target.PID the server's CPU time around the
@@ -147,4 +149,35 @@ func (e *env) reportSigninCost(w io.Writer, p *plan) {
 	if len(parts) > 0 {
 		fmt.Fprintf(w, "%s: signin cost: %s\n", p.Name, strings.Join(parts, ", "))
 	}
+}
+
+// checkHashCost refuses to measure the argon2id ceiling at another cost than the one the
+// server reports in its metrics (myaccount_password_hash_memory_kib and _iterations): the
+// sign-ins' ratio to it would mean nothing. A server whose metrics are not given, or do not
+// say, is taken at its word (the defaults or the flags).
+func (e *env) checkHashCost(ctx context.Context, p *plan) error {
+	if p.MetricsURL == "" {
+		return nil
+	}
+	m, err := e.scrape(ctx, p.MetricsURL)
+	if err != nil {
+		return nil // the sign-in split says so later; the ceiling itself does not need it
+	}
+	mem, okM := m["myaccount_password_hash_memory_kib"]
+	it, okI := m["myaccount_password_hash_iterations"]
+	if !okM || !okI {
+		return nil
+	}
+	want := e.opts.Argon2
+	if want.Memory == 0 {
+		want.Memory = secret.DefaultMemory
+	}
+	if want.Iterations == 0 {
+		want.Iterations = secret.DefaultIterations
+	}
+	if uint32(mem) != want.Memory || uint32(it) != want.Iterations {
+		return fmt.Errorf("%s hashes passwords at m=%.0f KiB, t=%.0f, the argon2id scenario at m=%d KiB, t=%d: pass --argon2-memory %.0f --argon2-time %.0f",
+			p.Issuer, mem, it, want.Memory, want.Iterations, mem, it)
+	}
+	return nil
 }

@@ -195,6 +195,13 @@ func Run(ctx context.Context, opts Options, targets []Target) error {
 		}
 		plans = append(plans, p)
 	}
+	if slices.Contains(opts.Scenarios, Argon2id) {
+		for _, p := range plans {
+			if err := e.checkHashCost(ctx, p); err != nil {
+				return err
+			}
+		}
+	}
 	for r := range opts.Rounds {
 		for _, sc := range opts.Scenarios {
 			if sc == Argon2id {

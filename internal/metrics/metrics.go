@@ -151,6 +151,18 @@ func (m *Metrics) HashUsage(usage func() (slots int64, cpu, wall time.Duration))
 	)
 }
 
+// HashCost exports the argon2id cost of new password hashes (security.password_hash_*), so
+// that a load test can check it measures its ceiling at the server's cost.
+func (m *Metrics) HashCost(memoryKiB, iterations uint32) {
+	if m == nil {
+		return
+	}
+	m.reg.MustRegister(
+		gauge("password_hash_memory_kib", "argon2id memory cost of new password hashes, KiB.", func() float64 { return float64(memoryKiB) }),
+		gauge("password_hash_iterations", "argon2id passes of new password hashes.", func() float64 { return float64(iterations) }),
+	)
+}
+
 // OutboxDepth exports the number of pending mail outbox items, read at scrape time; a
 // failed read is reported as -1 rather than failing the whole scrape.
 func (m *Metrics) OutboxDepth(count func() (int, error)) {
