@@ -151,6 +151,11 @@ func TestUserLifecycle(t *testing.T) {
 	if _, _, err := c.run("short\n", "user", "create", "--email", "bob@example.com", "--password-stdin"); err == nil {
 		t.Error("short password accepted")
 	}
+	// The server's blocklist applies here too: long enough, not predictable, but common.
+	if _, _, err := c.run("password1234\n", "user", "create", "--email", "bob@example.com", "--password-stdin"); err == nil ||
+		!strings.Contains(err.Error(), "common") {
+		t.Errorf("a common password: %v, want refused as common", err)
+	}
 	if _, _, err := c.run("", "user", "create", "--email", "bob@example.com", "--password-stdin"); err == nil {
 		t.Error("empty stdin accepted")
 	}

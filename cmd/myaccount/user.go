@@ -17,6 +17,7 @@ import (
 	"github.com/myaccount/myaccount/internal/account"
 	"github.com/myaccount/myaccount/internal/config"
 	"github.com/myaccount/myaccount/internal/geo"
+	"github.com/myaccount/myaccount/internal/passwords"
 	"github.com/myaccount/myaccount/internal/server"
 	"github.com/myaccount/myaccount/internal/sessions"
 	"github.com/myaccount/myaccount/internal/useragent"
@@ -107,8 +108,15 @@ func userCreate(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	// The configured rules: the shortest password and the hash's cost, as the server's.
-	svc := &account.Service{MinPasswordLen: cfg.Accounts.MinPasswordLength, Hasher: cfg.Security.PasswordHasher()}
+	// The server's rules: the configured shortest password, the common-password blocklist, the
+	// product's name, and the configured hash cost. (Not the breached-password lookup: the CLI
+	// makes no calls out.)
+	blocklist, err := passwords.New()
+	if err != nil {
+		return fmt.Errorf("password blocklist: %w", err)
+	}
+	svc := &account.Service{MinPasswordLen: cfg.Accounts.MinPasswordLength, Blocklist: blocklist,
+		ProductName: cfg.UI.ProductName, Hasher: cfg.Security.PasswordHasher()}
 	if err := svc.ValidatePassword(pw, canon); err != nil {
 		return err
 	}
