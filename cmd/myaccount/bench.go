@@ -49,8 +49,8 @@ func cmdBench(ctx context.Context, e env, args []string) error {
 	scenarios := fs.String("scenarios", strings.Join(loadgen.AllScenarios, ","), "which scenarios, comma-separated")
 	pid := fs.Int("pid", 0, "the server's process id: report its resident memory (and its CPU per sign-in)")
 	metricsURL := fs.String("metrics", "", "the server's metrics URL (metrics.listen, loopback): what a password hash costs inside it")
-	a2mem := fs.Uint("argon2-memory", uint(secret.DefaultMemory), "argon2id scenario: memory cost in KiB (the server's security.password_hash_memory_kib)")
-	a2time := fs.Uint("argon2-time", uint(secret.DefaultIterations), "argon2id scenario: passes (the server's security.password_hash_iterations)")
+	a2mem := fs.Uint("argon2-memory", uint(secret.DefaultMemory), "argon2id scenario: memory cost in KiB (default: the server's, from --metrics, else 19456)")
+	a2time := fs.Uint("argon2-time", uint(secret.DefaultIterations), "argon2id scenario: passes (default: the server's, from --metrics, else 2)")
 	a2threads := fs.Uint("argon2-threads", uint(secret.DefaultParallelism), "argon2id scenario: lanes")
 	signins := fs.Int("signins", 0, fmt.Sprintf("measure this many concurrent sign-ins instead (at most %d)", loadgen.MaxBurst))
 	var peers multiFlag
@@ -90,8 +90,12 @@ func cmdBench(ctx context.Context, e env, args []string) error {
 			sc = append(sc, s)
 		}
 	}
+	// Whether the argon2id cost was chosen here, or may be taken from the server's metrics.
+	a2given := false
+	fs.Visit(func(f *flag.Flag) { a2given = a2given || f.Name == "argon2-memory" || f.Name == "argon2-time" })
 	fmt.Fprintf(e.stdout, "bench: %d workers, %v per scenario, %d round(s)\n", *workers, *duration, *rounds)
 	return loadgen.Run(ctx, loadgen.Options{Workers: *workers, Duration: *duration, Rounds: *rounds,
 		Scenarios: sc, MaxRequests: *maxReq, Out: e.stdout,
-		Argon2: secret.Params{Memory: uint32(min(*a2mem, 1<<22)), Iterations: uint32(min(*a2time, 100)), Parallelism: uint8(min(*a2threads, 255))}}, targets)
+		Argon2:      secret.Params{Memory: uint32(min(*a2mem, 1<<22)), Iterations: uint32(min(*a2time, 100)), Parallelism: uint8(min(*a2threads, 255))},
+		Argon2Given: a2given}, targets)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"strconv"
@@ -151,10 +152,11 @@ func (e *env) reportSigninCost(w io.Writer, p *plan) {
 	}
 }
 
-// checkHashCost refuses to measure the argon2id ceiling at another cost than the one the
-// server reports in its metrics (myaccount_password_hash_memory_kib and _iterations): the
-// sign-ins' ratio to it would mean nothing. A server whose metrics are not given, or do not
-// say, is taken at its word (the defaults or the flags).
+// checkHashCost makes the argon2id ceiling be measured at the cost the server reports in its
+// metrics (myaccount_password_hash_memory_kib and _iterations): it takes that cost when none
+// was given, and refuses another one that was, since the sign-ins' ratio to it would mean
+// nothing. A server whose metrics are not given, or do not say, is taken at its word (the
+// defaults or the flags).
 func (e *env) checkHashCost(ctx context.Context, p *plan) error {
 	if p.MetricsURL == "" {
 		return nil
@@ -175,9 +177,17 @@ func (e *env) checkHashCost(ctx context.Context, p *plan) error {
 	if want.Iterations == 0 {
 		want.Iterations = secret.DefaultIterations
 	}
-	if uint32(mem) != want.Memory || uint32(it) != want.Iterations {
-		return fmt.Errorf("%s hashes passwords at m=%.0f KiB, t=%.0f, the argon2id scenario at m=%d KiB, t=%d: pass --argon2-memory %.0f --argon2-time %.0f",
-			p.Issuer, mem, it, want.Memory, want.Iterations, mem, it)
+	if uint32(mem) == want.Memory && uint32(it) == want.Iterations {
+		return nil
 	}
-	return nil
+	if !e.opts.Argon2Given && mem >= 1 && it >= 1 && mem <= math.MaxUint32 && it <= math.MaxUint32 {
+		e.opts.Argon2.Memory, e.opts.Argon2.Iterations = uint32(mem), uint32(it)
+		if _, err := (secret.Hasher{Params: e.opts.Argon2}).Hash("probe"); err != nil {
+			return fmt.Errorf("argon2id scenario at %s's cost: %w", p.Issuer, err)
+		}
+		fmt.Fprintf(e.opts.Out, "argon2id scenario at %s's cost, from its metrics: m=%d KiB, t=%d\n", p.Issuer, e.opts.Argon2.Memory, e.opts.Argon2.Iterations)
+		return nil
+	}
+	return fmt.Errorf("%s hashes passwords at m=%.0f KiB, t=%.0f, the argon2id scenario at m=%d KiB, t=%d: pass --argon2-memory %.0f --argon2-time %.0f",
+		p.Issuer, mem, it, want.Memory, want.Iterations, mem, it)
 }

@@ -101,8 +101,10 @@ type Options struct {
 	MaxRequests int
 	Out         io.Writer
 	// Argon2 are the password-hashing parameters of the Argon2id scenario (zero fields: the
-	// server's defaults).
-	Argon2 secret.Params
+	// server's defaults). Unless Argon2Given, a server whose metrics (Target.MetricsURL)
+	// report its cost is measured at that cost instead.
+	Argon2      secret.Params
+	Argon2Given bool
 }
 
 // CheckLoopback refuses any URL whose host is not a loopback address.

@@ -250,3 +250,36 @@ func TestSigninCost(t *testing.T) {
 		t.Errorf("got  %q\nwant %q", out.String(), want)
 	}
 }
+
+// The argon2id ceiling follows the server's cost as its metrics report it: taken when no cost
+// was given, refused (with the flags to pass) when another one was.
+func TestHashCostFromMetrics(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, "# TYPE myaccount_password_hash_memory_kib gauge\nmyaccount_password_hash_memory_kib 7168\n"+
+			"# TYPE myaccount_password_hash_iterations gauge\nmyaccount_password_hash_iterations 5\n")
+	}))
+	defer srv.Close()
+	p := &plan{Target: Target{Issuer: "http://127.0.0.1:1", MetricsURL: srv.URL}}
+
+	var out bytes.Buffer
+	e := &env{opts: Options{Out: &out}, client: srv.Client()}
+	if err := e.checkHashCost(t.Context(), p); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.opts.Argon2; got.Memory != 7168 || got.Iterations != 5 {
+		t.Errorf("no cost given: measuring at %+v, want the server's m=7168, t=5", got)
+	}
+	if !strings.Contains(out.String(), "from its metrics: m=7168 KiB, t=5") {
+		t.Errorf("output %q does not say where the cost came from", out.String())
+	}
+
+	e = &env{opts: Options{Out: &out, Argon2Given: true}, client: srv.Client()}
+	err := e.checkHashCost(t.Context(), p)
+	if err == nil || !strings.Contains(err.Error(), "pass --argon2-memory 7168 --argon2-time 5") {
+		t.Errorf("the default cost given explicitly: %v, want refused with the server's flags", err)
+	}
+	e = &env{opts: Options{Out: &out, Argon2Given: true, Argon2: secret.Params{Memory: 7168, Iterations: 5}}, client: srv.Client()}
+	if err := e.checkHashCost(t.Context(), p); err != nil {
+		t.Errorf("the server's own cost given: %v", err)
+	}
+}
