@@ -21,9 +21,10 @@ MyAccount's sign-in form and is skipped, with a note, for other issuers.
 alternation in each round; with the fourth field (POST ?n=N answers N refresh tokens of that
 client as a JSON array, as docs/peer/oidc-provider.mjs does) its refresh scenario runs too.
 The argon2id scenario is no request: the bench hashes passwords itself, one hash per core it
-runs on, at --argon2-* (the server's defaults), and reports the sign-ins as a ratio to that
-ceiling on the server's cores (from --pid's CPU affinity). Pin the bench to cores like the
-server's (taskset) for a fair ceiling.
+runs on, at the server's cost (read from --metrics, unless --argon2-* are given; without
+either, the default cost), and reports the sign-ins as a ratio to that ceiling on the
+server's cores (from --pid's CPU affinity). Pin the bench to cores like the server's
+(taskset) for a fair ceiling.
 With --signins N it measures N sign-ins at once instead (the burst the password-hashing
 limiter sheds).
 
@@ -49,8 +50,8 @@ func cmdBench(ctx context.Context, e env, args []string) error {
 	scenarios := fs.String("scenarios", strings.Join(loadgen.AllScenarios, ","), "which scenarios, comma-separated")
 	pid := fs.Int("pid", 0, "the server's process id: report its resident memory (and its CPU per sign-in)")
 	metricsURL := fs.String("metrics", "", "the server's metrics URL (metrics.listen, loopback): what a password hash costs inside it")
-	a2mem := fs.Uint("argon2-memory", uint(secret.DefaultMemory), "argon2id scenario: memory cost in KiB (default: the server's, from --metrics, else 19456)")
-	a2time := fs.Uint("argon2-time", uint(secret.DefaultIterations), "argon2id scenario: passes (default: the server's, from --metrics, else 2)")
+	a2mem := fs.Uint("argon2-memory", uint(secret.DefaultMemory), "argon2id scenario: memory cost in KiB (with --metrics and neither flag: the server's)")
+	a2time := fs.Uint("argon2-time", uint(secret.DefaultIterations), "argon2id scenario: passes (with --metrics and neither flag: the server's)")
 	a2threads := fs.Uint("argon2-threads", uint(secret.DefaultParallelism), "argon2id scenario: lanes")
 	signins := fs.Int("signins", 0, fmt.Sprintf("measure this many concurrent sign-ins instead (at most %d)", loadgen.MaxBurst))
 	var peers multiFlag
