@@ -746,10 +746,10 @@ func publicJWK(kid string, alg jose.SignatureAlgorithm, priv crypto.Signer) jose
 
 // parseAlg maps an algorithm name to one we support; "" is RS256, the OIDC default.
 func parseAlg(alg string) (jose.SignatureAlgorithm, error) {
-	switch jose.SignatureAlgorithm(alg) {
-	case "":
+	switch {
+	case alg == "":
 		return jose.RS256, nil
-	case jose.RS256, jose.ES256, jose.EdDSA:
+	case Supported(alg):
 		return jose.SignatureAlgorithm(alg), nil
 	}
 	return "", fmt.Errorf("%w: %q", ErrUnsupportedAlgorithm, alg)

@@ -126,7 +126,7 @@ func New(cfg Config) (*Provider, error) {
 		cfg.AccessTokenAlg = string(jose.ES256)
 	}
 	if !keys.Supported(cfg.AccessTokenAlg) {
-		return nil, fmt.Errorf("op: access token algorithm %q is not one of %v", cfg.AccessTokenAlg, keys.Algorithms())
+		return nil, fmt.Errorf("op: access token algorithm %q is not one of %s", cfg.AccessTokenAlg, keys.AlgorithmList())
 	}
 	if len(cfg.MasterKey) != 32 {
 		return nil, errors.New("op: master key must be 32 bytes")

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/myaccount/myaccount/internal/admin"
+	"github.com/myaccount/myaccount/keys"
 	"github.com/myaccount/myaccount/storage"
 )
 
@@ -98,7 +99,7 @@ func clientCreate(ctx context.Context, e env, args []string) error {
 	fs.Var(&scopes, "scope", "extra scope the client may ask for (repeatable)")
 	firstParty := fs.Bool("first-party", false, "trusted first-party client: no consent page")
 	format := fs.String("access-token-format", storage.TokenFormatJWT, "jwt | opaque")
-	alg := fs.String("id-token-alg", "RS256", "ID token signing algorithm: RS256 | ES256 | EdDSA")
+	alg := fs.String("id-token-alg", "RS256", "ID token signing algorithm: "+strings.Join(keys.AlgorithmNames(), " | "))
 	requireMFA := fs.Bool("require-mfa", false, "require two-step verification for sign-ins to this client")
 	meta := addMetaFlags(fs)
 	authMethod := fs.String("token-endpoint-auth-method", "", "private_key_jwt to authenticate with signed assertions (RFC 7523) instead of a secret; needs --jwks-uri or --jwks-file")

@@ -170,13 +170,7 @@ func (e *env) checkHashCost(ctx context.Context, p *plan) error {
 	if !okM || !okI {
 		return nil
 	}
-	want := e.opts.Argon2
-	if want.Memory == 0 {
-		want.Memory = secret.DefaultMemory
-	}
-	if want.Iterations == 0 {
-		want.Iterations = secret.DefaultIterations
-	}
+	want := e.opts.Argon2.WithDefaults()
 	if uint32(mem) == want.Memory && uint32(it) == want.Iterations {
 		return nil
 	}

@@ -68,9 +68,9 @@ func DefaultParams() Params {
 	return Params{Memory: DefaultMemory, Iterations: DefaultIterations, Parallelism: DefaultParallelism}
 }
 
-// withDefaults fills every zero field from DefaultParams, which is what makes the zero
+// WithDefaults fills every zero field from DefaultParams, which is what makes the zero
 // Hasher a production hasher.
-func (p Params) withDefaults() Params {
+func (p Params) WithDefaults() Params {
 	d := DefaultParams()
 	if p.Memory == 0 {
 		p.Memory = d.Memory
@@ -145,7 +145,7 @@ type Hasher struct {
 }
 
 // params returns the effective parameters.
-func (h Hasher) params() Params { return h.Params.withDefaults() }
+func (h Hasher) params() Params { return h.Params.WithDefaults() }
 
 // Hash returns the argon2id PHC string for password with a fresh 16-byte random salt and a
 // 32-byte key.

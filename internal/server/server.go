@@ -413,7 +413,8 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 	srv.Licences = licences
 	m.HashQueue(accounts.Hashes.Stats)
 	m.HashUsage(accounts.Hashes.Usage)
-	m.HashCost(cfg.Security.PasswordHash().Memory, cfg.Security.PasswordHash().Iterations)
+	hashCost := cfg.Security.PasswordHash()
+	m.HashCost(hashCost.Memory, hashCost.Iterations)
 	observeStore(m, raw)
 	// Probes stand outside the fault mapping: their 503 is the answer, not a failure to map.
 	top := http.NewServeMux()
