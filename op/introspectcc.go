@@ -193,7 +193,7 @@ func (v *verifiedTokens) lookup(key [sha256.Size]byte) (*oidc.AccessTokenClaims,
 
 // verify checks token's signature against the published keys and remembers its claims.
 func (v *verifiedTokens) verify(ctx context.Context, key [sha256.Size]byte, token string, st zop.Storage) (*oidc.AccessTokenClaims, bool) {
-	jws, err := jose.ParseSigned(token, keys.Algorithms())
+	jws, err := jose.ParseSignedCompact(token, keys.Algorithms())
 	if err != nil {
 		return nil, false
 	}

@@ -60,7 +60,11 @@ func (s *opStorage) createAccessToken(ctx context.Context, req zop.TokenRequest)
 		})
 		return id, exp, err
 	case *clientCredentialsRequest:
-		if c, err := s.getClient(ctx, r.clientID); err == nil && c.AccessTokenFormat != storage.TokenFormatOpaque {
+		c, err := s.getClient(ctx, r.clientID)
+		if err != nil {
+			return "", time.Time{}, fmt.Errorf("client %q: %w", r.clientID, err)
+		}
+		if c.AccessTokenFormat != storage.TokenFormatOpaque {
 			// A JWT: stateless, nothing stored (see stateless.go). An opaque token keeps its row.
 			return secret.NewID(), now.Add(s.accessTTL(c)), nil
 		}
@@ -172,15 +176,21 @@ func (s *opStorage) rotate(ctx context.Context, r *refreshRequest, current strin
 	reused := false
 	err := s.store.InTx(ctx, func(tx storage.Store) error {
 		reused = false // a retried transaction starts over
-		v, next := s.refreshRow(ctx, r.grant, r.token.ID, r.token.Scopes, now)
+		v, next, err := s.refreshRow(ctx, r.grant, r.token.ID, r.token.Scopes, now)
+		if err != nil {
+			return err
+		}
 		if next.DPoPJKT == "" {
 			next.DPoPJKT = r.token.DPoPJKT // a binding is never dropped
 		}
-		id, aexp, rowless := s.mintAccessToken(ctx, r.grant.ID, r.grant.ClientID, now)
+		id, aexp, rowless, err := s.mintAccessToken(ctx, r.grant.ID, r.grant.ClientID, now)
+		if err != nil {
+			return err
+		}
 		if rowless {
 			next.GrantAccessExpiresAt = aexp // recorded on the grant by the rotation
 		}
-		err := tx.RotateRefreshToken(ctx, secret.HashToken(current), next, now, grace)
+		err = tx.RotateRefreshToken(ctx, secret.HashToken(current), next, now, grace)
 		if errors.Is(err, storage.ErrAlreadyUsed) {
 			reused = true // the grant's revocation must commit: no error from here
 			return nil
@@ -244,7 +254,10 @@ func (s *opStorage) grantFromAuthRequest(ctx context.Context, r authRequest, now
 // newGrant stores g and the first access token of it, in st (the caller's transaction). A
 // row-less token's expiry goes into the grant's own row (see mintAccessToken).
 func (s *opStorage) newGrant(ctx context.Context, st storage.Store, g *storage.Grant, now time.Time) (string, time.Time, error) {
-	id, exp, rowless := s.mintAccessToken(ctx, g.ID, g.ClientID, now)
+	id, exp, rowless, err := s.mintAccessToken(ctx, g.ID, g.ClientID, now)
+	if err != nil {
+		return "", time.Time{}, err
+	}
 	if rowless {
 		g.AccessExpiresAt = exp
 	}
@@ -265,25 +278,29 @@ func (s *opStorage) newGrant(ctx context.Context, st storage.Store, g *storage.G
 // person's JWT, which names its grant in a signed claim (GetPrivateClaimsFromRequest), so
 // that the grant decides whether it is live (stateless.go). The caller records a row-less
 // token's expiry on the grant in the transaction that issues it, and stores a row for any
-// other token (storeAccessToken).
-func (s *opStorage) mintAccessToken(ctx context.Context, grantID, clientID string, now time.Time) (string, time.Time, bool) {
-	ttl, rowless := s.lifetimes.AccessToken, false
-	if c, err := s.getClient(ctx, clientID); err == nil {
-		ttl = s.accessTTL(c)
-		rowless = grantID != "" && c.AccessTokenFormat != storage.TokenFormatOpaque
+// other token (storeAccessToken). The client is this request's (read already); failing to
+// read it fails the request rather than issuing with defaults.
+func (s *opStorage) mintAccessToken(ctx context.Context, grantID, clientID string, now time.Time) (string, time.Time, bool, error) {
+	c, err := s.getClient(ctx, clientID)
+	if err != nil {
+		return "", time.Time{}, false, fmt.Errorf("client %q: %w", clientID, err)
 	}
+	rowless := grantID != "" && c.AccessTokenFormat != storage.TokenFormatOpaque
 	ri := requestInfoFrom(ctx)
 	ri.accessGrant = ""
 	if rowless {
 		ri.accessGrant = grantID
 	}
-	return secret.NewID(), now.Add(ttl), rowless
+	return secret.NewID(), now.Add(s.accessTTL(c)), rowless, nil
 }
 
 // newAccessToken issues a standalone access token (an opaque client_credentials one): its
 // row is all there is of it.
 func (s *opStorage) newAccessToken(ctx context.Context, st storage.Store, clientID string, scopes, aud []string, now time.Time) (string, time.Time, error) {
-	id, exp, _ := s.mintAccessToken(ctx, "", clientID, now)
+	id, exp, _, err := s.mintAccessToken(ctx, "", clientID, now)
+	if err != nil {
+		return "", time.Time{}, err
+	}
 	if err := s.storeAccessToken(ctx, st, id, exp, "", clientID, clientID, scopes, aud, now); err != nil {
 		return "", time.Time{}, err
 	}
@@ -317,7 +334,10 @@ func (s *opStorage) accessTTL(c *storage.Client) time.Duration {
 }
 
 func (s *opStorage) newRefreshToken(ctx context.Context, st storage.Store, g *storage.Grant, parent string, scopes []string, now time.Time) (string, error) {
-	value, row := s.refreshRow(ctx, g, parent, scopes, now)
+	value, row, err := s.refreshRow(ctx, g, parent, scopes, now)
+	if err != nil {
+		return "", err
+	}
 	if err := st.CreateRefreshToken(ctx, row); err != nil {
 		return "", fmt.Errorf("store refresh token: %w", err)
 	}
@@ -325,14 +345,23 @@ func (s *opStorage) newRefreshToken(ctx context.Context, st storage.Store, g *st
 }
 
 // refreshRow mints a refresh token of grant g: the value for the client and the row to store
-// (only its hash).
-func (s *opStorage) refreshRow(ctx context.Context, g *storage.Grant, parent string, scopes []string, now time.Time) (string, *storage.RefreshToken) {
+// (only its hash). Its client's type and lifetime decide the row: a failure to read the client
+// fails the request, rather than minting an unbound token of the default lifetime.
+func (s *opStorage) refreshRow(ctx context.Context, g *storage.Grant, parent string, scopes []string, now time.Time) (string, *storage.RefreshToken, error) {
+	c, err := s.getClient(ctx, g.ClientID)
+	if err != nil {
+		return "", nil, fmt.Errorf("client %q: %w", g.ClientID, err)
+	}
 	value := secret.RandomToken(32)
 	// RFC 9449 §5: a public client's refresh token is bound to the DPoP key of the request
 	// that got it; a confidential client's is bound by its authentication already.
 	var jkt string
-	if c, err := s.getClient(ctx, g.ClientID); err == nil && c.Type != storage.ClientConfidential {
+	if c.Type != storage.ClientConfidential {
 		jkt = requestInfoFrom(ctx).dpopJKT
+	}
+	ttl := s.lifetimes.RefreshToken
+	if c.RefreshTokenTTL > 0 {
+		ttl = c.RefreshTokenTTL
 	}
 	return value, &storage.RefreshToken{
 		ID:        secret.NewOrderedID(now),
@@ -343,16 +372,9 @@ func (s *opStorage) refreshRow(ctx context.Context, g *storage.Grant, parent str
 		UserID:    g.UserID,
 		Scopes:    scopes,
 		CreatedAt: now,
-		ExpiresAt: now.Add(s.refreshTTL(ctx, g.ClientID)),
+		ExpiresAt: now.Add(ttl),
 		DPoPJKT:   jkt,
-	}
-}
-
-func (s *opStorage) refreshTTL(ctx context.Context, clientID string) time.Duration {
-	if c, err := s.getClient(ctx, clientID); err == nil && c.RefreshTokenTTL > 0 {
-		return c.RefreshTokenTTL
-	}
-	return s.lifetimes.RefreshToken
+	}, nil
 }
 
 // TokenRequestByRefreshToken loads what a refresh token stands for. A token that was already

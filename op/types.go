@@ -151,20 +151,6 @@ func (c *client) IDTokenLifetime() time.Duration {
 	return c.defaults.IDToken
 }
 
-func (c *client) accessTokenTTL() time.Duration {
-	if c.c.AccessTokenTTL > 0 {
-		return c.c.AccessTokenTTL
-	}
-	return c.defaults.AccessToken
-}
-
-func (c *client) refreshTokenTTL() time.Duration {
-	if c.c.RefreshTokenTTL > 0 {
-		return c.c.RefreshTokenTTL
-	}
-	return c.defaults.RefreshToken
-}
-
 func (c *client) RestrictAdditionalIdTokenScopes() func([]string) []string {
 	return func(s []string) []string { return s }
 }

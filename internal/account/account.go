@@ -239,15 +239,16 @@ func (s *Service) MinPasswordLength() int {
 // password. When no hashing slot is free (see Service.Hashes) the error is marked
 // fault.ErrUnavailable, for an unknown email as for a known one.
 func (s *Service) Authenticate(ctx context.Context, email, password string) (*storage.User, error) {
-	return s.authenticate(ctx, email, password, nil)
+	return s.authenticate(ctx, email, password, nil, nil)
 }
 
 // authenticate is Authenticate; known, when not nil, is the account the caller read for the
-// address already (known.u nil: it has none), which is not read again.
-func (s *Service) authenticate(ctx context.Context, email, password string, known *lookup) (*storage.User, error) {
+// address already (known.u nil: it has none), which is not read again; a, when not nil, is
+// the attempt to count (SignIn).
+func (s *Service) authenticate(ctx context.Context, email, password string, known *lookup, a *attempt) (*storage.User, error) {
 	if len(password) > 4*MaxPasswordLen {
 		// Bound the hashing work an attacker can ask for; still do one hash for timing.
-		if err := s.dummyVerify(ctx, ""); err != nil {
+		if err := s.dummyVerify(ctx, "", a); err != nil {
 			return nil, err
 		}
 		return nil, ErrInvalidCredentials
@@ -263,7 +264,7 @@ func (s *Service) authenticate(ctx context.Context, email, password string, know
 		u = known.u
 	}
 	if errors.Is(err, storage.ErrNotFound) {
-		if err := s.dummyVerify(ctx, password); err != nil {
+		if err := s.dummyVerify(ctx, password, a); err != nil {
 			return nil, err
 		}
 		return nil, ErrInvalidCredentials
@@ -271,7 +272,7 @@ func (s *Service) authenticate(ctx context.Context, email, password string, know
 	if err != nil {
 		return nil, fmt.Errorf("authenticate: %w", err)
 	}
-	ok, legacy, err := s.verifyPassword(ctx, u.PasswordHash, password)
+	ok, legacy, err := s.verifyPassword(ctx, u.PasswordHash, password, a)
 	if err != nil {
 		return nil, fmt.Errorf("authenticate: %w", err)
 	}
@@ -291,9 +292,9 @@ func (s *Service) authenticate(ctx context.Context, email, password string, know
 	return u, nil
 }
 
-// rehash upgrades a weak stored hash after a successful sign-in. It is best effort: when no
-// hashing slot is free right now it waits for none and records no failure (the sign-in
-// succeeded; the next one will upgrade the hash).
+// rehash replaces a stored hash not at the configured cost after a successful sign-in. It is
+// best effort: it queues for a hashing slot like any check, and when refused one it records
+// no failure (the sign-in succeeded; the next one will replace the hash).
 func (s *Service) rehash(ctx context.Context, u *storage.User, password string) {
 	release, err := s.Hashes.Acquire(ctx)
 	if err != nil {

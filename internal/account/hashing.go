@@ -59,15 +59,25 @@ func passwordForms(password string) []string {
 
 // verifyPassword reports whether password matches hash, trying each of passwordForms; legacy
 // reports a match of the raw form only, and the caller rehashes then. A malformed hash is no
-// match; the error is only the limiter's.
+// match. a, when not nil, is counted first (see count); the error is the limiter's or count's.
 //
 // A stored hash whose cost is not the configured one (made before the cost was raised, or
 // malformed) is checked in less time than an unknown address's dummyVerify at the configured
 // cost, which would tell an attacker the address has an account. Its check is therefore
 // padded, after the hashing slot is released, to what a check at the configured cost takes.
-func (s *Service) verifyPassword(ctx context.Context, hash, password string) (ok, legacy bool, err error) {
+// A dearer one (made before the cost was lowered) cannot be hidden so; a successful sign-in
+// replaces it (NeedsRehash), and only checks at the configured cost feed the average.
+func (s *Service) verifyPassword(ctx context.Context, hash, password string, a *attempt) (ok, legacy bool, err error) {
 	release, err := s.hashSlot(ctx)
 	if err != nil {
+		return false, false, err
+	}
+	defer func() {
+		if release != nil {
+			release() // only on a panic or count's refusal: released below otherwise
+		}
+	}()
+	if err := s.count(ctx, a, password); err != nil {
 		return false, false, err
 	}
 	current := !s.Hasher.NeedsRehash(hash)
@@ -96,6 +106,7 @@ func (s *Service) verifyPassword(ctx context.Context, hash, password string) (ok
 		}
 	}
 	release()
+	release = nil
 	if !current {
 		s.pad(ctx, time.Duration(n)*s.cost.typical()-took)
 	}
@@ -104,19 +115,27 @@ func (s *Service) verifyPassword(ctx context.Context, hash, password string) (ok
 
 // dummyVerify does the work of a verification when there is no hash to check (as many
 // hashes as a wrong password's check), so that the answer takes as long as for a wrong
-// password.
-func (s *Service) dummyVerify(ctx context.Context, password string) error {
+// password. a, when not nil, is counted first, as verifyPassword counts it.
+func (s *Service) dummyVerify(ctx context.Context, password string, a *attempt) error {
 	release, err := s.hashSlot(ctx)
 	if err != nil {
 		return err
 	}
 	defer release()
+	if err := s.count(ctx, a, password); err != nil {
+		return err
+	}
+	s.dummyWork(password)
+	return nil
+}
+
+// dummyWork is the hashing of dummyVerify, in a slot the caller holds.
+func (s *Service) dummyWork(password string) {
 	for range passwordForms(password) {
 		start := time.Now()
 		s.Hasher.DummyVerify(password)
 		s.cost.observe(time.Since(start))
 	}
-	return nil
 }
 
 // pad waits d (when positive), or until ctx ends.

@@ -2,6 +2,7 @@ package account
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -105,7 +106,7 @@ func (s *Service) admit(ctx context.Context, sc scope, password string, m Meta) 
 	p := s.Lockout.orDefault()
 	if m.IP != "" && !sc.device {
 		if n, err := s.Store.CounterValue(ctx, ipFailKey(m.IP), p.Window, s.now()); err == nil && n >= p.IPLimit {
-			if err := s.dummyVerify(ctx, password); err != nil {
+			if err := s.dummyVerify(ctx, password, nil); err != nil {
 				return err
 			}
 			return ErrTooManyAttempts
@@ -116,12 +117,52 @@ func (s *Service) admit(ctx context.Context, sc scope, password string, m Meta) 
 		return fmt.Errorf("lockout: %w", err)
 	}
 	if !until.IsZero() {
-		if err := s.dummyVerify(ctx, password); err != nil {
+		if err := s.dummyVerify(ctx, password, nil); err != nil {
 			return err
 		}
 		return &LockedError{Until: until}
 	}
 	return nil
+}
+
+// attempt is a password check that counts toward its scope's lock (SignIn, checkPassword).
+type attempt struct {
+	sc scope
+	n  int // the scope's attempts in the window, this one included, once counted
+}
+
+// count counts the attempt a (nil: nothing to count) before its password is checked, in the
+// hashing slot the caller holds. Counting first, not after a wrong password, is what holds
+// the threshold: parallel wrong passwords cannot all be checked before the first failure is
+// counted, and only one of them reaches the threshold (and locks, when wrong). Counting in
+// the slot means a check refused for want of one (503) counts nothing. An attempt beyond the
+// threshold, parallel to the one at it, is not checked: it does a check's work and is refused
+// as throttled, for an unknown address exactly as for an account.
+func (s *Service) count(ctx context.Context, a *attempt, password string) error {
+	if a == nil {
+		return nil
+	}
+	p := s.Lockout.orDefault()
+	n, err := s.Store.HitCounter(ctx, a.sc.fail, p.Window, s.now())
+	if err != nil {
+		return fmt.Errorf("count password attempt: %w", err)
+	}
+	a.n = n
+	if n > p.Threshold {
+		s.dummyWork(password)
+		return ErrTooManyAttempts
+	}
+	return nil
+}
+
+// passed forgets a's count after the right password: the attempt was no failure, and the
+// failures before it are forgiven.
+func (s *Service) passed(ctx context.Context, a *attempt) {
+	if a.n > 0 {
+		if err := s.Store.ResetCounter(ctx, a.sc.fail); err != nil {
+			s.log().WarnContext(ctx, "reset password failures", "err", err)
+		}
+	}
 }
 
 // SignIn is a password sign-in with lockout and throttling. Errors: ErrInvalidCredentials,
@@ -144,20 +185,16 @@ func (s *Service) SignIn(ctx context.Context, email, password string, m Meta) (u
 	if err := s.admit(ctx, sc, password, m); err != nil {
 		return nil, err
 	}
-	u, err = s.authenticate(ctx, email, password, known)
+	a := &attempt{sc: sc}
+	u, err = s.authenticate(ctx, email, password, known, a)
 	if errors.Is(err, ErrInvalidCredentials) {
-		return nil, s.failed(ctx, sc, norm, nil, "login_failed", m)
+		return nil, s.failed(ctx, a, norm, nil, "login_failed", m)
 	}
-	if err != nil {
-		return u, err
-	}
-	// Read first: most sign-ins follow no failure, and a read spares the single writer a
-	// delete of nothing.
-	if n, _, err := s.Store.GetCounter(ctx, sc.fail); n > 0 || (err != nil && !errors.Is(err, storage.ErrNotFound)) {
-		_ = s.Store.ResetCounter(ctx, sc.fail)
+	if u != nil {
+		s.passed(ctx, a) // the right password, also of an account not active
 	}
 	// "login" is recorded when the session starts, after any second step.
-	return u, nil
+	return u, err
 }
 
 // lookup is the result of reading an account by address: u is nil when there is none.
@@ -197,27 +234,33 @@ func (s *Service) checkPassword(ctx context.Context, u *storage.User, password s
 	if err := s.admit(ctx, sc, password, m); err != nil {
 		return err
 	}
+	a := &attempt{sc: sc}
 	if len(password) > 4*MaxPasswordLen {
-		return s.failed(ctx, sc, u.EmailNormalized, u, "current_password_failed", m)
+		// Bound the hashing work asked for, as authenticate does; still counted.
+		if err := s.dummyVerify(ctx, "", a); err != nil {
+			return err
+		}
+		return s.failed(ctx, a, u.EmailNormalized, u, "current_password_failed", m)
 	}
-	ok, legacy, err := s.verifyPassword(ctx, u.PasswordHash, password)
+	ok, legacy, err := s.verifyPassword(ctx, u.PasswordHash, password, a)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		return s.failed(ctx, sc, u.EmailNormalized, u, "current_password_failed", m)
+		return s.failed(ctx, a, u.EmailNormalized, u, "current_password_failed", m)
 	}
-	_ = s.Store.ResetCounter(ctx, sc.fail)
+	s.passed(ctx, a)
 	if legacy {
 		s.rehash(ctx, u, password)
 	}
 	return nil
 }
 
-// failed counts a wrong password and locks the scope when the threshold is reached. u is the
-// account when the caller has it; otherwise it is looked up by norm (an unknown address has
-// none, and locks all the same). event is the audit event of the failure.
-func (s *Service) failed(ctx context.Context, sc scope, norm string, u *storage.User, event string, m Meta) error {
+// failed handles the wrong password of attempt a (counted already) and locks its scope when
+// a reached the threshold. u is the account when the caller has it (a signed-in person);
+// otherwise the bookkeeping looks it up by norm, queued (see recordFailure). event is the
+// audit event of the failure.
+func (s *Service) failed(ctx context.Context, a *attempt, norm string, u *storage.User, event string, m Meta) error {
 	p := s.Lockout.orDefault()
 	now := s.now()
 	if m.IP != "" {
@@ -225,57 +268,126 @@ func (s *Service) failed(ctx context.Context, sc scope, norm string, u *storage.
 			s.log().WarnContext(ctx, "count ip failure", "err", err)
 		}
 	}
-	n, err := s.Store.HitCounter(ctx, sc.fail, p.Window, now)
-	if err != nil {
-		return fmt.Errorf("count failure: %w", err)
-	}
-	if u == nil {
-		if x, err := s.Store.GetUserByEmail(ctx, norm); err == nil {
-			u = x
-		}
-	}
+	rec := failureRecord{Email: norm, Event: event, Meta: m, At: now, Device: a.sc.device}
 	if u != nil {
-		s.audit(ctx, u.ID, event, m, "")
+		rec.UserID = u.ID
 	}
-	if n < p.Threshold {
-		return ErrInvalidCredentials
+	if a.n < p.Threshold {
+		return s.recordFailure(ctx, rec, u, ErrInvalidCredentials)
 	}
 	// Lock: a new lock window starting now, one level higher than the last (within a day).
-	level, err := s.Store.HitCounter(ctx, sc.level, 24*time.Hour+p.Max, now)
+	// Only the attempt that reached the threshold gets here (count refuses those beyond it),
+	// so one burst of failures raises the level once.
+	level, err := s.Store.HitCounter(ctx, a.sc.level, 24*time.Hour+p.Max, now)
 	if err != nil {
 		return fmt.Errorf("lock: %w", err)
 	}
-	_ = s.Store.ResetCounter(ctx, sc.lock)
-	if _, err := s.Store.HitCounter(ctx, sc.lock, p.Max, now); err != nil {
+	// A window of a millisecond restarts the lock's window at now in one statement: a
+	// delete and a new hit would leave a moment in which the scope reads as unlocked.
+	if _, err := s.Store.HitCounter(ctx, a.sc.lock, time.Millisecond, now); err != nil {
 		return fmt.Errorf("lock: %w", err)
 	}
-	_ = s.Store.ResetCounter(ctx, sc.fail)
+	_ = s.Store.ResetCounter(ctx, a.sc.fail)
 	until := now.Add(lockDuration(p, level))
-	if sc.device {
+	if a.sc.device {
 		s.recorder().Lockout("device")
 	} else {
 		s.recorder().Lockout("account")
 	}
+	rec.Until, rec.Level = until, level
+	return s.recordFailure(ctx, rec, u, &LockedError{Until: until})
+}
+
+// FailureTask is the outbox task that records a wrong password on its account (see
+// recordFailure); the server registers RunFailure for it.
+const FailureTask = "password-failure"
+
+// failureRecord is what a wrong password leaves on its account: the audit event and, when it
+// locked the scope, the lock's event, notice and record on the account.
+type failureRecord struct {
+	Email  string // normalised
+	UserID string // the account when the caller knew it; "" to look Email up
+	Event  string
+	Meta   Meta
+	At     time.Time
+	Device bool      // the attempt counted for a known browser, not the address
+	Until  time.Time // zero unless this failure locked the scope
+	Level  int
+}
+
+// recordFailure writes rec's bookkeeping and returns verdict. A failure of a sign-in by
+// address is queued (one INSERT, the same for an address with an account and one without):
+// done in the request, the look-up, audit row, notice and account update that only an
+// account gets made a wrong password answer later for a registered address. Without an
+// outbox (CLI, unit tests), or with the account known to the caller (a signed-in person, who
+// learns nothing), it is done at once.
+func (s *Service) recordFailure(ctx context.Context, rec failureRecord, u *storage.User, verdict error) error {
+	if q, ok := s.Mail.(TaskQueue); ok && u == nil {
+		b, err := json.Marshal(rec)
+		if err != nil {
+			return fmt.Errorf("record failure: %w", err)
+		}
+		if err := q.Enqueue(ctx, FailureTask, b); err != nil {
+			s.log().WarnContext(ctx, "queue password failure", "err", err)
+		}
+		return verdict
+	}
+	if err := s.writeFailure(ctx, rec, u); err != nil {
+		s.log().WarnContext(ctx, "record password failure", "err", err)
+	}
+	return verdict
+}
+
+// RunFailure is the outbox worker's half of recordFailure. Only the look-up's error makes the
+// worker retry (nothing is written before it); the writes after it are best effort, as they
+// were in the request, so a retry does not write an event twice.
+func (s *Service) RunFailure(ctx context.Context, payload []byte) error {
+	var rec failureRecord
+	if err := json.Unmarshal(payload, &rec); err != nil {
+		return fmt.Errorf("decode password failure: %w", err)
+	}
+	return s.writeFailure(ctx, rec, nil)
+}
+
+// writeFailure writes rec on its account (u, or the one rec names; none: nothing to write).
+func (s *Service) writeFailure(ctx context.Context, rec failureRecord, u *storage.User) error {
 	if u == nil {
-		return &LockedError{Until: until}
+		var err error
+		if rec.UserID != "" {
+			u, err = s.Store.GetUser(ctx, rec.UserID)
+		} else {
+			u, err = s.Store.GetUserByEmail(ctx, rec.Email)
+		}
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("look up account: %w", err)
+		}
 	}
-	if sc.device {
+	s.auditAt(ctx, u.ID, rec.Event, rec.Meta, "", rec.At)
+	if rec.Until.IsZero() {
+		return nil
+	}
+	m := rec.Meta
+	if rec.Device {
 		// Only this browser is locked; the account and its other browsers are not.
-		s.audit(ctx, u.ID, "locked_out", m, "device until "+until.UTC().Format(time.RFC3339))
-		return &LockedError{Until: until}
+		s.auditAt(ctx, u.ID, "locked_out", m, "device until "+rec.Until.UTC().Format(time.RFC3339), rec.At)
+		return nil
 	}
-	s.audit(ctx, u.ID, "locked_out", m, until.UTC().Format(time.RFC3339))
+	s.auditAt(ctx, u.ID, "locked_out", m, rec.Until.UTC().Format(time.RFC3339), rec.At)
 	s.notify(ctx, u.Email, userLang(u, m), mail.Lockout, mail.Data{
-		Email: u.Email, Until: until, TimeZone: u.ZoneInfo, DateFormat: u.DateFormat,
+		Email: u.Email, Until: rec.Until, TimeZone: u.ZoneInfo, DateFormat: u.DateFormat,
 		Link: s.link("/forgot", nil), IP: m.IP, UserAgent: m.UserAgent,
 	})
+	until, level := rec.Until, rec.Level
 	if _, err := s.Store.UpdateUser(ctx, u.ID, func(x *storage.User) error {
 		x.LockedUntil, x.LockoutCount = &until, level
 		return nil
 	}); err != nil {
 		s.log().WarnContext(ctx, "record lockout", "err", err)
 	}
-	return &LockedError{Until: until}
+	return nil
 }
 
 // Unlock lifts a password lockout (after a reset, or by an admin).

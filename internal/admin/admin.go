@@ -234,13 +234,6 @@ func (s *Service) now() time.Time {
 	return time.Now().UTC()
 }
 
-func (s *Service) log() *slog.Logger {
-	if s.Logger != nil {
-		return s.Logger
-	}
-	return slog.Default()
-}
-
 // authorize fails with a *ForbiddenError when the actor lacks p.
 func authorize(a Actor, p Permission) error {
 	if !a.Can(p) {

@@ -238,7 +238,7 @@ type Security struct {
 	PasswordHashConcurrency int `yaml:"password_hash_concurrency"`
 	PasswordHashQueue       int `yaml:"password_hash_queue"`
 	// PasswordHashMemoryKiB and PasswordHashIterations are the argon2id cost of new password
-	// hashes (one lane). Stored hashes of a lower cost are upgraded at the next sign-in.
+	// hashes (one lane). Stored hashes of another cost are replaced at the next sign-in.
 	// Validate refuses anything cheaper than every OWASP recommendation (secret.CheckPolicy).
 	PasswordHashMemoryKiB  int `yaml:"password_hash_memory_kib"`
 	PasswordHashIterations int `yaml:"password_hash_iterations"`

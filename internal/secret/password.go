@@ -172,17 +172,20 @@ func (h Hasher) Verify(phcString, password string) (bool, error) {
 }
 
 // NeedsRehash reports whether the hash should be replaced by a fresh Hash of the password
-// (after a successful Verify): when it is malformed, or when any of its memory, iterations,
-// parallelism, salt length or key length is below what this Hasher produces.
+// (after a successful Verify): when it is malformed, when its memory, iterations or
+// parallelism differ from this Hasher's, or when its salt or key is shorter. A dearer hash
+// is replaced too: the operator chose the cost, a check of a dearer hash takes longer than
+// an unknown address's (which tells the address has an account), and its memory is not what
+// the server's memory limit counts per hashing slot.
 func (h Hasher) NeedsRehash(phcString string) bool {
 	ph, err := parsePHC(phcString)
 	if err != nil {
 		return true
 	}
 	p := h.params()
-	return ph.params.Memory < p.Memory ||
-		ph.params.Iterations < p.Iterations ||
-		ph.params.Parallelism < p.Parallelism ||
+	return ph.params.Memory != p.Memory ||
+		ph.params.Iterations != p.Iterations ||
+		ph.params.Parallelism != p.Parallelism ||
 		len(ph.salt) < saltLen ||
 		len(ph.key) < keyLen
 }

@@ -182,7 +182,9 @@ func TestNeedsRehash(t *testing.T) {
 		want bool
 	}{
 		{"$argon2id$v=19$m=19456,t=2,p=1$" + salt + "$" + key, false},
-		{"$argon2id$v=19$m=65536,t=3,p=4$" + salt + "$" + key, false},
+		{"$argon2id$v=19$m=65536,t=3,p=4$" + salt + "$" + key, true}, // dearer: replaced too
+		{"$argon2id$v=19$m=19456,t=3,p=1$" + salt + "$" + key, true},
+		{"$argon2id$v=19$m=19456,t=2,p=2$" + salt + "$" + key, true},
 		{"$argon2id$v=19$m=19455,t=2,p=1$" + salt + "$" + key, true},
 		{"$argon2id$v=19$m=19456,t=1,p=1$" + salt + "$" + key, true},
 		{"$argon2id$v=19$m=65536,t=1,p=4$" + salt + "$" + key, true},

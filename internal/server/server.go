@@ -266,6 +266,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 			Max: a.LockoutMax.Std(), IPLimit: a.FailuresPerIP},
 	}
 	outbox.Handle(account.ResetRequestTask, traceTask(tp, account.ResetRequestTask, accounts.RunResetRequest))
+	outbox.Handle(account.FailureTask, traceTask(tp, account.FailureTask, accounts.RunFailure))
 	// Every consumer but the key manager and the sealers gets its own derived key.
 	subkeys, err := subkey.New(mk)
 	if err != nil {
