@@ -77,7 +77,7 @@ const defaultGCPercent = 400
 // needs more gets it, at the cost of more frequent collections.
 func defaultMemoryLimit(hashConcurrency int, hashKiB uint32) int64 {
 	if hashConcurrency <= 0 {
-		hashConcurrency = runtime.NumCPU()
+		hashConcurrency = runtime.GOMAXPROCS(0) // as secret.NewLimiter counts its slots
 	}
 	if hashKiB == 0 {
 		hashKiB = secret.DefaultMemory

@@ -182,3 +182,42 @@ func TestFirstCheaperCheckDoesTheConfiguredWork(t *testing.T) {
 		}
 	}
 }
+
+// A stored hash dearer than the configured cost (made before the cost was lowered) is
+// replaced by a hash at the configured cost at the next sign-in, and its checks do not feed
+// the average that cheaper hashes are padded to: a dearer check must not make every padded
+// answer slower than an unknown address's.
+func TestDearerStoredHashIsReplacedAndNotAveraged(t *testing.T) {
+	s, db := newService(t)
+	s.Hasher = secret.Hasher{Params: secret.Params{Memory: 16384, Iterations: 3, Parallelism: 1}}
+	u, err := s.Create(t.Context(), "old@example.com", "correct horse battery", storage.UserActive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Hasher = secret.Hasher{Params: secret.Params{Memory: 64, Iterations: 1, Parallelism: 1}} // the lowered cost
+	account.SetPadHook(s, func(time.Duration) {})
+	for range 3 {
+		if _, err := s.Authenticate(t.Context(), "nobody@example.com", "a wrong password"); !errors.Is(err, account.ErrInvalidCredentials) {
+			t.Fatal(err)
+		}
+	}
+	before := account.TypicalHashCost(s)
+	for range 3 {
+		if _, err := s.Authenticate(t.Context(), "old@example.com", "a wrong password"); !errors.Is(err, account.ErrInvalidCredentials) {
+			t.Fatal(err)
+		}
+	}
+	if after := account.TypicalHashCost(s); after > 2*before {
+		t.Errorf("checks of the dearer hash moved the average from %v to %v", before, after)
+	}
+	if _, err := s.Authenticate(t.Context(), "old@example.com", "correct horse battery"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.GetUser(t.Context(), u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.PasswordHash == u.PasswordHash || s.Hasher.NeedsRehash(got.PasswordHash) {
+		t.Errorf("the dearer hash was not replaced at the configured cost: %s", got.PasswordHash)
+	}
+}

@@ -152,6 +152,16 @@ func (s *Service) count(ctx context.Context, a *attempt, password string) error 
 		s.dummyWork(password)
 		return ErrTooManyAttempts
 	}
+	// A lock set since admit looked (by a parallel attempt at the threshold, which cleared
+	// the count, so this one's count started again) holds this attempt too.
+	until, err := s.lockedUntil(ctx, a.sc)
+	if err != nil {
+		return fmt.Errorf("lockout: %w", err)
+	}
+	if !until.IsZero() {
+		s.dummyWork(password)
+		return &LockedError{Until: until}
+	}
 	return nil
 }
 

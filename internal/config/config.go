@@ -314,7 +314,7 @@ func Default() *Config {
 			// Non-nil so that Default() is deep-equal to a file saying "trusted_proxies: []".
 			TrustedProxies: []string{},
 			MaxBodyBytes:   65536,
-			// 0 = runtime.NumCPU(); the queue bounds waiting sign-ins (and their memory).
+			// 0 = runtime.GOMAXPROCS(0); the queue bounds waiting sign-ins (and their memory).
 			PasswordHashConcurrency: 0,
 			PasswordHashQueue:       64,
 			PasswordHashMemoryKiB:   int(secret.DefaultMemory),

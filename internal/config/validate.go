@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/keys"
 )
 
@@ -96,10 +97,20 @@ func (c *Config) Validate() error {
 	if c.Security.PasswordHashQueue < 0 || c.Security.PasswordHashQueue > 100000 {
 		add("security.password_hash_queue", "must be between 0 and 100000")
 	}
-	if m, t := c.Security.PasswordHashMemoryKiB, c.Security.PasswordHashIterations; m < 1 || t < 1 {
-		add("security.password_hash_memory_kib", "password_hash_memory_kib and password_hash_iterations must be positive, got %d KiB and %d", m, t)
-	} else if err := c.Security.PasswordHash().CheckPolicy(); err != nil {
-		add("security.password_hash_memory_kib", "%v", err)
+	// Each setting's range under its own name, then the pair against OWASP's sets.
+	m, t := c.Security.PasswordHashMemoryKiB, c.Security.PasswordHashIterations
+	mOK := m >= 1 && m <= secret.MaxMemoryKiB
+	tOK := t >= 1 && t <= secret.MaxIterations
+	if !mOK {
+		add("security.password_hash_memory_kib", "must be between 1 and %d KiB, got %d", secret.MaxMemoryKiB, m)
+	}
+	if !tOK {
+		add("security.password_hash_iterations", "must be between 1 and %d, got %d", secret.MaxIterations, t)
+	}
+	if mOK && tOK {
+		if err := c.Security.PasswordHash().CheckPolicy(); err != nil {
+			add("security.password_hash_memory_kib", "with password_hash_iterations: %v", err)
+		}
 	}
 
 	if !isCookieName(c.Session.CookieName) {

@@ -31,10 +31,12 @@ type Limiter struct {
 }
 
 // NewLimiter returns a Limiter running at most concurrency hashes at once (0 or less: one
-// per CPU) with at most queue more waiting (less than 0 counts as 0).
+// per CPU the process may use, GOMAXPROCS, which follows a container's CPU limit where
+// NumCPU sees every core of the host) with at most queue more waiting (less than 0 counts
+// as 0).
 func NewLimiter(concurrency, queue int) *Limiter {
 	if concurrency <= 0 {
-		concurrency = runtime.NumCPU()
+		concurrency = runtime.GOMAXPROCS(0)
 	}
 	queue = max(queue, 0)
 	return &Limiter{

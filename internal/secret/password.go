@@ -34,8 +34,8 @@ const (
 // the database, which we do not want to be able to make us allocate gigabytes or spin for
 // minutes, so everything is capped at values far above what we generate.
 const (
-	maxMemory      = 262144 // KiB (256 MiB)
-	maxIterations  = 10
+	maxMemory      = MaxMemoryKiB
+	maxIterations  = MaxIterations
 	maxParallelism = 16
 	minSaltLen     = 8 // RFC 9106 minimum
 	maxSaltLen     = 64
@@ -134,6 +134,13 @@ func (p Params) CheckPolicy() error {
 	return fmt.Errorf("%w: %d KiB with %d passes is cheaper than every OWASP set (47104 KiB t=1, 19456 t=2, 12288 t=3, 9216 t=4, 7168 t=5)",
 		ErrParamsOutsidePolicy, p.Memory, p.Iterations)
 }
+
+// MaxMemoryKiB and MaxIterations bound the argon2id cost the PHC parser reads back (256 MiB,
+// ten passes), and so the cost a configuration may choose.
+const (
+	MaxMemoryKiB  = 262144
+	MaxIterations = 10
+)
 
 // Hasher hashes and verifies passwords with fixed argon2id parameters. Its zero value uses
 // DefaultParams (zero fields are filled with the defaults); tests construct it explicitly

@@ -78,7 +78,8 @@ func testSignInStoreCalls(t *testing.T, env map[string]string) {
 	run("fresh browser", b, []string{
 		"GetAuthRequest",             // the flow (its client is cached)
 		"CounterValue", "GetCounter", // this IP's failures, the address's lock
-		"GetUserByEmail", "GetCounter", // the password, the failure count to reset
+		"GetUserByEmail",                           // the password,
+		"HitCounter", "GetCounter", "ResetCounter", // counted before its check (a parallel lock?), cleared after
 		"ListMFACredentials", "CountRecoveryCodes", // the second factors
 		"QueryAuditEvents",                            // the account's first sign-in? (no notice)
 		"InTx", "CreateSession", "RebindAuthRequests", // one transaction: session, binding,
@@ -89,7 +90,7 @@ func testSignInStoreCalls(t *testing.T, env map[string]string) {
 	run("returning browser", b, []string{
 		"GetAuthRequest",
 		"GetUserByEmail", "GetCounter", // the device cookie's account, read once; its browser's lock
-		"GetCounter",
+		"HitCounter", "GetCounter", "ResetCounter",
 		"ListMFACredentials", "CountRecoveryCodes",
 		"InTx", "CreateSession", "RebindAuthRequests", "AddAuditEvent", "CompleteAuthRequest", "SaveAuthCode",
 	})
