@@ -14,7 +14,8 @@ import (
 )
 
 // TestDurableWritesWaitForTheLog: with synchronous=NORMAL the writes that take access away
-// (revocations, a changed user, a deleted client) return only after a sync of the log, once
+// (revocations, a denied access token, a changed user, a deleted client)
+// return only after a sync of the log, once
 // per transaction and after its commit; sessions, grants and token rotations do not wait,
 // a reused refresh token's revocation does, and a rolled-back transaction syncs nothing.
 func TestDurableWritesWaitForTheLog(t *testing.T) {
@@ -74,8 +75,10 @@ func TestDurableWritesWaitForTheLog(t *testing.T) {
 	step("new recovery codes, one used", 2, false, func() error {
 		return errors.Join(db.ReplaceRecoveryCodes(ctx, "u1", []string{"rc1", "rc2"}), db.UseRecoveryCode(ctx, "u1", "rc1", now))
 	})
+	step("deny a stateless access token", 1, false, func() error {
+		return db.DenyAccessToken(ctx, "jti-hash", "c1", now.Add(time.Hour), now)
+	})
 	step("delete the client", 1, false, func() error { return db.DeleteClient(ctx, "c1") })
-
 }
 
 // BenchmarkDurableWrite compares a write that waits for the log (RevokeSession) with one

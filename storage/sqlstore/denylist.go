@@ -12,10 +12,11 @@ import (
 // hash of its jti on the denylist, until the token expires. Introspection reads the denylist
 // in the shared database, so a revocation is seen at once by every instance.
 
-// DenyAccessToken puts the token idHash on the denylist until expiresAt.
+// DenyAccessToken puts the token idHash on the denylist until expiresAt. It is a revocation,
+// so it is durable: a power cut must not put the token back in use.
 func (d *DB) DenyAccessToken(ctx context.Context, idHash, clientID string, expiresAt, now time.Time) error {
 	_, err := d.exec(ctx, d.q.tokens.insertDenied, idHash, clientID, expiresAt.UnixMilli(), now.UnixMilli())
-	return d.wrap(err, "deny access token")
+	return d.wrap(d.durable(ctx, err), "deny access token")
 }
 
 // AccessTokenDenied reports whether idHash is on the denylist.
