@@ -14,7 +14,7 @@ import (
 )
 
 // TestDurableWritesWaitForTheLog: with synchronous=NORMAL the writes that take access away
-// (revocations, a denied access token, a changed user, a deleted client)
+// (revocations, a denied access token, a revoked licence, a changed user, a deleted client)
 // return only after a sync of the log, once
 // per transaction and after its commit; sessions, grants and token rotations do not wait,
 // a reused refresh token's revocation does, and a rolled-back transaction syncs nothing.
@@ -77,6 +77,18 @@ func TestDurableWritesWaitForTheLog(t *testing.T) {
 	})
 	step("deny a stateless access token", 1, false, func() error {
 		return db.DenyAccessToken(ctx, "jti-hash", "c1", now.Add(time.Hour), now)
+	})
+	step("create a product and a licence", 0, false, func() error {
+		return errors.Join(db.CreateProduct(ctx, &storage.Product{ID: "av", Name: "Antivirus"}),
+			db.CreateLicences(ctx, []*storage.Licence{{ID: "l1", ProductID: "av", CodeHash: "lh1", Seats: 1, Days: 30, CreatedAt: now}}))
+	})
+	step("revoke the licence", 1, false, func() error {
+		_, err := db.UpdateLicence(ctx, "l1", func(l *storage.Licence) error { l.RevokedAt = &now; return nil })
+		return err
+	})
+	step("a licence update refused by its callback", 0, true, func() error {
+		_, err := db.UpdateLicence(ctx, "l1", func(*storage.Licence) error { return errors.New("no") })
+		return err
 	})
 	step("delete the client", 1, false, func() error { return db.DeleteClient(ctx, "c1") })
 }

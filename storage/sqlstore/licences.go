@@ -307,7 +307,9 @@ func (d *DB) RedeemLicence(ctx context.Context, codeHash, userID string, now tim
 	return l, nil
 }
 
-// UpdateLicence reads the licence locked, runs fn and stores what may change.
+// UpdateLicence reads the licence locked, runs fn and stores what may change. It is durable:
+// it revokes licences and shortens terms, which a power cut must not undo (and it is an
+// admin's rare action, so always waiting costs nothing that matters).
 func (d *DB) UpdateLicence(ctx context.Context, id string, fn func(*storage.Licence) error) (*storage.Licence, error) {
 	var l *storage.Licence
 	err := d.inTx(ctx, func(tx *DB) error {
@@ -322,7 +324,7 @@ func (d *DB) UpdateLicence(ctx context.Context, id string, fn func(*storage.Lice
 			reminded_30_at = ?, reminded_7_at = ?, expiry_notified_at = ? WHERE id = ?`),
 			l.Seats, l.Days, msPtr(l.ExpiresAt), msPtr(l.RevokedAt), msPtr(l.Reminded30At), msPtr(l.Reminded7At),
 			msPtr(l.ExpiryNotifiedAt), id)
-		return err
+		return tx.durable(ctx, err)
 	})
 	if err != nil {
 		return nil, d.wrap(err, "update licence %q", id)
