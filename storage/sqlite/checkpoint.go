@@ -67,7 +67,7 @@ static void *ck_loop(void *arg) {
 	pthread_mutex_lock(&c->mu);
 	while (!c->stop) {
 		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
+		clock_gettime(CLOCK_MONOTONIC, &until); // cond's clock (ck_start): a wall-clock step must not stall it
 		until.tv_sec += c->period_ms / 1000;
 		until.tv_nsec += (c->period_ms % 1000) * 1000000L;
 		if (until.tv_nsec >= 1000000000L) {
@@ -134,8 +134,21 @@ static int ck_start(const char *path, const char *pragma, long period_ms, int re
 		free(c);
 		return rc;
 	}
+	// The thread's timed wait measures on the monotonic clock: on the default (wall) clock
+	// a step back of the system time would stop checkpoints and syncs for as long.
+	pthread_condattr_t attr;
+	rc = pthread_condattr_init(&attr);
+	if (rc == 0) {
+		rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+		if (rc == 0) rc = pthread_cond_init(&c->cond, &attr);
+		pthread_condattr_destroy(&attr);
+	}
+	if (rc != 0) {
+		sqlite3_close_v2(c->db);
+		free(c);
+		return rc;
+	}
 	pthread_mutex_init(&c->mu, 0);
-	pthread_cond_init(&c->cond, 0);
 	rc = pthread_create(&c->thread, 0, ck_loop, c);
 	if (rc != 0) {
 		sqlite3_close_v2(c->db);
