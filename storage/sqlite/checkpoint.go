@@ -151,6 +151,8 @@ static int ck_start(const char *path, const char *pragma, long period_ms, int re
 	pthread_mutex_init(&c->mu, 0);
 	rc = pthread_create(&c->thread, 0, ck_loop, c);
 	if (rc != 0) {
+		pthread_mutex_destroy(&c->mu);
+		pthread_cond_destroy(&c->cond);
 		sqlite3_close_v2(c->db);
 		free(c);
 		return rc;
@@ -181,6 +183,7 @@ import "C"
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -283,6 +286,12 @@ func startCheckpointer(ctx context.Context, file string, synchronous int, write 
 	for _, p := range pragmas {
 		if _, err := write.ExecContext(ctx, p); err != nil {
 			C.ck_stop(c, nil, nil)
+			err = fmt.Errorf("start the checkpointer: %w", err)
+			// Without the checkpointer the writer must checkpoint again (SQLite's default),
+			// or the WAL would never be copied back.
+			if _, rerr := write.ExecContext(context.WithoutCancel(ctx), "PRAGMA wal_autocheckpoint=1000"); rerr != nil {
+				err = errors.Join(err, fmt.Errorf("restore wal_autocheckpoint: %w", rerr))
+			}
 			return nil, err
 		}
 	}
