@@ -32,17 +32,44 @@ typedef struct {
 	int gave_up;  // atomic: the thread stopped after give_up failures
 	int want_restart; // atomic: the log is past restart_frames
 	int rewound_at; // the thread's: the log's length at the last RESTART
+	int sync_wal; // Go syncs the WAL when a checkpoint could not (see ck_passive)
+	long long synced_version; // the thread's: data_version whose commits are known synced
+	int want_sync; // atomic: commits are in the WAL that no sync is known to cover
 	long long runs;    // atomic: PASSIVE checkpoints that succeeded
 	long long restarts; // atomic: RESTART checkpoints that succeeded
 	long long answered; // atomic: checkpoints asked for and run, done or not
 } ck_state;
 
-// ck_passive copies the log into the database; it waits for no one.
+static int ck_version_row(void *out, int n, char **vals, char **names) {
+	if (n > 0 && vals[0]) *(long long *)out = strtoll(vals[0], 0, 10);
+	return 0;
+}
+
+// ck_data_version is PRAGMA data_version on the thread's connection, which changes whenever
+// another connection has committed; -1 when it cannot be read.
+static long long ck_data_version(ck_state *c) {
+	long long v = -1;
+	if (sqlite3_exec(c->db, "PRAGMA data_version", (void *)ck_version_row, &v, 0) != 0) return -1;
+	return v;
+}
+
+// ck_passive copies the log into the database; it waits for no one. SQLite syncs the log
+// only before copying frames, so a checkpoint held back by a long read (a backup) that
+// copies nothing syncs nothing, and commits after the sync of a partial copy are not
+// covered either: then, if anything was committed since the last known sync, want_sync
+// asks Go to sync the log (walSync), or the commits of a long read's duration could be lost
+// to a power cut.
 static int ck_passive(ck_state *c) {
-	int log = 0;
-	int rc = sqlite3_wal_checkpoint_v2(c->db, 0, ck_passive_mode, &log, 0);
+	int log = 0, ckpt = 0;
+	long long version = c->sync_wal ? ck_data_version(c) : -1; // before: later commits count as new
+	int rc = sqlite3_wal_checkpoint_v2(c->db, 0, ck_passive_mode, &log, &ckpt);
 	if (rc != 0) return rc;
 	__atomic_add_fetch(&c->runs, 1, __ATOMIC_SEQ_CST);
+	if (version >= 0 && version != c->synced_version) {
+		// Every frame copied was synced before it was copied: a fully copied log is on disk.
+		if (ckpt < log) __atomic_store_n(&c->want_sync, 1, __ATOMIC_SEQ_CST);
+		c->synced_version = version;
+	}
 	// A log still as long as at the last RESTART has not been written to since: the next
 	// commit rewinds it, and another RESTART would have nothing to do.
 	if (c->restart_frames > 0 && log >= c->restart_frames && log != c->rewound_at)
@@ -119,12 +146,14 @@ static int ck_busy(void *arg, int n) {
 
 // ck_start opens path, runs pragma on it, and starts the thread. It returns 0, or the
 // SQLite (or pthread) error code, having freed everything.
-static int ck_start(const char *path, const char *pragma, long period_ms, int restart_frames, int busy_ms, int give_up, ck_state **out) {
+static int ck_start(const char *path, const char *pragma, long period_ms, int restart_frames, int busy_ms, int give_up, int sync_wal, ck_state **out) {
 	ck_state *c = calloc(1, sizeof *c);
 	if (!c) return ENOMEM;
 	c->period_ms = period_ms;
 	c->restart_frames = restart_frames;
 	c->give_up = give_up;
+	c->sync_wal = sync_wal;
+	c->synced_version = -1;
 	int rc = sqlite3_open_v2(path, &c->db, ck_open_readwrite | ck_open_fullmutex, 0);
 	c->busy_polls = busy_ms * 10;
 	if (rc == 0) rc = sqlite3_busy_handler(c->db, ck_busy, c);
@@ -229,7 +258,8 @@ func defaultCheckpoints() checkpointConfig {
 // wal_autocheckpoint=0 and the checkpointer runs PASSIVE checkpoints on a connection of its
 // own, which never wait for readers or the writer. Each checkpoint first syncs the WAL (also
 // with synchronous=NORMAL, the default): this period is what bounds the commits a power cut
-// can undo (see buildDSN).
+// can undo (see buildDSN). A checkpoint that a long read (a backup) keeps from copying
+// syncs nothing, so then the checkpointer syncs the WAL itself (ck_passive, walSync).
 //
 // A PASSIVE checkpoint copies the WAL but never rewinds it: only a writer does, at the start
 // of a transaction that finds the whole WAL copied and no reader in it, and beside a steady
@@ -268,15 +298,17 @@ const checkpointGiveUp = 20
 // startCheckpointer opens a connection to file with the writer's synchronous level, turns
 // the automatic checkpoint of the write pool (one connection) off, and checkpoints on its
 // thread until close. A goroutine holds the write connection for the RESTARTs, and watches
-// for the thread giving up, to give the checkpoints back to the writer.
-func startCheckpointer(ctx context.Context, file string, synchronous int, write *sqlx.DB, cfg checkpointConfig) (*checkpointer, error) {
+// for the thread giving up, to give the checkpoints back to the writer. syncLog (nil: none)
+// syncs the WAL when a checkpoint could not (ck_passive); with synchronous=NORMAL the
+// checkpoints' syncs are what bound the commits a power cut can undo.
+func startCheckpointer(ctx context.Context, file string, synchronous int, write *sqlx.DB, cfg checkpointConfig, syncLog func(context.Context) error) (*checkpointer, error) {
 	path := C.CString(file)
 	defer C.free(unsafe.Pointer(path))
 	pragma := C.CString(fmt.Sprintf("PRAGMA synchronous=%d", synchronous))
 	defer C.free(unsafe.Pointer(pragma))
 	var c *C.ck_state
 	if rc := C.ck_start(path, pragma, C.long(cfg.every/time.Millisecond), C.int(cfg.restartFrames),
-		C.int(cfg.restartWait/time.Millisecond), checkpointGiveUp, &c); rc != 0 {
+		C.int(cfg.restartWait/time.Millisecond), checkpointGiveUp, C.int(boolInt(syncLog != nil)), &c); rc != 0 {
 		return nil, fmt.Errorf("start the checkpointer: error %d", int(rc))
 	}
 	pragmas := []string{"PRAGMA wal_autocheckpoint=0"}
@@ -298,7 +330,9 @@ func startCheckpointer(ctx context.Context, file string, synchronous int, write 
 	run, cancel := context.WithCancel(context.Background())
 	ck := &checkpointer{c: c, stop: cancel}
 	ck.done.Go(func() {
-		t := time.NewTicker(cfg.every)
+		// A quarter period: a sync the thread asks for (want_sync) follows its checkpoint
+		// closely, so a commit is on disk within about a period and a quarter.
+		t := time.NewTicker(cfg.every / 4)
 		defer t.Stop()
 		// After a RESTART that could not finish (a long read, such as a backup, kept the WAL
 		// in use), the next waits: each holds the writer for up to restartWait.
@@ -309,6 +343,11 @@ func startCheckpointer(ctx context.Context, file string, synchronous int, write 
 			case <-run.Done():
 				return
 			case <-t.C:
+			}
+			if syncLog != nil && atomic.SwapInt32(int32At(&c.want_sync), 0) != 0 {
+				if err := syncLog(run); err != nil {
+					atomic.StoreInt32(int32At(&c.want_sync), 1) // the next tick tries again
+				}
 			}
 			if atomic.LoadInt32(int32At(&c.gave_up)) != 0 {
 				// The pages stay in the WAL, where readers find them; the writer takes over.
@@ -353,6 +392,13 @@ func (ck *checkpointer) ask(ctx context.Context, mode C.int, wait time.Duration)
 	for end := time.Now().Add(wait + time.Second); atomic.LoadInt64(answered) == before && time.Now().Before(end) && ctx.Err() == nil; {
 		time.Sleep(100 * time.Microsecond)
 	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // int32At and int64At turn a field of the C state into a pointer for sync/atomic, which the

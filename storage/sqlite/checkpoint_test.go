@@ -42,7 +42,7 @@ func checkpointFixture(t *testing.T) (file string, write, read *sqlx.DB) {
 // fsync, and a one-core server's goroutines would wait), and they copy the WAL back.
 func TestCheckpointerRunsOutsideGo(t *testing.T) {
 	file, write, _ := checkpointFixture(t)
-	ck, err := startCheckpointer(t.Context(), file, 1, write, defaultCheckpoints())
+	ck, err := startCheckpointer(t.Context(), file, 1, write, defaultCheckpoints(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestCheckpointerRunsOutsideGo(t *testing.T) {
 func TestCheckpointerRewindsTheWAL(t *testing.T) {
 	file, write, read := checkpointFixture(t)
 	cfg := checkpointConfig{every: 20 * time.Millisecond, restartFrames: 256, walLimit: 4 << 20, restartWait: 100 * time.Millisecond}
-	ck, err := startCheckpointer(t.Context(), file, 1, write, cfg)
+	ck, err := startCheckpointer(t.Context(), file, 1, write, cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func TestCheckpointerBacksOffBehindALongRead(t *testing.T) {
 	file, write, read := checkpointFixture(t)
 	const wait = 100 * time.Millisecond
 	cfg := checkpointConfig{every: 20 * time.Millisecond, restartFrames: 64, restartWait: wait}
-	ck, err := startCheckpointer(t.Context(), file, 1, write, cfg)
+	ck, err := startCheckpointer(t.Context(), file, 1, write, cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,5 +236,89 @@ func TestWALStats(t *testing.T) {
 	}
 	if after, ok := db.WALStats(); !ok || after.Checkpoints < st.Checkpoints {
 		t.Errorf("after Close: %+v, %v; want the final counts, at least %d checkpoints", after, ok, st.Checkpoints)
+	}
+}
+
+// TestCheckpointerSyncsBehindALongRead: a PASSIVE checkpoint syncs the WAL only when it
+// copies something, and a read that stays on an old snapshot (a backup's VACUUM INTO) lets
+// it copy nothing: the commits of the read's duration then reached the disk only when
+// SQLite happened to write them back. The checkpointer syncs the WAL itself then, within
+// about a period of the commit; not when its checkpoint copied the WAL (SQLite synced it),
+// nor again when nothing was committed since.
+func TestCheckpointerSyncsBehindALongRead(t *testing.T) {
+	file, write, read := checkpointFixture(t)
+	cfg := defaultCheckpoints() // the promised period
+	ws := newWALSync(file)
+	defer ws.close()
+	var mu sync.Mutex
+	var syncs []time.Time // when each sync of ours started
+	ws.fsync = func(f *os.File) error {
+		mu.Lock()
+		syncs = append(syncs, time.Now())
+		mu.Unlock()
+		return f.Sync()
+	}
+	count := func() int { mu.Lock(); defer mu.Unlock(); return len(syncs) }
+	ck, err := startCheckpointer(t.Context(), file, 1, write, cfg, ws.sync)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ck.close()
+	insert := func() time.Time {
+		if _, err := write.Exec(`INSERT INTO t (b) VALUES (randomblob(4096))`); err != nil {
+			t.Fatal(err)
+		}
+		return time.Now()
+	}
+	periods := func(n int) { time.Sleep(time.Duration(n) * cfg.every) }
+
+	insert()
+	periods(4)
+	if n := count(); n != 0 {
+		t.Fatalf("%d syncs of ours with no reader: the checkpoints copy the WAL and sync it themselves", n)
+	}
+
+	// A read transaction that keeps its snapshot (BEGIN by hand, as in
+	// TestCheckpointerBacksOffBehindALongRead).
+	long, err := read.Connx(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer long.Close()
+	if _, err := long.ExecContext(t.Context(), `BEGIN DEFERRED`); err != nil {
+		t.Fatal(err)
+	}
+	defer long.ExecContext(context.Background(), `ROLLBACK`)
+	var rows int
+	if err := long.GetContext(t.Context(), &rows, `SELECT count(*) FROM t`); err != nil {
+		t.Fatal(err)
+	}
+	// A checkpoint, a quarter period for the goroutine to see it, and slack for a busy machine.
+	bound := 2 * cfg.every
+	waitSync := func(what string, after int, committed time.Time) {
+		t.Helper()
+		for count() == after && time.Since(committed) < 2*bound {
+			time.Sleep(cfg.every / 20)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(syncs) == after {
+			t.Fatalf("%s: no sync of the WAL in %v", what, time.Since(committed))
+		}
+		if d := syncs[after].Sub(committed); d > bound {
+			t.Errorf("%s: WAL synced %v after the commit, want within %v", what, d, bound)
+		}
+	}
+	waitSync("a commit behind a long read", 0, insert())
+	periods(4)
+	synced := count()
+	periods(4)
+	if n := count() - synced; n != 0 {
+		t.Errorf("%d more syncs in %v without a commit", n, 4*cfg.every)
+	}
+	insert()
+	waitSync("another commit", count(), insert())
+	if runs := ck.runs(); runs < 8 {
+		t.Errorf("%d checkpoints, want one every %v", runs, cfg.every)
 	}
 }

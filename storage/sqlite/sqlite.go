@@ -141,14 +141,16 @@ func Open(ctx context.Context, dsn string) (*sqlstore.DB, error) {
 		read.Close()
 		return nil, fmt.Errorf("open sqlite %q: read synchronous: %w", file, err)
 	}
+	var ws *walSync
+	var syncLog func(context.Context) error
 	if level == 1 {
-		ws := newWALSync(file)
-		db.SetLogSync(ws.sync)
-		db.OnClose(ws.close)
+		ws = newWALSync(file)
+		syncLog = ws.sync
+		db.SetLogSync(syncLog)
 	}
 	// Checkpoints run beside the writer, not inside its commits (checkpoint.go). Without a
 	// connection for them the writer keeps checkpointing as SQLite does by default.
-	if ck, err := startCheckpointer(ctx, file, level, write, defaultCheckpoints()); err == nil {
+	if ck, err := startCheckpointer(ctx, file, level, write, defaultCheckpoints(), syncLog); err == nil {
 		db.OnClose(ck.close)
 		db.SetWALStats(func() sqlstore.WALStats {
 			var st sqlstore.WALStats
@@ -158,6 +160,9 @@ func Open(ctx context.Context, dsn string) (*sqlstore.DB, error) {
 			}
 			return st
 		})
+	}
+	if ws != nil {
+		db.OnClose(ws.close) // after the checkpointer's, whose goroutine may sync until it stops
 	}
 	return db, nil
 }
