@@ -227,3 +227,69 @@ func TestRefusesNewerSchema(t *testing.T) {
 		t.Errorf("error %q does not say %q", err, want)
 	}
 }
+
+// TestRevokeUserGrantsLocksGrantsFirst: revoking a user's grants locks the grants before
+// their tokens, as a rotation does. In the opposite order the revocation held the refresh
+// token while it waited for the grant a rotation held, and the rotation's next statement,
+// on that token, closed a deadlock (resolved after deadlock_timeout by retrying).
+func TestRevokeUserGrantsLocksGrantsFirst(t *testing.T) {
+	db := open(t)
+	ctx := t.Context()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	for _, err := range []error{
+		db.CreateUser(ctx, &storage.User{ID: "u1", Email: "a@example.com", EmailNormalized: "a@example.com", Status: storage.UserActive, CreatedAt: now, UpdatedAt: now}),
+		db.CreateClient(ctx, &storage.Client{ID: "c1", Type: storage.ClientPublic}),
+		db.CreateGrant(ctx, &storage.Grant{ID: "g1", UserID: "u1", ClientID: "c1", AuthTime: now, CreatedAt: now, LastUsedAt: now}),
+		db.CreateRefreshToken(ctx, &storage.RefreshToken{ID: "r1", Hash: "h1", GrantID: "g1", ClientID: "c1", UserID: "u1", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A rotation's statements by hand: the grant first (lockGrantOf), then, below, its token.
+	rot, err := db.SQLX().BeginTxx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rot.Rollback()
+	// Shorter than deadlock_timeout (1 s): waiting for the revocation fails the statement.
+	if _, err := rot.ExecContext(ctx, `SET LOCAL lock_timeout = '300ms'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rot.ExecContext(ctx, `UPDATE grants SET last_used_at = $1 WHERE id = 'g1'`, now.UnixMilli()); err != nil {
+		t.Fatal(err)
+	}
+	revoked := make(chan error, 1)
+	go func() { revoked <- db.RevokeUserClientGrants(ctx, "u1", "c1", now) }()
+	// Until the revocation waits for a lock (the grant's, which the rotation holds).
+	for end := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		var waiting int
+		if err := db.SQLX().GetContext(ctx, &waiting, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatal("the revocation never waited for the rotation's grant lock")
+		}
+	}
+	if _, err := rot.ExecContext(ctx, `UPDATE refresh_tokens SET used_at = $1 WHERE hash = 'h1'`, now.UnixMilli()); err != nil {
+		t.Fatalf("the rotation's update of its token: %v (the revocation holds the token while it waits for the grant)", err)
+	}
+	if err := rot.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-revoked; err != nil {
+		t.Fatal(err)
+	}
+	g, err := db.GetGrant(ctx, "g1")
+	if err != nil || g.RevokedAt == nil {
+		t.Fatalf("grant after the revocation: %+v, %v; want revoked", g, err)
+	}
+	rt, err := db.GetRefreshToken(ctx, "h1")
+	if err != nil || rt.RevokedAt == nil || rt.UsedAt == nil {
+		t.Fatalf("refresh token after the revocation: %+v, %v; want used and revoked", rt, err)
+	}
+}

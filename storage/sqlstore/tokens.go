@@ -92,8 +92,8 @@ func newTokenSQL(rb func(string) string) tokenSQL {
 		// Locks a token's grant row, and records its use on the way (the statement that
 		// took the lock did it before, as a second UPDATE of the same row). A rotation takes
 		// it first, so that everything writing a family's rows (rotations, retries,
-		// RevokeGrant) locks the grant before its tokens: one lock order, no deadlocks on
-		// PostgreSQL. A refused rotation rolls the use back, except reuse, whose revocation
+		// RevokeGrant, RevokeUserClientGrants) locks the grant before its tokens: one lock
+		// order, no deadlocks on PostgreSQL. A refused rotation rolls the use back, except reuse, whose revocation
 		// commits: the grant then shows when its leaked token came back.
 		// It also records the expiry of the row-less access token issued with the rotation
 		// (NULL: none), never moving it earlier.
@@ -250,12 +250,14 @@ func (d *DB) revokeGrant(ctx context.Context, id string, now time.Time) error {
 }
 
 // RevokeUserClientGrants revokes every grant of the user for the client (all clients when
-// clientID is empty) and every token in them, in one transaction.
+// clientID is empty) and every token in them, in one transaction. The grants go first: a
+// rotation locks its grant before its tokens, and the opposite order could deadlock with it
+// on PostgreSQL (retried, after deadlock_timeout).
 func (d *DB) RevokeUserClientGrants(ctx context.Context, userID, clientID string, now time.Time) error {
 	q := &d.q.tokens
-	stmts, args := []string{q.revokeUserRefresh, q.revokeUserAccess, q.revokeUserGrants}, []any{now.UnixMilli(), userID}
+	stmts, args := []string{q.revokeUserGrants, q.revokeUserRefresh, q.revokeUserAccess}, []any{now.UnixMilli(), userID}
 	if clientID != "" {
-		stmts = []string{q.revokeUserClientRefresh, q.revokeUserClientAccess, q.revokeUserClientGrants}
+		stmts = []string{q.revokeUserClientGrants, q.revokeUserClientRefresh, q.revokeUserClientAccess}
 		args = append(args, clientID)
 	}
 	err := d.inTx(ctx, func(tx *DB) error {
