@@ -333,6 +333,8 @@ func (p *Provider) middleware(next http.Handler) http.Handler {
 				return
 			}
 		}
+		// Last, after the DPoP proof was checked against the token as sent (its ath).
+		objectClaimsRequest(r)
 		next.ServeHTTP(w, r)
 	})
 }

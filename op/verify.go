@@ -1,9 +1,13 @@
 package op
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -33,6 +37,7 @@ type BearerToken struct {
 func (p *Provider) VerifyAccessToken(ctx context.Context, token string) (*BearerToken, error) {
 	ri := &requestInfo{}
 	ctx = withRequestInfo(zop.ContextWithIssuer(ctx, p.cfg.Issuer), ri)
+	token = objectClaims(token) // a null payload would panic the library's verification
 	var tokenID, subject string
 	if plain, err := p.zop.Crypto().Decrypt(token); err == nil {
 		var ok bool
@@ -58,4 +63,67 @@ func (p *Provider) VerifyAccessToken(ctx context.Context, token string) (*Bearer
 		return nil, fmt.Errorf("%w: DPoP-bound token presented as bearer", ErrInvalidToken)
 	}
 	return &BearerToken{Subject: at.Subject, ClientID: at.ClientID, Scopes: at.Scopes, Person: at.GrantID != ""}, nil
+}
+
+// emptyClaims is the payload "{}": a JWT with no claims, which every verification refuses
+// (no issuer) as it refuses any other invalid token.
+const emptyClaims = "e30"
+
+// objectClaims returns tok with its payload replaced by emptyClaims when tok is a compact JWT
+// whose payload does not decode to a JSON object. The library decodes claims into a pointer
+// that a JSON null sets to nil, and then reads the issuer from it: a panic (a 500 and an
+// ERROR line) reachable without authentication. Any other token is returned as it is.
+func objectClaims(tok string) string {
+	head, rest, ok := strings.Cut(tok, ".")
+	if !ok {
+		return tok
+	}
+	payload, sig, ok := strings.Cut(rest, ".")
+	if !ok || strings.Contains(sig, ".") {
+		return tok
+	}
+	b, err := base64.RawURLEncoding.DecodeString(payload)
+	if err != nil || isJSONObject(b) {
+		return tok // an object, or refused by the library's own decoding
+	}
+	return head + "." + emptyClaims + "." + sig
+}
+
+// isJSONObject reports whether b starts as a JSON object does: decoding it then either fails
+// or fills the claims, never sets them to nil.
+func isJSONObject(b []byte) bool {
+	b = bytes.TrimLeft(b, " \t\r\n")
+	return len(b) > 0 && b[0] == '{'
+}
+
+// objectClaimsRequest applies objectClaims to every token of r the library verifies: the
+// bearer token (header or form) at /userinfo, the token at introspection and revocation, and
+// the id_token_hint at end_session. Each endpoint then answers as it answers any invalid token.
+func objectClaimsRequest(r *http.Request) {
+	var params []string
+	switch r.URL.Path {
+	case "/userinfo":
+		if scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok {
+			if t := objectClaims(tok); t != tok {
+				r.Header.Set("Authorization", scheme+" "+t)
+			}
+		}
+		params = []string{"access_token"}
+	case "/oauth/introspect", "/revoke":
+		params = []string{"token"}
+	case "/end_session":
+		params = []string{"id_token_hint"}
+	default:
+		return
+	}
+	if r.ParseForm() != nil {
+		return // the library refuses the request as unreadable
+	}
+	for _, k := range params {
+		for _, form := range []url.Values{r.Form, r.PostForm} {
+			for i, v := range form[k] {
+				form[k][i] = objectClaims(v)
+			}
+		}
+	}
 }

@@ -99,6 +99,8 @@ type envOptions struct {
 	// localhost makes the issuer http://localhost:PORT (the listener stays on 127.0.0.1):
 	// a real browser's WebAuthn needs a domain, not an IP address.
 	localhost bool
+	// logTo also receives the server's log (at DEBUG), for tests that check what it logs.
+	logTo io.Writer
 }
 
 func newEnvWith(t testing.TB, o envOptions) *testEnv {
@@ -143,6 +145,13 @@ func newEnvWith(t testing.TB, o envOptions) *testEnv {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(&testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	if o.logTo != nil {
+		w := o.logTo
+		if testing.Verbose() {
+			w = io.MultiWriter(w, &testWriter{t})
+		}
+		log = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	tape := &randTape{}
 	srv, err := server.New(context.Background(), cfg, log, server.Options{Now: clk.Now, CaptchaRand: tape, WrapStore: o.wrapStore})
