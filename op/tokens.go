@@ -435,6 +435,12 @@ func (s *opStorage) GetRefreshTokenInfo(ctx context.Context, clientID, token str
 		return "", "", zop.ErrInvalidRefreshToken // an access token: no lookup
 	}
 	rt, err := s.store.GetRefreshToken(ctx, secret.HashToken(token))
+	if storeFailure(err) {
+		// Not known to be unknown: ErrInvalidRefreshToken would have the library try it as an
+		// access token, find nothing and answer "revoked" with the refresh token still live.
+		// Any other error is the library's server_error (503 through the fault mapping).
+		return "", "", fmt.Errorf("refresh token: %w", err)
+	}
 	if err != nil {
 		return "", "", zop.ErrInvalidRefreshToken
 	}
@@ -448,6 +454,9 @@ func (s *opStorage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID
 	now := s.now()
 	if hash, ok := strings.CutPrefix(tokenOrID, refreshIDPrefix); ok {
 		rt, err := s.store.GetRefreshToken(ctx, hash)
+		if storeFailure(err) {
+			return oidc.ErrServerError().WithParent(err) // as for an access token below
+		}
 		if err != nil {
 			return nil
 		}

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -337,5 +338,77 @@ func TestWithoutRandomKeepsText(t *testing.T) {
 	}
 	if strings.Contains(loc, "xsqlx") || strings.Contains(loc, "state=") || !strings.Contains(loc, "sql+failed") {
 		t.Errorf("location: %s", loc)
+	}
+}
+
+// TestRevocationSaysRevokedOnlyWhenItIs fails, once, each store call a revocation makes (the
+// first, second, ... call of a method, not every call as TestEveryStoreFailureIsOurs does): a
+// single failed lookup of a refresh token once made it "unknown", tried as an access token,
+// and answered 200 while the token stayed live. A 200 must mean the token is dead; anything
+// else must be our fixed 5xx.
+func TestRevocationSaysRevokedOnlyWhenItIs(t *testing.T) {
+	e, fs := faultEnv(t, nil)
+	ctx := context.Background()
+	e.addUser("ada@example.com")
+	opaque := e.addClient(storage.ClientConfidential, firstParty, opaqueTokens, withGrants("authorization_code", "refresh_token"))
+	jwt := e.addClient(storage.ClientConfidential, firstParty, withGrants("authorization_code", "refresh_token"))
+	b := e.browser()
+
+	type kind struct {
+		name string
+		c    *testClient
+		// token returns a fresh token of the kind; live reports whether it still works.
+		token func(*oauth2.Token) string
+		live  func(c *testClient, tok string) bool
+	}
+	refreshLive := func(c *testClient, rt string) bool {
+		st, _, _ := e.postForm("/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, c.ID, c.Secret)
+		return st == http.StatusOK
+	}
+	accessLive := func(c *testClient, at string) bool {
+		st, _, body := e.postForm("/oauth/introspect", url.Values{"token": {at}}, c.ID, c.Secret)
+		if st != http.StatusOK {
+			t.Fatalf("introspection without failures: %d %s", st, body)
+		}
+		return strings.Contains(body, `"active":true`)
+	}
+	kinds := []kind{
+		{"refresh token", opaque, func(t *oauth2.Token) string { return t.RefreshToken }, refreshLive},
+		{"refresh token of a JWT client", jwt, func(t *oauth2.Token) string { return t.RefreshToken }, refreshLive},
+		{"opaque access token", opaque, func(t *oauth2.Token) string { return t.AccessToken }, accessLive},
+		{"JWT access token", jwt, func(t *oauth2.Token) string { return t.AccessToken }, accessLive},
+	}
+	for _, k := range kinds {
+		t.Run(k.name, func(t *testing.T) {
+			revoke := func(tok string) answer {
+				st, hdr, body := e.postForm("/revoke", url.Values{"token": {tok}}, k.c.ID, k.c.Secret)
+				return answer{st, hdr, body}
+			}
+			tok := k.token(e.tokens(ctx, b, k.c, "ada@example.com"))
+			fs.ResetCalls()
+			normal := revoke(tok)
+			methods := fs.Calls()
+			if normal.status != http.StatusOK || k.live(k.c, tok) {
+				t.Fatalf("without failures: %d %s, live afterwards: %v", normal.status, normal.body, k.live(k.c, tok))
+			}
+			// Calls lists each method once: its n-th call is failed until there is none.
+			for _, m := range methods {
+				for skip := 0; ; skip++ {
+					tok := k.token(e.tokens(ctx, b, k.c, "ada@example.com"))
+					rule := fs.Add(faultstore.Rule{Method: m, Skip: skip, Times: 1, Err: faultstore.ErrInjected})
+					got := revoke(tok)
+					fs.Clear()
+					if fs.Applied(rule) == 0 {
+						break
+					}
+					what := fmt.Sprintf("revoking with call %d of %s failing", skip+1, m)
+					if got.status == http.StatusOK && k.live(k.c, tok) {
+						t.Errorf("%s: 200, but the token is still live", what)
+						continue
+					}
+					checkFailureAnswer(t, what, normal, got)
+				}
+			}
+		})
 	}
 }
