@@ -344,6 +344,10 @@ func (s *opStorage) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgori
 func (s *opStorage) KeySet(ctx context.Context) ([]zop.Key, error) {
 	pub, err := s.keys.PublicKeys(ctx)
 	if err != nil {
+		// Every verification of a token of ours reads the keys here (the library's, ours in
+		// introspectcc.go): a token it cannot verify for want of keys is not known to be
+		// invalid, so introspection, revocation and userinfo answer 503 (see storeFailed).
+		noteStoreFailure(ctx, err)
 		return nil, fmt.Errorf("key set: %w", err)
 	}
 	out := make([]zop.Key, 0, len(pub))

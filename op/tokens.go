@@ -480,6 +480,11 @@ func (s *opStorage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID
 		}
 		return nil
 	}
+	if f := requestInfoFrom(ctx).storeFailed; f != nil {
+		// The token could not be verified for a failure of ours (its signing keys could not
+		// be read): it is not known to be unknown, and "revoked" could leave it live.
+		return oidc.ErrServerError().WithParent(f)
+	}
 	at, err := s.store.GetAccessToken(ctx, secret.HashToken(tokenOrID))
 	if storeFailure(err) {
 		// Not known to be unknown: saying "revoked" could leave a live token behind.

@@ -46,6 +46,9 @@ func (p *Provider) VerifyAccessToken(ctx context.Context, token string) (*Bearer
 		}
 	} else {
 		claims, err := zop.VerifyAccessToken[*oidc.AccessTokenClaims](ctx, token, p.zop.AccessTokenVerifier(ctx))
+		if err != nil && ri.storeFailed != nil {
+			return nil, fmt.Errorf("access token keys: %w", ri.storeFailed) // not verified, not invalid
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 		}

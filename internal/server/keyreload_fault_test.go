@@ -1,0 +1,123 @@
+package server_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/myaccount/myaccount/internal/config"
+	"github.com/myaccount/myaccount/storage"
+	"github.com/myaccount/myaccount/storage/faultstore"
+)
+
+// keyTTL is the signing keys' cache lifetime in these tests: past it, the next request that
+// needs a key reads them again (ListSigningKeys), and that read is what fails.
+const keyTTL = 200 * time.Millisecond
+
+func keyReloadEnv(t *testing.T, configure func(*config.Config)) (*testEnv, *faultstore.Store) {
+	t.Helper()
+	return faultEnv(t, func(c *config.Config) {
+		c.Keys.CacheTTL = config.Duration(keyTTL)
+		if configure != nil {
+			configure(c)
+		}
+	})
+}
+
+// staleKeys waits until the key cache must be read again.
+func staleKeys() { time.Sleep(keyTTL + 100*time.Millisecond) }
+
+// TestKeyReloadFailureIsNotInactive: a JWT access token checked when the signing keys must be
+// reloaded and cannot be is not known to be invalid. Introspection once answered
+// {"active":false} for a live token (the failure was recorded but not as the token's state);
+// it, userinfo and the admin API answer 503.
+func TestKeyReloadFailureIsNotInactive(t *testing.T) {
+	e, fs := keyReloadEnv(t, nil)
+	ctx := context.Background()
+	e.addUser("ada@example.com")
+	person := e.addClient(storage.ClientConfidential, firstParty, withGrants("authorization_code", "refresh_token"))
+	machineClient, machine := e.automation(t, "admin:read")
+	user := e.tokens(ctx, e.browser(), person, "ada@example.com").AccessToken
+	// Each token is introspected by its own client (another one is told "inactive", §2.2).
+	owner := map[string]*testClient{machine: machineClient, user: person}
+	introspect := func(tok string) (int, string) {
+		st, _, body := e.postForm("/oauth/introspect", url.Values{"token": {tok}}, owner[tok].ID, owner[tok].Secret)
+		return st, body
+	}
+	userinfo := func(tok string) int {
+		req, _ := http.NewRequest(http.MethodGet, e.addr+"/userinfo", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	staleKeys()
+	fs.Fail("ListSigningKeys")
+	for name, tok := range map[string]string{"machine token": machine, "user token": user} {
+		if st, body := introspect(tok); st != http.StatusServiceUnavailable || !strings.Contains(body, "temporarily_unavailable") {
+			t.Errorf("introspection of a live %s with the keys unreadable: %d %s, want 503", name, st, body)
+		}
+	}
+	if st := userinfo(user); st != http.StatusServiceUnavailable {
+		t.Errorf("userinfo with the keys unreadable: %d, want 503", st)
+	}
+	if a := e.call(t, http.MethodGet, "/clients", machine, nil); a.status != http.StatusServiceUnavailable {
+		t.Errorf("admin API with the keys unreadable: %d %s, want 503", a.status, a.body)
+	}
+	fs.Clear()
+	for name, tok := range map[string]string{"machine token": machine, "user token": user} {
+		if st, body := introspect(tok); st != http.StatusOK || !strings.Contains(body, `"active":true`) {
+			t.Errorf("%s after the keys are back: %d %s, want active", name, st, body)
+		}
+	}
+}
+
+// TestKeyReloadFailureRevokesNothing: /revoke that cannot read the signing keys cannot verify
+// a JWT access token; it once went on with the raw token, found no row and answered 200
+// "revoked" with the token still live. It answers 503, and the retry revokes.
+func TestKeyReloadFailureRevokesNothing(t *testing.T) {
+	e, fs := keyReloadEnv(t, nil)
+	ctx := context.Background()
+	e.addUser("ada@example.com")
+	person := e.addClient(storage.ClientConfidential, firstParty, withGrants("authorization_code", "refresh_token"))
+	machineClient := e.addClient(storage.ClientConfidential, withGrants("client_credentials"))
+	machine := e.scopedToken(t, machineClient)
+	user := e.tokens(ctx, e.browser(), person, "ada@example.com").AccessToken
+
+	for _, tc := range []struct {
+		name string
+		c    *testClient
+		tok  string
+	}{{"machine token", machineClient, machine}, {"user token", person, user}} {
+		revoke := func() (int, string) {
+			st, _, body := e.postForm("/revoke", url.Values{"token": {tc.tok}}, tc.c.ID, tc.c.Secret)
+			return st, body
+		}
+		active := func() bool {
+			st, _, body := e.postForm("/oauth/introspect", url.Values{"token": {tc.tok}}, tc.c.ID, tc.c.Secret)
+			if st != http.StatusOK {
+				t.Fatalf("%s: introspection: %d %s", tc.name, st, body)
+			}
+			return strings.Contains(body, `"active":true`)
+		}
+		staleKeys()
+		fs.Fail("ListSigningKeys")
+		st, body := revoke()
+		fs.Clear()
+		if st != http.StatusServiceUnavailable || !strings.Contains(body, "temporarily_unavailable") {
+			t.Errorf("%s: revocation with the keys unreadable: %d %s, want 503", tc.name, st, body)
+		}
+		if !active() {
+			t.Fatalf("%s: not active after the failed revocation", tc.name)
+		}
+		if st, body := revoke(); st != http.StatusOK || active() {
+			t.Errorf("%s: the retry: %d %s, active afterwards: %v", tc.name, st, body, active())
+		}
+	}
+}
