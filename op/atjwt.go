@@ -242,7 +242,7 @@ func (p *Provider) signIDToken(ctx context.Context, idt, access, code, alg strin
 
 // sign signs payload with the active key of alg, with header typ (none when empty).
 func (p *Provider) sign(ctx context.Context, alg, typ string, payload []byte) (string, error) {
-	k, err := p.cfg.Keys.Signer(ctx, alg)
+	k, err := p.storage.signer(ctx, alg)
 	if err != nil {
 		return "", fmt.Errorf("signing key %s: %w", alg, err)
 	}

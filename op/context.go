@@ -3,6 +3,7 @@ package op
 import (
 	"context"
 
+	"github.com/myaccount/myaccount/keys"
 	"github.com/myaccount/myaccount/storage"
 )
 
@@ -75,6 +76,10 @@ type requestInfo struct {
 	// the token writer signs them for real (see atjwt.go), so each costs one real signature,
 	// not two.
 	draft bool
+	// signers are the signing keys of this token request's tokens (access token and ID
+	// token), read before the code or refresh token is used (holdSigners): a key reload that
+	// fails after that would leave the client a used code or a rotated token for our failure.
+	signers map[string]*keys.Key
 }
 
 type requestInfoKey struct{}

@@ -200,16 +200,39 @@ func (s *opStorage) AuthRequestByCode(ctx context.Context, code string) (zop.Aut
 		}
 		ri.tokenUser = u
 	}
-	idAlg := ri.idTokenAlg
-	if idAlg == "" {
-		idAlg = string(jose.RS256) // as SigningKey
-	}
-	for _, alg := range []string{s.accessTokenAlg, idAlg} {
-		if _, err := s.keys.Signer(ctx, alg); err != nil {
-			return nil, fmt.Errorf("signing key %s: %w", alg, err)
-		}
+	if err := s.holdSigners(ctx); err != nil {
+		return nil, err
 	}
 	return authRequest{ar}, nil
+}
+
+// holdSigners reads the keys this token request signs with (the access token's and the
+// client's ID-token algorithm) and keeps them in the request: called before the code or
+// refresh token is used, so that signing after that reads no store. Otherwise the key cache
+// could expire in between and its reload fail: a 503 with the code burnt, or the refresh
+// token rotated and its retry taken for reuse (invalid_grant, the grant revoked).
+func (s *opStorage) holdSigners(ctx context.Context) error {
+	ri := requestInfoFrom(ctx)
+	for _, alg := range []string{s.accessTokenAlg, string(idTokenAlg(ri))} {
+		k, err := s.keys.Signer(ctx, alg)
+		if err != nil {
+			return fmt.Errorf("signing key %s: %w", alg, err)
+		}
+		if ri.signers == nil {
+			ri.signers = make(map[string]*keys.Key, 2)
+		}
+		ri.signers[alg] = k
+	}
+	return nil
+}
+
+// signer is the active key of alg: the one this request holds (holdSigners), else the key
+// manager's.
+func (s *opStorage) signer(ctx context.Context, alg string) (*keys.Key, error) {
+	if k := requestInfoFrom(ctx).signers[alg]; k != nil {
+		return k, nil
+	}
+	return s.keys.Signer(ctx, alg)
 }
 
 func (s *opStorage) SaveAuthCode(ctx context.Context, id, code string) error {
@@ -330,7 +353,7 @@ func (s *opStorage) SigningKey(ctx context.Context) (zop.SigningKey, error) {
 	if alg == "" {
 		alg = string(jose.RS256)
 	}
-	k, err := s.keys.Signer(ctx, alg)
+	k, err := s.signer(ctx, alg)
 	if err != nil {
 		return nil, fmt.Errorf("signing key %s: %w", alg, err)
 	}

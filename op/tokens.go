@@ -419,6 +419,10 @@ func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, token string
 		ri.invalidTarget = true
 		return nil, fmt.Errorf("refresh token: resource not granted: %w", errInvalid)
 	}
+	// The keys before the rotation: once it commits, a retry within no grace is reuse.
+	if err := s.holdSigners(ctx); err != nil {
+		return nil, err
+	}
 	return &refreshRequest{grant: g, token: rt, scopes: rt.Scopes, aud: audience(g.ClientID, res)}, nil
 }
 

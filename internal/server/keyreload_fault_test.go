@@ -121,3 +121,63 @@ func TestKeyReloadFailureRevokesNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyReloadAfterRotationKeepsTheGrant: the signing keys a token answer needs are read
+// before the refresh token is rotated or the code used. They were read after: a key cache
+// that expired during the rotation and failed to reload answered 503 with the rotation
+// committed, and with no reuse grace the client's retry was reuse (invalid_grant, its grant
+// revoked); a code was burnt. Here the rotation (the code's consumption) stalls past the key
+// cache's lifetime and the next key reload fails: the answer is the tokens, or a 503 whose
+// retry gets them.
+func TestKeyReloadAfterRotationKeepsTheGrant(t *testing.T) {
+	const ttl = 500 * time.Millisecond
+	e, fs := faultEnv(t, func(c *config.Config) {
+		c.Keys.CacheTTL = config.Duration(ttl)
+		c.Tokens.RefreshReuseInterval = 0 // a second presentation is reuse
+	})
+	ctx := context.Background()
+	e.addUser("ada@example.com")
+	b := e.browser()
+	// freshKeys loads the key cache, so that the request that follows finds it fresh and
+	// only a read after the stall reloads it.
+	freshKeys := func() {
+		if st := probe(t, e.addr+"/keys"); st != http.StatusOK {
+			t.Fatalf("/keys: %d", st)
+		}
+	}
+	// stall delays the commit's method past the cache's lifetime; the next reload fails.
+	stall := func(method string) {
+		fs.Add(faultstore.Rule{Method: method, Delay: ttl + 200*time.Millisecond, Times: 1})
+		fs.Add(faultstore.Rule{Method: "ListSigningKeys", Err: faultstore.ErrInjected, Times: 1})
+	}
+	for _, tc := range []struct {
+		name string
+		opts []clientOpt
+	}{{"JWT access tokens", nil}, {"opaque access tokens", []clientOpt{opaqueTokens}}} {
+		c := e.addClient(storage.ClientConfidential, append([]clientOpt{firstParty, withGrants("authorization_code", "refresh_token")}, tc.opts...)...)
+		// retried posts form twice at most: a 503 may be retried, nothing else may fail.
+		retried := func(what string, form url.Values) {
+			t.Helper()
+			st, _, body := e.postForm("/oauth/token", form, c.ID, c.Secret)
+			fs.Clear()
+			if st == http.StatusServiceUnavailable {
+				st, _, body = e.postForm("/oauth/token", form, c.ID, c.Secret)
+			}
+			if st != http.StatusOK || !strings.Contains(body, "id_token") {
+				t.Errorf("%s, %s: %d %s, want the tokens", tc.name, what, st, body)
+			}
+		}
+
+		rt := e.tokens(ctx, b, c, "ada@example.com").RefreshToken
+		freshKeys()
+		stall("RotateRefreshToken")
+		retried("refresh with the key reload failing after the rotation",
+			url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
+
+		res, verifier := e.signIn(b, c, "ada@example.com")
+		freshKeys()
+		stall("ConsumeAuthCode")
+		retried("code exchange with the key reload failing after the code was used",
+			url.Values{"grant_type": {"authorization_code"}, "code": {res.code}, "redirect_uri": {c.Redirect}, "code_verifier": {verifier}})
+	}
+}
