@@ -191,7 +191,7 @@ func (s *opStorage) AuthRequestByCode(ctx context.Context, code string) (zop.Aut
 	// What the tokens will need is read now, while the code is unused: once it is used, a
 	// failure to read would leave the client a used code, whose retry is a replay
 	// (invalid_grant, the grant revoked) for a failure of ours. The user, for the ID token's
-	// claims, and the signing keys, which stay cached for the rest of the request.
+	// claims, and the signing keys, held for the rest of the request (holdSigners).
 	ri := requestInfoFrom(ctx)
 	if ar.UserID != "" {
 		u, err := s.store.GetUser(ctx, ar.UserID)
