@@ -2,6 +2,7 @@ package ui
 
 import (
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -102,15 +103,20 @@ func describeScopes(c common, scopes []string) []string {
 	return out
 }
 
-// consentFlow loads the flow and the signed-in user; without a session it goes back to login.
+// consentFlow loads the flow and the signed-in user. Without a session, or with one that
+// cannot answer the request as it stands (see sessionAnswers), it goes back to the sign-in
+// page, which asks for what is due: consent is asked of a sign-in that is otherwise done.
 func (h *Handler) consentFlow(w http.ResponseWriter, r *http.Request, id string) (*authFlow, *storage.Session, *storage.User, bool) {
 	f, ok := h.loadFlow(w, r, id)
 	if !ok {
 		return nil, nil, nil, false
 	}
-	s, u := h.currentSession(r)
-	if s == nil {
-		http.Redirect(w, r, "/login?authRequestID="+f.ar.ID, http.StatusSeeOther)
+	s, u, ok := h.optionalSession(w, r)
+	if !ok {
+		return nil, nil, nil, false
+	}
+	if s == nil || !h.sessionAnswers(f, s, u) {
+		http.Redirect(w, r, "/login?authRequestID="+url.QueryEscape(f.ar.ID), http.StatusSeeOther)
 		return nil, nil, nil, false
 	}
 	return f, s, u, true
@@ -146,5 +152,5 @@ func (h *Handler) consentPost(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, "save consent", err)
 		return
 	}
-	h.complete(w, r, f, s)
+	h.complete(w, r, f, s, u)
 }

@@ -52,7 +52,11 @@ func (h *Handler) deviceGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.URL.Query().Get("entered") == "1" && r.Method == http.MethodGet {
-		if s, u := h.currentSession(r); s != nil {
+		s, u, ok := h.optionalSession(w, r)
+		if !ok {
+			return
+		}
+		if s != nil {
 			l, msg, status := h.lookupDevice(r, shown)
 			if l == nil {
 				h.renderDeviceEnter(w, r, shown, msg, status)
@@ -86,7 +90,10 @@ func (h *Handler) devicePost(w http.ResponseWriter, r *http.Request) {
 		h.renderDeviceEnter(w, r, typed, msg, status)
 		return
 	}
-	s, u := h.currentSession(r)
+	s, u, ok := h.optionalSession(w, r)
+	if !ok {
+		return
+	}
 	if s == nil {
 		h.deviceSignIn(w, r, l.Code.UserCode)
 		return
@@ -117,7 +124,10 @@ func (h *Handler) deviceDecision(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	typed := r.PostFormValue("user_code")
-	s, u := h.currentSession(r)
+	s, u, ok := h.optionalSession(w, r)
+	if !ok {
+		return
+	}
 	if s == nil {
 		h.deviceSignIn(w, r, devicecode.Normalize(typed))
 		return

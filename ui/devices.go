@@ -117,7 +117,10 @@ func (h *Handler) sessionRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	id := r.PostFormValue("session_id")
 	if id == cur.ID {
-		h.endSession(w, r)
+		if err := h.signOut(w, r); err != nil {
+			h.fail(w, r, "sign out", err)
+			return
+		}
 		http.Redirect(w, r, "/logout?done=1", http.StatusSeeOther)
 		return
 	}

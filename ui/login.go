@@ -146,11 +146,26 @@ func (h *Handler) sessionSatisfies(ar *storage.AuthRequest, s *storage.Session) 
 	return true
 }
 
+// sessionAnswers is the rule for completing f with the session s of u, wherever a request
+// is completed (complete): the session satisfies the request's id_token_hint, prompt=login
+// and max_age, its second step is as strong as the client and acr_values ask, and the
+// profile is complete. The sign-in page decides the same way what is due instead; the
+// consent page cannot be used to skip it.
+func (h *Handler) sessionAnswers(f *authFlow, s *storage.Session, u *storage.User) bool {
+	return h.sessionSatisfies(f.ar, s) &&
+		mfa.Satisfies(mfa.EvidenceFromAMR(s.AMR).ACR(), requirement(f)) &&
+		account.Complete(u)
+}
+
 func (h *Handler) loginGet(w http.ResponseWriter, r *http.Request) {
 	id := r.URL.Query().Get("authRequestID")
 	if id == "" {
 		// reauth=1 asks a signed-in person to sign in again (before removing a factor, say).
-		if s, _ := h.currentSession(r); s != nil && r.URL.Query().Get("reauth") == "" {
+		s, _, ok := h.optionalSession(w, r)
+		if !ok {
+			return
+		}
+		if s != nil && r.URL.Query().Get("reauth") == "" {
 			http.Redirect(w, r, localPath(returnPath(r.URL.Query().Get("return"))), http.StatusFound)
 			return
 		}
@@ -161,7 +176,10 @@ func (h *Handler) loginGet(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s, u := h.currentSession(r)
+	s, u, ok := h.optionalSession(w, r)
+	if !ok {
+		return
+	}
 	if s != nil && !hintAllows(f.ar, s.UserID) && !s.AuthTime.Before(f.ar.CreatedAt) {
 		// Signed in for this very request, but as someone other than the hint names.
 		h.redirectError(w, r, f.ar, "login_required", "the signed-in account is not the one id_token_hint names")
@@ -380,16 +398,21 @@ func (h *Handler) proceed(w http.ResponseWriter, r *http.Request, f *authFlow, s
 	case next == flowConsent:
 		http.Redirect(w, r, "/consent?authRequestID="+f.ar.ID, http.StatusSeeOther)
 	default:
-		h.complete(w, r, f, s)
+		h.complete(w, r, f, s, u)
 	}
 }
 
-// complete marks the auth request done and hands the browser to the client with its code (or
-// to the provider's callback, which issues it).
-func (h *Handler) complete(w http.ResponseWriter, r *http.Request, f *authFlow, s *storage.Session) {
-	// Every path to a code ends here, the consent page's too: the hint is enforced once more.
+// complete marks the auth request done with the session s of u and hands the browser to the
+// client with its code (or to the provider's callback, which issues it).
+func (h *Handler) complete(w http.ResponseWriter, r *http.Request, f *authFlow, s *storage.Session, u *storage.User) {
+	// Every path to a code for an existing session ends here, the consent page's too: the
+	// rule is enforced once more, whatever page the browser posted to.
 	if !hintAllows(f.ar, s.UserID) {
 		h.redirectError(w, r, f.ar, "login_required", "the signed-in account is not the one id_token_hint names")
+		return
+	}
+	if !h.sessionAnswers(f, s, u) {
+		http.Redirect(w, r, "/login?authRequestID="+url.QueryEscape(f.ar.ID), http.StatusSeeOther)
 		return
 	}
 	if err := h.reissueBinding(w, r, f); err != nil {

@@ -67,7 +67,10 @@ func (h *Handler) logoutPost(w http.ResponseWriter, r *http.Request) {
 	if !h.parsePost(w, r) {
 		return
 	}
-	h.endSession(w, r)
+	if err := h.signOut(w, r); err != nil {
+		h.fail(w, r, "sign out", err)
+		return
+	}
 	if target := h.postLogoutTarget(r); target != "" {
 		http.Redirect(w, r, target, http.StatusSeeOther)
 		return

@@ -34,6 +34,22 @@ func (h *Handler) currentSession(r *http.Request) (*storage.Session, *storage.Us
 	return s, u
 }
 
+// optionalSession is the browser's session for a page that also serves the signed out:
+// (nil, nil, true) without one. A failure to read it is ours, not a sign-out: it is
+// answered (503) and ok is false, so that the page neither asks a signed-in person to sign
+// in again nor carries on as if nobody were.
+func (h *Handler) optionalSession(w http.ResponseWriter, r *http.Request) (*storage.Session, *storage.User, bool) {
+	s, u, err := h.resolveSession(r)
+	switch {
+	case errors.Is(err, sessions.ErrNoSession):
+		return nil, nil, true
+	case err != nil:
+		h.fail(w, r, "resolve session", err)
+		return nil, nil, false
+	}
+	return s, u, true
+}
+
 // startSession signs the browser in with a fresh session: a new id and a new cookie every
 // time, so a session id planted before sign-in is worthless after it. Any previous session
 // of this browser is revoked. also (nil: none) is the sign-in's other writes, committed with
@@ -55,13 +71,38 @@ func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, u *storag
 	return s, nil
 }
 
-// endSession revokes the browser's session and clears the cookie.
+// endSession revokes the browser's session, best effort, and clears the cookie: for after
+// an operation that ended every session of the account already (a reset, "this wasn't me",
+// a deleted account). A sign-out itself uses signOut, which must not fail quietly.
 func (h *Handler) endSession(w http.ResponseWriter, r *http.Request) {
 	if s, _ := h.currentSession(r); s != nil {
 		if err := h.cfg.Sessions.End(r.Context(), s.ID); err != nil {
 			h.cfg.Logger.ErrorContext(r.Context(), "revoke session", "err", err)
 		}
 	}
+	h.dropSessionCookie(w)
+}
+
+// signOut ends the browser's session (with its back-channel logouts) and clears the cookie.
+// On an error, reading or ending the session failed: the cookie stays, so the person can
+// sign out again, and the caller answers 503 instead of telling anyone, an application
+// through its post-logout address least of all, that the session ended.
+func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) error {
+	s, _, err := h.resolveSession(r)
+	switch {
+	case errors.Is(err, sessions.ErrNoSession):
+	case err != nil:
+		return err
+	default:
+		if err := h.cfg.Sessions.End(r.Context(), s.ID); err != nil {
+			return err
+		}
+	}
+	h.dropSessionCookie(w)
+	return nil
+}
+
+func (h *Handler) dropSessionCookie(w http.ResponseWriter) {
 	http.SetCookie(w, &http.Cookie{Name: h.cfg.SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
 		Secure: h.cfg.SecureCookies, SameSite: http.SameSiteLaxMode})
 }
