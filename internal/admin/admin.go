@@ -265,13 +265,25 @@ func (s *Service) PersonActor(ctx context.Context, userID, clientID string, scop
 
 // record writes the audit event of an admin action. A failure is returned: an action that
 // cannot be audited is reported as failed (it may be retried; every action is idempotent or
-// refuses a second time).
+// refuses a second time). An action that changes state records through its transaction
+// (recordIn): written after the commit, a failed event would leave the change done, unaudited
+// and reported as failed, and a retry refused (already locked, not found, a stale ETag).
 func (s *Service) record(ctx context.Context, a Actor, typ, target, reason, detail string) error {
+	return s.recordIn(ctx, s.Store, a, typ, target, reason, detail)
+}
+
+// auditor is what recording needs: the service's store or a transaction's (InTx).
+type auditor interface {
+	AddAuditEvent(ctx context.Context, e *storage.AuditEvent) error
+}
+
+// recordIn is record through st, so that the event commits or rolls back with the action.
+func (s *Service) recordIn(ctx context.Context, st auditor, a Actor, typ, target, reason, detail string) error {
 	ua := a.UserAgent
 	if len(ua) > 256 {
 		ua = ua[:256]
 	}
-	err := s.Store.AddAuditEvent(ctx, &storage.AuditEvent{
+	err := st.AddAuditEvent(ctx, &storage.AuditEvent{
 		Type: typ, IP: a.IP, UserAgent: ua, Actor: a.ID(), Target: target, Reason: reason,
 		Detail: detail, CreatedAt: s.now(),
 	})

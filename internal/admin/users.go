@@ -512,7 +512,9 @@ func (s *Service) RemoveFactors(ctx context.Context, a Actor, id, kind, reason s
 	return n, nil
 }
 
-// SignOutEverywhere ends every browser session of the person and revokes every grant.
+// SignOutEverywhere ends every browser session of the person and revokes every grant. The
+// sign-out and its audit event are one transaction (a failure does neither); the relying
+// parties are told after the commit.
 func (s *Service) SignOutEverywhere(ctx context.Context, a Actor, id, reason string) error {
 	if err := authorize(a, SupportUsers); err != nil {
 		return err
@@ -520,10 +522,27 @@ func (s *Service) SignOutEverywhere(ctx context.Context, a Actor, id, reason str
 	if _, err := s.userFor(ctx, id, ""); err != nil {
 		return err
 	}
-	if err := s.signOut(ctx, id); err != nil {
-		return err
+	var ended sessions.Ended
+	err := s.Store.InTx(ctx, func(tx storage.Store) error {
+		var err error
+		if ended, err = sessions.EndAll(ctx, tx, id, s.now()); err != nil {
+			return err
+		}
+		return s.recordIn(ctx, tx, a, "admin.user.sign_out_everywhere", "user:"+id, reason, "")
+	})
+	if err != nil {
+		return fmt.Errorf("sign out everywhere: %w", err)
 	}
-	return s.record(ctx, a, "admin.user.sign_out_everywhere", "user:"+id, reason, "")
+	s.notify(ctx, ended)
+	return nil
+}
+
+// notify tells the relying parties what a committed sign-out ended (back-channel logout);
+// without the sessions service (the CLI) no one is told.
+func (s *Service) notify(ctx context.Context, ended sessions.Ended) {
+	if s.Sessions != nil {
+		s.Sessions.Notify(ctx, ended)
+	}
 }
 
 // signOut is the sessions service's rule (one copy of it).
