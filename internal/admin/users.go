@@ -334,6 +334,12 @@ func needReason(reason string) error {
 
 // LockUser locks an account: it may not sign in (not even with a reset link) until it is
 // unlocked, and every session and token of it ends. A reason is required.
+//
+// The lock, its audit event and the end of the sessions and grants are one transaction: a
+// failure of any leaves the account as it was, and the retry of the 503 does the whole lock.
+// Committed one after another, a failed audit or sign-out left the account locked with its
+// sessions and refresh tokens live, and the retry was refused as "already locked" (409). The
+// relying parties are told after the commit (back-channel logout), as DeleteUser does.
 func (s *Service) LockUser(ctx context.Context, a Actor, id, ifMatch, reason string) (*User, error) {
 	if err := authorize(a, ManageUsers); err != nil {
 		return nil, err
@@ -341,36 +347,42 @@ func (s *Service) LockUser(ctx context.Context, a Actor, id, ifMatch, reason str
 	if err := needReason(reason); err != nil {
 		return nil, err
 	}
-	if _, err := s.userFor(ctx, id, ifMatch); err != nil {
-		return nil, err
-	}
 	var u *storage.User
+	var ended sessions.Ended
 	err := s.Store.InTx(ctx, func(tx storage.Store) error {
-		was := ""
+		now := s.now()
+		var refused error
 		var err error
 		u, err = tx.UpdateUser(ctx, id, func(u *storage.User) error {
-			if was = u.Status; was != storage.UserLocked && was != storage.UserDisabled {
-				u.Status, u.UpdatedAt = storage.UserLocked, s.now()
+			switch {
+			case ifMatch != "" && ifMatch != userETag(u):
+				refused = ErrPreconditionFailed
+			case u.Status == storage.UserLocked || u.Status == storage.UserDisabled:
+				refused = fmt.Errorf("lock a %s account: %w", u.Status, ErrWrongState)
+			default:
+				u.Status, u.UpdatedAt = storage.UserLocked, now
 			}
 			return nil // a refusal leaves the callback as a variable (see UpdateClient)
 		})
-		if err == nil && (was == storage.UserLocked || was == storage.UserDisabled) {
-			return fmt.Errorf("lock a %s account: %w", was, ErrWrongState)
+		if err != nil {
+			return err
 		}
+		if refused != nil {
+			return refused
+		}
+		if err := s.recordIn(ctx, tx, a, "admin.user.lock", "user:"+id, reason, ""); err != nil {
+			return err
+		}
+		ended, err = sessions.EndAll(ctx, tx, id, now)
 		return err
 	})
+	if errors.Is(err, ErrWrongState) || errors.Is(err, ErrPreconditionFailed) {
+		return nil, err
+	}
 	if err != nil {
-		if errors.Is(err, ErrWrongState) {
-			return nil, err
-		}
 		return nil, notFound(err, "lock user "+id)
 	}
-	if err := s.record(ctx, a, "admin.user.lock", "user:"+id, reason, ""); err != nil {
-		return nil, err
-	}
-	if err := s.signOut(ctx, id); err != nil {
-		return nil, err
-	}
+	s.notify(ctx, ended)
 	v := viewUser(u)
 	return &v, nil
 }
@@ -543,14 +555,6 @@ func (s *Service) notify(ctx context.Context, ended sessions.Ended) {
 	if s.Sessions != nil {
 		s.Sessions.Notify(ctx, ended)
 	}
-}
-
-// signOut is the sessions service's rule (one copy of it).
-func (s *Service) signOut(ctx context.Context, id string) error {
-	if s.Sessions == nil {
-		return errors.New("admin: signing out needs the sessions service")
-	}
-	return s.Sessions.SignOutEverywhere(ctx, id)
 }
 
 // DeleteUser deletes the account and everything of it (sessions, tokens, factors, its own
