@@ -389,6 +389,11 @@ func (s *Service) LockUser(ctx context.Context, a Actor, id, ifMatch, reason str
 
 // UnlockUser lifts an operator lock (the account returns to active, or to pending when it
 // was never activated) and any password lockout after wrong passwords.
+//
+// The password lockout is cleared first (idempotent, and its only change to the account is
+// its last step), then the status and the audit event change together: a failure anywhere
+// leaves the account's ETag as the caller read it, so the retry of the 503 with the same
+// If-Match finishes the unlock instead of answering 412.
 func (s *Service) UnlockUser(ctx context.Context, a Actor, id, ifMatch, reason string) (*User, error) {
 	if err := authorize(a, SupportUsers); err != nil {
 		return nil, err
@@ -397,10 +402,17 @@ func (s *Service) UnlockUser(ctx context.Context, a Actor, id, ifMatch, reason s
 	if err != nil {
 		return nil, err
 	}
-	if u.Status == storage.UserLocked {
-		u, err = s.Store.UpdateUser(ctx, id, func(u *storage.User) error {
+	if s.Accounts == nil {
+		return nil, errors.New("admin: unlock needs the account service")
+	}
+	if err := s.Accounts.Unlock(ctx, u); err != nil {
+		return nil, err
+	}
+	err = s.Store.InTx(ctx, func(tx storage.Store) error {
+		var err error
+		u, err = tx.UpdateUser(ctx, id, func(u *storage.User) error {
 			if u.Status != storage.UserLocked {
-				return nil // unlocked meanwhile
+				return nil // not operator-locked, or unlocked meanwhile
 			}
 			u.Status, u.UpdatedAt = storage.UserActive, s.now()
 			if u.ActivatedAt == nil {
@@ -409,20 +421,12 @@ func (s *Service) UnlockUser(ctx context.Context, a Actor, id, ifMatch, reason s
 			return nil
 		})
 		if err != nil {
-			return nil, notFound(err, "unlock user "+id)
+			return err
 		}
-	}
-	if s.Accounts == nil {
-		return nil, errors.New("admin: unlock needs the account service")
-	}
-	if err := s.Accounts.Unlock(ctx, u); err != nil {
-		return nil, err
-	}
-	if u, err = s.Store.GetUser(ctx, id); err != nil {
-		return nil, notFound(err, "user "+id)
-	}
-	if err := s.record(ctx, a, "admin.user.unlock", "user:"+id, reason, ""); err != nil {
-		return nil, err
+		return s.recordIn(ctx, tx, a, "admin.user.unlock", "user:"+id, reason, "")
+	})
+	if err != nil {
+		return nil, notFound(err, "unlock user "+id)
 	}
 	v := viewUser(u)
 	return &v, nil
