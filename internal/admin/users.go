@@ -583,7 +583,12 @@ func (s *Service) DeleteUser(ctx context.Context, a Actor, id, ifMatch, reason s
 		if ended, err = sessions.EndAll(ctx, tx, id, s.now()); err != nil {
 			return err
 		}
-		return tx.DeleteUser(ctx, id)
+		if err := tx.DeleteUser(ctx, id); err != nil {
+			return err
+		}
+		// In the transaction: recorded after it, a failed event left the account deleted
+		// unaudited and the retry answered 404.
+		return s.recordIn(ctx, tx, a, "admin.user.delete", "user:"+id, reason, "")
 	})
 	if errors.Is(err, ErrPreconditionFailed) {
 		return err
@@ -591,8 +596,6 @@ func (s *Service) DeleteUser(ctx context.Context, a Actor, id, ifMatch, reason s
 	if err != nil {
 		return notFound(err, "delete user "+id)
 	}
-	if s.Sessions != nil {
-		s.Sessions.Notify(ctx, ended)
-	}
-	return s.record(ctx, a, "admin.user.delete", "user:"+id, reason, "")
+	s.notify(ctx, ended)
+	return nil
 }
