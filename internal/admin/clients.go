@@ -223,10 +223,15 @@ func (s *Service) CreateClient(ctx context.Context, a Actor, spec ClientSpec) (*
 		sec = secret.RandomToken(32)
 		c.SecretHash = secret.HashToken(sec)
 	}
-	if err := s.Store.CreateClient(ctx, c); err != nil {
-		return nil, "", fmt.Errorf("create client: %w", err)
-	}
-	if err := s.record(ctx, a, "admin.client.create", "client:"+c.ID, "", c.Name); err != nil {
+	// The client and its audit event are one transaction: created apart, a failed event
+	// left a client whose secret nobody was shown, and the retry created a second one.
+	err = s.Store.InTx(ctx, func(tx storage.Store) error {
+		if err := tx.CreateClient(ctx, c); err != nil {
+			return fmt.Errorf("create client: %w", err)
+		}
+		return s.recordIn(ctx, tx, a, "admin.client.create", "client:"+c.ID, "", c.Name)
+	})
+	if err != nil {
 		return nil, "", err
 	}
 	return viewClient(c), sec, nil
@@ -419,7 +424,12 @@ func (s *Service) UpdateClient(ctx context.Context, a Actor, id, ifMatch string,
 		if err != nil {
 			return err
 		}
-		return refused
+		if refused != nil {
+			return refused
+		}
+		// Audited in the transaction: after it, a failed event left the change made and the
+		// ETag changed, so the retry with the caller's If-Match was refused (412).
+		return s.recordIn(ctx, tx, a, "admin.client.update", "client:"+id, "", p.fields())
 	})
 	if err != nil {
 		var ve *ValidationError
@@ -427,9 +437,6 @@ func (s *Service) UpdateClient(ctx context.Context, a Actor, id, ifMatch string,
 			return nil, err
 		}
 		return nil, notFound(err, "update client "+id)
-	}
-	if err := s.record(ctx, a, "admin.client.update", "client:"+id, "", p.fields()); err != nil {
-		return nil, err
 	}
 	return viewClient(c), nil
 }
@@ -450,7 +457,12 @@ func (s *Service) DeleteClient(ctx context.Context, a Actor, id, ifMatch string)
 				return ErrPreconditionFailed
 			}
 		}
-		return tx.DeleteClient(ctx, id)
+		if err := tx.DeleteClient(ctx, id); err != nil {
+			return err
+		}
+		// In the transaction: after it, a failed event left the client deleted unaudited
+		// and the retry answered 404.
+		return s.recordIn(ctx, tx, a, "admin.client.delete", "client:"+id, "", "")
 	})
 	if errors.Is(err, ErrPreconditionFailed) {
 		return err
@@ -458,7 +470,7 @@ func (s *Service) DeleteClient(ctx context.Context, a Actor, id, ifMatch string)
 	if err != nil {
 		return notFound(err, "delete client "+id)
 	}
-	return s.record(ctx, a, "admin.client.delete", "client:"+id, "", "")
+	return nil
 }
 
 // RotateSecret gives a confidential client a new secret (returned, shown only now); the old
@@ -480,16 +492,18 @@ func (s *Service) RotateSecret(ctx context.Context, a Actor, id string) (string,
 		if err == nil && public {
 			return fmt.Errorf("only confidential clients have a secret: %w", ErrWrongState)
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		// In the transaction: after it, a failed event had already replaced the secret
+		// with one nobody was shown, breaking the client until a retry rotated again.
+		return s.recordIn(ctx, tx, a, "admin.client.rotate_secret", "client:"+id, "", "")
 	})
 	if err != nil {
 		if errors.Is(err, ErrWrongState) {
 			return "", err
 		}
 		return "", notFound(err, "rotate secret of "+id)
-	}
-	if err := s.record(ctx, a, "admin.client.rotate_secret", "client:"+id, "", ""); err != nil {
-		return "", err
 	}
 	return sec, nil
 }
