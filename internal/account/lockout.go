@@ -401,15 +401,24 @@ func (s *Service) writeFailure(ctx context.Context, rec failureRecord, u *storag
 }
 
 // Unlock lifts a password lockout (after a reset, or by an admin).
-func (s *Service) Unlock(ctx context.Context, u *storage.User) error {
+func (s *Service) Unlock(ctx context.Context, u *storage.User) error { return unlock(ctx, s.Store, u) }
+
+// unlockStore is what lifting a lockout writes to: the store, or a transaction's.
+type unlockStore interface {
+	ResetCounter(ctx context.Context, key string) error
+	UpdateUser(ctx context.Context, id string, fn func(*storage.User) error) (*storage.User, error)
+}
+
+// unlock is Unlock through st, so that a reset lifts the lockout in its own transaction.
+func unlock(ctx context.Context, st unlockStore, u *storage.User) error {
 	norm := u.EmailNormalized
 	for _, k := range []string{failKey(norm), lockKey(norm), lockLevelKey(norm)} {
-		if err := s.Store.ResetCounter(ctx, k); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		if err := st.ResetCounter(ctx, k); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return fmt.Errorf("unlock: %w", err)
 		}
 	}
 	if u.LockedUntil != nil || u.LockoutCount != 0 {
-		if _, err := s.Store.UpdateUser(ctx, u.ID, func(x *storage.User) error {
+		if _, err := st.UpdateUser(ctx, u.ID, func(x *storage.User) error {
 			x.LockedUntil, x.LockoutCount = nil, 0
 			return nil
 		}); err != nil {

@@ -153,23 +153,34 @@ func (s *Service) StartEmailChange(ctx context.Context, u *storage.User, passwor
 	return nil
 }
 
-// ConfirmEmailChange applies a verified email change and notifies the old address.
+// ConfirmEmailChange applies a verified email change and notifies the old address. The link
+// is used up in the change's own transaction: a failure of ours leaves it usable.
 func (s *Service) ConfirmEmailChange(ctx context.Context, token string, m Meta) (*storage.User, error) {
-	t, err := s.Store.ConsumeOneTimeToken(ctx, secret.HashToken(token), storage.TokenEmailChange, s.now())
-	if err != nil {
-		return nil, linkError("confirm email change", err)
-	}
-	var old string
-	u, err := s.Store.UpdateUser(ctx, t.UserID, func(x *storage.User) error {
-		old = x.Email
-		x.Email, x.EmailNormalized, x.EmailVerified, x.UpdatedAt = t.Data, NormalizeEmail(t.Data), true, s.now()
+	var (
+		u   *storage.User
+		old string
+	)
+	err := s.Store.InTx(ctx, func(tx storage.Store) error {
+		now := s.now()
+		t, err := tx.ConsumeOneTimeToken(ctx, secret.HashToken(token), storage.TokenEmailChange, now)
+		if err != nil {
+			return linkError("confirm email change", err)
+		}
+		u, err = tx.UpdateUser(ctx, t.UserID, func(x *storage.User) error {
+			old = x.Email
+			x.Email, x.EmailNormalized, x.EmailVerified, x.UpdatedAt = t.Data, NormalizeEmail(t.Data), true, now
+			return nil
+		})
+		if errors.Is(err, storage.ErrConflict) {
+			return ErrLinkInvalid // taken meanwhile
+		}
+		if err != nil {
+			return fmt.Errorf("confirm email change: %w", err)
+		}
 		return nil
 	})
-	if errors.Is(err, storage.ErrConflict) {
-		return nil, ErrLinkInvalid // taken meanwhile
-	}
 	if err != nil {
-		return nil, fmt.Errorf("confirm email change: %w", err)
+		return nil, err
 	}
 	s.audit(ctx, u.ID, "email_changed", m, "")
 	// Its "This wasn't me" link puts the old address back: it went there.

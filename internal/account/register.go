@@ -117,29 +117,43 @@ func (s *Service) ResendActivation(ctx context.Context, email string, m Meta) (l
 }
 
 // Activate consumes an activation link and activates its account. It returns the user and
-// the authorization request to continue (if the registration started in one).
+// the authorization request to continue (if the registration started in one). The link is
+// used up in the account's own transaction: a failure of ours leaves it usable.
 func (s *Service) Activate(ctx context.Context, token string, m Meta) (*storage.User, string, error) {
-	t, err := s.Store.ConsumeOneTimeToken(ctx, secret.HashToken(token), storage.TokenActivation, s.now())
-	if err != nil {
-		return nil, "", linkError("activate", err)
-	}
-	now := s.now()
-	u, err := s.Store.UpdateUser(ctx, t.UserID, func(x *storage.User) error {
-		if x.Status != storage.UserPending {
+	var (
+		u    *storage.User
+		cont string
+	)
+	err := s.Store.InTx(ctx, func(tx storage.Store) error {
+		now := s.now()
+		t, err := tx.ConsumeOneTimeToken(ctx, secret.HashToken(token), storage.TokenActivation, now)
+		if err != nil {
+			return linkError("activate", err)
+		}
+		cont = t.Data
+		u, err = tx.UpdateUser(ctx, t.UserID, func(x *storage.User) error {
+			if x.Status != storage.UserPending {
+				return ErrLinkInvalid
+			}
+			x.Status, x.EmailVerified, x.ActivatedAt, x.UpdatedAt = storage.UserActive, true, &now, now
+			return nil
+		})
+		if errors.Is(err, ErrLinkInvalid) || errors.Is(err, storage.ErrNotFound) {
 			return ErrLinkInvalid
 		}
-		x.Status, x.EmailVerified, x.ActivatedAt, x.UpdatedAt = storage.UserActive, true, &now, now
+		if err != nil {
+			return fmt.Errorf("activate: %w", err)
+		}
+		if err := tx.DeleteOneTimeTokens(ctx, u.ID, storage.TokenActivation); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("activate: void other links: %w", err)
+		}
 		return nil
 	})
 	if err != nil {
-		if errors.Is(err, ErrLinkInvalid) || errors.Is(err, storage.ErrNotFound) {
-			return nil, "", ErrLinkInvalid
-		}
-		return nil, "", fmt.Errorf("activate: %w", err)
+		return nil, "", err
 	}
-	_ = s.Store.DeleteOneTimeTokens(ctx, u.ID, storage.TokenActivation)
 	s.audit(ctx, u.ID, "activated", m, "")
-	return u, t.Data, nil
+	return u, cont, nil
 }
 
 // PurgePending sends the "activate by tomorrow" reminder and deletes accounts never activated

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"net/url"
 
-	"golang.org/x/text/unicode/norm"
-
 	"github.com/myaccount/myaccount/internal/mail"
 	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/internal/sessions"
@@ -97,51 +95,65 @@ func (s *Service) sendReset(ctx context.Context, normalized string, m Meta) erro
 
 // Reset sets a new password through a reset link. It lifts a lockout, ends every session and
 // refresh token of the account, voids other reset links, and notifies the owner. A pending
-// account is activated: the link proved the address.
+// account is activated: the link proved the address. The link is used up in the same
+// transaction as everything else: a failure of ours leaves it usable for a retry, and never
+// half a reset (a new password with the old sessions alive and the lockout still on).
 func (s *Service) Reset(ctx context.Context, token, password string, m Meta) (*storage.User, error) {
 	if err := s.ValidatePassword(password); err != nil {
 		return nil, err
 	}
-	// The hashing slot is taken before the link is consumed: a server too busy to hash
-	// must answer "try again" and leave the link usable, not spend it.
-	release, err := s.hashSlot(ctx)
+	// Look before hashing, without using the link up: a dead link costs no hash.
+	usable, err := s.LinkUsable(ctx, token, storage.TokenReset)
 	if err != nil {
-		return nil, err
-	}
-	t, err := s.Store.ConsumeOneTimeToken(ctx, secret.HashToken(token), storage.TokenReset, s.now())
-	if err != nil {
-		release()
-		return nil, linkError("reset", err)
-	}
-	hash, err := s.Hasher.Hash(norm.NFC.String(password))
-	release()
-	if err != nil {
-		return nil, fmt.Errorf("hash password: %w", err)
-	}
-	now := s.now()
-	u, err := s.Store.UpdateUser(ctx, t.UserID, func(x *storage.User) error {
-		if x.Status == storage.UserLocked || x.Status == storage.UserDisabled {
-			return ErrLocked
-		}
-		x.PasswordHash, x.UpdatedAt = hash, now
-		if x.Status == storage.UserPending {
-			x.Status, x.EmailVerified, x.ActivatedAt = storage.UserActive, true, &now
-		}
-		return nil
-	})
-	if err != nil {
-		if errors.Is(err, ErrLocked) {
-			return nil, ErrLocked
-		}
 		return nil, fmt.Errorf("reset: %w", err)
 	}
-	if err := s.endEverything(ctx, u.ID); err != nil {
+	if !usable {
+		return nil, ErrLinkInvalid
+	}
+	// Hashed before the transaction: it must not hold the database during argon2id, and a
+	// server too busy to hash answers "try again" before the link is touched.
+	hash, err := s.hashPassword(ctx, password)
+	if err != nil {
 		return nil, err
 	}
-	_ = s.Store.DeleteOneTimeTokens(ctx, u.ID, storage.TokenReset)
-	if err := s.Unlock(ctx, u); err != nil {
+	var (
+		u     *storage.User
+		ended sessions.Ended
+	)
+	err = s.Store.InTx(ctx, func(tx storage.Store) error {
+		now := s.now()
+		t, err := tx.ConsumeOneTimeToken(ctx, secret.HashToken(token), storage.TokenReset, now)
+		if err != nil {
+			return linkError("reset", err)
+		}
+		u, err = tx.UpdateUser(ctx, t.UserID, func(x *storage.User) error {
+			if x.Status == storage.UserLocked || x.Status == storage.UserDisabled {
+				return ErrLocked
+			}
+			x.PasswordHash, x.UpdatedAt = hash, now
+			if x.Status == storage.UserPending {
+				x.Status, x.EmailVerified, x.ActivatedAt = storage.UserActive, true, &now
+			}
+			return nil
+		})
+		if errors.Is(err, ErrLocked) {
+			return ErrLocked
+		}
+		if err != nil {
+			return fmt.Errorf("reset: %w", err)
+		}
+		if ended, err = sessions.EndAll(ctx, tx, u.ID, now); err != nil {
+			return fmt.Errorf("reset: %w", err)
+		}
+		if err := tx.DeleteOneTimeTokens(ctx, u.ID, storage.TokenReset); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("reset: void other links: %w", err)
+		}
+		return unlock(ctx, tx, u)
+	})
+	if err != nil {
 		return nil, err
 	}
+	sessions.Notify(ctx, s.SignedOut, s.log(), ended)
 	s.audit(ctx, u.ID, "password_reset", m, "")
 	s.notice(ctx, u, u.Email, m, mail.PasswordChanged, mail.Data{Email: u.Email, IP: m.IP, UserAgent: m.UserAgent, Link: s.link("/forgot", nil)}, "")
 	return u, nil

@@ -1,0 +1,183 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/myaccount/myaccount/internal/mail/mailtest"
+	"github.com/myaccount/myaccount/storage"
+	"github.com/myaccount/myaccount/storage/faultstore"
+)
+
+// linksEnv is a real server with real mail (the loopback SMTP server) over a store whose
+// calls can be made to fail.
+func linksEnv(t *testing.T) (*testEnv, *faultstore.Store) {
+	t.Helper()
+	var fs *faultstore.Store
+	e := newEnvWith(t, envOptions{smtp: mailtest.NewServer(t), wrapStore: func(s storage.Store) storage.Store {
+		fs = faultstore.New(s)
+		return fs
+	}})
+	return e, fs
+}
+
+// waitLink waits for mail to addr carrying a link below path, passing over other mail to
+// addr (sign-in and lockout notices).
+func (e *testEnv) waitLink(addr, path string) string {
+	e.t.Helper()
+	deadline := time.Now().Add(mailWait)
+	for time.Now().Before(deadline) {
+		m := e.smtp.WaitFor(e.t, addr, time.Until(deadline))
+		if link := mailtest.FirstLink(m.Text, e.issuer+path); link != "" {
+			return link
+		}
+	}
+	e.t.Fatalf("no mail to %s with a %s link", addr, path)
+	return ""
+}
+
+// is503 reports whether p is the "try again" answer to our failure.
+func is503(p *page) bool {
+	return p.status == http.StatusServiceUnavailable && p.header.Get("Retry-After") != ""
+}
+
+// injectOnce makes the next call of method (after skip of them) fail once, and returns a
+// check that the failure happened.
+func injectOnce(t *testing.T, fs *faultstore.Store, method string, skip int) func() {
+	r := fs.Add(faultstore.Rule{Method: method, Skip: skip, Times: 1, Err: faultstore.ErrInjected})
+	return func() {
+		t.Helper()
+		if n := fs.Applied(r); n != 1 {
+			t.Fatalf("the %s failure was applied %d times, want 1: the test tests nothing", method, n)
+		}
+		fs.Clear()
+	}
+}
+
+// resetWrites are the store calls a reset makes after it used up the link, each of
+// which used to leave the link spent, and some a half-done reset.
+var resetWrites = []struct {
+	method string
+	skip   int
+}{
+	{"UpdateUser", 0}, {"ListSessions", 0}, {"ListGrants", 0}, {"RevokeUserSessions", 0},
+	{"RevokeUserClientGrants", 0}, {"DeleteOneTimeTokens", 0},
+	{"ResetCounter", 0}, {"ResetCounter", 1}, // the failure count, the lock itself
+}
+
+// TestResetLinkSurvivesOurFailure: when a store call fails after a reset link was used, the
+// answer is "try again" (503), and the same link then does the whole reset: new password,
+// every old session and grant ended, the lockout lifted. Before, the link was spent, and a
+// failure to end the sessions left the new password in place with the old sessions alive
+// and the account still locked.
+func TestResetLinkSurvivesOurFailure(t *testing.T) {
+	e, fs := linksEnv(t)
+	ctx := context.Background()
+	c := e.addClient(storage.ClientConfidential, firstParty)
+	for i, w := range resetWrites {
+		t.Run(fmt.Sprintf("%s#%d", w.method, w.skip), func(t *testing.T) {
+			e.clock.Advance(3 * time.Hour) // fresh mail limits and lock windows
+			email := fmt.Sprintf("reset%d@example.com", i)
+			e.addUser(email)
+			old := e.browser()
+			tok := e.tokens(ctx, old, c, email) // a session and a grant
+
+			// Locked by someone else's wrong passwords.
+			b := e.browser()
+			for range 5 {
+				b.submitLogin(b.get(e.issuer+"/login"), email, "wrong password")
+			}
+			if p := b.submitLogin(b.get(e.issuer+"/login"), email, testPassword); !strings.Contains(p.body, "Too many failed sign-in attempts") {
+				t.Fatalf("the account is not locked: %d %s", p.status, p.url)
+			}
+
+			f := b.get(e.issuer + "/forgot").formValues()
+			f.Set("email", email)
+			b.post(e.issuer+"/forgot", f)
+			link := e.waitLink(email, "/reset?token=")
+			f = b.get(link).formValues()
+			const pw = "a brand new passphrase"
+			f.Set("password", pw)
+			f.Set("confirm", pw)
+
+			applied := injectOnce(t, fs, w.method, w.skip)
+			if p := b.post(e.issuer+"/reset", f); !is503(p) {
+				t.Fatalf("reset with %s failing: %d, want 503:\n%.300s", w.method, p.status, p.body)
+			}
+			applied()
+			if p := b.post(e.issuer+"/reset", f); p.status != http.StatusOK || !strings.Contains(p.body, "sign in with the new one") {
+				t.Fatalf("the same link after the failure: %d, want the reset done:\n%.300s", p.status, p.body)
+			}
+			if p := old.get(e.issuer + "/account"); strings.Contains(p.body, email) {
+				t.Error("the old browser session survived the reset")
+			}
+			if st, _, _ := e.postForm("/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}, c.ID, c.Secret); st != http.StatusBadRequest {
+				t.Errorf("the refresh token survived the reset: %d", st)
+			}
+			// The new password signs in: it was set, and the lock is lifted.
+			nb := e.browser()
+			if p := nb.submitLogin(nb.get(e.issuer+"/login"), email, pw); p.url.Path != "/account" && p.url.Path != "/profile" {
+				t.Errorf("sign-in with the new password: %d %s %.200s", p.status, p.url, p.body)
+			}
+		})
+	}
+}
+
+// TestActivationLinkSurvivesOurFailure: a store failure after the activation link was used
+// answers "try again", and the same link then activates the account.
+func TestActivationLinkSurvivesOurFailure(t *testing.T) {
+	e, fs := linksEnv(t)
+	for i, method := range []string{"UpdateUser", "DeleteOneTimeTokens"} {
+		t.Run(method, func(t *testing.T) {
+			e.clock.Advance(3 * time.Hour)
+			email := fmt.Sprintf("new%d@example.com", i)
+			b := e.browser()
+			e.register(b, b.get(e.issuer+"/register"), email, "a fine long passphrase", "a fine long passphrase")
+			link := e.waitLink(email, "/activate?token=")
+
+			applied := injectOnce(t, fs, method, 0)
+			if p := b.confirmLink(link); !is503(p) {
+				t.Fatalf("activation with %s failing: %d %s, want 503:\n%.300s", method, p.status, p.url, p.body)
+			}
+			applied()
+			if p := b.confirmLink(link); p.url.Path != "/login" || !strings.Contains(p.body, "Your email address is confirmed") {
+				t.Fatalf("the same link after the failure: %d %s, want the account activated:\n%.300s", p.status, p.url, p.body)
+			}
+			if p := b.submitLogin(b.get(e.issuer+"/login"), email, "a fine long passphrase"); p.url.Path != "/profile" {
+				t.Errorf("sign-in after activation: %d %s", p.status, p.url)
+			}
+		})
+	}
+}
+
+// TestEmailChangeLinkSurvivesOurFailure: a store failure after the email-change link was
+// used answers "try again", and the same link then changes the address.
+func TestEmailChangeLinkSurvivesOurFailure(t *testing.T) {
+	e, fs := linksEnv(t)
+	ctx := context.Background()
+	e.addUser("ada@example.com")
+	b := e.signedInBrowser("ada@example.com")
+	csrf := b.get(e.issuer + "/account").formValues().Get("csrf_token")
+	p := b.post(e.issuer+"/account/email", url.Values{"csrf_token": {csrf}, "current": {testPassword}, "email": {"ada.new@example.com"}})
+	if p.url.RequestURI() != "/account?done=email" {
+		t.Fatalf("change email: %d %s", p.status, p.url)
+	}
+	link := e.waitLink("ada.new@example.com", "/account/email/confirm?token=")
+
+	applied := injectOnce(t, fs, "UpdateUser", 0)
+	if p := b.confirmLink(link); !is503(p) {
+		t.Fatalf("confirmation with UpdateUser failing: %d %s, want 503:\n%.300s", p.status, p.url, p.body)
+	}
+	applied()
+	if p := b.confirmLink(link); p.url.RequestURI() != "/account?done=email-changed" {
+		t.Fatalf("the same link after the failure: %d %s, want the address changed:\n%.300s", p.status, p.url, p.body)
+	}
+	if _, err := e.store.GetUserByEmail(ctx, "ada.new@example.com"); err != nil {
+		t.Errorf("the address did not change: %v", err)
+	}
+}
