@@ -210,8 +210,14 @@ func formID(v string) string {
 // passwordProblem returns the localized reason a new password is refused, or "".
 // context are the account's own words (its email) that a password must not be built from.
 func (h *Handler) passwordProblem(lang, pw string, context ...string) string {
+	return h.passwordErrorText(lang, h.cfg.Accounts.ValidatePassword(pw, context...))
+}
+
+// passwordErrorText is the localized reason for a password refusal of the account rules
+// (ValidatePassword's errors), or "" for nil.
+func (h *Handler) passwordErrorText(lang string, err error) string {
 	T := func(msg string, args ...any) string { return h.cfg.I18n.T(lang, msg, args...) }
-	switch err := h.cfg.Accounts.ValidatePassword(pw, context...); {
+	switch {
 	case errors.Is(err, account.ErrPasswordPredictable):
 		return T("Do not build the password from your email address, the product name or a keyboard row.")
 	case errors.Is(err, account.ErrPasswordTooShort):

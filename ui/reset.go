@@ -111,6 +111,13 @@ func (h *Handler) resetPost(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, account.ErrLinkInvalid):
 		h.deadResetLink(w, r, http.StatusBadRequest)
 		return
+	case errors.Is(err, account.ErrPasswordTooShort), errors.Is(err, account.ErrPasswordTooLong), errors.Is(err, account.ErrPasswordCommon):
+		// Refused with the link's account in view (built from its address): the check above
+		// could not know whose link it is. The link is still usable.
+		p.Errors["password"] = h.passwordErrorText(c.Lang, err)
+		p.Email, _, _ = h.cfg.Accounts.LinkEmail(r.Context(), p.Token, storage.TokenReset)
+		h.render(w, r, http.StatusOK, "reset", p)
+		return
 	case errors.Is(err, account.ErrLocked):
 		h.message(w, r, http.StatusForbidden, i18n.N("Request refused"), c.T("This account is locked. Please contact support."), nil)
 		return

@@ -102,13 +102,18 @@ func (s *Service) Reset(ctx context.Context, token, password string, m Meta) (*s
 	if err := s.ValidatePassword(password); err != nil {
 		return nil, err
 	}
-	// Look before hashing, without using the link up: a dead link costs no hash.
-	usable, err := s.LinkUsable(ctx, token, storage.TokenReset)
+	// Whose link it is, without using it up: the password is checked against that
+	// account's address, as registration and a password change check it, and a dead link
+	// costs no hash.
+	email, usable, err := s.LinkEmail(ctx, token, storage.TokenReset)
 	if err != nil {
 		return nil, fmt.Errorf("reset: %w", err)
 	}
 	if !usable {
 		return nil, ErrLinkInvalid
+	}
+	if err := s.ValidatePassword(password, email); err != nil {
+		return nil, err
 	}
 	// Hashed before the transaction: it must not hold the database during argon2id, and a
 	// server too busy to hash answers "try again" before the link is touched.

@@ -181,3 +181,29 @@ func TestEmailChangeLinkSurvivesOurFailure(t *testing.T) {
 		t.Errorf("the address did not change: %v", err)
 	}
 }
+
+// TestResetRefusesPasswordFromAddress: a reset refuses a password built from the account's
+// address, as registration and a password change do; the link stays usable.
+func TestResetRefusesPasswordFromAddress(t *testing.T) {
+	e, _ := linksEnv(t)
+	const email = "marguerite.yourcenar@example.com"
+	e.addUser(email)
+	b := e.browser()
+	f := b.get(e.issuer + "/forgot").formValues()
+	f.Set("email", email)
+	b.post(e.issuer+"/forgot", f)
+	link := e.waitLink(email, "/reset?token=")
+	f = b.get(link).formValues()
+	const weak = "marguerite.yourcenar"
+	f.Set("password", weak)
+	f.Set("confirm", weak)
+	p := b.post(e.issuer+"/reset", f)
+	if p.status != http.StatusOK || !strings.Contains(p.body, "Do not build the password from your email address") {
+		t.Fatalf("reset to a password made of the address: %d, want the form refusing it:\n%.400s", p.status, p.body)
+	}
+	f.Set("password", "a brand new passphrase")
+	f.Set("confirm", "a brand new passphrase")
+	if p := b.post(e.issuer+"/reset", f); p.status != http.StatusOK || !strings.Contains(p.body, "sign in with the new one") {
+		t.Fatalf("the same link with a good password: %d:\n%.300s", p.status, p.body)
+	}
+}
