@@ -291,7 +291,9 @@ func (h *Handler) resendPost(w http.ResponseWriter, r *http.Request) {
 	lang := h.lang(r, nil)
 	email := strings.TrimSpace(r.PostFormValue("email"))
 	if _, err := h.cfg.Accounts.ResendActivation(r.Context(), email, h.meta(r, lang)); err != nil {
-		h.cfg.Logger.ErrorContext(r.Context(), "resend activation", "err", err)
+		// Ours, and met by every address alike: "try again", not a claim that a link went.
+		h.fail(w, r, "resend activation", err)
+		return
 	}
 	h.message(w, r, http.StatusOK, i18n.N("Check your email"),
 		h.cfg.I18n.T(lang, "If %s has an account waiting for activation, we sent it a new link. We send at most a few per hour.", email), nil)

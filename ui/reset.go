@@ -48,7 +48,10 @@ func (h *Handler) forgotPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.cfg.Accounts.StartReset(r.Context(), email, h.meta(r, c.Lang)); err != nil {
-		h.cfg.Logger.ErrorContext(r.Context(), "start reset", "err", err)
+		// Ours (the limit counter, the queue): "try again", not a link that was never sent.
+		// Every address is counted and queued alike, so this answer tells nothing of it.
+		h.fail(w, r, "start reset", err)
+		return
 	}
 	p.Sent = true
 	h.render(w, r, http.StatusOK, "forgot", p)

@@ -130,14 +130,22 @@ func (s *Service) StartEmailChange(ctx context.Context, u *storage.User, passwor
 		return err
 	}
 	norm := strings.ToLower(newEmail)
-	if !s.allowMail(ctx, "email_change", u.EmailNormalized, m.IP) {
+	if ok, err := s.allowMail(ctx, "email_change", u.EmailNormalized, m.IP); err != nil {
+		return err
+	} else if !ok {
 		return ErrTooManyAttempts
 	}
-	if other, err := s.Store.GetUserByEmail(ctx, norm); err == nil {
+	other, err := s.Store.GetUserByEmail(ctx, norm)
+	if err == nil {
 		if other.ID != u.ID {
 			s.notify(ctx, other.Email, userLang(other, m), mail.AlreadyRegistered, mail.Data{Email: other.Email, Link: s.link("/login", nil), ResetLink: s.link("/forgot", nil)})
 		}
 		return nil
+	}
+	if !errors.Is(err, storage.ErrNotFound) {
+		// Not "the address is free": a failed look-up must not hand out a link to an
+		// address that may be another account's.
+		return fmt.Errorf("email change: look up address: %w", err)
 	}
 	tok := secret.RandomToken(32)
 	now := s.now()

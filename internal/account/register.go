@@ -90,30 +90,52 @@ func (s *Service) sendActivation(ctx context.Context, u *storage.User, m Meta) e
 	return nil
 }
 
-// allowMail applies the resend limits; false means "do nothing, answer as usual".
-func (s *Service) allowMail(ctx context.Context, kind, email, ip string) bool {
+// allowMail applies the resend limits; false means "do nothing, answer as usual". A counter
+// that cannot be read is our failure, returned for the caller to answer "try again": taken
+// for "limit reached", the page claimed a mail that never went. The counters are keyed by
+// address (and IP) whether or not the address has an account, so the error tells nothing.
+func (s *Service) allowMail(ctx context.Context, kind, email, ip string) (bool, error) {
 	now := s.now()
 	if ip != "" {
-		if n, err := s.Store.HitCounter(ctx, "mail:"+kind+":ip:"+ip, mailLimitWindow, now); err != nil || n > perIPMailLimit {
-			return false
+		n, err := s.Store.HitCounter(ctx, "mail:"+kind+":ip:"+ip, mailLimitWindow, now)
+		if err != nil {
+			return false, fmt.Errorf("%s mail limit: %w", kind, err)
+		}
+		if n > perIPMailLimit {
+			return false, nil
 		}
 	}
 	n, err := s.Store.HitCounter(ctx, "mail:"+kind+":"+email, mailLimitWindow, now)
-	return err == nil && n <= perAccountMailLimit
+	if err != nil {
+		return false, fmt.Errorf("%s mail limit: %w", kind, err)
+	}
+	return n <= perAccountMailLimit, nil
 }
 
 // ResendActivation mails a fresh activation link to a pending account. It reports whether
-// the limits allowed it; the caller shows the same page whatever the account's state.
+// the limits allowed it; the caller shows the same page whatever the account's state. Its
+// error is one every address meets alike (the limit, the look-up), so the caller may answer
+// it with "try again"; a failure to issue the link, which only a pending account can meet,
+// is logged instead: answered apart, it would tell such accounts apart.
 func (s *Service) ResendActivation(ctx context.Context, email string, m Meta) (limited bool, err error) {
 	norm := NormalizeEmail(email)
-	if !s.allowMail(ctx, "activation", norm, m.IP) {
-		return true, nil
+	if ok, err := s.allowMail(ctx, "activation", norm, m.IP); err != nil || !ok {
+		return err == nil, err
 	}
 	u, err := s.Store.GetUserByEmail(ctx, norm)
-	if err != nil || u.Status != storage.UserPending {
+	if errors.Is(err, storage.ErrNotFound) {
 		return false, nil
 	}
-	return false, s.sendActivation(ctx, u, m)
+	if err != nil {
+		return false, fmt.Errorf("resend activation: look up account: %w", err)
+	}
+	if u.Status != storage.UserPending {
+		return false, nil
+	}
+	if err := s.sendActivation(ctx, u, m); err != nil {
+		s.log().ErrorContext(ctx, "resend activation", "err", err)
+	}
+	return false, nil
 }
 
 // Activate consumes an activation link and activates its account. It returns the user and

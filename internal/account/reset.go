@@ -32,11 +32,12 @@ type resetRequest struct {
 // same page whether or not it does, and the request does the same work either way: when Mail
 // is an outbox, it only queues the request (one INSERT), and the worker looks the address
 // up, issues the link and sends it. Looking up and mailing inside the request made its
-// timing tell registered addresses apart.
+// timing tell registered addresses apart. With an outbox, an error (the limit counter, the
+// queue) is one every address meets alike, for the caller to answer "try again".
 func (s *Service) StartReset(ctx context.Context, email string, m Meta) error {
 	norm := NormalizeEmail(email)
-	if !s.allowMail(ctx, "reset", norm, m.IP) {
-		return nil
+	if ok, err := s.allowMail(ctx, "reset", norm, m.IP); err != nil || !ok {
+		return err
 	}
 	q, ok := s.Mail.(TaskQueue)
 	if !ok {

@@ -207,3 +207,75 @@ func TestResetRefusesPasswordFromAddress(t *testing.T) {
 		t.Fatalf("the same link with a good password: %d:\n%.300s", p.status, p.body)
 	}
 }
+
+// TestMailRequestFailureIsOurs: when a store call fails while a reset link, an activation
+// link or an email-change link is being asked for, the page does not claim that a mail went:
+// the answer is "try again" (503), for a registered address and an unknown one alike, and
+// the retry sends the link.
+func TestMailRequestFailureIsOurs(t *testing.T) {
+	e, fs := linksEnv(t)
+	e.addUser("ada@example.com")
+	forgot := func(b *browser, email string) *page {
+		f := b.get(e.issuer + "/forgot").formValues()
+		f.Set("email", email)
+		return b.post(e.issuer+"/forgot", f)
+	}
+	for _, method := range []string{"HitCounter", "EnqueueOutbox"} {
+		t.Run("forgot/"+method, func(t *testing.T) {
+			e.clock.Advance(3 * time.Hour)
+			b := e.browser()
+			for _, email := range []string{"nobody@example.com", "ada@example.com"} {
+				applied := injectOnce(t, fs, method, 0)
+				if p := forgot(b, email); !is503(p) {
+					t.Errorf("forgot for %s with %s failing: %d, want 503:\n%.300s", email, method, p.status, p.body)
+				}
+				applied()
+			}
+			if p := forgot(b, "ada@example.com"); p.status != http.StatusOK {
+				t.Fatalf("forgot after the failure: %d", p.status)
+			}
+			e.waitLink("ada@example.com", "/reset?token=")
+		})
+	}
+
+	t.Run("activation resend", func(t *testing.T) {
+		e.clock.Advance(3 * time.Hour)
+		b := e.browser()
+		e.register(b, b.get(e.issuer+"/register"), "slow@example.com", "a fine long passphrase", "a fine long passphrase")
+		e.waitLink("slow@example.com", "/activate?token=")
+		resend := func() *page {
+			return b.post(e.issuer+"/activate/resend", url.Values{"csrf_token": {b.get(e.issuer + "/login").formValues().Get("csrf_token")}, "email": {"slow@example.com"}})
+		}
+		for _, method := range []string{"HitCounter", "GetUserByEmail"} {
+			applied := injectOnce(t, fs, method, 0)
+			if p := resend(); !is503(p) {
+				t.Errorf("resend with %s failing: %d, want 503:\n%.300s", method, p.status, p.body)
+			}
+			applied()
+		}
+		if p := resend(); p.status != http.StatusOK {
+			t.Fatalf("resend after the failures: %d", p.status)
+		}
+		e.waitLink("slow@example.com", "/activate?token=")
+	})
+
+	t.Run("email change", func(t *testing.T) {
+		e.clock.Advance(3 * time.Hour)
+		b := e.signedInBrowser("ada@example.com")
+		csrf := b.get(e.issuer + "/account").formValues().Get("csrf_token")
+		change := func() *page {
+			b.c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+			defer func() { b.c.CheckRedirect = nil }()
+			return b.post(e.issuer+"/account/email", url.Values{"csrf_token": {csrf}, "current": {testPassword}, "email": {"ada.new@example.com"}})
+		}
+		applied := injectOnce(t, fs, "GetUserByEmail", 0)
+		if p := change(); !is503(p) {
+			t.Errorf("email change with GetUserByEmail failing: %d %s, want 503", p.status, p.header.Get("Location"))
+		}
+		applied()
+		if p := change(); p.status != http.StatusSeeOther || p.header.Get("Location") != "/account?done=email" {
+			t.Fatalf("email change after the failure: %d %s", p.status, p.header.Get("Location"))
+		}
+		e.waitLink("ada.new@example.com", "/account/email/confirm?token=")
+	})
+}
