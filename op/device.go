@@ -122,7 +122,7 @@ func (s *opStorage) GetDeviceAuthorizatonState(ctx context.Context, clientID, de
 	return nil, err
 }
 
-// deviceState is the library's view of an approved (and consumed) device code.
+// deviceState is the library's view of an approved device code.
 func deviceState(dc *storage.DeviceCode) *zop.DeviceAuthorizationState {
 	return &zop.DeviceAuthorizationState{
 		ClientID: dc.ClientID,
@@ -137,9 +137,12 @@ func deviceState(dc *storage.DeviceCode) *zop.DeviceAuthorizationState {
 }
 
 // pollDevice answers one poll of a device access token request (RFC 8628 §3.4–3.5) for an
-// authenticated client. It returns the device code once it is approved, consuming it in SQL
-// so that of any number of polls, concurrent or not, exactly one gets it; else the OAuth error
-// to answer (with the code, when one was found).
+// authenticated client. It returns the device code once it is approved, else the OAuth error
+// to answer (with the code, when one was found). An approved code is not used here: it is
+// consumed in the transaction that issues its tokens (deviceTokens), so that a failure of
+// ours leaves it for the device's next poll. What the tokens need that could fail to be read
+// (the user, the signing keys) is read now, before that transaction: once it has committed,
+// a failure would leave the device a used code for our failure.
 //
 // slow_down: every poll records its time (PollDeviceCode). A pending code polled again sooner
 // than the interval, less a fifth for network jitter, is answered slow_down. Only a pending
@@ -173,32 +176,56 @@ func (s *opStorage) pollDevice(ctx context.Context, clientID, deviceCode string)
 		s.log.ErrorContext(ctx, "device code in an unknown state", "state", dc.State, "client_id", clientID)
 		return nil, oidc.ErrServerError()
 	}
-	if u, err := s.store.GetUser(ctx, dc.UserID); err != nil || u.Status != storage.UserActive {
+	u, err := s.store.GetUser(ctx, dc.UserID)
+	switch {
+	case storeFailure(err):
+		s.log.ErrorContext(ctx, "device code's user", "err", err, "client_id", clientID)
+		return nil, oidc.ErrServerError()
+	case err != nil || u.Status != storage.UserActive:
 		// Deleted or locked between approval and this poll.
 		return dc, oidc.ErrAccessDenied().WithDescription("the account can no longer be used")
 	}
-	consumed, err := s.store.ConsumeDeviceCode(ctx, hash, now)
+	ri := requestInfoFrom(ctx)
+	ri.tokenUser = u // the ID token's claims (fillUserinfo)
+	if err := s.holdSigners(ctx); err != nil {
+		s.log.ErrorContext(ctx, "device token signing keys", "err", err, "client_id", clientID)
+		return nil, oidc.ErrServerError()
+	}
+	ri.device = dc // consumed by deviceTokens
+	return dc, nil
+}
+
+// consumeDevice marks the approved device code of this request (pollDevice) used, in tx, the
+// transaction that issues its tokens. The UPDATE decides: of any number of polls, concurrent
+// or not, exactly one commits it; the others get the OAuth error to answer.
+func (s *opStorage) consumeDevice(ctx context.Context, tx storage.Store, dc *storage.DeviceCode, now time.Time) error {
+	_, err := tx.ConsumeDeviceCode(ctx, dc.DeviceCodeHash, now)
 	switch {
 	case errors.Is(err, storage.ErrAlreadyUsed):
 		// A concurrent poll took it first.
-		return dc, oidc.ErrInvalidGrant().WithDescription("the device code was already used")
+		return oidc.ErrInvalidGrant().WithDescription("the device code was already used").WithParent(err)
 	case errors.Is(err, storage.ErrExpired):
-		return dc, oidc.ErrExpiredDeviceCode().WithDescription("the device code has expired")
+		return oidc.ErrExpiredDeviceCode().WithDescription("the device code has expired").WithParent(err)
 	case errors.Is(err, storage.ErrNotFound):
-		return dc, oidc.ErrInvalidGrant().WithDescription("unknown device code")
+		return oidc.ErrInvalidGrant().WithDescription("unknown device code").WithParent(err)
 	case err != nil:
-		s.log.ErrorContext(ctx, "consume device code", "err", err, "client_id", clientID)
-		return nil, oidc.ErrServerError()
+		return fmt.Errorf("consume device code: %w", err)
 	}
-	return consumed, nil
+	return nil
 }
 
 // deviceTokens issues the tokens of an approved device code: a new grant (the token family
 // that the person can see and revoke on "My devices"), an access token and, with
-// offline_access, a first refresh token, in one transaction.
+// offline_access, a first refresh token, in one transaction that also consumes the code. A
+// failure to store them leaves the code unused for the device's next poll.
 func (s *opStorage) deviceTokens(ctx context.Context, r *zop.DeviceAuthorizationState, withRefresh bool) (accessID, refresh string, exp time.Time, err error) {
 	now := s.now()
 	ri := requestInfoFrom(ctx)
+	dc := ri.device
+	if dc == nil || dc.ClientID != r.ClientID || dc.UserID != r.Subject {
+		// Never issue without consuming the code the tokens stand for.
+		return "", "", time.Time{}, errors.New("issue device tokens: no approved device code in this request")
+	}
 	g := &storage.Grant{
 		ID:         secret.NewID(),
 		UserID:     r.Subject,
@@ -213,12 +240,14 @@ func (s *opStorage) deviceTokens(ctx context.Context, r *zop.DeviceAuthorization
 		LastUsedAt: now,
 		// No SessionID: signing out of the browser that approved does not sign the device out.
 	}
-	if ri.device != nil {
-		g.DeviceName = ri.device.DeviceName
-		g.DeviceID = ri.device.DeviceID
-	}
+	g.DeviceName = dc.DeviceName
+	g.DeviceID = dc.DeviceID
 	ri.issuedGrant = g
 	err = s.store.InTx(ctx, func(tx storage.Store) error {
+		refresh = "" // a retried transaction starts over
+		if err := s.consumeDevice(ctx, tx, dc, now); err != nil {
+			return err
+		}
 		var err error
 		if accessID, exp, err = s.newGrant(ctx, tx, g, now); err != nil {
 			return err
@@ -228,6 +257,9 @@ func (s *opStorage) deviceTokens(ctx context.Context, r *zop.DeviceAuthorization
 		}
 		return err
 	})
+	if oerr := (*oidc.Error)(nil); errors.As(err, &oerr) {
+		return "", "", time.Time{}, oerr // the code's own answer (used, expired)
+	}
 	if err != nil {
 		return "", "", time.Time{}, fmt.Errorf("issue device tokens: %w", err)
 	}
@@ -259,10 +291,15 @@ func (p *Provider) deviceToken(w http.ResponseWriter, r *http.Request) {
 		fail(oerr)
 		return
 	}
-	requestInfoFrom(ctx).device = dc
 	resp, err := zop.CreateDeviceTokenResponse(ctx, deviceState(dc), p.zop, c)
+	if oerr := (*oidc.Error)(nil); errors.As(err, &oerr) && oerr.ErrorType != oidc.ServerError {
+		// The code was used by a concurrent poll, or expired, when its tokens were to be stored.
+		fail(oerr)
+		return
+	}
 	if err != nil {
-		// The code is used up: the device must start again, which is the safe way to fail.
+		// Before the code's transaction committed, the code is left for the next poll; after
+		// it (the ID token's claims), the device must start again.
 		p.cfg.Logger.ErrorContext(ctx, "device token response", "err", err, "client_id", c.GetID())
 		fail(oidc.ErrServerError())
 		return
