@@ -344,7 +344,9 @@ func (p *Provider) preDeviceAuthorization(w http.ResponseWriter, r *http.Request
 
 // authenticateClient identifies the client of a form post: HTTP Basic or client_secret_post
 // for a confidential client, which must authenticate, and client_id alone for a public or
-// native one. Failures are invalid_client (RFC 6749 §5.2).
+// native one. Failures are invalid_client (RFC 6749 §5.2). A failure of our store on the way
+// (the client could not be read) is a server error, answered 503, and never counted as a
+// failed authentication: an outage must not lock a client's address out once it is over.
 func (p *Provider) authenticateClient(r *http.Request) (*client, *oidc.Error) {
 	if blocked, err := p.clientAuthBlocked(r); err != nil {
 		return nil, oidc.ErrServerError()
@@ -352,6 +354,9 @@ func (p *Provider) authenticateClient(r *http.Request) (*client, *oidc.Error) {
 		return nil, &oidc.Error{ErrorType: "too_many_attempts"}
 	}
 	c, err := p.checkClient(r)
+	if err != nil && requestInfoFrom(r.Context()).storeFailed != nil {
+		return nil, oidc.ErrServerError()
+	}
 	if err != nil && err.ErrorType == oidc.InvalidClient {
 		// Only a presented secret is a guess worth counting; a public client probing
 		// Basic without one (see checkClient) is not.

@@ -72,7 +72,9 @@ var (
 	_ zop.CanGetPrivateClaimsFromRequest = (*opStorage)(nil)
 )
 
-// getClient reads a client once per request (see requestInfo.client).
+// getClient reads a client once per request (see requestInfo.client). A failure to read it
+// is noted as the request's store failure: whatever the caller makes of the error, the
+// request is not the client's fault (authenticateClient answers 503 and counts nothing).
 func (s *opStorage) getClient(ctx context.Context, id string) (*storage.Client, error) {
 	ri := requestInfoFrom(ctx)
 	if ri.client != nil && ri.client.ID == id {
@@ -80,6 +82,7 @@ func (s *opStorage) getClient(ctx context.Context, id string) (*storage.Client, 
 	}
 	c, err := s.store.GetClient(ctx, id)
 	if err != nil {
+		noteStoreFailure(ctx, err)
 		return nil, err
 	}
 	ri.client = c
@@ -262,6 +265,9 @@ func (s *opStorage) AuthorizeClientIDSecret(ctx context.Context, id, sec string)
 		return nil
 	}
 	c, err := s.getClient(ctx, id)
+	if storeFailure(err) {
+		return fmt.Errorf("client %q: %w", id, err) // ours, not a wrong secret (noted by getClient)
+	}
 	if err != nil {
 		// Same work as a real check, so a probe cannot time client existence.
 		secret.Equal(secret.HashToken(sec), secret.HashToken(""))
@@ -282,6 +288,7 @@ func (s *opStorage) AuthorizeClientIDSecret(ctx context.Context, id, sec string)
 		if u, ok := s.store.(uncachedClients); ok {
 			fresh, err := u.GetClientUncached(ctx, id)
 			if err != nil {
+				noteStoreFailure(ctx, err)
 				return fmt.Errorf("client %q: %w", id, err)
 			}
 			if fresh.SecretHash != c.SecretHash {
