@@ -22,6 +22,9 @@ type requestInfo struct {
 	issuedGrant *storage.Grant
 	// pushed marks an authorization request whose parameters came from /par (RFC 9126).
 	pushed bool
+	// pushedHash and pushedClient name that pushed request, taken by CreateAuthRequest in
+	// the transaction that stores the auth request (single use, see takePushed).
+	pushedHash, pushedClient string
 	// hintEmail is the email claim of a (shape-checked) id_token_hint, offered on the
 	// sign-in page when the hinted person must sign in.
 	hintEmail string

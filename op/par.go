@@ -6,8 +6,9 @@ package op
 // and gets back a request_uri to send the browser to /authorize with (client_id and
 // request_uri only). The request never travels through the browser, so it cannot be read or
 // altered there, and a confidential client's request is known to come from it. The
-// request_uri is a random secret kept hashed, valid for parRequestLifetime and used once:
-// /authorize takes (deletes) it before anything else, so a replayed or leaked one is refused.
+// request_uri is a random secret kept hashed, valid for parRequestLifetime and used once: it is
+// taken (deleted) in the transaction that stores the auth request made of it, so a replayed
+// or leaked one is refused, and a failure of ours before that leaves it for a reload.
 // A client registered with require_par may only start sign-ins this way.
 
 import (
@@ -107,11 +108,18 @@ func (p *Provider) pushAuthorization(w http.ResponseWriter, r *http.Request) {
 	}{parURIPrefix + token, int(parRequestLifetime / time.Second)}, http.StatusCreated)
 }
 
+// errPeek rolls back the transaction that reads a pushed request without taking it.
+var errPeek = errors.New("op: pushed request read, not taken")
+
 // takePushed replaces an /authorize request that names a request_uri by the pushed request
-// it stands for, taking it (single use). Parameters in the URL other than client_id and
-// request_uri are ignored (RFC 9126 §4): only the pushed ones were authenticated. Without a
-// usable pushed request, the person sees an error page (nothing is known good enough to
-// redirect to).
+// it stands for. Parameters in the URL other than client_id and request_uri are ignored (RFC
+// 9126 §4): only the pushed ones were authenticated. Without a usable pushed request, the
+// person sees an error page (nothing is known good enough to redirect to).
+//
+// The request is only read here (taken in a transaction that is rolled back: the store can
+// only take one), and taken for good by CreateAuthRequest with the auth request it becomes.
+// Taken here, a failure of ours on the way (storing the auth request) left the browser a
+// request_uri already used: its reload said "Sign-in expired".
 func (p *Provider) takePushed(w http.ResponseWriter, r *http.Request, ri *requestInfo) bool {
 	expired := func() bool {
 		p.cfg.ErrorPage(w, r, http.StatusBadRequest, "Sign-in expired",
@@ -124,7 +132,18 @@ func (p *Provider) takePushed(w http.ResponseWriter, r *http.Request, ri *reques
 		p.cfg.Logger.WarnContext(r.Context(), "authorize: request_uri not issued here or without client_id")
 		return expired()
 	}
-	pr, err := p.cfg.Store.TakePushedRequest(r.Context(), secret.HashToken(token), clientID, p.cfg.Now().UTC())
+	hash := secret.HashToken(token)
+	var pr *storage.PushedRequest
+	err := p.cfg.Store.InTx(r.Context(), func(tx storage.Store) error {
+		var err error
+		if pr, err = tx.TakePushedRequest(r.Context(), hash, clientID, p.cfg.Now().UTC()); err != nil {
+			return err
+		}
+		return errPeek
+	})
+	if errors.Is(err, errPeek) {
+		err = nil
+	}
 	if err != nil {
 		if !errors.Is(err, storage.ErrNotFound) && !errors.Is(err, storage.ErrExpired) {
 			// Recorded by the store guard: the fault mapping answers 503 for this page.
@@ -141,5 +160,6 @@ func (p *Provider) takePushed(w http.ResponseWriter, r *http.Request, ri *reques
 	r.Form, r.PostForm = params, url.Values{}
 	r.URL.RawQuery = pr.Params
 	ri.pushed = true
+	ri.pushedHash, ri.pushedClient = hash, clientID
 	return true
 }

@@ -132,7 +132,31 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest
 		v := int64(*req.MaxAge)
 		ar.MaxAge = &v
 	}
-	if err := s.store.CreateAuthRequest(ctx, ar); err != nil {
+	if ri.pushedHash == "" {
+		if err := s.store.CreateAuthRequest(ctx, ar); err != nil {
+			return nil, fmt.Errorf("create auth request: %w", err)
+		}
+		return authRequest{ar}, nil
+	}
+	// A pushed request is used up by the auth request made of it, in one transaction: a
+	// failure to store that leaves it for a reload, and of concurrent loads one gets it.
+	var gone error
+	err := s.store.InTx(ctx, func(tx storage.Store) error {
+		gone = nil // a retried transaction starts over
+		_, err := tx.TakePushedRequest(ctx, ri.pushedHash, ri.pushedClient, now)
+		if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrExpired) {
+			gone = err
+		}
+		if err != nil {
+			return err
+		}
+		return tx.CreateAuthRequest(ctx, ar)
+	})
+	if gone != nil {
+		// Another load of the same request_uri took it since takePushed read it.
+		return nil, oidc.ErrInvalidRequest().WithDescription("the request_uri was already used or has expired").WithParent(gone)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("create auth request: %w", err)
 	}
 	return authRequest{ar}, nil
