@@ -108,16 +108,13 @@ func (p *Provider) pushAuthorization(w http.ResponseWriter, r *http.Request) {
 	}{parURIPrefix + token, int(parRequestLifetime / time.Second)}, http.StatusCreated)
 }
 
-// errPeek rolls back the transaction that reads a pushed request without taking it.
-var errPeek = errors.New("op: pushed request read, not taken")
-
 // takePushed replaces an /authorize request that names a request_uri by the pushed request
 // it stands for. Parameters in the URL other than client_id and request_uri are ignored (RFC
 // 9126 §4): only the pushed ones were authenticated. Without a usable pushed request, the
 // person sees an error page (nothing is known good enough to redirect to).
 //
-// The request is only read here (taken in a transaction that is rolled back: the store can
-// only take one), and taken for good by CreateAuthRequest with the auth request it becomes.
+// The request is only read here, and taken by CreateAuthRequest with the auth request it
+// becomes.
 // Taken here, a failure of ours on the way (storing the auth request) left the browser a
 // request_uri already used: its reload said "Sign-in expired".
 func (p *Provider) takePushed(w http.ResponseWriter, r *http.Request, ri *requestInfo) bool {
@@ -133,17 +130,7 @@ func (p *Provider) takePushed(w http.ResponseWriter, r *http.Request, ri *reques
 		return expired()
 	}
 	hash := secret.HashToken(token)
-	var pr *storage.PushedRequest
-	err := p.cfg.Store.InTx(r.Context(), func(tx storage.Store) error {
-		var err error
-		if pr, err = tx.TakePushedRequest(r.Context(), hash, clientID, p.cfg.Now().UTC()); err != nil {
-			return err
-		}
-		return errPeek
-	})
-	if errors.Is(err, errPeek) {
-		err = nil
-	}
+	pr, err := p.cfg.Store.GetPushedRequest(r.Context(), hash, clientID, p.cfg.Now().UTC())
 	if err != nil {
 		if !errors.Is(err, storage.ErrNotFound) && !errors.Is(err, storage.ErrExpired) {
 			// Recorded by the store guard: the fault mapping answers 503 for this page.

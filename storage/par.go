@@ -25,4 +25,8 @@ type PushedRequestStore interface {
 	// none (unknown, used, or pushed by another client); ErrExpired when it expired at now
 	// (it is removed all the same).
 	TakePushedRequest(ctx context.Context, hash, clientID string, now time.Time) (*PushedRequest, error)
+	// GetPushedRequest returns the request stored under hash for clientID without taking it
+	// (/authorize reads it, and takes it with the auth request made of it). ErrNotFound and
+	// ErrExpired as for TakePushedRequest; an expired one is left to the collector.
+	GetPushedRequest(ctx context.Context, hash, clientID string, now time.Time) (*PushedRequest, error)
 }

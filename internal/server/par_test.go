@@ -224,12 +224,21 @@ func TestPushedAuthorizationRequestStoreFailures(t *testing.T) {
 	}
 	fs.Clear()
 	_, pr, _ := e.push(form, c.ID, c.Secret)
-	fs.Fail("TakePushedRequest")
+	// Reading the pushed request fails: nothing is known good enough to redirect to.
+	fs.Fail("GetPushedRequest")
 	p := e.browser().get(e.issuer + "/authorize?" + url.Values{"client_id": {c.ID}, "request_uri": {pr.RequestURI}}.Encode())
 	if p.status != http.StatusServiceUnavailable || strings.Contains(p.body, "already used") {
 		t.Errorf("authorize with a failing store: %d %.300s", p.status, p.body)
 	}
-	// The request was not consumed by the failure: it still works once the store is back.
+	// Taking it with the auth request fails: the request was read and its redirect URI
+	// checked, so the client hears temporarily_unavailable.
+	fs.Clear()
+	fs.Fail("TakePushedRequest")
+	p = e.browser().get(e.issuer + "/authorize?" + url.Values{"client_id": {c.ID}, "request_uri": {pr.RequestURI}}.Encode())
+	if res := redirectResult(t, p, c.Redirect); res.err != "temporarily_unavailable" {
+		t.Errorf("authorize with the take failing: error %q, want temporarily_unavailable", res.err)
+	}
+	// The request was not consumed by the failures: it still works once the store is back.
 	fs.Clear()
 	p = e.browser().get(e.issuer + "/authorize?" + url.Values{"client_id": {c.ID}, "request_uri": {pr.RequestURI}}.Encode())
 	if p.status != http.StatusOK || !strings.Contains(p.body, `action="/login"`) {

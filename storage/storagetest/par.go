@@ -26,6 +26,25 @@ var parTests = []test{
 		_, err = s.TakePushedRequest(ctx(t), "h1", "c1", base().Add(time.Second))
 		wantErr(t, err, storage.ErrNotFound)
 	}},
+	{"read without taking", func(t *testing.T, s storage.Store) {
+		must(t, s.CreateClient(ctx(t), newClient("c1")))
+		must(t, s.CreateClient(ctx(t), newClient("c2")))
+		must(t, s.PutPushedRequest(ctx(t), &storage.PushedRequest{Hash: "h1", ClientID: "c1",
+			Params: "scope=openid", CreatedAt: base(), ExpiresAt: base().Add(time.Minute)}))
+		_, err := s.GetPushedRequest(ctx(t), "h1", "c2", base())
+		wantErr(t, err, storage.ErrNotFound)
+		_, err = s.GetPushedRequest(ctx(t), "h1", "c1", base().Add(time.Minute))
+		wantErr(t, err, storage.ErrExpired)
+		for range 2 {
+			r, err := s.GetPushedRequest(ctx(t), "h1", "c1", base().Add(time.Second))
+			must(t, err)
+			equal(t, "params", r.Params, "scope=openid")
+		}
+		_, err = s.TakePushedRequest(ctx(t), "h1", "c1", base().Add(time.Second))
+		must(t, err)
+		_, err = s.GetPushedRequest(ctx(t), "h1", "c1", base().Add(time.Second))
+		wantErr(t, err, storage.ErrNotFound)
+	}},
 	{"an expired request is refused and removed", func(t *testing.T, s storage.Store) {
 		must(t, s.CreateClient(ctx(t), newClient("c1")))
 		must(t, s.PutPushedRequest(ctx(t), &storage.PushedRequest{Hash: "h1", ClientID: "c1",

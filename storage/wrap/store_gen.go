@@ -531,6 +531,14 @@ func (s *Store) GetProduct(ctx context.Context, a1 string) (r0 *storage.Product,
 	return
 }
 
+func (s *Store) GetPushedRequest(ctx context.Context, a1 string, a2 string, a3 time.Time) (r0 *storage.PushedRequest, err error) {
+	err = s.around(ctx, "GetPushedRequest", func(ctx context.Context) (err error) {
+		r0, err = s.inner.GetPushedRequest(ctx, a1, a2, a3)
+		return err
+	})
+	return
+}
+
 func (s *Store) GetRefreshToken(ctx context.Context, a1 string) (r0 *storage.RefreshToken, err error) {
 	err = s.around(ctx, "GetRefreshToken", func(ctx context.Context) (err error) {
 		r0, err = s.inner.GetRefreshToken(ctx, a1)
