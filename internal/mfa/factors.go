@@ -114,51 +114,19 @@ func (s *Service) FinishTOTP(ctx context.Context, userID, pending, code, name st
 	return c, nil
 }
 
-// VerifyTOTP checks a sign-in code against each of the person's TOTP credentials, within the
-// attempt limit, and accepts it once: the matched step is recorded with AcceptTOTPStep, whose
-// UPDATE … WHERE last_step < ? decides, so the same code submitted twice (even concurrently,
-// on two instances) succeeds once and then gives ErrCodeReused. It returns the credential
-// that matched.
+// VerifyTOTP checks a sign-in code (CheckTOTP) and spends it at once, for a caller with
+// nothing to commit with it: the same code submitted twice (even concurrently, on two
+// instances) succeeds once and then gives ErrCodeReused. It returns the credential that
+// matched.
 func (s *Service) VerifyTOTP(ctx context.Context, userID, code string) (*storage.MFACredential, error) {
-	if err := s.attempt(ctx, userID); err != nil {
+	c, spend, err := s.CheckTOTP(ctx, userID, code)
+	if err != nil {
 		return nil, err
 	}
-	creds, err := s.Store.ListMFACredentials(ctx, userID)
-	if err != nil {
-		return nil, fmt.Errorf("mfa: list factors: %w", err)
+	if err := spend(ctx, s.Store); err != nil {
+		return nil, err
 	}
-	now := s.now()
-	reused := false
-	for _, c := range creds {
-		if c.Kind != storage.MFATOTP {
-			continue
-		}
-		if s.Sealer == nil {
-			return nil, errors.New("mfa: totp needs a sealer")
-		}
-		key, err := s.Sealer.Open(totpKID(c.ID), c.Secret)
-		if err != nil {
-			return nil, fmt.Errorf("mfa: open totp secret %q: %w", c.ID, err)
-		}
-		step, ok := VerifyTOTP(key, code, now)
-		if !ok {
-			continue
-		}
-		accepted, err := s.Store.AcceptTOTPStep(ctx, c.ID, step, now)
-		if err != nil {
-			return nil, fmt.Errorf("mfa: accept totp step: %w", err)
-		}
-		if !accepted {
-			reused = true
-			continue // another credential of the person's may still match
-		}
-		c.LastStep, c.LastUsedAt = step, &now
-		return c, s.succeeded(ctx, userID)
-	}
-	if reused {
-		return nil, ErrCodeReused
-	}
-	return nil, ErrInvalidCode
+	return c, nil
 }
 
 // RegenerateRecoveryCodes issues a new set of recovery codes and returns them for showing
@@ -171,29 +139,15 @@ func (s *Service) RegenerateRecoveryCodes(ctx context.Context, userID string) ([
 	return plain, nil
 }
 
-// UseRecoveryCode accepts one of the person's unused recovery codes, within the attempt
-// limit, and returns how many remain (so the page can urge a new set when few do). Single use
-// is decided by UseRecoveryCode's UPDATE … WHERE used_at IS NULL.
+// UseRecoveryCode checks a recovery code (CheckRecoveryCode) and spends it at once, for a
+// caller with nothing to commit with it; it returns how many remain.
 func (s *Service) UseRecoveryCode(ctx context.Context, userID, code string) (remaining int, err error) {
-	if err := s.attempt(ctx, userID); err != nil {
+	remaining, spend, err := s.CheckRecoveryCode(ctx, userID, code)
+	if err != nil {
 		return 0, err
 	}
-	h := HashRecoveryCode(code)
-	if h == "" {
-		return 0, ErrInvalidCode
-	}
-	err = s.Store.UseRecoveryCode(ctx, userID, h, s.now())
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		return 0, ErrInvalidCode
-	case err != nil:
-		return 0, fmt.Errorf("mfa: use recovery code: %w", err)
-	}
-	if err := s.succeeded(ctx, userID); err != nil {
+	if err := spend(ctx, s.Store); err != nil {
 		return 0, err
-	}
-	if remaining, err = s.Store.CountRecoveryCodes(ctx, userID); err != nil {
-		return 0, fmt.Errorf("mfa: count recovery codes: %w", err)
 	}
 	return remaining, nil
 }
@@ -226,23 +180,12 @@ func (s *Service) CreateEmailCode(ctx context.Context, userID string) (string, e
 	return "", fmt.Errorf("mfa: store email code: %w", err)
 }
 
-// VerifyEmailCode accepts the person's live emailed code, once, within the attempt limit.
+// VerifyEmailCode checks the person's live emailed code (CheckEmailCode) and spends it at
+// once, for a caller with nothing to commit with it.
 func (s *Service) VerifyEmailCode(ctx context.Context, userID, code string) error {
-	if err := s.attempt(ctx, userID); err != nil {
+	spend, err := s.CheckEmailCode(ctx, userID, code)
+	if err != nil {
 		return err
 	}
-	h := EmailCodeHash(userID, code)
-	if h == "" {
-		return ErrInvalidCode
-	}
-	t, err := s.Store.ConsumeOneTimeToken(ctx, h, storage.TokenEmailCode, s.now())
-	switch {
-	case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrExpired), errors.Is(err, storage.ErrAlreadyUsed):
-		return ErrInvalidCode
-	case err != nil:
-		return fmt.Errorf("mfa: verify email code: %w", err)
-	case !secret.Equal(t.UserID, userID): // cannot happen: the hash covers the user id
-		return ErrInvalidCode
-	}
-	return s.succeeded(ctx, userID)
+	return spend(ctx, s.Store)
 }

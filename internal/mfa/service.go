@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/myaccount/myaccount/internal/secret"
@@ -48,6 +49,8 @@ type Store interface {
 	storage.MFAStore
 	storage.OneTimeTokenStore
 	storage.CounterStore
+	// InTx runs fn in one transaction (storage.Store.InTx).
+	InTx(ctx context.Context, fn func(storage.Store) error) error
 }
 
 // Sealer encrypts secrets at rest with additional authenticated data; *keys.Sealer is one.
@@ -87,6 +90,15 @@ type Service struct {
 	Limits Limits
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Logger hears of best-effort writes that failed; nil means slog.Default.
+	Logger *slog.Logger
+}
+
+func (s *Service) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
 }
 
 func (s *Service) now() time.Time {
@@ -134,14 +146,16 @@ func (s *Service) attempt(ctx context.Context, userID string) error {
 }
 
 // succeeded clears the attempt count after a correct code, so the person's next sign-in does
-// not inherit their typos.
-func (s *Service) succeeded(ctx context.Context, userID string) error {
+// not inherit their typos. It is best effort: a failure is logged, never returned, because
+// failing the sign-in for it would turn our failure into a refused code (the code is accepted
+// by then), and all it leaves behind is a count that expires with its window.
+func (s *Service) succeeded(ctx context.Context, userID string) {
 	for _, k := range []string{attemptKey(userID), dayKey(userID)} {
 		if err := s.Store.ResetCounter(ctx, k); err != nil {
-			return fmt.Errorf("mfa: reset attempts: %w", err)
+			s.logger().WarnContext(ctx, "mfa: reset attempts after a correct code", "err", err, "user_id", userID)
+			return
 		}
 	}
-	return nil
 }
 
 // Enrolled summarises the person's second factors for NextStep. Flagged WebAuthn credentials

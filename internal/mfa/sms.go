@@ -57,24 +57,12 @@ func (s *Service) CreateSMSCode(ctx context.Context, userID, purpose string) (st
 	return "", fmt.Errorf("mfa: store sms code: %w", err)
 }
 
-// VerifySMSCode accepts the person's live SMS code of purpose, once, within the attempt
-// limit shared with every other code.
+// VerifySMSCode checks the person's live SMS code of purpose (CheckSMSCode) and spends it
+// at once, for a caller with nothing to commit with it.
 func (s *Service) VerifySMSCode(ctx context.Context, userID, purpose, code string) error {
-	if err := s.attempt(ctx, userID); err != nil {
+	spend, err := s.CheckSMSCode(ctx, userID, purpose, code)
+	if err != nil {
 		return err
 	}
-	h := SMSCodeHash(purpose, userID, code)
-	if h == "" {
-		return ErrInvalidCode
-	}
-	t, err := s.Store.ConsumeOneTimeToken(ctx, h, purpose, s.now())
-	switch {
-	case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrExpired), errors.Is(err, storage.ErrAlreadyUsed):
-		return ErrInvalidCode
-	case err != nil:
-		return fmt.Errorf("mfa: verify sms code: %w", err)
-	case !secret.Equal(t.UserID, userID):
-		return ErrInvalidCode
-	}
-	return s.succeeded(ctx, userID)
+	return spend(ctx, s.Store)
 }
