@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"github.com/myaccount/myaccount/internal/mfa"
 	"github.com/myaccount/myaccount/internal/mfa/webauthnx"
 	"github.com/myaccount/myaccount/internal/phone"
+	"github.com/myaccount/myaccount/internal/sessions"
 	"github.com/myaccount/myaccount/storage"
 )
 
@@ -155,22 +157,39 @@ func (h *Handler) mfaPost(w http.ResponseWriter, r *http.Request) {
 		}
 		h.renderMFA(w, r, u, p, "", notice, http.StatusOK)
 		return
+	}
+	// A good code is only checked here: it is spent with the session it completes
+	// (secondFactorDone), so a failure of ours before that leaves it good for a retry.
+	var spend mfa.Spend
+	switch method {
 	case "sms_code":
-		err = h.cfg.MFA.VerifySMSCode(r.Context(), u.ID, storage.TokenSMSCode, code)
+		spend, err = h.cfg.MFA.CheckSMSCode(r.Context(), u.ID, storage.TokenSMSCode, code)
 		ev.SMSCode = true
 	case "totp":
-		_, err = h.cfg.MFA.VerifyTOTP(r.Context(), u.ID, code)
+		_, spend, err = h.cfg.MFA.CheckTOTP(r.Context(), u.ID, code)
 		ev.OTP = true
 	case "recovery_code":
 		var left int
-		left, err = h.cfg.MFA.UseRecoveryCode(r.Context(), u.ID, code)
+		left, spend, err = h.cfg.MFA.CheckRecoveryCode(r.Context(), u.ID, code)
 		ev.OTP = true
 		if err == nil && left <= 2 {
 			h.cfg.Logger.InfoContext(r.Context(), "few recovery codes left", "user_id", u.ID, "left", left)
 		}
 	case "email_code":
-		err = h.cfg.MFA.VerifyEmailCode(r.Context(), u.ID, code)
+		spend, err = h.cfg.MFA.CheckEmailCode(r.Context(), u.ID, code)
 		ev.EmailCode = true
+	}
+	if err == nil {
+		if err = h.secondFactorDone(w, r, u, p, ev, method, r.PostFormValue("remember") != "", false, spend); err == nil {
+			return
+		}
+		// The code was spent by another request since it was checked: answered below as
+		// the check would answer now, and the sign-in stays at this step (its cookie may
+		// have been replaced or cleared on the way).
+		if serr := h.sealCookie(w, signinCookie, pendingPurpose, *p, time.Unix(p.Expires, 0).Sub(h.now())); serr != nil {
+			h.fail(w, r, "pending sign-in", serr)
+			return
+		}
 	}
 	m := h.meta(r, lang)
 	if err != nil && !fault.Is(err) && method != "email_code" && method != "sms_code" {
@@ -200,7 +219,6 @@ func (h *Handler) mfaPost(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, "check second factor", err)
 		return
 	}
-	h.secondFactorDone(w, r, u, p, ev, method, r.PostFormValue("remember") != "", false)
 }
 
 // wrongCodeText says a code was wrong and what to try next, for the kind of code it was.
@@ -217,10 +235,36 @@ func wrongCodeText(T func(string, ...any) string, method string) string {
 	}
 }
 
-// secondFactorDone finishes a sign-in after a factor: remembers the method (offered first next
-// time) and, if asked, the browser; then continues. JSON callers get {"redirect": …}.
-func (h *Handler) secondFactorDone(w http.ResponseWriter, r *http.Request, u *storage.User, p *pendingSignIn, ev mfa.Evidence, method string, remember, asJSON bool) {
+// secondFactorDone finishes a sign-in after a factor: continues (the session, or the next
+// factor due), then remembers the method (offered first next time) and, if asked, the
+// browser. JSON callers get {"redirect": …}. spend (nil: none) is the single use of the
+// code that proved the factor: it commits with the session, or on its own when no session
+// starts yet. Its refusal (ErrInvalidCode, ErrCodeReused: spent by a concurrent request) is
+// returned for the caller to answer; every other outcome is answered here.
+func (h *Handler) secondFactorDone(w http.ResponseWriter, r *http.Request, u *storage.User, p *pendingSignIn, ev mfa.Evidence, method string, remember, asJSON bool, spend mfa.Spend) error {
 	ctx := r.Context()
+	next := r
+	if spend != nil {
+		next = r.WithContext(sessions.WithAlso(ctx, func(ctx context.Context, tx storage.Store, _ *storage.Session) error {
+			return spend(ctx, tx)
+		}))
+	}
+	var f *authFlow
+	if p.Flow != "" {
+		f = h.optionalFlow(r, p.Flow)
+	}
+	target, s, err := h.nextStep(w, next, u, mfa.EvidenceFromAMR(p.AMR).Merge(ev), f, p.Return, false)
+	if err == nil && s == nil && spend != nil {
+		// Another factor is due: no session commits with the code, so it is spent now.
+		err = spend(ctx, h.cfg.MFA.Store)
+	}
+	if errors.Is(err, mfa.ErrInvalidCode) || errors.Is(err, mfa.ErrCodeReused) {
+		return err
+	}
+	if err != nil {
+		h.fail(w, r, "finish sign-in", err)
+		return nil
+	}
 	if u.PreferredMFA != method && method != "recovery_code" {
 		if _, err := h.cfg.Store.UpdateUser(ctx, u.ID, func(x *storage.User) error { x.PreferredMFA = method; return nil }); err != nil {
 			h.cfg.Logger.WarnContext(ctx, "remember preferred factor", "err", err)
@@ -233,21 +277,13 @@ func (h *Handler) secondFactorDone(w http.ResponseWriter, r *http.Request, u *st
 				HttpOnly: true, Secure: h.cfg.SecureCookies, SameSite: http.SameSiteLaxMode})
 		}
 	}
-	var f *authFlow
-	if p.Flow != "" {
-		f = h.optionalFlow(r, p.Flow)
-	}
-	target, _, err := h.nextStep(w, r, u, mfa.EvidenceFromAMR(p.AMR).Merge(ev), f, p.Return, false)
-	if err != nil {
-		h.fail(w, r, "finish sign-in", err)
-		return
-	}
 	h.cfg.Accounts.Audit(ctx, u.ID, "mfa_passed", h.meta(r, h.lang(r, u)), method)
 	if asJSON {
 		writeJSON(w, http.StatusOK, map[string]string{"redirect": target})
-		return
+		return nil
 	}
 	http.Redirect(w, r, target, http.StatusSeeOther)
+	return nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -357,7 +393,7 @@ func (h *Handler) mfaWebAuthnFinish(w http.ResponseWriter, r *http.Request) {
 	if !h.recordAssertion(w, r, u, a, err) {
 		return
 	}
-	h.secondFactorDone(w, r, u, p, a.Evidence(), "webauthn", in.Remember, true)
+	_ = h.secondFactorDone(w, r, u, p, a.Evidence(), "webauthn", in.Remember, true, nil) // no code to refuse
 }
 
 // recordAssertion stores the new signature count (flagging a clone) and answers failures.

@@ -1,0 +1,149 @@
+package server_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"testing"
+
+	"github.com/myaccount/myaccount/internal/config"
+	"github.com/myaccount/myaccount/internal/mail/mailtest"
+	"github.com/myaccount/myaccount/storage"
+	"github.com/myaccount/myaccount/storage/faultstore"
+)
+
+// A failure of ours after a second-step code was found good must not spend the code: the
+// person is answered 503 "try again", and the same code then signs them in. (Spending it
+// before the session is stored used to leave a recovery code burned and a TOTP code refused
+// as a replay on the retry.)
+
+// mfaRetry posts a code to /mfa with the CSRF token of the two-step page p, as the same form
+// sent again after a 503 page.
+func mfaRetry(b *browser, p *page, method, code string) *page {
+	b.t.Helper()
+	return b.post(b.issuer+"/mfa", url.Values{"csrf_token": {p.formValues().Get("csrf_token")}, "method": {method}, "code": {code}})
+}
+
+// mustUnavailable fails unless p is our 503 "try again" answer.
+func mustUnavailable(t testing.TB, what string, p *page) {
+	t.Helper()
+	if p.status != http.StatusServiceUnavailable {
+		t.Fatalf("%s: %d at %s, want 503:\n%.800s", what, p.status, p.url, p.body)
+	}
+}
+
+func TestMFAFaultRecoveryCodeNotBurned(t *testing.T) {
+	e, fs := faultEnv(t, nil)
+	e.clock.Advance(0)
+	const email = "recovery.fault@example.com"
+	u := e.addUser(email)
+	b := e.browser()
+	e.passwordSignIn(b, email)
+	_, p := e.enrolTOTP(b, b.get(e.issuer+"/account/security"), "")
+	codes := recoveryCodes(p)
+	if len(codes) != 10 {
+		t.Fatalf("%d recovery codes shown, want 10", len(codes))
+	}
+	e.signOut(b)
+	unused := func() int {
+		t.Helper()
+		n, err := e.store.CountRecoveryCodes(context.Background(), u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	// The session cannot be stored: 503, the code stays unused, and the same code works.
+	p = e.passwordSignIn(b, email)
+	fs.Add(faultstore.Rule{Method: "CreateSession", Times: 1, Err: faultstore.ErrInjected})
+	got := b.mfaPost(p, "recovery_code", codes[0], false)
+	fs.Clear()
+	mustUnavailable(t, "recovery code while the session cannot be stored", got)
+	if n := unused(); n != 10 {
+		t.Fatalf("after a failed session start %d unused recovery codes, want 10 (the code was burned)", n)
+	}
+	got = mfaRetry(b, p, "recovery_code", codes[0])
+	mustAt(t, got, "/account", "Your account")
+	if n := unused(); n != 9 {
+		t.Errorf("after the retry %d unused recovery codes, want 9", n)
+	}
+	e.signOut(b)
+
+	// Clearing the typo counters is bookkeeping: its failure does not fail the sign-in.
+	p = e.passwordSignIn(b, email)
+	fs.Add(faultstore.Rule{Method: "ResetCounter", Times: 1, Err: faultstore.ErrInjected})
+	got = b.mfaPost(p, "recovery_code", codes[1], false)
+	fs.Clear()
+	mustAt(t, got, "/account", "Your account")
+	if n := unused(); n != 8 {
+		t.Errorf("%d unused recovery codes, want 8", n)
+	}
+	e.signOut(b)
+
+	// A spent code is still refused as wrong.
+	p = e.passwordSignIn(b, email)
+	got = b.mfaPost(p, "recovery_code", codes[0], false)
+	mustAt(t, got, "/mfa", "The code is not correct.")
+}
+
+func TestMFAFaultTOTPCodeNotReplay(t *testing.T) {
+	e, fs := faultEnv(t, nil)
+	e.clock.Advance(0) // a still clock: the retry is within the same code's window
+	const email = "totp.fault@example.com"
+	e.addUser(email)
+	b := e.browser()
+	e.passwordSignIn(b, email)
+	key, _ := e.enrolTOTP(b, b.get(e.issuer+"/account/security"), "")
+	e.signOut(b)
+	e.nextTOTPStep()
+
+	for _, m := range []string{"CreateSession", "ResetCounter"} {
+		p := e.passwordSignIn(b, email)
+		code := e.totpNow(key)
+		fs.Add(faultstore.Rule{Method: m, Times: 1, Err: faultstore.ErrInjected})
+		got := b.mfaPost(p, "totp", code, false)
+		fs.Clear()
+		if m == "ResetCounter" {
+			// Bookkeeping only: the sign-in goes on.
+			mustAt(t, got, "/account", "Your account")
+		} else {
+			mustUnavailable(t, "app code while the session cannot be stored", got)
+			got = mfaRetry(b, p, "totp", code)
+			mustAt(t, got, "/account", "Your account") // not "This code was already used"
+		}
+		e.signOut(b)
+		// Once signed in with it, the code is a replay.
+		p = e.passwordSignIn(b, email)
+		got = b.mfaPost(p, "totp", code, false)
+		mustAt(t, got, "/mfa", "This code was already used")
+		e.nextTOTPStep()
+	}
+}
+
+func TestMFAFaultEmailCodeNotSpent(t *testing.T) {
+	var fs *faultstore.Store
+	e := newEnvWith(t, envOptions{smtp: mailtest.NewServer(t),
+		configure: func(c *config.Config) { c.MFA.EmailCodeForNewBrowsers = true },
+		wrapStore: func(s storage.Store) storage.Store { fs = faultstore.New(s); return fs }})
+	e.clock.Advance(0)
+	const email = "email.fault@example.com"
+	e.addUser(email)
+
+	for _, m := range []string{"CreateSession", "ResetCounter"} {
+		b := e.browser() // a new browser: its sign-in asks for an emailed code
+		p := e.passwordSignIn(b, email)
+		mustEmailCodeStep(t, p, email)
+		code := e.signInCode(email)
+		fs.Add(faultstore.Rule{Method: m, Times: 1, Err: faultstore.ErrInjected})
+		got := b.mfaPost(p, "email_code", code, false)
+		fs.Clear()
+		if m == "ResetCounter" {
+			mustAt(t, got, "/account", "Your account")
+			continue
+		}
+		mustUnavailable(t, "emailed code while the session cannot be stored", got)
+		got = mfaRetry(b, p, "email_code", code)
+		mustAt(t, got, "/account", "Your account")
+	}
+}
