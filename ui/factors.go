@@ -281,19 +281,24 @@ func (h *Handler) totpConfirm(w http.ResponseWriter, r *http.Request) {
 		}, http.StatusOK)
 		return
 	}
-	// One pending enrolment adds one app, even when the form is sent twice.
-	if first, err := h.cfg.Guard.Allow(ctx, guard.TOTPEnrolment, pending); err != nil {
-		h.fail(w, r, "count totp enrolment", err)
-		return
-	} else if !first {
-		http.Redirect(w, r, "/account/security", http.StatusSeeOther)
-		return
-	}
 	if name == "" {
 		name = h.cfg.I18n.T(lang, "Authenticator app")
 	}
 	first := !h.hasStrongFactor(r, u)
-	if _, err := h.cfg.MFA.FinishTOTP(ctx, u.ID, pending, code, name); err != nil {
+	// One pending enrolment adds one app, even when the form is sent twice: FinishTOTP's
+	// write decides (ErrEnrolmentDone), so a failure of ours before it leaves the same form
+	// good for a retry.
+	_, err = h.cfg.MFA.FinishTOTP(ctx, u.ID, pending, code, name)
+	if errors.Is(err, mfa.ErrEnrolmentDone) {
+		// Added by an earlier post of this form, which answered (or lost its answer).
+		page := "/account/security?done=totp"
+		if ep.AuthRequestID != "" {
+			page += "&authRequestID=" + url.QueryEscape(ep.AuthRequestID)
+		}
+		http.Redirect(w, r, page, http.StatusSeeOther)
+		return
+	}
+	if err != nil {
 		h.fail(w, r, "finish totp", err)
 		return
 	}

@@ -50,18 +50,21 @@ func (s *Service) AddWebAuthn(ctx context.Context, c *storage.MFACredential) err
 // a browser remembered after an emailed code (or before the factor existed) must not skip
 // the new one. FinishTOTP and AddWebAuthn call it.
 func (s *Service) FactorAdded(ctx context.Context, userID string) error {
-	if err := s.ForgetBrowsers(ctx, userID); err != nil {
-		return err
+	return forgetBrowsers(ctx, s.Store, userID)
+}
+
+// forgetBrowsers is ForgetBrowsers through st: the service's store or the transaction that
+// stores a new factor.
+func forgetBrowsers(ctx context.Context, st Store, userID string) error {
+	if err := st.DeleteTrustedBrowsers(ctx, userID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("mfa: forget trusted browsers: %w", err)
 	}
 	return nil
 }
 
 // ForgetBrowsers makes every browser of the person ask for the second step again.
 func (s *Service) ForgetBrowsers(ctx context.Context, userID string) error {
-	if err := s.Store.DeleteTrustedBrowsers(ctx, userID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return fmt.Errorf("mfa: forget trusted browsers: %w", err)
-	}
-	return nil
+	return forgetBrowsers(ctx, s.Store, userID)
 }
 
 // EnsureRecoveryCodes issues a fresh set of recovery codes when the person has no unused

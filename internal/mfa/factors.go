@@ -2,12 +2,14 @@ package mfa
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base32"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
-	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/storage"
 )
 
@@ -85,9 +87,14 @@ func (s *Service) ResumeTOTP(userID, account, pending string) (*TOTPEnrolment, e
 // FinishTOTP confirms a pending enrolment with a code from the app (proving the person
 // scanned it and their clock is right) and stores the credential: the secret sealed with the
 // new credential's id, and the confirming step as already used, so the code just typed cannot
-// be replayed at sign-in. A wrong code is ErrInvalidCode and leaves pending usable. Remembered
-// browsers are forgotten (FactorAdded); when that fails the credential is stored and returned
-// with the error.
+// be replayed at sign-in. Remembered browsers are forgotten (FactorAdded) in the same
+// transaction. A wrong code is ErrInvalidCode and leaves pending usable.
+//
+// One pending enrolment adds one app, decided by the write itself: the credential's id is
+// derived from pending, so a second confirmation of it (the form sent twice, or again after
+// a failure whose answer was lost) conflicts and is ErrEnrolmentDone. A failure of ours
+// stores nothing and leaves pending usable for the retry, so the secret the app now holds is
+// never lost to it.
 func (s *Service) FinishTOTP(ctx context.Context, userID, pending, code, name string) (*storage.MFACredential, error) {
 	key, err := s.openPending(userID, pending)
 	if err != nil {
@@ -98,20 +105,34 @@ func (s *Service) FinishTOTP(ctx context.Context, userID, pending, code, name st
 	if !ok {
 		return nil, ErrInvalidCode
 	}
-	id := secret.NewID()
+	id := enrolmentID(pending)
 	sealed, err := s.Sealer.Seal(totpKID(id), key)
 	if err != nil {
 		return nil, fmt.Errorf("mfa: seal totp secret: %w", err)
 	}
 	c := &storage.MFACredential{ID: id, UserID: userID, Kind: storage.MFATOTP, Name: name,
 		Secret: sealed, LastStep: step, CreatedAt: now, LastUsedAt: &now}
-	if err := s.Store.CreateMFACredential(ctx, c); err != nil {
+	err = s.Store.InTx(ctx, func(tx storage.Store) error {
+		if err := tx.CreateMFACredential(ctx, c); err != nil {
+			return err
+		}
+		return forgetBrowsers(ctx, tx, userID) // FactorAdded, with the credential
+	})
+	switch {
+	case errors.Is(err, storage.ErrConflict):
+		return nil, ErrEnrolmentDone
+	case err != nil:
 		return nil, fmt.Errorf("mfa: store totp credential: %w", err)
 	}
-	if err := s.FactorAdded(ctx, userID); err != nil {
-		return c, err
-	}
 	return c, nil
+}
+
+// enrolmentID is the id of the credential a pending TOTP enrolment becomes: in NewID's form
+// (26 characters of [a-z2-7]), derived from the sealed enrolment, which is random and bound
+// to its person, so that storing it twice conflicts.
+func enrolmentID(pending string) string {
+	sum := sha256.Sum256([]byte("mfa-totp-enrolment:" + pending))
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:16]))
 }
 
 // VerifyTOTP checks a sign-in code (CheckTOTP) and spends it at once, for a caller with

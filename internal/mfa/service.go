@@ -27,6 +27,8 @@ var (
 	// ErrEnrolmentExpired: a pending TOTP enrolment that does not open, belongs to someone
 	// else, or is too old.
 	ErrEnrolmentExpired = errors.New("mfa: enrolment expired or invalid")
+	// ErrEnrolmentDone: a pending TOTP enrolment that was already confirmed and stored.
+	ErrEnrolmentDone = errors.New("mfa: enrolment already finished")
 	// ErrCeremonyInvalid: ceremony state that is unknown, expired, already taken, or another
 	// person's.
 	ErrCeremonyInvalid = errors.New("mfa: ceremony expired, used or unknown")
