@@ -403,7 +403,11 @@ func (h *Handler) recoveryCodesRegenerate(w http.ResponseWriter, r *http.Request
 	}
 	ctx := r.Context()
 	enrolled, err := h.enrolled(r, u)
-	if err != nil || !enrolled.Strong() {
+	if err != nil {
+		h.fail(w, r, "enrolled factors", err) // ours: not "nothing to regenerate"
+		return
+	}
+	if !enrolled.Strong() {
 		// Recovery codes stand in for a factor; without one they would open nothing.
 		http.Redirect(w, r, "/account/security", http.StatusSeeOther)
 		return
