@@ -571,7 +571,9 @@ func (h *Handler) keyFinish(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	lang := h.lang(r, u)
-	state, err := h.cfg.MFA.TakeCeremony(ctx, u.ID, in.Handle)
+	// The ceremony is used up with the credential's write (AddWebAuthn), so a failure of
+	// ours before that leaves the same answer good for a retry.
+	state, take, err := h.cfg.MFA.CheckCeremony(ctx, u.ID, in.Handle)
 	if err != nil {
 		h.jsonError(w, r, u, http.StatusBadRequest, i18n.N("This took too long. Please try again."))
 		return
@@ -601,7 +603,11 @@ func (h *Handler) keyFinish(w http.ResponseWriter, r *http.Request) {
 	first := !h.hasStrongFactor(r, u)
 	row, err := webauthnx.NewMFACredential(u.ID, name, reg, h.now())
 	if err == nil {
-		err = h.cfg.MFA.AddWebAuthn(ctx, row) // forgets remembered browsers too
+		err = h.cfg.MFA.AddWebAuthn(ctx, row, take) // forgets remembered browsers too
+	}
+	if errors.Is(err, mfa.ErrCeremonyInvalid) { // answered by a concurrent request
+		h.jsonError(w, r, u, http.StatusBadRequest, i18n.N("This took too long. Please try again."))
+		return
 	}
 	if errors.Is(err, storage.ErrConflict) {
 		h.jsonError(w, r, u, http.StatusConflict, i18n.N("This security key or passkey is already registered."))

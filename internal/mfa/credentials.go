@@ -34,16 +34,26 @@ func (s *Service) Factor(ctx context.Context, userID, id string) (*storage.MFACr
 }
 
 // AddWebAuthn stores a registered WebAuthn credential (webauthnx.NewMFACredential) and
-// forgets remembered browsers, as every new factor does (see FactorAdded). A credential
-// registered already is storage.ErrConflict.
-func (s *Service) AddWebAuthn(ctx context.Context, c *storage.MFACredential) error {
+// forgets remembered browsers, as every new factor does (see FactorAdded), in one
+// transaction with take (nil: none), the use of the registration's ceremony (CheckCeremony):
+// a failure of ours stores nothing and leaves the ceremony good for a retry. A credential
+// registered already is storage.ErrConflict; a ceremony used meanwhile ErrCeremonyInvalid.
+func (s *Service) AddWebAuthn(ctx context.Context, c *storage.MFACredential, take Spend) error {
 	if c.Kind != storage.MFAWebAuthn {
 		return fmt.Errorf("mfa: add webauthn: credential of kind %q", c.Kind)
 	}
-	if err := s.Store.CreateMFACredential(ctx, c); err != nil {
-		return fmt.Errorf("mfa: store webauthn credential: %w", err)
-	}
-	return s.FactorAdded(ctx, c.UserID)
+	err := s.Store.InTx(ctx, func(tx storage.Store) error {
+		if take != nil {
+			if err := take(ctx, tx); err != nil {
+				return err
+			}
+		}
+		if err := tx.CreateMFACredential(ctx, c); err != nil {
+			return fmt.Errorf("mfa: store webauthn credential: %w", err)
+		}
+		return forgetBrowsers(ctx, tx, c.UserID) // FactorAdded, with the credential
+	})
+	return err
 }
 
 // FactorAdded applies what follows a new factor: remembered browsers are forgotten, because

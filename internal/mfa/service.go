@@ -229,10 +229,35 @@ func (s *Service) SaveCeremony(ctx context.Context, userID string, state []byte)
 // challenge can be answered once: a second take, an expired one, an unknown handle or another
 // person's all give ErrCeremonyInvalid.
 func (s *Service) TakeCeremony(ctx context.Context, userID, handle string) ([]byte, error) {
+	return s.takeCeremony(ctx, s.Store, userID, handle)
+}
+
+// CheckCeremony is TakeCeremony without using the state up: it returns the state and the
+// Spend that takes it, for the transaction that stores what the ceremony made (AddWebAuthn),
+// so that a failure of ours in between leaves the ceremony good for the same answer again.
+func (s *Service) CheckCeremony(ctx context.Context, userID, handle string) ([]byte, Spend, error) {
+	take := func(ctx context.Context, tx Store) error {
+		_, err := s.takeCeremony(ctx, tx, userID, handle)
+		return err
+	}
+	var state []byte
+	err := s.try(ctx, func(tx storage.Store) error {
+		var err error
+		state, err = s.takeCeremony(ctx, tx, userID, handle)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return state, take, nil
+}
+
+// takeCeremony is TakeCeremony through st.
+func (s *Service) takeCeremony(ctx context.Context, st Store, userID, handle string) ([]byte, error) {
 	if handle == "" {
 		return nil, ErrCeremonyInvalid
 	}
-	t, err := s.Store.ConsumeOneTimeToken(ctx, secret.HashToken(handle), PurposeCeremony, s.now())
+	t, err := st.ConsumeOneTimeToken(ctx, secret.HashToken(handle), PurposeCeremony, s.now())
 	switch {
 	case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrExpired), errors.Is(err, storage.ErrAlreadyUsed):
 		return nil, fmt.Errorf("%w: %w", ErrCeremonyInvalid, err)

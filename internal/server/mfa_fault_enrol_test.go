@@ -1,12 +1,16 @@
 package server_test
 
 import (
+	"bytes"
 	"encoding/base32"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 
+	"github.com/myaccount/myaccount/internal/mfa/webauthnx/softauthn"
+	"github.com/myaccount/myaccount/storage"
 	"github.com/myaccount/myaccount/storage/faultstore"
 )
 
@@ -82,5 +86,49 @@ func TestMFAFaultRecoveryCodesRegenerateReadFailure(t *testing.T) {
 	fs.Clear()
 	if got.status != http.StatusServiceUnavailable {
 		t.Fatalf("regenerating codes while the factors cannot be read: %d at %s, want 503", got.status, got.url)
+	}
+}
+
+// A failure of ours while storing a new security key or passkey leaves its registration
+// ceremony good for the same answer again.
+func TestMFAFaultKeyRegistrationRetry(t *testing.T) {
+	var fs *faultstore.Store
+	e := newEnvWith(t, envOptions{localhost: true,
+		wrapStore: func(s storage.Store) storage.Store { fs = faultstore.New(s); return fs }})
+	const email = "key.fault@example.com"
+	u := e.addUser(email)
+	browserSide := softauthn.Client{Origin: e.issuer, RPID: "localhost"}
+	k := softauthn.New(t)
+	b := e.browser()
+	e.passwordSignIn(b, email)
+	csrf := csrfOf(t, b.get(e.issuer+"/account/security"))
+	st, begin := b.postJSON(e.issuer+"/account/security/webauthn/begin", csrf, nil)
+	if st != http.StatusOK {
+		t.Fatalf("begin: %d %s", st, begin)
+	}
+	finish := map[string]any{"handle": jsonString(t, begin, "handle"), "name": "Key",
+		"credential": json.RawMessage(k.Create(t, begin["options"], browserSide))}
+
+	fs.Add(faultstore.Rule{Method: "CreateMFACredential", Times: 1, Err: faultstore.ErrInjected})
+	raw, _ := json.Marshal(finish)
+	req, _ := http.NewRequest(http.MethodPost, e.issuer+"/account/security/webauthn/finish", bytes.NewReader(raw))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-CSRF-Token", csrf)
+	got := b.do(req) // our 503 page, not JSON
+	fs.Clear()
+	mustUnavailable(t, "finish while the key cannot be stored", got)
+	if n := len(e.factors(u.ID)); n != 0 {
+		t.Fatalf("%d factors stored after the failure, want 0", n)
+	}
+	st, fin := b.postJSON(e.issuer+"/account/security/webauthn/finish", csrf, finish)
+	if st != http.StatusOK {
+		t.Fatalf("the same finish again: %d %s, want 200", st, fin)
+	}
+	if n := len(e.factors(u.ID)); n != 1 {
+		t.Fatalf("%d factors stored after the retry, want 1", n)
+	}
+	// Answered once: the ceremony is used up.
+	if st, _ := b.postJSON(e.issuer+"/account/security/webauthn/finish", csrf, finish); st == http.StatusOK {
+		t.Error("a registration ceremony was finished twice")
 	}
 }
