@@ -334,7 +334,7 @@ func (h *Handler) afterEnrol(w http.ResponseWriter, r *http.Request, s *storage.
 	}
 	target := page
 	if continues {
-		t, _, err := h.nextStep(w, r, u, mfa.EvidenceFromAMR(s.AMR).Merge(ev), h.optionalFlow(r, ep.AuthRequestID), "", false)
+		t, _, err := h.nextStep(w, r, u, mfa.EvidenceFromAMR(s.AMR).Merge(ev), h.optionalFlow(r, ep.AuthRequestID), "", false, nil)
 		if err != nil {
 			h.cfg.Logger.ErrorContext(ctx, "continue sign-in after enrolment", "err", err)
 		} else {

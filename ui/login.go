@@ -196,7 +196,7 @@ func (h *Handler) loginGet(w http.ResponseWriter, r *http.Request) {
 			h.redirectError(w, r, f.ar, "interaction_required", "a second factor is required")
 			return
 		}
-		target, _, err := h.nextStep(w, r, u, ev, f, "", false)
+		target, _, err := h.nextStep(w, r, u, ev, f, "", false, nil)
 		if err != nil {
 			h.fail(w, r, "step up", err)
 			return
@@ -297,7 +297,7 @@ func (h *Handler) loginPost(w http.ResponseWriter, r *http.Request) {
 	}
 	// A request that needs nothing else of the person is completed with the session, in one
 	// transaction, and the browser goes on to the provider's callback.
-	target, sess, err := h.nextStep(w, r, u, mfa.Evidence{Password: true}, f, ret, true)
+	target, sess, err := h.nextStep(w, r, u, mfa.Evidence{Password: true}, f, ret, true, nil)
 	switch {
 	case errors.Is(err, errFlowGone):
 		h.flowGonePage(w, r)

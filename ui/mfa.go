@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -18,7 +17,6 @@ import (
 	"github.com/myaccount/myaccount/internal/mfa"
 	"github.com/myaccount/myaccount/internal/mfa/webauthnx"
 	"github.com/myaccount/myaccount/internal/phone"
-	"github.com/myaccount/myaccount/internal/sessions"
 	"github.com/myaccount/myaccount/storage"
 )
 
@@ -243,17 +241,11 @@ func wrongCodeText(T func(string, ...any) string, method string) string {
 // returned for the caller to answer; every other outcome is answered here.
 func (h *Handler) secondFactorDone(w http.ResponseWriter, r *http.Request, u *storage.User, p *pendingSignIn, ev mfa.Evidence, method string, remember, asJSON bool, spend mfa.Spend) error {
 	ctx := r.Context()
-	next := r
-	if spend != nil {
-		next = r.WithContext(sessions.WithAlso(ctx, func(ctx context.Context, tx storage.Store, _ *storage.Session) error {
-			return spend(ctx, tx)
-		}))
-	}
 	var f *authFlow
 	if p.Flow != "" {
 		f = h.optionalFlow(r, p.Flow)
 	}
-	target, s, err := h.nextStep(w, next, u, mfa.EvidenceFromAMR(p.AMR).Merge(ev), f, p.Return, false)
+	target, s, err := h.nextStep(w, r, u, mfa.EvidenceFromAMR(p.AMR).Merge(ev), f, p.Return, false, spend)
 	if err == nil && s == nil && spend != nil {
 		// Another factor is due: no session commits with the code, so it is spent now.
 		err = spend(ctx, h.cfg.MFA.Store)
@@ -494,7 +486,7 @@ func (h *Handler) passkeyFinish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := h.optionalFlow(r, in.AuthRequestID)
-	target, _, err := h.nextStep(w, r, u, a.Evidence(), f, in.Return, false)
+	target, _, err := h.nextStep(w, r, u, a.Evidence(), f, in.Return, false, nil)
 	if errors.Is(err, errNeedPassword) {
 		h.jsonError(w, r, u, http.StatusUnauthorized, i18n.N("Your passkey did not confirm it is you. Sign in with your password."))
 		return

@@ -173,7 +173,12 @@ var errFlowGone = errors.New("ui: the authorization request is finished or expir
 // and which needs nothing else of the person (see planCompletion) is completed together with
 // the session, and the browser goes straight to the provider's callback; errFlowGone (with
 // the session) when that request can no longer be completed.
-func (h *Handler) nextStep(w http.ResponseWriter, r *http.Request, u *storage.User, ev mfa.Evidence, f *authFlow, ret string, complete bool) (string, *storage.Session, error) {
+//
+// spend (nil: none) is the single use of the code that proved the last factor: it commits
+// with the session when one starts here (finishSignIn), so that a failure of ours leaves the
+// code good for a retry; when another factor is due, no session starts and the caller spends
+// it on its own.
+func (h *Handler) nextStep(w http.ResponseWriter, r *http.Request, u *storage.User, ev mfa.Evidence, f *authFlow, ret string, complete bool, spend mfa.Spend) (string, *storage.Session, error) {
 	enrolled, err := h.enrolled(r, u)
 	if err != nil {
 		return "", nil, err
@@ -190,7 +195,7 @@ func (h *Handler) nextStep(w http.ResponseWriter, r *http.Request, u *storage.Us
 		if complete && f != nil {
 			c = h.planCompletion(r, f, u)
 		}
-		s, err := h.finishSignIn(w, r, u, ev, f, true, c)
+		s, err := h.finishSignIn(w, r, u, ev, f, true, c, spend)
 		switch {
 		case err != nil:
 			return "", nil, err
@@ -202,7 +207,7 @@ func (h *Handler) nextStep(w http.ResponseWriter, r *http.Request, u *storage.Us
 		return c.target(r.Context(), h), s, nil
 	case mfa.StepEnrol:
 		// Stepped up, not refused: the person sets up a factor, then the request continues.
-		s, err := h.finishSignIn(w, r, u, ev, f, false, nil)
+		s, err := h.finishSignIn(w, r, u, ev, f, false, nil, spend)
 		q := url.Values{"enrol": {"1"}}
 		if flow != "" {
 			q.Set("authRequestID", flow)
@@ -245,10 +250,11 @@ func (h *Handler) nextStep(w http.ResponseWriter, r *http.Request, u *storage.Us
 // reissueBinding), the "login" event (when login: not for a person who must first set up a
 // factor), the owner's "new sign-in" notice when this browser carries no device cookie for u
 // (it never signed in to u, or another account signed in here since) and no emailed code
-// was entered in this sign-in, and the completion of c's request (nil: none). The event and
-// the notice are best effort (see account.SignInRecords). Then it sets the cookies, among
-// them the device cookie.
-func (h *Handler) finishSignIn(w http.ResponseWriter, r *http.Request, u *storage.User, ev mfa.Evidence, f *authFlow, login bool, c *completion) (*storage.Session, error) {
+// was entered in this sign-in, the completion of c's request (nil: none) and the single use
+// of the code that proved the last factor (spend, nil: none). The event and the notice are
+// best effort (see account.SignInRecords). Then it sets the cookies, among them the device
+// cookie.
+func (h *Handler) finishSignIn(w http.ResponseWriter, r *http.Request, u *storage.User, ev mfa.Evidence, f *authFlow, login bool, c *completion, spend mfa.Spend) (*storage.Session, error) {
 	m := h.withDevice(r, h.meta(r, h.lang(r, u)))
 	if f != nil {
 		m.ClientID = f.client.ID
@@ -258,6 +264,11 @@ func (h *Handler) finishSignIn(w http.ResponseWriter, r *http.Request, u *storag
 	bind := h.newBinding(r, f)
 	start := func(records *account.SignInRecords) (*storage.Session, error) {
 		return h.startSession(w, r, u, ev, func(ctx context.Context, tx storage.Store, s *storage.Session) error {
+			if spend != nil {
+				if err := spend(ctx, tx); err != nil {
+					return err
+				}
+			}
 			if err := bind.store(ctx, tx); err != nil {
 				return fmt.Errorf("re-issue browser binding: %w", err)
 			}

@@ -285,7 +285,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 	if err != nil {
 		return nil, fmt.Errorf("mfa sealer: %w", err)
 	}
-	factors := &mfa.Service{Store: store, Sealer: sealer, Issuer: cfg.UI.ProductName, Now: now}
+	factors := &mfa.Service{Store: store, Sealer: sealer, Issuer: cfg.UI.ProductName, Now: now, Logger: log}
 	// WebAuthn needs a domain name as its relying-party id; an issuer on an IP address
 	// (tests, odd setups) simply has no passkeys.
 	wa, err := webauthnx.New(strings.TrimSuffix(cfg.Issuer, "/"), cfg.UI.ProductName)

@@ -139,21 +139,6 @@ type Start struct {
 	Also func(ctx context.Context, tx storage.Store, s *storage.Session) error
 }
 
-// AlsoFunc is a write that commits with a new session (see Start.Also).
-type AlsoFunc func(ctx context.Context, tx storage.Store, s *storage.Session) error
-
-type alsoKey struct{}
-
-// WithAlso returns a context in which Start also runs fn in the session's transaction,
-// before Start.Also, with the same rules (it runs again on a retry; its error rolls the
-// session back and is returned). It is for a write decided well before the code that starts
-// the session, such as spending the single-use code that completed the sign-in: carried in
-// the request's context it reaches that transaction through the sign-in's layers, so the
-// code is spent only if the session is stored.
-func WithAlso(ctx context.Context, fn AlsoFunc) context.Context {
-	return context.WithValue(ctx, alsoKey{}, fn)
-}
-
 // Start opens a new session and returns it with the secret for the browser's cookie (only
 // its hash is stored). Every sign-in gets a fresh id and secret.
 func (s *Service) Start(ctx context.Context, st Start) (*storage.Session, string, error) {
@@ -180,11 +165,6 @@ func (s *Service) Start(ctx context.Context, st Start) (*storage.Session, string
 		}
 		if err := tx.CreateSession(ctx, sess); err != nil {
 			return fmt.Errorf("create session: %w", err)
-		}
-		if also, _ := ctx.Value(alsoKey{}).(AlsoFunc); also != nil {
-			if err := also(ctx, tx, sess); err != nil {
-				return err
-			}
 		}
 		if st.Also != nil {
 			return st.Also(ctx, tx, sess)
