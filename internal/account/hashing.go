@@ -17,9 +17,20 @@ import (
 // marked and recorded with fault, so the HTTP layer answers 503 "try again" instead of
 // "wrong password".
 
-// hashSlot takes a hashing slot; the caller must call release.
-func (s *Service) hashSlot(ctx context.Context) (release func(), err error) {
-	release, err = s.Hashes.Acquire(ctx)
+// hashSlot takes a hashing slot; the caller must call release. a (nil: none) is the password
+// attempt the slot is for: it is counted once the slot's place in the queue is taken (a
+// refusal for want of one counts nothing) and before the wait for the slot, whose hashing
+// would otherwise wait on the count's SQL (see count).
+func (s *Service) hashSlot(ctx context.Context, a *attempt) (release func(), err error) {
+	var counted error
+	var before func() error
+	if a != nil {
+		before = func() error { counted = s.count(ctx, a); return counted }
+	}
+	release, err = s.Hashes.AcquireAfter(ctx, before)
+	if counted != nil {
+		return nil, counted // a failure of the store: recorded by its guard
+	}
 	if err != nil {
 		return nil, fault.Record(ctx, fmt.Errorf("password hashing: %w", err))
 	}
@@ -31,7 +42,7 @@ func (s *Service) hashSlot(ctx context.Context) (release func(), err error) {
 
 // hashPassword returns the argon2id hash of password, in NFC.
 func (s *Service) hashPassword(ctx context.Context, password string) (string, error) {
-	release, err := s.hashSlot(ctx)
+	release, err := s.hashSlot(ctx, nil)
 	if err != nil {
 		return "", err
 	}
@@ -68,16 +79,16 @@ func passwordForms(password string) []string {
 // A dearer one (made before the cost was lowered) cannot be hidden so; a successful sign-in
 // replaces it (NeedsRehash), and only checks at the configured cost feed the average.
 func (s *Service) verifyPassword(ctx context.Context, hash, password string, a *attempt) (ok, legacy bool, err error) {
-	release, err := s.hashSlot(ctx)
+	release, err := s.hashSlot(ctx, a)
 	if err != nil {
 		return false, false, err
 	}
 	defer func() {
 		if release != nil {
-			release() // only on a panic or count's refusal: released below otherwise
+			release() // only on a panic or a refused attempt: released below otherwise
 		}
 	}()
-	if err := s.count(ctx, a, password); err != nil {
+	if err := s.refused(a, password); err != nil {
 		return false, false, err
 	}
 	current := !s.Hasher.NeedsRehash(hash)
@@ -117,12 +128,12 @@ func (s *Service) verifyPassword(ctx context.Context, hash, password string, a *
 // hashes as a wrong password's check), so that the answer takes as long as for a wrong
 // password. a, when not nil, is counted first, as verifyPassword counts it.
 func (s *Service) dummyVerify(ctx context.Context, password string, a *attempt) error {
-	release, err := s.hashSlot(ctx)
+	release, err := s.hashSlot(ctx, a)
 	if err != nil {
 		return err
 	}
 	defer release()
-	if err := s.count(ctx, a, password); err != nil {
+	if err := s.refused(a, password); err != nil {
 		return err
 	}
 	s.dummyWork(password)

@@ -127,21 +127,20 @@ func (s *Service) admit(ctx context.Context, sc scope, password string, m Meta) 
 
 // attempt is a password check that counts toward its scope's lock (SignIn, checkPassword).
 type attempt struct {
-	sc scope
-	n  int // the scope's attempts in the window, this one included, once counted
+	sc      scope
+	n       int   // the scope's attempts in the window, this one included, once counted
+	refusal error // why the password is not to be checked (count), nil when it is
 }
 
-// count counts the attempt a (nil: nothing to count) before its password is checked, in the
-// hashing slot the caller holds. Counting first, not after a wrong password, is what holds
-// the threshold: parallel wrong passwords cannot all be checked before the first failure is
-// counted, and only one of them reaches the threshold (and locks, when wrong). Counting in
-// the slot means a check refused for want of one (503) counts nothing. An attempt beyond the
-// threshold, parallel to the one at it, is not checked: it does a check's work and is refused
-// as throttled, for an unknown address exactly as for an account.
-func (s *Service) count(ctx context.Context, a *attempt, password string) error {
-	if a == nil {
-		return nil
-	}
+// count counts the attempt a before its password is checked, once the check has its place
+// in the hashing queue (hashSlot): a check refused for want of one (503) counts nothing.
+// Counting first, not after a wrong password, is what holds the threshold: parallel wrong
+// passwords cannot all be checked before the first failure is counted, and only one of them
+// reaches the threshold (and locks, when wrong). An attempt beyond the threshold, parallel
+// to the one at it, is not checked (a.refusal: throttled), nor one that finds the scope
+// locked since admit looked; refused either way after a check's work (refused), for an
+// unknown address exactly as for an account. The error is the store's.
+func (s *Service) count(ctx context.Context, a *attempt) error {
 	p := s.Lockout.orDefault()
 	n, err := s.Store.HitCounter(ctx, a.sc.fail, p.Window, s.now())
 	if err != nil {
@@ -149,8 +148,8 @@ func (s *Service) count(ctx context.Context, a *attempt, password string) error 
 	}
 	a.n = n
 	if n > p.Threshold {
-		s.dummyWork(password)
-		return ErrTooManyAttempts
+		a.refusal = ErrTooManyAttempts
+		return nil
 	}
 	// A lock set since admit looked (by a parallel attempt at the threshold, which cleared
 	// the count, so this one's count started again) holds this attempt too.
@@ -159,10 +158,19 @@ func (s *Service) count(ctx context.Context, a *attempt, password string) error 
 		return fmt.Errorf("lockout: %w", err)
 	}
 	if !until.IsZero() {
-		s.dummyWork(password)
-		return &LockedError{Until: until}
+		a.refusal = &LockedError{Until: until}
 	}
 	return nil
+}
+
+// refused does, in the slot the caller holds, the work of a check that count refused, and
+// returns the refusal (nil: the password is to be checked).
+func (s *Service) refused(a *attempt, password string) error {
+	if a == nil || a.refusal == nil {
+		return nil
+	}
+	s.dummyWork(password)
+	return a.refusal
 }
 
 // passed forgets a's count after the right password: the attempt was no failure, and the

@@ -50,7 +50,21 @@ func NewLimiter(concurrency, queue int) *Limiter {
 // the caller must call release exactly once when done hashing, on the same goroutine (it
 // stays locked to its OS thread until then).
 func (l *Limiter) Acquire(ctx context.Context) (release func(), err error) {
+	return l.AcquireAfter(ctx, nil)
+}
+
+// AcquireAfter is Acquire that runs before (nil: nothing) once it has a place in the queue,
+// before it waits for a slot; before's error gives the place back and is returned as it is.
+// It is for work that must be done only when the hash will run (counting a password
+// attempt: a refusal with ErrBusy counts nothing) but must not hold a slot, which would sit
+// idle meanwhile.
+func (l *Limiter) AcquireAfter(ctx context.Context, before func() error) (release func(), err error) {
 	if l == nil {
+		if before != nil {
+			if err := before(); err != nil {
+				return nil, err
+			}
+		}
 		return func() {}, nil
 	}
 	if err := ctx.Err(); err != nil {
@@ -60,6 +74,12 @@ func (l *Limiter) Acquire(ctx context.Context) (release func(), err error) {
 	case l.admitted <- struct{}{}:
 	default:
 		return nil, ErrBusy
+	}
+	if before != nil {
+		if err := before(); err != nil {
+			<-l.admitted
+			return nil, err
+		}
 	}
 	select {
 	case l.slots <- struct{}{}:

@@ -107,3 +107,44 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// AcquireAfter runs its work with a place in the queue and before the wait for a slot: not
+// when the queue is full (the refusal does nothing), and while every slot is taken (the work
+// does not wait for one); its error gives the place back.
+func TestAcquireAfter(t *testing.T) {
+	l := secret.NewLimiter(1, 1)
+	hold, err := l.Acquire(t.Context()) // the one slot
+	if err != nil {
+		t.Fatal(err)
+	}
+	ran := make(chan struct{})
+	got := make(chan error, 1)
+	go func() {
+		release, err := l.AcquireAfter(t.Context(), func() error { close(ran); return nil })
+		if err == nil {
+			release()
+		}
+		got <- err
+	}()
+	select {
+	case <-ran: // ran while the slot was still held
+	case <-time.After(5 * time.Second):
+		t.Fatal("before did not run while the slot was taken")
+	}
+	// The queue is full now: a third is refused without running its work.
+	if _, err := l.AcquireAfter(t.Context(), func() error { t.Error("before ran for a refused acquire"); return nil }); !errors.Is(err, secret.ErrBusy) {
+		t.Errorf("third acquire: %v, want ErrBusy", err)
+	}
+	hold()
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	// before's error is returned as it is, and gives the place back.
+	boom := errors.New("boom")
+	if _, err := l.AcquireAfter(t.Context(), func() error { return boom }); err != boom {
+		t.Errorf("AcquireAfter = %v, want before's error", err)
+	}
+	if running, waiting := l.Stats(); running != 0 || waiting != 0 {
+		t.Errorf("after before's error: %d running, %d waiting", running, waiting)
+	}
+}
