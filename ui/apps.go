@@ -38,19 +38,29 @@ type appsPage struct {
 	Flash string
 }
 
-// appRows are the person's apps for display; a failure is logged and shows no apps.
+// appRows are the person's apps for display, for the account overview: a failure is logged
+// and shows no apps there. The Apps page itself uses listApps and fails instead.
 func (h *Handler) appRows(r *http.Request, c common, u *storage.User) []appRow {
-	apps, err := h.cfg.Accounts.Apps(r.Context(), u.ID)
+	rows, err := h.listApps(r, c, u)
 	if err != nil {
 		h.cfg.Logger.WarnContext(r.Context(), "list apps", "err", err)
 		return nil
+	}
+	return rows
+}
+
+// listApps are the person's apps for display; an error is ours (storage), never "no app".
+func (h *Handler) listApps(r *http.Request, c common, u *storage.User) ([]appRow, error) {
+	apps, err := h.cfg.Accounts.Apps(r.Context(), u.ID)
+	if err != nil {
+		return nil, err
 	}
 	rows := make([]appRow, 0, len(apps))
 	for _, a := range apps {
 		rows = append(rows, appRow{ID: a.Client.ID, Name: a.Client.Name, Host: clientmeta.Host(a.Client.ClientURI),
 			Scopes: describeScopes(c, a.Scopes), FirstUse: h.formatTime(a.FirstUse, u, c.Lang), LastUse: h.formatTime(a.LastUse, u, c.Lang)})
 	}
-	return rows
+	return rows, nil
 }
 
 func (h *Handler) appsGet(w http.ResponseWriter, r *http.Request) {
@@ -63,7 +73,13 @@ func (h *Handler) appsGet(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Query().Get("done") == "removed" {
 		flash = c.T("The app no longer has access to your account. It asks for permission again the next time you use it.")
 	}
-	h.render(w, r, http.StatusOK, "apps", appsPage{common: c, Apps: h.appRows(r, c, u), Flash: flash})
+	// A failure to list is ours: "No app has access" would be a false answer.
+	rows, err := h.listApps(r, c, u)
+	if err != nil {
+		h.fail(w, r, "list apps", err)
+		return
+	}
+	h.render(w, r, http.StatusOK, "apps", appsPage{common: c, Apps: rows, Flash: flash})
 }
 
 // appRemove withdraws one app's access; the rule (consent, grants, audit) is the account

@@ -37,12 +37,22 @@ type devicesPage struct {
 
 // installations are the grants of installation clients (native apps, devices: see
 // account.IsInstallation) that hold a refresh token: each is an installed product that stays
-// signed in. Web apps' grants are listed on the Apps page instead.
+// signed in. Web apps' grants are listed on the Apps page instead. For the account overview:
+// a failure is logged and lists none there; the Devices page uses listInstallations and fails.
 func (h *Handler) installations(r *http.Request, u *storage.User) []installationRow {
-	list, err := h.cfg.Accounts.Installations(r.Context(), u.ID)
+	rows, err := h.listInstallations(r, u)
 	if err != nil {
 		h.cfg.Logger.WarnContext(r.Context(), "list installations", "err", err)
 		return nil
+	}
+	return rows
+}
+
+// listInstallations lists the installations; an error is ours (storage), never "none".
+func (h *Handler) listInstallations(r *http.Request, u *storage.User) ([]installationRow, error) {
+	list, err := h.cfg.Accounts.Installations(r.Context(), u.ID)
+	if err != nil {
+		return nil, err
 	}
 	lang := h.lang(r, u)
 	var rows []installationRow
@@ -55,14 +65,25 @@ func (h *Handler) installations(r *http.Request, u *storage.User) []installation
 		rows = append(rows, installationRow{ID: g.ID, Product: product, Device: device, IP: g.IP,
 			FirstSignIn: h.formatTime(g.CreatedAt, u, lang), LastUsed: h.formatTime(g.LastUsedAt, u, lang)})
 	}
-	return rows
+	return rows, nil
 }
 
+// browserSessions lists the person's sessions for the account overview: a failure is logged
+// and lists none there; the Devices page uses listSessions and fails.
 func (h *Handler) browserSessions(r *http.Request, u *storage.User, current *storage.Session) []sessionRow {
-	live, err := h.cfg.Sessions.List(r.Context(), u.ID)
+	rows, err := h.listSessions(r, u, current)
 	if err != nil {
 		h.cfg.Logger.WarnContext(r.Context(), "list sessions", "err", err)
 		return nil
+	}
+	return rows
+}
+
+// listSessions lists the person's live sessions; an error is ours (storage), never "none".
+func (h *Handler) listSessions(r *http.Request, u *storage.User, current *storage.Session) ([]sessionRow, error) {
+	live, err := h.cfg.Sessions.List(r.Context(), u.ID)
+	if err != nil {
+		return nil, err
 	}
 	lang := h.lang(r, u)
 	var rows []sessionRow
@@ -70,7 +91,7 @@ func (h *Handler) browserSessions(r *http.Request, u *storage.User, current *sto
 		rows = append(rows, sessionRow{ID: s.ID, Device: useragent.Describe(s.UserAgent), IP: s.IP,
 			LastActivity: h.formatTime(s.LastSeenAt, u, lang), Current: s.ID == current.ID})
 	}
-	return rows
+	return rows, nil
 }
 
 func (h *Handler) devicesGet(w http.ResponseWriter, r *http.Request) {
@@ -86,8 +107,18 @@ func (h *Handler) devicesGet(w http.ResponseWriter, r *http.Request) {
 	case "others":
 		flash = c.T("You were signed out everywhere else.")
 	}
-	h.render(w, r, http.StatusOK, "devices", devicesPage{common: c, Flash: flash,
-		Installations: h.installations(r, u), Sessions: h.browserSessions(r, u, s)})
+	// A failure to list is ours: an empty list would tell the person nothing is signed in.
+	installs, err := h.listInstallations(r, u)
+	if err != nil {
+		h.fail(w, r, "list installations", err)
+		return
+	}
+	sessions, err := h.listSessions(r, u, s)
+	if err != nil {
+		h.fail(w, r, "list sessions", err)
+		return
+	}
+	h.render(w, r, http.StatusOK, "devices", devicesPage{common: c, Flash: flash, Installations: installs, Sessions: sessions})
 }
 
 // deviceRevoke signs one installation out: its whole token family is revoked, so the product
