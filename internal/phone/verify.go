@@ -120,14 +120,32 @@ func (s *Service) State(ctx context.Context, userID string) (*storage.Phone, *st
 	if err != nil {
 		p = nil
 	}
-	v, err := s.Store.GetPhoneVerification(ctx, userID)
-	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return nil, nil, fmt.Errorf("phone verification of %s: %w", userID, err)
+	v, _, err := s.pending(ctx, userID)
+	if err != nil {
+		return nil, nil, err
 	}
-	if err != nil || !s.now().Before(v.ExpiresAt) || v.Attempts >= MaxAttempts {
+	if v != nil && v.Attempts >= MaxAttempts {
 		v = nil
 	}
 	return p, v, nil
+}
+
+// pending returns the person's live (unexpired) verification, nil when there is none, even
+// when its guesses are all spent: its sends and resend delay still hold until it expires, or
+// spending the guesses would be a way around the delay. stored is the row as stored, live or
+// not (nil when there is none).
+func (s *Service) pending(ctx context.Context, userID string) (live, stored *storage.PhoneVerification, err error) {
+	v, err := s.Store.GetPhoneVerification(ctx, userID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("phone verification of %s: %w", userID, err)
+	}
+	if !s.now().Before(v.ExpiresAt) {
+		return nil, v, nil
+	}
+	return v, v, nil
 }
 
 // ResendWait is how long after its sends-th send a verification may send again; 0 when it
@@ -148,7 +166,7 @@ func ResendWait(v *storage.PhoneVerification, now time.Time) time.Duration {
 // not skip the resend delay.
 func (s *Service) Start(ctx context.Context, userID, e164, ip, lang string) error {
 	now := s.now()
-	_, prev, err := s.State(ctx, userID)
+	prev, _, err := s.pending(ctx, userID)
 	if err != nil {
 		return err
 	}
@@ -167,11 +185,11 @@ func (s *Service) Start(ctx context.Context, userID, e164, ip, lang string) erro
 // new code replaces the old and the guesses start again.
 func (s *Service) Resend(ctx context.Context, userID, ip, lang string) error {
 	now := s.now()
-	_, prev, err := s.State(ctx, userID)
+	prev, _, err := s.pending(ctx, userID)
 	if err != nil {
 		return err
 	}
-	if prev == nil {
+	if prev == nil || prev.Attempts >= MaxAttempts {
 		return ErrNoCode
 	}
 	if err := waitErr(prev, now); err != nil {
