@@ -40,6 +40,9 @@ var (
 	ErrWrongCode = errors.New("phone: wrong code")
 	// ErrTaken: the number is another account's verified number.
 	ErrTaken = errors.New("phone: number belongs to another account")
+	// ErrRefused is what a Sender's refusal (limits, countries) wraps, so that a refusal,
+	// which counts as a send, is told apart from a failure of ours, which does not.
+	ErrRefused = errors.New("phone: send refused")
 )
 
 // TooSoonError says a resend must wait.
@@ -59,7 +62,8 @@ type Code struct {
 }
 
 // Sender sends codes (internal/sms). Its refusals (limits, countries) are its own error,
-// which the caller shows as one generic answer.
+// which the caller shows as one generic answer, and wrap ErrRefused; any other error is a
+// failure of ours and sent nothing.
 type Sender interface {
 	SendCode(ctx context.Context, c Code) error
 }
@@ -133,7 +137,7 @@ func (s *Service) State(ctx context.Context, userID string) (*storage.Phone, *st
 // pending returns the person's live (unexpired) verification, nil when there is none, even
 // when its guesses are all spent: its sends and resend delay still hold until it expires, or
 // spending the guesses would be a way around the delay. stored is the row as stored, live or
-// not (nil when there is none).
+// not (nil when there is none), for send to put back.
 func (s *Service) pending(ctx context.Context, userID string) (live, stored *storage.PhoneVerification, err error) {
 	v, err := s.Store.GetPhoneVerification(ctx, userID)
 	if errors.Is(err, storage.ErrNotFound) {
@@ -166,7 +170,7 @@ func ResendWait(v *storage.PhoneVerification, now time.Time) time.Duration {
 // not skip the resend delay.
 func (s *Service) Start(ctx context.Context, userID, e164, ip, lang string) error {
 	now := s.now()
-	prev, _, err := s.pending(ctx, userID)
+	prev, stored, err := s.pending(ctx, userID)
 	if err != nil {
 		return err
 	}
@@ -177,7 +181,7 @@ func (s *Service) Start(ctx context.Context, userID, e164, ip, lang string) erro
 		}
 		sends = prev.Sends + 1
 	}
-	return s.send(ctx, &storage.PhoneVerification{UserID: userID, E164: e164, Sends: sends, CreatedAt: now,
+	return s.send(ctx, stored, &storage.PhoneVerification{UserID: userID, E164: e164, Sends: sends, CreatedAt: now,
 		LastSentAt: now, ExpiresAt: now.Add(CodeTTL)}, ip, lang)
 }
 
@@ -195,7 +199,7 @@ func (s *Service) Resend(ctx context.Context, userID, ip, lang string) error {
 	if err := waitErr(prev, now); err != nil {
 		return err
 	}
-	return s.send(ctx, &storage.PhoneVerification{UserID: userID, E164: prev.E164, Sends: prev.Sends + 1,
+	return s.send(ctx, prev, &storage.PhoneVerification{UserID: userID, E164: prev.E164, Sends: prev.Sends + 1,
 		CreatedAt: prev.CreatedAt, LastSentAt: now, ExpiresAt: now.Add(CodeTTL)}, ip, lang)
 }
 
@@ -211,8 +215,11 @@ func waitErr(v *storage.PhoneVerification, now time.Time) error {
 
 // send stores the verification with a fresh code's hash, then hands the code to the sender.
 // Stored first: a code that went out can always be checked. A refused send leaves the
-// stored hash, which nobody knows the code of.
-func (s *Service) send(ctx context.Context, v *storage.PhoneVerification, ip, lang string) error {
+// stored hash, which nobody knows the code of, and counts as a send. A send that fails on
+// our side (storage, the outbox) sent nothing, so it puts back prev, the row as it was (nil:
+// none): the person's pending code, sends and resend delay are as before, and they may try
+// again at once.
+func (s *Service) send(ctx context.Context, prev, v *storage.PhoneVerification, ip, lang string) error {
 	code, err := NewCode()
 	if err != nil {
 		return err
@@ -221,8 +228,21 @@ func (s *Service) send(ctx context.Context, v *storage.PhoneVerification, ip, la
 	if err := s.Store.PutPhoneVerification(ctx, v); err != nil {
 		return fmt.Errorf("store phone verification: %w", err)
 	}
-	return s.SMS.SendCode(ctx, Code{UserID: v.UserID, IP: ip, To: v.E164, Lang: lang, Code: code,
+	err = s.SMS.SendCode(ctx, Code{UserID: v.UserID, IP: ip, To: v.E164, Lang: lang, Code: code,
 		Purpose: PurposeVerify, Expires: v.ExpiresAt})
+	if err == nil || errors.Is(err, ErrRefused) {
+		return err
+	}
+	back := prev
+	if back == nil {
+		// There was none: an expired row with no code is as good as none.
+		back = &storage.PhoneVerification{UserID: v.UserID, E164: v.E164, CreatedAt: v.CreatedAt,
+			LastSentAt: v.LastSentAt, ExpiresAt: v.LastSentAt}
+	}
+	if rerr := s.Store.PutPhoneVerification(ctx, back); rerr != nil {
+		return errors.Join(err, fmt.Errorf("put back phone verification: %w", rerr))
+	}
+	return err
 }
 
 // Confirm checks code against the pending verification and, when it matches, makes its

@@ -10,7 +10,6 @@ package sms
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -27,8 +26,9 @@ const TaskKind = "sms"
 
 // ErrRefused is the one answer for a send the limits or the country list refuse. Which limit
 // it was goes to the log and the metrics only: telling an attacker would show them how to
-// spread their sends.
-var ErrRefused = errors.New("sms: not sent")
+// spread their sends. It wraps phone.ErrRefused, so the phone service tells it apart from a
+// failure of ours.
+var ErrRefused = fmt.Errorf("sms: not sent: %w", phone.ErrRefused)
 
 // Message is one SMS to send.
 type Message struct {
