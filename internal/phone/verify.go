@@ -76,6 +76,9 @@ type Store interface {
 	GetPhoneVerification(ctx context.Context, userID string) (*storage.PhoneVerification, error)
 	CountPhoneAttempt(ctx context.Context, userID string, max int, now time.Time) error
 	ConfirmPhone(ctx context.Context, userID, codeHash string, now time.Time) (*storage.Phone, error)
+	// InTx runs fn in one transaction (storage.Store.InTx): Confirm spends the guess and
+	// confirms together.
+	InTx(ctx context.Context, fn func(storage.Store) error) error
 }
 
 // Service verifies and keeps people's numbers.
@@ -256,25 +259,42 @@ func (s *Service) Confirm(ctx context.Context, userID, code string) (*storage.Ph
 	if v == nil {
 		return nil, ErrNoCode
 	}
-	// Every check spends a guess first, so parallel guesses cannot exceed the limit.
-	if err := s.Store.CountPhoneAttempt(ctx, userID, MaxAttempts, now); err != nil {
-		if errors.Is(err, storage.ErrNotFound) {
-			return nil, ErrNoCode
-		}
-		return nil, fmt.Errorf("count phone attempt: %w", err)
-	}
+	// Every check spends a guess first, so parallel guesses cannot exceed the limit. The
+	// guess and the confirmation are one transaction: when the confirmation fails on our
+	// side, the guess is given back with it, so the right code on the last guess still works
+	// on a retry. A wrong code commits its guess.
 	h := s.HashCode(PurposeVerify, userID, code)
-	if !hmac.Equal([]byte(h), []byte(v.CodeHash)) {
-		return nil, ErrWrongCode
+	var p *storage.Phone
+	wrong := false
+	err = s.Store.InTx(ctx, func(tx storage.Store) error {
+		wrong, p = false, nil // a retried transaction starts again
+		if err := tx.CountPhoneAttempt(ctx, userID, MaxAttempts, now); err != nil {
+			if errors.Is(err, storage.ErrNotFound) {
+				return ErrNoCode
+			}
+			return fmt.Errorf("count phone attempt: %w", err)
+		}
+		if !hmac.Equal([]byte(h), []byte(v.CodeHash)) {
+			wrong = true
+			return nil
+		}
+		var err error
+		p, err = tx.ConfirmPhone(ctx, userID, h, now)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			return ErrNoCode
+		case errors.Is(err, storage.ErrConflict):
+			return ErrTaken
+		case err != nil:
+			return fmt.Errorf("confirm phone: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	p, err := s.Store.ConfirmPhone(ctx, userID, h, now)
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		return nil, ErrNoCode
-	case errors.Is(err, storage.ErrConflict):
-		return nil, ErrTaken
-	case err != nil:
-		return nil, fmt.Errorf("confirm phone: %w", err)
+	if wrong {
+		return nil, ErrWrongCode
 	}
 	return p, nil
 }
