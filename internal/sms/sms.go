@@ -10,6 +10,7 @@ package sms
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -17,8 +18,10 @@ import (
 	"time"
 
 	"github.com/myaccount/myaccount/internal/guard"
+	"github.com/myaccount/myaccount/internal/mail"
 	"github.com/myaccount/myaccount/internal/phone"
 	"github.com/myaccount/myaccount/internal/secret"
+	"github.com/myaccount/myaccount/storage"
 )
 
 // TaskKind is the outbox task that delivers one SMS.
@@ -100,12 +103,56 @@ type task struct {
 }
 
 // SendCode queues c's message when every limit allows it; else ErrRefused. A storage
-// failure counting the limits is returned as itself (ours, not the person's).
+// failure counting the limits or queueing is returned as itself (ours, not the person's).
+//
+// In production the counts and the queued task are one transaction (sendInTx), so a send
+// that failed on our side counts against no limit. A refused send counts nothing either.
 func (s *Service) SendCode(ctx context.Context, c phone.Code) error {
 	country := phone.Region(c.To)
 	if country == "" || (len(s.Countries) > 0 && !slices.Contains(s.Countries, country)) {
 		return s.refuse(ctx, "country", c)
 	}
+	payload, err := json.Marshal(task{Message: Message{ID: secret.NewID(), To: c.To, Body: s.Body(c)}, Expires: c.Expires})
+	if err != nil {
+		return fmt.Errorf("sms: encode: %w", err)
+	}
+	txs, okStore := s.Guard.Store.(txStore)
+	q, okQueue := s.Outbox.(messageQueue)
+	if !okStore || !okQueue {
+		// Tests' fakes: count, then queue.
+		if reason, err := s.allow(ctx, s.Guard, c, country); err != nil {
+			return err
+		} else if reason != "" {
+			return s.refuse(ctx, reason, c)
+		}
+		if err := s.Outbox.Enqueue(ctx, TaskKind, payload); err != nil {
+			return fmt.Errorf("sms: queue: %w", err)
+		}
+		s.count("queued", "")
+		return nil
+	}
+	var reason string
+	err = txs.InTx(ctx, func(tx storage.Store) error {
+		var err error
+		if reason, err = s.allow(ctx, &guard.Guard{Store: tx, Now: s.Guard.Now}, c, country); err != nil || reason != "" {
+			return errors.Join(err, errRefusedTx) // a refusal commits no count either
+		}
+		return q.SendIn(ctx, taskStore{tx}, mail.Message{Subject: taskSubject, Text: string(payload)})
+	})
+	switch {
+	case reason != "":
+		return s.refuse(ctx, reason, c)
+	case err != nil:
+		return fmt.Errorf("sms: queue: %w", err)
+	}
+	q.Nudge() // after the commit: the worker would not see the task before it
+	s.count("queued", "")
+	return nil
+}
+
+// allow counts c against every limit through g and returns the refusing limit's reason, ""
+// when all allow it.
+func (s *Service) allow(ctx context.Context, g *guard.Guard, c phone.Code, country string) (string, error) {
 	checks := []struct {
 		rule    guard.Rule
 		subject string
@@ -122,23 +169,49 @@ func (s *Service) SendCode(ctx context.Context, c phone.Code) error {
 		if ch.rule == guard.SMSIP && ch.subject == "" {
 			continue // no request (a job): nothing to count
 		}
-		ok, err := s.Guard.AllowUpTo(ctx, ch.rule, ch.subject, ch.limit)
+		ok, err := g.AllowUpTo(ctx, ch.rule, ch.subject, ch.limit)
 		if err != nil {
-			return fmt.Errorf("sms limits: %w", err)
+			return "", fmt.Errorf("sms limits: %w", err)
 		}
 		if !ok {
-			return s.refuse(ctx, ch.reason, c)
+			return ch.reason, nil
 		}
 	}
-	payload, err := json.Marshal(task{Message: Message{ID: secret.NewID(), To: c.To, Body: s.Body(c)}, Expires: c.Expires})
-	if err != nil {
-		return fmt.Errorf("sms: encode: %w", err)
+	return "", nil
+}
+
+// errRefusedTx rolls back the counts of a refused send.
+var errRefusedTx = errors.New("sms: refused")
+
+// txStore is the guard's store when it can run a transaction (storage.Store).
+type txStore interface {
+	InTx(ctx context.Context, fn func(storage.Store) error) error
+}
+
+// messageQueue is the outbox's way to queue through a transaction's store (mail.Outbox). It
+// only queues mail messages, so the task travels as one: its payload, sealed by the outbox
+// like any other, is a mail.Message whose Subject is taskSubject and whose Text is the task,
+// and taskStore files it under TaskKind, so the worker hands it to Deliver. (A mail.Outbox
+// method that queues a task of any kind through a given store would make this wrapping
+// unnecessary.)
+type messageQueue interface {
+	SendIn(ctx context.Context, st storage.OutboxStore, m mail.Message) error
+	Nudge()
+}
+
+// taskSubject marks a task wrapped in a mail.Message.
+const taskSubject = "myaccount sms task"
+
+// taskStore queues through a transaction's store, under TaskKind.
+type taskStore struct{ storage.OutboxStore }
+
+func (t taskStore) EnqueueOutbox(ctx context.Context, it *storage.OutboxItem) error {
+	if it.Kind != storage.OutboxMessage {
+		return fmt.Errorf("sms: the outbox queued a %q, not a message", it.Kind)
 	}
-	if err := s.Outbox.Enqueue(ctx, TaskKind, payload); err != nil {
-		return fmt.Errorf("sms: queue: %w", err)
-	}
-	s.count("queued", "")
-	return nil
+	cp := *it
+	cp.Kind = TaskKind
+	return t.OutboxStore.EnqueueOutbox(ctx, &cp)
 }
 
 func (s *Service) refuse(ctx context.Context, reason string, c phone.Code) error {
@@ -169,8 +242,8 @@ func (s *Service) Body(c phone.Code) string {
 // long gateway outage): an SMS nobody can use only costs money.
 func (s *Service) Deliver(ctx context.Context, payload []byte) error {
 	var t task
-	if err := json.Unmarshal(payload, &t); err != nil {
-		return fmt.Errorf("sms: decode task: %w", err)
+	if err := decodeTask(payload, &t); err != nil {
+		return err
 	}
 	if !t.Expires.IsZero() && !s.now().Before(t.Expires) {
 		s.count("expired", "")
@@ -184,6 +257,19 @@ func (s *Service) Deliver(ctx context.Context, payload []byte) error {
 		return err
 	}
 	s.count("sent", "")
+	return nil
+}
+
+// decodeTask reads a queued task: wrapped in a mail.Message (SendCode in a transaction) or
+// plain (Enqueue).
+func decodeTask(payload []byte, t *task) error {
+	var m mail.Message
+	if err := json.Unmarshal(payload, &m); err == nil && m.Subject == taskSubject {
+		payload = []byte(m.Text)
+	}
+	if err := json.Unmarshal(payload, t); err != nil {
+		return fmt.Errorf("sms: decode task: %w", err)
+	}
 	return nil
 }
 
