@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/myaccount/myaccount/internal/account"
+	"github.com/myaccount/myaccount/internal/mfa"
 	"github.com/myaccount/myaccount/internal/sessions"
 	"github.com/myaccount/myaccount/storage"
 )
@@ -487,40 +488,49 @@ func (s *Service) RemoveFactors(ctx context.Context, a Actor, id, kind, reason s
 	if err != nil {
 		return 0, err
 	}
-	creds, err := s.Store.ListMFACredentials(ctx, id)
-	if err != nil {
-		return 0, fmt.Errorf("list factors: %w", err)
-	}
-	n := 0
-	for _, c := range creds {
-		if kind != "" && c.Kind != kind {
-			continue
-		}
-		if err := s.Factors.RemoveFactor(ctx, id, c.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return n, err
-		}
-		n++
-	}
-	if kind == "" {
-		// Nothing strong is left: recovery codes and emailed codes go too.
-		if err := s.Store.ReplaceRecoveryCodes(ctx, id, nil); err != nil {
-			return n, fmt.Errorf("void recovery codes: %w", err)
-		}
-		if u.PreferredMFA != "" {
-			if _, err := s.Store.UpdateUser(ctx, id, func(x *storage.User) error {
-				x.PreferredMFA, x.UpdatedAt = "", s.now()
-				return nil
-			}); err != nil {
-				return n, notFound(err, "user "+id)
-			}
-		}
-	}
 	what := kind
 	if what == "" {
 		what = "all"
 	}
-	if err := s.record(ctx, a, "admin.user.remove_factors", "user:"+id, reason, fmt.Sprintf("%s (%d)", what, n)); err != nil {
-		return n, err
+	n := 0
+	err = s.Store.InTx(ctx, func(tx storage.Store) error {
+		n = 0 // the transaction may run again
+		creds, err := tx.ListMFACredentials(ctx, id)
+		if err != nil {
+			return fmt.Errorf("list factors: %w", err)
+		}
+		for _, c := range creds {
+			if kind != "" && c.Kind != kind {
+				continue
+			}
+			err := mfa.RemoveFactorIn(ctx, tx, id, c.ID)
+			if errors.Is(err, storage.ErrNotFound) {
+				continue // removed meanwhile
+			}
+			if err != nil {
+				return err
+			}
+			n++
+		}
+		if kind == "" {
+			// Nothing strong is left: recovery codes and emailed codes go too.
+			if err := tx.ReplaceRecoveryCodes(ctx, id, nil); err != nil {
+				return fmt.Errorf("void recovery codes: %w", err)
+			}
+		}
+		if _, err := tx.UpdateUser(ctx, id, func(x *storage.User) error {
+			// The preferred method goes with the factors it names (all of them, or the kind).
+			if x.PreferredMFA != "" && (kind == "" || x.PreferredMFA == kind) {
+				x.PreferredMFA, x.UpdatedAt = "", s.now()
+			}
+			return nil
+		}); err != nil {
+			return fmt.Errorf("reset preferred method: %w", err)
+		}
+		return s.recordIn(ctx, tx, a, "admin.user.remove_factors", "user:"+id, reason, fmt.Sprintf("%s (%d)", what, n))
+	})
+	if err != nil {
+		return 0, notFound(err, "remove factors of user "+id)
 	}
 	if n > 0 && s.Accounts != nil {
 		s.Accounts.NotifyFactorsRemoved(ctx, u, what, meta(a))

@@ -163,7 +163,12 @@ func (s *Service) succeeded(ctx context.Context, userID string) {
 // Enrolled summarises the person's second factors for NextStep. Flagged WebAuthn credentials
 // (possible clones) are not counted: they cannot sign in. EmailCode is left for the caller.
 func (s *Service) Enrolled(ctx context.Context, userID string) (Enrolled, error) {
-	creds, err := s.Store.ListMFACredentials(ctx, userID)
+	return enrolled(ctx, s.Store, userID)
+}
+
+// enrolled is Enrolled through st (the store or a transaction's).
+func enrolled(ctx context.Context, st Store, userID string) (Enrolled, error) {
+	creds, err := st.ListMFACredentials(ctx, userID)
 	if err != nil {
 		return Enrolled{}, fmt.Errorf("mfa: list factors: %w", err)
 	}
@@ -176,7 +181,7 @@ func (s *Service) Enrolled(ctx context.Context, userID string) (Enrolled, error)
 			e.WebAuthn++
 		}
 	}
-	if e.RecoveryCodes, err = s.Store.CountRecoveryCodes(ctx, userID); err != nil {
+	if e.RecoveryCodes, err = st.CountRecoveryCodes(ctx, userID); err != nil {
 		return Enrolled{}, fmt.Errorf("mfa: count recovery codes: %w", err)
 	}
 	return e, nil
@@ -186,20 +191,31 @@ func (s *Service) Enrolled(ctx context.Context, userID string) (Enrolled, error)
 // was trusted on the strength of the factors as they were), and when no TOTP or WebAuthn
 // credential is left the recovery codes are voided too: they are the fallback of a factor
 // that no longer exists, and a sheet lying around for years should not come back to life when
-// the person enrols again (enrolment issues a fresh set).
+// the person enrols again (enrolment issues a fresh set). It is one transaction (RemoveFactorIn):
+// a failure leaves the factor, the browsers and the codes as they were, for the retry.
 func (s *Service) RemoveFactor(ctx context.Context, userID, id string) error {
-	if err := s.Store.DeleteMFACredential(ctx, userID, id); err != nil {
+	return s.Store.InTx(ctx, func(tx storage.Store) error {
+		return RemoveFactorIn(ctx, tx, userID, id)
+	})
+}
+
+// RemoveFactorIn is RemoveFactor through tx, for a caller that commits the removal with its
+// own writes (the admin service's removal and its audit event). Written one by one, a failure
+// after the credential's delete left the person's trusted browsers trusted for good, and the
+// retry found no credential to remove.
+func RemoveFactorIn(ctx context.Context, tx Store, userID, id string) error {
+	if err := tx.DeleteMFACredential(ctx, userID, id); err != nil {
 		return fmt.Errorf("mfa: remove factor: %w", err)
 	}
-	if err := s.Store.DeleteTrustedBrowsers(ctx, userID); err != nil {
+	if err := tx.DeleteTrustedBrowsers(ctx, userID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return fmt.Errorf("mfa: forget trusted browsers: %w", err)
 	}
-	e, err := s.Enrolled(ctx, userID)
+	e, err := enrolled(ctx, tx, userID)
 	if err != nil {
 		return err
 	}
 	if !e.Strong() {
-		if err := s.Store.ReplaceRecoveryCodes(ctx, userID, nil); err != nil {
+		if err := tx.ReplaceRecoveryCodes(ctx, userID, nil); err != nil {
 			return fmt.Errorf("mfa: void recovery codes: %w", err)
 		}
 	}

@@ -1,0 +1,88 @@
+package server_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/myaccount/myaccount/internal/admin"
+	"github.com/myaccount/myaccount/internal/mail/mailtest"
+	"github.com/myaccount/myaccount/storage"
+	"github.com/myaccount/myaccount/storage/faultstore"
+)
+
+// faultMailEnv is faultEnv with a loopback SMTP server receiving the server's mail.
+func faultMailEnv(t *testing.T) (*testEnv, *faultstore.Store) {
+	t.Helper()
+	var fs *faultstore.Store
+	e := newEnvWith(t, envOptions{smtp: mailtest.NewServer(t), wrapStore: func(s storage.Store) storage.Store {
+		fs = faultstore.New(s)
+		return fs
+	}})
+	return e, fs
+}
+
+// TestAdminRemoveFactorsFaultRetries: a removal of second factors that failed (503) removed
+// nothing, and its retry removes every factor, forgets the remembered browsers, voids the
+// recovery codes, audits the true count once and tells the owner. Before, each factor was
+// deleted in its own writes and the event written after them: a failed event left the factors
+// gone unaudited and the retry audited "all (0)" and told no one; a failed forgetting of the
+// browsers left the credential deleted and the browsers trusted.
+func TestAdminRemoveFactorsFaultRetries(t *testing.T) {
+	e, fs := faultMailEnv(t)
+	ctx := context.Background()
+	_, tok := e.automation(t, admin.ScopeWrite, admin.ScopeRead)
+	for _, method := range []string{"AddAuditEvent", "DeleteTrustedBrowsers"} {
+		u := e.addUser(strings.ToLower(method) + "@example.com")
+		now := time.Now().UTC()
+		for _, id := range []string{"t1", "t2"} {
+			if err := e.store.CreateMFACredential(ctx, &storage.MFACredential{ID: id + u.ID[:6], UserID: u.ID, Kind: storage.MFATOTP, Name: id, CreatedAt: now}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := e.store.ReplaceRecoveryCodes(ctx, u.ID, []string{"h1", "h2"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.store.CreateTrustedBrowser(ctx, &storage.TrustedBrowser{TokenHash: "tb" + u.ID, UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		state := func() (creds, codes int, trusted bool) {
+			cs, err := e.store.ListMFACredentials(ctx, u.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, err := e.store.CountRecoveryCodes(ctx, u.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = e.store.GetTrustedBrowser(ctx, "tb"+u.ID, u.ID, time.Now())
+			return len(cs), n, err == nil
+		}
+		r := fs.Add(faultstore.Rule{Method: method, Err: faultstore.ErrInjected, Times: 1})
+		first := e.call(t, "POST", "/users/"+u.ID+"/remove-factors", tok, map[string]string{"reason": "lost phone"})
+		if fs.Applied(r) != 1 {
+			t.Fatalf("%s: the removal never called it", method)
+		}
+		first.problem(t, http.StatusServiceUnavailable)
+		if creds, codes, trusted := state(); creds != 2 || codes != 2 || !trusted || adminEvents(t, e, "admin.user.remove_factors", "user:"+u.ID) != 0 {
+			t.Errorf("%s: the 503 left a half-done removal: %d factors, %d codes, browser trusted %t", method, creds, codes, trusted)
+		}
+		retry := e.call(t, "POST", "/users/"+u.ID+"/remove-factors", tok, map[string]string{"reason": "lost phone"})
+		if retry.status != 200 || !strings.Contains(retry.body, `"removed":2`) {
+			t.Fatalf("%s: retry after 503: %d %s", method, retry.status, retry.body)
+		}
+		if creds, codes, trusted := state(); creds != 0 || codes != 0 || trusted {
+			t.Errorf("%s: after the retry: %d factors, %d codes, browser trusted %t", method, creds, codes, trusted)
+		}
+		es, err := e.store.QueryAuditEvents(ctx, storage.AuditQuery{Type: "admin.user.remove_factors", Target: "user:" + u.ID, Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(es) != 1 || es[0].Detail != "all (2)" {
+			t.Errorf("%s: audit events %+v, want one saying all (2)", method, es)
+		}
+		e.smtp.WaitFor(t, u.Email, mailWait) // the owner is told
+	}
+}
