@@ -435,25 +435,29 @@ func (s *Service) UnlockUser(ctx context.Context, a Actor, id, ifMatch, reason s
 
 // ResendActivation mails a fresh activation link to a pending account (ErrWrongState for
 // any other).
+//
+// The event is written before the link is issued and mailed (see supportMail): a failed
+// audit sends nothing, and its retry sends one link, audited.
 func (s *Service) ResendActivation(ctx context.Context, a Actor, id, reason string) error {
-	if err := authorize(a, SupportUsers); err != nil {
-		return err
-	}
-	u, err := s.userFor(ctx, id, "")
-	if err != nil {
-		return err
-	}
-	if err := s.Accounts.SupportResendActivation(ctx, u, meta(a)); err != nil {
-		if errors.Is(err, account.ErrWrongState) {
-			return fmt.Errorf("%w: %w", ErrWrongState, err)
-		}
-		return err
-	}
-	return s.record(ctx, a, "admin.user.resend_activation", "user:"+id, reason, "")
+	return s.supportMail(ctx, a, id, reason, "admin.user.resend_activation", storage.UserPending)
 }
 
 // SendReset mails a password-reset link to an active or pending account.
 func (s *Service) SendReset(ctx context.Context, a Actor, id, reason string) error {
+	return s.supportMail(ctx, a, id, reason, "admin.user.send_reset", storage.UserActive, storage.UserPending)
+}
+
+// supportMail audits, then issues and mails, a link to the account in one of the statuses
+// (ResendActivation, SendReset).
+//
+// The event is written first, as the intent: account.Service issues the link's token and
+// mails it in its own writes, which take no caller's transaction. Audited after the mail, a
+// failed event answered 503 for a link already sent, unaudited, and the retry sent a second
+// one. Now a failed event sends nothing; a failure of the mail after the event leaves an
+// event for a link that may not have gone, and the retry records a second: an attempt in the
+// log too many, never a link sent unrecorded. The state is checked first too, so a refusal
+// (ErrWrongState) writes no event.
+func (s *Service) supportMail(ctx context.Context, a Actor, id, reason, typ string, statuses ...string) error {
 	if err := authorize(a, SupportUsers); err != nil {
 		return err
 	}
@@ -461,19 +465,39 @@ func (s *Service) SendReset(ctx context.Context, a Actor, id, reason string) err
 	if err != nil {
 		return err
 	}
-	if err := s.Accounts.SupportSendReset(ctx, u, meta(a)); err != nil {
+	if s.Accounts == nil {
+		return errors.New("admin: mail needs the account service")
+	}
+	if !slices.Contains(statuses, u.Status) {
+		return fmt.Errorf("%s for a %s account: %w", typ, u.Status, ErrWrongState)
+	}
+	if err := s.record(ctx, a, typ, "user:"+id, reason, ""); err != nil {
+		return err
+	}
+	send := s.Accounts.SupportSendReset
+	if typ == "admin.user.resend_activation" {
+		send = s.Accounts.SupportResendActivation
+	}
+	if err := send(ctx, u, meta(a)); err != nil {
 		if errors.Is(err, account.ErrWrongState) {
 			return fmt.Errorf("%w: %w", ErrWrongState, err)
 		}
 		return err
 	}
-	return s.record(ctx, a, "admin.user.send_reset", "user:"+id, reason, "")
+	return nil
 }
 
 // RemoveFactors deletes the person's second factors of one kind (storage.MFATOTP,
 // storage.MFAWebAuthn) or, with kind "", all of them (recovery codes and remembered browsers
-// go too, see mfa.Service.RemoveFactor). A reason is required; the owner is notified. It
-// returns how many were removed.
+// go too, see mfa.RemoveFactorIn). A reason is required; the owner is notified. It returns
+// how many were removed.
+//
+// The credentials, the remembered browsers, the recovery codes, the preferred method (when
+// it was the kind removed) and the audit event are one transaction, and the owner is told
+// after its commit: a failure of ours removes nothing, and the retry of the 503 removes
+// everything, audits it with the true count and tells the owner. Written one by one, a failed
+// audit left the factors gone unaudited, and the retry found nothing, audited "all (0)" and
+// told no one; a failure after a credential's delete left its browsers trusted for good.
 func (s *Service) RemoveFactors(ctx context.Context, a Actor, id, kind, reason string) (int, error) {
 	if err := authorize(a, SupportUsers); err != nil {
 		return 0, err

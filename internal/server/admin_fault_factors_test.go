@@ -24,6 +24,19 @@ func faultMailEnv(t *testing.T) (*testEnv, *faultstore.Store) {
 	return e, fs
 }
 
+// mailsTo counts the mails delivered to addr so far.
+func mailsTo(e *testEnv, addr string) int {
+	n := 0
+	for _, m := range e.smtp.Messages() {
+		for _, to := range m.To {
+			if strings.EqualFold(to, addr) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
 // TestAdminRemoveFactorsFaultRetries: a removal of second factors that failed (503) removed
 // nothing, and its retry removes every factor, forgets the remembered browsers, voids the
 // recovery codes, audits the true count once and tells the owner. Before, each factor was
@@ -84,5 +97,41 @@ func TestAdminRemoveFactorsFaultRetries(t *testing.T) {
 			t.Errorf("%s: audit events %+v, want one saying all (2)", method, es)
 		}
 		e.smtp.WaitFor(t, u.Email, mailWait) // the owner is told
+	}
+}
+
+// TestAdminSupportMailFaultRetries: a resend of the activation link or a reset link whose
+// audit event failed (503) sent nothing, and its retry sends one link, audited once. Before,
+// the link was mailed before the event was written: the 503 had sent a link unaudited, and
+// the retry sent a second one.
+func TestAdminSupportMailFaultRetries(t *testing.T) {
+	e, fs := faultMailEnv(t)
+	ctx := context.Background()
+	_, tok := e.automation(t, admin.ScopeWrite, admin.ScopeRead)
+	for _, tc := range []struct{ path, typ string }{
+		{"resend-activation", "admin.user.resend_activation"},
+		{"send-reset", "admin.user.send_reset"},
+	} {
+		u := e.addUser(tc.path + "@example.com")
+		if _, err := e.store.UpdateUser(ctx, u.ID, func(x *storage.User) error { x.Status, x.ActivatedAt = storage.UserPending, nil; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		r := fs.Add(faultstore.Rule{Method: "AddAuditEvent", Err: faultstore.ErrInjected, Times: 1})
+		first := e.call(t, "POST", "/users/"+u.ID+"/"+tc.path, tok, map[string]string{"reason": "asked"})
+		if fs.Applied(r) != 1 {
+			t.Fatalf("%s: never audited", tc.path)
+		}
+		first.problem(t, http.StatusServiceUnavailable)
+		if a := e.call(t, "POST", "/users/"+u.ID+"/"+tc.path, tok, map[string]string{"reason": "asked"}); a.status != 204 {
+			t.Fatalf("%s: retry after 503: %d %s", tc.path, a.status, a.body)
+		}
+		e.smtp.WaitFor(t, u.Email, mailWait)
+		time.Sleep(500 * time.Millisecond) // a second mail, had one been queued, arrives meanwhile
+		if n := mailsTo(e, u.Email); n != 1 {
+			t.Errorf("%s: %d mails after a 503 and its retry, want 1", tc.path, n)
+		}
+		if n := adminEvents(t, e, tc.typ, "user:"+u.ID); n != 1 {
+			t.Errorf("%s: %d audit events, want 1", tc.path, n)
+		}
 	}
 }
