@@ -260,7 +260,7 @@ func (m *Manager) Ensure(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := m.resolve(ctx, now); err != nil {
+	if err := m.resolve(ctx, m.store, now); err != nil {
 		return err
 	}
 	m.invalidate()
@@ -307,29 +307,91 @@ func (m *Manager) Rotate(ctx context.Context) ([]*storage.SigningKey, error) {
 	defer m.admin.Unlock()
 	defer m.invalidate()
 	now := m.opts.Now()
-	before, err := m.store.ListSigningKeys(ctx)
+	fresh, err := m.newKeys(now)
+	if err != nil {
+		return nil, err
+	}
+	return m.rotate(ctx, m.store, fresh, now)
+}
+
+// txStore is a store that runs a function in one transaction (storage.Store.InTx).
+type txStore interface {
+	InTx(ctx context.Context, fn func(storage.Store) error) error
+}
+
+// RotateWith is Rotate in one transaction of the store, which also runs then with the new
+// keys: a caller's audit event commits with the rotation, and a failure of either rotates
+// nothing. The new keys are generated before the transaction, so the store's writer is not
+// held while an RSA key is made. The store must have transactions (storage.Store).
+func (m *Manager) RotateWith(ctx context.Context, then func(ctx context.Context, tx storage.Store, created []*storage.SigningKey) error) ([]*storage.SigningKey, error) {
+	txs, ok := m.store.(txStore)
+	if !ok {
+		return nil, errors.New("keys: a rotation in a transaction needs a store with transactions")
+	}
+	m.admin.Lock()
+	defer m.admin.Unlock()
+	defer m.invalidate()
+	now := m.opts.Now()
+	fresh, err := m.newKeys(now)
+	if err != nil {
+		return nil, err
+	}
+	var created []*storage.SigningKey
+	err = txs.InTx(ctx, func(tx storage.Store) error {
+		var err error
+		if created, err = m.rotate(ctx, tx, fresh, now); err != nil {
+			return err
+		}
+		if then != nil {
+			return then(ctx, tx, created)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return created, nil
+}
+
+// newKeys makes an active key for every algorithm, not yet stored.
+func (m *Manager) newKeys(now time.Time) ([]*storage.SigningKey, error) {
+	out := make([]*storage.SigningKey, 0, len(m.Algorithms()))
+	for _, alg := range m.Algorithms() {
+		k, err := m.newKey(alg, storage.KeyActive, now)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, nil
+}
+
+// rotate stores the fresh keys (one per algorithm, newKeys) through st and retires the keys
+// they replace.
+func (m *Manager) rotate(ctx context.Context, st storage.KeyStore, fresh []*storage.SigningKey, now time.Time) ([]*storage.SigningKey, error) {
+	before, err := st.ListSigningKeys(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("keys: list signing keys: %w", err)
 	}
 	var created []*storage.SigningKey
-	for _, alg := range m.Algorithms() {
-		k, err := m.create(ctx, alg, storage.KeyActive, now)
-		if err != nil {
+	for i, alg := range m.Algorithms() {
+		k := fresh[i]
+		if err := m.storeKey(ctx, st, k); err != nil {
 			return created, err
 		}
 		created = append(created, k)
 		for _, old := range byState(before, alg, storage.KeyActive) {
-			if err := m.retire(ctx, old.ID, storage.KeyActive, now); err != nil {
+			if err := m.retireIn(ctx, st, old.ID, storage.KeyActive, now); err != nil {
 				return created, err
 			}
 		}
 		for _, next := range byState(before, alg, storage.KeyNext) {
-			if err := m.retire(ctx, next.ID, storage.KeyNext, now); err != nil {
+			if err := m.retireIn(ctx, st, next.ID, storage.KeyNext, now); err != nil {
 				return created, err
 			}
 		}
 	}
-	if err := m.resolve(ctx, now); err != nil {
+	if err := m.resolve(ctx, st, now); err != nil {
 		return created, err
 	}
 	return created, nil
@@ -391,7 +453,7 @@ func (m *Manager) RotateIfDue(ctx context.Context, period, prepublish time.Durat
 		changed = true
 	}
 	if changed {
-		if err := m.resolve(ctx, now); err != nil {
+		if err := m.resolve(ctx, m.store, now); err != nil {
 			return changed, err
 		}
 		m.invalidate()
@@ -432,6 +494,18 @@ func (m *Manager) Prune(ctx context.Context) (int, error) {
 
 // create generates, seals and stores a new key for alg in the given state.
 func (m *Manager) create(ctx context.Context, alg jose.SignatureAlgorithm, state string, now time.Time) (*storage.SigningKey, error) {
+	k, err := m.newKey(alg, state, now)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.storeKey(ctx, m.store, k); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// newKey generates and seals a new key for alg in the given state, without storing it.
+func (m *Manager) newKey(alg jose.SignatureAlgorithm, state string, now time.Time) (*storage.SigningKey, error) {
 	kid := secret.NewID()
 	priv, err := generate(alg)
 	if err != nil {
@@ -461,11 +535,16 @@ func (m *Manager) create(ctx context.Context, alg jose.SignatureAlgorithm, state
 	if state == storage.KeyActive {
 		k.ActivatedAt = &now
 	}
-	if err := m.store.CreateSigningKey(ctx, k); err != nil {
-		return nil, fmt.Errorf("keys: store %s key: %w", alg, err)
-	}
-	m.log.InfoContext(ctx, "signing key created", "kid", kid, "alg", string(alg), "state", state)
 	return k, nil
+}
+
+// storeKey stores a key newKey made, through st (the store or a transaction's).
+func (m *Manager) storeKey(ctx context.Context, st storage.KeyStore, k *storage.SigningKey) error {
+	if err := st.CreateSigningKey(ctx, k); err != nil {
+		return fmt.Errorf("keys: store %s key: %w", k.Alg, err)
+	}
+	m.log.InfoContext(ctx, "signing key created", "kid", k.ID, "alg", k.Alg, "state", k.State)
+	return nil
 }
 
 // promote turns a next key into the active key, inside the store's transaction and only if
@@ -494,11 +573,16 @@ func (m *Manager) promote(ctx context.Context, id string, now time.Time) (bool, 
 // every token it may have signed has expired, even on instances whose cache still has it as
 // active; a next key never signed anything and is dropped from the JWKS right away.
 func (m *Manager) retire(ctx context.Context, id, from string, now time.Time) error {
+	return m.retireIn(ctx, m.store, id, from, now)
+}
+
+// retireIn is retire through st (the store or a transaction's).
+func (m *Manager) retireIn(ctx context.Context, st storage.KeyStore, id, from string, now time.Time) error {
 	deleteAfter := now
 	if from == storage.KeyActive {
 		deleteAfter = now.Add(m.opts.TokenLifetime + m.opts.CacheTTL + RetireMargin)
 	}
-	err := m.store.UpdateSigningKey(ctx, id, func(k *storage.SigningKey) error {
+	err := st.UpdateSigningKey(ctx, id, func(k *storage.SigningKey) error {
 		if k.State != from {
 			return errNoChange
 		}
@@ -521,8 +605,8 @@ func (m *Manager) retire(ctx context.Context, id, from string, now time.Time) er
 // algorithm it keeps the newest active key and retires the others, and keeps the oldest next
 // key and discards the others. The order is total (ties broken by id), so instances that run
 // it at the same time agree on the survivor.
-func (m *Manager) resolve(ctx context.Context, now time.Time) error {
-	all, err := m.store.ListSigningKeys(ctx)
+func (m *Manager) resolve(ctx context.Context, st storage.KeyStore, now time.Time) error {
+	all, err := st.ListSigningKeys(ctx)
 	if err != nil {
 		return fmt.Errorf("keys: list signing keys: %w", err)
 	}
@@ -531,14 +615,14 @@ func (m *Manager) resolve(ctx context.Context, now time.Time) error {
 		slices.SortFunc(actives, newestActiveFirst)
 		for _, k := range actives[min(1, len(actives)):] {
 			m.log.WarnContext(ctx, "more than one active signing key; retiring the older", "kid", k.ID, "alg", string(alg))
-			if err := m.retire(ctx, k.ID, storage.KeyActive, now); err != nil {
+			if err := m.retireIn(ctx, st, k.ID, storage.KeyActive, now); err != nil {
 				return err
 			}
 		}
 		nexts := byState(all, alg, storage.KeyNext)
 		slices.SortFunc(nexts, oldestFirst)
 		for _, k := range nexts[min(1, len(nexts)):] {
-			if err := m.retire(ctx, k.ID, storage.KeyNext, now); err != nil {
+			if err := m.retireIn(ctx, st, k.ID, storage.KeyNext, now); err != nil {
 				return err
 			}
 		}

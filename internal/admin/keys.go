@@ -14,7 +14,9 @@ import (
 // `myaccount keys list|rotate` makes).
 type KeyManager interface {
 	Ensure(ctx context.Context) error
-	Rotate(ctx context.Context) ([]*storage.SigningKey, error)
+	// RotateWith rotates in one transaction of the store, running then in it with the new
+	// keys (the rotation's audit event).
+	RotateWith(ctx context.Context, then func(ctx context.Context, tx storage.Store, created []*storage.SigningKey) error) ([]*storage.SigningKey, error)
 	List(ctx context.Context) ([]*storage.SigningKey, error)
 }
 
@@ -63,7 +65,9 @@ func (k *Keys) List(ctx context.Context, a Actor) ([]SigningKey, error) {
 
 // Rotate replaces the active key of every algorithm (the previous ones stay published until
 // the tokens they signed expire) and returns the new keys. A reason is required; the
-// rotation is audited with the new key ids.
+// rotation is audited with the new key ids, in the rotation's transaction (RotateWith): a
+// failed event rotates nothing, and the retry rotates once. Recorded after the commit, a
+// failed event answered an error for a rotation done unaudited, and the retry rotated again.
 func (k *Keys) Rotate(ctx context.Context, a Actor, reason string) ([]SigningKey, error) {
 	if err := authorize(a, ManageClients); err != nil {
 		return nil, err
@@ -77,17 +81,19 @@ func (k *Keys) Rotate(ctx context.Context, a Actor, reason string) ([]SigningKey
 	if err := k.Manager.Ensure(ctx); err != nil {
 		return nil, fmt.Errorf("ensure keys: %w", err)
 	}
-	created, err := k.Manager.Rotate(ctx)
+	created, err := k.Manager.RotateWith(ctx, func(ctx context.Context, tx storage.Store, created []*storage.SigningKey) error {
+		ids := make([]string, len(created))
+		for i, x := range created {
+			ids[i] = x.ID
+		}
+		return k.Service.recordIn(ctx, tx, a, "admin.keys.rotate", "", reason, strings.Join(ids, ","))
+	})
 	if err != nil {
 		return nil, fmt.Errorf("rotate keys: %w", err)
 	}
 	out := make([]SigningKey, len(created))
-	ids := make([]string, len(created))
 	for i, x := range created {
-		out[i], ids[i] = viewKey(x), x.ID
-	}
-	if err := k.Service.record(ctx, a, "admin.keys.rotate", "", reason, strings.Join(ids, ",")); err != nil {
-		return nil, err
+		out[i] = viewKey(x)
 	}
 	return out, nil
 }
