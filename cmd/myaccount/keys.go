@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/myaccount/myaccount/internal/admin"
 	"github.com/myaccount/myaccount/internal/server"
 	"github.com/myaccount/myaccount/keys"
 )
@@ -19,6 +20,7 @@ func cmdKeys(ctx context.Context, e env, args []string) error {
 	sub := args[0]
 	fs, path := newFlags(e, "keys "+sub)
 	asJSON := fs.Bool("json", false, "print JSON")
+	reason := fs.String("reason", "cli", "why (keys rotate), for the audit log")
 	if _, err := parse(fs, args[1:]); err != nil {
 		return err
 	}
@@ -49,10 +51,10 @@ func cmdKeys(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	if sub == "rotate" {
-		if err := km.Ensure(ctx); err != nil {
-			return err
-		}
-		if _, err := km.Rotate(ctx); err != nil {
+		// The admin service's rotation, as the console's: the new keys and the audit event
+		// (actor "cli") commit together.
+		k := &admin.Keys{Service: &admin.Service{Store: st}, Manager: km}
+		if _, err := k.Rotate(ctx, admin.CLI(), *reason); err != nil {
 			return fmt.Errorf("rotate: %w", err)
 		}
 	}

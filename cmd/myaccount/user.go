@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -15,6 +16,7 @@ import (
 	"golang.org/x/text/language"
 
 	"github.com/myaccount/myaccount/internal/account"
+	"github.com/myaccount/myaccount/internal/admin"
 	"github.com/myaccount/myaccount/internal/config"
 	"github.com/myaccount/myaccount/internal/geo"
 	"github.com/myaccount/myaccount/internal/passwords"
@@ -171,6 +173,10 @@ func findUser(ctx context.Context, st storage.Store, ref string) (*storage.User,
 func userOther(ctx context.Context, e env, sub string, args []string) error {
 	fs, path := newFlags(e, "user "+sub)
 	asJSON := fs.Bool("json", false, "print JSON")
+	var reason *string
+	if sub == "lock" || sub == "unlock" || sub == "delete" {
+		reason = reasonFlag(fs)
+	}
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -206,7 +212,6 @@ func userOther(ctx context.Context, e env, sub string, args []string) error {
 	if err != nil {
 		return err
 	}
-	now := time.Now().UTC()
 	switch sub {
 	case "show":
 		v := viewUser(u)
@@ -218,25 +223,20 @@ func userOther(ctx context.Context, e env, sub string, args []string) error {
 		}
 		return printFields(e.stdout, v)
 	case "lock", "unlock":
-		status := storage.UserLocked
-		if sub == "unlock" {
-			status = storage.UserActive
+		// The admin service's lock and unlock, as the API's and the console's: the lock ends
+		// every session and grant in its transaction, the unlock returns a never activated
+		// account to pending and lifts a password lockout, and each is audited with actor "cli".
+		svc := cliAdmin(e, cfg, st)
+		if sub == "lock" {
+			_, err = svc.LockUser(ctx, admin.CLI(), u.ID, "", *reason)
+		} else {
+			_, err = svc.UnlockUser(ctx, admin.CLI(), u.ID, "", *reason)
 		}
-		u, err = st.UpdateUser(ctx, u.ID, func(x *storage.User) error {
-			if sub == "unlock" && x.Status != storage.UserLocked {
-				return fmt.Errorf("account is %s, not locked", x.Status)
-			}
-			x.Status, x.UpdatedAt = status, now
-			return nil
-		})
 		if err != nil {
 			return err
 		}
-		if sub == "lock" {
-			// A locked account keeps no live sessions or tokens.
-			if err := signOutEverywhere(ctx, e, cfg, st, u.ID, now); err != nil {
-				return err
-			}
+		if u, err = st.GetUser(ctx, u.ID); err != nil {
+			return err
 		}
 		if *asJSON {
 			return printJSON(e.stdout, viewUser(u))
@@ -244,11 +244,9 @@ func userOther(ctx context.Context, e env, sub string, args []string) error {
 		fmt.Fprintf(e.stdout, "user %s is now %s\n", u.Email, u.Status)
 		return nil
 	default: // delete
-		// Signed out first, so the clients of its sessions are told (back-channel logout).
-		if err := signOutEverywhere(ctx, e, cfg, st, u.ID, now); err != nil {
-			return err
-		}
-		if err := st.DeleteUser(ctx, u.ID); err != nil {
+		// Signed out in the deletion's transaction; the clients of its sessions are told after
+		// it (back-channel logout).
+		if err := cliAdmin(e, cfg, st).DeleteUser(ctx, admin.CLI(), u.ID, "", *reason); err != nil {
 			return err
 		}
 		if *asJSON {
@@ -274,6 +272,10 @@ type sessionView struct {
 func userSessions(ctx context.Context, e env, sub string, args []string) error {
 	fs, path := newFlags(e, "user "+sub)
 	asJSON := fs.Bool("json", false, "print JSON")
+	var reason *string
+	if sub == "signout" {
+		reason = reasonFlag(fs)
+	}
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -290,9 +292,8 @@ func userSessions(ctx context.Context, e env, sub string, args []string) error {
 	if err != nil {
 		return err
 	}
-	now := time.Now().UTC()
 	if sub == "signout" {
-		if err := signOutEverywhere(ctx, e, cfg, st, u.ID, now); err != nil {
+		if err := cliAdmin(e, cfg, st).SignOutEverywhere(ctx, admin.CLI(), u.ID, *reason); err != nil {
 			return err
 		}
 		if *asJSON {
@@ -301,7 +302,7 @@ func userSessions(ctx context.Context, e env, sub string, args []string) error {
 		fmt.Fprintf(e.stdout, "%s is signed out everywhere: browser sessions ended, refresh tokens revoked\n", u.Email)
 		return nil
 	}
-	views, err := signedInPlaces(ctx, st, u.ID, now)
+	views, err := signedInPlaces(ctx, st, u.ID, time.Now().UTC())
 	if err != nil {
 		return err
 	}
@@ -511,7 +512,7 @@ func userRole(ctx context.Context, e env, sub string, args []string) error {
 			}
 		}
 		return tx.AddAuditEvent(ctx, &storage.AuditEvent{UserID: u.ID, Type: typ, CreatedAt: now,
-			Detail: fmt.Sprintf(`{"actor":"cli","role":%q}`, role)})
+			Actor: admin.CLI().ID(), Target: "user:" + u.ID, Detail: fmt.Sprintf(`{"actor":"cli","role":%q}`, role)})
 	})
 	if err != nil {
 		return err
@@ -527,29 +528,37 @@ func userRole(ctx context.Context, e env, sub string, args []string) error {
 	return nil
 }
 
-// signOutEverywhere ends every session and grant of the user the one way every sign-out
-// does (sessions.EndAll), then queues the logout tokens of the clients that asked for them
-// (back-channel logout); the running servers' outbox workers deliver them.
-func signOutEverywhere(ctx context.Context, e env, cfg *config.Config, st storage.Store, userID string, now time.Time) error {
-	var ended sessions.Ended
-	err := st.InTx(ctx, func(tx storage.Store) error {
-		var err error
-		ended, err = sessions.EndAll(ctx, tx, userID, now)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("sign out: %w", err)
-	}
-	if len(ended.Grants) == 0 {
-		return nil // no client to tell (and no need for the master key)
-	}
+// reasonFlag is the --reason of an admin action, written to its audit event.
+func reasonFlag(fs *flag.FlagSet) *string {
+	return fs.String("reason", "cli", "why, for the audit log")
+}
+
+// cliAdmin is the admin service of the user commands, run as admin.CLI(): the rules, the
+// transactions and the audit events of the API and the console. The clients of the
+// sessions a command ends are told after its commit (back-channel logout).
+func cliAdmin(e env, cfg *config.Config, st storage.Store) *admin.Service {
 	log := newLogger(e.stderr, cfg)
-	n, err := server.BackchannelNotifier(ctx, cfg, st, log)
-	if err != nil {
-		// Signed out all the same; only the clients' notice is missing.
-		log.ErrorContext(ctx, "sign-out: clients not told (back-channel logout)", "err", err)
-		return nil
+	return &admin.Service{Store: st, Accounts: &account.Service{Store: st, Logger: log},
+		Sessions: &sessions.Service{Store: st, Logger: log, Notifier: &cliNotifier{cfg: cfg, st: st, log: log}},
+		Logger:   log}
+}
+
+// cliNotifier queues the logout tokens of the clients that asked for them (back-channel
+// logout) in the outbox the running servers' workers deliver from. It is built at the first
+// sign-out that ended a grant: with no client to tell, no master key is needed.
+type cliNotifier struct {
+	cfg *config.Config
+	st  storage.Store
+	log *slog.Logger
+}
+
+func (n *cliNotifier) SessionsEnded(ctx context.Context, ended sessions.Ended) error {
+	if len(ended.Grants) == 0 {
+		return nil // no client to tell
 	}
-	sessions.Notify(ctx, n, log, ended)
-	return nil
+	bn, err := server.BackchannelNotifier(ctx, n.cfg, n.st, n.log)
+	if err != nil {
+		return err // signed out all the same; logged by sessions.Notify
+	}
+	return bn.SessionsEnded(ctx, ended)
 }

@@ -237,7 +237,13 @@ func (s *Service) GetUser(ctx context.Context, a Actor, id string) (*UserDetail,
 	if err != nil {
 		return nil, fmt.Errorf("admin actions on user: %w", err)
 	}
-	events := append(own, theirs...)
+	// An event can be both (the CLI's role changes name the person and target them): once.
+	events := own
+	for _, e := range theirs {
+		if !slices.ContainsFunc(own, func(o *storage.AuditEvent) bool { return o.ID == e.ID }) {
+			events = append(events, e)
+		}
+	}
 	slices.SortStableFunc(events, func(x, y *storage.AuditEvent) int {
 		if c := y.CreatedAt.Compare(x.CreatedAt); c != 0 {
 			return c
