@@ -73,7 +73,8 @@ type Meta struct {
 // Service applies the rules over the store.
 type Service struct {
 	Store storage.Store
-	// Guard limits redemption attempts (guard.LicenceRedeemAccount, LicenceRedeemIP).
+	// Guard limits redemption attempts (guard.LicenceRedeemAccount, LicenceRedeemIP). Its
+	// clock is used; the counts are made in the redemption's own transaction.
 	Guard *guard.Guard
 	Now   func() time.Time
 	Log   *slog.Logger
@@ -153,37 +154,61 @@ func (s *Service) Issue(ctx context.Context, r IssueRequest, m Meta) (string, []
 }
 
 // Redeem gives the licence with the typed code to the person. A malformed code is
-// ErrMalformed (not counted); every well-formed one counts against the account and the IP
-// first, and then any code that cannot be redeemed is ErrInvalidCode.
+// ErrMalformed (not counted); every well-formed one counts against the account and the IP,
+// and then any code that cannot be redeemed is ErrInvalidCode.
+//
+// The counts and the claim are one transaction: the counts are atomic (parallel attempts
+// cannot all pass), and when the store fails (a failure of ours, answered 503) the counts
+// roll back with it, so our failures never use up the person's attempts.
 func (s *Service) Redeem(ctx context.Context, userID, typed string, m Meta) (*storage.Licence, error) {
 	bare, ok := Normalize(typed)
 	if !ok {
 		return nil, ErrMalformed
 	}
-	for _, c := range []struct {
-		rule    guard.Rule
-		subject string
-	}{{guard.LicenceRedeemAccount, userID}, {guard.LicenceRedeemIP, m.IP}} {
-		if c.subject == "" {
-			continue
-		}
-		allowed, err := s.Guard.Allow(ctx, c.rule, c.subject)
-		if err != nil {
-			return nil, err
-		}
-		if !allowed {
-			s.log().WarnContext(ctx, "licence redemption limit reached", "rule", c.rule.String(), "user_id", userID)
-			return nil, ErrTooManyAttempts
-		}
-	}
 	now := s.now()
-	l, err := s.Store.RedeemLicence(ctx, HashCode(bare), userID, now)
+	var (
+		l       *storage.Licence
+		refused bool // the store answered a real "no": unknown, revoked or someone else's
+	)
+	err := s.Store.InTx(ctx, func(tx storage.Store) error {
+		l, refused = nil, false
+		g := &guard.Guard{Store: tx}
+		if s.Guard != nil {
+			g.Now = s.Guard.Now
+		}
+		for _, c := range []struct {
+			rule    guard.Rule
+			subject string
+		}{{guard.LicenceRedeemAccount, userID}, {guard.LicenceRedeemIP, m.IP}} {
+			if c.subject == "" {
+				continue
+			}
+			allowed, err := g.Allow(ctx, c.rule, c.subject)
+			if err != nil {
+				return err
+			}
+			if !allowed {
+				s.log().WarnContext(ctx, "licence redemption limit reached", "rule", c.rule.String(), "user_id", userID)
+				return ErrTooManyAttempts
+			}
+		}
+		var err error
+		l, err = tx.RedeemLicence(ctx, HashCode(bare), userID, now)
+		if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrRevoked) || errors.Is(err, storage.ErrAlreadyUsed) {
+			// Nothing was claimed; the counts are kept (committed).
+			l, refused = nil, true
+			return nil
+		}
+		return err
+	})
 	switch {
-	case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrRevoked), errors.Is(err, storage.ErrAlreadyUsed):
-		s.audit(ctx, &storage.AuditEvent{UserID: userID, Type: "licence_redeem_failed", IP: m.IP, UserAgent: m.UserAgent})
-		return nil, ErrInvalidCode
+	case errors.Is(err, ErrTooManyAttempts):
+		return nil, ErrTooManyAttempts
 	case err != nil:
 		return nil, fmt.Errorf("redeem licence: %w", err)
+	case refused:
+		s.audit(ctx, &storage.AuditEvent{UserID: userID, Type: "licence_redeem_failed", IP: m.IP, UserAgent: m.UserAgent})
+		return nil, ErrInvalidCode
 	}
 	// Redeeming one's own code again changes nothing and is not a new entry.
 	if l.RedeemedAt != nil && l.RedeemedAt.UnixMilli() == now.UnixMilli() {
