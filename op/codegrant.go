@@ -96,9 +96,9 @@ func (p *Provider) codeToken(w http.ResponseWriter, r *http.Request, c *client) 
 		err = s.DeleteAuthRequest(ctx, ar.GetID())
 	}
 	if err != nil {
-		// The code is consumed: the client must sign in again. The reads that can fail here
-		// are few: the user and the signing keys were read before the code was used
-		// (AuthRequestByCode); a licences claim still reads the seats of the grant it binds.
+		// The code is consumed: the client must sign in again. Nothing here should read the
+		// store: the user and the signing keys were read before the code was used
+		// (AuthRequestByCode), the licences claim with its use (exchangeCode).
 		return fail(fmt.Errorf("code exchange response for %s: %w", c.GetID(), err))
 	}
 	if err := writeGrantTokens(w, requestInfoFrom(ctx), access, idToken, refresh, validity, ar.GetScopes()); err != nil {

@@ -3,6 +3,7 @@ package op
 import (
 	"context"
 
+	"github.com/myaccount/myaccount/internal/licence"
 	"github.com/myaccount/myaccount/keys"
 	"github.com/myaccount/myaccount/storage"
 )
@@ -20,6 +21,9 @@ type requestInfo struct {
 	// issuedGrant is the grant a device-grant token response was issued from, so the ID
 	// token's licences claim knows the installation.
 	issuedGrant *storage.Grant
+	// codeLicences is the licences claim of a code exchange, computed in the transaction
+	// that used the code (codeLicences); nil when not computed.
+	codeLicences []licence.Entitlement
 	// pushed marks an authorization request whose parameters came from /par (RFC 9126).
 	pushed bool
 	// pushedHash and pushedClient name that pushed request, taken by CreateAuthRequest in

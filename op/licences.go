@@ -19,6 +19,8 @@ import (
 // Entitlements computes the licences claim (issue 14); internal/licence's Service is one.
 type Entitlements interface {
 	Entitlements(ctx context.Context, userID, clientID string, g *storage.Grant, bind bool) ([]licence.Entitlement, error)
+	// EntitlementsIn is Entitlements read and bound in tx, the caller's transaction.
+	EntitlementsIn(ctx context.Context, tx storage.Store, userID, clientID string, g *storage.Grant, bind bool) ([]licence.Entitlement, error)
 }
 
 // maxDeviceIDLen bounds the device_id an installation may send.
@@ -56,12 +58,38 @@ func (s *opStorage) licenceGrant(ctx context.Context, req zop.IDTokenRequest) (*
 	return requestInfoFrom(ctx).issuedGrant, nil
 }
 
+// codeLicences computes the licences claim of a code exchange in tx, the transaction that
+// consumes the code and stores the grant g, binding a free seat on the way; the ID token takes
+// it from the request (addLicencesClaim). Computed after the code was used, a failure would
+// leave the client a used code whose retry is a replay (invalid_grant, the grant revoked) for
+// a failure of ours; here it rolls the exchange back and the code stays usable.
+func (s *opStorage) codeLicences(ctx context.Context, tx storage.Store, g *storage.Grant) error {
+	ri := requestInfoFrom(ctx)
+	ri.codeLicences = nil // a retried transaction starts over
+	if s.licences == nil || !slices.Contains(g.Scopes, licence.Scope) {
+		return nil
+	}
+	es, err := s.licences.EntitlementsIn(ctx, tx, g.UserID, g.ClientID, g, true)
+	if err != nil {
+		return fmt.Errorf("licences claim: %w", err)
+	}
+	ri.codeLicences = es
+	return nil
+}
+
 // addLicencesClaim adds the licences claim to an ID token when the scope asks for it, binding
 // a free seat to the installation on the way (the first token issuance binds, a refresh
-// retries). A store failure fails the token response as ours, never as the client's.
+// retries). A code exchange computed it with the code's use (codeLicences). A store failure
+// fails the token response as ours, never as the client's.
 func (s *opStorage) addLicencesClaim(ctx context.Context, ui *oidc.UserInfo, req zop.IDTokenRequest, scopes []string) error {
 	if s.licences == nil || !slices.Contains(scopes, licence.Scope) {
 		return nil
+	}
+	if es := requestInfoFrom(ctx).codeLicences; es != nil {
+		if _, ok := req.(authRequest); ok {
+			ui.AppendClaims(licence.Scope, es)
+			return nil
+		}
 	}
 	g, err := s.licenceGrant(ctx, req)
 	if err != nil {

@@ -116,9 +116,9 @@ func (s *opStorage) createAccessAndRefreshTokens(ctx context.Context, req zop.To
 	}
 }
 
-// exchangeCode consumes the authorization code and runs issue (grant and tokens) in one
-// transaction: if storing the tokens fails, the code stays unused and the client's retry
-// with the same code works.
+// exchangeCode consumes the authorization code and runs issue (grant and tokens) and the
+// licences claim (codeLicences) in one transaction: if storing the tokens or binding a seat
+// fails, the code stays unused and the client's retry with the same code works.
 //
 // Unlike a refresh token, a code has no retry grace: once the exchange has committed, a
 // second presentation revokes what the first issued, even if the first response was lost
@@ -146,7 +146,12 @@ func (s *opStorage) exchangeCode(ctx context.Context, r authRequest, now time.Ti
 		if err != nil {
 			return err
 		}
-		return issue(tx)
+		if err := issue(tx); err != nil {
+			return err
+		}
+		// The licences claim binds a seat to the new grant: in this transaction, so that a
+		// failure leaves the code usable.
+		return s.codeLicences(ctx, tx, s.grantFromAuthRequest(ctx, r, now))
 	})
 	switch {
 	case err == nil && replayed:

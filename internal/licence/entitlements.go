@@ -25,6 +25,15 @@ type Entitlement struct {
 	ThisDevice bool   `json:"this_device"`
 }
 
+// EntitlementsIn is Entitlements with every read and the seat's binding made in tx, the
+// caller's transaction: a code exchange computes the claim in the transaction that consumes
+// the code, so that a failure here leaves the code unused for the client's retry.
+func (s *Service) EntitlementsIn(ctx context.Context, tx storage.Store, userID, clientID string, g *storage.Grant, bind bool) ([]Entitlement, error) {
+	in := *s
+	in.Store = tx
+	return in.Entitlements(ctx, userID, clientID, g, bind)
+}
+
 // Entitlements returns the person's active licences of the product that client clientID
 // belongs to (none when it belongs to none), as seen from grant g's installation. With bind,
 // an installation that named itself (device_id) and holds no seat yet takes a free seat of
