@@ -61,8 +61,14 @@ func loopbackURL(s string) (*url.URL, bool) {
 	return u, true
 }
 
-// ValidForType checks a redirect URI at client registration: absolute, no
-// fragment, and a scheme appropriate to the client type.
+// ValidForType checks a redirect URI at client registration (admin API, CLI, dynamic
+// registration): absolute, no fragment, and a scheme appropriate to the client type.
+//
+// https for every type. Plain http only for a native client, and only on a loopback IP
+// literal (RFC 8252 §7.3): 127.0.0.1 or [::1]. "localhost" is refused (RFC 8252 §8.3: NOT
+// RECOMMENDED; a name can resolve elsewhere), and a web or public client never gets http,
+// loopback or not: its redirect carries codes through a browser that is not on the app's
+// own machine, and a loopback listener there is anyone's.
 func ValidForType(raw, clientType string) bool {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme == "" || u.Fragment != "" || strings.Contains(raw, "#") {
@@ -72,9 +78,8 @@ func ValidForType(raw, clientType string) bool {
 	case "https":
 		return u.Host != ""
 	case "http":
-		// Plain http only for loopback, where no network sees it.
-		h := u.Hostname()
-		return h == "localhost" || h == "127.0.0.1" || h == "::1"
+		_, ok := loopbackURL(raw)
+		return ok && clientType == "native" && u.User == nil
 	default:
 		// Private-use schemes (com.example.app:/cb) only for native apps, and in
 		// reverse-domain form so one app cannot claim another's scheme by accident.
