@@ -61,14 +61,11 @@ func loopbackURL(s string) (*url.URL, bool) {
 	return u, true
 }
 
-// ValidForType checks a redirect URI at client registration (admin API, CLI, dynamic
-// registration): absolute, no fragment, and a scheme appropriate to the client type.
-//
-// https for every type. Plain http only for a native client, and only on a loopback IP
-// literal (RFC 8252 §7.3): 127.0.0.1 or [::1]. "localhost" is refused (RFC 8252 §8.3: NOT
-// RECOMMENDED; a name can resolve elsewhere), and a web or public client never gets http,
-// loopback or not: its redirect carries codes through a browser that is not on the app's
-// own machine, and a loopback listener there is anyone's.
+// ValidForType checks a redirect URI that an administrator registers (admin API, CLI):
+// absolute, no fragment, and a scheme appropriate to the client type. Plain http is allowed
+// on a loopback host for any type: an operator's development client (the README's quick
+// start registers a confidential client at http://localhost:9999/callback). An anonymous
+// registrant is held to ValidForRegistration.
 func ValidForType(raw, clientType string) bool {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme == "" || u.Fragment != "" || strings.Contains(raw, "#") {
@@ -78,13 +75,32 @@ func ValidForType(raw, clientType string) bool {
 	case "https":
 		return u.Host != ""
 	case "http":
-		_, ok := loopbackURL(raw)
-		return ok && clientType == "native" && u.User == nil
+		// Plain http only for loopback, where no network sees it.
+		h := u.Hostname()
+		return h == "localhost" || h == "127.0.0.1" || h == "::1"
 	default:
 		// Private-use schemes (com.example.app:/cb) only for native apps, and in
 		// reverse-domain form so one app cannot claim another's scheme by accident.
 		return clientType == "native" && strings.Contains(u.Scheme, ".")
 	}
+}
+
+// ValidForRegistration checks a redirect URI of dynamic client registration (RFC 7591),
+// where anyone with an initial access token registers: ValidForType, and plain http only for
+// a native client and only on a loopback IP literal (RFC 8252 §7.3): 127.0.0.1 or [::1].
+// "localhost" is refused (RFC 8252 §8.3: NOT RECOMMENDED; a name can resolve elsewhere), and
+// a web or public client never gets http: its redirect carries codes through a browser that
+// is not on the app's own machine, where a loopback listener is anyone's.
+func ValidForRegistration(raw, clientType string) bool {
+	if !ValidForType(raw, clientType) {
+		return false
+	}
+	u, _ := url.Parse(raw)
+	if u.Scheme != "http" {
+		return true
+	}
+	_, ok := loopbackURL(raw)
+	return ok && clientType == "native" && u.User == nil
 }
 
 // ErrorURL builds an OAuth error response to a redirect URI already known to be registered

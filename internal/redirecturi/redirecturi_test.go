@@ -53,11 +53,35 @@ func TestValidForType(t *testing.T) {
 		{"https://app.example/cb", "confidential", true},
 		{"https://app.example/cb#frag", "confidential", false},
 		{"http://app.example/cb", "confidential", false},
-		// RFC 8252 §7.3: http only for native clients, only on a loopback IP literal.
+		{"http://localhost:3000/cb", "public", true}, // an operator's development client
+		{"http://127.0.0.1/cb", "native", true},
+		{"com.example.app:/cb", "native", true},
+		{"com.example.app:/cb", "public", false},
+		{"myapp:/cb", "native", false},
+		{"/relative", "public", false},
+		{"https:///nohost", "public", false},
+	}
+	for _, tt := range tests {
+		if got := ValidForType(tt.uri, tt.typ); got != tt.want {
+			t.Errorf("ValidForType(%q, %s) = %v, want %v", tt.uri, tt.typ, got, tt.want)
+		}
+	}
+}
+
+// TestValidForRegistration: an anonymous registrant gets plain http only for a native client
+// and only on a loopback IP literal (RFC 8252 §7.3, §8.3).
+func TestValidForRegistration(t *testing.T) {
+	tests := []struct {
+		uri, typ string
+		want     bool
+	}{
+		{"https://app.example/cb", "confidential", true},
+		{"https://app.example/cb", "public", true},
 		{"http://localhost:3000/cb", "public", false},
 		{"http://127.0.0.1:3000/cb", "public", false},
 		{"http://127.0.0.1/cb", "confidential", false},
 		{"http://[::1]/cb", "confidential", false},
+		{"http://localhost:8080/cb", "confidential", false},
 		{"http://127.0.0.1/cb", "native", true},
 		{"http://127.0.0.1:8080/cb", "native", true},
 		{"http://[::1]/cb", "native", true},
@@ -68,13 +92,11 @@ func TestValidForType(t *testing.T) {
 		{"http://app.example/cb", "native", false},
 		{"com.example.app:/cb", "native", true},
 		{"com.example.app:/cb", "public", false},
-		{"myapp:/cb", "native", false},
-		{"/relative", "public", false},
-		{"https:///nohost", "public", false},
+		{"https://app.example/cb#f", "native", false},
 	}
 	for _, tt := range tests {
-		if got := ValidForType(tt.uri, tt.typ); got != tt.want {
-			t.Errorf("ValidForType(%q, %s) = %v, want %v", tt.uri, tt.typ, got, tt.want)
+		if got := ValidForRegistration(tt.uri, tt.typ); got != tt.want {
+			t.Errorf("ValidForRegistration(%q, %s) = %v, want %v", tt.uri, tt.typ, got, tt.want)
 		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/myaccount/myaccount/internal/admin"
+	"github.com/myaccount/myaccount/internal/redirecturi"
 	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/keys"
 	"github.com/myaccount/myaccount/storage"
@@ -202,6 +203,17 @@ func spec(md Metadata) (admin.ClientSpec, error) {
 		typ = storage.ClientConfidential
 	default:
 		return bad("token_endpoint_auth_method must be client_secret_basic, client_secret_post, private_key_jwt or none")
+	}
+	// An anonymous registrant gets plain http redirect URIs only for a native client, on a
+	// loopback IP literal (RFC 8252 §7.3); an administrator's development client may have more
+	// (redirecturi.ValidForType, checked by admin.NewClient).
+	for field, uris := range map[string][]string{"redirect_uris": md.RedirectURIs, "post_logout_redirect_uris": md.PostLogoutRedirectURIs} {
+		for _, u := range uris {
+			if !redirecturi.ValidForRegistration(u, typ) {
+				return admin.ClientSpec{}, &MetadataError{Code: "invalid_redirect_uri",
+					Description: fmt.Sprintf("%s: %q is not allowed for a %s client (https; plain http only for a native app on 127.0.0.1 or [::1])", field, u, typ)}
+			}
+		}
 	}
 	grants := md.GrantTypes
 	if len(grants) == 0 {
