@@ -15,6 +15,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -185,11 +187,15 @@ func spec(md Metadata) (admin.ClientSpec, error) {
 		proto.JWKS = string(j)
 	}
 	// The server calls these addresses itself. An administrator may register plain http on
-	// loopback for a local service; an anonymous registrant may not point the server at
-	// anything but https (it would reach services on this host).
+	// loopback for a local service; an anonymous registrant may name only a public https
+	// service (checkOutbound): anything else would have the server call services on this
+	// host or its networks for them (blind SSRF).
 	for field, u := range map[string]string{"jwks_uri": md.JWKSURI, "backchannel_logout_uri": md.BackchannelLogoutURI} {
-		if u != "" && !strings.HasPrefix(u, "https://") {
-			return bad("%s must use https", field)
+		if u == "" {
+			continue
+		}
+		if err := checkOutbound(u); err != nil {
+			return bad("%s %s", field, err)
 		}
 	}
 	switch {
@@ -246,6 +252,48 @@ func spec(md Metadata) (admin.ClientSpec, error) {
 	return admin.ClientSpec{Name: strings.TrimSpace(md.ClientName), Type: typ, RedirectURIs: md.RedirectURIs,
 		PostLogoutRedirectURIs: md.PostLogoutRedirectURIs, GrantTypes: grants, IDTokenAlg: alg,
 		LogoURI: md.LogoURI, ClientURI: md.ClientURI, PolicyURI: md.PolicyURI, TosURI: md.TosURI, Protocol: proto}, nil
+}
+
+// checkOutbound refuses an address the server would call for an anonymous registrant that
+// is not plainly a public https service: not https, credentials in it, or a host that names
+// this machine or a private network: a loopback, private, shared (100.64/10), link-local,
+// unspecified or multicast IP literal (IPv4-mapped ones included), a spelling of an IPv4
+// address other than the dotted quad (127.1, 0x7f.1, 2130706433: resolvers read them as
+// addresses), localhost and *.localhost (RFC 6761), and a single-label name (resolved
+// through the server's search domains, to internal hosts). A name that resolves to such an
+// address is refused when called (backchannel.Outbound checks the address it dials).
+func checkOutbound(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || u.Opaque != "" {
+		return errors.New("must be an https URL without credentials")
+	}
+	host := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
+	if ip, err := netip.ParseAddr(host); err == nil {
+		if !publicAddr(ip.Unmap()) {
+			return errors.New("must not name a loopback, private, link-local or multicast address")
+		}
+		return nil
+	}
+	labels := strings.Split(host, ".")
+	last := labels[len(labels)-1]
+	switch {
+	case host == "localhost" || strings.HasSuffix(host, ".localhost"):
+		return errors.New("must not name this machine")
+	case len(labels) < 2 || last == "":
+		return errors.New("must name a fully qualified host")
+	case strings.Trim(last, "0123456789") == "" || strings.HasPrefix(last, "0x"):
+		return errors.New("must write an IP address as a dotted quad")
+	}
+	return nil
+}
+
+// sharedAddress is RFC 6598's carrier-grade NAT range, private in all but name.
+var sharedAddress = netip.MustParsePrefix("100.64.0.0/10")
+
+// publicAddr reports whether the server may call a (registrant-named) address.
+func publicAddr(a netip.Addr) bool {
+	return a.IsGlobalUnicast() && !a.IsPrivate() && !sharedAddress.Contains(a) && !a.IsLoopback() &&
+		!a.IsLinkLocalUnicast() && !a.IsMulticast() && !a.IsUnspecified()
 }
 
 // newClient validates md into a client to store, with the error codes of RFC 7591 §3.2.2.
