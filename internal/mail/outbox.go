@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -62,7 +63,9 @@ type OutboxConfig struct {
 	Poll time.Duration
 	// BaseDelay is the wait after the first failure; each further failure doubles it up to
 	// MaxDelay, with jitter. After MaxAttempts attempts the item is given up (logged at
-	// ERROR and kept as failed until housekeeping purges it).
+	// ERROR and kept as failed until housekeeping purges it). An attempt counts from its
+	// claim: an item claimed MaxAttempts times by workers that died mid-attempt is given
+	// up at its next claim, untried. A panic in a task or the Sender is a failed attempt.
 	BaseDelay, MaxDelay time.Duration
 	MaxAttempts         int
 	// SendTimeout bounds one attempt; a claim outlives its batch's attempts by a margin, so
@@ -319,9 +322,16 @@ func (o *Outbox) attemptAll(ctx context.Context, items []*storage.OutboxItem, se
 // outcome to record; ctx ending means shutdown.
 func (o *Outbox) attempt(ctx, bctx context.Context, it *storage.OutboxItem) storage.OutboxOutcome {
 	err := ctx.Err() // shut down before its turn came: released untried
-	if err == nil {
+	switch {
+	case err != nil:
+	case it.Attempts > o.cfg.MaxAttempts:
+		// The claim counts the attempt, so the earlier MaxAttempts claims all ended without
+		// an outcome: their workers died mid-attempt (a crash, an OOM kill). Running it again
+		// would likely kill this one too, so it is given up untried instead of forever.
+		err = fmt.Errorf("%w: %d claims ended without an outcome", errAbandoned, it.Attempts-1)
+	default:
 		actx, cancel := context.WithTimeout(bctx, o.cfg.SendTimeout)
-		err = o.run(actx, it)
+		err = o.runSafely(actx, it)
 		cancel()
 	}
 	log := o.cfg.Logger.With("id", it.ID, "kind", it.Kind, "attempt", it.Attempts)
@@ -332,7 +342,7 @@ func (o *Outbox) attempt(ctx, bctx context.Context, it *storage.OutboxItem) stor
 	case ctx.Err() != nil:
 		// Shutting down: try again soon, elsewhere or after the restart.
 		return storage.OutboxOutcome{ID: it.ID, Status: storage.OutboxPending, LastError: interrupted, At: now}
-	case errors.Is(err, errUndeliverable) || it.Attempts >= o.cfg.MaxAttempts:
+	case errors.Is(err, errUndeliverable) || errors.Is(err, errAbandoned) || it.Attempts >= o.cfg.MaxAttempts:
 		log.ErrorContext(ctx, "mail outbox: giving up", "err", err)
 		o.failed("given_up")
 		return storage.OutboxOutcome{ID: it.ID, Status: storage.OutboxFailed, LastError: errText(err), At: now}
@@ -397,6 +407,22 @@ func (o *Outbox) failed(outcome string) {
 
 // errUndeliverable marks an item no retry can help (it cannot be opened or decoded).
 var errUndeliverable = errors.New("undeliverable")
+
+// errAbandoned marks an item whose earlier attempts all ended without an outcome.
+var errAbandoned = errors.New("abandoned")
+
+// runSafely is run with a panic turned into the attempt's error: a task's bug must fail its
+// item (retried, then given up), not bring the process down with every other item's work.
+func (o *Outbox) runSafely(ctx context.Context, it *storage.OutboxItem) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			o.cfg.Logger.ErrorContext(ctx, "mail outbox: attempt panicked", "id", it.ID, "kind", it.Kind,
+				"attempt", it.Attempts, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			err = fmt.Errorf("panic: %v", v)
+		}
+	}()
+	return o.run(ctx, it)
+}
 
 // run opens the item and sends it or runs its task.
 func (o *Outbox) run(ctx context.Context, it *storage.OutboxItem) error {
