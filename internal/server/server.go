@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -518,9 +519,7 @@ func (s *Server) RunJobs(ctx context.Context) {
 					s.log.ErrorContext(ctx, "job lease", "job", j.name, "err", err)
 				} else if ok {
 					s.Metrics.JobRun(j.name)
-					jctx, end := s.jobSpan(ctx, j.name)
-					j.run(jctx)
-					end()
+					s.runJob(ctx, j.name, j.run)
 				}
 				select {
 				case <-ctx.Done():
@@ -531,6 +530,20 @@ func (s *Server) RunJobs(ctx context.Context) {
 		}()
 	}
 	<-ctx.Done()
+}
+
+// runJob runs one turn of a job. A panic is logged with its stack and ends only this turn:
+// unrecovered, it would take the instance down with its requests and mail, and the job,
+// taken up by another instance, would take that one down too.
+func (s *Server) runJob(ctx context.Context, name string, run func(context.Context)) {
+	jctx, end := s.jobSpan(ctx, name)
+	defer end()
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.ErrorContext(jctx, "job panicked", "job", name, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		}
+	}()
+	run(jctx)
 }
 
 // Housekeeping deletes expired rows and retired keys.
