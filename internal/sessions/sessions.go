@@ -263,15 +263,13 @@ func (s *Service) List(ctx context.Context, userID string) ([]*storage.Session, 
 const expiredBatch = 500
 
 // EndExpired tells the clients of every session that reached its end of life (back-channel
-// logout) and marks it revoked: housekeeping runs it before the sweep that deletes expired
-// rows. A session whose clients could not be told is left as it was and the run stops; the
-// sweep then deletes it untold, as the store that failed is the one the queue lives in. It
-// returns how many sessions it ended. An idle session is told when it expires (or when the
-// browser signs in again), not when it falls idle.
+// logout) and then marks it revoked: housekeeping runs it before the sweep, which deletes a
+// session only once it is revoked (or long expired: sqlstore.UntoldSessionRetention). A
+// session whose clients could not be told is left unrevoked and the run stops; the next run
+// tells it. Without a Notifier there is no one to tell and expired sessions are only
+// revoked. It returns how many sessions it ended. An idle session is told when it expires
+// (or when the browser signs in again), not when it falls idle.
 func (s *Service) EndExpired(ctx context.Context) (int, error) {
-	if s.Notifier == nil {
-		return 0, nil
-	}
 	now := s.now()
 	n := 0
 	for {
@@ -280,9 +278,12 @@ func (s *Service) EndExpired(ctx context.Context) (int, error) {
 			return n, fmt.Errorf("end expired sessions: %w", err)
 		}
 		for _, sess := range batch {
-			if err := s.Notifier.SessionsEnded(ctx, Ended{UserID: sess.UserID, Sessions: []string{sess.ID}}); err != nil {
-				return n, fmt.Errorf("end expired sessions: %w", err)
+			if s.Notifier != nil {
+				if err := s.Notifier.SessionsEnded(ctx, Ended{UserID: sess.UserID, Sessions: []string{sess.ID}}); err != nil {
+					return n, fmt.Errorf("end expired sessions: %w", err)
+				}
 			}
+			// Revoked only once told: the revocation is what lets the sweep delete it.
 			if err := s.Store.RevokeSession(ctx, sess.ID, now); err != nil && !errors.Is(err, storage.ErrNotFound) {
 				return n, fmt.Errorf("end expired sessions: %w", err)
 			}

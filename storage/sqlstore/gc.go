@@ -17,6 +17,14 @@ const authRequestRetention = 24 * time.Hour
 // second click on an activation or reset link is answered "already used", not "unknown".
 const usedTokenRetention = 24 * time.Hour
 
+// UntoldSessionRetention is how long a session that expired but was never revoked is kept.
+// Housekeeping tells an expired session's clients (back-channel logout) and then revokes it,
+// and the sweep deletes sessions once revoked: deleting one merely expired would drop the
+// logout of one whose telling failed, or that expired after the telling ran. Only a session
+// that could not be told for this long (or on an instance without a notifier) goes untold,
+// so that the table stays bounded.
+const UntoldSessionRetention = 7 * 24 * time.Hour
+
 // gcBatch bounds every housekeeping statement: a purge deletes at most this many rows, and
 // the superseded-grants sweep looks at most at this many grants. One unbounded DELETE over
 // millions of rows ran past the call's deadline (and on SQLite held the one writer
@@ -98,8 +106,8 @@ func newGCSQL(rb func(string) string) gcSQL {
 		steps: []gcStep{
 			step("auth requests", "auth_requests", "id", `expires_at < ?`,
 				func(now int64) []any { return []any{now - authRequestRetention.Milliseconds()} }),
-			step("sessions", "sessions", "id", `expires_at <= ? OR revoked_at <= ?`,
-				func(now int64) []any { return []any{now, now} }),
+			step("sessions", "sessions", "id", `revoked_at <= ? OR expires_at <= ?`,
+				func(now int64) []any { return []any{now, now - UntoldSessionRetention.Milliseconds()} }),
 			// Used and revoked tokens are kept until they expire so that presenting one is
 			// answered "already used" or "revoked" (and reuse detected), not "unknown".
 			step("refresh tokens", "refresh_tokens", "id", `expires_at <= ?`, nowArg),
@@ -171,7 +179,7 @@ func (r *gcRun) timed(f func() (int64, error)) (int64, error) {
 }
 
 // DeleteExpired removes auth requests that expired more than a day before now; sessions
-// expired or revoked by now; refresh and access tokens and denylist entries expired by now;
+// revoked by now, or expired more than UntoldSessionRetention before now; refresh and access tokens and denylist entries expired by now;
 // grants revoked by now that have no tokens left (rows, or row-less access tokens still
 // unexpired: Grant.AccessExpiresAt); grants with no tokens left that a newer
 // live grant of the same user and client supersedes; one-time tokens unused and expired, or

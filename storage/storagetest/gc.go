@@ -26,10 +26,17 @@ var gcTests = []test{
 			must(t, s.CreateAuthRequest(ctx(t), ar))
 		}
 
+		// A session goes once revoked (housekeeping revokes an expired one after telling its
+		// clients); one expired but never revoked may not have been told yet and is kept
+		// unless it expired over a week ago (sqlstore.UntoldSessionRetention).
 		sExpired, sRevoked, sLive := newSession("expired", u), newSession("revoked", u), newSession("live", u)
+		sUntold, sAbandoned := newSession("untold", u), newSession("abandoned", u)
 		sExpired.ExpiresAt = now.Add(-time.Minute)
+		sExpired.RevokedAt = ptr(now.Add(-time.Second))
 		sRevoked.RevokedAt = ptr(now.Add(-time.Minute))
-		for _, x := range []*storage.Session{sExpired, sRevoked, sLive} {
+		sUntold.ExpiresAt = now.Add(-6 * 24 * time.Hour)
+		sAbandoned.ExpiresAt = now.Add(-8 * 24 * time.Hour)
+		for _, x := range []*storage.Session{sExpired, sRevoked, sLive, sUntold, sAbandoned} {
 			must(t, s.CreateSession(ctx(t), x))
 		}
 
@@ -65,13 +72,15 @@ var gcTests = []test{
 
 		n, err := s.DeleteExpired(ctx(t), now)
 		must(t, err)
-		// arOld, sExpired, sRevoked, rtExpired, rtDead, atExpired, atDead, standalone, gDead
-		equal(t, "rows removed", n, int64(9))
+		// arOld, sExpired, sRevoked, sAbandoned, rtExpired, rtDead, atExpired, atDead,
+		// standalone, gDead
+		equal(t, "rows removed", n, int64(10))
 
 		gone := map[string]error{}
 		_, gone["auth request old"] = s.GetAuthRequest(ctx(t), arOld.ID)
 		_, gone["session expired"] = s.GetSession(ctx(t), sExpired.ID)
 		_, gone["session revoked"] = s.GetSession(ctx(t), sRevoked.ID)
+		_, gone["session expired long ago, never revoked"] = s.GetSession(ctx(t), sAbandoned.ID)
 		_, gone["refresh expired"] = s.GetRefreshToken(ctx(t), rtExpired.Hash)
 		_, gone["refresh dead"] = s.GetRefreshToken(ctx(t), rtDead.Hash)
 		_, gone["access expired"] = s.GetAccessToken(ctx(t), atExpired.IDHash)
@@ -86,6 +95,7 @@ var gcTests = []test{
 
 		kept := map[string]error{}
 		_, kept["session live"] = s.GetSession(ctx(t), sLive.ID)
+		_, kept["session expired, not yet revoked"] = s.GetSession(ctx(t), sUntold.ID)
 		_, kept["refresh live"] = s.GetRefreshToken(ctx(t), w.refresh.Hash)
 		_, kept["refresh in revoked grant"] = s.GetRefreshToken(ctx(t), rtRevoked.Hash)
 		_, kept["access live"] = s.GetAccessToken(ctx(t), w.access.IDHash)
