@@ -180,7 +180,9 @@ func (s *Service) Activate(ctx context.Context, token string, m Meta) (*storage.
 
 // PurgePending sends the "activate by tomorrow" reminder and deletes accounts never activated
 // within the activation period. Safe on several instances at once: each step is a conditional
-// SQL update or delete, and the caller holds a lease so only one instance mails.
+// SQL update or delete, and the caller holds a lease so only one instance mails. A reminder
+// that fails is left for the next run (the old link still works); its error is returned
+// after the other reminders and the deletions were done.
 func (s *Service) PurgePending(ctx context.Context) (reminded int, deleted int64, err error) {
 	now := s.now()
 	ttl := s.activationTTL()
@@ -188,42 +190,88 @@ func (s *Service) PurgePending(ctx context.Context) (reminded int, deleted int64
 	if err != nil {
 		return 0, 0, fmt.Errorf("purge: %w", err)
 	}
+	var errs []error
 	for _, u := range due {
 		if u.ReminderSentAt != nil || !now.Before(u.CreatedAt.Add(ttl)) {
 			continue
 		}
-		claimed := false
-		if _, err := s.Store.UpdateUser(ctx, u.ID, func(x *storage.User) error {
+		ok, err := s.remind(ctx, u, now, u.CreatedAt.Add(ttl))
+		if err != nil {
+			// One account's failure (a template, a write) holds up neither the others nor
+			// the deletions.
+			errs = append(errs, fmt.Errorf("purge reminder: %w", err))
+			continue
+		}
+		if ok {
+			reminded++
+		}
+	}
+	deleted, err = s.Store.DeletePendingUsers(ctx, now.Add(-ttl))
+	if err != nil {
+		errs = append(errs, fmt.Errorf("purge delete: %w", err))
+	}
+	return reminded, deleted, errors.Join(errs...)
+}
+
+// remind sends u the reminder with a fresh activation link (valid until expires) and reports
+// whether it did (false: another run claimed it). The claim (ReminderSentAt), the swap of
+// links and, with the outbox, the queued mail commit together: a failure anywhere leaves the
+// old link working and the reminder unsent, for the next run. Without the outbox (CLI, unit
+// tests) the mail is sent after the commit, best effort.
+func (s *Service) remind(ctx context.Context, u *storage.User, now, expires time.Time) (bool, error) {
+	tok := secret.RandomToken(32)
+	data := mail.Data{Email: u.Email, Link: s.link("/activate", url.Values{"token": {tok}})}
+	q, queued := s.Mail.(TxMailer)
+	var msg mail.Message
+	if queued && s.Templates != nil {
+		var err error
+		if msg, err = s.message(ctx, u.Email, u.Locale, mail.ActivationReminder, data); err != nil {
+			return false, err // rendered before anything changes
+		}
+	} else {
+		queued = false
+	}
+	claimed := false
+	err := s.Store.InTx(ctx, func(tx storage.Store) error {
+		claimed = false // a retried transaction starts over
+		_, err := tx.UpdateUser(ctx, u.ID, func(x *storage.User) error {
 			if x.ReminderSentAt != nil || x.Status != storage.UserPending {
 				return errAlreadyDone
 			}
 			x.ReminderSentAt = &now
-			claimed = true
 			return nil
-		}); err != nil && !errors.Is(err, errAlreadyDone) {
-			return reminded, 0, fmt.Errorf("purge reminder: %w", err)
-		}
-		if !claimed {
-			continue
-		}
-		// A fresh link: the old one may be lost, and is void from now on.
-		tok := secret.RandomToken(32)
-		if err := s.issueToken(ctx, &storage.OneTimeToken{
-			Hash: secret.HashToken(tok), Purpose: storage.TokenActivation, UserID: u.ID,
-			CreatedAt: now, ExpiresAt: u.CreatedAt.Add(ttl),
-		}); err != nil {
-			return reminded, 0, fmt.Errorf("purge reminder token: %w", err)
-		}
-		s.notify(ctx, u.Email, u.Locale, mail.ActivationReminder, mail.Data{
-			Email: u.Email, Link: s.link("/activate", url.Values{"token": {tok}}),
 		})
-		reminded++
+		if errors.Is(err, errAlreadyDone) || errors.Is(err, storage.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("claim: %w", err)
+		}
+		claimed = true
+		// A fresh link: the old one may be lost, and is void from now on.
+		if err := tx.DeleteOneTimeTokens(ctx, u.ID, storage.TokenActivation); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("void older links: %w", err)
+		}
+		if err := tx.CreateOneTimeToken(ctx, &storage.OneTimeToken{
+			Hash: secret.HashToken(tok), Purpose: storage.TokenActivation, UserID: u.ID,
+			CreatedAt: now, ExpiresAt: expires,
+		}); err != nil {
+			return fmt.Errorf("token: %w", err)
+		}
+		if queued {
+			return q.SendIn(ctx, tx, msg)
+		}
+		return nil
+	})
+	if err != nil || !claimed {
+		return false, err
 	}
-	deleted, err = s.Store.DeletePendingUsers(ctx, now.Add(-ttl))
-	if err != nil {
-		return reminded, 0, fmt.Errorf("purge delete: %w", err)
+	if queued {
+		q.Nudge() // committed: the worker may look now
+	} else {
+		_ = s.notify(ctx, u.Email, u.Locale, mail.ActivationReminder, data) // logged
 	}
-	return reminded, deleted, nil
+	return true, nil
 }
 
 var errAlreadyDone = errors.New("account: already done")
