@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -74,19 +75,29 @@ func (c *gcCursor) set(after string) {
 
 // batchDelete is a DELETE of at most gcBatch rows of table matching where, by primary key:
 // both SQLite and PostgreSQL accept LIMIT in the subquery (neither accepts it on DELETE
-// itself portably).
+// itself portably). where is repeated on the DELETE itself, so its placeholders take their
+// arguments twice (batchArgs): PostgreSQL picks the keys from the statement's snapshot, and
+// when a chosen row was renewed concurrently (a lease taken over, a counter's window
+// restarted) it re-checks only the DELETE's own condition against the committed row; with
+// "key IN (…)" alone that still matches, and the live row would go.
 func batchDelete(table, key, where string) string {
 	return `DELETE FROM ` + table + ` WHERE ` + key + ` IN (SELECT ` + key + ` FROM ` + table +
-		` WHERE ` + where + ` LIMIT ` + strconv.Itoa(gcBatch) + `)`
+		` WHERE ` + where + ` LIMIT ` + strconv.Itoa(gcBatch) + `) AND (` + where + `)`
 }
 
-// inBatches runs a batchDelete statement until it removes fewer than gcBatch rows: each
-// statement is its own short write, so a large purge never holds the write lock (SQLite) or
-// a long transaction (PostgreSQL) while sign-ins wait. It stops early when ctx ends.
+// batchArgs is the arguments of a batchDelete statement from those of its condition.
+func batchArgs(args []any) []any {
+	return slices.Concat(args, args)
+}
+
+// inBatches runs a batchDelete statement (args: its condition's) until it removes fewer
+// than gcBatch rows: each statement is its own short write, so a large purge never holds
+// the write lock (SQLite) or a long transaction (PostgreSQL) while sign-ins wait. It stops
+// early when ctx ends.
 func (d *DB) inBatches(ctx context.Context, query string, args ...any) (int64, error) {
 	var total int64
 	for {
-		n, err := d.exec(ctx, query, args...)
+		n, err := d.exec(ctx, query, batchArgs(args)...)
 		total += n
 		if err != nil || n < gcBatch {
 			return total, err
@@ -100,7 +111,7 @@ func (d *DB) inBatches(ctx context.Context, query string, args ...any) (int64, e
 func newGCSQL(rb func(string) string) gcSQL {
 	nowArg := func(now int64) []any { return []any{now} }
 	step := func(name, table, key, where string, args func(int64) []any) gcStep {
-		return gcStep{name, rb(batchDelete(table, key, where)), args}
+		return gcStep{name, rb(batchDelete(table, key, where)), func(now int64) []any { return batchArgs(args(now)) }}
 	}
 	return gcSQL{
 		steps: []gcStep{
@@ -131,9 +142,11 @@ func newGCSQL(rb func(string) string) gcSQL {
 			step("phone verifications", "phone_verifications", "user_id", `expires_at <= ?`, nowArg),
 			step("pushed authorization requests", "pushed_requests", "hash", `expires_at <= ?`, nowArg),
 			// A JWT id past its expiry: the JWT itself is refused by then. The key is (kind,
-			// jti_hash), so the batch is chosen by both (row values: SQLite 3.15+, PostgreSQL).
+			// jti_hash), so the batch is chosen by both (row values: SQLite 3.15+, PostgreSQL),
+			// and its condition repeated on the DELETE as batchDelete does.
 			{"used jtis", rb(`DELETE FROM used_jtis WHERE (kind, jti_hash) IN (SELECT kind, jti_hash FROM used_jtis
-				WHERE expires_at <= ? LIMIT ` + strconv.Itoa(gcBatch) + `)`), nowArg},
+				WHERE expires_at <= ? LIMIT ` + strconv.Itoa(gcBatch) + `) AND expires_at <= ?`),
+				func(now int64) []any { return []any{now, now} }},
 			step("counters", "counters", "key", `window_start <= ?`,
 				func(now int64) []any { return []any{now - CounterRetention.Milliseconds()} }),
 			step("leases", "leases", "name", `expires_at <= ?`, nowArg),

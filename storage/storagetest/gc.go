@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,6 +12,75 @@ import (
 )
 
 var gcTests = []test{
+	{"a row renewed while the sweep waits for it is kept", func(t *testing.T, s storage.Store) {
+		now := base()
+		// Rows due for the sweep, each renewed by another instance in a transaction that
+		// commits only once the sweep has chosen the row and waits for it (PostgreSQL: the
+		// row's lock; SQLite: the write lock). One at a time: the sweep must be waiting at
+		// that row's own statement.
+		for _, r := range []struct {
+			name  string
+			dead  func() error // makes the row, due for the sweep
+			renew func(tx storage.Store) error
+			check func() error // the renewed row is there
+		}{
+			{"a lease taken over",
+				func() error {
+					_, err := s.AcquireLease(ctx(t), "job", "dead", time.Minute, now.Add(-time.Hour))
+					return err
+				},
+				func(tx storage.Store) error {
+					if ok, err := tx.AcquireLease(ctx(t), "job", "live", time.Hour, now); err != nil || !ok {
+						return fmt.Errorf("take the lease over: %v %v", ok, err)
+					}
+					return nil
+				},
+				func() error {
+					if ok, err := s.AcquireLease(ctx(t), "job", "other", time.Minute, now); err != nil || ok {
+						return fmt.Errorf("a third instance took the lease held until now+1h: %v %v", ok, err)
+					}
+					return nil
+				}},
+			// A window that started over a week ago (CounterRetention), restarted.
+			{"a counter's window restarted",
+				func() error { _, err := s.HitCounter(ctx(t), "k", time.Hour, now.Add(-8*24*time.Hour)); return err },
+				func(tx storage.Store) error { _, err := tx.HitCounter(ctx(t), "k", time.Hour, now); return err },
+				func() error {
+					if n, start, err := s.GetCounter(ctx(t), "k"); err != nil || n != 1 || start.UnixMilli() != now.UnixMilli() {
+						return fmt.Errorf("restarted counter: %d %v %v", n, start, err)
+					}
+					return nil
+				}},
+		} {
+			must(t, r.dead())
+			renewed, commit, txErr := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+			var once sync.Once
+			go func() {
+				txErr <- s.InTx(ctx(t), func(tx storage.Store) error {
+					if err := r.renew(tx); err != nil {
+						return err
+					}
+					once.Do(func() { close(renewed) })
+					<-commit
+					return nil
+				})
+			}()
+			select {
+			case <-renewed:
+			case err := <-txErr:
+				t.Fatalf("%s: %v", r.name, err)
+			}
+			swept := make(chan error, 1)
+			go func() { _, err := s.DeleteExpired(ctx(t), now); swept <- err }()
+			time.Sleep(500 * time.Millisecond)
+			close(commit)
+			must(t, <-txErr)
+			must(t, <-swept)
+			if err := r.check(); err != nil {
+				t.Errorf("%s while the sweep waited: %v", r.name, err)
+			}
+		}
+	}},
 	{"removes exactly what is dead", func(t *testing.T, s storage.Store) {
 		now := base()
 		w := makeWorld(t, s, "1") // live grant with a live refresh and access token
