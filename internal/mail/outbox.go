@@ -183,6 +183,13 @@ func (o *Outbox) SendIn(ctx context.Context, st storage.OutboxStore, m Message) 
 	return o.enqueue(ctx, st, storage.OutboxMessage, b)
 }
 
+// EnqueueIn queues a task of kind through st, a transaction's store, as SendIn queues a
+// message: it commits (or rolls back) with the transaction, and the caller calls Nudge once
+// that committed.
+func (o *Outbox) EnqueueIn(ctx context.Context, st storage.OutboxStore, kind string, payload []byte) error {
+	return o.enqueue(ctx, st, kind, payload)
+}
+
 func (o *Outbox) enqueue(ctx context.Context, st storage.OutboxStore, kind string, payload []byte) error {
 	id := secret.NewID()
 	sealed, err := o.seal(id, payload)

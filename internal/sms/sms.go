@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/myaccount/myaccount/internal/guard"
-	"github.com/myaccount/myaccount/internal/mail"
 	"github.com/myaccount/myaccount/internal/phone"
 	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/storage"
@@ -117,7 +116,7 @@ func (s *Service) SendCode(ctx context.Context, c phone.Code) error {
 		return fmt.Errorf("sms: encode: %w", err)
 	}
 	txs, okStore := s.Guard.Store.(txStore)
-	q, okQueue := s.Outbox.(messageQueue)
+	q, okQueue := s.Outbox.(txQueue)
 	if !okStore || !okQueue {
 		// Tests' fakes: count, then queue.
 		if reason, err := s.allow(ctx, s.Guard, c, country); err != nil {
@@ -137,7 +136,7 @@ func (s *Service) SendCode(ctx context.Context, c phone.Code) error {
 		if reason, err = s.allow(ctx, &guard.Guard{Store: tx, Now: s.Guard.Now}, c, country); err != nil || reason != "" {
 			return errors.Join(err, errRefusedTx) // a refusal commits no count either
 		}
-		return q.SendIn(ctx, taskStore{tx}, mail.Message{Subject: taskSubject, Text: string(payload)})
+		return q.EnqueueIn(ctx, tx, TaskKind, payload)
 	})
 	switch {
 	case reason != "":
@@ -188,30 +187,10 @@ type txStore interface {
 	InTx(ctx context.Context, fn func(storage.Store) error) error
 }
 
-// messageQueue is the outbox's way to queue through a transaction's store (mail.Outbox). It
-// only queues mail messages, so the task travels as one: its payload, sealed by the outbox
-// like any other, is a mail.Message whose Subject is taskSubject and whose Text is the task,
-// and taskStore files it under TaskKind, so the worker hands it to Deliver. (A mail.Outbox
-// method that queues a task of any kind through a given store would make this wrapping
-// unnecessary.)
-type messageQueue interface {
-	SendIn(ctx context.Context, st storage.OutboxStore, m mail.Message) error
+// txQueue is the outbox's way to queue a task through a transaction's store (mail.Outbox).
+type txQueue interface {
+	EnqueueIn(ctx context.Context, st storage.OutboxStore, kind string, payload []byte) error
 	Nudge()
-}
-
-// taskSubject marks a task wrapped in a mail.Message.
-const taskSubject = "myaccount sms task"
-
-// taskStore queues through a transaction's store, under TaskKind.
-type taskStore struct{ storage.OutboxStore }
-
-func (t taskStore) EnqueueOutbox(ctx context.Context, it *storage.OutboxItem) error {
-	if it.Kind != storage.OutboxMessage {
-		return fmt.Errorf("sms: the outbox queued a %q, not a message", it.Kind)
-	}
-	cp := *it
-	cp.Kind = TaskKind
-	return t.OutboxStore.EnqueueOutbox(ctx, &cp)
 }
 
 func (s *Service) refuse(ctx context.Context, reason string, c phone.Code) error {
@@ -242,8 +221,8 @@ func (s *Service) Body(c phone.Code) string {
 // long gateway outage): an SMS nobody can use only costs money.
 func (s *Service) Deliver(ctx context.Context, payload []byte) error {
 	var t task
-	if err := decodeTask(payload, &t); err != nil {
-		return err
+	if err := json.Unmarshal(payload, &t); err != nil {
+		return fmt.Errorf("sms: decode task: %w", err)
 	}
 	if !t.Expires.IsZero() && !s.now().Before(t.Expires) {
 		s.count("expired", "")
@@ -257,19 +236,6 @@ func (s *Service) Deliver(ctx context.Context, payload []byte) error {
 		return err
 	}
 	s.count("sent", "")
-	return nil
-}
-
-// decodeTask reads a queued task: wrapped in a mail.Message (SendCode in a transaction) or
-// plain (Enqueue).
-func decodeTask(payload []byte, t *task) error {
-	var m mail.Message
-	if err := json.Unmarshal(payload, &m); err == nil && m.Subject == taskSubject {
-		payload = []byte(m.Text)
-	}
-	if err := json.Unmarshal(payload, t); err != nil {
-		return fmt.Errorf("sms: decode task: %w", err)
-	}
 	return nil
 }
 
