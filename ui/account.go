@@ -125,20 +125,39 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, s *stora
 		}
 	}
 	p.RegionName = h.cfg.Geo.RegionName(u.Country, u.Region, c.Lang)
-	p.Sessions = firstFew(h.browserSessions(r, u, s))
-	p.Installations = firstFew(h.installations(r, u))
-	p.Apps = firstFew(h.appRows(r, c, u))
+	// A list that cannot be read is our failure (503), never an empty list: "no app has
+	// access" must not be said when we could not look.
+	sessions, err := h.listSessions(r, u, s)
+	if err != nil {
+		h.fail(w, r, "list sessions", err)
+		return
+	}
+	p.Sessions = firstFew(sessions)
+	installations, err := h.listInstallations(r, u)
+	if err != nil {
+		h.fail(w, r, "list installations", err)
+		return
+	}
+	p.Installations = firstFew(installations)
+	apps, err := h.listApps(r, c, u)
+	if err != nil {
+		h.fail(w, r, "list apps", err)
+		return
+	}
+	p.Apps = firstFew(apps)
 	if h.cfg.Licences != nil {
 		p.LicencesOn = true
 		rows, err := h.licenceRows(r, u, c.Lang)
 		if err != nil {
-			h.cfg.Logger.WarnContext(r.Context(), "list licences", "err", err)
+			h.fail(w, r, "list licences", err)
+			return
 		}
 		p.Licences = firstFew(rows)
 	}
 	events, err := h.cfg.Accounts.RecentActivity(r.Context(), u.ID, 20)
 	if err != nil {
-		h.cfg.Logger.WarnContext(r.Context(), "list audit events", "err", err)
+		h.fail(w, r, "list audit events", err)
+		return
 	}
 	for _, e := range events {
 		what := eventText[e.Type]

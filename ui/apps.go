@@ -38,17 +38,6 @@ type appsPage struct {
 	Flash string
 }
 
-// appRows are the person's apps for display, for the account overview: a failure is logged
-// and shows no apps there. The Apps page itself uses listApps and fails instead.
-func (h *Handler) appRows(r *http.Request, c common, u *storage.User) []appRow {
-	rows, err := h.listApps(r, c, u)
-	if err != nil {
-		h.cfg.Logger.WarnContext(r.Context(), "list apps", "err", err)
-		return nil
-	}
-	return rows
-}
-
 // listApps are the person's apps for display; an error is ours (storage), never "no app".
 func (h *Handler) listApps(r *http.Request, c common, u *storage.User) ([]appRow, error) {
 	apps, err := h.cfg.Accounts.Apps(r.Context(), u.ID)

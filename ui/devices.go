@@ -35,20 +35,10 @@ type devicesPage struct {
 	Flash         string
 }
 
-// installations are the grants of installation clients (native apps, devices: see
+// listInstallations lists the grants of installation clients (native apps, devices: see
 // account.IsInstallation) that hold a refresh token: each is an installed product that stays
-// signed in. Web apps' grants are listed on the Apps page instead. For the account overview:
-// a failure is logged and lists none there; the Devices page uses listInstallations and fails.
-func (h *Handler) installations(r *http.Request, u *storage.User) []installationRow {
-	rows, err := h.listInstallations(r, u)
-	if err != nil {
-		h.cfg.Logger.WarnContext(r.Context(), "list installations", "err", err)
-		return nil
-	}
-	return rows
-}
-
-// listInstallations lists the installations; an error is ours (storage), never "none".
+// signed in. Web apps' grants are listed on the Apps page instead. An error is ours
+// (storage), never "none".
 func (h *Handler) listInstallations(r *http.Request, u *storage.User) ([]installationRow, error) {
 	list, err := h.cfg.Accounts.Installations(r.Context(), u.ID)
 	if err != nil {
@@ -66,17 +56,6 @@ func (h *Handler) listInstallations(r *http.Request, u *storage.User) ([]install
 			FirstSignIn: h.formatTime(g.CreatedAt, u, lang), LastUsed: h.formatTime(g.LastUsedAt, u, lang)})
 	}
 	return rows, nil
-}
-
-// browserSessions lists the person's sessions for the account overview: a failure is logged
-// and lists none there; the Devices page uses listSessions and fails.
-func (h *Handler) browserSessions(r *http.Request, u *storage.User, current *storage.Session) []sessionRow {
-	rows, err := h.listSessions(r, u, current)
-	if err != nil {
-		h.cfg.Logger.WarnContext(r.Context(), "list sessions", "err", err)
-		return nil
-	}
-	return rows
 }
 
 // listSessions lists the person's live sessions; an error is ours (storage), never "none".

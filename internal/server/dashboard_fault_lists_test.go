@@ -17,6 +17,9 @@ func TestDashboardListFailuresAreOurs(t *testing.T) {
 		{"/account/apps", "ListGrants", "No app has access to your account."},
 		{"/account/devices", "ListGrants", ""},
 		{"/account/devices", "ListSessions", ""},
+		{"/account", "ListSessions", ""},
+		{"/account", "ListGrants", ""},
+		{"/account", "ListAuditEvents", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.path+" "+tc.method, func(t *testing.T) {
