@@ -253,9 +253,12 @@ func (s *opStorage) deviceTokens(ctx context.Context, r *zop.DeviceAuthorization
 			return err
 		}
 		if withRefresh {
-			refresh, err = s.newRefreshToken(ctx, tx, g, "", g.Scopes, now)
+			if refresh, err = s.newRefreshToken(ctx, tx, g, "", g.Scopes, now); err != nil {
+				return err
+			}
 		}
-		return err
+		// The licences claim binds its seat with the code's use, as a code exchange does.
+		return s.codeLicences(ctx, tx, g)
 	})
 	if oerr := (*oidc.Error)(nil); errors.As(err, &oerr) {
 		return "", "", time.Time{}, oerr // the code's own answer (used, expired)

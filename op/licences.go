@@ -58,8 +58,8 @@ func (s *opStorage) licenceGrant(ctx context.Context, req zop.IDTokenRequest) (*
 	return requestInfoFrom(ctx).issuedGrant, nil
 }
 
-// codeLicences computes the licences claim of a code exchange in tx, the transaction that
-// consumes the code and stores the grant g, binding a free seat on the way; the ID token takes
+// codeLicences computes the licences claim of a code exchange (or device grant) in tx, the
+// transaction that consumes the code and stores the grant g, binding a free seat on the way; the ID token takes
 // it from the request (addLicencesClaim). Computed after the code was used, a failure would
 // leave the client a used code whose retry is a replay (invalid_grant, the grant revoked) for
 // a failure of ours; here it rolls the exchange back and the code stays usable.
@@ -86,7 +86,8 @@ func (s *opStorage) addLicencesClaim(ctx context.Context, ui *oidc.UserInfo, req
 		return nil
 	}
 	if es := requestInfoFrom(ctx).codeLicences; es != nil {
-		if _, ok := req.(authRequest); ok {
+		switch req.(type) {
+		case authRequest, *zop.DeviceAuthorizationState:
 			ui.AppendClaims(licence.Scope, es)
 			return nil
 		}

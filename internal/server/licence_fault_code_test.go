@@ -80,3 +80,46 @@ func TestLicenceClaimFailureKeepsCode(t *testing.T) {
 		}
 	}
 }
+
+// TestLicenceClaimFailureKeepsDeviceCode: the device grant binds the licence seat with the
+// device code's use, as a code exchange does: a store call of the claim failing answers the
+// poll 503 and the device's next poll gets its tokens, with this device's seat in the claim.
+func TestLicenceClaimFailureKeepsDeviceCode(t *testing.T) {
+	t.Parallel()
+	var fs *faultstore.Store
+	e := newLicenceEnvWith(t, envOptions{wrapStore: func(s storage.Store) storage.Store {
+		fs = faultstore.New(s)
+		return fs
+	}})
+	tv := e.addClient(storage.ClientNative, withGrants(grantDevice, "refresh_token"), firstParty,
+		func(c *storage.Client) { c.Scopes = []string{licence.Scope} })
+	if _, err := e.store.UpdateProduct(context.Background(), "antivirus", func(p *storage.Product) error {
+		p.ClientIDs = append(p.ClientIDs, tv.ID)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	codes := e.issue("antivirus", 100, 30, 1)
+	if p := e.redeem(codes[0].Code); p.status != http.StatusOK {
+		t.Fatalf("redeem: %d", p.status)
+	}
+	for i, method := range []string{"ProductOfClient", "ListLicences", "ListActivations", "Activate"} {
+		device := fmt.Sprintf("tv-%d", i)
+		da := e.authorizeDevice(tv, "openid offline_access licences", url.Values{"device_id": {device}, "device_name": {device}})
+		e.decideDevice(e.b, da.UserCode, "approve")
+		rule := fs.Add(faultstore.Rule{Method: method, Err: faultstore.ErrInjected, Times: 1})
+		st, m := e.pollDevice(tv, da.DeviceCode)
+		fs.Clear()
+		if fs.Applied(rule) != 1 || st != http.StatusServiceUnavailable {
+			t.Fatalf("%s failing: %d %v (applied %d), want 503", method, st, m, fs.Applied(rule))
+		}
+		st, m = e.pollDevice(tv, da.DeviceCode)
+		if st != http.StatusOK {
+			t.Fatalf("poll after %s failed: %d %v (the device code was burnt by our failure)", method, st, m)
+		}
+		es, ok := idTokenLicences(t, (&oauth2.Token{AccessToken: m["access_token"].(string)}).WithExtra(m))
+		if !ok || len(es) != 1 || !es[0].ThisDevice {
+			t.Fatalf("poll after %s failed: licences claim %+v (present %v), want this device's seat", method, es, ok)
+		}
+	}
+}
