@@ -303,15 +303,7 @@ func (m *Manager) ensureActive(ctx context.Context, alg jose.SignatureAlgorithm,
 // have expired. Waiting next keys are discarded (they never signed anything, and a rotation
 // is often a response to a suspected compromise). It returns the new keys.
 func (m *Manager) Rotate(ctx context.Context) ([]*storage.SigningKey, error) {
-	m.admin.Lock()
-	defer m.admin.Unlock()
-	defer m.invalidate()
-	now := m.opts.Now()
-	fresh, err := m.newKeys(now)
-	if err != nil {
-		return nil, err
-	}
-	return m.rotate(ctx, m.store, fresh, now)
+	return m.RotateWith(ctx, nil)
 }
 
 // txStore is a store that runs a function in one transaction (storage.Store.InTx).
@@ -319,13 +311,14 @@ type txStore interface {
 	InTx(ctx context.Context, fn func(storage.Store) error) error
 }
 
-// RotateWith is Rotate in one transaction of the store, which also runs then with the new
-// keys: a caller's audit event commits with the rotation, and a failure of either rotates
-// nothing. The new keys are generated before the transaction, so the store's writer is not
-// held while an RSA key is made. The store must have transactions (storage.Store).
+// RotateWith is Rotate in one transaction of the store, which also runs then (nil: nothing)
+// with the new keys: a caller's audit event commits with the rotation, and a failure of
+// either rotates nothing. The new keys are generated before the transaction, so the store's
+// writer is not held while an RSA key is made. A store without transactions can only rotate
+// without then, one write after another.
 func (m *Manager) RotateWith(ctx context.Context, then func(ctx context.Context, tx storage.Store, created []*storage.SigningKey) error) ([]*storage.SigningKey, error) {
 	txs, ok := m.store.(txStore)
-	if !ok {
+	if !ok && then != nil {
 		return nil, errors.New("keys: a rotation in a transaction needs a store with transactions")
 	}
 	m.admin.Lock()
@@ -335,6 +328,9 @@ func (m *Manager) RotateWith(ctx context.Context, then func(ctx context.Context,
 	fresh, err := m.newKeys(now)
 	if err != nil {
 		return nil, err
+	}
+	if !ok {
+		return m.rotate(ctx, m.store, fresh, now)
 	}
 	var created []*storage.SigningKey
 	err = txs.InTx(ctx, func(tx storage.Store) error {
