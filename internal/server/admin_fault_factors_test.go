@@ -8,21 +8,9 @@ import (
 	"time"
 
 	"github.com/myaccount/myaccount/internal/admin"
-	"github.com/myaccount/myaccount/internal/mail/mailtest"
 	"github.com/myaccount/myaccount/storage"
 	"github.com/myaccount/myaccount/storage/faultstore"
 )
-
-// faultMailEnv is faultEnv with a loopback SMTP server receiving the server's mail.
-func faultMailEnv(t *testing.T) (*testEnv, *faultstore.Store) {
-	t.Helper()
-	var fs *faultstore.Store
-	e := newEnvWith(t, envOptions{smtp: mailtest.NewServer(t), wrapStore: func(s storage.Store) storage.Store {
-		fs = faultstore.New(s)
-		return fs
-	}})
-	return e, fs
-}
 
 // mailsTo counts the mails delivered to addr so far.
 func mailsTo(e *testEnv, addr string) int {

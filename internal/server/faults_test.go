@@ -13,6 +13,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/myaccount/myaccount/internal/config"
+	"github.com/myaccount/myaccount/internal/mail/mailtest"
 	"github.com/myaccount/myaccount/storage"
 	"github.com/myaccount/myaccount/storage/faultstore"
 	"github.com/myaccount/myaccount/storage/sqlite"
@@ -23,6 +24,17 @@ func faultEnv(t *testing.T, configure func(*config.Config)) (*testEnv, *faultsto
 	t.Helper()
 	var fs *faultstore.Store
 	e := newEnvWith(t, envOptions{configure: configure, wrapStore: func(s storage.Store) storage.Store {
+		fs = faultstore.New(s)
+		return fs
+	}})
+	return e, fs
+}
+
+// faultMailEnv is faultEnv with a loopback SMTP server receiving the server's mail.
+func faultMailEnv(t *testing.T) (*testEnv, *faultstore.Store) {
+	t.Helper()
+	var fs *faultstore.Store
+	e := newEnvWith(t, envOptions{smtp: mailtest.NewServer(t), wrapStore: func(s storage.Store) storage.Store {
 		fs = faultstore.New(s)
 		return fs
 	}})

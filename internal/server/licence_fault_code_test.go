@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -28,12 +27,7 @@ func TestLicenceClaimFailureKeepsCode(t *testing.T) {
 		return fs
 	}})
 	jwtApp := e.addClient(storage.ClientNative, firstParty, func(c *storage.Client) { c.Scopes = []string{licence.Scope} })
-	if _, err := e.store.UpdateProduct(context.Background(), "antivirus", func(p *storage.Product) error {
-		p.ClientIDs = append(p.ClientIDs, jwtApp.ID)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	e.sell("antivirus", jwtApp)
 	codes := e.issue("antivirus", 100, 30, 1)
 	if p := e.redeem(codes[0].Code); p.status != http.StatusOK {
 		t.Fatalf("redeem: %d", p.status)
@@ -93,12 +87,7 @@ func TestLicenceClaimFailureKeepsDeviceCode(t *testing.T) {
 	}})
 	tv := e.addClient(storage.ClientNative, withGrants(grantDevice, "refresh_token"), firstParty,
 		func(c *storage.Client) { c.Scopes = []string{licence.Scope} })
-	if _, err := e.store.UpdateProduct(context.Background(), "antivirus", func(p *storage.Product) error {
-		p.ClientIDs = append(p.ClientIDs, tv.ID)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	e.sell("antivirus", tv)
 	codes := e.issue("antivirus", 100, 30, 1)
 	if p := e.redeem(codes[0].Code); p.status != http.StatusOK {
 		t.Fatalf("redeem: %d", p.status)

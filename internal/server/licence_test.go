@@ -94,6 +94,18 @@ func newLicenceEnvWith(t *testing.T, o envOptions) *licenceEnv {
 	return le
 }
 
+// sell adds the client c to the clients of product, so that its tokens carry the product's
+// licences.
+func (e *licenceEnv) sell(product string, c *testClient) {
+	e.t.Helper()
+	if _, err := e.store.UpdateProduct(context.Background(), product, func(p *storage.Product) error {
+		p.ClientIDs = append(p.ClientIDs, c.ID)
+		return nil
+	}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
 // issue makes a batch the way `myaccount licence issue` does.
 func (e *licenceEnv) issue(product string, seats, days, count int) []licence.Issued {
 	e.t.Helper()
@@ -386,15 +398,9 @@ func TestLicenceExpiryRemindersAndLimits(t *testing.T) {
 func TestLicenceDeviceGrantBindsSeat(t *testing.T) {
 	t.Parallel()
 	e := newLicenceEnv(t)
-	ctx := context.Background()
 	tv := e.addClient(storage.ClientNative, withGrants(grantDevice, "refresh_token"), opaqueTokens, firstParty,
 		func(c *storage.Client) { c.Scopes = []string{licence.Scope} })
-	if _, err := e.store.UpdateProduct(ctx, "antivirus", func(p *storage.Product) error {
-		p.ClientIDs = append(p.ClientIDs, tv.ID)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	e.sell("antivirus", tv)
 	codes := e.issue("antivirus", 1, 0, 1)
 	if p := e.redeem(codes[0].Code); p.status != http.StatusOK {
 		t.Fatalf("redeem: %d", p.status)

@@ -14,18 +14,6 @@ import (
 	"github.com/myaccount/myaccount/storage/faultstore"
 )
 
-// linksEnv is a real server with real mail (the loopback SMTP server) over a store whose
-// calls can be made to fail.
-func linksEnv(t *testing.T) (*testEnv, *faultstore.Store) {
-	t.Helper()
-	var fs *faultstore.Store
-	e := newEnvWith(t, envOptions{smtp: mailtest.NewServer(t), wrapStore: func(s storage.Store) storage.Store {
-		fs = faultstore.New(s)
-		return fs
-	}})
-	return e, fs
-}
-
 // waitLink waits for mail to addr carrying a link below path, passing over other mail to
 // addr (sign-in and lockout notices).
 func (e *testEnv) waitLink(addr, path string) string {
@@ -76,7 +64,7 @@ var resetWrites = []struct {
 // failure to end the sessions left the new password in place with the old sessions alive
 // and the account still locked.
 func TestResetLinkSurvivesOurFailure(t *testing.T) {
-	e, fs := linksEnv(t)
+	e, fs := faultMailEnv(t)
 	ctx := context.Background()
 	c := e.addClient(storage.ClientConfidential, firstParty)
 	for i, w := range resetWrites {
@@ -131,7 +119,7 @@ func TestResetLinkSurvivesOurFailure(t *testing.T) {
 // TestActivationLinkSurvivesOurFailure: a store failure after the activation link was used
 // answers "try again", and the same link then activates the account.
 func TestActivationLinkSurvivesOurFailure(t *testing.T) {
-	e, fs := linksEnv(t)
+	e, fs := faultMailEnv(t)
 	for i, method := range []string{"UpdateUser", "DeleteOneTimeTokens"} {
 		t.Run(method, func(t *testing.T) {
 			e.clock.Advance(3 * time.Hour)
@@ -158,7 +146,7 @@ func TestActivationLinkSurvivesOurFailure(t *testing.T) {
 // TestEmailChangeLinkSurvivesOurFailure: a store failure after the email-change link was
 // used answers "try again", and the same link then changes the address.
 func TestEmailChangeLinkSurvivesOurFailure(t *testing.T) {
-	e, fs := linksEnv(t)
+	e, fs := faultMailEnv(t)
 	ctx := context.Background()
 	e.addUser("ada@example.com")
 	b := e.signedInBrowser("ada@example.com")
@@ -185,7 +173,7 @@ func TestEmailChangeLinkSurvivesOurFailure(t *testing.T) {
 // TestResetRefusesPasswordFromAddress: a reset refuses a password built from the account's
 // address, as registration and a password change do; the link stays usable.
 func TestResetRefusesPasswordFromAddress(t *testing.T) {
-	e, _ := linksEnv(t)
+	e, _ := faultMailEnv(t)
 	const email = "marguerite.yourcenar@example.com"
 	e.addUser(email)
 	b := e.browser()
@@ -213,7 +201,7 @@ func TestResetRefusesPasswordFromAddress(t *testing.T) {
 // the answer is "try again" (503), for a registered address and an unknown one alike, and
 // the retry sends the link.
 func TestMailRequestFailureIsOurs(t *testing.T) {
-	e, fs := linksEnv(t)
+	e, fs := faultMailEnv(t)
 	e.addUser("ada@example.com")
 	forgot := func(b *browser, email string) *page {
 		f := b.get(e.issuer + "/forgot").formValues()
