@@ -108,7 +108,7 @@ func (h *Handler) profilePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	lang := h.lang(r, u)
-	_, err := h.cfg.Accounts.UpdateProfile(r.Context(), h.cfg.Geo, u.ID, account.Profile{
+	updated, err := h.cfg.Accounts.UpdateProfile(r.Context(), h.cfg.Geo, u.ID, account.Profile{
 		Name: u.Name, Country: p.Country, Region: p.Region, ZoneInfo: p.ZoneInfo, DateFormat: p.DateFormat, Locale: u.Locale,
 	}, h.meta(r, lang))
 	var perr *account.ProfileError
@@ -126,8 +126,7 @@ func (h *Handler) profilePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if fl := h.optionalFlow(r, p.AuthRequestID); fl != nil {
-		u, _ := h.cfg.Store.GetUser(r.Context(), u.ID)
-		h.proceed(w, r, fl, s, u)
+		h.proceed(w, r, fl, s, updated) // the account as updated, not read again
 		return
 	}
 	http.Redirect(w, r, "/account", http.StatusSeeOther)

@@ -104,15 +104,25 @@ func (s *Service) ChangePassword(ctx context.Context, u *storage.User, current, 
 	if err != nil {
 		return err
 	}
-	if _, err := s.Store.UpdateUser(ctx, u.ID, func(x *storage.User) error {
-		x.PasswordHash, x.UpdatedAt = hash, s.now()
-		return nil
+	// The new password and the end of every session and grant are one transaction: apart, a
+	// failure between them left the new password with the old sessions live, and the retry
+	// of the 503 was told its current password was wrong.
+	now := s.now()
+	var ended sessions.Ended
+	if err := s.Store.InTx(ctx, func(tx storage.Store) error {
+		if _, err := tx.UpdateUser(ctx, u.ID, func(x *storage.User) error {
+			x.PasswordHash, x.UpdatedAt = hash, now
+			return nil
+		}); err != nil {
+			return err
+		}
+		var err error
+		ended, err = sessions.EndAll(ctx, tx, u.ID, now)
+		return err
 	}); err != nil {
 		return fmt.Errorf("change password: %w", err)
 	}
-	if err := s.endEverything(ctx, u.ID); err != nil {
-		return err
-	}
+	sessions.Notify(ctx, s.SignedOut, s.log(), ended)
 	s.audit(ctx, u.ID, "password_changed", m, "")
 	s.notice(ctx, u, u.Email, m, mail.PasswordChanged, mail.Data{Email: u.Email, IP: m.IP, UserAgent: m.UserAgent, Link: s.link("/forgot", nil)}, "")
 	return nil

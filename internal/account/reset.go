@@ -164,13 +164,3 @@ func (s *Service) Reset(ctx context.Context, token, password string, m Meta) (*s
 	s.notice(ctx, u, u.Email, m, mail.PasswordChanged, mail.Data{Email: u.Email, IP: m.IP, UserAgent: m.UserAgent, Link: s.link("/forgot", nil)}, "")
 	return u, nil
 }
-
-// endEverything revokes every browser session and every grant (refresh and access tokens).
-func (s *Service) endEverything(ctx context.Context, userID string) error {
-	ended, err := sessions.EndAll(ctx, s.Store, userID, s.now())
-	if err != nil {
-		return err
-	}
-	sessions.Notify(ctx, s.SignedOut, s.log(), ended)
-	return nil
-}

@@ -1,0 +1,48 @@
+package server_test
+
+import (
+	"net/http"
+	"net/url"
+	"testing"
+
+	"github.com/myaccount/myaccount/storage"
+	"github.com/myaccount/myaccount/storage/faultstore"
+)
+
+// TestPasswordChangeFailureIsRetryable: a password change whose store calls fail once each
+// (the new hash, ending the sessions and grants) answers 503 and changes nothing: the other
+// browser's session lives, and the same form posted again completes the change, ending it.
+// Before, the new password was saved on its own: the other sessions stayed live and the
+// retry was told its current password was wrong.
+func TestPasswordChangeFailureIsRetryable(t *testing.T) {
+	t.Parallel()
+	for _, m := range []string{"UpdateUser", "ListSessions", "ListGrants", "RevokeUserSessions", "RevokeUserClientGrants"} {
+		t.Run(m, func(t *testing.T) {
+			t.Parallel()
+			e, fs := faultEnv(t, nil)
+			e.addUser("ada@example.com")
+			fp := e.addClient(storage.ClientConfidential, firstParty)
+			b, other := e.browser(), e.browser()
+			e.signIn(b, fp, "ada@example.com")
+			e.signIn(other, fp, "ada@example.com")
+			form := b.get(e.issuer + "/account").formValues()
+			form = url.Values{"csrf_token": {form.Get("csrf_token")}, "current": {testPassword},
+				"password": {"a new long passphrase"}, "confirm": {"a new long passphrase"}}
+			rule := fs.Add(faultstore.Rule{Method: m, Times: 1, Err: faultstore.ErrInjected})
+			p := b.post(e.issuer+"/account/password", form)
+			fs.Clear()
+			if fs.Applied(rule) != 1 || p.status != http.StatusServiceUnavailable {
+				t.Fatalf("%s failing: %d at %s (applied %d), want 503", m, p.status, p.url, fs.Applied(rule))
+			}
+			if got := other.get(e.issuer + "/account"); got.url.Path != "/account" {
+				t.Fatalf("%s failing: the other browser was signed out (%s): the change was half made", m, got.url)
+			}
+			if p := b.post(e.issuer+"/account/password", form); p.status != http.StatusOK || p.url.Path != "/account" {
+				t.Fatalf("retry: %d at %s", p.status, p.url)
+			}
+			if got := other.get(e.issuer + "/account"); got.url.Path != "/login" {
+				t.Errorf("after the change the other browser is still signed in (%s)", got.url)
+			}
+		})
+	}
+}
