@@ -144,9 +144,14 @@ func (w *faultWriter) errorRedirect(failed bool) bool {
 	if err != nil {
 		return false
 	}
-	q := u.Query()
+	// The error is in the query, or in the fragment (response_mode=fragment).
+	q, inFragment := u.Query(), false
 	if q.Get("error") == "" {
-		return false
+		f, err := url.ParseQuery(u.Fragment)
+		if err != nil || f.Get("error") == "" {
+			return false
+		}
+		q, inFragment = f, true
 	}
 	switch {
 	case failed:
@@ -155,6 +160,12 @@ func (w *faultWriter) errorRedirect(failed bool) bool {
 	case q.Get("error") == "server_error":
 		q.Set("error_description", descServerError)
 	default:
+		return true
+	}
+	if inFragment {
+		// Written as encoded: url.URL would escape the fragment's own escapes again.
+		u.Fragment, u.RawFragment = "", ""
+		h.Set("Location", u.String()+"#"+q.Encode())
 		return true
 	}
 	u.RawQuery = q.Encode()

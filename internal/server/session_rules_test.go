@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -130,5 +131,24 @@ func TestSignOutFailureIsNotSignedOut(t *testing.T) {
 	}
 	if got := b.get(e.issuer + "/account"); got.url.Path != "/login" {
 		t.Errorf("after signing out: %d at %s, want the sign-in page", got.status, got.url)
+	}
+}
+
+// TestFragmentErrorRedirectIsOurs: with response_mode=fragment, an authorization request
+// that fails on our side reaches the client with error=temporarily_unavailable in the
+// fragment, as it does in the query, not the library's server_error and its own text.
+func TestFragmentErrorRedirectIsOurs(t *testing.T) {
+	e, fs := faultEnv(t, nil)
+	c := e.addClient(storage.ClientConfidential, firstParty)
+	fs.Add(faultstore.Rule{Method: "CreateAuthRequest", Times: 1, Err: faultstore.ErrInjected})
+	p := e.authWith(e.browser(), c, "response_mode", "fragment")
+	loc := p.header.Get("Location")
+	if !strings.HasPrefix(loc, c.Redirect) {
+		t.Fatalf("want a redirect to the client, got %d %q", p.status, loc)
+	}
+	u, _ := url.Parse(loc)
+	f, err := url.ParseQuery(u.Fragment)
+	if err != nil || f.Get("error") != "temporarily_unavailable" || f.Get("state") != "st" || strings.Contains(loc, "unable") {
+		t.Errorf("fragment %q: want error=temporarily_unavailable with the state and our description", u.Fragment)
 	}
 }
