@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -43,6 +44,15 @@ func newCounterSQL(rb func(string) string) counterSQL {
 	}
 }
 
+// counterKind is what an error may say of a counter's key: its kind ("pwfail:…"), not the
+// email or IP address the rest of it is, which would reach the logs with the error.
+func counterKind(key string) string {
+	if i := strings.IndexByte(key, ':'); i >= 0 {
+		return key[:i+1] + "…"
+	}
+	return "…"
+}
+
 // windowOver returns the unix-ms instant at or before which a window that started has ended.
 func windowOver(window time.Duration, now time.Time) int64 {
 	return now.Add(-window).UnixMilli()
@@ -53,13 +63,13 @@ func windowOver(window time.Duration, now time.Time) int64 {
 // starts a new one at 1.
 func (d *DB) HitCounter(ctx context.Context, key string, window time.Duration, now time.Time) (int, error) {
 	if window <= 0 {
-		return 0, fmt.Errorf("hit counter %q: window %v is not positive", key, window)
+		return 0, fmt.Errorf("hit counter %q: window %v is not positive", counterKind(key), window)
 	}
 	over := windowOver(window, now)
 	var n int
 	err := d.get(ctx, &n, d.q.counters.hit, key, now.UnixMilli(), over, over)
 	if err != nil {
-		return 0, d.wrap(err, "hit counter %q", key)
+		return 0, d.wrap(err, "hit counter %q", counterKind(key))
 	}
 	return n, nil
 }
@@ -73,7 +83,7 @@ func (d *DB) CounterValue(ctx context.Context, key string, window time.Duration,
 		return 0, nil
 	}
 	if err != nil {
-		return 0, d.wrap(err, "counter %q", key)
+		return 0, d.wrap(err, "counter %q", counterKind(key))
 	}
 	return n, nil
 }
@@ -86,7 +96,7 @@ func (d *DB) GetCounter(ctx context.Context, key string) (int, time.Time, error)
 		WindowStart sql.NullInt64 `db:"window_start"`
 	}
 	if err := d.get(ctx, &r, d.q.counters.getAny, key); err != nil {
-		return 0, time.Time{}, d.wrap(err, "get counter %q", key)
+		return 0, time.Time{}, d.wrap(err, "get counter %q", counterKind(key))
 	}
 	return r.Count, fromMS(r.WindowStart), nil
 }
@@ -95,7 +105,7 @@ func (d *DB) GetCounter(ctx context.Context, key string) (int, time.Time, error)
 // unknown key is not an error.
 func (d *DB) ResetCounter(ctx context.Context, key string) error {
 	_, err := d.exec(ctx, d.q.counters.reset, key)
-	return d.wrap(err, "reset counter %q", key)
+	return d.wrap(err, "reset counter %q", counterKind(key))
 }
 
 // AcquireLease takes the named lease for holder until now+ttl, or renews it, when it is free,
