@@ -46,14 +46,48 @@ func (r *Resolver) IP(req *http.Request) string {
 		if h == "" {
 			continue
 		}
-		if _, err := netip.ParseAddr(h); err != nil {
+		a, ok := hopAddr(h)
+		if !ok {
 			return peer
 		}
-		if !r.isTrusted(h) {
+		if h = a.String(); !r.isTrusted(h) {
 			return h
 		}
 	}
 	return peer
+}
+
+// hopAddr reads one X-Forwarded-For entry: an address, or one with a port ("1.2.3.4:5555",
+// "[2001:db8::1]:443", which some proxies append), unmapped from IPv4-in-IPv6. Taking the
+// peer for an entry with a port made every client behind such a proxy one address.
+func hopAddr(h string) (netip.Addr, bool) {
+	if ap, err := netip.ParseAddrPort(h); err == nil {
+		return ap.Addr().Unmap(), true
+	}
+	a, err := netip.ParseAddr(strings.Trim(h, "[]"))
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return a.Unmap(), true
+}
+
+// LimitKey is what per-address limits count a client address as: an IPv4 address as itself
+// (also when written IPv4-in-IPv6), an IPv6 address as its /64, which one subscriber or host
+// usually holds whole; counted per address, a /64 would give its holder limits without end.
+// Anything else is returned as it is.
+func LimitKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	if a = a.Unmap(); a.Is4() {
+		return a.String()
+	}
+	p, err := a.Prefix(64)
+	if err != nil {
+		return ip
+	}
+	return p.String()
 }
 
 // TrustedPeer reports whether the request's direct peer is a trusted proxy, whose headers

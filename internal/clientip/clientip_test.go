@@ -20,6 +20,9 @@ func TestIP(t *testing.T) {
 		{"garbage header falls back to peer", "10.1.2.3:80", "not-an-ip", "10.1.2.3"},
 		{"no header", "10.1.2.3:80", "", "10.1.2.3"},
 		{"ipv6 peer", "[2001:db8::1]:443", "1.2.3.4", "2001:db8::1"},
+		{"a hop with a port", "10.1.2.3:80", "198.51.100.7:5555", "198.51.100.7"},
+		{"an ipv6 hop with a port", "10.1.2.3:80", "[2001:db8::7]:443", "2001:db8::7"},
+		{"an ipv4-in-ipv6 hop", "10.1.2.3:80", "::ffff:198.51.100.7", "198.51.100.7"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -35,5 +38,22 @@ func TestIP(t *testing.T) {
 	}
 	if _, err := New([]string{"nonsense"}); err == nil {
 		t.Error("New accepted an invalid proxy")
+	}
+}
+
+// Per-address limits count an IPv6 /64 as one address, and an IPv4 address as itself
+// however it is written.
+func TestLimitKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"198.51.100.7":         "198.51.100.7",
+		"::ffff:198.51.100.7":  "198.51.100.7",
+		"2001:db8:1:2:3:4:5:6": "2001:db8:1:2::/64",
+		"2001:db8:1:2::9":      "2001:db8:1:2::/64",
+		"not-an-ip":            "not-an-ip",
+		"":                     "",
+	} {
+		if got := LimitKey(in); got != want {
+			t.Errorf("LimitKey(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

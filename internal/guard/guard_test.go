@@ -119,3 +119,15 @@ func TestStorageFailureIsAnError(t *testing.T) {
 		t.Errorf("Allow = %v, %v; want false and the injected failure", ok, err)
 	}
 }
+
+// The rules per client address count an IPv6 /64 as one address (clientip.LimitKey).
+func TestAddressRulesCountAnIPv6SubnetOnce(t *testing.T) {
+	for _, r := range []guard.Rule{guard.DeviceCodeGuess, guard.LicenceRedeemIP, guard.SMSIP} {
+		if a, b := r.Key("2001:db8:1:2::1"), r.Key("2001:db8:1:2:ffff::9"); a != b {
+			t.Errorf("%v: %q and %q, want one key for one /64", r, a, b)
+		}
+		if a, b := r.Key("2001:db8:1:2::1"), r.Key("2001:db8:1:3::1"); a == b {
+			t.Errorf("%v: two /64s share the key %q", r, a)
+		}
+	}
+}
