@@ -66,6 +66,9 @@ func allowImagesFrom(h http.Header, origin string) bool {
 			if slices.Contains(f[1:], "'none'") {
 				return false
 			}
+			if slices.Contains(f[1:], origin) {
+				return true // a page may build its common part more than once
+			}
 			dirs[i] = strings.Join(append(f, origin), " ")
 			for j := range dirs {
 				dirs[j] = strings.TrimSpace(dirs[j])

@@ -139,6 +139,9 @@ type Handler struct {
 	folded  map[string]map[string]func() (*template.Template, error)
 	assets  *assets
 	csrfKey []byte
+	// logoOrigin is the origin of an absolute cfg.LogoURL ("" for a path on this site):
+	// every page's img-src is widened by it, or the strict CSP would block the logo.
+	logoOrigin string
 	// languages is cfg.I18n.Languages(), asked once: pages only read it.
 	languages []i18n.Language
 	// static holds what every page in a language shows alike, computed once (see newPageStatic).
@@ -194,6 +197,9 @@ func New(cfg Config) (*Handler, error) {
 	h := &Handler{cfg: cfg, pages: map[string]func() (*template.Template, error){},
 		folded: map[string]map[string]func() (*template.Template, error){}, csrfKey: cfg.Keys.CSRF,
 		csrfCookie: hostCookieName(csrfCookie, cfg.SecureCookies), langCookie: hostCookieName(langCookie, cfg.SecureCookies)}
+	if u, err := url.Parse(cfg.LogoURL); err == nil && u.Host != "" && (u.Scheme == "https" || u.Scheme == "http") {
+		h.logoOrigin = strings.ToLower(u.Scheme + "://" + u.Host)
+	}
 	th, err := deriveTheme(cfg.AccentColor)
 	if err != nil {
 		return nil, fmt.Errorf("ui: %w", err)
@@ -348,6 +354,9 @@ func (h *Handler) common(w http.ResponseWriter, r *http.Request, title string) c
 
 func (h *Handler) commonFor(w http.ResponseWriter, r *http.Request, title string, u *storage.User) common {
 	lang := h.lang(r, u)
+	if h.logoOrigin != "" {
+		allowImagesFrom(w.Header(), h.logoOrigin)
+	}
 	return common{Title: h.cfg.I18n.T(lang, title), Lang: lang, ProductName: h.cfg.ProductName, LogoURL: h.cfg.LogoURL,
 		CSRF: h.csrfToken(w, r), Languages: h.languages, Here: herePage(r), tr: h.cfg.I18n, static: h.static[lang]}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/myaccount/myaccount/internal/config"
 	"github.com/myaccount/myaccount/storage"
 	"github.com/myaccount/myaccount/storage/faultstore"
 )
@@ -150,5 +151,20 @@ func TestFragmentErrorRedirectIsOurs(t *testing.T) {
 	f, err := url.ParseQuery(u.Fragment)
 	if err != nil || f.Get("error") != "temporarily_unavailable" || f.Get("state") != "st" || strings.Contains(loc, "unable") {
 		t.Errorf("fragment %q: want error=temporarily_unavailable with the state and our description", u.Fragment)
+	}
+}
+
+// TestAbsoluteLogoIsAllowedByTheCSP: an operator's logo at another origin (ui.logo_url, an
+// http(s) URL the configuration accepts) is shown: every page's img-src names its origin,
+// and nothing else is widened. The strict img-src 'self' blocked it before.
+func TestAbsoluteLogoIsAllowedByTheCSP(t *testing.T) {
+	e := newEnvWith(t, envOptions{configure: func(c *config.Config) { c.UI.LogoURL = "https://cdn.example/brand/logo.svg" }})
+	p := e.browser().get(e.issuer + "/login")
+	csp := p.header.Get("Content-Security-Policy")
+	if !strings.Contains(csp, "img-src 'self' data: https://cdn.example;") || strings.Count(csp, "https://cdn.example") != 1 {
+		t.Errorf("CSP %q: want img-src to name the logo's origin once", csp)
+	}
+	if !strings.Contains(p.body, `src="https://cdn.example/brand/logo.svg"`) {
+		t.Error("the page does not show the logo")
 	}
 }
