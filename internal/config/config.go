@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -645,6 +646,11 @@ func (c *Config) MasterKeyBytes() ([]byte, error) {
 	}
 	if len(b) != 32 {
 		return nil, fmt.Errorf("keys.master_key: decodes to %d bytes, want 32", len(b))
+	}
+	if distinct := len(slices.Compact(slices.Sorted(slices.Values(b)))); distinct < 8 {
+		// A placeholder (all zeros, a repeated byte), not 32 random bytes: every signing key
+		// sealed under it would be as good as in the clear.
+		return nil, fmt.Errorf("keys.master_key: %d distinct bytes of 32 is no random key (head -c 32 /dev/urandom | base64)", distinct)
 	}
 	return b, nil
 }

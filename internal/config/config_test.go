@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"encoding/base64"
 	"os"
 	"path/filepath"
@@ -429,7 +430,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	c.Mail.SMTP.StartTLS = "always"
 	c.UI.AccentColor = "blue"
 	c.UI.LogoURL = "javascript:alert(1)"
-	c.Security.TrustedProxies = []string{"10.0.0.0/8", "10.0.0.0/33", "proxy.local"}
+	c.Security.TrustedProxies = []string{"10.0.0.0/8", "10.0.0.0/33", "proxy.local", "0.0.0.0/0", "::/0", "::ffff:192.168.0.0/112"}
 	c.Security.MaxBodyBytes = 0
 	c.Log.Level = "trace"
 	c.Log.Format = "xml"
@@ -452,6 +453,9 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		"ui.logo_url",
 		"security.trusted_proxies: \"10.0.0.0/33\"",
 		"security.trusted_proxies: \"proxy.local\"",
+		"security.trusted_proxies: \"0.0.0.0/0\" trusts every address",
+		"security.trusted_proxies: \"::/0\" trusts every address",
+		"security.trusted_proxies: \"::ffff:192.168.0.0/112\" is IPv4 written as IPv6",
 		"security.max_body_bytes: must be positive",
 		"log.level: \"trace\"",
 		"log.format: \"xml\"",
@@ -762,5 +766,22 @@ func TestValidatePasswordHash(t *testing.T) {
 	}
 	if p := Default().Security.PasswordHash(); p != secret.DefaultParams() {
 		t.Errorf("default password hash %+v, want secret.DefaultParams %+v", p, secret.DefaultParams())
+	}
+}
+
+// A master key that is a placeholder (all zeros, a repeated byte) is refused; 32 random
+// bytes are accepted.
+func TestMasterKeyMustLookRandom(t *testing.T) {
+	for _, k := range [][]byte{make([]byte, 32), bytes.Repeat([]byte{0xab}, 32), bytes.Repeat([]byte{1, 2, 3, 4}, 8)} {
+		c := Default()
+		c.Keys.MasterKey = base64.StdEncoding.EncodeToString(k)
+		if _, err := c.MasterKeyBytes(); err == nil || !strings.Contains(err.Error(), "keys.master_key") {
+			t.Errorf("master key %x: %v, want refused", k, err)
+		}
+	}
+	c := Default()
+	c.Keys.MasterKey = base64.StdEncoding.EncodeToString([]byte("0123456789abcdefghijklmnopqrstuv"))
+	if _, err := c.MasterKeyBytes(); err != nil {
+		t.Errorf("a key of 32 distinct bytes: %v", err)
 	}
 }

@@ -142,8 +142,16 @@ func (c *Config) Validate() error {
 	}
 
 	for _, p := range c.Security.TrustedProxies {
-		if _, err := parseProxy(p); err != nil {
+		pfx, err := parseProxy(p)
+		switch {
+		case err != nil:
 			add("security.trusted_proxies", "%q is neither a CIDR nor an IP address", p)
+		case pfx.Bits() == 0:
+			// Trusting every address lets anyone write the client address it is counted as.
+			add("security.trusted_proxies", "%q trusts every address; name the proxies", p)
+		case pfx.Addr().Is4In6():
+			// Peers are compared unmapped: an IPv4-in-IPv6 prefix would never match.
+			add("security.trusted_proxies", "%q is IPv4 written as IPv6; write it as IPv4", p)
 		}
 	}
 	if k := c.Keys; k.CacheTTL <= 0 || k.CacheTTL.Std() > 10*time.Minute {
