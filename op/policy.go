@@ -11,7 +11,7 @@ import (
 	httphelper "github.com/zitadel/oidc/v3/pkg/http"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
-	"github.com/myaccount/myaccount/internal/clientip"
+	"github.com/myaccount/myaccount/internal/addrkey"
 )
 
 // Limits on failed client authentication (RFC 6749 §10.10 asks for brute-force protection).
@@ -128,7 +128,7 @@ func (p *Provider) clientError(w http.ResponseWriter, r *http.Request, err *oidc
 func (p *Provider) clientAuthFailed(r *http.Request, clientID string) {
 	ctx := r.Context()
 	now := p.cfg.Now().UTC()
-	ip := clientip.LimitKey(p.cfg.ClientIP(r))
+	ip := addrkey.LimitKey(p.cfg.ClientIP(r))
 	p.cleanAddrs.forget(ip)
 	if _, err := p.cfg.Store.HitCounter(ctx, "client-auth-ip:"+ip, clientFailWindow, now); err != nil {
 		p.cfg.Logger.ErrorContext(ctx, "count failed client authentication", "err", err)
@@ -145,7 +145,7 @@ func (p *Provider) clientAuthFailed(r *http.Request, clientID string) {
 
 // clientAuthBlocked reports whether the caller's address has failed too often.
 func (p *Provider) clientAuthBlocked(r *http.Request) (bool, error) {
-	ip := clientip.LimitKey(p.cfg.ClientIP(r))
+	ip := addrkey.LimitKey(p.cfg.ClientIP(r))
 	if p.cleanAddrs.clean(ip) {
 		return false, nil
 	}

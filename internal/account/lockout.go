@@ -8,7 +8,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/myaccount/myaccount/internal/clientip"
+	"github.com/myaccount/myaccount/internal/addrkey"
 	"github.com/myaccount/myaccount/internal/mail"
 	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/storage"
@@ -49,7 +49,7 @@ func (e *LockedError) Error() string {
 func failKey(email string) string  { return "pwfail:" + email }
 func lockKey(email string) string  { return "pwlock:" + email }
 func lockLevelKey(e string) string { return "pwlocklevel:" + e }
-func ipFailKey(ip string) string   { return "ipfail:" + clientip.LimitKey(ip) }
+func ipFailKey(ip string) string   { return "ipfail:" + addrkey.LimitKey(ip) }
 func lockDuration(p LockoutPolicy, level int) time.Duration {
 	d := p.Base
 	for i := 1; i < level && d < p.Max; i++ {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/myaccount/myaccount/internal/clientip"
+	"github.com/myaccount/myaccount/internal/addrkey"
 	"github.com/myaccount/myaccount/internal/mail"
 	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/storage"
@@ -98,7 +98,7 @@ func (s *Service) sendActivation(ctx context.Context, u *storage.User, m Meta) e
 func (s *Service) allowMail(ctx context.Context, kind, email, ip string) (bool, error) {
 	now := s.now()
 	if ip != "" {
-		n, err := s.Store.HitCounter(ctx, "mail:"+kind+":ip:"+clientip.LimitKey(ip), mailLimitWindow, now)
+		n, err := s.Store.HitCounter(ctx, "mail:"+kind+":ip:"+addrkey.LimitKey(ip), mailLimitWindow, now)
 		if err != nil {
 			return false, fmt.Errorf("%s mail limit: %w", kind, err)
 		}

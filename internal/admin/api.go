@@ -18,7 +18,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/myaccount/myaccount/internal/clientip"
+	"github.com/myaccount/myaccount/internal/addrkey"
 	"github.com/myaccount/myaccount/internal/fault"
 )
 
@@ -141,7 +141,7 @@ type actorKey struct{}
 // ServeHTTP applies the per-IP limit, then routes; unknown paths and methods answer
 // problem+json too.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if ok, wait := a.limiter.allow("ip:"+clientip.LimitKey(a.cfg.ClientIP(r)), a.cfg.Limits.PerIP); !ok {
+	if ok, wait := a.limiter.allow("ip:"+addrkey.LimitKey(a.cfg.ClientIP(r)), a.cfg.Limits.PerIP); !ok {
 		tooMany(w, wait)
 		return
 	}

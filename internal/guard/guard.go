@@ -13,7 +13,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/myaccount/myaccount/internal/clientip"
+	"github.com/myaccount/myaccount/internal/addrkey"
 	"github.com/myaccount/myaccount/internal/mfa"
 )
 
@@ -80,12 +80,12 @@ func (r Rule) Window() time.Duration { return r.spec().window }
 func (r Rule) Limit() int { return r.spec().limit }
 
 // Key is the counter key of subject under the rule. A rule per client address counts the
-// address as clientip.LimitKey does (an IPv6 /64 as one).
+// address as addrkey.LimitKey does (an IPv6 /64 as one).
 func (r Rule) Key(subject string) string {
 	sp := r.spec()
 	switch r {
 	case DeviceCodeGuess, LicenceRedeemIP, SMSIP:
-		subject = clientip.LimitKey(subject)
+		subject = addrkey.LimitKey(subject)
 	}
 	if sp.hash {
 		sum := sha256.Sum256([]byte(subject))

@@ -120,7 +120,7 @@ func TestStorageFailureIsAnError(t *testing.T) {
 	}
 }
 
-// The rules per client address count an IPv6 /64 as one address (clientip.LimitKey).
+// The rules per client address count an IPv6 /64 as one address (addrkey.LimitKey).
 func TestAddressRulesCountAnIPv6SubnetOnce(t *testing.T) {
 	for _, r := range []guard.Rule{guard.DeviceCodeGuess, guard.LicenceRedeemIP, guard.SMSIP} {
 		if a, b := r.Key("2001:db8:1:2::1"), r.Key("2001:db8:1:2:ffff::9"); a != b {
