@@ -548,6 +548,10 @@ type OutboxOutcome struct {
 	LastError string
 	// At is when the item finished (final status) or when it is due again (OutboxPending).
 	At time.Time
+	// Untried (with OutboxPending) releases an item that was claimed but not attempted (a
+	// shutdown came before its turn): the attempt its claim counted is taken back, so that
+	// restarts do not use up its attempts.
+	Untried bool
 }
 
 // OutboxStore keeps the mail outbox. Any number of workers may share it: a claim is a

@@ -329,6 +329,7 @@ func (o *Outbox) attemptAll(ctx context.Context, items []*storage.OutboxItem, se
 // outcome to record; ctx ending means shutdown.
 func (o *Outbox) attempt(ctx, bctx context.Context, it *storage.OutboxItem) storage.OutboxOutcome {
 	err := ctx.Err() // shut down before its turn came: released untried
+	untried := err != nil
 	switch {
 	case err != nil:
 	case it.Attempts > o.cfg.MaxAttempts:
@@ -348,7 +349,7 @@ func (o *Outbox) attempt(ctx, bctx context.Context, it *storage.OutboxItem) stor
 		return storage.OutboxOutcome{ID: it.ID, Status: storage.OutboxSent, At: now}
 	case ctx.Err() != nil:
 		// Shutting down: try again soon, elsewhere or after the restart.
-		return storage.OutboxOutcome{ID: it.ID, Status: storage.OutboxPending, LastError: interrupted, At: now}
+		return storage.OutboxOutcome{ID: it.ID, Status: storage.OutboxPending, LastError: interrupted, At: now, Untried: untried}
 	case errors.Is(err, errUndeliverable) || errors.Is(err, errAbandoned) || it.Attempts >= o.cfg.MaxAttempts:
 		log.ErrorContext(ctx, "mail outbox: giving up", "err", err)
 		o.failed("given_up")
@@ -378,6 +379,8 @@ func (o *Outbox) record(ctx context.Context, items []*storage.OutboxItem, outcom
 	o.cfg.Logger.WarnContext(ctx, "mail outbox: record a batch; recording one by one", "err", err, "items", len(items))
 	for i, oc := range outcomes {
 		rctx, cancel := context.WithTimeout(ctx, storeTimeout)
+		// One by one, an untried release keeps the attempt its claim counted (RetryOutbox
+		// has no way to say it): only when the batch could not be recorded at shutdown.
 		if oc.Status == storage.OutboxPending {
 			err = o.cfg.WorkerStore.RetryOutbox(rctx, oc.ID, o.cfg.Holder, oc.At, oc.LastError)
 		} else {

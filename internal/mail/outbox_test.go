@@ -333,6 +333,39 @@ func TestOutboxShutdownReleasesInFlightItems(t *testing.T) {
 	}
 }
 
+// An item claimed in a batch but not attempted before the shutdown is released with the
+// attempt its claim counted taken back: restarts must not use up an item's attempts (an
+// item past MaxAttempts is given up untried).
+func TestOutboxShutdownTakesBackUntriedAttempts(t *testing.T) {
+	st := &recordingStore{Store: openDB(t, filepath.Join(t.TempDir(), "db.sqlite"))}
+	started := make(chan struct{}, 2)
+	sender := senderFunc(func(ctx context.Context, m mail.Message) error {
+		started <- struct{}{}
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	o := newOutbox(t, st, sender, "a", func(c *mail.OutboxConfig) { c.Parallel = 1 })
+	for _, to := range []string{"x@example.com", "y@example.com"} {
+		if err := o.Send(t.Context(), mail.Message{To: to, Subject: "s", Text: "t"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop := run(t, o)
+	<-started // one attempt running, the other waiting for the one slot
+	stop()
+	attempts := map[int]int{}
+	for _, id := range st.ids {
+		it := onlyItem(t, st, id)
+		if it.Status != storage.OutboxPending || it.ClaimedBy != "" {
+			t.Fatalf("after shutdown: %+v", it)
+		}
+		attempts[it.Attempts]++
+	}
+	if attempts[1] != 1 || attempts[0] != 1 {
+		t.Errorf("attempts after shutdown %v: want the tried item at 1 and the untried one at 0", attempts)
+	}
+}
+
 type senderFunc func(ctx context.Context, m mail.Message) error
 
 func (f senderFunc) Send(ctx context.Context, m mail.Message) error { return f(ctx, m) }

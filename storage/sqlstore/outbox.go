@@ -35,7 +35,8 @@ func newOutboxSQL(rb func(string) string) outboxSQL {
 		finish: rb(`UPDATE outbox SET status = ?, last_error = ?, done_at = ?, payload = ?,
 			claimed_by = NULL, claimed_until = NULL
 			WHERE id = ? AND status = 'pending' AND claimed_by = ?`),
-		retry: rb(`UPDATE outbox SET next_attempt_at = ?, last_error = ?, claimed_by = NULL, claimed_until = NULL
+		retry: rb(`UPDATE outbox SET next_attempt_at = ?, last_error = ?, claimed_by = NULL, claimed_until = NULL,
+				attempts = attempts - ?
 			WHERE id = ? AND status = 'pending' AND claimed_by = ?`),
 		purge: rb(batchDelete("outbox", "id", `status <> 'pending' AND done_at < ?`)),
 	}
@@ -166,7 +167,11 @@ func (d *DB) record(ctx context.Context, holder string, oc storage.OutboxOutcome
 	case storage.OutboxSent, storage.OutboxFailed:
 		return d.exec(ctx, d.q.outbox.finish, oc.Status, oc.LastError, oc.At.UnixMilli(), []byte{}, oc.ID, holder)
 	case storage.OutboxPending:
-		return d.exec(ctx, d.q.outbox.retry, oc.At.UnixMilli(), oc.LastError, oc.ID, holder)
+		back := 0
+		if oc.Untried {
+			back = 1
+		}
+		return d.exec(ctx, d.q.outbox.retry, oc.At.UnixMilli(), oc.LastError, back, oc.ID, holder)
 	}
 	return 0, fmt.Errorf("status %q is neither final nor pending", oc.Status)
 }

@@ -101,6 +101,21 @@ var outboxTests = []test{
 		must(t, err)
 		equal(t, "given up", []any{got.Status, got.LastError, len(got.Payload)}, []any{storage.OutboxFailed, "550 no such user", 0})
 	}},
+	{"an untried release takes back the attempt its claim counted", func(t *testing.T, s storage.Store) {
+		must(t, s.EnqueueOutbox(ctx(t), outboxItem("m", base())))
+		for range 3 {
+			claimed, err := s.ClaimOutbox(ctx(t), "w", 10, time.Hour, base())
+			must(t, err)
+			equal(t, "claimed", []any{ids(claimed), claimed[0].Attempts}, []any{[]string{"m"}, 1})
+			lost, err := s.RecordOutbox(ctx(t), "w", []storage.OutboxOutcome{{ID: "m", Status: storage.OutboxPending,
+				LastError: "interrupted", At: base(), Untried: true}})
+			must(t, err)
+			equal(t, "lost", len(lost), 0)
+		}
+		got, err := s.GetOutbox(ctx(t), "m")
+		must(t, err)
+		equal(t, "after three untried releases", []any{got.Attempts, got.ClaimedBy}, []any{0, ""})
+	}},
 	{"record writes a batch of outcomes and reports lost claims", func(t *testing.T, s storage.Store) {
 		for _, id := range []string{"sent", "failed", "retry", "lost"} {
 			must(t, s.EnqueueOutbox(ctx(t), outboxItem(id, base())))
