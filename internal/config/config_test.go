@@ -12,6 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/myaccount/myaccount/internal/secret"
+	"github.com/myaccount/myaccount/storage/sqlstore"
 )
 
 // validKey is a well-formed 32-byte master key.
@@ -783,5 +784,24 @@ func TestMasterKeyMustLookRandom(t *testing.T) {
 	c.Keys.MasterKey = base64.StdEncoding.EncodeToString([]byte("0123456789abcdefghijklmnopqrstuv"))
 	if _, err := c.MasterKeyBytes(); err != nil {
 		t.Errorf("a key of 32 distinct bytes: %v", err)
+	}
+}
+
+// Lockout windows and locks must fit in what the store keeps of a counter.
+func TestLockoutFitsCounterRetention(t *testing.T) {
+	if CounterRetention != sqlstore.CounterRetention {
+		t.Fatalf("config.CounterRetention %s, the store keeps counters %s", CounterRetention, sqlstore.CounterRetention)
+	}
+	c := Default()
+	c.Accounts.LockoutWindow = Duration(8 * 24 * time.Hour)
+	c.Accounts.LockoutMax = Duration(7 * 24 * time.Hour)
+	err := c.Validate()
+	for _, want := range []string{"accounts.lockout_window", "accounts.lockout_max"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%v: want %s refused", err, want)
+		}
+	}
+	if err := Default().Validate(); err != nil {
+		t.Errorf("defaults: %v", err)
 	}
 }

@@ -175,6 +175,14 @@ func (c *Config) Validate() error {
 	if c.Accounts.ActivationTTL > 0 && c.Accounts.ActivationTTL.Std() <= 24*time.Hour {
 		add("accounts.activation_ttl", "must be longer than a day (the reminder goes out a day before)")
 	}
+	// Lockout counters are kept CounterRetention (storage/sqlstore) after their window started:
+	// a longer window or lock would be forgotten early by the collector.
+	if w := c.Accounts.LockoutWindow.Std(); w > CounterRetention {
+		add("accounts.lockout_window", "must be at most %s (counters are kept that long), got %s", CounterRetention, w)
+	}
+	if m := c.Accounts.LockoutMax.Std(); m+24*time.Hour > CounterRetention {
+		add("accounts.lockout_max", "must be at most %s (a lock's level is kept a day past it), got %s", CounterRetention-24*time.Hour, m)
+	}
 	if c.Accounts.LockoutThreshold < 1 || c.Accounts.FailuresPerIP < 1 {
 		add("accounts.lockout_threshold", "lockout_threshold and failures_per_ip must be at least 1")
 	}
@@ -262,6 +270,10 @@ func validateListen(s string) error {
 
 // validateLogoURL allows an absolute http(s) URL or a site-relative path; other schemes
 // (javascript:, data:) have no business in an <img src>.
+// CounterRetention is how long the store keeps a counter after its window started
+// (sqlstore.CounterRetention, which a test holds equal).
+const CounterRetention = 7 * 24 * time.Hour
+
 func validateLogoURL(s string) error {
 	if s == "" {
 		return nil
