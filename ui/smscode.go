@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -39,6 +40,14 @@ func (h *Handler) verifiedPhone(r *http.Request, u *storage.User) (*storage.Phon
 // errSMSRefused: the SMS limits refused the send (one answer for all of them).
 var errSMSRefused = errors.New("ui: sms refused")
 
+// codeSender sends a code with its write in one transaction (sms.Service).
+type codeSender interface {
+	SendCodeWith(ctx context.Context, c phone.Code, also func(context.Context, storage.Store) error) error
+}
+
+// The server's sender must stay a codeSender, or a refused send would void the pending code.
+var _ codeSender = (*sms.Service)(nil)
+
 // sendSMSCode sends a fresh code of purpose (storage.TokenSMSCode, TokenSMSReset) to the
 // person's verified number. errSMSRefused when the limits refuse; a storage failure is an
 // error of its own, never "refused".
@@ -50,16 +59,26 @@ func (h *Handler) sendSMSCode(r *http.Request, u *storage.User, purpose string) 
 	if p == nil {
 		return errSMSRefused
 	}
-	code, err := h.cfg.MFA.CreateSMSCode(r.Context(), u.ID, purpose)
-	if err != nil {
-		return err
-	}
 	what := phone.PurposeSignIn
 	if purpose == storage.TokenSMSReset {
 		what = phone.PurposeReset
 	}
-	err = h.cfg.Phones.SMS.SendCode(r.Context(), phone.Code{UserID: u.ID, IP: h.cfg.ClientIP(r), To: p.E164,
-		Lang: h.lang(r, u), Code: code, Purpose: what, Expires: h.now().Add(mfa.EmailCodeTTL)})
+	c := phone.Code{UserID: u.ID, IP: h.cfg.ClientIP(r), To: p.E164, Lang: h.lang(r, u), Purpose: what,
+		Expires: h.now().Add(mfa.EmailCodeTTL)}
+	if sender, ok := h.cfg.Phones.SMS.(codeSender); ok {
+		// The new code replaces the pending one only if it is sent: a refused or failed
+		// send leaves the code the person already has working.
+		c.Code, _ = mfa.NewEmailCode(u.ID)
+		err = sender.SendCodeWith(r.Context(), c, func(ctx context.Context, tx storage.Store) error {
+			return h.cfg.MFA.StoreSMSCode(ctx, tx, u.ID, purpose, c.Code)
+		})
+	} else {
+		// A sender without transactions (tests' fakes): the code first, then the send.
+		if c.Code, err = h.cfg.MFA.CreateSMSCode(r.Context(), u.ID, purpose); err != nil {
+			return err
+		}
+		err = h.cfg.Phones.SMS.SendCode(r.Context(), c)
+	}
 	switch {
 	case errors.Is(err, sms.ErrRefused):
 		return errSMSRefused

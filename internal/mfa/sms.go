@@ -35,6 +35,22 @@ func SMSCodeHash(purpose, userID, code string) string {
 
 // CreateSMSCode makes a new code for purpose, valid for EmailCodeTTL, replacing the
 // person's earlier ones of that purpose, and returns it for the caller to send.
+//
+// StoreSMSCode is its write, of a code drawn by the caller, through st (a transaction that
+// also sends it: sms.Service.SendCodeWith).
+func (s *Service) StoreSMSCode(ctx context.Context, st Store, userID, purpose, code string) error {
+	if err := st.DeleteOneTimeTokens(ctx, userID, purpose); err != nil {
+		return fmt.Errorf("mfa: void sms codes: %w", err)
+	}
+	now := s.now()
+	t := &storage.OneTimeToken{Hash: SMSCodeHash(purpose, userID, code), Purpose: purpose, UserID: userID,
+		CreatedAt: now, ExpiresAt: now.Add(EmailCodeTTL)}
+	if err := st.CreateOneTimeToken(ctx, t); err != nil {
+		return fmt.Errorf("mfa: store sms code: %w", err)
+	}
+	return nil
+}
+
 func (s *Service) CreateSMSCode(ctx context.Context, userID, purpose string) (string, error) {
 	if err := s.Store.DeleteOneTimeTokens(ctx, userID, purpose); err != nil {
 		return "", fmt.Errorf("mfa: void sms codes: %w", err)

@@ -167,3 +167,36 @@ func TestPhoneSpentGuessesKeepResendDelay(t *testing.T) {
 		t.Fatalf("sending again after the delay: %d %q, want 200", p.status, fieldError(p))
 	}
 }
+
+// TestRefusedSMSResendKeepsTheCode: a sign-in code resend that the SMS limits refuse leaves
+// the code sent before working. The new code replaced it before the send was asked for, so
+// the refusal left the person with no code that worked.
+func TestRefusedSMSResendKeepsTheCode(t *testing.T) {
+	t.Parallel()
+	e, g := phoneEnv(t, false, map[string]string{"MYACCOUNT_MFA_SMS": "fallback"}, envOptions{configure: func(c *config.Config) {
+		c.SMS.Limits = config.SMSLimits{PerNumber: 3, PerAccount: 1000, PerIP: 1000, PerCountry: 1000, HourlyBudget: 1000}
+	}})
+	e.germanUser("ada@example.com")
+	e.confirmPhone(e.signedInBrowser("ada@example.com"), g, "DE", "0151 23456789") // the number's first SMS
+	c := e.addClient(storage.ClientConfidential, firstParty)
+	b := e.browser()
+	p := b.submitLogin(e.authWith(b, c), "ada@example.com", testPassword) // the second
+	if p.url.Path != "/mfa" {
+		t.Fatalf("after the password: %d at %s", p.status, p.url)
+	}
+	g.Wait(t)
+	f := p.formValues()
+	f.Set("method", "sms_resend")
+	if p := b.post(e.issuer+"/mfa", f); !strings.Contains(p.body, "We sent a new code.") { // the third
+		t.Fatalf("first resend: %d %q", p.status, statusRE.FindString(p.body))
+	}
+	_, code := smstest.Code(t, g.Wait(t))
+	if p := b.post(e.issuer+"/mfa", f); !strings.Contains(p.body, "We cannot send a code to this number right now.") {
+		t.Fatalf("second resend: %d %q, want refused by the limit", p.status, statusRE.FindString(p.body))
+	}
+	f.Set("method", "sms_code")
+	f.Set("code", code)
+	if res := redirectResult(t, b.post(e.issuer+"/mfa", f), c.Redirect); res.code == "" {
+		t.Errorf("the code sent before the refusal: %q, want a code", res.err)
+	}
+}

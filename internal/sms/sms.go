@@ -107,6 +107,14 @@ type task struct {
 // In production the counts and the queued task are one transaction (sendInTx), so a send
 // that failed on our side counts against no limit. A refused send counts nothing either.
 func (s *Service) SendCode(ctx context.Context, c phone.Code) error {
+	return s.SendCodeWith(ctx, c, nil)
+}
+
+// SendCodeWith is SendCode that also runs also (nil: nothing) in the transaction of the
+// counts and the queued SMS, first: the write of the code the SMS carries commits with its
+// sending, so a refused or failed send leaves the code the person already has as it was.
+// Without a store that has transactions it fails when also is not nil.
+func (s *Service) SendCodeWith(ctx context.Context, c phone.Code, also func(context.Context, storage.Store) error) error {
 	country := phone.Region(c.To)
 	if country == "" || (len(s.Countries) > 0 && !slices.Contains(s.Countries, country)) {
 		return s.refuse(ctx, "country", c)
@@ -118,6 +126,9 @@ func (s *Service) SendCode(ctx context.Context, c phone.Code) error {
 	txs, okStore := s.Guard.Store.(txStore)
 	q, okQueue := s.Outbox.(txQueue)
 	if !okStore || !okQueue {
+		if also != nil {
+			return errors.New("sms: a code's write with its sending needs a store with transactions")
+		}
 		// Tests' fakes: count, then queue.
 		if reason, err := s.allow(ctx, s.Guard, c, country); err != nil {
 			return err
@@ -132,6 +143,12 @@ func (s *Service) SendCode(ctx context.Context, c phone.Code) error {
 	}
 	var reason string
 	err = txs.InTx(ctx, func(tx storage.Store) error {
+		reason = "" // a retried transaction starts over
+		if also != nil {
+			if err := also(ctx, tx); err != nil {
+				return err
+			}
+		}
 		var err error
 		if reason, err = s.allow(ctx, &guard.Guard{Store: tx, Now: s.Guard.Now}, c, country); err != nil || reason != "" {
 			return errors.Join(err, errRefusedTx) // a refusal commits no count either
