@@ -177,10 +177,8 @@ func (s *Service) refused(a *attempt, password string) error {
 // passed forgets a's count after the right password: the attempt was no failure, and the
 // failures before it are forgiven.
 func (s *Service) passed(ctx context.Context, a *attempt) {
-	if a.n > 0 {
-		if err := s.Store.ResetCounter(ctx, a.sc.fail); err != nil {
-			s.log().WarnContext(ctx, "reset password failures", "err", err)
-		}
+	if err := s.Store.ResetCounter(ctx, a.sc.fail); err != nil {
+		s.log().WarnContext(ctx, "reset password failures", "err", err)
 	}
 }
 

@@ -34,7 +34,7 @@ func (s *Service) Factor(ctx context.Context, userID, id string) (*storage.MFACr
 }
 
 // AddWebAuthn stores a registered WebAuthn credential (webauthnx.NewMFACredential) and
-// forgets remembered browsers, as every new factor does (see FactorAdded), in one
+// forgets remembered browsers, as every new factor does (see forgetBrowsers), in one
 // transaction with take (nil: none), the use of the registration's ceremony (CheckCeremony):
 // a failure of ours stores nothing and leaves the ceremony good for a retry. A credential
 // registered already is storage.ErrConflict; a ceremony used meanwhile ErrCeremonyInvalid.
@@ -42,7 +42,7 @@ func (s *Service) AddWebAuthn(ctx context.Context, c *storage.MFACredential, tak
 	if c.Kind != storage.MFAWebAuthn {
 		return fmt.Errorf("mfa: add webauthn: credential of kind %q", c.Kind)
 	}
-	err := s.Store.InTx(ctx, func(tx storage.Store) error {
+	return s.Store.InTx(ctx, func(tx storage.Store) error {
 		if take != nil {
 			if err := take(ctx, tx); err != nil {
 				return err
@@ -51,20 +51,13 @@ func (s *Service) AddWebAuthn(ctx context.Context, c *storage.MFACredential, tak
 		if err := tx.CreateMFACredential(ctx, c); err != nil {
 			return fmt.Errorf("mfa: store webauthn credential: %w", err)
 		}
-		return forgetBrowsers(ctx, tx, c.UserID) // FactorAdded, with the credential
+		return forgetBrowsers(ctx, tx, c.UserID)
 	})
-	return err
-}
-
-// FactorAdded applies what follows a new factor: remembered browsers are forgotten, because
-// a browser remembered after an emailed code (or before the factor existed) must not skip
-// the new one. FinishTOTP and AddWebAuthn call it.
-func (s *Service) FactorAdded(ctx context.Context, userID string) error {
-	return forgetBrowsers(ctx, s.Store, userID)
 }
 
 // forgetBrowsers is ForgetBrowsers through st: the service's store or the transaction that
-// stores a new factor.
+// stores a new factor. A new factor forgets remembered browsers because a browser
+// remembered after an emailed code (or before the factor existed) must not skip it.
 func forgetBrowsers(ctx context.Context, st Store, userID string) error {
 	if err := st.DeleteTrustedBrowsers(ctx, userID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return fmt.Errorf("mfa: forget trusted browsers: %w", err)

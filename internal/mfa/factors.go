@@ -87,7 +87,7 @@ func (s *Service) ResumeTOTP(userID, account, pending string) (*TOTPEnrolment, e
 // FinishTOTP confirms a pending enrolment with a code from the app (proving the person
 // scanned it and their clock is right) and stores the credential: the secret sealed with the
 // new credential's id, and the confirming step as already used, so the code just typed cannot
-// be replayed at sign-in. Remembered browsers are forgotten (FactorAdded) in the same
+// be replayed at sign-in. Remembered browsers are forgotten (forgetBrowsers) in the same
 // transaction. A wrong code is ErrInvalidCode and leaves pending usable.
 //
 // One pending enrolment adds one app, decided by the write itself: the credential's id is
@@ -116,7 +116,7 @@ func (s *Service) FinishTOTP(ctx context.Context, userID, pending, code, name st
 		if err := tx.CreateMFACredential(ctx, c); err != nil {
 			return err
 		}
-		return forgetBrowsers(ctx, tx, userID) // FactorAdded, with the credential
+		return forgetBrowsers(ctx, tx, userID)
 	})
 	switch {
 	case errors.Is(err, storage.ErrConflict):

@@ -33,11 +33,9 @@ func SMSCodeHash(purpose, userID, code string) string {
 	return secret.HashToken(purpose + ":" + userID + ":" + code)
 }
 
-// CreateSMSCode makes a new code for purpose, valid for EmailCodeTTL, replacing the
-// person's earlier ones of that purpose, and returns it for the caller to send.
-//
-// StoreSMSCode is its write, of a code drawn by the caller, through st (a transaction that
-// also sends it: sms.Service.SendCodeWith).
+// StoreSMSCode stores code (drawn by the caller) for purpose, valid for EmailCodeTTL,
+// replacing the person's earlier ones of that purpose, through st: a transaction that also
+// sends it (sms.Service.SendCodeWith), so that a send refused or failed replaces nothing.
 func (s *Service) StoreSMSCode(ctx context.Context, st Store, userID, purpose, code string) error {
 	if err := st.DeleteOneTimeTokens(ctx, userID, purpose); err != nil {
 		return fmt.Errorf("mfa: void sms codes: %w", err)
@@ -51,6 +49,8 @@ func (s *Service) StoreSMSCode(ctx context.Context, st Store, userID, purpose, c
 	return nil
 }
 
+// CreateSMSCode is StoreSMSCode of a code it draws, through the service's store, for a
+// sender without transactions; it returns the code for the caller to send.
 func (s *Service) CreateSMSCode(ctx context.Context, userID, purpose string) (string, error) {
 	if err := s.Store.DeleteOneTimeTokens(ctx, userID, purpose); err != nil {
 		return "", fmt.Errorf("mfa: void sms codes: %w", err)

@@ -104,7 +104,7 @@ type task struct {
 // SendCode queues c's message when every limit allows it; else ErrRefused. A storage
 // failure counting the limits or queueing is returned as itself (ours, not the person's).
 //
-// In production the counts and the queued task are one transaction (sendInTx), so a send
+// In production the counts and the queued task are one transaction (SendCodeWith), so a send
 // that failed on our side counts against no limit. A refused send counts nothing either.
 func (s *Service) SendCode(ctx context.Context, c phone.Code) error {
 	return s.SendCodeWith(ctx, c, nil)
