@@ -53,9 +53,9 @@ func (s *opStorage) createAccessToken(ctx context.Context, req zop.TokenRequest)
 	case authRequest:
 		var id string
 		var exp time.Time
-		err := s.exchangeCode(ctx, r, now, func(tx storage.Store) error {
+		err := s.exchangeCode(ctx, r, now, func(tx storage.Store, g *storage.Grant) error {
 			var err error
-			id, exp, err = s.newGrant(ctx, tx, s.grantFromAuthRequest(ctx, r, now), now)
+			id, exp, err = s.newGrant(ctx, tx, g, now)
 			return err
 		})
 		return id, exp, err
@@ -94,8 +94,7 @@ func (s *opStorage) createAccessAndRefreshTokens(ctx context.Context, req zop.To
 	case authRequest:
 		var accessID, refresh string
 		var exp time.Time
-		err := s.exchangeCode(ctx, r, now, func(tx storage.Store) error {
-			g := s.grantFromAuthRequest(ctx, r, now)
+		err := s.exchangeCode(ctx, r, now, func(tx storage.Store, g *storage.Grant) error {
 			var err error
 			if accessID, exp, err = s.newGrant(ctx, tx, g, now); err != nil {
 				return err
@@ -126,7 +125,7 @@ func (s *opStorage) createAccessAndRefreshTokens(ctx context.Context, req zop.To
 // code travels through the browser and can leak from it; a refresh token travels only
 // between the client and us, and its retry is further limited to the token's own
 // authenticated client and to successors never used.
-func (s *opStorage) exchangeCode(ctx context.Context, r authRequest, now time.Time, issue func(tx storage.Store) error) error {
+func (s *opStorage) exchangeCode(ctx context.Context, r authRequest, now time.Time, issue func(tx storage.Store, g *storage.Grant) error) error {
 	if r.CodeHash == "" {
 		return errors.New("exchange code: the auth request has no code")
 	}
@@ -146,12 +145,13 @@ func (s *opStorage) exchangeCode(ctx context.Context, r authRequest, now time.Ti
 		if err != nil {
 			return err
 		}
-		if err := issue(tx); err != nil {
+		g := s.grantFromAuthRequest(ctx, r, now) // anew in a retried transaction
+		if err := issue(tx, g); err != nil {
 			return err
 		}
 		// The licences claim binds a seat to the new grant: in this transaction, so that a
 		// failure leaves the code usable.
-		return s.codeLicences(ctx, tx, s.grantFromAuthRequest(ctx, r, now))
+		return s.codeLicences(ctx, tx, g)
 	})
 	switch {
 	case err == nil && replayed:

@@ -20,7 +20,10 @@ func cmdKeys(ctx context.Context, e env, args []string) error {
 	sub := args[0]
 	fs, path := newFlags(e, "keys "+sub)
 	asJSON := fs.Bool("json", false, "print JSON")
-	reason := fs.String("reason", "cli", "why (keys rotate), for the audit log")
+	var reason *string
+	if sub == "rotate" {
+		reason = reasonFlag(fs)
+	}
 	if _, err := parse(fs, args[1:]); err != nil {
 		return err
 	}

@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/myaccount/myaccount/internal/account"
-	"github.com/myaccount/myaccount/internal/mfa"
 	"github.com/myaccount/myaccount/internal/sessions"
 	"github.com/myaccount/myaccount/storage"
 )
@@ -215,12 +214,11 @@ func (e *ValidationError) Error() string {
 	return strings.Join(parts, "\n")
 }
 
-// Service performs admin operations. Store is required; Accounts, Factors and Sessions are
-// needed by the user operations (the CLI's client commands run without them).
+// Service performs admin operations. Store is required; Accounts and Sessions are needed by
+// the user operations (the CLI's client commands run without them).
 type Service struct {
 	Store    storage.Store
 	Accounts *account.Service
-	Factors  *mfa.Service
 	// Sessions ends a person's sessions and grants (sign out everywhere, a lock).
 	Sessions *sessions.Service
 	Now      func() time.Time

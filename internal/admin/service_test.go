@@ -14,7 +14,6 @@ import (
 
 	"github.com/myaccount/myaccount/internal/account"
 	"github.com/myaccount/myaccount/internal/admin"
-	"github.com/myaccount/myaccount/internal/mfa"
 	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/internal/sessions"
 	"github.com/myaccount/myaccount/storage"
@@ -29,7 +28,7 @@ func newService(t *testing.T) (*admin.Service, storage.Store) {
 	}
 	t.Cleanup(func() { st.Close() })
 	acc := &account.Service{Store: st, BaseURL: "https://id.example"}
-	return &admin.Service{Store: st, Accounts: acc, Factors: &mfa.Service{Store: st},
+	return &admin.Service{Store: st, Accounts: acc,
 		Sessions: &sessions.Service{Store: st}}, st
 }
 

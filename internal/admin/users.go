@@ -445,12 +445,12 @@ func (s *Service) UnlockUser(ctx context.Context, a Actor, id, ifMatch, reason s
 // The event is written before the link is issued and mailed (see supportMail): a failed
 // audit sends nothing, and its retry sends one link, audited.
 func (s *Service) ResendActivation(ctx context.Context, a Actor, id, reason string) error {
-	return s.supportMail(ctx, a, id, reason, "admin.user.resend_activation", storage.UserPending)
+	return s.supportMail(ctx, a, id, reason, "admin.user.resend_activation", (*account.Service).SupportResendActivation, storage.UserPending)
 }
 
 // SendReset mails a password-reset link to an active or pending account.
 func (s *Service) SendReset(ctx context.Context, a Actor, id, reason string) error {
-	return s.supportMail(ctx, a, id, reason, "admin.user.send_reset", storage.UserActive, storage.UserPending)
+	return s.supportMail(ctx, a, id, reason, "admin.user.send_reset", (*account.Service).SupportSendReset, storage.UserActive, storage.UserPending)
 }
 
 // supportMail audits, then issues and mails, a link to the account in one of the statuses
@@ -463,7 +463,8 @@ func (s *Service) SendReset(ctx context.Context, a Actor, id, reason string) err
 // event for a link that may not have gone, and the retry records a second: an attempt in the
 // log too many, never a link sent unrecorded. The state is checked first too, so a refusal
 // (ErrWrongState) writes no event.
-func (s *Service) supportMail(ctx context.Context, a Actor, id, reason, typ string, statuses ...string) error {
+func (s *Service) supportMail(ctx context.Context, a Actor, id, reason, typ string,
+	send func(*account.Service, context.Context, *storage.User, account.Meta) error, statuses ...string) error {
 	if err := authorize(a, SupportUsers); err != nil {
 		return err
 	}
@@ -480,11 +481,7 @@ func (s *Service) supportMail(ctx context.Context, a Actor, id, reason, typ stri
 	if err := s.record(ctx, a, typ, "user:"+id, reason, ""); err != nil {
 		return err
 	}
-	send := s.Accounts.SupportSendReset
-	if typ == "admin.user.resend_activation" {
-		send = s.Accounts.SupportResendActivation
-	}
-	if err := send(ctx, u, meta(a)); err != nil {
+	if err := send(s.Accounts, ctx, u, meta(a)); err != nil {
 		if errors.Is(err, account.ErrWrongState) {
 			return fmt.Errorf("%w: %w", ErrWrongState, err)
 		}

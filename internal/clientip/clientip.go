@@ -50,8 +50,8 @@ func (r *Resolver) IP(req *http.Request) string {
 		if !ok {
 			return peer
 		}
-		if h = a.String(); !r.isTrusted(h) {
-			return h
+		if !r.isTrustedAddr(a) {
+			return a.String()
 		}
 	}
 	return peer
@@ -82,7 +82,11 @@ func (r *Resolver) isTrusted(ip string) bool {
 	if err != nil {
 		return false
 	}
-	a = a.Unmap()
+	return r.isTrustedAddr(a.Unmap())
+}
+
+// isTrustedAddr is isTrusted of an address parsed and unmapped already.
+func (r *Resolver) isTrustedAddr(a netip.Addr) bool {
 	for _, p := range r.trusted {
 		if p.Contains(a) {
 			return true

@@ -268,12 +268,12 @@ func validateListen(s string) error {
 	return nil
 }
 
-// validateLogoURL allows an absolute http(s) URL or a site-relative path; other schemes
-// (javascript:, data:) have no business in an <img src>.
 // CounterRetention is how long the store keeps a counter after its window started
 // (sqlstore.CounterRetention, which a test holds equal).
 const CounterRetention = 7 * 24 * time.Hour
 
+// validateLogoURL allows an absolute http(s) URL or a site-relative path; other schemes
+// (javascript:, data:) have no business in an <img src>.
 func validateLogoURL(s string) error {
 	if s == "" {
 		return nil

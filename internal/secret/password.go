@@ -34,8 +34,6 @@ const (
 // the database, which we do not want to be able to make us allocate gigabytes or spin for
 // minutes, so everything is capped at values far above what we generate.
 const (
-	maxMemory      = MaxMemoryKiB
-	maxIterations  = MaxIterations
 	maxParallelism = 16
 	minSaltLen     = 8 // RFC 9106 minimum
 	maxSaltLen     = 64
@@ -90,10 +88,10 @@ func (p Params) validate() error {
 	switch {
 	case p.Parallelism < 1 || p.Parallelism > maxParallelism:
 		return fmt.Errorf("secret: argon2 parallelism %d out of range [1, %d]", p.Parallelism, maxParallelism)
-	case p.Iterations < 1 || p.Iterations > maxIterations:
-		return fmt.Errorf("secret: argon2 iterations %d out of range [1, %d]", p.Iterations, maxIterations)
-	case p.Memory < 8*uint32(p.Parallelism) || p.Memory > maxMemory:
-		return fmt.Errorf("secret: argon2 memory %d KiB out of range [%d, %d]", p.Memory, 8*uint32(p.Parallelism), maxMemory)
+	case p.Iterations < 1 || p.Iterations > MaxIterations:
+		return fmt.Errorf("secret: argon2 iterations %d out of range [1, %d]", p.Iterations, MaxIterations)
+	case p.Memory < 8*uint32(p.Parallelism) || p.Memory > MaxMemoryKiB:
+		return fmt.Errorf("secret: argon2 memory %d KiB out of range [%d, %d]", p.Memory, 8*uint32(p.Parallelism), MaxMemoryKiB)
 	}
 	return nil
 }
@@ -123,8 +121,8 @@ func (p Params) CheckPolicy() error {
 	if p.Parallelism != 1 {
 		return fmt.Errorf("%w: parallelism must be 1, got %d", ErrParamsOutsidePolicy, p.Parallelism)
 	}
-	if p.Memory > maxMemory || p.Iterations > maxIterations {
-		return fmt.Errorf("%w: at most %d KiB and %d passes, got %d KiB and %d", ErrParamsOutsidePolicy, maxMemory, maxIterations, p.Memory, p.Iterations)
+	if p.Memory > MaxMemoryKiB || p.Iterations > MaxIterations {
+		return fmt.Errorf("%w: at most %d KiB and %d passes, got %d KiB and %d", ErrParamsOutsidePolicy, MaxMemoryKiB, MaxIterations, p.Memory, p.Iterations)
 	}
 	for _, o := range owaspParams() {
 		if p.Memory >= o.Memory && p.Iterations >= o.Iterations {

@@ -219,8 +219,8 @@ func TestHasherZeroValueAndValidation(t *testing.T) {
 		t.Fatalf("partial params not completed: %+v", got)
 	}
 	for _, p := range []Params{
-		{Memory: maxMemory + 1, Iterations: 1, Parallelism: 1},
-		{Memory: 64, Iterations: maxIterations + 1, Parallelism: 1},
+		{Memory: MaxMemoryKiB + 1, Iterations: 1, Parallelism: 1},
+		{Memory: 64, Iterations: MaxIterations + 1, Parallelism: 1},
 		{Memory: 1024, Iterations: 1, Parallelism: maxParallelism + 1},
 		{Memory: 8, Iterations: 1, Parallelism: 2},
 	} {
@@ -234,7 +234,7 @@ func TestDummyVerify(t *testing.T) {
 	// It must do the work without panicking, for any input and any hasher.
 	DummyVerify("whatever")
 	cheap().DummyVerify("")
-	Hasher{Params: Params{Memory: maxMemory + 1}}.DummyVerify("x") // invalid params fall back to defaults
+	Hasher{Params: Params{Memory: MaxMemoryKiB + 1}}.DummyVerify("x") // invalid params fall back to defaults
 }
 
 func FuzzParsePHC(f *testing.F) {
@@ -305,8 +305,8 @@ func TestCheckPolicy(t *testing.T) {
 		{Memory: 19456, Iterations: 2, Parallelism: 2},
 		{Memory: 19456, Iterations: 1, Parallelism: 1},
 		{Memory: 8192, Iterations: 4, Parallelism: 1},
-		{Memory: maxMemory + 1, Iterations: 2, Parallelism: 1},
-		{Memory: 19456, Iterations: maxIterations + 1, Parallelism: 1},
+		{Memory: MaxMemoryKiB + 1, Iterations: 2, Parallelism: 1},
+		{Memory: 19456, Iterations: MaxIterations + 1, Parallelism: 1},
 	} {
 		if err := p.CheckPolicy(); !errors.Is(err, ErrParamsOutsidePolicy) {
 			t.Errorf("%+v: got %v, want ErrParamsOutsidePolicy", p, err)

@@ -351,7 +351,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 		return nil, fmt.Errorf("phones: %w", err)
 	}
 	// The admin console's service (the person's actor is built per request from their roles).
-	adminSvc := &admin.Service{Store: store, Accounts: accounts, Factors: factors, Sessions: sessionSvc, Now: now, Logger: log}
+	adminSvc := &admin.Service{Store: store, Accounts: accounts, Sessions: sessionSvc, Now: now, Logger: log}
 	uiH, err = ui.New(ui.Config{
 		Store:    store,
 		Accounts: accounts,
