@@ -147,8 +147,11 @@ func TestCheckpointerRewindsTheWAL(t *testing.T) {
 	if n := ck.restarts() - restarts; n != 0 {
 		t.Errorf("%d RESTARTs in %v without a commit", n, 10*cfg.every)
 	}
-	if maxWAL > 24<<20 {
-		t.Errorf("WAL reached %d MB while %d MB were written, want under 24 MB", maxWAL>>20, rows*blob>>20)
+	// Unrewound, the WAL would hold all that was written. How far it gets before a RESTART
+	// finds a moment with no reader in it depends on scheduling (24-31 MB on a loaded 2-core
+	// host, against a few MB idle), so the bound is on the property, not on the timing.
+	if maxWAL > want/2 {
+		t.Errorf("WAL reached %d MB while %d MB were written, want under %d MB", maxWAL>>20, rows*blob>>20, want>>21)
 	}
 	var n int
 	if err := write.Get(&n, `SELECT count(*) FROM t`); err != nil || n != rows {
