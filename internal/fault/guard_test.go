@@ -83,10 +83,11 @@ func TestGuardDeadline(t *testing.T) {
 	if !strings.Contains(logs.String(), "deadline") {
 		t.Errorf("log does not say the deadline passed: %s", logs)
 	}
-	// The rest of that request does not wait out a deadline per call.
-	start = time.Now()
-	if _, err := st.GetUser(ctx, "u"); !fault.Is(err) || time.Since(start) > 20*time.Millisecond {
-		t.Errorf("call after a stall: %v after %v, want an immediate failure", err, time.Since(start))
+	// The rest of that request does not wait out a deadline per call: it never reaches the
+	// store (asserted by the calls made, not by a time, which a loaded host would stretch).
+	fs.ResetCalls()
+	if _, err := st.GetUser(ctx, "u"); !fault.Is(err) || len(fs.Calls()) != 0 {
+		t.Errorf("call after a stall: %v, store calls %v; want a failure without a call", err, fs.Calls())
 	}
 	// Another request is not affected.
 	if _, err := st.GetUser(context.Background(), "u"); !errors.Is(err, storage.ErrNotFound) {
