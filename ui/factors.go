@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 	"unicode"
 
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -20,6 +19,7 @@ import (
 	"github.com/myaccount/myaccount/internal/mfa/webauthnx"
 	"github.com/myaccount/myaccount/internal/phone"
 	"github.com/myaccount/myaccount/internal/secret"
+	"github.com/myaccount/myaccount/internal/sessions"
 	"github.com/myaccount/myaccount/storage"
 )
 
@@ -29,10 +29,6 @@ import (
 // factor lands here with ?enrol=1&authRequestID=…, and continues once a factor is added.
 
 const (
-	// reauthWindow: adding or removing a factor, replacing recovery codes or forgetting
-	// browsers needs a sign-in this recent, so a browser left signed in (or a stolen session)
-	// cannot quietly weaken the account or lock its owner out with a factor of its own.
-	reauthWindow = 5 * time.Minute
 	// Recovery codes travel from the request that made them to the one page that shows them
 	// in a sealed cookie (never in SQL as plain text), shown once: the cookie is cleared and a
 	// counter on its nonce refuses a replayed copy.
@@ -112,9 +108,12 @@ func enrolFrom(r *http.Request) enrolParams {
 	return enrolParams{Enrol: r.FormValue("enrol") == "1", AuthRequestID: r.FormValue("authRequestID")}
 }
 
-// fresh reports whether the session's sign-in is recent enough for a sensitive change.
-func (h *Handler) fresh(s *storage.Session) bool {
-	return h.now().Sub(s.AuthTime) <= reauthWindow
+// fresh reports whether the session's sign-in is recent enough for a change to how the
+// account signs in (sessions.Recent, the rule the services that make them hold), and the
+// proof those services take.
+func (h *Handler) fresh(s *storage.Session) (sessions.Recent, bool) {
+	rc, err := h.cfg.Sessions.Recent(s)
+	return rc, err == nil
 }
 
 var securityDone = map[string]string{
@@ -200,16 +199,16 @@ func (h *Handler) securityGet(w http.ResponseWriter, r *http.Request) {
 }
 
 // needFresh answers a sensitive change from a stale session with the way to sign in again;
-// it reports whether the change may go ahead.
-func (h *Handler) needFresh(w http.ResponseWriter, r *http.Request, s *storage.Session, u *storage.User) bool {
-	if h.fresh(s) {
-		return true
+// it reports whether the change may go ahead, with the proof the services take.
+func (h *Handler) needFresh(w http.ResponseWriter, r *http.Request, s *storage.Session, u *storage.User) (sessions.Recent, bool) {
+	if rc, ok := h.fresh(s); ok {
+		return rc, true
 	}
 	h.renderSecurity(w, r, u, enrolParams{}, func(p *securityPage) {
 		p.Reauth = true
 		p.ReauthURL = "/login?" + url.Values{"reauth": {"1"}, "return": {"/account/security"}}.Encode()
 	}, http.StatusForbidden)
-	return false
+	return sessions.Recent{}, false
 }
 
 // cleanName keeps a factor name printable, single-line and short.
@@ -243,7 +242,10 @@ func groupKey(k string) string {
 // Nothing is stored until a code from the app confirms it.
 func (h *Handler) totpBegin(w http.ResponseWriter, r *http.Request) {
 	s, u, ok := h.signedInPost(w, r)
-	if !ok || !h.needFresh(w, r, s, u) {
+	if !ok {
+		return
+	}
+	if _, ok := h.needFresh(w, r, s, u); !ok {
 		return
 	}
 	e, pending, err := h.cfg.MFA.BeginTOTP(u.ID, u.Email)
@@ -259,7 +261,11 @@ func (h *Handler) totpBegin(w http.ResponseWriter, r *http.Request) {
 // totpConfirm adds the authenticator app once the person types a correct code from it.
 func (h *Handler) totpConfirm(w http.ResponseWriter, r *http.Request) {
 	s, u, ok := h.signedInPost(w, r)
-	if !ok || !h.needFresh(w, r, s, u) {
+	if !ok {
+		return
+	}
+	rc, ok := h.needFresh(w, r, s, u)
+	if !ok {
 		return
 	}
 	ctx := r.Context()
@@ -288,7 +294,7 @@ func (h *Handler) totpConfirm(w http.ResponseWriter, r *http.Request) {
 	// One pending enrolment adds one app, even when the form is sent twice: FinishTOTP's
 	// write decides (ErrEnrolmentDone), so a failure of ours before it leaves the same form
 	// good for a retry.
-	_, err = h.cfg.MFA.FinishTOTP(ctx, u.ID, pending, code, name)
+	_, err = h.cfg.MFA.FinishTOTP(ctx, rc, pending, code, name)
 	if errors.Is(err, mfa.ErrEnrolmentDone) {
 		// Added by an earlier post of this form, which answered (or lost its answer).
 		page := "/account/security?done=totp"
@@ -303,7 +309,7 @@ func (h *Handler) totpConfirm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.cfg.Accounts.NotifyFactorChange(ctx, u, "totp", false, h.meta(r, lang))
-	http.Redirect(w, r, h.afterEnrol(w, r, s, u, mfa.Evidence{OTP: true}, ep, first, "totp"), http.StatusSeeOther)
+	http.Redirect(w, r, h.afterEnrol(w, r, s, u, rc, mfa.Evidence{OTP: true}, ep, first, "totp"), http.StatusSeeOther)
 }
 
 // hasStrongFactor reports whether the person already has a factor that sign-in can ask for
@@ -320,9 +326,9 @@ func (h *Handler) hasStrongFactor(r *http.Request, u *storage.User) bool {
 // added (its code or its registration ceremony). Someone who already had a factor proves
 // it at the sign-in's second step instead: adding another one from a session that lacks
 // it (a remembered browser's) must not stand in for it.
-func (h *Handler) afterEnrol(w http.ResponseWriter, r *http.Request, s *storage.Session, u *storage.User, ev mfa.Evidence, ep enrolParams, first bool, done string) string {
+func (h *Handler) afterEnrol(w http.ResponseWriter, r *http.Request, s *storage.Session, u *storage.User, rc sessions.Recent, ev mfa.Evidence, ep enrolParams, first bool, done string) string {
 	ctx := r.Context()
-	codes, err := h.cfg.MFA.EnsureRecoveryCodes(ctx, u.ID)
+	codes, err := h.cfg.MFA.EnsureRecoveryCodes(ctx, rc)
 	if err != nil {
 		h.cfg.Logger.ErrorContext(ctx, "create recovery codes", "err", err)
 	}
@@ -398,7 +404,11 @@ func (h *Handler) takeCodes(w http.ResponseWriter, r *http.Request, u *storage.U
 // recoveryCodesRegenerate replaces the recovery codes; the old set stops working.
 func (h *Handler) recoveryCodesRegenerate(w http.ResponseWriter, r *http.Request) {
 	s, u, ok := h.signedInPost(w, r)
-	if !ok || !h.needFresh(w, r, s, u) {
+	if !ok {
+		return
+	}
+	rc, ok := h.needFresh(w, r, s, u)
+	if !ok {
 		return
 	}
 	ctx := r.Context()
@@ -412,7 +422,7 @@ func (h *Handler) recoveryCodesRegenerate(w http.ResponseWriter, r *http.Request
 		http.Redirect(w, r, "/account/security", http.StatusSeeOther)
 		return
 	}
-	codes, err := h.cfg.MFA.RegenerateRecoveryCodes(ctx, u.ID)
+	codes, err := h.cfg.MFA.RegenerateRecoveryCodes(ctx, rc)
 	if err != nil {
 		h.fail(w, r, "regenerate recovery codes", err)
 		return
@@ -437,7 +447,11 @@ func factorName(row *storage.MFACredential) string {
 // recovery codes). Every remembered browser is forgotten with it.
 func (h *Handler) factorRemove(w http.ResponseWriter, r *http.Request) {
 	s, u, ok := h.signedInPost(w, r)
-	if !ok || !h.needFresh(w, r, s, u) {
+	if !ok {
+		return
+	}
+	rc, ok := h.needFresh(w, r, s, u)
+	if !ok {
 		return
 	}
 	ctx := r.Context()
@@ -450,7 +464,7 @@ func (h *Handler) factorRemove(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, "find factor", err)
 		return
 	}
-	if err := h.cfg.MFA.RemoveFactor(ctx, u.ID, row.ID); err != nil {
+	if err := h.cfg.MFA.RemoveFactor(ctx, rc, row.ID); err != nil {
 		h.fail(w, r, "remove factor", err)
 		return
 	}
@@ -462,11 +476,15 @@ func (h *Handler) factorRemove(w http.ResponseWriter, r *http.Request) {
 // forgetBrowsers makes every browser ask for the second step again.
 func (h *Handler) forgetBrowsers(w http.ResponseWriter, r *http.Request) {
 	s, u, ok := h.signedInPost(w, r)
-	if !ok || !h.needFresh(w, r, s, u) {
+	if !ok {
+		return
+	}
+	rc, ok := h.needFresh(w, r, s, u)
+	if !ok {
 		return
 	}
 	ctx := r.Context()
-	if err := h.cfg.MFA.ForgetBrowsers(ctx, u.ID); err != nil {
+	if err := h.cfg.MFA.ForgetBrowsers(ctx, rc); err != nil {
 		h.fail(w, r, "forget trusted browsers", err)
 		return
 	}
@@ -507,7 +525,7 @@ func (h *Handler) keyBegin(w http.ResponseWriter, r *http.Request) {
 		h.jsonError(w, r, nil, http.StatusUnauthorized, i18n.N("Your session has ended. Please sign in again."))
 		return
 	}
-	if !h.fresh(s) {
+	if _, ok := h.fresh(s); !ok {
 		// Like every change to how the account signs in: a browser left signed in must not
 		// add a factor of a thief's.
 		h.jsonError(w, r, u, http.StatusForbidden, i18n.N("For your security, sign in again before making this change."))
@@ -558,7 +576,8 @@ func (h *Handler) keyFinish(w http.ResponseWriter, r *http.Request) {
 		h.jsonError(w, r, nil, http.StatusUnauthorized, i18n.N("Your session has ended. Please sign in again."))
 		return
 	}
-	if !h.fresh(s) {
+	rc, ok := h.fresh(s)
+	if !ok {
 		// Like every change to how the account signs in: a browser left signed in must not
 		// add a factor of a thief's.
 		h.jsonError(w, r, u, http.StatusForbidden, i18n.N("For your security, sign in again before making this change."))
@@ -603,7 +622,7 @@ func (h *Handler) keyFinish(w http.ResponseWriter, r *http.Request) {
 	first := !h.hasStrongFactor(r, u)
 	row, err := webauthnx.NewMFACredential(u.ID, name, reg, h.now())
 	if err == nil {
-		err = h.cfg.MFA.AddWebAuthn(ctx, row, take) // forgets remembered browsers too
+		err = h.cfg.MFA.AddWebAuthn(ctx, rc, row, take) // forgets remembered browsers too
 	}
 	if errors.Is(err, mfa.ErrCeremonyInvalid) { // answered by a concurrent request
 		h.jsonError(w, r, u, http.StatusBadRequest, i18n.N("This took too long. Please try again."))
@@ -622,7 +641,7 @@ func (h *Handler) keyFinish(w http.ResponseWriter, r *http.Request) {
 	// The registration proved possession of the key; user verification at registration is
 	// not counted, to stay on the safe side.
 	ev := mfa.Evidence{HardwareKey: reg.HardwareBound, SoftwareKey: !reg.HardwareBound}
-	writeJSON(w, http.StatusOK, map[string]string{"redirect": h.afterEnrol(w, r, s, u, ev, enrolParams{Enrol: in.Enrol, AuthRequestID: in.AuthRequestID}, first, "key")})
+	writeJSON(w, http.StatusOK, map[string]string{"redirect": h.afterEnrol(w, r, s, u, rc, ev, enrolParams{Enrol: in.Enrol, AuthRequestID: in.AuthRequestID}, first, "key")})
 }
 
 // codesFileName is the download name of a set of recovery codes: "<product>-recovery-codes.txt"

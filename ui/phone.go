@@ -12,6 +12,7 @@ import (
 	"github.com/myaccount/myaccount/internal/geo"
 	"github.com/myaccount/myaccount/internal/i18n"
 	"github.com/myaccount/myaccount/internal/phone"
+	"github.com/myaccount/myaccount/internal/sessions"
 	"github.com/myaccount/myaccount/internal/sms"
 	"github.com/myaccount/myaccount/storage"
 )
@@ -71,7 +72,7 @@ func (h *Handler) renderPhone(w http.ResponseWriter, r *http.Request, s *storage
 		p.Country = u.Country
 	}
 	p.Countries = h.cfg.Geo.Countries(p.Lang)
-	if !h.fresh(s) {
+	if _, ok := h.fresh(s); !ok {
 		p.Stale = true
 		p.ReauthURL = "/login?" + url.Values{"reauth": {"1"}, "return": {"/account/phone"}}.Encode()
 	}
@@ -92,21 +93,22 @@ func (h *Handler) phoneGet(w http.ResponseWriter, r *http.Request) {
 
 // phonePost checks a post to the page: CSRF, session, and a recent sign-in, since the
 // number becomes a way to sign in and to reset the password.
-func (h *Handler) phonePost(w http.ResponseWriter, r *http.Request) (*storage.Session, *storage.User, bool) {
+func (h *Handler) phonePost(w http.ResponseWriter, r *http.Request) (*storage.Session, *storage.User, sessions.Recent, bool) {
 	s, u, ok := h.signedInPost(w, r)
 	if !ok {
-		return nil, nil, false
+		return nil, nil, sessions.Recent{}, false
 	}
-	if !h.fresh(s) {
+	rc, ok := h.fresh(s)
+	if !ok {
 		h.renderPhone(w, r, s, u, phonePage{}, http.StatusForbidden)
-		return nil, nil, false
+		return nil, nil, sessions.Recent{}, false
 	}
-	return s, u, true
+	return s, u, rc, true
 }
 
 // phoneSend sends a code to the number typed.
 func (h *Handler) phoneSend(w http.ResponseWriter, r *http.Request) {
-	s, u, ok := h.phonePost(w, r)
+	s, u, rc, ok := h.phonePost(w, r)
 	if !ok {
 		return
 	}
@@ -120,7 +122,7 @@ func (h *Handler) phoneSend(w http.ResponseWriter, r *http.Request) {
 		h.renderPhone(w, r, s, u, p, http.StatusUnprocessableEntity)
 		return
 	}
-	err = h.cfg.Phones.Start(r.Context(), u.ID, e164, h.cfg.ClientIP(r), lang)
+	err = h.cfg.Phones.Start(r.Context(), rc, e164, h.cfg.ClientIP(r), lang)
 	if h.phoneSendErr(w, r, s, u, &p, err, "number") {
 		return
 	}
@@ -159,25 +161,25 @@ func (h *Handler) phoneSendErr(w http.ResponseWriter, r *http.Request, s *storag
 }
 
 func (h *Handler) phoneResend(w http.ResponseWriter, r *http.Request) {
-	s, u, ok := h.phonePost(w, r)
+	s, u, rc, ok := h.phonePost(w, r)
 	if !ok {
 		return
 	}
 	p := phonePage{}
-	if h.phoneSendErr(w, r, s, u, &p, h.cfg.Phones.Resend(r.Context(), u.ID, h.cfg.ClientIP(r), h.lang(r, u)), "code") {
+	if h.phoneSendErr(w, r, s, u, &p, h.cfg.Phones.Resend(r.Context(), rc, h.cfg.ClientIP(r), h.lang(r, u)), "code") {
 		return
 	}
 	http.Redirect(w, r, "/account/phone?done=resent", http.StatusSeeOther)
 }
 
 func (h *Handler) phoneVerify(w http.ResponseWriter, r *http.Request) {
-	s, u, ok := h.phonePost(w, r)
+	s, u, rc, ok := h.phonePost(w, r)
 	if !ok {
 		return
 	}
 	lang := h.lang(r, u)
 	code := digitsOnly(r.PostFormValue("code"))
-	_, err := h.cfg.Phones.Confirm(r.Context(), u.ID, code)
+	_, err := h.cfg.Phones.Confirm(r.Context(), rc, code)
 	var msg string
 	switch {
 	case err == nil:
@@ -199,11 +201,11 @@ func (h *Handler) phoneVerify(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) phoneRemove(w http.ResponseWriter, r *http.Request) {
-	_, u, ok := h.phonePost(w, r)
+	_, u, rc, ok := h.phonePost(w, r)
 	if !ok {
 		return
 	}
-	if err := h.cfg.Phones.Remove(r.Context(), u.ID); err != nil {
+	if err := h.cfg.Phones.Remove(r.Context(), rc); err != nil {
 		h.fail(w, r, "remove phone", err)
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/myaccount/myaccount/internal/sessions"
 	"github.com/myaccount/myaccount/storage"
 )
 
@@ -38,9 +39,16 @@ func (s *Service) Factor(ctx context.Context, userID, id string) (*storage.MFACr
 // transaction with take (nil: none), the use of the registration's ceremony (CheckCeremony):
 // a failure of ours stores nothing and leaves the ceremony good for a retry. A credential
 // registered already is storage.ErrConflict; a ceremony used meanwhile ErrCeremonyInvalid.
-func (s *Service) AddWebAuthn(ctx context.Context, c *storage.MFACredential, take Spend) error {
+// rc is the recent sign-in of the person the credential is for.
+func (s *Service) AddWebAuthn(ctx context.Context, rc sessions.Recent, c *storage.MFACredential, take Spend) error {
+	if err := rc.Check(); err != nil {
+		return err
+	}
 	if c.Kind != storage.MFAWebAuthn {
 		return fmt.Errorf("mfa: add webauthn: credential of kind %q", c.Kind)
+	}
+	if c.UserID != rc.UserID() {
+		return fmt.Errorf("mfa: add webauthn: credential of another person than the sign-in's: %w", sessions.ErrNotRecent)
 	}
 	return s.Store.InTx(ctx, func(tx storage.Store) error {
 		if take != nil {
@@ -66,20 +74,26 @@ func forgetBrowsers(ctx context.Context, st Store, userID string) error {
 }
 
 // ForgetBrowsers makes every browser of the person ask for the second step again.
-func (s *Service) ForgetBrowsers(ctx context.Context, userID string) error {
-	return forgetBrowsers(ctx, s.Store, userID)
+func (s *Service) ForgetBrowsers(ctx context.Context, rc sessions.Recent) error {
+	if err := rc.Check(); err != nil {
+		return err
+	}
+	return forgetBrowsers(ctx, s.Store, rc.UserID())
 }
 
 // EnsureRecoveryCodes issues a fresh set of recovery codes when the person has no unused
 // one left (the first strong factor comes with them) and returns it, to be shown once; nil
 // when they still have codes.
-func (s *Service) EnsureRecoveryCodes(ctx context.Context, userID string) ([]string, error) {
-	n, err := s.Store.CountRecoveryCodes(ctx, userID)
+func (s *Service) EnsureRecoveryCodes(ctx context.Context, rc sessions.Recent) ([]string, error) {
+	if err := rc.Check(); err != nil {
+		return nil, err
+	}
+	n, err := s.Store.CountRecoveryCodes(ctx, rc.UserID())
 	if err != nil {
 		return nil, fmt.Errorf("mfa: count recovery codes: %w", err)
 	}
 	if n > 0 {
 		return nil, nil
 	}
-	return s.RegenerateRecoveryCodes(ctx, userID)
+	return s.RegenerateRecoveryCodes(ctx, rc)
 }

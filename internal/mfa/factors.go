@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/myaccount/myaccount/internal/sessions"
 	"github.com/myaccount/myaccount/storage"
 )
 
@@ -95,7 +96,11 @@ func (s *Service) ResumeTOTP(userID, account, pending string) (*TOTPEnrolment, e
 // a failure whose answer was lost) conflicts and is ErrEnrolmentDone. A failure of ours
 // stores nothing and leaves pending usable for the retry, so the secret the app now holds is
 // never lost to it.
-func (s *Service) FinishTOTP(ctx context.Context, userID, pending, code, name string) (*storage.MFACredential, error) {
+func (s *Service) FinishTOTP(ctx context.Context, rc sessions.Recent, pending, code, name string) (*storage.MFACredential, error) {
+	if err := rc.Check(); err != nil {
+		return nil, err
+	}
+	userID := rc.UserID()
 	key, err := s.openPending(userID, pending)
 	if err != nil {
 		return nil, err
@@ -152,9 +157,12 @@ func (s *Service) VerifyTOTP(ctx context.Context, userID, code string) (*storage
 
 // RegenerateRecoveryCodes issues a new set of recovery codes and returns them for showing
 // once; the previous set stops working in the same transaction.
-func (s *Service) RegenerateRecoveryCodes(ctx context.Context, userID string) ([]string, error) {
+func (s *Service) RegenerateRecoveryCodes(ctx context.Context, rc sessions.Recent) ([]string, error) {
+	if err := rc.Check(); err != nil {
+		return nil, err
+	}
 	plain, hashes := NewRecoveryCodes()
-	if err := s.Store.ReplaceRecoveryCodes(ctx, userID, hashes); err != nil {
+	if err := s.Store.ReplaceRecoveryCodes(ctx, rc.UserID(), hashes); err != nil {
 		return nil, fmt.Errorf("mfa: store recovery codes: %w", err)
 	}
 	return plain, nil

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/myaccount/myaccount/internal/secret"
+	"github.com/myaccount/myaccount/internal/sessions"
 	"github.com/myaccount/myaccount/storage"
 )
 
@@ -193,9 +194,12 @@ func enrolled(ctx context.Context, st Store, userID string) (Enrolled, error) {
 // that no longer exists, and a sheet lying around for years should not come back to life when
 // the person enrols again (enrolment issues a fresh set). It is one transaction (RemoveFactorIn):
 // a failure leaves the factor, the browsers and the codes as they were, for the retry.
-func (s *Service) RemoveFactor(ctx context.Context, userID, id string) error {
+func (s *Service) RemoveFactor(ctx context.Context, rc sessions.Recent, id string) error {
+	if err := rc.Check(); err != nil {
+		return err
+	}
 	return s.Store.InTx(ctx, func(tx storage.Store) error {
-		return RemoveFactorIn(ctx, tx, userID, id)
+		return RemoveFactorIn(ctx, tx, rc.UserID(), id)
 	})
 }
 

@@ -11,10 +11,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/myaccount/myaccount/internal/sessions"
 	"github.com/myaccount/myaccount/keys"
 	"github.com/myaccount/myaccount/storage"
 	"github.com/myaccount/myaccount/storage/sqlite"
 )
+
+// recent is a sign-in of userID made now, as the UI hands the services that change factors.
+func (f *fixture) recent(userID string) sessions.Recent {
+	rc, err := (&sessions.Service{Now: func() time.Time { return f.now }}).Recent(&storage.Session{UserID: userID, AuthTime: f.now})
+	if err != nil {
+		panic(err)
+	}
+	return rc
+}
 
 // Compile-time check: the master-key sealer is what Service expects.
 var _ Sealer = (*keys.Sealer)(nil)
@@ -61,7 +71,7 @@ func (f *fixture) enrolTOTP(t *testing.T, userID string) (*storage.MFACredential
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := f.svc.FinishTOTP(context.Background(), userID, pending, TOTPCode(e.Secret, f.now), "phone")
+	c, err := f.svc.FinishTOTP(context.Background(), f.recent(userID), pending, TOTPCode(e.Secret, f.now), "phone")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +94,7 @@ func TestTOTPEnrolment(t *testing.T) {
 	if wrong == code {
 		wrong = "111111"
 	}
-	if _, err := f.svc.FinishTOTP(ctx, f.alice, pending, wrong, "phone"); !errors.Is(err, ErrInvalidCode) {
+	if _, err := f.svc.FinishTOTP(ctx, f.recent(f.alice), pending, wrong, "phone"); !errors.Is(err, ErrInvalidCode) {
 		t.Fatalf("wrong confirmation code: %v, want ErrInvalidCode", err)
 	}
 	again, err := f.svc.ResumeTOTP(f.alice, "alice@example.com", pending)
@@ -96,12 +106,12 @@ func TestTOTPEnrolment(t *testing.T) {
 		if name == "other person" {
 			user, p = f.bob, pending
 		}
-		if _, err := f.svc.FinishTOTP(ctx, user, p, code, "phone"); !errors.Is(err, ErrEnrolmentExpired) {
+		if _, err := f.svc.FinishTOTP(ctx, f.recent(user), p, code, "phone"); !errors.Is(err, ErrEnrolmentExpired) {
 			t.Errorf("%s: %v, want ErrEnrolmentExpired", name, err)
 		}
 	}
 
-	c, err := f.svc.FinishTOTP(ctx, f.alice, pending, code, "phone")
+	c, err := f.svc.FinishTOTP(ctx, f.recent(f.alice), pending, code, "phone")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +135,7 @@ func TestTOTPEnrolment(t *testing.T) {
 	}
 
 	f.now = f.now.Add(TOTPEnrolmentTTL)
-	if _, err := f.svc.FinishTOTP(ctx, f.alice, pending, TOTPCode(e.Secret, f.now), "phone"); !errors.Is(err, ErrEnrolmentExpired) {
+	if _, err := f.svc.FinishTOTP(ctx, f.recent(f.alice), pending, TOTPCode(e.Secret, f.now), "phone"); !errors.Is(err, ErrEnrolmentExpired) {
 		t.Errorf("expired enrolment: %v, want ErrEnrolmentExpired", err)
 	}
 }
@@ -265,7 +275,7 @@ func TestAttemptLimitUnderConcurrency(t *testing.T) {
 func TestRecoveryCodes(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	codes, err := f.svc.RegenerateRecoveryCodes(ctx, f.alice)
+	codes, err := f.svc.RegenerateRecoveryCodes(ctx, f.recent(f.alice))
 	if err != nil || len(codes) != RecoveryCodeCount {
 		t.Fatalf("RegenerateRecoveryCodes: %d codes, %v", len(codes), err)
 	}
@@ -305,7 +315,7 @@ func TestRecoveryCodes(t *testing.T) {
 		t.Errorf("%d concurrent uses of one code succeeded, want 1", wins)
 	}
 
-	fresh, err := f.svc.RegenerateRecoveryCodes(ctx, f.alice)
+	fresh, err := f.svc.RegenerateRecoveryCodes(ctx, f.recent(f.alice))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -404,7 +414,7 @@ func TestEnrolledAndRemoveFactor(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := f.svc.RegenerateRecoveryCodes(ctx, f.alice); err != nil {
+	if _, err := f.svc.RegenerateRecoveryCodes(ctx, f.recent(f.alice)); err != nil {
 		t.Fatal(err)
 	}
 	token, err := f.svc.TrustBrowser(ctx, f.alice, "Firefox")
@@ -416,7 +426,7 @@ func TestEnrolledAndRemoveFactor(t *testing.T) {
 		t.Fatalf("Enrolled = %+v, %v; want %+v", e, err, want)
 	}
 
-	if err := f.svc.RemoveFactor(ctx, f.alice, c.ID); err != nil {
+	if err := f.svc.RemoveFactor(ctx, f.recent(f.alice), c.ID); err != nil {
 		t.Fatal(err)
 	}
 	if ok, _ := f.svc.BrowserTrusted(ctx, f.alice, token); ok {
@@ -425,13 +435,13 @@ func TestEnrolledAndRemoveFactor(t *testing.T) {
 	if e, _ := f.svc.Enrolled(ctx, f.alice); e.RecoveryCodes != RecoveryCodeCount {
 		t.Errorf("recovery codes voided while a WebAuthn key remains: %+v", e)
 	}
-	if err := f.svc.RemoveFactor(ctx, f.alice, "wa0"); err != nil {
+	if err := f.svc.RemoveFactor(ctx, f.recent(f.alice), "wa0"); err != nil {
 		t.Fatal(err)
 	}
 	if e, _ := f.svc.Enrolled(ctx, f.alice); e.RecoveryCodes != 0 || e.Strong() {
 		t.Errorf("after removing the last strong factor: %+v", e)
 	}
-	if err := f.svc.RemoveFactor(ctx, f.bob, "wa1"); !errors.Is(err, storage.ErrNotFound) {
+	if err := f.svc.RemoveFactor(ctx, f.recent(f.bob), "wa1"); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("removing someone else's factor: %v, want ErrNotFound", err)
 	}
 }

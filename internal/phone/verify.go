@@ -11,6 +11,7 @@ import (
 	"math/big"
 	"time"
 
+	"github.com/myaccount/myaccount/internal/sessions"
 	"github.com/myaccount/myaccount/storage"
 )
 
@@ -170,9 +171,13 @@ func ResendWait(v *storage.PhoneVerification, now time.Time) time.Duration {
 
 // Start sends a code to e164 to add or change the person's number. A live pending
 // verification (of any number) keeps counting its sends, so typing the number again does
-// not skip the resend delay.
-func (s *Service) Start(ctx context.Context, userID, e164, ip, lang string) error {
-	now := s.now()
+// not skip the resend delay. The number becomes a way to sign in and to reset the password,
+// so rc, a recent sign-in, is the person's.
+func (s *Service) Start(ctx context.Context, rc sessions.Recent, e164, ip, lang string) error {
+	if err := rc.Check(); err != nil {
+		return err
+	}
+	userID, now := rc.UserID(), s.now()
 	prev, stored, err := s.pending(ctx, userID)
 	if err != nil {
 		return err
@@ -190,8 +195,11 @@ func (s *Service) Start(ctx context.Context, userID, e164, ip, lang string) erro
 
 // Resend sends a new code for the pending verification, once its delay has passed; the
 // new code replaces the old and the guesses start again.
-func (s *Service) Resend(ctx context.Context, userID, ip, lang string) error {
-	now := s.now()
+func (s *Service) Resend(ctx context.Context, rc sessions.Recent, ip, lang string) error {
+	if err := rc.Check(); err != nil {
+		return err
+	}
+	userID, now := rc.UserID(), s.now()
 	prev, _, err := s.pending(ctx, userID)
 	if err != nil {
 		return err
@@ -250,8 +258,11 @@ func (s *Service) send(ctx context.Context, prev, v *storage.PhoneVerification, 
 
 // Confirm checks code against the pending verification and, when it matches, makes its
 // number the person's verified number.
-func (s *Service) Confirm(ctx context.Context, userID, code string) (*storage.Phone, error) {
-	now := s.now()
+func (s *Service) Confirm(ctx context.Context, rc sessions.Recent, code string) (*storage.Phone, error) {
+	if err := rc.Check(); err != nil {
+		return nil, err
+	}
+	userID, now := rc.UserID(), s.now()
 	_, v, err := s.State(ctx, userID)
 	if err != nil {
 		return nil, err
@@ -300,8 +311,11 @@ func (s *Service) Confirm(ctx context.Context, userID, code string) (*storage.Ph
 }
 
 // Remove deletes the person's number and any pending verification.
-func (s *Service) Remove(ctx context.Context, userID string) error {
-	if err := s.Store.DeletePhone(ctx, userID); err != nil {
+func (s *Service) Remove(ctx context.Context, rc sessions.Recent) error {
+	if err := rc.Check(); err != nil {
+		return err
+	}
+	if err := s.Store.DeletePhone(ctx, rc.UserID()); err != nil {
 		return fmt.Errorf("remove phone: %w", err)
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/myaccount/myaccount/internal/phone"
+	"github.com/myaccount/myaccount/internal/sessions"
 	"github.com/myaccount/myaccount/storage"
 	"github.com/myaccount/myaccount/storage/sqlite"
 )
@@ -19,6 +20,15 @@ type inbox struct{ codes []phone.Code }
 func (b *inbox) SendCode(_ context.Context, c phone.Code) error {
 	b.codes = append(b.codes, c)
 	return nil
+}
+
+// signedIn is a sign-in of userID made just now, as the UI hands the service.
+func signedIn(userID string) sessions.Recent {
+	rc, err := (&sessions.Service{}).Recent(&storage.Session{UserID: userID, AuthTime: time.Now()})
+	if err != nil {
+		panic(err)
+	}
+	return rc
 }
 
 func setup(t *testing.T) (*phone.Service, *inbox, *time.Time) {
@@ -41,7 +51,7 @@ func TestVerify(t *testing.T) {
 	t.Parallel()
 	s, b, now := setup(t)
 	ctx := t.Context()
-	if err := s.Start(ctx, "u1", "+4930123456", "192.0.2.1", "de"); err != nil {
+	if err := s.Start(ctx, signedIn("u1"), "+4930123456", "192.0.2.1", "de"); err != nil {
 		t.Fatal(err)
 	}
 	if len(b.codes) != 1 || len(b.codes[0].Code) != 6 || b.codes[0].To != "+4930123456" || b.codes[0].Purpose != phone.PurposeVerify {
@@ -49,24 +59,24 @@ func TestVerify(t *testing.T) {
 	}
 	// The resend waits 30 s, then 1 min.
 	var soon *phone.TooSoonError
-	if err := s.Resend(ctx, "u1", "", "de"); !errors.As(err, &soon) || soon.Wait != 30*time.Second {
+	if err := s.Resend(ctx, signedIn("u1"), "", "de"); !errors.As(err, &soon) || soon.Wait != 30*time.Second {
 		t.Fatalf("resend at once: %v", err)
 	}
 	*now = now.Add(30 * time.Second)
-	if err := s.Resend(ctx, "u1", "", "de"); err != nil {
+	if err := s.Resend(ctx, signedIn("u1"), "", "de"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Start(ctx, "u1", "+4930999999", "", "de"); !errors.As(err, &soon) || soon.Wait != time.Minute {
+	if err := s.Start(ctx, signedIn("u1"), "+4930999999", "", "de"); !errors.As(err, &soon) || soon.Wait != time.Minute {
 		t.Fatalf("typing another number skips the delay: %v", err)
 	}
-	if _, err := s.Confirm(ctx, "u1", b.codes[0].Code); !errors.Is(err, phone.ErrWrongCode) {
+	if _, err := s.Confirm(ctx, signedIn("u1"), b.codes[0].Code); !errors.Is(err, phone.ErrWrongCode) {
 		t.Fatalf("the replaced code: %v", err)
 	}
-	p, err := s.Confirm(ctx, "u1", b.codes[1].Code)
+	p, err := s.Confirm(ctx, signedIn("u1"), b.codes[1].Code)
 	if err != nil || p.E164 != "+4930123456" {
 		t.Fatalf("confirm: %+v, %v", p, err)
 	}
-	if _, err := s.Confirm(ctx, "u1", b.codes[1].Code); !errors.Is(err, phone.ErrNoCode) {
+	if _, err := s.Confirm(ctx, signedIn("u1"), b.codes[1].Code); !errors.Is(err, phone.ErrNoCode) {
 		t.Fatalf("second use: %v", err)
 	}
 }
@@ -75,7 +85,7 @@ func TestVerifyGuessesAndExpiry(t *testing.T) {
 	t.Parallel()
 	s, b, now := setup(t)
 	ctx := t.Context()
-	if err := s.Start(ctx, "u1", "+4930123456", "", "en"); err != nil {
+	if err := s.Start(ctx, signedIn("u1"), "+4930123456", "", "en"); err != nil {
 		t.Fatal(err)
 	}
 	wrong := "000000"
@@ -83,19 +93,42 @@ func TestVerifyGuessesAndExpiry(t *testing.T) {
 		wrong = "111111"
 	}
 	for i := range phone.MaxAttempts {
-		if _, err := s.Confirm(ctx, "u1", wrong); !errors.Is(err, phone.ErrWrongCode) {
+		if _, err := s.Confirm(ctx, signedIn("u1"), wrong); !errors.Is(err, phone.ErrWrongCode) {
 			t.Fatalf("guess %d: %v", i+1, err)
 		}
 	}
-	if _, err := s.Confirm(ctx, "u1", b.codes[0].Code); !errors.Is(err, phone.ErrNoCode) {
+	if _, err := s.Confirm(ctx, signedIn("u1"), b.codes[0].Code); !errors.Is(err, phone.ErrNoCode) {
 		t.Fatalf("the right code after every guess is spent: %v", err)
 	}
 	*now = now.Add(10 * time.Minute)
-	if err := s.Start(ctx, "u1", "+4930123456", "", "en"); err != nil {
+	if err := s.Start(ctx, signedIn("u1"), "+4930123456", "", "en"); err != nil {
 		t.Fatal(err)
 	}
 	*now = now.Add(phone.CodeTTL)
-	if _, err := s.Confirm(ctx, "u1", b.codes[1].Code); !errors.Is(err, phone.ErrNoCode) {
+	if _, err := s.Confirm(ctx, signedIn("u1"), b.codes[1].Code); !errors.Is(err, phone.ErrNoCode) {
 		t.Fatalf("expired code: %v", err)
+	}
+}
+
+// TestPhoneChangesNeedARecentSignIn: adding, confirming and removing a number (a way to sign
+// in and to reset the password) are refused without a recent sign-in, whatever calls the
+// service; the refusal sends nothing.
+func TestPhoneChangesNeedARecentSignIn(t *testing.T) {
+	t.Parallel()
+	s, b, _ := setup(t)
+	ctx := t.Context()
+	var none sessions.Recent
+	for name, err := range map[string]error{
+		"start":   s.Start(ctx, none, "+4930123456", "", "en"),
+		"resend":  s.Resend(ctx, none, "", "en"),
+		"confirm": func() error { _, err := s.Confirm(ctx, none, "123456"); return err }(),
+		"remove":  s.Remove(ctx, none),
+	} {
+		if !errors.Is(err, sessions.ErrNotRecent) {
+			t.Errorf("%s without a recent sign-in: %v, want ErrNotRecent", name, err)
+		}
+	}
+	if len(b.codes) != 0 {
+		t.Errorf("%d codes sent without a recent sign-in", len(b.codes))
 	}
 }
