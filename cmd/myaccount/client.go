@@ -58,9 +58,14 @@ func flagErrors(err error) error {
 	return errors.Join(problems...)
 }
 
+const clientUsage = "usage: myaccount client create|update|list|show|delete|rotate-secret|registration-token"
+
 func cmdClient(ctx context.Context, e env, args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: myaccount client create|update|list|show|delete|rotate-secret|registration-token")
+		return errors.New(clientUsage)
+	}
+	if groupHelp(e, "client", clientUsage, args[0]) {
+		return nil
 	}
 	switch args[0] {
 	case "create":

@@ -13,9 +13,14 @@ import (
 	"github.com/myaccount/myaccount/keys"
 )
 
+const keysUsage = "usage: myaccount keys list|rotate|new-master-key"
+
 func cmdKeys(ctx context.Context, e env, args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: myaccount keys list|rotate|new-master-key")
+		return errors.New(keysUsage)
+	}
+	if groupHelp(e, "keys", keysUsage, args[0]) {
+		return nil
 	}
 	sub := args[0]
 	fs, path := newFlags(e, "keys "+sub)

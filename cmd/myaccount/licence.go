@@ -14,10 +14,15 @@ import (
 	"github.com/myaccount/myaccount/storage"
 )
 
+const licenceUsage = "usage: myaccount licence issue|list|show|revoke|extend"
+
 // cmdLicence: myaccount licence issue|list|show|revoke|extend (issue 14).
 func cmdLicence(ctx context.Context, e env, args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: myaccount licence issue|list|show|revoke|extend")
+		return errors.New(licenceUsage)
+	}
+	if groupHelp(e, "licence", licenceUsage, args[0]) {
+		return nil
 	}
 	switch args[0] {
 	case "issue":

@@ -154,6 +154,18 @@ func newLogger(w io.Writer, cfg *config.Config) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
+// groupHelp answers "myaccount GROUP -h" (also --help and help) for a command with
+// subcommands: its usage line on standard output, and how to see a subcommand's flags. It
+// reports whether arg asked for help.
+func groupHelp(e env, group, usage, arg string) bool {
+	switch arg {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprintf(e.stdout, "%s\n\nRun \"myaccount %s SUBCOMMAND -h\" for a subcommand's flags.\n", usage, group)
+		return true
+	}
+	return false
+}
+
 // multiFlag is a repeatable string flag.
 type multiFlag []string
 

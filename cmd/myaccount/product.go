@@ -18,10 +18,15 @@ import (
 // kept to lower-case words.
 var productID = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
 
+const productUsage = "usage: myaccount product create|list|show|update|delete"
+
 // cmdProduct: myaccount product create|list|show|update|delete (issue 14).
 func cmdProduct(ctx context.Context, e env, args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: myaccount product create|list|show|update|delete")
+		return errors.New(productUsage)
+	}
+	if groupHelp(e, "product", productUsage, args[0]) {
+		return nil
 	}
 	switch args[0] {
 	case "create", "update":

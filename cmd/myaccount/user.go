@@ -26,9 +26,14 @@ import (
 	"github.com/myaccount/myaccount/storage"
 )
 
+const userUsage = "usage: myaccount user create|update|list|show|lock|unlock|delete|sessions|signout|grant-role|revoke-role|licences"
+
 func cmdUser(ctx context.Context, e env, args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: myaccount user create|update|list|show|lock|unlock|delete|sessions|signout|grant-role|revoke-role|licences")
+		return errors.New(userUsage)
+	}
+	if groupHelp(e, "user", userUsage, args[0]) {
+		return nil
 	}
 	switch args[0] {
 	case "create":
