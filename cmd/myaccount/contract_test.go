@@ -1,6 +1,10 @@
 package main
 
 import (
+	"errors"
+	"flag"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -37,4 +41,145 @@ func TestCommandGroupsAnswerHelp(t *testing.T) {
 			}
 		}
 	}
+}
+
+// cliEntry is one command of the README's CLI reference or of the usage text: the command,
+// its subcommands (none for serve, seed, ...) and the flags written with it.
+type cliEntry struct {
+	cmd   string
+	subs  []string
+	flags []string
+}
+
+var (
+	subcommandWord = regexp.MustCompile(`\b[a-z][a-z-]*\b`)
+	flagWord       = regexp.MustCompile(`--[a-z][a-z0-9-]*`)
+)
+
+// parseCLIEntry reads "myaccount CMD sub|sub ARG [--flag V]…" (without comments).
+func parseCLIEntry(text string) cliEntry {
+	fields := strings.Fields(strings.TrimPrefix(strings.TrimSpace(text), "myaccount "))
+	e := cliEntry{cmd: fields[0]}
+	var head []string
+	for _, f := range fields[1:] {
+		if strings.HasPrefix(f, "-") || strings.HasPrefix(f, "[") {
+			break
+		}
+		head = append(head, f)
+	}
+	e.subs = subcommandWord.FindAllString(strings.Join(head, " "), -1)
+	e.flags = flagWord.FindAllString(text, -1)
+	return e
+}
+
+// readmeCLIReference returns the commands of the README's "CLI reference" block.
+func readmeCLIReference(t *testing.T) []cliEntry {
+	t.Helper()
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(b), "\n## CLI reference\n")
+	if !ok {
+		t.Fatal(`README.md has no "## CLI reference" section`)
+	}
+	_, block, _ := strings.Cut(section, "```\n")
+	block, _, _ = strings.Cut(block, "```")
+	var entries []string
+	for line := range strings.SplitSeq(block, "\n") {
+		line, _, _ = strings.Cut(line, "#") // comments are prose
+		switch {
+		case strings.TrimSpace(line) == "":
+		case strings.HasPrefix(line, "myaccount "):
+			entries = append(entries, line)
+		case len(entries) > 0: // a continuation line
+			entries[len(entries)-1] += " " + line
+		}
+	}
+	out := make([]cliEntry, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, parseCLIEntry(e))
+	}
+	return out
+}
+
+// usageCLIEntries returns the commands the usage text (myaccount help) lists.
+func usageCLIEntries() []cliEntry {
+	var out []cliEntry
+	for line := range strings.SplitSeq(usage, "\n") {
+		if strings.HasPrefix(line, "  myaccount ") {
+			// The usage text comments by alignment: what follows two spaces is prose.
+			text := strings.TrimSpace(line)
+			if i := strings.Index(text, "   "); i > 0 {
+				text = text[:i]
+			}
+			out = append(out, parseCLIEntry(text))
+		}
+	}
+	return out
+}
+
+func commandNames(entries []cliEntry) map[string]bool {
+	names := map[string]bool{}
+	for _, e := range entries {
+		if len(e.subs) == 0 {
+			names[e.cmd] = true
+		}
+		for _, s := range e.subs {
+			names[e.cmd+" "+s] = true
+		}
+	}
+	return names
+}
+
+// TestREADMEAndUsageDocumentTheSameCommands: the README's CLI reference and the usage text
+// name the same commands and subcommands, every one of them exists, and every flag either
+// writes next to a command is one the command takes.
+func TestREADMEAndUsageDocumentTheSameCommands(t *testing.T) {
+	readme, use := readmeCLIReference(t), usageCLIEntries()
+	if len(readme) < 20 || len(use) < 10 {
+		t.Fatalf("parsed %d README commands and %d usage lines: the parser no longer fits the text", len(readme), len(use))
+	}
+	inReadme, inUsage := commandNames(readme), commandNames(use)
+	for name := range inReadme {
+		if !inUsage[name] {
+			t.Errorf("README documents `myaccount %s`, the usage text (myaccount help) does not", name)
+		}
+	}
+	for name := range inUsage {
+		if !inReadme[name] {
+			t.Errorf("the usage text lists `myaccount %s`, the README's CLI reference does not", name)
+		}
+	}
+
+	c := newCLI(t)
+	flagsOf := map[string]string{} // command name -> its -h output
+	check := func(where string, entries []cliEntry) {
+		for _, e := range entries {
+			names := []string{e.cmd}
+			if len(e.subs) > 0 {
+				names = names[:0]
+				for _, s := range e.subs {
+					names = append(names, e.cmd+" "+s)
+				}
+			}
+			for _, name := range names {
+				help, ok := flagsOf[name]
+				if !ok {
+					_, stderr, err := c.run("", append(strings.Fields(name), "-h")...)
+					if !errors.Is(err, flag.ErrHelp) {
+						t.Errorf("myaccount %s -h: %v, want its flags (does the command exist?)", name, err)
+					}
+					help, flagsOf[name] = stderr, stderr
+				}
+				for _, f := range e.flags {
+					if !regexp.MustCompile(`(?m)^\s+-` + f[2:] + `(\s|$)`).MatchString(help) {
+						t.Errorf("%s writes `myaccount %s %s`; the command has no such flag:\n%s", where, name, f, help)
+					}
+				}
+			}
+		}
+	}
+	check("README", readme)
+	check("the usage text", use)
 }
