@@ -11,7 +11,7 @@ import (
 	"github.com/myaccount/myaccount/internal/secret"
 )
 
-const benchUsage = `usage: myaccount bench --issuer URL [flags]
+const benchUsage = `usage: myaccount bench [--issuer URL] [flags]
 
 Measures a running issuer on this host (loopback only): req/s, p50/p99 and errors for each
 scenario, and each as a ratio to the baseline from the same run. Endpoints come from the
@@ -31,10 +31,9 @@ limiter sheds).
 `
 
 func cmdBench(ctx context.Context, e env, args []string) error {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	fs, path := newFlags(e, "bench")
 	fs.Usage = func() { fmt.Fprint(e.stderr, benchUsage); fs.PrintDefaults() }
-	issuer := fs.String("issuer", "http://localhost:8080", "the issuer to measure (loopback only)")
+	issuer := fs.String("issuer", "", "the issuer to measure (loopback only; default: the configured issuer, --config or MYACCOUNT_ISSUER, else http://localhost:8080)")
 	clientID := fs.String("client-id", "", "a confidential client allowed client_credentials (client_credentials, introspection)")
 	clientSecret := fs.String("client-secret", "", "its secret")
 	loginID := fs.String("login-client-id", "", "a first-party confidential client with a redirect URI (sign-in, refresh)")
@@ -58,6 +57,13 @@ func cmdBench(ctx context.Context, e env, args []string) error {
 	fs.Var(&peers, "peer", "another issuer to measure side by side: ISSUER,CLIENT_ID,SECRET[,REFRESH_TOKENS_URL] (repeatable)")
 	if _, err := parse(fs, args); err != nil {
 		return err
+	}
+	if *issuer == "" {
+		cfg, err := loadConfig(e, *path)
+		if err != nil {
+			return err
+		}
+		*issuer = cfg.Issuer
 	}
 	tgt := loadgen.Target{Issuer: *issuer, ClientID: *clientID, ClientSecret: *clientSecret, PID: *pid, MetricsURL: *metricsURL}
 	if *loginID != "" {

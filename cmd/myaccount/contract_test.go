@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -182,4 +183,27 @@ func TestREADMEAndUsageDocumentTheSameCommands(t *testing.T) {
 	}
 	check("README", readme)
 	check("the usage text", use)
+}
+
+// TestEveryCommandTakesConfig: issue 2, "every command takes --config FILE" (the usage text
+// says it too), and reads what it needs from that file.
+func TestEveryCommandTakesConfig(t *testing.T) {
+	c := newCLI(t)
+	for name := range commandNames(usageCLIEntries()) {
+		_, stderr, err := c.run("", append(strings.Fields(name), "-h")...)
+		if !errors.Is(err, flag.ErrHelp) || !regexp.MustCompile(`(?m)^\s+-config\s`).MatchString(stderr) {
+			t.Errorf("myaccount %s takes no --config:\n%s", name, stderr)
+		}
+	}
+
+	// bench measures the configured issuer unless --issuer names one (here one it refuses
+	// before any request: not on this host).
+	cfg := filepath.Join(t.TempDir(), "myaccount.yaml")
+	if err := os.WriteFile(cfg, []byte("issuer: https://id.example.com\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.run("", "bench", "--config", cfg, "--scenarios", "baseline"); err == nil ||
+		!strings.Contains(err.Error(), "https://id.example.com") || !strings.Contains(err.Error(), "loopback") {
+		t.Errorf("bench --config: %v, want the configured issuer refused as not loopback", err)
+	}
 }

@@ -31,7 +31,7 @@ Usage:
   myaccount product create|list|show|update|delete ...   products and their clients (licences)
   myaccount licence issue|list|show|revoke|extend ...    activation codes, seats, terms
   myaccount seed --users N --tokens N --sessions N   bulk-insert test data (for sizing)
-  myaccount bench --issuer URL ...    measure a running issuer (loopback only)
+  myaccount bench [--issuer URL] ...  measure a running issuer (loopback only)
   myaccount backup --output FILE      online copy of a SQLite database (PostgreSQL: pg_dump)
   myaccount version [--json]          version, commit, build date, Go version
   myaccount healthcheck [--url URL]   exit 0 if the server answers /readyz (container probes)
