@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"flag"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -205,5 +207,25 @@ func TestEveryCommandTakesConfig(t *testing.T) {
 	if _, _, err := c.run("", "bench", "--config", cfg, "--scenarios", "baseline"); err == nil ||
 		!strings.Contains(err.Error(), "https://id.example.com") || !strings.Contains(err.Error(), "loopback") {
 		t.Errorf("bench --config: %v, want the configured issuer refused as not loopback", err)
+	}
+}
+
+// TestHealthcheckProbesTheConfiguredListener: healthcheck takes --config like every command;
+// without --url it probes the port the configuration listens on.
+func TestHealthcheckProbesTheConfiguredListener(t *testing.T) {
+	c := newCLI(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	cfg := filepath.Join(t.TempDir(), "myaccount.yaml")
+	if err := os.WriteFile(cfg, fmt.Appendf(nil, "listen: \":%d\"\n", dead), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("http://127.0.0.1:%d/readyz", dead)
+	if _, _, err := c.run("", "healthcheck", "--config", cfg, "--timeout", "2s"); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("healthcheck --config: %v, want a failed probe of %s", err, want)
 	}
 }

@@ -12,8 +12,8 @@ import (
 // cmdHealthcheck probes the server's readiness endpoint and exits non-zero unless it answers
 // 200. It exists for container HEALTHCHECKs: the runtime image has no curl or wget.
 func cmdHealthcheck(ctx context.Context, e env, args []string) error {
-	fs, _ := newFlags(e, "healthcheck")
-	url := fs.String("url", "", "URL to probe (default: /readyz on MYACCOUNT_LISTEN's port at 127.0.0.1, else http://127.0.0.1:8080/readyz)")
+	fs, path := newFlags(e, "healthcheck")
+	url := fs.String("url", "", "URL to probe (default: /readyz at 127.0.0.1 on the port of the configured listen address: --config, MYACCOUNT_LISTEN, else 8080)")
 	timeout := fs.Duration("timeout", 5*time.Second, "give up after this long")
 	quiet := fs.Bool("quiet", false, "print nothing on success")
 	if _, err := parse(fs, args); err != nil {
@@ -21,7 +21,17 @@ func cmdHealthcheck(ctx context.Context, e env, args []string) error {
 	}
 	target := *url
 	if target == "" {
-		target = defaultHealthURL(e.getenv("MYACCOUNT_LISTEN"))
+		listen := e.getenv("MYACCOUNT_LISTEN")
+		// The file only when one is given: a probe without --config needs no more than the
+		// variable, and fails on nothing else the environment holds.
+		if *path != "" {
+			cfg, err := loadConfig(e, *path)
+			if err != nil {
+				return err
+			}
+			listen = cfg.Listen // MYACCOUNT_LISTEN still beats the file
+		}
+		target = defaultHealthURL(listen)
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
