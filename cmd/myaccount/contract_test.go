@@ -229,3 +229,73 @@ func TestHealthcheckProbesTheConfiguredListener(t *testing.T) {
 		t.Errorf("healthcheck --config: %v, want a failed probe of %s", err, want)
 	}
 }
+
+// issueContract is every command and flag an issue spells out, with the issue that did.
+// Add freely; never take one out: scripts and outside tools rely on them.
+var issueContract = []struct {
+	issue int
+	cmd   string
+	flags []string
+}{
+	{2, "serve", nil},
+	{2, "migrate", nil},
+	{2, "client create", []string{"--name", "--type", "--redirect-uri", "--post-logout-redirect-uri", "--grant-type",
+		"--scope", "--first-party", "--access-token-format", "--json"}},
+	{2, "client list", []string{"--json"}},
+	{2, "client show", []string{"--json"}},
+	{2, "client delete", []string{"--json"}},
+	{2, "client rotate-secret", []string{"--json"}},
+	{2, "user create", []string{"--email", "--password-stdin"}},
+	{2, "user list", nil},
+	{2, "user show", nil},
+	{2, "user lock", nil},
+	{2, "user unlock", nil},
+	{2, "user delete", nil},
+	{2, "keys list", nil},
+	{2, "keys rotate", nil},
+	{3, "user create", []string{"--country", "--region", "--timezone", "--date-format", "--locale"}},
+	{3, "user update", []string{"--country", "--region", "--timezone", "--date-format", "--locale"}},
+	{4, "client create", []string{"--require-mfa"}},
+	{5, "keys new-master-key", nil},
+	{6, "client create", []string{"--type", "--grant-type"}},
+	{6, "user sessions", nil},
+	{6, "user signout", nil},
+	{11, "client create", []string{"--logo-uri", "--client-uri", "--policy-uri", "--tos-uri"}},
+	{11, "client update", []string{"--logo-uri", "--client-uri", "--policy-uri", "--tos-uri"}},
+	{12, "bench", nil},
+	{12, "seed", nil},
+	{13, "user grant-role", nil},
+	{13, "backup", nil},
+	{13, "version", nil},
+	{14, "product create", []string{"--id", "--name", "--client"}},
+	{14, "product list", nil},
+	{14, "product show", nil},
+	{14, "product update", nil},
+	{14, "product delete", nil},
+	{14, "licence issue", []string{"--product", "--seats", "--days", "--count", "--json"}},
+	{14, "licence list", nil},
+	{14, "licence show", nil},
+	{14, "licence revoke", nil},
+	{14, "licence extend", nil},
+	{14, "user licences", nil},
+	{16, "client create", []string{"--backchannel-logout-uri", "--require-par", "--jwks-uri", "--jwks-file",
+		"--token-endpoint-auth-method"}},
+}
+
+// TestIssueContract: every command an issue spells out exists and takes --config and every
+// flag the issue gives it.
+func TestIssueContract(t *testing.T) {
+	c := newCLI(t)
+	for _, ic := range issueContract {
+		_, help, err := c.run("", append(strings.Fields(ic.cmd), "-h")...)
+		if !errors.Is(err, flag.ErrHelp) {
+			t.Errorf("issue %d: myaccount %s -h: %v, want its flags (does the command exist?)", ic.issue, ic.cmd, err)
+			continue
+		}
+		for _, f := range append([]string{"--config"}, ic.flags...) {
+			if !regexp.MustCompile(`(?m)^\s+-` + f[2:] + `(\s|$)`).MatchString(help) {
+				t.Errorf("issue %d: myaccount %s has no %s:\n%s", ic.issue, ic.cmd, f, help)
+			}
+		}
+	}
+}
