@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -297,5 +298,34 @@ func TestIssueContract(t *testing.T) {
 				t.Errorf("issue %d: myaccount %s has no %s:\n%s", ic.issue, ic.cmd, f, help)
 			}
 		}
+	}
+}
+
+// TestProductShowAndDeleteAsWritten: product show and delete take the id as create and update
+// do (--id) as well as an argument, and delete prints JSON with --json, as the README writes
+// `product list|show ID|delete ID [--json]`.
+func TestProductShowAndDeleteAsWritten(t *testing.T) {
+	c := newCLI(t)
+	c.mustRun("", "product", "create", "--id", "vault", "--name", "Vault")
+	c.mustRun("", "product", "create", "--id", "antivirus", "--name", "Antivirus")
+	var p productView
+	out := c.mustRun("", "product", "show", "--id", "vault", "--json")
+	if err := json.Unmarshal([]byte(out), &p); err != nil || p.ID != "vault" {
+		t.Errorf("product show --id vault --json: %s (%v)", out, err)
+	}
+	var deleted struct {
+		ID      string `json:"id"`
+		Deleted bool   `json:"deleted"`
+	}
+	out = c.mustRun("", "product", "delete", "vault", "--json")
+	if err := json.Unmarshal([]byte(out), &deleted); err != nil || deleted.ID != "vault" || !deleted.Deleted {
+		t.Errorf("product delete vault --json: %q (%v)", out, err)
+	}
+	c.mustRun("", "product", "delete", "--id", "antivirus")
+	if out := c.mustRun("", "product", "list", "--json"); strings.TrimSpace(out) != "[]" {
+		t.Errorf("after deleting both, product list --json = %s", out)
+	}
+	if _, _, err := c.run("", "product", "show", "--id", "vault", "antivirus"); err == nil {
+		t.Error("product show with --id and an argument accepted")
 	}
 }

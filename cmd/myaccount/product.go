@@ -138,12 +138,20 @@ func productErr(id string, err error) error {
 func productOther(ctx context.Context, e env, sub string, args []string) error {
 	fs, path := newFlags(e, "product "+sub)
 	asJSON := fs.Bool("json", false, "print JSON")
+	var id *string
+	if sub != "list" {
+		// As create and update take it; the argument works as well.
+		id = fs.String("id", "", "product id (or give it as the argument)")
+	}
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
+	if id != nil && *id != "" {
+		pos = append(pos, *id)
+	}
 	if sub != "list" && len(pos) != 1 {
-		return fmt.Errorf("usage: myaccount product %s ID [--json]", sub)
+		return fmt.Errorf("usage: myaccount product %s ID|--id ID [--json]", sub)
 	}
 	_, st, err := openStore(ctx, e, *path)
 	if err != nil {
@@ -181,6 +189,9 @@ func productOther(ctx context.Context, e env, sub string, args []string) error {
 	default: // delete
 		if err := st.DeleteProduct(ctx, pos[0]); err != nil {
 			return productErr(pos[0], err)
+		}
+		if *asJSON {
+			return printJSON(e.stdout, map[string]any{"id": pos[0], "deleted": true})
 		}
 		fmt.Fprintf(e.stdout, "product %s deleted\n", pos[0])
 		return nil
