@@ -65,6 +65,9 @@ type Config struct {
 	// "RS256" (keys.Algorithms). ID tokens follow the client's registered algorithm (RS256
 	// unless it chose another).
 	AccessTokenAlg string
+	// UILocales are the languages the sign-in pages speak (ui_locales_supported in
+	// discovery), most preferred first; none means English.
+	UILocales []string
 	// RegistrationEndpoint, when set, is advertised in discovery as registration_endpoint
 	// (dynamic client registration is served outside the provider, by internal/registration).
 	RegistrationEndpoint string
@@ -169,7 +172,7 @@ func New(cfg Config) (*Provider, error) {
 		AuthMethodPost:           true,
 		GrantTypeRefreshToken:    true,
 		DefaultLogoutRedirectURI: cfg.LogoutPath + "?done=1",
-		SupportedUILocales:       []language.Tag{language.English},
+		SupportedUILocales:       uiLocaleTags(cfg.UILocales),
 		SupportedScopes:          []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeAddress, oidc.ScopePhone, oidc.ScopeOfflineAccess},
 		SupportedClaims: []string{"sub", "aud", "exp", "iat", "iss", "auth_time", "nonce", "acr", "amr",
 			"c_hash", "at_hash", "sid", "azp", "email", "email_verified", "name", "locale", "zoneinfo", "address", "phone_number", "phone_number_verified", "updated_at"},
@@ -543,4 +546,18 @@ func (w *issWriter) WriteHeader(code int) {
 		}
 	}
 	w.ResponseWriter.WriteHeader(code)
+}
+
+// uiLocaleTags parses the UI's languages for discovery; English when none (or none parse).
+func uiLocaleTags(langs []string) []language.Tag {
+	var tags []language.Tag
+	for _, l := range langs {
+		if t, err := language.Parse(l); err == nil {
+			tags = append(tags, t)
+		}
+	}
+	if len(tags) == 0 {
+		return []language.Tag{language.English}
+	}
+	return tags
 }

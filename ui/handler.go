@@ -334,12 +334,23 @@ func (c common) T(msg string, args ...any) string { return c.tr.T(c.Lang, msg, a
 
 const langCookie = "myaccount_lang"
 
-// lang picks the page language: an explicit choice (cookie), then the account's locale,
-// then Accept-Language.
+type langKey struct{}
+
+// langPrefs holds, for one request, the languages the application asked its sign-in to
+// speak (ui_locales, OIDC Core §3.1.2.1), once the page has found the sign-in it continues
+// (findFlow). They come after a language the person chose here (the cookie) and before the
+// account's and the browser's, so that a product's own language carries into its sign-in.
+type langPrefs struct{ asked []string }
+
+// lang picks the page language: an explicit choice (cookie), then the languages the
+// application asked for (langPrefs), then the account's locale, then Accept-Language.
 func (h *Handler) lang(r *http.Request, u *storage.User) string {
 	var prefs []string
 	if c, err := r.Cookie(h.langCookie); err == nil {
 		prefs = append(prefs, c.Value)
+	}
+	if lp, ok := r.Context().Value(langKey{}).(*langPrefs); ok {
+		prefs = append(prefs, lp.asked...)
 	}
 	if u != nil && u.Locale != "" {
 		prefs = append(prefs, u.Locale)

@@ -111,6 +111,9 @@ func (h *Handler) findFlow(r *http.Request, id string) (*authFlow, flowProblem) 
 	if err != nil || ar.Done {
 		return nil, flowUnknown
 	}
+	if lp, ok := r.Context().Value(langKey{}).(*langPrefs); ok {
+		lp.asked = ar.UILocales
+	}
 	if c, err := r.Cookie(h.cfg.BrowserCookie); err != nil || !h.bindingOK(c.Value, ar.BrowserHash) {
 		return &authFlow{ar: ar}, flowOtherBrowser
 	}

@@ -59,7 +59,8 @@ func (h *Handler) withCSRFCookie(next http.Handler) http.Handler {
 			http.SetCookie(w, &http.Cookie{Name: h.csrfCookie, Value: v, Path: "/", HttpOnly: true,
 				Secure: h.cfg.SecureCookies, SameSite: http.SameSiteLaxMode})
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), csrfKey{}, v)))
+		ctx := context.WithValue(r.Context(), csrfKey{}, v)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, langKey{}, &langPrefs{})))
 	})
 }
 

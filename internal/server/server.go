@@ -323,6 +323,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 			RefreshReuse: cfg.Tokens.RefreshReuseInterval.Std(),
 		},
 		AccessTokenAlg: cfg.Tokens.AccessTokenAlg,
+		UILocales:      uiLocales(bundle),
 		RegistrationEndpoint: func() string {
 			if cfg.Registration.Enabled {
 				return issuer + registrationPath
@@ -674,4 +675,13 @@ func (s *Server) Close() error {
 	}
 	s.stopTracing()
 	return s.Store.Close()
+}
+
+// uiLocales are the tags of the languages the UI speaks, for discovery.
+func uiLocales(b *i18n.Bundle) []string {
+	var tags []string
+	for _, l := range b.Languages() {
+		tags = append(tags, l.Tag)
+	}
+	return tags
 }
