@@ -47,6 +47,19 @@ func TestCommandGroupsAnswerHelp(t *testing.T) {
 	}
 }
 
+// TestHelpExitsZero: help asked for is not a failure, so a script's `myaccount user create -h`
+// exits 0 as `myaccount help` and a group's -h do; a wrong flag still fails.
+func TestHelpExitsZero(t *testing.T) {
+	c := newCLI(t)
+	_, stderr, err := c.run("", "user", "create", "-h")
+	if !errors.Is(err, flag.ErrHelp) || exitCode(err) != 0 || !strings.Contains(stderr, "-email") {
+		t.Errorf("user create -h: %v (exit %d), stderr %q; want its flags and exit 0", err, exitCode(err), stderr)
+	}
+	if _, _, err := c.run("", "user", "create", "--no-such-flag"); err == nil || exitCode(err) != 1 {
+		t.Errorf("a wrong flag: %v (exit %d), want exit 1", err, exitCode(err))
+	}
+}
+
 // cliEntry is one command of the README's CLI reference or of the usage text: the command,
 // its subcommands (none for serve, seed, ...) and the flags written with it.
 type cliEntry struct {

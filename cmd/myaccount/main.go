@@ -56,12 +56,20 @@ func main() {
 	// a second one ends the process at once instead of being swallowed.
 	go func() { <-ctx.Done(); stop() }()
 	e := env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
-	if err := run(ctx, e, os.Args[1:]); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "myaccount:", err)
-		}
-		os.Exit(1)
+	err := run(ctx, e, os.Args[1:])
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "myaccount:", err)
 	}
+	os.Exit(exitCode(err))
+}
+
+// exitCode is 0 for success and for help asked for (-h on any command, as `myaccount help`
+// and a group's -h answer), 1 for any failure.
+func exitCode(err error) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	return 1
 }
 
 func run(ctx context.Context, e env, args []string) error {
