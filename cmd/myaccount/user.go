@@ -539,31 +539,34 @@ func reasonFlag(fs *flag.FlagSet) *string {
 }
 
 // cliAdmin is the admin service of the user commands, run as admin.CLI(): the rules, the
-// transactions and the audit events of the API and the console. The clients of the
-// sessions a command ends are told after its commit (back-channel logout).
+// transactions and the audit events of the API and the console. The logout tokens of the
+// clients of the sessions a command ends are queued in its transaction (back-channel logout).
 func cliAdmin(e env, cfg *config.Config, st storage.Store) *admin.Service {
 	log := newLogger(e.stderr, cfg)
 	return &admin.Service{Store: st, Accounts: &account.Service{Store: st, Logger: log},
-		Sessions: &sessions.Service{Store: st, Logger: log, Notifier: &cliNotifier{cfg: cfg, st: st, log: log}},
+		Sessions: &sessions.Service{Store: st, Logger: log, Notifier: &cliNotifier{cfg: cfg, log: log}},
 		Logger:   log}
 }
 
 // cliNotifier queues the logout tokens of the clients that asked for them (back-channel
-// logout) in the outbox the running servers' workers deliver from. It is built at the first
-// sign-out that ended a grant: with no client to tell, no master key is needed.
+// logout), in the sign-out's transaction, in the outbox the running servers' workers deliver
+// from. It is built at a sign-out that ended a grant: with no client to tell, no master key
+// is needed.
 type cliNotifier struct {
 	cfg *config.Config
-	st  storage.Store
 	log *slog.Logger
 }
 
-func (n *cliNotifier) SessionsEnded(ctx context.Context, ended sessions.Ended) error {
+func (n *cliNotifier) SessionsEnded(ctx context.Context, tx storage.Store, ended sessions.Ended) error {
 	if len(ended.Grants) == 0 {
 		return nil // no client to tell
 	}
-	bn, err := server.BackchannelNotifier(ctx, n.cfg, n.st, n.log)
+	bn, err := server.BackchannelNotifier(ctx, n.cfg, tx, n.log)
 	if err != nil {
-		return err // signed out all the same; logged by sessions.Notify
+		return err // the sign-out fails with it
 	}
-	return bn.SessionsEnded(ctx, ended)
+	return bn.SessionsEnded(ctx, tx, ended)
 }
+
+// Nudge has no worker to wake: the servers' workers find the tasks at their next poll.
+func (n *cliNotifier) Nudge() {}

@@ -112,8 +112,9 @@ type Service struct {
 	Hashes *secret.Limiter
 	// Metrics counts sign-ins, second steps and lockouts; nil counts nothing.
 	Metrics Recorder
-	// SignedOut hears of the sessions a reset, a password change or "This wasn't me" ends
-	// (back-channel logout); nil tells no one.
+	// SignedOut queues, in their transaction, the logout tokens of the sessions a reset, a
+	// password change, a deletion or "This wasn't me" ends (back-channel logout); nil tells
+	// no one.
 	SignedOut sessions.Notifier
 
 	// cost is what a hash at Hasher's cost takes here, to pad checks of other costs to.

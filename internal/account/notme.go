@@ -57,8 +57,6 @@ type NotMeResult struct {
 	// ResetSent: a reset link went out (false when the account may not reset, e.g. an
 	// operator locked it, or mail failed: the person can still ask at /forgot).
 	ResetSent bool
-	// ended is what the lockdown signed out, told to the clients after the commit.
-	ended sessions.Ended
 }
 
 // NotMe answers a notice's "This wasn't me" link (single use): in one transaction it
@@ -112,7 +110,7 @@ func (s *Service) NotMe(ctx context.Context, token string, m Meta) (*NotMeResult
 			return fmt.Errorf("not me: %w", err)
 		}
 		res.User = u
-		if res.ended, err = sessions.EndAll(ctx, tx, u.ID, now); err != nil {
+		if err := sessions.EndAll(ctx, tx, s.SignedOut, u.ID, now); err != nil {
 			return fmt.Errorf("not me: %w", err)
 		}
 		if err := tx.DeleteTrustedBrowsers(ctx, u.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
@@ -127,7 +125,7 @@ func (s *Service) NotMe(ctx context.Context, token string, m Meta) (*NotMeResult
 		return nil, err
 	}
 	u := res.User
-	sessions.Notify(ctx, s.SignedOut, s.log(), res.ended)
+	sessions.Told(s.SignedOut)
 	detail := ""
 	if res.Restored {
 		detail = "email_restored"

@@ -108,7 +108,6 @@ func (s *Service) ChangePassword(ctx context.Context, u *storage.User, current, 
 	// failure between them left the new password with the old sessions live, and the retry
 	// of the 503 was told its current password was wrong.
 	now := s.now()
-	var ended sessions.Ended
 	if err := s.Store.InTx(ctx, func(tx storage.Store) error {
 		if _, err := tx.UpdateUser(ctx, u.ID, func(x *storage.User) error {
 			x.PasswordHash, x.UpdatedAt = hash, now
@@ -116,13 +115,11 @@ func (s *Service) ChangePassword(ctx context.Context, u *storage.User, current, 
 		}); err != nil {
 			return err
 		}
-		var err error
-		ended, err = sessions.EndAll(ctx, tx, u.ID, now)
-		return err
+		return sessions.EndAll(ctx, tx, s.SignedOut, u.ID, now)
 	}); err != nil {
 		return fmt.Errorf("change password: %w", err)
 	}
-	sessions.Notify(ctx, s.SignedOut, s.log(), ended)
+	sessions.Told(s.SignedOut)
 	s.audit(ctx, u.ID, "password_changed", m, "")
 	s.notice(ctx, u, u.Email, m, mail.PasswordChanged, mail.Data{Email: u.Email, IP: m.IP, UserAgent: m.UserAgent, Link: s.link("/forgot", nil)}, "")
 	return nil
@@ -211,11 +208,9 @@ func (s *Service) DeleteAccount(ctx context.Context, u *storage.User, password s
 	if err := s.checkPassword(ctx, u, password, m); err != nil {
 		return err
 	}
-	var ended sessions.Ended
 	err := s.Store.InTx(ctx, func(tx storage.Store) error {
-		var err error
-		// What the deletion signs out, for its clients (back-channel logout).
-		if ended, err = sessions.EndAll(ctx, tx, u.ID, s.now()); err != nil {
+		// What the deletion signs out, told to its clients (back-channel logout).
+		if err := sessions.EndAll(ctx, tx, s.SignedOut, u.ID, s.now()); err != nil {
 			return err
 		}
 		return tx.DeleteUser(ctx, u.ID)
@@ -223,7 +218,7 @@ func (s *Service) DeleteAccount(ctx context.Context, u *storage.User, password s
 	if err != nil {
 		return fmt.Errorf("delete account: %w", err)
 	}
-	sessions.Notify(ctx, s.SignedOut, s.log(), ended)
+	sessions.Told(s.SignedOut)
 	s.notify(ctx, u.Email, userLang(u, m), mail.AccountDeleted, mail.Data{Email: u.Email})
 	return nil
 }

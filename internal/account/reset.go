@@ -122,10 +122,7 @@ func (s *Service) Reset(ctx context.Context, token, password string, m Meta) (*s
 	if err != nil {
 		return nil, err
 	}
-	var (
-		u     *storage.User
-		ended sessions.Ended
-	)
+	var u *storage.User
 	err = s.Store.InTx(ctx, func(tx storage.Store) error {
 		now := s.now()
 		t, err := tx.ConsumeOneTimeToken(ctx, secret.HashToken(token), storage.TokenReset, now)
@@ -148,7 +145,7 @@ func (s *Service) Reset(ctx context.Context, token, password string, m Meta) (*s
 		if err != nil {
 			return fmt.Errorf("reset: %w", err)
 		}
-		if ended, err = sessions.EndAll(ctx, tx, u.ID, now); err != nil {
+		if err := sessions.EndAll(ctx, tx, s.SignedOut, u.ID, now); err != nil {
 			return fmt.Errorf("reset: %w", err)
 		}
 		if err := tx.DeleteOneTimeTokens(ctx, u.ID, storage.TokenReset); err != nil && !errors.Is(err, storage.ErrNotFound) {
@@ -159,7 +156,7 @@ func (s *Service) Reset(ctx context.Context, token, password string, m Meta) (*s
 	if err != nil {
 		return nil, err
 	}
-	sessions.Notify(ctx, s.SignedOut, s.log(), ended)
+	sessions.Told(s.SignedOut)
 	s.audit(ctx, u.ID, "password_reset", m, "")
 	s.notice(ctx, u, u.Email, m, mail.PasswordChanged, mail.Data{Email: u.Email, IP: m.IP, UserAgent: m.UserAgent, Link: s.link("/forgot", nil)}, "")
 	return u, nil

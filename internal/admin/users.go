@@ -346,7 +346,8 @@ func needReason(reason string) error {
 // failure of any leaves the account as it was, and the retry of the 503 does the whole lock.
 // Committed one after another, a failed audit or sign-out left the account locked with its
 // sessions and refresh tokens live, and the retry was refused as "already locked" (409). The
-// relying parties are told after the commit (back-channel logout), as DeleteUser does.
+// relying parties' logout tokens are queued in the same transaction (back-channel logout),
+// as DeleteUser's are.
 func (s *Service) LockUser(ctx context.Context, a Actor, id, ifMatch, reason string) (*User, error) {
 	if err := authorize(a, ManageUsers); err != nil {
 		return nil, err
@@ -355,7 +356,6 @@ func (s *Service) LockUser(ctx context.Context, a Actor, id, ifMatch, reason str
 		return nil, err
 	}
 	var u *storage.User
-	var ended sessions.Ended
 	err := s.Store.InTx(ctx, func(tx storage.Store) error {
 		now := s.now()
 		var refused error
@@ -380,8 +380,7 @@ func (s *Service) LockUser(ctx context.Context, a Actor, id, ifMatch, reason str
 		if err := s.recordIn(ctx, tx, a, "admin.user.lock", "user:"+id, reason, ""); err != nil {
 			return err
 		}
-		ended, err = sessions.EndAll(ctx, tx, id, now)
-		return err
+		return sessions.EndAll(ctx, tx, s.notifier(), id, now)
 	})
 	if errors.Is(err, ErrWrongState) || errors.Is(err, ErrPreconditionFailed) {
 		return nil, err
@@ -389,7 +388,7 @@ func (s *Service) LockUser(ctx context.Context, a Actor, id, ifMatch, reason str
 	if err != nil {
 		return nil, notFound(err, "lock user "+id)
 	}
-	s.notify(ctx, ended)
+	sessions.Told(s.notifier())
 	v := viewUser(u)
 	return &v, nil
 }
@@ -566,8 +565,8 @@ func (s *Service) RemoveFactors(ctx context.Context, a Actor, id, kind, reason s
 }
 
 // SignOutEverywhere ends every browser session of the person and revokes every grant. The
-// sign-out and its audit event are one transaction (a failure does neither); the relying
-// parties are told after the commit.
+// sign-out, its relying parties' logout tokens and its audit event are one transaction (a
+// failure does none of them).
 func (s *Service) SignOutEverywhere(ctx context.Context, a Actor, id, reason string) error {
 	if err := authorize(a, SupportUsers); err != nil {
 		return err
@@ -575,10 +574,8 @@ func (s *Service) SignOutEverywhere(ctx context.Context, a Actor, id, reason str
 	if _, err := s.userFor(ctx, id, ""); err != nil {
 		return err
 	}
-	var ended sessions.Ended
 	err := s.Store.InTx(ctx, func(tx storage.Store) error {
-		var err error
-		if ended, err = sessions.EndAll(ctx, tx, id, s.now()); err != nil {
+		if err := sessions.EndAll(ctx, tx, s.notifier(), id, s.now()); err != nil {
 			return err
 		}
 		return s.recordIn(ctx, tx, a, "admin.user.sign_out_everywhere", "user:"+id, reason, "")
@@ -586,16 +583,17 @@ func (s *Service) SignOutEverywhere(ctx context.Context, a Actor, id, reason str
 	if err != nil {
 		return fmt.Errorf("sign out everywhere: %w", err)
 	}
-	s.notify(ctx, ended)
+	sessions.Told(s.notifier())
 	return nil
 }
 
-// notify tells the relying parties what a committed sign-out ended (back-channel logout);
-// without the sessions service (the CLI) no one is told.
-func (s *Service) notify(ctx context.Context, ended sessions.Ended) {
-	if s.Sessions != nil {
-		s.Sessions.Notify(ctx, ended)
+// notifier queues the relying parties' logout tokens in the transaction of a sign-out
+// (back-channel logout); without the sessions service or its notifier no one is told.
+func (s *Service) notifier() sessions.Notifier {
+	if s.Sessions == nil {
+		return nil
 	}
+	return s.Sessions.Notifier
 }
 
 // DeleteUser deletes the account and everything of it (sessions, tokens, factors, its own
@@ -607,7 +605,6 @@ func (s *Service) DeleteUser(ctx context.Context, a Actor, id, ifMatch, reason s
 	if err := needReason(reason); err != nil {
 		return err
 	}
-	var ended sessions.Ended
 	err := s.Store.InTx(ctx, func(tx storage.Store) error {
 		u, err := tx.GetUser(ctx, id)
 		if err != nil {
@@ -616,8 +613,8 @@ func (s *Service) DeleteUser(ctx context.Context, a Actor, id, ifMatch, reason s
 		if ifMatch != "" && ifMatch != userETag(u) {
 			return ErrPreconditionFailed
 		}
-		// What the deletion signs out, for its clients (back-channel logout).
-		if ended, err = sessions.EndAll(ctx, tx, id, s.now()); err != nil {
+		// What the deletion signs out, told to its clients (back-channel logout).
+		if err := sessions.EndAll(ctx, tx, s.notifier(), id, s.now()); err != nil {
 			return err
 		}
 		if err := tx.DeleteUser(ctx, id); err != nil {
@@ -633,6 +630,6 @@ func (s *Service) DeleteUser(ctx context.Context, a Actor, id, ifMatch, reason s
 	if err != nil {
 		return notFound(err, "delete user "+id)
 	}
-	s.notify(ctx, ended)
+	sessions.Told(s.notifier())
 	return nil
 }

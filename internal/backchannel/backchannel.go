@@ -31,16 +31,16 @@ const TokenType = "logout+jwt"
 // it only has to outlive one request.
 const DefaultTokenTTL = 2 * time.Minute
 
-// Store is what the notifier reads.
+// Store is what a delivery reads (a sign-out's reads go through its transaction).
 type Store interface {
 	GetClient(ctx context.Context, id string) (*storage.Client, error)
-	GetSession(ctx context.Context, id string) (*storage.Session, error)
-	ListGrants(ctx context.Context, userID string) ([]*storage.Grant, error)
 }
 
-// Queue queues a task durably (mail.Outbox).
+// Queue queues a task durably through a transaction's store, so that it commits with the
+// sign-out, and wakes its worker after the commit (mail.Outbox).
 type Queue interface {
-	Enqueue(ctx context.Context, kind string, payload []byte) error
+	EnqueueIn(ctx context.Context, st storage.OutboxStore, kind string, payload []byte) error
+	Nudge()
 }
 
 // KeySource hands out the active signing key of an algorithm (keys.Manager).
@@ -97,10 +97,12 @@ type task struct {
 // SessionsEnded queues a logout token for every client that registered a
 // backchannel_logout_uri and holds a grant tied to one of the ended sessions; for a sign-out
 // everywhere also for every client whose grant of the person was live (an installation has
-// no session: its token names the person only). One task per client and session.
-func (s *Service) SessionsEnded(ctx context.Context, e sessions.Ended) error {
+// no session: its token names the person only). One task per client and session. It reads
+// and queues through tx, the transaction that ends the sessions (sessions.Tell): the tasks
+// commit with the sign-out, and any failure is returned to fail it.
+func (s *Service) SessionsEnded(ctx context.Context, tx storage.Store, e sessions.Ended) error {
 	if e.UserID == "" && len(e.Sessions) == 1 {
-		sess, err := s.Store.GetSession(ctx, e.Sessions[0])
+		sess, err := tx.GetSession(ctx, e.Sessions[0])
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil
 		} else if err != nil {
@@ -114,7 +116,7 @@ func (s *Service) SessionsEnded(ctx context.Context, e sessions.Ended) error {
 	grants := e.Grants
 	if grants == nil {
 		var err error
-		if grants, err = s.Store.ListGrants(ctx, e.UserID); err != nil {
+		if grants, err = tx.ListGrants(ctx, e.UserID); err != nil {
 			return fmt.Errorf("backchannel: grants: %w", err)
 		}
 	}
@@ -125,7 +127,6 @@ func (s *Service) SessionsEnded(ctx context.Context, e sessions.Ended) error {
 	type target struct{ client, sid string }
 	seen := map[target]bool{}
 	clients := map[string]*storage.Client{}
-	var errs []error
 	for _, g := range grants {
 		switch {
 		case g.UserID != e.UserID:
@@ -143,12 +144,11 @@ func (s *Service) SessionsEnded(ctx context.Context, e sessions.Ended) error {
 		c, ok := clients[g.ClientID]
 		if !ok {
 			var err error
-			c, err = s.Store.GetClient(ctx, g.ClientID)
+			c, err = tx.GetClient(ctx, g.ClientID)
 			if errors.Is(err, storage.ErrNotFound) {
 				c = nil
 			} else if err != nil {
-				errs = append(errs, fmt.Errorf("client %q: %w", g.ClientID, err))
-				continue
+				return fmt.Errorf("backchannel: client %q: %w", g.ClientID, err)
 			}
 			clients[g.ClientID] = c
 		}
@@ -161,15 +161,15 @@ func (s *Service) SessionsEnded(ctx context.Context, e sessions.Ended) error {
 			continue
 		}
 		b, _ := json.Marshal(task{ClientID: c.ID, Subject: e.UserID, SessionID: t.sid})
-		if err := s.Queue.Enqueue(ctx, TaskKind, b); err != nil {
-			errs = append(errs, err)
+		if err := s.Queue.EnqueueIn(ctx, tx, TaskKind, b); err != nil {
+			return fmt.Errorf("backchannel: queue logout token: %w", err)
 		}
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("backchannel: queue logout tokens: %w", errors.Join(errs...))
 	}
 	return nil
 }
+
+// Nudge wakes the outbox's worker once the transaction that queued tokens committed.
+func (s *Service) Nudge() { s.Queue.Nudge() }
 
 // Deliver is the outbox task: it mints the logout token and POSTs it to the client's
 // current backchannel_logout_uri. 200 and 204 are success; anything else is retried by the

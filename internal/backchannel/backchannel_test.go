@@ -110,6 +110,11 @@ func (f *fixture) verify(ctx context.Context, raw string) (map[string]any, error
 	return c, json.Unmarshal(payload, &c)
 }
 
+// ended tells the service of e inside a transaction, as sessions.Tell does.
+func (f *fixture) ended(ctx context.Context, e sessions.Ended) error {
+	return f.st.InTx(ctx, func(tx storage.Store) error { return f.svc.SessionsEnded(ctx, tx, e) })
+}
+
 func (f *fixture) received() []map[string]any {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -138,7 +143,7 @@ func TestRetryUntilDelivered(t *testing.T) {
 	ctx := t.Context()
 	c := f.client(t, f.rp.URL+"/logout", false)
 	f.status.Store(http.StatusServiceUnavailable)
-	err := f.svc.SessionsEnded(ctx, sessions.Ended{UserID: "u1", Sessions: []string{"s1"},
+	err := f.ended(ctx, sessions.Ended{UserID: "u1", Sessions: []string{"s1"},
 		Grants: []*storage.Grant{grant(c.ID, "u1", "s1")}})
 	if err != nil {
 		t.Fatal(err)
@@ -191,7 +196,7 @@ func TestWhoIsTold(t *testing.T) {
 	old := grant(needsSID.ID, "u1", "s-old") // revoked before: not told again
 	old.RevokedAt = &revokedAt
 	grants = append(grants, old)
-	err := f.svc.SessionsEnded(ctx, sessions.Ended{UserID: "u1", Sessions: []string{"s1"}, Everything: true, Keep: "s-keep", Grants: grants})
+	err := f.ended(ctx, sessions.Ended{UserID: "u1", Sessions: []string{"s1"}, Everything: true, Keep: "s-keep", Grants: grants})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"time"
 
 	"github.com/myaccount/myaccount/internal/backchannel"
 	"github.com/myaccount/myaccount/internal/config"
@@ -27,9 +26,11 @@ func newBackchannel(store storage.Store, outbox *mail.Outbox, km *keys.Manager, 
 
 // BackchannelNotifier is the notifier for the CLI's sign-outs (user signout, user lock): it
 // queues the logout tokens in the shared outbox, sealed like the server's, and the running
-// servers' workers deliver them.
-func BackchannelNotifier(ctx context.Context, cfg *config.Config, st storage.Store, log *slog.Logger) (sessions.Notifier, error) {
-	mk, _, err := MasterKey(ctx, cfg, st)
+// servers' workers mint and deliver them (it has no signing keys and delivers nothing). tx is
+// the transaction of the sign-out: the master key is read through it when the configuration
+// names none and its file is missing, and the notifier serves that transaction only.
+func BackchannelNotifier(ctx context.Context, cfg *config.Config, tx storage.Store, log *slog.Logger) (sessions.Notifier, error) {
+	mk, _, err := MasterKey(ctx, cfg, tx)
 	if err != nil {
 		return nil, fmt.Errorf("master key: %w", err)
 	}
@@ -37,15 +38,11 @@ func BackchannelNotifier(ctx context.Context, cfg *config.Config, st storage.Sto
 	if err != nil {
 		return nil, fmt.Errorf("outbox sealer: %w", err)
 	}
-	outbox, err := mail.NewOutbox(mail.OutboxConfig{Store: st, Sender: mail.LogSender{Logger: log}, Sealer: sealer,
+	outbox, err := mail.NewOutbox(mail.OutboxConfig{Store: tx, Sender: mail.LogSender{Logger: log}, Sealer: sealer,
 		Holder: "cli-" + secret.NewID(), Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("outbox: %w", err)
 	}
-	km, err := NewKeyManager(cfg, st, mk, log, time.Now)
-	if err != nil {
-		return nil, fmt.Errorf("key manager: %w", err)
-	}
-	return backchannel.New(backchannel.Service{Store: st, Queue: outbox, Keys: km,
+	return backchannel.New(backchannel.Service{Store: tx, Queue: outbox,
 		Issuer: strings.TrimSuffix(cfg.Issuer, "/"), Logger: log}), nil
 }

@@ -549,9 +549,10 @@ func (s *Server) runJob(ctx context.Context, name string, run func(context.Conte
 
 // Housekeeping deletes expired rows and retired keys.
 func (s *Server) Housekeeping(ctx context.Context) {
-	// Expired sessions are told to their clients (back-channel logout) and revoked; the
-	// sweep deletes only revoked ones, so one whose telling failed, or that expired since,
-	// waits for the next run (up to sqlstore.UntoldSessionRetention).
+	// Expired sessions are revoked, each in one transaction with its clients' logout tokens
+	// (back-channel logout); the sweep deletes only revoked ones, so one whose telling
+	// failed, or that expired since, waits for the next run (up to
+	// sqlstore.UntoldSessionRetention).
 	if n, err := s.Sessions.EndExpired(ctx); err != nil {
 		s.log.ErrorContext(ctx, "end expired sessions", "err", err)
 	} else if n > 0 {

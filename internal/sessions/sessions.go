@@ -31,15 +31,6 @@ const (
 	maxTokenLen = 64
 )
 
-// Revoker is what ending every sign-in of a person needs; a transaction's store (InTx) is one.
-// The sessions and grants are read first: they name the clients to tell (see Ended).
-type Revoker interface {
-	RevokeUserSessions(ctx context.Context, userID string, now time.Time) error
-	RevokeUserClientGrants(ctx context.Context, userID, clientID string, now time.Time) error
-	ListSessions(ctx context.Context, userID string) ([]*storage.Session, error)
-	ListGrants(ctx context.Context, userID string) ([]*storage.Grant, error)
-}
-
 // Ended is what one sign-out ended, for the clients that asked to hear of it (back-channel
 // logout): which sessions, and for a sign-out everywhere the person's grants as they were
 // before it revoked them.
@@ -48,21 +39,47 @@ type Ended struct {
 	// Sessions are the ids of the sessions that ended.
 	Sessions []string
 	// Everything means the person's grants were revoked too; Grants are those grants as
-	// read before (nil: read them now), Keep the session left signed in ("" for none).
+	// read in the transaction before it revoked them (nil: the notifier reads them through
+	// it), Keep the session left signed in ("" for none).
 	Everything bool
 	Grants     []*storage.Grant
 	Keep       string
 }
 
-// Notifier hears of every ended sign-in after it is committed (internal/backchannel). Its
-// failure does not undo the sign-out: it is logged.
+// Notifier queues the logout tokens of the clients to tell of ended sign-ins
+// (internal/backchannel) through tx, the store of the transaction that ends them: the tasks
+// commit with the sign-out or not at all, and a failure to queue them fails the sign-out
+// (answered as ours, and retried), so no sign-out commits with its clients left untold.
 type Notifier interface {
-	SessionsEnded(ctx context.Context, e Ended) error
+	SessionsEnded(ctx context.Context, tx storage.Store, e Ended) error
+	// Nudge wakes the delivery once the transaction committed (the worker would not see
+	// the tasks before).
+	Nudge()
+}
+
+// Tell queues, through tx inside the transaction that ends them, the logout tokens for what e
+// ended: every path that ends sessions or revokes a person's grants calls it (EndAll does).
+// A nil n, or nothing ended, tells no one. Its error must fail the transaction.
+func Tell(ctx context.Context, n Notifier, tx storage.Store, e Ended) error {
+	if n == nil || (len(e.Sessions) == 0 && !e.Everything) {
+		return nil
+	}
+	if err := n.SessionsEnded(ctx, tx, e); err != nil {
+		return fmt.Errorf("tell clients (back-channel logout): %w", err)
+	}
+	return nil
+}
+
+// Told wakes n's delivery after the commit of a transaction that called Tell (nil n: no
+// one to wake).
+func Told(n Notifier) {
+	if n != nil {
+		n.Nudge()
+	}
 }
 
 // Store is what the session rules need from storage.
 type Store interface {
-	Revoker
 	GetUser(ctx context.Context, id string) (*storage.User, error)
 	CreateSession(ctx context.Context, s *storage.Session) error
 	GetSessionByTokenHash(ctx context.Context, tokenHash string, now time.Time) (*storage.Session, error)
@@ -84,27 +101,9 @@ type Service struct {
 	Idle   time.Duration
 	Now    func() time.Time
 	Logger *slog.Logger
-	// Notifier is told of every session this service ends; nil tells no one.
+	// Notifier queues the logout tokens of every session this service ends, in the
+	// transaction that ends it; nil tells no one.
 	Notifier Notifier
-}
-
-// Notify tells the notifier what a sign-out ended; callers that end sessions inside their
-// own transaction (EndAll) call it after the commit.
-func (s *Service) Notify(ctx context.Context, e Ended) {
-	Notify(ctx, s.Notifier, s.logger(), e)
-}
-
-// Notify is Service.Notify for callers holding only a Notifier (nil tells no one).
-func Notify(ctx context.Context, n Notifier, log *slog.Logger, e Ended) {
-	if n == nil || (len(e.Sessions) == 0 && !e.Everything) {
-		return
-	}
-	if err := n.SessionsEnded(ctx, e); err != nil {
-		if log == nil {
-			log = slog.Default()
-		}
-		log.ErrorContext(ctx, "sign-out: clients not told (back-channel logout)", "err", err, "user_id", e.UserID)
-	}
 }
 
 func (s *Service) now() time.Time {
@@ -159,8 +158,14 @@ func (s *Service) Start(ctx context.Context, st Start) (*storage.Session, string
 	}
 	err := s.Store.InTx(ctx, func(tx storage.Store) error {
 		if st.Replaces != nil {
-			if err := tx.RevokeSession(ctx, st.Replaces.ID, now); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			// The browser's previous session ends: its clients hear of it like of a sign-out.
+			err := tx.RevokeSession(ctx, st.Replaces.ID, now)
+			if err != nil && !errors.Is(err, storage.ErrNotFound) {
 				return fmt.Errorf("revoke previous session: %w", err)
+			} else if err == nil {
+				if err := Tell(ctx, s.Notifier, tx, Ended{UserID: st.Replaces.UserID, Sessions: []string{st.Replaces.ID}}); err != nil {
+					return err
+				}
 			}
 		}
 		if err := tx.CreateSession(ctx, sess); err != nil {
@@ -175,8 +180,7 @@ func (s *Service) Start(ctx context.Context, st Start) (*storage.Session, string
 		return nil, "", fmt.Errorf("start session: %w", err)
 	}
 	if st.Replaces != nil {
-		// The browser's previous session ended: its clients hear of it like of a sign-out.
-		s.Notify(ctx, Ended{UserID: st.Replaces.UserID, Sessions: []string{st.Replaces.ID}})
+		Told(s.Notifier)
 	}
 	return sess, token, nil
 }
@@ -218,15 +222,22 @@ func (s *Service) Resolve(ctx context.Context, token string) (*storage.Session, 
 	return sess, u, nil
 }
 
-// End revokes one session (signing out this browser); ending it again is no error.
+// End revokes one session (signing out this browser) and queues its clients' logout tokens
+// in the same transaction; ending it again is no error. An error ended nothing.
 func (s *Service) End(ctx context.Context, sessionID string) error {
-	err := s.Store.RevokeSession(ctx, sessionID, s.now())
+	now := s.now()
+	err := s.Store.InTx(ctx, func(tx storage.Store) error {
+		if err := tx.RevokeSession(ctx, sessionID, now); err != nil {
+			return err
+		}
+		return Tell(ctx, s.Notifier, tx, Ended{Sessions: []string{sessionID}})
+	})
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil
 	} else if err != nil {
 		return fmt.Errorf("end session: %w", err)
 	}
-	s.Notify(ctx, Ended{Sessions: []string{sessionID}})
+	Told(s.Notifier)
 	return nil
 }
 
@@ -262,13 +273,14 @@ func (s *Service) List(ctx context.Context, userID string) ([]*storage.Session, 
 // expiredBatch bounds one read of expired sessions.
 const expiredBatch = 500
 
-// EndExpired tells the clients of every session that reached its end of life (back-channel
-// logout) and then marks it revoked: housekeeping runs it before the sweep, which deletes a
-// session only once it is revoked (or long expired: sqlstore.UntoldSessionRetention). A
-// session whose clients could not be told is left unrevoked and the run stops; the next run
-// tells it. Without a Notifier there is no one to tell and expired sessions are only
-// revoked. It returns how many sessions it ended. An idle session is told when it expires
-// (or when the browser signs in again), not when it falls idle.
+// EndExpired marks every session that reached its end of life revoked, queuing its clients'
+// logout tokens (back-channel logout) in the same transaction: housekeeping runs it before
+// the sweep, which deletes a session only once it is revoked (or long expired:
+// sqlstore.UntoldSessionRetention). A session whose tokens could not be queued is left
+// unrevoked and the run stops; the next run tells it. Without a Notifier there is no one to
+// tell and expired sessions are only revoked. It returns how many sessions it ended. An idle
+// session is told when it expires (or when the browser signs in again), not when it falls
+// idle.
 func (s *Service) EndExpired(ctx context.Context) (int, error) {
 	now := s.now()
 	n := 0
@@ -278,18 +290,28 @@ func (s *Service) EndExpired(ctx context.Context) (int, error) {
 			return n, fmt.Errorf("end expired sessions: %w", err)
 		}
 		for _, sess := range batch {
-			if s.Notifier != nil {
-				if err := s.Notifier.SessionsEnded(ctx, Ended{UserID: sess.UserID, Sessions: []string{sess.ID}}); err != nil {
-					return n, fmt.Errorf("end expired sessions: %w", err)
+			// Revoked with its tokens queued, or neither: the revocation is what lets the
+			// sweep delete it.
+			err := s.Store.InTx(ctx, func(tx storage.Store) error {
+				if err := tx.RevokeSession(ctx, sess.ID, now); errors.Is(err, storage.ErrNotFound) {
+					return nil // gone meanwhile
+				} else if err != nil {
+					return err
 				}
-			}
-			// Revoked only once told: the revocation is what lets the sweep delete it.
-			if err := s.Store.RevokeSession(ctx, sess.ID, now); err != nil && !errors.Is(err, storage.ErrNotFound) {
+				return Tell(ctx, s.Notifier, tx, Ended{UserID: sess.UserID, Sessions: []string{sess.ID}})
+			})
+			if err != nil {
+				if n > 0 {
+					Told(s.Notifier)
+				}
 				return n, fmt.Errorf("end expired sessions: %w", err)
 			}
 			n++
 		}
 		if len(batch) < expiredBatch {
+			if n > 0 {
+				Told(s.Notifier)
+			}
 			return n, nil
 		}
 	}
@@ -300,31 +322,13 @@ func Live(sess *storage.Session, now time.Time) bool {
 	return sess.RevokedAt == nil && now.Before(sess.ExpiresAt)
 }
 
-// SignOutEverywhere ends every browser session of the user and revokes every grant (so
-// every refresh and access token), in one transaction: support's and the person's "sign me
-// out everywhere", a lock, a password reset.
-func (s *Service) SignOutEverywhere(ctx context.Context, userID string) error {
-	now := s.now()
-	var ended Ended
-	err := s.Store.InTx(ctx, func(tx storage.Store) error {
-		var err error
-		ended, err = EndAll(ctx, tx, userID, now)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("sign out everywhere: %w", err)
-	}
-	s.Notify(ctx, ended)
-	return nil
-}
-
-// SignOutOthers is SignOutEverywhere except for the session keepID: the browser asking
-// stays signed in. Installations' grants are revoked too.
+// SignOutOthers ends every browser session of the user except keepID (the browser asking
+// stays signed in) and revokes every grant, installations' too, in one transaction with
+// the clients' logout tokens.
 func (s *Service) SignOutOthers(ctx context.Context, userID, keepID string) error {
 	now := s.now()
-	var ended Ended
 	err := s.Store.InTx(ctx, func(tx storage.Store) error {
-		ended = Ended{UserID: userID, Everything: true, Keep: keepID} // reset: a retried transaction runs again
+		ended := Ended{UserID: userID, Everything: true, Keep: keepID}
 		all, err := tx.ListSessions(ctx, userID)
 		if err != nil {
 			return fmt.Errorf("list sessions: %w", err)
@@ -344,40 +348,42 @@ func (s *Service) SignOutOthers(ctx context.Context, userID, keepID string) erro
 		if err := tx.RevokeUserClientGrants(ctx, userID, "", now); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return fmt.Errorf("revoke grants: %w", err)
 		}
-		return nil
+		return Tell(ctx, s.Notifier, tx, ended)
 	})
 	if err != nil {
 		return fmt.Errorf("sign out others: %w", err)
 	}
-	s.Notify(ctx, ended)
+	Told(s.Notifier)
 	return nil
 }
 
-// EndAll revokes every session and every grant of the user through st at now. It is the
-// body of SignOutEverywhere for callers already inside a transaction ("This wasn't me"
-// locks an account down together with other changes), who pass what it returns to Notify
-// once their transaction committed.
-func EndAll(ctx context.Context, st Revoker, userID string, now time.Time) (Ended, error) {
+// EndAll revokes every session and every grant of the user through tx, a transaction's
+// store, at now, and queues through it the logout tokens of the clients n tells (nil: no
+// one): support's and the person's "sign me out everywhere", a lock, a password change or
+// reset, a deletion, each with its other changes in its transaction. The caller calls
+// Told(n) once that committed; an error must fail it.
+func EndAll(ctx context.Context, tx storage.Store, n Notifier, userID string, now time.Time) error {
 	ended := Ended{UserID: userID, Everything: true}
-	all, err := st.ListSessions(ctx, userID)
+	all, err := tx.ListSessions(ctx, userID)
 	if err != nil {
-		return Ended{}, fmt.Errorf("list sessions: %w", err)
+		return fmt.Errorf("list sessions: %w", err)
 	}
 	for _, sess := range all {
 		if Live(sess, now) {
 			ended.Sessions = append(ended.Sessions, sess.ID)
 		}
 	}
-	if ended.Grants, err = st.ListGrants(ctx, userID); err != nil {
-		return Ended{}, fmt.Errorf("list grants: %w", err)
+	// Read before the revocation: which grants were live names the clients to tell.
+	if ended.Grants, err = tx.ListGrants(ctx, userID); err != nil {
+		return fmt.Errorf("list grants: %w", err)
 	}
-	if err := st.RevokeUserSessions(ctx, userID, now); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return Ended{}, fmt.Errorf("revoke sessions: %w", err)
+	if err := tx.RevokeUserSessions(ctx, userID, now); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("revoke sessions: %w", err)
 	}
-	if err := st.RevokeUserClientGrants(ctx, userID, "", now); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return Ended{}, fmt.Errorf("revoke grants: %w", err)
+	if err := tx.RevokeUserClientGrants(ctx, userID, "", now); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("revoke grants: %w", err)
 	}
-	return ended, nil
+	return Tell(ctx, n, tx, ended)
 }
 
 func truncate(s string, n int) string {

@@ -164,13 +164,18 @@ func TestStorageFailuresAreNotSignedOut(t *testing.T) {
 		})
 	}
 	fs.Add(faultstore.Rule{Method: "RevokeUserClientGrants", Times: 1, Err: faultstore.ErrInjected})
-	if err := s.SignOutEverywhere(t.Context(), "u1"); !errors.Is(err, faultstore.ErrInjected) {
-		t.Errorf("SignOutEverywhere = %v, want the injected failure", err)
+	if err := endAll(t.Context(), fs, "u1", time.Now()); !errors.Is(err, faultstore.ErrInjected) {
+		t.Errorf("EndAll = %v, want the injected failure", err)
 	}
 	// The transaction rolled back: the session survived the failed attempt.
 	if _, _, err := s.Resolve(t.Context(), token); err != nil {
 		t.Errorf("session after a failed sign-out: %v", err)
 	}
+}
+
+// endAll signs the user out everywhere as its callers do: EndAll in a transaction of theirs.
+func endAll(ctx context.Context, st storage.Store, userID string, now time.Time) error {
+	return st.InTx(ctx, func(tx storage.Store) error { return sessions.EndAll(ctx, tx, nil, userID, now) })
 }
 
 func TestSignOutEverywhere(t *testing.T) {
@@ -185,7 +190,7 @@ func TestSignOutEverywhere(t *testing.T) {
 	addGrant(t, st, "g1", "u1", c.t)
 	addGrant(t, st, "g2", "u2", c.t)
 
-	if err := s.SignOutEverywhere(ctx, "u1"); err != nil {
+	if err := endAll(ctx, st, "u1", c.t); err != nil {
 		t.Fatal(err)
 	}
 	for _, tok := range []string{tokA, tokB} {
@@ -207,7 +212,7 @@ func TestSignOutEverywhere(t *testing.T) {
 		t.Errorf("other user's grant = %+v, %v; want live", g, err)
 	}
 	// Nothing left to end is no error.
-	if err := s.SignOutEverywhere(ctx, "u1"); err != nil {
+	if err := endAll(ctx, st, "u1", c.t); err != nil {
 		t.Errorf("second sign-out: %v", err)
 	}
 }
