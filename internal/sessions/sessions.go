@@ -226,18 +226,33 @@ func (s *Service) Resolve(ctx context.Context, token string) (*storage.Session, 
 // in the same transaction; ending it again is no error. An error ended nothing.
 func (s *Service) End(ctx context.Context, sessionID string) error {
 	now := s.now()
+	told := false
 	err := s.Store.InTx(ctx, func(tx storage.Store) error {
+		told = false // a retried transaction starts again
+		sess, err := tx.GetSession(ctx, sessionID)
+		if err != nil {
+			return err
+		}
+		if sess.RevokedAt != nil {
+			// Ended already, and its clients told with it (a retry whose answer was lost, a
+			// sign-out after sign-out everywhere): telling them again would send a second
+			// logout token for the same session.
+			return nil
+		}
 		if err := tx.RevokeSession(ctx, sessionID, now); err != nil {
 			return err
 		}
-		return Tell(ctx, s.Notifier, tx, Ended{Sessions: []string{sessionID}})
+		told = true
+		return Tell(ctx, s.Notifier, tx, Ended{UserID: sess.UserID, Sessions: []string{sessionID}})
 	})
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil
 	} else if err != nil {
 		return fmt.Errorf("end session: %w", err)
 	}
-	Told(s.Notifier)
+	if told {
+		Told(s.Notifier)
+	}
 	return nil
 }
 

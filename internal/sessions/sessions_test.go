@@ -284,3 +284,36 @@ func TestRevokeAndList(t *testing.T) {
 		t.Errorf("expired sessions listed: %d", len(l))
 	}
 }
+
+// countingNotifier records what it is told.
+type countingNotifier struct{ told []sessions.Ended }
+
+func (n *countingNotifier) SessionsEnded(_ context.Context, _ storage.Store, e sessions.Ended) error {
+	n.told = append(n.told, e)
+	return nil
+}
+
+func (n *countingNotifier) Nudge() {}
+
+// TestEndTellsOnce: ending a session tells its clients once, naming its person; ending it
+// again (a retry whose answer was lost, a sign-out after sign-out everywhere) tells nothing
+// more. Before, every End queued the logout tokens again.
+func TestEndTellsOnce(t *testing.T) {
+	st := newStore(t)
+	s, _ := newService(t, st)
+	n := &countingNotifier{}
+	s.Notifier = n
+	addUser(t, st, "u1", storage.UserActive)
+	sess, _ := start(t, s, "u1", nil)
+	for range 2 {
+		if err := s.End(t.Context(), sess.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(n.told) != 1 || n.told[0].UserID != "u1" || !slices.Equal(n.told[0].Sessions, []string{sess.ID}) {
+		t.Errorf("told %+v, want once about u1's session %s", n.told, sess.ID)
+	}
+	if err := s.End(t.Context(), "no-such-session"); err != nil || len(n.told) != 1 {
+		t.Errorf("ending an unknown session: %v, told %d times", err, len(n.told))
+	}
+}
