@@ -75,19 +75,20 @@ func (s *Service) Register(ctx context.Context, email, password string, m Meta) 
 	return s.sendActivation(ctx, u, m)
 }
 
+// sendActivation issues and mails an activation link to a pending account in a transaction
+// of its own (ActivationLinkIn). A mail that could not be sent after the commit is logged:
+// the link stands, and the person may ask for another.
 func (s *Service) sendActivation(ctx context.Context, u *storage.User, m Meta) error {
-	tok := secret.RandomToken(32)
-	now := s.now()
-	err := s.issueToken(ctx, &storage.OneTimeToken{
-		Hash: secret.HashToken(tok), Purpose: storage.TokenActivation, UserID: u.ID, Data: m.Continue,
-		CreatedAt: now, ExpiresAt: u.CreatedAt.Add(s.activationTTL()),
+	var l *SentLink
+	err := s.Store.InTx(ctx, func(tx storage.Store) error {
+		var err error
+		l, err = s.ActivationLinkIn(ctx, tx, u, m)
+		return err
 	})
 	if err != nil {
-		return fmt.Errorf("activation token: %w", err)
+		return err
 	}
-	s.notify(ctx, u.Email, userLang(u, m), mail.Activation, mail.Data{
-		Email: u.Email, Link: s.link("/activate", url.Values{"token": {tok}}), ValidFor: u.CreatedAt.Add(s.activationTTL()).Sub(now),
-	})
+	_ = l.Committed(ctx) // logged
 	return nil
 }
 
@@ -278,11 +279,17 @@ func (s *Service) remind(ctx context.Context, u *storage.User, now, expires time
 var errAlreadyDone = errors.New("account: already done")
 
 // issueToken stores a new one-time token and voids the user's older ones of the same
-// purpose: only the newest link of each kind works, so a link that leaked from an older
-// mail (or a forwarded one) stops working once the person asks for another.
+// purpose (issueTokenIn) in the service's store.
 func (s *Service) issueToken(ctx context.Context, t *storage.OneTimeToken) error {
-	if err := s.Store.DeleteOneTimeTokens(ctx, t.UserID, t.Purpose); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	return issueTokenIn(ctx, s.Store, t)
+}
+
+// issueTokenIn stores a new one-time token through st and voids the user's older ones of the
+// same purpose: only the newest link of each kind works, so a link that leaked from an older
+// mail (or a forwarded one) stops working once the person asks for another.
+func issueTokenIn(ctx context.Context, st storage.OneTimeTokenStore, t *storage.OneTimeToken) error {
+	if err := st.DeleteOneTimeTokens(ctx, t.UserID, t.Purpose); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return fmt.Errorf("void older tokens: %w", err)
 	}
-	return s.Store.CreateOneTimeToken(ctx, t)
+	return st.CreateOneTimeToken(ctx, t)
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 
 	"github.com/myaccount/myaccount/internal/mail"
 	"github.com/myaccount/myaccount/internal/secret"
@@ -64,34 +63,30 @@ func (s *Service) RunResetRequest(ctx context.Context, payload []byte) error {
 }
 
 // sendReset issues and mails a reset link when normalized is an active or pending
-// account's address; otherwise it sends nothing.
+// account's address (ResetLinkIn), in a transaction of its own; otherwise it sends nothing.
+// A mail that could not be sent is returned (the outbox task retries it).
 func (s *Service) sendReset(ctx context.Context, normalized string, m Meta) error {
-	u, err := s.Store.GetUserByEmail(ctx, normalized)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil
-	}
+	var l *SentLink
+	err := s.Store.InTx(ctx, func(tx storage.Store) error {
+		l = nil // the transaction may run again
+		u, err := tx.GetUserByEmail(ctx, normalized)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reset: look up account: %w", err)
+		}
+		l, err = s.ResetLinkIn(ctx, tx, u, m)
+		if errors.Is(err, ErrWrongState) {
+			l = nil
+			return nil
+		}
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("reset: look up account: %w", err)
-	}
-	if u.Status != storage.UserActive && u.Status != storage.UserPending {
-		return nil
-	}
-	tok := secret.RandomToken(32)
-	now := s.now()
-	if err := s.issueToken(ctx, &storage.OneTimeToken{
-		Hash: secret.HashToken(tok), Purpose: storage.TokenReset, UserID: u.ID,
-		CreatedAt: now, ExpiresAt: now.Add(s.resetTTL()),
-	}); err != nil {
-		return fmt.Errorf("reset token: %w", err)
-	}
-	if err := s.notify(ctx, u.Email, userLang(u, m), mail.PasswordReset, mail.Data{
-		Email: u.Email, Link: s.link("/reset", url.Values{"token": {tok}}), ValidFor: s.resetTTL(),
-		IP: m.IP, UserAgent: m.UserAgent,
-	}); err != nil {
 		return err
 	}
-	s.audit(ctx, u.ID, "reset_requested", m, "")
-	return nil
+	return l.Committed(ctx)
 }
 
 // Reset sets a new password through a reset link. It lifts a lockout, ends every session and

@@ -13,29 +13,13 @@ import (
 // Support operations (issue 13): what an operator does for a person through the admin API or
 // console. The person-facing flows (ResendActivation, StartReset) apply per-address and
 // per-IP mail limits and answer alike whatever the account's state, because anyone may call
-// them; a support agent is authenticated and acts on a known account, so these tell the
-// state apart and send at once.
+// them; a support agent is authenticated and acts on a known account, so the admin service
+// issues its links with ActivationLinkIn and ResetLinkIn in its own transaction (with its
+// audit event), and tells the states those refuse apart.
 
 // ErrWrongState is an operation the account's status does not allow (activation mail for
 // an active account, a reset link for a locked one).
 var ErrWrongState = errors.New("account: not possible in the account's current state")
-
-// SupportResendActivation mails a fresh activation link to a pending account.
-func (s *Service) SupportResendActivation(ctx context.Context, u *storage.User, m Meta) error {
-	if u.Status != storage.UserPending {
-		return fmt.Errorf("resend activation to a %s account: %w", u.Status, ErrWrongState)
-	}
-	return s.sendActivation(ctx, u, m)
-}
-
-// SupportSendReset issues and mails a password-reset link to an active or pending account
-// (an operator-locked or disabled one may not reset: unlock it first).
-func (s *Service) SupportSendReset(ctx context.Context, u *storage.User, m Meta) error {
-	if u.Status != storage.UserActive && u.Status != storage.UserPending {
-		return fmt.Errorf("reset link for a %s account: %w", u.Status, ErrWrongState)
-	}
-	return s.sendReset(ctx, u.EmailNormalized, m)
-}
 
 // LockoutState is why password sign-in to an account is refused, if it is.
 type LockoutState struct {

@@ -440,53 +440,51 @@ func (s *Service) UnlockUser(ctx context.Context, a Actor, id, ifMatch, reason s
 
 // ResendActivation mails a fresh activation link to a pending account (ErrWrongState for
 // any other).
-//
-// The event is written before the link is issued and mailed (see supportMail): a failed
-// audit sends nothing, and its retry sends one link, audited.
 func (s *Service) ResendActivation(ctx context.Context, a Actor, id, reason string) error {
-	return s.supportMail(ctx, a, id, reason, "admin.user.resend_activation", (*account.Service).SupportResendActivation, storage.UserPending)
+	return s.supportMail(ctx, a, id, reason, "admin.user.resend_activation", (*account.Service).ActivationLinkIn)
 }
 
-// SendReset mails a password-reset link to an active or pending account.
+// SendReset mails a password-reset link to an active or pending account (ErrWrongState for
+// any other).
 func (s *Service) SendReset(ctx context.Context, a Actor, id, reason string) error {
-	return s.supportMail(ctx, a, id, reason, "admin.user.send_reset", (*account.Service).SupportSendReset, storage.UserActive, storage.UserPending)
+	return s.supportMail(ctx, a, id, reason, "admin.user.send_reset", (*account.Service).ResetLinkIn)
 }
 
-// supportMail audits, then issues and mails, a link to the account in one of the statuses
-// (ResendActivation, SendReset).
+// supportMail issues a link to the account and audits it (ResendActivation, SendReset).
 //
-// The event is written first, as the intent: account.Service issues the link's token and
-// mails it in its own writes, which take no caller's transaction. Audited after the mail, a
-// failed event answered 503 for a link already sent, unaudited, and the retry sent a second
-// one. Now a failed event sends nothing; a failure of the mail after the event leaves an
-// event for a link that may not have gone, and the retry records a second: an attempt in the
-// log too many, never a link sent unrecorded. The state is checked first too, so a refusal
-// (ErrWrongState) writes no event.
+// The link's token, its queued mail and the audit event are one transaction (the account
+// service issues the link through it), and the mail worker is woken after its commit: a
+// failure of any writes nothing, and the retry of the 503 sends one link, audited once.
+// Written apart (the event first, then the link in writes of its own), a failed token or
+// enqueue left an event for a link never sent, and the retry a second event. The account's
+// state is read in the transaction too, and a state the link's rules refuse
+// (ErrWrongState) writes nothing.
 func (s *Service) supportMail(ctx context.Context, a Actor, id, reason, typ string,
-	send func(*account.Service, context.Context, *storage.User, account.Meta) error, statuses ...string) error {
+	issue func(*account.Service, context.Context, storage.Store, *storage.User, account.Meta) (*account.SentLink, error)) error {
 	if err := authorize(a, SupportUsers); err != nil {
-		return err
-	}
-	u, err := s.userFor(ctx, id, "")
-	if err != nil {
 		return err
 	}
 	if s.Accounts == nil {
 		return errors.New("admin: mail needs the account service")
 	}
-	if !slices.Contains(statuses, u.Status) {
-		return fmt.Errorf("%s for a %s account: %w", typ, u.Status, ErrWrongState)
-	}
-	if err := s.record(ctx, a, typ, "user:"+id, reason, ""); err != nil {
-		return err
-	}
-	if err := send(s.Accounts, ctx, u, meta(a)); err != nil {
-		if errors.Is(err, account.ErrWrongState) {
-			return fmt.Errorf("%w: %w", ErrWrongState, err)
+	var link *account.SentLink
+	err := s.Store.InTx(ctx, func(tx storage.Store) error {
+		u, err := tx.GetUser(ctx, id)
+		if err != nil {
+			return err
 		}
-		return err
+		if link, err = issue(s.Accounts, ctx, tx, u, meta(a)); err != nil {
+			return err
+		}
+		return s.recordIn(ctx, tx, a, typ, "user:"+id, reason, "")
+	})
+	if errors.Is(err, account.ErrWrongState) {
+		return fmt.Errorf("%w: %w", ErrWrongState, err)
 	}
-	return nil
+	if err != nil {
+		return notFound(err, typ+" "+id)
+	}
+	return link.Committed(ctx)
 }
 
 // RemoveFactors deletes the person's second factors of one kind (storage.MFATOTP,

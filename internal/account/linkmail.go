@@ -1,0 +1,130 @@
+package account
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+
+	"github.com/myaccount/myaccount/internal/mail"
+	"github.com/myaccount/myaccount/internal/secret"
+	"github.com/myaccount/myaccount/storage"
+)
+
+// Emailed links (activation, password reset) are issued through a transaction's store: the
+// link's token, the voiding of the account's older links of its kind and, with the outbox,
+// the queued mail carrying it commit or roll back together, with whatever else the caller
+// writes in that transaction (the admin service's audit event). ActivationLinkIn and
+// ResetLinkIn are the one place of each link's rules, for the person's own requests
+// (Register, ResendActivation, StartReset, "This wasn't me"), which run them in a
+// transaction of their own, and for an operator's (admin.Service).
+
+// SentLink is an emailed link issued through a caller's transaction. Call Committed once
+// that transaction committed (not when it failed: then nothing was issued).
+type SentLink struct {
+	s    *Service
+	kind string
+	// msg is the rendered mail (nil: no mailer or templates, nothing to send); queued says
+	// it was written in the transaction (the mailer is a TxMailer).
+	msg    *mail.Message
+	queued bool
+	// event is the person's activity event once the link went ("" none).
+	event  string
+	userID string
+	meta   Meta
+}
+
+// Committed finishes the link after its transaction committed: it wakes the mail worker for
+// the queued mail, or sends the mail through a mailer that cannot queue in a transaction (a
+// failure is logged and returned: the link is stored, its mail did not go), then records the
+// person's activity event, best effort. A nil SentLink does nothing.
+func (l *SentLink) Committed(ctx context.Context) error {
+	if l == nil {
+		return nil
+	}
+	s := l.s
+	switch {
+	case l.msg == nil:
+	case l.queued:
+		s.Mail.(TxMailer).Nudge()
+	default:
+		if err := s.Mail.Send(ctx, *l.msg); err != nil {
+			s.log().ErrorContext(ctx, "send mail", "kind", l.kind, "err", err)
+			return fmt.Errorf("send %s mail: %w", l.kind, err)
+		}
+	}
+	if l.event != "" {
+		s.audit(ctx, l.userID, l.event, l.meta, "")
+	}
+	return nil
+}
+
+// ActivationLinkIn issues a pending account a fresh activation link through tx, a
+// transaction's store, valid until the account's activation period ends; older activation
+// links stop working. Any other account is refused with ErrWrongState. u is the account as
+// the caller read it.
+func (s *Service) ActivationLinkIn(ctx context.Context, tx storage.Store, u *storage.User, m Meta) (*SentLink, error) {
+	if u.Status != storage.UserPending {
+		return nil, fmt.Errorf("activation link for a %s account: %w", u.Status, ErrWrongState)
+	}
+	tok := secret.RandomToken(32)
+	now := s.now()
+	expires := u.CreatedAt.Add(s.activationTTL())
+	l, err := s.linkIn(ctx, tx, u, &storage.OneTimeToken{
+		Hash: secret.HashToken(tok), Purpose: storage.TokenActivation, UserID: u.ID, Data: m.Continue,
+		CreatedAt: now, ExpiresAt: expires,
+	}, userLang(u, m), mail.Activation, mail.Data{
+		Email: u.Email, Link: s.link("/activate", url.Values{"token": {tok}}), ValidFor: expires.Sub(now),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("activation link: %w", err)
+	}
+	return l, nil
+}
+
+// ResetLinkIn issues a password-reset link through tx, a transaction's store; older reset
+// links stop working. Only an active or pending account may reset: an operator-locked or
+// disabled one is refused with ErrWrongState (unlock it first). u is the account as the
+// caller read it. Once committed, the person's activity log records "reset_requested".
+func (s *Service) ResetLinkIn(ctx context.Context, tx storage.Store, u *storage.User, m Meta) (*SentLink, error) {
+	if u.Status != storage.UserActive && u.Status != storage.UserPending {
+		return nil, fmt.Errorf("reset link for a %s account: %w", u.Status, ErrWrongState)
+	}
+	tok := secret.RandomToken(32)
+	now := s.now()
+	l, err := s.linkIn(ctx, tx, u, &storage.OneTimeToken{
+		Hash: secret.HashToken(tok), Purpose: storage.TokenReset, UserID: u.ID,
+		CreatedAt: now, ExpiresAt: now.Add(s.resetTTL()),
+	}, userLang(u, m), mail.PasswordReset, mail.Data{
+		Email: u.Email, Link: s.link("/reset", url.Values{"token": {tok}}), ValidFor: s.resetTTL(),
+		IP: m.IP, UserAgent: m.UserAgent,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reset link: %w", err)
+	}
+	l.event, l.meta = "reset_requested", m
+	return l, nil
+}
+
+// linkIn renders the mail of kind to u, then through tx stores t (voiding u's older tokens of
+// its purpose) and, when the mailer can, queues the mail. A mail that cannot be rendered or
+// queued fails the whole: no link without its mail.
+func (s *Service) linkIn(ctx context.Context, tx storage.Store, u *storage.User, t *storage.OneTimeToken, lang, kind string, data mail.Data) (*SentLink, error) {
+	l := &SentLink{s: s, kind: kind, userID: u.ID}
+	if s.Mail != nil && s.Templates != nil {
+		msg, err := s.message(ctx, u.Email, lang, kind, data)
+		if err != nil {
+			return nil, err // logged
+		}
+		l.msg = &msg
+	}
+	if err := issueTokenIn(ctx, tx, t); err != nil {
+		return nil, fmt.Errorf("token: %w", err)
+	}
+	if q, ok := s.Mail.(TxMailer); ok && l.msg != nil {
+		if err := q.SendIn(ctx, tx, *l.msg); err != nil {
+			return nil, fmt.Errorf("queue %s mail: %w", kind, err)
+		}
+		l.queued = true
+	}
+	return l, nil
+}
