@@ -113,3 +113,31 @@ func TestCLIUnlockFollowsAccountState(t *testing.T) {
 		t.Errorf("disabled account after lock and unlock: %+v %v", got, err)
 	}
 }
+
+// TestCLIRoleCommandsTakeReason: grant-role and revoke-role go through the admin service: each
+// leaves one event by actor "cli" in the person's activity with the reason (--reason, "cli"
+// when not given), and an unknown role or a role not held is refused with nothing written.
+// Before, they wrote the role and an event without a reason straight to the store, and
+// --reason was refused as an unknown flag.
+func TestCLIRoleCommandsTakeReason(t *testing.T) {
+	c := newCLI(t)
+	bob := c.createUser("bob@example.com")
+	c.mustRun("", "user", "grant-role", "bob@example.com", "admin", "--reason", "on call this week")
+	c.mustRun("", "user", "revoke-role", bob.ID, "admin")
+	if _, _, err := c.run("", "user", "grant-role", "bob@example.com", "root", "--reason", "x"); err == nil {
+		t.Error("an unknown role was granted")
+	}
+	if _, _, err := c.run("", "user", "revoke-role", "bob@example.com", "support", "--reason", "x"); err == nil {
+		t.Error("a role not held was revoked")
+	}
+	st := c.store()
+	for typ, reason := range map[string]string{"role_granted": "on call this week", "role_revoked": "cli"} {
+		es := auditOf(t, st, typ, "user:"+bob.ID)
+		if len(es) != 1 || es[0].Actor != "cli" || es[0].UserID != bob.ID || es[0].Reason != reason {
+			t.Errorf("%s: events %+v, want one by cli about bob with reason %q", typ, es, reason)
+		}
+	}
+	if roles, err := st.ListUserRoles(context.Background(), bob.ID); err != nil || len(roles) != 0 {
+		t.Errorf("roles: %v %v, want none", roles, err)
+	}
+}

@@ -475,23 +475,26 @@ func userUpdate(ctx context.Context, e env, args []string) error {
 	return nil
 }
 
-// userRole grants or revokes an admin API role (issue 13). The change is an audit event of
-// the account, by actor "cli": who may administer is itself security activity.
+// userRole grants or revokes an admin API role (issue 13) through the admin service, as
+// admin.CLI(): the change and its audit event ("role_granted", "role_revoked", with --reason)
+// are one transaction. Roles are read at every request of the admin API and the console, so
+// a revoke ends the person's access at once.
 func userRole(ctx context.Context, e env, sub string, args []string) error {
 	fs, path := newFlags(e, "user "+sub)
 	asJSON := fs.Bool("json", false, "print JSON")
+	reason := reasonFlag(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 2 {
-		return fmt.Errorf("usage: myaccount user %s EMAIL|ID ROLE (roles: %s)", sub, strings.Join(storage.Roles, ", "))
+		return fmt.Errorf("usage: myaccount user %s EMAIL|ID ROLE [--reason R] (roles: %s)", sub, strings.Join(storage.Roles, ", "))
 	}
 	role := pos[1]
-	if !slices.Contains(storage.Roles, role) {
-		return fmt.Errorf("unknown role %q (roles: %s)", role, strings.Join(storage.Roles, ", "))
+	if err := admin.ValidRole(role); err != nil {
+		return err
 	}
-	_, st, err := openStore(ctx, e, *path)
+	cfg, st, err := openStore(ctx, e, *path)
 	if err != nil {
 		return err
 	}
@@ -500,29 +503,13 @@ func userRole(ctx context.Context, e env, sub string, args []string) error {
 	if err != nil {
 		return err
 	}
-	now := time.Now().UTC()
-	typ := "role_granted"
-	err = st.InTx(ctx, func(tx storage.Store) error {
-		if sub == "grant-role" {
-			if err := tx.GrantRole(ctx, u.ID, role, now); err != nil {
-				return err
-			}
-		} else {
-			typ = "role_revoked"
-			if err := tx.RevokeRole(ctx, u.ID, role); err != nil {
-				if errors.Is(err, storage.ErrNotFound) {
-					return fmt.Errorf("%s does not have the role %s", u.Email, role)
-				}
-				return err
-			}
-		}
-		return tx.AddAuditEvent(ctx, &storage.AuditEvent{UserID: u.ID, Type: typ, CreatedAt: now,
-			Actor: admin.CLI().ID(), Target: "user:" + u.ID, Detail: fmt.Sprintf(`{"actor":"cli","role":%q}`, role)})
-	})
-	if err != nil {
-		return err
+	svc := cliAdmin(e, cfg, st)
+	var roles []string
+	if sub == "grant-role" {
+		roles, err = svc.GrantRole(ctx, admin.CLI(), u.ID, role, *reason)
+	} else {
+		roles, err = svc.RevokeRole(ctx, admin.CLI(), u.ID, role, *reason)
 	}
-	roles, err := st.ListUserRoles(ctx, u.ID)
 	if err != nil {
 		return err
 	}

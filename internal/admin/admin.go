@@ -49,6 +49,7 @@ const (
 	ReadClients                     // list and show clients
 	ManageClients                   // create, update, delete clients, rotate secrets
 	ReadAudit                       // query and export the audit log
+	ManageRoles                     // grant and revoke the roles of people (who may administer)
 )
 
 func (p Permission) String() string {
@@ -65,6 +66,8 @@ func (p Permission) String() string {
 		return "manage clients"
 	case ReadAudit:
 		return "read the audit log"
+	case ManageRoles:
+		return "manage roles"
 	}
 	return fmt.Sprintf("permission(%d)", int(p))
 }
@@ -80,7 +83,7 @@ func scopesFor(p Permission) []string {
 		return []string{ScopeWrite, ScopeSupport}
 	case ReadClients, ReadAudit:
 		return []string{ScopeRead, ScopeWrite}
-	default: // ManageUsers, ManageClients
+	default: // ManageUsers, ManageClients, ManageRoles
 		return []string{ScopeWrite}
 	}
 }
@@ -277,16 +280,23 @@ type auditor interface {
 
 // recordIn is record through st, so that the event commits or rolls back with the action.
 func (s *Service) recordIn(ctx context.Context, st auditor, a Actor, typ, target, reason, detail string) error {
+	return s.addEvent(ctx, st, s.event(a, typ, target, reason, detail))
+}
+
+// event is the audit event of an admin action by a.
+func (s *Service) event(a Actor, typ, target, reason, detail string) *storage.AuditEvent {
 	ua := a.UserAgent
 	if len(ua) > 256 {
 		ua = ua[:256]
 	}
-	err := st.AddAuditEvent(ctx, &storage.AuditEvent{
-		Type: typ, IP: a.IP, UserAgent: ua, Actor: a.ID(), Target: target, Reason: reason,
-		Detail: detail, CreatedAt: s.now(),
-	})
-	if err != nil {
-		return fmt.Errorf("audit %s: %w", typ, err)
+	return &storage.AuditEvent{Type: typ, IP: a.IP, UserAgent: ua, Actor: a.ID(), Target: target, Reason: reason,
+		Detail: detail, CreatedAt: s.now()}
+}
+
+// addEvent writes e through st.
+func (s *Service) addEvent(ctx context.Context, st auditor, e *storage.AuditEvent) error {
+	if err := st.AddAuditEvent(ctx, e); err != nil {
+		return fmt.Errorf("audit %s: %w", e.Type, err)
 	}
 	return nil
 }

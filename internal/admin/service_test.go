@@ -54,7 +54,7 @@ var (
 // TestPermissions pins who may do what: roles intersected with scopes for people, scopes
 // alone for clients.
 func TestPermissions(t *testing.T) {
-	all := []admin.Permission{admin.ReadUsers, admin.SupportUsers, admin.ManageUsers, admin.ReadClients, admin.ManageClients, admin.ReadAudit}
+	all := []admin.Permission{admin.ReadUsers, admin.SupportUsers, admin.ManageUsers, admin.ReadClients, admin.ManageClients, admin.ReadAudit, admin.ManageRoles}
 	cases := []struct {
 		name  string
 		actor admin.Actor
@@ -68,7 +68,7 @@ func TestPermissions(t *testing.T) {
 		{"support person asking admin:write", admin.Actor{UserID: "s", Roles: []string{storage.RoleSupport}, Scopes: []string{admin.ScopeWrite}}, nil},
 		{"person without a role", admin.Actor{UserID: "p", Scopes: admin.AllScopes}, nil},
 		{"client admin:write", admin.Actor{ClientID: "c", Scopes: []string{admin.ScopeWrite}},
-			[]admin.Permission{admin.ReadUsers, admin.SupportUsers, admin.ManageUsers, admin.ReadClients, admin.ManageClients, admin.ReadAudit}},
+			[]admin.Permission{admin.ReadUsers, admin.SupportUsers, admin.ManageUsers, admin.ReadClients, admin.ManageClients, admin.ReadAudit, admin.ManageRoles}},
 		{"client support", admin.Actor{ClientID: "c", Scopes: []string{admin.ScopeSupport}}, []admin.Permission{admin.ReadUsers, admin.SupportUsers}},
 		{"client with roles but no scope", admin.Actor{ClientID: "c", Roles: []string{storage.RoleAdmin}, Scopes: []string{"openid"}}, nil},
 	}
