@@ -26,7 +26,7 @@ Usage:
   myaccount migrate                   apply database migrations
   myaccount client create|update|list|show|delete|rotate-secret|registration-token ...
   myaccount user create|update|list|show|lock|unlock|delete|sessions|signout|licences ...
-  myaccount user grant-role|revoke-role EMAIL ROLE   roles: admin, support (admin API)
+  myaccount user grant-role|revoke-role EMAIL ROLE [--reason R]   roles: admin, support (admin API)
   myaccount keys list|rotate|new-master-key
   myaccount product create|list|show|update|delete ...   products and their clients (licences)
   myaccount licence issue|list|show|revoke|extend ...    activation codes, seats, terms
