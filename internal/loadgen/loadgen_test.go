@@ -233,10 +233,16 @@ func TestSigninCost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for end := time.Now().Add(50 * time.Millisecond); time.Now().Before(end); {
+	// Spin until the process's CPU time moves (it counts in clock ticks, and a loaded host
+	// may give a short loop none), within a bound no working counter comes near.
+	c1 := c0
+	for end := time.Now().Add(10 * time.Second); c1 <= c0 && err == nil && time.Now().Before(end); {
+		for spin := time.Now().Add(20 * time.Millisecond); time.Now().Before(spin); {
+		}
+		c1, err = processCPU(os.Getpid())
 	}
-	if c1, err := processCPU(os.Getpid()); err != nil || c1 <= c0 {
-		t.Errorf("CPU time %v then %v (%v): a busy loop did not count", c0, c1, err)
+	if err != nil || c1 <= c0 {
+		t.Errorf("CPU time %v then %v (%v): 10 s of busy loop did not count", c0, c1, err)
 	}
 	e := &env{ceil: &ceiling{cores: 1, hashes: 40, busy: time.Second}}
 	p := &plan{Target: Target{Name: "x"}, results: map[string]*tally{SignIn: {n: 10, elapsed: time.Second}}}
