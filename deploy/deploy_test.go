@@ -20,7 +20,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -30,6 +29,7 @@ import (
 	"github.com/myaccount/myaccount/internal/config"
 	"github.com/myaccount/myaccount/internal/mail/mailtest"
 	"github.com/myaccount/myaccount/internal/server"
+	"github.com/myaccount/myaccount/internal/syncbuf"
 )
 
 const (
@@ -593,7 +593,7 @@ func TestBinaryStartsWithComposeSettings(t *testing.T) {
 		environ = append(environ, k+"="+v)
 	}
 
-	var log syncBuffer // written by the exec package's copying goroutine while we read it
+	var log syncbuf.Buffer // written by the exec package's copying goroutine while we read it
 	srv := exec.Command(bin, "serve")
 	srv.Env, srv.Stdout, srv.Stderr = environ, &log, &log
 	if err := srv.Start(); err != nil {
@@ -688,22 +688,4 @@ func TestDockerImage(t *testing.T) {
 		t.Errorf("healthcheck in the container: %s", out)
 	}
 	run(time.Minute, "stop", "--time", "30", id)
-}
-
-// syncBuffer is a bytes.Buffer safe to read while a child's output is copied into it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/myaccount/myaccount/internal/syncbuf"
 )
 
 // liveServer runs "myaccount serve" in-process against c's data directory on a free
@@ -31,7 +33,7 @@ func liveServer(t *testing.T, c *cli) (addr string, stop func() error, done <-ch
 	addr = ln.Addr().String()
 	ln.Close()
 	ctx, cancel := context.WithCancel(context.Background())
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	e := env{stdin: strings.NewReader(""), stdout: &logs, stderr: &logs, getenv: func(k string) string {
 		switch k {
 		case "MYACCOUNT_DATA_DIR":
@@ -78,23 +80,6 @@ func liveServer(t *testing.T, c *cli) (addr string, stop func() error, done <-ch
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestGracefulShutdownDrainsInFlightRequest: a token request whose body is still arriving

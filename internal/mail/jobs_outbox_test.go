@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/myaccount/myaccount/internal/mail"
+	"github.com/myaccount/myaccount/internal/syncbuf"
 	"github.com/myaccount/myaccount/storage"
 )
 
@@ -19,7 +20,7 @@ import (
 // taking the process down; the panic is logged at ERROR with its stack.
 func TestJobsOutboxTaskPanicFailsTheAttempt(t *testing.T) {
 	st := &recordingStore{Store: openDB(t, filepath.Join(t.TempDir(), "db.sqlite"))}
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	var mu sync.Mutex
 	var outcomes []string
 	sender := senderFunc(func(ctx context.Context, m mail.Message) error { return nil })
@@ -69,7 +70,7 @@ func TestJobsOutboxGivesUpAnItemAbandonedMaxAttemptsTimes(t *testing.T) {
 		{abandoned: 5, wantCalls: 0, want: storage.OutboxFailed},
 	} {
 		st := &recordingStore{Store: openDB(t, filepath.Join(t.TempDir(), "db.sqlite"))}
-		var logs syncBuffer
+		var logs syncbuf.Buffer
 		sender := senderFunc(func(ctx context.Context, m mail.Message) error { return nil })
 		o := newOutbox(t, st, sender, "live", func(c *mail.OutboxConfig) {
 			c.MaxAttempts = 3

@@ -15,6 +15,7 @@ import (
 
 	"github.com/myaccount/myaccount/internal/mail"
 	"github.com/myaccount/myaccount/internal/mail/mailtest"
+	"github.com/myaccount/myaccount/internal/syncbuf"
 	"github.com/myaccount/myaccount/keys"
 	"github.com/myaccount/myaccount/storage"
 	"github.com/myaccount/myaccount/storage/sqlite"
@@ -38,24 +39,6 @@ func testSealer(t *testing.T) mail.Sealer {
 		t.Fatal(err)
 	}
 	return s
-}
-
-// syncBuffer is a log destination the worker goroutines may write to.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func newOutbox(t *testing.T, st storage.Store, sender mail.Sender, holder string, mod ...func(*mail.OutboxConfig)) *mail.Outbox {
@@ -213,7 +196,7 @@ func TestOutboxGivesUpAfterMaxAttempts(t *testing.T) {
 	srv := mailtest.NewServer(t)
 	srv.Refuse(true)
 	st := &recordingStore{Store: openDB(t, filepath.Join(t.TempDir(), "db.sqlite"))}
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	o := newOutbox(t, st, smtpSender(t, srv), "a", func(c *mail.OutboxConfig) {
 		c.MaxAttempts = 3
 		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))

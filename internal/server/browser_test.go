@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/myaccount/myaccount/internal/mail/mailtest"
+	"github.com/myaccount/myaccount/internal/syncbuf"
 )
 
 // Browser tests drive a real headless Chromium against a real MyAccount: the things only a
@@ -56,7 +56,7 @@ func newBrowser(t testing.TB) context.Context {
 		t.Skip(msg)
 	}
 
-	out := &lockedBuffer{}
+	out := &syncbuf.Buffer{}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
 		chromedp.UserDataDir(t.TempDir()),
@@ -516,24 +516,6 @@ func TestBrowserRegisterAndActivate(t *testing.T) {
 	if d := time.Since(start); d > 60*time.Second {
 		t.Logf("NOTE: the browser test took %v; it should stay under a minute (a note, not a failure: speed is measured in benchmarks)", d.Round(time.Second))
 	}
-}
-
-// lockedBuffer collects the browser's output from its goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 func tail(s string, n int) string {

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -24,30 +23,13 @@ import (
 	"github.com/myaccount/myaccount/internal/config"
 	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/internal/server"
+	"github.com/myaccount/myaccount/internal/syncbuf"
 	"github.com/myaccount/myaccount/storage"
 )
 
-// syncBuffer collects the server's log across goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // newLoggedEnv is newEnv (a real server over HTTP on a SQLite file) whose log is kept, so a
 // test can search it.
-func newLoggedEnv(t *testing.T, configure func(*config.Config)) (*testEnv, *syncBuffer) {
+func newLoggedEnv(t *testing.T, configure func(*config.Config)) (*testEnv, *syncbuf.Buffer) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -62,7 +44,7 @@ func newLoggedEnv(t *testing.T, configure func(*config.Config)) (*testEnv, *sync
 	if configure != nil {
 		configure(cfg)
 	}
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	var w io.Writer = logs
 	if testing.Verbose() {
 		w = io.MultiWriter(logs, &testWriter{t})

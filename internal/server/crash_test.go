@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/myaccount/myaccount/internal/syncbuf"
 )
 
 // crashBinEnv names a prebuilt myaccount binary to crash instead of building this tree's: it
@@ -30,7 +32,7 @@ type child struct {
 	bin    string
 	env    []string
 	addr   string
-	logBuf *lockedBuffer
+	logBuf *syncbuf.Buffer
 	cmd    *exec.Cmd
 }
 
@@ -140,7 +142,7 @@ func TestCrashKeepsRefreshFamilies(t *testing.T) {
 	env := append(os.Environ(),
 		"MYACCOUNT_ISSUER="+issuer, "MYACCOUNT_LISTEN="+addr, "MYACCOUNT_DATA_DIR="+dir,
 		"MYACCOUNT_LOG_LEVEL=info", "MYACCOUNT_LOG_FORMAT=text")
-	srv := &child{t: t, bin: bin, env: env, addr: issuer, logBuf: &lockedBuffer{}}
+	srv := &child{t: t, bin: bin, env: env, addr: issuer, logBuf: &syncbuf.Buffer{}}
 	srv.start()
 	t.Cleanup(srv.kill)
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/myaccount/myaccount/internal/syncbuf"
 	"github.com/myaccount/myaccount/storage"
 )
 
@@ -26,7 +27,7 @@ func (p *panickyStore) DeleteExpired(ctx context.Context, now time.Time) (int64,
 // A job that panics ends only its own turn: it is logged at ERROR with its stack, the
 // instance lives on (the test binary with it), still serves, and the jobs stop cleanly.
 func TestJobsPanicInAJobIsRecovered(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	e := newEnvWith(t, envOptions{logTo: logs, wrapStore: func(s storage.Store) storage.Store {
 		return &panickyStore{Store: s}
 	}})

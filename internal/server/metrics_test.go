@@ -16,6 +16,7 @@ import (
 
 	"github.com/myaccount/myaccount/internal/config"
 	"github.com/myaccount/myaccount/internal/server"
+	"github.com/myaccount/myaccount/internal/syncbuf"
 	"github.com/myaccount/myaccount/storage"
 	"github.com/myaccount/myaccount/storage/faultstore"
 )
@@ -186,7 +187,7 @@ func TestRequestIDInHeaderLogAndErrorPage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var fs *faultstore.Store
 	srv, err := server.New(context.Background(), cfg, log, server.Options{WrapStore: func(s storage.Store) storage.Store {

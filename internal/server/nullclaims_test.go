@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/myaccount/myaccount/internal/syncbuf"
 	"github.com/myaccount/myaccount/storage"
 )
 
@@ -16,7 +17,7 @@ import (
 // authentication. Every endpoint that reads a bearer token or an ID token hint answers it as
 // it answers any other invalid token: never a 500, never a panic in the log.
 func TestNonObjectJWTPayload(t *testing.T) {
-	logs := &lockedBuffer{}
+	logs := &syncbuf.Buffer{}
 	e := newEnvWith(t, envOptions{logTo: logs})
 	c := e.addClient(storage.ClientConfidential, withGrants("client_credentials"))
 	b64 := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }

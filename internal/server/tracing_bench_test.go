@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/myaccount/myaccount/internal/syncbuf"
 	"github.com/myaccount/myaccount/storage"
 )
 
@@ -25,7 +26,7 @@ func BenchmarkTokenTracing(b *testing.B) {
 			if mode == "on" {
 				endpoint = discardCollector(b)
 			}
-			e := newTracedEnv(b, endpoint, nil, &syncBuffer{})
+			e := newTracedEnv(b, endpoint, nil, &syncbuf.Buffer{})
 			c := e.addClient(storage.ClientConfidential, withGrants("client_credentials"))
 			b.ResetTimer()
 			benchPost(b, e, c, func() url.Values { return url.Values{"grant_type": {"client_credentials"}} }, func(st int, body string) {
@@ -48,8 +49,8 @@ func BenchmarkTokenTracingRatio(b *testing.B) {
 		c    *testClient
 		took time.Duration
 	}
-	off := &side{e: newTracedEnv(b, "", nil, &syncBuffer{})}
-	on := &side{e: newTracedEnv(b, discardCollector(b), nil, &syncBuffer{})}
+	off := &side{e: newTracedEnv(b, "", nil, &syncbuf.Buffer{})}
+	on := &side{e: newTracedEnv(b, discardCollector(b), nil, &syncbuf.Buffer{})}
 	hc := &http.Client{}
 	form := url.Values{"grant_type": {"client_credentials"}}.Encode()
 	post := func(s *side) {

@@ -14,13 +14,14 @@ import (
 	"github.com/myaccount/myaccount/internal/account"
 	"github.com/myaccount/myaccount/internal/config"
 	"github.com/myaccount/myaccount/internal/server"
+	"github.com/myaccount/myaccount/internal/syncbuf"
 	"github.com/myaccount/myaccount/internal/tracing/tracingtest"
 	"github.com/myaccount/myaccount/storage"
 )
 
 // newTracedEnv is newEnv with tracing.* set and the log kept, so a test can read what the
 // server logged next to what it exported. endpoint "" leaves tracing off.
-func newTracedEnv(t testing.TB, endpoint string, trusted []string, logw *syncBuffer) *testEnv {
+func newTracedEnv(t testing.TB, endpoint string, trusted []string, logw *syncbuf.Buffer) *testEnv {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -115,7 +116,7 @@ func checkTree(t *testing.T, spans []tracingtest.Span, root tracingtest.Span) []
 // log line names the trace.
 func TestTraceExportedToOTLPReceiver(t *testing.T) {
 	rc := tracingtest.New(t)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	e := newTracedEnv(t, rc.URL(), []string{"127.0.0.1/32"}, &logs)
 	if !e.srv.Tracing.Enabled() {
 		t.Fatal("tracing is off with an endpoint configured")
@@ -260,7 +261,7 @@ func TestTraceExportedToOTLPReceiver(t *testing.T) {
 // beneath it.
 func TestJobRunsAreTraces(t *testing.T) {
 	rc := tracingtest.New(t)
-	e := newTracedEnv(t, rc.URL(), nil, &syncBuffer{})
+	e := newTracedEnv(t, rc.URL(), nil, &syncbuf.Buffer{})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { e.srv.RunJobs(ctx); close(done) }()
@@ -291,7 +292,7 @@ func TestJobRunsAreTraces(t *testing.T) {
 // proxy is ignored (a new trace starts), as an X-Request-ID from it is.
 func TestTraceParentOnlyFromTrustedProxies(t *testing.T) {
 	rc := tracingtest.New(t)
-	e := newTracedEnv(t, rc.URL(), []string{"192.0.2.0/24"}, &syncBuffer{})
+	e := newTracedEnv(t, rc.URL(), []string{"192.0.2.0/24"}, &syncbuf.Buffer{})
 	c := e.addClient(storage.ClientConfidential, withGrants("client_credentials"))
 	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
 	if st := tokenRequest(t, e, c, c.Secret, "00-"+traceID+"-00f067aa0ba902b7-01").StatusCode; st != http.StatusOK {
@@ -313,7 +314,7 @@ func TestTraceParentOnlyFromTrustedProxies(t *testing.T) {
 // lines carry no trace id.
 func TestTracingOffExportsNothing(t *testing.T) {
 	rc := tracingtest.New(t)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	e := newTracedEnv(t, "", []string{"127.0.0.1/32"}, &logs)
 	if e.srv.Tracing.Enabled() {
 		t.Fatal("tracing on without an endpoint")
