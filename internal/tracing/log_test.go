@@ -1,28 +1,14 @@
 package tracing
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
-	"sync"
+
+	"github.com/myaccount/myaccount/internal/syncbuf"
 )
 
-type syncLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncLog) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncLog) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncLog is a log the exporter's goroutines write while the test reads it.
+type syncLog struct{ syncbuf.Buffer }
 
 func (s *syncLog) contains(sub string) bool { return strings.Contains(s.String(), sub) }
 
