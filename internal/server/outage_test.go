@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -29,6 +30,14 @@ func (c *loadCounts) add(class string, took time.Duration) {
 	defer c.mu.Unlock()
 	c.byClass[class]++
 	c.slowest = max(c.slowest, took)
+}
+
+// frozen is a copy of the counts so far, for the checks to read while workers still
+// holding this phase add their last answers to it.
+func (c *loadCounts) frozen() *loadCounts {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return &loadCounts{byClass: maps.Clone(c.byClass), slowest: c.slowest}
 }
 
 func (c *loadCounts) String() string {
@@ -117,6 +126,7 @@ func TestPostgresOutageUnderLoad(t *testing.T) {
 		c := &loadCounts{byClass: map[string]int{}}
 		phase.Store(c)
 		time.Sleep(d)
+		c = c.frozen()
 		t.Logf("%-28s %s", name, c)
 		return c
 	}
