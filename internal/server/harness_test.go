@@ -101,6 +101,9 @@ type envOptions struct {
 	localhost bool
 	// logTo also receives the server's log (at DEBUG), for tests that check what it logs.
 	logTo io.Writer
+	// tape records the captcha's randomness; instances of one cluster share one, so a test
+	// answers a captcha whichever instance drew it.
+	tape *randTape
 }
 
 func newEnvWith(t testing.TB, o envOptions) *testEnv {
@@ -153,7 +156,10 @@ func newEnvWith(t testing.TB, o envOptions) *testEnv {
 		}
 		log = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	tape := &randTape{}
+	tape := o.tape
+	if tape == nil {
+		tape = &randTape{}
+	}
 	srv, err := server.New(context.Background(), cfg, log, server.Options{Now: clk.Now, CaptchaRand: tape, WrapStore: o.wrapStore})
 	if err != nil {
 		t.Fatal(err)
