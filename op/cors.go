@@ -11,9 +11,18 @@ import (
 	"github.com/myaccount/myaccount/storage"
 )
 
-// originTTL is how long the set of allowed origins is trusted: a client registered or
-// changed on another instance is honoured within it.
+// originTTL is how long the set of allowed origins is trusted for an origin it holds: the
+// origin of a public client deleted or changed (on any instance, or by the CLI) is still
+// allowed for up to this long. Nothing is lost by that: no endpoint answers a credentialed
+// cross-origin call, and the calls themselves still need the client and its tokens.
 const originTTL = 30 * time.Second
+
+// originMissTTL is how old the set may be when it lacks the origin asked about before it is
+// read again: a browser app registered through any instance (or the CLI, or RFC 7591) is
+// allowed everywhere within this, the client cache's bound, not refused for originTTL on
+// every instance that had read the set before (its first code exchange, seconds after the
+// registration, failed). An origin that is not allowed costs a read at most this often.
+const originMissTTL = time.Second
 
 // corsAllowed decides cross-origin calls to the back-channel endpoints (token, userinfo,
 // introspection, revocation, JWKS, discovery): only from the web origins of the registered
@@ -41,7 +50,9 @@ type originCache struct {
 func (c *originCache) allowed(ctx context.Context, origin string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if now := c.now(); c.origins == nil || now.Sub(c.loaded) > originTTL || now.Before(c.loaded) {
+	now := c.now()
+	age := now.Sub(c.loaded)
+	if c.origins == nil || age > originTTL || now.Before(c.loaded) || (!c.origins[origin] && age > originMissTTL) {
 		clients, err := c.store.ListClients(ctx)
 		if err != nil {
 			return c.origins[origin] // keep the last good set through a database hiccup

@@ -291,16 +291,29 @@ func TestCORSOrigins(t *testing.T) {
 			t.Errorf("corsAllowed(%q) = %v, want %v", tt.origin, got, tt.want)
 		}
 	}
-	// A client registered later is honoured once the cached set is older than originTTL.
+	// A client registered later (here or on another instance) is honoured once the cached
+	// set is older than originMissTTL, not originTTL.
 	if err := st.CreateClient(ctx, &storage.Client{ID: "spa2", Name: "SPA 2", Type: storage.ClientPublic, RedirectURIs: []string{"https://new.example/cb"}}); err != nil {
 		t.Fatal(err)
 	}
 	if corsAllowed(origins, r, "https://new.example") {
-		t.Error("the cache was reread before originTTL")
+		t.Error("the cache was reread before originMissTTL")
 	}
-	c.t = c.t.Add(originTTL + time.Second)
+	c.t = c.t.Add(originMissTTL + time.Millisecond)
 	if !corsAllowed(origins, r, "https://new.example") {
-		t.Error("a new client's origin is not honoured after originTTL")
+		t.Error("a new client's origin is not honoured after originMissTTL")
+	}
+	// A deleted client's origin is allowed until the set is older than originTTL.
+	if err := st.DeleteClient(ctx, "spa2"); err != nil {
+		t.Fatal(err)
+	}
+	c.t = c.t.Add(originMissTTL + time.Millisecond)
+	if !corsAllowed(origins, r, "https://new.example") {
+		t.Error("an origin the set holds made it be read again before originTTL")
+	}
+	c.t = c.t.Add(originTTL)
+	if corsAllowed(origins, r, "https://new.example") {
+		t.Error("a deleted client's origin is still allowed after originTTL")
 	}
 }
 

@@ -794,3 +794,50 @@ func TestClusterDeletedClientStopsWithinTheCacheBound(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// preflight asks instance e whether origin may POST to path cross-origin, and returns the
+// origin it allows ("" for none).
+func preflight(t *testing.T, e *testEnv, path, origin string) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodOptions, e.addr+path, nil)
+	req.Header.Set("Origin", origin)
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.Header.Get("Access-Control-Allow-Origin")
+}
+
+// A browser app registered through one instance (RFC 7591) exchanges its first code from the
+// browser moments later, through any instance: its origin is allowed within the client
+// cache's second everywhere, although both instances were already answering other apps'
+// cross-origin calls from their set of origins.
+func TestClusterNewBrowserAppCORS(t *testing.T) {
+	c := newBalanced(t, pgtest.URL(t), envOptions{configure: registrationEnabled})
+	a, b := c.a, c.b
+	a.addClient(storage.ClientPublic, func(c *storage.Client) { c.RedirectURIs = []string{"https://old.example/cb"} })
+	for _, e := range []*testEnv{a, b} {
+		if got := preflight(t, e, "/oauth/token", "https://old.example"); got != "https://old.example" {
+			t.Fatalf("the existing app's origin on %s: %q", e.addr, got)
+		}
+		if got := preflight(t, e, "/oauth/token", "https://new.example"); got != "" {
+			t.Fatalf("an unregistered origin allowed on %s", e.addr)
+		}
+	}
+	st, _, reg := a.registerReq(http.MethodPost, a.addr+"/connect/register", a.initialToken(1), map[string]any{
+		"client_name": "New SPA", "redirect_uris": []string{"https://new.example/cb"}, "token_endpoint_auth_method": "none",
+		"grant_types": []string{"authorization_code"}, "scope": "openid"})
+	if st != http.StatusCreated {
+		t.Fatalf("register: %d %v", st, reg)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	for _, e := range []*testEnv{a, b} {
+		for _, path := range []string{"/oauth/token", "/userinfo"} {
+			if got := preflight(t, e, path, "https://new.example"); got != "https://new.example" {
+				t.Errorf("a second after its registration, the new app's preflight to %s on %s: allow-origin %q", path, e.addr, got)
+			}
+		}
+	}
+}
