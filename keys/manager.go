@@ -3,7 +3,8 @@
 // together with upcoming and recently retired keys, and rotated manually or on a schedule.
 // Several instances may share one database: every state change is made inside the store's
 // per-row transaction and checks the state it expects, and each instance re-reads the key
-// set after at most Options.CacheTTL.
+// set after at most Options.CacheTTL, or at once (at most every RefreshEvery) when asked
+// about a key id it does not know (HasPublicKey).
 package keys
 
 import (
@@ -39,6 +40,10 @@ const (
 	// we sign, so a retired key outlives everything it signed.
 	DefaultTokenLifetime = 24 * time.Hour
 )
+
+// RefreshEvery bounds how often a key id missing from the copy in memory has the keys read
+// again from the store (HasPublicKey).
+const RefreshEvery = time.Second
 
 // RetireMargin is added (with the cache TTL) to the token lifetime when a key is retired. It
 // covers clock skew between instances, and is small against the cost of publishing a public
@@ -229,6 +234,36 @@ func (m *Manager) PublicKeys(ctx context.Context) ([]jose.JSONWebKey, error) {
 		out = append(out, p.key.pub)
 	}
 	return out, nil
+}
+
+// HasPublicKey reports whether kid is one of the keys PublicKeys returns. A kid missing
+// from the copy in memory has the keys read again from the store first, unless that copy is
+// younger than RefreshEvery: a forced rotation on another instance (or by the CLI) signs with
+// its new key at once, and the tokens it signs must verify here from the first one, not
+// CacheTTL later. A made-up kid costs a read at most every RefreshEvery.
+func (m *Manager) HasPublicKey(ctx context.Context, kid string) (bool, error) {
+	ks, err := m.snapshot(ctx)
+	if err != nil {
+		return false, err
+	}
+	if m.publishes(ks, kid) {
+		return true, nil
+	}
+	if ks, err = m.reloadOlderThan(ctx, RefreshEvery); err != nil {
+		return false, err
+	}
+	return m.publishes(ks, kid), nil
+}
+
+// publishes reports whether kid is in ks's JWKS at this moment.
+func (m *Manager) publishes(ks *keySet, kid string) bool {
+	now := m.opts.Now()
+	for _, p := range ks.published {
+		if p.key.id == kid {
+			return p.deleteAfter == nil || !now.After(*p.deleteAfter)
+		}
+	}
+	return false
 }
 
 // List returns every stored key, sorted by algorithm and creation time, for the CLI.
@@ -669,6 +704,29 @@ func (m *Manager) snapshot(ctx context.Context) (*keySet, error) {
 	prev := m.cache.Load()
 	if m.fresh(prev, m.opts.Now()) {
 		return prev, nil // reloaded by the caller we waited for
+	}
+	ks, err := m.load(ctx, prev)
+	if err != nil {
+		return nil, err
+	}
+	m.cache.Store(ks)
+	return ks, nil
+}
+
+// reloadOlderThan is snapshot for a caller that has a reason to doubt the copy in memory:
+// it reads the keys again unless they were read (by anyone) less than age ago.
+func (m *Manager) reloadOlderThan(ctx context.Context, age time.Duration) (*keySet, error) {
+	select {
+	case m.reload <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("keys: waiting for key reload: %w", ctx.Err())
+	}
+	defer func() { <-m.reload }()
+	prev := m.cache.Load()
+	if prev != nil && prev.gen == m.gen.Load() {
+		if d := m.opts.Now().Sub(prev.loadedAt); d >= 0 && d < age {
+			return prev, nil // read just now, perhaps by the caller we waited for
+		}
 	}
 	ks, err := m.load(ctx, prev)
 	if err != nil {

@@ -451,6 +451,46 @@ func TestOtherInstanceRotationSeenAfterCacheTTL(t *testing.T) {
 	}
 }
 
+// A kid B's copy lacks has B read the keys again, at most every RefreshEvery: A's new key is
+// known to B from its first token, a made-up kid costs a read a second, and B's copy does
+// not otherwise expire before CacheTTL.
+func TestHasPublicKeyRereadsForAnUnknownKid(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	a, b := f.m, f.manager(t, f.mkey)
+	mustEnsure(t, a)
+	mustEnsure(t, b)
+	old := mustSigner(t, b, "ES256").ID()
+	if ok, err := b.HasPublicKey(ctx, old); err != nil || !ok {
+		t.Fatalf("HasPublicKey(the active key) = %v, %v", ok, err)
+	}
+	f.clock.Advance(RefreshEvery)
+	if _, err := a.Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fresh := mustSigner(t, a, "ES256").ID()
+	base := f.store.count("List")
+	if ok, err := b.HasPublicKey(ctx, fresh); err != nil || !ok {
+		t.Fatalf("B does not know the key A just made: %v, %v", ok, err)
+	}
+	if ok, _ := b.HasPublicKey(ctx, old); !ok {
+		t.Fatal("the retired key is no longer published")
+	}
+	for range 10 {
+		if ok, _ := b.HasPublicKey(ctx, "made-up"); ok {
+			t.Fatal("a made-up kid is published")
+		}
+	}
+	if n := f.store.count("List") - base; n != 1 {
+		t.Fatalf("%d store reads for a new kid and ten made-up ones within RefreshEvery, want 1", n)
+	}
+	f.clock.Advance(RefreshEvery)
+	b.HasPublicKey(ctx, "made-up")
+	if n := f.store.count("List") - base; n != 2 {
+		t.Fatalf("%d store reads after RefreshEvery, want 2", n)
+	}
+}
+
 func TestConcurrentRotationsLeaveOneActiveKey(t *testing.T) {
 	f := newFixture(t)
 	mustEnsure(t, f.m)

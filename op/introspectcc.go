@@ -25,7 +25,6 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
-	zop "github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/myaccount/myaccount/keys"
 	"github.com/myaccount/myaccount/storage"
@@ -82,7 +81,7 @@ func (p *Provider) introspectStateless(w http.ResponseWriter, r *http.Request) b
 	}
 	if !known {
 		var ok bool
-		if claims, ok = p.verified.verify(ctx, key, token, p.storage); !ok {
+		if claims, ok = p.verified.verify(ctx, key, token, ownKeySet{p.storage}); !ok {
 			return inactive()
 		}
 	}
@@ -192,12 +191,12 @@ func (v *verifiedTokens) lookup(key [sha256.Size]byte) (*oidc.AccessTokenClaims,
 }
 
 // verify checks token's signature against the published keys and remembers its claims.
-func (v *verifiedTokens) verify(ctx context.Context, key [sha256.Size]byte, token string, st zop.Storage) (*oidc.AccessTokenClaims, bool) {
+func (v *verifiedTokens) verify(ctx context.Context, key [sha256.Size]byte, token string, ks oidc.KeySet) (*oidc.AccessTokenClaims, bool) {
 	jws, err := jose.ParseSignedCompact(token, keys.Algorithms())
 	if err != nil {
 		return nil, false
 	}
-	payload, err := (&zop.OpenIDKeySet{Storage: st}).VerifySignature(ctx, jws)
+	payload, err := ks.VerifySignature(ctx, jws)
 	if err != nil {
 		return nil, false
 	}

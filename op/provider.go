@@ -210,7 +210,7 @@ func New(cfg Config) (*Provider, error) {
 	// which we never sign, is not even parsed.
 	signed := keys.AlgorithmNames()
 	opts = append(opts, zop.WithCORSOptions(&corsOpts), zop.WithLogger(cfg.Logger),
-		zop.WithAccessTokenKeySet(capturingKeySet{&zop.OpenIDKeySet{Storage: st}}),
+		zop.WithAccessTokenKeySet(capturingKeySet{ownKeySet{st}}), zop.WithIDTokenHintKeySet(ownKeySet{st}),
 		zop.WithAccessTokenVerifierOpts(zop.WithSupportedAccessTokenSigningAlgorithms(signed...)),
 		zop.WithIDTokenHintVerifierOpts(zop.WithSupportedIDTokenHintSigningAlgorithms(signed...)))
 	p, err := zop.NewProvider(zcfg, st, zop.StaticIssuer(cfg.Issuer), opts...)

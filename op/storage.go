@@ -22,6 +22,9 @@ import (
 type KeySource interface {
 	Signer(ctx context.Context, alg string) (*keys.Key, error)
 	PublicKeys(ctx context.Context) ([]jose.JSONWebKey, error)
+	// HasPublicKey reports whether kid is published, reading the keys again first when it
+	// is not in the copy in memory (see ownKeySet).
+	HasPublicKey(ctx context.Context, kid string) (bool, error)
 }
 
 // Lifetimes are the default token lifetimes; a client may override some of them.
@@ -409,6 +412,25 @@ func (s *opStorage) KeySet(ctx context.Context) ([]zop.Key, error) {
 		out = append(out, publicKey{k})
 	}
 	return out, nil
+}
+
+// ownKeySet verifies the signatures of our own tokens (access tokens, ID token hints) with
+// the published keys, as the library's OpenIDKeySet does, after asking the key manager about
+// the token's kid: one it does not know has the keys read again (at most every
+// keys.RefreshEvery). A forced rotation signs with the new key at once on the instance that
+// made it; without the second look, every other instance answered its tokens inactive at
+// introspection, 401 at userinfo and "id_token_hint invalid" at end_session until its copy
+// of the keys expired (keys.cache_ttl).
+type ownKeySet struct{ st *opStorage }
+
+func (k ownKeySet) VerifySignature(ctx context.Context, jws *jose.JSONWebSignature) ([]byte, error) {
+	if kid, _ := oidc.GetKeyIDAndAlg(jws); kid != "" {
+		if _, err := k.st.keys.HasPublicKey(ctx, kid); err != nil {
+			noteStoreFailure(ctx, err) // not known to be invalid: see KeySet
+			return nil, fmt.Errorf("key set: %w", err)
+		}
+	}
+	return (&zop.OpenIDKeySet{Storage: k.st}).VerifySignature(ctx, jws)
 }
 
 func (s *opStorage) ValidateJWTProfileScopes(context.Context, string, []string) ([]string, error) {

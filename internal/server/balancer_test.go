@@ -11,6 +11,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -839,5 +840,54 @@ func TestClusterNewBrowserAppCORS(t *testing.T) {
 				t.Errorf("a second after its registration, the new app's preflight to %s on %s: allow-origin %q", path, e.addr, got)
 			}
 		}
+	}
+}
+
+// A forced rotation on A (the CLI's, the admin API's, the console's) signs with the new key
+// at once there. B, whose copy of the keys is not yet due for reloading (keys.cache_ttl),
+// must still take A's new tokens as what they are: live at introspection and userinfo, a
+// valid id_token_hint at end_session; and then publish the key in its JWKS too.
+func TestClusterForcedRotationVerifiedEverywhere(t *testing.T) {
+	c := newBalanced(t, pgtest.URL(t), envOptions{configure: func(c *config.Config) {
+		c.Keys.CacheTTL = config.Duration(keys.DefaultCacheTTL)
+	}})
+	a, b := c.a, c.b
+	ctx := context.Background()
+	a.clock.Advance(0) // B's copy of the keys, loaded at its start, stays fresh for 30 s
+	a.addUser("ada@example.com")
+	cl := a.addClient(storage.ClientConfidential, firstParty, withGrants("client_credentials", "authorization_code", "refresh_token"))
+	if !b.introspectActive(cl, ccToken(t, a, cl)) {
+		t.Fatal("a token of A's inactive on B before the rotation")
+	}
+	before := jwksKids(t, b.addr)
+	if _, err := a.srv.Keys.Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a.clock.Advance(2 * time.Second)
+
+	cc := ccToken(t, a, cl)
+	if kid := jwtHeader(t, cc)["kid"]; slices.Contains(before, kid.(string)) {
+		t.Fatalf("A signs with %v, a key from before the rotation", kid)
+	}
+	if !b.introspectActive(cl, cc) {
+		t.Error("a machine token A signed with its new key is inactive on B")
+	}
+	browserA := c.pinned(a)
+	onA := context.WithValue(ctx, oauth2.HTTPClient, &http.Client{Transport: browserA.c.Transport})
+	tok := a.tokens(onA, browserA, cl, "ada@example.com")
+	if kid := jwtHeader(t, tok.AccessToken)["kid"]; slices.Contains(before, kid.(string)) {
+		t.Fatalf("A signs with %v, a key from before the rotation", kid)
+	}
+	if !b.userTokenLive(cl, tok.AccessToken) {
+		t.Error("a person's token A signed with its new key is not live on B")
+	}
+	idt, _ := tok.Extra("id_token").(string)
+	p := c.pinned(b, browserA).get(b.issuer + "/end_session?" + url.Values{"id_token_hint": {idt},
+		"post_logout_redirect_uri": {cl.c.PostLogoutRedirectURIs[0]}}.Encode())
+	if loc := p.header.Get("Location"); !strings.HasPrefix(loc, cl.c.PostLogoutRedirectURIs[0]) {
+		t.Errorf("end_session on B with A's new ID token: %d, Location %q\n%.400s", p.status, loc, p.body)
+	}
+	if after := jwksKids(t, b.addr); !slices.Contains(after, jwtHeader(t, cc)["kid"].(string)) {
+		t.Errorf("B's JWKS lacks the key it verified A's tokens with: %v", after)
 	}
 }
