@@ -17,6 +17,8 @@ type fakeStore struct {
 	mu    sync.Mutex
 	keys  map[string]*storage.SigningKey
 	calls map[string]int
+	// listErr, when set, is what ListSigningKeys answers.
+	listErr error
 }
 
 func newFakeStore() *fakeStore {
@@ -47,6 +49,9 @@ func (s *fakeStore) CreateSigningKey(ctx context.Context, k *storage.SigningKey)
 
 func (s *fakeStore) ListSigningKeys(ctx context.Context) ([]*storage.SigningKey, error) {
 	defer s.enter("List")()
+	if s.listErr != nil {
+		return nil, s.listErr
+	}
 	out := make([]*storage.SigningKey, 0, len(s.keys))
 	for _, k := range s.keys {
 		out = append(out, cloneKey(k))

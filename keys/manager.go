@@ -225,6 +225,11 @@ func (m *Manager) PublicKeys(ctx context.Context) ([]jose.JSONWebKey, error) {
 	if err != nil {
 		return nil, err
 	}
+	return m.publicOf(ks), nil
+}
+
+// publicOf is ks's JWKS at this moment.
+func (m *Manager) publicOf(ks *keySet) []jose.JSONWebKey {
 	now := m.opts.Now()
 	out := make([]jose.JSONWebKey, 0, len(ks.published))
 	for _, p := range ks.published {
@@ -233,7 +238,29 @@ func (m *Manager) PublicKeys(ctx context.Context) ([]jose.JSONWebKey, error) {
 		}
 		out = append(out, p.key.pub)
 	}
-	return out, nil
+	return out
+}
+
+// PublishedKeys is PublicKeys for the JWKS endpoint: from a copy read less than
+// RefreshEvery ago. A relying party that meets a kid it does not know fetches the JWKS
+// again, and behind a load balancer not necessarily from the instance that signed: after a
+// forced rotation there, this instance must publish the new key within a second, not
+// CacheTTL. While another caller is reading the keys, or when the read fails, the copy is
+// served as PublicKeys would serve it, so a slow or failing database holds up one JWKS
+// request a second, not every one.
+func (m *Manager) PublishedKeys(ctx context.Context) ([]jose.JSONWebKey, error) {
+	if ks := m.cache.Load(); !m.youngerThan(ks, RefreshEvery) {
+		select {
+		case m.reload <- struct{}{}:
+			ks, err := m.reloadHeld(ctx, RefreshEvery)
+			<-m.reload
+			if err == nil {
+				return m.publicOf(ks), nil
+			}
+		default: // being read by another caller
+		}
+	}
+	return m.PublicKeys(ctx)
 }
 
 // HasPublicKey reports whether kid is one of the keys PublicKeys returns. A kid missing
@@ -722,11 +749,23 @@ func (m *Manager) reloadOlderThan(ctx context.Context, age time.Duration) (*keyS
 		return nil, fmt.Errorf("keys: waiting for key reload: %w", ctx.Err())
 	}
 	defer func() { <-m.reload }()
+	return m.reloadHeld(ctx, age)
+}
+
+// youngerThan reports whether ks is current and was read less than age ago.
+func (m *Manager) youngerThan(ks *keySet, age time.Duration) bool {
+	if ks == nil || ks.gen != m.gen.Load() {
+		return false
+	}
+	d := m.opts.Now().Sub(ks.loadedAt)
+	return d >= 0 && d < age
+}
+
+// reloadHeld is reloadOlderThan for a caller that holds m.reload.
+func (m *Manager) reloadHeld(ctx context.Context, age time.Duration) (*keySet, error) {
 	prev := m.cache.Load()
-	if prev != nil && prev.gen == m.gen.Load() {
-		if d := m.opts.Now().Sub(prev.loadedAt); d >= 0 && d < age {
-			return prev, nil // read just now, perhaps by the caller we waited for
-		}
+	if m.youngerThan(prev, age) {
+		return prev, nil // read just now, perhaps by the caller we waited for
 	}
 	ks, err := m.load(ctx, prev)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -489,6 +490,59 @@ func TestHasPublicKeyRereadsForAnUnknownKid(t *testing.T) {
 	if n := f.store.count("List") - base; n != 2 {
 		t.Fatalf("%d store reads after RefreshEvery, want 2", n)
 	}
+}
+
+// The JWKS is read from a copy at most RefreshEvery old; a failing or busy read serves the
+// copy instead of an error or a wait.
+func TestPublishedKeysAtMostASecondOld(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	a, b := f.m, f.manager(t, f.mkey)
+	mustEnsure(t, a)
+	mustEnsure(t, b)
+	kids := func() []string {
+		t.Helper()
+		pub, err := b.PublishedKeys(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, k := range pub {
+			out = append(out, k.KeyID)
+		}
+		return out
+	}
+	if _, err := a.Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fresh := mustSigner(t, a, "ES256").ID()
+	base := f.store.count("List")
+	if slices.Contains(kids(), fresh) {
+		t.Fatal("B read the keys again within RefreshEvery of its last read")
+	}
+	f.clock.Advance(RefreshEvery)
+	for range 5 {
+		if !slices.Contains(kids(), fresh) {
+			t.Fatal("B does not publish A's new key RefreshEvery after its last read")
+		}
+	}
+	if n := f.store.count("List") - base; n != 1 {
+		t.Fatalf("%d store reads, want 1", n)
+	}
+
+	// A failing read, then a busy one: the copy, no error, no wait.
+	f.clock.Advance(RefreshEvery)
+	f.store.mu.Lock()
+	f.store.listErr = errors.New("database down")
+	f.store.mu.Unlock()
+	if !slices.Contains(kids(), fresh) {
+		t.Fatal("a failed read lost the copy")
+	}
+	b.reload <- struct{}{}
+	if !slices.Contains(kids(), fresh) {
+		t.Fatal("a read under way elsewhere lost the copy")
+	}
+	<-b.reload
 }
 
 func TestConcurrentRotationsLeaveOneActiveKey(t *testing.T) {

@@ -100,8 +100,10 @@ func serveStatic(w http.ResponseWriter, r *http.Request, d *staticDoc) {
 
 // serveJWKS answers from the bytes of the current key set, rebuilt only when the set
 // changes (a rotation): the keys are in memory already, only the JSON was made per request.
+// The set is at most a second old (keys.Manager.PublishedKeys): a key another instance made
+// by a forced rotation, and signs with already, is published here too.
 func (p *Provider) serveJWKS(w http.ResponseWriter, r *http.Request) bool {
-	keys, err := p.cfg.Keys.PublicKeys(r.Context())
+	keys, err := p.cfg.Keys.PublishedKeys(r.Context())
 	if err != nil {
 		return false // the library answers (and the fault mapping with it)
 	}

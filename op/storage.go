@@ -22,6 +22,8 @@ import (
 type KeySource interface {
 	Signer(ctx context.Context, alg string) (*keys.Key, error)
 	PublicKeys(ctx context.Context) ([]jose.JSONWebKey, error)
+	// PublishedKeys is PublicKeys for the JWKS, from a copy at most a second old.
+	PublishedKeys(ctx context.Context) ([]jose.JSONWebKey, error)
 	// HasPublicKey reports whether kid is published, reading the keys again first when it
 	// is not in the copy in memory (see ownKeySet).
 	HasPublicKey(ctx context.Context, kid string) (bool, error)

@@ -151,7 +151,8 @@ type Keys struct {
 	// period (5 minutes) plus CacheTTL.
 	Prepublish Duration `yaml:"prepublish"`
 	// CacheTTL is how long an instance trusts its in-memory copy of the signing keys: a key
-	// rotated on another instance is used and served here within this time.
+	// rotated on another instance signs here within this time (it is published, and its
+	// tokens accepted, within a second: keys.RefreshEvery).
 	CacheTTL Duration `yaml:"cache_ttl"`
 	// OpenSSL is how RS256 signatures are made: "auto" through the system's OpenSSL 3
 	// libcrypto when it loads (about three times faster than Go), falling back to Go's

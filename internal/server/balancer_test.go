@@ -891,3 +891,31 @@ func TestClusterForcedRotationVerifiedEverywhere(t *testing.T) {
 		t.Errorf("B's JWKS lacks the key it verified A's tokens with: %v", after)
 	}
 }
+
+// After a forced rotation on A, a relying party verifying A's new ID token may fetch the JWKS
+// from B (go-oidc fetches again on an unknown kid, and the balancer picks the instance): B
+// must publish the new key within a second, not keys.cache_ttl.
+func TestClusterForcedRotationPublishedEverywhere(t *testing.T) {
+	c := newBalanced(t, pgtest.URL(t), envOptions{configure: func(c *config.Config) {
+		c.Keys.CacheTTL = config.Duration(keys.DefaultCacheTTL)
+	}})
+	a, b := c.a, c.b
+	ctx := context.Background()
+	a.clock.Advance(0)
+	a.addUser("ada@example.com")
+	cl := a.addClient(storage.ClientConfidential, firstParty)
+	jwksKids(t, b.addr) // B has served the JWKS from its copy of the keys
+	if _, err := a.srv.Keys.Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a.clock.Advance(2 * time.Second)
+	browserA := c.pinned(a)
+	onA := context.WithValue(ctx, oauth2.HTTPClient, &http.Client{Transport: browserA.c.Transport})
+	tok := a.tokens(onA, browserA, cl, "ada@example.com")
+	idt, _ := tok.Extra("id_token").(string)
+	ks := gooidc.NewRemoteKeySet(ctx, b.addr+"/keys")
+	v := gooidc.NewVerifier(a.issuer, ks, &gooidc.Config{ClientID: cl.ID})
+	if _, err := v.Verify(ctx, idt); err != nil {
+		t.Errorf("A's new ID token against B's JWKS two seconds after the rotation: %v", err)
+	}
+}
