@@ -61,9 +61,9 @@ func (l *balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	l.served = append(l.served, fmt.Sprintf("%c %s %s", to, r.Method, r.URL.Path))
 	target := l.backends[to]
 	l.mu.Unlock()
-	p := &httputil.ReverseProxy{Director: func(out *http.Request) {
-		// Host stays the issuer's, as a load balancer keeps it.
-		out.URL.Scheme, out.URL.Host = target.Scheme, target.Host
+	p := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		pr.SetURL(target)
+		pr.Out.Host = pr.In.Host // the issuer's, as a load balancer keeps it
 	}}
 	p.ServeHTTP(w, r)
 }
