@@ -54,8 +54,11 @@ func TestParallelWrongPasswordsLockOnce(t *testing.T) {
 			}
 			close(start)
 			wg.Wait()
-			if results["invalid"] != threshold-1 || results["invalid"]+results["locked"]+results["throttled"] != n {
-				t.Errorf("results %v: want %d invalid, the rest locked or throttled", results, threshold-1)
+			// At most threshold-1 are told "wrong password": the attempt at the threshold locks,
+			// and one counted below it may still find that lock before its check (count looks
+			// again), so fewer is right too. Counted after the check, 13 of 30 got through.
+			if results["invalid"] > threshold-1 || results["locked"] == 0 || results["invalid"]+results["locked"]+results["throttled"] != n {
+				t.Errorf("results %v: want at most %d invalid, the rest locked or throttled", results, threshold-1)
 			}
 			if level, _, err := db.GetCounter(t.Context(), "pwlocklevel:"+email); err != nil || level != 1 {
 				t.Errorf("lock level %d, %v after one burst, want 1", level, err)
