@@ -158,14 +158,10 @@ func (s *Service) Start(ctx context.Context, st Start) (*storage.Session, string
 	}
 	err := s.Store.InTx(ctx, func(tx storage.Store) error {
 		if st.Replaces != nil {
-			// The browser's previous session ends: its clients hear of it like of a sign-out.
-			err := tx.RevokeSession(ctx, st.Replaces.ID, now)
-			if err != nil && !errors.Is(err, storage.ErrNotFound) {
-				return fmt.Errorf("revoke previous session: %w", err)
-			} else if err == nil {
-				if err := Tell(ctx, s.Notifier, tx, Ended{UserID: st.Replaces.UserID, Sessions: []string{st.Replaces.ID}}); err != nil {
-					return err
-				}
+			// The browser's previous session ends: its clients hear of it like of a sign-out
+			// (unless a sign-out ended it since the browser's cookie was read, and told them).
+			if _, err := endOne(ctx, tx, s.Notifier, st.Replaces.ID, now); err != nil {
+				return fmt.Errorf("end previous session: %w", err)
 			}
 		}
 		if err := tx.CreateSession(ctx, sess); err != nil {
@@ -226,24 +222,11 @@ func (s *Service) Resolve(ctx context.Context, token string) (*storage.Session, 
 // in the same transaction; ending it again is no error. An error ended nothing.
 func (s *Service) End(ctx context.Context, sessionID string) error {
 	now := s.now()
-	told := false
+	var told bool
 	err := s.Store.InTx(ctx, func(tx storage.Store) error {
-		told = false // a retried transaction starts again
-		sess, err := tx.GetSession(ctx, sessionID)
-		if err != nil {
-			return err
-		}
-		if sess.RevokedAt != nil {
-			// Ended already, and its clients told with it (a retry whose answer was lost, a
-			// sign-out after sign-out everywhere): telling them again would send a second
-			// logout token for the same session.
-			return nil
-		}
-		if err := tx.RevokeSession(ctx, sessionID, now); err != nil {
-			return err
-		}
-		told = true
-		return Tell(ctx, s.Notifier, tx, Ended{UserID: sess.UserID, Sessions: []string{sessionID}})
+		var err error
+		told, err = endOne(ctx, tx, s.Notifier, sessionID, now) // reset: a retried transaction starts again
+		return err
 	})
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil
@@ -306,14 +289,10 @@ func (s *Service) EndExpired(ctx context.Context) (int, error) {
 		}
 		for _, sess := range batch {
 			// Revoked with its tokens queued, or neither: the revocation is what lets the
-			// sweep delete it.
+			// sweep delete it. One gone or ended (and told) since the batch was read is left.
 			err := s.Store.InTx(ctx, func(tx storage.Store) error {
-				if err := tx.RevokeSession(ctx, sess.ID, now); errors.Is(err, storage.ErrNotFound) {
-					return nil // gone meanwhile
-				} else if err != nil {
-					return err
-				}
-				return Tell(ctx, s.Notifier, tx, Ended{UserID: sess.UserID, Sessions: []string{sess.ID}})
+				_, err := endOne(ctx, tx, s.Notifier, sess.ID, now)
+				return err
 			})
 			if err != nil {
 				if n > 0 {
@@ -330,6 +309,29 @@ func (s *Service) EndExpired(ctx context.Context) (int, error) {
 			return n, nil
 		}
 	}
+}
+
+// endOne revokes the session id through tx and queues its clients' logout tokens (Tell), and
+// reports whether it did. A session gone, or ended already (its clients told then: a retry
+// whose answer was lost, a sign-out after sign-out everywhere, or one since the caller read
+// it), is left as it is: revoking it again succeeds, and telling again would send a second
+// logout token for the same session.
+func endOne(ctx context.Context, tx storage.Store, n Notifier, id string, now time.Time) (bool, error) {
+	sess, err := tx.GetSession(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return false, nil
+	} else if err != nil {
+		return false, fmt.Errorf("read session: %w", err)
+	}
+	if sess.RevokedAt != nil {
+		return false, nil
+	}
+	if err := tx.RevokeSession(ctx, id, now); errors.Is(err, storage.ErrNotFound) {
+		return false, nil
+	} else if err != nil {
+		return false, fmt.Errorf("revoke session: %w", err)
+	}
+	return true, Tell(ctx, n, tx, Ended{UserID: sess.UserID, Sessions: []string{id}})
 }
 
 // Live reports whether the session is neither revoked nor expired at now.
