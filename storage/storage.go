@@ -621,6 +621,8 @@ type SessionStore interface {
 	CreateSession(ctx context.Context, s *Session) error
 	// GetSessionByTokenHash returns live sessions only (not revoked, not expired).
 	GetSessionByTokenHash(ctx context.Context, tokenHash string, now time.Time) (*Session, error)
+	// GetSession returns the session whatever its state; in a transaction it locks the row
+	// until the commit, so a revocation decided on what it read is not raced by another.
 	GetSession(ctx context.Context, id string) (*Session, error)
 	TouchSession(ctx context.Context, id string, now time.Time) error
 	RevokeSession(ctx context.Context, id string, now time.Time) error

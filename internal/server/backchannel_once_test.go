@@ -6,7 +6,9 @@ import (
 	"time"
 
 	"github.com/myaccount/myaccount/internal/sessions"
+	"github.com/myaccount/myaccount/keys"
 	"github.com/myaccount/myaccount/storage/faultstore"
+	"github.com/myaccount/myaccount/storage/postgres/pgtest"
 )
 
 // TestBackchannelTellsOnceWhenEndedMeanwhile: a session that another sign-out ended (and
@@ -72,5 +74,34 @@ func (rp *logoutRP) untoldAgain(t *testing.T) {
 	case id := <-rp.arrived:
 		t.Errorf("a second logout token for the same session reached %s", id)
 	case <-time.After(time.Second):
+	}
+}
+
+// TestBackchannelConcurrentSignOutsTellOncePostgres: two sign-outs of one session at once
+// (the browser's sign-out page and an RP's end_session; a double submit) queue one logout
+// token between them. On PostgreSQL, under READ COMMITTED, both read the session live before
+// either revoked it; the second revocation waited for the first's row lock, then succeeded
+// (it keeps the first time), and each queued a token.
+func TestBackchannelConcurrentSignOutsTellOncePostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs PostgreSQL")
+	}
+	t.Parallel()
+	f := newBCFault(t, map[string]string{"MYACCOUNT_DATABASE_URL": pgtest.URL(t), "MYACCOUNT_MASTER_KEY": keys.NewMasterKey()})
+	ctx := context.Background()
+	// Each has read the session when the other revokes it.
+	f.fs.Add(faultstore.Rule{Method: "RevokeSession", Times: 2, Delay: 300 * time.Millisecond})
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() { errs <- f.e.srv.Sessions.End(ctx, f.sid) }()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := f.rp.await(1)
+	if len(got[f.c.ID]) != 1 || got[f.c.ID][0].SID != f.sid {
+		t.Fatalf("two sign-outs at once: %v, want one token with sid %q", got, f.sid)
 	}
 }

@@ -645,7 +645,7 @@ func newQueries(d Dialect) *queries {
 		users:    newUserSQL(rb, d.ForUpdate),
 		clients:  newClientSQL(rb, d.ForUpdate),
 		authReqs: newAuthRequestSQL(rb),
-		sessions: newSessionSQL(rb),
+		sessions: newSessionSQL(rb, d.ForUpdate),
 		tokens:   newTokenSQL(rb),
 		consents: newConsentSQL(rb),
 		keys:     newKeySQL(rb, d.ForUpdate),

@@ -12,14 +12,16 @@ const sessionColumns = `id, token_hash, user_id, auth_time, amr, acr, user_agent
 	created_at, last_seen_at, expires_at, revoked_at`
 
 type sessionSQL struct {
-	insert, get, getLive, touch, revoke, list, revokeUser, expired string
+	insert, get, getForUpdate, getLive, touch, revoke, list, revokeUser, expired string
 }
 
-func newSessionSQL(rb func(string) string) sessionSQL {
+func newSessionSQL(rb func(string) string, forUpdate string) sessionSQL {
+	const get = `SELECT ` + sessionColumns + ` FROM sessions WHERE id = ?`
 	return sessionSQL{
 		insert: rb(`INSERT INTO sessions (` + sessionColumns + `)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-		get: rb(`SELECT ` + sessionColumns + ` FROM sessions WHERE id = ?`),
+		get:          rb(get),
+		getForUpdate: rb(get + forUpdate),
 		getLive: rb(`SELECT ` + sessionColumns + ` FROM sessions
 			WHERE token_hash = ? AND revoked_at IS NULL AND expires_at > ?`),
 		touch: rb(`UPDATE sessions SET last_seen_at = ? WHERE id = ?`),
@@ -82,9 +84,16 @@ func (d *DB) GetSessionByTokenHash(ctx context.Context, tokenHash string, now ti
 	return s, d.wrap(err, "get session by token")
 }
 
-// GetSession returns the session by id whatever its state.
+// GetSession returns the session by id whatever its state. In a transaction it locks the
+// row until the commit (PostgreSQL: FOR UPDATE; SQLite serialises writers anyway), so that
+// what is decided on it holds: two sign-outs of one session at once both read it live, and
+// both told its clients (sessions.End tells only when it finds the session live).
 func (d *DB) GetSession(ctx context.Context, id string) (*storage.Session, error) {
-	s, err := d.getSession(ctx, d.q.sessions.get, id)
+	q := d.q.sessions.get
+	if d.tx != nil {
+		q = d.q.sessions.getForUpdate
+	}
+	s, err := d.getSession(ctx, q, id)
 	return s, d.wrap(err, "get session %q", id)
 }
 
