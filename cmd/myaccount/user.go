@@ -550,7 +550,10 @@ func (n *cliNotifier) SessionsEnded(ctx context.Context, tx storage.Store, ended
 	}
 	bn, err := server.BackchannelNotifier(ctx, n.cfg, tx, n.log)
 	if err != nil {
-		return err // the sign-out fails with it
+		// The sign-out fails with it, and changes nothing: say how to run it so that it can
+		// tell the clients.
+		return fmt.Errorf("%w (the logout tokens of this sign-out are queued sealed under the "+
+			"master key: run the command with the server's MYACCOUNT_MASTER_KEY or MYACCOUNT_MASTER_KEY_FILE)", err)
 	}
 	return bn.SessionsEnded(ctx, tx, ended)
 }
