@@ -277,8 +277,8 @@ const expiredBatch = 500
 // sqlstore.UntoldSessionRetention). A session whose tokens could not be queued is left
 // unrevoked and the run stops; the next run tells it. Without a Notifier there is no one to
 // tell and expired sessions are only revoked. It returns how many sessions it ended. An idle
-// session is told when it expires (or when the browser signs in again), not when it falls
-// idle.
+// session is told when it expires, not when it falls idle (nor when its browser signs in
+// again: Resolve finds no session there, so the new one replaces none).
 func (s *Service) EndExpired(ctx context.Context) (int, error) {
 	now := s.now()
 	n := 0
