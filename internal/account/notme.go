@@ -81,6 +81,7 @@ func (s *Service) NotMe(ctx context.Context, token string, m Meta) (*NotMeResult
 	}
 	res := &NotMeResult{}
 	err = s.Store.InTx(ctx, func(tx storage.Store) error {
+		*res = NotMeResult{} // a retried transaction starts again
 		now := s.now()
 		t, err := tx.ConsumeOneTimeToken(ctx, secret.HashToken(token), storage.TokenNotMe, now)
 		if err != nil {
