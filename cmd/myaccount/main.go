@@ -47,6 +47,8 @@ type env struct {
 	stdout io.Writer
 	stderr io.Writer
 	getenv func(string) string
+	// environ lists the environment (os.Environ); nil: nothing to list.
+	environ func() []string
 }
 
 func main() {
@@ -55,7 +57,7 @@ func main() {
 	// After the first signal starts the graceful shutdown, restore the default handling so
 	// a second one ends the process at once instead of being swallowed.
 	go func() { <-ctx.Done(); stop() }()
-	e := env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
+	e := env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, environ: os.Environ}
 	err := run(ctx, e, os.Args[1:])
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "myaccount:", err)

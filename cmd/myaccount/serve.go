@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"runtime/debug"
 
+	"github.com/myaccount/myaccount/internal/config"
 	"github.com/myaccount/myaccount/internal/requestid"
 	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/internal/server"
@@ -25,6 +26,11 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	log := requestid.Logger(newLogger(e.stderr, cfg))
 	// zitadel/oidc logs through the default logger.
 	slog.SetDefault(log)
+	if e.environ != nil {
+		for _, name := range config.UnknownEnv(e.environ()) {
+			log.Warn("environment variable ignored: no setting has this name (misspelt?)", "name", name)
+		}
+	}
 	srv, err := server.New(ctx, cfg, log, server.Options{})
 	if err != nil {
 		return err

@@ -662,3 +662,25 @@ func (c *Config) MasterKeyBytes() ([]byte, error) {
 func (c *Config) GeneratedMasterKeyPath() string {
 	return filepath.Join(c.DataDir, "master.key")
 }
+
+// testSuiteEnv are MYACCOUNT_* variables the test suite reads (never the server).
+var testSuiteEnv = map[string]bool{"MYACCOUNT_TEST_POSTGRES_URL": true, "MYACCOUNT_ARTIFACTS": true, "MYACCOUNT_CRASH_TEST_BIN": true}
+
+// UnknownEnv returns the MYACCOUNT_* names in environ (os.Environ's form, NAME=value) that no
+// setting reads, sorted: a misspelt variable is otherwise silently ignored, while a misspelt
+// key in the file stops the server.
+func UnknownEnv(environ []string) []string {
+	known := make(map[string]bool, len(envVars))
+	for _, e := range envVars {
+		known[e.name] = true
+	}
+	var out []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "MYACCOUNT_") && !known[name] && !testSuiteEnv[name] && !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
