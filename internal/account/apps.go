@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/myaccount/myaccount/internal/sessions"
 	"github.com/myaccount/myaccount/storage"
 )
 
@@ -119,17 +120,34 @@ func (s *Service) RemoveAppAccess(ctx context.Context, userID, clientID string, 
 		return ErrNoSuchApp
 	}
 	err = s.Store.InTx(ctx, func(tx storage.Store) error {
+		// The app's live grants, read before they are revoked: the app is told, in this
+		// transaction, that the person signed out of it (back-channel logout), so its own
+		// sessions of the person end with its access instead of running on.
+		all, err := tx.ListGrants(ctx, userID)
+		if err != nil {
+			return err
+		}
+		var theirs []*storage.Grant
+		for _, g := range all {
+			if g.ClientID == clientID && g.RevokedAt == nil {
+				theirs = append(theirs, g)
+			}
+		}
 		if err := tx.DeleteConsent(ctx, userID, clientID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return err
 		}
 		if err := tx.RevokeUserClientGrants(ctx, userID, clientID, s.now()); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return err
 		}
-		return nil
+		if len(theirs) == 0 {
+			return nil
+		}
+		return sessions.Tell(ctx, s.SignedOut, tx, sessions.Ended{UserID: userID, Everything: true, Grants: theirs})
 	})
 	if err != nil {
 		return fmt.Errorf("remove access of client %q: %w", clientID, err)
 	}
+	sessions.Told(s.SignedOut)
 	m.ClientID = clientID
 	s.audit(ctx, userID, "app_access_removed", m, clientID)
 	return nil
