@@ -99,6 +99,10 @@ type Manager struct {
 	// reload is a one-slot semaphore (a mutex that honours ctx) so that only one caller
 	// reads the store when the cache expires; the others wait for its result.
 	reload chan struct{}
+	// failedAt and failed are the last failed read of reloadHeld and its error, so that a
+	// failing store is asked at most every RefreshEvery too; guarded by reload.
+	failedAt time.Time
+	failed   error
 	// admin serialises this instance's own Ensure, Rotate, RotateIfDue and Prune calls.
 	admin sync.Mutex
 }
@@ -767,10 +771,17 @@ func (m *Manager) reloadHeld(ctx context.Context, age time.Duration) (*keySet, e
 	if m.youngerThan(prev, age) {
 		return prev, nil // read just now, perhaps by the caller we waited for
 	}
+	if d := m.opts.Now().Sub(m.failedAt); m.failed != nil && d >= 0 && d < age {
+		return nil, m.failed // failed just now: a made-up kid must not make every request ask again
+	}
 	ks, err := m.load(ctx, prev)
 	if err != nil {
+		if ctx.Err() == nil { // not this caller's own ending, which says nothing of the store
+			m.failedAt, m.failed = m.opts.Now(), err
+		}
 		return nil, err
 	}
+	m.failed = nil
 	m.cache.Store(ks)
 	return ks, nil
 }

@@ -889,3 +889,53 @@ func TestSupported(t *testing.T) {
 		}
 	}
 }
+
+// A failing store is asked at most once every RefreshEvery, however many made-up kids and
+// JWKS requests come, one after the other or at once: a failed read counts as a read for
+// the bound. The answer for an unknown kid meanwhile is the failure (the caller's 503), not
+// "not published".
+func TestFailedRereadIsBoundedToo(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	b := f.manager(t, f.mkey)
+	mustEnsure(t, f.m)
+	mustEnsure(t, b)
+	f.clock.Advance(RefreshEvery)
+	f.store.mu.Lock()
+	f.store.listErr = errors.New("database down")
+	f.store.mu.Unlock()
+	base := f.store.count("List")
+	for range 10 {
+		if ok, err := b.HasPublicKey(ctx, "made-up"); err == nil || ok {
+			t.Fatalf("HasPublicKey(made-up) with the store down = %v, %v; want the failure", ok, err)
+		}
+		if _, err := b.PublishedKeys(ctx); err != nil {
+			t.Fatalf("PublishedKeys with the store down: %v, want the copy", err)
+		}
+	}
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			if ok, err := b.HasPublicKey(ctx, "made-up"); err == nil || ok {
+				t.Errorf("HasPublicKey(made-up) with the store down = %v, %v; want the failure", ok, err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := f.store.count("List") - base; n != 1 {
+		t.Fatalf("%d reads of a failing store within RefreshEvery, want 1", n)
+	}
+	f.clock.Advance(RefreshEvery)
+	b.HasPublicKey(ctx, "made-up")
+	if n := f.store.count("List") - base; n != 2 {
+		t.Fatalf("%d reads of a failing store after RefreshEvery, want 2", n)
+	}
+	// Back up: the next read after the bound succeeds.
+	f.store.mu.Lock()
+	f.store.listErr = nil
+	f.store.mu.Unlock()
+	f.clock.Advance(RefreshEvery)
+	if ok, err := b.HasPublicKey(ctx, "made-up"); err != nil || ok {
+		t.Fatalf("HasPublicKey(made-up) with the store back = %v, %v", ok, err)
+	}
+}
