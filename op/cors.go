@@ -37,7 +37,11 @@ func corsAllowed(origins *originCache, r *http.Request, origin string) bool {
 	return origins.allowed(r.Context(), origin)
 }
 
-// originCache holds the allowed origins, read from the clients at most every originTTL.
+// originCache holds the allowed origins, read from the clients at most every originTTL, or
+// every originMissTTL for an origin the set lacks. One caller reads at a time, outside the
+// lock: an origin the set holds is answered from it meanwhile, and a failed read is not
+// tried again before originMissTTL either, so that origins anyone can make up cost at most a
+// read that often, the database up or down, and never hold up the apps that are registered.
 type originCache struct {
 	store storage.Store
 	now   func() time.Time
@@ -45,32 +49,65 @@ type originCache struct {
 	mu      sync.Mutex
 	loaded  time.Time
 	origins map[string]bool
+	failed  time.Time     // the last read that failed (zero when the last one did not)
+	reading chan struct{} // closed when the read under way ends; nil when none is
 }
 
 func (c *originCache) allowed(ctx context.Context, origin string) bool {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	now := c.now()
 	age := now.Sub(c.loaded)
-	if c.origins == nil || age > originTTL || now.Before(c.loaded) || (!c.origins[origin] && age > originMissTTL) {
-		clients, err := c.store.ListClients(ctx)
-		if err != nil {
-			return c.origins[origin] // keep the last good set through a database hiccup
-		}
-		set := map[string]bool{}
-		for _, cl := range clients {
-			if cl.Type != storage.ClientPublic {
-				continue
-			}
-			for _, uri := range cl.RedirectURIs {
-				if o := webOrigin(uri); o != "" {
-					set[o] = true
-				}
-			}
-		}
-		c.origins, c.loaded = set, now
+	held := c.origins[origin]
+	expired := c.origins == nil || age > originTTL || now.Before(c.loaded)
+	if !expired && (held || age <= originMissTTL) {
+		c.mu.Unlock()
+		return held
 	}
-	return c.origins[origin]
+	if d := now.Sub(c.failed); !c.failed.IsZero() && d >= 0 && d <= originMissTTL {
+		c.mu.Unlock()
+		return held // keep the last good set through a database hiccup
+	}
+	if reading := c.reading; reading != nil {
+		c.mu.Unlock() // an origin the set holds was answered above: this one waits for the read
+		select {
+		case <-reading:
+		case <-ctx.Done():
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.origins[origin]
+	}
+	reading := make(chan struct{})
+	c.reading = reading
+	c.mu.Unlock()
+	defer func() { // last, and even if the read panics: the waiters go on
+		c.mu.Lock()
+		c.reading = nil
+		c.mu.Unlock()
+		close(reading)
+	}()
+	clients, err := c.store.ListClients(ctx)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil {
+		if ctx.Err() == nil { // not this caller's own ending, which says nothing of the store
+			c.failed = now
+		}
+		return c.origins[origin]
+	}
+	set := map[string]bool{}
+	for _, cl := range clients {
+		if cl.Type != storage.ClientPublic {
+			continue
+		}
+		for _, uri := range cl.RedirectURIs {
+			if o := webOrigin(uri); o != "" {
+				set[o] = true
+			}
+		}
+	}
+	c.origins, c.loaded, c.failed = set, now, time.Time{}
+	return set[origin]
 }
 
 // webOrigin is the origin (scheme://host[:port]) of an http(s) URI, "" for anything else.
