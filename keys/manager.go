@@ -99,10 +99,15 @@ type Manager struct {
 	// reload is a one-slot semaphore (a mutex that honours ctx) so that only one caller
 	// reads the store when the cache expires; the others wait for its result.
 	reload chan struct{}
-	// failedAt and failed are the last failed read of reloadHeld and its error, so that a
-	// failing store is asked at most every RefreshEvery too; guarded by reload.
-	failedAt time.Time
-	failed   error
+	// reads counts the reads of the store that have ended (written under reload). failed is
+	// the error of the last one when it failed (not by its caller's end), failedAt its time
+	// and failedRead its number: callers that waited while that read ran share its failure
+	// (snapshot), and a reread for an unknown kid or the JWKS does not ask a failing store
+	// again before RefreshEvery (reloadHeld). Guarded by reload.
+	reads      atomic.Uint64
+	failed     error
+	failedAt   time.Time
+	failedRead uint64
 	// admin serialises this instance's own Ensure, Rotate, RotateIfDue and Prune calls.
 	admin sync.Mutex
 }
@@ -726,6 +731,7 @@ func (m *Manager) snapshot(ctx context.Context) (*keySet, error) {
 	if ks := m.cache.Load(); m.fresh(ks, m.opts.Now()) {
 		return ks, nil
 	}
+	ended := m.reads.Load()
 	select {
 	case m.reload <- struct{}{}:
 	case <-ctx.Done():
@@ -736,10 +742,23 @@ func (m *Manager) snapshot(ctx context.Context) (*keySet, error) {
 	if m.fresh(prev, m.opts.Now()) {
 		return prev, nil // reloaded by the caller we waited for
 	}
+	if m.failed != nil && m.failedRead > ended {
+		return nil, m.failed // the read we waited for failed: a slow store is not asked once per waiter
+	}
+	return m.loadHeld(ctx, prev)
+}
+
+// loadHeld reads the keys for a caller that holds m.reload, and stores them or the failure.
+func (m *Manager) loadHeld(ctx context.Context, prev *keySet) (*keySet, error) {
 	ks, err := m.load(ctx, prev)
+	n := m.reads.Add(1)
 	if err != nil {
+		if ctx.Err() == nil { // not this caller's own end, which says nothing of the store
+			m.failed, m.failedAt, m.failedRead = err, m.opts.Now(), n
+		}
 		return nil, err
 	}
+	m.failed = nil
 	m.cache.Store(ks)
 	return ks, nil
 }
@@ -774,16 +793,7 @@ func (m *Manager) reloadHeld(ctx context.Context, age time.Duration) (*keySet, e
 	if d := m.opts.Now().Sub(m.failedAt); m.failed != nil && d >= 0 && d < age {
 		return nil, m.failed // failed just now: a made-up kid must not make every request ask again
 	}
-	ks, err := m.load(ctx, prev)
-	if err != nil {
-		if ctx.Err() == nil { // not this caller's own ending, which says nothing of the store
-			m.failedAt, m.failed = m.opts.Now(), err
-		}
-		return nil, err
-	}
-	m.failed = nil
-	m.cache.Store(ks)
-	return ks, nil
+	return m.loadHeld(ctx, prev)
 }
 
 // load reads every key from the store and unseals the publishable ones, reusing keys

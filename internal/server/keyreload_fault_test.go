@@ -181,3 +181,52 @@ func TestKeyReloadAfterRotationKeepsTheGrant(t *testing.T) {
 			url.Values{"grant_type": {"authorization_code"}, "code": {res.code}, "redirect_uri": {c.Redirect}, "code_verifier": {verifier}})
 	}
 }
+
+// TestKeyReloadFailureSharedByWaiters: requests that find the signing keys due for a reload
+// while the database is slow and failing wait for one read and share its failure (503 each):
+// they used to read the keys one after the other behind the reload lock, each waiting out
+// the database, so the last of n concurrent requests was answered after n reads.
+func TestKeyReloadFailureSharedByWaiters(t *testing.T) {
+	const delay = 400 * time.Millisecond
+	const n = 8
+	e, fs := keyReloadEnv(t, nil)
+	ctx := context.Background()
+	e.addUser("ada@example.com")
+	person := e.addClient(storage.ClientConfidential, firstParty, withGrants("authorization_code", "refresh_token"))
+	user := e.tokens(ctx, e.browser(), person, "ada@example.com").AccessToken
+	staleKeys()
+	slow := fs.Add(faultstore.Rule{Method: "ListSigningKeys", Delay: delay, Err: faultstore.ErrInjected})
+	start := time.Now()
+	codes := make(chan int, n)
+	for range n {
+		go func() {
+			req, _ := http.NewRequest(http.MethodGet, e.addr+"/userinfo", nil)
+			req.Header.Set("Authorization", "Bearer "+user)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				codes <- 0
+				return
+			}
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		}()
+	}
+	for range n {
+		if st := <-codes; st != http.StatusServiceUnavailable {
+			t.Errorf("userinfo with the keys unreadable: %d, want 503", st)
+		}
+	}
+	took := time.Since(start)
+	k := fs.Applied(slow)
+	fs.Clear()
+	if k > 2 || took > 3*delay {
+		t.Errorf("%d concurrent requests with the keys unreadable: %d reads, answered in %v; want one read (two at most), answered within %v", n, k, took.Round(time.Millisecond), 3*delay)
+	}
+	req, _ := http.NewRequest(http.MethodGet, e.addr+"/userinfo", nil)
+	req.Header.Set("Authorization", "Bearer "+user)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("userinfo once the keys are back: %v %v, want 200", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+}
