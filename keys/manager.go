@@ -273,11 +273,13 @@ func (m *Manager) PublishedKeys(ctx context.Context) ([]jose.JSONWebKey, error) 
 }
 
 // HasPublicKey reports whether kid is one of the keys PublicKeys returns. A kid missing
-// from the copy in memory has the keys read again from the store first, unless that copy is
-// younger than RefreshEvery: a forced rotation on another instance (or by the CLI) signs with
-// its new key at once, and the tokens it signs must verify here from the first one, not
-// CacheTTL later. A made-up kid costs a read at most every RefreshEvery.
+// from the copy in memory is looked up in a copy read after the question (readSince): a
+// forced rotation on another instance (or by the CLI) signs with its new key at once, and
+// the tokens it signs must verify here from the first one, not CacheTTL later. Reads are
+// at most every RefreshEvery: a made-up kid costs a read a second, and a wait of up to a
+// second for its caller.
 func (m *Manager) HasPublicKey(ctx context.Context, kid string) (bool, error) {
+	asked := m.opts.Now()
 	ks, err := m.snapshot(ctx)
 	if err != nil {
 		return false, err
@@ -285,10 +287,46 @@ func (m *Manager) HasPublicKey(ctx context.Context, kid string) (bool, error) {
 	if m.publishes(ks, kid) {
 		return true, nil
 	}
-	if ks, err = m.reloadOlderThan(ctx, RefreshEvery); err != nil {
+	if ks, err = m.readSince(ctx, asked); err != nil {
 		return false, err
 	}
 	return m.publishes(ks, kid), nil
+}
+
+// readSince returns a copy of the keys whose read began at t or later, so that it holds
+// every key committed before t. It reads the keys again for it, but not before RefreshEvery
+// after the previous read began: until then the caller waits (bounded by ctx). A key made
+// just after this instance's last read (which, with the JWKS read every second, is never
+// more than a second ago) must not make its tokens invalid here for the rest of the second.
+func (m *Manager) readSince(ctx context.Context, t time.Time) (*keySet, error) {
+	if ks := m.cache.Load(); ks != nil && ks.gen == m.gen.Load() {
+		if !ks.readAt.Before(t) {
+			return ks, nil
+		}
+		if wait := RefreshEvery - m.opts.Now().Sub(ks.readAt); wait > 0 {
+			timer := time.NewTimer(wait)
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				timer.Stop()
+				return nil, fmt.Errorf("keys: waiting for key reload: %w", ctx.Err())
+			}
+		}
+	}
+	select {
+	case m.reload <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("keys: waiting for key reload: %w", ctx.Err())
+	}
+	defer func() { <-m.reload }()
+	prev := m.cache.Load()
+	if prev != nil && prev.gen == m.gen.Load() && !prev.readAt.Before(t) {
+		return prev, nil // read by a caller that waited with us
+	}
+	if d := m.opts.Now().Sub(m.failedAt); m.failed != nil && d >= 0 && d < RefreshEvery {
+		return nil, m.failed // failed just now: a made-up kid must not make every request ask again
+	}
+	return m.loadHeld(ctx, prev)
 }
 
 // publishes reports whether kid is in ks's JWKS at this moment.
@@ -700,6 +738,7 @@ func (m *Manager) resolve(ctx context.Context, st storage.KeyStore, now time.Tim
 // keySet is an immutable snapshot of the usable keys.
 type keySet struct {
 	gen       uint64
+	readAt    time.Time // when the read of the store began: every key committed before is in it
 	loadedAt  time.Time
 	byID      map[string]*Key // every key that opened, for reuse by the next load
 	active    map[jose.SignatureAlgorithm]*Key
@@ -763,18 +802,6 @@ func (m *Manager) loadHeld(ctx context.Context, prev *keySet) (*keySet, error) {
 	return ks, nil
 }
 
-// reloadOlderThan is snapshot for a caller that has a reason to doubt the copy in memory:
-// it reads the keys again unless they were read (by anyone) less than age ago.
-func (m *Manager) reloadOlderThan(ctx context.Context, age time.Duration) (*keySet, error) {
-	select {
-	case m.reload <- struct{}{}:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("keys: waiting for key reload: %w", ctx.Err())
-	}
-	defer func() { <-m.reload }()
-	return m.reloadHeld(ctx, age)
-}
-
 // youngerThan reports whether ks is current and was read less than age ago.
 func (m *Manager) youngerThan(ks *keySet, age time.Duration) bool {
 	if ks == nil || ks.gen != m.gen.Load() {
@@ -784,14 +811,15 @@ func (m *Manager) youngerThan(ks *keySet, age time.Duration) bool {
 	return d >= 0 && d < age
 }
 
-// reloadHeld is reloadOlderThan for a caller that holds m.reload.
+// reloadHeld reads the keys again, for a caller that holds m.reload, unless they were read
+// (by anyone) less than age ago or failed to be read that recently (PublishedKeys).
 func (m *Manager) reloadHeld(ctx context.Context, age time.Duration) (*keySet, error) {
 	prev := m.cache.Load()
 	if m.youngerThan(prev, age) {
 		return prev, nil // read just now, perhaps by the caller we waited for
 	}
 	if d := m.opts.Now().Sub(m.failedAt); m.failed != nil && d >= 0 && d < age {
-		return nil, m.failed // failed just now: a made-up kid must not make every request ask again
+		return nil, m.failed // failed just now: one JWKS request a second asks a failing store
 	}
 	return m.loadHeld(ctx, prev)
 }
@@ -801,6 +829,7 @@ func (m *Manager) reloadHeld(ctx context.Context, age time.Duration) (*keySet, e
 // open or parse are logged and left out rather than failing the whole set.
 func (m *Manager) load(ctx context.Context, prev *keySet) (*keySet, error) {
 	gen := m.gen.Load() // before reading: a change made during the read leaves this stale
+	readAt := m.opts.Now()
 	all, err := m.store.ListSigningKeys(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("keys: load signing keys: %w", err)
@@ -808,6 +837,7 @@ func (m *Manager) load(ctx context.Context, prev *keySet) (*keySet, error) {
 	now := m.opts.Now()
 	ks := &keySet{
 		gen:      gen,
+		readAt:   readAt,
 		loadedAt: now,
 		byID:     make(map[string]*Key, len(all)),
 		active:   make(map[jose.SignatureAlgorithm]*Key),

@@ -939,3 +939,41 @@ func TestFailedRereadIsBoundedToo(t *testing.T) {
 		t.Fatalf("HasPublicKey(made-up) with the store back = %v, %v", ok, err)
 	}
 }
+
+// A key A makes just after B read the keys (B reads them every second for the JWKS) is
+// known to B from A's first token: B waits for the read RefreshEvery allows and looks again,
+// instead of answering "not published" for the rest of the second. Callers that wait with
+// it share that read.
+func TestHasPublicKeyKnowsAKeyMadeJustAfterItsRead(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	a, b := f.m, f.manager(t, f.mkey)
+	mustEnsure(t, a)
+	mustEnsure(t, b)
+	f.clock.Advance(RefreshEvery)
+	if _, err := b.PublishedKeys(ctx); err != nil { // B reads the keys
+		t.Fatal(err)
+	}
+	if _, err := a.Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(100 * time.Millisecond)
+	fresh := mustSigner(t, a, "ES256").ID()
+	base := f.store.count("List")
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Go(func() {
+			if ok, err := b.HasPublicKey(ctx, fresh); err != nil || !ok {
+				t.Errorf("B does not know the key A made 100 ms after B's read: %v, %v", ok, err)
+			}
+		})
+	}
+	wg.Wait()
+	if took := time.Since(start); took > 2*RefreshEvery {
+		t.Errorf("answered after %v, want within RefreshEvery", took)
+	}
+	if n := f.store.count("List") - base; n != 1 {
+		t.Errorf("%d store reads for ten callers, want 1", n)
+	}
+}

@@ -920,3 +920,33 @@ func TestClusterForcedRotationPublishedEverywhere(t *testing.T) {
 		t.Errorf("A's new ID token against B's JWKS two seconds after the rotation: %v", err)
 	}
 }
+
+// A forced rotation on A in the second after B last read the keys (B serves the JWKS from
+// keys at most a second old, so under any JWKS traffic its copy is always that young; a
+// token with a made-up kid makes it so too): A's new tokens must still verify on B from the
+// first one, as README promises, not be inactive until B's copy is a second old.
+func TestClusterForcedRotationJustAfterBReadTheKeys(t *testing.T) {
+	c := newBalanced(t, pgtest.URL(t), envOptions{configure: func(c *config.Config) {
+		c.Keys.CacheTTL = config.Duration(keys.DefaultCacheTTL)
+	}})
+	a, b := c.a, c.b
+	ctx := context.Background()
+	a.clock.Advance(0)
+	cl := a.addClient(storage.ClientConfidential, firstParty, withGrants("client_credentials"))
+	if !b.introspectActive(cl, ccToken(t, a, cl)) {
+		t.Fatal("a token of A's inactive on B before the rotation")
+	}
+	a.clock.Advance(2 * time.Second)
+	before := jwksKids(t, b.addr) // a relying party fetches B's JWKS: B reads the keys
+	if _, err := a.srv.Keys.Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a.clock.Advance(100 * time.Millisecond)
+	cc := ccToken(t, a, cl)
+	if kid := jwtHeader(t, cc)["kid"]; slices.Contains(before, kid.(string)) {
+		t.Fatalf("A signs with %v, a key from before the rotation", kid)
+	}
+	if !b.introspectActive(cl, cc) {
+		t.Error("a machine token A signed with its new key, 100 ms after B served its JWKS, is inactive on B")
+	}
+}
