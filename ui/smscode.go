@@ -70,11 +70,11 @@ func (h *Handler) sendSMSCode(r *http.Request, u *storage.User, purpose string) 
 		// send leaves the code the person already has working.
 		c.Code, _ = mfa.NewEmailCode(u.ID)
 		err = sender.SendCodeWith(r.Context(), c, func(ctx context.Context, tx storage.Store) error {
-			return h.cfg.MFA.StoreSMSCode(ctx, tx, u.ID, purpose, c.Code)
+			return h.cfg.MFA.StoreSMSCode(ctx, tx, u.ID, p.E164, purpose, c.Code)
 		})
 	} else {
 		// A sender without transactions (tests' fakes): the code first, then the send.
-		if c.Code, err = h.cfg.MFA.CreateSMSCode(r.Context(), u.ID, purpose); err != nil {
+		if c.Code, err = h.cfg.MFA.CreateSMSCode(r.Context(), u.ID, p.E164, purpose); err != nil {
 			return err
 		}
 		err = h.cfg.Phones.SMS.SendCode(r.Context(), c)

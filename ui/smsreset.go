@@ -112,15 +112,9 @@ func (h *Handler) smsResetCode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := smsResetPage{Sent: true, Number: phone.Display(st.E164)}
-	u, err := h.cfg.Phones.Owner(r.Context(), st.E164)
-	if err != nil {
-		h.fail(w, r, "sms reset: look up number", err)
-		return
-	}
-	err = mfa.ErrInvalidCode // an unknown number has no code to match
-	if u != nil {
-		err = h.cfg.MFA.VerifySMSCode(r.Context(), u.ID, storage.TokenSMSReset, r.PostFormValue("code"))
-	}
+	// The code is checked for the number, whether or not an account has it (a number
+	// without one meets the same look-up and limit): only the right code names the account.
+	userID, err := h.cfg.MFA.VerifySMSResetCode(r.Context(), st.E164, r.PostFormValue("code"))
 	switch {
 	case errors.Is(err, mfa.ErrInvalidCode):
 		p.Error = h.cfg.I18n.T(lang, "The code is not correct. Check the last text message we sent and try again.")
@@ -132,6 +126,18 @@ func (h *Handler) smsResetCode(w http.ResponseWriter, r *http.Request) {
 		return
 	case err != nil:
 		h.fail(w, r, "sms reset: verify code", err)
+		return
+	}
+	// The number must still be that account's: removed or moved since the code was sent,
+	// the code resets nothing.
+	u, err := h.cfg.Phones.Owner(r.Context(), st.E164)
+	if err != nil {
+		h.fail(w, r, "sms reset: look up number", err)
+		return
+	}
+	if u == nil || u.ID != userID {
+		p.Error = h.cfg.I18n.T(lang, "The code is not correct. Check the last text message we sent and try again.")
+		h.renderSMSReset(w, r, p, http.StatusUnprocessableEntity)
 		return
 	}
 	tok, err := h.cfg.Phones.IssueResetToken(r.Context(), u.ID, smsResetTokenTTL)

@@ -23,8 +23,9 @@ const AMRSMS = "sms"
 // MethodSMSCode is a code sent by SMS to the person's verified number.
 const MethodSMSCode Method = "sms_code"
 
-// SMSCodeHash returns the lookup hash of an SMS code as typed by userID for purpose
-// (storage.TokenSMSCode or storage.TokenSMSReset); "" for a code that is not six digits.
+// SMSCodeHash returns the lookup hash of an SMS code as typed for purpose
+// (storage.TokenSMSCode or storage.TokenSMSReset) and userID, its subject (smsCodeSubject);
+// "" for a code that is not six digits.
 func SMSCodeHash(purpose, userID, code string) string {
 	code = normalizeDigits(code)
 	if len(code) != EmailCodeDigits || !allDigits(code) || userID == "" {
@@ -33,15 +34,30 @@ func SMSCodeHash(purpose, userID, code string) string {
 	return secret.HashToken(purpose + ":" + userID + ":" + code)
 }
 
-// StoreSMSCode stores code (drawn by the caller) for purpose, valid for EmailCodeTTL,
-// replacing the person's earlier ones of that purpose, through st: a transaction that also
-// sends it (sms.Service.SendCodeWith), so that a send refused or failed replaces nothing.
-func (s *Service) StoreSMSCode(ctx context.Context, st Store, userID, purpose, code string) error {
+// smsCodeSubject is what the hash of an SMS code of purpose sent to the number to (E.164)
+// for userID is bound to: the person for a sign-in code, the number for a password-reset
+// code, which is typed by someone who names only the number (VerifySMSResetCode).
+func smsCodeSubject(purpose, userID, to string) string {
+	if purpose == storage.TokenSMSReset {
+		return resetSubject(to)
+	}
+	return userID
+}
+
+// resetSubject is the subject of a reset code typed for the number e164: its hash and its
+// attempt counters. No user id begins so.
+func resetSubject(e164 string) string { return "number:" + e164 }
+
+// StoreSMSCode stores code (drawn by the caller) for purpose, sent to the number to for
+// userID, valid for EmailCodeTTL, replacing the person's earlier ones of that purpose,
+// through st: a transaction that also sends it (sms.Service.SendCodeWith), so that a send
+// refused or failed replaces nothing.
+func (s *Service) StoreSMSCode(ctx context.Context, st Store, userID, to, purpose, code string) error {
 	if err := st.DeleteOneTimeTokens(ctx, userID, purpose); err != nil {
 		return fmt.Errorf("mfa: void sms codes: %w", err)
 	}
 	now := s.now()
-	t := &storage.OneTimeToken{Hash: SMSCodeHash(purpose, userID, code), Purpose: purpose, UserID: userID,
+	t := &storage.OneTimeToken{Hash: SMSCodeHash(purpose, smsCodeSubject(purpose, userID, to), code), Purpose: purpose, UserID: userID,
 		CreatedAt: now, ExpiresAt: now.Add(EmailCodeTTL)}
 	if err := st.CreateOneTimeToken(ctx, t); err != nil {
 		return fmt.Errorf("mfa: store sms code: %w", err)
@@ -51,7 +67,7 @@ func (s *Service) StoreSMSCode(ctx context.Context, st Store, userID, purpose, c
 
 // CreateSMSCode is StoreSMSCode of a code it draws, through the service's store, for a
 // sender without transactions; it returns the code for the caller to send.
-func (s *Service) CreateSMSCode(ctx context.Context, userID, purpose string) (string, error) {
+func (s *Service) CreateSMSCode(ctx context.Context, userID, to, purpose string) (string, error) {
 	if err := s.Store.DeleteOneTimeTokens(ctx, userID, purpose); err != nil {
 		return "", fmt.Errorf("mfa: void sms codes: %w", err)
 	}
@@ -59,7 +75,7 @@ func (s *Service) CreateSMSCode(ctx context.Context, userID, purpose string) (st
 	var err error
 	for range 5 {
 		code, _ := NewEmailCode(userID)
-		t := &storage.OneTimeToken{Hash: SMSCodeHash(purpose, userID, code), Purpose: purpose, UserID: userID,
+		t := &storage.OneTimeToken{Hash: SMSCodeHash(purpose, smsCodeSubject(purpose, userID, to), code), Purpose: purpose, UserID: userID,
 			CreatedAt: now, ExpiresAt: now.Add(EmailCodeTTL)}
 		err = s.Store.CreateOneTimeToken(ctx, t)
 		if errors.Is(err, storage.ErrConflict) {
@@ -73,12 +89,37 @@ func (s *Service) CreateSMSCode(ctx context.Context, userID, purpose string) (st
 	return "", fmt.Errorf("mfa: store sms code: %w", err)
 }
 
-// VerifySMSCode checks the person's live SMS code of purpose (CheckSMSCode) and spends it
-// at once, for a caller with nothing to commit with it.
-func (s *Service) VerifySMSCode(ctx context.Context, userID, purpose, code string) error {
-	spend, err := s.CheckSMSCode(ctx, userID, purpose, code)
-	if err != nil {
-		return err
+// VerifySMSResetCode checks and spends a password-reset code typed for the number e164 and
+// returns the account it was sent for. Whether an account has the number shows in nothing
+// it does: the attempts are counted for the number, for every number alike, and the code is
+// looked up by the number (its hash is bound to it, smsCodeSubject), so a number without an
+// account, whose codes match nothing, meets the same store calls and the same limit (5 in 15
+// minutes, 20 a day: ErrTooManyAttempts, ErrAttemptsCapped) as an account's. The attempts
+// are not the owner's second-step count either: anyone may type a number, and five wrong
+// codes must not close its owner's second step.
+func (s *Service) VerifySMSResetCode(ctx context.Context, e164, code string) (userID string, err error) {
+	subject := resetSubject(e164)
+	if err := s.attempt(ctx, subject); err != nil {
+		return "", err
 	}
-	return spend(ctx, s.Store)
+	h := SMSCodeHash(storage.TokenSMSReset, subject, code)
+	if h == "" {
+		return "", ErrInvalidCode
+	}
+	err = s.Store.InTx(ctx, func(tx storage.Store) error {
+		t, err := tx.ConsumeOneTimeToken(ctx, h, storage.TokenSMSReset, s.now())
+		switch {
+		case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrExpired), errors.Is(err, storage.ErrAlreadyUsed):
+			return ErrInvalidCode
+		case err != nil:
+			return fmt.Errorf("mfa: verify %s: %w", storage.TokenSMSReset, err)
+		}
+		userID = t.UserID
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	s.succeeded(ctx, subject)
+	return userID, nil
 }

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
@@ -293,4 +294,31 @@ func TestEnumerationPhoneAdd(t *testing.T) {
 	start(e.signedInBrowser("ada@example.com"), "030 999999") // warm
 	same(t, "start", start(bm, "030 654321"), start(be, "030 123456"))
 	same(t, "wrong code", wrong(bm, "030 654321"), wrong(be, "030 123456"))
+}
+
+// TestEnumerationSMSResetCode: a wrong reset code typed for a number confirmed on an
+// account is answered as for any other number, in the page, the work and the limit: the
+// account's answers turned to "Too many wrong codes" (429) after five, an unknown number's
+// never did.
+func TestEnumerationSMSResetCode(t *testing.T) {
+	e, g := newEnumPhoneEnv(t)
+	e.germanUser("ada@example.com")
+	e.confirmPhone(e.signedInBrowser("ada@example.com"), g, "DE", "030 123456")
+	bu, bk := e.browser(), e.browser()
+	for _, b := range []*browser{bu, bk} {
+		f := b.get(e.issuer + "/forgot/sms").formValues()
+		f.Set("country", "DE")
+		f.Set("number", map[*browser]string{bu: "030 654321", bk: "030 123456"}[b])
+		if p := b.post(e.issuer+"/forgot/sms", f); p.status != http.StatusOK {
+			t.Fatalf("send: %d", p.status)
+		}
+	}
+	code := func(b *browser, number string) seen {
+		f := b.get(e.issuer + "/forgot/sms").formValues()
+		f.Set("code", "000000")
+		return e.observe(b, func() *page { return b.post(e.issuer+"/forgot/sms/code", f) }, "+49 30 "+number[4:])
+	}
+	for i := range 7 {
+		same(t, "wrong code "+string(rune('1'+i)), code(bu, "030 654321"), code(bk, "030 123456"))
+	}
 }
