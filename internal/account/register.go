@@ -2,6 +2,7 @@ package account
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -114,30 +115,65 @@ func (s *Service) allowMail(ctx context.Context, kind, email, ip string) (bool, 
 	return n <= perAccountMailLimit, nil
 }
 
+// ActivationRequestTask is the outbox task of a request for a new activation link (see
+// ResendActivation); the server registers RunActivationRequest for it.
+const ActivationRequestTask = "activation-request"
+
 // ResendActivation mails a fresh activation link to a pending account. It reports whether
-// the limits allowed it; the caller shows the same page whatever the account's state. Its
-// error is one every address meets alike (the limit, the look-up), so the caller may answer
-// it with "try again"; a failure to issue the link, which only a pending account can meet,
-// is logged instead: answered apart, it would tell such accounts apart.
+// the limits allowed it; the caller shows the same page whatever the account's state, and
+// the request does the same work for every address: when Mail is an outbox, it only queues
+// the request (one INSERT), and the worker looks the address up and issues and mails the
+// link. Doing that in the request made it slower for an address waiting for activation
+// (a transaction writing the link and its mail) than for any other. Its error is one every
+// address meets alike (the limit, the queue), so the caller may answer it with "try again".
 func (s *Service) ResendActivation(ctx context.Context, email string, m Meta) (limited bool, err error) {
 	norm := NormalizeEmail(email)
 	if ok, err := s.allowMail(ctx, "activation", norm, m.IP); err != nil || !ok {
 		return err == nil, err
 	}
-	u, err := s.Store.GetUserByEmail(ctx, norm)
-	if errors.Is(err, storage.ErrNotFound) {
+	q, ok := s.Mail.(TaskQueue)
+	if !ok {
+		// No outbox (CLI, unit tests): at once; a failure to issue the link, which only a
+		// pending account can meet, is logged, as answered apart it would tell.
+		if err := s.resendActivation(ctx, norm, m); err != nil {
+			s.log().ErrorContext(ctx, "resend activation", "err", err)
+		}
 		return false, nil
 	}
+	b, err := json.Marshal(resetRequest{Email: email, Meta: m})
 	if err != nil {
-		return false, fmt.Errorf("resend activation: look up account: %w", err)
+		return false, fmt.Errorf("activation request: %w", err)
 	}
-	if u.Status != storage.UserPending {
-		return false, nil
-	}
-	if err := s.sendActivation(ctx, u, m); err != nil {
-		s.log().ErrorContext(ctx, "resend activation", "err", err)
+	if err := q.Enqueue(ctx, ActivationRequestTask, b); err != nil {
+		return false, fmt.Errorf("queue activation request: %w", err)
 	}
 	return false, nil
+}
+
+// RunActivationRequest is the outbox worker's half of ResendActivation. An error (the
+// database, the outbox) makes the worker retry it later.
+func (s *Service) RunActivationRequest(ctx context.Context, payload []byte) error {
+	var r resetRequest
+	if err := json.Unmarshal(payload, &r); err != nil {
+		return fmt.Errorf("decode activation request: %w", err)
+	}
+	return s.resendActivation(ctx, NormalizeEmail(r.Email), r.Meta)
+}
+
+// resendActivation issues and mails an activation link when normalized is a pending
+// account's address; otherwise it sends nothing.
+func (s *Service) resendActivation(ctx context.Context, normalized string, m Meta) error {
+	u, err := s.Store.GetUserByEmail(ctx, normalized)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("resend activation: look up account: %w", err)
+	}
+	if u.Status != storage.UserPending {
+		return nil
+	}
+	return s.sendActivation(ctx, u, m)
 }
 
 // Activate consumes an activation link and activates its account. It returns the user and

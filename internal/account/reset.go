@@ -21,7 +21,8 @@ type TaskQueue interface {
 	Enqueue(ctx context.Context, kind string, payload []byte) error
 }
 
-// resetRequest is the payload of a ResetRequestTask: the address as typed and the request.
+// resetRequest is the payload of a ResetRequestTask (and of an ActivationRequestTask): the
+// address as typed and the request.
 type resetRequest struct {
 	Email string
 	Meta  Meta

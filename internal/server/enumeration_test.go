@@ -322,3 +322,21 @@ func TestEnumerationSMSResetCode(t *testing.T) {
 		same(t, "wrong code "+string(rune('1'+i)), code(bu, "030 654321"), code(bk, "030 123456"))
 	}
 }
+
+// TestEnumerationResendActivation: asking for a new activation link answers and costs the
+// same for an address without an account, a pending one and an active one.
+func TestEnumerationResendActivation(t *testing.T) {
+	e := newEnumEnv(t, envOptions{})
+	addrs := enumAccounts(t, e.testEnv)
+	resend := func(email string) seen {
+		b := e.browser()
+		f := b.get(e.issuer + "/forgot").formValues()
+		f.Set("email", email)
+		return e.observe(b, func() *page { return b.post(e.issuer+"/activate/resend", f) }, email)
+	}
+	resend("warm@example.com")
+	for i, kind := range enumKinds {
+		e.clock.Advance(time.Hour) // past the limit of mails an hour from one address
+		same(t, kind, resend("new"+string(rune('a'+i))+"@example.com"), resend(addrs[kind]))
+	}
+}
