@@ -36,9 +36,30 @@ func (s *Service) resetTTL() time.Duration {
 	return time.Hour
 }
 
+// RegisterTask is the outbox task of a registration (see Register); the server registers
+// RunRegister for it.
+const RegisterTask = "register"
+
+// registerRequest is the payload of a RegisterTask: the canonical address, the password's
+// hash (the payload is sealed like every queued item), the id the account gets when the
+// address is free (so that a retry after the account was created goes on with it, rather
+// than take it for an address registered before), and the request.
+type registerRequest struct {
+	Email string
+	Hash  string
+	ID    string
+	Meta  Meta
+}
+
 // Register creates a pending account and mails its activation link. When the email is
 // already registered it mails the owner a notice instead and returns nil all the same: the
-// caller shows the same page either way, and both paths do the same work.
+// caller shows the same page either way, and the request does the same work either way:
+// it validates and hashes the password, and, when Mail is an outbox, only queues the rest
+// (one INSERT), which the worker does (RunRegister). Done in the request, the new account,
+// its event and its link were three writes and a transaction an address with an account
+// never made: its time told registered addresses apart. Without an outbox (CLI, unit
+// tests) it is done at once. An error is one every address meets alike (the address or
+// password refused, the hashing slot, the queue).
 func (s *Service) Register(ctx context.Context, email, password string, m Meta) error {
 	email, err := CanonicalEmail(email)
 	if err != nil {
@@ -51,24 +72,61 @@ func (s *Service) Register(ctx context.Context, email, password string, m Meta) 
 	if err != nil {
 		return err
 	}
-	norm := strings.ToLower(email)
-	if existing, err := s.Store.GetUserByEmail(ctx, norm); err == nil {
+	r := registerRequest{Email: email, Hash: hash, ID: secret.NewID(), Meta: m}
+	q, ok := s.Mail.(TaskQueue)
+	if !ok {
+		return s.register(ctx, r)
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("register: %w", err)
+	}
+	if err := q.Enqueue(ctx, RegisterTask, b); err != nil {
+		return fmt.Errorf("queue registration: %w", err)
+	}
+	return nil
+}
+
+// RunRegister is the outbox worker's half of Register. An error (the database, the outbox)
+// makes the worker retry it later.
+func (s *Service) RunRegister(ctx context.Context, payload []byte) error {
+	var r registerRequest
+	if err := json.Unmarshal(payload, &r); err != nil {
+		return fmt.Errorf("decode registration: %w", err)
+	}
+	return s.register(ctx, r)
+}
+
+// register creates the account r asks for and mails its activation link, or, when the
+// address has an account, mails its owner a notice.
+func (s *Service) register(ctx context.Context, r registerRequest) error {
+	m := r.Meta
+	norm := strings.ToLower(r.Email)
+	existing, err := s.Store.GetUserByEmail(ctx, norm)
+	switch {
+	case err == nil && existing.ID == r.ID:
+		// Created by an earlier try of this registration, whose link did not go.
+		if existing.Status != storage.UserPending {
+			return nil // activated meanwhile (a reset link proves the address too)
+		}
+		return s.sendActivation(ctx, existing, m)
+	case err == nil:
 		s.notify(ctx, existing.Email, userLang(existing, m), mail.AlreadyRegistered, mail.Data{
 			Email: existing.Email, Link: s.link("/login", nil), ResetLink: s.link("/forgot", nil), IP: m.IP, UserAgent: m.UserAgent,
 		})
 		s.audit(ctx, existing.ID, "registration_attempt", m, "")
 		return nil
-	} else if !errors.Is(err, storage.ErrNotFound) {
+	case !errors.Is(err, storage.ErrNotFound):
 		return fmt.Errorf("register: %w", err)
 	}
 	now := s.now()
 	u := &storage.User{
-		ID: secret.NewID(), Email: email, EmailNormalized: norm, PasswordHash: hash,
+		ID: r.ID, Email: r.Email, EmailNormalized: norm, PasswordHash: r.Hash,
 		Status: storage.UserPending, Locale: m.Lang, CreatedAt: now, UpdatedAt: now,
 	}
 	if err := s.Store.CreateUser(ctx, u); err != nil {
 		if errors.Is(err, storage.ErrConflict) {
-			return nil // a parallel registration of the same address won; same answer
+			return nil // a parallel registration of the same address won
 		}
 		return fmt.Errorf("register: %w", err)
 	}

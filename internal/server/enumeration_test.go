@@ -340,3 +340,20 @@ func TestEnumerationResendActivation(t *testing.T) {
 		same(t, kind, resend("new"+string(rune('a'+i))+"@example.com"), resend(addrs[kind]))
 	}
 }
+
+// TestEnumerationRegister: registering an address that has an account (in any state) shows
+// the page and costs the work of registering a new one; the owner is told by mail.
+func TestEnumerationRegister(t *testing.T) {
+	e := newEnumEnv(t, envOptions{})
+	addrs := enumAccounts(t, e.testEnv)
+	const pw = "a fine long passphrase"
+	reg := func(email string) seen {
+		b := e.browser()
+		form := b.get(e.issuer + "/register")
+		return e.observe(b, func() *page { return e.register(b, form, email, pw, pw) }, email)
+	}
+	reg("warm@example.com")
+	for i, kind := range enumKinds {
+		same(t, kind, reg("new"+string(rune('a'+i))+"@example.com"), reg(addrs[kind]))
+	}
+}
