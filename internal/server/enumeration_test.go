@@ -357,3 +357,24 @@ func TestEnumerationRegister(t *testing.T) {
 		same(t, kind, reg("new"+string(rune('a'+i))+"@example.com"), reg(addrs[kind]))
 	}
 }
+
+// TestEnumerationEmailChange: a signed-in person changing their address to one another
+// account has sees and waits for what a free address gives.
+func TestEnumerationEmailChange(t *testing.T) {
+	e := newEnumEnv(t, envOptions{})
+	addrs := enumAccounts(t, e.testEnv)
+	change := func(b *browser, email string) seen {
+		f := b.get(e.issuer + "/account").formValues()
+		f.Set("current", testPassword)
+		f.Set("email", email)
+		return e.observe(b, func() *page { return b.post(e.issuer+"/account/email", f) }, email)
+	}
+	change(e.signedInBrowser(e.addUser("warm@example.com").Email), "warm2@example.com")
+	for i, kind := range enumKinds {
+		// A person may ask three changes an hour, and one client address ten: one person
+		// per pair, an hour apart.
+		e.clock.Advance(time.Hour)
+		b := e.signedInBrowser(e.addUser("eve" + string(rune('a'+i)) + "@example.com").Email)
+		same(t, kind, change(b, "free"+string(rune('a'+i))+"@example.com"), change(b, addrs[kind]))
+	}
+}

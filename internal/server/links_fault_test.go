@@ -257,9 +257,11 @@ func TestMailRequestFailureIsOurs(t *testing.T) {
 			defer func() { b.c.CheckRedirect = nil }()
 			return b.post(e.issuer+"/account/email", url.Values{"csrf_token": {csrf}, "current": {testPassword}, "email": {"ada.new@example.com"}})
 		}
-		applied := injectOnce(t, fs, "GetUserByEmail", 0)
+		// The request checks the password and the limit and queues; the worker looks the
+		// address up (and retries).
+		applied := injectOnce(t, fs, "EnqueueOutbox", 0)
 		if p := change(); !is503(p) {
-			t.Errorf("email change with GetUserByEmail failing: %d %s, want 503", p.status, p.header.Get("Location"))
+			t.Errorf("email change with EnqueueOutbox failing: %d %s, want 503", p.status, p.header.Get("Location"))
 		}
 		applied()
 		if p := change(); p.status != http.StatusSeeOther || p.header.Get("Location") != "/account?done=email" {

@@ -269,6 +269,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 	outbox.Handle(account.ResetRequestTask, traceTask(tp, account.ResetRequestTask, accounts.RunResetRequest))
 	outbox.Handle(account.RegisterTask, traceTask(tp, account.RegisterTask, accounts.RunRegister))
 	outbox.Handle(account.ActivationRequestTask, traceTask(tp, account.ActivationRequestTask, accounts.RunActivationRequest))
+	outbox.Handle(account.EmailChangeTask, traceTask(tp, account.EmailChangeTask, accounts.RunEmailChange))
 	outbox.Handle(account.FailureTask, traceTask(tp, account.FailureTask, accounts.RunFailure))
 	// Every consumer but the key manager and the sealers gets its own derived key.
 	subkeys, err := subkey.New(mk)
