@@ -48,9 +48,10 @@ type codeSender interface {
 // The server's sender must stay a codeSender, or a refused send would void the pending code.
 var _ codeSender = (*sms.Service)(nil)
 
-// sendSMSCode sends a fresh code of purpose (storage.TokenSMSCode, TokenSMSReset) to the
-// person's verified number. errSMSRefused when the limits refuse; a storage failure is an
-// error of its own, never "refused".
+// sendSMSCode sends a fresh code of purpose (storage.TokenSMSCode; the reset's codes are
+// phone.Service.StartReset's, sent by the worker) to the person's verified number.
+// errSMSRefused when the limits refuse; a storage failure is an error of its own, never
+// "refused".
 func (h *Handler) sendSMSCode(r *http.Request, u *storage.User, purpose string) error {
 	p, err := h.verifiedPhone(r, u)
 	if err != nil {
@@ -60,9 +61,6 @@ func (h *Handler) sendSMSCode(r *http.Request, u *storage.User, purpose string) 
 		return errSMSRefused
 	}
 	what := phone.PurposeSignIn
-	if purpose == storage.TokenSMSReset {
-		what = phone.PurposeReset
-	}
 	c := phone.Code{UserID: u.ID, IP: h.cfg.ClientIP(r), To: p.E164, Lang: h.lang(r, u), Purpose: what,
 		Expires: h.now().Add(mfa.EmailCodeTTL)}
 	if sender, ok := h.cfg.Phones.SMS.(codeSender); ok {

@@ -11,7 +11,6 @@ import (
 	"github.com/myaccount/myaccount/internal/i18n"
 	"github.com/myaccount/myaccount/internal/mfa"
 	"github.com/myaccount/myaccount/internal/phone"
-	"github.com/myaccount/myaccount/storage"
 )
 
 // Password reset by SMS (issue 15, accounts.reset_by_sms): the person types their confirmed
@@ -79,17 +78,11 @@ func (h *Handler) smsResetSend(w http.ResponseWriter, r *http.Request) {
 		h.renderSMSReset(w, r, p, http.StatusUnprocessableEntity)
 		return
 	}
-	u, err := h.cfg.Phones.Owner(r.Context(), e164)
-	if err != nil {
-		h.fail(w, r, "sms reset: look up number", err)
+	// Queued for every number alike: whether one goes out is the worker's (a refusal by the
+	// limits is not told either: it would say the number is known).
+	if err := h.cfg.Phones.StartReset(r.Context(), e164, h.cfg.ClientIP(r), lang); err != nil {
+		h.fail(w, r, "sms reset: queue", err)
 		return
-	}
-	if u != nil {
-		// A refusal by the limits is not told either: it would say the number is known.
-		if err := h.sendSMSCode(r, u, storage.TokenSMSReset); err != nil && !errors.Is(err, errSMSRefused) {
-			h.fail(w, r, "sms reset: send code", err)
-			return
-		}
 	}
 	if err := h.sealCookie(w, smsResetCookie, smsResetPurpose, smsResetState{E164: e164,
 		Expires: h.now().Add(mfa.EmailCodeTTL).Unix()}, mfa.EmailCodeTTL); err != nil {

@@ -2,10 +2,12 @@ package phone
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/myaccount/myaccount/internal/mfa"
 	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/storage"
 )
@@ -51,4 +53,92 @@ func (s *Service) IssueResetToken(ctx context.Context, userID string, ttl time.D
 		return "", fmt.Errorf("reset token: %w", err)
 	}
 	return tok, nil
+}
+
+// ResetRequestTask is the outbox task of a request for an SMS reset code (StartReset); the
+// server registers RunResetRequest for it.
+const ResetRequestTask = "sms-reset-request"
+
+// TaskQueue queues work for the outbox worker (mail.Outbox).
+type TaskQueue interface {
+	Enqueue(ctx context.Context, kind string, payload []byte) error
+}
+
+// codeSender sends a code with its write in one transaction (sms.Service).
+type codeSender interface {
+	SendCodeWith(ctx context.Context, c Code, also func(context.Context, storage.Store) error) error
+}
+
+// resetRequest is the payload of a ResetRequestTask: the number typed and the request.
+type resetRequest struct {
+	E164 string
+	IP   string
+	Lang string
+}
+
+// StartReset sends a password-reset code to e164 when it is an active or pending account's
+// confirmed number, and nothing otherwise; the caller answers the same either way. The
+// request does the same work for every number: with a queue (Queue), it only queues the
+// request (one INSERT), and the worker looks the number up, stores the code and sends it
+// (RunResetRequest). Done in the request, the look-up of the account and the code's
+// transaction made a number with an account slower to answer than one without. ip and lang
+// are the request's (the limits, the language when the account has none). An error is one
+// every number meets alike (the queue), for the caller to answer "try again".
+func (s *Service) StartReset(ctx context.Context, e164, ip, lang string) error {
+	r := resetRequest{E164: e164, IP: ip, Lang: lang}
+	if s.Queue == nil {
+		return s.sendReset(ctx, r) // no queue (unit tests): at once
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("sms reset request: %w", err)
+	}
+	if err := s.Queue.Enqueue(ctx, ResetRequestTask, b); err != nil {
+		return fmt.Errorf("queue sms reset request: %w", err)
+	}
+	return nil
+}
+
+// RunResetRequest is the outbox worker's half of StartReset. An error (the database, the
+// outbox) makes the worker retry it later; a send the SMS limits refuse is not retried.
+func (s *Service) RunResetRequest(ctx context.Context, payload []byte) error {
+	var r resetRequest
+	if err := json.Unmarshal(payload, &r); err != nil {
+		return fmt.Errorf("decode sms reset request: %w", err)
+	}
+	return s.sendReset(ctx, r)
+}
+
+// sendReset sends a reset code to r's number when it has an owner: the code replaces the
+// owner's pending reset code only if it is sent (a refused or failed send leaves the one
+// they have working), and its hash is bound to the number (mfa.VerifySMSResetCode).
+func (s *Service) sendReset(ctx context.Context, r resetRequest) error {
+	u, err := s.Owner(ctx, r.E164)
+	if err != nil || u == nil {
+		return err
+	}
+	lang := u.Locale
+	if lang == "" {
+		lang = r.Lang
+	}
+	c := Code{UserID: u.ID, IP: r.IP, To: r.E164, Lang: lang, Purpose: PurposeReset, Expires: s.now().Add(mfa.EmailCodeTTL)}
+	if sender, ok := s.SMS.(codeSender); ok {
+		c.Code, _ = mfa.NewEmailCode(u.ID)
+		err = sender.SendCodeWith(ctx, c, func(ctx context.Context, tx storage.Store) error {
+			return s.Codes.StoreSMSCode(ctx, tx, u.ID, r.E164, storage.TokenSMSReset, c.Code)
+		})
+	} else {
+		// A sender without transactions (tests' fakes): the code first, then the send.
+		if c.Code, err = s.Codes.CreateSMSCode(ctx, u.ID, r.E164, storage.TokenSMSReset); err != nil {
+			return err
+		}
+		err = s.SMS.SendCode(ctx, c)
+	}
+	if errors.Is(err, ErrRefused) {
+		return nil // counted by the sender; the person is never told
+	}
+	if err != nil {
+		return fmt.Errorf("send sms reset code: %w", err)
+	}
+	return nil
 }

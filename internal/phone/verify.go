@@ -11,6 +11,7 @@ import (
 	"math/big"
 	"time"
 
+	"github.com/myaccount/myaccount/internal/mfa"
 	"github.com/myaccount/myaccount/internal/sessions"
 	"github.com/myaccount/myaccount/storage"
 )
@@ -85,8 +86,11 @@ type Store interface {
 // Service verifies and keeps people's numbers.
 type Service struct {
 	Store Store
-	// Reset serves the SMS password reset (reset.go); nil when it is off.
+	// Reset serves the SMS password reset (reset.go); nil when it is off. Codes draws and
+	// stores its codes, and Queue (nil: none) takes its requests for the outbox worker.
 	Reset ResetStore
+	Codes *mfa.Service
+	Queue TaskQueue
 	SMS   Sender
 	// Key keys the code hashes (subkey.PhoneCodes): a six-digit code's plain SHA-256 would
 	// be reversed from a leaked database in a moment.

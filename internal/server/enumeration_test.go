@@ -378,3 +378,24 @@ func TestEnumerationEmailChange(t *testing.T) {
 		same(t, kind, change(b, "free"+string(rune('a'+i))+"@example.com"), change(b, addrs[kind]))
 	}
 }
+
+// TestEnumerationSMSResetSend: asking for a reset code for a number confirmed on an account
+// answers and costs what it does for a number without one; only the owner's phone receives
+// a code.
+func TestEnumerationSMSResetSend(t *testing.T) {
+	e, g := newEnumPhoneEnv(t)
+	e.germanUser("ada@example.com")
+	e.confirmPhone(e.signedInBrowser("ada@example.com"), g, "DE", "030 123456")
+	send := func(number string) seen {
+		b := e.browser()
+		f := b.get(e.issuer + "/forgot/sms").formValues()
+		f.Set("country", "DE")
+		f.Set("number", number)
+		return e.observe(b, func() *page { return b.post(e.issuer+"/forgot/sms", f) }, "+49 30 "+number[4:])
+	}
+	send("030 999999")
+	same(t, "confirmed number", send("030 654321"), send("030 123456"))
+	if m := g.Wait(t); m.To != "+4930123456" {
+		t.Errorf("a reset code went to %s", m.To)
+	}
+}

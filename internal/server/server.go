@@ -350,7 +350,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 		return nil, err
 	}
 	guards := &guard.Guard{Store: store, Now: now}
-	phones, err := newPhones(cfg, store, outbox, guards, bundle, subkeys, m, tp, issuer, log, now)
+	phones, err := newPhones(cfg, store, outbox, guards, factors, bundle, subkeys, m, tp, issuer, log, now)
 	if err != nil {
 		return nil, fmt.Errorf("phones: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/myaccount/myaccount/internal/i18n"
 	"github.com/myaccount/myaccount/internal/mail"
 	"github.com/myaccount/myaccount/internal/metrics"
+	"github.com/myaccount/myaccount/internal/mfa"
 	"github.com/myaccount/myaccount/internal/phone"
 	"github.com/myaccount/myaccount/internal/sms"
 	"github.com/myaccount/myaccount/internal/subkey"
@@ -36,7 +37,7 @@ func NewSMSSender(cfg *config.Config, log *slog.Logger) (sms.Sender, error) {
 
 // newPhones wires issue 15: the SMS service on the mail outbox (task "sms") with its fraud
 // limits and metric, and the phone number service that sends through it.
-func newPhones(cfg *config.Config, store storage.Store, outbox *mail.Outbox, guards *guard.Guard, bundle *i18n.Bundle,
+func newPhones(cfg *config.Config, store storage.Store, outbox *mail.Outbox, guards *guard.Guard, codes *mfa.Service, bundle *i18n.Bundle,
 	subkeys *subkey.Deriver, m *metrics.Metrics, tp *tracing.Provider, issuer string, log *slog.Logger, now func() time.Time) (*phone.Service, error) {
 	sender, err := NewSMSSender(cfg, log)
 	if err != nil {
@@ -65,7 +66,9 @@ func newPhones(cfg *config.Config, store storage.Store, outbox *mail.Outbox, gua
 	outbox.Handle(sms.TaskKind, traceTask(tp, sms.TaskKind, svc.Deliver))
 	ps := &phone.Service{Store: store, SMS: svc, Key: subkeys.Key(subkey.PhoneCodes), Now: now}
 	if cfg.Accounts.ResetBySMS {
-		ps.Reset = store
+		// A reset request is queued and served by the worker, for every number alike.
+		ps.Reset, ps.Codes, ps.Queue = store, codes, outbox
+		outbox.Handle(phone.ResetRequestTask, traceTask(tp, phone.ResetRequestTask, ps.RunResetRequest))
 	}
 	return ps, nil
 }
