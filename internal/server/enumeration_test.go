@@ -76,7 +76,6 @@ func newEnumEnv(t *testing.T, o envOptions) *enumEnv {
 // newEnumPhoneEnv is newEnumEnv with SMS to a fake gateway and the SMS reset on.
 func newEnumPhoneEnv(t *testing.T) (*enumEnv, *smstest.Gateway) {
 	t.Helper()
-	var ee *enumEnv
 	calls := &requestCalls{}
 	e, g := phoneEnv(t, false, nil, envOptions{wrapStore: calls.wrap, configure: func(c *config.Config) {
 		c.Metrics.Listen = "127.0.0.1:0"
@@ -88,8 +87,7 @@ func newEnumPhoneEnv(t *testing.T) (*enumEnv, *smstest.Gateway) {
 		t.Fatal(err)
 	}
 	t.Cleanup(stop)
-	ee = &enumEnv{testEnv: e, calls: calls, metrics: addr}
-	return ee, g
+	return &enumEnv{testEnv: e, calls: calls, metrics: addr}, g
 }
 
 // seen is what one request showed and cost.
@@ -397,5 +395,38 @@ func TestEnumerationSMSResetSend(t *testing.T) {
 	same(t, "confirmed number", send("030 654321"), send("030 123456"))
 	if m := g.Wait(t); m.To != "+4930123456" {
 		t.Errorf("a reset code went to %s", m.To)
+	}
+}
+
+// TestSMSResetCodesLeaveTheSecondStepOpen: wrong reset codes typed for someone's number,
+// which anyone may type, are limited for the number, not counted against the owner's second
+// step: before, six of them closed the owner's authenticator app step for 15 minutes (and
+// twenty for the day), even for the right code.
+func TestSMSResetCodesLeaveTheSecondStepOpen(t *testing.T) {
+	e, g := newEnumPhoneEnv(t)
+	e.germanUser("ada@example.com")
+	b := e.signedInBrowser("ada@example.com")
+	e.confirmPhone(b, g, "DE", "030 123456")
+	key, _ := e.enrolTOTP(b, b.get(e.issuer+"/account/security"), "Phone")
+
+	x := e.browser()
+	f := x.get(e.issuer + "/forgot/sms").formValues()
+	f.Set("country", "DE")
+	f.Set("number", "030 123456")
+	p := x.post(e.issuer+"/forgot/sms", f)
+	for range 6 {
+		f = p.formValues()
+		f.Set("code", "000000")
+		p = x.post(e.issuer+"/forgot/sms/code", f)
+	}
+	if p.status != http.StatusTooManyRequests {
+		t.Fatalf("the sixth wrong reset code: %d, want 429", p.status)
+	}
+
+	e.nextTOTPStep()
+	b2 := e.browser()
+	p = e.passwordSignIn(b2, "ada@example.com")
+	if p = b2.mfaPost(p, "totp", e.totpNow(key), false); !signedInPage(p) {
+		t.Fatalf("the owner's right app code after wrong reset codes for the number: %d at %s", p.status, p.url)
 	}
 }
