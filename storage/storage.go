@@ -560,10 +560,12 @@ type OutboxOutcome struct {
 type OutboxStore interface {
 	// EnqueueOutbox stores a pending item, due at NextAttemptAt.
 	EnqueueOutbox(ctx context.Context, it *OutboxItem) error
-	// ClaimOutbox claims up to limit pending items due by now whose claim is absent or
-	// expired, for holder until now+ttl, oldest due first, and returns them with Attempts
-	// counting this claim. Items another holder claims meanwhile are skipped.
-	ClaimOutbox(ctx context.Context, holder string, limit int, ttl time.Duration, now time.Time) ([]*OutboxItem, error)
+	// ClaimOutbox claims up to limit pending items of the given kinds due by now whose
+	// claim is absent or expired, for holder until now+ttl, oldest due first, and returns
+	// them with Attempts counting this claim. Items another holder claims meanwhile are
+	// skipped. Items of other kinds are left to workers that handle them: during a rolling
+	// upgrade an older instance must not spend (and give up) the tasks only newer ones know.
+	ClaimOutbox(ctx context.Context, holder string, kinds []string, limit int, ttl time.Duration, now time.Time) ([]*OutboxItem, error)
 	// FinishOutbox marks an item holder has claimed OutboxSent or OutboxFailed, records
 	// lastError and drops the payload. ErrNotFound when holder no longer holds the claim.
 	FinishOutbox(ctx context.Context, id, holder, status, lastError string, now time.Time) error

@@ -53,7 +53,7 @@ func TestUserSignoutQueuesLogoutTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.mustRun("", "user", "signout", "ada@example.com")
-	items, err := st.ClaimOutbox(ctx, "test", 10, time.Minute, time.Now().UTC())
+	items, err := st.ClaimOutbox(ctx, "test", []string{backchannel.TaskKind}, 10, time.Minute, time.Now().UTC())
 	if err != nil {
 		t.Fatal(err)
 	}

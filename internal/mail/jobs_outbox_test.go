@@ -83,7 +83,7 @@ func TestJobsOutboxGivesUpAnItemAbandonedMaxAttemptsTimes(t *testing.T) {
 		}
 		for range tc.abandoned {
 			// A worker claims it and dies: the claim lapses with no outcome recorded.
-			got, err := st.ClaimOutbox(t.Context(), "dead", 1, time.Millisecond, time.Now())
+			got, err := st.ClaimOutbox(t.Context(), "dead", []string{"poison"}, 1, time.Millisecond, time.Now())
 			if err != nil || len(got) != 1 {
 				t.Fatalf("claim: %v %v", got, err)
 			}

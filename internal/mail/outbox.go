@@ -102,6 +102,7 @@ type Outbox struct {
 	wake  chan struct{}
 	mu    sync.RWMutex
 	tasks map[string]Task
+	claim []string // the kinds ClaimOutbox asks for: messages and tasks' kinds, sorted
 }
 
 var _ Sender = (*Outbox)(nil)
@@ -142,7 +143,8 @@ func NewOutbox(cfg OutboxConfig) (*Outbox, error) {
 	if cfg.Linger == 0 {
 		cfg.Linger = DefaultOutboxLinger
 	}
-	return &Outbox{cfg: cfg, wake: make(chan struct{}, 1), tasks: map[string]Task{}}, nil
+	return &Outbox{cfg: cfg, wake: make(chan struct{}, 1), tasks: map[string]Task{},
+		claim: []string{storage.OutboxMessage}}, nil
 }
 
 // Handle registers the task run for items of kind (not storage.OutboxMessage).
@@ -150,6 +152,12 @@ func (o *Outbox) Handle(kind string, t Task) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.tasks[kind] = t
+	ks := []string{storage.OutboxMessage}
+	for k := range o.tasks {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks) // one query text, whatever the map's order
+	o.claim = ks    // a new slice: a claim running may still read the old one
 }
 
 // Send queues m for delivery; an error means it was not queued.
@@ -275,7 +283,7 @@ func (o *Outbox) batch(ctx context.Context) int {
 	budget := o.sendBudget()
 	sendBy := time.Now().Add(budget)
 	cctx, cancel := context.WithTimeout(ctx, storeTimeout)
-	items, err := o.cfg.WorkerStore.ClaimOutbox(cctx, o.cfg.Holder, o.cfg.ClaimBatch, budget+claimMargin, o.cfg.Now().UTC())
+	items, err := o.cfg.WorkerStore.ClaimOutbox(cctx, o.cfg.Holder, o.kinds(), o.cfg.ClaimBatch, budget+claimMargin, o.cfg.Now().UTC())
 	cancel()
 	if err != nil {
 		if ctx.Err() == nil {
@@ -287,6 +295,15 @@ func (o *Outbox) batch(ctx context.Context) int {
 		o.record(ctx, items, o.attemptAll(ctx, items, sendBy))
 	}
 	return len(items)
+}
+
+// kinds is what this worker claims: messages and the tasks it has a handler for. An item
+// queued by a newer instance (a kind added in a rolling upgrade) waits for one of those
+// instead of being claimed here and failed, retried with backoff and at last given up.
+func (o *Outbox) kinds() []string {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	return o.claim
 }
 
 // interrupted is the last error of an item released on shutdown.
@@ -451,7 +468,7 @@ func (o *Outbox) run(ctx context.Context, it *storage.OutboxItem) error {
 	t := o.tasks[it.Kind]
 	o.mu.RUnlock()
 	if t == nil {
-		// Perhaps queued by a newer instance during an upgrade: retried, then given up.
+		// Not claimed without a handler (kinds); only a claim by hand or a bug comes here.
 		return fmt.Errorf("no handler for task %q", it.Kind)
 	}
 	return t(ctx, payload)

@@ -21,8 +21,8 @@ type countingStore struct {
 	polls, claims, records, finishes, retries atomic.Int32
 }
 
-func (c *countingStore) ClaimOutbox(ctx context.Context, holder string, limit int, ttl time.Duration, now time.Time) ([]*storage.OutboxItem, error) {
-	items, err := c.Store.ClaimOutbox(ctx, holder, limit, ttl, now)
+func (c *countingStore) ClaimOutbox(ctx context.Context, holder string, kinds []string, limit int, ttl time.Duration, now time.Time) ([]*storage.OutboxItem, error) {
+	items, err := c.Store.ClaimOutbox(ctx, holder, kinds, limit, ttl, now)
 	c.polls.Add(1)
 	if len(items) > 0 {
 		c.claims.Add(1)

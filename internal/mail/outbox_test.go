@@ -226,7 +226,7 @@ func TestOutboxSurvivesRestartAndACrashedClaimer(t *testing.T) {
 		}
 	}
 	// ... one of them claimed by a worker that then died mid-send.
-	claimed, err := first.ClaimOutbox(t.Context(), "first", 1, 300*time.Millisecond, time.Now())
+	claimed, err := first.ClaimOutbox(t.Context(), "first", []string{storage.OutboxMessage}, 1, 300*time.Millisecond, time.Now())
 	if err != nil || len(claimed) != 1 {
 		t.Fatalf("claim: %v %v", claimed, err)
 	}
@@ -352,3 +352,39 @@ func TestOutboxShutdownTakesBackUntriedAttempts(t *testing.T) {
 type senderFunc func(ctx context.Context, m mail.Message) error
 
 func (f senderFunc) Send(ctx context.Context, m mail.Message) error { return f(ctx, m) }
+
+// TestOutboxLeavesTasksItHasNoHandlerFor: during a rolling upgrade an older instance shares
+// the queue with newer ones that queue kinds it does not know. It must leave those to them:
+// claimed here, each would fail, wait out a backoff and at last be given up undelivered.
+func TestOutboxLeavesTasksItHasNoHandlerFor(t *testing.T) {
+	st := &recordingStore{Store: openDB(t, filepath.Join(t.TempDir(), "db.sqlite"))}
+	var sent atomic.Int32
+	sender := senderFunc(func(ctx context.Context, m mail.Message) error { sent.Add(1); return nil })
+	older := newOutbox(t, st, sender, "older")
+	newer := newOutbox(t, st, sender, "newer")
+	var ran atomic.Int32
+	newer.Handle("register", func(ctx context.Context, payload []byte) error { ran.Add(1); return nil })
+	if err := newer.Enqueue(t.Context(), "register", []byte("eve@example.com")); err != nil {
+		t.Fatal(err)
+	}
+	task := st.last()
+	if err := older.Send(t.Context(), mail.Message{To: "ada@example.com", Subject: "hi", Text: "hi"}); err != nil {
+		t.Fatal(err)
+	}
+	msg := st.last()
+	// The older worker alone: it sends the message and leaves the task as it was.
+	if n := older.Work(t.Context()); n != 1 {
+		t.Fatalf("the older worker handled %d items, want 1 (the message)", n)
+	}
+	waitStatus(t, st, msg, storage.OutboxSent)
+	if it := onlyItem(t, st, task); it.Status != storage.OutboxPending || it.Attempts != 0 || it.ClaimedBy != "" || it.LastError != "" {
+		t.Fatalf("the older worker touched a task it cannot run: %+v", it)
+	}
+	// The newer one runs it at its first attempt, with no backoff to wait out.
+	if n := newer.Work(t.Context()); n != 1 {
+		t.Fatalf("the newer worker handled %d items, want 1 (the task)", n)
+	}
+	if it := waitStatus(t, st, task, storage.OutboxSent); it.Attempts != 1 || ran.Load() != 1 {
+		t.Fatalf("the task took %d attempts and ran %d times, want 1 and 1", it.Attempts, ran.Load())
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/myaccount/myaccount/storage"
@@ -14,7 +15,9 @@ const outboxColumns = `id, kind, payload, status, attempts, next_attempt_at, cla
 	last_error, created_at, done_at`
 
 type outboxSQL struct {
-	insert, get, due, claim, finish, retry, purge string
+	insert, get, claim, finish, retry, purge string
+	// due is the candidates' read for n kinds (kind IN n placeholders).
+	due func(n int) string
 }
 
 func newOutboxSQL(rb func(string) string) outboxSQL {
@@ -26,7 +29,10 @@ func newOutboxSQL(rb func(string) string) outboxSQL {
 		get:    rb(`SELECT ` + outboxColumns + ` FROM outbox WHERE id = ?`),
 		// A plain SELECT (the read pool on SQLite) so that an idle worker's poll never
 		// queues behind writers; outbox_due serves it.
-		due: rb(`SELECT id FROM outbox WHERE ` + claimable + ` ORDER BY next_attempt_at, id LIMIT ?`),
+		due: func(n int) string {
+			return rb(`SELECT id FROM outbox WHERE kind IN (?` + strings.Repeat(`, ?`, n-1) + `) AND ` + claimable +
+				` ORDER BY next_attempt_at, id LIMIT ?`)
+		},
 		// The claim itself is this one conditional UPDATE: of workers racing for a row,
 		// exactly one matches (PostgreSQL re-checks the WHERE on the row a concurrent claim
 		// committed; SQLite runs writers one at a time).
@@ -85,13 +91,18 @@ func (d *DB) EnqueueOutbox(ctx context.Context, it *storage.OutboxItem) error {
 // ClaimOutbox reads candidates, then claims them with one conditional UPDATE each, all in
 // one transaction (one commit for the batch); candidates another holder took in between are
 // skipped. The read costs an idle poll no write.
-func (d *DB) ClaimOutbox(ctx context.Context, holder string, limit int, ttl time.Duration, now time.Time) ([]*storage.OutboxItem, error) {
-	if holder == "" || ttl <= 0 || limit <= 0 {
-		return nil, fmt.Errorf("claim outbox: need a holder, a positive ttl and limit (got %q, %v, %d)", holder, ttl, limit)
+func (d *DB) ClaimOutbox(ctx context.Context, holder string, kinds []string, limit int, ttl time.Duration, now time.Time) ([]*storage.OutboxItem, error) {
+	if holder == "" || len(kinds) == 0 || ttl <= 0 || limit <= 0 {
+		return nil, fmt.Errorf("claim outbox: need a holder, kinds, a positive ttl and limit (got %q, %d kinds, %v, %d)", holder, len(kinds), ttl, limit)
 	}
 	ms := now.UnixMilli()
+	args := make([]any, 0, len(kinds)+3)
+	for _, k := range kinds {
+		args = append(args, k)
+	}
+	args = append(args, ms, ms, limit)
 	var ids []string
-	if err := d.sel(ctx, &ids, d.q.outbox.due, ms, ms, limit); err != nil {
+	if err := d.sel(ctx, &ids, d.q.outbox.due(len(kinds)), args...); err != nil {
 		return nil, d.wrap(err, "find due outbox items")
 	}
 	if len(ids) == 0 {

@@ -14,7 +14,29 @@ func outboxItem(id string, due time.Time) *storage.OutboxItem {
 		CreatedAt: base(), NextAttemptAt: due}
 }
 
+// messages is the kinds a claim of plain messages asks for.
+var messages = []string{storage.OutboxMessage}
+
 var outboxTests = []test{
+	{"a claim takes only the kinds it asks for", func(t *testing.T, s storage.Store) {
+		must(t, s.EnqueueOutbox(ctx(t), outboxItem("m", base())))
+		newer := outboxItem("n", base().Add(-time.Minute)) // due first: the filter, not the order, leaves it
+		newer.Kind = "kind-of-a-newer-release"
+		must(t, s.EnqueueOutbox(ctx(t), newer))
+		claimed, err := s.ClaimOutbox(ctx(t), "old", []string{storage.OutboxMessage, "other"}, 10, time.Minute, base())
+		must(t, err)
+		equal(t, "claimed by a worker without the newer kind", ids(claimed), []string{"m"})
+		got, err := s.GetOutbox(ctx(t), "n")
+		must(t, err)
+		equal(t, "the newer kind's item untouched", []any{got.Attempts, got.ClaimedBy}, []any{0, ""})
+		claimed, err = s.ClaimOutbox(ctx(t), "new", []string{storage.OutboxMessage, newer.Kind}, 10, time.Minute, base())
+		must(t, err)
+		equal(t, "claimed by a worker that knows it", ids(claimed), []string{"n"})
+		_, err = s.ClaimOutbox(ctx(t), "none", nil, 10, time.Minute, base())
+		if err == nil {
+			t.Fatal("a claim of no kinds: no error")
+		}
+	}},
 	{"enqueue, claim, finish: the payload goes", func(t *testing.T, s storage.Store) {
 		it := outboxItem("m1", base())
 		must(t, s.EnqueueOutbox(ctx(t), it))
@@ -24,7 +46,7 @@ var outboxTests = []test{
 		equal(t, "stored item", got, stored(&storage.OutboxItem{ID: "m1", Kind: storage.OutboxMessage,
 			Payload: []byte("sealed m1"), Status: storage.OutboxPending, NextAttemptAt: base(), CreatedAt: base()}))
 
-		claimed, err := s.ClaimOutbox(ctx(t), "w1", 10, time.Minute, base())
+		claimed, err := s.ClaimOutbox(ctx(t), "w1", messages, 10, time.Minute, base())
 		must(t, err)
 		equal(t, "claimed", len(claimed), 1)
 		c := claimed[0]
@@ -38,7 +60,7 @@ var outboxTests = []test{
 		equal(t, "finished", []any{got.Status, len(got.Payload), got.ClaimedBy, got.ClaimedUntil, got.DoneAt},
 			[]any{storage.OutboxSent, 0, "", (*time.Time)(nil), ptr(ms(base().Add(time.Second)))})
 		// A finished item is neither claimed again nor finished twice.
-		claimed, err = s.ClaimOutbox(ctx(t), "w1", 10, time.Minute, base().Add(time.Hour))
+		claimed, err = s.ClaimOutbox(ctx(t), "w1", messages, 10, time.Minute, base().Add(time.Hour))
 		must(t, err)
 		equal(t, "claimed after finish", len(claimed), 0)
 		wantErr(t, s.FinishOutbox(ctx(t), "m1", "w1", storage.OutboxFailed, "x", base()), storage.ErrNotFound)
@@ -50,25 +72,25 @@ var outboxTests = []test{
 		must(t, s.EnqueueOutbox(ctx(t), outboxItem("b", base().Add(-time.Second))))
 		must(t, s.EnqueueOutbox(ctx(t), outboxItem("a", base().Add(-2*time.Second))))
 		must(t, s.EnqueueOutbox(ctx(t), outboxItem("c", base())))
-		claimed, err := s.ClaimOutbox(ctx(t), "w", 2, time.Hour, base())
+		claimed, err := s.ClaimOutbox(ctx(t), "w", messages, 2, time.Hour, base())
 		must(t, err)
 		equal(t, "first batch", ids(claimed), []string{"a", "b"})
-		claimed, err = s.ClaimOutbox(ctx(t), "w", 10, time.Hour, base())
+		claimed, err = s.ClaimOutbox(ctx(t), "w", messages, 10, time.Hour, base())
 		must(t, err)
 		equal(t, "second batch", ids(claimed), []string{"c"})
-		claimed, err = s.ClaimOutbox(ctx(t), "w", 10, time.Minute, base().Add(time.Minute))
+		claimed, err = s.ClaimOutbox(ctx(t), "w", messages, 10, time.Minute, base().Add(time.Minute))
 		must(t, err)
 		equal(t, "once due", ids(claimed), []string{"later"})
 	}},
 	{"a live claim excludes others; an expired one is taken over", func(t *testing.T, s storage.Store) {
 		must(t, s.EnqueueOutbox(ctx(t), outboxItem("m", base())))
-		claimed, err := s.ClaimOutbox(ctx(t), "crashed", 10, time.Minute, base())
+		claimed, err := s.ClaimOutbox(ctx(t), "crashed", messages, 10, time.Minute, base())
 		must(t, err)
 		equal(t, "first claim", ids(claimed), []string{"m"})
-		claimed, err = s.ClaimOutbox(ctx(t), "other", 10, time.Minute, base().Add(time.Minute-time.Millisecond))
+		claimed, err = s.ClaimOutbox(ctx(t), "other", messages, 10, time.Minute, base().Add(time.Minute-time.Millisecond))
 		must(t, err)
 		equal(t, "during the claim", len(claimed), 0)
-		claimed, err = s.ClaimOutbox(ctx(t), "other", 10, time.Minute, base().Add(time.Minute))
+		claimed, err = s.ClaimOutbox(ctx(t), "other", messages, 10, time.Minute, base().Add(time.Minute))
 		must(t, err)
 		equal(t, "after the claim expired", ids(claimed), []string{"m"})
 		equal(t, "attempts", claimed[0].Attempts, 2)
@@ -79,7 +101,7 @@ var outboxTests = []test{
 	}},
 	{"retry releases the claim until the next attempt; failed is final", func(t *testing.T, s storage.Store) {
 		must(t, s.EnqueueOutbox(ctx(t), outboxItem("m", base())))
-		_, err := s.ClaimOutbox(ctx(t), "w", 10, time.Hour, base())
+		_, err := s.ClaimOutbox(ctx(t), "w", messages, 10, time.Hour, base())
 		must(t, err)
 		next := base().Add(30 * time.Second)
 		must(t, s.RetryOutbox(ctx(t), "m", "w", next, "451 try later"))
@@ -87,10 +109,10 @@ var outboxTests = []test{
 		must(t, err)
 		equal(t, "after retry", []any{got.Status, got.Attempts, got.ClaimedBy, got.ClaimedUntil, got.NextAttemptAt, got.LastError},
 			[]any{storage.OutboxPending, 1, "", (*time.Time)(nil), ms(next), "451 try later"})
-		claimed, err := s.ClaimOutbox(ctx(t), "w", 10, time.Hour, next.Add(-time.Millisecond))
+		claimed, err := s.ClaimOutbox(ctx(t), "w", messages, 10, time.Hour, next.Add(-time.Millisecond))
 		must(t, err)
 		equal(t, "before the next attempt", len(claimed), 0)
-		claimed, err = s.ClaimOutbox(ctx(t), "w2", 10, time.Hour, next)
+		claimed, err = s.ClaimOutbox(ctx(t), "w2", messages, 10, time.Hour, next)
 		must(t, err)
 		equal(t, "at the next attempt", []any{ids(claimed), claimed[0].Attempts}, []any{[]string{"m"}, 2})
 		if err := s.FinishOutbox(ctx(t), "m", "w2", storage.OutboxPending, "", next); err == nil {
@@ -104,7 +126,7 @@ var outboxTests = []test{
 	{"an untried release takes back the attempt its claim counted", func(t *testing.T, s storage.Store) {
 		must(t, s.EnqueueOutbox(ctx(t), outboxItem("m", base())))
 		for range 3 {
-			claimed, err := s.ClaimOutbox(ctx(t), "w", 10, time.Hour, base())
+			claimed, err := s.ClaimOutbox(ctx(t), "w", messages, 10, time.Hour, base())
 			must(t, err)
 			equal(t, "claimed", []any{ids(claimed), claimed[0].Attempts}, []any{[]string{"m"}, 1})
 			lost, err := s.RecordOutbox(ctx(t), "w", []storage.OutboxOutcome{{ID: "m", Status: storage.OutboxPending,
@@ -120,12 +142,12 @@ var outboxTests = []test{
 		for _, id := range []string{"sent", "failed", "retry", "lost"} {
 			must(t, s.EnqueueOutbox(ctx(t), outboxItem(id, base())))
 		}
-		claimed, err := s.ClaimOutbox(ctx(t), "w", 10, time.Minute, base())
+		claimed, err := s.ClaimOutbox(ctx(t), "w", messages, 10, time.Minute, base())
 		must(t, err)
 		equal(t, "claimed", len(claimed), 4)
 		// "lost": w's claim lapsed and another holder took the item over.
 		must(t, s.RetryOutbox(ctx(t), "lost", "w", base(), ""))
-		_, err = s.ClaimOutbox(ctx(t), "other", 10, time.Minute, base())
+		_, err = s.ClaimOutbox(ctx(t), "other", messages, 10, time.Minute, base())
 		must(t, err)
 
 		done, next := base().Add(time.Second), base().Add(time.Hour)
@@ -175,7 +197,7 @@ var outboxTests = []test{
 		for _, id := range []string{"sent", "failed", "recent", "pending"} {
 			must(t, s.EnqueueOutbox(ctx(t), outboxItem(id, base())))
 		}
-		_, err := s.ClaimOutbox(ctx(t), "w", 10, time.Minute, base())
+		_, err := s.ClaimOutbox(ctx(t), "w", messages, 10, time.Minute, base())
 		must(t, err)
 		must(t, s.FinishOutbox(ctx(t), "sent", "w", storage.OutboxSent, "", base()))
 		must(t, s.FinishOutbox(ctx(t), "failed", "w", storage.OutboxFailed, "boom", base()))
@@ -203,7 +225,7 @@ var outboxTests = []test{
 			go func() {
 				defer wg.Done()
 				for {
-					claimed, err := s.ClaimOutbox(ctx(t), holder, 3, time.Minute, base())
+					claimed, err := s.ClaimOutbox(ctx(t), holder, messages, 3, time.Minute, base())
 					if err != nil {
 						errs <- err
 						return

@@ -51,9 +51,9 @@ func (s *Store) AddAuditEvent(ctx context.Context, a1 *storage.AuditEvent) (err 
 	return
 }
 
-func (s *Store) ClaimOutbox(ctx context.Context, a1 string, a2 int, a3 time.Duration, a4 time.Time) (r0 []*storage.OutboxItem, err error) {
+func (s *Store) ClaimOutbox(ctx context.Context, a1 string, a2 []string, a3 int, a4 time.Duration, a5 time.Time) (r0 []*storage.OutboxItem, err error) {
 	err = s.around(ctx, "ClaimOutbox", func(ctx context.Context) (err error) {
-		r0, err = s.inner.ClaimOutbox(ctx, a1, a2, a3, a4)
+		r0, err = s.inner.ClaimOutbox(ctx, a1, a2, a3, a4, a5)
 		return err
 	})
 	return
