@@ -111,9 +111,18 @@ func (s *Service) register(ctx context.Context, r registerRequest) error {
 		}
 		return s.sendActivation(ctx, existing, m)
 	case err == nil:
-		s.notify(ctx, existing.Email, userLang(existing, m), mail.AlreadyRegistered, mail.Data{
-			Email: existing.Email, Link: s.link("/login", nil), ResetLink: s.link("/forgot", nil), IP: m.IP, UserAgent: m.UserAgent,
-		})
+		// The owner hears of it at most perAccountMailLimit times an hour: someone solving
+		// captchas must not get to fill their mailbox. Counted here, in the worker, so the
+		// limit costs the request nothing an unknown address does not.
+		n, err := s.Store.HitCounter(ctx, "mail:already_registered:"+norm, mailLimitWindow, s.now())
+		if err != nil {
+			return fmt.Errorf("register: notice limit: %w", err)
+		}
+		if n <= perAccountMailLimit {
+			s.notify(ctx, existing.Email, userLang(existing, m), mail.AlreadyRegistered, mail.Data{
+				Email: existing.Email, Link: s.link("/login", nil), ResetLink: s.link("/forgot", nil), IP: m.IP, UserAgent: m.UserAgent,
+			})
+		}
 		s.audit(ctx, existing.ID, "registration_attempt", m, "")
 		return nil
 	case !errors.Is(err, storage.ErrNotFound):

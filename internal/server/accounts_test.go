@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -295,6 +296,71 @@ func TestRegisterExistingEmailLooksTheSame(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("%d accounts for taken@example.com", n)
+	}
+}
+
+// TestRegistrationNoticesAreLimited: each registration of a taken address mails its owner a
+// notice; someone solving captchas must not get to fill that mailbox. The owner hears of at
+// most three an hour; every attempt is still in their activity log, and the page is the same.
+func TestRegistrationNoticesAreLimited(t *testing.T) {
+	e := newMailEnv(t)
+	owner := e.addUser("taken@example.com")
+	const pw = "a fine long passphrase"
+	attempt := func() {
+		b := e.browser()
+		if p := e.register(b, b.get(e.issuer+"/register"), "taken@example.com", pw, pw); p.status != http.StatusOK {
+			t.Fatalf("registration: %d", p.status)
+		}
+	}
+	attempts := func() int {
+		evs, err := e.store.ListAuditEvents(context.Background(), owner.ID, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, ev := range evs {
+			if ev.Type == "registration_attempt" {
+				n++
+			}
+		}
+		return n
+	}
+	// settled waits until the worker has handled every attempt, then until a new account's
+	// activation mail, queued after them, went out: a notice allowed to them would be out too.
+	settled := func(want int, fresh string) {
+		t.Helper()
+		deadline := time.Now().Add(mailWait)
+		for attempts() != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d attempts recorded, want %d", attempts(), want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		b := e.browser()
+		e.register(b, b.get(e.issuer+"/register"), fresh, pw, pw)
+		e.smtp.WaitFor(t, fresh, mailWait)
+	}
+	notices := func() int {
+		n := 0
+		for _, m := range e.smtp.Messages() {
+			if slices.Contains(m.To, "taken@example.com") {
+				n++
+			}
+		}
+		return n
+	}
+	for range 6 {
+		attempt()
+	}
+	settled(6, "fresh1@example.com")
+	if n := notices(); n != 3 {
+		t.Fatalf("six registrations of a taken address mailed its owner %d notices, want 3", n)
+	}
+	e.clock.Advance(time.Hour + time.Minute)
+	attempt()
+	settled(7, "fresh2@example.com")
+	if n := notices(); n != 4 {
+		t.Fatalf("an hour later the owner got %d notices in all, want 4", n)
 	}
 }
 
