@@ -4,14 +4,11 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/oauth2"
 
@@ -300,19 +297,16 @@ func TestBrowserBinding(t *testing.T) {
 	}
 }
 
-// TestLoginEnumerationResistance: unknown email and wrong password look the same.
+// TestLoginEnumerationResistance: unknown email and wrong password look the same. That they
+// cost the same (one password hash, the same store calls) is TestEnumerationSignIn's: counted,
+// not timed, so a busy CI host cannot fail it and a small difference cannot hide in the noise.
 func TestLoginEnumerationResistance(t *testing.T) {
 	e := newEnv(t)
 	e.addUser("ada@example.com")
 	b := e.browser()
 	form := b.get(e.issuer + "/login")
-	try := func(email string) (*page, time.Duration) {
-		start := time.Now()
-		p := b.submitLogin(form, email, "wrong password here")
-		return p, time.Since(start)
-	}
-	known, tKnown := try("ada@example.com")
-	unknown, tUnknown := try("nobody@example.com")
+	known := b.submitLogin(form, "ada@example.com", "wrong password here")
+	unknown := b.submitLogin(form, "nobody@example.com", "wrong password here")
 	if known.status != unknown.status {
 		t.Errorf("status %d vs %d", known.status, unknown.status)
 	}
@@ -322,32 +316,6 @@ func TestLoginEnumerationResistance(t *testing.T) {
 	}
 	if norm(known, "ada@example.com") != norm(unknown, "nobody@example.com") {
 		t.Errorf("pages differ:\n%s\n---\n%s", norm(known, "ada@example.com"), norm(unknown, "nobody@example.com"))
-	}
-	// Both cost one argon2id verification. Compare medians of interleaved tries (fewer than
-	// the lockout threshold per account, so several accounts) and allow generous noise: the
-	// machine is shared, and CI runs other packages' tests beside this one.
-	ks, us := []time.Duration{tKnown}, []time.Duration{tUnknown}
-	for i := range 3 {
-		known := fmt.Sprintf("ada%d@example.com", i)
-		e.addUser(known)
-		for range 3 {
-			_, d := try(known)
-			ks = append(ks, d)
-			_, d = try(fmt.Sprintf("nobody%d@example.com", i))
-			us = append(us, d)
-		}
-	}
-	slices.Sort(ks)
-	slices.Sort(us)
-	mk, mu := ks[len(ks)/2], us[len(us)/2]
-	// The bound catches a path without the hash (~100x apart) while a CI run with other
-	// packages' tests beside it moves single medians by 3x (0.32 seen).
-	if r := float64(mu) / float64(mk); r < 0.2 || r > 5 {
-		t.Errorf("median time unknown/known = %.2f (%v vs %v); want similar", r, mu, mk)
-	}
-	// A signed-up address with no password check at all would be ~100x faster than argon2id.
-	if mu < time.Millisecond {
-		t.Errorf("unknown email answered in %v: no password-hashing work was done", mu)
 	}
 }
 
