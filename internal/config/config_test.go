@@ -165,7 +165,7 @@ func TestDurationParsing(t *testing.T) {
 		wantErr string
 	}{
 		{"minutes", "15m", 15 * time.Minute, ""},
-		{"hours", "720h", 720 * time.Hour, ""},
+		{"hours", "20h", 20 * time.Hour, ""},
 		{"compound", "1h30m", 90 * time.Minute, ""},
 		{"quoted", `"60s"`, time.Minute, ""},
 		{"missing unit", "900", 0, "invalid duration \"900\""},
@@ -534,11 +534,29 @@ func TestValidateSingleFields(t *testing.T) {
 		}, "not valid standard base64"},
 		{"master key too long", func(c *Config) { c.Keys.MasterKey = base64.StdEncoding.EncodeToString(make([]byte, 33)) },
 			"decodes to 33 bytes"},
-		{"access equals refresh", func(c *Config) { c.Tokens.AccessTokenTTL = c.Tokens.RefreshTokenTTL }, ""},
+		{"access equals refresh", func(c *Config) {
+			c.Tokens.AccessTokenTTL, c.Tokens.RefreshTokenTTL = Duration(time.Hour), Duration(time.Hour)
+		}, ""},
+		{"access exceeds refresh", func(c *Config) {
+			c.Tokens.AccessTokenTTL, c.Tokens.RefreshTokenTTL = Duration(2*time.Hour), Duration(time.Hour)
+		}, "tokens.access_token_ttl: 2h exceeds tokens.refresh_token_ttl 1h"},
 		{"rotation zero", func(c *Config) { c.Keys.RotationPeriod = 0 }, "keys.rotation_period: must be positive"},
 		{"openssl off", func(c *Config) { c.Keys.OpenSSL = "off" }, ""},
 		{"openssl unknown", func(c *Config) { c.Keys.OpenSSL = "on" }, "keys.openssl: must be auto or off"},
 		{"auth code zero", func(c *Config) { c.Tokens.AuthCodeTTL = 0 }, "tokens.auth_code_ttl"},
+		{"auth code 10m", func(c *Config) { c.Tokens.AuthCodeTTL = Duration(10 * time.Minute) }, ""},
+		{"auth code over 10m", func(c *Config) { c.Tokens.AuthCodeTTL = Duration(11 * time.Minute) },
+			"tokens.auth_code_ttl: must be at most 10m, got 11m"},
+		{"access token a day", func(c *Config) { c.Tokens.AccessTokenTTL = Duration(24 * time.Hour) }, ""},
+		{"access token over a day", func(c *Config) { c.Tokens.AccessTokenTTL = Duration(25 * time.Hour) },
+			"tokens.access_token_ttl: must be at most 24h, got 25h"},
+		{"id token over a day", func(c *Config) { c.Tokens.IDTokenTTL = Duration(48 * time.Hour) }, "tokens.id_token_ttl: must be at most 24h"},
+		{"refresh a year", func(c *Config) { c.Tokens.RefreshTokenTTL = Duration(8760 * time.Hour) }, ""},
+		{"refresh over a year", func(c *Config) { c.Tokens.RefreshTokenTTL = Duration(720 * 24 * time.Hour) },
+			"tokens.refresh_token_ttl: must be at most 8760h"},
+		{"session over a year", func(c *Config) { c.Session.TTL = Duration(9000 * time.Hour) }, "session.ttl: must be at most 8760h"},
+		{"auth request over a day", func(c *Config) { c.Tokens.AuthRequestTTL = Duration(30 * 24 * time.Hour) }, "tokens.auth_request_ttl"},
+		{"database timeout over 5m", func(c *Config) { c.Database.Timeout = Duration(time.Hour) }, "database.timeout: must be at most 5m"},
 		{"accent upper case", func(c *Config) { c.UI.AccentColor = "#ABCDEF" }, ""},
 		{"accent short form", func(c *Config) { c.UI.AccentColor = "#abc" }, "ui.accent_color"},
 		{"accent css injection", func(c *Config) { c.UI.AccentColor = "#2563eb;}" }, "ui.accent_color"},

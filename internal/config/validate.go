@@ -60,23 +60,31 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 
+	// The upper bounds catch units mistakes ("720" read as hours where minutes were meant)
+	// and lifetimes no deployment should choose: a bearer credential that outlives a day
+	// cannot be taken back without the denylist, and RFC 6749 §4.1.2 puts an authorization
+	// code's at 10 minutes at most.
+	const day, year = 24 * time.Hour, 365 * 24 * time.Hour
 	durations := []struct {
 		key string
 		d   Duration
+		max time.Duration
 	}{
-		{"keys.rotation_period", c.Keys.RotationPeriod},
-		{"tokens.access_token_ttl", c.Tokens.AccessTokenTTL},
-		{"tokens.id_token_ttl", c.Tokens.IDTokenTTL},
-		{"tokens.refresh_token_ttl", c.Tokens.RefreshTokenTTL},
-		{"tokens.auth_code_ttl", c.Tokens.AuthCodeTTL},
-		{"tokens.auth_request_ttl", c.Tokens.AuthRequestTTL},
-		{"database.timeout", c.Database.Timeout},
-		{"session.ttl", c.Session.TTL},
-		{"session.idle_ttl", c.Session.IdleTTL},
+		{"keys.rotation_period", c.Keys.RotationPeriod, year},
+		{"tokens.access_token_ttl", c.Tokens.AccessTokenTTL, day},
+		{"tokens.id_token_ttl", c.Tokens.IDTokenTTL, day},
+		{"tokens.refresh_token_ttl", c.Tokens.RefreshTokenTTL, year},
+		{"tokens.auth_code_ttl", c.Tokens.AuthCodeTTL, 10 * time.Minute},
+		{"tokens.auth_request_ttl", c.Tokens.AuthRequestTTL, day},
+		{"database.timeout", c.Database.Timeout, 5 * time.Minute},
+		{"session.ttl", c.Session.TTL, year},
+		{"session.idle_ttl", c.Session.IdleTTL, year},
 	}
 	for _, d := range durations {
 		if d.d <= 0 {
 			add(d.key, "must be positive, got %s", d.d)
+		} else if d.d.Std() > d.max {
+			add(d.key, "must be at most %s, got %s", Duration(d.max), d.d)
 		}
 	}
 	// An access token outliving the refresh token that mints it would make refresh pointless
