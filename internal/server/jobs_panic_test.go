@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/myaccount/myaccount/internal/config"
 	"github.com/myaccount/myaccount/internal/syncbuf"
 	"github.com/myaccount/myaccount/storage"
 )
@@ -54,4 +55,51 @@ func TestJobsPanicInAJobIsRecovered(t *testing.T) {
 		t.Fatalf("healthz after the panic: %v %v", res, err)
 	}
 	res.Body.Close()
+}
+
+// deadlineStore records the deadline of the pending-account purge's first read.
+type deadlineStore struct {
+	storage.Store
+	got chan time.Time
+}
+
+func (d *deadlineStore) ListPendingUsers(ctx context.Context, before time.Time) ([]*storage.User, error) {
+	dl, _ := ctx.Deadline() // zero without one
+	select {
+	case d.got <- dl:
+	default:
+	}
+	return d.Store.ListPendingUsers(ctx, before)
+}
+
+// TestJobsTurnEndsWithItsLease: a job's turn is stopped before its lease lapses (half its
+// period plus a minute): past it another instance takes the lease and runs the job beside
+// it. The purge of pending accounts runs every 2 s here, so its lease is 61 s, shorter than
+// the per-call database deadline (2 m here) that would otherwise hide the turn's own.
+func TestJobsTurnEndsWithItsLease(t *testing.T) {
+	ds := &deadlineStore{got: make(chan time.Time, 1)}
+	e := newEnvWith(t, envOptions{
+		wrapStore: func(s storage.Store) storage.Store { ds.Store = s; return ds },
+		configure: func(c *config.Config) {
+			c.Accounts.PurgeInterval = config.Duration(2 * time.Second)
+			c.Database.Timeout = config.Duration(2 * time.Minute)
+		},
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	start := time.Now()
+	go func() { e.srv.RunJobs(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	select {
+	case dl := <-ds.got:
+		if dl.IsZero() {
+			t.Fatal("the purge runs without a deadline: it may outlive its lease")
+		}
+		lease := start.Add(61 * time.Second)
+		if !dl.Before(lease) || dl.Before(lease.Add(-time.Minute)) {
+			t.Fatalf("the purge's deadline is %v after its start, want shortly before its lease's 61s", dl.Sub(start))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the purge did not run")
+	}
 }

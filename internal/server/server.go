@@ -518,12 +518,13 @@ func (s *Server) RunJobs(ctx context.Context) {
 			defer wg.Done()
 			t := time.NewTicker(j.every)
 			defer t.Stop()
+			lease := j.every/2 + time.Minute
 			for {
-				if ok, err := s.Store.AcquireLease(ctx, j.name, s.holder, j.every/2+time.Minute, s.now().UTC()); err != nil {
+				if ok, err := s.Store.AcquireLease(ctx, j.name, s.holder, lease, s.now().UTC()); err != nil {
 					s.log.ErrorContext(ctx, "job lease", "job", j.name, "err", err)
 				} else if ok {
 					s.Metrics.JobRun(j.name)
-					s.runJob(ctx, j.name, j.run)
+					s.runJob(ctx, j.name, lease-jobLeaseMargin, j.run)
 				}
 				select {
 				case <-ctx.Done():
@@ -536,18 +537,30 @@ func (s *Server) RunJobs(ctx context.Context) {
 	<-ctx.Done()
 }
 
-// runJob runs one turn of a job. A panic is logged with its stack and ends only this turn:
-// unrecovered, it would take the instance down with its requests and mail, and the job,
-// taken up by another instance, would take that one down too.
-func (s *Server) runJob(ctx context.Context, name string, run func(context.Context)) {
+// jobLeaseMargin is how long before its lease lapses a job's turn is stopped: the lease is
+// what keeps other instances from running the job at the same time.
+const jobLeaseMargin = 30 * time.Second
+
+// runJob runs one turn of a job, for at most budget: a turn that outlived its lease (a
+// backlog of expired rows after a long outage) would run beside another instance's turn.
+// The jobs work in batches of their own transactions, so a stopped turn loses nothing; the
+// next one goes on. A panic is logged with its stack and ends only this turn: unrecovered,
+// it would take the instance down with its requests and mail, and the job, taken up by
+// another instance, would take that one down too.
+func (s *Server) runJob(ctx context.Context, name string, budget time.Duration, run func(context.Context)) {
 	jctx, end := s.jobSpan(ctx, name)
 	defer end()
+	jctx, cancel := context.WithTimeout(jctx, budget)
+	defer cancel()
 	defer func() {
 		if v := recover(); v != nil {
 			s.log.ErrorContext(jctx, "job panicked", "job", name, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 		}
 	}()
 	run(jctx)
+	if errors.Is(jctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+		s.log.WarnContext(ctx, "job stopped at the end of its lease; its next turn goes on", "job", name, "budget", budget)
+	}
 }
 
 // Housekeeping deletes expired rows and retired keys.
