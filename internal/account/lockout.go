@@ -2,7 +2,6 @@ package account
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -340,11 +339,7 @@ type failureRecord struct {
 // learns nothing), it is done at once.
 func (s *Service) recordFailure(ctx context.Context, rec failureRecord, u *storage.User, verdict error) error {
 	if q, ok := s.Mail.(TaskQueue); ok && u == nil {
-		b, err := json.Marshal(rec)
-		if err != nil {
-			return fmt.Errorf("record failure: %w", err)
-		}
-		if err := q.Enqueue(ctx, FailureTask, b); err != nil {
+		if err := enqueue(ctx, q, FailureTask, rec); err != nil {
 			s.log().WarnContext(ctx, "queue password failure", "err", err)
 		}
 		return verdict
@@ -359,9 +354,9 @@ func (s *Service) recordFailure(ctx context.Context, rec failureRecord, u *stora
 // worker retry (nothing is written before it); the writes after it are best effort, as they
 // were in the request, so a retry does not write an event twice.
 func (s *Service) RunFailure(ctx context.Context, payload []byte) error {
-	var rec failureRecord
-	if err := json.Unmarshal(payload, &rec); err != nil {
-		return fmt.Errorf("decode password failure: %w", err)
+	rec, err := decode[failureRecord](FailureTask, payload)
+	if err != nil {
+		return err
 	}
 	return s.writeFailure(ctx, rec, nil)
 }

@@ -2,7 +2,6 @@ package account
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -164,22 +163,15 @@ func (s *Service) StartEmailChange(ctx context.Context, u *storage.User, passwor
 	if !ok {
 		return s.emailChange(ctx, u, r)
 	}
-	b, err := json.Marshal(r)
-	if err != nil {
-		return fmt.Errorf("email change: %w", err)
-	}
-	if err := q.Enqueue(ctx, EmailChangeTask, b); err != nil {
-		return fmt.Errorf("queue email change: %w", err)
-	}
-	return nil
+	return enqueue(ctx, q, EmailChangeTask, r)
 }
 
 // RunEmailChange is the outbox worker's half of StartEmailChange. An error (the database,
 // the outbox) makes the worker retry it later.
 func (s *Service) RunEmailChange(ctx context.Context, payload []byte) error {
-	var r emailChangeRequest
-	if err := json.Unmarshal(payload, &r); err != nil {
-		return fmt.Errorf("decode email change: %w", err)
+	r, err := decode[emailChangeRequest](EmailChangeTask, payload)
+	if err != nil {
+		return err
 	}
 	u, err := s.Store.GetUser(ctx, r.UserID)
 	if errors.Is(err, storage.ErrNotFound) {

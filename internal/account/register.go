@@ -2,7 +2,6 @@ package account
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -77,22 +76,15 @@ func (s *Service) Register(ctx context.Context, email, password string, m Meta) 
 	if !ok {
 		return s.register(ctx, r)
 	}
-	b, err := json.Marshal(r)
-	if err != nil {
-		return fmt.Errorf("register: %w", err)
-	}
-	if err := q.Enqueue(ctx, RegisterTask, b); err != nil {
-		return fmt.Errorf("queue registration: %w", err)
-	}
-	return nil
+	return enqueue(ctx, q, RegisterTask, r)
 }
 
 // RunRegister is the outbox worker's half of Register. An error (the database, the outbox)
 // makes the worker retry it later.
 func (s *Service) RunRegister(ctx context.Context, payload []byte) error {
-	var r registerRequest
-	if err := json.Unmarshal(payload, &r); err != nil {
-		return fmt.Errorf("decode registration: %w", err)
+	r, err := decode[registerRequest](RegisterTask, payload)
+	if err != nil {
+		return err
 	}
 	return s.register(ctx, r)
 }
@@ -207,22 +199,15 @@ func (s *Service) ResendActivation(ctx context.Context, email string, m Meta) (l
 		}
 		return false, nil
 	}
-	b, err := json.Marshal(resetRequest{Email: email, Meta: m})
-	if err != nil {
-		return false, fmt.Errorf("activation request: %w", err)
-	}
-	if err := q.Enqueue(ctx, ActivationRequestTask, b); err != nil {
-		return false, fmt.Errorf("queue activation request: %w", err)
-	}
-	return false, nil
+	return false, enqueue(ctx, q, ActivationRequestTask, resetRequest{Email: email, Meta: m})
 }
 
 // RunActivationRequest is the outbox worker's half of ResendActivation. An error (the
 // database, the outbox) makes the worker retry it later.
 func (s *Service) RunActivationRequest(ctx context.Context, payload []byte) error {
-	var r resetRequest
-	if err := json.Unmarshal(payload, &r); err != nil {
-		return fmt.Errorf("decode activation request: %w", err)
+	r, err := decode[resetRequest](ActivationRequestTask, payload)
+	if err != nil {
+		return err
 	}
 	return s.resendActivation(ctx, NormalizeEmail(r.Email), r.Meta)
 }

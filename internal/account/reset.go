@@ -21,6 +21,27 @@ type TaskQueue interface {
 	Enqueue(ctx context.Context, kind string, payload []byte) error
 }
 
+// enqueue queues v, as JSON, as a task of kind (the queue seals it at rest).
+func enqueue(ctx context.Context, q TaskQueue, kind string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("queue %s: %w", kind, err)
+	}
+	if err := q.Enqueue(ctx, kind, b); err != nil {
+		return fmt.Errorf("queue %s: %w", kind, err)
+	}
+	return nil
+}
+
+// decode is the worker's read of a task enqueue queued.
+func decode[T any](kind string, payload []byte) (T, error) {
+	var v T
+	if err := json.Unmarshal(payload, &v); err != nil {
+		return v, fmt.Errorf("decode %s: %w", kind, err)
+	}
+	return v, nil
+}
+
 // resetRequest is the payload of a ResetRequestTask (and of an ActivationRequestTask): the
 // address as typed and the request.
 type resetRequest struct {
@@ -43,22 +64,15 @@ func (s *Service) StartReset(ctx context.Context, email string, m Meta) error {
 	if !ok {
 		return s.sendReset(ctx, norm, m) // no outbox (CLI, unit tests): at once
 	}
-	b, err := json.Marshal(resetRequest{Email: email, Meta: m})
-	if err != nil {
-		return fmt.Errorf("reset request: %w", err)
-	}
-	if err := q.Enqueue(ctx, ResetRequestTask, b); err != nil {
-		return fmt.Errorf("queue reset request: %w", err)
-	}
-	return nil
+	return enqueue(ctx, q, ResetRequestTask, resetRequest{Email: email, Meta: m})
 }
 
 // RunResetRequest is the outbox worker's half of StartReset. An error (the database, the
 // outbox) makes the worker retry it later.
 func (s *Service) RunResetRequest(ctx context.Context, payload []byte) error {
-	var r resetRequest
-	if err := json.Unmarshal(payload, &r); err != nil {
-		return fmt.Errorf("decode reset request: %w", err)
+	r, err := decode[resetRequest](ResetRequestTask, payload)
+	if err != nil {
+		return err
 	}
 	return s.sendReset(ctx, NormalizeEmail(r.Email), r.Meta)
 }
