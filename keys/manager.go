@@ -313,10 +313,8 @@ func (m *Manager) readSince(ctx context.Context, t time.Time) (*keySet, error) {
 			}
 		}
 	}
-	select {
-	case m.reload <- struct{}{}:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("keys: waiting for key reload: %w", ctx.Err())
+	if err := m.lockReload(ctx); err != nil {
+		return nil, err
 	}
 	defer func() { <-m.reload }()
 	prev := m.cache.Load()
@@ -763,6 +761,17 @@ func (m *Manager) fresh(ks *keySet, now time.Time) bool {
 	return age >= 0 && age < m.opts.CacheTTL
 }
 
+// lockReload takes the reload slot (one reader of the store at a time), or fails when ctx
+// ends first; the caller gives it back with <-m.reload.
+func (m *Manager) lockReload(ctx context.Context) error {
+	select {
+	case m.reload <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("keys: waiting for key reload: %w", ctx.Err())
+	}
+}
+
 // snapshot returns a fresh key set, reloading it from the store when needed. Only one
 // caller reloads at a time; the others wait for it (or for their ctx) and then use its
 // result.
@@ -771,10 +780,8 @@ func (m *Manager) snapshot(ctx context.Context) (*keySet, error) {
 		return ks, nil
 	}
 	ended := m.reads.Load()
-	select {
-	case m.reload <- struct{}{}:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("keys: waiting for key reload: %w", ctx.Err())
+	if err := m.lockReload(ctx); err != nil {
+		return nil, err
 	}
 	defer func() { <-m.reload }()
 	prev := m.cache.Load()
