@@ -735,10 +735,13 @@ func (m *Manager) resolve(ctx context.Context, st storage.KeyStore, now time.Tim
 
 // keySet is an immutable snapshot of the usable keys.
 type keySet struct {
-	gen       uint64
-	readAt    time.Time // when the read of the store began: every key committed before is in it
-	loadedAt  time.Time
-	byID      map[string]*Key // every key that opened, for reuse by the next load
+	gen      uint64
+	readAt   time.Time // when the read of the store began: every key committed before is in it
+	loadedAt time.Time
+	byID     map[string]*Key // every key that opened, for reuse by the next load
+	// unusable holds the keys that did not open (kid → alg), so the next load neither
+	// tries them again nor logs them again: once per key and process is enough to act on.
+	unusable  map[string]string
 	active    map[jose.SignatureAlgorithm]*Key
 	published []publishedKey // active first, then next, then retired; newest first within
 }
@@ -848,6 +851,7 @@ func (m *Manager) load(ctx context.Context, prev *keySet) (*keySet, error) {
 		loadedAt: now,
 		byID:     make(map[string]*Key, len(all)),
 		active:   make(map[jose.SignatureAlgorithm]*Key),
+		unusable: map[string]string{},
 	}
 	var rows []*storage.SigningKey
 	for _, row := range all {
@@ -863,10 +867,15 @@ func (m *Manager) load(ctx context.Context, prev *keySet) (*keySet, error) {
 		var k *Key
 		if prev != nil {
 			k = prev.byID[row.ID]
+			if alg, ok := prev.unusable[row.ID]; ok && alg == row.Alg {
+				ks.unusable[row.ID] = alg
+				continue
+			}
 		}
 		if k == nil || string(k.alg) != row.Alg {
 			if k, err = m.open(row); err != nil {
 				m.log.ErrorContext(ctx, "signing key unusable", "kid", row.ID, "alg", row.Alg, "state", row.State, "error", err)
+				ks.unusable[row.ID] = row.Alg
 				continue
 			}
 		}

@@ -4,13 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/myaccount/myaccount/internal/syncbuf"
 	"github.com/myaccount/myaccount/storage"
 )
 
@@ -687,6 +690,35 @@ func TestTamperedRowsAreNotUsed(t *testing.T) {
 			t.Fatalf("Signer with a swapped sealed key = %v, want ErrNoActiveKey", err)
 		}
 	})
+}
+
+// TestUnusableKeyLoggedOnce: a key that does not open (sealed under another master key, or
+// of an algorithm a newer release added) is left out and logged at ERROR once, not at every
+// reload of every instance (each cache_ttl), which buried the line it is.
+func TestUnusableKeyLoggedOnce(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	mustEnsure(t, f.m)
+	cur := f.store.inState("ES256", storage.KeyActive)[0]
+	f.store.mutate(cur.ID, func(row *storage.SigningKey) { row.Sealed = append([]byte(nil), row.Sealed[:len(row.Sealed)-1]...) })
+	var logs syncbuf.Buffer
+	m, err := NewManager(f.store, f.mkey, Options{TokenLifetime: testTokenLifetime, CacheTTL: testCacheTTL, Now: f.clock.Now,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := m.Signer(ctx, "ES256"); !errors.Is(err, ErrNoActiveKey) {
+			t.Fatalf("Signer with an unusable active key = %v, want ErrNoActiveKey", err)
+		}
+		f.clock.Advance(testCacheTTL + time.Second) // the next call reloads
+	}
+	if n := strings.Count(logs.String(), "signing key unusable"); n != 1 {
+		t.Fatalf("the unusable key was logged %d times over three reloads, want once:\n%s", n, logs.String())
+	}
+	if !strings.Contains(logs.String(), "kid="+cur.ID) {
+		t.Fatalf("the log does not name the key:\n%s", logs.String())
+	}
 }
 
 func TestRotateIfDue(t *testing.T) {
