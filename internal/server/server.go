@@ -77,6 +77,8 @@ type Server struct {
 	Tracing *tracing.Provider
 	// Licences holds the licence rules (issue 14) for the reminder job and tests.
 	Licences *licence.Service
+	// root and ui are the routers the handler was built from (Routes reads them).
+	root, ui *mux.Router
 }
 
 // Options tweak a server for tests; production passes the zero value.
@@ -414,7 +416,8 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 	uiRouter := mux.NewRouter()
 	uiH.Mount(uiRouter)
 	root.PathPrefix("/").Handler(uiH.Middleware(uiRouter))
-	srv := &Server{Store: store, Keys: km, Accounts: accounts, cfg: cfg, log: log, now: now, holder: holder, outbox: outbox, Metrics: m, Tracing: tp}
+	srv := &Server{Store: store, Keys: km, Accounts: accounts, cfg: cfg, log: log, now: now, holder: holder, outbox: outbox, Metrics: m, Tracing: tp,
+		root: root, ui: uiRouter}
 	srv.Sessions = sessionSvc
 	srv.Licences = licences
 	m.HashQueue(accounts.Hashes.Stats)
@@ -424,9 +427,11 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 	observeStore(m, raw)
 	// Probes stand outside the fault mapping: their 503 is the answer, not a failure to map.
 	top := http.NewServeMux()
-	top.HandleFunc("/healthz", srv.live)
-	top.HandleFunc("/readyz", srv.ready)
-	top.HandleFunc("/ready", srv.ready) // the library's old name, kept for existing probes
+	// /ready is the library's old name of /readyz, kept for existing probes.
+	probes := srv.probeHandlers()
+	for _, p := range probePaths {
+		top.HandleFunc(p, probes[p])
+	}
 	top.Handle("/", faultAnswers(root, uiH.UnavailablePage, log))
 	srv.Handler = ui.SecurityHeaders(recoverer(top, log), secure, cfg.Security.MaxBodyBytes)
 	route := routeLabel(root, uiRouter, adminAPI.Route)
