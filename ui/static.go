@@ -216,6 +216,7 @@ func (a *assets) serveName(w http.ResponseWriter, r *http.Request, name string) 
 }
 
 func (a *assets) serve(w http.ResponseWriter, r *http.Request, as *asset, cache string) {
+	w = fileOnlyCached{w}
 	hd := w.Header()
 	hd.Set("Cache-Control", cache)
 	hd.Set("Content-Type", as.ctype)
@@ -302,3 +303,20 @@ func acceptQ(accept string) map[string]float64 {
 	}
 	return out
 }
+
+// fileOnlyCached lets only the file itself be stored (200, a range of it, 304): a failed
+// condition (412) or an unsatisfiable range (416) answers one request, and stored under the
+// file's URL (for a year, for a hashed name) it would stand in for the file. Those answers
+// carry no-store instead of the file's Cache-Control; http.ServeContent writes them.
+type fileOnlyCached struct{ http.ResponseWriter }
+
+func (w fileOnlyCached) WriteHeader(code int) {
+	switch code {
+	case http.StatusOK, http.StatusPartialContent, http.StatusNotModified:
+	default:
+		w.Header().Set("Cache-Control", "no-store")
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w fileOnlyCached) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -193,3 +193,33 @@ func TestStaticAcceptEncodingParsing(t *testing.T) {
 		t.Errorf("acceptQ = %v", q)
 	}
 }
+
+// TestStaticFailuresNotCached: only the file itself carries its Cache-Control; a failed
+// condition (412) and an unsatisfiable range (416), answers to one request, carry no-store,
+// or a cache would keep them under the file's URL (a hashed one for a year). A range and a
+// 304 keep the file's.
+func TestStaticFailuresNotCached(t *testing.T) {
+	a := testAssets(t, nil, defaultAccent)
+	hashed := strings.TrimPrefix(a.url("style.css"), "/static")
+	for _, c := range []struct {
+		name, target string
+		hdr          []string
+		status       int
+		cache        string
+	}{
+		{"failed If-Match", hashed, []string{"If-Match", `"nope"`}, http.StatusPreconditionFailed, "no-store"},
+		{"failed If-Unmodified-Since", "/style.css", []string{"If-Unmodified-Since", "Mon, 01 Jan 2001 00:00:00 GMT"}, http.StatusPreconditionFailed, "no-store"},
+		{"range past the end", hashed, []string{"Range", "bytes=99999999-"}, http.StatusRequestedRangeNotSatisfiable, "no-store"},
+		{"a range", hashed, []string{"Range", "bytes=0-9"}, http.StatusPartialContent, immutableCache},
+		{"the whole file", hashed, nil, http.StatusOK, immutableCache},
+	} {
+		r := get(t, a, c.target, c.hdr...)
+		if r.StatusCode != c.status || r.Header.Get("Cache-Control") != c.cache {
+			t.Errorf("%s: %d, Cache-Control %q; want %d and %q", c.name, r.StatusCode, r.Header.Get("Cache-Control"), c.status, c.cache)
+		}
+	}
+	etag := get(t, a, hashed).Header.Get("ETag")
+	if r := get(t, a, hashed, "If-None-Match", etag); r.StatusCode != http.StatusNotModified || r.Header.Get("Cache-Control") != immutableCache {
+		t.Errorf("If-None-Match: %d, Cache-Control %q", r.StatusCode, r.Header.Get("Cache-Control"))
+	}
+}
