@@ -278,9 +278,10 @@ func (h *Handler) secondFactorDone(w http.ResponseWriter, r *http.Request, u *st
 	return nil
 }
 
+// writeJSON answers a script. Its Cache-Control is the handler's (no-store unless it set
+// another: SecurityHeaders sets it by default).
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }

@@ -13,6 +13,11 @@ import (
 const csrfCookie = "myaccount_csrf"
 
 // SecurityHeaders sets the strict headers every response carries, and caps request bodies.
+//
+// It also sets Cache-Control: no-store on every response, by default: pages, redirects, error
+// pages and answers of the protocol endpoints carry a person's data or a one-time value, and
+// a response no handler thought about must not sit in a cache either. A handler whose answer
+// may be stored (static files, discovery, JWKS) replaces it with Header().Set before writing.
 func SecurityHeaders(next http.Handler, https bool, maxBody int64) http.Handler {
 	// Built once: every response shares these one-element slices (len = cap, so a handler's
 	// Header().Add copies instead of writing into them; Set replaces them). Setting them per
@@ -26,6 +31,8 @@ func SecurityHeaders(next http.Handler, https bool, maxBody int64) http.Handler 
 		{"Referrer-Policy", "no-referrer"},
 		{"Cross-Origin-Opener-Policy", "same-origin"},
 		{"Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()"},
+		// The default only: a handler's Set replaces it (see above).
+		{"Cache-Control", "no-store"},
 	}
 	if https {
 		headers = append(headers, [2]string{"Strict-Transport-Security", "max-age=63072000; includeSubDomains"})
