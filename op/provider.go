@@ -310,6 +310,9 @@ func (p *Provider) middleware(next http.Handler) http.Handler {
 			if c, err := r.Cookie(p.cfg.SessionCookie); err == nil && c.Value != "" {
 				ri.sessionHash = secret.HashToken(c.Value)
 			}
+			if !p.preEndSession(w, r) {
+				return
+			}
 		case "/keys":
 			w.Header().Set("Cache-Control", "public, max-age=300")
 			if r.Method == http.MethodGet || r.Method == http.MethodHead {
@@ -340,6 +343,26 @@ func (p *Provider) middleware(next http.Handler) http.Handler {
 		objectClaimsRequest(r)
 		next.ServeHTTP(w, r)
 	})
+}
+
+// preEndSession checks a logout request's client_id before the library sees it: the library
+// answered an unknown one with a bare 500 server_error (its storage lookup failing), which
+// neither tells the person anything nor is true (the request is at fault, not we). An
+// unknown client is our error page, 400, like at /authorize: a redirect would need a
+// registered post-logout URI, which an unknown client has none of. A store failure on the
+// way is the fault mapping's 503.
+func (p *Provider) preEndSession(w http.ResponseWriter, r *http.Request) bool {
+	id := r.Form.Get("client_id")
+	if id == "" {
+		return true
+	}
+	if _, err := p.cfg.Store.GetClient(r.Context(), id); err != nil {
+		p.cfg.Logger.WarnContext(r.Context(), "end_session: unknown client_id")
+		p.cfg.ErrorPage(w, errcode.With(r, "invalid_client"), http.StatusBadRequest, "Unknown application",
+			"The application that sent you here is not registered with this service.")
+		return false
+	}
+	return true
 }
 
 // preAuthorize applies our rules before the library sees an authorization request. Until the

@@ -1,0 +1,60 @@
+package server_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/myaccount/myaccount/storage"
+)
+
+// TestEndSessionUnknownClient: an RP-initiated logout naming a client_id that is not
+// registered, without an id_token_hint, is our error page, 400, for GET and POST (the
+// library answered a bare 500 server_error): no redirect, not even to a post-logout URI it
+// names, and the session stays. A registered client still gets the sign-out page, and a
+// store failure while looking the client up is the fault mapping's 503.
+func TestEndSessionUnknownClient(t *testing.T) {
+	t.Parallel()
+	e, faults := faultEnv(t, nil)
+	e.addUser("ada@example.com")
+	c := e.addClient(storage.ClientConfidential, firstParty)
+	b := e.browser()
+	e.signIn(b, c, "ada@example.com")
+	for _, q := range []url.Values{
+		{"client_id": {"no-such-client"}},
+		{"client_id": {"no-such-client"}, "post_logout_redirect_uri": {"https://evil.example/"}, "state": {"s"}},
+	} {
+		for _, method := range []string{http.MethodGet, http.MethodPost} {
+			var p *page
+			if method == http.MethodGet {
+				p = b.get(e.issuer + "/end_session?" + q.Encode())
+			} else {
+				p = b.post(e.issuer+"/end_session", q)
+			}
+			if p.status != http.StatusBadRequest || p.url.Path != "/end_session" || p.header.Get("Location") != "" {
+				t.Errorf("%s %v: %d at %s (Location %q), want our 400 page", method, q, p.status, p.url, p.header.Get("Location"))
+			}
+			for _, want := range []string{"Unknown application", "not registered with this service", "Error code: invalid_client"} {
+				if !strings.Contains(p.body, want) {
+					t.Errorf("%s %v: the page lacks %q:\n%.1500s", method, q, want, p.body)
+				}
+			}
+			if cc := p.header.Get("Cache-Control"); cc != "no-store" {
+				t.Errorf("%s %v: Cache-Control %q, want no-store", method, q, cc)
+			}
+		}
+	}
+	mustAt(t, b.get(e.issuer+"/account"), "/account", "ada@example.com")
+	// A registered client without a hint: the sign-out page asks.
+	if p := b.get(e.issuer + "/end_session?" + url.Values{"client_id": {c.ID}}.Encode()); !strings.Contains(p.body, `action="/logout"`) {
+		t.Errorf("a registered client_id: %d at %s, want the sign-out page", p.status, p.url)
+	}
+	// Our failure is not the client's fault.
+	faults.Fail("GetClient")
+	p := b.get(e.issuer + "/end_session?" + url.Values{"client_id": {"another-client"}}.Encode())
+	faults.Clear()
+	if p.status != http.StatusServiceUnavailable {
+		t.Errorf("store failed: %d, want 503", p.status)
+	}
+}
