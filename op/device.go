@@ -315,13 +315,8 @@ func (p *Provider) deviceToken(w http.ResponseWriter, r *http.Request) {
 // POST only, the client authenticated when it is confidential (the library does not check),
 // and registered for the device grant. It remembers the optional device_name.
 func (p *Provider) preDeviceAuthorization(w http.ResponseWriter, r *http.Request, ri *requestInfo) bool {
-	if r.Method == http.MethodOptions {
-		return true // CORS preflight, answered by the library
-	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		httphelper.MarshalJSONWithStatus(w, oidc.ErrInvalidRequest().WithDescription("use POST"), http.StatusMethodNotAllowed)
-		return false
+	if isPreflight(r) {
+		return true // answered by the library's CORS handler
 	}
 	if err := r.ParseForm(); err != nil {
 		zop.RequestError(w, r, oidc.ErrInvalidRequest().WithDescription("cannot parse the form"), p.cfg.Logger)

@@ -17,6 +17,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/rs/cors"
+	httphelper "github.com/zitadel/oidc/v3/pkg/http"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	zop "github.com/zitadel/oidc/v3/pkg/op"
 	"golang.org/x/text/language"
@@ -265,6 +266,9 @@ func (p *Provider) middleware(next http.Handler) http.Handler {
 			// Tokens and user data must never sit in a cache (RFC 6749 §5.1).
 			w.Header().Set("Cache-Control", "no-store")
 			w.Header().Set("Pragma", "no-cache")
+			if r.URL.Path != "/userinfo" && !postOnly(w, r) {
+				return
+			}
 			if r.URL.Path != "/userinfo" && !p.preClientAssertion(w, r, ri) {
 				return
 			}
@@ -314,8 +318,11 @@ func (p *Provider) middleware(next http.Handler) http.Handler {
 				return
 			}
 		case "/keys":
-			w.Header().Set("Cache-Control", "public, max-age=300")
+			if !documentMethod(w, r) {
+				return
+			}
 			if r.Method == http.MethodGet || r.Method == http.MethodHead {
+				w.Header().Set("Cache-Control", "public, max-age=300")
 				served := false
 				p.cors.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { served = p.serveJWKS(w, r) })).ServeHTTP(w, r)
 				if served {
@@ -326,7 +333,12 @@ func (p *Provider) middleware(next http.Handler) http.Handler {
 				w.Header().Del("Vary")
 			}
 		case "/.well-known/openid-configuration":
-			w.Header().Set("Cache-Control", "public, max-age=300")
+			if !documentMethod(w, r) {
+				return
+			}
+			if r.Method == http.MethodGet || r.Method == http.MethodHead {
+				w.Header().Set("Cache-Control", "public, max-age=300")
+			}
 			p.cors.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { p.serveDiscovery(next, w, r) })).ServeHTTP(w, r)
 			return
 		case "/par":
@@ -335,7 +347,7 @@ func (p *Provider) middleware(next http.Handler) http.Handler {
 		case "/device_authorization":
 			w.Header().Set("Cache-Control", "no-store")
 			w.Header().Set("Pragma", "no-cache")
-			if !p.preClientAssertion(w, r, ri) || !p.preDeviceAuthorization(w, r, ri) {
+			if !postOnly(w, r) || !p.preClientAssertion(w, r, ri) || !p.preDeviceAuthorization(w, r, ri) {
 				return
 			}
 		}
@@ -343,6 +355,38 @@ func (p *Provider) middleware(next http.Handler) http.Handler {
 		objectClaimsRequest(r)
 		next.ServeHTTP(w, r)
 	})
+}
+
+// isPreflight reports whether r is a CORS preflight (Fetch standard): OPTIONS naming the
+// method the script means to send. The CORS handler answers it.
+func isPreflight(r *http.Request) bool {
+	return r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
+}
+
+// postOnly answers 405 to a request of a POST-only endpoint (token, introspection,
+// revocation, device authorization: RFC 6749 §3.2, RFC 7662 §2.1, RFC 7009 §2.1, RFC 8628
+// §3.1) sent with another method, but a CORS preflight. The library took any method there:
+// an OPTIONS or GET reached its handlers, which answered with their internal error text or,
+// for a client_id it could not find, 500.
+func postOnly(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method == http.MethodPost || isPreflight(r) {
+		return true
+	}
+	w.Header().Set("Allow", http.MethodPost)
+	httphelper.MarshalJSONWithStatus(w, oidc.ErrInvalidRequest().WithDescription("use POST"), http.StatusMethodNotAllowed)
+	return false
+}
+
+// documentMethod answers 405 to a request of discovery or the JWKS sent with a method other
+// than GET or HEAD, but a CORS preflight. The library answered the document to any method,
+// with the public Cache-Control that only its GET may carry.
+func documentMethod(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead || isPreflight(r) {
+		return true
+	}
+	w.Header().Set("Allow", "GET, HEAD")
+	httphelper.MarshalJSONWithStatus(w, oidc.ErrInvalidRequest().WithDescription("use GET"), http.StatusMethodNotAllowed)
+	return false
 }
 
 // preEndSession checks a logout request's client_id before the library sees it: the library
