@@ -53,6 +53,12 @@ func (s *Server) SendLicenceReminders(ctx context.Context) {
 func mountLicenceAPI(root *mux.Router, svc *licence.Service, prov *op.Provider, clientIP func(*http.Request) string, log *slog.Logger) {
 	h := &licenceAPI{svc: svc, prov: prov, clientIP: clientIP, log: log}
 	root.HandleFunc(licenceAPIPrefix+"{id}/activations", h.activate).Methods(http.MethodPost)
+	// Another method is the API's 405, in JSON: unmatched, the path went on to the UI's
+	// catch-all and got its HTML "not found" page (and a CSRF cookie).
+	root.HandleFunc(licenceAPIPrefix+"{id}/activations", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", http.MethodPost)
+		licenceAPIError(w, http.StatusMethodNotAllowed, "invalid_request", "use POST")
+	})
 }
 
 type licenceAPI struct {

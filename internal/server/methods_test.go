@@ -67,3 +67,27 @@ func TestProtocolEndpointMethods(t *testing.T) {
 		}
 	}
 }
+
+// TestLicenceAPIMethods: the licence API answers a method other than POST 405 in JSON with
+// Allow: POST; unmatched, the path went on to the UI's catch-all, whose HTML "not found"
+// page set the UI's CSRF cookie.
+func TestLicenceAPIMethods(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, method := range []string{http.MethodGet, http.MethodPut, http.MethodDelete, http.MethodPatch} {
+		req, _ := http.NewRequest(method, e.addr+"/api/v1/licences/some-licence/activations", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "POST" ||
+			resp.Header.Get("Content-Type") != "application/json" || !strings.Contains(string(b), `"error":"invalid_request"`) {
+			t.Errorf("%s: %d, Allow %q, %s: %.200s", method, resp.StatusCode, resp.Header.Get("Allow"), resp.Header.Get("Content-Type"), b)
+		}
+		if len(resp.Cookies()) != 0 {
+			t.Errorf("%s: cookies set: %v", method, resp.Cookies())
+		}
+	}
+}
