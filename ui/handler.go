@@ -265,7 +265,7 @@ func New(cfg Config) (*Handler, error) {
 
 // Mount registers the UI's routes.
 func (h *Handler) Mount(r *mux.Router) {
-	r.PathPrefix("/static/").Handler(http.StripPrefix("/static/", h.assets))
+	r.PathPrefix("/static/").Handler(http.StripPrefix("/static/", h.assets)).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/theme.css", h.themeCSS).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/favicon.ico", h.favicon).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -91,3 +91,25 @@ func TestLicenceAPIMethods(t *testing.T) {
 		}
 	}
 }
+
+// TestStaticRouteMethods: the static files' route declares GET and HEAD, so Routes lists
+// them and the UI's router answers another method with its 405 page (the files' handler
+// answered a plain-text one, and Routes listed the route as taking every method).
+func TestStaticRouteMethods(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	req, _ := http.NewRequest(http.MethodPost, e.addr+"/static/style.css", strings.NewReader(""))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed || !strings.Contains(string(b), "This page cannot be used that way.") ||
+		resp.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("POST /static/style.css: %d, Cache-Control %q: %.300s", resp.StatusCode, resp.Header.Get("Cache-Control"), b)
+	}
+	if resp, err := http.Get(e.addr + "/static/style.css"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /static/style.css: %v %v", resp, err)
+	}
+}
