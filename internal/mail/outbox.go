@@ -395,15 +395,14 @@ func (o *Outbox) record(ctx context.Context, items []*storage.OutboxItem, outcom
 	}
 	o.cfg.Logger.WarnContext(ctx, "mail outbox: record a batch; recording one by one", "err", err, "items", len(items))
 	for i, oc := range outcomes {
+		// Each in a batch of its own, so one that cannot be recorded costs only itself, and
+		// an untried release still takes back the attempt its claim counted.
 		rctx, cancel := context.WithTimeout(ctx, storeTimeout)
-		// One by one, an untried release keeps the attempt its claim counted (RetryOutbox
-		// has no way to say it): only when the batch could not be recorded at shutdown.
-		if oc.Status == storage.OutboxPending {
-			err = o.cfg.WorkerStore.RetryOutbox(rctx, oc.ID, o.cfg.Holder, oc.At, oc.LastError)
-		} else {
-			err = o.cfg.WorkerStore.FinishOutbox(rctx, oc.ID, o.cfg.Holder, oc.Status, oc.LastError, oc.At)
-		}
+		lost, err := o.cfg.WorkerStore.RecordOutbox(rctx, o.cfg.Holder, []storage.OutboxOutcome{oc})
 		cancel()
+		if err == nil && len(lost) > 0 {
+			err = storage.ErrNotFound
+		}
 		if err != nil {
 			o.unrecorded(ctx, items[i], oc, err)
 		}

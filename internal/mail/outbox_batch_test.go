@@ -15,10 +15,13 @@ import (
 )
 
 // countingStore counts the worker's calls: claims (polls) and those that took items (one
-// transaction each), batches of outcomes recorded, and outcomes recorded one by one.
+// transaction each), and the calls that record outcomes: all of them, those of a single
+// outcome, and the batches it failed (with failBatches, every call of more than one
+// outcome fails, as a batch whose transaction cannot commit would).
 type countingStore struct {
 	storage.Store
-	polls, claims, records, finishes, retries atomic.Int32
+	failBatches                                    bool
+	polls, claims, records, singles, failedBatches atomic.Int32
 }
 
 func (c *countingStore) ClaimOutbox(ctx context.Context, holder string, kinds []string, limit int, ttl time.Duration, now time.Time) ([]*storage.OutboxItem, error) {
@@ -32,17 +35,14 @@ func (c *countingStore) ClaimOutbox(ctx context.Context, holder string, kinds []
 
 func (c *countingStore) RecordOutbox(ctx context.Context, holder string, outcomes []storage.OutboxOutcome) ([]string, error) {
 	c.records.Add(1)
+	if len(outcomes) == 1 {
+		c.singles.Add(1)
+	}
+	if c.failBatches && len(outcomes) > 1 {
+		c.failedBatches.Add(1)
+		return nil, faultstore.ErrInjected
+	}
 	return c.Store.RecordOutbox(ctx, holder, outcomes)
-}
-
-func (c *countingStore) FinishOutbox(ctx context.Context, id, holder, status, lastError string, now time.Time) error {
-	c.finishes.Add(1)
-	return c.Store.FinishOutbox(ctx, id, holder, status, lastError, now)
-}
-
-func (c *countingStore) RetryOutbox(ctx context.Context, id, holder string, next time.Time, lastError string) error {
-	c.retries.Add(1)
-	return c.Store.RetryOutbox(ctx, id, holder, next, lastError)
 }
 
 // inbox is a Sender that keeps the recipients, for tests that need no SMTP exchange.
@@ -119,8 +119,8 @@ func TestOutboxDeliversABurstInBatches(t *testing.T) {
 			if claims > maxTx || records > maxTx {
 				t.Errorf("%d claim and %d outcome transactions for %d mails, want at most %d each", claims, records, n, maxTx)
 			}
-			if f, r := counted.finishes.Load(), counted.retries.Load(); f != 0 || r != 0 {
-				t.Errorf("%d finishes and %d retries recorded one by one, want none", f, r)
+			if claims != records {
+				t.Errorf("outcomes recorded in %d transactions for %d claims, want one each", records, claims)
 			}
 			in.mu.Lock()
 			defer in.mu.Unlock()
@@ -179,9 +179,7 @@ func TestOutboxSendsALoneMailAfterTheLinger(t *testing.T) {
 
 func TestOutboxRecordsOneByOneWhenTheBatchFails(t *testing.T) {
 	db := openDB(t, filepath.Join(t.TempDir(), "db.sqlite"))
-	faults := faultstore.New(db)
-	faults.Fail("RecordOutbox")
-	counted := &countingStore{Store: faults}
+	counted := &countingStore{Store: db, failBatches: true}
 	sender := senderFunc(func(ctx context.Context, m mail.Message) error {
 		if m.To == "bad@example.com" {
 			return fmt.Errorf("550 no such user")
@@ -204,8 +202,9 @@ func TestOutboxRecordsOneByOneWhenTheBatchFails(t *testing.T) {
 			t.Errorf("item %d keeps its claim: %+v", i, it)
 		}
 	}
-	// The bad one: retried once, then given up; each outcome after a failed batch.
-	if f, r, b := counted.finishes.Load(), counted.retries.Load(), counted.records.Load(); f != 3 || r != 1 || b < 2 {
-		t.Errorf("%d finishes and %d retries one by one after %d failed batches, want 3 and 1 after at least 2", f, r, b)
+	// The three claimed at once, their batch failed, then each recorded alone; the bad one
+	// retried once, alone, then given up.
+	if s, b := counted.singles.Load(), counted.failedBatches.Load(); s != 4 || b != 1 {
+		t.Errorf("%d outcomes recorded alone after %d failed batches, want 4 after 1", s, b)
 	}
 }

@@ -320,6 +320,14 @@ func TestOutboxShutdownReleasesInFlightItems(t *testing.T) {
 // attempt its claim counted taken back: restarts must not use up an item's attempts (an
 // item past MaxAttempts is given up untried).
 func TestOutboxShutdownTakesBackUntriedAttempts(t *testing.T) {
+	// Also when the batch of outcomes cannot be recorded and each is recorded alone: before,
+	// the one-by-one path could not say "untried", and the item kept the attempt.
+	for _, failBatches := range []bool{false, true} {
+		t.Run(fmt.Sprintf("failBatches=%v", failBatches), func(t *testing.T) { shutdownTakesBack(t, failBatches) })
+	}
+}
+
+func shutdownTakesBack(t *testing.T, failBatches bool) {
 	st := &recordingStore{Store: openDB(t, filepath.Join(t.TempDir(), "db.sqlite"))}
 	started := make(chan struct{}, 2)
 	sender := senderFunc(func(ctx context.Context, m mail.Message) error {
@@ -327,7 +335,8 @@ func TestOutboxShutdownTakesBackUntriedAttempts(t *testing.T) {
 		<-ctx.Done()
 		return ctx.Err()
 	})
-	o := newOutbox(t, st, sender, "a", func(c *mail.OutboxConfig) { c.Parallel = 1 })
+	worker := &countingStore{Store: st, failBatches: failBatches}
+	o := newOutbox(t, st, sender, "a", func(c *mail.OutboxConfig) { c.Parallel, c.WorkerStore = 1, worker })
 	for _, to := range []string{"x@example.com", "y@example.com"} {
 		if err := o.Send(t.Context(), mail.Message{To: to, Subject: "s", Text: "t"}); err != nil {
 			t.Fatal(err)
@@ -346,6 +355,9 @@ func TestOutboxShutdownTakesBackUntriedAttempts(t *testing.T) {
 	}
 	if attempts[1] != 1 || attempts[0] != 1 {
 		t.Errorf("attempts after shutdown %v: want the tried item at 1 and the untried one at 0", attempts)
+	}
+	if failBatches && worker.failedBatches.Load() == 0 {
+		t.Error("no batch of outcomes failed: the one-by-one path was not taken")
 	}
 }
 
