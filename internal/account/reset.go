@@ -33,13 +33,12 @@ func enqueue(ctx context.Context, q TaskQueue, kind string, v any) error {
 	return nil
 }
 
-// decode is the worker's read of a task enqueue queued.
+// decode is the worker's read of a task enqueue queued; a payload that does not decode is
+// mail.ErrUndeliverable, given up at once.
 func decode[T any](kind string, payload []byte) (T, error) {
 	var v T
-	if err := json.Unmarshal(payload, &v); err != nil {
-		return v, fmt.Errorf("decode %s: %w", kind, err)
-	}
-	return v, nil
+	err := mail.DecodeTask(kind, payload, &v)
+	return v, err
 }
 
 // resetRequest is the payload of a ResetRequestTask (and of an ActivationRequestTask): the

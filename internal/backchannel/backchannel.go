@@ -12,6 +12,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/myaccount/myaccount/internal/mail"
 	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/internal/sessions"
 	"github.com/myaccount/myaccount/keys"
@@ -173,12 +174,16 @@ func (s *Service) Nudge() { s.Queue.Nudge() }
 
 // Deliver is the outbox task: it mints the logout token and POSTs it to the client's
 // current backchannel_logout_uri. 200 and 204 are success; anything else is retried by the
-// outbox with backoff. A client deleted or no longer registered for it is told nothing.
+// outbox with backoff. A client deleted or no longer registered for it is told nothing. A
+// task that does not decode, or names no client or person, is given up at once
+// (mail.ErrUndeliverable: logged and counted as every given-up item is).
 func (s *Service) Deliver(ctx context.Context, payload []byte) error {
 	var t task
-	if err := json.Unmarshal(payload, &t); err != nil || t.ClientID == "" || t.Subject == "" {
-		s.log().ErrorContext(ctx, "backchannel: undecodable task dropped", "err", err)
-		return nil
+	if err := mail.DecodeTask(TaskKind, payload, &t); err != nil {
+		return err
+	}
+	if t.ClientID == "" || t.Subject == "" {
+		return fmt.Errorf("%w: %s task names no client or no person", mail.ErrUndeliverable, TaskKind)
 	}
 	c, err := s.Store.GetClient(ctx, t.ClientID)
 	if errors.Is(err, storage.ErrNotFound) {

@@ -367,7 +367,7 @@ func (o *Outbox) attempt(ctx, bctx context.Context, it *storage.OutboxItem) stor
 	case ctx.Err() != nil:
 		// Shutting down: try again soon, elsewhere or after the restart.
 		return storage.OutboxOutcome{ID: it.ID, Status: storage.OutboxPending, LastError: interrupted, At: now, Untried: untried}
-	case errors.Is(err, errUndeliverable) || errors.Is(err, errAbandoned) || it.Attempts >= o.cfg.MaxAttempts:
+	case errors.Is(err, ErrUndeliverable) || errors.Is(err, errAbandoned) || it.Attempts >= o.cfg.MaxAttempts:
 		log.ErrorContext(ctx, "mail outbox: giving up", "err", err)
 		o.failed("given_up")
 		return storage.OutboxOutcome{ID: it.ID, Status: storage.OutboxFailed, LastError: errText(err), At: now}
@@ -431,8 +431,33 @@ func (o *Outbox) failed(outcome string) {
 	}
 }
 
-// errUndeliverable marks an item no retry can help (it cannot be opened or decoded).
-var errUndeliverable = errors.New("undeliverable")
+// ErrUndeliverable marks an item no retry can help: its payload cannot be opened or
+// decoded. Such an item is given up at its first attempt (logged at ERROR, counted
+// "given_up"), not retried for hours to the same end. Tasks decode their payloads with
+// DecodeTask, which returns it.
+var ErrUndeliverable = errors.New("undeliverable")
+
+// DecodeTask decodes a task's JSON payload into v. A payload that does not decode is
+// ErrUndeliverable, told without any of the payload's content (which the error is logged and
+// stored with): json's own errors quote numbers and characters of it.
+func DecodeTask(kind string, payload []byte, v any) error {
+	err := json.Unmarshal(payload, v)
+	if err == nil {
+		return nil
+	}
+	var (
+		syn *json.SyntaxError
+		typ *json.UnmarshalTypeError
+	)
+	why := "not a JSON object of its kind"
+	switch {
+	case errors.As(err, &syn):
+		why = fmt.Sprintf("malformed JSON at byte %d of %d", syn.Offset, len(payload))
+	case errors.As(err, &typ):
+		why = fmt.Sprintf("field %q is not a %s", typ.Field, typ.Type)
+	}
+	return fmt.Errorf("%w: decode %s task: %s", ErrUndeliverable, kind, why)
+}
 
 // errAbandoned marks an item whose earlier attempts all ended without an outcome.
 var errAbandoned = errors.New("abandoned")
@@ -454,12 +479,12 @@ func (o *Outbox) runSafely(ctx context.Context, it *storage.OutboxItem) (err err
 func (o *Outbox) run(ctx context.Context, it *storage.OutboxItem) error {
 	payload, err := o.open(it.ID, it.Payload)
 	if err != nil {
-		return fmt.Errorf("%w: %w", errUndeliverable, err)
+		return fmt.Errorf("%w: %w", ErrUndeliverable, err)
 	}
 	if it.Kind == storage.OutboxMessage {
 		var m Message
-		if err := json.Unmarshal(payload, &m); err != nil {
-			return fmt.Errorf("%w: decode message: %w", errUndeliverable, err)
+		if err := DecodeTask(it.Kind, payload, &m); err != nil {
+			return err
 		}
 		return o.cfg.Sender.Send(ctx, m)
 	}

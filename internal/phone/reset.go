@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/myaccount/myaccount/internal/mail"
 	"github.com/myaccount/myaccount/internal/mfa"
 	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/storage"
@@ -103,8 +104,8 @@ func (s *Service) StartReset(ctx context.Context, e164, ip, lang string) error {
 // outbox) makes the worker retry it later; a send the SMS limits refuse is not retried.
 func (s *Service) RunResetRequest(ctx context.Context, payload []byte) error {
 	var r resetRequest
-	if err := json.Unmarshal(payload, &r); err != nil {
-		return fmt.Errorf("decode sms reset request: %w", err)
+	if err := mail.DecodeTask(ResetRequestTask, payload, &r); err != nil {
+		return err // given up at once
 	}
 	return s.sendReset(ctx, r)
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/myaccount/myaccount/internal/guard"
+	"github.com/myaccount/myaccount/internal/mail"
 	"github.com/myaccount/myaccount/internal/phone"
 	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/storage"
@@ -238,8 +239,8 @@ func (s *Service) Body(c phone.Code) string {
 // long gateway outage): an SMS nobody can use only costs money.
 func (s *Service) Deliver(ctx context.Context, payload []byte) error {
 	var t task
-	if err := json.Unmarshal(payload, &t); err != nil {
-		return fmt.Errorf("sms: decode task: %w", err)
+	if err := mail.DecodeTask(TaskKind, payload, &t); err != nil {
+		return err // given up at once
 	}
 	if !t.Expires.IsZero() && !s.now().Before(t.Expires) {
 		s.count("expired", "")

@@ -1,0 +1,146 @@
+package server_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/myaccount/myaccount/internal/account"
+	"github.com/myaccount/myaccount/internal/backchannel"
+	"github.com/myaccount/myaccount/internal/config"
+	"github.com/myaccount/myaccount/internal/phone"
+	"github.com/myaccount/myaccount/internal/secret"
+	"github.com/myaccount/myaccount/internal/server"
+	"github.com/myaccount/myaccount/internal/sms"
+	"github.com/myaccount/myaccount/internal/syncbuf"
+	"github.com/myaccount/myaccount/keys"
+	"github.com/myaccount/myaccount/storage"
+)
+
+// The tests of this file drive the outbox worker's tasks (internal/mail/outbox.go, the
+// handlers the server registers) through what they meet in production: payloads they cannot
+// read, failures of chosen store calls inside the worker and the retries after them.
+
+// waitDone waits until the worker recorded the outbox item id as status (sent or failed)
+// and returns it.
+func (e *testEnv) waitDone(t *testing.T, id, status string) *storage.OutboxItem {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		it, err := e.store.GetOutbox(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if it.Status == status {
+			return it
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("outbox item %s (%s) is %s after %d attempts (%q), want %s", id, it.Kind, it.Status, it.Attempts, it.LastError, status)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// counterValue reads a counter of the server's registry with the given labels (0 when absent).
+func counterValue(t *testing.T, e *testEnv, name string, labels map[string]string) float64 {
+	t.Helper()
+	mfs, err := e.srv.Metrics.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metrics:
+		for _, m := range mf.GetMetric() {
+			got := map[string]string{}
+			for _, l := range m.GetLabel() {
+				got[l.GetName()] = l.GetValue()
+			}
+			for k, v := range labels {
+				if got[k] != v {
+					continue metrics
+				}
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	return 0
+}
+
+// TestUndecodableTaskGivenUpAtOnce: a queued task whose payload opens but no longer decodes
+// (cut short, or written by a version whose payload this one cannot read) is given up at its
+// first attempt, for every kind of task: no retry can decode it, and ten of them only put
+// off the alarm by hours. Giving up is what an operator sees: logged at ERROR with the kind,
+// and counted in myaccount_mail_failures_total{outcome="given_up"}; neither the log nor the
+// row's last error carries what the payload held. A payload that cannot be opened at all is
+// given up at once likewise.
+func TestUndecodableTaskGivenUpAtOnce(t *testing.T) {
+	t.Parallel()
+	var logs syncbuf.Buffer
+	e, _ := phoneEnv(t, false, nil, envOptions{logTo: &logs, configure: func(c *config.Config) { c.Accounts.ResetBySMS = true }})
+	ctx := context.Background()
+	mk, _, err := server.MasterKey(ctx, e.cfg, e.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, err := keys.NewSealer(mk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Cut short in the middle of what it carries: an address, a password's hash, a code.
+	const cut = `{"Email":"ada.secret@example.com","E164":"+4915112345678","Hash":"$argon2id$v=19$SECRETHASH`
+	kinds := []string{account.RegisterTask, account.ActivationRequestTask, account.ResetRequestTask,
+		account.EmailChangeTask, account.FailureTask, phone.ResetRequestTask, sms.TaskKind, backchannel.TaskKind}
+	// queue queues payload as a task of kind, sealed as the server seals (nil: a payload
+	// sealed under another item's id, which cannot be opened).
+	queue := func(kind string, payload []byte) string {
+		id := secret.NewID()
+		aad := "outbox:" + id
+		if payload == nil {
+			payload, aad = []byte(cut), "outbox:"+secret.NewID()
+		}
+		sealed, err := sealer.Seal(aad, payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now().UTC()
+		if err := e.store.EnqueueOutbox(ctx, &storage.OutboxItem{ID: id, Kind: kind, Payload: sealed, CreatedAt: now, NextAttemptAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	ids := map[string]string{}
+	for _, kind := range kinds {
+		ids[queue(kind, []byte(cut))] = kind
+	}
+	ids[queue(account.ResetRequestTask, nil)] = account.ResetRequestTask + " (unopenable)"
+	for id, kind := range ids {
+		it := e.waitDone(t, id, storage.OutboxFailed)
+		if it.Attempts != 1 {
+			t.Errorf("%s: given up after %d attempts, want 1", kind, it.Attempts)
+		}
+		if strings.Contains(it.LastError, "secret") || strings.Contains(it.LastError, "SECRET") || strings.Contains(it.LastError, "4915112345678") {
+			t.Errorf("%s: the row's last error carries the payload: %q", kind, it.LastError)
+		}
+	}
+	if got := counterValue(t, e, "myaccount_mail_failures_total", map[string]string{"outcome": "given_up"}); got != float64(len(ids)) {
+		t.Errorf("myaccount_mail_failures_total{outcome=given_up} = %v, want %d", got, len(ids))
+	}
+	if got := counterValue(t, e, "myaccount_mail_failures_total", map[string]string{"outcome": "retry"}); got != 0 {
+		t.Errorf("myaccount_mail_failures_total{outcome=retry} = %v, want 0: an undecodable task was retried", got)
+	}
+	out := logs.String()
+	for _, kind := range kinds {
+		if !strings.Contains(out, `level=ERROR msg="mail outbox: giving up"`) || !strings.Contains(out, "kind="+kind) {
+			t.Errorf("giving up a %s task was not logged at ERROR with its kind", kind)
+		}
+	}
+	for _, leak := range []string{"secret", "SECRET", "4915112345678"} {
+		if strings.Contains(out, leak) {
+			t.Errorf("the log carries %q of a payload", leak)
+		}
+	}
+}
