@@ -103,17 +103,8 @@ func (s *Service) register(ctx context.Context, r registerRequest) error {
 		}
 		return s.sendActivation(ctx, existing, m)
 	case err == nil:
-		// The owner hears of it at most perAccountMailLimit times an hour: someone solving
-		// captchas must not get to fill their mailbox. Counted here, in the worker, so the
-		// limit costs the request nothing an unknown address does not.
-		n, err := s.Store.HitCounter(ctx, "mail:already_registered:"+norm, mailLimitWindow, s.now())
-		if err != nil {
-			return fmt.Errorf("register: notice limit: %w", err)
-		}
-		if n <= perAccountMailLimit {
-			s.notify(ctx, existing.Email, userLang(existing, m), mail.AlreadyRegistered, mail.Data{
-				Email: existing.Email, Link: s.link("/login", nil), ResetLink: s.link("/forgot", nil), IP: m.IP, UserAgent: m.UserAgent,
-			})
+		if err := s.alreadyRegistered(ctx, existing, norm, m); err != nil {
+			return fmt.Errorf("register: %w", err)
 		}
 		s.audit(ctx, existing.ID, "registration_attempt", m, "")
 		return nil
@@ -133,6 +124,53 @@ func (s *Service) register(ctx context.Context, r registerRequest) error {
 	}
 	s.audit(ctx, u.ID, "registered", m, "")
 	return s.sendActivation(ctx, u, m)
+}
+
+// alreadyRegistered mails the owner of an address someone tried to register the notice,
+// at most perAccountMailLimit times an hour: someone solving captchas must not get to fill
+// their mailbox. Counted here, in the worker, so the limit costs the request nothing an
+// unknown address does not. With the outbox the count and the queued notice commit
+// together, and a failure of either is returned for the worker's retry: apart, a notice
+// that could not be queued was lost (the task done), or, retried, counted twice for one
+// mail. Without it (CLI, unit tests: in the request) the notice is best effort.
+func (s *Service) alreadyRegistered(ctx context.Context, owner *storage.User, norm string, m Meta) error {
+	key := "mail:already_registered:" + norm
+	data := mail.Data{Email: owner.Email, Link: s.link("/login", nil), ResetLink: s.link("/forgot", nil), IP: m.IP, UserAgent: m.UserAgent}
+	q, queued := s.Mail.(TxMailer)
+	if !queued || s.Templates == nil {
+		n, err := s.Store.HitCounter(ctx, key, mailLimitWindow, s.now())
+		if err != nil {
+			return fmt.Errorf("notice limit: %w", err)
+		}
+		if n <= perAccountMailLimit {
+			_ = s.notify(ctx, owner.Email, userLang(owner, m), mail.AlreadyRegistered, data) // logged
+		}
+		return nil
+	}
+	msg, err := s.message(ctx, owner.Email, userLang(owner, m), mail.AlreadyRegistered, data)
+	if err != nil {
+		return err
+	}
+	sent := false
+	err = s.Store.InTx(ctx, func(tx storage.Store) error {
+		sent = false // a retried transaction starts over
+		n, err := tx.HitCounter(ctx, key, mailLimitWindow, s.now())
+		if err != nil {
+			return fmt.Errorf("notice limit: %w", err)
+		}
+		if n > perAccountMailLimit {
+			return nil
+		}
+		sent = true
+		return q.SendIn(ctx, tx, msg)
+	})
+	if err != nil {
+		return err
+	}
+	if sent {
+		q.Nudge()
+	}
+	return nil
 }
 
 // sendActivation issues and mails an activation link to a pending account in a transaction

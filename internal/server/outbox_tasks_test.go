@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -16,11 +17,53 @@ import (
 	"github.com/myaccount/myaccount/internal/syncbuf"
 	"github.com/myaccount/myaccount/keys"
 	"github.com/myaccount/myaccount/storage"
+	"github.com/myaccount/myaccount/storage/faultstore"
 )
 
 // The tests of this file drive the outbox worker's tasks (internal/mail/outbox.go, the
 // handlers the server registers) through what they meet in production: payloads they cannot
 // read, failures of chosen store calls inside the worker and the retries after them.
+
+// retryNow makes the items of kind that wait for a retry due now, as if their backoff had
+// passed, and returns them (as claimed). The server's outbox waits 5-10 s before a first
+// retry, on the wall clock, which the tests' clock does not move; so the test claims the
+// items itself, as of a minute from now, and releases them untried, which gives back the
+// attempt its claim counted: the worker's next poll (1 s) runs them. (A minute: the
+// worker's own claims last over two, and are not taken from it.) Items not attempted yet
+// are released as they were and waited past; it returns nil when no item of kind failed an
+// attempt within 5 s.
+func (e *testEnv) retryNow(t *testing.T, kind string) []*storage.OutboxItem {
+	t.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		items, err := e.store.ClaimOutbox(ctx, "test-retry", []string{kind}, 10, time.Minute, time.Now().Add(time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var failed []*storage.OutboxItem
+		outcomes := make([]storage.OutboxOutcome, 0, len(items))
+		for _, it := range items {
+			outcomes = append(outcomes, storage.OutboxOutcome{ID: it.ID, Status: storage.OutboxPending,
+				LastError: it.LastError, At: time.Now().UTC(), Untried: true})
+			if it.LastError != "" {
+				failed = append(failed, it)
+			}
+		}
+		if len(outcomes) > 0 {
+			if _, err := e.store.RecordOutbox(ctx, "test-retry", outcomes); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if len(failed) > 0 {
+			return failed
+		}
+		if time.Now().After(deadline) {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
 
 // waitDone waits until the worker recorded the outbox item id as status (sent or failed)
 // and returns it.
@@ -41,6 +84,21 @@ func (e *testEnv) waitDone(t *testing.T, id, status string) *storage.OutboxItem 
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// waitApplied waits until the worker met the rule's failure.
+func waitApplied(t *testing.T, fs *faultstore.Store, r *faultstore.Rule) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for fs.Applied(r) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the %s failure was never applied: the test tests nothing", r.Method)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// settle gives a mail the worker queued a moment to arrive (it lingers 100 ms after a nudge).
+func settle() { time.Sleep(600 * time.Millisecond) }
 
 // counterValue reads a counter of the server's registry with the given labels (0 when absent).
 func counterValue(t *testing.T, e *testEnv, name string, labels map[string]string) float64 {
@@ -142,5 +200,39 @@ func TestUndecodableTaskGivenUpAtOnce(t *testing.T) {
 		if strings.Contains(out, leak) {
 			t.Errorf("the log carries %q of a payload", leak)
 		}
+	}
+}
+
+// TestRegisterNoticeRetriedAndCountedOnce: a registration for a taken address mails its
+// owner a notice, at most 3 an hour. When queueing the notice fails in the worker, the
+// registration task is retried and the owner gets the notice once, counted once against the
+// limit.
+func TestRegisterNoticeRetriedAndCountedOnce(t *testing.T) {
+	t.Parallel()
+	e, fs := faultMailEnv(t)
+	ctx := context.Background()
+	e.addUser("ada@example.com")
+	// The request queues the task (the first EnqueueOutbox); the worker queues the notice.
+	r := fs.Add(faultstore.Rule{Method: "EnqueueOutbox", Skip: 1, Times: 1, Err: faultstore.ErrInjected})
+	b := e.browser()
+	if p := e.register(b, b.get(e.issuer+"/register"), "ada@example.com", "a fine long passphrase", "a fine long passphrase"); p.status != http.StatusOK {
+		t.Fatalf("registration: %d", p.status)
+	}
+	waitApplied(t, fs, r)
+	items := e.retryNow(t, account.RegisterTask)
+	if len(items) != 1 {
+		t.Fatalf("%d registration tasks wait for a retry after the notice could not be queued, want 1: the notice is lost", len(items))
+	}
+	e.waitDone(t, items[0].ID, storage.OutboxSent)
+	m := e.smtp.WaitFor(t, "ada@example.com", mailWait)
+	if !strings.Contains(m.Text, e.issuer+"/forgot") {
+		t.Errorf("the mail is not the already-registered notice: %q\n%s", m.Subject, m.Text)
+	}
+	settle()
+	if n := mailsTo(e, "ada@example.com"); n != 1 {
+		t.Errorf("%d notices, want 1", n)
+	}
+	if n, _, err := e.store.GetCounter(ctx, "mail:already_registered:ada@example.com"); err != nil || n != 1 {
+		t.Errorf("the notice limit counted %d (%v), want 1: a notice never sent was counted", n, err)
 	}
 }
