@@ -69,7 +69,7 @@ func (s *Service) ActivationLinkIn(ctx context.Context, tx storage.Store, u *sto
 	tok := secret.RandomToken(32)
 	now := s.now()
 	expires := u.CreatedAt.Add(s.activationTTL())
-	l, err := s.linkIn(ctx, tx, u, &storage.OneTimeToken{
+	l, err := s.linkIn(ctx, tx, u, u.Email, &storage.OneTimeToken{
 		Hash: secret.HashToken(tok), Purpose: storage.TokenActivation, UserID: u.ID, Data: m.Continue,
 		CreatedAt: now, ExpiresAt: expires,
 	}, userLang(u, m), mail.Activation, mail.Data{
@@ -91,7 +91,7 @@ func (s *Service) ResetLinkIn(ctx context.Context, tx storage.Store, u *storage.
 	}
 	tok := secret.RandomToken(32)
 	now := s.now()
-	l, err := s.linkIn(ctx, tx, u, &storage.OneTimeToken{
+	l, err := s.linkIn(ctx, tx, u, u.Email, &storage.OneTimeToken{
 		Hash: secret.HashToken(tok), Purpose: storage.TokenReset, UserID: u.ID,
 		CreatedAt: now, ExpiresAt: now.Add(s.resetTTL()),
 	}, userLang(u, m), mail.PasswordReset, mail.Data{
@@ -105,13 +105,14 @@ func (s *Service) ResetLinkIn(ctx context.Context, tx storage.Store, u *storage.
 	return l, nil
 }
 
-// linkIn renders the mail of kind to u, then through tx stores t (voiding u's older tokens of
-// its purpose) and, when the mailer can, queues the mail. A mail that cannot be rendered or
-// queued fails the whole: no link without its mail.
-func (s *Service) linkIn(ctx context.Context, tx storage.Store, u *storage.User, t *storage.OneTimeToken, lang, kind string, data mail.Data) (*SentLink, error) {
+// linkIn renders the mail of kind to to (u's address, or the new one of an email change),
+// then through tx stores t (voiding u's older tokens of its purpose) and, when the mailer
+// can, queues the mail. A mail that cannot be rendered or queued fails the whole: no link
+// without its mail.
+func (s *Service) linkIn(ctx context.Context, tx storage.Store, u *storage.User, to string, t *storage.OneTimeToken, lang, kind string, data mail.Data) (*SentLink, error) {
 	l := &SentLink{s: s, kind: kind, userID: u.ID}
 	if s.Mail != nil && s.Templates != nil {
-		msg, err := s.message(ctx, u.Email, lang, kind, data)
+		msg, err := s.message(ctx, to, lang, kind, data)
 		if err != nil {
 			return nil, err // logged
 		}

@@ -184,7 +184,9 @@ func (s *Service) RunEmailChange(ctx context.Context, payload []byte) error {
 }
 
 // emailChange issues and mails the link of r to its new address, or, when another account
-// has that address, mails its owner the notice.
+// has that address, mails its owner the notice. The link and, with the outbox, its queued
+// mail commit together (linkIn): apart, a retry of the task after the mail was queued
+// voided the link that mail carried and mailed a second.
 func (s *Service) emailChange(ctx context.Context, u *storage.User, r emailChangeRequest) error {
 	m, newEmail := r.Meta, r.NewEmail
 	other, err := s.Store.GetUserByEmail(ctx, strings.ToLower(newEmail))
@@ -201,15 +203,21 @@ func (s *Service) emailChange(ctx context.Context, u *storage.User, r emailChang
 	}
 	tok := secret.RandomToken(32)
 	now := s.now()
-	if err := s.issueToken(ctx, &storage.OneTimeToken{
-		Hash: secret.HashToken(tok), Purpose: storage.TokenEmailChange, UserID: u.ID, Data: newEmail,
-		CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour),
-	}); err != nil {
-		return fmt.Errorf("email change token: %w", err)
-	}
-	return s.notify(ctx, newEmail, userLang(u, m), mail.EmailChangeVerify, mail.Data{
-		Email: u.Email, NewEmail: newEmail, Link: s.link("/account/email/confirm", url.Values{"token": {tok}}),
+	var l *SentLink
+	err = s.Store.InTx(ctx, func(tx storage.Store) error {
+		var err error
+		l, err = s.linkIn(ctx, tx, u, newEmail, &storage.OneTimeToken{
+			Hash: secret.HashToken(tok), Purpose: storage.TokenEmailChange, UserID: u.ID, Data: newEmail,
+			CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour),
+		}, userLang(u, m), mail.EmailChangeVerify, mail.Data{
+			Email: u.Email, NewEmail: newEmail, Link: s.link("/account/email/confirm", url.Values{"token": {tok}}),
+		})
+		return err
 	})
+	if err != nil {
+		return fmt.Errorf("email change link: %w", err)
+	}
+	return l.Committed(ctx)
 }
 
 // ConfirmEmailChange applies a verified email change and notifies the old address. The link

@@ -404,12 +404,6 @@ func (s *Service) remind(ctx context.Context, u *storage.User, now, expires time
 
 var errAlreadyDone = errors.New("account: already done")
 
-// issueToken stores a new one-time token and voids the user's older ones of the same
-// purpose (issueTokenIn) in the service's store.
-func (s *Service) issueToken(ctx context.Context, t *storage.OneTimeToken) error {
-	return issueTokenIn(ctx, s.Store, t)
-}
-
 // issueTokenIn stores a new one-time token through st and voids the user's older ones of the
 // same purpose: only the newest link of each kind works, so a link that leaked from an older
 // mail (or a forwarded one) stops working once the person asks for another.

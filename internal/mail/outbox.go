@@ -2,6 +2,8 @@ package mail
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base32"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +12,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/myaccount/myaccount/internal/secret"
@@ -36,6 +39,16 @@ type Sealer interface {
 // Task turns a queued task's payload into mail (usually by calling a Sender, which queues the
 // message). A returned error is retried with backoff like a failed send; a task that decides
 // to send nothing returns nil.
+//
+// A task may run again after an attempt that committed some of its work: the attempt failed
+// after a commit, the answer to its commit was lost, or the worker's record of its success
+// was (the item is claimed again once its claim lapses). So what a run queues with its
+// context has ids of the run's own: the n-th item a run of task T queues has the same id on
+// every run of T, and one an earlier run queued is not queued again. Through Send or Enqueue
+// it is taken for queued (nil). Through SendIn or EnqueueIn it fails the transaction, which
+// rolls back what was to commit with it (the link or code it carries stays the one the
+// earlier run committed with the mail that went), and the task, returning that error, is
+// done. A task's transactions that queue therefore come last in it.
 type Task func(ctx context.Context, payload []byte) error
 
 // OutboxConfig configures an Outbox. Store, Sender and Holder are required.
@@ -172,7 +185,7 @@ func (o *Outbox) Send(ctx context.Context, m Message) error {
 // Enqueue queues a task of kind (or, with storage.OutboxMessage, a JSON Message) and wakes
 // this process's worker.
 func (o *Outbox) Enqueue(ctx context.Context, kind string, payload []byte) error {
-	if err := o.enqueue(ctx, o.cfg.Store, kind, payload); err != nil {
+	if err := o.enqueue(ctx, o.cfg.Store, kind, payload, false); err != nil {
 		return err
 	}
 	o.Nudge()
@@ -188,28 +201,65 @@ func (o *Outbox) SendIn(ctx context.Context, st storage.OutboxStore, m Message) 
 	if err != nil {
 		return fmt.Errorf("mail: queue message: %w", err)
 	}
-	return o.enqueue(ctx, st, storage.OutboxMessage, b)
+	return o.enqueue(ctx, st, storage.OutboxMessage, b, true)
 }
 
 // EnqueueIn queues a task of kind through st, a transaction's store, as SendIn queues a
 // message: it commits (or rolls back) with the transaction, and the caller calls Nudge once
 // that committed.
 func (o *Outbox) EnqueueIn(ctx context.Context, st storage.OutboxStore, kind string, payload []byte) error {
-	return o.enqueue(ctx, st, kind, payload)
+	return o.enqueue(ctx, st, kind, payload, true)
 }
 
-func (o *Outbox) enqueue(ctx context.Context, st storage.OutboxStore, kind string, payload []byte) error {
-	id := secret.NewID()
+// enqueue queues payload through st; inTx says st is a transaction's (SendIn, EnqueueIn).
+func (o *Outbox) enqueue(ctx context.Context, st storage.OutboxStore, kind string, payload []byte, inTx bool) error {
+	id, ofTask := itemID(ctx)
 	sealed, err := o.seal(id, payload)
 	if err != nil {
 		return err
 	}
 	now := o.cfg.Now().UTC()
-	if err := st.EnqueueOutbox(ctx, &storage.OutboxItem{ID: id, Kind: kind, Payload: sealed,
-		CreatedAt: now, NextAttemptAt: now}); err != nil {
-		return fmt.Errorf("mail: queue %s: %w", kind, err)
+	err = st.EnqueueOutbox(ctx, &storage.OutboxItem{ID: id, Kind: kind, Payload: sealed,
+		CreatedAt: now, NextAttemptAt: now})
+	switch {
+	case err == nil:
+		return nil
+	case ofTask && errors.Is(err, storage.ErrConflict):
+		// An earlier run of the task queued it (see Task).
+		if !inTx {
+			return nil
+		}
+		return fmt.Errorf("mail: queue %s: %w", kind, errQueuedBefore)
 	}
-	return nil
+	return fmt.Errorf("mail: queue %s: %w", kind, err)
+}
+
+// errQueuedBefore is what a task's transaction meets when it queues an item an earlier run
+// of the task queued: the task is done (see Task).
+var errQueuedBefore = errors.New("queued by an earlier attempt of its task")
+
+// taskRun is a task's run, named in its context: the task's item, and how many items the run
+// has queued so far.
+type taskRun struct {
+	id string
+	n  atomic.Int64
+}
+
+type taskRunKey struct{}
+
+// idEncoding is secret.NewID's: 26 characters of [a-z2-7].
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// itemID is the id of an item queued with ctx: a new random one, or, within a task's run,
+// the n-th item of the run's, derived from the task's id and n (ofTask), the same on every
+// run of the task.
+func itemID(ctx context.Context) (id string, ofTask bool) {
+	r, ok := ctx.Value(taskRunKey{}).(*taskRun)
+	if !ok {
+		return secret.NewID(), false
+	}
+	sum := sha256.Sum256(fmt.Appendf(nil, "outbox task %s item %d", r.id, r.n.Add(1)))
+	return idEncoding.EncodeToString(sum[:16]), true
 }
 
 // Nudge wakes the worker (if it is idle) to look for due items now.
@@ -362,6 +412,9 @@ func (o *Outbox) attempt(ctx, bctx context.Context, it *storage.OutboxItem) stor
 	log := o.cfg.Logger.With("id", it.ID, "kind", it.Kind, "attempt", it.Attempts)
 	now := o.cfg.Now().UTC()
 	switch {
+	case errors.Is(err, errQueuedBefore):
+		log.InfoContext(ctx, "mail outbox: task done by an earlier attempt")
+		return storage.OutboxOutcome{ID: it.ID, Status: storage.OutboxSent, At: now}
 	case err == nil:
 		return storage.OutboxOutcome{ID: it.ID, Status: storage.OutboxSent, At: now}
 	case ctx.Err() != nil:
@@ -495,7 +548,7 @@ func (o *Outbox) run(ctx context.Context, it *storage.OutboxItem) error {
 		// Not claimed without a handler (kinds); only a claim by hand or a bug comes here.
 		return fmt.Errorf("no handler for task %q", it.Kind)
 	}
-	return t(ctx, payload)
+	return t(context.WithValue(ctx, taskRunKey{}, &taskRun{id: it.ID}), payload)
 }
 
 // backoff is the wait after the attempts-th failure: BaseDelay doubled per earlier failure,

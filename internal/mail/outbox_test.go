@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -398,5 +399,64 @@ func TestOutboxLeavesTasksItHasNoHandlerFor(t *testing.T) {
 	}
 	if it := waitStatus(t, st, task, storage.OutboxSent); it.Attempts != 1 || ran.Load() != 1 {
 		t.Fatalf("the task took %d attempts and ran %d times, want 1 and 1", it.Attempts, ran.Load())
+	}
+}
+
+// TestOutboxTaskRetryQueuesItsMailOnce: a task run again after an attempt that queued its
+// mail (and then failed, or whose success went unrecorded) does not queue the mail again:
+// through Send the mail is taken for queued, and through SendIn the transaction fails, rolling
+// back what was to commit with the mail, and the task is done. Before, each run queued its
+// own copy: two mails, the first one's link voided by the second's.
+func TestOutboxTaskRetryQueuesItsMailOnce(t *testing.T) {
+	db := openDB(t, filepath.Join(t.TempDir(), "db.sqlite"))
+	st := &recordingStore{Store: db}
+	var sent atomic.Int32
+	o := newOutbox(t, st, senderFunc(func(ctx context.Context, m mail.Message) error { sent.Add(1); return nil }), "a")
+	var runs, committed atomic.Int32
+	// "plain" queues with Send, then fails its first run; "tx" queues with SendIn in a
+	// transaction, and its first run fails after the commit.
+	o.Handle("plain", func(ctx context.Context, payload []byte) error {
+		runs.Add(1)
+		if err := o.Send(ctx, mail.Message{To: "ada@example.com", Subject: "plain", Text: "hi"}); err != nil {
+			return err
+		}
+		if runs.Load() == 1 {
+			return errors.New("a failure after the mail was queued")
+		}
+		return nil
+	})
+	var txRuns atomic.Int32
+	o.Handle("tx", func(ctx context.Context, payload []byte) error {
+		n := txRuns.Add(1)
+		err := db.InTx(ctx, func(tx storage.Store) error {
+			return o.SendIn(ctx, tx, mail.Message{To: "bob@example.com", Subject: "tx", Text: "hi"})
+		})
+		if err != nil {
+			return err
+		}
+		committed.Add(1)
+		if n == 1 {
+			return errors.New("the commit's answer was lost")
+		}
+		return nil
+	})
+	for _, kind := range []string{"plain", "tx"} {
+		if err := o.Enqueue(t.Context(), kind, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tasks := slices.Clone(st.ids)
+	run(t, o)
+	for _, id := range tasks {
+		if it := waitStatus(t, st, id, storage.OutboxSent); it.Attempts != 2 {
+			t.Errorf("task %s done after %d attempts, want 2", it.Kind, it.Attempts)
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // a second mail would be out now
+	if n := sent.Load(); n != 2 {
+		t.Errorf("%d mails sent for two tasks, want 2 (one each)", n)
+	}
+	if n := committed.Load(); n != 1 {
+		t.Errorf("the tx task's transaction committed %d times, want 1", n)
 	}
 }

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -10,14 +11,17 @@ import (
 	"github.com/myaccount/myaccount/internal/account"
 	"github.com/myaccount/myaccount/internal/backchannel"
 	"github.com/myaccount/myaccount/internal/config"
+	"github.com/myaccount/myaccount/internal/mail/mailtest"
 	"github.com/myaccount/myaccount/internal/phone"
 	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/internal/server"
 	"github.com/myaccount/myaccount/internal/sms"
+	"github.com/myaccount/myaccount/internal/sms/smstest"
 	"github.com/myaccount/myaccount/internal/syncbuf"
 	"github.com/myaccount/myaccount/keys"
 	"github.com/myaccount/myaccount/storage"
 	"github.com/myaccount/myaccount/storage/faultstore"
+	"github.com/myaccount/myaccount/storage/postgres/pgtest"
 )
 
 // The tests of this file drive the outbox worker's tasks (internal/mail/outbox.go, the
@@ -235,4 +239,282 @@ func TestRegisterNoticeRetriedAndCountedOnce(t *testing.T) {
 	if n, _, err := e.store.GetCounter(ctx, "mail:already_registered:ada@example.com"); err != nil || n != 1 {
 		t.Errorf("the notice limit counted %d (%v), want 1: a notice never sent was counted", n, err)
 	}
+}
+
+// linkRetryCases are the failures inside a task that issues an emailed link, each failing
+// the task's first attempt: the link's write, the mail's queueing, the mail queued but its
+// answer lost, and the commit's answer lost (the transaction committed, the worker was told
+// it failed, as when the connection drops after COMMIT; a retry after a success whose record
+// was lost meets the same). The request queued the task (the first EnqueueOutbox).
+var linkRetryCases = []struct {
+	name string
+	rule faultstore.Rule
+}{
+	{"link write fails", faultstore.Rule{Method: "CreateOneTimeToken", Times: 1, Err: faultstore.ErrInjected}},
+	{"mail queueing fails", faultstore.Rule{Method: "EnqueueOutbox", Skip: 1, Times: 1, Err: faultstore.ErrInjected}},
+	{"mail queued answer lost", faultstore.Rule{Method: "EnqueueOutbox", Skip: 1, Times: 1, Err: faultstore.ErrInjected, AfterCall: true}},
+	{"commit answer lost", faultstore.Rule{Method: "InTx", Times: 1, Err: faultstore.ErrInjected, AfterCall: true}},
+}
+
+// TestRegisterRetryMailsOneWorkingLink: when the registration task fails after it created the
+// account (the activation link's write, its mail's queueing, or the commit's answer), its
+// retry creates no second account and the person gets one activation mail whose link
+// activates the account.
+func TestRegisterRetryMailsOneWorkingLink(t *testing.T) {
+	t.Parallel()
+	registerRetryCases(t, nil)
+}
+
+// TestRegisterRetryMailsOneWorkingLinkPostgres is TestRegisterRetryMailsOneWorkingLink on
+// PostgreSQL, where the statement that finds the mail queued already aborts its transaction.
+func TestRegisterRetryMailsOneWorkingLinkPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs PostgreSQL")
+	}
+	t.Parallel()
+	registerRetryCases(t, func(t *testing.T) map[string]string {
+		return map[string]string{"MYACCOUNT_DATABASE_URL": pgtest.URL(t), "MYACCOUNT_MASTER_KEY": keys.NewMasterKey()}
+	})
+}
+
+// registerRetryCases runs the cases of TestRegisterRetryMailsOneWorkingLink, each on a server
+// of its own started with env(t) (nil: SQLite).
+func registerRetryCases(t *testing.T, env func(t *testing.T) map[string]string) {
+	for _, tc := range linkRetryCases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			o := envOptions{smtp: mailtest.NewServer(t)}
+			if env != nil {
+				o.env = env(t)
+			}
+			var fs *faultstore.Store
+			o.wrapStore = func(s storage.Store) storage.Store {
+				fs = faultstore.New(s)
+				return fs
+			}
+			e := newEnvWith(t, o)
+			ctx := context.Background()
+			const email = "new@example.com"
+			r := fs.Add(tc.rule)
+			b := e.browser()
+			e.register(b, b.get(e.issuer+"/register"), email, "a fine long passphrase", "a fine long passphrase")
+			waitApplied(t, fs, r)
+			items := e.retryNow(t, account.RegisterTask)
+			if len(items) != 1 {
+				t.Fatalf("%d registration tasks wait for a retry, want 1", len(items))
+			}
+			e.waitDone(t, items[0].ID, storage.OutboxSent)
+			link := e.waitLink(email, "/activate?token=")
+			settle()
+			if n := mailsTo(e, email); n != 1 {
+				t.Errorf("%d activation mails, want 1", n)
+			}
+			u, err := e.store.GetUserByEmail(ctx, email)
+			if err != nil {
+				t.Fatal(err)
+			}
+			events, err := e.store.ListAuditEvents(ctx, u.ID, 50)
+			if err != nil {
+				t.Fatal(err)
+			}
+			registered := 0
+			for _, ev := range events {
+				if ev.Type == "registered" {
+					registered++
+				}
+			}
+			if registered > 1 {
+				t.Errorf("%d registered events, want 1", registered)
+			}
+			if p := b.confirmLink(link); p.url.Path != "/login" || !strings.Contains(p.body, "Your email address is confirmed") {
+				t.Fatalf("the mailed link: %d %s, want the account activated:\n%.300s", p.status, p.url, p.body)
+			}
+		})
+	}
+}
+
+// TestResetRequestRetryMailsOneWorkingLink: when the reset-request task fails in the link's
+// transaction (its write, its mail's queueing, the commit's answer), its retry mails one
+// reset link, and that link works.
+func TestResetRequestRetryMailsOneWorkingLink(t *testing.T) {
+	t.Parallel()
+	for _, tc := range linkRetryCases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e, fs := faultMailEnv(t)
+			const email = "ada@example.com"
+			e.addUser(email)
+			b := e.browser()
+			f := b.get(e.issuer + "/forgot").formValues()
+			f.Set("email", email)
+			r := fs.Add(tc.rule)
+			if p := b.post(e.issuer+"/forgot", f); p.status != http.StatusOK {
+				t.Fatalf("forgot: %d", p.status)
+			}
+			waitApplied(t, fs, r)
+			items := e.retryNow(t, account.ResetRequestTask)
+			if len(items) != 1 {
+				t.Fatalf("%d reset requests wait for a retry, want 1", len(items))
+			}
+			e.waitDone(t, items[0].ID, storage.OutboxSent)
+			link := e.waitLink(email, "/reset?token=")
+			settle()
+			if n := mailsTo(e, email); n != 1 {
+				t.Errorf("%d reset mails, want 1", n)
+			}
+			p := b.get(link)
+			if !strings.Contains(p.body, `name="password"`) {
+				t.Fatalf("the mailed link is dead: %d\n%.300s", p.status, p.body)
+			}
+			form := p.formValues()
+			const pw = "a brand new passphrase"
+			form.Set("password", pw)
+			form.Set("confirm", pw)
+			if p := b.post(e.issuer+"/reset", form); p.status != http.StatusOK || !strings.Contains(p.body, "sign in with the new one") {
+				t.Fatalf("the mailed link: %d, want the reset done:\n%.300s", p.status, p.body)
+			}
+		})
+	}
+}
+
+// TestActivationRequestRetryMailsOneWorkingLink: when the task of a request for a new
+// activation link fails in the link's transaction, its retry mails one new link, and that
+// link works.
+func TestActivationRequestRetryMailsOneWorkingLink(t *testing.T) {
+	t.Parallel()
+	for _, tc := range linkRetryCases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e, fs := faultMailEnv(t)
+			const email = "slow@example.com"
+			b := e.browser()
+			e.register(b, b.get(e.issuer+"/register"), email, "a fine long passphrase", "a fine long passphrase")
+			e.waitLink(email, "/activate?token=")
+			csrf := b.get(e.issuer + "/login").formValues().Get("csrf_token")
+			r := fs.Add(tc.rule)
+			if p := b.post(e.issuer+"/activate/resend", url.Values{"csrf_token": {csrf}, "email": {email}}); p.status != http.StatusOK {
+				t.Fatalf("resend: %d", p.status)
+			}
+			waitApplied(t, fs, r)
+			items := e.retryNow(t, account.ActivationRequestTask)
+			if len(items) != 1 {
+				t.Fatalf("%d activation requests wait for a retry, want 1", len(items))
+			}
+			e.waitDone(t, items[0].ID, storage.OutboxSent)
+			link := e.waitLink(email, "/activate?token=")
+			settle()
+			if n := mailsTo(e, email); n != 2 {
+				t.Errorf("%d activation mails after one resend, want 2", n)
+			}
+			if p := b.confirmLink(link); p.url.Path != "/login" || !strings.Contains(p.body, "Your email address is confirmed") {
+				t.Fatalf("the new link: %d %s, want the account activated", p.status, p.url)
+			}
+		})
+	}
+}
+
+// TestEmailChangeRetryMailsOneWorkingLink: when the email-change task fails after its link
+// was written (its mail's queueing, its answer, the commit's answer), its retry mails one
+// confirmation link to the new address, and that link changes the address. Before, the link
+// and its mail were two writes: a retry after the mail was queued voided the link it carried
+// and mailed a second.
+func TestEmailChangeRetryMailsOneWorkingLink(t *testing.T) {
+	t.Parallel()
+	for _, tc := range linkRetryCases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e, fs := faultMailEnv(t)
+			ctx := context.Background()
+			e.addUser("ada@example.com")
+			b := e.signedInBrowser("ada@example.com")
+			csrf := b.get(e.issuer + "/account").formValues().Get("csrf_token")
+			settle() // the sign-in's notice, if any, is queued before the rule
+			r := fs.Add(tc.rule)
+			// Not following the redirect: the account page's own calls would meet the rule.
+			b.c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+			p := b.post(e.issuer+"/account/email", url.Values{"csrf_token": {csrf}, "current": {testPassword}, "email": {"ada.new@example.com"}})
+			b.c.CheckRedirect = nil
+			if p.header.Get("Location") != "/account?done=email" {
+				t.Fatalf("change email: %d %s", p.status, p.header.Get("Location"))
+			}
+			if tc.rule.Method == "InTx" {
+				// Without a transaction of its own the link and its mail cannot be one.
+				deadline := time.Now().Add(3 * time.Second)
+				for fs.Applied(r) == 0 && time.Now().Before(deadline) {
+					time.Sleep(10 * time.Millisecond)
+				}
+				if fs.Applied(r) == 0 {
+					t.Fatal("the email change's link and mail are not written in one transaction")
+				}
+			}
+			waitApplied(t, fs, r)
+			items := e.retryNow(t, account.EmailChangeTask)
+			if len(items) != 1 {
+				t.Fatalf("%d email changes wait for a retry, want 1", len(items))
+			}
+			e.waitDone(t, items[0].ID, storage.OutboxSent)
+			link := e.waitLink("ada.new@example.com", "/account/email/confirm?token=")
+			settle()
+			if n := mailsTo(e, "ada.new@example.com"); n != 1 {
+				t.Errorf("%d confirmation mails, want 1", n)
+			}
+			if p := b.confirmLink(link); p.url.RequestURI() != "/account?done=email-changed" {
+				t.Fatalf("the mailed link: %d %s, want the address changed", p.status, p.url)
+			}
+			if _, err := e.store.GetUserByEmail(ctx, "ada.new@example.com"); err != nil {
+				t.Errorf("the address did not change: %v", err)
+			}
+		})
+	}
+}
+
+// TestSMSResetRetrySendsOneCode: when the task of an SMS reset request is retried after its
+// code, its counts and its SMS committed (the commit's answer lost, or the worker's record of
+// its success), the retry sends no second SMS: the person gets one code, which works, and
+// the send is counted once against the number's limit. Before, the retry replaced the code
+// (the one sent stopped working), sent a second SMS and counted it again: money, the hourly
+// budget and the number's limit spent on a code nobody could use.
+func TestSMSResetRetrySendsOneCode(t *testing.T) {
+	t.Parallel()
+	var fs *faultstore.Store
+	e, g := phoneEnv(t, false, nil, envOptions{
+		configure: func(c *config.Config) {
+			c.Accounts.ResetBySMS = true
+			c.SMS.Limits = config.SMSLimits{PerNumber: 3, PerAccount: 1000, PerIP: 1000, PerCountry: 1000, HourlyBudget: 1000}
+		},
+		wrapStore: func(s storage.Store) storage.Store {
+			fs = faultstore.New(s)
+			return fs
+		}})
+	e.germanUser("ada@example.com")
+	e.confirmPhone(e.signedInBrowser("ada@example.com"), g, "DE", "030 123456") // the number's first SMS
+	settle()
+	ask := func(b *browser) *page {
+		f := b.get(e.issuer + "/forgot/sms").formValues()
+		f.Set("country", "DE")
+		f.Set("number", "030 123456")
+		return b.post(e.issuer+"/forgot/sms", f)
+	}
+	r := fs.Add(faultstore.Rule{Method: "InTx", Times: 1, Err: faultstore.ErrInjected, AfterCall: true})
+	b := e.browser()
+	p := ask(b)
+	waitApplied(t, fs, r)
+	items := e.retryNow(t, phone.ResetRequestTask)
+	if len(items) != 1 {
+		t.Fatalf("%d SMS reset requests wait for a retry, want 1", len(items))
+	}
+	e.waitDone(t, items[0].ID, storage.OutboxSent)
+	_, code := smstest.Code(t, g.Wait(t))
+	settle()
+	if n := len(g.Messages()); n != 2 {
+		t.Errorf("%d SMS reached the gateway, want 2 (the number's confirmation, one reset code)", n)
+	}
+	f := p.formValues()
+	f.Set("code", code)
+	if p := b.post(e.issuer+"/forgot/sms/code", f); p.url.Path != "/reset" {
+		t.Fatalf("the code sent: %d at %s, want the reset page", p.status, p.url)
+	}
+	// Counted once: the number's third SMS this hour is allowed (a fourth would not be).
+	ask(e.browser())
+	g.Wait(t)
 }
