@@ -350,9 +350,8 @@ func (s *Service) recordFailure(ctx context.Context, rec failureRecord, u *stora
 	return verdict
 }
 
-// RunFailure is the outbox worker's half of recordFailure. Only the look-up's error makes the
-// worker retry (nothing is written before it); the writes after it are best effort, as they
-// were in the request, so a retry does not write an event twice.
+// RunFailure is the outbox worker's half of recordFailure. An error (the look-up, the
+// writes) makes the worker retry it; it wrote nothing then (see writeFailure).
 func (s *Service) RunFailure(ctx context.Context, payload []byte) error {
 	rec, err := decode[failureRecord](FailureTask, payload)
 	if err != nil {
@@ -361,7 +360,12 @@ func (s *Service) RunFailure(ctx context.Context, payload []byte) error {
 	return s.writeFailure(ctx, rec, nil)
 }
 
-// writeFailure writes rec on its account (u, or the one rec names; none: nothing to write).
+// writeFailure writes rec on its account (u, or the one rec names; none: nothing to write):
+// its audit event and, when it locked the scope, the lock's event and, for a locked account,
+// the owner's notice and the lock on the account. A lock's writes are one transaction, the
+// notice queued in it (with the outbox), and an error writes none of them: apart, a notice
+// that could not be queued was lost (only logged, the task done), and a retry of the
+// bookkeeping would have written its events twice.
 func (s *Service) writeFailure(ctx context.Context, rec failureRecord, u *storage.User) error {
 	if u == nil {
 		var err error
@@ -377,27 +381,71 @@ func (s *Service) writeFailure(ctx context.Context, rec failureRecord, u *storag
 			return fmt.Errorf("look up account: %w", err)
 		}
 	}
-	s.auditAt(ctx, u.ID, rec.Event, rec.Meta, "", rec.At)
+	m := rec.Meta
+	failure := s.auditEventAt(u.ID, rec.Event, m, "", rec.At)
 	if rec.Until.IsZero() {
+		if err := s.Store.AddAuditEvent(ctx, failure); err != nil {
+			return fmt.Errorf("audit %s: %w", rec.Event, err)
+		}
 		return nil
 	}
-	m := rec.Meta
 	if rec.Device {
 		// Only this browser is locked; the account and its other browsers are not.
-		s.auditAt(ctx, u.ID, "locked_out", m, "device until "+rec.Until.UTC().Format(time.RFC3339), rec.At)
-		return nil
+		locked := s.auditEventAt(u.ID, "locked_out", m, "device until "+rec.Until.UTC().Format(time.RFC3339), rec.At)
+		return s.Store.InTx(ctx, func(tx storage.Store) error {
+			return addEvents(ctx, tx, failure, locked)
+		})
 	}
-	s.auditAt(ctx, u.ID, "locked_out", m, rec.Until.UTC().Format(time.RFC3339), rec.At)
-	s.notify(ctx, u.Email, userLang(u, m), mail.Lockout, mail.Data{
+	locked := s.auditEventAt(u.ID, "locked_out", m, rec.Until.UTC().Format(time.RFC3339), rec.At)
+	data := mail.Data{
 		Email: u.Email, Until: rec.Until, TimeZone: u.ZoneInfo, DateFormat: u.DateFormat,
 		Link: s.link("/forgot", nil), IP: m.IP, UserAgent: m.UserAgent,
-	})
+	}
+	q, queued := s.Mail.(TxMailer)
+	var notice mail.Message
+	if queued && s.Templates != nil {
+		var err error
+		if notice, err = s.message(ctx, u.Email, userLang(u, m), mail.Lockout, data); err != nil {
+			return err
+		}
+	} else {
+		queued = false
+	}
 	until, level := rec.Until, rec.Level
-	if _, err := s.Store.UpdateUser(ctx, u.ID, func(x *storage.User) error {
-		x.LockedUntil, x.LockoutCount = &until, level
+	err := s.Store.InTx(ctx, func(tx storage.Store) error {
+		if err := addEvents(ctx, tx, failure, locked); err != nil {
+			return err
+		}
+		if queued {
+			if err := q.SendIn(ctx, tx, notice); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.UpdateUser(ctx, u.ID, func(x *storage.User) error {
+			x.LockedUntil, x.LockoutCount = &until, level
+			return nil
+		}); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("record lockout: %w", err)
+		}
 		return nil
-	}); err != nil {
-		s.log().WarnContext(ctx, "record lockout", "err", err)
+	})
+	if err != nil {
+		return err
+	}
+	if queued {
+		q.Nudge()
+	} else {
+		_ = s.notify(ctx, u.Email, userLang(u, m), mail.Lockout, data) // logged
+	}
+	return nil
+}
+
+// addEvents writes audit events through tx.
+func addEvents(ctx context.Context, tx storage.Store, events ...*storage.AuditEvent) error {
+	for _, e := range events {
+		if err := tx.AddAuditEvent(ctx, e); err != nil {
+			return fmt.Errorf("audit %s: %w", e.Type, err)
+		}
 	}
 	return nil
 }

@@ -85,22 +85,22 @@ func (s *Service) audit(ctx context.Context, userID, typ string, m Meta, detail 
 	case "mfa_failed":
 		s.recorder().MFA(detail, false)
 	}
-	s.auditAt(ctx, userID, typ, m, detail, s.now())
-}
-
-// auditAt writes the activity-log row of an event that happened at (the queued bookkeeping
-// of a wrong password runs later); failures are logged only.
-func (s *Service) auditAt(ctx context.Context, userID, typ string, m Meta, detail string, at time.Time) {
 	if userID == "" {
 		return
 	}
+	if err := s.Store.AddAuditEvent(ctx, s.auditEvent(userID, typ, m, detail)); err != nil {
+		s.log().WarnContext(ctx, "audit event", "type", typ, "err", err)
+	}
+}
+
+// auditEventAt is auditEvent of an event that happened at (zero: now): the queued
+// bookkeeping of a wrong password runs later.
+func (s *Service) auditEventAt(userID, typ string, m Meta, detail string, at time.Time) *storage.AuditEvent {
 	e := s.auditEvent(userID, typ, m, detail)
 	if !at.IsZero() {
 		e.CreatedAt = at.UTC()
 	}
-	if err := s.Store.AddAuditEvent(ctx, e); err != nil {
-		s.log().WarnContext(ctx, "audit event", "type", typ, "err", err)
-	}
+	return e
 }
 
 // auditEvent is the activity-log row of one event.

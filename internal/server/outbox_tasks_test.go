@@ -518,3 +518,49 @@ func TestSMSResetRetrySendsOneCode(t *testing.T) {
 	ask(e.browser())
 	g.Wait(t)
 }
+
+// TestLockNoticeRetriedOnce: the wrong password that locks an account is recorded by the
+// worker (account.FailureTask): its audit rows, the owner's lock notice and the lock on the
+// account. When queueing the notice fails, the task is retried: the owner gets the notice,
+// once, and the activity log holds each event once.
+func TestLockNoticeRetriedOnce(t *testing.T) {
+	t.Parallel()
+	e, fs := faultMailEnv(t)
+	ctx := context.Background()
+	u := e.addUser("ada@example.com")
+	// Each wrong password's request queues its task (five EnqueueOutbox); the fifth locks,
+	// and its task queues the notice.
+	r := fs.Add(faultstore.Rule{Method: "EnqueueOutbox", Skip: 5, Times: 1, Err: faultstore.ErrInjected})
+	b := e.browser()
+	for range 5 {
+		b.submitLogin(b.get(e.issuer+"/login"), "ada@example.com", "a wrong password")
+	}
+	waitApplied(t, fs, r)
+	items := e.retryNow(t, account.FailureTask)
+	if len(items) != 1 {
+		t.Fatalf("%d wrong-password tasks wait for a retry after the lock notice could not be queued, want 1: the notice is lost", len(items))
+	}
+	e.waitDone(t, items[0].ID, storage.OutboxSent)
+	m := e.smtp.WaitFor(t, "ada@example.com", mailWait)
+	if !strings.Contains(m.Text, e.issuer+"/forgot") {
+		t.Errorf("the mail is not the lock notice: %q\n%s", m.Subject, m.Text)
+	}
+	settle()
+	if n := mailsTo(e, "ada@example.com"); n != 1 {
+		t.Errorf("%d lock notices, want 1", n)
+	}
+	events, err := e.store.ListAuditEvents(ctx, u.ID, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]int{}
+	for _, ev := range events {
+		count[ev.Type]++
+	}
+	if count["login_failed"] != 5 || count["locked_out"] != 1 {
+		t.Errorf("activity log: %d login_failed, %d locked_out; want 5 and 1", count["login_failed"], count["locked_out"])
+	}
+	if got, err := e.store.GetUser(ctx, u.ID); err != nil || got.LockedUntil == nil {
+		t.Errorf("the lock is not on the account: %v", err)
+	}
+}
