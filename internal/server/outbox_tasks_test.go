@@ -564,3 +564,131 @@ func TestLockNoticeRetriedOnce(t *testing.T) {
 		t.Errorf("the lock is not on the account: %v", err)
 	}
 }
+
+// TestTaskForAGoneAccountSendsNothing: a task whose first attempt failed, and whose account
+// was deleted (or whose address changed) before its retry, sends nothing on the retry, to no
+// address, and is done: no mail to a stale address, no SMS, no retries until it is given up.
+func TestTaskForAGoneAccountSendsNothing(t *testing.T) {
+	t.Parallel()
+	type world struct {
+		e *testEnv
+		g *smstest.Gateway
+		u *storage.User
+	}
+	deleteUser := func(t *testing.T, w *world) {
+		if err := w.e.store.DeleteUser(context.Background(), w.u.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	changeAddress := func(t *testing.T, w *world) {
+		if _, err := w.e.store.UpdateUser(context.Background(), w.u.ID, func(x *storage.User) error {
+			x.Email, x.EmailNormalized = "ada.new@example.com", "ada.new@example.com"
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	forgot := func(t *testing.T, w *world) func() {
+		return func() {
+			b := w.e.browser()
+			f := b.get(w.e.issuer + "/forgot").formValues()
+			f.Set("email", "ada@example.com")
+			b.post(w.e.issuer+"/forgot", f)
+		}
+	}
+	cases := []struct {
+		name string
+		kind string
+		// pending: the account is a registration waiting for activation.
+		pending bool
+		// fail is the worker's call that fails the first attempt; the request, which
+		// prepare returns, makes none.
+		fail    string
+		prepare func(t *testing.T, w *world) (request func())
+		change  func(t *testing.T, w *world)
+	}{
+		{"reset request, account deleted", account.ResetRequestTask, false, "GetUserByEmail", forgot, deleteUser},
+		{"reset request, address changed", account.ResetRequestTask, false, "GetUserByEmail", forgot, changeAddress},
+		{"activation request, account deleted", account.ActivationRequestTask, true, "GetUserByEmail", func(t *testing.T, w *world) func() {
+			b := w.e.browser()
+			csrf := b.get(w.e.issuer + "/login").formValues().Get("csrf_token")
+			return func() {
+				b.post(w.e.issuer+"/activate/resend", url.Values{"csrf_token": {csrf}, "email": {"ada@example.com"}})
+			}
+		}, deleteUser},
+		{"email change, account deleted", account.EmailChangeTask, false, "GetUserByEmail", func(t *testing.T, w *world) func() {
+			b := w.e.signedInBrowser("ada@example.com")
+			csrf := b.get(w.e.issuer + "/account").formValues().Get("csrf_token")
+			b.c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+			return func() {
+				b.post(w.e.issuer+"/account/email", url.Values{"csrf_token": {csrf}, "current": {testPassword}, "email": {"ada.other@example.com"}})
+			}
+		}, deleteUser},
+		{"lock notice, account deleted", account.FailureTask, false, "InTx", func(t *testing.T, w *world) func() {
+			return func() {
+				b := w.e.browser()
+				for range 5 {
+					b.submitLogin(b.get(w.e.issuer+"/login"), "ada@example.com", "a wrong password")
+				}
+			}
+		}, deleteUser},
+		{"SMS reset request, account deleted", phone.ResetRequestTask, false, "UserByPhone", func(t *testing.T, w *world) func() {
+			w.e.confirmPhone(w.e.signedInBrowser("ada@example.com"), w.g, "DE", "030 123456")
+			return func() {
+				b := w.e.browser()
+				f := b.get(w.e.issuer + "/forgot/sms").formValues()
+				f.Set("country", "DE")
+				f.Set("number", "030 123456")
+				b.post(w.e.issuer+"/forgot/sms", f)
+			}
+		}, deleteUser},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			w := &world{}
+			smtp := mailtest.NewServer(t)
+			var fs *faultstore.Store
+			w.e, w.g = phoneEnv(t, false, nil, envOptions{smtp: smtp,
+				configure: func(c *config.Config) {
+					c.Accounts.ResetBySMS = true
+					c.SMS.Limits = config.SMSLimits{PerNumber: 1000, PerAccount: 1000, PerIP: 1000, PerCountry: 1000, HourlyBudget: 1000}
+				},
+				wrapStore: func(s storage.Store) storage.Store {
+					fs = faultstore.New(s)
+					return fs
+				}})
+			e := w.e
+			w.u = e.germanUser("ada@example.com")
+			request := tc.prepare(t, w)
+			if tc.pending {
+				if _, err := e.store.UpdateUser(context.Background(), w.u.ID, func(x *storage.User) error {
+					x.Status, x.EmailVerified, x.ActivatedAt = storage.UserPending, false, nil
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			settle() // what the preparation mailed is out
+			mails, texts := len(smtp.Messages()), len(w.g.Messages())
+			r := fs.Add(faultstore.Rule{Method: tc.fail, Times: 1, Err: faultstore.ErrInjected})
+			request()
+			waitApplied(t, fs, r)
+			items := e.retryNow(t, tc.kind)
+			if len(items) != 1 {
+				t.Fatalf("%d %s tasks wait for a retry, want 1", len(items), tc.kind)
+			}
+			tc.change(t, w)
+			if it := e.waitDone(t, items[0].ID, storage.OutboxSent); it.Attempts != 2 {
+				t.Errorf("done after %d attempts, want 2", it.Attempts)
+			}
+			settle()
+			if got := smtp.Messages(); len(got) != mails {
+				t.Errorf("%d mails after the change, want none: %v %q", len(got)-mails, got[len(got)-1].To, got[len(got)-1].Subject)
+			}
+			if n := len(w.g.Messages()) - texts; n != 0 {
+				t.Errorf("%d SMS after the account was deleted, want none", n)
+			}
+		})
+	}
+}
