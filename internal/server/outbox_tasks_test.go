@@ -692,3 +692,66 @@ func TestTaskForAGoneAccountSendsNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestGivenUpTaskIsVisible: the page said "we sent you a link"; when the worker gives the
+// task up at its tenth failed attempt, an operator can see it: logged at ERROR with the
+// task's kind and attempt (and not the address it was for), and counted in
+// myaccount_mail_failures_total{outcome="given_up"}.
+func TestGivenUpTaskIsVisible(t *testing.T) {
+	t.Parallel()
+	var logs syncbuf.Buffer
+	var fs *faultstore.Store
+	e := newEnvWith(t, envOptions{smtp: mailtest.NewServer(t), logTo: &logs, wrapStore: func(s storage.Store) storage.Store {
+		fs = faultstore.New(s)
+		return fs
+	}})
+	ctx := context.Background()
+	e.addUser("ada@example.com")
+	r := fs.Add(faultstore.Rule{Method: "GetUserByEmail", Err: faultstore.ErrInjected}) // the worker's look-up, always
+	b := e.browser()
+	f := b.get(e.issuer + "/forgot").formValues()
+	f.Set("email", "ada@example.com")
+	if p := b.post(e.issuer+"/forgot", f); p.status != http.StatusOK {
+		t.Fatalf("forgot: %d", p.status)
+	}
+	waitApplied(t, fs, r)
+	items := e.retryNow(t, account.ResetRequestTask)
+	if len(items) != 1 {
+		t.Fatalf("%d reset requests wait for a retry, want 1", len(items))
+	}
+	// Attempts 2 to 9 spent as by workers that failed them (each claim counts one), the
+	// tenth due now: the worker's.
+	id := items[0].ID
+	for range 8 {
+		claimed, err := e.store.ClaimOutbox(ctx, "test-spend", []string{account.ResetRequestTask}, 10, time.Minute, time.Now().Add(time.Minute))
+		if err != nil || len(claimed) != 1 || claimed[0].ID != id {
+			t.Fatalf("claim: %v %v", claimed, err)
+		}
+		if _, err := e.store.RecordOutbox(ctx, "test-spend", []storage.OutboxOutcome{{ID: id, Status: storage.OutboxPending,
+			LastError: claimed[0].LastError, At: time.Now().UTC()}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	it := e.waitDone(t, id, storage.OutboxFailed)
+	if it.Attempts != 10 {
+		t.Errorf("given up after %d attempts, want 10", it.Attempts)
+	}
+	if got := counterValue(t, e, "myaccount_mail_failures_total", map[string]string{"outcome": "given_up"}); got != 1 {
+		t.Errorf("myaccount_mail_failures_total{outcome=given_up} = %v, want 1", got)
+	}
+	var line string
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, `msg="mail outbox: giving up"`) {
+			line = l
+		}
+	}
+	if !strings.Contains(line, "level=ERROR") || !strings.Contains(line, "kind="+account.ResetRequestTask) || !strings.Contains(line, "attempt=10") {
+		t.Errorf("giving up is not logged at ERROR with its kind and attempt: %q", line)
+	}
+	if strings.Contains(line, "ada@") {
+		t.Errorf("the log names the address: %q", line)
+	}
+	if n := mailsTo(e, "ada@example.com"); n != 0 {
+		t.Errorf("%d mails, want none", n)
+	}
+}
