@@ -14,6 +14,12 @@ import (
 // own.
 const ReauthWindow = 5 * time.Minute
 
+// ReauthSkew is how far ahead of this instance's clock a sign-in may lie and still count:
+// the clocks of the instances that share the database differ by a little. One further
+// ahead was stamped by a clock that ran ahead, or before this one was set back; counting it
+// would make it recent for as long as it lies ahead, plus the window.
+const ReauthSkew = time.Minute
+
 // ErrNotRecent means the change needs the person to sign in again first.
 var ErrNotRecent = errors.New("sessions: sign in again before this change")
 
@@ -37,9 +43,12 @@ func (r Recent) Check() error {
 }
 
 // Recent checks that s (a live session, as Resolve returns) was signed in within
-// ReauthWindow.
+// ReauthWindow, and not later than ReauthSkew ahead of now.
 func (s *Service) Recent(sess *storage.Session) (Recent, error) {
-	if sess == nil || sess.UserID == "" || s.now().Sub(sess.AuthTime) > ReauthWindow {
+	if sess == nil || sess.UserID == "" {
+		return Recent{}, ErrNotRecent
+	}
+	if age := s.now().Sub(sess.AuthTime); age > ReauthWindow || age < -ReauthSkew {
 		return Recent{}, ErrNotRecent
 	}
 	return Recent{userID: sess.UserID}, nil
