@@ -10,7 +10,6 @@ import (
 	"github.com/myaccount/myaccount/internal/account"
 	"github.com/myaccount/myaccount/internal/geo"
 	"github.com/myaccount/myaccount/internal/i18n"
-	"github.com/myaccount/myaccount/internal/mfa"
 	"github.com/myaccount/myaccount/internal/sessions"
 	"github.com/myaccount/myaccount/storage"
 )
@@ -224,9 +223,9 @@ func (h *Handler) accountPassword(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, "change password", err)
 		return
 	}
-	// Every session ended with the change; this browser continues with a fresh one.
-	// The person proved as much as the session they changed it from had.
-	if _, err := h.startSession(w, r, u, mfa.EvidenceFromAMR(s.AMR), nil); err != nil {
+	// Every session ended with the change; this browser continues with a new one, which
+	// keeps the sign-in of the session the change was made from.
+	if _, err := h.continueSession(w, r, s); err != nil {
 		h.cfg.Logger.ErrorContext(r.Context(), "start session", "err", err)
 	}
 	http.Redirect(w, r, "/account?done=password", http.StatusSeeOther)

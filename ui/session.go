@@ -56,11 +56,21 @@ func (h *Handler) optionalSession(w http.ResponseWriter, r *http.Request) (*stor
 // the session (sessions.Start.Also).
 func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, u *storage.User, ev mfa.Evidence,
 	also func(ctx context.Context, tx storage.Store, s *storage.Session) error) (*storage.Session, error) {
-	old, _ := h.currentSession(r)
-	s, token, err := h.cfg.Sessions.Start(r.Context(), sessions.Start{
-		UserID: u.ID, AMR: ev.AMR(), ACR: ev.ACR(), UserAgent: r.UserAgent(), IP: h.cfg.ClientIP(r), Replaces: old,
-		Also: also,
-	})
+	return h.newSession(w, r, sessions.Start{UserID: u.ID, AMR: ev.AMR(), ACR: ev.ACR(), Also: also})
+}
+
+// continueSession gives the browser a new session that carries on s, which an operation
+// made from it ended with every other session (a password change): no sign-in happened, so
+// it keeps s's sign-in (sessions.Start.Continues).
+func (h *Handler) continueSession(w http.ResponseWriter, r *http.Request, s *storage.Session) (*storage.Session, error) {
+	return h.newSession(w, r, sessions.Start{UserID: s.UserID, Continues: s})
+}
+
+// newSession starts st in this browser, replacing its session, and sets the cookie.
+func (h *Handler) newSession(w http.ResponseWriter, r *http.Request, st sessions.Start) (*storage.Session, error) {
+	st.Replaces, _ = h.currentSession(r)
+	st.UserAgent, st.IP = r.UserAgent(), h.cfg.ClientIP(r)
+	s, token, err := h.cfg.Sessions.Start(r.Context(), st)
 	if err != nil {
 		return nil, err
 	}

@@ -48,7 +48,11 @@ func (e *testEnv) liveSession(t *testing.T, userID string) *storage.Session {
 // TestRecentSignIn: a change to how the account signs in needs a sign-in within
 // sessions.ReauthWindow, made in this browser. Before, a session whose sign-in time lay
 // ahead of the clock (signed in on an instance whose clock ran ahead, or before the clock
-// was set back) counted as recent for as long as it lay ahead plus the window.
+// was set back) counted as recent for as long as it lay ahead plus the window; and a
+// password change, which ends every session and starts this browser a new one, gave that
+// session the time of the change as its sign-in: a stale (or stolen) session that knew the
+// password had the five minutes a sign-in with every factor gets, and relying parties an
+// auth_time of a sign-in that never happened.
 func TestRecentSignIn(t *testing.T) {
 	t.Parallel()
 	const email = "ada@example.com"
@@ -87,6 +91,31 @@ func TestRecentSignIn(t *testing.T) {
 		e.clock.Advance(time.Hour + sessions.ReauthWindow/2)
 		if !e.mayChangeFactors(t, b) {
 			t.Error("once the clock caught up, the sign-in was not recent")
+		}
+	})
+	t.Run("password change", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t)
+		e.clock.Advance(0)
+		u := e.addUser(email)
+		b := e.signedInBrowser(email)
+		signedIn := e.liveSession(t, u.ID)
+		e.clock.Advance(sessions.ReauthWindow + time.Minute)
+		form := url.Values{"csrf_token": {csrfOf(t, b.get(e.issuer+"/account"))}, "current": {testPassword},
+			"password": {"a new long passphrase"}, "confirm": {"a new long passphrase"}}
+		if p := b.post(e.issuer+"/account/password", form); p.status != http.StatusOK || p.url.Query().Get("done") != "password" {
+			t.Fatalf("password change: %d at %s", p.status, p.url)
+		}
+		now := e.liveSession(t, u.ID)
+		if now.ID == signedIn.ID {
+			t.Fatal("the password change kept the session")
+		}
+		if !now.AuthTime.Equal(signedIn.AuthTime) || !now.ExpiresAt.Equal(signedIn.ExpiresAt) {
+			t.Errorf("after the change the session's sign-in is at %v (ends %v), want the sign-in's %v (ends %v)",
+				now.AuthTime, now.ExpiresAt, signedIn.AuthTime, signedIn.ExpiresAt)
+		}
+		if e.mayChangeFactors(t, b) {
+			t.Error("a password change from a stale session made it recent")
 		}
 	})
 }

@@ -130,6 +130,13 @@ type Start struct {
 	// Replaces is the browser's session before this sign-in (nil when none); it is revoked,
 	// so a session planted before sign-in is worthless after it.
 	Replaces *storage.Session
+	// Continues is the session this one carries on without a sign-in (nil: this is a
+	// sign-in): the browser's session that a password change made from it ended with every
+	// other. The new session keeps its sign-in's time, methods and end of life (AMR and ACR
+	// are ignored): typing the current password is no sign-in with the person's factors, so
+	// neither Recent nor an ID token's auth_time may take the change for one, and the
+	// absolute lifetime runs from the sign-in.
+	Continues *storage.Session
 	// Also is the rest of the sign-in's writes (its activity-log event, the owner's notice,
 	// the authorization request it completes), run in the session's transaction once the
 	// session is stored: they commit together, in one commit, or not at all. Its error rolls
@@ -155,6 +162,9 @@ func (s *Service) Start(ctx context.Context, st Start) (*storage.Session, string
 		CreatedAt:  now,
 		LastSeenAt: now,
 		ExpiresAt:  now.Add(s.TTL),
+	}
+	if c := st.Continues; c != nil {
+		sess.AuthTime, sess.AMR, sess.ACR, sess.ExpiresAt = c.AuthTime, c.AMR, c.ACR, c.ExpiresAt
 	}
 	err := s.Store.InTx(ctx, func(tx storage.Store) error {
 		if st.Replaces != nil {
