@@ -350,8 +350,10 @@ func Live(sess *storage.Session, now time.Time) bool {
 }
 
 // SignOutOthers ends every browser session of the user except keepID (the browser asking
-// stays signed in) and revokes every grant, installations' too, in one transaction with
-// the clients' logout tokens.
+// stays signed in) and revokes every grant but those of the kept session (an
+// installation's too, and those of sessions already over), in one transaction with the
+// clients' logout tokens. The kept session's apps keep their tokens, as the browser keeps
+// its session, and are not told (backchannel: Ended.Keep).
 func (s *Service) SignOutOthers(ctx context.Context, userID, keepID string) error {
 	now := s.now()
 	err := s.Store.InTx(ctx, func(tx storage.Store) error {
@@ -372,8 +374,13 @@ func (s *Service) SignOutOthers(ctx context.Context, userID, keepID string) erro
 			}
 			ended.Sessions = append(ended.Sessions, sess.ID)
 		}
-		if err := tx.RevokeUserClientGrants(ctx, userID, "", now); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return fmt.Errorf("revoke grants: %w", err)
+		for _, g := range ended.Grants {
+			if g.RevokedAt != nil || (keepID != "" && g.SessionID == keepID) {
+				continue
+			}
+			if err := tx.RevokeGrant(ctx, g.ID, now); err != nil && !errors.Is(err, storage.ErrNotFound) {
+				return fmt.Errorf("revoke grant: %w", err)
+			}
 		}
 		return Tell(ctx, s.Notifier, tx, ended)
 	})

@@ -1,0 +1,80 @@
+package server_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"testing"
+
+	"github.com/myaccount/myaccount/keys"
+	"github.com/myaccount/myaccount/storage"
+	"github.com/myaccount/myaccount/storage/postgres/pgtest"
+)
+
+// onBothDatabases runs test in parallel on SQLite (env nil) and, unless -short, on a
+// PostgreSQL database of its own (env names it).
+func onBothDatabases(t *testing.T, test func(t *testing.T, env map[string]string)) {
+	t.Parallel()
+	t.Run("sqlite", func(t *testing.T) { t.Parallel(); test(t, nil) })
+	t.Run("postgres", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("needs PostgreSQL")
+		}
+		t.Parallel()
+		test(t, map[string]string{"MYACCOUNT_DATABASE_URL": pgtest.URL(t), "MYACCOUNT_MASTER_KEY": keys.NewMasterKey()})
+	})
+}
+
+// refreshStatus is the token endpoint's answer to c's refresh token rt.
+func (e *testEnv) refreshStatus(c *testClient, rt string) int {
+	st, _, _ := e.postForm("/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, c.ID, c.Secret)
+	return st
+}
+
+// TestSignOutOthersKeepsThisBrowsersApps: "sign out other sessions" on the devices page ends
+// the other browser's session and revokes the refresh tokens of its apps and of every
+// installation; the apps this browser signed in to keep theirs, as this browser keeps its
+// session, and hear nothing. Only the other session's app is told, once, with its sid.
+// Before, every grant of the person was revoked, this browser's too: its apps lost their
+// refresh tokens without a logout token telling them (the rule of who is told leaves the
+// kept session out), so they ran on with a session they could no longer refresh.
+func TestSignOutOthersKeepsThisBrowsersApps(t *testing.T) {
+	onBothDatabases(t, signOutOthersKeepsThisBrowsersApps)
+}
+
+func signOutOthersKeepsThisBrowsersApps(t *testing.T, env map[string]string) {
+	e := newEnvWith(t, envOptions{env: env})
+	ctx := context.Background()
+	u := e.addUser("ada@example.com")
+	rp := newLogoutRP(t, e)
+	a := e.addClient(storage.ClientConfidential, firstParty, func(c *storage.Client) { c.BackchannelLogoutURI = rp.uri(c.ID) })
+	installed := e.addClient(storage.ClientConfidential, firstParty, withGrants("authorization_code", "refresh_token", grantDevice))
+	here, there := e.browser(), e.browser()
+	hereTok := e.tokens(ctx, here, a, u.Email)
+	hereSID := idTokenSID(t, e, a, hereTok.Extra("id_token").(string))
+	thereTok := e.tokens(ctx, there, a, u.Email)
+	thereSID := idTokenSID(t, e, a, thereTok.Extra("id_token").(string))
+	deviceTok := e.tokens(ctx, there, installed, u.Email, oauthParam("device_name", "Office laptop"))
+
+	p := here.get(e.issuer + "/account/devices")
+	if got := here.post(e.issuer+"/account/signout-others", url.Values{"csrf_token": {csrfOf(t, p)}}); got.status != http.StatusOK ||
+		got.url.Query().Get("done") != "others" {
+		t.Fatalf("sign out others: %d at %s", got.status, got.url)
+	}
+	if st := e.refreshStatus(a, thereTok.RefreshToken); st != http.StatusBadRequest {
+		t.Errorf("the other browser's app still refreshes: %d", st)
+	}
+	if st := e.refreshStatus(installed, deviceTok.RefreshToken); st != http.StatusBadRequest {
+		t.Errorf("the installation still refreshes: %d", st)
+	}
+	if st := e.refreshStatus(a, hereTok.RefreshToken); st != http.StatusOK {
+		t.Errorf("this browser's app lost its refresh token: %d", st)
+	}
+	got := rp.await(1)
+	if len(got) != 1 || len(got[a.ID]) != 1 || got[a.ID][0].SID != thereSID {
+		t.Errorf("logout tokens %v, want one for the other browser's session %q (not this one's %q)", got, thereSID, hereSID)
+	}
+	if p := here.get(e.issuer + "/account"); p.url.Path != "/account" {
+		t.Errorf("this browser was signed out: %s", p.url)
+	}
+}
