@@ -103,11 +103,48 @@ func CheckURL(raw string) (loopback bool, err error) {
 }
 
 func allowedAddr(a netip.Addr, loopback bool) bool {
-	if a.IsLoopback() {
+	if a.Unmap().IsLoopback() {
 		return loopback
 	}
-	return !(a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() || a.IsMulticast() ||
-		a.IsUnspecified() || a.IsInterfaceLocalMulticast())
+	return Public(a)
+}
+
+// notPublic are the ranges beyond netip's private, loopback, link-local, multicast and
+// unspecified ones that reach no public service: 0.0.0.0/8 ("this network"), RFC 6598's
+// shared range (carrier-grade NAT; private in all but name, and where a cloud's metadata
+// service answers: 100.100.100.200), IETF protocol assignments, benchmarking, and the
+// reserved 240.0.0.0/4 with the broadcast address.
+var notPublic = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),
+	netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("192.0.0.0/24"),
+	netip.MustParsePrefix("198.18.0.0/15"),
+	netip.MustParsePrefix("240.0.0.0/4"),
+}
+
+// nat64 is the well-known NAT64 prefix (RFC 6052): its addresses reach the IPv4 address in
+// their last 32 bits.
+var nat64 = netip.MustParsePrefix("64:ff9b::/96")
+
+// Public reports whether a is an address of the public internet, which the server may call
+// for anyone: the rule of every address the server's own calls dial (Outbound) and of the
+// literals an anonymous registrant may name (internal/registration). An IPv4-mapped or NAT64
+// address is judged by the IPv4 address it reaches.
+func Public(a netip.Addr) bool {
+	a = a.Unmap()
+	if a.Is6() && nat64.Contains(a) {
+		b := a.As16()
+		a = netip.AddrFrom4([4]byte(b[12:]))
+	}
+	if !a.IsGlobalUnicast() || a.IsPrivate() {
+		return false
+	}
+	for _, p := range notPublic {
+		if p.Contains(a) {
+			return false
+		}
+	}
+	return true
 }
 
 // Response is what a call returned: the status and at most MaxBody bytes of the body.

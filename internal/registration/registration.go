@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/myaccount/myaccount/internal/admin"
+	"github.com/myaccount/myaccount/internal/backchannel"
 	"github.com/myaccount/myaccount/internal/redirecturi"
 	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/keys"
@@ -256,8 +257,8 @@ func spec(md Metadata) (admin.ClientSpec, error) {
 
 // checkOutbound refuses an address the server would call for an anonymous registrant that
 // is not plainly a public https service: not https, credentials in it, or a host that names
-// this machine or a private network: a loopback, private, shared (100.64/10), link-local,
-// unspecified or multicast IP literal (IPv4-mapped ones included), a spelling of an IPv4
+// this machine or a private network: an IP literal that is not public (backchannel.Public,
+// the rule the server's own calls dial by; IPv4-mapped ones included), a spelling of an IPv4
 // address other than the dotted quad (127.1, 0x7f.1, 2130706433: resolvers read them as
 // addresses), localhost and *.localhost (RFC 6761), and a single-label name (resolved
 // through the server's search domains, to internal hosts). A name that resolves to such an
@@ -269,7 +270,7 @@ func checkOutbound(raw string) error {
 	}
 	host := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
 	if ip, err := netip.ParseAddr(host); err == nil {
-		if !publicAddr(ip.Unmap()) {
+		if !backchannel.Public(ip) {
 			return errors.New("must not name a loopback, private, link-local or multicast address")
 		}
 		return nil
@@ -285,15 +286,6 @@ func checkOutbound(raw string) error {
 		return errors.New("must write an IP address as a dotted quad")
 	}
 	return nil
-}
-
-// sharedAddress is RFC 6598's carrier-grade NAT range, private in all but name.
-var sharedAddress = netip.MustParsePrefix("100.64.0.0/10")
-
-// publicAddr reports whether the server may call a (registrant-named) address.
-func publicAddr(a netip.Addr) bool {
-	return a.IsGlobalUnicast() && !a.IsPrivate() && !sharedAddress.Contains(a) && !a.IsLoopback() &&
-		!a.IsLinkLocalUnicast() && !a.IsMulticast() && !a.IsUnspecified()
 }
 
 // newClient validates md into a client to store, with the error codes of RFC 7591 §3.2.2.
