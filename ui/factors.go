@@ -111,9 +111,16 @@ func enrolFrom(r *http.Request) enrolParams {
 // fresh reports whether the session's sign-in is recent enough for a change to how the
 // account signs in (sessions.Recent, the rule the services that make them hold), and the
 // proof those services take.
-func (h *Handler) fresh(s *storage.Session) (sessions.Recent, bool) {
-	rc, err := h.cfg.Sessions.Recent(s)
-	return rc, err == nil
+// A failure to read what it needs is an error: ours, answered as such, never "sign in again".
+func (h *Handler) fresh(r *http.Request, s *storage.Session) (sessions.Recent, bool, error) {
+	rc, err := h.cfg.Sessions.Recent(r.Context(), s)
+	switch {
+	case errors.Is(err, sessions.ErrNotRecent):
+		return rc, false, nil
+	case err != nil:
+		return rc, false, err
+	}
+	return rc, true, nil
 }
 
 var securityDone = map[string]string{
@@ -201,7 +208,12 @@ func (h *Handler) securityGet(w http.ResponseWriter, r *http.Request) {
 // needFresh answers a sensitive change from a stale session with the way to sign in again;
 // it reports whether the change may go ahead, with the proof the services take.
 func (h *Handler) needFresh(w http.ResponseWriter, r *http.Request, s *storage.Session, u *storage.User) (sessions.Recent, bool) {
-	if rc, ok := h.fresh(s); ok {
+	rc, ok, err := h.fresh(r, s)
+	if err != nil {
+		h.fail(w, r, "recent sign-in", err)
+		return rc, false
+	}
+	if ok {
 		return rc, true
 	}
 	h.renderSecurity(w, r, u, enrolParams{}, func(p *securityPage) {
@@ -340,7 +352,7 @@ func (h *Handler) afterEnrol(w http.ResponseWriter, r *http.Request, s *storage.
 	}
 	target := page
 	if continues {
-		t, _, err := h.nextStep(w, r, u, mfa.EvidenceFromAMR(s.AMR).Merge(ev), h.optionalFlow(r, ep.AuthRequestID), "", false, nil)
+		t, _, err := h.nextStep(w, r, u, mfa.EvidenceFromAMR(s.AMR).Merge(ev), h.optionalFlow(r, ep.AuthRequestID), "", false, false, nil)
 		if err != nil {
 			h.cfg.Logger.ErrorContext(ctx, "continue sign-in after enrolment", "err", err)
 		} else {
@@ -525,7 +537,11 @@ func (h *Handler) keyBegin(w http.ResponseWriter, r *http.Request) {
 		h.jsonError(w, r, nil, http.StatusUnauthorized, i18n.N("Your session has ended. Please sign in again."))
 		return
 	}
-	if _, ok := h.fresh(s); !ok {
+	if _, ok, err := h.fresh(r, s); err != nil {
+		h.cfg.Logger.ErrorContext(r.Context(), "recent sign-in", "err", err)
+		h.jsonError(w, r, u, http.StatusInternalServerError, i18n.N("Something went wrong"))
+		return
+	} else if !ok {
 		// Like every change to how the account signs in: a browser left signed in must not
 		// add a factor of a thief's.
 		h.jsonError(w, r, u, http.StatusForbidden, i18n.N("For your security, sign in again before making this change."))
@@ -576,7 +592,12 @@ func (h *Handler) keyFinish(w http.ResponseWriter, r *http.Request) {
 		h.jsonError(w, r, nil, http.StatusUnauthorized, i18n.N("Your session has ended. Please sign in again."))
 		return
 	}
-	rc, ok := h.fresh(s)
+	rc, ok, err := h.fresh(r, s)
+	if err != nil {
+		h.cfg.Logger.ErrorContext(r.Context(), "recent sign-in", "err", err)
+		h.jsonError(w, r, u, http.StatusInternalServerError, i18n.N("Something went wrong"))
+		return
+	}
 	if !ok {
 		// Like every change to how the account signs in: a browser left signed in must not
 		// add a factor of a thief's.

@@ -37,6 +37,9 @@ type loginPage struct {
 	// Return is a local page to go back to after a sign-in without an auth request (the
 	// device page); "" means the account page.
 	Return string
+	// Reauth: the sign-in a change to how the account signs in asks for (reauth=1), which
+	// needs every factor the person has (reauthRequirement).
+	Reauth bool
 }
 
 // returnPath keeps a requested return page only when it is a same-site path.
@@ -199,7 +202,7 @@ func (h *Handler) loginGet(w http.ResponseWriter, r *http.Request) {
 			h.redirectError(w, r, f.ar, "interaction_required", "a second factor is required")
 			return
 		}
-		target, _, err := h.nextStep(w, r, u, ev, f, "", false, nil)
+		target, _, err := h.nextStep(w, r, u, ev, f, "", false, false, nil)
 		if err != nil {
 			h.fail(w, r, "step up", err)
 			return
@@ -229,6 +232,7 @@ func (h *Handler) renderLoginPage(w http.ResponseWriter, r *http.Request, f *aut
 	}
 	if f == nil {
 		p.Return = returnPath(r.FormValue("return"))
+		p.Reauth = r.FormValue("reauth") == "1"
 	} else {
 		p.AuthRequestID = f.ar.ID
 		p.ClientName = f.client.Name
@@ -300,7 +304,8 @@ func (h *Handler) loginPost(w http.ResponseWriter, r *http.Request) {
 	}
 	// A request that needs nothing else of the person is completed with the session, in one
 	// transaction, and the browser goes on to the provider's callback.
-	target, sess, err := h.nextStep(w, r, u, mfa.Evidence{Password: true}, f, ret, true, nil)
+	reauth := f == nil && r.PostFormValue("reauth") == "1"
+	target, sess, err := h.nextStep(w, r, u, mfa.Evidence{Password: true}, f, ret, reauth, true, nil)
 	switch {
 	case errors.Is(err, errFlowGone):
 		h.flowGonePage(w, r)

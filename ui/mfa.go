@@ -52,7 +52,11 @@ func (h *Handler) methodsFor(r *http.Request, u *storage.User, p *pendingSignIn)
 	if p.Flow != "" {
 		f = h.optionalFlow(r, p.Flow)
 	}
-	d := mfa.NextStep(enrolled, mfa.EvidenceFromAMR(p.AMR), requirement(f), false)
+	req := requirement(f)
+	if p.Reauth {
+		req = reauthRequirement(req, enrolled)
+	}
+	d := mfa.NextStep(enrolled, mfa.EvidenceFromAMR(p.AMR), req, false)
 	var out []string
 	for _, m := range d.Methods {
 		out = append(out, string(m))
@@ -245,7 +249,7 @@ func (h *Handler) secondFactorDone(w http.ResponseWriter, r *http.Request, u *st
 	if p.Flow != "" {
 		f = h.optionalFlow(r, p.Flow)
 	}
-	target, s, err := h.nextStep(w, r, u, mfa.EvidenceFromAMR(p.AMR).Merge(ev), f, p.Return, false, spend)
+	target, s, err := h.nextStep(w, r, u, mfa.EvidenceFromAMR(p.AMR).Merge(ev), f, p.Return, p.Reauth, false, spend)
 	if err == nil && s == nil && spend != nil {
 		// Another factor is due: no session commits with the code, so it is spent now.
 		err = spend(ctx, h.cfg.MFA.Store)
@@ -487,7 +491,7 @@ func (h *Handler) passkeyFinish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := h.optionalFlow(r, in.AuthRequestID)
-	target, _, err := h.nextStep(w, r, u, a.Evidence(), f, in.Return, false, nil)
+	target, _, err := h.nextStep(w, r, u, a.Evidence(), f, in.Return, false, false, nil)
 	if errors.Is(err, errNeedPassword) {
 		h.jsonError(w, r, u, http.StatusUnauthorized, i18n.N("Your passkey did not confirm it is you. Sign in with your password."))
 		return

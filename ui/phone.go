@@ -72,7 +72,10 @@ func (h *Handler) renderPhone(w http.ResponseWriter, r *http.Request, s *storage
 		p.Country = u.Country
 	}
 	p.Countries = h.cfg.Geo.Countries(p.Lang)
-	if _, ok := h.fresh(s); !ok {
+	if _, ok, err := h.fresh(r, s); err != nil {
+		h.fail(w, r, "recent sign-in", err)
+		return
+	} else if !ok {
 		p.Stale = true
 		p.ReauthURL = "/login?" + url.Values{"reauth": {"1"}, "return": {"/account/phone"}}.Encode()
 	}
@@ -98,7 +101,11 @@ func (h *Handler) phonePost(w http.ResponseWriter, r *http.Request) (*storage.Se
 	if !ok {
 		return nil, nil, sessions.Recent{}, false
 	}
-	rc, ok := h.fresh(s)
+	rc, ok, err := h.fresh(r, s)
+	if err != nil {
+		h.fail(w, r, "recent sign-in", err)
+		return nil, nil, sessions.Recent{}, false
+	}
 	if !ok {
 		h.renderPhone(w, r, s, u, phonePage{}, http.StatusForbidden)
 		return nil, nil, sessions.Recent{}, false

@@ -40,6 +40,9 @@ type pendingSignIn struct {
 	// EmailSent: an emailed code went out for this sign-in, so the second-step page offers
 	// to enter it (else only to send one).
 	EmailSent bool `json:"m,omitempty"`
+	// Reauth: the sign-in a change to how the account signs in asks for
+	// (reauthRequirement).
+	Reauth bool `json:"ra,omitempty"`
 }
 
 func (h *Handler) cookieAEAD() (cipher.AEAD, error) {
@@ -119,6 +122,17 @@ func requirement(f *authFlow) mfa.Requirement {
 	return mfa.Requirement{ClientRequiresMFA: f.client.RequireMFA, ACRValues: f.ar.ACRValues}
 }
 
+// reauthRequirement is what the sign-in a change to how the account signs in asks for
+// (/login?reauth=1) needs besides req: every factor the person has, which is what
+// sessions.Recent takes (mfa.Service.SignInProved). A person with an authenticator app or a
+// key is asked for it even at a remembered browser, and not offered SMS in its place.
+func reauthRequirement(req mfa.Requirement, e mfa.Enrolled) mfa.Requirement {
+	if e.Strong() {
+		req.ClientRequiresMFA = true
+	}
+	return req
+}
+
 // browserTrusted reports whether this browser was remembered after a second factor.
 func (h *Handler) browserTrusted(r *http.Request, userID string) bool {
 	c, err := r.Cookie(h.cookieName(trustCookie))
@@ -177,8 +191,10 @@ var errFlowGone = errors.New("ui: the authorization request is finished or expir
 // spend (nil: none) is the single use of the code that proved the last factor: it commits
 // with the session when one starts here (finishSignIn), so that a failure of ours leaves the
 // code good for a retry; when another factor is due, no session starts and the caller spends
-// it on its own.
-func (h *Handler) nextStep(w http.ResponseWriter, r *http.Request, u *storage.User, ev mfa.Evidence, f *authFlow, ret string, complete bool, spend mfa.Spend) (string, *storage.Session, error) {
+// it on its own. reauth is the sign-in a change to how the account signs in asks for: no
+// remembered browser skips a factor, and every factor the person has is due
+// (reauthRequirement).
+func (h *Handler) nextStep(w http.ResponseWriter, r *http.Request, u *storage.User, ev mfa.Evidence, f *authFlow, ret string, reauth, complete bool, spend mfa.Spend) (string, *storage.Session, error) {
 	enrolled, err := h.enrolled(r, u)
 	if err != nil {
 		return "", nil, err
@@ -187,7 +203,13 @@ func (h *Handler) nextStep(w http.ResponseWriter, r *http.Request, u *storage.Us
 	if f != nil {
 		flow = f.ar.ID
 	}
-	d := mfa.NextStep(enrolled, ev, requirement(f), h.browserTrusted(r, u.ID))
+	req, trusted := requirement(f), false
+	if reauth {
+		req = reauthRequirement(req, enrolled)
+	} else {
+		trusted = h.browserTrusted(r, u.ID)
+	}
+	d := mfa.NextStep(enrolled, ev, req, trusted)
 	switch d.Step {
 	case mfa.StepDone:
 		h.clearCookie(w, signinCookie)
@@ -217,7 +239,7 @@ func (h *Handler) nextStep(w http.ResponseWriter, r *http.Request, u *storage.Us
 	if len(d.Methods) == 1 && d.Methods[0] == mfa.MethodPassword {
 		return "", nil, errNeedPassword
 	}
-	p := pendingSignIn{UserID: u.ID, AMR: ev.AMR(), Flow: flow, Return: returnPath(ret), Expires: h.now().Add(pendingTTL).Unix()}
+	p := pendingSignIn{UserID: u.ID, AMR: ev.AMR(), Flow: flow, Return: returnPath(ret), Reauth: reauth, Expires: h.now().Add(pendingTTL).Unix()}
 	next := "/mfa"
 	// The code goes out at once when the first way offered is a code: by SMS when the
 	// person chose it last time (or has only that), else by email.

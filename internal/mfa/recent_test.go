@@ -25,7 +25,7 @@ func TestFactorChangesNeedARecentSignIn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stale, err := (&sessions.Service{Now: func() time.Time { return f.now }}).Recent(
+	stale, err := (&sessions.Service{Now: func() time.Time { return f.now }}).Recent(context.Background(),
 		&storage.Session{UserID: f.alice, AuthTime: f.now.Add(-sessions.ReauthWindow - time.Second)})
 	if !errors.Is(err, sessions.ErrNotRecent) {
 		t.Fatalf("a sign-in older than the window: %v, want ErrNotRecent", err)

@@ -188,6 +188,30 @@ func enrolled(ctx context.Context, st Store, userID string) (Enrolled, error) {
 	return e, nil
 }
 
+var _ sessions.Factors = (*Service)(nil)
+
+// SignInProved reports whether a sign-in at at that proved amr proved the factors the person
+// had then (sessions.Factors, for sessions.Recent): with an authenticator app or a WebAuthn
+// key set up before it, only a multi-factor sign-in did. A remembered browser lets the
+// password alone sign in, and mfa.sms: enabled lets an SMS code stand in for the app: neither
+// may change how the account signs in. A factor added after the sign-in is not asked for.
+func (s *Service) SignInProved(ctx context.Context, userID string, amr []string, at time.Time) (bool, error) {
+	if EvidenceFromAMR(amr).MFA() {
+		return true, nil
+	}
+	creds, err := s.Store.ListMFACredentials(ctx, userID)
+	if err != nil {
+		return false, fmt.Errorf("mfa: list factors: %w", err)
+	}
+	for _, c := range creds {
+		strong := c.Kind == storage.MFATOTP || (c.Kind == storage.MFAWebAuthn && !c.Flagged)
+		if strong && c.CreatedAt.Before(at) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
 // RemoveFactor deletes one of the person's credentials. Any trusted browser is forgotten (it
 // was trusted on the strength of the factors as they were), and when no TOTP or WebAuthn
 // credential is left the recovery codes are voided too: they are the fallback of a factor

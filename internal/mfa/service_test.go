@@ -19,7 +19,7 @@ import (
 
 // recent is a sign-in of userID made now, as the UI hands the services that change factors.
 func (f *fixture) recent(userID string) sessions.Recent {
-	rc, err := (&sessions.Service{Now: func() time.Time { return f.now }}).Recent(&storage.Session{UserID: userID, AuthTime: f.now})
+	rc, err := (&sessions.Service{Now: func() time.Time { return f.now }}).Recent(context.Background(), &storage.Session{UserID: userID, AuthTime: f.now})
 	if err != nil {
 		panic(err)
 	}

@@ -24,7 +24,7 @@ func (b *inbox) SendCode(_ context.Context, c phone.Code) error {
 
 // signedIn is a sign-in of userID made just now, as the UI hands the service.
 func signedIn(userID string) sessions.Recent {
-	rc, err := (&sessions.Service{}).Recent(&storage.Session{UserID: userID, AuthTime: time.Now()})
+	rc, err := (&sessions.Service{}).Recent(context.Background(), &storage.Session{UserID: userID, AuthTime: time.Now()})
 	if err != nil {
 		panic(err)
 	}

@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/myaccount/myaccount/internal/sessions"
+	"github.com/myaccount/myaccount/internal/sms/smstest"
 	"github.com/myaccount/myaccount/storage"
+	"github.com/myaccount/myaccount/storage/faultstore"
 )
 
 // mayChangeFactors posts a change to how the account signs in (forgetting remembered
@@ -118,4 +120,104 @@ func TestRecentSignIn(t *testing.T) {
 			t.Error("a password change from a stale session made it recent")
 		}
 	})
+}
+
+// TestRecentSignInNeedsThePersonsFactors: a recent sign-in counts for a change to how the
+// account signs in only when it proved the factors the person had when signing in. Before, the
+// time alone counted: the password typed at a remembered browser ("remember this browser"
+// skips the authenticator app), or the password and an SMS code (mfa.sms: enabled offers SMS
+// next to the app; a swapped SIM receives it), let whoever knew the password remove the
+// owner's authenticator app and add their own within five minutes. The sign-in asked for to
+// make the change (reauth) no longer skips the app at a remembered browser, nor offers SMS.
+// A factor added after the sign-in is not asked for: the person who just set up their first
+// app can still save codes or add a key.
+func TestRecentSignInNeedsThePersonsFactors(t *testing.T) {
+	t.Parallel()
+	const email = "ada@example.com"
+	// withApp signs in with the password, adds an authenticator app, and signs out.
+	withApp := func(t *testing.T, e *testEnv, b *browser) []byte {
+		t.Helper()
+		e.passwordSignIn(b, email)
+		if !e.mayChangeFactors(t, b) {
+			t.Fatal("a fresh password sign-in without factors was not recent")
+		}
+		key, _ := e.enrolTOTP(b, b.get(e.issuer+"/account/security"), "Phone")
+		// Added after this sign-in: the session still makes changes.
+		if !e.mayChangeFactors(t, b) {
+			t.Fatal("the sign-in that added the first app could make no further change")
+		}
+		e.signOut(b)
+		return key
+	}
+	// reauth signs in again for the change, as the "sign in again" link does, and returns
+	// the page it ends on.
+	reauth := func(t *testing.T, e *testEnv, b *browser, key []byte) {
+		t.Helper()
+		p := b.submitLogin(b.get(e.issuer+"/login?reauth=1&return=/account/security"), email, testPassword)
+		mustAt(t, p, "/mfa", "Two-step verification")
+		if strings.Contains(p.body, `value="sms_code"`) {
+			t.Error("SMS offered for the sign-in a change to the factors needs")
+		}
+		e.nextTOTPStep()
+		mustAt(t, b.mfaPost(p, "totp", e.totpNow(key), false), "/account/security")
+		if !e.mayChangeFactors(t, b) {
+			t.Error("the sign-in again with the app did not let the change through")
+		}
+	}
+	t.Run("remembered browser", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t)
+		e.clock.Advance(0)
+		e.addUser(email)
+		b := e.browser()
+		key := withApp(t, e, b)
+		e.nextTOTPStep()
+		mustAt(t, b.mfaPost(e.passwordSignIn(b, email), "totp", e.totpNow(key), true), "/account", "Your account")
+		e.signOut(b)
+		mustAt(t, e.passwordSignIn(b, email), "/account", "Your account") // remembered: the password alone
+		if e.mayChangeFactors(t, b) {
+			t.Error("a remembered browser's password-only sign-in let the factors change")
+		}
+		reauth(t, e, b, key)
+	})
+	t.Run("SMS", func(t *testing.T) {
+		t.Parallel()
+		e, g := phoneEnv(t, false, map[string]string{"MYACCOUNT_MFA_SMS": "enabled"}, envOptions{})
+		e.clock.Advance(0)
+		e.germanUser(email)
+		b := e.browser()
+		e.passwordSignIn(b, email)
+		key, _ := e.enrolTOTP(b, b.get(e.issuer+"/account/security"), "Phone")
+		e.confirmPhone(b, g, "DE", "0151 23456789")
+		e.signOut(b)
+		e.clock.Advance(time.Second)
+		p := e.passwordSignIn(b, email)
+		mustAt(t, p, "/mfa", `value="sms_code"`)
+		b.mfaPost(p, "sms_resend", "", false)
+		_, code := smstest.Code(t, g.Wait(t))
+		mustAt(t, b.mfaPost(p, "sms_code", code, false), "/account", "Your account")
+		if e.mayChangeFactors(t, b) {
+			t.Error("a sign-in with the password and an SMS code let the authenticator app be changed")
+		}
+		reauth(t, e, b, key)
+	})
+}
+
+// TestRecentSignInReadFailureIsOurs: when the person's factors cannot be read to tell whether
+// the sign-in proved them, a change to them is answered as our failure (503), neither made
+// nor refused with "sign in again"; the retry makes it.
+func TestRecentSignInReadFailureIsOurs(t *testing.T) {
+	t.Parallel()
+	e, fs := faultEnv(t, nil)
+	e.addUser("ada@example.com")
+	b := e.signedInBrowser("ada@example.com")
+	form := url.Values{"csrf_token": {csrfOf(t, b.get(e.issuer+"/account/security"))}}
+	rule := fs.Add(faultstore.Rule{Method: "ListMFACredentials", Times: 1, Err: faultstore.ErrInjected})
+	p := b.post(e.issuer+"/account/security/browsers/forget", form)
+	if fs.Applied(rule) != 1 || p.status != http.StatusServiceUnavailable || strings.Contains(p.body, "sign in again") {
+		t.Errorf("with the factors unreadable (failed %d times): %d at %s, want 503", fs.Applied(rule), p.status, p.url)
+	}
+	if p := b.post(e.issuer+"/account/security/browsers/forget", form); p.url.Query().Get("done") != "browsers" {
+		t.Errorf("the retry: %d at %s, want the change made", p.status, p.url)
+	}
 }

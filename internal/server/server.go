@@ -305,7 +305,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 	backchannelSvc := newBackchannel(store, outbox, km, tp, issuer, log)
 	accounts.SignedOut = backchannelSvc
 	sessionSvc := &sessions.Service{Store: store, TTL: cfg.Session.TTL.Std(), Idle: cfg.Session.IdleTTL.Std(), Now: now, Logger: log,
-		Notifier: backchannelSvc}
+		Notifier: backchannelSvc, Factors: factors}
 
 	// The provider needs the UI's error page and the UI needs the provider's callback URL;
 	// both are plain functions so neither package imports the other.

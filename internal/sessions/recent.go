@@ -1,7 +1,9 @@
 package sessions
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/myaccount/myaccount/storage"
@@ -42,14 +44,32 @@ func (r Recent) Check() error {
 	return nil
 }
 
-// Recent checks that s (a live session, as Resolve returns) was signed in within
-// ReauthWindow, and not later than ReauthSkew ahead of now.
-func (s *Service) Recent(sess *storage.Session) (Recent, error) {
+// Factors tells whether a sign-in proved the factors the person had when it happened
+// (mfa.Service): a sign-in that a remembered browser let skip the authenticator app, or
+// that proved an SMS code in its place, did not.
+type Factors interface {
+	SignInProved(ctx context.Context, userID string, amr []string, at time.Time) (bool, error)
+}
+
+// Recent checks that sess (a live session, as Resolve returns) was signed in within
+// ReauthWindow, not later than ReauthSkew ahead of now, and with the factors the person had
+// then (Service.Factors; nil: the time alone). ErrNotRecent when not; any other error is a
+// failure to read the factors (ours: the person is not asked to sign in again for it).
+func (s *Service) Recent(ctx context.Context, sess *storage.Session) (Recent, error) {
 	if sess == nil || sess.UserID == "" {
 		return Recent{}, ErrNotRecent
 	}
 	if age := s.now().Sub(sess.AuthTime); age > ReauthWindow || age < -ReauthSkew {
 		return Recent{}, ErrNotRecent
+	}
+	if s.Factors != nil {
+		ok, err := s.Factors.SignInProved(ctx, sess.UserID, sess.AMR, sess.AuthTime)
+		if err != nil {
+			return Recent{}, fmt.Errorf("recent sign-in: %w", err)
+		}
+		if !ok {
+			return Recent{}, ErrNotRecent
+		}
 	}
 	return Recent{userID: sess.UserID}, nil
 }

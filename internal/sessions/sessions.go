@@ -104,6 +104,9 @@ type Service struct {
 	// Notifier queues the logout tokens of every session this service ends, in the
 	// transaction that ends it; nil tells no one.
 	Notifier Notifier
+	// Factors tells Recent whether a sign-in proved the person's factors; nil: Recent
+	// checks the sign-in's time alone.
+	Factors Factors
 }
 
 func (s *Service) now() time.Time {
