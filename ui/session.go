@@ -68,7 +68,9 @@ func (h *Handler) continueSession(w http.ResponseWriter, r *http.Request, s *sto
 
 // newSession starts st in this browser, replacing its session, and sets the cookie.
 func (h *Handler) newSession(w http.ResponseWriter, r *http.Request, st sessions.Start) (*storage.Session, error) {
-	st.Replaces, _ = h.currentSession(r)
+	if c, err := r.Cookie(h.cfg.SessionCookie); err == nil {
+		st.Cookie = c.Value // its session, idle or not, is replaced
+	}
 	st.UserAgent, st.IP = r.UserAgent(), h.cfg.ClientIP(r)
 	s, token, err := h.cfg.Sessions.Start(r.Context(), st)
 	if err != nil {

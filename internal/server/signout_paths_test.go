@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/myaccount/myaccount/keys"
 	"github.com/myaccount/myaccount/storage"
@@ -76,5 +77,44 @@ func signOutOthersKeepsThisBrowsersApps(t *testing.T, env map[string]string) {
 	}
 	if p := here.get(e.issuer + "/account"); p.url.Path != "/account" {
 		t.Errorf("this browser was signed out: %s", p.url)
+	}
+}
+
+// TestIdleSessionToldAtNextSignIn: a session left unused past session.idle_ttl is over for
+// the browser; when that browser signs in again, the new session replaces it and its clients
+// are told, once, as README says. Before, the sign-in looked the browser's session up as a
+// live one (sessions.Resolve), found none (idle), and replaced nothing: the clients heard of
+// it only when housekeeping found it at the end of its absolute lifetime, weeks later.
+func TestIdleSessionToldAtNextSignIn(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	u := e.addUser("ada@example.com")
+	rp := newLogoutRP(t, e)
+	a := e.addClient(storage.ClientConfidential, firstParty, func(c *storage.Client) { c.BackchannelLogoutURI = rp.uri(c.ID) })
+	b := e.browser()
+	tok := e.tokens(ctx, b, a, u.Email)
+	sid := idTokenSID(t, e, a, tok.Extra("id_token").(string))
+	e.clock.Advance(e.cfg.Session.IdleTTL.Std() + time.Minute)
+	if p := b.get(e.issuer + "/account"); p.url.Path != "/login" {
+		t.Fatalf("an idle session still signed in: %s", p.url)
+	}
+	e.signedInBrowserAgain(b, u.Email)
+	got := rp.await(1)
+	if len(got) != 1 || len(got[a.ID]) != 1 || got[a.ID][0].SID != sid {
+		t.Fatalf("after signing in again: %v, want one token for the idle session %q", got, sid)
+	}
+	if s, err := e.store.GetSession(ctx, sid); err != nil || s.RevokedAt == nil {
+		t.Errorf("the idle session was not ended: %v %v", s, err)
+	}
+	e.srv.Housekeeping(ctx)
+	rp.untoldAgain(t)
+}
+
+// signedInBrowserAgain signs b in on the plain sign-in page.
+func (e *testEnv) signedInBrowserAgain(b *browser, email string) {
+	e.t.Helper()
+	if p := b.submitLogin(b.get(e.issuer+"/login"), email, testPassword); p.url.Path != "/account" {
+		e.t.Fatalf("sign-in ended at %s", p.url)
 	}
 }

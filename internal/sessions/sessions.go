@@ -133,6 +133,11 @@ type Start struct {
 	// Replaces is the browser's session before this sign-in (nil when none); it is revoked,
 	// so a session planted before sign-in is worthless after it.
 	Replaces *storage.Session
+	// Cookie is the browser's session cookie before this sign-in ("" when none), for a
+	// caller that has not read its session: the session it names is replaced like Replaces,
+	// an idle one too (over for the browser, but not yet told: its clients hear of it now,
+	// not when its absolute lifetime ends).
+	Cookie string
 	// Continues is the session this one carries on without a sign-in (nil: this is a
 	// sign-in): the browser's session that a password change made from it ended with every
 	// other. The new session keeps its sign-in's time, methods and end of life (AMR and ACR
@@ -169,11 +174,22 @@ func (s *Service) Start(ctx context.Context, st Start) (*storage.Session, string
 	if c := st.Continues; c != nil {
 		sess.AuthTime, sess.AMR, sess.ACR, sess.ExpiresAt = c.AuthTime, c.AMR, c.ACR, c.ExpiresAt
 	}
+	told := false
 	err := s.Store.InTx(ctx, func(tx storage.Store) error {
-		if st.Replaces != nil {
+		told = false // reset: a retried transaction starts again
+		replaces := st.Replaces
+		if replaces == nil && len(st.Cookie) >= minTokenLen && len(st.Cookie) <= maxTokenLen {
+			old, err := tx.GetSessionByTokenHash(ctx, secret.HashToken(st.Cookie), now)
+			if err != nil && !errors.Is(err, storage.ErrNotFound) {
+				return fmt.Errorf("read previous session: %w", err)
+			}
+			replaces = old
+		}
+		if replaces != nil {
 			// The browser's previous session ends: its clients hear of it like of a sign-out
 			// (unless a sign-out ended it since the browser's cookie was read, and told them).
-			if _, err := endOne(ctx, tx, s.Notifier, st.Replaces.ID, now); err != nil {
+			var err error
+			if told, err = endOne(ctx, tx, s.Notifier, replaces.ID, now); err != nil {
 				return fmt.Errorf("end previous session: %w", err)
 			}
 		}
@@ -188,7 +204,7 @@ func (s *Service) Start(ctx context.Context, st Start) (*storage.Session, string
 	if err != nil {
 		return nil, "", fmt.Errorf("start session: %w", err)
 	}
-	if st.Replaces != nil {
+	if told {
 		Told(s.Notifier)
 	}
 	return sess, token, nil
@@ -290,8 +306,8 @@ const expiredBatch = 500
 // sqlstore.UntoldSessionRetention). A session whose tokens could not be queued is left
 // unrevoked and the run stops; the next run tells it. Without a Notifier there is no one to
 // tell and expired sessions are only revoked. It returns how many sessions it ended. An idle
-// session is told when it expires, not when it falls idle (nor when its browser signs in
-// again: Resolve finds no session there, so the new one replaces none).
+// session is told when it expires, not when it falls idle, unless its browser signs in
+// again first (Start.Cookie replaces it).
 func (s *Service) EndExpired(ctx context.Context) (int, error) {
 	now := s.now()
 	n := 0
