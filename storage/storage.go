@@ -634,6 +634,9 @@ type SessionStore interface {
 	// soonest expired first: housekeeping tells their clients (back-channel logout) and
 	// revokes them before the sweep deletes them.
 	ListExpiredSessions(ctx context.Context, now time.Time, limit int) ([]*Session, error)
+	// ListIdleSessions returns up to limit sessions never revoked and last seen by
+	// seenBefore, least recently seen first: housekeeping ends them when they fall idle.
+	ListIdleSessions(ctx context.Context, seenBefore time.Time, limit int) ([]*Session, error)
 }
 
 // TokenStore keeps grants (token families), refresh tokens and access tokens.

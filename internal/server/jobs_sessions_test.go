@@ -103,6 +103,10 @@ func TestJobsSessionExpiringDuringHousekeepingIsToldFirst(t *testing.T) {
 	rp, a, sess := expiringSession(t, e, "ada@example.com")
 	clk.Advance(0) // freeze
 	clk.Advance(sess.ExpiresAt.Add(-time.Second).Sub(clk.Now()))
+	// In use until now: not idle, so only its expiry ends it.
+	if err := e.store.TouchSession(ctx, sess.ID, clk.Now()); err != nil {
+		t.Fatal(err)
+	}
 
 	d := 2 * time.Second
 	ts.tick.Store(&d)
@@ -114,5 +118,28 @@ func TestJobsSessionExpiringDuringHousekeepingIsToldFirst(t *testing.T) {
 	toldOnce(t, rp, a, sess.ID)
 	if _, err := e.store.GetSession(ctx, sess.ID); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("told session after the sweep: %v, want ErrNotFound", err)
+	}
+}
+
+// TestJobsIdleSessionIsTold: a session nobody has used for session.idle_ttl is over for its
+// browser, and housekeeping tells its clients and revokes it then; before, only its absolute
+// end of life found it, up to 23 days later with the defaults (30 days, 7 idle).
+func TestJobsIdleSessionIsTold(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	rp, a, sess := expiringSession(t, e, "ada@example.com")
+	e.clock.Advance(e.cfg.Session.IdleTTL.Std() - time.Minute)
+	e.srv.Housekeeping(ctx)
+	if got, err := e.store.GetSession(ctx, sess.ID); err != nil || got.RevokedAt != nil {
+		t.Fatalf("a session a minute short of idle after housekeeping: %+v, %v; want it live", got, err)
+	}
+	e.clock.Advance(2 * time.Minute)
+	if e.clock.Now().After(sess.ExpiresAt) {
+		t.Fatal("the test's idle limit is not shorter than the session's lifetime")
+	}
+	e.srv.Housekeeping(ctx)
+	toldOnce(t, rp, a, sess.ID)
+	if got, err := e.store.GetSession(ctx, sess.ID); err == nil && got.RevokedAt == nil {
+		t.Fatalf("the idle session after housekeeping: %+v; want it revoked (or swept)", got)
 	}
 }

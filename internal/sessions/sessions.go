@@ -88,6 +88,7 @@ type Store interface {
 	RevokeSession(ctx context.Context, id string, now time.Time) error
 	ListSessions(ctx context.Context, userID string) ([]*storage.Session, error)
 	ListExpiredSessions(ctx context.Context, now time.Time, limit int) ([]*storage.Session, error)
+	ListIdleSessions(ctx context.Context, seenBefore time.Time, limit int) ([]*storage.Session, error)
 	// InTx runs fn in one transaction (storage.Store.InTx).
 	InTx(ctx context.Context, fn func(storage.Store) error) error
 }
@@ -300,44 +301,56 @@ func (s *Service) List(ctx context.Context, userID string) ([]*storage.Session, 
 // expiredBatch bounds one read of expired sessions.
 const expiredBatch = 500
 
-// EndExpired marks every session that reached its end of life revoked, queuing its clients'
-// logout tokens (back-channel logout) in the same transaction: housekeeping runs it before
-// the sweep, which deletes a session only once it is revoked (or long expired:
-// sqlstore.UntoldSessionRetention). A session whose tokens could not be queued is left
-// unrevoked and the run stops; the next run tells it. Without a Notifier there is no one to
-// tell and expired sessions are only revoked. It returns how many sessions it ended. An idle
-// session is told when it expires, not when it falls idle, unless its browser signs in
-// again first (Start.Cookie replaces it).
+// EndExpired marks every session that reached its end of life, or fell idle (unused for
+// Idle), revoked, queuing its clients' logout tokens (back-channel logout) in the same
+// transaction: housekeeping runs it before the sweep, which deletes a session only once it
+// is revoked (or long expired: sqlstore.UntoldSessionRetention). A session whose tokens
+// could not be queued is left unrevoked and the run stops; the next run tells it. Without a
+// Notifier there is no one to tell and the sessions are only revoked. It returns how many
+// sessions it ended. An idle session is told when housekeeping finds it (every 10 minutes),
+// or when its browser signs in again first (Start.Cookie replaces it); before, only its
+// absolute end of life found it, up to TTL-Idle later.
 func (s *Service) EndExpired(ctx context.Context) (int, error) {
 	now := s.now()
 	n := 0
-	for {
-		batch, err := s.Store.ListExpiredSessions(ctx, now, expiredBatch)
-		if err != nil {
-			return n, fmt.Errorf("end expired sessions: %w", err)
+	lists := []func() ([]*storage.Session, error){
+		func() ([]*storage.Session, error) { return s.Store.ListExpiredSessions(ctx, now, expiredBatch) },
+	}
+	if s.Idle > 0 {
+		lists = append(lists, func() ([]*storage.Session, error) {
+			return s.Store.ListIdleSessions(ctx, now.Add(-s.Idle), expiredBatch)
+		})
+	}
+	defer func() {
+		if n > 0 {
+			Told(s.Notifier)
 		}
-		for _, sess := range batch {
-			// Revoked with its tokens queued, or neither: the revocation is what lets the
-			// sweep delete it. One gone or ended (and told) since the batch was read is left.
-			err := s.Store.InTx(ctx, func(tx storage.Store) error {
-				_, err := endOne(ctx, tx, s.Notifier, sess.ID, now)
-				return err
-			})
+	}()
+	for _, list := range lists {
+		for {
+			batch, err := list()
 			if err != nil {
-				if n > 0 {
-					Told(s.Notifier)
-				}
 				return n, fmt.Errorf("end expired sessions: %w", err)
 			}
-			n++
-		}
-		if len(batch) < expiredBatch {
-			if n > 0 {
-				Told(s.Notifier)
+			for _, sess := range batch {
+				// Revoked with its tokens queued, or neither: the revocation is what lets
+				// the sweep delete it. One gone or ended (and told) since the batch was
+				// read is left.
+				err := s.Store.InTx(ctx, func(tx storage.Store) error {
+					_, err := endOne(ctx, tx, s.Notifier, sess.ID, now)
+					return err
+				})
+				if err != nil {
+					return n, fmt.Errorf("end expired sessions: %w", err)
+				}
+				n++
 			}
-			return n, nil
+			if len(batch) < expiredBatch {
+				break
+			}
 		}
 	}
+	return n, nil
 }
 
 // endOne revokes the session id through tx and queues its clients' logout tokens (Tell), and

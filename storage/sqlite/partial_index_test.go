@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// partialIndexQueries are the lookups the partial indexes of migration 0022 serve, with the
+// partialIndexQueries are the lookups the partial indexes of migrations 0022 and 0023 serve, with the
 // index each must use: housekeeping's conditions (storage/sqlstore/gc.go, outbox.go) and the
 // admin API's actor and target filters (roles.go), as those files write them.
 var partialIndexQueries = []struct{ query, index string }{
@@ -16,6 +16,8 @@ var partialIndexQueries = []struct{ query, index string }{
 	{`SELECT id FROM auth_requests WHERE user_id = 'u'`, "auth_requests_user_id"},
 	{`SELECT id FROM audit_events WHERE 1 = 1 AND actor = 'a' AND actor <> '' ORDER BY created_at DESC, id DESC`, "audit_events_actor_created_at"},
 	{`SELECT id FROM audit_events WHERE 1 = 1 AND target = 't' AND target <> '' ORDER BY created_at DESC, id DESC`, "audit_events_target_created_at"},
+	// Migration 0023: housekeeping's idle sessions (sessions.go).
+	{`SELECT id FROM sessions WHERE last_seen_at <= 1 AND revoked_at IS NULL ORDER BY last_seen_at, id LIMIT 500`, "sessions_live_last_seen_at"},
 }
 
 // TestPartialIndexesServeTheirQueries: an index that holds only the rows with a value

@@ -12,7 +12,7 @@ const sessionColumns = `id, token_hash, user_id, auth_time, amr, acr, user_agent
 	created_at, last_seen_at, expires_at, revoked_at`
 
 type sessionSQL struct {
-	insert, get, getForUpdate, getLive, touch, revoke, list, revokeUser, expired string
+	insert, get, getForUpdate, getLive, touch, revoke, list, revokeUser, expired, idle string
 }
 
 func newSessionSQL(rb func(string) string, forUpdate string) sessionSQL {
@@ -32,6 +32,9 @@ func newSessionSQL(rb func(string) string, forUpdate string) sessionSQL {
 		revokeUser: rb(`UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL`),
 		expired: rb(`SELECT ` + sessionColumns + ` FROM sessions
 			WHERE expires_at <= ? AND revoked_at IS NULL ORDER BY expires_at, id LIMIT ?`),
+		// sessions_live_last_seen_at serves it (its condition is the query's).
+		idle: rb(`SELECT ` + sessionColumns + ` FROM sessions
+			WHERE last_seen_at <= ? AND revoked_at IS NULL ORDER BY last_seen_at, id LIMIT ?`),
 	}
 }
 
@@ -142,15 +145,25 @@ func (d *DB) RevokeUserSessions(ctx context.Context, userID string, now time.Tim
 // ListExpiredSessions returns up to limit sessions expired by now and not revoked, soonest
 // expired first (the expires_at index).
 func (d *DB) ListExpiredSessions(ctx context.Context, now time.Time, limit int) ([]*storage.Session, error) {
+	return d.listSessions(ctx, "list expired sessions", d.q.sessions.expired, now.UnixMilli(), limit)
+}
+
+// ListIdleSessions returns up to limit sessions last seen by seenBefore and not revoked,
+// least recently seen first (the sessions_live_last_seen_at index).
+func (d *DB) ListIdleSessions(ctx context.Context, seenBefore time.Time, limit int) ([]*storage.Session, error) {
+	return d.listSessions(ctx, "list idle sessions", d.q.sessions.idle, seenBefore.UnixMilli(), limit)
+}
+
+func (d *DB) listSessions(ctx context.Context, what, query string, args ...any) ([]*storage.Session, error) {
 	var rows []sessionRow
-	if err := d.sel(ctx, &rows, d.q.sessions.expired, now.UnixMilli(), limit); err != nil {
-		return nil, d.wrap(err, "list expired sessions")
+	if err := d.sel(ctx, &rows, query, args...); err != nil {
+		return nil, d.wrap(err, "%s", what)
 	}
 	out := make([]*storage.Session, len(rows))
 	for i := range rows {
 		s, err := rows[i].session()
 		if err != nil {
-			return nil, d.wrap(err, "list expired sessions")
+			return nil, d.wrap(err, "%s", what)
 		}
 		out[i] = s
 	}

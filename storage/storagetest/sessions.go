@@ -130,4 +130,28 @@ var sessionTests = []test{
 		must(t, s.RevokeSession(ctx(t), "s1", base().Add(3*time.Hour)))
 		equal(t, "after revoking", ids(base().Add(3*time.Hour), 10), []string{"s2"})
 	}},
+	{"idle sessions are listed until revoked, least recently seen first", func(t *testing.T, s storage.Store) {
+		must(t, s.CreateUser(ctx(t), newUser("u1")))
+		for i, d := range []time.Duration{3 * time.Hour, time.Hour, 2 * time.Hour, 48 * time.Hour} {
+			sess := newSession(fmt.Sprintf("s%d", i), "u1")
+			sess.ExpiresAt = base().Add(30 * 24 * time.Hour)
+			must(t, s.CreateSession(ctx(t), sess))
+			must(t, s.TouchSession(ctx(t), sess.ID, base().Add(d)))
+		}
+		must(t, s.RevokeSession(ctx(t), "s1", base()))
+		ids := func(seenBefore time.Time, limit int) []string {
+			got, err := s.ListIdleSessions(ctx(t), seenBefore, limit)
+			must(t, err)
+			out := []string{}
+			for _, g := range got {
+				out = append(out, g.ID)
+			}
+			return out
+		}
+		equal(t, "none seen before", ids(base().Add(time.Hour), 10), []string{})
+		equal(t, "seen by 3h", ids(base().Add(3*time.Hour), 10), []string{"s2", "s0"})
+		equal(t, "limit", ids(base().Add(3*time.Hour), 1), []string{"s2"})
+		must(t, s.RevokeSession(ctx(t), "s2", base().Add(3*time.Hour)))
+		equal(t, "after revoking", ids(base().Add(3*time.Hour), 10), []string{"s0"})
+	}},
 }

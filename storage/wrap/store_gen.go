@@ -659,6 +659,14 @@ func (s *Store) ListGrants(ctx context.Context, a1 string) (r0 []*storage.Grant,
 	return
 }
 
+func (s *Store) ListIdleSessions(ctx context.Context, a1 time.Time, a2 int) (r0 []*storage.Session, err error) {
+	err = s.around(ctx, "ListIdleSessions", func(ctx context.Context) (err error) {
+		r0, err = s.inner.ListIdleSessions(ctx, a1, a2)
+		return err
+	})
+	return
+}
+
 func (s *Store) ListLicences(ctx context.Context, a1 storage.LicenceQuery) (r0 []*storage.Licence, err error) {
 	err = s.around(ctx, "ListLicences", func(ctx context.Context) (err error) {
 		r0, err = s.inner.ListLicences(ctx, a1)
