@@ -27,7 +27,7 @@ func TestJobsOutboxTaskPanicFailsTheAttempt(t *testing.T) {
 	o := newOutbox(t, st, sender, "a", func(c *mail.OutboxConfig) {
 		c.MaxAttempts = 2
 		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
-		c.OnFailure = func(outcome string) { mu.Lock(); outcomes = append(outcomes, outcome); mu.Unlock() }
+		c.OnFailure = func(_, outcome string) { mu.Lock(); outcomes = append(outcomes, outcome); mu.Unlock() }
 	})
 	var calls atomic.Int32
 	o.Handle("boom", func(ctx context.Context, payload []byte) error {

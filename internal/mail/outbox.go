@@ -101,9 +101,9 @@ type OutboxConfig struct {
 	// the ~35 new-browser sign-ins a second of one core it gathers some four notices a
 	// batch: half a commit a mail instead of two.
 	Linger time.Duration
-	// OnFailure, when set, is called for each failed attempt with "retry" or "given_up"
-	// (metrics).
-	OnFailure func(outcome string)
+	// OnFailure, when set, is called for each failed attempt with the item's kind and
+	// "retry" or "given_up" (metrics: which kind of work is failing or was lost).
+	OnFailure func(kind, outcome string)
 }
 
 // Outbox is the Sender requests use: Send stores the message in SQL (one INSERT) and
@@ -422,10 +422,10 @@ func (o *Outbox) attempt(ctx, bctx context.Context, it *storage.OutboxItem) stor
 		return storage.OutboxOutcome{ID: it.ID, Status: storage.OutboxPending, LastError: interrupted, At: now, Untried: untried}
 	case errors.Is(err, ErrUndeliverable) || errors.Is(err, errAbandoned) || it.Attempts >= o.cfg.MaxAttempts:
 		log.ErrorContext(ctx, "mail outbox: giving up", "err", err)
-		o.failed("given_up")
+		o.failed(it.Kind, "given_up")
 		return storage.OutboxOutcome{ID: it.ID, Status: storage.OutboxFailed, LastError: errText(err), At: now}
 	}
-	o.failed("retry")
+	o.failed(it.Kind, "retry")
 	next := now.Add(o.backoff(it.Attempts))
 	log.WarnContext(ctx, "mail outbox: attempt failed; will retry", "err", err, "next", next)
 	return storage.OutboxOutcome{ID: it.ID, Status: storage.OutboxPending, LastError: errText(err), At: next}
@@ -478,9 +478,9 @@ func (o *Outbox) unrecorded(ctx context.Context, it *storage.OutboxItem, oc stor
 	}
 }
 
-func (o *Outbox) failed(outcome string) {
+func (o *Outbox) failed(kind, outcome string) {
 	if o.cfg.OnFailure != nil {
-		o.cfg.OnFailure(outcome)
+		o.cfg.OnFailure(kind, outcome)
 	}
 }
 

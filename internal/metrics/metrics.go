@@ -54,8 +54,8 @@ func New() *Metrics {
 			Name: "lockouts_total", Help: "Password lockouts started, by scope (account or device)."},
 			[]string{"scope"}),
 		mailFails: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace,
-			Name: "mail_failures_total", Help: "Failed mail outbox attempts by outcome (retry or given_up)."},
-			[]string{"outcome"}),
+			Name: "mail_failures_total", Help: "Failed mail outbox attempts by outcome (retry or given_up) and kind (message, or the task: register, reset-request, sms, backchannel_logout…)."},
+			[]string{"outcome", "kind"}),
 		jobRuns: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace,
 			Name: "job_runs_total", Help: "Periodic job runs on this instance (lease taken), by job."},
 			[]string{"job"}),
@@ -105,10 +105,10 @@ func (m *Metrics) Lockout(scope string) {
 	}
 }
 
-// MailFailure counts a failed outbox attempt: "retry" or "given_up".
-func (m *Metrics) MailFailure(outcome string) {
+// MailFailure counts a failed outbox attempt of an item of kind: "retry" or "given_up".
+func (m *Metrics) MailFailure(kind, outcome string) {
 	if m != nil {
-		m.mailFails.WithLabelValues(outcome).Inc()
+		m.mailFails.WithLabelValues(outcome, kind).Inc()
 	}
 }
 

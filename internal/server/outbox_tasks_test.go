@@ -104,13 +104,15 @@ func waitApplied(t *testing.T, fs *faultstore.Store, r *faultstore.Rule) {
 // settle gives a mail the worker queued a moment to arrive (it lingers 100 ms after a nudge).
 func settle() { time.Sleep(600 * time.Millisecond) }
 
-// counterValue reads a counter of the server's registry with the given labels (0 when absent).
+// counterValue sums the counters of the server's registry that carry the given labels
+// (whatever their others; 0 when none).
 func counterValue(t *testing.T, e *testEnv, name string, labels map[string]string) float64 {
 	t.Helper()
 	mfs, err := e.srv.Metrics.Registry().Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
+	sum := 0.0
 	for _, mf := range mfs {
 		if mf.GetName() != name {
 			continue
@@ -126,10 +128,10 @@ func counterValue(t *testing.T, e *testEnv, name string, labels map[string]strin
 					continue metrics
 				}
 			}
-			return m.GetCounter().GetValue()
+			sum += m.GetCounter().GetValue()
 		}
 	}
-	return 0
+	return sum
 }
 
 // TestUndecodableTaskGivenUpAtOnce: a queued task whose payload opens but no longer decodes
@@ -738,6 +740,17 @@ func TestGivenUpTaskIsVisible(t *testing.T) {
 	}
 	if got := counterValue(t, e, "myaccount_mail_failures_total", map[string]string{"outcome": "given_up"}); got != 1 {
 		t.Errorf("myaccount_mail_failures_total{outcome=given_up} = %v, want 1", got)
+	}
+	// The counter says which kind of work was lost, as the log does.
+	if got := counterValue(t, e, "myaccount_mail_failures_total", map[string]string{"outcome": "given_up", "kind": account.ResetRequestTask}); got != 1 {
+		t.Errorf("myaccount_mail_failures_total{outcome=given_up,kind=%s} = %v, want 1", account.ResetRequestTask, got)
+	}
+	// The first attempt was this worker's (attempts 2 to 9 were spent by hand above).
+	if got := counterValue(t, e, "myaccount_mail_failures_total", map[string]string{"outcome": "retry", "kind": account.ResetRequestTask}); got != 1 {
+		t.Errorf("myaccount_mail_failures_total{outcome=retry,kind=%s} = %v, want 1", account.ResetRequestTask, got)
+	}
+	if got := counterValue(t, e, "myaccount_mail_failures_total", map[string]string{"kind": storage.OutboxMessage}); got != 0 {
+		t.Errorf("myaccount_mail_failures_total{kind=%s} = %v, want 0: no message failed", storage.OutboxMessage, got)
 	}
 	var line string
 	for _, l := range strings.Split(logs.String(), "\n") {
