@@ -537,7 +537,16 @@ func (s *opStorage) TerminateSessionFromRequest(ctx context.Context, req *zop.En
 	sess, err := s.store.GetSession(ctx, sid)
 	switch {
 	case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrExpired):
-		// Already over (or never existed): nothing to end, nothing to ask.
+		// Already over (or never existed): nothing to end. Nothing to ask either, unless
+		// this browser is signed in as the same person with another session (signed in
+		// again since): sent back as signed out, they would stay signed in here unawares.
+		live, err := s.store.GetSessionByTokenHash(ctx, browser, s.now())
+		switch {
+		case err == nil && live.UserID == req.UserID:
+			return s.logoutURL(ctx, req), nil
+		case err != nil && !errors.Is(err, storage.ErrNotFound) && !errors.Is(err, storage.ErrExpired):
+			return "", fmt.Errorf("end session: %w", err)
+		}
 	case err != nil:
 		return "", fmt.Errorf("end session: %w", err)
 	case sess.UserID != req.UserID || !secret.Equal(sess.TokenHash, browser):

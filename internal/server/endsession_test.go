@@ -1,6 +1,8 @@
 package server_test
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -56,5 +58,44 @@ func TestEndSessionUnknownClient(t *testing.T) {
 	faults.Clear()
 	if p.status != http.StatusServiceUnavailable {
 		t.Errorf("store failed: %d, want 503", p.status)
+	}
+}
+
+// TestEndSessionAsksWhenSignedInAgain: an application signs the person out with an ID token
+// of a session that is over and swept (they signed out elsewhere, then in again). Nothing of
+// that session is left to end, but this browser is signed in as the same person: sent back
+// to the application as signed out, they would stay signed in here unawares, so they are
+// asked.
+func TestEndSessionAsksWhenSignedInAgain(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.addUser("ada@example.com")
+	c := e.addClient(storage.ClientConfidential, firstParty)
+	b := e.browser()
+	idt, _ := e.tokens(ctx, b, c, "ada@example.com").Extra("id_token").(string)
+	bye := c.c.PostLogoutRedirectURIs[0]
+	logout := e.issuer + "/end_session?" + url.Values{"id_token_hint": {idt}, "post_logout_redirect_uri": {bye}, "state": {"x"}}.Encode()
+	e.signOut(b)
+	e.srv.Housekeeping(ctx) // the ended session's row is swept: the hint names no session at all
+	if sid := idTokenSID(t, e, c, idt); sid == "" {
+		t.Fatal("the ID token names no session")
+	} else if _, err := e.store.GetSession(ctx, sid); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("the ended session after housekeeping: %v, want it swept", err)
+	}
+	mustAt(t, e.passwordSignIn(b, "ada@example.com"), "/account", "Your account")
+
+	p := b.get(logout)
+	if !strings.Contains(p.body, `action="/logout"`) {
+		t.Fatalf("signed in again: got %d at %s (Location %q), want the sign-out question", p.status, p.url, p.header.Get("Location"))
+	}
+	if res := redirectResult(t, e.authWith(b, c, "prompt", "none"), c.Redirect); res.code == "" {
+		t.Fatalf("the question signed the person out: %q", res.err)
+	}
+	// Answered: signed out, and back at the application.
+	if loc := b.post(e.issuer+"/logout", p.formValues()).location(); loc == nil || !strings.HasPrefix(loc.String(), bye) {
+		t.Fatalf("after confirming: Location %v, want %s", loc, bye)
+	}
+	if res := redirectResult(t, e.authWith(b, c, "prompt", "none"), c.Redirect); res.err != "login_required" {
+		t.Fatalf("after confirming, prompt=none gave %q, want login_required", res.err)
 	}
 }
