@@ -95,6 +95,10 @@ type Service struct {
 	Now func() time.Time
 	// Logger hears of best-effort writes that failed; nil means slog.Default.
 	Logger *slog.Logger
+	// NoWebAuthn says passkeys and security keys are off here (no domain to be their
+	// relying party): a key the person has cannot be asked for, so it neither counts as
+	// enrolled nor as a factor a sign-in must have proved.
+	NoWebAuthn bool
 }
 
 func (s *Service) logger() *slog.Logger {
@@ -164,7 +168,11 @@ func (s *Service) succeeded(ctx context.Context, userID string) {
 // Enrolled summarises the person's second factors for NextStep. Flagged WebAuthn credentials
 // (possible clones) are not counted: they cannot sign in. EmailCode is left for the caller.
 func (s *Service) Enrolled(ctx context.Context, userID string) (Enrolled, error) {
-	return enrolled(ctx, s.Store, userID)
+	e, err := enrolled(ctx, s.Store, userID)
+	if s.NoWebAuthn {
+		e.WebAuthn = 0
+	}
+	return e, err
 }
 
 // enrolled is Enrolled through st (the store or a transaction's).
@@ -204,7 +212,7 @@ func (s *Service) SignInProved(ctx context.Context, userID string, amr []string,
 		return false, fmt.Errorf("mfa: list factors: %w", err)
 	}
 	for _, c := range creds {
-		strong := c.Kind == storage.MFATOTP || (c.Kind == storage.MFAWebAuthn && !c.Flagged)
+		strong := c.Kind == storage.MFATOTP || (c.Kind == storage.MFAWebAuthn && !c.Flagged && !s.NoWebAuthn)
 		if strong && c.CreatedAt.Before(at) {
 			return false, nil
 		}

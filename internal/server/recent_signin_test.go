@@ -221,3 +221,26 @@ func TestRecentSignInReadFailureIsOurs(t *testing.T) {
 		t.Errorf("the retry: %d at %s, want the change made", p.status, p.url)
 	}
 }
+
+// TestRecentSignInWithPasskeysOff: where passkeys and security keys are off (an issuer
+// without a domain name to be their relying party), a key the person set up elsewhere cannot
+// be asked for, so a sign-in cannot have proved it. The person's password sign-in may change
+// their factors (add an authenticator app); before, the key counted as a factor the sign-in
+// had to prove, and every "sign in again", unable to ask for it, was refused once more.
+func TestRecentSignInWithPasskeysOff(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t) // the issuer is an IP address: no WebAuthn
+	e.clock.Advance(0)
+	u := e.addUser("ada@example.com")
+	if err := e.store.CreateMFACredential(context.Background(), &storage.MFACredential{ID: "key1", UserID: u.ID,
+		Kind: storage.MFAWebAuthn, Name: "Key", CredentialID: []byte("cred-1"), Secret: []byte(`{}`),
+		CreatedAt: e.clock.Now().Add(-time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser()
+	mustAt(t, e.passwordSignIn(b, "ada@example.com"), "/account", "Your account")
+	if !e.mayChangeFactors(t, b) {
+		t.Fatal("with passkeys off, a key the sign-in could not ask for blocked every change to the factors")
+	}
+	e.enrolTOTP(b, b.get(e.issuer+"/account/security"), "Phone")
+}

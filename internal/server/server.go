@@ -299,6 +299,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 		log.Warn("passkeys and security keys are disabled", "reason", err)
 		wa = nil
 	}
+	factors.NoWebAuthn = wa == nil
 	secure := cfg.SecureCookies()
 	issuer := strings.TrimSuffix(cfg.Issuer, "/")
 	// Every sign-out is told to the clients that registered a back-channel logout URI.
