@@ -108,13 +108,7 @@ func (s *Service) verifyPassword(ctx context.Context, hash, password string, a *
 	} else if s.cost.typical() == 0 {
 		// Nothing to pad to yet in this process: do the configured work itself, once a form,
 		// which also measures it for the checks that follow.
-		for range n {
-			t0 := time.Now()
-			s.Hasher.DummyVerify(password)
-			d := time.Since(t0)
-			s.cost.observe(d)
-			took += d
-		}
+		took += s.dummyHashes(password, n)
 	}
 	release()
 	release = nil
@@ -142,11 +136,21 @@ func (s *Service) dummyVerify(ctx context.Context, password string, a *attempt) 
 
 // dummyWork is the hashing of dummyVerify, in a slot the caller holds.
 func (s *Service) dummyWork(password string) {
-	for range passwordForms(password) {
+	s.dummyHashes(password, len(passwordForms(password)))
+}
+
+// dummyHashes does n hashes at the configured cost, each measured for the padding average,
+// and returns the time they took.
+func (s *Service) dummyHashes(password string, n int) time.Duration {
+	var total time.Duration
+	for range n {
 		start := time.Now()
 		s.Hasher.DummyVerify(password)
-		s.cost.observe(time.Since(start))
+		d := time.Since(start)
+		s.cost.observe(d)
+		total += d
 	}
+	return total
 }
 
 // pad waits d (when positive), or until ctx ends.
