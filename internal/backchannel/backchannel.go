@@ -125,6 +125,17 @@ func (s *Service) SessionsEnded(ctx context.Context, tx storage.Store, e session
 	for _, id := range e.Sessions {
 		ended[id] = true
 	}
+	// The clients signed in through the session kept (sign out other sessions): a token
+	// naming the person alone (a device's grant has no session) would sign them out of
+	// that session too (Back-Channel Logout 1.0 §2.4: sub without sid is every session of
+	// the person at the client). Such a grant is revoked all the same; its client finds out
+	// at its next refresh.
+	keptBy := map[string]bool{}
+	for _, g := range grants {
+		if e.Keep != "" && g.SessionID == e.Keep && g.RevokedAt == nil && g.UserID == e.UserID {
+			keptBy[g.ClientID] = true
+		}
+	}
 	type target struct{ client, sid string }
 	seen := map[target]bool{}
 	clients := map[string]*storage.Client{}
@@ -138,7 +149,7 @@ func (s *Service) SessionsEnded(ctx context.Context, tx storage.Store, e session
 			continue
 		}
 		t := target{g.ClientID, g.SessionID}
-		if seen[t] {
+		if seen[t] || (t.sid == "" && keptBy[t.client]) {
 			continue
 		}
 		seen[t] = true

@@ -184,6 +184,7 @@ func TestWhoIsTold(t *testing.T) {
 	withURI := f.client(t, f.rp.URL+"/a", false)
 	needsSID := f.client(t, f.rp.URL+"/b", true)
 	without := f.client(t, "", false)
+	deviceApp := f.client(t, f.rp.URL+"/c", false)
 	revokedAt := time.Now()
 	grants := []*storage.Grant{
 		grant(withURI.ID, "u1", "s1"),
@@ -191,7 +192,8 @@ func TestWhoIsTold(t *testing.T) {
 		grant(without.ID, "u1", "s1"),     // no logout URI: nothing
 		grant(needsSID.ID, "u1", ""),      // a device's grant: no sid, and the client needs one
 		grant(withURI.ID, "u1", "s-keep"), // the session kept
-		grant(withURI.ID, "u1", ""),       // a device's grant: told by sub only
+		grant(withURI.ID, "u1", ""),       // a device's grant of a client signed in through the kept session: a token naming the person alone would end that one too
+		grant(deviceApp.ID, "u1", ""),     // a device's grant: told by sub only
 	}
 	old := grant(needsSID.ID, "u1", "s-old") // revoked before: not told again
 	old.RevokedAt = &revokedAt
@@ -208,15 +210,16 @@ func TestWhoIsTold(t *testing.T) {
 	if len(got) != 2 {
 		t.Fatalf("told %d times, want 2: %v", len(got), got)
 	}
-	sids := map[any]bool{}
+	told := map[string]any{}
 	for _, c := range got {
-		if c["aud"] != withURI.ID {
-			t.Errorf("token for %v", c["aud"])
-		}
-		sids[c["sid"]] = true
+		aud, _ := c["aud"].(string)
+		told[aud] = c["sid"]
 	}
-	if !sids["s1"] || !sids[nil] {
-		t.Errorf("sids %v, want s1 and none", sids)
+	if sid, ok := told[withURI.ID]; !ok || sid != "s1" {
+		t.Errorf("the app signed in through s1 and the kept session: told %v, want sid s1 only", told)
+	}
+	if sid, ok := told[deviceApp.ID]; !ok || sid != nil {
+		t.Errorf("the device's app: told %v, want the person alone (no sid)", told)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -117,4 +118,50 @@ func (e *testEnv) signedInBrowserAgain(b *browser, email string) {
 	if p := b.submitLogin(b.get(e.issuer+"/login"), email, testPassword); p.url.Path != "/account" {
 		e.t.Fatalf("sign-in ended at %s", p.url)
 	}
+}
+
+// TestSignOutOthersLeavesThisBrowsersAppSignedIn: an app this browser is signed in to also
+// has a device of the person's (the device authorization grant: no session). Signing out the
+// other sessions revokes the device's grant, but does not tell the app with a token naming
+// the person alone, which (Back-Channel Logout §2.4) would sign the person out of the app in
+// this browser too; the device finds out at its next refresh.
+func TestSignOutOthersLeavesThisBrowsersAppSignedIn(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	u := e.addUser("ada@example.com")
+	rp := newLogoutRP(t, e)
+	x := e.addClient(storage.ClientConfidential, firstParty, withGrants("authorization_code", "refresh_token", grantDevice),
+		func(c *storage.Client) { c.BackchannelLogoutURI = rp.uri(c.ID) })
+	here := e.browser()
+	hereTok := e.tokens(ctx, here, x, u.Email)
+	there := e.browser()
+	thereSID := idTokenSID(t, e, x, e.tokens(ctx, there, x, u.Email).Extra("id_token").(string))
+	da := e.authorizeDevice(x, "openid offline_access", nil)
+	if p := e.decideDevice(there, da.UserCode, "approve"); !strings.Contains(p.body, "You can return to your device") {
+		t.Fatalf("approval:\n%.600s", p.body)
+	}
+	st, m := e.pollDevice(x, da.DeviceCode)
+	if st != http.StatusOK {
+		t.Fatalf("device poll: %d %v", st, m)
+	}
+	deviceRT, _ := m["refresh_token"].(string)
+
+	p := here.get(e.issuer + "/account/devices")
+	if got := here.post(e.issuer+"/account/signout-others", url.Values{"csrf_token": {csrfOf(t, p)}}); got.status != http.StatusOK {
+		t.Fatalf("sign out others: %d at %s", got.status, got.url)
+	}
+	if st := e.refreshStatus(x, deviceRT); st != http.StatusBadRequest {
+		t.Errorf("the device still refreshes: %d", st)
+	}
+	if st := e.refreshStatus(x, hereTok.RefreshToken); st != http.StatusOK {
+		t.Errorf("this browser's app lost its refresh token: %d", st)
+	}
+	// The other browser (which approved the device) is told with its sid; nothing names
+	// the person alone.
+	got := rp.await(1)[x.ID]
+	if len(got) != 1 || got[0].SID != thereSID {
+		t.Errorf("logout tokens %+v, want one, for the other browser's session %q (none naming the person alone)", got, thereSID)
+	}
+	rp.untoldAgain(t)
 }
