@@ -2,8 +2,6 @@ package mail
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base32"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -247,9 +245,6 @@ type taskRun struct {
 
 type taskRunKey struct{}
 
-// idEncoding is secret.NewID's: 26 characters of [a-z2-7].
-var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
-
 // itemID is the id of an item queued with ctx: a new random one, or, within a task's run,
 // the n-th item of the run's, derived from the task's id and n (ofTask), the same on every
 // run of the task.
@@ -258,8 +253,7 @@ func itemID(ctx context.Context) (id string, ofTask bool) {
 	if !ok {
 		return secret.NewID(), false
 	}
-	sum := sha256.Sum256(fmt.Appendf(nil, "outbox task %s item %d", r.id, r.n.Add(1)))
-	return idEncoding.EncodeToString(sum[:16]), true
+	return secret.DerivedID(fmt.Sprintf("outbox task %s item %d", r.id, r.n.Add(1))), true
 }
 
 // Nudge wakes the worker (if it is idle) to look for due items now.

@@ -45,6 +45,14 @@ func NewID() string {
 	return idEncoding.EncodeToString(randomBytes(idBytes))
 }
 
+// DerivedID returns the identifier in NewID's form that seed determines: the same seed, the
+// same id (the first 16 bytes of its SHA-256). For ids a retry must find again, such as the
+// items one outbox task queues; seed must not be guessable where the id is shown.
+func DerivedID(seed string) string {
+	sum := sha256.Sum256([]byte(seed))
+	return idEncoding.EncodeToString(sum[:idBytes])
+}
+
 // orderedEncoding is idEncoding's alphabet in ASCII order, so that the text of ids sorts as
 // their bytes do.
 var orderedEncoding = base32.NewEncoding("234567abcdefghijklmnopqrstuvwxyz").WithPadding(base32.NoPadding)

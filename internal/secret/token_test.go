@@ -114,3 +114,18 @@ func TestEqual(t *testing.T) {
 		}
 	}
 }
+
+func TestDerivedID(t *testing.T) {
+	a, b := DerivedID("outbox task x item 1"), DerivedID("outbox task x item 2")
+	if a != DerivedID("outbox task x item 1") {
+		t.Error("the same seed gave two ids")
+	}
+	if a == b {
+		t.Error("two seeds gave one id")
+	}
+	for _, id := range []string{a, b} {
+		if len(id) != 26 || strings.Trim(id, "abcdefghijklmnopqrstuvwxyz234567") != "" {
+			t.Errorf("id %q is not in NewID's form", id)
+		}
+	}
+}
