@@ -22,8 +22,17 @@ type Route struct {
 	Prefix bool
 }
 
-// probePaths are the probes, served outside the routers (and outside the fault mapping).
-var probePaths = []string{"/healthz", "/readyz", "/ready"}
+// probe is one of the probes, served outside the routers (and outside the fault mapping).
+type probe struct {
+	path    string
+	handler http.HandlerFunc
+}
+
+// probes are the server's probes; /ready is the library's old name of /readyz, kept for
+// existing probes.
+func (s *Server) probes() []probe {
+	return []probe{{"/healthz", s.live}, {"/readyz", s.ready}, {"/ready", s.ready}}
+}
 
 // Routes lists every route the server serves, read from the routers the handler was built
 // from (the probes, the root router with the provider's paths, the licence and registration
@@ -49,8 +58,8 @@ func (s *Server) Routes() []Route {
 		}
 		out = append(out, rt)
 	}
-	for _, p := range probePaths {
-		add(Route{Path: p})
+	for _, p := range s.probes() {
+		add(Route{Path: p.path})
 	}
 	walkRoutes(s.root, func(rt Route) {
 		switch {
@@ -85,9 +94,4 @@ func walkRoutes(r *mux.Router, fn func(Route)) {
 		fn(rt)
 		return nil
 	})
-}
-
-// probeHandlers maps each of probePaths to its handler.
-func (s *Server) probeHandlers() map[string]http.HandlerFunc {
-	return map[string]http.HandlerFunc{"/healthz": s.live, "/readyz": s.ready, "/ready": s.ready}
 }

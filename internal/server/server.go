@@ -428,10 +428,8 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 	observeStore(m, raw)
 	// Probes stand outside the fault mapping: their 503 is the answer, not a failure to map.
 	top := http.NewServeMux()
-	// /ready is the library's old name of /readyz, kept for existing probes.
-	probes := srv.probeHandlers()
-	for _, p := range probePaths {
-		top.HandleFunc(p, probes[p])
+	for _, p := range srv.probes() {
+		top.HandleFunc(p.path, p.handler)
 	}
 	top.Handle("/", faultAnswers(root, uiH.UnavailablePage, log))
 	srv.Handler = ui.SecurityHeaders(recoverer(top, log), secure, cfg.Security.MaxBodyBytes)
