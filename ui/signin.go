@@ -145,12 +145,10 @@ func (h *Handler) browserTrusted(r *http.Request, userID string) bool {
 
 // enrolled is what factors the person can be asked for in this browser.
 func (h *Handler) enrolled(r *http.Request, u *storage.User) (mfa.Enrolled, error) {
+	// Keys are not counted where passkeys are off (mfa.Service.NoWebAuthn).
 	e, err := h.cfg.MFA.Enrolled(r.Context(), u.ID)
 	if err != nil {
 		return e, err
-	}
-	if h.cfg.WebAuthn == nil {
-		e.WebAuthn = 0
 	}
 	if h.cfg.EmailCodes && !e.Strong() {
 		e.EmailCode = true
