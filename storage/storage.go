@@ -542,8 +542,8 @@ type OutboxItem struct {
 // OutboxOutcome is how one attempt at a claimed item ended, for RecordOutbox.
 type OutboxOutcome struct {
 	ID string
-	// Status is OutboxSent or OutboxFailed to finish the item, as FinishOutbox does, or
-	// OutboxPending to release it for another attempt, as RetryOutbox does.
+	// Status is OutboxSent or OutboxFailed to finish the item (its payload dropped), or
+	// OutboxPending to release the claim and make the item due again at At.
 	Status    string
 	LastError string
 	// At is when the item finished (final status) or when it is due again (OutboxPending).
@@ -566,15 +566,9 @@ type OutboxStore interface {
 	// skipped. Items of other kinds are left to workers that handle them: during a rolling
 	// upgrade an older instance must not spend (and give up) the tasks only newer ones know.
 	ClaimOutbox(ctx context.Context, holder string, kinds []string, limit int, ttl time.Duration, now time.Time) ([]*OutboxItem, error)
-	// FinishOutbox marks an item holder has claimed OutboxSent or OutboxFailed, records
-	// lastError and drops the payload. ErrNotFound when holder no longer holds the claim.
-	FinishOutbox(ctx context.Context, id, holder, status, lastError string, now time.Time) error
-	// RetryOutbox releases holder's claim and makes the item due again at next.
-	// ErrNotFound when holder no longer holds the claim.
-	RetryOutbox(ctx context.Context, id, holder string, next time.Time, lastError string) error
-	// RecordOutbox records the outcomes of holder's attempts in one transaction, each as
-	// FinishOutbox or RetryOutbox would, and returns the ids of the items holder no longer
-	// held, which it left alone. An error records none of them.
+	// RecordOutbox records the outcomes of holder's attempts in one transaction and returns
+	// the ids of the items holder no longer held, which it left alone. An error records none
+	// of them.
 	RecordOutbox(ctx context.Context, holder string, outcomes []OutboxOutcome) (lost []string, err error)
 	// GetOutbox returns an item whatever its state (tests, diagnosis).
 	GetOutbox(ctx context.Context, id string) (*OutboxItem, error)

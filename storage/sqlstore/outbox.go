@@ -130,21 +130,6 @@ func (d *DB) ClaimOutbox(ctx context.Context, holder string, kinds []string, lim
 	return out, nil
 }
 
-// FinishOutbox marks a claimed item sent or failed and drops its payload.
-func (d *DB) FinishOutbox(ctx context.Context, id, holder, status, lastError string, now time.Time) error {
-	if status == storage.OutboxPending {
-		return fmt.Errorf("finish outbox item %s: status %q is not final", id, status)
-	}
-	oc := storage.OutboxOutcome{ID: id, Status: status, LastError: lastError, At: now}
-	return d.wrap(one(d.record(ctx, holder, oc)), "finish outbox item %s", id)
-}
-
-// RetryOutbox releases the claim and makes the item due at next.
-func (d *DB) RetryOutbox(ctx context.Context, id, holder string, next time.Time, lastError string) error {
-	oc := storage.OutboxOutcome{ID: id, Status: storage.OutboxPending, LastError: lastError, At: next}
-	return d.wrap(one(d.record(ctx, holder, oc)), "retry outbox item %s", id)
-}
-
 // RecordOutbox records every outcome in one transaction; an outcome holder no longer holds
 // matches no row and is returned as lost.
 func (d *DB) RecordOutbox(ctx context.Context, holder string, outcomes []storage.OutboxOutcome) ([]string, error) {

@@ -403,14 +403,6 @@ func (s *Store) EnqueueOutbox(ctx context.Context, a1 *storage.OutboxItem) (err 
 	return
 }
 
-func (s *Store) FinishOutbox(ctx context.Context, a1 string, a2 string, a3 string, a4 string, a5 time.Time) (err error) {
-	err = s.around(ctx, "FinishOutbox", func(ctx context.Context) (err error) {
-		err = s.inner.FinishOutbox(ctx, a1, a2, a3, a4, a5)
-		return err
-	})
-	return
-}
-
 func (s *Store) GetAccessToken(ctx context.Context, a1 string) (r0 *storage.AccessToken, err error) {
 	err = s.around(ctx, "GetAccessToken", func(ctx context.Context) (err error) {
 		r0, err = s.inner.GetAccessToken(ctx, a1)
@@ -854,14 +846,6 @@ func (s *Store) ReplaceRecoveryCodes(ctx context.Context, a1 string, a2 []string
 func (s *Store) ResetCounter(ctx context.Context, a1 string) (err error) {
 	err = s.around(ctx, "ResetCounter", func(ctx context.Context) (err error) {
 		err = s.inner.ResetCounter(ctx, a1)
-		return err
-	})
-	return
-}
-
-func (s *Store) RetryOutbox(ctx context.Context, a1 string, a2 string, a3 time.Time, a4 string) (err error) {
-	err = s.around(ctx, "RetryOutbox", func(ctx context.Context) (err error) {
-		err = s.inner.RetryOutbox(ctx, a1, a2, a3, a4)
 		return err
 	})
 	return
