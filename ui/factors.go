@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -76,6 +77,10 @@ type securityPage struct {
 	// Reauth asks for a fresh sign-in before a sensitive change.
 	Reauth    bool
 	ReauthURL string
+	// ReauthMinutes and RememberDays are the rules' own figures (sessions.ReauthWindow,
+	// mfa.TrustedBrowserTTL), so the page cannot promise what the rule no longer does.
+	ReauthMinutes int
+	RememberDays  int
 
 	Apps           []factorRow
 	Keys           []factorRow
@@ -135,7 +140,8 @@ var securityDone = map[string]string{
 func (h *Handler) renderSecurity(w http.ResponseWriter, r *http.Request, u *storage.User, ep enrolParams, fill func(*securityPage), status int) {
 	ctx := r.Context()
 	c := h.commonFor(w, r, i18n.N("Security"), u)
-	p := securityPage{common: c, Email: u.Email, Enrol: ep.Enrol, AuthRequestID: ep.AuthRequestID, WebAuthn: h.cfg.WebAuthn != nil}
+	p := securityPage{common: c, Email: u.Email, Enrol: ep.Enrol, AuthRequestID: ep.AuthRequestID, WebAuthn: h.cfg.WebAuthn != nil,
+		ReauthMinutes: int(sessions.ReauthWindow / time.Minute), RememberDays: rememberDays()}
 	if p.SMSOn = h.cfg.SMS == "enabled" || h.cfg.SMS == "fallback"; p.SMSOn && h.cfg.Phones != nil {
 		ph, err := h.verifiedPhone(r, u)
 		if err != nil {

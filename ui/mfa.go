@@ -40,7 +40,11 @@ type mfaPage struct {
 	Phone string
 	// EmailSent: a code was emailed for this sign-in (else the email section only sends one).
 	EmailSent bool
+	// RememberDays is how long "remember this browser" lasts (mfa.TrustedBrowserTTL).
+	RememberDays int
 }
+
+func rememberDays() int { return int(mfa.TrustedBrowserTTL / (24 * time.Hour)) }
 
 // methodsFor lists the factors to offer, the one used last first.
 func (h *Handler) methodsFor(r *http.Request, u *storage.User, p *pendingSignIn) ([]string, error) {
@@ -77,7 +81,7 @@ func (h *Handler) renderMFA(w http.ResponseWriter, r *http.Request, u *storage.U
 		return
 	}
 	page := mfaPage{common: h.commonFor(w, r, i18n.N("Two-step verification"), u),
-		Email: u.Email, Methods: methods, Error: msg, Notice: notice, EmailSent: p.EmailSent}
+		Email: u.Email, Methods: methods, Error: msg, Notice: notice, EmailSent: p.EmailSent, RememberDays: rememberDays()}
 	if slices.Contains(methods, string(mfa.MethodSMSCode)) {
 		ph, err := h.verifiedPhone(r, u)
 		if err != nil {
