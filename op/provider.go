@@ -401,12 +401,20 @@ func (p *Provider) preEndSession(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	if _, err := p.cfg.Store.GetClient(r.Context(), id); err != nil {
-		p.cfg.Logger.WarnContext(r.Context(), "end_session: unknown client_id")
-		p.cfg.ErrorPage(w, errcode.With(r, "invalid_client"), http.StatusBadRequest, "Unknown application",
-			"The application that sent you here is not registered with this service.")
+		p.unknownClient(w, r, "end_session")
 		return false
 	}
 	return true
+}
+
+// unknownClient is the page for a request naming a client_id we do not know, at /authorize
+// and at end_session alike: 400, never a redirect (there is no registered URI to send the
+// person to). A store failure behind the lookup was recorded in the request's context and the
+// fault mapping answers 503 instead.
+func (p *Provider) unknownClient(w http.ResponseWriter, r *http.Request, endpoint string) {
+	p.cfg.Logger.WarnContext(r.Context(), endpoint+": unknown client_id")
+	p.cfg.ErrorPage(w, errcode.With(r, "invalid_client"), http.StatusBadRequest, "Unknown application",
+		"The application that sent you here is not registered with this service.")
 }
 
 // preAuthorize applies our rules before the library sees an authorization request. Until the
@@ -432,7 +440,7 @@ func (p *Provider) preAuthorize(w http.ResponseWriter, r *http.Request, ri *requ
 	}
 	c, err := p.cfg.Store.GetClient(r.Context(), clientID)
 	if err != nil {
-		p.cfg.ErrorPage(w, r, http.StatusBadRequest, "Unknown application", "The application that sent you here is not registered with this service.")
+		p.unknownClient(w, r, "authorize")
 		return false
 	}
 	if redirect == "" || !redirecturi.Allowed(c.RedirectURIs, redirect, c.Type == storage.ClientNative) {

@@ -61,6 +61,33 @@ func TestEndSessionUnknownClient(t *testing.T) {
 	}
 }
 
+// TestAuthorizeUnknownClient: a sign-in request naming a client_id that is not registered
+// gets the same page as end_session's (one rule, op.Provider.unknownClient): 400 with the
+// error code for the developer, no redirect to the redirect_uri it names; a store failure
+// while looking the client up is the fault mapping's 503, not "unknown application".
+func TestAuthorizeUnknownClient(t *testing.T) {
+	t.Parallel()
+	e, faults := faultEnv(t, nil)
+	b := e.browser()
+	q := url.Values{"client_id": {"no-such-client"}, "redirect_uri": {"https://evil.example/cb"},
+		"response_type": {"code"}, "scope": {"openid"}, "state": {"s"}}
+	p := b.get(e.issuer + "/authorize?" + q.Encode())
+	if p.status != http.StatusBadRequest || p.url.Path != "/authorize" || p.header.Get("Location") != "" {
+		t.Errorf("%d at %s (Location %q), want our 400 page", p.status, p.url, p.header.Get("Location"))
+	}
+	for _, want := range []string{"Unknown application", "not registered with this service", "Error code: invalid_client"} {
+		if !strings.Contains(p.body, want) {
+			t.Errorf("the page lacks %q:\n%.1500s", want, p.body)
+		}
+	}
+	faults.Fail("GetClient")
+	p = b.get(e.issuer + "/authorize?" + q.Encode())
+	faults.Clear()
+	if p.status != http.StatusServiceUnavailable || strings.Contains(p.body, "Unknown application") {
+		t.Errorf("store failed: %d, want 503 and not the unknown application page:\n%.800s", p.status, p.body)
+	}
+}
+
 // TestEndSessionAsksWhenSignedInAgain: an application signs the person out with an ID token
 // of a session that is over and swept (they signed out elsewhere, then in again). Nothing of
 // that session is left to end, but this browser is signed in as the same person: sent back
