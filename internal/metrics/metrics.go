@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/myaccount/myaccount/internal/statusrec"
 )
 
 const namespace = "myaccount"
@@ -209,12 +211,9 @@ func (m *Metrics) Middleware(next http.Handler, route func(*http.Request) string
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
+		sw := statusrec.New(w)
 		defer func() {
-			code := sw.code
-			if code == 0 {
-				code = http.StatusOK
-			}
+			code := sw.Code()
 			rt := route(r)
 			m.requests.WithLabelValues(rt, method(r.Method), strconv.Itoa(code)).Inc()
 			m.latency.WithLabelValues(rt).Observe(time.Since(start).Seconds())
@@ -231,31 +230,4 @@ func method(m string) string {
 		return m
 	}
 	return "other"
-}
-
-type statusWriter struct {
-	http.ResponseWriter
-	code int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.code == 0 && code >= 200 {
-		w.code = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.code == 0 {
-		w.code = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-func (w *statusWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
 }

@@ -7,6 +7,8 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/myaccount/myaccount/internal/statusrec"
 )
 
 // HTTPOptions configures the server middleware.
@@ -56,44 +58,13 @@ func (p *Provider) Middleware(next http.Handler, o HTTPOptions) http.Handler {
 		ctx, span := tracer.Start(ctx, r.Method+" "+route,
 			trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...))
 		defer span.End()
-		sw := &statusWriter{ResponseWriter: w}
+		sw := statusrec.New(w)
 		next.ServeHTTP(sw, r.WithContext(ctx))
-		code := sw.code
-		if code == 0 {
-			code = http.StatusOK
-		}
+		code := sw.Code()
 		span.SetAttributes(attribute.Int("http.response.status_code", code))
 		// Server spans are errors for 5xx only: a 4xx is the client's (OTel's HTTP rules).
 		if code >= 500 {
 			span.SetStatus(codes.Error, http.StatusText(code))
 		}
 	})
-}
-
-// statusWriter remembers the status code; Unwrap keeps http.ResponseController working.
-type statusWriter struct {
-	http.ResponseWriter
-	code int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.code == 0 && code >= 200 {
-		w.code = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.code == 0 {
-		w.code = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-func (w *statusWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
 }
