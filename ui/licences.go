@@ -3,10 +3,13 @@ package ui
 import (
 	"errors"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/gorilla/mux"
 
 	"github.com/myaccount/myaccount/internal/geo"
+	"github.com/myaccount/myaccount/internal/guard"
 	"github.com/myaccount/myaccount/internal/i18n"
 	"github.com/myaccount/myaccount/internal/licence"
 	"github.com/myaccount/myaccount/storage"
@@ -125,9 +128,10 @@ func (h *Handler) licenceRedeem(w http.ResponseWriter, r *http.Request) {
 		h.renderLicences(w, r, u, http.StatusUnprocessableEntity, "",
 			h.cfg.I18n.T(lang, "This activation code cannot be used."), truncate(typed, 64))
 	case errors.Is(err, licence.ErrTooManyAttempts):
-		w.Header().Set("Retry-After", "3600")
+		wait := max(guard.LicenceRedeemAccount.Window(), guard.LicenceRedeemIP.Window())
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)))
 		h.renderLicences(w, r, u, http.StatusTooManyRequests, "",
-			h.cfg.I18n.T(lang, "Too many attempts. Try again in an hour."), "")
+			h.cfg.I18n.T(lang, "Too many attempts. Try again %s.", geo.RelativeTime(wait, lang)), "")
 	default:
 		h.fail(w, r, "redeem licence", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/myaccount/myaccount/internal/fault"
+	"github.com/myaccount/myaccount/internal/geo"
 	"github.com/myaccount/myaccount/internal/guard"
 	"github.com/myaccount/myaccount/internal/i18n"
 	"github.com/myaccount/myaccount/internal/mfa"
@@ -42,6 +43,8 @@ type mfaPage struct {
 	EmailSent bool
 	// RememberDays is how long "remember this browser" lasts (mfa.TrustedBrowserTTL).
 	RememberDays int
+	// CodeValidity is how long an emailed code works (mfa.EmailCodeTTL), in the page's language.
+	CodeValidity string
 }
 
 func rememberDays() int { return int(mfa.TrustedBrowserTTL / (24 * time.Hour)) }
@@ -82,6 +85,7 @@ func (h *Handler) renderMFA(w http.ResponseWriter, r *http.Request, u *storage.U
 	}
 	page := mfaPage{common: h.commonFor(w, r, i18n.N("Two-step verification"), u),
 		Email: u.Email, Methods: methods, Error: msg, Notice: notice, EmailSent: p.EmailSent, RememberDays: rememberDays()}
+	page.CodeValidity = geo.FormatDuration(mfa.EmailCodeTTL, page.Lang)
 	if slices.Contains(methods, string(mfa.MethodSMSCode)) {
 		ph, err := h.verifiedPhone(r, u)
 		if err != nil {
@@ -210,7 +214,7 @@ func (h *Handler) mfaPost(w http.ResponseWriter, r *http.Request) {
 		return
 	case errors.Is(err, mfa.ErrTooManyAttempts):
 		h.cfg.Accounts.Audit(r.Context(), u.ID, "mfa_failed", m, method)
-		h.renderMFA(w, r, u, p, T("Too many wrong codes. Try again in 15 minutes."), "", http.StatusTooManyRequests)
+		h.renderMFA(w, r, u, p, T("Too many wrong codes. Try again %s.", geo.RelativeTime(h.cfg.MFA.RetryAfter(err), lang)), "", http.StatusTooManyRequests)
 		return
 	case errors.Is(err, mfa.ErrCodeReused):
 		h.cfg.Accounts.Audit(r.Context(), u.ID, "mfa_failed", m, method)

@@ -45,6 +45,7 @@ type phonePage struct {
 	Number    string // what was typed, shown again with an error
 	Verified  string // the verified number, for display
 	Pending   string // the number waiting for its code, for display
+	Validity  string // how long its code works (phone.CodeTTL), in the page's language
 	Flash     string
 	// Errors by field: number, code, resend.
 	Errors map[string]string
@@ -72,6 +73,7 @@ func (h *Handler) renderPhone(w http.ResponseWriter, r *http.Request, s *storage
 		p.Country = u.Country
 	}
 	p.Countries = h.cfg.Geo.Countries(p.Lang)
+	p.Validity = geo.FormatDuration(phone.CodeTTL, p.Lang)
 	if _, ok, err := h.fresh(r, s); err != nil {
 		h.fail(w, r, "recent sign-in", err)
 		return

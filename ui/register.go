@@ -11,6 +11,7 @@ import (
 
 	"github.com/myaccount/myaccount/internal/account"
 	"github.com/myaccount/myaccount/internal/captcha"
+	"github.com/myaccount/myaccount/internal/geo"
 	"github.com/myaccount/myaccount/internal/i18n"
 	"github.com/myaccount/myaccount/internal/secret"
 )
@@ -157,7 +158,8 @@ func (h *Handler) registerPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The same page whether the address was new or already registered.
-	h.message(w, r, http.StatusOK, i18n.N("Check your email"), T("We sent a link to %s. Follow it to activate your account. The link is valid for 5 days.", email), func(mp *messagePage) {
+	h.message(w, r, http.StatusOK, i18n.N("Check your email"), T("We sent a link to %s. Follow it to activate your account. The link is valid for %s.", email,
+		geo.FormatDuration(h.cfg.Accounts.ActivationLinkValidity(), lang)), func(mp *messagePage) {
 		mp.ResendEmail, mp.ResendAction = email, "/activate/resend"
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/myaccount/myaccount/internal/account"
+	"github.com/myaccount/myaccount/internal/geo"
 	"github.com/myaccount/myaccount/internal/i18n"
 	"github.com/myaccount/myaccount/storage"
 )
@@ -27,6 +28,8 @@ type forgotPage struct {
 	Sent          bool
 	// SMS offers the reset by a code sent to a confirmed number (accounts.reset_by_sms).
 	SMS bool
+	// Validity is how long the link works, in the page's language (the account service's).
+	Validity string
 }
 
 func (h *Handler) forgotGet(w http.ResponseWriter, r *http.Request) {
@@ -54,6 +57,7 @@ func (h *Handler) forgotPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.Sent = true
+	p.Validity = geo.FormatDuration(h.cfg.Accounts.ResetLinkValidity(), c.Lang)
 	h.render(w, r, http.StatusOK, "forgot", p)
 }
 

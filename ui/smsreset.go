@@ -52,11 +52,14 @@ type smsResetPage struct {
 	Number    string
 	Sent      bool
 	Error     string
+	// Validity is how long the code works (mfa.EmailCodeTTL, as for every code we send).
+	Validity string
 }
 
 func (h *Handler) renderSMSReset(w http.ResponseWriter, r *http.Request, p smsResetPage, status int) {
 	p.common = h.common(w, r, i18n.N("Reset your password"))
 	p.Countries = h.cfg.Geo.Countries(p.Lang)
+	p.Validity = geo.FormatDuration(mfa.EmailCodeTTL, p.Lang)
 	h.render(w, r, status, "forgot_sms", p)
 }
 
@@ -113,8 +116,8 @@ func (h *Handler) smsResetCode(w http.ResponseWriter, r *http.Request) {
 		p.Error = h.cfg.I18n.T(lang, "The code is not correct. Check the last text message we sent and try again.")
 		h.renderSMSReset(w, r, p, http.StatusUnprocessableEntity)
 		return
-	case errors.Is(err, mfa.ErrTooManyAttempts), errors.Is(err, mfa.ErrAttemptsCapped):
-		p.Error = h.cfg.I18n.T(lang, "Too many wrong codes. Try again in 15 minutes.")
+	case errors.Is(err, mfa.ErrTooManyAttempts): // the day's cap too: its own, longer wait
+		p.Error = h.cfg.I18n.T(lang, "Too many wrong codes. Try again %s.", geo.RelativeTime(h.cfg.MFA.RetryAfter(err), lang))
 		h.renderSMSReset(w, r, p, http.StatusTooManyRequests)
 		return
 	case err != nil:

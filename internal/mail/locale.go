@@ -1,7 +1,6 @@
 package mail
 
 import (
-	"fmt"
 	"strings"
 	"time"
 
@@ -9,64 +8,7 @@ import (
 )
 
 // The helpers below localize the few values templates cannot spell out themselves. Dates
-// come from geo, which holds CLDR's month names; durations are hand-written because three
-// languages and three units need a page of code, not a dependency.
-
-// formatDuration spells d in lang in the form the templates put after "valid for" /
-// "ist … gültig" / "действительна …": whole days, else whole hours, else minutes (rounded
-// up, so a mail never promises more time than there is).
-func formatDuration(lang string, d time.Duration) string {
-	var n int64
-	var unit int // 0 day, 1 hour, 2 minute
-	switch {
-	case d >= 24*time.Hour && d%(24*time.Hour) == 0:
-		n, unit = int64(d/(24*time.Hour)), 0
-	case d >= time.Hour && d%time.Hour == 0:
-		n, unit = int64(d/time.Hour), 1
-	default:
-		n, unit = int64((d+time.Minute-1)/time.Minute), 2
-	}
-	switch lang {
-	case "de":
-		// Accusative of duration: "ist einen Tag / eine Stunde / 5 Minuten gültig".
-		one := [...]string{"einen Tag", "eine Stunde", "eine Minute"}
-		many := [...]string{"Tage", "Stunden", "Minuten"}
-		if n == 1 {
-			return one[unit]
-		}
-		return fmt.Sprintf("%d %s", n, many[unit])
-	case "ru":
-		// Accusative of duration: "действительна 1 день / 2 дня / 5 дней".
-		forms := [...][3]string{
-			{"день", "дня", "дней"},
-			{"час", "часа", "часов"},
-			{"минуту", "минуты", "минут"},
-		}
-		return fmt.Sprintf("%d %s", n, forms[unit][russianPlural(n)])
-	default:
-		one := [...]string{"day", "hour", "minute"}
-		if n == 1 {
-			return "1 " + one[unit]
-		}
-		return fmt.Sprintf("%d %ss", n, one[unit])
-	}
-}
-
-// russianPlural picks the form for n: 0 for 1, 21, 31…; 1 for 2–4, 22–24…; 2 otherwise
-// (5–20, 25–30, 11–14…).
-func russianPlural(n int64) int {
-	if n < 0 {
-		n = -n
-	}
-	switch {
-	case n%10 == 1 && n%100 != 11:
-		return 0
-	case n%10 >= 2 && n%10 <= 4 && (n%100 < 12 || n%100 > 14):
-		return 1
-	default:
-		return 2
-	}
-}
+// and durations come from geo, which holds CLDR's month names and the UI's wording too.
 
 // formatTime spells t in the zone named tz (UTC when empty or unknown) with the date in
 // the person's format (written out, with CLDR's month names, when none was chosen) and the

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/text/language"
+
+	"github.com/myaccount/myaccount/internal/geo"
 )
 
 // Kinds of message a Renderer knows. Each has a subject, a text and an HTML template in
@@ -348,7 +350,7 @@ func (r *Renderer) Render(kind, lang string, data Data) (Message, error) {
 			d = defaultValidity(kind)
 		}
 		if d > 0 {
-			v.ExpiresIn = formatDuration(lang, d)
+			v.ExpiresIn = geo.FormatDuration(d, lang)
 		}
 	}
 	if !v.Until.IsZero() {

@@ -126,6 +126,19 @@ func (s *Service) limits() Limits {
 	return l
 }
 
+// RetryAfter is how long after a refusal for too many attempts (ErrTooManyAttempts, or
+// ErrAttemptsCapped for the day's cap) the person may try again at the latest: the window
+// of the count that refused, for pages and Retry-After to state. Zero for any other error.
+func (s *Service) RetryAfter(err error) time.Duration {
+	switch {
+	case errors.Is(err, ErrAttemptsCapped):
+		return dayWindow
+	case errors.Is(err, ErrTooManyAttempts):
+		return s.limits().Window
+	}
+	return 0
+}
+
 // attemptKey and dayKey are the counters of a person's second-factor attempts.
 func attemptKey(userID string) string { return "mfa:" + userID }
 func dayKey(userID string) string     { return "mfa-day:" + userID }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -472,5 +473,28 @@ func TestTrustedBrowser(t *testing.T) {
 	f.now = f.now.Add(TrustedBrowserTTL)
 	if ok, _ := f.svc.BrowserTrusted(ctx, f.alice, token); ok {
 		t.Error("trust outlived TrustedBrowserTTL")
+	}
+}
+
+// TestRetryAfter: the wait a refusal states is the window of the count that refused: the
+// configured one for too many attempts, a day for the day's cap (the SMS reset page said
+// "15 minutes" for both).
+func TestRetryAfter(t *testing.T) {
+	s := &Service{Limits: Limits{MaxFailures: 3, Window: 7 * time.Minute}}
+	for _, c := range []struct {
+		err  error
+		want time.Duration
+	}{
+		{ErrTooManyAttempts, 7 * time.Minute},
+		{fmt.Errorf("verify: %w", ErrAttemptsCapped), 24 * time.Hour},
+		{ErrInvalidCode, 0},
+		{nil, 0},
+	} {
+		if got := s.RetryAfter(c.err); got != c.want {
+			t.Errorf("RetryAfter(%v) = %v, want %v", c.err, got, c.want)
+		}
+	}
+	if got := (&Service{}).RetryAfter(ErrTooManyAttempts); got != DefaultLimits().Window {
+		t.Errorf("default limits: RetryAfter = %v, want %v", got, DefaultLimits().Window)
 	}
 }

@@ -295,7 +295,7 @@ func TestMFAAttemptLimit(t *testing.T) {
 	}
 	// The sixth attempt is refused even with the right code.
 	p = b.mfaPost(p, "totp", good, false)
-	if p.status != http.StatusTooManyRequests || !strings.Contains(p.body, "Too many wrong codes") {
+	if p.status != http.StatusTooManyRequests || !strings.Contains(p.body, "Too many wrong codes. Try again in 15 minutes.") {
 		t.Fatalf("sixth attempt: %d\n%.800s", p.status, p.body)
 	}
 	// After the window the right code works.
