@@ -137,17 +137,26 @@ func (c *clock) add(d time.Duration) {
 	c.mu.Unlock()
 }
 
+// outbox queues in memory; fail makes the next SendIn calls fail, as a full disk would.
 type outbox struct {
-	mu   sync.Mutex
-	sent []mail.Message
+	mu     sync.Mutex
+	sent   []mail.Message
+	fail   int
+	nudged int
 }
 
-func (o *outbox) Send(_ context.Context, m mail.Message) error {
+func (o *outbox) SendIn(_ context.Context, _ storage.OutboxStore, m mail.Message) error {
 	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.fail > 0 {
+		o.fail--
+		return errors.New("outbox: disk full")
+	}
 	o.sent = append(o.sent, m)
-	o.mu.Unlock()
 	return nil
 }
+
+func (o *outbox) Nudge() { o.mu.Lock(); o.nudged++; o.mu.Unlock() }
 
 type echo struct{}
 
@@ -350,7 +359,8 @@ func TestRemindersOncePerKind(t *testing.T) {
 	step(6*24*time.Hour, 2)  // 1 day left
 	step(2*24*time.Hour, 3)  // expired
 	step(30*24*time.Hour, 3)
-	for i, want := range []string{"ends in 30 days", "ends in 7 days", "has expired"} {
+	// The time actually left (29 days at the first), not the reminder's name.
+	for i, want := range []string{"ends in 29 days", "ends in 7 days", "has expired"} {
 		m := f.mail.sent[i]
 		if m.To != "u1@example.com" || !strings.Contains(m.Subject, want) || !strings.Contains(m.Text, "https://shop.example/renew") {
 			t.Errorf("mail %d = %+v, want %q", i, m, want)
@@ -364,5 +374,33 @@ func TestRemindersOncePerKind(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(types, " "), EventExpired) || !strings.Contains(strings.Join(types, " "), EventAdded) {
 		t.Errorf("activity = %v", types)
+	}
+}
+
+// TestReminderQueueFailureIsRetried: a reminder whose mail could not be queued is sent by
+// the next run, once. Before, its "sent" mark committed on its own, the queueing failed
+// after it, and the reminder was lost for good.
+func TestReminderQueueFailureIsRetried(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	_, codes, err := f.svc.Issue(ctx, IssueRequest{ProductID: "antivirus", Seats: 1, Days: 20, Count: 1}, Meta{})
+	must(t, err)
+	_, err = f.svc.Redeem(ctx, "u1", codes[0].Code, Meta{})
+	must(t, err)
+	f.mail.fail = 1
+	if n, err := f.svc.SendReminders(ctx); err == nil || n != 0 {
+		t.Fatalf("queueing failed: %d sent, err %v; want 0 and the error", n, err)
+	}
+	for range 2 {
+		if _, err := f.svc.SendReminders(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(f.mail.sent) != 1 || !strings.Contains(f.mail.sent[0].Subject, "ends in 20 days") {
+		t.Fatalf("after the failure: %d mails %+v, want one saying 20 days", len(f.mail.sent), f.mail.sent)
+	}
+	if f.mail.nudged != 1 {
+		t.Errorf("the worker was nudged %d times, want once (after the commit that queued)", f.mail.nudged)
 	}
 }

@@ -12,10 +12,12 @@ import (
 	"github.com/myaccount/myaccount/storage"
 )
 
-// Sender delivers mail; the server gives the durable outbox, so a reminder survives a
-// restart and an SMTP outage.
+// Sender queues mail in the durable outbox (mail.Outbox), so a reminder survives a restart
+// and an SMTP outage: SendIn through the transaction that marks the reminder sent, Nudge
+// once that committed.
 type Sender interface {
-	Send(ctx context.Context, m mail.Message) error
+	SendIn(ctx context.Context, st storage.OutboxStore, m mail.Message) error
+	Nudge()
 }
 
 // Translator is the message catalog (i18n.Bundle).
@@ -38,11 +40,13 @@ type Reminders struct {
 const reminderBatch = 200
 
 // SendReminders queues every reminder due now and returns how many it queued. Each is
-// marked in the store before it is queued, in the UPDATE that claims it: of several
-// instances one sends it, and a run that crashes in between loses that mail rather than
-// sending it twice. Only the latest due reminder is sent: a licence extended or redeemed
-// with 5 days left gets the 7-day mail, not the 30-day one as well. The expiry reminder
-// also records the licence_expired activity.
+// marked sent by the UPDATE that claims it (of several instances one sends it) in one
+// transaction with its mail's queueing: a failure to queue it, or a crash, leaves it unsent
+// for the next run, and it is never queued twice. (Before, the mark committed on its own
+// and a failed queueing lost the reminder for good.) Only the latest due reminder is sent:
+// a licence extended or redeemed with 5 days left gets the 7-day mail, not the 30-day one
+// as well. The expiry reminder also records the licence_expired activity, in the same
+// transaction.
 func (s *Service) SendReminders(ctx context.Context) (int, error) {
 	if s.Reminders == nil {
 		return 0, nil
@@ -59,28 +63,41 @@ func (s *Service) SendReminders(ctx context.Context) (int, error) {
 		if kind == "" {
 			continue
 		}
-		ok, err := s.Store.MarkLicenceReminder(ctx, l.ID, kind, now)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		for _, k := range skip { // earlier ones that are no longer worth sending
-			if _, err := s.Store.MarkLicenceReminder(ctx, l.ID, k, now); err != nil {
-				errs = append(errs, err)
+		queued := false
+		err := s.Store.InTx(ctx, func(tx storage.Store) error {
+			queued = false // a retried transaction starts over
+			ok, err := tx.MarkLicenceReminder(ctx, l.ID, kind, now)
+			if err != nil {
+				return err
 			}
-		}
-		if !ok {
-			continue
-		}
-		if kind == storage.ReminderExpiry {
-			s.audit(ctx, &storage.AuditEvent{UserID: l.UserID, Type: EventExpired, Detail: l.ProductID, Target: "licence:" + l.ID})
-		}
-		if err := s.remind(ctx, l, kind); err != nil {
+			for _, k := range skip { // earlier ones that are no longer worth sending
+				if _, err := tx.MarkLicenceReminder(ctx, l.ID, k, now); err != nil {
+					return err
+				}
+			}
+			if !ok {
+				return nil // another run or instance has sent it
+			}
+			if kind == storage.ReminderExpiry {
+				if err := tx.AddAuditEvent(ctx, &storage.AuditEvent{UserID: l.UserID, Type: EventExpired,
+					Detail: l.ProductID, Target: "licence:" + l.ID, CreatedAt: now}); err != nil {
+					return fmt.Errorf("audit: %w", err)
+				}
+			}
+			queued, err = s.remind(ctx, tx, l, kind, now)
+			return err
+		})
+		if err != nil {
 			s.log().ErrorContext(ctx, "licence reminder", "licence", l.ID, "kind", kind, "err", err)
 			errs = append(errs, err)
 			continue
 		}
-		sent++
+		if queued {
+			sent++
+		}
+	}
+	if sent > 0 {
+		s.Reminders.Mail.Nudge()
 	}
 	return sent, errors.Join(errs...)
 }
@@ -112,25 +129,28 @@ func dueReminder(l *storage.Licence, now time.Time) (kind string, skip []string)
 	return kind, skip
 }
 
-func (s *Service) remind(ctx context.Context, l *storage.Licence, kind string) error {
-	u, err := s.Store.GetUser(ctx, l.UserID)
-	if err != nil {
-		return fmt.Errorf("owner: %w", err)
+// remind queues the reminder of kind for l through tx, and reports whether it did: a licence
+// whose owner is gone is told to nobody.
+func (s *Service) remind(ctx context.Context, tx storage.Store, l *storage.Licence, kind string, now time.Time) (bool, error) {
+	u, err := tx.GetUser(ctx, l.UserID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return false, nil
+	} else if err != nil {
+		return false, fmt.Errorf("owner: %w", err)
 	}
-	p, err := s.Store.GetProduct(ctx, l.ProductID)
+	p, err := tx.GetProduct(ctx, l.ProductID)
 	if err != nil {
-		return fmt.Errorf("product: %w", err)
+		return false, fmt.Errorf("product: %w", err)
 	}
 	lang := mail.MatchLanguage(u.Locale)
 	r := s.Reminders
 	end := geo.FormatDateIn(*l.ExpiresAt, u.DateFormat, u.ZoneInfo, lang)
 	var subject, lead string
 	switch kind {
-	case storage.Reminder30Days:
-		subject = r.Text.T(lang, "Your %s licence ends in 30 days", p.Name)
-		lead = r.Text.T(lang, "Your %s licence is valid until %s.", p.Name, end)
-	case storage.Reminder7Days:
-		subject = r.Text.T(lang, "Your %s licence ends in 7 days", p.Name)
+	case storage.Reminder30Days, storage.Reminder7Days:
+		// The time actually left: a licence issued or extended with 20 days left gets the
+		// "30 days" reminder, which must not say 30.
+		subject = r.Text.T(lang, "Your %s licence ends %s", p.Name, geo.RelativeTime(l.ExpiresAt.Sub(now), lang))
 		lead = r.Text.T(lang, "Your %s licence is valid until %s.", p.Name, end)
 	default:
 		subject = r.Text.T(lang, "Your %s licence has expired", p.Name)
@@ -144,6 +164,8 @@ func (s *Service) remind(ctx context.Context, l *storage.Licence, kind string) e
 	if r.AccountURL != "" {
 		b.WriteString(r.Text.T(lang, "See your licences and devices: %s", r.AccountURL) + "\n")
 	}
-	to := u.Email
-	return r.Mail.Send(ctx, mail.Message{To: to, Subject: subject, Text: b.String()})
+	if err := r.Mail.SendIn(ctx, tx, mail.Message{To: u.Email, Subject: subject, Text: b.String()}); err != nil {
+		return false, err
+	}
+	return true, nil
 }

@@ -340,7 +340,7 @@ func TestLicenceExpiryRemindersAndLimits(t *testing.T) {
 	}
 	remind("Ihre Antivirus-Lizenz endet in 30 Tagen") // 30 days left right after redemption
 	e.clock.Advance(24 * 24 * time.Hour)
-	remind("endet in 7 Tagen")
+	remind("endet in 6 Tagen") // the 7-day reminder, saying the time actually left
 	e.clock.Advance(6*24*time.Hour + time.Hour)
 	remind("ist abgelaufen")
 	if n := len(e.smtp.Messages()); n != 3 {
