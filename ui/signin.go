@@ -394,17 +394,22 @@ func (c *completion) store(ctx context.Context, tx interface {
 }
 
 // sendEmailCode mails a fresh sign-in code, at most a few per ten minutes (guard.EmailCode);
-// sent is false when the limit is reached. A storage failure is an error: the person must
-// not be told they asked too often when the database failed.
+// sent is false when the limit is reached. The count, the code and its mail are one
+// transaction (account.Service.SendSignInCodeWith). A storage failure is an error: the
+// person must not be told they asked too often, or that a code was sent, when the database
+// failed.
 func (h *Handler) sendEmailCode(r *http.Request, u *storage.User) (sent bool, err error) {
-	allowed, err := h.cfg.Guard.Allow(r.Context(), guard.EmailCode, u.ID)
-	if err != nil || !allowed {
-		return false, err
-	}
-	code, err := h.cfg.MFA.CreateEmailCode(r.Context(), u.ID)
+	code, _ := mfa.NewEmailCode(u.ID)
+	sent, err = h.cfg.Accounts.SendSignInCodeWith(r.Context(), u, code, h.meta(r, h.lang(r, u)),
+		func(ctx context.Context, tx storage.Store) (bool, error) {
+			g := &guard.Guard{Store: tx, Now: h.cfg.Guard.Now}
+			if ok, err := g.Allow(ctx, guard.EmailCode, u.ID); err != nil || !ok {
+				return false, err
+			}
+			return true, h.cfg.MFA.StoreEmailCode(ctx, tx, u.ID, code)
+		})
 	if err != nil {
-		return false, fmt.Errorf("create email code: %w", err)
+		return false, fmt.Errorf("send email code: %w", err)
 	}
-	h.cfg.Accounts.SendSignInCode(r.Context(), u, code, h.meta(r, h.lang(r, u)))
-	return true, nil
+	return sent, nil
 }

@@ -123,9 +123,59 @@ func truncate(s string, n int) string {
 	return s
 }
 
-// SendSignInCode mails a sign-in code (a second step from a new browser).
-func (s *Service) SendSignInCode(ctx context.Context, u *storage.User, code string, m Meta) {
-	s.notice(ctx, u, u.Email, m, mail.SignInCode, mail.Data{Email: u.Email, Code: code, IP: m.IP, UserAgent: m.UserAgent}, "")
+// SendSignInCodeWith mails code, a sign-in code (the second step from a new browser, or of
+// an account without a strong factor), in one transaction with store, which counts the send
+// against its limit and stores the code (mfa.Service.StoreEmailCode), and reports whether
+// store allowed it. The code, the mail's "This wasn't me" token and the queued mail commit
+// together: a failure leaves the person's previous code working and nothing counted, and
+// the caller hears of it. (Before, the code replaced the previous one, the mail was queued
+// apart, and a failure to queue it was only logged: the page said a code was sent, and the
+// one the person had no longer worked.) With a mailer that cannot queue in a transaction
+// (tests' fakes), the mail is sent once the rest committed.
+func (s *Service) SendSignInCodeWith(ctx context.Context, u *storage.User, code string, m Meta,
+	store func(context.Context, storage.Store) (bool, error)) (bool, error) {
+	var msg *mail.Message
+	var token *storage.OneTimeToken
+	if s.Mail != nil && s.Templates != nil {
+		row, link := s.notMeToken(u, "")
+		rendered, err := s.message(ctx, u.Email, userLang(u, m), mail.SignInCode,
+			mail.Data{Email: u.Email, Code: code, IP: m.IP, UserAgent: m.UserAgent, NotMeLink: link})
+		if err != nil {
+			return false, err // logged
+		}
+		msg, token = &rendered, row
+	}
+	q, queues := s.Mail.(TxMailer)
+	allowed := false
+	err := s.Store.InTx(ctx, func(tx storage.Store) error {
+		var err error
+		// A refusal is carried out in allowed, not as an error: the transaction commits the
+		// count, and an error from here would read as a failure of the store.
+		if allowed, err = store(ctx, tx); err != nil || !allowed || msg == nil {
+			return err
+		}
+		if err := tx.CreateOneTimeToken(ctx, token); err != nil {
+			return fmt.Errorf("sign-in code: not-me token: %w", err)
+		}
+		if queues {
+			if err := q.SendIn(ctx, tx, *msg); err != nil {
+				return fmt.Errorf("sign-in code: %w", err)
+			}
+		}
+		return nil
+	})
+	switch {
+	case err != nil:
+		return false, err
+	case !allowed || msg == nil:
+	case queues:
+		q.Nudge()
+	default:
+		if err := s.Mail.Send(ctx, *msg); err != nil {
+			return false, fmt.Errorf("send sign-in code: %w", err)
+		}
+	}
+	return allowed, nil
 }
 
 // NotifyFactorChange tells the owner that a second factor was added or removed.

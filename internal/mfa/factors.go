@@ -181,32 +181,22 @@ func (s *Service) UseRecoveryCode(ctx context.Context, userID, code string) (rem
 	return remaining, nil
 }
 
-// CreateEmailCode makes a new sign-in code for userID, valid for EmailCodeTTL, and returns it
-// for the caller to mail (never log it). Earlier codes of the person stop working, so only the
-// newest email is live. Limiting how often codes are mailed is the caller's job, as for any
-// mail.
-func (s *Service) CreateEmailCode(ctx context.Context, userID string) (string, error) {
-	if err := s.Store.DeleteOneTimeTokens(ctx, userID, storage.TokenEmailCode); err != nil {
-		return "", fmt.Errorf("mfa: void email codes: %w", err)
+// StoreEmailCode stores code, drawn by NewEmailCode, as userID's sign-in code through st (a
+// transaction's store, with the mail that carries it: account.Service.SendSignInCodeWith),
+// valid for EmailCodeTTL. Earlier codes of the person stop working, so only the newest email
+// is live; in the transaction, a failure leaves the earlier code working. Limiting how often
+// codes are mailed is the caller's job, as for any mail.
+func (s *Service) StoreEmailCode(ctx context.Context, st Store, userID, code string) error {
+	if err := st.DeleteOneTimeTokens(ctx, userID, storage.TokenEmailCode); err != nil {
+		return fmt.Errorf("mfa: void email codes: %w", err)
 	}
 	now := s.now()
-	var err error
-	for range 5 {
-		code, hash := NewEmailCode(userID)
-		t := &storage.OneTimeToken{Hash: hash, Purpose: storage.TokenEmailCode, UserID: userID,
-			CreatedAt: now, ExpiresAt: now.Add(EmailCodeTTL)}
-		err = s.Store.CreateOneTimeToken(ctx, t)
-		if errors.Is(err, storage.ErrConflict) {
-			// A concurrent request drew the same code for the same person (1 in 10^6):
-			// draw again.
-			continue
-		}
-		if err != nil {
-			break
-		}
-		return code, nil
+	t := &storage.OneTimeToken{Hash: EmailCodeHash(userID, code), Purpose: storage.TokenEmailCode, UserID: userID,
+		CreatedAt: now, ExpiresAt: now.Add(EmailCodeTTL)}
+	if err := st.CreateOneTimeToken(ctx, t); err != nil {
+		return fmt.Errorf("mfa: store email code: %w", err)
 	}
-	return "", fmt.Errorf("mfa: store email code: %w", err)
+	return nil
 }
 
 // VerifyEmailCode checks the person's live emailed code (CheckEmailCode) and spends it at

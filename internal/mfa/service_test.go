@@ -328,13 +328,23 @@ func TestRecoveryCodes(t *testing.T) {
 	}
 }
 
-func TestEmailCodes(t *testing.T) {
-	ctx := context.Background()
-	f := newFixture(t)
-	code, err := f.svc.CreateEmailCode(ctx, f.alice)
+// newEmailCode stores a fresh code for userID the way a sign-in does, in a transaction.
+func (f *fixture) newEmailCode(t *testing.T, userID string) string {
+	t.Helper()
+	code, _ := NewEmailCode(userID)
+	err := f.svc.Store.InTx(context.Background(), func(tx storage.Store) error {
+		return f.svc.StoreEmailCode(context.Background(), tx, userID, code)
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return code
+}
+
+func TestEmailCodes(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	code := f.newEmailCode(t, f.alice)
 	if err := f.svc.VerifyEmailCode(ctx, f.bob, code); !errors.Is(err, ErrInvalidCode) {
 		t.Errorf("another person's code: %v, want ErrInvalidCode", err)
 	}
@@ -345,14 +355,8 @@ func TestEmailCodes(t *testing.T) {
 		t.Errorf("used code: %v, want ErrInvalidCode", err)
 	}
 
-	first, err := f.svc.CreateEmailCode(ctx, f.alice)
-	if err != nil {
-		t.Fatal(err)
-	}
-	second, err := f.svc.CreateEmailCode(ctx, f.alice)
-	if err != nil {
-		t.Fatal(err)
-	}
+	first := f.newEmailCode(t, f.alice)
+	second := f.newEmailCode(t, f.alice)
 	if first != second {
 		if err := f.svc.VerifyEmailCode(ctx, f.alice, first); !errors.Is(err, ErrInvalidCode) {
 			t.Errorf("superseded code: %v, want ErrInvalidCode", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strconv"
 	"testing"
 
 	"github.com/myaccount/myaccount/internal/config"
@@ -146,4 +147,44 @@ func TestMFAFaultEmailCodeNotSpent(t *testing.T) {
 		got = mfaRetry(b, p, "email_code", code)
 		mustAt(t, got, "/account", "Your account")
 	}
+}
+
+// TestMFAFaultEmailCodeResendKeepsTheCode: "send a new code" whose mail cannot be queued (the
+// outbox write fails, or the new code's) answers 503, not "we sent a new code", and the
+// code the person already has still works; the failed sends count nothing against the
+// resend limit. Before, the new code voided the old one first and a failure to queue its
+// mail was only logged: the page said a new code was sent and the person held none that
+// worked.
+func TestMFAFaultEmailCodeResendKeepsTheCode(t *testing.T) {
+	var fs *faultstore.Store
+	e := newEnvWith(t, envOptions{smtp: mailtest.NewServer(t),
+		configure: func(c *config.Config) { c.MFA.EmailCodeForNewBrowsers = true },
+		wrapStore: func(s storage.Store) storage.Store { fs = faultstore.New(s); return fs }})
+	e.clock.Advance(0) // a still clock: the resend limit's window does not move
+	const email = "email.resend@example.com"
+	e.addUser(email)
+	b := e.browser()
+	p := e.passwordSignIn(b, email)
+	mustEmailCodeStep(t, p, email)
+	code := e.signInCode(email) // send 1 of the 3 guard.EmailCode allows in its window
+	// More failed resends than the limit has left: none may count, none may void the code.
+	for i, m := range []string{"EnqueueOutbox", "CreateOneTimeToken", "EnqueueOutbox"} {
+		fs.Add(faultstore.Rule{Method: m, Times: 1, Err: faultstore.ErrInjected})
+		got := b.emailResend(p)
+		fs.Clear()
+		mustUnavailable(t, "resend "+strconv.Itoa(i)+" ("+m+" fails)", got)
+	}
+	if n := e.mailCount(); n != 1 {
+		t.Errorf("%d mails, want the first code's only", n)
+	}
+	mustAt(t, b.mfaPost(p, "email_code", code, false), "/account", "Your account")
+
+	// Sends 2 and 3 (another new browser, then its resend) go out; the fourth is refused.
+	b2 := e.browser()
+	p = e.passwordSignIn(b2, email)
+	mustEmailCodeStep(t, p, email)
+	e.signInCode(email)
+	mustAt(t, b2.emailResend(p), "/mfa", "We sent a new code.")
+	e.signInCode(email)
+	mustAt(t, b2.emailResend(p), "/mfa", "Too many requests. Please try again later.")
 }
