@@ -107,7 +107,9 @@ func (s *Service) ChangePassword(ctx context.Context, u *storage.User, current, 
 	// The new password and the end of every session and grant are one transaction: apart, a
 	// failure between them left the new password with the old sessions live, and the retry
 	// of the 503 was told its current password was wrong.
+	// The notice and its activity event commit with them too (noticeIn).
 	now := s.now()
+	var told *SentLink
 	if err := s.Store.InTx(ctx, func(tx storage.Store) error {
 		if _, err := tx.UpdateUser(ctx, u.ID, func(x *storage.User) error {
 			x.PasswordHash, x.UpdatedAt = hash, now
@@ -115,13 +117,18 @@ func (s *Service) ChangePassword(ctx context.Context, u *storage.User, current, 
 		}); err != nil {
 			return err
 		}
-		return sessions.EndAll(ctx, tx, s.SignedOut, u.ID, now)
+		if err := sessions.EndAll(ctx, tx, s.SignedOut, u.ID, now); err != nil {
+			return err
+		}
+		var err error
+		told, err = s.noticeIn(ctx, tx, u, u.Email, m, "password_changed", mail.PasswordChanged,
+			mail.Data{Email: u.Email, IP: m.IP, UserAgent: m.UserAgent, Link: s.link("/forgot", nil)}, "")
+		return err
 	}); err != nil {
 		return fmt.Errorf("change password: %w", err)
 	}
 	sessions.Told(s.SignedOut)
-	s.audit(ctx, u.ID, "password_changed", m, "")
-	s.notice(ctx, u, u.Email, m, mail.PasswordChanged, mail.Data{Email: u.Email, IP: m.IP, UserAgent: m.UserAgent, Link: s.link("/forgot", nil)}, "")
+	_ = told.Committed(ctx) // logged; the change stands
 	return nil
 }
 
@@ -227,6 +234,7 @@ func (s *Service) ConfirmEmailChange(ctx context.Context, token string, m Meta) 
 		u   *storage.User
 		old string
 	)
+	var told *SentLink
 	err := s.Store.InTx(ctx, func(tx storage.Store) error {
 		now := s.now()
 		t, err := tx.ConsumeOneTimeToken(ctx, secret.HashToken(token), storage.TokenEmailChange, now)
@@ -244,14 +252,16 @@ func (s *Service) ConfirmEmailChange(ctx context.Context, token string, m Meta) 
 		if err != nil {
 			return fmt.Errorf("confirm email change: %w", err)
 		}
-		return nil
+		// The old address is told in the change's transaction (noticeIn); its "This wasn't
+		// me" link puts the old address back: it went there.
+		told, err = s.noticeIn(ctx, tx, u, old, m, "email_changed", mail.EmailChanged,
+			mail.Data{Email: old, NewEmail: u.Email, IP: m.IP, UserAgent: m.UserAgent}, old)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	s.audit(ctx, u.ID, "email_changed", m, "")
-	// Its "This wasn't me" link puts the old address back: it went there.
-	s.notice(ctx, u, old, m, mail.EmailChanged, mail.Data{Email: old, NewEmail: u.Email, IP: m.IP, UserAgent: m.UserAgent}, old)
+	_ = told.Committed(ctx) // logged; the change stands
 	return u, nil
 }
 

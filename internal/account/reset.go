@@ -132,6 +132,7 @@ func (s *Service) Reset(ctx context.Context, token, password string, m Meta) (*s
 		return nil, err
 	}
 	var u *storage.User
+	var told *SentLink
 	err = s.Store.InTx(ctx, func(tx storage.Store) error {
 		now := s.now()
 		t, err := tx.ConsumeOneTimeToken(ctx, secret.HashToken(token), storage.TokenReset, now)
@@ -160,13 +161,17 @@ func (s *Service) Reset(ctx context.Context, token, password string, m Meta) (*s
 		if err := tx.DeleteOneTimeTokens(ctx, u.ID, storage.TokenReset); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return fmt.Errorf("reset: void other links: %w", err)
 		}
-		return unlock(ctx, tx, u)
+		if err := unlock(ctx, tx, u); err != nil {
+			return err
+		}
+		told, err = s.noticeIn(ctx, tx, u, u.Email, m, "password_reset", mail.PasswordChanged,
+			mail.Data{Email: u.Email, IP: m.IP, UserAgent: m.UserAgent, Link: s.link("/forgot", nil)}, "")
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	sessions.Told(s.SignedOut)
-	s.audit(ctx, u.ID, "password_reset", m, "")
-	s.notice(ctx, u, u.Email, m, mail.PasswordChanged, mail.Data{Email: u.Email, IP: m.IP, UserAgent: m.UserAgent, Link: s.link("/forgot", nil)}, "")
+	_ = told.Committed(ctx) // logged; the reset stands
 	return u, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -56,6 +57,8 @@ var resetWrites = []struct {
 	{"UpdateUser", 0}, {"ListSessions", 0}, {"ListGrants", 0}, {"RevokeUserSessions", 0},
 	{"RevokeUserClientGrants", 0}, {"DeleteOneTimeTokens", 0},
 	{"ResetCounter", 0}, {"ResetCounter", 1}, // the failure count, the lock itself
+	// The owner's notice, its "This wasn't me" token and the activity event (noticeIn).
+	{"AddAuditEvent", 0}, {"CreateOneTimeToken", 0}, {"EnqueueOutbox", 0},
 }
 
 // TestResetLinkSurvivesOurFailure: when a store call fails after a reset link was used, the
@@ -144,7 +147,9 @@ func TestActivationLinkSurvivesOurFailure(t *testing.T) {
 }
 
 // TestEmailChangeLinkSurvivesOurFailure: a store failure after the email-change link was
-// used answers "try again", and the same link then changes the address.
+// used answers "try again", and the same link then changes the address. The old address's
+// notice, its "This wasn't me" token and the activity event are written with the change:
+// failing them fails it too, and the old address is told once.
 func TestEmailChangeLinkSurvivesOurFailure(t *testing.T) {
 	e, fs := faultMailEnv(t)
 	ctx := context.Background()
@@ -157,16 +162,32 @@ func TestEmailChangeLinkSurvivesOurFailure(t *testing.T) {
 	}
 	link := e.waitLink("ada.new@example.com", "/account/email/confirm?token=")
 
-	applied := injectOnce(t, fs, "UpdateUser", 0)
-	if p := b.confirmLink(link); !is503(p) {
-		t.Fatalf("confirmation with UpdateUser failing: %d %s, want 503:\n%.300s", p.status, p.url, p.body)
+	toldOld := func() int {
+		n := 0
+		for _, m := range e.smtp.Messages() {
+			if slices.Contains(m.To, "ada@example.com") && strings.Contains(m.Text, "ada.new@example.com") {
+				n++
+			}
+		}
+		return n
 	}
-	applied()
+	before := toldOld()
+	for _, method := range []string{"UpdateUser", "AddAuditEvent", "CreateOneTimeToken", "EnqueueOutbox"} {
+		applied := injectOnce(t, fs, method, 0)
+		if p := b.confirmLink(link); !is503(p) {
+			t.Fatalf("confirmation with %s failing: %d %s, want 503:\n%.300s", method, p.status, p.url, p.body)
+		}
+		applied()
+	}
 	if p := b.confirmLink(link); p.url.RequestURI() != "/account?done=email-changed" {
 		t.Fatalf("the same link after the failure: %d %s, want the address changed:\n%.300s", p.status, p.url, p.body)
 	}
 	if _, err := e.store.GetUserByEmail(ctx, "ada.new@example.com"); err != nil {
 		t.Errorf("the address did not change: %v", err)
+	}
+	e.smtp.WaitFor(t, "ada@example.com", mailWait)
+	if n := toldOld() - before; n != 1 {
+		t.Errorf("the old address was told %d times, want once", n)
 	}
 }
 

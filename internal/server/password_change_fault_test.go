@@ -16,7 +16,9 @@ import (
 // retry was told its current password was wrong.
 func TestPasswordChangeFailureIsRetryable(t *testing.T) {
 	t.Parallel()
-	for _, m := range []string{"UpdateUser", "ListSessions", "ListGrants", "RevokeUserSessions", "RevokeUserClientGrants"} {
+	// The notice, its token and the activity event commit with the change (noticeIn).
+	for _, m := range []string{"UpdateUser", "ListSessions", "ListGrants", "RevokeUserSessions", "RevokeUserClientGrants",
+		"AddAuditEvent", "CreateOneTimeToken", "EnqueueOutbox"} {
 		t.Run(m, func(t *testing.T) {
 			t.Parallel()
 			e, fs := faultEnv(t, nil)
