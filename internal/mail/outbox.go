@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"regexp"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -405,6 +406,10 @@ func (o *Outbox) attempt(ctx, bctx context.Context, it *storage.OutboxItem) stor
 	}
 	log := o.cfg.Logger.With("id", it.ID, "kind", it.Kind, "attempt", it.Attempts)
 	now := o.cfg.Now().UTC()
+	var why string // the error as the row keeps and the log says it
+	if err != nil {
+		why = errText(err)
+	}
 	switch {
 	case errors.Is(err, errQueuedBefore):
 		log.InfoContext(ctx, "mail outbox: task done by an earlier attempt")
@@ -415,14 +420,14 @@ func (o *Outbox) attempt(ctx, bctx context.Context, it *storage.OutboxItem) stor
 		// Shutting down: try again soon, elsewhere or after the restart.
 		return storage.OutboxOutcome{ID: it.ID, Status: storage.OutboxPending, LastError: interrupted, At: now, Untried: untried}
 	case errors.Is(err, ErrUndeliverable) || errors.Is(err, errAbandoned) || it.Attempts >= o.cfg.MaxAttempts:
-		log.ErrorContext(ctx, "mail outbox: giving up", "err", err)
+		log.ErrorContext(ctx, "mail outbox: giving up", "err", why)
 		o.failed(it.Kind, "given_up")
-		return storage.OutboxOutcome{ID: it.ID, Status: storage.OutboxFailed, LastError: errText(err), At: now}
+		return storage.OutboxOutcome{ID: it.ID, Status: storage.OutboxFailed, LastError: why, At: now}
 	}
 	o.failed(it.Kind, "retry")
 	next := now.Add(o.backoff(it.Attempts))
-	log.WarnContext(ctx, "mail outbox: attempt failed; will retry", "err", err, "next", next)
-	return storage.OutboxOutcome{ID: it.ID, Status: storage.OutboxPending, LastError: errText(err), At: next}
+	log.WarnContext(ctx, "mail outbox: attempt failed; will retry", "err", why, "next", next)
+	return storage.OutboxOutcome{ID: it.ID, Status: storage.OutboxPending, LastError: why, At: next}
 }
 
 // record writes a batch's outcomes in one transaction or, if that fails, one by one. They
@@ -577,11 +582,24 @@ func (o *Outbox) open(id string, payload []byte) ([]byte, error) {
 	return o.cfg.Sealer.Open("outbox:"+id, payload)
 }
 
-// errText is what the row keeps of an error: enough to diagnose, bounded.
+// errText is what the row keeps, and the log says, of a failed attempt's error: enough to
+// diagnose, bounded, and naming no email address. The sender names the recipient, and
+// relays echo it in their refusals ("550 5.1.1 <ada@example.com>: Recipient address
+// rejected"); the row outlives the payload it was dropped with, and logs go further still.
 func errText(err error) string {
-	s := err.Error()
+	s := addressLike.ReplaceAllStringFunc(err.Error(), func(a string) string {
+		if a == "@" {
+			return a
+		}
+		return "[address]"
+	})
 	if len(s) > 500 {
 		s = s[:500]
 	}
 	return s
 }
+
+// addressLike matches what may be an email address in an error's text: the characters
+// around an @ up to a space, bracket, quote or separator. It takes more than addresses (a
+// Message-ID's "id@host"), which costs a diagnosis nothing.
+var addressLike = regexp.MustCompile(`[^\s<>()\[\]{}"'\\,;:]*@[^\s<>()\[\]{}"'\\,;:]*`)

@@ -215,6 +215,39 @@ func TestOutboxGivesUpAfterMaxAttempts(t *testing.T) {
 	}
 }
 
+// TestOutboxDeliveryErrorsNameNoAddress: relays echo the recipient in their refusals ("550
+// 5.1.1 <bob@example.com>: Recipient address rejected"), and the sender names it too; what
+// the row keeps as its last error and what the log says of a failed attempt name no address,
+// retried or given up, and still say what failed.
+func TestOutboxDeliveryErrorsNameNoAddress(t *testing.T) {
+	srv := mailtest.NewServer(t)
+	srv.RefuseRecipients(true)
+	st := &recordingStore{Store: openDB(t, filepath.Join(t.TempDir(), "db.sqlite"))}
+	var logs syncbuf.Buffer
+	o := newOutbox(t, st, smtpSender(t, srv), "a", func(c *mail.OutboxConfig) {
+		c.MaxAttempts = 2
+		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	run(t, o)
+	if err := o.Send(t.Context(), mail.Message{To: "bob.private@example.com", Subject: "Hello", Text: "hi"}); err != nil {
+		t.Fatal(err)
+	}
+	it := waitStatus(t, st, st.last(), storage.OutboxFailed)
+	if strings.Contains(it.LastError, "bob.private") || strings.Contains(it.LastError, "@example.com") {
+		t.Errorf("the row's last error names the address: %q", it.LastError)
+	}
+	if !strings.Contains(it.LastError, "550") {
+		t.Errorf("the row's last error no longer says what failed: %q", it.LastError)
+	}
+	out := logs.String()
+	if !strings.Contains(out, "will retry") || !strings.Contains(out, "giving up") {
+		t.Fatalf("the attempts were not logged:\n%s", out)
+	}
+	if strings.Contains(out, "bob.private") || strings.Contains(out, "@example.com") {
+		t.Errorf("the log names the address:\n%s", out)
+	}
+}
+
 func TestOutboxSurvivesRestartAndACrashedClaimer(t *testing.T) {
 	srv := mailtest.NewServer(t)
 	path := filepath.Join(t.TempDir(), "db.sqlite")

@@ -82,6 +82,16 @@ type Server struct {
 	closed  bool              // stops logging to t once the test is over
 	refuse  bool              // answer MAIL FROM with a temporary failure (see Refuse)
 	refused int               // transactions refused so far
+	unknown bool              // answer RCPT TO with "no such user" (see RefuseRecipients)
+}
+
+// RefuseRecipients makes the server answer every RCPT TO with a permanent "550 5.1.1
+// <address>: Recipient address rejected: User unknown" (on), echoing the address as real
+// relays do, or accept recipients again (off).
+func (s *Server) RefuseRecipients(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.unknown = on
 }
 
 // Refuse makes the server answer every MAIL FROM with "451 try again later" (on) or accept
@@ -255,6 +265,13 @@ func (se *session) Mail(from string, _ *smtp.MailOptions) error {
 }
 
 func (se *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	se.srv.mu.Lock()
+	unknown := se.srv.unknown
+	se.srv.mu.Unlock()
+	if unknown {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1},
+			Message: "<" + to + ">: Recipient address rejected: User unknown in local recipient table"}
+	}
 	se.to = append(se.to, to)
 	return nil
 }
