@@ -26,6 +26,10 @@ type Message struct {
 	Subject string
 	Text    string
 	HTML    string
+	// Kind is the kind the message was rendered as (Activation, PasswordReset, …; "" for
+	// one not rendered by a Renderer). It is not sent: it names what was lost when the
+	// outbox gives the message up (see GivenUpFunc).
+	Kind string
 }
 
 // Sender delivers a message. Implementations must honour ctx: a request that is cancelled

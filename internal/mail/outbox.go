@@ -110,11 +110,29 @@ type OutboxConfig struct {
 // Run is the worker that delivers: on every instance, any number of them, each item claimed
 // by one worker at a time (see storage.OutboxStore).
 type Outbox struct {
-	cfg   OutboxConfig
-	wake  chan struct{}
+	cfg  OutboxConfig
+	wake chan struct{}
+	// mu guards tasks, claim and lost.
 	mu    sync.RWMutex
 	tasks map[string]Task
 	claim []string // the kinds ClaimOutbox asks for: messages and tasks' kinds, sorted
+	lost  GivenUpFunc
+}
+
+// GivenUpFunc is told of each item the worker gives up, with its kind and its payload opened
+// (an item whose payload cannot be opened is not told of), before the payload is dropped
+// with the item's last error: what was lost, and whose, can then be recorded for support
+// without keeping the payload or any link or code it carries (account.Service.GivenUp
+// writes the account's activity event). It must neither keep nor log the payload. Its ctx
+// is that of a task run of the item (WriteID): an item given up again (its record lost) is
+// told again, and what it writes under WriteID's ids is written once.
+type GivenUpFunc func(ctx context.Context, kind string, payload []byte)
+
+// OnGivenUp sets the function told of given-up items (nil: none).
+func (o *Outbox) OnGivenUp(fn GivenUpFunc) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.lost = fn
 }
 
 var _ Sender = (*Outbox)(nil)
@@ -422,12 +440,37 @@ func (o *Outbox) attempt(ctx, bctx context.Context, it *storage.OutboxItem) stor
 	case errors.Is(err, ErrUndeliverable) || errors.Is(err, errAbandoned) || it.Attempts >= o.cfg.MaxAttempts:
 		log.ErrorContext(ctx, "mail outbox: giving up", "err", why)
 		o.failed(it.Kind, "given_up")
+		o.givenUp(ctx, it)
 		return storage.OutboxOutcome{ID: it.ID, Status: storage.OutboxFailed, LastError: why, At: now}
 	}
 	o.failed(it.Kind, "retry")
 	next := now.Add(o.backoff(it.Attempts))
 	log.WarnContext(ctx, "mail outbox: attempt failed; will retry", "err", why, "next", next)
 	return storage.OutboxOutcome{ID: it.ID, Status: storage.OutboxPending, LastError: why, At: next}
+}
+
+// givenUp tells the GivenUpFunc, if any, of it, given up, within its own storeTimeout (even
+// on shutdown). A panic in it is logged: the outcome is recorded all the same.
+func (o *Outbox) givenUp(ctx context.Context, it *storage.OutboxItem) {
+	o.mu.RLock()
+	fn := o.lost
+	o.mu.RUnlock()
+	if fn == nil {
+		return
+	}
+	payload, err := o.open(it.ID, it.Payload)
+	if err != nil {
+		return
+	}
+	gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
+	defer func() {
+		if v := recover(); v != nil {
+			o.cfg.Logger.ErrorContext(ctx, "mail outbox: telling of a given-up item panicked", "id", it.ID, "kind", it.Kind,
+				"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		}
+	}()
+	fn(context.WithValue(gctx, taskRunKey{}, &taskRun{id: it.ID}), it.Kind, payload)
 }
 
 // record writes a batch's outcomes in one transaction or, if that fails, one by one. They

@@ -3,6 +3,7 @@ package mail_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -245,6 +246,44 @@ func TestOutboxDeliveryErrorsNameNoAddress(t *testing.T) {
 	}
 	if strings.Contains(out, "bob.private") || strings.Contains(out, "@example.com") {
 		t.Errorf("the log names the address:\n%s", out)
+	}
+}
+
+// TestOutboxTellsOfGivenUpItems: a message given up (here a relay refusing its recipient) is
+// told to the GivenUpFunc with its payload, whose address and kind name whose mail was lost,
+// before the payload is dropped; a message delivered is not.
+func TestOutboxTellsOfGivenUpItems(t *testing.T) {
+	srv := mailtest.NewServer(t)
+	st := &recordingStore{Store: openDB(t, filepath.Join(t.TempDir(), "db.sqlite"))}
+	o := newOutbox(t, st, smtpSender(t, srv), "a", func(c *mail.OutboxConfig) { c.MaxAttempts = 1 })
+	told := make(chan mail.Message, 2)
+	o.OnGivenUp(func(ctx context.Context, kind string, payload []byte) {
+		var m mail.Message
+		if err := json.Unmarshal(payload, &m); err != nil || kind != storage.OutboxMessage {
+			t.Errorf("told of a %s item with %q (%v)", kind, payload, err)
+		}
+		told <- m
+	})
+	run(t, o)
+	if err := o.Send(t.Context(), mail.Message{To: "ada@example.com", Subject: "Hello", Text: "hi", Kind: mail.PasswordReset}); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, st, st.last(), storage.OutboxSent)
+	srv.RefuseRecipients(true)
+	if err := o.Send(t.Context(), mail.Message{To: "bob@example.com", Subject: "Hello", Text: "hi", Kind: mail.Activation}); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, st, st.last(), storage.OutboxFailed)
+	select {
+	case m := <-told:
+		if m.To != "bob@example.com" || m.Kind != mail.Activation {
+			t.Errorf("told of %q (%s), want bob@example.com's %s", m.To, m.Kind, mail.Activation)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("not told of the given-up message")
+	}
+	if len(told) != 0 {
+		t.Errorf("told of %d more items, want none: the delivered one was told", len(told))
 	}
 }
 

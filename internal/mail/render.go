@@ -382,7 +382,7 @@ func (r *Renderer) Render(kind, lang string, data Data) (Message, error) {
 	if err := kt.html.Execute(buf, v); err != nil {
 		return Message{}, fmt.Errorf("mail: %s HTML (%s): %w", kind, lang, err)
 	}
-	return Message{Subject: v.Subject, Text: text, HTML: buf.String()}, nil
+	return Message{Kind: kind, Subject: v.Subject, Text: text, HTML: buf.String()}, nil
 }
 
 // buffer is an empty buffer from the pool: a message's HTML is about 4 kB, and growing a
