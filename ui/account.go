@@ -71,6 +71,7 @@ var eventText = map[string]string{
 	"activated":                  i18n.N("Account activated"),
 	"profile_updated":            i18n.N("Profile updated"),
 	"registration_attempt":       i18n.N("Someone tried to register with your email"),
+	account.MailLostEvent:        i18n.N("An email to you could not be delivered"),
 	"device_signed_out":          i18n.N("Device signed out"),
 	"mfa_added":                  i18n.N("Second factor added"),
 	"mfa_removed":                i18n.N("Second factor removed"),

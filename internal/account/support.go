@@ -1,7 +1,9 @@
 package account
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -49,4 +51,57 @@ func (s *Service) LockoutOf(ctx context.Context, u *storage.User) (LockoutState,
 func (s *Service) NotifyFactorsRemoved(ctx context.Context, u *storage.User, factor string, m Meta) {
 	s.notice(ctx, u, u.Email, m, mail.MFAChanged, mail.Data{Email: u.Email, Factor: factor, FactorRemoved: true,
 		Link: s.link("/account/security", nil), IP: m.IP, UserAgent: m.UserAgent}, "")
+}
+
+// MailLostEvent is the activity event of mail to an account that the outbox gave up (see
+// GivenUp); its detail is the kind of mail, or of the task that was to send it.
+const MailLostEvent = "mail_lost"
+
+// GivenUp is the outbox's mail.GivenUpFunc: when an item is given up, its payload dropped,
+// the account it was for gets a MailLostEvent naming the kind of mail or task, so that
+// support, asked "my link never came", can tell whose mail was lost and act (issue another
+// link). The event carries no link or code. An item for an address without an account
+// writes nothing, here or anywhere: nothing may tell that the address is unregistered. It
+// handles messages (their address) and this service's link tasks (their address or
+// account); a wrong password's bookkeeping lost is no mail the person waits for, and other
+// kinds are their services'. Failures are logged: the item is given up all the same.
+func (s *Service) GivenUp(ctx context.Context, kind string, payload []byte) {
+	var p struct {
+		To, Email, UserID string // a message's, a task's
+		Kind              string // a message's
+	}
+	detail := kind
+	switch kind {
+	case storage.OutboxMessage, RegisterTask, ActivationRequestTask, ResetRequestTask, EmailChangeTask:
+	default:
+		return
+	}
+	if err := json.Unmarshal(payload, &p); err != nil {
+		return // undecodable: nothing tells whose it was
+	}
+	if kind == storage.OutboxMessage {
+		p.Email, detail = p.To, cmp.Or(p.Kind, kind)
+	}
+	var (
+		u   *storage.User
+		err error
+	)
+	switch {
+	case p.UserID != "":
+		u, err = s.Store.GetUser(ctx, p.UserID)
+	case p.Email != "":
+		u, err = s.Store.GetUserByEmail(ctx, NormalizeEmail(p.Email))
+	default:
+		return
+	}
+	if errors.Is(err, storage.ErrNotFound) {
+		return
+	}
+	if err != nil {
+		s.log().ErrorContext(ctx, "given-up mail: look up its account", "kind", kind, "err", err)
+		return
+	}
+	if err := s.Store.AddAuditEvent(ctx, s.auditEvent(ctx, u.ID, MailLostEvent, Meta{}, detail)); err != nil {
+		s.log().ErrorContext(ctx, "given-up mail: record it", "kind", kind, "user_id", u.ID, "err", err)
+	}
 }

@@ -695,6 +695,75 @@ func TestTaskForAGoneAccountSendsNothing(t *testing.T) {
 	}
 }
 
+// spendAttempts spends attempts 2 to 9 of the item id of kind, which failed its first and
+// waits for its retry, as by workers that failed them (each claim counts one): its tenth,
+// due now, is the worker's, and its last.
+func (e *testEnv) spendAttempts(t *testing.T, kind, id string) {
+	t.Helper()
+	ctx := context.Background()
+	for range 8 {
+		claimed, err := e.store.ClaimOutbox(ctx, "test-spend", []string{kind}, 10, time.Minute, time.Now().Add(time.Minute))
+		if err != nil || len(claimed) != 1 || claimed[0].ID != id {
+			t.Fatalf("claim: %v %v", claimed, err)
+		}
+		if _, err := e.store.RecordOutbox(ctx, "test-spend", []storage.OutboxOutcome{{ID: id, Status: storage.OutboxPending,
+			LastError: claimed[0].LastError, At: time.Now().UTC()}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestGivenUpLinkNamedOnItsAccount: a reset request given up drops its payload, and with it
+// whose link was lost. Its account's activity gets a mail_lost event naming the kind of work
+// (and no link), so that support can act; for an address without an account nothing is
+// written anywhere, as nothing may tell that it has none.
+func TestGivenUpLinkNamedOnItsAccount(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name       string
+		registered bool
+	}{{"registered address", true}, {"unknown address", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e, fs := faultMailEnv(t)
+			ctx := context.Background()
+			u := e.addUser("ada@example.com")
+			email := "nobody@example.com"
+			if tc.registered {
+				email = u.Email
+			}
+			// The worker's look-up fails the first attempt and the tenth, the last.
+			r := fs.Add(faultstore.Rule{Method: "GetUserByEmail", Times: 2, Err: faultstore.ErrInjected})
+			b := e.browser()
+			f := b.get(e.issuer + "/forgot").formValues()
+			f.Set("email", email)
+			if p := b.post(e.issuer+"/forgot", f); p.status != http.StatusOK {
+				t.Fatalf("forgot: %d", p.status)
+			}
+			waitApplied(t, fs, r)
+			items := e.retryNow(t, account.ResetRequestTask)
+			if len(items) != 1 {
+				t.Fatalf("%d reset requests wait for a retry, want 1", len(items))
+			}
+			e.spendAttempts(t, account.ResetRequestTask, items[0].ID)
+			e.waitDone(t, items[0].ID, storage.OutboxFailed)
+			lost, err := e.store.QueryAuditEvents(ctx, storage.AuditQuery{Type: account.MailLostEvent, Limit: 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.registered {
+				if len(lost) != 0 {
+					t.Errorf("%d %s events for an address without an account, want none: %+v", len(lost), account.MailLostEvent, lost[0])
+				}
+				return
+			}
+			if len(lost) != 1 || lost[0].UserID != u.ID || lost[0].Detail != account.ResetRequestTask {
+				t.Fatalf("%s events: %+v, want one on %s naming %s", account.MailLostEvent, lost, u.ID, account.ResetRequestTask)
+			}
+		})
+	}
+}
+
 // TestGivenUpTaskIsVisible: the page said "we sent you a link"; when the worker gives the
 // task up at its tenth failed attempt, an operator can see it: logged at ERROR with the
 // task's kind and attempt (and not the address it was for), and counted in
@@ -707,7 +776,6 @@ func TestGivenUpTaskIsVisible(t *testing.T) {
 		fs = faultstore.New(s)
 		return fs
 	}})
-	ctx := context.Background()
 	e.addUser("ada@example.com")
 	r := fs.Add(faultstore.Rule{Method: "GetUserByEmail", Err: faultstore.ErrInjected}) // the worker's look-up, always
 	b := e.browser()
@@ -721,19 +789,8 @@ func TestGivenUpTaskIsVisible(t *testing.T) {
 	if len(items) != 1 {
 		t.Fatalf("%d reset requests wait for a retry, want 1", len(items))
 	}
-	// Attempts 2 to 9 spent as by workers that failed them (each claim counts one), the
-	// tenth due now: the worker's.
 	id := items[0].ID
-	for range 8 {
-		claimed, err := e.store.ClaimOutbox(ctx, "test-spend", []string{account.ResetRequestTask}, 10, time.Minute, time.Now().Add(time.Minute))
-		if err != nil || len(claimed) != 1 || claimed[0].ID != id {
-			t.Fatalf("claim: %v %v", claimed, err)
-		}
-		if _, err := e.store.RecordOutbox(ctx, "test-spend", []storage.OutboxOutcome{{ID: id, Status: storage.OutboxPending,
-			LastError: claimed[0].LastError, At: time.Now().UTC()}}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	e.spendAttempts(t, account.ResetRequestTask, id)
 	it := e.waitDone(t, id, storage.OutboxFailed)
 	if it.Attempts != 10 {
 		t.Errorf("given up after %d attempts, want 10", it.Attempts)

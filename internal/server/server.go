@@ -273,6 +273,8 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 	outbox.Handle(account.ActivationRequestTask, traceTask(tp, account.ActivationRequestTask, accounts.RunActivationRequest))
 	outbox.Handle(account.EmailChangeTask, traceTask(tp, account.EmailChangeTask, accounts.RunEmailChange))
 	outbox.Handle(account.FailureTask, traceTask(tp, account.FailureTask, accounts.RunFailure))
+	// A given-up link or notice is named on its account, for support (the payload goes).
+	outbox.OnGivenUp(accounts.GivenUp)
 	// Every consumer but the key manager and the sealers gets its own derived key.
 	subkeys, err := subkey.New(mk)
 	if err != nil {
