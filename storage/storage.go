@@ -459,6 +459,10 @@ type CounterStore interface {
 
 // AuditStore keeps the security activity log.
 type AuditStore interface {
+	// AddAuditEvent records e. An event whose ID is stored already is not written again,
+	// and that is no error (nor, in a transaction, a failed statement): an outbox task run
+	// again after an attempt whose outcome was lost writes its events under the ids of its
+	// first run (mail.WriteID), once.
 	AddAuditEvent(ctx context.Context, e *AuditEvent) error
 	// ListAuditEvents returns the user's newest events first.
 	ListAuditEvents(ctx context.Context, userID string, limit int) ([]*AuditEvent, error)

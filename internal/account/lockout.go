@@ -9,7 +9,6 @@ import (
 
 	"github.com/myaccount/myaccount/internal/addrkey"
 	"github.com/myaccount/myaccount/internal/mail"
-	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/storage"
 )
 
@@ -351,7 +350,9 @@ func (s *Service) recordFailure(ctx context.Context, rec failureRecord, u *stora
 }
 
 // RunFailure is the outbox worker's half of recordFailure. An error (the look-up, the
-// writes) makes the worker retry it; it wrote nothing then (see writeFailure).
+// writes) makes the worker retry it; what an earlier run wrote (an answer lost after its
+// commit) is not written again: the events' ids are the task's own (auditEvent), and the
+// notice's (see mail.Task).
 func (s *Service) RunFailure(ctx context.Context, payload []byte) error {
 	rec, err := decode[failureRecord](FailureTask, payload)
 	if err != nil {
@@ -382,7 +383,7 @@ func (s *Service) writeFailure(ctx context.Context, rec failureRecord, u *storag
 		}
 	}
 	m := rec.Meta
-	failure := s.auditEventAt(u.ID, rec.Event, m, "", rec.At)
+	failure := s.auditEventAt(ctx, u.ID, rec.Event, m, "", rec.At)
 	if rec.Until.IsZero() {
 		if err := s.Store.AddAuditEvent(ctx, failure); err != nil {
 			return fmt.Errorf("audit %s: %w", rec.Event, err)
@@ -391,12 +392,12 @@ func (s *Service) writeFailure(ctx context.Context, rec failureRecord, u *storag
 	}
 	if rec.Device {
 		// Only this browser is locked; the account and its other browsers are not.
-		locked := s.auditEventAt(u.ID, "locked_out", m, "device until "+rec.Until.UTC().Format(time.RFC3339), rec.At)
+		locked := s.auditEventAt(ctx, u.ID, "locked_out", m, "device until "+rec.Until.UTC().Format(time.RFC3339), rec.At)
 		return s.Store.InTx(ctx, func(tx storage.Store) error {
 			return addEvents(ctx, tx, failure, locked)
 		})
 	}
-	locked := s.auditEventAt(u.ID, "locked_out", m, rec.Until.UTC().Format(time.RFC3339), rec.At)
+	locked := s.auditEventAt(ctx, u.ID, "locked_out", m, rec.Until.UTC().Format(time.RFC3339), rec.At)
 	data := mail.Data{
 		Email: u.Email, Until: rec.Until, TimeZone: u.ZoneInfo, DateFormat: u.DateFormat,
 		Link: s.link("/forgot", nil), IP: m.IP, UserAgent: m.UserAgent,
@@ -484,5 +485,3 @@ func (s *Service) log() *slog.Logger {
 	}
 	return slog.Default()
 }
-
-func newID() string { return secret.NewID() }

@@ -88,25 +88,29 @@ func (s *Service) audit(ctx context.Context, userID, typ string, m Meta, detail 
 	if userID == "" {
 		return
 	}
-	if err := s.Store.AddAuditEvent(ctx, s.auditEvent(userID, typ, m, detail)); err != nil {
+	if err := s.Store.AddAuditEvent(ctx, s.auditEvent(ctx, userID, typ, m, detail)); err != nil {
 		s.log().WarnContext(ctx, "audit event", "type", typ, "err", err)
 	}
 }
 
 // auditEventAt is auditEvent of an event that happened at (zero: now): the queued
 // bookkeeping of a wrong password runs later.
-func (s *Service) auditEventAt(userID, typ string, m Meta, detail string, at time.Time) *storage.AuditEvent {
-	e := s.auditEvent(userID, typ, m, detail)
+func (s *Service) auditEventAt(ctx context.Context, userID, typ string, m Meta, detail string, at time.Time) *storage.AuditEvent {
+	e := s.auditEvent(ctx, userID, typ, m, detail)
 	if !at.IsZero() {
 		e.CreatedAt = at.UTC()
 	}
 	return e
 }
 
-// auditEvent is the activity-log row of one event.
-func (s *Service) auditEvent(userID, typ string, m Meta, detail string) *storage.AuditEvent {
+// auditEvent is the activity-log row of one event. Written by an outbox task, its id is the
+// task's own for the account and type (mail.WriteID), which the store takes once: a task run
+// again after an attempt whose outcome was lost (a wrong password's bookkeeping, a
+// registration) writes its events once, though nothing it queued tells the re-run that the
+// earlier one wrote them.
+func (s *Service) auditEvent(ctx context.Context, userID, typ string, m Meta, detail string) *storage.AuditEvent {
 	return &storage.AuditEvent{
-		ID: newID(), UserID: userID, Type: typ, IP: m.IP, UserAgent: truncate(m.UserAgent, 256),
+		ID: mail.WriteID(ctx, "audit "+userID+" "+typ), UserID: userID, Type: typ, IP: m.IP, UserAgent: truncate(m.UserAgent, 256),
 		ClientID: m.ClientID, Detail: detail, CreatedAt: s.now(),
 	}
 }

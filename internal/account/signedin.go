@@ -78,7 +78,7 @@ func (s *Service) SignInRecords(ctx context.Context, in SignedIn) *SignInRecords
 	r := &SignInRecords{s: s}
 	u, m := in.User, in.Meta
 	if in.Login {
-		r.event = s.auditEvent(u.ID, "login", m, strings.Join(in.AMR, " "))
+		r.event = s.auditEvent(ctx, u.ID, "login", m, strings.Join(in.AMR, " "))
 	}
 	if !in.NewBrowser || s.Mail == nil || s.Templates == nil {
 		return r

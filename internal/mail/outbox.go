@@ -275,6 +275,19 @@ func itemID(ctx context.Context) (id string, ofTask bool) {
 	return secret.DerivedID(fmt.Sprintf("outbox task %s item %d", r.id, r.n.Add(1))), true
 }
 
+// WriteID is the id of the write named what of the task run ctx carries: derived from the
+// task's item and what, the same on every run of the task. A store that takes a row with an
+// id once (the audit log) then takes a re-run's write as done already, where nothing queued
+// tells the re-run that its earlier run wrote it (see Task). Outside a task's run it is a
+// new random id.
+func WriteID(ctx context.Context, what string) string {
+	r, ok := ctx.Value(taskRunKey{}).(*taskRun)
+	if !ok {
+		return secret.NewID()
+	}
+	return secret.DerivedID(fmt.Sprintf("outbox task %s write %s", r.id, what))
+}
+
 // Nudge wakes the worker (if it is idle) to look for due items now.
 func (o *Outbox) Nudge() {
 	select {

@@ -567,6 +567,40 @@ func TestLockNoticeRetriedOnce(t *testing.T) {
 	}
 }
 
+// TestWrongPasswordRecordedOnce: a wrong password (one that does not lock) leaves one
+// login_failed row, written by the worker (account.FailureTask). When that write's answer
+// is lost (the row committed, the worker told it failed; a lost record of the task's success
+// meets the same), the task runs again, and nothing it queued tells it that the row is
+// there: the row's id is the task's own, which the store takes once.
+func TestWrongPasswordRecordedOnce(t *testing.T) {
+	t.Parallel()
+	e, fs := faultMailEnv(t)
+	ctx := context.Background()
+	u := e.addUser("ada@example.com")
+	r := fs.Add(faultstore.Rule{Method: "AddAuditEvent", Times: 1, Err: faultstore.ErrInjected, AfterCall: true})
+	b := e.browser()
+	b.submitLogin(b.get(e.issuer+"/login"), "ada@example.com", "a wrong password")
+	waitApplied(t, fs, r)
+	items := e.retryNow(t, account.FailureTask)
+	if len(items) != 1 {
+		t.Fatalf("%d wrong-password tasks wait for a retry, want 1", len(items))
+	}
+	e.waitDone(t, items[0].ID, storage.OutboxSent)
+	events, err := e.store.ListAuditEvents(ctx, u.ID, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := 0
+	for _, ev := range events {
+		if ev.Type == "login_failed" {
+			failed++
+		}
+	}
+	if failed != 1 {
+		t.Errorf("%d login_failed events for one wrong password, want 1", failed)
+	}
+}
+
 // TestTaskForAGoneAccountSendsNothing: a task whose first attempt failed, and whose account
 // was deleted (or whose address changed) before its retry, sends nothing on the retry, to no
 // address, and is done: no mail to a stale address, no SMS, no retries until it is given up.

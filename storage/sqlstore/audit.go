@@ -18,7 +18,10 @@ type auditSQL struct {
 
 func newAuditSQL(rb func(string) string) auditSQL {
 	return auditSQL{
-		insert: rb(`INSERT INTO audit_events (` + auditColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		// ON CONFLICT DO NOTHING, not a unique violation: PostgreSQL would abort the
+		// transaction the event is written in (see AddAuditEvent).
+		insert: rb(`INSERT INTO audit_events (` + auditColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (id) DO NOTHING`),
 		// id breaks ties between events of the same millisecond so paging is stable.
 		list: rb(`SELECT ` + auditColumns + ` FROM audit_events WHERE user_id = ?
 			ORDER BY created_at DESC, id DESC LIMIT ?`),
@@ -49,7 +52,8 @@ func (r auditRow) event() *storage.AuditEvent {
 // AddAuditEvent records e. An empty ID is filled with a random one and a zero CreatedAt with
 // now (in e as well), because callers log from many places and should not each mint ids. An
 // empty UserID is stored as NULL: an event about no known account (a failed sign-in with an
-// unknown email) is still worth keeping.
+// unknown email) is still worth keeping. An event whose ID is stored already is written
+// once, the first time (see storage.AuditStore).
 func (d *DB) AddAuditEvent(ctx context.Context, e *storage.AuditEvent) error {
 	if e.ID == "" {
 		e.ID = rand.Text()

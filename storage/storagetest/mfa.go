@@ -80,6 +80,25 @@ var auditTests = []test{
 		}
 		must(t, s.AddAuditEvent(ctx(t), &storage.AuditEvent{Type: "login_failed", Detail: "unknown email"}))
 	}},
+	{"an event's id is written once, in a transaction too", func(t *testing.T, s storage.Store) {
+		// An outbox task run again writes its events under its first run's ids: the store
+		// keeps the first, answers nil, and (PostgreSQL) leaves the transaction usable.
+		must(t, s.CreateUser(ctx(t), newUser("u1")))
+		first := &storage.AuditEvent{ID: "task-e1", UserID: "u1", Type: "login_failed", Detail: "first", CreatedAt: base()}
+		must(t, s.AddAuditEvent(ctx(t), first))
+		must(t, s.AddAuditEvent(ctx(t), &storage.AuditEvent{ID: "task-e1", UserID: "u1", Type: "login_failed", Detail: "again", CreatedAt: base().Add(time.Minute)}))
+		must(t, s.InTx(ctx(t), func(tx storage.Store) error {
+			if err := tx.AddAuditEvent(ctx(t), &storage.AuditEvent{ID: "task-e1", UserID: "u1", Type: "login_failed", Detail: "in a tx", CreatedAt: base()}); err != nil {
+				return err
+			}
+			return tx.AddAuditEvent(ctx(t), &storage.AuditEvent{ID: "task-e2", UserID: "u1", Type: "locked_out", CreatedAt: base().Add(time.Second)})
+		}))
+		got, err := s.ListAuditEvents(ctx(t), "u1", 0)
+		must(t, err)
+		equal(t, "events", got, []*storage.AuditEvent{
+			stored(&storage.AuditEvent{ID: "task-e2", UserID: "u1", Type: "locked_out", CreatedAt: base().Add(time.Second)}),
+			stored(first)})
+	}},
 }
 
 var mfaTests = []test{
