@@ -91,13 +91,24 @@ func (s *Service) RunRegister(ctx context.Context, payload []byte) error {
 
 // register creates the account r asks for and mails its activation link, or, when the
 // address has an account, mails its owner a notice.
+//
+// The account, its "registered" event, its link and (with the outbox) the link's mail are
+// one transaction. Apart, a re-run of the task after an attempt whose answer was lost (the
+// account committed, the worker told it failed) found the account and went on without the
+// event. And the mail, queued under the task's own id (see mail.Task), is what tells a
+// re-run that this task created the account once: when an operator deleted the pending
+// account since, the re-run's transaction meets that mail and rolls back, rather than
+// create the account again (mailing nothing: the task is done).
 func (s *Service) register(ctx context.Context, r registerRequest) error {
 	m := r.Meta
 	norm := strings.ToLower(r.Email)
 	existing, err := s.Store.GetUserByEmail(ctx, norm)
 	switch {
 	case err == nil && existing.ID == r.ID:
-		// Created by an earlier try of this registration, whose link did not go.
+		// Created by an earlier run of this registration, with its link's mail, which the
+		// link's transaction meets (queued before: the task is done). A task queued by a
+		// version that created the account on its own, its link left to a transaction of
+		// its own, gets that link here.
 		if existing.Status != storage.UserPending {
 			return nil // activated meanwhile (a reset link proves the address too)
 		}
@@ -116,15 +127,34 @@ func (s *Service) register(ctx context.Context, r registerRequest) error {
 		ID: r.ID, Email: r.Email, EmailNormalized: norm, PasswordHash: r.Hash,
 		Status: storage.UserPending, Locale: m.Lang, CreatedAt: now, UpdatedAt: now,
 	}
-	if err := s.Store.CreateUser(ctx, u); err != nil {
-		if errors.Is(err, storage.ErrConflict) {
-			return nil // a parallel registration of the same address won
+	var l *SentLink
+	err = s.Store.InTx(ctx, func(tx storage.Store) error {
+		l = nil // a retried transaction starts over
+		if err := tx.CreateUser(ctx, u); err != nil {
+			if errors.Is(err, storage.ErrConflict) {
+				return errTaken
+			}
+			return err
 		}
+		if err := addEvents(ctx, tx, s.auditEvent(ctx, u.ID, "registered", m, "")); err != nil {
+			return err
+		}
+		var err error
+		l, err = s.ActivationLinkIn(ctx, tx, u, m)
+		return err
+	})
+	if errors.Is(err, errTaken) {
+		return nil // a parallel registration of the same address won
+	}
+	if err != nil {
 		return fmt.Errorf("register: %w", err)
 	}
-	s.audit(ctx, u.ID, "registered", m, "")
-	return s.sendActivation(ctx, u, m)
+	_ = l.Committed(ctx) // logged
+	return nil
 }
+
+// errTaken is a registration's account refused as the address's (or the id's) is taken.
+var errTaken = errors.New("account: address taken")
 
 // alreadyRegistered mails the owner of an address someone tried to register the notice,
 // at most perAccountMailLimit times an hour: someone solving captchas must not get to fill

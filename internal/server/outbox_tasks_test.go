@@ -2,8 +2,10 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -259,9 +261,10 @@ var linkRetryCases = []struct {
 }
 
 // TestRegisterRetryMailsOneWorkingLink: when the registration task fails after it created the
-// account (the activation link's write, its mail's queueing, or the commit's answer), its
-// retry creates no second account and the person gets one activation mail whose link
-// activates the account.
+// account (the activation link's write, its mail's queueing, or the commit's answer), or
+// the answer to the account's creation is lost, its retry creates no second account, the
+// activity log holds one "registered" event, and the person gets one activation mail whose
+// link activates the account.
 func TestRegisterRetryMailsOneWorkingLink(t *testing.T) {
 	t.Parallel()
 	registerRetryCases(t, nil)
@@ -282,7 +285,10 @@ func TestRegisterRetryMailsOneWorkingLinkPostgres(t *testing.T) {
 // registerRetryCases runs the cases of TestRegisterRetryMailsOneWorkingLink, each on a server
 // of its own started with env(t) (nil: SQLite).
 func registerRetryCases(t *testing.T, env func(t *testing.T) map[string]string) {
-	for _, tc := range linkRetryCases {
+	cases := append(slices.Clone(linkRetryCases), linkRetryCases[0])
+	cases[len(cases)-1].name = "account created, answer lost"
+	cases[len(cases)-1].rule = faultstore.Rule{Method: "CreateUser", Times: 1, Err: faultstore.ErrInjected, AfterCall: true}
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			o := envOptions{smtp: mailtest.NewServer(t)}
@@ -325,13 +331,49 @@ func registerRetryCases(t *testing.T, env func(t *testing.T) map[string]string) 
 					registered++
 				}
 			}
-			if registered > 1 {
+			if registered != 1 {
 				t.Errorf("%d registered events, want 1", registered)
 			}
 			if p := b.confirmLink(link); p.url.Path != "/login" || !strings.Contains(p.body, "Your email address is confirmed") {
 				t.Fatalf("the mailed link: %d %s, want the account activated:\n%.300s", p.status, p.url, p.body)
 			}
 		})
+	}
+}
+
+// TestRegisterRetryKeepsDeletedAccountDeleted: an operator who deletes a pending account
+// between a registration task's attempts (its first committed, the answer lost) has it
+// deleted: the retry does not create it again, and mails nothing more.
+func TestRegisterRetryKeepsDeletedAccountDeleted(t *testing.T) {
+	t.Parallel()
+	e, fs := faultMailEnv(t)
+	ctx := context.Background()
+	const email = "new@example.com"
+	r := fs.Add(faultstore.Rule{Method: "InTx", Times: 1, Err: faultstore.ErrInjected, AfterCall: true})
+	b := e.browser()
+	e.register(b, b.get(e.issuer+"/register"), email, "a fine long passphrase", "a fine long passphrase")
+	waitApplied(t, fs, r)
+	e.waitLink(email, "/activate?token=") // the first attempt's mail went
+	u, err := e.store.GetUserByEmail(ctx, email)
+	if err != nil {
+		t.Fatalf("the first attempt created no account: %v", err)
+	}
+	if err := e.store.DeleteUser(ctx, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	items := e.retryNow(t, account.RegisterTask)
+	if len(items) != 1 {
+		t.Fatalf("%d registration tasks wait for a retry, want 1", len(items))
+	}
+	e.waitDone(t, items[0].ID, storage.OutboxSent)
+	settle()
+	if u, err := e.store.GetUserByEmail(ctx, email); err == nil {
+		t.Errorf("the retry created the deleted account again (%s, %s)", u.ID, u.Status)
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		t.Fatal(err)
+	}
+	if n := mailsTo(e, email); n != 1 {
+		t.Errorf("%d activation mails, want 1 (the first attempt's)", n)
 	}
 }
 
