@@ -27,16 +27,13 @@ type SentLink struct {
 	// it was written in the transaction (the mailer is a TxMailer).
 	msg    *mail.Message
 	queued bool
-	// event is the person's activity event once the link went ("" none).
-	event  string
 	userID string
-	meta   Meta
 }
 
 // Committed finishes the link after its transaction committed: it wakes the mail worker for
 // the queued mail, or sends the mail through a mailer that cannot queue in a transaction (a
-// failure is logged and returned: the link is stored, its mail did not go), then records the
-// person's activity event, best effort. A nil SentLink does nothing.
+// failure is logged and returned: the link is stored, its mail did not go). A nil SentLink
+// does nothing.
 func (l *SentLink) Committed(ctx context.Context) error {
 	if l == nil {
 		return nil
@@ -51,9 +48,6 @@ func (l *SentLink) Committed(ctx context.Context) error {
 			s.log().ErrorContext(ctx, "send mail", "kind", l.kind, "err", err)
 			return fmt.Errorf("send %s mail: %w", l.kind, err)
 		}
-	}
-	if l.event != "" {
-		s.audit(ctx, l.userID, l.event, l.meta, "")
 	}
 	return nil
 }
@@ -84,7 +78,9 @@ func (s *Service) ActivationLinkIn(ctx context.Context, tx storage.Store, u *sto
 // ResetLinkIn issues a password-reset link through tx, a transaction's store; older reset
 // links stop working. Only an active or pending account may reset: an operator-locked or
 // disabled one is refused with ErrWrongState (unlock it first). u is the account as the
-// caller read it. Once committed, the person's activity log records "reset_requested".
+// caller read it. The person's activity event "reset_requested" is written through tx too:
+// recorded after the commit, it was lost when that failed, or its answer was lost and the
+// queued request ran again.
 func (s *Service) ResetLinkIn(ctx context.Context, tx storage.Store, u *storage.User, m Meta) (*SentLink, error) {
 	if u.Status != storage.UserActive && u.Status != storage.UserPending {
 		return nil, fmt.Errorf("reset link for a %s account: %w", u.Status, ErrWrongState)
@@ -101,7 +97,9 @@ func (s *Service) ResetLinkIn(ctx context.Context, tx storage.Store, u *storage.
 	if err != nil {
 		return nil, fmt.Errorf("reset link: %w", err)
 	}
-	l.event, l.meta = "reset_requested", m
+	if err := tx.AddAuditEvent(ctx, s.auditEvent(ctx, u.ID, "reset_requested", m, "")); err != nil {
+		return nil, fmt.Errorf("reset link: activity event: %w", err)
+	}
 	return l, nil
 }
 

@@ -117,7 +117,6 @@ func (s *Service) register(ctx context.Context, r registerRequest) error {
 		if err := s.alreadyRegistered(ctx, existing, norm, m); err != nil {
 			return fmt.Errorf("register: %w", err)
 		}
-		s.audit(ctx, existing.ID, "registration_attempt", m, "")
 		return nil
 	case !errors.Is(err, storage.ErrNotFound):
 		return fmt.Errorf("register: %w", err)
@@ -175,6 +174,7 @@ func (s *Service) alreadyRegistered(ctx context.Context, owner *storage.User, no
 		if n <= perAccountMailLimit {
 			_ = s.notify(ctx, owner.Email, userLang(owner, m), mail.AlreadyRegistered, data) // logged
 		}
+		s.audit(ctx, owner.ID, "registration_attempt", m, "")
 		return nil
 	}
 	msg, err := s.message(ctx, owner.Email, userLang(owner, m), mail.AlreadyRegistered, data)
@@ -184,6 +184,11 @@ func (s *Service) alreadyRegistered(ctx context.Context, owner *storage.User, no
 	sent := false
 	err = s.Store.InTx(ctx, func(tx storage.Store) error {
 		sent = false // a retried transaction starts over
+		// The owner's activity shows the attempt, in the notice's transaction: a task run
+		// again after its outcome was lost writes it once (auditEvent's id).
+		if err := tx.AddAuditEvent(ctx, s.auditEvent(ctx, owner.ID, "registration_attempt", m, "")); err != nil {
+			return fmt.Errorf("activity event: %w", err)
+		}
 		n, err := tx.HitCounter(ctx, key, mailLimitWindow, s.now())
 		if err != nil {
 			return fmt.Errorf("notice limit: %w", err)

@@ -243,6 +243,9 @@ func TestRegisterNoticeRetriedAndCountedOnce(t *testing.T) {
 	if n, _, err := e.store.GetCounter(ctx, "mail:already_registered:ada@example.com"); err != nil || n != 1 {
 		t.Errorf("the notice limit counted %d (%v), want 1: a notice never sent was counted", n, err)
 	}
+	if n := e.events(t, "ada@example.com", "registration_attempt"); n != 1 {
+		t.Errorf("%d registration_attempt events, want 1", n)
+	}
 }
 
 // linkRetryCases are the failures inside a task that issues an emailed link, each failing
@@ -417,8 +420,27 @@ func TestResetRequestRetryMailsOneWorkingLink(t *testing.T) {
 			if p := b.post(e.issuer+"/reset", form); p.status != http.StatusOK || !strings.Contains(p.body, "sign in with the new one") {
 				t.Fatalf("the mailed link: %d, want the reset done:\n%.300s", p.status, p.body)
 			}
+			// The request is in the activity log once: written in the link's transaction,
+			// not after it (a lost commit answer lost it).
+			if n := e.events(t, email, "reset_requested"); n != 1 {
+				t.Errorf("%d reset_requested events, want 1", n)
+			}
 		})
 	}
+}
+
+// events counts the activity events of type typ on the account of email.
+func (e *testEnv) events(t *testing.T, email, typ string) int {
+	t.Helper()
+	u, err := e.store.GetUserByEmail(context.Background(), email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := e.store.QueryAuditEvents(context.Background(), storage.AuditQuery{UserID: u.ID, Type: typ, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(evs)
 }
 
 // TestActivationRequestRetryMailsOneWorkingLink: when the task of a request for a new
