@@ -304,7 +304,6 @@ func registerRetryCases(t *testing.T, env func(t *testing.T) map[string]string) 
 				return fs
 			}
 			e := newEnvWith(t, o)
-			ctx := context.Background()
 			const email = "new@example.com"
 			r := fs.Add(tc.rule)
 			b := e.browser()
@@ -320,21 +319,7 @@ func registerRetryCases(t *testing.T, env func(t *testing.T) map[string]string) 
 			if n := mailsTo(e, email); n != 1 {
 				t.Errorf("%d activation mails, want 1", n)
 			}
-			u, err := e.store.GetUserByEmail(ctx, email)
-			if err != nil {
-				t.Fatal(err)
-			}
-			events, err := e.store.ListAuditEvents(ctx, u.ID, 50)
-			if err != nil {
-				t.Fatal(err)
-			}
-			registered := 0
-			for _, ev := range events {
-				if ev.Type == "registered" {
-					registered++
-				}
-			}
-			if registered != 1 {
+			if registered := e.events(t, email, "registered"); registered != 1 {
 				t.Errorf("%d registered events, want 1", registered)
 			}
 			if p := b.confirmLink(link); p.url.Path != "/login" || !strings.Contains(p.body, "Your email address is confirmed") {
@@ -639,8 +624,7 @@ func TestLockNoticeRetriedOnce(t *testing.T) {
 func TestWrongPasswordRecordedOnce(t *testing.T) {
 	t.Parallel()
 	e, fs := faultMailEnv(t)
-	ctx := context.Background()
-	u := e.addUser("ada@example.com")
+	e.addUser("ada@example.com")
 	r := fs.Add(faultstore.Rule{Method: "AddAuditEvent", Times: 1, Err: faultstore.ErrInjected, AfterCall: true})
 	b := e.browser()
 	b.submitLogin(b.get(e.issuer+"/login"), "ada@example.com", "a wrong password")
@@ -650,17 +634,7 @@ func TestWrongPasswordRecordedOnce(t *testing.T) {
 		t.Fatalf("%d wrong-password tasks wait for a retry, want 1", len(items))
 	}
 	e.waitDone(t, items[0].ID, storage.OutboxSent)
-	events, err := e.store.ListAuditEvents(ctx, u.ID, 50)
-	if err != nil {
-		t.Fatal(err)
-	}
-	failed := 0
-	for _, ev := range events {
-		if ev.Type == "login_failed" {
-			failed++
-		}
-	}
-	if failed != 1 {
+	if failed := e.events(t, "ada@example.com", "login_failed"); failed != 1 {
 		t.Errorf("%d login_failed events for one wrong password, want 1", failed)
 	}
 }
