@@ -312,7 +312,8 @@ func (h *Handler) totpConfirm(w http.ResponseWriter, r *http.Request) {
 	// One pending enrolment adds one app, even when the form is sent twice: FinishTOTP's
 	// write decides (ErrEnrolmentDone), so a failure of ours before it leaves the same form
 	// good for a retry.
-	_, err = h.cfg.MFA.FinishTOTP(ctx, rc, pending, code, name)
+	told := h.cfg.Accounts.FactorNotice(u, "totp", false, h.meta(r, lang))
+	_, err = h.cfg.MFA.FinishTOTP(ctx, rc, pending, code, name, told.In)
 	if errors.Is(err, mfa.ErrEnrolmentDone) {
 		// Added by an earlier post of this form, which answered (or lost its answer).
 		page := "/account/security?done=totp"
@@ -326,7 +327,7 @@ func (h *Handler) totpConfirm(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, "finish totp", err)
 		return
 	}
-	h.cfg.Accounts.NotifyFactorChange(ctx, u, "totp", false, h.meta(r, lang))
+	told.Committed(ctx)
 	http.Redirect(w, r, h.afterEnrol(w, r, s, u, rc, mfa.Evidence{OTP: true}, ep, first, "totp"), http.StatusSeeOther)
 }
 
@@ -440,12 +441,13 @@ func (h *Handler) recoveryCodesRegenerate(w http.ResponseWriter, r *http.Request
 		http.Redirect(w, r, "/account/security", http.StatusSeeOther)
 		return
 	}
-	codes, err := h.cfg.MFA.RegenerateRecoveryCodes(ctx, rc)
+	told := h.cfg.Accounts.FactorNotice(u, "recovery_codes", false, h.meta(r, h.lang(r, u)))
+	codes, err := h.cfg.MFA.RegenerateRecoveryCodes(ctx, rc, told.In)
 	if err != nil {
 		h.fail(w, r, "regenerate recovery codes", err)
 		return
 	}
-	h.cfg.Accounts.NotifyFactorChange(ctx, u, "recovery_codes", false, h.meta(r, h.lang(r, u)))
+	told.Committed(ctx)
 	h.showCodes(w, u, codes, "")
 	http.Redirect(w, r, "/account/security?done=codes", http.StatusSeeOther)
 }
@@ -482,12 +484,13 @@ func (h *Handler) factorRemove(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, "find factor", err)
 		return
 	}
-	if err := h.cfg.MFA.RemoveFactor(ctx, rc, row.ID); err != nil {
+	told := h.cfg.Accounts.FactorNotice(u, factorName(row), true, h.meta(r, h.lang(r, u)))
+	if err := h.cfg.MFA.RemoveFactor(ctx, rc, row.ID, told.In); err != nil {
 		h.fail(w, r, "remove factor", err)
 		return
 	}
 	h.clearCookie(w, trustCookie)
-	h.cfg.Accounts.NotifyFactorChange(ctx, u, factorName(row), true, h.meta(r, h.lang(r, u)))
+	told.Committed(ctx)
 	http.Redirect(w, r, "/account/security?done=removed", http.StatusSeeOther)
 }
 
@@ -648,8 +651,9 @@ func (h *Handler) keyFinish(w http.ResponseWriter, r *http.Request) {
 	}
 	first := !h.hasStrongFactor(r, u)
 	row, err := webauthnx.NewMFACredential(u.ID, name, reg, h.now())
+	told := h.cfg.Accounts.FactorNotice(u, factor, false, h.meta(r, lang))
 	if err == nil {
-		err = h.cfg.MFA.AddWebAuthn(ctx, rc, row, take) // forgets remembered browsers too
+		err = h.cfg.MFA.AddWebAuthn(ctx, rc, row, take, told.In) // forgets remembered browsers too
 	}
 	if errors.Is(err, mfa.ErrCeremonyInvalid) { // answered by a concurrent request
 		h.jsonError(w, r, u, http.StatusBadRequest, i18n.N("This took too long. Please try again."))
@@ -664,7 +668,7 @@ func (h *Handler) keyFinish(w http.ResponseWriter, r *http.Request) {
 		h.jsonError(w, r, u, http.StatusInternalServerError, i18n.N("Something went wrong"))
 		return
 	}
-	h.cfg.Accounts.NotifyFactorChange(ctx, u, factor, false, h.meta(r, lang))
+	told.Committed(ctx)
 	// The registration proved possession of the key; user verification at registration is
 	// not counted, to stay on the safe side.
 	ev := mfa.Evidence{HardwareKey: reg.HardwareBound, SoftwareKey: !reg.HardwareBound}

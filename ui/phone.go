@@ -188,12 +188,14 @@ func (h *Handler) phoneVerify(w http.ResponseWriter, r *http.Request) {
 	}
 	lang := h.lang(r, u)
 	code := digitsOnly(r.PostFormValue("code"))
-	_, err := h.cfg.Phones.Confirm(r.Context(), rc, code)
+	// The number can now receive sign-in and reset codes: its owner hears of it by mail,
+	// written with the confirmation.
+	told := h.cfg.Accounts.FactorNotice(u, "phone", false, h.meta(r, lang))
+	_, err := h.cfg.Phones.Confirm(r.Context(), rc, code, told.In)
 	var msg string
 	switch {
 	case err == nil:
-		// The number can now receive sign-in and reset codes: its owner hears of it by mail.
-		h.cfg.Accounts.NotifyFactorChange(r.Context(), u, "phone", false, h.meta(r, lang))
+		told.Committed(r.Context())
 		http.Redirect(w, r, "/account/phone?done=verified", http.StatusSeeOther)
 		return
 	case errors.Is(err, phone.ErrWrongCode):
@@ -214,11 +216,12 @@ func (h *Handler) phoneRemove(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := h.cfg.Phones.Remove(r.Context(), rc); err != nil {
+	told := h.cfg.Accounts.FactorNotice(u, "phone", true, h.meta(r, h.lang(r, u)))
+	if err := h.cfg.Phones.Remove(r.Context(), rc, told.In); err != nil {
 		h.fail(w, r, "remove phone", err)
 		return
 	}
-	h.cfg.Accounts.NotifyFactorChange(r.Context(), u, "phone", true, h.meta(r, h.lang(r, u)))
+	told.Committed(r.Context())
 	http.Redirect(w, r, "/account/phone?done=removed", http.StatusSeeOther)
 }
 

@@ -182,16 +182,42 @@ func (s *Service) SendSignInCodeWith(ctx context.Context, u *storage.User, code 
 	return allowed, nil
 }
 
-// NotifyFactorChange tells the owner that a second factor was added or removed.
-func (s *Service) NotifyFactorChange(ctx context.Context, u *storage.User, factor string, removed bool, m Meta) {
+// FactorNotice is the owner's notice that a second factor (or their phone number, or their
+// recovery codes) was added or removed, with its activity event ("mfa_added",
+// "mfa_removed"): In writes both in the transaction of the change (mfa.Tell), Committed
+// finishes after its commit. Sent after the change on their own, a failure in between lost
+// them, and the notice is how an owner learns that someone with their password added an
+// authenticator of their own.
+type FactorNotice struct {
+	s       *Service
+	u       *storage.User
+	factor  string
+	removed bool
+	m       Meta
+	sent    *SentLink
+}
+
+// FactorNotice prepares the notice of a change to u's factors.
+func (s *Service) FactorNotice(u *storage.User, factor string, removed bool, m Meta) *FactorNotice {
+	return &FactorNotice{s: s, u: u, factor: factor, removed: removed, m: m}
+}
+
+// In writes the notice and its activity event through tx (an mfa.Tell).
+func (n *FactorNotice) In(ctx context.Context, tx storage.Store) error {
 	typ := "mfa_added"
-	if removed {
+	if n.removed {
 		typ = "mfa_removed"
 	}
-	s.audit(ctx, u.ID, typ, m, factor)
-	s.notice(ctx, u, u.Email, m, mail.MFAChanged, mail.Data{Email: u.Email, Factor: factor, FactorRemoved: removed,
-		Link: s.link("/account/security", nil), IP: m.IP, UserAgent: m.UserAgent}, "")
+	u, m := n.u, n.m
+	var err error
+	n.sent, err = n.s.noticeIn(ctx, tx, u, u.Email, m, typ, n.factor, mail.MFAChanged, mail.Data{Email: u.Email,
+		Factor: n.factor, FactorRemoved: n.removed, Link: n.s.link("/account/security", nil), IP: m.IP, UserAgent: m.UserAgent}, "")
+	return err
 }
+
+// Committed wakes the mail worker once the change committed (or sends the notice through
+// a mailer that cannot queue); a failure is logged.
+func (n *FactorNotice) Committed(ctx context.Context) { _ = n.sent.Committed(ctx) }
 
 // secondStepNoticeWindow: at most one "your password was used" mail per person per window,
 // however many second steps fail.

@@ -43,8 +43,8 @@ func (s *Service) notice(ctx context.Context, u *storage.User, to string, m Meta
 // not at all, so that no such change goes untold. (Apart, a failure after the change's
 // commit lost the notice, which is how an owner learns that someone else changed their
 // password.) Call Committed on the result once tx committed.
-func (s *Service) noticeIn(ctx context.Context, tx storage.Store, u *storage.User, to string, m Meta, event, kind string, d mail.Data, restore string) (*SentLink, error) {
-	if err := tx.AddAuditEvent(ctx, s.auditEvent(ctx, u.ID, event, m, "")); err != nil {
+func (s *Service) noticeIn(ctx context.Context, tx storage.Store, u *storage.User, to string, m Meta, event, detail, kind string, d mail.Data, restore string) (*SentLink, error) {
+	if err := tx.AddAuditEvent(ctx, s.auditEvent(ctx, u.ID, event, m, detail)); err != nil {
 		return nil, fmt.Errorf("%s: activity event: %w", event, err)
 	}
 	l := &SentLink{s: s, kind: kind, userID: u.ID}

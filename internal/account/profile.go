@@ -121,7 +121,7 @@ func (s *Service) ChangePassword(ctx context.Context, u *storage.User, current, 
 			return err
 		}
 		var err error
-		told, err = s.noticeIn(ctx, tx, u, u.Email, m, "password_changed", mail.PasswordChanged,
+		told, err = s.noticeIn(ctx, tx, u, u.Email, m, "password_changed", "", mail.PasswordChanged,
 			mail.Data{Email: u.Email, IP: m.IP, UserAgent: m.UserAgent, Link: s.link("/forgot", nil)}, "")
 		return err
 	}); err != nil {
@@ -254,7 +254,7 @@ func (s *Service) ConfirmEmailChange(ctx context.Context, token string, m Meta) 
 		}
 		// The old address is told in the change's transaction (noticeIn); its "This wasn't
 		// me" link puts the old address back: it went there.
-		told, err = s.noticeIn(ctx, tx, u, old, m, "email_changed", mail.EmailChanged,
+		told, err = s.noticeIn(ctx, tx, u, old, m, "email_changed", "", mail.EmailChanged,
 			mail.Data{Email: old, NewEmail: u.Email, IP: m.IP, UserAgent: m.UserAgent}, old)
 		return err
 	})

@@ -164,7 +164,7 @@ func (s *Service) Reset(ctx context.Context, token, password string, m Meta) (*s
 		if err := unlock(ctx, tx, u); err != nil {
 			return err
 		}
-		told, err = s.noticeIn(ctx, tx, u, u.Email, m, "password_reset", mail.PasswordChanged,
+		told, err = s.noticeIn(ctx, tx, u, u.Email, m, "password_reset", "", mail.PasswordChanged,
 			mail.Data{Email: u.Email, IP: m.IP, UserAgent: m.UserAgent, Link: s.link("/forgot", nil)}, "")
 		return err
 	})

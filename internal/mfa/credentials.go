@@ -40,7 +40,7 @@ func (s *Service) Factor(ctx context.Context, userID, id string) (*storage.MFACr
 // a failure of ours stores nothing and leaves the ceremony good for a retry. A credential
 // registered already is storage.ErrConflict; a ceremony used meanwhile ErrCeremonyInvalid.
 // rc is the recent sign-in of the person the credential is for.
-func (s *Service) AddWebAuthn(ctx context.Context, rc sessions.Recent, c *storage.MFACredential, take Spend) error {
+func (s *Service) AddWebAuthn(ctx context.Context, rc sessions.Recent, c *storage.MFACredential, take Spend, tell Tell) error {
 	if err := rc.Check(); err != nil {
 		return err
 	}
@@ -59,7 +59,10 @@ func (s *Service) AddWebAuthn(ctx context.Context, rc sessions.Recent, c *storag
 		if err := tx.CreateMFACredential(ctx, c); err != nil {
 			return fmt.Errorf("mfa: store webauthn credential: %w", err)
 		}
-		return forgetBrowsers(ctx, tx, c.UserID)
+		if err := forgetBrowsers(ctx, tx, c.UserID); err != nil {
+			return err
+		}
+		return tellIn(ctx, tx, tell)
 	})
 }
 
@@ -95,5 +98,5 @@ func (s *Service) EnsureRecoveryCodes(ctx context.Context, rc sessions.Recent) (
 	if n > 0 {
 		return nil, nil
 	}
-	return s.RegenerateRecoveryCodes(ctx, rc)
+	return s.RegenerateRecoveryCodes(ctx, rc, nil) // told with the factor they come with
 }

@@ -44,13 +44,13 @@ func TestNewFactorForgetsBrowsers(t *testing.T) {
 			} else {
 				w := &storage.MFACredential{ID: "wa1", UserID: f.alice, Kind: storage.MFAWebAuthn,
 					CredentialID: []byte{1}, Secret: []byte("{}"), CreatedAt: f.now}
-				if err := f.svc.AddWebAuthn(ctx, f.recent(f.alice), w, nil); err != nil {
+				if err := f.svc.AddWebAuthn(ctx, f.recent(f.alice), w, nil, nil); err != nil {
 					t.Fatal(err)
 				}
 				// The same authenticator twice is a conflict.
 				w2 := *w
 				w2.ID = "wa2"
-				if err := f.svc.AddWebAuthn(ctx, f.recent(f.alice), &w2, nil); !errors.Is(err, storage.ErrConflict) {
+				if err := f.svc.AddWebAuthn(ctx, f.recent(f.alice), &w2, nil, nil); !errors.Is(err, storage.ErrConflict) {
 					t.Errorf("second registration: %v, want ErrConflict", err)
 				}
 			}
@@ -66,7 +66,7 @@ func TestNewFactorForgetsBrowsers(t *testing.T) {
 
 func TestAddWebAuthnRefusesOtherKinds(t *testing.T) {
 	f := newFixture(t)
-	err := f.svc.AddWebAuthn(context.Background(), f.recent(f.alice), &storage.MFACredential{ID: "x", UserID: f.alice, Kind: storage.MFATOTP}, nil)
+	err := f.svc.AddWebAuthn(context.Background(), f.recent(f.alice), &storage.MFACredential{ID: "x", UserID: f.alice, Kind: storage.MFATOTP}, nil, nil)
 	if err == nil {
 		t.Error("a TOTP row was stored as a WebAuthn credential")
 	}

@@ -96,7 +96,7 @@ func (s *Service) ResumeTOTP(userID, account, pending string) (*TOTPEnrolment, e
 // a failure whose answer was lost) conflicts and is ErrEnrolmentDone. A failure of ours
 // stores nothing and leaves pending usable for the retry, so the secret the app now holds is
 // never lost to it.
-func (s *Service) FinishTOTP(ctx context.Context, rc sessions.Recent, pending, code, name string) (*storage.MFACredential, error) {
+func (s *Service) FinishTOTP(ctx context.Context, rc sessions.Recent, pending, code, name string, tell Tell) (*storage.MFACredential, error) {
 	if err := rc.Check(); err != nil {
 		return nil, err
 	}
@@ -121,7 +121,10 @@ func (s *Service) FinishTOTP(ctx context.Context, rc sessions.Recent, pending, c
 		if err := tx.CreateMFACredential(ctx, c); err != nil {
 			return err
 		}
-		return forgetBrowsers(ctx, tx, userID)
+		if err := forgetBrowsers(ctx, tx, userID); err != nil {
+			return err
+		}
+		return tellIn(ctx, tx, tell)
 	})
 	switch {
 	case errors.Is(err, storage.ErrConflict):
@@ -156,13 +159,19 @@ func (s *Service) VerifyTOTP(ctx context.Context, userID, code string) (*storage
 }
 
 // RegenerateRecoveryCodes issues a new set of recovery codes and returns them for showing
-// once; the previous set stops working in the same transaction.
-func (s *Service) RegenerateRecoveryCodes(ctx context.Context, rc sessions.Recent) ([]string, error) {
+// once; the previous set stops working in the same transaction, which tell writes in too.
+func (s *Service) RegenerateRecoveryCodes(ctx context.Context, rc sessions.Recent, tell Tell) ([]string, error) {
 	if err := rc.Check(); err != nil {
 		return nil, err
 	}
 	plain, hashes := NewRecoveryCodes()
-	if err := s.Store.ReplaceRecoveryCodes(ctx, rc.UserID(), hashes); err != nil {
+	err := s.Store.InTx(ctx, func(tx storage.Store) error {
+		if err := tx.ReplaceRecoveryCodes(ctx, rc.UserID(), hashes); err != nil {
+			return err
+		}
+		return tellIn(ctx, tx, tell)
+	})
+	if err != nil {
 		return nil, fmt.Errorf("mfa: store recovery codes: %w", err)
 	}
 	return plain, nil

@@ -17,7 +17,7 @@ func TestFactorChangesNeedARecentSignIn(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	c, _ := f.enrolTOTP(t, f.alice)
-	codes, err := f.svc.RegenerateRecoveryCodes(ctx, f.recent(f.alice))
+	codes, err := f.svc.RegenerateRecoveryCodes(ctx, f.recent(f.alice), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,12 +34,12 @@ func TestFactorChangesNeedARecentSignIn(t *testing.T) {
 	for _, rc := range []sessions.Recent{stale, {}} {
 		changes := map[string]error{
 			"finish totp": func() error {
-				_, err := f.svc.FinishTOTP(ctx, rc, pending, TOTPCode(e.Secret, f.now), "other")
+				_, err := f.svc.FinishTOTP(ctx, rc, pending, TOTPCode(e.Secret, f.now), "other", nil)
 				return err
 			}(),
-			"add webauthn":    f.svc.AddWebAuthn(ctx, rc, w, nil),
-			"remove":          f.svc.RemoveFactor(ctx, rc, c.ID),
-			"new codes":       func() error { _, err := f.svc.RegenerateRecoveryCodes(ctx, rc); return err }(),
+			"add webauthn":    f.svc.AddWebAuthn(ctx, rc, w, nil, nil),
+			"remove":          f.svc.RemoveFactor(ctx, rc, c.ID, nil),
+			"new codes":       func() error { _, err := f.svc.RegenerateRecoveryCodes(ctx, rc, nil); return err }(),
 			"ensure codes":    func() error { _, err := f.svc.EnsureRecoveryCodes(ctx, rc); return err }(),
 			"forget browsers": f.svc.ForgetBrowsers(ctx, rc),
 		}
@@ -50,7 +50,7 @@ func TestFactorChangesNeedARecentSignIn(t *testing.T) {
 		}
 	}
 	// A recent sign-in of someone else does not add a credential to this person.
-	if err := f.svc.AddWebAuthn(ctx, f.recent(f.bob), w, nil); !errors.Is(err, sessions.ErrNotRecent) {
+	if err := f.svc.AddWebAuthn(ctx, f.recent(f.bob), w, nil, nil); !errors.Is(err, sessions.ErrNotRecent) {
 		t.Errorf("bob's sign-in adding alice's key: %v, want ErrNotRecent", err)
 	}
 	rows, err := f.svc.Factors(ctx, f.alice)

@@ -239,12 +239,15 @@ func (s *Service) SignInProved(ctx context.Context, userID string, amr []string,
 // that no longer exists, and a sheet lying around for years should not come back to life when
 // the person enrols again (enrolment issues a fresh set). It is one transaction (RemoveFactorIn):
 // a failure leaves the factor, the browsers and the codes as they were, for the retry.
-func (s *Service) RemoveFactor(ctx context.Context, rc sessions.Recent, id string) error {
+func (s *Service) RemoveFactor(ctx context.Context, rc sessions.Recent, id string, tell Tell) error {
 	if err := rc.Check(); err != nil {
 		return err
 	}
 	return s.Store.InTx(ctx, func(tx storage.Store) error {
-		return RemoveFactorIn(ctx, tx, rc.UserID(), id)
+		if err := RemoveFactorIn(ctx, tx, rc.UserID(), id); err != nil {
+			return err
+		}
+		return tellIn(ctx, tx, tell)
 	})
 }
 

@@ -72,7 +72,7 @@ func (f *fixture) enrolTOTP(t *testing.T, userID string) (*storage.MFACredential
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := f.svc.FinishTOTP(context.Background(), f.recent(userID), pending, TOTPCode(e.Secret, f.now), "phone")
+	c, err := f.svc.FinishTOTP(context.Background(), f.recent(userID), pending, TOTPCode(e.Secret, f.now), "phone", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestTOTPEnrolment(t *testing.T) {
 	if wrong == code {
 		wrong = "111111"
 	}
-	if _, err := f.svc.FinishTOTP(ctx, f.recent(f.alice), pending, wrong, "phone"); !errors.Is(err, ErrInvalidCode) {
+	if _, err := f.svc.FinishTOTP(ctx, f.recent(f.alice), pending, wrong, "phone", nil); !errors.Is(err, ErrInvalidCode) {
 		t.Fatalf("wrong confirmation code: %v, want ErrInvalidCode", err)
 	}
 	again, err := f.svc.ResumeTOTP(f.alice, "alice@example.com", pending)
@@ -107,12 +107,12 @@ func TestTOTPEnrolment(t *testing.T) {
 		if name == "other person" {
 			user, p = f.bob, pending
 		}
-		if _, err := f.svc.FinishTOTP(ctx, f.recent(user), p, code, "phone"); !errors.Is(err, ErrEnrolmentExpired) {
+		if _, err := f.svc.FinishTOTP(ctx, f.recent(user), p, code, "phone", nil); !errors.Is(err, ErrEnrolmentExpired) {
 			t.Errorf("%s: %v, want ErrEnrolmentExpired", name, err)
 		}
 	}
 
-	c, err := f.svc.FinishTOTP(ctx, f.recent(f.alice), pending, code, "phone")
+	c, err := f.svc.FinishTOTP(ctx, f.recent(f.alice), pending, code, "phone", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func TestTOTPEnrolment(t *testing.T) {
 	}
 
 	f.now = f.now.Add(TOTPEnrolmentTTL)
-	if _, err := f.svc.FinishTOTP(ctx, f.recent(f.alice), pending, TOTPCode(e.Secret, f.now), "phone"); !errors.Is(err, ErrEnrolmentExpired) {
+	if _, err := f.svc.FinishTOTP(ctx, f.recent(f.alice), pending, TOTPCode(e.Secret, f.now), "phone", nil); !errors.Is(err, ErrEnrolmentExpired) {
 		t.Errorf("expired enrolment: %v, want ErrEnrolmentExpired", err)
 	}
 }
@@ -276,7 +276,7 @@ func TestAttemptLimitUnderConcurrency(t *testing.T) {
 func TestRecoveryCodes(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	codes, err := f.svc.RegenerateRecoveryCodes(ctx, f.recent(f.alice))
+	codes, err := f.svc.RegenerateRecoveryCodes(ctx, f.recent(f.alice), nil)
 	if err != nil || len(codes) != RecoveryCodeCount {
 		t.Fatalf("RegenerateRecoveryCodes: %d codes, %v", len(codes), err)
 	}
@@ -316,7 +316,7 @@ func TestRecoveryCodes(t *testing.T) {
 		t.Errorf("%d concurrent uses of one code succeeded, want 1", wins)
 	}
 
-	fresh, err := f.svc.RegenerateRecoveryCodes(ctx, f.recent(f.alice))
+	fresh, err := f.svc.RegenerateRecoveryCodes(ctx, f.recent(f.alice), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -419,7 +419,7 @@ func TestEnrolledAndRemoveFactor(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := f.svc.RegenerateRecoveryCodes(ctx, f.recent(f.alice)); err != nil {
+	if _, err := f.svc.RegenerateRecoveryCodes(ctx, f.recent(f.alice), nil); err != nil {
 		t.Fatal(err)
 	}
 	token, err := f.svc.TrustBrowser(ctx, f.alice, "Firefox")
@@ -431,7 +431,7 @@ func TestEnrolledAndRemoveFactor(t *testing.T) {
 		t.Fatalf("Enrolled = %+v, %v; want %+v", e, err, want)
 	}
 
-	if err := f.svc.RemoveFactor(ctx, f.recent(f.alice), c.ID); err != nil {
+	if err := f.svc.RemoveFactor(ctx, f.recent(f.alice), c.ID, nil); err != nil {
 		t.Fatal(err)
 	}
 	if ok, _ := f.svc.BrowserTrusted(ctx, f.alice, token); ok {
@@ -440,13 +440,13 @@ func TestEnrolledAndRemoveFactor(t *testing.T) {
 	if e, _ := f.svc.Enrolled(ctx, f.alice); e.RecoveryCodes != RecoveryCodeCount {
 		t.Errorf("recovery codes voided while a WebAuthn key remains: %+v", e)
 	}
-	if err := f.svc.RemoveFactor(ctx, f.recent(f.alice), "wa0"); err != nil {
+	if err := f.svc.RemoveFactor(ctx, f.recent(f.alice), "wa0", nil); err != nil {
 		t.Fatal(err)
 	}
 	if e, _ := f.svc.Enrolled(ctx, f.alice); e.RecoveryCodes != 0 || e.Strong() {
 		t.Errorf("after removing the last strong factor: %+v", e)
 	}
-	if err := f.svc.RemoveFactor(ctx, f.recent(f.bob), "wa1"); !errors.Is(err, storage.ErrNotFound) {
+	if err := f.svc.RemoveFactor(ctx, f.recent(f.bob), "wa1", nil); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("removing someone else's factor: %v, want ErrNotFound", err)
 	}
 }

@@ -19,6 +19,19 @@ import (
 // transaction, for a caller with nothing to commit with it.
 type Spend func(ctx context.Context, tx Store) error
 
+// Tell writes, in the transaction of a change to a person's factors, what tells them of it
+// (account.Service.FactorNotice: the notice and the activity event), so that no change goes
+// untold, however the transaction ends. nil tells nothing.
+type Tell func(ctx context.Context, tx storage.Store) error
+
+// tellIn runs tell, if any, through tx.
+func tellIn(ctx context.Context, tx storage.Store, tell Tell) error {
+	if tell == nil {
+		return nil
+	}
+	return tell(ctx, tx)
+}
+
 // errDryRun rolls back the transaction of try.
 var errDryRun = errors.New("mfa: dry run")
 

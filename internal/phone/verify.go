@@ -261,8 +261,9 @@ func (s *Service) send(ctx context.Context, prev, v *storage.PhoneVerification, 
 }
 
 // Confirm checks code against the pending verification and, when it matches, makes its
-// number the person's verified number.
-func (s *Service) Confirm(ctx context.Context, rc sessions.Recent, code string) (*storage.Phone, error) {
+// number the person's verified number, with tell (nil: none) writing the notice of it in
+// the same transaction.
+func (s *Service) Confirm(ctx context.Context, rc sessions.Recent, code string, tell func(context.Context, storage.Store) error) (*storage.Phone, error) {
 	if err := rc.Check(); err != nil {
 		return nil, err
 	}
@@ -303,6 +304,9 @@ func (s *Service) Confirm(ctx context.Context, rc sessions.Recent, code string) 
 		case err != nil:
 			return fmt.Errorf("confirm phone: %w", err)
 		}
+		if tell != nil {
+			return tell(ctx, tx)
+		}
 		return nil
 	})
 	if err != nil {
@@ -314,12 +318,22 @@ func (s *Service) Confirm(ctx context.Context, rc sessions.Recent, code string) 
 	return p, nil
 }
 
-// Remove deletes the person's number and any pending verification.
-func (s *Service) Remove(ctx context.Context, rc sessions.Recent) error {
+// Remove deletes the person's number and any pending verification, with tell (nil: none)
+// writing the notice of it in the same transaction.
+func (s *Service) Remove(ctx context.Context, rc sessions.Recent, tell func(context.Context, storage.Store) error) error {
 	if err := rc.Check(); err != nil {
 		return err
 	}
-	if err := s.Store.DeletePhone(ctx, rc.UserID()); err != nil {
+	err := s.Store.InTx(ctx, func(tx storage.Store) error {
+		if err := tx.DeletePhone(ctx, rc.UserID()); err != nil {
+			return err
+		}
+		if tell != nil {
+			return tell(ctx, tx)
+		}
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("remove phone: %w", err)
 	}
 	return nil

@@ -69,14 +69,14 @@ func TestVerify(t *testing.T) {
 	if err := s.Start(ctx, signedIn("u1"), "+4930999999", "", "de"); !errors.As(err, &soon) || soon.Wait != time.Minute {
 		t.Fatalf("typing another number skips the delay: %v", err)
 	}
-	if _, err := s.Confirm(ctx, signedIn("u1"), b.codes[0].Code); !errors.Is(err, phone.ErrWrongCode) {
+	if _, err := s.Confirm(ctx, signedIn("u1"), b.codes[0].Code, nil); !errors.Is(err, phone.ErrWrongCode) {
 		t.Fatalf("the replaced code: %v", err)
 	}
-	p, err := s.Confirm(ctx, signedIn("u1"), b.codes[1].Code)
+	p, err := s.Confirm(ctx, signedIn("u1"), b.codes[1].Code, nil)
 	if err != nil || p.E164 != "+4930123456" {
 		t.Fatalf("confirm: %+v, %v", p, err)
 	}
-	if _, err := s.Confirm(ctx, signedIn("u1"), b.codes[1].Code); !errors.Is(err, phone.ErrNoCode) {
+	if _, err := s.Confirm(ctx, signedIn("u1"), b.codes[1].Code, nil); !errors.Is(err, phone.ErrNoCode) {
 		t.Fatalf("second use: %v", err)
 	}
 }
@@ -93,11 +93,11 @@ func TestVerifyGuessesAndExpiry(t *testing.T) {
 		wrong = "111111"
 	}
 	for i := range phone.MaxAttempts {
-		if _, err := s.Confirm(ctx, signedIn("u1"), wrong); !errors.Is(err, phone.ErrWrongCode) {
+		if _, err := s.Confirm(ctx, signedIn("u1"), wrong, nil); !errors.Is(err, phone.ErrWrongCode) {
 			t.Fatalf("guess %d: %v", i+1, err)
 		}
 	}
-	if _, err := s.Confirm(ctx, signedIn("u1"), b.codes[0].Code); !errors.Is(err, phone.ErrNoCode) {
+	if _, err := s.Confirm(ctx, signedIn("u1"), b.codes[0].Code, nil); !errors.Is(err, phone.ErrNoCode) {
 		t.Fatalf("the right code after every guess is spent: %v", err)
 	}
 	*now = now.Add(10 * time.Minute)
@@ -105,7 +105,7 @@ func TestVerifyGuessesAndExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	*now = now.Add(phone.CodeTTL)
-	if _, err := s.Confirm(ctx, signedIn("u1"), b.codes[1].Code); !errors.Is(err, phone.ErrNoCode) {
+	if _, err := s.Confirm(ctx, signedIn("u1"), b.codes[1].Code, nil); !errors.Is(err, phone.ErrNoCode) {
 		t.Fatalf("expired code: %v", err)
 	}
 }
@@ -121,8 +121,8 @@ func TestPhoneChangesNeedARecentSignIn(t *testing.T) {
 	for name, err := range map[string]error{
 		"start":   s.Start(ctx, none, "+4930123456", "", "en"),
 		"resend":  s.Resend(ctx, none, "", "en"),
-		"confirm": func() error { _, err := s.Confirm(ctx, none, "123456"); return err }(),
-		"remove":  s.Remove(ctx, none),
+		"confirm": func() error { _, err := s.Confirm(ctx, none, "123456", nil); return err }(),
+		"remove":  s.Remove(ctx, none, nil),
 	} {
 		if !errors.Is(err, sessions.ErrNotRecent) {
 			t.Errorf("%s without a recent sign-in: %v, want ErrNotRecent", name, err)

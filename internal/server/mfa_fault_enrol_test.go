@@ -41,19 +41,26 @@ func TestMFAFaultTOTPEnrolmentRetry(t *testing.T) {
 	confirm.Set("name", "Phone")
 	confirm.Set("code", e.totpNow(key))
 
-	fs.Add(faultstore.Rule{Method: "CreateMFACredential", Times: 1, Err: faultstore.ErrInjected})
-	got := b.post(e.issuer+"/account/security/totp/confirm", confirm)
-	fs.Clear()
-	mustUnavailable(t, "confirming the app while it cannot be stored", got)
-	if n := len(e.factors(u.ID)); n != 0 {
-		t.Fatalf("%d factors stored after the failure, want 0", n)
+	// The app, or the owner's notice of it and its activity event (written in the same
+	// transaction: an app added untold is how an intruder's goes unnoticed).
+	for _, method := range []string{"CreateMFACredential", "AddAuditEvent", "CreateOneTimeToken", "EnqueueOutbox"} {
+		fs.Add(faultstore.Rule{Method: method, Times: 1, Err: faultstore.ErrInjected})
+		got := b.post(e.issuer+"/account/security/totp/confirm", confirm)
+		fs.Clear()
+		mustUnavailable(t, "confirming the app while "+method+" fails", got)
+		if n := len(e.factors(u.ID)); n != 0 {
+			t.Fatalf("%s failing: %d factors stored, want 0", method, n)
+		}
 	}
 
-	// The same form again: the app is added.
-	got = b.post(e.issuer+"/account/security/totp/confirm", confirm)
+	// The same form again: the app is added, and told once.
+	got := b.post(e.issuer+"/account/security/totp/confirm", confirm)
 	mustAt(t, got, "/account/security", "The authenticator app was added.", "Phone")
 	if rows := e.factors(u.ID); len(rows) != 1 {
 		t.Fatalf("%d factors stored after the retry, want 1", len(rows))
+	}
+	if n := e.events(t, email, "mfa_added"); n != 1 {
+		t.Errorf("%d mfa_added events, want 1", n)
 	}
 	// And once more: already set up, still one app.
 	got = b.post(e.issuer+"/account/security/totp/confirm", confirm)
