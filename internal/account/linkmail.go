@@ -108,19 +108,28 @@ func (s *Service) ResetLinkIn(ctx context.Context, tx storage.Store, u *storage.
 // can, queues the mail. A mail that cannot be rendered or queued fails the whole: no link
 // without its mail.
 func (s *Service) linkIn(ctx context.Context, tx storage.Store, u *storage.User, to string, t *storage.OneTimeToken, lang, kind string, data mail.Data) (*SentLink, error) {
-	l := &SentLink{s: s, kind: kind, userID: u.ID}
-	if s.Mail != nil && s.Templates != nil {
-		msg, err := s.message(ctx, to, lang, kind, data)
-		if err != nil {
-			return nil, err // logged
-		}
-		l.msg = &msg
-	}
 	if err := issueTokenIn(ctx, tx, t); err != nil {
 		return nil, fmt.Errorf("token: %w", err)
 	}
-	if q, ok := s.Mail.(TxMailer); ok && l.msg != nil {
-		if err := q.SendIn(ctx, tx, *l.msg); err != nil {
+	return s.mailIn(ctx, tx, u.ID, to, lang, kind, data)
+}
+
+// mailIn renders the mail of kind to to and, when the mailer can, queues it through tx, so
+// that it commits with what it tells of; otherwise Committed sends it after the commit. A
+// mail that cannot be rendered or queued fails the whole. Without a mailer or templates
+// there is nothing to send.
+func (s *Service) mailIn(ctx context.Context, tx storage.Store, userID, to, lang, kind string, data mail.Data) (*SentLink, error) {
+	l := &SentLink{s: s, kind: kind, userID: userID}
+	if s.Mail == nil || s.Templates == nil {
+		return l, nil
+	}
+	msg, err := s.message(ctx, to, lang, kind, data)
+	if err != nil {
+		return nil, err // logged
+	}
+	l.msg = &msg
+	if q, ok := s.Mail.(TxMailer); ok {
+		if err := q.SendIn(ctx, tx, msg); err != nil {
 			return nil, fmt.Errorf("queue %s mail: %w", kind, err)
 		}
 		l.queued = true

@@ -42,32 +42,22 @@ func (s *Service) notice(ctx context.Context, u *storage.User, to string, m Meta
 // "This wasn't me" token and, with the outbox, the queued mail commit with the change or
 // not at all, so that no such change goes untold. (Apart, a failure after the change's
 // commit lost the notice, which is how an owner learns that someone else changed their
-// password.) Call Committed on the result once tx committed.
+// password.) event "" writes none (the caller records its own). Call Committed on the
+// result once tx committed.
 func (s *Service) noticeIn(ctx context.Context, tx storage.Store, u *storage.User, to string, m Meta, event, detail, kind string, d mail.Data, restore string) (*SentLink, error) {
-	if err := tx.AddAuditEvent(ctx, s.auditEvent(ctx, u.ID, event, m, detail)); err != nil {
-		return nil, fmt.Errorf("%s: activity event: %w", event, err)
-	}
-	l := &SentLink{s: s, kind: kind, userID: u.ID}
-	if s.Mail == nil || s.Templates == nil {
-		return l, nil
-	}
-	row, link := s.notMeToken(u, restore)
-	d.NotMeLink = link
-	msg, err := s.message(ctx, to, userLang(u, m), kind, d)
-	if err != nil {
-		return nil, err // logged
-	}
-	if err := tx.CreateOneTimeToken(ctx, row); err != nil {
-		return nil, fmt.Errorf("%s notice: not-me token: %w", kind, err)
-	}
-	l.msg = &msg
-	if q, ok := s.Mail.(TxMailer); ok {
-		if err := q.SendIn(ctx, tx, msg); err != nil {
-			return nil, fmt.Errorf("queue %s notice: %w", kind, err)
+	if event != "" {
+		if err := tx.AddAuditEvent(ctx, s.auditEvent(ctx, u.ID, event, m, detail)); err != nil {
+			return nil, fmt.Errorf("%s: activity event: %w", event, err)
 		}
-		l.queued = true
 	}
-	return l, nil
+	if s.Mail != nil && s.Templates != nil {
+		row, link := s.notMeToken(u, restore)
+		if err := tx.CreateOneTimeToken(ctx, row); err != nil {
+			return nil, fmt.Errorf("%s notice: not-me token: %w", kind, err)
+		}
+		d.NotMeLink = link
+	}
+	return s.mailIn(ctx, tx, u.ID, to, userLang(u, m), kind, d)
 }
 
 // notMeToken makes the single-use token of a notice's "This wasn't me" link: the row to

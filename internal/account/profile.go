@@ -270,17 +270,24 @@ func (s *Service) DeleteAccount(ctx context.Context, u *storage.User, password s
 	if err := s.checkPassword(ctx, u, password, m); err != nil {
 		return err
 	}
+	var told *SentLink
 	err := s.Store.InTx(ctx, func(tx storage.Store) error {
 		// What the deletion signs out, told to its clients (back-channel logout).
 		if err := sessions.EndAll(ctx, tx, s.SignedOut, u.ID, s.now()); err != nil {
 			return err
 		}
-		return tx.DeleteUser(ctx, u.ID)
+		if err := tx.DeleteUser(ctx, u.ID); err != nil {
+			return err
+		}
+		// The goodbye (with how to get help if it was not them) commits with the deletion.
+		var err error
+		told, err = s.mailIn(ctx, tx, u.ID, u.Email, userLang(u, m), mail.AccountDeleted, mail.Data{Email: u.Email})
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("delete account: %w", err)
 	}
 	sessions.Told(s.SignedOut)
-	s.notify(ctx, u.Email, userLang(u, m), mail.AccountDeleted, mail.Data{Email: u.Email})
+	_ = told.Committed(ctx) // logged
 	return nil
 }

@@ -45,12 +45,13 @@ func (s *Service) LockoutOf(ctx context.Context, u *storage.User) (LockoutState,
 	return LockoutState{Until: until, Level: level}, nil
 }
 
-// NotifyFactorsRemoved tells the owner that an operator removed their second factors, with
-// the same notice (and "This wasn't me" link) as when they remove one themselves. The
-// admin service writes the audit event (with the operator and the reason).
-func (s *Service) NotifyFactorsRemoved(ctx context.Context, u *storage.User, factor string, m Meta) {
-	s.notice(ctx, u, u.Email, m, mail.MFAChanged, mail.Data{Email: u.Email, Factor: factor, FactorRemoved: true,
-		Link: s.link("/account/security", nil), IP: m.IP, UserAgent: m.UserAgent}, "")
+// FactorsRemovedIn tells the owner that an operator removed their second factors, with the
+// same notice (and "This wasn't me" link) as when they remove one themselves, through tx,
+// the removal's transaction: the notice commits with it. The admin service writes the audit
+// event (with the operator and the reason). Call Committed once tx committed.
+func (s *Service) FactorsRemovedIn(ctx context.Context, tx storage.Store, u *storage.User, factor string, m Meta) (*SentLink, error) {
+	return s.noticeIn(ctx, tx, u, u.Email, m, "", "", mail.MFAChanged, mail.Data{Email: u.Email, Factor: factor,
+		FactorRemoved: true, Link: s.link("/account/security", nil), IP: m.IP, UserAgent: m.UserAgent}, "")
 }
 
 // MailLostEvent is the activity event of mail to an account that the outbox gave up (see

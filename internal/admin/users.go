@@ -517,8 +517,9 @@ func (s *Service) RemoveFactors(ctx context.Context, a Actor, id, kind, reason s
 		what = "all"
 	}
 	n := 0
+	var told *account.SentLink
 	err = s.Store.InTx(ctx, func(tx storage.Store) error {
-		n = 0 // the transaction may run again
+		n, told = 0, nil // the transaction may run again
 		creds, err := tx.ListMFACredentials(ctx, id)
 		if err != nil {
 			return fmt.Errorf("list factors: %w", err)
@@ -551,14 +552,18 @@ func (s *Service) RemoveFactors(ctx context.Context, a Actor, id, kind, reason s
 		}); err != nil {
 			return fmt.Errorf("reset preferred method: %w", err)
 		}
+		if n > 0 && s.Accounts != nil {
+			// The owner's notice commits with the removal: after it, a failure lost it.
+			if told, err = s.Accounts.FactorsRemovedIn(ctx, tx, u, what, meta(a)); err != nil {
+				return fmt.Errorf("notice: %w", err)
+			}
+		}
 		return s.recordIn(ctx, tx, a, "admin.user.remove_factors", "user:"+id, reason, fmt.Sprintf("%s (%d)", what, n))
 	})
 	if err != nil {
 		return 0, notFound(err, "remove factors of user "+id)
 	}
-	if n > 0 && s.Accounts != nil {
-		s.Accounts.NotifyFactorsRemoved(ctx, u, what, meta(a))
-	}
+	_ = told.Committed(ctx) // logged
 	return n, nil
 }
 

@@ -27,7 +27,8 @@ func mailsTo(e *testEnv, addr string) int {
 
 // TestAdminRemoveFactorsFaultRetries: a removal of second factors that failed (503) removed
 // nothing, and its retry removes every factor, forgets the remembered browsers, voids the
-// recovery codes, audits the true count once and tells the owner. Before, each factor was
+// recovery codes, audits the true count once and tells the owner, once (the notice is
+// written in the removal's transaction: after it, a failure lost it). Before, each factor was
 // deleted in its own writes and the event written after them: a failed event left the factors
 // gone unaudited and the retry audited "all (0)" and told no one; a failed forgetting of the
 // browsers left the credential deleted and the browsers trusted.
@@ -35,7 +36,8 @@ func TestAdminRemoveFactorsFaultRetries(t *testing.T) {
 	e, fs := faultMailEnv(t)
 	ctx := context.Background()
 	_, tok := e.automation(t, admin.ScopeWrite, admin.ScopeRead)
-	for _, method := range []string{"AddAuditEvent", "DeleteTrustedBrowsers"} {
+	// The owner's notice, its "This wasn't me" token and queued mail, commit with the removal.
+	for _, method := range []string{"AddAuditEvent", "DeleteTrustedBrowsers", "CreateOneTimeToken", "EnqueueOutbox"} {
 		u := e.addUser(strings.ToLower(method) + "@example.com")
 		now := time.Now().UTC()
 		for _, id := range []string{"t1", "t2"} {
@@ -84,7 +86,11 @@ func TestAdminRemoveFactorsFaultRetries(t *testing.T) {
 		if len(es) != 1 || es[0].Detail != "all (2)" {
 			t.Errorf("%s: audit events %+v, want one saying all (2)", method, es)
 		}
-		e.smtp.WaitFor(t, u.Email, mailWait) // the owner is told
+		e.smtp.WaitFor(t, u.Email, mailWait) // the owner is told, once
+		settle()
+		if n := mailsTo(e, u.Email); n != 1 {
+			t.Errorf("%s: %d notices to the owner, want 1", method, n)
+		}
 	}
 }
 

@@ -1,6 +1,8 @@
 package server_test
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"testing"
@@ -46,5 +48,37 @@ func TestPasswordChangeFailureIsRetryable(t *testing.T) {
 				t.Errorf("after the change the other browser is still signed in (%s)", got.url)
 			}
 		})
+	}
+}
+
+// TestAccountDeletionFailureIsRetryable: deleting one's account while its goodbye mail
+// cannot be queued answers 503 and deletes nothing; the retry deletes it and mails the
+// goodbye once. Before, the deletion committed and the mail was sent after it, best effort:
+// a failure there left the person with no word that their account was gone.
+func TestAccountDeletionFailureIsRetryable(t *testing.T) {
+	t.Parallel()
+	e, fs := faultMailEnv(t)
+	ctx := context.Background()
+	u := e.addUser("ada@example.com")
+	b := e.signedInBrowser("ada@example.com")
+	csrf := b.get(e.issuer + "/account").formValues().Get("csrf_token")
+	form := url.Values{"csrf_token": {csrf}, "current": {testPassword}}
+	rule := fs.Add(faultstore.Rule{Method: "EnqueueOutbox", Times: 1, Err: faultstore.ErrInjected})
+	p := b.post(e.issuer+"/account/delete", form)
+	fs.Clear()
+	if fs.Applied(rule) != 1 || p.status != http.StatusServiceUnavailable {
+		t.Fatalf("deletion with its mail failing: %d at %s (applied %d), want 503", p.status, p.url, fs.Applied(rule))
+	}
+	if _, err := e.store.GetUser(ctx, u.ID); err != nil {
+		t.Fatalf("the account is gone after the 503: %v", err)
+	}
+	b.post(e.issuer+"/account/delete", form)
+	if _, err := e.store.GetUser(ctx, u.ID); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("the retry did not delete the account: %v", err)
+	}
+	e.smtp.WaitFor(t, "ada@example.com", mailWait)
+	settle()
+	if n := mailsTo(e, "ada@example.com"); n != 1 {
+		t.Errorf("%d goodbye mails, want 1", n)
 	}
 }
