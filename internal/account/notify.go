@@ -225,15 +225,24 @@ const secondStepNoticeWindow = time.Hour
 
 // NotifySecondStepFailed tells the owner that someone passed the password but failed the
 // second step: the password is known to someone else (or it was them, mistyping a code).
+// The count and the notice are one transaction: counted apart, a notice that failed left the
+// hour's count spent and the owner untold for the hour. A failure is logged: the person at
+// the second step is answered about their code, not about this mail.
 func (s *Service) NotifySecondStepFailed(ctx context.Context, u *storage.User, m Meta) {
-	n, err := s.Store.HitCounter(ctx, "mfa-notice:"+u.ID, secondStepNoticeWindow, s.now())
+	var told *SentLink
+	err := s.Store.InTx(ctx, func(tx storage.Store) error {
+		told = nil // a retried transaction starts over
+		n, err := tx.HitCounter(ctx, "mfa-notice:"+u.ID, secondStepNoticeWindow, s.now())
+		if err != nil || n != 1 {
+			return err
+		}
+		told, err = s.noticeIn(ctx, tx, u, u.Email, m, "", "", mail.SecondStepFailed, mail.Data{Email: u.Email,
+			Link: s.link("/account", nil), IP: m.IP, UserAgent: m.UserAgent}, "")
+		return err
+	})
 	if err != nil {
-		s.log().WarnContext(ctx, "count second-step notices", "err", err)
+		s.log().WarnContext(ctx, "second-step notice", "err", err)
 		return
 	}
-	if n != 1 {
-		return
-	}
-	s.notice(ctx, u, u.Email, m, mail.SecondStepFailed, mail.Data{Email: u.Email,
-		Link: s.link("/account", nil), IP: m.IP, UserAgent: m.UserAgent}, "")
+	_ = told.Committed(ctx) // logged
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/myaccount/myaccount/internal/config"
@@ -187,4 +188,43 @@ func TestMFAFaultEmailCodeResendKeepsTheCode(t *testing.T) {
 	mustAt(t, b2.emailResend(p), "/mfa", "We sent a new code.")
 	e.signInCode(email)
 	mustAt(t, b2.emailResend(p), "/mfa", "Too many requests. Please try again later.")
+}
+
+// TestMFAFaultSecondStepNoticeNotLost: the owner's notice that someone passed the password
+// but failed the second step goes out at most once an hour; when queueing it fails, the
+// hour's count is not spent, and the next wrong code sends it. Before, the count committed
+// apart and the owner stayed untold for the hour.
+func TestMFAFaultSecondStepNoticeNotLost(t *testing.T) {
+	var fs *faultstore.Store
+	e := newEnvWith(t, envOptions{smtp: mailtest.NewServer(t),
+		wrapStore: func(s storage.Store) storage.Store { fs = faultstore.New(s); return fs }})
+	e.clock.Advance(0)
+	const email = "notice.fault@example.com"
+	e.addUser(email)
+	b := e.browser()
+	e.passwordSignIn(b, email)
+	key, _ := e.enrolTOTP(b, b.get(e.issuer+"/account/security"), "")
+	e.smtp.WaitFor(t, email, mailWait) // "a factor was added"
+	e.signOut(b)
+	e.nextTOTPStep()
+	before := e.mailCount()
+
+	p := e.passwordSignIn(b, email)
+	wrong := otherCode(t, e.totpNow(key))
+	r := fs.Add(faultstore.Rule{Method: "EnqueueOutbox", Times: 1, Err: faultstore.ErrInjected})
+	p = b.mfaPost(p, "totp", wrong, false)
+	fs.Clear()
+	if fs.Applied(r) != 1 {
+		t.Fatal("the wrong code queued no notice: the test tests nothing")
+	}
+	mustAt(t, p, "/mfa", "The code is not correct.")
+	b.mfaPost(p, "totp", wrong, false)
+	m := e.smtp.WaitFor(t, email, mailWait)
+	if !strings.Contains(m.Subject, "entered your") {
+		t.Fatalf("the mail after the second wrong code is %q, want the notice", m.Subject)
+	}
+	settle()
+	if n := e.mailCount() - before; n != 1 {
+		t.Errorf("%d notices, want 1", n)
+	}
 }
