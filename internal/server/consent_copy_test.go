@@ -250,10 +250,11 @@ func TestInvalidRedirectExplainsItself(t *testing.T) {
 			t.Errorf("German invalid-redirect page lacks %q", want)
 		}
 	}
-	// Other error pages carry no code they were not given.
-	p = e.browser().get(e.issuer + "/authorize?client_id=nope&redirect_uri=https://rp.example/cb")
+	// Other error pages carry no code they were not given (an unknown client_id is given
+	// invalid_client, at /authorize as at end_session: TestAuthorizeUnknownClient).
+	p = e.browser().get(e.issuer + "/authorize?redirect_uri=https://rp.example/cb")
 	if p.status != http.StatusBadRequest || strings.Contains(p.body, "Error code") {
-		t.Errorf("unknown-client page: %d, with an error code: %v", p.status, strings.Contains(p.body, "Error code"))
+		t.Errorf("request without a client_id: %d, with an error code: %v", p.status, strings.Contains(p.body, "Error code"))
 	}
 }
 
