@@ -85,22 +85,53 @@ func (c *child) cli(stdin string, args ...string) string {
 	return out.String()
 }
 
+// builtMyAccount is this tree's myaccount binary, built once per test binary for every test
+// that runs it as a child process: a build links the whole server, some 8 s on a 2-core
+// machine even with a warm cache. TestMain removes its directory after the tests.
+var builtMyAccount struct {
+	once     sync.Once
+	dir, bin string
+	err      error
+}
+
+// buildMyAccount returns the path of a myaccount binary built from this tree (or the one
+// crashBinEnv names). The binary is shared: a test must not change or remove it.
 func buildMyAccount(t *testing.T) string {
 	t.Helper()
 	if bin := os.Getenv(crashBinEnv); bin != "" {
 		return bin
 	}
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
+	b := &builtMyAccount
+	b.once.Do(func() {
+		root, err := filepath.Abs("../..")
+		if err != nil {
+			b.err = err
+			return
+		}
+		if b.dir, err = os.MkdirTemp("", "myaccount-server-test-bin-"); err != nil {
+			b.err = err
+			return
+		}
+		bin := filepath.Join(b.dir, "myaccount")
+		cmd := exec.Command("go", "build", "-o", bin, "./cmd/myaccount")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("go build: %v\n%s", err, out)
+			return
+		}
+		b.bin = bin
+	})
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
-	bin := filepath.Join(t.TempDir(), "myaccount")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/myaccount")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	return b.bin
+}
+
+// removeBuiltMyAccount removes the binary buildMyAccount built, if it did.
+func removeBuiltMyAccount() {
+	if builtMyAccount.dir != "" {
+		os.RemoveAll(builtMyAccount.dir)
 	}
-	return bin
 }
 
 func freeLoopbackAddr(t *testing.T) string {

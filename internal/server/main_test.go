@@ -4,17 +4,21 @@ import (
 	"flag"
 	"io"
 	"log/slog"
+	"os"
 	"testing"
 
 	"github.com/myaccount/myaccount/storage/postgres/pgtest"
 )
 
 // TestMain quiets zitadel/oidc, which logs protocol errors (expected in the attack tests)
-// through the default logger; -v keeps them.
+// through the default logger; -v keeps them. After the tests it removes the myaccount binary
+// they shared (buildMyAccount).
 func TestMain(m *testing.M) {
 	flag.Parse()
 	if !testing.Verbose() {
 		slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}
-	pgtest.Main(m)
+	code := pgtest.Run(m)
+	removeBuiltMyAccount()
+	os.Exit(code)
 }
