@@ -234,7 +234,7 @@ func BenchmarkSignInCeiling(b *testing.B) {
 		})
 	})
 	b.Run("sign-in", func(b *testing.B) {
-		e := newEnv(b)
+		e := newEnvWith(b, envOptions{productionHashCost: true}) // the ceiling is the real hash
 		c := e.addClient(storage.ClientConfidential, firstParty)
 		var n atomic.Int64
 		// Accounts enough that no lockout or rate limit is near (each signs in many times).

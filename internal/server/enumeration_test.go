@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/myaccount/myaccount/internal/account"
 	"github.com/myaccount/myaccount/internal/config"
 	"github.com/myaccount/myaccount/internal/requestid"
 	"github.com/myaccount/myaccount/internal/sms/smstest"
@@ -176,7 +175,7 @@ func enumAccounts(t *testing.T, e *testEnv) map[string]string {
 	t.Helper()
 	ctx := context.Background()
 	e.addUser("active@example.com")
-	svc := &account.Service{Store: e.store}
+	svc := e.accounts()
 	for _, st := range []string{storage.UserPending, storage.UserLocked, storage.UserDisabled} {
 		if _, err := svc.Create(ctx, st+"@example.com", testPassword, st); err != nil {
 			t.Fatal(err)
@@ -225,7 +224,7 @@ func TestEnumerationSignIn(t *testing.T) {
 	t.Run("lockout", func(t *testing.T) {
 		// Accounts no attempt was made on yet.
 		ctx := context.Background()
-		svc := &account.Service{Store: e.store}
+		svc := e.accounts()
 		for _, kind := range []string{storage.UserActive, storage.UserPending} {
 			if _, err := svc.Create(ctx, "lock-"+kind+"@example.com", testPassword, kind); err != nil {
 				t.Fatal(err)

@@ -271,7 +271,7 @@ func TestHardening3PasswordPolicyAndNFC(t *testing.T) {
 	if nfc == nfd {
 		t.Fatal("test strings are not different")
 	}
-	svc := &account.Service{Store: e.store}
+	svc := e.accounts()
 	if _, err := svc.Create(ctx, "cafe@example.com", nfc, storage.UserActive); err != nil {
 		t.Fatal(err)
 	}

@@ -104,7 +104,18 @@ type envOptions struct {
 	// tape records the captcha's randomness; instances of one cluster share one, so a test
 	// answers a captcha whichever instance drew it.
 	tape *randTape
+	// productionHashCost keeps the configured argon2id cost (secret.DefaultParams) instead of
+	// testHashCost: for tests of the hashing itself (its CPU in the metrics) and benchmarks.
+	productionHashCost bool
 }
+
+// testHashCost is the argon2id cost of passwords in the tests' servers, unless they ask for
+// productionHashCost: the cheapest argon2id (64 KiB, one pass), still the real hashing, the
+// real PHC strings and the real verification, but some 0.1 ms a hash instead of tens. A
+// password sign-in hashes at least once and every test signs in, so at the production cost
+// hashing was a third of the package's CPU. No test here is about the cost itself but those
+// that opt out; the secret package tests the production parameters.
+var testHashCost = secret.Params{Memory: 64, Iterations: 1, Parallelism: 1}
 
 func newEnvWith(t testing.TB, o envOptions) *testEnv {
 	t.Helper()
@@ -137,6 +148,11 @@ func newEnvWith(t testing.TB, o envOptions) *testEnv {
 	cfg, err := config.Load("", func(k string) string { return vars[k] })
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !o.productionHashCost {
+		// Below what Validate accepts for a deployment, which is why it is set here.
+		cfg.Security.PasswordHashMemoryKiB = int(testHashCost.Memory)
+		cfg.Security.PasswordHashIterations = int(testHashCost.Iterations)
 	}
 	if o.configure != nil {
 		o.configure(cfg)
@@ -265,10 +281,16 @@ func (e *testEnv) addClient(typ string, opts ...clientOpt) *testClient {
 	return tc
 }
 
+// accounts is an account service on the server's store that hashes passwords at the
+// server's cost, as `myaccount user create` does: its hashes are never upgraded at sign-in.
+func (e *testEnv) accounts() *account.Service {
+	return &account.Service{Store: e.store, Hasher: e.cfg.Security.PasswordHasher()}
+}
+
 // addUser creates an active account with testPassword.
 func (e *testEnv) addUser(email string) *storage.User {
 	e.t.Helper()
-	svc := &account.Service{Store: e.store}
+	svc := e.accounts()
 	u, err := svc.Create(context.Background(), email, testPassword, storage.UserActive)
 	if err != nil {
 		e.t.Fatal(err)

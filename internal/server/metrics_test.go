@@ -77,7 +77,8 @@ next:
 // the public one) around a scripted password sign-in with a code exchange and a
 // client_credentials token, and checks that the counters moved.
 func TestMetricsScrapedAfterSignInAndToken(t *testing.T) {
-	e := newEnvWith(t, envOptions{configure: func(c *config.Config) { c.Metrics.Listen = "127.0.0.1:0" }})
+	// The production cost: the hash's CPU is asserted below.
+	e := newEnvWith(t, envOptions{productionHashCost: true, configure: func(c *config.Config) { c.Metrics.Listen = "127.0.0.1:0" }})
 	addr, stop, err := e.srv.StartMetrics()
 	if err != nil {
 		t.Fatal(err)
