@@ -158,6 +158,7 @@ func (w *a11yWalk) fill(t *testing.T, idValues ...string) {
 }
 
 func TestBrowserA11yAxe(t *testing.T) {
+	t.Parallel()
 	start := time.Now()
 	src, err := os.ReadFile(filepath.Join("testdata", "axe", "axe.min.js"))
 	if err != nil {

@@ -31,6 +31,7 @@ func appRowButton(name string) string {
 }
 
 func TestBrowserAppsWithAccess(t *testing.T) {
+	t.Parallel()
 	ctx := newBrowser(t)
 	e := newEnvWith(t, envOptions{localhost: true})
 	con := watchConsole(t, ctx)

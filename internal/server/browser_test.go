@@ -22,6 +22,10 @@ import (
 // Browser tests drive a real headless Chromium against a real MyAccount: the things only a
 // browser shows (the CSP refusing a script, cookies over http://localhost, Sec-Fetch-Site on a
 // form post, profile.js resubmitting the form, the layout on a narrow phone) are tested here.
+//
+// Each browser test has a Chromium, a profile and a server of its own and runs in parallel
+// (t.Parallel): a browser test mostly waits (for Chromium to start, to load and to lay out),
+// on under one core of two.
 
 const (
 	// browserStart bounds starting Chromium; browserStep bounds every step after that.
@@ -377,6 +381,7 @@ func (w *consoleWatch) check(t testing.TB, ctx context.Context, pageName string)
 }
 
 func TestBrowserRegisterAndActivate(t *testing.T) {
+	t.Parallel()
 	start := time.Now()
 	ctx := newBrowser(t)
 	e := newEnvWith(t, envOptions{smtp: mailtest.NewServer(t), localhost: true})

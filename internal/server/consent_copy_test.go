@@ -326,6 +326,7 @@ const photoLogo = `<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64
 // loads from its own https origin without a CSP refusal, the home page's domain and the
 // policy links are visible, and nothing else on the page is loosened.
 func TestBrowserConsentShowsWhoAsks(t *testing.T) {
+	t.Parallel()
 	ctx := newBrowser(t)
 	e := newEnvWith(t, envOptions{localhost: true})
 	con := watchConsole(t, ctx)

@@ -19,6 +19,7 @@ import (
 // then signs in. Every console page passes axe-core (WCAG AA) in the light and dark schemes,
 // the step-up page of a staff session without a second factor included.
 func TestBrowserConsoleUnlock(t *testing.T) {
+	t.Parallel()
 	src, err := os.ReadFile(filepath.Join("testdata", "axe", "axe.min.js"))
 	if err != nil {
 		t.Fatalf("axe-core: %v (see testdata/axe/README.md)", err)

@@ -28,6 +28,7 @@ func deviceRowButton(product string) string {
 const installedProducts = `Array.from(document.querySelectorAll('section[aria-labelledby="apps-h"] ul.devices > li > strong')).map(s => s.textContent.trim())`
 
 func TestBrowserMyDevices(t *testing.T) {
+	t.Parallel()
 	start := time.Now()
 	ctx := newBrowser(t)
 	e := newEnvWith(t, envOptions{localhost: true})

@@ -23,6 +23,7 @@ import (
 // from that device, and finds the licence on the dashboard. axe-core checks every state in
 // the light and the dark scheme.
 func TestBrowserLicences(t *testing.T) {
+	t.Parallel()
 	src, err := os.ReadFile(filepath.Join("testdata", "axe", "axe.min.js"))
 	if err != nil {
 		t.Fatalf("axe-core: %v (see testdata/axe/README.md)", err)

@@ -21,6 +21,7 @@ import (
 // in their language (Russian regions in Cyrillic, not "Primorskij kraj") and the date
 // formats labelled with their pattern.
 func TestBrowserLocalisedPlacesAndDates(t *testing.T) {
+	t.Parallel()
 	ctx := newBrowser(t)
 	e := newEnvWith(t, envOptions{localhost: true})
 	con := watchConsole(t, ctx)

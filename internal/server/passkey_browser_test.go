@@ -191,6 +191,7 @@ func passkeyButtonSignIn(t testing.TB, ctx context.Context, auth webauthn.Authen
 const passkeyButton = `(location.pathname === "/login" && (b => b !== null && !b.hidden && b.getClientRects().length > 0)(document.getElementById("passkey-signin")))`
 
 func TestBrowserPasskey(t *testing.T) {
+	t.Parallel()
 	start := time.Now()
 	ctx := newBrowser(t)
 	e := newEnvWith(t, envOptions{localhost: true})

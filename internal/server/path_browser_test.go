@@ -17,6 +17,7 @@ import (
 // found") where passkeys cannot work; the language switcher works after a failed form post;
 // a dead reset link says so before any typing.
 func TestBrowserPersonPathFixes(t *testing.T) {
+	t.Parallel()
 	ctx := newBrowser(t)
 	e := newEnv(t) // issuer on 127.0.0.1: WebAuthn cannot use an IP address
 	e.addUser("ada@example.com")
@@ -100,6 +101,7 @@ func TestBrowserPersonPathFixes(t *testing.T) {
 // link enters the code once, signs in, and lands on the confirmation; the result after
 // "Approve" is a page of its own, so the language switcher works there.
 func TestBrowserDeviceCodeAskedOnce(t *testing.T) {
+	t.Parallel()
 	ctx := newBrowser(t)
 	e := newEnv(t)
 	e.addUser("ada@example.com")

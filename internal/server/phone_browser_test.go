@@ -17,6 +17,7 @@ import (
 // is sent a code (the fake gateway receives +4930123456 with the localhost one-time-code
 // line); the code confirms the number. axe-core checks every state in light and dark.
 func TestBrowserPhone(t *testing.T) {
+	t.Parallel()
 	src, err := os.ReadFile(filepath.Join("testdata", "axe", "axe.min.js"))
 	if err != nil {
 		t.Fatalf("axe-core: %v (see testdata/axe/README.md)", err)

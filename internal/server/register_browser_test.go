@@ -14,6 +14,7 @@ import (
 // password are caught in the page before the captcha is spent; a server-side error keeps
 // the fields and the solved captcha; an expired captcha says so.
 func TestBrowserRegistrationKeepsWhatWasTyped(t *testing.T) {
+	t.Parallel()
 	ctx := newBrowser(t)
 	e := newEnvWith(t, envOptions{localhost: true})
 	e.clock.Advance(0)

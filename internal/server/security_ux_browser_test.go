@@ -32,6 +32,7 @@ const everyPasswordHasToggle = `(() => {
 })()`
 
 func TestBrowserSecurityUX(t *testing.T) {
+	t.Parallel()
 	ctx := newBrowser(t)
 	e := newEnvWith(t, envOptions{smtp: mailtest.NewServer(t), localhost: true})
 	con := watchConsole(t, ctx)
