@@ -89,6 +89,7 @@ func (e *testEnv) completeProfile(b *browser, p *page, country string) *page {
 }
 
 func TestRegisterActivateProfileDashboard(t *testing.T) {
+	t.Parallel()
 	e := newMailEnv(t)
 	b := e.browser()
 	p := e.register(b, b.get(e.issuer+"/register"), "New.Person@example.com", "a fine long passphrase", "a fine long passphrase")
@@ -147,6 +148,7 @@ func TestRegisterActivateProfileDashboard(t *testing.T) {
 }
 
 func TestRegisterFromAuthorizationRequest(t *testing.T) {
+	t.Parallel()
 	e := newMailEnv(t)
 	ctx := context.Background()
 	c := e.addClient(storage.ClientConfidential, firstParty)
@@ -198,6 +200,7 @@ func TestRegisterFromAuthorizationRequest(t *testing.T) {
 }
 
 func TestRegistrationFieldErrorsAndCaptcha(t *testing.T) {
+	t.Parallel()
 	e := newMailEnv(t)
 	b := e.browser()
 	tests := []struct {
@@ -272,6 +275,7 @@ func TestRegistrationFieldErrorsAndCaptcha(t *testing.T) {
 }
 
 func TestRegisterExistingEmailLooksTheSame(t *testing.T) {
+	t.Parallel()
 	e := newMailEnv(t)
 	e.addUser("taken@example.com")
 	b := e.browser()
@@ -303,6 +307,7 @@ func TestRegisterExistingEmailLooksTheSame(t *testing.T) {
 // notice; someone solving captchas must not get to fill that mailbox. The owner hears of at
 // most three an hour; every attempt is still in their activity log, and the page is the same.
 func TestRegistrationNoticesAreLimited(t *testing.T) {
+	t.Parallel()
 	e := newMailEnv(t)
 	owner := e.addUser("taken@example.com")
 	const pw = "a fine long passphrase"
@@ -365,6 +370,7 @@ func TestRegistrationNoticesAreLimited(t *testing.T) {
 }
 
 func TestPasswordResetFlow(t *testing.T) {
+	t.Parallel()
 	e := newMailEnv(t)
 	ctx := context.Background()
 	e.addUser("ada@example.com")
@@ -411,6 +417,7 @@ func TestPasswordResetFlow(t *testing.T) {
 }
 
 func TestLockoutAndUnlockByReset(t *testing.T) {
+	t.Parallel()
 	e := newMailEnv(t)
 	e.addUser("ada@example.com")
 	b := e.browser()
@@ -461,6 +468,7 @@ func TestLockoutAndUnlockByReset(t *testing.T) {
 }
 
 func TestResendLimitAndPurge(t *testing.T) {
+	t.Parallel()
 	e := newMailEnv(t)
 	ctx := context.Background()
 	b := e.browser()
@@ -507,6 +515,7 @@ func TestResendLimitAndPurge(t *testing.T) {
 }
 
 func TestAccountFormsNeedCSRF(t *testing.T) {
+	t.Parallel()
 	e := newMailEnv(t)
 	e.addUser("ada@example.com")
 	b := e.browser()
@@ -524,6 +533,7 @@ func TestAccountFormsNeedCSRF(t *testing.T) {
 }
 
 func TestDashboardChangesAndDelete(t *testing.T) {
+	t.Parallel()
 	e := newMailEnv(t)
 	ctx := context.Background()
 	e.addUser("ada@example.com")
@@ -565,6 +575,7 @@ func TestDashboardChangesAndDelete(t *testing.T) {
 }
 
 func TestLanguages(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	req, _ := http.NewRequest(http.MethodGet, e.issuer+"/login", nil)
 	req.Header.Set("Accept-Language", "de-CH,de;q=0.9,en;q=0.5")
@@ -587,6 +598,7 @@ func TestLanguages(t *testing.T) {
 }
 
 func TestAuditRetention(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	u := e.addUser("ada@example.com")

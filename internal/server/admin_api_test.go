@@ -126,6 +126,7 @@ func (e *testEnv) personToken(t *testing.T, email string) string {
 }
 
 func TestAdminAPIAuthentication(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	// No token: 401 with a challenge, in problem+json.
 	a := e.call(t, "GET", "/users", "", nil)
@@ -194,6 +195,7 @@ func TestAdminAPIAuthentication(t *testing.T) {
 }
 
 func TestAdminAPIClients(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	_, tok := e.automation(t, admin.ScopeWrite)
 	bad := e.call(t, "POST", "/clients", tok, map[string]any{"name": "", "type": "spaceship"})
@@ -306,6 +308,7 @@ func TestAdminAPIClients(t *testing.T) {
 }
 
 func TestAdminAPIUsers(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	_, adminTok := e.automation(t, admin.ScopeWrite, admin.ScopeRead)
@@ -438,6 +441,7 @@ func TestAdminAPIUsers(t *testing.T) {
 // TestAdminAPIStoreFault: a store failure is ours: 503 problem+json with Retry-After,
 // never a 4xx and never the driver's words.
 func TestAdminAPIStoreFault(t *testing.T) {
+	t.Parallel()
 	e, fs := faultEnv(t, nil)
 	_, tok := e.automation(t, admin.ScopeWrite)
 	u := e.addUser("ada@example.com")
@@ -518,6 +522,7 @@ func BenchmarkAdminAPI(b *testing.B) {
 // with wrong passwords, calls the desk, support sees why (the lockout and its end) and
 // unlocks, and the person signs in at once with the right password.
 func TestAdminAPIUnlockAfterLockout(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ada := e.addUser("ada@example.com")
 	desk := e.addUser("desk@example.com")

@@ -23,6 +23,7 @@ func failAuditOnce(fs *faultstore.Store) {
 // with If-Match was refused on retry (412); a deletion was gone unaudited and its retry
 // answered 404; a secret rotation had already broken the old secret, the new one unshown.
 func TestAdminCreateClientFaultRetries(t *testing.T) {
+	t.Parallel()
 	e, fs := faultEnv(t, nil)
 	ctx := context.Background()
 	_, tok := e.automation(t, admin.ScopeWrite, admin.ScopeRead)
@@ -58,6 +59,7 @@ func TestAdminCreateClientFaultRetries(t *testing.T) {
 
 // TestAdminUpdateClientFaultRetries: see TestAdminCreateClientFaultRetries.
 func TestAdminUpdateClientFaultRetries(t *testing.T) {
+	t.Parallel()
 	e, fs := faultEnv(t, nil)
 	_, tok := e.automation(t, admin.ScopeWrite, admin.ScopeRead)
 	robot := e.addClient(storage.ClientConfidential, withGrants("client_credentials"), func(c *storage.Client) { c.Scopes = []string{"api.read"} })
@@ -79,6 +81,7 @@ func TestAdminUpdateClientFaultRetries(t *testing.T) {
 
 // TestAdminRotateSecretFaultIsAtomic: see TestAdminCreateClientFaultRetries.
 func TestAdminRotateSecretFaultIsAtomic(t *testing.T) {
+	t.Parallel()
 	e, fs := faultEnv(t, nil)
 	ctx := context.Background()
 	_, tok := e.automation(t, admin.ScopeWrite, admin.ScopeRead)
@@ -112,6 +115,7 @@ func TestAdminRotateSecretFaultIsAtomic(t *testing.T) {
 
 // TestAdminDeleteClientFaultRetries: see TestAdminCreateClientFaultRetries.
 func TestAdminDeleteClientFaultRetries(t *testing.T) {
+	t.Parallel()
 	e, fs := faultEnv(t, nil)
 	ctx := context.Background()
 	_, tok := e.automation(t, admin.ScopeWrite, admin.ScopeRead)

@@ -33,6 +33,7 @@ func mailsTo(e *testEnv, addr string) int {
 // gone unaudited and the retry audited "all (0)" and told no one; a failed forgetting of the
 // browsers left the credential deleted and the browsers trusted.
 func TestAdminRemoveFactorsFaultRetries(t *testing.T) {
+	t.Parallel()
 	e, fs := faultMailEnv(t)
 	ctx := context.Background()
 	_, tok := e.automation(t, admin.ScopeWrite, admin.ScopeRead)
@@ -99,6 +100,7 @@ func TestAdminRemoveFactorsFaultRetries(t *testing.T) {
 // the link was mailed before the event was written: the 503 had sent a link unaudited, and
 // the retry sent a second one.
 func TestAdminSupportMailFaultRetries(t *testing.T) {
+	t.Parallel()
 	e, fs := faultMailEnv(t)
 	ctx := context.Background()
 	_, tok := e.automation(t, admin.ScopeWrite, admin.ScopeRead)

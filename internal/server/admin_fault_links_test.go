@@ -20,6 +20,7 @@ import (
 // event for a link never issued, and a failed enqueue left the event and a link never
 // mailed (the activation resend even answered 204 for it).
 func TestAdminSupportLinkFaultIsAtomic(t *testing.T) {
+	t.Parallel()
 	e, fs := faultMailEnv(t)
 	ctx := context.Background()
 	_, tok := e.automation(t, admin.ScopeWrite, admin.ScopeRead)

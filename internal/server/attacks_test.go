@@ -18,6 +18,7 @@ import (
 // TestAuthorizeRedirectURIAttacks: a redirect URI that is not registered byte for byte gets an
 // error page at MyAccount and no redirect anywhere.
 func TestAuthorizeRedirectURIAttacks(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	web := e.addClient(storage.ClientConfidential, firstParty)
 	native := e.addClient(storage.ClientNative, firstParty, func(c *storage.Client) {
@@ -84,6 +85,7 @@ func TestAuthorizeRedirectURIAttacks(t *testing.T) {
 // TestAuthorizeProtocolErrors: with a registered redirect URI, protocol errors go back to the
 // client in the OAuth form.
 func TestAuthorizeProtocolErrors(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	conf := e.addClient(storage.ClientConfidential, firstParty)
 	pub := e.addClient(storage.ClientPublic, firstParty)
@@ -132,6 +134,7 @@ func TestAuthorizeProtocolErrors(t *testing.T) {
 
 // TestTokenEndpointAttacks: each bad token request gets the RFC 6749 error, never a 500.
 func TestTokenEndpointAttacks(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	e.addUser("ada@example.com")
@@ -218,6 +221,7 @@ func TestTokenEndpointAttacks(t *testing.T) {
 
 // TestForgedTokens: alg=none and tokens signed by someone else are refused everywhere.
 func TestForgedTokens(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	u := e.addUser("ada@example.com")
@@ -255,6 +259,7 @@ func TestForgedTokens(t *testing.T) {
 // TestBrowserBinding: a leaked authRequestID or callback URL cannot be finished in another
 // browser.
 func TestBrowserBinding(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.addUser("ada@example.com")
 	e.addUser("eve@example.com")
@@ -301,6 +306,7 @@ func TestBrowserBinding(t *testing.T) {
 // cost the same (one password hash, the same store calls) is TestEnumerationSignIn's: counted,
 // not timed, so a busy CI host cannot fail it and a small difference cannot hide in the noise.
 func TestLoginEnumerationResistance(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.addUser("ada@example.com")
 	b := e.browser()
@@ -321,6 +327,7 @@ func TestLoginEnumerationResistance(t *testing.T) {
 
 // TestCSRF: every form post needs the token, and cross-site posts are refused.
 func TestCSRF(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.addUser("ada@example.com")
 	c := e.addClient(storage.ClientConfidential)
@@ -383,6 +390,7 @@ func TestCSRF(t *testing.T) {
 // TestBadInputNeverCrashes: oversized bodies, odd methods and SQL metacharacters get clean
 // errors and change no rows.
 func TestBadInputNeverCrashes(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.addUser("ada@example.com")
 	c := e.addClient(storage.ClientConfidential, firstParty)
@@ -423,6 +431,7 @@ func TestBadInputNeverCrashes(t *testing.T) {
 
 // TestSecurityHeaders: every response carries the strict headers; cookies are HttpOnly+Lax.
 func TestSecurityHeaders(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	c := e.addClient(storage.ClientConfidential)
 	verifier, _ := pkce()

@@ -186,6 +186,7 @@ func idTokenSID(t *testing.T, e *testEnv, c *testClient, raw string) string {
 // grants in that session only, with the ID token's sid; a password reset (everywhere) to
 // every client holding a grant; a client without a logout URI hears nothing.
 func TestBackchannelLogout(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	u := e.addUser("ada@example.com")
@@ -267,6 +268,7 @@ func TestBackchannelLogout(t *testing.T) {
 // TestBackchannelSignOutOthers: "sign out other sessions" tells the clients of the other
 // sessions only.
 func TestBackchannelSignOutOthers(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	u := e.addUser("ada@example.com")
@@ -299,6 +301,7 @@ func TestBackchannelSignOutOthers(t *testing.T) {
 // TestBackchannelSessionExpiry: a session that reaches its end of life is told to its
 // clients by housekeeping, once, before the sweep deletes it.
 func TestBackchannelSessionExpiry(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	u := e.addUser("ada@example.com")
@@ -327,6 +330,7 @@ func TestBackchannelSessionExpiry(t *testing.T) {
 // its CSRF token) tells the clients of that browser's session; signing in again in a
 // browser replaces its session and tells them too.
 func TestBackchannelLogoutPage(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	e.addUser("ada@example.com")
@@ -363,6 +367,7 @@ func TestBackchannelLogoutPage(t *testing.T) {
 // TestBackchannelAccountDeleted: deleting the account signs it out everywhere first, so its
 // clients are told (by sub and sid) although the person is gone.
 func TestBackchannelAccountDeleted(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	u := e.addUser("ada@example.com")

@@ -188,6 +188,7 @@ func (c *balanced) patterns(t *testing.T, f func(t *testing.T, e *testEnv, run s
 // TOTP enrolment, sign-in with password and code in an authorization request, consent to a
 // third-party client, the code exchange, userinfo, a refresh, and sign-out.
 func TestBalancedSignInWithTOTPAndConsent(t *testing.T) {
+	t.Parallel()
 	c := newBalanced(t, pgtest.URL(t), envOptions{smtp: mailtest.NewServer(t)})
 	c.a.clock.Advance(0) // a still clock: TOTP codes are computed for the server's time
 	c.patterns(t, func(t *testing.T, e *testEnv, run string) {
@@ -261,6 +262,7 @@ func TestBalancedSignInWithTOTPAndConsent(t *testing.T) {
 // other), activation, the profile, the emailed code for a new browser, a password reset and
 // an email change by their mailed links, and a password change.
 func TestBalancedAccountFlows(t *testing.T) {
+	t.Parallel()
 	c := newBalanced(t, pgtest.URL(t), envOptions{smtp: mailtest.NewServer(t), configure: func(c *config.Config) {
 		c.MFA.EmailCodeForNewBrowsers = true
 	}})
@@ -340,6 +342,7 @@ func TestBalancedAccountFlows(t *testing.T) {
 // instance, finished on the other), then used as the second step after the password, and
 // alone (a discoverable sign-in whose challenge travels in a sealed cookie).
 func TestBalancedPasskeys(t *testing.T) {
+	t.Parallel()
 	c := newBalanced(t, pgtest.URL(t), envOptions{smtp: mailtest.NewServer(t), localhost: true})
 	c.patterns(t, func(t *testing.T, e *testEnv, run string) {
 		email := "key." + run + "@example.com"
@@ -390,6 +393,7 @@ func TestBalancedPasskeys(t *testing.T) {
 // Through the balancer: a device asks for codes, the person enters the code and approves in
 // a browser, the device polls; and a pushed authorization request completes a sign-in.
 func TestBalancedDeviceAndPAR(t *testing.T) {
+	t.Parallel()
 	c := newBalanced(t, pgtest.URL(t), envOptions{})
 	c.a.clock.Advance(0)
 	c.patterns(t, func(t *testing.T, e *testEnv, run string) {
@@ -429,6 +433,7 @@ func TestBalancedDeviceAndPAR(t *testing.T) {
 // other, a proof replayed on the other refused), RP-initiated logout with the ID token, and
 // "sign out other browsers" seen by the other instance at once.
 func TestBalancedDPoPAndSignOut(t *testing.T) {
+	t.Parallel()
 	c := newBalanced(t, pgtest.URL(t), envOptions{})
 	c.patterns(t, func(t *testing.T, e *testEnv, run string) {
 		email := "dpop." + run + "@example.com"
@@ -492,6 +497,7 @@ func TestBalancedDPoPAndSignOut(t *testing.T) {
 // Through the balancer: a phone number confirmed by SMS, the SMS code of a sign-in in a new
 // browser, and a password reset by SMS code.
 func TestBalancedSMS(t *testing.T) {
+	t.Parallel()
 	g := smstest.New(t, []byte(hookSecret), twilioSID, twilioToken)
 	c := newBalanced(t, pgtest.URL(t), envOptions{env: map[string]string{"MYACCOUNT_SMS_ALLOWED_COUNTRIES": "DE,GB",
 		"MYACCOUNT_SMS_SENDER": "webhook", "MYACCOUNT_SMS_WEBHOOK_URL": g.URL + "/hook", "MYACCOUNT_SMS_WEBHOOK_SECRET": hookSecret,
@@ -539,6 +545,7 @@ func TestBalancedSMS(t *testing.T) {
 // the client cache's second; a lock ends the person's session on both at once; keys rotated
 // there sign tokens that verify through the balancer's JWKS once the key cache has turned.
 func TestBalancedConsole(t *testing.T) {
+	t.Parallel()
 	c := newBalanced(t, pgtest.URL(t), envOptions{smtp: mailtest.NewServer(t)})
 	c.a.clock.Advance(0)
 	c.patterns(t, func(t *testing.T, e *testEnv, run string) {
@@ -606,6 +613,7 @@ func TestBalancedConsole(t *testing.T) {
 // response case), and the successor A issued is then retired; past the grace the family
 // is revoked.
 func TestBalancedReplayAndRefreshGrace(t *testing.T) {
+	t.Parallel()
 	c := newBalanced(t, pgtest.URL(t), envOptions{})
 	a, b := c.a, c.b
 	a.clock.Advance(0)
@@ -651,6 +659,7 @@ func TestBalancedReplayAndRefreshGrace(t *testing.T) {
 // wrong codes on A and B count together, a captcha answered on A cannot be answered again on
 // B, a reset link used on A is dead on B, a code redeemed on A is a replay on B.
 func TestBalancedSingleUse(t *testing.T) {
+	t.Parallel()
 	c := newBalanced(t, pgtest.URL(t), envOptions{smtp: mailtest.NewServer(t)})
 	a, b := c.a, c.b
 	a.clock.Advance(0)
@@ -727,6 +736,7 @@ func TestBalancedSingleUse(t *testing.T) {
 // product that requires two-step verification sends the person to set one up first, and a
 // person who registers from a product's sign-in page is signed in to it after activation.
 func TestBalancedFlowsThatReturnToTheProduct(t *testing.T) {
+	t.Parallel()
 	c := newBalanced(t, pgtest.URL(t), envOptions{smtp: mailtest.NewServer(t)})
 	c.a.clock.Advance(0)
 	c.patterns(t, func(t *testing.T, e *testEnv, run string) {
@@ -773,6 +783,7 @@ func TestBalancedFlowsThatReturnToTheProduct(t *testing.T) {
 // A client deleted through one instance stops working on the other within the client
 // cache's second (README, "Scale out"), and is then refused as a client, not as a failure.
 func TestClusterDeletedClientStopsWithinTheCacheBound(t *testing.T) {
+	t.Parallel()
 	c := newBalanced(t, pgtest.URL(t), envOptions{})
 	a, b := c.a, c.b
 	cl := a.addClient(storage.ClientConfidential, withGrants("client_credentials"))
@@ -817,6 +828,7 @@ func preflight(t *testing.T, e *testEnv, path, origin string) string {
 // cache's second everywhere, although both instances were already answering other apps'
 // cross-origin calls from their set of origins.
 func TestClusterNewBrowserAppCORS(t *testing.T) {
+	t.Parallel()
 	c := newBalanced(t, pgtest.URL(t), envOptions{configure: registrationEnabled})
 	a, b := c.a, c.b
 	a.addClient(storage.ClientPublic, func(c *storage.Client) { c.RedirectURIs = []string{"https://old.example/cb"} })
@@ -849,6 +861,7 @@ func TestClusterNewBrowserAppCORS(t *testing.T) {
 // must still take A's new tokens as what they are: live at introspection and userinfo, a
 // valid id_token_hint at end_session; and then publish the key in its JWKS too.
 func TestClusterForcedRotationVerifiedEverywhere(t *testing.T) {
+	t.Parallel()
 	c := newBalanced(t, pgtest.URL(t), envOptions{configure: func(c *config.Config) {
 		c.Keys.CacheTTL = config.Duration(keys.DefaultCacheTTL)
 	}})
@@ -897,6 +910,7 @@ func TestClusterForcedRotationVerifiedEverywhere(t *testing.T) {
 // from B (go-oidc fetches again on an unknown kid, and the balancer picks the instance): B
 // must publish the new key within a second, not keys.cache_ttl.
 func TestClusterForcedRotationPublishedEverywhere(t *testing.T) {
+	t.Parallel()
 	c := newBalanced(t, pgtest.URL(t), envOptions{configure: func(c *config.Config) {
 		c.Keys.CacheTTL = config.Duration(keys.DefaultCacheTTL)
 	}})
@@ -926,6 +940,7 @@ func TestClusterForcedRotationPublishedEverywhere(t *testing.T) {
 // token with a made-up kid makes it so too): A's new tokens must still verify on B from the
 // first one, as README promises, not be inactive until B's copy is a second old.
 func TestClusterForcedRotationJustAfterBReadTheKeys(t *testing.T) {
+	t.Parallel()
 	c := newBalanced(t, pgtest.URL(t), envOptions{configure: func(c *config.Config) {
 		c.Keys.CacheTTL = config.Duration(keys.DefaultCacheTTL)
 	}})

@@ -56,6 +56,7 @@ func (e *testEnv) consentPageFor(c *testClient, email, lang string) (*browser, *
 }
 
 func TestConsentShowsWhoAsks(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.addUser("ada@example.com")
 	c := e.addClient(storage.ClientConfidential, withIdentity("https://cdn.photo.example/logo.png?v=2",
@@ -92,6 +93,7 @@ func TestConsentShowsWhoAsks(t *testing.T) {
 }
 
 func TestConsentRefusesUnsafeIdentity(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.addUser("ada@example.com")
 	// Rows written around the CLI's checks (an older tool, a hand-edited database): http,
@@ -116,6 +118,7 @@ func TestConsentRefusesUnsafeIdentity(t *testing.T) {
 }
 
 func TestProfileHeadingEditOrComplete(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.addUser("ada@example.com")
 	b := e.browser()
@@ -141,6 +144,7 @@ func TestProfileHeadingEditOrComplete(t *testing.T) {
 }
 
 func TestActivationSaysConfirmed(t *testing.T) {
+	t.Parallel()
 	e := newMailEnv(t)
 	b := e.browser()
 	p := e.register(b, b.get(e.issuer+"/register"), "grace@example.com", "a fine long passphrase", "a fine long passphrase")
@@ -171,6 +175,7 @@ func logoutCancel(t testing.TB, p *page) (href, text string) {
 }
 
 func TestLogoutCancel(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.addUser("ada@example.com")
 	home := e.addClient(storage.ClientConfidential, firstParty, withIdentity("", "https://photo.example/start", "", ""))
@@ -217,6 +222,7 @@ func TestLogoutCancel(t *testing.T) {
 }
 
 func TestInvalidRedirectExplainsItself(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	c := e.addClient(storage.ClientPublic)
 	verifier, _ := pkce()
@@ -259,6 +265,7 @@ func TestInvalidRedirectExplainsItself(t *testing.T) {
 }
 
 func TestMFAWrongCodeSaysWhatNext(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.clock.Advance(0) // a still clock: TOTP codes are computed for the server's time
 	const email = "mfa.copy@example.com"
@@ -286,6 +293,7 @@ func TestMFAWrongCodeSaysWhatNext(t *testing.T) {
 }
 
 func TestEmptySignInNamesTheField(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.addUser("ada@example.com")
 	b := e.browser()

@@ -195,6 +195,7 @@ var enumKinds = []string{"active", "pending", "locked", "disabled", "deleted"}
 // answered and costs exactly as for an address without one: with no device cookie, with the
 // device cookie of another account (the attacker's own), and up to and past the lockout.
 func TestEnumerationSignIn(t *testing.T) {
+	t.Parallel()
 	e := newEnumEnv(t, envOptions{})
 	addrs := enumAccounts(t, e.testEnv)
 	e.addUser("eve@example.com")
@@ -242,6 +243,7 @@ func TestEnumerationSignIn(t *testing.T) {
 
 // TestEnumerationForgotPassword: the reset request by email answers and costs the same.
 func TestEnumerationForgotPassword(t *testing.T) {
+	t.Parallel()
 	e := newEnumEnv(t, envOptions{})
 	addrs := enumAccounts(t, e.testEnv)
 	forgot := func(email string) seen {
@@ -266,6 +268,7 @@ func TestEnumerationForgotPassword(t *testing.T) {
 // and answers a wrong code as for any number; only the right code (the number's owner, by
 // SMS) learns that it is taken.
 func TestEnumerationPhoneAdd(t *testing.T) {
+	t.Parallel()
 	e, g := newEnumPhoneEnv(t)
 	e.germanUser("ada@example.com")
 	e.confirmPhone(e.signedInBrowser("ada@example.com"), g, "DE", "030 123456")
@@ -298,6 +301,7 @@ func TestEnumerationPhoneAdd(t *testing.T) {
 // account's answers turned to "Too many wrong codes" (429) after five, an unknown number's
 // never did.
 func TestEnumerationSMSResetCode(t *testing.T) {
+	t.Parallel()
 	e, g := newEnumPhoneEnv(t)
 	e.germanUser("ada@example.com")
 	e.confirmPhone(e.signedInBrowser("ada@example.com"), g, "DE", "030 123456")
@@ -323,6 +327,7 @@ func TestEnumerationSMSResetCode(t *testing.T) {
 // TestEnumerationResendActivation: asking for a new activation link answers and costs the
 // same for an address without an account, a pending one and an active one.
 func TestEnumerationResendActivation(t *testing.T) {
+	t.Parallel()
 	e := newEnumEnv(t, envOptions{})
 	addrs := enumAccounts(t, e.testEnv)
 	resend := func(email string) seen {
@@ -341,6 +346,7 @@ func TestEnumerationResendActivation(t *testing.T) {
 // TestEnumerationRegister: registering an address that has an account (in any state) shows
 // the page and costs the work of registering a new one; the owner is told by mail.
 func TestEnumerationRegister(t *testing.T) {
+	t.Parallel()
 	e := newEnumEnv(t, envOptions{})
 	addrs := enumAccounts(t, e.testEnv)
 	const pw = "a fine long passphrase"
@@ -358,6 +364,7 @@ func TestEnumerationRegister(t *testing.T) {
 // TestEnumerationEmailChange: a signed-in person changing their address to one another
 // account has sees and waits for what a free address gives.
 func TestEnumerationEmailChange(t *testing.T) {
+	t.Parallel()
 	e := newEnumEnv(t, envOptions{})
 	addrs := enumAccounts(t, e.testEnv)
 	change := func(b *browser, email string) seen {
@@ -380,6 +387,7 @@ func TestEnumerationEmailChange(t *testing.T) {
 // answers and costs what it does for a number without one; only the owner's phone receives
 // a code.
 func TestEnumerationSMSResetSend(t *testing.T) {
+	t.Parallel()
 	e, g := newEnumPhoneEnv(t)
 	e.germanUser("ada@example.com")
 	e.confirmPhone(e.signedInBrowser("ada@example.com"), g, "DE", "030 123456")
@@ -402,6 +410,7 @@ func TestEnumerationSMSResetSend(t *testing.T) {
 // step: before, six of them closed the owner's authenticator app step for 15 minutes (and
 // twenty for the day), even for the right code.
 func TestSMSResetCodesLeaveTheSecondStepOpen(t *testing.T) {
+	t.Parallel()
 	e, g := newEnumPhoneEnv(t)
 	e.germanUser("ada@example.com")
 	b := e.signedInBrowser("ada@example.com")

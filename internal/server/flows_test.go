@@ -34,6 +34,7 @@ type idClaims struct {
 }
 
 func TestDiscoveryAndJWKS(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	resp, err := http.Get(e.issuer + "/.well-known/openid-configuration")
@@ -90,6 +91,7 @@ func TestDiscoveryAndJWKS(t *testing.T) {
 }
 
 func TestCodeFlowConfidentialWithPKCE(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	u := e.addUser("ada@example.com")
@@ -148,6 +150,7 @@ func TestCodeFlowConfidentialWithPKCE(t *testing.T) {
 }
 
 func TestCodeFlowPublicClientAndES256(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	e.addUser("bob@example.com")
@@ -172,6 +175,7 @@ func TestCodeFlowPublicClientAndES256(t *testing.T) {
 }
 
 func TestSSOAndSessionRotation(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	e.addUser("ada@example.com")
@@ -219,6 +223,7 @@ func cookieValue(b *browser, issuer, name string) string {
 }
 
 func TestPromptAndMaxAge(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.addUser("ada@example.com")
 	fp := e.addClient(storage.ClientConfidential, firstParty)
@@ -290,6 +295,7 @@ func TestPromptAndMaxAge(t *testing.T) {
 }
 
 func TestRefreshRotationAndReuse(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	e.addUser("ada@example.com")
@@ -361,6 +367,7 @@ func (e *testEnv) introspectActive(c *testClient, token string) bool {
 }
 
 func TestCodeSingleUse(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	e.addUser("ada@example.com")
@@ -385,6 +392,7 @@ func TestCodeSingleUse(t *testing.T) {
 }
 
 func TestConcurrentCodeRedemption(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	e.addUser("ada@example.com")
@@ -414,6 +422,7 @@ func TestConcurrentCodeRedemption(t *testing.T) {
 // Concurrent presentations of one refresh token are, within the retry grace, retries of one
 // client: each may be answered, but exactly one chain stays live.
 func TestConcurrentRefresh(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	e.addUser("ada@example.com")
@@ -449,6 +458,7 @@ func TestConcurrentRefresh(t *testing.T) {
 }
 
 func TestClientCredentials(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	c := e.addClient(storage.ClientConfidential, withGrants("client_credentials"), func(c *storage.Client) { c.Scopes = []string{"api.read"} })
@@ -478,6 +488,7 @@ func TestClientCredentials(t *testing.T) {
 }
 
 func TestOpaqueAccessTokensAndRevocation(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	e.addUser("ada@example.com")
@@ -519,6 +530,7 @@ func TestOpaqueAccessTokensAndRevocation(t *testing.T) {
 }
 
 func TestEndSession(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	e.addUser("ada@example.com")
@@ -549,6 +561,7 @@ func TestEndSession(t *testing.T) {
 }
 
 func TestLogoutWithoutHintAsksFirst(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.addUser("ada@example.com")
 	c := e.addClient(storage.ClientConfidential, firstParty)

@@ -54,6 +54,7 @@ func auditCount(t *testing.T, e *testEnv, userID, typ string) int {
 // Item 3: wrong current passwords on the account forms count with the sign-in failures of
 // the account: the fifth locks, the lock holds for sign-in too, and each is audited.
 func TestHardening3CurrentPasswordThrottled(t *testing.T) {
+	t.Parallel()
 	e := newMailEnv(t)
 	ctx := context.Background()
 	u := e.addUser("ada@example.com")
@@ -117,6 +118,7 @@ func TestHardening3CurrentPasswordThrottled(t *testing.T) {
 // Item 3: a failure of ours on the account forms is answered as ours (5xx), not as a 200
 // form error or a 400 "link expired".
 func TestHardening3AccountFormsOwnFailures(t *testing.T) {
+	t.Parallel()
 	e, fs := faultEnv(t, nil)
 	e.addUser("ada@example.com")
 	b := e.browser()
@@ -145,6 +147,7 @@ func TestHardening3AccountFormsOwnFailures(t *testing.T) {
 // Item 6: five wrong passwords from anywhere lock the address for unknown browsers, but a
 // browser that signed in to the account before keeps its own count.
 func TestHardening3KnownBrowserNotLockedOut(t *testing.T) {
+	t.Parallel()
 	e := newMailEnv(t)
 	e.addUser("ada@example.com")
 	owner := e.browser()
@@ -192,6 +195,7 @@ func TestHardening3KnownBrowserNotLockedOut(t *testing.T) {
 // to the canonical address, and invisible, bidi-control and mixed-script addresses are
 // refused.
 func TestHardening3CanonicalEmails(t *testing.T) {
+	t.Parallel()
 	e := newMailEnv(t)
 	ctx := context.Background()
 	b := e.browser()
@@ -242,6 +246,7 @@ func TestHardening3CanonicalEmails(t *testing.T) {
 // keyboard walks; passwords are compared in NFC, and hashes of un-normalised passwords
 // still verify (and are upgraded).
 func TestHardening3PasswordPolicyAndNFC(t *testing.T) {
+	t.Parallel()
 	e := newMailEnv(t)
 	ctx := context.Background()
 	e.addUser("ada.lovelace@example.com")
@@ -306,6 +311,7 @@ func TestHardening3PasswordPolicyAndNFC(t *testing.T) {
 
 // Item 16: a newer reset or activation link voids the older ones of its purpose.
 func TestHardening3NewerLinkVoidsOlder(t *testing.T) {
+	t.Parallel()
 	e := newMailEnv(t)
 	ctx := context.Background()
 	e.addUser("ada@example.com")

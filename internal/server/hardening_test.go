@@ -26,6 +26,7 @@ func (e *testEnv) noFollow() *browser {
 // TestHardeningReturnPathsStayOnSite (1): return paths with control characters, backslashes
 // or a second slash hidden behind encoding never leave the site.
 func TestHardeningReturnPathsStayOnSite(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.addUser("ada@example.com")
 	evil := []string{"/\t/evil.example/", "/\n/evil.example", "/ /evil.example", "/\\evil.example", "//evil.example",
@@ -52,6 +53,7 @@ func TestHardeningReturnPathsStayOnSite(t *testing.T) {
 // TestHardeningRepeatedParameters (2): a repeated parameter is refused, so our checks and
 // the library read the same values.
 func TestHardeningRepeatedParameters(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.addUser("ada@example.com")
 	c := e.addClient(storage.ClientNative, firstParty, withGrants("authorization_code", "refresh_token", grantDevice))
@@ -97,6 +99,7 @@ func TestHardeningRepeatedParameters(t *testing.T) {
 // grant is looked at; unknown client and wrong secret look the same; failures are counted
 // per address.
 func TestHardeningClientAuthenticationFirst(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	c := e.addClient(storage.ClientConfidential, withGrants("authorization_code", "refresh_token", "client_credentials"))
 	bodyOf := func(form url.Values, user, pass string) (int, http.Header, map[string]any) {
@@ -156,6 +159,7 @@ func TestHardeningClientAuthenticationFirst(t *testing.T) {
 
 // TestHardeningUserinfoBearerErrors (12): RFC 6750 §3 answers.
 func TestHardeningUserinfoBearerErrors(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.addUser("ada@example.com")
 	c := e.addClient(storage.ClientConfidential, firstParty, opaqueTokens)
@@ -196,6 +200,7 @@ func TestHardeningUserinfoBearerErrors(t *testing.T) {
 // TestHardeningCORS (13): no CORS on front-channel pages; back-channel endpoints only for
 // the web origins of public clients' redirect URIs; never for "null".
 func TestHardeningCORS(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	spa := e.addClient(storage.ClientPublic, func(c *storage.Client) { c.RedirectURIs = []string{"https://spa.example:8443/cb"} })
 	allowed := func(method, path, origin string) string {
@@ -231,6 +236,7 @@ func TestHardeningCORS(t *testing.T) {
 // TestHardeningPKCESyntaxAndIss (17): PKCE syntax is enforced, and the library's own
 // authorization errors carry iss too.
 func TestHardeningPKCESyntaxAndIss(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.addUser("ada@example.com")
 	c := e.addClient(storage.ClientConfidential, firstParty)
@@ -261,6 +267,7 @@ func TestHardeningPKCESyntaxAndIss(t *testing.T) {
 // TestHardeningDeviceNameCleanedOnce (22): device_name is cleaned by one function on both
 // paths: no control characters, no split UTF-8.
 func TestHardeningDeviceNameCleanedOnce(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.addUser("ada@example.com")
 	c := e.addClient(storage.ClientConfidential, firstParty)
@@ -291,6 +298,7 @@ func oauthVerifier(v string) oauth2.AuthCodeOption { return oauth2.VerifierOptio
 // TestHardeningEnrolmentNeedsFreshSignIn (4): a session older than five minutes cannot add
 // a first factor (a session thief would lock the owner out with it), by form or by JSON.
 func TestHardeningEnrolmentNeedsFreshSignIn(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.clock.Advance(0)
 	u := e.addUser("ada@example.com")
@@ -319,6 +327,7 @@ func TestHardeningEnrolmentNeedsFreshSignIn(t *testing.T) {
 // TestHardeningCaptchaCosts (23): new pictures are limited per form and per address, and
 // wrong answers per address; beyond them no captcha is issued or checked.
 func TestHardeningCaptchaCosts(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	b := e.browser()
 	p := b.get(e.issuer + "/register")
@@ -378,6 +387,7 @@ func TestHardeningCaptchaCosts(t *testing.T) {
 // even for the right code, and the owner hears (once an hour) that someone passed the
 // password but failed the second step.
 func TestHardeningSecondStepCapAndNotice(t *testing.T) {
+	t.Parallel()
 	e := newMailEnv(t)
 	e.clock.Advance(0)
 	const email = "capped@example.com"
@@ -432,6 +442,7 @@ func TestHardeningSecondStepCapAndNotice(t *testing.T) {
 // TestDocumentsPrecomputedWithETag: discovery and JWKS are answered from bytes made once, with
 // a strong ETag (304 on If-None-Match), and still with CORS for browser apps.
 func TestDocumentsPrecomputedWithETag(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.addClient(storage.ClientPublic, func(c *storage.Client) { c.RedirectURIs = []string{"https://spa.example/cb"} })
 	for _, path := range []string{"/.well-known/openid-configuration", "/keys"} {

@@ -67,6 +67,7 @@ var resetWrites = []struct {
 // failure to end the sessions left the new password in place with the old sessions alive
 // and the account still locked.
 func TestResetLinkSurvivesOurFailure(t *testing.T) {
+	t.Parallel()
 	e, fs := faultMailEnv(t)
 	ctx := context.Background()
 	c := e.addClient(storage.ClientConfidential, firstParty)
@@ -122,6 +123,7 @@ func TestResetLinkSurvivesOurFailure(t *testing.T) {
 // TestActivationLinkSurvivesOurFailure: a store failure after the activation link was used
 // answers "try again", and the same link then activates the account.
 func TestActivationLinkSurvivesOurFailure(t *testing.T) {
+	t.Parallel()
 	e, fs := faultMailEnv(t)
 	for i, method := range []string{"UpdateUser", "DeleteOneTimeTokens"} {
 		t.Run(method, func(t *testing.T) {
@@ -151,6 +153,7 @@ func TestActivationLinkSurvivesOurFailure(t *testing.T) {
 // notice, its "This wasn't me" token and the activity event are written with the change:
 // failing them fails it too, and the old address is told once.
 func TestEmailChangeLinkSurvivesOurFailure(t *testing.T) {
+	t.Parallel()
 	e, fs := faultMailEnv(t)
 	ctx := context.Background()
 	e.addUser("ada@example.com")
@@ -194,6 +197,7 @@ func TestEmailChangeLinkSurvivesOurFailure(t *testing.T) {
 // TestResetRefusesPasswordFromAddress: a reset refuses a password built from the account's
 // address, as registration and a password change do; the link stays usable.
 func TestResetRefusesPasswordFromAddress(t *testing.T) {
+	t.Parallel()
 	e, _ := faultMailEnv(t)
 	const email = "marguerite.yourcenar@example.com"
 	e.addUser(email)
@@ -222,6 +226,7 @@ func TestResetRefusesPasswordFromAddress(t *testing.T) {
 // the answer is "try again" (503), for a registered address and an unknown one alike, and
 // the retry sends the link.
 func TestMailRequestFailureIsOurs(t *testing.T) {
+	t.Parallel()
 	e, fs := faultMailEnv(t)
 	e.addUser("ada@example.com")
 	forgot := func(b *browser, email string) *page {

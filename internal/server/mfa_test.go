@@ -211,6 +211,7 @@ func recoveryCodes(p *page) []string {
 }
 
 func TestMFATOTPEnrolmentAndSignIn(t *testing.T) {
+	t.Parallel()
 	e := newMailEnv(t)
 	e.clock.Advance(0) // a still clock: TOTP codes are computed for the server's time
 	const email = "totp.person@example.com"
@@ -276,6 +277,7 @@ func TestMFATOTPEnrolmentAndSignIn(t *testing.T) {
 }
 
 func TestMFAAttemptLimit(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.clock.Advance(0)
 	const email = "guesser.target@example.com"
@@ -306,6 +308,7 @@ func TestMFAAttemptLimit(t *testing.T) {
 }
 
 func TestMFARememberedBrowserAndStepUp(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.clock.Advance(0)
 	const email = "remembered@example.com"
@@ -363,6 +366,7 @@ func TestMFARememberedBrowserAndStepUp(t *testing.T) {
 }
 
 func TestMFAEnrolmentRequiredByProduct(t *testing.T) {
+	t.Parallel()
 	e := newMailEnv(t)
 	e.clock.Advance(0)
 	const email = "no.factor.yet@example.com"
@@ -395,6 +399,7 @@ func TestMFAEnrolmentRequiredByProduct(t *testing.T) {
 }
 
 func TestMFARemovalNeedsFreshSignIn(t *testing.T) {
+	t.Parallel()
 	e := newMailEnv(t)
 	e.clock.Advance(0)
 	const email = "remover@example.com"
@@ -455,6 +460,7 @@ func TestMFARemovalNeedsFreshSignIn(t *testing.T) {
 }
 
 func TestMFARecoveryCodesRegenerateAndForgetBrowsers(t *testing.T) {
+	t.Parallel()
 	e := newMailEnv(t)
 	e.clock.Advance(0)
 	const email = "codes@example.com"
@@ -514,6 +520,7 @@ func TestMFARecoveryCodesRegenerateAndForgetBrowsers(t *testing.T) {
 
 // An account with a second factor never gets a session from the password alone.
 func TestMFANoPasswordOnlySession(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.clock.Advance(0)
 	const email = "strong@example.com"
@@ -600,6 +607,7 @@ func (e *testEnv) keySignIn(b *browser, p *page, k *softauthn.Key, c softauthn.C
 }
 
 func TestMFASecurityKeyEndToEnd(t *testing.T) {
+	t.Parallel()
 	e := newEnvWith(t, envOptions{smtp: mailtest.NewServer(t), localhost: true})
 	const email = "key.person@example.com"
 	u := e.addUser(email)
