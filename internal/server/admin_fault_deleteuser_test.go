@@ -12,6 +12,7 @@ import (
 // done; the retry deletes and audits. Before, the account was gone unaudited and the retry
 // answered 404.
 func TestAdminDeleteUserFaultRetries(t *testing.T) {
+	t.Parallel()
 	e, fs := faultEnv(t, nil)
 	_, tok := e.automation(t, admin.ScopeWrite, admin.ScopeRead)
 	u := e.addUser("ada@example.com")

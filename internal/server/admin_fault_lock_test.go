@@ -19,6 +19,7 @@ import (
 // the sign-out were one transaction, a 503 left the account locked with its sessions live and
 // the retry was refused as "already locked" (409).
 func TestAdminLockFaultRetries(t *testing.T) {
+	t.Parallel()
 	e, fs := faultEnv(t, nil)
 	ctx := context.Background()
 	_, tok := e.automation(t, admin.ScopeWrite, admin.ScopeRead)

@@ -40,6 +40,7 @@ func liveSessions(t *testing.T, e *testEnv, userID string) int {
 // TestAdminSignOutEverywhereFaultIsAtomic: a sign-out everywhere whose audit event could not
 // be written is not done either (the event is part of the action); the retry does both.
 func TestAdminSignOutEverywhereFaultIsAtomic(t *testing.T) {
+	t.Parallel()
 	e, fs := faultEnv(t, nil)
 	ctx := context.Background()
 	_, tok := e.automation(t, admin.ScopeWrite, admin.ScopeRead)

@@ -16,6 +16,7 @@ import (
 // lockout was cleared and the event recorded: the 503 had changed the account's ETag, and the
 // retry was refused (412).
 func TestAdminUnlockFaultRetries(t *testing.T) {
+	t.Parallel()
 	e, fs := faultEnv(t, nil)
 	ctx := context.Background()
 	_, tok := e.automation(t, admin.ScopeWrite, admin.ScopeRead)

@@ -15,6 +15,7 @@ import (
 // since roles are read from the account at every request, never carried in a token or a
 // session. A grant gives access the same way, with no new sign-in.
 func TestAdminRoleRevokeEndsAccessAtOnce(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	svc := &admin.Service{Store: e.store}

@@ -13,6 +13,7 @@ import (
 // app (its grant's sid, the person's sub) and no other; before, its refresh tokens died but
 // its own session of the person ran on untold.
 func TestBackchannelAppAccessRemoved(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	u := e.addUser("ada@example.com")

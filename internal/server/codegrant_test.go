@@ -282,6 +282,7 @@ func TestCodeTokenPublicAndDPoP(t *testing.T) {
 // ours: 5xx with a fixed text, never invalid_grant; one before the exchange commits leaves
 // the code for the retry.
 func TestCodeTokenStoreFailure(t *testing.T) {
+	t.Parallel()
 	t.Run("jwt", func(t *testing.T) { testCodeTokenStoreFailure(t, firstParty) })
 	// The library's path: the same reads happen before the code is used (AuthRequestByCode).
 	t.Run("opaque", func(t *testing.T) { testCodeTokenStoreFailure(t, firstParty, opaqueTokens) })

@@ -19,6 +19,7 @@ import (
 // /authorize/callback, and the code works exactly once. A response mode discovery does not
 // name (form_post) is refused at /authorize, at the redirect URI.
 func TestSignInAnswersTheClientDirectly(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.addUser("ada@example.com")
 	var redirect string

@@ -54,6 +54,7 @@ func formAt(t testing.TB, p *page, action string) url.Values {
 // MFA (even in a remembered browser) gets the step-up page, which leads to enrolment when
 // there is no factor, or to the second-factor page and back to the console.
 func TestConsoleAccess(t *testing.T) {
+	t.Parallel()
 	e := newMailEnv(t)
 	e.clock.Advance(0)
 
@@ -119,6 +120,7 @@ func TestConsoleAccess(t *testing.T) {
 // reason and IP), a stale form is reported, not applied; CSRF is checked before anything;
 // a rotated client secret is shown once on a no-store page.
 func TestConsoleSupportAndAdmin(t *testing.T) {
+	t.Parallel()
 	e := newMailEnv(t)
 	e.clock.Advance(0)
 	ctx := t.Context()
@@ -291,6 +293,7 @@ func TestConsoleSupportAndAdmin(t *testing.T) {
 // TestConsoleActions: the other actions on a person, each with its reason in the audit log,
 // and the audit log's filters (actor, type, time range in the viewer's zone) and paging.
 func TestConsoleActions(t *testing.T) {
+	t.Parallel()
 	e := newMailEnv(t)
 	e.clock.Advance(0)
 	ctx := t.Context()

@@ -13,6 +13,7 @@ import (
 // page that says nothing has access (200 "No app has access to your account."): that would
 // be a false answer about their account's security. Once the database is back the page shows.
 func TestDashboardListFailuresAreOurs(t *testing.T) {
+	t.Parallel()
 	cases := []struct{ path, method, empty string }{
 		{"/account/apps", "ListGrants", "No app has access to your account."},
 		{"/account/devices", "ListGrants", ""},

@@ -15,6 +15,7 @@ import (
 // even there, and comes back to the approval, which then goes through: not refused again, in
 // a loop of sign-ins that each skip the app.
 func TestDeviceApprovalStepsUpARememberedBrowser(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.clock.Advance(0)
 	const email = "tv@example.com"

@@ -342,6 +342,7 @@ func TestDeviceFlowEndToEnd(t *testing.T) {
 }
 
 func TestDeviceTokenErrors(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	e.addUser("ada@example.com")
@@ -427,6 +428,7 @@ func TestDeviceTokenErrors(t *testing.T) {
 
 // TestDeviceCodeSingleUse: of 8 concurrent polls of an approved code exactly one gets tokens.
 func TestDeviceCodeSingleUse(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	u := e.addUser("ada@example.com")
@@ -474,6 +476,7 @@ func TestDeviceCodeSingleUse(t *testing.T) {
 // TestDeviceWithoutRefreshGrant: a client without refresh_token gets no refresh token (and
 // is not shown "stay signed in"), and opaque access tokens work for devices too.
 func TestDeviceWithoutRefreshGrant(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	u := e.addUser("ada@example.com")
@@ -511,6 +514,7 @@ func TestDeviceWithoutRefreshGrant(t *testing.T) {
 
 // TestDeviceUserCodeEntry: what people type is normalised; wrong codes get a clear message.
 func TestDeviceUserCodeEntry(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.addUser("ada@example.com")
 	c := e.deviceClient(storage.ClientNative)
@@ -555,6 +559,7 @@ func TestDeviceUserCodeEntry(t *testing.T) {
 
 // TestDeviceUserCodeGuessing: user codes are short, so lookups are limited per client IP.
 func TestDeviceUserCodeGuessing(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.addUser("ada@example.com")
 	c := e.deviceClient(storage.ClientNative)
@@ -587,6 +592,7 @@ func TestDeviceUserCodeGuessing(t *testing.T) {
 
 // TestLoginReturnPath: the sign-in page goes back to a local page only.
 func TestLoginReturnPath(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.addUser("ada@example.com")
 	for _, ret := range []string{"//evil.example/x", "https://evil.example/", "/\\evil.example", "javascript:alert(1)"} {

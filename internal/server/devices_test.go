@@ -16,6 +16,7 @@ import (
 var grantFormRE = regexp.MustCompile(`name="grant_id" value="([^"]+)"`)
 
 func TestMyDevices(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	e.addUser("ada@example.com")
@@ -78,6 +79,7 @@ func TestMyDevices(t *testing.T) {
 }
 
 func TestSignOutEverywhereElse(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	e.addUser("ada@example.com")

@@ -95,6 +95,7 @@ func mustEmailCodeStep(t testing.TB, p *page, email string) {
 }
 
 func TestEmailCodeForNewBrowser(t *testing.T) {
+	t.Parallel()
 	e := newEnvWith(t, envOptions{smtp: mailtest.NewServer(t), configure: func(c *config.Config) {
 		c.MFA.EmailCodeForNewBrowsers = true
 	}})

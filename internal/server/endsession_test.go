@@ -94,6 +94,7 @@ func TestAuthorizeUnknownClient(t *testing.T) {
 // to the application as signed out, they would stay signed in here unawares, so they are
 // asked.
 func TestEndSessionAsksWhenSignedInAgain(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	e.addUser("ada@example.com")

@@ -33,6 +33,7 @@ func (e *testEnv) authWith(b *browser, c *testClient, params ...string) *page {
 // TestHardening2IDTokenHint (7): an id_token_hint names the only person who may answer the
 // request, and only our ID tokens are hints.
 func TestHardening2IDTokenHint(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	e.addUser("ada@example.com")
@@ -115,6 +116,7 @@ func jwtSubject(t testing.TB, raw string) string {
 // TestHardening2EndSessionNeedsTheBrowser (11): an id_token_hint at end_session ends the
 // session only in the browser that holds it; anywhere else the person is asked.
 func TestHardening2EndSessionNeedsTheBrowser(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	e.addUser("ada@example.com")
@@ -158,6 +160,7 @@ const bindingCookie = "myaccount_browser"
 // TestHardening2BindingReissuedAtSignIn (19): a browser-binding value planted in the victim's
 // browser before sign-in does not let its planter finish the victim's flow.
 func TestHardening2BindingReissuedAtSignIn(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.addUser("ada@example.com")
 	c := e.addClient(storage.ClientConfidential, firstParty)
@@ -230,6 +233,7 @@ func (t *httpsTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // TestHardening2HostPrefixedCookies (19): on an https issuer every cookie is __Host-
 // prefixed, Secure, Path=/ and without Domain.
 func TestHardening2HostPrefixedCookies(t *testing.T) {
+	t.Parallel()
 	e := newEnvWith(t, envOptions{issuer: "https://myaccount.test"})
 	e.addUser("ada@example.com")
 	c := e.addClient(storage.ClientConfidential, firstParty)

@@ -19,6 +19,7 @@ import (
 // from a session older than 5 minutes is refused and leaves the old codes working; right
 // after a fresh sign-in it works.
 func TestHardening5RecoveryCodesNeedFreshSignIn(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.clock.Advance(0)
 	const addr = "ada@example.com"
@@ -52,6 +53,7 @@ func TestHardening5RecoveryCodesNeedFreshSignIn(t *testing.T) {
 // account forms count towards the client IP's failures too, so guessing against one account
 // (below its own lock) trips the address's limit for every other account.
 func TestHardening5CurrentPasswordCountsPerIP(t *testing.T) {
+	t.Parallel()
 	const limit = 4
 	e := newEnvWith(t, envOptions{configure: func(c *config.Config) { c.Accounts.FailuresPerIP = limit }})
 	for _, a := range []string{"ada@example.com", "bob@example.com", "cy@example.com"} {
@@ -93,6 +95,7 @@ func TestHardening5CurrentPasswordCountsPerIP(t *testing.T) {
 // TestHardening5IssOnHintAndRepeatErrors (issue 10 item 17): the authorization errors made for
 // a bad id_token_hint and for a repeated response_type reach the client with iss (RFC 9207).
 func TestHardening5IssOnHintAndRepeatErrors(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.addUser("ada@example.com")
 	c := e.addClient(storage.ClientConfidential, firstParty)
@@ -126,6 +129,7 @@ func TestHardening5IssOnHintAndRepeatErrors(t *testing.T) {
 // TestHardening5ClientFailuresLogged (issue 10 item 14): failed authentications of one client
 // id are logged from the 20th in the window, naming the client (a client is never locked).
 func TestHardening5ClientFailuresLogged(t *testing.T) {
+	t.Parallel()
 	e, logs := newLoggedEnv(t, nil)
 	c := e.addClient(storage.ClientConfidential, firstParty)
 	const line = "repeated failed authentication of a client"
@@ -157,6 +161,7 @@ func TestHardening5ClientFailuresLogged(t *testing.T) {
 // (not its cause) while the database refuses (Ping fails at once, unlike the stalled case of
 // TestStalledDatabaseAnswers503Fast), /healthz stays 200, and /readyz is 200 again after.
 func TestHardening5ReadyzFollowsTheDatabase(t *testing.T) {
+	t.Parallel()
 	e, fs := faultEnv(t, nil)
 	get := func(path string) (int, http.Header, string) {
 		t.Helper()

@@ -28,6 +28,7 @@ func (p *panickyStore) DeleteExpired(ctx context.Context, now time.Time) (int64,
 // A job that panics ends only its own turn: it is logged at ERROR with its stack, the
 // instance lives on (the test binary with it), still serves, and the jobs stop cleanly.
 func TestJobsPanicInAJobIsRecovered(t *testing.T) {
+	t.Parallel()
 	logs := &syncbuf.Buffer{}
 	e := newEnvWith(t, envOptions{logTo: logs, wrapStore: func(s storage.Store) storage.Store {
 		return &panickyStore{Store: s}
@@ -77,6 +78,7 @@ func (d *deadlineStore) ListPendingUsers(ctx context.Context, before time.Time) 
 // it. The purge of pending accounts runs every 2 s here, so its lease is 61 s, shorter than
 // the per-call database deadline (2 m here) that would otherwise hide the turn's own.
 func TestJobsTurnEndsWithItsLease(t *testing.T) {
+	t.Parallel()
 	ds := &deadlineStore{got: make(chan time.Time, 1)}
 	e := newEnvWith(t, envOptions{
 		wrapStore: func(s storage.Store) storage.Store { ds.Store = s; return ds },

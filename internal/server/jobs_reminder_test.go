@@ -17,6 +17,7 @@ import (
 // changes nothing: the first link still works and the reminder is not marked sent, so the
 // next run sends it, with a link that activates the account.
 func TestJobsFailedActivationReminderIsRetried(t *testing.T) {
+	t.Parallel()
 	for _, method := range []string{"CreateOneTimeToken", "EnqueueOutbox"} {
 		t.Run(method, func(t *testing.T) {
 			var fs *faultstore.Store

@@ -41,6 +41,7 @@ func toldOnce(t *testing.T, rp *logoutRP, a *testClient, sid string) {
 // housekeeping run, which tells its client and only then deletes it; one never told is
 // deleted a week after its expiry all the same, so the table stays bounded.
 func TestJobsExpiredSessionIsDeletedOnlyOnceTold(t *testing.T) {
+	t.Parallel()
 	e, fs := faultEnv(t, nil)
 	ctx := context.Background()
 	rp, a, sess := expiringSession(t, e, "ada@example.com")
@@ -93,6 +94,7 @@ func (s *tickingStore) ListExpiredSessions(ctx context.Context, now time.Time, l
 // A session that expires after housekeeping told the expired ones but before its sweep is
 // not deleted untold: the next run tells its client, then deletes it.
 func TestJobsSessionExpiringDuringHousekeepingIsToldFirst(t *testing.T) {
+	t.Parallel()
 	clk := &clock{}
 	var ts *tickingStore
 	e := newEnvWith(t, envOptions{clock: clk, wrapStore: func(s storage.Store) storage.Store {
@@ -125,6 +127,7 @@ func TestJobsSessionExpiringDuringHousekeepingIsToldFirst(t *testing.T) {
 // browser, and housekeeping tells its clients and revokes it then; before, only its absolute
 // end of life found it, up to 23 days later with the defaults (30 days, 7 idle).
 func TestJobsIdleSessionIsTold(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	rp, a, sess := expiringSession(t, e, "ada@example.com")

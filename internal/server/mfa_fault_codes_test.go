@@ -35,6 +35,7 @@ func mustUnavailable(t testing.TB, what string, p *page) {
 }
 
 func TestMFAFaultRecoveryCodeNotBurned(t *testing.T) {
+	t.Parallel()
 	e, fs := faultEnv(t, nil)
 	e.clock.Advance(0)
 	const email = "recovery.fault@example.com"
@@ -90,6 +91,7 @@ func TestMFAFaultRecoveryCodeNotBurned(t *testing.T) {
 }
 
 func TestMFAFaultTOTPCodeNotReplay(t *testing.T) {
+	t.Parallel()
 	e, fs := faultEnv(t, nil)
 	e.clock.Advance(0) // a still clock: the retry is within the same code's window
 	const email = "totp.fault@example.com"
@@ -124,6 +126,7 @@ func TestMFAFaultTOTPCodeNotReplay(t *testing.T) {
 }
 
 func TestMFAFaultEmailCodeNotSpent(t *testing.T) {
+	t.Parallel()
 	var fs *faultstore.Store
 	e := newEnvWith(t, envOptions{smtp: mailtest.NewServer(t),
 		configure: func(c *config.Config) { c.MFA.EmailCodeForNewBrowsers = true },

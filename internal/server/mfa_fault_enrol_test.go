@@ -18,6 +18,7 @@ import (
 // for a retry (the app already holds the secret), and the form still adds one app however
 // often it is sent.
 func TestMFAFaultTOTPEnrolmentRetry(t *testing.T) {
+	t.Parallel()
 	e, fs := faultEnv(t, nil)
 	e.clock.Advance(0)
 	const email = "enrol.fault@example.com"
@@ -80,6 +81,7 @@ func TestMFAFaultTOTPEnrolmentRetry(t *testing.T) {
 // Replacing recovery codes when the factors cannot be read is our failure, not a silent
 // return to the security page.
 func TestMFAFaultRecoveryCodesRegenerateReadFailure(t *testing.T) {
+	t.Parallel()
 	e, fs := faultEnv(t, nil)
 	e.clock.Advance(0)
 	const email = "regen.fault@example.com"
@@ -99,6 +101,7 @@ func TestMFAFaultRecoveryCodesRegenerateReadFailure(t *testing.T) {
 // A failure of ours while storing a new security key or passkey leaves its registration
 // ceremony good for the same answer again.
 func TestMFAFaultKeyRegistrationRetry(t *testing.T) {
+	t.Parallel()
 	var fs *faultstore.Store
 	e := newEnvWith(t, envOptions{localhost: true,
 		wrapStore: func(s storage.Store) storage.Store { fs = faultstore.New(s); return fs }})

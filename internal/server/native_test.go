@@ -47,6 +47,7 @@ func startLoopbackApp(t *testing.T, network, host string) *loopbackApp {
 }
 
 func TestNativeAppLoopback(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ name, network, host, registered string }{
 		{"ipv4", "tcp4", "127.0.0.1", "http://127.0.0.1/callback"},
 		{"ipv6", "tcp6", "::1", "http://[::1]/callback"},
@@ -102,6 +103,7 @@ func TestNativeAppLoopback(t *testing.T) {
 }
 
 func TestNativeAppRedirectRules(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.addUser("ada@example.com")
 	c := e.addClient(storage.ClientNative, firstParty, func(c *storage.Client) {

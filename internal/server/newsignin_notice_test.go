@@ -11,6 +11,7 @@ import (
 // A sign-in from a browser that had not signed in to the account before is told to the owner
 // with a "This wasn't me" link (issue 11 item 17), also when no emailed code was involved.
 func TestNewSignInNoticeForNewBrowser(t *testing.T) {
+	t.Parallel()
 	e := newMailEnv(t)
 	e.clock.Advance(0) // a still clock: TOTP codes are computed for the server's time
 	const addr = "totp.owner@example.com"

@@ -35,6 +35,7 @@ func (e *testEnv) signedInAs(b *browser, addr string) bool {
 }
 
 func TestNotMeFromPasswordChangedNotice(t *testing.T) {
+	t.Parallel()
 	e := newMailEnv(t)
 	ctx := context.Background()
 	const addr, intruderPassword = "ada@example.com", "the intruder's own passphrase"
@@ -143,6 +144,7 @@ func TestNotMeFromPasswordChangedNotice(t *testing.T) {
 }
 
 func TestNotMeRestoresAChangedEmail(t *testing.T) {
+	t.Parallel()
 	e := newMailEnv(t)
 	ctx := context.Background()
 	const addr, taken = "grace@example.com", "intruder@example.net"

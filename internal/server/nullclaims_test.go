@@ -17,6 +17,7 @@ import (
 // authentication. Every endpoint that reads a bearer token or an ID token hint answers it as
 // it answers any other invalid token: never a 500, never a panic in the log.
 func TestNonObjectJWTPayload(t *testing.T) {
+	t.Parallel()
 	logs := &syncbuf.Buffer{}
 	e := newEnvWith(t, envOptions{logTo: logs})
 	c := e.addClient(storage.ClientConfidential, withGrants("client_credentials"))

@@ -17,6 +17,7 @@ import (
 // during the outage must be our 503, at each endpoint that authenticates clients, and the
 // first request after it must succeed.
 func TestClientReadFailureIsNoFailedAuthentication(t *testing.T) {
+	t.Parallel()
 	e, fs := faultEnv(t, nil)
 	c := e.addClient(storage.ClientConfidential, withGrants("client_credentials", grantDevice, "authorization_code"))
 	key := newAssertionKey(t, "k1")

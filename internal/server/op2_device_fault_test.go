@@ -19,6 +19,7 @@ import (
 // invalid_grant "already used", leaving the device to start over for a failure of ours. A
 // failed poll must be our fixed 5xx, and the next poll must get the tokens.
 func TestDevicePollFailureKeepsTheCode(t *testing.T) {
+	t.Parallel()
 	e, fs := faultEnv(t, nil)
 	u := e.addUser("ada@example.com")
 	for _, tc := range []struct {

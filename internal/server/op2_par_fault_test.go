@@ -19,6 +19,7 @@ import (
 // the browser stopped at (/authorize, or the sign-in page it was sent on to) must start the
 // sign-in.
 func TestPushedRequestSurvivesOurFailure(t *testing.T) {
+	t.Parallel()
 	e, fs := faultEnv(t, nil)
 	c := e.addClient(storage.ClientConfidential)
 	// authorize pushes a request; load opens its /authorize URL, reload the last page opened.

@@ -117,6 +117,7 @@ func withForm(v url.Values, kv ...string) url.Values {
 // and revocation endpoints; a replayed assertion, a wrong key, audience or algorithm, an
 // expired one, and a secret are refused with invalid_client.
 func TestPrivateKeyJWTClientCredentials(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	key := newAssertionKey(t, "k1")
@@ -218,6 +219,7 @@ func unsignedJWT(claims map[string]any) string {
 // assertion (x/oauth2's Exchange carries the extra parameters); a code exchange without
 // one is refused.
 func TestPrivateKeyJWTCodeAndRefresh(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	e.addUser("ada@example.com")
@@ -283,6 +285,7 @@ func (j *jwksServer) set(body string) {
 // TestPrivateKeyJWTKeysByURI: the key set at jwks_uri is fetched once and cached; an unknown
 // kid (the client rotated) fetches it again, but not again and again.
 func TestPrivateKeyJWTKeysByURI(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	k1, k2 := newAssertionKey(t, "k1"), newAssertionKey(t, "k2")
 	js := newJWKSServer(t, jwksJSON(t, k1))
@@ -330,6 +333,7 @@ func TestPrivateKeyJWTKeysByURI(t *testing.T) {
 // TestPrivateKeyJWTStoreFailure: when the replay store fails the answer is ours (503
 // temporarily_unavailable), never invalid_client.
 func TestPrivateKeyJWTStoreFailure(t *testing.T) {
+	t.Parallel()
 	e, fs := faultEnv(t, nil)
 	key := newAssertionKey(t, "k1")
 	c := e.privateKeyJWTClient(jwksJSON(t, key), "", "client_credentials")
@@ -355,6 +359,7 @@ func TestPrivateKeyJWTStoreFailure(t *testing.T) {
 // TestPrivateKeyJWTDeviceGrant: the device grant, which we serve ourselves, authenticates a
 // private_key_jwt client by assertion at the device authorization and at every poll.
 func TestPrivateKeyJWTDeviceGrant(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.addUser("ada@example.com")
 	key := newAssertionKey(t, "k1")
@@ -389,6 +394,7 @@ func TestPrivateKeyJWTDeviceGrant(t *testing.T) {
 // TestPrivateKeyJWTPushedRequest: the PAR endpoint authenticates a private_key_jwt client by
 // assertion (aud may be the issuer or the PAR endpoint) and refuses it without one.
 func TestPrivateKeyJWTPushedRequest(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	key := newAssertionKey(t, "k1")
 	c := e.privateKeyJWTClient(jwksJSON(t, key), "", "authorization_code")

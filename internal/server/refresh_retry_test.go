@@ -74,6 +74,7 @@ func (e *testEnv) grantOf(rt string) *storage.Grant {
 // (not invalid_grant) and its retry with the same token succeeds. An opaque token's row is
 // stored after the rotation (a JWT has none: the rotation records it on the grant).
 func TestRefreshStoreFailureIsRetryable(t *testing.T) {
+	t.Parallel()
 	e, fs, c, tok := retryEnv(t, opaqueTokens)
 	rule := fs.Add(faultstore.Rule{Method: "CreateAccessToken", Err: faultstore.ErrInjected, Times: 1})
 	got := e.refreshWith(c, tok.RefreshToken)
@@ -106,6 +107,7 @@ func TestRefreshStoreFailureIsRetryable(t *testing.T) {
 // a failure): the client retries with its previous token within the grace and gets a working
 // token; the successor it never received is retired.
 func TestRefreshLostResponseRetriedWithinGrace(t *testing.T) {
+	t.Parallel()
 	e, fs, c, tok := retryEnv(t)
 	rule := fs.Add(faultstore.Rule{Method: "InTx", Err: faultstore.ErrInjected, AfterCall: true, Times: 1})
 	lost := e.refreshWith(c, tok.RefreshToken)
@@ -138,6 +140,7 @@ func TestRefreshLostResponseRetriedWithinGrace(t *testing.T) {
 // The same with a successor the test can see: the one the retry replaced is retired at once,
 // so only one live chain remains; presenting it later is reuse.
 func TestRefreshRetryRetiresTheUnreceivedSuccessor(t *testing.T) {
+	t.Parallel()
 	e, _, c, tok := retryEnv(t)
 	first := e.refreshWith(c, tok.RefreshToken) // pretend this response was lost
 	if !first.ok() {
@@ -167,6 +170,7 @@ func TestRefreshRetryRetiresTheUnreceivedSuccessor(t *testing.T) {
 
 // Past the grace, presenting the previous token is reuse: the family is revoked.
 func TestRefreshRetryAfterGraceRevokesFamily(t *testing.T) {
+	t.Parallel()
 	e, _, c, tok := retryEnv(t)
 	first := e.refreshWith(c, tok.RefreshToken)
 	if !first.ok() {
@@ -190,6 +194,7 @@ func TestRefreshRetryAfterGraceRevokesFamily(t *testing.T) {
 // A successor that was used reached its holder: the previous token coming back, even within
 // the grace, is reuse.
 func TestRefreshRetryAfterSuccessorUsedRevokesFamily(t *testing.T) {
+	t.Parallel()
 	e, _, c, tok := retryEnv(t)
 	first := e.refreshWith(c, tok.RefreshToken)
 	second := e.refreshWith(c, first.refresh)
@@ -209,6 +214,7 @@ func TestRefreshRetryAfterSuccessorUsedRevokesFamily(t *testing.T) {
 
 // The grace is for the token's own client: another client presenting it is reuse.
 func TestRefreshRetryFromAnotherClientRevokesFamily(t *testing.T) {
+	t.Parallel()
 	e, _, c, tok := retryEnv(t)
 	first := e.refreshWith(c, tok.RefreshToken)
 	if !first.ok() {
@@ -229,6 +235,7 @@ func TestRefreshRetryFromAnotherClientRevokesFamily(t *testing.T) {
 // A failure to store the tokens of a code exchange rolls back the code's consumption: 5xx,
 // then the retry with the same code succeeds.
 func TestCodeExchangeStoreFailureIsRetryable(t *testing.T) {
+	t.Parallel()
 	e, fs := faultEnv(t, nil)
 	ctx := context.Background()
 	e.addUser("ada@example.com")
@@ -260,6 +267,7 @@ func TestCodeExchangeStoreFailureIsRetryable(t *testing.T) {
 // presentation is a replay (RFC 6749 §4.1.2) and revokes what the first issued. Unlike refresh
 // there is no grace (see exchangeCode in op/tokens.go).
 func TestCodeReplayAfterCommitRevokes(t *testing.T) {
+	t.Parallel()
 	e, fs := faultEnv(t, nil)
 	ctx := context.Background()
 	e.addUser("ada@example.com")

@@ -62,6 +62,7 @@ func (e *testEnv) userTokenLive(c *testClient, at string) bool {
 }
 
 func TestUserJWTAccessTokensHaveNoRow(t *testing.T) {
+	t.Parallel()
 	onSQLiteAndPostgres(t, func(t *testing.T, e *testEnv) {
 		ctx := context.Background()
 		u := e.addUser("ada@example.com")
@@ -128,6 +129,7 @@ func TestUserJWTAccessTokensHaveNoRow(t *testing.T) {
 
 // The device grant's token (the library's path, re-signed by tokenWriter) has no row either.
 func TestUserJWTDeviceTokenHasNoRow(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.addUser("ada@example.com")
 	c := e.addClient(storage.ClientConfidential, withGrants(grantDevice, "refresh_token"))
@@ -152,6 +154,7 @@ func TestUserJWTDeviceTokenHasNoRow(t *testing.T) {
 // Every way a person's access tokens end by their rows ends a row-less token at the same
 // moment: each revokes or deletes the grant it names.
 func TestUserJWTAccessTokenRevocationPaths(t *testing.T) {
+	t.Parallel()
 	type path struct {
 		name string
 		// end ends the access token of tok (issued to c for u).
@@ -282,6 +285,7 @@ func TestTwoInstancesUserJWTRevocation(t *testing.T) {
 // Every store call of a row-less token's introspection, userinfo and revocation, failing,
 // gives a 5xx: never "inactive" (nor "revoked") for a token whose state could not be read.
 func TestUserJWTStoreFailuresAreOurs(t *testing.T) {
+	t.Parallel()
 	e, fs := faultEnv(t, nil)
 	e.addUser("ada@example.com")
 	c := e.addClient(storage.ClientConfidential, firstParty)
@@ -358,6 +362,7 @@ func failEachCall(t *testing.T, fs *faultstore.Store, name string, fresh func() 
 // Housekeeping keeps a grant while its row-less access token can be live, even one that a
 // newer grant supersedes, and purges it after.
 func TestUserJWTGrantKeptWhileTokenLive(t *testing.T) {
+	t.Parallel()
 	onSQLiteAndPostgres(t, func(t *testing.T, e *testEnv) {
 		ctx := context.Background()
 		e.addUser("ada@example.com")
@@ -395,6 +400,7 @@ func TestUserJWTGrantKeptWhileTokenLive(t *testing.T) {
 // TestRefreshIntrospectionStoreFailuresAreOurs: introspecting a refresh token (its one read
 // with the grant, GetRefreshTokenGrant) answers a failing store 5xx, never "inactive".
 func TestRefreshIntrospectionStoreFailuresAreOurs(t *testing.T) {
+	t.Parallel()
 	e, fs := faultEnv(t, nil)
 	e.addUser("ada@example.com")
 	c := e.addClient(storage.ClientConfidential, firstParty)

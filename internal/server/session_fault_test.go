@@ -14,6 +14,7 @@ import (
 // (which would tell them they were signed out), and once the database is back they are still
 // signed in.
 func TestSessionLookupFailureIsOurs(t *testing.T) {
+	t.Parallel()
 	for _, method := range []string{"GetSessionByTokenHash", "GetUser"} {
 		t.Run(method, func(t *testing.T) {
 			e, fs := faultEnv(t, nil)
@@ -38,6 +39,7 @@ func TestSessionLookupFailureIsOurs(t *testing.T) {
 // codes, the person is not told they asked too often: the answer is ours (503), and once the
 // database is back, resending works.
 func TestEmailCodeLimitFailureIsOurs(t *testing.T) {
+	t.Parallel()
 	e, fs := faultEnv(t, func(c *config.Config) { c.MFA.EmailCodeForNewBrowsers = true })
 	const email = "code.fault@example.com"
 	e.addUser(email)
@@ -59,6 +61,7 @@ func TestEmailCodeLimitFailureIsOurs(t *testing.T) {
 // TestPendingSignInFailureIsOurs: a database failure while reading the sign-in that waits for
 // its second step is ours (503), not "sign in again"; the sign-in is still waiting afterwards.
 func TestPendingSignInFailureIsOurs(t *testing.T) {
+	t.Parallel()
 	e, fs := faultEnv(t, func(c *config.Config) { c.MFA.EmailCodeForNewBrowsers = true })
 	const email = "pending.fault@example.com"
 	e.addUser(email)

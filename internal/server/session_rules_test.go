@@ -18,6 +18,7 @@ import (
 // requires a second step the session has not done all go back to the sign-in page, without
 // a code. (The consent page only checked that some session existed.)
 func TestConsentCannotSkipSignInSteps(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.addUser("ada@example.com")
 	fp := e.addClient(storage.ClientConfidential, firstParty)
@@ -84,6 +85,7 @@ func TestConsentCannotSkipSignInSteps(t *testing.T) {
 // form again, a redirect to it) or the device page asking them to sign in; the next request
 // finds the session.
 func TestSessionReadFailureIsNotSignedOut(t *testing.T) {
+	t.Parallel()
 	e, fs := faultEnv(t, nil)
 	e.addUser("ada@example.com")
 	fp := e.addClient(storage.ClientConfidential, firstParty)
@@ -111,6 +113,7 @@ func TestSessionReadFailureIsNotSignedOut(t *testing.T) {
 // answers 503 and keeps the cookie, instead of saying the session ended while it stays live;
 // signing out again then works.
 func TestSignOutFailureIsNotSignedOut(t *testing.T) {
+	t.Parallel()
 	e, fs := faultEnv(t, nil)
 	e.addUser("ada@example.com")
 	fp := e.addClient(storage.ClientConfidential, firstParty)
@@ -139,6 +142,7 @@ func TestSignOutFailureIsNotSignedOut(t *testing.T) {
 // that fails on our side reaches the client with error=temporarily_unavailable in the
 // fragment, as it does in the query, not the library's server_error and its own text.
 func TestFragmentErrorRedirectIsOurs(t *testing.T) {
+	t.Parallel()
 	e, fs := faultEnv(t, nil)
 	c := e.addClient(storage.ClientConfidential, firstParty)
 	fs.Add(faultstore.Rule{Method: "CreateAuthRequest", Times: 1, Err: faultstore.ErrInjected})
@@ -158,6 +162,7 @@ func TestFragmentErrorRedirectIsOurs(t *testing.T) {
 // http(s) URL the configuration accepts) is shown: every page's img-src names its origin,
 // and nothing else is widened. The strict img-src 'self' blocked it before.
 func TestAbsoluteLogoIsAllowedByTheCSP(t *testing.T) {
+	t.Parallel()
 	e := newEnvWith(t, envOptions{configure: func(c *config.Config) { c.UI.LogoURL = "https://cdn.example/brand/logo.svg" }})
 	p := e.browser().get(e.issuer + "/login")
 	csp := p.header.Get("Content-Security-Policy")

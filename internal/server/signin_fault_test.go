@@ -19,6 +19,7 @@ import (
 // "login" event and the new sign-in notice, its check included) do not fail the sign-in:
 // it starts without them and they are written apart.
 func TestSignInWriteFailures(t *testing.T) {
+	t.Parallel()
 	e, fs := faultEnv(t, nil)
 	const email = "ada@example.com"
 	u := e.addUser(email)

@@ -16,6 +16,7 @@ import (
 // the HTML pages themselves are never compressed (BREACH: they carry the CSRF token next to
 // reflected input), and the old plain URLs still work.
 func TestStaticDelivery(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	fetch := func(path, accept string) (*http.Response, []byte) {
 		t.Helper()

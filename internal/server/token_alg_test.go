@@ -48,6 +48,7 @@ func (e *testEnv) checkMachineToken(ctx context.Context, alg string) {
 // Access tokens are signed ES256 by default (an ES256 signature is far cheaper than an
 // RS256-2048 one); ID tokens stay RS256 unless the client registered ES256.
 func TestTokenAlgorithms(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	t.Run("default", func(t *testing.T) {
 		e := newEnv(t)

@@ -17,6 +17,7 @@ import (
 // switcher's cookie) still comes first. Before, discovery said only "en" and ui_locales were
 // stored but never read.
 func TestUILocalesChooseTheSignInLanguage(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	var disc struct {
