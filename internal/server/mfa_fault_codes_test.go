@@ -160,6 +160,7 @@ func TestMFAFaultEmailCodeNotSpent(t *testing.T) {
 // mail was only logged: the page said a new code was sent and the person held none that
 // worked.
 func TestMFAFaultEmailCodeResendKeepsTheCode(t *testing.T) {
+	t.Parallel()
 	var fs *faultstore.Store
 	e := newEnvWith(t, envOptions{smtp: mailtest.NewServer(t),
 		configure: func(c *config.Config) { c.MFA.EmailCodeForNewBrowsers = true },
@@ -198,6 +199,7 @@ func TestMFAFaultEmailCodeResendKeepsTheCode(t *testing.T) {
 // hour's count is not spent, and the next wrong code sends it. Before, the count committed
 // apart and the owner stayed untold for the hour.
 func TestMFAFaultSecondStepNoticeNotLost(t *testing.T) {
+	t.Parallel()
 	var fs *faultstore.Store
 	e := newEnvWith(t, envOptions{smtp: mailtest.NewServer(t),
 		wrapStore: func(s storage.Store) storage.Store { fs = faultstore.New(s); return fs }})
