@@ -32,6 +32,9 @@ func TestJobsOutboxTaskPanicFailsTheAttempt(t *testing.T) {
 	var calls atomic.Int32
 	o.Handle("boom", func(ctx context.Context, payload []byte) error {
 		calls.Add(1)
+		if calls.Load() == 2 {
+			panic("cannot send to ada@example.com") // a value naming the recipient
+		}
 		var m map[string]int
 		m["x"] = 1 // a nil-map write: a real bug's panic
 		return nil
@@ -53,6 +56,9 @@ func TestJobsOutboxTaskPanicFailsTheAttempt(t *testing.T) {
 	l := logs.String()
 	if !strings.Contains(l, `level=ERROR msg="mail outbox: attempt panicked"`) || !strings.Contains(l, "runtime/debug.Stack") {
 		t.Fatalf("the panic was not logged at ERROR with its stack:\n%s", l)
+	}
+	if strings.Contains(l, "ada@example.com") || strings.Contains(it.LastError, "ada@example.com") {
+		t.Errorf("a panic's value named the recipient in the log or last_error:\n%s\n%s", l, it.LastError)
 	}
 }
 

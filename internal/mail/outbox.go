@@ -480,7 +480,7 @@ func (o *Outbox) givenUp(ctx context.Context, it *storage.OutboxItem) {
 	defer func() {
 		if v := recover(); v != nil {
 			o.cfg.Logger.ErrorContext(ctx, "mail outbox: telling of a given-up item panicked", "id", it.ID, "kind", it.Kind,
-				"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				"panic", errText(fmt.Errorf("%v", v)), "stack", string(debug.Stack()))
 		}
 	}()
 	fn(context.WithValue(gctx, taskRunKey{}, &taskRun{id: it.ID}), it.Kind, payload)
@@ -575,8 +575,9 @@ var errAbandoned = errors.New("abandoned")
 func (o *Outbox) runSafely(ctx context.Context, it *storage.OutboxItem) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
+			// The panic's value may hold the recipient, as an error may (errText).
 			o.cfg.Logger.ErrorContext(ctx, "mail outbox: attempt panicked", "id", it.ID, "kind", it.Kind,
-				"attempt", it.Attempts, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				"attempt", it.Attempts, "panic", errText(fmt.Errorf("%v", v)), "stack", string(debug.Stack()))
 			err = fmt.Errorf("panic: %v", v)
 		}
 	}()
