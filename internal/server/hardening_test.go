@@ -391,13 +391,7 @@ func TestHardeningSecondStepCapAndNotice(t *testing.T) {
 	e := newMailEnv(t)
 	e.clock.Advance(0)
 	const email = "capped@example.com"
-	e.addUser(email)
-	b := e.browser()
-	e.passwordSignIn(b, email)
-	key, _ := e.enrolTOTP(b, b.get(e.issuer+"/account/security"), "")
-	e.smtp.WaitFor(t, email, mailWait) // "a factor was added"
-	e.signOut(b)
-	e.nextTOTPStep()
+	b, key := e.userWithTOTP(email)
 
 	notices := func() int {
 		n := 0

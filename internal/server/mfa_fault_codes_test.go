@@ -95,12 +95,7 @@ func TestMFAFaultTOTPCodeNotReplay(t *testing.T) {
 	e, fs := faultEnv(t, nil)
 	e.clock.Advance(0) // a still clock: the retry is within the same code's window
 	const email = "totp.fault@example.com"
-	e.addUser(email)
-	b := e.browser()
-	e.passwordSignIn(b, email)
-	key, _ := e.enrolTOTP(b, b.get(e.issuer+"/account/security"), "")
-	e.signOut(b)
-	e.nextTOTPStep()
+	b, key := e.userWithTOTP(email)
 
 	for _, m := range []string{"CreateSession", "ResetCounter"} {
 		p := e.passwordSignIn(b, email)
@@ -205,13 +200,7 @@ func TestMFAFaultSecondStepNoticeNotLost(t *testing.T) {
 		wrapStore: func(s storage.Store) storage.Store { fs = faultstore.New(s); return fs }})
 	e.clock.Advance(0)
 	const email = "notice.fault@example.com"
-	e.addUser(email)
-	b := e.browser()
-	e.passwordSignIn(b, email)
-	key, _ := e.enrolTOTP(b, b.get(e.issuer+"/account/security"), "")
-	e.smtp.WaitFor(t, email, mailWait) // "a factor was added"
-	e.signOut(b)
-	e.nextTOTPStep()
+	b, key := e.userWithTOTP(email)
 	before := e.mailCount()
 
 	p := e.passwordSignIn(b, email)

@@ -72,6 +72,23 @@ func (e *testEnv) totpNow(key []byte) string { return mfa.TOTPCode(key, e.clock.
 // the server has not accepted yet.
 func (e *testEnv) nextTOTPStep() { e.clock.Advance(mfa.TOTPPeriod) }
 
+// userWithTOTP makes an account for email with an authenticator app, signed out again in
+// browser b, the clock on the app's next step; it returns b and the app's secret. With mail
+// (e.smtp), the "a factor was added" notice has arrived.
+func (e *testEnv) userWithTOTP(email string) (*browser, []byte) {
+	e.t.Helper()
+	e.addUser(email)
+	b := e.browser()
+	e.passwordSignIn(b, email)
+	key, _ := e.enrolTOTP(b, b.get(e.issuer+"/account/security"), "")
+	if e.smtp != nil {
+		e.smtp.WaitFor(e.t, email, mailWait)
+	}
+	e.signOut(b)
+	e.nextTOTPStep()
+	return b, key
+}
+
 // enrolTOTP adds an authenticator app from the security page p (the enrolment parameters,
 // if any, are among its hidden fields); it types a wrong code first. It returns the secret
 // and the page the confirmation ended on.
@@ -281,12 +298,7 @@ func TestMFAAttemptLimit(t *testing.T) {
 	e := newEnv(t)
 	e.clock.Advance(0)
 	const email = "guesser.target@example.com"
-	e.addUser(email)
-	b := e.browser()
-	e.passwordSignIn(b, email)
-	key, _ := e.enrolTOTP(b, b.get(e.issuer+"/account/security"), "")
-	e.signOut(b)
-	e.nextTOTPStep()
+	b, key := e.userWithTOTP(email)
 
 	p := e.passwordSignIn(b, email)
 	good := e.totpNow(key)
