@@ -96,11 +96,15 @@ func (s *Service) log() *slog.Logger {
 	return slog.Default()
 }
 
-func (s *Service) audit(ctx context.Context, e *storage.AuditEvent) {
+// auditIn writes e through tx, the transaction of what it records: written after it, a
+// failure lost an operator's revocation or extension from the audit, or a person's licence
+// from their activity, while the change stood.
+func (s *Service) auditIn(ctx context.Context, tx storage.Store, e *storage.AuditEvent) error {
 	e.CreatedAt = s.now()
-	if err := s.Store.AddAuditEvent(ctx, e); err != nil {
-		s.log().ErrorContext(ctx, "audit licence event", "type", e.Type, "err", err)
+	if err := tx.AddAuditEvent(ctx, e); err != nil {
+		return fmt.Errorf("audit %s: %w", e.Type, err)
 	}
+	return nil
 }
 
 // Issued is one licence of a batch with its code, which exists only here.
@@ -145,11 +149,16 @@ func (s *Service) Issue(ctx context.Context, r IssueRequest, m Meta) (string, []
 		rows[i] = &storage.Licence{ID: out[i].ID, ProductID: r.ProductID, CodeHash: HashCode(bare), Batch: batch,
 			Seats: r.Seats, Days: r.Days, CreatedAt: now}
 	}
-	if err := s.Store.CreateLicences(ctx, rows); err != nil {
+	err := s.Store.InTx(ctx, func(tx storage.Store) error {
+		if err := tx.CreateLicences(ctx, rows); err != nil {
+			return err
+		}
+		return s.auditIn(ctx, tx, &storage.AuditEvent{Type: "licences_issued", Actor: m.Actor, Target: "product:" + r.ProductID,
+			Reason: m.Reason, Detail: fmt.Sprintf("batch=%s count=%d seats=%d days=%d", batch, r.Count, r.Seats, r.Days)})
+	})
+	if err != nil {
 		return "", nil, fmt.Errorf("issue licences: %w", err)
 	}
-	s.audit(ctx, &storage.AuditEvent{Type: "licences_issued", Actor: m.Actor, Target: "product:" + r.ProductID,
-		Reason: m.Reason, Detail: fmt.Sprintf("batch=%s count=%d seats=%d days=%d", batch, r.Count, r.Seats, r.Days)})
 	return batch, out, nil
 }
 
@@ -195,11 +204,19 @@ func (s *Service) Redeem(ctx context.Context, userID, typed string, m Meta) (*st
 		var err error
 		l, err = tx.RedeemLicence(ctx, HashCode(bare), userID, now)
 		if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrRevoked) || errors.Is(err, storage.ErrAlreadyUsed) {
-			// Nothing was claimed; the counts are kept (committed).
+			// Nothing was claimed; the counts are kept (committed), with the attempt's event.
 			l, refused = nil, true
-			return nil
+			return s.auditIn(ctx, tx, &storage.AuditEvent{UserID: userID, Type: "licence_redeem_failed", IP: m.IP, UserAgent: m.UserAgent})
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		// Redeeming one's own code again changes nothing and is not a new entry.
+		if l.RedeemedAt != nil && l.RedeemedAt.UnixMilli() == now.UnixMilli() {
+			return s.auditIn(ctx, tx, &storage.AuditEvent{UserID: userID, Type: EventAdded, IP: m.IP, UserAgent: m.UserAgent,
+				Detail: l.ProductID, Target: "licence:" + l.ID})
+		}
+		return nil
 	})
 	switch {
 	case errors.Is(err, ErrTooManyAttempts):
@@ -207,13 +224,7 @@ func (s *Service) Redeem(ctx context.Context, userID, typed string, m Meta) (*st
 	case err != nil:
 		return nil, fmt.Errorf("redeem licence: %w", err)
 	case refused:
-		s.audit(ctx, &storage.AuditEvent{UserID: userID, Type: "licence_redeem_failed", IP: m.IP, UserAgent: m.UserAgent})
 		return nil, ErrInvalidCode
-	}
-	// Redeeming one's own code again changes nothing and is not a new entry.
-	if l.RedeemedAt != nil && l.RedeemedAt.UnixMilli() == now.UnixMilli() {
-		s.audit(ctx, &storage.AuditEvent{UserID: userID, Type: EventAdded, IP: m.IP, UserAgent: m.UserAgent,
-			Detail: l.ProductID, Target: "licence:" + l.ID})
 	}
 	return l, nil
 }
@@ -313,25 +324,39 @@ func (s *Service) Free(ctx context.Context, userID, licenceID, deviceID string, 
 	if err != nil {
 		return fmt.Errorf("free seat: %w", err)
 	}
-	if err := s.Store.DeleteActivation(ctx, licenceID, deviceID); err != nil {
-		if errors.Is(err, storage.ErrNotFound) {
-			return ErrNotFound
+	err = s.Store.InTx(ctx, func(tx storage.Store) error {
+		if err := tx.DeleteActivation(ctx, licenceID, deviceID); err != nil {
+			return err
 		}
+		return s.auditIn(ctx, tx, &storage.AuditEvent{UserID: userID, Type: EventFreed, IP: m.IP, UserAgent: m.UserAgent,
+			Detail: l.ProductID, Target: "licence:" + l.ID})
+	})
+	if errors.Is(err, storage.ErrNotFound) {
+		return ErrNotFound
+	}
+	if err != nil {
 		return fmt.Errorf("free seat: %w", err)
 	}
-	s.audit(ctx, &storage.AuditEvent{UserID: userID, Type: EventFreed, IP: m.IP, UserAgent: m.UserAgent,
-		Detail: l.ProductID, Target: "licence:" + l.ID})
 	return nil
 }
 
 // Revoke ends a licence now (an admin's action): its seats stop counting for tokens.
 func (s *Service) Revoke(ctx context.Context, id string, m Meta) (*storage.Licence, error) {
 	now := s.now()
-	l, err := s.Store.UpdateLicence(ctx, id, func(l *storage.Licence) error {
-		if l.RevokedAt == nil {
-			l.RevokedAt = &now
+	var l *storage.Licence
+	err := s.Store.InTx(ctx, func(tx storage.Store) error {
+		var err error
+		l, err = tx.UpdateLicence(ctx, id, func(l *storage.Licence) error {
+			if l.RevokedAt == nil {
+				l.RevokedAt = &now
+			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
-		return nil
+		return s.auditIn(ctx, tx, &storage.AuditEvent{UserID: l.UserID, Type: EventRevoked, Actor: m.Actor, Target: "licence:" + id,
+			Reason: m.Reason, Detail: l.ProductID})
 	})
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, fmt.Errorf("licence %q: %w", id, ErrNotFound)
@@ -339,8 +364,6 @@ func (s *Service) Revoke(ctx context.Context, id string, m Meta) (*storage.Licen
 	if err != nil {
 		return nil, err
 	}
-	s.audit(ctx, &storage.AuditEvent{UserID: l.UserID, Type: EventRevoked, Actor: m.Actor, Target: "licence:" + id,
-		Reason: m.Reason, Detail: l.ProductID})
 	return l, nil
 }
 
@@ -352,22 +375,31 @@ func (s *Service) Extend(ctx context.Context, id string, days int, m Meta) (*sto
 		return nil, fmt.Errorf("%w: days must be 1..%d", ErrInvalid, MaxDays)
 	}
 	now := s.now()
-	l, err := s.Store.UpdateLicence(ctx, id, func(l *storage.Licence) error {
-		switch {
-		case l.RedeemedAt == nil:
-			if l.Days > 0 {
-				l.Days += days
+	var l *storage.Licence
+	err := s.Store.InTx(ctx, func(tx storage.Store) error {
+		var err error
+		l, err = tx.UpdateLicence(ctx, id, func(l *storage.Licence) error {
+			switch {
+			case l.RedeemedAt == nil:
+				if l.Days > 0 {
+					l.Days += days
+				}
+			case l.ExpiresAt != nil:
+				from := *l.ExpiresAt
+				if from.Before(now) {
+					from = now
+				}
+				end := from.Add(time.Duration(days) * 24 * time.Hour)
+				l.ExpiresAt = &end
+				l.Reminded30At, l.Reminded7At, l.ExpiryNotifiedAt = nil, nil, nil
 			}
-		case l.ExpiresAt != nil:
-			from := *l.ExpiresAt
-			if from.Before(now) {
-				from = now
-			}
-			end := from.Add(time.Duration(days) * 24 * time.Hour)
-			l.ExpiresAt = &end
-			l.Reminded30At, l.Reminded7At, l.ExpiryNotifiedAt = nil, nil, nil
+			return nil
+		})
+		if err != nil {
+			return err
 		}
-		return nil
+		return s.auditIn(ctx, tx, &storage.AuditEvent{UserID: l.UserID, Type: EventExtended, Actor: m.Actor, Target: "licence:" + id,
+			Reason: m.Reason, Detail: fmt.Sprintf("days=%d", days)})
 	})
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, fmt.Errorf("licence %q: %w", id, ErrNotFound)
@@ -375,8 +407,6 @@ func (s *Service) Extend(ctx context.Context, id string, days int, m Meta) (*sto
 	if err != nil {
 		return nil, err
 	}
-	s.audit(ctx, &storage.AuditEvent{UserID: l.UserID, Type: EventExtended, Actor: m.Actor, Target: "licence:" + id,
-		Reason: m.Reason, Detail: fmt.Sprintf("days=%d", days)})
 	return l, nil
 }
 
@@ -428,17 +458,25 @@ func (s *Service) bind(ctx context.Context, l *storage.Licence, g *storage.Grant
 	a := &storage.Activation{LicenceID: l.ID, DeviceID: DeviceKey(g), UserID: g.UserID, ClientID: g.ClientID,
 		GrantID: g.ID, DeviceName: deviceLabel(g), Automatic: automatic}
 	now := s.now()
-	holders, err := s.Store.Activate(ctx, a, now)
+	var holders []*storage.Activation
+	fresh := false
+	err := s.Store.InTx(ctx, func(tx storage.Store) error {
+		var err error
+		if holders, err = tx.Activate(ctx, a, now); err != nil {
+			return err
+		}
+		fresh = a.CreatedAt.UnixMilli() == now.UnixMilli() // a seat kept keeps its first time
+		if !fresh {
+			return nil
+		}
+		return s.auditIn(ctx, tx, &storage.AuditEvent{UserID: g.UserID, Type: EventActivated, ClientID: g.ClientID, IP: m.IP,
+			UserAgent: m.UserAgent, Detail: a.DeviceName, Target: "licence:" + l.ID})
+	})
 	if errors.Is(err, storage.ErrConflict) {
 		return false, &SeatsFullError{Holders: holders}
 	}
 	if err != nil {
 		return false, fmt.Errorf("activate: %w", err)
-	}
-	fresh := a.CreatedAt.UnixMilli() == now.UnixMilli() // a seat kept keeps its first time
-	if fresh {
-		s.audit(ctx, &storage.AuditEvent{UserID: g.UserID, Type: EventActivated, ClientID: g.ClientID, IP: m.IP,
-			UserAgent: m.UserAgent, Detail: a.DeviceName, Target: "licence:" + l.ID})
 	}
 	return fresh, nil
 }

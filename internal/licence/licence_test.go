@@ -13,6 +13,7 @@ import (
 	"github.com/myaccount/myaccount/internal/guard"
 	"github.com/myaccount/myaccount/internal/mail"
 	"github.com/myaccount/myaccount/storage"
+	"github.com/myaccount/myaccount/storage/faultstore"
 	"github.com/myaccount/myaccount/storage/sqlite"
 )
 
@@ -402,5 +403,56 @@ func TestReminderQueueFailureIsRetried(t *testing.T) {
 	}
 	if f.mail.nudged != 1 {
 		t.Errorf("the worker was nudged %d times, want once (after the commit that queued)", f.mail.nudged)
+	}
+}
+
+// TestOperatorActionsAuditedWithTheChange: an operator's revocation and extension commit
+// with their audit event: when the event cannot be written, nothing changes and the error
+// is returned; the retry makes the change with one event. Before, the change committed and
+// the event was written after it, best effort: a failure left a revoked licence no audit
+// could account for.
+func TestOperatorActionsAuditedWithTheChange(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	fs := faultstore.New(f.db)
+	f.svc.Store = fs
+	_, codes, err := f.svc.Issue(ctx, IssueRequest{ProductID: "antivirus", Seats: 1, Days: 40, Count: 1}, Meta{})
+	must(t, err)
+	l, err := f.svc.Redeem(ctx, "u1", codes[0].Code, Meta{})
+	must(t, err)
+	op := Meta{Actor: "cli:ops", Reason: "ticket 7"}
+	events := func(typ string) int {
+		evs, err := f.db.QueryAuditEvents(ctx, storage.AuditQuery{Type: typ, Target: "licence:" + l.ID, Limit: 10})
+		must(t, err)
+		return len(evs)
+	}
+	end := *l.ExpiresAt
+	fs.Add(faultstore.Rule{Method: "AddAuditEvent", Times: 1, Err: faultstore.ErrInjected})
+	if _, err := f.svc.Extend(ctx, l.ID, 10, op); err == nil {
+		t.Fatal("extend with its event failing: no error")
+	}
+	got, err := f.db.GetLicence(ctx, l.ID)
+	must(t, err)
+	if !got.ExpiresAt.Equal(end) || events(EventExtended) != 0 {
+		t.Fatalf("a failed extension changed the end to %v (events %d)", got.ExpiresAt, events(EventExtended))
+	}
+	_, err = f.svc.Extend(ctx, l.ID, 10, op)
+	must(t, err)
+	if events(EventExtended) != 1 {
+		t.Errorf("%d extension events, want 1", events(EventExtended))
+	}
+
+	fs.Add(faultstore.Rule{Method: "AddAuditEvent", Times: 1, Err: faultstore.ErrInjected})
+	if _, err := f.svc.Revoke(ctx, l.ID, op); err == nil {
+		t.Fatal("revoke with its event failing: no error")
+	}
+	if got, err := f.db.GetLicence(ctx, l.ID); err != nil || got.RevokedAt != nil {
+		t.Fatalf("a failed revocation revoked the licence (%v)", err)
+	}
+	_, err = f.svc.Revoke(ctx, l.ID, op)
+	must(t, err)
+	if events(EventRevoked) != 1 {
+		t.Errorf("%d revocation events, want 1", events(EventRevoked))
 	}
 }
