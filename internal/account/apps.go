@@ -139,6 +139,11 @@ func (s *Service) RemoveAppAccess(ctx context.Context, userID, clientID string, 
 		if err := tx.RevokeUserClientGrants(ctx, userID, clientID, s.now()); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return err
 		}
+		em := m
+		em.ClientID = clientID
+		if err := s.auditIn(ctx, tx, userID, "app_access_removed", em, clientID); err != nil {
+			return err
+		}
 		if len(theirs) == 0 {
 			return nil
 		}
@@ -148,8 +153,6 @@ func (s *Service) RemoveAppAccess(ctx context.Context, userID, clientID string, 
 		return fmt.Errorf("remove access of client %q: %w", clientID, err)
 	}
 	sessions.Told(s.SignedOut)
-	m.ClientID = clientID
-	s.audit(ctx, userID, "app_access_removed", m, clientID)
 	return nil
 }
 

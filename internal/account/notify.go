@@ -115,6 +115,16 @@ func (s *Service) auditEvent(ctx context.Context, userID, typ string, m Meta, de
 	}
 }
 
+// auditIn writes the activity event through tx, the transaction of the change it records,
+// so that the change and its event commit together: written after it, a failure lost the
+// event while the change stood.
+func (s *Service) auditIn(ctx context.Context, tx storage.Store, userID, typ string, m Meta, detail string) error {
+	if err := tx.AddAuditEvent(ctx, s.auditEvent(ctx, userID, typ, m, detail)); err != nil {
+		return fmt.Errorf("activity event %s: %w", typ, err)
+	}
+	return nil
+}
+
 // Audit records an event on behalf of other packages (sign-in through the UI, consent).
 func (s *Service) Audit(ctx context.Context, userID, typ string, m Meta, detail string) {
 	s.audit(ctx, userID, typ, m, detail)

@@ -143,18 +143,17 @@ func (s *Service) NotMe(ctx context.Context, token string, m Meta) (*NotMeResult
 		if err := tx.DeleteOneTimeTokens(ctx, u.ID, storage.TokenEmailChange); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return fmt.Errorf("not me: void email changes: %w", err)
 		}
-		return nil
+		detail := ""
+		if res.Restored {
+			detail = "email_restored"
+		}
+		return s.auditIn(ctx, tx, u.ID, "not_me", m, detail)
 	})
 	if err != nil {
 		return nil, err
 	}
 	u := res.User
 	sessions.Told(s.SignedOut)
-	detail := ""
-	if res.Restored {
-		detail = "email_restored"
-	}
-	s.audit(ctx, u.ID, "not_me", m, detail)
 	if err := s.sendReset(ctx, u.EmailNormalized, m); err != nil {
 		s.log().ErrorContext(ctx, "not me: reset link", "err", err)
 	} else {

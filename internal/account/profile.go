@@ -76,18 +76,25 @@ func (s *Service) UpdateProfile(ctx context.Context, rules ProfileRules, userID 
 	if err := ValidateProfile(rules, p); err != nil {
 		return nil, err
 	}
-	u, err := s.Store.UpdateUser(ctx, userID, func(x *storage.User) error {
-		x.Name, x.Country, x.Region, x.ZoneInfo, x.DateFormat = strings.TrimSpace(p.Name), p.Country, p.Region, p.ZoneInfo, p.DateFormat
-		if p.Locale != "" {
-			x.Locale = p.Locale
+	var u *storage.User
+	err := s.Store.InTx(ctx, func(tx storage.Store) error {
+		var err error
+		u, err = tx.UpdateUser(ctx, userID, func(x *storage.User) error {
+			x.Name, x.Country, x.Region, x.ZoneInfo, x.DateFormat = strings.TrimSpace(p.Name), p.Country, p.Region, p.ZoneInfo, p.DateFormat
+			if p.Locale != "" {
+				x.Locale = p.Locale
+			}
+			x.UpdatedAt = s.now()
+			return nil
+		})
+		if err != nil {
+			return err
 		}
-		x.UpdatedAt = s.now()
-		return nil
+		return s.auditIn(ctx, tx, userID, "profile_updated", m, "")
 	})
 	if err != nil {
 		return nil, fmt.Errorf("update profile: %w", err)
 	}
-	s.audit(ctx, userID, "profile_updated", m, "")
 	return u, nil
 }
 

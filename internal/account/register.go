@@ -332,12 +332,11 @@ func (s *Service) Activate(ctx context.Context, token string, m Meta) (*storage.
 		if err := tx.DeleteOneTimeTokens(ctx, u.ID, storage.TokenActivation); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return fmt.Errorf("activate: void other links: %w", err)
 		}
-		return nil
+		return s.auditIn(ctx, tx, u.ID, "activated", m, "")
 	})
 	if err != nil {
 		return nil, "", err
 	}
-	s.audit(ctx, u.ID, "activated", m, "")
 	return u, cont, nil
 }
 
