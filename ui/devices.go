@@ -107,7 +107,7 @@ func (h *Handler) deviceRevoke(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	g, err := h.cfg.Accounts.SignOutInstallation(r.Context(), u.ID, r.PostFormValue("grant_id"))
+	_, err := h.cfg.Accounts.SignOutInstallation(r.Context(), u.ID, r.PostFormValue("grant_id"), h.meta(r, h.lang(r, u)))
 	if errors.Is(err, storage.ErrNotFound) {
 		// Someone else's grant is as good as no grant: nothing to see here.
 		h.ErrorPage(w, r, http.StatusNotFound, i18n.N("Not found"), i18n.N("There is no page at this address."))
@@ -116,7 +116,6 @@ func (h *Handler) deviceRevoke(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, "revoke grant", err)
 		return
 	}
-	h.cfg.Accounts.Audit(r.Context(), u.ID, "device_signed_out", h.meta(r, h.lang(r, u)), g.ClientID)
 	http.Redirect(w, r, "/account/devices?done=device", http.StatusSeeOther)
 }
 

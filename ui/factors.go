@@ -505,12 +505,12 @@ func (h *Handler) forgetBrowsers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	if err := h.cfg.MFA.ForgetBrowsers(ctx, rc); err != nil {
+	event := h.cfg.Accounts.EventIn(u.ID, "trusted_browsers_forgotten", h.meta(r, h.lang(r, u)), "")
+	if err := h.cfg.MFA.ForgetBrowsers(ctx, rc, event); err != nil {
 		h.fail(w, r, "forget trusted browsers", err)
 		return
 	}
 	h.clearCookie(w, trustCookie)
-	h.cfg.Accounts.Audit(ctx, u.ID, "trusted_browsers_forgotten", h.meta(r, h.lang(r, u)), "")
 	http.Redirect(w, r, "/account/security?done=browsers", http.StatusSeeOther)
 }
 

@@ -18,8 +18,8 @@ func (anyPlace) ValidRegion(string, string) bool { return true }
 func (anyPlace) ValidTimeZone(string) bool       { return true }
 func (anyPlace) ValidDateFormat(id string) bool  { return true }
 
-// TestChangesCommitWithTheirEvents: a profile update and the withdrawal of an app's access
-// commit with their activity events. When the event cannot be written the change is not
+// TestChangesCommitWithTheirEvents: a profile update, the withdrawal of an app's access and
+// an installation's sign-out commit with their activity events. When the event cannot be written the change is not
 // made and the error is returned; the retry makes it with one event. Before, the change
 // committed and the event was written after it, best effort, and lost on a failure.
 func TestChangesCommitWithTheirEvents(t *testing.T) {
@@ -71,5 +71,22 @@ func TestChangesCommitWithTheirEvents(t *testing.T) {
 	}
 	if events("app_access_removed") != 1 {
 		t.Errorf("%d app_access_removed events, want 1", events("app_access_removed"))
+	}
+
+	if err := db.CreateGrant(ctx, &storage.Grant{ID: "g-tv", UserID: u.ID, ClientID: "app"}); err != nil {
+		t.Fatal(err)
+	}
+	fs.Add(faultstore.Rule{Method: "AddAuditEvent", Times: 1, Err: faultstore.ErrInjected})
+	if _, err := svc.SignOutInstallation(ctx, u.ID, "g-tv", account.Meta{}); err == nil {
+		t.Fatal("installation sign-out with its event failing: no error")
+	}
+	if g, err := db.GetGrant(ctx, "g-tv"); err != nil || g.RevokedAt != nil {
+		t.Fatalf("a failed sign-out revoked the installation (%v)", err)
+	}
+	if _, err := svc.SignOutInstallation(ctx, u.ID, "g-tv", account.Meta{}); err != nil {
+		t.Fatal(err)
+	}
+	if events("device_signed_out") != 1 {
+		t.Errorf("%d device_signed_out events, want 1", events("device_signed_out"))
 	}
 }

@@ -49,7 +49,7 @@ func (s *Service) Installations(ctx context.Context, userID string) ([]Installat
 // SignOutInstallation signs one installation out: its whole token family is revoked, so the
 // product notices at its next refresh or introspection. Someone else's grant is as good as
 // none (storage.ErrNotFound), so ids cannot be probed. It returns the revoked grant.
-func (s *Service) SignOutInstallation(ctx context.Context, userID, grantID string) (*storage.Grant, error) {
+func (s *Service) SignOutInstallation(ctx context.Context, userID, grantID string, m Meta) (*storage.Grant, error) {
 	g, err := s.Store.GetGrant(ctx, grantID)
 	if err != nil {
 		return nil, fmt.Errorf("sign out installation: %w", err)
@@ -57,7 +57,14 @@ func (s *Service) SignOutInstallation(ctx context.Context, userID, grantID strin
 	if g.UserID != userID {
 		return nil, fmt.Errorf("sign out installation %q: %w", grantID, storage.ErrNotFound)
 	}
-	if err := s.Store.RevokeGrant(ctx, g.ID, s.now()); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	// The revocation and its activity event ("device_signed_out") commit together.
+	err = s.Store.InTx(ctx, func(tx storage.Store) error {
+		if err := tx.RevokeGrant(ctx, g.ID, s.now()); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+		return s.auditIn(ctx, tx, userID, "device_signed_out", m, g.ClientID)
+	})
+	if err != nil {
 		return nil, fmt.Errorf("sign out installation: %w", err)
 	}
 	return g, nil

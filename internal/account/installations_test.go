@@ -62,16 +62,16 @@ func TestInstallations(t *testing.T) {
 	}
 
 	// Someone else's grant is not found, and stays live.
-	if _, err := s.SignOutInstallation(ctx, "u1", "g-other"); !errors.Is(err, storage.ErrNotFound) {
+	if _, err := s.SignOutInstallation(ctx, "u1", "g-other", account.Meta{}); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("signing out someone else's installation: %v, want ErrNotFound", err)
 	}
 	if g, _ := db.GetGrant(ctx, "g-other"); g.RevokedAt != nil {
 		t.Error("someone else's grant was revoked")
 	}
-	if _, err := s.SignOutInstallation(ctx, "u1", "nope"); !errors.Is(err, storage.ErrNotFound) {
+	if _, err := s.SignOutInstallation(ctx, "u1", "nope", account.Meta{}); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("unknown grant: %v, want ErrNotFound", err)
 	}
-	g, err := s.SignOutInstallation(ctx, "u1", "g-tv")
+	g, err := s.SignOutInstallation(ctx, "u1", "g-tv", account.Meta{})
 	if err != nil || g.ClientID != "tv" {
 		t.Fatalf("SignOutInstallation = %+v, %v", g, err)
 	}

@@ -125,6 +125,11 @@ func (s *Service) auditIn(ctx context.Context, tx storage.Store, userID, typ str
 	return nil
 }
 
+// EventIn is an mfa.Tell that writes the activity event typ through the change's transaction.
+func (s *Service) EventIn(userID, typ string, m Meta, detail string) func(context.Context, storage.Store) error {
+	return func(ctx context.Context, tx storage.Store) error { return s.auditIn(ctx, tx, userID, typ, m, detail) }
+}
+
 // Audit records an event on behalf of other packages (sign-in through the UI, consent).
 func (s *Service) Audit(ctx context.Context, userID, typ string, m Meta, detail string) {
 	s.audit(ctx, userID, typ, m, detail)

@@ -76,12 +76,18 @@ func forgetBrowsers(ctx context.Context, st Store, userID string) error {
 	return nil
 }
 
-// ForgetBrowsers makes every browser of the person ask for the second step again.
-func (s *Service) ForgetBrowsers(ctx context.Context, rc sessions.Recent) error {
+// ForgetBrowsers makes every browser of the person ask for the second step again, with tell
+// (nil: none) writing its activity event in the same transaction.
+func (s *Service) ForgetBrowsers(ctx context.Context, rc sessions.Recent, tell Tell) error {
 	if err := rc.Check(); err != nil {
 		return err
 	}
-	return forgetBrowsers(ctx, s.Store, rc.UserID())
+	return s.Store.InTx(ctx, func(tx storage.Store) error {
+		if err := forgetBrowsers(ctx, tx, rc.UserID()); err != nil {
+			return err
+		}
+		return tellIn(ctx, tx, tell)
+	})
 }
 
 // EnsureRecoveryCodes issues a fresh set of recovery codes when the person has no unused

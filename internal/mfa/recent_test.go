@@ -41,7 +41,7 @@ func TestFactorChangesNeedARecentSignIn(t *testing.T) {
 			"remove":          f.svc.RemoveFactor(ctx, rc, c.ID, nil),
 			"new codes":       func() error { _, err := f.svc.RegenerateRecoveryCodes(ctx, rc, nil); return err }(),
 			"ensure codes":    func() error { _, err := f.svc.EnsureRecoveryCodes(ctx, rc); return err }(),
-			"forget browsers": f.svc.ForgetBrowsers(ctx, rc),
+			"forget browsers": f.svc.ForgetBrowsers(ctx, rc, nil),
 		}
 		for name, err := range changes {
 			if !errors.Is(err, sessions.ErrNotRecent) {
