@@ -151,10 +151,10 @@ func (h *Handler) signOutOthers(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := h.cfg.Sessions.SignOutOthers(r.Context(), u.ID, cur.ID); err != nil {
+	event := h.cfg.Accounts.EventIn(u.ID, "signed_out_everywhere", h.meta(r, h.lang(r, u)), "")
+	if err := h.cfg.Sessions.SignOutOthers(r.Context(), u.ID, cur.ID, event); err != nil {
 		h.fail(w, r, "sign out everywhere else", err)
 		return
 	}
-	h.cfg.Accounts.Audit(r.Context(), u.ID, "signed_out_everywhere", h.meta(r, h.lang(r, u)), "")
 	http.Redirect(w, r, "/account/devices?done=others", http.StatusSeeOther)
 }

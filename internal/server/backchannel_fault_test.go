@@ -211,7 +211,7 @@ func queueFailureCases(t *testing.T, env func(t *testing.T) map[string]string) {
 				}
 			}
 			return func(t *testing.T, f *bcFault) int {
-				return statusOf(f.e.srv.Sessions.SignOutOthers(context.Background(), f.u.ID, keep))
+				return statusOf(f.e.srv.Sessions.SignOutOthers(context.Background(), f.u.ID, keep, nil))
 			}
 		}},
 		{"new sign-in in the browser", func(t *testing.T, f *bcFault) step {

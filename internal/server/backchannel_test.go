@@ -289,7 +289,7 @@ func TestBackchannelSignOutOthers(t *testing.T) {
 			keep = s.ID
 		}
 	}
-	if err := e.srv.Sessions.SignOutOthers(ctx, u.ID, keep); err != nil {
+	if err := e.srv.Sessions.SignOutOthers(ctx, u.ID, keep, nil); err != nil {
 		t.Fatal(err)
 	}
 	got := rp.await(1)

@@ -82,3 +82,34 @@ func TestAccountDeletionFailureIsRetryable(t *testing.T) {
 		t.Errorf("%d goodbye mails, want 1", n)
 	}
 }
+
+// TestSignOutOthersFailureIsRetryable: "sign out other sessions" commits with its activity
+// event: when the event cannot be written, the answer is 503 and the other browser stays
+// signed in; the retry signs it out, with one event. Before, the sign-out committed and the
+// event was written after it, best effort.
+func TestSignOutOthersFailureIsRetryable(t *testing.T) {
+	t.Parallel()
+	e, fs := faultEnv(t, nil)
+	fp := e.addClient(storage.ClientConfidential, firstParty)
+	e.addUser("ada@example.com")
+	b, other := e.browser(), e.browser()
+	e.signIn(b, fp, "ada@example.com")
+	e.signIn(other, fp, "ada@example.com")
+	form := url.Values{"csrf_token": {b.get(e.issuer + "/account").formValues().Get("csrf_token")}}
+	rule := fs.Add(faultstore.Rule{Method: "AddAuditEvent", Times: 1, Err: faultstore.ErrInjected})
+	p := b.post(e.issuer+"/account/signout-others", form)
+	fs.Clear()
+	if fs.Applied(rule) != 1 || p.status != http.StatusServiceUnavailable {
+		t.Fatalf("sign-out with its event failing: %d (applied %d), want 503", p.status, fs.Applied(rule))
+	}
+	if got := other.get(e.issuer + "/account"); got.url.Path != "/account" {
+		t.Fatalf("the other browser was signed out by the failed request (%s)", got.url)
+	}
+	b.post(e.issuer+"/account/signout-others", form)
+	if got := other.get(e.issuer + "/account"); got.url.Path != "/login" {
+		t.Errorf("after the retry the other browser is still signed in (%s)", got.url)
+	}
+	if n := e.events(t, "ada@example.com", "signed_out_everywhere"); n != 1 {
+		t.Errorf("%d signed_out_everywhere events, want 1", n)
+	}
+}

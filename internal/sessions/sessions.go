@@ -386,7 +386,7 @@ func Live(sess *storage.Session, now time.Time) bool {
 // installation's too, and those of sessions already over), in one transaction with the
 // clients' logout tokens. The kept session's apps keep their tokens, as the browser keeps
 // its session, and are not told (backchannel: Ended.Keep).
-func (s *Service) SignOutOthers(ctx context.Context, userID, keepID string) error {
+func (s *Service) SignOutOthers(ctx context.Context, userID, keepID string, tell func(context.Context, storage.Store) error) error {
 	now := s.now()
 	err := s.Store.InTx(ctx, func(tx storage.Store) error {
 		ended := Ended{UserID: userID, Everything: true, Keep: keepID}
@@ -412,6 +412,12 @@ func (s *Service) SignOutOthers(ctx context.Context, userID, keepID string) erro
 			}
 			if err := tx.RevokeGrant(ctx, g.ID, now); err != nil && !errors.Is(err, storage.ErrNotFound) {
 				return fmt.Errorf("revoke grant: %w", err)
+			}
+		}
+		if tell != nil {
+			// The person's activity event commits with the sign-out.
+			if err := tell(ctx, tx); err != nil {
+				return err
 			}
 		}
 		return Tell(ctx, s.Notifier, tx, ended)

@@ -226,7 +226,7 @@ func TestSignOutOthersKeepsThisBrowser(t *testing.T) {
 	_, tokOther := start(t, s, "u1", nil)
 	addGrant(t, st, "g1", "u1", c.t)
 
-	if err := s.SignOutOthers(ctx, "u1", keep.ID); err != nil {
+	if err := s.SignOutOthers(ctx, "u1", keep.ID, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := s.Resolve(ctx, tokKeep); err != nil {
