@@ -138,7 +138,13 @@ func (h *Handler) deviceDecision(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	approved := r.PostFormValue("decision") == "approve"
-	err := h.cfg.Devices.Decide(r.Context(), l, approved, s)
+	m := h.meta(r, h.lang(r, u))
+	m.ClientID = l.Client.ID
+	event := "device_denied"
+	if approved {
+		event = "device_approved"
+	}
+	err := h.cfg.Devices.Decide(r.Context(), l, approved, s, h.cfg.Accounts.EventIn(u.ID, event, m, l.Code.DeviceName))
 	switch {
 	case errors.Is(err, deviceapproval.ErrNeedsMFA):
 		// The product requires two-step verification and this session has not done it: set up
@@ -157,14 +163,6 @@ func (h *Handler) deviceDecision(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, "decide device code", err)
 		return
 	}
-	lang := h.lang(r, u)
-	m := h.meta(r, lang)
-	m.ClientID = l.Client.ID
-	event := "device_denied"
-	if approved {
-		event = "device_approved"
-	}
-	h.cfg.Accounts.Audit(r.Context(), u.ID, event, m, l.Code.DeviceName)
 	h.cfg.Logger.InfoContext(r.Context(), "device code decided", "approved", approved, "client_id", l.Client.ID, "user_id", u.ID)
 	// Post/redirect/get: the result page survives a reload and the language switcher.
 	done := "denied"

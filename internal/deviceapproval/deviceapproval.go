@@ -36,6 +36,7 @@ type Store interface {
 	GetDeviceCodeByUserCode(ctx context.Context, userCode string) (*storage.DeviceCode, error)
 	GetClient(ctx context.Context, id string) (*storage.Client, error)
 	DecideDeviceCode(ctx context.Context, userCode, state, userID string, authTime time.Time, amr []string, now time.Time) error
+	InTx(ctx context.Context, fn func(storage.Store) error) error
 }
 
 // Service applies the rules over a store.
@@ -92,8 +93,9 @@ func (s *Service) Lookup(ctx context.Context, typed, ip string) (*Request, error
 // Decide approves or denies req for the person signed in with sess. Denying is always
 // possible; approving for a client that requires two-step verification needs a session that
 // did it (ErrNeedsMFA: the caller sends the person to enrol or to sign in again). ErrUnknown
-// when the code expired or was answered meanwhile (another tab).
-func (s *Service) Decide(ctx context.Context, req *Request, approve bool, sess *storage.Session) error {
+// when the code expired or was answered meanwhile (another tab). tell (nil: none) writes the
+// person's activity event in the decision's transaction.
+func (s *Service) Decide(ctx context.Context, req *Request, approve bool, sess *storage.Session, tell func(context.Context, storage.Store) error) error {
 	state := storage.DeviceDenied
 	if approve {
 		if req.Client.RequireMFA && !mfa.EvidenceFromAMR(sess.AMR).MFA() {
@@ -101,7 +103,15 @@ func (s *Service) Decide(ctx context.Context, req *Request, approve bool, sess *
 		}
 		state = storage.DeviceApproved
 	}
-	err := s.Store.DecideDeviceCode(ctx, req.Code.UserCode, state, sess.UserID, sess.AuthTime, sess.AMR, s.now())
+	err := s.Store.InTx(ctx, func(tx storage.Store) error {
+		if err := tx.DecideDeviceCode(ctx, req.Code.UserCode, state, sess.UserID, sess.AuthTime, sess.AMR, s.now()); err != nil {
+			return err
+		}
+		if tell != nil {
+			return tell(ctx, tx)
+		}
+		return nil
+	})
 	if errors.Is(err, storage.ErrNotFound) {
 		return ErrUnknown
 	} else if err != nil {

@@ -111,7 +111,7 @@ func TestDecide(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.svc.Decide(ctx, tv, true, session("pwd")); err != nil {
+	if err := f.svc.Decide(ctx, tv, true, session("pwd"), nil); err != nil {
 		t.Fatal(err)
 	}
 	dc, err := f.store.GetDeviceCode(ctx, "h-BCDFGHJK")
@@ -119,7 +119,7 @@ func TestDecide(t *testing.T) {
 		t.Fatalf("after approval: %+v, %v", dc, err)
 	}
 	// Decided once: a second answer (another tab) finds nothing pending.
-	if err := f.svc.Decide(ctx, tv, false, session("pwd")); !errors.Is(err, deviceapproval.ErrUnknown) {
+	if err := f.svc.Decide(ctx, tv, false, session("pwd"), nil); !errors.Is(err, deviceapproval.ErrUnknown) {
 		t.Errorf("second decision: %v, want ErrUnknown", err)
 	}
 	if _, err := f.svc.Lookup(ctx, "BCDFGHJK", "ip"); !errors.Is(err, deviceapproval.ErrUnknown) {
@@ -130,14 +130,14 @@ func TestDecide(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.svc.Decide(ctx, bank, true, session("pwd")); !errors.Is(err, deviceapproval.ErrNeedsMFA) {
+	if err := f.svc.Decide(ctx, bank, true, session("pwd"), nil); !errors.Is(err, deviceapproval.ErrNeedsMFA) {
 		t.Errorf("approval without MFA: %v, want ErrNeedsMFA", err)
 	}
 	if dc, _ := f.store.GetDeviceCode(ctx, "h-LMNPQRST"); dc.State != storage.DevicePending {
 		t.Errorf("refused approval changed the state to %s", dc.State)
 	}
 	// Denying needs no second factor.
-	if err := f.svc.Decide(ctx, bank, false, session("pwd")); err != nil {
+	if err := f.svc.Decide(ctx, bank, false, session("pwd"), nil); err != nil {
 		t.Errorf("deny: %v", err)
 	}
 	if dc, _ := f.store.GetDeviceCode(ctx, "h-LMNPQRST"); dc.State != storage.DeviceDenied {
@@ -151,7 +151,7 @@ func TestDecideWithMFA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.svc.Decide(t.Context(), bank, true, session("pwd", "otp")); err != nil {
+	if err := f.svc.Decide(t.Context(), bank, true, session("pwd", "otp"), nil); err != nil {
 		t.Errorf("approval with MFA: %v", err)
 	}
 }
@@ -175,7 +175,7 @@ func TestStorageFailuresAreOurs(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.store.Fail("DecideDeviceCode")
-	if err := f.svc.Decide(t.Context(), req, true, session("pwd")); !errors.Is(err, faultstore.ErrInjected) {
+	if err := f.svc.Decide(t.Context(), req, true, session("pwd"), nil); !errors.Is(err, faultstore.ErrInjected) {
 		t.Errorf("Decide = %v, want the injected failure", err)
 	}
 }

@@ -5,7 +5,11 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
+
+	gooidc "github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
 
 	"github.com/myaccount/myaccount/storage"
 	"github.com/myaccount/myaccount/storage/faultstore"
@@ -111,5 +115,41 @@ func TestSignOutOthersFailureIsRetryable(t *testing.T) {
 	}
 	if n := e.events(t, "ada@example.com", "signed_out_everywhere"); n != 1 {
 		t.Errorf("%d signed_out_everywhere events, want 1", n)
+	}
+}
+
+// TestDeviceDecisionFailureIsRetryable: approving a device commits with its activity event:
+// when the event cannot be written the answer is 503 and the code stays undecided, so the
+// same confirmation page approves it on the retry, with one event.
+func TestDeviceDecisionFailureIsRetryable(t *testing.T) {
+	t.Parallel()
+	e, fs := faultEnv(t, nil)
+	ctx := context.Background()
+	e.addUser("ada@example.com")
+	c := e.deviceClient(storage.ClientNative)
+	prov := e.provider(ctx)
+	cfg := &oauth2.Config{ClientID: c.ID, Endpoint: prov.Endpoint(), Scopes: []string{gooidc.ScopeOpenID}}
+	da, err := cfg.DeviceAuth(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := e.signedInBrowser("ada@example.com")
+	confirm := e.enterCode(b, da.UserCode)
+	rule := fs.Add(faultstore.Rule{Method: "AddAuditEvent", Times: 1, Err: faultstore.ErrInjected})
+	p := b.decide(confirm, "approve")
+	fs.Clear()
+	if fs.Applied(rule) != 1 || p.status != http.StatusServiceUnavailable {
+		t.Fatalf("approval with its event failing: %d (applied %d), want 503", p.status, fs.Applied(rule))
+	}
+	dc, err := e.store.GetDeviceCodeByUserCode(ctx, strings.ReplaceAll(da.UserCode, "-", ""))
+	if err != nil || dc.State != storage.DevicePending {
+		t.Fatalf("after the 503 the code is %+v (%v), want pending", dc, err)
+	}
+	b.decide(confirm, "approve")
+	if dc, err := e.store.GetDeviceCodeByUserCode(ctx, strings.ReplaceAll(da.UserCode, "-", "")); err != nil || dc.State != storage.DeviceApproved {
+		t.Fatalf("after the retry the code is %+v (%v), want approved", dc, err)
+	}
+	if n := e.events(t, "ada@example.com", "device_approved"); n != 1 {
+		t.Errorf("%d device_approved events, want 1", n)
 	}
 }
