@@ -93,6 +93,12 @@ type Options struct {
 	// that applies deadlines and classifies failures). The fault tests put
 	// storage/faultstore here to fail or stall chosen calls of the real database.
 	WrapStore func(storage.Store) storage.Store
+	// Geo and Blocklist, when set, are used instead of loading and checking the embedded
+	// tables at start (geo.New, passwords.New). Both are read-only and safe for concurrent
+	// use, so one process may share them between servers: the tests load them once for
+	// all their servers. Production leaves them nil and each server loads its own.
+	Geo       *geo.Data
+	Blocklist *passwords.Checker
 }
 
 // OpenStore opens the configured database and applies migrations.
@@ -249,9 +255,11 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 	if err != nil {
 		return nil, fmt.Errorf("mail templates: %w", err)
 	}
-	blocklist, err := passwords.New()
-	if err != nil {
-		return nil, fmt.Errorf("password blocklist: %w", err)
+	blocklist := opts.Blocklist
+	if blocklist == nil {
+		if blocklist, err = passwords.New(); err != nil {
+			return nil, fmt.Errorf("password blocklist: %w", err)
+		}
 	}
 	var checker account.Blocklist = blocklist
 	if u := cfg.Accounts.BreachedPasswordsURL; u != "" {
@@ -285,9 +293,11 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 	if err != nil {
 		return nil, fmt.Errorf("i18n: %w", err)
 	}
-	geoData, err := geo.New()
-	if err != nil {
-		return nil, fmt.Errorf("geo: %w", err)
+	geoData := opts.Geo
+	if geoData == nil {
+		if geoData, err = geo.New(); err != nil {
+			return nil, fmt.Errorf("geo: %w", err)
+		}
 	}
 	sealer, err := keys.NewSealer(mk)
 	if err != nil {
