@@ -107,6 +107,11 @@ type envOptions struct {
 	// productionHashCost keeps the configured argon2id cost (secret.DefaultParams) instead of
 	// testHashCost: for tests of the hashing itself (its CPU in the metrics) and benchmarks.
 	productionHashCost bool
+	// firstStart starts the server on an empty data directory, as a first start does: it
+	// migrates the new database and generates the master key and signing keys. Without it a
+	// test on the default SQLite file in its data directory starts from a copy of
+	// sharedFirstStart's (see startFrom).
+	firstStart bool
 }
 
 // testHashCost is the argon2id cost of passwords in the tests' servers, unless they ask for
@@ -176,7 +181,12 @@ func newEnvWith(t testing.TB, o envOptions) *testEnv {
 	if tape == nil {
 		tape = &randTape{}
 	}
-	srv, err := server.New(context.Background(), cfg, log, server.Options{Now: clk.Now, CaptchaRand: tape, WrapStore: o.wrapStore})
+	if !o.firstStart {
+		startFrom(t, cfg)
+	}
+	shared := sharedData(t)
+	srv, err := server.New(context.Background(), cfg, log, server.Options{Now: clk.Now, CaptchaRand: tape, WrapStore: o.wrapStore,
+		Geo: shared.Geo, Blocklist: shared.Blocklist})
 	if err != nil {
 		t.Fatal(err)
 	}

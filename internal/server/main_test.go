@@ -12,7 +12,7 @@ import (
 
 // TestMain quiets zitadel/oidc, which logs protocol errors (expected in the attack tests)
 // through the default logger; -v keeps them. After the tests it removes the myaccount binary
-// they shared (buildMyAccount).
+// they shared (buildMyAccount) and the first start their servers copy (sharedFirstStart).
 func TestMain(m *testing.M) {
 	flag.Parse()
 	if !testing.Verbose() {
@@ -20,5 +20,6 @@ func TestMain(m *testing.M) {
 	}
 	code := pgtest.Run(m)
 	removeBuiltMyAccount()
+	removeFirstStart()
 	os.Exit(code)
 }
