@@ -311,7 +311,8 @@ func probe(t *testing.T, u string) int {
 // stops being ready (it would misread what it does not know), and is ready again when the
 // schema is one it knows.
 func TestReadinessFollowsSchema(t *testing.T) {
-	e := newEnv(t)
+	// A schema guard test: its server migrates its own new database.
+	e := newEnvWith(t, envOptions{firstStart: true})
 	if r := probe(t, e.addr+"/readyz"); r != http.StatusOK {
 		t.Fatalf("/readyz on a fresh server: %d", r)
 	}
