@@ -97,8 +97,8 @@ func (s *Service) ResetLinkIn(ctx context.Context, tx storage.Store, u *storage.
 	if err != nil {
 		return nil, fmt.Errorf("reset link: %w", err)
 	}
-	if err := tx.AddAuditEvent(ctx, s.auditEvent(ctx, u.ID, "reset_requested", m, "")); err != nil {
-		return nil, fmt.Errorf("reset link: activity event: %w", err)
+	if err := s.auditIn(ctx, tx, u.ID, "reset_requested", m, ""); err != nil {
+		return nil, fmt.Errorf("reset link: %w", err)
 	}
 	return l, nil
 }

@@ -402,25 +402,15 @@ func (s *Service) writeFailure(ctx context.Context, rec failureRecord, u *storag
 		Email: u.Email, Until: rec.Until, TimeZone: u.ZoneInfo, DateFormat: u.DateFormat,
 		Link: s.link("/forgot", nil), IP: m.IP, UserAgent: m.UserAgent,
 	}
-	q, queued := s.Mail.(TxMailer)
-	var notice mail.Message
-	if queued && s.Templates != nil {
-		var err error
-		if notice, err = s.message(ctx, u.Email, userLang(u, m), mail.Lockout, data); err != nil {
-			return err
-		}
-	} else {
-		queued = false
-	}
 	until, level := rec.Until, rec.Level
+	var notice *SentLink
 	err := s.Store.InTx(ctx, func(tx storage.Store) error {
 		if err := addEvents(ctx, tx, failure, locked); err != nil {
 			return err
 		}
-		if queued {
-			if err := q.SendIn(ctx, tx, notice); err != nil {
-				return err
-			}
+		var err error
+		if notice, err = s.mailIn(ctx, tx, u.ID, u.Email, userLang(u, m), mail.Lockout, data); err != nil {
+			return err
 		}
 		if _, err := tx.UpdateUser(ctx, u.ID, func(x *storage.User) error {
 			x.LockedUntil, x.LockoutCount = &until, level
@@ -433,11 +423,7 @@ func (s *Service) writeFailure(ctx context.Context, rec failureRecord, u *storag
 	if err != nil {
 		return err
 	}
-	if queued {
-		q.Nudge()
-	} else {
-		_ = s.notify(ctx, u.Email, userLang(u, m), mail.Lockout, data) // logged
-	}
+	_ = notice.Committed(ctx) // logged
 	return nil
 }
 

@@ -153,46 +153,25 @@ func truncate(s string, n int) string {
 // (tests' fakes), the mail is sent once the rest committed.
 func (s *Service) SendSignInCodeWith(ctx context.Context, u *storage.User, code string, m Meta,
 	store func(context.Context, storage.Store) (bool, error)) (bool, error) {
-	var msg *mail.Message
-	var token *storage.OneTimeToken
-	if s.Mail != nil && s.Templates != nil {
-		row, link := s.notMeToken(u, "")
-		rendered, err := s.message(ctx, u.Email, userLang(u, m), mail.SignInCode,
-			mail.Data{Email: u.Email, Code: code, IP: m.IP, UserAgent: m.UserAgent, NotMeLink: link})
-		if err != nil {
-			return false, err // logged
-		}
-		msg, token = &rendered, row
-	}
-	q, queues := s.Mail.(TxMailer)
 	allowed := false
+	var sent *SentLink
 	err := s.Store.InTx(ctx, func(tx storage.Store) error {
+		sent = nil // a retried transaction starts over
 		var err error
 		// A refusal is carried out in allowed, not as an error: the transaction commits the
 		// count, and an error from here would read as a failure of the store.
-		if allowed, err = store(ctx, tx); err != nil || !allowed || msg == nil {
+		if allowed, err = store(ctx, tx); err != nil || !allowed {
 			return err
 		}
-		if err := tx.CreateOneTimeToken(ctx, token); err != nil {
-			return fmt.Errorf("sign-in code: not-me token: %w", err)
-		}
-		if queues {
-			if err := q.SendIn(ctx, tx, *msg); err != nil {
-				return fmt.Errorf("sign-in code: %w", err)
-			}
-		}
-		return nil
+		sent, err = s.noticeIn(ctx, tx, u, u.Email, m, "", "", mail.SignInCode,
+			mail.Data{Email: u.Email, Code: code, IP: m.IP, UserAgent: m.UserAgent}, "")
+		return err
 	})
-	switch {
-	case err != nil:
+	if err != nil {
 		return false, err
-	case !allowed || msg == nil:
-	case queues:
-		q.Nudge()
-	default:
-		if err := s.Mail.Send(ctx, *msg); err != nil {
-			return false, fmt.Errorf("send sign-in code: %w", err)
-		}
+	}
+	if err := sent.Committed(ctx); err != nil {
+		return false, err // a mailer that cannot queue failed to send it
 	}
 	return allowed, nil
 }

@@ -46,8 +46,8 @@ func (s *Service) notice(ctx context.Context, u *storage.User, to string, m Meta
 // result once tx committed.
 func (s *Service) noticeIn(ctx context.Context, tx storage.Store, u *storage.User, to string, m Meta, event, detail, kind string, d mail.Data, restore string) (*SentLink, error) {
 	if event != "" {
-		if err := tx.AddAuditEvent(ctx, s.auditEvent(ctx, u.ID, event, m, detail)); err != nil {
-			return nil, fmt.Errorf("%s: activity event: %w", event, err)
+		if err := s.auditIn(ctx, tx, u.ID, event, m, detail); err != nil {
+			return nil, err
 		}
 	}
 	if s.Mail != nil && s.Templates != nil {

@@ -135,7 +135,7 @@ func (s *Service) register(ctx context.Context, r registerRequest) error {
 			}
 			return err
 		}
-		if err := addEvents(ctx, tx, s.auditEvent(ctx, u.ID, "registered", m, "")); err != nil {
+		if err := s.auditIn(ctx, tx, u.ID, "registered", m, ""); err != nil {
 			return err
 		}
 		var err error
@@ -161,50 +161,32 @@ var errTaken = errors.New("account: address taken")
 // unknown address does not. With the outbox the count and the queued notice commit
 // together, and a failure of either is returned for the worker's retry: apart, a notice
 // that could not be queued was lost (the task done), or, retried, counted twice for one
-// mail. Without it (CLI, unit tests: in the request) the notice is best effort.
+// mail. Without it (CLI, unit tests: in the request) the notice is sent after the commit,
+// best effort.
 func (s *Service) alreadyRegistered(ctx context.Context, owner *storage.User, norm string, m Meta) error {
-	key := "mail:already_registered:" + norm
 	data := mail.Data{Email: owner.Email, Link: s.link("/login", nil), ResetLink: s.link("/forgot", nil), IP: m.IP, UserAgent: m.UserAgent}
-	q, queued := s.Mail.(TxMailer)
-	if !queued || s.Templates == nil {
-		n, err := s.Store.HitCounter(ctx, key, mailLimitWindow, s.now())
-		if err != nil {
-			return fmt.Errorf("notice limit: %w", err)
-		}
-		if n <= perAccountMailLimit {
-			_ = s.notify(ctx, owner.Email, userLang(owner, m), mail.AlreadyRegistered, data) // logged
-		}
-		s.audit(ctx, owner.ID, "registration_attempt", m, "")
-		return nil
-	}
-	msg, err := s.message(ctx, owner.Email, userLang(owner, m), mail.AlreadyRegistered, data)
-	if err != nil {
-		return err
-	}
-	sent := false
-	err = s.Store.InTx(ctx, func(tx storage.Store) error {
-		sent = false // a retried transaction starts over
+	var l *SentLink
+	err := s.Store.InTx(ctx, func(tx storage.Store) error {
+		l = nil // a retried transaction starts over
 		// The owner's activity shows the attempt, in the notice's transaction: a task run
 		// again after its outcome was lost writes it once (auditEvent's id).
-		if err := tx.AddAuditEvent(ctx, s.auditEvent(ctx, owner.ID, "registration_attempt", m, "")); err != nil {
-			return fmt.Errorf("activity event: %w", err)
+		if err := s.auditIn(ctx, tx, owner.ID, "registration_attempt", m, ""); err != nil {
+			return err
 		}
-		n, err := tx.HitCounter(ctx, key, mailLimitWindow, s.now())
+		n, err := tx.HitCounter(ctx, "mail:already_registered:"+norm, mailLimitWindow, s.now())
 		if err != nil {
 			return fmt.Errorf("notice limit: %w", err)
 		}
 		if n > perAccountMailLimit {
 			return nil
 		}
-		sent = true
-		return q.SendIn(ctx, tx, msg)
+		l, err = s.mailIn(ctx, tx, owner.ID, owner.Email, userLang(owner, m), mail.AlreadyRegistered, data)
+		return err
 	})
 	if err != nil {
 		return err
 	}
-	if sent {
-		q.Nudge()
-	}
+	_ = l.Committed(ctx) // logged
 	return nil
 }
 
@@ -383,19 +365,9 @@ func (s *Service) PurgePending(ctx context.Context) (reminded int, deleted int64
 func (s *Service) remind(ctx context.Context, u *storage.User, now, expires time.Time) (bool, error) {
 	tok := secret.RandomToken(32)
 	data := mail.Data{Email: u.Email, Link: s.link("/activate", url.Values{"token": {tok}})}
-	q, queued := s.Mail.(TxMailer)
-	var msg mail.Message
-	if queued && s.Templates != nil {
-		var err error
-		if msg, err = s.message(ctx, u.Email, u.Locale, mail.ActivationReminder, data); err != nil {
-			return false, err // rendered before anything changes
-		}
-	} else {
-		queued = false
-	}
-	claimed := false
+	var l *SentLink
 	err := s.Store.InTx(ctx, func(tx storage.Store) error {
-		claimed = false // a retried transaction starts over
+		l = nil // a retried transaction starts over
 		_, err := tx.UpdateUser(ctx, u.ID, func(x *storage.User) error {
 			if x.ReminderSentAt != nil || x.Status != storage.UserPending {
 				return errAlreadyDone
@@ -409,30 +381,17 @@ func (s *Service) remind(ctx context.Context, u *storage.User, now, expires time
 		if err != nil {
 			return fmt.Errorf("claim: %w", err)
 		}
-		claimed = true
 		// A fresh link: the old one may be lost, and is void from now on.
-		if err := tx.DeleteOneTimeTokens(ctx, u.ID, storage.TokenActivation); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return fmt.Errorf("void older links: %w", err)
-		}
-		if err := tx.CreateOneTimeToken(ctx, &storage.OneTimeToken{
+		l, err = s.linkIn(ctx, tx, u, u.Email, &storage.OneTimeToken{
 			Hash: secret.HashToken(tok), Purpose: storage.TokenActivation, UserID: u.ID,
 			CreatedAt: now, ExpiresAt: expires,
-		}); err != nil {
-			return fmt.Errorf("token: %w", err)
-		}
-		if queued {
-			return q.SendIn(ctx, tx, msg)
-		}
-		return nil
+		}, u.Locale, mail.ActivationReminder, data)
+		return err
 	})
-	if err != nil || !claimed {
+	if err != nil || l == nil {
 		return false, err
 	}
-	if queued {
-		q.Nudge() // committed: the worker may look now
-	} else {
-		_ = s.notify(ctx, u.Email, u.Locale, mail.ActivationReminder, data) // logged
-	}
+	_ = l.Committed(ctx) // logged
 	return true, nil
 }
 
