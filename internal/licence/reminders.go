@@ -79,9 +79,9 @@ func (s *Service) SendReminders(ctx context.Context) (int, error) {
 				return nil // another run or instance has sent it
 			}
 			if kind == storage.ReminderExpiry {
-				if err := tx.AddAuditEvent(ctx, &storage.AuditEvent{UserID: l.UserID, Type: EventExpired,
-					Detail: l.ProductID, Target: "licence:" + l.ID, CreatedAt: now}); err != nil {
-					return fmt.Errorf("audit: %w", err)
+				if err := s.auditIn(ctx, tx, &storage.AuditEvent{UserID: l.UserID, Type: EventExpired,
+					Detail: l.ProductID, Target: "licence:" + l.ID}); err != nil {
+					return err
 				}
 			}
 			queued, err = s.remind(ctx, tx, l, kind, now)
