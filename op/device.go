@@ -161,9 +161,9 @@ func (s *opStorage) pollDevice(ctx context.Context, clientID, deviceCode string)
 	case dc.ClientID != clientID:
 		s.log.WarnContext(ctx, "device code presented by another client", "client_id", clientID, "owner", dc.ClientID)
 		return nil, oidc.ErrInvalidGrant().WithDescription("unknown device code")
-	case dc.ConsumedAt != nil:
+	case dc.ConsumedAt != nil && !s.mayRetryDevice(dc, now):
 		return dc, oidc.ErrInvalidGrant().WithDescription("the device code was already used")
-	case !now.Before(dc.ExpiresAt):
+	case dc.ConsumedAt == nil && !now.Before(dc.ExpiresAt):
 		return dc, oidc.ErrExpiredDeviceCode().WithDescription("the device code has expired")
 	case dc.State == storage.DeviceDenied:
 		return dc, oidc.ErrAccessDenied().WithDescription("the user denied the request")
@@ -195,14 +195,30 @@ func (s *opStorage) pollDevice(ctx context.Context, clientID, deviceCode string)
 	return dc, nil
 }
 
-// consumeDevice marks the approved device code of this request (pollDevice) used, in tx, the
-// transaction that issues its tokens. The UPDATE decides: of any number of polls, concurrent
-// or not, exactly one commits it; the others get the OAuth error to answer.
-func (s *opStorage) consumeDevice(ctx context.Context, tx storage.Store, dc *storage.DeviceCode, now time.Time) error {
-	_, err := tx.ConsumeDeviceCode(ctx, dc.DeviceCodeHash, now)
+// mayRetryDevice reports whether the used code dc may still be polled again: within the retry
+// grace after its use, when its use recorded its grant (see ConsumeDeviceCode, which makes the
+// final, atomic decision). The caller checked that the presenting client is dc's.
+func (s *opStorage) mayRetryDevice(dc *storage.DeviceCode, now time.Time) bool {
+	return s.lifetimes.RetryGrace > 0 && dc.GrantID != "" && now.Before(dc.ConsumedAt.Add(s.lifetimes.RetryGrace))
+}
+
+// consumeDevice marks the approved device code of this request (pollDevice) used by grant
+// grantID, in tx, the transaction that issues its tokens. The UPDATE decides: of any number of
+// polls, concurrent or not, exactly one commits it; the others get the OAuth error to answer.
+//
+// A device whose token answer was lost after the commit polls again with the code. Within the
+// retry grace, and while the grant it was given is live and never refreshed, that poll is a
+// retry: the grant the device never received is revoked and the poll's grant replaces it, so
+// the device need not start over and the person's device list keeps one entry.
+func (s *opStorage) consumeDevice(ctx context.Context, tx storage.Store, dc *storage.DeviceCode, grantID string, now time.Time) error {
+	_, replaced, err := tx.ConsumeDeviceCode(ctx, dc.DeviceCodeHash, grantID, now, s.lifetimes.RetryGrace)
+	if err == nil && replaced != "" {
+		s.log.InfoContext(ctx, "device poll retried within the grace; earlier grant revoked", "client_id", dc.ClientID,
+			"user_id", dc.UserID, "replaced_grant", replaced)
+	}
 	switch {
 	case errors.Is(err, storage.ErrAlreadyUsed):
-		// A concurrent poll took it first.
+		// Used before, and no retry (a concurrent poll, the grace over, the device refreshed).
 		return oidc.ErrInvalidGrant().WithDescription("the device code was already used").WithParent(err)
 	case errors.Is(err, storage.ErrExpired):
 		return oidc.ErrExpiredDeviceCode().WithDescription("the device code has expired").WithParent(err)
@@ -245,7 +261,7 @@ func (s *opStorage) deviceTokens(ctx context.Context, r *zop.DeviceAuthorization
 	ri.issuedGrant = g
 	err = s.store.InTx(ctx, func(tx storage.Store) error {
 		refresh = "" // a retried transaction starts over
-		if err := s.consumeDevice(ctx, tx, dc, now); err != nil {
+		if err := s.consumeDevice(ctx, tx, dc, g.ID, now); err != nil {
 			return err
 		}
 		var err error
@@ -302,7 +318,7 @@ func (p *Provider) deviceToken(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		// Before the code's transaction committed, the code is left for the next poll; after
-		// it (the ID token's claims), the device must start again.
+		// it (the ID token's claims), the next poll within the retry grace is a retry.
 		p.cfg.Logger.ErrorContext(ctx, "device token response", "err", err, "client_id", c.GetID())
 		fail(oidc.ErrServerError())
 		return

@@ -36,9 +36,10 @@ type Lifetimes struct {
 	RefreshToken time.Duration
 	AuthCode     time.Duration
 	AuthRequest  time.Duration
-	// RefreshReuse is how long after a rotation the same client may present the previous
-	// refresh token again (a lost response) without the family being revoked; 0 = never.
-	RefreshReuse time.Duration
+	// RetryGrace is how long after a rotation the same client may present the previous
+	// refresh token again (a lost response) without the family being revoked, and how long
+	// after a device code's use the device may poll with it again; 0 = never.
+	RetryGrace time.Duration
 }
 
 // opStorage implements zitadel's op.Storage over our store and keys.

@@ -169,13 +169,13 @@ func (s *opStorage) exchangeCode(ctx context.Context, r authRequest, now time.Ti
 // a failure in between leaves the presented token unused for the client's retry.
 //
 // A client that lost the response of a committed rotation (a dropped connection, a crash)
-// retries with the only token it has, the previous one. Within Lifetimes.RefreshReuse after
+// retries with the only token it has, the previous one. Within Lifetimes.RetryGrace after
 // that rotation, from the same client, and while no successor was used, the store answers
 // with a fresh successor and retires the one the client never received (only token hashes
 // are stored, so the same successor cannot be returned). Anything else is reuse: the grant
 // is revoked, and that revocation commits even though the client gets invalid_grant.
 func (s *opStorage) rotate(ctx context.Context, r *refreshRequest, current string, now time.Time) (string, string, time.Time, error) {
-	grace := storage.RefreshGrace{Window: s.lifetimes.RefreshReuse, ClientID: presentingClient(ctx)}
+	grace := storage.RefreshGrace{Window: s.lifetimes.RetryGrace, ClientID: presentingClient(ctx)}
 	var accessID, value string
 	var exp time.Time
 	reused := false
@@ -434,8 +434,8 @@ func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, token string
 // mayRetry reports whether the used token rt may still be a retry (see rotate); the rotation
 // makes the final, atomic decision.
 func (s *opStorage) mayRetry(ctx context.Context, rt *storage.RefreshToken, now time.Time) bool {
-	return s.lifetimes.RefreshReuse > 0 && rt.RevokedAt == nil &&
-		now.Before(rt.UsedAt.Add(s.lifetimes.RefreshReuse)) && presentingClient(ctx) == rt.ClientID
+	return s.lifetimes.RetryGrace > 0 && rt.RevokedAt == nil &&
+		now.Before(rt.UsedAt.Add(s.lifetimes.RetryGrace)) && presentingClient(ctx) == rt.ClientID
 }
 
 // GetRefreshTokenInfo identifies a refresh token for revocation.

@@ -402,6 +402,9 @@ type DeviceCode struct {
 	LastPolledAt   *time.Time
 	// ConsumedAt is set when the tokens were issued: a device code yields tokens once.
 	ConsumedAt *time.Time
+	// GrantID is the grant those tokens were issued in ("" before; and on codes consumed by
+	// a release that did not record it, which are never retried).
+	GrantID string
 }
 
 // UserStore keeps accounts.
@@ -503,8 +506,10 @@ type DeviceCodeStore interface {
 	// PollDeviceCode records a poll and returns the code with the previous poll time, so the
 	// caller can answer slow_down.
 	PollDeviceCode(ctx context.Context, deviceCodeHash string, now time.Time) (d *DeviceCode, previousPoll *time.Time, err error)
-	// ConsumeDeviceCode marks an approved code consumed, exactly once (ErrAlreadyUsed after).
-	ConsumeDeviceCode(ctx context.Context, deviceCodeHash string, now time.Time) (*DeviceCode, error)
+	// ConsumeDeviceCode marks an approved code consumed by grant grantID, exactly once
+	// (ErrAlreadyUsed after), except for a retry within grace of the first use: see
+	// sqlstore's ConsumeDeviceCode. replaced is the grant a retry revoked ("" otherwise).
+	ConsumeDeviceCode(ctx context.Context, deviceCodeHash, grantID string, now time.Time, grace time.Duration) (d *DeviceCode, replaced string, err error)
 }
 
 // LeaseStore lets one instance of a cluster run a job at a time.

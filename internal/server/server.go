@@ -337,8 +337,8 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 			RefreshToken: cfg.Tokens.RefreshTokenTTL.Std(),
 			AuthCode:     cfg.Tokens.AuthCodeTTL.Std(),
 			AuthRequest:  cfg.Tokens.AuthRequestTTL.Std(),
-			// RefreshReuse is the grace after a rotation (tokens.refresh_reuse_interval).
-			RefreshReuse: cfg.Tokens.RefreshReuseInterval.Std(),
+			// RetryGrace is the grace after a rotation or a device code's use (tokens.refresh_reuse_interval).
+			RetryGrace: cfg.Tokens.RefreshReuseInterval.Std(),
 		},
 		AccessTokenAlg: cfg.Tokens.AccessTokenAlg,
 		UILocales:      uiLocales(bundle),

@@ -52,8 +52,8 @@ var singleUseConcurrencyTests = []test{
 		must(t, s.CreateClient(ctx(t), newClient("c1")))
 		must(t, s.CreateDeviceCode(ctx(t), newDeviceCode("dh1", "AAAA", "c1")))
 		must(t, s.DecideDeviceCode(ctx(t), "AAAA", storage.DeviceApproved, "u1", base(), nil, base()))
-		errs := race(racers, func(int) error {
-			_, err := s.ConsumeDeviceCode(ctx(t), "dh1", base())
+		errs := race(racers, func(i int) error {
+			_, _, err := s.ConsumeDeviceCode(ctx(t), "dh1", fmt.Sprint("g", i), base(), 0)
 			return err
 		})
 		wantOneWinner(t, errs, storage.ErrAlreadyUsed)

@@ -38,7 +38,7 @@ var deviceCodeTests = []test{
 		equal(t, "first poll's previous poll", prev, (*time.Time)(nil))
 		equal(t, "state while pending", got.State, storage.DevicePending)
 		equal(t, "LastPolledAt returned", got.LastPolledAt, ptr(ms(t1)))
-		_, err = s.ConsumeDeviceCode(ctx(t), "dh1", t1)
+		_, _, err = s.ConsumeDeviceCode(ctx(t), "dh1", "g1", t1, 0)
 		wantErr(t, err, storage.ErrNotFound) // pending: nothing to consume yet
 
 		authTime := base().Add(-time.Minute)
@@ -54,11 +54,12 @@ var deviceCodeTests = []test{
 		want.LastPolledAt = ptr(ms(t2))
 		equal(t, "polled approved code", got, want)
 
-		got, err = s.ConsumeDeviceCode(ctx(t), "dh1", t2)
+		got, replaced, err := s.ConsumeDeviceCode(ctx(t), "dh1", "g1", t2, 0)
 		must(t, err)
-		want.ConsumedAt = ptr(ms(t2))
+		equal(t, "grant a first use replaced", replaced, "")
+		want.ConsumedAt, want.GrantID = ptr(ms(t2)), "g1"
 		equal(t, "consumed code", got, want)
-		again, err := s.ConsumeDeviceCode(ctx(t), "dh1", t2)
+		again, _, err := s.ConsumeDeviceCode(ctx(t), "dh1", "g2", t2, 0)
 		wantErr(t, err, storage.ErrAlreadyUsed)
 		equal(t, "code returned with ErrAlreadyUsed", again, want)
 	}},
@@ -72,7 +73,7 @@ var deviceCodeTests = []test{
 		got, err := s.GetDeviceCode(ctx(t), "dh1")
 		must(t, err)
 		equal(t, "state", got.State, storage.DeviceDenied)
-		_, err = s.ConsumeDeviceCode(ctx(t), "dh1", base())
+		_, _, err = s.ConsumeDeviceCode(ctx(t), "dh1", "g1", base(), time.Minute)
 		wantErr(t, err, storage.ErrNotFound)
 
 		wantErr(t, s.DecideDeviceCode(ctx(t), "BBBB", storage.DeviceApproved, "u1", base(), nil, expired.ExpiresAt), storage.ErrNotFound)
@@ -82,9 +83,9 @@ var deviceCodeTests = []test{
 		}
 		// Approved in time, redeemed too late.
 		must(t, s.DecideDeviceCode(ctx(t), "BBBB", storage.DeviceApproved, "u1", base(), nil, base()))
-		_, err = s.ConsumeDeviceCode(ctx(t), "dh2", expired.ExpiresAt)
+		_, _, err = s.ConsumeDeviceCode(ctx(t), "dh2", "g2", expired.ExpiresAt, time.Minute)
 		wantErr(t, err, storage.ErrExpired)
-		_, err = s.ConsumeDeviceCode(ctx(t), "nope", base())
+		_, _, err = s.ConsumeDeviceCode(ctx(t), "nope", "g3", base(), time.Minute)
 		wantErr(t, err, storage.ErrNotFound)
 		_, _, err = s.PollDeviceCode(ctx(t), "nope", base())
 		wantErr(t, err, storage.ErrNotFound)

@@ -53,6 +53,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"RecoveryCodes", recoveryTests},
 		{"TrustedBrowsers", browserTests},
 		{"DeviceCodes", deviceCodeTests},
+		{"DeviceRetry", deviceRetryTests},
 		{"Concurrency", concurrencyTests},
 		{"ConcurrencySingleUse", singleUseConcurrencyTests},
 	}

@@ -99,9 +99,9 @@ func (s *Store) ConsumeCaptcha(ctx context.Context, a1 string, a2 time.Time) (r0
 	return
 }
 
-func (s *Store) ConsumeDeviceCode(ctx context.Context, a1 string, a2 time.Time) (r0 *storage.DeviceCode, err error) {
+func (s *Store) ConsumeDeviceCode(ctx context.Context, a1 string, a2 string, a3 time.Time, a4 time.Duration) (r0 *storage.DeviceCode, r1 string, err error) {
 	err = s.around(ctx, "ConsumeDeviceCode", func(ctx context.Context) (err error) {
-		r0, err = s.inner.ConsumeDeviceCode(ctx, a1, a2)
+		r0, r1, err = s.inner.ConsumeDeviceCode(ctx, a1, a2, a3, a4)
 		return err
 	})
 	return
