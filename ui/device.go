@@ -57,12 +57,9 @@ func (h *Handler) deviceGet(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if s != nil {
-			l, msg, status := h.lookupDevice(r, shown)
-			if l == nil {
-				h.renderDeviceEnter(w, r, shown, msg, status)
-				return
+			if l := h.lookupDevice(w, r, shown, u); l != nil {
+				h.renderDeviceConfirm(w, r, l, u)
 			}
-			h.renderDeviceConfirm(w, r, l, u)
 			return
 		}
 	}
@@ -85,13 +82,12 @@ func (h *Handler) devicePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	typed := r.PostFormValue("user_code")
-	l, msg, status := h.lookupDevice(r, typed)
-	if l == nil {
-		h.renderDeviceEnter(w, r, typed, msg, status)
-		return
-	}
 	s, u, ok := h.optionalSession(w, r)
 	if !ok {
+		return
+	}
+	l := h.lookupDevice(w, r, typed, u)
+	if l == nil {
 		return
 	}
 	if s == nil {
@@ -132,9 +128,8 @@ func (h *Handler) deviceDecision(w http.ResponseWriter, r *http.Request) {
 		h.deviceSignIn(w, r, devicecode.Normalize(typed))
 		return
 	}
-	l, msg, status := h.lookupDevice(r, typed)
+	l := h.lookupDevice(w, r, typed, u)
 	if l == nil {
-		h.renderDeviceEnter(w, r, typed, msg, status)
 		return
 	}
 	approved := r.PostFormValue("decision") == "approve"
@@ -164,12 +159,17 @@ func (h *Handler) deviceDecision(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.cfg.Logger.InfoContext(r.Context(), "device code decided", "approved", approved, "client_id", l.Client.ID, "user_id", u.ID)
-	// Post/redirect/get: the result page survives a reload and the language switcher.
+	h.deviceDecided(w, r, approved, l.Client.ID)
+}
+
+// deviceDecided redirects to the result page of a decision. Post/redirect/get: the result
+// page survives a reload and the language switcher.
+func (h *Handler) deviceDecided(w http.ResponseWriter, r *http.Request, approved bool, clientID string) {
 	done := "denied"
 	if approved {
 		done = "approved"
 	}
-	http.Redirect(w, r, "/device?"+url.Values{"done": {done}, "client_id": {l.Client.ID}}.Encode(), http.StatusSeeOther)
+	http.Redirect(w, r, "/device?"+url.Values{"done": {done}, "client_id": {clientID}}.Encode(), http.StatusSeeOther)
 }
 
 // deviceDone shows the result of a decision (after the redirect from deviceDecision).
@@ -190,24 +190,36 @@ func (h *Handler) deviceDone(w http.ResponseWriter, r *http.Request, done string
 
 var msgDeviceUnknown = i18n.N("This code is unknown or has expired. Check the code on your device, or start again there.")
 
-// lookupDevice finds the pending, unexpired device code for what was typed (the rules,
-// guessing limit included, are deviceapproval's). On failure it returns the (untranslated)
-// message and status to show.
-func (h *Handler) lookupDevice(r *http.Request, typed string) (*deviceapproval.Request, string, int) {
+// lookupDevice finds the pending, unexpired device code for what was typed, for person u
+// (nil when nobody is signed in); the rules, guessing limit included, are deviceapproval's.
+// Otherwise it answers and returns nil: the code form again with what was typed and why, or,
+// for a code u already answered (the form sent twice, or the answer lost), that answer's
+// result page, as the first time.
+func (h *Handler) lookupDevice(w http.ResponseWriter, r *http.Request, typed string, u *storage.User) *deviceapproval.Request {
 	ctx := r.Context()
-	req, err := h.cfg.Devices.Lookup(ctx, typed, h.cfg.ClientIP(r))
+	userID := ""
+	if u != nil {
+		userID = u.ID
+	}
+	req, err := h.cfg.Devices.Lookup(ctx, typed, h.cfg.ClientIP(r), userID)
+	msg, status := "", http.StatusOK
 	switch {
 	case err == nil:
-		return req, "", http.StatusOK
+		return req
+	case errors.Is(err, deviceapproval.ErrDecided):
+		h.deviceDecided(w, r, req.Code.State == storage.DeviceApproved, req.Client.ID)
+		return nil
 	case errors.Is(err, deviceapproval.ErrMalformed):
-		return nil, i18n.N("That is not a valid code. Check the code shown on your device and try again."), http.StatusOK
+		msg = i18n.N("That is not a valid code. Check the code shown on your device and try again.")
 	case errors.Is(err, deviceapproval.ErrUnknown):
-		return nil, msgDeviceUnknown, http.StatusOK
+		msg = msgDeviceUnknown
 	case errors.Is(err, deviceapproval.ErrTooManyGuesses):
 		h.cfg.Logger.WarnContext(ctx, "too many device code lookups", "ip", h.cfg.ClientIP(r))
-		return nil, i18n.N("Too many requests. Please try again later."), http.StatusTooManyRequests
+		msg, status = i18n.N("Too many requests. Please try again later."), http.StatusTooManyRequests
 	default:
 		h.cfg.Logger.ErrorContext(ctx, "device code lookup", "err", err)
-		return nil, i18n.N("Please try again in a moment."), http.StatusInternalServerError
+		msg, status = i18n.N("Please try again in a moment."), http.StatusInternalServerError
 	}
+	h.renderDeviceEnter(w, r, typed, msg, status)
+	return nil
 }

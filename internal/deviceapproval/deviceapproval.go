@@ -29,6 +29,10 @@ var (
 	ErrTooManyGuesses = errors.New("deviceapproval: too many guesses")
 	// ErrNeedsMFA: the client requires two-step verification and the session has not done it.
 	ErrNeedsMFA = errors.New("deviceapproval: the application requires two-step verification")
+	// ErrDecided: the person asking already answered this code (a form sent twice, or the
+	// answer to their decision lost on a phone's network). Returned with the Request, whose
+	// Code.State is that answer, for the caller to show again.
+	ErrDecided = errors.New("deviceapproval: already answered by this person")
 )
 
 // Store is what the device approval rules need from storage.
@@ -60,7 +64,9 @@ type Request struct {
 }
 
 // Lookup finds the pending request for what a person typed, counting the guess against ip.
-func (s *Service) Lookup(ctx context.Context, typed, ip string) (*Request, error) {
+// A code the person signed in as userID ("" for none) already answered comes back with
+// ErrDecided; to anyone else an answered code is unknown, as an expired one is.
+func (s *Service) Lookup(ctx context.Context, typed, ip, userID string) (*Request, error) {
 	code := devicecode.Normalize(typed)
 	if code == "" {
 		return nil, ErrMalformed
@@ -78,7 +84,8 @@ func (s *Service) Lookup(ctx context.Context, typed, ip string) (*Request, error
 	} else if err != nil {
 		return nil, fmt.Errorf("device code lookup: %w", err)
 	}
-	if dc.State != storage.DevicePending || !s.now().Before(dc.ExpiresAt) {
+	decided := dc.State != storage.DevicePending && userID != "" && dc.UserID == userID
+	if !decided && (dc.State != storage.DevicePending || !s.now().Before(dc.ExpiresAt)) {
 		return nil, ErrUnknown
 	}
 	cl, err := s.Store.GetClient(ctx, dc.ClientID)
@@ -86,6 +93,9 @@ func (s *Service) Lookup(ctx context.Context, typed, ip string) (*Request, error
 		return nil, ErrUnknown // the client was deleted since the device asked
 	} else if err != nil {
 		return nil, fmt.Errorf("device code lookup: %w", err)
+	}
+	if decided {
+		return &Request{Code: dc, Client: cl}, ErrDecided
 	}
 	return &Request{Code: dc, Client: cl}, nil
 }

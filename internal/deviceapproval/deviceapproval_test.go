@@ -61,18 +61,18 @@ func session(amr ...string) *storage.Session {
 func TestLookup(t *testing.T) {
 	f := newFixture(t)
 	ctx := t.Context()
-	req, err := f.svc.Lookup(ctx, "bcdf-ghjk", "192.0.2.1")
+	req, err := f.svc.Lookup(ctx, "bcdf-ghjk", "192.0.2.1", "u1")
 	if err != nil || req.Code.UserCode != "BCDFGHJK" || req.Client.ID != "tv" {
 		t.Fatalf("Lookup = %+v, %v", req, err)
 	}
-	if _, err := f.svc.Lookup(ctx, "hello", "192.0.2.1"); !errors.Is(err, deviceapproval.ErrMalformed) {
+	if _, err := f.svc.Lookup(ctx, "hello", "192.0.2.1", "u1"); !errors.Is(err, deviceapproval.ErrMalformed) {
 		t.Errorf("malformed: %v", err)
 	}
-	if _, err := f.svc.Lookup(ctx, "ZZZZ-ZZZZ", "192.0.2.1"); !errors.Is(err, deviceapproval.ErrUnknown) {
+	if _, err := f.svc.Lookup(ctx, "ZZZZ-ZZZZ", "192.0.2.1", "u1"); !errors.Is(err, deviceapproval.ErrUnknown) {
 		t.Errorf("unknown: %v", err)
 	}
 	f.clock.t = f.clock.t.Add(10 * time.Minute)
-	if _, err := f.svc.Lookup(ctx, "BCDFGHJK", "192.0.2.1"); !errors.Is(err, deviceapproval.ErrUnknown) {
+	if _, err := f.svc.Lookup(ctx, "BCDFGHJK", "192.0.2.1", "u1"); !errors.Is(err, deviceapproval.ErrUnknown) {
 		t.Errorf("expired: %v", err)
 	}
 }
@@ -83,7 +83,7 @@ func TestGuessesAreLimitedPerIP(t *testing.T) {
 	f := newFixture(t)
 	ctx := t.Context()
 	for range 10 {
-		if _, err := f.svc.Lookup(ctx, "not a code", "192.0.2.1"); !errors.Is(err, deviceapproval.ErrMalformed) {
+		if _, err := f.svc.Lookup(ctx, "not a code", "192.0.2.1", "u1"); !errors.Is(err, deviceapproval.ErrMalformed) {
 			t.Fatal(err)
 		}
 	}
@@ -92,14 +92,14 @@ func TestGuessesAreLimitedPerIP(t *testing.T) {
 		if i%2 == 0 {
 			code = "BCDFGHJK"
 		}
-		if _, err := f.svc.Lookup(ctx, code, "192.0.2.1"); errors.Is(err, deviceapproval.ErrTooManyGuesses) {
+		if _, err := f.svc.Lookup(ctx, code, "192.0.2.1", "u1"); errors.Is(err, deviceapproval.ErrTooManyGuesses) {
 			t.Fatalf("guess %d refused", i+1)
 		}
 	}
-	if _, err := f.svc.Lookup(ctx, "BCDFGHJK", "192.0.2.1"); !errors.Is(err, deviceapproval.ErrTooManyGuesses) {
+	if _, err := f.svc.Lookup(ctx, "BCDFGHJK", "192.0.2.1", "u1"); !errors.Is(err, deviceapproval.ErrTooManyGuesses) {
 		t.Errorf("guess beyond the limit: %v, want ErrTooManyGuesses", err)
 	}
-	if _, err := f.svc.Lookup(ctx, "BCDFGHJK", "198.51.100.1"); err != nil {
+	if _, err := f.svc.Lookup(ctx, "BCDFGHJK", "198.51.100.1", "u1"); err != nil {
 		t.Errorf("another IP: %v", err)
 	}
 }
@@ -107,7 +107,7 @@ func TestGuessesAreLimitedPerIP(t *testing.T) {
 func TestDecide(t *testing.T) {
 	f := newFixture(t)
 	ctx := t.Context()
-	tv, err := f.svc.Lookup(ctx, "BCDFGHJK", "ip")
+	tv, err := f.svc.Lookup(ctx, "BCDFGHJK", "ip", "u1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,11 +122,20 @@ func TestDecide(t *testing.T) {
 	if err := f.svc.Decide(ctx, tv, false, session("pwd"), nil); !errors.Is(err, deviceapproval.ErrUnknown) {
 		t.Errorf("second decision: %v, want ErrUnknown", err)
 	}
-	if _, err := f.svc.Lookup(ctx, "BCDFGHJK", "ip"); !errors.Is(err, deviceapproval.ErrUnknown) {
-		t.Errorf("decided code still found: %v", err)
+	// The person who answered, looking the code up again (the form sent twice, the answer
+	// lost), is shown that answer; anyone else finds nothing, as for an expired code, even
+	// after the code expired.
+	if again, err := f.svc.Lookup(ctx, "BCDFGHJK", "ip", "u1"); !errors.Is(err, deviceapproval.ErrDecided) ||
+		again == nil || again.Code.State != storage.DeviceApproved || again.Client.ID != "tv" {
+		t.Errorf("decided code, looked up by its approver: %+v, %v; want ErrDecided with the approval", again, err)
+	}
+	for _, who := range []string{"u2", ""} {
+		if _, err := f.svc.Lookup(ctx, "BCDFGHJK", "ip", who); !errors.Is(err, deviceapproval.ErrUnknown) {
+			t.Errorf("decided code still found by %q: %v", who, err)
+		}
 	}
 
-	bank, err := f.svc.Lookup(ctx, "LMNPQRST", "ip")
+	bank, err := f.svc.Lookup(ctx, "LMNPQRST", "ip", "u1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +156,7 @@ func TestDecide(t *testing.T) {
 
 func TestDecideWithMFA(t *testing.T) {
 	f := newFixture(t)
-	bank, err := f.svc.Lookup(t.Context(), "LMNPQRST", "ip")
+	bank, err := f.svc.Lookup(t.Context(), "LMNPQRST", "ip", "u1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,14 +172,14 @@ func TestStorageFailuresAreOurs(t *testing.T) {
 		t.Run(method, func(t *testing.T) {
 			f := newFixture(t)
 			f.store.Fail(method)
-			_, err := f.svc.Lookup(t.Context(), "BCDFGHJK", "ip")
+			_, err := f.svc.Lookup(t.Context(), "BCDFGHJK", "ip", "u1")
 			if !errors.Is(err, faultstore.ErrInjected) {
 				t.Errorf("Lookup = %v, want the injected failure", err)
 			}
 		})
 	}
 	f := newFixture(t)
-	req, err := f.svc.Lookup(t.Context(), "BCDFGHJK", "ip")
+	req, err := f.svc.Lookup(t.Context(), "BCDFGHJK", "ip", "u1")
 	if err != nil {
 		t.Fatal(err)
 	}

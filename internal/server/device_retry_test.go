@@ -201,3 +201,40 @@ func TestDeviceRetryPollFailureIsOurs(t *testing.T) {
 		}
 	}
 }
+
+// TestDeviceDecisionSentTwice: the person's side of a lost answer. Approving on a phone whose
+// network drops the answer, they press Approve again (or reload the code page). Before, the
+// second press said "This code is unknown or has expired" although the device was connected.
+// Now the person who answered is shown that answer again; anyone else entering the code still
+// finds nothing, as for an expired code.
+func TestDeviceDecisionSentTwice(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.addUser("ada@example.com")
+	e.addUser("bob@example.com")
+	c := e.deviceClient(storage.ClientNative)
+	for _, decision := range []string{"approve", "deny"} {
+		da := e.authorizeDevice(c, "openid offline_access", nil)
+		b := e.signedInBrowser("ada@example.com")
+		confirm := e.enterCode(b, da.UserCode)
+		first := b.decide(confirm, decision)
+		want := "You can return to your device"
+		if decision == "deny" {
+			want = "Request denied"
+		}
+		if !strings.Contains(first.body, want) {
+			t.Fatalf("%s: first answer:\n%.800s", decision, first.body)
+		}
+		again := b.decide(confirm, decision) // the same form, sent again
+		if again.url.Path != "/device" || again.url.Query().Get("done") == "" || !strings.Contains(again.body, want) {
+			t.Errorf("%s sent twice: %d at %s, want the result page again:\n%.800s", decision, again.status, again.url, again.body)
+		}
+		if p := e.enterCode(b, da.UserCode); !strings.Contains(p.body, want) {
+			t.Errorf("%s, then the code entered again: want the result page:\n%.800s", decision, p.body)
+		}
+		other := e.signedInBrowser("bob@example.com")
+		if p := e.enterCode(other, da.UserCode); !strings.Contains(p.body, "This code is unknown or has expired") {
+			t.Errorf("%s, then another person enters the code: want it unknown:\n%.800s", decision, p.body)
+		}
+	}
+}

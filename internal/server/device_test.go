@@ -403,10 +403,12 @@ func TestDeviceTokenErrors(t *testing.T) {
 	}
 	e.wantPollError(c, da.DeviceCode, "access_denied")
 	e.wantPollError(c, da.DeviceCode, "access_denied")
-	// A decided code cannot be entered again.
-	if p := e.enterCode(b, da.UserCode); !strings.Contains(p.body, "This code is unknown or has expired") {
+	// A decided code cannot be answered again: its answer is shown to the person who gave it
+	// (TestDeviceDecisionSentTwice), with no form to change it.
+	if p := e.enterCode(b, da.UserCode); !strings.Contains(p.body, "The device was not given access") || strings.Contains(p.body, `action="/device/decision"`) {
 		t.Errorf("entering a decided code:\n%.800s", p.body)
 	}
+	e.wantPollError(c, da.DeviceCode, "access_denied")
 
 	// Scopes the client may not have are dropped; the device name is cleaned.
 	da2 := e.authorizeDevice(c, "openid payments.read offline_access openid", url.Values{"device_name": {"  Kitchen\x1b[31m TV\u200b  "}})
