@@ -268,6 +268,9 @@ func (h *Handler) emailConfirmPost(w http.ResponseWriter, r *http.Request) {
 	}
 	lang := h.lang(r, nil)
 	_, err := h.cfg.Accounts.ConfirmEmailChange(r.Context(), r.PostFormValue("token"), h.meta(r, lang))
+	if h.usedLink(w, r, err) {
+		return
+	}
 	if err != nil && !errors.Is(err, account.ErrLinkInvalid) {
 		h.fail(w, r, "confirm email change", err)
 		return

@@ -39,6 +39,9 @@ func (h *Handler) notMeGet(w http.ResponseWriter, r *http.Request) {
 	c := h.common(w, r, i18n.N("Secure your account"))
 	tok := r.URL.Query().Get("token")
 	usable, err := h.cfg.Accounts.LinkUsable(r.Context(), tok, storage.TokenNotMe)
+	if h.usedLink(w, r, err) {
+		return
+	}
 	if err != nil {
 		h.fail(w, r, "check not-me link", err)
 		return
@@ -54,6 +57,8 @@ func (h *Handler) notMePost(w http.ResponseWriter, r *http.Request) {
 	c := h.common(w, r, i18n.N("Secure your account"))
 	res, err := h.cfg.Accounts.NotMe(r.Context(), r.PostFormValue("token"), h.meta(r, c.Lang))
 	switch {
+	case h.usedLink(w, r, err):
+		return
 	case errors.Is(err, account.ErrLinkInvalid):
 		h.render(w, r, http.StatusBadRequest, "notme", notMePage{common: c, Dead: true})
 		return

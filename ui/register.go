@@ -4,7 +4,6 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/gorilla/mux"
@@ -57,6 +56,9 @@ type messagePage struct {
 	ResendAction string
 	LinkURL      string
 	LinkText     string
+	// MoreURL and MoreText are a second way on, below the first.
+	MoreURL  string
+	MoreText string
 }
 
 func (h *Handler) message(w http.ResponseWriter, r *http.Request, status int, heading, msg string, fill func(*messagePage)) {
@@ -267,6 +269,9 @@ func (h *Handler) activatePost(w http.ResponseWriter, r *http.Request) {
 	}
 	lang := h.lang(r, nil)
 	_, cont, err := h.cfg.Accounts.Activate(r.Context(), r.PostFormValue("token"), h.meta(r, lang))
+	if h.usedLink(w, r, err) {
+		return
+	}
 	if err != nil {
 		h.message(w, r, http.StatusBadRequest, i18n.N("This link has expired or was already used."),
 			h.cfg.I18n.T(lang, "Sign in to get a new activation link, or create the account again."), func(mp *messagePage) {
@@ -274,15 +279,7 @@ func (h *Handler) activatePost(w http.ResponseWriter, r *http.Request) {
 			})
 		return
 	}
-	// Activation confirms the address and nothing more: whoever opens the link is not
-	// signed in (a link forwarded, or planted in a victim's browser, must not hand out a
-	// session). The person signs in with the password, and the sign-in goes on to the
-	// profile and, when registration started from a product, back to it.
-	q := url.Values{"activated": {"1"}}
-	if cont != "" {
-		q.Set("authRequestID", cont)
-	}
-	http.Redirect(w, r, "/login?"+q.Encode(), http.StatusSeeOther)
+	h.activated(w, r, cont)
 }
 
 // resendPost mails a fresh activation link; the answer is the same for every address.

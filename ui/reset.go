@@ -74,6 +74,9 @@ type resetPage struct {
 func (h *Handler) resetGet(w http.ResponseWriter, r *http.Request) {
 	token := r.URL.Query().Get("token")
 	email, usable, err := h.cfg.Accounts.LinkEmail(r.Context(), token, storage.TokenReset)
+	if h.usedLink(w, r, err) {
+		return
+	}
 	if err != nil {
 		h.fail(w, r, "check reset link", err)
 		return
@@ -115,6 +118,8 @@ func (h *Handler) resetPost(w http.ResponseWriter, r *http.Request) {
 	}
 	_, err := h.cfg.Accounts.Reset(r.Context(), p.Token, pw, h.meta(r, c.Lang))
 	switch {
+	case h.usedLink(w, r, err):
+		return
 	case errors.Is(err, account.ErrLinkInvalid):
 		h.deadResetLink(w, r, http.StatusBadRequest)
 		return

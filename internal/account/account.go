@@ -216,16 +216,6 @@ func (s *Service) Create(ctx context.Context, email, password, status string) (*
 	return u, nil
 }
 
-// linkError is what a failure to consume an emailed link means: an unknown, used or expired
-// link is ErrLinkInvalid, and a storage failure stays a failure (our fault, not the link's).
-func linkError(op string, err error) error {
-	if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrAlreadyUsed) ||
-		errors.Is(err, storage.ErrExpired) || errors.Is(err, storage.ErrRevoked) {
-		return ErrLinkInvalid
-	}
-	return fmt.Errorf("%s: %w", op, err)
-}
-
 // MinPasswordLength is the configured minimum, for messages.
 func (s *Service) MinPasswordLength() int {
 	if s.MinPasswordLen > 0 {

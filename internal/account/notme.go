@@ -87,8 +87,8 @@ type NotMeResult struct {
 // sign in again), ends every browser session, revokes every grant and token (apps and
 // devices), forgets remembered browsers and voids pending email changes; a link from an
 // email-change notice also puts the previous address back when it is still free. Then it
-// mails a reset link to the account's address. ErrLinkInvalid for an unknown, used or
-// expired link.
+// mails a reset link to the account's address. ErrLinkInvalid for an unknown or expired
+// link, a *LinkUsedError for a used one.
 func (s *Service) NotMe(ctx context.Context, token string, m Meta) (*NotMeResult, error) {
 	// Look before hashing: a made-up link must not cost an argon2id hash.
 	if ok, err := s.LinkUsable(ctx, token, storage.TokenNotMe); err != nil {
@@ -106,9 +106,9 @@ func (s *Service) NotMe(ctx context.Context, token string, m Meta) (*NotMeResult
 	err = s.Store.InTx(ctx, func(tx storage.Store) error {
 		*res = NotMeResult{} // a retried transaction starts again
 		now := s.now()
-		t, err := tx.ConsumeOneTimeToken(ctx, secret.HashToken(token), storage.TokenNotMe, now)
+		t, err := useLinkIn(ctx, tx, "not me", token, storage.TokenNotMe, now)
 		if err != nil {
-			return linkError("not me", err)
+			return err
 		}
 		restore := ""
 		if t.Data != "" {

@@ -235,7 +235,8 @@ func (s *Service) emailChange(ctx context.Context, u *storage.User, r emailChang
 }
 
 // ConfirmEmailChange applies a verified email change and notifies the old address. The link
-// is used up in the change's own transaction: a failure of ours leaves it usable.
+// is used up in the change's own transaction: a failure of ours leaves it usable. A link
+// used before is a *LinkUsedError while the account's address is still the one it confirmed.
 func (s *Service) ConfirmEmailChange(ctx context.Context, token string, m Meta) (*storage.User, error) {
 	var (
 		u   *storage.User
@@ -244,9 +245,9 @@ func (s *Service) ConfirmEmailChange(ctx context.Context, token string, m Meta) 
 	var told *SentLink
 	err := s.Store.InTx(ctx, func(tx storage.Store) error {
 		now := s.now()
-		t, err := tx.ConsumeOneTimeToken(ctx, secret.HashToken(token), storage.TokenEmailChange, now)
+		t, err := useLinkIn(ctx, tx, "confirm email change", token, storage.TokenEmailChange, now)
 		if err != nil {
-			return linkError("confirm email change", err)
+			return err
 		}
 		u, err = tx.UpdateUser(ctx, t.UserID, func(x *storage.User) error {
 			old = x.Email

@@ -285,7 +285,8 @@ func (s *Service) resendActivation(ctx context.Context, normalized string, m Met
 
 // Activate consumes an activation link and activates its account. It returns the user and
 // the authorization request to continue (if the registration started in one). The link is
-// used up in the account's own transaction: a failure of ours leaves it usable.
+// used up in the account's own transaction: a failure of ours leaves it usable. A link used
+// before, of an account now active, is a *LinkUsedError carrying that request.
 func (s *Service) Activate(ctx context.Context, token string, m Meta) (*storage.User, string, error) {
 	var (
 		u    *storage.User
@@ -293,9 +294,9 @@ func (s *Service) Activate(ctx context.Context, token string, m Meta) (*storage.
 	)
 	err := s.Store.InTx(ctx, func(tx storage.Store) error {
 		now := s.now()
-		t, err := tx.ConsumeOneTimeToken(ctx, secret.HashToken(token), storage.TokenActivation, now)
+		t, err := useLinkIn(ctx, tx, "activate", token, storage.TokenActivation, now)
 		if err != nil {
-			return linkError("activate", err)
+			return err
 		}
 		cont = t.Data
 		u, err = tx.UpdateUser(ctx, t.UserID, func(x *storage.User) error {
@@ -311,7 +312,7 @@ func (s *Service) Activate(ctx context.Context, token string, m Meta) (*storage.
 		if err != nil {
 			return fmt.Errorf("activate: %w", err)
 		}
-		if err := tx.DeleteOneTimeTokens(ctx, u.ID, storage.TokenActivation); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		if err := voidOtherLinksIn(ctx, tx, t); err != nil {
 			return fmt.Errorf("activate: void other links: %w", err)
 		}
 		return s.auditIn(ctx, tx, u.ID, "activated", m, "")

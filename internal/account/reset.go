@@ -7,7 +7,6 @@ import (
 	"fmt"
 
 	"github.com/myaccount/myaccount/internal/mail"
-	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/internal/sessions"
 	"github.com/myaccount/myaccount/storage"
 )
@@ -107,7 +106,8 @@ func (s *Service) sendReset(ctx context.Context, normalized string, m Meta) erro
 // refresh token of the account, voids other reset links, and notifies the owner. A pending
 // account is activated: the link proved the address. The link is used up in the same
 // transaction as everything else: a failure of ours leaves it usable for a retry, and never
-// half a reset (a new password with the old sessions alive and the lockout still on).
+// half a reset (a new password with the old sessions alive and the lockout still on). A
+// link used before is a *LinkUsedError while its account is active.
 func (s *Service) Reset(ctx context.Context, token, password string, m Meta) (*storage.User, error) {
 	if err := s.ValidatePassword(password); err != nil {
 		return nil, err
@@ -135,9 +135,9 @@ func (s *Service) Reset(ctx context.Context, token, password string, m Meta) (*s
 	var told *SentLink
 	err = s.Store.InTx(ctx, func(tx storage.Store) error {
 		now := s.now()
-		t, err := tx.ConsumeOneTimeToken(ctx, secret.HashToken(token), storage.TokenReset, now)
+		t, err := useLinkIn(ctx, tx, "reset", token, storage.TokenReset, now)
 		if err != nil {
-			return linkError("reset", err)
+			return err
 		}
 		u, err = tx.UpdateUser(ctx, t.UserID, func(x *storage.User) error {
 			if x.Status == storage.UserLocked || x.Status == storage.UserDisabled {
@@ -158,7 +158,7 @@ func (s *Service) Reset(ctx context.Context, token, password string, m Meta) (*s
 		if err := sessions.EndAll(ctx, tx, s.SignedOut, u.ID, now); err != nil {
 			return fmt.Errorf("reset: %w", err)
 		}
-		if err := tx.DeleteOneTimeTokens(ctx, u.ID, storage.TokenReset); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		if err := voidOtherLinksIn(ctx, tx, t); err != nil {
 			return fmt.Errorf("reset: void other links: %w", err)
 		}
 		if err := unlock(ctx, tx, u); err != nil {

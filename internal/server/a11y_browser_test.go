@@ -215,13 +215,19 @@ func TestBrowserA11yAxe(t *testing.T) {
 			}
 			w.open(t, link, 200)
 			w.check(t, "reset password")
+			// The link used, and opened again: the page saying what it did.
+			const newPassword = "a new a11y passphrase"
+			w.fill(t, "password", newPassword, "confirm", newPassword)
+			w.submit(t, "#password", 200)
+			w.open(t, link, 200)
+			w.check(t, "reset link used again")
 
 			w.open(t, e.issuer+"/no-such-page", 404)
 			w.check(t, "error page")
 
 			// Signed in.
 			w.open(t, e.issuer+"/login", 200)
-			w.fill(t, "email", email, "password", testPassword)
+			w.fill(t, "email", email, "password", newPassword)
 			w.submit(t, "#email", 200)
 			w.at(t, "/account")
 			w.check(t, "account dashboard")

@@ -55,10 +55,12 @@ var resetWrites = []struct {
 	skip   int
 }{
 	{"UpdateUser", 0}, {"ListSessions", 0}, {"ListGrants", 0}, {"RevokeUserSessions", 0},
-	{"RevokeUserClientGrants", 0}, {"DeleteOneTimeTokens", 0},
+	{"RevokeUserClientGrants", 0},
+	// Voiding the other reset links, and keeping the used one on file (voidOtherLinksIn).
+	{"DeleteOneTimeTokens", 0}, {"CreateOneTimeToken", 0},
 	{"ResetCounter", 0}, {"ResetCounter", 1}, // the failure count, the lock itself
 	// The owner's notice, its "This wasn't me" token and the activity event (noticeIn).
-	{"AddAuditEvent", 0}, {"CreateOneTimeToken", 0}, {"EnqueueOutbox", 0},
+	{"AddAuditEvent", 0}, {"CreateOneTimeToken", 1}, {"EnqueueOutbox", 0},
 }
 
 // TestResetLinkSurvivesOurFailure: when a store call fails after a reset link was used, the
@@ -125,7 +127,7 @@ func TestResetLinkSurvivesOurFailure(t *testing.T) {
 func TestActivationLinkSurvivesOurFailure(t *testing.T) {
 	t.Parallel()
 	e, fs := faultMailEnv(t)
-	for i, method := range []string{"UpdateUser", "DeleteOneTimeTokens"} {
+	for i, method := range []string{"UpdateUser", "DeleteOneTimeTokens", "CreateOneTimeToken"} {
 		t.Run(method, func(t *testing.T) {
 			e.clock.Advance(3 * time.Hour)
 			email := fmt.Sprintf("new%d@example.com", i)
