@@ -415,6 +415,10 @@ type UserStore interface {
 	GetUserByEmail(ctx context.Context, emailNormalized string) (*User, error)
 	ListUsers(ctx context.Context) ([]*User, error)
 	// UpdateUser runs fn on the current row inside one transaction and stores the result.
+	// An error fn returns is returned (wrapped) and stores nothing. Like InTx's callback, it
+	// is the caller's outcome, never a store failure: storage/wrap passes it through as
+	// such, so a refusal decided in fn is not answered "temporarily unavailable". The same
+	// holds for every Update* method that takes a callback.
 	UpdateUser(ctx context.Context, id string, fn func(*User) error) (*User, error)
 	// DeleteUser removes the user and everything that belongs to it (sessions, grants, tokens,
 	// consents, one-time tokens, MFA credentials, audit events).

@@ -272,6 +272,11 @@ func (h *Handler) activatePost(w http.ResponseWriter, r *http.Request) {
 	if h.usedLink(w, r, err) {
 		return
 	}
+	if err != nil && !errors.Is(err, account.ErrLinkInvalid) {
+		// Ours: "expired" would send the person to register again for nothing.
+		h.fail(w, r, "activate", err)
+		return
+	}
 	if err != nil {
 		h.message(w, r, http.StatusBadRequest, i18n.N("This link has expired or was already used."),
 			h.cfg.I18n.T(lang, "Sign in to get a new activation link, or create the account again."), func(mp *messagePage) {

@@ -300,12 +300,20 @@ func (s *Service) Activate(ctx context.Context, token string, m Meta) (*storage.
 		}
 		cont = t.Data
 		u, err = tx.UpdateUser(ctx, t.UserID, func(x *storage.User) error {
+			if x.Status == storage.UserActive {
+				// Activated another way meanwhile (a reset link proves the address too): what
+				// this link would have done is done, so it answers as a used one does.
+				return &LinkUsedError{Purpose: storage.TokenActivation, Continue: t.Data}
+			}
 			if x.Status != storage.UserPending {
 				return ErrLinkInvalid
 			}
 			x.Status, x.EmailVerified, x.ActivatedAt, x.UpdatedAt = storage.UserActive, true, &now, now
 			return nil
 		})
+		if used := (*LinkUsedError)(nil); errors.As(err, &used) {
+			return used
+		}
 		if errors.Is(err, ErrLinkInvalid) || errors.Is(err, storage.ErrNotFound) {
 			return ErrLinkInvalid
 		}

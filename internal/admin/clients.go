@@ -481,17 +481,14 @@ func (s *Service) RotateSecret(ctx context.Context, a Actor, id string) (string,
 	}
 	sec := secret.RandomToken(32)
 	err := s.Store.InTx(ctx, func(tx storage.Store) error {
-		public := false
 		_, err := tx.UpdateClient(ctx, id, func(c *storage.Client) error {
-			if public = c.Type != storage.ClientConfidential; !public {
-				c.SecretHash = secret.HashToken(sec)
-				c.UpdatedAt = s.now()
+			if c.Type != storage.ClientConfidential {
+				return fmt.Errorf("only confidential clients have a secret: %w", ErrWrongState)
 			}
-			return nil // a refusal leaves the callback as a variable (see UpdateClient)
+			c.SecretHash = secret.HashToken(sec)
+			c.UpdatedAt = s.now()
+			return nil
 		})
-		if err == nil && public {
-			return fmt.Errorf("only confidential clients have a secret: %w", ErrWrongState)
-		}
 		if err != nil {
 			return err
 		}

@@ -56,6 +56,27 @@ func TestGuardClassifies(t *testing.T) {
 	if !errors.Is(err, mine) || fault.Is(err) || rec2.Err() != nil {
 		t.Fatalf("callback error: %v (recorded %v), want it unmarked", err, rec2.Err())
 	}
+	// So is an Update* callback's (a reset refused for a locked account): before, the store
+	// returned it and the guard took it for a database failure, logged it at ERROR and had
+	// the request answered 503 "try again" instead of the refusal.
+	if err := st.CreateUser(ctx2, &storage.User{ID: "u1", Email: "u1@example.com", EmailNormalized: "u1@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	logs.Reset()
+	if _, err := st.UpdateUser(ctx2, "u1", func(*storage.User) error { return mine }); !errors.Is(err, mine) || fault.Is(err) {
+		t.Fatalf("UpdateUser callback error: %v, want it unmarked", err)
+	}
+	if rec2.Err() != nil || logs.Len() != 0 {
+		t.Fatalf("UpdateUser callback error recorded as a failure: %v / %s", rec2.Err(), logs)
+	}
+	// A failure of the update itself still is one.
+	fs.Fail("UpdateUser")
+	if _, err := st.UpdateUser(ctx2, "u1", func(*storage.User) error { return nil }); !fault.Is(err) || rec2.Err() == nil {
+		t.Fatalf("UpdateUser failure: %v (recorded %v), want it marked", err, rec2.Err())
+	}
+	fs.Clear()
+	ctx2, rec2 = fault.NewContext(context.Background())
+
 	// A failing call inside a transaction is a failure, logged once.
 	fs.Fail("CountRecoveryCodes")
 	logs.Reset()

@@ -83,6 +83,33 @@ func TestActivationLinkUsedAgain(t *testing.T) {
 	}
 }
 
+// TestActivationLinkAfterAReset: an account still waiting for activation is activated by a
+// password reset too (the reset link proves the address). Its activation link, opened after,
+// said "expired ... create the account again" of an active account; it now goes on to the
+// sign-in page as a used one does.
+func TestActivationLinkAfterAReset(t *testing.T) {
+	t.Parallel()
+	e := newMailEnv(t)
+	b := e.browser()
+	const email, pw, newPW = "pending@example.com", "another long passphrase", "a brand new passphrase"
+	e.register(b, b.get(e.issuer+"/register"), email, pw, pw)
+	activation, _ := e.mailLink(email, "/activate?token=")
+	f := b.get(e.issuer + "/forgot").formValues()
+	f.Set("email", email)
+	b.post(e.issuer+"/forgot", f)
+	reset := e.waitLink(email, "/reset?token=")
+	f = b.get(reset).formValues()
+	f.Set("password", newPW)
+	f.Set("confirm", newPW)
+	if p := b.post(e.issuer+"/reset", f); p.status != http.StatusOK || !strings.Contains(p.body, "sign in with the new one") {
+		t.Fatalf("reset: %d %.300s", p.status, p.body)
+	}
+	p := e.browser().confirmLink(activation)
+	if p.url.Path != "/login" || p.url.Query().Get("activated") != "1" || strings.Contains(p.body, deadLink) {
+		t.Errorf("the activation link after the reset activated the account: %d %s, want /login?activated=1:\n%.400s", p.status, p.url, p.body)
+	}
+}
+
 // TestResetLinkUsedAgain: a second use of a reset link, posted again or opened again, says
 // that the password was changed with it and offers sign-in; it signs nobody in and changes
 // nothing. A store failure on the way is a 503, not that answer; an expired link keeps its.

@@ -41,6 +41,23 @@ type CallbackError struct{ Err error }
 func (e *CallbackError) Error() string { return e.Err.Error() }
 func (e *CallbackError) Unwrap() error { return e.Err }
 
+// fromCallback marks err as the callback's when the call failed with what the caller's
+// callback returned (cbErr), so that the hook sees a CallbackError and not a store failure.
+func fromCallback(err, cbErr error) error {
+	if err != nil && cbErr != nil && errors.Is(err, cbErr) {
+		return &CallbackError{Err: err}
+	}
+	return err
+}
+
+// unwrapCallback returns the error the caller gets: a callback's own, as the store returned it.
+func unwrapCallback(err error) error {
+	if ce, ok := err.(*CallbackError); ok {
+		return ce.Err
+	}
+	return err
+}
+
 // InTx runs fn in one transaction of the inner store; the Store fn receives is wrapped with
 // the same hook, so calls inside the transaction pass through it too.
 func (s *Store) InTx(ctx context.Context, fn func(storage.Store) error) error {
@@ -50,15 +67,9 @@ func (s *Store) InTx(ctx context.Context, fn func(storage.Store) error) error {
 			fnErr = fn(&Store{inner: tx, around: s.around})
 			return fnErr
 		})
-		if err != nil && fnErr != nil && errors.Is(err, fnErr) {
-			return &CallbackError{Err: err}
-		}
-		return err
+		return fromCallback(err, fnErr)
 	})
-	if ce, ok := err.(*CallbackError); ok {
-		return ce.Err
-	}
-	return err
+	return unwrapCallback(err)
 }
 
 // Close closes the inner store; it takes no context and passes no hook.

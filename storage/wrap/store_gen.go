@@ -964,51 +964,63 @@ func (s *Store) TouchSession(ctx context.Context, a1 string, a2 time.Time) (err 
 }
 
 func (s *Store) UpdateClient(ctx context.Context, a1 string, a2 func(*storage.Client) error) (r0 *storage.Client, err error) {
+	var cbErr error
+	c2 := func(x0 *storage.Client) error { cbErr = a2(x0); return cbErr }
 	err = s.around(ctx, "UpdateClient", func(ctx context.Context) (err error) {
-		r0, err = s.inner.UpdateClient(ctx, a1, a2)
-		return err
+		r0, err = s.inner.UpdateClient(ctx, a1, c2)
+		return fromCallback(err, cbErr)
 	})
-	return
+	return r0, unwrapCallback(err)
 }
 
 func (s *Store) UpdateLicence(ctx context.Context, a1 string, a2 func(*storage.Licence) error) (r0 *storage.Licence, err error) {
+	var cbErr error
+	c2 := func(x0 *storage.Licence) error { cbErr = a2(x0); return cbErr }
 	err = s.around(ctx, "UpdateLicence", func(ctx context.Context) (err error) {
-		r0, err = s.inner.UpdateLicence(ctx, a1, a2)
-		return err
+		r0, err = s.inner.UpdateLicence(ctx, a1, c2)
+		return fromCallback(err, cbErr)
 	})
-	return
+	return r0, unwrapCallback(err)
 }
 
 func (s *Store) UpdateMFACredential(ctx context.Context, a1 string, a2 func(*storage.MFACredential) error) (r0 *storage.MFACredential, err error) {
+	var cbErr error
+	c2 := func(x0 *storage.MFACredential) error { cbErr = a2(x0); return cbErr }
 	err = s.around(ctx, "UpdateMFACredential", func(ctx context.Context) (err error) {
-		r0, err = s.inner.UpdateMFACredential(ctx, a1, a2)
-		return err
+		r0, err = s.inner.UpdateMFACredential(ctx, a1, c2)
+		return fromCallback(err, cbErr)
 	})
-	return
+	return r0, unwrapCallback(err)
 }
 
 func (s *Store) UpdateProduct(ctx context.Context, a1 string, a2 func(*storage.Product) error) (r0 *storage.Product, err error) {
+	var cbErr error
+	c2 := func(x0 *storage.Product) error { cbErr = a2(x0); return cbErr }
 	err = s.around(ctx, "UpdateProduct", func(ctx context.Context) (err error) {
-		r0, err = s.inner.UpdateProduct(ctx, a1, a2)
-		return err
+		r0, err = s.inner.UpdateProduct(ctx, a1, c2)
+		return fromCallback(err, cbErr)
 	})
-	return
+	return r0, unwrapCallback(err)
 }
 
 func (s *Store) UpdateSigningKey(ctx context.Context, a1 string, a2 func(*storage.SigningKey) error) (err error) {
+	var cbErr error
+	c2 := func(x0 *storage.SigningKey) error { cbErr = a2(x0); return cbErr }
 	err = s.around(ctx, "UpdateSigningKey", func(ctx context.Context) (err error) {
-		err = s.inner.UpdateSigningKey(ctx, a1, a2)
-		return err
+		err = s.inner.UpdateSigningKey(ctx, a1, c2)
+		return fromCallback(err, cbErr)
 	})
-	return
+	return unwrapCallback(err)
 }
 
 func (s *Store) UpdateUser(ctx context.Context, a1 string, a2 func(*storage.User) error) (r0 *storage.User, err error) {
+	var cbErr error
+	c2 := func(x0 *storage.User) error { cbErr = a2(x0); return cbErr }
 	err = s.around(ctx, "UpdateUser", func(ctx context.Context) (err error) {
-		r0, err = s.inner.UpdateUser(ctx, a1, a2)
-		return err
+		r0, err = s.inner.UpdateUser(ctx, a1, c2)
+		return fromCallback(err, cbErr)
 	})
-	return
+	return r0, unwrapCallback(err)
 }
 
 func (s *Store) UseInitialAccessToken(ctx context.Context, a1 string, a2 time.Time) (err error) {
