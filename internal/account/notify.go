@@ -104,10 +104,10 @@ func (s *Service) auditEventAt(ctx context.Context, userID, typ string, m Meta, 
 }
 
 // auditEvent is the activity-log row of one event. Written by an outbox task, its id is the
-// task's own for the account and type (mail.WriteID), which the store takes once: a task run
-// again after an attempt whose outcome was lost (a wrong password's bookkeeping, a
-// registration) writes its events once, though nothing it queued tells the re-run that the
-// earlier one wrote them.
+// task's own for the account, the type and how many of those the run wrote before it
+// (mail.WriteID), which the store takes once: a task run again after an attempt whose
+// outcome was lost (a wrong password's bookkeeping, a registration) writes its events once,
+// though nothing it queued tells the re-run that the earlier one wrote them.
 func (s *Service) auditEvent(ctx context.Context, userID, typ string, m Meta, detail string) *storage.AuditEvent {
 	return &storage.AuditEvent{
 		ID: mail.WriteID(ctx, "audit "+userID+" "+typ), UserID: userID, Type: typ, IP: m.IP, UserAgent: truncate(m.UserAgent, 256),

@@ -255,11 +255,14 @@ func (o *Outbox) enqueue(ctx context.Context, st storage.OutboxStore, kind strin
 // of the task queued: the task is done (see Task).
 var errQueuedBefore = errors.New("queued by an earlier attempt of its task")
 
-// taskRun is a task's run, named in its context: the task's item, and how many items the run
-// has queued so far.
+// taskRun is a task's run, named in its context: the task's item, how many items the run
+// has queued so far, and how many writes of each name it has derived ids for.
 type taskRun struct {
 	id string
 	n  atomic.Int64
+	// mu guards writes.
+	mu     sync.Mutex
+	writes map[string]int
 }
 
 type taskRunKey struct{}
@@ -275,17 +278,34 @@ func itemID(ctx context.Context) (id string, ofTask bool) {
 	return secret.DerivedID(fmt.Sprintf("outbox task %s item %d", r.id, r.n.Add(1))), true
 }
 
-// WriteID is the id of the write named what of the task run ctx carries: derived from the
-// task's item and what, the same on every run of the task. A store that takes a row with an
-// id once (the audit log) then takes a re-run's write as done already, where nothing queued
-// tells the re-run that its earlier run wrote it (see Task). Outside a task's run it is a
-// new random id.
+// WriteID is the id of the k-th write named what of the task run ctx carries: derived from
+// the task's item, what and k, the same on every run of the task that makes the same writes.
+// A store that takes a row with an id once (the audit log) then takes a re-run's write as
+// done already, where nothing queued tells the re-run that its earlier run wrote it (see
+// Task). k is counted per run so that two writes of one name in a run (two events of one
+// type for one account) are two rows, not one taken as the other's repeat. Outside a task's
+// run it is a new random id.
+//
+// Every call counts, as every queued item does (itemID): a transaction the store runs again
+// (a PostgreSQL deadlock) derives its writes' ids anew, under the next k.
 func WriteID(ctx context.Context, what string) string {
 	r, ok := ctx.Value(taskRunKey{}).(*taskRun)
 	if !ok {
 		return secret.NewID()
 	}
-	return secret.DerivedID(fmt.Sprintf("outbox task %s write %s", r.id, what))
+	r.mu.Lock()
+	if r.writes == nil {
+		r.writes = map[string]int{}
+	}
+	r.writes[what]++
+	k := r.writes[what]
+	r.mu.Unlock()
+	if k == 1 {
+		// The first keeps the id it had before writes were counted: a task run by an
+		// older instance and again by this one writes its event once across the upgrade.
+		return secret.DerivedID(fmt.Sprintf("outbox task %s write %s", r.id, what))
+	}
+	return secret.DerivedID(fmt.Sprintf("outbox task %s write#%d %s", r.id, k, what))
 }
 
 // Nudge wakes the worker (if it is idle) to look for due items now.

@@ -532,3 +532,45 @@ func TestOutboxTaskRetryQueuesItsMailOnce(t *testing.T) {
 		t.Errorf("the tx task's transaction committed %d times, want 1", n)
 	}
 }
+
+// TestOutboxWriteIDsCountWritesOfOneName: a task run that writes two events of one name (two
+// of one type for one account) stores both, not one taken for the other's repeat, and a run
+// of it again, after an attempt whose outcome was lost, stores neither again: the k-th write
+// of a name has the same id on every run.
+func TestOutboxWriteIDsCountWritesOfOneName(t *testing.T) {
+	db := openDB(t, filepath.Join(t.TempDir(), "db.sqlite"))
+	st := &recordingStore{Store: db}
+	o := newOutbox(t, st, senderFunc(func(ctx context.Context, m mail.Message) error { return nil }), "a")
+	var runs atomic.Int32
+	o.Handle("twice", func(ctx context.Context, payload []byte) error {
+		for _, detail := range []string{"first", "second"} {
+			if err := db.AddAuditEvent(ctx, &storage.AuditEvent{ID: mail.WriteID(ctx, "audit  twice_event"),
+				Type: "twice_event", Detail: detail, CreatedAt: time.Now()}); err != nil {
+				return err
+			}
+		}
+		if runs.Add(1) == 1 {
+			return errors.New("the answer of the writes was lost")
+		}
+		return nil
+	})
+	if err := o.Enqueue(t.Context(), "twice", nil); err != nil {
+		t.Fatal(err)
+	}
+	run(t, o)
+	if it := waitStatus(t, st, st.ids[0], storage.OutboxSent); it.Attempts != 2 {
+		t.Fatalf("done after %d attempts, want 2", it.Attempts)
+	}
+	evs, err := db.QueryAuditEvents(t.Context(), storage.AuditQuery{Type: "twice_event", Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range evs {
+		got = append(got, e.Detail)
+	}
+	slices.Sort(got)
+	if want := []string{"first", "second"}; !slices.Equal(got, want) {
+		t.Errorf("events %q after two runs of a task writing two, want %q", got, want)
+	}
+}
