@@ -127,6 +127,9 @@ func (s *Service) mailIn(ctx context.Context, tx storage.Store, userID, to, lang
 	if err != nil {
 		return nil, err // logged
 	}
+	// Whose it is goes with it: to may be no account's address (an email change's new
+	// one), and a lost mail is named on the account that waits for it (GivenUp).
+	msg.UserID = userID
 	l.msg = &msg
 	if q, ok := s.Mail.(TxMailer); ok {
 		if err := q.SendIn(ctx, tx, msg); err != nil {

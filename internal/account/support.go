@@ -61,9 +61,11 @@ const MailLostEvent = "mail_lost"
 // GivenUp is the outbox's mail.GivenUpFunc: when an item is given up, its payload dropped,
 // the account it was for gets a MailLostEvent naming the kind of mail or task, so that
 // support, asked "my link never came", can tell whose mail was lost and act (issue another
-// link). The event carries no link or code. An item for an address without an account
-// writes nothing, here or anywhere: nothing may tell that the address is unregistered. It
-// handles messages (their address) and this service's link tasks (their address or
+// link). The event carries no link, code or address. A message names its account when its
+// sender knew it (mail.Message.UserID: the account that asked for an email change, whose
+// link went to the new address), else its address does. An item for an address without an
+// account writes nothing, here or anywhere: nothing may tell that the address is
+// unregistered. It handles messages and this service's link tasks (their address or
 // account); a wrong password's bookkeeping lost is no mail the person waits for, and other
 // kinds are their services'. Failures are logged: the item is given up all the same.
 func (s *Service) GivenUp(ctx context.Context, kind string, payload []byte) {

@@ -30,6 +30,10 @@ type Message struct {
 	// one not rendered by a Renderer). It is not sent: it names what was lost when the
 	// outbox gives the message up (see GivenUpFunc).
 	Kind string
+	// UserID is the account the message is for, when the sender knows it; "" for none. It
+	// is not sent: it names whose mail was lost when the outbox gives the message up, also
+	// when To is no account's address (an email change's new address, the old one after it).
+	UserID string `json:",omitempty"`
 }
 
 // Sender delivers a message. Implementations must honour ctx: a request that is cancelled
