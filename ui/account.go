@@ -8,8 +8,10 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/myaccount/myaccount/internal/account"
+	"github.com/myaccount/myaccount/internal/backchannel"
 	"github.com/myaccount/myaccount/internal/geo"
 	"github.com/myaccount/myaccount/internal/i18n"
+	"github.com/myaccount/myaccount/internal/phone"
 	"github.com/myaccount/myaccount/internal/sessions"
 	"github.com/myaccount/myaccount/storage"
 )
@@ -72,6 +74,8 @@ var eventText = map[string]string{
 	"profile_updated":            i18n.N("Profile updated"),
 	"registration_attempt":       i18n.N("Someone tried to register with your email"),
 	account.MailLostEvent:        i18n.N("An email to you could not be delivered"),
+	phone.SMSLostEvent:           i18n.N("A text message to you could not be sent"),
+	backchannel.LostEvent:        i18n.N("An app was not told that you signed out"),
 	"device_signed_out":          i18n.N("Device signed out"),
 	"mfa_added":                  i18n.N("Second factor added"),
 	"mfa_removed":                i18n.N("Second factor removed"),

@@ -67,7 +67,8 @@ const MailLostEvent = "mail_lost"
 // account writes nothing, here or anywhere: nothing may tell that the address is
 // unregistered. It handles messages and this service's link tasks (their address or
 // account); a wrong password's bookkeeping lost is no mail the person waits for, and other
-// kinds are their services'. Failures are logged: the item is given up all the same.
+// kinds are their services' (mail.Outbox.OnGivenUpOf, with Lost). Failures are logged: the
+// item is given up all the same.
 func (s *Service) GivenUp(ctx context.Context, kind string, payload []byte) {
 	var p struct {
 		To, Email, UserID string // a message's, a task's
@@ -97,14 +98,33 @@ func (s *Service) GivenUp(ctx context.Context, kind string, payload []byte) {
 	default:
 		return
 	}
+	s.lost(ctx, u, err, MailLostEvent, "", detail)
+}
+
+// Lost is GivenUp for the services whose outbox items name the account they were for (an
+// SMS, a back-channel logout): the account userID gets the activity event typ (with the
+// app clientID, if any, and detail), written once however often the item is told of (ctx
+// is the GivenUpFunc's, or the item's task run's: mail.WriteID). Nothing is written when
+// userID is "" or no account's (any more). Failures are logged.
+func (s *Service) Lost(ctx context.Context, userID, typ, clientID, detail string) {
+	if userID == "" {
+		return
+	}
+	u, err := s.Store.GetUser(ctx, userID)
+	s.lost(ctx, u, err, typ, clientID, detail)
+}
+
+// lost writes typ on u, the account a given-up item was for as looked up (err: the look-up's
+// error; ErrNotFound writes nothing). detail names the kind of what was lost.
+func (s *Service) lost(ctx context.Context, u *storage.User, err error, typ, clientID, detail string) {
 	if errors.Is(err, storage.ErrNotFound) {
 		return
 	}
 	if err != nil {
-		s.log().ErrorContext(ctx, "given-up mail: look up its account", "kind", kind, "err", err)
+		s.log().ErrorContext(ctx, "given-up item: look up its account", "type", typ, "kind", detail, "err", err)
 		return
 	}
-	if err := s.Store.AddAuditEvent(ctx, s.auditEvent(ctx, u.ID, MailLostEvent, Meta{}, detail)); err != nil {
-		s.log().ErrorContext(ctx, "given-up mail: record it", "kind", kind, "user_id", u.ID, "err", err)
+	if err := s.Store.AddAuditEvent(ctx, s.auditEvent(ctx, u.ID, typ, Meta{ClientID: clientID}, detail)); err != nil {
+		s.log().ErrorContext(ctx, "given-up item: record it", "type", typ, "kind", detail, "user_id", u.ID, "err", err)
 	}
 }

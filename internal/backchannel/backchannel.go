@@ -60,8 +60,10 @@ type Service struct {
 	Out *Outbound
 	// TokenTTL is the logout token's lifetime; 0 is DefaultTokenTTL.
 	TokenTTL time.Duration
-	Now      func() time.Time
-	Logger   *slog.Logger
+	// Lost (nil: nothing) names a given-up delivery on the person it was about (GivenUp).
+	Lost   func(ctx context.Context, userID, typ, clientID, detail string)
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 var _ sessions.Notifier = (*Service)(nil)
@@ -218,6 +220,28 @@ func (s *Service) Deliver(ctx context.Context, payload []byte) error {
 	}
 	s.log().InfoContext(ctx, "backchannel logout delivered", "client_id", c.ID)
 	return nil
+}
+
+// LostEvent is the activity event of a logout token the outbox gave up: the app (the event's
+// client) was not told that the person's session with us ended. Its detail is TaskKind.
+const LostEvent = "logout_not_delivered"
+
+// GivenUp is the outbox's mail.GivenUpFunc of TaskKind: the person the token was about gets
+// a LostEvent naming the app, through Lost.
+//
+// The failure is the app's (its endpoint is down or refuses), and the operator sees it as
+// every given-up item (logged at ERROR, counted by kind). It is named on the person too,
+// because it is their security: they signed out, reset their password or said "This
+// wasn't me" to end every session, and this app may still be signed in as them. The
+// activity log is where they, and support, can see which app to sign out of by hand; the
+// event names the app and no session, and the admin API finds an app's failures by its
+// client. A person deleted meanwhile gets nothing.
+func (s *Service) GivenUp(ctx context.Context, kind string, payload []byte) {
+	var t task
+	if s.Lost == nil || json.Unmarshal(payload, &t) != nil || t.ClientID == "" {
+		return
+	}
+	s.Lost(ctx, t.Subject, LostEvent, t.ClientID, kind)
 }
 
 // logoutClaims are a logout token's claims (Back-Channel Logout 1.0 §2.4): never a nonce.

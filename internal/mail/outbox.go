@@ -112,11 +112,12 @@ type OutboxConfig struct {
 type Outbox struct {
 	cfg  OutboxConfig
 	wake chan struct{}
-	// mu guards tasks, claim and lost.
-	mu    sync.RWMutex
-	tasks map[string]Task
-	claim []string // the kinds ClaimOutbox asks for: messages and tasks' kinds, sorted
-	lost  GivenUpFunc
+	// mu guards tasks, claim, lost and lostOf.
+	mu     sync.RWMutex
+	tasks  map[string]Task
+	claim  []string // the kinds ClaimOutbox asks for: messages and tasks' kinds, sorted
+	lost   GivenUpFunc
+	lostOf map[string]GivenUpFunc // a kind's own (OnGivenUpOf), told instead of lost
 }
 
 // GivenUpFunc is told of each item the worker gives up, with its kind and its payload opened
@@ -128,11 +129,25 @@ type Outbox struct {
 // told again, and what it writes under WriteID's ids is written once.
 type GivenUpFunc func(ctx context.Context, kind string, payload []byte)
 
-// OnGivenUp sets the function told of given-up items (nil: none).
+// OnGivenUp sets the function told of given-up items of the kinds that have none of their
+// own (nil: none).
 func (o *Outbox) OnGivenUp(fn GivenUpFunc) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.lost = fn
+}
+
+// OnGivenUpOf sets the function told of given-up items of kind, instead of OnGivenUp's
+// (nil: OnGivenUp's again). Only the service that runs a kind's tasks can read their
+// payloads and say whose they were, so it registers this beside its Handle.
+func (o *Outbox) OnGivenUpOf(kind string, fn GivenUpFunc) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if fn == nil {
+		delete(o.lostOf, kind)
+		return
+	}
+	o.lostOf[kind] = fn
 }
 
 var _ Sender = (*Outbox)(nil)
@@ -174,7 +189,7 @@ func NewOutbox(cfg OutboxConfig) (*Outbox, error) {
 		cfg.Linger = DefaultOutboxLinger
 	}
 	return &Outbox{cfg: cfg, wake: make(chan struct{}, 1), tasks: map[string]Task{},
-		claim: []string{storage.OutboxMessage}}, nil
+		claim: []string{storage.OutboxMessage}, lostOf: map[string]GivenUpFunc{}}, nil
 }
 
 // Handle registers the task run for items of kind (not storage.OutboxMessage).
@@ -486,7 +501,10 @@ func (o *Outbox) attempt(ctx, bctx context.Context, it *storage.OutboxItem) stor
 // on shutdown). A panic in it is logged: the outcome is recorded all the same.
 func (o *Outbox) givenUp(ctx context.Context, it *storage.OutboxItem) {
 	o.mu.RLock()
-	fn := o.lost
+	fn, ok := o.lostOf[it.Kind]
+	if !ok {
+		fn = o.lost
+	}
 	o.mu.RUnlock()
 	if fn == nil {
 		return

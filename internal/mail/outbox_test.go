@@ -287,6 +287,32 @@ func TestOutboxTellsOfGivenUpItems(t *testing.T) {
 	}
 }
 
+// TestOutboxTellsAKindsOwnOfItsGivenUpItems: a task's item given up is told to the function
+// registered for its kind (only its service can read whose it was), and not to the one of
+// every other kind.
+func TestOutboxTellsAKindsOwnOfItsGivenUpItems(t *testing.T) {
+	st := &recordingStore{Store: openDB(t, filepath.Join(t.TempDir(), "db.sqlite"))}
+	o := newOutbox(t, st, senderFunc(func(ctx context.Context, m mail.Message) error { return nil }), "a",
+		func(c *mail.OutboxConfig) { c.MaxAttempts = 1 })
+	o.Handle("doomed", func(ctx context.Context, payload []byte) error { return errors.New("refused") })
+	told := make(chan string, 2)
+	o.OnGivenUp(func(ctx context.Context, kind string, payload []byte) { told <- "every kind's: " + kind })
+	o.OnGivenUpOf("doomed", func(ctx context.Context, kind string, payload []byte) { told <- "its own: " + string(payload) })
+	run(t, o)
+	if err := o.Enqueue(t.Context(), "doomed", []byte("ada's")); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, st, st.last(), storage.OutboxFailed)
+	select {
+	case got := <-told:
+		if want := "its own: ada's"; got != want {
+			t.Errorf("told %q, want %q", got, want)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("not told of the given-up task")
+	}
+}
+
 func TestOutboxSurvivesRestartAndACrashedClaimer(t *testing.T) {
 	srv := mailtest.NewServer(t)
 	path := filepath.Join(t.TempDir(), "db.sqlite")

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"time"
 
@@ -95,7 +96,10 @@ type Service struct {
 	// Key keys the code hashes (subkey.PhoneCodes): a six-digit code's plain SHA-256 would
 	// be reversed from a leaked database in a moment.
 	Key []byte
-	Now func() time.Time
+	// Lost (nil: nothing) names a given-up reset request on its account (GivenUp).
+	Lost   LostFunc
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 func (s *Service) now() time.Time {
@@ -103,6 +107,13 @@ func (s *Service) now() time.Time {
 		return s.Now().UTC()
 	}
 	return time.Now().UTC()
+}
+
+func (s *Service) log() *slog.Logger {
+	if s.Logger == nil {
+		return slog.Default()
+	}
+	return s.Logger
 }
 
 // NewCode returns six random digits.

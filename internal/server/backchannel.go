@@ -17,10 +17,13 @@ import (
 )
 
 // newBackchannel builds the back-channel logout notifier and registers its delivery task on
-// the outbox, so every instance's worker delivers logout tokens.
-func newBackchannel(store storage.Store, outbox *mail.Outbox, km *keys.Manager, tp *tracing.Provider, issuer string, log *slog.Logger) *backchannel.Service {
-	bc := backchannel.New(backchannel.Service{Store: store, Queue: outbox, Keys: km, Issuer: issuer, Logger: log})
+// the outbox, so every instance's worker delivers logout tokens; lost names a given-up one
+// on its person (account.Service.Lost).
+func newBackchannel(store storage.Store, outbox *mail.Outbox, km *keys.Manager, tp *tracing.Provider, issuer string,
+	lost func(ctx context.Context, userID, typ, clientID, detail string), log *slog.Logger) *backchannel.Service {
+	bc := backchannel.New(backchannel.Service{Store: store, Queue: outbox, Keys: km, Issuer: issuer, Lost: lost, Logger: log})
 	outbox.Handle(backchannel.TaskKind, traceTask(tp, backchannel.TaskKind, bc.Deliver))
+	outbox.OnGivenUpOf(backchannel.TaskKind, bc.GivenUp)
 	return bc
 }
 

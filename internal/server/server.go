@@ -281,7 +281,8 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 	outbox.Handle(account.ActivationRequestTask, traceTask(tp, account.ActivationRequestTask, accounts.RunActivationRequest))
 	outbox.Handle(account.EmailChangeTask, traceTask(tp, account.EmailChangeTask, accounts.RunEmailChange))
 	outbox.Handle(account.FailureTask, traceTask(tp, account.FailureTask, accounts.RunFailure))
-	// A given-up link or notice is named on its account, for support (the payload goes).
+	// A given-up link or notice is named on its account, for support (the payload goes); the
+	// SMS and back-channel services name theirs (OnGivenUpOf, through accounts.Lost).
 	outbox.OnGivenUp(accounts.GivenUp)
 	// Every consumer but the key manager and the sealers gets its own derived key.
 	subkeys, err := subkey.New(mk)
@@ -315,7 +316,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 	secure := cfg.SecureCookies()
 	issuer := strings.TrimSuffix(cfg.Issuer, "/")
 	// Every sign-out is told to the clients that registered a back-channel logout URI.
-	backchannelSvc := newBackchannel(store, outbox, km, tp, issuer, log)
+	backchannelSvc := newBackchannel(store, outbox, km, tp, issuer, accounts.Lost, log)
 	accounts.SignedOut = backchannelSvc
 	sessionSvc := &sessions.Service{Store: store, TTL: cfg.Session.TTL.Std(), Idle: cfg.Session.IdleTTL.Std(), Now: now, Logger: log,
 		Notifier: backchannelSvc, Factors: factors}
@@ -365,7 +366,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 		return nil, err
 	}
 	guards := &guard.Guard{Store: store, Now: now}
-	phones, err := newPhones(cfg, store, outbox, guards, factors, bundle, subkeys, m, tp, issuer, log, now)
+	phones, err := newPhones(cfg, store, outbox, guards, factors, bundle, subkeys, m, tp, issuer, accounts.Lost, log, now)
 	if err != nil {
 		return nil, fmt.Errorf("phones: %w", err)
 	}

@@ -36,9 +36,10 @@ func NewSMSSender(cfg *config.Config, log *slog.Logger) (sms.Sender, error) {
 }
 
 // newPhones wires issue 15: the SMS service on the mail outbox (task "sms") with its fraud
-// limits and metric, and the phone number service that sends through it.
+// limits and metric, and the phone number service that sends through it; lost names an SMS
+// that never went out on its account (account.Service.Lost).
 func newPhones(cfg *config.Config, store storage.Store, outbox *mail.Outbox, guards *guard.Guard, codes *mfa.Service, bundle *i18n.Bundle,
-	subkeys *subkey.Deriver, m *metrics.Metrics, tp *tracing.Provider, issuer string, log *slog.Logger, now func() time.Time) (*phone.Service, error) {
+	subkeys *subkey.Deriver, m *metrics.Metrics, tp *tracing.Provider, issuer string, lost phone.LostFunc, log *slog.Logger, now func() time.Time) (*phone.Service, error) {
 	sender, err := NewSMSSender(cfg, log)
 	if err != nil {
 		return nil, err
@@ -62,13 +63,16 @@ func newPhones(cfg *config.Config, store storage.Store, outbox *mail.Outbox, gua
 		Countries: sms.NormalizeCountries(cfg.SMS.AllowedCountries),
 		Host:      host, Product: cfg.UI.ProductName,
 		Count: func(result, reason string) { counter.WithLabelValues(result, reason).Inc() },
+		Lost:  lost,
 	}
 	outbox.Handle(sms.TaskKind, traceTask(tp, sms.TaskKind, svc.Deliver))
-	ps := &phone.Service{Store: store, SMS: svc, Key: subkeys.Key(subkey.PhoneCodes), Now: now}
+	outbox.OnGivenUpOf(sms.TaskKind, svc.GivenUp)
+	ps := &phone.Service{Store: store, SMS: svc, Key: subkeys.Key(subkey.PhoneCodes), Lost: lost, Now: now, Logger: log}
 	if cfg.Accounts.ResetBySMS {
 		// A reset request is queued and served by the worker, for every number alike.
 		ps.Reset, ps.Codes, ps.Queue = store, codes, outbox
 		outbox.Handle(phone.ResetRequestTask, traceTask(tp, phone.ResetRequestTask, ps.RunResetRequest))
+		outbox.OnGivenUpOf(phone.ResetRequestTask, ps.GivenUp)
 	}
 	return ps, nil
 }

@@ -78,7 +78,10 @@ type Service struct {
 	Sender  Sender
 	// Count records sends: result "queued", "sent", "failed", "expired" or "refused" with
 	// the refusing limit as reason (metrics). Nil counts nothing.
-	Count  func(result, reason string)
+	Count func(result, reason string)
+	// Lost (nil: nothing) names an SMS that never went out on the account it was for
+	// (GivenUp, and Deliver's expired code).
+	Lost   phone.LostFunc
 	Logger *slog.Logger
 	Now    func() time.Time
 }
@@ -96,10 +99,13 @@ func (s *Service) count(result, reason string) {
 	}
 }
 
-// task is the queued payload (sealed at rest by the outbox: it holds a live code).
+// task is the queued payload (sealed at rest by the outbox: it holds a live code). UserID,
+// the account the code is for, is not the gateway's (Message is what it gets): it names
+// whose SMS was lost.
 type task struct {
 	Message
 	Expires time.Time `json:"expires"`
+	UserID  string    `json:"user_id,omitempty"`
 }
 
 // SendCode queues c's message when every limit allows it; else ErrRefused. A storage
@@ -120,7 +126,8 @@ func (s *Service) SendCodeWith(ctx context.Context, c phone.Code, also func(cont
 	if country == "" || (len(s.Countries) > 0 && !slices.Contains(s.Countries, country)) {
 		return s.refuse(ctx, "country", c)
 	}
-	payload, err := json.Marshal(task{Message: Message{ID: secret.NewID(), To: c.To, Body: s.Body(c)}, Expires: c.Expires})
+	payload, err := json.Marshal(task{Message: Message{ID: secret.NewID(), To: c.To, Body: s.Body(c)}, Expires: c.Expires,
+		UserID: c.UserID})
 	if err != nil {
 		return fmt.Errorf("sms: encode: %w", err)
 	}
@@ -236,7 +243,8 @@ func (s *Service) Body(c phone.Code) string {
 }
 
 // Deliver is the outbox task: it sends the queued message, unless its code has expired (a
-// long gateway outage): an SMS nobody can use only costs money.
+// long gateway outage): an SMS nobody can use only costs money. A dropped SMS was lost as
+// much as a given-up one, and is named on its account alike.
 func (s *Service) Deliver(ctx context.Context, payload []byte) error {
 	var t task
 	if err := mail.DecodeTask(TaskKind, payload, &t); err != nil {
@@ -247,6 +255,7 @@ func (s *Service) Deliver(ctx context.Context, payload []byte) error {
 		if s.Logger != nil {
 			s.Logger.WarnContext(ctx, "sms dropped: its code expired before delivery", "id", t.ID)
 		}
+		s.lost(ctx, t)
 		return nil
 	}
 	if err := s.Sender.Send(ctx, t.Message); err != nil {
@@ -255,6 +264,25 @@ func (s *Service) Deliver(ctx context.Context, payload []byte) error {
 	}
 	s.count("sent", "")
 	return nil
+}
+
+// GivenUp is the outbox's mail.GivenUpFunc of TaskKind: the account the SMS was for gets a
+// phone.SMSLostEvent (through Lost), so that the person, and support asked "my code never
+// came", can see that it was never sent. Every code is sent for an account (its number, or
+// the number it is confirming), so none is written for a number alone; a task queued
+// before tasks named their account names none and writes nothing.
+func (s *Service) GivenUp(ctx context.Context, _ string, payload []byte) {
+	var t task
+	if json.Unmarshal(payload, &t) == nil {
+		s.lost(ctx, t)
+	}
+}
+
+// lost names t, an SMS that never went out, on its account.
+func (s *Service) lost(ctx context.Context, t task) {
+	if s.Lost != nil && t.UserID != "" {
+		s.Lost(ctx, t.UserID, phone.SMSLostEvent, "", TaskKind)
+	}
 }
 
 // NormalizeCountries upper-cases and trims a configured country list.
