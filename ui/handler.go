@@ -477,12 +477,23 @@ func (h *Handler) ErrorPage(w http.ResponseWriter, r *http.Request, status int, 
 		Reference: requestid.From(r.Context())})
 }
 
+// msgUnavailable is what a person is told of a failure of ours.
+var msgUnavailable = i18n.N("We could not finish this just now. Nothing you entered is wrong: please try again in a moment.")
+
 // UnavailablePage answers 503 when a dependency of ours failed (database down or too slow,
 // too many sign-ins hashing at once): the person did nothing wrong and may simply retry.
 func (h *Handler) UnavailablePage(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Retry-After", "5")
-	h.ErrorPage(w, r, http.StatusServiceUnavailable, i18n.N("Temporarily unavailable"),
-		i18n.N("We could not finish this just now. Nothing you entered is wrong: please try again in a moment."))
+	h.ErrorPage(w, r, http.StatusServiceUnavailable, i18n.N("Temporarily unavailable"), msgUnavailable)
+}
+
+// UnavailableJSON is UnavailablePage for the pages' scripts (security keys, passkeys, the
+// captcha's new numbers), which ask for JSON: the same sentence in the person's language as
+// {"error": …}, which they show as they show the server's other refusals. A page in its
+// place could not be read, and the scripts fell back to "the server could not be reached".
+func (h *Handler) UnavailableJSON(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Retry-After", "5")
+	writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": h.cfg.I18n.T(h.lang(r, nil), msgUnavailable)})
 }
 
 func (h *Handler) now() time.Time { return h.cfg.Now().UTC() }

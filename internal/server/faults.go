@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/myaccount/myaccount/internal/fault"
 )
@@ -35,21 +36,25 @@ var apiPaths = map[string]bool{
 // of the failure on its way up (invalid_grant, invalid_client, "unknown application", 403), the
 // client never hears that it is at fault. A 5xx without a recorded failure keeps its status
 // but its description is replaced by a fixed one.
-func faultAnswers(next http.Handler, page func(http.ResponseWriter, *http.Request), log *slog.Logger) http.Handler {
+//
+// A page's script that asks for JSON (Accept: application/json) gets script's answer
+// instead of the page: the same sentence, which it can read and show.
+func faultAnswers(next http.Handler, page, script func(http.ResponseWriter, *http.Request), log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, rec := fault.NewContext(r.Context())
 		r = r.WithContext(ctx)
-		fw := &faultWriter{ResponseWriter: w, r: r, rec: rec, page: page, log: log, base: w.Header().Clone()}
+		fw := &faultWriter{ResponseWriter: w, r: r, rec: rec, page: page, script: script, log: log, base: w.Header().Clone()}
 		next.ServeHTTP(fw, r)
 	})
 }
 
 type faultWriter struct {
 	http.ResponseWriter
-	r    *http.Request
-	rec  *fault.Recorder
-	page func(http.ResponseWriter, *http.Request)
-	log  *slog.Logger
+	r      *http.Request
+	rec    *fault.Recorder
+	page   func(http.ResponseWriter, *http.Request)
+	script func(http.ResponseWriter, *http.Request)
+	log    *slog.Logger
 	// base is the header set before the handler ran (security headers): kept when the
 	// handler's own response is replaced.
 	base        http.Header
@@ -119,6 +124,10 @@ func (w *faultWriter) replace(status int, api bool) {
 	if !api {
 		// The page writes through the underlying writer: our own answer is not intercepted.
 		if status == http.StatusServiceUnavailable {
+			if strings.Contains(w.r.Header.Get("Accept"), "application/json") {
+				w.script(w.ResponseWriter, w.r)
+				return
+			}
 			w.page(w.ResponseWriter, w.r)
 			return
 		}

@@ -444,7 +444,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 	for _, p := range srv.probes() {
 		top.HandleFunc(p.path, p.handler)
 	}
-	top.Handle("/", faultAnswers(root, uiH.UnavailablePage, log))
+	top.Handle("/", faultAnswers(root, uiH.UnavailablePage, uiH.UnavailableJSON, log))
 	srv.Handler = ui.SecurityHeaders(recoverer(top, log), secure, cfg.Security.MaxBodyBytes)
 	route := routeLabel(root, uiRouter, adminAPI.Route)
 	srv.Handler = requestid.Middleware(traceHTTP(tp, m.Middleware(srv.Handler, route), route, ips.TrustedPeer), ips.TrustedPeer)

@@ -20,7 +20,7 @@
     var seq = 0;
     country.addEventListener("change", function () {
       var mine = ++seq;
-      fetch("/profile/regions?country=" + encodeURIComponent(country.value), { credentials: "same-origin" })
+      fetch("/profile/regions?country=" + encodeURIComponent(country.value), { credentials: "same-origin", headers: { "Accept": "application/json" } })
         .then(function (r) { return r.json(); })
         .then(function (data) {
           if (mine !== seq) return; // a later choice won

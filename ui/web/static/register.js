@@ -9,7 +9,7 @@
   var post = function (url, fields) {
     var body = new URLSearchParams(fields);
     body.set("csrf_token", csrf);
-    return fetch(url, { method: "POST", body: body, credentials: "same-origin" })
+    return fetch(url, { method: "POST", body: body, credentials: "same-origin", headers: { "Accept": "application/json" } })
       .then(function (r) { return r.json().then(function (j) { return { ok: r.ok, body: j }; }); });
   };
   // showError puts msg under the field (or clears it), announced and linked for screen readers.

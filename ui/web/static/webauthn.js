@@ -40,7 +40,7 @@
   function post(url, body, fallback) {
     return fetch(url, {
       method: "POST", credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+      headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRF-Token": csrf },
       body: JSON.stringify(body || {})
     }).then(function (resp) {
       return resp.json().then(function (j) {
