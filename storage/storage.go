@@ -805,7 +805,8 @@ type Store interface {
 	PushedRequestStore
 	ReplayStore
 	// InTx runs fn with a Store whose calls all happen in one transaction; fn's error rolls
-	// back. Nested InTx calls reuse the outer transaction.
+	// back. Nested InTx calls reuse the outer transaction. fn may be called again when the
+	// transaction failed only because of concurrency (see WithTxAttempts).
 	InTx(ctx context.Context, fn func(Store) error) error
 	// DeleteExpired removes expired auth requests, sessions, tokens, revoked grants, one-time
 	// tokens, captchas, device codes, trusted browsers, denylist entries and stale counters;

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"regexp"
 	"runtime/debug"
@@ -282,6 +283,26 @@ type taskRun struct {
 
 type taskRunKey struct{}
 
+// withTaskRun returns ctx carrying a new run of the task of item id: its derived ids, which
+// each attempt of a transaction the store runs again derives from where the first began.
+func withTaskRun(ctx context.Context, id string) context.Context {
+	r := &taskRun{id: id}
+	return storage.WithTxAttempts(context.WithValue(ctx, taskRunKey{}, r), r.mark)
+}
+
+// mark saves the run's counts and returns what restores them.
+func (r *taskRun) mark() func() {
+	r.mu.Lock()
+	n, writes := r.n.Load(), maps.Clone(r.writes)
+	r.mu.Unlock()
+	return func() {
+		r.mu.Lock()
+		r.n.Store(n)
+		r.writes = maps.Clone(writes)
+		r.mu.Unlock()
+	}
+}
+
 // itemID is the id of an item queued with ctx: a new random one, or, within a task's run,
 // the n-th item of the run's, derived from the task's id and n (ofTask), the same on every
 // run of the task.
@@ -301,8 +322,8 @@ func itemID(ctx context.Context) (id string, ofTask bool) {
 // type for one account) are two rows, not one taken as the other's repeat. Outside a task's
 // run it is a new random id.
 //
-// Every call counts, as every queued item does (itemID): a transaction the store runs again
-// (a PostgreSQL deadlock) derives its writes' ids anew, under the next k.
+// A transaction the store runs again (a PostgreSQL deadlock) derives its writes' and items'
+// ids as its first attempt did (withTaskRun), so a later run finds them.
 func WriteID(ctx context.Context, what string) string {
 	r, ok := ctx.Value(taskRunKey{}).(*taskRun)
 	if !ok {
@@ -521,7 +542,7 @@ func (o *Outbox) givenUp(ctx context.Context, it *storage.OutboxItem) {
 				"panic", errText(fmt.Errorf("%v", v)), "stack", string(debug.Stack()))
 		}
 	}()
-	fn(context.WithValue(gctx, taskRunKey{}, &taskRun{id: it.ID}), it.Kind, payload)
+	fn(withTaskRun(gctx, it.ID), it.Kind, payload)
 }
 
 // record writes a batch's outcomes in one transaction or, if that fails, one by one. They
@@ -642,7 +663,7 @@ func (o *Outbox) run(ctx context.Context, it *storage.OutboxItem) error {
 		// Not claimed without a handler (kinds); only a claim by hand or a bug comes here.
 		return fmt.Errorf("no handler for task %q", it.Kind)
 	}
-	return t(context.WithValue(ctx, taskRunKey{}, &taskRun{id: it.ID}), payload)
+	return t(withTaskRun(ctx, it.ID), payload)
 }
 
 // backoff is the wait after the attempts-th failure: BaseDelay doubled per earlier failure,

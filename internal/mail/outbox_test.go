@@ -15,11 +15,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/myaccount/myaccount/internal/mail"
 	"github.com/myaccount/myaccount/internal/mail/mailtest"
 	"github.com/myaccount/myaccount/internal/syncbuf"
 	"github.com/myaccount/myaccount/keys"
 	"github.com/myaccount/myaccount/storage"
+	"github.com/myaccount/myaccount/storage/faultstore"
+	"github.com/myaccount/myaccount/storage/postgres"
+	"github.com/myaccount/myaccount/storage/postgres/pgtest"
 	"github.com/myaccount/myaccount/storage/sqlite"
 )
 
@@ -598,5 +602,62 @@ func TestOutboxWriteIDsCountWritesOfOneName(t *testing.T) {
 	slices.Sort(got)
 	if want := []string{"first", "second"}; !slices.Equal(got, want) {
 		t.Errorf("events %q after two runs of a task writing two, want %q", got, want)
+	}
+}
+
+// TestOutboxTaskRetriedTransactionKeepsItsIDs: a task's transaction that PostgreSQL made us
+// run again (a deadlock) derives its event's and its queued item's ids as its first attempt
+// did. Before, the second attempt derived them anew (the next in the run's counts), so when
+// the task ran again after its outcome was lost, its clean run derived the first ids, did not
+// find what the retried attempt had committed, and wrote the event and queued the mail twice.
+func TestOutboxTaskRetriedTransactionKeepsItsIDs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs PostgreSQL")
+	}
+	db, err := postgres.Open(t.Context(), pgtest.MigratedURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	fs := faultstore.New(db)
+	st := &recordingStore{Store: fs}
+	o := newOutbox(t, st, senderFunc(func(ctx context.Context, m mail.Message) error { return nil }), "a")
+	var runs, queued atomic.Int32
+	o.Handle("queued", func(ctx context.Context, payload []byte) error { queued.Add(1); return nil })
+	o.Handle("retried", func(ctx context.Context, payload []byte) error {
+		err := fs.InTx(ctx, func(tx storage.Store) error {
+			if err := tx.AddAuditEvent(ctx, &storage.AuditEvent{ID: mail.WriteID(ctx, "audit retried_event"),
+				Type: "retried_event", CreatedAt: time.Now()}); err != nil {
+				return err
+			}
+			return o.EnqueueIn(ctx, tx, "queued", nil)
+		})
+		if err != nil {
+			return err
+		}
+		if runs.Add(1) == 1 {
+			return errors.New("the answer of the writes was lost")
+		}
+		return nil
+	})
+	// The first attempt's queueing deadlocks, after both ids were derived.
+	rule := fs.Add(faultstore.Rule{Method: "EnqueueOutbox", Skip: 1, Times: 1, Err: &pgconn.PgError{Code: "40P01", Message: "deadlock detected"}})
+	if err := o.Enqueue(t.Context(), "retried", nil); err != nil {
+		t.Fatal(err)
+	}
+	run(t, o)
+	if it := waitStatus(t, st, st.ids[0], storage.OutboxSent); it.Attempts != 2 {
+		t.Fatalf("done after %d attempts, want 2", it.Attempts)
+	}
+	if fs.Applied(rule) != 1 {
+		t.Fatalf("the deadlock was injected %d times, want once", fs.Applied(rule))
+	}
+	time.Sleep(300 * time.Millisecond) // a second queued item, if any, is due at once
+	evs, err := db.QueryAuditEvents(t.Context(), storage.AuditQuery{Type: "retried_event", Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 || queued.Load() != 1 {
+		t.Errorf("after a retried transaction and a second run: %d events, %d items delivered; want 1 and 1", len(evs), queued.Load())
 	}
 }

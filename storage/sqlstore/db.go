@@ -281,7 +281,15 @@ func (d *DB) inTx(ctx context.Context, fn func(tx *DB) error) error {
 	if d.tx != nil {
 		return fn(d)
 	}
+	begin, restore := storage.TxAttempts(ctx), func() {}
 	for attempt := 1; ; attempt++ {
+		switch {
+		case begin == nil:
+		case attempt == 1:
+			restore = begin()
+		default:
+			restore() // see storage.WithTxAttempts
+		}
 		err := d.runTx(ctx, fn)
 		if err == nil || d.dialect.IsRetryable == nil || !d.dialect.IsRetryable(err) || attempt == txAttempts {
 			return err
