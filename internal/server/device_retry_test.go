@@ -44,20 +44,7 @@ func devicePollRetriedAfterLostAnswer(t *testing.T, env map[string]string) {
 		}
 		return da.DeviceCode, first
 	}
-	live := func() []*storage.Grant {
-		t.Helper()
-		gs, err := e.store.ListGrants(ctx, u.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out []*storage.Grant
-		for _, g := range gs {
-			if g.RevokedAt == nil {
-				out = append(out, g)
-			}
-		}
-		return out
-	}
+	live := func() []*storage.Grant { t.Helper(); _, l := e.grants(u.ID); return l }
 	str := func(m map[string]any, k string) string { s, _ := m[k].(string); return s }
 
 	// The first answer is lost; the device polls again a few seconds later.
@@ -237,4 +224,19 @@ func TestDeviceDecisionSentTwice(t *testing.T) {
 			t.Errorf("%s, then another person enters the code: want it unknown:\n%.800s", decision, p.body)
 		}
 	}
+}
+
+// grants lists all of the user's grants and the live ones among them.
+func (e *testEnv) grants(userID string) (all, live []*storage.Grant) {
+	e.t.Helper()
+	all, err := e.store.ListGrants(context.Background(), userID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, g := range all {
+		if g.RevokedAt == nil {
+			live = append(live, g)
+		}
+	}
+	return all, live
 }

@@ -435,7 +435,6 @@ func TestDeviceTokenErrors(t *testing.T) {
 func TestDeviceCodeSingleUse(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	ctx := context.Background()
 	u := e.addUser("ada@example.com")
 	c := e.deviceClient(storage.ClientNative)
 	da := e.authorizeDevice(c, "openid offline_access", nil)
@@ -473,15 +472,8 @@ func TestDeviceCodeSingleUse(t *testing.T) {
 			t.Errorf("losing poll answered %s, want 400 invalid_grant", o)
 		}
 	}
-	grants, _ := e.store.ListGrants(ctx, u.ID)
-	live := 0
-	for _, g := range grants {
-		if g.RevokedAt == nil {
-			live++
-		}
-	}
-	if live != 1 || len(grants) != ok {
-		t.Errorf("%d grants issued, %d live; want one per answered poll (%d), one live", len(grants), live, ok)
+	if grants, live := e.grants(u.ID); len(live) != 1 || len(grants) != ok {
+		t.Errorf("%d grants issued, %d live; want one per answered poll (%d), one live", len(grants), len(live), ok)
 	}
 }
 
@@ -670,18 +662,8 @@ func TestDeviceFlowAcrossInstances(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	grants, err := a.store.ListGrants(context.Background(), u.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	live := 0
-	for _, g := range grants {
-		if g.RevokedAt == nil {
-			live++
-		}
-	}
-	if ok == 0 || live != 1 || len(grants) != ok {
+	if grants, live := a.grants(u.ID); ok == 0 || len(live) != 1 || len(grants) != ok {
 		t.Fatalf("%d of %d concurrent polls on two instances got tokens, %d grants, %d live; want one grant per answer, one live",
-			ok, n, len(grants), live)
+			ok, n, len(grants), len(live))
 	}
 }
