@@ -175,6 +175,9 @@ var (
 	ErrPreconditionFailed = errors.New("admin: the resource changed since it was read")
 	// ErrReasonRequired is a *ValidationError's cause for actions that need a reason.
 	ErrReasonRequired = errors.New("admin: a reason is required")
+	// ErrKeyReused: an Idempotency-Key came again with another request, or after its
+	// window, or after what it created was deleted (see CreateClientOnce).
+	ErrKeyReused = errors.New("admin: the idempotency key was used for another request")
 )
 
 // ForbiddenError says which permission the actor lacks; errors.Is(err, ErrForbidden).

@@ -315,6 +315,8 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		problem(w, http.StatusUnprocessableEntity, "", "The request has invalid parameters.", inv...)
 	case errors.Is(err, ErrPreconditionFailed):
 		problem(w, http.StatusPreconditionFailed, "", "The resource changed since you read it: read it again (new ETag) and retry.")
+	case errors.Is(err, ErrKeyReused):
+		problem(w, http.StatusUnprocessableEntity, "", "This Idempotency-Key was used for another request, more than 24 hours ago, or for a client deleted since: use a new key.")
 	case errors.Is(err, ErrWrongState):
 		problem(w, http.StatusConflict, "", "Not possible in the resource's current state.")
 	default:
@@ -476,11 +478,16 @@ func (a *API) createClient(w http.ResponseWriter, r *http.Request, actor Actor) 
 		a.fail(w, r, &ForbiddenError{Need: ManageClients})
 		return
 	}
+	key := r.Header.Get("Idempotency-Key")
+	if len(key) > 255 || strings.ContainsFunc(key, func(c rune) bool { return c < 0x20 || c > 0x7e }) {
+		problem(w, http.StatusBadRequest, "", "Idempotency-Key must be at most 255 printable ASCII characters.")
+		return
+	}
 	var b ClientSpec
 	if !decode(w, r, &b, false) {
 		return
 	}
-	c, sec, err := a.cfg.Service.CreateClient(r.Context(), actor, b)
+	c, sec, err := a.cfg.Service.CreateClientOnce(r.Context(), actor, b, key)
 	if err != nil {
 		a.fail(w, r, err)
 		return

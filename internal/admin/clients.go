@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -209,12 +210,34 @@ func dedupe(s []string) []string {
 // CreateClient validates and stores a new client. For a confidential client it returns the
 // secret, which is shown only now (only its hash is stored).
 func (s *Service) CreateClient(ctx context.Context, a Actor, spec ClientSpec) (*Client, string, error) {
+	return s.CreateClientOnce(ctx, a, spec, "")
+}
+
+// IdempotencyWindow is how long an Idempotency-Key of a client's creation answers a retry.
+const IdempotencyWindow = 24 * time.Hour
+
+// CreateClientOnce is CreateClient under the caller's idempotency key ("" for none; the
+// Idempotency-Key header of the admin API). A script whose answer was lost (a timeout, a
+// dropped connection) retries with the same key and gets the client its first request
+// created, not a second one beside it. The client's id is derived from the actor and the
+// key, so the retry finds it without a table of keys; its secret, stored only as a hash,
+// cannot be shown again, so the retry gets a new one and the lost one stops working, as
+// a refresh retried within its grace gets new tokens.
+//
+// The same key with another request, older than IdempotencyWindow, or naming a client
+// deleted since is ErrKeyReused: a retry must not change a client, revive an old one or
+// recreate what an operator removed.
+func (s *Service) CreateClientOnce(ctx context.Context, a Actor, spec ClientSpec, key string) (*Client, string, error) {
 	if err := authorize(a, ManageClients); err != nil {
 		return nil, "", err
 	}
-	c, err := NewClient(spec, s.now())
+	now := s.now()
+	c, err := NewClient(spec, now)
 	if err != nil {
 		return nil, "", err
+	}
+	if key != "" {
+		c.ID = secret.DerivedID("admin client create\x00" + a.ClientID + "\x00" + a.UserID + "\x00" + key)
 	}
 	var sec string
 	// A private_key_jwt client proves itself with its keys: a secret would be a second,
@@ -223,18 +246,65 @@ func (s *Service) CreateClient(ctx context.Context, a Actor, spec ClientSpec) (*
 		sec = secret.RandomToken(32)
 		c.SecretHash = secret.HashToken(sec)
 	}
+	out := c
 	// The client and its audit event are one transaction: created apart, a failed event
 	// left a client whose secret nobody was shown, and the retry created a second one.
 	err = s.Store.InTx(ctx, func(tx storage.Store) error {
-		if err := tx.CreateClient(ctx, c); err != nil {
+		out = c // a retried transaction starts over
+		err := tx.CreateClient(ctx, c)
+		if errors.Is(err, storage.ErrConflict) && key != "" {
+			out, err = s.retryCreate(ctx, tx, a, c, now)
+			return err
+		}
+		if err != nil {
 			return fmt.Errorf("create client: %w", err)
+		}
+		if key != "" {
+			// Created before under this key and deleted since: not to be recreated.
+			evs, err := tx.QueryAuditEvents(ctx, storage.AuditQuery{Type: "admin.client.create", Target: "client:" + c.ID, Limit: 1})
+			if err != nil {
+				return fmt.Errorf("create client: %w", err)
+			}
+			if len(evs) > 0 {
+				return fmt.Errorf("client %s was deleted since this key created it: %w", c.ID, ErrKeyReused)
+			}
 		}
 		return s.recordIn(ctx, tx, a, "admin.client.create", "client:"+c.ID, "", c.Name)
 	})
 	if err != nil {
 		return nil, "", err
 	}
-	return viewClient(c), sec, nil
+	return viewClient(out), sec, nil
+}
+
+// retryCreate answers a creation retried under its key: the client the key created (c's id)
+// gets c's new secret, if it has one, when the request is the same and recent.
+func (s *Service) retryCreate(ctx context.Context, tx storage.Store, a Actor, c *storage.Client, now time.Time) (*storage.Client, error) {
+	same := func(old *storage.Client) bool {
+		return reflect.DeepEqual(specOf(old), specOf(c)) && now.Sub(old.CreatedAt) < IdempotencyWindow
+	}
+	old, err := tx.GetClient(ctx, c.ID)
+	if err != nil {
+		return nil, fmt.Errorf("create client again: %w", err)
+	}
+	if !same(old) {
+		return nil, fmt.Errorf("create client %s again: %w", c.ID, ErrKeyReused)
+	}
+	if c.SecretHash == "" {
+		return old, nil
+	}
+	updated, err := tx.UpdateClient(ctx, c.ID, func(x *storage.Client) error {
+		if !same(x) {
+			return fmt.Errorf("create client %s again: %w", c.ID, ErrKeyReused)
+		}
+		x.SecretHash, x.UpdatedAt = c.SecretHash, now
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	// The secret changed: recorded as a rotation, the creation was recorded once.
+	return updated, s.recordIn(ctx, tx, a, "admin.client.rotate_secret", "client:"+c.ID, "", "idempotent retry of its creation")
 }
 
 // ListClients returns every client (there are few), in the store's order.
