@@ -72,6 +72,8 @@ func (h *Handler) loadFlow(w http.ResponseWriter, r *http.Request, id string) (*
 	switch problem {
 	case flowOK:
 		return f, true
+	case flowFinished:
+		h.flowFinishedPage(w, r, f)
 	case flowOtherBrowser:
 		h.cfg.Logger.WarnContext(r.Context(), "auth request used from another browser", "client_id", f.ar.ClientID)
 		h.ErrorPage(w, r, http.StatusForbidden, i18n.N("Different browser"),
@@ -104,15 +106,30 @@ const (
 	flowUnknown
 	flowOtherBrowser
 	flowNoClient
+	// flowFinished: the request was completed by the person this browser is signed in as
+	// (finishedBy); the flow holds the request and its client.
+	flowFinished
 )
 
 // findFlow loads a live auth request and its client, only for the browser that started it:
-// the one place the browser binding is checked in the UI. Unless the problem is flowOK, the
-// flow (when not nil) holds only the request, for logging.
+// the one place the browser binding is checked in the UI. Unless the problem is flowOK or
+// flowFinished, the flow (when not nil) holds only the request: for logging, and for the
+// sign-in page, which may yet find a finished request to be the person's (finishedBy).
 func (h *Handler) findFlow(r *http.Request, id string) (*authFlow, flowProblem) {
 	ar, err := h.cfg.Store.GetAuthRequest(r.Context(), id)
-	if err != nil || ar.Done {
+	if err != nil {
 		return nil, flowUnknown
+	}
+	if ar.Done {
+		// The binding is not asked: completing the request gave the browser a new one,
+		// which a form sent again before that answer arrived does not carry. The session
+		// is the proof instead.
+		if s, _ := h.currentSession(r); s != nil && finishedBy(ar, s.UserID) {
+			if cl, err := h.cfg.Store.GetClient(r.Context(), ar.ClientID); err == nil {
+				return &authFlow{ar: ar, client: cl}, flowFinished
+			}
+		}
+		return &authFlow{ar: ar}, flowUnknown
 	}
 	if lp, ok := r.Context().Value(langKey{}).(*langPrefs); ok {
 		lp.asked = ar.UILocales
@@ -247,10 +264,15 @@ func (h *Handler) loginPost(w http.ResponseWriter, r *http.Request) {
 	if !h.parsePost(w, r) {
 		return
 	}
-	var f *authFlow
+	var f, finished *authFlow
+	var ok bool
 	if id := r.PostFormValue("authRequestID"); id != "" {
-		var ok bool
-		if f, ok = h.loadFlow(w, r, id); !ok {
+		if ff, problem := h.findFlow(r, id); problem == flowUnknown && ff != nil && ff.ar.Done {
+			// Finished, and this browser is not signed in as who finished it (the form
+			// sent again before the first answer's cookies arrived): the password decides
+			// below whether it was this person's.
+			finished = ff
+		} else if f, ok = h.loadFlow(w, r, id); !ok {
 			return
 		}
 	}
@@ -298,6 +320,16 @@ func (h *Handler) loginPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.cfg.Logger.InfoContext(r.Context(), "password accepted", "user_id", u.ID)
+	if finished != nil {
+		// No session starts: the first answer's did, or was lost with it; what is done is
+		// said, to its person only.
+		if cl, err := h.cfg.Store.GetClient(r.Context(), finished.ar.ClientID); err == nil && finishedBy(finished.ar, u.ID) {
+			h.flowFinishedPage(w, r, &authFlow{ar: finished.ar, client: cl})
+			return
+		}
+		h.loadFlow(w, r, finished.ar.ID) // answers as for anyone else
+		return
+	}
 	ret := ""
 	if f == nil {
 		ret = returnPath(r.PostFormValue("return"))
@@ -308,7 +340,7 @@ func (h *Handler) loginPost(w http.ResponseWriter, r *http.Request) {
 	target, sess, err := h.nextStep(w, r, u, mfa.Evidence{Password: true}, f, ret, reauth, true, nil)
 	switch {
 	case errors.Is(err, errFlowGone):
-		h.flowGonePage(w, r)
+		h.flowGonePage(w, r, f, u.ID)
 		return
 	case err != nil:
 		h.cfg.Logger.ErrorContext(r.Context(), "sign in", "err", err, "user_id", u.ID)
@@ -323,11 +355,34 @@ func (h *Handler) loginPost(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, target, http.StatusSeeOther)
 }
 
-// flowGonePage answers a signed-in request that could not be completed because it finished
-// or expired meanwhile.
-func (h *Handler) flowGonePage(w http.ResponseWriter, r *http.Request) {
+// flowGonePage answers a signed-in request of userID that could not be completed because it
+// finished or expired meanwhile: when it was userID who finished it (the same form sent
+// twice at once), that is said instead.
+func (h *Handler) flowGonePage(w http.ResponseWriter, r *http.Request, f *authFlow, userID string) {
+	if ar, err := h.cfg.Store.GetAuthRequest(r.Context(), f.ar.ID); err == nil && finishedBy(ar, userID) {
+		h.flowFinishedPage(w, r, &authFlow{ar: ar, client: f.client})
+		return
+	}
 	h.ErrorPage(w, r, http.StatusBadRequest, i18n.N("Sign-in expired"),
 		i18n.N("This sign-in request has expired or was already used. Please return to the application and start again."))
+}
+
+// finishedBy is the rule for an authorization request asked for again after it finished:
+// it is the repeat of the person userID (proved by the browser's session, or by the
+// password just checked) when userID completed it. The double-click, the reload of the
+// sign-in or consent form, or the form sent again after its answer was lost on the
+// network then learns that it is done, not that it expired. Nothing is granted again: the
+// code went with the first answer, and no second one is issued for the request.
+func finishedBy(ar *storage.AuthRequest, userID string) bool {
+	return ar.Done && userID != "" && ar.UserID == userID
+}
+
+// flowFinishedPage tells the person that f, which they completed, is done (finishedBy), and
+// what to do when the application never heard of it.
+func (h *Handler) flowFinishedPage(w http.ResponseWriter, r *http.Request, f *authFlow) {
+	T := func(msg string, args ...any) string { return h.cfg.I18n.T(h.lang(r, nil), msg, args...) }
+	h.message(w, r, http.StatusOK, i18n.N("You are already signed in"),
+		T("This sign-in to %s is already complete. Go back to %s; if it is still waiting for you, start the sign-in there again.", f.client.Name, f.client.Name), nil)
 }
 
 // flowNext is what a signed-in authorization request needs next.
@@ -435,7 +490,7 @@ func (h *Handler) complete(w http.ResponseWriter, r *http.Request, f *authFlow, 
 		h.fail(w, r, "complete auth request", err)
 		return
 	case c.gone:
-		h.flowGonePage(w, r)
+		h.flowGonePage(w, r, f, s.UserID)
 		return
 	}
 	http.Redirect(w, r, c.target(r.Context(), h), http.StatusSeeOther)
