@@ -212,6 +212,11 @@ func (h *Handler) accountPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	err := h.cfg.Accounts.ChangePassword(r.Context(), u, r.PostFormValue("current"), pw, h.withDevice(r, h.meta(r, lang)))
+	if errors.Is(err, account.ErrPasswordChanged) {
+		// The form sent again after its change: the same page as the first answer.
+		http.Redirect(w, r, "/account?done=password", http.StatusSeeOther)
+		return
+	}
 	if msg, status := h.currentPasswordProblem(lang, err); msg != "" {
 		h.renderAccount(w, r, s, u, "", map[string]string{"password": msg}, status)
 		return

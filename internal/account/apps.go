@@ -110,13 +110,17 @@ func (s *Service) Apps(ctx context.Context, userID string) ([]App, error) {
 // RemoveAppAccess withdraws a product's access to the account: the consent is forgotten (the
 // next sign-in through it asks again) and every grant of the person for it is revoked, with
 // all its refresh and access tokens, in one transaction. ErrNoSuchApp when the client holds
-// no access to this account, so that one person cannot probe another's apps.
+// no access to this account, so that one person cannot probe another's apps; nil, changing
+// nothing, when it is the person's own withdrawal of a moment ago asked again (repeatOf).
 func (s *Service) RemoveAppAccess(ctx context.Context, userID, clientID string, m Meta) error {
 	apps, err := s.Apps(ctx, userID)
 	if err != nil {
 		return err
 	}
 	if !slices.ContainsFunc(apps, func(a App) bool { return a.Client.ID == clientID }) {
+		if again, err := s.repeatOf(ctx, userID, "app_access_removed", clientID); err != nil || again {
+			return err
+		}
 		return ErrNoSuchApp
 	}
 	err = s.Store.InTx(ctx, func(tx storage.Store) error {

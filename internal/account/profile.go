@@ -99,9 +99,17 @@ func (s *Service) UpdateProfile(ctx context.Context, rules ProfileRules, userID 
 }
 
 // ChangePassword needs the current password. Every session and token of the account ends;
-// the caller signs the browser in again with a fresh session.
+// the caller signs the browser in again with a fresh session. ErrPasswordChanged when the
+// change was made already, by this form sent before (changedTo).
 func (s *Service) ChangePassword(ctx context.Context, u *storage.User, current, next string, m Meta) error {
 	if err := s.checkPassword(ctx, u, current, m); err != nil {
+		if errors.Is(err, ErrInvalidCredentials) {
+			if done, cerr := s.changedTo(ctx, u, current, next); cerr != nil {
+				return cerr
+			} else if done {
+				return ErrPasswordChanged
+			}
+		}
 		return err
 	}
 	if err := s.ValidatePassword(next, u.Email); err != nil {

@@ -1,10 +1,12 @@
 package server_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/myaccount/myaccount/storage"
 )
@@ -99,4 +101,83 @@ func TestFinishedSignInSentAgain(t *testing.T) {
 		cf.Set("csrf_token", csrfOf(t, other.get(e.issuer+"/account")))
 		expired(t, "posted by another person", other.post(e.issuer+"/consent", cf))
 	})
+}
+
+// TestPasswordChangeSentAgain: the password form sent again after it changed the password
+// (a reload, the back button). Before, the repeat said "The current password is incorrect"
+// — the old one, which it was until a moment ago — and counted a failure toward the lock.
+// Now it answers as the first did. A wrong current password is still wrong when the new one
+// is not the password set by a change a moment ago, or that change is older.
+func TestPasswordChangeSentAgain(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.addUser("ada@example.com")
+	e.addUser("bob@example.com")
+	const next = "a new long passphrase"
+	b := e.signedInBrowser("ada@example.com")
+	f := url.Values{"csrf_token": {csrfOf(t, b.get(e.issuer+"/account"))}, "current": {testPassword}, "password": {next}, "confirm": {next}}
+	changed := "Your password was changed."
+	if p := b.post(e.issuer+"/account/password", f); p.url.Path != "/account" || !strings.Contains(p.body, changed) {
+		t.Fatalf("first answer: %d at %s:\n%.1200s", p.status, p.url, p.body)
+	}
+	again := b.post(e.issuer+"/account/password", f)
+	if again.url.Path != "/account" || again.url.Query().Get("done") != "password" || !strings.Contains(again.body, changed) ||
+		strings.Contains(again.body, "incorrect") {
+		t.Errorf("sent again: %d at %s, want the first answer's page:\n%.1200s", again.status, again.url, again.body)
+	}
+	if nb := e.browser(); nb.submitLogin(nb.get(e.issuer+"/login"), "ada@example.com", next).url.Path != "/account" {
+		t.Error("the new password does not sign in")
+	}
+
+	// Someone else's form with a wrong current password and their real one as the new: no
+	// change was made, so the current password is wrong, as before.
+	bb := e.signedInBrowser("bob@example.com")
+	g := url.Values{"csrf_token": {csrfOf(t, bb.get(e.issuer+"/account"))}, "current": {"not the password"}, "password": {testPassword}, "confirm": {testPassword}}
+	if p := bb.post(e.issuer+"/account/password", g); !strings.Contains(p.body, "The current password is incorrect.") {
+		t.Errorf("a wrong current password, no change made: %d at %s:\n%.1200s", p.status, p.url, p.body)
+	}
+
+	// Long after the change, the old form is answered as any wrong current password.
+	e.clock.Advance(11 * time.Minute)
+	f.Set("csrf_token", csrfOf(t, b.get(e.issuer+"/account")))
+	if p := b.post(e.issuer+"/account/password", f); !strings.Contains(p.body, "The current password is incorrect.") {
+		t.Errorf("sent again long after: %d at %s:\n%.1200s", p.status, p.url, p.body)
+	}
+}
+
+// TestAppRemovalSentAgain: "Remove access" sent again after it removed the app's access.
+// Before, the repeat answered 404 "There is no page at this address"; now it shows the
+// first answer's page. An app that never had access, or whose access was not just removed
+// by this person, is still not found.
+func TestAppRemovalSentAgain(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.addUser("ada@example.com")
+	e.addUser("bob@example.com")
+	ctx := context.Background()
+	a := e.addClient(storage.ClientConfidential, firstParty)
+	b := e.browser()
+	e.tokens(ctx, b, a, "ada@example.com")
+	f := url.Values{"csrf_token": {csrfOf(t, b.get(e.issuer+"/account"))}, "client_id": {a.ID}}
+	removed := "The app no longer has access to your account."
+	lost := e.lostAnswer(b)
+	if p := b.post(e.issuer+"/account/apps/remove", f); !strings.Contains(p.body, removed) {
+		t.Fatalf("first answer: %d at %s:\n%.1200s", p.status, p.url, p.body)
+	}
+	for name, br := range map[string]*browser{"sent again": b, "sent again, the first answer lost": lost} {
+		if p := br.post(e.issuer+"/account/apps/remove", f); p.status != http.StatusOK || p.url.Query().Get("done") != "removed" || !strings.Contains(p.body, removed) {
+			t.Errorf("%s: %d at %s, want the first answer's page:\n%.1200s", name, p.status, p.url, p.body)
+		}
+	}
+
+	other := e.signedInBrowser("bob@example.com")
+	g := url.Values{"csrf_token": {csrfOf(t, other.get(e.issuer+"/account"))}, "client_id": {a.ID}}
+	if p := other.post(e.issuer+"/account/apps/remove", g); p.status != http.StatusNotFound {
+		t.Errorf("another person removing the app: %d at %s, want 404", p.status, p.url)
+	}
+	e.clock.Advance(11 * time.Minute)
+	f.Set("csrf_token", csrfOf(t, b.get(e.issuer+"/account")))
+	if p := b.post(e.issuer+"/account/apps/remove", f); p.status != http.StatusNotFound {
+		t.Errorf("sent again long after: %d at %s, want 404", p.status, p.url)
+	}
 }

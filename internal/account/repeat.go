@@ -1,0 +1,56 @@
+package account
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/myaccount/myaccount/storage"
+)
+
+// ErrPasswordChanged: the password change asked for was made already, by the same form
+// sent again (a reload, the back button) after its first answer: the "current" password
+// it carries is the old one, and the new one is the account's since a change a moment ago.
+var ErrPasswordChanged = errors.New("account: the password was already changed to this one")
+
+// repeatWindow is how long after a change the same form sent again is taken for its repeat
+// (repeatOf): long enough for a reload or a retry on a slow network, short enough that an
+// old form is not answered with what was done long ago.
+const repeatWindow = 10 * time.Minute
+
+// repeatOf is the rule for a form sent again after its change committed: it reports whether
+// the person userID's activity holds, within repeatWindow, the event typ that change wrote
+// (for clientID, "" for any). The event is the person's own, so the answer tells them only
+// what they did.
+func (s *Service) repeatOf(ctx context.Context, userID, typ, clientID string) (bool, error) {
+	events, err := s.Store.ListAuditEvents(ctx, userID, 20)
+	if err != nil {
+		return false, fmt.Errorf("look for %s: %w", typ, err)
+	}
+	since := s.now().Add(-repeatWindow)
+	for _, e := range events {
+		if e.CreatedAt.Before(since) {
+			break // newest first
+		}
+		if e.Type == typ && (clientID == "" || e.ClientID == clientID) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// changedTo reports whether a password change refused for a wrong current password is the
+// repeat of the change to next just made: the account's password is next, set by a change
+// within repeatWindow. It is asked only after the wrong current password was counted, so
+// a guess put in the new field costs what one in the current field does.
+func (s *Service) changedTo(ctx context.Context, u *storage.User, current, next string) (bool, error) {
+	if next == "" || next == current {
+		return false, nil
+	}
+	if recent, err := s.repeatOf(ctx, u.ID, "password_changed", ""); err != nil || !recent {
+		return false, err
+	}
+	ok, _, err := s.verifyPassword(ctx, u.PasswordHash, next, nil)
+	return ok, err
+}
