@@ -104,7 +104,7 @@ func (s *Service) UpdateProfile(ctx context.Context, rules ProfileRules, userID 
 func (s *Service) ChangePassword(ctx context.Context, u *storage.User, current, next string, m Meta) error {
 	if err := s.checkPassword(ctx, u, current, m); err != nil {
 		if errors.Is(err, ErrInvalidCredentials) {
-			if done, cerr := s.changedTo(ctx, u, current, next); cerr != nil {
+			if done, cerr := s.changedTo(ctx, u, current, next, m); cerr != nil {
 				return cerr
 			} else if done {
 				return ErrPasswordChanged

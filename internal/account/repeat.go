@@ -42,15 +42,22 @@ func (s *Service) repeatOf(ctx context.Context, userID, typ, clientID string) (b
 
 // changedTo reports whether a password change refused for a wrong current password is the
 // repeat of the change to next just made: the account's password is next, set by a change
-// within repeatWindow. It is asked only after the wrong current password was counted, so
-// a guess put in the new field costs what one in the current field does.
-func (s *Service) changedTo(ctx context.Context, u *storage.User, current, next string) (bool, error) {
+// within repeatWindow. next is checked as a current password is, counted when wrong: the
+// form's two fields must not be two guesses for the price of one (a stolen session trying
+// passwords after a change).
+func (s *Service) changedTo(ctx context.Context, u *storage.User, current, next string, m Meta) (bool, error) {
 	if next == "" || next == current {
 		return false, nil
 	}
 	if recent, err := s.repeatOf(ctx, u.ID, "password_changed", ""); err != nil || !recent {
 		return false, err
 	}
-	ok, _, err := s.verifyPassword(ctx, u.PasswordHash, next, nil)
-	return ok, err
+	switch err := s.checkPassword(ctx, u, next, m); {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, ErrInvalidCredentials):
+		return false, nil // counted; the answer is the current password's
+	default:
+		return false, err
+	}
 }

@@ -128,6 +128,16 @@ func TestPasswordChangeSentAgain(t *testing.T) {
 	if nb := e.browser(); nb.submitLogin(nb.get(e.issuer+"/login"), "ada@example.com", next).url.Path != "/account" {
 		t.Error("the new password does not sign in")
 	}
+	// Within the window, a form with two wrong passwords is two guesses, and counted as two:
+	// the new-password field is no free second guess for a stolen session.
+	before := e.events(t, "ada@example.com", "current_password_failed")
+	f2 := url.Values{"csrf_token": {csrfOf(t, b.get(e.issuer+"/account"))}, "current": {"guess one"}, "password": {"guess two long"}, "confirm": {"guess two long"}}
+	if p := b.post(e.issuer+"/account/password", f2); !strings.Contains(p.body, "The current password is incorrect.") {
+		t.Errorf("two wrong passwords: %d at %s:\n%.1200s", p.status, p.url, p.body)
+	}
+	if n := e.events(t, "ada@example.com", "current_password_failed") - before; n != 2 {
+		t.Errorf("two wrong passwords within the window counted %d failures, want 2", n)
+	}
 
 	// Someone else's form with a wrong current password and their real one as the new: no
 	// change was made, so the current password is wrong, as before.
