@@ -69,6 +69,12 @@ type authFlow struct {
 // it; a leaked authRequestID is useless in another browser. It renders the error itself.
 func (h *Handler) loadFlow(w http.ResponseWriter, r *http.Request, id string) (*authFlow, bool) {
 	f, problem := h.findFlow(r, id)
+	return h.flowAnswer(w, r, f, problem)
+}
+
+// flowAnswer is loadFlow for a flow found already: f when problem is flowOK, otherwise the
+// problem's page.
+func (h *Handler) flowAnswer(w http.ResponseWriter, r *http.Request, f *authFlow, problem flowProblem) (*authFlow, bool) {
 	switch problem {
 	case flowOK:
 		return f, true
@@ -267,12 +273,13 @@ func (h *Handler) loginPost(w http.ResponseWriter, r *http.Request) {
 	var f, finished *authFlow
 	var ok bool
 	if id := r.PostFormValue("authRequestID"); id != "" {
+		// One read of the request: this is every sign-in's path.
 		if ff, problem := h.findFlow(r, id); problem == flowUnknown && ff != nil && ff.ar.Done {
 			// Finished, and this browser is not signed in as who finished it (the form
 			// sent again before the first answer's cookies arrived): the password decides
 			// below whether it was this person's.
 			finished = ff
-		} else if f, ok = h.loadFlow(w, r, id); !ok {
+		} else if f, ok = h.flowAnswer(w, r, ff, problem); !ok {
 			return
 		}
 	}
