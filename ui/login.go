@@ -384,6 +384,24 @@ func finishedBy(ar *storage.AuthRequest, userID string) bool {
 	return ar.Done && userID != "" && ar.UserID == userID
 }
 
+// finishedFlow is the authorization request id with its client when userID completed it
+// (finishedBy), for a form of its sign-in that carries no session to prove the person (the
+// second step's, proved by its pending sign-in); nil otherwise.
+func (h *Handler) finishedFlow(r *http.Request, id, userID string) *authFlow {
+	if id == "" {
+		return nil
+	}
+	ar, err := h.cfg.Store.GetAuthRequest(r.Context(), id)
+	if err != nil || !finishedBy(ar, userID) {
+		return nil
+	}
+	cl, err := h.cfg.Store.GetClient(r.Context(), ar.ClientID)
+	if err != nil {
+		return nil
+	}
+	return &authFlow{ar: ar, client: cl}
+}
+
 // flowFinishedPage tells the person that f, which they completed, is done (finishedBy), and
 // what to do when the application never heard of it.
 func (h *Handler) flowFinishedPage(w http.ResponseWriter, r *http.Request, f *authFlow) {

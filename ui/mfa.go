@@ -32,11 +32,14 @@ func (h *Handler) mountMFA(r *mux.Router) {
 
 type mfaPage struct {
 	common
-	Email    string
-	Methods  []string // "webauthn", "totp", "recovery_code", "email_code" — preferred first
-	Error    string
-	Notice   string
-	Remember bool
+	Email string
+	// AuthRequestID is the app's sign-in this step belongs to ("" for none): its forms carry
+	// it, so that one sent again after it completed can say so (mfaPost).
+	AuthRequestID string
+	Methods       []string // "webauthn", "totp", "recovery_code", "email_code" — preferred first
+	Error         string
+	Notice        string
+	Remember      bool
 	// Phone is the verified number SMS codes go to, masked, when SMS is offered.
 	Phone string
 	// EmailSent: a code was emailed for this sign-in (else the email section only sends one).
@@ -83,7 +86,7 @@ func (h *Handler) renderMFA(w http.ResponseWriter, r *http.Request, u *storage.U
 		h.fail(w, r, "mfa methods", err)
 		return
 	}
-	page := mfaPage{common: h.commonFor(w, r, i18n.N("Two-step verification"), u),
+	page := mfaPage{common: h.commonFor(w, r, i18n.N("Two-step verification"), u), AuthRequestID: p.Flow,
 		Email: u.Email, Methods: methods, Error: msg, Notice: notice, EmailSent: p.EmailSent, RememberDays: rememberDays()}
 	page.CodeValidity = geo.FormatDuration(mfa.EmailCodeTTL, page.Lang)
 	if slices.Contains(methods, string(mfa.MethodSMSCode)) {
@@ -127,7 +130,22 @@ func (h *Handler) mfaPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if p == nil {
+		// The form sent again after it completed an app's sign-in (the back button): the
+		// sign-in is done, proved by the session it started; not the account page.
+		if id := r.PostFormValue("authRequestID"); id != "" {
+			if f, problem := h.findFlow(r, id); problem == flowFinished {
+				h.flowFinishedPage(w, r, f)
+				return
+			}
+		}
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return
+	}
+	if f := h.finishedFlow(r, p.Flow, p.UserID); f != nil {
+		// Sent again after its answer was lost: the browser holds the pending sign-in, not
+		// the session. Its code was spent with the first; no second session, no failure
+		// counted or mailed for it.
+		h.flowFinishedPage(w, r, f)
 		return
 	}
 	lang := h.lang(r, u)

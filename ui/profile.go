@@ -125,9 +125,17 @@ func (h *Handler) profilePost(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, "update profile", err)
 		return
 	}
-	if fl := h.optionalFlow(r, p.AuthRequestID); fl != nil {
-		h.proceed(w, r, fl, s, updated) // the account as updated, not read again
-		return
+	if p.AuthRequestID != "" {
+		switch fl, problem := h.findFlow(r, p.AuthRequestID); problem {
+		case flowOK:
+			h.proceed(w, r, fl, s, updated) // the account as updated, not read again
+			return
+		case flowFinished:
+			// The form sent again after it completed the sign-in (the back button, or its
+			// answer lost): saved as sent, it says that sign-in is done, not the account page.
+			h.flowFinishedPage(w, r, fl)
+			return
+		}
 	}
 	http.Redirect(w, r, "/account", http.StatusSeeOther)
 }

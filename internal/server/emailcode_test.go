@@ -144,9 +144,11 @@ func TestEmailCodeForNewBrowser(t *testing.T) {
 		t.Error("the browser was not remembered after a correct emailed code")
 	}
 
-	// The same code does not work twice.
+	// The same code does not work twice: the copy, which cannot be told from the browser that
+	// lost the first answer, hears that the sign-in is complete (TestSignInStepsSentAgain),
+	// and gets no session.
 	p = replay.mfaPost(replayPage, "email_code", code1, false)
-	mustAt(t, p, "/mfa", "The code is not correct.")
+	mustAt(t, p, "/mfa", "is already complete")
 	if e.hasCookie(replay, e.cfg.Session.CookieName) {
 		t.Error("a used code gave the copied browser a session")
 	}

@@ -191,3 +191,110 @@ func TestAppRemovalSentAgain(t *testing.T) {
 		t.Errorf("sent again long after: %d at %s, want 404", p.status, p.url)
 	}
 }
+
+// auditCount counts the events of type typ in the activity of userID.
+func (e *testEnv) auditCount(userID, typ string) int {
+	e.t.Helper()
+	evs, err := e.store.ListAuditEvents(context.Background(), userID, 0)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	n := 0
+	for _, ev := range evs {
+		if ev.Type == typ {
+			n++
+		}
+	}
+	return n
+}
+
+// TestSignInStepsSentAgain: the profile form and the second step's code of an app's sign-in
+// sent again after they completed it. Before, the profile form sent again went to the
+// account page; the code sent again went to the account page with the first answer's
+// cookies, and without them (the answer lost) said "This code was already used", counted a
+// failed second step and mailed the owner that someone was stuck at it. Now both say that the
+// sign-in to the app is complete; no second code goes to the app, nothing is counted. The
+// code of a sign-in still open is refused as before, and a sign-in without an app goes on to
+// the account as before.
+func TestSignInStepsSentAgain(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.clock.Advance(0) // a still clock: the TOTP codes are the server's
+	const done = "is already complete"
+	c := e.addClient(storage.ClientConfidential, firstParty)
+	finishedPage := func(t *testing.T, what string, p *page) {
+		t.Helper()
+		if p.status != http.StatusOK || !strings.Contains(p.body, done) || p.header.Get("Location") != "" {
+			t.Errorf("%s: %d at %s (Location %q), want the 'already complete' page:\n%.1200s", what, p.status, p.url, p.header.Get("Location"), p.body)
+		}
+	}
+
+	t.Run("profile form", func(t *testing.T) {
+		u := e.addUser("newcomer@example.com")
+		if _, err := e.store.UpdateUser(context.Background(), u.ID, func(x *storage.User) error { x.Country, x.Region = "", ""; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		b := e.browser()
+		p, _, _, _ := e.authorize(b, c)
+		p = b.submitLogin(p, "newcomer@example.com", testPassword)
+		f := p.formValues()
+		if p.url.Path != "/profile" || f.Get("authRequestID") == "" {
+			t.Fatalf("no profile page in the sign-in: %d at %s", p.status, p.url)
+		}
+		f.Set("country", "DE")
+		f.Set("action", "country")
+		regions := b.post(e.issuer+"/profile", f)
+		f.Del("action")
+		if i := strings.Index(regions.body, `name="region"`); i >= 0 {
+			if m := optionRE.FindStringSubmatch(regions.body[i:]); m != nil {
+				f.Set("region", m[1])
+			}
+		}
+		lost := e.lostAnswer(b)
+		redirectResult(t, b.post(e.issuer+"/profile", f), c.Redirect)
+		finishedPage(t, "sent again", b.post(e.issuer+"/profile", f))
+		finishedPage(t, "sent again, the first answer lost", lost.post(e.issuer+"/profile", f))
+
+		// Without an app's sign-in the profile form still goes to the account page.
+		g := url.Values{"csrf_token": {f.Get("csrf_token")}, "country": {"DE"}, "region": {f.Get("region")}}
+		if p := b.post(e.issuer+"/profile", g); p.url.Path != "/account" {
+			t.Errorf("profile form without a sign-in: %d at %s, want /account", p.status, p.url)
+		}
+	})
+
+	t.Run("second step", func(t *testing.T) {
+		b, key := e.userWithTOTP("twostep@example.com")
+		u, err := e.store.GetUserByEmail(context.Background(), "twostep@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, _, _, _ := e.authorize(b, c)
+		p = b.submitLogin(p, "twostep@example.com", testPassword)
+		mustAt(t, p, "/mfa", "Two-step verification")
+		f := url.Values{"csrf_token": {p.formValues().Get("csrf_token")}, "authRequestID": {p.formValues().Get("authRequestID")},
+			"method": {"totp"}, "code": {e.totpNow(key)}}
+		if f.Get("authRequestID") == "" {
+			t.Fatalf("the second step's form does not name its sign-in:\n%.2000s", p.body)
+		}
+		lost := e.lostAnswer(b)
+		redirectResult(t, b.post(e.issuer+"/mfa", f), c.Redirect)
+		finishedPage(t, "sent again", b.post(e.issuer+"/mfa", f))
+		finishedPage(t, "sent again, the first answer lost", lost.post(e.issuer+"/mfa", f))
+		if n := e.auditCount(u.ID, "mfa_failed"); n != 0 {
+			t.Errorf("%d failed second steps counted, want 0", n)
+		}
+		if n := e.auditCount(u.ID, "mfa_passed"); n != 1 {
+			t.Errorf("%d passed second steps, want 1", n)
+		}
+
+		// Another sign-in of the same browser, still open: a spent code is refused as before.
+		e.signOut(b)
+		p, _, _, _ = e.authorize(b, c)
+		p = b.submitLogin(p, "twostep@example.com", testPassword)
+		f.Set("csrf_token", p.formValues().Get("csrf_token"))
+		f.Set("authRequestID", p.formValues().Get("authRequestID"))
+		if p := b.post(e.issuer+"/mfa", f); p.url.Path != "/mfa" || !strings.Contains(p.body, "This code was already used") {
+			t.Errorf("a spent code in an open sign-in: %d at %s:\n%.1200s", p.status, p.url, p.body)
+		}
+	})
+}
