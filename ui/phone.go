@@ -193,22 +193,28 @@ func (h *Handler) phoneVerify(w http.ResponseWriter, r *http.Request) {
 	told := h.cfg.Accounts.FactorNotice(u, "phone", false, h.meta(r, lang))
 	_, err := h.cfg.Phones.Confirm(r.Context(), rc, code, told.In)
 	var msg string
+	field := "code"
 	switch {
 	case err == nil:
 		told.Committed(r.Context())
+		http.Redirect(w, r, "/account/phone?done=verified", http.StatusSeeOther)
+		return
+	case errors.Is(err, phone.ErrConfirmed):
+		// The form sent again after it confirmed the number: the first answer's page.
 		http.Redirect(w, r, "/account/phone?done=verified", http.StatusSeeOther)
 		return
 	case errors.Is(err, phone.ErrWrongCode):
 		msg = h.cfg.I18n.T(lang, "The code is not correct. Check the last text message we sent and try again.")
 	case errors.Is(err, phone.ErrNoCode):
 		msg = h.cfg.I18n.T(lang, "This code no longer works: it expired or was entered wrongly too often. Ask for a new one.")
+		field = "number" // the code's field is gone with its code: said where a new one is asked for
 	case errors.Is(err, phone.ErrTaken):
 		msg = h.cfg.I18n.T(lang, "This number is already confirmed on another account. Remove it there first.")
 	default:
 		h.fail(w, r, "confirm phone", err)
 		return
 	}
-	h.renderPhone(w, r, s, u, phonePage{Errors: map[string]string{"code": msg}, Focus: "code"}, http.StatusUnprocessableEntity)
+	h.renderPhone(w, r, s, u, phonePage{Errors: map[string]string{field: msg}, Focus: field}, http.StatusUnprocessableEntity)
 }
 
 func (h *Handler) phoneRemove(w http.ResponseWriter, r *http.Request) {

@@ -27,6 +27,9 @@ const (
 	// FirstResendDelay is the wait before the first resend; each further resend waits
 	// twice as long (30 s, 1 min, 2 min, 4 min).
 	FirstResendDelay = 30 * time.Second
+	// repeatWindow is how long after a confirmation the same form sent again is taken for
+	// its repeat (account's rule for forms sent again has the same ten minutes).
+	repeatWindow = 10 * time.Minute
 )
 
 // Code purposes: what a code sent by SMS is for; the message says so.
@@ -41,6 +44,9 @@ var (
 	ErrNoCode = errors.New("phone: no code to check")
 	// ErrWrongCode: the code does not match; guesses remain.
 	ErrWrongCode = errors.New("phone: wrong code")
+	// ErrConfirmed: a code sent to confirm a number after that number was confirmed, a
+	// moment ago (confirmedAgain): the same form sent again, nothing left to confirm.
+	ErrConfirmed = errors.New("phone: the number was confirmed already")
 	// ErrTaken: the number is another account's verified number.
 	ErrTaken = errors.New("phone: number belongs to another account")
 	// ErrRefused is what a Sender's refusal (limits, countries) wraps, so that a refusal,
@@ -186,7 +192,8 @@ func ResendWait(v *storage.PhoneVerification, now time.Time) time.Duration {
 
 // Start sends a code to e164 to add or change the person's number. A live pending
 // verification (of any number) keeps counting its sends, so typing the number again does
-// not skip the resend delay. The number becomes a way to sign in and to reset the password,
+// not skip the resend delay; for the same number, with guesses left, it is nil within that
+// delay, sending nothing: its code went out a moment ago. The number becomes a way to sign in and to reset the password,
 // so rc, a recent sign-in, is the person's.
 func (s *Service) Start(ctx context.Context, rc sessions.Recent, e164, ip, lang string) error {
 	if err := rc.Check(); err != nil {
@@ -200,6 +207,11 @@ func (s *Service) Start(ctx context.Context, rc sessions.Recent, e164, ip, lang 
 	sends := 1
 	if prev != nil {
 		if err := waitErr(prev, now); err != nil {
+			if prev.E164 == e164 && prev.Attempts < MaxAttempts {
+				// The same number sent again before another code may go (the form sent
+				// twice, or its answer lost): the code sent a moment ago is the answer.
+				return nil
+			}
 			return err
 		}
 		sends = prev.Sends + 1
@@ -284,7 +296,7 @@ func (s *Service) Confirm(ctx context.Context, rc sessions.Recent, code string, 
 		return nil, err
 	}
 	if v == nil {
-		return nil, ErrNoCode
+		return nil, s.confirmedAgain(ctx, userID, now)
 	}
 	// Every check spends a guess first, so parallel guesses cannot exceed the limit. The
 	// guess and the confirmation are one transaction: when the confirmation fails on our
@@ -320,6 +332,9 @@ func (s *Service) Confirm(ctx context.Context, rc sessions.Recent, code string, 
 		}
 		return nil
 	})
+	if errors.Is(err, ErrNoCode) {
+		err = s.confirmedAgain(ctx, userID, now) // a concurrent post of the form confirmed it
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -327,6 +342,29 @@ func (s *Service) Confirm(ctx context.Context, rc sessions.Recent, code string, 
 		return nil, ErrWrongCode
 	}
 	return p, nil
+}
+
+// confirmedAgain is the answer to a confirmation that finds no code: ErrConfirmed when no
+// verification is stored at all and the person's number was confirmed within repeatWindow,
+// which is what the one code did that this form carries (the form sent again after its
+// answer, or with it lost); ErrNoCode otherwise (an expired or spent code, a code of a newer
+// number, or an old form). It tells the person only about their own number.
+func (s *Service) confirmedAgain(ctx context.Context, userID string, now time.Time) error {
+	if _, stored, err := s.pending(ctx, userID); err != nil {
+		return err
+	} else if stored != nil {
+		return ErrNoCode
+	}
+	p, err := s.Store.GetPhone(ctx, userID)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return ErrNoCode
+	case err != nil:
+		return fmt.Errorf("phone of %s: %w", userID, err)
+	case now.Sub(p.VerifiedAt) < repeatWindow:
+		return ErrConfirmed
+	}
+	return ErrNoCode
 }
 
 // Remove deletes the person's number and any pending verification, with tell (nil: none)

@@ -69,6 +69,10 @@ func TestVerify(t *testing.T) {
 	if err := s.Start(ctx, signedIn("u1"), "+4930999999", "", "de"); !errors.As(err, &soon) || soon.Wait != time.Minute {
 		t.Fatalf("typing another number skips the delay: %v", err)
 	}
+	// The same number again within the delay is the code just sent: nothing new goes out.
+	if err := s.Start(ctx, signedIn("u1"), "+4930123456", "", "de"); err != nil || len(b.codes) != 2 {
+		t.Fatalf("the same number again: %v, %d codes sent", err, len(b.codes))
+	}
 	if _, err := s.Confirm(ctx, signedIn("u1"), b.codes[0].Code, nil); !errors.Is(err, phone.ErrWrongCode) {
 		t.Fatalf("the replaced code: %v", err)
 	}
@@ -76,8 +80,13 @@ func TestVerify(t *testing.T) {
 	if err != nil || p.E164 != "+4930123456" {
 		t.Fatalf("confirm: %+v, %v", p, err)
 	}
-	if _, err := s.Confirm(ctx, signedIn("u1"), b.codes[1].Code, nil); !errors.Is(err, phone.ErrNoCode) {
+	// Used again (the form sent again), it is the confirmation of a moment ago; later, no code.
+	if _, err := s.Confirm(ctx, signedIn("u1"), b.codes[1].Code, nil); !errors.Is(err, phone.ErrConfirmed) {
 		t.Fatalf("second use: %v", err)
+	}
+	*now = now.Add(10 * time.Minute)
+	if _, err := s.Confirm(ctx, signedIn("u1"), b.codes[1].Code, nil); !errors.Is(err, phone.ErrNoCode) {
+		t.Fatalf("second use ten minutes later: %v", err)
 	}
 }
 

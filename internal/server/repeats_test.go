@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/myaccount/myaccount/internal/phone"
+	"github.com/myaccount/myaccount/internal/sms/smstest"
 	"github.com/myaccount/myaccount/storage"
 )
 
@@ -297,4 +299,70 @@ func TestSignInStepsSentAgain(t *testing.T) {
 			t.Errorf("a spent code in an open sign-in: %d at %s:\n%.1200s", p.status, p.url, p.body)
 		}
 	})
+}
+
+// TestPhoneFormsSentAgain: the phone number and its code sent again after they were done.
+// Before, the number sent again answered 429 "You can ask for another code in …" beside the
+// number, and the code sent again 422 "This code no longer works: it expired …" about a
+// number just confirmed. Now each answers as the first did, and no second SMS goes out. A
+// code whose verification expired is still refused as before, and so is an old form.
+func TestPhoneFormsSentAgain(t *testing.T) {
+	t.Parallel()
+	e, g := phoneEnv(t, false, nil, envOptions{})
+	e.germanUser("ada@example.com")
+	b := e.signedInBrowser("ada@example.com")
+	f := b.get(e.issuer + "/account/phone").formValues()
+	f.Set("country", "DE")
+	f.Set("number", "030 123456")
+	lost := e.lostAnswer(b)
+	p := b.post(e.issuer+"/account/phone", f)
+	if p.status != http.StatusOK || fieldError(p) != "" || !strings.Contains(p.body, `autocomplete="one-time-code"`) {
+		t.Fatalf("first answer: %d %q", p.status, fieldError(p))
+	}
+	for name, br := range map[string]*browser{"number sent again": b, "number sent again, the first answer lost": lost} {
+		if again := br.post(e.issuer+"/account/phone", f); again.status != http.StatusOK || fieldError(again) != "" ||
+			!strings.Contains(again.body, `autocomplete="one-time-code"`) {
+			t.Errorf("%s: %d %q, want the first answer's code step", name, again.status, fieldError(again))
+		}
+	}
+	_, code := smstest.Code(t, g.Wait(t))
+	if n := len(g.Messages()); n != 1 {
+		t.Errorf("%d SMS sent, want 1", n)
+	}
+
+	v := p.formValues()
+	v.Set("code", code)
+	lost = e.lostAnswer(b)
+	confirmed := "Your phone number was confirmed."
+	if p := b.post(e.issuer+"/account/phone/verify", v); p.status != http.StatusOK || !strings.Contains(p.body, confirmed) {
+		t.Fatalf("first confirmation: %d at %s %q", p.status, p.url, fieldError(p))
+	}
+	for name, br := range map[string]*browser{"code sent again": b, "code sent again, the first answer lost": lost} {
+		if again := br.post(e.issuer+"/account/phone/verify", v); again.status != http.StatusOK || again.url.Query().Get("done") != "verified" ||
+			!strings.Contains(again.body, confirmed) {
+			t.Errorf("%s: %d at %s %q, want the first answer's page", name, again.status, again.url, fieldError(again))
+		}
+	}
+
+	// Long after (signed in again: the change needs a recent sign-in), the old form finds no
+	// code, as before.
+	e.clock.Advance(11 * time.Minute)
+	b = e.signedInBrowser("ada@example.com")
+	v.Set("csrf_token", csrfOf(t, b.get(e.issuer+"/account/phone")))
+	f.Set("csrf_token", v.Get("csrf_token"))
+	if again := b.post(e.issuer+"/account/phone/verify", v); again.status != http.StatusUnprocessableEntity || !strings.Contains(again.body, "no longer works") {
+		t.Errorf("code sent again long after: %d at %s", again.status, again.url)
+	}
+	// A code for a new number that expired unused is not taken for the confirmed one.
+	f.Set("number", "030 654321")
+	if p := b.post(e.issuer+"/account/phone", f); p.status != http.StatusOK {
+		t.Fatalf("second number: %d %q", p.status, fieldError(p))
+	}
+	g.Wait(t)
+	e.clock.Advance(phone.CodeTTL)
+	b = e.signedInBrowser("ada@example.com")
+	v.Set("csrf_token", csrfOf(t, b.get(e.issuer+"/account/phone")))
+	if again := b.post(e.issuer+"/account/phone/verify", v); again.status != http.StatusUnprocessableEntity || !strings.Contains(again.body, "no longer works") {
+		t.Errorf("code of an expired verification: %d at %s", again.status, again.url)
+	}
 }
