@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/myaccount/myaccount/storage"
-	"github.com/myaccount/myaccount/storage/faultstore"
 )
 
 // TestDevicePollRetriedAfterLostAnswer: a device whose token answer was lost after the
@@ -165,28 +163,21 @@ func TestDeviceRetryPollFailureIsOurs(t *testing.T) {
 	if normal.status != http.StatusOK || !strings.Contains(normal.body, "refresh_token") {
 		t.Fatalf("retry without failures: %d %s", normal.status, normal.body)
 	}
-	for _, m := range methods {
-		for skip := 0; ; skip++ {
-			code, first := polled()
-			rule := fs.Add(faultstore.Rule{Method: m, Skip: skip, Times: 1, Err: faultstore.ErrInjected})
-			got := poll(code)
-			fs.Clear()
-			if fs.Applied(rule) == 0 {
-				break
-			}
-			what := fmt.Sprintf("retried poll with call %d of %s failing", skip+1, m)
-			checkFailureAnswer(t, what, normal, got)
-			if got.status == http.StatusOK {
-				continue
-			}
-			if g, err := e.store.GetGrant(context.Background(), first); err != nil || g.RevokedAt != nil {
-				t.Errorf("%s: the first grant after the failure: %+v, %v; want it live", what, g, err)
-			}
-			if retry := poll(code); retry.status != http.StatusOK || !strings.Contains(retry.body, "refresh_token") {
-				t.Errorf("%s: %d, then the next poll: %d %s, want the tokens", what, got.status, retry.status, retry.body)
-			}
+	type polledCode struct{ code, firstGrant string }
+	prepare := func() polledCode { code, first := polled(); return polledCode{code, first} }
+	eachCallFailing(fs, methods, prepare, func(c polledCode) answer { return poll(c.code) }, func(call string, c polledCode, got answer) {
+		what := "retried poll with " + call
+		checkFailureAnswer(t, what, normal, got)
+		if got.status == http.StatusOK {
+			return
 		}
-	}
+		if g, err := e.store.GetGrant(context.Background(), c.firstGrant); err != nil || g.RevokedAt != nil {
+			t.Errorf("%s: the first grant after the failure: %+v, %v; want it live", what, g, err)
+		}
+		if retry := poll(c.code); retry.status != http.StatusOK || !strings.Contains(retry.body, "refresh_token") {
+			t.Errorf("%s: %d, then the next poll: %d %s, want the tokens", what, got.status, retry.status, retry.body)
+		}
+	})
 }
 
 // TestDeviceDecisionSentTwice: the person's side of a lost answer. Approving on a phone whose

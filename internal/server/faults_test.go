@@ -404,24 +404,34 @@ func TestRevocationSaysRevokedOnlyWhenItIs(t *testing.T) {
 			if normal.status != http.StatusOK || k.live(k.c, tok) {
 				t.Fatalf("without failures: %d %s, live afterwards: %v", normal.status, normal.body, k.live(k.c, tok))
 			}
-			// Calls lists each method once: its n-th call is failed until there is none.
-			for _, m := range methods {
-				for skip := 0; ; skip++ {
-					tok := k.token(e.tokens(ctx, b, k.c, "ada@example.com"))
-					rule := fs.Add(faultstore.Rule{Method: m, Skip: skip, Times: 1, Err: faultstore.ErrInjected})
-					got := revoke(tok)
-					fs.Clear()
-					if fs.Applied(rule) == 0 {
-						break
-					}
-					what := fmt.Sprintf("revoking with call %d of %s failing", skip+1, m)
+			eachCallFailing(fs, methods, func() string { return k.token(e.tokens(ctx, b, k.c, "ada@example.com")) }, revoke,
+				func(call, tok string, got answer) {
+					what := "revoking with " + call
 					if got.status == http.StatusOK && k.live(k.c, tok) {
 						t.Errorf("%s: 200, but the token is still live", what)
-						continue
+						return
 					}
 					checkFailureAnswer(t, what, normal, got)
-				}
-			}
+				})
 		})
+	}
+}
+
+// eachCallFailing fails, once, each store call of methods in turn: a method's first call,
+// then its second, and so on until a request makes no more of them. For each, prepare sets
+// up a fresh case while nothing fails, request runs it with that one call failing, and check
+// judges the answer; what names the failing call ("call 2 of InTx failing").
+func eachCallFailing[C, A any](fs *faultstore.Store, methods []string, prepare func() C, request func(C) A, check func(what string, c C, got A)) {
+	for _, m := range methods {
+		for skip := 0; ; skip++ {
+			c := prepare()
+			rule := fs.Add(faultstore.Rule{Method: m, Skip: skip, Times: 1, Err: faultstore.ErrInjected})
+			got := request(c)
+			fs.Clear()
+			if fs.Applied(rule) == 0 {
+				break
+			}
+			check(fmt.Sprintf("call %d of %s failing", skip+1, m), c, got)
+		}
 	}
 }

@@ -2,14 +2,12 @@ package server_test
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/myaccount/myaccount/storage"
-	"github.com/myaccount/myaccount/storage/faultstore"
 )
 
 // TestDevicePollFailureKeepsTheCode fails, once, each store call a successful poll of an
@@ -51,25 +49,16 @@ func TestDevicePollFailureKeepsTheCode(t *testing.T) {
 			if normal.status != http.StatusOK || !strings.Contains(normal.body, "refresh_token") {
 				t.Fatalf("without failures: %d %s", normal.status, normal.body)
 			}
-			for _, m := range methods {
-				for skip := 0; ; skip++ {
-					code := approved()
-					rule := fs.Add(faultstore.Rule{Method: m, Skip: skip, Times: 1, Err: faultstore.ErrInjected})
-					got := poll(code)
-					fs.Clear()
-					if fs.Applied(rule) == 0 {
-						break
-					}
-					what := fmt.Sprintf("poll with call %d of %s failing", skip+1, m)
-					checkFailureAnswer(t, what, normal, got)
-					if got.status == http.StatusOK {
-						continue
-					}
-					if retry := poll(code); retry.status != http.StatusOK || !strings.Contains(retry.body, "refresh_token") {
-						t.Errorf("%s: %d, then the retry: %d %s, want the tokens", what, got.status, retry.status, retry.body)
-					}
+			eachCallFailing(fs, methods, approved, poll, func(call, code string, got answer) {
+				what := "poll with " + call
+				checkFailureAnswer(t, what, normal, got)
+				if got.status == http.StatusOK {
+					return
 				}
-			}
+				if retry := poll(code); retry.status != http.StatusOK || !strings.Contains(retry.body, "refresh_token") {
+					t.Errorf("%s: %d, then the retry: %d %s, want the tokens", what, got.status, retry.status, retry.body)
+				}
+			})
 		})
 	}
 }

@@ -1,14 +1,12 @@
 package server_test
 
 import (
-	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/myaccount/myaccount/storage"
-	"github.com/myaccount/myaccount/storage/faultstore"
 )
 
 // TestPushedRequestSurvivesOurFailure fails, once, each store call that /authorize makes for
@@ -48,30 +46,23 @@ func TestPushedRequestSurvivesOurFailure(t *testing.T) {
 		t.Fatalf("without failures: %d %.300s", p.status, p.body)
 	}
 	methods := fs.Calls()
-	for _, m := range methods {
-		for skip := 0; ; skip++ {
-			load, reload := authorize()
-			rule := fs.Add(faultstore.Rule{Method: m, Skip: skip, Times: 1, Err: faultstore.ErrInjected})
-			p := load()
-			fs.Clear()
-			if fs.Applied(rule) == 0 {
-				break
-			}
-			what := fmt.Sprintf("authorize with call %d of %s failing", skip+1, m)
-			if started(p) {
-				continue
-			}
-			ours := p.status == http.StatusServiceUnavailable
-			if loc := p.header.Get("Location"); loc != "" {
-				l, _ := url.Parse(loc)
-				ours = l.Query().Get("error") == "temporarily_unavailable"
-			}
-			if !ours {
-				t.Errorf("%s: %d %s %.300s, want our failure", what, p.status, p.header.Get("Location"), p.body)
-			}
-			if p := reload(); !started(p) {
-				t.Errorf("%s, then reloading %s: %d %.300s, want the sign-in page", what, p.url.Path, p.status, p.body)
-			}
+	type pages struct{ load, reload func() *page }
+	prepare := func() pages { load, reload := authorize(); return pages{load, reload} }
+	eachCallFailing(fs, methods, prepare, func(ps pages) *page { return ps.load() }, func(call string, ps pages, p *page) {
+		what := "authorize with " + call
+		if started(p) {
+			return
 		}
-	}
+		ours := p.status == http.StatusServiceUnavailable
+		if loc := p.header.Get("Location"); loc != "" {
+			l, _ := url.Parse(loc)
+			ours = l.Query().Get("error") == "temporarily_unavailable"
+		}
+		if !ours {
+			t.Errorf("%s: %d %s %.300s, want our failure", what, p.status, p.header.Get("Location"), p.body)
+		}
+		if p := ps.reload(); !started(p) {
+			t.Errorf("%s, then reloading %s: %d %.300s, want the sign-in page", what, p.url.Path, p.status, p.body)
+		}
+	})
 }
