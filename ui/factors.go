@@ -298,13 +298,6 @@ func (h *Handler) totpConfirm(w http.ResponseWriter, r *http.Request) {
 		}, http.StatusBadRequest)
 		return
 	}
-	if _, ok := mfa.VerifyTOTP(e.Secret, code, h.now()); !ok {
-		h.renderSecurity(w, r, u, ep, func(p *securityPage) {
-			p.TOTP = &totpSetup{QR: template.URL(e.QRCodeDataURL()), Key: groupKey(e.SecretBase32), Pending: pending, Name: name, //nolint:gosec // base64 after a fixed prefix
-				Error: p.T("The code is not correct. Check that the time on your phone is right, then enter the current code.")}
-		}, http.StatusOK)
-		return
-	}
 	if name == "" {
 		name = h.cfg.I18n.T(lang, "Authenticator app")
 	}
@@ -314,6 +307,13 @@ func (h *Handler) totpConfirm(w http.ResponseWriter, r *http.Request) {
 	// good for a retry.
 	told := h.cfg.Accounts.FactorNotice(u, "totp", false, h.meta(r, lang))
 	_, err = h.cfg.MFA.FinishTOTP(ctx, rc, pending, code, name, told.In)
+	if errors.Is(err, mfa.ErrInvalidCode) {
+		h.renderSecurity(w, r, u, ep, func(p *securityPage) {
+			p.TOTP = &totpSetup{QR: template.URL(e.QRCodeDataURL()), Key: groupKey(e.SecretBase32), Pending: pending, Name: name, //nolint:gosec // base64 after a fixed prefix
+				Error: p.T("The code is not correct. Check that the time on your phone is right, then enter the current code.")}
+		}, http.StatusOK)
+		return
+	}
 	if errors.Is(err, mfa.ErrEnrolmentDone) {
 		// Added by an earlier post of this form, which answered (or lost its answer).
 		page := "/account/security?done=totp"

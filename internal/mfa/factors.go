@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/myaccount/myaccount/internal/sessions"
@@ -106,11 +107,19 @@ func (s *Service) FinishTOTP(ctx context.Context, rc sessions.Recent, pending, c
 		return nil, err
 	}
 	now := s.now()
+	id := enrolmentID(pending)
 	step, ok := VerifyTOTP(key, code, now)
 	if !ok {
+		// The form sent again once its code's 30 seconds had passed (its answer lost, a
+		// reload): that the app was added is the answer, not a wrong code.
+		switch done, err := s.enrolled(ctx, userID, id); {
+		case err != nil:
+			return nil, err
+		case done:
+			return nil, ErrEnrolmentDone
+		}
 		return nil, ErrInvalidCode
 	}
-	id := enrolmentID(pending)
 	sealed, err := s.Sealer.Seal(totpKID(id), key)
 	if err != nil {
 		return nil, fmt.Errorf("mfa: seal totp secret: %w", err)
@@ -133,6 +142,15 @@ func (s *Service) FinishTOTP(ctx context.Context, rc sessions.Recent, pending, c
 		return nil, fmt.Errorf("mfa: store totp credential: %w", err)
 	}
 	return c, nil
+}
+
+// enrolled reports whether the credential id (a pending enrolment's, enrolmentID) is stored.
+func (s *Service) enrolled(ctx context.Context, userID, id string) (bool, error) {
+	cs, err := s.Store.ListMFACredentials(ctx, userID)
+	if err != nil {
+		return false, fmt.Errorf("mfa: list factors: %w", err)
+	}
+	return slices.ContainsFunc(cs, func(c *storage.MFACredential) bool { return c.ID == id }), nil
 }
 
 // enrolmentID is the id of the credential a pending TOTP enrolment becomes: in NewID's form

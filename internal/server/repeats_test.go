@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"encoding/base32"
 	"net/http"
 	"net/url"
 	"strings"
@@ -364,5 +365,44 @@ func TestPhoneFormsSentAgain(t *testing.T) {
 	v.Set("csrf_token", csrfOf(t, b.get(e.issuer+"/account/phone")))
 	if again := b.post(e.issuer+"/account/phone/verify", v); again.status != http.StatusUnprocessableEntity || !strings.Contains(again.body, "no longer works") {
 		t.Errorf("code of an expired verification: %d at %s", again.status, again.url)
+	}
+}
+
+// TestTOTPConfirmationSentAgainLater: the authenticator app's confirmation sent again once
+// its code's 30 seconds had passed (the answer lost, then a retry; a reload later) said "The
+// code is not correct" although the app was added. The one rule of an enrolment confirmed
+// twice (mfa.FinishTOTP: ErrEnrolmentDone) now answers it, with the page the first answer
+// showed; a wrong code of an enrolment not stored still is one.
+func TestTOTPConfirmationSentAgainLater(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	u := e.addUser("ada@example.com")
+	b := e.browser()
+	e.passwordSignIn(b, "ada@example.com")
+	p := b.get(e.issuer + "/account/security")
+	f := p.formValues()
+	f.Del("id")
+	p = b.post(e.issuer+"/account/security/totp", f)
+	m := totpKeyRE.FindStringSubmatch(p.body)
+	if m == nil {
+		t.Fatalf("no key on the enrolment page:\n%.1500s", p.body)
+	}
+	key, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.ReplaceAll(m[1], " ", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := p.formValues()
+	form.Set("code", e.totpNow(key))
+	if first := b.post(e.issuer+"/account/security/totp/confirm", form); first.status != http.StatusOK || strings.Contains(first.body, "The code is not correct") {
+		t.Fatalf("confirming: %d at %s:\n%.1200s", first.status, first.url, first.body)
+	}
+	e.clock.Advance(2 * time.Minute)
+	form.Set("csrf_token", csrfOf(t, b.get(e.issuer+"/account/security")))
+	again := b.post(e.issuer+"/account/security/totp/confirm", form)
+	if again.url.Query().Get("done") != "totp" || strings.Contains(again.body, "The code is not correct") {
+		t.Errorf("sent again two minutes later: %d at %s, want the page the first answer showed:\n%.1200s", again.status, again.url, again.body)
+	}
+	if n := len(e.factors(u.ID)); n != 1 {
+		t.Errorf("%d factors after the repeat, want 1", n)
 	}
 }
