@@ -12,6 +12,7 @@ import (
 	"github.com/myaccount/myaccount/internal/admin"
 	"github.com/myaccount/myaccount/internal/i18n"
 	"github.com/myaccount/myaccount/internal/mfa"
+	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/storage"
 )
 
@@ -178,7 +179,7 @@ func (h *Handler) consoleStepUp(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/login?reauth=1&return="+url.QueryEscape(consoleHome), http.StatusSeeOther)
 		return
 	}
-	p := pendingSignIn{UserID: u.ID, AMR: s.AMR, Return: consoleHome, Expires: h.now().Add(pendingTTL).Unix()}
+	p := pendingSignIn{ID: secret.NewID(), UserID: u.ID, AMR: s.AMR, Return: consoleHome, Expires: h.now().Add(pendingTTL).Unix()}
 	if err := h.sealCookie(w, signinCookie, pendingPurpose, p, pendingTTL); err != nil {
 		h.fail(w, r, "console step-up", err)
 		return

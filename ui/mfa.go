@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -219,6 +220,17 @@ func (h *Handler) mfaPost(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if (errors.Is(err, mfa.ErrCodeReused) || errors.Is(err, mfa.ErrInvalidCode)) && h.completedBy(r, p) {
+		// This sign-in's second step was done and its answer lost: the code is spent by it,
+		// not by someone at the second step, so the owner is not warned. No session is
+		// given again: the browser that lost it signs in anew.
+		h.clearCookie(w, signinCookie)
+		h.message(w, r, http.StatusOK, i18n.N("Sign-in complete"),
+			T("This sign-in is already complete. If you are not signed in on this page, sign in again."), func(mp *messagePage) {
+				mp.LinkURL, mp.LinkText = "/login", T("Sign in")
+			})
+		return
+	}
 	m := h.meta(r, lang)
 	if err != nil && !fault.Is(err) && method != "email_code" && method != "sms_code" {
 		// The password was right: its owner should hear that someone is at the second step.
@@ -270,6 +282,9 @@ func wrongCodeText(T func(string, ...any) string, method string) string {
 // starts yet. Its refusal (ErrInvalidCode, ErrCodeReused: spent by a concurrent request) is
 // returned for the caller to answer; every other outcome is answered here.
 func (h *Handler) secondFactorDone(w http.ResponseWriter, r *http.Request, u *storage.User, p *pendingSignIn, ev mfa.Evidence, method string, remember, asJSON bool, spend mfa.Spend) error {
+	if id := sessionOf(p); id != "" {
+		r = r.WithContext(context.WithValue(r.Context(), sessionIDKey{}, id))
+	}
 	ctx := r.Context()
 	var f *authFlow
 	if p.Flow != "" {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/myaccount/myaccount/internal/mfa"
+	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/internal/sessions"
 	"github.com/myaccount/myaccount/storage"
 )
@@ -68,6 +69,9 @@ func (h *Handler) continueSession(w http.ResponseWriter, r *http.Request, s *sto
 
 // newSession starts st in this browser, replacing its session, and sets the cookie.
 func (h *Handler) newSession(w http.ResponseWriter, r *http.Request, st sessions.Start) (*storage.Session, error) {
+	if id, ok := r.Context().Value(sessionIDKey{}).(string); ok && st.Continues == nil {
+		st.ID = id // a second step's sign-in (secondFactorDone)
+	}
 	if c, err := r.Cookie(h.cfg.SessionCookie); err == nil {
 		st.Cookie = c.Value // its session, idle or not, is replaced
 	}
@@ -124,4 +128,28 @@ func truncate(s string, n int) string {
 		return s[:n]
 	}
 	return s
+}
+
+// sessionIDKey carries, in a second step's request, the id its session is to have
+// (sessionOf), from secondFactorDone to newSession through the sign-in's steps between.
+type sessionIDKey struct{}
+
+// sessionOf is the id of the session pending sign-in p makes ("" for a cookie without an
+// ID): derived from p's random ID, which only the sealed cookie holds.
+func sessionOf(p *pendingSignIn) string {
+	if p.ID == "" {
+		return ""
+	}
+	return secret.DerivedID("session of sign-in " + p.ID)
+}
+
+// completedBy reports whether pending sign-in p made its session already: its second step
+// sent again by a browser that never got the first answer (the double press, the network).
+func (h *Handler) completedBy(r *http.Request, p *pendingSignIn) bool {
+	id := sessionOf(p)
+	if id == "" {
+		return false
+	}
+	made, err := h.cfg.Sessions.Made(r.Context(), id, p.UserID)
+	return err == nil && made // a failure of ours: answered as before (nothing is granted either way)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/myaccount/myaccount/internal/account"
 	"github.com/myaccount/myaccount/internal/guard"
 	"github.com/myaccount/myaccount/internal/mfa"
+	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/storage"
 )
 
@@ -32,6 +33,10 @@ const (
 )
 
 type pendingSignIn struct {
+	// ID names this sign-in: the session its second step makes has an id derived from it
+	// (sessionOf), so the step sent again after its answer was lost is told apart from a
+	// stranger's spent code. Empty in cookies made before it was added.
+	ID      string   `json:"i,omitempty"`
 	UserID  string   `json:"u"`
 	AMR     []string `json:"amr"`
 	Flow    string   `json:"f,omitempty"` // authorization request to continue
@@ -237,7 +242,7 @@ func (h *Handler) nextStep(w http.ResponseWriter, r *http.Request, u *storage.Us
 	if len(d.Methods) == 1 && d.Methods[0] == mfa.MethodPassword {
 		return "", nil, errNeedPassword
 	}
-	p := pendingSignIn{UserID: u.ID, AMR: ev.AMR(), Flow: flow, Return: returnPath(ret), Reauth: reauth, Expires: h.now().Add(pendingTTL).Unix()}
+	p := pendingSignIn{ID: secret.NewID(), UserID: u.ID, AMR: ev.AMR(), Flow: flow, Return: returnPath(ret), Reauth: reauth, Expires: h.now().Add(pendingTTL).Unix()}
 	next := "/mfa"
 	// The code goes out at once when the first way offered is a code: by SMS when the
 	// person chose it last time (or has only that), else by email.

@@ -406,3 +406,53 @@ func TestTOTPConfirmationSentAgainLater(t *testing.T) {
 		t.Errorf("%d factors after the repeat, want 1", n)
 	}
 }
+
+// TestSecondStepSentAgainAnswerLost: the second step of a sign-in to the account (no app)
+// sent again by a browser that never got the first answer. Before, the spent code was taken
+// for someone at the second step: "This code was already used", a failed step counted, and
+// the owner mailed that someone had entered their password. The pending sign-in now names
+// the session it made (its id is derived from the sealed pending cookie), so its own repeat
+// is told the sign-in is complete, and nobody is warned; no session is given again. The same
+// code sent by another sign-in (someone who knows the password and saw the code) is still
+// refused, counted and reported.
+func TestSecondStepSentAgainAnswerLost(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const email = "lost.step@example.com"
+	b, key := e.userWithTOTP(email)
+	u, err := e.store.GetUserByEmail(context.Background(), email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger := e.browser()
+	sp := e.passwordSignIn(stranger, email) // the password known to someone else too
+	mustAt(t, sp, "/mfa", "Two-step verification")
+
+	p := e.passwordSignIn(b, email)
+	mustAt(t, p, "/mfa", "Two-step verification")
+	code := e.totpNow(key)
+	f := url.Values{"csrf_token": {p.formValues().Get("csrf_token")}, "method": {"totp"}, "code": {code}}
+	lost := e.lostAnswer(b)
+	if first := b.post(e.issuer+"/mfa", f); first.url.Path != "/account" {
+		t.Fatalf("the second step: %d at %s", first.status, first.url)
+	}
+	again := lost.post(e.issuer+"/mfa", f)
+	if again.status != http.StatusOK || !strings.Contains(again.body, "This sign-in is already complete") || !strings.Contains(again.body, `href="/login"`) {
+		t.Errorf("sent again, the first answer lost: %d at %s, want the sign-in complete page:\n%.1200s", again.status, again.url, again.body)
+	}
+	if strings.Contains(lost.get(e.issuer+"/account").body, email) {
+		t.Error("the repeat gave the browser that lost the answer a session")
+	}
+	if n := e.auditCount(u.ID, "mfa_failed"); n != 0 {
+		t.Errorf("%d failed second steps counted for the person's own repeat, want 0", n)
+	}
+
+	// The stranger's sign-in with the code the person just used: refused and reported.
+	g := url.Values{"csrf_token": {sp.formValues().Get("csrf_token")}, "method": {"totp"}, "code": {code}}
+	if sp := stranger.post(e.issuer+"/mfa", g); !strings.Contains(sp.body, "This code was already used") {
+		t.Errorf("another sign-in with the spent code: %d at %s:\n%.1200s", sp.status, sp.url, sp.body)
+	}
+	if n := e.auditCount(u.ID, "mfa_failed"); n != 1 {
+		t.Errorf("%d failed second steps counted after the stranger's, want 1", n)
+	}
+}

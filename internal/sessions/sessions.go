@@ -126,6 +126,11 @@ func (s *Service) logger() *slog.Logger {
 
 // Start describes a new sign-in.
 type Start struct {
+	// ID is the session's id when the caller derives it from the sign-in that makes it (a
+	// second step's pending sign-in), so that a repeat of that step finds the session it
+	// made; "" (or an id already taken: the same pending sign-in completed twice) is a new
+	// random one. It is no secret: the cookie's token is.
+	ID        string
 	UserID    string
 	AMR       []string
 	ACR       string
@@ -192,6 +197,14 @@ func (s *Service) Start(ctx context.Context, st Start) (*storage.Session, string
 			var err error
 			if told, err = endOne(ctx, tx, s.Notifier, replaces.ID, now); err != nil {
 				return fmt.Errorf("end previous session: %w", err)
+			}
+		}
+		if st.ID != "" {
+			sess.ID = st.ID
+			if _, err := tx.GetSession(ctx, st.ID); err == nil {
+				sess.ID = secret.NewID()
+			} else if !errors.Is(err, storage.ErrNotFound) {
+				return fmt.Errorf("read session %s: %w", st.ID, err)
 			}
 		}
 		if err := tx.CreateSession(ctx, sess); err != nil {
@@ -463,4 +476,17 @@ func truncate(s string, n int) string {
 		return s[:n]
 	}
 	return s
+}
+
+// Made reports whether session id was made for userID, ended since or not: for a sign-in
+// step sent again, whose session (Start.ID) tells that it was done.
+func (s *Service) Made(ctx context.Context, id, userID string) (bool, error) {
+	sess, err := s.Store.GetSession(ctx, id)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("read session %s: %w", id, err)
+	}
+	return sess.UserID == userID, nil
 }

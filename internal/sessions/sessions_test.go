@@ -317,3 +317,29 @@ func TestEndTellsOnce(t *testing.T) {
 		t.Errorf("ending an unknown session: %v, told %d times", err, len(n.told))
 	}
 }
+
+// TestStartWithTheSignInsID: a second step's sign-in names its session (Start.ID), so Made
+// can tell later that this sign-in was done; the same sign-in completed twice (a new code
+// after the first answer was lost) gets a session of its own, not a conflict.
+func TestStartWithTheSignInsID(t *testing.T) {
+	st := newStore(t)
+	s, _ := newService(t, st)
+	addUser(t, st, "u1", storage.UserActive)
+	ctx := t.Context()
+	if made, err := s.Made(ctx, "sign-in-1", "u1"); err != nil || made {
+		t.Fatalf("Made before the sign-in = %v, %v; want false", made, err)
+	}
+	first, _, err := s.Start(ctx, sessions.Start{ID: "sign-in-1", UserID: "u1", AMR: []string{"pwd", "otp"}})
+	if err != nil || first.ID != "sign-in-1" {
+		t.Fatalf("Start with an id = %+v, %v; want session sign-in-1", first, err)
+	}
+	for user, want := range map[string]bool{"u1": true, "u2": false} {
+		if made, err := s.Made(ctx, "sign-in-1", user); err != nil || made != want {
+			t.Errorf("Made(sign-in-1, %s) = %v, %v; want %v", user, made, err, want)
+		}
+	}
+	second, _, err := s.Start(ctx, sessions.Start{ID: "sign-in-1", UserID: "u1", AMR: []string{"pwd", "otp"}})
+	if err != nil || second.ID == "sign-in-1" || second.ID == "" {
+		t.Fatalf("the same sign-in completed again = %+v, %v; want a session of its own", second, err)
+	}
+}
