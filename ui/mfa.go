@@ -220,16 +220,17 @@ func (h *Handler) mfaPost(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if (errors.Is(err, mfa.ErrCodeReused) || errors.Is(err, mfa.ErrInvalidCode)) && h.completedBy(r, p) {
-		// This sign-in's second step was done and its answer lost: the code is spent by it,
-		// not by someone at the second step, so the owner is not warned. No session is
-		// given again: the browser that lost it signs in anew.
-		h.clearCookie(w, signinCookie)
-		h.message(w, r, http.StatusOK, i18n.N("Sign-in complete"),
-			T("This sign-in is already complete. If you are not signed in on this page, sign in again."), func(mp *messagePage) {
-				mp.LinkURL, mp.LinkText = "/login", T("Sign in")
-			})
-		return
+	if errors.Is(err, mfa.ErrCodeReused) || errors.Is(err, mfa.ErrInvalidCode) {
+		done, cerr := h.completedBy(r, p)
+		if cerr != nil {
+			// Not known whether the code is this sign-in's: neither refused nor reported.
+			h.fail(w, r, "second step: its sign-in's session", cerr)
+			return
+		}
+		if done {
+			h.answerCompleted(w, r, T)
+			return
+		}
 	}
 	m := h.meta(r, lang)
 	if err != nil && !fault.Is(err) && method != "email_code" && method != "sms_code" {
@@ -321,6 +322,18 @@ func (h *Handler) secondFactorDone(w http.ResponseWriter, r *http.Request, u *st
 	}
 	http.Redirect(w, r, target, http.StatusSeeOther)
 	return nil
+}
+
+// answerCompleted tells a browser that sent a second step again, after its answer was lost,
+// that the sign-in is complete (completedBy): its code was spent by it, not by someone at
+// the second step, so the owner is not warned. No session is given again: the browser that
+// lost it signs in anew.
+func (h *Handler) answerCompleted(w http.ResponseWriter, r *http.Request, T func(string, ...any) string) {
+	h.clearCookie(w, signinCookie)
+	h.message(w, r, http.StatusOK, i18n.N("Sign-in complete"),
+		T("This sign-in is already complete. If you are not signed in on this page, sign in again."), func(mp *messagePage) {
+			mp.LinkURL, mp.LinkText = "/login", T("Sign in")
+		})
 }
 
 // writeJSON answers a script. Its Cache-Control is the handler's (no-store unless it set

@@ -145,11 +145,10 @@ func sessionOf(p *pendingSignIn) string {
 
 // completedBy reports whether pending sign-in p made its session already: its second step
 // sent again by a browser that never got the first answer (the double press, the network).
-func (h *Handler) completedBy(r *http.Request, p *pendingSignIn) bool {
+func (h *Handler) completedBy(r *http.Request, p *pendingSignIn) (bool, error) {
 	id := sessionOf(p)
 	if id == "" {
-		return false
+		return false, nil
 	}
-	made, err := h.cfg.Sessions.Made(r.Context(), id, p.UserID)
-	return err == nil && made // a failure of ours: answered as before (nothing is granted either way)
+	return h.cfg.Sessions.Made(r.Context(), id, p.UserID)
 }
