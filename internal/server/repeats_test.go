@@ -195,22 +195,6 @@ func TestAppRemovalSentAgain(t *testing.T) {
 	}
 }
 
-// auditCount counts the events of type typ in the activity of userID.
-func (e *testEnv) auditCount(userID, typ string) int {
-	e.t.Helper()
-	evs, err := e.store.ListAuditEvents(context.Background(), userID, 0)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	n := 0
-	for _, ev := range evs {
-		if ev.Type == typ {
-			n++
-		}
-	}
-	return n
-}
-
 // TestSignInStepsSentAgain: the profile form and the second step's code of an app's sign-in
 // sent again after they completed it. Before, the profile form sent again went to the
 // account page; the code sent again went to the account page with the first answer's
@@ -283,10 +267,10 @@ func TestSignInStepsSentAgain(t *testing.T) {
 		redirectResult(t, b.post(e.issuer+"/mfa", f), c.Redirect)
 		finishedPage(t, "sent again", b.post(e.issuer+"/mfa", f))
 		finishedPage(t, "sent again, the first answer lost", lost.post(e.issuer+"/mfa", f))
-		if n := e.auditCount(u.ID, "mfa_failed"); n != 0 {
+		if n := auditCount(t, e, u.ID, "mfa_failed"); n != 0 {
 			t.Errorf("%d failed second steps counted, want 0", n)
 		}
-		if n := e.auditCount(u.ID, "mfa_passed"); n != 1 {
+		if n := auditCount(t, e, u.ID, "mfa_passed"); n != 1 {
 			t.Errorf("%d passed second steps, want 1", n)
 		}
 
@@ -443,7 +427,7 @@ func TestSecondStepSentAgainAnswerLost(t *testing.T) {
 	if strings.Contains(lost.get(e.issuer+"/account").body, email) {
 		t.Error("the repeat gave the browser that lost the answer a session")
 	}
-	if n := e.auditCount(u.ID, "mfa_failed"); n != 0 {
+	if n := auditCount(t, e, u.ID, "mfa_failed"); n != 0 {
 		t.Errorf("%d failed second steps counted for the person's own repeat, want 0", n)
 	}
 
@@ -452,7 +436,7 @@ func TestSecondStepSentAgainAnswerLost(t *testing.T) {
 	if sp := stranger.post(e.issuer+"/mfa", g); !strings.Contains(sp.body, "This code was already used") {
 		t.Errorf("another sign-in with the spent code: %d at %s:\n%.1200s", sp.status, sp.url, sp.body)
 	}
-	if n := e.auditCount(u.ID, "mfa_failed"); n != 1 {
+	if n := auditCount(t, e, u.ID, "mfa_failed"); n != 1 {
 		t.Errorf("%d failed second steps counted after the stranger's, want 1", n)
 	}
 }
