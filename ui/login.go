@@ -130,9 +130,9 @@ func (h *Handler) findFlow(r *http.Request, id string) (*authFlow, flowProblem) 
 		// The binding is not asked: completing the request gave the browser a new one,
 		// which a form sent again before that answer arrived does not carry. The session
 		// is the proof instead.
-		if s, _ := h.currentSession(r); s != nil && finishedBy(ar, s.UserID) {
-			if cl, err := h.cfg.Store.GetClient(r.Context(), ar.ClientID); err == nil {
-				return &authFlow{ar: ar, client: cl}, flowFinished
+		if s, _ := h.currentSession(r); s != nil {
+			if f := h.finishedOf(r, ar, s.UserID); f != nil {
+				return f, flowFinished
 			}
 		}
 		return &authFlow{ar: ar}, flowUnknown
@@ -330,11 +330,11 @@ func (h *Handler) loginPost(w http.ResponseWriter, r *http.Request) {
 	if finished != nil {
 		// No session starts: the first answer's did, or was lost with it; what is done is
 		// said, to its person only.
-		if cl, err := h.cfg.Store.GetClient(r.Context(), finished.ar.ClientID); err == nil && finishedBy(finished.ar, u.ID) {
-			h.flowFinishedPage(w, r, &authFlow{ar: finished.ar, client: cl})
+		if f := h.finishedOf(r, finished.ar, u.ID); f != nil {
+			h.flowFinishedPage(w, r, f)
 			return
 		}
-		h.loadFlow(w, r, finished.ar.ID) // answers as for anyone else
+		h.flowAnswer(w, r, finished, flowUnknown) // answers as for anyone else
 		return
 	}
 	ret := ""
@@ -366,9 +366,11 @@ func (h *Handler) loginPost(w http.ResponseWriter, r *http.Request) {
 // finished or expired meanwhile: when it was userID who finished it (the same form sent
 // twice at once), that is said instead.
 func (h *Handler) flowGonePage(w http.ResponseWriter, r *http.Request, f *authFlow, userID string) {
-	if ar, err := h.cfg.Store.GetAuthRequest(r.Context(), f.ar.ID); err == nil && finishedBy(ar, userID) {
-		h.flowFinishedPage(w, r, &authFlow{ar: ar, client: f.client})
-		return
+	if ar, err := h.cfg.Store.GetAuthRequest(r.Context(), f.ar.ID); err == nil {
+		if done := h.finishedOf(r, ar, userID); done != nil {
+			h.flowFinishedPage(w, r, done)
+			return
+		}
 	}
 	h.ErrorPage(w, r, http.StatusBadRequest, i18n.N("Sign-in expired"),
 		i18n.N("This sign-in request has expired or was already used. Please return to the application and start again."))
@@ -384,15 +386,10 @@ func finishedBy(ar *storage.AuthRequest, userID string) bool {
 	return ar.Done && userID != "" && ar.UserID == userID
 }
 
-// finishedFlow is the authorization request id with its client when userID completed it
-// (finishedBy), for a form of its sign-in that carries no session to prove the person (the
-// second step's, proved by its pending sign-in); nil otherwise.
-func (h *Handler) finishedFlow(r *http.Request, id, userID string) *authFlow {
-	if id == "" {
-		return nil
-	}
-	ar, err := h.cfg.Store.GetAuthRequest(r.Context(), id)
-	if err != nil || !finishedBy(ar, userID) {
+// finishedOf is request ar with its client when userID completed it (finishedBy), for its
+// page (flowFinishedPage); nil otherwise, or when its client cannot be read.
+func (h *Handler) finishedOf(r *http.Request, ar *storage.AuthRequest, userID string) *authFlow {
+	if !finishedBy(ar, userID) {
 		return nil
 	}
 	cl, err := h.cfg.Store.GetClient(r.Context(), ar.ClientID)

@@ -142,13 +142,6 @@ func (h *Handler) mfaPost(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
 	}
-	if f := h.finishedFlow(r, p.Flow, p.UserID); f != nil {
-		// Sent again after its answer was lost: the browser holds the pending sign-in, not
-		// the session. Its code was spent with the first; no second session, no failure
-		// counted or mailed for it.
-		h.flowFinishedPage(w, r, f)
-		return
-	}
 	lang := h.lang(r, u)
 	T := func(msg string, args ...any) string { return h.cfg.I18n.T(lang, msg, args...) }
 	method, code := r.PostFormValue("method"), strings.TrimSpace(r.PostFormValue("code"))
@@ -228,7 +221,7 @@ func (h *Handler) mfaPost(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if done {
-			h.answerCompleted(w, r, T)
+			h.answerCompleted(w, r, p, T)
 			return
 		}
 	}
@@ -324,12 +317,21 @@ func (h *Handler) secondFactorDone(w http.ResponseWriter, r *http.Request, u *st
 	return nil
 }
 
-// answerCompleted tells a browser that sent a second step again, after its answer was lost,
-// that the sign-in is complete (completedBy): its code was spent by it, not by someone at
-// the second step, so the owner is not warned. No session is given again: the browser that
-// lost it signs in anew.
-func (h *Handler) answerCompleted(w http.ResponseWriter, r *http.Request, T func(string, ...any) string) {
+// answerCompleted tells a browser that sent pending sign-in p's second step again, after its
+// answer was lost, that the sign-in is complete (completedBy): its code was spent by it, not
+// by someone at the second step, so the owner is not warned. No session is given again, and
+// no second code goes to an app: for an app's sign-in it says that sign-in is done
+// (flowFinishedPage); otherwise the browser that lost the answer signs in anew.
+func (h *Handler) answerCompleted(w http.ResponseWriter, r *http.Request, p *pendingSignIn, T func(string, ...any) string) {
 	h.clearCookie(w, signinCookie)
+	if p.Flow != "" {
+		if ar, err := h.cfg.Store.GetAuthRequest(r.Context(), p.Flow); err == nil {
+			if f := h.finishedOf(r, ar, p.UserID); f != nil {
+				h.flowFinishedPage(w, r, f)
+				return
+			}
+		}
+	}
 	h.message(w, r, http.StatusOK, i18n.N("Sign-in complete"),
 		T("This sign-in is already complete. If you are not signed in on this page, sign in again."), func(mp *messagePage) {
 			mp.LinkURL, mp.LinkText = "/login", T("Sign in")
