@@ -68,17 +68,8 @@ func main() {
 		fmt.Fprintf(&b, "\terr = s.around(ctx, %q, func(ctx context.Context) (err error) {\n", m.Name)
 		fmt.Fprintf(&b, "\t\t%s = s.inner.%s(%s)\n", strings.Join(assigns, ", "), m.Name, strings.Join(append([]string{"ctx"}, args...), ", "))
 		if len(callbacks) > 0 {
-			b.WriteString("\t\treturn fromCallback(err, cbErr)\n\t})\n\treturn r0, unwrapCallback(err)\n}\n\n")
-			if len(assigns) != 2 {
-				// Only the shape every Update* method has is written here.
-				if len(assigns) == 1 {
-					b.Truncate(b.Len() - len("\treturn r0, unwrapCallback(err)\n}\n\n"))
-					b.WriteString("\treturn unwrapCallback(err)\n}\n\n")
-				} else {
-					fmt.Fprintf(os.Stderr, "gen: %s takes a callback and returns %d values; write it by hand\n", m.Name, len(assigns))
-					os.Exit(1)
-				}
-			}
+			rets := append(assigns[:len(assigns)-1:len(assigns)-1], "unwrapCallback(err)")
+			fmt.Fprintf(&b, "\t\treturn fromCallback(err, cbErr)\n\t})\n\treturn %s\n}\n\n", strings.Join(rets, ", "))
 			continue
 		}
 		b.WriteString("\t\treturn err\n\t})\n\treturn\n}\n\n")
