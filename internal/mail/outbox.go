@@ -12,7 +12,6 @@ import (
 	"runtime/debug"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/myaccount/myaccount/internal/secret"
@@ -275,9 +274,9 @@ var errQueuedBefore = errors.New("queued by an earlier attempt of its task")
 // has queued so far, and how many writes of each name it has derived ids for.
 type taskRun struct {
 	id string
-	n  atomic.Int64
-	// mu guards writes.
+	// mu guards n and writes.
 	mu     sync.Mutex
+	n      int
 	writes map[string]int
 }
 
@@ -293,11 +292,11 @@ func withTaskRun(ctx context.Context, id string) context.Context {
 // mark saves the run's counts and returns what restores them.
 func (r *taskRun) mark() func() {
 	r.mu.Lock()
-	n, writes := r.n.Load(), maps.Clone(r.writes)
+	n, writes := r.n, maps.Clone(r.writes)
 	r.mu.Unlock()
 	return func() {
 		r.mu.Lock()
-		r.n.Store(n)
+		r.n = n
 		r.writes = maps.Clone(writes)
 		r.mu.Unlock()
 	}
@@ -311,7 +310,11 @@ func itemID(ctx context.Context) (id string, ofTask bool) {
 	if !ok {
 		return secret.NewID(), false
 	}
-	return secret.DerivedID(fmt.Sprintf("outbox task %s item %d", r.id, r.n.Add(1))), true
+	r.mu.Lock()
+	r.n++
+	n := r.n
+	r.mu.Unlock()
+	return secret.DerivedID(fmt.Sprintf("outbox task %s item %d", r.id, n)), true
 }
 
 // WriteID is the id of the k-th write named what of the task run ctx carries: derived from
