@@ -17,6 +17,16 @@ import (
 
 // waitLink waits for mail to addr carrying a link below path, passing over other mail to
 // addr (sign-in and lockout notices).
+// resetLink asks for a reset link for addr in browser b ("Forgot your password?") and
+// returns the link mailed.
+func (e *testEnv) resetLink(b *browser, addr string) string {
+	e.t.Helper()
+	f := b.get(e.issuer + "/forgot").formValues()
+	f.Set("email", addr)
+	b.post(e.issuer+"/forgot", f)
+	return e.waitLink(addr, "/reset?token=")
+}
+
 func (e *testEnv) waitLink(addr, path string) string {
 	e.t.Helper()
 	deadline := time.Now().Add(mailWait)
@@ -204,11 +214,8 @@ func TestResetRefusesPasswordFromAddress(t *testing.T) {
 	const email = "marguerite.yourcenar@example.com"
 	e.addUser(email)
 	b := e.browser()
-	f := b.get(e.issuer + "/forgot").formValues()
-	f.Set("email", email)
-	b.post(e.issuer+"/forgot", f)
-	link := e.waitLink(email, "/reset?token=")
-	f = b.get(link).formValues()
+	link := e.resetLink(b, email)
+	f := b.get(link).formValues()
 	const weak = "marguerite.yourcenar"
 	f.Set("password", weak)
 	f.Set("confirm", weak)

@@ -94,11 +94,7 @@ func TestActivationLinkAfterAReset(t *testing.T) {
 	const email, pw, newPW = "pending@example.com", "another long passphrase", "a brand new passphrase"
 	e.register(b, b.get(e.issuer+"/register"), email, pw, pw)
 	activation, _ := e.mailLink(email, "/activate?token=")
-	f := b.get(e.issuer + "/forgot").formValues()
-	f.Set("email", email)
-	b.post(e.issuer+"/forgot", f)
-	reset := e.waitLink(email, "/reset?token=")
-	f = b.get(reset).formValues()
+	f := b.get(e.resetLink(b, email)).formValues()
 	f.Set("password", newPW)
 	f.Set("confirm", newPW)
 	if p := b.post(e.issuer+"/reset", f); p.status != http.StatusOK || !strings.Contains(p.body, "sign in with the new one") {
@@ -119,14 +115,7 @@ func TestResetLinkUsedAgain(t *testing.T) {
 	const email, pw = "ada@example.com", "a brand new passphrase"
 	e.addUser(email)
 	b := e.browser()
-	forgot := func() string {
-		t.Helper()
-		f := b.get(e.issuer + "/forgot").formValues()
-		f.Set("email", email)
-		b.post(e.issuer+"/forgot", f)
-		return e.waitLink(email, "/reset?token=")
-	}
-	link := forgot()
+	link := e.resetLink(b, email)
 	f := b.get(link).formValues()
 	f.Set("password", pw)
 	f.Set("confirm", pw)
@@ -171,7 +160,7 @@ func TestResetLinkUsedAgain(t *testing.T) {
 	applied()
 
 	// An expired link keeps its answer.
-	late := forgot()
+	late := e.resetLink(b, email)
 	e.clock.Advance(2 * time.Hour)
 	if p := e.browser().get(late); p.status != http.StatusOK || !strings.Contains(p.body, deadLink) || strings.Contains(p.body, "already changed") {
 		t.Errorf("an expired reset link: %d, want %q:\n%.400s", p.status, deadLink, p.body)

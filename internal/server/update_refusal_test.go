@@ -23,11 +23,7 @@ func TestRefusalInsideAnUpdateIsNotOurFailure(t *testing.T) {
 	const email, pw = "ada@example.com", "a brand new passphrase"
 	u := e.addUser(email)
 	b := e.browser()
-	f := b.get(e.issuer + "/forgot").formValues()
-	f.Set("email", email)
-	b.post(e.issuer+"/forgot", f)
-	link := e.waitLink(email, "/reset?token=")
-	f = b.get(link).formValues()
+	f := b.get(e.resetLink(b, email)).formValues()
 	if _, err := e.store.UpdateUser(context.Background(), u.ID, func(x *storage.User) error { x.Status = storage.UserLocked; return nil }); err != nil {
 		t.Fatal(err)
 	}
