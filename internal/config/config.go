@@ -171,7 +171,8 @@ type Tokens struct {
 	AuthRequestTTL Duration `yaml:"auth_request_ttl"`
 	// RefreshReuseInterval is how long after a rotation the previous refresh token may be
 	// presented again by the same client (its response was lost) and still get an answer
-	// instead of revoking the family. 0 turns the grace off.
+	// instead of revoking the family, and how long after a device code's use the device may
+	// poll with it again (op.Lifetimes.RetryGrace). 0 turns the grace off.
 	RefreshReuseInterval Duration `yaml:"refresh_reuse_interval"`
 	// AccessTokenAlg signs JWT access tokens (ES256, EdDSA or RS256). ES256 is the default
 	// because an ES256 signature costs about a twentieth of an RS256-2048 one and every JOSE
