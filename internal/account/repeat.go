@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
+	"github.com/myaccount/myaccount/internal/sessions"
 	"github.com/myaccount/myaccount/storage"
 )
 
@@ -14,13 +14,8 @@ import (
 // it carries is the old one, and the new one is the account's since a change a moment ago.
 var ErrPasswordChanged = errors.New("account: the password was already changed to this one")
 
-// repeatWindow is how long after a change the same form sent again is taken for its repeat
-// (repeatOf): long enough for a reload or a retry on a slow network, short enough that an
-// old form is not answered with what was done long ago.
-const repeatWindow = 10 * time.Minute
-
 // repeatOf is the rule for a form sent again after its change committed: it reports whether
-// the person userID's activity holds, within repeatWindow, the event typ that change wrote
+// the person userID's activity holds, within sessions.RepeatWindow, the event typ that change wrote
 // (for clientID, "" for any). The event is the person's own, so the answer tells them only
 // what they did.
 func (s *Service) repeatOf(ctx context.Context, userID, typ, clientID string) (bool, error) {
@@ -28,7 +23,7 @@ func (s *Service) repeatOf(ctx context.Context, userID, typ, clientID string) (b
 	if err != nil {
 		return false, fmt.Errorf("look for %s: %w", typ, err)
 	}
-	since := s.now().Add(-repeatWindow)
+	since := s.now().Add(-sessions.RepeatWindow)
 	for _, e := range events {
 		if e.CreatedAt.Before(since) {
 			break // newest first
@@ -42,7 +37,7 @@ func (s *Service) repeatOf(ctx context.Context, userID, typ, clientID string) (b
 
 // changedTo reports whether a password change refused for a wrong current password is the
 // repeat of the change to next just made: the account's password is next, set by a change
-// within repeatWindow. next is checked as a current password is, counted when wrong: the
+// within sessions.RepeatWindow. next is checked as a current password is, counted when wrong: the
 // form's two fields must not be two guesses for the price of one (a stolen session trying
 // passwords after a change).
 func (s *Service) changedTo(ctx context.Context, u *storage.User, current, next string, m Meta) (bool, error) {

@@ -27,9 +27,6 @@ const (
 	// FirstResendDelay is the wait before the first resend; each further resend waits
 	// twice as long (30 s, 1 min, 2 min, 4 min).
 	FirstResendDelay = 30 * time.Second
-	// repeatWindow is how long after a confirmation the same form sent again is taken for
-	// its repeat (account's rule for forms sent again has the same ten minutes).
-	repeatWindow = 10 * time.Minute
 )
 
 // Code purposes: what a code sent by SMS is for; the message says so.
@@ -345,7 +342,7 @@ func (s *Service) Confirm(ctx context.Context, rc sessions.Recent, code string, 
 }
 
 // confirmedAgain is the answer to a confirmation that finds no code: ErrConfirmed when no
-// verification is stored at all and the person's number was confirmed within repeatWindow,
+// verification is stored at all and the person's number was confirmed within sessions.RepeatWindow,
 // which is what the one code did that this form carries (the form sent again after its
 // answer, or with it lost); ErrNoCode otherwise (an expired or spent code, a code of a newer
 // number, or an old form). It tells the person only about their own number.
@@ -361,7 +358,7 @@ func (s *Service) confirmedAgain(ctx context.Context, userID string, now time.Ti
 		return ErrNoCode
 	case err != nil:
 		return fmt.Errorf("phone of %s: %w", userID, err)
-	case now.Sub(p.VerifiedAt) < repeatWindow:
+	case now.Sub(p.VerifiedAt) < sessions.RepeatWindow:
 		return ErrConfirmed
 	}
 	return ErrNoCode

@@ -9,6 +9,12 @@ import (
 	"github.com/myaccount/myaccount/storage"
 )
 
+// RepeatWindow is how long after a change the same form sent again (a reload, the back
+// button, an answer lost on the network) is taken for its repeat and answered as the
+// change was: long enough for a retry on a slow network, short enough that an old form is
+// not answered with what was done long ago. Account and phone changes share it.
+const RepeatWindow = 10 * time.Minute
+
 // ReauthWindow is how recent a session's sign-in must be for a change to how the account
 // signs in: a factor added or removed, recovery codes replaced, remembered browsers
 // forgotten, a phone number added or removed. A browser left signed in (or a stolen
