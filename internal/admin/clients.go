@@ -283,16 +283,17 @@ func (s *Service) retryCreate(ctx context.Context, tx storage.Store, a Actor, c 
 	same := func(old *storage.Client) bool {
 		return reflect.DeepEqual(specOf(old), specOf(c)) && now.Sub(old.CreatedAt) < IdempotencyWindow
 	}
-	old, err := tx.GetClient(ctx, c.ID)
-	if err != nil {
-		return nil, fmt.Errorf("create client again: %w", err)
-	}
-	if !same(old) {
-		return nil, fmt.Errorf("create client %s again: %w", c.ID, ErrKeyReused)
-	}
 	if c.SecretHash == "" {
+		old, err := tx.GetClient(ctx, c.ID)
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("create client again: %w", err)
+		case !same(old):
+			return nil, fmt.Errorf("create client %s again: %w", c.ID, ErrKeyReused)
+		}
 		return old, nil
 	}
+	// The check and the new secret in one update of the row.
 	updated, err := tx.UpdateClient(ctx, c.ID, func(x *storage.Client) error {
 		if !same(x) {
 			return fmt.Errorf("create client %s again: %w", c.ID, ErrKeyReused)

@@ -68,6 +68,13 @@ func TestAdminCreateClientIdempotencyKey(t *testing.T) {
 		t.Errorf("%d clients named Nightly export, want 1", n)
 	}
 
+	// A client without a secret: the retry answers with it as it is.
+	pub := map[string]any{"name": "Kiosk", "type": "public", "redirect_uris": []string{"https://kiosk.example/cb"}}
+	_, p1 := create(pub, "kiosk-1")
+	if a, p2 := create(pub, "kiosk-1"); a.status != 201 || p1.ClientID == "" || p2.ClientID != p1.ClientID || p2.ClientSecret != "" {
+		t.Errorf("a public client's retry: %d %s; want 201 with client %s and no secret", a.status, a.body, p1.ClientID)
+	}
+
 	// The key with another request: refused, and nothing changes.
 	other := map[string]any{"name": "Nightly export", "type": "confidential",
 		"grant_types": []string{"client_credentials"}, "scopes": []string{"api.write"}}
