@@ -34,6 +34,11 @@ type Message struct {
 	// is not sent: it names whose mail was lost when the outbox gives the message up, also
 	// when To is no account's address (an email change's new address, the old one after it).
 	UserID string `json:",omitempty"`
+	// ID names the message across its attempts: the outbox sets it from its item, so that a
+	// message sent again after its answer was lost (the relay took it, the connection broke
+	// before its "250") carries the same Message-ID, and a receiver or a mail client can tell
+	// the second copy for what it is. It is not stored with the message; "" sends a random one.
+	ID string `json:"-"`
 }
 
 // Sender delivers a message. Implementations must honour ctx: a request that is cancelled

@@ -657,6 +657,7 @@ func (o *Outbox) run(ctx context.Context, it *storage.OutboxItem) error {
 		if err := DecodeTask(it.Kind, payload, &m); err != nil {
 			return err
 		}
+		m.ID = it.ID
 		return o.cfg.Sender.Send(ctx, m)
 	}
 	o.mu.RLock()

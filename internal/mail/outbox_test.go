@@ -661,3 +661,45 @@ func TestOutboxTaskRetriedTransactionKeepsItsIDs(t *testing.T) {
 		t.Errorf("after a retried transaction and a second run: %d events, %d items delivered; want 1 and 1", len(evs), queued.Load())
 	}
 }
+
+// TestOutboxRetriedMessageKeepsItsMessageID: a message the relay took but whose answer was
+// lost is sent again (the outbox cannot know it arrived), and the second copy carries the
+// first one's Message-ID, so a receiver can tell it for a repeat; another message has its own.
+func TestOutboxRetriedMessageKeepsItsMessageID(t *testing.T) {
+	srv := mailtest.NewServer(t)
+	srv.LoseAnswers(1)
+	st := &recordingStore{Store: openDB(t, filepath.Join(t.TempDir(), "db.sqlite"))}
+	o := newOutbox(t, st, smtpSender(t, srv), "a", func(c *mail.OutboxConfig) {
+		c.BaseDelay, c.MaxDelay = 50*time.Millisecond, time.Second
+	})
+	run(t, o)
+	for _, to := range []string{"bob@example.com", "eve@example.com"} {
+		if err := o.Send(t.Context(), mail.Message{To: to, Subject: "Hello", Text: "hi"}); err != nil {
+			t.Fatal(err)
+		}
+		srv.WaitFor(t, to, 10*time.Second)
+		if to == "bob@example.com" {
+			srv.WaitFor(t, to, 10*time.Second) // the copy sent again
+			waitStatus(t, st, st.last(), storage.OutboxSent)
+		}
+	}
+	var bob []string
+	var eve string
+	for _, m := range srv.Messages() {
+		id := m.Header.Get("Message-Id")
+		if id == "" || !strings.HasSuffix(id, "@myaccount.test>") {
+			t.Fatalf("Message-ID %q", id)
+		}
+		if m.To[0] == "bob@example.com" {
+			bob = append(bob, id)
+		} else {
+			eve = id
+		}
+	}
+	if len(bob) != 2 || bob[0] != bob[1] {
+		t.Fatalf("the message and its copy sent again: Message-IDs %q, want two of one", bob)
+	}
+	if eve == "" || eve == bob[0] {
+		t.Fatalf("another message's Message-ID %q, want its own (the first: %q)", eve, bob[0])
+	}
+}

@@ -3,6 +3,7 @@ package mail
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"encoding/base32"
 	"errors"
@@ -220,7 +221,7 @@ func (s *SMTPSender) build(m Message) (*gomail.Msg, error) {
 	if m.Text == "" && m.HTML == "" {
 		return nil, fmt.Errorf("mail: message to %q has no body", m.To)
 	}
-	id, err := messageID(s.idDomain)
+	id, err := messageID(m.ID, s.idDomain)
 	if err != nil {
 		return nil, err
 	}
@@ -247,10 +248,15 @@ func (s *SMTPSender) build(m Message) (*gomail.Msg, error) {
 	return msg, nil
 }
 
-// messageID returns a random, globally unique Message-ID local part at domain.
-func messageID(domain string) (string, error) {
+// messageID returns the Message-ID of message id at domain: the same for every attempt of
+// one message (RFC 5322 §3.6.4: a message sent again is the same message), derived by a hash
+// so that the outbox's item ids are not shown; random for a message without an id.
+func messageID(id, domain string) (string, error) {
 	var b [20]byte
-	if _, err := rand.Read(b[:]); err != nil {
+	if id != "" {
+		sum := sha256.Sum256([]byte("myaccount mail message-id\x00" + id))
+		copy(b[:], sum[:])
+	} else if _, err := rand.Read(b[:]); err != nil {
 		return "", fmt.Errorf("mail: message id: %w", err)
 	}
 	enc := base32.StdEncoding.WithPadding(base32.NoPadding)

@@ -83,6 +83,16 @@ type Server struct {
 	refuse  bool              // answer MAIL FROM with a temporary failure (see Refuse)
 	refused int               // transactions refused so far
 	unknown bool              // answer RCPT TO with "no such user" (see RefuseRecipients)
+	lose    int               // messages still to keep without answering (see LoseAnswers)
+}
+
+// LoseAnswers makes the server keep each of the next n messages and then drop the
+// connection instead of answering its DATA, as when a relay's "250" is lost on the way: the
+// message arrived, and the sender saw a failure.
+func (s *Server) LoseAnswers(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lose = n
 }
 
 // RefuseRecipients makes the server answer every RCPT TO with a permanent "550 5.1.1
@@ -231,7 +241,7 @@ func (s *Server) add(r Received) {
 
 func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
 	_, isTLS := c.TLSConnectionState()
-	se := &session{srv: s, tls: isTLS}
+	se := &session{srv: s, tls: isTLS, conn: c.Conn()}
 	if s.auth {
 		return &authSession{se}, nil
 	}
@@ -241,6 +251,7 @@ func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
 // session collects one transaction; go-smtp calls it from the connection's goroutine only.
 type session struct {
 	srv  *Server
+	conn net.Conn
 	tls  bool
 	user string
 	from string
@@ -293,6 +304,15 @@ func (se *session) Data(r io.Reader) error {
 	}
 	rec.From, rec.To, rec.Username, rec.TLS = se.from, append([]string(nil), se.to...), se.user, se.tls
 	se.srv.add(rec)
+	se.srv.mu.Lock()
+	lose := se.srv.lose > 0
+	if lose {
+		se.srv.lose--
+	}
+	se.srv.mu.Unlock()
+	if lose {
+		_ = se.conn.Close() // the answer to DATA cannot be written
+	}
 	return nil
 }
 
