@@ -195,6 +195,11 @@ type Mail struct {
 	// From is the RFC 5322 From header, e.g. "MyAccount <no-reply@example.com>".
 	From string `yaml:"from"`
 	SMTP SMTP   `yaml:"smtp"`
+	// SendTimeout bounds one attempt of the outbox (an SMTP conversation, a queued task). An
+	// instance that dies mid-attempt holds the items it had claimed for twice this and half a
+	// minute more (time to record outcomes, and clock skew between instances) before another
+	// instance, or itself restarted, takes them over.
+	SendTimeout Duration `yaml:"send_timeout"`
 }
 
 // SMTP starttls modes.
@@ -303,7 +308,8 @@ func Default() *Config {
 			CookieName: "myaccount_session",
 		},
 		Mail: Mail{
-			From: "MyAccount <no-reply@localhost>",
+			From:        "MyAccount <no-reply@localhost>",
+			SendTimeout: Duration(time.Minute),
 			SMTP: SMTP{
 				Port:     587,
 				StartTLS: StartTLSMandatory,

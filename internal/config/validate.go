@@ -127,6 +127,9 @@ func (c *Config) Validate() error {
 		add("session.cookie_name", "%q is not a valid cookie name (letters, digits and !#$%%&'*+-.^_`|~)", c.Session.CookieName)
 	}
 
+	if d := c.Mail.SendTimeout; d.Std() < time.Second || d.Std() > 10*time.Minute {
+		add("mail.send_timeout", "must be between 1s and 10m, got %s", d)
+	}
 	if _, err := mail.ParseAddress(c.Mail.From); err != nil {
 		add("mail.from", "%q is not a valid address: %v", c.Mail.From, err)
 	}

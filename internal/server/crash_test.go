@@ -31,6 +31,7 @@ type child struct {
 	t      *testing.T
 	bin    string
 	env    []string
+	args   []string // after "serve"
 	addr   string
 	logBuf *syncbuf.Buffer
 	cmd    *exec.Cmd
@@ -38,7 +39,7 @@ type child struct {
 
 func (c *child) start() {
 	c.t.Helper()
-	cmd := exec.Command(c.bin, "serve")
+	cmd := exec.Command(c.bin, append([]string{"serve"}, c.args...)...)
 	cmd.Env = c.env
 	cmd.Stdout, cmd.Stderr = c.logBuf, c.logBuf
 	if err := cmd.Start(); err != nil {
