@@ -163,13 +163,7 @@ func TestCrashLosesNoMail(t *testing.T) {
 	if copies < lost {
 		t.Errorf("%d copies sent again under their Message-ID, want at least the %d whose answers the relay lost", copies, lost)
 	}
-	if t.Failed() {
-		logs := srv.logBuf.String()
-		if len(logs) > 8000 {
-			logs = logs[len(logs)-8000:]
-		}
-		t.Logf("server log (tail):\n%s", logs)
-	}
+	srv.logTailIfFailed()
 }
 
 // countIDs counts the distinct Message-IDs of ids.

@@ -73,6 +73,18 @@ func (c *child) kill() {
 }
 
 // cli runs a myaccount command against the child's data dir and returns its stdout.
+// logTailIfFailed logs the end of the server's log when the test has failed.
+func (c *child) logTailIfFailed() {
+	if !c.t.Failed() {
+		return
+	}
+	logs := c.logBuf.String()
+	if len(logs) > 8000 {
+		logs = logs[len(logs)-8000:]
+	}
+	c.t.Logf("server log (tail):\n%s", logs)
+}
+
 func (c *child) cli(stdin string, args ...string) string {
 	c.t.Helper()
 	cmd := exec.Command(c.bin, args...)
@@ -288,11 +300,5 @@ func TestCrashKeepsRefreshFamilies(t *testing.T) {
 	if lostResponses > recovered {
 		t.Errorf("%d lost responses, only %d recovered", lostResponses, recovered)
 	}
-	if t.Failed() {
-		logs := srv.logBuf.String()
-		if len(logs) > 8000 {
-			logs = logs[len(logs)-8000:]
-		}
-		t.Logf("server log (tail):\n%s", logs)
-	}
+	srv.logTailIfFailed()
 }
