@@ -18,4 +18,8 @@ type ReplayStore interface {
 	// expired); false when a live entry exists: a replay. Of concurrent calls with the same
 	// kind and hash, exactly one gets fresh. Expired entries are purged by DeleteExpired.
 	RememberJTI(ctx context.Context, kind, jtiHash string, expires time.Time) (fresh bool, err error)
+	// ForgetJTI removes the entry of kind and jtiHash, so that the JWT may be used again:
+	// for a request that remembered it and then failed on our side, whose client's retry
+	// with the same JWT is no replay. Removing none is not an error.
+	ForgetJTI(ctx context.Context, kind, jtiHash string) error
 }

@@ -18,3 +18,11 @@ func (d *DB) RememberJTI(ctx context.Context, kind, jtiHash string, expires time
 	}
 	return n == 1, nil
 }
+
+// ForgetJTI deletes the (kind, hash) entry, live or not.
+func (d *DB) ForgetJTI(ctx context.Context, kind, jtiHash string) error {
+	if _, err := d.exec(ctx, d.rb(`DELETE FROM used_jtis WHERE kind = ? AND jti_hash = ?`), kind, jtiHash); err != nil {
+		return d.wrap(err, "forget jti")
+	}
+	return nil
+}

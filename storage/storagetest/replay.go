@@ -46,6 +46,25 @@ var replayTests = []test{
 		must(t, err)
 		equal(t, "again while live", fresh, false)
 	}},
+	{"a forgotten jti is fresh again, of its kind only", func(t *testing.T, s storage.Store) {
+		exp := time.Now().Add(time.Hour)
+		for _, kind := range []string{storage.ReplayDPoP, storage.ReplayAssertion} {
+			fresh, err := s.RememberJTI(ctx(t), kind, "h", exp)
+			must(t, err)
+			equal(t, kind+" first use", fresh, true)
+		}
+		must(t, s.ForgetJTI(ctx(t), storage.ReplayDPoP, "h"))
+		fresh, err := s.RememberJTI(ctx(t), storage.ReplayDPoP, "h", exp)
+		must(t, err)
+		equal(t, "forgotten, used again", fresh, true)
+		fresh, err = s.RememberJTI(ctx(t), storage.ReplayDPoP, "h", exp)
+		must(t, err)
+		equal(t, "and then a replay", fresh, false)
+		fresh, err = s.RememberJTI(ctx(t), storage.ReplayAssertion, "h", exp)
+		must(t, err)
+		equal(t, "the other kind's entry kept", fresh, false)
+		must(t, s.ForgetJTI(ctx(t), storage.ReplayDPoP, "never-seen"))
+	}},
 	{"concurrent uses: exactly one is fresh", func(t *testing.T, s storage.Store) {
 		const n = 8
 		exp := time.Now().Add(time.Hour)

@@ -403,6 +403,14 @@ func (s *Store) EnqueueOutbox(ctx context.Context, a1 *storage.OutboxItem) (err 
 	return
 }
 
+func (s *Store) ForgetJTI(ctx context.Context, a1 string, a2 string) (err error) {
+	err = s.around(ctx, "ForgetJTI", func(ctx context.Context) (err error) {
+		err = s.inner.ForgetJTI(ctx, a1, a2)
+		return err
+	})
+	return
+}
+
 func (s *Store) GetAccessToken(ctx context.Context, a1 string) (r0 *storage.AccessToken, err error) {
 	err = s.around(ctx, "GetAccessToken", func(ctx context.Context) (err error) {
 		r0, err = s.inner.GetAccessToken(ctx, a1)
