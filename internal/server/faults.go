@@ -60,6 +60,9 @@ type faultWriter struct {
 	base        http.Header
 	wroteHeader bool
 	replaced    bool
+	// relocated: the Location of an error redirect was rewritten; the handler's body
+	// (http.Redirect's link to the old Location, with its description) is dropped.
+	relocated bool
 }
 
 func (w *faultWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
@@ -68,14 +71,14 @@ func (w *faultWriter) Write(b []byte) (int, error) {
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
-	if w.replaced {
+	if w.replaced || w.relocated {
 		return len(b), nil // the handler's body belongs to the response we replaced
 	}
 	return w.ResponseWriter.Write(b)
 }
 
 func (w *faultWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok && !w.replaced {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok && !w.replaced && !w.relocated {
 		f.Flush()
 	}
 }
@@ -171,6 +174,9 @@ func (w *faultWriter) errorRedirect(failed bool) bool {
 	default:
 		return true
 	}
+	// The body a redirect carries repeats the old Location: it goes with it.
+	w.relocated = true
+	h.Del("Content-Length")
 	if inFragment {
 		// Written as encoded: url.URL would escape the fragment's own escapes again.
 		u.Fragment, u.RawFragment = "", ""
