@@ -10,6 +10,7 @@ import (
 	zop "github.com/zitadel/oidc/v3/pkg/op"
 	"golang.org/x/text/language"
 
+	"github.com/myaccount/myaccount/internal/fault"
 	"github.com/myaccount/myaccount/internal/licence"
 	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/storage"
@@ -89,9 +90,16 @@ func (s *opStorage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.In
 		resp.Claims["cnf"] = map[string]string{"jkt": at.DPoPJKT}
 	}
 	if at.GrantID != "" {
+		// A person who is not active has their token answered without their claims; a
+		// store failure is ours: the answer is a 503 (introspectWriter), never the token
+		// without the claims its scopes promise.
 		ui := new(oidc.UserInfo)
-		if err := s.fillUserinfo(ctx, ui, subject, at.Scopes); err == nil {
+		switch err := s.fillUserinfo(ctx, ui, subject, at.Scopes); {
+		case err == nil:
 			resp.SetUserInfo(ui)
+		case fault.Is(err):
+			noteStoreFailure(ctx, err)
+			return err
 		}
 		// The product's entitlement summary; a store failure makes the answer a 503
 		// (introspectWriter), never "inactive".

@@ -399,6 +399,18 @@ func storeFailureSweep() []sweepScenario {
 					return func() answer { return sweepForm(t, e, "/oauth/token", form, "", "") }
 				}
 			}},
+		{name: "introspection of an opaque access token", routes: []string{"/oauth/introspect"}, want: 200,
+			build: func(t *testing.T, e *testEnv) func() func() answer {
+				c := codeClient(e, opaqueTokens)
+				at := e.tokens(ctx, e.browser(), c, ada).AccessToken
+				return once(func() answer { return sweepForm(t, e, "/oauth/introspect", url.Values{"token": {at}}, c.ID, c.Secret) })
+			}},
+		{name: "introspection of a JWT access token", routes: []string{"/oauth/introspect"}, want: 200,
+			build: func(t *testing.T, e *testEnv) func() func() answer {
+				c := codeClient(e)
+				at := e.tokens(ctx, e.browser(), c, ada).AccessToken
+				return once(func() answer { return sweepForm(t, e, "/oauth/introspect", url.Values{"token": {at}}, c.ID, c.Secret) })
+			}},
 		{name: "introspection of a client_credentials JWT", routes: []string{"/oauth/introspect"}, want: 200,
 			build: func(t *testing.T, e *testEnv) func() func() answer {
 				c := codeClient(e)
