@@ -36,6 +36,10 @@ type requestInfo struct {
 	// issued from (the code, by AuthRequestByCode before the code is used; the refresh
 	// token, with its grant), so that building the ID token needs no read (fillUserinfo).
 	tokenUser *storage.User
+	// tokenPhone is tokenUser's verified number (nil: none), read with it when the scopes
+	// ask for the phone claims (tokenPhoneRead), for the same reason.
+	tokenPhone     *storage.Phone
+	tokenPhoneRead bool
 	// idTokenAlg is filled by GetClientByClientID so that SigningKey can honour the client's
 	// registered algorithm within the same request.
 	idTokenAlg string

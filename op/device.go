@@ -186,7 +186,10 @@ func (s *opStorage) pollDevice(ctx context.Context, clientID, deviceCode string)
 		return dc, oidc.ErrAccessDenied().WithDescription("the account can no longer be used")
 	}
 	ri := requestInfoFrom(ctx)
-	ri.tokenUser = u // the ID token's claims (fillUserinfo)
+	if err := s.holdTokenUser(ctx, u, dc.Scopes); err != nil { // the ID token's claims (fillUserinfo)
+		s.log.ErrorContext(ctx, "device code's user", "err", err, "client_id", clientID)
+		return nil, oidc.ErrServerError()
+	}
 	if err := s.holdSigners(ctx); err != nil {
 		s.log.ErrorContext(ctx, "device token signing keys", "err", err, "client_id", clientID)
 		return nil, oidc.ErrServerError()

@@ -224,14 +224,16 @@ func (s *opStorage) AuthRequestByCode(ctx context.Context, code string) (zop.Aut
 	// What the tokens will need is read now, while the code is unused: once it is used, a
 	// failure to read would leave the client a used code, whose retry is a replay
 	// (invalid_grant, the grant revoked) for a failure of ours. The user, for the ID token's
-	// claims, and the signing keys, held for the rest of the request (holdSigners).
-	ri := requestInfoFrom(ctx)
+	// claims (with their number, for the phone scope), and the signing keys, held for the
+	// rest of the request (holdTokenUser, holdSigners).
 	if ar.UserID != "" {
 		u, err := s.store.GetUser(ctx, ar.UserID)
 		if err != nil {
 			return nil, fmt.Errorf("code's user: %w", err)
 		}
-		ri.tokenUser = u
+		if err := s.holdTokenUser(ctx, u, ar.Scopes); err != nil {
+			return nil, fmt.Errorf("code's user: %w", err)
+		}
 	}
 	if err := s.holdSigners(ctx); err != nil {
 		return nil, err

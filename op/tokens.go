@@ -417,7 +417,9 @@ func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, token string
 	if g.RevokedAt != nil {
 		return nil, fmt.Errorf("refresh token grant: %w", storage.ErrRevoked)
 	}
-	ri.tokenUser = u
+	if err := s.holdTokenUser(ctx, u, rt.Scopes); err != nil {
+		return nil, fmt.Errorf("refresh token's user: %w", err)
+	}
 	// RFC 8707 §2.2: a refresh may name fewer of the grant's resources, never others.
 	res, ok := narrowResources(grantResources(g), ri.resources)
 	if !ok {

@@ -355,6 +355,17 @@ func storeFailureSweep() []sweepScenario {
 						"redirect_uri": {c.Redirect}, "code_verifier": {verifier}})
 				}
 			}},
+		{name: "code exchange with the phone scope", routes: []string{"/oauth/token"}, want: 200,
+			build: func(t *testing.T, e *testEnv) func() func() answer {
+				c := codeClient(e)
+				givePhone(t, e, ada)
+				b := e.browser()
+				return func() func() answer {
+					res, verifier := e.signIn(b, c, ada, oauth2.SetAuthURLParam("scope", "openid phone offline_access"))
+					return token(t, e, c, url.Values{"grant_type": {"authorization_code"}, "code": {res.code},
+						"redirect_uri": {c.Redirect}, "code_verifier": {verifier}})
+				}
+			}},
 		{name: "refresh", routes: []string{"/oauth/token"}, want: 200,
 			build: func(t *testing.T, e *testEnv) func() func() answer {
 				c := codeClient(e)
