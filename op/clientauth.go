@@ -18,6 +18,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
 	"github.com/myaccount/myaccount/internal/backchannel"
+	"github.com/myaccount/myaccount/internal/fault"
 	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/storage"
 )
@@ -331,8 +332,8 @@ func (p *Provider) verifyAssertion(ctx context.Context, form url.Values, audienc
 		return id, bad("client_assertion needs a jti")
 	}
 	// Single use: the jti (hashed, per client) is remembered until the assertion expires.
-	fresh, err := p.cfg.Store.RememberJTI(ctx, storage.ReplayAssertion,
-		secret.HashToken(id+"\x00"+claims.ID), claims.Expiry.Time().Add(assertionSkew))
+	hash := secret.HashToken(id + "\x00" + claims.ID)
+	fresh, err := p.cfg.Store.RememberJTI(ctx, storage.ReplayAssertion, hash, claims.Expiry.Time().Add(assertionSkew))
 	if err != nil {
 		p.cfg.Logger.ErrorContext(ctx, "client assertion: remember jti", "err", err, "client_id", id)
 		return id, oidc.ErrServerError()
@@ -341,5 +342,9 @@ func (p *Provider) verifyAssertion(ctx context.Context, form url.Values, audienc
 		p.cfg.Logger.WarnContext(ctx, "client assertion replayed", "client_id", id)
 		return id, bad("client_assertion was already used")
 	}
+	// Used up by a request that then fails on our side, the assertion is given back: the
+	// client's retry of that request is no replay.
+	store := p.cfg.Store
+	fault.OnFailure(ctx, func(ctx context.Context) error { return store.ForgetJTI(ctx, storage.ReplayAssertion, hash) })
 	return id, nil
 }

@@ -35,6 +35,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
+	"github.com/myaccount/myaccount/internal/fault"
 	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/internal/subkey"
 	"github.com/myaccount/myaccount/storage"
@@ -184,13 +185,17 @@ func (v *dpopVerifier) verify(ctx context.Context, proof string, c dpopCheck) (j
 	}
 	jkt = base64.RawURLEncoding.EncodeToString(tp)
 	// Last, so that a bad proof writes nothing. Per key: one client cannot use up another's jti.
-	fresh, err := v.store.RememberJTI(ctx, storage.ReplayDPoP, secret.HashToken(jkt+" "+cl.JTI), iat.Add(dpopMaxAge))
+	hash := secret.HashToken(jkt + " " + cl.JTI)
+	fresh, err := v.store.RememberJTI(ctx, storage.ReplayDPoP, hash, iat.Add(dpopMaxAge))
 	if err != nil {
 		return "", nil, fmt.Errorf("dpop replay check: %w", err)
 	}
 	if !fresh {
 		return "", invalidProof("the DPoP proof was used before (jti)"), nil
 	}
+	// Used up by a request that then fails on our side, the proof is given back: the
+	// client's retry of that request is no replay.
+	fault.OnFailure(ctx, func(ctx context.Context) error { return v.store.ForgetJTI(ctx, storage.ReplayDPoP, hash) })
 	return jkt, nil, nil
 }
 

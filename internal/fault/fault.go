@@ -36,6 +36,8 @@ type Recorder struct {
 	mu    sync.Mutex
 	first error
 	count int
+	// undo are the requests's OnFailure functions, in the order they were registered.
+	undo []func(context.Context) error
 }
 
 // Err returns the first failure recorded (nil when none was).
@@ -88,4 +90,34 @@ func Record(ctx context.Context, err error) error {
 		r.mu.Unlock()
 	}
 	return err
+}
+
+// OnFailure registers undo to run if the request ends in a failure of ours: a request that
+// used up something single-use before its real work (a DPoP proof's jti, a client
+// assertion's) gives it back, so that the client's retry of the same request is not refused
+// as a replay. Without a Recorder in ctx, undo is never run.
+func OnFailure(ctx context.Context, undo func(context.Context) error) {
+	if r := FromContext(ctx); r != nil {
+		r.mu.Lock()
+		r.undo = append(r.undo, undo)
+		r.mu.Unlock()
+	}
+}
+
+// Undo runs, once, the functions OnFailure registered, the last first, and returns their
+// errors joined. The HTTP mapping calls it when it answers a failure of ours, before the
+// answer is written, so that a retry sent on receipt finds them undone.
+func (r *Recorder) Undo(ctx context.Context) error {
+	if r == nil {
+		return nil
+	}
+	r.mu.Lock()
+	undo := r.undo
+	r.undo = nil
+	r.mu.Unlock()
+	var errs []error
+	for i := len(undo) - 1; i >= 0; i-- {
+		errs = append(errs, undo[i](ctx))
+	}
+	return errors.Join(errs...)
 }

@@ -1,11 +1,13 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/myaccount/myaccount/internal/fault"
 )
@@ -90,6 +92,9 @@ func (w *faultWriter) WriteHeader(code int) {
 	w.wroteHeader = true
 	failed := w.rec.Err() != nil
 	api := apiPaths[w.r.URL.Path] || isAdminAPI(w.r.URL.Path) || isRegistrationAPI(w.r.URL.Path) || isLicenceAPI(w.r.URL.Path)
+	if (code >= 400 && failed) || code >= 500 {
+		w.undo()
+	}
 	switch {
 	case (code == http.StatusFound || code == http.StatusSeeOther) && w.errorRedirect(failed):
 		// Location rewritten in place; the redirect itself stands.
@@ -104,6 +109,20 @@ func (w *faultWriter) WriteHeader(code int) {
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
+
+// undo gives back what the request used up before it failed on our side (fault.OnFailure),
+// before the client hears of the failure and retries. It runs on a context of its own: the
+// request's may be cancelled, and the answer waits at most undoTimeout for it.
+func (w *faultWriter) undo() {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(w.r.Context()), undoTimeout)
+	defer cancel()
+	if err := w.rec.Undo(ctx); err != nil {
+		w.log.ErrorContext(ctx, "giving back what a failed request used up", "path", w.r.URL.Path, "err", err)
+	}
+}
+
+// undoTimeout bounds fault.Recorder.Undo: a store still failing must not hold the answer.
+const undoTimeout = 2 * time.Second
 
 // replace discards the handler's response and writes ours.
 func (w *faultWriter) replace(status int, api bool) {
@@ -167,6 +186,7 @@ func (w *faultWriter) errorRedirect(failed bool) bool {
 	}
 	switch {
 	case failed:
+		w.undo()
 		q.Set("error", "temporarily_unavailable")
 		q.Set("error_description", descUnavailable)
 	case q.Get("error") == "server_error":

@@ -410,6 +410,67 @@ func storeFailureSweep() []sweepScenario {
 					return func() answer { return sweepForm(t, e, "/oauth/token", form, "", "") }
 				}
 			}},
+		{name: "private_key_jwt introspection", routes: []string{"/oauth/introspect"}, want: 200,
+			build: func(t *testing.T, e *testEnv) func() func() answer {
+				k := newAssertionKey(t, "k1")
+				c := e.privateKeyJWTClient(jwksJSON(t, k), "", "client_credentials")
+				cc := codeClient(e)
+				at := jsonStr(token(t, e, cc, url.Values{"grant_type": {"client_credentials"}})().body, "access_token")
+				return func() func() answer {
+					form := withForm(assertionForm(k.assertion(t, c.ID, e.issuer, nil)), "token", at)
+					return func() answer { return sweepForm(t, e, "/oauth/introspect", form, "", "") }
+				}
+			}},
+		{name: "DPoP client_credentials", routes: []string{"/oauth/token"}, want: 200,
+			build: func(t *testing.T, e *testEnv) func() func() answer {
+				c := codeClient(e, opaqueTokens)
+				k := newDPoPKey(t)
+				nonce := e.dpopNonce(t, k, c)
+				return func() func() answer {
+					proof := k.proof(t, "POST", e.issuer+"/oauth/token", nonce, "")
+					return func() answer {
+						return sweepForm(t, e, "/oauth/token", url.Values{"grant_type": {"client_credentials"}}, c.ID, c.Secret, "DPoP", proof)
+					}
+				}
+			}},
+		{name: "DPoP refresh", routes: []string{"/oauth/token"}, want: 200,
+			build: func(t *testing.T, e *testEnv) func() func() answer {
+				e.addUser(ada)
+				c := e.addClient(storage.ClientPublic, firstParty)
+				k := newDPoPKey(t)
+				nonce := e.dpopNonce(t, k, c)
+				tokenURL := e.issuer + "/oauth/token"
+				b := e.browser()
+				return func() func() answer {
+					res, verifier := e.signIn(b, c, ada)
+					st, _, body := e.tokenRequest(url.Values{"grant_type": {"authorization_code"}, "code": {res.code},
+						"redirect_uri": {c.Redirect}, "code_verifier": {verifier}, "client_id": {c.ID}}, "", "", k.proof(t, "POST", tokenURL, nonce, ""))
+					if st != http.StatusOK {
+						t.Fatalf("code exchange: %d %s", st, body)
+					}
+					form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {jsonStr(body, "refresh_token")}, "client_id": {c.ID}}
+					proof := k.proof(t, "POST", tokenURL, nonce, "")
+					return func() answer { return sweepForm(t, e, "/oauth/token", form, "", "", "DPoP", proof) }
+				}
+			}},
+		{name: "DPoP userinfo", routes: []string{"/userinfo"}, want: 200,
+			build: func(t *testing.T, e *testEnv) func() func() answer {
+				c := codeClient(e, opaqueTokens)
+				k := newDPoPKey(t)
+				nonce := e.dpopNonce(t, k, c)
+				b := e.browser()
+				return func() func() answer {
+					res, verifier := e.signIn(b, c, ada)
+					st, _, body := e.tokenRequest(url.Values{"grant_type": {"authorization_code"}, "code": {res.code},
+						"redirect_uri": {c.Redirect}, "code_verifier": {verifier}}, c.ID, c.Secret, k.proof(t, "POST", e.issuer+"/oauth/token", nonce, ""))
+					if st != http.StatusOK {
+						t.Fatalf("code exchange: %d %s", st, body)
+					}
+					at := jsonStr(body, "access_token")
+					proof := k.proof(t, "GET", e.issuer+"/userinfo", nonce, at)
+					return func() answer { return sweepGet(t, e, nil, "/userinfo", "Authorization", "DPoP "+at, "DPoP", proof) }
+				}
+			}},
 		{name: "introspection of an opaque access token", routes: []string{"/oauth/introspect"}, want: 200,
 			build: func(t *testing.T, e *testEnv) func() func() answer {
 				c := codeClient(e, opaqueTokens)
