@@ -34,6 +34,9 @@ const (
 	parRequestLifetime = 60 * time.Second
 	// maxPushedParams bounds what one client can park in the table per request.
 	maxPushedParams = 16 << 10
+	// parReloadWindow is how long after its first load a pushed request's /authorize URL,
+	// reloaded in the same browser, continues the sign-in it started (see reloadPushed).
+	parReloadWindow = 10 * time.Minute
 )
 
 // clientAuthParams are the client's credentials in a form post: not part of the
@@ -131,6 +134,9 @@ func (p *Provider) takePushed(w http.ResponseWriter, r *http.Request, ri *reques
 	}
 	hash := secret.HashToken(token)
 	pr, err := p.cfg.Store.GetPushedRequest(r.Context(), hash, clientID, p.cfg.Now().UTC())
+	if errors.Is(err, storage.ErrNotFound) && p.reloadPushed(w, r, hash, clientID) {
+		return false // answered: the sign-in this browser started with it goes on
+	}
 	if err != nil {
 		if !errors.Is(err, storage.ErrNotFound) && !errors.Is(err, storage.ErrExpired) {
 			// Recorded by the store guard: the fault mapping answers 503 for this page.
@@ -148,5 +154,41 @@ func (p *Provider) takePushed(w http.ResponseWriter, r *http.Request, ri *reques
 	r.URL.RawQuery = pr.Params
 	ri.pushed = true
 	ri.pushedHash, ri.pushedClient = hash, clientID
+	return true
+}
+
+// pushedAuthRequestID is the id of the auth request that the pushed request of hash
+// becomes: a reload finds it again by the request_uri (reloadPushed), and then checks that it
+// is bound to the reloading browser. The hash is of a secret, so the id, shown in the sign-in
+// page's URL, tells nothing of the request_uri.
+func pushedAuthRequestID(hash string) string {
+	return secret.DerivedID("pushed auth request\x00" + hash)
+}
+
+// reloadPushed answers the load of a request_uri already used (RFC 9126 §4: "MAY allow for
+// duplicate requests due to a user reloading/refreshing their user agent"): when it was made
+// into an auth request bound to this browser less than parReloadWindow ago (the binding
+// follows the browser through its sign-in, RebindAuthRequests), the browser goes on to
+// that request's sign-in page, which continues it, or says it is complete once it finished
+// (its code went with the first answer; no second one is issued). It reports whether it
+// answered; any other browser, or a later reload, is refused as a used request_uri. A
+// store failure is not answered here: the caller's read failed the same way or not at all.
+func (p *Provider) reloadPushed(w http.ResponseWriter, r *http.Request, hash, clientID string) bool {
+	bh := p.browserHash(r)
+	if bh == "" {
+		return false
+	}
+	ar, err := p.cfg.Store.GetAuthRequest(r.Context(), pushedAuthRequestID(hash))
+	if err != nil {
+		if !errors.Is(err, storage.ErrNotFound) && !errors.Is(err, storage.ErrExpired) {
+			p.cfg.Logger.ErrorContext(r.Context(), "authorize: reloaded request_uri's auth request", "err", err)
+		}
+		return false
+	}
+	if ar.ClientID != clientID || !secret.Equal(ar.BrowserHash, bh) || !p.cfg.Now().Before(ar.CreatedAt.Add(parReloadWindow)) {
+		return false
+	}
+	p.cfg.Logger.InfoContext(r.Context(), "authorize: request_uri reloaded in its browser", "client_id", clientID)
+	http.Redirect(w, r, p.storage.loginURL(ar.ID), http.StatusFound)
 	return true
 }

@@ -527,8 +527,8 @@ func authorizeParamsError(c *storage.Client, q url.Values) *oidc.Error {
 // browserBinding returns the hash of the browser's binding secret, creating the cookie when
 // the browser has none. Only the hash is stored with the auth request.
 func (p *Provider) browserBinding(w http.ResponseWriter, r *http.Request) string {
-	if c, err := r.Cookie(p.cfg.BrowserCookie); err == nil && len(c.Value) >= 32 && len(c.Value) <= 64 {
-		return secret.HashToken(c.Value)
+	if h := p.browserHash(r); h != "" {
+		return h
 	}
 	v := secret.RandomToken(32)
 	http.SetCookie(w, &http.Cookie{
@@ -540,6 +540,14 @@ func (p *Provider) browserBinding(w http.ResponseWriter, r *http.Request) string
 		SameSite: http.SameSiteLaxMode,
 	})
 	return secret.HashToken(v)
+}
+
+// browserHash is the hash of the browser's binding secret; "" when it has none.
+func (p *Provider) browserHash(r *http.Request) string {
+	if c, err := r.Cookie(p.cfg.BrowserCookie); err == nil && len(c.Value) >= 32 && len(c.Value) <= 64 {
+		return secret.HashToken(c.Value)
+	}
+	return ""
 }
 
 // checkBrowserBinding refuses to complete an auth request in a browser other than the one

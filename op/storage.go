@@ -146,6 +146,8 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest
 	}
 	// A pushed request is used up by the auth request made of it, in one transaction: a
 	// failure to store that leaves it for a reload, and of concurrent loads one gets it.
+	// Its id is the one a reload finds again (reloadPushed).
+	ar.ID = pushedAuthRequestID(ri.pushedHash)
 	var gone error
 	err := s.store.InTx(ctx, func(tx storage.Store) error {
 		gone = nil // a retried transaction starts over
@@ -159,7 +161,13 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest
 		return tx.CreateAuthRequest(ctx, ar)
 	})
 	if gone != nil {
-		// Another load of the same request_uri took it since takePushed read it.
+		// Another load of the same request_uri took it since takePushed read it: the same
+		// browser's (a double click) goes on with the request that load made, as a reload
+		// would (reloadPushed); anyone else's is refused.
+		if made, err := s.store.GetAuthRequest(ctx, ar.ID); err == nil && !made.Done && made.CodeHash == "" &&
+			made.ClientID == ar.ClientID && secret.Equal(made.BrowserHash, ri.browserHash) {
+			return authRequest{made}, nil
+		}
 		return nil, oidc.ErrInvalidRequest().WithDescription("the request_uri was already used or has expired").WithParent(gone)
 	}
 	if err != nil {

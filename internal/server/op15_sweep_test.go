@@ -319,6 +319,23 @@ func storeFailureSweep() []sweepScenario {
 					return func() answer { return sweepGet(t, e, b, u) }
 				}
 			}},
+		{name: "authorize with a pushed request, reloaded", routes: []string{"/authorize"}, want: http.StatusFound,
+			build: func(t *testing.T, e *testEnv) func() func() answer {
+				c := codeClient(e)
+				return func() func() answer {
+					form, _, _ := parForm(c)
+					st, pr, body := e.push(form, c.ID, c.Secret)
+					if st != http.StatusCreated {
+						t.Fatalf("push: %d %s", st, body)
+					}
+					b := e.browser()
+					u := "/authorize?" + url.Values{"client_id": {c.ID}, "request_uri": {pr.RequestURI}}.Encode()
+					if a := sweepGet(t, e, b, u); a.status != http.StatusFound {
+						t.Fatalf("first load: %d %s", a.status, a.body)
+					}
+					return func() answer { return sweepGet(t, e, b, u) }
+				}
+			}},
 		{name: "push", routes: []string{"/par"}, want: http.StatusCreated,
 			build: func(t *testing.T, e *testEnv) func() func() answer {
 				c := codeClient(e)
