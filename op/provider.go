@@ -272,7 +272,7 @@ func (p *Provider) middleware(next http.Handler) http.Handler {
 			if r.URL.Path != "/userinfo" && !p.preClientAssertion(w, r, ri) {
 				return
 			}
-			if (r.URL.Path == "/oauth/introspect" || r.URL.Path == "/revoke") && !p.preClientAuth(w, r) {
+			if (r.URL.Path == "/oauth/introspect" || r.URL.Path == "/revoke") && (!p.preClientAuth(w, r) || !tokenGiven(w, r)) {
 				return
 			}
 			switch r.URL.Path {
@@ -374,6 +374,18 @@ func postOnly(w http.ResponseWriter, r *http.Request) bool {
 	}
 	w.Header().Set("Allow", http.MethodPost)
 	httphelper.MarshalJSONWithStatus(w, oidc.ErrInvalidRequest().WithDescription("use POST"), http.StatusMethodNotAllowed)
+	return false
+}
+
+// tokenGiven answers 400 invalid_request to an introspection or revocation request, of a
+// client already authenticated, that names no token: the parameter is required (RFC 7662
+// §2.1, RFC 7009 §2.1). The library answered {"active":false} and 200, a revocation that
+// revoked nothing.
+func tokenGiven(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodPost || isPreflight(r) || r.ParseForm() != nil || r.PostForm.Get("token") != "" {
+		return true
+	}
+	httphelper.MarshalJSONWithStatus(w, oidc.ErrInvalidRequest().WithDescription("token is required"), http.StatusBadRequest)
 	return false
 }
 
