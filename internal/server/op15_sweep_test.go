@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -136,7 +137,7 @@ func TestEveryProtocolStoreFailureIsOurs(t *testing.T) {
 			}
 			eachCallFailing(fs, methods, prep, func(req func() answer) answer { return req() },
 				func(what string, req func() answer, got answer) {
-					check(t, what, normal, got)
+					check(t, what, normal, withoutOwnURL(got))
 					checkNoStore(t, what, noStore, got)
 					if got.status < 500 {
 						checkSameAnswer(t, what, normal, got)
@@ -150,6 +151,17 @@ func TestEveryProtocolStoreFailureIsOurs(t *testing.T) {
 				})
 		})
 	}
+}
+
+// backRE is a page's language links' back=…, which repeat the request's own URL.
+var backRE = regexp.MustCompile(`back=[^"&]*`)
+
+// withoutOwnURL is a without what repeats the request's own URL (on a page, the language
+// links): the client's own input, whose random tokens may spell what the leak check looks
+// for.
+func withoutOwnURL(a answer) answer {
+	a.body = backRE.ReplaceAllString(a.body, "back=")
+	return a
 }
 
 // checkNoStore: answers of the token, device authorization, PAR and registration endpoints
