@@ -23,6 +23,7 @@ import (
 	"golang.org/x/text/language"
 
 	"github.com/myaccount/myaccount/internal/errcode"
+	"github.com/myaccount/myaccount/internal/fault"
 	"github.com/myaccount/myaccount/internal/licence"
 	"github.com/myaccount/myaccount/internal/redirecturi"
 	"github.com/myaccount/myaccount/internal/secret"
@@ -317,6 +318,7 @@ func (p *Provider) middleware(next http.Handler) http.Handler {
 			if !p.preEndSession(w, r) {
 				return
 			}
+			w = &endSessionWriter{ResponseWriter: w, r: r, p: p}
 		case "/keys":
 			if !documentMethod(w, r) {
 				return
@@ -641,6 +643,42 @@ func (w *issWriter) WriteHeader(code int) {
 		}
 	}
 	w.ResponseWriter.WriteHeader(code)
+}
+
+// endSessionWriter turns the library's JSON error at end_session (an id_token_hint that is
+// not our valid ID token, a post-logout URI it refuses) into what a request without a hint
+// gets: the sign-out question, with the post-logout URI only when it is registered for the
+// client named (logoutURL). end_session is a browser's page: the person was shown a JSON
+// error they could do nothing with, and was not signed out. Nothing from the refused hint
+// is trusted. A failure of ours passes through to the fault mapping (503).
+type endSessionWriter struct {
+	http.ResponseWriter
+	r        *http.Request
+	p        *Provider
+	replaced bool
+}
+
+func (w *endSessionWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *endSessionWriter) WriteHeader(code int) {
+	if code < 400 || code >= 500 || fault.FromContext(w.r.Context()).Err() != nil ||
+		!strings.HasPrefix(w.Header().Get("Content-Type"), "application/json") {
+		w.ResponseWriter.WriteHeader(code)
+		return
+	}
+	w.replaced = true
+	w.Header().Del("Content-Type")
+	w.Header().Del("Content-Length")
+	u := w.p.storage.logoutURL(w.r.Context(), &zop.EndSessionRequest{ClientID: w.r.Form.Get("client_id")})
+	w.Header().Set("Location", u)
+	w.ResponseWriter.WriteHeader(http.StatusFound)
+}
+
+func (w *endSessionWriter) Write(b []byte) (int, error) {
+	if w.replaced {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
 }
 
 // uiLocaleTags parses the UI's languages for discovery; English when none (or none parse).

@@ -115,3 +115,40 @@ func TestProtocolRoutesAnswerBadInputByTheirRFC(t *testing.T) {
 		})
 	}
 }
+
+// TestEndSessionWithABadHintAsksThePerson: end_session is a browser's page. An
+// id_token_hint that is not one of our ID tokens (garbage, another issuer's, cut short) is
+// not trusted, and the person is asked whether to sign out, as without a hint, instead of
+// being shown the library's JSON error; the client's post-logout URI, registered, is kept.
+func TestEndSessionWithABadHintAsksThePerson(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.addUser("ada@example.com")
+	c := e.addClient(storage.ClientConfidential, firstParty)
+	b := e.browser()
+	idt, _ := e.tokens(t.Context(), b, c, "ada@example.com").Extra("id_token").(string)
+	bye := c.c.PostLogoutRedirectURIs[0]
+	for name, hint := range map[string]string{
+		"garbage":     "garbage",
+		"cut short":   idt[:len(idt)-10],
+		"unsigned":    unsignedJWT(map[string]any{"iss": e.issuer, "sub": "x", "aud": c.ID}),
+		"three parts": "a.b.c",
+	} {
+		for _, method := range []string{http.MethodGet, http.MethodPost} {
+			q := url.Values{"id_token_hint": {hint}, "client_id": {c.ID}, "post_logout_redirect_uri": {bye}, "state": {"s"}}
+			var p *page
+			if method == http.MethodGet {
+				p = b.get(e.issuer + "/end_session?" + q.Encode())
+			} else {
+				p = b.post(e.issuer+"/end_session", q)
+			}
+			if p.status != http.StatusOK || !strings.Contains(p.body, `action="/logout"`) {
+				t.Errorf("%s hint by %s: %d at %s, want the sign-out question:\n%.300s", name, method, p.status, p.url, p.body)
+				continue
+			}
+			if f := p.formValues(); f.Get("post_logout_redirect_uri") != bye {
+				t.Errorf("%s hint by %s: the question's form %v does not go back to %s", name, method, f, bye)
+			}
+		}
+	}
+}
