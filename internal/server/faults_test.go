@@ -129,120 +129,8 @@ func checkFailureAnswer(t *testing.T, what string, normal, got answer) {
 	}
 }
 
-// TestEveryStoreFailureIsOurs fails, one at a time, every store call each OAuth endpoint
-// makes, and checks that the client is never told it is at fault.
-func TestEveryStoreFailureIsOurs(t *testing.T) {
-	e, fs := faultEnv(t, nil)
-	ctx := context.Background()
-	e.addUser("ada@example.com")
-	conf := e.addClient(storage.ClientConfidential, firstParty, opaqueTokens,
-		withGrants("authorization_code", "refresh_token", "client_credentials", grantDevice))
-	b := e.browser()
-
-	post := func(path string, form url.Values, basic bool) answer {
-		user, pass := "", ""
-		if basic {
-			user, pass = conf.ID, conf.Secret
-		}
-		st, hdr, body := e.postForm(path, form, user, pass)
-		return answer{st, hdr, body}
-	}
-	get := func(u string, bearer string) answer {
-		req, _ := http.NewRequest(http.MethodGet, u, nil)
-		if bearer != "" {
-			req.Header.Set("Authorization", "Bearer "+bearer)
-		}
-		c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var sb strings.Builder
-		buf := make([]byte, 4096)
-		for {
-			n, err := resp.Body.Read(buf)
-			sb.Write(buf[:n])
-			if err != nil {
-				break
-			}
-		}
-		return answer{resp.StatusCode, resp.Header, sb.String()}
-	}
-	fresh := func() *oauth2.Token { return e.tokens(ctx, b, conf, "ada@example.com") }
-
-	type scenario struct {
-		name string
-		// prep runs without failures and returns the request to make.
-		prep func() func() answer
-	}
-	scenarios := []scenario{
-		{"client_credentials", func() func() answer {
-			return func() answer { return post("/oauth/token", url.Values{"grant_type": {"client_credentials"}}, true) }
-		}},
-		{"refresh", func() func() answer {
-			rt := fresh().RefreshToken
-			return func() answer {
-				return post("/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, true)
-			}
-		}},
-		{"code exchange", func() func() answer {
-			res, verifier := e.signIn(b, conf, "ada@example.com")
-			return func() answer {
-				return post("/oauth/token", url.Values{"grant_type": {"authorization_code"}, "code": {res.code},
-					"redirect_uri": {conf.Redirect}, "code_verifier": {verifier}}, true)
-			}
-		}},
-		{"introspection", func() func() answer {
-			at := fresh().AccessToken
-			return func() answer { return post("/oauth/introspect", url.Values{"token": {at}}, true) }
-		}},
-		{"revocation", func() func() answer {
-			rt := fresh().RefreshToken
-			return func() answer { return post("/revoke", url.Values{"token": {rt}}, true) }
-		}},
-		{"userinfo", func() func() answer {
-			at := fresh().AccessToken
-			return func() answer { return get(e.addr+"/userinfo", at) }
-		}},
-		{"device authorization", func() func() answer {
-			return func() answer { return post("/device_authorization", url.Values{"scope": {"openid"}}, true) }
-		}},
-		{"device poll", func() func() answer {
-			da := e.authorizeDevice(conf, "openid", nil)
-			return func() answer {
-				return post("/oauth/token", url.Values{"grant_type": {grantDevice}, "device_code": {da.DeviceCode}}, true)
-			}
-		}},
-		{"authorize", func() func() answer {
-			_, challenge := pkce()
-			u := e.oauth2Config(conf).AuthCodeURL("st", oauth2.SetAuthURLParam("code_challenge", challenge),
-				oauth2.SetAuthURLParam("code_challenge_method", "S256"))
-			return func() answer { return get(u, "") }
-		}},
-	}
-	for _, sc := range scenarios {
-		t.Run(sc.name, func(t *testing.T) {
-			req := sc.prep()
-			fs.ResetCalls()
-			normal := req()
-			methods := fs.Calls()
-			if len(methods) == 0 {
-				t.Fatalf("%s touched no store method (status %d)", sc.name, normal.status)
-			}
-			if normal.status >= 400 && sc.name != "device poll" {
-				t.Fatalf("%s fails without any failure: %d %s", sc.name, normal.status, normal.body)
-			}
-			for _, m := range methods {
-				req := sc.prep()
-				fs.Add(faultstore.Rule{Method: m, Err: faultstore.ErrInjected})
-				got := req()
-				fs.Clear()
-				checkFailureAnswer(t, sc.name+" with "+m+" failing", normal, got)
-			}
-		})
-	}
-}
+// The sweep of every protocol route's store calls is TestEveryProtocolStoreFailureIsOurs
+// (op15_sweep_test.go), whose scenarios include those once here.
 
 // TestStalledDatabaseAnswers503Fast: a call that hangs is cut at the database deadline and
 // answered 503 temporarily_unavailable, not left hanging.
@@ -355,7 +243,7 @@ func TestWithoutRandomKeepsText(t *testing.T) {
 }
 
 // TestRevocationSaysRevokedOnlyWhenItIs fails, once, each store call a revocation makes (the
-// first, second, ... call of a method, not every call as TestEveryStoreFailureIsOurs does): a
+// first, second, ... call of a method, not every call of it at once): a
 // single failed lookup of a refresh token once made it "unknown", tried as an access token,
 // and answered 200 while the token stayed live. A 200 must mean the token is dead; anything
 // else must be our fixed 5xx.

@@ -37,6 +37,8 @@ type sweepScenario struct {
 	want int
 	// env, when set, makes the scenario's server instead of a plain faultEnv.
 	env func(t *testing.T) (*testEnv, *faultstore.Store)
+	// normal, when set, checks the answer without failures further.
+	normal func(t *testing.T, a answer)
 	// check, when set, replaces checkFailureAnswer (for a route that is not a client's).
 	check func(t *testing.T, what string, normal, got answer)
 }
@@ -126,6 +128,9 @@ func TestEveryProtocolStoreFailureIsOurs(t *testing.T) {
 			noStore := sc.routes[0] == "/oauth/token" || sc.routes[0] == "/device_authorization" || sc.routes[0] == "/par" ||
 				strings.HasPrefix(sc.routes[0], "/connect/register")
 			checkNoStore(t, "without failures", noStore, normal)
+			if sc.normal != nil {
+				sc.normal(t, normal)
+			}
 			for _, r := range sc.routes {
 				if _, none := noStoreCall[r]; none != (len(methods) == 0) {
 					t.Fatalf("%s made %d store calls %v, but noStoreCall says %q", r, len(methods), methods, noStoreCall[r])
@@ -135,20 +140,32 @@ func TestEveryProtocolStoreFailureIsOurs(t *testing.T) {
 			if sc.check != nil {
 				check = sc.check
 			}
-			eachCallFailing(fs, methods, prep, func(req func() answer) answer { return req() },
-				func(what string, req func() answer, got answer) {
-					check(t, what, normal, withoutOwnURL(got))
-					checkNoStore(t, what, noStore, got)
-					if got.status < 500 {
-						checkSameAnswer(t, what, normal, got)
-					}
-					again := req()
-					if again.status != sc.want {
-						t.Errorf("%s, then sent again: %d, want %d (something was used up by our failure): %.300s", what, again.status, sc.want, again.body)
-						return
-					}
-					checkSameAnswer(t, what+", then sent again", normal, again)
-				})
+			judge := func(what string, req func() answer, got answer) {
+				check(t, what, normal, withoutOwnURL(got))
+				checkNoStore(t, what, noStore, got)
+				if got.status < 500 {
+					checkSameAnswer(t, what, normal, got)
+				}
+				if got.status == sc.want {
+					return // answered as without the failure: a single-use request is now used
+				}
+				again := req()
+				if again.status != sc.want {
+					t.Errorf("%s, then sent again: %d, want %d (something was used up by our failure): %.300s", what, again.status, sc.want, again.body)
+					return
+				}
+				checkSameAnswer(t, what+", then sent again", normal, again)
+			}
+			// Each call failing once, then every call of each method at once (a store that
+			// stays down for the whole request).
+			eachCallFailing(fs, methods, prep, func(req func() answer) answer { return req() }, judge)
+			for _, m := range methods {
+				req := prep()
+				fs.Add(faultstore.Rule{Method: m, Err: faultstore.ErrInjected})
+				got := req()
+				fs.Clear()
+				judge("every call of "+m+" failing", req, got)
+			}
 		})
 	}
 }
@@ -384,7 +401,7 @@ func storeFailureSweep() []sweepScenario {
 						"redirect_uri": {c.Redirect}, "code_verifier": {verifier}})
 				}
 			}},
-		{name: "code exchange with the phone scope", routes: []string{"/oauth/token"}, want: 200,
+		{name: "code exchange with the phone scope", routes: []string{"/oauth/token"}, want: 200, normal: idTokenHasPhone,
 			build: func(t *testing.T, e *testEnv) func() func() answer {
 				c := codeClient(e)
 				givePhone(t, e, ada)
@@ -421,6 +438,42 @@ func storeFailureSweep() []sweepScenario {
 						t.Fatal(err)
 					}
 					return token(t, e, c, url.Values{"grant_type": {grantDevice}, "device_code": {da.DeviceCode}})
+				}
+			}},
+		{name: "device poll, pending", routes: []string{"/oauth/token"}, want: http.StatusBadRequest,
+			build: func(t *testing.T, e *testEnv) func() func() answer {
+				c := codeClient(e)
+				return func() func() answer {
+					da := e.authorizeDevice(c, "openid", nil)
+					return token(t, e, c, url.Values{"grant_type": {grantDevice}, "device_code": {da.DeviceCode}})
+				}
+			}},
+		{name: "device poll with the phone scope", routes: []string{"/oauth/token"}, want: 200, normal: idTokenHasPhone,
+			build: func(t *testing.T, e *testEnv) func() func() answer {
+				c := codeClient(e, func(c *storage.Client) { c.Scopes = []string{"phone"} })
+				givePhone(t, e, ada)
+				u, err := e.store.GetUserByEmail(ctx, ada)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return func() func() answer {
+					da := e.authorizeDevice(c, "openid phone", nil)
+					now := e.clock.Now()
+					if err := e.store.DecideDeviceCode(ctx, strings.ReplaceAll(da.UserCode, "-", ""),
+						storage.DeviceApproved, u.ID, now, []string{"pwd"}, now); err != nil {
+						t.Fatal(err)
+					}
+					return token(t, e, c, url.Values{"grant_type": {grantDevice}, "device_code": {da.DeviceCode}})
+				}
+			}},
+		{name: "refresh with the phone scope", routes: []string{"/oauth/token"}, want: 200, normal: idTokenHasPhone,
+			build: func(t *testing.T, e *testEnv) func() func() answer {
+				c := codeClient(e)
+				givePhone(t, e, ada)
+				b := e.browser()
+				return func() func() answer {
+					rt := e.tokens(ctx, b, c, ada, oauth2.SetAuthURLParam("scope", "openid phone offline_access")).RefreshToken
+					return token(t, e, c, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
 				}
 			}},
 		{name: "device authorization", routes: []string{"/device_authorization"}, want: 200,
@@ -760,5 +813,17 @@ func checkProbe(t *testing.T, what string, normal, got answer) {
 		if strings.Contains(strings.ToLower(got.body), l) {
 			t.Errorf("%s: answer leaks %q: %s", what, l, got.body)
 		}
+	}
+}
+
+// idTokenHasPhone: the token answer's ID token carries the phone scope's number.
+func idTokenHasPhone(t *testing.T, a answer) {
+	t.Helper()
+	idt := jsonStr(a.body, "id_token")
+	if idt == "" {
+		t.Fatalf("no ID token: %.300s", a.body)
+	}
+	if n, _ := jwtPayload(t, idt)["phone_number"].(string); n == "" {
+		t.Fatalf("the ID token has no phone_number: %v", jwtPayload(t, idt))
 	}
 }
