@@ -79,7 +79,8 @@ func (h *licenceAPI) activate(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || token == "" {
-		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_request"`)
+		// RFC 6750 §3.1: a request without any token is told the scheme, not an error code.
+		w.Header().Set("WWW-Authenticate", "Bearer")
 		licenceAPIError(w, http.StatusUnauthorized, "invalid_request", "an access token with the licences scope is required")
 		return
 	}

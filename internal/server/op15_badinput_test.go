@@ -104,6 +104,10 @@ func TestProtocolRoutesAnswerBadInputByTheirRFC(t *testing.T) {
 			if wa := a.header.Get("WWW-Authenticate"); tc.auth != "" && (!strings.HasPrefix(wa, scheme) || !strings.Contains(wa, param)) {
 				t.Errorf("WWW-Authenticate %q, want %s with %s", wa, scheme, param)
 			}
+			// RFC 6750 §3.1: a request without any token is told the scheme, and no error code.
+			if wa := a.header.Get("WWW-Authenticate"); tc.auth == "Bearer" && strings.Contains(wa, "error") {
+				t.Errorf("WWW-Authenticate %q: a request without a token gets no error code in it", wa)
+			}
 			if cc := a.header.Get("Cache-Control"); tc.noStore && !strings.Contains(cc, "no-store") {
 				t.Errorf("Cache-Control %q, want no-store", cc)
 			}
