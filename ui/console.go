@@ -79,7 +79,12 @@ type consoleNavItem struct {
 // sign-in, refuses people without a console role (403, nothing more said), and shows the
 // second-factor step-up page to a session without MFA; ok is false whenever it answered.
 func (h *Handler) who(w http.ResponseWriter, r *http.Request) (*staff, bool) {
-	s, u := h.currentSession(r)
+	// A session that cannot be read is our failure (503), not a signed-out browser: sent to
+	// sign in again, a form's reason was lost and the person told nothing of the outage.
+	s, u, ok := h.optionalSession(w, r)
+	if !ok {
+		return nil, false
+	}
 	if s == nil {
 		ret := consoleHome
 		if r.Method == http.MethodGet {
@@ -146,7 +151,10 @@ func (h *Handler) consoleStepUp(w http.ResponseWriter, r *http.Request) {
 	if !h.parsePost(w, r) {
 		return
 	}
-	s, u := h.currentSession(r)
+	s, u, ok := h.optionalSession(w, r)
+	if !ok {
+		return
+	}
 	if s == nil {
 		http.Redirect(w, r, "/login?return="+url.QueryEscape(consoleHome), http.StatusSeeOther)
 		return
@@ -254,11 +262,14 @@ func consoleBack(r *http.Request) string {
 }
 
 // actorNames shows who did something: a person by their email address (the audit log names
-// them by id, which stays after the address changes), a client or the CLI by its id.
+// them by id, which stays after the address changes), a client or the CLI by its id. A
+// person deleted since keeps their id; a person who could not be read is a failure of ours
+// (err), which the page answers instead of showing ids where addresses belong.
 type actorNames struct {
 	h     *Handler
 	r     *http.Request
 	known map[string]string
+	err   error
 }
 
 func (h *Handler) actorNames(r *http.Request) *actorNames {
@@ -274,8 +285,15 @@ func (n *actorNames) name(actor string) string {
 		return v
 	}
 	v := actor
-	if u, err := n.h.cfg.Store.GetUser(n.r.Context(), id); err == nil {
+	u, err := n.h.cfg.Store.GetUser(n.r.Context(), id)
+	switch {
+	case err == nil:
 		v = u.Email
+	case !errors.Is(err, storage.ErrNotFound):
+		if n.err == nil {
+			n.err = err
+		}
+		return v // not remembered: the page is not shown
 	}
 	n.known[actor] = v
 	return v

@@ -69,6 +69,10 @@ func (h *Handler) consoleAudit(w http.ResponseWriter, r *http.Request) {
 	for _, e := range page.Events {
 		p.Events = append(p.Events, h.consoleEventRow(c, st, names, e))
 	}
+	if names.err != nil {
+		h.fail(w, r, "console actor names", names.err)
+		return
+	}
 	keep := url.Values{}
 	for _, k := range []string{"user", "client", "actor", "target", "type", "since", "until"} {
 		if v := get(k); v != "" {

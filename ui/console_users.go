@@ -191,6 +191,10 @@ func (h *Handler) consoleUser(w http.ResponseWriter, r *http.Request) {
 	if d.Lock.By != "" {
 		p.LockedBy = names.name(d.Lock.By)
 	}
+	if names.err != nil {
+		h.fail(w, r, "console actor names", names.err)
+		return
+	}
 	support := p.CanSupport
 	p.CanUnlock = support && (d.Lock.Locked || d.Lock.LockedOutUntil != nil)
 	p.CanLock = p.CanManageUsers && d.Status != storage.UserLocked && d.Status != storage.UserDisabled
