@@ -440,6 +440,12 @@ func addEvents(ctx context.Context, tx storage.Store, events ...*storage.AuditEv
 // Unlock lifts a password lockout (after a reset, or by an admin).
 func (s *Service) Unlock(ctx context.Context, u *storage.User) error { return unlock(ctx, s.Store, u) }
 
+// UnlockIn is Unlock through tx, the caller's transaction: an operator's unlock lifts the
+// lockout with the account's status and its audit event, or not at all.
+func (s *Service) UnlockIn(ctx context.Context, tx storage.Store, u *storage.User) error {
+	return unlock(ctx, tx, u)
+}
+
 // unlockStore is what lifting a lockout writes to: the store, or a transaction's.
 type unlockStore interface {
 	ResetCounter(ctx context.Context, key string) error

@@ -396,29 +396,33 @@ func (s *Service) LockUser(ctx context.Context, a Actor, id, ifMatch, reason str
 // UnlockUser lifts an operator lock (the account returns to active, or to pending when it
 // was never activated) and any password lockout after wrong passwords.
 //
-// The password lockout is cleared first (idempotent, and its only change to the account is
-// its last step), then the status and the audit event change together: a failure anywhere
-// leaves the account's ETag as the caller read it, so the retry of the 503 with the same
-// If-Match finishes the unlock instead of answering 412.
+// The If-Match check, the lockout's end, the status and the audit event are one transaction:
+// a failure anywhere leaves the account (and its ETag) as the caller read it, so the retry of
+// the 503 with the same If-Match finishes the unlock. Before, the lockout was lifted first, in
+// writes of its own that change the ETag: a failure after them answered 503 and the retry 412
+// (the console: "Changed meanwhile"), for an account nobody else had touched.
 func (s *Service) UnlockUser(ctx context.Context, a Actor, id, ifMatch, reason string) (*User, error) {
 	if err := authorize(a, SupportUsers); err != nil {
-		return nil, err
-	}
-	u, err := s.userFor(ctx, id, ifMatch)
-	if err != nil {
 		return nil, err
 	}
 	if s.Accounts == nil {
 		return nil, errors.New("admin: unlock needs the account service")
 	}
-	if err := s.Accounts.Unlock(ctx, u); err != nil {
-		return nil, err
-	}
-	err = s.Store.InTx(ctx, func(tx storage.Store) error {
-		var err error
+	var u *storage.User
+	err := s.Store.InTx(ctx, func(tx storage.Store) error {
+		cur, err := tx.GetUser(ctx, id)
+		if err != nil {
+			return err
+		}
+		if ifMatch != "" && ifMatch != userETag(cur) {
+			return ErrPreconditionFailed
+		}
+		if err := s.Accounts.UnlockIn(ctx, tx, cur); err != nil {
+			return err
+		}
 		u, err = tx.UpdateUser(ctx, id, func(u *storage.User) error {
 			if u.Status != storage.UserLocked {
-				return nil // not operator-locked, or unlocked meanwhile
+				return nil // not operator-locked
 			}
 			u.Status, u.UpdatedAt = storage.UserActive, s.now()
 			if u.ActivatedAt == nil {
@@ -431,6 +435,9 @@ func (s *Service) UnlockUser(ctx context.Context, a Actor, id, ifMatch, reason s
 		}
 		return s.recordIn(ctx, tx, a, "admin.user.unlock", "user:"+id, reason, "")
 	})
+	if errors.Is(err, ErrPreconditionFailed) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, notFound(err, "unlock user "+id)
 	}
