@@ -110,24 +110,28 @@ const exportBatch = 500
 
 // ExportAudit writes every event matching f to w as JSON lines (one AuditEntry per line),
 // newest first, reading in keyset batches so memory stays flat however long the log is. The
-// export itself is audited first (who took a copy of the log, with which filter). It returns
-// how many events it wrote.
+// export itself is audited (who took a copy of the log, with which filter) once its first
+// batch is read and before any line is written: an export that failed before it gave out a
+// line is not recorded (it answers 503, and its retry is recorded once), one cut after lines
+// went out is. It returns how many events it wrote.
 func (s *Service) ExportAudit(ctx context.Context, a Actor, f AuditFilter, w io.Writer) (int, error) {
 	if err := authorize(a, ReadAudit); err != nil {
 		return 0, err
 	}
 	desc, _ := json.Marshal(f) // plain struct: cannot fail
-	if err := s.record(ctx, a, "admin.audit.export", "", "", string(desc)); err != nil {
-		return 0, err
-	}
 	q := f.query()
 	q.Limit = exportBatch
 	enc := json.NewEncoder(w)
 	n := 0
-	for {
+	for first := true; ; first = false {
 		es, err := s.Store.QueryAuditEvents(ctx, q)
 		if err != nil {
 			return n, fmt.Errorf("export audit events: %w", err)
+		}
+		if first {
+			if err := s.record(ctx, a, "admin.audit.export", "", "", string(desc)); err != nil {
+				return 0, err
+			}
 		}
 		for _, e := range es {
 			if err := enc.Encode(viewEvent(e)); err != nil {
