@@ -283,7 +283,15 @@ type auditor interface {
 
 // recordIn is record through st, so that the event commits or rolls back with the action.
 func (s *Service) recordIn(ctx context.Context, st auditor, a Actor, typ, target, reason, detail string) error {
-	return s.addEvent(ctx, st, s.event(a, typ, target, reason, detail))
+	return s.recordAs(ctx, st, a, "", typ, target, reason, detail)
+}
+
+// recordAs is recordIn with the event's id ("" for a random one): a keyed action's (see
+// keyedEventID).
+func (s *Service) recordAs(ctx context.Context, st auditor, a Actor, id, typ, target, reason, detail string) error {
+	e := s.event(a, typ, target, reason, detail)
+	e.ID = id
+	return s.addEvent(ctx, st, e)
 }
 
 // event is the audit event of an admin action by a.

@@ -478,9 +478,8 @@ func (a *API) createClient(w http.ResponseWriter, r *http.Request, actor Actor) 
 		a.fail(w, r, &ForbiddenError{Need: ManageClients})
 		return
 	}
-	key := r.Header.Get("Idempotency-Key")
-	if len(key) > 255 || strings.ContainsFunc(key, func(c rune) bool { return c < 0x20 || c > 0x7e }) {
-		problem(w, http.StatusBadRequest, "", "Idempotency-Key must be at most 255 printable ASCII characters.")
+	key, ok := idempotencyKey(w, r)
+	if !ok {
 		return
 	}
 	var b ClientSpec
@@ -494,6 +493,17 @@ func (a *API) createClient(w http.ResponseWriter, r *http.Request, actor Actor) 
 	}
 	w.Header().Set("Location", Prefix+"/clients/"+url.PathEscape(c.ClientID))
 	writeJSON(w, http.StatusCreated, c.ETag, createdClient{Client: c, ClientSecret: sec})
+}
+
+// idempotencyKey is the request's Idempotency-Key ("" for none); a malformed one is answered
+// (400) and ok is false.
+func idempotencyKey(w http.ResponseWriter, r *http.Request) (string, bool) {
+	key := r.Header.Get("Idempotency-Key")
+	if len(key) > 255 || strings.ContainsFunc(key, func(c rune) bool { return c < 0x20 || c > 0x7e }) {
+		problem(w, http.StatusBadRequest, "", "Idempotency-Key must be at most 255 printable ASCII characters.")
+		return "", false
+	}
+	return key, true
 }
 
 func (a *API) getClient(w http.ResponseWriter, r *http.Request, actor Actor) {
@@ -583,10 +593,16 @@ type actionBody struct {
 	Reason string `json:"reason"`
 	// Kind limits remove-factors to totp or webauthn ("" = every factor).
 	Kind string `json:"kind,omitempty"`
+	// key is the Idempotency-Key header (of the actions that take one).
+	key string
 }
 
 func (a *API) action(w http.ResponseWriter, r *http.Request, needKind bool) (actionBody, bool) {
 	var b actionBody
+	var ok bool
+	if b.key, ok = idempotencyKey(w, r); !ok {
+		return b, false
+	}
 	if !decode(w, r, &b, true) {
 		return b, false
 	}
@@ -607,7 +623,7 @@ func (a *API) userState(w http.ResponseWriter, r *http.Request, u *User, err err
 
 func (a *API) lockUser(w http.ResponseWriter, r *http.Request, actor Actor) {
 	if b, ok := a.action(w, r, false); ok {
-		u, err := a.cfg.Service.LockUser(r.Context(), actor, r.PathValue("id"), optionalIfMatch(r), b.Reason)
+		u, err := a.cfg.Service.LockUserOnce(r.Context(), actor, r.PathValue("id"), optionalIfMatch(r), b.Reason, b.key)
 		a.userState(w, r, u, err)
 	}
 }
@@ -629,13 +645,13 @@ func (a *API) done(w http.ResponseWriter, r *http.Request, err error) {
 
 func (a *API) resendActivation(w http.ResponseWriter, r *http.Request, actor Actor) {
 	if b, ok := a.action(w, r, false); ok {
-		a.done(w, r, a.cfg.Service.ResendActivation(r.Context(), actor, r.PathValue("id"), b.Reason))
+		a.done(w, r, a.cfg.Service.ResendActivationOnce(r.Context(), actor, r.PathValue("id"), b.Reason, b.key))
 	}
 }
 
 func (a *API) sendReset(w http.ResponseWriter, r *http.Request, actor Actor) {
 	if b, ok := a.action(w, r, false); ok {
-		a.done(w, r, a.cfg.Service.SendReset(r.Context(), actor, r.PathValue("id"), b.Reason))
+		a.done(w, r, a.cfg.Service.SendResetOnce(r.Context(), actor, r.PathValue("id"), b.Reason, b.key))
 	}
 }
 
@@ -650,7 +666,7 @@ func (a *API) removeFactors(w http.ResponseWriter, r *http.Request, actor Actor)
 	if !ok {
 		return
 	}
-	n, err := a.cfg.Service.RemoveFactors(r.Context(), actor, r.PathValue("id"), b.Kind, b.Reason)
+	n, err := a.cfg.Service.RemoveFactorsOnce(r.Context(), actor, r.PathValue("id"), b.Kind, b.Reason, b.key)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -674,7 +690,7 @@ func (a *API) deleteUser(w http.ResponseWriter, r *http.Request, actor Actor) {
 	if b.Reason == "" {
 		b.Reason = r.URL.Query().Get("reason")
 	}
-	a.done(w, r, a.cfg.Service.DeleteUser(r.Context(), actor, r.PathValue("id"), tag, b.Reason))
+	a.done(w, r, a.cfg.Service.DeleteUserOnce(r.Context(), actor, r.PathValue("id"), tag, b.Reason, b.key))
 }
 
 // --- audit

@@ -8,11 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/myaccount/myaccount/internal/account"
 	"github.com/myaccount/myaccount/internal/mfa"
+	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/internal/sessions"
 	"github.com/myaccount/myaccount/storage"
 )
@@ -332,6 +334,43 @@ func (s *Service) userFor(ctx context.Context, id, ifMatch string) (*storage.Use
 
 func meta(a Actor) account.Meta { return account.Meta{IP: a.IP, UserAgent: a.UserAgent} }
 
+// The user actions' Idempotency-Key (the admin API's header; "" for none). A script whose
+// answer was lost sends the action again with the same key and is answered as its first
+// request was, and nothing is done twice: no second mail, no "already locked" (409), no
+// "removed 0", no 404 for the account it deleted. The action's audit event gets an id derived
+// from the action, its target, the actor and the key, and commits with the action: a retry
+// finds it there, without a table of keys. Within IdempotencyWindow it is the repeat; after
+// it the key is ErrKeyReused (the event keeps its id, and a second one under it would not be
+// written).
+func keyedEventID(a Actor, typ, target, key string) string {
+	if key == "" {
+		return ""
+	}
+	return secret.DerivedID("admin action\x00" + typ + "\x00" + target + "\x00" + a.ClientID + "\x00" + a.UserID + "\x00" + key)
+}
+
+// keyedBefore returns the event the key's first request wrote (nil when there is none: this
+// is the first, or the first did not commit), read through st (the action's transaction).
+func (s *Service) keyedBefore(ctx context.Context, st storage.Store, a Actor, typ, target, eventID string) (*storage.AuditEvent, error) {
+	if eventID == "" {
+		return nil, nil
+	}
+	evs, err := st.QueryAuditEvents(ctx, storage.AuditQuery{Type: typ, Target: target, Actor: a.ID(), Limit: 1000})
+	if err != nil {
+		return nil, fmt.Errorf("idempotency key: %w", err)
+	}
+	for _, e := range evs {
+		if e.ID != eventID {
+			continue
+		}
+		if s.now().Sub(e.CreatedAt) >= IdempotencyWindow {
+			return nil, fmt.Errorf("%s on %s: %w", typ, target, ErrKeyReused)
+		}
+		return e, nil
+	}
+	return nil, nil
+}
+
 func needReason(reason string) error {
 	if strings.TrimSpace(reason) == "" {
 		return &ValidationError{Problems: []Problem{{Field: "reason", Reason: "is required"}}}
@@ -349,17 +388,32 @@ func needReason(reason string) error {
 // relying parties' logout tokens are queued in the same transaction (back-channel logout),
 // as DeleteUser's are.
 func (s *Service) LockUser(ctx context.Context, a Actor, id, ifMatch, reason string) (*User, error) {
+	return s.LockUserOnce(ctx, a, id, ifMatch, reason, "")
+}
+
+// LockUserOnce is LockUser under the caller's idempotency key (see keyedEventID): its repeat
+// answers the account as it is now, instead of "already locked".
+func (s *Service) LockUserOnce(ctx context.Context, a Actor, id, ifMatch, reason, key string) (*User, error) {
 	if err := authorize(a, ManageUsers); err != nil {
 		return nil, err
 	}
 	if err := needReason(reason); err != nil {
 		return nil, err
 	}
+	evID := keyedEventID(a, "admin.user.lock", "user:"+id, key)
 	var u *storage.User
+	repeat := false
 	err := s.Store.InTx(ctx, func(tx storage.Store) error {
 		now := s.now()
 		var refused error
 		var err error
+		if prior, err := s.keyedBefore(ctx, tx, a, "admin.user.lock", "user:"+id, evID); err != nil || prior != nil {
+			if prior != nil {
+				repeat = true
+				u, err = tx.GetUser(ctx, id)
+			}
+			return err
+		}
 		u, err = tx.UpdateUser(ctx, id, func(u *storage.User) error {
 			switch {
 			case ifMatch != "" && ifMatch != userETag(u):
@@ -377,18 +431,20 @@ func (s *Service) LockUser(ctx context.Context, a Actor, id, ifMatch, reason str
 		if refused != nil {
 			return refused
 		}
-		if err := s.recordIn(ctx, tx, a, "admin.user.lock", "user:"+id, reason, ""); err != nil {
+		if err := s.recordAs(ctx, tx, a, evID, "admin.user.lock", "user:"+id, reason, ""); err != nil {
 			return err
 		}
 		return sessions.EndAll(ctx, tx, s.notifier(), id, now)
 	})
-	if errors.Is(err, ErrWrongState) || errors.Is(err, ErrPreconditionFailed) {
+	if errors.Is(err, ErrWrongState) || errors.Is(err, ErrPreconditionFailed) || errors.Is(err, ErrKeyReused) {
 		return nil, err
 	}
 	if err != nil {
 		return nil, notFound(err, "lock user "+id)
 	}
-	sessions.Told(s.notifier())
+	if !repeat {
+		sessions.Told(s.notifier())
+	}
 	v := viewUser(u)
 	return &v, nil
 }
@@ -448,13 +504,25 @@ func (s *Service) UnlockUser(ctx context.Context, a Actor, id, ifMatch, reason s
 // ResendActivation mails a fresh activation link to a pending account (ErrWrongState for
 // any other).
 func (s *Service) ResendActivation(ctx context.Context, a Actor, id, reason string) error {
-	return s.supportMail(ctx, a, id, reason, "admin.user.resend_activation", (*account.Service).ActivationLinkIn)
+	return s.ResendActivationOnce(ctx, a, id, reason, "")
+}
+
+// ResendActivationOnce is ResendActivation under the caller's idempotency key (see
+// keyedEventID): its repeat sends nothing.
+func (s *Service) ResendActivationOnce(ctx context.Context, a Actor, id, reason, key string) error {
+	return s.supportMail(ctx, a, id, reason, key, "admin.user.resend_activation", (*account.Service).ActivationLinkIn)
 }
 
 // SendReset mails a password-reset link to an active or pending account (ErrWrongState for
 // any other).
 func (s *Service) SendReset(ctx context.Context, a Actor, id, reason string) error {
-	return s.supportMail(ctx, a, id, reason, "admin.user.send_reset", (*account.Service).ResetLinkIn)
+	return s.SendResetOnce(ctx, a, id, reason, "")
+}
+
+// SendResetOnce is SendReset under the caller's idempotency key (see keyedEventID): its
+// repeat sends nothing.
+func (s *Service) SendResetOnce(ctx context.Context, a Actor, id, reason, key string) error {
+	return s.supportMail(ctx, a, id, reason, key, "admin.user.send_reset", (*account.Service).ResetLinkIn)
 }
 
 // supportMail issues a link to the account and audits it (ResendActivation, SendReset).
@@ -466,7 +534,7 @@ func (s *Service) SendReset(ctx context.Context, a Actor, id, reason string) err
 // enqueue left an event for a link never sent, and the retry a second event. The account's
 // state is read in the transaction too, and a state the link's rules refuse
 // (ErrWrongState) writes nothing.
-func (s *Service) supportMail(ctx context.Context, a Actor, id, reason, typ string,
+func (s *Service) supportMail(ctx context.Context, a Actor, id, reason, key, typ string,
 	issue func(*account.Service, context.Context, storage.Store, *storage.User, account.Meta) (*account.SentLink, error)) error {
 	if err := authorize(a, SupportUsers); err != nil {
 		return err
@@ -475,7 +543,12 @@ func (s *Service) supportMail(ctx context.Context, a Actor, id, reason, typ stri
 		return errors.New("admin: mail needs the account service")
 	}
 	var link *account.SentLink
+	evID := keyedEventID(a, typ, "user:"+id, key)
 	err := s.Store.InTx(ctx, func(tx storage.Store) error {
+		link = nil // the transaction may run again
+		if prior, err := s.keyedBefore(ctx, tx, a, typ, "user:"+id, evID); err != nil || prior != nil {
+			return err // sent by the key's first request
+		}
 		u, err := tx.GetUser(ctx, id)
 		if err != nil {
 			return err
@@ -483,13 +556,19 @@ func (s *Service) supportMail(ctx context.Context, a Actor, id, reason, typ stri
 		if link, err = issue(s.Accounts, ctx, tx, u, meta(a)); err != nil {
 			return err
 		}
-		return s.recordIn(ctx, tx, a, typ, "user:"+id, reason, "")
+		return s.recordAs(ctx, tx, a, evID, typ, "user:"+id, reason, "")
 	})
 	if errors.Is(err, account.ErrWrongState) {
 		return fmt.Errorf("%w: %w", ErrWrongState, err)
 	}
+	if errors.Is(err, ErrKeyReused) {
+		return err
+	}
 	if err != nil {
 		return notFound(err, typ+" "+id)
+	}
+	if link == nil {
+		return nil
 	}
 	return link.Committed(ctx)
 }
@@ -506,6 +585,13 @@ func (s *Service) supportMail(ctx context.Context, a Actor, id, reason, typ stri
 // audit left the factors gone unaudited, and the retry found nothing, audited "all (0)" and
 // told no one; a failure after a credential's delete left its browsers trusted for good.
 func (s *Service) RemoveFactors(ctx context.Context, a Actor, id, kind, reason string) (int, error) {
+	return s.RemoveFactorsOnce(ctx, a, id, kind, reason, "")
+}
+
+// RemoveFactorsOnce is RemoveFactors under the caller's idempotency key (see keyedEventID):
+// its repeat answers the count the first request removed (from its audit event), instead of
+// removing nothing and answering 0.
+func (s *Service) RemoveFactorsOnce(ctx context.Context, a Actor, id, kind, reason, key string) (int, error) {
 	if err := authorize(a, SupportUsers); err != nil {
 		return 0, err
 	}
@@ -525,8 +611,15 @@ func (s *Service) RemoveFactors(ctx context.Context, a Actor, id, kind, reason s
 	}
 	n := 0
 	var told *account.SentLink
+	evID := keyedEventID(a, "admin.user.remove_factors", "user:"+id, key)
 	err = s.Store.InTx(ctx, func(tx storage.Store) error {
 		n, told = 0, nil // the transaction may run again
+		if prior, err := s.keyedBefore(ctx, tx, a, "admin.user.remove_factors", "user:"+id, evID); err != nil || prior != nil {
+			if prior != nil {
+				n = removedCount(prior.Detail)
+			}
+			return err
+		}
 		creds, err := tx.ListMFACredentials(ctx, id)
 		if err != nil {
 			return fmt.Errorf("list factors: %w", err)
@@ -565,13 +658,23 @@ func (s *Service) RemoveFactors(ctx context.Context, a Actor, id, kind, reason s
 				return fmt.Errorf("notice: %w", err)
 			}
 		}
-		return s.recordIn(ctx, tx, a, "admin.user.remove_factors", "user:"+id, reason, fmt.Sprintf("%s (%d)", what, n))
+		return s.recordAs(ctx, tx, a, evID, "admin.user.remove_factors", "user:"+id, reason, fmt.Sprintf("%s (%d)", what, n))
 	})
+	if errors.Is(err, ErrKeyReused) {
+		return 0, err
+	}
 	if err != nil {
 		return 0, notFound(err, "remove factors of user "+id)
 	}
 	_ = told.Committed(ctx) // logged
 	return n, nil
+}
+
+// removedCount reads the count of a remove_factors event's detail ("all (2)").
+func removedCount(detail string) int {
+	_, after, _ := strings.Cut(detail, " (")
+	n, _ := strconv.Atoi(strings.TrimSuffix(after, ")"))
+	return n
 }
 
 // SignOutEverywhere ends every browser session of the person and revokes every grant. The
@@ -609,13 +712,26 @@ func (s *Service) notifier() sessions.Notifier {
 // DeleteUser deletes the account and everything of it (sessions, tokens, factors, its own
 // audit events; the admin events about it stay, naming it by id only). A reason is required.
 func (s *Service) DeleteUser(ctx context.Context, a Actor, id, ifMatch, reason string) error {
+	return s.DeleteUserOnce(ctx, a, id, ifMatch, reason, "")
+}
+
+// DeleteUserOnce is DeleteUser under the caller's idempotency key (see keyedEventID): its
+// repeat answers that the account was deleted, not that it is not found (the admin events
+// about a deleted account stay).
+func (s *Service) DeleteUserOnce(ctx context.Context, a Actor, id, ifMatch, reason, key string) error {
 	if err := authorize(a, ManageUsers); err != nil {
 		return err
 	}
 	if err := needReason(reason); err != nil {
 		return err
 	}
+	evID := keyedEventID(a, "admin.user.delete", "user:"+id, key)
+	repeat := false
 	err := s.Store.InTx(ctx, func(tx storage.Store) error {
+		if prior, err := s.keyedBefore(ctx, tx, a, "admin.user.delete", "user:"+id, evID); err != nil || prior != nil {
+			repeat = prior != nil
+			return err
+		}
 		u, err := tx.GetUser(ctx, id)
 		if err != nil {
 			return err
@@ -632,14 +748,16 @@ func (s *Service) DeleteUser(ctx context.Context, a Actor, id, ifMatch, reason s
 		}
 		// In the transaction: recorded after it, a failed event left the account deleted
 		// unaudited and the retry answered 404.
-		return s.recordIn(ctx, tx, a, "admin.user.delete", "user:"+id, reason, "")
+		return s.recordAs(ctx, tx, a, evID, "admin.user.delete", "user:"+id, reason, "")
 	})
-	if errors.Is(err, ErrPreconditionFailed) {
+	if errors.Is(err, ErrPreconditionFailed) || errors.Is(err, ErrKeyReused) {
 		return err
 	}
 	if err != nil {
 		return notFound(err, "delete user "+id)
 	}
-	sessions.Told(s.notifier())
+	if !repeat {
+		sessions.Told(s.notifier())
+	}
 	return nil
 }
