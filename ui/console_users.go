@@ -213,6 +213,7 @@ var staffEventText = map[string]string{
 	"admin.user.send_reset":          i18n.N("Reset link sent by staff"),
 	"admin.user.remove_factors":      i18n.N("Second factors removed by staff"),
 	"admin.user.sign_out_everywhere": i18n.N("Signed out everywhere by staff"),
+	"admin.user.create":              i18n.N("Account created by staff"),
 	"admin.user.delete":              i18n.N("Account deleted by staff"),
 	"admin.client.create":            i18n.N("Client created"),
 	"admin.client.update":            i18n.N("Client changed"),

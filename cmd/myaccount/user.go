@@ -140,17 +140,18 @@ func userCreate(ctx context.Context, e env, args []string) error {
 	}
 	defer st.Close()
 	svc.Store = st
-	u, err := svc.Create(ctx, canon, pw, storage.UserActive)
-	if errors.Is(err, storage.ErrConflict) {
+	// The admin service's creation: the account, its profile and its audit event (actor "cli")
+	// commit together.
+	nu := admin.NewUser{Email: canon, Password: pw}
+	if withProfile {
+		nu.Profile = &prof
+	}
+	u, err := (&admin.Service{Store: st, Accounts: svc, Logger: newLogger(e.stderr, cfg)}).CreateUser(ctx, admin.CLI(), nu)
+	if errors.Is(err, admin.ErrWrongState) {
 		return fmt.Errorf("an account with the email %q already exists", canon)
 	}
 	if err != nil {
 		return err
-	}
-	if withProfile {
-		if u, err = pf.store(ctx, st, u, prof); err != nil {
-			return err
-		}
 	}
 	if *asJSON {
 		return printJSON(e.stdout, viewUser(u))

@@ -185,6 +185,12 @@ func (s *Service) now() time.Time {
 
 // Create makes an account with the given status. Admin-created accounts are active at once.
 func (s *Service) Create(ctx context.Context, email, password, status string) (*storage.User, error) {
+	return s.CreateIn(ctx, s.Store, email, password, status)
+}
+
+// CreateIn is Create through st, the caller's transaction: an operator's creation commits
+// with its profile and its audit event, or not at all.
+func (s *Service) CreateIn(ctx context.Context, st storage.UserStore, email, password, status string) (*storage.User, error) {
 	email, err := CanonicalEmail(email)
 	if err != nil {
 		return nil, err
@@ -210,7 +216,7 @@ func (s *Service) Create(ctx context.Context, email, password, status string) (*
 		u.EmailVerified = true
 		u.ActivatedAt = &now
 	}
-	if err := s.Store.CreateUser(ctx, u); err != nil {
+	if err := st.CreateUser(ctx, u); err != nil {
 		return nil, fmt.Errorf("create user: %w", err)
 	}
 	return u, nil

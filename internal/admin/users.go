@@ -113,6 +113,62 @@ func (s *Service) SearchUsers(ctx context.Context, a Actor, f UserFilter, cursor
 	return p, nil
 }
 
+// NewUser is an account an operator creates (`myaccount user create`): active at once, its
+// address needing no activation.
+type NewUser struct {
+	Email    string
+	Password string
+	// Profile is stored with the account (nil: none; the person completes it at their first
+	// sign-in). The caller validates it with the profile page's rules (account.ValidateProfile).
+	Profile *account.Profile
+}
+
+// CreateUser creates an active account. The address is normalised and the password checked by
+// the account service's rules, the ones registration applies (account.CanonicalEmail,
+// ValidatePassword: accounts.min_password_length, the blocklist, the address and the product's
+// name); an address in use is ErrWrongState.
+//
+// The account, its profile and its audit event ("admin.user.create", naming the actor) are one
+// transaction: a failure leaves no account and the retry creates it. Written apart, a failed
+// profile write left the account without its profile and the retry was told the address was
+// taken; and no event said who had created it.
+func (s *Service) CreateUser(ctx context.Context, a Actor, nu NewUser) (*storage.User, error) {
+	if err := authorize(a, ManageUsers); err != nil {
+		return nil, err
+	}
+	if s.Accounts == nil {
+		return nil, errors.New("admin: creating an account needs the account service")
+	}
+	canon, err := account.CanonicalEmail(nu.Email)
+	if err != nil {
+		return nil, err
+	}
+	var u *storage.User
+	err = s.Store.InTx(ctx, func(tx storage.Store) error {
+		var err error
+		if u, err = s.Accounts.CreateIn(ctx, tx, canon, nu.Password, storage.UserActive); err != nil {
+			return err
+		}
+		if p := nu.Profile; p != nil {
+			if u, err = tx.UpdateUser(ctx, u.ID, func(x *storage.User) error {
+				x.Name, x.Country, x.Region, x.ZoneInfo, x.DateFormat, x.Locale = p.Name, p.Country, p.Region, p.ZoneInfo, p.DateFormat, p.Locale
+				x.UpdatedAt = s.now()
+				return nil
+			}); err != nil {
+				return fmt.Errorf("profile: %w", err)
+			}
+		}
+		return s.recordIn(ctx, tx, a, "admin.user.create", "user:"+u.ID, "", "")
+	})
+	if errors.Is(err, storage.ErrConflict) {
+		return nil, fmt.Errorf("an account with the email %q already exists: %w", canon, ErrWrongState)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
 // Lock is why password sign-in to an account is refused, if it is.
 type Lock struct {
 	// Locked: an operator locked the account (status locked); Reason and By say why and who
