@@ -1,8 +1,12 @@
 package main
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/myaccount/myaccount/internal/fault"
+	"github.com/myaccount/myaccount/storage/sqlite"
 )
 
 // TestCLIUserCreateAudited: `user create` is the admin service's creation, as every other
@@ -25,4 +29,39 @@ func TestCLIUserCreateAudited(t *testing.T) {
 	if err == nil || err.Error() != `an account with the email "BOB@example.com" already exists` {
 		t.Fatalf("a second creation: %v", err)
 	}
+}
+
+// TestCLIStoreFailureIsSaid: a command whose database fails (here another process holds it
+// locked past the busy timeout) exits 1 saying the database failed, apart from a usage error
+// (exit 1, "usage: …") and a refusal (a user not found), which say nothing of the database.
+func TestCLIStoreFailureIsSaid(t *testing.T) {
+	c := newCLI(t)
+	c.createUser("ada@example.com")
+	if _, _, err := c.run("", "user", "lock"); err == nil || fault.Is(err) || strings.Contains(message(err), "database") || exitCode(err) != 1 {
+		t.Errorf("a usage error: %v (exit %d)", err, exitCode(err))
+	}
+	if _, _, err := c.run("", "user", "lock", "nobody@example.com"); err == nil || fault.Is(err) || exitCode(err) != 1 {
+		t.Errorf("an unknown user: %v (exit %d)", err, exitCode(err))
+	}
+	db, err := sqlite.Open(t.Context(), filepath.Join(c.dir, "myaccount.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	conn, err := db.SQLX().Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(t.Context(), "BEGIN EXCLUSIVE"); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = c.run("", "user", "lock", "ada@example.com", "--reason", "fraud")
+	if _, rerr := conn.ExecContext(t.Context(), "ROLLBACK"); rerr != nil {
+		t.Fatal(rerr)
+	}
+	if err == nil || !fault.Is(err) || !strings.HasPrefix(message(err), "the database failed: ") || exitCode(err) != 1 {
+		t.Fatalf("the database locked: %v (exit %d), want exit 1 saying the database failed", err, exitCode(err))
+	}
+	c.mustRun("", "user", "lock", "ada@example.com", "--reason", "fraud") // and it works once the database does
 }

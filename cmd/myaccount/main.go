@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/myaccount/myaccount/internal/config"
+	"github.com/myaccount/myaccount/internal/fault"
 	"github.com/myaccount/myaccount/internal/server"
 	"github.com/myaccount/myaccount/storage"
 )
@@ -60,9 +61,19 @@ func main() {
 	e := env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, environ: os.Environ}
 	err := run(ctx, e, os.Args[1:])
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, "myaccount:", err)
+		fmt.Fprintln(os.Stderr, "myaccount:", message(err))
 	}
 	os.Exit(exitCode(err))
+}
+
+// message is how a failed command is told on standard error. A failure of the database (the
+// store could not answer: marked by openStore as the server's guard marks it) says so first,
+// apart from a usage error or a refusal of the request, which are the operator's to fix.
+func message(err error) string {
+	if fault.Is(err) {
+		return "the database failed: " + err.Error()
+	}
+	return err.Error()
 }
 
 // exitCode is 0 for success and for help asked for (-h on any command, as `myaccount help`
@@ -182,15 +193,49 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
-// openStore loads the configuration and opens its database (applying migrations).
+// openStore loads the configuration and opens its database (applying migrations). The
+// store's failures, at the opening and in its calls, are marked fault.ErrUnavailable (the
+// server's store guard, fault.GuardStore; its answers about the data, not found or a
+// conflict, are not), so that a command tells a database that failed apart from a usage error
+// or a refusal (message). Calls have no deadline: a command may take its time.
 func openStore(ctx context.Context, e env, path string) (*config.Config, storage.Store, error) {
 	cfg, err := loadConfig(e, path)
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := server.OpenStore(ctx, cfg)
+	st, err := openGuarded(ctx, cfg)
+	return cfg, st, err
+}
+
+// openGuarded opens cfg's database as openStore does.
+func openGuarded(ctx context.Context, cfg *config.Config) (storage.Store, error) {
+	st, err := openRaw(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return fault.GuardStore(st, 0, slog.New(slog.DiscardHandler)), nil
+}
+
+// openRawStore is openStore without the guard on the calls, for the commands that reach
+// beneath storage.Store (seed's bulk SQL, migrate's schema version).
+func openRawStore(ctx context.Context, e env, path string) (*config.Config, storage.Store, error) {
+	cfg, err := loadConfig(e, path)
 	if err != nil {
 		return nil, nil, err
 	}
-	return cfg, st, nil
+	st, err := openRaw(ctx, cfg)
+	return cfg, st, err
+}
+
+// openRaw opens cfg's database; a failure to is the database's (marked), unless the
+// configuration names no database this binary knows.
+func openRaw(ctx context.Context, cfg *config.Config) (storage.Store, error) {
+	st, err := server.OpenStore(ctx, cfg)
+	if err != nil {
+		if d := cfg.DatabaseDriver(); d == config.DriverSQLite || d == config.DriverPostgres {
+			err = fault.Mark(err)
+		}
+		return nil, err
+	}
+	return st, nil
 }

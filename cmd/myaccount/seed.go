@@ -71,7 +71,7 @@ func cmdSeed(ctx context.Context, e env, args []string) error {
 	if *users == 0 && (*tokens > 0 || *sessions > 0) {
 		return errors.New("--tokens and --sessions belong to generated users: give --users too")
 	}
-	cfg, st, err := openStore(ctx, e, *path)
+	cfg, st, err := openRawStore(ctx, e, *path)
 	if err != nil {
 		return err
 	}

@@ -98,7 +98,7 @@ func cmdMigrate(ctx context.Context, e env, args []string) error {
 	}
 	// Opening the store applies every pending migration, after refusing a database that a
 	// newer myaccount migrated (sqlstore.ErrSchemaTooNew).
-	_, st, err := openStore(ctx, e, *path)
+	_, st, err := openRawStore(ctx, e, *path)
 	if err != nil {
 		return err
 	}

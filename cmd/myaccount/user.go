@@ -134,7 +134,7 @@ func userCreate(ctx context.Context, e env, args []string) error {
 			return err
 		}
 	}
-	st, err := server.OpenStore(ctx, cfg)
+	st, err := openGuarded(ctx, cfg)
 	if err != nil {
 		return err
 	}
