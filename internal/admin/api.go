@@ -524,11 +524,15 @@ func (a *API) updateClient(w http.ResponseWriter, r *http.Request, actor Actor) 
 	if !ok {
 		return
 	}
+	key, ok := idempotencyKey(w, r)
+	if !ok {
+		return
+	}
 	var p ClientPatch
 	if !decode(w, r, &p, false) {
 		return
 	}
-	c, err := a.cfg.Service.UpdateClient(r.Context(), actor, r.PathValue("id"), tag, p)
+	c, err := a.cfg.Service.UpdateClientOnce(r.Context(), actor, r.PathValue("id"), tag, p, key)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -545,7 +549,11 @@ func (a *API) deleteClient(w http.ResponseWriter, r *http.Request, actor Actor) 
 	if !ok {
 		return
 	}
-	if err := a.cfg.Service.DeleteClient(r.Context(), actor, r.PathValue("id"), tag); err != nil {
+	key, ok := idempotencyKey(w, r)
+	if !ok {
+		return
+	}
+	if err := a.cfg.Service.DeleteClientOnce(r.Context(), actor, r.PathValue("id"), tag, key); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -630,7 +638,7 @@ func (a *API) lockUser(w http.ResponseWriter, r *http.Request, actor Actor) {
 
 func (a *API) unlockUser(w http.ResponseWriter, r *http.Request, actor Actor) {
 	if b, ok := a.action(w, r, false); ok {
-		u, err := a.cfg.Service.UnlockUser(r.Context(), actor, r.PathValue("id"), optionalIfMatch(r), b.Reason)
+		u, err := a.cfg.Service.UnlockUserOnce(r.Context(), actor, r.PathValue("id"), optionalIfMatch(r), b.Reason, b.key)
 		a.userState(w, r, u, err)
 	}
 }
@@ -657,7 +665,7 @@ func (a *API) sendReset(w http.ResponseWriter, r *http.Request, actor Actor) {
 
 func (a *API) signOutEverywhere(w http.ResponseWriter, r *http.Request, actor Actor) {
 	if b, ok := a.action(w, r, false); ok {
-		a.done(w, r, a.cfg.Service.SignOutEverywhere(r.Context(), actor, r.PathValue("id"), b.Reason))
+		a.done(w, r, a.cfg.Service.SignOutEverywhereOnce(r.Context(), actor, r.PathValue("id"), b.Reason, b.key))
 	}
 }
 

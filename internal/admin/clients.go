@@ -451,12 +451,19 @@ func (p ClientPatch) apply(c *storage.Client) {
 // UpdateClient applies the patch. A non-empty ifMatch must equal the stored client's ETag
 // (ErrPreconditionFailed otherwise), compared in the same transaction as the write.
 func (s *Service) UpdateClient(ctx context.Context, a Actor, id, ifMatch string, p ClientPatch) (*Client, error) {
+	return s.UpdateClientOnce(ctx, a, id, ifMatch, p, "")
+}
+
+// UpdateClientOnce is UpdateClient under the caller's idempotency key (see keyedEventID):
+// its repeat answers the client as it is now, not 412 for the ETag its first request changed.
+func (s *Service) UpdateClientOnce(ctx context.Context, a Actor, id, ifMatch string, p ClientPatch, key string) (*Client, error) {
 	if err := authorize(a, ManageClients); err != nil {
 		return nil, err
 	}
 	if err := CheckPatch(p); err != nil {
 		return nil, err
 	}
+	evID := keyedEventID(a, "admin.client.update", "client:"+id, key)
 	// A refusal decided inside the update's callback is carried out of it in variables and
 	// returned from the transaction: an error returned by the callback itself would read as
 	// a failure of the store (see fault.GuardStore), and the transaction rolls the
@@ -465,6 +472,12 @@ func (s *Service) UpdateClient(ctx context.Context, a Actor, id, ifMatch string,
 	err := s.Store.InTx(ctx, func(tx storage.Store) error {
 		var refused error
 		var err error
+		if prior, err := s.keyedBefore(ctx, tx, a, "admin.client.update", "client:"+id, evID); err != nil || prior != nil {
+			if prior != nil {
+				c, err = tx.GetClient(ctx, id)
+			}
+			return err
+		}
 		c, err = tx.UpdateClient(ctx, id, func(c *storage.Client) error {
 			if ifMatch != "" && ifMatch != clientETag(c) {
 				refused = ErrPreconditionFailed
@@ -500,11 +513,11 @@ func (s *Service) UpdateClient(ctx context.Context, a Actor, id, ifMatch string,
 		}
 		// Audited in the transaction: after it, a failed event left the change made and the
 		// ETag changed, so the retry with the caller's If-Match was refused (412).
-		return s.recordIn(ctx, tx, a, "admin.client.update", "client:"+id, "", p.fields())
+		return s.recordAs(ctx, tx, a, evID, "admin.client.update", "client:"+id, "", p.fields())
 	})
 	if err != nil {
 		var ve *ValidationError
-		if errors.Is(err, ErrPreconditionFailed) || errors.As(err, &ve) {
+		if errors.Is(err, ErrPreconditionFailed) || errors.As(err, &ve) || errors.Is(err, ErrKeyReused) {
 			return nil, err
 		}
 		return nil, notFound(err, "update client "+id)
@@ -515,10 +528,20 @@ func (s *Service) UpdateClient(ctx context.Context, a Actor, id, ifMatch string,
 // DeleteClient deletes a client: its tokens stop working (see op/stateless.go). A
 // non-empty ifMatch must equal the client's ETag.
 func (s *Service) DeleteClient(ctx context.Context, a Actor, id, ifMatch string) error {
+	return s.DeleteClientOnce(ctx, a, id, ifMatch, "")
+}
+
+// DeleteClientOnce is DeleteClient under the caller's idempotency key (see keyedEventID):
+// its repeat answers that the client was deleted, not that it is not found.
+func (s *Service) DeleteClientOnce(ctx context.Context, a Actor, id, ifMatch, key string) error {
 	if err := authorize(a, ManageClients); err != nil {
 		return err
 	}
+	evID := keyedEventID(a, "admin.client.delete", "client:"+id, key)
 	err := s.Store.InTx(ctx, func(tx storage.Store) error {
+		if prior, err := s.keyedBefore(ctx, tx, a, "admin.client.delete", "client:"+id, evID); err != nil || prior != nil {
+			return err
+		}
 		if ifMatch != "" {
 			c, err := tx.GetClient(ctx, id)
 			if err != nil {
@@ -533,9 +556,9 @@ func (s *Service) DeleteClient(ctx context.Context, a Actor, id, ifMatch string)
 		}
 		// In the transaction: after it, a failed event left the client deleted unaudited
 		// and the retry answered 404.
-		return s.recordIn(ctx, tx, a, "admin.client.delete", "client:"+id, "", "")
+		return s.recordAs(ctx, tx, a, evID, "admin.client.delete", "client:"+id, "", "")
 	})
-	if errors.Is(err, ErrPreconditionFailed) {
+	if errors.Is(err, ErrPreconditionFailed) || errors.Is(err, ErrKeyReused) {
 		return err
 	}
 	if err != nil {

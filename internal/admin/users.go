@@ -514,6 +514,12 @@ func (s *Service) LockUserOnce(ctx context.Context, a Actor, id, ifMatch, reason
 // writes of its own that change the ETag: a failure after them answered 503 and the retry 412
 // (the console: "Changed meanwhile"), for an account nobody else had touched.
 func (s *Service) UnlockUser(ctx context.Context, a Actor, id, ifMatch, reason string) (*User, error) {
+	return s.UnlockUserOnce(ctx, a, id, ifMatch, reason, "")
+}
+
+// UnlockUserOnce is UnlockUser under the caller's idempotency key (see keyedEventID): its
+// repeat answers the account as it is now, not 412 for the ETag its first request changed.
+func (s *Service) UnlockUserOnce(ctx context.Context, a Actor, id, ifMatch, reason, key string) (*User, error) {
 	if err := authorize(a, SupportUsers); err != nil {
 		return nil, err
 	}
@@ -521,7 +527,14 @@ func (s *Service) UnlockUser(ctx context.Context, a Actor, id, ifMatch, reason s
 		return nil, errors.New("admin: unlock needs the account service")
 	}
 	var u *storage.User
+	evID := keyedEventID(a, "admin.user.unlock", "user:"+id, key)
 	err := s.Store.InTx(ctx, func(tx storage.Store) error {
+		if prior, err := s.keyedBefore(ctx, tx, a, "admin.user.unlock", "user:"+id, evID); err != nil || prior != nil {
+			if prior != nil {
+				u, err = tx.GetUser(ctx, id)
+			}
+			return err
+		}
 		cur, err := tx.GetUser(ctx, id)
 		if err != nil {
 			return err
@@ -545,9 +558,9 @@ func (s *Service) UnlockUser(ctx context.Context, a Actor, id, ifMatch, reason s
 		if err != nil {
 			return err
 		}
-		return s.recordIn(ctx, tx, a, "admin.user.unlock", "user:"+id, reason, "")
+		return s.recordAs(ctx, tx, a, evID, "admin.user.unlock", "user:"+id, reason, "")
 	})
-	if errors.Is(err, ErrPreconditionFailed) {
+	if errors.Is(err, ErrPreconditionFailed) || errors.Is(err, ErrKeyReused) {
 		return nil, err
 	}
 	if err != nil {
@@ -737,22 +750,39 @@ func removedCount(detail string) int {
 // sign-out, its relying parties' logout tokens and its audit event are one transaction (a
 // failure does none of them).
 func (s *Service) SignOutEverywhere(ctx context.Context, a Actor, id, reason string) error {
+	return s.SignOutEverywhereOnce(ctx, a, id, reason, "")
+}
+
+// SignOutEverywhereOnce is SignOutEverywhere under the caller's idempotency key (see
+// keyedEventID): its repeat ends nothing again and writes no second event.
+func (s *Service) SignOutEverywhereOnce(ctx context.Context, a Actor, id, reason, key string) error {
 	if err := authorize(a, SupportUsers); err != nil {
 		return err
 	}
 	if _, err := s.userFor(ctx, id, ""); err != nil {
 		return err
 	}
+	evID := keyedEventID(a, "admin.user.sign_out_everywhere", "user:"+id, key)
+	repeat := false
 	err := s.Store.InTx(ctx, func(tx storage.Store) error {
+		if prior, err := s.keyedBefore(ctx, tx, a, "admin.user.sign_out_everywhere", "user:"+id, evID); err != nil || prior != nil {
+			repeat = prior != nil
+			return err
+		}
 		if err := sessions.EndAll(ctx, tx, s.notifier(), id, s.now()); err != nil {
 			return err
 		}
-		return s.recordIn(ctx, tx, a, "admin.user.sign_out_everywhere", "user:"+id, reason, "")
+		return s.recordAs(ctx, tx, a, evID, "admin.user.sign_out_everywhere", "user:"+id, reason, "")
 	})
+	if errors.Is(err, ErrKeyReused) {
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("sign out everywhere: %w", err)
 	}
-	sessions.Told(s.notifier())
+	if !repeat {
+		sessions.Told(s.notifier())
+	}
 	return nil
 }
 

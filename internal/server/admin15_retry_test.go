@@ -7,14 +7,15 @@ import (
 	"time"
 
 	"github.com/myaccount/myaccount/internal/admin"
+	"github.com/myaccount/myaccount/storage"
 )
 
-// TestAdminActionsSentAgainWithKey: a user action sent again with its Idempotency-Key after
+// TestAdminActionsSentAgainWithKey: an admin action sent again with its Idempotency-Key after
 // its answer was lost is answered as the first was and does nothing again: no second mail
 // (resend-activation, send-reset), no 409 "already locked", no "removed 0" and no second
-// notice, no 404 for the account it deleted, and one audit event each. Without a key the same
-// retry mails twice, answers 409, 0 or 404 (what the key is for); another key is another
-// action; the key after 24 hours is 422.
+// notice, no 412 for the ETag its first request changed (unlock, a client's update), no 404
+// for what it deleted, and one audit event each. Without a key the mails' retry is a second
+// mail (what the key is for); the key after 24 hours is 422.
 func TestAdminActionsSentAgainWithKey(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -22,53 +23,65 @@ func TestAdminActionsSentAgainWithKey(t *testing.T) {
 	robot, tok := e.automation(t, admin.ScopeWrite, admin.ScopeRead)
 	snap := snapshotEffects(t, e)
 	reason := map[string]string{"reason": "asked by phone"}
+	user := func(state string) func() string {
+		return func() string { return "/users/" + sweepUser(t, e, state).ID }
+	}
+	client := func() string {
+		return "/clients/" + e.addClient(storage.ClientConfidential, withGrants("client_credentials")).ID
+	}
 	for _, c := range []struct {
-		state, method, path string
-		status              int
-		body                string // of the answer, when it has one
-		ifMatch             bool
+		name, method, action string
+		target               func() string // the account's or client's path
+		body                 any
+		status               int
+		answer               string // in the answer, when it has a body
+		ifMatch              bool
+		mails                bool
 	}{
-		{"pending", "POST", "/resend-activation", http.StatusNoContent, "", false},
-		{"active", "POST", "/send-reset", http.StatusNoContent, "", false},
-		{"active", "POST", "/lock", http.StatusOK, `"status":"locked"`, true},
-		{"factors", "POST", "/remove-factors", http.StatusOK, `{"removed":2}`, false},
-		{"factors", "DELETE", "", http.StatusNoContent, "", true},
+		{"resend-activation", "POST", "/resend-activation", user("pending"), reason, http.StatusNoContent, "", false, true},
+		{"send-reset", "POST", "/send-reset", user("active"), reason, http.StatusNoContent, "", false, true},
+		{"lock", "POST", "/lock", user("active"), reason, http.StatusOK, `"status":"locked"`, true, false},
+		{"unlock", "POST", "/unlock", user("locked"), reason, http.StatusOK, `"status":"active"`, true, false},
+		{"remove-factors", "POST", "/remove-factors", user("factors"), reason, http.StatusOK, `{"removed":2}`, false, false},
+		{"sign-out-everywhere", "POST", "/sign-out-everywhere", user("active"), reason, http.StatusNoContent, "", false, false},
+		{"delete user", "DELETE", "", user("factors"), reason, http.StatusNoContent, "", true, false},
+		{"update client", "PATCH", "", client, map[string]string{"name": "Renamed"}, http.StatusOK, `"name":"Renamed"`, true, false},
+		{"delete client", "DELETE", "", client, nil, http.StatusNoContent, "", true, false},
 	} {
-		t.Run(c.path+c.method, func(t *testing.T) {
-			u := sweepUser(t, e, c.state)
-			path := "/users/" + u.ID + c.path
+		t.Run(c.name, func(t *testing.T) {
+			target := c.target()
+			path := target + c.action
 			var headers []string
 			if c.ifMatch {
-				headers = append(headers, "If-Match", e.call(t, "GET", "/users/"+u.ID, tok, nil).header.Get("ETag"))
+				headers = append(headers, "If-Match", e.call(t, "GET", target, tok, nil).header.Get("ETag"))
 			}
 			send := func(key string) apiAnswer {
-				return e.call(t, c.method, path, tok, reason, append([]string{"Idempotency-Key", key}, headers...)...)
+				return e.call(t, c.method, path, tok, c.body, append([]string{"Idempotency-Key", key}, headers...)...)
 			}
+			key := "k-" + target
 			before := snap()
-			first := send("k-" + u.ID)
+			first := send(key)
 			once := snap().minus(before)
-			if first.status != c.status || (c.body != "" && !strings.Contains(first.body, c.body)) {
+			if first.status != c.status || !strings.Contains(first.body, c.answer) {
 				t.Fatalf("first: %d %s", first.status, first.body)
 			}
-			again := send("k-" + u.ID)
-			if again.status != first.status || (c.body != "" && !strings.Contains(again.body, c.body)) {
+			again := send(key)
+			if again.status != first.status || !strings.Contains(again.body, c.answer) {
 				t.Errorf("sent again with its key: %d %s, the first answered %d %s", again.status, again.body, first.status, first.body)
 			}
 			if all := snap().minus(before); !sameEffects(all, once) {
 				t.Errorf("sent again with its key: the two wrote %v, the first alone %v", all, once)
 			}
-			// Without a key, the retry is a second request (the mails' is a second mail).
-			unkeyed := e.call(t, c.method, path, tok, reason, headers...)
-			switch c.state {
-			case "pending", "active":
-				if c.path != "/lock" && (unkeyed.status != c.status || sameEffects(snap().minus(before), once)) {
-					t.Errorf("without a key: %d, wrote %v (want a second mail)", unkeyed.status, snap().minus(before))
+			if c.mails {
+				// Without a key, the retry is a second request: a second mail.
+				if unkeyed := e.call(t, c.method, path, tok, c.body, headers...); unkeyed.status != c.status || snap().minus(before)["outbox"] != 2*once["outbox"] {
+					t.Errorf("without a key: %d, wrote %v", unkeyed.status, snap().minus(before))
 				}
 			}
-			// The key a day later is refused: the event keeps its id, a second would be lost.
+			// The key a day later is refused: its event keeps the id, a second would be lost.
 			e.clock.Advance(admin.IdempotencyWindow + time.Minute)
 			tok = e.scopedToken(t, robot, admin.ScopeWrite, admin.ScopeRead)
-			send("k-"+u.ID).problem(t, http.StatusUnprocessableEntity)
+			send(key).problem(t, http.StatusUnprocessableEntity)
 		})
 	}
 }

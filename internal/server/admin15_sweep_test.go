@@ -362,6 +362,20 @@ func sweepAdminAPI(t *testing.T) {
 		{route: "POST " + p + "/users/{id}/remove-factors", name: "all", prep: user("factors", func(u *storage.User) sweepStep {
 			return func() answer { return call("POST", "/users/"+u.ID+"/remove-factors", reason) }
 		})},
+		{route: "POST " + p + "/users/{id}/send-reset", name: "with an Idempotency-Key", prep: user("active", func(u *storage.User) sweepStep {
+			return func() answer { return call("POST", "/users/"+u.ID+"/send-reset", reason, "Idempotency-Key", "k-"+u.ID) }
+		})},
+		{route: "POST " + p + "/users/{id}/lock", name: "with If-Match and an Idempotency-Key", prep: user("active", func(u *storage.User) sweepStep {
+			tag := etagOf("/users/" + u.ID)
+			return func() answer {
+				return call("POST", "/users/"+u.ID+"/lock", reason, "If-Match", tag, "Idempotency-Key", "k-"+u.ID)
+			}
+		})},
+		{route: "POST " + p + "/users/{id}/remove-factors", name: "with an Idempotency-Key", prep: user("factors", func(u *storage.User) sweepStep {
+			return func() answer {
+				return call("POST", "/users/"+u.ID+"/remove-factors", reason, "Idempotency-Key", "k-"+u.ID)
+			}
+		})},
 		{route: "POST " + p + "/users/{id}/sign-out-everywhere", name: "active account", prep: user("active", func(u *storage.User) sweepStep {
 			return func() answer { return call("POST", "/users/"+u.ID+"/sign-out-everywhere", reason) }
 		})},
