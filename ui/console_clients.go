@@ -9,6 +9,7 @@ import (
 
 	"github.com/myaccount/myaccount/internal/admin"
 	"github.com/myaccount/myaccount/internal/i18n"
+	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/storage"
 )
 
@@ -18,6 +19,7 @@ type consoleClientsPage struct {
 	consolePage
 	Clients []consoleClientRow
 	Types   []consoleOption
+	Key     string // the create form's Idempotency-Key (see consoleUserPage.Key)
 }
 
 // consoleClientTypeText names client types.
@@ -38,7 +40,7 @@ func (h *Handler) consoleClients(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := h.commonFor(w, r, i18n.N("Clients"), st.u)
-	p := consoleClientsPage{consolePage: h.consolePage(c, st, "clients")}
+	p := consoleClientsPage{consolePage: h.consolePage(c, st, "clients"), Key: secret.RandomToken(16)}
 	for _, x := range cs {
 		p.Clients = append(p.Clients, consoleClientRow{ID: x.ClientID, Name: x.Name, Type: c.T(consoleTextOr(consoleClientTypeText, x.Type)),
 			Created: h.consoleTime(st, &x.CreatedAt)})
@@ -82,7 +84,9 @@ func (h *Handler) consoleClientCreate(w http.ResponseWriter, r *http.Request) {
 	spec := admin.ClientSpec{Name: strings.TrimSpace(r.PostFormValue("name")), Type: r.PostFormValue("type"),
 		RedirectURIs: consoleLines(r.PostFormValue("redirect_uris")), PostLogoutRedirectURIs: consoleLines(r.PostFormValue("post_logout_redirect_uris")),
 		FirstParty: r.PostFormValue("first_party") != "", RequireMFA: r.PostFormValue("require_mfa") != ""}
-	cl, sec, err := h.cfg.Admin.CreateClient(r.Context(), st.actor, spec)
+	// Sent again (a reload after a lost answer), the form's key answers with the client its
+	// first sending created and a new secret, not a second client.
+	cl, sec, err := h.cfg.Admin.CreateClientOnce(r.Context(), st.actor, spec, r.PostFormValue("key"))
 	if err != nil {
 		h.consoleError(w, r, st, "create client", err)
 		return
@@ -104,6 +108,7 @@ type consoleClientPage struct {
 	PostLogout    string
 	Confidential  bool
 	RotateAllowed bool
+	Key           string // the edit form's Idempotency-Key (see consoleUserPage.Key)
 }
 
 func (h *Handler) consoleClient(w http.ResponseWriter, r *http.Request) {
@@ -120,7 +125,7 @@ func (h *Handler) consoleClient(w http.ResponseWriter, r *http.Request) {
 	p := consoleClientPage{consolePage: h.consolePage(c, st, "clients"), Client: cl, Type: c.T(consoleTextOr(consoleClientTypeText, cl.Type)),
 		Created: h.consoleTime(st, &cl.CreatedAt), Updated: h.consoleTime(st, &cl.UpdatedAt),
 		RedirectURIs: strings.Join(cl.RedirectURIs, "\n"), PostLogout: strings.Join(cl.PostLogoutRedirectURIs, "\n"),
-		Confidential: cl.Type == storage.ClientConfidential}
+		Confidential: cl.Type == storage.ClientConfidential, Key: secret.RandomToken(16)}
 	switch r.URL.Query().Get("done") {
 	case "created":
 		p.Flash = c.T("The client was created.")
@@ -148,7 +153,7 @@ func (h *Handler) consoleClientUpdate(w http.ResponseWriter, r *http.Request) {
 		// refuse (it checks the actor first), never apply the form unconditionally.
 		etag = `"none"`
 	}
-	if _, err := h.cfg.Admin.UpdateClient(r.Context(), st.actor, id, etag, p); err != nil {
+	if _, err := h.cfg.Admin.UpdateClientOnce(r.Context(), st.actor, id, etag, p, r.PostFormValue("key")); err != nil {
 		h.consoleError(w, r, st, "update client", err)
 		return
 	}

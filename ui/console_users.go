@@ -10,6 +10,7 @@ import (
 
 	"github.com/myaccount/myaccount/internal/admin"
 	"github.com/myaccount/myaccount/internal/i18n"
+	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/storage"
 )
 
@@ -130,6 +131,9 @@ type consoleUserPage struct {
 	CanReset      bool
 	CanRemove     bool
 	HasFactorKind map[string]bool
+	// Key is the Idempotency-Key of the page's forms: a form sent again (a reload after a
+	// lost answer, a second press) is its first sending's repeat and does nothing twice.
+	Key string
 }
 
 // consoleDoneText is the notice after an action on a person.
@@ -156,7 +160,7 @@ func (h *Handler) consoleUser(w http.ResponseWriter, r *http.Request) {
 	p := consoleUserPage{consolePage: h.consolePage(c, st, "users"), User: d, Status: c.T(consoleTextOr(consoleStatusText, d.Status)),
 		Created: h.consoleTime(st, &d.CreatedAt), Activated: h.consoleTime(st, d.ActivatedAt),
 		Roles: strings.Join(d.Roles, ", "), LockedAt: h.consoleTime(st, d.Lock.At), LockedOut: h.consoleTime(st, d.Lock.LockedOutUntil),
-		HasFactorKind: map[string]bool{}}
+		HasFactorKind: map[string]bool{}, Key: secret.RandomToken(16)}
 	if msg, ok := consoleDoneText[r.URL.Query().Get("done")]; ok {
 		p.Flash = c.T(msg)
 	}
@@ -253,23 +257,23 @@ func (h *Handler) consoleUserAction(w http.ResponseWriter, r *http.Request) {
 		h.consoleError(w, r, st, action, &admin.ValidationError{Problems: []admin.Problem{{Field: "reason", Reason: "is required"}}})
 		return
 	}
-	ctx, svc, a := r.Context(), h.cfg.Admin, st.actor
+	ctx, svc, a, key := r.Context(), h.cfg.Admin, st.actor, r.PostFormValue("key")
 	var err error
 	switch action {
 	case "unlock":
-		_, err = svc.UnlockUser(ctx, a, id, etag, reason)
+		_, err = svc.UnlockUserOnce(ctx, a, id, etag, reason, key)
 	case "lock":
-		_, err = svc.LockUser(ctx, a, id, etag, reason)
+		_, err = svc.LockUserOnce(ctx, a, id, etag, reason, key)
 	case "resend-activation":
-		err = svc.ResendActivation(ctx, a, id, reason)
+		err = svc.ResendActivationOnce(ctx, a, id, reason, key)
 	case "send-reset":
-		err = svc.SendReset(ctx, a, id, reason)
+		err = svc.SendResetOnce(ctx, a, id, reason, key)
 	case "remove-factors":
-		_, err = svc.RemoveFactors(ctx, a, id, r.PostFormValue("kind"), reason)
+		_, err = svc.RemoveFactorsOnce(ctx, a, id, r.PostFormValue("kind"), reason, key)
 	case "sign-out":
-		err = svc.SignOutEverywhere(ctx, a, id, reason)
+		err = svc.SignOutEverywhereOnce(ctx, a, id, reason, key)
 	case "delete":
-		err = svc.DeleteUser(ctx, a, id, etag, reason)
+		err = svc.DeleteUserOnce(ctx, a, id, etag, reason, key)
 	}
 	if err != nil {
 		h.consoleError(w, r, st, "user "+action, err)

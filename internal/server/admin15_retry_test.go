@@ -85,3 +85,53 @@ func TestAdminActionsSentAgainWithKey(t *testing.T) {
 		})
 	}
 }
+
+// TestConsoleFormsSentAgain: a console form sent again (a reload after a lost answer, a
+// second press) is its first sending's repeat: a reset link is mailed once, a person locked
+// once without "Not possible now", a client created once (its secret shown again, new); a form
+// rendered anew is a new action. Before, each sending did it again: a second mail, a 409, a
+// second client whose secret nobody kept.
+func TestConsoleFormsSentAgain(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.clock.Advance(0)
+	adm, _, _ := e.consoleStaff("staff@example.com", storage.RoleAdmin)
+	snap := snapshotEffects(t, e)
+	u := sweepUser(t, e, "active")
+	page := "/admin/users/" + u.ID
+	sendTwice := func(action string) {
+		t.Helper()
+		f := formAt(t, adm.get(e.issuer+page), page+"/"+action)
+		f.Set("reason", "asked by phone")
+		before := snap()
+		mustAt(t, adm.post(e.issuer+page+"/"+action, f), page)
+		once := snap().minus(before)
+		if p := adm.post(e.issuer+page+"/"+action, f); p.status != http.StatusOK || p.url.Path != page {
+			t.Errorf("%s sent again: %d at %s", action, p.status, p.url)
+		}
+		if all := snap().minus(before); !sameEffects(all, once) {
+			t.Errorf("%s sent again: the two wrote %v, the first alone %v", action, all, once)
+		}
+	}
+	sendTwice("send-reset")
+	// A form rendered anew is a new action: a second link.
+	f := formAt(t, adm.get(e.issuer+page), page+"/send-reset")
+	f.Set("reason", "asked again")
+	before := snap()
+	mustAt(t, adm.post(e.issuer+page+"/send-reset", f), page)
+	if d := snap().minus(before); d["outbox"] != 1 {
+		t.Errorf("a new form's reset link: wrote %v", d)
+	}
+	sendTwice("lock")
+
+	cf := formAt(t, adm.get(e.issuer+"/admin/clients"), "/admin/clients")
+	cf.Set("name", "Portal")
+	cf.Set("type", storage.ClientConfidential)
+	cf.Set("redirect_uris", "https://portal.example/cb")
+	before = snap()
+	first, again := adm.post(e.issuer+"/admin/clients", cf), adm.post(e.issuer+"/admin/clients", cf)
+	if d := snap().minus(before); d["clients"] != 1 || first.status != 200 || again.status != 200 ||
+		!strings.Contains(again.body, `id="client-secret"`) {
+		t.Errorf("the create form sent twice: %d, %d, wrote %v", first.status, again.status, d)
+	}
+}

@@ -93,8 +93,8 @@ func (a effects) String() string {
 func sameEffects(a, b effects) bool { return a.String() == b.String() }
 
 // pageNoise is what differs between two renders of one console page: nonces, the CSRF token,
-// the support reference.
-var pageNoise = regexp.MustCompile(`nonce="[^"]*"|name="csrf_token" value="[^"]*"|<code>[0-9a-f]{16,}</code>`)
+// the forms' idempotency key, the support reference.
+var pageNoise = regexp.MustCompile(`nonce="[^"]*"|name="(csrf_token|key)" value="[^"]*"|<code>[0-9a-f]{16,}</code>`)
 
 // sweep runs the scenarios and fails for every route of routes without one.
 func sweep(t *testing.T, e *testEnv, fs *faultstore.Store, routes []string, scenarios []sweepScenario,

@@ -244,13 +244,17 @@ func TestConsoleSupportAndAdmin(t *testing.T) {
 	if strings.Contains(p.body, m[1]) {
 		t.Fatal("the new secret is shown a second time")
 	}
-	// Edit the redirect URIs with the ETag; the same form again is stale and reported.
+	// Edit the redirect URIs with the ETag; a form rendered before that change (another tab)
+	// is stale and reported. (The same form sent again is its own repeat: saved once.)
+	stale := formAt(t, adm.get(e.issuer+"/admin/clients/"+c.ID), "/admin/clients/"+c.ID)
 	edit := formAt(t, p, "/admin/clients/"+c.ID)
 	edit.Set("name", "Renamed app")
 	edit.Set("redirect_uris", "https://app.example/cb\nhttps://app.example/cb2")
 	p = adm.post(e.issuer+"/admin/clients/"+c.ID, edit)
 	mustAt(t, p, "/admin/clients/"+c.ID, "The client was saved.", "https://app.example/cb2", "Renamed app")
-	if p := adm.post(e.issuer+"/admin/clients/"+c.ID, edit); p.status != http.StatusConflict || !strings.Contains(p.body, "Someone changed this") {
+	mustAt(t, adm.post(e.issuer+"/admin/clients/"+c.ID, edit), "/admin/clients/"+c.ID, "The client was saved.", "Renamed app")
+	stale.Set("name", "Other name")
+	if p := adm.post(e.issuer+"/admin/clients/"+c.ID, stale); p.status != http.StatusConflict || !strings.Contains(p.body, "Someone changed this") {
 		t.Fatalf("stale client edit: %d", p.status)
 	}
 	// Keys: listed and rotated with a reason.
