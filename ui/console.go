@@ -204,7 +204,9 @@ func (h *Handler) consoleError(w http.ResponseWriter, r *http.Request, st *staff
 		h.ErrorPage(w, r, http.StatusForbidden, i18n.N("Not allowed"), i18n.N("Your role does not allow this."))
 	case errors.Is(err, admin.ErrNotFound):
 		h.ErrorPage(w, r, http.StatusNotFound, i18n.N("Not found"), i18n.N("It does not exist, or it was deleted."))
-	case errors.Is(err, admin.ErrPreconditionFailed):
+	case errors.Is(err, admin.ErrPreconditionFailed), errors.Is(err, admin.ErrKeyReused):
+		// ErrKeyReused: a form sent again more than a day after its first sending (its key's
+		// window): nothing is done, as for a page gone stale.
 		h.ErrorPage(w, r, http.StatusConflict, i18n.N("Changed meanwhile"),
 			i18n.N("Someone changed this since you opened the page. Nothing was done: reload the page, check it and try again."))
 	case errors.Is(err, admin.ErrWrongState):

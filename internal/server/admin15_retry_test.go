@@ -135,3 +135,22 @@ func TestConsoleFormsSentAgain(t *testing.T) {
 		t.Errorf("the create form sent twice: %d, %d, wrote %v", first.status, again.status, d)
 	}
 }
+
+// TestConsoleFormSentAgainADayLater: a console form sent again more than a day after its
+// first sending (its key's window) does nothing and says the page is stale (409), not
+// "Something went wrong".
+func TestConsoleFormSentAgainADayLater(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.clock.Advance(0)
+	adm, _, _ := e.consoleStaff("staff@example.com", storage.RoleAdmin)
+	u := sweepUser(t, e, "active")
+	page := "/admin/users/" + u.ID
+	f := formAt(t, adm.get(e.issuer+page), page+"/sign-out")
+	f.Set("reason", "lost laptop")
+	mustAt(t, adm.post(e.issuer+page+"/sign-out", f), page)
+	e.clock.Advance(admin.IdempotencyWindow + time.Minute)
+	if p := adm.post(e.issuer+page+"/sign-out", f); p.status != http.StatusConflict || !strings.Contains(p.body, "Nothing was done") {
+		t.Fatalf("the form a day later: %d\n%.500s", p.status, p.body)
+	}
+}
