@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/myaccount/myaccount/internal/admin"
+	"github.com/myaccount/myaccount/keys"
 	"github.com/myaccount/myaccount/storage"
+	"github.com/myaccount/myaccount/storage/postgres/pgtest"
 )
 
 // TestAdminActionsSentAgainWithKey: an admin action sent again with its Idempotency-Key after
@@ -18,7 +20,17 @@ import (
 // mail (what the key is for); the key after 24 hours is 422.
 func TestAdminActionsSentAgainWithKey(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	actionsSentAgainWithKey(t, newEnv(t))
+}
+
+// TestAdminActionsSentAgainWithKeyPostgres is its twin on PostgreSQL.
+func TestAdminActionsSentAgainWithKeyPostgres(t *testing.T) {
+	t.Parallel()
+	actionsSentAgainWithKey(t, newEnvWith(t, envOptions{env: map[string]string{
+		"MYACCOUNT_DATABASE_URL": pgtest.URL(t), "MYACCOUNT_MASTER_KEY": keys.NewMasterKey()}}))
+}
+
+func actionsSentAgainWithKey(t *testing.T, e *testEnv) {
 	e.clock.Advance(0)
 	robot, tok := e.automation(t, admin.ScopeWrite, admin.ScopeRead)
 	snap := snapshotEffects(t, e)

@@ -16,8 +16,12 @@ import (
 	"time"
 
 	"github.com/myaccount/myaccount/internal/admin"
+	"github.com/myaccount/myaccount/internal/config"
+	"github.com/myaccount/myaccount/keys"
 	"github.com/myaccount/myaccount/storage"
 	"github.com/myaccount/myaccount/storage/faultstore"
+	"github.com/myaccount/myaccount/storage/postgres"
+	"github.com/myaccount/myaccount/storage/postgres/pgtest"
 	"github.com/myaccount/myaccount/storage/sqlite"
 )
 
@@ -49,7 +53,11 @@ var effectTables = []string{"audit_events", "outbox", "clients", "users", "signi
 
 func snapshotEffects(t *testing.T, e *testEnv) func() effects {
 	t.Helper()
-	db, err := sqlite.Open(context.Background(), e.cfg.Database.URL)
+	open := sqlite.Open
+	if e.cfg.DatabaseDriver() == config.DriverPostgres {
+		open = postgres.Open
+	}
+	db, err := open(context.Background(), e.cfg.Database.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,10 +270,23 @@ func TestEveryAdminStoreFailureIsOurs(t *testing.T) {
 		t.Parallel()
 		sweepConsole(t)
 	})
+	t.Run("api on PostgreSQL", func(t *testing.T) {
+		t.Parallel()
+		sweepAdminAPI(t, map[string]string{"MYACCOUNT_DATABASE_URL": pgtest.URL(t), "MYACCOUNT_MASTER_KEY": keys.NewMasterKey()})
+	})
 }
 
-func sweepAdminAPI(t *testing.T) {
-	e, fs := faultEnv(t, nil)
+// sweepAdminAPI sweeps the admin API on SQLite, or on the database env names.
+func sweepAdminAPI(t *testing.T, env ...map[string]string) {
+	var fs *faultstore.Store
+	o := envOptions{wrapStore: func(s storage.Store) storage.Store {
+		fs = faultstore.New(s)
+		return fs
+	}}
+	if len(env) > 0 {
+		o.env = env[0]
+	}
+	e := newEnvWith(t, o)
 	e.clock.Advance(0)
 	robot, _ := e.automation(t, admin.ScopeWrite, admin.ScopeRead)
 	// The API allows 600 requests a minute from one address: the sweep makes more, so its
