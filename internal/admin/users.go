@@ -407,9 +407,17 @@ func keyedEventID(a Actor, typ, target, key string) string {
 
 // keyedBefore returns the event the key's first request wrote (nil when there is none: this
 // is the first, or the first did not commit), read through st (the action's transaction).
+//
+// The key is counted first, in st: the count's row is held until the transaction ends, so a
+// second sending served side by side with the first (PostgreSQL runs them at once; a script's
+// timeout may be shorter than the request) waits for the first to commit or roll back, then
+// reads its event, instead of doing the action again with its event dropped as a duplicate.
 func (s *Service) keyedBefore(ctx context.Context, st storage.Store, a Actor, typ, target, eventID string) (*storage.AuditEvent, error) {
 	if eventID == "" {
 		return nil, nil
+	}
+	if _, err := st.HitCounter(ctx, "admin-key:"+eventID, IdempotencyWindow, s.now()); err != nil {
+		return nil, fmt.Errorf("idempotency key: %w", err)
 	}
 	evs, err := st.QueryAuditEvents(ctx, storage.AuditQuery{Type: typ, Target: target, Actor: a.ID(), Limit: 1000})
 	if err != nil {

@@ -3,6 +3,7 @@ package server_test
 import (
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -164,5 +165,40 @@ func TestConsoleFormSentAgainADayLater(t *testing.T) {
 	e.clock.Advance(admin.IdempotencyWindow + time.Minute)
 	if p := adm.post(e.issuer+page+"/sign-out", f); p.status != http.StatusConflict || !strings.Contains(p.body, "Nothing was done") {
 		t.Fatalf("the form a day later: %d\n%.500s", p.status, p.body)
+	}
+}
+
+// TestAdminKeyedActionsAtOnce: a keyed action sent again while its first sending is still
+// being served (a script's timeout shorter than the request) is done once: on PostgreSQL,
+// where two transactions run side by side, the second waits for the first's key and answers
+// as its repeat. Several at once of one send-reset with one key: one mail, one event.
+func TestAdminKeyedActionsAtOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnvWith(t, envOptions{env: map[string]string{"MYACCOUNT_DATABASE_URL": pgtest.URL(t), "MYACCOUNT_MASTER_KEY": keys.NewMasterKey()}})
+	_, tok := e.automation(t, admin.ScopeWrite, admin.ScopeRead)
+	snap := snapshotEffects(t, e)
+	for round := range 5 {
+		u := sweepUser(t, e, "active")
+		before := snap()
+		var wg sync.WaitGroup
+		codes := make([]int, 6)
+		for i := range codes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				codes[i] = e.call(t, "POST", "/users/"+u.ID+"/send-reset", tok, map[string]string{"reason": "asked"}, "Idempotency-Key", "k").status
+			}()
+		}
+		wg.Wait()
+		d := snap().minus(before)
+		for _, c := range codes {
+			if c != http.StatusNoContent {
+				t.Errorf("round %d: answers %v, want 204 each", round, codes)
+				break
+			}
+		}
+		if d["outbox"] != 1 || d["audit_events"] != 2 {
+			t.Fatalf("round %d: %d sendings at once with one key wrote %v, want one mail and its events", round, len(codes), d)
+		}
 	}
 }
