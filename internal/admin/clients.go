@@ -251,11 +251,23 @@ func (s *Service) CreateClientOnce(ctx context.Context, a Actor, spec ClientSpec
 	// left a client whose secret nobody was shown, and the retry created a second one.
 	err = s.Store.InTx(ctx, func(tx storage.Store) error {
 		out = c // a retried transaction starts over
-		err := tx.CreateClient(ctx, c)
-		if errors.Is(err, storage.ErrConflict) && key != "" {
-			out, err = s.retryCreate(ctx, tx, a, c, now)
-			return err
+		if key != "" {
+			// The key's client is looked for before it is inserted: on PostgreSQL the
+			// duplicate insert aborts the transaction, and the retry answered 503 for ever.
+			// The key is counted first, holding its row to the transaction's end, so a
+			// retry served beside its first request waits for it (see keyedBefore).
+			if _, err := tx.HitCounter(ctx, "admin-key:"+c.ID, IdempotencyWindow, now); err != nil {
+				return fmt.Errorf("idempotency key: %w", err)
+			}
+			switch _, err := tx.GetClient(ctx, c.ID); {
+			case err == nil:
+				out, err = s.retryCreate(ctx, tx, a, c, now)
+				return err
+			case !errors.Is(err, storage.ErrNotFound):
+				return fmt.Errorf("create client: %w", err)
+			}
 		}
+		err := tx.CreateClient(ctx, c)
 		if err != nil {
 			return fmt.Errorf("create client: %w", err)
 		}

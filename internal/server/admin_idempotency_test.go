@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/myaccount/myaccount/internal/admin"
+	"github.com/myaccount/myaccount/keys"
+	"github.com/myaccount/myaccount/storage/postgres/pgtest"
 )
 
 // TestAdminCreateClientIdempotencyKey: a script whose answer to "create a client" was lost
@@ -17,7 +19,18 @@ import (
 // without a key every request creates a client, as before.
 func TestAdminCreateClientIdempotencyKey(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	createClientIdempotencyKey(t, newEnv(t))
+}
+
+// TestAdminCreateClientIdempotencyKeyPostgres is its twin on PostgreSQL, where the retry's
+// insert of the client the key names aborted the transaction: every retry answered 503.
+func TestAdminCreateClientIdempotencyKeyPostgres(t *testing.T) {
+	t.Parallel()
+	createClientIdempotencyKey(t, newEnvWith(t, envOptions{env: map[string]string{
+		"MYACCOUNT_DATABASE_URL": pgtest.URL(t), "MYACCOUNT_MASTER_KEY": keys.NewMasterKey()}}))
+}
+
+func createClientIdempotencyKey(t *testing.T, e *testEnv) {
 	robot, tok := e.automation(t, admin.ScopeWrite)
 	spec := map[string]any{"name": "Nightly export", "type": "confidential",
 		"grant_types": []string{"client_credentials"}, "scopes": []string{"api.read"}}
