@@ -274,10 +274,14 @@ func TestEveryAdminStoreFailureIsOurs(t *testing.T) {
 		t.Parallel()
 		sweepAdminAPI(t, map[string]string{"MYACCOUNT_DATABASE_URL": pgtest.URL(t), "MYACCOUNT_MASTER_KEY": keys.NewMasterKey()})
 	})
+	t.Run("console on PostgreSQL", func(t *testing.T) {
+		t.Parallel()
+		sweepConsole(t, map[string]string{"MYACCOUNT_DATABASE_URL": pgtest.URL(t), "MYACCOUNT_MASTER_KEY": keys.NewMasterKey()})
+	})
 }
 
-// sweepAdminAPI sweeps the admin API on SQLite, or on the database env names.
-func sweepAdminAPI(t *testing.T, env ...map[string]string) {
+// sweepEnv is faultEnv, on the database env names if any.
+func sweepEnv(t *testing.T, env ...map[string]string) (*testEnv, *faultstore.Store) {
 	var fs *faultstore.Store
 	o := envOptions{wrapStore: func(s storage.Store) storage.Store {
 		fs = faultstore.New(s)
@@ -286,7 +290,12 @@ func sweepAdminAPI(t *testing.T, env ...map[string]string) {
 	if len(env) > 0 {
 		o.env = env[0]
 	}
-	e := newEnvWith(t, o)
+	return newEnvWith(t, o), fs
+}
+
+// sweepAdminAPI sweeps the admin API on SQLite, or on the database env names.
+func sweepAdminAPI(t *testing.T, env ...map[string]string) {
+	e, fs := sweepEnv(t, env...)
 	e.clock.Advance(0)
 	robot, _ := e.automation(t, admin.ScopeWrite, admin.ScopeRead)
 	// The API allows 600 requests a minute from one address: the sweep makes more, so its
@@ -416,8 +425,9 @@ func sweepAdminAPI(t *testing.T, env ...map[string]string) {
 	sweep(t, e, fs, routes, scenarios, apiFailure, func(a answer) string { return a.body })
 }
 
-func sweepConsole(t *testing.T) {
-	e, fs := faultEnv(t, nil)
+// sweepConsole sweeps the console on SQLite, or on the database env names.
+func sweepConsole(t *testing.T, env ...map[string]string) {
+	e, fs := sweepEnv(t, env...)
 	e.clock.Advance(0)
 	b, _, _ := e.consoleStaff("staff@example.com", storage.RoleAdmin)
 	// The console's own answers, not the pages its redirects lead to.
