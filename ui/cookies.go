@@ -25,18 +25,11 @@ func hostCookieName(name string, secure bool) string {
 	return hostPrefix + name
 }
 
-// reissueBinding gives the browser a new browser-binding secret and moves its pending auth
-// requests to it, at sign-in and when a flow is completed: a binding value planted in this
-// browser before (cookie tossing) is then worth nothing to whoever planted it. f is the flow
-// being served, if any.
-func (h *Handler) reissueBinding(w http.ResponseWriter, r *http.Request, f *authFlow) error {
-	b := h.newBinding(r, f)
-	if err := b.store(r.Context(), h.cfg.Store); err != nil {
-		return err
-	}
-	h.setBinding(w, f, b)
-	return nil
-}
+// The browser binding's secret is re-issued at sign-in and when a flow is completed: a
+// binding value planted in this browser before (cookie tossing) is then worth nothing to
+// whoever planted it. newBinding draws the new secret, its store moves the browser's pending
+// auth requests to it in the transaction that signs in or completes, and setBinding hands it
+// to the browser only once that transaction committed (finishSignIn, complete).
 
 // rebinding is a new browser-binding secret about to replace the browser's: store moves
 // the browser's pending auth requests to it (in a transaction of the caller's, if it likes),

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -59,7 +60,7 @@ func (h *Handler) bindingOK(cookie, hash string) bool {
 type authFlow struct {
 	ar     *storage.AuthRequest
 	client *storage.Client
-	// rebound is set once this request has re-issued the browser binding (reissueBinding).
+	// rebound is set once this request has re-issued the browser binding (setBinding).
 	rebound bool
 	// decided is what decideFlow decided in this request (nil: nothing yet).
 	decided *flowDecision
@@ -500,18 +501,24 @@ func (h *Handler) complete(w http.ResponseWriter, r *http.Request, f *authFlow, 
 		http.Redirect(w, r, "/login?authRequestID="+url.QueryEscape(f.ar.ID), http.StatusSeeOther)
 		return
 	}
-	if err := h.reissueBinding(w, r, f); err != nil {
-		h.fail(w, r, "re-issue browser binding", err)
-		return
-	}
+	// The browser binding's new secret is stored in the completion's transaction and handed
+	// to the browser only once that committed: when the transaction fails, our 503 carries no
+	// cookie, and the browser's old secret must still be the one its requests are bound to.
+	bind := h.newBinding(r, f)
 	c := h.newCompletion(f)
-	err := h.cfg.Store.InTx(r.Context(), func(tx storage.Store) error { return c.store(r.Context(), tx, s) })
-	switch {
-	case err != nil:
+	err := h.cfg.Store.InTx(r.Context(), func(tx storage.Store) error {
+		if err := bind.store(r.Context(), tx); err != nil {
+			return fmt.Errorf("re-issue browser binding: %w", err)
+		}
+		return c.store(r.Context(), tx, s)
+	})
+	if err != nil {
 		// A failure of ours, not an expired request.
 		h.fail(w, r, "complete auth request", err)
 		return
-	case c.gone:
+	}
+	h.setBinding(w, f, bind)
+	if c.gone {
 		h.flowGonePage(w, r, f, s.UserID)
 		return
 	}

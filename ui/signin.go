@@ -272,7 +272,7 @@ func (h *Handler) nextStep(w http.ResponseWriter, r *http.Request, u *storage.Us
 
 // finishSignIn starts the session of a sign-in that needs no other factor now, in one
 // transaction with the rest of what it writes: the browser binding's new secret (see
-// reissueBinding), the "login" event (when login: not for a person who must first set up a
+// newBinding), the "login" event (when login: not for a person who must first set up a
 // factor), the owner's "new sign-in" notice when this browser carries no device cookie for u
 // (it never signed in to u, or another account signed in here since) and no emailed code
 // was entered in this sign-in, the completion of c's request (nil: none) and the single use
