@@ -77,7 +77,10 @@ func (h *Handler) renderProfile(w http.ResponseWriter, r *http.Request, u *stora
 }
 
 func (h *Handler) profileGet(w http.ResponseWriter, r *http.Request) {
-	s, u := h.currentSession(r)
+	s, u, ok := h.optionalSession(w, r)
+	if !ok {
+		return
+	}
 	if s == nil {
 		http.Redirect(w, r, "/login", http.StatusFound)
 		return
@@ -92,7 +95,12 @@ func (h *Handler) profilePost(w http.ResponseWriter, r *http.Request) {
 	if !h.parsePost(w, r) {
 		return
 	}
-	s, u := h.currentSession(r)
+	// A session that cannot be read is our failure (503), not a sign-out: sent to sign in,
+	// the person would lose what they typed, and find themselves signed in anyway.
+	s, u, ok := h.optionalSession(w, r)
+	if !ok {
+		return
+	}
 	if s == nil {
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
