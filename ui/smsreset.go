@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/myaccount/myaccount/internal/i18n"
 	"github.com/myaccount/myaccount/internal/mfa"
 	"github.com/myaccount/myaccount/internal/phone"
+	"github.com/myaccount/myaccount/storage"
 )
 
 // Password reset by SMS (issue 15, accounts.reset_by_sms): the person types their confirmed
@@ -110,7 +112,14 @@ func (h *Handler) smsResetCode(w http.ResponseWriter, r *http.Request) {
 	p := smsResetPage{Sent: true, Number: phone.Display(st.E164)}
 	// The code is checked for the number, whether or not an account has it (a number
 	// without one meets the same look-up and limit): only the right code names the account.
-	userID, err := h.cfg.MFA.VerifySMSResetCode(r.Context(), st.E164, r.PostFormValue("code"))
+	// The code is exchanged for a reset token in the transaction that spends it: a failure
+	// of ours on the way leaves the code unspent, for the person to send again.
+	var tok string
+	_, err := h.cfg.MFA.VerifySMSResetCode(r.Context(), st.E164, r.PostFormValue("code"),
+		func(ctx context.Context, tx storage.Store, userID string) (err error) {
+			tok, err = h.cfg.Phones.ResetTokenIn(ctx, tx, st.E164, userID, smsResetTokenTTL)
+			return err
+		})
 	switch {
 	case errors.Is(err, mfa.ErrInvalidCode):
 		p.Error = h.cfg.I18n.T(lang, "The code is not correct. Check the last text message we sent and try again.")
@@ -121,24 +130,12 @@ func (h *Handler) smsResetCode(w http.ResponseWriter, r *http.Request) {
 		h.renderSMSReset(w, r, p, http.StatusTooManyRequests)
 		return
 	case err != nil:
-		h.fail(w, r, "sms reset: verify code", err)
+		h.fail(w, r, "sms reset: code", err)
 		return
-	}
-	// The number must still be that account's: removed or moved since the code was sent,
-	// the code resets nothing.
-	u, err := h.cfg.Phones.Owner(r.Context(), st.E164)
-	if err != nil {
-		h.fail(w, r, "sms reset: look up number", err)
-		return
-	}
-	if u == nil || u.ID != userID {
+	case tok == "":
+		// The number is no longer the account's the code was sent for.
 		p.Error = h.cfg.I18n.T(lang, "The code is not correct. Check the last text message we sent and try again.")
 		h.renderSMSReset(w, r, p, http.StatusUnprocessableEntity)
-		return
-	}
-	tok, err := h.cfg.Phones.IssueResetToken(r.Context(), u.ID, smsResetTokenTTL)
-	if err != nil {
-		h.fail(w, r, "sms reset: reset token", err)
 		return
 	}
 	h.clearCookie(w, smsResetCookie)

@@ -97,7 +97,12 @@ func (s *Service) CreateSMSCode(ctx context.Context, userID, to, purpose string)
 // minutes, 20 a day: ErrTooManyAttempts, ErrAttemptsCapped) as an account's. The attempts
 // are not the owner's second-step count either: anyone may type a number, and five wrong
 // codes must not close its owner's second step.
-func (s *Service) VerifySMSResetCode(ctx context.Context, e164, code string) (userID string, err error) {
+//
+// then (nil: none) runs in the transaction that spends the code, with the account it was
+// sent for: what the code is exchanged for commits with its use, and an error of then is
+// returned and leaves the code unspent, so that a failure of ours after the check does not
+// use up the code the person holds.
+func (s *Service) VerifySMSResetCode(ctx context.Context, e164, code string, then func(ctx context.Context, tx storage.Store, userID string) error) (userID string, err error) {
 	subject := resetSubject(e164)
 	if err := s.attempt(ctx, subject); err != nil {
 		return "", err
@@ -115,6 +120,9 @@ func (s *Service) VerifySMSResetCode(ctx context.Context, e164, code string) (us
 			return fmt.Errorf("mfa: verify %s: %w", storage.TokenSMSReset, err)
 		}
 		userID = t.UserID
+		if then != nil {
+			return then(ctx, tx, userID)
+		}
 		return nil
 	})
 	if err != nil {

@@ -23,14 +23,18 @@ type ResetStore interface {
 // Owner returns the active or pending account whose confirmed number e164 is; nil when
 // there is none (the caller answers the same either way).
 func (s *Service) Owner(ctx context.Context, e164 string) (*storage.User, error) {
-	id, err := s.Reset.UserByPhone(ctx, e164)
+	return owner(ctx, s.Reset, e164)
+}
+
+func owner(ctx context.Context, st ResetStore, e164 string) (*storage.User, error) {
+	id, err := st.UserByPhone(ctx, e164)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("phone owner: %w", err)
 	}
-	u, err := s.Reset.GetUser(ctx, id)
+	u, err := st.GetUser(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, nil
 	}
@@ -43,13 +47,20 @@ func (s *Service) Owner(ctx context.Context, e164 string) (*storage.User, error)
 	return u, nil
 }
 
-// IssueResetToken returns a password reset token (storage.TokenReset, stored hashed) for a
-// person who proved their number with a reset code: the same token a reset mail carries, so
-// the reset itself follows the one set of rules.
-func (s *Service) IssueResetToken(ctx context.Context, userID string, ttl time.Duration) (string, error) {
+// ResetTokenIn exchanges, in tx (the transaction that spent the reset code, see
+// mfa.Service.VerifySMSResetCode), a reset code sent for the account userID for a password
+// reset token (storage.TokenReset, stored hashed): the same token a reset mail carries, so
+// the reset itself follows the one set of rules. The number must still be that account's:
+// removed or moved since the code was sent, the code resets nothing, and the token is ""
+// (the code is spent all the same). An error is ours.
+func (s *Service) ResetTokenIn(ctx context.Context, tx ResetStore, e164, userID string, ttl time.Duration) (string, error) {
+	u, err := owner(ctx, tx, e164)
+	if err != nil || u == nil || u.ID != userID {
+		return "", err
+	}
 	tok := secret.RandomToken(32)
 	now := s.now()
-	if err := s.Reset.CreateOneTimeToken(ctx, &storage.OneTimeToken{Hash: secret.HashToken(tok), Purpose: storage.TokenReset,
+	if err := tx.CreateOneTimeToken(ctx, &storage.OneTimeToken{Hash: secret.HashToken(tok), Purpose: storage.TokenReset,
 		UserID: userID, CreatedAt: now, ExpiresAt: now.Add(ttl)}); err != nil {
 		return "", fmt.Errorf("reset token: %w", err)
 	}
