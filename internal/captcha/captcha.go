@@ -250,9 +250,14 @@ func (s *Service) NewFor(ctx context.Context, lang, addr, form string) (*Challen
 }
 
 // VerifyFrom is Verify for a client address: an address with too many wrong answers gets
-// ErrTooMany (the captcha is used up all the same), and a wrong answer counts.
+// ErrTooMany (the captcha is used up all the same), and a wrong answer counts. A failure to
+// read the count is ours: it is returned before the captcha is used, so that the person's
+// answer still stands when they send the form again.
 func (s *Service) VerifyFrom(ctx context.Context, id, answer, addr string) (bool, error) {
 	blocked := s.within(ctx, "captcha-wrong:"+addr, s.limits().WrongPerAddress, false)
+	if blocked != nil && !errors.Is(blocked, ErrTooMany) {
+		return false, blocked
+	}
 	ok, err := s.Verify(ctx, id, answer)
 	if err != nil {
 		return false, err // an expired captcha is no wrong answer: not counted
