@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -284,10 +285,27 @@ func (h *Handler) secondFactorDone(w http.ResponseWriter, r *http.Request, u *st
 	if p.Flow != "" {
 		f = h.optionalFlow(r, p.Flow)
 	}
-	target, s, err := h.nextStep(w, r, u, mfa.EvidenceFromAMR(p.AMR).Merge(ev), f, p.Return, p.Reauth, false, spend)
-	if err == nil && s == nil && spend != nil {
+	// What the passed step leaves behind (mfa.Service.Passed: the preferred method, the
+	// trusted browser) commits with the code's use and the session, or with the code alone
+	// when another factor is due.
+	var trustToken string
+	passed := func(ctx context.Context, tx mfa.Store) (err error) {
+		if spend != nil {
+			if err := spend(ctx, tx); err != nil {
+				return err
+			}
+		}
+		st, ok := tx.(mfa.PassedStore) // the session's transaction, or the one below
+		if !ok {
+			return fmt.Errorf("ui: a passed step cannot be written to %T", tx)
+		}
+		trustToken, err = h.cfg.MFA.Passed(ctx, st, u, mfa.Method(method), remember, truncate(r.UserAgent(), 256))
+		return err
+	}
+	target, s, err := h.nextStep(w, r, u, mfa.EvidenceFromAMR(p.AMR).Merge(ev), f, p.Return, p.Reauth, false, passed)
+	if err == nil && s == nil {
 		// Another factor is due: no session commits with the code, so it is spent now.
-		err = spend(ctx, h.cfg.MFA.Store)
+		err = h.cfg.Store.InTx(ctx, func(tx storage.Store) error { return passed(ctx, tx) })
 	}
 	if errors.Is(err, mfa.ErrInvalidCode) || errors.Is(err, mfa.ErrCodeReused) {
 		return err
@@ -296,17 +314,9 @@ func (h *Handler) secondFactorDone(w http.ResponseWriter, r *http.Request, u *st
 		h.fail(w, r, "finish sign-in", err)
 		return nil
 	}
-	if u.PreferredMFA != method && method != "recovery_code" {
-		if _, err := h.cfg.Store.UpdateUser(ctx, u.ID, func(x *storage.User) error { x.PreferredMFA = method; return nil }); err != nil {
-			h.cfg.Logger.WarnContext(ctx, "remember preferred factor", "err", err)
-		}
-	}
-	if remember || method == "email_code" || method == "sms_code" {
-		// An emailed code marks the browser as known, so it is not asked for again.
-		if tok, err := h.cfg.MFA.TrustBrowser(ctx, u.ID, truncate(r.UserAgent(), 256)); err == nil {
-			http.SetCookie(w, &http.Cookie{Name: h.cookieName(trustCookie), Value: tok, Path: "/", MaxAge: int(mfa.TrustedBrowserTTL.Seconds()),
-				HttpOnly: true, Secure: h.cfg.SecureCookies, SameSite: http.SameSiteLaxMode})
-		}
+	if trustToken != "" {
+		http.SetCookie(w, &http.Cookie{Name: h.cookieName(trustCookie), Value: trustToken, Path: "/", MaxAge: int(mfa.TrustedBrowserTTL.Seconds()),
+			HttpOnly: true, Secure: h.cfg.SecureCookies, SameSite: http.SameSiteLaxMode})
 	}
 	h.cfg.Accounts.Audit(ctx, u.ID, "mfa_passed", h.meta(r, h.lang(r, u)), method)
 	if asJSON {

@@ -344,11 +344,17 @@ func (s *Service) takeCeremony(ctx context.Context, st Store, userID, handle str
 // TrustBrowser remembers that this browser passed MFA for userID and returns the secret for
 // its cookie (only the hash is stored).
 func (s *Service) TrustBrowser(ctx context.Context, userID, userAgent string) (string, error) {
+	return s.trust(ctx, s.Store, userID, userAgent)
+}
+
+func (s *Service) trust(ctx context.Context, st interface {
+	CreateTrustedBrowser(ctx context.Context, b *storage.TrustedBrowser) error
+}, userID, userAgent string) (string, error) {
 	token := secret.RandomToken(32)
 	now := s.now()
 	b := &storage.TrustedBrowser{TokenHash: secret.HashToken(token), UserID: userID,
 		UserAgent: userAgent, CreatedAt: now, ExpiresAt: now.Add(TrustedBrowserTTL)}
-	if err := s.Store.CreateTrustedBrowser(ctx, b); err != nil {
+	if err := st.CreateTrustedBrowser(ctx, b); err != nil {
 		return "", fmt.Errorf("mfa: trust browser: %w", err)
 	}
 	return token, nil
@@ -367,4 +373,31 @@ func (s *Service) BrowserTrusted(ctx context.Context, userID, token string) (boo
 		return false, fmt.Errorf("mfa: trusted browser: %w", err)
 	}
 	return true, nil
+}
+
+// PassedStore is what Passed writes to: the store, or the transaction that starts the
+// sign-in's session.
+type PassedStore interface {
+	UpdateUser(ctx context.Context, id string, fn func(*storage.User) error) (*storage.User, error)
+	CreateTrustedBrowser(ctx context.Context, b *storage.TrustedBrowser) error
+}
+
+// Passed writes, in st, what a second step passed with method leaves behind, whatever page
+// it was passed on: the method is offered first at the next sign-in (not a recovery code: a
+// last resort is not offered first), and the browser is trusted (TrustBrowser) when the
+// person asked to be remembered, or proved it with a code sent to them (email, SMS), which
+// marks it as known so that it is not asked for again. It returns the trusted browser's
+// cookie secret ("" when none). Written in the transaction that starts the session, a
+// failure of either leaves the sign-in, and its code, to be tried again, instead of a sign-in
+// that silently forgot what the person asked for.
+func (s *Service) Passed(ctx context.Context, st PassedStore, u *storage.User, method Method, remember bool, userAgent string) (string, error) {
+	if u.PreferredMFA != string(method) && method != MethodRecoveryCode {
+		if _, err := st.UpdateUser(ctx, u.ID, func(x *storage.User) error { x.PreferredMFA = string(method); return nil }); err != nil {
+			return "", fmt.Errorf("mfa: remember preferred factor: %w", err)
+		}
+	}
+	if !remember && method != MethodEmailCode && method != MethodSMSCode {
+		return "", nil
+	}
+	return s.trust(ctx, st, u.ID, userAgent)
 }
