@@ -35,8 +35,8 @@ import (
 // sweepStep is one request of a scenario, made again as it was.
 type sweepStep func() answer
 
-// sweepScenario is one operation in one state.
-type sweepScenario struct {
+// adminScenario is one operation in one state.
+type adminScenario struct {
 	route string // "METHOD /path/template", as Routes lists it
 	name  string // what it does (a route may have several)
 	// prep runs while nothing fails: it makes a fresh target and returns the request.
@@ -105,7 +105,7 @@ func sameEffects(a, b effects) bool { return a.String() == b.String() }
 var pageNoise = regexp.MustCompile(`nonce="[^"]*"|name="(csrf_token|key)" value="[^"]*"|<code>[0-9a-f]{16,}</code>`)
 
 // sweep runs the scenarios and fails for every route of routes without one.
-func sweep(t *testing.T, e *testEnv, fs *faultstore.Store, routes []string, scenarios []sweepScenario,
+func sweep(t *testing.T, e *testEnv, fs *faultstore.Store, routes []string, scenarios []adminScenario,
 	isOurs func(got answer) string, normalise func(answer) string) {
 	t.Helper()
 	covered := map[string]bool{}
@@ -332,7 +332,7 @@ func sweepAdminAPI(t *testing.T, env ...map[string]string) {
 		return func(t *testing.T) sweepStep { return do(sweepUser(t, e, state)) }
 	}
 	p := adminAPI
-	scenarios := []sweepScenario{
+	scenarios := []adminScenario{
 		{route: "GET " + p + "/openapi.yaml", name: "the document", stable: true, prep: func(t *testing.T) sweepStep {
 			return func() answer { return call("GET", "/openapi.yaml", nil) }
 		}},
@@ -477,7 +477,7 @@ func sweepConsole(t *testing.T, env ...map[string]string) {
 	}
 	actions := map[string]string{"unlock": "locked", "lock": "active", "resend-activation": "pending", "send-reset": "active",
 		"remove-factors": "factors", "sign-out": "active", "delete": "factors"}
-	scenarios := []sweepScenario{
+	scenarios := []adminScenario{
 		{route: "GET /admin", name: "home", stable: true, prep: func(t *testing.T) sweepStep { return get("/admin") }},
 		{route: "GET /admin/users", name: "search", stable: true, prep: func(t *testing.T) sweepStep { return get("/admin/users?email=locked") }},
 		{route: "GET /admin/users/{id}", name: "a locked account", stable: true, prep: func(t *testing.T) sweepStep { return get("/admin/users/" + reader.ID) }},
@@ -506,7 +506,7 @@ func sweepConsole(t *testing.T, env ...map[string]string) {
 		}},
 	}
 	for act, state := range actions {
-		scenarios = append(scenarios, sweepScenario{route: "POST /admin/users/{id}/{action}", name: act, prep: action(state, act)})
+		scenarios = append(scenarios, adminScenario{route: "POST /admin/users/{id}/{action}", name: act, prep: action(state, act)})
 	}
 	sort.Slice(scenarios, func(i, j int) bool {
 		return scenarios[i].route+scenarios[i].name < scenarios[j].route+scenarios[j].name

@@ -302,8 +302,8 @@ type uiScenario struct {
 	configure func(*config.Config)
 }
 
-// noStoreCall are the UI's POST routes that make no store call: their scenario only proves it.
-var noStoreCall = map[string]string{
+// uiNoStoreCall are the UI's POST routes that make no store call: their scenario only proves it.
+var uiNoStoreCall = map[string]string{
 	"/register/check": "the password meter's check: the account rules on the typed text alone",
 	"/passkey/begin":  "a discoverable sign-in's challenge travels in a sealed cookie",
 }
@@ -856,7 +856,7 @@ func TestEveryUIFormStoreFailureIsOurs(t *testing.T) {
 			if normal.status >= 400 {
 				t.Fatalf("fails without any failure: %d at %s\n%.800s", normal.status, normal.path, normal.body)
 			}
-			if why, ok := noStoreCall[sc.route]; ok {
+			if why, ok := uiNoStoreCall[sc.route]; ok {
 				if len(methods) != 0 {
 					t.Errorf("listed as making no store call (%s), but calls %v", why, methods)
 				}
