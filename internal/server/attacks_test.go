@@ -226,7 +226,8 @@ func TestForgedTokens(t *testing.T) {
 	ctx := context.Background()
 	u := e.addUser("ada@example.com")
 	c := e.addClient(storage.ClientConfidential, firstParty)
-	tok := e.tokens(ctx, e.browser(), c, "ada@example.com")
+	b := e.browser()
+	tok := e.tokens(ctx, b, c, "ada@example.com")
 	parts := strings.Split(tok.AccessToken, ".")
 	b64 := base64.RawURLEncoding.EncodeToString
 	none := b64([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + parts[1] + "."
@@ -249,10 +250,14 @@ func TestForgedTokens(t *testing.T) {
 			}
 		})
 	}
-	// A forged id_token_hint at end_session is refused and ends nothing.
-	st, _, _ := e.postForm("/end_session", url.Values{"id_token_hint": {none}}, "", "")
-	if st == http.StatusFound || st == http.StatusOK {
-		t.Errorf("forged id_token_hint accepted: %d", st)
+	// A forged id_token_hint at end_session is not trusted and ends nothing: the person is
+	// asked, as without a hint, and stays signed in until they answer.
+	p := b.post(e.issuer+"/end_session", url.Values{"id_token_hint": {none}})
+	if p.status != http.StatusOK || !strings.Contains(p.body, `action="/logout"`) {
+		t.Errorf("forged id_token_hint: %d at %s, want the sign-out question", p.status, p.url)
+	}
+	if res := redirectResult(t, e.authWith(b, c, "prompt", "none"), c.Redirect); res.code == "" {
+		t.Errorf("after a forged id_token_hint, prompt=none gave %q: the person was signed out", res.err)
 	}
 }
 
