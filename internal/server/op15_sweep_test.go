@@ -18,8 +18,10 @@ import (
 
 	"github.com/myaccount/myaccount/internal/admin"
 	"github.com/myaccount/myaccount/internal/config"
+	"github.com/myaccount/myaccount/keys"
 	"github.com/myaccount/myaccount/storage"
 	"github.com/myaccount/myaccount/storage/faultstore"
+	"github.com/myaccount/myaccount/storage/postgres/pgtest"
 )
 
 // sweepScenario is one request a client makes to a protocol route, made again with each of
@@ -107,14 +109,38 @@ func allProtocolRoutes(c *config.Config) { c.Registration.Enabled = true }
 // client assertion's jti, an initial access token's use) was burned by our failure.
 func TestEveryProtocolStoreFailureIsOurs(t *testing.T) {
 	t.Parallel()
+	sweepProtocol(t, false)
+}
+
+// TestEveryProtocolStoreFailureIsOursPostgres is the sweep on PostgreSQL, whose transactions
+// end at their first error and whose statements differ (ON CONFLICT, RETURNING): what a
+// failure leaves behind must be as usable there. The licence scenarios, whose server is
+// built for them, run on SQLite only.
+func TestEveryProtocolStoreFailureIsOursPostgres(t *testing.T) {
+	t.Parallel()
+	sweepProtocol(t, true)
+}
+
+// sweepProtocol runs storeFailureSweep on SQLite, or on PostgreSQL.
+func sweepProtocol(t *testing.T, postgres bool) {
 	for _, sc := range storeFailureSweep() {
+		if postgres && sc.env != nil {
+			continue
+		}
 		t.Run(sc.name, func(t *testing.T) {
 			t.Parallel()
 			var e *testEnv
 			var fs *faultstore.Store
-			if sc.env != nil {
+			switch {
+			case postgres:
+				o := envOptions{configure: allProtocolRoutes, wrapStore: func(s storage.Store) storage.Store {
+					fs = faultstore.New(s)
+					return fs
+				}, env: map[string]string{"MYACCOUNT_DATABASE_URL": pgtest.MigratedURL(t), "MYACCOUNT_MASTER_KEY": keys.NewMasterKey()}}
+				e = newEnvWith(t, o)
+			case sc.env != nil:
 				e, fs = sc.env(t)
-			} else {
+			default:
 				e, fs = faultEnv(t, allProtocolRoutes)
 			}
 			prep := sc.build(t, e)
