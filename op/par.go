@@ -8,7 +8,9 @@ package op
 // altered there, and a confidential client's request is known to come from it. The
 // request_uri is a random secret kept hashed, valid for parRequestLifetime and used once: it is
 // taken (deleted) in the transaction that stores the auth request made of it, so a replayed
-// or leaked one is refused, and a failure of ours before that leaves it for a reload.
+// or leaked one is refused, and a failure of ours before that leaves it for a reload. Once
+// used, it is still honoured for a reload in the browser that used it, for a short while
+// (reloadPushed, RFC 9126 §4): that browser goes on with the sign-in it started.
 // A client registered with require_par may only start sign-ins this way.
 
 import (
