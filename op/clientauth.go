@@ -334,17 +334,18 @@ func (p *Provider) verifyAssertion(ctx context.Context, form url.Values, audienc
 	// Single use: the jti (hashed, per client) is remembered until the assertion expires.
 	hash := secret.HashToken(id + "\x00" + claims.ID)
 	fresh, err := p.cfg.Store.RememberJTI(ctx, storage.ReplayAssertion, hash, claims.Expiry.Time().Add(assertionSkew))
-	if err != nil {
-		p.cfg.Logger.ErrorContext(ctx, "client assertion: remember jti", "err", err, "client_id", id)
-		return id, oidc.ErrServerError()
-	}
-	if !fresh {
+	if err == nil && !fresh {
 		p.cfg.Logger.WarnContext(ctx, "client assertion replayed", "client_id", id)
 		return id, bad("client_assertion was already used")
 	}
 	// Used up by a request that then fails on our side, the assertion is given back: the
-	// client's retry of that request is no replay.
+	// client's retry of that request is no replay. So is one whose remembering failed: the
+	// insert may have committed with its answer lost.
 	store := p.cfg.Store
 	fault.OnFailure(ctx, func(ctx context.Context) error { return store.ForgetJTI(ctx, storage.ReplayAssertion, hash) })
+	if err != nil {
+		p.cfg.Logger.ErrorContext(ctx, "client assertion: remember jti", "err", err, "client_id", id)
+		return id, oidc.ErrServerError()
+	}
 	return id, nil
 }

@@ -187,15 +187,16 @@ func (v *dpopVerifier) verify(ctx context.Context, proof string, c dpopCheck) (j
 	// Last, so that a bad proof writes nothing. Per key: one client cannot use up another's jti.
 	hash := secret.HashToken(jkt + " " + cl.JTI)
 	fresh, err := v.store.RememberJTI(ctx, storage.ReplayDPoP, hash, iat.Add(dpopMaxAge))
-	if err != nil {
-		return "", nil, fmt.Errorf("dpop replay check: %w", err)
-	}
-	if !fresh {
+	if err == nil && !fresh {
 		return "", invalidProof("the DPoP proof was used before (jti)"), nil
 	}
 	// Used up by a request that then fails on our side, the proof is given back: the
-	// client's retry of that request is no replay.
+	// client's retry of that request is no replay. So is a proof whose remembering failed:
+	// the insert may have committed with its answer lost.
 	fault.OnFailure(ctx, func(ctx context.Context) error { return v.store.ForgetJTI(ctx, storage.ReplayDPoP, hash) })
+	if err != nil {
+		return "", nil, fmt.Errorf("dpop replay check: %w", err)
+	}
 	return jkt, nil, nil
 }
 
