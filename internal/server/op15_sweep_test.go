@@ -50,8 +50,8 @@ type sweepScenario struct {
 // is answered, but the retry is told it is at fault; each says why it is left. A pair that
 // no longer fails must be taken out.
 var lostAnswers = map[string]string{
-	"code exchange/InTx": "the code was used and the tokens issued: its retry is a replay (invalid_grant, the grant revoked); " +
-		"a retry grace for codes, as refresh tokens have, would need the tokens issued again from the grant",
+	"code exchange/InTx": "the code was used and the tokens issued: its retry is a replay (invalid_grant, the grant revoked), " +
+		"which RFC 6749 §4.1.2 requires (a code used more than once MUST be denied); no retry grace as refresh tokens have",
 	"code exchange with the phone scope/InTx":    "as code exchange/InTx",
 	"code exchange with the licences scope/InTx": "as code exchange/InTx",
 	"dynamic registration/InTx": "the client was created and the initial access token's use counted: the retry is 401 " +
