@@ -188,7 +188,7 @@ func userOther(ctx context.Context, e env, sub string, args []string) error {
 		return err
 	}
 	if sub != "list" && len(pos) != 1 {
-		return fmt.Errorf("usage: myaccount user %s EMAIL|ID [--json]", sub)
+		return fmt.Errorf("usage: myaccount user %s EMAIL|ID%s [--json]", sub, reasonUsage(reason))
 	}
 	cfg, st, err := openStore(ctx, e, *path)
 	if err != nil {
@@ -287,7 +287,7 @@ func userSessions(ctx context.Context, e env, sub string, args []string) error {
 		return err
 	}
 	if len(pos) != 1 {
-		return fmt.Errorf("usage: myaccount user %s EMAIL|ID [--json]", sub)
+		return fmt.Errorf("usage: myaccount user %s EMAIL|ID%s [--json]", sub, reasonUsage(reason))
 	}
 	cfg, st, err := openStore(ctx, e, *path)
 	if err != nil {
@@ -519,6 +519,14 @@ func userRole(ctx context.Context, e env, sub string, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "%s roles: %s\n", u.Email, strings.Join(roles, ", "))
 	return nil
+}
+
+// reasonUsage is the --reason of a command's usage line, when it takes one.
+func reasonUsage(reason *string) string {
+	if reason == nil {
+		return ""
+	}
+	return " [--reason R]"
 }
 
 // reasonFlag is the --reason of an admin action, written to its audit event.
