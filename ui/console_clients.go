@@ -166,14 +166,17 @@ func (h *Handler) consoleClientRotate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := mux.Vars(r)["id"]
+	// The client's name, for the page, is read before the rotation: read after it, a failed
+	// read was swallowed (the secret shown under no name), and a failure now changes nothing.
+	cl, err := h.cfg.Admin.GetClient(r.Context(), st.actor, id)
+	if err != nil {
+		h.consoleError(w, r, st, "rotate secret", err)
+		return
+	}
 	sec, err := h.cfg.Admin.RotateSecret(r.Context(), st.actor, id)
 	if err != nil {
 		h.consoleError(w, r, st, "rotate secret", err)
 		return
 	}
-	name := ""
-	if cl, err := h.cfg.Admin.GetClient(r.Context(), st.actor, id); err == nil {
-		name = cl.Name
-	}
-	h.showSecret(w, r, st, id, name, sec)
+	h.showSecret(w, r, st, id, cl.Name, sec)
 }

@@ -43,6 +43,9 @@ type adminScenario struct {
 	prep func(t *testing.T) sweepStep
 	// stable: a repeat of the request answers the same body (reads that write nothing).
 	stable bool
+	// shows is text every answer that is not our failure has (what a failure must not
+	// quietly leave out).
+	shows string
 }
 
 // effects counts the rows an admin operation may add: what a 503 must not have written and a
@@ -163,6 +166,9 @@ func sweep(t *testing.T, e *testEnv, fs *faultstore.Store, routes []string, scen
 				}
 				if !sameEffects(did, want) {
 					t.Errorf("%s: answered %d as without the failure, but wrote %v, not %v", what, got.status, did, want)
+				}
+				if !strings.Contains(got.body, sc.shows) {
+					t.Errorf("%s: answered %d as without the failure, but without %q", what, got.status, sc.shows)
 				}
 				if sc.stable && normalise(got) != normalise(normal) {
 					t.Errorf("%s: answered %d as without the failure, but not the same:\n%.2000s\nwithout the failure:\n%.2000s",
@@ -497,7 +503,7 @@ func sweepConsole(t *testing.T, env ...map[string]string) {
 			return post("/admin/clients/"+c.ID, form(t, "/admin/clients/"+c.ID, "/admin/clients/"+c.ID, "name", "Renamed",
 				"redirect_uris", c.Redirect))
 		}},
-		{route: "POST /admin/clients/{id}/rotate", name: "rotate", prep: func(t *testing.T) sweepStep {
+		{route: "POST /admin/clients/{id}/rotate", name: "rotate", shows: "Test App ", prep: func(t *testing.T) sweepStep {
 			c := e.addClient(storage.ClientConfidential)
 			return post("/admin/clients/"+c.ID+"/rotate", form(t, "/admin/clients/"+c.ID, "/admin/clients/"+c.ID+"/rotate"))
 		}},
