@@ -334,6 +334,10 @@ func sweepAdminAPI(t *testing.T, env ...map[string]string) {
 		t.Fatal(err)
 	}
 	shown := newClient(t)
+	staff := sweepUser(t, e, "active")
+	if err := e.store.GrantRole(context.Background(), staff.ID, storage.RoleSupport, e.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
 	user := func(state string, do func(u *storage.User) sweepStep) func(t *testing.T) sweepStep {
 		return func(t *testing.T) sweepStep { return do(sweepUser(t, e, state)) }
 	}
@@ -376,6 +380,14 @@ func sweepAdminAPI(t *testing.T, env ...map[string]string) {
 		}},
 		{route: "GET " + p + "/users/{id}", name: "show a locked account with factors", stable: true, prep: func(t *testing.T) sweepStep {
 			return func() answer { return call("GET", "/users/"+reader.ID, nil) }
+		}},
+		{route: "GET " + p + "/users/{id}", name: "by a person's token (their roles read)", stable: true, prep: func(t *testing.T) sweepStep {
+			person := e.personToken(t, staff.Email)
+			return func() answer {
+				sent++ // its own token: the per-address limit counts it all the same
+				a := e.call(t, "GET", "/users/"+reader.ID, person, nil)
+				return answer{a.status, a.header, a.body}
+			}
 		}},
 		{route: "DELETE " + p + "/users/{id}", name: "delete with If-Match", prep: user("factors", func(u *storage.User) sweepStep {
 			tag := etagOf("/users/" + u.ID)
