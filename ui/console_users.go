@@ -219,6 +219,7 @@ var staffEventText = map[string]string{
 	"admin.user.sign_out_everywhere": i18n.N("Signed out everywhere by staff"),
 	"admin.user.create":              i18n.N("Account created by staff"),
 	"admin.user.delete":              i18n.N("Account deleted by staff"),
+	"admin.user.update":              i18n.N("Profile changed by staff"),
 	"admin.client.create":            i18n.N("Client created"),
 	"admin.client.update":            i18n.N("Client changed"),
 	"admin.client.delete":            i18n.N("Client deleted"),

@@ -65,3 +65,22 @@ func TestCLIStoreFailureIsSaid(t *testing.T) {
 	}
 	c.mustRun("", "user", "lock", "ada@example.com", "--reason", "fraud") // and it works once the database does
 }
+
+// TestCLIUserUpdateAudited: `user update` is the admin service's UpdateProfile: the profile
+// page's rules, and one "admin.user.update" event naming actor "cli" and the fields given
+// (before, the CLI wrote the profile itself and left no event).
+func TestCLIUserUpdateAudited(t *testing.T) {
+	c := newCLI(t)
+	u := c.createUser("ada@example.com")
+	if _, _, err := c.run("", "user", "update", "ada@example.com", "--country", "XX"); err == nil {
+		t.Fatal("an unknown country was stored")
+	}
+	out := c.mustRun("", "user", "update", "ada@example.com", "--country", "DE", "--region", "BY", "--timezone", "Europe/Berlin", "--json")
+	if !strings.Contains(out, `"country": "DE"`) || !strings.Contains(out, `"zoneinfo": "Europe/Berlin"`) {
+		t.Fatalf("user update: %s", out)
+	}
+	es := auditOf(t, c.store(), "admin.user.update", "user:"+u.ID)
+	if len(es) != 1 || es[0].Actor != "cli" || es[0].Detail != "country,region,timezone" {
+		t.Fatalf("user update left %d admin.user.update events (%+v), want one naming actor cli and the fields", len(es), es)
+	}
+}

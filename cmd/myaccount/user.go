@@ -390,15 +390,6 @@ func (p *profileSettings) set(fs *flag.FlagSet) bool {
 	return len(p.given) > 0
 }
 
-// apply validates the merged profile with the same rules as the profile page and stores it.
-func (p *profileSettings) apply(ctx context.Context, st storage.Store, u *storage.User) (*storage.User, error) {
-	prof, err := p.merge(u)
-	if err != nil {
-		return nil, err
-	}
-	return p.store(ctx, st, u, prof)
-}
-
 // merge builds the profile the flags ask for over u's current one and validates it, with the
 // same rules as the profile page, without storing anything.
 func (p *profileSettings) merge(u *storage.User) (account.Profile, error) {
@@ -437,13 +428,15 @@ func (p *profileSettings) merge(u *storage.User) (account.Profile, error) {
 	return prof, nil
 }
 
-// store writes a profile that merge accepted.
-func (p *profileSettings) store(ctx context.Context, st storage.Store, u *storage.User, prof account.Profile) (*storage.User, error) {
-	return st.UpdateUser(ctx, u.ID, func(x *storage.User) error {
-		x.Name, x.Country, x.Region, x.ZoneInfo, x.DateFormat, x.Locale = prof.Name, prof.Country, prof.Region, prof.ZoneInfo, prof.DateFormat, prof.Locale
-		x.UpdatedAt = time.Now().UTC()
-		return nil
-	})
+// fields names the profile flags given, for the audit event.
+func (p *profileSettings) fields() string {
+	var out []string
+	for _, f := range []string{"name", "country", "region", "timezone", "date-format", "locale"} {
+		if p.given[f] {
+			out = append(out, f)
+		}
+	}
+	return strings.Join(out, ",")
 }
 
 func userUpdate(ctx context.Context, e env, args []string) error {
@@ -457,7 +450,7 @@ func userUpdate(ctx context.Context, e env, args []string) error {
 	if len(pos) != 1 || !pf.set(fs) {
 		return errors.New("usage: myaccount user update EMAIL|ID [--country C] [--region R] [--timezone TZ] [--date-format F] [--locale L] [--name N]")
 	}
-	_, st, err := openStore(ctx, e, *path)
+	cfg, st, err := openStore(ctx, e, *path)
 	if err != nil {
 		return err
 	}
@@ -466,7 +459,13 @@ func userUpdate(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if u, err = pf.apply(ctx, st, u); err != nil {
+	// Validated with the profile page's rules, stored by the admin service with its audit
+	// event (actor "cli").
+	prof, err := pf.merge(u)
+	if err != nil {
+		return err
+	}
+	if u, err = cliAdmin(e, cfg, st).UpdateProfile(ctx, admin.CLI(), u.ID, prof, pf.fields()); err != nil {
 		return err
 	}
 	if *asJSON {

@@ -169,6 +169,33 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, nu NewUser) (*storage
 	return u, nil
 }
 
+// UpdateProfile sets a person's profile (`myaccount user update`); fields names what changed,
+// for the audit event. The caller validates the profile with the profile page's rules
+// (account.ValidateProfile). The change and its "admin.user.update" event, naming the actor,
+// are one transaction. Before, the CLI wrote the profile itself, and no event said that an
+// operator had changed it.
+func (s *Service) UpdateProfile(ctx context.Context, a Actor, id string, p account.Profile, fields string) (*storage.User, error) {
+	if err := authorize(a, ManageUsers); err != nil {
+		return nil, err
+	}
+	var u *storage.User
+	err := s.Store.InTx(ctx, func(tx storage.Store) error {
+		var err error
+		if u, err = tx.UpdateUser(ctx, id, func(x *storage.User) error {
+			x.Name, x.Country, x.Region, x.ZoneInfo, x.DateFormat, x.Locale = p.Name, p.Country, p.Region, p.ZoneInfo, p.DateFormat, p.Locale
+			x.UpdatedAt = s.now()
+			return nil
+		}); err != nil {
+			return err
+		}
+		return s.recordIn(ctx, tx, a, "admin.user.update", "user:"+id, "", fields)
+	})
+	if err != nil {
+		return nil, notFound(err, "update user "+id)
+	}
+	return u, nil
+}
+
 // Lock is why password sign-in to an account is refused, if it is.
 type Lock struct {
 	// Locked: an operator locked the account (status locked); Reason and By say why and who
