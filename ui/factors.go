@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -65,7 +66,9 @@ type totpSetup struct {
 
 type securityPage struct {
 	common
-	Email string
+	// failed is a failure of ours met while filling the page: it is answered instead.
+	failed error
+	Email  string
 	// Enrol: a product asked for two-step verification and the person has to set it up.
 	Enrol         bool
 	AuthRequestID string
@@ -187,6 +190,10 @@ func (h *Handler) renderSecurity(w http.ResponseWriter, r *http.Request, u *stor
 	if fill != nil {
 		fill(&p)
 	}
+	if p.failed != nil {
+		h.fail(w, r, "security page", p.failed)
+		return
+	}
 	h.render(w, r, status, "security", p)
 }
 
@@ -195,13 +202,18 @@ func (h *Handler) securityGet(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var codes *shownCodes
-	if r.Method == http.MethodGet { // a HEAD must not use up the one showing of new codes
-		codes = h.takeCodes(w, r, u)
-	}
 	h.renderSecurity(w, r, u, enrolFrom(r), func(p *securityPage) {
 		if msg, ok := securityDone[r.URL.Query().Get("done")]; ok {
 			p.Flash = p.T(msg)
+		}
+		if r.Method != http.MethodGet { // a HEAD must not use up the one showing of new codes
+			return
+		}
+		// Taken once the page has read the rest: a failure of those reads leaves them.
+		codes, err := h.takeCodes(w, r, u)
+		if err != nil {
+			p.failed = err
+			return
 		}
 		if codes != nil {
 			p.Codes, p.Continue = codes.Codes, codes.Continue
@@ -398,26 +410,31 @@ func (h *Handler) showCodes(w http.ResponseWriter, u *storage.User, codes []stri
 }
 
 // takeCodes returns the new recovery codes waiting to be shown to u, once: the cookie is
-// cleared, and a copy of it replayed later finds its nonce used.
-func (h *Handler) takeCodes(w http.ResponseWriter, r *http.Request, u *storage.User) *shownCodes {
+// cleared, and a copy of it replayed later finds its nonce used. It is called when the page
+// has read everything else it shows, and a failure to count the showing is an error: the
+// page then answers our 503 and its cookie stays, so that the codes, which replaced the
+// person's old ones, are shown when it is loaded again, not used up by a page without them.
+func (h *Handler) takeCodes(w http.ResponseWriter, r *http.Request, u *storage.User) (*shownCodes, error) {
 	var sc shownCodes
 	if !h.openCookie(r, codesCookie, codesPurpose, &sc) {
-		return nil
+		return nil, nil
+	}
+	if sc.UserID != u.ID || h.now().Unix() > sc.Expires || len(sc.Codes) == 0 {
+		h.clearCookie(w, codesCookie)
+		return nil, nil
+	}
+	first, err := h.cfg.Guard.Allow(r.Context(), guard.CodesShown, sc.Nonce)
+	if err != nil {
+		return nil, fmt.Errorf("count recovery codes shown: %w", err)
 	}
 	h.clearCookie(w, codesCookie)
-	if sc.UserID != u.ID || h.now().Unix() > sc.Expires || len(sc.Codes) == 0 {
-		return nil
-	}
-	if first, err := h.cfg.Guard.Allow(r.Context(), guard.CodesShown, sc.Nonce); err != nil || !first {
-		if err != nil {
-			h.cfg.Logger.ErrorContext(r.Context(), "count recovery codes shown", "err", err)
-		}
-		return nil
+	if !first {
+		return nil, nil
 	}
 	if sc.Continue != "" {
 		sc.Continue = localPath(sc.Continue)
 	}
-	return &sc
+	return &sc, nil
 }
 
 // recoveryCodesRegenerate replaces the recovery codes; the old set stops working.
