@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 
@@ -41,7 +42,12 @@ func (h *Handler) logoutGet(w http.ResponseWriter, r *http.Request) {
 		p.Email = u.Email
 	}
 	p.CancelURL = "/account"
-	if c := h.postLogoutClient(r.Context(), p.ClientID, p.PostLogoutURI); c != nil {
+	c, err := h.postLogoutClient(r.Context(), p.ClientID, p.PostLogoutURI)
+	if err != nil {
+		h.fail(w, r, "sign-out: read the application", err)
+		return
+	}
+	if c != nil {
 		if back := clientHome(c, p.PostLogoutURI); back != "" {
 			p.CancelURL, p.ClientName = back, c.Name
 		}
@@ -67,11 +73,18 @@ func (h *Handler) logoutPost(w http.ResponseWriter, r *http.Request) {
 	if !h.parsePost(w, r) {
 		return
 	}
+	// Where the sign-out returns to is known before anyone is signed out: a failure to read
+	// the application is ours (503, nothing done), not an address it did not register.
+	target, err := h.postLogoutTarget(r)
+	if err != nil {
+		h.fail(w, r, "sign-out: read the application", err)
+		return
+	}
 	if err := h.signOut(w, r); err != nil {
 		h.fail(w, r, "sign out", err)
 		return
 	}
-	if target := h.postLogoutTarget(r); target != "" {
+	if target != "" {
 		http.Redirect(w, r, target, http.StatusSeeOther)
 		return
 	}
@@ -79,26 +92,33 @@ func (h *Handler) logoutPost(w http.ResponseWriter, r *http.Request) {
 }
 
 // postLogoutTarget returns the post-logout redirect when it is registered for the client,
-// byte for byte; anything else would be an open redirect.
-func (h *Handler) postLogoutTarget(r *http.Request) string {
+// byte for byte; anything else would be an open redirect. An error is ours.
+func (h *Handler) postLogoutTarget(r *http.Request) (string, error) {
 	uri := r.PostFormValue("post_logout_redirect_uri")
-	if h.postLogoutClient(r.Context(), r.PostFormValue("client_id"), uri) == nil {
-		return ""
+	c, err := h.postLogoutClient(r.Context(), r.PostFormValue("client_id"), uri)
+	if c == nil || err != nil {
+		return "", err
 	}
-	return withState(uri, r.PostFormValue("state"))
+	return withState(uri, r.PostFormValue("state")), nil
 }
 
 // postLogoutClient returns the client when uri is one of its registered post-logout
-// redirects, byte for byte, else nil.
-func (h *Handler) postLogoutClient(ctx context.Context, clientID, uri string) *storage.Client {
+// redirects, byte for byte, else nil. An error is ours: the client could not be read.
+func (h *Handler) postLogoutClient(ctx context.Context, clientID, uri string) (*storage.Client, error) {
 	if clientID == "" || uri == "" {
-		return nil
+		return nil, nil
 	}
 	c, err := h.cfg.Store.GetClient(ctx, clientID)
-	if err != nil || !redirecturi.Allowed(c.PostLogoutRedirectURIs, uri, false) {
-		return nil
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil
 	}
-	return c
+	if err != nil {
+		return nil, err
+	}
+	if !redirecturi.Allowed(c.PostLogoutRedirectURIs, uri, false) {
+		return nil, nil
+	}
+	return c, nil
 }
 
 // withState appends state to a registered URI, keeping its own query.
