@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -211,7 +212,14 @@ func (h *Handler) accountPassword(w http.ResponseWriter, r *http.Request) {
 		fail(h.cfg.I18n.T(lang, "The passwords do not match."))
 		return
 	}
-	err := h.cfg.Accounts.ChangePassword(r.Context(), u, r.PostFormValue("current"), pw, h.withDevice(r, h.meta(r, lang)))
+	// Every session ends with the change; this browser continues with a new one, which keeps
+	// the sign-in of the session the change was made from, committed with the change.
+	var token string
+	err := h.cfg.Accounts.ChangePassword(r.Context(), u, r.PostFormValue("current"), pw, h.withDevice(r, h.meta(r, lang)),
+		func(ctx context.Context, tx storage.Store) (err error) {
+			token, err = h.continueIn(ctx, tx, r, s)
+			return err
+		})
 	if errors.Is(err, account.ErrPasswordChanged) {
 		// The form sent again after its change: the same page as the first answer.
 		http.Redirect(w, r, "/account?done=password", http.StatusSeeOther)
@@ -233,11 +241,7 @@ func (h *Handler) accountPassword(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, "change password", err)
 		return
 	}
-	// Every session ended with the change; this browser continues with a new one, which
-	// keeps the sign-in of the session the change was made from.
-	if _, err := h.continueSession(w, r, s); err != nil {
-		h.cfg.Logger.ErrorContext(r.Context(), "start session", "err", err)
-	}
+	h.setSessionCookie(w, token)
 	http.Redirect(w, r, "/account?done=password", http.StatusSeeOther)
 }
 

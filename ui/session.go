@@ -60,11 +60,13 @@ func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, u *storag
 	return h.newSession(w, r, sessions.Start{UserID: u.ID, AMR: ev.AMR(), ACR: ev.ACR(), Also: also})
 }
 
-// continueSession gives the browser a new session that carries on s, which an operation
-// made from it ended with every other session (a password change): no sign-in happened, so
-// it keeps s's sign-in (sessions.Start.Continues).
-func (h *Handler) continueSession(w http.ResponseWriter, r *http.Request, s *storage.Session) (*storage.Session, error) {
-	return h.newSession(w, r, sessions.Start{UserID: s.UserID, Continues: s})
+// continueIn starts, in tx (a password change's: account.Service.ChangePassword's then), the
+// session the browser continues with after an operation made from s ended every session: no
+// sign-in happened, so it keeps s's sign-in (sessions.Start.Continues). Its cookie is set
+// (setSessionCookie) once tx committed.
+func (h *Handler) continueIn(ctx context.Context, tx storage.Store, r *http.Request, s *storage.Session) (string, error) {
+	_, token, err := h.cfg.Sessions.StartIn(ctx, tx, h.sessionStart(r, sessions.Start{UserID: s.UserID, Continues: s}))
+	return token, err
 }
 
 // newSession starts st in this browser, replacing its session, and sets the cookie.
@@ -72,19 +74,28 @@ func (h *Handler) newSession(w http.ResponseWriter, r *http.Request, st sessions
 	if id, ok := r.Context().Value(sessionIDKey{}).(string); ok && st.Continues == nil {
 		st.ID = id // a second step's sign-in (secondFactorDone)
 	}
+	s, token, err := h.cfg.Sessions.Start(r.Context(), h.sessionStart(r, st))
+	if err != nil {
+		return nil, err
+	}
+	h.setSessionCookie(w, token)
+	return s, nil
+}
+
+// sessionStart is st in this browser: the session it replaces, its user agent and address.
+func (h *Handler) sessionStart(r *http.Request, st sessions.Start) sessions.Start {
 	if c, err := r.Cookie(h.cfg.SessionCookie); err == nil {
 		st.Cookie = c.Value // its session, idle or not, is replaced
 	}
 	st.UserAgent, st.IP = r.UserAgent(), h.cfg.ClientIP(r)
-	s, token, err := h.cfg.Sessions.Start(r.Context(), st)
-	if err != nil {
-		return nil, err
-	}
+	return st
+}
+
+func (h *Handler) setSessionCookie(w http.ResponseWriter, token string) {
 	http.SetCookie(w, &http.Cookie{
 		Name: h.cfg.SessionCookie, Value: token, Path: "/", HttpOnly: true,
 		Secure: h.cfg.SecureCookies, SameSite: http.SameSiteLaxMode,
 	})
-	return s, nil
 }
 
 // endSession revokes the browser's session, best effort, and clears the cookie: for after

@@ -51,7 +51,7 @@ func TestBusyHashingIsOurFault(t *testing.T) {
 		return s.Register(ctx, "bob@example.com", "another long password", account.Meta{})
 	})
 	check("change password", func(ctx context.Context) error {
-		return s.ChangePassword(ctx, u, "correct horse battery", "a brand new password", account.Meta{})
+		return s.ChangePassword(ctx, u, "correct horse battery", "a brand new password", account.Meta{}, nil)
 	})
 	now := time.Now()
 	tok := secret.RandomToken(32)

@@ -99,9 +99,14 @@ func (s *Service) UpdateProfile(ctx context.Context, rules ProfileRules, userID 
 }
 
 // ChangePassword needs the current password. Every session and token of the account ends;
-// the caller signs the browser in again with a fresh session. ErrPasswordChanged when the
+// the browser it was made from continues with the session then starts. ErrPasswordChanged when the
 // change was made already, by this form sent before (changedTo).
-func (s *Service) ChangePassword(ctx context.Context, u *storage.User, current, next string, m Meta) error {
+//
+// then (nil: none) runs in the change's transaction once every session ended: the session
+// the browser the change was made from continues with (sessions.Service.StartIn), so that
+// the change and that session commit together; apart, a failure between them left the
+// person signed out by their own password change.
+func (s *Service) ChangePassword(ctx context.Context, u *storage.User, current, next string, m Meta, then func(ctx context.Context, tx storage.Store) error) error {
 	if err := s.checkPassword(ctx, u, current, m); err != nil {
 		if errors.Is(err, ErrInvalidCredentials) {
 			if done, cerr := s.changedTo(ctx, u, current, next, m); cerr != nil {
@@ -134,6 +139,11 @@ func (s *Service) ChangePassword(ctx context.Context, u *storage.User, current, 
 		}
 		if err := sessions.EndAll(ctx, tx, s.SignedOut, u.ID, now); err != nil {
 			return err
+		}
+		if then != nil {
+			if err := then(ctx, tx); err != nil {
+				return err
+			}
 		}
 		var err error
 		told, err = s.noticeIn(ctx, tx, u, u.Email, m, "password_changed", "", mail.PasswordChanged,

@@ -315,10 +315,6 @@ var knownSeams = map[string]string{
 	"/register: call 1 of EnqueueOutbox failing": "the captcha is spent before the registration is queued, in two " +
 		"writes: the form sent again is told the numbers were wrong. One transaction needs the captcha checked " +
 		"without being spent before the password is hashed (a store read the captcha store does not have)",
-	"/account/password: call 2 of GetSessionByTokenHash failing": "the password changed (every session ended with " +
-		"it); this browser's continued session could not be started, so it is sent to sign in with the new password",
-	"/account/password: call 2 of InTx failing":          "as call 2 of GetSessionByTokenHash: the continued session",
-	"/account/password: call 1 of CreateSession failing": "as call 2 of GetSessionByTokenHash: the continued session",
 }
 
 // uiScenarios are the scenarios of every UI POST route outside /admin/. A new route fails

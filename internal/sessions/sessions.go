@@ -162,9 +162,40 @@ type Start struct {
 // Start opens a new session and returns it with the secret for the browser's cookie (only
 // its hash is stored). Every sign-in gets a fresh id and secret.
 func (s *Service) Start(ctx context.Context, st Start) (*storage.Session, string, error) {
+	var sess *storage.Session
+	var token string
+	told := false
+	err := s.Store.InTx(ctx, func(tx storage.Store) (err error) {
+		sess, token, told, err = s.start(ctx, tx, st)
+		return err
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("start session: %w", err)
+	}
+	if told {
+		Told(s.Notifier)
+	}
+	return sess, token, nil
+}
+
+// StartIn is Start in tx, the transaction of an operation that leaves the browser this
+// session (a password change ends every session and continues the browser's: Continues):
+// the operation and the session commit together or not at all. The caller wakes the
+// Notifier (Told) once tx committed, as for the sessions the operation ended.
+func (s *Service) StartIn(ctx context.Context, tx storage.Store, st Start) (*storage.Session, string, error) {
+	sess, token, _, err := s.start(ctx, tx, st)
+	if err != nil {
+		return nil, "", fmt.Errorf("start session: %w", err)
+	}
+	return sess, token, nil
+}
+
+// start stores st's session in tx; told reports that the session it replaces was ended and
+// its clients are to be told. It runs again when tx is retried.
+func (s *Service) start(ctx context.Context, tx storage.Store, st Start) (sess *storage.Session, token string, told bool, err error) {
 	now := s.now()
-	token := secret.RandomToken(32)
-	sess := &storage.Session{
+	token = secret.RandomToken(32)
+	sess = &storage.Session{
 		ID:         secret.NewID(),
 		TokenHash:  secret.HashToken(token),
 		UserID:     st.UserID,
@@ -180,48 +211,38 @@ func (s *Service) Start(ctx context.Context, st Start) (*storage.Session, string
 	if c := st.Continues; c != nil {
 		sess.AuthTime, sess.AMR, sess.ACR, sess.ExpiresAt = c.AuthTime, c.AMR, c.ACR, c.ExpiresAt
 	}
-	told := false
-	err := s.Store.InTx(ctx, func(tx storage.Store) error {
-		told = false // reset: a retried transaction starts again
-		replaces := st.Replaces
-		if replaces == nil && len(st.Cookie) >= minTokenLen && len(st.Cookie) <= maxTokenLen {
-			old, err := tx.GetSessionByTokenHash(ctx, secret.HashToken(st.Cookie), now)
-			if err != nil && !errors.Is(err, storage.ErrNotFound) {
-				return fmt.Errorf("read previous session: %w", err)
-			}
-			replaces = old
+	replaces := st.Replaces
+	if replaces == nil && len(st.Cookie) >= minTokenLen && len(st.Cookie) <= maxTokenLen {
+		old, err := tx.GetSessionByTokenHash(ctx, secret.HashToken(st.Cookie), now)
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return nil, "", false, fmt.Errorf("read previous session: %w", err)
 		}
-		if replaces != nil {
-			// The browser's previous session ends: its clients hear of it like of a sign-out
-			// (unless a sign-out ended it since the browser's cookie was read, and told them).
-			var err error
-			if told, err = endOne(ctx, tx, s.Notifier, replaces.ID, now); err != nil {
-				return fmt.Errorf("end previous session: %w", err)
-			}
-		}
-		if st.ID != "" {
-			sess.ID = st.ID
-			if _, err := tx.GetSession(ctx, st.ID); err == nil {
-				sess.ID = secret.NewID()
-			} else if !errors.Is(err, storage.ErrNotFound) {
-				return fmt.Errorf("read session %s: %w", st.ID, err)
-			}
-		}
-		if err := tx.CreateSession(ctx, sess); err != nil {
-			return fmt.Errorf("create session: %w", err)
-		}
-		if st.Also != nil {
-			return st.Also(ctx, tx, sess)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, "", fmt.Errorf("start session: %w", err)
+		replaces = old
 	}
-	if told {
-		Told(s.Notifier)
+	if replaces != nil {
+		// The browser's previous session ends: its clients hear of it like of a sign-out
+		// (unless a sign-out ended it since the browser's cookie was read, and told them).
+		if told, err = endOne(ctx, tx, s.Notifier, replaces.ID, now); err != nil {
+			return nil, "", false, fmt.Errorf("end previous session: %w", err)
+		}
 	}
-	return sess, token, nil
+	if st.ID != "" {
+		sess.ID = st.ID
+		if _, err := tx.GetSession(ctx, st.ID); err == nil {
+			sess.ID = secret.NewID()
+		} else if !errors.Is(err, storage.ErrNotFound) {
+			return nil, "", false, fmt.Errorf("read session %s: %w", st.ID, err)
+		}
+	}
+	if err := tx.CreateSession(ctx, sess); err != nil {
+		return nil, "", false, fmt.Errorf("create session: %w", err)
+	}
+	if st.Also != nil {
+		if err := st.Also(ctx, tx, sess); err != nil {
+			return nil, "", false, err
+		}
+	}
+	return sess, token, told, nil
 }
 
 // Resolve returns the live session the cookie token names and its account. ErrNoSession
