@@ -24,8 +24,10 @@ import (
 	"github.com/myaccount/myaccount/internal/mfa/webauthnx/softauthn"
 	"github.com/myaccount/myaccount/internal/server"
 	"github.com/myaccount/myaccount/internal/sms/smstest"
+	"github.com/myaccount/myaccount/keys"
 	"github.com/myaccount/myaccount/storage"
 	"github.com/myaccount/myaccount/storage/faultstore"
+	"github.com/myaccount/myaccount/storage/postgres/pgtest"
 )
 
 // uiSweep is one scenario's server: mail to a loopback SMTP server, SMS to a fake gateway,
@@ -61,10 +63,14 @@ func (s *uiSweep) app(kind string) *testClient {
 	return c
 }
 
-func newUISweep(t *testing.T, configure func(*config.Config)) *uiSweep {
+func newUISweep(t *testing.T, configure func(*config.Config), postgres bool) *uiSweep {
 	t.Helper()
 	var fs *faultstore.Store
-	e, g := phoneEnv(t, false, map[string]string{"MYACCOUNT_MFA_SMS": "fallback"}, envOptions{
+	vars := map[string]string{"MYACCOUNT_MFA_SMS": "fallback"}
+	if postgres {
+		vars["MYACCOUNT_DATABASE_URL"], vars["MYACCOUNT_MASTER_KEY"] = pgtest.MigratedURL(t), keys.NewMasterKey()
+	}
+	e, g := phoneEnv(t, false, vars, envOptions{
 		smtp: mailtest.NewServer(t), localhost: true,
 		configure: func(c *config.Config) {
 			c.Accounts.ResetBySMS = true
@@ -825,8 +831,20 @@ func uiPostRoutes(routes []server.Route) []string {
 // succeeds once the store works: nothing single-use was spent on our failure.
 func TestEveryUIFormStoreFailureIsOurs(t *testing.T) {
 	t.Parallel()
+	sweepUI(t, false)
+}
+
+// TestEveryUIFormStoreFailureIsOursPostgres is the sweep on PostgreSQL (its transactions, which
+// end at their first error), each scenario on a database copied from the migrated template.
+func TestEveryUIFormStoreFailureIsOursPostgres(t *testing.T) {
+	t.Parallel()
+	sweepUI(t, true)
+}
+
+// sweepUI runs the UI sweep on SQLite, or on PostgreSQL.
+func sweepUI(t *testing.T, postgres bool) {
 	// A server with every optional part (SMS) configured serves every route.
-	routes := uiPostRoutes(newUISweep(t, nil).e.srv.Routes())
+	routes := uiPostRoutes(newUISweep(t, nil, postgres).e.srv.Routes())
 	scenarios := uiScenarios()
 	for _, r := range routes {
 		if !slices.ContainsFunc(scenarios, func(sc uiScenario) bool { return sc.route == r }) {
@@ -843,7 +861,7 @@ func TestEveryUIFormStoreFailureIsOurs(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			s := newUISweep(t, sc.configure)
+			s := newUISweep(t, sc.configure, postgres)
 			prep := func() uiCall { s.step(); return sc.prep(s) }
 			c := prep()
 			s.fs.ResetCalls()
