@@ -447,6 +447,11 @@ type CaptchaStore interface {
 	// ConsumeCaptcha marks the captcha used and returns it; a captcha is good for one
 	// answer, right or wrong. ErrNotFound / ErrAlreadyUsed / ErrExpired as for tokens.
 	ConsumeCaptcha(ctx context.Context, id string, now time.Time) (*Captcha, error)
+	// ReleaseCaptcha makes the captcha that ConsumeCaptcha used at usedAt usable again: for a
+	// right answer whose request then failed on our side, so that the form sent again is not
+	// told its numbers were wrong. A captcha used at another time, or not at all, is left as
+	// it is; releasing none is not an error.
+	ReleaseCaptcha(ctx context.Context, id string, usedAt time.Time) error
 }
 
 // CounterStore keeps fixed-window counters for rate limits and lockouts, in SQL so they hold

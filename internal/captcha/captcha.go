@@ -47,6 +47,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/myaccount/myaccount/internal/fault"
 	"html/template"
 	"image/color"
 	"io"
@@ -68,6 +69,8 @@ type Store interface {
 	// ConsumeCaptcha marks the captcha used and returns it; storage.ErrNotFound,
 	// storage.ErrAlreadyUsed and storage.ErrExpired report the obvious.
 	ConsumeCaptcha(ctx context.Context, id string, now time.Time) (*storage.Captcha, error)
+	// ReleaseCaptcha gives back the use ConsumeCaptcha made at usedAt.
+	ReleaseCaptcha(ctx context.Context, id string, usedAt time.Time) error
 }
 
 // Defaults and bounds of the Service settings.
@@ -373,7 +376,15 @@ func (s *Service) Verify(ctx context.Context, id, answer string) (bool, error) {
 	if got == "" || len(got) > MaxLength {
 		return false, nil
 	}
-	return secret.Equal(s.hash(c.ID, got), c.AnswerHash), nil
+	if !secret.Equal(s.hash(c.ID, got), c.AnswerHash) {
+		return false, nil
+	}
+	// A right answer whose request then fails on our side is given back (a wrong one stays
+	// spent): the form sent again is not told its numbers were wrong. It still admits one
+	// request that succeeds.
+	store := s.Store
+	fault.OnFailure(ctx, func(ctx context.Context) error { return store.ReleaseCaptcha(ctx, id, now) })
+	return true, nil
 }
 
 // Normalize turns what a person typed into the form answers are hashed in: NFKC (so

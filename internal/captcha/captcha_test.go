@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/myaccount/myaccount/internal/fault"
 	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/storage"
 )
@@ -65,6 +66,15 @@ func (f *fakeStore) ConsumeCaptcha(_ context.Context, id string, now time.Time) 
 	c.UsedAt = &t
 	cp := *c
 	return &cp, nil
+}
+
+func (f *fakeStore) ReleaseCaptcha(_ context.Context, id string, usedAt time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c, ok := f.rows[id]; ok && c.UsedAt != nil && c.UsedAt.Equal(usedAt) {
+		c.UsedAt = nil
+	}
+	return nil
 }
 
 // clock is a movable time source.
@@ -530,5 +540,38 @@ func TestPassIsASolvedSingleUseCaptcha(t *testing.T) {
 	}
 	if verify(t, s, p.ID, p.Answer) {
 		t.Fatal("pass accepted twice")
+	}
+}
+
+// TestRightAnswerGivenBackOnOurFailure: a right answer registers its release with the
+// request's fault recorder, run when the request fails on our side; a wrong answer stays spent.
+func TestRightAnswerGivenBackOnOurFailure(t *testing.T) {
+	s, st, _ := newService(t)
+	ctx, rec := fault.NewContext(context.Background())
+	right, answer, err := s.newChallenge(ctx, "en")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong, _, err := s.newChallenge(ctx, "en")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.Verify(ctx, right.ID, answer); !ok || err != nil {
+		t.Fatalf("right answer: %v %v", ok, err)
+	}
+	if ok, _ := s.Verify(ctx, wrong.ID, "000000000"); ok {
+		t.Fatal("a wrong answer passed")
+	}
+	if err := rec.Undo(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.Verify(context.Background(), right.ID, answer); !ok || err != nil {
+		t.Errorf("the right answer after our failure: %v %v, want it to stand", ok, err)
+	}
+	if ok, err := s.Verify(context.Background(), right.ID, answer); ok || err != nil {
+		t.Errorf("the right answer used again without a failure: %v %v, want spent", ok, err)
+	}
+	if c := st.rows[wrong.ID]; c.UsedAt == nil {
+		t.Errorf("a wrong answer was given back")
 	}
 }

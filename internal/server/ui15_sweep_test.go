@@ -317,11 +317,7 @@ var uiNoStoreCall = map[string]string{
 // knownSeams are failing calls whose answer is still not ours to give, each with why it is
 // left: the sweep logs them instead of failing, and fails when one no longer shows, so that
 // the entry goes with its fix.
-var knownSeams = map[string]string{
-	"/register: call 1 of EnqueueOutbox failing": "the captcha is spent before the registration is queued, in two " +
-		"writes: the form sent again is told the numbers were wrong. One transaction needs the captcha checked " +
-		"without being spent before the password is hashed (a store read the captcha store does not have)",
-}
+var knownSeams = map[string]string{}
 
 // uiScenarios are the scenarios of every UI POST route outside /admin/. A new route fails
 // TestEveryUIFormStoreFailureIsOurs until it has one here.

@@ -16,7 +16,7 @@ const (
 
 type oneTimeSQL struct {
 	insertToken, getToken, consumeToken, deleteUserTokens, deleteUserPurposeTokens string
-	insertCaptcha, getCaptcha, consumeCaptcha                                      string
+	insertCaptcha, getCaptcha, consumeCaptcha, releaseCaptcha                      string
 }
 
 func newOneTimeSQL(rb func(string) string) oneTimeSQL {
@@ -33,6 +33,7 @@ func newOneTimeSQL(rb func(string) string) oneTimeSQL {
 		insertCaptcha:  rb(`INSERT INTO captchas (` + captchaColumns + `) VALUES (?, ?, ?, ?, ?)`),
 		getCaptcha:     rb(`SELECT ` + captchaColumns + ` FROM captchas WHERE id = ?`),
 		consumeCaptcha: rb(`UPDATE captchas SET used_at = ? WHERE id = ? AND used_at IS NULL AND expires_at > ?`),
+		releaseCaptcha: rb(`UPDATE captchas SET used_at = NULL WHERE id = ? AND used_at = ?`),
 	}
 }
 
@@ -156,4 +157,12 @@ func (d *DB) ConsumeCaptcha(ctx context.Context, id string, now time.Time) (*sto
 		out = nil
 	}
 	return out, d.wrap(err, "consume captcha %q", id)
+}
+
+// ReleaseCaptcha clears used_at of captcha id when it is usedAt's: only the use it gives back.
+func (d *DB) ReleaseCaptcha(ctx context.Context, id string, usedAt time.Time) error {
+	if _, err := d.exec(ctx, d.q.oneTime.releaseCaptcha, id, usedAt.UnixMilli()); err != nil {
+		return d.wrap(err, "release captcha %q", id)
+	}
+	return nil
 }

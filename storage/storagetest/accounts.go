@@ -163,6 +163,25 @@ var oneTimeTokenTests = []test{
 }
 
 var captchaTests = []test{
+	{"released after its use, and only that use", func(t *testing.T, s storage.Store) {
+		c := &storage.Captcha{ID: "c1", AnswerHash: "answer", CreatedAt: base(), ExpiresAt: base().Add(5 * time.Minute)}
+		must(t, s.CreateCaptcha(ctx(t), c))
+		must(t, s.ReleaseCaptcha(ctx(t), "c1", base())) // not used: nothing to give back
+		used := base().Add(time.Minute)
+		_, err := s.ConsumeCaptcha(ctx(t), "c1", used)
+		must(t, err)
+		must(t, s.ReleaseCaptcha(ctx(t), "c1", used.Add(time.Millisecond))) // another use's time
+		_, err = s.ConsumeCaptcha(ctx(t), "c1", used)
+		wantErr(t, err, storage.ErrAlreadyUsed)
+		must(t, s.ReleaseCaptcha(ctx(t), "c1", used))
+		again := used.Add(time.Second)
+		got, err := s.ConsumeCaptcha(ctx(t), "c1", again)
+		must(t, err)
+		want := stored(c)
+		want.UsedAt = ptr(ms(again))
+		equal(t, "captcha used again after its release", got, want)
+		must(t, s.ReleaseCaptcha(ctx(t), "nope", again))
+	}},
 	{"consume once, then ErrAlreadyUsed", func(t *testing.T, s storage.Store) {
 		c := &storage.Captcha{ID: "c1", AnswerHash: "answer", CreatedAt: base(), ExpiresAt: base().Add(5 * time.Minute)}
 		must(t, s.CreateCaptcha(ctx(t), c))

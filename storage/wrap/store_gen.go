@@ -827,6 +827,14 @@ func (s *Store) RedeemLicence(ctx context.Context, a1 string, a2 string, a3 time
 	return
 }
 
+func (s *Store) ReleaseCaptcha(ctx context.Context, a1 string, a2 time.Time) (err error) {
+	err = s.around(ctx, "ReleaseCaptcha", func(ctx context.Context) (err error) {
+		err = s.inner.ReleaseCaptcha(ctx, a1, a2)
+		return err
+	})
+	return
+}
+
 func (s *Store) ReleaseLease(ctx context.Context, a1 string, a2 string) (err error) {
 	err = s.around(ctx, "ReleaseLease", func(ctx context.Context) (err error) {
 		err = s.inner.ReleaseLease(ctx, a1, a2)
