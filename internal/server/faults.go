@@ -124,7 +124,9 @@ func (w *faultWriter) undo() {
 // undoTimeout bounds fault.Recorder.Undo: a store still failing must not hold the answer.
 const undoTimeout = 2 * time.Second
 
-// replace discards the handler's response and writes ours.
+// replace discards the handler's response and writes ours. Its headers go too, Set-Cookie
+// included: right for a request whose writes rolled back, so a handler that commits and then
+// sets a cookie must set it only once nothing after it can fail (a consent's browser binding).
 func (w *faultWriter) replace(status int, api bool) {
 	w.replaced = true
 	h := w.ResponseWriter.Header()
