@@ -480,22 +480,7 @@ func storeFailureSweep() []sweepScenario {
 			}},
 		{name: "device poll", routes: []string{"/oauth/token"}, want: 200,
 			build: func(t *testing.T, e *testEnv) func() func() answer {
-				c := codeClient(e)
-				u, err := e.store.GetUserByEmail(ctx, ada)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return func() func() answer {
-					// Approved in the store: the page's per-address limit on entered codes would
-					// stop this many.
-					da := e.authorizeDevice(c, "openid offline_access", nil)
-					now := e.clock.Now()
-					if err := e.store.DecideDeviceCode(ctx, strings.ReplaceAll(da.UserCode, "-", ""),
-						storage.DeviceApproved, u.ID, now, []string{"pwd"}, now); err != nil {
-						t.Fatal(err)
-					}
-					return token(t, e, c, url.Values{"grant_type": {grantDevice}, "device_code": {da.DeviceCode}})
-				}
+				return approvedDevicePoll(t, e, codeClient(e), ada, "openid offline_access")
 			}},
 		{name: "device poll, pending", routes: []string{"/oauth/token"}, want: http.StatusBadRequest,
 			build: func(t *testing.T, e *testEnv) func() func() answer {
@@ -509,19 +494,7 @@ func storeFailureSweep() []sweepScenario {
 			build: func(t *testing.T, e *testEnv) func() func() answer {
 				c := codeClient(e, func(c *storage.Client) { c.Scopes = []string{"phone"} })
 				givePhone(t, e, ada)
-				u, err := e.store.GetUserByEmail(ctx, ada)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return func() func() answer {
-					da := e.authorizeDevice(c, "openid phone", nil)
-					now := e.clock.Now()
-					if err := e.store.DecideDeviceCode(ctx, strings.ReplaceAll(da.UserCode, "-", ""),
-						storage.DeviceApproved, u.ID, now, []string{"pwd"}, now); err != nil {
-						t.Fatal(err)
-					}
-					return token(t, e, c, url.Values{"grant_type": {grantDevice}, "device_code": {da.DeviceCode}})
-				}
+				return approvedDevicePoll(t, e, c, ada, "openid phone")
 			}},
 		{name: "refresh with the phone scope", routes: []string{"/oauth/token"}, want: 200, normal: idTokenHasPhone,
 			build: func(t *testing.T, e *testEnv) func() func() answer {
@@ -882,5 +855,26 @@ func idTokenHasPhone(t *testing.T, a answer) {
 	}
 	if n, _ := jwtPayload(t, idt)["phone_number"].(string); n == "" {
 		t.Fatalf("the ID token has no phone_number: %v", jwtPayload(t, idt))
+	}
+}
+
+// approvedDevicePoll returns a scenario's preparation: a device code of c for scope, approved
+// in the store by the person of email (the page's per-address limit on entered codes would
+// stop this many), and its poll.
+func approvedDevicePoll(t *testing.T, e *testEnv, c *testClient, email, scope string) func() func() answer {
+	ctx := context.Background()
+	u, err := e.store.GetUserByEmail(ctx, email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func() func() answer {
+		da := e.authorizeDevice(c, scope, nil)
+		now := e.clock.Now()
+		if err := e.store.DecideDeviceCode(ctx, strings.ReplaceAll(da.UserCode, "-", ""),
+			storage.DeviceApproved, u.ID, now, []string{"pwd"}, now); err != nil {
+			t.Fatal(err)
+		}
+		form := url.Values{"grant_type": {grantDevice}, "device_code": {da.DeviceCode}}
+		return func() answer { return sweepForm(t, e, "/oauth/token", form, c.ID, c.Secret) }
 	}
 }
