@@ -692,6 +692,9 @@ type TokenStore interface {
 // ConsentStore keeps remembered consents.
 type ConsentStore interface {
 	GetConsent(ctx context.Context, userID, clientID string) (*Consent, error)
+	// ListConsents returns every consent of the person, in no order: one read for a page that
+	// shows them all, however many clients there are.
+	ListConsents(ctx context.Context, userID string) ([]*Consent, error)
 	// SaveConsent inserts or replaces the consent.
 	SaveConsent(ctx context.Context, c *Consent) error
 	DeleteConsent(ctx context.Context, userID, clientID string) error

@@ -67,6 +67,15 @@ func (s *Service) Apps(ctx context.Context, userID string) ([]App, error) {
 		if err != nil {
 			return err
 		}
+		// One read for every consent: a read per third-party client grew with the clients.
+		consents, err := tx.ListConsents(ctx, userID)
+		if err != nil {
+			return err
+		}
+		consentOf := make(map[string]*storage.Consent, len(consents))
+		for _, con := range consents {
+			consentOf[con.ClientID] = con
+		}
 		for _, c := range clients {
 			a := App{Client: c}
 			live := false
@@ -82,17 +91,11 @@ func (s *Service) Apps(ctx context.Context, userID string) ([]App, error) {
 				a.LastUse = latest(a.LastUse, g.LastUsedAt)
 				a.Scopes = union(a.Scopes, g.Scopes)
 			}
-			if !c.FirstParty {
-				con, err := tx.GetConsent(ctx, userID, c.ID)
-				switch {
-				case err == nil:
-					a.Consented = true
-					a.Scopes = union(con.Scopes, a.Scopes)
-					a.FirstUse = earliest(a.FirstUse, con.GrantedAt)
-					a.LastUse = latest(a.LastUse, con.GrantedAt)
-				case !errors.Is(err, storage.ErrNotFound):
-					return err
-				}
+			if con := consentOf[c.ID]; con != nil && !c.FirstParty {
+				a.Consented = true
+				a.Scopes = union(con.Scopes, a.Scopes)
+				a.FirstUse = earliest(a.FirstUse, con.GrantedAt)
+				a.LastUse = latest(a.LastUse, con.GrantedAt)
 			}
 			if a.Consented || (live && !IsInstallation(c)) {
 				apps = append(apps, a)

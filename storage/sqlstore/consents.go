@@ -8,13 +8,14 @@ import (
 )
 
 type consentSQL struct {
-	get, upsert, delete string
+	get, list, upsert, delete string
 }
 
 func newConsentSQL(rb func(string) string) consentSQL {
 	return consentSQL{
 		get: rb(`SELECT user_id, client_id, scopes, granted_at FROM consents
 			WHERE user_id = ? AND client_id = ?`),
+		list: rb(`SELECT user_id, client_id, scopes, granted_at FROM consents WHERE user_id = ?`),
 		// ON CONFLICT ... DO UPDATE is spelled the same in SQLite (3.24+) and PostgreSQL, and
 		// unlike delete-then-insert it cannot race into a duplicate key.
 		upsert: rb(`INSERT INTO consents (user_id, client_id, scopes, granted_at) VALUES (?, ?, ?, ?)
@@ -36,9 +37,34 @@ func (d *DB) GetConsent(ctx context.Context, userID, clientID string) (*storage.
 	if err := d.get(ctx, &r, d.q.consents.get, userID, clientID); err != nil {
 		return nil, d.wrap(err, "get consent of user %q for client %q", userID, clientID)
 	}
-	scopes, err := decodeList("scopes", r.Scopes)
+	c, err := r.consent()
 	if err != nil {
 		return nil, d.wrap(err, "get consent of user %q for client %q", userID, clientID)
+	}
+	return c, nil
+}
+
+// ListConsents returns the user's consents (by the primary key's prefix).
+func (d *DB) ListConsents(ctx context.Context, userID string) ([]*storage.Consent, error) {
+	var rows []consentRow
+	if err := d.sel(ctx, &rows, d.q.consents.list, userID); err != nil {
+		return nil, d.wrap(err, "list consents of user %q", userID)
+	}
+	out := make([]*storage.Consent, len(rows))
+	for i := range rows {
+		c, err := rows[i].consent()
+		if err != nil {
+			return nil, d.wrap(err, "list consents of user %q", userID)
+		}
+		out[i] = c
+	}
+	return out, nil
+}
+
+func (r *consentRow) consent() (*storage.Consent, error) {
+	scopes, err := decodeList("scopes", r.Scopes)
+	if err != nil {
+		return nil, err
 	}
 	return &storage.Consent{UserID: r.UserID, ClientID: r.ClientID, Scopes: scopes, GrantedAt: fromMS(r.GrantedAt)}, nil
 }

@@ -1,6 +1,8 @@
 package storagetest
 
 import (
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,7 +29,17 @@ var consentTests = []test{
 		must(t, err)
 		equal(t, "replaced consent", got, stored(replaced))
 
-		must(t, s.SaveConsent(ctx(t), &storage.Consent{UserID: "u1", ClientID: "c2", Scopes: []string{"openid"}, GrantedAt: base()}))
+		c2 := &storage.Consent{UserID: "u1", ClientID: "c2", Scopes: []string{"openid"}, GrantedAt: base()}
+		must(t, s.SaveConsent(ctx(t), c2))
+		must(t, s.CreateUser(ctx(t), newUser("u2")))
+		must(t, s.SaveConsent(ctx(t), &storage.Consent{UserID: "u2", ClientID: "c2", Scopes: []string{"email"}, GrantedAt: base()}))
+		all, err := s.ListConsents(ctx(t), "u1")
+		must(t, err)
+		slices.SortFunc(all, func(a, b *storage.Consent) int { return strings.Compare(a.ClientID, b.ClientID) })
+		equal(t, "ListConsents", all, []*storage.Consent{stored(replaced), stored(c2)})
+		none, err := s.ListConsents(ctx(t), "nobody")
+		must(t, err)
+		equal(t, "ListConsents of nobody", len(none), 0)
 		must(t, s.DeleteConsent(ctx(t), "u1", "c1"))
 		_, err = s.GetConsent(ctx(t), "u1", "c1")
 		wantErr(t, err, storage.ErrNotFound)

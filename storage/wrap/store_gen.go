@@ -643,6 +643,14 @@ func (s *Store) ListClients(ctx context.Context) (r0 []*storage.Client, err erro
 	return
 }
 
+func (s *Store) ListConsents(ctx context.Context, a1 string) (r0 []*storage.Consent, err error) {
+	err = s.around(ctx, "ListConsents", func(ctx context.Context) (err error) {
+		r0, err = s.inner.ListConsents(ctx, a1)
+		return err
+	})
+	return
+}
+
 func (s *Store) ListExpiredSessions(ctx context.Context, a1 time.Time, a2 int) (r0 []*storage.Session, err error) {
 	err = s.around(ctx, "ListExpiredSessions", func(ctx context.Context) (err error) {
 		r0, err = s.inner.ListExpiredSessions(ctx, a1, a2)
