@@ -109,6 +109,7 @@ func clientCreate(ctx context.Context, e env, args []string) error {
 	meta := addMetaFlags(fs)
 	authMethod := fs.String("token-endpoint-auth-method", "", "private_key_jwt to authenticate with signed assertions (RFC 7523) instead of a secret; needs --jwks-uri or --jwks-file")
 	pf := addProtocolFlags(fs)
+	key := fs.String("idempotency-key", "", "a key of the script's own: run again with it and the same flags within 24 hours (its output lost), the command prints the client it created, with a new secret, instead of creating a second one")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if _, err := parse(fs, args); err != nil {
 		return err
@@ -133,7 +134,10 @@ func clientCreate(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer st.Close()
-	c, sec, err := svc.CreateClient(ctx, admin.CLI(), spec)
+	c, sec, err := svc.CreateClientOnce(ctx, admin.CLI(), spec, *key)
+	if errors.Is(err, admin.ErrKeyReused) {
+		return fmt.Errorf("create client: --idempotency-key %q was used for other flags, more than 24 hours ago, or for a client deleted since: choose another key", *key)
+	}
 	if err != nil {
 		return fmt.Errorf("create client: %w", flagErrors(err))
 	}

@@ -87,3 +87,40 @@ func TestClientConsentMetadata(t *testing.T) {
 		t.Errorf("update without an id: err = %v", err)
 	}
 }
+
+// TestClientCreateIdempotencyKey: a provisioning script whose output was lost runs the same
+// command again with its key and gets the client it created (one client, a new secret: the
+// lost one is void); the key with other flags is refused and creates nothing.
+func TestClientCreateIdempotencyKey(t *testing.T) {
+	c := newCLI(t)
+	create := func(name string) (string, string, error) {
+		return c.run("", "client", "create", "--name", name, "--type", "confidential",
+			"--redirect-uri", "https://portal.example/cb", "--idempotency-key", "deploy-42", "--json")
+	}
+	type created struct {
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
+	}
+	var first, again created
+	out, errOut, err := create("Portal")
+	if err != nil {
+		t.Fatalf("%v: %s", err, errOut)
+	}
+	must(t, json.Unmarshal([]byte(out), &first))
+	out, errOut, err = create("Portal")
+	if err != nil {
+		t.Fatalf("run again: %v: %s", err, errOut)
+	}
+	must(t, json.Unmarshal([]byte(out), &again))
+	if again.ClientID != first.ClientID || again.ClientSecret == "" || again.ClientSecret == first.ClientSecret {
+		t.Fatalf("run again with the key: %+v, first %+v: want the same client with a new secret", again, first)
+	}
+	if _, errOut, err := create("Another portal"); err == nil || !strings.Contains(errOut+err.Error(), "--idempotency-key") {
+		t.Fatalf("the key with other flags: %v %s, want a refusal naming the key", err, errOut)
+	}
+	var list []clientView
+	must(t, json.Unmarshal([]byte(c.mustRun("", "client", "list", "--json")), &list))
+	if len(list) != 1 {
+		t.Fatalf("%d clients, want the one the key created", len(list))
+	}
+}
