@@ -395,13 +395,7 @@ func storeFailureSweep() []sweepScenario {
 			build: func(t *testing.T, e *testEnv) func() func() answer {
 				c := codeClient(e)
 				return func() func() answer {
-					form, _, _ := parForm(c)
-					st, pr, body := e.push(form, c.ID, c.Secret)
-					if st != http.StatusCreated {
-						t.Fatalf("push: %d %s", st, body)
-					}
-					b := e.browser()
-					u := "/authorize?" + url.Values{"client_id": {c.ID}, "request_uri": {pr.RequestURI}}.Encode()
+					b, u := pushedAuthorize(t, e, c)
 					return func() answer { return sweepGet(t, e, b, u) }
 				}
 			}},
@@ -409,13 +403,7 @@ func storeFailureSweep() []sweepScenario {
 			build: func(t *testing.T, e *testEnv) func() func() answer {
 				c := codeClient(e)
 				return func() func() answer {
-					form, _, _ := parForm(c)
-					st, pr, body := e.push(form, c.ID, c.Secret)
-					if st != http.StatusCreated {
-						t.Fatalf("push: %d %s", st, body)
-					}
-					b := e.browser()
-					u := "/authorize?" + url.Values{"client_id": {c.ID}, "request_uri": {pr.RequestURI}}.Encode()
+					b, u := pushedAuthorize(t, e, c)
 					if a := sweepGet(t, e, b, u); a.status != http.StatusFound {
 						t.Fatalf("first load: %d %s", a.status, a.body)
 					}
@@ -877,4 +865,15 @@ func approvedDevicePoll(t *testing.T, e *testEnv, c *testClient, email, scope st
 		form := url.Values{"grant_type": {grantDevice}, "device_code": {da.DeviceCode}}
 		return func() answer { return sweepForm(t, e, "/oauth/token", form, c.ID, c.Secret) }
 	}
+}
+
+// pushedAuthorize pushes an authorization request of c and returns a new browser and the
+// /authorize URL that names it.
+func pushedAuthorize(t *testing.T, e *testEnv, c *testClient) (*browser, string) {
+	form, _, _ := parForm(c)
+	st, pr, body := e.push(form, c.ID, c.Secret)
+	if st != http.StatusCreated {
+		t.Fatalf("push: %d %s", st, body)
+	}
+	return e.browser(), "/authorize?" + url.Values{"client_id": {c.ID}, "request_uri": {pr.RequestURI}}.Encode()
 }
