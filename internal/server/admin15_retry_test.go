@@ -8,9 +8,7 @@ import (
 	"time"
 
 	"github.com/myaccount/myaccount/internal/admin"
-	"github.com/myaccount/myaccount/keys"
 	"github.com/myaccount/myaccount/storage"
-	"github.com/myaccount/myaccount/storage/postgres/pgtest"
 )
 
 // TestAdminActionsSentAgainWithKey: an admin action sent again with its Idempotency-Key after
@@ -27,8 +25,7 @@ func TestAdminActionsSentAgainWithKey(t *testing.T) {
 // TestAdminActionsSentAgainWithKeyPostgres is its twin on PostgreSQL.
 func TestAdminActionsSentAgainWithKeyPostgres(t *testing.T) {
 	t.Parallel()
-	actionsSentAgainWithKey(t, newEnvWith(t, envOptions{env: map[string]string{
-		"MYACCOUNT_DATABASE_URL": pgtest.URL(t), "MYACCOUNT_MASTER_KEY": keys.NewMasterKey()}}))
+	actionsSentAgainWithKey(t, newEnvWith(t, envOptions{env: postgresVars(t)}))
 }
 
 func actionsSentAgainWithKey(t *testing.T, e *testEnv) {
@@ -174,7 +171,7 @@ func TestConsoleFormSentAgainADayLater(t *testing.T) {
 // as its repeat. Several at once of one send-reset with one key: one mail, one event.
 func TestAdminKeyedActionsAtOnce(t *testing.T) {
 	t.Parallel()
-	e := newEnvWith(t, envOptions{env: map[string]string{"MYACCOUNT_DATABASE_URL": pgtest.URL(t), "MYACCOUNT_MASTER_KEY": keys.NewMasterKey()}})
+	e := newEnvWith(t, envOptions{env: postgresVars(t)})
 	_, tok := e.automation(t, admin.ScopeWrite, admin.ScopeRead)
 	snap := snapshotEffects(t, e)
 	for round := range 5 {

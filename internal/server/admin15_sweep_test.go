@@ -17,11 +17,9 @@ import (
 
 	"github.com/myaccount/myaccount/internal/admin"
 	"github.com/myaccount/myaccount/internal/config"
-	"github.com/myaccount/myaccount/keys"
 	"github.com/myaccount/myaccount/storage"
 	"github.com/myaccount/myaccount/storage/faultstore"
 	"github.com/myaccount/myaccount/storage/postgres"
-	"github.com/myaccount/myaccount/storage/postgres/pgtest"
 	"github.com/myaccount/myaccount/storage/sqlite"
 )
 
@@ -278,11 +276,11 @@ func TestEveryAdminStoreFailureIsOurs(t *testing.T) {
 	})
 	t.Run("api on PostgreSQL", func(t *testing.T) {
 		t.Parallel()
-		sweepAdminAPI(t, map[string]string{"MYACCOUNT_DATABASE_URL": pgtest.URL(t), "MYACCOUNT_MASTER_KEY": keys.NewMasterKey()})
+		sweepAdminAPI(t, postgresVars(t))
 	})
 	t.Run("console on PostgreSQL", func(t *testing.T) {
 		t.Parallel()
-		sweepConsole(t, map[string]string{"MYACCOUNT_DATABASE_URL": pgtest.URL(t), "MYACCOUNT_MASTER_KEY": keys.NewMasterKey()})
+		sweepConsole(t, postgresVars(t))
 	})
 }
 

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/myaccount/myaccount/internal/admin"
-	"github.com/myaccount/myaccount/keys"
-	"github.com/myaccount/myaccount/storage/postgres/pgtest"
 )
 
 // TestAdminCreateClientIdempotencyKey: a script whose answer to "create a client" was lost
@@ -26,8 +24,7 @@ func TestAdminCreateClientIdempotencyKey(t *testing.T) {
 // insert of the client the key names aborted the transaction: every retry answered 503.
 func TestAdminCreateClientIdempotencyKeyPostgres(t *testing.T) {
 	t.Parallel()
-	createClientIdempotencyKey(t, newEnvWith(t, envOptions{env: map[string]string{
-		"MYACCOUNT_DATABASE_URL": pgtest.URL(t), "MYACCOUNT_MASTER_KEY": keys.NewMasterKey()}}))
+	createClientIdempotencyKey(t, newEnvWith(t, envOptions{env: postgresVars(t)}))
 }
 
 func createClientIdempotencyKey(t *testing.T, e *testEnv) {

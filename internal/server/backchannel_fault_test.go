@@ -15,10 +15,8 @@ import (
 	"github.com/myaccount/myaccount/internal/admin"
 	"github.com/myaccount/myaccount/internal/fault"
 	"github.com/myaccount/myaccount/internal/secret"
-	"github.com/myaccount/myaccount/keys"
 	"github.com/myaccount/myaccount/storage"
 	"github.com/myaccount/myaccount/storage/faultstore"
-	"github.com/myaccount/myaccount/storage/postgres/pgtest"
 )
 
 // bcFault is a fault-injecting server with a relying party's back-channel logout endpoint, a
@@ -116,7 +114,7 @@ func TestBackchannelQueueFailureFailsSignOutPostgres(t *testing.T) {
 	}
 	t.Parallel()
 	queueFailureCases(t, func(t *testing.T) map[string]string {
-		return map[string]string{"MYACCOUNT_DATABASE_URL": pgtest.URL(t), "MYACCOUNT_MASTER_KEY": keys.NewMasterKey()}
+		return postgresVars(t)
 	})
 }
 
@@ -286,7 +284,7 @@ func TestBackchannelExpiryQueueFailure(t *testing.T) {
 			t.Skip("needs PostgreSQL")
 		}
 		t.Parallel()
-		expiryQueueFailure(t, map[string]string{"MYACCOUNT_DATABASE_URL": pgtest.URL(t), "MYACCOUNT_MASTER_KEY": keys.NewMasterKey()})
+		expiryQueueFailure(t, postgresVars(t))
 	})
 }
 

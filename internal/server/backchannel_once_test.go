@@ -6,9 +6,7 @@ import (
 	"time"
 
 	"github.com/myaccount/myaccount/internal/sessions"
-	"github.com/myaccount/myaccount/keys"
 	"github.com/myaccount/myaccount/storage/faultstore"
-	"github.com/myaccount/myaccount/storage/postgres/pgtest"
 )
 
 // TestBackchannelTellsOnceWhenEndedMeanwhile: a session that another sign-out ended (and
@@ -87,7 +85,7 @@ func TestBackchannelConcurrentSignOutsTellOncePostgres(t *testing.T) {
 		t.Skip("needs PostgreSQL")
 	}
 	t.Parallel()
-	f := newBCFault(t, map[string]string{"MYACCOUNT_DATABASE_URL": pgtest.URL(t), "MYACCOUNT_MASTER_KEY": keys.NewMasterKey()})
+	f := newBCFault(t, postgresVars(t))
 	ctx := context.Background()
 	// Each has read the session when the other revokes it.
 	f.fs.Add(faultstore.Rule{Method: "RevokeSession", Times: 2, Delay: 300 * time.Millisecond})

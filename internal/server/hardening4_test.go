@@ -14,7 +14,6 @@ import (
 
 	"github.com/myaccount/myaccount/internal/mail/mailtest"
 	"github.com/myaccount/myaccount/keys"
-	"github.com/myaccount/myaccount/storage/postgres/pgtest"
 )
 
 // Issue 10 item 5: mail used to be sent inside the request, so with SMTP configured the
@@ -204,7 +203,7 @@ func TestHardening4QueuedMailSurvivesRestart(t *testing.T) {
 // worker; every reset requested on either is delivered exactly once.
 func TestHardening4TwoInstancesSendEachMailOnce(t *testing.T) {
 	smtp := mailtest.NewServer(t)
-	env := map[string]string{"MYACCOUNT_DATABASE_URL": pgtest.URL(t), "MYACCOUNT_MASTER_KEY": keys.NewMasterKey()}
+	env := postgresVars(t)
 	a := newEnvWith(t, envOptions{env: env, smtp: smtp})
 	b := newEnvWith(t, envOptions{env: env, smtp: smtp})
 	const n = 10

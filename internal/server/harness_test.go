@@ -30,7 +30,9 @@ import (
 	"github.com/myaccount/myaccount/internal/mail/mailtest"
 	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/internal/server"
+	"github.com/myaccount/myaccount/keys"
 	"github.com/myaccount/myaccount/storage"
+	"github.com/myaccount/myaccount/storage/postgres/pgtest"
 )
 
 // clock is a movable clock shared by the server under test.
@@ -503,4 +505,10 @@ func (e *testEnv) postForm(path string, form url.Values, user, pass string) (int
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, resp.Header, string(body)
+}
+
+// postgresVars are the variables of a server on a PostgreSQL database of its own (copied from
+// the migrated template) with a master key of its own.
+func postgresVars(t testing.TB) map[string]string {
+	return map[string]string{"MYACCOUNT_DATABASE_URL": pgtest.URL(t), "MYACCOUNT_MASTER_KEY": keys.NewMasterKey()}
 }

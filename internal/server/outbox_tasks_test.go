@@ -23,7 +23,6 @@ import (
 	"github.com/myaccount/myaccount/keys"
 	"github.com/myaccount/myaccount/storage"
 	"github.com/myaccount/myaccount/storage/faultstore"
-	"github.com/myaccount/myaccount/storage/postgres/pgtest"
 )
 
 // The tests of this file drive the outbox worker's tasks (internal/mail/outbox.go, the
@@ -281,7 +280,7 @@ func TestRegisterRetryMailsOneWorkingLinkPostgres(t *testing.T) {
 	}
 	t.Parallel()
 	registerRetryCases(t, func(t *testing.T) map[string]string {
-		return map[string]string{"MYACCOUNT_DATABASE_URL": pgtest.URL(t), "MYACCOUNT_MASTER_KEY": keys.NewMasterKey()}
+		return postgresVars(t)
 	})
 }
 

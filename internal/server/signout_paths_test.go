@@ -8,9 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/myaccount/myaccount/keys"
 	"github.com/myaccount/myaccount/storage"
-	"github.com/myaccount/myaccount/storage/postgres/pgtest"
 )
 
 // onBothDatabases runs test in parallel on SQLite (env nil) and, unless -short, on a
@@ -23,7 +21,7 @@ func onBothDatabases(t *testing.T, test func(t *testing.T, env map[string]string
 			t.Skip("needs PostgreSQL")
 		}
 		t.Parallel()
-		test(t, map[string]string{"MYACCOUNT_DATABASE_URL": pgtest.URL(t), "MYACCOUNT_MASTER_KEY": keys.NewMasterKey()})
+		test(t, postgresVars(t))
 	})
 }
 
