@@ -742,6 +742,7 @@ type UserQuery struct {
 
 // AuditQuery selects audit events for the admin API, newest first, one page at a time.
 type AuditQuery struct {
+	ID       string // the event of this id alone ("" = any)
 	UserID   string
 	ClientID string
 	Type     string

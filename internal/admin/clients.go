@@ -484,7 +484,7 @@ func (s *Service) UpdateClientOnce(ctx context.Context, a Actor, id, ifMatch str
 	err := s.Store.InTx(ctx, func(tx storage.Store) error {
 		var refused error
 		var err error
-		if prior, err := s.keyedBefore(ctx, tx, a, "admin.client.update", "client:"+id, evID); err != nil || prior != nil {
+		if prior, err := s.keyedBefore(ctx, tx, "admin.client.update", "client:"+id, evID); err != nil || prior != nil {
 			if prior != nil {
 				c, err = tx.GetClient(ctx, id)
 			}
@@ -551,7 +551,7 @@ func (s *Service) DeleteClientOnce(ctx context.Context, a Actor, id, ifMatch, ke
 	}
 	evID := keyedEventID(a, "admin.client.delete", "client:"+id, key)
 	err := s.Store.InTx(ctx, func(tx storage.Store) error {
-		if prior, err := s.keyedBefore(ctx, tx, a, "admin.client.delete", "client:"+id, evID); err != nil || prior != nil {
+		if prior, err := s.keyedBefore(ctx, tx, "admin.client.delete", "client:"+id, evID); err != nil || prior != nil {
 			return err
 		}
 		if ifMatch != "" {

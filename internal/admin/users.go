@@ -439,27 +439,25 @@ func keyedEventID(a Actor, typ, target, key string) string {
 // second sending served side by side with the first (PostgreSQL runs them at once; a script's
 // timeout may be shorter than the request) waits for the first to commit or roll back, then
 // reads its event, instead of doing the action again with its event dropped as a duplicate.
-func (s *Service) keyedBefore(ctx context.Context, st storage.Store, a Actor, typ, target, eventID string) (*storage.AuditEvent, error) {
+func (s *Service) keyedBefore(ctx context.Context, st storage.Store, typ, target, eventID string) (*storage.AuditEvent, error) {
 	if eventID == "" {
 		return nil, nil
 	}
 	if _, err := st.HitCounter(ctx, "admin-key:"+eventID, IdempotencyWindow, s.now()); err != nil {
 		return nil, fmt.Errorf("idempotency key: %w", err)
 	}
-	evs, err := st.QueryAuditEvents(ctx, storage.AuditQuery{Type: typ, Target: target, Actor: a.ID(), Limit: 1000})
+	// By its id (the primary key): the id is derived from the action, target, actor and key.
+	evs, err := st.QueryAuditEvents(ctx, storage.AuditQuery{ID: eventID, Limit: 1})
 	if err != nil {
 		return nil, fmt.Errorf("idempotency key: %w", err)
 	}
-	for _, e := range evs {
-		if e.ID != eventID {
-			continue
-		}
-		if s.now().Sub(e.CreatedAt) >= IdempotencyWindow {
-			return nil, fmt.Errorf("%s on %s: %w", typ, target, ErrKeyReused)
-		}
-		return e, nil
+	if len(evs) == 0 {
+		return nil, nil
 	}
-	return nil, nil
+	if s.now().Sub(evs[0].CreatedAt) >= IdempotencyWindow {
+		return nil, fmt.Errorf("%s on %s: %w", typ, target, ErrKeyReused)
+	}
+	return evs[0], nil
 }
 
 func needReason(reason string) error {
@@ -498,7 +496,7 @@ func (s *Service) LockUserOnce(ctx context.Context, a Actor, id, ifMatch, reason
 		now := s.now()
 		var refused error
 		var err error
-		if prior, err := s.keyedBefore(ctx, tx, a, "admin.user.lock", "user:"+id, evID); err != nil || prior != nil {
+		if prior, err := s.keyedBefore(ctx, tx, "admin.user.lock", "user:"+id, evID); err != nil || prior != nil {
 			if prior != nil {
 				repeat = true
 				u, err = tx.GetUser(ctx, id)
@@ -564,7 +562,7 @@ func (s *Service) UnlockUserOnce(ctx context.Context, a Actor, id, ifMatch, reas
 	var u *storage.User
 	evID := keyedEventID(a, "admin.user.unlock", "user:"+id, key)
 	err := s.Store.InTx(ctx, func(tx storage.Store) error {
-		if prior, err := s.keyedBefore(ctx, tx, a, "admin.user.unlock", "user:"+id, evID); err != nil || prior != nil {
+		if prior, err := s.keyedBefore(ctx, tx, "admin.user.unlock", "user:"+id, evID); err != nil || prior != nil {
 			if prior != nil {
 				u, err = tx.GetUser(ctx, id)
 			}
@@ -650,7 +648,7 @@ func (s *Service) supportMail(ctx context.Context, a Actor, id, reason, key, typ
 	evID := keyedEventID(a, typ, "user:"+id, key)
 	err := s.Store.InTx(ctx, func(tx storage.Store) error {
 		link = nil // the transaction may run again
-		if prior, err := s.keyedBefore(ctx, tx, a, typ, "user:"+id, evID); err != nil || prior != nil {
+		if prior, err := s.keyedBefore(ctx, tx, typ, "user:"+id, evID); err != nil || prior != nil {
 			return err // sent by the key's first request
 		}
 		u, err := tx.GetUser(ctx, id)
@@ -718,7 +716,7 @@ func (s *Service) RemoveFactorsOnce(ctx context.Context, a Actor, id, kind, reas
 	evID := keyedEventID(a, "admin.user.remove_factors", "user:"+id, key)
 	err = s.Store.InTx(ctx, func(tx storage.Store) error {
 		n, told = 0, nil // the transaction may run again
-		if prior, err := s.keyedBefore(ctx, tx, a, "admin.user.remove_factors", "user:"+id, evID); err != nil || prior != nil {
+		if prior, err := s.keyedBefore(ctx, tx, "admin.user.remove_factors", "user:"+id, evID); err != nil || prior != nil {
 			if prior != nil {
 				n = removedCount(prior.Detail)
 			}
@@ -800,7 +798,7 @@ func (s *Service) SignOutEverywhereOnce(ctx context.Context, a Actor, id, reason
 	evID := keyedEventID(a, "admin.user.sign_out_everywhere", "user:"+id, key)
 	repeat := false
 	err := s.Store.InTx(ctx, func(tx storage.Store) error {
-		if prior, err := s.keyedBefore(ctx, tx, a, "admin.user.sign_out_everywhere", "user:"+id, evID); err != nil || prior != nil {
+		if prior, err := s.keyedBefore(ctx, tx, "admin.user.sign_out_everywhere", "user:"+id, evID); err != nil || prior != nil {
 			repeat = prior != nil
 			return err
 		}
@@ -849,7 +847,7 @@ func (s *Service) DeleteUserOnce(ctx context.Context, a Actor, id, ifMatch, reas
 	evID := keyedEventID(a, "admin.user.delete", "user:"+id, key)
 	repeat := false
 	err := s.Store.InTx(ctx, func(tx storage.Store) error {
-		if prior, err := s.keyedBefore(ctx, tx, a, "admin.user.delete", "user:"+id, evID); err != nil || prior != nil {
+		if prior, err := s.keyedBefore(ctx, tx, "admin.user.delete", "user:"+id, evID); err != nil || prior != nil {
 			repeat = prior != nil
 			return err
 		}

@@ -102,6 +102,9 @@ func (d *DB) SearchUsers(ctx context.Context, q storage.UserQuery) ([]*storage.U
 func (d *DB) QueryAuditEvents(ctx context.Context, q storage.AuditQuery) ([]*storage.AuditEvent, error) {
 	where, args := []string{"1 = 1"}, []any{}
 	add := func(cond string, a ...any) { where = append(where, cond); args = append(args, a...) }
+	if q.ID != "" {
+		add("id = ?", q.ID)
+	}
 	if q.UserID != "" {
 		add("user_id = ?", q.UserID)
 	}

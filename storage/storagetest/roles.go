@@ -134,6 +134,10 @@ var adminQueryTests = []test{
 		byType, err := s.QueryAuditEvents(ctx(t), storage.AuditQuery{Type: "login", Since: at.Add(time.Second), Until: at.Add(2 * time.Second)})
 		must(t, err)
 		equal(t, "by type and range", len(byType), 2)
+		byID, err := s.QueryAuditEvents(ctx(t), storage.AuditQuery{ID: "e3"})
+		must(t, err)
+		equal(t, "by id", len(byID), 1)
+		equal(t, "the event of the id", byID[0].ID, "e3")
 	}},
 	{"audit events keep actor, target and reason; query by actor and target", func(t *testing.T, s storage.Store) {
 		at := base()
