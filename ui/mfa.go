@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -295,11 +294,8 @@ func (h *Handler) secondFactorDone(w http.ResponseWriter, r *http.Request, u *st
 				return err
 			}
 		}
-		st, ok := tx.(mfa.PassedStore) // the session's transaction, or the one below
-		if !ok {
-			return fmt.Errorf("ui: a passed step cannot be written to %T", tx)
-		}
-		trustToken, err = h.cfg.MFA.Passed(ctx, st, u, mfa.Method(method), remember, truncate(r.UserAgent(), 256))
+		// tx is the session's transaction, or the one below.
+		trustToken, err = h.cfg.MFA.Passed(ctx, tx, u, mfa.Method(method), remember, truncate(r.UserAgent(), 256))
 		return err
 	}
 	target, s, err := h.nextStep(w, r, u, mfa.EvidenceFromAMR(p.AMR).Merge(ev), f, p.Return, p.Reauth, false, passed)

@@ -52,6 +52,8 @@ type Store interface {
 	storage.MFAStore
 	storage.OneTimeTokenStore
 	storage.CounterStore
+	// UpdateUser records the method a passed step offers first (Passed).
+	UpdateUser(ctx context.Context, id string, fn func(*storage.User) error) (*storage.User, error)
 	// InTx runs fn in one transaction (storage.Store.InTx).
 	InTx(ctx context.Context, fn func(storage.Store) error) error
 }
