@@ -437,11 +437,9 @@ func addEvents(ctx context.Context, tx storage.Store, events ...*storage.AuditEv
 	return nil
 }
 
-// Unlock lifts a password lockout (after a reset, or by an admin).
-func (s *Service) Unlock(ctx context.Context, u *storage.User) error { return unlock(ctx, s.Store, u) }
-
-// UnlockIn is Unlock through tx, the caller's transaction: an operator's unlock lifts the
-// lockout with the account's status and its audit event, or not at all.
+// UnlockIn lifts a password lockout through tx, the caller's transaction: an operator's
+// unlock lifts it with the account's status and its audit event, or not at all (a reset
+// lifts it in its own transaction).
 func (s *Service) UnlockIn(ctx context.Context, tx storage.Store, u *storage.User) error {
 	return unlock(ctx, tx, u)
 }
