@@ -595,9 +595,18 @@ func redirectError(w http.ResponseWriter, r *http.Request, redirect, code, desc,
 
 // logoutURL sends a logout without id_token_hint to the UI's confirmation page, passing on
 // the post-logout redirect only when it is registered for the client, exactly.
-func (s *opStorage) logoutURL(ctx context.Context, req *zop.EndSessionRequest) string {
+func (s *opStorage) logoutURL(ctx context.Context, req *zop.EndSessionRequest) (string, error) {
+	uri, err := s.postLogoutURI(ctx, req)
+	if err != nil {
+		return "", err
+	}
+	return s.confirmURL(ctx, req, uri), nil
+}
+
+// confirmURL is the confirmation page's URL, with uri (postLogoutURI's; "" for none).
+func (s *opStorage) confirmURL(ctx context.Context, req *zop.EndSessionRequest, uri string) string {
 	v := url.Values{}
-	if uri := s.postLogoutURI(ctx, req); uri != "" {
+	if uri != "" {
 		v.Set("client_id", req.ClientID)
 		v.Set("post_logout_redirect_uri", uri)
 		if st := requestInfoFrom(ctx).state; st != "" {
@@ -611,17 +620,23 @@ func (s *opStorage) logoutURL(ctx context.Context, req *zop.EndSessionRequest) s
 }
 
 // postLogoutURI returns the requested post-logout redirect URI when it is registered for the
-// client byte for byte (the library would also accept a loopback port change), else "".
-func (s *opStorage) postLogoutURI(ctx context.Context, req *zop.EndSessionRequest) string {
+// client byte for byte (the library would also accept a loopback port change), else "". An
+// error is ours: the client could not be read, and where the person returns to is unknown.
+func (s *opStorage) postLogoutURI(ctx context.Context, req *zop.EndSessionRequest) (string, error) {
 	uri := requestInfoFrom(ctx).postLogoutURI
 	if uri == "" || req.ClientID == "" {
-		return ""
+		return "", nil
 	}
 	c, err := s.store.GetClient(ctx, req.ClientID)
-	if err != nil || !redirecturi.Allowed(c.PostLogoutRedirectURIs, uri, false) {
-		return ""
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("end session: read the client: %w", err)
+	case !redirecturi.Allowed(c.PostLogoutRedirectURIs, uri, false):
+		return "", nil
 	}
-	return uri
+	return uri, nil
 }
 
 // issWriter adds iss to the authorization response redirect (RFC 9207), which lets a client
@@ -666,10 +681,16 @@ func (w *endSessionWriter) WriteHeader(code int) {
 		w.ResponseWriter.WriteHeader(code)
 		return
 	}
+	u, err := w.p.storage.logoutURL(w.r.Context(), &zop.EndSessionRequest{ClientID: w.r.Form.Get("client_id")})
+	if err != nil {
+		// Recorded by the store guard: the fault mapping answers our failure instead.
+		w.p.cfg.Logger.ErrorContext(w.r.Context(), "end session", "err", err)
+		w.ResponseWriter.WriteHeader(code)
+		return
+	}
 	w.replaced = true
 	w.Header().Del("Content-Type")
 	w.Header().Del("Content-Length")
-	u := w.p.storage.logoutURL(w.r.Context(), &zop.EndSessionRequest{ClientID: w.r.Form.Get("client_id")})
 	w.Header().Set("Location", u)
 	w.ResponseWriter.WriteHeader(http.StatusFound)
 }

@@ -524,7 +524,7 @@ func (s *opStorage) TerminateSession(ctx context.Context, userID, clientID strin
 // cross-site link nor a leaked ID token can sign anyone out.
 func (s *opStorage) TerminateSessionFromRequest(ctx context.Context, req *zop.EndSessionRequest) (string, error) {
 	if req.IDTokenHintClaims == nil || req.UserID == "" {
-		return s.logoutURL(ctx, req), nil
+		return s.logoutURL(ctx, req)
 	}
 	sid := req.IDTokenHintClaims.SessionID
 	if sid == "" {
@@ -534,7 +534,13 @@ func (s *opStorage) TerminateSessionFromRequest(ctx context.Context, req *zop.En
 	}
 	browser := requestInfoFrom(ctx).sessionHash
 	if sid == "" || browser == "" {
-		return s.logoutURL(ctx, req), nil
+		return s.logoutURL(ctx, req)
+	}
+	// Where the person returns to is known before their session ends: a failure to read it
+	// is ours (nothing ended), not a sign-out that forgets to send them back.
+	uri, err := s.postLogoutURI(ctx, req)
+	if err != nil {
+		return "", err
 	}
 	sess, err := s.store.GetSession(ctx, sid)
 	switch {
@@ -545,7 +551,7 @@ func (s *opStorage) TerminateSessionFromRequest(ctx context.Context, req *zop.En
 		live, err := s.store.GetSessionByTokenHash(ctx, browser, s.now())
 		switch {
 		case err == nil && live.UserID == req.UserID:
-			return s.logoutURL(ctx, req), nil
+			return s.confirmURL(ctx, req, uri), nil
 		case err != nil && !errors.Is(err, storage.ErrNotFound) && !errors.Is(err, storage.ErrExpired):
 			return "", fmt.Errorf("end session: %w", err)
 		}
@@ -553,13 +559,13 @@ func (s *opStorage) TerminateSessionFromRequest(ctx context.Context, req *zop.En
 		return "", fmt.Errorf("end session: %w", err)
 	case sess.UserID != req.UserID || !secret.Equal(sess.TokenHash, browser):
 		// Another browser's session, or a hint that names someone else's: ask.
-		return s.logoutURL(ctx, req), nil
+		return s.confirmURL(ctx, req, uri), nil
 	default:
 		if err := s.endSession(ctx, sid); err != nil {
 			return "", err
 		}
 	}
-	if s.postLogoutURI(ctx, req) == "" {
+	if uri == "" {
 		return s.logoutPath + "?done=1", nil
 	}
 	// req.RedirectURI is the registered URI with state appended by the library.

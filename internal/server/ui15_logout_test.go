@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -50,5 +51,51 @@ func TestAppSignOutWaitsForItsApp(t *testing.T) {
 	}
 	if e.signedInAs(b, email) {
 		t.Error("still signed in after the sign-out")
+	}
+}
+
+// TestEndSessionWithHintWaitsForItsApp: end_session with the ID token of this browser's
+// session answers our 503 and ends nothing when any of its reads of the application fails
+// (the library's, the post-logout address's, the back-channel's), and sent again once the
+// store works it signs out and returns to the application.
+func TestEndSessionWithHintWaitsForItsApp(t *testing.T) {
+	t.Parallel()
+	e, fs := faultEnv(t, nil)
+	const email = "hint.signout@example.com"
+	e.addUser(email)
+	c := e.addClient(storage.ClientConfidential, firstParty)
+	b := e.browser()
+	idToken, _ := e.tokens(context.Background(), b, c, email).Extra("id_token").(string)
+	if idToken == "" {
+		t.Fatal("no ID token")
+	}
+	back := c.c.PostLogoutRedirectURIs[0]
+	u := e.issuer + "/end_session?" + url.Values{"id_token_hint": {idToken}, "post_logout_redirect_uri": {back}, "state": {"s1"}}.Encode()
+
+	reads := 0
+	for ; ; reads++ {
+		time.Sleep(1100 * time.Millisecond) // past the instance's copy of the client (clientCacheTTL)
+		rule := fs.Add(faultstore.Rule{Method: "GetClient", Skip: reads, Times: 1, Err: faultstore.ErrInjected})
+		got := b.get(u)
+		fs.Clear()
+		if fs.Applied(rule) == 0 {
+			break
+		}
+		if !is503(got) {
+			t.Errorf("read %d of the application failing: %d at %s (Location %q), want our 503", reads+1, got.status, got.url, got.header.Get("Location"))
+		}
+		if !e.signedInAs(b, email) {
+			t.Fatalf("read %d of the application failing: signed out although end_session answered our failure", reads+1)
+		}
+	}
+	if reads == 0 {
+		t.Fatal("end_session read no application: the test tests nothing")
+	}
+	got := b.get(u)
+	if got.status != http.StatusFound || !strings.HasPrefix(got.header.Get("Location"), back) {
+		t.Fatalf("sent again: %d to %q, want back to %s", got.status, got.header.Get("Location"), back)
+	}
+	if e.signedInAs(b, email) {
+		t.Error("still signed in after end_session")
 	}
 }
