@@ -363,6 +363,9 @@ func storeFailureSweep() []sweepScenario {
 	token := func(t *testing.T, e *testEnv, c *testClient, form url.Values) func() answer {
 		return func() answer { return sweepForm(t, e, "/oauth/token", form, c.ID, c.Secret) }
 	}
+	introspect := func(t *testing.T, e *testEnv, c *testClient, tok string) func() func() answer {
+		return once(func() answer { return sweepForm(t, e, "/oauth/introspect", url.Values{"token": {tok}}, c.ID, c.Secret) })
+	}
 	return []sweepScenario{
 		{name: "discovery", routes: []string{"/.well-known/openid-configuration"}, want: 200,
 			build: func(t *testing.T, e *testEnv) func() func() answer {
@@ -575,25 +578,25 @@ func storeFailureSweep() []sweepScenario {
 			build: func(t *testing.T, e *testEnv) func() func() answer {
 				c := codeClient(e, opaqueTokens)
 				at := e.tokens(ctx, e.browser(), c, ada).AccessToken
-				return once(func() answer { return sweepForm(t, e, "/oauth/introspect", url.Values{"token": {at}}, c.ID, c.Secret) })
+				return introspect(t, e, c, at)
 			}},
 		{name: "introspection of a JWT access token", routes: []string{"/oauth/introspect"}, want: 200,
 			build: func(t *testing.T, e *testEnv) func() func() answer {
 				c := codeClient(e)
 				at := e.tokens(ctx, e.browser(), c, ada).AccessToken
-				return once(func() answer { return sweepForm(t, e, "/oauth/introspect", url.Values{"token": {at}}, c.ID, c.Secret) })
+				return introspect(t, e, c, at)
 			}},
 		{name: "introspection of a client_credentials JWT", routes: []string{"/oauth/introspect"}, want: 200,
 			build: func(t *testing.T, e *testEnv) func() func() answer {
 				c := codeClient(e)
 				at := jsonStr(token(t, e, c, url.Values{"grant_type": {"client_credentials"}})().body, "access_token")
-				return once(func() answer { return sweepForm(t, e, "/oauth/introspect", url.Values{"token": {at}}, c.ID, c.Secret) })
+				return introspect(t, e, c, at)
 			}},
 		{name: "introspection of a refresh token", routes: []string{"/oauth/introspect"}, want: 200,
 			build: func(t *testing.T, e *testEnv) func() func() answer {
 				c := codeClient(e)
 				rt := e.tokens(ctx, e.browser(), c, ada).RefreshToken
-				return once(func() answer { return sweepForm(t, e, "/oauth/introspect", url.Values{"token": {rt}}, c.ID, c.Secret) })
+				return introspect(t, e, c, rt)
 			}},
 		{name: "userinfo", routes: []string{"/userinfo"}, want: 200,
 			build: func(t *testing.T, e *testEnv) func() func() answer {
