@@ -1,10 +1,8 @@
 package ui
 
 import (
-	"context"
 	"errors"
 	"net/http"
-	"time"
 
 	"github.com/gorilla/mux"
 
@@ -12,7 +10,6 @@ import (
 	"github.com/myaccount/myaccount/internal/i18n"
 	"github.com/myaccount/myaccount/internal/mfa"
 	"github.com/myaccount/myaccount/internal/phone"
-	"github.com/myaccount/myaccount/storage"
 )
 
 // Password reset by SMS (issue 15, accounts.reset_by_sms): the person types their confirmed
@@ -24,8 +21,6 @@ import (
 const (
 	smsResetCookie  = "myaccount_sms_reset"
 	smsResetPurpose = "sms reset v1"
-	// smsResetTokenTTL: the reset token the code turns into is used at once.
-	smsResetTokenTTL = 15 * time.Minute
 )
 
 func (h *Handler) mountSMSReset(r *mux.Router) {
@@ -110,16 +105,9 @@ func (h *Handler) smsResetCode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := smsResetPage{Sent: true, Number: phone.Display(st.E164)}
-	// The code is checked for the number, whether or not an account has it (a number
-	// without one meets the same look-up and limit): only the right code names the account.
-	// The code is exchanged for a reset token in the transaction that spends it: a failure
-	// of ours on the way leaves the code unspent, for the person to send again.
-	var tok string
-	_, err := h.cfg.MFA.VerifySMSResetCode(r.Context(), st.E164, r.PostFormValue("code"),
-		func(ctx context.Context, tx storage.Store, userID string) (err error) {
-			tok, err = h.cfg.Phones.ResetTokenIn(ctx, tx, st.E164, userID, smsResetTokenTTL)
-			return err
-		})
+	// The code is checked for the number, whether or not an account has it: only the right
+	// code names the account (phone.Service.RedeemReset).
+	tok, err := h.cfg.Phones.RedeemReset(r.Context(), st.E164, r.PostFormValue("code"))
 	switch {
 	case errors.Is(err, mfa.ErrInvalidCode):
 		p.Error = h.cfg.I18n.T(lang, "The code is not correct. Check the last text message we sent and try again.")
@@ -131,11 +119,6 @@ func (h *Handler) smsResetCode(w http.ResponseWriter, r *http.Request) {
 		return
 	case err != nil:
 		h.fail(w, r, "sms reset: code", err)
-		return
-	case tok == "":
-		// The number is no longer the account's the code was sent for.
-		p.Error = h.cfg.I18n.T(lang, "The code is not correct. Check the last text message we sent and try again.")
-		h.renderSMSReset(w, r, p, http.StatusUnprocessableEntity)
 		return
 	}
 	h.clearCookie(w, smsResetCookie)

@@ -90,7 +90,7 @@ func (s *Service) CreateSMSCode(ctx context.Context, userID, to, purpose string)
 }
 
 // VerifySMSResetCode checks and spends a password-reset code typed for the number e164 and
-// returns the account it was sent for. Whether an account has the number shows in nothing
+// hands the account it was sent for to then (phone.Service.RedeemReset). Whether an account has the number shows in nothing
 // it does: the attempts are counted for the number, for every number alike, and the code is
 // looked up by the number (its hash is bound to it, smsCodeSubject), so a number without an
 // account, whose codes match nothing, meets the same store calls and the same limit (5 in 15
@@ -102,16 +102,16 @@ func (s *Service) CreateSMSCode(ctx context.Context, userID, to, purpose string)
 // sent for: what the code is exchanged for commits with its use, and an error of then is
 // returned and leaves the code unspent, so that a failure of ours after the check does not
 // use up the code the person holds.
-func (s *Service) VerifySMSResetCode(ctx context.Context, e164, code string, then func(ctx context.Context, tx storage.Store, userID string) error) (userID string, err error) {
+func (s *Service) VerifySMSResetCode(ctx context.Context, e164, code string, then func(ctx context.Context, tx storage.Store, userID string) error) error {
 	subject := resetSubject(e164)
 	if err := s.attempt(ctx, subject); err != nil {
-		return "", err
+		return err
 	}
 	h := SMSCodeHash(storage.TokenSMSReset, subject, code)
 	if h == "" {
-		return "", ErrInvalidCode
+		return ErrInvalidCode
 	}
-	err = s.Store.InTx(ctx, func(tx storage.Store) error {
+	err := s.Store.InTx(ctx, func(tx storage.Store) error {
 		t, err := tx.ConsumeOneTimeToken(ctx, h, storage.TokenSMSReset, s.now())
 		switch {
 		case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrExpired), errors.Is(err, storage.ErrAlreadyUsed):
@@ -119,15 +119,14 @@ func (s *Service) VerifySMSResetCode(ctx context.Context, e164, code string, the
 		case err != nil:
 			return fmt.Errorf("mfa: verify %s: %w", storage.TokenSMSReset, err)
 		}
-		userID = t.UserID
 		if then != nil {
-			return then(ctx, tx, userID)
+			return then(ctx, tx, t.UserID)
 		}
 		return nil
 	})
 	if err != nil {
-		return "", err
+		return err
 	}
 	s.succeeded(ctx, subject)
-	return userID, nil
+	return nil
 }

@@ -47,13 +47,37 @@ func owner(ctx context.Context, st ResetStore, e164 string) (*storage.User, erro
 	return u, nil
 }
 
-// ResetTokenIn exchanges, in tx (the transaction that spent the reset code, see
-// mfa.Service.VerifySMSResetCode), a reset code sent for the account userID for a password
-// reset token (storage.TokenReset, stored hashed): the same token a reset mail carries, so
-// the reset itself follows the one set of rules. The number must still be that account's:
-// removed or moved since the code was sent, the code resets nothing, and the token is ""
-// (the code is spent all the same). An error is ours.
-func (s *Service) ResetTokenIn(ctx context.Context, tx ResetStore, e164, userID string, ttl time.Duration) (string, error) {
+// ResetTokenTTL is how long the reset token a right code turns into works: the person is
+// sent on to the reset page with it at once.
+const ResetTokenTTL = 15 * time.Minute
+
+// RedeemReset checks and spends the password-reset code typed for the number e164 and
+// exchanges it for a reset token (storage.TokenReset, stored hashed): the same token a reset
+// mail carries, so the reset itself follows the one set of rules. The check and its limits
+// are mfa.Service.VerifySMSResetCode's (mfa.ErrInvalidCode, ErrTooManyAttempts,
+// ErrAttemptsCapped), and the token is created in the transaction that spends the code, so a
+// failure of ours leaves the code unspent for the person to send again. The number must
+// still be the account's the code was sent for: removed or moved since, the code resets
+// nothing, is spent all the same, and is answered as a wrong one (ErrInvalidCode), which
+// tells nothing of where the number went. Any other error is ours.
+func (s *Service) RedeemReset(ctx context.Context, e164, code string) (string, error) {
+	var tok string
+	err := s.Codes.VerifySMSResetCode(ctx, e164, code, func(ctx context.Context, tx storage.Store, userID string) (err error) {
+		tok, err = s.resetTokenIn(ctx, tx, e164, userID)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	if tok == "" {
+		return "", mfa.ErrInvalidCode
+	}
+	return tok, nil
+}
+
+// resetTokenIn creates, in tx, a reset token for userID when e164 is still that account's
+// number; "" when it is not.
+func (s *Service) resetTokenIn(ctx context.Context, tx ResetStore, e164, userID string) (string, error) {
 	u, err := owner(ctx, tx, e164)
 	if err != nil || u == nil || u.ID != userID {
 		return "", err
@@ -61,7 +85,7 @@ func (s *Service) ResetTokenIn(ctx context.Context, tx ResetStore, e164, userID 
 	tok := secret.RandomToken(32)
 	now := s.now()
 	if err := tx.CreateOneTimeToken(ctx, &storage.OneTimeToken{Hash: secret.HashToken(tok), Purpose: storage.TokenReset,
-		UserID: userID, CreatedAt: now, ExpiresAt: now.Add(ttl)}); err != nil {
+		UserID: userID, CreatedAt: now, ExpiresAt: now.Add(ResetTokenTTL)}); err != nil {
 		return "", fmt.Errorf("reset token: %w", err)
 	}
 	return tok, nil

@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/myaccount/myaccount/internal/mfa"
 	"github.com/myaccount/myaccount/internal/phone"
+	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/internal/sessions"
 	"github.com/myaccount/myaccount/storage"
 	"github.com/myaccount/myaccount/storage/sqlite"
@@ -139,5 +141,70 @@ func TestPhoneChangesNeedARecentSignIn(t *testing.T) {
 	}
 	if len(b.codes) != 0 {
 		t.Errorf("%d codes sent without a recent sign-in", len(b.codes))
+	}
+}
+
+// TestRedeemReset: the right reset code for a confirmed number turns into a reset token of the
+// account (stored hashed, usable once); a code whose number left the account since it was sent
+// is answered as a wrong one and spent, and a wrong code spends nothing.
+func TestRedeemReset(t *testing.T) {
+	t.Parallel()
+	s, b, now := setup(t)
+	ctx := t.Context()
+	db := s.Store.(storage.Store)
+	s.Reset = db
+	s.Codes = &mfa.Service{Store: db, Now: func() time.Time { return *now }}
+	const number = "+4930123456"
+	if err := s.Start(ctx, signedIn("u1"), number, "", "de"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Confirm(ctx, signedIn("u1"), b.codes[0].Code, nil); err != nil {
+		t.Fatal(err)
+	}
+	sent := func() string {
+		t.Helper()
+		n := len(b.codes)
+		if err := s.StartReset(ctx, number, "192.0.2.1", "de"); err != nil || len(b.codes) != n+1 {
+			t.Fatalf("reset code: %v, %d sent", err, len(b.codes)-n)
+		}
+		c := b.codes[n]
+		if c.Purpose != phone.PurposeReset || c.To != number {
+			t.Fatalf("sent %+v", c)
+		}
+		return c.Code
+	}
+
+	code := sent()
+	wrong := "000000"
+	if wrong == code {
+		wrong = "000001"
+	}
+	if _, err := s.RedeemReset(ctx, number, wrong); !errors.Is(err, mfa.ErrInvalidCode) {
+		t.Fatalf("a wrong code: %v", err)
+	}
+	tok, err := s.RedeemReset(ctx, number, code)
+	if err != nil || tok == "" {
+		t.Fatalf("the right code after a wrong one: %q, %v", tok, err)
+	}
+	got, err := db.ConsumeOneTimeToken(ctx, secret.HashToken(tok), storage.TokenReset, *now)
+	if err != nil || got.UserID != "u1" || !got.ExpiresAt.Equal(now.Add(phone.ResetTokenTTL)) {
+		t.Fatalf("the reset token: %+v, %v", got, err)
+	}
+	if _, err := s.RedeemReset(ctx, number, code); !errors.Is(err, mfa.ErrInvalidCode) {
+		t.Fatalf("the code again: %v", err)
+	}
+
+	// The number leaves the account after its code was sent: the code resets nothing.
+	code = sent()
+	*now = now.Add(time.Hour) // past the removal's wait for a recent sign-in
+	if err := s.Remove(ctx, signedIn("u1"), nil); err != nil {
+		t.Fatal(err)
+	}
+	*now = now.Add(-time.Hour + time.Minute)
+	if tok, err := s.RedeemReset(ctx, number, code); !errors.Is(err, mfa.ErrInvalidCode) || tok != "" {
+		t.Fatalf("a code for a number removed since: %q, %v", tok, err)
+	}
+	if _, err := db.ConsumeOneTimeToken(ctx, mfa.SMSCodeHash(storage.TokenSMSReset, "number:"+number, code), storage.TokenSMSReset, *now); !errors.Is(err, storage.ErrAlreadyUsed) {
+		t.Fatalf("the code for a number removed since is spent: %v", err)
 	}
 }
