@@ -60,8 +60,8 @@ func TestCLIStoreFailureIsSaid(t *testing.T) {
 	if _, rerr := conn.ExecContext(t.Context(), "ROLLBACK"); rerr != nil {
 		t.Fatal(rerr)
 	}
-	if err == nil || !fault.Is(err) || !strings.HasPrefix(message(err), "the database failed: ") || exitCode(err) != 1 {
-		t.Fatalf("the database locked: %v (exit %d), want exit 1 saying the database failed", err, exitCode(err))
+	if err == nil || !fault.Is(err) || !strings.HasPrefix(message(err), "the database failed: ") || exitCode(err) != 75 {
+		t.Fatalf("the database locked: %v (exit %d), want exit 75 saying the database failed", err, exitCode(err))
 	}
 	c.mustRun("", "user", "lock", "ada@example.com", "--reason", "fraud") // and it works once the database does
 }

@@ -76,11 +76,20 @@ func message(err error) string {
 	return err.Error()
 }
 
+// exitTempFail is the exit code of a command whose database failed (sysexits.h's
+// EX_TEMPFAIL): the one failure a script may simply run again (with
+// `client create --idempotency-key`, a run whose commit's answer was lost creates nothing twice).
+const exitTempFail = 75
+
 // exitCode is 0 for success and for help asked for (-h on any command, as `myaccount help`
-// and a group's -h answer), 1 for any failure.
+// and a group's -h answer), exitTempFail when the database failed, and 1 for any other
+// failure (a usage error, a refusal), which running the command again will not mend.
 func exitCode(err error) int {
-	if err == nil || errors.Is(err, flag.ErrHelp) {
+	switch {
+	case err == nil || errors.Is(err, flag.ErrHelp):
 		return 0
+	case fault.Is(err):
+		return exitTempFail
 	}
 	return 1
 }
