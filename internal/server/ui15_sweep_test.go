@@ -22,6 +22,7 @@ import (
 	"github.com/myaccount/myaccount/internal/licence"
 	"github.com/myaccount/myaccount/internal/mail/mailtest"
 	"github.com/myaccount/myaccount/internal/mfa/webauthnx/softauthn"
+	"github.com/myaccount/myaccount/internal/phone"
 	"github.com/myaccount/myaccount/internal/server"
 	"github.com/myaccount/myaccount/internal/sms/smstest"
 	"github.com/myaccount/myaccount/keys"
@@ -598,17 +599,17 @@ func uiScenarios() []uiScenario {
 		}},
 		{route: "/account/phone/verify", prep: func(s *uiSweep) uiCall {
 			b, u := s.signedIn()
-			n := len(s.g.Messages())
-			p := s.e.sendPhoneCode(b, "DE", s.number())
+			n, number := len(s.g.Messages()), s.number()
+			p := s.e.sendPhoneCode(b, "DE", number)
 			f := p.formValues()
-			f.Set("code", s.smsCode(n))
+			f.Set("code", s.smsCode(n, number))
 			return s.call(u, s.post(b, "/account/phone/verify", f))
 		}},
 		{route: "/account/phone/resend", prep: func(s *uiSweep) uiCall {
 			b, u := s.signedIn()
-			n := len(s.g.Messages())
-			p := s.e.sendPhoneCode(b, "DE", s.number())
-			s.smsCode(n)
+			n, number := len(s.g.Messages()), s.number()
+			p := s.e.sendPhoneCode(b, "DE", number)
+			s.smsCode(n, number)
 			s.e.clock.Advance(2 * time.Minute)
 			return s.call(u, s.post(b, "/account/phone/resend", p.formValues()))
 		}},
@@ -637,7 +638,7 @@ func uiScenarios() []uiScenario {
 			n := len(s.g.Messages())
 			p := x.post(s.e.issuer+"/forgot/sms", f)
 			f = p.formValues()
-			f.Set("code", s.smsCode(n))
+			f.Set("code", s.smsCode(n, number))
 			return s.call(u, s.post(x, "/forgot/sms/code", f))
 		}},
 		{route: "/profile", prep: func(s *uiSweep) uiCall {
@@ -753,18 +754,27 @@ func (s *uiSweep) withKey() (*storage.User, *softauthn.Key) {
 // number is a fresh German mobile number.
 func (s *uiSweep) number() string { return fmt.Sprintf("0151 2345%04d", s.n.Add(1)) }
 
-// smsCode waits for an SMS after the first n the gateway received and returns its code.
-func (s *uiSweep) smsCode(n int) string {
+// smsCode waits for an SMS to number (as typed, in Germany) after the first n the gateway
+// received and returns its code. The sweep's scenarios run in parallel on one gateway, so
+// the newest message may be another scenario's.
+func (s *uiSweep) smsCode(n int, number string) string {
 	s.t.Helper()
+	to, err := phone.Parse(number, "DE")
+	if err != nil {
+		s.t.Fatal(err)
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if ms := s.g.Messages(); len(ms) > n {
-			_, code := smstest.Code(s.t, ms[len(ms)-1])
-			return code
+		ms := s.g.Messages()
+		for i := len(ms) - 1; i >= n; i-- {
+			if ms[i].To == to {
+				_, code := smstest.Code(s.t, ms[i])
+				return code
+			}
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	s.t.Fatal("no SMS arrived")
+	s.t.Fatalf("no SMS to %s arrived", to)
 	return ""
 }
 
@@ -775,7 +785,7 @@ func (s *uiSweep) confirmPhone(b *browser) string {
 	n := len(s.g.Messages())
 	p := s.e.sendPhoneCode(b, "DE", number)
 	f := p.formValues()
-	f.Set("code", s.smsCode(n))
+	f.Set("code", s.smsCode(n, number))
 	if p = b.post(s.e.issuer+"/account/phone/verify", f); !strings.Contains(p.body, "verified-number") {
 		s.t.Fatalf("confirming the number: %d %q", p.status, fieldError(p))
 	}
