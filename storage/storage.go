@@ -467,6 +467,12 @@ type CounterStore interface {
 	// when absent); lockouts use the window start to say when a lock ends.
 	GetCounter(ctx context.Context, key string) (count int, windowStart time.Time, err error)
 	ResetCounter(ctx context.Context, key string) error
+	// UnhitCounter takes back one hit made at hitAt on key with window: it subtracts one
+	// from the count if the window that hit counted in is still the stored one, and does
+	// nothing otherwise (the window restarted or the key was reset since). An attempt counted
+	// before its check (a password, a code) is given back so when the check could not
+	// conclude for a failure of ours.
+	UnhitCounter(ctx context.Context, key string, window time.Duration, hitAt time.Time) error
 }
 
 // AuditStore keeps the security activity log.

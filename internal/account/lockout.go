@@ -127,8 +127,9 @@ func (s *Service) admit(ctx context.Context, sc scope, password string, m Meta) 
 // attempt is a password check that counts toward its scope's lock (SignIn, checkPassword).
 type attempt struct {
 	sc      scope
-	n       int   // the scope's attempts in the window, this one included, once counted
-	refusal error // why the password is not to be checked (count), nil when it is
+	n       int       // the scope's attempts in the window, this one included, once counted
+	at      time.Time // when it was counted (zero: not counted)
+	refusal error     // why the password is not to be checked (count), nil when it is
 }
 
 // count counts the attempt a before its password is checked, once the check has its place
@@ -141,11 +142,12 @@ type attempt struct {
 // unknown address exactly as for an account. The error is the store's.
 func (s *Service) count(ctx context.Context, a *attempt) error {
 	p := s.Lockout.orDefault()
-	n, err := s.Store.HitCounter(ctx, a.sc.fail, p.Window, s.now())
+	now := s.now()
+	n, err := s.Store.HitCounter(ctx, a.sc.fail, p.Window, now)
 	if err != nil {
 		return fmt.Errorf("count password attempt: %w", err)
 	}
-	a.n = n
+	a.n, a.at = n, now
 	if n > p.Threshold {
 		a.refusal = ErrTooManyAttempts
 		return nil
@@ -154,7 +156,9 @@ func (s *Service) count(ctx context.Context, a *attempt) error {
 	// the count, so this one's count started again) holds this attempt too.
 	until, err := s.lockedUntil(ctx, a.sc)
 	if err != nil {
-		return fmt.Errorf("lockout: %w", err)
+		err = fmt.Errorf("lockout: %w", err)
+		s.settle(ctx, a, err)
+		return err
 	}
 	if !until.IsZero() {
 		a.refusal = &LockedError{Until: until}
@@ -170,6 +174,22 @@ func (s *Service) refused(a *attempt, password string) error {
 	}
 	s.dummyWork(password)
 	return a.refusal
+}
+
+// settle gives back a's count when err, the outcome of its check, is a failure of ours (not
+// a wrong password, a lock or a refusal): the check could not conclude, and our failure must
+// not count toward locking the person out. Best effort: what a failure leaves is one count
+// that expires with its window.
+func (s *Service) settle(ctx context.Context, a *attempt, err error) {
+	if a == nil || a.at.IsZero() || err == nil || signInResult(err) != "error" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if uerr := s.Store.UnhitCounter(ctx, a.sc.fail, s.Lockout.orDefault().Window, a.at); uerr != nil {
+		s.log().WarnContext(ctx, "give back a password attempt our failure cut short", "err", uerr)
+	}
+	a.at = time.Time{}
 }
 
 // passed forgets a's count after the right password: the attempt was no failure, and the
@@ -202,6 +222,7 @@ func (s *Service) SignIn(ctx context.Context, email, password string, m Meta) (u
 	}
 	a := &attempt{sc: sc}
 	u, err = s.authenticate(ctx, email, password, known, a)
+	s.settle(ctx, a, err)
 	if errors.Is(err, ErrInvalidCredentials) {
 		return nil, s.failed(ctx, a, norm, nil, "login_failed", m)
 	}
@@ -244,12 +265,13 @@ func signInResult(err error) string {
 // checkPassword verifies the current password of a signed-in person (before changing the
 // password or the address, or deleting the account). A session is no licence to guess: the
 // attempts count and lock exactly like sign-in failures, for the account and the IP.
-func (s *Service) checkPassword(ctx context.Context, u *storage.User, password string, m Meta) error {
+func (s *Service) checkPassword(ctx context.Context, u *storage.User, password string, m Meta) (err error) {
 	sc := scopeFor(u.EmailNormalized, u, m)
 	if err := s.admit(ctx, sc, password, m); err != nil {
 		return err
 	}
 	a := &attempt{sc: sc}
+	defer func() { s.settle(ctx, a, err) }()
 	if len(password) > 4*MaxPasswordLen {
 		// Bound the hashing work asked for, as authenticate does; still counted.
 		if err := s.dummyVerify(ctx, "", a); err != nil {

@@ -148,24 +148,56 @@ func dayKey(userID string) string     { return "mfa-day:" + userID }
 // attempt counts one attempt before the code is even looked at. Counting first (an atomic
 // SQL increment) rather than checking and counting failures afterwards means that N parallel
 // guesses get N distinct counts, so no burst of concurrent requests slips past the limit.
-func (s *Service) attempt(ctx context.Context, userID string) error {
+//
+// The check calls settle with its outcome, typically deferred: an error that is neither a
+// wrong code nor a refusal is ours (the store, the sealer), the check could not conclude,
+// and the attempt is given back, so that a failure of ours never counts toward closing the
+// person's second step. settle returns the error it was given.
+func (s *Service) attempt(ctx context.Context, subject string) (settle func(error) error, err error) {
 	l := s.limits()
-	day, err := s.Store.HitCounter(ctx, dayKey(userID), dayWindow, s.now())
+	at := s.now()
+	day, err := s.Store.HitCounter(ctx, dayKey(subject), dayWindow, at)
 	if err != nil {
-		return fmt.Errorf("mfa: count attempt: %w", err)
+		return nil, fmt.Errorf("mfa: count attempt: %w", err)
 	}
 	if day > l.DayCap {
-		return ErrAttemptsCapped
+		return nil, ErrAttemptsCapped
 	}
-	n, err := s.Store.HitCounter(ctx, attemptKey(userID), l.Window, s.now())
+	n, err := s.Store.HitCounter(ctx, attemptKey(subject), l.Window, at)
 	if err != nil {
-		return fmt.Errorf("mfa: count attempt: %w", err)
+		s.giveBack(ctx, subject, at, false)
+		return nil, fmt.Errorf("mfa: count attempt: %w", err)
 	}
 	if n > l.MaxFailures {
-		return ErrTooManyAttempts
+		return nil, ErrTooManyAttempts
 	}
-	return nil
+	return func(err error) error {
+		if err != nil && !errors.Is(err, ErrInvalidCode) && !errors.Is(err, ErrCodeReused) {
+			s.giveBack(ctx, subject, at, true)
+		}
+		return err
+	}, nil
 }
+
+// giveBack takes back an attempt of subject counted at at: its day's hit and, with window,
+// its window's. Best effort, as succeeded is: what a failure leaves is one count that
+// expires with its window.
+func (s *Service) giveBack(ctx context.Context, subject string, at time.Time, window bool) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), giveBackTimeout)
+	defer cancel()
+	keys := map[string]time.Duration{dayKey(subject): dayWindow}
+	if window {
+		keys[attemptKey(subject)] = s.limits().Window
+	}
+	for k, w := range keys {
+		if err := s.Store.UnhitCounter(ctx, k, w, at); err != nil {
+			s.logger().WarnContext(ctx, "mfa: give back an attempt our failure cut short", "err", err, "user_id", subject)
+		}
+	}
+}
+
+// giveBackTimeout bounds giveBack, which runs even when the request was cancelled.
+const giveBackTimeout = 5 * time.Second
 
 // succeeded clears the attempt count after a correct code, so the person's next sign-in does
 // not inherit their typos. It is best effort: a failure is logged, never returned, because

@@ -102,16 +102,18 @@ func (s *Service) CreateSMSCode(ctx context.Context, userID, to, purpose string)
 // sent for: what the code is exchanged for commits with its use, and an error of then is
 // returned and leaves the code unspent, so that a failure of ours after the check does not
 // use up the code the person holds.
-func (s *Service) VerifySMSResetCode(ctx context.Context, e164, code string, then func(ctx context.Context, tx storage.Store, userID string) error) error {
+func (s *Service) VerifySMSResetCode(ctx context.Context, e164, code string, then func(ctx context.Context, tx storage.Store, userID string) error) (err error) {
 	subject := resetSubject(e164)
-	if err := s.attempt(ctx, subject); err != nil {
+	settle, err := s.attempt(ctx, subject)
+	if err != nil {
 		return err
 	}
+	defer func() { err = settle(err) }()
 	h := SMSCodeHash(storage.TokenSMSReset, subject, code)
 	if h == "" {
 		return ErrInvalidCode
 	}
-	err := s.Store.InTx(ctx, func(tx storage.Store) error {
+	err = s.Store.InTx(ctx, func(tx storage.Store) error {
 		t, err := tx.ConsumeOneTimeToken(ctx, h, storage.TokenSMSReset, s.now())
 		switch {
 		case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrExpired), errors.Is(err, storage.ErrAlreadyUsed):

@@ -58,10 +58,12 @@ func (s *Service) try(ctx context.Context, write func(tx storage.Store) error) e
 // step as used (AcceptTOTPStep, whose UPDATE … WHERE last_step < ? decides, so the same code
 // is accepted once even when submitted twice at once). A code whose step was already
 // accepted is ErrCodeReused.
-func (s *Service) CheckTOTP(ctx context.Context, userID, code string) (*storage.MFACredential, Spend, error) {
-	if err := s.attempt(ctx, userID); err != nil {
+func (s *Service) CheckTOTP(ctx context.Context, userID, code string) (_ *storage.MFACredential, _ Spend, err error) {
+	settle, err := s.attempt(ctx, userID)
+	if err != nil {
 		return nil, nil, err
 	}
+	defer func() { err = settle(err) }()
 	creds, err := s.Store.ListMFACredentials(ctx, userID)
 	if err != nil {
 		return nil, nil, fmt.Errorf("mfa: list factors: %w", err)
@@ -115,9 +117,11 @@ func (s *Service) CheckTOTP(ctx context.Context, userID, code string) (*storage.
 // when few do) and the Spend that marks it used (UseRecoveryCode's UPDATE … WHERE used_at IS
 // NULL decides single use).
 func (s *Service) CheckRecoveryCode(ctx context.Context, userID, code string) (remaining int, spend Spend, err error) {
-	if err := s.attempt(ctx, userID); err != nil {
+	settle, err := s.attempt(ctx, userID)
+	if err != nil {
 		return 0, nil, err
 	}
+	defer func() { err = settle(err) }()
 	h := HashRecoveryCode(code)
 	if h == "" {
 		return 0, nil, ErrInvalidCode
@@ -163,10 +167,12 @@ func (s *Service) CheckSMSCode(ctx context.Context, userID, purpose, code string
 
 // checkSentCode is CheckEmailCode and CheckSMSCode: hash is the code's lookup hash ("" for
 // a malformed code), a one-time token of purpose.
-func (s *Service) checkSentCode(ctx context.Context, userID, purpose, hash string) (Spend, error) {
-	if err := s.attempt(ctx, userID); err != nil {
+func (s *Service) checkSentCode(ctx context.Context, userID, purpose, hash string) (_ Spend, err error) {
+	settle, err := s.attempt(ctx, userID)
+	if err != nil {
 		return nil, err
 	}
+	defer func() { err = settle(err) }()
 	if hash == "" {
 		return nil, ErrInvalidCode
 	}

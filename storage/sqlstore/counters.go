@@ -15,7 +15,7 @@ import (
 const CounterRetention = 7 * 24 * time.Hour
 
 type counterSQL struct {
-	hit, get, getAny, reset string
+	hit, unhit, get, getAny, reset string
 	acquireLease            string
 	releaseLease            string
 }
@@ -31,6 +31,9 @@ func newCounterSQL(rb func(string) string) counterSQL {
 				count = CASE WHEN counters.window_start <= ? THEN 1 ELSE counters.count + 1 END,
 				window_start = CASE WHEN counters.window_start <= ? THEN excluded.window_start ELSE counters.window_start END
 			RETURNING count`),
+		// The window that counted a hit at t started at or before t and less than a window
+		// before it; a later window (or none) is not the one to take the hit from.
+		unhit:  rb(`UPDATE counters SET count = count - 1 WHERE key = ? AND count > 0 AND window_start <= ? AND window_start > ?`),
 		get:    rb(`SELECT count FROM counters WHERE key = ? AND window_start > ?`),
 		getAny: rb(`SELECT count, window_start FROM counters WHERE key = ?`),
 		reset:  rb(`DELETE FROM counters WHERE key = ?`),
@@ -106,6 +109,15 @@ func (d *DB) GetCounter(ctx context.Context, key string) (int, time.Time, error)
 func (d *DB) ResetCounter(ctx context.Context, key string) error {
 	_, err := d.exec(ctx, d.q.counters.reset, key)
 	return d.wrap(err, "reset counter %q", counterKind(key))
+}
+
+// UnhitCounter takes back one hit made at hitAt, if the window it counted in is still key's.
+func (d *DB) UnhitCounter(ctx context.Context, key string, window time.Duration, hitAt time.Time) error {
+	if window <= 0 {
+		return fmt.Errorf("unhit counter %q: window %v is not positive", counterKind(key), window)
+	}
+	_, err := d.exec(ctx, d.q.counters.unhit, key, hitAt.UnixMilli(), windowOver(window, hitAt))
+	return d.wrap(err, "unhit counter %q", counterKind(key))
 }
 
 // AcquireLease takes the named lease for holder until now+ttl, or renews it, when it is free,

@@ -56,6 +56,35 @@ var counterTests = []test{
 		must(t, err)
 		equal(t, "b", n, 1)
 	}},
+	{"a hit is taken back from its own window only", func(t *testing.T, s storage.Store) {
+		const w = time.Minute
+		at := base()
+		for range 2 {
+			_, err := s.HitCounter(ctx(t), "mfa:u1", w, at)
+			must(t, err)
+		}
+		must(t, s.UnhitCounter(ctx(t), "mfa:u1", w, at))
+		n, err := s.CounterValue(ctx(t), "mfa:u1", w, at)
+		must(t, err)
+		equal(t, "after one hit taken back", n, 1)
+		must(t, s.UnhitCounter(ctx(t), "mfa:u1", w, at.Add(time.Second)))
+		must(t, s.UnhitCounter(ctx(t), "mfa:u1", w, at.Add(time.Second))) // never below zero
+		n, err = s.CounterValue(ctx(t), "mfa:u1", w, at)
+		must(t, err)
+		equal(t, "after both taken back, and one more", n, 0)
+		// A hit of a window that restarted since is not taken from the new one.
+		later := at.Add(2 * w)
+		_, err = s.HitCounter(ctx(t), "mfa:u1", w, later)
+		must(t, err)
+		must(t, s.UnhitCounter(ctx(t), "mfa:u1", w, at))
+		must(t, s.UnhitCounter(ctx(t), "mfa:u1", w, later.Add(-time.Millisecond))) // before the new window
+		n, err = s.CounterValue(ctx(t), "mfa:u1", w, later)
+		must(t, err)
+		equal(t, "the new window's hit", n, 1)
+		must(t, s.UnhitCounter(ctx(t), "nope", w, at)) // an unknown key: nothing to do
+		_, _, err = s.GetCounter(ctx(t), "nope")
+		wantErr(t, err, storage.ErrNotFound)
+	}},
 	{"GetCounter returns an expired window too", func(t *testing.T, s storage.Store) {
 		_, err := s.HitCounter(ctx(t), "lock:u1", time.Minute, base())
 		must(t, err)

@@ -987,6 +987,14 @@ func (s *Store) TouchSession(ctx context.Context, a1 string, a2 time.Time) (err 
 	return
 }
 
+func (s *Store) UnhitCounter(ctx context.Context, a1 string, a2 time.Duration, a3 time.Time) (err error) {
+	err = s.around(ctx, "UnhitCounter", func(ctx context.Context) (err error) {
+		err = s.inner.UnhitCounter(ctx, a1, a2, a3)
+		return err
+	})
+	return
+}
+
 func (s *Store) UpdateClient(ctx context.Context, a1 string, a2 func(*storage.Client) error) (r0 *storage.Client, err error) {
 	var cbErr error
 	c2 := func(x0 *storage.Client) error { cbErr = a2(x0); return cbErr }
