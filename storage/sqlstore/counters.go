@@ -16,8 +16,8 @@ const CounterRetention = 7 * 24 * time.Hour
 
 type counterSQL struct {
 	hit, unhit, get, getAny, reset string
-	acquireLease            string
-	releaseLease            string
+	acquireLease                   string
+	releaseLease                   string
 }
 
 func newCounterSQL(rb func(string) string) counterSQL {
