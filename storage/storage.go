@@ -594,6 +594,12 @@ type OutboxStore interface {
 	// the ids of the items holder no longer held, which it left alone. An error records none
 	// of them.
 	RecordOutbox(ctx context.Context, holder string, outcomes []OutboxOutcome) (lost []string, err error)
+	// ExtendOutboxClaims renews holder's claims of the items ids (still pending and still
+	// claimed by holder) until until, in one transaction, and returns the ids holder no
+	// longer held (finished, taken over, unknown), which it left alone. A worker renews its
+	// claims while it works on them, so that a short claim outlives a long attempt and an
+	// item of a worker that died waits only that short claim out.
+	ExtendOutboxClaims(ctx context.Context, holder string, ids []string, until time.Time) (lost []string, err error)
 	// GetOutbox returns an item whatever its state (tests, diagnosis).
 	GetOutbox(ctx context.Context, id string) (*OutboxItem, error)
 	// PurgeOutbox deletes items finished before the given time and returns how many went.

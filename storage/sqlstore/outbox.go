@@ -15,7 +15,7 @@ const outboxColumns = `id, kind, payload, status, attempts, next_attempt_at, cla
 	last_error, created_at, done_at`
 
 type outboxSQL struct {
-	insert, get, claim, finish, retry, purge string
+	insert, get, claim, extend, finish, retry, purge string
 	// due is the candidates' read for n kinds (kind IN n placeholders).
 	due func(n int) string
 }
@@ -38,6 +38,9 @@ func newOutboxSQL(rb func(string) string) outboxSQL {
 		// committed; SQLite runs writers one at a time).
 		claim: rb(`UPDATE outbox SET claimed_by = ?, claimed_until = ?, attempts = attempts + 1
 			WHERE id = ? AND ` + claimable + ` RETURNING ` + outboxColumns),
+		// A claim lapsed but not yet taken over is still the holder's to renew: nobody else
+		// works on it, and a claim racing with the renewal re-checks claimed_until.
+		extend: rb(`UPDATE outbox SET claimed_until = ? WHERE id = ? AND status = 'pending' AND claimed_by = ?`),
 		finish: rb(`UPDATE outbox SET status = ?, last_error = ?, done_at = ?, payload = ?,
 			claimed_by = NULL, claimed_until = NULL
 			WHERE id = ? AND status = 'pending' AND claimed_by = ?`),
@@ -146,6 +149,37 @@ func (d *DB) RecordOutbox(ctx context.Context, holder string, outcomes []storage
 			}
 			if n == 0 {
 				lost = append(lost, oc.ID)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return lost, nil
+}
+
+// ExtendOutboxClaims renews each claim with one conditional UPDATE, all in one transaction
+// (one commit for the batch); an id holder no longer holds matches no row and is returned as
+// lost.
+func (d *DB) ExtendOutboxClaims(ctx context.Context, holder string, ids []string, until time.Time) ([]string, error) {
+	if holder == "" {
+		return nil, fmt.Errorf("extend outbox claims: need a holder")
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	ms := until.UnixMilli()
+	var lost []string
+	err := d.inTx(ctx, func(tx *DB) error {
+		lost = nil // a retried transaction starts over
+		for _, id := range ids {
+			n, err := tx.exec(ctx, tx.q.outbox.extend, ms, id, holder)
+			if err != nil {
+				return d.wrap(err, "extend outbox claim %s", id)
+			}
+			if n == 0 {
+				lost = append(lost, id)
 			}
 		}
 		return nil

@@ -190,6 +190,63 @@ var outboxTests = []test{
 		lost, err = s.RecordOutbox(ctx(t), "w", nil)
 		equal(t, "an empty batch", []any{lost, err}, []any{[]string(nil), nil})
 	}},
+	{"extending claims renews only the holder's own pending ones", func(t *testing.T, s storage.Store) {
+		for _, id := range []string{"mine", "lapsed", "theirs", "done"} {
+			must(t, s.EnqueueOutbox(ctx(t), outboxItem(id, base())))
+		}
+		claimed, err := s.ClaimOutbox(ctx(t), "w", messages, 10, time.Minute, base())
+		must(t, err)
+		equal(t, "claimed", len(claimed), 4)
+		// "theirs": w's claim was released and another holder took the item; "done": w
+		// finished it.
+		must(t, retryOutbox(t, s, "theirs", "w", base(), ""))
+		_, err = s.ClaimOutbox(ctx(t), "other", messages, 10, time.Minute, base())
+		must(t, err)
+		must(t, finishOutbox(t, s, "done", "w", storage.OutboxSent, "", base()))
+
+		until := base().Add(5 * time.Minute)
+		// "lapsed" is renewed although its claim ran out, for nobody took it over.
+		lost, err := s.ExtendOutboxClaims(ctx(t), "w", []string{"mine", "theirs", "done", "lapsed", "unknown"}, until)
+		must(t, err)
+		equal(t, "lost", lost, []string{"theirs", "done", "unknown"})
+		for id, want := range map[string][]any{
+			"mine":   {storage.OutboxPending, "w", ptr(ms(until)), 1},
+			"lapsed": {storage.OutboxPending, "w", ptr(ms(until)), 1},
+			"theirs": {storage.OutboxPending, "other", ptr(ms(base().Add(time.Minute))), 2},
+			"done":   {storage.OutboxSent, "", (*time.Time)(nil), 1},
+		} {
+			got, err := s.GetOutbox(ctx(t), id)
+			must(t, err)
+			equal(t, id, []any{got.Status, got.ClaimedBy, got.ClaimedUntil, got.Attempts}, want)
+		}
+		lost, err = s.ExtendOutboxClaims(ctx(t), "w", nil, until)
+		equal(t, "no ids", []any{lost, err}, []any{[]string(nil), nil})
+	}},
+	{"an extended claim excludes others until its new end", func(t *testing.T, s storage.Store) {
+		must(t, s.EnqueueOutbox(ctx(t), outboxItem("m", base())))
+		_, err := s.ClaimOutbox(ctx(t), "w", messages, 10, time.Minute, base())
+		must(t, err)
+		until := base().Add(3 * time.Minute)
+		lost, err := s.ExtendOutboxClaims(ctx(t), "w", []string{"m"}, until)
+		must(t, err)
+		equal(t, "lost", len(lost), 0)
+		claimed, err := s.ClaimOutbox(ctx(t), "other", messages, 10, time.Minute, base().Add(time.Minute))
+		must(t, err)
+		equal(t, "after the first claim's end", len(claimed), 0)
+		claimed, err = s.ClaimOutbox(ctx(t), "other", messages, 10, time.Minute, until.Add(-time.Millisecond))
+		must(t, err)
+		equal(t, "just before the extended end", len(claimed), 0)
+		claimed, err = s.ClaimOutbox(ctx(t), "other", messages, 10, time.Minute, until)
+		must(t, err)
+		equal(t, "at the extended end", ids(claimed), []string{"m"})
+		// The first holder, taken over, renews nothing and records nothing.
+		lost, err = s.ExtendOutboxClaims(ctx(t), "w", []string{"m"}, until.Add(time.Hour))
+		must(t, err)
+		equal(t, "lost after the take-over", lost, []string{"m"})
+		got, err := s.GetOutbox(ctx(t), "m")
+		must(t, err)
+		equal(t, "the new holder's claim", []any{got.ClaimedBy, got.ClaimedUntil}, []any{"other", ptr(ms(until.Add(time.Minute)))})
+	}},
 	{"purge deletes finished items only", func(t *testing.T, s storage.Store) {
 		for _, id := range []string{"sent", "failed", "recent", "pending"} {
 			must(t, s.EnqueueOutbox(ctx(t), outboxItem(id, base())))

@@ -403,6 +403,14 @@ func (s *Store) EnqueueOutbox(ctx context.Context, a1 *storage.OutboxItem) (err 
 	return
 }
 
+func (s *Store) ExtendOutboxClaims(ctx context.Context, a1 string, a2 []string, a3 time.Time) (r0 []string, err error) {
+	err = s.around(ctx, "ExtendOutboxClaims", func(ctx context.Context) (err error) {
+		r0, err = s.inner.ExtendOutboxClaims(ctx, a1, a2, a3)
+		return err
+	})
+	return
+}
+
 func (s *Store) ForgetJTI(ctx context.Context, a1 string, a2 string) (err error) {
 	err = s.around(ctx, "ForgetJTI", func(ctx context.Context) (err error) {
 		err = s.inner.ForgetJTI(ctx, a1, a2)
