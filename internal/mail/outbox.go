@@ -27,6 +27,7 @@ const (
 	DefaultOutboxSendTimeout = time.Minute
 	DefaultOutboxParallel    = 4
 	DefaultOutboxLinger      = 100 * time.Millisecond
+	DefaultOutboxClaimLease  = 45 * time.Second
 )
 
 // Sealer encrypts payloads at rest (keys.Sealer); kid is bound as associated data.
@@ -77,20 +78,28 @@ type OutboxConfig struct {
 	// MaxDelay, with jitter. After MaxAttempts attempts the item is given up (logged at
 	// ERROR and kept as failed until housekeeping purges it). An attempt counts from its
 	// claim: an item claimed MaxAttempts times by workers that died mid-attempt is given
-	// up at its next claim, untried. A panic in a task or the Sender is a failed attempt.
+	// up at its next claim, untried. A panic in a task or the Sender is a failed attempt; an
+	// attempt the worker cut because it could not keep its claim (see ClaimLease) is
+	// retried and does not count.
 	BaseDelay, MaxDelay time.Duration
 	MaxAttempts         int
-	// SendTimeout bounds one attempt; a claim outlives its batch's attempts by a margin, so
-	// an item is never claimed by a second worker while the first may still be sending it.
+	// SendTimeout bounds one attempt.
 	SendTimeout time.Duration
+	// ClaimLease is how long a claim lasts: the worker renews its batch's claims every third
+	// of it while their attempts run, so an attempt may take longer, and the items of a
+	// worker that died (killed, out of memory) wait this long at most before another takes
+	// them over. An item is never claimed by a second worker while the first may still be
+	// sending it: a worker that cannot renew (its database unreachable) cuts its attempts a
+	// third of a lease before the last claim it renewed ends, which leaves time to record
+	// their outcomes and for clocks of instances that differ. Zero is
+	// DefaultOutboxClaimLease.
+	ClaimLease time.Duration
 	// Parallel is how many items one worker sends at once.
 	Parallel int
 	// ClaimBatch is how many items the worker claims at a time (at least Parallel): one
-	// commit claims them all and one records their outcomes, where each item took two
-	// commits of its own. Their claims last until the whole batch may have been sent
-	// (ClaimBatch/Parallel rounds of SendTimeout), which is also how long the items of a
-	// worker that died mid-batch wait before another takes them over. Zero is twice
-	// Parallel.
+	// commit claims them all, one renews their claims each third of ClaimLease, and one
+	// records their outcomes, where each item took two commits of its own. The batch's
+	// attempts end within ClaimBatch/Parallel rounds of SendTimeout. Zero is twice Parallel.
 	ClaimBatch int
 	// Linger is how long the worker waits after a Send wakes it before it claims, so that
 	// mails queued in a burst (a sign-in notice each) go out in one batch. Zero is
@@ -175,6 +184,7 @@ func NewOutbox(cfg OutboxConfig) (*Outbox, error) {
 	def(&cfg.BaseDelay, DefaultOutboxBaseDelay)
 	def(&cfg.MaxDelay, DefaultOutboxMaxDelay)
 	def(&cfg.SendTimeout, DefaultOutboxSendTimeout)
+	def(&cfg.ClaimLease, DefaultOutboxClaimLease)
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = DefaultOutboxMaxAttempts
 	}
@@ -414,11 +424,12 @@ func (o *Outbox) Work(ctx context.Context) int {
 // batch claims up to ClaimBatch due items, attempts them, records their outcomes and
 // returns how many it claimed (0 also when the claim failed).
 func (o *Outbox) batch(ctx context.Context) int {
-	// No attempt of the batch runs past sendBy, and the claims last a margin longer.
-	budget := o.sendBudget()
-	sendBy := time.Now().Add(budget)
+	// No attempt of the batch runs past sendBy; the claims, renewed meanwhile, end at most a
+	// lease after the last renewal.
+	sendBy := time.Now().Add(o.sendBudget())
 	cctx, cancel := context.WithTimeout(ctx, storeTimeout)
-	items, err := o.cfg.WorkerStore.ClaimOutbox(cctx, o.cfg.Holder, o.kinds(), o.cfg.ClaimBatch, budget+claimMargin, o.cfg.Now().UTC())
+	claimedAt := time.Now() // before the claim's own clock is read: the end it writes is no earlier
+	items, err := o.cfg.WorkerStore.ClaimOutbox(cctx, o.cfg.Holder, o.kinds(), o.cfg.ClaimBatch, o.cfg.ClaimLease, o.cfg.Now().UTC())
 	cancel()
 	if err != nil {
 		if ctx.Err() == nil {
@@ -427,7 +438,7 @@ func (o *Outbox) batch(ctx context.Context) int {
 		return 0
 	}
 	if len(items) > 0 {
-		o.record(ctx, items, o.attemptAll(ctx, items, sendBy))
+		o.record(ctx, o.attemptAll(ctx, items, sendBy, claimedAt))
 	}
 	return len(items)
 }
@@ -447,10 +458,6 @@ const interrupted = "interrupted by shutdown"
 // storeTimeout bounds each of the worker's own store calls.
 const storeTimeout = 10 * time.Second
 
-// claimMargin is how much longer a claim lasts than its batch's attempts may run: time to
-// record the outcomes, and some clock skew between instances.
-const claimMargin = 30 * time.Second
-
 // sendBudget is how long a batch's attempts may take in all: ClaimBatch/Parallel rounds of
 // SendTimeout.
 func (o *Outbox) sendBudget() time.Duration {
@@ -458,11 +465,20 @@ func (o *Outbox) sendBudget() time.Duration {
 	return time.Duration(rounds) * o.cfg.SendTimeout
 }
 
-// attemptAll attempts the items, at most Parallel at a time and none past sendBy, and
-// returns their outcomes in the same order.
-func (o *Outbox) attemptAll(ctx context.Context, items []*storage.OutboxItem, sendBy time.Time) []storage.OutboxOutcome {
+// batchOutcomes is what a batch's attempts leave to record: the items still held and their
+// outcomes, in the same order.
+type batchOutcomes struct {
+	items    []*storage.OutboxItem
+	outcomes []storage.OutboxOutcome
+}
+
+// attemptAll attempts the items claimed at claimedAt, at most Parallel at a time and none
+// past sendBy, holding their claims meanwhile (hold), and returns their outcomes. An item
+// whose claim another worker took over is left out: it is that worker's to record.
+func (o *Outbox) attemptAll(ctx context.Context, items []*storage.OutboxItem, sendBy, claimedAt time.Time) batchOutcomes {
 	bctx, cancel := context.WithDeadline(ctx, sendBy)
 	defer cancel()
+	l := o.hold(bctx, items, claimedAt)
 	outcomes := make([]storage.OutboxOutcome, len(items))
 	slots := make(chan struct{}, o.cfg.Parallel)
 	var wg sync.WaitGroup
@@ -470,17 +486,33 @@ func (o *Outbox) attemptAll(ctx context.Context, items []*storage.OutboxItem, se
 		slots <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-slots }()
-			outcomes[i] = o.attempt(ctx, bctx, it)
+			outcomes[i] = o.attempt(ctx, l, it)
 		})
 	}
 	wg.Wait()
-	return outcomes
+	lost := l.stop()
+	out := batchOutcomes{items: items, outcomes: outcomes}
+	if len(lost) > 0 {
+		out = batchOutcomes{}
+		for i, it := range items {
+			if !lost[it.ID] {
+				out.items = append(out.items, it)
+				out.outcomes = append(out.outcomes, outcomes[i])
+			}
+		}
+	}
+	return out
 }
 
-// attempt handles one claimed item within bctx (the batch's deadline) and returns the
-// outcome to record; ctx ending means shutdown.
-func (o *Outbox) attempt(ctx, bctx context.Context, it *storage.OutboxItem) storage.OutboxOutcome {
+// attempt handles one claimed item within the batch's claims (l) and returns the outcome to
+// record; ctx ending means shutdown.
+func (o *Outbox) attempt(ctx context.Context, l *claims, it *storage.OutboxItem) storage.OutboxOutcome {
+	ictx, end := l.attempting(it.ID)
+	defer end()
 	err := ctx.Err() // shut down before its turn came: released untried
+	if err == nil {
+		err = cut(ictx) // cut (or its claim lost) before its turn came: released untried as well
+	}
 	untried := err != nil
 	switch {
 	case err != nil:
@@ -490,8 +522,11 @@ func (o *Outbox) attempt(ctx, bctx context.Context, it *storage.OutboxItem) stor
 		// would likely kill this one too, so it is given up untried instead of forever.
 		err = fmt.Errorf("%w: %d claims ended without an outcome", errAbandoned, it.Attempts-1)
 	default:
-		actx, cancel := context.WithTimeout(bctx, o.cfg.SendTimeout)
+		actx, cancel := context.WithTimeout(ictx, o.cfg.SendTimeout)
 		err = o.runSafely(actx, it)
+		if c := cut(actx); err != nil && c != nil {
+			err = c // why it failed: the context the attempt saw end
+		}
 		cancel()
 	}
 	log := o.cfg.Logger.With("id", it.ID, "kind", it.Kind, "attempt", it.Attempts)
@@ -509,6 +544,16 @@ func (o *Outbox) attempt(ctx, bctx context.Context, it *storage.OutboxItem) stor
 	case ctx.Err() != nil:
 		// Shutting down: try again soon, elsewhere or after the restart.
 		return storage.OutboxOutcome{ID: it.ID, Status: storage.OutboxPending, LastError: interrupted, At: now, Untried: untried}
+	case errors.Is(err, errClaimNotKept) || errors.Is(err, errClaimLost):
+		// Cut by this worker, which could not keep its claim (its database): not the item's
+		// failure, so it is retried, not given up, and its attempt is taken back, so that an
+		// outage cutting batch after batch neither uses up nor gives up the mail.
+		if !untried {
+			o.failed(it.Kind, "retry")
+		}
+		next := now.Add(o.backoff(it.Attempts))
+		log.WarnContext(ctx, "mail outbox: attempt cut; will retry", "err", why, "next", next)
+		return storage.OutboxOutcome{ID: it.ID, Status: storage.OutboxPending, LastError: why, At: next, Untried: true}
 	case errors.Is(err, ErrUndeliverable) || errors.Is(err, errAbandoned) || it.Attempts >= o.cfg.MaxAttempts:
 		log.ErrorContext(ctx, "mail outbox: giving up", "err", why)
 		o.failed(it.Kind, "given_up")
@@ -551,7 +596,11 @@ func (o *Outbox) givenUp(ctx context.Context, it *storage.OutboxItem) {
 // record writes a batch's outcomes in one transaction or, if that fails, one by one. They
 // are recorded even when ctx ended (shutdown): the claims are released now instead of
 // lapsing. The store is closed only after the worker returns.
-func (o *Outbox) record(ctx context.Context, items []*storage.OutboxItem, outcomes []storage.OutboxOutcome) {
+func (o *Outbox) record(ctx context.Context, b batchOutcomes) {
+	items, outcomes := b.items, b.outcomes
+	if len(items) == 0 {
+		return
+	}
 	ctx = context.WithoutCancel(ctx)
 	rctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	lost, err := o.cfg.WorkerStore.RecordOutbox(rctx, o.cfg.Holder, outcomes)
