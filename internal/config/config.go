@@ -195,11 +195,15 @@ type Mail struct {
 	// From is the RFC 5322 From header, e.g. "MyAccount <no-reply@example.com>".
 	From string `yaml:"from"`
 	SMTP SMTP   `yaml:"smtp"`
-	// SendTimeout bounds one attempt of the outbox (an SMTP conversation, a queued task). An
-	// instance that dies mid-attempt holds the items it had claimed for twice this and half a
-	// minute more (time to record outcomes, and clock skew between instances) before another
-	// instance, or itself restarted, takes them over.
+	// SendTimeout bounds one attempt of the outbox (an SMTP conversation, a queued task).
 	SendTimeout Duration `yaml:"send_timeout"`
+	// ClaimLease is how long the outbox's claim of an item lasts; the instance sending it
+	// renews it every third of this. An instance that dies mid-attempt holds the items it had
+	// claimed for at most this long before another instance, or itself restarted, takes them
+	// over. One that cannot renew (its database unreachable) stops its attempts a third of a
+	// lease before its claims end, which leaves time to record their outcomes and for clocks
+	// of instances that differ by less than that.
+	ClaimLease Duration `yaml:"claim_lease"`
 }
 
 // SMTP starttls modes.
@@ -310,6 +314,7 @@ func Default() *Config {
 		Mail: Mail{
 			From:        "MyAccount <no-reply@localhost>",
 			SendTimeout: Duration(time.Minute),
+			ClaimLease:  Duration(45 * time.Second),
 			SMTP: SMTP{
 				Port:     587,
 				StartTLS: StartTLSMandatory,

@@ -130,6 +130,11 @@ func (c *Config) Validate() error {
 	if d := c.Mail.SendTimeout; d.Std() < time.Second || d.Std() > 10*time.Minute {
 		add("mail.send_timeout", "must be between 1s and 10m, got %s", d)
 	}
+	// Renewed every third of it, and cut a third before its end: under 3s the second is
+	// less than a second, little for a commit on a loaded database.
+	if d := c.Mail.ClaimLease; d.Std() < 3*time.Second || d.Std() > 10*time.Minute {
+		add("mail.claim_lease", "must be between 3s and 10m, got %s", d)
+	}
 	if _, err := mail.ParseAddress(c.Mail.From); err != nil {
 		add("mail.from", "%q is not a valid address: %v", c.Mail.From, err)
 	}

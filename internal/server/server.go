@@ -247,7 +247,8 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 		return nil, fmt.Errorf("mail outbox sealer: %w", err)
 	}
 	outbox, err := mail.NewOutbox(mail.OutboxConfig{Store: store, WorkerStore: raw, Sender: mailer,
-		Sealer: outboxSealer, Holder: holder, Logger: log, OnFailure: m.MailFailure, SendTimeout: cfg.Mail.SendTimeout.Std()})
+		Sealer: outboxSealer, Holder: holder, Logger: log, OnFailure: m.MailFailure, SendTimeout: cfg.Mail.SendTimeout.Std(),
+		ClaimLease: cfg.Mail.ClaimLease.Std()})
 	if err != nil {
 		return nil, fmt.Errorf("mail outbox: %w", err)
 	}
