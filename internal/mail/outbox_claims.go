@@ -138,8 +138,9 @@ func (l *claims) renewOnce(ctx context.Context) (time.Time, error) {
 		return at, err
 	}
 	l.lastErr = nil
-	if !l.stopped {
-		// The end it wrote is a lease from a clock read after at.
+	if !l.stopped && l.ctx.Err() == nil {
+		// The end it wrote is a lease from a clock read after at. Once cut, the batch stays
+		// cut: re-armed, the timer would only cut (and log) again.
 		l.timer.Reset(time.Until(at.Add(l.o.cfg.ClaimLease - l.o.claimMargin())))
 	}
 	for _, id := range lost {
