@@ -177,19 +177,21 @@ type emailChangeRequest struct {
 // in the request, the link a free address gets was writes a taken one never cost, and its
 // time told the signed-in person whether another account has the address. Without an
 // outbox (CLI, unit tests) it is done at once.
-func (s *Service) StartEmailChange(ctx context.Context, u *storage.User, password, newEmail string, m Meta) error {
+func (s *Service) StartEmailChange(ctx context.Context, u *storage.User, password, newEmail string, m Meta) (err error) {
 	if err := s.checkPassword(ctx, u, password, m); err != nil {
 		return err
 	}
-	newEmail, err := CanonicalEmail(newEmail)
+	newEmail, err = CanonicalEmail(newEmail)
 	if err != nil {
 		return err
 	}
-	if ok, err := s.allowMail(ctx, "email_change", u.EmailNormalized, m.IP); err != nil {
+	ok, settle, err := s.allowMail(ctx, "email_change", u.EmailNormalized, m.IP)
+	if err != nil {
 		return err
 	} else if !ok {
 		return ErrTooManyAttempts
 	}
+	defer func() { err = settle(err) }()
 	r := emailChangeRequest{UserID: u.ID, NewEmail: newEmail, Meta: m}
 	q, ok := s.Mail.(TaskQueue)
 	if !ok {

@@ -211,22 +211,50 @@ func (s *Service) sendActivation(ctx context.Context, u *storage.User, m Meta) e
 // that cannot be read is our failure, returned for the caller to answer "try again": taken
 // for "limit reached", the page claimed a mail that never went. The counters are keyed by
 // address (and IP) whether or not the address has an account, so the error tells nothing.
-func (s *Service) allowMail(ctx context.Context, kind, email, ip string) (bool, error) {
+//
+// An allowed mail's caller settles it with the outcome of queuing it, typically deferred: a
+// failure (ours: the queue, the database) gives the hits back, so that the person's retry
+// is not counted twice and a later request silently dropped by the limit, which is never
+// told (it would say whether the address has an account).
+func (s *Service) allowMail(ctx context.Context, kind, email, ip string) (ok bool, settle func(error) error, err error) {
 	now := s.now()
+	var hits []string
+	giveBack := func() {
+		gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		for _, k := range hits {
+			if err := s.Store.UnhitCounter(gctx, k, mailLimitWindow, now); err != nil {
+				s.log().WarnContext(ctx, "give back a mail our failure did not queue", "kind", kind, "err", err)
+			}
+		}
+	}
 	if ip != "" {
-		n, err := s.Store.HitCounter(ctx, "mail:"+kind+":ip:"+addrkey.LimitKey(ip), mailLimitWindow, now)
+		k := "mail:" + kind + ":ip:" + addrkey.LimitKey(ip)
+		n, err := s.Store.HitCounter(ctx, k, mailLimitWindow, now)
 		if err != nil {
-			return false, fmt.Errorf("%s mail limit: %w", kind, err)
+			return false, nil, fmt.Errorf("%s mail limit: %w", kind, err)
 		}
 		if n > perIPMailLimit {
-			return false, nil
+			return false, nil, nil
 		}
+		hits = append(hits, k)
 	}
-	n, err := s.Store.HitCounter(ctx, "mail:"+kind+":"+email, mailLimitWindow, now)
+	k := "mail:" + kind + ":" + email
+	n, err := s.Store.HitCounter(ctx, k, mailLimitWindow, now)
 	if err != nil {
-		return false, fmt.Errorf("%s mail limit: %w", kind, err)
+		giveBack()
+		return false, nil, fmt.Errorf("%s mail limit: %w", kind, err)
 	}
-	return n <= perAccountMailLimit, nil
+	if n > perAccountMailLimit {
+		return false, nil, nil
+	}
+	hits = append(hits, k)
+	return true, func(err error) error {
+		if err != nil {
+			giveBack()
+		}
+		return err
+	}, nil
 }
 
 // ActivationRequestTask is the outbox task of a request for a new activation link (see
@@ -242,9 +270,11 @@ const ActivationRequestTask = "activation-request"
 // address meets alike (the limit, the queue), so the caller may answer it with "try again".
 func (s *Service) ResendActivation(ctx context.Context, email string, m Meta) (limited bool, err error) {
 	norm := NormalizeEmail(email)
-	if ok, err := s.allowMail(ctx, "activation", norm, m.IP); err != nil || !ok {
+	ok, settle, err := s.allowMail(ctx, "activation", norm, m.IP)
+	if err != nil || !ok {
 		return err == nil, err
 	}
+	defer func() { err = settle(err) }()
 	q, ok := s.Mail.(TaskQueue)
 	if !ok {
 		// No outbox (CLI, unit tests): at once; a failure to issue the link, which only a

@@ -53,11 +53,13 @@ type resetRequest struct {
 // up, issues the link and sends it. Looking up and mailing inside the request made its
 // timing tell registered addresses apart. With an outbox, an error (the limit counter, the
 // queue) is one every address meets alike, for the caller to answer "try again".
-func (s *Service) StartReset(ctx context.Context, email string, m Meta) error {
+func (s *Service) StartReset(ctx context.Context, email string, m Meta) (err error) {
 	norm := NormalizeEmail(email)
-	if ok, err := s.allowMail(ctx, "reset", norm, m.IP); err != nil || !ok {
+	ok, settle, err := s.allowMail(ctx, "reset", norm, m.IP)
+	if err != nil || !ok {
 		return err
 	}
+	defer func() { err = settle(err) }()
 	q, ok := s.Mail.(TaskQueue)
 	if !ok {
 		return s.sendReset(ctx, norm, m) // no outbox (CLI, unit tests): at once
