@@ -112,7 +112,7 @@ func (e *testEnv) enrolTOTP(b *browser, p *page, name string) ([]byte, *page) {
 	}
 
 	good := e.totpNow(key)
-	wrong := fmt.Sprintf("%06d", (mustAtoi(e.t, good)+1)%1000000)
+	wrong := e.wrongTOTP(key)
 	f = p.formValues()
 	f.Set("name", name)
 	f.Set("code", wrong)
@@ -130,6 +130,24 @@ func (e *testEnv) enrolTOTP(b *browser, p *page, name string) ([]byte, *page) {
 		e.t.Fatalf("confirming the app: %d at %s:\n%.1500s", p.status, p.url, p.body)
 	}
 	return key, p
+}
+
+// wrongTOTP is a code the server refuses now: none of the steps it accepts (mfa.TOTPSkew
+// either side of the current one) shows it. The code after the current one is, but for a
+// one-in-a-million coincidence with a neighbouring step's code, which the sweeps' hundreds
+// of enrolments met.
+func (e *testEnv) wrongTOTP(key []byte) string {
+	now := e.clock.Now()
+	for n := mustAtoi(e.t, mfa.TOTPCode(key, now)) + 1; ; n++ {
+		wrong := fmt.Sprintf("%06d", n%1000000)
+		accepted := false
+		for s := -mfa.TOTPSkew; s <= mfa.TOTPSkew; s++ {
+			accepted = accepted || mfa.TOTPCode(key, now.Add(time.Duration(s)*mfa.TOTPPeriod)) == wrong
+		}
+		if !accepted {
+			return wrong
+		}
+	}
 }
 
 func mustAtoi(t testing.TB, s string) int {
