@@ -280,7 +280,7 @@ const unavailableText = "Nothing you entered is wrong"
 // (the page, or the scripts' JSON, saying nothing entered was wrong, with Retry-After) or the
 // normal answer; never internal text, a refusal that blames the person, a counted failure;
 // and after a 503 the same request succeeds — nothing single-use was spent.
-func (s *uiSweep) checkUIFailure(t *testing.T, errorf func(format string, args ...any), what string, normal uiAnswer, c uiCall, got uiAnswer) {
+func (s *uiSweep) checkUIFailure(t *testing.T, errorf func(format string, args ...any), what string, normal uiAnswer, mask *pageMask, c uiCall, got uiAnswer) {
 	t.Helper()
 	low := strings.ToLower(got.body)
 	if id := got.header.Get("X-Request-Id"); id != "" {
@@ -328,11 +328,17 @@ func (s *uiSweep) checkUIFailure(t *testing.T, errorf func(format string, args .
 		again := retry()
 		if d := normal.same(again); d != "" {
 			errorf("%s: sent again once the store works: %s: something was spent\n%.600s", what, d, again.body)
+		} else if d := mask.differs(normal, again); d != "" {
+			errorf("%s: sent again once the store works, the answer differs from the normal one: %s", what, d)
 		}
 		return
 	}
 	if d := normal.same(got); d != "" {
 		errorf("%s: %s, want the normal answer or our 503\n%.600s", what, d, got.body)
+		return
+	}
+	if d := mask.differs(normal, got); d != "" {
+		errorf("%s: the answer differs from the normal one: %s", what, d)
 		return
 	}
 	for _, al := range got.alerts() {
@@ -941,10 +947,10 @@ func sweepUI(t *testing.T, postgres bool) {
 							known[what] = true
 							t.Logf("known seam, "+format, args...)
 							t.Logf("left because %s", why)
-						}, what, normal, c, got)
+						}, what, normal, nil, c, got)
 						return
 					}
-					s.checkUIFailure(t, t.Errorf, what, normal, c, got)
+					s.checkUIFailure(t, t.Errorf, what, normal, nil, c, got)
 				})
 			for k := range knownSeams {
 				if what, ok := strings.CutPrefix(k, sc.route+": "); ok && !known[what] {
