@@ -367,8 +367,33 @@ var uiNoStoreCall = map[string]string{
 
 // knownSeams are failing calls whose answer is still not ours to give, each with why it is
 // left: the sweep logs them instead of failing, and fails when one no longer shows, so that
-// the entry goes with its fix.
-var knownSeams = map[string]string{}
+// the entry goes with its fix. The key is "route (name): call n of Method failing", the
+// name as in the subtest's.
+var knownSeams = map[string]string{
+	// Found once the whole body was compared, to go with its fix: the recovery codes of a
+	// first strong factor are made after the factor is stored, and a failure to make them is
+	// logged: the page says the app was added and shows no codes.
+	"/account/security/totp/confirm: call 2 of CountRecoveryCodes failing":   "the first factor's recovery codes are made apart from it, best effort",
+	"/account/security/totp/confirm: call 2 of InTx failing":                 "the first factor's recovery codes are made apart from it, best effort",
+	"/account/security/totp/confirm: call 1 of ReplaceRecoveryCodes failing": "the first factor's recovery codes are made apart from it, best effort",
+	// The "Two-step verification passed" activity entry is written once the sign-in has
+	// committed (its session started, its code spent), best effort like every activity entry
+	// (account.Service.Audit): refusing the sign-in then would send the person to repeat a
+	// second step that is done, and the dashboard shows the activity that was stored.
+	"/mfa (authenticator app): call 2 of AddAuditEvent failing": "an activity entry written after the sign-in committed, best effort",
+	"/mfa (emailed code): call 2 of AddAuditEvent failing":      "an activity entry written after the sign-in committed, best effort",
+}
+
+// uiSaysSo are texts by which a page says what a failure of ours left undone once the
+// request's work was committed, where it goes on without it: an answer that differs from
+// the normal one but says so (and the normal one does not) is accepted, its status, page
+// and alerts still compared.
+var uiSaysSo = map[string]string{
+	// The account is secured (the link is spent with it); the reset link that follows is
+	// queued apart, and when it cannot be, the page sends the person to "Forgot your
+	// password?" instead of saying it was sent.
+	"/not-me": "choose a new password with “Forgot your password?”",
+}
 
 // uiScenarios are the scenarios of every UI POST route outside /admin/. A new route fails
 // TestEveryUIFormStoreFailureIsOurs until it has one here.
@@ -939,21 +964,34 @@ func sweepUI(t *testing.T, postgres bool) {
 			if len(methods) == 0 {
 				t.Fatalf("touched no store method (%d)", normal.status)
 			}
+			// A second preparation's answer shows what differs between two answers without a
+			// failure (another person's address, tokens, codes; dates and times are compared
+			// as such): the rest of the body is compared too. Every scenario prepares each
+			// request anew, so a single-use answer is given twice as well.
+			mask, d := learnPageMask(normal, prep().do())
+			if d != "" {
+				t.Fatalf("two answers without a failure do not line up, so they cannot be compared: %s", d)
+			}
 			known := map[string]bool{}
 			eachCallFailing(s.fs, methods, prep, func(c uiCall) uiAnswer { return c.do() },
 				func(what string, c uiCall, got uiAnswer) {
-					if why, ok := knownSeams[sc.route+": "+what]; ok {
+					mask := &mask
+					if says, ok := uiSaysSo[sc.route]; ok && strings.Contains(got.body, says) && !strings.Contains(normal.body, says) {
+						t.Logf("%s: the page says %q", what, says)
+						mask = nil
+					}
+					if why, ok := knownSeams[name+": "+what]; ok {
 						s.checkUIFailure(t, func(format string, args ...any) {
 							known[what] = true
 							t.Logf("known seam, "+format, args...)
 							t.Logf("left because %s", why)
-						}, what, normal, nil, c, got)
+						}, what, normal, mask, c, got)
 						return
 					}
-					s.checkUIFailure(t, t.Errorf, what, normal, nil, c, got)
+					s.checkUIFailure(t, t.Errorf, what, normal, mask, c, got)
 				})
 			for k := range knownSeams {
-				if what, ok := strings.CutPrefix(k, sc.route+": "); ok && !known[what] {
+				if what, ok := strings.CutPrefix(k, name+": "); ok && !known[what] {
 					t.Errorf("known seam %q was not met: remove it from knownSeams now that it is fixed", k)
 				}
 			}
