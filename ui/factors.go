@@ -179,12 +179,15 @@ func (h *Handler) renderSecurity(w http.ResponseWriter, r *http.Request, u *stor
 	}
 	p.Strong, p.RecoveryCodes = enrolled.Strong(), enrolled.RecoveryCodes
 	p.BrowserTrusted = h.browserTrusted(r, u.ID)
-	if ep.AuthRequestID != "" {
-		if f := h.optionalFlow(r, ep.AuthRequestID); f != nil {
-			p.ClientName = f.client.Name
-			if p.Strong {
-				p.ContinueURL = flowTarget(f.ar.ID, "")
-			}
+	f, err := h.optionalFlow(r, ep.AuthRequestID)
+	if err != nil {
+		h.fail(w, r, "security page: the sign-in it continues", err)
+		return
+	}
+	if f != nil {
+		p.ClientName = f.client.Name
+		if p.Strong {
+			p.ContinueURL = flowTarget(f.ar.ID, "")
 		}
 	}
 	if fill != nil {
@@ -371,7 +374,11 @@ func (h *Handler) afterEnrol(w http.ResponseWriter, r *http.Request, s *storage.
 	}
 	target := page
 	if continues {
-		t, _, err := h.nextStep(w, r, u, mfa.EvidenceFromAMR(s.AMR).Merge(ev), h.optionalFlow(r, ep.AuthRequestID), "", false, false, nil)
+		f, err := h.optionalFlow(r, ep.AuthRequestID)
+		var t string
+		if err == nil {
+			t, _, err = h.nextStep(w, r, u, mfa.EvidenceFromAMR(s.AMR).Merge(ev), f, "", false, false, nil)
+		}
 		if err != nil {
 			h.cfg.Logger.ErrorContext(ctx, "continue sign-in after enrolment", "err", err)
 		} else {

@@ -87,6 +87,8 @@ func (h *Handler) flowAnswer(w http.ResponseWriter, r *http.Request, f *authFlow
 			i18n.N("This sign-in was started in another browser. Please return to the application and start again here."))
 	case flowNoClient:
 		h.ErrorPage(w, r, http.StatusBadRequest, i18n.N("Unknown application"), i18n.N("The application that sent you here is no longer registered."))
+	case flowFailed:
+		h.fail(w, r, "load sign-in", errFlowRead)
 	default:
 		h.ErrorPage(w, r, http.StatusBadRequest, i18n.N("Sign-in expired"),
 			i18n.N("This sign-in request is unknown, finished or has expired. Please return to the application and start again."))
@@ -95,15 +97,30 @@ func (h *Handler) flowAnswer(w http.ResponseWriter, r *http.Request, f *authFlow
 }
 
 // optionalFlow loads the auth request a page continues, when it names one and this browser
-// started it; anything else just means "no product to return to".
-func (h *Handler) optionalFlow(r *http.Request, id string) *authFlow {
+// started it; anything else just means "no product to return to". A failure to read it is
+// an error, ours: the page would otherwise go on without the product it continues (its
+// name, what it requires, the way back to it).
+func (h *Handler) optionalFlow(r *http.Request, id string) (*authFlow, error) {
 	if id == "" {
-		return nil
+		return nil, nil
 	}
-	if f, problem := h.findFlow(r, id); problem == flowOK {
-		return f
+	switch f, problem := h.findFlow(r, id); problem {
+	case flowOK:
+		return f, nil
+	case flowFailed:
+		return nil, errFlowRead
 	}
-	return nil
+	return nil, nil
+}
+
+// errFlowRead: an auth request or its client could not be read (the store's own error is
+// logged and recorded by the store guard).
+var errFlowRead = errors.New("ui: the sign-in's request or application could not be read")
+
+// readFailed reports whether err is a failure to read, not the store's answer that there is
+// no such row (or that it expired).
+func readFailed(err error) bool {
+	return err != nil && !errors.Is(err, storage.ErrNotFound) && !errors.Is(err, storage.ErrExpired)
 }
 
 type flowProblem int
@@ -116,6 +133,9 @@ const (
 	// flowFinished: the request was completed by the person this browser is signed in as
 	// (finishedBy); the flow holds the request and its client.
 	flowFinished
+	// flowFailed: the request or its client could not be read, a failure of ours: never
+	// answered as a request that expired, nor as a page without it.
+	flowFailed
 )
 
 // findFlow loads a live auth request and its client, only for the browser that started it:
@@ -124,7 +144,9 @@ const (
 // sign-in page, which may yet find a finished request to be the person's (finishedBy).
 func (h *Handler) findFlow(r *http.Request, id string) (*authFlow, flowProblem) {
 	ar, err := h.cfg.Store.GetAuthRequest(r.Context(), id)
-	if err != nil {
+	if readFailed(err) {
+		return nil, flowFailed
+	} else if err != nil {
 		return nil, flowUnknown
 	}
 	if ar.Done {
@@ -145,7 +167,9 @@ func (h *Handler) findFlow(r *http.Request, id string) (*authFlow, flowProblem) 
 		return &authFlow{ar: ar}, flowOtherBrowser
 	}
 	cl, err := h.cfg.Store.GetClient(r.Context(), ar.ClientID)
-	if err != nil {
+	if readFailed(err) {
+		return nil, flowFailed
+	} else if err != nil {
 		return nil, flowNoClient
 	}
 	return &authFlow{ar: ar, client: cl}, flowOK

@@ -59,9 +59,11 @@ func (h *Handler) methodsFor(r *http.Request, u *storage.User, p *pendingSignIn)
 	if err != nil {
 		return nil, err
 	}
-	var f *authFlow
-	if p.Flow != "" {
-		f = h.optionalFlow(r, p.Flow)
+	// What the application asks for decides the methods: without it a weaker one (SMS)
+	// could be offered to a sign-in that may not use it.
+	f, err := h.optionalFlow(r, p.Flow)
+	if err != nil {
+		return nil, err
 	}
 	req := requirement(f)
 	if p.Reauth {
@@ -134,8 +136,12 @@ func (h *Handler) mfaPost(w http.ResponseWriter, r *http.Request) {
 		// The form sent again after it completed an app's sign-in (the back button): the
 		// sign-in is done, proved by the session it started; not the account page.
 		if id := r.PostFormValue("authRequestID"); id != "" {
-			if f, problem := h.findFlow(r, id); problem == flowFinished {
+			switch f, problem := h.findFlow(r, id); problem {
+			case flowFinished:
 				h.flowFinishedPage(w, r, f)
+				return
+			case flowFailed:
+				h.fail(w, r, "second step sent again", errFlowRead)
 				return
 			}
 		}
@@ -280,9 +286,10 @@ func (h *Handler) secondFactorDone(w http.ResponseWriter, r *http.Request, u *st
 		r = r.WithContext(context.WithValue(r.Context(), sessionIDKey{}, id))
 	}
 	ctx := r.Context()
-	var f *authFlow
-	if p.Flow != "" {
-		f = h.optionalFlow(r, p.Flow)
+	f, err := h.optionalFlow(r, p.Flow)
+	if err != nil {
+		h.fail(w, r, "finish sign-in", err)
+		return nil
 	}
 	// What the passed step leaves behind (mfa.Service.Passed: the preferred method, the
 	// trusted browser) commits with the code's use and the session, or with the code alone
@@ -552,8 +559,11 @@ func (h *Handler) passkeyFinish(w http.ResponseWriter, r *http.Request) {
 		h.jsonError(w, r, u, http.StatusForbidden, i18n.N("This account is locked. Please contact support."))
 		return
 	}
-	f := h.optionalFlow(r, in.AuthRequestID)
-	target, _, err := h.nextStep(w, r, u, a.Evidence(), f, in.Return, false, false, nil)
+	f, err := h.optionalFlow(r, in.AuthRequestID)
+	var target string
+	if err == nil {
+		target, _, err = h.nextStep(w, r, u, a.Evidence(), f, in.Return, false, false, nil)
+	}
 	if errors.Is(err, errNeedPassword) {
 		h.jsonError(w, r, u, http.StatusUnauthorized, i18n.N("Your passkey did not confirm it is you. Sign in with your password."))
 		return

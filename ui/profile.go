@@ -143,6 +143,11 @@ func (h *Handler) profilePost(w http.ResponseWriter, r *http.Request) {
 			// answer lost): saved as sent, it says that sign-in is done, not the account page.
 			h.flowFinishedPage(w, r, fl)
 			return
+		case flowFailed:
+			// Saved; sent again once the store works, it continues the sign-in (not the
+			// account page, which would leave the application waiting).
+			h.fail(w, r, "profile: the sign-in it continues", errFlowRead)
+			return
 		}
 	}
 	http.Redirect(w, r, "/account", http.StatusSeeOther)

@@ -74,7 +74,13 @@ func (h *Handler) renderRegister(w http.ResponseWriter, r *http.Request, p regis
 	p.common = h.common(w, r, i18n.N("Create account"))
 	p.MinLen = h.cfg.Accounts.MinPasswordLength()
 	w.Header().Set("Cache-Control", "no-store") // the page may carry the typed password
-	if f := h.optionalFlow(r, p.AuthRequestID); f != nil {
+	// Without the request the person would register and not go on to the application.
+	f, err := h.optionalFlow(r, p.AuthRequestID)
+	if err != nil {
+		h.fail(w, r, "registration page: the sign-in it continues", err)
+		return
+	}
+	if f != nil {
 		p.ClientName = f.client.Name
 	} else {
 		p.AuthRequestID = ""

@@ -76,9 +76,6 @@ var pageKnownSeams = map[string]string{
 	"/device (connected, in German): call 1 of GetSessionByTokenHash failing":           "the device page reads the session best effort (currentSession) and shows in another language than the person's",
 	"/device (connected, in German): call 1 of GetUser failing":                         "the device page reads the session best effort (currentSession) and shows in another language than the person's",
 	"/account/security: call 1 of GetTrustedBrowser failing":                            "browserTrusted takes a failure to read for \"not remembered\" and the page drops \"This browser is remembered\"",
-	"/account/security (set up for an app's sign-in): call 1 of GetAuthRequest failing": "optionalFlow takes a failure to read the request for none: the page drops the application's name and the way back to it",
-	"/mfa (an app that requires two steps): call 1 of GetAuthRequest failing":           "optionalFlow takes a failure to read the request for none: the page offers SMS, which the application's sign-in may not use",
-	"/register (an app's sign-in): call 1 of GetAuthRequest failing":                    "optionalFlow takes a failure to read the request for none: the page drops the application, and the account made would not go on to it",
 }
 
 // page is a GET of path (with its query) in browser b, not following a redirect.
