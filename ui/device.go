@@ -67,7 +67,12 @@ func (h *Handler) deviceGet(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) renderDeviceEnter(w http.ResponseWriter, r *http.Request, shown, msg string, status int) {
-	_, u := h.currentSession(r)
+	// The session gives the page its person's language: a failure to read it is ours, not
+	// a page in another language.
+	_, u, ok := h.optionalSession(w, r)
+	if !ok {
+		return
+	}
 	c := h.commonFor(w, r, i18n.N("Connect a device"), u)
 	if msg != "" {
 		msg = c.T(msg)
@@ -174,7 +179,10 @@ func (h *Handler) deviceDecided(w http.ResponseWriter, r *http.Request, approved
 
 // deviceDone shows the result of a decision (after the redirect from deviceDecision).
 func (h *Handler) deviceDone(w http.ResponseWriter, r *http.Request, done string) {
-	_, u := h.currentSession(r)
+	_, u, ok := h.optionalSession(w, r) // the person's language, as on the code form
+	if !ok {
+		return
+	}
 	approved := done == "approved"
 	title := i18n.N("Request denied")
 	if approved {
@@ -182,7 +190,13 @@ func (h *Handler) deviceDone(w http.ResponseWriter, r *http.Request, done string
 	}
 	c := h.commonFor(w, r, title, u)
 	name := ""
-	if cl, err := h.cfg.Store.GetClient(r.Context(), r.URL.Query().Get("client_id")); err == nil {
+	cl, err := h.cfg.Store.GetClient(r.Context(), r.URL.Query().Get("client_id"))
+	switch {
+	case readFailed(err):
+		// Not a page without the device's name: ours.
+		h.fail(w, r, "device result: read the application", err)
+		return
+	case err == nil:
 		name = cl.Name
 	}
 	h.render(w, r, http.StatusOK, "device", devicePage{common: c, Step: "done", Approved: approved, ClientName: name})

@@ -38,7 +38,13 @@ func (h *Handler) logoutGet(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	p := logoutPage{common: h.common(w, r, i18n.N("Sign out")), Done: q.Get("done") != "",
 		ClientID: q.Get("client_id"), PostLogoutURI: q.Get("post_logout_redirect_uri"), State: q.Get("state")}
-	if _, u := h.currentSession(r); u != nil {
+	// The page says who is signed in: a failure to read the session is ours, not a page
+	// that leaves it out.
+	_, u, ok := h.optionalSession(w, r)
+	if !ok {
+		return
+	}
+	if u != nil {
 		p.Email = u.Email
 	}
 	p.CancelURL = "/account"

@@ -69,13 +69,7 @@ var pageNoStoreCall = map[string]string{
 // failing", the name as in the subtest's.
 var pageKnownSeams = map[string]string{
 	// Found by this sweep, each to go with its fix.
-	"/logout: call 1 of GetSessionByTokenHash failing":                                  "the sign-out page reads the session best effort (currentSession) and drops \"You are signed in as …\"",
-	"/logout: call 1 of GetUser failing":                                                "the sign-out page reads the session best effort (currentSession) and drops \"You are signed in as …\"",
-	"/device (the code, signed in, in German): call 1 of GetSessionByTokenHash failing": "the device page reads the session best effort (currentSession) and shows in another language than the person's",
-	"/device (the code, signed in, in German): call 1 of GetUser failing":               "the device page reads the session best effort (currentSession) and shows in another language than the person's",
-	"/device (connected, in German): call 1 of GetSessionByTokenHash failing":           "the device page reads the session best effort (currentSession) and shows in another language than the person's",
-	"/device (connected, in German): call 1 of GetUser failing":                         "the device page reads the session best effort (currentSession) and shows in another language than the person's",
-	"/account/security: call 1 of GetTrustedBrowser failing":                            "browserTrusted takes a failure to read for \"not remembered\" and the page drops \"This browser is remembered\"",
+	"/account/security: call 1 of GetTrustedBrowser failing": "browserTrusted takes a failure to read for \"not remembered\" and the page drops \"This browser is remembered\"",
 }
 
 // page is a GET of path (with its query) in browser b, not following a redirect.
