@@ -178,7 +178,11 @@ func (h *Handler) renderSecurity(w http.ResponseWriter, r *http.Request, u *stor
 		return
 	}
 	p.Strong, p.RecoveryCodes = enrolled.Strong(), enrolled.RecoveryCodes
-	p.BrowserTrusted = h.browserTrusted(r, u.ID)
+	// Ours when it cannot be read: not "this browser is not remembered".
+	if p.BrowserTrusted, err = h.browserTrusted(r, u.ID); err != nil {
+		h.fail(w, r, "remembered browser", err)
+		return
+	}
 	f, err := h.optionalFlow(r, ep.AuthRequestID)
 	if err != nil {
 		h.fail(w, r, "security page: the sign-in it continues", err)

@@ -138,14 +138,14 @@ func reauthRequirement(req mfa.Requirement, e mfa.Enrolled) mfa.Requirement {
 	return req
 }
 
-// browserTrusted reports whether this browser was remembered after a second factor.
-func (h *Handler) browserTrusted(r *http.Request, userID string) bool {
+// browserTrusted reports whether this browser was remembered after a second factor; an
+// error is a failure to look.
+func (h *Handler) browserTrusted(r *http.Request, userID string) (bool, error) {
 	c, err := r.Cookie(h.cookieName(trustCookie))
 	if err != nil {
-		return false
+		return false, nil
 	}
-	ok, err := h.cfg.MFA.BrowserTrusted(r.Context(), userID, c.Value)
-	return err == nil && ok
+	return h.cfg.MFA.BrowserTrusted(r.Context(), userID, c.Value)
 }
 
 // enrolled is what factors the person can be asked for in this browser.
@@ -209,8 +209,11 @@ func (h *Handler) nextStep(w http.ResponseWriter, r *http.Request, u *storage.Us
 	req, trusted := requirement(f), false
 	if reauth {
 		req = reauthRequirement(req, enrolled)
-	} else {
-		trusted = h.browserTrusted(r, u.ID)
+	} else if trusted, err = h.browserTrusted(r, u.ID); err != nil {
+		// A sign-in that cannot tell is asked for the second step: one more proof than
+		// needed, never one less, and the person can give it.
+		h.cfg.Logger.WarnContext(r.Context(), "remembered browser", "err", err, "user_id", u.ID)
+		trusted = false
 	}
 	d := mfa.NextStep(enrolled, ev, req, trusted)
 	switch d.Step {

@@ -67,10 +67,7 @@ var pageNoStoreCall = map[string]string{
 // with why it is left: the sweep logs them instead of failing, and fails when one no longer
 // shows, so that the entry goes with its fix. The key is "route (name): call n of Method
 // failing", the name as in the subtest's.
-var pageKnownSeams = map[string]string{
-	// Found by this sweep, each to go with its fix.
-	"/account/security: call 1 of GetTrustedBrowser failing": "browserTrusted takes a failure to read for \"not remembered\" and the page drops \"This browser is remembered\"",
-}
+var pageKnownSeams = map[string]string{}
 
 // page is a GET of path (with its query) in browser b, not following a redirect.
 func (s *uiSweep) page(b *browser, path string) func() uiAnswer {
