@@ -325,7 +325,7 @@ func (h *Handler) totpConfirm(w http.ResponseWriter, r *http.Request) {
 	// write decides (ErrEnrolmentDone), so a failure of ours before it leaves the same form
 	// good for a retry.
 	told := h.cfg.Accounts.FactorNotice(u, "totp", false, h.meta(r, lang))
-	_, err = h.cfg.MFA.FinishTOTP(ctx, rc, pending, code, name, told.In)
+	_, codes, err := h.cfg.MFA.FinishTOTP(ctx, rc, pending, code, name, told.In)
 	if errors.Is(err, mfa.ErrInvalidCode) {
 		h.renderSecurity(w, r, u, ep, func(p *securityPage) {
 			p.TOTP = &totpSetup{QR: template.URL(e.QRCodeDataURL()), Key: groupKey(e.SecretBase32), Pending: pending, Name: name, //nolint:gosec // base64 after a fixed prefix
@@ -347,7 +347,7 @@ func (h *Handler) totpConfirm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	told.Committed(ctx)
-	http.Redirect(w, r, h.afterEnrol(w, r, s, u, rc, mfa.Evidence{OTP: true}, ep, first, "totp"), http.StatusSeeOther)
+	http.Redirect(w, r, h.afterEnrol(w, r, s, u, codes, mfa.Evidence{OTP: true}, ep, first, "totp"), http.StatusSeeOther)
 }
 
 // hasStrongFactor reports whether the person already has a factor that sign-in can ask for
@@ -358,18 +358,15 @@ func (h *Handler) hasStrongFactor(r *http.Request, u *storage.User) bool {
 }
 
 // afterEnrol finishes adding a factor and returns where the browser goes next. The first
-// strong factor comes with recovery codes (shown once, on the security page). The first
+// strong factor comes with recovery codes, made with it (codes, nil for a later factor) and
+// shown once, on the security page. The first
 // strong factor added for a sign-in that asked for one (first, ep.Enrol) continues that
 // sign-in with what the person has now proved: the session so far plus the factor just
 // added (its code or its registration ceremony). Someone who already had a factor proves
 // it at the sign-in's second step instead: adding another one from a session that lacks
 // it (a remembered browser's) must not stand in for it.
-func (h *Handler) afterEnrol(w http.ResponseWriter, r *http.Request, s *storage.Session, u *storage.User, rc sessions.Recent, ev mfa.Evidence, ep enrolParams, first bool, done string) string {
+func (h *Handler) afterEnrol(w http.ResponseWriter, r *http.Request, s *storage.Session, u *storage.User, codes []string, ev mfa.Evidence, ep enrolParams, first bool, done string) string {
 	ctx := r.Context()
-	codes, err := h.cfg.MFA.EnsureRecoveryCodes(ctx, rc)
-	if err != nil {
-		h.cfg.Logger.ErrorContext(ctx, "create recovery codes", "err", err)
-	}
 	page := "/account/security?done=" + done
 	continues := ep.Enrol && first
 	if ep.AuthRequestID != "" && !continues {
@@ -680,8 +677,9 @@ func (h *Handler) keyFinish(w http.ResponseWriter, r *http.Request) {
 	first := !h.hasStrongFactor(r, u)
 	row, err := webauthnx.NewMFACredential(u.ID, name, reg, h.now())
 	told := h.cfg.Accounts.FactorNotice(u, factor, false, h.meta(r, lang))
+	var codes []string
 	if err == nil {
-		err = h.cfg.MFA.AddWebAuthn(ctx, rc, row, take, told.In) // forgets remembered browsers too
+		codes, err = h.cfg.MFA.AddWebAuthn(ctx, rc, row, take, told.In) // forgets remembered browsers too
 	}
 	if errors.Is(err, mfa.ErrCeremonyInvalid) { // answered by a concurrent request
 		h.jsonError(w, r, u, http.StatusBadRequest, i18n.N("This took too long. Please try again."))
@@ -700,7 +698,7 @@ func (h *Handler) keyFinish(w http.ResponseWriter, r *http.Request) {
 	// The registration proved possession of the key; user verification at registration is
 	// not counted, to stay on the safe side.
 	ev := mfa.Evidence{HardwareKey: reg.HardwareBound, SoftwareKey: !reg.HardwareBound}
-	writeJSON(w, http.StatusOK, map[string]string{"redirect": h.afterEnrol(w, r, s, u, rc, ev, enrolParams{Enrol: in.Enrol, AuthRequestID: in.AuthRequestID}, first, "key")})
+	writeJSON(w, http.StatusOK, map[string]string{"redirect": h.afterEnrol(w, r, s, u, codes, ev, enrolParams{Enrol: in.Enrol, AuthRequestID: in.AuthRequestID}, first, "key")})
 }
 
 // codesFileName is the download name of a set of recovery codes: "<product>-recovery-codes.txt"

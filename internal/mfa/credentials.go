@@ -36,21 +36,22 @@ func (s *Service) Factor(ctx context.Context, userID, id string) (*storage.MFACr
 
 // AddWebAuthn stores a registered WebAuthn credential (webauthnx.NewMFACredential) and
 // forgets remembered browsers, as every new factor does (see forgetBrowsers), in one
-// transaction with take (nil: none), the use of the registration's ceremony (CheckCeremony):
+// transaction with take (nil: none), the use of the registration's ceremony (CheckCeremony),
+// and the recovery codes of a first factor (withCodes), which it returns to be shown once:
 // a failure of ours stores nothing and leaves the ceremony good for a retry. A credential
 // registered already is storage.ErrConflict; a ceremony used meanwhile ErrCeremonyInvalid.
 // rc is the recent sign-in of the person the credential is for.
-func (s *Service) AddWebAuthn(ctx context.Context, rc sessions.Recent, c *storage.MFACredential, take Spend, tell Tell) error {
+func (s *Service) AddWebAuthn(ctx context.Context, rc sessions.Recent, c *storage.MFACredential, take Spend, tell Tell) (codes []string, err error) {
 	if err := rc.Check(); err != nil {
-		return err
+		return nil, err
 	}
 	if c.Kind != storage.MFAWebAuthn {
-		return fmt.Errorf("mfa: add webauthn: credential of kind %q", c.Kind)
+		return nil, fmt.Errorf("mfa: add webauthn: credential of kind %q", c.Kind)
 	}
 	if c.UserID != rc.UserID() {
-		return fmt.Errorf("mfa: add webauthn: credential of another person than the sign-in's: %w", sessions.ErrNotRecent)
+		return nil, fmt.Errorf("mfa: add webauthn: credential of another person than the sign-in's: %w", sessions.ErrNotRecent)
 	}
-	return s.Store.InTx(ctx, func(tx storage.Store) error {
+	err = s.Store.InTx(ctx, func(tx storage.Store) error {
 		if take != nil {
 			if err := take(ctx, tx); err != nil {
 				return err
@@ -62,8 +63,37 @@ func (s *Service) AddWebAuthn(ctx context.Context, rc sessions.Recent, c *storag
 		if err := forgetBrowsers(ctx, tx, c.UserID); err != nil {
 			return err
 		}
+		made, err := withCodes(ctx, tx, c.UserID)
+		if err != nil {
+			return err
+		}
+		codes = made // set again when a transaction is retried
 		return tellIn(ctx, tx, tell)
 	})
+	if err != nil {
+		return nil, err
+	}
+	return codes, nil
+}
+
+// withCodes issues, through tx, a fresh set of recovery codes when the person has no unused
+// one left and returns it; nil when they still have codes. A first strong factor comes with
+// them, in its own transaction: a factor stored without its codes would leave its person
+// with no way back in when it is lost, and the page that says it was added without the
+// codes it should show.
+func withCodes(ctx context.Context, tx storage.MFAStore, userID string) ([]string, error) {
+	n, err := tx.CountRecoveryCodes(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("mfa: count recovery codes: %w", err)
+	}
+	if n > 0 {
+		return nil, nil
+	}
+	plain, hashes := NewRecoveryCodes()
+	if err := tx.ReplaceRecoveryCodes(ctx, userID, hashes); err != nil {
+		return nil, fmt.Errorf("mfa: store recovery codes: %w", err)
+	}
+	return plain, nil
 }
 
 // forgetBrowsers is ForgetBrowsers through st: the service's store or the transaction that
@@ -88,21 +118,4 @@ func (s *Service) ForgetBrowsers(ctx context.Context, rc sessions.Recent, tell T
 		}
 		return tellIn(ctx, tx, tell)
 	})
-}
-
-// EnsureRecoveryCodes issues a fresh set of recovery codes when the person has no unused
-// one left (the first strong factor comes with them) and returns it, to be shown once; nil
-// when they still have codes.
-func (s *Service) EnsureRecoveryCodes(ctx context.Context, rc sessions.Recent) ([]string, error) {
-	if err := rc.Check(); err != nil {
-		return nil, err
-	}
-	n, err := s.Store.CountRecoveryCodes(ctx, rc.UserID())
-	if err != nil {
-		return nil, fmt.Errorf("mfa: count recovery codes: %w", err)
-	}
-	if n > 0 {
-		return nil, nil
-	}
-	return s.RegenerateRecoveryCodes(ctx, rc, nil) // told with the factor they come with
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/myaccount/myaccount/storage"
+	"github.com/myaccount/myaccount/storage/faultstore"
 )
 
 func TestFactorIsTheOwnersOnly(t *testing.T) {
@@ -44,13 +45,13 @@ func TestNewFactorForgetsBrowsers(t *testing.T) {
 			} else {
 				w := &storage.MFACredential{ID: "wa1", UserID: f.alice, Kind: storage.MFAWebAuthn,
 					CredentialID: []byte{1}, Secret: []byte("{}"), CreatedAt: f.now}
-				if err := f.svc.AddWebAuthn(ctx, f.recent(f.alice), w, nil, nil); err != nil {
+				if _, err := f.svc.AddWebAuthn(ctx, f.recent(f.alice), w, nil, nil); err != nil {
 					t.Fatal(err)
 				}
 				// The same authenticator twice is a conflict.
 				w2 := *w
 				w2.ID = "wa2"
-				if err := f.svc.AddWebAuthn(ctx, f.recent(f.alice), &w2, nil, nil); !errors.Is(err, storage.ErrConflict) {
+				if _, err := f.svc.AddWebAuthn(ctx, f.recent(f.alice), &w2, nil, nil); !errors.Is(err, storage.ErrConflict) {
 					t.Errorf("second registration: %v, want ErrConflict", err)
 				}
 			}
@@ -66,27 +67,58 @@ func TestNewFactorForgetsBrowsers(t *testing.T) {
 
 func TestAddWebAuthnRefusesOtherKinds(t *testing.T) {
 	f := newFixture(t)
-	err := f.svc.AddWebAuthn(context.Background(), f.recent(f.alice), &storage.MFACredential{ID: "x", UserID: f.alice, Kind: storage.MFATOTP}, nil, nil)
+	_, err := f.svc.AddWebAuthn(context.Background(), f.recent(f.alice), &storage.MFACredential{ID: "x", UserID: f.alice, Kind: storage.MFATOTP}, nil, nil)
 	if err == nil {
 		t.Error("a TOTP row was stored as a WebAuthn credential")
 	}
 }
 
-func TestEnsureRecoveryCodes(t *testing.T) {
+// TestFirstFactorComesWithCodes: a first strong factor, an app or a key, is stored with a
+// fresh set of recovery codes, returned to be shown once; a factor added while codes are
+// left makes none (a set in use is not replaced); and a failure to make the codes stores
+// the factor neither, leaving its enrolment good for the retry, which makes both.
+func TestFirstFactorComesWithCodes(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	codes, err := f.svc.EnsureRecoveryCodes(ctx, f.recent(f.alice))
-	if err != nil || len(codes) != RecoveryCodeCount {
-		t.Fatalf("first set: %d codes, %v", len(codes), err)
-	}
-	again, err := f.svc.EnsureRecoveryCodes(ctx, f.recent(f.alice))
-	if err != nil || again != nil {
-		t.Errorf("with codes left: %v, %v; want none issued", again, err)
+	_, codes := f.enrolTOTPCodes(t, f.alice)
+	if len(codes) != RecoveryCodeCount {
+		t.Fatalf("first factor: %d codes, want %d", len(codes), RecoveryCodeCount)
 	}
 	if _, err := f.svc.UseRecoveryCode(ctx, f.alice, codes[0]); err != nil {
 		t.Fatal(err)
 	}
+	w := &storage.MFACredential{ID: "wa1", UserID: f.alice, Kind: storage.MFAWebAuthn, CredentialID: []byte{1}, Secret: []byte("{}"), CreatedAt: f.now}
+	if again, err := f.svc.AddWebAuthn(ctx, f.recent(f.alice), w, nil, nil); err != nil || again != nil {
+		t.Errorf("second factor: %v, %v; want no codes", again, err)
+	}
 	if e, _ := f.svc.Enrolled(ctx, f.alice); e.RecoveryCodes != RecoveryCodeCount-1 {
-		t.Errorf("EnsureRecoveryCodes replaced a set still in use: %d left", e.RecoveryCodes)
+		t.Errorf("a second factor replaced a set still in use: %d left", e.RecoveryCodes)
+	}
+	w = &storage.MFACredential{ID: "wa2", UserID: f.bob, Kind: storage.MFAWebAuthn, CredentialID: []byte{2}, Secret: []byte("{}"), CreatedAt: f.now}
+	if codes, err := f.svc.AddWebAuthn(ctx, f.recent(f.bob), w, nil, nil); err != nil || len(codes) != RecoveryCodeCount {
+		t.Errorf("a key as first factor: %d codes, %v", len(codes), err)
+	}
+}
+
+func TestFirstFactorWithoutItsCodesIsNotStored(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	fs := faultstore.New(f.db)
+	f.svc.Store = fs
+	e, pending, err := f.svc.BeginTOTP(f.alice, "alice@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := TOTPCode(e.Secret, f.now)
+	fs.Add(faultstore.Rule{Method: "ReplaceRecoveryCodes", Times: 1, Err: faultstore.ErrInjected})
+	if _, _, err := f.svc.FinishTOTP(ctx, f.recent(f.alice), pending, code, "phone", nil); err == nil {
+		t.Fatal("stored although its codes could not be")
+	}
+	if rows, err := f.svc.Factors(ctx, f.alice); err != nil || len(rows) != 0 {
+		t.Fatalf("after the failure: %d factors, %v; want none", len(rows), err)
+	}
+	c, codes, err := f.svc.FinishTOTP(ctx, f.recent(f.alice), pending, code, "phone", nil)
+	if err != nil || c == nil || len(codes) != RecoveryCodeCount {
+		t.Fatalf("the retry: %v, %d codes, %v", c, len(codes), err)
 	}
 }

@@ -89,7 +89,8 @@ func (s *Service) ResumeTOTP(userID, account, pending string) (*TOTPEnrolment, e
 // FinishTOTP confirms a pending enrolment with a code from the app (proving the person
 // scanned it and their clock is right) and stores the credential: the secret sealed with the
 // new credential's id, and the confirming step as already used, so the code just typed cannot
-// be replayed at sign-in. Remembered browsers are forgotten (forgetBrowsers) in the same
+// be replayed at sign-in. Remembered browsers are forgotten (forgetBrowsers) and the
+// recovery codes of a first factor made (withCodes, returned to be shown once) in the same
 // transaction. A wrong code is ErrInvalidCode and leaves pending usable.
 //
 // One pending enrolment adds one app, decided by the write itself: the credential's id is
@@ -97,14 +98,14 @@ func (s *Service) ResumeTOTP(userID, account, pending string) (*TOTPEnrolment, e
 // a failure whose answer was lost) conflicts and is ErrEnrolmentDone. A failure of ours
 // stores nothing and leaves pending usable for the retry, so the secret the app now holds is
 // never lost to it.
-func (s *Service) FinishTOTP(ctx context.Context, rc sessions.Recent, pending, code, name string, tell Tell) (*storage.MFACredential, error) {
+func (s *Service) FinishTOTP(ctx context.Context, rc sessions.Recent, pending, code, name string, tell Tell) (_ *storage.MFACredential, codes []string, err error) {
 	if err := rc.Check(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	userID := rc.UserID()
 	key, err := s.openPending(userID, pending)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	now := s.now()
 	id := enrolmentID(pending)
@@ -114,15 +115,15 @@ func (s *Service) FinishTOTP(ctx context.Context, rc sessions.Recent, pending, c
 		// reload): that the app was added is the answer, not a wrong code.
 		switch done, err := s.enrolled(ctx, userID, id); {
 		case err != nil:
-			return nil, err
+			return nil, nil, err
 		case done:
-			return nil, ErrEnrolmentDone
+			return nil, nil, ErrEnrolmentDone
 		}
-		return nil, ErrInvalidCode
+		return nil, nil, ErrInvalidCode
 	}
 	sealed, err := s.Sealer.Seal(totpKID(id), key)
 	if err != nil {
-		return nil, fmt.Errorf("mfa: seal totp secret: %w", err)
+		return nil, nil, fmt.Errorf("mfa: seal totp secret: %w", err)
 	}
 	c := &storage.MFACredential{ID: id, UserID: userID, Kind: storage.MFATOTP, Name: name,
 		Secret: sealed, LastStep: step, CreatedAt: now, LastUsedAt: &now}
@@ -133,15 +134,20 @@ func (s *Service) FinishTOTP(ctx context.Context, rc sessions.Recent, pending, c
 		if err := forgetBrowsers(ctx, tx, userID); err != nil {
 			return err
 		}
+		made, err := withCodes(ctx, tx, userID)
+		if err != nil {
+			return err
+		}
+		codes = made // set again when a transaction is retried
 		return tellIn(ctx, tx, tell)
 	})
 	switch {
 	case errors.Is(err, storage.ErrConflict):
-		return nil, ErrEnrolmentDone
+		return nil, nil, ErrEnrolmentDone
 	case err != nil:
-		return nil, fmt.Errorf("mfa: store totp credential: %w", err)
+		return nil, nil, fmt.Errorf("mfa: store totp credential: %w", err)
 	}
-	return c, nil
+	return c, codes, nil
 }
 
 // enrolled reports whether the credential id (a pending enrolment's, enrolmentID) is stored.

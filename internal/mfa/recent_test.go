@@ -34,13 +34,12 @@ func TestFactorChangesNeedARecentSignIn(t *testing.T) {
 	for _, rc := range []sessions.Recent{stale, {}} {
 		changes := map[string]error{
 			"finish totp": func() error {
-				_, err := f.svc.FinishTOTP(ctx, rc, pending, TOTPCode(e.Secret, f.now), "other", nil)
+				_, _, err := f.svc.FinishTOTP(ctx, rc, pending, TOTPCode(e.Secret, f.now), "other", nil)
 				return err
 			}(),
-			"add webauthn":    f.svc.AddWebAuthn(ctx, rc, w, nil, nil),
+			"add webauthn":    func() error { _, err := f.svc.AddWebAuthn(ctx, rc, w, nil, nil); return err }(),
 			"remove":          f.svc.RemoveFactor(ctx, rc, c.ID, nil),
 			"new codes":       func() error { _, err := f.svc.RegenerateRecoveryCodes(ctx, rc, nil); return err }(),
-			"ensure codes":    func() error { _, err := f.svc.EnsureRecoveryCodes(ctx, rc); return err }(),
 			"forget browsers": f.svc.ForgetBrowsers(ctx, rc, nil),
 		}
 		for name, err := range changes {
@@ -50,7 +49,7 @@ func TestFactorChangesNeedARecentSignIn(t *testing.T) {
 		}
 	}
 	// A recent sign-in of someone else does not add a credential to this person.
-	if err := f.svc.AddWebAuthn(ctx, f.recent(f.bob), w, nil, nil); !errors.Is(err, sessions.ErrNotRecent) {
+	if _, err := f.svc.AddWebAuthn(ctx, f.recent(f.bob), w, nil, nil); !errors.Is(err, sessions.ErrNotRecent) {
 		t.Errorf("bob's sign-in adding alice's key: %v, want ErrNotRecent", err)
 	}
 	rows, err := f.svc.Factors(ctx, f.alice)

@@ -68,15 +68,28 @@ func newFixture(t *testing.T) *fixture {
 // enrolTOTP enrols a TOTP credential for userID and returns it with its raw secret.
 func (f *fixture) enrolTOTP(t *testing.T, userID string) (*storage.MFACredential, []byte) {
 	t.Helper()
+	c, _, secret := f.enrolTOTPWith(t, userID)
+	return c, secret
+}
+
+// enrolTOTPCodes is enrolTOTP returning the recovery codes made with the credential.
+func (f *fixture) enrolTOTPCodes(t *testing.T, userID string) (*storage.MFACredential, []string) {
+	t.Helper()
+	c, codes, _ := f.enrolTOTPWith(t, userID)
+	return c, codes
+}
+
+func (f *fixture) enrolTOTPWith(t *testing.T, userID string) (*storage.MFACredential, []string, []byte) {
+	t.Helper()
 	e, pending, err := f.svc.BeginTOTP(userID, userID+"@example.com")
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := f.svc.FinishTOTP(context.Background(), f.recent(userID), pending, TOTPCode(e.Secret, f.now), "phone", nil)
+	c, codes, err := f.svc.FinishTOTP(context.Background(), f.recent(userID), pending, TOTPCode(e.Secret, f.now), "phone", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c, e.Secret
+	return c, codes, e.Secret
 }
 
 func TestTOTPEnrolment(t *testing.T) {
@@ -95,7 +108,7 @@ func TestTOTPEnrolment(t *testing.T) {
 	if wrong == code {
 		wrong = "111111"
 	}
-	if _, err := f.svc.FinishTOTP(ctx, f.recent(f.alice), pending, wrong, "phone", nil); !errors.Is(err, ErrInvalidCode) {
+	if _, _, err := f.svc.FinishTOTP(ctx, f.recent(f.alice), pending, wrong, "phone", nil); !errors.Is(err, ErrInvalidCode) {
 		t.Fatalf("wrong confirmation code: %v, want ErrInvalidCode", err)
 	}
 	again, err := f.svc.ResumeTOTP(f.alice, "alice@example.com", pending)
@@ -107,12 +120,12 @@ func TestTOTPEnrolment(t *testing.T) {
 		if name == "other person" {
 			user, p = f.bob, pending
 		}
-		if _, err := f.svc.FinishTOTP(ctx, f.recent(user), p, code, "phone", nil); !errors.Is(err, ErrEnrolmentExpired) {
+		if _, _, err := f.svc.FinishTOTP(ctx, f.recent(user), p, code, "phone", nil); !errors.Is(err, ErrEnrolmentExpired) {
 			t.Errorf("%s: %v, want ErrEnrolmentExpired", name, err)
 		}
 	}
 
-	c, err := f.svc.FinishTOTP(ctx, f.recent(f.alice), pending, code, "phone", nil)
+	c, _, err := f.svc.FinishTOTP(ctx, f.recent(f.alice), pending, code, "phone", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +149,7 @@ func TestTOTPEnrolment(t *testing.T) {
 	}
 
 	f.now = f.now.Add(TOTPEnrolmentTTL)
-	if _, err := f.svc.FinishTOTP(ctx, f.recent(f.alice), pending, TOTPCode(e.Secret, f.now), "phone", nil); !errors.Is(err, ErrEnrolmentExpired) {
+	if _, _, err := f.svc.FinishTOTP(ctx, f.recent(f.alice), pending, TOTPCode(e.Secret, f.now), "phone", nil); !errors.Is(err, ErrEnrolmentExpired) {
 		t.Errorf("expired enrolment: %v, want ErrEnrolmentExpired", err)
 	}
 }

@@ -370,12 +370,6 @@ var uiNoStoreCall = map[string]string{
 // the entry goes with its fix. The key is "route (name): call n of Method failing", the
 // name as in the subtest's.
 var knownSeams = map[string]string{
-	// Found once the whole body was compared, to go with its fix: the recovery codes of a
-	// first strong factor are made after the factor is stored, and a failure to make them is
-	// logged: the page says the app was added and shows no codes.
-	"/account/security/totp/confirm: call 2 of CountRecoveryCodes failing":   "the first factor's recovery codes are made apart from it, best effort",
-	"/account/security/totp/confirm: call 2 of InTx failing":                 "the first factor's recovery codes are made apart from it, best effort",
-	"/account/security/totp/confirm: call 1 of ReplaceRecoveryCodes failing": "the first factor's recovery codes are made apart from it, best effort",
 	// The "Two-step verification passed" activity entry is written once the sign-in has
 	// committed (its session started, its code spent), best effort like every activity entry
 	// (account.Service.Audit): refusing the sign-in then would send the person to repeat a
