@@ -32,9 +32,8 @@ import (
 // retryNow makes the items of kind that wait for a retry due now, as if their backoff had
 // passed, and returns them (as claimed). The server's outbox waits 5-10 s before a first
 // retry, on the wall clock, which the tests' clock does not move; so the test claims the
-// items itself, as of a minute from now, and releases them untried, which gives back the
-// attempt its claim counted: the worker's next poll (1 s) runs them. (A minute: the
-// worker's own claims last over two, and are not taken from it.) Items not attempted yet
+// items itself, as of retryAhead from now, and releases them untried, which gives back the
+// attempt its claim counted: the worker's next poll (1 s) runs them. Items not attempted yet
 // are released as they were and waited past; it returns nil when no item of kind failed an
 // attempt within 5 s.
 func (e *testEnv) retryNow(t *testing.T, kind string) []*storage.OutboxItem {
@@ -42,7 +41,7 @@ func (e *testEnv) retryNow(t *testing.T, kind string) []*storage.OutboxItem {
 	ctx := context.Background()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		items, err := e.store.ClaimOutbox(ctx, "test-retry", []string{kind}, 10, time.Minute, time.Now().Add(time.Minute))
+		items, err := e.store.ClaimOutbox(ctx, "test-retry", []string{kind}, 10, time.Minute, time.Now().Add(retryAhead))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -69,6 +68,12 @@ func (e *testEnv) retryNow(t *testing.T, kind string) []*storage.OutboxItem {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// retryAhead is how far ahead the tests' own claims look: past a first or second retry's
+// backoff (5-20 s), and short of what is left of the worker's live claims, which are renewed
+// to a lease (mail.claim_lease, 45 s) every third of it, so never end sooner than 30 s
+// ahead: a claim of the worker's is never taken from it.
+const retryAhead = 25 * time.Second
 
 // waitDone waits until the worker recorded the outbox item id as status (sent or failed)
 // and returns it.
@@ -773,7 +778,7 @@ func (e *testEnv) spendAttempts(t *testing.T, kind, id string) {
 	t.Helper()
 	ctx := context.Background()
 	for range 8 {
-		claimed, err := e.store.ClaimOutbox(ctx, "test-spend", []string{kind}, 10, time.Minute, time.Now().Add(time.Minute))
+		claimed, err := e.store.ClaimOutbox(ctx, "test-spend", []string{kind}, 10, time.Minute, time.Now().Add(retryAhead))
 		if err != nil || len(claimed) != 1 || claimed[0].ID != id {
 			t.Fatalf("claim: %v %v", claimed, err)
 		}
