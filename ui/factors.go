@@ -456,18 +456,13 @@ func (h *Handler) recoveryCodesRegenerate(w http.ResponseWriter, r *http.Request
 		return
 	}
 	ctx := r.Context()
-	enrolled, err := h.enrolled(r, u)
-	if err != nil {
-		h.fail(w, r, "enrolled factors", err) // ours: not "nothing to regenerate"
-		return
-	}
-	if !enrolled.Strong() {
+	told := h.cfg.Accounts.FactorNotice(u, "recovery_codes", false, h.meta(r, h.lang(r, u)))
+	codes, err := h.cfg.MFA.RegenerateRecoveryCodes(ctx, rc, told.In)
+	if errors.Is(err, mfa.ErrNoStrongFactor) {
 		// Recovery codes stand in for a factor; without one they would open nothing.
 		http.Redirect(w, r, "/account/security", http.StatusSeeOther)
 		return
 	}
-	told := h.cfg.Accounts.FactorNotice(u, "recovery_codes", false, h.meta(r, h.lang(r, u)))
-	codes, err := h.cfg.MFA.RegenerateRecoveryCodes(ctx, rc, told.In)
 	if err != nil {
 		h.fail(w, r, "regenerate recovery codes", err)
 		return

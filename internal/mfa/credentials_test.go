@@ -122,3 +122,60 @@ func TestFirstFactorWithoutItsCodesIsNotStored(t *testing.T) {
 		t.Fatalf("the retry: %v, %d codes, %v", c, len(codes), err)
 	}
 }
+
+// TestNewCodesNeedAStrongFactor: recovery codes are issued only to a person with a factor
+// they stand in for, whatever calls the service (the rule was the security page's), and a
+// refusal writes nothing, its tell included. After the last factor is removed, which voids
+// the codes, new ones are refused, so the next enrolment issues its own set (withCodes)
+// instead of keeping one made in between.
+func TestNewCodesNeedAStrongFactor(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	told := 0
+	tell := func(context.Context, storage.Store) error { told++; return nil }
+	refused := func(what string) {
+		t.Helper()
+		if codes, err := f.svc.RegenerateRecoveryCodes(ctx, f.recent(f.alice), tell); !errors.Is(err, ErrNoStrongFactor) || codes != nil {
+			t.Errorf("%s: %d codes, %v; want ErrNoStrongFactor", what, len(codes), err)
+		}
+		if e, err := f.svc.Enrolled(ctx, f.alice); err != nil || e.RecoveryCodes != 0 {
+			t.Errorf("%s: %d codes stored, %v; want none", what, e.RecoveryCodes, err)
+		}
+		if told != 0 {
+			t.Errorf("%s: the refusal was told %d times", what, told)
+		}
+	}
+	refused("no factor")
+
+	// A flagged key cannot sign in, nor can a key where keys are off.
+	flagged := &storage.MFACredential{ID: "wa1", UserID: f.alice, Kind: storage.MFAWebAuthn, CredentialID: []byte{1},
+		Secret: []byte("{}"), Flagged: true, CreatedAt: f.now}
+	if err := f.db.CreateMFACredential(ctx, flagged); err != nil {
+		t.Fatal(err)
+	}
+	refused("a flagged key only")
+	key := &storage.MFACredential{ID: "wa2", UserID: f.alice, Kind: storage.MFAWebAuthn, CredentialID: []byte{2},
+		Secret: []byte("{}"), CreatedAt: f.now}
+	if err := f.db.CreateMFACredential(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	f.svc.NoWebAuthn = true
+	refused("a key where keys are off")
+	f.svc.NoWebAuthn = false
+	if codes, err := f.svc.RegenerateRecoveryCodes(ctx, f.recent(f.alice), tell); err != nil || len(codes) != RecoveryCodeCount || told != 1 {
+		t.Fatalf("with a key: %d codes, %v, told %d times", len(codes), err, told)
+	}
+	told = 0
+
+	// The last factor removed voids the codes; new ones wait for the next factor, which
+	// comes with its own.
+	for _, id := range []string{flagged.ID, key.ID} {
+		if err := f.svc.RemoveFactor(ctx, f.recent(f.alice), id, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	refused("after the last factor was removed")
+	if _, codes := f.enrolTOTPCodes(t, f.alice); len(codes) != RecoveryCodeCount {
+		t.Errorf("the next factor came with %d codes, want its own %d", len(codes), RecoveryCodeCount)
+	}
+}

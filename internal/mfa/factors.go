@@ -184,17 +184,33 @@ func (s *Service) VerifyTOTP(ctx context.Context, userID, code string) (*storage
 
 // RegenerateRecoveryCodes issues a new set of recovery codes and returns them for showing
 // once; the previous set stops working in the same transaction, which tell writes in too.
+// Codes stand in for a factor: a person without one that can sign in here (Enrolled.Strong)
+// gets ErrNoStrongFactor and nothing is written. The check is made in the transaction that
+// writes the codes: made apart (it was the security page's), a removal of the last factor
+// between the two (the person's, or support's remove-factors, which voids the codes) was
+// followed by a fresh set with no factor, which a later enrolment then kept (withCodes)
+// instead of issuing its own.
 func (s *Service) RegenerateRecoveryCodes(ctx context.Context, rc sessions.Recent, tell Tell) ([]string, error) {
 	if err := rc.Check(); err != nil {
 		return nil, err
 	}
 	plain, hashes := NewRecoveryCodes()
 	err := s.Store.InTx(ctx, func(tx storage.Store) error {
+		e, err := s.enrolledIn(ctx, tx, rc.UserID())
+		if err != nil {
+			return err
+		}
+		if !e.Strong() {
+			return ErrNoStrongFactor
+		}
 		if err := tx.ReplaceRecoveryCodes(ctx, rc.UserID(), hashes); err != nil {
 			return err
 		}
 		return tellIn(ctx, tx, tell)
 	})
+	if errors.Is(err, ErrNoStrongFactor) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("mfa: store recovery codes: %w", err)
 	}

@@ -33,6 +33,9 @@ var (
 	// ErrCeremonyInvalid: ceremony state that is unknown, expired, already taken, or another
 	// person's.
 	ErrCeremonyInvalid = errors.New("mfa: ceremony expired, used or unknown")
+	// ErrNoStrongFactor: recovery codes asked for by a person without an authenticator app
+	// or a key that can sign in here; the codes would stand in for nothing.
+	ErrNoStrongFactor = errors.New("mfa: no strong factor for recovery codes to stand in for")
 )
 
 // Lifetimes of the state Service keeps.
@@ -215,7 +218,12 @@ func (s *Service) succeeded(ctx context.Context, userID string) {
 // Enrolled summarises the person's second factors for NextStep. Flagged WebAuthn credentials
 // (possible clones) are not counted: they cannot sign in. EmailCode is left for the caller.
 func (s *Service) Enrolled(ctx context.Context, userID string) (Enrolled, error) {
-	e, err := enrolled(ctx, s.Store, userID)
+	return s.enrolledIn(ctx, s.Store, userID)
+}
+
+// enrolledIn is Enrolled through st (the store or a transaction's).
+func (s *Service) enrolledIn(ctx context.Context, st Store, userID string) (Enrolled, error) {
+	e, err := enrolled(ctx, st, userID)
 	if s.NoWebAuthn {
 		e.WebAuthn = 0
 	}

@@ -289,6 +289,7 @@ func TestAttemptLimitUnderConcurrency(t *testing.T) {
 func TestRecoveryCodes(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
+	f.enrolTOTP(t, f.alice) // codes stand in for a factor (TestNewCodesNeedAStrongFactor)
 	codes, err := f.svc.RegenerateRecoveryCodes(ctx, f.recent(f.alice), nil)
 	if err != nil || len(codes) != RecoveryCodeCount {
 		t.Fatalf("RegenerateRecoveryCodes: %d codes, %v", len(codes), err)
