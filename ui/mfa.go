@@ -542,7 +542,13 @@ func (h *Handler) passkeyFinish(w http.ResponseWriter, r *http.Request) {
 	wu, a, err := h.cfg.WebAuthn.FinishDiscoverableLogin(st.State, in.Credential, webauthnx.StoreLookup(r.Context(), h.cfg.Store))
 	var u *storage.User
 	if wu != nil {
-		u, _ = h.cfg.Store.GetUser(r.Context(), string(wu.Handle))
+		var gerr error
+		if u, gerr = h.cfg.Store.GetUser(r.Context(), string(wu.Handle)); gerr != nil && !errors.Is(gerr, storage.ErrNotFound) {
+			// Ours, not a key that failed: the person must not be told it did.
+			h.cfg.Logger.ErrorContext(r.Context(), "passkey sign-in: read account", "err", gerr)
+			h.jsonError(w, r, nil, http.StatusInternalServerError, i18n.N("Please try again in a moment."))
+			return
+		}
 	}
 	if u == nil {
 		if err == nil {
