@@ -118,33 +118,41 @@ func (s *opStorage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.In
 }
 
 func (s *opStorage) liveAccessToken(ctx context.Context, tokenID, subject string) (*storage.AccessToken, error) {
+	at, _, err := s.liveAccessTokenGrant(ctx, tokenID, subject)
+	return at, err
+}
+
+// liveAccessTokenGrant is liveAccessToken that also returns the token's grant, which it reads
+// anyway (nil for a token without one: a client's own).
+func (s *opStorage) liveAccessTokenGrant(ctx context.Context, tokenID, subject string) (*storage.AccessToken, *storage.Grant, error) {
 	if c, ok := s.statelessClaims(ctx, tokenID, subject); ok {
-		return s.liveStatelessToken(ctx, tokenID, c)
+		return s.liveStatelessTokenGrant(ctx, tokenID, c)
 	}
 	at, err := s.store.GetAccessToken(ctx, secret.HashToken(tokenID))
 	if err != nil {
 		noteStoreFailure(ctx, err)
-		return nil, fmt.Errorf("access token: %w", err)
+		return nil, nil, fmt.Errorf("access token: %w", err)
 	}
 	switch {
 	case at.RevokedAt != nil:
-		return nil, fmt.Errorf("access token: %w", storage.ErrRevoked)
+		return nil, nil, fmt.Errorf("access token: %w", storage.ErrRevoked)
 	case !s.now().Before(at.ExpiresAt):
-		return nil, fmt.Errorf("access token: %w", storage.ErrExpired)
+		return nil, nil, fmt.Errorf("access token: %w", storage.ErrExpired)
 	case !secret.Equal(at.Subject, subject):
-		return nil, fmt.Errorf("access token: subject mismatch: %w", errInvalid)
+		return nil, nil, fmt.Errorf("access token: subject mismatch: %w", errInvalid)
 	}
+	var g *storage.Grant
 	if at.GrantID != "" {
-		g, err := s.store.GetGrant(ctx, at.GrantID)
+		g, err = s.store.GetGrant(ctx, at.GrantID)
 		if err != nil {
 			noteStoreFailure(ctx, err)
-			return nil, fmt.Errorf("access token grant: %w", err)
+			return nil, nil, fmt.Errorf("access token grant: %w", err)
 		}
 		if g.RevokedAt != nil {
-			return nil, fmt.Errorf("access token grant: %w", storage.ErrRevoked)
+			return nil, nil, fmt.Errorf("access token grant: %w", storage.ErrRevoked)
 		}
 	}
-	return at, nil
+	return at, g, nil
 }
 
 // fillUserinfo maps the account onto the standard claims the scopes ask for.

@@ -110,37 +110,45 @@ func tokenGrant(c *oidc.AccessTokenClaims) string {
 // liveStatelessToken decides whether a stateless token is active (see the package comment
 // above), and returns it in the shape of a stored one.
 func (s *opStorage) liveStatelessToken(ctx context.Context, tokenID string, c *oidc.AccessTokenClaims) (*storage.AccessToken, error) {
+	at, _, err := s.liveStatelessTokenGrant(ctx, tokenID, c)
+	return at, err
+}
+
+// liveStatelessTokenGrant is liveStatelessToken that also returns a person's token's grant,
+// which it reads anyway (nil for a machine token).
+func (s *opStorage) liveStatelessTokenGrant(ctx context.Context, tokenID string, c *oidc.AccessTokenClaims) (*storage.AccessToken, *storage.Grant, error) {
 	iat, exp := c.IssuedAt.AsTime(), c.Expiration.AsTime()
 	switch {
 	case c.Issuer != s.issuer:
-		return nil, fmt.Errorf("access token: issuer %q: %w", c.Issuer, errInvalid)
+		return nil, nil, fmt.Errorf("access token: issuer %q: %w", c.Issuer, errInvalid)
 	case !s.now().Before(exp):
-		return nil, fmt.Errorf("access token: %w", storage.ErrExpired)
+		return nil, nil, fmt.Errorf("access token: %w", storage.ErrExpired)
 	}
 	var gid string
+	var g *storage.Grant
 	var err error
 	if isMachineToken(c) {
 		err = s.liveTokenClient(ctx, c)
 	} else {
 		gid = tokenGrant(c)
-		err = s.liveTokenGrant(ctx, gid, c)
+		g, err = s.liveTokenGrant(ctx, gid, c)
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	idHash := secret.HashToken(tokenID)
 	denied, err := s.store.AccessTokenDenied(ctx, idHash)
 	if err != nil {
 		noteStoreFailure(ctx, err)
-		return nil, fmt.Errorf("access token denylist: %w", err)
+		return nil, nil, fmt.Errorf("access token denylist: %w", err)
 	}
 	if denied {
-		return nil, fmt.Errorf("access token: %w", storage.ErrRevoked)
+		return nil, nil, fmt.Errorf("access token: %w", storage.ErrRevoked)
 	}
 	return &storage.AccessToken{
 		IDHash: idHash, GrantID: gid, ClientID: c.ClientID, Subject: c.Subject, Scopes: c.Scopes,
 		Audience: c.Audience, CreatedAt: iat, ExpiresAt: exp, DPoPJKT: cnfJKT(c.Claims),
-	}, nil
+	}, g, nil
 }
 
 // liveTokenClient checks a machine token's client: the token's subject, still allowed the
@@ -167,21 +175,21 @@ func (s *opStorage) liveTokenClient(ctx context.Context, c *oidc.AccessTokenClai
 // liveTokenGrant checks a person's token's grant gid, as the row path checks a row's grant:
 // it exists (a deleted user or client took it), is not revoked, and is the token's subject's
 // (compared in constant time, as a row's subject is) and client's.
-func (s *opStorage) liveTokenGrant(ctx context.Context, gid string, c *oidc.AccessTokenClaims) error {
+func (s *opStorage) liveTokenGrant(ctx context.Context, gid string, c *oidc.AccessTokenClaims) (*storage.Grant, error) {
 	g, err := s.store.GetGrant(ctx, gid)
 	if err != nil {
 		noteStoreFailure(ctx, err)
-		return fmt.Errorf("access token grant: %w", err)
+		return nil, fmt.Errorf("access token grant: %w", err)
 	}
 	switch {
 	case g.RevokedAt != nil:
-		return fmt.Errorf("access token grant: %w", storage.ErrRevoked)
+		return nil, fmt.Errorf("access token grant: %w", storage.ErrRevoked)
 	case g.UserID == "" || !secret.Equal(g.UserID, c.Subject):
-		return fmt.Errorf("access token: subject mismatch: %w", errInvalid)
+		return nil, fmt.Errorf("access token: subject mismatch: %w", errInvalid)
 	case c.ClientID == "" || g.ClientID != c.ClientID:
-		return fmt.Errorf("access token: grant of another client: %w", errInvalid)
+		return nil, fmt.Errorf("access token: grant of another client: %w", errInvalid)
 	}
-	return nil
+	return g, nil
 }
 
 // statelessPrivateClaims are the claims a stateless token carries beyond the library's.

@@ -26,6 +26,8 @@ type BearerToken struct {
 	// Person: the token was issued to a person's sign-in (it belongs to a grant), not to a
 	// client on its own behalf.
 	Person bool
+	// AMR are the methods that sign-in proved (the grant's amr); nil for a client's token.
+	AMR []string
 }
 
 // VerifyAccessToken checks a bearer access token exactly as /userinfo and introspection do
@@ -54,7 +56,7 @@ func (p *Provider) VerifyAccessToken(ctx context.Context, token string) (*Bearer
 		}
 		tokenID, subject = claims.JWTID, claims.Subject
 	}
-	at, err := p.storage.liveAccessToken(ctx, tokenID, subject)
+	at, g, err := p.storage.liveAccessTokenGrant(ctx, tokenID, subject)
 	if err != nil {
 		if ri.storeFailed != nil {
 			return nil, fmt.Errorf("access token state: %w", ri.storeFailed)
@@ -65,7 +67,11 @@ func (p *Provider) VerifyAccessToken(ctx context.Context, token string) (*Bearer
 		// Bound to a DPoP key (RFC 9449): a bearer of it alone proves nothing.
 		return nil, fmt.Errorf("%w: DPoP-bound token presented as bearer", ErrInvalidToken)
 	}
-	return &BearerToken{Subject: at.Subject, ClientID: at.ClientID, Scopes: at.Scopes, Person: at.GrantID != ""}, nil
+	bt := &BearerToken{Subject: at.Subject, ClientID: at.ClientID, Scopes: at.Scopes, Person: at.GrantID != ""}
+	if g != nil {
+		bt.AMR = g.AMR
+	}
+	return bt, nil
 }
 
 // emptyClaims is the payload "{}": a JWT with no claims, which every verification refuses

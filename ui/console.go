@@ -94,17 +94,17 @@ func (h *Handler) who(w http.ResponseWriter, r *http.Request) (*staff, bool) {
 		return nil, false
 	}
 	// A console session may use every scope: the person's roles alone decide (Actor.Effective).
-	actor, err := h.cfg.Admin.PersonActor(r.Context(), u.ID, "", admin.AllScopes, h.cfg.ClientIP(r), truncate(r.UserAgent(), 256))
+	actor, err := h.cfg.Admin.PersonActor(r.Context(), u.ID, "", admin.AllScopes, s.AMR, h.cfg.ClientIP(r), truncate(r.UserAgent(), 256))
 	if err != nil && !errors.Is(err, admin.ErrForbidden) {
 		h.fail(w, r, "console actor", err)
 		return nil, false
 	}
-	if err != nil || !actor.Can(admin.ReadUsers) {
+	if err != nil || !actor.Can(admin.ReadUsers) && !actor.NeedsSecondFactor() {
 		h.consoleForbidden(w, r)
 		return nil, false
 	}
 	st := &staff{s: s, u: u, actor: actor, lang: h.lang(r, u)}
-	if !mfa.EvidenceFromAMR(s.AMR).MFA() {
+	if actor.NeedsSecondFactor() {
 		c := h.commonFor(w, r, i18n.N("Verify it's you"), u)
 		p := h.consolePage(c, st, "")
 		p.Nav = nil // nothing of the console before the second factor
@@ -159,12 +159,12 @@ func (h *Handler) consoleStepUp(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/login?return="+url.QueryEscape(consoleHome), http.StatusSeeOther)
 		return
 	}
-	actor, err := h.cfg.Admin.PersonActor(r.Context(), u.ID, "", admin.AllScopes, h.cfg.ClientIP(r), truncate(r.UserAgent(), 256))
+	actor, err := h.cfg.Admin.PersonActor(r.Context(), u.ID, "", admin.AllScopes, s.AMR, h.cfg.ClientIP(r), truncate(r.UserAgent(), 256))
 	if err != nil && !errors.Is(err, admin.ErrForbidden) {
 		h.fail(w, r, "console actor", err)
 		return
 	}
-	if err != nil || !actor.Can(admin.ReadUsers) {
+	if err != nil || !actor.Can(admin.ReadUsers) && !actor.NeedsSecondFactor() {
 		h.consoleForbidden(w, r)
 		return
 	}

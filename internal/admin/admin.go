@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/myaccount/myaccount/internal/account"
+	"github.com/myaccount/myaccount/internal/mfa"
 	"github.com/myaccount/myaccount/internal/sessions"
 	"github.com/myaccount/myaccount/storage"
 )
@@ -113,6 +114,11 @@ type Actor struct {
 	UserAgent string
 	// Operator marks the CLI run on the database host: it may do everything.
 	Operator bool
+	// SecondFactor: the person's sign-in (their console session, or the one their token was
+	// issued to) proved a second factor. A person's roles count only with it: staff act on
+	// other people's accounts, and a stolen password alone must not let anyone do so,
+	// through the console or the API alike (PersonActor sets it; NeedsSecondFactor).
+	SecondFactor bool
 }
 
 // CLI is the operator at the command line.
@@ -137,6 +143,9 @@ func (a Actor) Effective() []string {
 	if a.Operator {
 		return AllScopes
 	}
+	if a.UserID != "" && !a.SecondFactor {
+		return nil
+	}
 	var out []string
 	for _, sc := range a.Scopes {
 		if !slices.Contains(AllScopes, sc) {
@@ -154,6 +163,17 @@ func (a Actor) Effective() []string {
 		out = append(out, sc)
 	}
 	return out
+}
+
+// NeedsSecondFactor reports whether the actor is a person whose roles would allow something
+// once their sign-in proves a second factor, which it has not: the console asks for one, and
+// the API answers insufficient_user_authentication (RFC 9470).
+func (a Actor) NeedsSecondFactor() bool {
+	if a.UserID == "" || a.SecondFactor {
+		return false
+	}
+	a.SecondFactor = true
+	return len(a.Effective()) > 0
 }
 
 // Can reports whether the actor has the permission.
@@ -248,8 +268,10 @@ func authorize(a Actor, p Permission) error {
 
 // PersonActor builds the actor for a person's token or console session: it loads their
 // roles, and refuses an account that may not sign in (ErrForbidden), so a locked admin's
-// unexpired token stops working at once.
-func (s *Service) PersonActor(ctx context.Context, userID, clientID string, scopes []string, ip, userAgent string) (Actor, error) {
+// unexpired token stops working at once. amr are the methods the sign-in proved (the
+// session's, or the token's grant's): without a second factor among them the roles count
+// for nothing (Actor.SecondFactor).
+func (s *Service) PersonActor(ctx context.Context, userID, clientID string, scopes, amr []string, ip, userAgent string) (Actor, error) {
 	u, err := s.Store.GetUser(ctx, userID)
 	if errors.Is(err, storage.ErrNotFound) {
 		return Actor{}, fmt.Errorf("actor %q: %w", userID, ErrForbidden)
@@ -264,7 +286,8 @@ func (s *Service) PersonActor(ctx context.Context, userID, clientID string, scop
 	if err != nil {
 		return Actor{}, fmt.Errorf("actor roles: %w", err)
 	}
-	return Actor{UserID: userID, ClientID: clientID, Roles: roles, Scopes: scopes, IP: ip, UserAgent: userAgent}, nil
+	return Actor{UserID: userID, ClientID: clientID, Roles: roles, Scopes: scopes, IP: ip, UserAgent: userAgent,
+		SecondFactor: mfa.EvidenceFromAMR(amr).MFA()}, nil
 }
 
 // record writes the audit event of an admin action. A failure is returned: an action that

@@ -20,6 +20,7 @@ import (
 
 	"github.com/myaccount/myaccount/internal/addrkey"
 	"github.com/myaccount/myaccount/internal/fault"
+	"github.com/myaccount/myaccount/internal/mfa"
 )
 
 // Prefix is where the admin API is mounted.
@@ -34,7 +35,8 @@ type Token struct {
 	Subject  string // the person, or the client for client_credentials
 	ClientID string
 	Scopes   []string
-	Person   bool // issued to a person's sign-in
+	Person   bool     // issued to a person's sign-in
+	AMR      []string // the methods that sign-in proved
 }
 
 // TokenVerifier checks a bearer token with the provider's own verification (op.Provider's
@@ -217,10 +219,17 @@ func (a *API) authenticated(h func(*API, http.ResponseWriter, *http.Request, Act
 		ip, ua := a.cfg.ClientIP(r), r.UserAgent()
 		actor := Actor{ClientID: t.ClientID, Scopes: t.Scopes, IP: ip, UserAgent: ua}
 		if t.Person {
-			if actor, err = a.cfg.Service.PersonActor(r.Context(), t.Subject, t.ClientID, t.Scopes, ip, ua); err != nil {
+			if actor, err = a.cfg.Service.PersonActor(r.Context(), t.Subject, t.ClientID, t.Scopes, t.AMR, ip, ua); err != nil {
 				a.fail(w, r, err)
 				return
 			}
+		}
+		if actor.NeedsSecondFactor() {
+			// RFC 9470: the client signs the person in again asking for this level.
+			w.Header().Set("WWW-Authenticate", realm+`, error="insufficient_user_authentication", `+
+				`error_description="A sign-in with a second factor is required", acr_values="`+mfa.ACRMFA+`"`)
+			problem(w, http.StatusUnauthorized, "", "A person's token acts as staff only from a sign-in that proved a second factor: sign in again with acr_values="+mfa.ACRMFA+".")
+			return
 		}
 		if len(actor.Effective()) == 0 {
 			w.Header().Set("WWW-Authenticate", realm+`, error="insufficient_scope", scope="`+strings.Join(AllScopes, " ")+`"`)

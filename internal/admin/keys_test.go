@@ -34,7 +34,7 @@ func TestKeys(t *testing.T) {
 	if _, err := k.Rotate(ctx, supportPerson, "because"); !errors.Is(err, admin.ErrForbidden) {
 		t.Fatalf("support rotates keys: %v", err)
 	}
-	reader := admin.Actor{UserID: "r", Roles: []string{storage.RoleAdmin}, Scopes: []string{admin.ScopeRead}}
+	reader := admin.Actor{UserID: "r", SecondFactor: true, Roles: []string{storage.RoleAdmin}, Scopes: []string{admin.ScopeRead}}
 	if _, err := k.Rotate(ctx, reader, "because"); !errors.Is(err, admin.ErrForbidden) {
 		t.Fatalf("admin:read rotates keys: %v", err)
 	}

@@ -79,7 +79,7 @@ func TestRoleChangeRules(t *testing.T) {
 	svc, st := newService(t)
 	ctx := t.Context()
 	u := addUser(t, st, "ada@example.com", storage.UserActive)
-	reader := admin.Actor{UserID: "r", Roles: []string{storage.RoleAdmin}, Scopes: []string{admin.ScopeRead}}
+	reader := admin.Actor{UserID: "r", SecondFactor: true, Roles: []string{storage.RoleAdmin}, Scopes: []string{admin.ScopeRead}}
 	for _, a := range []admin.Actor{supportPerson, reader} {
 		if _, err := svc.GrantRole(ctx, a, u.ID, storage.RoleAdmin, "x"); !errors.Is(err, admin.ErrForbidden) {
 			t.Errorf("%s granted a role: %v", a.ID(), err)

@@ -47,8 +47,8 @@ func addUser(t *testing.T, st storage.Store, email, status string) *storage.User
 }
 
 var (
-	adminPerson   = admin.Actor{UserID: "staff-admin", Roles: []string{storage.RoleAdmin}, Scopes: admin.AllScopes, IP: "192.0.2.10"}
-	supportPerson = admin.Actor{UserID: "staff-support", Roles: []string{storage.RoleSupport}, Scopes: admin.AllScopes, IP: "192.0.2.11"}
+	adminPerson   = admin.Actor{UserID: "staff-admin", SecondFactor: true, Roles: []string{storage.RoleAdmin}, Scopes: admin.AllScopes, IP: "192.0.2.10"}
+	supportPerson = admin.Actor{UserID: "staff-support", SecondFactor: true, Roles: []string{storage.RoleSupport}, Scopes: admin.AllScopes, IP: "192.0.2.11"}
 )
 
 // TestPermissions pins who may do what: roles intersected with scopes for people, scopes
@@ -62,11 +62,11 @@ func TestPermissions(t *testing.T) {
 	}{
 		{"cli", admin.CLI(), all},
 		{"admin person, every scope", adminPerson, all},
-		{"admin person, admin:read only", admin.Actor{UserID: "a", Roles: []string{storage.RoleAdmin}, Scopes: []string{admin.ScopeRead}},
+		{"admin person, admin:read only", admin.Actor{UserID: "a", SecondFactor: true, Roles: []string{storage.RoleAdmin}, Scopes: []string{admin.ScopeRead}},
 			[]admin.Permission{admin.ReadUsers, admin.ReadClients, admin.ReadAudit}},
 		{"support person, every scope", supportPerson, []admin.Permission{admin.ReadUsers, admin.SupportUsers}},
-		{"support person asking admin:write", admin.Actor{UserID: "s", Roles: []string{storage.RoleSupport}, Scopes: []string{admin.ScopeWrite}}, nil},
-		{"person without a role", admin.Actor{UserID: "p", Scopes: admin.AllScopes}, nil},
+		{"support person asking admin:write", admin.Actor{UserID: "s", SecondFactor: true, Roles: []string{storage.RoleSupport}, Scopes: []string{admin.ScopeWrite}}, nil},
+		{"person without a role", admin.Actor{UserID: "p", SecondFactor: true, Scopes: admin.AllScopes}, nil},
 		{"client admin:write", admin.Actor{ClientID: "c", Scopes: []string{admin.ScopeWrite}},
 			[]admin.Permission{admin.ReadUsers, admin.SupportUsers, admin.ManageUsers, admin.ReadClients, admin.ManageClients, admin.ReadAudit, admin.ManageRoles}},
 		{"client support", admin.Actor{ClientID: "c", Scopes: []string{admin.ScopeSupport}}, []admin.Permission{admin.ReadUsers, admin.SupportUsers}},
@@ -473,24 +473,36 @@ func TestPersonActor(t *testing.T) {
 	svc, st := newService(t)
 	ctx := context.Background()
 	u := addUser(t, st, "staff@example.com", storage.UserActive)
-	a, err := svc.PersonActor(ctx, u.ID, "console", admin.AllScopes, "192.0.2.1", "ua")
-	if err != nil || a.Can(admin.ReadUsers) {
+	strong := []string{"pwd", "otp", "mfa"}
+	a, err := svc.PersonActor(ctx, u.ID, "console", admin.AllScopes, strong, "192.0.2.1", "ua")
+	if err != nil || a.Can(admin.ReadUsers) || a.NeedsSecondFactor() {
 		t.Fatalf("person without roles: %+v, %v", a, err)
 	}
 	if err := st.GrantRole(ctx, u.ID, storage.RoleSupport, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	a, _ = svc.PersonActor(ctx, u.ID, "console", admin.AllScopes, "192.0.2.1", "ua")
-	if !a.Can(admin.SupportUsers) || a.Can(admin.ReadClients) || a.ID() != "user:"+u.ID {
+	a, _ = svc.PersonActor(ctx, u.ID, "console", admin.AllScopes, strong, "192.0.2.1", "ua")
+	if !a.Can(admin.SupportUsers) || a.Can(admin.ReadClients) || a.ID() != "user:"+u.ID || a.NeedsSecondFactor() {
 		t.Fatalf("support person: %+v", a)
+	}
+	// A sign-in with the password alone, or a passkey without user verification (one
+	// factor), gives the roles nothing, and says a second factor would.
+	for _, amr := range [][]string{{"pwd"}, {"swk"}, nil} {
+		a, err = svc.PersonActor(ctx, u.ID, "console", admin.AllScopes, amr, "192.0.2.1", "ua")
+		if err != nil || a.Can(admin.ReadUsers) || len(a.Effective()) != 0 || !a.NeedsSecondFactor() {
+			t.Fatalf("support person signed in with %v: %+v, %v", amr, a, err)
+		}
+		if _, err := svc.GetUser(ctx, a, u.ID); !errors.Is(err, admin.ErrForbidden) {
+			t.Fatalf("support person signed in with %v read a person: %v", amr, err)
+		}
 	}
 	if _, err := st.UpdateUser(ctx, u.ID, func(x *storage.User) error { x.Status = storage.UserLocked; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.PersonActor(ctx, u.ID, "console", admin.AllScopes, "", ""); !errors.Is(err, admin.ErrForbidden) {
+	if _, err := svc.PersonActor(ctx, u.ID, "console", admin.AllScopes, strong, "", ""); !errors.Is(err, admin.ErrForbidden) {
 		t.Fatalf("locked person: %v", err)
 	}
-	if _, err := svc.PersonActor(ctx, "nobody", "console", admin.AllScopes, "", ""); !errors.Is(err, admin.ErrForbidden) {
+	if _, err := svc.PersonActor(ctx, "nobody", "console", admin.AllScopes, strong, "", ""); !errors.Is(err, admin.ErrForbidden) {
 		t.Fatalf("unknown person: %v", err)
 	}
 }

@@ -45,7 +45,7 @@ func verifyWith(p *op.Provider) admin.TokenVerifier {
 		if err != nil {
 			return admin.Token{}, err
 		}
-		return admin.Token{Subject: t.Subject, ClientID: t.ClientID, Scopes: t.Scopes, Person: t.Person}, nil
+		return admin.Token{Subject: t.Subject, ClientID: t.ClientID, Scopes: t.Scopes, Person: t.Person, AMR: t.AMR}, nil
 	}
 }
 

@@ -9,12 +9,14 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/oauth2"
 
 	"github.com/myaccount/myaccount/internal/admin"
+	"github.com/myaccount/myaccount/internal/mfa"
 	"github.com/myaccount/myaccount/storage"
 )
 
@@ -103,13 +105,36 @@ func (e *testEnv) scopedToken(t *testing.T, c *testClient, scopes ...string) str
 }
 
 // personToken signs email in through a first-party console client allowed every admin scope
-// and returns the person's access token.
+// and returns the person's access token. The sign-in proves a second factor (password and an
+// authenticator app, set up on first use; later tokens come from that browser's session), as
+// a person's roles count only from one.
 func (e *testEnv) personToken(t *testing.T, email string) string {
+	t.Helper()
+	id := e.issuer + " " + email
+	b, ok := staffBrowsers.Load(id)
+	if !ok {
+		nb := e.browser()
+		e.passwordSignIn(nb, email)
+		key, _ := e.enrolTOTP(nb, nb.get(e.issuer+"/account/security"), "Staff phone")
+		e.signOut(nb)
+		e.nextTOTPStep()
+		mustAt(t, nb.mfaPost(e.passwordSignIn(nb, email), "totp", e.totpNow(key), false), "/account")
+		staffBrowsers.Store(id, nb)
+		b = nb
+	}
+	return e.personTokenIn(t, b.(*browser), email)
+}
+
+// staffBrowsers are personToken's signed-in browsers, by issuer and address.
+var staffBrowsers sync.Map
+
+// personTokenIn is personToken's authorization in browser b: through its session, or with the
+// password alone when b has none (an account without a second factor).
+func (e *testEnv) personTokenIn(t *testing.T, b *browser, email string) string {
 	t.Helper()
 	c := e.addClient(storage.ClientConfidential, firstParty, func(c *storage.Client) { c.Scopes = admin.AllScopes })
 	cfg := e.oauth2Config(c, append([]string{"openid"}, admin.AllScopes...)...)
 	verifier, _ := pkce()
-	b := e.browser()
 	p := b.get(cfg.AuthCodeURL("st4te-1234", oauth2.S256ChallengeOption(verifier)))
 	if strings.Contains(p.body, `action="/login"`) {
 		p = b.submitLogin(p, email, testPassword)
@@ -179,6 +204,22 @@ func TestAdminAPIAuthentication(t *testing.T) {
 		t.Fatalf("support person search: %d %s", a.status, a.body)
 	}
 	e.call(t, "GET", "/clients", tok, nil).problem(t, 403)
+	// A token from a sign-in with the password alone gives the roles nothing: staff act
+	// only after a second factor, as in the console, and the client is told to sign the
+	// person in again at that level (RFC 9470), not that the token is bad.
+	weak := e.addUser("weak@example.com")
+	if err := e.store.GrantRole(context.Background(), weak.ID, storage.RoleAdmin, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	wt := e.personTokenIn(t, e.browser(), weak.Email)
+	for _, path := range []string{"/users", "/clients", "/users/" + staff.ID} {
+		a := e.call(t, "GET", path, wt, nil)
+		a.problem(t, 401)
+		if h := a.header.Get("WWW-Authenticate"); !strings.Contains(h, `error="insufficient_user_authentication"`) ||
+			!strings.Contains(h, `acr_values="`+mfa.ACRMFA+`"`) {
+			t.Errorf("%s with a password-only admin's token: WWW-Authenticate %q", path, h)
+		}
+	}
 	// Revoked: 401 at once.
 	robot, rt := e.automation(t, admin.ScopeRead)
 	revoke(t, e, robot, rt)
