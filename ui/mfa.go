@@ -465,18 +465,24 @@ func (h *Handler) mfaWebAuthnFinish(w http.ResponseWriter, r *http.Request) {
 // recordAssertion stores the new signature count (flagging a clone) and answers failures.
 func (h *Handler) recordAssertion(w http.ResponseWriter, r *http.Request, u *storage.User, a *webauthnx.Assertion, err error) bool {
 	if a != nil && (err == nil || errors.Is(err, webauthnx.ErrCloned)) {
-		if rerr := webauthnx.Record(r.Context(), h.cfg.Store, u.ID, a, h.now()); rerr != nil {
-			if errors.Is(rerr, webauthnx.ErrCloned) {
-				err = rerr
-			} else if err == nil {
+		// A copied key is blocked in one transaction with the activity event that tells of it.
+		rerr := webauthnx.RecordTold(r.Context(), h.cfg.Store, u.ID, a, h.now(),
+			h.cfg.Accounts.EventIn(u.ID, "mfa_cloned_key", h.meta(r, h.lang(r, u)), ""))
+		switch {
+		case errors.Is(rerr, webauthnx.ErrCloned), errors.Is(rerr, webauthnx.ErrUnknownCredential):
+			if err == nil || errors.Is(rerr, webauthnx.ErrCloned) {
 				err = rerr
 			}
+		case rerr != nil:
+			// Ours, after the key was verified: not a key that failed.
+			h.cfg.Logger.ErrorContext(r.Context(), "record a key's use", "err", rerr, "user_id", u.ID)
+			h.jsonError(w, r, u, http.StatusInternalServerError, i18n.N("Please try again in a moment."))
+			return false
 		}
 	}
 	switch {
 	case errors.Is(err, webauthnx.ErrCloned):
 		h.cfg.Logger.WarnContext(r.Context(), "webauthn sign count went backwards; credential flagged", "user_id", u.ID)
-		h.cfg.Accounts.Audit(r.Context(), u.ID, "mfa_cloned_key", h.meta(r, h.lang(r, u)), "")
 		h.jsonError(w, r, u, http.StatusForbidden, i18n.N("This security key looks copied and was blocked. Use another way to sign in."))
 		return false
 	case err != nil:

@@ -23,6 +23,7 @@ import (
 	"github.com/myaccount/myaccount/internal/mfa/webauthnx/softauthn"
 	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/storage"
+	"github.com/myaccount/myaccount/storage/faultstore"
 )
 
 // Two-step verification end to end: enrolment on the security page, the second step of a
@@ -595,6 +596,7 @@ func (b *browser) postJSON(u, csrf string, body any) (int, map[string]json.RawMe
 	}
 	req, _ := http.NewRequest(http.MethodPost, u, bytes.NewReader(raw))
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json") // as webauthn.js asks
 	req.Header.Set("X-CSRF-Token", csrf)
 	p := b.do(req)
 	var out map[string]json.RawMessage
@@ -638,7 +640,11 @@ func (e *testEnv) keySignIn(b *browser, p *page, k *softauthn.Key, c softauthn.C
 
 func TestMFASecurityKeyEndToEnd(t *testing.T) {
 	t.Parallel()
-	e := newEnvWith(t, envOptions{smtp: mailtest.NewServer(t), localhost: true})
+	var fs *faultstore.Store
+	e := newEnvWith(t, envOptions{smtp: mailtest.NewServer(t), localhost: true, wrapStore: func(s storage.Store) storage.Store {
+		fs = faultstore.New(s)
+		return fs
+	}})
 	const email = "key.person@example.com"
 	u := e.addUser(email)
 	origin := e.issuer
@@ -710,16 +716,38 @@ func TestMFASecurityKeyEndToEnd(t *testing.T) {
 		t.Fatalf("a response from another origin signed in: %s", res)
 	}
 
-	// A cloned authenticator (its counter behind the stored one) fails and is flagged.
+	// A cloned authenticator (its counter behind the stored one) fails and is flagged, in
+	// one transaction with the activity event that tells of it: when the event cannot be
+	// written, the answer is ours and nothing is flagged; sent again, both are.
 	clone := *k
 	clone.Counter = 1
+	clonedEvents := func() int {
+		evs, err := e.store.ListAuditEvents(context.Background(), u.ID, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, ev := range evs {
+			if ev.Type == "mfa_cloned_key" {
+				n++
+			}
+		}
+		return n
+	}
+	p = e.passwordSignIn(b3, email)
+	rule := fs.Add(faultstore.Rule{Method: "AddAuditEvent", Times: 1, Err: faultstore.ErrInjected})
+	st, res = e.keySignIn(b3, p, &clone, browserSide)
+	fs.Clear()
+	if fs.Applied(rule) != 1 || st != http.StatusServiceUnavailable || e.factors(u.ID)[0].Flagged || clonedEvents() != 0 {
+		t.Fatalf("cloned key with its event failing: %d %s, flagged %v, %d events", st, res, e.factors(u.ID)[0].Flagged, clonedEvents())
+	}
 	p = e.passwordSignIn(b3, email)
 	st, res = e.keySignIn(b3, p, &clone, browserSide)
 	if st != http.StatusForbidden || !strings.Contains(string(res["error"]), "copied") {
 		t.Fatalf("cloned key: %d %s", st, res)
 	}
-	if rows := e.factors(u.ID); !rows[0].Flagged {
-		t.Error("the cloned key's credential is not flagged")
+	if rows := e.factors(u.ID); !rows[0].Flagged || clonedEvents() != 1 {
+		t.Errorf("the cloned key's credential is not flagged (%v) with one event (%d)", rows[0].Flagged, clonedEvents())
 	}
 	p = b.get(e.issuer + "/account/security")
 	mustAt(t, p, "/account/security", "YubiKey blue", "may have been copied")

@@ -113,6 +113,38 @@ func Record(ctx context.Context, store Store, userID string, a *Assertion, now t
 	return nil
 }
 
+// TxStore runs a function in a transaction (storage.Store).
+type TxStore interface {
+	InTx(ctx context.Context, fn func(storage.Store) error) error
+}
+
+// RecordTold is Record in a transaction of store's that, when the key turns out copied (it is
+// flagged: ErrCloned), also runs tell (nil: nothing), which writes what tells the person of
+// the block (their activity event): the block and its telling commit together or not at all.
+// A failure of either is returned wrapped, and blocks nothing.
+func RecordTold(ctx context.Context, store TxStore, userID string, a *Assertion, now time.Time, tell func(context.Context, storage.Store) error) error {
+	cloned := false
+	err := store.InTx(ctx, func(tx storage.Store) error {
+		cloned = false // a retried transaction starts over
+		err := Record(ctx, tx, userID, a, now)
+		if !errors.Is(err, ErrCloned) {
+			return err
+		}
+		cloned = true
+		if tell == nil {
+			return nil
+		}
+		if err := tell(ctx, tx); err != nil {
+			return fmt.Errorf("webauthnx: tell of a copied key: %w", err)
+		}
+		return nil
+	})
+	if err == nil && cloned {
+		return ErrCloned
+	}
+	return err
+}
+
 // NewUser returns the WebAuthn view of an account with its usable credentials (see
 // Credentials) from its stored rows.
 func NewUser(u *storage.User, rows []*storage.MFACredential) (*User, error) {
