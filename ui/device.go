@@ -149,7 +149,14 @@ func (h *Handler) deviceDecision(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, deviceapproval.ErrNeedsMFA):
 		// The product requires two-step verification and this session has not done it: set up
 		// a factor first, or sign in again (with the second step) and come back.
-		if e, err := h.enrolled(r, u); err == nil && !e.Strong() {
+		e, err := h.enrolled(r, u)
+		if err != nil {
+			// Ours: sent to sign in again, the person would be asked for a factor they may
+			// not have, and told nothing of the outage.
+			h.fail(w, r, "device code: read factors", err)
+			return
+		}
+		if !e.Strong() {
 			http.Redirect(w, r, "/account/security?enrol=1", http.StatusSeeOther)
 			return
 		}

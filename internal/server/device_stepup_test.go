@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/myaccount/myaccount/storage"
+	"github.com/myaccount/myaccount/storage/faultstore"
 )
 
 // TestDeviceApprovalStepsUpARememberedBrowser: a product that requires two-step verification
@@ -56,5 +57,44 @@ func TestDeviceApprovalStepsUpARememberedBrowser(t *testing.T) {
 	}
 	if st, m := e.pollDevice(c, da.DeviceCode); st != http.StatusOK {
 		t.Fatalf("the device's poll after approval: %d %v", st, m)
+	}
+}
+
+// TestDeviceApprovalStepUpReadFailureIsOurs: a product that requires two-step verification is
+// approved by a person without a second factor, who is sent to set one up. When the factors
+// cannot be read on the way, the answer is ours: never the sign-in again, which would ask for
+// a factor the person does not have and say nothing of the outage.
+func TestDeviceApprovalStepUpReadFailureIsOurs(t *testing.T) {
+	t.Parallel()
+	e, fs := faultEnv(t, nil)
+	const email = "tv2@example.com"
+	e.addUser(email)
+	c := e.deviceClient(storage.ClientNative)
+	if _, err := e.store.UpdateClient(context.Background(), c.ID, func(cl *storage.Client) error {
+		cl.RequireMFA = true
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser()
+	e.passwordSignIn(b, email)
+	p := e.decideDevice(b, e.authorizeDevice(c, "openid", nil).UserCode, "approve")
+	if p.url.Path != "/account/security" || p.url.Query().Get("enrol") != "1" {
+		t.Fatalf("approving without a second factor ended at %s, want its set-up", p.url)
+	}
+	for skip := 0; ; skip++ {
+		p := e.enterCode(b, e.authorizeDevice(c, "openid", nil).UserCode)
+		rule := fs.Add(faultstore.Rule{Method: "ListMFACredentials", Skip: skip, Times: 1, Err: faultstore.ErrInjected})
+		p = b.decide(p, "approve")
+		fs.Clear()
+		if fs.Applied(rule) == 0 {
+			if skip == 0 {
+				t.Fatal("the approval read no factors")
+			}
+			break
+		}
+		if p.status != http.StatusServiceUnavailable && p.url.Path != "/account/security" {
+			t.Errorf("call %d of ListMFACredentials failing: %d at %s, want our 503", skip+1, p.status, p.url)
+		}
 	}
 }
