@@ -15,6 +15,7 @@ import (
 	"github.com/myaccount/myaccount/internal/mfa"
 	"github.com/myaccount/myaccount/internal/redirecturi"
 	"github.com/myaccount/myaccount/internal/secret"
+	"github.com/myaccount/myaccount/internal/sessions"
 	"github.com/myaccount/myaccount/storage"
 )
 
@@ -153,8 +154,17 @@ func (h *Handler) findFlow(r *http.Request, id string) (*authFlow, flowProblem) 
 		// The binding is not asked: completing the request gave the browser a new one,
 		// which a form sent again before that answer arrived does not carry. The session
 		// is the proof instead.
-		if s, _ := h.currentSession(r); s != nil {
-			if f := h.finishedOf(r, ar, s.UserID); f != nil {
+		s, _, err := h.resolveSession(r)
+		if err != nil && !errors.Is(err, sessions.ErrNoSession) {
+			h.cfg.Logger.ErrorContext(r.Context(), "resolve session", "err", err)
+			return nil, flowFailed
+		}
+		if s != nil {
+			f, err := h.finishedOf(r, ar, s.UserID)
+			if err != nil {
+				return nil, flowFailed
+			}
+			if f != nil {
 				return f, flowFinished
 			}
 		}
@@ -355,7 +365,12 @@ func (h *Handler) loginPost(w http.ResponseWriter, r *http.Request) {
 	if finished != nil {
 		// No session starts: the first answer's did, or was lost with it; what is done is
 		// said, to its person only.
-		if f := h.finishedOf(r, finished.ar, u.ID); f != nil {
+		f, err := h.finishedOf(r, finished.ar, u.ID)
+		if err != nil {
+			h.fail(w, r, "finished sign-in", err)
+			return
+		}
+		if f != nil {
 			h.flowFinishedPage(w, r, f)
 			return
 		}
@@ -391,8 +406,18 @@ func (h *Handler) loginPost(w http.ResponseWriter, r *http.Request) {
 // finished or expired meanwhile: when it was userID who finished it (the same form sent
 // twice at once), that is said instead.
 func (h *Handler) flowGonePage(w http.ResponseWriter, r *http.Request, f *authFlow, userID string) {
-	if ar, err := h.cfg.Store.GetAuthRequest(r.Context(), f.ar.ID); err == nil {
-		if done := h.finishedOf(r, ar, userID); done != nil {
+	ar, err := h.cfg.Store.GetAuthRequest(r.Context(), f.ar.ID)
+	if readFailed(err) {
+		h.fail(w, r, "finished sign-in", err)
+		return
+	}
+	if err == nil {
+		done, err := h.finishedOf(r, ar, userID)
+		if err != nil {
+			h.fail(w, r, "finished sign-in", err)
+			return
+		}
+		if done != nil {
 			h.flowFinishedPage(w, r, done)
 			return
 		}
@@ -413,15 +438,19 @@ func finishedBy(ar *storage.AuthRequest, userID string) bool {
 
 // finishedOf is request ar with its client when userID completed it (finishedBy), for its
 // page (flowFinishedPage); nil otherwise, or when its client cannot be read.
-func (h *Handler) finishedOf(r *http.Request, ar *storage.AuthRequest, userID string) *authFlow {
+func (h *Handler) finishedOf(r *http.Request, ar *storage.AuthRequest, userID string) (*authFlow, error) {
 	if !finishedBy(ar, userID) {
-		return nil
+		return nil, nil
 	}
 	cl, err := h.cfg.Store.GetClient(r.Context(), ar.ClientID)
-	if err != nil {
-		return nil
+	if readFailed(err) {
+		// Ours: the person is told what became of their sign-in, not that it expired.
+		return nil, fmt.Errorf("finished sign-in's application: %w", err)
 	}
-	return &authFlow{ar: ar, client: cl}
+	if err != nil {
+		return nil, nil // the application was deleted since
+	}
+	return &authFlow{ar: ar, client: cl}, nil
 }
 
 // flowFinishedPage tells the person that f, which they completed, is done (finishedBy), and

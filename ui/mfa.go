@@ -336,15 +336,24 @@ func (h *Handler) secondFactorDone(w http.ResponseWriter, r *http.Request, u *st
 // no second code goes to an app: for an app's sign-in it says that sign-in is done
 // (flowFinishedPage); otherwise the browser that lost the answer signs in anew.
 func (h *Handler) answerCompleted(w http.ResponseWriter, r *http.Request, p *pendingSignIn, T func(string, ...any) string) {
-	h.clearCookie(w, signinCookie)
 	if p.Flow != "" {
-		if ar, err := h.cfg.Store.GetAuthRequest(r.Context(), p.Flow); err == nil {
-			if f := h.finishedOf(r, ar, p.UserID); f != nil {
-				h.flowFinishedPage(w, r, f)
-				return
-			}
+		ar, err := h.cfg.Store.GetAuthRequest(r.Context(), p.Flow)
+		var f *authFlow
+		if err == nil {
+			f, err = h.finishedOf(r, ar, p.UserID)
+		}
+		if readFailed(err) {
+			// Ours: sent to sign in again, the person would be told nothing of the outage.
+			h.fail(w, r, "finished sign-in", err)
+			return
+		}
+		if f != nil {
+			h.clearCookie(w, signinCookie)
+			h.flowFinishedPage(w, r, f)
+			return
 		}
 	}
+	h.clearCookie(w, signinCookie)
 	h.message(w, r, http.StatusOK, i18n.N("Sign-in complete"),
 		T("This sign-in is already complete. If you are not signed in on this page, sign in again."), func(mp *messagePage) {
 			mp.LinkURL, mp.LinkText = "/login", T("Sign in")
