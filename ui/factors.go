@@ -561,9 +561,8 @@ func (h *Handler) keyBegin(w http.ResponseWriter, r *http.Request) {
 	if _, ok := h.jsonRequest(w, r); !ok {
 		return
 	}
-	s, u := h.currentSession(r)
-	if s == nil {
-		h.jsonError(w, r, nil, http.StatusUnauthorized, i18n.N("Your session has ended. Please sign in again."))
+	s, u, ok := h.scriptSession(w, r)
+	if !ok {
 		return
 	}
 	if _, ok, err := h.fresh(r, s); err != nil {
@@ -616,9 +615,8 @@ func (h *Handler) keyFinish(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s, u := h.currentSession(r)
-	if s == nil {
-		h.jsonError(w, r, nil, http.StatusUnauthorized, i18n.N("Your session has ended. Please sign in again."))
+	s, u, ok := h.scriptSession(w, r)
+	if !ok {
 		return
 	}
 	rc, ok, err := h.fresh(r, s)

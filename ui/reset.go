@@ -112,7 +112,9 @@ func (h *Handler) resetPost(w http.ResponseWriter, r *http.Request) {
 		p.Errors["confirm"] = c.T("The passwords do not match.")
 	}
 	if len(p.Errors) > 0 {
-		p.Email, _, _ = h.cfg.Accounts.LinkEmail(r.Context(), p.Token, storage.TokenReset)
+		if !h.resetEmail(w, r, &p) {
+			return
+		}
 		h.render(w, r, http.StatusOK, "reset", p)
 		return
 	}
@@ -127,7 +129,9 @@ func (h *Handler) resetPost(w http.ResponseWriter, r *http.Request) {
 		// Refused with the link's account in view (built from its address): the check above
 		// could not know whose link it is. The link is still usable.
 		p.Errors["password"] = h.passwordErrorText(c.Lang, err)
-		p.Email, _, _ = h.cfg.Accounts.LinkEmail(r.Context(), p.Token, storage.TokenReset)
+		if !h.resetEmail(w, r, &p) {
+			return
+		}
 		h.render(w, r, http.StatusOK, "reset", p)
 		return
 	case errors.Is(err, account.ErrLocked):
@@ -141,4 +145,19 @@ func (h *Handler) resetPost(w http.ResponseWriter, r *http.Request) {
 	h.message(w, r, http.StatusOK, i18n.N("Set a new password"), c.T("Your password was changed. Please sign in with the new one."), func(mp *messagePage) {
 		mp.LinkURL, mp.LinkText = "/login", c.T("Sign in")
 	})
+}
+
+// resetEmail fills in the address of the reset link's account for the page shown again with
+// an error (the hidden username field password managers save the new password under). A
+// failure to read it is ours, answered here (false): the page would otherwise lose the field
+// without a word. A link that no longer works leaves it empty: the reset itself says so.
+func (h *Handler) resetEmail(w http.ResponseWriter, r *http.Request, p *resetPage) bool {
+	email, _, err := h.cfg.Accounts.LinkEmail(r.Context(), p.Token, storage.TokenReset)
+	var used *account.LinkUsedError
+	if err != nil && !errors.Is(err, account.ErrLinkInvalid) && !errors.As(err, &used) {
+		h.fail(w, r, "reset link's account", err)
+		return false
+	}
+	p.Email = email
+	return true
 }

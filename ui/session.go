@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/myaccount/myaccount/internal/i18n"
 	"github.com/myaccount/myaccount/internal/mfa"
 	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/internal/sessions"
@@ -46,6 +47,23 @@ func (h *Handler) optionalSession(w http.ResponseWriter, r *http.Request) (*stor
 		return nil, nil, true
 	case err != nil:
 		h.fail(w, r, "resolve session", err)
+		return nil, nil, false
+	}
+	return s, u, true
+}
+
+// scriptSession is the browser's session for a page's script: without one, the script is
+// told the session has ended (401); a failure to read it is ours (500, which the fault
+// mapping answers 503), not an ended session.
+func (h *Handler) scriptSession(w http.ResponseWriter, r *http.Request) (*storage.Session, *storage.User, bool) {
+	s, u, err := h.resolveSession(r)
+	switch {
+	case errors.Is(err, sessions.ErrNoSession):
+		h.jsonError(w, r, nil, http.StatusUnauthorized, i18n.N("Your session has ended. Please sign in again."))
+		return nil, nil, false
+	case err != nil:
+		h.cfg.Logger.ErrorContext(r.Context(), "resolve session", "err", err)
+		h.jsonError(w, r, nil, http.StatusInternalServerError, i18n.N("Please try again in a moment."))
 		return nil, nil, false
 	}
 	return s, u, true

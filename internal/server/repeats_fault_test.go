@@ -43,3 +43,36 @@ func TestFinishedSignInSentAgainReadFailureIsOurs(t *testing.T) {
 		t.Errorf("once the store works: %d\n%.800s", p.status, p.body)
 	}
 }
+
+// TestResetPageShownAgainReadFailureIsOurs: the reset page shown again after a password it
+// refuses carries the account's address for password managers (a hidden username field).
+// When that address cannot be read, the answer is ours: not the page without the field.
+func TestResetPageShownAgainReadFailureIsOurs(t *testing.T) {
+	t.Parallel()
+	e, fs := faultMailEnv(t)
+	const email = "ada@example.com"
+	e.addUser(email)
+	b := e.browser()
+	f := b.get(e.issuer + "/forgot").formValues()
+	f.Set("email", email)
+	if p := b.post(e.issuer+"/forgot", f); p.status != http.StatusOK {
+		t.Fatalf("forgot: %d", p.status)
+	}
+	link, _ := e.mailLink(email, "/reset?token=")
+	p := b.get(link)
+	f = p.formValues()
+	f.Set("password", "short")
+	f.Set("confirm", "short")
+	if p := b.post(e.issuer+"/reset", f); p.status != http.StatusOK || !strings.Contains(p.body, `name="username"`) {
+		t.Fatalf("a refused password: %d, the address missing:\n%.800s", p.status, p.body)
+	}
+	rule := fs.Add(faultstore.Rule{Method: "GetUser", Times: 1, Err: faultstore.ErrInjected})
+	p = b.post(e.issuer+"/reset", f)
+	fs.Clear()
+	if fs.Applied(rule) != 1 {
+		t.Fatal("the page did not read the link's account")
+	}
+	if p.status != http.StatusServiceUnavailable {
+		t.Errorf("the link's account unreadable: %d, want our 503 (username field: %v)", p.status, strings.Contains(p.body, `name="username"`))
+	}
+}
