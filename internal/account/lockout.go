@@ -184,9 +184,7 @@ func (s *Service) settle(ctx context.Context, a *attempt, err error) {
 	if a == nil || a.at.IsZero() || err == nil || signInResult(err) != "error" {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if uerr := s.Store.UnhitCounter(ctx, a.sc.fail, s.Lockout.orDefault().Window, a.at); uerr != nil {
+	if uerr := storage.GiveBack(ctx, s.Store, a.at, storage.Hit{Key: a.sc.fail, Window: s.Lockout.orDefault().Window}); uerr != nil {
 		s.log().WarnContext(ctx, "give back a password attempt our failure cut short", "err", uerr)
 	}
 	a.at = time.Time{}

@@ -218,14 +218,10 @@ func (s *Service) sendActivation(ctx context.Context, u *storage.User, m Meta) e
 // told (it would say whether the address has an account).
 func (s *Service) allowMail(ctx context.Context, kind, email, ip string) (ok bool, settle func(error) error, err error) {
 	now := s.now()
-	var hits []string
+	var hits []storage.Hit
 	giveBack := func() {
-		gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		for _, k := range hits {
-			if err := s.Store.UnhitCounter(gctx, k, mailLimitWindow, now); err != nil {
-				s.log().WarnContext(ctx, "give back a mail our failure did not queue", "kind", kind, "err", err)
-			}
+		if err := storage.GiveBack(ctx, s.Store, now, hits...); err != nil {
+			s.log().WarnContext(ctx, "give back a mail our failure did not queue", "kind", kind, "err", err)
 		}
 	}
 	if ip != "" {
@@ -237,7 +233,7 @@ func (s *Service) allowMail(ctx context.Context, kind, email, ip string) (ok boo
 		if n > perIPMailLimit {
 			return false, nil, nil
 		}
-		hits = append(hits, k)
+		hits = append(hits, storage.Hit{Key: k, Window: mailLimitWindow})
 	}
 	k := "mail:" + kind + ":" + email
 	n, err := s.Store.HitCounter(ctx, k, mailLimitWindow, now)
@@ -248,7 +244,7 @@ func (s *Service) allowMail(ctx context.Context, kind, email, ip string) (ok boo
 	if n > perAccountMailLimit {
 		return false, nil, nil
 	}
-	hits = append(hits, k)
+	hits = append(hits, storage.Hit{Key: k, Window: mailLimitWindow})
 	return true, func(err error) error {
 		if err != nil {
 			giveBack()

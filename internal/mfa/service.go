@@ -186,21 +186,14 @@ func (s *Service) attempt(ctx context.Context, subject string) (settle func(erro
 // its window's. Best effort, as succeeded is: what a failure leaves is one count that
 // expires with its window.
 func (s *Service) giveBack(ctx context.Context, subject string, at time.Time, window bool) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), giveBackTimeout)
-	defer cancel()
-	keys := map[string]time.Duration{dayKey(subject): dayWindow}
+	hits := []storage.Hit{{Key: dayKey(subject), Window: dayWindow}}
 	if window {
-		keys[attemptKey(subject)] = s.limits().Window
+		hits = append(hits, storage.Hit{Key: attemptKey(subject), Window: s.limits().Window})
 	}
-	for k, w := range keys {
-		if err := s.Store.UnhitCounter(ctx, k, w, at); err != nil {
-			s.logger().WarnContext(ctx, "mfa: give back an attempt our failure cut short", "err", err, "user_id", subject)
-		}
+	if err := storage.GiveBack(ctx, s.Store, at, hits...); err != nil {
+		s.logger().WarnContext(ctx, "mfa: give back an attempt our failure cut short", "err", err, "user_id", subject)
 	}
 }
-
-// giveBackTimeout bounds giveBack, which runs even when the request was cancelled.
-const giveBackTimeout = 5 * time.Second
 
 // succeeded clears the attempt count after a correct code, so the person's next sign-in does
 // not inherit their typos. It is best effort: a failure is logged, never returned, because
