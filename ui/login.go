@@ -406,21 +406,14 @@ func (h *Handler) loginPost(w http.ResponseWriter, r *http.Request) {
 // finished or expired meanwhile: when it was userID who finished it (the same form sent
 // twice at once), that is said instead.
 func (h *Handler) flowGonePage(w http.ResponseWriter, r *http.Request, f *authFlow, userID string) {
-	ar, err := h.cfg.Store.GetAuthRequest(r.Context(), f.ar.ID)
-	if readFailed(err) {
+	done, err := h.finishedRequest(r, f.ar.ID, userID)
+	if err != nil {
 		h.fail(w, r, "finished sign-in", err)
 		return
 	}
-	if err == nil {
-		done, err := h.finishedOf(r, ar, userID)
-		if err != nil {
-			h.fail(w, r, "finished sign-in", err)
-			return
-		}
-		if done != nil {
-			h.flowFinishedPage(w, r, done)
-			return
-		}
+	if done != nil {
+		h.flowFinishedPage(w, r, done)
+		return
 	}
 	h.ErrorPage(w, r, http.StatusBadRequest, i18n.N("Sign-in expired"),
 		i18n.N("This sign-in request has expired or was already used. Please return to the application and start again."))
@@ -451,6 +444,19 @@ func (h *Handler) finishedOf(r *http.Request, ar *storage.AuthRequest, userID st
 		return nil, nil // the application was deleted since
 	}
 	return &authFlow{ar: ar, client: cl}, nil
+}
+
+// finishedRequest reads the request id and is finishedOf it; nil when it is unknown, expired
+// or not userID's finished one. An error is a failure to read, ours.
+func (h *Handler) finishedRequest(r *http.Request, id, userID string) (*authFlow, error) {
+	ar, err := h.cfg.Store.GetAuthRequest(r.Context(), id)
+	if readFailed(err) {
+		return nil, fmt.Errorf("finished sign-in: %w", err)
+	}
+	if err != nil {
+		return nil, nil
+	}
+	return h.finishedOf(r, ar, userID)
 }
 
 // flowFinishedPage tells the person that f, which they completed, is done (finishedBy), and

@@ -337,12 +337,8 @@ func (h *Handler) secondFactorDone(w http.ResponseWriter, r *http.Request, u *st
 // (flowFinishedPage); otherwise the browser that lost the answer signs in anew.
 func (h *Handler) answerCompleted(w http.ResponseWriter, r *http.Request, p *pendingSignIn, T func(string, ...any) string) {
 	if p.Flow != "" {
-		ar, err := h.cfg.Store.GetAuthRequest(r.Context(), p.Flow)
-		var f *authFlow
-		if err == nil {
-			f, err = h.finishedOf(r, ar, p.UserID)
-		}
-		if readFailed(err) {
+		f, err := h.finishedRequest(r, p.Flow, p.UserID)
+		if err != nil {
 			// Ours: sent to sign in again, the person would be told nothing of the outage.
 			h.fail(w, r, "finished sign-in", err)
 			return
