@@ -79,17 +79,36 @@ type consoleNavItem struct {
 // sign-in, refuses people without a console role (403, nothing more said), and shows the
 // second-factor step-up page to a session without MFA; ok is false whenever it answered.
 func (h *Handler) who(w http.ResponseWriter, r *http.Request) (*staff, bool) {
-	// A session that cannot be read is our failure (503), not a signed-out browser: sent to
-	// sign in again, a form's reason was lost and the person told nothing of the outage.
+	ret := consoleHome
+	if r.Method == http.MethodGet {
+		ret = r.URL.RequestURI()
+	}
+	st, ok := h.staffOf(w, r, ret)
+	if !ok {
+		return nil, false
+	}
+	if st.actor.NeedsSecondFactor() {
+		c := h.commonFor(w, r, i18n.N("Verify it's you"), st.u)
+		p := h.consolePage(c, st, "")
+		p.Nav = nil // nothing of the console before the second factor
+		h.render(w, r, http.StatusForbidden, "console_stepup", p)
+		return nil, false
+	}
+	return st, true
+}
+
+// staffOf is the signed-in person as a console actor, whether or not their session has the
+// second factor the console needs: the console's pages (who) and its step-up
+// (consoleStepUp) decide the same way who may come this far. ok is false whenever it
+// answered: no session (to sign in, returning to ret), no console role (403), or ours. A
+// session that cannot be read is our failure (503), not a signed-out browser: sent to sign in
+// again, a form's reason was lost and the person told nothing of the outage.
+func (h *Handler) staffOf(w http.ResponseWriter, r *http.Request, ret string) (*staff, bool) {
 	s, u, ok := h.optionalSession(w, r)
 	if !ok {
 		return nil, false
 	}
 	if s == nil {
-		ret := consoleHome
-		if r.Method == http.MethodGet {
-			ret = r.URL.RequestURI()
-		}
 		http.Redirect(w, r, "/login?return="+url.QueryEscape(returnPath(ret)), http.StatusSeeOther)
 		return nil, false
 	}
@@ -103,15 +122,7 @@ func (h *Handler) who(w http.ResponseWriter, r *http.Request) (*staff, bool) {
 		h.consoleForbidden(w, r)
 		return nil, false
 	}
-	st := &staff{s: s, u: u, actor: actor, lang: h.lang(r, u)}
-	if actor.NeedsSecondFactor() {
-		c := h.commonFor(w, r, i18n.N("Verify it's you"), u)
-		p := h.consolePage(c, st, "")
-		p.Nav = nil // nothing of the console before the second factor
-		h.render(w, r, http.StatusForbidden, "console_stepup", p)
-		return nil, false
-	}
-	return st, true
+	return &staff{s: s, u: u, actor: actor, lang: h.lang(r, u)}, true
 }
 
 // whoPost checks a console form post: CSRF first, then who.
@@ -151,23 +162,11 @@ func (h *Handler) consoleStepUp(w http.ResponseWriter, r *http.Request) {
 	if !h.parsePost(w, r) {
 		return
 	}
-	s, u, ok := h.optionalSession(w, r)
+	st, ok := h.staffOf(w, r, consoleHome)
 	if !ok {
 		return
 	}
-	if s == nil {
-		http.Redirect(w, r, "/login?return="+url.QueryEscape(consoleHome), http.StatusSeeOther)
-		return
-	}
-	actor, err := h.cfg.Admin.PersonActor(r.Context(), u.ID, "", admin.AllScopes, s.AMR, h.cfg.ClientIP(r), truncate(r.UserAgent(), 256))
-	if err != nil && !errors.Is(err, admin.ErrForbidden) {
-		h.fail(w, r, "console actor", err)
-		return
-	}
-	if err != nil || !actor.Can(admin.ReadUsers) && !actor.NeedsSecondFactor() {
-		h.consoleForbidden(w, r)
-		return
-	}
+	s, u := st.s, st.u
 	ev := mfa.EvidenceFromAMR(s.AMR)
 	enrolled, err := h.enrolled(r, u)
 	if err != nil {
