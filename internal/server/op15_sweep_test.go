@@ -90,27 +90,15 @@ func TestStoreFailureSweepCoversEveryProtocolRoute(t *testing.T) {
 	for _, rt := range e.srv.Routes() {
 		paths = append(paths, rt.Path)
 	}
-	covered := map[string]bool{}
+	var covered []string
 	for _, sc := range storeFailureSweep() {
-		for _, r := range sc.routes {
-			covered[r] = true
-		}
+		covered = append(covered, sc.routes...)
 	}
 	proto := protocolRoutes(paths)
 	if len(proto) < 10 {
 		t.Fatalf("only %d protocol routes found: %v", len(proto), proto)
 	}
-	for _, p := range proto {
-		_, skip := noStoreCall[p]
-		if !covered[p] && !skip {
-			t.Errorf("%s has no scenario in storeFailureSweep: add one (or, if it reads nothing, a reason in noStoreCall)", p)
-		}
-	}
-	for r := range covered {
-		if !slices.Contains(proto, r) {
-			t.Errorf("a scenario covers %s, which is not a protocol route the server serves", r)
-		}
-	}
+	sweepCovers(t, "storeFailureSweep", proto, covered, noStoreCall)
 }
 
 // allProtocolRoutes turns on the optional protocol routes (dynamic registration).
