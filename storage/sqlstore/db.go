@@ -23,6 +23,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -86,6 +87,8 @@ type DB struct {
 	q       *queries // shared, read-only after New
 	now     func() time.Time
 	gcCur   *gcCursor // shared by every copy: where housekeeping's grant sweep goes on
+	// eventSeq is the last audit event id's time part, shared by every copy (see eventID).
+	eventSeq *atomic.Int64
 	// Prepared statements of root and read (nil unless the dialect caches statements).
 	rootStmts, readStmts *stmtCache
 	// closers run at Close, before the pools close (see OnClose).
@@ -129,7 +132,7 @@ func NewSplit(write, read *sqlx.DB, dialect Dialect) *DB {
 	if dialect.BindType == sqlx.UNKNOWN {
 		panic("sqlstore: dialect " + dialect.Name + " has no bind type")
 	}
-	d := &DB{root: db, read: read, ex: db, dialect: dialect, q: newQueries(dialect), now: time.Now, gcCur: &gcCursor{}}
+	d := &DB{root: db, read: read, ex: db, dialect: dialect, q: newQueries(dialect), now: time.Now, gcCur: &gcCursor{}, eventSeq: new(atomic.Int64)}
 	if dialect.CacheStatements {
 		d.rootStmts = newStmtCache(db)
 		d.readStmts = d.rootStmts

@@ -35,6 +35,33 @@ var auditTests = []test{
 		must(t, err)
 		equal(t, "other user's events", len(got), 1)
 	}},
+	{"events of one millisecond come back newest written first", func(t *testing.T, s storage.Store) {
+		// Events written together (one transaction's, one sign-in's) share their time; the
+		// ids the store mints keep the order they were written in (AddAuditEvent).
+		must(t, s.CreateUser(ctx(t), newUser("u1")))
+		const n = 20
+		for i := range n {
+			must(t, s.AddAuditEvent(ctx(t), &storage.AuditEvent{UserID: "u1", Type: fmt.Sprintf("e%02d", i), CreatedAt: base()}))
+		}
+		got, err := s.ListAuditEvents(ctx(t), "u1", 0)
+		must(t, err)
+		var order []string
+		for _, e := range got {
+			order = append(order, e.Type)
+		}
+		var want []string
+		for i := n - 1; i >= 0; i-- {
+			want = append(want, fmt.Sprintf("e%02d", i))
+		}
+		equal(t, "order of one millisecond's events", order, want)
+		q, err := s.QueryAuditEvents(ctx(t), storage.AuditQuery{UserID: "u1", Limit: n})
+		must(t, err)
+		order = order[:0]
+		for _, e := range q {
+			order = append(order, e.Type)
+		}
+		equal(t, "order of one millisecond's events, queried", order, want)
+	}},
 	{"retention deletes only older events", func(t *testing.T, s storage.Store) {
 		must(t, s.CreateUser(ctx(t), newUser("u1")))
 		for i, age := range []time.Duration{48 * time.Hour, 25 * time.Hour, time.Hour} {
