@@ -2,7 +2,6 @@ package admin
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -10,15 +9,14 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/myaccount/myaccount/internal/addrkey"
 	"github.com/myaccount/myaccount/internal/fault"
 	"github.com/myaccount/myaccount/internal/mfa"
 )
@@ -43,8 +41,10 @@ type Token struct {
 // VerifyAccessToken behind an adapter): ErrInvalidToken when it is not live.
 type TokenVerifier func(ctx context.Context, token string) (Token, error)
 
-// Limits bound requests per minute, per bearer token and per client IP (before the token is
-// looked at, so floods of bad tokens are bounded too).
+// Limits bound requests per window, per client IP (before the token is looked at, so floods
+// of bad tokens are bounded too) and per bearer token (once it is verified). The counts are
+// kept in SQL (Counters), so they hold across instances and restarts. Window must not exceed
+// the counters' retention (sqlstore.CounterRetention, a week).
 type Limits struct {
 	PerToken int
 	PerIP    int
@@ -60,6 +60,8 @@ type APIConfig struct {
 	Verify   TokenVerifier
 	ClientIP func(*http.Request) string
 	Limits   Limits // zero: DefaultLimits
+	// Counters keeps the rate limits' counts: the store (required).
+	Counters Counters
 	Logger   *slog.Logger
 	Now      func() time.Time
 }
@@ -68,9 +70,8 @@ type APIConfig struct {
 // cursors, ETags and If-Match, rate limits. Every operation is the Service's; the API only
 // translates.
 type API struct {
-	cfg     APIConfig
-	mux     *http.ServeMux
-	limiter *limiter
+	cfg APIConfig
+	mux *http.ServeMux
 }
 
 // route is one operation; routes is the single list the router is built from and the
@@ -115,14 +116,21 @@ func Routes() []string {
 
 // NewAPI builds the API.
 func NewAPI(cfg APIConfig) (*API, error) {
-	if cfg.Service == nil || cfg.Verify == nil {
-		return nil, errors.New("admin api: Service and Verify are required")
+	if cfg.Service == nil || cfg.Verify == nil || cfg.Counters == nil {
+		return nil, errors.New("admin api: Service, Verify and Counters are required")
 	}
 	if cfg.Limits.PerToken <= 0 || cfg.Limits.PerIP <= 0 || cfg.Limits.Window <= 0 {
 		cfg.Limits = DefaultLimits()
 	}
 	if cfg.ClientIP == nil {
-		cfg.ClientIP = func(r *http.Request) string { return r.RemoteAddr }
+		// The peer's address without its port: a port per connection would give each
+		// connection a limit of its own.
+		cfg.ClientIP = func(r *http.Request) string {
+			if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+				return host
+			}
+			return r.RemoteAddr
+		}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -130,7 +138,7 @@ func NewAPI(cfg APIConfig) (*API, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	a := &API{cfg: cfg, mux: http.NewServeMux(), limiter: &limiter{window: cfg.Limits.Window, now: cfg.Now}}
+	a := &API{cfg: cfg, mux: http.NewServeMux()}
 	for _, rt := range routes {
 		a.mux.Handle(rt.method+" "+Prefix+rt.path, a.authenticated(rt.handle))
 	}
@@ -143,8 +151,7 @@ type actorKey struct{}
 // ServeHTTP applies the per-IP limit, then routes; unknown paths and methods answer
 // problem+json too.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if ok, wait := a.limiter.allow("ip:"+addrkey.LimitKey(a.cfg.ClientIP(r)), a.cfg.Limits.PerIP); !ok {
-		tooMany(w, wait)
+	if !a.allow(w, r, ipKey(a.cfg.ClientIP(r)), a.cfg.Limits.PerIP) {
 		return
 	}
 	h, pattern := a.mux.Handler(r)
@@ -201,11 +208,6 @@ func (a *API) authenticated(h func(*API, http.ResponseWriter, *http.Request, Act
 			problem(w, http.StatusUnauthorized, "", "A bearer access token is required.")
 			return
 		}
-		sum := sha256.Sum256([]byte(token))
-		if ok, wait := a.limiter.allow("token:"+base64.RawURLEncoding.EncodeToString(sum[:16]), a.cfg.Limits.PerToken); !ok {
-			tooMany(w, wait)
-			return
-		}
 		t, err := a.cfg.Verify(r.Context(), token)
 		if errors.Is(err, ErrInvalidToken) {
 			w.Header().Set("WWW-Authenticate", realm+`, error="invalid_token"`)
@@ -214,6 +216,11 @@ func (a *API) authenticated(h func(*API, http.ResponseWriter, *http.Request, Act
 		}
 		if err != nil {
 			a.fail(w, r, err)
+			return
+		}
+		// Counted once the token is known to be live: a counter row per made-up token would
+		// let a flood of them fill the table (the per-IP limit bounds those).
+		if !a.allow(w, r, tokenKey(token), a.cfg.Limits.PerToken) {
 			return
 		}
 		ip, ua := a.cfg.ClientIP(r), r.UserAgent()
@@ -786,31 +793,4 @@ func (a *API) exportAudit(w http.ResponseWriter, r *http.Request, actor Actor) {
 	case !ew.started:
 		ew.Write(nil) // an empty export is still a 200 with the headers
 	}
-}
-
-// --- rate limits
-
-// limiter counts requests per key in fixed windows, in memory: the admin API is served by
-// few callers and a limit per instance is enough to stop a runaway script; the counts are
-// dropped at each window's end so the map cannot grow without bound.
-type limiter struct {
-	mu     sync.Mutex
-	window time.Duration
-	now    func() time.Time
-	start  time.Time
-	counts map[string]int
-}
-
-func (l *limiter) allow(key string, limit int) (bool, time.Duration) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	if l.counts == nil || now.Sub(l.start) >= l.window || now.Before(l.start) {
-		l.start, l.counts = now, map[string]int{}
-	}
-	l.counts[key]++
-	if l.counts[key] > limit {
-		return false, l.start.Add(l.window).Sub(now)
-	}
-	return true, 0
 }

@@ -16,21 +16,31 @@ import (
 // automation tokens with those scopes, anything else is invalid.
 func newAPI(t *testing.T, limits admin.Limits) http.Handler {
 	t.Helper()
-	svc, _ := newService(t)
-	api, err := admin.NewAPI(admin.APIConfig{Service: svc, Limits: limits,
-		Verify: func(_ context.Context, tok string) (admin.Token, error) {
-			switch tok {
-			case "read":
-				return admin.Token{Subject: "robot", ClientID: "robot", Scopes: []string{admin.ScopeRead}}, nil
-			case "write":
-				return admin.Token{Subject: "robot", ClientID: "robot", Scopes: []string{admin.ScopeWrite}}, nil
-			}
-			return admin.Token{}, admin.ErrInvalidToken
-		}})
+	svc, st := newService(t)
+	return newAPIOn(t, svc, st, limits)
+}
+
+// newAPIOn is newAPI over svc, counting the rate limits in counters: several of them on one
+// store are instances behind a load balancer.
+func newAPIOn(t testing.TB, svc *admin.Service, counters admin.Counters, limits admin.Limits) *admin.API {
+	t.Helper()
+	api, err := admin.NewAPI(admin.APIConfig{Service: svc, Limits: limits, Counters: counters, Verify: stubVerify})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return api
+}
+
+// stubVerify: "read" and "write" are automation tokens with those scopes, anything else is
+// invalid.
+func stubVerify(_ context.Context, tok string) (admin.Token, error) {
+	switch tok {
+	case "read":
+		return admin.Token{Subject: "robot", ClientID: "robot", Scopes: []string{admin.ScopeRead}}, nil
+	case "write":
+		return admin.Token{Subject: "robot", ClientID: "robot", Scopes: []string{admin.ScopeWrite}}, nil
+	}
+	return admin.Token{}, admin.ErrInvalidToken
 }
 
 func serve(h http.Handler, method, path, token, ip string) *httptest.ResponseRecorder {

@@ -15,16 +15,17 @@ import (
 )
 
 // mountAdmin serves the admin API (internal/admin) at admin.Prefix on root, over svc (the
-// console's service too: one set of rules). Bearer tokens are checked by the provider's own
-// verification (what /userinfo and introspection do).
-// mountAdmin serves the admin API under its prefix and returns it (its routes name the
-// metrics labels of its requests).
+// console's service too: one set of rules), and returns it (its routes name the metrics
+// labels of its requests). Bearer tokens are checked by the provider's own verification
+// (what /userinfo and introspection do); the rate limits count in svc's store.
 func mountAdmin(root *mux.Router, svc *admin.Service, provider *op.Provider, clientIP func(*http.Request) string,
 	log *slog.Logger, now func() time.Time) (*admin.API, error) {
 	api, err := admin.NewAPI(admin.APIConfig{
 		Service:  svc,
 		Verify:   verifyWith(provider),
 		ClientIP: clientIP,
+		// The rate limits count in the store's SQL counters, so they hold across instances.
+		Counters: svc.Store,
 		Logger:   log,
 		Now:      now,
 	})

@@ -1,0 +1,10 @@
+package admin_test
+
+import (
+	"testing"
+
+	"github.com/myaccount/myaccount/storage/postgres/pgtest"
+)
+
+// TestMain stops the PostgreSQL cluster pgtest may start for the rate-limit tests.
+func TestMain(m *testing.M) { pgtest.Main(m) }
