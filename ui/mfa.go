@@ -12,6 +12,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/myaccount/myaccount/internal/account"
 	"github.com/myaccount/myaccount/internal/fault"
 	"github.com/myaccount/myaccount/internal/geo"
 	"github.com/myaccount/myaccount/internal/guard"
@@ -572,7 +573,16 @@ func (h *Handler) passkeyFinish(w http.ResponseWriter, r *http.Request) {
 	if !h.recordAssertion(w, r, u, a, err) {
 		return
 	}
-	if u.Status != storage.UserActive {
+	// Told only now, after the key was verified and its use recorded: before, anyone holding
+	// a credential id would learn the account's state.
+	switch err := account.MaySignIn(u); {
+	case errors.Is(err, account.ErrNotActive):
+		// A key on an account not activated should not exist (keys are added signed in); an
+		// operator's unlock of a never-activated account leaves one. Its owner is told what
+		// the password sign-in tells them: activation, not support, lets them in.
+		h.jsonError(w, r, u, http.StatusForbidden, i18n.N("Please activate your account first: follow the link in the email we sent you."))
+		return
+	case err != nil:
 		h.jsonError(w, r, u, http.StatusForbidden, i18n.N("This account is locked. Please contact support."))
 		return
 	}

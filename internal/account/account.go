@@ -276,12 +276,8 @@ func (s *Service) authenticate(ctx context.Context, email, password string, know
 	if !ok {
 		return nil, ErrInvalidCredentials
 	}
-	switch u.Status {
-	case storage.UserActive:
-	case storage.UserPending:
-		return u, ErrNotActive
-	default:
-		return u, ErrLocked
+	if err := MaySignIn(u); err != nil {
+		return u, err
 	}
 	if legacy || s.Hasher.NeedsRehash(u.PasswordHash) {
 		s.rehash(ctx, u, password)

@@ -73,15 +73,15 @@ func usedLink(ctx context.Context, st storage.UserStore, t *storage.OneTimeToken
 	}
 	switch t.Purpose {
 	case storage.TokenActivation:
-		// Active, as the first use left it; a locked or disabled account is not told to
-		// sign in.
-		if u.Status == storage.UserActive {
+		// Active, as the first use left it; an account that may not sign in (locked,
+		// disabled) is not told to.
+		if MaySignIn(u) == nil {
 			return &LinkUsedError{Purpose: t.Purpose, Continue: t.Data}, nil
 		}
 	case storage.TokenReset:
 		// The new password may have changed since, but it was set with this link; a locked
 		// account cannot sign in with it.
-		if u.Status == storage.UserActive {
+		if MaySignIn(u) == nil {
 			return &LinkUsedError{Purpose: t.Purpose}, nil
 		}
 	case storage.TokenEmailChange:
