@@ -178,7 +178,7 @@ func (h *Handler) mfaPost(w http.ResponseWriter, r *http.Request) {
 		return
 	case "sms_resend":
 		notice := T("We sent a new code.")
-		if err := h.sendSMSCode(r, u, storage.TokenSMSCode); errors.Is(err, errSMSRefused) {
+		if err := h.sendSMSCode(r, u); errors.Is(err, phone.ErrRefused) {
 			notice = T("We cannot send a code to this number right now. Try again later or use another number.")
 		} else if err != nil {
 			h.fail(w, r, "send sms code", err)

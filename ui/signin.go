@@ -17,6 +17,7 @@ import (
 	"github.com/myaccount/myaccount/internal/account"
 	"github.com/myaccount/myaccount/internal/guard"
 	"github.com/myaccount/myaccount/internal/mfa"
+	"github.com/myaccount/myaccount/internal/phone"
 	"github.com/myaccount/myaccount/internal/secret"
 	"github.com/myaccount/myaccount/storage"
 )
@@ -253,7 +254,7 @@ func (h *Handler) nextStep(w http.ResponseWriter, r *http.Request, u *storage.Us
 	switch {
 	case len(d.Methods) > 0 && (d.Methods[0] == mfa.MethodSMSCode ||
 		(slices.Contains(d.Methods, mfa.MethodSMSCode) && u.PreferredMFA == string(mfa.MethodSMSCode))):
-		if err := h.sendSMSCode(r, u, storage.TokenSMSCode); errors.Is(err, errSMSRefused) {
+		if err := h.sendSMSCode(r, u); errors.Is(err, phone.ErrRefused) {
 			next = "/mfa?limited=1"
 		} else if err != nil {
 			return "", nil, err

@@ -1,14 +1,8 @@
 package ui
 
 import (
-	"context"
-	"errors"
-	"fmt"
 	"net/http"
 
-	"github.com/myaccount/myaccount/internal/mfa"
-	"github.com/myaccount/myaccount/internal/phone"
-	"github.com/myaccount/myaccount/internal/sms"
 	"github.com/myaccount/myaccount/storage"
 )
 
@@ -37,51 +31,9 @@ func (h *Handler) verifiedPhone(r *http.Request, u *storage.User) (*storage.Phon
 	return p, nil
 }
 
-// errSMSRefused: the SMS limits refused the send (one answer for all of them).
-var errSMSRefused = errors.New("ui: sms refused")
-
-// codeSender sends a code with its write in one transaction (sms.Service).
-type codeSender interface {
-	SendCodeWith(ctx context.Context, c phone.Code, also func(context.Context, storage.Store) error) error
-}
-
-// The server's sender must stay a codeSender, or a refused send would void the pending code.
-var _ codeSender = (*sms.Service)(nil)
-
-// sendSMSCode sends a fresh code of purpose (storage.TokenSMSCode; the reset's codes are
-// phone.Service.StartReset's, sent by the worker) to the person's verified number.
-// errSMSRefused when the limits refuse; a storage failure is an error of its own, never
-// "refused".
-func (h *Handler) sendSMSCode(r *http.Request, u *storage.User, purpose string) error {
-	p, err := h.verifiedPhone(r, u)
-	if err != nil {
-		return err
-	}
-	if p == nil {
-		return errSMSRefused
-	}
-	what := phone.PurposeSignIn
-	c := phone.Code{UserID: u.ID, IP: h.cfg.ClientIP(r), To: p.E164, Lang: h.lang(r, u), Purpose: what,
-		Expires: h.now().Add(mfa.EmailCodeTTL)}
-	if sender, ok := h.cfg.Phones.SMS.(codeSender); ok {
-		// The new code replaces the pending one only if it is sent: a refused or failed
-		// send leaves the code the person already has working.
-		c.Code, _ = mfa.NewEmailCode(u.ID)
-		err = sender.SendCodeWith(r.Context(), c, func(ctx context.Context, tx storage.Store) error {
-			return h.cfg.MFA.StoreSMSCode(ctx, tx, u.ID, p.E164, purpose, c.Code)
-		})
-	} else {
-		// A sender without transactions (tests' fakes): the code first, then the send.
-		if c.Code, err = h.cfg.MFA.CreateSMSCode(r.Context(), u.ID, p.E164, purpose); err != nil {
-			return err
-		}
-		err = h.cfg.Phones.SMS.SendCode(r.Context(), c)
-	}
-	switch {
-	case errors.Is(err, sms.ErrRefused):
-		return errSMSRefused
-	case err != nil:
-		return fmt.Errorf("send sms code: %w", err)
-	}
-	return nil
+// sendSMSCode sends a fresh sign-in code to the person's verified number
+// (phone.Service.SendSignInCode). An error wrapping phone.ErrRefused (no verified number, or
+// the limits refused) is the person's to be told; any other is ours, never "refused".
+func (h *Handler) sendSMSCode(r *http.Request, u *storage.User) error {
+	return h.cfg.Phones.SendSignInCode(r.Context(), u.ID, h.cfg.ClientIP(r), h.lang(r, u))
 }

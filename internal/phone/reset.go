@@ -100,11 +100,6 @@ type TaskQueue interface {
 	Enqueue(ctx context.Context, kind string, payload []byte) error
 }
 
-// codeSender sends a code with its write in one transaction (sms.Service).
-type codeSender interface {
-	SendCodeWith(ctx context.Context, c Code, also func(context.Context, storage.Store) error) error
-}
-
 // resetRequest is the payload of a ResetRequestTask: the number typed and the request.
 type resetRequest struct {
 	E164 string
@@ -157,19 +152,8 @@ func (s *Service) sendReset(ctx context.Context, r resetRequest) error {
 	if lang == "" {
 		lang = r.Lang
 	}
-	c := Code{UserID: u.ID, IP: r.IP, To: r.E164, Lang: lang, Purpose: PurposeReset, Expires: s.now().Add(mfa.EmailCodeTTL)}
-	if sender, ok := s.SMS.(codeSender); ok {
-		c.Code, _ = mfa.NewEmailCode(u.ID)
-		err = sender.SendCodeWith(ctx, c, func(ctx context.Context, tx storage.Store) error {
-			return s.Codes.StoreSMSCode(ctx, tx, u.ID, r.E164, storage.TokenSMSReset, c.Code)
-		})
-	} else {
-		// A sender without transactions (tests' fakes): the code first, then the send.
-		if c.Code, err = s.Codes.CreateSMSCode(ctx, u.ID, r.E164, storage.TokenSMSReset); err != nil {
-			return err
-		}
-		err = s.SMS.SendCode(ctx, c)
-	}
+	err = s.sendStored(ctx, Code{UserID: u.ID, IP: r.IP, To: r.E164, Lang: lang, Purpose: PurposeReset,
+		Expires: s.now().Add(mfa.EmailCodeTTL)}, storage.TokenSMSReset)
 	if errors.Is(err, ErrRefused) {
 		return nil // counted by the sender; the person is never told
 	}

@@ -72,6 +72,10 @@ type Code struct {
 // failure of ours and sent nothing.
 type Sender interface {
 	SendCode(ctx context.Context, c Code) error
+	// SendCodeWith is SendCode that also runs also in the transaction of the send, first: the
+	// write of the code it carries commits with its sending, so that a refused or failed send
+	// replaces nothing (the sign-in and reset codes, sendStored).
+	SendCodeWith(ctx context.Context, c Code, also func(context.Context, storage.Store) error) error
 }
 
 // Store is what the service needs of storage.
@@ -90,10 +94,11 @@ type Store interface {
 // Service verifies and keeps people's numbers.
 type Service struct {
 	Store Store
-	// Reset serves the SMS password reset (reset.go); nil when it is off. Codes draws and
-	// stores its codes, and Queue (nil: none) takes its requests for the outbox worker.
-	Reset ResetStore
+	// Codes stores the sign-in and reset codes it sends (SendSignInCode, the reset).
 	Codes *mfa.Service
+	// Reset serves the SMS password reset (reset.go); nil when it is off. Queue (nil: none)
+	// takes its requests for the outbox worker.
+	Reset ResetStore
 	Queue TaskQueue
 	SMS   Sender
 	// Key keys the code hashes (subkey.PhoneCodes): a six-digit code's plain SHA-256 would

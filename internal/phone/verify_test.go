@@ -15,13 +15,24 @@ import (
 	"github.com/myaccount/myaccount/storage/sqlite"
 )
 
-// inbox is a Sender that keeps the codes (the real SMS path is tested end to end in
-// internal/server against a fake gateway).
-type inbox struct{ codes []phone.Code }
+// inbox is a Sender that keeps the codes, writing a code's hash through db's transaction
+// (sms.Service's refusals and rollbacks are tested with it in signin_test.go, and the whole
+// path end to end in internal/server against a fake gateway).
+type inbox struct {
+	db    storage.Store
+	codes []phone.Code
+}
 
 func (b *inbox) SendCode(_ context.Context, c phone.Code) error {
 	b.codes = append(b.codes, c)
 	return nil
+}
+
+func (b *inbox) SendCodeWith(ctx context.Context, c phone.Code, also func(context.Context, storage.Store) error) error {
+	if err := b.db.InTx(ctx, func(tx storage.Store) error { return also(ctx, tx) }); err != nil {
+		return err
+	}
+	return b.SendCode(ctx, c)
 }
 
 // signedIn is a sign-in of userID made just now, as the UI hands the service.
@@ -45,7 +56,7 @@ func setup(t *testing.T) (*phone.Service, *inbox, *time.Time) {
 		Status: storage.UserActive, CreatedAt: now}); err != nil {
 		t.Fatal(err)
 	}
-	b := &inbox{}
+	b := &inbox{db: db}
 	return &phone.Service{Store: db, SMS: b, Key: []byte("0123456789abcdef0123456789abcdef"), Now: func() time.Time { return now }}, b, &now
 }
 

@@ -67,10 +67,10 @@ func newPhones(cfg *config.Config, store storage.Store, outbox *mail.Outbox, gua
 	}
 	outbox.Handle(sms.TaskKind, traceTask(tp, sms.TaskKind, svc.Deliver))
 	outbox.OnGivenUpOf(sms.TaskKind, svc.GivenUp)
-	ps := &phone.Service{Store: store, SMS: svc, Key: subkeys.Key(subkey.PhoneCodes), Lost: lost, Now: now, Logger: log}
+	ps := &phone.Service{Store: store, SMS: svc, Codes: codes, Key: subkeys.Key(subkey.PhoneCodes), Lost: lost, Now: now, Logger: log}
 	if cfg.Accounts.ResetBySMS {
 		// A reset request is queued and served by the worker, for every number alike.
-		ps.Reset, ps.Codes, ps.Queue = store, codes, outbox
+		ps.Reset, ps.Queue = store, outbox
 		outbox.Handle(phone.ResetRequestTask, traceTask(tp, phone.ResetRequestTask, ps.RunResetRequest))
 		outbox.OnGivenUpOf(phone.ResetRequestTask, ps.GivenUp)
 	}
