@@ -423,6 +423,12 @@ type UserStore interface {
 	// DeleteUser removes the user and everything that belongs to it (sessions, grants, tokens,
 	// consents, one-time tokens, MFA credentials, audit events).
 	DeleteUser(ctx context.Context, id string) error
+	// LockUser locks the user's row until the end of the transaction it runs in (ErrNotFound
+	// when there is no such user), so that transactions that decide from what the person has
+	// (their second factors and recovery codes) run one after the other instead of each
+	// deciding from a state the other is changing. Outside a transaction it only reports
+	// whether the user exists.
+	LockUser(ctx context.Context, id string) error
 	// ListPendingUsers returns pending (never activated) users created before the given time.
 	ListPendingUsers(ctx context.Context, createdBefore time.Time) ([]*User, error)
 	// DeletePendingUsers deletes pending users created before the given time, and only those

@@ -13,8 +13,8 @@ const userColumns = `id, email, email_normalized, email_verified, password_hash,
 	reminder_sent_at, locked_until, lockout_count, preferred_mfa`
 
 type userSQL struct {
-	insert, get, getForUpdate, getByEmail, list, update, delete, deleteStandaloneTokens string
-	listPending, deletePending, deletePendingStandaloneTokens                           string
+	insert, get, getForUpdate, lock, getByEmail, list, update, delete, deleteStandaloneTokens string
+	listPending, deletePending, deletePendingStandaloneTokens                                 string
 }
 
 func newUserSQL(rb func(string) string, forUpdate string) userSQL {
@@ -24,6 +24,7 @@ func newUserSQL(rb func(string) string, forUpdate string) userSQL {
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		get:          rb(get),
 		getForUpdate: rb(get + forUpdate),
+		lock:         rb(`SELECT id FROM users WHERE id = ?` + forUpdate),
 		getByEmail:   rb(`SELECT ` + userColumns + ` FROM users WHERE email_normalized = ?`),
 		list:         rb(`SELECT ` + userColumns + ` FROM users ORDER BY created_at, id`),
 		update: rb(`UPDATE users SET email = ?, email_normalized = ?, email_verified = ?,
@@ -157,6 +158,17 @@ func (d *DB) UpdateUser(ctx context.Context, id string, fn func(*storage.User) e
 		return nil, d.wrap(err, "update user %q", id)
 	}
 	return out, nil
+}
+
+// LockUser locks the user's row for the rest of the transaction (see storage.UserStore):
+// SELECT … FOR UPDATE on PostgreSQL; on SQLite the transaction already excludes every other
+// writer, so the read only checks that the user exists.
+func (d *DB) LockUser(ctx context.Context, id string) error {
+	err := d.inTx(ctx, func(tx *DB) error {
+		var got string
+		return tx.get(ctx, &got, tx.q.users.lock, id)
+	})
+	return d.wrap(err, "lock user %q", id)
 }
 
 // DeleteUser removes the user. Sessions, auth requests, grants (and through them refresh

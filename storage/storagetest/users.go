@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"sync"
 	"testing"
 	"time"
 
@@ -198,5 +199,63 @@ var userTests = []test{
 		must(t, err)
 		_, err = s.GetConsent(ctx(t), other.user.ID, w.client.ID)
 		must(t, err)
+	}},
+	{"lock of an unknown user is ErrNotFound", func(t *testing.T, s storage.Store) {
+		must(t, s.CreateUser(ctx(t), newUser("u1")))
+		wantErr(t, s.LockUser(ctx(t), "nope"), storage.ErrNotFound)
+		must(t, s.LockUser(ctx(t), "u1")) // outside a transaction: only that it exists
+		err := s.InTx(ctx(t), func(tx storage.Store) error {
+			must(t, tx.LockUser(ctx(t), "u1"))
+			must(t, tx.LockUser(ctx(t), "u1")) // again in the same transaction: it holds it
+			return tx.LockUser(ctx(t), "nope")
+		})
+		wantErr(t, err, storage.ErrNotFound)
+	}},
+	{"a transaction that locks a user waits for the one holding the lock", func(t *testing.T, s storage.Store) {
+		must(t, s.CreateUser(ctx(t), newUser("u1")))
+		locked := make(chan struct{})
+		var (
+			wg                 sync.WaitGroup
+			errA, errB         error
+			releasing, gotLock time.Time
+			seen               []*storage.MFACredential
+		)
+		wg.Go(func() {
+			errA = s.InTx(ctx(t), func(tx storage.Store) error {
+				if err := tx.LockUser(ctx(t), "u1"); err != nil {
+					close(locked)
+					return err
+				}
+				close(locked)
+				time.Sleep(200 * time.Millisecond) // the other transaction is at its lock by now
+				if err := tx.CreateMFACredential(ctx(t), newMFA("t1", "u1", storage.MFATOTP)); err != nil {
+					return err
+				}
+				releasing = time.Now() // the commit follows
+				return nil
+			})
+		})
+		wg.Go(func() {
+			<-locked
+			errB = s.InTx(ctx(t), func(tx storage.Store) error {
+				if err := tx.LockUser(ctx(t), "u1"); err != nil {
+					return err
+				}
+				gotLock = time.Now()
+				var err error
+				seen, err = tx.ListMFACredentials(ctx(t), "u1")
+				return err
+			})
+		})
+		wg.Wait()
+		must(t, errA)
+		must(t, errB)
+		if !gotLock.After(releasing) {
+			t.Fatalf("the second transaction got the lock %v before the first released it", releasing.Sub(gotLock))
+		}
+		// What the first committed before releasing the lock is what the second decides from.
+		if len(seen) != 1 || seen[0].ID != "t1" {
+			t.Fatalf("after the lock the second transaction read %d credentials, want the first's t1", len(seen))
+		}
 	}},
 }

@@ -755,6 +755,14 @@ func (s *Store) ListUsers(ctx context.Context) (r0 []*storage.User, err error) {
 	return
 }
 
+func (s *Store) LockUser(ctx context.Context, a1 string) (err error) {
+	err = s.around(ctx, "LockUser", func(ctx context.Context) (err error) {
+		err = s.inner.LockUser(ctx, a1)
+		return err
+	})
+	return
+}
+
 func (s *Store) MarkLicenceReminder(ctx context.Context, a1 string, a2 string, a3 time.Time) (r0 bool, err error) {
 	err = s.around(ctx, "MarkLicenceReminder", func(ctx context.Context) (err error) {
 		r0, err = s.inner.MarkLicenceReminder(ctx, a1, a2, a3)
