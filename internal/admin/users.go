@@ -716,6 +716,12 @@ func (s *Service) RemoveFactorsOnce(ctx context.Context, a Actor, id, kind, reas
 	evID := keyedEventID(a, "admin.user.remove_factors", "user:"+id, key)
 	err = s.Store.InTx(ctx, func(tx storage.Store) error {
 		n, told = 0, nil // the transaction may run again
+		// The person first, as every change of their factors does: a regeneration of codes
+		// or an enrolment on another instance waits for this removal's commit, instead of
+		// writing codes for a factor it is removing (or voiding the codes of a new one).
+		if err := mfa.LockFactors(ctx, tx, id); err != nil {
+			return err
+		}
 		if prior, err := s.keyedBefore(ctx, tx, "admin.user.remove_factors", "user:"+id, evID); err != nil || prior != nil {
 			if prior != nil {
 				n = removedCount(prior.Detail)

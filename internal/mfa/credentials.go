@@ -52,6 +52,11 @@ func (s *Service) AddWebAuthn(ctx context.Context, rc sessions.Recent, c *storag
 		return nil, fmt.Errorf("mfa: add webauthn: credential of another person than the sign-in's: %w", sessions.ErrNotRecent)
 	}
 	err = s.Store.InTx(ctx, func(tx storage.Store) error {
+		// The person first, before the ceremony's token: withCodes decides from the set,
+		// and every transaction on it takes this lock before any other (LockFactors).
+		if err := LockFactors(ctx, tx, c.UserID); err != nil {
+			return err
+		}
 		if take != nil {
 			if err := take(ctx, tx); err != nil {
 				return err
@@ -80,7 +85,8 @@ func (s *Service) AddWebAuthn(ctx context.Context, rc sessions.Recent, c *storag
 // one left and returns it; nil when they still have codes. A first strong factor comes with
 // them, in its own transaction: a factor stored without its codes would leave its person
 // with no way back in when it is lost, and the page that says it was added without the
-// codes it should show.
+// codes it should show. tx must hold the person's lock (LockFactors), taken before the
+// factor was stored: else a removal of another factor at once voids the codes counted here.
 func withCodes(ctx context.Context, tx storage.MFAStore, userID string) ([]string, error) {
 	n, err := tx.CountRecoveryCodes(ctx, userID)
 	if err != nil {

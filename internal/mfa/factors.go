@@ -128,6 +128,9 @@ func (s *Service) FinishTOTP(ctx context.Context, rc sessions.Recent, pending, c
 	c := &storage.MFACredential{ID: id, UserID: userID, Kind: storage.MFATOTP, Name: name,
 		Secret: sealed, LastStep: step, CreatedAt: now, LastUsedAt: &now}
 	err = s.Store.InTx(ctx, func(tx storage.Store) error {
+		if err := LockFactors(ctx, tx, userID); err != nil { // withCodes decides from the set
+			return err
+		}
 		if err := tx.CreateMFACredential(ctx, c); err != nil {
 			return err
 		}
@@ -189,13 +192,18 @@ func (s *Service) VerifyTOTP(ctx context.Context, userID, code string) (*storage
 // writes the codes: made apart (it was the security page's), a removal of the last factor
 // between the two (the person's, or support's remove-factors, which voids the codes) was
 // followed by a fresh set with no factor, which a later enrolment then kept (withCodes)
-// instead of issuing its own.
+// instead of issuing its own. The transaction locks the person first (LockFactors), so
+// that a removal running at once on another instance does not void the codes before this
+// writes them.
 func (s *Service) RegenerateRecoveryCodes(ctx context.Context, rc sessions.Recent, tell Tell) ([]string, error) {
 	if err := rc.Check(); err != nil {
 		return nil, err
 	}
 	plain, hashes := NewRecoveryCodes()
 	err := s.Store.InTx(ctx, func(tx storage.Store) error {
+		if err := LockFactors(ctx, tx, rc.UserID()); err != nil {
+			return err
+		}
 		e, err := s.enrolledIn(ctx, tx, rc.UserID())
 		if err != nil {
 			return err

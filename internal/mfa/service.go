@@ -57,6 +57,8 @@ type Store interface {
 	storage.CounterStore
 	// UpdateUser records the method a passed step offers first (Passed).
 	UpdateUser(ctx context.Context, id string, fn func(*storage.User) error) (*storage.User, error)
+	// LockUser locks the person for the rest of a transaction (LockFactors).
+	LockUser(ctx context.Context, id string) error
 	// InTx runs fn in one transaction (storage.Store.InTx).
 	InTx(ctx context.Context, fn func(storage.Store) error) error
 }
@@ -223,6 +225,23 @@ func (s *Service) enrolledIn(ctx context.Context, st Store, userID string) (Enro
 	return e, err
 }
 
+// LockFactors locks the person userID in tx for the rest of the transaction. Every
+// transaction that changes a person's second factors or recovery codes from what it read of
+// them calls it first, before any other read or write of them, so that two such
+// transactions on one person run one after the other. Under PostgreSQL's READ COMMITTED,
+// several instances run them at once and neither sees what the other has not committed: a
+// regeneration of codes racing the removal of the last factor left codes standing in for
+// nothing, two removals of the person's two factors left codes with no factor, and a first
+// factor's enrolment racing a removal left the new factor without codes. Locking the user's
+// row, always first, also keeps their lock order the same, so they cannot deadlock. (SQLite's
+// write transactions exclude each other already; the lock costs it nothing.)
+func LockFactors(ctx context.Context, tx Store, userID string) error {
+	if err := tx.LockUser(ctx, userID); err != nil {
+		return fmt.Errorf("mfa: lock the person's factors: %w", err)
+	}
+	return nil
+}
+
 // enrolled is Enrolled through st (the store or a transaction's).
 func enrolled(ctx context.Context, st Store, userID string) (Enrolled, error) {
 	creds, err := st.ListMFACredentials(ctx, userID)
@@ -290,7 +309,12 @@ func (s *Service) RemoveFactor(ctx context.Context, rc sessions.Recent, id strin
 // own writes (the admin service's removal and its audit event). Written one by one, a failure
 // after the credential's delete left the person's trusted browsers trusted for good, and the
 // retry found no credential to remove.
+//
+// It locks the person first (LockFactors): what it voids depends on what is left.
 func RemoveFactorIn(ctx context.Context, tx Store, userID, id string) error {
+	if err := LockFactors(ctx, tx, userID); err != nil {
+		return err
+	}
 	if err := tx.DeleteMFACredential(ctx, userID, id); err != nil {
 		return fmt.Errorf("mfa: remove factor: %w", err)
 	}

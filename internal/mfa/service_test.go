@@ -41,12 +41,18 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "mfa.db"))
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "mfa.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
+	return newFixtureOn(t, db)
+}
+
+// newFixtureOn is newFixture over db, an empty migrated store.
+func newFixtureOn(t *testing.T, db storage.Store) *fixture {
+	t.Helper()
+	ctx := context.Background()
 	mk := make([]byte, keys.MasterKeySize)
 	_, _ = rand.Read(mk)
 	sealer, err := keys.NewSealer(mk)
