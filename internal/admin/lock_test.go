@@ -18,9 +18,6 @@ import (
 	"github.com/myaccount/myaccount/storage/sqlite"
 )
 
-// TestMain stops the PostgreSQL server a test started (pgtest starts one only when asked).
-func TestMain(m *testing.M) { pgtest.Main(m) }
-
 // TestRemoveFactorsIsSerialWithTheOwnersChanges races support's removal of every factor
 // against the owner's own changes on PostgreSQL (several instances, READ COMMITTED) and on
 // SQLite: the removal locks the person before it lists their factors (mfa.LockFactors), as

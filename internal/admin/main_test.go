@@ -6,5 +6,5 @@ import (
 	"github.com/myaccount/myaccount/storage/postgres/pgtest"
 )
 
-// TestMain stops the PostgreSQL cluster pgtest may start for the rate-limit tests.
+// TestMain stops the PostgreSQL cluster pgtest may start (the rate-limit and lock tests).
 func TestMain(m *testing.M) { pgtest.Main(m) }
