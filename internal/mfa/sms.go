@@ -65,30 +65,6 @@ func (s *Service) StoreSMSCode(ctx context.Context, st Store, userID, to, purpos
 	return nil
 }
 
-// CreateSMSCode is StoreSMSCode of a code it draws, through the service's store, for a
-// sender without transactions; it returns the code for the caller to send.
-func (s *Service) CreateSMSCode(ctx context.Context, userID, to, purpose string) (string, error) {
-	if err := s.Store.DeleteOneTimeTokens(ctx, userID, purpose); err != nil {
-		return "", fmt.Errorf("mfa: void sms codes: %w", err)
-	}
-	now := s.now()
-	var err error
-	for range 5 {
-		code, _ := NewEmailCode(userID)
-		t := &storage.OneTimeToken{Hash: SMSCodeHash(purpose, smsCodeSubject(purpose, userID, to), code), Purpose: purpose, UserID: userID,
-			CreatedAt: now, ExpiresAt: now.Add(EmailCodeTTL)}
-		err = s.Store.CreateOneTimeToken(ctx, t)
-		if errors.Is(err, storage.ErrConflict) {
-			continue // the same code drawn twice for the person at once: draw again
-		}
-		if err != nil {
-			break
-		}
-		return code, nil
-	}
-	return "", fmt.Errorf("mfa: store sms code: %w", err)
-}
-
 // VerifySMSResetCode checks and spends a password-reset code typed for the number e164 and
 // hands the account it was sent for to then (phone.Service.RedeemReset). Whether an account has the number shows in nothing
 // it does: the attempts are counted for the number, for every number alike, and the code is

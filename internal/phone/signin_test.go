@@ -164,4 +164,40 @@ func TestSendSignInCode(t *testing.T) {
 	if !works("u1", pending) {
 		t.Error("a refused send voided the pending code")
 	}
+
+	// A new number confirmed ends the codes sent to the one before; so does removing the
+	// number (u2's): a code on a phone the person has just let go of no longer signs in.
+	v = &storage.PhoneVerification{UserID: "u1", E164: "+4915199999999", CodeHash: s.HashCode(phone.PurposeVerify, "u1", "246810"),
+		Sends: 1, CreatedAt: now, LastSentAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := db.PutPhoneVerification(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Confirm(ctx, signedIn("u1"), "246810", nil); err != nil {
+		t.Fatal(err)
+	}
+	if works("u1", pending) {
+		t.Error("a code sent to the number before still works once a new number is confirmed")
+	}
+	const other = "+4915188888888"
+	v = &storage.PhoneVerification{UserID: "u2", E164: other, CodeHash: "h2", Sends: 1, CreatedAt: now, LastSentAt: now,
+		ExpiresAt: now.Add(time.Hour)}
+	if err := db.PutPhoneVerification(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ConfirmPhone(ctx, "u2", "h2", now); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SendSignInCode(ctx, "u2", "192.0.2.1", "en"); err != nil {
+		t.Fatal(err)
+	}
+	code := delivered(other)
+	if !works("u2", code) {
+		t.Fatal("u2's code does not work")
+	}
+	if err := s.Remove(ctx, signedIn("u2"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if works("u2", code) {
+		t.Error("a code sent to a number still works once the number is removed")
+	}
 }

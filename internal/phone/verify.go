@@ -286,7 +286,8 @@ func (s *Service) send(ctx context.Context, prev, v *storage.PhoneVerification, 
 }
 
 // Confirm checks code against the pending verification and, when it matches, makes its
-// number the person's verified number, with tell (nil: none) writing the notice of it in
+// number the person's verified number (sign-in codes sent to the one before stop working),
+// with tell (nil: none) writing the notice of it in
 // the same transaction.
 func (s *Service) Confirm(ctx context.Context, rc sessions.Recent, code string, tell func(context.Context, storage.Store) error) (*storage.Phone, error) {
 	if err := rc.Check(); err != nil {
@@ -329,6 +330,9 @@ func (s *Service) Confirm(ctx context.Context, rc sessions.Recent, code string, 
 		case err != nil:
 			return fmt.Errorf("confirm phone: %w", err)
 		}
+		if err := voidSignInCodes(ctx, tx, userID); err != nil {
+			return err
+		}
 		if tell != nil {
 			return tell(ctx, tx)
 		}
@@ -369,14 +373,29 @@ func (s *Service) confirmedAgain(ctx context.Context, userID string, now time.Ti
 	return ErrNoCode
 }
 
-// Remove deletes the person's number and any pending verification, with tell (nil: none)
-// writing the notice of it in the same transaction.
+// voidSignInCodes ends the person's sign-in codes sent by SMS (SendSignInCode), through tx,
+// the transaction that removes or replaces their number. A sign-in code is bound to the
+// person, not to the number it went to: left alone, a code sent to a number the person has
+// just removed (a lost or stolen phone) would keep working until it expired. Reset codes are
+// bound to the number and die with it (RedeemReset).
+func voidSignInCodes(ctx context.Context, tx storage.Store, userID string) error {
+	if err := tx.DeleteOneTimeTokens(ctx, userID, storage.TokenSMSCode); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("void sms sign-in codes: %w", err)
+	}
+	return nil
+}
+
+// Remove deletes the person's number, any pending verification and the sign-in codes sent
+// to it, with tell (nil: none) writing the notice of it in the same transaction.
 func (s *Service) Remove(ctx context.Context, rc sessions.Recent, tell func(context.Context, storage.Store) error) error {
 	if err := rc.Check(); err != nil {
 		return err
 	}
 	err := s.Store.InTx(ctx, func(tx storage.Store) error {
 		if err := tx.DeletePhone(ctx, rc.UserID()); err != nil {
+			return err
+		}
+		if err := voidSignInCodes(ctx, tx, rc.UserID()); err != nil {
 			return err
 		}
 		if tell != nil {
