@@ -164,7 +164,7 @@ func (s *opStorage) fillUserinfo(ctx context.Context, ui *oidc.UserInfo, userID 
 			return fmt.Errorf("userinfo user: %w", err)
 		}
 	}
-	if u.Status != storage.UserActive {
+	if !u.MaySignIn() {
 		return fmt.Errorf("userinfo user %q is %s: %w", userID, u.Status, errInvalid)
 	}
 	ui.Subject = u.ID

@@ -181,7 +181,7 @@ func (s *opStorage) pollDevice(ctx context.Context, clientID, deviceCode string)
 	case storeFailure(err):
 		s.log.ErrorContext(ctx, "device code's user", "err", err, "client_id", clientID)
 		return nil, oidc.ErrServerError()
-	case err != nil || u.Status != storage.UserActive:
+	case err != nil || !u.MaySignIn():
 		// Deleted or locked between approval and this poll.
 		return dc, oidc.ErrAccessDenied().WithDescription("the account can no longer be used")
 	}

@@ -31,6 +31,17 @@ const (
 	UserDisabled = "disabled" // kept for audit, may not sign in
 )
 
+// MaySignIn is the one rule of which accounts may be signed in to, and used by a session or
+// a token: an active one. Every status this version does not know may not (refused is the
+// safe answer). account.MaySignIn says why not, for the person who proved who they are.
+func (u *User) MaySignIn() bool { return u.Status == UserActive }
+
+// MayResetPassword is the one rule of which accounts a password reset (a link, an SMS code)
+// may be sent to and used for: an active one, or one not yet activated, which the reset then
+// activates (it proves the mailbox or the number). An account an operator locked or disabled
+// may not: a reset would lift the lock.
+func (u *User) MayResetPassword() bool { return u.Status == UserActive || u.Status == UserPending }
+
 // User is a person's account.
 type User struct {
 	ID              string     `db:"id"`

@@ -82,7 +82,7 @@ func (s *Service) ActivationLinkIn(ctx context.Context, tx storage.Store, u *sto
 // recorded after the commit, it was lost when that failed, or its answer was lost and the
 // queued request ran again.
 func (s *Service) ResetLinkIn(ctx context.Context, tx storage.Store, u *storage.User, m Meta) (*SentLink, error) {
-	if u.Status != storage.UserActive && u.Status != storage.UserPending {
+	if !u.MayResetPassword() {
 		return nil, fmt.Errorf("reset link for a %s account: %w", u.Status, ErrWrongState)
 	}
 	tok := secret.RandomToken(32)

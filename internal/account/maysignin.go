@@ -9,14 +9,13 @@ import "github.com/myaccount/myaccount/storage"
 // the safe answer). Callers ask it only after the proof and tell the answer only then, so
 // that an account's state shows to nobody who cannot sign in to it.
 //
-// sessions.Service.Resolve (an established session) and admin.Service.PersonActor apply
-// the same rule to "active" themselves: sessions cannot import this package (it imports
-// sessions).
+// Which accounts may is storage.User.MaySignIn's, which the layers below this one (an
+// established session, a token, an admin actor) ask directly.
 func MaySignIn(u *storage.User) error {
-	switch u.Status {
-	case storage.UserActive:
+	switch {
+	case u.MaySignIn():
 		return nil
-	case storage.UserPending:
+	case u.Status == storage.UserPending:
 		return ErrNotActive
 	default:
 		return ErrLocked

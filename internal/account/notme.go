@@ -157,7 +157,7 @@ func (s *Service) NotMe(ctx context.Context, token string, m Meta) (*NotMeResult
 	if err := s.sendReset(ctx, u.EmailNormalized, m); err != nil {
 		s.log().ErrorContext(ctx, "not me: reset link", "err", err)
 	} else {
-		res.ResetSent = u.Status == storage.UserActive || u.Status == storage.UserPending
+		res.ResetSent = u.MayResetPassword()
 	}
 	return res, nil
 }

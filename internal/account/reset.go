@@ -142,7 +142,7 @@ func (s *Service) Reset(ctx context.Context, token, password string, m Meta) (*s
 			return err
 		}
 		u, err = tx.UpdateUser(ctx, t.UserID, func(x *storage.User) error {
-			if x.Status == storage.UserLocked || x.Status == storage.UserDisabled {
+			if !x.MayResetPassword() {
 				return ErrLocked
 			}
 			x.PasswordHash, x.UpdatedAt = hash, now

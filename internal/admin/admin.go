@@ -279,7 +279,7 @@ func (s *Service) PersonActor(ctx context.Context, userID, clientID string, scop
 	if err != nil {
 		return Actor{}, fmt.Errorf("actor: %w", err)
 	}
-	if u.Status != storage.UserActive {
+	if !u.MaySignIn() {
 		return Actor{}, fmt.Errorf("actor %q is %s: %w", userID, u.Status, ErrForbidden)
 	}
 	roles, err := s.Store.ListUserRoles(ctx, userID)

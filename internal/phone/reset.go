@@ -41,7 +41,7 @@ func owner(ctx context.Context, st ResetStore, e164 string) (*storage.User, erro
 	if err != nil {
 		return nil, fmt.Errorf("phone owner: %w", err)
 	}
-	if u.Status != storage.UserActive && u.Status != storage.UserPending {
+	if !u.MayResetPassword() {
 		return nil, nil
 	}
 	return u, nil

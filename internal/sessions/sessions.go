@@ -269,7 +269,7 @@ func (s *Service) Resolve(ctx context.Context, token string) (*storage.Session, 
 	} else if err != nil {
 		return nil, nil, fmt.Errorf("resolve session: %w", err)
 	}
-	if u.Status != storage.UserActive {
+	if !u.MaySignIn() {
 		return nil, nil, ErrNoSession
 	}
 	if now.Sub(sess.LastSeenAt) > TouchEvery {
