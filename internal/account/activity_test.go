@@ -3,6 +3,7 @@ package account_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,5 +53,43 @@ func TestRecentActivity(t *testing.T) {
 	fs.Fail("GetClient")
 	if _, err := s.RecentActivity(ctx, "u1", 10); !errors.Is(err, faultstore.ErrInjected) {
 		t.Errorf("RecentActivity = %v, want the injected failure", err)
+	}
+}
+
+// TestActivityKeepsTheOrderOfOneMoment: events recorded at one moment (one request's, one
+// transaction's) are listed newest first in the order they were written, not by chance
+// (their ids are the store's, which sort as they were made).
+func TestActivityKeepsTheOrderOfOneMoment(t *testing.T) {
+	s, db := newService(t)
+	ctx := context.Background()
+	if err := db.CreateUser(ctx, &storage.User{ID: "u1", Email: "u1@example.com", EmailNormalized: "u1@example.com", Status: storage.UserActive}); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	s.Now = func() time.Time { return at }
+	types := []string{"login", "mfa_passed", "password_changed", "trusted_browsers_forgotten", "signed_out_everywhere",
+		"mfa_added", "mfa_removed", "profile_updated", "email_changed", "device_signed_out"}
+	for i, typ := range types {
+		if i%2 == 0 {
+			s.Audit(ctx, "u1", typ, account.Meta{}, "")
+			continue
+		}
+		if err := db.InTx(ctx, func(tx storage.Store) error { return s.EventIn("u1", typ, account.Meta{}, "")(ctx, tx) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.RecentActivity(ctx, "u1", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, e := range got {
+		order = append(order, e.Type)
+	}
+	for i, j := 0, len(types)-1; i < j; i, j = i+1, j-1 {
+		types[i], types[j] = types[j], types[i]
+	}
+	if strings.Join(order, " ") != strings.Join(types, " ") {
+		t.Errorf("listed %v, want the reverse of the order written: %v", order, types)
 	}
 }

@@ -333,14 +333,15 @@ func itemID(ctx context.Context) (id string, ofTask bool) {
 // done already, where nothing queued tells the re-run that its earlier run wrote it (see
 // Task). k is counted per run so that two writes of one name in a run (two events of one
 // type for one account) are two rows, not one taken as the other's repeat. Outside a task's
-// run it is a new random id.
+// run it is "": the store mints the id, in the order the writes are made (the activity page
+// lists one millisecond's events by it).
 //
 // A transaction the store runs again (a PostgreSQL deadlock) derives its writes' and items'
 // ids as its first attempt did (withTaskRun), so a later run finds them.
 func WriteID(ctx context.Context, what string) string {
 	r, ok := ctx.Value(taskRunKey{}).(*taskRun)
 	if !ok {
-		return secret.NewID()
+		return ""
 	}
 	r.mu.Lock()
 	if r.writes == nil {
