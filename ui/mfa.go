@@ -286,6 +286,7 @@ func (h *Handler) secondFactorDone(w http.ResponseWriter, r *http.Request, u *st
 	if id := sessionOf(p); id != "" {
 		r = r.WithContext(context.WithValue(r.Context(), sessionIDKey{}, id))
 	}
+	r = r.WithContext(context.WithValue(r.Context(), secondStepKey{}, method))
 	ctx := r.Context()
 	f, err := h.optionalFlow(r, p.Flow)
 	if err != nil {
@@ -322,7 +323,11 @@ func (h *Handler) secondFactorDone(w http.ResponseWriter, r *http.Request, u *st
 		http.SetCookie(w, &http.Cookie{Name: h.cookieName(trustCookie), Value: trustToken, Path: "/", MaxAge: int(mfa.TrustedBrowserTTL.Seconds()),
 			HttpOnly: true, Secure: h.cfg.SecureCookies, SameSite: http.SameSiteLaxMode})
 	}
-	h.cfg.Accounts.Audit(ctx, u.ID, "mfa_passed", h.meta(r, h.lang(r, u)), method)
+	if s == nil {
+		// No session started, so no sign-in records: the passed step's event on its own,
+		// best effort. With a session, it committed with it (finishSignIn).
+		h.cfg.Accounts.Audit(ctx, u.ID, "mfa_passed", h.meta(r, h.lang(r, u)), method)
+	}
 	if asJSON {
 		writeJSON(w, http.StatusOK, map[string]string{"redirect": target})
 		return nil

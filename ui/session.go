@@ -163,6 +163,11 @@ func truncate(s string, n int) string {
 // (sessionOf), from secondFactorDone to newSession through the sign-in's steps between.
 type sessionIDKey struct{}
 
+// secondStepKey carries, in a second step's request, the method it was passed with, from
+// secondFactorDone to finishSignIn, whose records write its "mfa_passed" event with the
+// session (account.SignedIn.SecondStep).
+type secondStepKey struct{}
+
 // sessionOf is the id of the session pending sign-in p makes ("" for a cookie without an
 // ID): derived from p's random ID, which only the sealed cookie holds.
 func sessionOf(p *pendingSignIn) string {

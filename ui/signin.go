@@ -289,8 +289,9 @@ func (h *Handler) finishSignIn(w http.ResponseWriter, r *http.Request, u *storag
 	if f != nil {
 		m.ClientID = f.client.ID
 	}
+	step, _ := r.Context().Value(secondStepKey{}).(string)
 	rec := h.cfg.Accounts.SignInRecords(r.Context(), account.SignedIn{User: u, Meta: m, Login: login, AMR: ev.AMR(),
-		NewBrowser: m.DeviceUser != u.ID && !ev.EmailCode})
+		NewBrowser: m.DeviceUser != u.ID && !ev.EmailCode, SecondStep: step})
 	bind := h.newBinding(r, f)
 	start := func(records *account.SignInRecords) (*storage.Session, error) {
 		return h.startSession(w, r, u, ev, func(ctx context.Context, tx storage.Store, s *storage.Session) error {

@@ -93,3 +93,54 @@ func TestActivityKeepsTheOrderOfOneMoment(t *testing.T) {
 		t.Errorf("listed %v, want the reverse of the order written: %v", order, types)
 	}
 }
+
+// countingRecorder counts the second steps recorded.
+type countingRecorder struct{ passed, failed map[string]int }
+
+func (countingRecorder) SignIn(string, string) {}
+func (c countingRecorder) MFA(kind string, ok bool) {
+	if ok {
+		c.passed[kind]++
+	} else {
+		c.failed[kind]++
+	}
+}
+func (countingRecorder) Lockout(string) {}
+
+// TestSignInRecordsTheSecondStep: a sign-in that has just passed its second step records
+// its "mfa_passed" event with its "login" one, in the session's transaction (and apart when
+// that write failed), and counts the step once committed. Written after the commit on its
+// own, a failure lost the event while the sign-in stood.
+func TestSignInRecordsTheSecondStep(t *testing.T) {
+	for _, apart := range []bool{false, true} {
+		s, db := newService(t)
+		ctx := context.Background()
+		rec := countingRecorder{map[string]int{}, map[string]int{}}
+		s.Metrics = rec
+		u := &storage.User{ID: "u1", Email: "u1@example.com", EmailNormalized: "u1@example.com", Status: storage.UserActive}
+		if err := db.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		r := s.SignInRecords(ctx, account.SignedIn{User: u, Login: true, AMR: []string{"pwd", "otp"}, SecondStep: "totp"})
+		if apart {
+			r.WriteApart(ctx)
+		} else if err := db.InTx(ctx, func(tx storage.Store) error { return r.Write(ctx, tx) }); err != nil {
+			t.Fatal(err)
+		}
+		r.Committed(ctx)
+		got, err := s.RecentActivity(ctx, "u1", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var order []string
+		for _, e := range got {
+			order = append(order, e.Type+" "+e.Detail)
+		}
+		if strings.Join(order, ", ") != "login pwd otp, mfa_passed totp" {
+			t.Errorf("apart %v: activity %q, want the login, then (before it) the second step", apart, order)
+		}
+		if rec.passed["totp"] != 1 || len(rec.failed) != 0 {
+			t.Errorf("apart %v: counted %v passed, %v failed, want one totp passed", apart, rec.passed, rec.failed)
+		}
+	}
+}

@@ -40,6 +40,9 @@ type SignedIn struct {
 	// its device cookie), and no emailed code was part of the sign-in (that code's mail,
 	// with its own "This wasn't me" link, already told the owner).
 	NewBrowser bool
+	// SecondStep is the method of the second step this sign-in has just passed ("": none):
+	// its "mfa_passed" event is recorded with the "login" one, and counted once committed.
+	SecondStep string
 }
 
 // SignInRecords are the prepared records of one sign-in: Write them in the session's
@@ -47,6 +50,10 @@ type SignedIn struct {
 type SignInRecords struct {
 	s     *Service
 	event *storage.AuditEvent
+	// passed is the "mfa_passed" event of SignedIn.SecondStep, method its method (nil, "":
+	// no second step).
+	passed *storage.AuditEvent
+	method string
 	// token and msg are the new sign-in notice (nil: none is due, or it could not be
 	// rendered).
 	token *storage.OneTimeToken
@@ -79,6 +86,9 @@ func (s *Service) SignInRecords(ctx context.Context, in SignedIn) *SignInRecords
 	u, m := in.User, in.Meta
 	if in.Login {
 		r.event = s.auditEvent(ctx, u.ID, "login", m, strings.Join(in.AMR, " "))
+	}
+	if in.SecondStep != "" {
+		r.passed, r.method = s.auditEvent(ctx, u.ID, "mfa_passed", m, in.SecondStep), in.SecondStep
 	}
 	if !in.NewBrowser || s.Mail == nil || s.Templates == nil {
 		return r
@@ -131,13 +141,24 @@ func (r *SignInRecords) Write(ctx context.Context, tx storage.Store) error {
 			r.queued = true
 		}
 	}
-	if r.event != nil {
-		if err := tx.AddAuditEvent(ctx, r.event); err != nil {
+	for _, e := range r.events() {
+		if err := tx.AddAuditEvent(ctx, e); err != nil {
 			r.failed = true
-			return fmt.Errorf("login event: %w", err)
+			return fmt.Errorf("%s event: %w", e.Type, err)
 		}
 	}
 	return nil
+}
+
+// events are the activity events to record, in the order they happened.
+func (r *SignInRecords) events() []*storage.AuditEvent {
+	var out []*storage.AuditEvent
+	for _, e := range []*storage.AuditEvent{r.passed, r.event} {
+		if e != nil {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // Failed reports whether the last Write failed (in a store call of its own).
@@ -154,9 +175,9 @@ func (r *SignInRecords) WriteApart(ctx context.Context) {
 		s.notice(ctx, r.user, r.user.Email, r.meta, mail.NewSignIn, r.data, "")
 		r.msg = nil // sent: Committed has nothing left to do
 	}
-	if r.event != nil {
-		if err := s.Store.AddAuditEvent(ctx, r.event); err != nil {
-			s.log().WarnContext(ctx, "audit event", "type", r.event.Type, "err", err)
+	for _, e := range r.events() {
+		if err := s.Store.AddAuditEvent(ctx, e); err != nil {
+			s.log().WarnContext(ctx, "audit event", "type", e.Type, "err", err)
 		}
 	}
 }
@@ -165,6 +186,9 @@ func (r *SignInRecords) WriteApart(ctx context.Context) {
 // sends the notice through a mailer that cannot queue in a transaction (a failure is
 // logged: the sign-in stands).
 func (r *SignInRecords) Committed(ctx context.Context) {
+	if r.method != "" {
+		r.s.recorder().MFA(r.method, true) // as Audit counts every second step
+	}
 	switch {
 	case r.msg == nil:
 	case r.queued:

@@ -369,14 +369,7 @@ var uiNoStoreCall = map[string]string{
 // left: the sweep logs them instead of failing, and fails when one no longer shows, so that
 // the entry goes with its fix. The key is "route (name): call n of Method failing", the
 // name as in the subtest's.
-var knownSeams = map[string]string{
-	// The "Two-step verification passed" activity entry is written once the sign-in has
-	// committed (its session started, its code spent), best effort like every activity entry
-	// (account.Service.Audit): refusing the sign-in then would send the person to repeat a
-	// second step that is done, and the dashboard shows the activity that was stored.
-	"/mfa (authenticator app): call 2 of AddAuditEvent failing": "an activity entry written after the sign-in committed, best effort",
-	"/mfa (emailed code): call 2 of AddAuditEvent failing":      "an activity entry written after the sign-in committed, best effort",
-}
+var knownSeams = map[string]string{}
 
 // uiSaysSo are texts by which a page says what a failure of ours left undone once the
 // request's work was committed, where it goes on without it: an answer that differs from
