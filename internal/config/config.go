@@ -254,6 +254,10 @@ type Security struct {
 	// Validate refuses anything cheaper than every OWASP recommendation (secret.CheckPolicy).
 	PasswordHashMemoryKiB  int `yaml:"password_hash_memory_kib"`
 	PasswordHashIterations int `yaml:"password_hash_iterations"`
+	// AdminAPIPerToken and AdminAPIPerIP are the admin API's request limits per minute, per
+	// bearer token and per client address, counted in SQL so that they hold across instances.
+	AdminAPIPerToken int `yaml:"admin_api_requests_per_minute_per_token"`
+	AdminAPIPerIP    int `yaml:"admin_api_requests_per_minute_per_ip"`
 }
 
 // PasswordHash returns the argon2id parameters of new password hashes. Values out of uint32's
@@ -333,6 +337,8 @@ func Default() *Config {
 			PasswordHashQueue:       64,
 			PasswordHashMemoryKiB:   int(secret.DefaultMemory),
 			PasswordHashIterations:  int(secret.DefaultIterations),
+			AdminAPIPerToken:        300,
+			AdminAPIPerIP:           600,
 		},
 		Accounts: Accounts{
 			MinPasswordLength: 12,

@@ -105,6 +105,12 @@ func (c *Config) Validate() error {
 	if c.Security.PasswordHashQueue < 0 || c.Security.PasswordHashQueue > 100000 {
 		add("security.password_hash_queue", "must be between 0 and 100000")
 	}
+	if c.Security.AdminAPIPerToken < 1 || c.Security.AdminAPIPerToken > 1000000 {
+		add("security.admin_api_requests_per_minute_per_token", "must be between 1 and 1000000")
+	}
+	if c.Security.AdminAPIPerIP < 1 || c.Security.AdminAPIPerIP > 1000000 {
+		add("security.admin_api_requests_per_minute_per_ip", "must be between 1 and 1000000")
+	}
 	// Each setting's range under its own name, then the pair against OWASP's sets.
 	m, t := c.Security.PasswordHashMemoryKiB, c.Security.PasswordHashIterations
 	mOK := m >= 1 && m <= secret.MaxMemoryKiB

@@ -19,11 +19,12 @@ import (
 // labels of its requests). Bearer tokens are checked by the provider's own verification
 // (what /userinfo and introspection do); the rate limits count in svc's store.
 func mountAdmin(root *mux.Router, svc *admin.Service, provider *op.Provider, clientIP func(*http.Request) string,
-	log *slog.Logger, now func() time.Time) (*admin.API, error) {
+	limits admin.Limits, log *slog.Logger, now func() time.Time) (*admin.API, error) {
 	api, err := admin.NewAPI(admin.APIConfig{
 		Service:  svc,
 		Verify:   verifyWith(provider),
 		ClientIP: clientIP,
+		Limits:   limits,
 		// The rate limits count in the store's SQL counters, so they hold across instances.
 		Counters: svc.Store,
 		Logger:   log,

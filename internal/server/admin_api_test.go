@@ -16,6 +16,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/myaccount/myaccount/internal/admin"
+	"github.com/myaccount/myaccount/internal/config"
 	"github.com/myaccount/myaccount/internal/mfa"
 	"github.com/myaccount/myaccount/storage"
 )
@@ -596,4 +597,29 @@ func TestAdminAPIUnlockAfterLockout(t *testing.T) {
 	if after.Lock.LockedOutUntil != nil {
 		t.Fatalf("lock after unlock: %+v", after.Lock)
 	}
+}
+
+// TestAdminAPILimitsFromConfig: the admin API's request limits are the configuration's
+// (security.admin_api_requests_per_minute_per_token, …_per_ip), not fixed ones.
+func TestAdminAPILimitsFromConfig(t *testing.T) {
+	t.Parallel()
+	e := newEnvWith(t, envOptions{configure: func(c *config.Config) {
+		c.Security.AdminAPIPerToken, c.Security.AdminAPIPerIP = 3, 5
+	}})
+	_, tok := e.automation(t, admin.ScopeRead)
+	for i := 1; i <= 3; i++ {
+		if a := e.call(t, "GET", "/clients", tok, nil); a.status != 200 {
+			t.Fatalf("request %d of the token's 3: %d %s", i, a.status, a.body)
+		}
+	}
+	a := e.call(t, "GET", "/clients", tok, nil)
+	a.problem(t, 429)
+	if a.header.Get("Retry-After") == "" {
+		t.Error("429 without Retry-After")
+	}
+	_, other := e.automation(t, admin.ScopeRead)
+	if a := e.call(t, "GET", "/clients", other, nil); a.status != 200 {
+		t.Fatalf("another token, request 5 from the address: %d %s", a.status, a.body)
+	}
+	e.call(t, "GET", "/clients", other, nil).problem(t, 429) // the address's sixth
 }

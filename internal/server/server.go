@@ -420,7 +420,8 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, store, raw
 	for _, p := range prov.Paths() {
 		root.Handle(p, prov.Handler())
 	}
-	adminAPI, err := mountAdmin(root, adminSvc, prov, ips.IP, log, now)
+	adminAPI, err := mountAdmin(root, adminSvc, prov, ips.IP, admin.Limits{PerToken: cfg.Security.AdminAPIPerToken,
+		PerIP: cfg.Security.AdminAPIPerIP, Window: time.Minute}, log, now)
 	if err != nil {
 		return nil, fmt.Errorf("admin api: %w", err)
 	}
