@@ -109,15 +109,25 @@ func TestSendSignInCode(t *testing.T) {
 	}
 	nothingSent("no verified number")
 
+	// pendingNumber stores a verification of e164 for userID under codeHash, as Start would.
+	pendingNumber := func(userID, e164, codeHash string) {
+		t.Helper()
+		v := &storage.PhoneVerification{UserID: userID, E164: e164, CodeHash: codeHash, Sends: 1, CreatedAt: now,
+			LastSentAt: now, ExpiresAt: now.Add(time.Hour)}
+		if err := db.PutPhoneVerification(ctx, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// verified gives userID the verified number e164.
+	verified := func(userID, e164 string) {
+		t.Helper()
+		pendingNumber(userID, e164, "h")
+		if _, err := db.ConfirmPhone(ctx, userID, "h", now); err != nil {
+			t.Fatal(err)
+		}
+	}
 	const number = "+4915123456789"
-	v := &storage.PhoneVerification{UserID: "u1", E164: number, CodeHash: "h", Sends: 1, CreatedAt: now, LastSentAt: now,
-		ExpiresAt: now.Add(time.Hour)}
-	if err := db.PutPhoneVerification(ctx, v); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.ConfirmPhone(ctx, "u1", "h", now); err != nil {
-		t.Fatal(err)
-	}
+	verified("u1", number)
 
 	// Sent to the verified number; stored hashed, for the person only.
 	if err := s.SendSignInCode(ctx, "u1", "192.0.2.1", "en"); err != nil {
@@ -167,11 +177,7 @@ func TestSendSignInCode(t *testing.T) {
 
 	// A new number confirmed ends the codes sent to the one before; so does removing the
 	// number (u2's): a code on a phone the person has just let go of no longer signs in.
-	v = &storage.PhoneVerification{UserID: "u1", E164: "+4915199999999", CodeHash: s.HashCode(phone.PurposeVerify, "u1", "246810"),
-		Sends: 1, CreatedAt: now, LastSentAt: now, ExpiresAt: now.Add(time.Hour)}
-	if err := db.PutPhoneVerification(ctx, v); err != nil {
-		t.Fatal(err)
-	}
+	pendingNumber("u1", "+4915199999999", s.HashCode(phone.PurposeVerify, "u1", "246810"))
 	if _, err := s.Confirm(ctx, signedIn("u1"), "246810", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -179,14 +185,7 @@ func TestSendSignInCode(t *testing.T) {
 		t.Error("a code sent to the number before still works once a new number is confirmed")
 	}
 	const other = "+4915188888888"
-	v = &storage.PhoneVerification{UserID: "u2", E164: other, CodeHash: "h2", Sends: 1, CreatedAt: now, LastSentAt: now,
-		ExpiresAt: now.Add(time.Hour)}
-	if err := db.PutPhoneVerification(ctx, v); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.ConfirmPhone(ctx, "u2", "h2", now); err != nil {
-		t.Fatal(err)
-	}
+	verified("u2", other)
 	if err := s.SendSignInCode(ctx, "u2", "192.0.2.1", "en"); err != nil {
 		t.Fatal(err)
 	}
