@@ -403,6 +403,27 @@ func (s *Service) fillAppsAndDevices(ctx context.Context, id string, d *UserDeta
 	return nil
 }
 
+// userIn locks the target account in tx, the transaction of the action, and reads it,
+// checking ifMatch (when given) against its ETag. The lock holds the account as checked until
+// the action commits: under PostgreSQL's READ COMMITTED, several instances at once, a plain
+// read let a lock (or any change) commit between the check and the write, and an unlock or a
+// deletion sent with the ETag from before it went through all the same, an unlock undoing
+// the newer lock. It is taken before the action's other writes of the person, as
+// mfa.LockFactors is, so the order is the same everywhere.
+func userIn(ctx context.Context, tx storage.Store, id, ifMatch string) (*storage.User, error) {
+	if err := tx.LockUser(ctx, id); err != nil {
+		return nil, err
+	}
+	u, err := tx.GetUser(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if ifMatch != "" && ifMatch != userETag(u) {
+		return nil, ErrPreconditionFailed
+	}
+	return u, nil
+}
+
 // userFor loads the target account, checking ifMatch (when given) against its ETag.
 func (s *Service) userFor(ctx context.Context, id, ifMatch string) (*storage.User, error) {
 	u, err := s.Store.GetUser(ctx, id)
@@ -568,12 +589,9 @@ func (s *Service) UnlockUserOnce(ctx context.Context, a Actor, id, ifMatch, reas
 			}
 			return err
 		}
-		cur, err := tx.GetUser(ctx, id)
+		cur, err := userIn(ctx, tx, id, ifMatch)
 		if err != nil {
 			return err
-		}
-		if ifMatch != "" && ifMatch != userETag(cur) {
-			return ErrPreconditionFailed
 		}
 		if err := s.Accounts.UnlockIn(ctx, tx, cur); err != nil {
 			return err
@@ -857,12 +875,8 @@ func (s *Service) DeleteUserOnce(ctx context.Context, a Actor, id, ifMatch, reas
 			repeat = prior != nil
 			return err
 		}
-		u, err := tx.GetUser(ctx, id)
-		if err != nil {
+		if _, err := userIn(ctx, tx, id, ifMatch); err != nil {
 			return err
-		}
-		if ifMatch != "" && ifMatch != userETag(u) {
-			return ErrPreconditionFailed
 		}
 		// What the deletion signs out, told to its clients (back-channel logout).
 		if err := sessions.EndAll(ctx, tx, s.notifier(), id, s.now()); err != nil {
