@@ -630,6 +630,12 @@ type ClientStore interface {
 	ListClients(ctx context.Context) ([]*Client, error)
 	UpdateClient(ctx context.Context, id string, fn func(*Client) error) (*Client, error)
 	DeleteClient(ctx context.Context, id string) error
+	// LockClient locks the client's row until the end of the transaction it runs in
+	// (ErrNotFound when there is no such client), so that a transaction that decides from
+	// the client as it read it (a deletion sent with If-Match) is not raced by an update
+	// committed between its read and its write. Outside a transaction it only reports
+	// whether the client exists.
+	LockClient(ctx context.Context, id string) error
 }
 
 // AuthRequestStore keeps authorization requests and their codes.

@@ -555,6 +555,13 @@ func (s *Service) DeleteClientOnce(ctx context.Context, a Actor, id, ifMatch, ke
 			return err
 		}
 		if ifMatch != "" {
+			// Locked before it is compared, as UpdateClient's callback compares it: under
+			// PostgreSQL's READ COMMITTED an update on another instance committed between a
+			// plain read and the delete, and a client was deleted in a state its sender had
+			// never seen.
+			if err := tx.LockClient(ctx, id); err != nil {
+				return err
+			}
 			c, err := tx.GetClient(ctx, id)
 			if err != nil {
 				return err

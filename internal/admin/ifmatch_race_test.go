@@ -124,3 +124,37 @@ func TestDeleteWithIfMatchIsSerialWithAChange(t *testing.T) {
 		}
 	})
 }
+
+// TestDeleteClientWithIfMatchIsSerialWithAnUpdate is the same race for a client: a deletion
+// sent with the client's ETag against an update. The deletion locks the client before it
+// compares the ETag (storage.ClientStore.LockClient); with a plain read, on PostgreSQL the
+// update committed between the check and the delete and both succeeded.
+func TestDeleteClientWithIfMatchIsSerialWithAnUpdate(t *testing.T) {
+	// The deletion's own delete is stalled: it is what follows the check.
+	onBothStores(t, "DeleteClient", func(t *testing.T, svc *admin.Service, st storage.Store) {
+		ctx := t.Context()
+		for round := range raceRounds {
+			c, _, err := svc.CreateClient(ctx, adminPerson, admin.ClientSpec{Name: fmt.Sprint("App ", round), Type: storage.ClientPublic,
+				RedirectURIs: []string{"https://app.example/cb"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			name := "Renamed"
+			var errDelete, errUpdate error
+			together(
+				func() { errDelete = svc.DeleteClient(ctx, adminPerson, c.ClientID, c.ETag) },
+				func() {
+					_, errUpdate = svc.UpdateClient(ctx, adminPerson, c.ClientID, "", admin.ClientPatch{Name: &name})
+				},
+			)
+			switch {
+			case errDelete == nil && errUpdate == nil:
+				t.Fatalf("round %d: the deletion with the ETag from before the update and the update both succeeded", round)
+			case errDelete == nil && !errors.Is(errUpdate, admin.ErrNotFound):
+				t.Fatalf("round %d: update after the deletion: %v, want ErrNotFound", round, errUpdate)
+			case errUpdate == nil && !errors.Is(errDelete, admin.ErrPreconditionFailed):
+				t.Fatalf("round %d: deletion after the update: %v, want ErrPreconditionFailed", round, errDelete)
+			}
+		}
+	})
+}

@@ -15,7 +15,7 @@ const clientColumns = `id, secret_hash, name, type, redirect_uris, post_logout_r
 	created_at, updated_at`
 
 type clientSQL struct {
-	insert, get, getForUpdate, list, update, delete string
+	insert, get, getForUpdate, lock, list, update, delete string
 }
 
 func newClientSQL(rb func(string) string, forUpdate string) clientSQL {
@@ -25,6 +25,7 @@ func newClientSQL(rb func(string) string, forUpdate string) clientSQL {
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		get:          rb(get),
 		getForUpdate: rb(get + forUpdate),
+		lock:         rb(`SELECT id FROM clients WHERE id = ?` + forUpdate),
 		list:         rb(`SELECT ` + clientColumns + ` FROM clients ORDER BY id`),
 		update: rb(`UPDATE clients SET secret_hash = ?, name = ?, type = ?, redirect_uris = ?,
 			post_logout_redirect_uris = ?, grant_types = ?, scopes = ?, first_party = ?,
@@ -183,6 +184,17 @@ func (d *DB) UpdateClient(ctx context.Context, id string, fn func(*storage.Clien
 		return nil, d.wrap(err, "update client %q", id)
 	}
 	return out, nil
+}
+
+// LockClient locks the client's row for the rest of the transaction (see
+// storage.ClientStore): SELECT … FOR UPDATE on PostgreSQL; on SQLite the transaction already
+// excludes every other writer, so the read only checks that the client exists.
+func (d *DB) LockClient(ctx context.Context, id string) error {
+	err := d.inTx(ctx, func(tx *DB) error {
+		var got string
+		return tx.get(ctx, &got, tx.q.clients.lock, id)
+	})
+	return d.wrap(err, "lock client %q", id)
 }
 
 // DeleteClient removes the client; its auth requests, grants, tokens and consents go with it

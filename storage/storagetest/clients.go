@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"sync"
 	"testing"
 	"time"
 
@@ -174,5 +175,63 @@ var clientTests = []test{
 		must(t, err)
 		_, err = s.GetGrant(ctx(t), other.grant.ID)
 		must(t, err)
+	}},
+	{"lock of an unknown client is ErrNotFound", func(t *testing.T, s storage.Store) {
+		must(t, s.CreateClient(ctx(t), newClient("c1")))
+		wantErr(t, s.LockClient(ctx(t), "nope"), storage.ErrNotFound)
+		must(t, s.LockClient(ctx(t), "c1")) // outside a transaction: only that it exists
+		err := s.InTx(ctx(t), func(tx storage.Store) error {
+			must(t, tx.LockClient(ctx(t), "c1"))
+			must(t, tx.LockClient(ctx(t), "c1")) // again in the same transaction: it holds it
+			return tx.LockClient(ctx(t), "nope")
+		})
+		wantErr(t, err, storage.ErrNotFound)
+	}},
+	{"a transaction that locks a client waits for the one holding the lock", func(t *testing.T, s storage.Store) {
+		must(t, s.CreateClient(ctx(t), newClient("c1")))
+		locked := make(chan struct{})
+		var (
+			wg                 sync.WaitGroup
+			errA, errB         error
+			releasing, gotLock time.Time
+			seen               *storage.Client
+		)
+		wg.Go(func() {
+			errA = s.InTx(ctx(t), func(tx storage.Store) error {
+				err := tx.LockClient(ctx(t), "c1")
+				close(locked)
+				if err != nil {
+					return err
+				}
+				time.Sleep(200 * time.Millisecond) // the other transaction is at its lock by now
+				if _, err := tx.UpdateClient(ctx(t), "c1", func(c *storage.Client) error { c.Name = "Renamed"; return nil }); err != nil {
+					return err
+				}
+				releasing = time.Now() // the commit follows
+				return nil
+			})
+		})
+		wg.Go(func() {
+			<-locked
+			errB = s.InTx(ctx(t), func(tx storage.Store) error {
+				if err := tx.LockClient(ctx(t), "c1"); err != nil {
+					return err
+				}
+				gotLock = time.Now()
+				var err error
+				seen, err = tx.GetClient(ctx(t), "c1")
+				return err
+			})
+		})
+		wg.Wait()
+		must(t, errA)
+		must(t, errB)
+		if !gotLock.After(releasing) {
+			t.Fatalf("the second transaction got the lock %v before the first released it", releasing.Sub(gotLock))
+		}
+		// What the first committed before releasing the lock is what the second decides from.
+		if seen.Name != "Renamed" {
+			t.Fatalf("after the lock the second transaction read the name %q, want the first's Renamed", seen.Name)
+		}
 	}},
 }

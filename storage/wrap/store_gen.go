@@ -755,6 +755,14 @@ func (s *Store) ListUsers(ctx context.Context) (r0 []*storage.User, err error) {
 	return
 }
 
+func (s *Store) LockClient(ctx context.Context, a1 string) (err error) {
+	err = s.around(ctx, "LockClient", func(ctx context.Context) (err error) {
+		err = s.inner.LockClient(ctx, a1)
+		return err
+	})
+	return
+}
+
 func (s *Store) LockUser(ctx context.Context, a1 string) (err error) {
 	err = s.around(ctx, "LockUser", func(ctx context.Context) (err error) {
 		err = s.inner.LockUser(ctx, a1)
