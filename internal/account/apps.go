@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/myaccount/myaccount/internal/consent"
 	"github.com/myaccount/myaccount/internal/sessions"
 	"github.com/myaccount/myaccount/storage"
 )
@@ -127,6 +128,11 @@ func (s *Service) RemoveAppAccess(ctx context.Context, userID, clientID string, 
 		return ErrNoSuchApp
 	}
 	err = s.Store.InTx(ctx, func(tx storage.Store) error {
+		// The person first: an Allow of the same app on another instance waits for this
+		// withdrawal (or this for it), instead of writing back the scopes withdrawn here.
+		if err := consent.LockConsents(ctx, tx, userID); err != nil {
+			return err
+		}
 		// The app's live grants, read before they are revoked: the app is told, in this
 		// transaction, that the person signed out of it (back-channel logout), so its own
 		// sessions of the person end with its access instead of running on.

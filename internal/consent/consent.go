@@ -18,6 +18,25 @@ import (
 type Store interface {
 	GetConsent(ctx context.Context, userID, clientID string) (*storage.Consent, error)
 	SaveConsent(ctx context.Context, c *storage.Consent) error
+	// LockUser locks the person for the rest of a transaction (LockConsents).
+	LockUser(ctx context.Context, id string) error
+	// InTx runs fn in one transaction (storage.Store.InTx).
+	InTx(ctx context.Context, fn func(storage.Store) error) error
+}
+
+// LockConsents locks the person userID in tx for the rest of the transaction. Every
+// transaction that changes a person's consents from what it read of them (Allow merges the
+// new scopes into those allowed before) or that withdraws one calls it first, so that they
+// run one after the other. Under PostgreSQL's READ COMMITTED, several instances run them at
+// once: an Allow that had read the consent before a withdrawal committed wrote it back,
+// with the withdrawn scopes, after it, and the app the person had just removed was allowed
+// them again without asking. It is the person's row, the lock mfa.LockFactors takes, so the
+// lock order is the same everywhere.
+func LockConsents(ctx context.Context, tx Store, userID string) error {
+	if err := tx.LockUser(ctx, userID); err != nil {
+		return fmt.Errorf("consent: lock the person's consents: %w", err)
+	}
+	return nil
 }
 
 // Service applies the consent rules over a store.
@@ -54,21 +73,28 @@ func (s *Service) Needed(ctx context.Context, userID string, client *storage.Cli
 	return !Covers(granted, scopes), nil
 }
 
-// Allow records that the person allows clientID scopes, on top of what they allowed before.
+// Allow records that the person allows clientID scopes, on top of what they allowed before:
+// the read of those and the write are one transaction, under the person's lock
+// (LockConsents).
 func (s *Service) Allow(ctx context.Context, userID, clientID string, scopes []string) error {
-	granted, err := s.Granted(ctx, userID, clientID)
-	if err != nil {
-		return err
-	}
 	now := time.Now()
 	if s.Now != nil {
 		now = s.Now()
 	}
-	c := &storage.Consent{UserID: userID, ClientID: clientID, Scopes: Merge(scopes, granted), GrantedAt: now.UTC()}
-	if err := s.Store.SaveConsent(ctx, c); err != nil {
-		return fmt.Errorf("save consent: %w", err)
-	}
-	return nil
+	return s.Store.InTx(ctx, func(tx storage.Store) error {
+		if err := LockConsents(ctx, tx, userID); err != nil {
+			return err
+		}
+		granted, err := (&Service{Store: tx}).Granted(ctx, userID, clientID)
+		if err != nil {
+			return err
+		}
+		c := &storage.Consent{UserID: userID, ClientID: clientID, Scopes: Merge(scopes, granted), GrantedAt: now.UTC()}
+		if err := tx.SaveConsent(ctx, c); err != nil {
+			return fmt.Errorf("save consent: %w", err)
+		}
+		return nil
+	})
 }
 
 // Covers reports whether every wanted scope is among the granted ones.
