@@ -177,6 +177,12 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
+	return newFixtureOn(t, db)
+}
+
+// newFixtureOn is newFixture over db (PostgreSQL for the race tests).
+func newFixtureOn(t *testing.T, db storage.Store) *fixture {
+	t.Helper()
 	ctx := context.Background()
 	c := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
 	for _, u := range []string{"u1", "u2"} {

@@ -78,6 +78,16 @@ func (s *Service) SendReminders(ctx context.Context) (int, error) {
 			if !ok {
 				return nil // another run or instance has sent it
 			}
+			// The licence was read before this transaction; the mark's UPDATE now holds its
+			// row, so what is read here stays until the commit. An extension or a revocation
+			// committed in between (another instance; SQLite too) left the reminder decided
+			// from the old term: it was marked sent and mailed with the old end, and the new
+			// term's own reminder was lost. Rolled back, the next run decides afresh.
+			if cur, err := tx.GetLicence(ctx, l.ID); err != nil {
+				return err
+			} else if !sameTerm(cur, l) {
+				return errTermChanged
+			}
 			if kind == storage.ReminderExpiry {
 				if err := s.auditIn(ctx, tx, &storage.AuditEvent{UserID: l.UserID, Type: EventExpired,
 					Detail: l.ProductID, Target: "licence:" + l.ID}); err != nil {
@@ -87,6 +97,9 @@ func (s *Service) SendReminders(ctx context.Context) (int, error) {
 			queued, err = s.remind(ctx, tx, l, kind, now)
 			return err
 		})
+		if errors.Is(err, errTermChanged) {
+			continue // changed since it was listed: the next run sees it as it is
+		}
 		if err != nil {
 			s.log().ErrorContext(ctx, "licence reminder", "licence", l.ID, "kind", kind, "err", err)
 			errs = append(errs, err)
@@ -100,6 +113,16 @@ func (s *Service) SendReminders(ctx context.Context) (int, error) {
 		s.Reminders.Mail.Nudge()
 	}
 	return sent, errors.Join(errs...)
+}
+
+// errTermChanged rolls back a reminder whose licence changed since it was listed.
+var errTermChanged = errors.New("licence: term changed since the reminder was decided")
+
+// sameTerm reports whether cur, the licence as it is now, still has the term and state the
+// reminder was decided from (was, as listed).
+func sameTerm(cur, was *storage.Licence) bool {
+	sameTime := func(a, b *time.Time) bool { return (a == nil) == (b == nil) && (a == nil || a.Equal(*b)) }
+	return cur.UserID == was.UserID && sameTime(cur.ExpiresAt, was.ExpiresAt) && sameTime(cur.RevokedAt, was.RevokedAt)
 }
 
 // dueReminder is the latest reminder due for l at now that is not yet sent, and the earlier
