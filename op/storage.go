@@ -239,6 +239,12 @@ func (s *opStorage) AuthRequestByCode(ctx context.Context, code string) (zop.Aut
 		if err != nil {
 			return nil, fmt.Errorf("code's user: %w", err)
 		}
+		if !u.MaySignIn() {
+			// Locked (or disabled) since the code was issued: the lock ended the sign-in the
+			// code stands for, so the grant is no longer valid (invalid_grant), not ours to
+			// fail on, and the code is left unused.
+			return nil, fmt.Errorf("code's user %q is %s: %w", u.ID, u.Status, storage.ErrRevoked)
+		}
 		if err := s.holdTokenUser(ctx, u, ar.Scopes); err != nil {
 			return nil, fmt.Errorf("code's user: %w", err)
 		}
