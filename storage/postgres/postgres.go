@@ -67,6 +67,7 @@ func Dialect() sqlstore.Dialect {
 		// Read-modify-write calls lock the row they read: under READ COMMITTED two
 		// concurrent updates would otherwise both read the old row and one write be lost.
 		ForUpdate: " FOR UPDATE",
+		LockRow:   " FOR NO KEY UPDATE",
 		// Row locks taken in different orders by concurrent transactions can deadlock; the
 		// victim is rolled back whole and can simply run again.
 		IsRetryable: func(err error) bool {

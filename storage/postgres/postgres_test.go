@@ -293,3 +293,43 @@ func TestRevokeUserGrantsLocksGrantsFirst(t *testing.T) {
 		t.Fatalf("refresh token after the revocation: %+v, %v; want used and revoked", rt, err)
 	}
 }
+
+// TestLockUserLetsReferencesIn: a transaction holding a person's lock (LockUser: a factor
+// change, a consent) must not hold up other transactions that only add rows referring to
+// the person, such as the activity event of a sign-in: their foreign key needs a key-share
+// lock, which FOR NO KEY UPDATE allows and FOR UPDATE does not. A second LockUser still
+// waits (the conformance suite's "a transaction that locks a user waits …").
+func TestLockUserLetsReferencesIn(t *testing.T) {
+	db := open(t)
+	ctx := t.Context()
+	if err := db.CreateUser(ctx, &storage.User{ID: "u1", Email: "u1@example.com", EmailNormalized: "u1@example.com",
+		Status: storage.UserActive, CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	locked, added := make(chan struct{}), make(chan error, 1)
+	held := make(chan bool, 1)
+	go func() {
+		<-locked
+		added <- db.AddAuditEvent(ctx, &storage.AuditEvent{UserID: "u1", Type: "login"})
+	}()
+	err := db.InTx(ctx, func(tx storage.Store) error {
+		if err := tx.LockUser(ctx, "u1"); err != nil {
+			return err
+		}
+		close(locked)
+		select {
+		case err := <-added:
+			held <- true
+			return err
+		case <-time.After(5 * time.Second):
+			held <- false
+			return nil
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !<-held {
+		t.Fatal("an activity event of the person waited for the transaction holding the person's lock")
+	}
+}

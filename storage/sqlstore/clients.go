@@ -18,14 +18,14 @@ type clientSQL struct {
 	insert, get, getForUpdate, lock, list, update, delete string
 }
 
-func newClientSQL(rb func(string) string, forUpdate string) clientSQL {
+func newClientSQL(rb func(string) string, forUpdate, lockRow string) clientSQL {
 	get := `SELECT ` + clientColumns + ` FROM clients WHERE id = ?`
 	return clientSQL{
 		insert: rb(`INSERT INTO clients (` + clientColumns + `)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		get:          rb(get),
 		getForUpdate: rb(get + forUpdate),
-		lock:         rb(`SELECT id FROM clients WHERE id = ?` + forUpdate),
+		lock:         rb(`SELECT id FROM clients WHERE id = ?` + lockRow),
 		list:         rb(`SELECT ` + clientColumns + ` FROM clients ORDER BY id`),
 		update: rb(`UPDATE clients SET secret_hash = ?, name = ?, type = ?, redirect_uris = ?,
 			post_logout_redirect_uris = ?, grant_types = ?, scopes = ?, first_party = ?,

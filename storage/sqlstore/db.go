@@ -48,6 +48,13 @@ type Dialect struct {
 	// READ COMMITTED; SQLite has no such clause and needs none, because its write transactions
 	// begin IMMEDIATE and so already exclude each other.
 	ForUpdate string
+	// LockRow is appended to a SELECT that takes a row only to serialise the transactions
+	// that decide from what it owns (LockUser, LockClient). PostgreSQL's " FOR NO KEY
+	// UPDATE" excludes every other such lock and every update of the row as FOR UPDATE does,
+	// but, unlike it, lets other transactions meanwhile insert rows that reference it (a
+	// session, an audit event: their foreign key takes only a key-share lock), so a factor
+	// change does not hold up the person's sign-ins. SQLite: "", as for ForUpdate.
+	LockRow string
 	// IsRetryable reports whether a transaction failed only because of concurrency
 	// (PostgreSQL's serialization failure or deadlock) and may succeed if run again; such
 	// transactions are retried a few times with jittered backoff. nil means never: SQLite
@@ -653,8 +660,8 @@ type queries struct {
 func newQueries(d Dialect) *queries {
 	rb := func(q string) string { return sqlx.Rebind(d.BindType, q) }
 	return &queries{
-		users:    newUserSQL(rb, d.ForUpdate),
-		clients:  newClientSQL(rb, d.ForUpdate),
+		users:    newUserSQL(rb, d.ForUpdate, d.LockRow),
+		clients:  newClientSQL(rb, d.ForUpdate, d.LockRow),
 		authReqs: newAuthRequestSQL(rb),
 		sessions: newSessionSQL(rb, d.ForUpdate),
 		tokens:   newTokenSQL(rb),

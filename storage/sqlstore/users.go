@@ -17,14 +17,14 @@ type userSQL struct {
 	listPending, deletePending, deletePendingStandaloneTokens                                 string
 }
 
-func newUserSQL(rb func(string) string, forUpdate string) userSQL {
+func newUserSQL(rb func(string) string, forUpdate, lockRow string) userSQL {
 	get := `SELECT ` + userColumns + ` FROM users WHERE id = ?`
 	return userSQL{
 		insert: rb(`INSERT INTO users (` + userColumns + `)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		get:          rb(get),
 		getForUpdate: rb(get + forUpdate),
-		lock:         rb(`SELECT id FROM users WHERE id = ?` + forUpdate),
+		lock:         rb(`SELECT id FROM users WHERE id = ?` + lockRow),
 		getByEmail:   rb(`SELECT ` + userColumns + ` FROM users WHERE email_normalized = ?`),
 		list:         rb(`SELECT ` + userColumns + ` FROM users ORDER BY created_at, id`),
 		update: rb(`UPDATE users SET email = ?, email_normalized = ?, email_verified = ?,
