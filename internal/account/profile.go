@@ -132,6 +132,19 @@ func (s *Service) ChangePassword(ctx context.Context, u *storage.User, current, 
 	var told *SentLink
 	if err := s.Store.InTx(ctx, func(tx storage.Store) error {
 		if _, err := tx.UpdateUser(ctx, u.ID, func(x *storage.User) error {
+			if x.PasswordHash != u.PasswordHash {
+				// Changed since it was checked (a reset meanwhile, here or on another
+				// instance): the password typed as current must still be the account's, or
+				// this change would undo the reset with the password the reset replaced.
+				// (A hash upgraded for the same password still matches.)
+				ok, _, err := s.verifyPassword(ctx, x.PasswordHash, current, nil)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					return ErrInvalidCredentials
+				}
+			}
 			x.PasswordHash, x.UpdatedAt = hash, now
 			return nil
 		}); err != nil {
@@ -149,7 +162,9 @@ func (s *Service) ChangePassword(ctx context.Context, u *storage.User, current, 
 		told, err = s.noticeIn(ctx, tx, u, u.Email, m, "password_changed", "", mail.PasswordChanged,
 			mail.Data{Email: u.Email, IP: m.IP, UserAgent: m.UserAgent, Link: s.link("/forgot", nil)}, "")
 		return err
-	}); err != nil {
+	}); errors.Is(err, ErrInvalidCredentials) {
+		return err
+	} else if err != nil {
 		return fmt.Errorf("change password: %w", err)
 	}
 	sessions.Told(s.SignedOut)
