@@ -134,6 +134,11 @@ type Database struct {
 	// Timeout bounds every database call (a transaction as a whole): a stalled or frozen
 	// database turns into fast 503 answers instead of hung requests.
 	Timeout Duration `yaml:"timeout"`
+	// Prewarm has serve read a SQLite file (and its WAL) into the OS page cache in the
+	// background at start, when it fits in half the available memory: a cold file makes each
+	// token rotation wait for disk reads under the single writer (docs/sizing.md).
+	// PostgreSQL ignores it (pg_prewarm is its own).
+	Prewarm bool `yaml:"prewarm"`
 }
 
 // Keys configures the master key that encrypts signing keys at rest, and signing-key rotation.
@@ -292,6 +297,7 @@ func Default() *Config {
 		DataDir: "./data",
 		Database: Database{
 			Timeout: Duration(5 * time.Second),
+			Prewarm: true,
 		},
 		Keys: Keys{
 			RotationPeriod: Duration(720 * time.Hour),
@@ -426,6 +432,14 @@ var envVars = []envVar{
 	{"MYACCOUNT_DATA_DIR", "data_dir", func(c *Config, v string) error { c.DataDir = v; return nil }},
 	{"MYACCOUNT_DATABASE_URL", "database.url", func(c *Config, v string) error { c.Database.URL = v; return nil }},
 	{"MYACCOUNT_DATABASE_URL_FILE", "database.url_file", func(c *Config, v string) error { c.Database.URLFile = v; return nil }},
+	{"MYACCOUNT_DATABASE_PREWARM", "database.prewarm", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("must be true or false: %w", err)
+		}
+		c.Database.Prewarm = b
+		return nil
+	}},
 	{"MYACCOUNT_MASTER_KEY", "keys.master_key", func(c *Config, v string) error { c.Keys.MasterKey = v; return nil }},
 	{"MYACCOUNT_MASTER_KEY_FILE", "keys.master_key_file", func(c *Config, v string) error { c.Keys.MasterKeyFile = v; return nil }},
 	{"MYACCOUNT_KEYS_OPENSSL", "keys.openssl", func(c *Config, v string) error { c.Keys.OpenSSL = v; return nil }},

@@ -27,6 +27,7 @@
 //	MYACCOUNT_DATA_DIR            data_dir
 //	MYACCOUNT_DATABASE_URL        database.url
 //	MYACCOUNT_DATABASE_URL_FILE   database.url_file
+//	MYACCOUNT_DATABASE_PREWARM    database.prewarm
 //	MYACCOUNT_MASTER_KEY          keys.master_key
 //	MYACCOUNT_MASTER_KEY_FILE     keys.master_key_file
 //	MYACCOUNT_KEYS_OPENSSL        keys.openssl
