@@ -654,6 +654,8 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	jobsDone := make(chan struct{})
 	go func() { s.RunJobs(jobsCtx); close(jobsDone) }()
 	defer func() { stopJobs(); <-jobsDone }()
+	// Beside serving, never before it: readiness does not wait for the page cache.
+	defer startPrewarm(ctx, s.cfg, s.log).Stop()
 	_, stopMetrics, err := s.StartMetrics()
 	if err != nil {
 		return err
@@ -681,6 +683,15 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 		s.log.Info("in-flight requests drained; stopping jobs")
 		return nil
 	}
+}
+
+// startPrewarm reads a SQLite database into the OS page cache in the background
+// (database.prewarm; storage/sqlite/prewarm.go); nil when off or on PostgreSQL.
+func startPrewarm(ctx context.Context, cfg *config.Config, log *slog.Logger) *sqlite.Warmup {
+	if !cfg.Database.Prewarm || cfg.DatabaseDriver() != config.DriverSQLite {
+		return nil
+	}
+	return sqlite.StartPrewarm(ctx, cfg.Database.URL, sqlite.PrewarmOptions{Logger: log})
 }
 
 // ShutdownGrace bounds how long a shutdown waits for in-flight requests. It stays under the
