@@ -25,9 +25,9 @@ const DefaultPrewarmRate = 256 << 20
 // the cache of everything else and be evicted in turn.
 const DefaultPrewarmFraction = 0.5
 
-// prewarmChunk is how much one read asks for: large, so that the reads are sequential and
-// few, and a whole number of pages.
-const prewarmChunk = 4 << 20
+// prewarmChunk is how much one read asks for: large enough that the reads are few and
+// sequential, small enough that the buffer adds little to RSS; a whole number of pages.
+const prewarmChunk = 1 << 20
 
 // PrewarmOptions tune a warm-up; the zero value is serve's.
 type PrewarmOptions struct {
