@@ -177,8 +177,13 @@ func tabExpect(t testing.TB, ctx context.Context, path string, texts ...string) 
 	t.Helper()
 	var err error
 	// A navigation that lands while the poll runs destroys its JavaScript context
-	// ("Cannot find context with specified id"); that is a retry, not a failure.
-	for attempt := 0; attempt < 3; attempt++ {
+	// ("Cannot find context with specified id"); that is a retry, not a failure. The pause
+	// lets chromedp learn the new page's context first: under the race detector three
+	// immediate retries all met the old one.
+	for attempt := 0; attempt < 5; attempt++ {
+		if attempt > 0 {
+			time.Sleep(200 * time.Millisecond)
+		}
 		sctx, cancel := context.WithTimeout(ctx, browserStep)
 		_, err = chromedp.Run(sctx, chromedp.PollFunction[bool](`(path, texts) =>
 			location.pathname === path && document.readyState === "complete" &&
