@@ -53,3 +53,46 @@ func TestPasswordChangeAfterAResetIsRefused(t *testing.T) {
 		t.Errorf("the new password does not sign in: %v", err)
 	}
 }
+
+// TestNewPasswordEndsPendingEmailChanges: an email change asked for with the old password
+// and not yet confirmed ends with a reset or a password change, as the sessions do. Left, an
+// intruder who knew the password confirmed it after the owner's reset, and the account's
+// recovery went to the intruder's address.
+func TestNewPasswordEndsPendingEmailChanges(t *testing.T) {
+	s, db := newService(t)
+	ctx := t.Context()
+	s.Hasher = secret.Hasher{Params: secret.Params{Memory: 64, Iterations: 1, Parallelism: 1}}
+	const pw, reset, changed = "the old passphrase here", "the owner's reset passphrase", "a later new passphrase"
+	u, err := s.Create(ctx, "owner@example.com", pw, storage.UserActive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := time.Now().Add(time.Hour)
+	for _, c := range []struct {
+		name string
+		then func() error
+	}{
+		{"a reset", func() error {
+			_, err := s.Reset(ctx, newLink(t, db, u, storage.TokenReset, "", in), reset, account.Meta{})
+			return err
+		}},
+		{"a password change", func() error {
+			fresh, err := db.GetUser(ctx, u.ID)
+			if err != nil {
+				return err
+			}
+			return s.ChangePassword(ctx, fresh, reset, changed, account.Meta{}, nil)
+		}},
+	} {
+		tok := newLink(t, db, u, storage.TokenEmailChange, "intruder@example.net", in)
+		if err := c.then(); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if _, err := s.ConfirmEmailChange(ctx, tok, account.Meta{}); !errors.Is(err, account.ErrLinkInvalid) {
+			t.Errorf("email change confirmed after %s: %v, want ErrLinkInvalid", c.name, err)
+		}
+		if now, _ := db.GetUser(ctx, u.ID); now.Email != "owner@example.com" {
+			t.Fatalf("after %s the address is %s", c.name, now.Email)
+		}
+	}
+}

@@ -108,6 +108,17 @@ func voidOtherLinksIn(ctx context.Context, tx storage.OneTimeTokenStore, used *s
 	return tx.CreateOneTimeToken(ctx, used)
 }
 
+// voidEmailChangesIn ends, through tx, the person's email changes not yet confirmed: a new
+// password (a reset, a change) ends them as it ends every session. Whoever asked for them
+// proved only the password being replaced, perhaps an intruder the owner is locking out,
+// and a confirmed change hands the account's recovery to the new address.
+func voidEmailChangesIn(ctx context.Context, tx storage.OneTimeTokenStore, userID string) error {
+	if err := tx.DeleteOneTimeTokens(ctx, userID, storage.TokenEmailChange); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("void email changes: %w", err)
+	}
+	return nil
+}
+
 // errPeek rolls back the transaction LinkUsable looks through.
 var errPeek = errors.New("account: peek only")
 

@@ -153,6 +153,9 @@ func (s *Service) ChangePassword(ctx context.Context, u *storage.User, current, 
 		if err := sessions.EndAll(ctx, tx, s.SignedOut, u.ID, now); err != nil {
 			return err
 		}
+		if err := voidEmailChangesIn(ctx, tx, u.ID); err != nil {
+			return err
+		}
 		if then != nil {
 			if err := then(ctx, tx); err != nil {
 				return err

@@ -160,6 +160,9 @@ func (s *Service) Reset(ctx context.Context, token, password string, m Meta) (*s
 		if err := sessions.EndAll(ctx, tx, s.SignedOut, u.ID, now); err != nil {
 			return fmt.Errorf("reset: %w", err)
 		}
+		if err := voidEmailChangesIn(ctx, tx, u.ID); err != nil {
+			return fmt.Errorf("reset: %w", err)
+		}
 		if err := voidOtherLinksIn(ctx, tx, t); err != nil {
 			return fmt.Errorf("reset: void other links: %w", err)
 		}
