@@ -140,8 +140,8 @@ func (s *Service) NotMe(ctx context.Context, token string, m Meta) (*NotMeResult
 		if err := tx.DeleteTrustedBrowsers(ctx, u.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return fmt.Errorf("not me: forget browsers: %w", err)
 		}
-		if err := tx.DeleteOneTimeTokens(ctx, u.ID, storage.TokenEmailChange); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return fmt.Errorf("not me: void email changes: %w", err)
+		if err := voidEmailChangesIn(ctx, tx, u.ID); err != nil {
+			return fmt.Errorf("not me: %w", err)
 		}
 		detail := ""
 		if res.Restored {
