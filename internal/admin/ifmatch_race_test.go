@@ -10,10 +10,9 @@ import (
 	"github.com/myaccount/myaccount/internal/admin"
 	"github.com/myaccount/myaccount/internal/sessions"
 	"github.com/myaccount/myaccount/storage"
+	"github.com/myaccount/myaccount/storage/backendtest"
 	"github.com/myaccount/myaccount/storage/faultstore"
-	"github.com/myaccount/myaccount/storage/postgres"
-	"github.com/myaccount/myaccount/storage/postgres/pgtest"
-	"github.com/myaccount/myaccount/storage/sqlite"
+	"github.com/myaccount/myaccount/storage/sqlstore"
 )
 
 // raceRounds is how many times each race runs: one round that interleaves badly is enough.
@@ -26,28 +25,13 @@ const raceStall = 5 * time.Millisecond
 // at once under READ COMMITTED. fn gets the service (over a fault store that stalls what
 // stall names) and the store beneath it, for the checks.
 func onBothStores(t *testing.T, stall string, fn func(t *testing.T, svc *admin.Service, st storage.Store)) {
-	open := map[string]func(t *testing.T) (storage.Store, error){
-		"sqlite": func(t *testing.T) (storage.Store, error) {
-			return sqlite.Open(t.Context(), t.TempDir()+"/admin.db")
-		},
-		"postgres": func(t *testing.T) (storage.Store, error) {
-			return postgres.Open(t.Context(), pgtest.MigratedURL(t))
-		},
-	}
-	for _, name := range []string{"sqlite", "postgres"} {
-		t.Run(name, func(t *testing.T) {
-			st, err := open[name](t)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-			fs := faultstore.New(st)
-			fs.Add(faultstore.Rule{Method: stall, Delay: raceStall})
-			svc := &admin.Service{Store: fs, Accounts: &account.Service{Store: fs, BaseURL: "https://id.example"},
-				Sessions: &sessions.Service{Store: fs}}
-			fn(t, svc, st)
-		})
-	}
+	backendtest.Each(t, func(t *testing.T, st *sqlstore.DB) {
+		fs := faultstore.New(st)
+		fs.Add(faultstore.Rule{Method: stall, Delay: raceStall})
+		svc := &admin.Service{Store: fs, Accounts: &account.Service{Store: fs, BaseURL: "https://id.example"},
+			Sessions: &sessions.Service{Store: fs}}
+		fn(t, svc, st)
+	})
 }
 
 // etagOf is the account's ETag as the admin API shows it.

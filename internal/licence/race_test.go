@@ -2,16 +2,14 @@ package licence
 
 import (
 	"context"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/myaccount/myaccount/storage"
+	"github.com/myaccount/myaccount/storage/backendtest"
 	"github.com/myaccount/myaccount/storage/faultstore"
-	"github.com/myaccount/myaccount/storage/postgres"
 	"github.com/myaccount/myaccount/storage/postgres/pgtest"
-	"github.com/myaccount/myaccount/storage/sqlite"
+	"github.com/myaccount/myaccount/storage/sqlstore"
 )
 
 // TestMain stops the PostgreSQL server a test started (pgtest starts one only when asked).
@@ -26,57 +24,42 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 // the reminder decided from the old term, marked sent with the old end mailed, and the new
 // term's 7-day reminder never came.
 func TestReminderIsSerialWithAnExtension(t *testing.T) {
-	open := map[string]func(t *testing.T) (storage.Store, error){
-		"sqlite": func(t *testing.T) (storage.Store, error) {
-			return sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "l.db"))
-		},
-		"postgres": func(t *testing.T) (storage.Store, error) {
-			return postgres.Open(context.Background(), pgtest.MigratedURL(t))
-		},
-	}
-	for _, name := range []string{"sqlite", "postgres"} {
-		t.Run(name, func(t *testing.T) {
-			db, err := open[name](t)
-			if err != nil {
-				t.Fatal(err)
+	backendtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		f := newFixtureOn(t, db)
+		ctx := context.Background()
+		// The run's first write after its list is the mark: stalled, the extension
+		// commits between the list and the mark.
+		fs := faultstore.New(db)
+		fs.Add(faultstore.Rule{Method: "MarkLicenceReminder", Delay: 5 * time.Millisecond})
+		f.svc.Store = fs
+		for round := range 30 {
+			_, codes, err := f.svc.Issue(ctx, IssueRequest{ProductID: "antivirus", Seats: 1, Days: 5, Count: 1}, Meta{Actor: "cli"})
+			must(t, err)
+			// Redeemed in the store: Redeem's attempt limits would run out over the rounds.
+			bare, _ := Normalize(codes[0].Code)
+			_, err = db.RedeemLicence(ctx, HashCode(bare), "u1", f.clock.now())
+			must(t, err)
+			var errRemind, errExtend error
+			start := make(chan struct{})
+			var wg sync.WaitGroup
+			wg.Go(func() { <-start; _, errRemind = f.svc.SendReminders(ctx) })
+			wg.Go(func() {
+				<-start
+				_, errExtend = f.svc.Extend(ctx, codes[0].ID, 30, Meta{Actor: "cli", Reason: "goodwill"})
+			})
+			close(start)
+			wg.Wait()
+			if errRemind != nil || errExtend != nil {
+				t.Fatalf("round %d: reminders: %v; extend: %v", round, errRemind, errExtend)
 			}
-			t.Cleanup(func() { db.Close() })
-			f := newFixtureOn(t, db)
-			ctx := context.Background()
-			// The run's first write after its list is the mark: stalled, the extension
-			// commits between the list and the mark.
-			fs := faultstore.New(db)
-			fs.Add(faultstore.Rule{Method: "MarkLicenceReminder", Delay: 5 * time.Millisecond})
-			f.svc.Store = fs
-			for round := range 30 {
-				_, codes, err := f.svc.Issue(ctx, IssueRequest{ProductID: "antivirus", Seats: 1, Days: 5, Count: 1}, Meta{Actor: "cli"})
-				must(t, err)
-				// Redeemed in the store: Redeem's attempt limits would run out over the rounds.
-				bare, _ := Normalize(codes[0].Code)
-				_, err = db.RedeemLicence(ctx, HashCode(bare), "u1", f.clock.now())
-				must(t, err)
-				var errRemind, errExtend error
-				start := make(chan struct{})
-				var wg sync.WaitGroup
-				wg.Go(func() { <-start; _, errRemind = f.svc.SendReminders(ctx) })
-				wg.Go(func() {
-					<-start
-					_, errExtend = f.svc.Extend(ctx, codes[0].ID, 30, Meta{Actor: "cli", Reason: "goodwill"})
-				})
-				close(start)
-				wg.Wait()
-				if errRemind != nil || errExtend != nil {
-					t.Fatalf("round %d: reminders: %v; extend: %v", round, errRemind, errExtend)
-				}
-				l, err := db.GetLicence(ctx, codes[0].ID)
-				must(t, err)
-				if left := l.ExpiresAt.Sub(f.clock.now()); l.Reminded7At != nil && left > 7*24*time.Hour {
-					t.Fatalf("round %d: the 7-day reminder is marked sent on a licence with %v left", round, left)
-				}
-				// The next round's licence is the only one due: this one is no longer.
-				_, err = f.svc.Revoke(ctx, codes[0].ID, Meta{Actor: "cli"})
-				must(t, err)
+			l, err := db.GetLicence(ctx, codes[0].ID)
+			must(t, err)
+			if left := l.ExpiresAt.Sub(f.clock.now()); l.Reminded7At != nil && left > 7*24*time.Hour {
+				t.Fatalf("round %d: the 7-day reminder is marked sent on a licence with %v left", round, left)
 			}
-		})
-	}
+			// The next round's licence is the only one due: this one is no longer.
+			_, err = f.svc.Revoke(ctx, codes[0].ID, Meta{Actor: "cli"})
+			must(t, err)
+		}
+	})
 }

@@ -9,9 +9,10 @@ import (
 	"time"
 
 	"github.com/myaccount/myaccount/storage"
+	"github.com/myaccount/myaccount/storage/backendtest"
 	"github.com/myaccount/myaccount/storage/faultstore"
-	"github.com/myaccount/myaccount/storage/postgres"
 	"github.com/myaccount/myaccount/storage/postgres/pgtest"
+	"github.com/myaccount/myaccount/storage/sqlstore"
 )
 
 // TestMain stops the PostgreSQL server a test started (pgtest starts one only when asked).
@@ -20,15 +21,7 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 // onBothStores runs fn on a fixture over SQLite and on one over PostgreSQL, where
 // transactions of several instances run at once under READ COMMITTED.
 func onBothStores(t *testing.T, fn func(t *testing.T, f *fixture)) {
-	t.Run("sqlite", func(t *testing.T) { fn(t, newFixture(t)) })
-	t.Run("postgres", func(t *testing.T) {
-		db, err := postgres.Open(t.Context(), pgtest.MigratedURL(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		fn(t, newFixtureOn(t, db))
-	})
+	backendtest.Each(t, func(t *testing.T, db *sqlstore.DB) { fn(t, newFixtureOn(t, db)) })
 }
 
 // raceRounds is how many times each race is run: one round that interleaves badly is enough
