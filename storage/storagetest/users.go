@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -213,49 +214,70 @@ var userTests = []test{
 	}},
 	{"a transaction that locks a user waits for the one holding the lock", func(t *testing.T, s storage.Store) {
 		must(t, s.CreateUser(ctx(t), newUser("u1")))
-		locked := make(chan struct{})
-		var (
-			wg                 sync.WaitGroup
-			errA, errB         error
-			releasing, gotLock time.Time
-			seen               []*storage.MFACredential
-		)
-		wg.Go(func() {
-			errA = s.InTx(ctx(t), func(tx storage.Store) error {
-				if err := tx.LockUser(ctx(t), "u1"); err != nil {
-					close(locked)
-					return err
+		seen := lockWaits(t, s, func(tx storage.Store) error { return tx.LockUser(ctx(t), "u1") },
+			func(tx storage.Store) error {
+				return tx.CreateMFACredential(ctx(t), newMFA("t1", "u1", storage.MFATOTP))
+			},
+			func(tx storage.Store) (string, error) {
+				creds, err := tx.ListMFACredentials(ctx(t), "u1")
+				if err != nil || len(creds) != 1 {
+					return fmt.Sprint(len(creds), " credentials"), err
 				}
-				close(locked)
-				time.Sleep(200 * time.Millisecond) // the other transaction is at its lock by now
-				if err := tx.CreateMFACredential(ctx(t), newMFA("t1", "u1", storage.MFATOTP)); err != nil {
-					return err
-				}
-				releasing = time.Now() // the commit follows
-				return nil
+				return creds[0].ID, nil
 			})
-		})
-		wg.Go(func() {
-			<-locked
-			errB = s.InTx(ctx(t), func(tx storage.Store) error {
-				if err := tx.LockUser(ctx(t), "u1"); err != nil {
-					return err
-				}
-				gotLock = time.Now()
-				var err error
-				seen, err = tx.ListMFACredentials(ctx(t), "u1")
-				return err
-			})
-		})
-		wg.Wait()
-		must(t, errA)
-		must(t, errB)
-		if !gotLock.After(releasing) {
-			t.Fatalf("the second transaction got the lock %v before the first released it", releasing.Sub(gotLock))
-		}
 		// What the first committed before releasing the lock is what the second decides from.
-		if len(seen) != 1 || seen[0].ID != "t1" {
-			t.Fatalf("after the lock the second transaction read %d credentials, want the first's t1", len(seen))
+		if seen != "t1" {
+			t.Fatalf("after the lock the second transaction read %s, want the first's t1", seen)
 		}
 	}},
+}
+
+// lockWaits runs two transactions that each take a row lock with lock: the first holds it a
+// while and writes with write; the second, started once the first holds the lock, waits for
+// it and then reads with read, whose answer it returns. It fails unless the second got the
+// lock only after the first released it (committed).
+func lockWaits(t *testing.T, s storage.Store, lock, write func(tx storage.Store) error,
+	read func(tx storage.Store) (string, error)) string {
+	t.Helper()
+	locked := make(chan struct{})
+	var (
+		wg                 sync.WaitGroup
+		errA, errB         error
+		releasing, gotLock time.Time
+		seen               string
+	)
+	wg.Go(func() {
+		errA = s.InTx(ctx(t), func(tx storage.Store) error {
+			err := lock(tx)
+			close(locked)
+			if err != nil {
+				return err
+			}
+			time.Sleep(200 * time.Millisecond) // the other transaction is at its lock by now
+			if err := write(tx); err != nil {
+				return err
+			}
+			releasing = time.Now() // the commit follows
+			return nil
+		})
+	})
+	wg.Go(func() {
+		<-locked
+		errB = s.InTx(ctx(t), func(tx storage.Store) error {
+			if err := lock(tx); err != nil {
+				return err
+			}
+			gotLock = time.Now()
+			var err error
+			seen, err = read(tx)
+			return err
+		})
+	})
+	wg.Wait()
+	must(t, errA)
+	must(t, errB)
+	if !gotLock.After(releasing) {
+		t.Fatalf("the second transaction got the lock %v before the first released it", releasing.Sub(gotLock))
+	}
+	return seen
 }
