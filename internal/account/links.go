@@ -109,9 +109,10 @@ func voidOtherLinksIn(ctx context.Context, tx storage.OneTimeTokenStore, used *s
 }
 
 // voidEmailChangesIn ends, through tx, the person's email changes not yet confirmed: a new
-// password (a reset, a change, "This wasn't me") ends them as it ends every session. Whoever asked for them
-// proved only the password being replaced, perhaps an intruder the owner is locking out,
-// and a confirmed change hands the account's recovery to the new address.
+// password (a reset, a change, "This wasn't me") ends them as it ends every session.
+// Whoever asked for them proved only the password being replaced, perhaps an intruder the
+// owner is locking out, and a confirmed change hands the account's recovery to the new
+// address.
 func voidEmailChangesIn(ctx context.Context, tx storage.OneTimeTokenStore, userID string) error {
 	if err := tx.DeleteOneTimeTokens(ctx, userID, storage.TokenEmailChange); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return fmt.Errorf("void email changes: %w", err)
