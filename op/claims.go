@@ -41,7 +41,7 @@ func (s *opStorage) SetUserinfoFromRequest(ctx context.Context, ui *oidc.UserInf
 // SetUserinfoFromToken serves /userinfo: the access token must be live (not revoked, not
 // expired, its grant not revoked) and belong to a user.
 func (s *opStorage) SetUserinfoFromToken(ctx context.Context, ui *oidc.UserInfo, tokenID, subject, _ string) error {
-	at, err := s.liveAccessToken(ctx, tokenID, subject)
+	at, _, err := s.liveAccessToken(ctx, tokenID, subject)
 	if err != nil {
 		return err
 	}
@@ -67,7 +67,7 @@ func (s *opStorage) SetUserinfoFromToken(ctx context.Context, ui *oidc.UserInfo,
 // SetIntrospectionFromToken serves RFC 7662. Any authenticated client may learn whether a
 // token is active, but only the token's own audience gets its details beyond that.
 func (s *opStorage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.IntrospectionResponse, tokenID, subject, clientID string) error {
-	at, err := s.liveAccessToken(ctx, tokenID, subject)
+	at, _, err := s.liveAccessToken(ctx, tokenID, subject)
 	if err != nil {
 		return err
 	}
@@ -117,16 +117,11 @@ func (s *opStorage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.In
 	return nil
 }
 
-func (s *opStorage) liveAccessToken(ctx context.Context, tokenID, subject string) (*storage.AccessToken, error) {
-	at, _, err := s.liveAccessTokenGrant(ctx, tokenID, subject)
-	return at, err
-}
-
-// liveAccessTokenGrant is liveAccessToken that also returns the token's grant, which it reads
-// anyway (nil for a token without one: a client's own).
-func (s *opStorage) liveAccessTokenGrant(ctx context.Context, tokenID, subject string) (*storage.AccessToken, *storage.Grant, error) {
+// liveAccessToken decides whether the access token tokenID of subject is active, and returns
+// it with its grant, which it reads anyway (nil for a token without one: a client's own).
+func (s *opStorage) liveAccessToken(ctx context.Context, tokenID, subject string) (*storage.AccessToken, *storage.Grant, error) {
 	if c, ok := s.statelessClaims(ctx, tokenID, subject); ok {
-		return s.liveStatelessTokenGrant(ctx, tokenID, c)
+		return s.liveStatelessToken(ctx, tokenID, c)
 	}
 	at, err := s.store.GetAccessToken(ctx, secret.HashToken(tokenID))
 	if err != nil {

@@ -25,6 +25,8 @@ import (
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	zop "github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/myaccount/myaccount/storage"
 )
 
 // codeToken answers the authorization_code grant for the authenticated client c when its
@@ -43,7 +45,7 @@ func (p *Provider) codeToken(w http.ResponseWriter, r *http.Request, c *client) 
 	ctx, s := r.Context(), p.storage
 	ar, err := s.AuthRequestByCode(ctx, code)
 	if err != nil {
-		if storeFailure(err) && !errors.Is(err, errInvalid) {
+		if storage.Failed(err) && !errors.Is(err, errInvalid) {
 			return fail(err) // ours: never invalid_grant
 		}
 		return fail(oidc.ErrInvalidGrant().WithDescription("invalid code").WithParent(err))

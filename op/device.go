@@ -178,7 +178,7 @@ func (s *opStorage) pollDevice(ctx context.Context, clientID, deviceCode string)
 	}
 	u, err := s.store.GetUser(ctx, dc.UserID)
 	switch {
-	case storeFailure(err):
+	case storage.Failed(err):
 		s.log.ErrorContext(ctx, "device code's user", "err", err, "client_id", clientID)
 		return nil, oidc.ErrServerError()
 	case err != nil || !u.MaySignIn():

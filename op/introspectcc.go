@@ -89,7 +89,7 @@ func (p *Provider) introspectStateless(w http.ResponseWriter, r *http.Request) b
 	if !isMachineToken(claims) {
 		return inactive()
 	}
-	at, err := p.storage.liveStatelessToken(ctx, claims.JWTID, claims)
+	at, _, err := p.storage.liveStatelessToken(ctx, claims.JWTID, claims)
 	if err != nil {
 		return inactive()
 	}

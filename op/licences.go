@@ -152,7 +152,7 @@ func (p *Provider) VerifyLicenceToken(ctx context.Context, token string) (*Licen
 		}
 		tokenID, subject = claims.JWTID, claims.Subject
 	}
-	at, err := p.storage.liveAccessToken(ctx, tokenID, subject)
+	at, _, err := p.storage.liveAccessToken(ctx, tokenID, subject)
 	if err != nil {
 		if ri.storeFailed != nil {
 			return nil, fmt.Errorf("access token state: %w", ri.storeFailed)

@@ -28,7 +28,6 @@ package op
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -108,15 +107,9 @@ func tokenGrant(c *oidc.AccessTokenClaims) string {
 }
 
 // liveStatelessToken decides whether a stateless token is active (see the package comment
-// above), and returns it in the shape of a stored one.
-func (s *opStorage) liveStatelessToken(ctx context.Context, tokenID string, c *oidc.AccessTokenClaims) (*storage.AccessToken, error) {
-	at, _, err := s.liveStatelessTokenGrant(ctx, tokenID, c)
-	return at, err
-}
-
-// liveStatelessTokenGrant is liveStatelessToken that also returns a person's token's grant,
-// which it reads anyway (nil for a machine token).
-func (s *opStorage) liveStatelessTokenGrant(ctx context.Context, tokenID string, c *oidc.AccessTokenClaims) (*storage.AccessToken, *storage.Grant, error) {
+// above), and returns it in the shape of a stored one, with a person's token's grant, which
+// it reads anyway (nil for a machine token).
+func (s *opStorage) liveStatelessToken(ctx context.Context, tokenID string, c *oidc.AccessTokenClaims) (*storage.AccessToken, *storage.Grant, error) {
 	iat, exp := c.IssuedAt.AsTime(), c.Expiration.AsTime()
 	switch {
 	case c.Issuer != s.issuer:
@@ -218,17 +211,9 @@ func clientGeneration(c *oidc.AccessTokenClaims) int64 {
 	return -1
 }
 
-// storeFailure reports whether err is a failure of the store rather than an answer about
-// the data (not found, revoked, ...).
-func storeFailure(err error) bool {
-	return err != nil && !errors.Is(err, storage.ErrNotFound) && !errors.Is(err, storage.ErrConflict) &&
-		!errors.Is(err, storage.ErrAlreadyUsed) && !errors.Is(err, storage.ErrExpired) &&
-		!errors.Is(err, storage.ErrRevoked)
-}
-
 // noteStoreFailure records a store failure met while deciding a token's state.
 func noteStoreFailure(ctx context.Context, err error) {
-	if storeFailure(err) {
+	if storage.Failed(err) {
 		requestInfoFrom(ctx).storeFailed = err
 	}
 }

@@ -311,7 +311,7 @@ func (s *opStorage) AuthorizeClientIDSecret(ctx context.Context, id, sec string)
 		return nil
 	}
 	c, err := s.getClient(ctx, id)
-	if storeFailure(err) {
+	if storage.Failed(err) {
 		return fmt.Errorf("client %q: %w", id, err) // ours, not a wrong secret (noted by getClient)
 	}
 	if err != nil {

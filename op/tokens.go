@@ -446,7 +446,7 @@ func (s *opStorage) GetRefreshTokenInfo(ctx context.Context, clientID, token str
 		return "", "", zop.ErrInvalidRefreshToken // an access token: no lookup
 	}
 	rt, err := s.store.GetRefreshToken(ctx, secret.HashToken(token))
-	if storeFailure(err) {
+	if storage.Failed(err) {
 		// Not known to be unknown: ErrInvalidRefreshToken would have the library try it as an
 		// access token, find nothing and answer "revoked" with the refresh token still live.
 		// Any other error is the library's server_error (503 through the fault mapping).
@@ -465,7 +465,7 @@ func (s *opStorage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID
 	now := s.now()
 	if hash, ok := strings.CutPrefix(tokenOrID, refreshIDPrefix); ok {
 		rt, err := s.store.GetRefreshToken(ctx, hash)
-		if storeFailure(err) {
+		if storage.Failed(err) {
 			return oidc.ErrServerError().WithParent(err) // as for an access token below
 		}
 		if err != nil {
@@ -497,7 +497,7 @@ func (s *opStorage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID
 		return oidc.ErrServerError().WithParent(f)
 	}
 	at, err := s.store.GetAccessToken(ctx, secret.HashToken(tokenOrID))
-	if storeFailure(err) {
+	if storage.Failed(err) {
 		// Not known to be unknown: saying "revoked" could leave a live token behind.
 		return oidc.ErrServerError().WithParent(err)
 	}

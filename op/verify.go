@@ -56,7 +56,7 @@ func (p *Provider) VerifyAccessToken(ctx context.Context, token string) (*Bearer
 		}
 		tokenID, subject = claims.JWTID, claims.Subject
 	}
-	at, g, err := p.storage.liveAccessTokenGrant(ctx, tokenID, subject)
+	at, g, err := p.storage.liveAccessToken(ctx, tokenID, subject)
 	if err != nil {
 		if ri.storeFailed != nil {
 			return nil, fmt.Errorf("access token state: %w", ri.storeFailed)

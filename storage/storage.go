@@ -23,6 +23,15 @@ var (
 	ErrRevoked = errors.New("storage: revoked")
 )
 
+// Failed reports whether err is a failure to answer (the database down or slow, a broken
+// connection), not one of the sentinels above, which are the store's answers about the
+// data. It is the one test that tells our failures from what a client or a person is told
+// about their request: the store guard's (internal/fault), the protocol's and the pages'.
+func Failed(err error) bool {
+	return err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrConflict) &&
+		!errors.Is(err, ErrAlreadyUsed) && !errors.Is(err, ErrExpired) && !errors.Is(err, ErrRevoked)
+}
+
 // User statuses.
 const (
 	UserPending  = "pending"  // registered, not yet activated

@@ -199,7 +199,7 @@ func (h *Handler) deviceDone(w http.ResponseWriter, r *http.Request, done string
 	name := ""
 	cl, err := h.cfg.Store.GetClient(r.Context(), r.URL.Query().Get("client_id"))
 	switch {
-	case readFailed(err):
+	case storage.Failed(err):
 		// Not a page without the device's name: ours.
 		h.fail(w, r, "device result: read the application", err)
 		return

@@ -118,12 +118,6 @@ func (h *Handler) optionalFlow(r *http.Request, id string) (*authFlow, error) {
 // logged and recorded by the store guard).
 var errFlowRead = errors.New("ui: the sign-in's request or application could not be read")
 
-// readFailed reports whether err is a failure to read, not the store's answer that there is
-// no such row (or that it expired).
-func readFailed(err error) bool {
-	return err != nil && !errors.Is(err, storage.ErrNotFound) && !errors.Is(err, storage.ErrExpired)
-}
-
 type flowProblem int
 
 const (
@@ -145,7 +139,7 @@ const (
 // sign-in page, which may yet find a finished request to be the person's (finishedBy).
 func (h *Handler) findFlow(r *http.Request, id string) (*authFlow, flowProblem) {
 	ar, err := h.cfg.Store.GetAuthRequest(r.Context(), id)
-	if readFailed(err) {
+	if storage.Failed(err) {
 		return nil, flowFailed
 	} else if err != nil {
 		return nil, flowUnknown
@@ -177,7 +171,7 @@ func (h *Handler) findFlow(r *http.Request, id string) (*authFlow, flowProblem) 
 		return &authFlow{ar: ar}, flowOtherBrowser
 	}
 	cl, err := h.cfg.Store.GetClient(r.Context(), ar.ClientID)
-	if readFailed(err) {
+	if storage.Failed(err) {
 		return nil, flowFailed
 	} else if err != nil {
 		return nil, flowNoClient
@@ -436,7 +430,7 @@ func (h *Handler) finishedOf(r *http.Request, ar *storage.AuthRequest, userID st
 		return nil, nil
 	}
 	cl, err := h.cfg.Store.GetClient(r.Context(), ar.ClientID)
-	if readFailed(err) {
+	if storage.Failed(err) {
 		// Ours: the person is told what became of their sign-in, not that it expired.
 		return nil, fmt.Errorf("finished sign-in's application: %w", err)
 	}
@@ -450,7 +444,7 @@ func (h *Handler) finishedOf(r *http.Request, ar *storage.AuthRequest, userID st
 // or not userID's finished one. An error is a failure to read, ours.
 func (h *Handler) finishedRequest(r *http.Request, id, userID string) (*authFlow, error) {
 	ar, err := h.cfg.Store.GetAuthRequest(r.Context(), id)
-	if readFailed(err) {
+	if storage.Failed(err) {
 		return nil, fmt.Errorf("finished sign-in: %w", err)
 	}
 	if err != nil {

@@ -34,7 +34,7 @@ func GuardStore(inner storage.Store, timeout time.Duration, log *slog.Logger) st
 			defer cancel()
 		}
 		err := next(callCtx)
-		if err == nil || domainOutcome(err) {
+		if !storage.Failed(err) {
 			return err
 		}
 		var ce *wrap.CallbackError
@@ -55,12 +55,4 @@ func GuardStore(inner storage.Store, timeout time.Duration, log *slog.Logger) st
 		}
 		return Record(ctx, err)
 	})
-}
-
-// domainOutcome reports whether err is one of the store's answers about the data rather
-// than a failure to answer.
-func domainOutcome(err error) bool {
-	return errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrConflict) ||
-		errors.Is(err, storage.ErrAlreadyUsed) || errors.Is(err, storage.ErrExpired) ||
-		errors.Is(err, storage.ErrRevoked)
 }
