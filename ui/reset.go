@@ -153,8 +153,7 @@ func (h *Handler) resetPost(w http.ResponseWriter, r *http.Request) {
 // without a word. A link that no longer works leaves it empty: the reset itself says so.
 func (h *Handler) resetEmail(w http.ResponseWriter, r *http.Request, p *resetPage) bool {
 	email, _, err := h.cfg.Accounts.LinkEmail(r.Context(), p.Token, storage.TokenReset)
-	var used *account.LinkUsedError
-	if err != nil && !errors.Is(err, account.ErrLinkInvalid) && !errors.As(err, &used) {
+	if err != nil && !errors.Is(err, account.ErrLinkInvalid) { // a used link's error is one too
 		h.fail(w, r, "reset link's account", err)
 		return false
 	}

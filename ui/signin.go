@@ -102,7 +102,7 @@ func (h *Handler) clearCookie(w http.ResponseWriter, name string) {
 
 // pending returns the sign-in waiting for its next factor, and its user; nil when there is
 // none (no cookie, expired, the account gone or one that may no longer sign in:
-// account.MaySignIn). A storage failure is an error: the person's sign-in has not expired
+// storage.User.MaySignIn). A storage failure is an error: the person's sign-in has not expired
 // because the database failed.
 func (h *Handler) pending(r *http.Request) (*pendingSignIn, *storage.User, error) {
 	var p pendingSignIn
@@ -115,7 +115,7 @@ func (h *Handler) pending(r *http.Request) (*pendingSignIn, *storage.User, error
 	} else if err != nil {
 		return nil, nil, fmt.Errorf("pending sign-in: %w", err)
 	}
-	if account.MaySignIn(u) != nil {
+	if !u.MaySignIn() {
 		return nil, nil, nil
 	}
 	return &p, u, nil

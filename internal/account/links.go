@@ -75,13 +75,13 @@ func usedLink(ctx context.Context, st storage.UserStore, t *storage.OneTimeToken
 	case storage.TokenActivation:
 		// Active, as the first use left it; an account that may not sign in (locked,
 		// disabled) is not told to.
-		if MaySignIn(u) == nil {
+		if u.MaySignIn() {
 			return &LinkUsedError{Purpose: t.Purpose, Continue: t.Data}, nil
 		}
 	case storage.TokenReset:
 		// The new password may have changed since, but it was set with this link; a locked
 		// account cannot sign in with it.
-		if MaySignIn(u) == nil {
+		if u.MaySignIn() {
 			return &LinkUsedError{Purpose: t.Purpose}, nil
 		}
 	case storage.TokenEmailChange:

@@ -50,10 +50,9 @@ type SignedIn struct {
 type SignInRecords struct {
 	s     *Service
 	event *storage.AuditEvent
-	// passed is the "mfa_passed" event of SignedIn.SecondStep, method its method (nil, "":
+	// passed is the "mfa_passed" event of SignedIn.SecondStep, its detail the method (nil:
 	// no second step).
 	passed *storage.AuditEvent
-	method string
 	// token and msg are the new sign-in notice (nil: none is due, or it could not be
 	// rendered).
 	token *storage.OneTimeToken
@@ -88,7 +87,7 @@ func (s *Service) SignInRecords(ctx context.Context, in SignedIn) *SignInRecords
 		r.event = s.auditEvent(ctx, u.ID, "login", m, strings.Join(in.AMR, " "))
 	}
 	if in.SecondStep != "" {
-		r.passed, r.method = s.auditEvent(ctx, u.ID, "mfa_passed", m, in.SecondStep), in.SecondStep
+		r.passed = s.auditEvent(ctx, u.ID, "mfa_passed", m, in.SecondStep)
 	}
 	if !in.NewBrowser || s.Mail == nil || s.Templates == nil {
 		return r
@@ -186,8 +185,8 @@ func (r *SignInRecords) WriteApart(ctx context.Context) {
 // sends the notice through a mailer that cannot queue in a transaction (a failure is
 // logged: the sign-in stands).
 func (r *SignInRecords) Committed(ctx context.Context) {
-	if r.method != "" {
-		r.s.recorder().MFA(r.method, true) // as Audit counts every second step
+	if r.passed != nil {
+		r.s.recorder().MFA(r.passed.Detail, true) // as Audit counts every second step
 	}
 	switch {
 	case r.msg == nil:
